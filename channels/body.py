@@ -1,0 +1,77 @@
+"""Reading request bodies: size limit before the body is read whole, content types, forms."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from channels.problems import Problem, invalid
+
+M = TypeVar("M", bound=BaseModel)
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def require_media_type(request: Request, *allowed: str) -> str:
+    found = media_type(request)
+    if found not in allowed:
+        raise Problem(
+            415,
+            f"content type {found or '(none)'!r} is not accepted here; use {' or '.join(allowed)}",
+        )
+    return found
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(
+            400,
+            f"malformed JSON: {exc}",
+            slug="malformed",
+            errors=[{"pointer": "/", "detail": "malformed JSON"}],
+        ) from None
+
+
+def parse_form(raw: bytes) -> dict[str, str]:
+    try:
+        text = raw.decode("utf-8")
+        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Problem(
+            400,
+            f"malformed form body: {exc}",
+            slug="malformed",
+            errors=[{"pointer": "/", "detail": "malformed form body"}],
+        ) from None
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid(exc) from None

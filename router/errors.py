@@ -1,0 +1,36 @@
+"""One small error tree. Callers decide to retry from ``retriable``, never from messages."""
+
+from __future__ import annotations
+
+
+class SwitchboardError(Exception):
+    """Base of every error Switchboard raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigError(SwitchboardError):
+    """A setting is missing or wrong; ``setting`` names the environment variable."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+        self.message = message
+
+
+class InvalidEvent(SwitchboardError):
+    """Input that can never be processed: retrying it gives the same answer."""
+
+    def __init__(self, message: str, errors: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class BackendUnavailable(SwitchboardError):
+    """Kafka or Redis did not answer in time. Retrying later may succeed."""
+
+    retriable = True
+
+    def __init__(self, backend: str, message: str) -> None:
+        super().__init__(f"{backend}: {message}")
+        self.backend = backend

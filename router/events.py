@@ -1,0 +1,193 @@
+"""The one event model: CloudEvents 1.0 envelopes and every data payload Switchboard speaks.
+
+Adapters build these, consumers read them; nobody defines a parallel copy.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Channel = Literal["email", "chat", "sms", "whatsapp", "messenger", "voice", "webform"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+Priority = Literal["low", "normal", "high", "urgent"]
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+Status = Literal["new", "open", "pending", "resolved", "closed"]
+SlaTargetName = Literal["first_response", "next_response", "resolution"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventType(StrEnum):
+    INTERACTION_RECEIVED = "switchboard.interaction.received"
+    TICKET_CREATED = "switchboard.ticket.created"
+    TICKET_MESSAGE_ADDED = "switchboard.ticket.message_added"
+    TICKET_ROUTED = "switchboard.ticket.routed"
+    TICKET_ASSIGNED = "switchboard.ticket.assigned"
+    TICKET_QUEUED = "switchboard.ticket.queued"
+    TICKET_ESCALATED = "switchboard.ticket.escalated"
+    TICKET_SLA_WARNING = "switchboard.ticket.sla_warning"
+    TICKET_SLA_BREACHED = "switchboard.ticket.sla_breached"
+    TICKET_RESPONDED = "switchboard.ticket.responded"
+    TICKET_TRANSFERRED = "switchboard.ticket.transferred"
+    TICKET_POSTPONED = "switchboard.ticket.postponed"
+    TICKET_RESOLVED = "switchboard.ticket.resolved"
+    TICKET_REOPENED = "switchboard.ticket.reopened"
+    TICKET_CLOSED = "switchboard.ticket.closed"
+    TICKET_FEEDBACK_RECEIVED = "switchboard.ticket.feedback_received"
+    TICKET_NOTIFICATION = "switchboard.ticket.notification"
+    TICKET_SNAPSHOT = "switchboard.ticket.snapshot"
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 envelope in structured JSON mode. Extension attributes are kept."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: Annotated[str, Field(min_length=1)]
+    source: Annotated[str, Field(min_length=1)]
+    type: Annotated[str, Field(min_length=1)]
+    subject: str | None = None
+    time: datetime | None = None
+    datacontenttype: str = "application/json"
+    data: dict[str, Any] | None = None
+
+
+# --- switchboard.interaction.received ---------------------------------------------------
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    email: str | None = None
+    phone: str | None = Field(default=None, description="E.164")
+    handles: dict[str, str] = Field(default_factory=dict, description="Per-channel handles.")
+    name: str | None = None
+
+    def identities(self) -> list[str]:
+        """Every identity key this customer is known by, strongest first."""
+        keys = []
+        if self.email:
+            keys.append(f"email:{self.email.lower()}")
+        if self.phone:
+            keys.append(f"phone:{self.phone}")
+        keys.extend(f"{ch}:{handle}" for ch, handle in sorted(self.handles.items()))
+        return keys
+
+
+class ThreadRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    conversation_id: str | None = None
+    call_id: str | None = None
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None = None
+    content_type: str = "application/octet-stream"
+    size: int = Field(default=0, ge=0)
+
+
+class Interaction(BaseModel):
+    """``switchboard.interaction.received``: one customer message, any channel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: Channel
+    customer: Customer
+    inbox: str | None = None
+    thread: ThreadRef = ThreadRef()
+    subject: str | None = None
+    text: str = ""
+    quoted_text: str | None = None
+    language: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    auto_reply: bool = False
+    sent_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def sender_key(self) -> str:
+        """The record key on the inbound topic: the strongest identity of the sender."""
+        ids = self.customer.identities()
+        return ids[0] if ids else f"{self.channel}:anonymous"
+
+
+# --- ticket lifecycle -------------------------------------------------------------------
+
+
+class SlaClock(BaseModel):
+    due: datetime | None = None
+    breached: bool = False
+    warned: bool = False
+    met_at: datetime | None = None
+
+
+class Ticket(BaseModel):
+    """The snapshot carried as ``data.ticket`` by every lifecycle event."""
+
+    id: str
+    status: Status = "new"
+    channel: Channel
+    channels_seen: list[Channel] = Field(default_factory=list)
+    customer_id: str
+    inbox: str | None = None
+    subject: str | None = None
+    queue: str | None = None
+    priority: Priority = "normal"
+    tags: list[str] = Field(default_factory=list)
+    assignee: str | None = None
+    sla_policy: str | None = None
+    sla: dict[str, SlaClock] = Field(default_factory=dict)
+    contacts: int = 0
+    agent_replies: int = 0
+    reopen_count: int = 0
+    message_ids: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    postponed_until: datetime | None = None
+    rules_version: str | None = None
+
+
+# --- metric records (plain JSON, not CloudEvents) ---------------------------------------
+
+
+class Window(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class MetricRecord(BaseModel):
+    metric: Literal["sla", "fcr", "satisfaction", "workload"]
+    window: Window
+    dimensions: dict[str, str]
+    counters: dict[str, int]
+    values: dict[str, float | None] = Field(default_factory=dict)
+    revision: int
+    final: bool = False
+    emitted_at: datetime
+
+    def key(self) -> str:
+        return metric_key(self.metric, self.window.start, self.dimensions)
+
+
+def iso(ts: datetime) -> str:
+    """RFC 3339 in UTC with a Z, second precision where the value has no fraction."""
+    text = ts.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def metric_key(metric: str, window_start: datetime, dimensions: dict[str, str]) -> str:
+    dims = ",".join(f"{k}={v}" for k, v in sorted(dimensions.items()))
+    return f"{metric}/{iso(window_start)}/{dims}"

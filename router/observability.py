@@ -1,0 +1,65 @@
+"""Prometheus metrics, one registry per process role (never a module-level global)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Telemetry:
+    """Every figure a platform team scrapes from ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "switchboard_http_requests",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=r,
+        )
+        self.http_latency = Histogram(
+            "switchboard_http_request_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.records = Counter(
+            "switchboard_consumer_records",
+            "Records handled by consumer and outcome",
+            ["consumer", "outcome"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "switchboard_consumer_batch_seconds",
+            "Time to process and commit one poll",
+            ["consumer"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.retries = Counter(
+            "switchboard_consumer_retries",
+            "Batches retried after a retriable error",
+            ["consumer"],
+            registry=r,
+        )
+        self.tickets = Counter(
+            "switchboard_ticket_events",
+            "Ticket lifecycle events by type and queue",
+            ["type", "queue", "channel"],
+            registry=r,
+        )
+        self.metric_counters = Counter(
+            "switchboard_metric",
+            "Streaming metric counters (SLA, FCR, satisfaction, workload)",
+            ["metric", "counter", "queue", "channel"],
+            registry=r,
+        )
+        self.backlog = Gauge(
+            "switchboard_backlog_open", "Open tickets per queue", ["queue"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

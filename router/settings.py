@@ -1,0 +1,110 @@
+"""Frozen, validated settings read once from ``SWITCHBOARD_*`` environment variables.
+
+Kafka and Redis are nested models, yet keep the flat names the contract promises:
+``SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS`` is ``settings.kafka.bootstrap_servers``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from router.errors import ConfigError
+
+ENV_PREFIX = "SWITCHBOARD_"
+DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "examples"
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str | None = Field(
+        default=None, description="Comma-separated host:port list. Unset: `dev` embeds a broker."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL/SASL_SSL.")
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    client_id: str = "switchboard"
+    partitions: int = Field(default=6, ge=1, description="Partitions for `topics ensure`.")
+    replication_factor: int = Field(default=1, ge=1)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="Non-compacted topics.")
+    fetch_max_wait_ms: int = Field(
+        default=20, ge=0, description="Low keeps pipeline latency low (see docs)."
+    )
+    max_poll_records: int = Field(default=500, ge=1)
+    max_batch_bytes: int = Field(
+        default=1024 * 1024, ge=16384, description="Producer batch size; bigger is faster."
+    )
+    request_timeout_ms: int = Field(default=10_000, ge=1000)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class RedisSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str | None = Field(
+        default=None, description="redis:// or rediss:// URL. Unset: `dev` embeds valkey."
+    )
+    ssl_ca_certs: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    socket_timeout_s: float = Field(default=5.0, gt=0)
+    dedupe_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="Event-id memory.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        frozen=True,
+        extra="ignore",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    topic_prefix: str = Field(default="switchboard", pattern=r"^[A-Za-z0-9._-]+$")
+    rules_path: Path = DEFAULT_RULES_PATH
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None, description="External base URL, for Twilio signatures."
+    )
+    api_tokens: SecretStr | None = Field(
+        default=None, description="Comma-separated bearer tokens for /v1/actions."
+    )
+    twilio_auth_token: SecretStr | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    reopen_window_s: int = Field(default=7 * 24 * 3600, ge=0)
+    metrics_window_s: int = Field(default=60, ge=1)
+    metrics_lateness_s: int = Field(default=3600, ge=0)
+    consumer_group_prefix: str = "switchboard"
+
+    def tokens(self) -> frozenset[str]:
+        raw = self.api_tokens.get_secret_value() if self.api_tokens else ""
+        return frozenset(t.strip() for t in raw.split(",") if t.strip())
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error location."""
+    return ENV_PREFIX + "_".join(str(part) for part in loc).upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; a bad value becomes a ConfigError naming its variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(env_name(first["loc"]), first["msg"]) from None

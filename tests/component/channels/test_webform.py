@@ -1,0 +1,113 @@
+"""Web form over HTTP against the real embedded broker: durable before 202, retries deduped."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from router.codec import CONTENT_TYPE
+from router.settings import Settings
+from router.topics import Topic
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+
+async def test_json_form_becomes_one_interaction_on_inbound(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resp = await ingress_client.post(
+        "/v1/channels/webform",
+        json={"email": "Alice@Example.com", "name": "Alice", "subject": "Refund", "message": "hi"},
+    )
+    assert resp.status_code == 202, resp.text
+    body = resp.json()
+    assert body["duplicate"] is False
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert len(records) == 1
+    assert records[0].key == b"email:alice@example.com"
+    assert dict(records[0].headers)["content-type"] == CONTENT_TYPE.encode()
+    event = values(records)[0]
+    assert event["id"] == body["id"]
+    assert event["type"] == "switchboard.interaction.received"
+    assert event["specversion"] == "1.0"
+    assert event["data"]["channel"] == "webform"
+    assert event["data"]["customer"] == {
+        "email": "alice@example.com",
+        "name": "Alice",
+        "handles": {},
+    }
+    assert event["data"]["subject"] == "Refund"
+    assert event["data"]["text"] == "hi"
+
+
+async def test_form_encoded_is_accepted(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resp = await ingress_client.post(
+        "/v1/channels/webform",
+        data={"email": "bob@example.com", "message": "help", "category": "billing"},
+    )
+    assert resp.status_code == 202, resp.text
+    event = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]
+    assert event["data"]["metadata"] == {"category": "billing"}
+
+
+async def test_retry_with_idempotency_key_is_a_duplicate_and_writes_once(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    payload = {"email": "carol@example.com", "message": "twice"}
+    headers = {"Idempotency-Key": "form-123"}
+    first = await ingress_client.post("/v1/channels/webform", json=payload, headers=headers)
+    second = await ingress_client.post("/v1/channels/webform", json=payload, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    assert (first.json()["duplicate"], second.json()["duplicate"]) == (False, True)
+    assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "pointer"),
+    [
+        ({"json": {"message": "no email"}}, 400, "/email"),
+        ({"json": {"email": "not-an-email", "message": "x"}}, 400, "/email"),
+        ({"json": {"email": "a@example.com", "message": "  "}}, 400, "/message"),
+        ({"json": {"email": "a@example.com", "message": 5}}, 400, "/message"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "/"),
+        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, None),
+    ],
+)
+async def test_bad_input_is_problem_json_and_writes_nothing(
+    ingress_client: httpx.AsyncClient,
+    settings: Settings,
+    kwargs: dict[str, object],
+    status: int,
+    pointer: str | None,
+) -> None:
+    resp = await ingress_client.post("/v1/channels/webform", **kwargs)  # type: ignore[arg-type]
+    assert resp.status_code == status
+    assert resp.headers["content-type"] == "application/problem+json"
+    problem = resp.json()
+    assert problem["status"] == status
+    assert {"type", "title", "detail"} <= problem.keys()
+    if pointer:
+        assert pointer in [e["pointer"] for e in problem["errors"]]
+    assert await read_topic(settings, Topic.INBOUND, expect=0, settle=0.2) == []
+
+
+async def test_oversize_body_is_413(ingress_client: httpx.AsyncClient, settings: Settings) -> None:
+    big = "x" * (settings.max_body_bytes + 1)
+    resp = await ingress_client.post(
+        "/v1/channels/webform", json={"email": "a@example.com", "message": big}
+    )
+    assert resp.status_code == 413
+    assert resp.json()["status"] == 413
+
+
+async def test_health_and_readiness(ingress_client: httpx.AsyncClient) -> None:
+    assert (await ingress_client.get("/healthz")).json() == {"status": "ok"}
+    ready = await ingress_client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"kafka": "ok", "redis": "ok"}
+    metrics = (await ingress_client.get("/metrics")).text
+    assert "switchboard_http_requests_total" in metrics

@@ -1,0 +1,107 @@
+"""Fixtures shared by every level. Component fixtures start the real embedded broker and
+valkey once per session; each test gets its own topic prefix so tests never see each
+other's records."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from router.embedded import EmbeddedServices
+from router.kafka import ensure_topics
+from router.settings import Settings
+from router.topics import Topic, TopicNames
+
+_prefixes = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[EmbeddedServices]:
+    with EmbeddedServices() as svc:
+        yield svc
+
+
+def make_settings(services: EmbeddedServices, prefix: str, **overrides: Any) -> Settings:
+    env = {k: v for k, v in os.environ.items() if k.startswith("SWITCHBOARD_")}
+    assert not env, f"tests must not inherit SWITCHBOARD_* settings: {sorted(env)}"
+    return Settings(
+        kafka={"bootstrap_servers": services.bootstrap_servers, "partitions": 2},  # type: ignore[arg-type]
+        redis={"url": services.redis_url},  # type: ignore[arg-type]
+        topic_prefix=prefix,
+        consumer_group_prefix=prefix,
+        log_format="console",
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def settings(services: EmbeddedServices) -> Settings:
+    """Fresh topics (and consumer groups) for every test, on the shared embedded broker."""
+    prefix = f"t{os.getpid()}x{next(_prefixes)}"
+    s = make_settings(services, prefix)
+    await ensure_topics(s)
+    return s
+
+
+@pytest.fixture
+async def ingress_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    from router import roles
+
+    async with roles.ingress(settings) as ing:
+        transport = httpx.ASGITransport(app=ing.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
+            yield client
+
+
+async def read_topic(
+    settings: Settings,
+    topic: Topic,
+    *,
+    expect: int,
+    timeout: float = 10.0,
+    settle: float = 0.3,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on ``topic`` from the beginning: waits for ``expect`` records, then
+    ``settle`` seconds more so that an unexpected extra record is seen too."""
+    name = TopicNames(settings.topic_prefix)(topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(name) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            partitions = consumer.partitions_for_topic(name) or set()
+        tps = [TopicPartition(name, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        settled_at: float | None = None
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=50)
+            for recs in batch.values():
+                records.extend(recs)
+            if len(records) >= expect:
+                settled_at = settled_at or loop.time()
+                if loop.time() - settled_at >= settle:
+                    break
+        return records
+    finally:
+        await consumer.stop()
+
+
+def values(records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
+    return [orjson.loads(r.value) for r in records if r.value is not None]
