@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from channels.publish import Publisher
+from router.health import ReadyCheck
 from router.observability import Telemetry
 from router.settings import Settings
-
-ReadyCheck = Callable[[], Awaitable[None]]
 
 
 @dataclass

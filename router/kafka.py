@@ -22,7 +22,7 @@ from router.topics import Topic, TopicNames
 BOOTSTRAP_SETTING = "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
 
 
-def _common(kafka: KafkaSettings) -> dict[str, Any]:
+def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     if not kafka.bootstrap_servers:
         raise ConfigError(BOOTSTRAP_SETTING, "not set (use `switchboard dev` for an embedded one)")
     opts: dict[str, Any] = {
@@ -47,7 +47,7 @@ def _common(kafka: KafkaSettings) -> dict[str, Any]:
 
 def make_producer(settings: Settings, *, linger_ms: int = 0) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        **_common(settings.kafka),
+        **client_options(settings.kafka),
         acks="all",
         enable_idempotence=False,
         max_batch_size=settings.kafka.max_batch_bytes,
@@ -60,7 +60,7 @@ def make_consumer(settings: Settings, group: str, *topics: Topic) -> AIOKafkaCon
     names = TopicNames(settings.topic_prefix)
     return AIOKafkaConsumer(
         *(names(t) for t in topics),
-        **_common(settings.kafka),
+        **client_options(settings.kafka),
         group_id=f"{settings.consumer_group_prefix}.{group}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -71,7 +71,7 @@ def make_consumer(settings: Settings, group: str, *topics: Topic) -> AIOKafkaCon
 
 
 def make_admin(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(**_common(settings.kafka))
+    return AIOKafkaAdminClient(**client_options(settings.kafka))
 
 
 async def check_kafka(settings: Settings) -> None:

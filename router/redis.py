@@ -41,3 +41,8 @@ async def check_redis(settings: Settings) -> None:
         ) from None
     finally:
         await client.aclose()
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text, whatever ``decode_responses`` says."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -3,20 +3,33 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+import uvicorn
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from channels.app import create_app
-from channels.deps import IngressContext, ReadyCheck
+from channels.deps import IngressContext
 from channels.publish import Publisher
-from router.kafka import make_admin, make_producer
+from consumers.metrics import MetricsHandler
+from consumers.routing import RoutingHandler
+from consumers.runner import BatchHandler, run_consumer
+from consumers.windows import workload
+from router.errors import ConfigError
+from router.health import ReadyCheck, ops_app
+from router.kafka import make_admin, make_consumer, make_producer
 from router.observability import Telemetry
 from router.redis import make_redis
 from router.settings import Settings
-from router.topics import TopicNames
+from router.state import RedisThreadStore
+from router.topics import Topic, TopicNames
+from rules import RuleSetHolder
 
 
 @dataclass
@@ -64,3 +77,169 @@ async def ingress(settings: Settings, telemetry: Telemetry | None = None) -> Asy
             ready_checks={"kafka": kafka_ready(settings), "redis": redis_ready},
         )
         yield Ingress(create_app(ctx), ctx)
+
+
+@asynccontextmanager
+async def _producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+async def _consume(
+    settings: Settings,
+    topic: Topic,
+    handler: BatchHandler,
+    stop: asyncio.Event,
+    *,
+    telemetry: Telemetry,
+) -> None:
+    consumer = make_consumer(settings, handler.name, topic)
+    await consumer.start()
+    try:
+        await run_consumer(
+            consumer,
+            handler,
+            stop,
+            telemetry=telemetry,
+            max_records=settings.kafka.max_poll_records,
+        )
+    finally:
+        await consumer.stop()
+
+
+async def run_router(
+    settings: Settings, stop: asyncio.Event, telemetry: Telemetry, holder: RuleSetHolder
+) -> None:
+    """The routing consumer: inbound -> tickets and ticket-state, with hot rule reload."""
+    redis = make_redis(settings)
+    try:
+        async with _producer(settings) as producer:
+            handler = RoutingHandler(
+                RedisThreadStore(redis, ttl_s=settings.redis.dedupe_ttl_s),
+                producer,
+                TopicNames(settings.topic_prefix),
+                lambda: holder.current,
+                reopen_window=timedelta(seconds=settings.reopen_window_s),
+                telemetry=telemetry,
+            )
+            watcher = asyncio.create_task(holder.watch(stop))
+            try:
+                await _consume(settings, Topic.INBOUND, handler, stop, telemetry=telemetry)
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+    finally:
+        await redis.aclose()
+
+
+async def run_metrics(settings: Settings, stop: asyncio.Event, telemetry: Telemetry) -> None:
+    """The metric consumers: ticket lifecycle -> compacted metric topics."""
+    redis = make_redis(settings)
+    try:
+        async with _producer(settings) as producer:
+            handler = MetricsHandler(
+                redis,
+                producer,
+                TopicNames(settings.topic_prefix),
+                [workload],
+                window_s=settings.metrics_window_s,
+                lateness_s=settings.metrics_lateness_s,
+                ttl_s=settings.redis.dedupe_ttl_s,
+                telemetry=telemetry,
+            )
+            await _consume(settings, Topic.TICKETS, handler, stop, telemetry=telemetry)
+    finally:
+        await redis.aclose()
+
+
+ROLES = ("ingress", "router", "metrics")
+
+
+async def run_roles(
+    settings: Settings,
+    roles: set[str],
+    stop: asyncio.Event,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the given roles in this process until ``stop`` is set, sharing one HTTP port.
+
+    A role that fails stops the others: a half-running process is worse than a restart.
+    """
+    telemetry = Telemetry()
+    holder = RuleSetHolder(settings.rules_path) if "router" in roles else None
+    async with AsyncExitStack() as stack:
+        checks: dict[str, ReadyCheck] = {"kafka": kafka_ready(settings)}
+        if "ingress" in roles:
+            ing = await stack.enter_async_context(ingress(settings, telemetry))
+            app = ing.app
+            checks = ing.context.ready_checks
+        else:
+            redis = make_redis(settings)
+            stack.push_async_callback(redis.aclose)
+
+            async def redis_ready() -> None:
+                await redis.ping()
+
+            checks["redis"] = redis_ready
+            app = ops_app(telemetry, lambda: checks)
+        if holder is not None:
+            rules_holder = holder
+
+            async def rules_ready() -> None:
+                if rules_holder.current is None:
+                    raise RuntimeError("no rules loaded")
+
+            checks["rules"] = rules_ready
+        tasks = [asyncio.create_task(_serve(app, settings, stop, on_ready), name="http")]
+        if holder is not None:
+            tasks.append(
+                asyncio.create_task(run_router(settings, stop, telemetry, holder), name="router")
+            )
+        if "metrics" in roles:
+            tasks.append(
+                asyncio.create_task(run_metrics(settings, stop, telemetry), name="metrics")
+            )
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _serve(
+    app: FastAPI, settings: Settings, stop: asyncio.Event, on_ready: Callable[[str], None] | None
+) -> None:
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    # The CLI owns SIGINT/SIGTERM and sets ``stop``; uvicorn must not take them over.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving
+            raise ConfigError(
+                "SWITCHBOARD_HTTP_PORT", f"cannot listen on port {settings.http_port}"
+            )
+        await asyncio.sleep(0.02)
+    if on_ready:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        on_ready(f"http://{settings.http_host}:{port}")
+    await stop.wait()
+    server.should_exit = True
+    await serving

@@ -1,0 +1,219 @@
+"""Metric consumers: read only the ticket lifecycle topic, keep exact windowed counters in
+Redis, and publish revisioned records to compacted metric topics.
+
+Exactness under redelivery: every increment is guarded by a marker for (window key, event
+id) in the same Lua call. Publishing is driven by a *dirty* set, so a crash between the
+increment and the publish is repaired by the next flush: the record is never lost, and a
+re-published revision simply overwrites itself on the compacted topic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+import structlog
+from aiokafka import AIOKafkaProducer
+from redis.exceptions import RedisError
+
+from consumers.deadletter import deadletter_record
+from consumers.runner import Record
+from consumers.windows import Contribution, window_of
+from router.codec import JSON_HEADER, decode_event, dumps
+from router.errors import BackendUnavailable, SwitchboardError
+from router.events import MetricRecord, Window, iso, metric_key, utcnow
+from router.kafka import send_and_wait_all
+from router.observability import Telemetry
+from router.redis import text
+from router.state import OutRecord
+from router.topics import Topic, TopicNames
+
+log = structlog.get_logger("switchboard.metrics")
+METRIC_TOPICS = {
+    "sla": Topic.METRICS_SLA,
+    "fcr": Topic.METRICS_FCR,
+    "satisfaction": Topic.METRICS_SATISFACTION,
+    "workload": Topic.METRICS_WORKLOAD,
+}
+
+INCREMENT = """
+-- KEYS: 1 window hash, 2 marker for (window, event); ARGV: counter, amount, ttl, meta json
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) == false then return 0 end
+redis.call('HINCRBY', KEYS[1], 'c:' .. ARGV[1], ARGV[2])
+redis.call('HSETNX', KEYS[1], 'meta', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+BUMP = """
+-- KEYS: 1 window hash; ARGV: 1 '1' to mark final. Returns the hash after the new revision.
+redis.call('HINCRBY', KEYS[1], 'revision', 1)
+if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'final', '1') end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+Contributor = Callable[[str, dict[str, Any]], list[Contribution]]
+
+
+class MetricsHandler:
+    name = "metrics"
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        producer: AIOKafkaProducer,
+        names: TopicNames,
+        contributors: list[Contributor],
+        *,
+        window_s: int,
+        lateness_s: int,
+        ttl_s: int,
+        telemetry: Telemetry | None = None,
+        prefix: str = "sb:m",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._r = client
+        self._producer = producer
+        self._names = names
+        self._contributors = contributors
+        self._window_s = window_s
+        self._lateness_s = lateness_s
+        self._ttl_s = max(ttl_s, window_s + lateness_s + 3600)
+        self._telemetry = telemetry
+        self._p = prefix
+        self._clock = clock
+        self._increment = client.register_script(INCREMENT)
+        self._bump = client.register_script(BUMP)
+
+    def _hash(self, key: str) -> str:
+        return f"{self._p}:{{{key}}}"
+
+    async def handle(self, records: list[Record]) -> None:
+        deadletters: list[OutRecord] = []
+        pending: list[tuple[str, str, Contribution, datetime]] = []
+        for record in records:
+            try:
+                event = decode_event(record.value)
+                at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
+                for contributor in self._contributors:
+                    pending.extend(
+                        (event.id, key, c, start)
+                        for c in contributor(event.type, event.data or {})
+                        for start, key in [self._key(c, at)]
+                    )
+            except SwitchboardError as exc:
+                deadletters.append(deadletter_record(record, self.name, exc))
+        try:
+            await self._apply(pending)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        if deadletters:
+            await self._send(deadletters)
+        await self.flush()
+
+    def _key(self, c: Contribution, at: datetime) -> tuple[datetime, str]:
+        start, _ = window_of(at, self._window_s)
+        return start, metric_key(c.metric, start, c.dimensions)
+
+    async def _apply(self, pending: list[tuple[str, str, Contribution, datetime]]) -> None:
+        if not pending:
+            return
+        async with self._r.pipeline(transaction=False) as pipe:
+            for event_id, key, c, start in pending:
+                meta = orjson.dumps(
+                    {"metric": c.metric, "dimensions": c.dimensions, "start": iso(start)}
+                )
+                await self._increment(
+                    keys=[self._hash(key), f"{self._hash(key)}:done:{event_id}"],
+                    args=[c.counter, c.amount, self._ttl_s, meta],
+                    client=pipe,
+                )
+            applied = await pipe.execute()
+        async with self._r.pipeline(transaction=False) as pipe:
+            for _, key, _, start in pending:  # always, so a crash before a flush is repaired
+                pipe.sadd(f"{self._p}:dirty", key)
+                end = start.timestamp() + self._window_s
+                pipe.zadd(f"{self._p}:windows", {key: end}, nx=True)
+            await pipe.execute()
+        if self._telemetry:
+            for (_, _, c, _), done in zip(pending, applied, strict=True):
+                if done:
+                    self._telemetry.metric_counters.labels(
+                        c.metric,
+                        c.counter,
+                        c.dimensions.get("queue", ""),
+                        c.dimensions.get("channel", ""),
+                    ).inc(c.amount)
+
+    async def flush(self) -> None:
+        """Publish a new revision of every window that changed since the last flush."""
+        try:
+            dirty = sorted(text(k) for k in await self._r.smembers(f"{self._p}:dirty"))
+            if dirty:
+                await self._publish(dirty, final=False)
+                await self._r.srem(f"{self._p}:dirty", *dirty)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+
+    async def tick(self) -> None:
+        """Flush, then mark windows whose allowed lateness has passed as final."""
+        await self.flush()
+        horizon = self._clock() - self._lateness_s
+        try:
+            found: list[Any] = await self._r.zrangebyscore(f"{self._p}:windows", "-inf", horizon)
+            due = [text(k) for k in found]
+            if due:
+                await self._publish(due, final=True)
+                await self._r.zrem(f"{self._p}:windows", *due)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+
+    async def _publish(self, keys: list[str], *, final: bool) -> None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            for key in keys:
+                await self._bump(keys=[self._hash(key)], args=["1" if final else "0"], client=pipe)
+            states = await pipe.execute()
+        records = []
+        for key, flat in zip(keys, states, strict=True):
+            record = self._record(flat)
+            if record is not None:
+                value = dumps(record)
+                topic = METRIC_TOPICS[record.metric]
+                records.append(OutRecord(topic, key, value, (JSON_HEADER,)))
+        await self._send(records)
+
+    def _record(self, flat: list[bytes]) -> MetricRecord | None:
+        fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+        if "meta" not in fields:
+            return None  # expired: nothing left to report
+        meta = orjson.loads(fields["meta"])
+        start = datetime.fromisoformat(meta["start"])
+        counters = {k[2:]: int(v) for k, v in fields.items() if k.startswith("c:")}
+        end = datetime.fromtimestamp(start.timestamp() + self._window_s, UTC)
+        return MetricRecord(
+            metric=meta["metric"],
+            window=Window(start=start, end=end),
+            dimensions=meta["dimensions"],
+            counters=counters,
+            values=derived_values(meta["metric"], counters),
+            revision=int(fields["revision"]),
+            final=fields.get("final") == "1",
+            emitted_at=utcnow(),
+        )
+
+    async def _send(self, records: list[OutRecord]) -> None:
+        await send_and_wait_all(
+            self._producer,
+            [(self._names(r.topic), r.key.encode(), r.value, list(r.headers)) for r in records],
+        )
+
+
+def derived_values(metric: str, c: dict[str, int]) -> dict[str, float | None]:
+    """The ratios of contract section 8, computed from the window's counters."""
+    if metric == "workload":
+        handled = c.get("handled", 0)
+        return {"aht_seconds": c.get("handle_seconds_sum", 0) / handled if handled else None}
+    return {}

@@ -1,0 +1,110 @@
+"""The consume loop every consumer role shares: poll, handle, make effects durable, commit.
+
+Offsets are committed only after the handler returned, i.e. after its effects are in Redis
+and its output records were acknowledged by the broker. A retriable failure (Kafka or
+Redis not answering) retries the same batch with backoff; it never skips a record. A
+record that can never be processed is the handler's to dead-letter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol, TypeAlias
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from router.errors import SwitchboardError
+from router.observability import Telemetry
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+log = structlog.get_logger("switchboard.consumer")
+
+
+class BatchHandler(Protocol):
+    name: str
+
+    async def handle(self, records: list[Record]) -> None:
+        """Apply the records' effects durably and publish their outputs before returning."""
+
+    async def tick(self) -> None:
+        """Periodic work that is not driven by records (timers, final metric windows)."""
+
+
+def _retriable(exc: BaseException) -> bool:
+    if isinstance(exc, SwitchboardError):
+        return exc.retriable
+    return isinstance(exc, KafkaError | OSError | TimeoutError)
+
+
+async def run_consumer(
+    consumer: AIOKafkaConsumer,
+    handler: BatchHandler,
+    stop: asyncio.Event,
+    *,
+    telemetry: Telemetry | None = None,
+    max_records: int = 500,
+    poll_ms: int = 100,
+    tick_every_s: float = 1.0,
+    max_backoff_s: float = 5.0,
+) -> None:
+    """Run until ``stop`` is set. The batch in flight is finished or retried, never dropped."""
+    next_tick = time.monotonic()
+    while not stop.is_set():
+        batch = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
+        records = [r for recs in batch.values() for r in recs]
+        if records:
+            started = time.perf_counter()
+            if not await _handle_with_retry(handler, records, stop, telemetry, max_backoff_s):
+                return  # stopping mid-retry: uncommitted records are redelivered next start
+            await _commit(consumer, batch)
+            if telemetry:
+                telemetry.records.labels(handler.name, "processed").inc(len(records))
+                telemetry.batch_seconds.labels(handler.name).observe(time.perf_counter() - started)
+        if time.monotonic() >= next_tick:
+            next_tick = time.monotonic() + tick_every_s
+            try:
+                await handler.tick()
+            except Exception as exc:
+                if not _retriable(exc):
+                    raise
+                log.warning("tick_failed", consumer=handler.name, error=type(exc).__name__)
+
+
+async def _handle_with_retry(
+    handler: BatchHandler,
+    records: list[Record],
+    stop: asyncio.Event,
+    telemetry: Telemetry | None,
+    max_backoff_s: float,
+) -> bool:
+    backoff = 0.1
+    while True:
+        try:
+            await handler.handle(records)
+            return True
+        except Exception as exc:
+            if not _retriable(exc):
+                raise
+            if telemetry:
+                telemetry.retries.labels(handler.name).inc()
+            log.warning(
+                "batch_retry", consumer=handler.name, error=type(exc).__name__, backoff_s=backoff
+            )
+            try:
+                await asyncio.wait_for(stop.wait(), backoff)
+                return False
+            except TimeoutError:
+                backoff = min(backoff * 2, max_backoff_s)
+
+
+async def _commit(consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Record]]) -> None:
+    offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+    try:
+        await consumer.commit(offsets)
+    except CommitFailedError:
+        # A rebalance took the partition away: its new owner re-reads from the last
+        # commit and our effects are deduped by event id, so nothing is lost or doubled.
+        log.warning("commit_failed_rebalanced", partitions=len(offsets))

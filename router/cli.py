@@ -1,0 +1,249 @@
+"""The ``switchboard`` command. Composition root: it may import every package.
+
+Startup problems are one line naming the setting (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from router.errors import ConfigError
+from router.kafka import check_kafka, ensure_topics, missing_topics
+from router.logs import configure_logging
+from router.redis import check_redis
+from router.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="switchboard",
+    help="Event-driven omnichannel ticket router on Kafka and Redis.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+topics_app = typer.Typer(help="Manage the Kafka topics of the registry.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+out = Console()
+err = Console(stderr=True)
+
+
+def _mount_rules() -> None:
+    from rules.cli import app as rules_app
+
+    app.add_typer(rules_app, name="rules", help="Check, test, explain and simulate rules.")
+
+
+_mount_rules()
+
+
+def fail(exc: ConfigError) -> None:
+    err.print(f"[bold red]error:[/] {exc.setting}: {exc.message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        fail(exc)
+        raise  # unreachable: fail() exits
+
+
+def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` for a graceful shutdown."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    try:
+        asyncio.run(runner())
+    except ConfigError as exc:
+        fail(exc)
+
+
+async def preflight(settings: Settings) -> None:
+    """Fail fast on anything a role cannot run without, naming the setting."""
+    await check_kafka(settings)
+    await check_redis(settings)
+    missing = await missing_topics(settings)
+    if missing:
+        raise ConfigError(
+            "SWITCHBOARD_TOPIC_PREFIX",
+            f"{len(missing)} topics missing (e.g. {missing[0]}); run `switchboard topics ensure`",
+        )
+
+
+def load_rules_or_exit(path: Path) -> None:
+    from rules import RuleSetInvalid, load_ruleset
+
+    try:
+        load_ruleset(path)
+    except RuleSetInvalid as exc:
+        for error in exc.errors:
+            err.print(str(error), highlight=False, soft_wrap=True)
+        fail(ConfigError("SWITCHBOARD_RULES_PATH", f"{path}: {len(exc.errors)} rule errors"))
+    except OSError as exc:
+        fail(ConfigError("SWITCHBOARD_RULES_PATH", f"cannot read {path}: {exc.strerror}"))
+
+
+@app.command()
+def dev(
+    rules: Annotated[Path | None, typer.Option(help="Rules file or directory.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: setting).")] = None,
+) -> None:
+    """Run every role in one process; embeds Kafka and Redis unless they are configured."""
+    from router import roles
+    from router.embedded import EmbeddedServices
+
+    base = settings_or_exit()
+    configure_logging(base.log_format, base.log_level)
+    overrides: dict[str, Any] = {}
+    if rules is not None:
+        overrides["rules_path"] = rules
+    if port is not None:
+        overrides["http_port"] = port
+    load_rules_or_exit(rules or base.rules_path)
+    services = EmbeddedServices()
+    try:
+        if not base.kafka.bootstrap_servers:
+            services.start_kafka()
+            overrides["kafka"] = base.kafka.model_copy(
+                update={"bootstrap_servers": services.bootstrap_servers}
+            )
+        if not base.redis.url:
+            services.start_redis()
+            overrides["redis"] = base.redis.model_copy(update={"url": services.redis_url})
+        settings = base.model_copy(update=overrides)
+
+        def ready(url: str) -> None:
+            out.print("[bold green]Switchboard is running[/]  (Ctrl-C to stop)")
+            out.print(f"  HTTP ingress     {url}  (docs: {url}/docs)")
+            out.print(f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}")
+            out.print(f"  Redis            {settings.redis.url}")
+            out.print(f"  Rules            {settings.rules_path}")
+            out.print(
+                f"  Try: curl -X POST {url}/v1/channels/webform -H 'content-type: "
+                'application/json\' -d \'{"email":"ada@example.com","message":"hi"}\''
+            )
+            out.print(f"       switchboard tail {settings.topic_prefix}.tickets")
+
+        async def main(stop: asyncio.Event) -> None:
+            await preflight_kafka_redis(settings)
+            await ensure_topics(settings)
+            await roles.run_roles(settings, set(roles.ROLES), stop, on_ready=ready)
+
+        run_until_signal(main)
+    finally:
+        services.stop()
+    out.print("stopped")
+
+
+async def preflight_kafka_redis(settings: Settings) -> None:
+    await check_kafka(settings)
+    await check_redis(settings)
+
+
+@app.command()
+def run(
+    role: Annotated[
+        list[str],
+        typer.Option(help="ingress | router | metrics | all (repeatable)."),
+    ],
+) -> None:
+    """Production: run the given roles against the configured Kafka and Redis."""
+    from router import roles as roles_mod
+
+    wanted = set(roles_mod.ROLES) if "all" in role else set(role)
+    unknown = wanted - set(roles_mod.ROLES)
+    if unknown:
+        err.print(
+            f"[bold red]error:[/] unknown role {sorted(unknown)[0]!r}; "
+            f"choose from {', '.join((*roles_mod.ROLES, 'all'))}"
+        )
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    configure_logging(settings.log_format, settings.log_level)
+    if "router" in wanted:
+        load_rules_or_exit(settings.rules_path)
+
+    async def main(stop: asyncio.Event) -> None:
+        await preflight(settings)
+        await roles_mod.run_roles(settings, wanted, stop)
+
+    run_until_signal(main)
+
+
+@topics_app.command("ensure")
+def topics_ensure() -> None:
+    """Create every topic that is missing (idempotent); metric and state topics compacted."""
+    from router.topics import TopicNames
+
+    settings = settings_or_exit()
+
+    async def main(stop: asyncio.Event) -> None:
+        del stop
+        await check_kafka(settings)
+        outcome = await ensure_topics(settings)
+        specs = TopicNames(settings.topic_prefix).all()
+        for name, result in outcome.items():
+            compacted = "compacted" if specs[name].compacted else ""
+            out.print(f"{result:8} {name} {compacted}".rstrip(), highlight=False)
+
+    run_until_signal(main)
+
+
+@app.command()
+def tail(
+    topic: Annotated[str, typer.Argument(help="Full topic name or registry name, e.g. tickets")],
+    from_beginning: Annotated[bool, typer.Option(help="Start at the earliest record.")] = True,
+    limit: Annotated[int, typer.Option(help="Stop after N records (0: follow).")] = 0,
+) -> None:
+    """Consume a topic and pretty-print its records (metric topics as a live table)."""
+    from router.tail import tail_topic
+
+    settings = settings_or_exit()
+
+    async def main(stop: asyncio.Event) -> None:
+        await check_kafka(settings)
+        await tail_topic(settings, topic, stop, out, from_beginning=from_beginning, limit=limit)
+
+    run_until_signal(main)
+
+
+@app.command()
+def bench(
+    events: Annotated[int, typer.Option(help="Inbound events to push through.")] = 5000,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Pipeline throughput and latency next to the raw Kafka passthrough, in one run."""
+    from router.bench import run_bench
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_format, "warning")
+
+    async def main(stop: asyncio.Event) -> None:
+        await run_bench(settings, events, stop, out, as_json=json_out)
+
+    run_until_signal(main)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:  # raised outside a command body
+        err.print(f"error: {exc.setting}: {exc.message}", highlight=False)
+        sys.exit(2)
+
+
+__all__ = ["app", "main"]

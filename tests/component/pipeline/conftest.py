@@ -1,0 +1,39 @@
+"""A whole Switchboard (every role in one process) on the embedded broker and valkey."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router import roles
+from router.embedded import free_port
+from router.settings import Settings
+
+RULES = Path(__file__).resolve().parents[2] / "fixtures" / "rules" / "basic.yaml"
+
+
+@dataclass
+class Running:
+    settings: Settings
+    url: str
+    http: httpx.AsyncClient
+
+
+@pytest.fixture
+async def switchboard(settings: Settings) -> AsyncIterator[Running]:
+    settings = settings.model_copy(update={"rules_path": RULES, "http_port": free_port()})
+    stop = asyncio.Event()
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        roles.run_roles(settings, set(roles.ROLES), stop, on_ready=ready.set_result)
+    )
+    url = await asyncio.wait_for(ready, 20)
+    async with httpx.AsyncClient(base_url=url) as http:
+        yield Running(settings, url, http)
+    stop.set()
+    await asyncio.wait_for(task, 20)
