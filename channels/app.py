@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from channels import webform
+from channels import actions, chat, email, meta, twilio, voice, webform
 from channels.deps import IngressContext
 from channels.problems import install_handlers
 from router.health import add_health_routes
@@ -23,7 +23,7 @@ def create_app(ctx: IngressContext) -> FastAPI:
     )
     app.state.ingress = ctx
     install_handlers(app, RETRY_AFTER_S)
-    for module in (webform,):
+    for module in (email, chat, twilio, meta, voice, webform, actions):
         app.include_router(module.build_router())
     add_health_routes(app, ctx.telemetry, lambda: ctx.ready_checks)
 

@@ -57,10 +57,11 @@ def parse_json(raw: bytes) -> Any:
         ) from None
 
 
-def parse_form(raw: bytes) -> dict[str, str]:
+def parse_form_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """Every key/value pair in order, repeated keys kept (signatures need them all)."""
     try:
         text = raw.decode("utf-8")
-        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
     except (UnicodeDecodeError, ValueError) as exc:
         raise Problem(
             400,
@@ -68,6 +69,10 @@ def parse_form(raw: bytes) -> dict[str, str]:
             slug="malformed",
             errors=[{"pointer": "/", "detail": "malformed form body"}],
         ) from None
+
+
+def parse_form(raw: bytes) -> dict[str, str]:
+    return dict(parse_form_pairs(raw))
 
 
 def validate(model: type[M], data: Any) -> M:

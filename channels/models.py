@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 
 class AcceptedBody(BaseModel):
@@ -10,3 +12,38 @@ class AcceptedBody(BaseModel):
 
     id: str
     duplicate: bool
+
+
+class ProblemBody(BaseModel):
+    """RFC 9457 problem details, as every error of the ingress is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="`{pointer, detail}` per invalid field (400 only)."
+    )
+
+
+PROBLEM_SCHEMA = ProblemBody.model_json_schema()
+DESCRIPTIONS = {
+    400: "Invalid: `errors` names each offending field by JSON pointer",
+    401: "Missing or invalid token or signature",
+    403: "Forbidden",
+    413: "Body over SWITCHBOARD_MAX_BODY_BYTES",
+    415: "Wrong content type",
+    503: "Kafka or Redis not answering; nothing was written; see Retry-After",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem+json answers an endpoint can give."""
+    return {
+        status: {
+            "description": DESCRIPTIONS[status],
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }

@@ -22,7 +22,7 @@ from router.events import CloudEvent, EventType, Interaction, iso, utcnow
 from router.ids import event_id
 from router.topics import Topic, TopicNames
 
-SEEN_PREFIX = b"ingress:seen:"
+SEEN_PREFIX = "ingress:seen:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +41,12 @@ class Publisher:
         names: TopicNames,
         *,
         seen_ttl_s: int,
-        timeout_s: float = 5.0,
+        timeout_s: float = 60.0,
     ) -> None:
+        """``timeout_s`` is only a backstop. The producer's own ``request_timeout_ms``
+        must fire first: a record it gives up on is dropped from its buffer, so the 503
+        is truthful. Abandoning the wait earlier would leave the record queued, to be
+        written after the 503 once the broker is back."""
         self._producer = producer
         self._redis = redis
         self._names = names
@@ -63,7 +67,8 @@ class Publisher:
         return await self.publish(Topic.INBOUND, data.sender_key(), event)
 
     async def publish(self, topic: Topic, key: str, event: CloudEvent) -> Accepted:
-        marker = SEEN_PREFIX + event.id.encode()
+        # Namespaced by topic prefix: deployments (and tests) sharing one Redis stay apart.
+        marker = f"{self._names.prefix}:{SEEN_PREFIX}{event.id}".encode()
         try:
             if await self._redis.exists(marker):
                 return Accepted(event.id, duplicate=True)

@@ -18,7 +18,7 @@ from channels.body import (
     validate,
 )
 from channels.deps import Ingress
-from channels.models import AcceptedBody
+from channels.models import AcceptedBody, problem_responses
 from router.events import Customer, Interaction
 
 SOURCE = "/switchboard/channels/webform"
@@ -55,6 +55,7 @@ def build_router() -> APIRouter:
         "/v1/channels/webform",
         status_code=202,
         response_model=AcceptedBody,
+        responses=problem_responses(400, 413, 415, 503),
         summary="A web form submission",
         openapi_extra={
             "requestBody": {

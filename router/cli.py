@@ -242,7 +242,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:  # raised outside a command body
-        err.print(f"error: {exc.setting}: {exc.message}", highlight=False)
+        err.print(f"error: {exc.setting}: {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

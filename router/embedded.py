@@ -130,13 +130,11 @@ class EmbeddedServices:
         return (self._tmp or Path(tempfile.gettempdir())) / f"{name}.log"
 
     def kill_kafka(self) -> None:
-        """Stop the broker only (tests of broker outages). ``start_kafka`` brings it back."""
-        self._stop_named("broker")
-
-    def _stop_named(self, needle: str) -> None:
+        """Kill the broker only (tests of broker outages). ``start_kafka`` brings it back."""
         for proc in list(self._procs):
-            if needle in " ".join(str(a) for a in proc.args):  # type: ignore[union-attr]
-                _terminate(proc)
+            if "broker" in " ".join(str(a) for a in proc.args):  # type: ignore[union-attr]
+                proc.kill()
+                proc.wait(5)
                 self._procs.remove(proc)
 
     @property

@@ -8,6 +8,7 @@ transactional producer, so exactly-once *effects* come from idempotent consumers
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from typing import Any
 
@@ -77,6 +78,8 @@ def make_admin(settings: Settings) -> AIOKafkaAdminClient:
 async def check_kafka(settings: Settings) -> None:
     """Fail fast: raise ConfigError naming the bootstrap setting when no broker answers."""
     admin = make_admin(settings)
+    quiet = logging.getLogger("aiokafka")
+    level, quiet.level = quiet.level, logging.CRITICAL  # our one line says it better
     try:
         await asyncio.wait_for(admin.start(), settings.kafka.connect_timeout_s)
     except (KafkaConnectionError, KafkaError, OSError, TimeoutError) as exc:
@@ -85,6 +88,7 @@ async def check_kafka(settings: Settings) -> None:
             f"no Kafka broker answers at {settings.kafka.bootstrap_servers} ({type(exc).__name__})",
         ) from None
     finally:
+        quiet.setLevel(level)
         await admin.close()
 
 

@@ -119,7 +119,9 @@ async def run_router(
     try:
         async with _producer(settings) as producer:
             handler = RoutingHandler(
-                RedisThreadStore(redis, ttl_s=settings.redis.dedupe_ttl_s),
+                RedisThreadStore(
+                    redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
+                ),
                 producer,
                 TopicNames(settings.topic_prefix),
                 lambda: holder.current,
@@ -151,6 +153,7 @@ async def run_metrics(settings: Settings, stop: asyncio.Event, telemetry: Teleme
                 lateness_s=settings.metrics_lateness_s,
                 ttl_s=settings.redis.dedupe_ttl_s,
                 telemetry=telemetry,
+                prefix=f"{settings.topic_prefix}:m",
             )
             await _consume(settings, Topic.TICKETS, handler, stop, telemetry=telemetry)
     finally:

@@ -70,7 +70,7 @@ async def read_topic(
     settle: float = 0.3,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on ``topic`` from the beginning: waits for ``expect`` records, then
-    ``settle`` seconds more so that an unexpected extra record is seen too."""
+    until none arrived for ``settle`` seconds, so that an unexpected extra one is seen too."""
     name = TopicNames(settings.topic_prefix)(topic)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka.bootstrap_servers,
@@ -81,7 +81,7 @@ async def read_topic(
     try:
         partitions = consumer.partitions_for_topic(name) or set()
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(name) or set()
         tps = [TopicPartition(name, p) for p in sorted(partitions)]
         consumer.assign(tps)
@@ -89,15 +89,14 @@ async def read_topic(
         records: list[ConsumerRecord[bytes, bytes]] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        settled_at: float | None = None
+        last_arrival = loop.time()
         while loop.time() < deadline:
             batch = await consumer.getmany(timeout_ms=50)
             for recs in batch.values():
                 records.extend(recs)
-            if len(records) >= expect:
-                settled_at = settled_at or loop.time()
-                if loop.time() - settled_at >= settle:
-                    break
+                last_arrival = loop.time()
+            if len(records) >= expect and loop.time() - last_arrival >= settle:
+                break
         return records
     finally:
         await consumer.stop()

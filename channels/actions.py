@@ -1,0 +1,159 @@
+"""``POST /v1/actions``: what agents and the helpdesk did, as CloudEvents on
+``switchboard.actions``. Bearer tokens from ``SWITCHBOARD_API_TOKENS``.
+
+A request is one action or a list; every item is validated before anything is
+published, so an invalid item means nothing from the request is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from channels.body import JSON, parse_json, read_body, require_media_type
+from channels.deps import Ingress
+from channels.models import AcceptedBody, problem_responses
+from channels.problems import Problem, pointer
+from channels.signatures import matches_any
+from router.actions import ACTIONS, Action, action_key, canonical_type, validate_data
+from router.errors import InvalidEvent
+from router.events import CloudEvent, utcnow
+from router.topics import Topic
+
+SOURCE = "/switchboard/actions"
+MAX_ACTIONS = 500
+# Documents the scheme in OpenAPI; the check itself is authorize(), constant-time.
+BEARER = HTTPBearer(auto_error=False, description="One of SWITCHBOARD_API_TOKENS.")
+Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ActionIn(BaseModel):
+    """A CloudEvent with everything but ``type`` and ``data`` optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Ident
+    data: dict[str, Any]
+    id: Ident | None = None
+    source: Ident | None = None
+    time: AwareDatetime | None = None
+    subject: str | None = None
+    specversion: Literal["1.0"] | None = None
+    datacontenttype: Literal["application/json"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    key: str
+    event: CloudEvent
+
+
+def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared | None:
+    try:
+        envelope = ActionIn.model_validate(item)
+    except ValidationError as exc:
+        for err in exc.errors():
+            detail = err["msg"]
+            errors.append({"pointer": prefix + pointer(tuple(err["loc"])), "detail": detail})
+        return None
+    type_ = canonical_type(envelope.type)
+    if type_ is None:
+        known = ", ".join(sorted(t.removeprefix("switchboard.") for t in ACTIONS))
+        errors.append({"pointer": f"{prefix}/type", "detail": f"unknown type; one of {known}"})
+        return None
+    try:
+        action: Action = validate_data(type_, envelope.data, f"{prefix}/data")
+    except InvalidEvent as exc:
+        errors.extend({"pointer": e["path"], "detail": e["message"]} for e in exc.errors)
+        return None
+    key = action_key(type_, action)
+    event = CloudEvent(
+        id=envelope.id or str(uuid.uuid4()),
+        source=envelope.source or SOURCE,
+        type=type_,
+        subject=envelope.subject or key,
+        time=envelope.time or utcnow(),
+        data=action.model_dump(mode="json", exclude_none=True),
+    )
+    return Prepared(key, event)
+
+
+def prepare(body: Any) -> list[Prepared]:
+    """Every action of a request, or a 400 naming every invalid field of every item."""
+    items, prefixes = ([body], [""]) if not isinstance(body, list) else (body, None)
+    if prefixes is None:
+        if not items:
+            raise Problem(400, "empty list of actions", slug="invalid", errors=[_at("/", "empty")])
+        if len(items) > MAX_ACTIONS:
+            detail = f"at most {MAX_ACTIONS} actions per request"
+            raise Problem(400, detail, slug="invalid", errors=[_at("/", detail)])
+        prefixes = [f"/{i}" for i in range(len(items))]
+    errors: list[dict[str, Any]] = []
+    prepared = [
+        _prepare(item, prefix, errors) for item, prefix in zip(items, prefixes, strict=True)
+    ]
+    if errors:
+        raise Problem(
+            400, f"{errors[0]['pointer']}: {errors[0]['detail']}", slug="invalid", errors=errors
+        )
+    return [p for p in prepared if p is not None]
+
+
+def _at(path: str, detail: str) -> dict[str, str]:
+    return {"pointer": path, "detail": detail}
+
+
+def authorize(request: Request, tokens: frozenset[str]) -> None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not matches_any(token.strip(), tokens):
+        raise Problem(
+            401,
+            "missing or invalid bearer token" if tokens else "no API tokens are configured",
+            slug="token",
+            headers={"WWW-Authenticate": 'Bearer realm="switchboard"'},
+        )
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["actions"])
+    item_schema = ActionIn.model_json_schema()
+
+    @router.post(
+        "/v1/actions",
+        status_code=202,
+        response_model=AcceptedBody | list[AcceptedBody],
+        responses=problem_responses(400, 401, 413, 415, 503),
+        summary="Helpdesk actions: one CloudEvent-like object or a list of them",
+        description=(
+            "Types: " + ", ".join(t.removeprefix("switchboard.") for t in ACTIONS) + ". "
+            "A list is answered with a list of `{id, duplicate}` in the same order."
+        ),
+        dependencies=[Depends(BEARER)],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": {"oneOf": [item_schema, {"type": "array", "items": item_schema}]}
+                    }
+                },
+            },
+        },
+    )
+    async def actions(request: Request, ingress: Ingress) -> AcceptedBody | list[AcceptedBody]:
+        authorize(request, ingress.settings.tokens())
+        require_media_type(request, JSON)
+        body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
+        prepared = prepare(body)
+        answers: list[AcceptedBody] = []
+        for item in prepared:
+            accepted = await ingress.publisher.publish(Topic.ACTIONS, item.key, item.event)
+            answers.append(AcceptedBody(id=accepted.id, duplicate=accepted.duplicate))
+        return answers if isinstance(body, list) else answers[0]
+
+    return router

@@ -1,0 +1,113 @@
+"""Live chat: one visitor message per request, from the site's chat widget or its vendor."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from channels.body import JSON, parse_json, read_body, require_media_type, validate
+from channels.deps import Ingress
+from channels.models import AcceptedBody, problem_responses
+from router.events import Customer, Interaction, ThreadRef
+
+SOURCE = "/switchboard/channels/chat"
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Visitor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: Ident
+    email: EmailStr | None = None
+    name: str | None = Field(default=None, max_length=200)
+
+
+class ChatMessage(BaseModel):
+    """``message_id``, when the widget has one, makes a resend a recognised duplicate."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    conversation_id: Ident
+    visitor: Visitor
+    text: Annotated[NonEmpty, StringConstraints(max_length=100_000)]
+    message_id: Ident | None = None
+    sent_at: AwareDatetime | None = None
+    page_url: str | None = Field(default=None, max_length=2048)
+    locale: str | None = Field(
+        default=None, max_length=35, pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$"
+    )
+
+
+def provider_id(msg: ChatMessage, idempotency_key: str | None) -> str:
+    """The widget's message id; else a hash of what identifies the message; else the
+    caller's Idempotency-Key; else a fresh id (then a resend is not recognised)."""
+    if msg.message_id:
+        return f"{msg.conversation_id}\x1f{msg.message_id}"
+    if msg.sent_at is not None:
+        basis = f"{msg.conversation_id}\x1f{msg.sent_at.isoformat()}\x1f{msg.text}"
+        return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
+    return f"key:{idempotency_key}" if idempotency_key else str(uuid.uuid4())
+
+
+def to_interaction(msg: ChatMessage) -> Interaction:
+    metadata = {k: v for k, v in (("page_url", msg.page_url), ("locale", msg.locale)) if v}
+    language = msg.locale.replace("_", "-").split("-")[0].lower() if msg.locale else None
+    visitor = msg.visitor
+    return Interaction(
+        channel="chat",
+        customer=Customer(
+            email=visitor.email.lower() if visitor.email else None,
+            name=visitor.name,
+            handles={"chat": visitor.id},
+        ),
+        inbox=_inbox(msg.page_url),
+        thread=ThreadRef(conversation_id=msg.conversation_id, message_id=msg.message_id),
+        text=msg.text,
+        language=language,
+        sent_at=msg.sent_at,
+        metadata=metadata,
+    )
+
+
+def _inbox(page_url: str | None) -> str:
+    """The site the widget runs on, so rules can route per site; ``chat`` without one."""
+    if page_url and "://" in page_url:
+        host = page_url.split("://", 1)[1].split("/", 1)[0].split("@")[-1]
+        return host.lower() or "chat"
+    return "chat"
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["channels"])
+
+    @router.post(
+        "/v1/channels/chat",
+        status_code=202,
+        response_model=AcceptedBody,
+        responses=problem_responses(400, 413, 415, 503),
+        summary="A chat message from a site visitor",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": ChatMessage.model_json_schema()}},
+            }
+        },
+    )
+    async def chat(request: Request, ingress: Ingress) -> AcceptedBody:
+        require_media_type(request, JSON)
+        raw = await read_body(request, ingress.settings.max_body_bytes)
+        msg = validate(ChatMessage, parse_json(raw))
+        accepted = await ingress.publisher.interaction(
+            SOURCE,
+            provider_id(msg, request.headers.get("idempotency-key")),
+            to_interaction(msg),
+        )
+        return AcceptedBody(id=accepted.id, duplicate=accepted.duplicate)
+
+    return router

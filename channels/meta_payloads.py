@@ -1,0 +1,316 @@
+"""Meta webhook payloads (Messenger, Instagram messaging, WhatsApp Cloud API) and the
+customer messages in them.
+
+Only the fields Switchboard reads are declared; everything else Meta sends is allowed
+and ignored. One delivery can carry many entries, changes and messages; statuses,
+echoes, deliveries, reads, reactions and system notices are not customer messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from router.events import Attachment, Channel, Customer, Interaction, ThreadRef
+from router.identity import normalize_phone
+
+Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+MEDIA_TYPES = ("image", "video", "audio", "voice", "document", "sticker")
+NOT_MESSAGES = ("reaction", "system", "request_welcome")
+
+
+class Loose(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Envelope(Loose):
+    object: Literal["page", "instagram", "whatsapp_business_account"]
+    entry: list[dict[str, Any]]
+
+
+# --- Messenger / Instagram ---------------------------------------------------------------
+
+
+class Party(Loose):
+    id: Ident
+
+
+class MessengerAttachment(Loose):
+    type: str = "file"
+    payload: dict[str, Any] | None = None
+
+
+class MessengerMessage(Loose):
+    mid: Ident
+    text: str | None = None
+    attachments: list[MessengerAttachment] = Field(default_factory=list)
+    is_echo: bool = False
+    reply_to: dict[str, Any] | None = None
+    quick_reply: dict[str, Any] | None = None
+
+
+class Postback(Loose):
+    mid: str | None = None
+    title: str | None = None
+    payload: str | None = None
+
+
+class MessagingEvent(Loose):
+    sender: Party
+    recipient: Party
+    timestamp: int | None = None
+    message: MessengerMessage | None = None
+    postback: Postback | None = None
+
+
+class MessengerEntry(Loose):
+    id: Ident
+    messaging: list[MessagingEvent] = Field(default_factory=list)
+
+
+class MessengerWebhook(Loose):
+    object: Literal["page", "instagram"]
+    entry: list[MessengerEntry]
+
+
+# --- WhatsApp Cloud API ------------------------------------------------------------------
+
+
+class WaContact(Loose):
+    wa_id: Ident
+    profile: dict[str, Any] | None = None
+
+
+class WaMessage(Loose):
+    from_: Annotated[Ident, Field(alias="from")]
+    id: Ident
+    type: str = "text"
+    timestamp: str | None = None
+    context: dict[str, Any] | None = None
+
+
+class WaValue(Loose):
+    metadata: dict[str, Any] | None = None
+    contacts: list[WaContact] = Field(default_factory=list)
+    messages: list[WaMessage] = Field(default_factory=list)
+    statuses: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class WaChange(Loose):
+    field: str
+    value: WaValue
+
+
+class WaEntry(Loose):
+    id: Ident
+    changes: list[WaChange] = Field(default_factory=list)
+
+
+class WhatsAppWebhook(Loose):
+    object: Literal["whatsapp_business_account"]
+    entry: list[WaEntry]
+
+
+# --- extraction ----------------------------------------------------------------------------
+
+
+@dataclass
+class Extracted:
+    """Customer messages, each with the provider id that names its event."""
+
+    messages: list[tuple[str, Interaction]] = field(default_factory=list)
+    ignored: int = 0
+
+
+def _when(seconds: float | None) -> datetime | None:
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def from_messenger(hook: MessengerWebhook) -> Extracted:
+    out = Extracted()
+    channel_handle = "instagram" if hook.object == "instagram" else "messenger"
+    for entry in hook.entry:
+        for event in entry.messaging:
+            msg, postback = event.message, event.postback
+            if msg is not None and not msg.is_echo:
+                mid, text = msg.mid, (msg.text or "").strip()
+                attachments = [_messenger_attachment(a) for a in msg.attachments]
+                urls = [u for a in msg.attachments if (u := (a.payload or {}).get("url"))]
+                metadata: dict[str, Any] = {"provider": "meta", "platform": hook.object}
+                if urls:
+                    metadata["media"] = [{"url": u} for u in urls]
+                if msg.quick_reply:
+                    metadata["quick_reply"] = msg.quick_reply
+                in_reply_to = (msg.reply_to or {}).get("mid")
+            elif postback is not None and postback.mid:
+                mid, text, attachments, in_reply_to = postback.mid, postback.title or "", [], None
+                metadata = {
+                    "provider": "meta",
+                    "platform": hook.object,
+                    "postback": postback.payload,
+                }
+            else:
+                out.ignored += 1
+                continue
+            ms = event.timestamp
+            out.messages.append(
+                (
+                    mid,
+                    Interaction(
+                        channel="messenger",
+                        customer=Customer(handles={channel_handle: event.sender.id}),
+                        inbox=event.recipient.id,
+                        thread=ThreadRef(
+                            message_id=mid,
+                            in_reply_to=in_reply_to,
+                            conversation_id=f"{event.recipient.id}:{event.sender.id}",
+                        ),
+                        text=text,
+                        attachments=attachments,
+                        sent_at=_when(ms / 1000 if ms is not None else None),
+                        metadata=metadata,
+                    ),
+                )
+            )
+    return out
+
+
+def _messenger_attachment(att: MessengerAttachment) -> Attachment:
+    kind = att.type if att.type in ("image", "video", "audio") else None
+    return Attachment(content_type=f"{kind}/*" if kind else "application/octet-stream")
+
+
+def _phone(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return normalize_phone(raw)
+    except ValueError:
+        return None
+
+
+def from_whatsapp(hook: WhatsAppWebhook) -> Extracted:
+    out = Extracted()
+    for entry in hook.entry:
+        for change in entry.changes:
+            value = change.value
+            out.ignored += len(value.statuses)
+            if change.field != "messages":
+                out.ignored += 1
+                continue
+            names = {c.wa_id: (c.profile or {}).get("name") for c in value.contacts}
+            meta = value.metadata or {}
+            inbox = _phone(str(meta.get("display_phone_number") or "")) or meta.get(
+                "phone_number_id"
+            )
+            for msg in value.messages:
+                if msg.type in NOT_MESSAGES:
+                    out.ignored += 1
+                    continue
+                out.messages.append((msg.id, _wa_interaction(msg, names, inbox, entry.id)))
+    return out
+
+
+def _wa_interaction(
+    msg: WaMessage, names: dict[str, Any], inbox: str | None, account: str
+) -> Interaction:
+    body = msg.model_extra or {}
+    text, attachments, media = wa_content(msg.type, body)
+    phone = _phone(msg.from_)
+    name = names.get(msg.from_)
+    metadata: dict[str, Any] = {"provider": "meta", "platform": "whatsapp", "type": msg.type}
+    metadata["account_id"] = account
+    if media:
+        metadata["media"] = media
+    for key in ("referral", "errors"):
+        if key in body:
+            metadata[key] = body[key]
+    if (msg.context or {}).get("forwarded"):
+        metadata["forwarded"] = True
+    channel: Channel = "whatsapp"
+    ts = msg.timestamp
+    return Interaction(
+        channel=channel,
+        customer=Customer(
+            phone=phone,
+            name=name if isinstance(name, str) else None,
+            handles={} if phone else {"whatsapp": msg.from_},
+        ),
+        inbox=inbox,
+        thread=ThreadRef(
+            message_id=msg.id,
+            in_reply_to=(msg.context or {}).get("id"),
+            conversation_id=msg.from_,
+        ),
+        text=text,
+        attachments=attachments,
+        sent_at=_when(float(ts)) if ts and ts.isdigit() else None,
+        metadata=metadata,
+    )
+
+
+def wa_content(kind: str, body: dict[str, Any]) -> tuple[str, list[Attachment], list[Any]]:
+    """Readable text, attachment metadata and media references for one message type."""
+    part = body.get(kind)
+    part = part if isinstance(part, dict) else {}
+    if kind in MEDIA_TYPES:
+        ctype = str(part.get("mime_type") or "application/octet-stream")
+        name = part.get("filename")
+        attachment = Attachment(name=name if isinstance(name, str) else None, content_type=ctype)
+        ref = {k: part[k] for k in ("id", "url", "sha256") if k in part}
+        return str(part.get("caption") or "").strip(), [attachment], [ref | {"content_type": ctype}]
+    render = WA_TEXT.get(kind)
+    return (render(part, body).strip() if render else ""), [], []
+
+
+def _location(part: dict[str, Any], body: dict[str, Any]) -> str:
+    del body
+    lines = [part.get("name"), part.get("address"), part.get("url")]
+    coords = f"{part.get('latitude')}, {part.get('longitude')}"
+    return "\n".join(str(x) for x in (*lines, coords) if x)
+
+
+def _contacts(part: dict[str, Any], body: dict[str, Any]) -> str:
+    del part
+    cards = body.get("contacts")
+    cards = cards if isinstance(cards, list) else []
+    return "\n".join(_contact_line(c) for c in cards if isinstance(c, dict))
+
+
+def _interactive(part: dict[str, Any], body: dict[str, Any]) -> str:
+    del body
+    reply = part.get("button_reply") or part.get("list_reply") or {}
+    title = [reply.get("title"), reply.get("description")] if isinstance(reply, dict) else []
+    return "\n".join(str(x) for x in title if x)
+
+
+def _order(part: dict[str, Any], body: dict[str, Any]) -> str:
+    del body
+    items = part.get("product_items")
+    count = len(items) if isinstance(items, list) else 0
+    return f"Order with {count} item(s). {part.get('text') or ''}"
+
+
+WA_TEXT: dict[str, Callable[[dict[str, Any], dict[str, Any]], str]] = {
+    "text": lambda part, _: str(part.get("body") or ""),
+    "button": lambda part, _: str(part.get("text") or ""),
+    "location": _location,
+    "contacts": _contacts,
+    "interactive": _interactive,
+    "order": _order,
+}
+
+
+def _contact_line(card: dict[str, Any]) -> str:
+    name = (card.get("name") or {}).get("formatted_name") or ""
+    phones = [p.get("phone") for p in card.get("phones") or [] if isinstance(p, dict)]
+    return " ".join(str(x) for x in (name, *phones) if x)

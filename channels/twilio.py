@@ -1,0 +1,139 @@
+"""SMS and WhatsApp through Twilio's messaging webhook (form-encoded).
+
+The MessageSid names the event, so Twilio's retries are duplicates. With an auth token
+set, ``X-Twilio-Signature`` is checked against ``SWITCHBOARD_PUBLIC_URL`` + path (or the
+request's own URL when no public URL is set) before anything else is looked at.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from channels.body import FORM, parse_form_pairs, read_body, require_media_type, validate
+from channels.deps import Ingress
+from channels.models import AcceptedBody, problem_responses
+from channels.problems import Problem
+from channels.signatures import verify_twilio
+from router.events import Attachment, Customer, Interaction, ThreadRef
+from router.identity import normalize_phone
+from router.settings import Settings
+
+Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+MAX_MEDIA = 10
+OPTIONAL_EXTRAS = ("AccountSid", "MessagingServiceSid", "FromCity", "FromState", "FromCountry")
+
+
+class TwilioMessage(BaseModel):
+    """The fields Switchboard reads; a few more are kept as metadata (OPTIONAL_EXTRAS)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    MessageSid: Ident
+    From: Ident
+    To: Ident
+    Body: str = Field(default="", max_length=100_000)
+    NumMedia: int = Field(default=0, ge=0, le=MAX_MEDIA)
+    ProfileName: str | None = Field(default=None, max_length=200)
+    WaId: str | None = Field(default=None, max_length=40)
+
+
+def _phone(raw: str) -> str | None:
+    try:
+        return normalize_phone(raw)
+    except ValueError:
+        return None
+
+
+def media(fields: dict[str, str], count: int) -> tuple[list[Attachment], list[dict[str, str]]]:
+    """Attachment metadata and the media URLs (Twilio keeps the files; we keep pointers)."""
+    attachments: list[Attachment] = []
+    urls: list[dict[str, str]] = []
+    for n in range(count):
+        url = fields.get(f"MediaUrl{n}")
+        ctype = fields.get(f"MediaContentType{n}") or "application/octet-stream"
+        attachments.append(Attachment(content_type=ctype))
+        if url:
+            urls.append({"url": url, "content_type": ctype})
+    return attachments, urls
+
+
+def to_interaction(
+    channel: Literal["sms", "whatsapp"], msg: TwilioMessage, fields: dict[str, str]
+) -> Interaction:
+    phone = _phone(msg.From)
+    attachments, media_urls = media(fields, msg.NumMedia)
+    metadata: dict[str, Any] = {"provider": "twilio", "message_sid": msg.MessageSid}
+    metadata.update({k: fields[k] for k in OPTIONAL_EXTRAS if fields.get(k)})
+    if media_urls:
+        metadata["media"] = media_urls
+    handles = {} if phone else {channel: msg.From}
+    if channel == "whatsapp" and msg.WaId:
+        handles["whatsapp"] = msg.WaId
+    return Interaction(
+        channel=channel,
+        customer=Customer(phone=phone, name=msg.ProfileName or None, handles=handles),
+        inbox=_phone(msg.To) or msg.To,
+        thread=ThreadRef(message_id=msg.MessageSid),
+        text=msg.Body.strip(),
+        attachments=attachments,
+        metadata=metadata,
+    )
+
+
+def signed_url(settings: Settings, request: Request) -> str:
+    if settings.public_url:
+        url = settings.public_url.rstrip("/") + request.url.path
+        return f"{url}?{request.url.query}" if request.url.query else url
+    return str(request.url)
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["channels"])
+    schema = TwilioMessage.model_json_schema()
+
+    def endpoint(channel: Literal["sms", "whatsapp"]) -> None:
+        source = f"/switchboard/channels/{channel}"
+
+        @router.post(
+            f"/v1/channels/{channel}",
+            status_code=202,
+            response_model=AcceptedBody,
+            responses=problem_responses(400, 401, 413, 415, 503),
+            summary=f"An inbound {'SMS/MMS' if channel == 'sms' else 'WhatsApp'} via Twilio",
+            operation_id=f"twilio_{channel}",
+            openapi_extra={
+                "requestBody": {"required": True, "content": {FORM: {"schema": schema}}},
+                "parameters": [
+                    {
+                        "name": "X-Twilio-Signature",
+                        "in": "header",
+                        "required": False,
+                        "description": "Required when SWITCHBOARD_TWILIO_AUTH_TOKEN is set.",
+                        "schema": {"type": "string"},
+                    }
+                ],
+            },
+        )
+        async def receive(request: Request, ingress: Ingress) -> AcceptedBody:
+            settings = ingress.settings
+            require_media_type(request, FORM)
+            raw = await read_body(request, settings.max_body_bytes)
+            pairs = parse_form_pairs(raw)
+            if settings.twilio_auth_token is not None:
+                token = settings.twilio_auth_token.get_secret_value()
+                signature = request.headers.get("x-twilio-signature")
+                if not verify_twilio(token, signed_url(settings, request), pairs, signature, raw):
+                    raise Problem(401, "missing or invalid X-Twilio-Signature", slug="signature")
+            fields = dict(pairs)
+            msg = validate(TwilioMessage, fields)
+            accepted = await ingress.publisher.interaction(
+                source, msg.MessageSid, to_interaction(channel, msg, fields)
+            )
+            return AcceptedBody(id=accepted.id, duplicate=accepted.duplicate)
+
+    endpoint("sms")
+    endpoint("whatsapp")
+    return router

@@ -1,0 +1,102 @@
+"""Call events from the phone system (a CTI connector or the telephony provider's hook).
+
+Every state change is published; the router decides that ``missed`` and ``voicemail``
+open a ticket, and the metric consumers read talk/hold/wrap seconds for handle time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from channels.body import JSON, parse_json, read_body, require_media_type, validate
+from channels.deps import Ingress
+from channels.models import AcceptedBody, problem_responses
+from router.events import Customer, Interaction, ThreadRef
+from router.identity import normalize_phone
+
+SOURCE = "/switchboard/channels/voice"
+
+Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Seconds = Annotated[float, Field(ge=0, le=7 * 24 * 3600)]
+CallEvent = Literal["ringing", "answered", "ended", "missed", "voicemail"]
+
+
+class CallEventBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    call_id: Ident
+    event: CallEvent
+    from_: Annotated[Ident, Field(alias="from")]
+    to: Ident
+    at: AwareDatetime
+    agent_id: Ident | None = None
+    talk_seconds: Seconds | None = None
+    hold_seconds: Seconds | None = None
+    wrap_seconds: Seconds | None = None
+    queue: Ident | None = None
+    recording_url: str | None = Field(default=None, max_length=2048)
+    transcript: str | None = Field(default=None, max_length=100_000)
+
+
+def _phone(raw: str) -> str | None:
+    try:
+        return normalize_phone(raw)
+    except ValueError:
+        return None
+
+
+def to_interaction(call: CallEventBody) -> Interaction:
+    phone = _phone(call.from_)
+    metadata: dict[str, Any] = {"call_event": call.event}
+    for name in (
+        "agent_id",
+        "talk_seconds",
+        "hold_seconds",
+        "wrap_seconds",
+        "queue",
+        "recording_url",
+    ):
+        value = getattr(call, name)
+        if value is not None:
+            metadata[name] = value
+    return Interaction(
+        channel="voice",
+        # A withheld or non-numeric caller id is kept as a handle, never guessed into E.164.
+        customer=Customer(phone=phone, handles={} if phone else {"voice": call.from_}),
+        inbox=_phone(call.to) or call.to,
+        thread=ThreadRef(call_id=call.call_id),
+        text=call.transcript or "",
+        sent_at=call.at,
+        metadata=metadata,
+    )
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["channels"])
+
+    @router.post(
+        "/v1/channels/voice",
+        status_code=202,
+        response_model=AcceptedBody,
+        responses=problem_responses(400, 413, 415, 503),
+        summary="A call event: ringing, answered, ended, missed or voicemail",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": CallEventBody.model_json_schema(by_alias=True)}},
+            }
+        },
+    )
+    async def voice(request: Request, ingress: Ingress) -> AcceptedBody:
+        require_media_type(request, JSON)
+        raw = await read_body(request, ingress.settings.max_body_bytes)
+        call = validate(CallEventBody, parse_json(raw))
+        accepted = await ingress.publisher.interaction(
+            SOURCE, f"{call.call_id}\x1f{call.event}", to_interaction(call)
+        )
+        return AcceptedBody(id=accepted.id, duplicate=accepted.duplicate)
+
+    return router

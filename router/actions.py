@@ -1,0 +1,210 @@
+"""Actions from the helpdesk side (contract section 6): one model per action type.
+
+The HTTP ingress validates with these before publishing to ``switchboard.actions``; the
+router validates again when it consumes, because a helpdesk may write to Kafka directly.
+Unknown extra fields are ignored so that a newer helpdesk does not break an older router.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from router.errors import InvalidEvent
+from router.events import CHANNELS, Channel, CloudEvent
+from router.identity import normalize_email, normalize_phone
+
+PREFIX = "switchboard."
+Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=100_000)]
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class TicketAction(Action):
+    ticket_id: Ident
+
+
+class AgentReplied(TicketAction):
+    agent_id: Ident
+    public: bool
+    handle_seconds: Annotated[float, Field(ge=0)] | None = None
+
+
+class NoteAdded(TicketAction):
+    agent_id: Ident | None = None
+    text: Text | None = None
+
+
+class TicketResolved(TicketAction):
+    agent_id: Ident | None = None
+
+
+class TicketReopened(TicketAction):
+    agent_id: Ident | None = None
+    reason: Text | None = None
+
+
+class TicketClosed(TicketAction):
+    agent_id: Ident | None = None
+
+
+class TicketTransferred(TicketAction):
+    queue: Ident | None = None
+    agent_id: Ident | None = None
+
+    @model_validator(mode="after")
+    def _has_target(self) -> TicketTransferred:
+        if self.queue is None and self.agent_id is None:
+            raise ValueError("give queue or agent_id (or both)")
+        return self
+
+
+class TicketPostponed(TicketAction):
+    until: AwareDatetime
+    agent_id: Ident | None = None
+
+
+class AssignmentAccepted(TicketAction):
+    agent_id: Ident
+
+
+class AssignmentDeclined(TicketAction):
+    agent_id: Ident
+    reason: Text | None = None
+
+
+class Feedback(TicketAction):
+    comment: Text | None = None
+
+
+class FeedbackCsat(Feedback):
+    score: Annotated[int, Field(ge=1, le=5, strict=True)]
+
+
+class FeedbackNps(Feedback):
+    score: Annotated[int, Field(ge=0, le=10, strict=True)]
+
+
+class FeedbackCes(Feedback):
+    score: Annotated[int, Field(ge=1, le=7, strict=True)]
+
+
+class AgentPresence(Action):
+    agent_id: Ident
+    status: Literal["online", "away", "offline"]
+    skills: list[Ident] | None = None
+    capacity: dict[Channel, Annotated[int, Field(ge=0)]] | None = Field(
+        default=None, description=f"Concurrent tickets per channel ({', '.join(CHANNELS)})."
+    )
+
+
+class CustomerUpserted(Action):
+    """CRM enrichment and identity merge: email and phone are normalised like inbound."""
+
+    id: Ident | None = None
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    tier: Ident | None = None
+    language: str | None = Field(default=None, max_length=35)
+    attributes: dict[str, Any] | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return normalize_email(value) if value is not None else None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return normalize_phone(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _identified(self) -> CustomerUpserted:
+        if self.id is None and self.email is None and self.phone is None:
+            raise ValueError("give at least one of id, email, phone")
+        return self
+
+
+ACTIONS: dict[str, type[Action]] = {
+    PREFIX + name: model
+    for name, model in (
+        ("agent.replied", AgentReplied),
+        ("ticket.note_added", NoteAdded),
+        ("ticket.resolved", TicketResolved),
+        ("ticket.reopened", TicketReopened),
+        ("ticket.closed", TicketClosed),
+        ("ticket.transferred", TicketTransferred),
+        ("ticket.postponed", TicketPostponed),
+        ("assignment.accepted", AssignmentAccepted),
+        ("assignment.declined", AssignmentDeclined),
+        ("feedback.csat", FeedbackCsat),
+        ("feedback.nps", FeedbackNps),
+        ("feedback.ces", FeedbackCes),
+        ("agent.presence", AgentPresence),
+        ("customer.upserted", CustomerUpserted),
+    )
+}
+
+
+def canonical_type(name: str) -> str | None:
+    """``agent.replied`` or ``switchboard.agent.replied`` -> the latter; None if unknown."""
+    full = name if name.startswith(PREFIX) else PREFIX + name
+    return full if full in ACTIONS else None
+
+
+def _errors(exc: ValidationError, prefix: str) -> list[dict[str, object]]:
+    return [
+        {
+            "path": prefix + "".join(f"/{p}" for p in err["loc"]),
+            "message": err["msg"].removeprefix("Value error, "),
+        }
+        for err in exc.errors()
+    ]
+
+
+def validate_data(type_: str, data: Any, prefix: str = "/data") -> Action:
+    """The action model for a canonical type; InvalidEvent with JSON-pointer paths."""
+    model = ACTIONS.get(type_)
+    if model is None:
+        known = ", ".join(sorted(t.removeprefix(PREFIX) for t in ACTIONS))
+        path = prefix.rsplit("/", 1)[0] + "/type"
+        raise InvalidEvent(
+            f"unknown action type {type_!r}; one of {known}",
+            [{"path": path, "message": f"unknown action type; one of {known}"}],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = _errors(exc, prefix)
+        raise InvalidEvent(f"{errors[0]['path']}: {errors[0]['message']}", errors) from None
+
+
+def parse_action(event: CloudEvent) -> Action:
+    """The validated action an event carries (type with or without the prefix)."""
+    return validate_data(canonical_type(event.type) or event.type, event.data)
+
+
+def action_key(type_: str, action: BaseModel) -> str:
+    """The record key: the ticket id, ``agent:<id>`` or ``customer:<id|email|phone>``."""
+    del type_  # the model says it all; kept in the signature for callers that route by type
+    if isinstance(action, TicketAction):
+        return action.ticket_id
+    if isinstance(action, AgentPresence):
+        return f"agent:{action.agent_id}"
+    if isinstance(action, CustomerUpserted):
+        return f"customer:{action.id or action.email or action.phone}"
+    raise TypeError(f"no key for {type(action).__name__}")

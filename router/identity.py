@@ -1,0 +1,58 @@
+"""Customer identity normalisation: one spelling per email address and phone number.
+
+Pure functions, used by every adapter and by the router when it merges identities, so
+that ``Alice@Example.COM`` and ``alice@example.com`` (or ``whatsapp:+1 555 123 4567`` and
+``+15551234567``) are the same customer everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import unicodedata
+
+import phonenumbers
+
+PHONE_PREFIXES = ("whatsapp:", "tel:", "sms:", "mms:", "voice:")
+
+
+def normalize_email(raw: str) -> str:
+    """Lowercased, trimmed, ``mailto:`` and angle brackets removed, IDN domain as ASCII.
+
+    The local part is case-sensitive in theory, but no mail system a customer uses treats
+    it so, and one customer must map to one key. Raises ValueError when it is no address.
+    """
+    text = unicodedata.normalize("NFC", raw).strip().strip("<>").strip()
+    if text.lower().startswith("mailto:"):
+        text = text[len("mailto:") :]
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or any(ch.isspace() for ch in text):
+        raise ValueError(f"not an email address: {raw!r}")
+    with contextlib.suppress(UnicodeError):
+        domain = domain.encode("idna").decode("ascii")
+    return f"{local}@{domain}".lower()
+
+
+def normalize_phone(raw: str, default_region: str | None = None) -> str:
+    """E.164 (``+15551234567``). Provider prefixes (``whatsapp:``, ``tel:``) are dropped.
+
+    Without a default region a number lacking ``+`` is read as international, which is
+    how WhatsApp and Meta spell numbers (``15551234567``). Raises ValueError when the text
+    is not a possible phone number (short codes and alphanumeric senders are not).
+    """
+    text = raw.strip()
+    lowered = text.lower()
+    for prefix in PHONE_PREFIXES:
+        if lowered.startswith(prefix):
+            text = text[len(prefix) :].strip()
+            break
+    if not text or not any(ch.isdigit() for ch in text):
+        raise ValueError(f"not a phone number: {raw!r}")
+    if default_region is None and not text.startswith("+"):
+        text = "+" + (text[2:] if text.startswith("00") else text)
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {raw!r} ({exc})") from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError(f"not a possible phone number: {raw!r}")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))

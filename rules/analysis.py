@@ -1,0 +1,183 @@
+"""Warnings for ``rules check``: legal rulesets that probably do not do what was meant.
+
+The checks are conservative: they reason only about a rule's top-level conditions
+(an ``all`` of simple tests), so a warning is worth reading and silence is no proof.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from rules.conditions import Condition
+from rules.engine import RuleSet
+from rules.errors import RuleWarning
+from rules.model import Rule
+
+_QUEUE_FIELDS = ("queue", "ticket.queue")
+
+
+def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
+    """Every warning for ``ruleset``, in file order."""
+    found = [
+        *_shadowed(ruleset),
+        *_queue_overrides(ruleset),
+        *_escalation_cycles(ruleset),
+        *_unrouted_queues(ruleset),
+    ]
+    unique = dict.fromkeys(found)
+    return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
+
+
+def _where(rule: Rule) -> str:
+    return f"'{rule.name}' (line {rule.mark.line})"
+
+
+def _shadowed(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """Rules that an earlier ``stop`` rule always pre-empts, for every trigger they have.
+
+    An earlier stop rule whose top-level conditions are a subset of this rule's matches
+    whenever this one would (an always-matching rule is the empty subset).
+    """
+    for rule in ruleset.rules + ruleset.escalations:
+        mine = _atom_keys(rule.condition)
+        shadows: list[Rule] = []
+        for trigger in rule.triggers:
+            earlier = ruleset.rules_for(trigger)
+            position = earlier.index(rule)
+            shadow = next(
+                (r for r in earlier[:position] if r.stop and _atom_keys(r.condition) <= mine),
+                None,
+            )
+            if shadow is None:
+                break
+            shadows.append(shadow)
+        else:
+            if shadows:
+                shadow = shadows[0]
+                if shadow.condition.kind == "true":
+                    why = "always matches"
+                elif shadow.condition.key == rule.condition.key:
+                    why = "has the same condition"
+                else:
+                    why = "matches whenever it would"
+                yield RuleWarning(
+                    rule.mark,
+                    f"rule '{rule.name}' can never match: earlier rule {_where(shadow)} {why} "
+                    "and stops",
+                )
+
+
+def _atom_keys(condition: Condition) -> frozenset[object]:
+    return frozenset(atom.key for atom in condition.atoms())
+
+
+def _choices(condition: Condition) -> dict[str, frozenset[str]]:
+    """Per field, the string values a top-level equals/in test allows."""
+    found: dict[str, frozenset[str]] = {}
+    for atom in condition.atoms():
+        if atom.kind == "leaf" and atom.field and atom.op in ("equals", "in"):
+            values = [atom.operand] if atom.op == "equals" else list(atom.operand)
+            if all(isinstance(v, str) for v in values):
+                found[atom.field] = found.get(atom.field, frozenset(values)) & frozenset(values)
+    return found
+
+
+def _disjoint(a: Condition, b: Condition) -> bool:
+    left, right = _choices(a), _choices(b)
+    return any(not (left[f] & right[f]) for f in left.keys() & right.keys())
+
+
+def _queue_overrides(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    seen: set[tuple[str, str]] = set()
+    for trigger in ("ticket.created", "message.received", "ticket.reopened"):
+        routing = [r for r in ruleset.rules_for(trigger) if r.action("queue")]
+        for i, first in enumerate(routing):
+            if first.stop:
+                continue
+            for later in routing[i + 1 :]:
+                first_queue, later_queue = first.action("queue"), later.action("queue")
+                if first_queue is None or later_queue is None:
+                    continue
+                if first_queue.value == later_queue.value or (first.name, later.name) in seen:
+                    continue
+                a, b = _atom_keys(first.condition), _atom_keys(later.condition)
+                if b <= a:
+                    seen.add((first.name, later.name))
+                    yield RuleWarning(
+                        later.mark,
+                        f"rule '{later.name}' sets queue '{later_queue.value}' whenever rule "
+                        f"{_where(first)} sets queue '{first_queue.value}' (its conditions are a "
+                        "subset), so the earlier queue never sticks",
+                    )
+                elif a & b and not a <= b and not _disjoint(first.condition, later.condition):
+                    seen.add((first.name, later.name))
+                    yield RuleWarning(
+                        later.mark,
+                        f"rules {_where(first)} and '{later.name}' set different queues "
+                        f"('{first_queue.value}', '{later_queue.value}') and can both match; "
+                        "the later rule wins",
+                    )
+
+
+def _escalation_cycles(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    edges: dict[str, set[str]] = {}
+    sources_of: dict[str, tuple[set[str], str]] = {}
+    for rule in ruleset.escalations:
+        action = rule.action("queue")
+        if action is None or not isinstance(action.value, str):
+            continue
+        target = action.value
+        choices = _choices(rule.condition)
+        sources = set().union(*(choices[f] for f in _QUEUE_FIELDS if f in choices))
+        sources = sources or set(ruleset.queues)
+        sources.discard(target)
+        sources_of[rule.name] = (sources, target)
+        for source in sources:
+            edges.setdefault(source, set()).add(target)
+    for rule in ruleset.escalations:
+        if rule.name not in sources_of:
+            continue
+        sources, target = sources_of[rule.name]
+        path = _path_back(edges, target, sources)
+        if path is not None:
+            route = " -> ".join([path[-1], *path])
+            yield RuleWarning(
+                rule.mark,
+                f"escalation '{rule.name}' can lead back to where it started ({route}); "
+                "tickets may bounce between queues",
+            )
+
+
+def _path_back(edges: dict[str, set[str]], start: str, goals: set[str]) -> list[str] | None:
+    """The shortest queue path from ``start`` to any of ``goals``, if there is one."""
+    previous: dict[str, str | None] = {start: None}
+    todo = deque([start])
+    while todo:
+        queue = todo.popleft()
+        for nxt in sorted(edges.get(queue, ())):
+            if nxt in previous:
+                continue
+            previous[nxt] = queue
+            if nxt in goals:
+                path = [nxt]
+                step: str | None = queue
+                while step is not None:
+                    path.append(step)
+                    step = previous[step]
+                return path[::-1]
+            todo.append(nxt)
+    return None
+
+
+def _unrouted_queues(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    routed = {ruleset.defaults.queue}
+    for rule in ruleset.rules + ruleset.escalations:
+        action = rule.action("queue")
+        if action is not None and isinstance(action.value, str):
+            routed.add(action.value)
+    for name, queue in ruleset.queues.items():
+        if name not in routed and queue.mark is not None:
+            yield RuleWarning(
+                queue.mark, f"no rule, escalation or default routes to queue '{name}'"
+            )

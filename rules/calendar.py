@@ -1,0 +1,182 @@
+"""Business calendars: when a team is at work, and time measured only while it is.
+
+Shifts are wall-clock times in the calendar's time zone; each local day's shifts are
+turned into UTC instants with zoneinfo, so arithmetic across a DST change counts the
+real time that passed (a 09:00-17:00 shift is always eight hours, and a shift over the
+night the clocks change is an hour shorter or longer, as it really is).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SHIFT = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+_DAY = timedelta(days=1)
+_ZERO = timedelta(0)
+_MAX_DAYS = 366 * 50  # a calendar is open at least once a week; this only stops bugs
+_CACHE_LIMIT = 4096
+
+Shift = tuple[int, int]  # minutes since local midnight, end exclusive, end <= 24:00
+
+
+def parse_shift(text: str) -> Shift:
+    """``"09:00-17:00"`` as minutes since midnight; ValueError says what is wrong."""
+    match = _SHIFT.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"'{text}' is not a shift like 09:00-17:00")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if m1 > 59 or m2 > 59 or start > 1440 or end > 1440:
+        raise ValueError(f"'{text}' has a time that does not exist (use 00:00 to 24:00)")
+    if end <= start:
+        raise ValueError(
+            f"shift '{text}' ends before it starts; split a night shift over two days "
+            "(22:00-24:00 and 00:00-06:00)"
+        )
+    return start, end
+
+
+def _require_aware(at: datetime) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"business-time arithmetic needs an aware datetime, got {at!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class Calendar:
+    """A weekly timetable of shifts in one time zone, minus holidays.
+
+    ``hours`` maps a weekday (``mon``..``sun``) to its shifts; a missing day is closed.
+    """
+
+    name: str
+    timezone: ZoneInfo
+    hours: Mapping[str, Sequence[Shift]]
+    holidays: frozenset[date] = frozenset()
+    _weekly: tuple[tuple[Shift, ...], ...] = field(init=False, repr=False)
+    _cache: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        init=False, repr=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        weekly: list[tuple[Shift, ...]] = []
+        for day in WEEKDAYS:
+            shifts = tuple(sorted(self.hours.get(day, ())))
+            for (_, end), (start, _) in pairwise(shifts):
+                if start < end:
+                    raise ValueError(f"shifts on {day} overlap")
+            weekly.append(shifts)
+        unknown = set(self.hours) - set(WEEKDAYS)
+        if unknown:
+            raise ValueError(f"unknown weekday {sorted(unknown)[0]!r}")
+        if not any(weekly):
+            raise ValueError("a calendar needs at least one shift in the week")
+        object.__setattr__(self, "_weekly", tuple(weekly))
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        timezone: str,
+        hours: Mapping[str, Iterable[str]],
+        holidays: Iterable[date | str] = (),
+    ) -> Calendar:
+        """A calendar from the spellings used in rule files (for code and tests)."""
+        return cls(
+            name=name,
+            timezone=ZoneInfo(timezone),
+            hours={day: tuple(parse_shift(s) for s in shifts) for day, shifts in hours.items()},
+            holidays=frozenset(
+                d if isinstance(d, date) else date.fromisoformat(d) for d in holidays
+            ),
+        )
+
+    def open_intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The UTC intervals during which the calendar is open on local ``day``."""
+        cached = self._cache.get(day)
+        if cached is not None:
+            return cached
+        intervals: list[tuple[datetime, datetime]] = []
+        if day not in self.holidays:
+            midnight = datetime.combine(day, time(0), tzinfo=self.timezone)
+            next_midnight = datetime.combine(day + _DAY, time(0), tzinfo=self.timezone)
+            for start_min, end_min in self._weekly[day.weekday()]:
+                start = midnight.replace(hour=start_min // 60, minute=start_min % 60)
+                end = (
+                    next_midnight
+                    if end_min == 1440
+                    else midnight.replace(hour=end_min // 60, minute=end_min % 60)
+                )
+                start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+                if end_utc > start_utc:
+                    intervals.append((start_utc, end_utc))
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        result = tuple(intervals)
+        self._cache[day] = result
+        return result
+
+    def _local_day(self, at: datetime) -> date:
+        return at.astimezone(self.timezone).date()
+
+    def is_open(self, at: datetime) -> bool:
+        """Whether ``at`` falls inside a shift on a working day."""
+        _require_aware(at)
+        return any(start <= at < end for start, end in self.open_intervals(self._local_day(at)))
+
+    def next_open(self, at: datetime) -> datetime:
+        """The first instant at or after ``at`` when the calendar is open."""
+        _require_aware(at)
+        day = self._local_day(at)
+        for _ in range(_MAX_DAYS):
+            for start, end in self.open_intervals(day):
+                if end > at:
+                    return max(start, at).astimezone(at.tzinfo)
+            day += _DAY
+        raise ValueError(f"calendar {self.name!r} never opens")  # pragma: no cover
+
+    def add(self, start: datetime, duration: timedelta) -> datetime:
+        """The instant when ``duration`` of business time has passed since ``start``.
+
+        A result that lands exactly on closing time is returned as closing time; the
+        result is in ``start``'s time zone.
+        """
+        _require_aware(start)
+        if duration < _ZERO:
+            raise ValueError("duration must not be negative")
+        if duration == _ZERO:
+            return start
+        remaining = duration
+        day = self._local_day(start)
+        for _ in range(_MAX_DAYS):
+            for open_at, close_at in self.open_intervals(day):
+                if close_at <= start:
+                    continue
+                begin = max(open_at, start)
+                available = close_at - begin
+                if remaining <= available:
+                    return (begin + remaining).astimezone(start.tzinfo)
+                remaining -= available
+            day += _DAY
+        raise ValueError(f"calendar {self.name!r} never opens")  # pragma: no cover
+
+    def between(self, a: datetime, b: datetime) -> timedelta:
+        """Business time from ``a`` to ``b`` (negative when ``b`` is before ``a``)."""
+        _require_aware(a)
+        _require_aware(b)
+        if b < a:
+            return -self.between(b, a)
+        total = _ZERO
+        day, last = self._local_day(a), self._local_day(b)
+        while day <= last:
+            for open_at, close_at in self.open_intervals(day):
+                overlap = min(close_at, b) - max(open_at, a)
+                if overlap > _ZERO:
+                    total += overlap
+            day += _DAY
+        return total

@@ -1,0 +1,190 @@
+"""Rule unit tests (``rules test``): events in, expected decisions out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from router.errors import SwitchboardError
+from rules.engine import RuleSet
+from rules.errors import Mark, RuleError, did_you_mean, one_of, sorted_errors
+from rules.model import DEFAULT_TRIGGER, TRIGGERS
+from rules.replay import parse_time
+from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
+
+CASE_KEYS = ("name", "event", "trigger", "now", "expect")
+SET_FIELDS = ("tags", "remove_tags", "notify")
+EXPECT_KEYS = ("queue", "priority", "sla", "assign", "auto_reply", *SET_FIELDS, "matched")
+
+
+class CaseFileInvalid(SwitchboardError):
+    """A cases file that cannot be read; ``errors`` holds every problem."""
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        self.errors = errors
+        super().__init__(str(errors[0]) if errors else "invalid cases file")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    event: dict[str, Any]
+    trigger: str
+    now: datetime
+    expect: dict[str, Any]
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    field: str
+    expected: Any
+    actual: Any
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: Case
+    mismatches: tuple[Mismatch, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches
+
+
+def load_cases(path: Path, *, default_now: datetime | None = None) -> list[Case]:
+    """Cases from a YAML file: ``cases: [...]`` (or a bare list), optional top ``now``."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaseFileInvalid(
+            [RuleError(Mark(file, 1, 1), f"cannot read: {exc.strerror}")]
+        ) from exc
+    root, errors = parse_yaml(text, file)
+    now = default_now or datetime.now(UTC)
+    items: tuple[YNode, ...] = ()
+    if isinstance(root, YMap):
+        for key, mark in root.keys.items():
+            if key not in ("cases", "now"):
+                errors.append(RuleError(mark, f"unknown key '{key}'", one_of(("cases", "now"))))
+        if (now_node := root.get("now")) is not None:
+            now = _time(now_node, errors) or now
+        cases_node = root.get("cases")
+        items = cases_node.items if isinstance(cases_node, YSeq) else ()
+        if not isinstance(cases_node, YSeq):
+            errors.append(RuleError(root.mark, "expected 'cases:' with a list of cases"))
+    elif isinstance(root, YSeq):
+        items = root.items
+    elif root is not None or not errors:
+        errors.append(RuleError(Mark(file, 1, 1), "a cases file holds 'cases:' with a list"))
+    cases = [case for node in items if (case := _case(node, now, errors)) is not None]
+    if errors:
+        raise CaseFileInvalid(sorted_errors(errors))
+    return cases
+
+
+def _time(node: YNode, errors: list[RuleError]) -> datetime | None:
+    value = node.value if isinstance(node, YScalar) else None
+    parsed = parse_time(value)
+    if parsed is None:
+        errors.append(
+            RuleError(
+                node.mark,
+                f"bad time {to_plain(node)!r}",
+                "write 2026-03-02T10:00:00Z (with Z or an offset)",
+            )
+        )
+    return parsed
+
+
+def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not raised
+    node: YNode, now: datetime, errors: list[RuleError]
+) -> Case | None:
+    if not isinstance(node, YMap):
+        errors.append(RuleError(node.mark, f"a case must be a mapping, got {type_name(node)}"))
+        return None
+    for key, mark in node.keys.items():
+        if key not in CASE_KEYS:
+            errors.append(
+                RuleError(
+                    mark,
+                    f"unknown key '{key}' in case",
+                    did_you_mean(key, CASE_KEYS) or one_of(CASE_KEYS),
+                )
+            )
+    name_node, event_node, expect_node = node.get("name"), node.get("event"), node.get("expect")
+    name = to_plain(name_node) if name_node is not None else None
+    if not isinstance(name, str):
+        errors.append(RuleError(node.mark, "a case needs a 'name'"))
+    if not isinstance(event_node, YMap):
+        errors.append(
+            RuleError(
+                node.mark if event_node is None else event_node.mark,
+                "a case needs an 'event' mapping (the facts)",
+            )
+        )
+    if not isinstance(expect_node, YMap):
+        errors.append(
+            RuleError(
+                node.mark if expect_node is None else expect_node.mark,
+                "a case needs an 'expect' mapping",
+            )
+        )
+    else:
+        for key, mark in expect_node.keys.items():
+            if key not in EXPECT_KEYS:
+                errors.append(
+                    RuleError(
+                        mark,
+                        f"unknown expectation '{key}'",
+                        did_you_mean(key, EXPECT_KEYS) or one_of(EXPECT_KEYS),
+                    )
+                )
+    trigger = DEFAULT_TRIGGER
+    if (trigger_node := node.get("trigger")) is not None:
+        trigger = str(to_plain(trigger_node))
+        if trigger not in TRIGGERS:
+            errors.append(
+                RuleError(
+                    trigger_node.mark,
+                    f"unknown trigger '{trigger}'",
+                    did_you_mean(trigger, TRIGGERS) or one_of(TRIGGERS),
+                )
+            )
+    if (now_node := node.get("now")) is not None:
+        now = _time(now_node, errors) or now
+    if not (
+        isinstance(name, str) and isinstance(event_node, YMap) and isinstance(expect_node, YMap)
+    ):
+        return None
+    return Case(name, to_plain(event_node), trigger, now, to_plain(expect_node), node.mark)
+
+
+def run_case(ruleset: RuleSet, case: Case) -> CaseResult:
+    decision = ruleset.evaluate(case.event, trigger=case.trigger, now=case.now)
+    actual = {
+        "queue": decision.queue,
+        "priority": decision.priority,
+        "sla": decision.sla,
+        "assign": decision.assign,
+        "auto_reply": decision.auto_reply,
+        "tags": decision.tags,
+        "remove_tags": decision.remove_tags,
+        "notify": decision.notify,
+        "matched": list(decision.matched),
+    }
+    mismatches = []
+    for key, expected in case.expect.items():
+        got: Any = actual[key]
+        if key in SET_FIELDS or key == "matched":
+            wanted = [str(expected)] if isinstance(expected, str) else list(expected or [])
+            if key in SET_FIELDS:
+                wanted, got = sorted(map(str, wanted)), sorted(got)
+            if wanted != list(got):
+                mismatches.append(Mismatch(key, wanted, list(got)))
+        elif expected != got:
+            mismatches.append(Mismatch(key, expected, got))
+    return CaseResult(case, tuple(mismatches))

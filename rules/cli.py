@@ -1,0 +1,302 @@
+"""``switchboard rules ...``: the rule author's tools (check, test, explain, simulate, bench).
+
+Mounted by ``router/cli.py``; also runs alone as ``python -m rules.cli``. Errors and
+warnings print as ``file:line:col: ...`` so editors and CI can link to them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rules.analysis import find_warnings
+from rules.casefile import CaseFileInvalid, CaseResult, load_cases, run_case
+from rules.engine import RuleSet
+from rules.errors import RuleSetInvalid
+from rules.loader import load_ruleset
+from rules.model import DEFAULT_TRIGGER, TRIGGERS
+from rules.replay import facts_from, parse_time, read_events, simulate
+
+app = typer.Typer(
+    name="rules",
+    help="Check, test, explain and simulate routing rules.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PathArg = Annotated[Path, typer.Argument(help="A rule file or a directory of *.yaml files.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+TriggerOpt = Annotated[
+    str, typer.Option(help="Trigger to evaluate: " + ", ".join(TRIGGERS), show_default=True)
+]
+NowOpt = Annotated[
+    str | None, typer.Option(help="Evaluation time, ISO 8601 with offset (default: now).")
+]
+PROGRESS_BYTES = 1_000_000
+
+
+def _echo(text: str = "") -> None:
+    typer.echo(text)
+
+
+def _load(path: Path) -> RuleSet:
+    """The ruleset, or every error printed and exit 1."""
+    try:
+        return load_ruleset(path)
+    except RuleSetInvalid as exc:
+        for error in exc.errors:
+            _echo(str(error))
+        _echo(f"{_count(len(exc.errors), 'error')} in {path}")
+        raise typer.Exit(1) from None
+
+
+def _now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    parsed = parse_time(value)
+    if parsed is None:
+        _echo(f"error: --now {value!r} is not an ISO 8601 time with offset (2026-03-04T10:00:00Z)")
+        raise typer.Exit(2)
+    return parsed
+
+
+def _trigger(value: str) -> str:
+    if value not in TRIGGERS:
+        _echo(f"error: unknown trigger {value!r}; expected one of: {', '.join(TRIGGERS)}")
+        raise typer.Exit(2)
+    return value
+
+
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def _summary(ruleset: RuleSet) -> str:
+    return (
+        f"{_count(len(ruleset.rules), 'rule')}, "
+        f"{_count(len(ruleset.escalations), 'escalation')}, "
+        f"{_count(len(ruleset.queues), 'queue')}, "
+        f"{_count(len(ruleset.sla_policies), 'SLA policy', 'SLA policies')}, "
+        f"{_count(len(ruleset.calendars), 'calendar')}; version {ruleset.version}"
+    )
+
+
+@app.command()
+def check(path: PathArg) -> None:
+    """Validate rules: errors exit 1; warnings are printed but pass."""
+    ruleset = _load(path)
+    warnings = find_warnings(ruleset)
+    for warning in warnings:
+        _echo(str(warning))
+    suffix = f" ({_count(len(warnings), 'warning')})" if warnings else ""
+    _echo(f"ok: {_summary(ruleset)}{suffix}")
+
+
+def _diff_lines(result: CaseResult) -> list[str]:
+    lines = []
+    for mismatch in result.mismatches:
+        lines.append(f"    {mismatch.field}:")
+        lines.append(f"    - expected: {json.dumps(mismatch.expected, ensure_ascii=False)}")
+        lines.append(f"    + actual:   {json.dumps(mismatch.actual, ensure_ascii=False)}")
+    return lines
+
+
+@app.command("test")
+def test_cases(
+    path: PathArg,
+    cases: Annotated[Path, typer.Option("--cases", help="YAML file of test cases.")],
+) -> None:
+    """Run rule unit tests: each case's event must produce the expected decision."""
+    ruleset = _load(path)
+    try:
+        loaded = load_cases(cases)
+    except CaseFileInvalid as exc:
+        for error in exc.errors:
+            _echo(str(error))
+        raise typer.Exit(1) from None
+    results = [run_case(ruleset, case) for case in loaded]
+    failed = [r for r in results if not r.passed]
+    for result in results:
+        mark = result.case.mark
+        status = "PASS" if result.passed else "FAIL"
+        _echo(f"{status} {result.case.name} ({mark.file}:{mark.line})")
+        for line in _diff_lines(result):
+            _echo(line)
+    _echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _read_event(file: Path) -> tuple[dict[str, Any], datetime | None]:
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _echo(f"error: cannot read event {file}: {exc}")
+        raise typer.Exit(2) from None
+    found = facts_from(record)
+    if found is None:
+        _echo(f"error: {file} holds neither facts nor a switchboard.interaction.received event")
+        raise typer.Exit(2)
+    return found[0], found[1]
+
+
+@app.command()
+def explain(
+    path: PathArg,
+    event: Annotated[Path, typer.Argument(help="A JSON file: facts, a CloudEvent or a dump line.")],
+    trigger: TriggerOpt = DEFAULT_TRIGGER,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show every rule, matched or not (and which condition failed), then the decision."""
+    ruleset = _load(path)
+    facts, event_time = _read_event(event)
+    at = _now(now) if now is not None else event_time or _now(None)
+    decision = ruleset.evaluate(facts, trigger=_trigger(trigger), now=at)
+    if as_json:
+        _echo(
+            json.dumps({"now": at.isoformat(), **decision.to_dict()}, ensure_ascii=False, indent=2)
+        )
+        return
+    listening = ruleset.rules_for(trigger)
+    _echo(f"rules {ruleset.version} · trigger {trigger} · now {at.isoformat()}")
+    evaluated = {e.name: e for e in decision.evaluations}
+    stopped_by = decision.matched[-1] if decision.matched else None
+    width = max((len(r.name) for r in listening), default=0)
+    for rule in listening:
+        evaluation = evaluated.get(rule.name)
+        if evaluation is None:
+            _echo(
+                f"  -        {rule.name:<{width}}  not evaluated: '{stopped_by}' stopped the pass"
+            )
+        elif evaluation.matched:
+            _echo(f"  MATCH    {rule.name}")
+        else:
+            _echo(f"  no match {rule.name:<{width}}  {evaluation.failed_condition}")
+    _echo("decision:")
+    for key in (
+        "queue",
+        "priority",
+        "sla",
+        "tags",
+        "remove_tags",
+        "assign",
+        "auto_reply",
+        "notify",
+    ):
+        value = getattr(decision, key)
+        if value or key in ("queue", "priority", "sla"):
+            shown = ", ".join(value) if isinstance(value, tuple) else value
+            source = next((a.rule for a in reversed(decision.actions) if a.action == key), None)
+            _echo(
+                f"  {key + ':':<12} {shown}"
+                + (f"  (by {source})" if source and not isinstance(value, tuple) else "")
+            )
+
+
+def _show_counter(title: str, counter: Counter[str], total: int, limit: int = 10) -> None:
+    _echo(f"{title}:")
+    for name, count in counter.most_common(limit):
+        _echo(f"  {name:<24} {count:>7}  {100 * count / max(total, 1):5.1f}%")
+    if len(counter) > limit:
+        _echo(f"  ... {len(counter) - limit} more")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    path: PathArg,
+    *,
+    events: Annotated[
+        Path, typer.Option("--events", help="JSONL: facts, CloudEvents or dump lines.")
+    ],
+    against: Annotated[
+        Path | None, typer.Option("--against", help="Compare with these (older) rules.")
+    ] = None,
+    trigger: TriggerOpt = DEFAULT_TRIGGER,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay recorded events through the rules; with --against, show what would change."""
+    ruleset = _load(path)
+    old = _load(against) if against is not None else None
+    at = _now(now)
+    if not events.is_file():
+        _echo(f"error: no such events file: {events}")
+        raise typer.Exit(2)
+    stream = read_events(events)
+    show_progress = not as_json and sys.stdout.isatty() and events.stat().st_size > PROGRESS_BYTES
+    if show_progress:
+        from rich.progress import Progress
+
+        lines = sum(1 for _ in events.open(encoding="utf-8"))
+        with Progress(transient=True) as progress:
+            task = progress.add_task("simulating", total=lines)
+            report = simulate(
+                ruleset,
+                stream,
+                against=old,
+                trigger=_trigger(trigger),
+                now=at,
+                on_event=lambda: progress.advance(task),
+            )
+    else:
+        report = simulate(ruleset, stream, against=old, trigger=_trigger(trigger), now=at)
+    if as_json:
+        _echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return
+    _echo(f"rules {report.version}: {report.evaluated} events evaluated, {report.skipped} skipped")
+    for line, reason in report.skipped_examples:
+        _echo(f"  {events}:{line}: skipped: {reason}")
+    _show_counter("queues", report.queues, report.evaluated)
+    _show_counter("priorities", report.priorities, report.evaluated)
+    _show_counter("tags", report.tags, report.evaluated)
+    if report.against_version is None:
+        return
+    share = 100 * report.changed / max(report.evaluated, 1)
+    _echo(
+        f"against {report.against_version}: {report.changed} of {report.evaluated} events "
+        f"route differently ({share:.1f}%)"
+    )
+    for (old_queue, new_queue), count in report.moves.most_common(10):
+        _echo(f"  {old_queue} -> {new_queue}: {count}")
+    for example in report.examples:
+        changes = "; ".join(
+            f"{k}: {json.dumps(v[0])} -> {json.dumps(v[1])}" for k, v in example["changes"].items()
+        )
+        _echo(f"  line {example['line']}: {changes}")
+
+
+@app.command()
+def bench(
+    path: Annotated[
+        Path | None, typer.Argument(help="Ruleset to time (default: rules/examples).")
+    ] = None,
+    events: Annotated[
+        int, typer.Option("--events", min=100, help="Events per measurement.")
+    ] = 5000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluation time per event for a ruleset and for a generated 1,000-rule set."""
+    from rules.bench import run_bench
+
+    if path is not None:
+        _load(path)
+    figures = run_bench(path, events=events)
+    if as_json:
+        _echo(json.dumps([f.to_dict() for f in figures], indent=2))
+        return
+    _echo(f"{'ruleset':<28} {'rules':>6} {'events':>7} {'mean µs':>9} {'p50 µs':>8} {'p99 µs':>8}")
+    for f in figures:
+        times = f"{f.mean_us:>9.1f} {f.p50_us:>8.1f} {f.p99_us:>8.1f}"
+        _echo(f"{f.name:<28} {f.rules:>6} {f.events:>7} {times}")
+
+
+if __name__ == "__main__":
+    app()

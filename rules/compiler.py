@@ -1,0 +1,297 @@
+"""Compiles rules and escalations: conditions into closures, actions into tuples.
+
+Rules and escalations go through the same compiler and the same engine; only the
+triggers they may listen to differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from rules import conditions as cond
+from rules.conditions import ALWAYS, Condition
+from rules.errors import Mark, did_you_mean, one_of
+from rules.fields import check_field
+from rules.model import (
+    ACTIONS,
+    DEFAULT_TRIGGER,
+    ESCALATION_TRIGGERS,
+    LIST_ACTIONS,
+    PRIORITIES,
+    RULE_TRIGGERS,
+    Action,
+    Rule,
+)
+from rules.operators import OPERATORS
+from rules.sections import SectionCompiler
+from rules.source import YMap, YNode, YScalar, YSeq, type_name
+
+RULE_KEYS = ("name", "description", "on", "if", "then", "stop", "enabled")
+_TEXT_OPS = ("contains", "contains_all", "starts_with")
+_NUMBER_OPS = ("gt", "gte", "lt", "lte")
+_CONDITION_HINT = "a condition maps fields to tests, e.g. {subject: {contains: invoice}}"
+
+
+class RuleCompiler(SectionCompiler):
+    """Compiles rules after the definitions they refer to."""
+
+    def rule(self, node: YNode, kind: str) -> Rule | None:
+        """One rule (``kind="rule"``) or escalation; None when disabled or broken."""
+        what = "an escalation" if kind == "escalation" else "a rule"
+        if not isinstance(node, YMap):
+            self.error(node.mark, f"{what} must be a mapping, got {type_name(node)}")
+            return None
+        self.keys(node, RULE_KEYS, what)
+        name_node = node.get("name")
+        name = self.string(name_node, "name") if name_node else None
+        if name_node is None:
+            self.error(node.mark, f"{what} needs a 'name'", "names appear in every decision")
+        triggers = self._triggers(node, kind)
+        condition = self.condition(node.get("if"))
+        then = node.get("then")
+        if then is None:
+            self.error(node.mark, f"{what} needs 'then'", "e.g. then: {queue: billing}")
+        actions = self.actions(then) if then is not None else ()
+        stop = self.boolean(node.entries["stop"], "stop") if "stop" in node.entries else False
+        enabled = (
+            self.boolean(node.entries["enabled"], "enabled") if "enabled" in node.entries else True
+        )
+        description = None
+        if (desc_node := node.get("description")) is not None:
+            description = self.string(desc_node, "description")
+        if name is None or not enabled:
+            return None
+        return Rule(name, kind, triggers, condition, actions, stop, node.mark, description)
+
+    def _triggers(self, node: YMap, kind: str) -> tuple[str, ...]:
+        on = node.get("on")
+        allowed = ESCALATION_TRIGGERS if kind == "escalation" else RULE_TRIGGERS
+        if on is None:
+            if kind == "escalation":
+                self.error(node.mark, "an escalation needs 'on'", one_of(ESCALATION_TRIGGERS))
+            return (DEFAULT_TRIGGER,)
+        items = on.items if isinstance(on, YSeq) else (on,)
+        triggers: list[str] = []
+        for item in items:
+            trigger = self.string(item, "a trigger")
+            if trigger is None:
+                continue
+            if trigger in allowed:
+                triggers.append(trigger)
+            elif kind == "rule" and trigger in ESCALATION_TRIGGERS:
+                self.error(
+                    item.mark,
+                    f"'{trigger}' is an escalation trigger",
+                    "move this rule under 'escalations:'",
+                )
+            elif kind == "escalation" and trigger in RULE_TRIGGERS:
+                self.error(
+                    item.mark,
+                    f"'{trigger}' is a rule trigger",
+                    "move this escalation under 'rules:'",
+                )
+            else:
+                self.error(
+                    item.mark,
+                    f"unknown trigger '{trigger}'",
+                    did_you_mean(trigger, allowed) or one_of(allowed),
+                )
+        if isinstance(on, YSeq) and not on.items:
+            self.error(on.mark, "'on' must name at least one trigger", one_of(allowed))
+        return tuple(dict.fromkeys(triggers))
+
+    # -- conditions ---------------------------------------------------------------------
+
+    def condition(self, node: YNode | None) -> Condition:
+        """A condition mapping: every entry must hold (``any``/``all``/``not`` nest)."""
+        if node is None or (isinstance(node, YScalar) and node.value is None):
+            return ALWAYS
+        if not isinstance(node, YMap):
+            self.error(
+                node.mark, f"a condition must be a mapping, got {type_name(node)}", _CONDITION_HINT
+            )
+            return ALWAYS
+        parts: list[Condition] = []
+        for key, value in node:
+            key_mark = node.keys[key]
+            if key in ("any", "all"):
+                children = self._branches(key, value)
+                combine = cond.any_of if key == "any" else cond.all_of
+                if children:
+                    parts.append(combine(children, key_mark))
+            elif key == "not":
+                if isinstance(value, YMap):
+                    parts.append(cond.not_of(self.condition(value), key_mark))
+                else:
+                    self.error(
+                        value.mark,
+                        f"'not' takes a condition mapping, got {type_name(value)}",
+                        _CONDITION_HINT,
+                    )
+            elif key == "within":
+                calendar = self.reference(value, "calendar", self.calendars, "calendars")
+                cal = self.calendars.get(calendar) if calendar else None
+                if cal is not None:
+                    parts.append(cond.within(cal, self.table.calendar_slot(cal), key_mark))
+            else:
+                problem = check_field(key)
+                if problem is not None:
+                    self.error(key_mark, problem[0], problem[1])
+                    continue
+                parts.append(self._field_test(key, value, key_mark))
+        return cond.all_of(parts, node.mark)
+
+    def _branches(self, key: str, node: YNode) -> list[Condition]:
+        if isinstance(node, YSeq):
+            if not node.items:
+                self.error(node.mark, f"'{key}' needs at least one condition")
+            return [self.condition(item) for item in node.items]
+        if isinstance(node, YMap):
+            return [self.condition(YMap({k: v}, {k: node.keys[k]}, node.keys[k])) for k, v in node]
+        self.error(
+            node.mark, f"'{key}' takes a list of conditions, got {type_name(node)}", _CONDITION_HINT
+        )
+        return []
+
+    def _field_test(self, field: str, node: YNode, mark: Mark) -> Condition:
+        if isinstance(node, YSeq):
+            self.error(
+                node.mark,
+                f"a list is not a test for '{field}'",
+                "to match one of several values write {in: [a, b]}",
+            )
+            return ALWAYS
+        if isinstance(node, YScalar):
+            operand = self._scalar(node, field)
+            return (
+                ALWAYS
+                if operand is None
+                else cond.leaf(field, "equals", operand, self.table, node.mark)
+            )
+        if not node.entries:
+            self.error(node.mark, f"no test given for '{field}'", one_of(OPERATORS))
+        leaves: list[Condition] = []
+        for op, arg in node:
+            op_mark = node.keys[op]
+            if op not in OPERATORS:
+                hint = did_you_mean(op, OPERATORS) or one_of(OPERATORS)
+                self.error(op_mark, f"unknown operator '{op}'", hint)
+                continue
+            operand = self._operand(field, op, arg)
+            if operand is not None:
+                leaves.append(cond.leaf(field, op, operand, self.table, op_mark))
+        return cond.all_of(leaves, mark)
+
+    def _scalar(self, node: YNode, field: str) -> str | int | float | bool | None:
+        value = node.value if isinstance(node, YScalar) else None
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, str | int | float | bool):
+            return value
+        if isinstance(node, YScalar):
+            self.error(
+                node.mark,
+                f"null is not a test for '{field}'",
+                "to test that a field is missing write {exists: false}",
+            )
+        else:
+            self.error(
+                node.mark, f"expected a string or number for '{field}', got {type_name(node)}"
+            )
+        return None
+
+    def _operand(  # noqa: PLR0911, PLR0912 - one validation per operator
+        self, field: str, op: str, node: YNode
+    ) -> Any:
+        if op == "equals":
+            return self._scalar(node, field)
+        if op in ("in", "not_in"):
+            if not isinstance(node, YSeq) or not node.items:
+                self.error(
+                    node.mark,
+                    f"'{op}' takes a non-empty list, got {type_name(node)}",
+                    f"e.g. {{{op}: [gold, platinum]}}",
+                )
+                return None
+            values = [self._scalar(item, field) for item in node.items]
+            for item, value in zip(node.items, values, strict=True):
+                if isinstance(value, bool):
+                    self.error(item.mark, f"'{op}' compares strings or numbers, not booleans")
+                    return None
+            return None if any(v is None for v in values) else values
+        if op in _TEXT_OPS:
+            items = node.items if isinstance(node, YSeq) else (node,)
+            texts = [self._text(item, op) for item in items]
+            if not texts:
+                self.error(node.mark, f"'{op}' needs at least one string")
+            return None if not texts or any(t is None for t in texts) else texts
+        if op == "matches":
+            pattern = self.string(node, "'matches'")
+            if pattern is None:
+                return None
+            try:
+                return re.compile(pattern)
+            except re.error as exc:
+                where = f" at position {exc.pos}" if exc.pos is not None else ""
+                self.error(
+                    node.mark,
+                    f"bad regular expression: {exc.msg}{where}",
+                    "Python 're' syntax; quote the pattern in YAML",
+                )
+                return None
+        if op in _NUMBER_OPS:
+            number = node.value if isinstance(node, YScalar) else None
+            if isinstance(number, int | float) and not isinstance(number, bool):
+                return number
+            self.error(node.mark, f"'{op}' needs a number, got {type_name(node)}")
+            return None
+        if not (isinstance(node, YScalar) and isinstance(node.value, bool)):
+            self.error(node.mark, f"'exists' takes true or false, got {type_name(node)}")
+            return None
+        return node.value
+
+    def _text(self, node: YNode, op: str) -> str | None:
+        value = node.value if isinstance(node, YScalar) else None
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        self.error(node.mark, f"'{op}' takes a string or a list of strings, got {type_name(node)}")
+        return None
+
+    # -- actions ------------------------------------------------------------------------
+
+    def actions(self, node: YNode) -> tuple[Action, ...]:
+        if not isinstance(node, YMap):
+            self.error(
+                node.mark,
+                f"'then' must be a mapping of actions, got {type_name(node)}",
+                one_of(ACTIONS),
+            )
+            return ()
+        actions: list[Action] = []
+        for name, value in node:
+            mark = node.keys[name]
+            if name not in ACTIONS:
+                self.error(
+                    mark, f"unknown action '{name}'", did_you_mean(name, ACTIONS) or one_of(ACTIONS)
+                )
+                continue
+            compiled = self._action_value(name, value)
+            if compiled is not None:
+                actions.append(Action(name, compiled, mark))
+        return tuple(actions)
+
+    def _action_value(self, name: str, node: YNode) -> str | tuple[str, ...] | None:
+        if name == "queue":
+            return self.reference(node, "queue", self.queues, "queues")
+        if name == "sla":
+            return self.reference(node, "SLA policy", self.policies, "sla")
+        if name == "priority":
+            return self.choice(node, "priority", PRIORITIES)
+        if name in LIST_ACTIONS:
+            values = self.strings(node, f"'{name}'")
+            return tuple(dict.fromkeys(values)) if values else None
+        return self.string(node, f"'{name}'")

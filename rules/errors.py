@@ -1,0 +1,99 @@
+"""Errors and warnings of the rule language, each pinned to a place in a rule file.
+
+A rule author fixes files, so every message says where (``file:line:col``, 1-based,
+the format editors and CI annotate) and, when we can guess, how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from router.errors import ConfigError, SwitchboardError
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A position in a rule file: 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class RuleError(SwitchboardError):
+    """One problem in a rule file, with its location and an optional hint."""
+
+    def __init__(self, mark: Mark, message: str, hint: str | None = None) -> None:
+        self.mark = mark
+        self.message = message
+        self.hint = hint
+        super().__init__(str(self))
+
+    @property
+    def file(self) -> str:
+        return self.mark.file
+
+    @property
+    def line(self) -> int:
+        return self.mark.line
+
+    @property
+    def col(self) -> int:
+        return self.mark.col
+
+    def __str__(self) -> str:
+        text = f"{self.mark}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+    def __repr__(self) -> str:
+        return f"RuleError({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RuleError) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+class RuleSetInvalid(ConfigError):
+    """A ruleset failed to load; ``errors`` holds every problem found, in file order."""
+
+    def __init__(self, errors: Sequence[RuleError]) -> None:
+        self.errors = list(errors)
+        count = len(self.errors)
+        first = str(self.errors[0]) if self.errors else "no details"
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        super().__init__("SWITCHBOARD_RULES_PATH", f"invalid rules: {first}{more}")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleWarning:
+    """Something legal but probably not what the author meant (``rules check``)."""
+
+    mark: Mark
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.mark}: warning: {self.message}"
+
+
+def sorted_errors(errors: Iterable[RuleError]) -> list[RuleError]:
+    """Errors in reading order (file, line, column), each reported once."""
+    unique = dict.fromkeys(errors)
+    return sorted(unique, key=lambda e: (e.file, e.line, e.col))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A hint naming the closest known spelling, if one is close enough."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def one_of(choices: Iterable[str]) -> str:
+    return "expected one of: " + ", ".join(choices)

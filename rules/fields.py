@@ -1,0 +1,158 @@
+"""Where rule fields come from in an event's facts, and the per-event slot table.
+
+At load time every field a ruleset mentions gets a slot; per event the engine fills the
+slots once (lower-cased copies for the case-insensitive operators, business-hours flags
+for ``within``) and every condition reads its slot by index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from rules.calendar import Calendar
+from rules.errors import did_you_mean
+
+Values = list[Any]
+Producer = Callable[[Mapping[str, Any], datetime], Any]
+
+TOP_FIELDS = ("channel", "inbox", "subject", "text", "language")
+TICKET_FIELDS = (
+    "id",
+    "status",
+    "channel",
+    "channels_seen",
+    "customer_id",
+    "inbox",
+    "queue",
+    "priority",
+    "tags",
+    "assignee",
+    "sla_policy",
+    "sla",
+    "contacts",
+    "agent_replies",
+    "reopen_count",
+    "created_at",
+    "updated_at",
+    "rules_version",
+)
+TICKET_ALIASES = ("queue", "priority", "tags", "status", "contacts", "reopen_count")
+OPEN_PREFIXES = ("customer", "metadata")
+
+
+def field_path(name: str) -> tuple[str, ...] | tuple[str, str]:
+    """Where a field lives in the facts: bare ticket fields are ``ticket.<field>``."""
+    if name in TICKET_ALIASES and name not in TOP_FIELDS:
+        return ("ticket", name)
+    return tuple(name.split("."))
+
+
+def field_candidates() -> list[str]:
+    """Every spelling a field may take, for "did you mean" hints."""
+    return [
+        *TOP_FIELDS,
+        *TICKET_ALIASES,
+        *(f"ticket.{f}" for f in TICKET_FIELDS),
+        "customer.tier",
+        "customer.email",
+        "customer.phone",
+        "customer.name",
+        "customer.language",
+        "metadata.",
+    ]
+
+
+def check_field(name: str) -> tuple[str, str | None] | None:
+    """None when ``name`` is a known field, else (message, hint)."""
+    if name in TOP_FIELDS or name in TICKET_ALIASES:
+        return None
+    head, _, rest = name.partition(".")
+    if head in OPEN_PREFIXES and rest and all(rest.split(".")):
+        return None
+    if head == "ticket" and rest:
+        if rest.split(".")[0] in TICKET_FIELDS:
+            return None
+        hint = did_you_mean(rest, TICKET_FIELDS) or "ticket fields: " + ", ".join(TICKET_FIELDS)
+        return f"unknown ticket field '{rest}'", hint
+    hint = did_you_mean(name, field_candidates()) or (
+        "fields are " + ", ".join(TOP_FIELDS) + ", customer.<field>, ticket.<field>, "
+        "metadata.<field>"
+    )
+    return f"unknown field '{name}'", hint
+
+
+def _getter(path: Sequence[str]) -> Producer:
+    if len(path) == 1:
+        (key,) = path
+
+        def get1(facts: Mapping[str, Any], _now: datetime) -> Any:
+            return facts.get(key)
+
+        return get1
+    if len(path) == 2:
+        outer, inner = path
+
+        def get2(facts: Mapping[str, Any], _now: datetime) -> Any:
+            container = facts.get(outer)
+            return container.get(inner) if isinstance(container, Mapping) else None
+
+        return get2
+
+    def get_deep(facts: Mapping[str, Any], _now: datetime) -> Any:
+        value: Any = facts
+        for key in path:
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(key)
+        return value
+
+    return get_deep
+
+
+def lowered(value: Any) -> Any:
+    """The case-folded form used by contains / contains_all / starts_with."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(str(item).lower() for item in value if item is not None)
+    if isinstance(value, int | float):
+        return str(value).lower()
+    return None
+
+
+class FieldTable:
+    """Slots for the values one event's evaluation needs, filled once per event."""
+
+    def __init__(self) -> None:
+        self._slots: dict[tuple[str, str], int] = {}
+        self.producers: list[Producer] = []
+
+    def slot(self, name: str, *, lower: bool = False) -> int:
+        key = (name, "lower" if lower else "raw")
+        if key not in self._slots:
+            get = _getter(field_path(name))
+            if lower:
+
+                def produce(facts: Mapping[str, Any], now: datetime) -> Any:
+                    return lowered(get(facts, now))
+
+                self._add(key, produce)
+            else:
+                self._add(key, get)
+        return self._slots[key]
+
+    def calendar_slot(self, calendar: Calendar) -> int:
+        key = (calendar.name, "calendar")
+        if key not in self._slots:
+            is_open = calendar.is_open
+            self._add(key, lambda _facts, now: is_open(now))
+        return self._slots[key]
+
+    def _add(self, key: tuple[str, str], producer: Producer) -> None:
+        self._slots[key] = len(self.producers)
+        self.producers.append(producer)
+
+    def values(self, facts: Mapping[str, Any], now: datetime) -> Values:
+        return [produce(facts, now) for produce in self.producers]

@@ -1,0 +1,278 @@
+"""Reads rule files, merges them, compiles them and fingerprints their content.
+
+A directory is read as every ``*.yaml``/``*.yml`` file directly in it (not in
+subdirectories, so ``tests/`` can hold ``rules test`` cases), in file-name order: rules
+of ``10-vip.yaml`` run before those of ``20-billing.yaml``. Calendars, queues, SLA
+policies and rule names must be unique across files; ``defaults`` and ``assignment``
+may be set by one file only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from rules.compiler import RuleCompiler
+from rules.engine import RuleSet
+from rules.errors import Mark, RuleError, RuleSetInvalid, did_you_mean, one_of, sorted_errors
+from rules.fields import FieldTable
+from rules.model import Assignment, Rule
+from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
+
+TOP_KEYS = (
+    "version",
+    "calendars",
+    "queues",
+    "sla",
+    "assignment",
+    "defaults",
+    "rules",
+    "escalations",
+)
+_NAMED_SECTIONS = ("calendars", "queues", "sla")
+_SINGLE_SECTIONS = ("assignment", "defaults")
+_LIST_SECTIONS = ("rules", "escalations")
+
+
+def rule_files(path: Path) -> list[Path]:
+    """The files a directory ruleset is made of, in evaluation order."""
+    return sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+    )
+
+
+def load_ruleset(path: str | Path) -> RuleSet:
+    """Load a rule file or a directory of them; raises RuleSetInvalid with every error."""
+    path = Path(path)
+    if path.is_dir():
+        files = rule_files(path)
+        if not files:
+            raise RuleSetInvalid(
+                [RuleError(Mark(str(path), 1, 1), "no *.yaml rule files in this directory")]
+            )
+    else:
+        files = [path]
+    sources: list[tuple[str, str]] = []
+    errors: list[RuleError] = []
+    for file in files:
+        try:
+            sources.append((str(file), file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            errors.append(RuleError(Mark(str(file), 1, 1), f"cannot read rule file: {reason}"))
+    if errors:
+        raise RuleSetInvalid(errors)
+    return load_sources(sources)
+
+
+def loads_ruleset(text: str, file: str = "<string>") -> RuleSet:
+    """Load a ruleset from YAML text (``file`` names it in errors)."""
+    return load_sources([(file, text)])
+
+
+def load_sources(sources: Sequence[tuple[str, str]]) -> RuleSet:
+    """Load a ruleset from (file name, YAML text) pairs, merged in the order given."""
+    errors: list[RuleError] = []
+    roots: list[tuple[str, YMap]] = []
+    for file, text in sources:
+        root, parse_errors = parse_yaml(text, file)
+        errors.extend(parse_errors)
+        if root is None:
+            if not parse_errors:
+                errors.append(
+                    RuleError(Mark(file, 1, 1), "empty rule file", "start with 'version: 1'")
+                )
+            continue
+        if not isinstance(root, YMap):
+            errors.append(
+                RuleError(
+                    root.mark,
+                    f"a rule file must be a mapping, got {type_name(root)}",
+                    "start with 'version: 1'",
+                )
+            )
+            continue
+        roots.append((file, root))
+    if len(roots) < len(sources):
+        # A file that cannot be read as YAML would only add misleading errors (a missing
+        # queue it defines, say): report what is wrong with the files themselves first.
+        raise RuleSetInvalid(sorted_errors(errors))
+    merged = _Merged(errors)
+    for file, root in roots:
+        merged.add(file, root)
+    ruleset = merged.compile(sources[0][0] if sources else "<string>")
+    if errors or ruleset is None:
+        raise RuleSetInvalid(sorted_errors(errors))
+    return ruleset
+
+
+def content_hash(roots: Sequence[YNode]) -> str:
+    """sha256 over the files' data as canonical JSON: comments and layout do not count."""
+    canonical = json.dumps(
+        [to_plain(root) for root in roots],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class _Merged:
+    """The sections of several files gathered in order, checking for clashes."""
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        self.errors = errors
+        self.roots: list[YMap] = []
+        self.files: list[str] = []
+        self.named: dict[str, dict[str, tuple[YNode, Mark]]] = {s: {} for s in _NAMED_SECTIONS}
+        self.single: dict[str, tuple[YNode, Mark]] = {}
+        self.lists: dict[str, list[YNode]] = {s: [] for s in _LIST_SECTIONS}
+
+    def add(self, file: str, root: YMap) -> None:  # noqa: PLR0912 - one branch per section
+        self.roots.append(root)
+        self.files.append(file)
+        for key, mark in root.keys.items():
+            if key not in TOP_KEYS:
+                self.errors.append(
+                    RuleError(
+                        mark,
+                        f"unknown top-level key '{key}'",
+                        did_you_mean(key, TOP_KEYS) or one_of(TOP_KEYS),
+                    )
+                )
+        version = root.get("version")
+        if version is None:
+            self.errors.append(
+                RuleError(root.mark, "missing 'version'", "start every rule file with 'version: 1'")
+            )
+        elif not (
+            isinstance(version, YScalar) and type(version.value) is int and version.value == 1
+        ):
+            self.errors.append(
+                RuleError(
+                    version.mark,
+                    f"unsupported version {json.dumps(to_plain(version), default=str)}",
+                    "this Switchboard reads 'version: 1'",
+                )
+            )
+        for section in _NAMED_SECTIONS:
+            self._named(section, root)
+        for section in _SINGLE_SECTIONS:
+            node = root.get(section)
+            if node is None:
+                continue
+            if section in self.single:
+                first = self.single[section][1]
+                self.errors.append(
+                    RuleError(
+                        root.keys[section],
+                        f"'{section}' is already set",
+                        f"first set at {first}; keep one",
+                    )
+                )
+            else:
+                self.single[section] = (node, root.keys[section])
+        for section in _LIST_SECTIONS:
+            node = root.get(section)
+            if node is None or (isinstance(node, YScalar) and node.value is None):
+                continue
+            if isinstance(node, YSeq):
+                self.lists[section].extend(node.items)
+            else:
+                self.errors.append(
+                    RuleError(
+                        node.mark,
+                        f"'{section}' must be a list, got {type_name(node)}",
+                        "each entry starts with '- name: ...'",
+                    )
+                )
+
+    def _named(self, section: str, root: YMap) -> None:
+        node = root.get(section)
+        if node is None or (isinstance(node, YScalar) and node.value is None):
+            return
+        if not isinstance(node, YMap):
+            self.errors.append(
+                RuleError(
+                    node.mark, f"'{section}' must be a mapping of names, got {type_name(node)}"
+                )
+            )
+            return
+        known = self.named[section]
+        for name, value in node:
+            mark = node.keys[name]
+            if name in known:
+                what = {"calendars": "calendar", "queues": "queue", "sla": "SLA policy"}[section]
+                self.errors.append(
+                    RuleError(
+                        mark, f"duplicate {what} '{name}'", f"already defined at {known[name][1]}"
+                    )
+                )
+                continue
+            known[name] = (value, mark)
+
+    def compile(self, first_file: str) -> RuleSet | None:
+        compiler = RuleCompiler(FieldTable())
+        compiler.errors = self.errors
+        compiler.defined = {section: set(names) for section, names in self.named.items()}
+        for name, (node, _) in self.named["calendars"].items():
+            compiler.calendar(name, node)
+        for name, (node, mark) in self.named["queues"].items():
+            compiler.queue(name, node, mark)
+        for name, (node, _) in self.named["sla"].items():
+            compiler.policy(name, node)
+        top = Mark(first_file, 1, 1)
+        assignment_node = self.single.get("assignment")
+        assignment = (
+            compiler.assignment(assignment_node[0], assignment_node[1])
+            if assignment_node
+            else Assignment()
+        )
+        defaults_node = self.single.get("defaults")
+        defaults = (
+            compiler.defaults(*defaults_node) if defaults_node else compiler.defaults(None, top)
+        )
+        compiled: dict[str, list[Rule]] = {}
+        names: dict[str, Mark] = {}
+        for section, kind in (("rules", "rule"), ("escalations", "escalation")):
+            compiled[section] = []
+            for node in self.lists[section]:
+                self._check_name(node, names)
+                rule = compiler.rule(node, kind)
+                if rule is not None:
+                    compiled[section].append(rule)
+        if self.errors or defaults is None:
+            return None
+        return RuleSet(
+            content_hash=content_hash(self.roots),
+            files=self.files,
+            defaults=defaults,
+            queues=compiler.queues,
+            sla_policies=compiler.policies,
+            assignment=assignment,
+            calendars=compiler.calendars,
+            rules=compiled["rules"],
+            escalations=compiled["escalations"],
+            table=compiler.table,
+        )
+
+    def _check_name(self, node: YNode, names: dict[str, Mark]) -> None:
+        name_node = node.get("name") if isinstance(node, YMap) else None
+        if not (isinstance(name_node, YScalar) and isinstance(name_node.value, str)):
+            return
+        name = name_node.value
+        if name in names:
+            self.errors.append(
+                RuleError(
+                    name_node.mark,
+                    f"duplicate rule name '{name}'",
+                    f"already used at {names[name]}",
+                )
+            )
+        else:
+            names[name] = name_node.mark

@@ -1,0 +1,103 @@
+"""The vocabulary of the rule language and the compiled pieces of a ruleset."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+
+from rules.conditions import Condition
+from rules.errors import Mark
+from rules.sla import PRIORITIES, TARGETS
+
+RULE_TRIGGERS = ("ticket.created", "message.received", "ticket.reopened")
+ESCALATION_TRIGGERS = (
+    *(f"sla.{target}.{phase}" for target in TARGETS for phase in ("warning", "breached")),
+    "assignment.timeout",
+)
+TRIGGERS = RULE_TRIGGERS + ESCALATION_TRIGGERS
+DEFAULT_TRIGGER = "ticket.created"
+
+CHANNELS = ("email", "chat", "sms", "whatsapp", "messenger", "voice", "webform")
+STRATEGIES = ("least_loaded", "round_robin")
+DEFAULT_CAPACITY: Mapping[str, int] = MappingProxyType(
+    {"chat": 3, "messenger": 3, "sms": 5, "whatsapp": 5, "email": 10, "webform": 10, "voice": 1}
+)
+
+SCALAR_ACTIONS = ("queue", "priority", "sla", "assign", "auto_reply")
+LIST_ACTIONS = ("tags", "remove_tags", "notify")
+ACTIONS = ("queue", "priority", "tags", "remove_tags", "sla", "assign", "auto_reply", "notify")
+
+__all__ = [
+    "ACTIONS",
+    "CHANNELS",
+    "DEFAULT_CAPACITY",
+    "DEFAULT_TRIGGER",
+    "ESCALATION_TRIGGERS",
+    "LIST_ACTIONS",
+    "PRIORITIES",
+    "RULE_TRIGGERS",
+    "SCALAR_ACTIONS",
+    "STRATEGIES",
+    "TARGETS",
+    "TRIGGERS",
+    "Action",
+    "Assignment",
+    "Defaults",
+    "Queue",
+    "Rule",
+]
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A queue and the skills an agent needs to take its tickets."""
+
+    name: str
+    skills: frozenset[str] = frozenset()
+    mark: Mark | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What a new ticket gets when no rule set it."""
+
+    queue: str
+    priority: str = "normal"
+    sla: str | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """How agents are picked; ``capacity`` is concurrent tickets per agent and channel."""
+
+    strategy: str = "least_loaded"
+    accept_timeout: timedelta = timedelta(minutes=2)
+    capacity: Mapping[str, int] = field(default_factory=lambda: DEFAULT_CAPACITY)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One ``then`` entry: a scalar for queue/priority/sla/assign/auto_reply, else a tuple."""
+
+    name: str
+    value: str | tuple[str, ...]
+    mark: Mark = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    """A compiled rule or escalation, ready to evaluate."""
+
+    name: str
+    kind: str  # "rule" or "escalation"
+    triggers: tuple[str, ...]
+    condition: Condition
+    actions: tuple[Action, ...]
+    stop: bool
+    mark: Mark
+    description: str | None = None
+
+    def action(self, name: str) -> Action | None:
+        return next((a for a in self.actions if a.name == name), None)

@@ -1,0 +1,180 @@
+"""The operators of the rule language, each compiled into a closure over one slot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rules.fields import Values
+
+Test = Callable[[Values], bool]
+
+OPERATORS = (
+    "equals",
+    "in",
+    "not_in",
+    "contains",
+    "contains_all",
+    "matches",
+    "starts_with",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "exists",
+)
+_SEQ = (list, tuple)
+
+
+def _fan_out(one: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """Apply a scalar test to a value, or to any element when the value is a list."""
+
+    def test(value: Any) -> bool:
+        if isinstance(value, _SEQ):
+            return any(one(item) for item in value)
+        return one(value)
+
+    return test
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _same(expected: Any) -> Callable[[Any], bool]:
+    if isinstance(expected, bool) or expected is None:
+        return lambda value: value is expected
+    if isinstance(expected, int | float):
+        return lambda value: not isinstance(value, bool) and value == expected
+    return lambda value: value == expected
+
+
+def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one return per operator
+    if op == "equals":
+        if isinstance(operand, str):
+            c = operand
+
+            def eq_str(v: Values) -> bool:
+                x = v[s]
+                return x == c or (isinstance(x, _SEQ) and c in x)
+
+            return eq_str
+        same = _fan_out(_same(operand))
+        return lambda v: same(v[s])
+    if op in ("in", "not_in"):
+        choices = frozenset(operand)
+
+        def one_in(x: Any) -> bool:
+            return isinstance(x, str | int | float) and not isinstance(x, bool) and x in choices
+
+        any_in = _fan_out(one_in)
+        if op == "in":
+
+            def is_in(v: Values) -> bool:
+                x = v[s]
+                return x in choices if type(x) is str else any_in(x)
+
+            return is_in
+        return lambda v: not any_in(v[s])
+    if op in ("contains", "contains_all"):
+        needles = tuple(n.lower() for n in operand)
+        return _contains(needles, s) if op == "contains" else _contains_all(needles, s)
+    if op == "starts_with":
+        prefixes = tuple(n.lower() for n in operand)
+
+        def starts_with(v: Values) -> bool:
+            x = v[s]
+            if isinstance(x, str):
+                return x.startswith(prefixes)
+            return isinstance(x, tuple) and any(i.startswith(prefixes) for i in x)
+
+        return starts_with
+    if op == "matches":
+        search = operand.search
+        one_match = _fan_out(
+            lambda x: x is not None and search(x if isinstance(x, str) else str(x)) is not None
+        )
+
+        def matches(v: Values) -> bool:
+            x = v[s]
+            if type(x) is str:
+                return search(x) is not None
+            return one_match(x)
+
+        return matches
+    if op in ("gt", "gte", "lt", "lte"):
+        return _ordered(op, float(operand), s)
+    if op == "exists":
+        want = bool(operand)
+
+        def exists(v: Values) -> bool:
+            x = v[s]
+            present = (
+                x is not None and x != "" and not (isinstance(x, list | tuple | dict) and not x)
+            )
+            return present is want
+
+        return exists
+    raise ValueError(f"unknown operator {op!r}")  # pragma: no cover
+
+
+def _contains(needles: tuple[str, ...], s: int) -> Test:
+    if len(needles) == 1:
+        (needle,) = needles
+
+        def contains_one(v: Values) -> bool:
+            x = v[s]
+            return x is not None and needle in x
+
+        return contains_one
+
+    def contains(v: Values) -> bool:
+        x = v[s]
+        if x is None:
+            return False
+        for needle in needles:  # noqa: SIM110 - a loop beats any(genexpr) on the hot path
+            if needle in x:
+                return True
+        return False
+
+    return contains
+
+
+def _contains_all(needles: tuple[str, ...], s: int) -> Test:
+    def contains_all(v: Values) -> bool:
+        x = v[s]
+        if x is None:
+            return False
+        for needle in needles:  # noqa: SIM110 - a loop beats all(genexpr) on the hot path
+            if needle not in x:
+                return False
+        return True
+
+    return contains_all
+
+
+def _ordered(op: str, limit: float, s: int) -> Test:
+    compare: Callable[[float], bool] = {
+        "gt": limit.__lt__,
+        "gte": limit.__le__,
+        "lt": limit.__gt__,
+        "lte": limit.__ge__,
+    }[op]
+
+    def ordered(v: Values) -> bool:
+        x = v[s]
+        if type(x) is int or type(x) is float:
+            return compare(x)
+        n = _number(x)
+        return n is not None and compare(n)
+
+    return ordered

@@ -1,0 +1,311 @@
+"""Compiles the definitions of a ruleset (calendars, queues, SLA, assignment, defaults).
+
+Each method reports problems into ``self.errors`` (with the exact location and, where
+we can guess, a hint) and returns a usable placeholder, so one pass finds them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from rules.calendar import WEEKDAYS, Calendar, parse_shift
+from rules.conditions import show
+from rules.durations import DURATION_HINT, parse_duration
+from rules.errors import Mark, RuleError, did_you_mean, one_of
+from rules.fields import FieldTable
+from rules.model import (
+    CHANNELS,
+    DEFAULT_CAPACITY,
+    PRIORITIES,
+    STRATEGIES,
+    TARGETS,
+    Assignment,
+    Defaults,
+    Queue,
+)
+from rules.sla import SlaPolicy
+from rules.source import YMap, YNode, YScalar, YSeq, to_plain, type_name
+
+CALENDAR_KEYS = ("timezone", "hours", "holidays", "description")
+QUEUE_KEYS = ("skills", "description")
+POLICY_KEYS = ("calendar", *TARGETS, "warn_before", "description")
+ASSIGNMENT_KEYS = ("strategy", "accept_timeout", "capacity")
+DEFAULT_KEYS = ("queue", "priority", "sla")
+
+
+class SectionCompiler:
+    """Compiles definitions; each must be compiled before anything refers to it."""
+
+    def __init__(self, table: FieldTable) -> None:
+        self.table = table
+        self.errors: list[RuleError] = []
+        self.calendars: dict[str, Calendar] = {}
+        self.queues: dict[str, Queue] = {}
+        self.policies: dict[str, SlaPolicy] = {}
+        self.defined: dict[str, set[str]] = {}
+
+    # -- small checks -------------------------------------------------------------------
+
+    def error(self, mark: Mark, message: str, hint: str | None = None) -> None:
+        self.errors.append(RuleError(mark, message, hint))
+
+    def mapping(self, node: YNode | None, what: str, mark: Mark) -> YMap | None:
+        if isinstance(node, YMap):
+            return node
+        if node is None or (isinstance(node, YScalar) and node.value is None):
+            return YMap({}, {}, mark)
+        self.error(node.mark, f"{what} must be a mapping, got {type_name(node)}")
+        return None
+
+    def keys(self, node: YMap, allowed: Iterable[str], what: str) -> None:
+        allowed = tuple(allowed)
+        for key, mark in node.keys.items():
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or one_of(allowed)
+                self.error(mark, f"unknown key '{key}' in {what}", hint)
+
+    def string(self, node: YNode, what: str) -> str | None:
+        if isinstance(node, YScalar) and isinstance(node.value, str) and node.value.strip():
+            return node.value
+        self.error(node.mark, f"{what} must be a non-empty string, got {type_name(node)}")
+        return None
+
+    def strings(self, node: YNode, what: str) -> tuple[str, ...]:
+        """A string or a list of strings."""
+        items = node.items if isinstance(node, YSeq) else (node,)
+        if isinstance(node, YSeq) and not items:
+            self.error(node.mark, f"{what} must not be an empty list")
+        found = (self.string(item, what) for item in items)
+        return tuple(s for s in found if s is not None)
+
+    def choice(self, node: YNode, what: str, choices: Iterable[str]) -> str | None:
+        choices = tuple(choices)
+        value = self.string(node, what)
+        if value is None:
+            return None
+        if value not in choices:
+            hint = did_you_mean(value, choices) or one_of(choices)
+            self.error(node.mark, f"unknown {what} '{value}'", hint)
+            return None
+        return value
+
+    def duration(self, node: YNode, what: str) -> timedelta | None:
+        if isinstance(node, YScalar) and isinstance(node.value, str):
+            value = parse_duration(node.value)
+            if value is not None:
+                return value
+            self.error(node.mark, f"bad duration '{node.value}' for {what}", DURATION_HINT)
+            return None
+        self.error(node.mark, f"{what} must be a duration, got {type_name(node)}", DURATION_HINT)
+        return None
+
+    def boolean(self, node: YNode, what: str) -> bool:
+        if isinstance(node, YScalar) and isinstance(node.value, bool):
+            return node.value
+        hint = None
+        if isinstance(node, YScalar) and str(node.value).lower() in ("yes", "no", "on", "off"):
+            hint = "YAML 1.2 reads yes/no/on/off as strings: write true or false"
+        self.error(node.mark, f"{what} must be true or false, got {type_name(node)}", hint)
+        return False
+
+    def reference(
+        self, node: YNode, what: str, compiled: Mapping[str, Any], section: str
+    ) -> str | None:
+        """A name defined in ``section``; None (and an error) when it is not.
+
+        A name that is defined but failed to compile returns None without a second
+        error: its own errors already say what is wrong.
+        """
+        name = self.string(node, what)
+        if name is None:
+            return None
+        known = self.defined.get(section, set()) | set(compiled)
+        if name not in known:
+            hint = did_you_mean(name, known) or f"define it under '{section}:'"
+            self.error(node.mark, f"unknown {what} '{name}'", hint)
+            return None
+        return name if name in compiled else None
+
+    # -- definitions --------------------------------------------------------------------
+
+    def calendar(self, name: str, node: YNode) -> None:
+        spec = self.mapping(node, f"calendar '{name}'", node.mark)
+        if spec is None:
+            return
+        self.keys(spec, CALENDAR_KEYS, f"calendar '{name}'")
+        zone = self._timezone(spec)
+        hours: dict[str, tuple[tuple[int, int], ...]] = {}
+        hours_node = spec.get("hours")
+        if hours_node is None:
+            self.error(spec.mark, f"calendar '{name}' needs 'hours'", "e.g. mon: [09:00-17:00]")
+        else:
+            hours_map = self.mapping(hours_node, "hours", spec.mark)
+            for day, shifts_node in hours_map or ():
+                if day not in WEEKDAYS:
+                    hint = did_you_mean(day, WEEKDAYS) or one_of(WEEKDAYS)
+                    self.error(
+                        hours_map.keys[day] if hours_map else spec.mark,
+                        f"unknown weekday '{day}'",
+                        hint,
+                    )
+                    continue
+                hours[day] = self._shifts(shifts_node)
+        holidays = self._holidays(spec.get("holidays"))
+        if zone is None or hours_node is None:
+            return
+        try:
+            self.calendars[name] = Calendar(name, zone, hours, holidays)
+        except ValueError as exc:
+            self.error(hours_node.mark, f"calendar '{name}': {exc}")
+
+    def _timezone(self, spec: YMap) -> ZoneInfo | None:
+        node = spec.get("timezone")
+        if node is None:
+            self.error(spec.mark, "a calendar needs 'timezone'", "e.g. timezone: Europe/Berlin")
+            return None
+        name = self.string(node, "timezone")
+        if name is None:
+            return None
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            hint = (
+                did_you_mean(name, available_timezones()) or "use an IANA name like Europe/Berlin"
+            )
+            self.error(node.mark, f"unknown time zone '{name}'", hint)
+            return None
+
+    def _shifts(self, node: YNode) -> tuple[tuple[int, int], ...]:
+        if isinstance(node, YScalar) and node.value in ("closed", None):
+            return ()
+        shifts = []
+        for item in node.items if isinstance(node, YSeq) else (node,):
+            text = self.string(item, "a shift")
+            if text is None:
+                continue
+            try:
+                shifts.append(parse_shift(text))
+            except ValueError as exc:
+                self.error(item.mark, str(exc), "write shifts like 09:00-17:00")
+        return tuple(shifts)
+
+    def _holidays(self, node: YNode | None) -> frozenset[dt.date]:
+        if node is None:
+            return frozenset()
+        if not isinstance(node, YSeq):
+            self.error(node.mark, f"holidays must be a list of dates, got {type_name(node)}")
+            return frozenset()
+        days: set[dt.date] = set()
+        for item in node.items:
+            value = item.value if isinstance(item, YScalar) else None
+            if isinstance(value, dt.date):
+                days.add(value)
+                continue
+            if isinstance(value, str):
+                try:
+                    days.add(dt.date.fromisoformat(value))
+                    continue
+                except ValueError:
+                    pass
+            self.error(
+                item.mark, f"bad holiday {show(to_plain(item))}", "write dates as YYYY-MM-DD"
+            )
+        return frozenset(days)
+
+    def queue(self, name: str, node: YNode, mark: Mark) -> None:
+        """A queue; ``mark`` is where its name is written (warnings point there)."""
+        spec = self.mapping(node, f"queue '{name}'", mark)
+        if spec is None:
+            return
+        self.keys(spec, QUEUE_KEYS, f"queue '{name}'")
+        skills_node = spec.get("skills")
+        skills = self.strings(skills_node, "a skill") if skills_node is not None else ()
+        self.queues[name] = Queue(name, frozenset(skills), mark)
+
+    def policy(self, name: str, node: YNode) -> None:
+        spec = self.mapping(node, f"SLA policy '{name}'", node.mark)
+        if spec is None:
+            return
+        self.keys(spec, POLICY_KEYS, f"SLA policy '{name}'")
+        calendar = None
+        if (cal_node := spec.get("calendar")) is not None:
+            cal_name = self.reference(cal_node, "calendar", self.calendars, "calendars")
+            calendar = self.calendars.get(cal_name) if cal_name else None
+        targets: dict[str, dict[str, timedelta]] = {}
+        for target in TARGETS:
+            if (target_node := spec.get(target)) is not None:
+                targets[target] = self._target(target, target_node)
+        if not any(k in spec.entries for k in TARGETS):
+            self.error(spec.mark, f"SLA policy '{name}' sets no target", one_of(TARGETS))
+        warn = spec.get("warn_before")
+        warn_before = self.duration(warn, "warn_before") if warn is not None else None
+        self.policies[name] = SlaPolicy(name, targets, calendar, warn_before)
+
+    def _target(self, target: str, node: YNode) -> dict[str, timedelta]:
+        if isinstance(node, YMap):
+            per_priority: dict[str, timedelta] = {}
+            for priority, value in node:
+                if priority not in PRIORITIES:
+                    hint = did_you_mean(priority, PRIORITIES) or one_of(PRIORITIES)
+                    self.error(node.keys[priority], f"unknown priority '{priority}'", hint)
+                    continue
+                if (duration := self.duration(value, f"{target}.{priority}")) is not None:
+                    per_priority[priority] = duration
+            return per_priority
+        duration = self.duration(node, target)
+        return dict.fromkeys(PRIORITIES, duration) if duration is not None else {}
+
+    def assignment(self, node: YNode | None, mark: Mark) -> Assignment:
+        spec = self.mapping(node, "assignment", mark)
+        if spec is None:
+            return Assignment()
+        self.keys(spec, ASSIGNMENT_KEYS, "assignment")
+        strategy = "least_loaded"
+        if (strategy_node := spec.get("strategy")) is not None:
+            strategy = self.choice(strategy_node, "strategy", STRATEGIES) or strategy
+        timeout = timedelta(minutes=2)
+        if (timeout_node := spec.get("accept_timeout")) is not None:
+            timeout = self.duration(timeout_node, "accept_timeout") or timeout
+        capacity = dict(DEFAULT_CAPACITY)
+        capacity_node = spec.get("capacity")
+        capacity_map = self.mapping(capacity_node, "capacity", mark) if capacity_node else None
+        for channel, value in capacity_map or ():
+            if channel not in CHANNELS:
+                hint = did_you_mean(channel, CHANNELS) or one_of(CHANNELS)
+                self.error(
+                    capacity_map.keys[channel] if capacity_map else mark,
+                    f"unknown channel '{channel}'",
+                    hint,
+                )
+            elif not (isinstance(value, YScalar) and type(value.value) is int and value.value > 0):
+                self.error(value.mark, f"capacity for {channel} must be a positive whole number")
+            else:
+                capacity[channel] = value.value
+        return Assignment(strategy, timeout, capacity)
+
+    def defaults(self, node: YNode | None, mark: Mark) -> Defaults | None:
+        if node is None:
+            self.error(
+                mark, "no 'defaults' section", "add defaults: {queue: general, priority: normal}"
+            )
+            return None
+        spec = self.mapping(node, "defaults", mark)
+        if spec is None:
+            return None
+        self.keys(spec, DEFAULT_KEYS, "defaults")
+        queue_node = spec.get("queue")
+        if queue_node is None:
+            self.error(spec.mark, "defaults need a 'queue'", "every ticket must land in a queue")
+            return None
+        queue = self.reference(queue_node, "queue", self.queues, "queues")
+        priority = "normal"
+        if (priority_node := spec.get("priority")) is not None:
+            priority = self.choice(priority_node, "priority", PRIORITIES) or priority
+        sla = None
+        if (sla_node := spec.get("sla")) is not None:
+            sla = self.reference(sla_node, "SLA policy", self.policies, "sla")
+        return Defaults(queue, priority, sla) if queue else None

@@ -1,0 +1,58 @@
+"""SLA policies: how long a ticket may wait, per target and priority, in business time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rules.calendar import Calendar
+
+TARGETS = ("first_response", "next_response", "resolution")
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+@dataclass(frozen=True, eq=False)
+class SlaPolicy:
+    """Targets per SLA target and priority; the clock runs only when ``calendar`` is open.
+
+    Without a calendar the clock runs around the clock (24x7). Durations are lengths of
+    business time: with a 09:00-17:00 calendar, ``1d`` means 24 business hours (three
+    working days); write ``8h`` for "one working day".
+    """
+
+    name: str
+    targets: Mapping[str, Mapping[str, timedelta]]
+    calendar: Calendar | None = None
+    warn_before: timedelta | None = None
+
+    def target(self, target: str, priority: str) -> timedelta | None:
+        """The allowed time for ``target`` at ``priority``, or None when there is none."""
+        if target not in TARGETS:
+            raise ValueError(f"unknown SLA target {target!r}; expected one of {TARGETS}")
+        return self.targets.get(target, {}).get(priority)
+
+    def due(self, target: str, priority: str, start: datetime) -> datetime | None:
+        """When ``target`` is breached for a clock started at ``start``."""
+        allowed = self.target(target, priority)
+        if allowed is None:
+            return None
+        return self._add(start, allowed)
+
+    def warning(self, target: str, priority: str, start: datetime) -> datetime | None:
+        """When to warn: ``warn_before`` of business time before ``due`` (None: no warning)."""
+        allowed = self.target(target, priority)
+        if allowed is None or self.warn_before is None or self.warn_before >= allowed:
+            return None
+        return self._add(start, allowed - self.warn_before)
+
+    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+        """Business time the clock ran between ``start`` and ``end``."""
+        if self.calendar is None:
+            return end - start
+        return self.calendar.between(start, end)
+
+    def _add(self, start: datetime, duration: timedelta) -> datetime:
+        if self.calendar is None:
+            return start + duration
+        return self.calendar.add(start, duration)

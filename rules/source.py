@@ -1,0 +1,153 @@
+"""YAML 1.2 read into a small tree that remembers where every key and value came from.
+
+ruamel.yaml is used because it speaks YAML 1.2: PyYAML (YAML 1.1) reads the key ``on``
+as the boolean ``true`` and ``no``/``yes`` as booleans, which silently breaks rules.
+Keeping our own node types (instead of ruamel's) lets the compiler report exact
+``file:line:col`` for values as well as keys, and find duplicate keys, which YAML
+loaders usually let the last one win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from rules.errors import Mark, RuleError
+
+Scalar = str | int | float | bool | None | dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class YScalar:
+    value: Scalar
+    mark: Mark
+
+
+@dataclass(frozen=True, slots=True)
+class YSeq:
+    items: tuple[YNode, ...]
+    mark: Mark
+
+
+@dataclass(frozen=True, slots=True)
+class YMap:
+    """A mapping with string keys; ``keys`` holds each key's own position."""
+
+    entries: dict[str, YNode]
+    keys: dict[str, Mark]
+    mark: Mark
+
+    def __iter__(self) -> Iterator[tuple[str, YNode]]:
+        return iter(self.entries.items())
+
+    def get(self, key: str) -> YNode | None:
+        return self.entries.get(key)
+
+
+YNode = YScalar | YSeq | YMap
+
+
+def type_name(node: YNode) -> str:  # noqa: PLR0911 - one answer per YAML type
+    """How a value reads to a rule author, for "expected X, got Y" messages."""
+    if isinstance(node, YMap):
+        return "a mapping"
+    if isinstance(node, YSeq):
+        return "a list"
+    value = node.value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, dt.date):
+        return "a date"
+    return "a string"
+
+
+def to_plain(node: YNode) -> Any:
+    """The node as plain Python data (used for hashing and for test cases)."""
+    if isinstance(node, YMap):
+        return {key: to_plain(value) for key, value in node}
+    if isinstance(node, YSeq):
+        return [to_plain(item) for item in node.items]
+    return node.value
+
+
+def parse_yaml(text: str, file: str) -> tuple[YNode | None, list[RuleError]]:
+    """Parse one YAML document; syntax errors come back as located errors."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.version = (1, 2)
+    try:
+        root = yaml.compose(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Mark(file, mark.line + 1, mark.column + 1) if mark else Mark(file, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        return None, [RuleError(where, f"YAML syntax error: {problem}")]
+    except YAMLError as exc:
+        return None, [RuleError(Mark(file, 1, 1), f"YAML error: {exc}")]
+    if root is None:
+        return None, []
+    errors: list[RuleError] = []
+    converter = _Converter(yaml, file, errors)
+    return converter.convert(root), errors
+
+
+class _Converter:
+    def __init__(self, yaml: YAML, file: str, errors: list[RuleError]) -> None:
+        self.yaml = yaml
+        self.file = file
+        self.errors = errors
+
+    def mark(self, node: Node) -> Mark:
+        return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def convert(self, node: Node) -> YNode:
+        if isinstance(node, MappingNode):
+            return self.mapping(node)
+        if isinstance(node, SequenceNode):
+            return YSeq(tuple(self.convert(item) for item in node.value), self.mark(node))
+        return YScalar(self.scalar(node), self.mark(node))
+
+    def scalar(self, node: Node) -> Scalar:
+        if not isinstance(node, ScalarNode) or str(node.tag).endswith(":str"):
+            return str(node.value)
+        try:
+            value = self.yaml.constructor.construct_object(node, deep=True)
+        except (YAMLError, ValueError):
+            return str(node.value)
+        if isinstance(value, dt.datetime):
+            return value.isoformat()
+        if isinstance(value, str | int | float | bool | dt.date) or value is None:
+            return value
+        return str(node.value)
+
+    def mapping(self, node: MappingNode) -> YMap:
+        entries: dict[str, YNode] = {}
+        keys: dict[str, Mark] = {}
+        for key_node, value_node in node.value:
+            key_mark = self.mark(key_node)
+            if not isinstance(key_node, ScalarNode):
+                self.errors.append(RuleError(key_mark, "keys must be plain strings"))
+                continue
+            key = str(key_node.value)
+            if key in entries:
+                first = keys[key]
+                self.errors.append(
+                    RuleError(
+                        key_mark,
+                        f"duplicate key '{key}'",
+                        f"'{key}' is already set at line {first.line}; YAML keeps only one",
+                    )
+                )
+                continue
+            entries[key] = self.convert(value_node)
+            keys[key] = key_mark
+        return YMap(entries, keys, self.mark(node))

@@ -1,0 +1,41 @@
+"""Helpers shared by the channel component tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from router import roles
+from router.settings import Settings
+from router.topics import Topic
+from tests.conftest import read_topic
+
+PROBLEM = "application/problem+json"
+
+
+@asynccontextmanager
+async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An ingress over ASGI for settings the shared fixture does not give (secrets set)."""
+    async with roles.ingress(settings) as ing:
+        transport = httpx.ASGITransport(app=ing.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
+            yield client
+
+
+def assert_problem(resp: httpx.Response, status: int, pointer: str | None = None) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == PROBLEM
+    problem: dict[str, Any] = resp.json()
+    assert problem["status"] == status
+    assert {"type", "title", "detail"} <= problem.keys()
+    if pointer is not None:
+        assert pointer in [e["pointer"] for e in problem.get("errors", [])], problem
+    return problem
+
+
+async def assert_nothing_written(settings: Settings) -> None:
+    for topic in (Topic.INBOUND, Topic.ACTIONS):
+        assert await read_topic(settings, topic, expect=0, settle=0.2) == [], topic

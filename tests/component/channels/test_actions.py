@@ -1,0 +1,120 @@
+"""POST /v1/actions against the real embedded broker: bearer tokens, lists, validation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from router.settings import Settings
+from router.topics import Topic
+from tests.component.channels.support import assert_nothing_written, assert_problem, client_for
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+AUTH = {"Authorization": "Bearer tok-2"}
+URL = "/v1/actions"
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    with_tokens = settings.model_copy(update={"api_tokens": SecretStr("tok-1, tok-2")})
+    async with client_for(with_tokens) as c:
+        yield c
+
+
+async def test_one_action_is_published_with_envelope_filled_in(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    action = {
+        "type": "agent.replied",
+        "data": {"ticket_id": "T-1", "agent_id": "a-1", "public": True},
+    }
+    resp = await client.post(URL, json=action, headers=AUTH)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["duplicate"] is False
+    records = await read_topic(settings, Topic.ACTIONS, expect=1)
+    assert records[0].key == b"T-1"
+    event = values(records)[0]
+    assert event["id"] == resp.json()["id"]
+    assert event["type"] == "switchboard.agent.replied"
+    assert event["source"] == "/switchboard/actions"
+    assert event["specversion"] == "1.0"
+    assert event["time"].endswith("Z")
+    assert event["data"] == {"ticket_id": "T-1", "agent_id": "a-1", "public": True}
+
+
+async def test_list_keys_and_given_id_dedupe(client: httpx.AsyncClient, settings: Settings) -> None:
+    batch: list[dict[str, Any]] = [
+        {
+            "type": "switchboard.feedback.csat",
+            "id": "csat-1",
+            "data": {"ticket_id": "T-9", "score": 5},
+        },
+        {
+            "type": "agent.presence",
+            "data": {"agent_id": "a-7", "status": "online", "capacity": {"chat": 3}},
+        },
+        {
+            "type": "customer.upserted",
+            "data": {"email": "Eve@Example.com", "phone": "+44 7700 900123"},
+        },
+    ]
+    first = await client.post(URL, json=batch, headers=AUTH)
+    assert first.status_code == 202, first.text
+    assert [a["duplicate"] for a in first.json()] == [False, False, False]
+    assert first.json()[0]["id"] == "csat-1"
+    again = await client.post(URL, json=batch[:1], headers=AUTH)
+    assert again.json() == [{"id": "csat-1", "duplicate": True}]
+    records = await read_topic(settings, Topic.ACTIONS, expect=3)
+    assert len(records) == 3
+    assert sorted(r.key for r in records) == [b"T-9", b"agent:a-7", b"customer:eve@example.com"]
+    customer = next(v for v in values(records) if v["type"] == "switchboard.customer.upserted")
+    assert customer["data"] == {"email": "eve@example.com", "phone": "+447700900123"}
+
+
+async def test_auth_and_validation_errors_write_nothing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    ok = {"type": "ticket.resolved", "data": {"ticket_id": "T-1"}}
+    assert_problem(await client.post(URL, json=ok), 401)
+    assert_problem(await client.post(URL, json=ok, headers={"Authorization": "Bearer nope"}), 401)
+    assert_problem(await client.post(URL, json=ok, headers={"Authorization": "Basic tok-1"}), 401)
+    problem = assert_problem(
+        await client.post(
+            URL,
+            json=[ok, {"type": "feedback.nps", "data": {"ticket_id": "T-1", "score": 11}}],
+            headers=AUTH,
+        ),
+        400,
+        "/1/data/score",
+    )
+    assert len(problem["errors"]) == 1
+    assert_problem(
+        await client.post(URL, json={"type": "ticket.exploded", "data": {}}, headers=AUTH),
+        400,
+        "/type",
+    )
+    assert_problem(
+        await client.post(URL, json={"type": "ticket.closed"}, headers=AUTH), 400, "/data"
+    )
+    transfer = {"type": "ticket.transferred", "data": {"ticket_id": "T-1"}}
+    assert_problem(await client.post(URL, json=transfer, headers=AUTH), 400, "/data")
+    assert_problem(await client.post(URL, json=[], headers=AUTH), 400, "/")
+    assert_problem(
+        await client.post(URL, json={**ok, "colour": "red"}, headers=AUTH), 400, "/colour"
+    )
+    bad_json = {"content": b"{", "headers": {**AUTH, "content-type": "application/json"}}
+    assert_problem(await client.post(URL, **bad_json), 400, "/")  # type: ignore[arg-type]
+    assert_problem(await client.post(URL, data={"type": "x"}, headers=AUTH), 415)
+    await assert_nothing_written(settings)
+
+
+async def test_no_tokens_configured_refuses_everything(ingress_client: httpx.AsyncClient) -> None:
+    ok = {"type": "ticket.resolved", "data": {"ticket_id": "T-1"}}
+    problem = assert_problem(await ingress_client.post(URL, json=ok, headers=AUTH), 401)
+    assert "no API tokens" in problem["detail"]

@@ -1,0 +1,69 @@
+"""Broker or Redis not answering: 503 with Retry-After and nothing half-written; after the
+broker is back, the provider's retry succeeds."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from router.embedded import EmbeddedServices, free_port
+from router.kafka import ensure_topics
+from router.settings import RedisSettings, Settings
+from router.topics import Topic
+from tests.component.channels.support import assert_problem, client_for
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+FORM = {"email": "a@example.com", "message": "hello"}
+
+
+@pytest.fixture
+def own_broker() -> Iterator[EmbeddedServices]:
+    """A broker of this test's own, so stopping it does not disturb the session's."""
+    svc = EmbeddedServices()
+    svc.start_kafka()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+async def test_broker_down_is_503_and_retry_after_restart_succeeds(
+    settings: Settings, own_broker: EmbeddedServices
+) -> None:
+    kafka = settings.kafka.model_copy(
+        update={"bootstrap_servers": own_broker.bootstrap_servers, "request_timeout_ms": 1000}
+    )
+    local = settings.model_copy(update={"kafka": kafka})
+    await ensure_topics(local)
+    headers = {"Idempotency-Key": "outage-1"}
+    async with client_for(local) as client:
+        # SIGKILL, as in a crash; Tansu lingers on SIGTERM while clients are connected.
+        os.kill(own_broker.pids[0], signal.SIGKILL)
+        own_broker.kill_kafka()
+        down = await client.post("/v1/channels/webform", json=FORM, headers=headers)
+        problem = assert_problem(down, 503)
+        assert down.headers["retry-after"].isdigit()
+        assert "kafka" in problem["detail"]
+        own_broker.start_kafka()
+        await ensure_topics(local)
+        retry = await client.post("/v1/channels/webform", json=FORM, headers=headers)
+        assert retry.status_code == 202, retry.text
+        assert retry.json()["duplicate"] is False
+    # The record refused with 503 was dropped by the producer, not written late.
+    records = values(await read_topic(local, Topic.INBOUND, expect=1))
+    assert [r["id"] for r in records] == [retry.json()["id"]]
+
+
+async def test_redis_down_is_503_and_nothing_is_written(settings: Settings) -> None:
+    dead = RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0", socket_timeout_s=0.5)
+    async with client_for(settings.model_copy(update={"redis": dead})) as client:
+        resp = await client.post("/v1/channels/webform", json=FORM)
+        problem = assert_problem(resp, 503)
+        assert resp.headers["retry-after"].isdigit()
+        assert "redis" in problem["detail"]
+    assert await read_topic(settings, Topic.INBOUND, expect=0, settle=0.3) == []

@@ -1,0 +1,153 @@
+"""Chat and voice over HTTP against the real embedded broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from router.settings import Settings
+from router.topics import Topic
+from tests.component.channels.support import assert_nothing_written, assert_problem
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+CHAT: dict[str, Any] = {
+    "conversation_id": "conv-42",
+    "visitor": {"id": "v-7", "email": "Dana@Example.com", "name": "Dana"},
+    "text": "  Is my order shipped?  ",
+    "message_id": "m-1",
+    "sent_at": "2026-11-03T10:00:00Z",
+    "page_url": "https://shop.example.com/orders/9",
+    "locale": "en-GB",
+}
+
+
+async def test_chat_message_is_published_with_conversation_and_visitor(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resp = await ingress_client.post("/v1/channels/chat", json=CHAT)
+    assert resp.status_code == 202, resp.text
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert records[0].key == b"email:dana@example.com"
+    data = values(records)[0]["data"]
+    assert data["channel"] == "chat"
+    assert data["customer"] == {
+        "email": "dana@example.com",
+        "name": "Dana",
+        "handles": {"chat": "v-7"},
+    }
+    assert data["thread"]["conversation_id"] == "conv-42"
+    assert data["text"] == "Is my order shipped?"
+    assert data["inbox"] == "shop.example.com"
+    assert data["language"] == "en"
+    assert data["metadata"] == {"page_url": CHAT["page_url"], "locale": "en-GB"}
+
+
+async def test_anonymous_visitor_is_keyed_by_chat_handle(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    body = {"conversation_id": "c", "visitor": {"id": "v-9"}, "text": "hi"}
+    assert (await ingress_client.post("/v1/channels/chat", json=body)).status_code == 202
+    assert (await read_topic(settings, Topic.INBOUND, expect=1))[0].key == b"chat:v-9"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        CHAT,
+        {k: v for k, v in CHAT.items() if k != "message_id"},  # id from (conversation, time, text)
+    ],
+)
+async def test_chat_resend_is_a_duplicate(
+    ingress_client: httpx.AsyncClient, settings: Settings, body: dict[str, Any]
+) -> None:
+    first = await ingress_client.post("/v1/channels/chat", json=body)
+    again = await ingress_client.post("/v1/channels/chat", json=body)
+    assert [r.json()["duplicate"] for r in (first, again)] == [False, True]
+    assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
+
+
+async def test_chat_bad_input(ingress_client: httpx.AsyncClient, settings: Settings) -> None:
+    post = ingress_client.post
+    url = "/v1/channels/chat"
+    assert_problem(await post(url, json={**CHAT, "visitor": {}}), 400, "/visitor/id")
+    assert_problem(await post(url, json={**CHAT, "text": " "}), 400, "/text")
+    assert_problem(await post(url, json={**CHAT, "text": 5}), 400, "/text")
+    assert_problem(
+        await post(url, json={**CHAT, "sent_at": "2026-11-03T10:00:00"}), 400, "/sent_at"
+    )
+    assert_problem(await post(url, json=[CHAT]), 400)
+    bad_json = {"content": b'{"text": ', "headers": {"content-type": "application/json"}}
+    assert_problem(await post(url, **bad_json), 400, "/")  # type: ignore[arg-type]
+    assert_problem(await post(url, data={"text": "hi"}), 415)
+    await assert_nothing_written(settings)
+
+
+CALL: dict[str, Any] = {
+    "call_id": "call-1",
+    "event": "missed",
+    "from": "+1 (415) 867-5309",
+    "to": "+18005551212",
+    "at": "2026-11-03T10:00:00Z",
+}
+
+
+async def test_missed_call_is_published_with_call_event(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resp = await ingress_client.post("/v1/channels/voice", json=CALL)
+    assert resp.status_code == 202, resp.text
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert records[0].key == b"phone:+14158675309"
+    data = values(records)[0]["data"]
+    assert data["channel"] == "voice"
+    assert data["customer"]["phone"] == "+14158675309"
+    assert data["inbox"] == "+18005551212"
+    assert data["thread"]["call_id"] == "call-1"
+    assert data["metadata"] == {"call_event": "missed"}
+
+
+async def test_call_lifecycle_events_are_distinct_and_carry_seconds(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    answered = {**CALL, "event": "answered", "agent_id": "a-1"}
+    ended = {
+        **CALL,
+        "event": "ended",
+        "agent_id": "a-1",
+        "talk_seconds": 312.5,
+        "hold_seconds": 20,
+        "wrap_seconds": 45,
+    }
+    answers = [
+        (await ingress_client.post("/v1/channels/voice", json=body)).json()
+        for body in (answered, ended, ended)
+    ]
+    assert [a["duplicate"] for a in answers] == [False, False, True]
+    records = values(await read_topic(settings, Topic.INBOUND, expect=2))
+    assert len(records) == 2
+    last = records[-1]["data"]["metadata"]
+    assert last == {
+        "call_event": "ended",
+        "agent_id": "a-1",
+        "talk_seconds": 312.5,
+        "hold_seconds": 20.0,
+        "wrap_seconds": 45.0,
+    }
+
+
+async def test_voice_bad_input(ingress_client: httpx.AsyncClient, settings: Settings) -> None:
+    post = ingress_client.post
+    url = "/v1/channels/voice"
+    assert_problem(await post(url, json={**CALL, "event": "hungup"}), 400, "/event")
+    assert_problem(
+        await post(url, json={k: v for k, v in CALL.items() if k != "from"}), 400, "/from"
+    )
+    assert_problem(await post(url, json={**CALL, "talk_seconds": -1}), 400, "/talk_seconds")
+    assert_problem(await post(url, json={**CALL, "at": "yesterday"}), 400, "/at")
+    assert_problem(await post(url, content=b"[", headers={"content-type": "application/json"}), 400)
+    assert_problem(await post(url, content=b"{}", headers={"content-type": "text/json"}), 415)
+    await assert_nothing_written(settings)

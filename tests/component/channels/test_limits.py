@@ -1,0 +1,84 @@
+"""Every endpoint: 413 over the size limit (declared or streamed), 415 on the wrong
+content type, 400 on malformed bodies, and nothing written on any topic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from pydantic import SecretStr
+
+from router.settings import Settings
+from tests.component.channels.support import assert_nothing_written, assert_problem, client_for
+
+pytestmark = pytest.mark.component
+
+AUTH = {"Authorization": "Bearer t"}
+ENDPOINTS = {
+    "/v1/channels/email": "message/rfc822",
+    "/v1/channels/chat": "application/json",
+    "/v1/channels/sms": "application/x-www-form-urlencoded",
+    "/v1/channels/whatsapp": "application/x-www-form-urlencoded",
+    "/v1/channels/messenger": "application/json",
+    "/v1/channels/voice": "application/json",
+    "/v1/channels/webform": "application/json",
+    "/v1/actions": "application/json",
+}
+LIMIT = 2048
+
+
+async def chunks(total: int) -> AsyncIterator[bytes]:
+    for _ in range(total // 512):
+        yield b"x" * 512
+
+
+async def test_limits_and_content_types_on_every_endpoint(settings: Settings) -> None:
+    local = settings.model_copy(update={"max_body_bytes": LIMIT, "api_tokens": SecretStr("t")})
+    async with client_for(local) as client:
+        for path, ctype in ENDPOINTS.items():
+            declared = await client.post(
+                path, content=b"x" * (LIMIT + 1), headers={**AUTH, "content-type": ctype}
+            )
+            assert_problem(declared, 413)
+            streamed = await client.post(
+                path, content=chunks(LIMIT * 4), headers={**AUTH, "content-type": ctype}
+            )
+            assert "content-length" not in streamed.request.headers
+            assert_problem(streamed, 413)
+            wrong = await client.post(
+                path, content=b"{}", headers={**AUTH, "content-type": "text/plain"}
+            )
+            assert_problem(wrong, 415)
+            if ctype == "application/json":
+                bad = await client.post(
+                    path, content=b'{"a": ', headers={**AUTH, "content-type": ctype}
+                )
+                assert_problem(bad, 400, "/")
+    await assert_nothing_written(settings)
+
+
+async def test_meta_structure_errors_point_at_the_field(settings: Settings) -> None:
+    async with client_for(settings) as client:
+        url = "/v1/channels/messenger"
+        no_sender = {
+            "object": "page",
+            "entry": [{"id": "P", "messaging": [{"recipient": {"id": "P"}}]}],
+        }
+        assert_problem(await client.post(url, json=no_sender), 400, "/entry/0/messaging/0/sender")
+        wa = {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "W",
+                    "changes": [{"field": "messages", "value": {"messages": [{"from": "1"}]}}],
+                }
+            ],
+        }
+        assert_problem(
+            await client.post(url, json=wa), 400, "/entry/0/changes/0/value/messages/0/id"
+        )
+        assert_problem(
+            await client.post(url, json={"object": "email", "entry": []}), 400, "/object"
+        )
+        assert_problem(await client.post(url, json=[1, 2]), 400)
+    await assert_nothing_written(settings)

@@ -1,0 +1,285 @@
+"""Twilio (SMS, WhatsApp) and Meta (Messenger, WhatsApp Cloud) webhooks over HTTP against
+the real embedded broker, with signatures checked as the providers compute them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from channels.signatures import meta_signature, twilio_signature
+from router.settings import Settings
+from router.topics import Topic
+from tests.component.channels.support import (
+    assert_nothing_written,
+    assert_problem,
+    client_for,
+)
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "webhooks"
+VECTORS = orjson.loads((FIXTURES / "signature_vectors.json").read_bytes())
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+PUBLIC_URL = "https://switchboard.example.com"
+TOKEN = "twilio-test-token"
+
+SMS: dict[str, str] = {
+    "MessageSid": "SM0123456789abcdef0123456789abcdef",
+    "AccountSid": "AC0123456789abcdef0123456789abcdef",
+    "From": "+14158675309",
+    "To": "+18005551212",
+    "Body": "Where is my parcel?",
+    "NumMedia": "1",
+    "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+    "MediaContentType0": "image/jpeg",
+}
+WHATSAPP: dict[str, str] = {
+    "MessageSid": "SMwa0000000000000000000000000000",
+    "From": "whatsapp:+447700900123",
+    "To": "whatsapp:+14155238886",
+    "Body": "Hello from WhatsApp",
+    "ProfileName": "Priya",
+    "WaId": "447700900123",
+}
+
+
+def signed(form: dict[str, str], path: str) -> dict[str, str]:
+    sig = twilio_signature(TOKEN, PUBLIC_URL + path, form.items())
+    return {**FORM, "X-Twilio-Signature": sig}
+
+
+@pytest.fixture
+def twilio_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"twilio_auth_token": SecretStr(TOKEN), "public_url": PUBLIC_URL + "/"}
+    )
+
+
+async def test_signed_sms_is_published_and_twilio_retry_is_duplicate(
+    twilio_settings: Settings, settings: Settings
+) -> None:
+    path = "/v1/channels/sms"
+    body = urlencode(SMS)
+    async with client_for(twilio_settings) as client:
+        first = await client.post(path, content=body, headers=signed(SMS, path))
+        retry = await client.post(path, content=body, headers=signed(SMS, path))
+    assert first.status_code == 202, first.text
+    assert [r.json()["duplicate"] for r in (first, retry)] == [False, True]
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert len(records) == 1
+    assert records[0].key == b"phone:+14158675309"
+    data = values(records)[0]["data"]
+    assert data["channel"] == "sms"
+    assert data["customer"]["phone"] == "+14158675309"
+    assert data["inbox"] == "+18005551212"
+    assert data["text"] == "Where is my parcel?"
+    assert data["attachments"] == [{"content_type": "image/jpeg", "size": 0}]
+    assert data["metadata"]["media"] == [{"url": SMS["MediaUrl0"], "content_type": "image/jpeg"}]
+
+
+async def test_whatsapp_prefix_is_normalized(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resp = await ingress_client.post("/v1/channels/whatsapp", data=WHATSAPP)
+    assert resp.status_code == 202, resp.text
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert records[0].key == b"phone:+447700900123"
+    data = values(records)[0]["data"]
+    assert data["channel"] == "whatsapp"
+    assert data["customer"] == {
+        "phone": "+447700900123",
+        "name": "Priya",
+        "handles": {"whatsapp": "447700900123"},
+    }
+    assert data["inbox"] == "+14155238886"
+
+
+async def test_twilio_bad_signature_and_bad_input(
+    twilio_settings: Settings, settings: Settings
+) -> None:
+    path = "/v1/channels/sms"
+    body = urlencode(SMS)
+    tampered = body.replace("parcel", "parcels")
+    async with client_for(twilio_settings) as client:
+        post = client.post
+        assert_problem(await post(path, content=body, headers=FORM), 401)
+        assert_problem(await post(path, content=tampered, headers=signed(SMS, path)), 401)
+        other_path = signed(SMS, "/v1/channels/whatsapp")
+        assert_problem(await post(path, content=body, headers=other_path), 401)
+        no_sid = {k: v for k, v in SMS.items() if k != "MessageSid"}
+        assert_problem(
+            await post(path, content=urlencode(no_sid), headers=signed(no_sid, path)),
+            400,
+            "/MessageSid",
+        )
+        many = {**SMS, "NumMedia": "eleven"}
+        assert_problem(
+            await post(path, content=urlencode(many), headers=signed(many, path)), 400, "/NumMedia"
+        )
+        assert_problem(await post(path, content=b"a=1&&&=", headers=FORM), 400)
+        assert_problem(await post(path, json=SMS), 415)
+    await assert_nothing_written(settings)
+
+
+# --- Meta ---------------------------------------------------------------------------------
+
+META = VECTORS["meta_x_hub_signature_256"]
+SIGNED_BODY = (FIXTURES / "meta-whatsapp-cloud/signed_body_x_hub_signature_256.json").read_bytes()
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture
+def meta_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "meta_app_secret": SecretStr(META["app_secret"]),
+            "meta_verify_token": SecretStr("verify-me"),
+        }
+    )
+
+
+async def test_signed_whatsapp_cloud_vector_is_published(
+    meta_settings: Settings, settings: Settings
+) -> None:
+    headers = {**JSON, "X-Hub-Signature-256": META["expected_header"]}
+    async with client_for(meta_settings) as client:
+        first = await client.post("/v1/channels/messenger", content=SIGNED_BODY, headers=headers)
+        retry = await client.post("/v1/channels/messenger", content=SIGNED_BODY, headers=headers)
+    assert first.status_code == 202, first.text
+    assert first.json()["ignored"] == 0
+    assert [e["duplicate"] for e in first.json()["events"]] == [False]
+    assert [e["duplicate"] for e in retry.json()["events"]] == [True]
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert records[0].key == b"phone:+972544401243"
+    data = values(records)[0]["data"]
+    assert data["channel"] == "whatsapp"
+    assert data["customer"]["name"] == "PyWa Tests"
+    assert data["text"] == "Hey there! I am using PyWa."
+    assert data["inbox"] == "+15550953877"
+
+
+async def test_meta_changed_byte_or_missing_signature_is_401(
+    meta_settings: Settings, settings: Settings
+) -> None:
+    tampered = SIGNED_BODY.replace(b"Hey there", b"Hey thera")
+    async with client_for(meta_settings) as client:
+        post = client.post
+        url = "/v1/channels/messenger"
+        good = {**JSON, "X-Hub-Signature-256": META["expected_header"]}
+        assert_problem(await post(url, content=tampered, headers=good), 401)
+        assert_problem(await post(url, content=SIGNED_BODY, headers=JSON), 401)
+        wrong = {**JSON, "X-Hub-Signature-256": "sha256=" + "0" * 64}
+        assert_problem(await post(url, content=SIGNED_BODY, headers=wrong), 401)
+        unsigned_junk = b'{"object": "page"}'
+        assert_problem(await post(url, content=unsigned_junk, headers=JSON), 401)
+        sig = {**JSON, "X-Hub-Signature-256": meta_signature(META["app_secret"], unsigned_junk)}
+        assert_problem(await post(url, content=unsigned_junk, headers=sig), 400, "/entry")
+    await assert_nothing_written(settings)
+
+
+async def test_handshake(meta_settings: Settings) -> None:
+    async with client_for(meta_settings) as client:
+        ok = await client.get(
+            "/v1/channels/messenger",
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": "verify-me",
+                "hub.challenge": "1158201444",
+            },
+        )
+        assert ok.status_code == 200
+        assert ok.text == "1158201444"
+        assert ok.headers["content-type"].startswith("text/plain")
+        bad = await client.get(
+            "/v1/channels/messenger",
+            params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"},
+        )
+        assert_problem(bad, 403)
+
+
+async def test_handshake_without_configured_token_is_403(ingress_client: httpx.AsyncClient) -> None:
+    params = {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"}
+    assert_problem(await ingress_client.get("/v1/channels/messenger", params=params), 403)
+
+
+MESSENGER: dict[str, Any] = {
+    "object": "page",
+    "entry": [
+        {
+            "id": "PAGE1",
+            "time": 1762164000000,
+            "messaging": [
+                {
+                    "sender": {"id": "PSID-1"},
+                    "recipient": {"id": "PAGE1"},
+                    "timestamp": 1762164000000,
+                    "message": {"mid": "m_1", "text": "first"},
+                },
+                {
+                    "sender": {"id": "PAGE1"},
+                    "recipient": {"id": "PSID-1"},
+                    "timestamp": 1762164000500,
+                    "message": {"mid": "m_echo", "text": "agent says hi", "is_echo": True},
+                },
+                {
+                    "sender": {"id": "PSID-1"},
+                    "recipient": {"id": "PAGE1"},
+                    "timestamp": 1762164001000,
+                    "read": {"watermark": 1762164000500},
+                },
+            ],
+        },
+        {
+            "id": "PAGE1",
+            "time": 1762164002000,
+            "messaging": [
+                {
+                    "sender": {"id": "PSID-2"},
+                    "recipient": {"id": "PAGE1"},
+                    "timestamp": 1762164002000,
+                    "message": {
+                        "mid": "m_2",
+                        "attachments": [
+                            {"type": "image", "payload": {"url": "https://cdn.example/i.jpg"}}
+                        ],
+                    },
+                }
+            ],
+        },
+    ],
+}
+
+
+async def test_messenger_batch_each_message_its_own_event(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resp = await ingress_client.post("/v1/channels/messenger", json=MESSENGER)
+    assert resp.status_code == 202, resp.text
+    body = resp.json()
+    assert len(body["events"]) == 2
+    assert body["ignored"] == 2
+    records = await read_topic(settings, Topic.INBOUND, expect=2)
+    assert sorted(r.key for r in records) == [b"messenger:PSID-1", b"messenger:PSID-2"]
+    by_text = {v["data"]["text"]: v["data"] for v in values(records)}
+    assert by_text["first"]["thread"]["conversation_id"] == "PAGE1:PSID-1"
+    assert by_text["first"]["inbox"] == "PAGE1"
+    assert by_text[""]["attachments"] == [{"content_type": "image/*", "size": 0}]
+
+
+async def test_whatsapp_statuses_are_accepted_not_published(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    statuses = orjson.loads(
+        (FIXTURES / "meta-whatsapp-cloud/pywa-message_status.json").read_bytes()
+    )
+    resp = await ingress_client.post("/v1/channels/messenger", json=statuses["read"])
+    assert resp.status_code == 202
+    assert resp.json() == {"events": [], "ignored": 1}
+    await assert_nothing_written(settings)

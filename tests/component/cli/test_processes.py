@@ -1,0 +1,170 @@
+"""The CLI as a platform team meets it: one-line failures, clean starts and clean stops."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.embedded import free_port
+
+pytestmark = pytest.mark.component
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env.update(extra)
+    return env
+
+
+def switchboard(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_router_without_reachable_kafka_prints_one_line_naming_the_setting() -> None:
+    env = clean_env(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+        SWITCHBOARD_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        SWITCHBOARD_KAFKA_CONNECT_TIMEOUT_S="2",
+    )
+    result = switchboard("run", "--role", "router", env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_router_without_kafka_setting_says_so() -> None:
+    result = switchboard("run", "--role", "router", env=clean_env())
+    assert result.returncode == 2
+    assert "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_redis_names_its_setting(services: object) -> None:
+    from router.embedded import EmbeddedServices
+
+    assert isinstance(services, EmbeddedServices)
+    env = clean_env(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
+        SWITCHBOARD_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    result = switchboard("run", "--role", "metrics", env=env)
+    assert result.returncode == 2
+    assert "SWITCHBOARD_REDIS_URL" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_setting_value_is_one_line() -> None:
+    result = switchboard("run", "--role", "router", env=clean_env(SWITCHBOARD_HTTP_PORT="http"))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: SWITCHBOARD_HTTP_PORT")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_topics_ensure_is_idempotent(services: object) -> None:
+    from router.embedded import EmbeddedServices
+
+    assert isinstance(services, EmbeddedServices)
+    env = clean_env(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
+        SWITCHBOARD_TOPIC_PREFIX=f"ensure{os.getpid()}",
+    )
+    first = switchboard("topics", "ensure", env=env)
+    second = switchboard("topics", "ensure", env=env)
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert first.stdout.count("created") == 9
+    assert second.stdout.count("exists") == 9
+    assert re.search(r"metrics\.workload compacted", first.stdout)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def start_dev() -> tuple[subprocess.Popen[str], str, list[int]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "router", "dev", "--port", str(port)],
+        env=clean_env(SWITCHBOARD_LOG_LEVEL="warning"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"switchboard dev exited: {proc.communicate()[1]}")
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("switchboard dev did not become ready")
+    return proc, url, children_of(proc.pid)
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_dev_leaves_no_broker_or_valkey_behind(how: signal.Signals) -> None:
+    proc, url, children = start_dev()
+    assert len(children) == 2, "dev starts exactly one broker and one valkey"
+    resp = httpx.post(
+        f"{url}/v1/channels/webform",
+        json={"email": "ada@example.com", "message": "hello"},
+        timeout=10,
+    )
+    assert resp.status_code == 202
+    proc.send_signal(how)
+    stdout, _ = proc.communicate(timeout=30)
+    if how != signal.SIGKILL:
+        assert proc.returncode == 0
+        assert "Switchboard is running" in stdout
+        assert stdout.rstrip().endswith("stopped")
+    deadline = time.monotonic() + 10
+    while any(alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [c for c in children if alive(c)]

@@ -1,0 +1,136 @@
+"""router.actions: one model per action type, canonical names, keys, error paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from channels.actions import prepare
+from channels.problems import Problem
+from router.actions import ACTIONS, action_key, canonical_type, parse_action
+from router.errors import InvalidEvent
+from router.events import CloudEvent
+
+pytestmark = pytest.mark.unit
+
+CONTRACT = [
+    "agent.replied",
+    "ticket.note_added",
+    "ticket.resolved",
+    "ticket.reopened",
+    "ticket.closed",
+    "ticket.transferred",
+    "ticket.postponed",
+    "assignment.accepted",
+    "assignment.declined",
+    "feedback.csat",
+    "feedback.nps",
+    "feedback.ces",
+    "agent.presence",
+    "customer.upserted",
+]
+
+
+def event(type_: str, data: dict[str, Any]) -> CloudEvent:
+    return CloudEvent(id="e1", source="/test", type=type_, data=data)
+
+
+def test_every_contract_type_has_a_model() -> None:
+    assert sorted(ACTIONS) == sorted(f"switchboard.{t}" for t in CONTRACT)
+
+
+@pytest.mark.parametrize("name", ["feedback.csat", "switchboard.feedback.csat"])
+def test_prefix_is_optional(name: str) -> None:
+    assert canonical_type(name) == "switchboard.feedback.csat"
+    assert canonical_type("feedback.bogus") is None
+
+
+@pytest.mark.parametrize(
+    ("type_", "score", "ok"),
+    [
+        ("feedback.csat", 1, True),
+        ("feedback.csat", 5, True),
+        ("feedback.csat", 0, False),
+        ("feedback.csat", 6, False),
+        ("feedback.nps", 0, True),
+        ("feedback.nps", 10, True),
+        ("feedback.nps", 11, False),
+        ("feedback.ces", 7, True),
+        ("feedback.ces", 8, False),
+        ("feedback.csat", "5", False),
+        ("feedback.csat", 4.5, False),
+        ("feedback.csat", True, False),
+    ],
+)
+def test_score_ranges(type_: str, score: object, ok: bool) -> None:
+    ev = event(type_, {"ticket_id": "T-1", "score": score})
+    if ok:
+        assert parse_action(ev).model_dump()["score"] == score
+    else:
+        with pytest.raises(InvalidEvent) as info:
+            parse_action(ev)
+        assert info.value.errors[0]["path"] == "/data/score"
+
+
+@pytest.mark.parametrize(
+    ("type_", "data", "key"),
+    [
+        ("agent.replied", {"ticket_id": "T-1", "agent_id": "a", "public": False}, "T-1"),
+        ("ticket.transferred", {"ticket_id": "T-2", "queue": "billing"}, "T-2"),
+        ("ticket.postponed", {"ticket_id": "T-3", "until": "2026-12-01T09:00:00+01:00"}, "T-3"),
+        (
+            "agent.presence",
+            {"agent_id": "a-1", "status": "away", "skills": ["billing"]},
+            "agent:a-1",
+        ),
+        ("customer.upserted", {"id": "c-9", "tier": "gold"}, "customer:c-9"),
+        ("customer.upserted", {"phone": "+1 415 867 5309"}, "customer:+14158675309"),
+    ],
+)
+def test_keys(type_: str, data: dict[str, Any], key: str) -> None:
+    canonical = canonical_type(type_)
+    assert canonical is not None
+    assert action_key(canonical, parse_action(event(type_, data))) == key
+
+
+@pytest.mark.parametrize(
+    ("type_", "data", "path"),
+    [
+        ("agent.replied", {"ticket_id": "T-1", "agent_id": "a"}, "/data/public"),
+        ("ticket.postponed", {"ticket_id": "T-1", "until": "2026-12-01T09:00:00"}, "/data/until"),
+        ("ticket.transferred", {"ticket_id": "T-1"}, "/data"),
+        ("agent.presence", {"agent_id": "a", "status": "busy"}, "/data/status"),
+        (
+            "agent.presence",
+            {"agent_id": "a", "status": "online", "capacity": {"fax": 1}},
+            "/data/capacity/fax/[key]",
+        ),
+        ("customer.upserted", {"name": "nobody"}, "/data"),
+        ("customer.upserted", {"email": "nope"}, "/data/email"),
+        ("customer.upserted", {"phone": "VERIFY"}, "/data/phone"),
+        ("ticket.bogus", {}, "/type"),
+    ],
+)
+def test_errors_carry_paths(type_: str, data: dict[str, Any], path: str) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        parse_action(event(type_, data))
+    assert path in [e["path"] for e in info.value.errors]
+
+
+def test_prepare_fills_the_envelope_and_validates_every_item() -> None:
+    [one] = prepare({"type": "ticket.closed", "data": {"ticket_id": "T-1"}, "subject": "s"})
+    assert one.key == "T-1"
+    assert one.event.type == "switchboard.ticket.closed"
+    assert one.event.subject == "s"
+    assert one.event.time is not None
+    with pytest.raises(Problem) as info:
+        prepare(
+            [
+                {"type": "ticket.closed", "data": {}},
+                {"type": "feedback.ces", "data": {"ticket_id": "T", "score": 9}},
+                {"type": "ticket.closed", "data": {"ticket_id": "T"}, "time": "noon"},
+            ]
+        )
+    pointers = [e["pointer"] for e in info.value.errors or []]
+    assert pointers == ["/0/data/ticket_id", "/1/data/score", "/2/time"]

@@ -1,0 +1,246 @@
+"""The MIME parser on the cases real mail throws at it; and it never raises."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from channels.mime import decode_words, parse_email
+
+pytestmark = pytest.mark.unit
+
+
+def mail(headers: str, body: bytes = b"body\n") -> bytes:
+    return headers.strip().replace("\n", "\r\n").encode("utf-8") + b"\r\n\r\n" + body
+
+
+def test_encoded_words_split_inside_a_character_are_joined() -> None:
+    # "Grüße" base64-encoded in two words that split the UTF-8 bytes of "ü".
+    raw = mail("From: a@example.com\nSubject: =?utf-8?b?R3LD?= =?utf-8?b?vMOfZQ==?=")
+    assert parse_email(raw).subject == "Grüße"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("=?iso-8859-1?q?caf=E9?=", "café"),
+        ("=?UTF-8?Q?na=C3=AFve_text?=", "naïve text"),
+        ("=?utf-8?b?8J+Yig?=", "😊"),  # missing padding
+        ("=?x-unknown?q?plain?=", "plain"),  # unknown charset
+        ("=?windows-1252?q?=93quoted=94?=", "“quoted”"),
+        ("plain  and\n folded", "plain and folded"),
+    ],
+)
+def test_subject_decoding(header: str, expected: str) -> None:
+    assert parse_email(mail(f"From: a@example.com\nSubject: {header}")).subject == expected
+
+
+def test_raw_utf8_headers_rfc6532() -> None:
+    raw = "From: Zoë <zoë@exämple.com>\r\nSubject: Grüße\r\n\r\nbody\r\n".encode()
+    parsed = parse_email(raw)
+    assert parsed.subject == "Grüße"
+    assert parsed.sender is not None
+    assert parsed.sender.name == "Zoë"
+    assert parsed.sender.email == "zoë@xn--exmple-cua.com"
+
+
+def test_raw_latin1_header_falls_back() -> None:
+    raw = b"From: a@example.com\r\nSubject: caf\xe9\r\n\r\nx\r\n"
+    assert parse_email(raw).subject == "café"
+
+
+def test_rfc2231_filename_continuations_and_charsets() -> None:
+    body = b"""--b\r
+Content-Type: text/plain; charset=koi8-r\r
+Content-Transfer-Encoding: 8bit\r
+\r
+\xf0\xd2\xc9\xd7\xc5\xd4\r
+--b\r
+Content-Type: application/octet-stream\r
+Content-Disposition: attachment;\r
+ filename*0*=utf-8''%E6%97%A5%E6%9C%AC;\r
+ filename*1*=%E8%AA%9E.txt\r
+Content-Transfer-Encoding: base64\r
+\r
+aGVsbG8=\r
+--b\r
+Content-Type: image/png; name="=?utf-8?q?b=C3=A9b=C3=A9.png?="\r
+Content-Disposition: inline\r
+Content-ID: <img1>\r
+Content-Transfer-Encoding: base64\r
+\r
+iVBORw0KGgo=\r
+--b--\r
+"""
+    raw = mail('From: a@example.com\nContent-Type: multipart/mixed; boundary="b"', body)
+    parsed = parse_email(raw)
+    assert parsed.text == "Привет"
+    assert [(a.name, a.content_type, a.size) for a in parsed.attachments] == [
+        ("日本語.txt", "application/octet-stream", 5),
+        ("bébé.png", "image/png", 8),
+    ]
+
+
+def test_html_only_becomes_readable_text() -> None:
+    html = (
+        b"<html><head><style>p{}</style></head>"
+        b"<body><p>Hello&nbsp;there</p><ul><li>one</li></ul></body></html>"
+    )
+    parsed = parse_email(mail("From: a@example.com\nContent-Type: text/html; charset=utf-8", html))
+    assert parsed.html_only
+    assert "Hello\xa0there" in parsed.text or "Hello there" in parsed.text
+    assert "one" in parsed.text
+    assert "<" not in parsed.text
+
+
+def test_plain_is_preferred_over_html() -> None:
+    body = b"""--a\r
+Content-Type: text/html\r
+\r
+<b>html</b>\r
+--a\r
+Content-Type: text/plain\r
+\r
+plain\r
+--a--\r
+"""
+    raw = mail('From: a@example.com\nContent-Type: multipart/alternative; boundary="a"', body)
+    assert parse_email(raw).text == "plain"
+
+
+def test_undeclared_8bit_body_and_broken_base64() -> None:
+    raw = mail("From: a@example.com\nContent-Type: text/plain", b"d\xe9j\xe0 vu\r\n")
+    assert parse_email(raw).text == "déjà vu"
+    broken = mail(
+        "From: a@example.com\nContent-Type: text/plain\nContent-Transfer-Encoding: base64",
+        b"aGVsbG8gd29y!!bGQ\r\n",
+    )
+    assert parse_email(broken).text == "hello world"
+
+
+def test_ids_dates_and_recipients() -> None:
+    raw = mail(
+        "From: A <A@Example.com>\nTo: undisclosed-recipients:;\nCc: Support <Help@Acme.test>\n"
+        "Message-ID:   <x1@host>  \nIn-Reply-To: <p@host> (Bob's message)\n"
+        "References: <r1@host>\n <r2@host> <r1@host>\nDate: Tue, 3 Nov 2026 10:15:00 -0500"
+    )
+    parsed = parse_email(raw)
+    assert parsed.message_id == "x1@host"
+    assert parsed.in_reply_to == "p@host"
+    assert parsed.references == ["r1@host", "r2@host"]
+    assert parsed.inbox == "help@acme.test"
+    assert parsed.date is not None
+    assert parsed.date.isoformat() == "2026-11-03T15:15:00+00:00"
+
+
+def test_bad_date_is_none() -> None:
+    assert parse_email(mail("From: a@example.com\nDate: the day after tomorrow")).date is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ("Auto-Submitted: auto-replied", "auto-submitted: auto-replied"),
+        ("Auto-Submitted: Auto-Generated; owner-email=x@y", "auto-submitted: auto-generated"),
+        ("X-Autoreply: yes", "x-autoreply"),
+        ("X-Autorespond: Out of office", "x-autorespond"),
+        ("Precedence: bulk", "precedence: bulk"),
+        ("Precedence: junk", "precedence: junk"),
+        ("Precedence: list", "precedence: list"),
+        ("X-Failed-Recipients: b@example.com", "x-failed-recipients"),
+        ("Return-Path: <>", "return-path: <>"),
+    ],
+)
+def test_auto_replies_are_recognised(headers: str, reason: str) -> None:
+    parsed = parse_email(mail(f"From: a@example.com\n{headers}"))
+    assert parsed.auto_reply_reason == reason
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "MAILER-DAEMON@mx.example.com",
+        "postmaster@example.com",
+        "Mail Delivery <mailer-daemon@x.org>",
+    ],
+)
+def test_bounce_senders_are_recognised(sender: str) -> None:
+    assert parse_email(mail(f"From: {sender}")).auto_reply_reason is not None
+
+
+def test_dsn_multipart_report_is_recognised_and_body_is_the_human_part() -> None:
+    body = b"""--r\r
+Content-Type: text/plain\r
+\r
+Delivery to b@example.com failed.\r
+--r\r
+Content-Type: message/delivery-status\r
+\r
+Reporting-MTA: dns; mx.example.com\r
+\r
+Final-Recipient: rfc822; b@example.com\r
+Action: failed\r
+--r--\r
+"""
+    raw = mail(
+        "From: Bounces <bounce@mx.example.com>\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="r"',
+        body,
+    )
+    parsed = parse_email(raw)
+    assert parsed.auto_reply_reason == "multipart/report"
+    assert parsed.text == "Delivery to b@example.com failed."
+
+
+def test_human_mail_is_not_auto() -> None:
+    assert parse_email(mail("From: a@example.com\nAuto-Submitted: no")).auto_reply_reason is None
+
+
+def test_decode_words_leaves_garbage_alone() -> None:
+    assert decode_words("=?utf-8?b?!!!?=") == "=?utf-8?b?!!!?="
+
+
+FRAGMENTS = [
+    b"From: ",
+    b"a@b.c",
+    b"=?utf-8?b?",
+    b"?=",
+    b"=?x?q?=FF?=",
+    b"\r\n",
+    b"\n",
+    b" ",
+    b"\t",
+    b"Content-Type: multipart/mixed; boundary=",
+    b"--",
+    b"b",
+    b"\r\n--b\r\n",
+    b"Content-Transfer-Encoding: base64\r\n",
+    b"Content-Transfer-Encoding: quoted-printable\r\n",
+    b"Content-Disposition: attachment; filename*0*=utf-8''%E2%82",
+    b"; charset=",
+    b"\xff\xfe",
+    b"\x00",
+    b"Subject: ",
+    b"Message-ID: <",
+    b">",
+    b"Date: ",
+    b"Mon, 32 Foo 99999",
+    b":",
+    b";",
+    b'"',
+    b"<html><p>",
+    b"message/rfc822\r\n",
+    b"Content-Type: text/html\r\n",
+    b"==",
+]
+mime_like = st.lists(st.sampled_from(FRAGMENTS) | st.binary(max_size=12), max_size=60).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000) | mime_like)
+def test_parsing_never_raises(raw: bytes) -> None:
+    parsed = parse_email(raw)
+    assert isinstance(parsed.text, str)
+    for attachment in parsed.attachments:
+        assert attachment.size >= 0

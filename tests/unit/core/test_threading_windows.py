@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumers.threading import place
+from consumers.windows import window_of, workload
+from router.events import Customer, Interaction, ThreadRef, Ticket
+
+pytestmark = pytest.mark.unit
+
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+WEEK = timedelta(days=7)
+
+
+def msg(channel: str = "chat", *, auto: bool = False, mid: str | None = None) -> Interaction:
+    return Interaction(
+        channel=channel,  # type: ignore[arg-type]
+        customer=Customer(email="a@example.com"),
+        text="hi",
+        auto_reply=auto,
+        thread=ThreadRef(message_id=mid),
+    )
+
+
+def ticket(**kw: object) -> Ticket:
+    base: dict[str, object] = {
+        "id": "T-1",
+        "channel": "chat",
+        "channels_seen": ["chat"],
+        "customer_id": "C-1",
+        "status": "open",
+        "contacts": 1,
+        "created_at": AT,
+        "updated_at": AT,
+    }
+    return Ticket.model_validate({**base, **kw})
+
+
+def test_first_message_opens_a_ticket_named_after_the_event() -> None:
+    placed = place(msg(), None, event_id="e1", customer_id="C-1", at=AT, reopen_window=WEEK)
+    assert placed.kind == "new"
+    assert placed.ticket is not None
+    again = place(msg(), None, event_id="e1", customer_id="C-1", at=AT, reopen_window=WEEK)
+    assert again.ticket == placed.ticket
+
+
+def test_a_message_on_another_channel_joins_the_open_ticket() -> None:
+    placed = place(
+        msg("email", mid="<m>"),
+        ticket(),
+        event_id="e2",
+        customer_id="C-1",
+        at=AT + timedelta(hours=1),
+        reopen_window=WEEK,
+    )
+    assert placed.kind == "join"
+    assert placed.ticket is not None
+    assert placed.ticket.channels_seen == ["chat", "email"]
+    assert placed.ticket.contacts == 2
+    assert placed.ticket.message_ids == ["<m>"]
+
+
+def test_resolved_ticket_reopens_within_the_window_only() -> None:
+    resolved = ticket(status="resolved", resolved_at=AT)
+    inside = place(
+        msg(),
+        resolved,
+        event_id="e3",
+        customer_id="C-1",
+        at=AT + timedelta(days=6),
+        reopen_window=WEEK,
+    )
+    assert inside.kind == "reopen"
+    assert inside.ticket is not None
+    assert (inside.ticket.status, inside.ticket.reopen_count) == ("open", 1)
+    outside = place(
+        msg(),
+        resolved,
+        event_id="e4",
+        customer_id="C-1",
+        at=AT + timedelta(days=8),
+        reopen_window=WEEK,
+    )
+    assert outside.kind == "new"
+
+
+def test_auto_replies_never_open_or_reopen() -> None:
+    assert (
+        place(msg(auto=True), None, event_id="e", customer_id="C", at=AT, reopen_window=WEEK).kind
+        == "skip"
+    )
+    resolved = ticket(status="resolved", resolved_at=AT)
+    assert (
+        place(
+            msg(auto=True), resolved, event_id="e", customer_id="C", at=AT, reopen_window=WEEK
+        ).kind
+        == "skip"
+    )
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from([1, 60, 300, 3600]),
+)
+def test_every_instant_falls_in_exactly_one_aligned_window(at: datetime, size: int) -> None:
+    start, end = window_of(at, size)
+    assert start <= at < end
+    assert end - start == timedelta(seconds=size)
+    assert int(start.timestamp()) % size == 0
+
+
+def test_workload_counts_lifecycle_types_per_queue_and_channel() -> None:
+    data = {"ticket": {"queue": "billing", "channel": "email"}}
+    [c] = workload("switchboard.ticket.created", data)
+    assert (c.metric, c.counter, c.dimensions) == (
+        "workload",
+        "created",
+        {"queue": "billing", "channel": "email"},
+    )
+    assert workload("switchboard.ticket.routed", data) == []
+    assert workload("something.else", data) == []

@@ -1,0 +1,129 @@
+"""`rules check` warnings: shadowed rules, queue overrides, escalation loops, dead queues."""
+
+from __future__ import annotations
+
+import pytest
+
+from rules import loads_ruleset
+from rules.analysis import find_warnings
+
+pytestmark = pytest.mark.unit
+
+HEADER = """version: 1
+queues: {general: {}, billing: {}, tech: {}, tech-t2: {}}
+defaults: {queue: general}
+"""
+
+
+def warnings(text: str, *, unrouted: bool = False) -> list[str]:
+    found = [str(w) for w in find_warnings(loads_ruleset(HEADER + text, file="w.yaml"))]
+    return [w for w in found if unrouted or "routes to queue" not in w]
+
+
+def test_rule_after_an_always_matching_stop_rule_can_never_match() -> None:
+    found = warnings(
+        "rules:\n"
+        "  - {name: catch all, then: {queue: billing}, stop: true}\n"
+        "  - {name: never, if: {channel: email}, then: {queue: tech}}\n"
+        "  - {name: other trigger, on: message.received, then: {queue: tech}}\n"
+    )
+    assert found == [
+        "w.yaml:6:5: warning: rule 'never' can never match: earlier rule 'catch all' (line 5) "
+        "always matches and stops"
+    ]
+
+
+def test_rule_with_the_same_condition_as_an_earlier_stop_rule_can_never_match() -> None:
+    found = warnings(
+        "rules:\n"
+        "  - {name: first, if: {channel: chat, language: de}, then: {queue: billing}, stop: true}\n"
+        "  - {name: second, if: {language: de, channel: chat}, then: {tags: [x]}}\n"
+        "  - {name: route tech, then: {queue: tech}}\n"
+    )
+    assert found[0] == (
+        "w.yaml:6:5: warning: rule 'second' can never match: earlier rule 'first' (line 5) "
+        "has the same condition and stops"
+    )
+
+
+def test_rule_more_specific_than_an_earlier_stop_rule_can_never_match() -> None:
+    found = warnings(
+        "rules:\n"
+        "  - {name: chat, if: {channel: chat}, then: {queue: billing}, stop: true}\n"
+        "  - {name: german chat, if: {channel: chat, language: de}, then: {queue: tech}}\n"
+    )
+    assert found == [
+        "w.yaml:6:5: warning: rule 'german chat' can never match: earlier rule 'chat' (line 5) "
+        "matches whenever it would and stops"
+    ]
+
+
+def test_general_rule_after_a_specific_one_overrides_its_queue() -> None:
+    found = warnings(
+        "rules:\n"
+        "  - {name: refunds, if: {inbox: a@x, text: {contains: refund}}, then: {queue: billing}}\n"
+        "  - {name: inbox a, if: {inbox: a@x}, then: {queue: tech}}\n"
+    )
+    assert found == [
+        "w.yaml:6:5: warning: rule 'inbox a' sets queue 'tech' whenever rule 'refunds' (line 5) "
+        "sets queue 'billing' (its conditions are a subset), so the earlier queue never sticks"
+    ]
+
+
+def test_partially_overlapping_rules_with_different_queues() -> None:
+    found = warnings(
+        "rules:\n"
+        "  - {name: a, if: {inbox: a@x, language: de}, then: {queue: billing}}\n"
+        "  - {name: b, if: {inbox: a@x, channel: chat}, then: {queue: tech}}\n"
+    )
+    assert found == [
+        "w.yaml:6:5: warning: rules 'a' (line 5) and 'b' set different queues "
+        "('billing', 'tech') and can both match; the later rule wins"
+    ]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        # more specific later: an intended refinement
+        "  - {name: a, if: {inbox: a@x}, then: {queue: billing}}\n"
+        "  - {name: b, if: {inbox: a@x, text: {contains: api}}, then: {queue: tech}}\n",
+        # disjoint values of the same field
+        "  - {name: a, if: {inbox: a@x, language: de}, then: {queue: billing}}\n"
+        "  - {name: b, if: {inbox: a@x, language: {in: [fr, it]}}, then: {queue: tech}}\n",
+        # the first one stops
+        "  - {name: a, if: {inbox: a@x, language: de}, then: {queue: billing}, stop: true}\n"
+        "  - {name: b, if: {inbox: a@x, channel: chat}, then: {queue: tech}}\n",
+        # same queue
+        "  - {name: a, if: {inbox: a@x}, then: {queue: billing}}\n"
+        "  - {name: b, if: {inbox: a@x}, then: {queue: billing}}\n",
+    ],
+)
+def test_no_queue_warning_for_refinements_disjoint_stopped_or_equal(rules: str) -> None:
+    assert warnings("rules:\n" + rules) == []
+
+
+def test_escalations_that_lead_back_are_reported() -> None:
+    found = warnings(
+        "rules:\n  - {name: r, then: {queue: billing}}\n"
+        "escalations:\n"
+        "  - {name: up, on: sla.first_response.breached, if: {queue: tech},"
+        " then: {queue: tech-t2}}\n"
+        "  - {name: down, on: assignment.timeout, if: {ticket.queue: tech-t2},"
+        " then: {queue: tech}}\n"
+        "  - {name: fine, on: assignment.timeout, if: {queue: billing}, then: {queue: general}}\n"
+    )
+    assert found == [
+        "w.yaml:7:5: warning: escalation 'up' can lead back to where it started "
+        "(tech -> tech-t2 -> tech); tickets may bounce between queues",
+        "w.yaml:8:5: warning: escalation 'down' can lead back to where it started "
+        "(tech-t2 -> tech -> tech-t2); tickets may bounce between queues",
+    ]
+
+
+def test_queues_nothing_routes_to_are_reported() -> None:
+    found = warnings("rules:\n  - {name: r, then: {queue: billing}}\n", unrouted=True)
+    assert found == [
+        "w.yaml:2:36: warning: no rule, escalation or default routes to queue 'tech'",
+        "w.yaml:2:46: warning: no rule, escalation or default routes to queue 'tech-t2'",
+    ]

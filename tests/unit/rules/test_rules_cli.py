@@ -1,0 +1,241 @@
+"""The rule author's CLI, run as a subprocess exactly as authors run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = ROOT / "rules" / "examples"
+CASES = EXAMPLES / "tests" / "cases.yaml"
+OFFICE_OPEN = "2026-03-04T10:00:00+01:00"
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rules.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_ok_prints_a_summary() -> None:
+    result = run("check", EXAMPLES)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(
+        "ok: 18 rules, 5 escalations, 6 queues, 3 SLA policies, 1 calendar; version "
+    )
+
+
+def test_check_errors_exit_1_with_locations(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+        "rules:\n  - {name: r, if: {subjet: x}, then: {queue: genral}}\n",
+        encoding="utf-8",
+    )
+    result = run("check", bad)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{bad}:5:20: unknown field 'subjet' (hint: did you mean 'subject'?)",
+        f"{bad}:5:46: unknown queue 'genral' (hint: did you mean 'general'?)",
+        f"2 errors in {bad}",
+    ]
+
+
+def test_check_warnings_pass_with_exit_0(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nqueues: {general: {}, unused: {}}\ndefaults: {queue: general}\n"
+        "rules:\n  - {name: all, then: {tags: [x]}, stop: true}\n"
+        "  - {name: dead, then: {tags: [y]}}\n",
+        encoding="utf-8",
+    )
+    result = run("check", rules)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        f"{rules}:2:23: warning: no rule, escalation or default routes to queue 'unused'",
+        f"{rules}:6:5: warning: rule 'dead' can never match: earlier rule 'all' (line 5) "
+        "always matches and stops",
+    ]
+    assert lines[2].endswith("(2 warnings)")
+
+
+def test_test_command_passes_the_example_cases() -> None:
+    result = run("test", EXAMPLES, "--cases", CASES)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines()[-1] == "20 passed, 0 failed"
+
+
+def test_test_command_shows_failures_as_a_diff(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        f"now: {OFFICE_OPEN}\ncases:\n"
+        "  - name: passes\n    event: {subject: Invoice}\n    expect: {queue: billing}\n"
+        "  - name: wrong\n    event: {subject: Invoice}\n"
+        "    expect: {queue: tech, tags: [billing, extra], matched: [billing]}\n",
+        encoding="utf-8",
+    )
+    result = run("test", EXAMPLES, "--cases", cases)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"PASS passes ({cases}:3)",
+        f"FAIL wrong ({cases}:6)",
+        "    queue:",
+        '    - expected: "tech"',
+        '    + actual:   "billing"',
+        "    tags:",
+        '    - expected: ["billing", "extra"]',
+        '    + actual:   ["billing"]',
+        "1 passed, 1 failed",
+    ]
+
+
+def test_test_command_reports_bad_case_files(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n  - name: x\n    event: {}\n    expect: {queu: general}\n", encoding="utf-8"
+    )
+    result = run("test", EXAMPLES, "--cases", cases)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{cases}:4:14: unknown expectation 'queu' (hint: did you mean 'queue'?)"
+    ]
+
+
+def test_explain_lists_every_rule_then_the_decision(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps({"channel": "email", "subject": "Invoice 7", "text": "hi"}), encoding="utf-8"
+    )
+    result = run("explain", EXAMPLES, event, "--now", "2026-03-04T21:00:00+01:00")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("trigger ticket.created · now 2026-03-04T21:00:00+01:00")
+    assert "  MATCH    billing" in lines
+    assert "  MATCH    after hours" in lines
+    spam = next(line for line in lines if "suspected spam" in line)
+    assert (
+        spam.split(maxsplit=4)[-1]
+        == 'subject starts_with ["[spam]", "***spam***"] (value: "Invoice 7")'
+    )
+    assert lines[lines.index("decision:") + 1] == "  queue:       billing  (by billing)"
+    assert "  auto_reply:  after-hours  (by after hours)" in lines
+
+
+def test_explain_json_and_cloudevent_input(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "abc",
+                "type": "switchboard.interaction.received",
+                "source": "/channels/email",
+                "time": "2026-03-04T09:00:00Z",
+                "data": {"channel": "email", "inbox": "sales@acme.example", "text": "quote please"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = run("explain", EXAMPLES, event, "--json")
+    assert result.returncode == 0
+    data = json.loads(result.stdout)
+    assert data["now"] == "2026-03-04T09:00:00+00:00"
+    assert data["queue"] == "sales"
+    assert data["matched"] == ["sales enquiries"]
+    assert len(data["evaluations"]) == 14
+    assert data["rules_hash"].startswith("sha256:")
+
+
+def write_events(path: Path) -> None:
+    envelope = {
+        "specversion": "1.0",
+        "type": "switchboard.interaction.received",
+        "id": "e1",
+        "time": "2026-03-04T09:00:00Z",
+        "data": {"channel": "webform", "subject": "Pricing", "text": "demo?"},
+    }
+    lines = [
+        {"channel": "email", "subject": "Invoice wrong", "text": "x"},
+        envelope,
+        {"key": "email:a@b.example", "value": {**envelope, "id": "e2"}},
+        {"key": "email:c@d.example", "value": json.dumps({**envelope, "id": "e3"})},
+        {"specversion": "1.0", "type": "switchboard.ticket.created", "data": {}},
+    ]
+    path.write_text(
+        "\n".join(json.dumps(line) for line in lines) + "\nnot json\n", encoding="utf-8"
+    )
+
+
+def test_simulate_reports_distributions_and_differences(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    write_events(events)
+    old = tmp_path / "old.yaml"
+    text = (EXAMPLES / "rules.yaml").read_text(encoding="utf-8")
+    old.write_text(
+        text.replace("then: {queue: sales, tags: [sales]}", "then: {tags: [sales]}"),
+        encoding="utf-8",
+    )
+    result = run("simulate", EXAMPLES, "--events", events, "--against", old, "--now", OFFICE_OPEN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(": 4 events evaluated, 2 skipped")
+    assert f"  {events}:5: skipped: not a switchboard.interaction.received event" in lines
+    assert any(line.split() == ["sales", "3", "75.0%"] for line in lines)
+    assert any(line.endswith("3 of 4 events route differently (75.0%)") for line in lines)
+    assert "  general -> sales: 3" in lines
+    assert '  line 2: queue: "general" -> "sales"' in lines
+
+
+def test_simulate_json(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    write_events(events)
+    result = run("simulate", EXAMPLES, "--events", events, "--json", "--now", OFFICE_OPEN)
+    data = json.loads(result.stdout)
+    assert data["evaluated"] == 4
+    assert data["skipped"] == 2
+    assert data["queues"] == {"sales": 3, "billing": 1}
+    assert data["tags"]["sales"] == 3
+    assert "against" not in data
+
+
+def test_bench_reports_both_rulesets() -> None:
+    result = run("bench", "--events", "200", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert [f["name"] for f in figures] == ["rules/examples", "generated 1000 rules"]
+    assert figures[1]["rules"] == 1000
+    assert all(0 < f["p50_us"] <= f["p99_us"] for f in figures)
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    event = tmp_path / "e.json"
+    event.write_text("{}", encoding="utf-8")
+    result = run("explain", EXAMPLES, event, "--trigger", "ticket.deleted")
+    assert result.returncode == 2
+    assert "unknown trigger 'ticket.deleted'" in result.stdout
+
+
+def test_mounted_as_switchboard_rules() -> None:
+    """The lead's composition root mounts this app; `switchboard rules` must behave the same."""
+    result = subprocess.run(
+        [sys.executable, "-m", "router", "rules", "test", EXAMPLES, "--cases", CASES],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "20 passed, 0 failed"

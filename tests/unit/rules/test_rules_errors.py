@@ -1,0 +1,314 @@
+"""Every kind of load error, each with its exact file:line:col and hint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rules import RuleError, RuleSetInvalid, load_ruleset, loads_ruleset
+
+pytestmark = pytest.mark.unit
+
+BASE = """version: 1
+calendars:
+  office: {timezone: UTC, hours: {mon: ["09:00-17:00"]}}
+queues:
+  general: {}
+  billing: {skills: [billing]}
+sla:
+  standard: {first_response: 1h}
+defaults: {queue: general}
+rules:
+"""
+
+
+def errors_of(text: str, file: str = "r.yaml") -> list[str]:
+    with pytest.raises(RuleSetInvalid) as caught:
+        loads_ruleset(text, file=file)
+    return [str(error) for error in caught.value.errors]
+
+
+RULE_ERRORS = [
+    (
+        "  - {name: r, if: {subjet: x}, then: {queue: general}}",
+        "r.yaml:11:20: unknown field 'subjet' (hint: did you mean 'subject'?)",
+    ),
+    (
+        "  - {name: r, if: {ticket.prio: x}, then: {queue: general}}",
+        "r.yaml:11:20: unknown ticket field 'prio' (hint: did you mean 'priority'?)",
+    ),
+    (
+        "  - {name: r, if: {subject: {contain: x}}, then: {queue: general}}",
+        "r.yaml:11:30: unknown operator 'contain' (hint: did you mean 'contains'?)",
+    ),
+    (
+        "  - {name: r, then: {queu: general}}",
+        "r.yaml:11:22: unknown action 'queu' (hint: did you mean 'queue'?)",
+    ),
+    (
+        "  - {name: r, then: {queue: biling}}",
+        "r.yaml:11:29: unknown queue 'biling' (hint: did you mean 'billing'?)",
+    ),
+    (
+        "  - {name: r, then: {sla: premium}}",
+        "r.yaml:11:27: unknown SLA policy 'premium' (hint: define it under 'sla:')",
+    ),
+    (
+        "  - {name: r, if: {within: ofice}, then: {queue: general}}",
+        "r.yaml:11:28: unknown calendar 'ofice' (hint: did you mean 'office'?)",
+    ),
+    (
+        "  - {name: r, then: {priority: hihg}}",
+        "r.yaml:11:32: unknown priority 'hihg' (hint: did you mean 'high'?)",
+    ),
+    (
+        "  - {name: r, on: ticket.create, then: {queue: general}}",
+        "r.yaml:11:19: unknown trigger 'ticket.create' (hint: did you mean 'ticket.created'?)",
+    ),
+    (
+        "  - {name: r, on: assignment.timeout, then: {queue: general}}",
+        "r.yaml:11:19: 'assignment.timeout' is an escalation trigger "
+        "(hint: move this rule under 'escalations:')",
+    ),
+    (
+        '  - {name: r, if: {subject: {matches: "(unclosed"}}, then: {queue: general}}',
+        "r.yaml:11:39: bad regular expression: missing ), unterminated subpattern at position 0 "
+        "(hint: Python 're' syntax; quote the pattern in YAML)",
+    ),
+    (
+        "  - {name: r, if: {channel: {in: email}}, then: {queue: general}}",
+        "r.yaml:11:34: 'in' takes a non-empty list, got a string "
+        "(hint: e.g. {in: [gold, platinum]})",
+    ),
+    (
+        "  - {name: r, if: {ticket.contacts: {gt: many}}, then: {queue: general}}",
+        "r.yaml:11:42: 'gt' needs a number, got a string",
+    ),
+    (
+        "  - {name: r, if: {language: {exists: 1}}, then: {queue: general}}",
+        "r.yaml:11:39: 'exists' takes true or false, got a number",
+    ),
+    (
+        "  - {name: r, if: {channel: [email, chat]}, then: {queue: general}}",
+        "r.yaml:11:29: a list is not a test for 'channel' "
+        "(hint: to match one of several values write {in: [a, b]})",
+    ),
+    (
+        "  - {name: r, if: {channel: null}, then: {queue: general}}",
+        "r.yaml:11:29: null is not a test for 'channel' "
+        "(hint: to test that a field is missing write {exists: false})",
+    ),
+    (
+        "  - {name: r, then: {tags: [vip, {a: b}]}}",
+        "r.yaml:11:34: 'tags' must be a non-empty string, got a mapping",
+    ),
+    (
+        "  - {name: r, then: {queue: general}, stop: yes}",
+        "r.yaml:11:45: stop must be true or false, got a string "
+        "(hint: YAML 1.2 reads yes/no/on/off as strings: write true or false)",
+    ),
+    (
+        "  - {then: {queue: general}}",
+        "r.yaml:11:5: a rule needs a 'name' (hint: names appear in every decision)",
+    ),
+    ("  - {name: r}", "r.yaml:11:5: a rule needs 'then' (hint: e.g. then: {queue: billing})"),
+    (
+        "  - {name: r, iff: {channel: email}, then: {queue: general}}",
+        "r.yaml:11:15: unknown key 'iff' in a rule (hint: did you mean 'if'?)",
+    ),
+    (
+        "  - {name: r, if: {not: [a]}, then: {queue: general}}",
+        "r.yaml:11:25: 'not' takes a condition mapping, got a list "
+        "(hint: a condition maps fields to tests, e.g. {subject: {contains: invoice}})",
+    ),
+    (
+        "  - {name: r, if: {any: email}, then: {queue: general}}",
+        "r.yaml:11:25: 'any' takes a list of conditions, got a string "
+        "(hint: a condition maps fields to tests, e.g. {subject: {contains: invoice}})",
+    ),
+    (
+        "  - {name: r, then: {queue: general}}\n  - {name: r, then: {queue: billing}}",
+        "r.yaml:12:12: duplicate rule name 'r' (hint: already used at r.yaml:11:12)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "expected"), RULE_ERRORS)
+def test_rule_errors_name_the_exact_place(rule: str, expected: str) -> None:
+    assert errors_of(BASE + rule + "\n") == [expected]
+
+
+DOCUMENT_ERRORS = [
+    (
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\nrulez: []\n",
+        ["r.yaml:4:1: unknown top-level key 'rulez' (hint: did you mean 'rules'?)"],
+    ),
+    (
+        "queues: {general: {}}\ndefaults: {queue: general}\n",
+        ["r.yaml:1:1: missing 'version' (hint: start every rule file with 'version: 1')"],
+    ),
+    (
+        "version: 2\nqueues: {general: {}}\ndefaults: {queue: general}\n",
+        ["r.yaml:1:10: unsupported version 2 (hint: this Switchboard reads 'version: 1')"],
+    ),
+    (
+        "version: 1\nqueues: {general: {}}\n",
+        [
+            "r.yaml:1:1: no 'defaults' section "
+            "(hint: add defaults: {queue: general, priority: normal})"
+        ],
+    ),
+    (
+        "version: 1\nqueues:\n  general: {}\n  general: {}\ndefaults: {queue: general}\n",
+        [
+            "r.yaml:4:3: duplicate key 'general' "
+            "(hint: 'general' is already set at line 3; YAML keeps only one)"
+        ],
+    ),
+    (
+        "version: 1\nqueues: {general: {}\ndefaults: {queue: general}\n",
+        ["r.yaml:3:1: YAML syntax error: expected ',' or '}', but got '<scalar>'"],
+    ),
+    ("", ["r.yaml:1:1: empty rule file (hint: start with 'version: 1')"]),
+    (
+        "- a\n- b\n",
+        ["r.yaml:1:1: a rule file must be a mapping, got a list (hint: start with 'version: 1')"],
+    ),
+    (
+        "version: 1\nqueues: {general: {}}\n"
+        "sla:\n  s: {first_response: 30x, resolution: {hihg: 1h}, warn_befor: 5m}\n"
+        "defaults: {queue: general}\n",
+        [
+            "r.yaml:4:23: bad duration '30x' for first_response "
+            "(hint: write durations like 30m, 1h, 1d or 2h30m (units: w d h m s))",
+            "r.yaml:4:41: unknown priority 'hihg' (hint: did you mean 'high'?)",
+            "r.yaml:4:52: unknown key 'warn_befor' in SLA policy 's' "
+            "(hint: did you mean 'warn_before'?)",
+        ],
+    ),
+    (
+        "version: 1\nqueues: {general: {}}\nsla:\n  s: {calendar: nope, next_response: 1h}\n"
+        "defaults: {queue: general}\n",
+        ["r.yaml:4:17: unknown calendar 'nope' (hint: define it under 'calendars:')"],
+    ),
+    (
+        "version: 1\nqueues: {general: {}}\nsla:\n  s: {description: no targets}\n"
+        "defaults: {queue: general}\n",
+        [
+            "r.yaml:4:6: SLA policy 's' sets no target "
+            "(hint: expected one of: first_response, next_response, resolution)"
+        ],
+    ),
+    (
+        "version: 1\ncalendars:\n  c:\n    timezone: Europe/Berln\n"
+        '    hours: {mon: ["9-17"], tues: ["09:00-17:00"], wed: ["17:00-09:00"]}\n'
+        "    holidays: [2026-13-01]\n"
+        "queues: {general: {}}\ndefaults: {queue: general}\n",
+        [
+            "r.yaml:4:15: unknown time zone 'Europe/Berln' (hint: did you mean 'Europe/Berlin'?)",
+            "r.yaml:5:19: '9-17' is not a shift like 09:00-17:00 "
+            "(hint: write shifts like 09:00-17:00)",
+            "r.yaml:5:28: unknown weekday 'tues' (hint: did you mean 'tue'?)",
+            "r.yaml:5:57: shift '17:00-09:00' ends before it starts; split a night shift over two "
+            "days (22:00-24:00 and 00:00-06:00) (hint: write shifts like 09:00-17:00)",
+            'r.yaml:6:16: bad holiday "2026-13-01" (hint: write dates as YYYY-MM-DD)',
+        ],
+    ),
+    (
+        "version: 1\ncalendars:\n  c:\n    timezone: UTC\n"
+        '    hours: {mon: ["09:00-13:00", "12:00-17:00"]}\n'
+        "queues: {general: {}}\ndefaults: {queue: general}\n",
+        ["r.yaml:5:12: calendar 'c': shifts on mon overlap"],
+    ),
+    (
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+        "assignment: {strategy: fastest, accept_timeout: soon, capacity: {chat: 0, fax: 2}}\n",
+        [
+            "r.yaml:4:24: unknown strategy 'fastest' "
+            "(hint: expected one of: least_loaded, round_robin)",
+            "r.yaml:4:49: bad duration 'soon' for accept_timeout "
+            "(hint: write durations like 30m, 1h, 1d or 2h30m (units: w d h m s))",
+            "r.yaml:4:72: capacity for chat must be a positive whole number",
+            "r.yaml:4:75: unknown channel 'fax' (hint: expected one of: email, chat, sms, "
+            "whatsapp, messenger, voice, webform)",
+        ],
+    ),
+    (
+        "version: 1\nqueues: {general: {}, skilled: {skils: [x]}}\n"
+        "defaults: {queue: genral, priority: hi, sla: gold, colour: red}\n",
+        [
+            "r.yaml:2:33: unknown key 'skils' in queue 'skilled' (hint: did you mean 'skills'?)",
+            "r.yaml:3:19: unknown queue 'genral' (hint: did you mean 'general'?)",
+            "r.yaml:3:37: unknown priority 'hi' (hint: did you mean 'high'?)",
+            "r.yaml:3:46: unknown SLA policy 'gold' (hint: define it under 'sla:')",
+            "r.yaml:3:52: unknown key 'colour' in defaults "
+            "(hint: expected one of: queue, priority, sla)",
+        ],
+    ),
+    (
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+        "escalations:\n  - {name: e, then: {queue: general}}\n"
+        "  - {name: f, on: ticket.created, then: {queue: general}}\n",
+        [
+            "r.yaml:5:5: an escalation needs 'on' (hint: expected one of: "
+            "sla.first_response.warning, sla.first_response.breached, sla.next_response.warning, "
+            "sla.next_response.breached, sla.resolution.warning, sla.resolution.breached, "
+            "assignment.timeout)",
+            "r.yaml:6:19: 'ticket.created' is a rule trigger "
+            "(hint: move this escalation under 'rules:')",
+        ],
+    ),
+    (
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\nrules: {name: r}\n",
+        [
+            "r.yaml:4:8: 'rules' must be a list, got a mapping "
+            "(hint: each entry starts with '- name: ...')"
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), DOCUMENT_ERRORS)
+def test_document_errors_name_the_exact_place(text: str, expected: list[str]) -> None:
+    assert errors_of(text) == expected
+
+
+def test_all_errors_are_collected_in_one_pass() -> None:
+    rules = "\n".join(
+        rule.replace("name: r,", f"name: r{n},") for n, (rule, _) in enumerate(RULE_ERRORS[:8])
+    )
+    found = errors_of(BASE + rules + "\n")
+    assert len(found) == 8
+    assert [e.split(":")[1] for e in found] == [str(n) for n in range(11, 19)]
+
+
+def test_a_broken_definition_is_reported_once_not_at_every_use() -> None:
+    text = (
+        "version: 1\ncalendars:\n  office: {timezone: Nowhere/City, hours: {mon: [09:00-17:00]}}\n"
+        "queues: {general: {}}\ndefaults: {queue: general}\n"
+        "rules:\n  - {name: r, if: {within: office}, then: {tags: [x]}}\n"
+    )
+    assert errors_of(text) == [
+        "r.yaml:3:22: unknown time zone 'Nowhere/City' (hint: use an IANA name like Europe/Berlin)"
+    ]
+
+
+def test_rule_error_exposes_its_parts() -> None:
+    with pytest.raises(RuleSetInvalid) as caught:
+        loads_ruleset(BASE + "  - {name: r, then: {queue: biling}}\n", file="rules/x.yaml")
+    (error,) = caught.value.errors
+    assert isinstance(error, RuleError)
+    assert (error.file, error.line, error.col) == ("rules/x.yaml", 11, 29)
+    assert error.message == "unknown queue 'biling'"
+    assert error.hint == "did you mean 'billing'?"
+    assert "rules/x.yaml:11:29: unknown queue 'biling'" in str(caught.value)
+
+
+def test_missing_path_and_empty_directory_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(RuleSetInvalid) as missing:
+        load_ruleset(tmp_path / "nope.yaml")
+    assert str(missing.value.errors[0]).startswith(f"{tmp_path / 'nope.yaml'}:1:1: cannot read")
+    with pytest.raises(RuleSetInvalid) as empty:
+        load_ruleset(tmp_path)
+    assert str(empty.value.errors[0]) == f"{tmp_path}:1:1: no *.yaml rule files in this directory"

@@ -1,0 +1,151 @@
+"""Hot reload: valid changes swap atomically, invalid ones keep the last good rules."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from rules import RuleSetHolder, RuleSetInvalid
+
+pytestmark = pytest.mark.unit
+
+GOOD = "version: 1\nqueues: {general: {}, billing: {}}\ndefaults: {queue: general}\n"
+BILLING = GOOD.replace("queue: general}", "queue: billing}")
+BROKEN = GOOD.replace("queue: general}", "queue: nowhere}")
+
+
+@pytest.fixture
+def rules_file(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    return path
+
+
+def test_first_load_must_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    with pytest.raises(RuleSetInvalid):
+        RuleSetHolder(path)
+
+
+def test_valid_reload_swaps_and_logs(rules_file: Path) -> None:
+    holder = RuleSetHolder(rules_file)
+    before = holder.current
+    rules_file.write_text(BILLING, encoding="utf-8")
+    with capture_logs() as logs:
+        assert holder.reload() == []
+    assert holder.current is not before
+    assert holder.current.defaults.queue == "billing"
+    assert logs == [
+        {
+            "event": "rules.reloaded",
+            "log_level": "info",
+            "path": str(rules_file),
+            "version": holder.current.version,
+            "hash": holder.current.hash,
+            "previous_version": before.version,
+            "rules": 0,
+            "escalations": 0,
+        }
+    ]
+
+
+def test_invalid_reload_keeps_the_last_good_rules(rules_file: Path) -> None:
+    holder = RuleSetHolder(rules_file)
+    good = holder.current
+    rules_file.write_text(BROKEN, encoding="utf-8")
+    with capture_logs() as logs:
+        errors = holder.reload()
+    assert [str(e) for e in errors] == [
+        f"{rules_file}:3:19: unknown queue 'nowhere' (hint: define it under 'queues:')"
+    ]
+    assert holder.current is good
+    assert logs[0]["event"] == "rules.reload_failed"
+    assert logs[0]["log_level"] == "error"
+    assert logs[0]["kept_version"] == good.version
+    assert logs[0]["errors"] == [str(errors[0])]
+
+
+def test_deleted_file_keeps_the_last_good_rules(rules_file: Path) -> None:
+    holder = RuleSetHolder(rules_file)
+    good = holder.current
+    rules_file.unlink()
+    errors = holder.reload()
+    assert len(errors) == 1
+    assert "cannot read rule file" in str(errors[0])
+    assert holder.current is good
+
+
+def test_unchanged_content_keeps_the_same_object(rules_file: Path) -> None:
+    holder = RuleSetHolder(rules_file)
+    before = holder.current
+    rules_file.write_text("# a comment only\n" + GOOD, encoding="utf-8")
+    assert holder.reload() == []
+    assert holder.current is before
+
+
+async def test_sighup_reloads(rules_file: Path) -> None:
+    holder = RuleSetHolder(rules_file)
+    loop = asyncio.get_running_loop()
+    holder.install_sighup(loop)
+    try:
+        await asyncio.to_thread(rules_file.write_text, BILLING, "utf-8")
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if holder.current.defaults.queue == "billing":
+                break
+        assert holder.current.defaults.queue == "billing"
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _wait_for(predicate: object, seconds: float = 10.0) -> bool:
+    assert callable(predicate)
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_watch_reloads_on_change_and_survives_a_broken_save(rules_file: Path) -> None:
+    holder = RuleSetHolder(rules_file)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(holder.watch(stop, debounce=50, step=10))
+    try:
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(rules_file.write_text, BILLING, "utf-8")
+        assert await _wait_for(lambda: holder.current.defaults.queue == "billing")
+        good = holder.current
+        with capture_logs() as logs:
+            await asyncio.to_thread(rules_file.write_text, BROKEN, "utf-8")
+            assert await _wait_for(lambda: any(e["event"] == "rules.reload_failed" for e in logs))
+        assert holder.current is good
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=5)
+
+
+async def test_watch_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "10-base.yaml").write_text(GOOD, encoding="utf-8")
+    holder = RuleSetHolder(tmp_path)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(holder.watch(stop, debounce=50, step=10))
+    try:
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(
+            (tmp_path / "20-more.yaml").write_text,
+            "version: 1\nrules:\n  - {name: r, then: {queue: billing}}\n",
+            "utf-8",
+        )
+        assert await _wait_for(lambda: len(holder.current.rules) == 1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=5)

@@ -1,0 +1,201 @@
+"""Every operator and field, alone and nested, against the facts a router builds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules import RuleSet, loads_ruleset
+from rules.bench import generate_events, generate_ruleset_yaml
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday, 13:00 in Berlin
+HEADER = """version: 1
+calendars:
+  office: {timezone: Europe/Berlin, hours: {wed: ["09:00-12:00", "13:00-17:00"]}}
+queues: {general: {}}
+defaults: {queue: general}
+rules:
+"""
+
+
+def matches(condition: str, facts: dict[str, Any], now: datetime = NOW) -> bool:
+    rs = loads_ruleset(HEADER + f"  - name: r\n    if: {condition}\n    then: {{tags: [hit]}}\n")
+    return rs.evaluate(facts, now=now).matched == ("r",)
+
+
+CASES = [
+    # scalar equals, exact and type-aware
+    ("{channel: email}", {"channel": "email"}, True),
+    ("{channel: email}", {"channel": "Email"}, False),
+    ("{channel: email}", {}, False),
+    ("{channel: {equals: chat}}", {"channel": "chat"}, True),
+    ("{ticket.reopen_count: 1}", {"ticket": {"reopen_count": 1}}, True),
+    ("{ticket.reopen_count: 1}", {"ticket": {"reopen_count": True}}, False),
+    ("{metadata.urgent: true}", {"metadata": {"urgent": True}}, True),
+    ("{metadata.urgent: true}", {"metadata": {"urgent": 1}}, False),
+    ("{ticket.tags: vip}", {"ticket": {"tags": ["a", "vip"]}}, True),
+    ("{ticket.tags: vip}", {"ticket": {"tags": ["a"]}}, False),
+    # in / not_in
+    ("{customer.tier: {in: [gold, platinum]}}", {"customer": {"tier": "gold"}}, True),
+    ("{customer.tier: {in: [gold, platinum]}}", {"customer": {"tier": "silver"}}, False),
+    ("{customer.tier: {in: [gold, platinum]}}", {"customer": None}, False),
+    ("{ticket.contacts: {in: [1, 2]}}", {"ticket": {"contacts": 2}}, True),
+    ("{ticket.tags: {in: [vip, press]}}", {"ticket": {"tags": ["x", "press"]}}, True),
+    ("{language: {not_in: [de, fr]}}", {"language": "en"}, True),
+    ("{language: {not_in: [de, fr]}}", {"language": "de"}, False),
+    ("{language: {not_in: [de, fr]}}", {}, True),
+    # contains: any of, case-insensitive, string or list
+    ("{text: {contains: refund}}", {"text": "I want a REFUND now"}, True),
+    ("{text: {contains: [invoice, refund]}}", {"text": "my Invoice is wrong"}, True),
+    ("{text: {contains: [invoice, refund]}}", {"text": "hello"}, False),
+    ("{text: {contains: [invoice, refund]}}", {"text": None}, False),
+    ("{ticket.tags: {contains: VIP}}", {"ticket": {"tags": ["vip"]}}, True),
+    ("{ticket.tags: {contains: vi}}", {"ticket": {"tags": ["vip"]}}, False),
+    ("{metadata.order: {contains: 42}}", {"metadata": {"order": 1429}}, True),
+    # contains_all
+    ("{text: {contains_all: [cancel, subscription]}}", {"text": "Cancel my Subscription"}, True),
+    ("{text: {contains_all: [cancel, subscription]}}", {"text": "cancel my order"}, False),
+    # matches: regex search, compiled once
+    ('{subject: {matches: "(?i)^re:"}}', {"subject": "RE: your ticket"}, True),
+    ('{subject: {matches: "^re:"}}', {"subject": "RE: your ticket"}, False),
+    ('{subject: {matches: "\\\\d{4}"}}', {"subject": "order 2026"}, True),
+    ('{customer.phone: {matches: "^\\\\+49"}}', {"customer": {"phone": "+4930123"}}, True),
+    ('{ticket.contacts: {matches: "^1"}}', {"ticket": {"contacts": 12}}, True),
+    ('{subject: {matches: "x"}}', {}, False),
+    # starts_with: case-insensitive, any of
+    ("{subject: {starts_with: ['[spam]', fwd]}}", {"subject": "[SPAM] win"}, True),
+    ("{subject: {starts_with: fwd}}", {"subject": "Re: fwd"}, False),
+    ("{inbox: {starts_with: billing@}}", {"inbox": "Billing@acme.example"}, True),
+    # comparisons
+    ("{ticket.contacts: {gt: 3}}", {"ticket": {"contacts": 4}}, True),
+    ("{ticket.contacts: {gt: 3}}", {"ticket": {"contacts": 3}}, False),
+    ("{ticket.contacts: {gte: 3}}", {"ticket": {"contacts": 3}}, True),
+    ("{ticket.contacts: {lt: 3}}", {"ticket": {"contacts": 2.5}}, True),
+    ("{ticket.contacts: {lte: 3}}", {"ticket": {"contacts": 4}}, False),
+    ("{metadata.score: {gte: 0.5}}", {"metadata": {"score": "0.75"}}, True),
+    ("{metadata.score: {gte: 0.5}}", {"metadata": {"score": "high"}}, False),
+    ("{metadata.score: {gte: 0}}", {"metadata": {"score": True}}, False),
+    ("{ticket.contacts: {gt: 1, lt: 5}}", {"ticket": {"contacts": 3}}, True),
+    ("{ticket.contacts: {gt: 1, lt: 5}}", {"ticket": {"contacts": 5}}, False),
+    # exists
+    ("{language: {exists: true}}", {"language": "de"}, True),
+    ("{language: {exists: true}}", {"language": ""}, False),
+    ("{language: {exists: false}}", {}, True),
+    ("{ticket.tags: {exists: false}}", {"ticket": {"tags": []}}, True),
+    # within a calendar (split shift: lunch 12:00-13:00 Berlin)
+    ("{within: office}", {}, True),
+    ("{not: {within: office}}", {}, False),
+    # nesting
+    ("{any: [{channel: chat}, {channel: sms}]}", {"channel": "sms"}, True),
+    ("{any: [{channel: chat}, {channel: sms}]}", {"channel": "email"}, False),
+    ("{any: {channel: chat, language: de}}", {"language": "de"}, True),
+    ("{all: [{channel: chat}, {language: de}]}", {"channel": "chat", "language": "de"}, True),
+    ("{all: [{channel: chat}, {language: de}]}", {"channel": "chat"}, False),
+    ("{channel: chat, language: de}", {"channel": "chat", "language": "en"}, False),
+    ("{not: {channel: chat}}", {"channel": "email"}, True),
+    (
+        "{not: {any: [{channel: chat}, {not: {language: de}}]}}",
+        {"channel": "x", "language": "de"},
+        True,
+    ),
+    # fields: every kind, including deep metadata and bare ticket aliases
+    ("{inbox: support@acme.example}", {"inbox": "support@acme.example"}, True),
+    ("{metadata.page.section: pricing}", {"metadata": {"page": {"section": "pricing"}}}, True),
+    ("{metadata.page.section: pricing}", {"metadata": {"page": "pricing"}}, False),
+    ("{queue: tech}", {"ticket": {"queue": "tech"}}, True),
+    ("{priority: {in: [high, urgent]}}", {"ticket": {"priority": "urgent"}}, True),
+    ("{status: pending}", {"ticket": {"status": "pending"}}, True),
+    ("{tags: vip}", {"ticket": {"tags": ["vip"]}}, True),
+    ("{reopen_count: {gte: 1}}", {"ticket": {"reopen_count": 1}}, True),
+]
+
+
+@pytest.mark.parametrize(("condition", "facts", "expected"), CASES)
+def test_operator(condition: str, facts: dict[str, Any], expected: bool) -> None:
+    assert matches(condition, facts) is expected
+
+
+def test_within_follows_the_calendar() -> None:
+    lunch = datetime(2026, 3, 4, 11, 30, tzinfo=UTC)  # 12:30 in Berlin
+    evening = datetime(2026, 3, 4, 18, 0, tzinfo=UTC)
+    assert matches("{within: office}", {}, NOW)
+    assert not matches("{within: office}", {}, lunch)
+    assert not matches("{within: office}", {}, evening)
+    assert matches("{not: {within: office}}", {}, lunch)
+
+
+def test_a_rule_without_if_always_matches() -> None:
+    rs = loads_ruleset(
+        HEADER + "  - {name: r, then: {tags: [x]}}\n  - {name: s, if: {}, then: {tags: [y]}}\n"
+    )
+    assert rs.evaluate({}, now=NOW).matched == ("r", "s")
+
+
+def test_regexes_are_compiled_at_load_not_per_event() -> None:
+    rs = loads_ruleset(
+        HEADER + '  - {name: r, if: {subject: {matches: "^a+$"}}, then: {tags: [x]}}\n'
+    )
+    (leaf,) = rs.rules[0].condition.atoms()
+    assert leaf.operand.pattern == "^a+$"
+    assert leaf.operand.search("aaa")
+
+
+facts_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+facts_strategy = st.fixed_dictionaries(
+    {},
+    optional=dict.fromkeys(
+        ("channel", "inbox", "subject", "text", "language", "customer", "ticket", "metadata"),
+        facts_values,
+    ),
+)
+
+EVERY_OPERATOR = loads_ruleset(
+    HEADER
+    + "\n".join(
+        f"  - {{name: r{n}, if: {condition}, then: {{tags: [t{n}]}}}}"
+        for n, (condition, _, _) in enumerate(CASES)
+    )
+    + "\n"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=facts_strategy)
+def test_no_operator_raises_on_arbitrary_facts(facts: dict[str, Any]) -> None:
+    decision = EVERY_OPERATOR.evaluate(facts, now=NOW)
+    assert set(decision.matched) <= {f"r{n}" for n in range(len(CASES))}
+    assert len(decision.evaluations) == len(CASES)
+
+
+GENERATED: RuleSet = loads_ruleset(generate_ruleset_yaml(300, seed=3))
+SAMPLE_EVENTS = generate_events(50, seed=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    base=st.sampled_from(SAMPLE_EVENTS),
+    inbox=st.sampled_from(["support1@brand1.example", "x", None]),
+    tags=st.lists(st.sampled_from(["vip", "billing"]), max_size=2),
+    words=st.text(max_size=30),
+)
+def test_the_index_never_changes_which_rules_match(
+    base: dict[str, Any], inbox: str | None, tags: list[str], words: str
+) -> None:
+    facts = {**base, "inbox": inbox, "ticket": {"tags": tags}, "text": f"{base['text']} {words}"}
+    fast = GENERATED.evaluate(facts, now=NOW).matched
+    assert list(fast) == GENERATED.evaluate_all_rules(facts, now=NOW)
+    assert list(fast) == [
+        e.name for e in GENERATED.evaluate(facts, now=NOW).evaluations if e.matched
+    ]
