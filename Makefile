@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit component bench clean
+.PHONY: dev test lint typecheck unit component integration bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ unit: $(STAMP)
 
 component: $(STAMP)
 	$(BIN)/pytest -m component
+
+integration: $(STAMP)
+	$(BIN)/pytest -m integration -rs
 
 bench: $(STAMP)
 	$(BIN)/switchboard bench

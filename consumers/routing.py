@@ -10,6 +10,7 @@ re-publishes its stored outbox (same event ids) instead of doing anything twice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,12 +22,12 @@ from consumers.deadletter import deadletter_record
 from consumers.runner import Record
 from consumers.threading import Placed, place
 from router.codec import CONTENT_TYPE_HEADER, decode_event, encode_event
-from router.errors import InvalidEvent, SwitchboardError
+from router.errors import InvalidEvent
 from router.events import CloudEvent, EventType, Interaction, SlaClock, Ticket
 from router.ids import derived_id
 from router.kafka import send_and_wait_all
 from router.observability import Telemetry
-from router.state import Commit, OutRecord, RedisThreadStore
+from router.state import Commit, OutRecord, ThreadStore, ThreadView
 from router.topics import Topic, TopicNames
 from rules import Decision, RuleSet
 
@@ -42,7 +43,7 @@ class RoutingHandler:
 
     def __init__(
         self,
-        store: RedisThreadStore,
+        store: ThreadStore,
         producer: AIOKafkaProducer,
         names: TopicNames,
         rules: Callable[[], RuleSet],
@@ -61,86 +62,114 @@ class RoutingHandler:
         return None
 
     async def handle(self, records: list[Record]) -> None:
+        """Route one poll. Work goes in rounds (the k-th message of every customer), so
+        each round costs a few pipelined Redis round trips, not a few per record, while
+        one customer's messages still apply in offset order."""
         outputs: list[OutRecord] = []
-        published: dict[str, list[str]] = {}
-        in_batch: set[str] = set()
+        parsed: list[Inbound] = []
         for record in records:
             try:
-                customer_id, event_id, outs = await self._one(record)
-            except SwitchboardError as exc:
-                if exc.retriable:
-                    raise
-                outputs.append(deadletter_record(record, self.name, exc))
-                self._count("deadlettered")
-                continue
-            except Exception as exc:  # a bug must not stop the line: park the record
-                log.exception("routing_failed", offset=record.offset, partition=record.partition)
-                outputs.append(deadletter_record(record, self.name, exc))
-                self._count("deadlettered")
-                continue
-            if outs and event_id not in in_batch:  # a copy within one poll publishes once
-                in_batch.add(event_id)
-                outputs.extend(outs)
-                published.setdefault(customer_id, []).append(event_id)
+                parsed.append(parse_record(record))
+            except InvalidEvent as exc:
+                outputs.append(self._deadletter(record, exc))
+        customers = await self._store.resolve_customers([p.identities for p in parsed])
+        for item, customer_id in zip(parsed, customers, strict=True):
+            item.customer_id = customer_id
+        published: set[str] = set()
+        acked: list[tuple[str, str]] = []
+        for batch in rounds(parsed):
+            for item, outs in await self._round(batch, MAX_CONFLICT_RETRIES):
+                if isinstance(outs, Exception):
+                    outputs.append(self._deadletter(item.record, outs))
+                elif outs and item.event.id not in published:  # a copy in one poll: once
+                    published.add(item.event.id)
+                    outputs.extend(outs)
+                    acked.append((item.customer_id, item.event.id))
         await send_and_wait_all(
             self._producer,
             [(self._names(o.topic), o.key.encode(), o.value, list(o.headers)) for o in outputs],
         )
-        for customer_id, event_ids in published.items():
-            await self._store.clear_outbox(customer_id, event_ids)
+        await self._store.clear_outboxes(acked)
+
+    def _deadletter(self, record: Record, exc: Exception) -> OutRecord:
+        self._count("deadlettered")
+        if not isinstance(exc, InvalidEvent):
+            log.error("routing_failed", offset=record.offset, error=type(exc).__name__)
+        return deadletter_record(record, self.name, exc)
 
     def _count(self, outcome: str) -> None:
         if self._telemetry:
             self._telemetry.records.labels(self.name, outcome).inc()
 
-    async def _one(self, record: Record) -> tuple[str, str, list[OutRecord]]:
-        event = decode_interaction_event(record.value)
-        interaction = parse_interaction(event)
-        identities = interaction.customer.identities() or [(record.key or b"").decode()]
-        if not identities[0]:
-            raise InvalidEvent("interaction has no customer identity and the record no key")
-        customer_id = await self._store.resolve_customer(identities)
-        refs = [r for r in (interaction.thread.in_reply_to, *interaction.thread.references) if r]
-        at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
-        for _ in range(MAX_CONFLICT_RETRIES):
-            view = await self._store.view(customer_id, event.id, refs)
-            if view.done:
+    async def _round(
+        self, items: list[Inbound], retries: int
+    ) -> list[tuple[Inbound, list[OutRecord] | Exception]]:
+        views = await self._store.views([(i.customer_id, i.event.id, i.refs) for i in items])
+        done: list[tuple[Inbound, list[OutRecord] | Exception]] = []
+        commits: list[Commit] = []
+        pending: list[tuple[Inbound, list[OutRecord]]] = []
+        for item, view in zip(items, views, strict=True):
+            if view.done:  # redelivered: publish what is still pending, change nothing
                 self._count("duplicate")
-                return customer_id, event.id, view.outbox or []
-            placed = place(
-                interaction,
-                view.ticket,
-                event_id=event.id,
-                customer_id=customer_id,
-                at=at,
-                reopen_window=self._reopen_window,
-            )
-            outputs, ticket = self._route(event, interaction, placed, at)
-            result = await self._store.commit(
-                Commit(
-                    customer_id=customer_id,
-                    event_id=event.id,
-                    ticket=ticket,
-                    expected_version=view.ticket_version if placed.kind != "new" else 0,
-                    outbox=outputs,
-                    message_ids=[interaction.thread.message_id]
-                    if ticket and interaction.thread.message_id
-                    else [],
-                    open_ticket=ticket.id if ticket else None,
-                )
-            )
+                done.append((item, view.outbox or []))
+                continue
+            try:
+                commit, outs = self._decide(item, view)
+            except Exception as exc:  # a bug must not stop the line: park the record
+                log.exception("routing_failed", offset=item.record.offset)
+                done.append((item, exc))
+                continue
+            commits.append(commit)
+            pending.append((item, outs))
+        results = await self._store.commit_many(commits) if commits else []
+        again = []
+        for (item, outs), result, commit in zip(pending, results, commits, strict=True):
             if result == "OK":
-                self._count(placed.kind)
-                log.info(
-                    "routed",
-                    placement=placed.kind,
-                    ticket_id=ticket.id if ticket else None,
-                    customer_id=customer_id,
-                    event_id=event.id,
-                    queue=ticket.queue if ticket else None,
-                )
-                return customer_id, event.id, outputs
-        raise InvalidEvent(f"gave up after {MAX_CONFLICT_RETRIES} concurrent-update conflicts")
+                self._log_routed(item, commit)
+                done.append((item, outs))
+            else:  # the ticket moved under us (CONFLICT) or someone else applied it (DUP)
+                again.append(item)
+        for item in again:
+            if retries <= 0:
+                message = f"gave up after {MAX_CONFLICT_RETRIES} concurrent-update conflicts"
+                done.append((item, InvalidEvent(message)))
+            else:
+                done.extend(await self._round([item], retries - 1))
+        return done
+
+    def _log_routed(self, item: Inbound, commit: Commit) -> None:
+        ticket = commit.ticket
+        self._count("routed" if ticket else "skipped")
+        log.debug(
+            "routed",
+            ticket_id=ticket.id if ticket else None,
+            customer_id=item.customer_id,
+            event_id=item.event.id,
+            queue=ticket.queue if ticket else None,
+        )
+
+    def _decide(self, item: Inbound, view: ThreadView) -> tuple[Commit, list[OutRecord]]:
+        """Placement and rules for one message: pure, given what Redis said."""
+        placed = place(
+            item.interaction,
+            view.ticket,
+            event_id=item.event.id,
+            customer_id=item.customer_id,
+            at=item.at,
+            reopen_window=self._reopen_window,
+        )
+        outputs, ticket = self._route(item.event, item.interaction, placed, item.at)
+        message_id = item.interaction.thread.message_id
+        commit = Commit(
+            customer_id=item.customer_id,
+            event_id=item.event.id,
+            ticket=ticket,
+            expected_version=view.ticket_version if placed.kind != "new" else 0,
+            outbox=outputs,
+            message_ids=[message_id] if ticket and message_id else [],
+            open_ticket=ticket.id if ticket else None,
+        )
+        return commit, outputs
 
     def _route(
         self, event: CloudEvent, interaction: Interaction, placed: Placed, at: datetime
@@ -168,6 +197,44 @@ class RoutingHandler:
             out.add(EventType.TICKET_NOTIFICATION, template=target, kind="notify")
         out.snapshot()
         return out.records, ticket
+
+
+@dataclass(slots=True)
+class Inbound:
+    """One decoded inbound record and what routing needs to know about it."""
+
+    record: Record
+    event: CloudEvent
+    interaction: Interaction
+    identities: list[str]
+    refs: list[str]
+    at: datetime
+    customer_id: str = ""
+
+
+def parse_record(record: Record) -> Inbound:
+    event = decode_interaction_event(record.value)
+    interaction = parse_interaction(event)
+    identities = interaction.customer.identities() or [(record.key or b"").decode()]
+    if not identities[0]:
+        raise InvalidEvent("interaction has no customer identity and the record no key")
+    thread = interaction.thread
+    refs = [r for r in (thread.in_reply_to, *thread.references) if r]
+    at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    return Inbound(record, event, interaction, identities, refs, at)
+
+
+def rounds(items: list[Inbound]) -> list[list[Inbound]]:
+    """Round k holds the k-th message of every customer, in offset order."""
+    per_customer: dict[str, int] = {}
+    out: list[list[Inbound]] = []
+    for item in items:
+        k = per_customer.get(item.customer_id, 0)
+        per_customer[item.customer_id] = k + 1
+        if k == len(out):
+            out.append([])
+        out[k].append(item)
+    return out
 
 
 class LifecycleOutputs:

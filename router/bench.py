@@ -12,6 +12,7 @@ Without configured Kafka/Redis it embeds both, like ``dev``. Topics get a fresh 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
@@ -110,14 +112,14 @@ async def passthrough(settings: Settings, source: str, sink: str, n: int) -> flo
         await producer.stop()
 
 
-def spawn_role(settings: Settings, role: str) -> subprocess.Popen[bytes]:
+def spawn_role(settings: Settings, role: str, port: int | None = None) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers or "",
         "SWITCHBOARD_REDIS_URL": settings.redis.url or "",
         "SWITCHBOARD_TOPIC_PREFIX": settings.topic_prefix,
         "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
-        "SWITCHBOARD_HTTP_PORT": str(free_port()),
+        "SWITCHBOARD_HTTP_PORT": str(port or free_port()),
         "SWITCHBOARD_LOG_LEVEL": "warning",
         "SWITCHBOARD_RULES_PATH": str(settings.rules_path),
     }
@@ -157,7 +159,7 @@ async def pipeline_latencies(
                     ):
                         continue
                     cause = value["data"]["interaction"]["event_id"]
-                    if cause in first_seen:
+                    if cause in first_seen or cause not in sent_ms:
                         continue
                     first_seen[cause] = r.timestamp
                     latencies.append(r.timestamp - sent_ms.get(cause, r.timestamp))
@@ -165,6 +167,61 @@ async def pipeline_latencies(
         return last, latencies
     finally:
         await consumer.stop()
+
+
+HTTP_SAMPLES = 30
+
+
+async def http_latencies(settings: Settings, url: str, samples: int) -> dict[str, list[float]]:
+    """Sequential webform posts on an idle pipeline: time to the 202, and time from the
+    POST to its ``ticket.created`` record arriving at a consumer of the tickets topic."""
+    names = TopicNames(settings.topic_prefix)
+    arrived: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(
+        names(Topic.TICKETS),
+        **client_options(settings.kafka),
+        group_id=f"{settings.topic_prefix}.bench-http",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+    )
+    await consumer.start()
+
+    async def follow() -> None:
+        async for record in consumer:
+            value = orjson.loads(record.value or b"{}")
+            if value.get("type") == EventType.TICKET_CREATED:
+                arrived[value["data"]["interaction"]["event_id"]] = time.perf_counter()
+
+    follower = asyncio.create_task(follow())
+    accepted: list[float] = []
+    e2e: list[float] = []
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            for _ in range(100):  # wait for the ingress to listen
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            for i in range(samples):
+                started = time.perf_counter()
+                resp = await http.post(
+                    "/v1/channels/webform",
+                    json={"email": f"latency{i}@example.com", "message": "hello"},
+                )
+                resp.raise_for_status()
+                accepted.append((time.perf_counter() - started) * 1000)
+                event = resp.json()["id"]
+                deadline = time.perf_counter() + 10
+                while event not in arrived and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.001)
+                if event in arrived:
+                    e2e.append((arrived[event] - started) * 1000)
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+        await consumer.stop()
+    return {"accepted": accepted, "e2e": e2e}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -222,10 +279,16 @@ async def _measure(
     raw_produce_s, _ = await produce_all(settings, raw_topic, events)
     say("2/3 raw passthrough (consume 1, produce 2, ack, commit) ...")
     pass_s = await passthrough(settings, raw_topic, sink_topic, n)
-    say("3/3 pipeline: router and metrics roles, one process each ...")
-    procs = [spawn_role(settings, "router"), spawn_role(settings, "metrics")]
+    say("3/3 pipeline: ingress, router and metrics roles, one process each ...")
+    port = free_port()
+    procs = [
+        spawn_role(settings, "router"),
+        spawn_role(settings, "metrics"),
+        spawn_role(settings, "ingress", port),
+    ]
     try:
-        await asyncio.sleep(3.0)  # let both join their groups before the load arrives
+        await asyncio.sleep(3.0)  # let both consumers join their groups before the load
+        http_ms = await http_latencies(settings, f"http://127.0.0.1:{port}", HTTP_SAMPLES)
         _, stamps = await produce_all(settings, names(Topic.INBOUND), events)
         ids = [orjson.loads(v)["id"] for _, v in events]
         last_ms, latencies = await pipeline_latencies(
@@ -254,6 +317,13 @@ async def _measure(
         "pipeline_completed": len(latencies),
         "pipeline_vs_passthrough": round(pipeline / ceiling, 3),
         "latency_ms": lat,
+        "http_webform_ms": {
+            "samples": len(http_ms["e2e"]),
+            "accepted_p50": pct(http_ms["accepted"], 0.5),
+            "e2e_p50": pct(http_ms["e2e"], 0.5),
+            "e2e_p90": pct(http_ms["e2e"], 0.9),
+            "e2e_max": max(http_ms["e2e"], default=float("nan")),
+        },
     }
     if as_json:
         console.print_json(orjson.dumps(result).decode())
@@ -267,6 +337,12 @@ async def _measure(
         console.print(
             f"  end-to-end latency   p50 {lat['p50']:.0f} ms  p90 {lat['p90']:.0f} ms  "
             f"p99 {lat['p99']:.0f} ms  max {lat['max']:.0f} ms"
+        )
+        web = result["http_webform_ms"]
+        console.print(
+            f"  one webform, idle    202 in {web['accepted_p50']:.1f} ms (p50); POST -> "
+            f"ticket.created p50 {web['e2e_p50']:.1f} ms  p90 {web['e2e_p90']:.1f} ms  "
+            f"max {web['e2e_max']:.1f} ms  ({web['samples']} sequential posts)"
         )
     await _drop_topics(settings)
     return result

@@ -127,16 +127,19 @@ def dev(
         settings = base.model_copy(update=overrides)
 
         def ready(url: str) -> None:
-            out.print("[bold green]Switchboard is running[/]  (Ctrl-C to stop)")
-            out.print(f"  HTTP ingress     {url}  (docs: {url}/docs)")
-            out.print(f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}")
-            out.print(f"  Redis            {settings.redis.url}")
-            out.print(f"  Rules            {settings.rules_path}")
-            out.print(
-                f"  Try: curl -X POST {url}/v1/channels/webform -H 'content-type: "
-                'application/json\' -d \'{"email":"ada@example.com","message":"hi"}\''
-            )
-            out.print(f"       switchboard tail {settings.topic_prefix}.tickets")
+            lines = [
+                "[bold green]Switchboard is running[/]  (Ctrl-C to stop)",
+                f"  HTTP ingress     {url}  (docs: {url}/docs)",
+                f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}",
+                f"  Redis            {settings.redis.url}",
+                f"  Rules            {settings.rules_path}",
+                f"  Try: curl -X POST {url}/v1/channels/webform "
+                "-d email=ada@example.com -d message=hello",
+                f"       SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS={settings.kafka.bootstrap_servers} "
+                "switchboard tail tickets",
+            ]
+            for line in lines:
+                out.print(line, highlight=False, soft_wrap=True)
 
         async def main(stop: asyncio.Event) -> None:
             await preflight_kafka_redis(settings)

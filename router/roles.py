@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -129,14 +131,25 @@ async def run_router(
                 telemetry=telemetry,
             )
             watcher = asyncio.create_task(holder.watch(stop))
+            sighup = _reload_on_sighup(holder)
             try:
                 await _consume(settings, Topic.INBOUND, handler, stop, telemetry=telemetry)
             finally:
+                if sighup:
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
     finally:
         await redis.aclose()
+
+
+def _reload_on_sighup(holder: RuleSetHolder) -> bool:
+    """``kill -HUP`` re-reads the rules; only possible from the main thread's loop."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    holder.install_sighup(asyncio.get_running_loop())
+    return True
 
 
 async def run_metrics(settings: Settings, stop: asyncio.Event, telemetry: Telemetry) -> None:

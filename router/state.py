@@ -77,10 +77,12 @@ class Commit:
 
 
 class ThreadStore(Protocol):
-    async def resolve_customer(self, identities: list[str]) -> str: ...
-    async def view(self, customer_id: str, event_id: str, refs: list[str]) -> ThreadView: ...
-    async def commit(self, commit: Commit) -> str: ...
-    async def clear_outbox(self, customer_id: str, event_ids: list[str]) -> None: ...
+    """Thread state, batched: every method takes the work of a whole round at once."""
+
+    async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]: ...
+    async def views(self, requests: list[tuple[str, str, list[str]]]) -> list[ThreadView]: ...
+    async def commit_many(self, commits: list[Commit]) -> list[str]: ...
+    async def clear_outboxes(self, done: list[tuple[str, str]]) -> None: ...
 
 
 COMMIT = """
@@ -102,100 +104,144 @@ return 'OK'
 """
 
 
+VIEW = """
+-- KEYS: 1 done marker, 2 outbox, 3 open-ticket pointer, 4 message index
+-- ARGV: 1 ticket key prefix (same hash tag as the KEYS), 2.. reply refs
+local tid, by_reply = false, 0
+for i = 2, #ARGV do
+  tid = redis.call('HGET', KEYS[4], ARGV[i])
+  if tid then by_reply = 1; break end
+end
+if not tid then tid = redis.call('GET', KEYS[3]) end
+local ticket = {false, false}
+if tid then ticket = redis.call('HMGET', ARGV[1] .. tid, 'v', 'json') end
+return {redis.call('EXISTS', KEYS[1]), redis.call('GET', KEYS[2]), ticket[1], ticket[2], by_reply}
+"""
+
+
 class RedisThreadStore:
+    """``ThreadStore`` on Redis: each method is one or two pipelined round trips."""
+
     def __init__(self, client: aioredis.Redis, *, ttl_s: int, prefix: str = "sb") -> None:
         self._r = client
         self._ttl = ttl_s
         self._p = prefix
         self._commit = client.register_script(COMMIT)
+        self._view = client.register_script(VIEW)
 
     def _k(self, customer_id: str, *parts: str) -> str:
         return ":".join((self._p, "{c:" + customer_id + "}", *parts))
 
-    async def resolve_customer(self, identities: list[str]) -> str:
-        """The customer behind these identities; unknown identities are linked to it.
+    async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]:
+        """The customer behind each list of identities; unknown identities are linked.
 
-        Linking is SET NX per identity, so concurrent or repeated calls agree.
+        Linking is SET NX per identity, then the owner of the first identity is read
+        back, so concurrent or repeated calls agree on who owns an identity.
         """
-        keys = [f"{self._p}:id:{i}" for i in identities]
+        keys = [[f"{self._p}:id:{i}" for i in ids] for ids in identity_lists]
         try:
-            found = await self._r.mget(keys)
-            existing = [_text(v) for v in found if v is not None]
-            customer = existing[0] if existing else customer_id_for(identities[0])
             async with self._r.pipeline(transaction=False) as pipe:
-                for key, value in zip(keys, found, strict=True):
-                    if value is None:
-                        pipe.set(key, customer, nx=True)
-                if len(pipe):
-                    await pipe.execute()
-            if not existing:  # lost a race? read back who won
-                winner = await self._r.get(keys[0])
-                customer = _text(winner) if winner else customer
+                for group in keys:
+                    pipe.mget(group)
+                found: list[list[Any]] = await pipe.execute()
+            chosen = []
+            async with self._r.pipeline(transaction=False) as pipe:
+                for ids, group, values in zip(identity_lists, keys, found, strict=True):
+                    existing = [_text(v) for v in values if v is not None]
+                    chosen.append(existing[0] if existing else customer_id_for(ids[0]))
+                    missing = [k for k, v in zip(group, values, strict=True) if v is None]
+                    for key in missing:
+                        pipe.set(key, chosen[-1], nx=True)
+                    if missing:
+                        pipe.get(group[0])  # who owns the first identity now (races)
+                replies = await pipe.execute() if len(pipe) else []
         except (RedisError, OSError) as exc:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
-        return customer
+        owners: list[str] = []
+        at = 0
+        for values, customer in zip(found, chosen, strict=True):
+            unknown = sum(1 for v in values if v is None)
+            if not unknown:
+                owners.append(customer)
+                continue
+            owner = replies[at + unknown]  # after this group's SET NX replies
+            at += unknown + 1
+            owners.append(_text(owner) if owner else customer)
+        return owners
+
+    async def views(self, requests: list[tuple[str, str, list[str]]]) -> list[ThreadView]:
+        """For each (customer, event id, reply refs): is it done, its pending outbox, and
+        the ticket it belongs to (by reply headers, else the open ticket). One Lua call
+        per request, all in one pipeline; every key it reads shares the customer's tag."""
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for customer_id, event_id, refs in requests:
+                    await self._view(
+                        keys=[
+                            self._k(customer_id, "done", event_id),
+                            self._k(customer_id, "outbox", event_id),
+                            self._k(customer_id, "open"),
+                            self._k(customer_id, "msgs"),
+                        ],
+                        args=[self._k(customer_id, "ticket", ""), *refs],
+                        client=pipe,
+                    )
+                replies = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        views = []
+        for (customer_id, _, _), (done, outbox, version, raw, by_reply) in zip(
+            requests, replies, strict=True
+        ):
+            pending = [OutRecord.unpack(r) for r in orjson.loads(outbox)] if outbox else None
+            ticket = Ticket.model_validate_json(raw) if raw else None
+            number = int(_text(version)) if raw and version else 0
+            views.append(
+                ThreadView(customer_id, bool(done), pending, ticket, number, bool(by_reply))
+            )
+        return views
+
+    async def commit_many(self, commits: list[Commit]) -> list[str]:
+        """Apply each event atomically (one Lua call each, pipelined): 'OK', 'DUP'
+        (already applied) or 'CONFLICT' (its ticket changed since it was read)."""
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for c in commits:
+                    ticket_id = c.ticket.id if c.ticket else ""
+                    await self._commit(
+                        keys=[
+                            self._k(c.customer_id, "ticket", ticket_id),
+                            self._k(c.customer_id, "done", c.event_id),
+                            self._k(c.customer_id, "outbox", c.event_id),
+                            self._k(c.customer_id, "open"),
+                            self._k(c.customer_id, "msgs"),
+                        ],
+                        args=[
+                            c.expected_version,
+                            c.ticket.model_dump_json() if c.ticket else "",
+                            ticket_id,
+                            self._ttl,
+                            orjson.dumps([r.pack() for r in c.outbox]) if c.outbox else "",
+                            "-" if c.open_ticket is None else c.open_ticket,
+                            *c.message_ids,
+                        ],
+                        client=pipe,
+                    )
+                    if c.ticket and c.expected_version == 0:  # a new ticket's owner
+                        pipe.set(f"{self._p}:ticket:{ticket_id}", c.customer_id)
+                replies = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        return [_text(r) for r in replies if not isinstance(r, bool)]
 
     async def ticket_owner(self, ticket_id: str) -> str | None:
         raw = await self._r.get(f"{self._p}:ticket:{ticket_id}")
         return _text(raw) if raw else None
 
-    async def view(self, customer_id: str, event_id: str, refs: list[str]) -> ThreadView:
-        try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.exists(self._k(customer_id, "done", event_id))
-                pipe.get(self._k(customer_id, "outbox", event_id))
-                pipe.get(self._k(customer_id, "open"))
-                if refs:
-                    pipe.hmget(self._k(customer_id, "msgs"), refs)
-                done, outbox, open_ticket, *rest = await pipe.execute()
-            replied = next((_text(r) for r in (rest[0] if rest else []) if r), None)
-            ticket_id = replied or (_text(open_ticket) if open_ticket else None)
-            ticket, version = None, 0
-            if ticket_id:
-                version_raw, json_raw = await self._r.hmget(
-                    self._k(customer_id, "ticket", ticket_id), ["v", "json"]
-                )
-                if json_raw:
-                    ticket = Ticket.model_validate_json(json_raw)
-                    version = int(_text(version_raw or b"0"))
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
-        pending = [OutRecord.unpack(r) for r in orjson.loads(outbox)] if outbox else None
-        return ThreadView(customer_id, bool(done), pending, ticket, version, replied is not None)
-
-    async def commit(self, commit: Commit) -> str:
-        """Atomically apply one event: 'OK', 'DUP' (already applied) or 'CONFLICT'."""
-        c = commit
-        ticket_id = c.ticket.id if c.ticket else ""
-        try:
-            if c.ticket:
-                await self._r.set(f"{self._p}:ticket:{ticket_id}", c.customer_id)
-            result = await self._commit(
-                keys=[
-                    self._k(c.customer_id, "ticket", ticket_id),
-                    self._k(c.customer_id, "done", c.event_id),
-                    self._k(c.customer_id, "outbox", c.event_id),
-                    self._k(c.customer_id, "open"),
-                    self._k(c.customer_id, "msgs"),
-                ],
-                args=[
-                    c.expected_version,
-                    c.ticket.model_dump_json() if c.ticket else "",
-                    ticket_id,
-                    self._ttl,
-                    orjson.dumps([r.pack() for r in c.outbox]) if c.outbox else "",
-                    "-" if c.open_ticket is None else c.open_ticket,
-                    *c.message_ids,
-                ],
-            )
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
-        return _text(result)
-
-    async def clear_outbox(self, customer_id: str, event_ids: list[str]) -> None:
-        if event_ids:
-            keys = [self._k(customer_id, "outbox", e) for e in event_ids]
+    async def clear_outboxes(self, done: list[tuple[str, str]]) -> None:
+        """Forget the outboxes of (customer, event id) pairs whose records were acked."""
+        if done:
             try:
-                await self._r.delete(*keys)
+                await self._r.delete(*(self._k(c, "outbox", e) for c, e in done))
             except (RedisError, OSError) as exc:
                 raise BackendUnavailable("redis", type(exc).__name__) from exc

@@ -72,7 +72,11 @@ async def tail_topic(
                         if metrics and isinstance(value, dict):
                             latest[key] = value
                         else:
-                            console.print(format_record(key, value, record.offset), highlight=False)
+                            console.print(
+                                format_record(key, value, record.offset),
+                                highlight=False,
+                                soft_wrap=True,
+                            )
                 if metrics and batch and isinstance(live, Live):
                     live.update(metric_table(latest), refresh=True)
     finally:
