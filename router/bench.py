@@ -177,6 +177,7 @@ async def http_latencies(settings: Settings, url: str, samples: int) -> dict[str
     POST to its ``ticket.created`` record arriving at a consumer of the tickets topic."""
     names = TopicNames(settings.topic_prefix)
     arrived: dict[str, float] = {}
+    waiting: dict[str, asyncio.Event] = {}
     consumer = AIOKafkaConsumer(
         names(Topic.TICKETS),
         **client_options(settings.kafka),
@@ -190,7 +191,10 @@ async def http_latencies(settings: Settings, url: str, samples: int) -> dict[str
         async for record in consumer:
             value = orjson.loads(record.value or b"{}")
             if value.get("type") == EventType.TICKET_CREATED:
-                arrived[value["data"]["interaction"]["event_id"]] = time.perf_counter()
+                cause = value["data"]["interaction"]["event_id"]
+                arrived[cause] = time.perf_counter()
+                if cause in waiting:
+                    waiting[cause].set()
 
     follower = asyncio.create_task(follow())
     accepted: list[float] = []
@@ -211,9 +215,10 @@ async def http_latencies(settings: Settings, url: str, samples: int) -> dict[str
                 resp.raise_for_status()
                 accepted.append((time.perf_counter() - started) * 1000)
                 event = resp.json()["id"]
-                deadline = time.perf_counter() + 10
-                while event not in arrived and time.perf_counter() < deadline:
-                    await asyncio.sleep(0.001)
+                if event not in arrived:
+                    waiting[event] = asyncio.Event()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(waiting[event].wait(), 10)
                 if event in arrived:
                     e2e.append((arrived[event] - started) * 1000)
     finally:
