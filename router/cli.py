@@ -241,6 +241,58 @@ def bench(
     run_until_signal(main)
 
 
+@app.command()
+def forget(
+    customer: Annotated[str, typer.Option(help="Email, phone (E.164) or customer id C-...")],
+) -> None:
+    """Erase a customer's identities and thread state; tombstone their ticket snapshots."""
+    from router.forget import forget as erase
+
+    settings = settings_or_exit()
+    try:
+        from router.forget import identity_of
+
+        identity_of(customer)
+    except ValueError as exc:
+        err.print(f"error: --customer: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+    async def main(stop: asyncio.Event) -> None:
+        del stop
+        await check_kafka(settings)
+        await check_redis(settings)
+        done = await erase(settings, customer)
+        if done.customer_id is None:
+            out.print("no such customer: nothing stored, nothing to erase", highlight=False)
+            return
+        out.print(
+            f"forgot {done.customer_id}: {len(done.tickets)} tickets erased in Redis, "
+            f"{len(done.tickets)} tombstones written to {settings.topic_prefix}.ticket-state",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    run_until_signal(main)
+
+
+@app.command()
+def asyncapi(
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
+) -> None:
+    """Print the AsyncAPI 3.0 document of every topic, generated from the code."""
+    import orjson
+
+    from router.asyncapi import build
+
+    settings = settings_or_exit()
+    text = orjson.dumps(build(settings.topic_prefix), option=orjson.OPT_INDENT_2).decode()
+    if out_file:
+        out_file.write_text(text + "\n")
+        err.print(f"wrote {out_file}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
 def main() -> None:
     try:
         app()

@@ -86,7 +86,8 @@ class ThreadStore(Protocol):
 
 
 COMMIT = """
--- KEYS: 1 ticket hash, 2 done marker, 3 outbox, 4 open-ticket pointer, 5 message index
+-- KEYS: 1 ticket hash, 2 done marker, 3 outbox, 4 open-ticket pointer, 5 message index,
+--       6 the customer's ticket ids
 -- ARGV: 1 expected version, 2 ticket json ('' = none), 3 ticket id, 4 ttl,
 --       5 outbox blob ('' = none), 6 open ticket ('' = clear, '-' = keep), 7.. message ids
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'DUP' end
@@ -94,6 +95,7 @@ local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then return 'CONFLICT' end
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'v', current + 1, 'json', ARGV[2])
+  redis.call('SADD', KEYS[6], ARGV[3])
 end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[4]) end
@@ -152,6 +154,8 @@ class RedisThreadStore:
                     missing = [k for k, v in zip(group, values, strict=True) if v is None]
                     for key in missing:
                         pipe.set(key, chosen[-1], nx=True)
+                    if missing:  # what `forget` erases: the customer's identities
+                        pipe.sadd(self._k(chosen[-1], "ids"), *missing)
                     if missing:
                         pipe.get(group[0])  # who owns the first identity now (races)
                 replies = await pipe.execute() if len(pipe) else []
@@ -164,8 +168,8 @@ class RedisThreadStore:
             if not unknown:
                 owners.append(customer)
                 continue
-            owner = replies[at + unknown]  # after this group's SET NX replies
-            at += unknown + 1
+            owner = replies[at + unknown + 1]  # after the SET NX and SADD replies
+            at += unknown + 2
             owners.append(_text(owner) if owner else customer)
         return owners
 
@@ -215,6 +219,7 @@ class RedisThreadStore:
                             self._k(c.customer_id, "outbox", c.event_id),
                             self._k(c.customer_id, "open"),
                             self._k(c.customer_id, "msgs"),
+                            self._k(c.customer_id, "tickets"),
                         ],
                         args=[
                             c.expected_version,
@@ -245,3 +250,30 @@ class RedisThreadStore:
                 await self._r.delete(*(self._k(c, "outbox", e) for c, e in done))
             except (RedisError, OSError) as exc:
                 raise BackendUnavailable("redis", type(exc).__name__) from exc
+
+    async def forget(self, customer_id: str) -> list[str]:
+        """Erase everything stored about a customer; return the ids of their tickets.
+
+        Identity keys are deleted only while they still point at this customer.
+        """
+        try:
+            tickets = sorted(
+                _text(t) for t in await self._r.smembers(self._k(customer_id, "tickets"))
+            )
+            identities = [_text(k) for k in await self._r.smembers(self._k(customer_id, "ids"))]
+            owned = await self._r.mget(identities) if identities else []
+            doomed = [
+                k for k, v in zip(identities, owned, strict=True) if v and _text(v) == customer_id
+            ]
+            doomed += [f"{self._p}:ticket:{t}" for t in tickets]
+            async for key in self._r.scan_iter(match=self._k(customer_id, "*"), count=500):
+                doomed.append(_text(key))
+            if doomed:
+                await self._r.delete(*doomed)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        return tickets
+
+    async def customer_of(self, identity: str) -> str | None:
+        raw = await self._r.get(f"{self._p}:id:{identity}")
+        return _text(raw) if raw else None

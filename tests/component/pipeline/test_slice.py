@@ -155,3 +155,33 @@ async def test_poison_record_goes_to_deadletter_and_the_line_keeps_moving(
     assert b"not a CloudEvent" in headers["dlq.error"]
     tickets = values(await read_topic(switchboard.settings, Topic.TICKETS, expect=2))
     assert types(tickets)[0] == "switchboard.ticket.created"
+
+
+async def test_forget_erases_the_customer_and_tombstones_their_tickets(
+    switchboard: Running,
+) -> None:
+    from router.forget import forget
+    from router.redis import make_redis
+
+    settings = switchboard.settings
+    resp = await switchboard.http.post(
+        "/v1/channels/webform", json={"email": "Gone@Example.com", "message": "erase me later"}
+    )
+    assert resp.status_code == 202
+    created = values(await read_topic(settings, Topic.TICKETS, expect=2))[0]
+    ticket_id = created["data"]["ticket"]["id"]
+    customer_id = created["data"]["ticket"]["customer_id"]
+
+    done = await forget(settings, "gone@example.com")
+    assert (done.customer_id, done.tickets) == (customer_id, [ticket_id])
+
+    redis = make_redis(settings)
+    try:
+        left = [k async for k in redis.scan_iter(match=f"*{customer_id}*")]
+        assert left == []
+        assert await redis.get(f"{settings.topic_prefix}:id:email:gone@example.com") is None
+    finally:
+        await redis.aclose()
+    state = await read_topic(settings, Topic.TICKET_STATE, expect=2)
+    assert [(r.key, r.value is None) for r in state][-1] == (ticket_id.encode(), True)
+    assert (await forget(settings, "gone@example.com")).customer_id is None
