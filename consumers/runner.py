@@ -51,26 +51,32 @@ async def run_consumer(
     max_backoff_s: float = 5.0,
 ) -> None:
     """Run until ``stop`` is set. The batch in flight is finished or retried, never dropped."""
-    next_tick = time.monotonic()
-    while not stop.is_set():
-        batch = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
-        records = [r for recs in batch.values() for r in recs]
-        if records:
-            started = time.perf_counter()
-            if not await _handle_with_retry(handler, records, stop, telemetry, max_backoff_s):
-                return  # stopping mid-retry: uncommitted records are redelivered next start
-            await _commit(consumer, batch)
-            if telemetry:
-                telemetry.records.labels(handler.name, "processed").inc(len(records))
-                telemetry.batch_seconds.labels(handler.name).observe(time.perf_counter() - started)
-        if time.monotonic() >= next_tick:
-            next_tick = time.monotonic() + tick_every_s
-            try:
-                await handler.tick()
-            except Exception as exc:
-                if not _retriable(exc):
-                    raise
-                log.warning("tick_failed", consumer=handler.name, error=type(exc).__name__)
+    log.info("consumer_started", consumer=handler.name, topics=sorted(consumer.subscription()))
+    try:
+        next_tick = time.monotonic()
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
+            records = [r for recs in batch.values() for r in recs]
+            if records:
+                started = time.perf_counter()
+                if not await _handle_with_retry(handler, records, stop, telemetry, max_backoff_s):
+                    return  # stopping mid-retry: uncommitted records are redelivered next start
+                await _commit(consumer, batch)
+                if telemetry:
+                    telemetry.records.labels(handler.name, "processed").inc(len(records))
+                    telemetry.batch_seconds.labels(handler.name).observe(
+                        time.perf_counter() - started
+                    )
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + tick_every_s
+                try:
+                    await handler.tick()
+                except Exception as exc:
+                    if not _retriable(exc):
+                        raise
+                    log.warning("tick_failed", consumer=handler.name, error=type(exc).__name__)
+    finally:
+        log.info("consumer_stopped", consumer=handler.name)
 
 
 async def _handle_with_retry(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,10 @@ class Running:
     http: httpx.AsyncClient
 
 
-@pytest.fixture
-async def switchboard(settings: Settings) -> AsyncIterator[Running]:
-    settings = settings.model_copy(update={"rules_path": RULES, "http_port": free_port()})
+@asynccontextmanager
+async def run_switchboard(settings: Settings) -> AsyncIterator[Running]:
+    """Every role in this process on ``settings`` (a free HTTP port), until the block ends."""
+    settings = settings.model_copy(update={"http_port": free_port()})
     stop = asyncio.Event()
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
@@ -37,3 +39,9 @@ async def switchboard(settings: Settings) -> AsyncIterator[Running]:
         yield Running(settings, url, http)
     stop.set()
     await asyncio.wait_for(task, 20)
+
+
+@pytest.fixture
+async def switchboard(settings: Settings) -> AsyncIterator[Running]:
+    async with run_switchboard(settings.model_copy(update={"rules_path": RULES})) as running:
+        yield running

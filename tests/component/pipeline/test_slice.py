@@ -185,3 +185,35 @@ async def test_forget_erases_the_customer_and_tombstones_their_tickets(
     state = await read_topic(settings, Topic.TICKET_STATE, expect=2)
     assert [(r.key, r.value is None) for r in state][-1] == (ticket_id.encode(), True)
     assert (await forget(settings, "gone@example.com")).customer_id is None
+
+
+async def test_window_past_its_lateness_is_published_once_more_as_final(
+    switchboard: Running,
+) -> None:
+    old = interaction_event(
+        "late", Interaction(channel="sms", customer=Customer(phone="+15551234567"), text="hi")
+    )  # event time 2026-11-23T10:00Z: its window closed long ago
+    await _produce(switchboard, old)
+    records = await read_topic(switchboard.settings, Topic.METRICS_WORKLOAD, expect=2, timeout=15)
+    assert {r.key for r in records} == {b"workload/2026-11-23T10:00:00Z/channel=sms,queue=general"}
+    revisions = [(v["revision"], v["final"], v["counters"]) for v in values(records)]
+    assert revisions == [(1, False, {"created": 1}), (2, True, {"created": 1})]
+    window = values(records)[-1]["window"]
+    assert window == {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T10:01:00Z"}
+
+
+async def test_logs_at_info_carry_no_personal_data(switchboard: Running) -> None:
+    import structlog
+
+    with structlog.testing.capture_logs() as logs:
+        resp = await switchboard.http.post(
+            "/v1/channels/webform",
+            json={"email": "private.person@example.com", "message": "my secret diagnosis"},
+        )
+        assert resp.status_code == 202
+        await read_topic(switchboard.settings, Topic.TICKETS, expect=2)
+    shipped = [e for e in logs if e.get("log_level") in ("info", "warning", "error")]
+    text = repr(shipped)
+    assert "private.person" not in text
+    assert "secret diagnosis" not in text
+    assert any(e.get("event") == "routed" for e in logs), "the routing decision is logged"
