@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from consumers.deadletter import deadletter_record
 from consumers.runner import Record
-from consumers.windows import Contribution, window_of
+from consumers.windows import Contribution, Contributor, derived_values, window_of
 from router.codec import JSON_HEADER, decode_event, dumps
 from router.errors import BackendUnavailable, SwitchboardError
 from router.events import MetricRecord, Window, iso, metric_key, utcnow
@@ -41,7 +41,7 @@ METRIC_TOPICS = {
 }
 
 INCREMENT = """
--- KEYS: 1 window hash, 2 marker for (window, event); ARGV: counter, amount, ttl, meta json
+-- KEYS: 1 window hash, 2 marker for (window, event, counter); ARGV: counter, amount, ttl, meta
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) == false then return 0 end
 redis.call('HINCRBY', KEYS[1], 'c:' .. ARGV[1], ARGV[2])
 redis.call('HSETNX', KEYS[1], 'meta', ARGV[4])
@@ -54,8 +54,6 @@ redis.call('HINCRBY', KEYS[1], 'revision', 1)
 if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'final', '1') end
 return redis.call('HGETALL', KEYS[1])
 """
-
-Contributor = Callable[[str, dict[str, Any]], list[Contribution]]
 
 
 class MetricsHandler:
@@ -127,7 +125,7 @@ class MetricsHandler:
                     {"metric": c.metric, "dimensions": c.dimensions, "start": iso(start)}
                 )
                 await self._increment(
-                    keys=[self._hash(key), f"{self._hash(key)}:done:{event_id}"],
+                    keys=[self._hash(key), f"{self._hash(key)}:done:{event_id}:{c.counter}"],
                     args=[c.counter, c.amount, self._ttl_s, meta],
                     client=pipe,
                 )
@@ -209,11 +207,3 @@ class MetricsHandler:
             self._producer,
             [(self._names(r.topic), r.key.encode(), r.value, list(r.headers)) for r in records],
         )
-
-
-def derived_values(metric: str, c: dict[str, int]) -> dict[str, float | None]:
-    """The ratios of contract section 8, computed from the window's counters."""
-    if metric == "workload":
-        handled = c.get("handled", 0)
-        return {"aht_seconds": c.get("handle_seconds_sum", 0) / handled if handled else None}
-    return {}

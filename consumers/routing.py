@@ -10,7 +10,7 @@ re-publishes its stored outbox (same event ids) instead of doing anything twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,15 +19,17 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record
+from consumers.lifecycle import apply_action, first_contact
 from consumers.runner import Record
 from consumers.threading import Placed, place
+from router.actions import Action, CustomerUpserted, TicketAction, parse_action
 from router.codec import CONTENT_TYPE_HEADER, decode_event, encode_event
 from router.errors import InvalidEvent
 from router.events import CloudEvent, EventType, Interaction, SlaClock, Ticket
 from router.ids import derived_id
 from router.kafka import send_and_wait_all
 from router.observability import Telemetry
-from router.state import Commit, OutRecord, ThreadStore, ThreadView
+from router.state import Commit, OutRecord, ThreadStore, ThreadView, ViewRequest
 from router.topics import Topic, TopicNames
 from rules import Decision, RuleSet
 
@@ -66,15 +68,27 @@ class RoutingHandler:
         each round costs a few pipelined Redis round trips, not a few per record, while
         one customer's messages still apply in offset order."""
         outputs: list[OutRecord] = []
-        parsed: list[Inbound] = []
+        parsed: list[Work] = []
+        actions: list[ActionWork] = []
         for record in records:
             try:
-                parsed.append(parse_record(record))
+                if self._names.parse(record.topic) is Topic.ACTIONS:
+                    actions.append(parse_action_record(record))
+                else:
+                    parsed.append(parse_record(record))
             except InvalidEvent as exc:
                 outputs.append(self._deadletter(record, exc))
-        customers = await self._store.resolve_customers([p.identities for p in parsed])
+        located = await self._locate(actions)  # CRM upserts first: messages see them
+        customers = await self._store.resolve_customers(
+            [p.identities for p in parsed if isinstance(p, Inbound)]
+        )
         for item, customer_id in zip(parsed, customers, strict=True):
             item.customer_id = customer_id
+        for work, problem in located:
+            if problem is not None:
+                outputs.append(self._deadletter(work.record, problem))
+            elif work.ticket_id:
+                parsed.append(work)
         published: set[str] = set()
         acked: list[tuple[str, str]] = []
         for batch in rounds(parsed):
@@ -101,24 +115,69 @@ class RoutingHandler:
         if self._telemetry:
             self._telemetry.records.labels(self.name, outcome).inc()
 
+    async def _locate(self, actions: list[ActionWork]) -> list[tuple[ActionWork, Exception | None]]:
+        """Find the customer behind each action: the ticket's owner, or for CRM
+        upserts the customer its identities name (applied here: a profile merge is
+        idempotent and publishes nothing)."""
+        located: list[tuple[ActionWork, Exception | None]] = []
+        ticketed = [a for a in actions if a.ticket_id]
+        owners = await self._store.ticket_owners([a.ticket_id or "" for a in ticketed])
+        for work, owner in zip(ticketed, owners, strict=True):
+            work.customer_id = owner or ""
+            problem = None if owner else InvalidEvent(f"unknown ticket {work.ticket_id!r}")
+            located.append((work, problem))
+        for work in actions:
+            if isinstance(work.action, CustomerUpserted):
+                await self._upsert_customer(work.action)
+                located.append((work, None))
+        return located
+
+    async def _upsert_customer(self, action: CustomerUpserted) -> None:
+        identities = [
+            i
+            for i in (
+                f"email:{action.email}" if action.email else None,
+                f"phone:{action.phone}" if action.phone else None,
+                f"crm:{action.id}" if action.id else None,
+            )
+            if i
+        ]
+        [customer_id] = await self._store.resolve_customers([identities])
+        profile = action.model_dump(
+            include={"name", "tier", "language", "attributes"}, exclude_none=True
+        )
+        if action.id:
+            profile["crm_id"] = action.id
+        await self._store.merge_profile(customer_id, profile)
+
     async def _round(
-        self, items: list[Inbound], retries: int
-    ) -> list[tuple[Inbound, list[OutRecord] | Exception]]:
-        views = await self._store.views([(i.customer_id, i.event.id, i.refs) for i in items])
-        done: list[tuple[Inbound, list[OutRecord] | Exception]] = []
+        self, items: list[Work], retries: int
+    ) -> list[tuple[Work, list[OutRecord] | Exception]]:
+        views = await self._store.views(
+            [ViewRequest(i.customer_id, i.event.id, i.refs, i.ticket_id) for i in items]
+        )
+        done: list[tuple[Work, list[OutRecord] | Exception]] = []
         commits: list[Commit] = []
-        pending: list[tuple[Inbound, list[OutRecord]]] = []
+        pending: list[tuple[Work, list[OutRecord]]] = []
         for item, view in zip(items, views, strict=True):
             if view.done:  # redelivered: publish what is still pending, change nothing
                 self._count("duplicate")
                 done.append((item, view.outbox or []))
                 continue
             try:
-                commit, outs = self._decide(item, view)
+                decided = self._decide(item, view)
+            except InvalidEvent as exc:
+                done.append((item, exc))
+                continue
             except Exception as exc:  # a bug must not stop the line: park the record
                 log.exception("routing_failed", offset=item.record.offset)
                 done.append((item, exc))
                 continue
+            if decided is None:  # nothing to change: nothing to remember either
+                self._count("no_change")
+                done.append((item, []))
+                continue
+            commit, outs = decided
             commits.append(commit)
             pending.append((item, outs))
         results = await self._store.commit_many(commits) if commits else []
@@ -137,7 +196,7 @@ class RoutingHandler:
                 done.extend(await self._round([item], retries - 1))
         return done
 
-    def _log_routed(self, item: Inbound, commit: Commit) -> None:
+    def _log_routed(self, item: Work, commit: Commit) -> None:
         ticket = commit.ticket
         self._count("routed" if ticket else "skipped")
         log.debug(
@@ -148,8 +207,11 @@ class RoutingHandler:
             queue=ticket.queue if ticket else None,
         )
 
-    def _decide(self, item: Inbound, view: ThreadView) -> tuple[Commit, list[OutRecord]]:
-        """Placement and rules for one message: pure, given what Redis said."""
+    def _decide(self, item: Work, view: ThreadView) -> tuple[Commit, list[OutRecord]] | None:
+        """Placement and rules for a message, or an action's change: pure, given what
+        Redis said."""
+        if isinstance(item, ActionWork):
+            return self._decide_action(item, view)
         placed = place(
             item.interaction,
             view.ticket,
@@ -158,7 +220,7 @@ class RoutingHandler:
             at=item.at,
             reopen_window=self._reopen_window,
         )
-        outputs, ticket = self._route(item.event, item.interaction, placed, item.at)
+        outputs, ticket = self._route(item.event, item.interaction, placed, item.at, view)
         message_id = item.interaction.thread.message_id
         commit = Commit(
             customer_id=item.customer_id,
@@ -171,14 +233,41 @@ class RoutingHandler:
         )
         return commit, outputs
 
+    def _decide_action(
+        self, item: ActionWork, view: ThreadView
+    ) -> tuple[Commit, list[OutRecord]] | None:
+        if view.ticket is None:
+            raise InvalidEvent(f"unknown ticket {item.ticket_id!r}")
+        change = apply_action(view.ticket, item.action, item.at, self._rules())
+        if change is None:
+            return None
+        out = LifecycleOutputs(item.event.id, change.ticket, item.at)
+        for etype, data in change.events:
+            out.add(etype, **data)
+        out.snapshot()
+        commit = Commit(
+            customer_id=item.customer_id,
+            event_id=item.event.id,
+            ticket=change.ticket,
+            expected_version=view.ticket_version,
+            outbox=out.records,
+        )
+        return commit, out.records
+
     def _route(
-        self, event: CloudEvent, interaction: Interaction, placed: Placed, at: datetime
+        self,
+        event: CloudEvent,
+        interaction: Interaction,
+        placed: Placed,
+        at: datetime,
+        view: ThreadView,
     ) -> tuple[list[OutRecord], Ticket | None]:
         if placed.ticket is None:
             return [], None
         rules = self._rules()
         trigger = TRIGGERS[placed.kind]
-        decision = rules.evaluate(facts(interaction, placed.ticket), trigger=trigger, now=at)
+        seen = facts(interaction, placed.ticket, view.profile)
+        decision = rules.evaluate(seen, trigger=trigger, now=at)
         ticket = apply_decision(placed.ticket, decision, rules, fill_defaults=placed.kind == "new")
         out = LifecycleOutputs(event.id, ticket, at)
         message = interaction.model_dump(mode="json", exclude_none=True)
@@ -186,7 +275,13 @@ class RoutingHandler:
         if placed.kind == "new":
             out.add(EventType.TICKET_CREATED, interaction=message)
         elif placed.kind == "reopen":
-            out.add(EventType.TICKET_REOPENED, interaction=message, reason=placed.reason)
+            out.add(
+                EventType.TICKET_REOPENED,
+                interaction=message,
+                by="customer",
+                reason=placed.reason,
+                was_first_contact=view.ticket is not None and first_contact(view.ticket),
+            )
         else:
             out.add(EventType.TICKET_MESSAGE_ADDED, interaction=message)
         if placed.kind == "new" or decision.matched:
@@ -210,6 +305,33 @@ class Inbound:
     refs: list[str]
     at: datetime
     customer_id: str = ""
+    ticket_id: str | None = None
+
+
+@dataclass(slots=True)
+class ActionWork:
+    """One decoded helpdesk action."""
+
+    record: Record
+    event: CloudEvent
+    action: Action
+    at: datetime
+    customer_id: str = ""
+    refs: list[str] = field(default_factory=list)
+
+    @property
+    def ticket_id(self) -> str | None:
+        return self.action.ticket_id if isinstance(self.action, TicketAction) else None
+
+
+Work = Inbound | ActionWork
+
+
+def parse_action_record(record: Record) -> ActionWork:
+    event = decode_event(record.value)
+    action = parse_action(event)
+    at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    return ActionWork(record, event, action, at)
 
 
 def parse_record(record: Record) -> Inbound:
@@ -224,10 +346,10 @@ def parse_record(record: Record) -> Inbound:
     return Inbound(record, event, interaction, identities, refs, at)
 
 
-def rounds(items: list[Inbound]) -> list[list[Inbound]]:
+def rounds(items: list[Work]) -> list[list[Work]]:
     """Round k holds the k-th message of every customer, in offset order."""
     per_customer: dict[str, int] = {}
-    out: list[list[Inbound]] = []
+    out: list[list[Work]] = []
     for item in items:
         k = per_customer.get(item.customer_id, 0)
         per_customer[item.customer_id] = k + 1
@@ -293,9 +415,12 @@ def parse_interaction(event: CloudEvent) -> Interaction:
         raise InvalidEvent(f"invalid interaction: {path}: {err['msg']}") from None
 
 
-def facts(interaction: Interaction, ticket: Ticket) -> dict[str, Any]:
-    """The view of an event the rules see (contract section 9 fields)."""
-    customer = interaction.customer.model_dump(exclude_none=True)
+def facts(
+    interaction: Interaction, ticket: Ticket, profile: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The view of an event the rules see (contract section 9 fields). The customer is
+    what the message says, over what the CRM said (``customer.upserted``)."""
+    customer = {**(profile or {}), **interaction.customer.model_dump(exclude_none=True)}
     customer["id"] = ticket.customer_id
     return {
         "channel": interaction.channel,

@@ -72,6 +72,7 @@ def _joined(ticket: Ticket, interaction: Interaction, at: datetime) -> Ticket:
             "contacts": ticket.contacts + 1,
             "message_ids": message_ids,
             "updated_at": max(at, ticket.updated_at),
+            "last_customer_at": at,
         }
     )
 
@@ -89,4 +90,5 @@ def _new(interaction: Interaction, event_id: str, customer_id: str, at: datetime
         message_ids=[interaction.thread.message_id] if interaction.thread.message_id else [],
         created_at=at,
         updated_at=at,
+        last_customer_at=at,
     )

@@ -1,7 +1,10 @@
-"""Tumbling event-time windows and the contributions a lifecycle event makes. Pure."""
+"""Tumbling event-time windows and the contributions a lifecycle event makes to the
+metrics of contract section 8. Pure: every metric can be recomputed by replaying the
+tickets topic through these functions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,11 +12,13 @@ from typing import Any
 from router.events import EventType
 
 WORKLOAD_COUNTS = {
-    EventType.TICKET_CREATED: "created",
-    EventType.TICKET_RESOLVED: "resolved",
-    EventType.TICKET_REOPENED: "reopened",
-    EventType.TICKET_ESCALATED: "escalated",
+    EventType.TICKET_CREATED.value: "created",
+    EventType.TICKET_RESOLVED.value: "resolved",
+    EventType.TICKET_REOPENED.value: "reopened",
+    EventType.TICKET_ESCALATED.value: "escalated",
 }
+CSAT_SATISFIED = 4
+NPS_PROMOTER, NPS_PASSIVE = 9, 7
 
 
 def window_of(at: datetime, size_s: int) -> tuple[datetime, datetime]:
@@ -31,14 +36,101 @@ class Contribution:
     amount: int = 1
 
 
+Contributor = Callable[[str, dict[str, Any]], list[Contribution]]
+
+
+def _ticket(data: dict[str, Any]) -> dict[str, Any]:
+    ticket = data.get("ticket")
+    return ticket if isinstance(ticket, dict) else {}
+
+
+def _queue_channel(data: dict[str, Any]) -> dict[str, str]:
+    ticket = _ticket(data)
+    return {"queue": str(ticket.get("queue") or "none"), "channel": str(ticket.get("channel"))}
+
+
+def _with_agent(data: dict[str, Any]) -> dict[str, str]:
+    agent = data.get("agent_id") or _ticket(data).get("assignee") or "none"
+    return {**_queue_channel(data), "agent": str(agent)}
+
+
 def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
-    counter = WORKLOAD_COUNTS.get(EventType(event_type)) if _known(event_type) else None
-    if counter is None:
+    """created / resolved / reopened / escalated, and handled + handle_seconds_sum (AHT)."""
+    dims = _queue_channel(data)
+    counter = WORKLOAD_COUNTS.get(event_type)
+    if counter is not None:
+        return [Contribution("workload", dims, counter)]
+    handle = data.get("handle_seconds")
+    if event_type == EventType.TICKET_RESPONDED and isinstance(handle, int | float):
+        return [
+            Contribution("workload", dims, "handled"),
+            Contribution("workload", dims, "handle_seconds_sum", round(handle)),
+        ]
+    return []
+
+
+def fcr(event_type: str, data: dict[str, Any]) -> list[Contribution]:
+    """First-contact resolution: counted at resolution, corrected by a later reopen."""
+    dims = _with_agent(data)
+    if event_type == EventType.TICKET_RESOLVED:
+        out = [Contribution("fcr", dims, "resolved")]
+        if data.get("first_contact"):
+            out.append(Contribution("fcr", dims, "resolved_first_contact"))
+        return out
+    if event_type == EventType.TICKET_REOPENED and data.get("was_first_contact"):
+        return [Contribution("fcr", dims, "reopened_after_first_contact")]
+    return []
+
+
+def satisfaction(event_type: str, data: dict[str, Any]) -> list[Contribution]:
+    """CSAT (4-5 satisfied), NPS (9-10 promoters, 7-8 passives), CES (sum and count)."""
+    score = data.get("score")
+    if event_type != EventType.TICKET_FEEDBACK_RECEIVED or not isinstance(score, int):
         return []
-    ticket = data.get("ticket") or {}
-    dims = {"queue": str(ticket.get("queue") or "none"), "channel": str(ticket.get("channel"))}
-    return [Contribution("workload", dims, counter)]
+    dims = _with_agent(data)
+    kind = data.get("kind")
+    if kind == "csat":
+        names = ["csat_responses"] + (["csat_satisfied"] if score >= CSAT_SATISFIED else [])
+    elif kind == "nps":
+        band = (
+            "promoters"
+            if score >= NPS_PROMOTER
+            else "passives"
+            if score >= NPS_PASSIVE
+            else "detractors"
+        )
+        names = ["nps_responses", band]
+    elif kind == "ces":
+        return [
+            Contribution("satisfaction", dims, "ces_responses"),
+            Contribution("satisfaction", dims, "ces_sum", score),
+        ]
+    else:
+        return []
+    return [Contribution("satisfaction", dims, name) for name in names]
 
 
-def _known(event_type: str) -> bool:
-    return event_type in EventType._value2member_map_
+CONTRIBUTORS: tuple[Contributor, ...] = (workload, fcr, satisfaction)
+
+
+def derived_values(metric: str, c: dict[str, int]) -> dict[str, float | None]:
+    """The ratios of contract section 8, from one window's counters (None: no data)."""
+
+    def ratio(num: float, den: int) -> float | None:
+        return num / den if den else None
+
+    if metric == "workload":
+        return {"aht_seconds": ratio(c.get("handle_seconds_sum", 0), c.get("handled", 0))}
+    if metric == "fcr":
+        net = c.get("resolved_first_contact", 0) - c.get("reopened_after_first_contact", 0)
+        return {"fcr_rate": ratio(net, c.get("resolved", 0))}
+    if metric == "satisfaction":
+        nps = ratio(
+            100 * (c.get("promoters", 0) - c.get("detractors", 0)), c.get("nps_responses", 0)
+        )
+        return {
+            "csat": ratio(c.get("csat_satisfied", 0), c.get("csat_responses", 0)),
+            "nps": nps,
+            "ces_avg": ratio(c.get("ces_sum", 0), c.get("ces_responses", 0)),
+        }
+    return {}

@@ -156,6 +156,7 @@ class Ticket(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None
+    last_customer_at: datetime | None = None
     postponed_until: datetime | None = None
     rules_version: str | None = None
 

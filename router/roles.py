@@ -22,7 +22,7 @@ from channels.publish import Publisher
 from consumers.metrics import MetricsHandler
 from consumers.routing import RoutingHandler
 from consumers.runner import BatchHandler, run_consumer
-from consumers.windows import workload
+from consumers.windows import CONTRIBUTORS
 from router.errors import ConfigError
 from router.health import ReadyCheck, ops_app
 from router.kafka import make_admin, make_consumer, make_producer
@@ -93,13 +93,13 @@ async def _producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
 
 async def _consume(
     settings: Settings,
-    topic: Topic,
+    topics: tuple[Topic, ...],
     handler: BatchHandler,
     stop: asyncio.Event,
     *,
     telemetry: Telemetry,
 ) -> None:
-    consumer = make_consumer(settings, handler.name, topic)
+    consumer = make_consumer(settings, handler.name, *topics)
     await consumer.start()
     try:
         await run_consumer(
@@ -116,7 +116,8 @@ async def _consume(
 async def run_router(
     settings: Settings, stop: asyncio.Event, telemetry: Telemetry, holder: RuleSetHolder
 ) -> None:
-    """The routing consumer: inbound -> tickets and ticket-state, with hot rule reload."""
+    """The routing consumer: inbound messages and helpdesk actions -> ticket lifecycle and
+    ticket-state, with hot rule reload."""
     redis = make_redis(settings)
     try:
         async with _producer(settings) as producer:
@@ -133,7 +134,9 @@ async def run_router(
             watcher = asyncio.create_task(holder.watch(stop))
             sighup = _reload_on_sighup(holder)
             try:
-                await _consume(settings, Topic.INBOUND, handler, stop, telemetry=telemetry)
+                await _consume(
+                    settings, (Topic.INBOUND, Topic.ACTIONS), handler, stop, telemetry=telemetry
+                )
             finally:
                 if sighup:
                     asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
@@ -161,14 +164,14 @@ async def run_metrics(settings: Settings, stop: asyncio.Event, telemetry: Teleme
                 redis,
                 producer,
                 TopicNames(settings.topic_prefix),
-                [workload],
+                list(CONTRIBUTORS),
                 window_s=settings.metrics_window_s,
                 lateness_s=settings.metrics_lateness_s,
                 ttl_s=settings.redis.dedupe_ttl_s,
                 telemetry=telemetry,
                 prefix=f"{settings.topic_prefix}:m",
             )
-            await _consume(settings, Topic.TICKETS, handler, stop, telemetry=telemetry)
+            await _consume(settings, (Topic.TICKETS,), handler, stop, telemetry=telemetry)
     finally:
         await redis.aclose()
 

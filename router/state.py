@@ -63,6 +63,15 @@ class ThreadView:
     ticket: Ticket | None
     ticket_version: int
     by_reply: bool = False
+    profile: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRequest:
+    customer_id: str
+    event_id: str
+    refs: list[str] = field(default_factory=list)
+    ticket_id: str | None = None  # a known ticket (actions); else found by refs / open
 
 
 @dataclass(slots=True)
@@ -80,8 +89,10 @@ class ThreadStore(Protocol):
     """Thread state, batched: every method takes the work of a whole round at once."""
 
     async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]: ...
-    async def views(self, requests: list[tuple[str, str, list[str]]]) -> list[ThreadView]: ...
+    async def views(self, requests: list[ViewRequest]) -> list[ThreadView]: ...
     async def commit_many(self, commits: list[Commit]) -> list[str]: ...
+    async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]: ...
+    async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None: ...
     async def clear_outboxes(self, done: list[tuple[str, str]]) -> None: ...
 
 
@@ -107,17 +118,21 @@ return 'OK'
 
 
 VIEW = """
--- KEYS: 1 done marker, 2 outbox, 3 open-ticket pointer, 4 message index
--- ARGV: 1 ticket key prefix (same hash tag as the KEYS), 2.. reply refs
+-- KEYS: 1 done marker, 2 outbox, 3 open-ticket pointer, 4 message index, 5 profile
+-- ARGV: 1 ticket key prefix (same hash tag as the KEYS), 2 ticket id ('' = find it),
+--       3.. reply refs
 local tid, by_reply = false, 0
-for i = 2, #ARGV do
+if ARGV[2] ~= '' then tid = ARGV[2] end
+for i = 3, #ARGV do
+  if tid then break end
   tid = redis.call('HGET', KEYS[4], ARGV[i])
-  if tid then by_reply = 1; break end
+  if tid then by_reply = 1 end
 end
 if not tid then tid = redis.call('GET', KEYS[3]) end
 local ticket = {false, false}
 if tid then ticket = redis.call('HMGET', ARGV[1] .. tid, 'v', 'json') end
-return {redis.call('EXISTS', KEYS[1]), redis.call('GET', KEYS[2]), ticket[1], ticket[2], by_reply}
+return {redis.call('EXISTS', KEYS[1]), redis.call('GET', KEYS[2]), ticket[1], ticket[2],
+        by_reply, redis.call('GET', KEYS[5])}
 """
 
 
@@ -173,35 +188,44 @@ class RedisThreadStore:
             owners.append(_text(owner) if owner else customer)
         return owners
 
-    async def views(self, requests: list[tuple[str, str, list[str]]]) -> list[ThreadView]:
-        """For each (customer, event id, reply refs): is it done, its pending outbox, and
-        the ticket it belongs to (by reply headers, else the open ticket). One Lua call
-        per request, all in one pipeline; every key it reads shares the customer's tag."""
+    async def views(self, requests: list[ViewRequest]) -> list[ThreadView]:
+        """For each request: is the event done, its pending outbox, the customer's
+        profile, and the ticket (the one named, else by reply headers, else the open
+        ticket). One Lua call per request, pipelined; its keys share the customer's tag."""
         try:
             async with self._r.pipeline(transaction=False) as pipe:
-                for customer_id, event_id, refs in requests:
+                for r in requests:
                     await self._view(
                         keys=[
-                            self._k(customer_id, "done", event_id),
-                            self._k(customer_id, "outbox", event_id),
-                            self._k(customer_id, "open"),
-                            self._k(customer_id, "msgs"),
+                            self._k(r.customer_id, "done", r.event_id),
+                            self._k(r.customer_id, "outbox", r.event_id),
+                            self._k(r.customer_id, "open"),
+                            self._k(r.customer_id, "msgs"),
+                            self._k(r.customer_id, "profile"),
                         ],
-                        args=[self._k(customer_id, "ticket", ""), *refs],
+                        args=[self._k(r.customer_id, "ticket", ""), r.ticket_id or "", *r.refs],
                         client=pipe,
                     )
                 replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
         views = []
-        for (customer_id, _, _), (done, outbox, version, raw, by_reply) in zip(
+        for r, (done, outbox, version, raw, by_reply, profile) in zip(
             requests, replies, strict=True
         ):
-            pending = [OutRecord.unpack(r) for r in orjson.loads(outbox)] if outbox else None
+            pending = [OutRecord.unpack(o) for o in orjson.loads(outbox)] if outbox else None
             ticket = Ticket.model_validate_json(raw) if raw else None
             number = int(_text(version)) if raw and version else 0
             views.append(
-                ThreadView(customer_id, bool(done), pending, ticket, number, bool(by_reply))
+                ThreadView(
+                    r.customer_id,
+                    bool(done),
+                    pending,
+                    ticket,
+                    number,
+                    bool(by_reply),
+                    orjson.loads(profile) if profile else {},
+                )
             )
         return views
 
@@ -239,9 +263,25 @@ class RedisThreadStore:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
         return [_text(r) for r in replies if not isinstance(r, bool)]
 
-    async def ticket_owner(self, ticket_id: str) -> str | None:
-        raw = await self._r.get(f"{self._p}:ticket:{ticket_id}")
-        return _text(raw) if raw else None
+    async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]:
+        """The customer of each ticket (None: no such ticket)."""
+        if not ticket_ids:
+            return []
+        try:
+            raw = await self._r.mget([f"{self._p}:ticket:{t}" for t in ticket_ids])
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        return [_text(v) if v else None for v in raw]
+
+    async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None:
+        """CRM enrichment: the given fields replace the stored ones (one JSON value)."""
+        key = self._k(customer_id, "profile")
+        try:
+            current = await self._r.get(key)
+            profile = {**(orjson.loads(current) if current else {}), **fields}
+            await self._r.set(key, orjson.dumps(profile))
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def clear_outboxes(self, done: list[tuple[str, str]]) -> None:
         """Forget the outboxes of (customer, event id) pairs whose records were acked."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.embedded import free_port
@@ -39,7 +39,7 @@ def role_process(settings: Settings) -> subprocess.Popen[bytes]:
         "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
         "SWITCHBOARD_RULES_PATH": str(RULES),
         "SWITCHBOARD_HTTP_PORT": str(free_port()),
-        "SWITCHBOARD_KAFKA_MAX_POLL_RECORDS": "40",
+        "SWITCHBOARD_KAFKA_MAX_POLL_RECORDS": "20",
         "SWITCHBOARD_LOG_LEVEL": "warning",
     }
     cmd = [sys.executable, "-m", "router", "run", "--role", "router", "--role", "metrics"]
@@ -95,21 +95,44 @@ async def lifecycle(settings: Settings, timeout: float = 10) -> list[dict[str, o
     return [orjson.loads(r.value) for r in records if r.value]
 
 
+async def follow_handled(
+    settings: Settings, under_way: asyncio.Event, stop: asyncio.Event, threshold: int = 100
+) -> None:
+    """Set ``under_way`` once ``threshold`` inbound events have their lifecycle record."""
+    seen: set[str] = set()
+    consumer = AIOKafkaConsumer(
+        TopicNames(settings.topic_prefix)(Topic.TICKETS),
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=20)
+            records = [orjson.loads(r.value) for rs in batch.values() for r in rs if r.value]
+            seen |= handled(records)
+            if len(seen) >= threshold:
+                under_way.set()
+    finally:
+        await consumer.stop()
+
+
 async def test_kill_9_mid_stream_then_restart_keeps_counts_exact(settings: Settings) -> None:
     await produce_events(settings)
+    under_way, stop_following = asyncio.Event(), asyncio.Event()
+    follower = asyncio.create_task(follow_handled(settings, under_way, stop_following))
     first = role_process(settings)
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while loop.time() < deadline:  # kill as soon as work is visibly under way
-            if len(handled(await lifecycle(settings, timeout=1))) >= 200:
-                break
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(under_way.wait(), 60)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
         if first.poll() is None:
             first.kill()
+        stop_following.set()
+        await follower
     done_at_kill = len(handled(await lifecycle(settings)))
     assert 0 < done_at_kill < EVENTS, "the kill must land mid-stream for this test to mean much"
 

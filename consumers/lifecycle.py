@@ -1,0 +1,153 @@
+"""What a helpdesk action does to a ticket (contract sections 6 and 7). Pure.
+
+``apply_action`` returns the ticket after the action and the lifecycle events to
+publish, or None when the action changes nothing here (an internal note, or presence and
+assignment answers, which belong to assignment, not built yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from router.actions import (
+    Action,
+    AgentReplied,
+    FeedbackCes,
+    FeedbackCsat,
+    FeedbackNps,
+    TicketClosed,
+    TicketPostponed,
+    TicketReopened,
+    TicketResolved,
+    TicketTransferred,
+)
+from router.errors import InvalidEvent
+from router.events import EventType, SlaClock, Ticket
+from rules import RuleSet
+
+FEEDBACK: dict[type[Action], str] = {FeedbackCsat: "csat", FeedbackNps: "nps", FeedbackCes: "ces"}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    ticket: Ticket
+    events: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
+
+
+def first_contact(ticket: Ticket) -> bool:
+    """FCR: one customer interaction, at most one public agent reply, never reopened."""
+    return ticket.contacts == 1 and ticket.agent_replies <= 1 and ticket.reopen_count == 0
+
+
+def apply_action(  # noqa: PLR0911 - one branch per action type reads best
+    ticket: Ticket, action: Action, at: datetime, rules: RuleSet
+) -> Change | None:
+    base = {"updated_at": max(at, ticket.updated_at)}
+    if isinstance(action, AgentReplied):
+        return _replied(ticket, action, at, rules) if action.public else None
+    if isinstance(action, TicketResolved):
+        if ticket.status in ("resolved", "closed"):
+            return None
+        resolved = ticket.model_copy(
+            update={
+                **base,
+                "status": "resolved",
+                "resolved_at": at,
+                "sla": _met(ticket.sla, "resolution", at),
+            }
+        )
+        outcome = {"agent_id": action.agent_id, "first_contact": first_contact(ticket)}
+        return Change(resolved, [(EventType.TICKET_RESOLVED, outcome)])
+    if isinstance(action, TicketReopened):
+        if ticket.status not in ("resolved", "closed"):
+            return None
+        reopened = ticket.model_copy(
+            update={
+                **base,
+                "status": "open",
+                "resolved_at": None,
+                "reopen_count": ticket.reopen_count + 1,
+            }
+        )
+        why = {
+            "by": "agent",
+            "agent_id": action.agent_id,
+            "reason": action.reason,
+            "was_first_contact": first_contact(ticket),
+        }
+        return Change(reopened, [(EventType.TICKET_REOPENED, why)])
+    if isinstance(action, TicketClosed):
+        if ticket.status == "closed":
+            return None
+        closed = ticket.model_copy(update={**base, "status": "closed"})
+        return Change(closed, [(EventType.TICKET_CLOSED, {"agent_id": action.agent_id})])
+    if isinstance(action, TicketTransferred):
+        return _transferred(ticket, action, base, rules)
+    if isinstance(action, TicketPostponed):
+        postponed = ticket.model_copy(
+            update={**base, "status": "pending", "postponed_until": action.until}
+        )
+        return Change(postponed, [(EventType.TICKET_POSTPONED, {"until": action.until})])
+    if isinstance(action, FeedbackCsat | FeedbackNps | FeedbackCes):
+        feedback = {
+            "kind": FEEDBACK[type(action)],
+            "score": action.score,
+            "agent_id": ticket.assignee,
+        }
+        return Change(
+            ticket.model_copy(update=base), [(EventType.TICKET_FEEDBACK_RECEIVED, feedback)]
+        )
+    return None
+
+
+def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet) -> Change:
+    target = "first_response" if ticket.agent_replies == 0 else "next_response"
+    start = ticket.created_at if target == "first_response" else ticket.last_customer_at
+    policy = rules.sla_policies.get(ticket.sla_policy or "")
+    elapsed = policy.elapsed(start, at) if policy and start else (at - (start or at))
+    clock = ticket.sla.get(target)
+    replied = ticket.model_copy(
+        update={
+            "updated_at": max(at, ticket.updated_at),
+            "agent_replies": ticket.agent_replies + 1,
+            "status": "pending" if ticket.status in ("new", "open") else ticket.status,
+            "assignee": ticket.assignee or action.agent_id,
+            "sla": _met(ticket.sla, target, at),
+        }
+    )
+    data = {
+        "response": "first" if target == "first_response" else "next",
+        "agent_id": action.agent_id,
+        "business_seconds": elapsed.total_seconds(),
+        "within_sla": None if clock is None or clock.due is None else at <= clock.due,
+        "handle_seconds": action.handle_seconds,
+    }
+    return Change(replied, [(EventType.TICKET_RESPONDED, data)])
+
+
+def _transferred(
+    ticket: Ticket, action: TicketTransferred, base: dict[str, Any], rules: RuleSet
+) -> Change:
+    if action.queue is not None and action.queue not in rules.queues:
+        known = ", ".join(sorted(rules.queues))
+        raise InvalidEvent(f"/data/queue: unknown queue {action.queue!r}; one of {known}")
+    update = dict(base)
+    if action.queue is not None:
+        update["queue"] = action.queue
+    if action.agent_id is not None:
+        update["assignee"] = action.agent_id
+    moved = ticket.model_copy(update=update)
+    data = {
+        "from": {"queue": ticket.queue, "agent_id": ticket.assignee},
+        "to": {"queue": moved.queue, "agent_id": moved.assignee},
+    }
+    return Change(moved, [(EventType.TICKET_TRANSFERRED, data)])
+
+
+def _met(clocks: dict[str, SlaClock], target: str, at: datetime) -> dict[str, SlaClock]:
+    clock = clocks.get(target)
+    if clock is None or clock.met_at is not None:
+        return clocks
+    return {**clocks, target: clock.model_copy(update={"met_at": at})}

@@ -1,0 +1,136 @@
+"""Helpdesk actions close the loop: replies, resolution, feedback and CRM data change
+tickets, and the metric topics count them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from router.settings import Settings
+from router.topics import Topic
+from tests.component.pipeline.conftest import RULES, Running, run_switchboard
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+AUTH = {"authorization": "Bearer tok"}
+
+
+@pytest.fixture
+async def helpdesk(settings: Settings) -> AsyncIterator[Running]:
+    update = {"rules_path": RULES, "api_tokens": SecretStr("tok")}
+    async with run_switchboard(settings.model_copy(update=update)) as running:
+        yield running
+
+
+async def tickets(running: Running, expect: int) -> list[dict[str, Any]]:
+    return values(await read_topic(running.settings, Topic.TICKETS, expect=expect, timeout=15))
+
+
+def latest(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Counters per metric of the newest revision of each window (one window here)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in records:
+        merged = out.setdefault(r["metric"], {})
+        merged.update(r["counters"])
+    return out
+
+
+async def metric_counters(running: Running, topic: Topic, want: dict[str, int]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for _ in range(30):
+        found = latest(values(await read_topic(running.settings, topic, expect=1)))
+        metric = next(iter(found.values()), {})
+        if all(metric.get(k) == v for k, v in want.items()):
+            return metric
+    return next(iter(found.values()), {})
+
+
+async def test_reply_resolve_feedback_and_reopen(helpdesk: Running) -> None:
+    resp = await helpdesk.http.post(
+        "/v1/channels/webform", json={"email": "kim@example.com", "message": "hello"}
+    )
+    assert resp.status_code == 202
+    ticket_id = (await tickets(helpdesk, 2))[0]["data"]["ticket"]["id"]
+
+    actions = [
+        {
+            "type": "agent.replied",
+            "data": {
+                "ticket_id": ticket_id,
+                "agent_id": "a1",
+                "public": True,
+                "handle_seconds": 120,
+            },
+        },
+        {"type": "ticket.resolved", "data": {"ticket_id": ticket_id, "agent_id": "a1"}},
+        {"type": "feedback.csat", "data": {"ticket_id": ticket_id, "score": 5}},
+    ]
+    resp = await helpdesk.http.post("/v1/actions", json=actions, headers=AUTH)
+    assert resp.status_code == 202, resp.text
+
+    events = await tickets(helpdesk, 5)
+    assert [e["type"].rsplit(".", 1)[1] for e in events] == [
+        "created",
+        "routed",
+        "responded",
+        "resolved",
+        "feedback_received",
+    ]
+    responded, resolved, feedback = events[2:]
+    assert responded["data"]["response"] == "first"
+    assert responded["data"]["ticket"]["status"] == "pending"
+    assert resolved["data"]["first_contact"] is True
+    assert resolved["data"]["ticket"]["status"] == "resolved"
+    assert feedback["data"]["kind"] == "csat"
+
+    workload = await metric_counters(
+        helpdesk, Topic.METRICS_WORKLOAD, {"resolved": 1, "handled": 1}
+    )
+    assert workload == {"created": 1, "resolved": 1, "handled": 1, "handle_seconds_sum": 120}
+    assert await metric_counters(helpdesk, Topic.METRICS_FCR, {"resolved": 1}) == {
+        "resolved": 1,
+        "resolved_first_contact": 1,
+    }
+    assert await metric_counters(helpdesk, Topic.METRICS_SATISFACTION, {"csat_responses": 1}) == {
+        "csat_responses": 1,
+        "csat_satisfied": 1,
+    }
+
+    again = await helpdesk.http.post(
+        "/v1/channels/webform", json={"email": "kim@example.com", "message": "it broke again"}
+    )
+    assert again.status_code == 202
+    reopened = (await tickets(helpdesk, 6))[5]
+    assert reopened["type"] == "switchboard.ticket.reopened"
+    assert reopened["data"]["ticket"]["id"] == ticket_id
+    assert reopened["data"]["was_first_contact"] is True
+    fcr = await metric_counters(helpdesk, Topic.METRICS_FCR, {"reopened_after_first_contact": 1})
+    assert fcr["reopened_after_first_contact"] == 1
+
+
+async def test_crm_tier_reaches_the_rules(helpdesk: Running) -> None:
+    upsert = {
+        "type": "customer.upserted",
+        "data": {"id": "crm-7", "email": "Lee@Example.com", "tier": "gold"},
+    }
+    resp = await helpdesk.http.post("/v1/actions", json=upsert, headers=AUTH)
+    assert resp.status_code == 202
+    # acknowledged first, so the router sees it no later than the message below
+    resp = await helpdesk.http.post(
+        "/v1/channels/webform", json={"email": "lee@example.com", "message": "hi"}
+    )
+    routed = (await tickets(helpdesk, 2))[1]
+    assert routed["type"] == "switchboard.ticket.routed"
+    assert routed["data"]["matched"] == ["gold customers"]
+    assert routed["data"]["ticket"]["priority"] == "high"
+
+
+async def test_action_for_an_unknown_ticket_is_dead_lettered(helpdesk: Running) -> None:
+    bad = {"type": "ticket.resolved", "data": {"ticket_id": "T-doesnotexist"}}
+    assert (await helpdesk.http.post("/v1/actions", json=bad, headers=AUTH)).status_code == 202
+    [dead] = await read_topic(helpdesk.settings, Topic.DEADLETTER, expect=1)
+    assert b"unknown ticket 'T-doesnotexist'" in dict(dead.headers)["dlq.error"]

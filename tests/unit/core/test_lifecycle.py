@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from consumers.lifecycle import apply_action, first_contact
+from router.actions import (
+    AgentReplied,
+    FeedbackNps,
+    NoteAdded,
+    TicketClosed,
+    TicketPostponed,
+    TicketReopened,
+    TicketResolved,
+    TicketTransferred,
+)
+from router.errors import InvalidEvent
+from router.events import EventType, SlaClock, Ticket
+from rules import load_ruleset
+
+pytestmark = pytest.mark.unit
+
+RULES = load_ruleset(Path(__file__).resolve().parents[2] / "fixtures" / "rules" / "basic.yaml")
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def ticket(**kw: object) -> Ticket:
+    base: dict[str, object] = {
+        "id": "T-1",
+        "channel": "email",
+        "channels_seen": ["email"],
+        "customer_id": "C-1",
+        "status": "new",
+        "contacts": 1,
+        "created_at": AT,
+        "updated_at": AT,
+        "last_customer_at": AT,
+        "queue": "general",
+        "sla_policy": "standard",
+        "sla": {"first_response": SlaClock(due=AT + timedelta(hours=4))},
+    }
+    return Ticket.model_validate({**base, **kw})
+
+
+def test_first_public_reply_meets_first_response_and_waits_on_the_customer() -> None:
+    change = apply_action(
+        ticket(),
+        AgentReplied(ticket_id="T-1", agent_id="a1", public=True, handle_seconds=90),
+        AT + timedelta(minutes=30),
+        RULES,
+    )
+    assert change is not None
+    [(etype, data)] = change.events
+    assert etype is EventType.TICKET_RESPONDED
+    assert data["response"] == "first"
+    assert data["within_sla"] is True
+    assert data["business_seconds"] == 1800
+    assert data["handle_seconds"] == 90
+    assert change.ticket.status == "pending"
+    assert change.ticket.agent_replies == 1
+    assert change.ticket.assignee == "a1"
+    assert change.ticket.sla["first_response"].met_at == AT + timedelta(minutes=30)
+
+
+def test_a_late_second_reply_is_a_next_response() -> None:
+    replied = ticket(agent_replies=1)
+    change = apply_action(
+        replied, AgentReplied(ticket_id="T-1", agent_id="a1", public=True), AT, RULES
+    )
+    assert change is not None
+    assert change.events[0][1]["response"] == "next"
+
+
+def test_private_replies_and_notes_change_nothing() -> None:
+    t = ticket()
+    assert (
+        apply_action(t, AgentReplied(ticket_id="T-1", agent_id="a", public=False), AT, RULES)
+        is None
+    )
+    assert apply_action(t, NoteAdded(ticket_id="T-1", text="x"), AT, RULES) is None
+
+
+def test_resolve_records_first_contact_then_reopen_and_close() -> None:
+    later = AT + timedelta(hours=1)
+    resolved = apply_action(ticket(agent_replies=1), TicketResolved(ticket_id="T-1"), later, RULES)
+    assert resolved is not None
+    assert first_contact(ticket(agent_replies=1))
+    assert resolved.events == [
+        (EventType.TICKET_RESOLVED, {"agent_id": None, "first_contact": True})
+    ]
+    assert (resolved.ticket.status, resolved.ticket.resolved_at) == ("resolved", later)
+    assert apply_action(resolved.ticket, TicketResolved(ticket_id="T-1"), later, RULES) is None
+    reopened = apply_action(resolved.ticket, TicketReopened(ticket_id="T-1"), later, RULES)
+    assert reopened is not None
+    assert reopened.ticket.reopen_count == 1
+    assert reopened.events[0][1]["was_first_contact"] is True
+    closed = apply_action(reopened.ticket, TicketClosed(ticket_id="T-1"), later, RULES)
+    assert closed is not None
+    assert closed.ticket.status == "closed"
+
+
+def test_transfer_to_a_known_queue_only() -> None:
+    moved = apply_action(ticket(), TicketTransferred(ticket_id="T-1", queue="billing"), AT, RULES)
+    assert moved is not None
+    assert moved.ticket.queue == "billing"
+    assert moved.events[0][1]["from"] == {"queue": "general", "agent_id": None}
+    with pytest.raises(InvalidEvent, match="unknown queue 'nope'"):
+        apply_action(ticket(), TicketTransferred(ticket_id="T-1", queue="nope"), AT, RULES)
+
+
+def test_postpone_and_feedback() -> None:
+    until = AT + timedelta(days=2)
+    postponed = apply_action(ticket(), TicketPostponed(ticket_id="T-1", until=until), AT, RULES)
+    assert postponed is not None
+    assert (postponed.ticket.status, postponed.ticket.postponed_until) == ("pending", until)
+    nps = apply_action(ticket(assignee="a9"), FeedbackNps(ticket_id="T-1", score=9), AT, RULES)
+    assert nps is not None
+    assert nps.events == [
+        (EventType.TICKET_FEEDBACK_RECEIVED, {"kind": "nps", "score": 9, "agent_id": "a9"})
+    ]

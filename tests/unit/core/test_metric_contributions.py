@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from consumers.windows import derived_values, fcr, satisfaction, workload
+
+pytestmark = pytest.mark.unit
+
+TICKET = {"queue": "billing", "channel": "email", "assignee": "a1"}
+
+
+def counters(contributions: list[Any]) -> dict[str, int]:
+    return {c.counter: c.amount for c in contributions}
+
+
+def test_fcr_counts_resolutions_and_first_contact_then_reopen_corrects() -> None:
+    resolved = fcr("switchboard.ticket.resolved", {"ticket": TICKET, "first_contact": True})
+    assert counters(resolved) == {"resolved": 1, "resolved_first_contact": 1}
+    assert resolved[0].dimensions == {"queue": "billing", "channel": "email", "agent": "a1"}
+    second = fcr("switchboard.ticket.resolved", {"ticket": TICKET, "first_contact": False})
+    assert counters(second) == {"resolved": 1}
+    reopen = fcr("switchboard.ticket.reopened", {"ticket": TICKET, "was_first_contact": True})
+    assert counters(reopen) == {"reopened_after_first_contact": 1}
+    assert fcr("switchboard.ticket.reopened", {"ticket": TICKET}) == []
+    rate = derived_values(
+        "fcr", {"resolved": 4, "resolved_first_contact": 3, "reopened_after_first_contact": 1}
+    )
+    assert rate == {"fcr_rate": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("kind", "score", "expected"),
+    [
+        ("csat", 5, {"csat_responses": 1, "csat_satisfied": 1}),
+        ("csat", 3, {"csat_responses": 1}),
+        ("nps", 10, {"nps_responses": 1, "promoters": 1}),
+        ("nps", 7, {"nps_responses": 1, "passives": 1}),
+        ("nps", 6, {"nps_responses": 1, "detractors": 1}),
+        ("ces", 6, {"ces_responses": 1, "ces_sum": 6}),
+    ],
+)
+def test_satisfaction_bands(kind: str, score: int, expected: dict[str, int]) -> None:
+    data = {"ticket": TICKET, "kind": kind, "score": score}
+    assert counters(satisfaction("switchboard.ticket.feedback_received", data)) == expected
+
+
+def test_satisfaction_values() -> None:
+    values = derived_values(
+        "satisfaction",
+        {
+            "csat_responses": 4,
+            "csat_satisfied": 3,
+            "nps_responses": 10,
+            "promoters": 5,
+            "passives": 3,
+            "detractors": 2,
+            "ces_responses": 2,
+            "ces_sum": 9,
+        },
+    )
+    assert values == {"csat": 0.75, "nps": 30.0, "ces_avg": 4.5}
+    assert derived_values("satisfaction", {}) == {"csat": None, "nps": None, "ces_avg": None}
+
+
+def test_workload_handle_time_from_replies() -> None:
+    replied = workload("switchboard.ticket.responded", {"ticket": TICKET, "handle_seconds": 90.4})
+    assert counters(replied) == {"handled": 1, "handle_seconds_sum": 90}
+    assert workload("switchboard.ticket.responded", {"ticket": TICKET}) == []
+    assert derived_values("workload", {"handled": 2, "handle_seconds_sum": 300}) == {
+        "aht_seconds": 150.0
+    }
