@@ -58,7 +58,12 @@ def apply_action(  # noqa: PLR0911 - one branch per action type reads best
                 "sla": _met(ticket.sla, "resolution", at),
             }
         )
-        outcome = {"agent_id": action.agent_id, "first_contact": first_contact(ticket)}
+        clock = ticket.sla.get("resolution")
+        outcome = {
+            "agent_id": action.agent_id,
+            "first_contact": first_contact(ticket),
+            "within_sla": None if clock is None or clock.due is None else at <= clock.due,
+        }
         return Change(resolved, [(EventType.TICKET_RESOLVED, outcome)])
     if isinstance(action, TicketReopened):
         if ticket.status not in ("resolved", "closed"):

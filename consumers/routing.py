@@ -19,23 +19,22 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record
+from consumers.decisions import apply_decision, routed_data, ticket_facts
 from consumers.lifecycle import apply_action, first_contact
+from consumers.outputs import LifecycleOutputs
 from consumers.runner import Record
 from consumers.threading import Placed, place
 from router.actions import Action, CustomerUpserted, TicketAction, parse_action
-from router.codec import CONTENT_TYPE_HEADER, decode_event, encode_event
+from router.codec import decode_event
 from router.errors import InvalidEvent
-from router.events import CloudEvent, EventType, Interaction, SlaClock, Ticket
-from router.ids import derived_id
+from router.events import CloudEvent, EventType, Interaction, Ticket
 from router.kafka import send_and_wait_all
 from router.observability import Telemetry
 from router.state import Commit, OutRecord, ThreadStore, ThreadView, ViewRequest
 from router.topics import Topic, TopicNames
-from rules import Decision, RuleSet
+from rules import RuleSet
 
-SOURCE = "/switchboard/router"
 TRIGGERS = {"new": "ticket.created", "join": "message.received", "reopen": "ticket.reopened"}
-SLA_TARGETS = ("first_response", "resolution")
 MAX_CONFLICT_RETRIES = 10
 log = structlog.get_logger("switchboard.router")
 
@@ -359,46 +358,6 @@ def rounds(items: list[Work]) -> list[list[Work]]:
     return out
 
 
-class LifecycleOutputs:
-    """Builds the lifecycle records of one input event, each with a deterministic id."""
-
-    def __init__(self, cause_id: str, ticket: Ticket, at: datetime) -> None:
-        self.cause_id = cause_id
-        self.ticket = ticket
-        self.at = at
-        self.records: list[OutRecord] = []
-        self._snapshot = ticket.model_dump(mode="json")
-
-    def add(self, etype: EventType, **data: Any) -> None:
-        seq = str(len(self.records))
-        event = CloudEvent(
-            id=derived_id(self.cause_id, etype.value, seq),
-            source=SOURCE,
-            type=etype,
-            subject=self.ticket.id,
-            time=self.at,
-            data={"ticket": self._snapshot, **data},
-        )
-        self.records.append(
-            OutRecord(Topic.TICKETS, self.ticket.id, encode_event(event), (CONTENT_TYPE_HEADER,))
-        )
-
-    def snapshot(self) -> None:
-        event = CloudEvent(
-            id=derived_id(self.cause_id, EventType.TICKET_SNAPSHOT.value),
-            source=SOURCE,
-            type=EventType.TICKET_SNAPSHOT,
-            subject=self.ticket.id,
-            time=self.at,
-            data={"ticket": self._snapshot},
-        )
-        self.records.append(
-            OutRecord(
-                Topic.TICKET_STATE, self.ticket.id, encode_event(event), (CONTENT_TYPE_HEADER,)
-            )
-        )
-
-
 def decode_interaction_event(raw: bytes | None) -> CloudEvent:
     event = decode_event(raw)
     if event.type != EventType.INTERACTION_RECEIVED:
@@ -429,65 +388,6 @@ def facts(
         "text": interaction.text,
         "language": interaction.language,
         "customer": customer,
-        "ticket": {
-            "queue": ticket.queue,
-            "priority": ticket.priority,
-            "tags": list(ticket.tags),
-            "status": ticket.status,
-            "contacts": ticket.contacts,
-            "reopen_count": ticket.reopen_count,
-            "channel": ticket.channel,
-        },
+        "ticket": ticket_facts(ticket),
         "metadata": interaction.metadata,
-    }
-
-
-def apply_decision(
-    ticket: Ticket, decision: Decision, rules: RuleSet, *, fill_defaults: bool
-) -> Ticket:
-    """The ticket after the rules: scalars set by a rule (or the defaults, for a new
-    ticket) win, tags accumulate, and SLA clocks start for a new policy or priority."""
-    update: dict[str, Any] = {"rules_version": decision.rules_version}
-    defaults = rules.defaults
-    for name in ("queue", "priority", "sla"):
-        value = getattr(decision, name)
-        if value is None and fill_defaults:
-            value = getattr(defaults, name)
-        if value is not None:
-            update["sla_policy" if name == "sla" else name] = value
-    tags = [t for t in ticket.tags if t not in set(decision.remove_tags or ())]
-    tags += [t for t in decision.tags if t not in tags]
-    update["tags"] = tags
-    if decision.assign:
-        update["assignee"] = decision.assign
-    routed = ticket.model_copy(update=update)
-    if routed.sla_policy != ticket.sla_policy or routed.priority != ticket.priority:
-        routed = routed.model_copy(update={"sla": sla_clocks(routed, rules, ticket.created_at)})
-    return routed
-
-
-def sla_clocks(ticket: Ticket, rules: RuleSet, start: datetime) -> dict[str, SlaClock]:
-    policy = rules.sla_policies.get(ticket.sla_policy or "")
-    if policy is None:
-        return {}
-    clocks = {}
-    for target in SLA_TARGETS:
-        previous = ticket.sla.get(target)
-        if previous and previous.met_at:
-            clocks[target] = previous
-            continue
-        due = policy.due(target, ticket.priority, start)
-        if due is not None:
-            clocks[target] = SlaClock(due=due)
-    return clocks
-
-
-def routed_data(decision: Decision) -> dict[str, Any]:
-    data = decision.to_dict(explain=False)
-    return {
-        "trigger": data.get("trigger"),
-        "matched": list(decision.matched),
-        "rules_version": decision.rules_version,
-        "rules_hash": decision.rules_hash,
-        "actions": data.get("actions"),
     }

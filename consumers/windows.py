@@ -110,7 +110,31 @@ def satisfaction(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     return [Contribution("satisfaction", dims, name) for name in names]
 
 
-CONTRIBUTORS: tuple[Contributor, ...] = (workload, fcr, satisfaction)
+def sla(event_type: str, data: dict[str, Any]) -> list[Contribution]:
+    """Per target: ``met`` where a reply or resolution met it, ``breached`` once per
+    ticket and target (at the due time), ``warned`` at the warning."""
+    ticket = _ticket(data)
+    dims = {
+        **_queue_channel(data),
+        "priority": str(ticket.get("priority")),
+        "policy": str(ticket.get("sla_policy") or "none"),
+    }
+    counter, target = None, data.get("target")
+    if event_type == EventType.TICKET_SLA_WARNING:
+        counter = "warned"
+    elif event_type == EventType.TICKET_SLA_BREACHED:
+        counter = "breached"
+    elif data.get("within_sla") is True and event_type == EventType.TICKET_RESPONDED:
+        counter = "met"
+        target = "first_response" if data.get("response") == "first" else "next_response"
+    elif data.get("within_sla") is True and event_type == EventType.TICKET_RESOLVED:
+        counter, target = "met", "resolution"
+    if counter is None or not target:
+        return []
+    return [Contribution("sla", {**dims, "target": str(target)}, counter)]
+
+
+CONTRIBUTORS: tuple[Contributor, ...] = (workload, fcr, satisfaction, sla)
 
 
 def derived_values(metric: str, c: dict[str, int]) -> dict[str, float | None]:
@@ -121,6 +145,9 @@ def derived_values(metric: str, c: dict[str, int]) -> dict[str, float | None]:
 
     if metric == "workload":
         return {"aht_seconds": ratio(c.get("handle_seconds_sum", 0), c.get("handled", 0))}
+    if metric == "sla":
+        met = c.get("met", 0)
+        return {"compliance": ratio(met, met + c.get("breached", 0))}
     if metric == "fcr":
         net = c.get("resolved_first_contact", 0) - c.get("reopened_after_first_contact", 0)
         return {"fcr_rate": ratio(net, c.get("resolved", 0))}

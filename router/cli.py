@@ -161,7 +161,7 @@ async def preflight_kafka_redis(settings: Settings) -> None:
 def run(
     role: Annotated[
         list[str],
-        typer.Option(help="ingress | router | metrics | all (repeatable)."),
+        typer.Option(help="ingress | router | timers | metrics | all (repeatable)."),
     ],
 ) -> None:
     """Production: run the given roles against the configured Kafka and Redis."""
@@ -177,7 +177,7 @@ def run(
         raise typer.Exit(2)
     settings = settings_or_exit()
     configure_logging(settings.log_format, settings.log_level)
-    if "router" in wanted:
+    if wanted & {"router", "timers"}:
         load_rules_or_exit(settings.rules_path)
 
     async def main(stop: asyncio.Event) -> None:

@@ -128,6 +128,7 @@ class Interaction(BaseModel):
 
 class SlaClock(BaseModel):
     due: datetime | None = None
+    warn_at: datetime | None = None
     breached: bool = False
     warned: bool = False
     met_at: datetime | None = None

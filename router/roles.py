@@ -22,6 +22,7 @@ from channels.publish import Publisher
 from consumers.metrics import MetricsHandler
 from consumers.routing import RoutingHandler
 from consumers.runner import BatchHandler, run_consumer
+from consumers.timers import TimersHandler
 from consumers.windows import CONTRIBUTORS
 from router.errors import ConfigError
 from router.health import ReadyCheck, ops_app
@@ -113,11 +114,21 @@ async def _consume(
         await consumer.stop()
 
 
+async def watch_rules(holder: RuleSetHolder, stop: asyncio.Event) -> None:
+    """Hot reload: on a saved file, and on SIGHUP where this is the main thread."""
+    sighup = _reload_on_sighup(holder)
+    try:
+        await holder.watch(stop)
+    finally:
+        if sighup:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+
 async def run_router(
     settings: Settings, stop: asyncio.Event, telemetry: Telemetry, holder: RuleSetHolder
 ) -> None:
     """The routing consumer: inbound messages and helpdesk actions -> ticket lifecycle and
-    ticket-state, with hot rule reload."""
+    ticket-state."""
     redis = make_redis(settings)
     try:
         async with _producer(settings) as producer:
@@ -131,18 +142,9 @@ async def run_router(
                 reopen_window=timedelta(seconds=settings.reopen_window_s),
                 telemetry=telemetry,
             )
-            watcher = asyncio.create_task(holder.watch(stop))
-            sighup = _reload_on_sighup(holder)
-            try:
-                await _consume(
-                    settings, (Topic.INBOUND, Topic.ACTIONS), handler, stop, telemetry=telemetry
-                )
-            finally:
-                if sighup:
-                    asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+            await _consume(
+                settings, (Topic.INBOUND, Topic.ACTIONS), handler, stop, telemetry=telemetry
+            )
     finally:
         await redis.aclose()
 
@@ -153,6 +155,28 @@ def _reload_on_sighup(holder: RuleSetHolder) -> bool:
         return False
     holder.install_sighup(asyncio.get_running_loop())
     return True
+
+
+async def run_timers(
+    settings: Settings, stop: asyncio.Event, telemetry: Telemetry, holder: RuleSetHolder
+) -> None:
+    """The SLA timer worker: ticket lifecycle -> warnings, breaches and escalations."""
+    redis = make_redis(settings)
+    try:
+        async with _producer(settings) as producer:
+            handler = TimersHandler(
+                redis,
+                RedisThreadStore(
+                    redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
+                ),
+                producer,
+                TopicNames(settings.topic_prefix),
+                lambda: holder.current,
+                prefix=settings.topic_prefix,
+            )
+            await _consume(settings, (Topic.TICKETS,), handler, stop, telemetry=telemetry)
+    finally:
+        await redis.aclose()
 
 
 async def run_metrics(settings: Settings, stop: asyncio.Event, telemetry: Telemetry) -> None:
@@ -176,7 +200,7 @@ async def run_metrics(settings: Settings, stop: asyncio.Event, telemetry: Teleme
         await redis.aclose()
 
 
-ROLES = ("ingress", "router", "metrics")
+ROLES = ("ingress", "router", "timers", "metrics")
 
 
 async def run_roles(
@@ -191,7 +215,7 @@ async def run_roles(
     A role that fails stops the others: a half-running process is worse than a restart.
     """
     telemetry = Telemetry()
-    holder = RuleSetHolder(settings.rules_path) if "router" in roles else None
+    holder = RuleSetHolder(settings.rules_path) if roles & {"router", "timers"} else None
     async with AsyncExitStack() as stack:
         checks: dict[str, ReadyCheck] = {"kafka": kafka_ready(settings)}
         if "ingress" in roles:
@@ -217,9 +241,14 @@ async def run_roles(
             checks["rules"] = rules_ready
         tasks = [asyncio.create_task(_serve(app, settings, stop, on_ready), name="http")]
         if holder is not None:
+            tasks.append(asyncio.create_task(watch_rules(holder, stop), name="rules"))
+        if holder is not None and "router" in roles:
             tasks.append(
                 asyncio.create_task(run_router(settings, stop, telemetry, holder), name="router")
             )
+        if holder is not None and "timers" in roles:
+            timers = run_timers(settings, stop, telemetry, holder)
+            tasks.append(asyncio.create_task(timers, name="timers"))
         if "metrics" in roles:
             tasks.append(
                 asyncio.create_task(run_metrics(settings, stop, telemetry), name="metrics")

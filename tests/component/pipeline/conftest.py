@@ -25,15 +25,21 @@ class Running:
     http: httpx.AsyncClient
 
 
+WITHOUT_TIMERS = frozenset({"ingress", "router", "metrics"})
+
+
 @asynccontextmanager
-async def run_switchboard(settings: Settings) -> AsyncIterator[Running]:
-    """Every role in this process on ``settings`` (a free HTTP port), until the block ends."""
+async def run_switchboard(
+    settings: Settings, run: frozenset[str] = WITHOUT_TIMERS
+) -> AsyncIterator[Running]:
+    """The roles in this process on ``settings`` (a free HTTP port), until the block ends.
+
+    Without the SLA timers by default: most tests send events dated in the past, whose
+    SLA clocks would fire at once and add records the test is not about."""
     settings = settings.model_copy(update={"http_port": free_port()})
     stop = asyncio.Event()
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        roles.run_roles(settings, set(roles.ROLES), stop, on_ready=ready.set_result)
-    )
+    task = asyncio.create_task(roles.run_roles(settings, set(run), stop, on_ready=ready.set_result))
     url = await asyncio.wait_for(ready, 20)
     async with httpx.AsyncClient(base_url=url) as http:
         yield Running(settings, url, http)

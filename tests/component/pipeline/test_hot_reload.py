@@ -75,13 +75,16 @@ async def test_a_saved_rule_file_is_picked_up_and_a_broken_one_is_not(
     first = await routed_for(running, f"r{next(n)}@example.com")
     assert first["matched"] == []
 
-    rules.write_text(rules.read_text() + NEW_RULE)
+    rules.write_text(
+        rules.read_text().replace("escalations:", NEW_RULE.lstrip("\n") + "escalations:")
+    )
     second = await routed_after_change(running, first["rules_version"], n)
     assert second["matched"] == ["cancellations to billing"]
     assert second["rules_hash"] != first["rules_hash"]
 
     with structlog.testing.capture_logs() as logs:
-        rules.write_text(rules.read_text() + "\n  - name: broken\n    if: {text: {nope: 1}}\n")
+        broken = "  - name: broken\n    if: {text: {nope: 1}}\nescalations:"
+        rules.write_text(rules.read_text().replace("escalations:", broken))
         for _ in range(40):
             if any(e["event"] == "rules.reload_failed" for e in logs):
                 break

@@ -88,7 +88,7 @@ def test_resolve_records_first_contact_then_reopen_and_close() -> None:
     assert resolved is not None
     assert first_contact(ticket(agent_replies=1))
     assert resolved.events == [
-        (EventType.TICKET_RESOLVED, {"agent_id": None, "first_contact": True})
+        (EventType.TICKET_RESOLVED, {"agent_id": None, "first_contact": True, "within_sla": None})
     ]
     assert (resolved.ticket.status, resolved.ticket.resolved_at) == ("resolved", later)
     assert apply_action(resolved.ticket, TicketResolved(ticket_id="T-1"), later, RULES) is None
