@@ -1,19 +1,21 @@
 """What a helpdesk action does to a ticket (contract sections 6 and 7). Pure.
 
 ``apply_action`` returns the ticket after the action and the lifecycle events to
-publish, or None when the action changes nothing here (an internal note, or presence and
-assignment answers, which belong to assignment, not built yet).
+publish, or None when the action changes nothing (an internal note, a repeated answer).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from consumers.assignment import unassigned
+from consumers.outputs import Change
 from router.actions import (
     Action,
     AgentReplied,
+    AssignmentAccepted,
+    AssignmentDeclined,
     FeedbackCes,
     FeedbackCsat,
     FeedbackNps,
@@ -30,18 +32,12 @@ from rules import RuleSet
 FEEDBACK: dict[type[Action], str] = {FeedbackCsat: "csat", FeedbackNps: "nps", FeedbackCes: "ces"}
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    ticket: Ticket
-    events: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
-
-
 def first_contact(ticket: Ticket) -> bool:
     """FCR: one customer interaction, at most one public agent reply, never reopened."""
     return ticket.contacts == 1 and ticket.agent_replies <= 1 and ticket.reopen_count == 0
 
 
-def apply_action(  # noqa: PLR0911 - one branch per action type reads best
+def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads best
     ticket: Ticket, action: Action, at: datetime, rules: RuleSet
 ) -> Change | None:
     base = {"updated_at": max(at, ticket.updated_at)}
@@ -90,6 +86,14 @@ def apply_action(  # noqa: PLR0911 - one branch per action type reads best
         return Change(closed, [(EventType.TICKET_CLOSED, {"agent_id": action.agent_id})])
     if isinstance(action, TicketTransferred):
         return _transferred(ticket, action, base, rules)
+    if isinstance(action, AssignmentAccepted):
+        if ticket.assignee != action.agent_id or ticket.accepted:
+            return None
+        return Change(ticket.model_copy(update={**base, "accepted": True}))
+    if isinstance(action, AssignmentDeclined):
+        if ticket.assignee != action.agent_id:
+            return None
+        return unassigned(ticket.model_copy(update=base), "declined", at)
     if isinstance(action, TicketPostponed):
         postponed = ticket.model_copy(
             update={**base, "status": "pending", "postponed_until": action.until}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,12 @@ from router.state import OutRecord
 from router.topics import Topic
 
 SOURCE = "/switchboard/router"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    ticket: Ticket
+    events: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
 
 
 class LifecycleOutputs:

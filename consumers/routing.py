@@ -24,7 +24,8 @@ from consumers.lifecycle import apply_action, first_contact
 from consumers.outputs import LifecycleOutputs
 from consumers.runner import Record
 from consumers.threading import Placed, place
-from router.actions import Action, CustomerUpserted, TicketAction, parse_action
+from router.actions import Action, AgentPresence, CustomerUpserted, TicketAction, parse_action
+from router.agents import AgentStore
 from router.codec import decode_event
 from router.errors import InvalidEvent
 from router.events import CloudEvent, EventType, Interaction, Ticket
@@ -49,10 +50,12 @@ class RoutingHandler:
         names: TopicNames,
         rules: Callable[[], RuleSet],
         *,
+        agents: AgentStore,
         reopen_window: timedelta,
         telemetry: Telemetry | None = None,
     ) -> None:
         self._store = store
+        self._agents = agents
         self._producer = producer
         self._names = names
         self._rules = rules
@@ -115,9 +118,8 @@ class RoutingHandler:
             self._telemetry.records.labels(self.name, outcome).inc()
 
     async def _locate(self, actions: list[ActionWork]) -> list[tuple[ActionWork, Exception | None]]:
-        """Find the customer behind each action: the ticket's owner, or for CRM
-        upserts the customer its identities name (applied here: a profile merge is
-        idempotent and publishes nothing)."""
+        """Find the customer behind each action: the ticket's owner. CRM upserts and
+        agent presence are applied here: both are idempotent and publish nothing."""
         located: list[tuple[ActionWork, Exception | None]] = []
         ticketed = [a for a in actions if a.ticket_id]
         owners = await self._store.ticket_owners([a.ticket_id or "" for a in ticketed])
@@ -128,6 +130,11 @@ class RoutingHandler:
         for work in actions:
             if isinstance(work.action, CustomerUpserted):
                 await self._upsert_customer(work.action)
+                located.append((work, None))
+            elif isinstance(work.action, AgentPresence):
+                a = work.action
+                capacity = {str(k): v for k, v in (a.capacity or {}).items()} or None
+                await self._agents.presence(a.agent_id, a.status, a.skills, capacity)
                 located.append((work, None))
         return located
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
@@ -20,11 +20,20 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from consumers.assignment import (
+    assign_event_id,
+    assigned,
+    parse_member,
+    queued,
+    queued_event_id,
+    unassigned,
+    waiting_member,
+)
 from consumers.deadletter import deadletter_record
 from consumers.decisions import apply_decision, routed_data, ticket_facts
-from consumers.lifecycle import Change
-from consumers.outputs import LifecycleOutputs
+from consumers.outputs import Change, LifecycleOutputs
 from consumers.runner import Record
+from router.agents import AgentStore
 from router.codec import decode_event
 from router.errors import BackendUnavailable, InvalidEvent
 from router.events import EventType, Ticket, iso
@@ -59,12 +68,15 @@ class Timer(NamedTuple):
         return derived_id(self.ticket_id, "sla", self.target, self.kind, at)
 
 
-def schedule(ticket: Ticket) -> dict[str, float]:
-    """The timers a ticket needs now: ``ticket|target|kind`` -> when (epoch seconds).
-    A postponed ticket's timers wait until the postponement ends."""
+def schedule(ticket: Ticket, accept_timeout: timedelta | None = None) -> dict[str, float]:
+    """The timers a ticket needs now: ``ticket|target|kind`` -> when (epoch seconds):
+    SLA warnings and breaches, and the deadline for accepting an assignment. A postponed
+    ticket's SLA timers wait until the postponement ends."""
     if ticket.status in SETTLED:
         return {}
     out: dict[str, float] = {}
+    if accept_timeout is not None and ticket.assigned_at and not ticket.accepted:
+        out[f"{ticket.id}|assignment|timeout"] = (ticket.assigned_at + accept_timeout).timestamp()
     resume = ticket.postponed_until.timestamp() if ticket.postponed_until else 0.0
     for target, clock in ticket.sla.items():
         if clock.met_at or clock.breached or clock.due is None:
@@ -76,8 +88,11 @@ def schedule(ticket: Ticket) -> dict[str, float]:
 
 
 def fire(ticket: Ticket, target: str, kind: str, rules: RuleSet, now: datetime) -> Change | None:
-    """The ticket after an SLA warning or breach and the escalation rules for it; None
-    when the timer is stale (met, settled, warned already, postponed, or not yet due)."""
+    """The ticket after an SLA warning or breach, or an assignment not accepted in time,
+    and the escalation rules for it; None when the timer is stale (met, settled, warned
+    already, accepted, postponed, or not yet due)."""
+    if target == "assignment":
+        return _accept_timeout(ticket, rules, now)
     clock = ticket.sla.get(target)
     if clock is None or clock.met_at or clock.breached or ticket.status in SETTLED:
         return None
@@ -90,7 +105,26 @@ def fire(ticket: Ticket, target: str, kind: str, rules: RuleSet, now: datetime) 
     events: list[tuple[EventType, dict[str, Any]]] = [
         (KINDS[kind], {"target": target, "policy": ticket.sla_policy, "due": clock.due})
     ]
-    trigger = f"sla.{target}.{kind}"
+    return _escalate(fired, events, f"sla.{target}.{kind}", rules, now)
+
+
+def _accept_timeout(ticket: Ticket, rules: RuleSet, now: datetime) -> Change | None:
+    deadline = ticket.assigned_at + rules.assignment.accept_timeout if ticket.assigned_at else None
+    if ticket.status in SETTLED or ticket.accepted or deadline is None or deadline > now:
+        return None
+    back = unassigned(ticket, "accept_timeout", now)
+    return _escalate(back.ticket, list(back.events), "assignment.timeout", rules, now)
+
+
+def _escalate(
+    ticket: Ticket,
+    events: list[tuple[EventType, dict[str, Any]]],
+    trigger: str,
+    rules: RuleSet,
+    now: datetime,
+) -> Change:
+    """Run the escalation rules for ``trigger``; a match adds an ``.escalated`` event."""
+    fired = ticket
     facts = {
         "channel": ticket.channel,
         "inbox": ticket.inbox,
@@ -117,6 +151,17 @@ def fire(ticket: Ticket, target: str, kind: str, rules: RuleSet, now: datetime) 
     return Change(fired, events)
 
 
+def commit_for(
+    customer_id: str, event_id: str, change: Change, version: int, at: datetime
+) -> Commit:
+    """The commit of one change: the new ticket and its lifecycle records as the outbox."""
+    out = LifecycleOutputs(event_id, change.ticket, at)
+    for etype, data in change.events:
+        out.add(etype, **data)
+    out.snapshot()
+    return Commit(customer_id, event_id, change.ticket, version, out.records)
+
+
 class TimersHandler:
     name = "timers"
 
@@ -124,15 +169,18 @@ class TimersHandler:
         self,
         client: aioredis.Redis,
         store: RedisThreadStore,
+        *,
+        agents: AgentStore,
         producer: AIOKafkaProducer,
         names: TopicNames,
         rules: Callable[[], RuleSet],
-        *,
         prefix: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._r = client
         self._store = store
+        self._agents = agents
+        self._waiting = f"{prefix}:waiting"
         self._producer = producer
         self._names = names
         self._rules = rules
@@ -151,9 +199,11 @@ class TimersHandler:
                 dead.append(deadletter_record(record, self.name, exc))
                 continue
             latest[ticket.id] = ticket
+        await self._follow_assignments(list(latest.values()))
+        timeout = self._rules().assignment.accept_timeout
         wanted: dict[str, float] = {}
         for ticket in latest.values():
-            wanted.update(schedule(ticket))
+            wanted.update(schedule(ticket, timeout))
         try:
             if wanted:
                 await self._r.zadd(self._key, wanted)
@@ -161,6 +211,26 @@ class TimersHandler:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
         await self._send(dead)
         await self.tick()
+
+    async def _follow_assignments(self, tickets: list[Ticket]) -> None:
+        """Free the capacity of settled or re-assigned tickets; keep the line current."""
+        holders = await self._agents.holders([t.id for t in tickets])
+        await self._agents.release(
+            [
+                t.id
+                for t, holder in zip(tickets, holders, strict=True)
+                if holder and (t.status in SETTLED or t.assignee != holder)
+            ]
+        )
+        join = dict(filter(None, (waiting_member(t) for t in tickets)))
+        leave = [f"{t.id}|{t.assignment_round}" for t in tickets if waiting_member(t) is None]
+        try:
+            if join:
+                await self._r.zadd(self._waiting, join)
+            if leave:
+                await self._r.zrem(self._waiting, *leave)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def tick(self) -> None:
         """Fire every timer that is due."""
@@ -173,6 +243,85 @@ class TimersHandler:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
         if due:
             await self._fire([(text(m), float(score)) for m, score in due], now)
+        await self._sweep(now)
+
+    async def _offer(
+        self, ticket: Ticket, round_: int, rules: RuleSet, at: datetime
+    ) -> tuple[Change, str] | None:
+        """Assign the ticket if an agent is free; else say once that it waits."""
+        queue = rules.queues.get(ticket.queue or "")
+        agent = await self._agents.assign(
+            ticket.id,
+            ticket.channel,
+            queue=ticket.queue or "",
+            skills=queue.skills if queue else frozenset(),
+            strategy=rules.assignment.strategy,
+            default_capacity=rules.assignment.capacity.get(ticket.channel, 1),
+        )
+        if agent is not None:
+            change = assigned(ticket, agent, rules.assignment.strategy, at)
+            return change, assign_event_id(ticket.id, round_)
+        if ticket.queued_at is None:
+            return queued(ticket, at), queued_event_id(ticket.id, round_)
+        return None
+
+    async def _sweep(self, now: float) -> None:
+        """Offer the first waiting tickets to the agents; tell the rest they wait."""
+        try:
+            lined_up: list[Any] = await self._r.zrange(self._waiting, 0, BATCH - 1)
+            members = [text(m) for m in lined_up]
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        if not members:
+            return
+        lined = [(m, *parse_member(m)) for m in members]
+        owners = await self._store.ticket_owners([tid for _, tid, _ in lined])
+        found = [(entry, o) for entry, o in zip(lined, owners, strict=True) if o]
+        views = await self._store.views(
+            [
+                ViewRequest(owner, eid(tid, round_), ticket_id=tid)
+                for (_, tid, round_), owner in found
+                for eid in (assign_event_id, queued_event_id)
+            ]
+        )
+        rules = self._rules()
+        at = datetime.fromtimestamp(now, UTC)
+        gone = [m for (m, _, _), o in zip(lined, owners, strict=True) if not o]
+        outputs: list[OutRecord] = []
+        commits: list[tuple[str, Commit]] = []
+        for i, ((member, _, round_), owner) in enumerate(found):
+            assign_view, queued_view = views[2 * i], views[2 * i + 1]
+            if assign_view.done:  # assigned before: publish what may still be pending
+                outputs.extend(assign_view.outbox or [])
+                gone.append(member)
+                continue
+            ticket = assign_view.ticket
+            current = waiting_member(ticket) if ticket else None
+            if ticket is None or current is None or current[0] != member:
+                gone.append(member)  # no longer waiting in this round
+                continue
+            if queued_view.done:
+                outputs.extend(queued_view.outbox or [])
+            offered = await self._offer(ticket, round_, rules, at)
+            if offered is not None:
+                change, event_id = offered
+                version = assign_view.ticket_version
+                commits.append((member, commit_for(owner, event_id, change, version, at)))
+        results = await self._store.commit_many([c for _, c in commits]) if commits else []
+        acked = []
+        for (member, commit), result in zip(commits, results, strict=True):
+            if result == "OK":  # a CONFLICT is offered again next sweep, with fresh state
+                outputs.extend(commit.outbox)
+                acked.append((commit.customer_id, commit.event_id))
+                if commit.ticket and commit.ticket.assignee:
+                    gone.append(member)
+        await self._send(outputs)
+        await self._store.clear_outboxes(acked)
+        try:
+            if gone:
+                await self._r.zrem(self._waiting, *gone)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def _fire(self, due: list[tuple[str, float]], now: float) -> None:
         timers = [Timer.parse(member, when) for member, when in due]
@@ -201,15 +350,8 @@ class TimersHandler:
                 else:
                     gone.append(timer.member)
                 continue
-            out = LifecycleOutputs(
-                timer.event_id, change.ticket, datetime.fromtimestamp(timer.when, UTC)
-            )
-            for etype, data in change.events:
-                out.add(etype, **data)
-            out.snapshot()
-            commits.append(
-                Commit(owner, timer.event_id, change.ticket, view.ticket_version, out.records)
-            )
+            fired_at = datetime.fromtimestamp(timer.when, UTC)
+            commits.append(commit_for(owner, timer.event_id, change, view.ticket_version, fired_at))
             member_of[timer.event_id] = timer.member
         results = await self._store.commit_many(commits) if commits else []
         acked = []

@@ -148,6 +148,10 @@ class Ticket(BaseModel):
     priority: Priority = "normal"
     tags: list[str] = Field(default_factory=list)
     assignee: str | None = None
+    assigned_at: datetime | None = None
+    accepted: bool = False
+    assignment_round: int = 0
+    queued_at: datetime | None = None
     sla_policy: str | None = None
     sla: dict[str, SlaClock] = Field(default_factory=dict)
     contacts: int = 0

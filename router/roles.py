@@ -24,6 +24,7 @@ from consumers.routing import RoutingHandler
 from consumers.runner import BatchHandler, run_consumer
 from consumers.timers import TimersHandler
 from consumers.windows import CONTRIBUTORS
+from router.agents import AgentStore
 from router.errors import ConfigError
 from router.health import ReadyCheck, ops_app
 from router.kafka import make_admin, make_consumer, make_producer
@@ -139,6 +140,7 @@ async def run_router(
                 producer,
                 TopicNames(settings.topic_prefix),
                 lambda: holder.current,
+                agents=AgentStore(redis, prefix=settings.topic_prefix),
                 reopen_window=timedelta(seconds=settings.reopen_window_s),
                 telemetry=telemetry,
             )
@@ -169,9 +171,10 @@ async def run_timers(
                 RedisThreadStore(
                     redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
                 ),
-                producer,
-                TopicNames(settings.topic_prefix),
-                lambda: holder.current,
+                agents=AgentStore(redis, prefix=settings.topic_prefix),
+                producer=producer,
+                names=TopicNames(settings.topic_prefix),
+                rules=lambda: holder.current,
                 prefix=settings.topic_prefix,
             )
             await _consume(settings, (Topic.TICKETS,), handler, stop, telemetry=telemetry)

@@ -73,3 +73,36 @@ def test_timer_event_ids_are_deterministic() -> None:
     b = Timer.parse("T-1|first_response|breached", DUE.timestamp())
     c = Timer.parse("T-1|first_response|warning", WARN.timestamp())
     assert a.event_id == b.event_id != c.event_id
+
+
+def test_unaccepted_assignment_times_out_back_into_line() -> None:
+    assigned_at = AT + timedelta(minutes=1)
+    held = ticket(assignee="a1", assigned_at=assigned_at)
+    timeout = RULES.assignment.accept_timeout
+    timers = schedule(held, timeout)
+    assert timers["T-1|assignment|timeout"] == (assigned_at + timeout).timestamp()
+    assert fire(held, "assignment", "timeout", RULES, assigned_at + timeout / 2) is None
+    change = fire(held, "assignment", "timeout", RULES, assigned_at + timeout)
+    assert change is not None
+    assert (change.ticket.assignee, change.ticket.assignment_round) == (None, 1)
+    [(etype, data)] = change.events
+    assert etype is EventType.TICKET_QUEUED
+    assert data == {"queue": "general", "reason": "accept_timeout", "agent_id": "a1"}
+    accepted = held.model_copy(update={"accepted": True})
+    assert "T-1|assignment|timeout" not in schedule(accepted, timeout)
+    assert fire(accepted, "assignment", "timeout", RULES, AT + timedelta(days=1)) is None
+
+
+def test_waiting_line_is_priority_then_age() -> None:
+    from consumers.assignment import waiting_member
+
+    old_normal = ticket(created_at=AT)
+    new_urgent = ticket(id="T-2", priority="urgent", created_at=AT + timedelta(hours=1))
+    new_normal = ticket(id="T-3", created_at=AT + timedelta(hours=1))
+    order = sorted(
+        (waiting_member(t) for t in (new_normal, old_normal, new_urgent)),
+        key=lambda m: m[1] if m else 0,
+    )
+    assert [m[0] for m in order if m] == ["T-2|0", "T-1|0", "T-3|0"]
+    assert waiting_member(ticket(assignee="a1")) is None
+    assert waiting_member(ticket(status="resolved")) is None

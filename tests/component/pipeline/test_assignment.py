@@ -1,0 +1,141 @@
+"""Assignment by skills and capacity, waiting in line, and capacity freed by resolution."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from router import roles
+from router.agents import AgentStore
+from router.redis import make_redis
+from router.settings import Settings
+from router.topics import Topic
+from tests.component.pipeline.conftest import RULES, Running, run_switchboard
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+AUTH = {"authorization": "Bearer tok"}
+
+
+@pytest.fixture
+async def agents(settings: Settings) -> AsyncIterator[AgentStore]:
+    client = make_redis(settings)
+    yield AgentStore(client, prefix=settings.topic_prefix)
+    await client.aclose()
+
+
+async def test_store_respects_skills_capacity_and_strategy(agents: AgentStore) -> None:
+    await agents.presence("a1", "online", ["billing"], {"email": 1})
+    await agents.presence("a2", "online", ["billing", "tech"], {"email": 2})
+    await agents.presence("a3", "away", ["billing", "tech"], {"email": 5})
+
+    def assign(ticket: str, skills: set[str], strategy: str = "least_loaded") -> Any:
+        return agents.assign(
+            ticket,
+            "email",
+            queue="q",
+            skills=frozenset(skills),
+            strategy=strategy,
+            default_capacity=1,
+        )
+
+    assert await assign("T1", {"tech"}) == "a2"  # only a2 is online with tech
+    assert await assign("T1", {"tech"}) == "a2"  # idempotent per ticket
+    assert await agents.load("a2", "email") == 1
+    assert await assign("T2", {"billing"}) == "a1"  # a1 has 0 load, a2 has 1
+    assert await assign("T3", {"billing"}) == "a2"  # a1 is full (capacity 1)
+    assert await assign("T4", {"billing"}) is None  # everyone full, a3 is away
+    await agents.release(["T2"])
+    await agents.release(["T2"])  # idempotent
+    assert await agents.load("a1", "email") == 0
+    assert await assign("T4", {"billing"}) == "a1"
+
+
+async def test_round_robin_takes_turns(agents: AgentStore) -> None:
+    for agent in ("r1", "r2"):
+        await agents.presence(agent, "online", ["x"], {"chat": 5})
+    picked = [
+        await agents.assign(
+            f"T{i}",
+            "chat",
+            queue="rr",
+            skills=frozenset({"x"}),
+            strategy="round_robin",
+            default_capacity=1,
+        )
+        for i in range(4)
+    ]
+    assert picked == ["r1", "r2", "r1", "r2"]
+
+
+@pytest.fixture
+async def desk(settings: Settings) -> AsyncIterator[Running]:
+    update = {"rules_path": RULES, "api_tokens": SecretStr("tok")}
+    async with run_switchboard(settings.model_copy(update=update), frozenset(roles.ROLES)) as r:
+        yield r
+
+
+async def lifecycle(running: Running, expect: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for _ in range(50):
+        events = [
+            e
+            for e in values(await read_topic(running.settings, Topic.TICKETS, expect=1))
+            if e["type"].endswith((".assigned", ".queued"))
+        ]
+        if len(events) >= expect:
+            break
+        await asyncio.sleep(0.1)
+    return events
+
+
+async def test_tickets_wait_for_a_free_agent_and_move_on_decline(desk: Running) -> None:
+    presence = {
+        "type": "agent.presence",
+        "data": {
+            "agent_id": "a1",
+            "status": "online",
+            "skills": ["billing"],
+            "capacity": {"webform": 1},
+        },
+    }
+    assert (await desk.http.post("/v1/actions", json=presence, headers=AUTH)).status_code == 202
+    await asyncio.sleep(0.5)
+    for who in ("x", "y"):
+        resp = await desk.http.post(
+            "/v1/channels/webform", json={"email": f"{who}@example.com", "message": "invoice?"}
+        )
+        assert resp.status_code == 202
+    events = await lifecycle(desk, 2)
+    assert [(e["type"].rsplit(".", 1)[1], e["data"].get("agent_id")) for e in events] == [
+        ("assigned", "a1"),
+        ("queued", None),
+    ]
+    first, waiting = events[0]["data"]["ticket"], events[1]["data"]["ticket"]
+    assert first["assignee"] == "a1"
+    assert waiting["queue"] == "billing"
+
+    resolve = {"type": "ticket.resolved", "data": {"ticket_id": first["id"]}}
+    assert (await desk.http.post("/v1/actions", json=resolve, headers=AUTH)).status_code == 202
+    events = await lifecycle(desk, 3)
+    assert events[2]["type"] == "switchboard.ticket.assigned"
+    assert events[2]["data"]["ticket"]["id"] == waiting["id"]
+
+    decline = {
+        "type": "assignment.declined",
+        "data": {"ticket_id": waiting["id"], "agent_id": "a1"},
+    }
+    assert (await desk.http.post("/v1/actions", json=decline, headers=AUTH)).status_code == 202
+    events = await lifecycle(desk, 5)
+    requeued, again = events[3], events[4]
+    assert (requeued["type"], requeued["data"]["reason"]) == (
+        "switchboard.ticket.queued",
+        "declined",
+    )
+    assert again["type"] == "switchboard.ticket.assigned"
+    assert again["data"]["ticket"]["assignment_round"] == 1
