@@ -26,7 +26,7 @@ from consumers.windows import Contribution, Contributor, derived_values, window_
 from router.codec import JSON_HEADER, decode_event, dumps
 from router.errors import BackendUnavailable, SwitchboardError
 from router.events import MetricRecord, Window, iso, metric_key, utcnow
-from router.kafka import send_and_wait_all
+from router.kafka import publish
 from router.observability import Telemetry
 from router.redis import text
 from router.state import OutRecord
@@ -203,7 +203,4 @@ class MetricsHandler:
         )
 
     async def _send(self, records: list[OutRecord]) -> None:
-        await send_and_wait_all(
-            self._producer,
-            [(self._names(r.topic), r.key.encode(), r.value, list(r.headers)) for r in records],
-        )
+        await publish(self._producer, self._names, records)

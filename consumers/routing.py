@@ -29,7 +29,7 @@ from router.agents import AgentStore
 from router.codec import decode_event
 from router.errors import InvalidEvent
 from router.events import CloudEvent, EventType, Interaction, Ticket
-from router.kafka import send_and_wait_all
+from router.kafka import publish
 from router.observability import Telemetry
 from router.state import Commit, OutRecord, ThreadStore, ThreadView, ViewRequest
 from router.topics import Topic, TopicNames
@@ -101,10 +101,7 @@ class RoutingHandler:
                     published.add(item.event.id)
                     outputs.extend(outs)
                     acked.append((item.customer_id, item.event.id))
-        await send_and_wait_all(
-            self._producer,
-            [(self._names(o.topic), o.key.encode(), o.value, list(o.headers)) for o in outputs],
-        )
+        await publish(self._producer, self._names, outputs)
         await self._store.clear_outboxes(acked)
 
     def _deadletter(self, record: Record, exc: Exception) -> OutRecord:

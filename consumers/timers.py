@@ -38,7 +38,7 @@ from router.codec import decode_event
 from router.errors import BackendUnavailable, InvalidEvent
 from router.events import EventType, Ticket, iso
 from router.ids import derived_id
-from router.kafka import send_and_wait_all
+from router.kafka import publish
 from router.redis import text
 from router.state import Commit, OutRecord, RedisThreadStore, ViewRequest
 from router.topics import TopicNames
@@ -372,7 +372,4 @@ class TimersHandler:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def _send(self, records: list[OutRecord]) -> None:
-        await send_and_wait_all(
-            self._producer,
-            [(self._names(r.topic), r.key.encode(), r.value, list(r.headers)) for r in records],
-        )
+        await publish(self._producer, self._names, records)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -18,6 +19,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from router.errors import BackendUnavailable, ConfigError
 from router.settings import KafkaSettings, Settings
+from router.state import OutRecord
 from router.topics import Topic, TopicNames
 
 BOOTSTRAP_SETTING = "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
@@ -162,3 +164,13 @@ async def send_and_wait_all(
             await asyncio.gather(*futures)
     except KafkaError as exc:
         raise BackendUnavailable("kafka", str(exc) or type(exc).__name__) from exc
+
+
+async def publish(
+    producer: AIOKafkaProducer, names: TopicNames, records: Sequence[OutRecord]
+) -> None:
+    """Produce records bound for registry topics and wait for every ack."""
+    await send_and_wait_all(
+        producer,
+        [(names(r.topic), r.key.encode(), r.value, list(r.headers)) for r in records],
+    )
