@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -168,3 +169,53 @@ def test_dev_leaves_no_broker_or_valkey_behind(how: signal.Signals) -> None:
     while any(alive(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [c for c in children if alive(c)]
+
+
+def test_tail_prints_lifecycle_records(services: object) -> None:
+    import asyncio
+
+    from router.embedded import EmbeddedServices
+    from tests.component.pipeline.test_slice import interaction_event
+    from tests.conftest import make_settings
+
+    assert isinstance(services, EmbeddedServices)
+    prefix = f"tail{os.getpid()}"
+    env = clean_env(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
+        SWITCHBOARD_TOPIC_PREFIX=prefix,
+    )
+    assert switchboard("topics", "ensure", env=env).returncode == 0
+    settings = make_settings(services, prefix)
+
+    async def produce() -> None:
+        from aiokafka import AIOKafkaProducer
+
+        from router.events import Customer, Interaction
+        from router.topics import Topic, TopicNames
+
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+        await producer.start()
+        key, value = interaction_event(
+            "tail", Interaction(channel="sms", customer=Customer(phone="+15551234567"))
+        )
+        await producer.send_and_wait(TopicNames(prefix)(Topic.INBOUND), value, key=key.encode())
+        await producer.stop()
+
+    asyncio.run(produce())
+    result = switchboard("tail", "inbound", "--limit", "1", env=env, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "switchboard.interaction.received" in result.stdout
+    assert "key=phone:+15551234567" in result.stdout
+
+
+def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
+    result = switchboard("bench", "--events", "300", "--json", env=clean_env(), timeout=180)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["events"] == 300
+    assert report["pipeline_completed"] == 300
+    assert report["passthrough_per_s"] > 0
+    assert report["pipeline_per_s"] > 0
+    assert 0 < report["pipeline_vs_passthrough"] < 1
+    assert report["http_webform_ms"]["samples"] == 30
+    assert report["latency_ms"]["p50"] <= report["latency_ms"]["max"]
