@@ -6,7 +6,7 @@ publish, or None when the action changes nothing (an internal note, a repeated a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from consumers.assignment import unassigned
@@ -93,12 +93,19 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, AssignmentDeclined):
         if ticket.assignee != action.agent_id:
             return None
-        return unassigned(ticket.model_copy(update=base), "declined", at)
-    if isinstance(action, TicketPostponed):
-        postponed = ticket.model_copy(
-            update={**base, "status": "pending", "postponed_until": action.until}
+        declined = ticket.model_copy(
+            update={**base, "declined_by": [*ticket.declined_by, action.agent_id]}
         )
-        return Change(postponed, [(EventType.TICKET_POSTPONED, {"until": action.until})])
+        return unassigned(declined, "declined", at)
+    if isinstance(action, TicketPostponed):
+        if action.until <= at:
+            return None
+        clocks, paused = _paused(ticket, rules, at, action.until)
+        postponed = ticket.model_copy(
+            update={**base, "status": "pending", "postponed_until": action.until, "sla": clocks}
+        )
+        data = {"until": action.until, "sla_paused_seconds": paused.total_seconds()}
+        return Change(postponed, [(EventType.TICKET_POSTPONED, data)])
     if isinstance(action, FeedbackCsat | FeedbackNps | FeedbackCes):
         feedback = {
             "kind": FEEDBACK[type(action)],
@@ -153,6 +160,29 @@ def _transferred(
         "to": {"queue": moved.queue, "agent_id": moved.assignee},
     }
     return Change(moved, [(EventType.TICKET_TRANSFERRED, data)])
+
+
+def _paused(
+    ticket: Ticket, rules: RuleSet, start: datetime, until: datetime
+) -> tuple[dict[str, SlaClock], timedelta]:
+    """SLA clocks pause while postponed: every running clock moves on by the business time
+    the postponement covers (contract section 6)."""
+    policy = rules.sla_policies.get(ticket.sla_policy or "")
+    paused = policy.elapsed(start, until) if policy else until - start
+    calendar = policy.calendar if policy else None
+
+    def later(moment: datetime | None) -> datetime | None:
+        if moment is None:
+            return None
+        return calendar.add(moment, paused) if calendar else moment + paused
+
+    clocks = {
+        target: clock
+        if clock.met_at or clock.breached
+        else clock.model_copy(update={"due": later(clock.due), "warn_at": later(clock.warn_at)})
+        for target, clock in ticket.sla.items()
+    }
+    return clocks, paused
 
 
 def _met(clocks: dict[str, SlaClock], target: str, at: datetime) -> dict[str, SlaClock]:

@@ -257,6 +257,7 @@ class TimersHandler:
             skills=queue.skills if queue else frozenset(),
             strategy=rules.assignment.strategy,
             default_capacity=rules.assignment.capacity.get(ticket.channel, 1),
+            exclude=ticket.declined_by,
         )
         if agent is not None:
             change = assigned(ticket, agent, rules.assignment.strategy, at)

@@ -17,7 +17,8 @@ from router.errors import BackendUnavailable
 
 ASSIGN = """
 -- KEYS: 1 online set; ARGV: 1 key prefix, 2 ticket, 3 channel, 4 strategy, 5 queue,
---       6 default capacity for the channel, 7.. required skills
+--       6 default capacity for the channel, 7 agents to pass over (newline-separated),
+--       8.. required skills
 local p, ticket, channel = ARGV[1], ARGV[2], ARGV[3]
 local held = redis.call('GET', p .. 'holder:' .. ticket)
 if held then return held end
@@ -25,6 +26,8 @@ local agents = redis.call('SMEMBERS', KEYS[1])
 table.sort(agents)
 local pointer = redis.call('GET', p .. 'rr:' .. ARGV[5]) or ''
 local best, best_load, first_free = false, math.huge, false
+local passed = {}
+for a in string.gmatch(ARGV[7], '[^\\n]+') do passed[a] = true end
 for _, agent in ipairs(agents) do
   local raw = redis.call('HMGET', p .. 'agent:' .. agent, 'skills', 'capacity')
   local skills = cjson.decode(raw[1] or '[]')
@@ -32,7 +35,8 @@ for _, agent in ipairs(agents) do
   local have = {}
   for _, s in ipairs(skills) do have[s] = true end
   local ok = true
-  for i = 7, #ARGV do if not have[ARGV[i]] then ok = false end end
+  for i = 8, #ARGV do if not have[ARGV[i]] then ok = false end end
+  if passed[agent] then ok = false end
   local cap = tonumber(capacity[channel] or ARGV[6])
   local load = redis.call('SCARD', p .. 'load:' .. agent .. ':' .. channel)
   if ok and load < cap then
@@ -106,9 +110,11 @@ class AgentStore:
         skills: frozenset[str],
         strategy: str,
         default_capacity: int,
+        exclude: list[str] | None = None,
     ) -> str | None:
         """An online agent with the skills and free capacity on the channel, now holding
-        this ticket's capacity; None when nobody is free."""
+        this ticket's capacity; None when nobody is free. ``exclude``: agents who
+        declined this ticket."""
         try:
             agent = await self._assign(
                 keys=[self._p + "online"],
@@ -119,6 +125,7 @@ class AgentStore:
                     strategy,
                     queue,
                     default_capacity,
+                    "\n".join(exclude or ()),
                     *sorted(skills),
                 ],
             )

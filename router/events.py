@@ -151,6 +151,7 @@ class Ticket(BaseModel):
     assigned_at: datetime | None = None
     accepted: bool = False
     assignment_round: int = 0
+    declined_by: list[str] = Field(default_factory=list)
     queued_at: datetime | None = None
     sla_policy: str | None = None
     sla: dict[str, SlaClock] = Field(default_factory=dict)

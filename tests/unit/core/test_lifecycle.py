@@ -115,6 +115,10 @@ def test_postpone_and_feedback() -> None:
     postponed = apply_action(ticket(), TicketPostponed(ticket_id="T-1", until=until), AT, RULES)
     assert postponed is not None
     assert (postponed.ticket.status, postponed.ticket.postponed_until) == ("pending", until)
+    # the SLA clock pauses: it is due two days later than before
+    assert postponed.ticket.sla["first_response"].due == AT + timedelta(hours=4, days=2)
+    assert postponed.events[0][1]["sla_paused_seconds"] == 2 * 86400
+    assert apply_action(ticket(), TicketPostponed(ticket_id="T-1", until=AT), AT, RULES) is None
     nps = apply_action(ticket(assignee="a9"), FeedbackNps(ticket_id="T-1", score=9), AT, RULES)
     assert nps is not None
     assert nps.events == [
