@@ -18,14 +18,16 @@ import orjson
 import redis.asyncio as aioredis
 import structlog
 from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from consumers.backlog import Backlog
 from consumers.deadletter import deadletter_record
 from consumers.runner import Record
 from consumers.windows import Contribution, Contributor, derived_values, window_of
 from router.codec import JSON_HEADER, decode_event, dumps
 from router.errors import BackendUnavailable, SwitchboardError
-from router.events import MetricRecord, Window, iso, metric_key, utcnow
+from router.events import MetricRecord, Ticket, Window, iso, metric_key, utcnow
 from router.kafka import publish
 from router.observability import Telemetry
 from router.redis import text
@@ -85,6 +87,8 @@ class MetricsHandler:
         self._clock = clock
         self._increment = client.register_script(INCREMENT)
         self._bump = client.register_script(BUMP)
+        self._backlog = Backlog(client, prefix=prefix)
+        self._snapshot_window: datetime | None = None
 
     def _hash(self, key: str) -> str:
         return f"{self._p}:{{{key}}}"
@@ -92,9 +96,14 @@ class MetricsHandler:
     async def handle(self, records: list[Record]) -> None:
         deadletters: list[OutRecord] = []
         pending: list[tuple[str, str, Contribution, datetime]] = []
+        latest: dict[str, Ticket] = {}
         for record in records:
             try:
                 event = decode_event(record.value)
+                ticket = (event.data or {}).get("ticket")
+                if isinstance(ticket, dict):
+                    snapshot = Ticket.model_validate(ticket)
+                    latest[snapshot.id] = snapshot
                 at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
                 for contributor in self._contributors:
                     pending.extend(
@@ -102,8 +111,9 @@ class MetricsHandler:
                         for c in contributor(event.type, event.data or {})
                         for start, key in [self._key(c, at)]
                     )
-            except SwitchboardError as exc:
+            except (SwitchboardError, ValidationError) as exc:
                 deadletters.append(deadletter_record(record, self.name, exc))
+        await self._backlog.follow(list(latest.values()))
         try:
             await self._apply(pending)
         except (RedisError, OSError) as exc:
@@ -145,6 +155,9 @@ class MetricsHandler:
                         c.dimensions.get("queue", ""),
                         c.dimensions.get("channel", ""),
                     ).inc(c.amount)
+                    if c.counter == "handle_seconds_sum":  # AHT as a distribution too
+                        queue = c.dimensions.get("queue", "")
+                        self._telemetry.handle_time.labels(queue).observe(c.amount)
 
     async def flush(self) -> None:
         """Publish a new revision of every window that changed since the last flush."""
@@ -157,8 +170,10 @@ class MetricsHandler:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def tick(self) -> None:
-        """Flush, then mark windows whose allowed lateness has passed as final."""
+        """Flush, snapshot the backlog once per window, and mark windows whose allowed
+        lateness has passed as final."""
         await self.flush()
+        await self._snapshot_backlog()
         horizon = self._clock() - self._lateness_s
         try:
             found: list[Any] = await self._r.zrangebyscore(f"{self._p}:windows", "-inf", horizon)
@@ -168,6 +183,36 @@ class MetricsHandler:
                 await self._r.zrem(f"{self._p}:windows", *due)
         except (RedisError, OSError) as exc:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
+
+    async def _snapshot_backlog(self) -> None:
+        """The workload backlog gauges per queue, once in every window (its first tick)."""
+        now = self._clock()
+        start, end = window_of(datetime.fromtimestamp(now, UTC), self._window_s)
+        if start == self._snapshot_window:
+            return
+        gauges = await self._backlog.gauges(now)
+        if self._telemetry:
+            for queue, values in gauges.items():
+                self._telemetry.backlog.labels(queue).set(values["open"])
+        keys = []
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for queue, values in gauges.items():
+                    dims = {"queue": queue}
+                    key = metric_key("workload", start, dims)
+                    meta = {"metric": "workload", "dimensions": dims, "start": iso(start)}
+                    pipe.hset(self._hash(key), "meta", orjson.dumps(meta))
+                    for name, value in values.items():
+                        pipe.hset(self._hash(key), f"c:{name}", value)
+                    pipe.expire(self._hash(key), self._ttl_s)
+                    pipe.zadd(f"{self._p}:windows", {key: end.timestamp()}, nx=True)
+                    keys.append(key)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        if keys:
+            await self._publish(keys, final=False)
+        self._snapshot_window = start
 
     async def _publish(self, keys: list[str], *, final: bool) -> None:
         async with self._r.pipeline(transaction=False) as pipe:

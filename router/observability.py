@@ -57,6 +57,13 @@ class Telemetry:
             ["metric", "counter", "queue", "channel"],
             registry=r,
         )
+        self.handle_time = Histogram(
+            "switchboard_handle_seconds",
+            "Agent handle time per reply (the distribution behind AHT)",
+            ["queue"],
+            buckets=(30, 60, 120, 300, 600, 900, 1800, 3600),
+            registry=r,
+        )
         self.backlog = Gauge(
             "switchboard_backlog_open", "Open tickets per queue", ["queue"], registry=r
         )

@@ -3,6 +3,7 @@ tickets, and the metric topics count them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,6 +35,8 @@ def latest(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Counters per metric of the newest revision of each window (one window here)."""
     out: dict[str, dict[str, int]] = {}
     for r in records:
+        if r["metric"] == "workload" and "channel" not in r["dimensions"]:
+            continue  # the backlog gauges, tested on their own
         merged = out.setdefault(r["metric"], {})
         merged.update(r["counters"])
     return out
@@ -95,6 +98,9 @@ async def test_reply_resolve_feedback_and_reopen(helpdesk: Running) -> None:
         "resolved": 1,
         "resolved_first_contact": 1,
     }
+    scraped = (await helpdesk.http.get("/metrics")).text
+    assert 'switchboard_handle_seconds_bucket{le="120.0",queue="general"} 1.0' in scraped
+    assert "switchboard_metric_total" in scraped
     assert await metric_counters(helpdesk, Topic.METRICS_SATISFACTION, {"csat_responses": 1}) == {
         "csat_responses": 1,
         "csat_satisfied": 1,
@@ -134,3 +140,27 @@ async def test_action_for_an_unknown_ticket_is_dead_lettered(helpdesk: Running) 
     assert (await helpdesk.http.post("/v1/actions", json=bad, headers=AUTH)).status_code == 202
     [dead] = await read_topic(helpdesk.settings, Topic.DEADLETTER, expect=1)
     assert b"unknown ticket 'T-doesnotexist'" in dict(dead.headers)["dlq.error"]
+
+
+async def test_backlog_gauges_per_queue(settings: Settings) -> None:
+    update = {"rules_path": RULES, "api_tokens": SecretStr("tok"), "metrics_window_s": 1}
+    async with run_switchboard(settings.model_copy(update=update)) as running:
+        for who, text in (("p@example.com", "invoice"), ("q@example.com", "hello")):
+            resp = await running.http.post(
+                "/v1/channels/webform", json={"email": who, "message": text}
+            )
+            assert resp.status_code == 202
+        gauges: dict[str, dict[str, int]] = {}
+        for _ in range(40):
+            for record in values(await read_topic(settings, Topic.METRICS_WORKLOAD, expect=1)):
+                if set(record["dimensions"]) == {"queue"}:
+                    gauges[record["dimensions"]["queue"]] = record["counters"]
+            if {"billing", "general"} <= set(gauges):
+                break
+            await asyncio.sleep(0.25)
+        assert gauges["billing"]["open"] == 1
+        assert gauges["billing"]["waiting"] == 1
+        assert gauges["general"]["open"] == 1
+        assert gauges["general"]["oldest_waiting_seconds"] >= 0
+        scraped = (await running.http.get("/metrics")).text
+        assert 'switchboard_backlog_open{queue="billing"} 1.0' in scraped
