@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -219,7 +220,9 @@ async def run_roles(
     """
     telemetry = Telemetry()
     holder = RuleSetHolder(settings.rules_path) if roles & {"router", "timers"} else None
+    sock = bind_http(settings)
     async with AsyncExitStack() as stack:
+        stack.callback(sock.close)
         checks: dict[str, ReadyCheck] = {"kafka": kafka_ready(settings)}
         if "ingress" in roles:
             ing = await stack.enter_async_context(ingress(settings, telemetry))
@@ -242,7 +245,7 @@ async def run_roles(
                     raise RuntimeError("no rules loaded")
 
             checks["rules"] = rules_ready
-        tasks = [asyncio.create_task(_serve(app, settings, stop, on_ready), name="http")]
+        tasks = [asyncio.create_task(_serve(app, sock, stop, on_ready), name="http")]
         if holder is not None:
             tasks.append(asyncio.create_task(watch_rules(holder, stop), name="rules"))
         if holder is not None and "router" in roles:
@@ -266,31 +269,41 @@ async def run_roles(
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def bind_http(settings: Settings) -> socket.socket:
+    """Take the HTTP port before anything else starts, so a taken port is one clear line."""
+    host, port = settings.http_host, settings.http_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            "SWITCHBOARD_HTTP_PORT", f"cannot listen on {host}:{port} ({exc.strerror})"
+        ) from None
+    sock.listen(2048)
+    return sock
+
+
 async def _serve(
-    app: FastAPI, settings: Settings, stop: asyncio.Event, on_ready: Callable[[str], None] | None
+    app: FastAPI,
+    sock: socket.socket,
+    stop: asyncio.Event,
+    on_ready: Callable[[str], None] | None,
 ) -> None:
-    config = uvicorn.Config(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-    )
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     # The CLI owns SIGINT/SIGTERM and sets ``stop``; uvicorn must not take them over.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if serving.done():
             await serving
-            raise ConfigError(
-                "SWITCHBOARD_HTTP_PORT", f"cannot listen on port {settings.http_port}"
-            )
         await asyncio.sleep(0.02)
     if on_ready:
-        port = server.servers[0].sockets[0].getsockname()[1]
-        on_ready(f"http://{settings.http_host}:{port}")
+        host, port = sock.getsockname()[:2]
+        on_ready(f"http://{host}:{port}")
     await stop.wait()
     server.should_exit = True
     await serving

@@ -219,3 +219,17 @@ def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     assert 0 < report["pipeline_vs_passthrough"] < 1
     assert report["http_webform_ms"]["samples"] == 30
     assert report["latency_ms"]["p50"] <= report["latency_ms"]["max"]
+
+
+def test_a_taken_http_port_is_one_line_and_nothing_is_left_running() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = switchboard("dev", "--port", str(port), env=clean_env(), timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: SWITCHBOARD_HTTP_PORT: cannot listen on 127.0.0.1:{port} (Address already in use)"
+    ]
