@@ -273,7 +273,8 @@ def bind_http(settings: Settings) -> socket.socket:
     """Take the HTTP port before anything else starts, so a taken port is one clear line."""
     host, port = settings.http_host, settings.http_port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto TCP, so that asyncio sets TCP_NODELAY on every accepted connection
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
