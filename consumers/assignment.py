@@ -14,10 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from consumers.outputs import Change
-from router.events import PRIORITIES, EventType, Ticket
+from router.events import PRIORITIES, SETTLED, EventType, Ticket
 from router.ids import derived_id
-
-SETTLED = ("resolved", "closed")
 
 
 def waiting_member(ticket: Ticket) -> tuple[str, float] | None:

@@ -15,10 +15,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from router.errors import BackendUnavailable
-from router.events import Ticket
+from router.events import SETTLED, Ticket
 from router.redis import text
 
-SETTLED = ("resolved", "closed")
 WAITING = ("new", "open")
 
 

@@ -26,7 +26,7 @@ from router.actions import (
     TicketTransferred,
 )
 from router.errors import InvalidEvent
-from router.events import EventType, SlaClock, Ticket
+from router.events import SETTLED, EventType, SlaClock, Ticket
 from rules import RuleSet
 
 FEEDBACK: dict[type[Action], str] = {FeedbackCsat: "csat", FeedbackNps: "nps", FeedbackCes: "ces"}
@@ -44,7 +44,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, AgentReplied):
         return _replied(ticket, action, at, rules) if action.public else None
     if isinstance(action, TicketResolved):
-        if ticket.status in ("resolved", "closed"):
+        if ticket.status in SETTLED:
             return None
         resolved = ticket.model_copy(
             update={
@@ -62,7 +62,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
         }
         return Change(resolved, [(EventType.TICKET_RESOLVED, outcome)])
     if isinstance(action, TicketReopened):
-        if ticket.status not in ("resolved", "closed"):
+        if ticket.status not in SETTLED:
             return None
         reopened = ticket.model_copy(
             update={

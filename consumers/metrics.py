@@ -32,15 +32,9 @@ from router.kafka import publish
 from router.observability import Telemetry
 from router.redis import text
 from router.state import OutRecord
-from router.topics import Topic, TopicNames
+from router.topics import METRIC_TOPICS, TopicNames
 
 log = structlog.get_logger("switchboard.metrics")
-METRIC_TOPICS = {
-    "sla": Topic.METRICS_SLA,
-    "fcr": Topic.METRICS_FCR,
-    "satisfaction": Topic.METRICS_SATISFACTION,
-    "workload": Topic.METRICS_WORKLOAD,
-}
 
 INCREMENT = """
 -- KEYS: 1 window hash, 2 marker for (window, event, counter); ARGV: counter, amount, ttl, meta

@@ -36,7 +36,7 @@ from consumers.runner import Record
 from router.agents import AgentStore
 from router.codec import decode_event
 from router.errors import BackendUnavailable, InvalidEvent
-from router.events import EventType, Ticket, iso
+from router.events import SETTLED, EventType, Ticket, iso
 from router.ids import derived_id
 from router.kafka import publish
 from router.redis import text
@@ -46,7 +46,6 @@ from rules import RuleSet
 
 log = structlog.get_logger("switchboard.timers")
 KINDS = {"warning": EventType.TICKET_SLA_WARNING, "breached": EventType.TICKET_SLA_BREACHED}
-SETTLED = ("resolved", "closed")
 BATCH = 500
 
 

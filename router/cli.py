@@ -74,8 +74,7 @@ def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]])
 
 async def preflight(settings: Settings) -> None:
     """Fail fast on anything a role cannot run without, naming the setting."""
-    await check_kafka(settings)
-    await check_redis(settings)
+    await preflight_kafka_redis(settings)
     missing = await missing_topics(settings)
     if missing:
         raise ConfigError(
@@ -259,8 +258,7 @@ def forget(
 
     async def main(stop: asyncio.Event) -> None:
         del stop
-        await check_kafka(settings)
-        await check_redis(settings)
+        await preflight_kafka_redis(settings)
         done = await erase(settings, customer)
         if done.customer_id is None:
             out.print("no such customer: nothing stored, nothing to erase", highlight=False)

@@ -17,6 +17,7 @@ Priority = Literal["low", "normal", "high", "urgent"]
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 Status = Literal["new", "open", "pending", "resolved", "closed"]
 SlaTargetName = Literal["first_response", "next_response", "resolution"]
+SETTLED: tuple[Status, ...] = ("resolved", "closed")  # no agent work left; clocks stop
 
 
 def utcnow() -> datetime:

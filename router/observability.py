@@ -45,12 +45,6 @@ class Telemetry:
             ["consumer"],
             registry=r,
         )
-        self.tickets = Counter(
-            "switchboard_ticket_events",
-            "Ticket lifecycle events by type and queue",
-            ["type", "queue", "channel"],
-            registry=r,
-        )
         self.metric_counters = Counter(
             "switchboard_metric",
             "Streaming metric counters (SLA, FCR, satisfaction, workload)",

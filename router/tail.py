@@ -14,14 +14,7 @@ from rich.table import Table
 
 from router.kafka import client_options
 from router.settings import Settings
-from router.topics import Topic, TopicNames
-
-METRIC_TOPICS = {
-    Topic.METRICS_SLA,
-    Topic.METRICS_FCR,
-    Topic.METRICS_SATISFACTION,
-    Topic.METRICS_WORKLOAD,
-}
+from router.topics import METRIC_TOPICS, Topic, TopicNames
 
 
 def resolve(settings: Settings, topic: str) -> tuple[str, Topic | None]:
@@ -57,7 +50,7 @@ async def tail_topic(
         consumer.assign(tps)
         if from_beginning:
             await consumer.seek_to_beginning(*tps)
-        metrics = registry in METRIC_TOPICS
+        metrics = registry in METRIC_TOPICS.values()
         latest: dict[str, dict[str, Any]] = {}
         seen = 0
         view = Live(metric_table(latest), console=console, auto_refresh=False)

@@ -18,6 +18,14 @@ class Topic(StrEnum):
     DEADLETTER = "deadletter"
 
 
+METRIC_TOPICS: dict[str, Topic] = {
+    "sla": Topic.METRICS_SLA,
+    "fcr": Topic.METRICS_FCR,
+    "satisfaction": Topic.METRICS_SATISFACTION,
+    "workload": Topic.METRICS_WORKLOAD,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
     topic: Topic
