@@ -2,18 +2,21 @@
 channel gets the ticket; otherwise it waits in line by priority, then age (contract
 section 9). Part of the ``timers`` role, which already follows every ticket snapshot.
 
-The line is a Redis sorted set of ``ticket|round`` members; a sweep after every batch
-and every second offers the first waiting tickets to ``AgentStore.assign``. The ticket
-changes through the thread store like any other change (compare-and-set, dedupe marker,
-outbox) under ids derived from (ticket, round), so an assignment is published once.
-A declined or unaccepted assignment starts a new round.
+The pure part: a ticket's place in line, the event ids of its outcomes, the changes
+themselves, and the seat arithmetic that tells the walk of the line (``consumers.waiting``)
+which tickets are worth offering. The ticket changes through the thread store like any
+other change (compare-and-set, dedupe marker, outbox) under ids derived from (ticket,
+round), so an assignment is published once. A declined or unaccepted assignment starts a
+new round.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from consumers.outputs import Change
+from router.agents import FreeAgent
 from router.events import PRIORITIES, SETTLED, EventType, Ticket
 from router.ids import derived_id
 
@@ -66,3 +69,76 @@ def unassigned(ticket: Ticket, reason: str, at: datetime) -> Change:
     )
     data = {"queue": ticket.queue, "reason": reason, "agent_id": ticket.assignee}
     return Change(waiting, [(EventType.TICKET_QUEUED, data)])
+
+
+def needs(ticket: Ticket) -> str:
+    """What a waiting ticket asks of an agent, ``channel|queue``: a seat on its channel and
+    the skills of its queue (read from the rules when needed, so a reload applies)."""
+    return f"{ticket.channel}|{ticket.queue or ''}"
+
+
+class Seats:
+    """The free seats of the online agents during one walk of the line.
+
+    Read once per walk and kept current with what the walk assigned, it answers "could
+    anybody take a ticket that needs this?" without a Redis call, so the walk reads the
+    line page by page, offers only the tickets someone could take, and stops when nobody
+    could take any of the tickets still ahead. A hint, not a claim: the assignment script
+    decides, and a ticket the seats said could go but did not (declined by that agent, or
+    the seats changed meanwhile) makes the walk read the seats again.
+    """
+
+    def __init__(self, agents: Iterable[FreeAgent]) -> None:
+        # the narrowest skills first: a ticket any agent could take books one who could
+        # take few others, leaving the specialists' seats to the tickets that need them
+        narrow_first = sorted(agents, key=lambda a: (len(a.skills), a.agent_id))
+        self._free = {a.agent_id: dict(a.free) for a in narrow_first}
+        self._skills = {a.agent_id: a.skills for a in narrow_first}
+
+    def copy(self) -> Seats:
+        twin = Seats(())
+        twin._free = {agent: dict(free) for agent, free in self._free.items()}
+        twin._skills = self._skills
+        return twin
+
+    def agent_for(self, need: str, queue_skills: Mapping[str, frozenset[str]]) -> str | None:
+        """Some agent with a free seat for a ticket that needs ``channel|queue``, or None."""
+        channel, queue = need.split("|", 1)
+        skills = queue_skills.get(queue, frozenset())
+        for agent, free in self._free.items():
+            if free.get(channel, 0) > 0 and skills <= self._skills[agent]:
+                return agent
+        return None
+
+    def take(self, agent_id: str, channel: str) -> None:
+        free = self._free.get(agent_id)
+        if free is not None and channel in free:
+            free[channel] -= 1
+
+    def serve_any(
+        self, ahead: Mapping[str, int], queue_skills: Mapping[str, frozenset[str]]
+    ) -> bool:
+        """Could anybody take one of the tickets ``ahead`` (needs -> how many)?"""
+        return any(n > 0 and self.agent_for(need, queue_skills) for need, n in ahead.items())
+
+
+def worth_offering(
+    entries: Iterable[tuple[str, str | None]],
+    seats: Seats,
+    queue_skills: Mapping[str, frozenset[str]],
+) -> list[str]:
+    """The members, in line order, that the free seats could take: each one books a seat
+    of some agent who could serve it, so no more are offered than there are seats. A
+    member whose needs are unknown (a line written by an older version) is always
+    offered: reading it is the only way to learn them."""
+    booked = seats.copy()
+    chosen = []
+    for member, need in entries:
+        if need is None:
+            chosen.append(member)
+            continue
+        agent = booked.agent_for(need, queue_skills)
+        if agent is not None:
+            booked.take(agent, need.split("|", 1)[0])
+            chosen.append(member)
+    return chosen

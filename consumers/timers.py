@@ -20,19 +20,12 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from consumers.assignment import (
-    assign_event_id,
-    assigned,
-    parse_member,
-    queued,
-    queued_event_id,
-    unassigned,
-    waiting_member,
-)
+from consumers.assignment import unassigned
 from consumers.deadletter import deadletter_record
 from consumers.decisions import apply_decision, routed_data, ticket_facts
 from consumers.outputs import Change, LifecycleOutputs
 from consumers.runner import Record
+from consumers.waiting import LineSweep, WaitingLine
 from router.agents import AgentStore
 from router.codec import decode_event
 from router.errors import BackendUnavailable, InvalidEvent
@@ -179,7 +172,10 @@ class TimersHandler:
         self._r = client
         self._store = store
         self._agents = agents
-        self._waiting = f"{prefix}:waiting"
+        self._line = WaitingLine(client, prefix=prefix)
+        self._sweep = LineSweep(
+            self._line, store, agents, rules=rules, commit_for=commit_for, send=self._send
+        )
         self._producer = producer
         self._names = names
         self._rules = rules
@@ -187,7 +183,8 @@ class TimersHandler:
         self._clock = clock
 
     async def handle(self, records: list[Record]) -> None:
-        """Keep the schedule in step with the latest snapshot of every ticket."""
+        """Keep the schedule and the waiting line in step with the latest snapshot of
+        every ticket, then fire what is due and offer what arrived."""
         latest: dict[str, Ticket] = {}
         dead: list[OutRecord] = []
         for record in records:
@@ -221,18 +218,10 @@ class TimersHandler:
                 if holder and (t.status in SETTLED or t.assignee != holder)
             ]
         )
-        join = dict(filter(None, (waiting_member(t) for t in tickets)))
-        leave = [f"{t.id}|{t.assignment_round}" for t in tickets if waiting_member(t) is None]
-        try:
-            if join:
-                await self._r.zadd(self._waiting, join)
-            if leave:
-                await self._r.zrem(self._waiting, *leave)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        await self._line.follow(tickets)
 
     async def tick(self) -> None:
-        """Fire every timer that is due."""
+        """Fire every timer that is due, then move the waiting line if anything changed."""
         now = self._clock()
         try:
             due: list[Any] = await self._r.zrangebyscore(
@@ -242,86 +231,7 @@ class TimersHandler:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
         if due:
             await self._fire([(text(m), float(score)) for m, score in due], now)
-        await self._sweep(now)
-
-    async def _offer(
-        self, ticket: Ticket, round_: int, rules: RuleSet, at: datetime
-    ) -> tuple[Change, str] | None:
-        """Assign the ticket if an agent is free; else say once that it waits."""
-        queue = rules.queues.get(ticket.queue or "")
-        agent = await self._agents.assign(
-            ticket.id,
-            ticket.channel,
-            queue=ticket.queue or "",
-            skills=queue.skills if queue else frozenset(),
-            strategy=rules.assignment.strategy,
-            default_capacity=rules.assignment.capacity.get(ticket.channel, 1),
-            exclude=ticket.declined_by,
-        )
-        if agent is not None:
-            change = assigned(ticket, agent, rules.assignment.strategy, at)
-            return change, assign_event_id(ticket.id, round_)
-        if ticket.queued_at is None:
-            return queued(ticket, at), queued_event_id(ticket.id, round_)
-        return None
-
-    async def _sweep(self, now: float) -> None:
-        """Offer the first waiting tickets to the agents; tell the rest they wait."""
-        try:
-            lined_up: list[Any] = await self._r.zrange(self._waiting, 0, BATCH - 1)
-            members = [text(m) for m in lined_up]
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
-        if not members:
-            return
-        lined = [(m, *parse_member(m)) for m in members]
-        owners = await self._store.ticket_owners([tid for _, tid, _ in lined])
-        found = [(entry, o) for entry, o in zip(lined, owners, strict=True) if o]
-        views = await self._store.views(
-            [
-                ViewRequest(owner, eid(tid, round_), ticket_id=tid)
-                for (_, tid, round_), owner in found
-                for eid in (assign_event_id, queued_event_id)
-            ]
-        )
-        rules = self._rules()
-        at = datetime.fromtimestamp(now, UTC)
-        gone = [m for (m, _, _), o in zip(lined, owners, strict=True) if not o]
-        outputs: list[OutRecord] = []
-        commits: list[tuple[str, Commit]] = []
-        for i, ((member, _, round_), owner) in enumerate(found):
-            assign_view, queued_view = views[2 * i], views[2 * i + 1]
-            if assign_view.done:  # assigned before: publish what may still be pending
-                outputs.extend(assign_view.outbox or [])
-                gone.append(member)
-                continue
-            ticket = assign_view.ticket
-            current = waiting_member(ticket) if ticket else None
-            if ticket is None or current is None or current[0] != member:
-                gone.append(member)  # no longer waiting in this round
-                continue
-            if queued_view.done:
-                outputs.extend(queued_view.outbox or [])
-            offered = await self._offer(ticket, round_, rules, at)
-            if offered is not None:
-                change, event_id = offered
-                version = assign_view.ticket_version
-                commits.append((member, commit_for(owner, event_id, change, version, at)))
-        results = await self._store.commit_many([c for _, c in commits]) if commits else []
-        acked = []
-        for (member, commit), result in zip(commits, results, strict=True):
-            if result == "OK":  # a CONFLICT is offered again next sweep, with fresh state
-                outputs.extend(commit.outbox)
-                acked.append((commit.customer_id, commit.event_id))
-                if commit.ticket and commit.ticket.assignee:
-                    gone.append(member)
-        await self._send(outputs)
-        await self._store.clear_outboxes(acked)
-        try:
-            if gone:
-                await self._r.zrem(self._waiting, *gone)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        await self._sweep.sweep(now)
 
     async def _fire(self, due: list[tuple[str, float]], now: float) -> None:
         timers = [Timer.parse(member, when) for member, when in due]

@@ -3,17 +3,24 @@
 All agent keys share the hash tag ``{agents}``, so each Lua script runs in one slot (and on
 Redis Cluster). ``assign`` is idempotent per ticket: the agent that holds a ticket's
 capacity is remembered, so a retried assignment names the same agent and counts once.
+
+A counter (``changes``) goes up whenever an assignment may have become possible: an
+agent's presence, skills or capacity were recorded, or a ticket released its capacity.
+The waiting line is walked again only when it moved, so an idle line costs one read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from router.errors import BackendUnavailable
+from router.events import CHANNELS
+from router.redis import text
 
 ASSIGN = """
 -- KEYS: 1 online set; ARGV: 1 key prefix, 2 ticket, 3 channel, 4 strategy, 5 queue,
@@ -59,14 +66,39 @@ return best
 
 RELEASE = """
 -- ARGV: 1 key prefix, 2 ticket. Frees the capacity the ticket holds; returns the agent.
+-- Counts the change, so the waiting line is walked for the freed seat.
 local p, ticket = ARGV[1], ARGV[2]
 local held = redis.call('GET', p .. 'holder:' .. ticket)
 if not held then return false end
 local channel = redis.call('GET', p .. 'holder-channel:' .. ticket) or ''
 redis.call('SREM', p .. 'load:' .. held .. ':' .. channel, ticket)
 redis.call('DEL', p .. 'holder:' .. ticket, p .. 'holder-channel:' .. ticket)
+redis.call('INCR', p .. 'changes')
 return held
 """
+
+
+@dataclass(frozen=True, slots=True)
+class AssignRequest:
+    """One ticket to place with an agent: see ``AgentStore.assign``."""
+
+    ticket_id: str
+    channel: str
+    queue: str
+    skills: frozenset[str]
+    strategy: str
+    default_capacity: int
+    exclude: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FreeAgent:
+    """An online agent's skills and free seats per channel (capacity minus load), as read
+    at one moment: a hint for who could take what, never a claim (``assign`` decides)."""
+
+    agent_id: str
+    skills: frozenset[str]
+    free: Mapping[str, int]
 
 
 class AgentStore:
@@ -83,7 +115,8 @@ class AgentStore:
         skills: list[str] | None,
         capacity: Mapping[str, int] | None,
     ) -> None:
-        """Record an agent's presence; skills and capacity only change when given."""
+        """Record an agent's presence; skills and capacity only change when given. Counts
+        a change either way: coming online or more capacity may let a waiting ticket in."""
         fields: dict[str, str | bytes] = {"status": status}
         if skills is not None:
             fields["skills"] = orjson.dumps(sorted(set(skills)))
@@ -97,6 +130,7 @@ class AgentStore:
                     pipe.sadd(self._p + "online", agent_id)
                 else:
                     pipe.srem(self._p + "online", agent_id)
+                pipe.incr(self._p + "changes")
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
@@ -115,25 +149,80 @@ class AgentStore:
         """An online agent with the skills and free capacity on the channel, now holding
         this ticket's capacity; None when nobody is free. ``exclude``: agents who
         declined this ticket."""
+        request = AssignRequest(
+            ticket_id, channel, queue, skills, strategy, default_capacity, tuple(exclude or ())
+        )
+        [agent] = await self.assign_many([request])
+        return agent
+
+    async def assign_many(self, requests: Sequence[AssignRequest]) -> list[str | None]:
+        """``assign`` for each request, in order, in one round trip. Each script runs on
+        its own and in sequence, so the outcome is the one of calling them one by one."""
+        if not requests:
+            return []
         try:
-            agent = await self._assign(
-                keys=[self._p + "online"],
-                args=[
-                    self._p,
-                    ticket_id,
-                    channel,
-                    strategy,
-                    queue,
-                    default_capacity,
-                    "\n".join(exclude or ()),
-                    *sorted(skills),
-                ],
-            )
+            async with self._r.pipeline(transaction=False) as pipe:
+                for r in requests:
+                    await self._assign(
+                        keys=[self._p + "online"],
+                        args=[
+                            self._p,
+                            r.ticket_id,
+                            r.channel,
+                            r.strategy,
+                            r.queue,
+                            r.default_capacity,
+                            "\n".join(r.exclude),
+                            *sorted(r.skills),
+                        ],
+                        client=pipe,
+                    )
+                replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
-        if not agent:
-            return None
-        return agent.decode() if isinstance(agent, bytes) else str(agent)
+        return [text(agent) if agent else None for agent in replies]
+
+    async def changes(self) -> int:
+        """How often an assignment may have become possible so far (see module doc)."""
+        try:
+            raw = await self._r.get(self._p + "changes")
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        return int(raw or 0)
+
+    async def free_seats(self, default_capacity: Mapping[str, int]) -> list[FreeAgent]:
+        """Every online agent with its skills and free seats per channel, in three round
+        trips whatever the number of tickets: the walk of the waiting line asks this once
+        and stops when nobody has a seat left. ``default_capacity``: per channel, for
+        agents who did not state theirs."""
+        try:
+            online = sorted(text(a) for a in await self._r.smembers(self._p + "online"))
+            if not online:
+                return []
+            async with self._r.pipeline(transaction=False) as pipe:
+                for agent in online:
+                    pipe.hmget(self._p + "agent:" + agent, "skills", "capacity")
+                profiles = await pipe.execute()
+            seats: list[tuple[str, frozenset[str], dict[str, int]]] = []
+            for agent, (skills, capacity) in zip(online, profiles, strict=True):
+                stated = orjson.loads(capacity) if capacity else {}
+                caps: dict[str, int] = {}
+                for channel in CHANNELS:
+                    cap = int(stated.get(channel, default_capacity.get(channel, 1)))
+                    if cap > 0:  # no seat on a channel costs no read of its load
+                        caps[channel] = cap
+                seats.append((agent, frozenset(orjson.loads(skills or b"[]")), caps))
+            async with self._r.pipeline(transaction=False) as pipe:
+                for agent, _, caps in seats:
+                    for seat in caps:
+                        pipe.scard(self._p + "load:" + agent + ":" + seat)
+                loads = iter(await pipe.execute())
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        return [
+            FreeAgent(agent, skills, {ch: cap - int(next(loads)) for ch, cap in caps.items()})
+            for agent, skills, caps in seats
+        ]
 
     async def release(self, ticket_ids: list[str]) -> None:
         """Free the capacity these tickets hold (idempotent)."""

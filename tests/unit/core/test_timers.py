@@ -106,3 +106,33 @@ def test_waiting_line_is_priority_then_age() -> None:
     assert [m[0] for m in order if m] == ["T-2|0", "T-1|0", "T-3|0"]
     assert waiting_member(ticket(assignee="a1")) is None
     assert waiting_member(ticket(status="resolved")) is None
+
+
+def test_free_seats_pick_the_tickets_someone_could_take_in_line_order() -> None:
+    from consumers.assignment import Seats, worth_offering
+    from router.agents import FreeAgent
+
+    seats = Seats(
+        [
+            FreeAgent("a1", frozenset({"billing"}), {"email": 1, "chat": 0}),
+            FreeAgent("a2", frozenset(), {"email": 1}),
+        ]
+    )
+    skills = {"billing": frozenset({"billing"}), "general": frozenset()}
+    line = [
+        ("T-1|0", "chat|general"),  # nobody has a chat seat
+        ("T-2|0", "email|general"),  # books a2, who could take nothing else
+        ("T-3|0", "email|billing"),  # only a1 has the skill
+        ("T-4|0", "email|billing"),  # a1's one seat is booked by T-3
+        ("T-5|0", None),  # written by an older version: read it to learn
+        ("T-6|0", "email|general"),  # both email seats are booked
+    ]
+    assert worth_offering(line, seats, skills) == ["T-2|0", "T-3|0", "T-5|0"]
+    ahead = {"chat|general": 3, "email|billing": 1, "email|general": 0}
+    assert seats.serve_any(ahead, skills)  # booking was a dry run: a1 still has its seat
+    seats.take("a1", "email")
+    assert not seats.serve_any(ahead, skills)  # a2's seat fits nothing still ahead
+    assert seats.serve_any({**ahead, "email|general": 1}, skills)
+    seats.take("a2", "email")
+    assert worth_offering(line, seats, skills) == ["T-5|0"]
+    assert not Seats([]).serve_any(ahead, skills)

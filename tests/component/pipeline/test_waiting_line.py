@@ -1,0 +1,410 @@
+"""The waiting line at length: every waiting ticket is announced once however long the
+line, agents take it in priority-then-age order, and an idle sweep costs the same few
+Redis commands whether ten or a thousand tickets wait."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from pydantic import SecretStr
+
+from consumers import timers
+from consumers.timers import TimersHandler
+from consumers.waiting import Entry, WaitingLine
+from router.agents import AgentStore
+from router.codec import CONTENT_TYPE_HEADER, encode_event
+from router.events import CloudEvent, Customer, EventType, Interaction, Ticket
+from router.ids import event_id
+from router.kafka import publish
+from router.redis import make_redis
+from router.settings import Settings
+from router.state import Commit, OutRecord, RedisThreadStore
+from router.topics import Topic, TopicNames
+from rules import RuleSet, load_ruleset
+from tests.component.pipeline.conftest import RULES as BASIC_RULES
+from tests.component.pipeline.conftest import run_switchboard
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+AUTH = {"authorization": "Bearer tok"}
+QUEUED = "switchboard.ticket.queued"
+ASSIGNED = "switchboard.ticket.assigned"
+RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+RANGES = ("zrange", "zrangebyscore")
+RULES = """\
+version: 1
+queues:
+  general: {}
+  billing: {skills: [billing]}
+sla:
+  relaxed: {first_response: 1d, resolution: 7d}
+defaults: {queue: general, priority: normal, sla: relaxed}
+rules:
+  - name: outage
+    if: {text: {contains: [outage]}}
+    then: {priority: urgent}
+  - name: whenever
+    if: {text: {contains: [whenever]}}
+    then: {priority: low}
+"""
+
+
+async def tickets_until(
+    settings: Settings, done: Callable[[list[dict[str, Any]]], bool], *, within: float
+) -> list[dict[str, Any]]:
+    """The tickets topic, read again until ``done`` holds (or the time is up)."""
+    deadline = time.monotonic() + within
+    events: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        events = values(await read_topic(settings, Topic.TICKETS, expect=1, settle=0.1))
+        if done(events):
+            break
+        await asyncio.sleep(0.2)
+    return events
+
+
+def of_type(events: list[dict[str, Any]], etype: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == etype]
+
+
+async def test_every_waiting_ticket_is_queued_once_and_served_by_priority_then_age(
+    settings: Settings, tmp_path: Path
+) -> None:
+    count, seats = 1_200, 25
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    update = {"rules_path": rules, "api_tokens": SecretStr("tok")}
+    run = frozenset({"ingress", "router", "timers"})
+    # created at shuffled times, so that the line's order is not the order of arrival
+    base = datetime.now(UTC) - timedelta(hours=1)
+    ages = random.Random(7).sample(range(count), count)
+    texts = ["outage", "whenever", "hello", "hello"]
+    async with run_switchboard(settings.model_copy(update=update), run) as desk:
+        await produce_interactions(
+            desk.settings,
+            [
+                (f"c{i}@example.com", texts[i % 4], base + timedelta(seconds=ages[i]))
+                for i in range(count)
+            ],
+        )
+        events = await tickets_until(
+            settings, lambda ev: len(of_type(ev, QUEUED)) >= count, within=25
+        )
+        queued = Counter(e["data"]["ticket"]["id"] for e in of_type(events, QUEUED))
+        created = {
+            e["data"]["ticket"]["id"]: e["data"]["ticket"]
+            for e in events
+            if e["type"] == "switchboard.ticket.routed"
+        }
+        assert len(created) == count
+        assert queued == dict.fromkeys(created, 1), f"queued {len(queued)} of {count}"
+        assert of_type(events, ASSIGNED) == []
+
+        presence = {
+            "type": "agent.presence",
+            "data": {"agent_id": "a1", "status": "online", "capacity": {"email": seats}},
+        }
+        assert (await desk.http.post("/v1/actions", json=presence, headers=AUTH)).status_code == 202
+        events = await tickets_until(
+            settings, lambda ev: len(of_type(ev, ASSIGNED)) >= seats, within=10
+        )
+        line = sorted(
+            created.values(), key=lambda t: (RANK[t["priority"]], t["created_at"], t["id"])
+        )
+        first = {t["id"] for t in line[:seats]}
+        served = {e["data"]["ticket"]["id"] for e in of_type(events, ASSIGNED)}
+        assert served == first
+        assert Counter(line[i]["priority"] for i in range(seats)) == {"urgent": seats}
+
+        done = {"type": "ticket.resolved", "data": {"ticket_id": line[0]["id"]}}
+        assert (await desk.http.post("/v1/actions", json=done, headers=AUTH)).status_code == 202
+        events = await tickets_until(
+            settings, lambda ev: len(of_type(ev, ASSIGNED)) > seats, within=10
+        )
+        await asyncio.sleep(1.2)  # a tick more: nobody else may get the freed seat
+        events = values(await read_topic(settings, Topic.TICKETS, expect=len(events)))
+    served = {e["data"]["ticket"]["id"] for e in of_type(events, ASSIGNED)}
+    assert served == first | {line[seats]["id"]}
+    assert len(of_type(events, ASSIGNED)) == seats + 1
+    assert len(of_type(events, QUEUED)) == count  # nothing announced twice
+
+
+async def produce_interactions(settings: Settings, mails: list[tuple[str, str, datetime]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=5)
+    await producer.start()
+    try:
+        topic = TopicNames(settings.topic_prefix)(Topic.INBOUND)
+        sent = []
+        for address, text, at in mails:
+            data = Interaction(channel="email", customer=Customer(email=address), text=text)
+            event = CloudEvent(
+                id=event_id("/test", address),
+                source="/test",
+                type=EventType.INTERACTION_RECEIVED,
+                time=at,
+                data=data.model_dump(mode="json", exclude_none=True),
+            )
+            value = encode_event(event)
+            sent.append(
+                await producer.send(
+                    topic, value, key=data.sender_key().encode(), headers=[CONTENT_TYPE_HEADER]
+                )
+            )
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+# --- the timers role on its own, its Redis commands counted -------------------------------
+
+
+@dataclass
+class Desk:
+    settings: Settings
+    redis: aioredis.Redis
+    store: RedisThreadStore
+    agents: AgentStore
+    producer: AIOKafkaProducer
+    rules: RuleSet
+
+    def handler(self) -> TimersHandler:
+        """A timers role as a fresh process would start it."""
+        return TimersHandler(
+            self.redis,
+            self.store,
+            agents=self.agents,
+            producer=self.producer,
+            names=TopicNames(self.settings.topic_prefix),
+            rules=lambda: self.rules,
+            prefix=self.settings.topic_prefix,
+        )
+
+    async def commands(self, *only: str) -> int:
+        """Commands valkey ran so far (scripts' inner calls included), INFO excluded;
+        ``only`` these when given."""
+        stats = await self.redis.info("commandstats")
+        names = {f"cmdstat_{c}" for c in only}
+        return sum(
+            s["calls"]
+            for name, s in stats.items()
+            if name != "cmdstat_info" and (not names or name in names)
+        )
+
+    async def open_tickets(self, first: int, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+        """``count`` new tickets in the thread store, and their ``ticket.routed`` records as
+        the timers role reads them."""
+        at = datetime.now(UTC) - timedelta(hours=1)
+        tickets = [
+            Ticket(
+                id=f"T-{n:06d}",
+                channel="email",
+                customer_id=f"C-{n:06d}",
+                queue="general",
+                created_at=at + timedelta(seconds=n),
+                updated_at=at,
+            )
+            for n in range(first, first + count)
+        ]
+        commits = [Commit(t.customer_id, f"open-{t.id}", t, 0) for t in tickets]
+        assert set(await self.store.commit_many(commits)) == {"OK"}
+        return [routed_record(t) for t in tickets]
+
+
+def routed_record(ticket: Ticket) -> ConsumerRecord[bytes, bytes]:
+    event = CloudEvent(
+        id=f"routed-{ticket.id}",
+        source="/test",
+        type=EventType.TICKET_ROUTED,
+        data={"ticket": ticket.model_dump(mode="json")},
+    )
+    value = encode_event(event)
+    return ConsumerRecord("tickets", 0, 0, 0, 0, None, value, None, 0, len(value), ())
+
+
+@pytest.fixture
+async def desk(settings: Settings) -> AsyncIterator[Desk]:
+    redis = make_redis(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    rules = load_ruleset(BASIC_RULES)
+    prefix = settings.topic_prefix
+    yield Desk(
+        settings,
+        redis,
+        RedisThreadStore(redis, ttl_s=3600, prefix=prefix),
+        AgentStore(redis, prefix=prefix),
+        producer,
+        rules,
+    )
+    await producer.stop()
+    await redis.aclose()
+
+
+async def test_an_idle_sweep_costs_the_same_few_commands_however_long_the_line(
+    desk: Desk,
+) -> None:
+    handler = desk.handler()
+    idle: dict[int, int] = {}
+    for first, count in ((0, 10), (10, 1_190)):
+        records = await desk.open_tickets(first, count)
+        for at in range(0, len(records), 500):
+            await handler.handle(records[at : at + 500])
+        await handler.tick()
+        before = await desk.commands()
+        await handler.tick()
+        idle[first + count] = await desk.commands() - before
+    assert idle[10] == idle[1_200] <= 3  # the due timers, the agents' counter, the rechecks
+
+    restarted = desk.handler()  # a fresh process walks the whole line once, by pages
+    before = await desk.commands()
+    await restarted.tick()
+    assert await desk.commands() - before <= 20
+
+    await desk.agents.presence("a1", "online", [], {"email": 2})  # and chat, sms... seats
+    before, ranges_before = await desk.commands(), await desk.commands(*RANGES)
+    await restarted.tick()
+    walk = await desk.commands() - before
+    holders = await desk.agents.holders([f"T-{n:06d}" for n in range(4)])
+    assert holders == ["a1", "a1", None, None]  # the two oldest
+    assert walk <= 100  # the seats, one page, two offers: not a read of 1,200 tickets
+    # the due timers, the line's first page, the rechecks: the walk stopped as soon as
+    # no free seat (a1 still has chat ones) fitted any ticket still ahead
+    assert await desk.commands(*RANGES) - ranges_before == 3
+
+    arrival = await desk.open_tickets(1_200, 1)
+    before = await desk.commands()
+    await restarted.handle(arrival)
+    assert await desk.commands() - before <= 60  # one ticket's worth, not the line's
+
+    queued = values(await read_topic(desk.settings, Topic.TICKETS, expect=1_201))
+    assert Counter(e["data"]["ticket"]["id"] for e in queued if e["type"] == QUEUED) == {
+        f"T-{n:06d}": 1 for n in range(1_201)
+    }
+
+
+async def test_an_interrupted_sweep_is_finished_by_the_next_without_doubles(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = await desk.open_tickets(0, 40)
+    failed = False
+
+    async def broker_down_once(
+        producer: AIOKafkaProducer, names: TopicNames, out: list[OutRecord], **kw: Any
+    ) -> None:
+        nonlocal failed
+        if out and not failed:  # the offers were committed; their records are not out
+            failed = True
+            raise OSError("broker gone")
+        await publish(producer, names, out, **kw)
+
+    monkeypatch.setattr(timers, "publish", broker_down_once)
+    with pytest.raises(OSError, match="broker gone"):
+        await desk.handler().handle(records)
+    assert read_ids(await read_topic(desk.settings, Topic.TICKETS, expect=0, timeout=1)) == []
+
+    await desk.handler().handle(records)  # redelivered to a restarted role
+    events = await read_topic(desk.settings, Topic.TICKETS, expect=40)
+    assert Counter(read_ids(events)) == {f"T-{n:06d}": 1 for n in range(40)}
+
+
+def read_ids(records: list[ConsumerRecord[bytes, bytes]]) -> list[str]:
+    return [e["data"]["ticket"]["id"] for e in values(records) if e["type"] == QUEUED]
+
+
+async def test_the_line_is_read_past_equal_scores_while_it_changes(settings: Settings) -> None:
+    redis = make_redis(settings)
+    try:
+        line = WaitingLine(redis, prefix=settings.topic_prefix)
+        original = {f"T-{n:02d}|0": 5.0 for n in range(10)} | {"T-early|0": 1.0, "T-late|0": 9.0}
+        await redis.zadd(line.key, original)
+        seen: list[Entry] = []
+        after: Entry | None = None
+        cursor: Entry | None = None
+        while page := await line.page(after, size=3):
+            seen.extend(page)
+            after = page[-1]
+            if cursor is None and after.member >= "T-03|0":  # the line moves meanwhile
+                cursor = after
+                await redis.zrem(line.key, "T-01|0", "T-02|0", "T-06|0")
+                await redis.zadd(line.key, {"T-00b|0": 5.0, "T-07b|0": 5.0})
+        assert cursor is not None
+        raw: list[Any] = await redis.zrange(line.key, 0, -1, withscores=True)
+        final = [Entry(m.decode(), s) for m, s in raw]
+        key = (cursor.score, cursor.member)
+        read_before = [Entry(m, s) for m, s in in_order(original) if (s, m) <= key]
+        read_after = [e for e in final if (e.score, e.member) > key]
+        assert seen == read_before + read_after  # in line order, each once, none skipped
+        assert "T-06|0" not in {e.member for e in seen}
+        assert "T-07b|0" in {e.member for e in seen}
+    finally:
+        await redis.aclose()
+
+
+def in_order(members: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(members.items(), key=lambda kv: (kv[1], kv[0]))
+
+
+async def test_placing_keeps_needs_counts_and_rechecks_in_step(settings: Settings) -> None:
+    redis = make_redis(settings)
+    line = WaitingLine(redis, prefix=settings.topic_prefix)
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+    def ticket(n: int, **kw: Any) -> Ticket:
+        base: dict[str, Any] = {"channel": "email", "queue": "general", "queued_at": at}
+        return Ticket(
+            id=f"T-{n}", customer_id="C-1", created_at=at, updated_at=at, **{**base, **kw}
+        )
+
+    async def state() -> tuple[list[str], dict[str, str], dict[str, int], list[str]]:
+        members: list[Any] = await redis.zrange(line.key, 0, -1)
+        needs: dict[Any, Any] = await redis.hgetall(line.needs_key)
+        rechecks: list[Any] = await redis.zrange(line.recheck_key, 0, -1)
+        return (
+            [m.decode() for m in members],
+            {k.decode(): v.decode() for k, v in needs.items()},
+            await line.waiting(),
+            [m.decode() for m in rechecks],
+        )
+
+    try:
+        await line.follow([ticket(1), ticket(2, queued_at=None), ticket(3, queue="billing")])
+        assert await state() == (
+            ["T-1|0", "T-2|0", "T-3|0"],
+            {"T-1|0": "email|general", "T-2|0": "email|general", "T-3|0": "email|billing"},
+            {"email|general": 2, "email|billing": 1},
+            ["T-1|0", "T-2|0", "T-3|0"],  # all new in line
+        )
+        await redis.delete(line.recheck_key)
+        urgent = ticket(3, queue="billing", priority="urgent")
+        await line.follow([ticket(1), ticket(2, queued_at=None), urgent])
+        members, _, counts, rechecks = await state()
+        assert members == ["T-3|0", "T-1|0", "T-2|0"]  # urgent first
+        assert counts == {"email|general": 2, "email|billing": 1}  # nothing counted twice
+        assert rechecks == ["T-2|0"]  # only the one never announced
+
+        await redis.delete(line.recheck_key)
+        moved = ticket(3, queue="general", channel="chat", priority="urgent")
+        await line.follow([moved, ticket(1, assignee="a1")])
+        members, needs, counts, rechecks = await state()
+        assert members == ["T-3|0", "T-2|0"]
+        assert needs == {"T-2|0": "email|general", "T-3|0": "chat|general"}
+        assert counts == {"email|general": 1, "chat|general": 1}  # billing gone at zero
+        assert rechecks == ["T-3|0"]  # moved: another queue's agents may take it
+
+        await line.follow([ticket(9, status="resolved")])  # never in line: nothing to undo
+        await line.settle(left=["T-3|0"], waiting=[ticket(2)], done=["T-3|0"])
+        assert await state() == (["T-2|0"], {"T-2|0": "email|general"}, {"email|general": 1}, [])
+    finally:
+        await redis.aclose()
