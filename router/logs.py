@@ -1,44 +1,159 @@
-"""structlog setup: JSON via orjson (for shipping) or a console renderer (for people)."""
+"""structlog setup: JSON via orjson (for shipping) or a console renderer (for people).
+
+Our own events go through structlog's fast path (bytes logger, orjson). Lines that
+libraries log through the standard library (aiokafka, uvicorn, asyncio, warnings) are
+routed through the *same* processors by a root handler with structlog's
+``ProcessorFormatter``, and written to the same stream under the same lock, so with
+``json`` every line on stderr is one JSON object with ``event``, ``level``,
+``timestamp`` and ``logger``: a log shipper never meets a plain-text line.
+"""
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
-from typing import Any, Literal
+from types import TracebackType
+from typing import Any, Literal, Protocol
 
 import orjson
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+DEFAULT_LOGGER = "switchboard"
+
+# Libraries whose info lines are connection chatter, not ours to ship: kept at warning.
+QUIET_AT_INFO = ("aiokafka", "uvicorn.access", "httpx", "httpcore")
+
+
+class _Sink(Protocol):
+    def msg(self, message: Any) -> None: ...
+
+
+def add_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """``logger``: the standard-library logger's name for foreign lines, the name given
+    to ``structlog.get_logger(name)`` for ours, ``switchboard`` when none was given."""
+    del method_name
+    record: logging.LogRecord | None = event_dict.get("_record")
+    if record is not None:
+        event_dict["logger"] = record.name
+    else:
+        event_dict.setdefault("logger", getattr(logger, "name", None) or DEFAULT_LOGGER)
+    return event_dict
+
+
+class _NamedPrintLogger(structlog.PrintLogger):
+    """A text logger that knows its name, as ``BytesLogger`` does, for ``add_logger_name``."""
+
+    def __init__(self, file: Any, name: str | None) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _StructlogHandler(logging.Handler):
+    """Root handler: formats with ``ProcessorFormatter`` and writes through a structlog
+    logger, which holds the same per-file lock as our own loggers: lines never interleave."""
+
+    def __init__(self, sink: _Sink, *, binary: bool) -> None:
+        super().__init__()
+        self._sink = sink
+        self._binary = binary
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            self._sink.msg(line.encode() if self._binary else line)
+        except Exception:  # logging must never take the process down
+            self.handleError(record)
+
+
+def _binary_stream(out: Any) -> Any | None:
+    """The byte stream under ``out`` (stderr's buffer, a BytesIO), or None for a text-only
+    stream such as StringIO."""
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:
+        return buffer
+    return None if isinstance(out, io.TextIOBase) else out
+
+
+def _json_text(obj: Any, **kw: Any) -> str:
+    return orjson.dumps(obj, default=kw.get("default")).decode()
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """A crash is one JSON line (with the traceback in ``exception``), not plain text."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger(DEFAULT_LOGGER).critical("uncaught_exception", exc_info=(kind, exc, tb))
 
 
 def configure_logging(
     fmt: Literal["json", "console"] = "json", level: str = "info", stream: Any = None
 ) -> None:
-    """Configure once per process. Logs go to stderr so stdout stays for command output."""
+    """Configure once per process (calling again replaces the previous setup). Logs go to
+    stderr so stdout stays for command output."""
     numeric = LEVELS.get(level, logging.ERROR)
-    shared: list[structlog.types.Processor] = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_logger_name,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
     out: Any = stream or sys.stderr
-    if fmt == "json":
+    binary = _binary_stream(out) if fmt == "json" else None
+    sink: _Sink
+    if binary is not None:
         structlog.configure(
             processors=[*shared, structlog.processors.JSONRenderer(serializer=orjson.dumps)],
             wrapper_class=structlog.make_filtering_bound_logger(numeric),
-            logger_factory=structlog.BytesLoggerFactory(getattr(out, "buffer", out)),
+            logger_factory=structlog.BytesLoggerFactory(binary),
             cache_logger_on_first_use=True,
         )
+        sink = structlog.BytesLogger(binary)
     else:
+        final: Processor = (
+            structlog.processors.JSONRenderer(serializer=_json_text)
+            if fmt == "json"
+            else structlog.dev.ConsoleRenderer(colors=_isatty(out))
+        )
         structlog.configure(
-            processors=[*shared, structlog.dev.ConsoleRenderer(colors=out.isatty())],
+            processors=[*shared, final],
             wrapper_class=structlog.make_filtering_bound_logger(numeric),
-            logger_factory=structlog.PrintLoggerFactory(out),
+            logger_factory=lambda *args: _NamedPrintLogger(out, args[0] if args else None),
             cache_logger_on_first_use=True,
         )
-    # Quiet chatty libraries at info level: their connection logs are not ours to ship.
-    for name in ("aiokafka", "uvicorn.access"):
+        sink = structlog.PrintLogger(out)
+    foreign_renderer: Processor = (
+        structlog.processors.JSONRenderer(serializer=_json_text)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=_isatty(out))
+    )
+    handler = _StructlogHandler(sink, binary=binary is not None)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                foreign_renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StructlogHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in QUIET_AT_INFO:
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    logging.captureWarnings(True)
+    if fmt == "json":
+        sys.excepthook = _log_uncaught
+
+
+def _isatty(out: Any) -> bool:
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty()) if callable(isatty) else False

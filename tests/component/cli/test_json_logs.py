@@ -1,0 +1,46 @@
+"""With SWITCHBOARD_LOG_FORMAT=json a role's stderr is JSON lines only: the libraries'
+own standard-library lines (uvicorn, aiokafka) included."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+
+from router.embedded import free_port
+from router.settings import Settings
+from tests.faults.harness import start_role
+
+pytestmark = pytest.mark.component
+
+
+async def test_every_stderr_line_of_a_role_is_a_json_object(
+    settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env.update(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers or "",
+        SWITCHBOARD_REDIS_URL=settings.redis.url or "",
+        SWITCHBOARD_TOPIC_PREFIX=settings.topic_prefix,
+        SWITCHBOARD_CONSUMER_GROUP_PREFIX=settings.consumer_group_prefix,
+        SWITCHBOARD_HTTP_PORT=str(port),
+        SWITCHBOARD_LOG_FORMAT="json",
+        SWITCHBOARD_LOG_LEVEL="info",
+    )
+    metrics = start_role(["metrics"], env, port, tmp_path / "metrics.stderr")
+    try:
+        await metrics.wait_ready(45)
+        # uvicorn logs through the standard library; our consumer through structlog
+        await metrics.wait_log(lambda line: line.get("logger") == "uvicorn.error", 10)
+        await metrics.wait_log(lambda line: line.get("event") == "consumer_started", 10)
+    finally:
+        assert metrics.terminate() == 0, metrics.describe()
+    lines = metrics.stderr_lines()
+    assert lines
+    for line in lines:
+        record = orjson.loads(line)  # raises on any line that is not JSON
+        assert isinstance(record, dict), line
+        assert {"event", "level", "timestamp", "logger"} <= record.keys(), line

@@ -1,0 +1,108 @@
+"""With JSON logging every line is one JSON object, whether structlog or a library's
+standard-library logger wrote it."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import structlog
+
+from router.logs import QUIET_AT_INFO, configure_logging
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """configure_logging changes process-wide state: put everything back afterwards."""
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in QUIET_AT_INFO}
+    hook = sys.excepthook
+    yield
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, lvl in levels.items():
+        logging.getLogger(name).setLevel(lvl)
+    sys.excepthook = hook
+    logging.captureWarnings(False)
+
+
+def lines(buffer: io.BytesIO) -> list[dict[str, Any]]:
+    raw = buffer.getvalue().decode().splitlines()
+    assert raw, "something was logged"
+    return [orjson.loads(line) for line in raw]  # raises on any line that is not JSON
+
+
+def test_library_and_structlog_lines_are_all_json() -> None:
+    buffer = io.BytesIO()
+    configure_logging("json", "info", buffer)
+    logging.getLogger("aiokafka").warning("Unable connect to node with id %s", 1)
+    logging.getLogger("aiokafka").info("connection chatter stays quiet at info")
+    structlog.get_logger("switchboard.router").info("batch_done", records=3)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("asyncio").exception("Task exception was never retrieved")
+
+    records = lines(buffer)
+    for record in records:
+        assert {"event", "level", "timestamp", "logger"} <= record.keys(), record
+    assert [(r["logger"], r["level"], r["event"]) for r in records] == [
+        ("aiokafka", "warning", "Unable connect to node with id 1"),
+        ("switchboard.router", "info", "batch_done"),
+        ("asyncio", "error", "Task exception was never retrieved"),
+    ]
+    assert records[1]["records"] == 3
+    assert "ValueError: boom" in records[2]["exception"]
+
+
+def test_reconfiguring_replaces_the_handler_instead_of_adding_one() -> None:
+    first, second = io.BytesIO(), io.BytesIO()
+    configure_logging("json", "info", first)
+    configure_logging("json", "warning", second)
+    logging.getLogger("uvicorn.error").warning("one line")
+    logging.getLogger("uvicorn.error").info("below the level")
+    structlog.get_logger().info("below the level too")
+    assert first.getvalue() == b""
+    assert [r["event"] for r in lines(second)] == ["one line"]
+    assert lines(second)[0]["logger"] == "uvicorn.error"
+
+
+def test_text_streams_and_console_format() -> None:
+    text = io.StringIO()
+    configure_logging("json", "info", text)
+    logging.getLogger("redis").warning("text stream")
+    structlog.get_logger().info("ours")
+    parsed = [orjson.loads(line) for line in text.getvalue().splitlines()]
+    assert [(p["logger"], p["event"]) for p in parsed] == [
+        ("redis", "text stream"),
+        ("switchboard", "ours"),
+    ]
+
+    console = io.StringIO()
+    configure_logging("console", "info", console)
+    logging.getLogger("aiokafka").warning("for people")
+    assert "for people" in console.getvalue()
+    assert "[aiokafka]" in console.getvalue()
+
+
+def test_an_uncaught_exception_is_one_json_line() -> None:
+    buffer = io.BytesIO()
+    configure_logging("json", "info", buffer)
+    try:
+        raise RuntimeError("crashed")
+    except RuntimeError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    [record] = lines(buffer)
+    assert record["level"] == "critical"
+    assert record["event"] == "uncaught_exception"
+    assert "RuntimeError: crashed" in record["exception"]
