@@ -1,8 +1,9 @@
 """``POST /v1/actions``: what agents and the helpdesk did, as CloudEvents on
 ``switchboard.actions``. Bearer tokens from ``SWITCHBOARD_API_TOKENS``.
 
-A request is one action or a list; every item is validated before anything is
-published, so an invalid item means nothing from the request is written.
+A request is one action or a list; every item is validated, and every ticket it names
+looked up, before anything is published: an invalid item (400) or an unknown ticket (404)
+means nothing from the request is written.
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ from fastapi.security import HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from channels.body import JSON, parse_json, read_body, require_media_type
-from channels.deps import Ingress
+from channels.deps import Ingress, TicketOwners
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem, pointer
 from channels.signatures import matches_any
-from router.actions import ACTIONS, Action, action_key, canonical_type, validate_data
+from router.actions import (
+    ACTIONS,
+    Action,
+    TicketAction,
+    action_key,
+    canonical_type,
+    validate_data,
+)
 from router.errors import InvalidEvent
 from router.events import CloudEvent, utcnow
 from router.topics import Topic
@@ -51,6 +59,8 @@ class ActionIn(BaseModel):
 class Prepared:
     key: str
     event: CloudEvent
+    pointer: str  # of the item in the request body: "" for one action, "/3" in a list
+    ticket_id: str | None = None
 
 
 def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared | None:
@@ -80,7 +90,8 @@ def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared |
         time=envelope.time or utcnow(),
         data=action.model_dump(mode="json", exclude_none=True),
     )
-    return Prepared(key, event)
+    ticket_id = action.ticket_id if isinstance(action, TicketAction) else None
+    return Prepared(key, event, prefix, ticket_id)
 
 
 def prepare(body: Any) -> list[Prepared]:
@@ -102,6 +113,25 @@ def prepare(body: Any) -> list[Prepared]:
             400, f"{errors[0]['pointer']}: {errors[0]['detail']}", slug="invalid", errors=errors
         )
     return [p for p in prepared if p is not None]
+
+
+async def require_tickets(prepared: list[Prepared], ticket_owners: TicketOwners) -> None:
+    """404 naming every item whose ticket does not exist. Published anyway, such an action
+    would only end in the dead-letter topic, and the helpdesk would believe it applied."""
+    wanted = list(dict.fromkeys(p.ticket_id for p in prepared if p.ticket_id is not None))
+    if not wanted:
+        return
+    owners = await ticket_owners(wanted)
+    unknown = [t for t, owner in zip(wanted, owners, strict=True) if owner is None]
+    if unknown:
+        errors = [
+            _at(f"{p.pointer}/data/ticket_id", f"no ticket {p.ticket_id!r}")
+            for p in prepared
+            if p.ticket_id in unknown
+        ]
+        names = ", ".join(repr(t) for t in unknown)
+        detail = f"unknown ticket{'s' if len(unknown) > 1 else ''} {names}; nothing was written"
+        raise Problem(404, detail, slug="unknown-ticket", errors=errors)
 
 
 def _at(path: str, detail: str) -> dict[str, str]:
@@ -127,11 +157,12 @@ def build_router() -> APIRouter:
         "/v1/actions",
         status_code=202,
         response_model=AcceptedBody | list[AcceptedBody],
-        responses=problem_responses(400, 401, 413, 415, 503),
+        responses=problem_responses(400, 401, 404, 413, 415, 503),
         summary="Helpdesk actions: one CloudEvent-like object or a list of them",
         description=(
             "Types: " + ", ".join(t.removeprefix("switchboard.") for t in ACTIONS) + ". "
-            "A list is answered with a list of `{id, duplicate}` in the same order."
+            "A list is answered with a list of `{id, duplicate}` in the same order. "
+            "An action naming a ticket that does not exist is 404, and nothing is published."
         ),
         dependencies=[Depends(BEARER)],
         openapi_extra={
@@ -150,6 +181,7 @@ def build_router() -> APIRouter:
         require_media_type(request, JSON)
         body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
         prepared = prepare(body)
+        await require_tickets(prepared, ingress.ticket_owners)
         answers: list[AcceptedBody] = []
         for item in prepared:
             accepted = await ingress.publisher.publish(Topic.ACTIONS, item.key, item.event)

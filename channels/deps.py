@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -12,12 +13,17 @@ from router.health import ReadyCheck
 from router.observability import Telemetry
 from router.settings import Settings
 
+TicketOwners = Callable[[list[str]], Awaitable[list[str | None]]]
+"""The customer of each ticket id, None where there is no such ticket; raises
+``BackendUnavailable`` when the store does not answer (``RedisThreadStore.ticket_owners``)."""
+
 
 @dataclass
 class IngressContext:
     settings: Settings
     publisher: Publisher
     telemetry: Telemetry
+    ticket_owners: TicketOwners
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
 
 

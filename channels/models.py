@@ -32,6 +32,7 @@ DESCRIPTIONS = {
     400: "Invalid: `errors` names each offending field by JSON pointer",
     401: "Missing or invalid token or signature",
     403: "Forbidden",
+    404: "Unknown ticket: `errors` points at each `ticket_id` that names no ticket",
     413: "Body over SWITCHBOARD_MAX_BODY_BYTES",
     415: "Wrong content type",
     503: "Kafka or Redis not answering; nothing was written; see Retry-After",

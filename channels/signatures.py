@@ -1,4 +1,5 @@
-"""Webhook signatures: Twilio ``X-Twilio-Signature`` and Meta ``X-Hub-Signature-256``.
+"""Webhook signatures: Twilio ``X-Twilio-Signature``, Meta ``X-Hub-Signature-256``, and
+Switchboard's own shared secret for chat and voice (bearer or ``X-Switchboard-Signature``).
 
 Pure functions over bytes and strings, so the published test vectors run without HTTP.
 Every comparison is constant-time.
@@ -13,6 +14,9 @@ from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
+MAX_SKEW_S = 300
+TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
+SIGNATURE_HEADER = "X-Switchboard-Signature"
 
 
 def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
@@ -93,3 +97,75 @@ def matches_any(given: str | None, secrets: Iterable[str]) -> bool:
     for secret in secrets:
         found |= hmac.compare_digest(given.encode(), secret.encode())
     return found
+
+
+def switchboard_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=`` + hex HMAC-SHA256(secret, ``"<timestamp>."`` + raw body)."""
+    message = f"{timestamp}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def shared_secret_problem(
+    secret: str,
+    body: bytes,
+    *,
+    authorization: str | None,
+    timestamp: str | None,
+    signature: str | None,
+    now: float,
+    max_skew_s: int = MAX_SKEW_S,
+) -> str | None:
+    """None when the request proves it knows ``secret``; else what is wrong, in words.
+
+    Proof is ``Authorization: Bearer <secret>`` or a signature of the body under a
+    timestamp no more than ``max_skew_s`` from ``now`` (a captured request cannot be
+    replayed later). The words never contain the secret or the expected signature.
+    """
+    scheme, _, token = (authorization or "").partition(" ")
+    bearer = scheme.lower() == "bearer" and bool(token.strip())
+    if bearer and matches_any(token.strip(), [secret]):
+        return None
+    if timestamp is None and signature is None:
+        if bearer:
+            return "invalid bearer token"
+        return (
+            f"missing credentials: send Authorization: Bearer <secret>, or "
+            f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER}"
+        )
+    return _signature_problem(
+        secret, body, timestamp=timestamp, signature=signature, now=now, max_skew_s=max_skew_s
+    )
+
+
+def _signature_problem(
+    secret: str,
+    body: bytes,
+    *,
+    timestamp: str | None,
+    signature: str | None,
+    now: float,
+    max_skew_s: int,
+) -> str | None:
+    if not timestamp or not signature:
+        present, absent = (
+            (TIMESTAMP_HEADER, SIGNATURE_HEADER)
+            if timestamp
+            else (SIGNATURE_HEADER, TIMESTAMP_HEADER)
+        )
+        return f"{present} without {absent}"
+    stamp = timestamp.strip()
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+        return f"{TIMESTAMP_HEADER} must be Unix time in whole seconds"
+    skew = abs(now - int(stamp))
+    if skew > max_skew_s:
+        return (
+            f"{TIMESTAMP_HEADER} is {int(skew)} s away from the server's clock; "
+            f"at most {max_skew_s} s is accepted (replay guard)"
+        )
+    given = signature.strip().lower()
+    if not given.startswith("sha256="):
+        return f"{SIGNATURE_HEADER} must be sha256=<hex HMAC-SHA256>"
+    expected = switchboard_signature(secret, stamp, body)
+    if not hmac.compare_digest(expected.encode(), given.encode()):
+        return f"{SIGNATURE_HEADER} does not match the body and timestamp"
+    return None

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from channels.body import JSON, parse_json, read_body, require_media_type, validate
 from channels.deps import Ingress
 from channels.models import AcceptedBody, problem_responses
+from channels.shared_secret import openapi_parameters, require_secret
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
 
@@ -81,18 +82,20 @@ def build_router() -> APIRouter:
         "/v1/channels/voice",
         status_code=202,
         response_model=AcceptedBody,
-        responses=problem_responses(400, 413, 415, 503),
+        responses=problem_responses(400, 401, 413, 415, 503),
         summary="A call event: ringing, answered, ended, missed or voicemail",
         openapi_extra={
             "requestBody": {
                 "required": True,
                 "content": {JSON: {"schema": CallEventBody.model_json_schema(by_alias=True)}},
-            }
+            },
+            "parameters": openapi_parameters("SWITCHBOARD_VOICE_SECRET"),
         },
     )
     async def voice(request: Request, ingress: Ingress) -> AcceptedBody:
         require_media_type(request, JSON)
         raw = await read_body(request, ingress.settings.max_body_bytes)
+        require_secret(request, raw, ingress.settings.voice_secret)
         call = validate(CallEventBody, parse_json(raw))
         accepted = await ingress.publisher.interaction(
             SOURCE, f"{call.call_id}\x1f{call.event}", to_interaction(call)

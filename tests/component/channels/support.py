@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 
 from router import roles
+from router.events import Ticket, utcnow
+from router.redis import make_redis
 from router.settings import Settings
+from router.state import Commit, RedisThreadStore
 from router.topics import Topic
 from tests.conftest import read_topic
 
@@ -39,3 +42,29 @@ def assert_problem(resp: httpx.Response, status: int, pointer: str | None = None
 async def assert_nothing_written(settings: Settings) -> None:
     for topic in (Topic.INBOUND, Topic.ACTIONS):
         assert await read_topic(settings, topic, expect=0, settle=0.2) == [], topic
+
+
+async def create_tickets(settings: Settings, *ticket_ids: str) -> None:
+    """Tickets written the way the router writes them, so the ingress knows they exist."""
+    redis = make_redis(settings)
+    store = RedisThreadStore(redis, ttl_s=60, prefix=settings.topic_prefix)
+    now = utcnow()
+    commits = [
+        Commit(
+            customer_id="C-test",
+            event_id=f"create-{ticket_id}",
+            ticket=Ticket(
+                id=ticket_id,
+                channel="webform",
+                customer_id="C-test",
+                created_at=now,
+                updated_at=now,
+            ),
+            expected_version=0,
+        )
+        for ticket_id in ticket_ids
+    ]
+    try:
+        assert await store.commit_many(commits) == ["OK"] * len(ticket_ids)
+    finally:
+        await redis.aclose()

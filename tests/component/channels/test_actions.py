@@ -1,4 +1,5 @@
-"""POST /v1/actions against the real embedded broker: bearer tokens, lists, validation."""
+"""POST /v1/actions against the real embedded broker: bearer tokens, lists, validation,
+unknown tickets."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from pydantic import SecretStr
 
 from router.settings import Settings
 from router.topics import Topic
-from tests.component.channels.support import assert_nothing_written, assert_problem, client_for
+from tests.component.channels.support import (
+    assert_nothing_written,
+    assert_problem,
+    client_for,
+    create_tickets,
+)
 from tests.conftest import read_topic, values
 
 pytestmark = pytest.mark.component
@@ -30,6 +36,7 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def test_one_action_is_published_with_envelope_filled_in(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
+    await create_tickets(settings, "T-1")
     action = {
         "type": "agent.replied",
         "data": {"ticket_id": "T-1", "agent_id": "a-1", "public": True},
@@ -49,6 +56,7 @@ async def test_one_action_is_published_with_envelope_filled_in(
 
 
 async def test_list_keys_and_given_id_dedupe(client: httpx.AsyncClient, settings: Settings) -> None:
+    await create_tickets(settings, "T-9")
     batch: list[dict[str, Any]] = [
         {
             "type": "switchboard.feedback.csat",
@@ -118,3 +126,42 @@ async def test_no_tokens_configured_refuses_everything(ingress_client: httpx.Asy
     ok = {"type": "ticket.resolved", "data": {"ticket_id": "T-1"}}
     problem = assert_problem(await ingress_client.post(URL, json=ok, headers=AUTH), 401)
     assert "no API tokens" in problem["detail"]
+
+
+async def test_action_on_an_unknown_ticket_is_404_and_nothing_is_published(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resolve = {"type": "ticket.resolved", "data": {"ticket_id": "T-nope"}}
+    problem = assert_problem(
+        await client.post(URL, json=resolve, headers=AUTH), 404, "/data/ticket_id"
+    )
+    assert problem["type"].endswith("/unknown-ticket")
+    assert "T-nope" in problem["detail"]
+    await assert_nothing_written(settings)
+
+
+async def test_a_list_naming_unknown_tickets_is_404_for_all_of_them_and_publishes_none(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await create_tickets(settings, "T-1")
+    batch: list[dict[str, Any]] = [
+        {"type": "ticket.resolved", "data": {"ticket_id": "T-1"}},
+        {"type": "feedback.csat", "data": {"ticket_id": "T-nope", "score": 4}},
+        {"type": "agent.presence", "data": {"agent_id": "a-1", "status": "online"}},
+        {"type": "ticket.closed", "data": {"ticket_id": "T-gone"}},
+        {"type": "ticket.reopened", "data": {"ticket_id": "T-nope"}},
+    ]
+    resp = await client.post(URL, json=batch, headers=AUTH)
+    problem = assert_problem(resp, 404)
+    assert [e["pointer"] for e in problem["errors"]] == [
+        "/1/data/ticket_id",
+        "/3/data/ticket_id",
+        "/4/data/ticket_id",
+    ]
+    assert "'T-nope', 'T-gone'" in problem["detail"]
+    await assert_nothing_written(settings)
+
+    known = [batch[0], batch[2]]
+    accepted = await client.post(URL, json=known, headers=AUTH)
+    assert accepted.status_code == 202, accepted.text
+    assert len(await read_topic(settings, Topic.ACTIONS, expect=2)) == 2

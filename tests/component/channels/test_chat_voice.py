@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from pydantic import SecretStr
 
 from router.settings import Settings
 from router.topics import Topic
-from tests.component.channels.support import assert_nothing_written, assert_problem
+from tests.component.channels.support import assert_nothing_written, assert_problem, client_for
 from tests.conftest import read_topic, values
 
 pytestmark = pytest.mark.component
@@ -151,3 +157,92 @@ async def test_voice_bad_input(ingress_client: httpx.AsyncClient, settings: Sett
     assert_problem(await post(url, content=b"[", headers={"content-type": "application/json"}), 400)
     assert_problem(await post(url, content=b"{}", headers={"content-type": "text/json"}), 415)
     await assert_nothing_written(settings)
+
+
+SECRETS = {"chat": "chat-secret-1", "voice": "voice-secret-2"}
+BODIES = {"chat": CHAT, "voice": CALL}
+
+
+@pytest.fixture
+async def guarded(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An ingress with SWITCHBOARD_CHAT_SECRET and SWITCHBOARD_VOICE_SECRET set."""
+    update = {
+        "chat_secret": SecretStr(SECRETS["chat"]),
+        "voice_secret": SecretStr(SECRETS["voice"]),
+    }
+    async with client_for(settings.model_copy(update=update)) as client:
+        yield client
+
+
+def signed(secret: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """The headers a chat backend sends, computed as docs/ingress.md tells it to."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return {
+        "content-type": "application/json",
+        "x-switchboard-timestamp": str(timestamp),
+        "x-switchboard-signature": f"sha256={mac.hexdigest()}",
+    }
+
+
+@pytest.mark.parametrize("channel", ["chat", "voice"])
+async def test_a_secret_lets_in_its_bearer_and_fresh_signatures(
+    guarded: httpx.AsyncClient, settings: Settings, channel: str
+) -> None:
+    url, secret = f"/v1/channels/{channel}", SECRETS[channel]
+    bearer = await guarded.post(
+        url, json=BODIES[channel], headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert bearer.status_code == 202, bearer.text
+    other = {**BODIES[channel], "message_id": "m-2", "event": "voicemail"}
+    body = orjson.dumps(other)
+    sig = await guarded.post(url, content=body, headers=signed(secret, body, int(time.time())))
+    assert sig.status_code == 202, sig.text
+    assert sig.json()["duplicate"] is False
+    assert len(await read_topic(settings, Topic.INBOUND, expect=2)) == 2
+
+
+@pytest.mark.parametrize("channel", ["chat", "voice"])
+async def test_a_secret_refuses_whoever_cannot_prove_it(
+    guarded: httpx.AsyncClient, settings: Settings, channel: str
+) -> None:
+    url, secret = f"/v1/channels/{channel}", SECRETS[channel]
+    body = orjson.dumps(BODIES[channel])
+    now = int(time.time())
+    json_only = {"content-type": "application/json"}
+    tampered = orjson.dumps({**BODIES[channel], "text": "send me the invoice of ada"})
+    refused = {
+        "missing": (body, json_only),
+        "invalid bearer": (body, {**json_only, "Authorization": "Bearer guess"}),
+        "the other channel's secret": (
+            body,
+            signed(SECRETS["chat" if channel == "voice" else "voice"], body, now),
+        ),
+        "tampered body": (tampered, signed(secret, body, now)),
+        "stale": (body, signed(secret, body, now - 400)),
+        "from the future": (body, signed(secret, body, now + 400)),
+        "timestamp without signature": (body, {**json_only, "x-switchboard-timestamp": str(now)}),
+    }
+    details = {}
+    for case, (content, headers) in refused.items():
+        problem = assert_problem(await guarded.post(url, content=content, headers=headers), 401)
+        details[case] = problem["detail"]
+        assert secret not in problem["detail"], case
+    assert details["missing"].startswith("missing credentials")
+    assert details["invalid bearer"] == "invalid bearer token"
+    assert "does not match" in details["tampered body"]
+    assert "does not match" in details["the other channel's secret"]
+    assert "away from the server's clock; at most 300 s" in details["stale"]
+    assert "replay" in details["from the future"]
+    assert "without X-Switchboard-Signature" in details["timestamp without signature"]
+    await assert_nothing_written(settings)
+
+
+async def test_without_a_secret_chat_and_voice_stay_open(
+    ingress_client: httpx.AsyncClient,
+) -> None:
+    """The default (and what every other test here relies on): no secret, no check."""
+    for channel, body in BODIES.items():
+        resp = await ingress_client.post(
+            f"/v1/channels/{channel}", json=body, headers={"Authorization": "Bearer anything"}
+        )
+        assert resp.status_code == 202, resp.text

@@ -75,6 +75,59 @@ def test_unreachable_redis_names_its_setting(services: object) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def unreachable_backends(**extra: str) -> dict[str, str]:
+    return clean_env(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+        SWITCHBOARD_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        SWITCHBOARD_KAFKA_CONNECT_TIMEOUT_S="2",
+        **extra,
+    )
+
+
+def test_public_ingress_without_chat_and_voice_secrets_refuses_to_start() -> None:
+    env = unreachable_backends(SWITCHBOARD_HTTP_HOST="0.0.0.0")
+    result = switchboard("run", "--role", "ingress", env=env)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: SWITCHBOARD_CHAT_SECRET: chat and voice would accept anyone")
+    assert "SWITCHBOARD_VOICE_SECRET" in line
+    assert "SWITCHBOARD_OPEN_CHANNELS" in line
+
+    only_voice_open = switchboard(
+        "run",
+        "--role",
+        "all",
+        env={**env, "SWITCHBOARD_CHAT_SECRET": "chat-key-123"},
+    )
+    assert only_voice_open.returncode == 2
+    assert only_voice_open.stderr.startswith("error: SWITCHBOARD_VOICE_SECRET: voice would")
+    assert "chat-key-123" not in only_voice_open.stderr
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"SWITCHBOARD_CHAT_SECRET": "c-key", "SWITCHBOARD_VOICE_SECRET": "v-key"},
+        {"SWITCHBOARD_OPEN_CHANNELS": "chat,voice"},
+        {"SWITCHBOARD_CHAT_SECRET": "c-key", "SWITCHBOARD_OPEN_CHANNELS": "voice"},
+        {"SWITCHBOARD_HTTP_HOST": "127.0.0.1"},
+    ],
+    ids=["both secrets", "both open on purpose", "one of each", "loopback"],
+)
+def test_ingress_with_secrets_or_open_on_purpose_gets_past_the_guard(
+    extra: dict[str, str],
+) -> None:
+    """It then stops at the next check, the unreachable Kafka, which proves it got there."""
+    env = unreachable_backends(SWITCHBOARD_HTTP_HOST="0.0.0.0")
+    result = switchboard("run", "--role", "ingress", env={**env, **extra})
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS")
+    ), result.stderr
+
+
 def test_bad_setting_value_is_one_line() -> None:
     result = switchboard("run", "--role", "router", env=clean_env(SWITCHBOARD_HTTP_PORT="http"))
     assert result.returncode == 2
@@ -160,11 +213,15 @@ def test_dev_leaves_no_broker_or_valkey_behind(how: signal.Signals) -> None:
     )
     assert resp.status_code == 202
     proc.send_signal(how)
-    stdout, _ = proc.communicate(timeout=30)
+    stdout, stderr = proc.communicate(timeout=30)
     if how != signal.SIGKILL:
         assert proc.returncode == 0
         assert "Switchboard is running" in stdout
         assert stdout.rstrip().endswith("stopped")
+        warned = [line for line in stderr.splitlines() if "unauthenticated_channels" in line]
+        assert len(warned) == 1, stderr
+        assert "SWITCHBOARD_CHAT_SECRET" in warned[0]
+        assert "SWITCHBOARD_VOICE_SECRET" in warned[0]
     deadline = time.monotonic() + 10
     while any(alive(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.1)

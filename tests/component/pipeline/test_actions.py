@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
+from router.codec import CONTENT_TYPE_HEADER, encode_event
+from router.events import CloudEvent
 from router.settings import Settings
-from router.topics import Topic
+from router.topics import Topic, TopicNames
 from tests.component.pipeline.conftest import RULES, Running, run_switchboard
 from tests.conftest import read_topic, values
 
@@ -135,9 +138,30 @@ async def test_crm_tier_reaches_the_rules(helpdesk: Running) -> None:
     assert routed["data"]["ticket"]["priority"] == "high"
 
 
-async def test_action_for_an_unknown_ticket_is_dead_lettered(helpdesk: Running) -> None:
+async def test_action_for_an_unknown_ticket_is_404_over_http_and_dead_lettered_from_kafka(
+    helpdesk: Running,
+) -> None:
     bad = {"type": "ticket.resolved", "data": {"ticket_id": "T-doesnotexist"}}
-    assert (await helpdesk.http.post("/v1/actions", json=bad, headers=AUTH)).status_code == 202
+    refused = await helpdesk.http.post("/v1/actions", json=bad, headers=AUTH)
+    assert refused.status_code == 404, refused.text
+    assert await read_topic(helpdesk.settings, Topic.ACTIONS, expect=0, settle=0.3) == []
+
+    # A helpdesk that writes to the actions topic directly gets no answer: the router
+    # dead-letters what it cannot apply.
+    event = CloudEvent(
+        id="direct-1", source="/helpdesk", type="switchboard.ticket.resolved", data=bad["data"]
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=helpdesk.settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            TopicNames(helpdesk.settings.topic_prefix)(Topic.ACTIONS),
+            encode_event(event),
+            key=b"T-doesnotexist",
+            headers=[CONTENT_TYPE_HEADER],
+        )
+    finally:
+        await producer.stop()
     [dead] = await read_topic(helpdesk.settings, Topic.DEADLETTER, expect=1)
     assert b"unknown ticket 'T-doesnotexist'" in dict(dead.headers)["dlq.error"]
 

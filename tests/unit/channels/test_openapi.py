@@ -30,7 +30,12 @@ ENDPOINTS = {
 
 async def test_every_endpoint_is_in_the_served_openapi_document() -> None:
     """Served by the app itself (no broker needed: nothing is published)."""
-    ctx = IngressContext(settings=Settings(), publisher=None, telemetry=Telemetry())  # type: ignore[arg-type]
+    ctx = IngressContext(
+        settings=Settings(),
+        publisher=None,  # type: ignore[arg-type]
+        telemetry=Telemetry(),
+        ticket_owners=None,  # type: ignore[arg-type]
+    )
     transport = httpx.ASGITransport(app=create_app(ctx))
     async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
         doc = (await client.get("/openapi.json")).json()

@@ -11,6 +11,8 @@ import pytest
 from channels.signatures import (
     matches_any,
     meta_signature,
+    shared_secret_problem,
+    switchboard_signature,
     twilio_signature,
     verify_meta,
     verify_twilio,
@@ -92,3 +94,72 @@ def test_matches_any() -> None:
     assert not matches_any("c", ["a", "b"])
     assert not matches_any("", ["", "a"])
     assert not matches_any(None, ["a"])
+
+
+SECRET = "whsec-test"
+STAMP = 1767225600
+BODY = b'{"conversation_id":"c-1","visitor":{"id":"v-7"},"text":"hello"}'
+# printf '%s.%s' 1767225600 "$BODY" | openssl dgst -sha256 -hmac whsec-test -r
+OPENSSL = "sha256=f77a3ffe83a5fa26d28fbd45e66d4e688a4394287fb5bc8bdef73f07eadddb71"
+
+
+def check(
+    *,
+    authorization: str | None = None,
+    timestamp: str | None = None,
+    signature: str | None = None,
+    body: bytes = BODY,
+    now: float = STAMP + 10,
+) -> str | None:
+    return shared_secret_problem(
+        SECRET,
+        body,
+        authorization=authorization,
+        timestamp=timestamp,
+        signature=signature,
+        now=now,
+    )
+
+
+def test_switchboard_signature_matches_openssl() -> None:
+    assert switchboard_signature(SECRET, str(STAMP), BODY) == OPENSSL
+
+
+def test_shared_secret_accepts_the_bearer_or_a_fresh_signature() -> None:
+    assert check(authorization=f"Bearer {SECRET}") is None
+    assert check(authorization=f"bearer  {SECRET} ") is None
+    assert check(timestamp=str(STAMP), signature=OPENSSL) is None
+    assert (
+        check(timestamp=str(STAMP), signature=OPENSSL.upper().replace("SHA256", "sha256")) is None
+    )
+    assert check(timestamp=str(STAMP), signature=OPENSSL, now=STAMP - 300) is None
+    # a wrong bearer does not spoil a good signature (proxies add their own Authorization)
+    assert check(authorization="Bearer other", timestamp=str(STAMP), signature=OPENSSL) is None
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({}, "missing credentials"),
+        ({"authorization": "Basic " + SECRET}, "missing credentials"),
+        ({"authorization": "Bearer " + SECRET[:-1]}, "invalid bearer token"),
+        ({"timestamp": str(STAMP)}, "X-Switchboard-Timestamp without X-Switchboard-Signature"),
+        ({"signature": OPENSSL}, "X-Switchboard-Signature without X-Switchboard-Timestamp"),
+        ({"timestamp": "2026-01-01T00:00:00Z", "signature": OPENSSL}, "Unix time"),
+        ({"timestamp": "1e9", "signature": OPENSSL}, "Unix time"),
+        ({"timestamp": str(STAMP), "signature": OPENSSL[7:]}, "must be sha256="),
+        ({"timestamp": str(STAMP), "signature": OPENSSL[:-1] + "0"}, "does not match"),
+        ({"timestamp": str(STAMP + 1), "signature": OPENSSL}, "does not match"),
+        ({"timestamp": str(STAMP), "signature": OPENSSL, "body": BODY + b" "}, "does not match"),
+        ({"timestamp": str(STAMP), "signature": OPENSSL, "now": STAMP + 301}, "301 s away"),
+        ({"timestamp": str(STAMP), "signature": OPENSSL, "now": STAMP - 3600}, "3600 s away"),
+    ],
+)
+def test_shared_secret_says_what_is_wrong_and_never_the_secret(
+    given: dict[str, Any], says: str
+) -> None:
+    problem = check(**given)
+    assert problem is not None
+    assert says in problem
+    assert SECRET not in problem
+    assert OPENSSL[7:] not in problem

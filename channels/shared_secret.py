@@ -1,0 +1,61 @@
+"""Chat and voice: the caller proves it knows ``SWITCHBOARD_CHAT_SECRET`` /
+``SWITCHBOARD_VOICE_SECRET``, by bearer token or by signing the body (see
+``signatures.shared_secret_problem``). Without a secret the endpoint is open; ``run``
+refuses to serve it open on a public address unless ``SWITCHBOARD_OPEN_CHANNELS`` says
+that is on purpose.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import Request
+from pydantic import SecretStr
+
+from channels.problems import Problem
+from channels.signatures import MAX_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from channels.signatures import shared_secret_problem as problem_with
+
+
+def require_secret(request: Request, raw: bytes, secret: SecretStr | None) -> None:
+    """401 unless the request carries the secret (nothing to check when none is set)."""
+    if secret is None:
+        return
+    headers = request.headers
+    wrong = problem_with(
+        secret.get_secret_value(),
+        raw,
+        authorization=headers.get("authorization"),
+        timestamp=headers.get(TIMESTAMP_HEADER),
+        signature=headers.get(SIGNATURE_HEADER),
+        now=time.time(),
+    )
+    if wrong is not None:
+        raise Problem(
+            401,
+            wrong,
+            slug="signature",
+            headers={"WWW-Authenticate": 'Bearer realm="switchboard"'},
+        )
+
+
+def openapi_parameters(setting: str) -> list[dict[str, Any]]:
+    """The headers of the shared-secret scheme, for the OpenAPI document."""
+    when = f"When {setting} is set: this, or Authorization: Bearer <secret>."
+    return [
+        {
+            "name": TIMESTAMP_HEADER,
+            "in": "header",
+            "required": False,
+            "description": f"{when} Unix seconds, within {MAX_SKEW_S} s of the server's clock.",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": SIGNATURE_HEADER,
+            "in": "header",
+            "required": False,
+            "description": f'{when} sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>.',
+            "schema": {"type": "string"},
+        },
+    ]

@@ -1,0 +1,71 @@
+"""Answers the endpoints never shape themselves (unknown path, wrong method, a crash) are
+problem+json too. The app is served over ASGI with nothing behind it: no broker needed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from channels.app import create_app
+from channels.deps import IngressContext
+from router.observability import Telemetry
+from router.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+PROBLEM = "application/problem+json"
+
+
+async def broken_lookup(ticket_ids: list[str]) -> list[str | None]:
+    raise RuntimeError(f"bug while looking up {ticket_ids}")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    ctx = IngressContext(
+        settings=Settings(api_tokens=SecretStr("t")),
+        publisher=None,  # type: ignore[arg-type]
+        telemetry=Telemetry(),
+        ticket_owners=broken_lookup,
+    )
+    transport = httpx.ASGITransport(app=create_app(ctx), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as c:
+        yield c
+
+
+def problem(resp: httpx.Response, status: int) -> dict[str, object]:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == PROBLEM
+    body: dict[str, object] = resp.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    return body
+
+
+async def test_unknown_path_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    body = problem(await client.get("/v1/channels/fax"), 404)
+    assert body["detail"] == "nothing is served at /v1/channels/fax"
+    assert body["title"] == "Not found"
+
+
+async def test_wrong_method_is_a_405_problem_naming_the_allowed_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    resp = await client.get("/v1/actions")
+    body = problem(resp, 405)
+    assert resp.headers["allow"] == "POST"
+    assert body["detail"] == "GET is not allowed on /v1/actions; use POST"
+    problem(await client.delete("/healthz"), 405)
+
+
+async def test_an_unexpected_error_is_a_500_problem_that_tells_nothing_inside(
+    client: httpx.AsyncClient,
+) -> None:
+    action = {"type": "ticket.resolved", "data": {"ticket_id": "T-1"}}
+    resp = await client.post("/v1/actions", json=action, headers={"Authorization": "Bearer t"})
+    body = problem(resp, 500)
+    assert "T-1" not in str(body)
+    assert "RuntimeError" not in str(body)
