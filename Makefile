@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck unit component integration bench clean
+.PHONY: dev test lint typecheck unit component integration faults bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ component: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/pytest -m integration -rs
+
+# The fault tests at full size (`make test` runs them small): longer outages, more load.
+faults: $(STAMP)
+	FAULTS_SCALE=large $(BIN)/pytest -m faults tests/faults --timeout=600
 
 bench: $(STAMP)
 	$(BIN)/switchboard bench

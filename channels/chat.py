@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, Stri
 from channels.body import JSON, parse_json, read_body, require_media_type, validate
 from channels.deps import Ingress
 from channels.models import AcceptedBody, problem_responses
+from channels.shared_secret import openapi_parameters, require_secret
 from router.events import Customer, Interaction, ThreadRef
 
 SOURCE = "/switchboard/channels/chat"
@@ -44,15 +44,17 @@ class ChatMessage(BaseModel):
     )
 
 
-def provider_id(msg: ChatMessage, idempotency_key: str | None) -> str:
+def provider_id(msg: ChatMessage, idempotency_key: str | None) -> str | None:
     """The widget's message id; else a hash of what identifies the message; else the
-    caller's Idempotency-Key; else a fresh id (then a resend is not recognised)."""
+    caller's Idempotency-Key; else None (same sender and content within a short window
+    count as one message)."""
     if msg.message_id:
         return f"{msg.conversation_id}\x1f{msg.message_id}"
     if msg.sent_at is not None:
         basis = f"{msg.conversation_id}\x1f{msg.sent_at.isoformat()}\x1f{msg.text}"
         return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
-    return f"key:{idempotency_key}" if idempotency_key else str(uuid.uuid4())
+    # None: the publisher derives the id from sender and content within a short window
+    return f"key:{idempotency_key}" if idempotency_key else None
 
 
 def to_interaction(msg: ChatMessage) -> Interaction:
@@ -90,23 +92,26 @@ def build_router() -> APIRouter:
         "/v1/channels/chat",
         status_code=202,
         response_model=AcceptedBody,
-        responses=problem_responses(400, 413, 415, 503),
+        responses=problem_responses(400, 401, 413, 415, 503),
         summary="A chat message from a site visitor",
         openapi_extra={
             "requestBody": {
                 "required": True,
                 "content": {JSON: {"schema": ChatMessage.model_json_schema()}},
-            }
+            },
+            "parameters": openapi_parameters("SWITCHBOARD_CHAT_SECRET"),
         },
     )
     async def chat(request: Request, ingress: Ingress) -> AcceptedBody:
         require_media_type(request, JSON)
         raw = await read_body(request, ingress.settings.max_body_bytes)
+        require_secret(request, raw, ingress.settings.chat_secret)
         msg = validate(ChatMessage, parse_json(raw))
         accepted = await ingress.publisher.interaction(
             SOURCE,
             provider_id(msg, request.headers.get("idempotency-key")),
             to_interaction(msg),
+            text_pointer="/text",
         )
         return AcceptedBody(id=accepted.id, duplicate=accepted.duplicate)
 

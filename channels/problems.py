@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -9,8 +10,10 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
-from router.errors import BackendUnavailable, InvalidEvent
+from router.errors import BackendUnavailable, InvalidEvent, OutcomeUnknown, TooLarge
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_BASE = "https://switchboard.dev/problems/"
@@ -19,10 +22,22 @@ TITLES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
+    405: "Method not allowed",
     413: "Payload too large",
     415: "Unsupported media type",
+    431: "Request header fields too large",
+    500: "Internal server error",
     503: "Service unavailable",
 }
+
+
+def title(status: int) -> str:
+    if status in TITLES:
+        return TITLES[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class Problem(Exception):
@@ -40,15 +55,16 @@ class Problem(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
-        self.slug = slug or TITLES.get(status, "error").lower().replace(" ", "-")
+        self.slug = slug or title(status).lower().replace(" ", "-")
         self.errors = errors
         self.headers = headers or {}
 
 
-def problem_response(problem: Problem, instance: str | None = None) -> Response:
+def problem_body(problem: Problem, instance: str | None = None) -> bytes:
+    """The JSON document; also written by the HTTP protocol for requests the app never saw."""
     body: dict[str, Any] = {
         "type": TYPE_BASE + problem.slug,
-        "title": TITLES.get(problem.status, "Error"),
+        "title": title(problem.status),
         "status": problem.status,
         "detail": problem.detail,
     }
@@ -56,8 +72,15 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
         body["instance"] = instance
     if problem.errors:
         body["errors"] = problem.errors
+    return orjson.dumps(body)
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
     return Response(
-        orjson.dumps(body), problem.status, headers=problem.headers, media_type=PROBLEM_TYPE
+        problem_body(problem, instance),
+        problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_TYPE,
     )
 
 
@@ -75,6 +98,41 @@ def invalid(exc: ValidationError) -> Problem:
     errors = validation_errors(exc)
     first = errors[0]
     return Problem(400, f"{first['pointer']}: {first['detail']}", slug="invalid", errors=errors)
+
+
+def install_http_errors(app: Any) -> None:
+    """Routing errors (unknown path, wrong method) and unexpected exceptions as problem+json.
+
+    Every Switchboard app needs these, the ops app of the consumer roles too."""
+
+    async def on_http_exception(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        status, headers = exc.status_code, dict(exc.headers or {})
+        detail = str(exc.detail)
+        if status == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
+            detail = f"nothing is served at {request.url.path}"
+        elif status == 405 and detail == HTTPStatus.METHOD_NOT_ALLOWED.phrase:
+            allowed = headers.get("Allow") or "another method"
+            detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        problem = Problem(status, detail, headers=headers)
+        return problem_response(problem, request.url.path)
+
+    async def on_disconnect(request: Request, exc: Exception) -> Response:
+        # The client left (or the HTTP protocol already answered a broken body): nobody
+        # hears this answer, and it is no server error to log with a traceback.
+        del exc
+        problem = Problem(400, "the client went away before its request was complete")
+        return problem_response(problem, request.url.path)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # The exception itself is logged by the server; the client learns nothing about it.
+        del exc
+        problem = Problem(500, "the request failed inside Switchboard; the server log says why")
+        return problem_response(problem, request.url.path)
+
+    app.add_exception_handler(HTTPException, on_http_exception)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
+    app.add_exception_handler(Exception, on_unexpected)
 
 
 def install_handlers(app: Any, retry_after_s: int) -> None:
@@ -97,17 +155,31 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
             Problem(400, detail, slug="invalid", errors=errors), request.url.path
         )
 
+    async def on_too_large(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TooLarge)
+        errors = [{"pointer": exc.pointer, "detail": str(exc)}]
+        return problem_response(
+            Problem(413, str(exc), slug="too-large", errors=errors), request.url.path
+        )
+
     async def on_backend(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BackendUnavailable)
-        problem = Problem(
-            503,
-            f"{exc.backend} is not answering; nothing was written, retry later",
-            slug="backend-unavailable",
-            headers={"Retry-After": str(retry_after_s)},
-        )
+        if isinstance(exc, OutcomeUnknown):
+            detail = (
+                f"{exc}: the event may have been written. Retry with the same "
+                "Idempotency-Key (or, for web forms and chat, the same content): "
+                "the retry is recognised and answered as a duplicate"
+            )
+            slug = "outcome-unknown"
+        else:
+            detail = f"{exc}: nothing was written; retry later"
+            slug = "backend-unavailable"
+        problem = Problem(503, detail, slug=slug, headers={"Retry-After": str(retry_after_s)})
         return problem_response(problem, request.url.path)
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(InvalidEvent, on_invalid_event)
+    app.add_exception_handler(TooLarge, on_too_large)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(BackendUnavailable, on_backend)
+    install_http_errors(app)

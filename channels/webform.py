@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -72,10 +71,14 @@ def build_router() -> APIRouter:
         raw = await read_body(request, ingress.settings.max_body_bytes)
         data = parse_json(raw) if kind == JSON else parse_form(raw)
         form = validate(WebForm, data)
-        # A form has no provider message id: an Idempotency-Key header makes retries safe.
-        provider_id = request.headers.get("idempotency-key") or str(uuid.uuid4())
+        # A form has no provider message id: an Idempotency-Key header makes retries
+        # safe; without one the same sender and content within the window are one event.
+        key = request.headers.get("idempotency-key")
         accepted = await ingress.publisher.interaction(
-            SOURCE, provider_id, to_interaction(form, inbox=request.url.path)
+            SOURCE,
+            f"key:{key}" if key else None,
+            to_interaction(form, inbox=request.url.path),
+            text_pointer="/message",
         )
         return AcceptedBody(id=accepted.id, duplicate=accepted.duplicate)
 

@@ -1,15 +1,22 @@
-"""Poison records: the original bytes to the dead-letter topic, with where and why."""
+"""Poison records: the original bytes to the dead-letter topic, with where and why.
+
+The dead-letter record must always be writable: an original too large for it is kept as
+a prefix, with its size and SHA-256 in the headers."""
 
 from __future__ import annotations
 
 from consumers.runner import Record
-from router.kafka import deadletter_headers
+from router.kafka import deadletter_headers, fit_deadletter_value
+from router.limits import Limits
 from router.state import OutRecord
 from router.topics import Topic
 
 
-def deadletter_record(record: Record, consumer: str, error: BaseException) -> OutRecord:
-    key = (record.key or b"").decode(errors="replace")
-    return OutRecord(
-        Topic.DEADLETTER, key, record.value, tuple(deadletter_headers(record, consumer, error))
-    )
+def deadletter_record(
+    record: Record, consumer: str, error: BaseException, limits: Limits | None = None
+) -> OutRecord:
+    limits = limits or Limits()
+    key = (record.key or b"").decode(errors="replace")[:1024]
+    value, extra = fit_deadletter_value(record.value, limits)
+    headers = deadletter_headers(record, consumer, error, limits=limits)
+    return OutRecord(Topic.DEADLETTER, key, value, (*headers, *extra))

@@ -10,6 +10,7 @@ from typing import Any
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.events import CloudEvent, EventType, Ticket
 from router.ids import derived_id
+from router.limits import Limits
 from router.state import OutRecord
 from router.topics import Topic
 
@@ -25,7 +26,10 @@ class Change:
 class LifecycleOutputs:
     """Builds the lifecycle records of one input event, each with a deterministic id."""
 
-    def __init__(self, cause_id: str, ticket: Ticket, at: datetime) -> None:
+    def __init__(
+        self, cause_id: str, ticket: Ticket, at: datetime, limits: Limits | None = None
+    ) -> None:
+        self.limits = limits or Limits()
         self.cause_id = cause_id
         self.ticket = ticket
         self.at = at
@@ -42,9 +46,9 @@ class LifecycleOutputs:
             time=self.at,
             data={"ticket": self._snapshot, **data},
         )
-        self.records.append(
-            OutRecord(Topic.TICKETS, self.ticket.id, encode_event(event), (CONTENT_TYPE_HEADER,))
-        )
+        value = encode_event(event)
+        self.limits.check_record(value)  # TooLarge: the cause is dead-lettered, not retried
+        self.records.append(OutRecord(Topic.TICKETS, self.ticket.id, value, (CONTENT_TYPE_HEADER,)))
 
     def snapshot(self) -> None:
         event = CloudEvent(
@@ -55,8 +59,8 @@ class LifecycleOutputs:
             time=self.at,
             data={"ticket": self._snapshot},
         )
+        value = encode_event(event)
+        self.limits.check_record(value)
         self.records.append(
-            OutRecord(
-                Topic.TICKET_STATE, self.ticket.id, encode_event(event), (CONTENT_TYPE_HEADER,)
-            )
+            OutRecord(Topic.TICKET_STATE, self.ticket.id, value, (CONTENT_TYPE_HEADER,))
         )

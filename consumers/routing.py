@@ -30,6 +30,7 @@ from router.codec import decode_event
 from router.errors import InvalidEvent
 from router.events import CloudEvent, EventType, Interaction, Ticket
 from router.kafka import publish
+from router.limits import Limits
 from router.observability import Telemetry
 from router.state import Commit, OutRecord, ThreadStore, ThreadView, ViewRequest
 from router.topics import Topic, TopicNames
@@ -53,7 +54,9 @@ class RoutingHandler:
         agents: AgentStore,
         reopen_window: timedelta,
         telemetry: Telemetry | None = None,
+        limits: Limits | None = None,
     ) -> None:
+        self._limits = limits or Limits()
         self._store = store
         self._agents = agents
         self._producer = producer
@@ -74,6 +77,7 @@ class RoutingHandler:
         actions: list[ActionWork] = []
         for record in records:
             try:
+                self._limits.check_inbound(record.value)
                 if self._names.parse(record.topic) is Topic.ACTIONS:
                     actions.append(parse_action_record(record))
                 else:
@@ -101,14 +105,16 @@ class RoutingHandler:
                     published.add(item.event.id)
                     outputs.extend(outs)
                     acked.append((item.customer_id, item.event.id))
-        await publish(self._producer, self._names, outputs)
+        await publish(self._producer, self._names, outputs, consumer=self.name, limits=self._limits)
         await self._store.clear_outboxes(acked)
 
     def _deadletter(self, record: Record, exc: Exception) -> OutRecord:
         self._count("deadlettered")
         if not isinstance(exc, InvalidEvent):
             log.error("routing_failed", offset=record.offset, error=type(exc).__name__)
-        return deadletter_record(record, self.name, exc)
+        else:
+            log.warning("deadlettered", offset=record.offset, error=str(exc)[:200])
+        return deadletter_record(record, self.name, exc, self._limits)
 
     def _count(self, outcome: str) -> None:
         if self._telemetry:
@@ -244,7 +250,7 @@ class RoutingHandler:
         change = apply_action(view.ticket, item.action, item.at, self._rules())
         if change is None:
             return None
-        out = LifecycleOutputs(item.event.id, change.ticket, item.at)
+        out = LifecycleOutputs(item.event.id, change.ticket, item.at, self._limits)
         for etype, data in change.events:
             out.add(etype, **data)
         out.snapshot()
@@ -272,7 +278,7 @@ class RoutingHandler:
         seen = facts(interaction, placed.ticket, view.profile)
         decision = rules.evaluate(seen, trigger=trigger, now=at)
         ticket = apply_decision(placed.ticket, decision, rules, fill_defaults=placed.kind == "new")
-        out = LifecycleOutputs(event.id, ticket, at)
+        out = LifecycleOutputs(event.id, ticket, at, self._limits)
         message = interaction.model_dump(mode="json", exclude_none=True)
         message["event_id"] = event.id
         if placed.kind == "new":

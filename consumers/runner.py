@@ -3,20 +3,26 @@
 Offsets are committed only after the handler returned, i.e. after its effects are in Redis
 and its output records were acknowledged by the broker. A retriable failure (Kafka or
 Redis not answering) retries the same batch with backoff; it never skips a record. A
-record that can never be processed is the handler's to dead-letter.
+record that can never be processed is the handler's to dead-letter; a non-retriable
+error is never retried. Before every attempt the role's guards run: the Redis state
+marker is still the one seen at start, the topics still exist. When either vanished the
+role stops with ``Unrecoverable`` rather than creating duplicates or skipping records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartitionError
 
-from router.errors import SwitchboardError
+from router.errors import SwitchboardError, Unrecoverable
+from router.kafka import retriable
 from router.observability import Telemetry
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -33,10 +39,30 @@ class BatchHandler(Protocol):
         """Periodic work that is not driven by records (timers, final metric windows)."""
 
 
+Guard = Callable[[], Awaitable[None]]
+TOPICS_GONE_HINT = (
+    "the broker lost its data: run `switchboard topics ensure`, then restart the roles "
+    "(their committed offsets are gone with it, so they re-read from the beginning)"
+)
+
+
+@dataclass
+class ConsumerState:
+    """What readiness asks of a running consumer: has it joined its group yet?"""
+
+    name: str
+    joined: bool = False
+
+
 def _retriable(exc: BaseException) -> bool:
     if isinstance(exc, SwitchboardError):
         return exc.retriable
-    return isinstance(exc, KafkaError | OSError | TimeoutError)
+    return retriable(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def run_consumer(
@@ -49,19 +75,30 @@ async def run_consumer(
     poll_ms: int = 100,
     tick_every_s: float = 1.0,
     max_backoff_s: float = 5.0,
+    guard: Guard | None = None,
+    state: ConsumerState | None = None,
+    commit_timeout_s: float = 10.0,
 ) -> None:
-    """Run until ``stop`` is set. The batch in flight is finished or retried, never dropped."""
+    """Run until ``stop`` is set. The batch in flight is finished or retried, never dropped.
+
+    ``guard`` raises ``Unrecoverable`` when the role must not go on (state or topics
+    vanished); it runs before every attempt at a batch and before every tick."""
     log.info("consumer_started", consumer=handler.name, topics=sorted(consumer.subscription()))
     try:
         next_tick = time.monotonic()
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
+            if state is not None and not state.joined and consumer.assignment():
+                state.joined = True
+                log.info("consumer_joined", consumer=handler.name)
             records = [r for recs in batch.values() for r in recs]
             if records:
                 started = time.perf_counter()
-                if not await _handle_with_retry(handler, records, stop, telemetry, max_backoff_s):
+                if not await _handle_with_retry(
+                    handler, records, stop, telemetry, max_backoff_s, guard=guard
+                ):
                     return  # stopping mid-retry: uncommitted records are redelivered next start
-                await _commit(consumer, batch)
+                await _commit(consumer, batch, commit_timeout_s)
                 if telemetry:
                     telemetry.records.labels(handler.name, "processed").inc(len(records))
                     telemetry.batch_seconds.labels(handler.name).observe(
@@ -70,11 +107,13 @@ async def run_consumer(
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + tick_every_s
                 try:
+                    if guard is not None:
+                        await guard()
                     await handler.tick()
                 except Exception as exc:
                     if not _retriable(exc):
                         raise
-                    log.warning("tick_failed", consumer=handler.name, error=type(exc).__name__)
+                    log.warning("tick_failed", consumer=handler.name, error=_describe(exc))
     finally:
         log.info("consumer_stopped", consumer=handler.name)
 
@@ -85,10 +124,14 @@ async def _handle_with_retry(
     stop: asyncio.Event,
     telemetry: Telemetry | None,
     max_backoff_s: float,
+    *,
+    guard: Guard | None,
 ) -> bool:
     backoff = 0.1
     while True:
         try:
+            if guard is not None:
+                await guard()
             await handler.handle(records)
             return True
         except Exception as exc:
@@ -97,7 +140,7 @@ async def _handle_with_retry(
             if telemetry:
                 telemetry.retries.labels(handler.name).inc()
             log.warning(
-                "batch_retry", consumer=handler.name, error=type(exc).__name__, backoff_s=backoff
+                "batch_retry", consumer=handler.name, error=_describe(exc), backoff_s=backoff
             )
             try:
                 await asyncio.wait_for(stop.wait(), backoff)
@@ -106,11 +149,20 @@ async def _handle_with_retry(
                 backoff = min(backoff * 2, max_backoff_s)
 
 
-async def _commit(consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Record]]) -> None:
+async def _commit(
+    consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Record]], timeout_s: float
+) -> None:
+    """Commit within a time limit. A commit that fails is not retried here: the effects
+    are durable and deduped by event id, so the worst case is a redelivery after a restart,
+    and the next batch's commit moves the same partitions further anyway."""
     offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
     try:
-        await consumer.commit(offsets)
+        await asyncio.wait_for(consumer.commit(offsets), timeout_s)
     except CommitFailedError:
         # A rebalance took the partition away: its new owner re-reads from the last
         # commit and our effects are deduped by event id, so nothing is lost or doubled.
         log.warning("commit_failed_rebalanced", partitions=len(offsets))
+    except UnknownTopicOrPartitionError as exc:
+        raise Unrecoverable("a topic this role reads is gone", TOPICS_GONE_HINT) from exc
+    except (KafkaError, TimeoutError) as exc:
+        log.warning("commit_failed", partitions=len(offsets), error=_describe(exc))

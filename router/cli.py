@@ -6,20 +6,22 @@ Startup problems are one line naming the setting (exit 2), never a traceback.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 import typer
 from rich.console import Console
 
-from router.errors import ConfigError
+from router.errors import ConfigError, Unrecoverable
 from router.kafka import check_kafka, ensure_topics, missing_topics
 from router.logs import configure_logging
 from router.redis import check_redis
-from router.settings import Settings, load_settings
+from router.settings import SecretChannel, Settings, load_settings
 
 app = typer.Typer(
     name="switchboard",
@@ -30,6 +32,8 @@ app = typer.Typer(
 )
 topics_app = typer.Typer(help="Manage the Kafka topics of the registry.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+state_app = typer.Typer(help="Repair the state kept in Redis.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
 out = Console()
 err = Console(stderr=True)
 
@@ -70,6 +74,12 @@ def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]])
         asyncio.run(runner())
     except ConfigError as exc:
         fail(exc)
+    except Unrecoverable as exc:
+        # One line in the log stream (JSON in production) that names the repair.
+        structlog.get_logger("switchboard").error(
+            "role_stopped", reason=exc.message, repair=exc.hint
+        )
+        raise typer.Exit(1) from None
 
 
 async def preflight(settings: Settings) -> None:
@@ -94,6 +104,48 @@ def load_rules_or_exit(path: Path) -> None:
         fail(ConfigError("SWITCHBOARD_RULES_PATH", f"{path}: {len(exc.errors)} rule errors"))
     except OSError as exc:
         fail(ConfigError("SWITCHBOARD_RULES_PATH", f"cannot read {path}: {exc.strerror}"))
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _secret_names(channels: list[SecretChannel]) -> str:
+    return " and ".join(f"SWITCHBOARD_{channel.upper()}_SECRET" for channel in channels)
+
+
+def refuse_public_open_channels(settings: Settings) -> None:
+    """Chat and voice without a secret accept anyone's messages as anyone: reachable from
+    other hosts, that is refused unless SWITCHBOARD_OPEN_CHANNELS says it is meant."""
+    channels = settings.unauthenticated_channels()
+    if not channels or is_loopback(settings.http_host):
+        return
+    which = " and ".join(channels)
+    fail(
+        ConfigError(
+            f"SWITCHBOARD_{channels[0].upper()}_SECRET",
+            f"{which} would accept anyone on {settings.http_host}; set "
+            f"{_secret_names(channels)}, or list {','.join(channels)} in "
+            f"SWITCHBOARD_OPEN_CHANNELS to leave {'it' if len(channels) == 1 else 'them'} "
+            "open on purpose",
+        )
+    )
+
+
+def warn_open_channels(settings: Settings) -> None:
+    """One log line once the ingress serves, while chat or voice accept anyone."""
+    channels = settings.unauthenticated_channels()
+    if channels:
+        structlog.get_logger("switchboard").warning(
+            "unauthenticated_channels",
+            channels=channels,
+            repair=f"set {_secret_names(channels)}, or list them in SWITCHBOARD_OPEN_CHANNELS",
+        )
 
 
 @app.command()
@@ -126,6 +178,7 @@ def dev(
         settings = base.model_copy(update=overrides)
 
         def ready(url: str) -> None:
+            warn_open_channels(settings)
             lines = [
                 "[bold green]Switchboard is running[/]  (Ctrl-C to stop)",
                 f"  HTTP ingress     {url}  (docs: {url}/docs)",
@@ -162,6 +215,14 @@ def run(
         list[str],
         typer.Option(help="ingress | router | timers | metrics | all (repeatable)."),
     ],
+    accept_empty_state: Annotated[
+        bool,
+        typer.Option(
+            "--accept-empty-state",
+            help="Go on although Redis lost its state (its marker is missing); "
+            "prefer `switchboard state rebuild`.",
+        ),
+    ] = False,
 ) -> None:
     """Production: run the given roles against the configured Kafka and Redis."""
     from router import roles as roles_mod
@@ -176,12 +237,20 @@ def run(
         raise typer.Exit(2)
     settings = settings_or_exit()
     configure_logging(settings.log_format, settings.log_level)
+    if "ingress" in wanted:
+        refuse_public_open_channels(settings)
     if wanted & {"router", "timers"}:
         load_rules_or_exit(settings.rules_path)
 
     async def main(stop: asyncio.Event) -> None:
         await preflight(settings)
-        await roles_mod.run_roles(settings, wanted, stop)
+        await roles_mod.run_roles(
+            settings,
+            wanted,
+            stop,
+            accept_empty_state=accept_empty_state,
+            on_ready=(lambda _: warn_open_channels(settings)) if "ingress" in wanted else None,
+        )
 
     run_until_signal(main)
 
@@ -201,6 +270,44 @@ def topics_ensure() -> None:
         for name, result in outcome.items():
             compacted = "compacted" if specs[name].compacted else ""
             out.print(f"{result:8} {name} {compacted}".rstrip(), highlight=False)
+
+    run_until_signal(main)
+
+
+@state_app.command("rebuild")
+def state_rebuild() -> None:
+    """Restore Redis from Kafka after Redis lost its data (run with every role stopped)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from router import roles
+    from router.rebuild import read_all, rebuild
+    from router.topics import Topic
+
+    settings = settings_or_exit()
+    load_rules_or_exit(settings.rules_path)
+
+    async def main(stop: asyncio.Event) -> None:
+        del stop
+        await preflight(settings)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err) as bar:
+            task = bar.add_task("reading", total=None)
+
+            def progress(topic: str, records: int) -> None:
+                bar.update(task, description=f"reading {topic}: {records:,} records")
+
+            done = await rebuild(settings, progress)
+            records = await read_all(settings, Topic.TICKETS, progress)
+            bar.update(task, description=f"replaying {len(records):,} lifecycle records")
+            await roles.replay_tickets(settings, records)
+        out.print(
+            f"restored {done.tickets:,} tickets and {done.identities:,} identities "
+            f"({done.erased:,} erased tickets left out); recomputed timers and metric "
+            f"windows from {len(records):,} lifecycle records "
+            f"({done.metric_windows:,} windows keep their revisions). "
+            "Start the roles again.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     run_until_signal(main)
 

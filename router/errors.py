@@ -34,3 +34,27 @@ class BackendUnavailable(SwitchboardError):
     def __init__(self, backend: str, message: str) -> None:
         super().__init__(f"{backend}: {message}")
         self.backend = backend
+
+
+class TooLarge(InvalidEvent):
+    """Input that cannot fit in the records that would follow from it (HTTP 413)."""
+
+    def __init__(self, message: str, *, pointer: str = "/") -> None:
+        super().__init__(message, [{"path": pointer, "message": message}])
+        self.pointer = pointer
+
+
+class OutcomeUnknown(BackendUnavailable):
+    """The broker took the record but did not confirm it in time: it may have been written.
+
+    A retry with the same idempotency key is safe (the event id is the same)."""
+
+
+class Unrecoverable(SwitchboardError):
+    """The role cannot go on safely (its state or its topics vanished); ``hint`` says how
+    an operator repairs it. The process exits non-zero so the orchestrator notices."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(f"{message}; {hint}")
+        self.message = message
+        self.hint = hint

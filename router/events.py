@@ -112,6 +112,9 @@ class Interaction(BaseModel):
     subject: str | None = None
     text: str = ""
     quoted_text: str | None = None
+    truncated: bool | None = Field(
+        default=None, description="True when text or quoted_text was cut to the size limit."
+    )
     language: str | None = None
     attachments: list[Attachment] = Field(default_factory=list)
     auto_reply: bool = False

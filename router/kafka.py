@@ -8,19 +8,31 @@ transactional producer, so exactly-once *effects* come from idempotent consumers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+    UnknownError,
+)
 
 from router.errors import BackendUnavailable, ConfigError
+from router.limits import Limits, digest
 from router.settings import KafkaSettings, Settings
 from router.state import OutRecord
 from router.topics import Topic, TopicNames
+
+log = structlog.get_logger("switchboard.kafka")
 
 BOOTSTRAP_SETTING = "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
 
@@ -54,7 +66,7 @@ def make_producer(settings: Settings, *, linger_ms: int = 0) -> AIOKafkaProducer
         acks="all",
         enable_idempotence=False,
         max_batch_size=settings.kafka.max_batch_bytes,
-        max_request_size=max(settings.kafka.max_batch_bytes, 1024 * 1024),
+        max_request_size=max(settings.kafka.max_batch_bytes, settings.kafka.max_record_bytes),
         linger_ms=linger_ms,
     )
 
@@ -136,41 +148,231 @@ async def missing_topics(settings: Settings) -> list[str]:
     return sorted(set(names.all()) - existing)
 
 
+def retriable(exc: BaseException) -> bool:
+    """Whether trying again may succeed. aiokafka marks its errors, with two exceptions
+    taken here: a client-side timeout (``KafkaTimeoutError``) is the very case of a broker
+    that may come back, and ``UnknownError`` is the broker's "unexpected server error",
+    which brokers answer transiently (the embedded one while topics are being created).
+    What stays non-retriable is what the broker will refuse every time: a record too
+    large, an invalid topic, a missing authorization."""
+    if isinstance(exc, KafkaTimeoutError | KafkaConnectionError | UnknownError):
+        return True
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable)
+    return isinstance(exc, OSError | TimeoutError)
+
+
 def deadletter_headers(
-    record: ConsumerRecord[bytes, bytes], consumer: str, error: BaseException | str
+    record: ConsumerRecord[bytes, bytes] | None,
+    consumer: str,
+    error: BaseException | str,
+    *,
+    topic: str | None = None,
+    limits: Limits | None = None,
 ) -> list[tuple[str, bytes]]:
-    """Headers naming where a poison record came from and why it was set aside."""
+    """Headers naming where a poison record came from and why it was set aside.
+
+    The original headers are kept while they fit in a small budget: a dead-letter record
+    must always be writable, whatever arrived."""
     reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    budget = (limits or Limits()).record_bytes // 16
+    kept: list[tuple[str, bytes]] = []
+    for key, value in (record.headers if record else ()) or ():
+        budget -= len(key) + len(value or b"")
+        if budget < 0:
+            break
+        kept.append((key, value))
+    where = [
+        ("dlq.topic", (topic or (record.topic if record else "")).encode()),
+        ("dlq.partition", str(record.partition if record else -1).encode()),
+        ("dlq.offset", str(record.offset if record else -1).encode()),
+    ]
     return [
-        *(record.headers or ()),
-        ("dlq.topic", record.topic.encode()),
-        ("dlq.partition", str(record.partition).encode()),
-        ("dlq.offset", str(record.offset).encode()),
+        *kept,
+        *where,
         ("dlq.consumer", consumer.encode()),
         ("dlq.error", reason[:2000].encode()),
     ]
 
 
+def fit_deadletter_value(
+    value: bytes | None, limits: Limits
+) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """The value a dead-letter record carries: the original when it fits, else a prefix
+    with headers giving the original's size and digest."""
+    if value is None or len(value) <= limits.deadletter_value_bytes:
+        return value, []
+    return value[: limits.deadletter_value_bytes], [
+        ("dlq.truncated", b"true"),
+        ("dlq.original_bytes", str(len(value)).encode()),
+        ("dlq.original_digest", digest(value).encode()),
+    ]
+
+
+Produced = tuple[str, bytes | None, bytes | None, list[Any]]
+
+
 async def send_and_wait_all(
-    producer: AIOKafkaProducer, records: list[tuple[str, bytes | None, bytes | None, list[Any]]]
+    producer: AIOKafkaProducer,
+    records: list[Produced],
+    *,
+    deadletter: str | None = None,
+    consumer: str = "switchboard",
+    limits: Limits | None = None,
 ) -> None:
-    """Produce records and wait for every ack; BackendUnavailable if the broker fails us."""
-    try:
-        futures = [
-            await producer.send(topic, value=value, key=key, headers=headers)
-            for topic, key, value, headers in records
-        ]
-        if futures:
-            await asyncio.gather(*futures)
-    except KafkaError as exc:
-        raise BackendUnavailable("kafka", str(exc) or type(exc).__name__) from exc
+    """Produce records and wait for every ack.
+
+    A retriable failure raises BackendUnavailable (the caller retries the batch; records
+    that were written are written again under the same ids, which readers drop). A record
+    the broker can never take (too large, invalid) is not retried: it goes to the
+    dead-letter topic, truncated if need be, and the batch completes."""
+    results: list[BaseException | None] = []
+    futures: list[asyncio.Future[Any] | None] = []
+    for topic, key, value, headers in records:
+        try:
+            futures.append(await producer.send(topic, value=value, key=key, headers=headers))
+            results.append(None)
+        except KafkaError as exc:
+            if retriable(exc):
+                raise BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+            futures.append(None)
+            results.append(exc)
+    pending = [f for f in futures if f is not None]
+    outcomes = iter(await asyncio.gather(*pending, return_exceptions=True) if pending else [])
+    for i, future in enumerate(futures):
+        if future is None:
+            continue
+        outcome = next(outcomes)
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, KafkaError) or retriable(outcome):
+                raise BackendUnavailable("kafka", f"{type(outcome).__name__}: {outcome}")
+            results[i] = outcome
+    rejected = [(r, exc) for r, exc in zip(records, results, strict=True) if exc is not None]
+    if not rejected:
+        return
+    if deadletter is None:
+        raise rejected[0][1]
+    await _deadletter_rejected(producer, rejected, deadletter, consumer, limits or Limits())
+
+
+async def _deadletter_rejected(
+    producer: AIOKafkaProducer,
+    rejected: list[tuple[Produced, BaseException]],
+    deadletter: str,
+    consumer: str,
+    limits: Limits,
+) -> None:
+    for (topic, key, value, _headers), exc in rejected:
+        log.error(
+            "record_rejected",
+            consumer=consumer,
+            topic=topic,
+            bytes=len(value or b""),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        kept, extra = fit_deadletter_value(value, limits)
+        headers = [*deadletter_headers(None, consumer, exc, topic=topic, limits=limits), *extra]
+        try:
+            future = await producer.send(deadletter, value=kept, key=key, headers=headers)
+            await future
+        except KafkaError as again:
+            if retriable(again):
+                raise BackendUnavailable("kafka", f"{type(again).__name__}: {again}") from again
+            log.error("deadletter_rejected", topic=topic, error=type(again).__name__)
 
 
 async def publish(
-    producer: AIOKafkaProducer, names: TopicNames, records: Sequence[OutRecord]
+    producer: AIOKafkaProducer,
+    names: TopicNames,
+    records: Sequence[OutRecord],
+    *,
+    consumer: str = "switchboard",
+    limits: Limits | None = None,
 ) -> None:
-    """Produce records bound for registry topics and wait for every ack."""
+    """Produce records bound for registry topics and wait for every ack; a record the
+    broker refuses for good goes to the dead-letter topic instead."""
     await send_and_wait_all(
         producer,
         [(names(r.topic), r.key.encode(), r.value, list(r.headers)) for r in records],
+        deadletter=names(Topic.DEADLETTER),
+        consumer=consumer,
+        limits=limits,
     )
+
+
+class TopicWatch:
+    """Which registry topics exist, refreshed in the background every few seconds.
+
+    Readiness, the ingress (it refuses to write to a topic nobody can read) and every
+    consumer (a topic that vanished means the broker lost its data) read the cached
+    answer without waiting on the broker."""
+
+    def __init__(self, settings: Settings, *, every_s: float = 2.0) -> None:
+        self._settings = settings
+        self._names = TopicNames(settings.topic_prefix)
+        self._every_s = every_s
+        self._timeout_s = min(settings.kafka.request_timeout_ms / 1000, 5.0)
+        self.existing: set[str] | None = None  # None: not known yet
+        self.checked_at = 0.0
+        self.error: str | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+
+    def missing(self, *topics: Topic) -> list[str]:
+        """Registry topics known to be missing (empty while nothing is known yet)."""
+        if self.existing is None:
+            return []
+        wanted = [self._names(t) for t in topics] if topics else list(self._names.all())
+        return sorted(set(wanted) - self.existing)
+
+    async def refresh(self) -> None:
+        try:
+            if self._admin is None:
+                self._admin = make_admin(self._settings)
+                await asyncio.wait_for(self._admin.start(), self._timeout_s)
+            found = await asyncio.wait_for(self._admin.list_topics(), self._timeout_s)
+            self.existing = set(found)
+            self.error = None
+            self.checked_at = time.monotonic()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            self.error = type(exc).__name__
+            await self.close()
+
+    async def close(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with contextlib.suppress(KafkaError, OSError):
+                await admin.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                await self.refresh()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._every_s)
+        finally:
+            await self.close()
+
+
+async def group_has_history(settings: Settings, group: str, *topics: Topic) -> bool:
+    """Whether the consumer group has committed offsets on these topics: the deployment
+    has processed records before (so empty Redis state means lost state)."""
+    names = TopicNames(settings.topic_prefix)
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        wanted = {names(t) for t in topics}
+        described = await admin.describe_topics(sorted(wanted))
+        partitions = [
+            TopicPartition(d["topic"], p["partition"])
+            for d in described
+            for p in d.get("partitions", [])
+            if d.get("topic") in wanted
+        ]
+        if not partitions:
+            return False
+        offsets = await admin.list_consumer_group_offsets(
+            f"{settings.consumer_group_prefix}.{group}", partitions=partitions
+        )
+    finally:
+        await admin.close()
+    return any(o.offset > 0 for o in offsets.values())

@@ -13,28 +13,41 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import redis.asyncio as aioredis
+import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from channels.app import create_app
 from channels.deps import IngressContext
+from channels.problems import install_http_errors
+from channels.protocol import problem_protocol
 from channels.publish import Publisher
 from consumers.metrics import MetricsHandler
 from consumers.routing import RoutingHandler
-from consumers.runner import BatchHandler, run_consumer
+from consumers.runner import (
+    TOPICS_GONE_HINT,
+    BatchHandler,
+    ConsumerState,
+    Record,
+    run_consumer,
+)
 from consumers.timers import TimersHandler
 from consumers.windows import CONTRIBUTORS
 from router.agents import AgentStore
-from router.errors import ConfigError
-from router.health import ReadyCheck, ops_app
-from router.kafka import make_admin, make_consumer, make_producer
+from router.epoch import StateEpoch
+from router.errors import ConfigError, Unrecoverable
+from router.health import NotReady, ReadyCheck, ops_app
+from router.kafka import TopicWatch, group_has_history, make_consumer, make_producer
 from router.observability import Telemetry
 from router.redis import make_redis
 from router.settings import Settings
 from router.state import RedisThreadStore
 from router.topics import Topic, TopicNames
 from rules import RuleSetHolder
+
+log = structlog.get_logger("switchboard.roles")
 
 
 @dataclass
@@ -44,22 +57,41 @@ class Ingress:
     extra_checks: dict[str, ReadyCheck] = field(default_factory=dict)
 
 
-def kafka_ready(settings: Settings) -> ReadyCheck:
-    async def check() -> None:
-        admin = make_admin(settings)
-        try:
-            await admin.start()
-            await admin.list_topics()
-        finally:
-            await admin.close()
+def kafka_ready(watch: TopicWatch) -> ReadyCheck:
+    """Ready while the last topic listing succeeded recently and found every topic."""
+
+    def check() -> None:
+        if watch.existing is None or watch.error is not None:
+            raise NotReady(f"broker not answering ({watch.error or 'not checked yet'})")
+        missing = watch.missing()
+        if missing:
+            raise NotReady(f"topics missing: {', '.join(missing)}")
 
     return check
 
 
 @asynccontextmanager
-async def ingress(settings: Settings, telemetry: Telemetry | None = None) -> AsyncIterator[Ingress]:
+async def topic_watch(settings: Settings) -> AsyncIterator[TopicWatch]:
+    """A TopicWatch refreshed in the background while the context is open."""
+    watch = TopicWatch(settings)
+    await watch.refresh()
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch.run(stop), name="topic-watch")
+    try:
+        yield watch
+    finally:
+        stop.set()
+        await task
+
+
+@asynccontextmanager
+async def ingress(
+    settings: Settings, telemetry: Telemetry | None = None, watch: TopicWatch | None = None
+) -> AsyncIterator[Ingress]:
     """The HTTP ingress with its producer and Redis client, started and torn down together."""
     async with AsyncExitStack() as stack:
+        if watch is None:
+            watch = await stack.enter_async_context(topic_watch(settings))
         producer = make_producer(settings)
         await producer.start()
         stack.push_async_callback(producer.stop)
@@ -70,6 +102,10 @@ async def ingress(settings: Settings, telemetry: Telemetry | None = None) -> Asy
             redis,
             TopicNames(settings.topic_prefix),
             seen_ttl_s=settings.redis.dedupe_ttl_s,
+            timeout_s=settings.kafka.request_timeout_ms / 1000,
+            limits=settings.limits(),
+            content_window_s=settings.ingress_dedupe_window_s,
+            topics=watch,
         )
 
         async def redis_ready() -> None:
@@ -79,7 +115,10 @@ async def ingress(settings: Settings, telemetry: Telemetry | None = None) -> Asy
             settings=settings,
             publisher=publisher,
             telemetry=telemetry or Telemetry(),
-            ready_checks={"kafka": kafka_ready(settings), "redis": redis_ready},
+            ticket_owners=RedisThreadStore(
+                redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
+            ).ticket_owners,
+            ready_checks={"kafka": kafka_ready(watch), "redis": redis_ready},
         )
         yield Ingress(create_app(ctx), ctx)
 
@@ -94,14 +133,43 @@ async def _producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
         await producer.stop()
 
 
+@dataclass
+class Shared:
+    """What the consumer roles of one process share: metrics, the topic watch, the state
+    marker, and each consumer's readiness."""
+
+    telemetry: Telemetry
+    watch: TopicWatch
+    epoch: StateEpoch | None = None
+    consumers: list[ConsumerState] = field(default_factory=list)
+
+
+CONSUMED: dict[str, tuple[Topic, ...]] = {
+    "router": (Topic.INBOUND, Topic.ACTIONS),
+    "timers": (Topic.TICKETS,),
+    "metrics": (Topic.TICKETS,),
+}
+
+
 async def _consume(
     settings: Settings,
-    topics: tuple[Topic, ...],
     handler: BatchHandler,
     stop: asyncio.Event,
-    *,
-    telemetry: Telemetry,
+    shared: Shared,
 ) -> None:
+    topics = CONSUMED[handler.name]
+    state = ConsumerState(handler.name)
+    shared.consumers.append(state)
+    epoch = shared.epoch
+
+    async def guard() -> None:
+        missing = shared.watch.missing(*topics)
+        if missing:
+            raise Unrecoverable(f"topics gone: {', '.join(missing)}", TOPICS_GONE_HINT)
+        if epoch is not None:
+            await epoch.check()
+
+    await guard()
     consumer = make_consumer(settings, handler.name, *topics)
     await consumer.start()
     try:
@@ -109,11 +177,28 @@ async def _consume(
             consumer,
             handler,
             stop,
-            telemetry=telemetry,
+            telemetry=shared.telemetry,
             max_records=settings.kafka.max_poll_records,
+            guard=guard,
+            state=state,
+            commit_timeout_s=settings.kafka.request_timeout_ms / 1000,
         )
     finally:
         await consumer.stop()
+
+
+async def establish_epoch(
+    settings: Settings, redis: aioredis.Redis, roles: set[str], *, accept_empty: bool
+) -> StateEpoch:
+    """Read (or on a first start write) the state marker; refuse lost state."""
+    epoch = StateEpoch(redis, settings.topic_prefix)
+    history = False
+    for role in sorted(roles & set(CONSUMED)):
+        history = history or await group_has_history(settings, role, *CONSUMED[role])
+    await epoch.establish(has_history=history, accept_empty=accept_empty)
+    if accept_empty:
+        log.warning("state_marker_accepted", key=epoch.key)
+    return epoch
 
 
 async def watch_rules(holder: RuleSetHolder, stop: asyncio.Event) -> None:
@@ -127,7 +212,7 @@ async def watch_rules(holder: RuleSetHolder, stop: asyncio.Event) -> None:
 
 
 async def run_router(
-    settings: Settings, stop: asyncio.Event, telemetry: Telemetry, holder: RuleSetHolder
+    settings: Settings, stop: asyncio.Event, shared: Shared, holder: RuleSetHolder
 ) -> None:
     """The routing consumer: inbound messages and helpdesk actions -> ticket lifecycle and
     ticket-state."""
@@ -143,11 +228,10 @@ async def run_router(
                 lambda: holder.current,
                 agents=AgentStore(redis, prefix=settings.topic_prefix),
                 reopen_window=timedelta(seconds=settings.reopen_window_s),
-                telemetry=telemetry,
+                telemetry=shared.telemetry,
+                limits=settings.limits(),
             )
-            await _consume(
-                settings, (Topic.INBOUND, Topic.ACTIONS), handler, stop, telemetry=telemetry
-            )
+            await _consume(settings, handler, stop, shared)
     finally:
         await redis.aclose()
 
@@ -160,46 +244,75 @@ def _reload_on_sighup(holder: RuleSetHolder) -> bool:
     return True
 
 
+def timers_handler(
+    settings: Settings, redis: aioredis.Redis, producer: AIOKafkaProducer, holder: RuleSetHolder
+) -> TimersHandler:
+    return TimersHandler(
+        redis,
+        RedisThreadStore(redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix),
+        agents=AgentStore(redis, prefix=settings.topic_prefix),
+        producer=producer,
+        names=TopicNames(settings.topic_prefix),
+        rules=lambda: holder.current,
+        prefix=settings.topic_prefix,
+    )
+
+
+def metrics_handler(
+    settings: Settings, redis: aioredis.Redis, producer: AIOKafkaProducer, telemetry: Telemetry
+) -> MetricsHandler:
+    return MetricsHandler(
+        redis,
+        producer,
+        TopicNames(settings.topic_prefix),
+        list(CONTRIBUTORS),
+        window_s=settings.metrics_window_s,
+        lateness_s=settings.metrics_lateness_s,
+        ttl_s=settings.redis.dedupe_ttl_s,
+        telemetry=telemetry,
+        prefix=f"{settings.topic_prefix}:m",
+    )
+
+
+async def replay_tickets(settings: Settings, records: list[Record], *, chunk: int = 500) -> None:
+    """Recompute the timers and metrics state from the whole ``tickets`` topic with those
+    roles' own handlers (``switchboard state rebuild``). Their dedupe markers make the
+    replay safe to repeat, and to overlap with what the roles read next."""
+    holder = RuleSetHolder(settings.rules_path)
+    redis = make_redis(settings)
+    try:
+        async with _producer(settings) as producer:
+            handlers: list[BatchHandler] = [
+                timers_handler(settings, redis, producer, holder),
+                metrics_handler(settings, redis, producer, Telemetry()),
+            ]
+            for handler in handlers:
+                for start in range(0, len(records), chunk):
+                    await handler.handle(records[start : start + chunk])
+    finally:
+        await redis.aclose()
+
+
 async def run_timers(
-    settings: Settings, stop: asyncio.Event, telemetry: Telemetry, holder: RuleSetHolder
+    settings: Settings, stop: asyncio.Event, shared: Shared, holder: RuleSetHolder
 ) -> None:
     """The SLA timer worker: ticket lifecycle -> warnings, breaches and escalations."""
     redis = make_redis(settings)
     try:
         async with _producer(settings) as producer:
-            handler = TimersHandler(
-                redis,
-                RedisThreadStore(
-                    redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
-                ),
-                agents=AgentStore(redis, prefix=settings.topic_prefix),
-                producer=producer,
-                names=TopicNames(settings.topic_prefix),
-                rules=lambda: holder.current,
-                prefix=settings.topic_prefix,
-            )
-            await _consume(settings, (Topic.TICKETS,), handler, stop, telemetry=telemetry)
+            handler = timers_handler(settings, redis, producer, holder)
+            await _consume(settings, handler, stop, shared)
     finally:
         await redis.aclose()
 
 
-async def run_metrics(settings: Settings, stop: asyncio.Event, telemetry: Telemetry) -> None:
+async def run_metrics(settings: Settings, stop: asyncio.Event, shared: Shared) -> None:
     """The metric consumers: ticket lifecycle -> compacted metric topics."""
     redis = make_redis(settings)
     try:
         async with _producer(settings) as producer:
-            handler = MetricsHandler(
-                redis,
-                producer,
-                TopicNames(settings.topic_prefix),
-                list(CONTRIBUTORS),
-                window_s=settings.metrics_window_s,
-                lateness_s=settings.metrics_lateness_s,
-                ttl_s=settings.redis.dedupe_ttl_s,
-                telemetry=telemetry,
-                prefix=f"{settings.topic_prefix}:m",
-            )
-            await _consume(settings, (Topic.TICKETS,), handler, stop, telemetry=telemetry)
+            handler = metrics_handler(settings, redis, producer, shared.telemetry)
+            await _consume(settings, handler, stop, shared)
     finally:
         await redis.aclose()
 
@@ -213,6 +326,7 @@ async def run_roles(
     stop: asyncio.Event,
     *,
     on_ready: Callable[[str], None] | None = None,
+    accept_empty_state: bool = False,
 ) -> None:
     """Run the given roles in this process until ``stop`` is set, sharing one HTTP port.
 
@@ -223,42 +337,46 @@ async def run_roles(
     sock = bind_http(settings)
     async with AsyncExitStack() as stack:
         stack.callback(sock.close)
-        checks: dict[str, ReadyCheck] = {"kafka": kafka_ready(settings)}
+        watch = await stack.enter_async_context(topic_watch(settings))
+        shared = Shared(telemetry, watch)
+        checks: dict[str, ReadyCheck] = {"kafka": kafka_ready(watch)}
         if "ingress" in roles:
-            ing = await stack.enter_async_context(ingress(settings, telemetry))
+            ing = await stack.enter_async_context(ingress(settings, telemetry, watch))
             app = ing.app
             checks = ing.context.ready_checks
         else:
-            redis = make_redis(settings)
-            stack.push_async_callback(redis.aclose)
-
-            async def redis_ready() -> None:
-                await redis.ping()
-
-            checks["redis"] = redis_ready
             app = ops_app(telemetry, lambda: checks)
+            install_http_errors(app)  # here: router.health must not import channels
+        redis = make_redis(settings)
+        stack.push_async_callback(redis.aclose)
+
+        async def redis_ready() -> None:
+            await redis.ping()
+
+        checks.setdefault("redis", redis_ready)
+        if roles & set(CONSUMED):
+            shared.epoch = await establish_epoch(
+                settings, redis, roles, accept_empty=accept_empty_state
+            )
+
+            def consumers_ready() -> None:
+                waiting = [c.name for c in shared.consumers if not c.joined]
+                if waiting or not shared.consumers:
+                    raise NotReady(f"not joined yet: {', '.join(waiting) or 'starting'}")
+
+            checks["consumers"] = consumers_ready
         if holder is not None:
             rules_holder = holder
 
-            async def rules_ready() -> None:
+            def rules_ready() -> None:
                 if rules_holder.current is None:
-                    raise RuntimeError("no rules loaded")
+                    raise NotReady("no rules loaded")
 
             checks["rules"] = rules_ready
-        tasks = [asyncio.create_task(_serve(app, sock, stop, on_ready), name="http")]
-        if holder is not None:
-            tasks.append(asyncio.create_task(watch_rules(holder, stop), name="rules"))
-        if holder is not None and "router" in roles:
-            tasks.append(
-                asyncio.create_task(run_router(settings, stop, telemetry, holder), name="router")
-            )
-        if holder is not None and "timers" in roles:
-            timers = run_timers(settings, stop, telemetry, holder)
-            tasks.append(asyncio.create_task(timers, name="timers"))
-        if "metrics" in roles:
-            tasks.append(
-                asyncio.create_task(run_metrics(settings, stop, telemetry), name="metrics")
-            )
+        tasks = [
+            asyncio.create_task(_serve(app, sock, stop, on_ready), name="http"),
+            *_role_tasks(settings, roles, stop, shared, holder),
+        ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -267,6 +385,28 @@ async def run_roles(
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _role_tasks(
+    settings: Settings,
+    roles: set[str],
+    stop: asyncio.Event,
+    shared: Shared,
+    holder: RuleSetHolder | None,
+) -> list[asyncio.Task[None]]:
+    tasks = []
+    if holder is not None:
+        tasks.append(asyncio.create_task(watch_rules(holder, stop), name="rules"))
+        if "router" in roles:
+            router = run_router(settings, stop, shared, holder)
+            tasks.append(asyncio.create_task(router, name="router"))
+        if "timers" in roles:
+            timers = run_timers(settings, stop, shared, holder)
+            tasks.append(asyncio.create_task(timers, name="timers"))
+    if "metrics" in roles:
+        metrics = run_metrics(settings, stop, shared)
+        tasks.append(asyncio.create_task(metrics, name="metrics"))
+    return tasks
 
 
 def bind_http(settings: Settings) -> socket.socket:
@@ -293,7 +433,9 @@ async def _serve(
     stop: asyncio.Event,
     on_ready: Callable[[str], None] | None,
 ) -> None:
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app, http=problem_protocol(), log_config=None, access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     # The CLI owns SIGINT/SIGTERM and sets ``stop``; uvicorn must not take them over.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]

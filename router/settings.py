@@ -7,15 +7,26 @@ Kafka and Redis are nested models, yet keep the flat names the contract promises
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from router.errors import ConfigError
+from router.limits import Limits
 
 ENV_PREFIX = "SWITCHBOARD_"
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "examples"
+SecretChannel = Literal["chat", "voice"]
+SECRET_CHANNELS: tuple[SecretChannel, ...] = ("chat", "voice")
 
 
 class KafkaSettings(BaseModel):
@@ -41,6 +52,11 @@ class KafkaSettings(BaseModel):
     max_poll_records: int = Field(default=500, ge=1)
     max_batch_bytes: int = Field(
         default=1024 * 1024, ge=16384, description="Producer batch size; bigger is faster."
+    )
+    max_record_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="Largest record value any role produces; at most the broker's limit.",
     )
     request_timeout_ms: int = Field(default=10_000, ge=1000)
     connect_timeout_s: float = Field(default=10.0, gt=0)
@@ -83,13 +99,74 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     meta_app_secret: SecretStr | None = None
     meta_verify_token: SecretStr | None = None
+    chat_secret: SecretStr | None = Field(
+        default=None, description="Bearer token or HMAC key for /v1/channels/chat."
+    )
+    voice_secret: SecretStr | None = Field(
+        default=None, description="Bearer token or HMAC key for /v1/channels/voice."
+    )
+    open_channels: Annotated[frozenset[SecretChannel], NoDecode] = Field(
+        default=frozenset(),
+        description="Comma-separated channels deliberately open without a secret: chat, voice.",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_text_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Message text an event carries (JSON bytes)."
+    )
+    ingress_dedupe_window_s: int = Field(
+        default=300, ge=0, description="Same content, same sender, no key: one event."
+    )
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     reopen_window_s: int = Field(default=7 * 24 * 3600, ge=0)
     metrics_window_s: int = Field(default=60, ge=1)
     metrics_lateness_s: int = Field(default=3600, ge=0)
     consumer_group_prefix: str = "switchboard"
+
+    @field_validator("max_text_bytes")
+    @classmethod
+    def _text_fits(cls, value: int, info: ValidationInfo) -> int:
+        kafka = info.data.get("kafka")
+        record = kafka.max_record_bytes if isinstance(kafka, KafkaSettings) else 1024 * 1024
+        most = (record // 4 - 16 * 1024) // 2
+        if value > most:
+            raise ValueError(
+                "text and quoted text must fit in a quarter of "
+                f"SWITCHBOARD_KAFKA_MAX_RECORD_BYTES with room to spare: at most {most}"
+            )
+        return value
+
+    def limits(self) -> Limits:
+        return Limits(record_bytes=self.kafka.max_record_bytes, text_bytes=self.max_text_bytes)
+
+    @field_validator("chat_secret", "voice_secret")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty secret (``VAR=`` in a compose file) would be a secret anyone knows."""
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("open_channels", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {part.strip().lower() for part in value.split(",") if part.strip()}
+        unknown = (
+            sorted(set(value) - set(SECRET_CHANNELS)) if isinstance(value, set | frozenset) else []
+        )
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} has no secret to waive; list chat and/or voice")
+        return value
+
+    def channel_secret(self, channel: SecretChannel) -> SecretStr | None:
+        return self.chat_secret if channel == "chat" else self.voice_secret
+
+    def unauthenticated_channels(self) -> list[SecretChannel]:
+        """Channels that accept anyone without having been listed as open on purpose."""
+        return [
+            channel
+            for channel in SECRET_CHANNELS
+            if self.channel_secret(channel) is None and channel not in self.open_channels
+        ]
 
     def tokens(self) -> frozenset[str]:
         raw = self.api_tokens.get_secret_value() if self.api_tokens else ""

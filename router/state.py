@@ -314,6 +314,35 @@ class RedisThreadStore:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
         return tickets
 
+    async def restore(
+        self,
+        tickets: list[Ticket],
+        identities: dict[str, str],
+        open_tickets: dict[str, str],
+    ) -> None:
+        """Write thread state back from snapshots (``switchboard state rebuild``): each
+        ticket at version 1 with its owner and message index, the identity links, and
+        each customer's current ticket. Existing keys are overwritten."""
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for t in tickets:
+                    c = t.customer_id
+                    pipe.hset(
+                        self._k(c, "ticket", t.id), mapping={"v": 1, "json": t.model_dump_json()}
+                    )
+                    pipe.set(f"{self._p}:ticket:{t.id}", c)
+                    pipe.sadd(self._k(c, "tickets"), t.id)
+                    for message_id in t.message_ids:
+                        pipe.hset(self._k(c, "msgs"), message_id, t.id)
+                for identity, c in identities.items():
+                    pipe.set(f"{self._p}:id:{identity}", c)
+                    pipe.sadd(self._k(c, "ids"), f"{self._p}:id:{identity}")
+                for c, ticket_id in open_tickets.items():
+                    pipe.set(self._k(c, "open"), ticket_id)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", type(exc).__name__) from exc
+
     async def customer_of(self, identity: str) -> str | None:
         raw = await self._r.get(f"{self._p}:id:{identity}")
         return _text(raw) if raw else None

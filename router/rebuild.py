@@ -1,0 +1,205 @@
+"""``switchboard state rebuild``: restore Redis from Kafka after Redis lost its data.
+
+Run it with every role stopped. It
+1. restores thread state (tickets, owners, message index, each customer's current ticket)
+   from the latest snapshot of every ticket: the ``tickets`` topic (every lifecycle event
+   carries the snapshot after the change) and the compacted ``ticket-state`` topic, whose
+   tombstones (``switchboard forget``) win;
+2. restores identity links from the interactions on ``tickets``;
+3. seeds every metric window's revision from the compacted metric topics, so the windows
+   recomputed next keep growing revisions;
+4. writes a new state marker, so the roles start again.
+
+The timers and metrics state is then recomputed by replaying ``tickets`` through those
+roles' own handlers (``roles.replay_tickets``, called by the CLI): metric counts are exact
+again, and every due time and waiting ticket is known again.
+
+What is not in Kafka cannot come back: CRM profiles (``customer.upserted``; send them
+again) and agent presence (agents announce it again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+
+from router.epoch import epoch_key, new_epoch
+from router.events import Customer, Ticket
+from router.kafka import client_options
+from router.redis import make_redis
+from router.settings import Settings
+from router.state import RedisThreadStore
+from router.topics import METRIC_TOPICS, Topic, TopicNames
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class Rebuilt:
+    tickets: int = 0
+    erased: int = 0
+    identities: int = 0
+    metric_windows: int = 0
+
+
+async def read_all(
+    settings: Settings, topic: Topic, progress: Progress | None = None
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of a topic, from the beginning to its end, in offset order per
+    partition. The end is where nothing more arrives: some brokers report it early."""
+    name = TopicNames(settings.topic_prefix)(topic)
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(name)
+        if partitions is None:
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(name) or set()
+        tps = [TopicPartition(name, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while True:
+            batch = await consumer.getmany(timeout_ms=300, max_records=5000)
+            for recs in batch.values():
+                records.extend(recs)
+            if progress:
+                progress(name, len(records))
+            if not batch and await _caught_up(consumer, ends):
+                return records
+    finally:
+        await consumer.stop()
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
+def _snapshots(
+    tickets_topic: list[ConsumerRecord[bytes, bytes]],
+    state_topic: list[ConsumerRecord[bytes, bytes]],
+) -> tuple[dict[str, Ticket], set[str], dict[str, str]]:
+    """Latest snapshot per ticket, erased ticket ids, and identity -> customer links."""
+    latest: dict[str, Ticket] = {}
+    identities: dict[str, str] = {}
+    erased: set[str] = set()
+    for record in state_topic:
+        ticket_id = (record.key or b"").decode()
+        if record.value is None:
+            erased.add(ticket_id)
+            latest.pop(ticket_id, None)
+            continue
+        erased.discard(ticket_id)
+        ticket = _ticket(record.value)
+        if ticket is not None:
+            latest[ticket.id] = ticket
+    for record in tickets_topic:  # the full lifecycle: later than any snapshot it caused
+        if record.value is None:
+            continue
+        data = _data(record.value)
+        ticket = _ticket_from(data.get("ticket"))
+        if ticket is None or ticket.id in erased:
+            continue
+        latest[ticket.id] = ticket
+        interaction = data.get("interaction")
+        if isinstance(interaction, dict) and isinstance(interaction.get("customer"), dict):
+            try:
+                customer = Customer.model_validate(interaction["customer"])
+            except ValidationError:
+                continue
+            for identity in customer.identities():
+                identities.setdefault(identity, ticket.customer_id)
+    return latest, erased, identities
+
+
+def _data(value: bytes) -> dict[str, Any]:
+    try:
+        event = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return {}
+    data = event.get("data") if isinstance(event, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def _ticket(value: bytes) -> Ticket | None:
+    return _ticket_from(_data(value).get("ticket"))
+
+
+def _ticket_from(raw: object) -> Ticket | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Ticket.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _current_tickets(tickets: dict[str, Ticket]) -> dict[str, str]:
+    """Each customer's current ticket: the one their latest message went to."""
+    current: dict[str, Ticket] = {}
+    for t in tickets.values():
+        best = current.get(t.customer_id)
+        at = t.last_customer_at or t.created_at
+        if best is None or at >= (best.last_customer_at or best.created_at):
+            current[t.customer_id] = t
+    return {c: t.id for c, t in current.items()}
+
+
+async def _metric_revisions(settings: Settings, progress: Progress | None) -> dict[str, int]:
+    revisions: dict[str, int] = {}
+    for topic in METRIC_TOPICS.values():
+        for record in await read_all(settings, topic, progress):
+            if record.value is None or record.key is None:
+                continue
+            try:
+                revision = int(orjson.loads(record.value).get("revision", 0))
+            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+                continue
+            key = record.key.decode()
+            revisions[key] = max(revisions.get(key, 0), revision)
+    return revisions
+
+
+async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebuilt:
+    tickets_topic = await read_all(settings, Topic.TICKETS, progress)
+    state_topic = await read_all(settings, Topic.TICKET_STATE, progress)
+    latest, erased, identities = _snapshots(tickets_topic, state_topic)
+    revisions = await _metric_revisions(settings, progress)
+    redis = make_redis(settings)
+    try:
+        store = RedisThreadStore(
+            redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
+        )
+        tickets = list(latest.values())
+        for start in range(0, len(tickets), 1000):
+            chunk = tickets[start : start + 1000]
+            mine = {t.customer_id for t in chunk}
+            await store.restore(
+                chunk,
+                {i: c for i, c in identities.items() if c in mine},
+                {c: t for c, t in _current_tickets(latest).items() if c in mine},
+            )
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, revision in revisions.items():
+                window = f"{settings.topic_prefix}:m:{{{key}}}"
+                pipe.hset(window, "revision", revision)
+                pipe.expire(window, settings.redis.dedupe_ttl_s)
+            await pipe.execute()
+        await redis.set(epoch_key(settings.topic_prefix), new_epoch().encode())
+    finally:
+        await redis.aclose()
+    return Rebuilt(len(latest), len(erased), len(identities), len(revisions))
+
+
+__all__ = ["Rebuilt", "read_all", "rebuild"]

@@ -1,0 +1,109 @@
+"""Retries are safe by default: a web form or chat message without an idempotency key is
+recognised by sender and content within the dedupe window, and an answer whose outcome is
+unknown says so, distinctly from one where nothing was written."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from channels.publish import Publisher
+from router.errors import BackendUnavailable, OutcomeUnknown
+from router.events import Customer, Interaction
+from router.redis import make_redis
+from router.settings import Settings
+from router.topics import Topic, TopicNames
+from tests.component.channels.support import assert_problem
+from tests.conftest import read_topic
+
+pytestmark = pytest.mark.component
+
+FORM = {"email": "ada@example.com", "subject": "Refund", "message": "my invoice is wrong"}
+
+
+async def test_a_webform_resent_without_a_key_is_a_duplicate(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    first = await ingress_client.post("/v1/channels/webform", json=FORM)
+    again = await ingress_client.post("/v1/channels/webform", json=FORM)
+    other = await ingress_client.post("/v1/channels/webform", json={**FORM, "message": "other"})
+    assert first.status_code == again.status_code == other.status_code == 202
+    assert again.json() == {"id": first.json()["id"], "duplicate": True}
+    assert other.json()["id"] != first.json()["id"]
+    assert len(await read_topic(settings, Topic.INBOUND, expect=2)) == 2
+
+
+async def test_a_chat_message_resent_without_ids_is_a_duplicate(
+    ingress_client: httpx.AsyncClient,
+) -> None:
+    body = {"conversation_id": "c-1", "visitor": {"id": "v-7"}, "text": "hello"}
+    first = await ingress_client.post("/v1/channels/chat", json=body)
+    again = await ingress_client.post("/v1/channels/chat", json=body)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == {"id": first.json()["id"], "duplicate": True}
+
+
+class StalledProducer:
+    """A producer whose broker takes the record and never confirms it."""
+
+    async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        del args, kwargs
+        return asyncio.get_running_loop().create_future()
+
+
+class DeafProducer:
+    """A producer that never gets the record into its buffer (no metadata, say)."""
+
+    async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        del args, kwargs
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("producer", "error"), [(StalledProducer(), OutcomeUnknown), (DeafProducer(), None)]
+)
+async def test_the_deadline_covers_the_whole_produce(
+    settings: Settings, producer: Any, error: type[Exception] | None
+) -> None:
+    redis = make_redis(settings)
+    publisher = Publisher(
+        producer, redis, TopicNames(settings.topic_prefix), seen_ttl_s=60, timeout_s=0.3
+    )
+    data = Interaction(channel="webform", customer=Customer(email="ada@example.com"), text="hi")
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(BackendUnavailable) as caught:
+            await publisher.interaction("/test", "p-1", data)
+    finally:
+        await redis.aclose()
+    assert asyncio.get_running_loop().time() - started < 1.0
+    if error is None:
+        assert not isinstance(caught.value, OutcomeUnknown)
+    else:
+        assert isinstance(caught.value, error)
+
+
+async def test_outcome_unknown_is_a_distinct_problem(settings: Settings) -> None:
+    from router import roles
+
+    async with roles.ingress(settings) as ing:
+        ing.context.publisher = Publisher(
+            StalledProducer(),  # type: ignore[arg-type]
+            make_redis(settings),
+            TopicNames(settings.topic_prefix),
+            seen_ttl_s=60,
+            timeout_s=0.2,
+        )
+        transport = httpx.ASGITransport(app=ing.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://i") as client:
+            resp = await client.post(
+                "/v1/channels/webform", json=FORM, headers={"idempotency-key": "k-1"}
+            )
+    problem = assert_problem(resp, 503)
+    assert problem["type"].endswith("/outcome-unknown")
+    assert "Idempotency-Key" in problem["detail"]
+    assert resp.headers["retry-after"]

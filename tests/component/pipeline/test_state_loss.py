@@ -1,0 +1,120 @@
+"""Redis losing its data is never silent: a running role stops, a starting role refuses,
+and `switchboard state rebuild` restores threads and metric truth from Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from router import roles
+from router.errors import ConfigError, Unrecoverable
+from router.rebuild import read_all, rebuild
+from router.redis import make_redis
+from router.settings import Settings
+from router.topics import Topic
+from tests.component.pipeline.conftest import RULES, run_switchboard
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+CUSTOMERS = 5
+
+
+async def _post_round(settings: Settings, url_client: Any, round_no: int) -> None:
+    del settings
+    for i in range(CUSTOMERS):
+        resp = await url_client.post(
+            "/v1/channels/webform",
+            json={"email": f"c{i}@example.com", "message": f"round {round_no}"},
+        )
+        assert resp.status_code == 202, resp.text
+
+
+async def _wipe(settings: Settings) -> int:
+    """What a Redis restarted empty looks like to this deployment."""
+    redis = make_redis(settings)
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{settings.topic_prefix}:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        return len(keys)
+    finally:
+        await redis.aclose()
+
+
+def _latest_created(records: list[dict[str, Any]]) -> int:
+    latest: dict[str, dict[str, Any]] = {}
+    for r in records:
+        dims = orjson.dumps(r["dimensions"], option=orjson.OPT_SORT_KEYS).decode()
+        key = f"{r['window']['start']}/{dims}"
+        if key not in latest or r["revision"] >= latest[key]["revision"]:
+            latest[key] = r
+    return sum(
+        r["counters"].get("created", 0) for r in latest.values() if "channel" in r["dimensions"]
+    )
+
+
+async def test_state_loss_stops_the_role_and_rebuild_restores_it(settings: Settings) -> None:
+    settings = settings.model_copy(update={"rules_path": RULES})
+    async with run_switchboard(settings) as sb:
+        await _post_round(settings, sb.http, 1)
+        created = await read_topic(settings, Topic.TICKETS, expect=CUSTOMERS * 3, timeout=15)
+        assert sum(v["type"].endswith(".created") for v in values(created)) == CUSTOMERS
+
+    # Redis loses everything while nothing runs: a role refuses to start
+    assert await _wipe(settings) > 0
+    with pytest.raises(ConfigError) as refused:
+        await roles.run_roles(
+            settings.model_copy(update={"http_port": 0}), {"router"}, asyncio.Event()
+        )
+    assert "switchboard state rebuild" in refused.value.message
+    assert "--accept-empty-state" in refused.value.message
+
+    done = await rebuild(settings)
+    assert done.tickets == CUSTOMERS
+    assert done.identities >= CUSTOMERS
+    await roles.replay_tickets(settings, await read_all(settings, Topic.TICKETS))
+
+    async with run_switchboard(settings) as sb:
+        await _post_round(settings, sb.http, 2)
+        kinds = await _kinds_once(settings, "message_added", CUSTOMERS)
+        workload = values(await read_topic(settings, Topic.METRICS_WORKLOAD, expect=1))
+    assert kinds.count("created") == CUSTOMERS  # the second round joined the old tickets
+    assert kinds.count("message_added") == CUSTOMERS
+    assert _latest_created(workload) == CUSTOMERS  # replayed, counted once
+
+
+async def _kinds_once(settings: Settings, kind: str, count: int) -> list[str]:
+    """The lifecycle kinds on ``tickets`` once ``count`` records of ``kind`` arrived."""
+    kinds: list[str] = []
+    for _ in range(40):
+        records = values(await read_topic(settings, Topic.TICKETS, expect=0, settle=0.5))
+        kinds = [v["type"].rsplit(".", 1)[1] for v in records]
+        if kinds.count(kind) >= count:
+            break
+    return kinds
+
+
+async def test_a_running_role_stops_when_redis_state_vanishes(settings: Settings) -> None:
+    settings = settings.model_copy(update={"rules_path": RULES})
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        roles.run_roles(settings.model_copy(update={"http_port": 0}), {"router"}, stop)
+    )
+    redis = make_redis(settings)
+    try:
+        for _ in range(200):  # the marker is written at start
+            if await redis.exists(f"{settings.topic_prefix}:epoch"):
+                break
+            await asyncio.sleep(0.05)
+        await _wipe(settings)
+        with pytest.raises(Unrecoverable) as stopped:
+            await asyncio.wait_for(task, 10)
+    finally:
+        stop.set()
+        await redis.aclose()
+    assert "state marker" in stopped.value.message
+    assert "switchboard state rebuild" in stopped.value.hint
