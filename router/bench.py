@@ -123,6 +123,7 @@ def spawn_role(settings: Settings, role: str, port: int | None = None) -> subpro
         "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
         "SWITCHBOARD_HTTP_PORT": str(port or free_port()),
         "SWITCHBOARD_LOG_LEVEL": "warning",
+        "SWITCHBOARD_OPEN_CHANNELS": "chat,voice",  # a loopback bench, open on purpose
         "SWITCHBOARD_RULES_PATH": str(settings.rules_path),
     }
     cmd = [sys.executable, "-m", "router", "run", "--role", role]
