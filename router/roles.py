@@ -16,7 +16,7 @@ from datetime import timedelta
 import redis.asyncio as aioredis
 import structlog
 import uvicorn
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 
 from channels.app import create_app
@@ -184,7 +184,18 @@ async def _consume(
             commit_timeout_s=settings.kafka.request_timeout_ms / 1000,
         )
     finally:
+        await _stop_consumer(consumer)
+
+
+async def _stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Leave the group. A broker that went first (Ctrl-C reaches the embedded one too)
+    makes aiokafka's fetcher end in a cancellation of its own: that is a clean stop."""
+    try:
         await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled ourselves: let it through
 
 
 async def establish_epoch(
@@ -380,7 +391,7 @@ async def run_roles(
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
-                if task.exception() is not None:
+                if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
             stop.set()
