@@ -100,9 +100,11 @@ class Publisher:
 
     def _fit(self, data: Interaction, text_pointer: str | None) -> Interaction:
         limit = self.limits.text_bytes
-        if text_pointer is not None:
+        if text_pointer is not None:  # refused above the limit, so never cut
             self.limits.check_text(data.text, pointer=text_pointer)
-        text = trim(data.text, limit)
+            text = data.text
+        else:
+            text = trim(data.text, limit)
         quoted = trim(data.quoted_text, limit) if data.quoted_text else data.quoted_text
         if text == data.text and quoted == data.quoted_text:
             return data

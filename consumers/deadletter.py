@@ -6,7 +6,7 @@ a prefix, with its size and SHA-256 in the headers."""
 from __future__ import annotations
 
 from consumers.runner import Record
-from router.kafka import deadletter_headers, fit_deadletter_value
+from router.kafka import deadletter_parts
 from router.limits import Limits
 from router.state import OutRecord
 from router.topics import Topic
@@ -15,8 +15,6 @@ from router.topics import Topic
 def deadletter_record(
     record: Record, consumer: str, error: BaseException, limits: Limits | None = None
 ) -> OutRecord:
-    limits = limits or Limits()
     key = (record.key or b"").decode(errors="replace")[:1024]
-    value, extra = fit_deadletter_value(record.value, limits)
-    headers = deadletter_headers(record, consumer, error, limits=limits)
-    return OutRecord(Topic.DEADLETTER, key, value, (*headers, *extra))
+    value, headers = deadletter_parts(record.value, record, consumer, error, limits=limits)
+    return OutRecord(Topic.DEADLETTER, key, value, tuple(headers))

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -162,47 +161,39 @@ def retriable(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError)
 
 
-def deadletter_headers(
+def deadletter_parts(
+    value: bytes | None,
     record: ConsumerRecord[bytes, bytes] | None,
     consumer: str,
     error: BaseException | str,
     *,
     topic: str | None = None,
     limits: Limits | None = None,
-) -> list[tuple[str, bytes]]:
-    """Headers naming where a poison record came from and why it was set aside.
-
-    The original headers are kept while they fit in a small budget: a dead-letter record
-    must always be writable, whatever arrived."""
+) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """The value and headers of a dead-letter record: where the poison came from, why it
+    was set aside, and the original bytes. A dead-letter record must always be writable,
+    whatever arrived: the original headers are kept while they fit in a small budget, and
+    a value too large is kept as a prefix with the original's size and digest."""
+    limits = limits or Limits()
     reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    budget = (limits or Limits()).record_bytes // 16
-    kept: list[tuple[str, bytes]] = []
-    for key, value in (record.headers if record else ()) or ():
-        budget -= len(key) + len(value or b"")
+    budget = limits.record_bytes // 16
+    headers: list[tuple[str, bytes]] = []
+    for key, kept in (record.headers if record else ()) or ():
+        budget -= len(key) + len(kept or b"")
         if budget < 0:
             break
-        kept.append((key, value))
-    where = [
+        headers.append((key, kept))
+    headers += [
         ("dlq.topic", (topic or (record.topic if record else "")).encode()),
         ("dlq.partition", str(record.partition if record else -1).encode()),
         ("dlq.offset", str(record.offset if record else -1).encode()),
-    ]
-    return [
-        *kept,
-        *where,
         ("dlq.consumer", consumer.encode()),
         ("dlq.error", reason[:2000].encode()),
     ]
-
-
-def fit_deadletter_value(
-    value: bytes | None, limits: Limits
-) -> tuple[bytes | None, list[tuple[str, bytes]]]:
-    """The value a dead-letter record carries: the original when it fits, else a prefix
-    with headers giving the original's size and digest."""
     if value is None or len(value) <= limits.deadletter_value_bytes:
-        return value, []
+        return value, headers
     return value[: limits.deadletter_value_bytes], [
+        *headers,
         ("dlq.truncated", b"true"),
         ("dlq.original_bytes", str(len(value)).encode()),
         ("dlq.original_digest", digest(value).encode()),
@@ -270,8 +261,7 @@ async def _deadletter_rejected(
             bytes=len(value or b""),
             error=f"{type(exc).__name__}: {exc}",
         )
-        kept, extra = fit_deadletter_value(value, limits)
-        headers = [*deadletter_headers(None, consumer, exc, topic=topic, limits=limits), *extra]
+        kept, headers = deadletter_parts(value, None, consumer, exc, topic=topic, limits=limits)
         try:
             future = await producer.send(deadletter, value=kept, key=key, headers=headers)
             await future
@@ -313,7 +303,6 @@ class TopicWatch:
         self._every_s = every_s
         self._timeout_s = min(settings.kafka.request_timeout_ms / 1000, 5.0)
         self.existing: set[str] | None = None  # None: not known yet
-        self.checked_at = 0.0
         self.error: str | None = None
         self._admin: AIOKafkaAdminClient | None = None
 
@@ -332,7 +321,6 @@ class TopicWatch:
             found = await asyncio.wait_for(self._admin.list_topics(), self._timeout_s)
             self.existing = set(found)
             self.error = None
-            self.checked_at = time.monotonic()
         except (KafkaError, OSError, TimeoutError) as exc:
             self.error = type(exc).__name__
             await self.close()
@@ -344,11 +332,13 @@ class TopicWatch:
                 await admin.close()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Refresh every few seconds until ``stop``; the first listing is the caller's."""
         try:
             while not stop.is_set():
-                await self.refresh()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._every_s)
+                if not stop.is_set():
+                    await self.refresh()
         finally:
             await self.close()
 

@@ -182,13 +182,14 @@ async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebui
             redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
         )
         tickets = list(latest.values())
+        current = _current_tickets(latest)
         for start in range(0, len(tickets), 1000):
             chunk = tickets[start : start + 1000]
             mine = {t.customer_id for t in chunk}
             await store.restore(
                 chunk,
                 {i: c for i, c in identities.items() if c in mine},
-                {c: t for c, t in _current_tickets(latest).items() if c in mine},
+                {c: t for c, t in current.items() if c in mine},
             )
         async with redis.pipeline(transaction=False) as pipe:
             for key, revision in revisions.items():
