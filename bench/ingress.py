@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from router.embedded import EmbeddedServices, free_port
+from router.app.embedded import EmbeddedServices, free_port
 from router.kafka import ensure_topics, make_producer
 from router.settings import Settings
 
@@ -51,7 +51,7 @@ def _serve(settings_json: str, port: int) -> None:
     """Child process: the ingress role on ``port`` until terminated."""
     import uvicorn
 
-    from router import roles
+    from router.app import roles
 
     async def main() -> None:
         settings = Settings.model_validate_json(settings_json)

@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from router.events import Attachment, Channel, Customer, Interaction, ThreadRef
+from router.events import Attachment, Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
+from router.vocabulary import Channel
 
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
 MEDIA_TYPES = ("image", "video", "audio", "voice", "document", "sticker")

@@ -29,11 +29,12 @@ from redis.exceptions import RedisError
 
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
-from router.events import CloudEvent, EventType, Interaction, iso, utcnow
+from router.events import CloudEvent, Interaction, iso, utcnow
 from router.ids import event_id
 from router.kafka import TopicWatch, retriable
 from router.limits import Limits, trim
 from router.topics import Topic, TopicNames
+from router.vocabulary import EventType
 
 SEEN_PREFIX = "ingress:seen:"
 CONTENT_PREFIX = "ingress:content:"

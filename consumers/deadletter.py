@@ -8,8 +8,7 @@ from __future__ import annotations
 from consumers.runner import Record
 from router.kafka import deadletter_parts
 from router.limits import Limits
-from router.state import OutRecord
-from router.topics import Topic
+from router.topics import OutRecord, Topic
 
 
 def deadletter_record(

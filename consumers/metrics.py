@@ -21,18 +21,17 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from consumers.backlog import Backlog
 from consumers.deadletter import deadletter_record
+from consumers.domain.windows import Contribution, Contributor, derived_values, window_of
 from consumers.runner import Record
-from consumers.windows import Contribution, Contributor, derived_values, window_of
+from consumers.state.backlog import Backlog
 from router.codec import JSON_HEADER, decode_event, dumps
 from router.errors import BackendUnavailable, SwitchboardError
 from router.events import MetricRecord, Ticket, Window, iso, metric_key, utcnow
 from router.kafka import publish
 from router.observability import Telemetry
 from router.redis import text
-from router.state import OutRecord
-from router.topics import METRIC_TOPICS, TopicNames
+from router.topics import METRIC_TOPICS, OutRecord, TopicNames
 
 log = structlog.get_logger("switchboard.metrics")
 

@@ -12,29 +12,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record
-from consumers.decisions import apply_decision, routed_data, ticket_facts
-from consumers.lifecycle import apply_action, first_contact
-from consumers.outputs import LifecycleOutputs
+from consumers.domain.decisions import apply_decision, routed_data
+from consumers.domain.lifecycle import apply_action, first_contact
+from consumers.domain.outputs import LifecycleOutputs
+from consumers.domain.threading import Placed, place
+from consumers.outbox import Delivery
 from consumers.runner import Record
-from consumers.threading import Placed, place
+from consumers.state.agents import AgentStore
+from consumers.state.threads import Commit, ThreadStore, ThreadView, ViewRequest
 from router.actions import Action, AgentPresence, CustomerUpserted, TicketAction, parse_action
-from router.agents import AgentStore
 from router.codec import decode_event
 from router.errors import InvalidEvent
-from router.events import CloudEvent, EventType, Interaction, Ticket
+from router.events import CloudEvent, Interaction, Ticket
 from router.kafka import publish
 from router.limits import Limits
 from router.observability import Telemetry
-from router.state import Commit, OutRecord, ThreadStore, ThreadView, ViewRequest
-from router.topics import Topic, TopicNames
+from router.topics import OutRecord, Topic, TopicNames
+from router.vocabulary import EventType
 from rules import RuleSet
+from rules.facts import facts, message_of
 
 TRIGGERS = {"new": "ticket.created", "join": "message.received", "reopen": "ticket.reopened"}
 MAX_CONFLICT_RETRIES = 10
@@ -72,7 +74,7 @@ class RoutingHandler:
         """Route one poll. Work goes in rounds (the k-th message of every customer), so
         each round costs a few pipelined Redis round trips, not a few per record, while
         one customer's messages still apply in offset order."""
-        outputs: list[OutRecord] = []
+        delivery = Delivery(self._store, self._send)
         parsed: list[Work] = []
         actions: list[ActionWork] = []
         for record in records:
@@ -83,7 +85,7 @@ class RoutingHandler:
                 else:
                     parsed.append(parse_record(record))
             except InvalidEvent as exc:
-                outputs.append(self._deadletter(record, exc))
+                delivery.add([self._deadletter(record, exc)])
         located = await self._locate(actions)  # CRM upserts first: messages see them
         customers = await self._store.resolve_customers(
             [p.identities for p in parsed if isinstance(p, Inbound)]
@@ -92,21 +94,21 @@ class RoutingHandler:
             item.customer_id = customer_id
         for work, problem in located:
             if problem is not None:
-                outputs.append(self._deadletter(work.record, problem))
+                delivery.add([self._deadletter(work.record, problem)])
             elif work.ticket_id:
                 parsed.append(work)
         published: set[str] = set()
-        acked: list[tuple[str, str]] = []
         for batch in rounds(parsed):
             for item, outs in await self._round(batch, MAX_CONFLICT_RETRIES):
                 if isinstance(outs, Exception):
-                    outputs.append(self._deadletter(item.record, outs))
+                    delivery.add([self._deadletter(item.record, outs)])
                 elif outs and item.event.id not in published:  # a copy in one poll: once
                     published.add(item.event.id)
-                    outputs.extend(outs)
-                    acked.append((item.customer_id, item.event.id))
-        await publish(self._producer, self._names, outputs, consumer=self.name, limits=self._limits)
-        await self._store.clear_outboxes(acked)
+                    delivery.publish(item.customer_id, item.event.id, outs)
+        await delivery.flush()
+
+    async def _send(self, records: list[OutRecord]) -> None:
+        await publish(self._producer, self._names, records, consumer=self.name, limits=self._limits)
 
     def _deadletter(self, record: Record, exc: Exception) -> OutRecord:
         self._count("deadlettered")
@@ -239,6 +241,7 @@ class RoutingHandler:
             outbox=outputs,
             message_ids=[message_id] if ticket and message_id else [],
             open_ticket=ticket.id if ticket else None,
+            message=message_of(item.interaction) if ticket else None,
         )
         return commit, outputs
 
@@ -275,7 +278,7 @@ class RoutingHandler:
             return [], None
         rules = self._rules()
         trigger = TRIGGERS[placed.kind]
-        seen = facts(interaction, placed.ticket, view.profile)
+        seen = facts(placed.ticket, interaction, view.profile)
         decision = rules.evaluate(seen, trigger=trigger, now=at)
         ticket = apply_decision(placed.ticket, decision, rules, fill_defaults=placed.kind == "new")
         out = LifecycleOutputs(event.id, ticket, at, self._limits)
@@ -382,22 +385,3 @@ def parse_interaction(event: CloudEvent) -> Interaction:
         err = exc.errors()[0]
         path = "/data/" + "/".join(str(p) for p in err["loc"])
         raise InvalidEvent(f"invalid interaction: {path}: {err['msg']}") from None
-
-
-def facts(
-    interaction: Interaction, ticket: Ticket, profile: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The view of an event the rules see (contract section 9 fields). The customer is
-    what the message says, over what the CRM said (``customer.upserted``)."""
-    customer = {**(profile or {}), **interaction.customer.model_dump(exclude_none=True)}
-    customer["id"] = ticket.customer_id
-    return {
-        "channel": interaction.channel,
-        "inbox": interaction.inbox,
-        "subject": interaction.subject,
-        "text": interaction.text,
-        "language": interaction.language,
-        "customer": customer,
-        "ticket": ticket_facts(ticket),
-        "metadata": interaction.metadata,
-    }

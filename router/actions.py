@@ -21,8 +21,9 @@ from pydantic import (
 )
 
 from router.errors import InvalidEvent
-from router.events import CHANNELS, Channel, CloudEvent
+from router.events import CloudEvent
 from router.identity import normalize_email, normalize_phone
+from router.vocabulary import CHANNELS, Channel
 
 PREFIX = "switchboard."
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -6,43 +6,15 @@ Adapters build these, consumers read them; nobody defines a parallel copy.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Channel = Literal["email", "chat", "sms", "whatsapp", "messenger", "voice", "webform"]
-CHANNELS: tuple[Channel, ...] = get_args(Channel)
-Priority = Literal["low", "normal", "high", "urgent"]
-PRIORITIES: tuple[Priority, ...] = get_args(Priority)
-Status = Literal["new", "open", "pending", "resolved", "closed"]
-SlaTargetName = Literal["first_response", "next_response", "resolution"]
-SETTLED: tuple[Status, ...] = ("resolved", "closed")  # no agent work left; clocks stop
+from router.vocabulary import Channel, Priority, Status
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class EventType(StrEnum):
-    INTERACTION_RECEIVED = "switchboard.interaction.received"
-    TICKET_CREATED = "switchboard.ticket.created"
-    TICKET_MESSAGE_ADDED = "switchboard.ticket.message_added"
-    TICKET_ROUTED = "switchboard.ticket.routed"
-    TICKET_ASSIGNED = "switchboard.ticket.assigned"
-    TICKET_QUEUED = "switchboard.ticket.queued"
-    TICKET_ESCALATED = "switchboard.ticket.escalated"
-    TICKET_SLA_WARNING = "switchboard.ticket.sla_warning"
-    TICKET_SLA_BREACHED = "switchboard.ticket.sla_breached"
-    TICKET_RESPONDED = "switchboard.ticket.responded"
-    TICKET_TRANSFERRED = "switchboard.ticket.transferred"
-    TICKET_POSTPONED = "switchboard.ticket.postponed"
-    TICKET_RESOLVED = "switchboard.ticket.resolved"
-    TICKET_REOPENED = "switchboard.ticket.reopened"
-    TICKET_CLOSED = "switchboard.ticket.closed"
-    TICKET_FEEDBACK_RECEIVED = "switchboard.ticket.feedback_received"
-    TICKET_NOTIFICATION = "switchboard.ticket.notification"
-    TICKET_SNAPSHOT = "switchboard.ticket.snapshot"
 
 
 class CloudEvent(BaseModel):

@@ -28,8 +28,7 @@ from aiokafka.errors import (
 from router.errors import BackendUnavailable, ConfigError
 from router.limits import Limits, digest
 from router.settings import KafkaSettings, Settings
-from router.state import OutRecord
-from router.topics import Topic, TopicNames
+from router.topics import OutRecord, Topic, TopicNames
 
 log = structlog.get_logger("switchboard.kafka")
 

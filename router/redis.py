@@ -1,13 +1,18 @@
-"""Redis client built from settings, with a fail-fast check naming the setting."""
+"""Redis for every store: the client built from settings, a fail-fast check naming the
+setting, the one error wrapper, and Lua scripts loaded from ``.lua`` files."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from router.errors import ConfigError
+from router.errors import BackendUnavailable, ConfigError
 from router.settings import Settings
 
 REDIS_SETTING = "SWITCHBOARD_REDIS_URL"
@@ -46,3 +51,18 @@ async def check_redis(settings: Settings) -> None:
 def text(value: bytes | str) -> str:
     """A Redis reply as text, whatever ``decode_responses`` says."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """Any Redis or socket failure inside becomes ``BackendUnavailable("redis")``: the
+    caller's batch is retried (consumers) or answered 503 (ingress), never half-applied."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise BackendUnavailable("redis", type(exc).__name__) from exc
+
+
+def load_script(client: aioredis.Redis, path: Path) -> AsyncScript:
+    """Register the Lua script in ``path`` (read once; EVALSHA with a reload on NOSCRIPT)."""
+    return client.register_script(path.read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Topic(StrEnum):
@@ -69,3 +70,25 @@ class TopicNames:
 
     def all(self) -> dict[str, TopicSpec]:
         return {self(spec.topic): spec for spec in SPECS}
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    topic: Topic
+    key: str
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def pack(self) -> list[Any]:
+        value = None if self.value is None else self.value.decode()
+        return [self.topic.value, self.key, value, [[k, v.decode()] for k, v in self.headers]]
+
+    @classmethod
+    def unpack(cls, raw: list[Any]) -> OutRecord:
+        topic, key, value, headers = raw
+        return cls(
+            Topic(topic),
+            key,
+            None if value is None else value.encode(),
+            tuple((k, v.encode()) for k, v in headers),
+        )

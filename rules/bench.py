@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from router.vocabulary import CHANNELS
 from rules.engine import RuleSet
 from rules.loader import load_ruleset, loads_ruleset
 
@@ -34,7 +35,7 @@ dashboard chart filter search upload download
 _WORDS = tuple(_VOCABULARY.split())
 _FILLER_TEXT = "hello please could you help me with the thanks regards we our my it is not"
 _FILLER = tuple(_FILLER_TEXT.split())
-_CHANNELS = ("email", "chat", "sms", "whatsapp", "messenger", "voice", "webform")
+_CHANNELS = CHANNELS
 _LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pt", "ja")
 _TIERS = ("free", "pro", "gold", "platinum")
 

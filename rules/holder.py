@@ -1,12 +1,12 @@
-"""Hot reload: the active ruleset, swapped atomically, never replaced by a broken one."""
+"""The active ruleset, swapped atomically, never replaced by a broken one.
+
+What triggers a reload (a saved file, SIGHUP) is wired in ``router/app/reload.py``:
+this package stays free of files watching and signals."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import threading
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -62,34 +62,3 @@ class RuleSetHolder:
                 escalations=len(loaded.escalations),
             )
             return []
-
-    def install_sighup(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        """Reload on SIGHUP (Unix), the conventional "re-read your config" signal."""
-        (loop or asyncio.get_running_loop()).add_signal_handler(signal.SIGHUP, self.reload)
-
-    async def watch(self, stop_event: asyncio.Event, **watch_options: Any) -> None:
-        """Reload whenever a rule file changes, until ``stop_event`` is set.
-
-        The parent directory of a single file is watched (editors save by renaming a
-        new file over the old one); ``watch_options`` pass through to
-        ``watchfiles.awatch`` (tests use a short ``debounce``).
-        """
-        from watchfiles import Change, awatch
-
-        target = self.path.resolve()
-        directory = target if target.is_dir() else target.parent
-
-        def relevant(_change: Change, changed: str) -> bool:
-            path = Path(changed)
-            if target.is_dir():
-                return path.parent == target and path.suffix in (".yaml", ".yml")
-            return path == target
-
-        async for _ in awatch(
-            directory,
-            watch_filter=relevant,
-            stop_event=stop_event,
-            recursive=False,
-            **watch_options,
-        ):
-            await asyncio.to_thread(self.reload)

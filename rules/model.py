@@ -7,19 +7,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 
+from router.vocabulary import CHANNELS, ESCALATION_TRIGGERS, PRIORITIES, RULE_TRIGGERS
+from router.vocabulary import SLA_TARGETS as TARGETS
 from rules.conditions import Condition
 from rules.errors import Mark
-from rules.sla import PRIORITIES, TARGETS
 
-RULE_TRIGGERS = ("ticket.created", "message.received", "ticket.reopened")
-ESCALATION_TRIGGERS = (
-    *(f"sla.{target}.{phase}" for target in TARGETS for phase in ("warning", "breached")),
-    "assignment.timeout",
-)
 TRIGGERS = RULE_TRIGGERS + ESCALATION_TRIGGERS
 DEFAULT_TRIGGER = "ticket.created"
 
-CHANNELS = ("email", "chat", "sms", "whatsapp", "messenger", "voice", "webform")
 STRATEGIES = ("least_loaded", "round_robin")
 DEFAULT_CAPACITY: Mapping[str, int] = MappingProxyType(
     {"chat": 3, "messenger": 3, "sms": 5, "whatsapp": 5, "email": 10, "webform": 10, "voice": 1}

@@ -16,10 +16,10 @@ from typing import Any
 
 from rules.decision import Decision
 from rules.engine import RuleSet
+from rules.facts import facts as build_facts
 from rules.model import DEFAULT_TRIGGER
 
 INTERACTION_TYPE = "switchboard.interaction.received"
-FACT_KEYS = ("channel", "inbox", "subject", "text", "language", "customer", "metadata", "ticket")
 COMPARED = ("queue", "priority", "sla", "tags", "auto_reply", "assign")
 MAX_EXAMPLES = 5
 
@@ -61,7 +61,9 @@ def facts_from(record: Any) -> tuple[dict[str, Any], datetime | None, str | None
         data = record.get("data")
         if record.get("type") != INTERACTION_TYPE or not isinstance(data, dict):
             return None
-        facts = {key: data[key] for key in FACT_KEYS if key in data}
+        facts = build_facts(None, data)  # as the router would see it on a new ticket
+        if isinstance(data.get("ticket"), dict):
+            facts["ticket"] = {**facts["ticket"], **data["ticket"]}
         event_id = record.get("id")
         return (
             facts,

@@ -6,10 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from router.vocabulary import SLA_TARGETS as TARGETS
 from rules.calendar import Calendar
-
-TARGETS = ("first_response", "next_response", "resolution")
-PRIORITIES = ("low", "normal", "high", "urgent")
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from router.embedded import EmbeddedServices
+from router.app.embedded import EmbeddedServices
 from router.kafka import ensure_topics
 from router.settings import Settings
 from router.topics import Topic, TopicNames
@@ -53,7 +53,7 @@ async def settings(services: EmbeddedServices) -> Settings:
 
 @pytest.fixture
 async def ingress_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    from router import roles
+    from router.app import roles
 
     async with roles.ingress(settings) as ing:
         transport = httpx.ASGITransport(app=ing.app)

@@ -2,7 +2,7 @@
 
 Unlike the session-wide ``services`` fixture, these children belong to a single test,
 which may stop (SIGSTOP), kill (SIGKILL) or restart them empty. Role processes are real
-``python -m router run`` processes with JSON logs on stderr, so a test sees exactly what
+``python -m router.app run`` processes with JSON logs on stderr, so a test sees exactly what
 an operator would: exit codes, log lines and ``/readyz``.
 
 Size: ``FAULTS_SCALE=small`` (the default, part of ``make test``) or ``large``
@@ -28,18 +28,19 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from router.codec import CONTENT_TYPE_HEADER, encode_event
-from router.embedded import (
+from router.app.embedded import (
     _die_with_parent,
     broker_binary,
     free_port,
     valkey_binary,
     wait_for_port,
 )
-from router.events import CloudEvent, Customer, EventType, Interaction, utcnow
+from router.codec import CONTENT_TYPE_HEADER, encode_event
+from router.events import CloudEvent, Customer, Interaction, utcnow
 from router.ids import event_id
 from router.settings import KafkaSettings, RedisSettings, Settings
 from router.topics import Topic, TopicNames
+from router.vocabulary import EventType
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "tests" / "fixtures" / "rules" / "basic.yaml"
@@ -161,7 +162,7 @@ def valkey_server() -> ChildServer:
 
 @dataclass
 class RoleProcess:
-    """``python -m router run --role ...`` with JSON logs on stderr (kept in a file)."""
+    """``python -m router.app run --role ...`` with JSON logs on stderr (kept in a file)."""
 
     roles: tuple[str, ...]
     proc: subprocess.Popen[bytes]
@@ -278,11 +279,11 @@ def start_role(
     stderr_path: Path,
     args: Sequence[str] = (),
 ) -> RoleProcess:
-    """``python -m router run --role R... ARGS`` with ``env`` (which must set
+    """``python -m router.app run --role R... ARGS`` with ``env`` (which must set
     ``SWITCHBOARD_HTTP_PORT`` to ``http_port``); stderr goes to ``stderr_path``. The child
     dies with the test process."""
     assert env.get("SWITCHBOARD_HTTP_PORT") == str(http_port)
-    cmd = [sys.executable, "-m", "router", "run"]
+    cmd = [sys.executable, "-m", "router.app", "run"]
     for role in roles:
         cmd += ["--role", role]
     cmd += list(args)

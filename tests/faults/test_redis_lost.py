@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from router.events import EventType
 from router.settings import Settings
 from router.topics import Topic
+from router.vocabulary import EventType
 from tests.conftest import read_topic, values
 from tests.faults.harness import (
     ChildServer,

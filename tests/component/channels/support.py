@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 
-from router import roles
+from consumers.state.threads import Commit, RedisThreadStore
+from router.app import roles
 from router.events import Ticket, utcnow
 from router.redis import make_redis
 from router.settings import Settings
-from router.state import Commit, RedisThreadStore
 from router.topics import Topic
 from tests.conftest import read_topic
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from router.embedded import EmbeddedServices, free_port
+from router.app.embedded import EmbeddedServices, free_port
 from router.kafka import ensure_topics
 from router.settings import RedisSettings, Settings
 from router.topics import Topic

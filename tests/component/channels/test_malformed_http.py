@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 
 from channels.protocol import ProblemH11Protocol, ProblemHttpToolsProtocol
-from router import roles
-from router.embedded import free_port
+from router.app import roles
+from router.app.embedded import free_port
 from router.settings import Settings
 
 pytestmark = pytest.mark.component

@@ -88,7 +88,7 @@ async def test_the_deadline_covers_the_whole_produce(
 
 
 async def test_outcome_unknown_is_a_distinct_problem(settings: Settings) -> None:
-    from router import roles
+    from router.app import roles
 
     async with roles.ingress(settings) as ing:
         ing.context.publisher = Publisher(

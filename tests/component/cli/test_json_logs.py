@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from router.embedded import free_port
+from router.app.embedded import free_port
 from router.settings import Settings
 from tests.faults.harness import start_role
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router.embedded import free_port
+from router.app.embedded import free_port
 
 pytestmark = pytest.mark.component
 
@@ -31,7 +31,7 @@ def switchboard(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "router", *args],
+        [sys.executable, "-m", "router.app", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -62,7 +62,7 @@ def test_router_without_kafka_setting_says_so() -> None:
 
 
 def test_unreachable_redis_names_its_setting(services: object) -> None:
-    from router.embedded import EmbeddedServices
+    from router.app.embedded import EmbeddedServices
 
     assert isinstance(services, EmbeddedServices)
     env = clean_env(
@@ -136,7 +136,7 @@ def test_bad_setting_value_is_one_line() -> None:
 
 
 def test_topics_ensure_is_idempotent(services: object) -> None:
-    from router.embedded import EmbeddedServices
+    from router.app.embedded import EmbeddedServices
 
     assert isinstance(services, EmbeddedServices)
     env = clean_env(
@@ -177,7 +177,7 @@ def alive(pid: int) -> bool:
 def start_dev() -> tuple[subprocess.Popen[str], str, list[int]]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "router", "dev", "--port", str(port)],
+        [sys.executable, "-m", "router.app", "dev", "--port", str(port)],
         env=clean_env(SWITCHBOARD_LOG_LEVEL="warning"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -231,7 +231,7 @@ def test_dev_leaves_no_broker_or_valkey_behind(how: signal.Signals) -> None:
 def test_tail_prints_lifecycle_records(services: object) -> None:
     import asyncio
 
-    from router.embedded import EmbeddedServices
+    from router.app.embedded import EmbeddedServices
     from tests.component.pipeline.test_slice import interaction_event
     from tests.conftest import make_settings
 

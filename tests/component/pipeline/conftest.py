@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router import roles
-from router.embedded import free_port
+from router.app import roles
+from router.app.embedded import free_port
 from router.settings import Settings
 
 RULES = Path(__file__).resolve().parents[2] / "fixtures" / "rules" / "basic.yaml"

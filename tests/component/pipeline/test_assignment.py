@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from router import roles
-from router.agents import AgentStore
+from consumers.state.agents import AgentStore
+from router.app import roles
 from router.redis import make_redis
 from router.settings import Settings
 from router.topics import Topic

@@ -15,12 +15,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from router.app.embedded import free_port
 from router.codec import CONTENT_TYPE_HEADER, encode_event
-from router.embedded import free_port
-from router.events import CloudEvent, Customer, EventType, Interaction
+from router.events import CloudEvent, Customer, Interaction
 from router.ids import event_id
 from router.settings import Settings
 from router.topics import Topic, TopicNames
+from router.vocabulary import EventType
 from tests.conftest import read_topic
 
 pytestmark = pytest.mark.component
@@ -42,7 +43,7 @@ def role_process(settings: Settings) -> subprocess.Popen[bytes]:
         "SWITCHBOARD_KAFKA_MAX_POLL_RECORDS": "20",
         "SWITCHBOARD_LOG_LEVEL": "warning",
     }
-    cmd = [sys.executable, "-m", "router", "run", "--role", "router", "--role", "metrics"]
+    cmd = [sys.executable, "-m", "router.app", "run", "--role", "router", "--role", "metrics"]
     return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from router.embedded import EmbeddedServices
+from router.app.embedded import EmbeddedServices
 from router.events import Customer, Interaction
 from router.settings import RedisSettings, Settings
 from router.topics import Topic

@@ -13,12 +13,13 @@ from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
 from router.codec import CONTENT_TYPE_HEADER, encode_event
-from router.events import CloudEvent, Customer, EventType, Interaction
+from router.events import CloudEvent, Customer, Interaction
 from router.ids import event_id
 from router.kafka import send_and_wait_all
 from router.limits import Limits
 from router.settings import Settings
 from router.topics import Topic, TopicNames
+from router.vocabulary import EventType
 from tests.component.channels.support import assert_problem, client_for
 from tests.component.pipeline.conftest import Running
 from tests.conftest import read_topic, values

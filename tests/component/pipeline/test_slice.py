@@ -7,9 +7,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from router.codec import CONTENT_TYPE_HEADER, encode_event
-from router.events import CloudEvent, Customer, EventType, Interaction, ThreadRef
+from router.events import CloudEvent, Customer, Interaction, ThreadRef
 from router.ids import event_id
 from router.topics import Topic, TopicNames
+from router.vocabulary import EventType
 from tests.component.pipeline.conftest import Running
 from tests.conftest import read_topic, values
 
@@ -161,7 +162,7 @@ async def test_poison_record_goes_to_deadletter_and_the_line_keeps_moving(
 async def test_forget_erases_the_customer_and_tombstones_their_tickets(
     switchboard: Running,
 ) -> None:
-    from router.forget import forget
+    from router.app.forget import forget
     from router.redis import make_redis
 
     settings = switchboard.settings

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from router import roles
+from router.app import roles
+from router.app.rebuild import read_all, rebuild
 from router.errors import ConfigError, Unrecoverable
-from router.rebuild import read_all, rebuild
 from router.redis import make_redis
 from router.settings import Settings
 from router.topics import Topic

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from router import roles
+from router.app import roles
 from router.events import Customer, Interaction
 from router.settings import Settings
 from router.topics import Topic

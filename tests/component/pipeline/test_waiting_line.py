@@ -20,17 +20,18 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import SecretStr
 
 from consumers import timers
+from consumers.state.agents import AgentStore
+from consumers.state.threads import Commit, RedisThreadStore
+from consumers.state.waiting import Entry, WaitingLine
 from consumers.timers import TimersHandler
-from consumers.waiting import Entry, WaitingLine
-from router.agents import AgentStore
 from router.codec import CONTENT_TYPE_HEADER, encode_event
-from router.events import CloudEvent, Customer, EventType, Interaction, Ticket
+from router.events import CloudEvent, Customer, Interaction, Ticket
 from router.ids import event_id
 from router.kafka import publish
 from router.redis import make_redis
 from router.settings import Settings
-from router.state import Commit, OutRecord, RedisThreadStore
-from router.topics import Topic, TopicNames
+from router.topics import OutRecord, Topic, TopicNames
+from router.vocabulary import EventType
 from rules import RuleSet, load_ruleset
 from tests.component.pipeline.conftest import RULES as BASIC_RULES
 from tests.component.pipeline.conftest import run_switchboard

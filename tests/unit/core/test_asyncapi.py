@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from router.asyncapi import build
+from router.app.asyncapi import build
 from router.topics import TopicNames
 
 pytestmark = pytest.mark.unit
@@ -48,7 +48,7 @@ def test_every_reference_resolves() -> None:
 
 def test_cli_prints_the_document() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "router", "asyncapi"],
+        [sys.executable, "-m", "router.app", "asyncapi"],
         capture_output=True,
         text=True,
         check=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from router.roles import ROLES
+from router.app.roles import ROLES
 
 pytestmark = pytest.mark.unit
 

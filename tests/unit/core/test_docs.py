@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from router.cli import app
+from router.app.cli import app
 from router.settings import ENV_PREFIX, Settings
 
 pytestmark = pytest.mark.unit

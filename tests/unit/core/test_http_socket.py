@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
+from router.app.roles import bind_http
 from router.errors import ConfigError
-from router.roles import bind_http
 from router.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.lifecycle import apply_action, first_contact
+from consumers.domain.lifecycle import apply_action, first_contact
 from router.actions import (
     AgentReplied,
     FeedbackNps,
@@ -17,7 +17,8 @@ from router.actions import (
     TicketTransferred,
 )
 from router.errors import InvalidEvent
-from router.events import EventType, SlaClock, Ticket
+from router.events import SlaClock, Ticket
+from router.vocabulary import EventType
 from rules import load_ruleset
 
 pytestmark = pytest.mark.unit

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from consumers.windows import derived_values, fcr, satisfaction, workload
+from consumers.domain.windows import derived_values, fcr, satisfaction, workload
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.threading import place
-from consumers.windows import window_of, workload
+from consumers.domain.threading import place
+from consumers.domain.windows import window_of, workload
 from router.events import Customer, Interaction, ThreadRef, Ticket
 
 pytestmark = pytest.mark.unit

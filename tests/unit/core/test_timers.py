@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from consumers.timers import Timer, fire, schedule
-from router.events import EventType, SlaClock, Ticket
+from consumers.domain.escalation import Timer, fire, schedule
+from router.events import SlaClock, Ticket
+from router.vocabulary import EventType
 from rules import load_ruleset
 
 pytestmark = pytest.mark.unit
@@ -94,7 +95,7 @@ def test_unaccepted_assignment_times_out_back_into_line() -> None:
 
 
 def test_waiting_line_is_priority_then_age() -> None:
-    from consumers.assignment import waiting_member
+    from consumers.domain.assignment import waiting_member
 
     old_normal = ticket(created_at=AT)
     new_urgent = ticket(id="T-2", priority="urgent", created_at=AT + timedelta(hours=1))
@@ -109,8 +110,7 @@ def test_waiting_line_is_priority_then_age() -> None:
 
 
 def test_free_seats_pick_the_tickets_someone_could_take_in_line_order() -> None:
-    from consumers.assignment import Seats, worth_offering
-    from router.agents import FreeAgent
+    from consumers.domain.assignment import FreeAgent, Seats, worth_offering
 
     seats = Seats(
         [

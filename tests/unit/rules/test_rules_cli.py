@@ -230,7 +230,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 def test_mounted_as_switchboard_rules() -> None:
     """The lead's composition root mounts this app; `switchboard rules` must behave the same."""
     result = subprocess.run(
-        [sys.executable, "-m", "router", "rules", "test", EXAMPLES, "--cases", CASES],
+        [sys.executable, "-m", "router.app", "rules", "test", EXAMPLES, "--cases", CASES],
         capture_output=True,
         text=True,
         cwd=ROOT,

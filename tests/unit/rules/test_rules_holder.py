@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from router.app.reload import install_sighup, watch_files
 from rules import RuleSetHolder, RuleSetInvalid
 
 pytestmark = pytest.mark.unit
@@ -92,7 +93,7 @@ def test_unchanged_content_keeps_the_same_object(rules_file: Path) -> None:
 async def test_sighup_reloads(rules_file: Path) -> None:
     holder = RuleSetHolder(rules_file)
     loop = asyncio.get_running_loop()
-    holder.install_sighup(loop)
+    install_sighup(holder, loop)
     try:
         await asyncio.to_thread(rules_file.write_text, BILLING, "utf-8")
         os.kill(os.getpid(), signal.SIGHUP)
@@ -118,7 +119,7 @@ async def _wait_for(predicate: object, seconds: float = 10.0) -> bool:
 async def test_watch_reloads_on_change_and_survives_a_broken_save(rules_file: Path) -> None:
     holder = RuleSetHolder(rules_file)
     stop = asyncio.Event()
-    watcher = asyncio.create_task(holder.watch(stop, debounce=50, step=10))
+    watcher = asyncio.create_task(watch_files(holder, stop, debounce=50, step=10))
     try:
         await asyncio.sleep(0.3)
         await asyncio.to_thread(rules_file.write_text, BILLING, "utf-8")
@@ -137,7 +138,7 @@ async def test_watch_a_directory(tmp_path: Path) -> None:
     (tmp_path / "10-base.yaml").write_text(GOOD, encoding="utf-8")
     holder = RuleSetHolder(tmp_path)
     stop = asyncio.Event()
-    watcher = asyncio.create_task(holder.watch(stop, debounce=50, step=10))
+    watcher = asyncio.create_task(watch_files(holder, stop, debounce=50, step=10))
     try:
         await asyncio.sleep(0.3)
         await asyncio.to_thread(

@@ -40,11 +40,21 @@ FACTS = {
     "language": "en",
     "customer": {"email": "a@b.example"},
     "metadata": {"page_url": "/pricing"},
+    # what the router's rules see on the ticket this first message opens
+    "ticket": {
+        "queue": None,
+        "priority": "normal",
+        "tags": [],
+        "status": "new",
+        "contacts": 1,
+        "reopen_count": 0,
+        "channel": "chat",
+    },
 }
 AT = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
 
 
-def test_facts_from_a_cloudevent_keep_only_rule_fields() -> None:
+def test_facts_from_a_cloudevent_are_the_routers_facts_for_a_new_ticket() -> None:
     assert facts_from(ENVELOPE) == (FACTS, AT, "evt-1")
 
 

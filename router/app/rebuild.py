@@ -28,12 +28,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from router.epoch import epoch_key, new_epoch
+from consumers.state.epoch import epoch_key, new_epoch
+from consumers.state.threads import RedisThreadStore
 from router.events import Customer, Ticket
 from router.kafka import client_options
 from router.redis import make_redis
 from router.settings import Settings
-from router.state import RedisThreadStore
 from router.topics import METRIC_TOPICS, Topic, TopicNames
 
 Progress = Callable[[str, int], None]

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from router.codec import CONTENT_TYPE_HEADER, encode_event
-from router.events import CloudEvent, EventType, Ticket
+from router.events import CloudEvent, Ticket
 from router.ids import derived_id
 from router.limits import Limits
-from router.state import OutRecord
-from router.topics import Topic
+from router.topics import OutRecord, Topic
+from router.vocabulary import EventType
 
 SOURCE = "/switchboard/router"
 

@@ -1,14 +1,12 @@
-"""Applying a rule decision to a ticket, and the SLA clocks that follow from it. Pure."""
+"""Applying a rule decision to a ticket. Pure."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from router.events import SlaClock, Ticket
+from consumers.domain.sla import sla_clocks
+from router.events import Ticket
 from rules import Decision, RuleSet
-
-SLA_TARGETS = ("first_response", "resolution")
 
 
 def apply_decision(
@@ -35,24 +33,6 @@ def apply_decision(
     return routed
 
 
-def sla_clocks(ticket: Ticket, rules: RuleSet, start: datetime) -> dict[str, SlaClock]:
-    policy = rules.sla_policies.get(ticket.sla_policy or "")
-    if policy is None:
-        return {}
-    clocks = {}
-    for target in SLA_TARGETS:
-        previous = ticket.sla.get(target)
-        if previous and (previous.met_at or previous.breached):
-            clocks[target] = previous  # settled: a later priority change cannot undo it
-            continue
-        due = policy.due(target, ticket.priority, start)
-        if due is not None:
-            warn_at = policy.warning(target, ticket.priority, start)
-            warned = bool(previous and previous.warned and previous.due == due)
-            clocks[target] = SlaClock(due=due, warn_at=warn_at, warned=warned)
-    return clocks
-
-
 def routed_data(decision: Decision) -> dict[str, Any]:
     data = decision.to_dict(explain=False)
     return {
@@ -61,17 +41,4 @@ def routed_data(decision: Decision) -> dict[str, Any]:
         "rules_version": decision.rules_version,
         "rules_hash": decision.rules_hash,
         "actions": data.get("actions"),
-    }
-
-
-def ticket_facts(ticket: Ticket) -> dict[str, Any]:
-    """The ``ticket.*`` fields the rules see (contract section 9)."""
-    return {
-        "queue": ticket.queue,
-        "priority": ticket.priority,
-        "tags": list(ticket.tags),
-        "status": ticket.status,
-        "contacts": ticket.contacts,
-        "reopen_count": ticket.reopen_count,
-        "channel": ticket.channel,
     }

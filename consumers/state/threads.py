@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from router.errors import BackendUnavailable
 from router.events import Ticket
 from router.ids import NAMESPACE
-from router.topics import Topic
+from router.topics import OutRecord
 
 
 def _text(value: bytes | str) -> str:
@@ -29,28 +29,6 @@ def _text(value: bytes | str) -> str:
 def customer_id_for(identity: str) -> str:
     """A customer is named after the first identity it was seen with."""
     return "C-" + uuid.uuid5(NAMESPACE, f"customer\x1f{identity}").hex[:16]
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    topic: Topic
-    key: str
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-    def pack(self) -> list[Any]:
-        value = None if self.value is None else self.value.decode()
-        return [self.topic.value, self.key, value, [[k, v.decode()] for k, v in self.headers]]
-
-    @classmethod
-    def unpack(cls, raw: list[Any]) -> OutRecord:
-        topic, key, value, headers = raw
-        return cls(
-            Topic(topic),
-            key,
-            None if value is None else value.encode(),
-            tuple((k, v.encode()) for k, v in headers),
-        )
 
 
 @dataclass(slots=True)
@@ -64,6 +42,7 @@ class ThreadView:
     ticket_version: int
     by_reply: bool = False
     profile: dict[str, Any] = field(default_factory=dict)
+    message: dict[str, Any] | None = None  # the ticket's last customer message (facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +62,7 @@ class Commit:
     outbox: list[OutRecord] = field(default_factory=list)
     message_ids: list[str] = field(default_factory=list)
     open_ticket: str | None = None  # None: unchanged; "": no open ticket any more
+    message: dict[str, Any] | None = None  # the ticket's last customer message; None: keep
 
 
 class ThreadStore(Protocol):
@@ -100,19 +80,21 @@ COMMIT = """
 -- KEYS: 1 ticket hash, 2 done marker, 3 outbox, 4 open-ticket pointer, 5 message index,
 --       6 the customer's ticket ids
 -- ARGV: 1 expected version, 2 ticket json ('' = none), 3 ticket id, 4 ttl,
---       5 outbox blob ('' = none), 6 open ticket ('' = clear, '-' = keep), 7.. message ids
+--       5 outbox blob ('' = none), 6 open ticket ('' = clear, '-' = keep),
+--       7 last customer message json ('' = keep), 8.. message ids
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'DUP' end
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then return 'CONFLICT' end
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'v', current + 1, 'json', ARGV[2])
+  if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'message', ARGV[7]) end
   redis.call('SADD', KEYS[6], ARGV[3])
 end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[4]) end
 if ARGV[6] == '' then redis.call('DEL', KEYS[4])
 elseif ARGV[6] ~= '-' then redis.call('SET', KEYS[4], ARGV[6]) end
-for i = 7, #ARGV do redis.call('HSET', KEYS[5], ARGV[i], ARGV[3]) end
+for i = 8, #ARGV do redis.call('HSET', KEYS[5], ARGV[i], ARGV[3]) end
 return 'OK'
 """
 
@@ -129,10 +111,10 @@ for i = 3, #ARGV do
   if tid then by_reply = 1 end
 end
 if not tid then tid = redis.call('GET', KEYS[3]) end
-local ticket = {false, false}
-if tid then ticket = redis.call('HMGET', ARGV[1] .. tid, 'v', 'json') end
+local ticket = {false, false, false}
+if tid then ticket = redis.call('HMGET', ARGV[1] .. tid, 'v', 'json', 'message') end
 return {redis.call('EXISTS', KEYS[1]), redis.call('GET', KEYS[2]), ticket[1], ticket[2],
-        by_reply, redis.call('GET', KEYS[5])}
+        by_reply, redis.call('GET', KEYS[5]), ticket[3]}
 """
 
 
@@ -210,7 +192,7 @@ class RedisThreadStore:
         except (RedisError, OSError) as exc:
             raise BackendUnavailable("redis", type(exc).__name__) from exc
         views = []
-        for r, (done, outbox, version, raw, by_reply, profile) in zip(
+        for r, (done, outbox, version, raw, by_reply, profile, message) in zip(
             requests, replies, strict=True
         ):
             pending = [OutRecord.unpack(o) for o in orjson.loads(outbox)] if outbox else None
@@ -225,6 +207,7 @@ class RedisThreadStore:
                     number,
                     bool(by_reply),
                     orjson.loads(profile) if profile else {},
+                    orjson.loads(message) if message else None,
                 )
             )
         return views
@@ -252,6 +235,7 @@ class RedisThreadStore:
                             self._ttl,
                             orjson.dumps([r.pack() for r in c.outbox]) if c.outbox else "",
                             "-" if c.open_ticket is None else c.open_ticket,
+                            orjson.dumps(c.message) if c.message else "",
                             *c.message_ids,
                         ],
                         client=pipe,

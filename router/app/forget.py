@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consumers.state.threads import RedisThreadStore
 from router.identity import normalize_email, normalize_phone
 from router.kafka import make_producer, send_and_wait_all
 from router.redis import make_redis
 from router.settings import Settings
-from router.state import RedisThreadStore
 from router.topics import Topic, TopicNames
 
 

@@ -154,8 +154,8 @@ def dev(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: setting).")] = None,
 ) -> None:
     """Run every role in one process; embeds Kafka and Redis unless they are configured."""
-    from router import roles
-    from router.embedded import EmbeddedServices
+    from router.app import roles
+    from router.app.embedded import EmbeddedServices
 
     base = settings_or_exit()
     configure_logging(base.log_format, base.log_level)
@@ -225,7 +225,7 @@ def run(
     ] = False,
 ) -> None:
     """Production: run the given roles against the configured Kafka and Redis."""
-    from router import roles as roles_mod
+    from router.app import roles as roles_mod
 
     wanted = set(roles_mod.ROLES) if "all" in role else set(role)
     unknown = wanted - set(roles_mod.ROLES)
@@ -279,8 +279,8 @@ def state_rebuild() -> None:
     """Restore Redis from Kafka after Redis lost its data (run with every role stopped)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    from router import roles
-    from router.rebuild import read_all, rebuild
+    from router.app import roles
+    from router.app.rebuild import read_all, rebuild
     from router.topics import Topic
 
     settings = settings_or_exit()
@@ -319,7 +319,7 @@ def tail(
     limit: Annotated[int, typer.Option(help="Stop after N records (0: follow).")] = 0,
 ) -> None:
     """Consume a topic and pretty-print its records (metric topics as a live table)."""
-    from router.tail import tail_topic
+    from router.app.tail import tail_topic
 
     settings = settings_or_exit()
 
@@ -336,7 +336,7 @@ def bench(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Pipeline throughput and latency next to the raw Kafka passthrough, in one run."""
-    from router.bench import run_bench
+    from router.app.bench import run_bench
 
     settings = settings_or_exit()
     configure_logging(settings.log_format, "warning")
@@ -352,11 +352,11 @@ def forget(
     customer: Annotated[str, typer.Option(help="Email, phone (E.164) or customer id C-...")],
 ) -> None:
     """Erase a customer's identities and thread state; tombstone their ticket snapshots."""
-    from router.forget import forget as erase
+    from router.app.forget import forget as erase
 
     settings = settings_or_exit()
     try:
-        from router.forget import identity_of
+        from router.app.forget import identity_of
 
         identity_of(customer)
     except ValueError as exc:
@@ -387,7 +387,7 @@ def asyncapi(
     """Print the AsyncAPI 3.0 document of every topic, generated from the code."""
     import orjson
 
-    from router.asyncapi import build
+    from router.app.asyncapi import build
 
     settings = settings_or_exit()
     text = orjson.dumps(build(settings.topic_prefix), option=orjson.OPT_INDENT_2).decode()

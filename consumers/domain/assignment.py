@@ -3,7 +3,7 @@ channel gets the ticket; otherwise it waits in line by priority, then age (contr
 section 9). Part of the ``timers`` role, which already follows every ticket snapshot.
 
 The pure part: a ticket's place in line, the event ids of its outcomes, the changes
-themselves, and the seat arithmetic that tells the walk of the line (``consumers.waiting``)
+themselves, and the seat arithmetic that tells the walk of the line (``consumers.sweep``)
 which tickets are worth offering. The ticket changes through the thread store like any
 other change (compare-and-set, dedupe marker, outbox) under ids derived from (ticket,
 round), so an assignment is published once. A declined or unaccepted assignment starts a
@@ -12,13 +12,37 @@ new round.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from consumers.outputs import Change
-from router.agents import FreeAgent
-from router.events import PRIORITIES, SETTLED, EventType, Ticket
+from consumers.domain.outputs import Change
+from router.events import Ticket
 from router.ids import derived_id
+from router.vocabulary import PRIORITIES, SETTLED, EventType
+
+
+@dataclass(frozen=True, slots=True)
+class AssignRequest:
+    """One ticket to place with an agent: see ``AgentStore.assign``."""
+
+    ticket_id: str
+    channel: str
+    queue: str
+    skills: frozenset[str]
+    strategy: str
+    default_capacity: int
+    exclude: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FreeAgent:
+    """An online agent's skills and free seats per channel (capacity minus load), as read
+    at one moment: a hint for who could take what, never a claim (``assign`` decides)."""
+
+    agent_id: str
+    skills: frozenset[str]
+    free: Mapping[str, int]
 
 
 def waiting_member(ticket: Ticket) -> tuple[str, float] | None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import socket
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from channels.deps import IngressContext
 from channels.problems import install_http_errors
 from channels.protocol import problem_protocol
 from channels.publish import Publisher
+from consumers.domain.windows import CONTRIBUTORS
 from consumers.metrics import MetricsHandler
 from consumers.routing import RoutingHandler
 from consumers.runner import (
@@ -33,17 +32,17 @@ from consumers.runner import (
     Record,
     run_consumer,
 )
+from consumers.state.agents import AgentStore
+from consumers.state.epoch import StateEpoch
+from consumers.state.threads import RedisThreadStore
 from consumers.timers import TimersHandler
-from consumers.windows import CONTRIBUTORS
-from router.agents import AgentStore
-from router.epoch import StateEpoch
+from router.app.reload import watch_rules
 from router.errors import ConfigError, Unrecoverable
 from router.health import NotReady, ReadyCheck, ops_app
 from router.kafka import TopicWatch, group_has_history, make_consumer, make_producer
 from router.observability import Telemetry
 from router.redis import make_redis
 from router.settings import Settings
-from router.state import RedisThreadStore
 from router.topics import Topic, TopicNames
 from rules import RuleSetHolder
 
@@ -212,16 +211,6 @@ async def establish_epoch(
     return epoch
 
 
-async def watch_rules(holder: RuleSetHolder, stop: asyncio.Event) -> None:
-    """Hot reload: on a saved file, and on SIGHUP where this is the main thread."""
-    sighup = _reload_on_sighup(holder)
-    try:
-        await holder.watch(stop)
-    finally:
-        if sighup:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-
-
 async def run_router(
     settings: Settings, stop: asyncio.Event, shared: Shared, holder: RuleSetHolder
 ) -> None:
@@ -245,14 +234,6 @@ async def run_router(
             await _consume(settings, handler, stop, shared)
     finally:
         await redis.aclose()
-
-
-def _reload_on_sighup(holder: RuleSetHolder) -> bool:
-    """``kill -HUP`` re-reads the rules; only possible from the main thread's loop."""
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    holder.install_sighup(asyncio.get_running_loop())
-    return True
 
 
 def timers_handler(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from router.events import EventType
+from router.vocabulary import EventType
 
 WORKLOAD_COUNTS = {
     EventType.TICKET_CREATED.value: "created",

@@ -25,13 +25,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 
+from router.app.embedded import EmbeddedServices, free_port
 from router.codec import CONTENT_TYPE_HEADER, encode_event
-from router.embedded import EmbeddedServices, free_port
-from router.events import CloudEvent, Customer, EventType, Interaction
+from router.events import CloudEvent, Customer, Interaction
 from router.ids import event_id
 from router.kafka import client_options, ensure_topics, make_admin, make_producer
 from router.settings import Settings
 from router.topics import Topic, TopicNames
+from router.vocabulary import EventType
 
 SUBJECTS = ["Refund for invoice 4411", "App is down", "Question about pricing", "Password reset"]
 PAD = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 10
@@ -126,7 +127,7 @@ def spawn_role(settings: Settings, role: str, port: int | None = None) -> subpro
         "SWITCHBOARD_OPEN_CHANNELS": "chat,voice",  # a loopback bench, open on purpose
         "SWITCHBOARD_RULES_PATH": str(settings.rules_path),
     }
-    cmd = [sys.executable, "-m", "router", "run", "--role", role]
+    cmd = [sys.executable, "-m", "router.app", "run", "--role", role]
     return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
 
 

@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from router.actions import ACTIONS
-from router.events import CloudEvent, EventType, Interaction, MetricRecord, Ticket
+from router.events import CloudEvent, Interaction, MetricRecord, Ticket
 from router.topics import Topic, TopicNames
+from router.vocabulary import EventType
 
 REF = "#/components/schemas/"
 ENVELOPE_CONTENT_TYPE = "application/cloudevents+json"

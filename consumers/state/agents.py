@@ -12,15 +12,15 @@ The waiting line is walked again only when it moved, so an idle line costs one r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from consumers.domain.assignment import AssignRequest, FreeAgent
 from router.errors import BackendUnavailable
-from router.events import CHANNELS
 from router.redis import text
+from router.vocabulary import CHANNELS
 
 ASSIGN = """
 -- KEYS: 1 online set; ARGV: 1 key prefix, 2 ticket, 3 channel, 4 strategy, 5 queue,
@@ -76,29 +76,6 @@ redis.call('DEL', p .. 'holder:' .. ticket, p .. 'holder-channel:' .. ticket)
 redis.call('INCR', p .. 'changes')
 return held
 """
-
-
-@dataclass(frozen=True, slots=True)
-class AssignRequest:
-    """One ticket to place with an agent: see ``AgentStore.assign``."""
-
-    ticket_id: str
-    channel: str
-    queue: str
-    skills: frozenset[str]
-    strategy: str
-    default_capacity: int
-    exclude: Sequence[str] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FreeAgent:
-    """An online agent's skills and free seats per channel (capacity minus load), as read
-    at one moment: a hint for who could take what, never a claim (``assign`` decides)."""
-
-    agent_id: str
-    skills: frozenset[str]
-    free: Mapping[str, int]
 
 
 class AgentStore:

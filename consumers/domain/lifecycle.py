@@ -6,11 +6,12 @@ publish, or None when the action changes nothing (an internal note, a repeated a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from consumers.assignment import unassigned
-from consumers.outputs import Change
+from consumers.domain.assignment import unassigned
+from consumers.domain.outputs import Change
+from consumers.domain.sla import met, paused
 from router.actions import (
     Action,
     AgentReplied,
@@ -26,7 +27,8 @@ from router.actions import (
     TicketTransferred,
 )
 from router.errors import InvalidEvent
-from router.events import SETTLED, EventType, SlaClock, Ticket
+from router.events import Ticket
+from router.vocabulary import SETTLED, EventType
 from rules import RuleSet
 
 FEEDBACK: dict[type[Action], str] = {FeedbackCsat: "csat", FeedbackNps: "nps", FeedbackCes: "ces"}
@@ -51,7 +53,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
                 **base,
                 "status": "resolved",
                 "resolved_at": at,
-                "sla": _met(ticket.sla, "resolution", at),
+                "sla": met(ticket.sla, "resolution", at),
             }
         )
         clock = ticket.sla.get("resolution")
@@ -100,11 +102,11 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, TicketPostponed):
         if action.until <= at:
             return None
-        clocks, paused = _paused(ticket, rules, at, action.until)
+        clocks, pause = paused(ticket, rules, at, action.until)
         postponed = ticket.model_copy(
             update={**base, "status": "pending", "postponed_until": action.until, "sla": clocks}
         )
-        data = {"until": action.until, "sla_paused_seconds": paused.total_seconds()}
+        data = {"until": action.until, "sla_paused_seconds": pause.total_seconds()}
         return Change(postponed, [(EventType.TICKET_POSTPONED, data)])
     if isinstance(action, FeedbackCsat | FeedbackNps | FeedbackCes):
         feedback = {
@@ -130,7 +132,7 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
             "agent_replies": ticket.agent_replies + 1,
             "status": "pending" if ticket.status in ("new", "open") else ticket.status,
             "assignee": ticket.assignee or action.agent_id,
-            "sla": _met(ticket.sla, target, at),
+            "sla": met(ticket.sla, target, at),
         }
     )
     data = {
@@ -160,33 +162,3 @@ def _transferred(
         "to": {"queue": moved.queue, "agent_id": moved.assignee},
     }
     return Change(moved, [(EventType.TICKET_TRANSFERRED, data)])
-
-
-def _paused(
-    ticket: Ticket, rules: RuleSet, start: datetime, until: datetime
-) -> tuple[dict[str, SlaClock], timedelta]:
-    """SLA clocks pause while postponed: every running clock moves on by the business time
-    the postponement covers (contract section 6)."""
-    policy = rules.sla_policies.get(ticket.sla_policy or "")
-    paused = policy.elapsed(start, until) if policy else until - start
-    calendar = policy.calendar if policy else None
-
-    def later(moment: datetime | None) -> datetime | None:
-        if moment is None:
-            return None
-        return calendar.add(moment, paused) if calendar else moment + paused
-
-    clocks = {
-        target: clock
-        if clock.met_at or clock.breached
-        else clock.model_copy(update={"due": later(clock.due), "warn_at": later(clock.warn_at)})
-        for target, clock in ticket.sla.items()
-    }
-    return clocks, paused
-
-
-def _met(clocks: dict[str, SlaClock], target: str, at: datetime) -> dict[str, SlaClock]:
-    clock = clocks.get(target)
-    if clock is None or clock.met_at is not None:
-        return clocks
-    return {**clocks, target: clock.model_copy(update={"met_at": at})}

@@ -15,10 +15,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from router.errors import BackendUnavailable
-from router.events import SETTLED, Ticket
+from router.events import Ticket
 from router.redis import text
+from router.vocabulary import AWAITING_AGENT, SETTLED
 
-WAITING = ("new", "open")
+WAITING = AWAITING_AGENT
 
 
 class Backlog:

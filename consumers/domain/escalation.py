@@ -1,0 +1,134 @@
+"""What fires when: SLA warnings and breaches, assignments not accepted in time, and the
+escalation rules they run. Pure: the ``timers`` role keeps the schedule in Redis and
+commits what these return.
+
+A timer is named ``ticket|target|kind`` and fires under an event id derived from (ticket,
+target, kind, due time), so it fires exactly once however often it is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple, TypeAlias
+
+from consumers.domain.assignment import unassigned
+from consumers.domain.decisions import apply_decision, routed_data
+from consumers.domain.outputs import Change
+from router.events import Ticket, iso
+from router.ids import derived_id
+from router.vocabulary import ASSIGNMENT_TIMEOUT, SETTLED, EventType, sla_trigger
+from rules import RuleSet
+from rules.facts import facts
+
+KINDS = {"warning": EventType.TICKET_SLA_WARNING, "breached": EventType.TICKET_SLA_BREACHED}
+# what escalation rules see besides the ticket: its last customer message and the profile
+Seen: TypeAlias = tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]
+
+
+class Timer(NamedTuple):
+    member: str
+    when: float
+    ticket_id: str
+    target: str
+    kind: str
+
+    @classmethod
+    def parse(cls, member: str, when: float) -> Timer:
+        ticket_id, target, kind = member.split("|")
+        return cls(member, when, ticket_id, target, kind)
+
+    @property
+    def event_id(self) -> str:
+        at = iso(datetime.fromtimestamp(self.when, UTC))
+        return derived_id(self.ticket_id, "sla", self.target, self.kind, at)
+
+
+def schedule(ticket: Ticket, accept_timeout: timedelta | None = None) -> dict[str, float]:
+    """The timers a ticket needs now: ``ticket|target|kind`` -> when (epoch seconds):
+    SLA warnings and breaches, and the deadline for accepting an assignment. A postponed
+    ticket's SLA timers wait until the postponement ends."""
+    if ticket.status in SETTLED:
+        return {}
+    out: dict[str, float] = {}
+    if accept_timeout is not None and ticket.assigned_at and not ticket.accepted:
+        out[f"{ticket.id}|assignment|timeout"] = (ticket.assigned_at + accept_timeout).timestamp()
+    resume = ticket.postponed_until.timestamp() if ticket.postponed_until else 0.0
+    for target, clock in ticket.sla.items():
+        if clock.met_at or clock.breached or clock.due is None:
+            continue
+        if clock.warn_at and not clock.warned:
+            out[f"{ticket.id}|{target}|warning"] = max(clock.warn_at.timestamp(), resume)
+        out[f"{ticket.id}|{target}|breached"] = max(clock.due.timestamp(), resume)
+    return out
+
+
+def fire(
+    ticket: Ticket,
+    target: str,
+    kind: str,
+    rules: RuleSet,
+    now: datetime,
+    *,
+    seen: Seen | None = None,
+) -> Change | None:
+    """The ticket after an SLA warning or breach, or an assignment not accepted in time,
+    and the escalation rules for it; None when the timer is stale (met, settled, warned
+    already, accepted, postponed, or not yet due)."""
+    if target == "assignment":
+        return accept_timeout(ticket, rules, now, seen=seen)
+    clock = ticket.sla.get(target)
+    if clock is None or clock.met_at or clock.breached or ticket.status in SETTLED:
+        return None
+    when = clock.warn_at if kind == "warning" else clock.due
+    postponed = ticket.postponed_until is not None and now < ticket.postponed_until
+    if when is None or when > now or postponed or (kind == "warning" and clock.warned):
+        return None
+    marked = clock.model_copy(update={"warned": True} if kind == "warning" else {"breached": True})
+    fired = ticket.model_copy(update={"sla": {**ticket.sla, target: marked}})
+    events: list[tuple[EventType, dict[str, Any]]] = [
+        (KINDS[kind], {"target": target, "policy": ticket.sla_policy, "due": clock.due})
+    ]
+    return escalate(fired, events, sla_trigger(target, kind), rules, now, seen=seen)
+
+
+def accept_timeout(
+    ticket: Ticket, rules: RuleSet, now: datetime, *, seen: Seen | None = None
+) -> Change | None:
+    deadline = ticket.assigned_at + rules.assignment.accept_timeout if ticket.assigned_at else None
+    if ticket.status in SETTLED or ticket.accepted or deadline is None or deadline > now:
+        return None
+    back = unassigned(ticket, "accept_timeout", now)
+    return escalate(back.ticket, list(back.events), ASSIGNMENT_TIMEOUT, rules, now, seen=seen)
+
+
+def escalate(
+    ticket: Ticket,
+    events: list[tuple[EventType, dict[str, Any]]],
+    trigger: str,
+    rules: RuleSet,
+    now: datetime,
+    *,
+    seen: Seen | None = None,
+) -> Change:
+    """Run the escalation rules for ``trigger`` over the same facts routing sees (the
+    ticket, its last customer message, the customer's profile); a match adds an
+    ``.escalated`` event."""
+    fired = ticket
+    message, profile = seen or (None, None)
+    decision = rules.evaluate(facts(ticket, message, profile), trigger=trigger, now=now)
+    if decision.matched:
+        escalated = apply_decision(fired, decision, rules, fill_defaults=False)
+        events.append(
+            (
+                EventType.TICKET_ESCALATED,
+                {
+                    "reason": trigger,
+                    "from": {"queue": fired.queue, "priority": fired.priority},
+                    "to": {"queue": escalated.queue, "priority": escalated.priority},
+                    **routed_data(decision),
+                },
+            )
+        )
+        fired = escalated
+    return Change(fired, events)

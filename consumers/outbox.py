@@ -1,0 +1,77 @@
+"""The one way a consumer makes a change durable and visible: commit it to the thread store
+(ticket, dedupe marker and outbox in one atomic step), publish the outbox, and only after
+the broker acknowledged it, clear the outbox. A crash anywhere in between is repaired by
+the redelivery: the dedupe marker is found and the stored outbox is published again,
+under the same event ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from consumers.domain.outputs import Change, LifecycleOutputs
+from consumers.state.threads import Commit, ThreadStore
+from router.limits import Limits
+from router.topics import OutRecord
+
+Send = Callable[[list[OutRecord]], Awaitable[None]]
+
+
+def commit_for(
+    customer_id: str,
+    event_id: str,
+    change: Change,
+    version: int,
+    at: datetime,
+    *,
+    limits: Limits | None = None,
+    message: dict[str, Any] | None = None,
+) -> Commit:
+    """The commit of one change: the new ticket and its lifecycle records as the outbox."""
+    out = LifecycleOutputs(event_id, change.ticket, at, limits)
+    for etype, data in change.events:
+        out.add(etype, **data)
+    out.snapshot()
+    return Commit(customer_id, event_id, change.ticket, version, out.records, message=message)
+
+
+class Delivery:
+    """The records of one batch of work, published together, then their outboxes cleared.
+
+    ``publish`` takes an outbox to send (of work done now, or found pending by a
+    redelivery); ``commit`` applies commits and takes the outboxes of those that went
+    through; ``flush`` publishes everything, then clears those outboxes.
+    """
+
+    def __init__(self, store: ThreadStore, send: Send) -> None:
+        self._store = store
+        self._send = send
+        self.records: list[OutRecord] = []
+        self._acked: list[tuple[str, str]] = []
+
+    def add(self, records: list[OutRecord]) -> None:
+        """Records with no outbox behind them (dead letters)."""
+        self.records.extend(records)
+
+    def publish(self, customer_id: str, event_id: str, records: list[OutRecord]) -> None:
+        """The outbox of ``event_id``: committed now, or found pending by a redelivery.
+        Cleared once the broker acknowledged it."""
+        self.records.extend(records)
+        self._acked.append((customer_id, event_id))
+
+    async def commit(self, commits: list[Commit]) -> list[str]:
+        """Apply ``commits``; each answer is 'OK', 'DUP' or 'CONFLICT' (see the store).
+        The outboxes of the 'OK' ones are published by ``flush``."""
+        results = await self._store.commit_many(commits) if commits else []
+        for commit, result in zip(commits, results, strict=True):
+            if result == "OK":
+                self.publish(commit.customer_id, commit.event_id, commit.outbox)
+        return results
+
+    async def flush(self) -> None:
+        records, acked = self.records, self._acked
+        self.records, self._acked = [], []
+        await self._send(records)
+        await self._store.clear_outboxes(acked)

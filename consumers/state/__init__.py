@@ -1,0 +1,1 @@
+"""Domain state in Redis: one store per concept, its Lua scripts beside it."""

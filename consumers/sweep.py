@@ -1,0 +1,201 @@
+"""The sweep that moves the waiting line (part of the ``timers`` role): offers waiting
+tickets to free agents when something changed. The line's keys and their costs are
+described in ``consumers/state/waiting.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from consumers.domain.assignment import (
+    AssignRequest,
+    Seats,
+    assign_event_id,
+    assigned,
+    parse_member,
+    queued,
+    queued_event_id,
+    waiting_member,
+    worth_offering,
+)
+from consumers.outbox import Delivery, Send, commit_for
+from consumers.state.agents import AgentStore
+from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
+from consumers.state.waiting import Entry, WaitingLine
+from router.events import Ticket
+from router.topics import OutRecord
+from rules import RuleSet
+
+
+@dataclass(slots=True)
+class Offered:
+    """What one offer did: member -> (agent, channel) of the tickets now assigned, and
+    the members still waiting."""
+
+    assigned: dict[str, tuple[str, str]] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)
+
+
+class LineSweep:
+    """Offers waiting tickets to the agents when something changed (see the module doc).
+
+    Holds in memory only the agents' change counter and the rules hash of the last
+    complete walk; losing them (a restart) costs one walk, nothing else.
+    """
+
+    def __init__(
+        self,
+        line: WaitingLine,
+        store: RedisThreadStore,
+        agents: AgentStore,
+        *,
+        rules: Callable[[], RuleSet],
+        send: Send,
+    ) -> None:
+        self._line = line
+        self._store = store
+        self._agents = agents
+        self._rules = rules
+        self._send = send
+        self._walked: tuple[int, str] | None = None
+
+    async def sweep(self, now: float) -> None:
+        """Walk the line if an assignment may have become possible, then offer what is
+        marked for a recheck (new arrivals first among them)."""
+        rules = self._rules()
+        at = datetime.fromtimestamp(now, UTC)
+        seen = (await self._agents.changes(), rules.hash)
+        if seen != self._walked:
+            await self._walk(rules, at, complete=self._walked is None)
+            self._walked = seen
+        after: Entry | None = None
+        while page := await self._line.recheck_page(after):
+            after = page[-1]
+            await self._offer(page, rules, at)
+
+    async def _walk(self, rules: RuleSet, at: datetime, *, complete: bool) -> None:
+        """Offer, in line order, the tickets the free seats could take, until nobody could
+        take any of those still ahead (or to the end when ``complete``, for members
+        whose needs are unknown)."""
+        skills = {name: queue.skills for name, queue in rules.queues.items()}
+        ahead = await self._line.waiting()
+        seats = Seats(await self._agents.free_seats(rules.assignment.capacity))
+        after: Entry | None = None
+        while complete or seats.serve_any(ahead, skills):
+            page = await self._line.page(after)
+            if not page:
+                return
+            after = page[-1]
+            place = {e.member: e for e in page}
+            pending = dict(zip(place, await self._line.needs_of(page), strict=True))
+            for need in pending.values():
+                if need is not None and need in ahead:
+                    ahead[need] -= 1
+            while picks := worth_offering(pending.items(), seats, skills):
+                expected = {m for m in picks if pending[m] is not None}
+                offered = await self._offer([place[m] for m in picks], rules, at)
+                for member in picks:
+                    del pending[member]
+                if offered.waiting & expected:  # the seats were wrong (declined, or moved)
+                    seats = Seats(await self._agents.free_seats(rules.assignment.capacity))
+                    continue
+                for agent, channel in offered.assigned.values():
+                    seats.take(agent, channel)
+
+    async def _offer(self, entries: list[Entry], rules: RuleSet, at: datetime) -> Offered:
+        """Assign each ticket if an agent is free, else announce once that it waits; then
+        publish, and only then let go of the recheck marks."""
+        await self._line.mark(entries)
+        outputs, offers, left = await self._read(entries)
+        strategy = rules.assignment.strategy
+        agents = await self._agents.assign_many([_request(o.ticket, rules) for o in offers])
+        commits: list[tuple[Offer, str | None, Commit]] = []
+        for offer, agent in zip(offers, agents, strict=True):
+            ticket = offer.ticket
+            if agent is not None:
+                change, event_id = assigned(ticket, agent, strategy, at), assign_event_id
+            elif ticket.queued_at is None:
+                change, event_id = queued(ticket, at), queued_event_id
+            else:
+                continue
+            eid = event_id(ticket.id, offer.round)
+            commits.append((offer, agent, commit_for(offer.owner, eid, change, offer.version, at)))
+        delivery = Delivery(self._store, self._send)
+        delivery.add(outputs)
+        results = await delivery.commit([c for _, _, c in commits])
+        conflicts: set[str] = set()
+        done = Offered()
+        for (offer, agent, _), result in zip(commits, results, strict=True):
+            if result == "CONFLICT":  # the ticket moved meanwhile: rechecked, fresh, next sweep
+                conflicts.add(offer.member)
+                continue
+            # 'OK' is published below; 'DUP': another sweep applied it and publishes it
+            if agent is not None:
+                done.assigned[offer.member] = (agent, offer.ticket.channel)
+                left.append(offer.member)
+        await delivery.flush()
+        still = [o for o in offers if o.member not in done.assigned and o.member not in conflicts]
+        done.waiting = {o.member for o in still}
+        await self._line.settle(
+            left=left,
+            waiting=[o.ticket for o in still],
+            done=[e.member for e in entries if e.member not in conflicts],
+        )
+        return done
+
+    async def _read(self, entries: list[Entry]) -> tuple[list[OutRecord], list[Offer], list[str]]:
+        """The tickets still waiting in the round their member names, with their versions;
+        the records of earlier outcomes still to publish; the members that left the line."""
+        lined = [(e.member, *parse_member(e.member)) for e in entries]
+        owners = await self._store.ticket_owners([tid for _, tid, _ in lined])
+        found = [(entry, o) for entry, o in zip(lined, owners, strict=True) if o]
+        left = [m for (m, _, _), o in zip(lined, owners, strict=True) if not o]  # forgotten
+        views = await self._store.views(
+            [
+                ViewRequest(owner, eid(tid, round_), ticket_id=tid)
+                for (_, tid, round_), owner in found
+                for eid in (assign_event_id, queued_event_id)
+            ]
+        )
+        outputs: list[OutRecord] = []
+        offers: list[Offer] = []
+        for i, ((member, _, round_), owner) in enumerate(found):
+            assign_view, queued_view = views[2 * i], views[2 * i + 1]
+            if assign_view.done:  # assigned before: publish what may still be pending
+                outputs.extend(assign_view.outbox or [])
+                left.append(member)
+                continue
+            ticket = assign_view.ticket
+            current = waiting_member(ticket) if ticket else None
+            if ticket is None or current is None or current[0] != member:
+                left.append(member)  # no longer waiting in this round
+                continue
+            if queued_view.done:
+                outputs.extend(queued_view.outbox or [])
+            offers.append(Offer(member, owner, ticket, round_, assign_view.ticket_version))
+        return outputs, offers, left
+
+
+class Offer(NamedTuple):
+    """A waiting ticket as read for an offer: its compare-and-set version included."""
+
+    member: str
+    owner: str
+    ticket: Ticket
+    round: int
+    version: int
+
+
+def _request(ticket: Ticket, rules: RuleSet) -> AssignRequest:
+    queue = rules.queues.get(ticket.queue or "")
+    return AssignRequest(
+        ticket.id,
+        ticket.channel,
+        ticket.queue or "",
+        queue.skills if queue else frozenset(),
+        rules.assignment.strategy,
+        rules.assignment.capacity.get(ticket.channel, 1),
+        tuple(ticket.declined_by),
+    )

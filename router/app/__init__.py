@@ -1,0 +1,1 @@
+"""The composition root and the operator tools: the only code that wires the packages together."""

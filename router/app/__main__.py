@@ -1,0 +1,5 @@
+"""``python -m router.app`` is the ``switchboard`` command."""
+
+from router.app.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""The one vocabulary: channels, priorities, ticket statuses, SLA targets, rule triggers and
+event types. The models, the rules, the consumers and the ingress import these; nobody
+spells a second list."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, get_args
+
+Channel = Literal["email", "chat", "sms", "whatsapp", "messenger", "voice", "webform"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+
+Priority = Literal["low", "normal", "high", "urgent"]
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)  # lowest first
+
+Status = Literal["new", "open", "pending", "resolved", "closed"]
+AWAITING_AGENT: tuple[Status, ...] = ("new", "open")  # the customer waits for us
+SETTLED: tuple[Status, ...] = ("resolved", "closed")  # no agent work left; clocks stop
+
+SlaTarget = Literal["first_response", "next_response", "resolution"]
+SLA_TARGETS: tuple[SlaTarget, ...] = get_args(SlaTarget)
+SLA_PHASES = ("warning", "breached")
+
+# When the rules run: routing rules on a customer message, escalations on a timer.
+RULE_TRIGGERS = ("ticket.created", "message.received", "ticket.reopened")
+ASSIGNMENT_TIMEOUT = "assignment.timeout"
+ESCALATION_TRIGGERS = (
+    *(f"sla.{target}.{phase}" for target in SLA_TARGETS for phase in SLA_PHASES),
+    ASSIGNMENT_TIMEOUT,
+)
+
+
+def sla_trigger(target: str, phase: str) -> str:
+    """The escalation trigger of an SLA timer: ``sla.<target>.<warning|breached>``."""
+    return f"sla.{target}.{phase}"
+
+
+class EventType(StrEnum):
+    INTERACTION_RECEIVED = "switchboard.interaction.received"
+    TICKET_CREATED = "switchboard.ticket.created"
+    TICKET_MESSAGE_ADDED = "switchboard.ticket.message_added"
+    TICKET_ROUTED = "switchboard.ticket.routed"
+    TICKET_ASSIGNED = "switchboard.ticket.assigned"
+    TICKET_QUEUED = "switchboard.ticket.queued"
+    TICKET_ESCALATED = "switchboard.ticket.escalated"
+    TICKET_SLA_WARNING = "switchboard.ticket.sla_warning"
+    TICKET_SLA_BREACHED = "switchboard.ticket.sla_breached"
+    TICKET_RESPONDED = "switchboard.ticket.responded"
+    TICKET_TRANSFERRED = "switchboard.ticket.transferred"
+    TICKET_POSTPONED = "switchboard.ticket.postponed"
+    TICKET_RESOLVED = "switchboard.ticket.resolved"
+    TICKET_REOPENED = "switchboard.ticket.reopened"
+    TICKET_CLOSED = "switchboard.ticket.closed"
+    TICKET_FEEDBACK_RECEIVED = "switchboard.ticket.feedback_received"
+    TICKET_NOTIFICATION = "switchboard.ticket.notification"
+    TICKET_SNAPSHOT = "switchboard.ticket.snapshot"
