@@ -17,21 +17,20 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 import structlog
-from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from consumers.deadletter import deadletter_record
 from consumers.domain.windows import Contribution, Contributor, derived_values, window_of
+from consumers.outbox import Send
 from consumers.runner import Record
 from consumers.state.backlog import Backlog
 from router.codec import JSON_HEADER, decode_event, dumps
 from router.errors import BackendUnavailable, SwitchboardError
 from router.events import MetricRecord, Ticket, Window, iso, metric_key, utcnow
-from router.kafka import publish
 from router.observability import Telemetry
 from router.redis import text
-from router.topics import METRIC_TOPICS, OutRecord, TopicNames
+from router.topics import METRIC_TOPICS, OutRecord
 
 log = structlog.get_logger("switchboard.metrics")
 
@@ -57,8 +56,7 @@ class MetricsHandler:
     def __init__(
         self,
         client: aioredis.Redis,
-        producer: AIOKafkaProducer,
-        names: TopicNames,
+        send: Send,
         contributors: list[Contributor],
         *,
         window_s: int,
@@ -69,8 +67,7 @@ class MetricsHandler:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._r = client
-        self._producer = producer
-        self._names = names
+        self._send = send
         self._contributors = contributors
         self._window_s = window_s
         self._lateness_s = lateness_s
@@ -239,6 +236,3 @@ class MetricsHandler:
             final=fields.get("final") == "1",
             emitted_at=utcnow(),
         )
-
-    async def _send(self, records: list[OutRecord]) -> None:
-        await publish(self._producer, self._names, records)

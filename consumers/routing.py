@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record
@@ -22,7 +21,7 @@ from consumers.domain.decisions import apply_decision, routed_data
 from consumers.domain.lifecycle import apply_action, first_contact
 from consumers.domain.outputs import LifecycleOutputs
 from consumers.domain.threading import Placed, place
-from consumers.outbox import Delivery
+from consumers.outbox import Delivery, Send
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
 from consumers.state.threads import Commit, ThreadStore, ThreadView, ViewRequest
@@ -30,7 +29,6 @@ from router.actions import Action, AgentPresence, CustomerUpserted, TicketAction
 from router.codec import decode_event
 from router.errors import InvalidEvent
 from router.events import CloudEvent, Interaction, Ticket
-from router.kafka import publish
 from router.limits import Limits
 from router.observability import Telemetry
 from router.topics import OutRecord, Topic, TopicNames
@@ -49,7 +47,7 @@ class RoutingHandler:
     def __init__(
         self,
         store: ThreadStore,
-        producer: AIOKafkaProducer,
+        send: Send,
         names: TopicNames,
         rules: Callable[[], RuleSet],
         *,
@@ -61,7 +59,7 @@ class RoutingHandler:
         self._limits = limits or Limits()
         self._store = store
         self._agents = agents
-        self._producer = producer
+        self._send = send
         self._names = names
         self._rules = rules
         self._reopen_window = reopen_window
@@ -106,9 +104,6 @@ class RoutingHandler:
                     published.add(item.event.id)
                     delivery.publish(item.customer_id, item.event.id, outs)
         await delivery.flush()
-
-    async def _send(self, records: list[OutRecord]) -> None:
-        await publish(self._producer, self._names, records, consumer=self.name, limits=self._limits)
 
     def _deadletter(self, record: Record, exc: Exception) -> OutRecord:
         self._count("deadlettered")

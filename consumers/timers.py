@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 import structlog
-from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record
 from consumers.domain.escalation import Timer, fire, schedule
-from consumers.outbox import Delivery, commit_for
+from consumers.outbox import Delivery, Send, commit_for
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
 from consumers.state.schedule import TimerSchedule
@@ -30,8 +29,7 @@ from consumers.sweep import LineSweep
 from router.codec import decode_event
 from router.errors import InvalidEvent
 from router.events import Ticket
-from router.kafka import publish
-from router.topics import OutRecord, TopicNames
+from router.topics import OutRecord
 from router.vocabulary import SETTLED
 from rules import RuleSet
 
@@ -48,8 +46,7 @@ class TimersHandler:
         store: RedisThreadStore,
         *,
         agents: AgentStore,
-        producer: AIOKafkaProducer,
-        names: TopicNames,
+        send: Send,
         rules: Callable[[], RuleSet],
         prefix: str,
         clock: Callable[[], float] = time.time,
@@ -58,9 +55,8 @@ class TimersHandler:
         self._store = store
         self._agents = agents
         self._line = WaitingLine(client, prefix=prefix)
-        self._sweep = LineSweep(self._line, store, agents, rules=rules, send=self._send)
-        self._producer = producer
-        self._names = names
+        self._sweep = LineSweep(self._line, store, agents, rules=rules, send=send)
+        self._send = send
         self._rules = rules
         self._schedule = TimerSchedule(client, prefix=prefix)
         self._clock = clock
@@ -147,6 +143,3 @@ class TimersHandler:
                 log.info("sla_timer_fired", event_id=commit.event_id)
         await delivery.flush()
         await self._schedule.settle(gone, later)
-
-    async def _send(self, records: list[OutRecord]) -> None:
-        await publish(self._producer, self._names, records)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -24,6 +25,7 @@ from channels.protocol import problem_protocol
 from channels.publish import Publisher
 from consumers.domain.windows import CONTRIBUTORS
 from consumers.metrics import MetricsHandler
+from consumers.outbox import Send
 from consumers.routing import RoutingHandler
 from consumers.runner import (
     TOPICS_GONE_HINT,
@@ -39,7 +41,7 @@ from consumers.timers import TimersHandler
 from router.app.reload import watch_rules
 from router.errors import ConfigError, Unrecoverable
 from router.health import NotReady, ReadyCheck, ops_app
-from router.kafka import TopicWatch, group_has_history, make_consumer, make_producer
+from router.kafka import TopicWatch, group_has_history, make_consumer, make_producer, publish
 from router.observability import Telemetry
 from router.redis import make_redis
 from router.settings import Settings
@@ -223,7 +225,7 @@ async def run_router(
                 RedisThreadStore(
                     redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
                 ),
-                producer,
+                sender(producer, settings, "router"),
                 TopicNames(settings.topic_prefix),
                 lambda: holder.current,
                 agents=AgentStore(redis, prefix=settings.topic_prefix),
@@ -236,6 +238,17 @@ async def run_router(
         await redis.aclose()
 
 
+def sender(producer: AIOKafkaProducer, settings: Settings, consumer: str) -> Send:
+    """How a consumer publishes: acked produce, refused records dead-lettered."""
+    return functools.partial(
+        publish,
+        producer,
+        TopicNames(settings.topic_prefix),
+        consumer=consumer,
+        limits=settings.limits(),
+    )
+
+
 def timers_handler(
     settings: Settings, redis: aioredis.Redis, producer: AIOKafkaProducer, holder: RuleSetHolder
 ) -> TimersHandler:
@@ -243,8 +256,7 @@ def timers_handler(
         redis,
         RedisThreadStore(redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix),
         agents=AgentStore(redis, prefix=settings.topic_prefix),
-        producer=producer,
-        names=TopicNames(settings.topic_prefix),
+        send=sender(producer, settings, "timers"),
         rules=lambda: holder.current,
         prefix=settings.topic_prefix,
     )
@@ -255,8 +267,7 @@ def metrics_handler(
 ) -> MetricsHandler:
     return MetricsHandler(
         redis,
-        producer,
-        TopicNames(settings.topic_prefix),
+        sender(producer, settings, "metrics"),
         list(CONTRIBUTORS),
         window_s=settings.metrics_window_s,
         lateness_s=settings.metrics_lateness_s,

@@ -19,15 +19,15 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import SecretStr
 
-from consumers import timers
+from consumers.outbox import Send
 from consumers.state.agents import AgentStore
 from consumers.state.threads import Commit, RedisThreadStore
 from consumers.state.waiting import Entry, WaitingLine
 from consumers.timers import TimersHandler
+from router.app import roles
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.events import CloudEvent, Customer, Interaction, Ticket
 from router.ids import event_id
-from router.kafka import publish
 from router.redis import make_redis
 from router.settings import Settings
 from router.topics import OutRecord, Topic, TopicNames
@@ -180,14 +180,13 @@ class Desk:
     producer: AIOKafkaProducer
     rules: RuleSet
 
-    def handler(self) -> TimersHandler:
-        """A timers role as a fresh process would start it."""
+    def handler(self, send: Send | None = None) -> TimersHandler:
+        """A timers role as a fresh process would start it (publishing with ``send``)."""
         return TimersHandler(
             self.redis,
             self.store,
             agents=self.agents,
-            producer=self.producer,
-            names=TopicNames(self.settings.topic_prefix),
+            send=send or roles.sender(self.producer, self.settings, "timers"),
             rules=lambda: self.rules,
             prefix=self.settings.topic_prefix,
         )
@@ -295,24 +294,21 @@ async def test_an_idle_sweep_costs_the_same_few_commands_however_long_the_line(
     }
 
 
-async def test_an_interrupted_sweep_is_finished_by_the_next_without_doubles(
-    desk: Desk, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_interrupted_sweep_is_finished_by_the_next_without_doubles(desk: Desk) -> None:
     records = await desk.open_tickets(0, 40)
     failed = False
 
-    async def broker_down_once(
-        producer: AIOKafkaProducer, names: TopicNames, out: list[OutRecord], **kw: Any
-    ) -> None:
+    send = roles.sender(desk.producer, desk.settings, "timers")
+
+    async def broker_down_once(out: list[OutRecord]) -> None:
         nonlocal failed
         if out and not failed:  # the offers were committed; their records are not out
             failed = True
             raise OSError("broker gone")
-        await publish(producer, names, out, **kw)
+        await send(out)
 
-    monkeypatch.setattr(timers, "publish", broker_down_once)
     with pytest.raises(OSError, match="broker gone"):
-        await desk.handler().handle(records)
+        await desk.handler(broker_down_once).handle(records)
     assert read_ids(await read_topic(desk.settings, Topic.TICKETS, expect=0, timeout=1)) == []
 
     await desk.handler().handle(records)  # redelivered to a restarted role
