@@ -131,7 +131,7 @@ def header_text(msg: Message, name: str) -> str | None:
                 text = str(value)
                 if "\ufffd" not in text and "=?" not in text:
                     return _clean(text)
-        except Exception:  # the stdlib header parser has many failure modes
+        except Exception:  # noqa: BLE001 - the stdlib header parser has many failure modes
             return _clean(decode_words(_raw_to_text(raw)))
     return _clean(decode_words(_raw_to_text(raw)))
 
@@ -147,7 +147,7 @@ def addresses(msg: Message, name: str) -> list[Mailbox]:
         return []
     try:
         pairs = getaddresses(raw)
-    except Exception:  # getaddresses is strict on some malformed input
+    except Exception:  # noqa: BLE001 - getaddresses is strict on some malformed input
         pairs = []
     found: list[Mailbox] = []
     for display, addr in pairs:
@@ -188,7 +188,7 @@ def parse_date(value: str | None) -> datetime | None:
 def html_to_text(html: str) -> str:
     try:
         return str(get_text(html)).strip()
-    except Exception:  # lxml refuses some documents; tags stripped instead
+    except Exception:  # noqa: BLE001 - lxml refuses some documents; tags stripped instead
         return _clean(re.sub(r"<[^>]*>", " ", html))
 
 
@@ -203,7 +203,7 @@ def _payload(part: Message) -> bytes:
         return binascii.a2b_qp(data)
     try:
         decoded = part.get_payload(decode=True)
-    except Exception:  # broken uuencode and the like
+    except Exception:  # noqa: BLE001 - broken uuencode and the like
         decoded = None
     return decoded if isinstance(decoded, bytes) else data
 
@@ -221,19 +221,19 @@ def _b64(data: bytes) -> bytes:
 def _charset(part: Message) -> str | None:
     try:
         return part.get_content_charset()
-    except Exception:
+    except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
         return None
 
 
 def _filename(part: Message) -> str | None:
     try:
         name = part.get_filename()
-    except Exception:  # malformed RFC 2231 parameters
+    except Exception:  # noqa: BLE001 - malformed RFC 2231 parameters
         name = None
     if name is None:
         try:
             param = part.get_param("name")
-        except Exception:
+        except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
             param = None
         name = param if isinstance(param, str) else None
     if not name:
@@ -244,7 +244,7 @@ def _filename(part: Message) -> str | None:
 def _disposition(part: Message) -> str | None:
     try:
         return part.get_content_disposition()
-    except Exception:
+    except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
         return None
 
 
@@ -275,7 +275,7 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
         name = header_text(sub, "subject") if isinstance(sub, Message) else None
         try:
             size = len(sub.as_bytes()) if isinstance(sub, EmailMessage) else len(_payload(part))
-        except Exception:  # re-serialising a broken message can fail
+        except Exception:  # noqa: BLE001 - re-serialising a broken message can fail
             size = 0
         out.attachments.append(Attachment(name=name, content_type=ctype, size=size))
         return
@@ -339,7 +339,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
     """Every field Switchboard needs from one raw message. Never raises."""
     try:
         return _parse(raw)
-    except Exception:  # last resort: arbitrary bytes must not fail ingress
+    except Exception:  # noqa: BLE001 - last resort: arbitrary bytes must not fail ingress
         return ParsedEmail(text=decode_bytes(raw, None).strip(), defects=1)
 
 

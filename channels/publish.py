@@ -32,12 +32,12 @@ from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
 from router.events import CloudEvent, Interaction, iso, utcnow
 from router.ids import event_id
 from router.kafka import TopicWatch, retriable
+from router.keys import Keys
 from router.limits import Limits, trim
+from router.redis import redis_errors
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
 
-SEEN_PREFIX = "ingress:seen:"
-CONTENT_PREFIX = "ingress:content:"
 log = structlog.get_logger("switchboard.ingress")
 
 
@@ -65,6 +65,7 @@ class Publisher:
         self._producer = producer
         self._redis = redis
         self._names = names
+        self._keys = Keys(names.prefix)
         self._seen_ttl_s = seen_ttl_s
         self._timeout_s = timeout_s
         self.limits = limits or Limits()
@@ -120,14 +121,12 @@ class Publisher:
             (source, data.sender_key(), data.thread.conversation_id or "", data.subject or "")
         )
         fingerprint = hashlib.sha256(f"{basis}\x1f{data.text}".encode()).hexdigest()
-        key = f"{self._names.prefix}:{CONTENT_PREFIX}{fingerprint}".encode()
+        key = self._keys.ingress_content(fingerprint).encode()
         fresh = f"content:{uuid.uuid4()}"
-        try:
+        with redis_errors():
             previous = await self._redis.set(
                 key, fresh.encode(), nx=True, get=True, ex=self._content_window_s
             )
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
         if previous is None:
             return fresh
         return previous.decode() if isinstance(previous, bytes) else str(previous)
@@ -135,13 +134,10 @@ class Publisher:
     async def publish(self, topic: Topic, key: str, event: CloudEvent) -> Accepted:
         value = encode_event(event)
         self.limits.check_inbound(value)
-        # Namespaced by topic prefix: deployments (and tests) sharing one Redis stay apart.
-        marker = f"{self._names.prefix}:{SEEN_PREFIX}{event.id}".encode()
-        try:
+        marker = self._keys.ingress_seen(event.id).encode()
+        with redis_errors():
             if await self._redis.exists(marker):
                 return Accepted(event.id, duplicate=True)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
         await self.send(topic, key, value)
         try:
             await self._redis.set(marker, iso(utcnow()).encode(), ex=self._seen_ttl_s)

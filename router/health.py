@@ -50,7 +50,7 @@ def describe(exc: BaseException) -> str:
 async def _outcome(awaitable: Awaitable[None]) -> str:
     try:
         await awaitable
-    except Exception as exc:  # any failure means: not ready
+    except Exception as exc:  # noqa: BLE001 - any failure means: not ready, and says why
         return describe(exc)
     return OK
 
@@ -118,7 +118,7 @@ class Readiness:
     def _start(self, entry: _Entry) -> None:
         try:
             maybe = entry.check()
-        except Exception as exc:  # a sync check said no
+        except Exception as exc:  # noqa: BLE001 - a sync check said no, in its own words
             self._finish(entry, describe(exc))
             return
         if not inspect.isawaitable(maybe):

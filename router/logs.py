@@ -64,7 +64,7 @@ class _StructlogHandler(logging.Handler):
         try:
             line = self.format(record)
             self._sink.msg(line.encode() if self._binary else line)
-        except Exception:  # logging must never take the process down
+        except Exception:  # noqa: BLE001 - logging must never take the process down
             self.handleError(record)
 
 

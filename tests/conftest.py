@@ -81,7 +81,7 @@ async def read_topic(
     try:
         partitions = consumer.partitions_for_topic(name) or set()
         if not partitions:
-            await consumer._client.force_metadata_update()
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
             partitions = consumer.partitions_for_topic(name) or set()
         tps = [TopicPartition(name, p) for p in sorted(partitions)]
         consumer.assign(tps)

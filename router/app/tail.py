@@ -41,7 +41,8 @@ async def tail_topic(
     consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
+        # aiokafka has no public metadata refresh for a manually assigned consumer
+        await consumer._client.force_metadata_update()  # noqa: SLF001
         partitions = consumer.partitions_for_topic(name)
         if not partitions:
             console.print(f"[red]no topic {name!r}[/] (run `switchboard topics ensure`?)")

@@ -60,7 +60,7 @@ def docker_engine_problem(timeout_s: int = 3) -> str | None:
                 client.ping()
             finally:
                 client.close()
-        except Exception as exc:  # any failure means the same thing: no usable engine
+        except Exception as exc:  # noqa: BLE001 - any failure means the same thing: no engine
             return f"{host}: {type(exc).__name__}: {exc}"
     return None
 

@@ -1,0 +1,182 @@
+"""The one Redis key registry: every key the product writes is spelled here, nowhere else.
+
+All keys start with the deployment's prefix (``SWITCHBOARD_TOPIC_PREFIX``), so deployments
+and tests sharing one Redis stay apart. Keys that a Lua script touches together share a
+hash tag ``{...}``, so each script runs in one slot and works on Redis Cluster. Every key
+a script touches is passed to it in ``KEYS``: a script builds no key name of its own.
+
+========================================  ==========  =========================================
+key                                       type        what it holds
+========================================  ==========  =========================================
+``p:id:<identity>``                       string      the customer an identity belongs to
+``p:ticket:<ticket>``                     string      the customer a ticket belongs to
+``p:{c:<customer>}:ticket-data``          hash        every ticket of the customer, three
+                                                      fields each (``TICKET_FIELDS``):
+                                                      ``<ticket>:v`` version,
+                                                      ``<ticket>:json`` snapshot,
+                                                      ``<ticket>:message`` last customer
+                                                      message (facts)
+``p:{c:<customer>}:open``                 string      the customer's open ticket
+``p:{c:<customer>}:msgs``                 hash        message id -> ticket (reply threading)
+``p:{c:<customer>}:profile``              string      CRM profile (JSON)
+``p:{c:<customer>}:ids``                  set         identity keys linked to the customer
+``p:{c:<customer>}:done:<event>``         string      dedupe marker of an applied event (TTL)
+``p:{c:<customer>}:outbox:<event>``       string      records of an event not yet acked (TTL)
+``p:{agents}:agent:<agent>``              hash        status, skills, capacity
+``p:{agents}:online``                     set         online agents
+``p:{agents}:load:<agent>:<channel>``     set         tickets an agent holds on a channel
+``p:{agents}:holder:<ticket>``            string      the agent holding a ticket's capacity
+``p:{agents}:holder-channel:<ticket>``    string      the channel of that capacity
+``p:{agents}:rr:<queue>``                 string      round-robin pointer
+``p:{agents}:changes``                    counter     bumps when an assignment may be possible
+``p:timers``                              sorted set  ``ticket|target|kind`` by due time
+``p:waiting``                             sorted set  the waiting line, ``ticket|round``
+``{p:waiting}:needs|counts|recheck``      hash/zset   see ``consumers/state/waiting.py``
+``p:m:{<metric key>}``                    hash        a metric window: ``c:<counter>``,
+                                                      ``meta``, ``revision``, ``final``
+``p:m:{<metric key>}:done:<e>:<c>``       string      dedupe of one counter increment (TTL)
+``p:m:dirty``, ``p:m:windows``            set/zset    windows to publish / to close
+``p:m:backlog:where``                     hash        ticket -> the queue it counts in
+``p:m:backlog:queues``                    set         queues ever seen
+``p:m:backlog:open|waiting:<queue>``      zset        open / waiting tickets of a queue
+``p:epoch``                               string      the state marker (lost-state detection)
+``p:ingress:seen:<event>``                string      an accepted event id (TTL)
+``p:ingress:content:<digest>``            string      recent content without a provider id (TTL)
+========================================  ==========  =========================================
+
+Why one hash per customer for the tickets: the view script finds the ticket (by reply
+reference or by the open pointer) while it runs, so a key per ticket could not be
+declared in ``KEYS`` beforehand. Fields of one declared hash can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TICKET_FIELDS = ("v", "json", "message")
+"""The fields each ticket has in ``ticket-data``, as ``<ticket>:<field>``; the thread
+scripts (``consumers/state/commit.lua``, ``view.lua``) spell the same three."""
+
+
+def ticket_field(ticket_id: str, field: str) -> str:
+    """The ``ticket-data`` field of one ticket: ``<ticket>:v``, ``:json`` or ``:message``."""
+    return f"{ticket_id}:{field}"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names for one deployment prefix."""
+
+    prefix: str = "sb"
+
+    # --- threads: identities, tickets, dedupe and outbox (consumers/state/threads.py) ---
+    def identity(self, identity: str) -> str:
+        return f"{self.prefix}:id:{identity}"
+
+    def ticket_owner(self, ticket_id: str) -> str:
+        return f"{self.prefix}:ticket:{ticket_id}"
+
+    def _customer(self, customer_id: str, *parts: str) -> str:
+        return ":".join((self.prefix, "{c:" + customer_id + "}", *parts))
+
+    def ticket_data(self, customer_id: str) -> str:
+        return self._customer(customer_id, "ticket-data")
+
+    def open_ticket(self, customer_id: str) -> str:
+        return self._customer(customer_id, "open")
+
+    def message_index(self, customer_id: str) -> str:
+        return self._customer(customer_id, "msgs")
+
+    def profile(self, customer_id: str) -> str:
+        return self._customer(customer_id, "profile")
+
+    def customer_identities(self, customer_id: str) -> str:
+        return self._customer(customer_id, "ids")
+
+    def done(self, customer_id: str, event_id: str) -> str:
+        return self._customer(customer_id, "done", event_id)
+
+    def outbox(self, customer_id: str, event_id: str) -> str:
+        return self._customer(customer_id, "outbox", event_id)
+
+    def customer_pattern(self, customer_id: str) -> str:
+        """A SCAN pattern matching every key of one customer (erasure)."""
+        return self._customer(customer_id, "*")
+
+    # --- agents (consumers/state/agents.py) -----------------------------------------
+    @property
+    def agents(self) -> str:
+        """The prefix of every agent key; one hash tag for the assignment scripts."""
+        return f"{self.prefix}:{{agents}}:"
+
+    # --- timers and the waiting line (consumers/state/schedule.py, waiting.py) ------
+    @property
+    def timers(self) -> str:
+        return f"{self.prefix}:timers"
+
+    @property
+    def waiting(self) -> str:
+        return f"{self.prefix}:waiting"
+
+    def _waiting_part(self, part: str) -> str:
+        """In the slot of the line itself: the line's name is the hash tag."""
+        return "{" + self.waiting + "}:" + part
+
+    @property
+    def waiting_needs(self) -> str:
+        return self._waiting_part("needs")
+
+    @property
+    def waiting_counts(self) -> str:
+        return self._waiting_part("counts")
+
+    @property
+    def waiting_recheck(self) -> str:
+        return self._waiting_part("recheck")
+
+    # --- metrics (consumers/state/counters.py, backlog.py) --------------------------
+    @property
+    def _metrics(self) -> str:
+        return f"{self.prefix}:m"
+
+    def metric_window(self, metric_key: str) -> str:
+        return f"{self._metrics}:{{{metric_key}}}"
+
+    def metric_done(self, metric_key: str, event_id: str, counter: str) -> str:
+        """In the window's slot, so the increment script checks it atomically."""
+        return f"{self.metric_window(metric_key)}:done:{event_id}:{counter}"
+
+    @property
+    def metric_dirty(self) -> str:
+        return f"{self._metrics}:dirty"
+
+    @property
+    def metric_windows(self) -> str:
+        return f"{self._metrics}:windows"
+
+    @property
+    def backlog_where(self) -> str:
+        return f"{self._metrics}:backlog:where"
+
+    @property
+    def backlog_queues(self) -> str:
+        return f"{self._metrics}:backlog:queues"
+
+    def backlog_open(self, queue: str) -> str:
+        return f"{self._metrics}:backlog:open:{queue}"
+
+    def backlog_waiting(self, queue: str) -> str:
+        return f"{self._metrics}:backlog:waiting:{queue}"
+
+    # --- the state marker (consumers/state/epoch.py) --------------------------------
+    @property
+    def epoch(self) -> str:
+        return f"{self.prefix}:epoch"
+
+    # --- ingress dedupe (channels/publish.py) ---------------------------------------
+    def ingress_seen(self, event_id: str) -> str:
+        return f"{self.prefix}:ingress:seen:{event_id}"
+
+    def ingress_content(self, digest: str) -> str:
+        return f"{self.prefix}:ingress:content:{digest}"
