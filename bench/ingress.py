@@ -51,11 +51,11 @@ def _serve(settings_json: str, port: int) -> None:
     """Child process: the ingress role on ``port`` until terminated."""
     import uvicorn
 
-    from router.app import roles
+    from router.app import web
 
     async def main() -> None:
         settings = Settings.model_validate_json(settings_json)
-        async with roles.ingress(settings) as ing:
+        async with web.ingress(settings) as ing:
             config = uvicorn.Config(
                 ing.app, host="127.0.0.1", port=port, log_level="warning", access_log=False
             )

@@ -1,5 +1,6 @@
 """Metric consumers: read only the ticket lifecycle topic, keep exact windowed counters in
-Redis, and publish revisioned records to compacted metric topics.
+Redis (``consumers/state/counters.py``), and publish revisioned records to compacted metric
+topics.
 
 Exactness under redelivery: every increment is guarded by a marker for (window key, event
 id) in the same Lua call. Publishing is driven by a *dirty* set, so a crash between the
@@ -12,42 +13,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 import structlog
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 
 from consumers.deadletter import deadletter_record
 from consumers.domain.windows import Contribution, Contributor, derived_values, window_of
 from consumers.outbox import Send
 from consumers.runner import Record
 from consumers.state.backlog import Backlog
+from consumers.state.counters import Gauges, Increment, WindowCounters, WindowState
 from router.codec import JSON_HEADER, decode_event, dumps
-from router.errors import BackendUnavailable, SwitchboardError
+from router.errors import SwitchboardError
 from router.events import MetricRecord, Ticket, Window, iso, metric_key, utcnow
 from router.observability import Telemetry
-from router.redis import text
 from router.topics import METRIC_TOPICS, OutRecord
 
 log = structlog.get_logger("switchboard.metrics")
-
-INCREMENT = """
--- KEYS: 1 window hash, 2 marker for (window, event, counter); ARGV: counter, amount, ttl, meta
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) == false then return 0 end
-redis.call('HINCRBY', KEYS[1], 'c:' .. ARGV[1], ARGV[2])
-redis.call('HSETNX', KEYS[1], 'meta', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-BUMP = """
--- KEYS: 1 window hash; ARGV: 1 '1' to mark final. Returns the hash after the new revision.
-redis.call('HINCRBY', KEYS[1], 'revision', 1)
-if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'final', '1') end
-return redis.call('HGETALL', KEYS[1])
-"""
 
 
 class MetricsHandler:
@@ -63,25 +46,20 @@ class MetricsHandler:
         lateness_s: int,
         ttl_s: int,
         telemetry: Telemetry | None = None,
-        prefix: str = "sb:m",
+        prefix: str = "sb",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._r = client
+        """``prefix``: the deployment's (``SWITCHBOARD_TOPIC_PREFIX``), as for every store."""
         self._send = send
         self._contributors = contributors
         self._window_s = window_s
         self._lateness_s = lateness_s
-        self._ttl_s = max(ttl_s, window_s + lateness_s + 3600)
+        ttl = max(ttl_s, window_s + lateness_s + 3600)  # a window outlives its lateness
         self._telemetry = telemetry
-        self._p = prefix
         self._clock = clock
-        self._increment = client.register_script(INCREMENT)
-        self._bump = client.register_script(BUMP)
+        self._counters = WindowCounters(client, prefix=prefix, ttl_s=ttl)
         self._backlog = Backlog(client, prefix=prefix)
         self._snapshot_window: datetime | None = None
-
-    def _hash(self, key: str) -> str:
-        return f"{self._p}:{{{key}}}"
 
     async def handle(self, records: list[Record]) -> None:
         deadletters: list[OutRecord] = []
@@ -104,10 +82,7 @@ class MetricsHandler:
             except (SwitchboardError, ValidationError) as exc:
                 deadletters.append(deadletter_record(record, self.name, exc))
         await self._backlog.follow(list(latest.values()))
-        try:
-            await self._apply(pending)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        await self._apply(pending)
         if deadletters:
             await self._send(deadletters)
         await self.flush()
@@ -117,25 +92,18 @@ class MetricsHandler:
         return start, metric_key(c.metric, start, c.dimensions)
 
     async def _apply(self, pending: list[tuple[str, str, Contribution, datetime]]) -> None:
-        if not pending:
-            return
-        async with self._r.pipeline(transaction=False) as pipe:
-            for event_id, key, c, start in pending:
-                meta = orjson.dumps(
-                    {"metric": c.metric, "dimensions": c.dimensions, "start": iso(start)}
-                )
-                await self._increment(
-                    keys=[self._hash(key), f"{self._hash(key)}:done:{event_id}:{c.counter}"],
-                    args=[c.counter, c.amount, self._ttl_s, meta],
-                    client=pipe,
-                )
-            applied = await pipe.execute()
-        async with self._r.pipeline(transaction=False) as pipe:
-            for _, key, _, start in pending:  # always, so a crash before a flush is repaired
-                pipe.sadd(f"{self._p}:dirty", key)
-                end = start.timestamp() + self._window_s
-                pipe.zadd(f"{self._p}:windows", {key: end}, nx=True)
-            await pipe.execute()
+        increments = [
+            Increment(
+                window=key,
+                event_id=event_id,
+                counter=c.counter,
+                amount=c.amount,
+                meta={"metric": c.metric, "dimensions": c.dimensions, "start": iso(start)},
+                end=start.timestamp() + self._window_s,
+            )
+            for event_id, key, c, start in pending
+        ]
+        applied = await self._counters.add(increments)
         if self._telemetry:
             for (_, _, c, _), done in zip(pending, applied, strict=True):
                 if done:
@@ -151,28 +119,20 @@ class MetricsHandler:
 
     async def flush(self) -> None:
         """Publish a new revision of every window that changed since the last flush."""
-        try:
-            dirty = sorted(text(k) for k in await self._r.smembers(f"{self._p}:dirty"))
-            if dirty:
-                await self._publish(dirty, final=False)
-                await self._r.srem(f"{self._p}:dirty", *dirty)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        dirty = await self._counters.dirty()
+        if dirty:
+            await self._publish(dirty, final=False)
+            await self._counters.published(dirty)
 
     async def tick(self) -> None:
         """Flush, snapshot the backlog once per window, and mark windows whose allowed
         lateness has passed as final."""
         await self.flush()
         await self._snapshot_backlog()
-        horizon = self._clock() - self._lateness_s
-        try:
-            found: list[Any] = await self._r.zrangebyscore(f"{self._p}:windows", "-inf", horizon)
-            due = [text(k) for k in found]
-            if due:
-                await self._publish(due, final=True)
-                await self._r.zrem(f"{self._p}:windows", *due)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        due = await self._counters.due(self._clock() - self._lateness_s)
+        if due:
+            await self._publish(due, final=True)
+            await self._counters.closed(due)
 
     async def _snapshot_backlog(self) -> None:
         """The workload backlog gauges per queue, once in every window (its first tick)."""
@@ -184,55 +144,41 @@ class MetricsHandler:
         if self._telemetry:
             for queue, values in gauges.items():
                 self._telemetry.backlog.labels(queue).set(values["open"])
-        keys = []
-        try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for queue, values in gauges.items():
-                    dims = {"queue": queue}
-                    key = metric_key("workload", start, dims)
-                    meta = {"metric": "workload", "dimensions": dims, "start": iso(start)}
-                    pipe.hset(self._hash(key), "meta", orjson.dumps(meta))
-                    for name, value in values.items():
-                        pipe.hset(self._hash(key), f"c:{name}", value)
-                    pipe.expire(self._hash(key), self._ttl_s)
-                    pipe.zadd(f"{self._p}:windows", {key: end.timestamp()}, nx=True)
-                    keys.append(key)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
-        if keys:
-            await self._publish(keys, final=False)
+        windows = [
+            Gauges(
+                window=metric_key("workload", start, {"queue": queue}),
+                meta={"metric": "workload", "dimensions": {"queue": queue}, "start": iso(start)},
+                values=values,
+                end=end.timestamp(),
+            )
+            for queue, values in gauges.items()
+        ]
+        if windows:
+            await self._counters.set_gauges(windows)
+            await self._publish([w.window for w in windows], final=False)
         self._snapshot_window = start
 
     async def _publish(self, keys: list[str], *, final: bool) -> None:
-        async with self._r.pipeline(transaction=False) as pipe:
-            for key in keys:
-                await self._bump(keys=[self._hash(key)], args=["1" if final else "0"], client=pipe)
-            states = await pipe.execute()
+        states = await self._counters.revise(keys, final=final)
         records = []
-        for key, flat in zip(keys, states, strict=True):
-            record = self._record(flat)
-            if record is not None:
-                value = dumps(record)
+        for key, state in zip(keys, states, strict=True):
+            if state is not None:  # None: expired, nothing left to report
+                record = self._record(state)
                 topic = METRIC_TOPICS[record.metric]
-                records.append(OutRecord(topic, key, value, (JSON_HEADER,)))
+                records.append(OutRecord(topic, key, dumps(record), (JSON_HEADER,)))
         await self._send(records)
 
-    def _record(self, flat: list[bytes]) -> MetricRecord | None:
-        fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
-        if "meta" not in fields:
-            return None  # expired: nothing left to report
-        meta = orjson.loads(fields["meta"])
+    def _record(self, state: WindowState) -> MetricRecord:
+        meta = state.meta
         start = datetime.fromisoformat(meta["start"])
-        counters = {k[2:]: int(v) for k, v in fields.items() if k.startswith("c:")}
         end = datetime.fromtimestamp(start.timestamp() + self._window_s, UTC)
         return MetricRecord(
             metric=meta["metric"],
             window=Window(start=start, end=end),
             dimensions=meta["dimensions"],
-            counters=counters,
-            values=derived_values(meta["metric"], counters),
-            revision=int(fields["revision"]),
-            final=fields.get("final") == "1",
+            counters=state.counters,
+            values=derived_values(meta["metric"], state.counters),
+            revision=state.revision,
+            final=state.final,
             emitted_at=utcnow(),
         )

@@ -84,10 +84,11 @@ async def run_consumer(
     ``guard`` raises ``Unrecoverable`` when the role must not go on (state or topics
     vanished); it runs before every attempt at a batch and before every tick."""
     log.info("consumer_started", consumer=handler.name, topics=sorted(consumer.subscription()))
+    poller = _Poller(consumer, poll_ms, max_records)
     try:
         next_tick = time.monotonic()
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
+            batch = await poller.poll(poll_ms / 1000 + tick_every_s)
             if state is not None and not state.joined and consumer.assignment():
                 state.joined = True
                 log.info("consumer_joined", consumer=handler.name)
@@ -115,7 +116,37 @@ async def run_consumer(
                         raise
                     log.warning("tick_failed", consumer=handler.name, error=_describe(exc))
     finally:
+        poller.cancel()
         log.info("consumer_stopped", consumer=handler.name)
+
+
+class _Poller:
+    """Polls with a bound on the wait. aiokafka waits without limit for a rebalance to
+    finish, and cancelling that wait does not always return; a rebalance that cannot
+    finish (the broker lost its data) must not keep the guard and the ticks from running.
+    So a poll that overruns is left pending and awaited again next time, never doubled.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer, poll_ms: int, max_records: int) -> None:
+        self._consumer = consumer
+        self._poll_ms = poll_ms
+        self._max_records = max_records
+        self._pending: asyncio.Future[dict[TopicPartition, list[Record]]] | None = None
+
+    async def poll(self, limit_s: float) -> dict[TopicPartition, list[Record]]:
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(
+                self._consumer.getmany(timeout_ms=self._poll_ms, max_records=self._max_records)
+            )
+        done, _ = await asyncio.wait({self._pending}, timeout=limit_s)
+        if not done:
+            return {}
+        finished, self._pending = self._pending, None
+        return finished.result()
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
 
 
 async def _handle_with_retry(

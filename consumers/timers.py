@@ -71,6 +71,7 @@ class TimersHandler:
                 event = decode_event(record.value)
                 ticket = Ticket.model_validate((event.data or {}).get("ticket"))
             except (InvalidEvent, ValidationError) as exc:
+                log.warning("deadlettered", offset=record.offset, error=str(exc)[:200])
                 dead.append(deadletter_record(record, self.name, exc))
                 continue
             latest[ticket.id] = ticket

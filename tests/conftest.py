@@ -53,9 +53,9 @@ async def settings(services: EmbeddedServices) -> Settings:
 
 @pytest.fixture
 async def ingress_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    from router.app import roles
+    from router.app import web
 
-    async with roles.ingress(settings) as ing:
+    async with web.ingress(settings) as ing:
         transport = httpx.ASGITransport(app=ing.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
             yield client

@@ -2,18 +2,20 @@
 channel gets the ticket; otherwise it waits in line by priority, then age (contract
 section 9). Part of the ``timers`` role, which already follows every ticket snapshot.
 
-The pure part: a ticket's place in line, the event ids of its outcomes, the changes
-themselves, and the seat arithmetic that tells the walk of the line (``consumers.sweep``)
-which tickets are worth offering. The ticket changes through the thread store like any
-other change (compare-and-set, dedupe marker, outbox) under ids derived from (ticket,
-round), so an assignment is published once. A declined or unaccepted assignment starts a
-new round.
+The pure part: who gets the next ticket (``choose_agent``), a ticket's place in line, the
+event ids of its outcomes, the changes themselves, and the seat arithmetic that tells the
+walk of the line (``consumers.sweep``) which tickets are worth offering. The agent store
+reads the agents, asks ``choose_agent`` and claims the seat it names; the staffing
+simulation asks the same function in virtual time. The ticket changes through the thread
+store like any other change (compare-and-set, dedupe marker, outbox) under ids derived
+from (ticket, round), so an assignment is published once. A declined or unaccepted
+assignment starts a new round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from consumers.domain.outputs import Change
@@ -33,6 +35,84 @@ class AssignRequest:
     strategy: str
     default_capacity: int
     exclude: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """An online agent as the choice of assignee sees it at one moment: its skills, the
+    capacity it stated per channel (a channel it did not state takes the rules' default)
+    and how many tickets it holds per channel."""
+
+    agent_id: str
+    skills: frozenset[str]
+    capacity: Mapping[str, int] = field(default_factory=dict)
+    load: Mapping[str, int] = field(default_factory=dict)
+
+    def capacity_on(self, channel: str, default: int) -> int:
+        return self.capacity.get(channel, default)
+
+    def can_take(self, request: AssignRequest) -> bool:
+        """It has every skill of the queue, did not decline the ticket, and has a free seat
+        on the ticket's channel."""
+        return (
+            request.skills <= self.skills
+            and self.agent_id not in request.exclude
+            and self.load.get(request.channel, 0)
+            < self.capacity_on(request.channel, request.default_capacity)
+        )
+
+    def holding(self, channel: str) -> AgentState:
+        """The same agent with one more ticket on ``channel``."""
+        return replace(self, load={**self.load, channel: self.load.get(channel, 0) + 1})
+
+
+def choose_agent(
+    request: AssignRequest, candidates: Iterable[AgentState], round_robin_pointer: str | None
+) -> str | None:
+    """Who gets the ticket among the online ``candidates``, or None when nobody can take it.
+
+    Candidates are taken in agent id order. ``least_loaded`` (and any strategy it does not
+    know) picks the lowest load on the ticket's channel, the first in id order on a tie;
+    ``round_robin`` picks the first agent after ``round_robin_pointer`` (the last one
+    chosen for the queue), wrapping around to the first.
+    """
+    eligible = [a for a in sorted(candidates, key=_by_id) if a.can_take(request)]
+    if not eligible:
+        return None
+    if request.strategy == "round_robin":
+        after = round_robin_pointer or ""
+        return next((a.agent_id for a in eligible if a.agent_id > after), eligible[0].agent_id)
+    return min(eligible, key=lambda a: a.load.get(request.channel, 0)).agent_id
+
+
+def choose_in_turn(
+    requests: Sequence[AssignRequest],
+    candidates: Iterable[AgentState],
+    pointers: Mapping[str, str | None],
+    holders: Mapping[str, str | None],
+) -> list[str | None]:
+    """``choose_agent`` for each request in order, each one seeing the loads and pointers
+    the choices before it left: the outcome of assigning them one by one. A ticket already
+    held (``holders``: ticket -> agent) keeps its holder. ``pointers``: queue -> the
+    round-robin pointer; every choice moves its queue's pointer, whatever the strategy."""
+    agents = sorted(candidates, key=_by_id)
+    index = {a.agent_id: i for i, a in enumerate(agents)}
+    pointer = dict(pointers)
+    held = dict(holders)
+    chosen: list[str | None] = []
+    for request in requests:
+        agent = held.get(request.ticket_id)
+        if agent is None:
+            agent = choose_agent(request, agents, pointer.get(request.queue))
+            if agent is not None:
+                agents[index[agent]] = agents[index[agent]].holding(request.channel)
+                pointer[request.queue] = held[request.ticket_id] = agent
+        chosen.append(agent)
+    return chosen
+
+
+def _by_id(agent: AgentState) -> str:
+    return agent.agent_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +187,9 @@ class Seats:
     Read once per walk and kept current with what the walk assigned, it answers "could
     anybody take a ticket that needs this?" without a Redis call, so the walk reads the
     line page by page, offers only the tickets someone could take, and stops when nobody
-    could take any of the tickets still ahead. A hint, not a claim: the assignment script
-    decides, and a ticket the seats said could go but did not (declined by that agent, or
-    the seats changed meanwhile) makes the walk read the seats again.
+    could take any of the tickets still ahead. A hint, not a claim: ``choose_agent`` and
+    the store's claim decide, and a ticket the seats said could go but did not (declined by
+    that agent, or the seats changed meanwhile) makes the walk read the seats again.
     """
 
     def __init__(self, agents: Iterable[FreeAgent]) -> None:

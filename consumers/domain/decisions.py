@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.domain.sla import sla_clocks
+from consumers.domain.sla import sla_clocks, time_next_response
 from router.events import Ticket
 from rules import Decision, RuleSet
 
@@ -13,7 +13,10 @@ def apply_decision(
     ticket: Ticket, decision: Decision, rules: RuleSet, *, fill_defaults: bool
 ) -> Ticket:
     """The ticket after the rules: scalars set by a rule (or the defaults, for a new
-    ticket) win, tags accumulate, and SLA clocks start for a new policy or priority."""
+    ticket) win, tags accumulate, and SLA clocks are (re)timed for a new policy or
+    priority. A next_response cycle that the customer's message has just started
+    (``sla.customer_wrote``) gets its due time here, after the rules: a message rule may
+    set the priority it is due by."""
     update: dict[str, Any] = {"rules_version": decision.rules_version}
     defaults = rules.defaults
     for name in ("queue", "priority", "sla"):
@@ -29,8 +32,10 @@ def apply_decision(
         update["assignee"] = decision.assign
     routed = ticket.model_copy(update=update)
     if routed.sla_policy != ticket.sla_policy or routed.priority != ticket.priority:
-        routed = routed.model_copy(update={"sla": sla_clocks(routed, rules, ticket.created_at)})
-    return routed
+        clocks = sla_clocks(routed, rules, ticket.created_at, before=ticket)
+    else:
+        clocks = time_next_response(routed, rules)
+    return routed.model_copy(update={"sla": clocks})
 
 
 def routed_data(decision: Decision) -> dict[str, Any]:

@@ -3,7 +3,11 @@ escalation rules they run. Pure: the ``timers`` role keeps the schedule in Redis
 commits what these return.
 
 A timer is named ``ticket|target|kind`` and fires under an event id derived from (ticket,
-target, kind, due time), so it fires exactly once however often it is retried.
+target, kind, due time), so it fires exactly once however often it is retried. A
+next_response clock runs in cycles (one from the first customer message after each
+public reply): a met or breached cycle schedules nothing, and the next cycle is a fresh
+clock with its own due time, so the same member moves to the new time and fires under a
+new event id.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 
 from consumers.domain.assignment import unassigned
 from consumers.domain.outputs import Change
-from consumers.domain.sla import met, paused
+from consumers.domain.sla import met, paused, stopped, waited
 from router.actions import (
     Action,
     AgentReplied,
@@ -53,7 +53,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
                 **base,
                 "status": "resolved",
                 "resolved_at": at,
-                "sla": met(ticket.sla, "resolution", at),
+                "sla": stopped(met(ticket.sla, "resolution", at)),
             }
         )
         clock = ticket.sla.get("resolution")
@@ -84,7 +84,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, TicketClosed):
         if ticket.status == "closed":
             return None
-        closed = ticket.model_copy(update={**base, "status": "closed"})
+        closed = ticket.model_copy(update={**base, "status": "closed", "sla": stopped(ticket.sla)})
         return Change(closed, [(EventType.TICKET_CLOSED, {"agent_id": action.agent_id})])
     if isinstance(action, TicketTransferred):
         return _transferred(ticket, action, base, rules)
@@ -121,11 +121,19 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
 
 
 def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet) -> Change:
+    """A public reply meets the first response, or the running next_response cycle (a
+    customer message after the previous reply started it). ``within_sla`` is judged
+    against a clock still running, so a second reply in a row counts no second ``met``;
+    ``business_seconds`` is how long the customer waited: since creation for the first
+    response, since the cycle started (postponed time excluded) for a next one."""
     target = "first_response" if ticket.agent_replies == 0 else "next_response"
-    start = ticket.created_at if target == "first_response" else ticket.last_customer_at
     policy = rules.sla_policies.get(ticket.sla_policy or "")
-    elapsed = policy.elapsed(start, at) if policy and start else (at - (start or at))
+    elapsed = waited(ticket, rules, at) if target == "next_response" else None
+    if elapsed is None:
+        start = ticket.created_at if target == "first_response" else ticket.last_customer_at
+        elapsed = policy.elapsed(start, at) if policy and start else (at - (start or at))
     clock = ticket.sla.get(target)
+    due = clock.due if clock is not None and clock.met_at is None else None
     replied = ticket.model_copy(
         update={
             "updated_at": max(at, ticket.updated_at),
@@ -139,7 +147,7 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
         "response": "first" if target == "first_response" else "next",
         "agent_id": action.agent_id,
         "business_seconds": elapsed.total_seconds(),
-        "within_sla": None if clock is None or clock.due is None else at <= clock.due,
+        "within_sla": None if due is None else at <= due,
         "handle_seconds": action.handle_seconds,
     }
     return Change(replied, [(EventType.TICKET_RESPONDED, data)])

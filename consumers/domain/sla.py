@@ -1,5 +1,16 @@
-"""SLA clocks (contract section 6): when each target's clock starts, is due, warns, is met,
-and how a postponement pauses it. Pure; durations come from the ticket's SLA policy."""
+"""SLA clocks (contract sections 6-8): when each target's clock starts, is due, warns, is met,
+and how a postponement pauses it. Pure; durations come from the ticket's SLA policy.
+
+``first_response`` and ``resolution`` run from the ticket's creation. ``next_response``
+runs in cycles: a customer message that arrives after a public agent reply starts one
+(``customer_wrote``), the next public reply meets it, and the message after that reply
+starts a fresh clock, so each cycle has its own due time (and so its own timer event ids).
+A second message while a cycle runs, answered or breached, does not restart it: the
+customer has been waiting since the first unanswered message. A resolution or closure
+stops a running cycle (``stopped``); a customer message that reopens the ticket afterwards
+starts a new one, as any customer message after a public reply does; an agent's reopen
+starts none, as no customer message waits for an answer.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +18,90 @@ from datetime import datetime, timedelta
 
 from router.events import SlaClock, Ticket
 from router.vocabulary import SLA_TARGETS
-from rules import RuleSet
+from rules import RuleSet, SlaPolicy
+
+NEXT_RESPONSE = "next_response"
+_ZERO = timedelta(0)
 
 
-def sla_clocks(ticket: Ticket, rules: RuleSet, start: datetime) -> dict[str, SlaClock]:
+def sla_clocks(
+    ticket: Ticket, rules: RuleSet, start: datetime, *, before: Ticket | None = None
+) -> dict[str, SlaClock]:
+    """Every clock for the ticket's policy and priority: ``first_response`` and
+    ``resolution`` from ``start``; a running ``next_response`` from the moment its cycle
+    started (``before`` is the ticket under the policy and priority its clock was timed
+    with), a just-started one from the customer's message. Settled clocks are kept: a
+    later priority change cannot undo them."""
     policy = rules.sla_policies.get(ticket.sla_policy or "")
     if policy is None:
         return {}
     clocks: dict[str, SlaClock] = {}
     for target in SLA_TARGETS:
-        if target == "next_response":
-            continue  # started by a customer message after a public reply
         previous = ticket.sla.get(target)
         if previous and (previous.met_at or previous.breached):
-            clocks[target] = previous  # settled: a later priority change cannot undo it
+            clocks[target] = previous
             continue
-        due = policy.due(target, ticket.priority, start)
-        if due is not None:
-            warn_at = policy.warning(target, ticket.priority, start)
-            warned = bool(previous and previous.warned and previous.due == due)
-            clocks[target] = SlaClock(due=due, warn_at=warn_at, warned=warned)
+        begin = start
+        if target == NEXT_RESPONSE:
+            if previous is None:
+                continue  # nobody waits for a next reply
+            begin = _cycle_start(previous, ticket, before or ticket, rules)
+        timed = _timed(policy, target, ticket.priority, begin, previous)
+        if timed is not None:
+            clocks[target] = timed
     return clocks
+
+
+def customer_wrote(ticket: Ticket, *, reopened: bool) -> dict[str, SlaClock]:
+    """The clocks after a customer message (``ticket`` is the one it joined, with
+    ``last_customer_at`` at the message): after a public agent reply a next_response
+    cycle starts unless one is already running for an earlier unanswered message. A
+    message that reopens a settled ticket always starts one: the resolution ended the
+    previous cycle. The new clock has no due time yet; ``time_next_response`` gives it one
+    from the ticket's policy once the rules have run."""
+    if ticket.agent_replies == 0:
+        return ticket.sla  # the first response is still owed
+    running = ticket.sla.get(NEXT_RESPONSE)
+    if running is not None and running.met_at is None and not reopened:
+        return ticket.sla
+    return {**ticket.sla, NEXT_RESPONSE: SlaClock()}
+
+
+def time_next_response(ticket: Ticket, rules: RuleSet) -> dict[str, SlaClock]:
+    """The clocks with a just-started next_response cycle timed by the ticket's policy and
+    priority; a policy without that target (at that priority) drops it. Other clocks are
+    left as they are (a postponement may have moved them)."""
+    clock = ticket.sla.get(NEXT_RESPONSE)
+    if clock is None or clock.due is not None or clock.met_at or clock.breached:
+        return ticket.sla
+    policy = rules.sla_policies.get(ticket.sla_policy or "")
+    timed = None
+    if policy is not None:
+        begin = _cycle_start(clock, ticket, ticket, rules)
+        timed = _timed(policy, NEXT_RESPONSE, ticket.priority, begin, None)
+    clocks = {k: v for k, v in ticket.sla.items() if k != NEXT_RESPONSE}
+    return clocks if timed is None else {**clocks, NEXT_RESPONSE: timed}
+
+
+def stopped(clocks: dict[str, SlaClock]) -> dict[str, SlaClock]:
+    """The clocks of a ticket being resolved or closed: a running next_response cycle ends
+    without a verdict (nobody is owed a reply any more); a breached one stays on record."""
+    clock = clocks.get(NEXT_RESPONSE)
+    if clock is None or clock.met_at or clock.breached:
+        return clocks
+    return {k: v for k, v in clocks.items() if k != NEXT_RESPONSE}
+
+
+def waited(ticket: Ticket, rules: RuleSet, at: datetime) -> timedelta | None:
+    """Business time the customer has waited at ``at`` on the running next_response cycle,
+    postponed time excluded (what the clock counted: the allowed time less what is left);
+    None without a running, timed clock."""
+    clock = ticket.sla.get(NEXT_RESPONSE)
+    policy = rules.sla_policies.get(ticket.sla_policy or "")
+    if clock is None or clock.met_at or clock.due is None or policy is None:
+        return None
+    begin = _effective_start(clock, policy, ticket.priority, ticket.created_at)
+    return None if begin is None else max(policy.elapsed(begin, at), _ZERO)
 
 
 def paused(
@@ -58,3 +132,44 @@ def met(clocks: dict[str, SlaClock], target: str, at: datetime) -> dict[str, Sla
     if clock is None or clock.met_at is not None:
         return clocks
     return {**clocks, target: clock.model_copy(update={"met_at": at})}
+
+
+def _timed(
+    policy: SlaPolicy, target: str, priority: str, begin: datetime, previous: SlaClock | None
+) -> SlaClock | None:
+    due = policy.due(target, priority, begin)
+    if due is None:
+        return None
+    warned = bool(previous and previous.warned and previous.due == due)
+    return SlaClock(due=due, warn_at=policy.warning(target, priority, begin), warned=warned)
+
+
+def _cycle_start(clock: SlaClock, ticket: Ticket, timed_as: Ticket, rules: RuleSet) -> datetime:
+    """When a next_response cycle started counting. A just-started one (no due yet) starts
+    at the customer's message, or when a postponement running then ends: clocks do not
+    run while postponed. A timed one started the allowed time before its due, under the
+    policy and priority it was timed with, so the time a postponement added is kept."""
+    message = ticket.last_customer_at or ticket.updated_at
+    if clock.due is None:
+        until = ticket.postponed_until
+        return max(message, until) if until else message
+    policy = rules.sla_policies.get(timed_as.sla_policy or "")
+    begin = None
+    if policy is not None:
+        begin = _effective_start(clock, policy, timed_as.priority, ticket.created_at)
+    return message if begin is None else begin
+
+
+def _effective_start(
+    clock: SlaClock, policy: SlaPolicy, priority: str, origin: datetime
+) -> datetime | None:
+    """The instant the clock would have started to be due when it is, had it never paused:
+    ``due`` less the allowed time, in the policy's business time (counted forward from
+    ``origin``, a moment before any cycle starts, as calendars only add)."""
+    allowed = policy.target(NEXT_RESPONSE, priority)
+    if allowed is None or clock.due is None:
+        return None
+    if policy.calendar is None:
+        return clock.due - allowed
+    before_start = max(policy.calendar.between(origin, clock.due) - allowed, _ZERO)
+    return policy.calendar.add(origin, before_start)

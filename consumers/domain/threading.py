@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from consumers.domain.sla import customer_wrote
 from router.events import Interaction, Ticket
 from router.ids import ticket_id
 
@@ -34,11 +35,19 @@ def place(
     - the ticket found by reply headers or the customer's open ticket is joined;
     - a resolved ticket within the reopen window is reopened;
     - anything else opens a new ticket, named after this event.
+
+    A message joined or reopened after a public agent reply starts a next_response SLA
+    cycle (``sla.customer_wrote``), timed when the rules have run. A reopen starts one
+    even if the last cycle breached unanswered: the resolution ended that cycle, and
+    the contract's next_response is owed for every customer message after a public
+    reply, whether or not the ticket was resolved in between.
     """
     if current is not None and current.status in ("new", "open", "pending"):
         if interaction.auto_reply:
             return Placed("skip", None, "auto-reply to an open ticket")
-        return Placed("join", _joined(current, interaction, at), "open ticket")
+        joined = _joined(current, interaction, at)
+        joined = joined.model_copy(update={"sla": customer_wrote(joined, reopened=False)})
+        return Placed("join", joined, "open ticket")
     if interaction.auto_reply:
         return Placed("skip", None, "auto-reply or bounce never opens a ticket")
     if (
@@ -47,11 +56,13 @@ def place(
         and current.resolved_at is not None
         and at - current.resolved_at <= reopen_window
     ):
-        reopened = _joined(current, interaction, at).model_copy(
+        joined = _joined(current, interaction, at)
+        reopened = joined.model_copy(
             update={
                 "status": "open",
                 "reopen_count": current.reopen_count + 1,
                 "resolved_at": None,
+                "sla": customer_wrote(joined, reopened=True),
             }
         )
         return Placed("reopen", reopened, "resolved within the reopen window")

@@ -110,9 +110,19 @@ def satisfaction(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     return [Contribution("satisfaction", dims, name) for name in names]
 
 
+RESPONSE_TARGETS = {"first": "first_response", "next": "next_response"}
+
+
 def sla(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     """Per target: ``met`` where a reply or resolution met it, ``breached`` once per
-    ticket and target (at the due time), ``warned`` at the warning."""
+    ticket and target (at the due time), ``warned`` at the warning.
+
+    ``next_response`` runs in cycles (one from the first customer message after each
+    public reply), so "once per ticket and target" is read as once per clock: each cycle
+    is met or breached at most once (the lifecycle judges ``within_sla`` only against a
+    running clock, and each cycle's warning and breach carry their own event id, which
+    the metric consumer counts once), and compliance compares cycles met with cycles
+    breached."""
     ticket = _ticket(data)
     dims = {
         **_queue_channel(data),
@@ -125,8 +135,7 @@ def sla(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     elif event_type == EventType.TICKET_SLA_BREACHED:
         counter = "breached"
     elif data.get("within_sla") is True and event_type == EventType.TICKET_RESPONDED:
-        counter = "met"
-        target = "first_response" if data.get("response") == "first" else "next_response"
+        counter, target = "met", RESPONSE_TARGETS.get(str(data.get("response")))
     elif data.get("within_sla") is True and event_type == EventType.TICKET_RESOLVED:
         counter, target = "met", "resolution"
     if counter is None or not target:

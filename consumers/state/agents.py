@@ -1,8 +1,18 @@
 """Agents in Redis: presence, skills, capacity per channel, and who holds which ticket.
 
-All agent keys share the hash tag ``{agents}``, so each Lua script runs in one slot (and on
-Redis Cluster). ``assign`` is idempotent per ticket: the agent that holds a ticket's
-capacity is remembered, so a retried assignment names the same agent and counts once.
+Keys come from ``Keys(prefix).agents`` (``router/keys.py`` lists them); all share the hash
+tag ``{agents}``, so each script runs in one slot (and on Redis Cluster).
+
+Assigning is read, choose, claim. One script call reads the online agents with their
+skills, capacity and load, the tickets' holders and the round-robin pointers
+(``roster.lua``); ``choose_agent`` (pure, ``consumers/domain/assignment.py``) names the
+agent; one script call claims every chosen seat (``claim.lua``), checking again that the
+ticket is not held and that the agent is online with a free seat. A claim that lost a race
+(another claimer took the seat, the agent left) is read and chosen again, a few rounds at
+most. So a batch costs two round trips when nobody competes, as the single script did
+before (its pipeline asked ``SCRIPT EXISTS`` first). A claim is idempotent per ticket: the
+agent that holds a ticket's capacity is remembered, so a retried assignment names the same
+agent and counts once, and capacity is never exceeded however many claimers race.
 
 A counter (``changes``) goes up whenever an assignment may have become possible: an
 agent's presence, skills or capacity were recorded, or a ticket released its capacity.
@@ -11,80 +21,81 @@ The waiting line is walked again only when it moved, so an idle line costs one r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, cast
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
-from consumers.domain.assignment import AssignRequest, FreeAgent
-from router.errors import BackendUnavailable
-from router.redis import text
+from consumers.domain.assignment import AgentState, AssignRequest, FreeAgent, choose_in_turn
+from router.keys import Keys
+from router.redis import load_script, redis_errors, text
 from router.vocabulary import CHANNELS
 
-ASSIGN = """
--- KEYS: 1 online set; ARGV: 1 key prefix, 2 ticket, 3 channel, 4 strategy, 5 queue,
---       6 default capacity for the channel, 7 agents to pass over (newline-separated),
---       8.. required skills
-local p, ticket, channel = ARGV[1], ARGV[2], ARGV[3]
-local held = redis.call('GET', p .. 'holder:' .. ticket)
-if held then return held end
-local agents = redis.call('SMEMBERS', KEYS[1])
-table.sort(agents)
-local pointer = redis.call('GET', p .. 'rr:' .. ARGV[5]) or ''
-local best, best_load, first_free = false, math.huge, false
-local passed = {}
-for a in string.gmatch(ARGV[7], '[^\\n]+') do passed[a] = true end
-for _, agent in ipairs(agents) do
-  local raw = redis.call('HMGET', p .. 'agent:' .. agent, 'skills', 'capacity')
-  local skills = cjson.decode(raw[1] or '[]')
-  local capacity = cjson.decode(raw[2] or '{}')
-  local have = {}
-  for _, s in ipairs(skills) do have[s] = true end
-  local ok = true
-  for i = 8, #ARGV do if not have[ARGV[i]] then ok = false end end
-  if passed[agent] then ok = false end
-  local cap = tonumber(capacity[channel] or ARGV[6])
-  local load = redis.call('SCARD', p .. 'load:' .. agent .. ':' .. channel)
-  if ok and load < cap then
-    if ARGV[4] == 'round_robin' then
-      if not first_free then first_free = agent end
-      if agent > pointer and not best then best = agent end
-    elseif load < best_load then
-      best, best_load = agent, load
-    end
-  end
-end
-if ARGV[4] == 'round_robin' and not best then best = first_free end
-if not best then return false end
-redis.call('SADD', p .. 'load:' .. best .. ':' .. channel, ticket)
-redis.call('SET', p .. 'holder:' .. ticket, best)
-redis.call('SET', p .. 'holder-channel:' .. ticket, channel)
-redis.call('SET', p .. 'rr:' .. ARGV[5], best)
-return best
-"""
+HERE = Path(__file__).parent
+ROSTER = HERE / "roster.lua"
+CLAIM = HERE / "claim.lua"
+RELEASE = HERE / "release.lua"
 
-RELEASE = """
--- ARGV: 1 key prefix, 2 ticket. Frees the capacity the ticket holds; returns the agent.
--- Counts the change, so the waiting line is walked for the freed seat.
-local p, ticket = ARGV[1], ARGV[2]
-local held = redis.call('GET', p .. 'holder:' .. ticket)
-if not held then return false end
-local channel = redis.call('GET', p .. 'holder-channel:' .. ticket) or ''
-redis.call('SREM', p .. 'load:' .. held .. ':' .. channel, ticket)
-redis.call('DEL', p .. 'holder:' .. ticket, p .. 'holder-channel:' .. ticket)
-redis.call('INCR', p .. 'changes')
-return held
-"""
+CLAIM_ROUNDS = 5
+"""Reads and claims for one batch at most: each lost claim means another one succeeded,
+so rounds are only spent while seats are being filled."""
+
+Outcome = Literal["claimed", "held", "full", "offline"]
+WON: frozenset[Outcome] = frozenset({"claimed", "held"})
+
+
+class Claim(NamedTuple):
+    """What ``claim.lua`` answered for one ticket (see its header): the agent holding the
+    ticket when the outcome is ``claimed`` or ``held``, else the agent that was refused."""
+
+    outcome: Outcome
+    agent_id: str
+
+
+class Roster(NamedTuple):
+    """The agents as read at one moment, with the tickets' holders and the pointers."""
+
+    agents: list[AgentState]
+    holders: dict[str, str | None]
+    pointers: dict[str, str | None]
 
 
 class AgentStore:
     def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
         self._r = client
-        self._p = f"{prefix}:{{agents}}:"
-        self._assign = client.register_script(ASSIGN)
-        self._release = client.register_script(RELEASE)
+        self._p = Keys(prefix).agents
+        self._roster = load_script(client, ROSTER)
+        self._claim = load_script(client, CLAIM)
+        self._release = load_script(client, RELEASE)
 
+    # --- key names, all under ``Keys(prefix).agents`` ---------------------------------
+    @property
+    def _online(self) -> str:
+        return self._p + "online"
+
+    @property
+    def _changes(self) -> str:
+        return self._p + "changes"
+
+    def _agent(self, agent_id: str) -> str:
+        return self._p + "agent:" + agent_id
+
+    def _load(self, agent_id: str, channel: str) -> str:
+        return self._p + "load:" + agent_id + ":" + channel
+
+    def _holder(self, ticket_id: str) -> str:
+        return self._p + "holder:" + ticket_id
+
+    def _holder_channel(self, ticket_id: str) -> str:
+        return self._p + "holder-channel:" + ticket_id
+
+    def _pointer(self, queue: str) -> str:
+        return self._p + "rr:" + queue
+
+    # --- presence ---------------------------------------------------------------------
     async def presence(
         self,
         agent_id: str,
@@ -94,24 +105,22 @@ class AgentStore:
     ) -> None:
         """Record an agent's presence; skills and capacity only change when given. Counts
         a change either way: coming online or more capacity may let a waiting ticket in."""
-        fields: dict[str, str | bytes] = {"status": status}
+        fields: dict[FieldT, EncodableT] = {"status": status}
         if skills is not None:
             fields["skills"] = orjson.dumps(sorted(set(skills)))
         if capacity is not None:
             fields["capacity"] = orjson.dumps(dict(capacity))
-        try:
+        with redis_errors():
             async with self._r.pipeline(transaction=True) as pipe:
-                for name, value in fields.items():
-                    pipe.hset(self._p + "agent:" + agent_id, name, value)
+                pipe.hset(self._agent(agent_id), mapping=fields)
                 if status == "online":
-                    pipe.sadd(self._p + "online", agent_id)
+                    pipe.sadd(self._online, agent_id)
                 else:
-                    pipe.srem(self._p + "online", agent_id)
-                pipe.incr(self._p + "changes")
+                    pipe.srem(self._online, agent_id)
+                pipe.incr(self._changes)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
 
+    # --- assignment -------------------------------------------------------------------
     async def assign(
         self,
         ticket_id: str,
@@ -133,94 +142,136 @@ class AgentStore:
         return agent
 
     async def assign_many(self, requests: Sequence[AssignRequest]) -> list[str | None]:
-        """``assign`` for each request, in order, in one round trip. Each script runs on
-        its own and in sequence, so the outcome is the one of calling them one by one."""
-        if not requests:
+        """``assign`` for each request, in order: each choice sees the seats the ones before
+        it took, as if they were called one by one. Two round trips when no other claimer
+        competes (see the module doc); a request still losing races after
+        ``CLAIM_ROUNDS`` gets None and counts a change, so the next sweep offers it again."""
+        chosen: list[str | None] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        for _ in range(CLAIM_ROUNDS):
+            if not pending:
+                return chosen
+            batch = [requests[i] for i in pending]
+            roster = await self.roster(
+                {r.channel for r in batch},
+                tickets=[r.ticket_id for r in batch],
+                queues=[r.queue for r in batch],
+            )
+            choices = choose_in_turn(batch, roster.agents, roster.pointers, roster.holders)
+            picks: list[tuple[int, AssignRequest, str]] = []
+            for i, request, agent in zip(pending, batch, choices, strict=True):
+                if agent is not None and roster.holders[request.ticket_id] is None:
+                    picks.append((i, request, agent))
+                else:
+                    chosen[i] = agent  # held already, or nobody can take it
+            claims = await self.claim([(request, agent) for _, request, agent in picks])
+            pending = []
+            for (i, _, _), claim in zip(picks, claims, strict=True):
+                if claim.outcome in WON:
+                    chosen[i] = claim.agent_id
+                else:
+                    pending.append(i)
+        if pending:
+            with redis_errors():
+                await self._r.incr(self._changes)
+        return chosen
+
+    async def roster(
+        self, channels: Iterable[str], *, tickets: Sequence[str] = (), queues: Sequence[str] = ()
+    ) -> Roster:
+        """The online agents with their load on ``channels``, the holders of ``tickets``
+        and the round-robin pointers of ``queues``, read in one step (``roster.lua``)."""
+        counted = sorted(set(channels))
+        tickets = list(dict.fromkeys(tickets))
+        queues = list(dict.fromkeys(queues))
+        keys = [
+            self._online,
+            *(self._holder(t) for t in tickets),
+            *(self._pointer(q) for q in queues),
+        ]
+        with redis_errors():
+            rows, values = await self._roster(keys=keys, args=[self._p, *counted])
+        agents = [_agent_state(row, counted) for row in rows]
+        found = [text(v) or None for v in values]
+        return Roster(
+            agents,
+            dict(zip(tickets, found[: len(tickets)], strict=True)),
+            dict(zip(queues, found[len(tickets) :], strict=True)),
+        )
+
+    async def claim(self, picks: Sequence[tuple[AssignRequest, str]]) -> list[Claim]:
+        """Claim each ticket's capacity with the agent chosen for it, in order and in one
+        atomic step (``claim.lua``): the choice was made on a read that may be stale, so
+        each claim is checked again. No round trip when there is nothing to claim."""
+        if not picks:
             return []
-        try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for r in requests:
-                    await self._assign(
-                        keys=[self._p + "online"],
-                        args=[
-                            self._p,
-                            r.ticket_id,
-                            r.channel,
-                            r.strategy,
-                            r.queue,
-                            r.default_capacity,
-                            "\n".join(r.exclude),
-                            *sorted(r.skills),
-                        ],
-                        client=pipe,
-                    )
-                replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
-        return [text(agent) if agent else None for agent in replies]
+        keys = [self._online]
+        args: list[str | int] = []
+        for request, agent in picks:
+            keys += [
+                self._holder(request.ticket_id),
+                self._holder_channel(request.ticket_id),
+                self._load(agent, request.channel),
+                self._agent(agent),
+                self._pointer(request.queue),
+            ]
+            args += [request.ticket_id, agent, request.channel, request.default_capacity]
+        with redis_errors():
+            replies = await self._claim(keys=keys, args=args)
+        return [Claim(cast(Outcome, text(outcome)), text(agent)) for outcome, agent in replies]
+
+    async def free_seats(self, default_capacity: Mapping[str, int]) -> list[FreeAgent]:
+        """Every online agent with its skills and free seats per channel, in one round
+        trip whatever the number of tickets: the walk of the waiting line asks this once
+        and stops when nobody has a seat left. ``default_capacity``: per channel, for
+        agents who did not state theirs."""
+        roster = await self.roster(CHANNELS)
+        free = []
+        for agent in sorted(roster.agents, key=lambda a: a.agent_id):
+            seats: dict[str, int] = {}
+            for channel in CHANNELS:
+                capacity = agent.capacity_on(channel, default_capacity.get(channel, 1))
+                if capacity > 0:
+                    seats[channel] = capacity - agent.load.get(channel, 0)
+            free.append(FreeAgent(agent.agent_id, agent.skills, seats))
+        return free
+
+    # --- release and reads ------------------------------------------------------------
+    async def release(self, ticket_ids: list[str]) -> None:
+        """Free the capacity these tickets hold (idempotent), in one round trip."""
+        if not ticket_ids:
+            return
+        keys = [self._changes]
+        for ticket_id in ticket_ids:
+            keys += [self._holder(ticket_id), self._holder_channel(ticket_id)]
+        with redis_errors():
+            await self._release(keys=keys, args=[self._p, *ticket_ids])
 
     async def changes(self) -> int:
         """How often an assignment may have become possible so far (see module doc)."""
-        try:
-            raw = await self._r.get(self._p + "changes")
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
+        with redis_errors():
+            raw = await self._r.get(self._changes)
         return int(raw or 0)
-
-    async def free_seats(self, default_capacity: Mapping[str, int]) -> list[FreeAgent]:
-        """Every online agent with its skills and free seats per channel, in three round
-        trips whatever the number of tickets: the walk of the waiting line asks this once
-        and stops when nobody has a seat left. ``default_capacity``: per channel, for
-        agents who did not state theirs."""
-        try:
-            online = sorted(text(a) for a in await self._r.smembers(self._p + "online"))
-            if not online:
-                return []
-            async with self._r.pipeline(transaction=False) as pipe:
-                for agent in online:
-                    pipe.hmget(self._p + "agent:" + agent, "skills", "capacity")
-                profiles = await pipe.execute()
-            seats: list[tuple[str, frozenset[str], dict[str, int]]] = []
-            for agent, (skills, capacity) in zip(online, profiles, strict=True):
-                stated = orjson.loads(capacity) if capacity else {}
-                caps: dict[str, int] = {}
-                for channel in CHANNELS:
-                    cap = int(stated.get(channel, default_capacity.get(channel, 1)))
-                    if cap > 0:  # no seat on a channel costs no read of its load
-                        caps[channel] = cap
-                seats.append((agent, frozenset(orjson.loads(skills or b"[]")), caps))
-            async with self._r.pipeline(transaction=False) as pipe:
-                for agent, _, caps in seats:
-                    for seat in caps:
-                        pipe.scard(self._p + "load:" + agent + ":" + seat)
-                loads = iter(await pipe.execute())
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
-        return [
-            FreeAgent(agent, skills, {ch: cap - int(next(loads)) for ch, cap in caps.items()})
-            for agent, skills, caps in seats
-        ]
-
-    async def release(self, ticket_ids: list[str]) -> None:
-        """Free the capacity these tickets hold (idempotent)."""
-        if not ticket_ids:
-            return
-        try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for ticket_id in ticket_ids:
-                    await self._release(keys=[], args=[self._p, ticket_id], client=pipe)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def holders(self, ticket_ids: list[str]) -> list[str | None]:
         if not ticket_ids:
             return []
-        try:
-            raw = await self._r.mget([self._p + "holder:" + t for t in ticket_ids])
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
-        return [v.decode() if isinstance(v, bytes) else v for v in raw]
+        with redis_errors():
+            raw = await self._r.mget([self._holder(t) for t in ticket_ids])
+        return [text(v) if v is not None else None for v in raw]
 
     async def load(self, agent_id: str, channel: str) -> int:
-        return int(await self._r.scard(self._p + "load:" + agent_id + ":" + channel))
+        with redis_errors():
+            return int(await self._r.scard(self._load(agent_id, channel)))
+
+
+def _agent_state(row: list[Any], channels: list[str]) -> AgentState:
+    """One agent as ``roster.lua`` returns it: id, skills, capacity, loads on ``channels``."""
+    agent_id, skills, capacity, *loads = row
+    stated = orjson.loads(capacity) if capacity else {}
+    return AgentState(
+        text(agent_id),
+        frozenset(orjson.loads(skills) if skills else ()),
+        {str(channel): int(n) for channel, n in stated.items()},
+        dict(zip(channels, (int(n) for n in loads), strict=True)),
+    )

@@ -15,10 +15,11 @@ from __future__ import annotations
 import uuid
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from router.errors import BackendUnavailable, ConfigError, Unrecoverable
+from router.errors import ConfigError, Unrecoverable
 from router.events import iso, utcnow
+from router.keys import Keys
+from router.redis import redis_errors
 
 REPAIR = (
     "stop every role, run `switchboard state rebuild` to restore it from Kafka, then start "
@@ -26,22 +27,18 @@ REPAIR = (
 )
 
 
-def epoch_key(prefix: str) -> str:
-    return f"{prefix}:epoch"
-
-
 class StateEpoch:
     """The marker this process saw at start, checked before every batch."""
 
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self._redis = redis
-        self.key = epoch_key(prefix)
+        self.key = Keys(prefix).epoch
         self.value: bytes | None = None
 
     async def establish(self, *, has_history: bool, accept_empty: bool = False) -> bytes:
         """Read the marker, or write it when this is a first start (or the operator said
         so). ConfigError when the state vanished: the role must not start."""
-        try:
+        with redis_errors():
             found = await self._redis.get(self.key)
             if found is None:
                 if has_history and not accept_empty:
@@ -52,17 +49,13 @@ class StateEpoch:
                     )
                 await self._redis.set(self.key, new_epoch().encode(), nx=True)
                 found = await self._redis.get(self.key)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
         self.value = found.encode() if isinstance(found, str) else found
         return self.value or b""
 
     async def check(self) -> None:
         """Unrecoverable when the marker changed or vanished since start."""
-        try:
+        with redis_errors():
             current = await self._redis.get(self.key)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
         if isinstance(current, str):
             current = current.encode()
         if current != self.value:
@@ -71,6 +64,12 @@ class StateEpoch:
                 f"Redis state vanished: the state marker {self.key} {what} since this role started",
                 REPAIR,
             )
+
+    async def renew(self) -> None:
+        """Write a new marker (``switchboard state rebuild``): roles that saw the old one
+        stop, and roles started afterwards accept the rebuilt state."""
+        with redis_errors():
+            await self._redis.set(self.key, new_epoch().encode())
 
 
 def new_epoch() -> str:

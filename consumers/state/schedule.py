@@ -1,4 +1,4 @@
-"""The timer schedule in Redis: one sorted set ``<prefix>:timers`` of members
+"""The timer schedule in Redis: one sorted set (``Keys.timers``) of members
 ``ticket|target|kind`` scored by when they are due (epoch seconds)."""
 
 from __future__ import annotations
@@ -7,13 +7,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from router.keys import Keys
 from router.redis import redis_errors, text
 
 
 class TimerSchedule:
     def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
         self._r = client
-        self.key = f"{prefix}:timers"
+        self.key = Keys(prefix).timers
 
     async def add(self, timers: dict[str, float]) -> None:
         """Schedule (or move) each member to its time."""

@@ -1,29 +1,30 @@
 """Thread state in Redis: customers, tickets, dedupe markers and the outbox.
 
 Every key of one customer's threads carries the hash tag ``{c:<customer id>}``, so the
-atomic commit (one Lua script) touches a single slot and works on Redis Cluster. The
+atomic commit (``commit.lua``) touches a single slot and works on Redis Cluster. The
 commit writes the new ticket, the dedupe marker and the records still to be published
 (the outbox) at once: a crash after it re-publishes the same records, never new ones.
+A customer's tickets live in one hash (``ticket-data``, see ``router/keys.py``), so the
+view (``view.lua``) can read a ticket it only finds while it runs from a declared key.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from router.errors import BackendUnavailable
 from router.events import Ticket
 from router.ids import NAMESPACE
+from router.keys import Keys, ticket_field
+from router.redis import load_script, redis_errors, text
 from router.topics import OutRecord
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+HERE = Path(__file__).parent
 
 
 def customer_id_for(identity: str) -> str:
@@ -55,6 +56,12 @@ class ViewRequest:
 
 @dataclass(slots=True)
 class Commit:
+    """One event's change to a customer's threads, applied whole or not at all.
+
+    ``expected_version`` guards ``ticket``: the commit conflicts when the ticket moved
+    since it was read. A commit without a ticket (a skipped message) has nothing to guard:
+    it records the event as done, its outbox and the open pointer, and never conflicts."""
+
     customer_id: str
     event_id: str
     ticket: Ticket | None
@@ -76,69 +83,38 @@ class ThreadStore(Protocol):
     async def clear_outboxes(self, done: list[tuple[str, str]]) -> None: ...
 
 
-COMMIT = """
--- KEYS: 1 ticket hash, 2 done marker, 3 outbox, 4 open-ticket pointer, 5 message index,
---       6 the customer's ticket ids
--- ARGV: 1 expected version, 2 ticket json ('' = none), 3 ticket id, 4 ttl,
---       5 outbox blob ('' = none), 6 open ticket ('' = clear, '-' = keep),
---       7 last customer message json ('' = keep), 8.. message ids
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'DUP' end
-local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if current ~= tonumber(ARGV[1]) then return 'CONFLICT' end
-if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[1], 'v', current + 1, 'json', ARGV[2])
-  if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'message', ARGV[7]) end
-  redis.call('SADD', KEYS[6], ARGV[3])
-end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
-if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[4]) end
-if ARGV[6] == '' then redis.call('DEL', KEYS[4])
-elseif ARGV[6] ~= '-' then redis.call('SET', KEYS[4], ARGV[6]) end
-for i = 8, #ARGV do redis.call('HSET', KEYS[5], ARGV[i], ARGV[3]) end
-return 'OK'
-"""
-
-
-VIEW = """
--- KEYS: 1 done marker, 2 outbox, 3 open-ticket pointer, 4 message index, 5 profile
--- ARGV: 1 ticket key prefix (same hash tag as the KEYS), 2 ticket id ('' = find it),
---       3.. reply refs
-local tid, by_reply = false, 0
-if ARGV[2] ~= '' then tid = ARGV[2] end
-for i = 3, #ARGV do
-  if tid then break end
-  tid = redis.call('HGET', KEYS[4], ARGV[i])
-  if tid then by_reply = 1 end
-end
-if not tid then tid = redis.call('GET', KEYS[3]) end
-local ticket = {false, false, false}
-if tid then ticket = redis.call('HMGET', ARGV[1] .. tid, 'v', 'json', 'message') end
-return {redis.call('EXISTS', KEYS[1]), redis.call('GET', KEYS[2]), ticket[1], ticket[2],
-        by_reply, redis.call('GET', KEYS[5]), ticket[3]}
-"""
-
-
 class RedisThreadStore:
     """``ThreadStore`` on Redis: each method is one or two pipelined round trips."""
 
     def __init__(self, client: aioredis.Redis, *, ttl_s: int, prefix: str = "sb") -> None:
         self._r = client
         self._ttl = ttl_s
-        self._p = prefix
-        self._commit = client.register_script(COMMIT)
-        self._view = client.register_script(VIEW)
-
-    def _k(self, customer_id: str, *parts: str) -> str:
-        return ":".join((self._p, "{c:" + customer_id + "}", *parts))
+        self._keys = Keys(prefix)
+        self._commit = load_script(client, HERE / "commit.lua")
+        self._view = load_script(client, HERE / "view.lua")
 
     async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]:
         """The customer behind each list of identities; unknown identities are linked.
 
+        Lists that share an identity are resolved one after the other (the later one
+        sees what the earlier one linked), the others together: a poll holding two
+        messages of one person under different first identities still finds one customer.
+        """
+        unique = list(dict.fromkeys(tuple(ids) for ids in identity_lists))
+        owner_of: dict[tuple[str, ...], str] = {}
+        for group in _disjoint(unique):
+            owners = await self._resolve_disjoint([list(ids) for ids in group])
+            owner_of.update(zip(group, owners, strict=True))
+        return [owner_of[tuple(ids)] for ids in identity_lists]
+
+    async def _resolve_disjoint(self, identity_lists: list[list[str]]) -> list[str]:
+        """``resolve_customers`` for lists sharing no identity, in two round trips.
+
         Linking is SET NX per identity, then the owner of the first identity is read
         back, so concurrent or repeated calls agree on who owns an identity.
         """
-        keys = [[f"{self._p}:id:{i}" for i in ids] for ids in identity_lists]
-        try:
+        keys = [[self._keys.identity(i) for i in ids] for ids in identity_lists]
+        with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
                 for group in keys:
                     pipe.mget(group)
@@ -146,18 +122,15 @@ class RedisThreadStore:
             chosen = []
             async with self._r.pipeline(transaction=False) as pipe:
                 for ids, group, values in zip(identity_lists, keys, found, strict=True):
-                    existing = [_text(v) for v in values if v is not None]
+                    existing = [text(v) for v in values if v is not None]
                     chosen.append(existing[0] if existing else customer_id_for(ids[0]))
                     missing = [k for k, v in zip(group, values, strict=True) if v is None]
                     for key in missing:
                         pipe.set(key, chosen[-1], nx=True)
                     if missing:  # what `forget` erases: the customer's identities
-                        pipe.sadd(self._k(chosen[-1], "ids"), *missing)
-                    if missing:
+                        pipe.sadd(self._keys.customer_identities(chosen[-1]), *missing)
                         pipe.get(group[0])  # who owns the first identity now (races)
                 replies = await pipe.execute() if len(pipe) else []
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
         owners: list[str] = []
         at = 0
         for values, customer in zip(found, chosen, strict=True):
@@ -167,37 +140,38 @@ class RedisThreadStore:
                 continue
             owner = replies[at + unknown + 1]  # after the SET NX and SADD replies
             at += unknown + 2
-            owners.append(_text(owner) if owner else customer)
+            owners.append(text(owner) if owner else customer)
         return owners
 
     async def views(self, requests: list[ViewRequest]) -> list[ThreadView]:
         """For each request: is the event done, its pending outbox, the customer's
         profile, and the ticket (the one named, else by reply headers, else the open
-        ticket). One Lua call per request, pipelined; its keys share the customer's tag."""
-        try:
+        ticket). One ``view.lua`` call per request, pipelined."""
+        k = self._keys
+        with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
                 for r in requests:
+                    find = ["named", r.ticket_id] if r.ticket_id else ["search", ""]
                     await self._view(
                         keys=[
-                            self._k(r.customer_id, "done", r.event_id),
-                            self._k(r.customer_id, "outbox", r.event_id),
-                            self._k(r.customer_id, "open"),
-                            self._k(r.customer_id, "msgs"),
-                            self._k(r.customer_id, "profile"),
+                            k.done(r.customer_id, r.event_id),
+                            k.outbox(r.customer_id, r.event_id),
+                            k.open_ticket(r.customer_id),
+                            k.message_index(r.customer_id),
+                            k.profile(r.customer_id),
+                            k.ticket_data(r.customer_id),
                         ],
-                        args=[self._k(r.customer_id, "ticket", ""), r.ticket_id or "", *r.refs],
+                        args=[*find, *r.refs],
                         client=pipe,
                     )
                 replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
         views = []
         for r, (done, outbox, version, raw, by_reply, profile, message) in zip(
             requests, replies, strict=True
         ):
             pending = [OutRecord.unpack(o) for o in orjson.loads(outbox)] if outbox else None
             ticket = Ticket.model_validate_json(raw) if raw else None
-            number = int(_text(version)) if raw and version else 0
+            number = int(text(version)) if raw and version else 0
             views.append(
                 ThreadView(
                     r.customer_id,
@@ -213,89 +187,77 @@ class RedisThreadStore:
         return views
 
     async def commit_many(self, commits: list[Commit]) -> list[str]:
-        """Apply each event atomically (one Lua call each, pipelined): 'OK', 'DUP'
-        (already applied) or 'CONFLICT' (its ticket changed since it was read)."""
-        try:
+        """Apply each event atomically (one ``commit.lua`` call each, pipelined): 'OK',
+        'DUP' (already applied) or 'CONFLICT' (its ticket changed since it was read)."""
+        k = self._keys
+        with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
                 for c in commits:
-                    ticket_id = c.ticket.id if c.ticket else ""
                     await self._commit(
                         keys=[
-                            self._k(c.customer_id, "ticket", ticket_id),
-                            self._k(c.customer_id, "done", c.event_id),
-                            self._k(c.customer_id, "outbox", c.event_id),
-                            self._k(c.customer_id, "open"),
-                            self._k(c.customer_id, "msgs"),
-                            self._k(c.customer_id, "tickets"),
+                            k.ticket_data(c.customer_id),
+                            k.done(c.customer_id, c.event_id),
+                            k.outbox(c.customer_id, c.event_id),
+                            k.open_ticket(c.customer_id),
+                            k.message_index(c.customer_id),
                         ],
-                        args=[
-                            c.expected_version,
-                            c.ticket.model_dump_json() if c.ticket else "",
-                            ticket_id,
-                            self._ttl,
-                            orjson.dumps([r.pack() for r in c.outbox]) if c.outbox else "",
-                            "-" if c.open_ticket is None else c.open_ticket,
-                            orjson.dumps(c.message) if c.message else "",
-                            *c.message_ids,
-                        ],
+                        args=[self._ttl, *_commit_args(c)],
                         client=pipe,
                     )
-                    if c.ticket and c.expected_version == 0:  # a new ticket's owner
-                        pipe.set(f"{self._p}:ticket:{ticket_id}", c.customer_id)
+                    if c.ticket and c.expected_version == 0:
+                        # A new ticket's owner, in the same round trip whatever the answer
+                        # (another slot: no script can hold both). Crash-safe, and never
+                        # wrong: a ticket id derives from the event that opens it, so if
+                        # that ticket exists it is this customer's.
+                        pipe.set(k.ticket_owner(c.ticket.id), c.customer_id)
                 replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
-        return [_text(r) for r in replies if not isinstance(r, bool)]
+        return [text(r) for r in replies if not isinstance(r, bool)]
 
     async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]:
         """The customer of each ticket (None: no such ticket)."""
         if not ticket_ids:
             return []
-        try:
-            raw = await self._r.mget([f"{self._p}:ticket:{t}" for t in ticket_ids])
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
-        return [_text(v) if v else None for v in raw]
+        with redis_errors():
+            raw = await self._r.mget([self._keys.ticket_owner(t) for t in ticket_ids])
+        return [text(v) if v else None for v in raw]
 
     async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None:
         """CRM enrichment: the given fields replace the stored ones (one JSON value)."""
-        key = self._k(customer_id, "profile")
-        try:
+        key = self._keys.profile(customer_id)
+        with redis_errors():
             current = await self._r.get(key)
             profile = {**(orjson.loads(current) if current else {}), **fields}
             await self._r.set(key, orjson.dumps(profile))
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def clear_outboxes(self, done: list[tuple[str, str]]) -> None:
         """Forget the outboxes of (customer, event id) pairs whose records were acked."""
         if done:
-            try:
-                await self._r.delete(*(self._k(c, "outbox", e) for c, e in done))
-            except (RedisError, OSError) as exc:
-                raise BackendUnavailable("redis", type(exc).__name__) from exc
+            with redis_errors():
+                await self._r.delete(*(self._keys.outbox(c, e) for c, e in done))
 
     async def forget(self, customer_id: str) -> list[str]:
         """Erase everything stored about a customer; return the ids of their tickets.
 
         Identity keys are deleted only while they still point at this customer.
         """
-        try:
+        k = self._keys
+        with redis_errors():
+            fields = await self._r.hkeys(k.ticket_data(customer_id))
             tickets = sorted(
-                _text(t) for t in await self._r.smembers(self._k(customer_id, "tickets"))
+                tid for tid, name in (text(f).rsplit(":", 1) for f in fields) if name == "v"
             )
-            identities = [_text(k) for k in await self._r.smembers(self._k(customer_id, "ids"))]
+            identities = [
+                text(i) for i in await self._r.smembers(k.customer_identities(customer_id))
+            ]
             owned = await self._r.mget(identities) if identities else []
             doomed = [
-                k for k, v in zip(identities, owned, strict=True) if v and _text(v) == customer_id
+                i for i, v in zip(identities, owned, strict=True) if v and text(v) == customer_id
             ]
-            doomed += [f"{self._p}:ticket:{t}" for t in tickets]
-            async for key in self._r.scan_iter(match=self._k(customer_id, "*"), count=500):
-                doomed.append(_text(key))
+            doomed += [k.ticket_owner(t) for t in tickets]
+            async for key in self._r.scan_iter(match=k.customer_pattern(customer_id), count=500):
+                doomed.append(text(key))
             if doomed:
                 await self._r.delete(*doomed)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
         return tickets
 
     async def restore(
@@ -307,26 +269,54 @@ class RedisThreadStore:
         """Write thread state back from snapshots (``switchboard state rebuild``): each
         ticket at version 1 with its owner and message index, the identity links, and
         each customer's current ticket. Existing keys are overwritten."""
-        try:
+        k = self._keys
+        with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
                 for t in tickets:
                     c = t.customer_id
-                    pipe.hset(
-                        self._k(c, "ticket", t.id), mapping={"v": 1, "json": t.model_dump_json()}
-                    )
-                    pipe.set(f"{self._p}:ticket:{t.id}", c)
-                    pipe.sadd(self._k(c, "tickets"), t.id)
+                    version, snapshot = ticket_field(t.id, "v"), ticket_field(t.id, "json")
+                    pipe.hset(k.ticket_data(c), mapping={version: 1, snapshot: t.model_dump_json()})
+                    pipe.set(k.ticket_owner(t.id), c)
                     for message_id in t.message_ids:
-                        pipe.hset(self._k(c, "msgs"), message_id, t.id)
+                        pipe.hset(k.message_index(c), message_id, t.id)
                 for identity, c in identities.items():
-                    pipe.set(f"{self._p}:id:{identity}", c)
-                    pipe.sadd(self._k(c, "ids"), f"{self._p}:id:{identity}")
+                    pipe.set(k.identity(identity), c)
+                    pipe.sadd(k.customer_identities(c), k.identity(identity))
                 for c, ticket_id in open_tickets.items():
-                    pipe.set(self._k(c, "open"), ticket_id)
+                    pipe.set(k.open_ticket(c), ticket_id)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def customer_of(self, identity: str) -> str | None:
-        raw = await self._r.get(f"{self._p}:id:{identity}")
-        return _text(raw) if raw else None
+        with redis_errors():
+            raw = await self._r.get(self._keys.identity(identity))
+        return text(raw) if raw else None
+
+
+def _commit_args(c: Commit) -> list[str | int | bytes]:
+    """``commit.lua``'s ARGV after the TTL: an explicit mode word before every optional
+    value, so no value has to mean "keep" or "clear" (see the script's header)."""
+    if c.ticket is None:
+        ticket: list[str | int | bytes] = ["none", "", 0, "", "keep", ""]
+    else:
+        message = ["replace", orjson.dumps(c.message)] if c.message else ["keep", ""]
+        ticket = ["write", c.ticket.id, c.expected_version, c.ticket.model_dump_json(), *message]
+    if c.open_ticket is None:
+        open_: list[str | int | bytes] = ["keep", ""]
+    else:
+        open_ = ["set", c.open_ticket] if c.open_ticket else ["clear", ""]
+    outbox = ["set", orjson.dumps([r.pack() for r in c.outbox])] if c.outbox else ["none", ""]
+    indexed = c.message_ids if c.ticket else []
+    return [*ticket, *open_, *outbox, *indexed]
+
+
+def _disjoint(lists: list[tuple[str, ...]]) -> list[list[tuple[str, ...]]]:
+    """Consecutive groups in which no two lists share an identity (order kept)."""
+    groups: list[list[tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for ids in lists:
+        if not groups or seen.intersection(ids):
+            groups.append([])
+            seen = set()
+        groups[-1].append(ids)
+        seen.update(ids)
+    return groups

@@ -33,18 +33,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from consumers.domain.assignment import needs, waiting_member
-from router.errors import BackendUnavailable
 from router.events import Ticket
-from router.redis import text
+from router.keys import Keys
+from router.redis import load_script, redis_errors, text
 
 PAGE = 500
-PLACE = (Path(__file__).parent / "waiting.lua").read_text()
+Mode = Literal["leave", "place", "recheck"]
+"""What ``waiting.lua`` does with a member (see its header)."""
 
 
 class Entry(NamedTuple):
@@ -63,12 +63,12 @@ class WaitingLine:
 
     def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
         self._r = client
-        self.key = f"{prefix}:waiting"
-        tag = "{" + self.key + "}"  # the slot of the line itself
-        self.needs_key = f"{tag}:needs"
-        self.counts_key = f"{tag}:counts"
-        self.recheck_key = f"{tag}:recheck"
-        self._place = client.register_script(PLACE)
+        keys = Keys(prefix)
+        self.key = keys.waiting
+        self.needs_key = keys.waiting_needs
+        self.counts_key = keys.waiting_counts
+        self.recheck_key = keys.waiting_recheck
+        self._place = load_script(client, Path(__file__).parent / "waiting.lua")
 
     async def follow(self, tickets: Iterable[Ticket]) -> None:
         """Put each ticket where its latest snapshot says. Those that may now be assigned
@@ -76,29 +76,26 @@ class WaitingLine:
         new ticket, a new round), moved to another queue or channel, or not announced
         yet. A snapshot that changes nothing the line cares about (a message, a
         priority, our own ``ticket.queued``) costs no offer."""
-        places: list[tuple[str, str, float, bool]] = []
+        places: list[tuple[str, Mode, str, float]] = []
         for ticket in tickets:
             place = waiting_member(ticket)
             if place is None:
-                places.append((f"{ticket.id}|{ticket.assignment_round}", "", 0.0, False))
+                member = f"{ticket.id}|{ticket.assignment_round}"
+                places.append((member, "leave", "", 0.0))
                 continue
             member, score = place
-            places.append((member, needs(ticket), score, ticket.queued_at is None))
+            mode: Mode = "recheck" if ticket.queued_at is None else "place"
+            places.append((member, mode, needs(ticket), score))
         await self._put(places)
 
-    async def _put(self, places: list[tuple[str, str, float, bool]]) -> None:
-        """Run the placing script (``waiting.lua``) for (member, needs or '' to leave,
-        score, recheck anyway)."""
+    async def _put(self, places: list[tuple[str, Mode, str, float]]) -> None:
+        """Run the placing script (``waiting.lua``) for (member, mode, needs, score)."""
         if not places:
             return
-        args: list[str | float] = []
-        for member, need, score, force in places:
-            args += [member, need, score, "1" if force else "0"]
+        args = [arg for place in places for arg in place]
         keys = [self.key, self.needs_key, self.counts_key, self.recheck_key]
-        try:
+        with redis_errors():
             await self._place(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def page(self, after: Entry | None, size: int = PAGE) -> list[Entry]:
         """Up to ``size`` places in line after ``after`` (from the front when None)."""
@@ -112,7 +109,7 @@ class WaitingLine:
         """A cursor over (score, member), the order Redis keeps: members that join or
         leave meanwhile neither shift nor repeat what is left to read, as an index would.
         Equal scores (tickets created in the same instant) are told apart by member."""
-        try:
+        with redis_errors():
             if after is None:
                 return _entries(await self._r.zrange(key, 0, size - 1, withscores=True))
             raw = await self._r.zrangebyscore(
@@ -132,47 +129,37 @@ class WaitingLine:
                 key, f"({after.score!r}", "+inf", start=0, num=size, withscores=True
             )
             return _entries(raw)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def needs_of(self, entries: list[Entry]) -> list[str | None]:
         """``channel|queue`` of each member; None where unknown (written before this
         version, or gone)."""
         if not entries:
             return []
-        try:
+        with redis_errors():
             raw = await self._r.hmget(self.needs_key, [e.member for e in entries])
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
         return [text(v) if v is not None else None for v in raw]
 
     async def mark(self, entries: list[Entry]) -> None:
         """Remember these members until ``settle``: what a crash interrupts is rechecked."""
         if entries:
-            try:
+            with redis_errors():
                 await self._r.zadd(self.recheck_key, {e.member: e.score for e in entries})
-            except (RedisError, OSError) as exc:
-                raise BackendUnavailable("redis", type(exc).__name__) from exc
 
     async def waiting(self) -> dict[str, int]:
         """How many members wait with each needs (``channel|queue``): one small hash."""
-        try:
+        with redis_errors():
             raw = await self._r.hgetall(self.counts_key)
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable("redis", type(exc).__name__) from exc
         return {text(need): int(n) for need, n in raw.items()}
 
     async def settle(self, *, left: list[str], waiting: list[Ticket], done: list[str]) -> None:
         """After an offer: ``left`` the line (assigned, settled, forgotten, a later round);
         ``waiting`` still, placed as their tickets are now; ``done`` need no recheck."""
-        places = [(member, "", 0.0, False) for member in left]
+        places: list[tuple[str, Mode, str, float]] = [(member, "leave", "", 0.0) for member in left]
         for ticket in waiting:
             place = waiting_member(ticket)
             if place is not None:
-                places.append((place[0], needs(ticket), place[1], False))
+                places.append((place[0], "place", needs(ticket), place[1]))
         await self._put(places)
         if done:
-            try:
+            with redis_errors():
                 await self._r.zrem(self.recheck_key, *done)
-            except (RedisError, OSError) as exc:
-                raise BackendUnavailable("redis", type(exc).__name__) from exc

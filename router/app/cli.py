@@ -336,7 +336,7 @@ def bench(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Pipeline throughput and latency next to the raw Kafka passthrough, in one run."""
-    from router.app.bench import run_bench
+    from router.app.bench import BenchInterrupted, run_bench
 
     settings = settings_or_exit()
     configure_logging(settings.log_format, "warning")
@@ -344,7 +344,11 @@ def bench(
     async def main(stop: asyncio.Event) -> None:
         await run_bench(settings, events, stop, out, as_json=json_out)
 
-    run_until_signal(main)
+    try:
+        run_until_signal(main)
+    except BenchInterrupted:
+        err.print("bench interrupted", highlight=False)
+        raise typer.Exit(130) from None
 
 
 @app.command()

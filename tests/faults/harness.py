@@ -29,8 +29,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from router.app.embedded import (
-    _die_with_parent,
-    broker_binary,
+    broker_command,
+    die_with_parent,
     free_port,
     valkey_binary,
     wait_for_port,
@@ -101,7 +101,7 @@ class ChildServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, no locks
             )
         self.paused = False
         wait_for_port(self.port, self.proc, self.name, timeout)
@@ -136,12 +136,10 @@ class ChildServer:
 
 def tansu_broker() -> ChildServer:
     """The embedded Kafka-compatible broker (memory only: a restart loses everything)."""
-    binary = broker_binary()
 
     def command(port: int, data: Path) -> list[str]:
         del data
-        url = f"tcp://127.0.0.1:{port}"
-        return [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        return broker_command(f"tcp://127.0.0.1:{port}")
 
     return ChildServer("kafka", command)
 
@@ -295,7 +293,7 @@ def start_role(
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             cwd=ROOT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, no locks
         )
     return RoleProcess(tuple(roles), proc, http_port, stderr_path)
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from consumers.state.threads import Commit, RedisThreadStore
-from router.app import roles
+from router.app import web
 from router.events import Ticket, utcnow
 from router.redis import make_redis
 from router.settings import Settings
@@ -22,7 +22,7 @@ PROBLEM = "application/problem+json"
 @asynccontextmanager
 async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An ingress over ASGI for settings the shared fixture does not give (secrets set)."""
-    async with roles.ingress(settings) as ing:
+    async with web.ingress(settings) as ing:
         transport = httpx.ASGITransport(app=ing.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
             yield client

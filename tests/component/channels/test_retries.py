@@ -88,9 +88,9 @@ async def test_the_deadline_covers_the_whole_produce(
 
 
 async def test_outcome_unknown_is_a_distinct_problem(settings: Settings) -> None:
-    from router.app import roles
+    from router.app import web
 
-    async with roles.ingress(settings) as ing:
+    async with web.ingress(settings) as ing:
         ing.context.publisher = Publisher(
             StalledProducer(),  # type: ignore[arg-type]
             make_redis(settings),

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from router.app.roles import bind_http
+from router.app.web import bind_http
 from router.errors import ConfigError
 from router.settings import Settings
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from consumers.domain.windows import derived_values, fcr, satisfaction, workload
+from consumers.domain.windows import derived_values, fcr, satisfaction, sla, workload
 
 pytestmark = pytest.mark.unit
 
@@ -71,3 +71,40 @@ def test_workload_handle_time_from_replies() -> None:
     assert derived_values("workload", {"handled": 2, "handle_seconds_sum": 300}) == {
         "aht_seconds": 150.0
     }
+
+
+SLA_TICKET = {**TICKET, "priority": "high", "sla_policy": "standard"}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "expected"),
+    [
+        ("responded", {"response": "first", "within_sla": True}, [("met", "first_response")]),
+        ("responded", {"response": "next", "within_sla": True}, [("met", "next_response")]),
+        ("responded", {"response": "next", "within_sla": False}, []),  # late: the breach counts
+        ("responded", {"response": "next", "within_sla": None}, []),  # no clock was running
+        ("responded", {"response": "other", "within_sla": True}, []),
+        ("sla_warning", {"target": "next_response"}, [("warned", "next_response")]),
+        ("sla_breached", {"target": "next_response"}, [("breached", "next_response")]),
+        ("resolved", {"within_sla": True}, [("met", "resolution")]),
+        ("resolved", {"within_sla": False}, []),
+    ],
+)
+def test_sla_counts_met_breached_and_warned_per_target(
+    event_type: str, data: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    out = sla(f"switchboard.ticket.{event_type}", {"ticket": SLA_TICKET, **data})
+    assert [(c.counter, c.dimensions["target"]) for c in out] == expected
+    for c in out:
+        assert c.dimensions == {
+            "queue": "billing",
+            "channel": "email",
+            "priority": "high",
+            "policy": "standard",
+            "target": c.dimensions["target"],
+        }
+
+
+def test_sla_compliance_is_met_over_met_and_breached() -> None:
+    assert derived_values("sla", {"met": 3, "breached": 1, "warned": 2}) == {"compliance": 0.75}
+    assert derived_values("sla", {"warned": 1}) == {"compliance": None}

@@ -1,0 +1,42 @@
+-- Apply one routed event to a customer's threads, all at once: the ticket, its last
+-- customer message, the reply index, the open-ticket pointer, the dedupe marker and the
+-- outbox. A crash before it changes nothing; after it, the outbox is published again.
+--
+-- KEYS
+--   1 ticket_data    hash: <ticket>:v, <ticket>:json, <ticket>:message (router/keys.py)
+--   2 done           dedupe marker of this event
+--   3 outbox         this event's records still to publish
+--   4 open_ticket    the customer's open ticket
+--   5 message_index  message id -> ticket
+-- ARGV
+--   1 ttl            seconds the dedupe marker and the outbox live
+--   2 ticket_mode    'write' (store the ticket) | 'none' (the event changes no ticket)
+--   3 ticket_id      with 'write'
+--   4 expected       with 'write': the version read before deciding (0: a new ticket)
+--   5 ticket_json    with 'write'
+--   6 message_mode   'keep' | 'replace' (with 'write' only)
+--   7 message_json   with 'replace'
+--   8 open_mode      'keep' | 'clear' | 'set'
+--   9 open_ticket    with 'set'
+--  10 outbox_mode    'none' | 'set'
+--  11 outbox_blob    with 'set'
+--  12.. message ids to index to ticket_id (with 'write' only)
+-- Returns 'DUP' (the event was applied before: nothing changes), 'CONFLICT' (the ticket's
+-- version is not the expected one: nothing changes) or 'OK'.
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'DUP' end
+local ttl, ticket_mode, tid = ARGV[1], ARGV[2], ARGV[3]
+if ticket_mode == 'write' then
+  local current = tonumber(redis.call('HGET', KEYS[1], tid .. ':v') or '0')
+  if current ~= tonumber(ARGV[4]) then return 'CONFLICT' end
+  redis.call('HSET', KEYS[1], tid .. ':v', current + 1, tid .. ':json', ARGV[5])
+  if ARGV[6] == 'replace' then redis.call('HSET', KEYS[1], tid .. ':message', ARGV[7]) end
+  for i = 12, #ARGV do redis.call('HSET', KEYS[5], ARGV[i], tid) end
+end
+redis.call('SET', KEYS[2], '1', 'EX', ttl)
+if ARGV[10] == 'set' then redis.call('SET', KEYS[3], ARGV[11], 'EX', ttl) end
+if ARGV[8] == 'clear' then
+  redis.call('DEL', KEYS[4])
+elseif ARGV[8] == 'set' then
+  redis.call('SET', KEYS[4], ARGV[9])
+end
+return 'OK'

@@ -1,0 +1,166 @@
+"""Metric windows in Redis: exact counters per window, and which windows to publish next.
+
+A window is one hash (``p:m:{<metric key>}``, see ``router/keys.py``) holding its counters
+(``c:<counter>``), its ``meta`` (metric, dimensions, start), its ``revision`` and whether
+it is ``final``. Every increment is guarded by a marker for (window, event, counter) in
+the same script (``increment.lua``), so a redelivered event adds nothing. Windows that
+changed are remembered in a *dirty* set until published, and every window in a sorted
+set by its end, until its allowed lateness has passed and it is published as final.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from router.keys import Keys
+from router.redis import load_script, redis_errors, text
+
+HERE = Path(__file__).parent
+COUNTER = "c:"
+"""The prefix of a counter's field in a window."""
+
+
+@dataclass(frozen=True, slots=True)
+class Increment:
+    """Add ``amount`` to one counter of a window, once for ``event_id``."""
+
+    window: str  # the metric key (``router.events.metric_key``)
+    event_id: str
+    counter: str
+    amount: int
+    meta: dict[str, Any]
+    end: float  # when the window ends (epoch seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """Counters set (not added) on a window: the backlog measured now."""
+
+    window: str
+    meta: dict[str, Any]
+    values: dict[str, int]
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """A window as published: what it counts, after its latest revision."""
+
+    meta: dict[str, Any]
+    counters: dict[str, int]
+    revision: int
+    final: bool
+
+
+class WindowCounters:
+    def __init__(self, client: aioredis.Redis, *, prefix: str, ttl_s: int) -> None:
+        self._r = client
+        self._keys = Keys(prefix)
+        self._ttl = ttl_s
+        self._increment = load_script(client, HERE / "increment.lua")
+        self._bump = load_script(client, HERE / "bump.lua")
+
+    async def add(self, increments: list[Increment]) -> list[bool]:
+        """Apply each increment once; True where it was new (False: a duplicate).
+
+        Every window touched is marked dirty and scheduled to close, duplicates too, so
+        a crash between an increment and its publication is repaired by the next flush."""
+        if not increments:
+            return []
+        k = self._keys
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for i in increments:
+                    await self._increment(
+                        keys=[
+                            k.metric_window(i.window),
+                            k.metric_done(i.window, i.event_id, i.counter),
+                        ],
+                        args=[COUNTER + i.counter, i.amount, self._ttl, orjson.dumps(i.meta)],
+                        client=pipe,
+                    )
+                for i in increments:
+                    pipe.sadd(k.metric_dirty, i.window)
+                    pipe.zadd(k.metric_windows, {i.window: i.end}, nx=True)
+                replies = await pipe.execute()
+        return [bool(r) for r in replies[: len(increments)]]
+
+    async def set_gauges(self, windows: list[Gauges]) -> None:
+        """Set each window's counters to the values given and schedule it to close."""
+        k = self._keys
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for w in windows:
+                    key = k.metric_window(w.window)
+                    pipe.hset(key, "meta", orjson.dumps(w.meta))
+                    for name, value in w.values.items():
+                        pipe.hset(key, COUNTER + name, value)
+                    pipe.expire(key, self._ttl)
+                    pipe.zadd(k.metric_windows, {w.window: w.end}, nx=True)
+                await pipe.execute()
+
+    async def dirty(self) -> list[str]:
+        """The windows changed since they were last published, sorted."""
+        with redis_errors():
+            return sorted(text(w) for w in await self._r.smembers(self._keys.metric_dirty))
+
+    async def published(self, windows: list[str]) -> None:
+        """These windows' latest state is out: no longer dirty."""
+        if windows:
+            with redis_errors():
+                await self._r.srem(self._keys.metric_dirty, *windows)
+
+    async def due(self, horizon: float) -> list[str]:
+        """The windows that ended at or before ``horizon``: to publish as final."""
+        with redis_errors():
+            found: list[Any] = await self._r.zrangebyscore(
+                self._keys.metric_windows, "-inf", horizon
+            )
+        return [text(w) for w in found]
+
+    async def closed(self, windows: list[str]) -> None:
+        """These windows were published as final: never again."""
+        if windows:
+            with redis_errors():
+                await self._r.zrem(self._keys.metric_windows, *windows)
+
+    async def revise(self, windows: list[str], *, final: bool) -> list[WindowState | None]:
+        """Give each window its next revision (``bump.lua``) and return it as it is now;
+        None where it expired."""
+        mode = "finalize" if final else "revise"
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for window in windows:
+                    await self._bump(
+                        keys=[self._keys.metric_window(window)], args=[mode], client=pipe
+                    )
+                replies: list[list[bytes]] = await pipe.execute()
+        return [_state(flat) for flat in replies]
+
+    async def seed_revisions(self, revisions: dict[str, int]) -> None:
+        """Start windows at the revisions already published (``switchboard state
+        rebuild``), so the windows recomputed next keep growing revisions."""
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for window, revision in revisions.items():
+                    key = self._keys.metric_window(window)
+                    pipe.hset(key, "revision", revision)
+                    pipe.expire(key, self._ttl)
+                await pipe.execute()
+
+
+def _state(flat: list[bytes]) -> WindowState | None:
+    fields = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
+    if "meta" not in fields:
+        return None  # expired: nothing left to report
+    return WindowState(
+        meta=orjson.loads(fields["meta"]),
+        counters={k[len(COUNTER) :]: int(v) for k, v in fields.items() if k.startswith(COUNTER)},
+        revision=int(fields["revision"]),
+        final=fields.get("final") == "1",
+    )

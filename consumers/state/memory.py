@@ -1,0 +1,159 @@
+"""Thread state in a Python dict: the ``ThreadStore`` contract without a Redis server.
+
+It backs the fast handler tests and the staffing simulation, where a Redis per run would
+cost more than the work itself. The contract suite
+(``tests/component/state/test_thread_store_contract.py``) runs the same tests against
+this store and ``RedisThreadStore``, which keeps the two answering alike.
+
+Values are kept serialised exactly as Redis keeps them (ticket JSON, packed outbox,
+profile and message JSON), so a caller can neither change stored state through an object
+it still holds nor store something Redis could not. Each method runs without awaiting,
+so each is atomic, as a Lua script is. Nothing expires: dedupe markers and outboxes stay
+until ``clear_outboxes`` or ``forget``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from consumers.state.threads import Commit, ThreadView, ViewRequest, customer_id_for
+from router.events import Ticket
+from router.topics import OutRecord
+
+
+@dataclass(slots=True)
+class _StoredTicket:
+    version: int
+    json: str
+    message: bytes | None = None  # the last customer message, as JSON
+
+
+@dataclass(slots=True)
+class _Thread:
+    """Everything stored under one customer's hash tag in Redis."""
+
+    tickets: dict[str, _StoredTicket] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)  # event ids applied
+    outboxes: dict[str, bytes] = field(default_factory=dict)  # event id -> packed records
+    open_ticket: str | None = None
+    replies: dict[str, str] = field(default_factory=dict)  # message id -> ticket id
+    profile: bytes | None = None
+    identities: set[str] = field(default_factory=set)  # what ``forget`` unlinks
+
+
+class InMemoryThreadStore:
+    """``ThreadStore`` in process memory, with the Redis store's answers."""
+
+    def __init__(self) -> None:
+        self._threads: dict[str, _Thread] = {}
+        self._identities: dict[str, str] = {}  # identity -> customer
+        self._owners: dict[str, str] = {}  # ticket id -> customer
+
+    def _thread(self, customer_id: str) -> _Thread:
+        return self._threads.setdefault(customer_id, _Thread())
+
+    async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]:
+        """The customer behind each list: the owner of its first known identity, else a
+        new customer named after its first identity. Unknown identities are linked to it,
+        list by list, so lists sharing an identity resolve to one customer."""
+        owners = []
+        for ids in identity_lists:
+            known = [self._identities[i] for i in ids if i in self._identities]
+            customer = known[0] if known else customer_id_for(ids[0])
+            for identity in ids:
+                if identity not in self._identities:
+                    self._identities[identity] = customer
+                    self._thread(customer).identities.add(identity)
+            owners.append(self._identities[ids[0]])
+        return owners
+
+    async def views(self, requests: list[ViewRequest]) -> list[ThreadView]:
+        """The ticket named, else the one a reply ref points at, else the open ticket."""
+        return [self._view(r) for r in requests]
+
+    def _view(self, r: ViewRequest) -> ThreadView:
+        thread = self._threads.get(r.customer_id) or _Thread()
+        ticket_id, by_reply = r.ticket_id, False
+        if not ticket_id:
+            ref = next((ref for ref in r.refs if ref in thread.replies), None)
+            if ref is not None:
+                ticket_id, by_reply = thread.replies[ref], True
+            else:
+                ticket_id = thread.open_ticket
+        stored = thread.tickets.get(ticket_id) if ticket_id is not None else None
+        outbox = thread.outboxes.get(r.event_id)
+        return ThreadView(
+            r.customer_id,
+            r.event_id in thread.done,
+            [OutRecord.unpack(o) for o in orjson.loads(outbox)] if outbox else None,
+            Ticket.model_validate_json(stored.json) if stored else None,
+            stored.version if stored else 0,
+            by_reply,
+            orjson.loads(thread.profile) if thread.profile else {},
+            orjson.loads(stored.message) if stored and stored.message else None,
+        )
+
+    async def commit_many(self, commits: list[Commit]) -> list[str]:
+        """'DUP' when the event was applied before, 'CONFLICT' when the ticket's version is
+        not the expected one, else 'OK' with every part of the commit applied."""
+        return [self._commit(c) for c in commits]
+
+    def _commit(self, c: Commit) -> str:
+        thread = self._thread(c.customer_id)
+        if c.ticket is not None and c.expected_version == 0:
+            # as in Redis: a new ticket's owner whatever the answer (its id derives from
+            # the event that opens it, so if it exists it is this customer's)
+            self._owners[c.ticket.id] = c.customer_id
+        if c.event_id in thread.done:
+            return "DUP"
+        if c.ticket is not None:  # an event that changes no ticket has no version to check
+            stored = thread.tickets.get(c.ticket.id)
+            if (stored.version if stored else 0) != c.expected_version:
+                return "CONFLICT"
+            message = orjson.dumps(c.message) if c.message else None
+            thread.tickets[c.ticket.id] = _StoredTicket(
+                c.expected_version + 1,
+                c.ticket.model_dump_json(),
+                message or (stored.message if stored else None),
+            )
+            thread.replies.update(dict.fromkeys(c.message_ids, c.ticket.id))
+        thread.done.add(c.event_id)
+        if c.outbox:
+            thread.outboxes[c.event_id] = orjson.dumps([r.pack() for r in c.outbox])
+        if c.open_ticket is not None:
+            thread.open_ticket = c.open_ticket or None
+        return "OK"
+
+    async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]:
+        """The customer of each ticket (None: no such ticket)."""
+        return [self._owners.get(t) for t in ticket_ids]
+
+    async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None:
+        """CRM enrichment: the given fields replace the stored ones, the others stay."""
+        thread = self._thread(customer_id)
+        current = orjson.loads(thread.profile) if thread.profile else {}
+        thread.profile = orjson.dumps({**current, **fields})
+
+    async def clear_outboxes(self, done: list[tuple[str, str]]) -> None:
+        """Forget the outboxes of (customer, event id) pairs whose records were acked."""
+        for customer_id, event_id in done:
+            if thread := self._threads.get(customer_id):
+                thread.outboxes.pop(event_id, None)
+
+    async def forget(self, customer_id: str) -> list[str]:
+        """Erase everything stored about a customer; return the ids of their tickets.
+        Identities are unlinked only while they still point at this customer."""
+        thread = self._threads.pop(customer_id, None) or _Thread()
+        for identity in thread.identities:
+            if self._identities.get(identity) == customer_id:
+                del self._identities[identity]
+        tickets = sorted(thread.tickets)
+        for ticket_id in tickets:
+            self._owners.pop(ticket_id, None)
+        return tickets
+
+    async def customer_of(self, identity: str) -> str | None:
+        return self._identities.get(identity)

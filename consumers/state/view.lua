@@ -1,0 +1,36 @@
+-- Read what the router needs to place one event, in one step: is it done, its pending
+-- outbox, the customer's profile, and one ticket with its version and last message.
+--
+-- KEYS
+--   1 done           dedupe marker of the event
+--   2 outbox         the event's records still to publish
+--   3 open_ticket    the customer's open ticket
+--   4 message_index  message id -> ticket
+--   5 profile        the customer's CRM profile
+--   6 ticket_data    hash: <ticket>:v, <ticket>:json, <ticket>:message (router/keys.py)
+-- ARGV
+--   1 find           'named' (the ticket in ARGV[2]) | 'search' (the first reply
+--                    reference in the index, else the open ticket)
+--   2 ticket_id      with 'named'
+--   3.. reply refs   with 'search', in the order to try them
+-- Returns {done 0|1, outbox|false, version|false, ticket json|false, found by reply 0|1,
+--          profile|false, message|false}.
+local tid, by_reply = false, 0
+if ARGV[1] == 'named' then
+  tid = ARGV[2]
+else
+  for i = 3, #ARGV do
+    tid = redis.call('HGET', KEYS[4], ARGV[i])
+    if tid then
+      by_reply = 1
+      break
+    end
+  end
+  if not tid then tid = redis.call('GET', KEYS[3]) end
+end
+local ticket = {false, false, false}
+if tid then
+  ticket = redis.call('HMGET', KEYS[6], tid .. ':v', tid .. ':json', tid .. ':message')
+end
+return {redis.call('EXISTS', KEYS[1]), redis.call('GET', KEYS[2]), ticket[1], ticket[2],
+        by_reply, redis.call('GET', KEYS[5]), ticket[3]}

@@ -1,0 +1,143 @@
+"""The HTTP side of a process: the ingress app with its producer and Redis client, the
+topic watch behind its readiness, the listening socket and the uvicorn server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI
+
+from channels.app import create_app
+from channels.deps import IngressContext
+from channels.protocol import problem_protocol
+from channels.publish import Publisher
+from consumers.state.threads import RedisThreadStore
+from router.errors import ConfigError
+from router.health import NotReady, ReadyCheck
+from router.kafka import TopicWatch, make_producer
+from router.observability import Telemetry
+from router.redis import make_redis
+from router.settings import Settings
+from router.topics import TopicNames
+
+
+@dataclass
+class Ingress:
+    app: FastAPI
+    context: IngressContext
+    extra_checks: dict[str, ReadyCheck] = field(default_factory=dict)
+
+
+def kafka_ready(watch: TopicWatch) -> ReadyCheck:
+    """Ready while the last topic listing succeeded recently and found every topic."""
+
+    def check() -> None:
+        if watch.existing is None or watch.error is not None:
+            raise NotReady(f"broker not answering ({watch.error or 'not checked yet'})")
+        missing = watch.missing()
+        if missing:
+            raise NotReady(f"topics missing: {', '.join(missing)}")
+
+    return check
+
+
+@asynccontextmanager
+async def topic_watch(settings: Settings) -> AsyncIterator[TopicWatch]:
+    """A TopicWatch refreshed in the background while the context is open."""
+    watch = TopicWatch(settings)
+    await watch.refresh()
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch.run(stop), name="topic-watch")
+    try:
+        yield watch
+    finally:
+        stop.set()
+        await task
+
+
+@asynccontextmanager
+async def ingress(
+    settings: Settings, telemetry: Telemetry | None = None, watch: TopicWatch | None = None
+) -> AsyncIterator[Ingress]:
+    """The HTTP ingress with its producer and Redis client, started and torn down together."""
+    async with AsyncExitStack() as stack:
+        if watch is None:
+            watch = await stack.enter_async_context(topic_watch(settings))
+        producer = make_producer(settings)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        redis = make_redis(settings)
+        stack.push_async_callback(redis.aclose)
+        publisher = Publisher(
+            producer,
+            redis,
+            TopicNames(settings.topic_prefix),
+            seen_ttl_s=settings.redis.dedupe_ttl_s,
+            timeout_s=settings.kafka.request_timeout_ms / 1000,
+            limits=settings.limits(),
+            content_window_s=settings.ingress_dedupe_window_s,
+            topics=watch,
+        )
+
+        async def redis_ready() -> None:
+            await redis.ping()
+
+        ctx = IngressContext(
+            settings=settings,
+            publisher=publisher,
+            telemetry=telemetry or Telemetry(),
+            ticket_owners=RedisThreadStore(
+                redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
+            ).ticket_owners,
+            ready_checks={"kafka": kafka_ready(watch), "redis": redis_ready},
+        )
+        yield Ingress(create_app(ctx), ctx)
+
+
+def bind_http(settings: Settings) -> socket.socket:
+    """Take the HTTP port before anything else starts, so a taken port is one clear line."""
+    host, port = settings.http_host, settings.http_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto TCP, so that asyncio sets TCP_NODELAY on every accepted connection
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            "SWITCHBOARD_HTTP_PORT", f"cannot listen on {host}:{port} ({exc.strerror})"
+        ) from None
+    sock.listen(2048)
+    return sock
+
+
+async def serve(
+    app: FastAPI,
+    sock: socket.socket,
+    stop: asyncio.Event,
+    on_ready: Callable[[str], None] | None,
+) -> None:
+    config = uvicorn.Config(
+        app, http=problem_protocol(), log_config=None, access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    # The CLI owns SIGINT/SIGTERM and sets ``stop``; uvicorn must not take them over.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if serving.done():
+            await serving
+        await asyncio.sleep(0.02)
+    if on_ready:
+        host, port = sock.getsockname()[:2]
+        on_ready(f"http://{host}:{port}")
+    await stop.wait()
+    server.should_exit = True
+    await serving

@@ -1,0 +1,398 @@
+"""Every branch of the Lua scripts, called as their headers document them, on the real
+embedded valkey, asserting what each leaves in Redis.
+
+The stores' own behaviour is the contract suite's (``test_thread_store_contract.py``);
+here each script is held to its header: which KEYS it touches, what each ARGV mode word
+does, and what it answers. The waiting line's placing script is covered branch by branch
+in ``tests/component/pipeline/test_waiting_line.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+import consumers.state
+from consumers.state.counters import Increment, WindowCounters
+from consumers.state.threads import RedisThreadStore
+from router.app.embedded import free_port
+from router.errors import BackendUnavailable
+from router.events import Ticket
+from router.keys import Keys
+from router.redis import load_script, make_redis
+from router.settings import Settings
+
+pytestmark = pytest.mark.component
+
+STATE = Path(consumers.state.__file__).parent
+SCRIPTS = ("commit.lua", "view.lua", "increment.lua", "bump.lua", "waiting.lua")
+C = "C-1"
+TTL = 600
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    client = make_redis(settings)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def keys(settings: Settings) -> Keys:
+    return Keys(settings.topic_prefix)
+
+
+def script(redis: aioredis.Redis, name: str) -> AsyncScript:
+    return load_script(redis, STATE / name)
+
+
+def as_text(raw: Any) -> Any:
+    """A reply with its bytes decoded, for plain comparisons."""
+    if isinstance(raw, bytes):
+        return raw.decode()
+    if isinstance(raw, list):
+        return [as_text(r) for r in raw]
+    if isinstance(raw, dict):
+        return {as_text(k): as_text(v) for k, v in raw.items()}
+    return raw
+
+
+# --- what every script promises -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_a_script_opens_with_a_header_naming_its_keys_and_arguments(name: str) -> None:
+    lines = (STATE / name).read_text().splitlines()
+    header = list(itertools.takewhile(lambda line: line.startswith("--"), lines))
+    body = "\n".join(lines[len(header) :])
+    keys_at = header.index("-- KEYS")
+    argv_at = next(i for i, line in enumerate(header) if line.startswith("-- ARGV"))
+    named = {m[1] for line in header[keys_at:argv_at] if (m := re.match(r"--\s+(\d+) ", line))}
+    assert named == set(re.findall(r"KEYS\[(\d+)\]", body)), name  # each key used is named
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_a_script_touches_only_keys_it_was_given(name: str) -> None:
+    """Redis Cluster routes a script by its KEYS: a key built inside it may be elsewhere."""
+    calls = re.findall(r"redis\.call\('(\w+)',\s*([^,)]+)", (STATE / name).read_text())
+    assert calls, name
+    assert [c for c in calls if not re.fullmatch(r"KEYS\[\d+\]", c[1])] == []
+
+
+# --- commit.lua -----------------------------------------------------------------------
+
+
+class Thread:
+    """One customer's keys and the two thread scripts, called by their headers."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, customer_id: str = C) -> None:
+        self.r = redis
+        self.k = keys
+        self.c = customer_id
+        self._commit = script(redis, "commit.lua")
+        self._view = script(redis, "view.lua")
+
+    async def commit(
+        self,
+        event: str,
+        ticket: tuple[str, int, str] | None = None,  # id, expected version, json
+        *,
+        message: tuple[str, str] = ("keep", ""),
+        open_: tuple[str, str] = ("keep", ""),
+        outbox: tuple[str, str] = ("none", ""),
+        index: tuple[str, ...] = (),
+    ) -> str:
+        k, c = self.k, self.c
+        written: list[str | int] = ["write", *ticket] if ticket else ["none", "", 0, ""]
+        answer = await self._commit(
+            keys=[
+                k.ticket_data(c),
+                k.done(c, event),
+                k.outbox(c, event),
+                k.open_ticket(c),
+                k.message_index(c),
+            ],
+            args=[TTL, *written, *message, *open_, *outbox, *index],
+        )
+        return str(as_text(answer))
+
+    async def view(self, event: str, find: tuple[str, str] = ("search", ""), *refs: str) -> Any:
+        k, c = self.k, self.c
+        keys = [
+            k.done(c, event),
+            k.outbox(c, event),
+            k.open_ticket(c),
+            k.message_index(c),
+            k.profile(c),
+            k.ticket_data(c),
+        ]
+        return as_text(await self._view(keys=keys, args=[*find, *refs]))
+
+    async def tickets(self) -> dict[str, str]:
+        return as_text(await self.r.hgetall(self.k.ticket_data(self.c)))  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def thread(redis: aioredis.Redis, keys: Keys) -> Thread:
+    return Thread(redis, keys)
+
+
+async def test_commit_ok_writes_the_ticket_marker_and_outbox_at_once(thread: Thread) -> None:
+    answer = await thread.commit("e1", ("T-1", 0, '{"n":1}'), outbox=("set", "[1,2]"))
+    assert answer == "OK"
+    assert await thread.tickets() == {"T-1:v": "1", "T-1:json": '{"n":1}'}
+    k, r = thread.k, thread.r
+    assert await r.get(k.done(C, "e1")) == b"1"
+    assert 0 < await r.ttl(k.done(C, "e1")) <= TTL
+    assert await r.get(k.outbox(C, "e1")) == b"[1,2]"
+    assert 0 < await r.ttl(k.outbox(C, "e1")) <= TTL
+    assert await thread.commit("e2", ("T-1", 1, '{"n":2}')) == "OK"
+    assert await thread.tickets() == {"T-1:v": "2", "T-1:json": '{"n":2}'}
+    assert await r.exists(k.outbox(C, "e2")) == 0  # outbox 'none': nothing to publish
+
+
+async def test_commit_dup_changes_nothing(thread: Thread) -> None:
+    await thread.commit("e1", ("T-1", 0, '{"n":1}'), open_=("set", "T-1"))
+    again = await thread.commit(
+        "e1",
+        ("T-1", 1, '{"n":2}'),
+        message=("replace", "{}"),
+        open_=("clear", ""),
+        outbox=("set", "[9]"),
+        index=("<m@x>",),
+    )
+    assert again == "DUP"
+    assert await thread.tickets() == {"T-1:v": "1", "T-1:json": '{"n":1}'}
+    k, r = thread.k, thread.r
+    assert await r.get(k.open_ticket(C)) == b"T-1"
+    assert await r.exists(k.outbox(C, "e1"), k.message_index(C)) == 0
+
+
+async def test_commit_conflict_on_a_version_not_the_expected_one(thread: Thread) -> None:
+    await thread.commit("e1", ("T-1", 0, '{"n":1}'))
+    for stale in (0, 2):
+        answer = await thread.commit(
+            "e2", ("T-1", stale, '{"n":2}'), open_=("set", "T-1"), outbox=("set", "[1]")
+        )
+        assert answer == "CONFLICT"
+    assert await thread.tickets() == {"T-1:v": "1", "T-1:json": '{"n":1}'}
+    k, r = thread.k, thread.r
+    assert await r.exists(k.done(C, "e2"), k.outbox(C, "e2"), k.open_ticket(C)) == 0
+    assert await thread.commit("e3", ("T-2", 1, "{}")) == "CONFLICT"  # no T-2 yet: version 0
+
+
+async def test_commit_without_a_ticket_records_the_event_and_checks_no_version(
+    thread: Thread,
+) -> None:
+    await thread.commit("e1", ("T-1", 0, '{"n":1}'), open_=("set", "T-1"))
+    answer = await thread.commit(
+        "auto",
+        None,
+        message=("replace", '{"text":"ignored"}'),
+        outbox=("set", "[1]"),
+        index=("<auto@x>",),
+    )
+    assert answer == "OK"
+    assert await thread.tickets() == {"T-1:v": "1", "T-1:json": '{"n":1}'}
+    k, r = thread.k, thread.r
+    assert await r.get(k.done(C, "auto")) == b"1"
+    assert await r.get(k.outbox(C, "auto")) == b"[1]"
+    assert await r.exists(k.message_index(C)) == 0  # an id pointing at no ticket: not kept
+    assert await thread.commit("auto", None) == "DUP"
+
+
+async def test_commit_keeps_clears_and_sets_the_open_pointer(thread: Thread) -> None:
+    pointer = thread.k.open_ticket(C)
+    await thread.commit("e1", ("T-1", 0, "{}"), open_=("set", "T-1"))
+    assert await thread.r.get(pointer) == b"T-1"
+    await thread.commit("e2", ("T-1", 1, "{}"), open_=("keep", ""))
+    assert await thread.r.get(pointer) == b"T-1"
+    await thread.commit("e3", None, open_=("keep", "T-9"))  # 'keep' reads no value
+    assert await thread.r.get(pointer) == b"T-1"
+    await thread.commit("e4", ("T-1", 2, "{}"), open_=("clear", "T-1"))
+    assert await thread.r.exists(pointer) == 0
+    await thread.commit("e5", None, open_=("set", "T-2"))
+    assert await thread.r.get(pointer) == b"T-2"
+
+
+async def test_commit_keeps_or_replaces_the_last_message(thread: Thread) -> None:
+    await thread.commit("e1", ("T-1", 0, "{}"), message=("replace", '{"text":"a"}'))
+    assert (await thread.tickets())["T-1:message"] == '{"text":"a"}'
+    await thread.commit("e2", ("T-1", 1, "{}"), message=("keep", '{"text":"b"}'))
+    assert (await thread.tickets())["T-1:message"] == '{"text":"a"}'
+    await thread.commit("e3", ("T-1", 2, "{}"), message=("replace", '{"text":"c"}'))
+    assert (await thread.tickets())["T-1:message"] == '{"text":"c"}'
+    await thread.commit("e4", ("T-2", 0, "{}"))
+    assert "T-2:message" not in await thread.tickets()
+
+
+async def test_commit_indexes_message_ids_to_its_ticket(thread: Thread) -> None:
+    await thread.commit("e1", ("T-1", 0, "{}"), index=("<a@x>", "<b@x>"))
+    await thread.commit("e2", ("T-2", 0, "{}"), index=("<c@x>",))
+    await thread.commit("e3", ("T-2", 1, "{}"), index=("<a@x>",))  # a later answer moves it
+    index = as_text(await thread.r.hgetall(thread.k.message_index(C)))
+    assert index == {"<a@x>": "T-2", "<b@x>": "T-1", "<c@x>": "T-2"}
+
+
+# --- view.lua -------------------------------------------------------------------------
+
+
+async def two_tickets(thread: Thread) -> None:
+    """T-1 answered by message <m1@x>; T-2 the open ticket, with a profile."""
+    await thread.commit(
+        "e1", ("T-1", 0, '{"id":"T-1"}'), message=("replace", '"m1"'), index=("<m1@x>",)
+    )
+    await thread.commit("e2", ("T-2", 0, '{"id":"T-2"}'), open_=("set", "T-2"))
+    await thread.commit("e3", ("T-2", 1, '{"id":"T-2"}'), message=("replace", '"m2"'))
+    await thread.r.set(thread.k.profile(C), b'{"tier":"gold"}')
+
+
+async def test_view_finds_a_named_ticket_whatever_the_refs_and_pointer(thread: Thread) -> None:
+    await two_tickets(thread)
+    named = await thread.view("next", ("named", "T-1"), "<m1@x>")
+    assert named == [0, None, "1", '{"id":"T-1"}', 0, '{"tier":"gold"}', '"m1"']
+    assert (await thread.view("next", ("named", "T-404")))[2:5] == [None, None, 0]
+
+
+async def test_view_finds_a_ticket_by_the_first_known_reply_ref(thread: Thread) -> None:
+    await two_tickets(thread)
+    replied = await thread.view("next", ("search", ""), "<unknown@x>", "<m1@x>")
+    assert replied == [0, None, "1", '{"id":"T-1"}', 1, '{"tier":"gold"}', '"m1"']
+
+
+async def test_view_falls_back_to_the_open_ticket(thread: Thread) -> None:
+    await two_tickets(thread)
+    opened = await thread.view("next", ("search", ""), "<unknown@x>")
+    assert opened == [0, None, "2", '{"id":"T-2"}', 0, '{"tier":"gold"}', '"m2"']
+
+
+async def test_view_finds_nothing_for_a_customer_without_threads(thread: Thread) -> None:
+    assert await thread.view("next", ("search", ""), "<m1@x>") == [
+        0,
+        None,
+        None,
+        None,
+        0,
+        None,
+        None,
+    ]
+
+
+async def test_view_tells_a_done_event_and_its_pending_outbox(thread: Thread) -> None:
+    await thread.commit("e1", ("T-1", 0, "{}"), open_=("set", "T-1"), outbox=("set", "[7]"))
+    assert (await thread.view("e1"))[:2] == [1, "[7]"]
+    await thread.r.delete(thread.k.outbox(C, "e1"))  # published and acked
+    assert (await thread.view("e1"))[:2] == [1, None]
+
+
+async def test_restored_tickets_are_what_the_view_reads(
+    redis: aioredis.Redis, keys: Keys, thread: Thread, settings: Settings
+) -> None:
+    """``state rebuild`` writes the layout the scripts read (router/keys.py)."""
+    at = "2026-11-23T10:00:00Z"
+    t = Ticket.model_validate(
+        {
+            "id": "T-1",
+            "channel": "email",
+            "customer_id": C,
+            "created_at": at,
+            "updated_at": at,
+            "message_ids": ["<m1@x>"],
+        }
+    )
+    store = RedisThreadStore(redis, ttl_s=TTL, prefix=settings.topic_prefix)
+    await store.restore([t], {"email:a@example.com": C}, {C: "T-1"})
+    by_ref = await thread.view("next", ("search", ""), "<m1@x>")
+    assert (by_ref[2], by_ref[4]) == ("1", 1)
+    assert Ticket.model_validate_json(by_ref[3]) == t
+    assert await thread.commit("e1", ("T-1", 1, "{}")) == "OK"  # versions go on from 1
+    assert await store.forget(C) == ["T-1"]
+    assert [k async for k in redis.scan_iter(match=keys.customer_pattern(C))] == []
+
+
+# --- increment.lua and bump.lua -------------------------------------------------------
+
+
+WINDOW = "handled/2026-11-23T10:00:00Z/queue=general"
+META = {"metric": "handled", "dimensions": {"queue": "general"}, "start": "2026-11-23T10:00:00Z"}
+
+
+def increment(event: str, amount: int = 1, counter: str = "created") -> Increment:
+    return Increment(WINDOW, event, counter, amount, META, end=1.0)
+
+
+async def test_increment_adds_once_and_marks_the_event(
+    redis: aioredis.Redis, keys: Keys, settings: Settings
+) -> None:
+    counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
+    assert await counters.add([increment("e1", 2), increment("e1", 5, "handled")]) == [True, True]
+    window = as_text(await redis.hgetall(keys.metric_window(WINDOW)))
+    assert window == {"c:created": "2", "c:handled": "5", "meta": orjson.dumps(META).decode()}
+    assert 0 < await redis.ttl(keys.metric_window(WINDOW)) <= TTL
+    assert await redis.get(keys.metric_done(WINDOW, "e1", "created")) == b"1"
+    assert await counters.dirty() == [WINDOW]
+    assert await counters.due(1.0) == [WINDOW]
+
+
+async def test_increment_of_a_duplicate_adds_nothing(
+    redis: aioredis.Redis, keys: Keys, settings: Settings
+) -> None:
+    counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
+    await counters.add([increment("e1", 2)])
+    assert await counters.add([increment("e1", 2), increment("e2", 3)]) == [False, True]
+    assert await redis.hget(keys.metric_window(WINDOW), "c:created") == b"5"
+
+
+async def test_bump_revises_and_finalizes_a_window(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
+    await counters.seed_revisions({WINDOW: 4})  # published before a rebuild
+    await counters.add([increment("e1", 2)])
+    [revised] = await counters.revise([WINDOW], final=False)
+    assert revised is not None
+    assert (revised.revision, revised.final, revised.counters, revised.meta) == (
+        5,
+        False,
+        {"created": 2},
+        META,
+    )
+    [final] = await counters.revise([WINDOW], final=True)
+    assert final is not None
+    assert (final.revision, final.final) == (6, True)
+
+
+async def test_bump_of_an_expired_window_creates_nothing(
+    redis: aioredis.Redis, keys: Keys, settings: Settings
+) -> None:
+    counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
+    assert await counters.revise([WINDOW], final=True) == [None]
+    assert await redis.exists(keys.metric_window(WINDOW)) == 0
+
+
+# --- Redis away -----------------------------------------------------------------------
+
+
+async def test_redis_away_is_backend_unavailable(settings: Settings) -> None:
+    client = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    try:
+        store = RedisThreadStore(client, ttl_s=TTL, prefix=settings.topic_prefix)
+        with pytest.raises(BackendUnavailable) as raised:
+            await store.ticket_owners(["T-1"])
+        assert raised.value.backend == "redis"
+        assert raised.value.retriable is True
+        counters = WindowCounters(client, prefix=settings.topic_prefix, ttl_s=TTL)
+        with pytest.raises(BackendUnavailable):  # a pipelined script call too
+            await counters.add([increment("e1")])
+    finally:
+        await client.aclose()

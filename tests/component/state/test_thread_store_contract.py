@@ -1,0 +1,346 @@
+"""The ``ThreadStore`` contract: one suite, run against every implementation.
+
+The routing consumer trusts these answers for exactly-once effects (DUP), for safe
+concurrent updates (CONFLICT) and for threading (open ticket, reply refs). The in-memory
+store that the fast handler tests use is only worth having while it answers like the
+Redis one, so both run the same tests here, Redis on the real embedded valkey.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pytest
+
+from consumers.state.memory import InMemoryThreadStore
+from consumers.state.threads import (
+    Commit,
+    RedisThreadStore,
+    ThreadStore,
+    ThreadView,
+    ViewRequest,
+    customer_id_for,
+)
+from router.app.embedded import EmbeddedServices
+from router.codec import CONTENT_TYPE_HEADER
+from router.events import Ticket
+from router.redis import make_redis
+from router.topics import OutRecord, Topic
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.component
+
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+ALICE = "C-alice"
+BOB = "C-bob"
+
+
+class Store(ThreadStore, Protocol):
+    """What the contract covers beyond the router's Protocol: the ``forget`` tool's calls."""
+
+    async def forget(self, customer_id: str) -> list[str]: ...
+    async def customer_of(self, identity: str) -> str | None: ...
+
+
+@pytest.fixture(params=["redis", "memory"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """Each test gets an empty store: Redis under a key prefix of its own."""
+    if request.param == "memory":
+        yield InMemoryThreadStore()
+        return
+    services: EmbeddedServices = request.getfixturevalue("services")
+    prefix = f"contract-{uuid.uuid4().hex[:12]}"
+    client = make_redis(make_settings(services, prefix))
+    try:
+        yield RedisThreadStore(client, ttl_s=3600, prefix=prefix)
+    finally:
+        await client.aclose()
+
+
+def ticket(ticket_id: str = "T-1", customer_id: str = ALICE, **changes: Any) -> Ticket:
+    return Ticket.model_validate(
+        {
+            "id": ticket_id,
+            "channel": "email",
+            "customer_id": customer_id,
+            "created_at": AT,
+            "updated_at": AT,
+            **changes,
+        }
+    )
+
+
+def record(ticket_id: str, n: int) -> OutRecord:
+    return OutRecord(Topic.TICKETS, ticket_id, f'{{"n": {n}}}'.encode(), (CONTENT_TYPE_HEADER,))
+
+
+async def commit(store: ThreadStore, *commits: Commit) -> list[str]:
+    return await store.commit_many(list(commits))
+
+
+async def view(
+    store: ThreadStore,
+    customer_id: str = ALICE,
+    event_id: str = "e-next",
+    refs: tuple[str, ...] = (),
+    ticket_id: str | None = None,
+) -> ThreadView:
+    [seen] = await store.views([ViewRequest(customer_id, event_id, list(refs), ticket_id)])
+    return seen
+
+
+# --- OK, DUP, CONFLICT and the version --------------------------------------------------
+
+
+async def test_an_event_applies_once_and_its_repeat_is_dup_changing_nothing(
+    store: Store,
+) -> None:
+    assert await commit(store, Commit(ALICE, "e1", ticket(), 0, open_ticket="T-1")) == ["OK"]
+    again = Commit(ALICE, "e1", ticket(subject="changed"), 1, open_ticket="T-1")
+    assert await commit(store, again) == ["DUP"]
+    seen = await view(store, event_id="e1")
+    assert seen.done is True
+    assert (seen.ticket, seen.ticket_version) == (ticket(), 1)
+    assert (await view(store, event_id="e2")).done is False
+
+
+async def test_a_stale_version_is_a_conflict_that_leaves_the_event_to_retry(
+    store: Store,
+) -> None:
+    await commit(store, Commit(ALICE, "e1", ticket(), 0, open_ticket="T-1"))
+    racing = [
+        Commit(ALICE, "e2", ticket(subject="behind"), 0),
+        Commit(ALICE, "e3", ticket(subject="ahead"), 2),
+    ]
+    assert await store.commit_many(racing) == ["CONFLICT", "CONFLICT"]
+    seen = await view(store, event_id="e2")
+    assert (seen.done, seen.ticket, seen.ticket_version) == (False, ticket(), 1)
+    assert await commit(store, Commit(ALICE, "e2", ticket(subject="re-read"), 1)) == ["OK"]
+    assert (await view(store)).ticket == ticket(subject="re-read")
+
+
+async def test_an_applied_event_is_dup_even_when_its_version_is_stale(store: Store) -> None:
+    await commit(store, Commit(ALICE, "e1", ticket(), 0, open_ticket="T-1"))
+    assert await commit(store, Commit(ALICE, "e1", ticket(), 0)) == ["DUP"]
+
+
+async def test_every_ticket_write_counts_one_version_and_a_ticketless_event_none(
+    store: Store,
+) -> None:
+    await commit(store, Commit(ALICE, "e1", ticket(), 0, open_ticket="T-1"))
+    for n, event in enumerate(("e2", "e3"), start=1):
+        assert await commit(store, Commit(ALICE, event, ticket(contacts=n), n)) == ["OK"]
+    assert await commit(store, Commit(ALICE, "bounce", None, 0)) == ["OK"]
+    assert await commit(store, Commit(ALICE, "bounce", None, 0)) == ["DUP"]
+    seen = await view(store)
+    assert (seen.ticket, seen.ticket_version) == (ticket(contacts=2), 3)
+
+
+async def test_an_event_that_changes_no_ticket_applies_whatever_version_it_read(
+    store: Store,
+) -> None:
+    await commit(store, Commit(ALICE, "e1", ticket(), 0, open_ticket="T-1"))
+    # an auto-reply to the open ticket: the router passes on the version it read
+    assert await commit(store, Commit(ALICE, "auto", None, 1, message_ids=["<a@x>"])) == ["OK"]
+    assert await commit(store, Commit(ALICE, "auto", None, 1)) == ["DUP"]
+    seen = await view(store, refs=("<a@x>",))  # indexes nothing: no ticket to find by it
+    assert (seen.ticket, seen.ticket_version, seen.by_reply) == (ticket(), 1, False)
+
+
+async def test_one_batch_answers_each_commit_on_its_own(store: Store) -> None:
+    answers = await store.commit_many(
+        [
+            Commit(ALICE, "e1", ticket(), 0, open_ticket="T-1"),
+            Commit(ALICE, "e2", ticket(contacts=2), 1),  # sees the first one's write
+            Commit(ALICE, "e2", ticket(contacts=3), 2),
+            Commit(BOB, "e3", ticket("T-2", BOB), 5),
+        ]
+    )
+    assert answers == ["OK", "OK", "DUP", "CONFLICT"]
+    assert (await view(store)).ticket_version == 2
+
+
+# --- which ticket a view finds ----------------------------------------------------------
+
+
+async def test_the_open_ticket_is_kept_set_and_cleared(store: Store) -> None:
+    await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0, open_ticket="T-1"))
+    await commit(store, Commit(ALICE, "e2", ticket("T-1", status="open"), 1))  # None: keep
+    assert (await view(store)).ticket == ticket("T-1", status="open")
+    await commit(store, Commit(ALICE, "e3", ticket("T-2"), 0, open_ticket="T-2"))
+    assert (await view(store)).ticket == ticket("T-2")
+    await commit(store, Commit(ALICE, "e4", ticket("T-2", status="closed"), 1, open_ticket=""))
+    seen = await view(store)
+    assert (seen.ticket, seen.ticket_version, seen.by_reply) == (None, 0, False)
+
+
+async def test_a_reply_finds_the_ticket_of_the_message_it_answers(store: Store) -> None:
+    await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0, message_ids=["<m1@x>"]))
+    await commit(
+        store, Commit(ALICE, "e2", ticket("T-2"), 0, message_ids=["<m2@x>"], open_ticket="T-2")
+    )
+    replied = await view(store, refs=("<unknown@x>", "<m1@x>"))
+    assert (replied.ticket, replied.ticket_version, replied.by_reply) == (ticket("T-1"), 1, True)
+    first_known_ref = await view(store, refs=("<m2@x>", "<m1@x>"))
+    assert (first_known_ref.ticket, first_known_ref.by_reply) == (ticket("T-2"), True)
+    unknown_refs = await view(store, refs=("<unknown@x>",))
+    assert (unknown_refs.ticket, unknown_refs.by_reply) == (ticket("T-2"), False)
+
+
+async def test_a_named_ticket_wins_over_refs_and_the_open_ticket(store: Store) -> None:
+    await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0, message_ids=["<m1@x>"]))
+    await commit(store, Commit(ALICE, "e2", ticket("T-2"), 0, open_ticket="T-2"))
+    named = await view(store, refs=("<m1@x>",), ticket_id="T-2")
+    assert (named.ticket, named.ticket_version, named.by_reply) == (ticket("T-2"), 1, False)
+    missing = await view(store, ticket_id="T-404")
+    assert (missing.ticket, missing.ticket_version) == (None, 0)
+
+
+async def test_a_customer_never_sees_another_customers_threads(store: Store) -> None:
+    await commit(
+        store,
+        Commit(ALICE, "e1", ticket("T-1"), 0, message_ids=["<m1@x>"], open_ticket="T-1"),
+    )
+    seen = await view(store, BOB, "e1", refs=("<m1@x>",))
+    assert (seen.ticket, seen.done, seen.by_reply) == (None, False, False)
+    assert (await view(store, BOB, ticket_id="T-1")).ticket is None
+
+
+# --- what else a view carries -----------------------------------------------------------
+
+
+async def test_the_outbox_is_in_the_view_until_it_is_cleared(store: Store) -> None:
+    records = [record("T-1", 0), record("T-1", 1)]
+    await commit(
+        store,
+        Commit(ALICE, "e1", ticket(), 0, outbox=records, open_ticket="T-1"),
+        Commit(ALICE, "e2", ticket(), 1),
+    )
+    assert (await view(store, event_id="e1")).outbox == records
+    assert (await view(store, event_id="e2")).outbox is None  # nothing to publish
+    await store.clear_outboxes([(ALICE, "e1")])
+    cleared = await view(store, event_id="e1")
+    assert (cleared.outbox, cleared.done) == (None, True)
+
+
+async def test_a_profile_merge_replaces_the_given_fields_and_keeps_the_rest(
+    store: Store,
+) -> None:
+    assert (await view(store)).profile == {}
+    await store.merge_profile(ALICE, {"name": "Alice", "tier": "gold"})
+    await store.merge_profile(ALICE, {"tier": "platinum", "attributes": {"plan": "pro"}})
+    expected = {"name": "Alice", "tier": "platinum", "attributes": {"plan": "pro"}}
+    assert (await view(store)).profile == expected
+    assert (await view(store, BOB)).profile == {}
+
+
+async def test_the_last_customer_message_stays_with_its_ticket_until_replaced(
+    store: Store,
+) -> None:
+    first, second = {"text": "my invoice", "channel": "email"}, {"text": "still waiting"}
+    await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0, open_ticket="T-1", message=first))
+    await commit(store, Commit(ALICE, "e2", ticket("T-1", status="open"), 1))  # None: keep
+    assert (await view(store)).message == first
+    await commit(store, Commit(ALICE, "e3", ticket("T-1"), 2, message=second))
+    assert (await view(store)).message == second
+    await commit(store, Commit(ALICE, "e4", ticket("T-2"), 0, open_ticket="T-2"))
+    assert (await view(store)).message is None
+    assert (await view(store, ticket_id="T-1")).message == second
+
+
+# --- ticket owners ----------------------------------------------------------------------
+
+
+async def test_ticket_owners_name_the_customer_of_known_tickets_only(store: Store) -> None:
+    await commit(
+        store,
+        Commit(ALICE, "e1", ticket("T-1"), 0),
+        Commit(BOB, "e2", ticket("T-2", BOB), 0),
+        Commit(ALICE, "e3", ticket("T-1", status="open"), 1),
+    )
+    assert await store.ticket_owners(["T-2", "T-404", "T-1"]) == [BOB, None, ALICE]
+    assert await store.ticket_owners([]) == []
+
+
+async def test_a_new_tickets_owner_is_known_from_its_first_commit(store: Store) -> None:
+    """Recorded with the commit whatever its answer: a ticket id derives from the event
+    that opens it, so an owner never names the wrong customer, and a crash between the
+    commit and a later write cannot leave a ticket without one."""
+    await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0, open_ticket="T-1"))
+    assert await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0)) == ["DUP"]
+    assert await store.ticket_owners(["T-1", "T-never"]) == [ALICE, None]
+
+
+# --- customers --------------------------------------------------------------------------
+
+
+async def test_a_new_customer_is_named_after_its_first_identity_and_keeps_the_rest(
+    store: Store,
+) -> None:
+    named = customer_id_for("email:alice@example.com")
+    first = await store.resolve_customers([["email:alice@example.com", "phone:+15550001"]])
+    assert first == [named]
+    assert await store.resolve_customers([["phone:+15550001"]]) == [named]
+    assert await store.customer_of("phone:+15550001") == named
+    assert await store.customer_of("phone:+15559999") is None
+
+
+async def test_identity_lists_sharing_an_identity_resolve_to_one_customer(
+    store: Store,
+) -> None:
+    [alice] = await store.resolve_customers([["email:alice@example.com"]])
+    [linked] = await store.resolve_customers([["phone:+15550001", "email:alice@example.com"]])
+    assert linked == alice
+    again = await store.resolve_customers(
+        [["phone:+15550001"], ["email:alice@example.com", "phone:+15550001"]]
+    )
+    assert again == [alice, alice]
+    assert await store.resolve_customers([["email:bob@example.com"]]) != [alice]
+
+
+async def test_lists_in_one_batch_sharing_a_new_identity_resolve_to_one_customer(
+    store: Store,
+) -> None:
+    shared = "phone:+15550001"
+    batch = [["email:alice@example.com", shared], ["email:alice.work@example.com", shared]]
+    first, second = await store.resolve_customers(batch)
+    assert first == second
+    assert await store.resolve_customers([["email:alice.work@example.com"]]) == [first]
+
+
+async def test_known_identities_keep_their_customers_and_the_first_one_decides(
+    store: Store,
+) -> None:
+    alice, bob = await store.resolve_customers([["email:alice@example.com"], ["email:bob@x.io"]])
+    assert alice != bob
+    both = await store.resolve_customers([["email:bob@x.io", "email:alice@example.com"]])
+    assert both == [bob]
+    assert await store.resolve_customers([["email:alice@example.com"]]) == [alice]
+
+
+async def test_concurrent_and_repeated_resolutions_agree(store: Store) -> None:
+    lists = [["email:alice@example.com", "phone:+15550001"]]
+    answers = await asyncio.gather(*(store.resolve_customers(lists) for _ in range(5)))
+    assert {tuple(a) for a in answers} == {(customer_id_for("email:alice@example.com"),)}
+
+
+async def test_forget_erases_the_customer_and_names_their_tickets(store: Store) -> None:
+    [alice] = await store.resolve_customers([["email:alice@example.com", "phone:+15550001"]])
+    [bob] = await store.resolve_customers([["email:bob@x.io"]])
+    await commit(
+        store,
+        Commit(alice, "e1", ticket("T-2", alice), 0, open_ticket="T-2", outbox=[record("T-2", 0)]),
+        Commit(alice, "e2", ticket("T-1", alice), 0, message_ids=["<m1@x>"]),
+        Commit(bob, "e3", ticket("T-3", bob), 0, open_ticket="T-3"),
+    )
+    await store.merge_profile(alice, {"tier": "gold"})
+    assert await store.forget(alice) == ["T-1", "T-2"]
+    assert await store.customer_of("email:alice@example.com") is None
+    assert await store.ticket_owners(["T-1", "T-2", "T-3"]) == [None, None, bob]
+    seen = await view(store, alice, "e1", refs=("<m1@x>",))
+    assert (seen.ticket, seen.done, seen.outbox, seen.profile) == (None, False, None, {})
+    assert (await view(store, bob)).ticket == ticket("T-3", bob)

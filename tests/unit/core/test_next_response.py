@@ -1,0 +1,327 @@
+"""The next_response SLA target: one clock per customer message after a public agent reply,
+met by the next public reply, warned, breached and escalated like the other targets,
+paused by a postponement and stopped by a resolution. Pure, on a fixed clock: every step
+goes through the same functions the router and the timers run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from consumers.domain.decisions import apply_decision
+from consumers.domain.escalation import Timer, fire, schedule
+from consumers.domain.lifecycle import apply_action
+from consumers.domain.threading import place
+from consumers.domain.windows import sla as sla_metric
+from router.actions import (
+    Action,
+    AgentReplied,
+    TicketClosed,
+    TicketPostponed,
+    TicketReopened,
+    TicketResolved,
+)
+from router.events import Customer, Interaction, Ticket
+from router.vocabulary import EventType
+from rules import loads_ruleset
+from rules.facts import facts
+
+pytestmark = pytest.mark.unit
+
+RULES = loads_ruleset(
+    """
+version: 1
+calendars:
+  office:
+    timezone: UTC
+    hours: {mon: ["09:00-17:00"], tue: ["09:00-17:00"], wed: ["09:00-17:00"],
+            thu: ["09:00-17:00"], fri: ["09:00-17:00"]}
+queues:
+  general: {}
+  tier2: {}
+sla:
+  standard:
+    first_response: 4h
+    next_response: {urgent: 30m, high: 1h, normal: 2h}
+    warn_before: 15m
+  office:
+    calendar: office
+    next_response: 2h
+  quick-only:
+    first_response: 4h
+defaults: {queue: general, priority: normal, sla: standard}
+rules:
+  - name: chased
+    on: [message.received]
+    if: {text: {contains: [still waiting]}}
+    then: {priority: high, tags: [chased]}
+escalations:
+  - name: late next answer
+    on: sla.next_response.breached
+    then: {queue: tier2, priority: urgent, tags: [escalated]}
+""",
+    "next-response.yaml",
+)
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
+WEEK = timedelta(days=7)
+NEXT = "next_response"
+_events = iter(range(10**6))
+
+
+def minutes(n: float) -> datetime:
+    return AT + timedelta(minutes=n)
+
+
+def write(ticket: Ticket | None, at: datetime, text: str = "any news?") -> Ticket:
+    """A customer message, as the router handles it: placed, then the rules, then applied."""
+    message = Interaction(channel="email", customer=Customer(email="c@example.com"), text=text)
+    placed = place(
+        message,
+        ticket,
+        event_id=f"e{next(_events)}",
+        customer_id="C-1",
+        at=at,
+        reopen_window=WEEK,
+    )
+    assert placed.ticket is not None
+    trigger = {"new": "ticket.created", "join": "message.received", "reopen": "ticket.reopened"}
+    decision = RULES.evaluate(facts(placed.ticket, message), trigger=trigger[placed.kind], now=at)
+    return apply_decision(placed.ticket, decision, RULES, fill_defaults=placed.kind == "new")
+
+
+def act(ticket: Ticket, action: Action, at: datetime) -> tuple[Ticket, list[tuple[Any, Any]]]:
+    change = apply_action(ticket, action, at, RULES)
+    assert change is not None
+    return change.ticket, list(change.events)
+
+
+def reply(ticket: Ticket, at: datetime) -> tuple[Ticket, dict[str, Any]]:
+    replied, [(etype, data)] = act(
+        ticket, AgentReplied(ticket_id=ticket.id, agent_id="a1", public=True), at
+    )
+    assert etype is EventType.TICKET_RESPONDED
+    return replied, data
+
+
+def answered_once(policy: str = "standard") -> Ticket:
+    """A ticket opened at AT and answered ten minutes later."""
+    ticket = write(None, AT)
+    if policy != "standard":
+        ticket = ticket.model_copy(update={"sla_policy": policy, "sla": {}})
+    return reply(ticket, minutes(10))[0]
+
+
+def waiting() -> Ticket:
+    """Answered at 10:10, then the customer wrote again at 11:00: next reply due 13:00."""
+    return write(answered_once(), minutes(60))
+
+
+def test_no_next_response_before_the_first_reply() -> None:
+    ticket = write(write(None, AT), minutes(5))
+    assert NEXT not in ticket.sla
+    assert ticket.contacts == 2
+
+
+def test_a_customer_message_after_a_public_reply_starts_the_clock() -> None:
+    answered = answered_once()
+    assert NEXT not in answered.sla  # nobody is waiting yet
+    ticket = write(answered, minutes(60))
+    clock = ticket.sla[NEXT]
+    assert (clock.due, clock.warn_at) == (minutes(180), minutes(165))
+    assert (clock.met_at, clock.breached, clock.warned) == (None, False, False)
+    assert schedule(ticket) == {
+        f"{ticket.id}|{NEXT}|warning": minutes(165).timestamp(),
+        f"{ticket.id}|{NEXT}|breached": minutes(180).timestamp(),
+    }
+
+
+def test_a_private_reply_does_not_count_as_an_answer() -> None:
+    ticket = write(None, AT)
+    private = AgentReplied(ticket_id=ticket.id, agent_id="a1", public=False)
+    assert apply_action(ticket, private, AT, RULES) is None
+    assert NEXT not in write(ticket, minutes(60)).sla
+
+
+def test_the_priority_a_message_rule_sets_decides_the_due_time() -> None:
+    ticket = write(answered_once(), minutes(60), text="I am still waiting")
+    assert ticket.priority == "high"
+    assert ticket.sla[NEXT].due == minutes(120)
+
+
+def test_a_second_message_while_waiting_does_not_restart_the_clock() -> None:
+    first = waiting()
+    again = write(first, minutes(90))
+    assert again.contacts == first.contacts + 1
+    assert again.sla[NEXT] == first.sla[NEXT]
+    breached = fire(again, NEXT, "breached", RULES, minutes(181))
+    assert breached is not None
+    # still unanswered after the breach: a third message starts nothing new either
+    assert write(breached.ticket, minutes(200)).sla[NEXT] == breached.ticket.sla[NEXT]
+
+
+def test_a_chase_that_raises_the_priority_retimes_the_running_clock_from_its_start() -> None:
+    chased = write(waiting(), minutes(90), text="still waiting!")
+    assert chased.priority == "high"
+    # high is 1h from the first unanswered message (11:00), not from the chase (11:30)
+    assert (chased.sla[NEXT].due, chased.sla[NEXT].warn_at) == (minutes(120), minutes(105))
+
+
+def test_the_next_public_reply_meets_it_within_sla() -> None:
+    ticket = write(waiting(), minutes(90))  # a second message does not shorten the wait
+    replied, data = reply(ticket, minutes(150))
+    assert data["response"] == "next"
+    assert data["within_sla"] is True
+    assert data["business_seconds"] == 90 * 60  # since 11:00, the first unanswered message
+    assert replied.sla[NEXT].met_at == minutes(150)
+    assert replied.agent_replies == 2
+    assert schedule(replied) == {}
+    assert fire(replied, NEXT, "breached", RULES, minutes(181)) is None
+    assert [c.counter for c in sla_metric(EventType.TICKET_RESPONDED, data)] == ["met"]
+    assert sla_metric(EventType.TICKET_RESPONDED, data)[0].dimensions["target"] == NEXT
+
+
+def test_a_late_reply_is_not_within_sla_and_counts_no_met() -> None:
+    replied, data = reply(waiting(), minutes(181))
+    assert data["within_sla"] is False
+    assert data["business_seconds"] == 121 * 60
+    assert replied.sla[NEXT].met_at == minutes(181)
+    assert sla_metric(EventType.TICKET_RESPONDED, data) == []
+
+
+def test_a_second_reply_in_a_row_meets_nothing_more() -> None:
+    replied, _ = reply(waiting(), minutes(90))
+    again, data = reply(replied, minutes(100))
+    assert data["response"] == "next"
+    assert data["within_sla"] is None
+    assert again.sla[NEXT] == replied.sla[NEXT]
+    assert sla_metric(EventType.TICKET_RESPONDED, data) == []
+
+
+def test_each_cycle_gets_a_fresh_clock_and_new_timer_ids() -> None:
+    first = waiting()
+    warned = fire(first, NEXT, "warning", RULES, minutes(166))
+    assert warned is not None
+    answered, _ = reply(warned.ticket, minutes(170))
+    second = write(answered, minutes(240))
+    clock = second.sla[NEXT]
+    assert (clock.due, clock.warned, clock.met_at) == (minutes(360), False, None)
+    timers = schedule(second)
+    member = f"{second.id}|{NEXT}|breached"
+    assert timers[member] == minutes(360).timestamp()
+    old = Timer.parse(member, minutes(180).timestamp())
+    assert Timer.parse(member, timers[member]).event_id != old.event_id
+    # the old cycle's timer, if still in the schedule, fires nothing on the new cycle
+    assert fire(second, NEXT, "breached", RULES, minutes(181)) is None
+    again = fire(second, NEXT, "warning", RULES, minutes(346))
+    assert again is not None
+    assert again.events[0][0] is EventType.TICKET_SLA_WARNING
+
+
+def test_warning_then_breach_fire_once_each_and_run_the_escalation() -> None:
+    ticket = waiting()
+    assert fire(ticket, NEXT, "warning", RULES, minutes(164)) is None  # not yet
+    warned = fire(ticket, NEXT, "warning", RULES, minutes(165))
+    assert warned is not None
+    assert warned.events == [
+        (
+            EventType.TICKET_SLA_WARNING,
+            {"target": NEXT, "policy": "standard", "due": minutes(180)},
+        )
+    ]
+    assert fire(warned.ticket, NEXT, "warning", RULES, minutes(170)) is None
+    assert fire(warned.ticket, NEXT, "breached", RULES, minutes(179)) is None
+    breached = fire(warned.ticket, NEXT, "breached", RULES, minutes(180))
+    assert breached is not None
+    kinds = [etype for etype, _ in breached.events]
+    assert kinds == [EventType.TICKET_SLA_BREACHED, EventType.TICKET_ESCALATED]
+    assert breached.events[0][1] == {"target": NEXT, "policy": "standard", "due": minutes(180)}
+    escalated = breached.events[1][1]
+    assert escalated["reason"] == "sla.next_response.breached"
+    assert escalated["matched"] == ["late next answer"]
+    assert (breached.ticket.queue, breached.ticket.priority) == ("tier2", "urgent")
+    assert breached.ticket.sla[NEXT].breached is True
+    assert breached.ticket.sla[NEXT].due == minutes(180)  # a settled clock is not retimed
+    assert fire(breached.ticket, NEXT, "breached", RULES, minutes(200)) is None
+    assert schedule(breached.ticket) == {}
+    counted = sla_metric(EventType.TICKET_SLA_BREACHED, {**breached.events[0][1]})
+    assert [(c.counter, c.dimensions["target"]) for c in counted] == [("breached", NEXT)]
+
+
+def test_a_postponement_moves_the_clock_and_its_timers() -> None:
+    until = minutes(60 + 24 * 60)
+    postponed, _ = act(waiting(), TicketPostponed(ticket_id="x", until=until), minutes(60))
+    clock = postponed.sla[NEXT]
+    due = minutes(180 + 24 * 60)
+    assert (clock.due, clock.warn_at) == (due, minutes(165 + 24 * 60))
+    assert fire(postponed, NEXT, "breached", RULES, minutes(181)) is None
+    assert schedule(postponed)[f"{postponed.id}|{NEXT}|breached"] == due.timestamp()
+    # the customer waited 30 minutes of unpostponed time when the reply comes
+    _, data = reply(postponed, until + timedelta(minutes=30))
+    assert (data["within_sla"], data["business_seconds"]) == (True, 30 * 60)
+
+
+def test_a_message_while_postponed_starts_the_clock_when_the_postponement_ends() -> None:
+    until = minutes(24 * 60)
+    postponed, _ = act(answered_once(), TicketPostponed(ticket_id="x", until=until), minutes(20))
+    ticket = write(postponed, minutes(60))
+    assert ticket.sla[NEXT].due == until + timedelta(hours=2)
+
+
+@pytest.mark.parametrize("settle", [TicketResolved(ticket_id="x"), TicketClosed(ticket_id="x")])
+def test_resolving_or_closing_stops_a_running_clock(settle: Action) -> None:
+    ticket = waiting()
+    assert schedule(ticket)
+    settled, _ = act(ticket, settle, minutes(90))
+    assert NEXT not in settled.sla
+    assert schedule(settled) == {}
+    assert fire(settled, NEXT, "breached", RULES, minutes(500)) is None
+
+
+def test_a_breached_cycle_stays_on_record_after_resolution() -> None:
+    breached = fire(waiting(), NEXT, "breached", RULES, minutes(180))
+    assert breached is not None
+    resolved, _ = act(breached.ticket, TicketResolved(ticket_id="x"), minutes(200))
+    assert resolved.sla[NEXT].breached is True
+
+
+def test_a_customer_reopen_starts_a_fresh_clock_an_agent_reopen_none() -> None:
+    breached = fire(waiting(), NEXT, "breached", RULES, minutes(180))
+    assert breached is not None
+    resolved, _ = act(breached.ticket, TicketResolved(ticket_id="x"), minutes(200))
+    reopened = write(resolved, minutes(300))
+    assert reopened.status == "open"
+    assert reopened.reopen_count == 1
+    clock = reopened.sla[NEXT]
+    # tier2/urgent since the escalation: 30 minutes from the reopening message
+    assert (clock.due, clock.breached, clock.warned) == (minutes(330), False, False)
+    by_agent, _ = act(
+        act(waiting(), TicketResolved(ticket_id="x"), minutes(90))[0],
+        TicketReopened(ticket_id="x"),
+        minutes(100),
+    )
+    assert by_agent.status == "open"
+    assert NEXT not in by_agent.sla
+    assert not [member for member in schedule(by_agent) if NEXT in member]
+
+
+def test_a_policy_without_next_response_starts_no_clock() -> None:
+    ticket = write(answered_once("quick-only"), minutes(60))
+    assert NEXT not in ticket.sla
+    _, data = reply(ticket, minutes(90))
+    assert (data["response"], data["within_sla"], data["business_seconds"]) == (
+        "next",
+        None,
+        30 * 60,
+    )
+
+
+def test_business_hours_count_only_while_the_calendar_is_open() -> None:
+    friday = datetime(2026, 11, 27, 16, 30, tzinfo=UTC)
+    ticket = reply(write(None, friday).model_copy(update={"sla_policy": "office"}), friday)[0]
+    waiting_over_weekend = write(ticket, friday + timedelta(minutes=5))
+    monday = datetime(2026, 11, 30, 10, 35, tzinfo=UTC)
+    assert waiting_over_weekend.sla[NEXT].due == monday  # 25m on Friday, 95m on Monday
+    _, data = reply(waiting_over_weekend, datetime(2026, 11, 30, 9, 30, tzinfo=UTC))
+    assert (data["within_sla"], data["business_seconds"]) == (True, 55 * 60)

@@ -1,0 +1,303 @@
+"""The routing handler on its own: inbound records in, lifecycle records out.
+
+The thread store is the in-memory one (held to the Redis store's answers by the contract
+suite in ``tests/component/state``) and ``send`` collects what would be produced, so the
+exactly-once paths can be driven deliberately: a redelivered poll, a commit that loses
+to the same event applied elsewhere (DUP), a ticket that moved under the handler
+(CONFLICT), and one that keeps moving until the record is dead-lettered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import orjson
+import pytest
+from aiokafka import ConsumerRecord
+
+from consumers.routing import MAX_CONFLICT_RETRIES, RoutingHandler
+from consumers.state.agents import AgentStore
+from consumers.state.memory import InMemoryThreadStore
+from consumers.state.threads import Commit, ThreadView, ViewRequest, customer_id_for
+from router.codec import CONTENT_TYPE_HEADER, encode_event
+from router.errors import BackendUnavailable
+from router.events import CloudEvent, Customer, Interaction, ThreadRef, Ticket
+from router.ids import event_id
+from router.topics import OutRecord, Topic, TopicNames
+from router.vocabulary import EventType
+from rules import loads_ruleset
+
+pytestmark = pytest.mark.unit
+
+NAMES = TopicNames("sb")
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+RULES = loads_ruleset(
+    """
+version: 1
+queues:
+  general: {}
+  billing: {skills: [billing]}
+sla:
+  standard:
+    first_response: {normal: 4h}
+defaults: {queue: general, priority: normal, sla: standard}
+rules:
+  - name: billing
+    if: {text: {contains: [invoice, refund]}}
+    then: {queue: billing, tags: [billing]}
+"""
+)
+ALICE, BOB, CAROL = "alice@example.com", "bob@example.com", "carol@example.com"
+
+
+def customer(email: str) -> str:
+    return customer_id_for(f"email:{email}")
+
+
+def inbound(
+    email: str, text: str, offset: int, *, auto_reply: bool = False, message_id: str = ""
+) -> ConsumerRecord[bytes, bytes]:
+    """An inbound record as the ingress writes it: a CloudEvent keyed by the sender."""
+    data = Interaction(
+        channel="email",
+        customer=Customer(email=email),
+        inbox="support@example.com",
+        thread=ThreadRef(message_id=message_id or f"<{offset}@{email}>"),
+        subject="hello",
+        text=text,
+        auto_reply=auto_reply,
+    )
+    event = CloudEvent(
+        id=event_id("/v1/channels/email", data.thread.message_id or ""),
+        source="/v1/channels/email",
+        type=EventType.INTERACTION_RECEIVED,
+        subject=data.sender_key(),
+        time=AT + timedelta(minutes=offset),
+        data=data.model_dump(mode="json", exclude_none=True),
+    )
+    key, value = data.sender_key().encode(), encode_event(event)
+    stamp = int(event.time.timestamp() * 1000) if event.time else 0
+    headers = (CONTENT_TYPE_HEADER,)
+    return ConsumerRecord(
+        NAMES(Topic.INBOUND), 0, offset, stamp, 0, key, value, None, len(key), len(value), headers
+    )
+
+
+class NoAgents:
+    """The router touches agents only for presence actions, which these tests never send."""
+
+    async def presence(self, *_: object) -> None:
+        raise AssertionError("no agent presence in these tests")
+
+
+@dataclass
+class Broker:
+    """``send``: keeps what was published; ``down`` makes the next sends fail."""
+
+    published: list[OutRecord] = field(default_factory=list)
+    down: int = 0
+
+    async def __call__(self, records: list[OutRecord]) -> None:
+        if self.down:
+            self.down -= 1
+            raise BackendUnavailable("kafka", "no ack")
+        self.published.extend(records)
+
+    def take(self) -> list[OutRecord]:
+        taken, self.published = self.published, []
+        return taken
+
+
+def handler(store: InMemoryThreadStore, broker: Broker) -> RoutingHandler:
+    return RoutingHandler(
+        store,
+        broker,
+        NAMES,
+        lambda: RULES,
+        agents=cast(AgentStore, NoAgents()),
+        reopen_window=timedelta(days=7),
+    )
+
+
+def event(record: OutRecord) -> dict[str, Any]:
+    assert record.value is not None
+    parsed: dict[str, Any] = orjson.loads(record.value)
+    return parsed
+
+
+def kinds(records: list[OutRecord]) -> list[tuple[Topic, str]]:
+    return [(r.topic, event(r)["type"].removeprefix("switchboard.ticket.")) for r in records]
+
+
+def snapshot(records: list[OutRecord]) -> Ticket:
+    [state] = [r for r in records if r.topic is Topic.TICKET_STATE]
+    return Ticket.model_validate(event(state)["data"]["ticket"])
+
+
+async def thread(store: InMemoryThreadStore, email: str, event_id: str = "-") -> ThreadView:
+    [seen] = await store.views([ViewRequest(customer(email), event_id)])
+    return seen
+
+
+CREATED = [(Topic.TICKETS, "created"), (Topic.TICKETS, "routed"), (Topic.TICKET_STATE, "snapshot")]
+
+
+async def test_a_new_message_opens_a_routed_ticket_and_the_next_one_joins_it() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    first = inbound(ALICE, "my invoice is wrong", 0)
+    await handler(store, broker).handle([first])
+    published = broker.take()
+    assert kinds(published) == CREATED
+    ticket = snapshot(published)
+    assert (ticket.customer_id, ticket.queue, ticket.tags) == (
+        customer(ALICE),
+        "billing",
+        ["billing"],
+    )
+    assert {r.key for r in published} == {ticket.id}
+    assert event(published[1])["data"]["matched"] == ["billing"]
+    seen = await thread(store, ALICE, event_id=orjson.loads(first.value)["id"])
+    assert (seen.ticket, seen.ticket_version, seen.done, seen.outbox) == (ticket, 1, True, None)
+
+    await handler(store, broker).handle([inbound(ALICE, "any news?", 1)])
+    joined = broker.take()
+    assert kinds(joined) == [(Topic.TICKETS, "message_added"), (Topic.TICKET_STATE, "snapshot")]
+    assert (snapshot(joined).id, snapshot(joined).contacts) == (ticket.id, 2)
+    assert (await thread(store, ALICE)).ticket_version == 2
+
+
+async def test_a_redelivered_poll_republishes_the_same_events_and_changes_nothing() -> None:
+    store, broker = InMemoryThreadStore(), Broker(down=1)
+    poll = [inbound(ALICE, "my invoice is wrong", 0), inbound(BOB, "hello", 1)]
+    with pytest.raises(BackendUnavailable):  # committed, but the broker never acked
+        await handler(store, broker).handle(poll)
+    assert broker.take() == []
+    before = [await thread(store, ALICE), await thread(store, BOB)]
+
+    await handler(store, broker).handle(poll)  # the runner retries the same poll
+    again = broker.take()
+    assert kinds(again) == CREATED * 2
+    assert len({event(r)["id"] for r in again}) == 6
+    assert [await thread(store, ALICE), await thread(store, BOB)] == before
+    assert [t.ticket_version for t in before] == [1, 1]
+
+    await handler(store, broker).handle(poll)  # acked now: a further copy publishes nothing
+    assert broker.take() == []
+    assert [await thread(store, ALICE), await thread(store, BOB)] == before
+
+
+async def test_an_interrupted_poll_republishes_exactly_what_it_first_committed() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    poll = [inbound(ALICE, "my invoice is wrong", 0)]
+    await handler(InMemoryThreadStore(), broker).handle(poll)  # the same poll, undisturbed
+    expected = broker.take()
+    broker.down = 1
+    with pytest.raises(BackendUnavailable):
+        await handler(store, broker).handle(poll)
+    await handler(store, broker).handle(poll)
+    assert broker.take() == expected
+
+
+class AppliedElsewhere(InMemoryThreadStore):
+    """Another consumer (the partition's previous owner) applies the same commits just
+    before this one does, so this one is answered DUP."""
+
+    async def commit_many(self, commits: list[Commit]) -> list[str]:
+        await super().commit_many(commits)
+        return await super().commit_many(commits)
+
+
+async def test_a_commit_that_loses_to_the_same_event_publishes_its_records_once() -> None:
+    store, broker = AppliedElsewhere(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "my invoice is wrong", 0)])
+    published = broker.take()
+    assert kinds(published) == CREATED
+    assert (await thread(store, ALICE)).ticket_version == 1
+
+
+class Conflicting(InMemoryThreadStore):
+    """Answers CONFLICT, changing nothing, to the first ``times`` commits of ``who``."""
+
+    def __init__(self, *, times: int, who: str) -> None:
+        super().__init__()
+        self.times = times
+        self.who = who
+        self.views_read = 0
+
+    async def views(self, requests: list[ViewRequest]) -> list[ThreadView]:
+        self.views_read += 1
+        return await super().views(requests)
+
+    async def commit_many(self, commits: list[Commit]) -> list[str]:
+        answers = []
+        for c in commits:
+            if self.times and c.customer_id == self.who:
+                self.times -= 1
+                answers.append("CONFLICT")
+            else:
+                [answer] = await super().commit_many([c])
+                answers.append(answer)
+        return answers
+
+
+async def test_a_conflict_is_retried_from_a_fresh_read_until_it_commits() -> None:
+    store, broker = Conflicting(times=3, who=customer(ALICE)), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "my invoice is wrong", 0)])
+    published = broker.take()
+    assert kinds(published) == CREATED
+    assert store.views_read == 1 + 3
+    assert (await thread(store, ALICE)).ticket_version == 1
+
+
+class MovedUnderfoot(InMemoryThreadStore):
+    """An agent's change lands on the ticket between the router's read and its commit."""
+
+    async def commit_many(self, commits: list[Commit]) -> list[str]:
+        for c in commits:
+            if c.ticket and c.expected_version == 1:
+                [seen] = await super().views([ViewRequest(c.customer_id, "agent", [], c.ticket.id)])
+                assert seen.ticket is not None
+                tagged = seen.ticket.model_copy(update={"tags": ["vip"], "assignee": "a-1"})
+                await super().commit_many([Commit(c.customer_id, "agent", tagged, 1)])
+        return await super().commit_many(commits)
+
+
+async def test_a_retried_conflict_keeps_the_change_that_caused_it() -> None:
+    store, broker = MovedUnderfoot(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "hello", 0)])
+    broker.take()
+    await handler(store, broker).handle([inbound(ALICE, "any news?", 1)])
+    joined = snapshot(broker.take())
+    assert (joined.contacts, joined.tags, joined.assignee) == (2, ["vip"], "a-1")
+    assert (await thread(store, ALICE)).ticket_version == 3
+
+
+async def test_a_ticket_that_keeps_moving_gets_the_record_deadlettered_and_the_rest_routed() -> (
+    None
+):
+    store, broker = Conflicting(times=1_000, who=customer(BOB)), Broker()
+    poll = [inbound(ALICE, "hello", 0), inbound(BOB, "hello", 1), inbound(CAROL, "hello", 2)]
+    await handler(store, broker).handle(poll)
+    published = broker.take()
+    [dead] = [r for r in published if r.topic is Topic.DEADLETTER]
+    headers = dict(dead.headers)
+    assert headers["dlq.error"].decode() == (
+        f"InvalidEvent: gave up after {MAX_CONFLICT_RETRIES} concurrent-update conflicts"
+    )
+    assert (dead.key, dead.value, headers["dlq.offset"]) == ("email:" + BOB, poll[1].value, b"1")
+    assert store.views_read == 1 + MAX_CONFLICT_RETRIES
+    routed = {snapshot([r]).customer_id for r in published if r.topic is Topic.TICKET_STATE}
+    assert routed == {customer(ALICE), customer(CAROL)}
+    assert (await thread(store, BOB)).ticket is None
+
+
+async def test_an_auto_reply_to_an_open_ticket_changes_nothing_and_is_not_deadlettered() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "hello", 0)])
+    opened = snapshot(broker.take())
+    await handler(store, broker).handle([inbound(ALICE, "I am out of office", 1, auto_reply=True)])
+    assert broker.take() == []
+    seen = await thread(store, ALICE)
+    assert (seen.ticket, seen.ticket_version) == (opened, 1)
