@@ -144,6 +144,10 @@ class MetricsHandler:
         if self._telemetry:
             for queue, values in gauges.items():
                 self._telemetry.backlog.labels(queue).set(values["open"])
+                self._telemetry.backlog_waiting.labels(queue).set(values["waiting"])
+                self._telemetry.backlog_oldest_waiting.labels(queue).set(
+                    values["oldest_waiting_seconds"]
+                )
         windows = [
             Gauges(
                 window=metric_key("workload", start, {"queue": queue}),

@@ -61,6 +61,18 @@ class Telemetry:
         self.backlog = Gauge(
             "switchboard_backlog_open", "Open tickets per queue", ["queue"], registry=r
         )
+        self.backlog_waiting = Gauge(
+            "switchboard_backlog_waiting",
+            "Open tickets per queue waiting on an agent (not pending on the customer)",
+            ["queue"],
+            registry=r,
+        )
+        self.backlog_oldest_waiting = Gauge(
+            "switchboard_backlog_oldest_waiting_seconds",
+            "Age of the oldest wait on an agent per queue (0 when nobody waits)",
+            ["queue"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -31,8 +31,10 @@ async def watch_files(holder: RuleSetHolder, stop: asyncio.Event, **watch_option
 
     def relevant(_change: Change, changed: str) -> bool:
         path = Path(changed)
-        if target.is_dir():
-            return path.parent == target and path.suffix in (".yaml", ".yml")
+        if target.is_dir():  # a Kubernetes ConfigMap swaps its files by renaming ``..data``
+            return path.parent == target and (
+                path.suffix in (".yaml", ".yml") or path.name == "..data"
+            )
         return path == target
 
     async for _ in awatch(

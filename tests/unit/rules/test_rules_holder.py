@@ -150,3 +150,28 @@ async def test_watch_a_directory(tmp_path: Path) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(watcher, timeout=5)
+
+
+async def test_watch_a_kubernetes_configmap_volume(tmp_path: Path) -> None:
+    """The kubelet updates a ConfigMap volume by renaming a new ``..data`` symlink over
+    the old one; ``rules.yaml`` is a symlink through it and itself never changes."""
+    first = tmp_path / "..2026_12_04_10_00_00.1"
+    first.mkdir()
+    (first / "rules.yaml").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "..data").symlink_to(first.name)
+    (tmp_path / "rules.yaml").symlink_to("..data/rules.yaml")
+    holder = RuleSetHolder(tmp_path)
+    assert holder.current.defaults.queue != "billing"
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_files(holder, stop, debounce=50, step=10))
+    try:
+        await asyncio.sleep(0.3)
+        second = tmp_path / "..2026_12_04_10_05_00.2"
+        second.mkdir()
+        (second / "rules.yaml").write_text(BILLING, encoding="utf-8")
+        (tmp_path / "..data_tmp").symlink_to(second.name)
+        (tmp_path / "..data_tmp").rename(tmp_path / "..data")
+        assert await _wait_for(lambda: holder.current.defaults.queue == "billing")
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=5)
