@@ -25,13 +25,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3  # three workers, each with its own embedded broker and valkey
 
 unit: $(STAMP)
 	$(BIN)/pytest -m unit
 
 component: $(STAMP)
-	$(BIN)/pytest -m component
+	$(BIN)/pytest -n 3 -m component
 
 integration: $(STAMP)
 	$(BIN)/pytest -m integration -rs

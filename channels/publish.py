@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
-from redis.exceptions import RedisError
 
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
@@ -34,7 +32,7 @@ from router.ids import event_id
 from router.kafka import TopicWatch, retriable
 from router.keys import Keys
 from router.limits import Limits, trim
-from router.redis import redis_errors
+from router.redis import UNAVAILABLE, RedisClient, redis_errors
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
 
@@ -53,7 +51,7 @@ class Publisher:
     def __init__(
         self,
         producer: AIOKafkaProducer,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         names: TopicNames,
         *,
         seen_ttl_s: int,
@@ -141,7 +139,7 @@ class Publisher:
         await self.send(topic, key, value)
         try:
             await self._redis.set(marker, iso(utcnow()).encode(), ex=self._seen_ttl_s)
-        except (RedisError, OSError) as exc:
+        except UNAVAILABLE as exc:
             # The record is durable; only the duplicate memory failed. A retry re-publishes
             # the same id, which consumers drop, so answering 2xx is still truthful.
             log.warning("seen_marker_failed", event_id=event.id, error=type(exc).__name__)

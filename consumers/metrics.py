@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
 import structlog
 from pydantic import ValidationError
 
@@ -28,6 +27,7 @@ from router.codec import JSON_HEADER, decode_event, dumps
 from router.errors import SwitchboardError
 from router.events import MetricRecord, Ticket, Window, iso, metric_key, utcnow
 from router.observability import Telemetry
+from router.redis import RedisClient
 from router.topics import METRIC_TOPICS, OutRecord
 
 log = structlog.get_logger("switchboard.metrics")
@@ -38,7 +38,7 @@ class MetricsHandler:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         send: Send,
         contributors: list[Contributor],
         *,

@@ -12,6 +12,7 @@ role stops with ``Unrecoverable`` rather than creating duplicates or skipping re
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ async def run_consumer(
     ``guard`` raises ``Unrecoverable`` when the role must not go on (state or topics
     vanished); it runs before every attempt at a batch and before every tick."""
     log.info("consumer_started", consumer=handler.name, topics=sorted(consumer.subscription()))
+    tune_gc()
     poller = _Poller(consumer, poll_ms, max_records)
     try:
         next_tick = time.monotonic()
@@ -118,6 +120,24 @@ async def run_consumer(
     finally:
         poller.cancel()
         log.info("consumer_stopped", consumer=handler.name)
+
+
+GC_GEN0_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Collect garbage less often while consuming. A poll allocates hundreds of thousands
+    of short-lived objects (decoded events, models, records) and none of them form
+    cycles the next poll needs collected early; CPython's default (a collection every 700
+    allocations, each older one rescanning every long-lived client object) cost about a
+    fifth of the router's CPU. The objects of start-up (modules, clients, rules) are moved
+    out of the collector's view once (``gc.freeze``). Cycles are still collected."""
+    gen0, gen1, gen2 = gc.get_threshold()
+    if gen0 >= GC_GEN0_THRESHOLD:
+        return  # done already (another consumer of this process), or tuned by the operator
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 class _Poller:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
+import orjson
 import structlog
 from pydantic import ValidationError
 
@@ -26,9 +26,10 @@ from consumers.state.schedule import TimerSchedule
 from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
 from consumers.state.waiting import WaitingLine
 from consumers.sweep import LineSweep
-from router.codec import decode_event
+from router.codec import TYPE_HEADER, decode_event
 from router.errors import InvalidEvent
 from router.events import Ticket
+from router.redis import RedisClient
 from router.topics import OutRecord
 from router.vocabulary import SETTLED
 from rules import RuleSet
@@ -37,12 +38,48 @@ log = structlog.get_logger("switchboard.timers")
 BATCH = 500
 
 
+def typed(record: Record) -> bool:
+    """Written by Switchboard's lifecycle outputs (which name the type in a header): a
+    well-formed CloudEvent keyed by its ticket's id, with a valid snapshot."""
+    return any(key == TYPE_HEADER for key, _ in record.headers or ())
+
+
+def superseded_dropped(records: list[Record]) -> list[Record]:
+    """The records whose snapshot the handler needs. Only the latest snapshot of each
+    ticket in a poll counts, whatever the event's type (every lifecycle record carries
+    one, and any of them may move an SLA clock or the waiting line), so a record of ours
+    followed in the same poll by another one of ours for the same ticket is passed over
+    unparsed. Records of any other writer are all decoded: a malformed one is still
+    dead-lettered."""
+    last: dict[bytes, int] = {}
+    for i, record in enumerate(records):
+        if record.key is not None and typed(record):
+            last[record.key] = i
+    return [
+        r for i, r in enumerate(records) if r.key is None or last.get(r.key, i) == i or not typed(r)
+    ]
+
+
+def ticket_of(record: Record) -> Ticket:
+    """The snapshot a record carries (``data.ticket``). One of ours is parsed with orjson
+    and only its ticket validated; anything else goes through the CloudEvent model."""
+    if record.value is not None and typed(record):
+        try:
+            data = orjson.loads(record.value).get("data")
+        except (orjson.JSONDecodeError, AttributeError):
+            data = None
+        if isinstance(data, dict):
+            return Ticket.model_validate(data.get("ticket"))
+    event = decode_event(record.value)
+    return Ticket.model_validate((event.data or {}).get("ticket"))
+
+
 class TimersHandler:
     name = "timers"
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         store: RedisThreadStore,
         *,
         agents: AgentStore,
@@ -66,10 +103,9 @@ class TimersHandler:
         every ticket, then fire what is due and offer what arrived."""
         latest: dict[str, Ticket] = {}
         dead: list[OutRecord] = []
-        for record in records:
+        for record in superseded_dropped(records):
             try:
-                event = decode_event(record.value)
-                ticket = Ticket.model_validate((event.data or {}).get("ticket"))
+                ticket = ticket_of(record)
             except (InvalidEvent, ValidationError) as exc:
                 log.warning("deadlettered", offset=record.offset, error=str(exc)[:200])
                 dead.append(deadletter_record(record, self.name, exc))

@@ -202,6 +202,13 @@ def deadletter_parts(
 Produced = tuple[str, bytes | None, bytes | None, list[Any]]
 
 
+BATCHED_BYTES = 32 * 1024
+"""Records up to this size are appended to one batch per partition and submitted with
+one await per batch; larger ones go through ``producer.send`` one by one, which checks
+them against ``max_request_size`` (at least 64 KiB, see ``make_producer``) before the
+broker sees them."""
+
+
 async def send_and_wait_all(
     producer: AIOKafkaProducer,
     records: list[Produced],
@@ -215,34 +222,123 @@ async def send_and_wait_all(
     A retriable failure raises BackendUnavailable (the caller retries the batch; records
     that were written are written again under the same ids, which readers drop). A record
     the broker can never take (too large, invalid) is not retried: it goes to the
-    dead-letter topic, truncated if need be, and the batch completes."""
-    results: list[BaseException | None] = []
-    futures: list[asyncio.Future[Any] | None] = []
-    for topic, key, value, headers in records:
-        try:
-            futures.append(await producer.send(topic, value=value, key=key, headers=headers))
-            results.append(None)
-        except KafkaError as exc:
-            if retriable(exc):
-                raise BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
-            futures.append(None)
-            results.append(exc)
-    pending = [f for f in futures if f is not None]
-    outcomes = iter(await asyncio.gather(*pending, return_exceptions=True) if pending else [])
-    for i, future in enumerate(futures):
-        if future is None:
+    dead-letter topic, truncated if need be, and the batch completes.
+
+    Small keyed records are packed into one batch per partition, in order (the partition
+    is the one ``producer.send`` would choose), so a poll's hundreds of records cost a
+    few awaits, not one each. A batch the broker refuses for good is sent again record by
+    record, so that only the record at fault is dead-lettered."""
+    results: list[BaseException | None] = [None] * len(records)
+    batches = _Batches(producer)
+    singles: list[tuple[int, asyncio.Future[Any]]] = []
+    for i, (topic, key, value, headers) in enumerate(records):
+        if key is not None and len(value or b"") + len(key) <= BATCHED_BYTES:
+            await batches.add(i, topic, key, value, headers)
             continue
-        outcome = next(outcomes)
+        await batches.flush()  # what was appended before this record is queued before it
+        outcome = await _send_one(producer, records[i])
         if isinstance(outcome, BaseException):
-            if not isinstance(outcome, KafkaError) or retriable(outcome):
-                raise BackendUnavailable("kafka", f"{type(outcome).__name__}: {outcome}")
             results[i] = outcome
+        else:
+            singles.append((i, outcome))
+    await batches.flush()
+    waited = [f for _, f in batches.sent] + [f for _, f in singles]
+    outcomes = await asyncio.gather(*waited, return_exceptions=True) if waited else []
+    refused: list[int] = []
+    for (indices, _), outcome in zip(batches.sent, outcomes, strict=False):
+        if isinstance(outcome, BaseException):
+            _raise_unless_final(outcome)
+            refused.extend(indices)
+    for (i, _), outcome in zip(singles, outcomes[len(batches.sent) :], strict=True):
+        if isinstance(outcome, BaseException):
+            _raise_unless_final(outcome)
+            results[i] = outcome
+    if refused:  # find the record at fault: one by one, as if never batched
+        again = [(i, await _send_one(producer, records[i])) for i in refused]
+        for i, sent in again:
+            results[i] = sent if isinstance(sent, BaseException) else await _outcome(sent)
     rejected = [(r, exc) for r, exc in zip(records, results, strict=True) if exc is not None]
     if not rejected:
         return
     if deadletter is None:
         raise rejected[0][1]
     await _deadletter_rejected(producer, rejected, deadletter, consumer, limits or Limits())
+
+
+def _raise_unless_final(exc: BaseException) -> None:
+    """A failure that trying again may cure stops the batch (the caller retries it)."""
+    if not isinstance(exc, KafkaError) or retriable(exc):
+        raise BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _send_one(
+    producer: AIOKafkaProducer, record: Produced
+) -> asyncio.Future[Any] | KafkaError:
+    """Queue one record: its delivery future, or the final error the producer raised."""
+    topic, key, value, headers = record
+    try:
+        return await producer.send(topic, value=value, key=key, headers=headers)
+    except KafkaError as exc:
+        if retriable(exc):
+            raise BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+        return exc
+
+
+async def _outcome(future: asyncio.Future[Any]) -> BaseException | None:
+    try:
+        await future
+    except Exception as exc:  # noqa: BLE001 - sorted right here
+        _raise_unless_final(exc)
+        return exc
+    return None
+
+
+class _Batches:
+    """One open batch per partition; full ones are submitted as they fill."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._open: dict[tuple[str, int], tuple[Any, list[int]]] = {}
+        self._known: set[str] = set()
+        self._partitions: dict[tuple[str, bytes], int] = {}  # a ticket's records share a key
+        self.sent: list[tuple[list[int], asyncio.Future[Any]]] = []
+
+    async def add(
+        self, i: int, topic: str, key: bytes, value: bytes | None, headers: list[Any]
+    ) -> None:
+        if topic not in self._known:  # the metadata the partitioner needs
+            await self._producer.partitions_for(topic)
+            self._known.add(topic)
+        partition = self._partitions.get((topic, key))
+        if partition is None:  # the partition send() would choose (murmur2 is pure Python)
+            partition = self._producer._partition(topic, None, key, value, key, value)  # noqa: SLF001
+            self._partitions[topic, key] = partition
+        tp = (topic, partition)
+        builder, indices = self._open.get(tp) or self._new(tp)
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            await self._submit(tp)
+            builder, indices = self._new(tp)
+            builder.append(key=key, value=value, timestamp=None, headers=headers)
+        indices.append(i)
+
+    def _new(self, tp: tuple[str, int]) -> tuple[Any, list[int]]:
+        self._open[tp] = (self._producer.create_batch(), [])
+        return self._open[tp]
+
+    async def _submit(self, tp: tuple[str, int]) -> None:
+        builder, indices = self._open.pop(tp)
+        builder.close()  # nothing else may join it: its records are exactly ``indices``
+        try:
+            future = await self._producer.send_batch(builder, tp[0], partition=tp[1])
+        except KafkaError as exc:
+            _raise_unless_final(exc)
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(exc)
+        self.sent.append((indices, future))
+
+    async def flush(self) -> None:
+        for tp in list(self._open):
+            await self._submit(tp)
 
 
 async def _deadletter_rejected(

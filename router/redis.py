@@ -1,24 +1,59 @@
 """Redis for every store: the client built from settings, a fail-fast check naming the
-setting, the one error wrapper, and Lua scripts loaded from ``.lua`` files."""
+setting, the one error wrapper, and Lua scripts loaded from ``.lua`` files.
+
+``SWITCHBOARD_REDIS_URL`` names one server (``redis://``, ``rediss://``) or a Redis
+Cluster (``redis+cluster://host:port``, ``rediss+cluster://``: any node; the client
+finds the others). Every store takes either client (``RedisClient``) and keeps to what
+works on both: a script or multi-key command touches keys of one hash tag; reads and
+deletes across hash tags go through ``get_many`` / ``delete_many``, split per slot.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, cast
 
-import redis.asyncio as aioredis
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import (
+    NoScriptError,
+    RedisClusterUnreachableError,
+    RedisError,
+    SlotNotCoveredError,
+)
+from redis.typing import EncodableT, KeyT
 
 from router.errors import BackendUnavailable, ConfigError
 from router.settings import Settings
 
 REDIS_SETTING = "SWITCHBOARD_REDIS_URL"
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""The URL schemes that select the cluster client, and the scheme each stands for."""
+
+RedisClient: TypeAlias = Redis | RedisCluster
+"""What every store takes: one server or a cluster (``make_redis`` picks by the URL)."""
+RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
+
+UNAVAILABLE = (RedisError, OSError, RedisClusterUnreachableError, SlotNotCoveredError)
+"""What a Redis that does not answer raises: the cluster client's two are no RedisError."""
 
 
-def make_redis(settings: Settings) -> aioredis.Redis:
+def is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0] in CLUSTER_SCHEMES
+
+
+def make_redis(settings: Settings) -> RedisClient:
+    """The client ``SWITCHBOARD_REDIS_URL`` names (see ``make_client``)."""
+    return make_client(settings)
+
+
+def make_client(settings: Settings) -> RedisClient:
+    """One server, or a cluster for ``redis+cluster://`` / ``rediss+cluster://``."""
     cfg = settings.redis
     if not cfg.url:
         raise ConfigError(REDIS_SETTING, "not set (use `switchboard dev` for an embedded one)")
@@ -27,20 +62,28 @@ def make_redis(settings: Settings) -> aioredis.Redis:
         "socket_connect_timeout": cfg.socket_timeout_s,
         "decode_responses": False,
     }
-    if cfg.url.startswith("rediss://"):
+    scheme, _, rest = cfg.url.partition("://")
+    if scheme in ("rediss", "rediss+cluster"):
         opts.update(
             ssl_ca_certs=str(cfg.ssl_ca_certs) if cfg.ssl_ca_certs else None,
             ssl_certfile=str(cfg.ssl_certfile) if cfg.ssl_certfile else None,
             ssl_keyfile=str(cfg.ssl_keyfile) if cfg.ssl_keyfile else None,
         )
-    return aioredis.Redis.from_url(cfg.url, **opts)
+    if scheme in CLUSTER_SCHEMES:
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **opts)
+    return Redis.from_url(cfg.url, **opts)
 
 
 async def check_redis(settings: Settings) -> None:
-    client = make_redis(settings)
+    try:
+        client = make_client(settings)
+    except (*UNAVAILABLE, ValueError) as exc:
+        raise ConfigError(
+            REDIS_SETTING, f"cannot use {settings.redis.url} ({type(exc).__name__})"
+        ) from None
     try:
         await client.ping()
-    except (RedisError, OSError) as exc:
+    except UNAVAILABLE as exc:
         raise ConfigError(
             REDIS_SETTING, f"no Redis answers at {settings.redis.url} ({type(exc).__name__})"
         ) from None
@@ -59,10 +102,79 @@ def redis_errors() -> Iterator[None]:
     caller's batch is retried (consumers) or answered 503 (ingress), never half-applied."""
     try:
         yield
-    except (RedisError, OSError) as exc:
+    except UNAVAILABLE as exc:
+        if isinstance(exc, NoScriptError):  # a cluster node restarted or joined
+            for script in list(_cluster_scripts):
+                script.loaded = False
         raise BackendUnavailable("redis", type(exc).__name__) from exc
 
 
-def load_script(client: aioredis.Redis, path: Path) -> AsyncScript:
+class Script(AsyncScript):
+    """A registered Lua script, callable on a client or queued on its pipeline."""
+
+    async def __call__(
+        self,
+        keys: Sequence[KeyT] | None = None,
+        args: Iterable[EncodableT] | None = None,
+        client: RedisClient | RedisPipeline | None = None,
+    ) -> Any:
+        # redis-py handles pipelines of both kinds here, though its hint names clients only
+        return await super().__call__(keys, args, cast(Any, client))
+
+
+class ClusterScript(Script):
+    """A script on a cluster. A pipeline on one server checks its scripts itself before
+    running; a cluster pipeline only queues ``EVALSHA``. So the script is loaded on every
+    primary before its first pipelined call, and again after a node answered NOSCRIPT
+    (``redis_errors`` marks it; the failed batch is retried)."""
+
+    loaded = False
+
+    async def __call__(
+        self,
+        keys: Sequence[KeyT] | None = None,
+        args: Iterable[EncodableT] | None = None,
+        client: RedisClient | RedisPipeline | None = None,
+    ) -> Any:
+        if isinstance(client, ClusterPipeline) and not self.loaded:
+            await self.registered_client.script_load(self.script)  # every primary
+            self.loaded = True
+        return await super().__call__(keys, args, client)
+
+
+_cluster_scripts: weakref.WeakSet[ClusterScript] = weakref.WeakSet()
+
+
+def load_script(client: RedisClient, path: Path) -> Script:
     """Register the Lua script in ``path`` (read once; EVALSHA with a reload on NOSCRIPT)."""
-    return client.register_script(path.read_text())
+    if isinstance(client, RedisCluster):
+        script = ClusterScript(client, path.read_text())
+        _cluster_scripts.add(script)
+        return script
+    return Script(client, path.read_text())
+
+
+async def get_many(client: RedisClient, keys: Sequence[str]) -> list[Any]:
+    """GET of each key, in one round trip per node: MGET on one server; on a cluster one
+    MGET per slot (keys of different customers live in different slots)."""
+    if not keys:
+        return []
+    if isinstance(client, RedisCluster):
+        return await client.mget_nonatomic(list(keys))
+    return await client.mget(list(keys))
+
+
+async def delete_many(client: RedisClient, keys: Sequence[str]) -> None:
+    """DEL of the keys; on a cluster one DEL per slot (the cluster client splits it)."""
+    if keys:
+        await client.delete(*keys)
+
+
+async def scan_all(client: RedisClient, pattern: str) -> list[str]:
+    """Every key matching ``pattern``: SCAN on one server; on a cluster on every primary
+    (a key may live on any of them)."""
+    if isinstance(client, RedisCluster):
+        found = client.scan_iter(match=pattern, count=500, target_nodes=RedisCluster.PRIMARIES)
+    else:
+        found = client.scan_iter(match=pattern, count=500)
+    return [text(key) async for key in found]

@@ -1,5 +1,10 @@
 """The records one cause (a message, an action, a timer) publishes: lifecycle events on
-``tickets`` and the snapshot on ``ticket-state``, each with a deterministic id."""
+``tickets`` and the snapshot on ``ticket-state``, each with a deterministic id.
+
+The ticket snapshot is encoded once per cause and spliced into each of its records; each
+``tickets`` record also names its CloudEvents type in a ``ce_type`` header, so a reader
+that wants only some types (the timers role) can pass the others without parsing them.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from router.codec import CONTENT_TYPE_HEADER, encode_event
-from router.events import CloudEvent, Ticket
+from router.codec import CONTENT_TYPE_HEADER, TYPE_HEADER, encode_envelope
+from router.events import Ticket
 from router.ids import derived_id
 from router.limits import Limits
 from router.topics import OutRecord, Topic
 from router.vocabulary import EventType
 
 SOURCE = "/switchboard/router"
+_TYPE_HEADERS = {t: (TYPE_HEADER, t.value.encode()) for t in EventType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,33 +40,31 @@ class LifecycleOutputs:
         self.ticket = ticket
         self.at = at
         self.records: list[OutRecord] = []
-        self._snapshot = ticket.model_dump(mode="json")
+        self._snapshot = ticket.__pydantic_serializer__.to_json(ticket)
 
     def add(self, etype: EventType, **data: Any) -> None:
-        seq = str(len(self.records))
-        event = CloudEvent(
-            id=derived_id(self.cause_id, etype.value, seq),
-            source=SOURCE,
-            type=etype,
-            subject=self.ticket.id,
-            time=self.at,
-            data={"ticket": self._snapshot, **data},
+        value = self._encode(
+            etype, derived_id(self.cause_id, etype.value, str(len(self.records))), data
         )
-        value = encode_event(event)
-        self.limits.check_record(value)  # TooLarge: the cause is dead-lettered, not retried
-        self.records.append(OutRecord(Topic.TICKETS, self.ticket.id, value, (CONTENT_TYPE_HEADER,)))
+        headers = (CONTENT_TYPE_HEADER, _TYPE_HEADERS[etype])
+        self.records.append(OutRecord(Topic.TICKETS, self.ticket.id, value, headers))
 
     def snapshot(self) -> None:
-        event = CloudEvent(
-            id=derived_id(self.cause_id, EventType.TICKET_SNAPSHOT.value),
-            source=SOURCE,
-            type=EventType.TICKET_SNAPSHOT,
-            subject=self.ticket.id,
-            time=self.at,
-            data={"ticket": self._snapshot},
-        )
-        value = encode_event(event)
-        self.limits.check_record(value)
+        etype = EventType.TICKET_SNAPSHOT
+        value = self._encode(etype, derived_id(self.cause_id, etype.value), {})
         self.records.append(
             OutRecord(Topic.TICKET_STATE, self.ticket.id, value, (CONTENT_TYPE_HEADER,))
         )
+
+    def _encode(self, etype: EventType, event_id: str, data: dict[str, Any]) -> bytes:
+        value = encode_envelope(
+            event_id,
+            SOURCE,
+            etype.value,
+            subject=self.ticket.id,
+            time=self.at,
+            data=data,
+            ticket_json=self._snapshot,
+        )
+        self.limits.check_record(value)  # TooLarge: the cause is dead-lettered, not retried
+        return value

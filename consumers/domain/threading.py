@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from consumers.domain.sla import customer_wrote
 from router.events import Interaction, Ticket
@@ -45,9 +45,10 @@ def place(
     if current is not None and current.status in ("new", "open", "pending"):
         if interaction.auto_reply:
             return Placed("skip", None, "auto-reply to an open ticket")
-        joined = _joined(current, interaction, at)
-        joined = joined.model_copy(update={"sla": customer_wrote(joined, reopened=False)})
-        return Placed("join", joined, "open ticket")
+        # customer_wrote reads the replies and clocks, which joining leaves as they are:
+        # one copy of the ticket instead of two
+        sla = customer_wrote(current, reopened=False)
+        return Placed("join", _joined(current, interaction, at, sla=sla), "open ticket")
     if interaction.auto_reply:
         return Placed("skip", None, "auto-reply or bounce never opens a ticket")
     if (
@@ -56,20 +57,20 @@ def place(
         and current.resolved_at is not None
         and at - current.resolved_at <= reopen_window
     ):
-        joined = _joined(current, interaction, at)
-        reopened = joined.model_copy(
-            update={
-                "status": "open",
-                "reopen_count": current.reopen_count + 1,
-                "resolved_at": None,
-                "sla": customer_wrote(joined, reopened=True),
-            }
+        reopened = _joined(
+            current,
+            interaction,
+            at,
+            status="open",
+            reopen_count=current.reopen_count + 1,
+            resolved_at=None,
+            sla=customer_wrote(current, reopened=True),
         )
         return Placed("reopen", reopened, "resolved within the reopen window")
     return Placed("new", _new(interaction, event_id, customer_id, at), "no open ticket")
 
 
-def _joined(ticket: Ticket, interaction: Interaction, at: datetime) -> Ticket:
+def _joined(ticket: Ticket, interaction: Interaction, at: datetime, **more: Any) -> Ticket:
     seen = ticket.channels_seen
     if interaction.channel not in seen:
         seen = [*seen, interaction.channel]
@@ -84,6 +85,7 @@ def _joined(ticket: Ticket, interaction: Interaction, at: datetime) -> Ticket:
             "message_ids": message_ids,
             "updated_at": max(at, ticket.updated_at),
             "last_customer_at": at,
+            **more,
         }
     )
 

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
 import orjson
-import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from consumers.domain.assignment import AgentState, AssignRequest, FreeAgent, choose_in_turn
 from router.keys import Keys
-from router.redis import load_script, redis_errors, text
+from router.redis import RedisClient, get_many, load_script, redis_errors, text
 from router.vocabulary import CHANNELS
 
 HERE = Path(__file__).parent
@@ -64,7 +63,7 @@ class Roster(NamedTuple):
 
 
 class AgentStore:
-    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str) -> None:
         self._r = client
         self._p = Keys(prefix).agents
         self._roster = load_script(client, ROSTER)
@@ -257,7 +256,7 @@ class AgentStore:
         if not ticket_ids:
             return []
         with redis_errors():
-            raw = await self._r.mget([self._holder(t) for t in ticket_ids])
+            raw = await get_many(self._r, [self._holder(t) for t in ticket_ids])
         return [text(v) if v is not None else None for v in raw]
 
     async def load(self, agent_id: str, channel: str) -> int:

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from router.events import Ticket
 from router.keys import Keys
-from router.redis import redis_errors, text
+from router.redis import RedisClient, redis_errors, text
 from router.vocabulary import AWAITING_AGENT, SETTLED
 
 WAITING = AWAITING_AGENT
 
 
 class Backlog:
-    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str) -> None:
         self._r = client
         self._keys = Keys(prefix)
 

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from router.keys import Keys
-from router.redis import load_script, redis_errors, text
+from router.redis import RedisClient, load_script, redis_errors, text
 
 HERE = Path(__file__).parent
 COUNTER = "c:"
@@ -58,7 +57,7 @@ class WindowState:
 
 
 class WindowCounters:
-    def __init__(self, client: aioredis.Redis, *, prefix: str, ttl_s: int) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str, ttl_s: int) -> None:
         self._r = client
         self._keys = Keys(prefix)
         self._ttl = ttl_s

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import uuid
 
-import redis.asyncio as aioredis
-
 from router.errors import ConfigError, Unrecoverable
 from router.events import iso, utcnow
 from router.keys import Keys
-from router.redis import redis_errors
+from router.redis import RedisClient, redis_errors
 
 REPAIR = (
     "stop every role, run `switchboard state rebuild` to restore it from Kafka, then start "
@@ -30,7 +28,7 @@ REPAIR = (
 class StateEpoch:
     """The marker this process saw at start, checked before every batch."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self.key = Keys(prefix).epoch
         self.value: bytes | None = None

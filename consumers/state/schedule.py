@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from router.keys import Keys
-from router.redis import redis_errors, text
+from router.redis import RedisClient, redis_errors, text
 
 
 class TimerSchedule:
-    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str) -> None:
         self._r = client
         self.key = Keys(prefix).timers
 

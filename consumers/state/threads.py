@@ -16,12 +16,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
-import redis.asyncio as aioredis
 
 from router.events import Ticket
 from router.ids import NAMESPACE
 from router.keys import Keys, ticket_field
-from router.redis import load_script, redis_errors, text
+from router.redis import (
+    RedisClient,
+    delete_many,
+    get_many,
+    load_script,
+    redis_errors,
+    scan_all,
+    text,
+)
 from router.topics import OutRecord
 
 HERE = Path(__file__).parent
@@ -86,7 +93,7 @@ class ThreadStore(Protocol):
 class RedisThreadStore:
     """``ThreadStore`` on Redis: each method is one or two pipelined round trips."""
 
-    def __init__(self, client: aioredis.Redis, *, ttl_s: int, prefix: str = "sb") -> None:
+    def __init__(self, client: RedisClient, *, ttl_s: int, prefix: str = "sb") -> None:
         self._r = client
         self._ttl = ttl_s
         self._keys = Keys(prefix)
@@ -115,10 +122,9 @@ class RedisThreadStore:
         """
         keys = [[self._keys.identity(i) for i in ids] for ids in identity_lists]
         with redis_errors():
-            async with self._r.pipeline(transaction=False) as pipe:
-                for group in keys:
-                    pipe.mget(group)
-                found: list[list[Any]] = await pipe.execute()
+            # one read for all (one MGET per slot on a cluster: identities are anywhere)
+            flat = iter(await get_many(self._r, [key for group in keys for key in group]))
+            found: list[list[Any]] = [[next(flat) for _ in group] for group in keys]
             chosen = []
             async with self._r.pipeline(transaction=False) as pipe:
                 for ids, group, values in zip(identity_lists, keys, found, strict=True):
@@ -218,7 +224,7 @@ class RedisThreadStore:
         if not ticket_ids:
             return []
         with redis_errors():
-            raw = await self._r.mget([self._keys.ticket_owner(t) for t in ticket_ids])
+            raw = await get_many(self._r, [self._keys.ticket_owner(t) for t in ticket_ids])
         return [text(v) if v else None for v in raw]
 
     async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None:
@@ -233,7 +239,7 @@ class RedisThreadStore:
         """Forget the outboxes of (customer, event id) pairs whose records were acked."""
         if done:
             with redis_errors():
-                await self._r.delete(*(self._keys.outbox(c, e) for c, e in done))
+                await delete_many(self._r, [self._keys.outbox(c, e) for c, e in done])
 
     async def forget(self, customer_id: str) -> list[str]:
         """Erase everything stored about a customer; return the ids of their tickets.
@@ -249,15 +255,13 @@ class RedisThreadStore:
             identities = [
                 text(i) for i in await self._r.smembers(k.customer_identities(customer_id))
             ]
-            owned = await self._r.mget(identities) if identities else []
+            owned = await get_many(self._r, identities)
             doomed = [
                 i for i, v in zip(identities, owned, strict=True) if v and text(v) == customer_id
             ]
             doomed += [k.ticket_owner(t) for t in tickets]
-            async for key in self._r.scan_iter(match=k.customer_pattern(customer_id), count=500):
-                doomed.append(text(key))
-            if doomed:
-                await self._r.delete(*doomed)
+            doomed += await scan_all(self._r, k.customer_pattern(customer_id))
+            await delete_many(self._r, doomed)
         return tickets
 
     async def restore(

@@ -35,12 +35,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import redis.asyncio as aioredis
-
 from consumers.domain.assignment import needs, waiting_member
 from router.events import Ticket
 from router.keys import Keys
-from router.redis import load_script, redis_errors, text
+from router.redis import RedisClient, load_script, redis_errors, text
 
 PAGE = 500
 Mode = Literal["leave", "place", "recheck"]
@@ -61,7 +59,7 @@ def _entries(raw: list[Any]) -> list[Entry]:
 class WaitingLine:
     """The keys of the line (see the module doc), each Redis call one round trip."""
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str) -> None:
         self._r = client
         keys = Keys(prefix)
         self.key = keys.waiting

@@ -60,6 +60,16 @@ def settings_or_exit(**overrides: Any) -> Settings:
         raise  # unreachable: fail() exits
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (it comes with ``uvicorn[standard]``): a faster event
+    loop for every role; the standard one otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
     """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` for a graceful shutdown."""
 
@@ -71,7 +81,8 @@ def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]])
         await main(stop)
 
     try:
-        asyncio.run(runner())
+        with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
+            loop_runner.run(runner())
     except ConfigError as exc:
         fail(exc)
     except Unrecoverable as exc:
@@ -332,17 +343,21 @@ def tail(
 
 @app.command()
 def bench(
-    events: Annotated[int, typer.Option(help="Inbound events to push through.")] = 5000,
+    events: Annotated[int, typer.Option(help="Inbound events to push through.", min=1)] = 5000,
+    soak: Annotated[
+        int,
+        typer.Option(help="Also push N events and print each role's RSS at every 10 %.", min=0),
+    ] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Pipeline throughput and latency next to the raw Kafka passthrough, in one run."""
+    """Pipeline, roles alone, ingress and latency next to the raw Kafka passthrough."""
     from router.app.bench import BenchInterrupted, run_bench
 
     settings = settings_or_exit()
     configure_logging(settings.log_format, "warning")
 
     async def main(stop: asyncio.Event) -> None:
-        await run_bench(settings, events, stop, out, as_json=json_out)
+        await run_bench(settings, events, stop, out, as_json=json_out, soak=soak)
 
     try:
         run_until_signal(main)
@@ -400,6 +415,51 @@ def asyncapi(
         err.print(f"wrote {out_file}")
     else:
         sys.stdout.write(text + "\n")
+
+
+@app.command()
+def report(
+    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
+    to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file.")] = Path("report.html"),
+    recompute: Annotated[
+        bool, typer.Option("--recompute", help="Recompute the windows from `tickets`.")
+    ] = False,
+) -> None:
+    """Write one self-contained HTML report: summary, charts over time, definitions."""
+    from router.app.report import period_of, write_report
+
+    try:
+        period = period_of(from_, to)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    settings = settings_or_exit()
+
+    async def main(stop: asyncio.Event) -> None:
+        del stop
+        await check_kafka(settings)
+
+        shown: dict[str, float] = {}
+
+        def progress(topic: str, records: int) -> None:
+            now = asyncio.get_running_loop().time()
+            if now - shown.get(topic, -1.0) >= 1.0:  # at most one line a second
+                shown[topic] = now
+                err.print(f"reading {topic}: {records:,} records", highlight=False)
+
+        done = await write_report(
+            settings, period, out_file, recompute=recompute, progress=progress
+        )
+        for topic, records in done.records_read.items():
+            err.print(f"read {topic}: {records:,} records", highlight=False)
+        err.print(
+            f"wrote {done.path} ({done.size / 1024:,.0f} KiB, {done.windows:,} metric windows)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    run_until_signal(main)
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import redis.asyncio as aioredis
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -36,7 +35,7 @@ from router.errors import Unrecoverable
 from router.health import NotReady, ReadyCheck, ops_app
 from router.kafka import TopicWatch, group_has_history, make_consumer, make_producer, publish
 from router.observability import Telemetry
-from router.redis import make_redis
+from router.redis import RedisClient, make_redis
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 from rules import RuleSetHolder
@@ -120,7 +119,7 @@ async def _stop_consumer(consumer: AIOKafkaConsumer) -> None:
 
 
 async def establish_epoch(
-    settings: Settings, redis: aioredis.Redis, roles: set[str], *, accept_empty: bool
+    settings: Settings, redis: RedisClient, roles: set[str], *, accept_empty: bool
 ) -> StateEpoch:
     """Read (or on a first start write) the state marker; refuse lost state."""
     epoch = StateEpoch(redis, settings.topic_prefix)
@@ -170,7 +169,7 @@ def sender(producer: AIOKafkaProducer, settings: Settings, consumer: str) -> Sen
 
 
 def timers_handler(
-    settings: Settings, redis: aioredis.Redis, producer: AIOKafkaProducer, holder: RuleSetHolder
+    settings: Settings, redis: RedisClient, producer: AIOKafkaProducer, holder: RuleSetHolder
 ) -> TimersHandler:
     return TimersHandler(
         redis,
@@ -183,7 +182,7 @@ def timers_handler(
 
 
 def metrics_handler(
-    settings: Settings, redis: aioredis.Redis, producer: AIOKafkaProducer, telemetry: Telemetry
+    settings: Settings, redis: RedisClient, producer: AIOKafkaProducer, telemetry: Telemetry
 ) -> MetricsHandler:
     return MetricsHandler(
         redis,

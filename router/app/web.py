@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -119,11 +119,18 @@ def bind_http(settings: Settings) -> socket.socket:
 
 
 async def serve(
-    app: FastAPI,
+    app: Callable[..., Awaitable[None]],
     sock: socket.socket,
     stop: asyncio.Event,
     on_ready: Callable[[str], None] | None,
 ) -> None:
+    """Serve ``app`` (the ingress, or the bench's baseline app) on ``sock`` until ``stop``.
+
+    The HTTP parser is httptools when installed (``uvicorn[standard]``), else h11, both
+    answering unparseable requests with problem+json (``problem_protocol``). The event
+    loop is the caller's: ``server.serve`` runs in it, so uvicorn's ``loop`` setting
+    would not apply here; uvloop is chosen where the process's loop is created.
+    """
     config = uvicorn.Config(
         app, http=problem_protocol(), log_config=None, access_log=False, lifespan="off"
     )

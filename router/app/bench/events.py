@@ -13,12 +13,13 @@ SUBJECTS = ["Refund for invoice 4411", "App is down", "Question about pricing", 
 PAD = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 10
 
 
-def inbound_events(n: int, customers: int) -> list[tuple[bytes, bytes]]:
+def inbound_events(n: int, customers: int, start: int = 0) -> list[tuple[bytes, bytes]]:
     """``n`` (key, value) records from ``customers`` senders, so that some events open a
-    ticket and the others add a message to one; about 1 kB each, like a short email."""
+    ticket and the others add a message to one; about 1 kB each, like a short email.
+    Events ``start`` .. ``start + n`` of the series: later batches have ids of their own."""
     base = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     out = []
-    for i in range(n):
+    for i in range(start, start + n):
         who = f"customer{i % customers}@example.com"
         data = Interaction(
             channel="email" if i % 3 else "chat",

@@ -4,15 +4,16 @@ timestamp, both stamped by the broker)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from router.app.bench.clients import running
 from router.app.bench.http_probe import HTTP_SAMPLES, http_latencies
+from router.app.bench.latency import LoadLatency, LoadPlan, pipeline_loads
 from router.app.bench.processes import RoleProcesses
 from router.app.bench.raw import produce_all
 from router.app.embedded import free_port
@@ -20,8 +21,6 @@ from router.kafka import client_options
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
-
-JOIN_S = 3.0  # both consumers join their groups before the load
 
 
 @dataclass(frozen=True)
@@ -33,19 +32,25 @@ class PipelineRun:
     last_done_ms: int
     latencies_ms: list[float]
     http_ms: dict[str, list[float]]
+    loads: list[LoadLatency] = field(default_factory=list)
 
 
 async def measure_pipeline(
-    settings: Settings, events: list[tuple[bytes, bytes]], roles: RoleProcesses
+    settings: Settings,
+    events: list[tuple[bytes, bytes]],
+    roles: RoleProcesses,
+    plan: LoadPlan | None = None,
+    say: Callable[[str], None] = lambda _: None,
 ) -> PipelineRun:
     """Start the roles, probe one webform at a time while idle, then push every event and
-    wait until each has its lifecycle record. The roles are stopped before returning."""
+    wait until each has its lifecycle record; then offer the ``plan``'s steady loads.
+    The roles are stopped before returning."""
     port = free_port()
     roles.spawn(settings, "router")
     roles.spawn(settings, "metrics")
     roles.spawn(settings, "ingress", port)
     try:
-        await asyncio.sleep(JOIN_S)
+        await roles.wait_ready()  # every consumer has joined its group before the load
         http_ms = await http_latencies(settings, f"http://127.0.0.1:{port}", HTTP_SAMPLES)
         _, stamps = await produce_all(
             settings, TopicNames(settings.topic_prefix)(Topic.INBOUND), events
@@ -54,9 +59,10 @@ async def measure_pipeline(
         last_ms, latencies = await pipeline_latencies(
             settings, dict(zip(ids, stamps, strict=True)), timeout_s=max(60.0, len(events) / 50)
         )
+        loads = await pipeline_loads(settings, plan, say) if plan else []
     finally:
         roles.stop()
-    return PipelineRun(stamps[0], last_ms, latencies, http_ms)
+    return PipelineRun(stamps[0], last_ms, latencies, http_ms, loads)
 
 
 async def pipeline_latencies(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from router.app.bench.clients import running
 from router.codec import CONTENT_TYPE_HEADER
@@ -29,13 +29,20 @@ async def produce_all(
         return time.perf_counter() - began, [m.timestamp for m in metadata]
 
 
-async def passthrough(settings: Settings, source: str, sink: str, n: int) -> float:
+async def passthrough(
+    settings: Settings, source: str, sink: str, n: int, *, assign: bool = False
+) -> float:
     """Consume every record once, produce two per record, wait for acks, commit: the
-    least work a consumer that writes its effects can do. Seconds from the first record."""
+    least work a consumer that writes its effects can do. Seconds from the first record.
+
+    With ``assign`` it takes every partition itself instead of joining the group (the
+    same work per record and batch, commits included, without the wait for a join)."""
     consumer = AIOKafkaConsumer(
-        source,
+        *(() if assign else (source,)),
         **client_options(settings.kafka),
-        group_id=f"{settings.topic_prefix}.passthrough",
+        # a group of its own when assigning: the broker refuses a non-member's commits
+        # to a group that has had members
+        group_id=f"{settings.topic_prefix}.passthrough{'-assigned' if assign else ''}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
@@ -43,6 +50,13 @@ async def passthrough(settings: Settings, source: str, sink: str, n: int) -> flo
     )
     producer = make_producer(settings)
     async with running(consumer, producer):
+        if assign:
+            # aiokafka has no public metadata refresh for a manually assigned consumer
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            parts = sorted(consumer.partitions_for_topic(source) or {0})
+            tps = [TopicPartition(source, p) for p in parts]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
         seen = 0
         began: float | None = None  # from the first record: joining the group is not work
         while seen < n:

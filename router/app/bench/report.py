@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.table import Table
 
+from router.app.bench.ingress_load import CONCURRENCY, HttpRate, IngressRates
+from router.app.bench.latency import LoadLatency
 from router.app.bench.pipeline import PipelineRun
+from router.app.bench.soak import SoakSample, growth_after_warmup
+from router.app.bench.solo import Solo
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,12 @@ class Measured:
     raw_produce_s: float
     passthrough_s: float
     pipeline: PipelineRun
+    alone: dict[str, Solo] = field(default_factory=dict)
+    ingress: IngressRates | None = None
+    passthrough_loads: list[LoadLatency] = field(default_factory=list)
+    load_seconds: float = 0.0
+    soak: list[SoakSample] | None = None
+    faststream_s: float | None = None  # None: FastStream not installed
 
 
 def pct(values: list[float], q: float) -> float:
@@ -34,14 +46,30 @@ def build_report(m: Measured) -> dict[str, Any]:
     pipeline = round(len(latencies) / elapsed)
     ceiling = round(n / m.passthrough_s)
     http = run.http_ms
+    alone = {role: round(solo.per_s) for role, solo in m.alone.items()}
     return {
         "events": n,
         "record_bytes": round(m.record_bytes),
         "raw_produce_per_s": round(n / m.raw_produce_s),
         "passthrough_per_s": ceiling,
+        "faststream_passthrough_per_s": round(n / m.faststream_s) if m.faststream_s else None,
+        "faststream_ratio": round(n / m.faststream_s / ceiling, 3) if m.faststream_s else None,
         "pipeline_per_s": pipeline,
         "pipeline_completed": len(latencies),
         "pipeline_vs_passthrough": round(pipeline / ceiling, 3),
+        "pipeline_ratio": round(pipeline / ceiling, 3),
+        "router_per_s": alone.get("router"),
+        "router_ratio": _ratio(alone.get("router"), ceiling),
+        "timers_per_s": alone.get("timers"),
+        "timers_ratio": _ratio(alone.get("timers"), ceiling),
+        "metrics_per_s": alone.get("metrics"),
+        "metrics_ratio": _ratio(alone.get("metrics"), ceiling),
+        "alone_records": {role: solo.total for role, solo in m.alone.items()},
+        "alone_timed_from_spawn": sorted(r for r, solo in m.alone.items() if solo.from_spawn),
+        "ingress": _ingress(m.ingress),
+        "ingress_ratio": round(m.ingress.ratio("webform"), 3) if m.ingress else None,
+        "latency": _latency(run.loads, m.passthrough_loads, m.load_seconds),
+        "soak": _soak(m.soak),
         "latency_ms": {
             "p50": pct(latencies, 0.5),
             "p90": pct(latencies, 0.9),
@@ -58,24 +86,170 @@ def build_report(m: Measured) -> dict[str, Any]:
     }
 
 
+def _ratio(value: float | None, ceiling: float) -> float | None:
+    return None if value is None or not ceiling else round(value / ceiling, 3)
+
+
+def _http(rate: HttpRate) -> dict[str, Any]:
+    return {
+        "requests": rate.requests,
+        "ok": rate.ok,
+        "per_s": round(rate.per_s),
+        "p50_ms": _ms(pct(rate.latencies_ms, 0.5)),
+        "p99_ms": _ms(pct(rate.latencies_ms, 0.99)),
+    }
+
+
+def _ingress(rates: IngressRates | None) -> dict[str, Any] | None:
+    """Per channel, the ingress and the baseline app given the same requests."""
+    if rates is None:
+        return None
+    out: dict[str, Any] = {"concurrency": CONCURRENCY}
+    for channel, rate in rates.ingress.items():
+        out[channel] = _http(rate)
+        out[f"{channel}_baseline"] = _http(rates.baseline[channel])
+        out[f"{channel}_ratio"] = round(rates.ratio(channel), 3)
+    return out
+
+
+def _ms(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 1)
+
+
+def _latency(
+    pipeline: list[LoadLatency], passthrough: list[LoadLatency], seconds: float
+) -> list[dict[str, Any]]:
+    """One row per offered load: the pipeline's p50/p99 next to the passthrough's p99."""
+    raw = {load.offered_per_s: load for load in passthrough}
+    rows = []
+    for load in pipeline:
+        ceiling = raw.get(load.offered_per_s)
+        p99 = pct(load.latencies_ms, 0.99)
+        raw_p99 = pct(ceiling.latencies_ms, 0.99) if ceiling else float("nan")
+        rows.append(
+            {
+                "offered_per_s": load.offered_per_s,
+                "seconds": seconds,
+                "sent": load.sent,
+                "completed": len(load.latencies_ms),
+                "p50_ms": _ms(pct(load.latencies_ms, 0.5)),
+                "p99_ms": _ms(p99),
+                "passthrough_p50_ms": _ms(pct(ceiling.latencies_ms, 0.5)) if ceiling else None,
+                "passthrough_p99_ms": _ms(raw_p99),
+                "passthrough_completed": len(ceiling.latencies_ms) if ceiling else 0,
+                "p99_vs_passthrough": round(p99 / raw_p99, 2) if raw_p99 > 0 else None,
+            }
+        )
+    return rows
+
+
+def _soak(samples: list[SoakSample] | None) -> dict[str, Any] | None:
+    if samples is None:
+        return None
+    return {
+        "events": samples[-1].events if samples else 0,
+        "samples": [
+            {"events": s.events, "seconds": round(s.seconds, 1), "rss_mb": s.rss_mb}
+            for s in samples
+        ],
+        "growth_after_warmup": growth_after_warmup(samples),
+    }
+
+
+def _num(value: float | None, spec: str = ",.0f") -> str:
+    return (
+        "-"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else (format(value, spec))
+    )
+
+
 def print_report(report: dict[str, Any], console: Console, *, as_json: bool) -> None:
     if as_json:
         console.print_json(orjson.dumps(report).decode())
         return
-    lat, web = report["latency_ms"], report["http_webform_ms"]
-    console.print(f"  raw produce          {report['raw_produce_per_s']:>8} msg/s")
-    console.print(f"  raw passthrough      {report['passthrough_per_s']:>8} msg/s   (the ceiling)")
-    console.print(
-        f"  pipeline             {report['pipeline_per_s']:>8} events/s "
-        f"({report['pipeline_vs_passthrough']:.2f}x the ceiling, "
-        f"{report['pipeline_completed']}/{report['events']} done)"
+    console.print(report_table(report))
+
+
+def report_table(report: dict[str, Any]) -> Table:
+    """Every figure of the run in one table: rates, then latency per load, then memory."""
+    table = Table(title=f"switchboard bench: {report['events']} events", title_justify="left")
+    table.add_column("measure")
+    table.add_column("per s", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_column("detail")
+    ceiling = report["passthrough_per_s"]
+    table.add_row("raw produce", _num(report["raw_produce_per_s"]), "", "msg/s, acks=all")
+    table.add_row("raw passthrough", _num(ceiling), "1.00", "consume 1, produce 2, ack, commit")
+    if report["faststream_passthrough_per_s"] is not None:
+        table.add_row(
+            "FastStream passthrough",
+            _num(report["faststream_passthrough_per_s"]),
+            _num(report["faststream_ratio"], ".2f"),
+            "batch subscriber, manual ack: the same work",
+        )
+    for role, topic in (("router", "inbound"), ("timers", "tickets"), ("metrics", "tickets")):
+        records = report["alone_records"].get(role)
+        if records is not None:
+            table.add_row(
+                f"{role} alone",
+                _num(report[f"{role}_per_s"]),
+                _num(report[f"{role}_ratio"], ".2f"),
+                f"{records} records pre-filled in {topic}, one process"
+                + (
+                    " (too few to time alone: includes start-up)"
+                    if role in report["alone_timed_from_spawn"]
+                    else ""
+                ),
+            )
+    lat = report["latency_ms"]
+    table.add_row(
+        "pipeline",
+        _num(report["pipeline_per_s"]),
+        _num(report["pipeline_ratio"], ".2f"),
+        f"{report['pipeline_completed']}/{report['events']} done; bulk latency "
+        f"p50 {_num(lat['p50'])} ms, p99 {_num(lat['p99'])} ms",
     )
-    console.print(
-        f"  end-to-end latency   p50 {lat['p50']:.0f} ms  p90 {lat['p90']:.0f} ms  "
-        f"p99 {lat['p99']:.0f} ms  max {lat['max']:.0f} ms"
+    ingress = report["ingress"]
+    if ingress is not None:
+        table.add_section()
+        c = ingress["concurrency"]
+        for channel in ("webform", "email"):
+            web, base = ingress[channel], ingress[f"{channel}_baseline"]
+            table.add_row(
+                f"{channel}, c={c}",
+                _num(web["per_s"]),
+                _num(ingress[f"{channel}_ratio"], ".2f"),
+                f"req/s vs the baseline app ({_num(base['per_s'])}/s, p99 "
+                f"{_num(base['p99_ms'], '.1f')} ms); {web['ok']}/{web['requests']} accepted, "
+                f"p50 {_num(web['p50_ms'], '.1f')} ms, p99 {_num(web['p99_ms'], '.1f')} ms",
+            )
+    if report["latency"]:
+        table.add_section()
+    for row in report["latency"]:
+        table.add_row(
+            f"latency @ {row['offered_per_s']}/s",
+            "",
+            _num(row["p99_vs_passthrough"], ".2f"),
+            f"p50 {_num(row['p50_ms'])} ms, p99 {_num(row['p99_ms'])} ms "
+            f"({row['completed']}/{row['sent']}); passthrough p99 "
+            f"{_num(row['passthrough_p99_ms'])} ms, {row['seconds']:g} s each",
+        )
+    web = report["http_webform_ms"]
+    table.add_row(
+        "one webform, idle",
+        "",
+        "",
+        f"202 in {_num(web['accepted_p50'], '.1f')} ms (p50); POST -> ticket.created "
+        f"p50 {_num(web['e2e_p50'], '.1f')} ms, max {_num(web['e2e_max'], '.1f')} ms",
     )
-    console.print(
-        f"  one webform, idle    202 in {web['accepted_p50']:.1f} ms (p50); POST -> "
-        f"ticket.created p50 {web['e2e_p50']:.1f} ms  p90 {web['e2e_p90']:.1f} ms  "
-        f"max {web['e2e_max']:.1f} ms  ({web['samples']} sequential posts)"
-    )
+    soak = report["soak"]
+    if soak is not None:
+        table.add_section()
+        for sample in soak["samples"]:
+            share = sample["events"] * 100 // soak["events"] if soak["events"] else 0
+            rss = ", ".join(f"{role} {mb:.0f}" for role, mb in sample["rss_mb"].items())
+            table.add_row(f"RSS @ {share} %", "", "", f"MB: {rss}")
+        growth = ", ".join(f"{r} {g:+.0%}" for r, g in soak["growth_after_warmup"].items())
+        table.add_row("RSS growth", "", "", f"from 20 % to the end: {growth or '-'}")
+    return table

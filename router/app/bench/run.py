@@ -1,6 +1,6 @@
-"""One bench run, top to bottom: the backends, a fresh topic prefix, the three
-measurements in order, the report. Ctrl-C or SIGTERM (``stop``) ends it within seconds,
-with every process it started stopped."""
+"""One bench run, top to bottom: the backends, a fresh topic prefix, the measurements in
+order (each announced by a progress line), the report. Ctrl-C or SIGTERM (``stop``) ends
+it within seconds, with every process it started stopped."""
 
 from __future__ import annotations
 
@@ -12,14 +12,20 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
+from router.app.bench import fs_passthrough
 from router.app.bench.events import inbound_events
+from router.app.bench.ingress_load import measure_ingress
+from router.app.bench.latency import LoadPlan, passthrough_loads
 from router.app.bench.pipeline import measure_pipeline
 from router.app.bench.processes import RoleProcesses
 from router.app.bench.raw import passthrough, produce_all
 from router.app.bench.report import Measured, build_report, print_report
+from router.app.bench.soak import soak as soak_run
+from router.app.bench.solo import role_alone
 from router.app.embedded import EmbeddedServices
 from router.kafka import ensure_topics, make_admin
 from router.settings import Settings
+from router.topics import Topic, TopicNames
 
 T = TypeVar("T")
 GRACE_S = 3.0  # for the cancelled measurement to close its Kafka clients
@@ -31,15 +37,23 @@ class BenchInterrupted(Exception):
 
 
 async def run_bench(
-    settings: Settings, n: int, stop: asyncio.Event, console: Console, *, as_json: bool = False
+    settings: Settings,
+    n: int,
+    stop: asyncio.Event,
+    console: Console,
+    *,
+    as_json: bool = False,
+    soak: int = 0,
 ) -> dict[str, Any]:
-    """Measure ``n`` events, print the report and return it. Without configured Kafka or
-    Redis it embeds them, like ``dev``. Raises BenchInterrupted once ``stop`` is set."""
+    """Measure ``n`` events (and a soak of ``soak`` events when not 0), print the report
+    and return it. Without configured Kafka or Redis it embeds them, like ``dev``. Raises
+    BenchInterrupted once ``stop`` is set."""
     services = EmbeddedServices()
     roles = RoleProcesses()
     try:
         settings = _fresh_prefix(_with_backends(settings, services))
-        return await _unless_stopped(_measure(settings, n, roles, console, as_json=as_json), stop)
+        work = _measure(settings, n, roles, console, as_json=as_json, soak=soak)
+        return await _unless_stopped(work, stop)
     finally:
         roles.stop()
         services.stop()
@@ -93,28 +107,84 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
 
 
 async def _measure(
-    settings: Settings, n: int, roles: RoleProcesses, console: Console, *, as_json: bool
+    settings: Settings,
+    n: int,
+    roles: RoleProcesses,
+    console: Console,
+    *,
+    as_json: bool,
+    soak: int,
 ) -> dict[str, Any]:
+    began = time.monotonic()
+
     def say(message: str) -> None:
         if not as_json:
-            console.print(message)
+            line = f"{time.monotonic() - began:6.1f} s  {message}"
+            console.print(line, highlight=False, soft_wrap=True)
 
+    with_faststream = fs_passthrough.available()
+    steps = 7 + bool(soak) + with_faststream
+    step = iter(range(1, steps + 1))
     await ensure_topics(settings)
     raw_topic, sink_topic = f"{settings.topic_prefix}.raw", f"{settings.topic_prefix}.raw-out"
     events = inbound_events(n, customers=max(1, n // 4))
     size = sum(len(v) for _, v in events) / n
+    plan = LoadPlan.for_events(n)
     broker = settings.kafka.bootstrap_servers
-    say(f"[bold]switchboard bench[/]: {n} events of {size:.0f} B, broker {broker}")
-    say("1/3 raw produce ...")
+    if not as_json:
+        console.print(f"[bold]switchboard bench[/]: {n} events of {size:.0f} B, broker {broker}")
+    say(f"{next(step)}/{steps} raw produce ...")
     raw_produce_s, _ = await produce_all(settings, raw_topic, events)
-    say("2/3 raw passthrough (consume 1, produce 2, ack, commit) ...")
+    say(f"{next(step)}/{steps} raw passthrough (consume 1, produce 2, ack, commit) ...")
     passthrough_s = await passthrough(settings, raw_topic, sink_topic, n)
-    say("3/3 pipeline: ingress, router and metrics roles, one process each ...")
-    pipeline = await measure_pipeline(settings, events, roles)
-    report = build_report(Measured(n, size, raw_produce_s, passthrough_s, pipeline))
+    faststream_s = None
+    if with_faststream:
+        say(f"{next(step)}/{steps} FastStream batch subscriber, the same passthrough ...")
+        fs_sink = f"{settings.topic_prefix}.fs-out"
+        faststream_s = await fs_passthrough.faststream_passthrough(settings, raw_topic, fs_sink, n)
+    say(f"{next(step)}/{steps} pipeline: ingress, router and metrics roles, one process each ...")
+    pipeline = await measure_pipeline(settings, events, roles, plan, say)
+    say(f"{next(step)}/{steps} passthrough at the same steady loads ...")
+    raw_loads = await passthrough_loads(settings, plan, say)
+    solo = await _side_prefix(settings, "solo")
+    say(f"{next(step)}/{steps} router alone on {n} events pre-filled in inbound ...")
+    await produce_all(solo, TopicNames(solo.topic_prefix)(Topic.INBOUND), events)
+    alone = {"router": await role_alone(solo, roles, "router", Topic.INBOUND, say)}
+    say(f"{next(step)}/{steps} timers alone, then metrics alone, on the router's tickets ...")
+    for role in ("timers", "metrics"):
+        alone[role] = await role_alone(solo, roles, role, Topic.TICKETS, say)
+    say(f"{next(step)}/{steps} ingress (webform, email) next to a minimal ASGI app ...")
+    ingress = await measure_ingress(solo, roles, max(200, min(2000, n // 5)), say)
+    soaked = None
+    if soak:
+        say(f"{next(step)}/{steps} soak: {soak} events, RSS of each role at every 10 % ...")
+        soaked = await soak_run(await _side_prefix(settings, "soak"), roles, soak, say)
+    measured = Measured(
+        n,
+        size,
+        raw_produce_s,
+        passthrough_s,
+        pipeline,
+        faststream_s=faststream_s,
+        alone=alone,
+        ingress=ingress,
+        passthrough_loads=raw_loads,
+        load_seconds=plan.seconds,
+        soak=soaked,
+    )
+    report = build_report(measured)
     print_report(report, console, as_json=as_json)
     await _drop_topics(settings)
     return report
+
+
+async def _side_prefix(settings: Settings, tag: str) -> Settings:
+    """Topics, groups and Redis keys apart from the pipeline's, for a measurement that must
+    not see its events (the same ids would be duplicates there)."""
+    prefix = f"{settings.topic_prefix}{tag}"
+    side = settings.model_copy(update={"topic_prefix": prefix, "consumer_group_prefix": prefix})
+    await ensure_topics(side)
+    return side
 
 
 async def _drop_topics(settings: Settings) -> None:
@@ -122,7 +192,8 @@ async def _drop_topics(settings: Settings) -> None:
     admin = make_admin(settings)
     try:
         await admin.start()
-        mine = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix + ".")]
+        # the pipeline's topics and those of the side prefixes (``_side_prefix``)
+        mine = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
         await admin.delete_topics(mine)
     finally:
         await admin.close()

@@ -276,6 +276,29 @@ def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     assert report["pipeline_vs_passthrough"] > 0
     assert report["http_webform_ms"]["samples"] == 30
     assert report["latency_ms"]["p50"] <= report["latency_ms"]["max"]
+    assert report["pipeline_ratio"] == report["pipeline_vs_passthrough"]
+    for key in ("router", "timers", "metrics"):
+        assert report[f"{key}_per_s"] > 0, key
+    assert report["alone_records"]["router"] == 300
+    # metrics reads the tickets topic after timers, which adds its own records to it
+    assert 300 < report["alone_records"]["timers"] <= report["alone_records"]["metrics"]
+    assert report["router_ratio"] > 0
+    ingress = report["ingress"]
+    assert ingress["concurrency"] == 32
+    for channel in ("webform", "email"):
+        for server in (channel, f"{channel}_baseline"):
+            assert ingress[server]["ok"] == ingress[server]["requests"] > 0, server
+        assert ingress[f"{channel}_ratio"] > 0
+    assert report["ingress_ratio"] == ingress["webform_ratio"]
+    loads = report["latency"]
+    assert [row["offered_per_s"] for row in loads] == sorted(row["offered_per_s"] for row in loads)
+    assert len(loads) == 3
+    for row in loads:
+        assert row["completed"] == row["sent"] > 0
+        assert row["passthrough_completed"] == row["sent"]
+        assert row["p50_ms"] <= row["p99_ms"]
+        assert row["passthrough_p99_ms"] > 0
+    assert report["soak"] is None
 
 
 def test_a_taken_http_port_is_one_line_and_nothing_is_left_running() -> None:

@@ -1,0 +1,186 @@
+"""The router role alone, then the timers role alone, each on a pre-filled topic, next
+to the raw passthrough ceiling of the same broker in the same run.
+
+    .venv/bin/python -m bench.router_alone [--events 20000] [--customers 5000]
+        [--no-passthrough] [--profile /tmp/router.svg]
+
+Starts its own embedded Tansu + valkey, writes ``--events`` 1 kB interaction events to
+``inbound``, runs the router role in this process and times it from its first committed
+offset until the consumer group's committed offsets reach the end of ``inbound``. Then
+the timers role does the same on the ``tickets`` topic the router wrote. ``--profile``
+records the router phase with py-spy (an SVG flame graph; speedscope for ``.json``, collapsed
+stacks for ``.txt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from router.app.bench.events import inbound_events
+from router.app.bench.raw import passthrough, produce_all
+from router.app.embedded import EmbeddedServices
+from router.app.roles import Shared, run_router, run_timers
+from router.kafka import TopicWatch, client_options, ensure_topics, make_admin
+from router.logs import configure_logging
+from router.observability import Telemetry
+from router.settings import Settings
+from router.topics import Topic, TopicNames
+from rules import RuleSetHolder
+
+Role = Callable[[Settings, asyncio.Event, Shared, RuleSetHolder], Coroutine[Any, Any, None]]
+
+
+async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka))
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh client
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        return dict(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+async def committed(admin: AIOKafkaAdminClient, group: str, tps: list[TopicPartition]) -> int:
+    offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
+    return sum(max(o.offset, 0) for o in offsets.values())
+
+
+def restamped(events: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The same events, timed from now on (one per millisecond): their SLA clocks run in
+    the future, so the timers role follows the tickets instead of firing every breach."""
+    base = datetime.now(UTC)
+    out = []
+    for i, (key, value) in enumerate(events):
+        event = orjson.loads(value)
+        event["time"] = base + timedelta(milliseconds=i)
+        out.append((key, orjson.dumps(event, option=orjson.OPT_UTC_Z)))
+    return out
+
+
+async def timed_role(
+    settings: Settings, role: Role, name: str, topic: Topic, profile: str | None
+) -> tuple[int, float, float]:
+    """Run ``role`` until its group committed the end of ``topic``: (records, seconds,
+    CPU seconds of this process) from its first commit (joining the group is not work).
+    The CPU figure is the steadier one on a machine shared with the broker."""
+    names = TopicNames(settings.topic_prefix)
+    ends = await end_offsets(settings, names(topic))
+    total = sum(ends.values())
+    group = f"{settings.consumer_group_prefix}.{name}"
+    stop = asyncio.Event()
+    shared = Shared(Telemetry(), TopicWatch(settings))
+    holder = RuleSetHolder(settings.rules_path)
+    task = asyncio.create_task(role(settings, stop, shared, holder))
+    spy = None
+    if profile:
+        kind = {"json": "speedscope", "txt": "raw"}.get(profile.rsplit(".", 1)[-1], "flamegraph")
+        spy = subprocess.Popen(  # noqa: ASYNC220 - py-spy on this very process
+            [
+                os.path.join(os.path.dirname(sys.executable), "py-spy"),
+                "record",
+                "-o",
+                profile,
+                "--format",
+                kind,
+                "--pid",
+                str(os.getpid()),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+    first: tuple[int, float] | None = None
+    cpu = time.process_time()
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        while True:
+            await asyncio.sleep(0.1)
+            if task.done():
+                task.result()
+                raise RuntimeError(f"{name} stopped early")
+            done = await committed(admin, group, list(ends))
+            now = time.perf_counter()
+            if first is None and done > 0:
+                first = (done, now)
+                cpu = time.process_time()
+            if done >= total:
+                break
+    finally:
+        await admin.close()
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait()
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+    start_n, start_t = first or (0, now)
+    return total - start_n, max(now - start_t, 1e-9), time.process_time() - cpu
+
+
+async def main(args: argparse.Namespace) -> None:
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    configure_logging("json", args.log_level)
+    with EmbeddedServices() as services:
+        prefix = f"ra{int(time.time())}"
+        settings = Settings(
+            kafka={"bootstrap_servers": services.bootstrap_servers},
+            redis={"url": services.redis_url},
+            topic_prefix=prefix,
+            consumer_group_prefix=prefix,
+        )
+        await ensure_topics(settings)
+        names = TopicNames(prefix)
+        events = inbound_events(args.events, customers=args.customers)
+        if not args.past:
+            events = restamped(events)
+        await produce_all(settings, names(Topic.INBOUND), events)
+        if args.passthrough:
+            raw, sink = f"{prefix}.raw", f"{prefix}.raw-out"
+            await produce_all(settings, raw, events)
+            seconds = await passthrough(settings, raw, sink, args.events)
+            print(f"passthrough   {args.events / seconds:>9,.0f} msg/s")
+        n, seconds, cpu = await timed_role(
+            settings, run_router, "router", Topic.INBOUND, args.profile
+        )
+        print(
+            f"router alone  {n / seconds:>9,.0f} events/s  ({n} in {seconds:.2f} s, "
+            f"{cpu / n * 1e6:.0f} CPU us/event, {n / cpu:,.0f} events per CPU second)"
+        )
+        n, seconds, cpu = await timed_role(
+            settings, run_timers, "timers", Topic.TICKETS, args.profile_timers
+        )
+        print(
+            f"timers alone  {n / seconds:>9,.0f} records/s ({n} in {seconds:.2f} s, "
+            f"{cpu / n * 1e6:.0f} CPU us/record, {n / cpu:,.0f} records per CPU second)"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument(
+        "--past", action="store_true", help="keep the events' 2026-11-23 times (timers fire)"
+    )
+    parser.add_argument("--no-passthrough", dest="passthrough", action="store_false")
+    parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--profile-timers", default=None)
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,177 @@
+"""The metric windows a report covers: read from the compacted metric topics, or
+recomputed from the ``tickets`` topic with the metrics role's own pure contributions.
+
+Both paths yield the same shape, one ``Row`` per metric window (contract section 8), so
+the figures and charts never know where the numbers came from."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from consumers.domain.windows import CONTRIBUTORS, window_of
+from router.app.rebuild import Progress, read_all
+from router.codec import decode_event
+from router.errors import SwitchboardError
+from router.events import MetricRecord, Ticket, metric_key
+from router.settings import Settings
+from router.topics import METRIC_TOPICS, Topic
+from router.vocabulary import AWAITING_AGENT, SETTLED
+
+GAUGES = ("open", "waiting", "oldest_waiting_seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Windows whose start lies in ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    def holds(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    metric: str
+    start: datetime
+    dimensions: dict[str, str]
+    counters: dict[str, int]
+
+
+@dataclass(slots=True)
+class Windows:
+    rows: list[Row] = field(default_factory=list)
+    source: str = ""
+    records_read: dict[str, int] = field(default_factory=dict)
+
+
+def parse_when(text: str, *, end: bool = False) -> datetime:
+    """``YYYY-MM-DD`` (midnight UTC; as an end, the midnight after: the day is included)
+    or an ISO 8601 time (UTC when it names no offset)."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither YYYY-MM-DD nor an ISO 8601 time") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    if end and len(text.strip()) == len("YYYY-MM-DD"):
+        at += timedelta(days=1)
+    return at.astimezone(UTC)
+
+
+def latest_revisions(records: Iterable[ConsumerRecord[bytes, bytes]], period: Period) -> list[Row]:
+    """The newest revision of every record key (what compaction keeps), inside ``period``."""
+    newest: dict[str, MetricRecord] = {}
+    for record in records:
+        key = (record.key or b"").decode(errors="replace")
+        if record.value is None:
+            newest.pop(key, None)
+            continue
+        try:
+            metric = MetricRecord.model_validate(orjson.loads(record.value))
+        except (orjson.JSONDecodeError, ValidationError):
+            continue
+        seen = newest.get(key)
+        if seen is None or metric.revision >= seen.revision:
+            newest[key] = metric
+    return [
+        Row(m.metric, m.window.start.astimezone(UTC), dict(m.dimensions), dict(m.counters))
+        for m in newest.values()
+        if period.holds(m.window.start)
+    ]
+
+
+async def read_metric_topics(
+    settings: Settings, period: Period, progress: Progress | None = None
+) -> Windows:
+    found = Windows(source="compacted metric topics")
+    for topic in METRIC_TOPICS.values():
+        records = await read_all(settings, topic, progress)
+        found.records_read[topic.value] = len(records)
+        found.rows.extend(latest_revisions(records, period))
+    return found
+
+
+async def recompute_from_tickets(
+    settings: Settings, period: Period, progress: Progress | None = None
+) -> Windows:
+    records = await read_all(settings, Topic.TICKETS, progress)
+    found = Windows(source="recomputed from the tickets topic")
+    found.records_read[Topic.TICKETS.value] = len(records)
+    found.rows = recompute(records, settings.metrics_window_s, period)
+    return found
+
+
+def recompute(
+    records: Iterable[ConsumerRecord[bytes, bytes]], window_s: int, period: Period
+) -> list[Row]:
+    """Each lifecycle event counted once (by id, as the metrics role's markers do) into
+    its event-time window; backlog gauges measured from the snapshots at each window's end."""
+    events: dict[str, tuple[datetime, str, dict[str, object]]] = {}
+    for record in records:
+        try:
+            event = decode_event(record.value)
+        except SwitchboardError:
+            continue  # the metrics role dead-letters these; they count nowhere
+        at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        events.setdefault(event.id, (at.astimezone(UTC), event.type, event.data or {}))
+    counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    meta: dict[str, tuple[str, datetime, dict[str, str]]] = {}
+    tickets: dict[str, Ticket] = {}
+    current: datetime | None = None
+    for at, event_type, data in sorted(events.values(), key=lambda e: e[0]):
+        start, _ = window_of(at, window_s)
+        if current is not None and start != current:
+            _backlog(tickets, current, window_s, counters, meta)
+        current = start
+        snapshot = data.get("ticket")
+        if isinstance(snapshot, dict):
+            with contextlib.suppress(ValidationError):  # the metrics role dead-letters it
+                tickets[str(snapshot.get("id"))] = Ticket.model_validate(snapshot)
+        for contributor in CONTRIBUTORS:
+            for c in contributor(event_type, data):
+                key = metric_key(c.metric, start, c.dimensions)
+                meta[key] = (c.metric, start, c.dimensions)
+                counters[key][c.counter] += c.amount
+    if current is not None:
+        _backlog(tickets, current, window_s, counters, meta)
+    return [
+        Row(metric, start, dims, dict(counters[key]))
+        for key, (metric, start, dims) in meta.items()
+        if period.holds(start)
+    ]
+
+
+def _backlog(
+    tickets: dict[str, Ticket],
+    start: datetime,
+    window_s: int,
+    counters: dict[str, dict[str, int]],
+    meta: dict[str, tuple[str, datetime, dict[str, str]]],
+) -> None:
+    """The per-queue gauges as ``consumers/state/backlog.py`` keeps them, at window end."""
+    end = start + timedelta(seconds=window_s)
+    for ticket in tickets.values():
+        dims = {"queue": ticket.queue or "none"}
+        key = metric_key("workload", start, dims)
+        meta[key] = ("workload", start, dims)
+        gauges = counters[key]
+        for name in GAUGES:  # a queue once seen reports zeros, not gaps
+            gauges.setdefault(name, 0)
+        if ticket.status in SETTLED:
+            continue
+        gauges["open"] += 1
+        if ticket.status in AWAITING_AGENT:
+            gauges["waiting"] += 1
+            since = ticket.last_customer_at or ticket.created_at
+            age = max(0, round((end - since).total_seconds()))
+            gauges["oldest_waiting_seconds"] = max(gauges["oldest_waiting_seconds"], age)
