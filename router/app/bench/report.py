@@ -30,6 +30,7 @@ class Measured:
     load_seconds: float = 0.0
     soak: list[SoakSample] | None = None
     faststream_s: float | None = None  # None: FastStream not installed
+    redis_per_event: dict[str, float] | None = None  # the router alone; None on a cluster
 
 
 def pct(values: list[float], q: float) -> float:
@@ -64,6 +65,7 @@ def build_report(m: Measured) -> dict[str, Any]:
         "timers_ratio": _ratio(alone.get("timers"), ceiling),
         "metrics_per_s": alone.get("metrics"),
         "metrics_ratio": _ratio(alone.get("metrics"), ceiling),
+        "redis_per_event": m.redis_per_event,
         "alone_records": {role: solo.total for role, solo in m.alone.items()},
         "alone_timed_from_spawn": sorted(r for r, solo in m.alone.items() if solo.from_spawn),
         "ingress": _ingress(m.ingress),
@@ -202,6 +204,15 @@ def report_table(report: dict[str, Any]) -> Table:
                     else ""
                 ),
             )
+    redis = report["redis_per_event"]
+    if redis is not None:
+        table.add_row(
+            "Redis per event",
+            "",
+            "",
+            f"{_num(redis['commands'], '.1f')} commands, {_num(redis['bytes'])} bytes "
+            "(router alone, server-side counts)",
+        )
     lat = report["latency_ms"]
     table.add_row(
         "pipeline",

@@ -19,6 +19,7 @@ from router.app.bench.latency import LoadPlan, passthrough_loads
 from router.app.bench.pipeline import measure_pipeline
 from router.app.bench.processes import RoleProcesses
 from router.app.bench.raw import passthrough, produce_all
+from router.app.bench.redis_usage import redis_counts
 from router.app.bench.report import Measured, build_report, print_report
 from router.app.bench.soak import soak as soak_run
 from router.app.bench.solo import role_alone
@@ -149,7 +150,10 @@ async def _measure(
     solo = await _side_prefix(settings, "solo")
     say(f"{next(step)}/{steps} router alone on {n} events pre-filled in inbound ...")
     await produce_all(solo, TopicNames(solo.topic_prefix)(Topic.INBOUND), events)
+    before = await redis_counts(solo)
     alone = {"router": await role_alone(solo, roles, "router", Topic.INBOUND, say)}
+    after = await redis_counts(solo)
+    redis_per_event = before.per(after, n) if before and after else None
     say(f"{next(step)}/{steps} timers alone, then metrics alone, on the router's tickets ...")
     for role in ("timers", "metrics"):
         alone[role] = await role_alone(solo, roles, role, Topic.TICKETS, say)
@@ -171,6 +175,7 @@ async def _measure(
         passthrough_loads=raw_loads,
         load_seconds=plan.seconds,
         soak=soaked,
+        redis_per_event=redis_per_event,
     )
     report = build_report(measured)
     print_report(report, console, as_json=as_json)

@@ -283,6 +283,9 @@ def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     # metrics reads the tickets topic after timers, which adds its own records to it
     assert 300 < report["alone_records"]["timers"] <= report["alone_records"]["metrics"]
     assert report["router_ratio"] > 0
+    # routing a message costs Redis work: at least the view and the commit, per event
+    assert report["redis_per_event"]["commands"] >= 2
+    assert report["redis_per_event"]["bytes"] > 0
     ingress = report["ingress"]
     assert ingress["concurrency"] == 32
     for channel in ("webform", "email"):
