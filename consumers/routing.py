@@ -17,7 +17,7 @@ import structlog
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record
-from consumers.domain.decisions import apply_decision, routed_data
+from consumers.domain.decisions import apply_decision, notifications, routed_data
 from consumers.domain.lifecycle import apply_action, first_contact
 from consumers.domain.outputs import LifecycleOutputs
 from consumers.domain.threading import Placed, place
@@ -293,10 +293,8 @@ class RoutingHandler:
             out.add(EventType.TICKET_MESSAGE_ADDED, interaction=message)
         if placed.kind == "new" or decision.matched:
             out.add(EventType.TICKET_ROUTED, **routed_data(decision))
-        if decision.auto_reply:
-            out.add(EventType.TICKET_NOTIFICATION, template=decision.auto_reply, kind="auto_reply")
-        for target in decision.notify or ():
-            out.add(EventType.TICKET_NOTIFICATION, template=target, kind="notify")
+        for etype, data in notifications(decision):
+            out.add(etype, **data)
         out.snapshot()
         return out.records, ticket
 

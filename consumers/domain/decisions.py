@@ -6,6 +6,7 @@ from typing import Any
 
 from consumers.domain.sla import sla_clocks, time_next_response
 from router.events import Ticket
+from router.vocabulary import EventType
 from rules import Decision, RuleSet
 
 
@@ -47,3 +48,18 @@ def routed_data(decision: Decision) -> dict[str, Any]:
         "rules_hash": decision.rules_hash,
         "actions": data.get("actions"),
     }
+
+
+def notifications(decision: Decision) -> list[tuple[EventType, dict[str, Any]]]:
+    """The ``.notification`` events a decision asks for, routing or escalation alike:
+    its auto-reply to the customer, then each ``notify`` target."""
+    out: list[tuple[EventType, dict[str, Any]]] = []
+    if decision.auto_reply:
+        out.append(
+            (EventType.TICKET_NOTIFICATION, {"template": decision.auto_reply, "kind": "auto_reply"})
+        )
+    out.extend(
+        (EventType.TICKET_NOTIFICATION, {"template": target, "kind": "notify"})
+        for target in decision.notify or ()
+    )
+    return out

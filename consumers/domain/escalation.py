@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeAlias
 
 from consumers.domain.assignment import unassigned
-from consumers.domain.decisions import apply_decision, routed_data
+from consumers.domain.decisions import apply_decision, notifications, routed_data
 from consumers.domain.outputs import Change
 from router.events import Ticket, iso
 from router.ids import derived_id
@@ -117,7 +117,7 @@ def escalate(
 ) -> Change:
     """Run the escalation rules for ``trigger`` over the same facts routing sees (the
     ticket, its last customer message, the customer's profile); a match adds an
-    ``.escalated`` event."""
+    ``.escalated`` event, and the ``.notification`` events its ``notify`` asks for."""
     fired = ticket
     message, profile = seen or (None, None)
     decision = rules.evaluate(facts(ticket, message, profile), trigger=trigger, now=now)
@@ -134,5 +134,6 @@ def escalate(
                 },
             )
         )
+        events.extend(notifications(decision))  # "notify the team lead", as in routing
         fired = escalated
     return Change(fired, events)

@@ -8,7 +8,7 @@ import pytest
 from consumers.domain.escalation import Timer, fire, schedule
 from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
-from rules import load_ruleset
+from rules import load_ruleset, loads_ruleset
 
 pytestmark = pytest.mark.unit
 
@@ -136,3 +136,27 @@ def test_free_seats_pick_the_tickets_someone_could_take_in_line_order() -> None:
     seats.take("a2", "email")
     assert worth_offering(line, seats, skills) == ["T-5|0"]
     assert not Seats([]).serve_any(ahead, skills)
+
+
+def test_an_escalations_notify_becomes_notification_events_as_in_routing() -> None:
+    source = (Path(__file__).resolve().parents[2] / "fixtures" / "rules" / "basic.yaml").read_text()
+    rules = loads_ruleset(
+        source.replace(
+            "then: {priority: urgent, tags: [escalated]}",
+            "then: {priority: urgent, notify: [team-lead, on-call]}",
+        )
+    )
+    change = fire(ticket(), "first_response", "breached", rules, DUE + timedelta(seconds=1))
+    assert change is not None
+    kinds = [etype for etype, _ in change.events]
+    assert kinds == [
+        EventType.TICKET_SLA_BREACHED,
+        EventType.TICKET_ESCALATED,
+        EventType.TICKET_NOTIFICATION,
+        EventType.TICKET_NOTIFICATION,
+    ]
+    sent = [data for etype, data in change.events if etype is EventType.TICKET_NOTIFICATION]
+    assert sent == [
+        {"template": "team-lead", "kind": "notify"},
+        {"template": "on-call", "kind": "notify"},
+    ]
