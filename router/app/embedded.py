@@ -84,6 +84,27 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: 
     raise RuntimeError(f"embedded {name} did not listen on port {port} within {timeout}s")
 
 
+def start_server(
+    cmd: list[str], log_path: Path, name: str, port: int, timeout: float
+) -> subprocess.Popen[bytes]:
+    """Start a server that dies with us, its output appended to ``log_path``, and wait
+    until it listens on ``port`` (or stop it and fail naming it)."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        )
+    try:
+        wait_for_port(port, proc, name, timeout)
+    except BaseException:
+        _terminate(proc)
+        raise
+    return proc
+
+
 @dataclass
 class EmbeddedServices:
     """Start with ``start()`` (or ``with``), read the addresses, ``stop()`` when done."""
@@ -123,17 +144,7 @@ class EmbeddedServices:
         self._spawn(cmd, "redis", self.redis_port, timeout)
 
     def _spawn(self, cmd: list[str], name: str, port: int, timeout: float) -> None:
-        log = open(self._log_path(name), "ab")  # noqa: SIM115 - lives as long as the child
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
-        )
-        log.close()
-        self._procs.append(proc)
-        wait_for_port(port, proc, name, timeout)
+        self._procs.append(start_server(cmd, self._log_path(name), name, port, timeout))
 
     def _log_path(self, name: str) -> Path:
         return (self._tmp or Path(tempfile.gettempdir())) / f"{name}.log"

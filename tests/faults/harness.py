@@ -32,8 +32,8 @@ from router.app.embedded import (
     broker_command,
     die_with_parent,
     free_port,
+    start_server,
     valkey_binary,
-    wait_for_port,
 )
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.events import CloudEvent, Customer, Interaction, utcnow
@@ -95,16 +95,9 @@ class ChildServer:
         self.starts += 1
         data = self.workdir / f"data-{self.starts}"
         data.mkdir()
-        with open(self.workdir / f"{self.name}.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                self.command(self.port, data),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, no locks
-            )
         self.paused = False
-        wait_for_port(self.port, self.proc, self.name, timeout)
+        log = self.workdir / f"{self.name}.log"
+        self.proc = start_server(self.command(self.port, data), log, self.name, self.port, timeout)
 
     @property
     def pid(self) -> int:

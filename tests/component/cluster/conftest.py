@@ -10,7 +10,6 @@ import itertools
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -25,10 +24,9 @@ from consumers.state.threads import RedisThreadStore
 from router.app.embedded import (
     EmbeddedServices,
     _terminate,
-    die_with_parent,
     free_port,
+    start_server,
     valkey_binary,
-    wait_for_port,
 )
 from router.kafka import ensure_topics
 from router.redis import RedisClient, make_client
@@ -83,18 +81,10 @@ class Cluster:
         cmd += ["--cluster-port", str(bus)]
         self._buses.append(bus)
         cmd += ["--save", "", "--appendonly", "no", "--dir", str(self._tmp)]
-        log = open(self._tmp / f"node-{port}.log", "ab")  # noqa: SIM115 - the child's stdout
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
-        )
-        log.close()
-        self._procs.append(proc)
+        log = self._tmp / f"node-{port}.log"
+        name = f"cluster node {port}"
+        self._procs.append(start_server(cmd, log, name, port, START_TIMEOUT_S))
         self.ports.append(port)
-        wait_for_port(port, proc, f"cluster node {port}", START_TIMEOUT_S)
 
     @staticmethod
     def _wait_ok(nodes: list[redis.Redis]) -> None:
