@@ -29,10 +29,11 @@ from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
 from router.events import CloudEvent, Interaction, iso, utcnow
 from router.ids import event_id
-from router.kafka import TopicWatch, retriable
+from router.kafka import retriable
 from router.keys import Keys
 from router.limits import Limits, trim
 from router.redis import UNAVAILABLE, RedisClient, redis_errors
+from router.topic_watch import TopicWatch
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
 

@@ -33,10 +33,11 @@ from router.app.reload import watch_rules
 from router.app.web import bind_http, ingress, kafka_ready, serve, topic_watch
 from router.errors import Unrecoverable
 from router.health import NotReady, ReadyCheck, ops_app
-from router.kafka import TopicWatch, group_has_history, make_consumer, make_producer, publish
+from router.kafka import group_has_history, make_consumer, make_producer, publish
 from router.observability import Telemetry
 from router.redis import RedisClient, make_redis
 from router.settings import Settings
+from router.topic_watch import TopicWatch
 from router.topics import Topic, TopicNames
 from rules import RuleSetHolder
 

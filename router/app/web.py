@@ -20,10 +20,11 @@ from channels.publish import Publisher
 from consumers.state.threads import RedisThreadStore
 from router.errors import ConfigError
 from router.health import NotReady, ReadyCheck
-from router.kafka import TopicWatch, make_producer
+from router.kafka import make_producer
 from router.observability import Telemetry
 from router.redis import make_redis
 from router.settings import Settings
+from router.topic_watch import TopicWatch
 from router.topics import TopicNames
 
 
