@@ -10,7 +10,7 @@ re-publishes its stored outbox (same event ids) instead of doing anything twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -20,7 +20,7 @@ from consumers.deadletter import deadletter_record
 from consumers.domain.decisions import apply_decision, notifications, routed_data
 from consumers.domain.lifecycle import apply_action, first_contact
 from consumers.domain.outputs import LifecycleOutputs
-from consumers.domain.threading import Placed, place
+from consumers.domain.threading import Placed, handle_seconds, place, thread_key
 from consumers.outbox import Delivery, Send
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
@@ -90,6 +90,7 @@ class RoutingHandler:
         )
         for item, customer_id in zip(parsed, customers, strict=True):
             item.customer_id = customer_id
+        await self._follow_replies([p for p in parsed if isinstance(p, Inbound) and p.refs])
         for work, problem in located:
             if problem is not None:
                 delivery.add([self._deadletter(work.record, problem)])
@@ -137,6 +138,19 @@ class RoutingHandler:
                 await self._agents.presence(a.agent_id, a.status, a.skills, capacity)
                 located.append((work, None))
         return located
+
+    async def _follow_replies(self, items: list[Inbound]) -> None:
+        """A reply joins the ticket of the message it answers whoever sends it (a
+        colleague in copy, a shared mailbox): such a message is routed as the ticket
+        owner's, and its sender becomes a participant. One read for the whole poll."""
+        refs = [ref for item in items for ref in item.refs]
+        found = iter(await self._store.message_tickets(refs))
+        for item in items:
+            owners = [owner for _ in item.refs if (owner := next(found)) is not None]
+            if owners and owners[0].customer_id != item.customer_id:
+                item.sender_id = item.customer_id
+                item.customer_id = owners[0].customer_id
+                item.ticket_id = owners[0].ticket_id
 
     async def _upsert_customer(self, action: CustomerUpserted) -> None:
         identities = [
@@ -225,18 +239,29 @@ class RoutingHandler:
             customer_id=item.customer_id,
             at=item.at,
             reopen_window=self._reopen_window,
+            by_reply=view.by_reply or item.ticket_id is not None,
         )
-        outputs, ticket = self._route(item.event, item.interaction, placed, item.at, view)
-        message_id = item.interaction.thread.message_id
+        if item.sender_id and placed.ticket and item.sender_id not in placed.ticket.participants:
+            participants = [*placed.ticket.participants, item.sender_id]
+            placed = replace(
+                placed, ticket=placed.ticket.model_copy(update={"participants": participants})
+            )
+        ticket: Ticket | None
+        if placed.kind == "call" and placed.ticket is not None:
+            outputs, ticket = self._call(item, placed.ticket), placed.ticket
+        else:
+            outputs, ticket = self._route(item.event, item.interaction, placed, item.at, view)
+        key = thread_key(item.interaction)
+        contact = ticket is not None and placed.kind != "call"
         commit = Commit(
             customer_id=item.customer_id,
             event_id=item.event.id,
             ticket=ticket,
             expected_version=view.ticket_version if placed.kind != "new" else 0,
             outbox=outputs,
-            message_ids=[message_id] if ticket and message_id else [],
-            open_ticket=ticket.id if ticket else None,
-            message=message_of(item.interaction) if ticket else None,
+            message_ids=[key] if ticket and key else [],
+            open_ticket=ticket.id if contact and ticket else None,
+            message=message_of(item.interaction) if contact else None,
         )
         return commit, outputs
 
@@ -260,6 +285,22 @@ class RoutingHandler:
             outbox=out.records,
         )
         return commit, out.records
+
+    def _call(self, item: Inbound, ticket: Ticket) -> list[OutRecord]:
+        """An answered or ended call on a ticket: recorded with its handling time, no
+        customer contact, no rules (nothing the customer wrote)."""
+        out = LifecycleOutputs(item.event.id, ticket, item.at, self._limits)
+        message = item.interaction.model_dump(mode="json", exclude_none=True)
+        message["event_id"] = item.event.id
+        out.add(
+            EventType.TICKET_MESSAGE_ADDED,
+            interaction=message,
+            contact=False,
+            handle_seconds=handle_seconds(item.interaction),
+            agent_id=item.interaction.metadata.get("agent_id"),
+        )
+        out.snapshot()
+        return out.records
 
     def _route(
         self,
@@ -310,7 +351,8 @@ class Inbound:
     refs: list[str]
     at: datetime
     customer_id: str = ""
-    ticket_id: str | None = None
+    ticket_id: str | None = None  # the ticket a reply from another sender answers
+    sender_id: str | None = None  # that sender, when the message is routed as the owner's
 
 
 @dataclass(slots=True)
@@ -347,6 +389,8 @@ def parse_record(record: Record) -> Inbound:
         raise InvalidEvent("interaction has no customer identity and the record no key")
     thread = interaction.thread
     refs = [r for r in (thread.in_reply_to, *thread.references) if r]
+    if thread.call_id:
+        refs.append(f"call:{thread.call_id}")
     at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
     return Inbound(record, event, interaction, identities, refs, at)
 

@@ -141,6 +141,11 @@ class Ticket(BaseModel):
     last_customer_at: datetime | None = None
     postponed_until: datetime | None = None
     rules_version: str | None = None
+    follow_up_of: str | None = None  # the closed ticket a reply to it followed up
+    handle_seconds: float = 0  # agent handling time: replies' handle_seconds, calls
+    language: str | None = None  # of the first message that said or showed one
+    language_source: str | None = None  # channel | detected | crm
+    participants: list[str] = Field(default_factory=list)  # other customers who wrote
 
 
 # --- metric records (plain JSON, not CloudEvents) ---------------------------------------

@@ -10,6 +10,9 @@ key                                       type        what it holds
 ========================================  ==========  =========================================
 ``p:id:<identity>``                       string      the customer an identity belongs to
 ``p:ticket:<ticket>``                     string      the customer a ticket belongs to
+``p:msg:<message id>``                    string      ``<customer>`` US ``<ticket>``: the
+                                                      ticket a message opened or joined,
+                                                      whoever wrote it (replies from others)
 ``p:{c:<customer>}:ticket-data``          hash        every ticket of the customer, three
                                                       fields each (``TICKET_FIELDS``):
                                                       ``<ticket>:v`` version,
@@ -39,6 +42,8 @@ key                                       type        what it holds
 ``p:m:backlog:where``                     hash        ticket -> the queue it counts in
 ``p:m:backlog:queues``                    set         queues ever seen
 ``p:m:backlog:open|waiting:<queue>``      zset        open / waiting tickets of a queue
+``p:notify:<delivery>``                   hash        one notification delivery: state, sends
+                                                      of unknown outcome, attempts, answer (TTL)
 ``p:epoch``                               string      the state marker (lost-state detection)
 ``p:ingress:seen:<event>``                string      an accepted event id (TTL)
 ``p:ingress:content:<digest>``            string      recent content without a provider id (TTL)
@@ -75,6 +80,9 @@ class Keys:
 
     def ticket_owner(self, ticket_id: str) -> str:
         return f"{self.prefix}:ticket:{ticket_id}"
+
+    def message_owner(self, message_id: str) -> str:
+        return f"{self.prefix}:msg:{message_id}"
 
     def _customer(self, customer_id: str, *parts: str) -> str:
         return ":".join((self.prefix, "{c:" + customer_id + "}", *parts))
@@ -168,6 +176,10 @@ class Keys:
 
     def backlog_waiting(self, queue: str) -> str:
         return f"{self._metrics}:backlog:waiting:{queue}"
+
+    # --- notification deliveries (consumers/state/notifications.py) ----------------
+    def notification(self, delivery_id: str) -> str:
+        return f"{self.prefix}:notify:{delivery_id}"
 
     # --- the state marker (consumers/state/epoch.py) --------------------------------
     @property

@@ -52,5 +52,6 @@ class EventType(StrEnum):
     TICKET_REOPENED = "switchboard.ticket.reopened"
     TICKET_CLOSED = "switchboard.ticket.closed"
     TICKET_FEEDBACK_RECEIVED = "switchboard.ticket.feedback_received"
+    TICKET_NOTE_ADDED = "switchboard.ticket.note_added"
     TICKET_NOTIFICATION = "switchboard.ticket.notification"
     TICKET_SNAPSHOT = "switchboard.ticket.snapshot"

@@ -20,6 +20,7 @@ from router.actions import (
     FeedbackCes,
     FeedbackCsat,
     FeedbackNps,
+    NoteAdded,
     TicketClosed,
     TicketPostponed,
     TicketReopened,
@@ -45,6 +46,9 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     base = {"updated_at": max(at, ticket.updated_at)}
     if isinstance(action, AgentReplied):
         return _replied(ticket, action, at, rules) if action.public else None
+    if isinstance(action, NoteAdded):
+        note = {"agent_id": action.agent_id, "text": action.text or ""}
+        return Change(ticket.model_copy(update=base), [(EventType.TICKET_NOTE_ADDED, note)])
     if isinstance(action, TicketResolved):
         if ticket.status in SETTLED:
             return None
@@ -141,6 +145,7 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
             "status": "pending" if ticket.status in ("new", "open") else ticket.status,
             "assignee": ticket.assignee or action.agent_id,
             "sla": met(ticket.sla, target, at),
+            "handle_seconds": ticket.handle_seconds + (action.handle_seconds or 0),
         }
     )
     data = {

@@ -10,7 +10,10 @@ from consumers.domain.sla import customer_wrote
 from router.events import Interaction, Ticket
 from router.ids import ticket_id
 
-Placement = Literal["new", "join", "reopen", "skip"]
+Placement = Literal["new", "join", "reopen", "call", "skip"]
+OPEN_STATUSES = ("new", "open", "pending")
+CONTACT_CALLS = ("missed", "voicemail")  # the call events that are customer contacts
+HANDLE_PARTS = ("talk_seconds", "hold_seconds", "wrap_seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +23,7 @@ class Placed:
     reason: str
 
 
-def place(
+def place(  # noqa: PLR0911 - one return per placement rule reads best
     interaction: Interaction,
     current: Ticket | None,
     *,
@@ -28,12 +31,18 @@ def place(
     customer_id: str,
     at: datetime,
     reopen_window: timedelta,
+    by_reply: bool = False,
 ) -> Placed:
     """Decide the ticket for one message (the ticket *before* rules run).
 
     - an auto-reply or bounce never opens a ticket (it may not reopen one either);
+    - a call that was answered or ended is no customer contact: it adds its handling
+      time to the ticket it belongs to (by call id, else the open ticket) and changes
+      nothing else; a ringing call changes nothing at all;
     - the ticket found by reply headers or the customer's open ticket is joined;
     - a resolved ticket within the reopen window is reopened;
+    - a reply to a ticket that can no longer be reopened opens a follow-up ticket
+      (``follow_up_of``), as the large helpdesks do;
     - anything else opens a new ticket, named after this event.
 
     A message joined or reopened after a public agent reply starts a next_response SLA
@@ -42,7 +51,10 @@ def place(
     the contract's next_response is owed for every customer message after a public
     reply, whether or not the ticket was resolved in between.
     """
-    if current is not None and current.status in ("new", "open", "pending"):
+    call = interaction.metadata.get("call_event") if interaction.channel == "voice" else None
+    if call is not None and call not in CONTACT_CALLS:
+        return _call(interaction, current, call, at)
+    if current is not None and current.status in OPEN_STATUSES:
         if interaction.auto_reply:
             return Placed("skip", None, "auto-reply to an open ticket")
         # customer_wrote reads the replies and clocks, which joining leaves as they are:
@@ -67,7 +79,44 @@ def place(
             sla=customer_wrote(current, reopened=True),
         )
         return Placed("reopen", reopened, "resolved within the reopen window")
-    return Placed("new", _new(interaction, event_id, customer_id, at), "no open ticket")
+    new = _new(interaction, event_id, customer_id, at)
+    if by_reply and current is not None:
+        follow_up = new.model_copy(update={"follow_up_of": current.id})
+        return Placed("new", follow_up, f"follow-up of {current.status} ticket {current.id}")
+    return Placed("new", new, "no open ticket")
+
+
+def thread_key(interaction: Interaction) -> str | None:
+    """What later messages of this thread refer to: the email's Message-ID, or the
+    call's id (``call:<id>``), so the events of one call find its ticket."""
+    thread = interaction.thread
+    if thread.message_id:
+        return thread.message_id
+    return f"call:{thread.call_id}" if thread.call_id else None
+
+
+def handle_seconds(interaction: Interaction) -> float:
+    """A call's talk + hold + wrap-up time, as the phone system reported it."""
+    parts = (interaction.metadata.get(name) for name in HANDLE_PARTS)
+    return float(sum(p for p in parts if isinstance(p, int | float)))
+
+
+def _call(interaction: Interaction, current: Ticket | None, call: object, at: datetime) -> Placed:
+    if call == "ringing":
+        return Placed("skip", None, "a ringing call changes nothing")
+    if current is None:
+        return Placed("skip", None, f"{call} call without a ticket")
+    seen = current.channels_seen
+    if interaction.channel not in seen:
+        seen = [*seen, interaction.channel]
+    handled = current.model_copy(
+        update={
+            "channels_seen": seen,
+            "handle_seconds": current.handle_seconds + handle_seconds(interaction),
+            "updated_at": max(at, current.updated_at),
+        }
+    )
+    return Placed("call", handled, f"{call} call on the ticket")
 
 
 def _joined(ticket: Ticket, interaction: Interaction, at: datetime, **more: Any) -> Ticket:
@@ -75,8 +124,9 @@ def _joined(ticket: Ticket, interaction: Interaction, at: datetime, **more: Any)
     if interaction.channel not in seen:
         seen = [*seen, interaction.channel]
     message_ids = ticket.message_ids
-    if interaction.thread.message_id:
-        message_ids = [*message_ids, interaction.thread.message_id][-50:]
+    key = thread_key(interaction)
+    if key and key not in message_ids:
+        message_ids = [*message_ids, key][-50:]
     return ticket.model_copy(
         update={
             "status": "open" if ticket.status == "pending" else ticket.status,
@@ -100,7 +150,7 @@ def _new(interaction: Interaction, event_id: str, customer_id: str, at: datetime
         inbox=interaction.inbox,
         subject=interaction.subject,
         contacts=1,
-        message_ids=[interaction.thread.message_id] if interaction.thread.message_id else [],
+        message_ids=[key] if (key := thread_key(interaction)) else [],
         created_at=at,
         updated_at=at,
         last_customer_at=at,

@@ -61,7 +61,11 @@ def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     if counter is not None:
         return [Contribution("workload", dims, counter)]
     handle = data.get("handle_seconds")
-    if event_type == EventType.TICKET_RESPONDED and isinstance(handle, int | float):
+    if not isinstance(handle, int | float) or isinstance(handle, bool):
+        return []
+    reply = event_type == EventType.TICKET_RESPONDED
+    call = event_type == EventType.TICKET_MESSAGE_ADDED and handle > 0  # answered/ended calls
+    if reply or call:
         return [
             Contribution("workload", dims, "handled"),
             Contribution("workload", dims, "handle_seconds_sum", round(handle)),

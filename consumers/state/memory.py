@@ -19,7 +19,13 @@ from typing import Any
 
 import orjson
 
-from consumers.state.threads import Commit, ThreadView, ViewRequest, customer_id_for
+from consumers.state.threads import (
+    Commit,
+    MessageOwner,
+    ThreadView,
+    ViewRequest,
+    customer_id_for,
+)
 from router.events import Ticket
 from router.topics import OutRecord
 
@@ -51,6 +57,7 @@ class InMemoryThreadStore:
         self._threads: dict[str, _Thread] = {}
         self._identities: dict[str, str] = {}  # identity -> customer
         self._owners: dict[str, str] = {}  # ticket id -> customer
+        self._messages: dict[str, MessageOwner] = {}  # message id -> whose ticket
 
     def _thread(self, customer_id: str) -> _Thread:
         return self._threads.setdefault(customer_id, _Thread())
@@ -107,6 +114,9 @@ class InMemoryThreadStore:
             # as in Redis: a new ticket's owner whatever the answer (its id derives from
             # the event that opens it, so if it exists it is this customer's)
             self._owners[c.ticket.id] = c.customer_id
+        if c.ticket is not None:  # the global reply index: first writer wins
+            for message_id in c.message_ids:
+                self._messages.setdefault(message_id, MessageOwner(c.customer_id, c.ticket.id))
         if c.event_id in thread.done:
             return "DUP"
         if c.ticket is not None:  # an event that changes no ticket has no version to check
@@ -131,6 +141,10 @@ class InMemoryThreadStore:
         """The customer of each ticket (None: no such ticket)."""
         return [self._owners.get(t) for t in ticket_ids]
 
+    async def message_tickets(self, message_ids: list[str]) -> list[MessageOwner | None]:
+        """The customer and ticket each message id was indexed under (None: unknown)."""
+        return [self._messages.get(m) for m in message_ids]
+
     async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None:
         """CRM enrichment: the given fields replace the stored ones, the others stay."""
         thread = self._thread(customer_id)
@@ -153,6 +167,8 @@ class InMemoryThreadStore:
         tickets = sorted(thread.tickets)
         for ticket_id in tickets:
             self._owners.pop(ticket_id, None)
+        for message_id in thread.replies:
+            self._messages.pop(message_id, None)
         return tickets
 
     async def customer_of(self, identity: str) -> str | None:

@@ -54,6 +54,14 @@ class ThreadView:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageOwner:
+    """Whose ticket a message id belongs to, whoever wrote the message."""
+
+    customer_id: str
+    ticket_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ViewRequest:
     customer_id: str
     event_id: str
@@ -86,6 +94,7 @@ class ThreadStore(Protocol):
     async def views(self, requests: list[ViewRequest]) -> list[ThreadView]: ...
     async def commit_many(self, commits: list[Commit]) -> list[str]: ...
     async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]: ...
+    async def message_tickets(self, message_ids: list[str]) -> list[MessageOwner | None]: ...
     async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None: ...
     async def clear_outboxes(self, done: list[tuple[str, str]]) -> None: ...
 
@@ -196,9 +205,11 @@ class RedisThreadStore:
         """Apply each event atomically (one ``commit.lua`` call each, pipelined): 'OK',
         'DUP' (already applied) or 'CONFLICT' (its ticket changed since it was read)."""
         k = self._keys
+        scripts: list[int] = []  # where each commit's answer is among the replies
         with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
                 for c in commits:
+                    scripts.append(len(pipe))
                     await self._commit(
                         keys=[
                             k.ticket_data(c.customer_id),
@@ -216,8 +227,21 @@ class RedisThreadStore:
                         # wrong: a ticket id derives from the event that opens it, so if
                         # that ticket exists it is this customer's.
                         pipe.set(k.ticket_owner(c.ticket.id), c.customer_id)
+                    owner = f"{c.customer_id}{OWNER_SEP}{c.ticket.id}" if c.ticket else ""
+                    for message_id in c.message_ids if owner else []:
+                        # The global reply index, for replies from other senders: first
+                        # writer wins, so a later message cannot claim someone's thread.
+                        pipe.set(k.message_owner(message_id), owner, nx=True)
                 replies = await pipe.execute()
-        return [text(r) for r in replies if not isinstance(r, bool)]
+        return [text(replies[i]) for i in scripts]
+
+    async def message_tickets(self, message_ids: list[str]) -> list[MessageOwner | None]:
+        """The customer and ticket each message id was indexed under (None: unknown)."""
+        if not message_ids:
+            return []
+        with redis_errors():
+            raw = await get_many(self._r, [self._keys.message_owner(m) for m in message_ids])
+        return [_owner(text(v)) if v else None for v in raw]
 
     async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]:
         """The customer of each ticket (None: no such ticket)."""
@@ -249,6 +273,7 @@ class RedisThreadStore:
         k = self._keys
         with redis_errors():
             fields = await self._r.hkeys(k.ticket_data(customer_id))
+            messages = [text(m) for m in await self._r.hkeys(k.message_index(customer_id))]
             tickets = sorted(
                 tid for tid, name in (text(f).rsplit(":", 1) for f in fields) if name == "v"
             )
@@ -260,6 +285,7 @@ class RedisThreadStore:
                 i for i, v in zip(identities, owned, strict=True) if v and text(v) == customer_id
             ]
             doomed += [k.ticket_owner(t) for t in tickets]
+            doomed += [k.message_owner(m) for m in messages]
             doomed += await scan_all(self._r, k.customer_pattern(customer_id))
             await delete_many(self._r, doomed)
         return tickets
@@ -283,6 +309,8 @@ class RedisThreadStore:
                     pipe.set(k.ticket_owner(t.id), c)
                     for message_id in t.message_ids:
                         pipe.hset(k.message_index(c), message_id, t.id)
+                        owner = f"{c}{OWNER_SEP}{t.id}"
+                        pipe.set(k.message_owner(message_id), owner, nx=True)
                 for identity, c in identities.items():
                     pipe.set(k.identity(identity), c)
                     pipe.sadd(k.customer_identities(c), k.identity(identity))
@@ -290,10 +318,64 @@ class RedisThreadStore:
                     pipe.set(k.open_ticket(c), ticket_id)
                 await pipe.execute()
 
+    # --- read-only queries (the read API, the notifier) ------------------------------
+    async def tickets(self, ticket_ids: list[str]) -> list[Ticket | None]:
+        """The current snapshot of each ticket (None: no such ticket): its owner, then
+        its snapshot field, one round trip each."""
+        owners = await self.ticket_owners(ticket_ids)
+        found = [(t, c) for t, c in zip(ticket_ids, owners, strict=True) if c is not None]
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for ticket_id, customer in found:
+                    pipe.hget(self._keys.ticket_data(customer), ticket_field(ticket_id, "json"))
+                raw = await pipe.execute() if found else []
+        snapshots = {
+            t: Ticket.model_validate_json(v) for (t, _), v in zip(found, raw, strict=True) if v
+        }
+        return [snapshots.get(t) for t in ticket_ids]
+
+    async def customer_tickets(self, customer_id: str) -> list[Ticket]:
+        """Every ticket of a customer, oldest first (one hash: one round trip)."""
+        with redis_errors():
+            raw = await self._r.hgetall(self._keys.ticket_data(customer_id))
+        tickets = [
+            Ticket.model_validate_json(value)
+            for name, value in raw.items()
+            if text(name).endswith(":json")
+        ]
+        return sorted(tickets, key=lambda t: (t.created_at, t.id))
+
+    async def contacts(self, tickets: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """For (customer, ticket) pairs: how to reach the customer, from the ticket's last
+        customer message over the CRM profile (``email``, ``phone``, ``handles``,
+        ``name``)."""
+        k = self._keys
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for customer, ticket_id in tickets:
+                    pipe.hget(k.ticket_data(customer), ticket_field(ticket_id, "message"))
+                    pipe.get(k.profile(customer))
+                raw = await pipe.execute() if tickets else []
+        out = []
+        for i in range(len(tickets)):
+            message, profile = raw[2 * i], raw[2 * i + 1]
+            seen = orjson.loads(message) if message else {}
+            known = orjson.loads(profile) if profile else {}
+            out.append({**known, **(seen.get("customer") or {})})
+        return out
+
     async def customer_of(self, identity: str) -> str | None:
         with redis_errors():
             raw = await self._r.get(self._keys.identity(identity))
         return text(raw) if raw else None
+
+
+OWNER_SEP = "\x1f"
+
+
+def _owner(value: str) -> MessageOwner | None:
+    customer, _, ticket = value.partition(OWNER_SEP)
+    return MessageOwner(customer, ticket) if ticket else None
 
 
 def _commit_args(c: Commit) -> list[str | int | bytes]:

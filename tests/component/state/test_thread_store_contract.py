@@ -19,6 +19,7 @@ import pytest
 from consumers.state.memory import InMemoryThreadStore
 from consumers.state.threads import (
     Commit,
+    MessageOwner,
     RedisThreadStore,
     ThreadStore,
     ThreadView,
@@ -191,6 +192,16 @@ async def test_a_reply_finds_the_ticket_of_the_message_it_answers(store: Store) 
     assert (unknown_refs.ticket, unknown_refs.by_reply) == (ticket("T-2"), False)
 
 
+async def test_any_customer_can_find_whose_ticket_a_message_is_on(store: Store) -> None:
+    await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0, message_ids=["<m1@x>"]))
+    await commit(store, Commit(ALICE, "e2", ticket("T-1"), 1, message_ids=["<m2@x>"]))
+    # a later message under the same id cannot take the thread over
+    await commit(store, Commit(BOB, "e3", ticket("T-9", BOB), 0, message_ids=["<m1@x>"]))
+    found = await store.message_tickets(["<m2@x>", "<nope@x>", "<m1@x>"])
+    assert found == [MessageOwner(ALICE, "T-1"), None, MessageOwner(ALICE, "T-1")]
+    assert await store.message_tickets([]) == []
+
+
 async def test_a_named_ticket_wins_over_refs_and_the_open_ticket(store: Store) -> None:
     await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0, message_ids=["<m1@x>"]))
     await commit(store, Commit(ALICE, "e2", ticket("T-2"), 0, open_ticket="T-2"))
@@ -341,6 +352,7 @@ async def test_forget_erases_the_customer_and_names_their_tickets(store: Store) 
     assert await store.forget(alice) == ["T-1", "T-2"]
     assert await store.customer_of("email:alice@example.com") is None
     assert await store.ticket_owners(["T-1", "T-2", "T-3"]) == [None, None, bob]
+    assert await store.message_tickets(["<m1@x>"]) == [None]
     seen = await view(store, alice, "e1", refs=("<m1@x>",))
     assert (seen.ticket, seen.done, seen.outbox, seen.profile) == (None, False, None, {})
     assert (await view(store, bob)).ticket == ticket("T-3", bob)

@@ -74,13 +74,44 @@ def test_a_late_second_reply_is_a_next_response() -> None:
     assert change.events[0][1]["response"] == "next"
 
 
-def test_private_replies_and_notes_change_nothing() -> None:
+def test_private_replies_change_nothing() -> None:
     t = ticket()
     assert (
         apply_action(t, AgentReplied(ticket_id="T-1", agent_id="a", public=False), AT, RULES)
         is None
     )
-    assert apply_action(t, NoteAdded(ticket_id="T-1", text="x"), AT, RULES) is None
+
+
+def test_a_note_is_an_internal_event_that_meets_no_sla_and_counts_no_reply() -> None:
+    t = ticket()
+    later = AT + timedelta(minutes=5)
+    change = apply_action(
+        t, NoteAdded(ticket_id="T-1", agent_id="a", text="call back"), later, RULES
+    )
+    assert change is not None
+    assert change.events == [(EventType.TICKET_NOTE_ADDED, {"agent_id": "a", "text": "call back"})]
+    assert change.ticket.agent_replies == 0
+    assert change.ticket.sla == t.sla
+    assert change.ticket.status == "new"
+    assert change.ticket.updated_at == later
+
+
+def test_public_replies_add_up_their_handling_time_on_the_ticket() -> None:
+    first = apply_action(
+        ticket(),
+        AgentReplied(ticket_id="T-1", agent_id="a", public=True, handle_seconds=90),
+        AT,
+        RULES,
+    )
+    assert first is not None
+    second = apply_action(
+        first.ticket,
+        AgentReplied(ticket_id="T-1", agent_id="a", public=True, handle_seconds=30.5),
+        AT,
+        RULES,
+    )
+    assert second is not None
+    assert second.ticket.handle_seconds == 120.5
 
 
 def test_resolve_records_first_contact_then_reopen_and_close() -> None:

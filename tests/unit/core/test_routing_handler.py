@@ -57,14 +57,25 @@ def customer(email: str) -> str:
 
 
 def inbound(
-    email: str, text: str, offset: int, *, auto_reply: bool = False, message_id: str = ""
+    email: str,
+    text: str,
+    offset: int,
+    *,
+    auto_reply: bool = False,
+    message_id: str = "",
+    in_reply_to: str | None = None,
+    references: tuple[str, ...] = (),
 ) -> ConsumerRecord[bytes, bytes]:
     """An inbound record as the ingress writes it: a CloudEvent keyed by the sender."""
     data = Interaction(
         channel="email",
         customer=Customer(email=email),
         inbox="support@example.com",
-        thread=ThreadRef(message_id=message_id or f"<{offset}@{email}>"),
+        thread=ThreadRef(
+            message_id=message_id or f"<{offset}@{email}>",
+            in_reply_to=in_reply_to,
+            references=list(references),
+        ),
         subject="hello",
         text=text,
         auto_reply=auto_reply,
@@ -301,3 +312,87 @@ async def test_an_auto_reply_to_an_open_ticket_changes_nothing_and_is_not_deadle
     assert broker.take() == []
     seen = await thread(store, ALICE)
     assert (seen.ticket, seen.ticket_version) == (opened, 1)
+
+
+def call(
+    event_name: str, offset: int, *, call_id: str = "CA1", **seconds: float
+) -> ConsumerRecord[bytes, bytes]:
+    """A voice call event as the ingress writes it."""
+    data = Interaction(
+        channel="voice",
+        customer=Customer(phone="+15551234567"),
+        inbox="+15550000000",
+        thread=ThreadRef(call_id=call_id),
+        metadata={"call_event": event_name, **seconds},
+    )
+    event = CloudEvent(
+        id=event_id("/v1/channels/voice", f"{call_id}\x1f{event_name}"),
+        source="/v1/channels/voice",
+        type=EventType.INTERACTION_RECEIVED,
+        time=AT + timedelta(minutes=offset),
+        data=data.model_dump(mode="json", exclude_none=True),
+    )
+    key, value = data.sender_key().encode(), encode_event(event)
+    return ConsumerRecord(
+        NAMES(Topic.INBOUND), 0, offset, 0, 0, key, value, None, len(key), len(value), ()
+    )
+
+
+async def test_only_missed_calls_and_voicemail_are_contacts_and_calls_add_handling_time() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([call("ringing", 0)])
+    assert broker.take() == []  # a ringing call changes nothing
+    await handler(store, broker).handle([call("answered", 1), call("ended", 2, talk_seconds=60)])
+    assert broker.take() == []  # a call answered at once opens no ticket
+
+    await handler(store, broker).handle([call("missed", 3, call_id="CA2")])
+    opened = snapshot(broker.take())
+    assert (opened.channel, opened.contacts) == ("voice", 1)
+    # the call back: answered and ended, with talk, hold and wrap-up time
+    await handler(store, broker).handle(
+        [
+            call("answered", 4, call_id="CA3"),
+            call("ended", 9, call_id="CA3", talk_seconds=240, hold_seconds=30, wrap_seconds=45.5),
+        ]
+    )
+    published = broker.take()
+    assert [k for k in kinds(published) if k[0] is Topic.TICKETS] == [
+        (Topic.TICKETS, "message_added"),
+        (Topic.TICKETS, "message_added"),
+    ]
+    ended = event(published[-2])["data"]
+    assert (ended["contact"], ended["handle_seconds"]) == (False, 315.5)
+    after = snapshot(published[-1:])
+    assert (after.id, after.contacts, after.handle_seconds) == (opened.id, 1, 315.5)
+
+
+async def test_a_colleague_replying_to_the_thread_joins_it_as_a_participant() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "printer broken", 0, message_id="<a1@x>")])
+    ticket = snapshot(broker.take())
+    reply = inbound(BOB, "same here, any news?", 1, message_id="<b1@y>", in_reply_to="<a1@x>")
+    await handler(store, broker).handle([reply])
+    joined = broker.take()
+    assert kinds(joined) == [(Topic.TICKETS, "message_added"), (Topic.TICKET_STATE, "snapshot")]
+    after = snapshot(joined)
+    assert (after.id, after.customer_id) == (ticket.id, customer(ALICE))
+    assert after.participants == [customer(BOB)]
+    assert (await thread(store, BOB)).ticket is None  # Bob has no ticket of his own
+
+
+async def test_a_reply_to_a_closed_ticket_opens_a_follow_up_linked_to_it() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "printer broken", 0, message_id="<a1@x>")])
+    first = snapshot(broker.take())
+    closed = first.model_copy(update={"status": "closed"})
+    seen = await thread(store, ALICE)
+    commit = Commit(customer(ALICE), "close", closed, seen.ticket_version, open_ticket="")
+    assert await store.commit_many([commit]) == ["OK"]
+    await handler(store, broker).handle([inbound(ALICE, "another thing", 1, message_id="<a2@x>")])
+    other = snapshot(broker.take())  # a new ticket, open beside the follow-up to come
+    reply = inbound(ALICE, "it broke again", 2, message_id="<a3@x>", references=("<a1@x>",))
+    await handler(store, broker).handle([reply])
+    follow_up = snapshot(broker.take())
+    assert follow_up.id not in (first.id, other.id)
+    assert follow_up.follow_up_of == first.id
+    assert other.follow_up_of is None
