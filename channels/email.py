@@ -31,6 +31,7 @@ def provider_id(parsed: ParsedEmail, raw: bytes) -> str:
 
 def to_interaction(parsed: ParsedEmail, size: int) -> Interaction:
     reply = split_reply(parsed.text)
+    quoted = "\n\n".join(q for q in (reply.quoted, parsed.quoted) if q) or None
     metadata: dict[str, Any] = {"size": size}
     for name, group in (("to", parsed.to), ("cc", parsed.cc), ("reply_to", parsed.reply_to)):
         if group:
@@ -39,6 +40,8 @@ def to_interaction(parsed: ParsedEmail, size: int) -> Interaction:
         metadata["auto_reply_reason"] = parsed.auto_reply_reason
     if parsed.html_only:
         metadata["html_only"] = True
+    if parsed.warnings:
+        metadata["parse_warnings"] = parsed.warnings
     sender = parsed.sender
     return Interaction(
         channel="email",
@@ -51,7 +54,7 @@ def to_interaction(parsed: ParsedEmail, size: int) -> Interaction:
         ),
         subject=parsed.subject,
         text=reply.text,
-        quoted_text=reply.quoted,
+        quoted_text=quoted,
         attachments=parsed.attachments,
         auto_reply=parsed.auto_reply_reason is not None,
         sent_at=parsed.date,
@@ -60,9 +63,13 @@ def to_interaction(parsed: ParsedEmail, size: int) -> Interaction:
 
 
 def interpret(raw: bytes) -> tuple[ParsedEmail, Interaction | None]:
-    """Parse and normalise; no interaction when there is no sender to answer."""
+    """Parse and normalise; no interaction when there is no sender to answer, unless it
+    is machine mail (a bounce from ``<>`` or a bare ``MAILER-DAEMON``): that is published
+    flagged, so it is recorded and never opens a ticket, instead of being refused."""
     parsed = parse_email(raw)
-    return parsed, to_interaction(parsed, len(raw)) if parsed.sender else None
+    if parsed.sender is None and parsed.auto_reply_reason is None:
+        return parsed, None
+    return parsed, to_interaction(parsed, len(raw))
 
 
 def build_router() -> APIRouter:

@@ -1,45 +1,61 @@
 """Raw MIME to the fields Switchboard needs. Never raises, whatever the bytes.
 
 The stdlib ``email`` package with ``policy.default`` does the MIME structure, transfer
-encodings and RFC 2047/2231 decoding. Real mail breaks it in places (unknown charsets,
-8-bit headers, malformed encoded words, header-parser bugs), so every header is read
-through :func:`header_text`, which falls back to a tolerant manual decode, and every body
-is decoded with a charset fallback chain instead of ``get_content()``.
+encodings and RFC 2047/2231 decoding. Real mail breaks it in places, and each place has
+its repair here: bytes become text through :mod:`channels.charsets` (charset families,
+one decision per message for raw 8-bit headers), addresses through
+:mod:`channels.addresses` (lenient, with warnings), a forwarded-message banner above the
+headers is skipped, a ``multipart/*`` without boundary lines is read as one text part,
+inline uuencode becomes an attachment, a ``Date`` with the next header glued to it keeps
+its offset, and text keeps its line indentation.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import codecs
+import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from inscriptis import get_text
 
+from channels.addresses import Mailbox, parse_addresses
+from channels.auto_replies import auto_reply_reason
+from channels.charsets import HeaderCharset, decode_bytes
+from channels.replies import split_html
 from router.events import Attachment
-from router.identity import normalize_email
+
+__all__ = ["Mailbox", "ParsedEmail", "decode_bytes", "decode_words", "parse_email"]
 
 MAX_DEPTH = 32
 MAX_PARTS = 500
 MAX_REFERENCES = 100
-CHARSET_FALLBACKS = ("utf-8", "cp1252")
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
 BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
 MSG_ID = re.compile(r"<([^<>\s]+)>")
 WHITESPACE = re.compile(r"\s+")
 B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
-
-
-@dataclass(frozen=True, slots=True)
-class Mailbox:
-    email: str
-    name: str | None = None
+HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+BANNER_MAX_LINES = 3
+BANNER = re.compile(
+    rb"(?i)-{3,}|forward|original message|weitergeleitet|urspr|transf|reenviado|inoltrato"
+)
+GLUED_HEADER = re.compile(
+    r"(?<=[\d)A-Za-z])\s*[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+:.*$|(?<=[\d)])\s*[A-Z][a-z]+:.*$",
+    re.DOTALL,
+)
+UU_BLOCK = re.compile(
+    r"^begin(?:-base64)? [0-7]{3,4} ([^\n]+)\n((?:[^\n]*\n)*?)(?:end|====)[ \t]*$", re.MULTILINE
+)
+NO_BOUNDARY = "multipart: no boundary lines, read as one text part"
+HAS_TAG = re.compile(r"<[A-Za-z!/?]")
+NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
 
 
 @dataclass
@@ -57,9 +73,13 @@ class ParsedEmail:
     references: list[str] = field(default_factory=list)
     date: datetime | None = None
     text: str = ""
+    #: quoted history the HTML structure marked (Outlook, Lotus Notes, Gmail, Apple)
+    quoted: str | None = None
     html_only: bool = False
     attachments: list[Attachment] = field(default_factory=list)
     auto_reply_reason: str | None = None
+    #: where parsing had to be lenient, e.g. "from: address without angle brackets"
+    warnings: list[str] = field(default_factory=list)
     defects: int = 0
 
     @property
@@ -70,28 +90,7 @@ class ParsedEmail:
         return None
 
 
-# --- decoding helpers ------------------------------------------------------------------
-
-
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Text in the declared charset, else UTF-8, else cp1252; undecodable bytes replaced."""
-    candidates = [charset.strip().strip("\"'").lower()] if charset else []
-    for name in (*candidates, *CHARSET_FALLBACKS):
-        try:
-            codecs.lookup(name)
-            return data.decode(name)
-        except (LookupError, UnicodeDecodeError, ValueError):
-            continue
-    return data.decode("utf-8", errors="replace")
-
-
-def _raw_to_text(value: str) -> str:
-    """Header text as stored by the parser: 8-bit bytes arrive as surrogate escapes."""
-    try:
-        raw = value.encode("utf-8", errors="surrogateescape")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", errors="replace").decode("utf-8")
-    return decode_bytes(raw, None)
+# --- text helpers ----------------------------------------------------------------------
 
 
 def _decode_word(match: re.Match[str]) -> str:
@@ -118,45 +117,20 @@ def _clean(text: str) -> str:
     return WHITESPACE.sub(" ", text).strip()
 
 
-def header_text(msg: Message, name: str) -> str | None:
-    """One header, decoded; ``policy.default`` first, the manual decoder where it fails."""
-    raw_values = [v for k, v in msg.raw_items() if k.lower() == name.lower()]
-    if not raw_values:
-        return None
-    raw = raw_values[0] if isinstance(raw_values[0], str) else str(raw_values[0])
-    if not _has_surrogates(raw):
-        try:
-            value = msg.get(name)
-            if value is not None:
-                text = str(value)
-                if "\ufffd" not in text and "=?" not in text:
-                    return _clean(text)
-        except Exception:  # noqa: BLE001 - the stdlib header parser has many failure modes
-            return _clean(decode_words(_raw_to_text(raw)))
-    return _clean(decode_words(_raw_to_text(raw)))
+def trim_text(text: str) -> str:
+    """Blank lines at either end and trailing whitespace go; indentation stays."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").rstrip().split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 def _has_surrogates(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def addresses(msg: Message, name: str) -> list[Mailbox]:
-    """Every mailbox in an address header; display names decoded, emails normalised."""
-    raw = [_raw_to_text(str(v)) for k, v in msg.raw_items() if k.lower() == name.lower()]
-    if not raw:
-        return []
-    try:
-        pairs = getaddresses(raw)
-    except Exception:  # noqa: BLE001 - getaddresses is strict on some malformed input
-        pairs = []
-    found: list[Mailbox] = []
-    for display, addr in pairs:
-        try:
-            email = normalize_email(decode_words(addr))
-        except ValueError:
-            continue
-        found.append(Mailbox(email, _clean(decode_words(display)) or None))
-    return found
+def _raw_bytes(value: str) -> bytes:
+    return value.encode("utf-8", errors="surrogateescape")
 
 
 def message_ids(value: str | None) -> list[str]:
@@ -171,8 +145,11 @@ def message_ids(value: str | None) -> list[str]:
 
 
 def parse_date(value: str | None) -> datetime | None:
+    """The instant, in UTC. A header glued to the end (``+0100X-Mailer: ...``) is cut off
+    first; left on, it makes the parser drop the zone and read local time as UTC."""
     if not value:
         return None
+    value = GLUED_HEADER.sub("", value).strip()
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -182,21 +159,89 @@ def parse_date(value: str | None) -> datetime | None:
     return when.astimezone(UTC)
 
 
+def html_to_text(html: str) -> str:
+    """Readable text with paragraph breaks; a "text/html" part without tags is text.
+
+    Indentation from the renderer (nested blocks) is layout, not the writer's: dropped."""
+    if not HAS_TAG.search(html):
+        return trim_text(html)
+    try:
+        text = str(get_text(html))
+    except Exception:  # noqa: BLE001 - lxml refuses some documents; tags stripped instead
+        text = re.sub(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h\d)>", "\n", html)
+        text = re.sub(r"[ \t]+", " ", re.sub(r"<[^>]*>", " ", text))
+    return trim_text("\n".join(line.strip() for line in text.split("\n")))
+
+
+# --- headers ---------------------------------------------------------------------------
+
+
+class _Headers:
+    """Header access for one message, with one charset decision for its raw 8-bit bytes."""
+
+    def __init__(self, msg: Message) -> None:
+        self.msg = msg
+        raw8 = [
+            _raw_bytes(v) for _, v in msg.raw_items() if isinstance(v, str) and _has_surrogates(v)
+        ]
+        self.charset = HeaderCharset(raw8, _declared_charsets(msg) if raw8 else [])
+        self.warnings: list[str] = []
+
+    def to_text(self, value: str) -> str:
+        if not _has_surrogates(value):
+            return value
+        return self.charset.decode(_raw_bytes(value))
+
+    def raw(self, name: str, part: Message | None = None) -> list[str]:
+        source = self.msg if part is None else part
+        return [
+            self.to_text(v if isinstance(v, str) else str(v))
+            for k, v in source.raw_items()
+            if k.lower() == name.lower()
+        ]
+
+    def text(self, name: str, part: Message | None = None) -> str | None:
+        """One header, decoded; ``policy.default`` first, the manual decoder where it fails."""
+        source = self.msg if part is None else part
+        raws = [v for k, v in source.raw_items() if k.lower() == name.lower()]
+        if not raws:
+            return None
+        raw = raws[0] if isinstance(raws[0], str) else str(raws[0])
+        if not _has_surrogates(raw):
+            try:
+                value = source.get(name)
+            except Exception:  # noqa: BLE001 - the stdlib header parser has many failure modes
+                value = None
+            text = str(value) if value is not None else ""
+            if text and "\ufffd" not in text and "=?" not in text:
+                return _clean(text)
+        return _clean(decode_words(self.to_text(raw)))
+
+    def addresses(self, name: str) -> list[Mailbox]:
+        found = parse_addresses(self.raw(name), decode_words, name)
+        self.warnings.extend(w for w in found.warnings if w not in self.warnings)
+        return found.boxes
+
+
+def _declared_charsets(msg: Message) -> list[str]:
+    found: dict[str, None] = {}
+    for count, part in enumerate(msg.walk()):
+        if count > MAX_PARTS:
+            break
+        charset = _charset(part)
+        if charset and charset not in ("us-ascii", "utf-8", "ascii"):
+            found.setdefault(charset, None)
+    return list(found)
+
+
 # --- bodies ----------------------------------------------------------------------------
 
 
-def html_to_text(html: str) -> str:
-    try:
-        return str(get_text(html)).strip()
-    except Exception:  # noqa: BLE001 - lxml refuses some documents; tags stripped instead
-        return _clean(re.sub(r"<[^>]*>", " ", html))
-
-
-def _payload(part: Message) -> bytes:
+def _payload(part: Message, headers: _Headers) -> bytes:
     """The decoded body of a leaf part; tolerant of padding errors and stray whitespace."""
     raw = part.get_payload()
-    data = raw.encode("utf-8", errors="surrogateescape") if isinstance(raw, str) else b""
-    cte = (header_text(part, "content-transfer-encoding") or "").strip().lower()
+    data = _raw_bytes(raw) if isinstance(raw, str) else b""
+    cte = (headers.text("content-transfer-encoding", part) or "").strip().lower()
     if cte == "base64":
         return _b64(data)
     if cte == "quoted-printable":
@@ -225,20 +270,25 @@ def _charset(part: Message) -> str | None:
         return None
 
 
-def _filename(part: Message) -> str | None:
+def _filename(part: Message, headers: _Headers) -> str | None:
+    """Disposition ``filename``, else Content-Type ``name`` (RFC 2231 and 2047 alike),
+    else the raw parameter when the stdlib could not parse it (``name==?utf-8?q?...``)."""
     try:
         name = part.get_filename()
     except Exception:  # noqa: BLE001 - malformed RFC 2231 parameters
         name = None
-    if name is None:
-        try:
-            param = part.get_param("name")
-        except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
-            param = None
-        name = param if isinstance(param, str) else None
+    if not name:
+        for header in ("content-disposition", "content-type"):
+            for raw in headers.raw(header, part):
+                match = NAME_PARAM.search(raw.replace("\r\n", "").replace("\n", ""))
+                if match:
+                    name = match.group(1).strip().strip('"')
+                    break
+            if name:
+                break
     if not name:
         return None
-    return _clean(decode_words(_raw_to_text(name))) or None
+    return _clean(decode_words(headers.to_text(name))) or None
 
 
 def _disposition(part: Message) -> str | None:
@@ -250,10 +300,15 @@ def _disposition(part: Message) -> str | None:
 
 @dataclass
 class _Walk:
+    headers: _Headers
+    declared: list[str]
     plain: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     parts: int = 0
+
+    def fork(self) -> _Walk:
+        return _Walk(self.headers, self.declared, parts=self.parts)
 
 
 def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
@@ -261,47 +316,68 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
     if depth > MAX_DEPTH or out.parts > MAX_PARTS:
         return
     ctype = part.get_content_type()
-    if part.is_multipart() and ctype.startswith("multipart/"):
-        children = [c for c in part.get_payload() if isinstance(c, Message)]
+    children = part.get_payload() if part.is_multipart() else None
+    kids = [c for c in children if isinstance(c, Message)] if isinstance(children, list) else []
+    if ctype.startswith("multipart/") and kids:
         if ctype == "multipart/alternative":
-            _walk_alternative(children, out, depth)
+            _walk_alternative(kids, out, depth)
         else:
-            for child in children:
+            for child in kids:
                 _walk(child, out, depth + 1)
         return
-    if ctype in ("message/rfc822", "message/global"):
-        inner = part.get_payload()
-        sub = inner[0] if isinstance(inner, list) and inner else None
-        name = header_text(sub, "subject") if isinstance(sub, Message) else None
-        try:
-            size = len(sub.as_bytes()) if isinstance(sub, EmailMessage) else len(_payload(part))
-        except Exception:  # noqa: BLE001 - re-serialising a broken message can fail
-            size = 0
-        out.attachments.append(Attachment(name=name, content_type=ctype, size=size))
+    if ctype in ("message/rfc822", "message/global") and isinstance(children, list):
+        out.attachments.append(_attached_message(kids, ctype, out.headers))
         return
-    name = _filename(part)
+    if ctype.startswith("multipart/"):
+        # A multipart header with no boundary lines: the body is one text part.
+        ctype = "text/plain"
+        if NO_BOUNDARY not in out.headers.warnings:
+            out.headers.warnings.append(NO_BOUNDARY)
+    _leaf(part, ctype, out)
+
+
+def _leaf(part: Message, ctype: str, out: _Walk) -> None:
+    """A body text (plain, with any inline uuencode taken out, or HTML) or an attachment."""
+    name = _filename(part, out.headers)
     is_body = (
         ctype in ("text/plain", "text/html") and _disposition(part) != "attachment" and not name
     )
-    data = _payload(part)
+    data = _payload(part, out.headers)
     if is_body:
-        text = decode_bytes(data, _charset(part))
-        (out.plain if ctype == "text/plain" else out.html).append(text)
-    elif ctype.startswith("multipart/") or ctype == "message/delivery-status":
+        text = decode_bytes(data, _charset(part), out.declared)
+        if ctype == "text/plain":
+            text, found = extract_uuencoded(text)
+            out.attachments.extend(found)
+            out.plain.append(text)
+        else:
+            out.html.append(text)
+    elif ctype == "message/delivery-status":
         return
     else:
         out.attachments.append(Attachment(name=name, content_type=ctype, size=len(data)))
+
+
+def _attached_message(children: list[Message], ctype: str, headers: _Headers) -> Attachment:
+    sub = children[0] if children else None
+    name = headers.text("subject", sub) if isinstance(sub, Message) else None
+    try:
+        size = len(sub.as_bytes()) if isinstance(sub, EmailMessage) else 0
+    except Exception:  # noqa: BLE001 - re-serialising a broken message can fail
+        size = 0
+    return Attachment(name=name, content_type=ctype, size=size)
 
 
 def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
     """The plain alternative when there is one, else the first that has any text."""
     tried: list[_Walk] = []
     for child in children:
-        sub = _Walk(parts=out.parts)
+        sub = out.fork()
         _walk(child, sub, depth + 1)
         out.parts = sub.parts
         tried.append(sub)
-    chosen = next((w for w in tried if w.plain), None) or next((w for w in tried if w.html), None)
+    chosen = next((w for w in tried if any(t.strip() for t in w.plain)), None) or next(
+        (w for w in tried if w.html), None
+    )
     if chosen is not None:
         out.plain.extend(chosen.plain)
         out.html.extend(chosen.html)
@@ -309,30 +385,51 @@ def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
         out.attachments.extend(sub.attachments)
 
 
-# --- auto-replies and bounces -----------------------------------------------------------
+def extract_uuencoded(text: str) -> tuple[str, list[Attachment]]:
+    """Inline uuencode (``begin 644 name`` ... ``end``), as old clients attach files:
+    each block leaves the text and becomes attachment metadata."""
+    if "begin " not in text:
+        return text, []
+    found: list[Attachment] = []
 
-AUTO_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon")
-AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-failed-recipients")
+    def take(match: re.Match[str]) -> str:
+        name = match.group(1).strip()
+        size = 0
+        for line in match.group(2).split("\n"):
+            if not line.strip() or line.strip() == "`":
+                continue
+            try:
+                size += len(binascii.a2b_uu(line))
+            except binascii.Error:
+                # some encoders pad short lines badly; the length byte is still right
+                size += max(0, (ord(line[0]) - 32) & 63)
+        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        found.append(Attachment(name=name or None, content_type=ctype, size=size))
+        return ""
 
-
-def auto_reply_reason(msg: Message, sender: Mailbox | None) -> str | None:
-    """Why this message is machine-sent (RFC 3834 and the de-facto headers), or None."""
-    auto = (header_text(msg, "auto-submitted") or "").split(";")[0].strip().lower()
-    precedence = (header_text(msg, "precedence") or "").strip().lower()
-    senders = ([sender] if sender else []) + addresses(msg, "sender")
-    return_path = header_text(msg, "return-path")
-    flags = [
-        (bool(auto) and auto != "no", f"auto-submitted: {auto}"),
-        *((header_text(msg, h) is not None, h) for h in AUTO_HEADERS),
-        (precedence in ("bulk", "junk", "list", "auto_reply"), f"precedence: {precedence}"),
-        (msg.get_content_type() == "multipart/report", "multipart/report"),
-        *((b.email.split("@")[0] in AUTO_SENDERS, f"sender: {b.email}") for b in senders),
-        (return_path is not None and return_path.strip() in ("<>", ""), "return-path: <>"),
-    ]
-    return next((reason for hit, reason in flags if hit), None)
+    normalised = text.replace("\r\n", "\n")
+    remaining = UU_BLOCK.sub(take, normalised)
+    if not found:
+        return text, []
+    return re.sub(r"\n{3,}", "\n\n", remaining), found
 
 
 # --- the parser -------------------------------------------------------------------------
+
+
+def skip_banner(raw: bytes) -> tuple[bytes, bool]:
+    """A forwarded message pasted with its banner (``---------- Forwarded message ---``,
+    ``Begin forwarded message:``) above the headers: the banner lines are dropped."""
+    head = raw.lstrip(b"\r\n")
+    lines = head.split(b"\n", BANNER_MAX_LINES + 1)
+    if not lines or HEADER_LINE.match(lines[0]) or lines[0].startswith(b"From "):
+        return raw, False
+    for skip in range(1, min(len(lines), BANNER_MAX_LINES + 1)):
+        if not (BANNER.search(lines[skip - 1]) or not lines[skip - 1].strip()):
+            break
+        if HEADER_LINE.match(lines[skip]):
+            return b"\n".join(lines[skip:]), True
+    return raw, False
 
 
 def parse_email(raw: bytes) -> ParsedEmail:
@@ -340,34 +437,58 @@ def parse_email(raw: bytes) -> ParsedEmail:
     try:
         return _parse(raw)
     except Exception:  # noqa: BLE001 - last resort: arbitrary bytes must not fail ingress
-        return ParsedEmail(text=decode_bytes(raw, None).strip(), defects=1)
+        return ParsedEmail(text=trim_text(decode_bytes(raw, None)), defects=1)
 
 
 def _parse(raw: bytes) -> ParsedEmail:
+    raw, bannered = skip_banner(raw)
     msg = BytesParser(policy=policy.default).parsebytes(raw)
-    sender = next(iter(addresses(msg, "from")), None)
-    walk = _Walk()
+    headers = _Headers(msg)
+    if bannered:
+        headers.warnings.append("forwarded-message banner before the headers skipped")
+    froms = headers.raw("from")
+    sender = next(iter(headers.addresses("from")), None)
+    walk = _Walk(headers, _declared_charsets(msg))
     _walk(msg, walk)
-    if walk.plain:
-        text, html_only = "\n\n".join(t.strip("\r\n") for t in walk.plain), False
+    quoted: list[str] = []
+    if any(t.strip() for t in walk.plain):
+        text, html_only = "\n\n".join(trim_text(t) for t in walk.plain if t.strip()), False
     else:
-        text, html_only = "\n\n".join(html_to_text(h) for h in walk.html), bool(walk.html)
-    references = message_ids(header_text(msg, "references"))[-MAX_REFERENCES:]
-    message_id = next(iter(message_ids(header_text(msg, "message-id"))), None)
+        parts = []
+        for html in walk.html:
+            own, history = split_html(html)
+            parts.append(html_to_text(own))
+            if history:
+                quoted.append(html_to_text(history))
+        text, html_only = "\n\n".join(p for p in parts if p), bool(walk.html)
+    to, cc = headers.addresses("to"), headers.addresses("cc")
+    delivered_to = headers.addresses("delivered-to") or headers.addresses("x-original-to")
+    subject = headers.text("subject")
+    senders = ([sender] if sender else []) + headers.addresses("sender")
+    reason = auto_reply_reason(
+        headers.text,
+        senders=senders,
+        raw_from=froms[0] if froms else None,
+        content_type=msg.get_content_type(),
+        subject=subject,
+        inboxes=[b.email for b in (*to, *cc, *delivered_to)],
+    )
     return ParsedEmail(
         sender=sender,
-        to=addresses(msg, "to"),
-        cc=addresses(msg, "cc"),
-        delivered_to=addresses(msg, "delivered-to") or addresses(msg, "x-original-to"),
-        reply_to=addresses(msg, "reply-to"),
-        subject=header_text(msg, "subject"),
-        message_id=message_id,
-        in_reply_to=next(iter(message_ids(header_text(msg, "in-reply-to"))), None),
-        references=references,
-        date=parse_date(header_text(msg, "date")),
-        text=text.replace("\r\n", "\n").strip(),
+        to=to,
+        cc=cc,
+        delivered_to=delivered_to,
+        reply_to=headers.addresses("reply-to"),
+        subject=subject,
+        message_id=next(iter(message_ids(headers.text("message-id"))), None),
+        in_reply_to=next(iter(message_ids(headers.text("in-reply-to"))), None),
+        references=message_ids(headers.text("references"))[-MAX_REFERENCES:],
+        date=parse_date(next(iter(headers.raw("date")), None)),
+        text=trim_text(text),
+        quoted="\n\n".join(q for q in quoted if q) or None,
         html_only=html_only,
         attachments=walk.attachments,
-        auto_reply_reason=auto_reply_reason(msg, sender),
+        auto_reply_reason=reason,
+        warnings=headers.warnings,
         defects=len(msg.defects),
     )

@@ -2,10 +2,18 @@
 
 ``mail-parser-reply`` finds reply headers (``On ... wrote:``, Outlook ``From:/Sent:``
 blocks, ``-----Original Message-----``) in 13 languages and signatures (``-- ``, "Sent
-from my iPhone", "Best regards"). Two shapes it misses are handled here, after it ran,
-the way talon does it: a ``>`` quote introduced by a header line in a language it does
-not know (``... пользователь ... написал:``), and bottom-posting (quote first, answer
-below). Agents always have the full text: what is cut from ``text`` is in ``quoted``.
+from my iPhone", "Best regards"). The shapes it misses are handled here, the way talon
+does it: a ``>`` quote introduced by a header line in a language it does not know
+(``... пользователь ... написал:``); a quote placed *above* the answer (``Am ...
+schrieb ...:`` then ``>`` lines, then the reply), which is looked for before the
+library runs because its header patterns would cut the answer off; Lotus Notes'
+``-----Name wrote: -----`` banner; and, for HTML-only mail, the quote containers of
+Outlook, Outlook on the web, Lotus Notes, Gmail, Apple Mail, Thunderbird and Yahoo,
+which :func:`split_html` cuts off before the HTML becomes text. Agents always have the
+full text: what is cut from ``text`` is in ``quoted``.
+
+The library strips every line; the reply is mapped back onto the original lines so that
+indentation (code, numbered steps, tables in plain text) survives.
 """
 
 from __future__ import annotations
@@ -19,6 +27,37 @@ from mailparser_reply.parser import EmailMessage
 LANGUAGES = tuple(lang for lang in MAIL_LANGUAGES if lang != "david")
 MAX_SCAN_CHARS = 64 * 1024
 INTRO_HINT = re.compile(r"@|\d{1,2}:\d{2}|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|<\s*$")
+MAX_INTRO_LINES = 3
+LOTUS_BANNER = re.compile(
+    r"^\s*-{3,}\s*.{1,200}?\s(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|escreveu)"
+    r"\s*:?\s*-{3,}\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+HTML_QUOTE_MARKERS = re.compile(
+    "|".join(
+        (
+            # Apple Mail, Thunderbird
+            r"<blockquote[^>]*\btype\s*=\s*[\"']?cite",
+            r"<div[^>]*\bclass\s*=\s*[\"']?[^\"'>]*\b(?:gmail_quote|gmail_attr|moz-cite-prefix"
+            r"|yahoo_quoted|OutlookMessageHeader|zmail_extra|domino-section)\b",
+            # Outlook on the web and new Outlook
+            r"<div[^>]*\bid\s*=\s*[\"']?(?:x_)?(?:appendonsend|divRplyFwdMsg"
+            r"|mail-editor-reference-message-container)\b",
+            # Outlook for Windows: the border line above "From: ... Sent: ..."
+            r"<div[^>]*\bstyle\s*=\s*[\"'][^\"']*border-top\s*:\s*solid\s*#(?:E1E1E1|B5C4DF)",
+            # Zimbra
+            r"<hr[^>]*\bid\s*=\s*[\"']?zwchr",
+            # Lotus Notes 8.5+: the grey "From:" label of its header block
+            r"<font[^>]*\bcolor\s*=\s*[\"']?#5f5f5f[^>]*>\s*"
+            r"(?:From|Von|De|Da|Van|Od|Från|Fra|Lähettäjä)\s*:",
+            # Lotus Notes classic: a one-row table of sender, date, To, cc, Subject
+            r"<table[^>]*>\s*<tr[^>]*\bvalign\s*=\s*[\"']?top[^>]*>\s*<td[^>]*>\s*"
+            r"<font[^>]*\bsize\s*=\s*[\"']?1",
+            r"Inactive hide details for",
+        )
+    ),
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,33 +94,106 @@ def _split_quotes(text: str) -> tuple[str, str]:
         return text, ""
     last = max(i for i, line in enumerate(lines) if _is_quote(line))
     start = _intro_start(lines, first)
-    before = "\n".join(lines[:start]).strip()
-    after = "\n".join(lines[last + 1 :]).strip()
-    if not before and after:
+    before = "\n".join(lines[:start]).strip("\n")
+    after = "\n".join(lines[last + 1 :]).strip("\n")
+    if not before.strip() and after.strip():
         return after, "\n".join(lines[: last + 1]).strip()
-    if before and after:
+    if before.strip() and after.strip():
         return text, ""
     return before, "\n".join(lines[start:]).strip()
 
 
+def _quote_above(text: str) -> tuple[str, str] | None:
+    """``(answer, quote)`` when the message opens with a quote and the answer follows."""
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if _is_quote(line)), None)
+    if first is None:
+        return None
+    intro = [line for line in lines[:first] if line.strip()]
+    if intro:
+        joined = " ".join(intro)
+        if (
+            len(intro) > MAX_INTRO_LINES
+            or not intro[-1].rstrip().endswith(":")
+            or not INTRO_HINT.search(joined)
+        ):
+            return None
+    end = first
+    while end < len(lines) and (_is_quote(lines[end]) or not lines[end].strip()):
+        end += 1
+    rest = lines[end:]
+    if not any(line.strip() for line in rest) or any(_is_quote(line) for line in rest):
+        return None
+    return "\n".join(rest), "\n".join(lines[:end]).strip()
+
+
+def _restore(original: str, stripped: str) -> str:
+    """``stripped`` (the library's lines, each stripped) with the original lines' indentation."""
+    source = original.split("\n")
+    at = 0
+    out: list[str] = []
+    for line in stripped.split("\n"):
+        key = line.strip()
+        if not key:
+            out.append("")
+            continue
+        j = at
+        while j < len(source) and source[j].strip() != key:
+            j += 1
+        if j == len(source):
+            out.append(line)
+            continue
+        out.append(source[j].rstrip())
+        at = j + 1
+    return "\n".join(out)
+
+
+def _trim(text: str) -> str:
+    lines = text.rstrip().split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def split_html(html: str) -> tuple[str, str]:
+    """``(own, history)``: the HTML before the first quote container, and the rest."""
+    match = HTML_QUOTE_MARKERS.search(html)
+    if match is None or not re.sub(r"<[^>]*>|&nbsp;|\s", "", html[: match.start()]):
+        return html, ""
+    return html[: match.start()], html[match.start() :]
+
+
 def split_reply(body: str) -> Reply:
     """The new text of a reply and the quoted history plus signature, if any."""
-    text = body.replace("\r\n", "\n").strip()
-    if not text:
+    text = _trim(body.replace("\r\n", "\n"))
+    if not text.strip():
         return Reply("", None)
+    quoted: list[str] = []
+    above = _quote_above(text[:MAX_SCAN_CHARS])
+    if above is not None:
+        text, quote = _trim(above[0] + text[MAX_SCAN_CHARS:]), above[1]
+    lotus = LOTUS_BANNER.search(text[:MAX_SCAN_CHARS])
+    lotus_quote = ""
+    if lotus is not None and text[: lotus.start()].strip():
+        text, lotus_quote = _trim(text[: lotus.start()]), text[lotus.start() :].strip()
     head, tail = text[:MAX_SCAN_CHARS], text[MAX_SCAN_CHARS:]
     message = EmailMessage(text=head, languages=list(LANGUAGES), keep_hyphen_lists=True).read()
     first, rest = message.replies[0], message.replies[1:]
     signature = first.signatures or ""
     own = first.content.replace(signature, "").strip() if signature else first.content
-    reply, quoted_here = _split_quotes(own)
+    reply, quoted_here = _split_quotes(_restore(head, own))
     quoted = [q for q in (signature, quoted_here, *(r.content for r in rest)) if q]
+    if lotus_quote:
+        quoted.append(lotus_quote)
+    if above is not None:
+        quoted.append(quote)
     if tail.strip():
         if quoted:
             quoted.append(tail.strip())
         else:
-            reply = f"{reply}{tail}".strip()
-    if not reply:
+            reply = f"{reply}{tail}"
+    reply = _trim(reply)
+    if not reply.strip():
         # Nothing but quotes and headers: keep it all as text rather than publish nothing.
-        return Reply(text, None)
+        return Reply(_trim(body.replace("\r\n", "\n")), None)
     return Reply(reply, "\n\n".join(quoted) or None)

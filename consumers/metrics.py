@@ -98,7 +98,12 @@ class MetricsHandler:
                 event_id=event_id,
                 counter=c.counter,
                 amount=c.amount,
-                meta={"metric": c.metric, "dimensions": c.dimensions, "start": iso(start)},
+                meta={
+                    "metric": c.metric,
+                    "dimensions": c.dimensions,
+                    "start": iso(start),
+                    **({"definition_hash": c.definition} if c.definition else {}),
+                },
                 end=start.timestamp() + self._window_s,
             )
             for event_id, key, c, start in pending
@@ -169,7 +174,9 @@ class MetricsHandler:
             if state is not None:  # None: expired, nothing left to report
                 record = self._record(state)
                 topic = METRIC_TOPICS[record.metric]
-                records.append(OutRecord(topic, key, dumps(record), (JSON_HEADER,)))
+                unset = {"definition_hash"} if record.definition_hash is None else set()
+                value = dumps(record.model_dump(mode="json", exclude=unset))
+                records.append(OutRecord(topic, key, value, (JSON_HEADER,)))
         await self._send(records)
 
     def _record(self, state: WindowState) -> MetricRecord:
@@ -185,4 +192,5 @@ class MetricsHandler:
             revision=state.revision,
             final=state.final,
             emitted_at=utcnow(),
+            definition_hash=meta.get("definition_hash"),
         )

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record
 from consumers.domain.decisions import apply_decision, notifications, routed_data
-from consumers.domain.lifecycle import apply_action, first_contact
+from consumers.domain.lifecycle import apply_action, reopen_takes_back
 from consumers.domain.outputs import LifecycleOutputs
 from consumers.domain.threading import Placed, handle_seconds, place, thread_key
 from consumers.outbox import Delivery, Send
@@ -35,6 +36,7 @@ from router.topics import OutRecord, Topic, TopicNames
 from router.vocabulary import EventType
 from rules import RuleSet
 from rules.facts import facts, message_of
+from rules.language import fill_language
 
 TRIGGERS = {"new": "ticket.created", "join": "message.received", "reopen": "ticket.reopened"}
 MAX_CONFLICT_RETRIES = 10
@@ -261,7 +263,7 @@ class RoutingHandler:
             outbox=outputs,
             message_ids=[key] if ticket and key else [],
             open_ticket=ticket.id if contact and ticket else None,
-            message=message_of(item.interaction) if contact else None,
+            message=self._kept_message(item.interaction, ticket) if contact else None,
         )
         return commit, outputs
 
@@ -285,6 +287,14 @@ class RoutingHandler:
             outbox=out.records,
         )
         return commit, out.records
+
+    @staticmethod
+    def _kept_message(interaction: Interaction, ticket: Ticket | None) -> dict[str, Any]:
+        """The message kept for escalations, with the language routing settled on."""
+        message = message_of(interaction)
+        if message["language"] is None and ticket is not None:
+            message["language"] = ticket.language
+        return message
 
     def _call(self, item: Inbound, ticket: Ticket) -> list[OutRecord]:
         """An answered or ended call on a ticket: recorded with its handling time, no
@@ -315,11 +325,19 @@ class RoutingHandler:
         rules = self._rules()
         trigger = TRIGGERS[placed.kind]
         seen = facts(placed.ticket, interaction, view.profile)
+        language = fill_language(seen, rules.languages)
         decision = rules.evaluate(seen, trigger=trigger, now=at)
         ticket = apply_decision(placed.ticket, decision, rules, fill_defaults=placed.kind == "new")
+        if ticket.language is None and language.language is not None:
+            ticket = ticket.model_copy(
+                update={"language": language.language, "language_source": language.source}
+            )
         out = LifecycleOutputs(event.id, ticket, at, self._limits)
         message = interaction.model_dump(mode="json", exclude_none=True)
         message["event_id"] = event.id
+        if language.language is not None and interaction.language is None:
+            message["language"] = language.language
+            message["language_source"] = language.source
         if placed.kind == "new":
             out.add(EventType.TICKET_CREATED, interaction=message)
         elif placed.kind == "reopen":
@@ -328,7 +346,9 @@ class RoutingHandler:
                 interaction=message,
                 by="customer",
                 reason=placed.reason,
-                was_first_contact=view.ticket is not None and first_contact(view.ticket),
+                was_first_contact=view.ticket is not None
+                and reopen_takes_back(view.ticket, at, rules.metrics.fcr),
+                fcr_definition=rules.metrics.fcr.hash,
             )
         else:
             out.add(EventType.TICKET_MESSAGE_ADDED, interaction=message)

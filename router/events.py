@@ -165,6 +165,7 @@ class MetricRecord(BaseModel):
     revision: int
     final: bool = False
     emitted_at: datetime
+    definition_hash: str | None = None  # fcr: the rules' FCR definition it counts under
 
     def key(self) -> str:
         return metric_key(self.metric, self.window.start, self.dimensions)

@@ -10,6 +10,7 @@ from typing import Any
 from router.errors import SwitchboardError
 from rules.engine import RuleSet
 from rules.errors import Mark, RuleError, did_you_mean, one_of, sorted_errors
+from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
 from rules.replay import parse_time
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
@@ -164,7 +165,9 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
 
 
 def run_case(ruleset: RuleSet, case: Case) -> CaseResult:
-    decision = ruleset.evaluate(case.event, trigger=case.trigger, now=case.now)
+    event = dict(case.event)
+    fill_language(event, ruleset.languages)  # as the router would: detected if unsaid
+    decision = ruleset.evaluate(event, trigger=case.trigger, now=case.now)
     actual = {
         "queue": decision.queue,
         "priority": decision.priority,

@@ -19,6 +19,7 @@ from rules.analysis import find_warnings
 from rules.casefile import CaseFileInvalid, CaseResult, load_cases, run_case
 from rules.engine import RuleSet
 from rules.errors import RuleSetInvalid
+from rules.language import Detected, fill_language
 from rules.loader import load_ruleset
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
 from rules.replay import facts_from, parse_time, read_events, simulate
@@ -159,14 +160,20 @@ def explain(
     ruleset = _load(path)
     facts, event_time = _read_event(event)
     at = _now(now) if now is not None else event_time or _now(None)
+    language = fill_language(facts, ruleset.languages)
     decision = ruleset.evaluate(facts, trigger=_trigger(trigger), now=at)
     if as_json:
-        _echo(
-            json.dumps({"now": at.isoformat(), **decision.to_dict()}, ensure_ascii=False, indent=2)
-        )
+        found = {
+            "value": language.language,
+            "source": language.source,
+            "confidence": language.confidence,
+        }
+        report = {"now": at.isoformat(), "language": found, **decision.to_dict()}
+        _echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
     listening = ruleset.rules_for(trigger)
     _echo(f"rules {ruleset.version} · trigger {trigger} · now {at.isoformat()}")
+    _echo(f"language: {_language_line(language, ruleset.languages)}")
     evaluated = {e.name: e for e in decision.evaluations}
     stopped_by = decision.matched[-1] if decision.matched else None
     width = max((len(r.name) for r in listening), default=0)
@@ -199,6 +206,20 @@ def explain(
                 f"  {key + ':':<12} {shown}"
                 + (f"  (by {source})" if source and not isinstance(value, tuple) else "")
             )
+
+
+def _language_line(found: Detected, codes: tuple[str, ...]) -> str:
+    if found.source == "detected":
+        return (
+            f"{found.language} (detected among {', '.join(codes)}, confidence {found.confidence})"
+        )
+    if found.source == "crm":
+        return f"{found.language} (from the customer's CRM profile: detection was unsure)"
+    if found.source is not None:
+        return f"{found.language} (as the {found.source} said)"
+    if not codes:
+        return "none (the channel did not say; no 'languages' in the rules to detect)"
+    return "none (the channel did not say, detection was unsure and no CRM language)"
 
 
 def _show_counter(title: str, counter: Counter[str], total: int, limit: int = 10) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from rules.calendar import Calendar
 from rules.decision import AppliedAction, Decision, Evaluation
 from rules.fields import FieldTable, Values
-from rules.model import DEFAULT_TRIGGER, TRIGGERS, Assignment, Defaults, Queue, Rule
+from rules.model import DEFAULT_TRIGGER, TRIGGERS, Assignment, Defaults, Metrics, Queue, Rule
 from rules.operators import Test
 from rules.sla import SlaPolicy
 
@@ -140,6 +140,8 @@ class RuleSet:
         sla_policies: Mapping[str, SlaPolicy],
         assignment: Assignment,
         calendars: Mapping[str, Calendar],
+        languages: tuple[str, ...] = (),
+        metrics: Metrics | None = None,
         rules: Sequence[Rule],
         escalations: Sequence[Rule],
         table: FieldTable,
@@ -151,6 +153,8 @@ class RuleSet:
         self.queues: Mapping[str, Queue] = MappingProxyType(dict(queues))
         self.sla_policies: Mapping[str, SlaPolicy] = MappingProxyType(dict(sla_policies))
         self.assignment = assignment
+        self.languages = languages
+        self.metrics = metrics or Metrics()
         self.calendars: Mapping[str, Calendar] = MappingProxyType(dict(calendars))
         self.rules = tuple(rules)
         self.escalations = tuple(escalations)

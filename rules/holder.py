@@ -12,6 +12,7 @@ import structlog
 
 from rules.engine import RuleSet
 from rules.errors import RuleError, RuleSetInvalid
+from rules.language import warm
 from rules.loader import load_ruleset
 
 _log = structlog.get_logger("rules")
@@ -28,6 +29,7 @@ class RuleSetHolder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._current = load_ruleset(self.path)
+        warm(self._current.languages)  # the detector's models, before the first message
         self._lock = threading.Lock()
 
     @property
@@ -40,6 +42,7 @@ class RuleSetHolder:
             previous = self._current
             try:
                 loaded = load_ruleset(self.path)
+                warm(loaded.languages)
             except RuleSetInvalid as exc:
                 _log.error(
                     "rules.reload_failed",

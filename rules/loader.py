@@ -18,7 +18,7 @@ from rules.compiler import RuleCompiler
 from rules.engine import RuleSet
 from rules.errors import Mark, RuleError, RuleSetInvalid, did_you_mean, one_of, sorted_errors
 from rules.fields import FieldTable
-from rules.model import Assignment, Rule
+from rules.model import Assignment, Metrics, Rule
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
 
 TOP_KEYS = (
@@ -28,11 +28,13 @@ TOP_KEYS = (
     "sla",
     "assignment",
     "defaults",
+    "languages",
+    "metrics",
     "rules",
     "escalations",
 )
 _NAMED_SECTIONS = ("calendars", "queues", "sla")
-_SINGLE_SECTIONS = ("assignment", "defaults")
+_SINGLE_SECTIONS = ("assignment", "defaults", "languages", "metrics")
 _LIST_SECTIONS = ("rules", "escalations")
 
 
@@ -237,6 +239,10 @@ class _Merged:
         defaults = (
             compiler.defaults(*defaults_node) if defaults_node else compiler.defaults(None, top)
         )
+        languages_node = self.single.get("languages")
+        languages = compiler.languages(languages_node[0] if languages_node else None)
+        metrics_node = self.single.get("metrics")
+        metrics = compiler.metrics(*metrics_node) if metrics_node else Metrics()
         compiled: dict[str, list[Rule]] = {}
         names: dict[str, Mark] = {}
         for section, kind in (("rules", "rule"), ("escalations", "escalation")):
@@ -255,6 +261,8 @@ class _Merged:
             queues=compiler.queues,
             sla_policies=compiler.policies,
             assignment=assignment,
+            languages=languages,
+            metrics=metrics,
             calendars=compiler.calendars,
             rules=compiled["rules"],
             escalations=compiled["escalations"],

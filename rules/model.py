@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +42,8 @@ __all__ = [
     "Action",
     "Assignment",
     "Defaults",
+    "FcrDefinition",
+    "Metrics",
     "Queue",
     "Rule",
 ]
@@ -70,6 +74,39 @@ class Assignment:
     strategy: str = "least_loaded"
     accept_timeout: timedelta = timedelta(minutes=2)
     capacity: Mapping[str, int] = field(default_factory=lambda: DEFAULT_CAPACITY)
+
+
+@dataclass(frozen=True)
+class FcrDefinition:
+    """First-contact resolution (contract section 8), as the rules file defines it: a
+    resolved ticket counts as resolved at first contact when the customer wrote at most
+    ``max_customer_contacts`` times, agents replied publicly at most
+    ``max_public_replies`` times, it was never reopened, and (when ``channels`` is set)
+    it stayed on those channels. A reopen within ``reopen_window`` of the resolution
+    takes the count back. Every ``fcr`` record carries the definition's ``hash``."""
+
+    max_customer_contacts: int = 1
+    max_public_replies: int = 1
+    reopen_window: timedelta = timedelta(days=7)
+    channels: frozenset[str] | None = None
+
+    @property
+    def hash(self) -> str:
+        canonical = {
+            "max_customer_contacts": self.max_customer_contacts,
+            "max_public_replies": self.max_public_replies,
+            "reopen_window_s": int(self.reopen_window.total_seconds()),
+            "channels": sorted(self.channels) if self.channels is not None else None,
+        }
+        blob = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The ``metrics`` section: definitions the metric records depend on."""
+
+    fcr: FcrDefinition = field(default_factory=FcrDefinition)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from rules.decision import Decision
 from rules.engine import RuleSet
 from rules.facts import facts as build_facts
+from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER
 
 INTERACTION_TYPE = "switchboard.interaction.received"
@@ -166,7 +167,9 @@ def simulate(
                 report.skipped_examples.append(item)
             continue
         at = item.time or fallback
-        decision = ruleset.evaluate(item.facts, trigger=trigger, now=at)
+        facts = dict(item.facts)
+        fill_language(facts, ruleset.languages)  # as the router would: detected if unsaid
+        decision = ruleset.evaluate(facts, trigger=trigger, now=at)
         report.evaluated += 1
         report.queues[str(decision.queue)] += 1
         report.priorities[str(decision.priority)] += 1
@@ -174,7 +177,9 @@ def simulate(
         report.rules.update(decision.matched)
         if against is None:
             continue
-        old = outcome(against.evaluate(item.facts, trigger=trigger, now=at))
+        theirs = dict(item.facts)
+        fill_language(theirs, against.languages)
+        old = outcome(against.evaluate(theirs, trigger=trigger, now=at))
         new = outcome(decision)
         if old == new:
             continue

@@ -7,6 +7,7 @@ we can guess, a hint) and returns a usable placeholder, so one pass finds them a
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from rules.conditions import show
 from rules.durations import DURATION_HINT, parse_duration
 from rules.errors import Mark, RuleError, did_you_mean, one_of
 from rules.fields import FieldTable
+from rules.language import supported_languages
 from rules.model import (
     CHANNELS,
     DEFAULT_CAPACITY,
@@ -25,6 +27,8 @@ from rules.model import (
     TARGETS,
     Assignment,
     Defaults,
+    FcrDefinition,
+    Metrics,
     Queue,
 )
 from rules.sla import SlaPolicy
@@ -35,6 +39,10 @@ QUEUE_KEYS = ("skills", "description")
 POLICY_KEYS = ("calendar", *TARGETS, "warn_before", "description")
 ASSIGNMENT_KEYS = ("strategy", "accept_timeout", "capacity")
 DEFAULT_KEYS = ("queue", "priority", "sla")
+METRICS_KEYS = ("fcr",)
+FCR_KEYS = ("max_customer_contacts", "max_public_replies", "reopen_window", "channels")
+LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
+SUPPORTED_LANGUAGES = supported_languages()
 
 
 class SectionCompiler:
@@ -309,3 +317,55 @@ class SectionCompiler:
         if (sla_node := spec.get("sla")) is not None:
             sla = self.reference(sla_node, "SLA policy", self.policies, "sla")
         return Defaults(queue, priority, sla) if queue else None
+
+    def languages(self, node: YNode | None) -> tuple[str, ...]:
+        """``languages: [en, de]``: ISO 639-1 codes the router detects in messages."""
+        if node is None:
+            return ()
+        if not isinstance(node, YSeq):
+            self.error(node.mark, f"languages must be a list, not {type_name(node)}", "[en, de]")
+            return ()
+        codes: list[str] = []
+        for item in node.items:
+            code = item.value if isinstance(item, YScalar) else None
+            if not (isinstance(code, str) and LANGUAGE_CODE.match(code)):
+                self.error(item.mark, "a language is a two-letter ISO 639-1 code", "e.g. en, de")
+            elif code not in SUPPORTED_LANGUAGES:
+                hint = did_you_mean(code, SUPPORTED_LANGUAGES) or "see docs/rules.md#languages"
+                self.error(item.mark, f"language '{code}' cannot be detected", hint)
+            elif code not in codes:
+                codes.append(code)
+        return tuple(codes)
+
+    def metrics(self, node: YNode | None, mark: Mark) -> Metrics:
+        spec = self.mapping(node, "metrics", mark) if node is not None else None
+        if spec is None:
+            return Metrics()
+        self.keys(spec, METRICS_KEYS, "metrics")
+        fcr_node = spec.get("fcr")
+        fcr = self.mapping(fcr_node, "fcr", spec.mark) if fcr_node is not None else None
+        if fcr is None:
+            return Metrics()
+        self.keys(fcr, FCR_KEYS, "fcr")
+        default = FcrDefinition()
+        counts = {
+            name: self._count(fcr.get(name), name, getattr(default, name))
+            for name in ("max_customer_contacts", "max_public_replies")
+        }
+        window = default.reopen_window
+        if (window_node := fcr.get("reopen_window")) is not None:
+            window = self.duration(window_node, "reopen_window") or window
+        channels = None
+        if (channels_node := fcr.get("channels")) is not None:
+            items = channels_node.items if isinstance(channels_node, YSeq) else (channels_node,)
+            found = (self.choice(item, "channel", CHANNELS) for item in items)
+            channels = frozenset(c for c in found if c is not None)
+        return Metrics(FcrDefinition(reopen_window=window, channels=channels, **counts))
+
+    def _count(self, node: YNode | None, what: str, default: int) -> int:
+        if node is None:
+            return default
+        if isinstance(node, YScalar) and type(node.value) is int and node.value >= 1:
+            return node.value
+        self.error(node.mark, f"{what} must be a whole number of at least 1")
+        return default

@@ -31,13 +31,31 @@ from router.errors import InvalidEvent
 from router.events import Ticket
 from router.vocabulary import SETTLED, EventType
 from rules import RuleSet
+from rules.model import FcrDefinition
+
+DEFAULT_FCR = FcrDefinition()
 
 FEEDBACK: dict[type[Action], str] = {FeedbackCsat: "csat", FeedbackNps: "nps", FeedbackCes: "ces"}
 
 
-def first_contact(ticket: Ticket) -> bool:
-    """FCR: one customer interaction, at most one public agent reply, never reopened."""
-    return ticket.contacts == 1 and ticket.agent_replies <= 1 and ticket.reopen_count == 0
+def first_contact(ticket: Ticket, fcr: FcrDefinition = DEFAULT_FCR) -> bool:
+    """FCR as the rules define it (by default: one customer interaction, at most one
+    public agent reply, never reopened)."""
+    return (
+        ticket.contacts <= fcr.max_customer_contacts
+        and ticket.agent_replies <= fcr.max_public_replies
+        and ticket.reopen_count == 0
+        and (fcr.channels is None or fcr.channels.issuperset(ticket.channels_seen))
+    )
+
+
+def reopen_takes_back(ticket: Ticket, at: datetime, fcr: FcrDefinition = DEFAULT_FCR) -> bool:
+    """Whether reopening ``ticket`` at ``at`` takes back its first-contact resolution:
+    it was one, and the reopen comes within the definition's reopen window."""
+    resolved = ticket.resolved_at
+    return (
+        first_contact(ticket, fcr) and resolved is not None and at - resolved <= fcr.reopen_window
+    )
 
 
 def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads best
@@ -63,7 +81,8 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
         clock = ticket.sla.get("resolution")
         outcome = {
             "agent_id": action.agent_id,
-            "first_contact": first_contact(ticket),
+            "first_contact": first_contact(ticket, rules.metrics.fcr),
+            "fcr_definition": rules.metrics.fcr.hash,
             "within_sla": None if clock is None or clock.due is None else at <= clock.due,
         }
         return Change(resolved, [(EventType.TICKET_RESOLVED, outcome)])
@@ -82,7 +101,8 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
             "by": "agent",
             "agent_id": action.agent_id,
             "reason": action.reason,
-            "was_first_contact": first_contact(ticket),
+            "was_first_contact": reopen_takes_back(ticket, at, rules.metrics.fcr),
+            "fcr_definition": rules.metrics.fcr.hash,
         }
         return Change(reopened, [(EventType.TICKET_REOPENED, why)])
     if isinstance(action, TicketClosed):

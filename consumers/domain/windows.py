@@ -34,6 +34,7 @@ class Contribution:
     dimensions: dict[str, str]
     counter: str
     amount: int = 1
+    definition: str | None = None  # the hash of the definition it was counted under
 
 
 Contributor = Callable[[str, dict[str, Any]], list[Contribution]]
@@ -76,13 +77,15 @@ def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
 def fcr(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     """First-contact resolution: counted at resolution, corrected by a later reopen."""
     dims = _with_agent(data)
+    definition = data.get("fcr_definition")
+    definition = definition if isinstance(definition, str) else None
     if event_type == EventType.TICKET_RESOLVED:
-        out = [Contribution("fcr", dims, "resolved")]
+        out = [Contribution("fcr", dims, "resolved", definition=definition)]
         if data.get("first_contact"):
-            out.append(Contribution("fcr", dims, "resolved_first_contact"))
+            out.append(Contribution("fcr", dims, "resolved_first_contact", definition=definition))
         return out
     if event_type == EventType.TICKET_REOPENED and data.get("was_first_contact"):
-        return [Contribution("fcr", dims, "reopened_after_first_contact")]
+        return [Contribution("fcr", dims, "reopened_after_first_contact", definition=definition)]
     return []
 
 

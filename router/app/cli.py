@@ -327,16 +327,28 @@ def state_rebuild() -> None:
 def tail(
     topic: Annotated[str, typer.Argument(help="Full topic name or registry name, e.g. tickets")],
     from_beginning: Annotated[bool, typer.Option(help="Start at the earliest record.")] = True,
-    limit: Annotated[int, typer.Option(help="Stop after N records (0: follow).")] = 0,
+    limit: Annotated[int, typer.Option(help="Stop after N records (0: no limit).")] = 0,
+    follow: Annotated[bool, typer.Option(help="Keep reading new records until Ctrl-C.")] = False,
+    full: Annotated[bool, typer.Option(help="Print each record's value.")] = False,
 ) -> None:
-    """Consume a topic and pretty-print its records (metric topics as a live table)."""
+    """Print a topic's records up to its end, or new ones as they come with --follow
+    (metric topics as a table)."""
     from router.app.tail import tail_topic
 
     settings = settings_or_exit()
 
     async def main(stop: asyncio.Event) -> None:
         await check_kafka(settings)
-        await tail_topic(settings, topic, stop, out, from_beginning=from_beginning, limit=limit)
+        await tail_topic(
+            settings,
+            topic,
+            stop,
+            out,
+            from_beginning=from_beginning,
+            limit=limit,
+            follow=follow,
+            full=full,
+        )
 
     run_until_signal(main)
 

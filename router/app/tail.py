@@ -1,4 +1,12 @@
-"""``switchboard tail``: follow a topic and print its records for people."""
+"""``switchboard tail``: print a topic's records for people.
+
+Without ``--follow`` it reads up to the end offsets it saw when it started and returns,
+so ``tail tickets`` answers "what is on the topic now" and ``--limit N`` stops at N or
+at the end, whichever comes first. ``--follow`` keeps reading new records until
+interrupted. ``--full`` prints each record's value (indented JSON) under its summary
+line. Metric topics are shown as a table of the latest revision per window: once at the
+end, or live while following.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ import contextlib
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -15,6 +23,11 @@ from rich.table import Table
 from router.kafka import client_options
 from router.settings import Settings
 from router.topics import METRIC_TOPICS, Topic, TopicNames
+
+POLL_MS = 200
+#: Without --follow, give up waiting for the last offsets after this many empty polls
+#: (a transaction marker or a compacted tail can leave the position short of the end).
+IDLE_POLLS_AT_END = 10
 
 
 def resolve(settings: Settings, topic: str) -> tuple[str, Topic | None]:
@@ -28,6 +41,13 @@ def resolve(settings: Settings, topic: str) -> tuple[str, Topic | None]:
     return names(registry), registry
 
 
+async def _at_end(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
 async def tail_topic(
     settings: Settings,
     topic: str,
@@ -36,45 +56,89 @@ async def tail_topic(
     *,
     from_beginning: bool = True,
     limit: int = 0,
-) -> None:
+    follow: bool = False,
+    full: bool = False,
+) -> int:
+    """Print records until the end of the topic (or ``stop``, or ``limit`` records, or
+    forever with ``follow``). Returns how many records were printed."""
     name, registry = resolve(settings, topic)
     consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
     await consumer.start()
+    seen = 0
     try:
         # aiokafka has no public metadata refresh for a manually assigned consumer
         await consumer._client.force_metadata_update()  # noqa: SLF001
         partitions = consumer.partitions_for_topic(name)
         if not partitions:
             console.print(f"[red]no topic {name!r}[/] (run `switchboard topics ensure`?)")
-            return
+            return 0
         tps = [TopicPartition(name, p) for p in sorted(partitions)]
         consumer.assign(tps)
         if from_beginning:
             await consumer.seek_to_beginning(*tps)
+        else:
+            await consumer.seek_to_end(*tps)
+        ends = await consumer.end_offsets(tps)
         metrics = registry in METRIC_TOPICS.values()
         latest: dict[str, dict[str, Any]] = {}
-        seen = 0
-        view = Live(metric_table(latest), console=console, auto_refresh=False)
-        with view if metrics else contextlib.nullcontext() as live:
+        live = Live(metric_table(latest), console=console, auto_refresh=False)
+        idle = 0
+        with live if metrics and follow else contextlib.nullcontext():
             while not stop.is_set() and (not limit or seen < limit):
-                batch = await consumer.getmany(timeout_ms=200)
+                if not follow and await _at_end(consumer, ends):
+                    break
+                batch = await consumer.getmany(timeout_ms=POLL_MS)
+                idle = 0 if batch else idle + 1
+                if not follow and idle >= IDLE_POLLS_AT_END:
+                    break
                 for records in batch.values():
                     for record in records:
+                        if limit and seen >= limit:
+                            break
                         seen += 1
-                        value = orjson.loads(record.value) if record.value else None
-                        key = (record.key or b"").decode(errors="replace")
-                        if metrics and isinstance(value, dict):
-                            latest[key] = value
-                        else:
-                            console.print(
-                                format_record(key, value, record.offset),
-                                highlight=False,
-                                soft_wrap=True,
-                            )
-                if metrics and batch and isinstance(live, Live):
+                        show(console, record, latest if metrics else None, full=full)
+                if metrics and follow and batch:
                     live.update(metric_table(latest), refresh=True)
+        if metrics and not follow:
+            console.print(metric_table(latest))
     finally:
         await consumer.stop()
+    return seen
+
+
+def show(
+    console: Console,
+    record: ConsumerRecord[bytes, bytes],
+    latest: dict[str, dict[str, Any]] | None,
+    *,
+    full: bool,
+) -> None:
+    """One record: a summary line (and its value with ``full``); a metric record goes
+    into ``latest`` for the table instead of a line."""
+    value = _value(record.value)
+    key = (record.key or b"").decode(errors="replace")
+    if latest is not None and isinstance(value, dict):
+        latest[key] = value
+    else:
+        line = format_record(key, value, record.offset)
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    if full and value is not None:
+        console.print(_pretty(value), highlight=False, soft_wrap=True, markup=False)
+
+
+def _value(raw: bytes | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode(errors="replace")
+
+
+def _pretty(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
 
 
 def format_record(key: str, value: Any, offset: int) -> str:
@@ -90,6 +154,8 @@ def format_record(key: str, value: Any, offset: int) -> str:
         if "matched" in data:
             parts.append(f"matched={data['matched']}")
         return "  ".join(str(p) for p in parts)
+    if isinstance(value, str):
+        return f"[{offset}] {key}  {value}"
     return f"[{offset}] {key}  {orjson.dumps(value).decode()}"
 
 

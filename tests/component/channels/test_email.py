@@ -164,3 +164,35 @@ async def test_bad_input_is_problem_json_and_writes_nothing(settings: Settings) 
         big = REPLY + b"x" * 4096
         assert_problem(await post(url, content=big, headers=RFC822), 413)
     await assert_nothing_written(settings)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "reason"),
+    [
+        ("auto-replies/bounce-empty-display.eml", "sender: <>"),
+        ("auto-replies/subject-de.eml", "subject: abwesenheitsnotiz"),
+    ],
+)
+async def test_bounce_without_a_mailbox_and_subject_only_ooo_are_flagged(
+    ingress_client: httpx.AsyncClient, settings: Settings, fixture: str, reason: str
+) -> None:
+    raw = (FIXTURES / "email" / fixture).read_bytes()
+    resp = await ingress_client.post("/v1/channels/email", content=raw, headers=RFC822)
+    assert resp.status_code == 202, resp.text
+    data = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["data"]
+    assert data["auto_reply"] is True
+    assert data["metadata"]["auto_reply_reason"] == reason
+
+
+async def test_lenient_sender_is_accepted_with_its_warning(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    raw = (FIXTURES / "email/addresses/name-addr-without-brackets.eml").read_bytes()
+    resp = await ingress_client.post("/v1/channels/email", content=raw, headers=RFC822)
+    assert resp.status_code == 202, resp.text
+    data = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["data"]
+    assert (data["customer"]["email"], data["customer"]["name"]) == (
+        "anna@example.de",
+        "Anna Mueller",
+    )
+    assert data["metadata"]["parse_warnings"] == ["from: address without angle brackets"]

@@ -101,6 +101,10 @@ async def test_reply_resolve_feedback_and_reopen(helpdesk: Running) -> None:
         "resolved": 1,
         "resolved_first_contact": 1,
     }
+    fcr_records = values(await read_topic(helpdesk.settings, Topic.METRICS_FCR, expect=1))
+    assert {r["definition_hash"] for r in fcr_records} == {resolved["data"]["fcr_definition"]}
+    workload_records = values(await read_topic(helpdesk.settings, Topic.METRICS_WORKLOAD, expect=1))
+    assert all("definition_hash" not in r for r in workload_records)
     scraped = (await helpdesk.http.get("/metrics")).text
     assert 'switchboard_handle_seconds_bucket{le="120.0",queue="general"} 1.0' in scraped
     assert "switchboard_metric_total" in scraped
@@ -188,3 +192,40 @@ async def test_backlog_gauges_per_queue(settings: Settings) -> None:
         assert gauges["general"]["oldest_waiting_seconds"] >= 0
         scraped = (await running.http.get("/metrics")).text
         assert 'switchboard_backlog_open{queue="billing"} 1.0' in scraped
+
+
+async def test_calls_add_handling_time_and_notes_stay_internal(helpdesk: Running) -> None:
+    """Voice and notes end to end: a missed call opens a ticket, the call back adds its
+    handling time (AHT counts it), and a note is published as an internal event."""
+    call = {"from": "+15551230000", "to": "+15550000000", "at": "2026-11-23T10:00:00Z"}
+    for event, extra in (
+        ("ringing", {}),
+        ("missed", {}),
+        ("answered", {"agent_id": "a1"}),
+        ("ended", {"agent_id": "a1", "talk_seconds": 200, "hold_seconds": 20, "wrap_seconds": 30}),
+    ):
+        call_id = "CA-1" if event in ("ringing", "missed") else "CA-2"
+        body = {**call, "call_id": call_id, "event": event, **extra}
+        resp = await helpdesk.http.post("/v1/channels/voice", json=body)
+        assert resp.status_code == 202, resp.text
+    events = await tickets(helpdesk, 4)
+    kinds = [e["type"].rsplit(".", 1)[1] for e in events]
+    assert kinds == ["created", "routed", "message_added", "message_added"]
+    ticket = events[-1]["data"]["ticket"]
+    assert (ticket["contacts"], ticket["handle_seconds"]) == (1, 250)
+    assert events[-1]["data"]["contact"] is False
+
+    note = {"type": "ticket.note_added", "data": {"ticket_id": ticket["id"], "text": "VIP"}}
+    resp = await helpdesk.http.post("/v1/actions", json=note, headers=AUTH)
+    assert resp.status_code == 202, resp.text
+    noted = (await tickets(helpdesk, 5))[4]
+    assert noted["type"] == "switchboard.ticket.note_added"
+    assert noted["data"]["text"] == "VIP"
+    assert noted["data"]["ticket"]["agent_replies"] == 0
+    workload = await metric_counters(helpdesk, Topic.METRICS_WORKLOAD, {"handled": 1})
+    assert (workload["handled"], workload["handle_seconds_sum"]) == (1, 250)
+
+    unknown = {"type": "ticket.note_added", "data": {"ticket_id": "T-nope", "text": "x"}}
+    resp = await helpdesk.http.post("/v1/actions", json=unknown, headers=AUTH)
+    assert resp.status_code == 404
+    assert resp.headers["content-type"].startswith("application/problem+json")

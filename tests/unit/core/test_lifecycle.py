@@ -19,7 +19,7 @@ from router.actions import (
 from router.errors import InvalidEvent
 from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
-from rules import load_ruleset
+from rules import load_ruleset, loads_ruleset
 
 pytestmark = pytest.mark.unit
 
@@ -119,8 +119,12 @@ def test_resolve_records_first_contact_then_reopen_and_close() -> None:
     resolved = apply_action(ticket(agent_replies=1), TicketResolved(ticket_id="T-1"), later, RULES)
     assert resolved is not None
     assert first_contact(ticket(agent_replies=1))
+    fcr = RULES.metrics.fcr.hash
     assert resolved.events == [
-        (EventType.TICKET_RESOLVED, {"agent_id": None, "first_contact": True, "within_sla": None})
+        (
+            EventType.TICKET_RESOLVED,
+            {"agent_id": None, "first_contact": True, "fcr_definition": fcr, "within_sla": None},
+        )
     ]
     assert (resolved.ticket.status, resolved.ticket.resolved_at) == ("resolved", later)
     assert apply_action(resolved.ticket, TicketResolved(ticket_id="T-1"), later, RULES) is None
@@ -156,3 +160,45 @@ def test_postpone_and_feedback() -> None:
     assert nps.events == [
         (EventType.TICKET_FEEDBACK_RECEIVED, {"kind": "nps", "score": 9, "agent_id": "a9"})
     ]
+
+
+FCR_RULES = loads_ruleset(
+    """
+version: 1
+queues: {general: {}}
+defaults: {queue: general}
+metrics:
+  fcr: {max_customer_contacts: 2, max_public_replies: 2, reopen_window: 1d, channels: [email]}
+"""
+)
+
+
+def test_fcr_follows_the_definition_in_the_rules_and_names_it() -> None:
+    later = AT + timedelta(hours=1)
+    two_and_two = ticket(contacts=2, agent_replies=2)
+    by_default = apply_action(two_and_two, TicketResolved(ticket_id="T-1"), later, RULES)
+    configured = apply_action(two_and_two, TicketResolved(ticket_id="T-1"), later, FCR_RULES)
+    assert by_default is not None
+    assert configured is not None
+    assert by_default.events[0][1]["first_contact"] is False
+    assert configured.events[0][1]["first_contact"] is True
+    assert configured.events[0][1]["fcr_definition"] == FCR_RULES.metrics.fcr.hash
+    assert FCR_RULES.metrics.fcr.hash != RULES.metrics.fcr.hash
+    # a chat is not on the definition's channels
+    chat = apply_action(
+        ticket(channels_seen=["email", "chat"]), TicketResolved(ticket_id="T-1"), later, FCR_RULES
+    )
+    assert chat is not None
+    assert chat.events[0][1]["first_contact"] is False
+    # a reopen takes the first contact back only inside the definition's reopen window
+    resolved = configured.ticket
+    soon = apply_action(
+        resolved, TicketReopened(ticket_id="T-1"), later + timedelta(hours=23), FCR_RULES
+    )
+    late = apply_action(
+        resolved, TicketReopened(ticket_id="T-1"), later + timedelta(hours=25), FCR_RULES
+    )
+    assert soon is not None
+    assert late is not None
+    assert soon.events[0][1]["was_first_contact"] is True
+    assert late.events[0][1]["was_first_contact"] is False

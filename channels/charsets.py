@@ -1,0 +1,240 @@
+"""Bytes to text for mail, where the declared charset is a hint, not a fact.
+
+Three rules, the same for bodies and headers:
+
+- a label names a *family*: ``gb2312`` is decoded as GB18030 (its superset, which is
+  what GBK mailers really send), ``shift_jis`` as CP932, ``iso-8859-1`` as cp1252, and
+  ``iso-2022-jp`` also accepts the NEC/IBM rows Microsoft writes under it (CP50220), or
+  Shift_JIS/EUC-JP bytes that were mislabelled as it;
+- valid UTF-8 with non-ASCII bytes wins over a single-byte label, which would decode it
+  "successfully" into mojibake;
+- raw 8-bit header bytes: UTF-8, then the charsets the message declares anywhere, then a
+  detector (``charset-normalizer``) on all of the message's 8-bit header bytes at once,
+  so that Subject, From and file names of one message agree.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable
+
+from charset_normalizer import from_bytes
+
+#: What a label really means in mail; each entry is tried in order.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "gb2312": ("gb18030",),
+    "gbk": ("gb18030",),
+    "x-gbk": ("gb18030",),
+    "euc-cn": ("gb18030",),
+    "cp936": ("gb18030",),
+    "gb18030": ("gb18030",),
+    "big5": ("big5hkscs", "cp950"),
+    "x-big5": ("big5hkscs", "cp950"),
+    "shift_jis": ("cp932", "shift_jis_2004"),
+    "shift-jis": ("cp932", "shift_jis_2004"),
+    "sjis": ("cp932", "shift_jis_2004"),
+    "x-sjis": ("cp932", "shift_jis_2004"),
+    "ms_kanji": ("cp932",),
+    "windows-31j": ("cp932",),
+    "cp932": ("cp932",),
+    "euc-jp": ("euc_jis_2004", "cp932"),
+    "x-euc-jp": ("euc_jis_2004", "cp932"),
+    "iso-2022-jp": ("iso2022_jp_ext", "iso2022_jp_2004", "cp50220", "cp932", "euc_jis_2004"),
+    "iso-2022-jp-2": ("iso2022_jp_2", "cp50220", "cp932"),
+    "csiso2022jp": ("iso2022_jp_ext", "cp50220", "cp932"),
+    "euc-kr": ("cp949",),
+    "ks_c_5601-1987": ("cp949",),
+    "ks_c_5601": ("cp949",),
+    "iso-2022-kr": ("iso2022_kr", "cp949"),
+    "us-ascii": ("cp1252",),
+    "ascii": ("cp1252",),
+    "iso-8859-1": ("cp1252",),
+    "iso8859-1": ("cp1252",),
+    "latin1": ("cp1252",),
+    "latin-1": ("cp1252",),
+    "iso-8859-9": ("cp1254",),
+    "iso-8859-11": ("cp874",),
+    "tis-620": ("cp874",),
+    "iso-8859-8-i": ("iso-8859-8",),
+    "x-mac-roman": ("mac_roman",),
+    "unicode-1-1-utf-7": ("utf-7",),
+}
+#: Labels whose codec decodes nearly any byte string, so a successful decode proves nothing.
+PERMISSIVE = ("cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257", "cp874", "koi8")
+#: Where the detector may look: the charsets mail is really written in.
+DETECTABLE = [
+    "cp1252", "cp1250", "cp1251", "koi8_r", "koi8_u", "iso8859_2", "iso8859_7", "cp1253",
+    "cp1254", "iso8859_8", "cp1255", "cp1256", "cp1257", "cp874", "cp932", "euc_jp",
+    "gb18030", "big5", "cp949",
+]  # fmt: skip
+#: Fewer non-ASCII bytes than this say too little for the detector; cp1252 is likelier.
+DETECT_MIN_BYTES = 8
+LAST_RESORT = "cp1252"
+#: Codecs for which ASCII-only bytes may still mean something other than ASCII.
+NOT_ASCII_COMPATIBLE = ("iso2022", "utf-7", "cp50220", "utf-16", "utf_16", "utf-32", "utf_32")
+
+
+def normalise_label(charset: str | None) -> str | None:
+    if not charset:
+        return None
+    label = charset.strip().strip("\"'").lower()
+    return label or None
+
+
+def candidates(charset: str | None) -> list[str]:
+    """The codecs a label stands for, in order; unknown labels stand for nothing."""
+    label = normalise_label(charset)
+    if label is None:
+        return []
+    names = FAMILIES.get(label) or (label,)
+    found: list[str] = []
+    for name in names:
+        if name == "cp50220" or _known(name):
+            found.append(name)
+    return found
+
+
+def _known(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _permissive(name: str) -> bool:
+    return name.startswith(PERMISSIVE) or name.startswith(("iso8859", "iso-8859", "latin", "mac"))
+
+
+def _strict(data: bytes, name: str) -> str | None:
+    try:
+        if name == "cp50220":
+            return decode_cp50220(data)
+        return data.decode(name)
+    except (LookupError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _utf8(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def detect(data: bytes) -> str | None:
+    """The detector's best codec for ``data``, when there is enough to judge."""
+    if sum(b > 0x7F for b in data) < DETECT_MIN_BYTES:
+        return None
+    try:
+        best = from_bytes(data, cp_isolation=DETECTABLE).best()
+    except Exception:  # noqa: BLE001 - a detector failure only means "no opinion"
+        return None
+    return best.encoding if best is not None else None
+
+
+def decode_bytes(data: bytes, charset: str | None = None, also: Iterable[str] = ()) -> str:
+    """Text from ``data`` labelled ``charset``; ``also`` are the message's other charsets.
+
+    Order: the label's family (UTF-8 first when the label is single-byte and the bytes are
+    valid UTF-8), then UTF-8, then ``also``, then the detector, then cp1252."""
+    names = candidates(charset)
+    stateful = any(n.startswith(NOT_ASCII_COMPATIBLE) for n in names)
+    if data.isascii() and not stateful:
+        return data.decode("ascii")
+    if not names or all(_permissive(n) for n in names):
+        text = _utf8(data)
+        if text is not None:
+            return text
+    tried: set[str] = set()
+    for name in (*names, "utf-8", *(c for label in also for c in candidates(label))):
+        if name in tried:
+            continue
+        tried.add(name)
+        text = _strict(data, name)
+        if text is not None:
+            return text
+    guess = detect(data)
+    if guess is not None and (text := _strict(data, guess)) is not None:
+        return text
+    return data.decode(LAST_RESORT, errors="replace")
+
+
+class HeaderCharset:
+    """One decision per message for raw 8-bit header bytes (RFC 6532 allows only UTF-8;
+    older mailers write their own charset). UTF-8 values stay UTF-8; the rest decode with
+    the first declared charset that fits them all, else the detector's view of all of
+    them together, else cp1252."""
+
+    def __init__(self, raw_values: Iterable[bytes], declared: Iterable[str]) -> None:
+        self._declared = [c for label in declared for c in candidates(label)]
+        legacy = [v for v in raw_values if not v.isascii() and _utf8(v) is None]
+        self.codec = self._choose(legacy)
+
+    def _choose(self, legacy: list[bytes]) -> str:
+        if not legacy:
+            return LAST_RESORT
+        for name in dict.fromkeys(self._declared):
+            if name != "utf-8" and all(_strict(v, name) is not None for v in legacy):
+                return name
+        guess = detect(b"\n".join(legacy))
+        return guess or LAST_RESORT
+
+    def decode(self, data: bytes) -> str:
+        if data.isascii():
+            return data.decode("ascii")
+        text = _utf8(data)
+        if text is not None:
+            return text
+        text = _strict(data, self.codec)
+        return text if text is not None else data.decode(LAST_RESORT, errors="replace")
+
+
+# --- ISO-2022-JP as Microsoft writes it (CP50220) ---------------------------------------
+
+_ESC_JIS = (b"\x1b$B", b"\x1b$@")
+_ESC_ASCII = (b"\x1b(B", b"\x1b(J")
+_ESC_KANA = b"\x1b(I"
+
+
+def decode_cp50220(data: bytes) -> str:
+    """ISO-2022-JP whose JIS X 0208 segments may use the NEC and IBM rows (①, ㈱, 髙):
+    each two-byte JIS code is mapped to its Shift_JIS code and decoded as CP932."""
+    out = bytearray()
+    mode = "ascii"
+    i = 0
+    while i < len(data):
+        if data[i] == 0x1B:
+            seq = data[i : i + 3]
+            if seq in _ESC_JIS:
+                mode = "jis"
+            elif seq in _ESC_ASCII:
+                mode = "ascii"
+            elif seq == _ESC_KANA:
+                mode = "kana"
+            else:
+                raise ValueError("unsupported ISO-2022-JP escape")
+            i += 3
+            continue
+        byte = data[i]
+        if byte > 0x7F:
+            raise ValueError("8-bit byte in ISO-2022-JP")
+        if mode == "jis" and byte not in (0x0A, 0x0D):
+            if i + 1 >= len(data):
+                raise ValueError("truncated JIS pair")
+            out += _jis_to_sjis(byte, data[i + 1])
+            i += 2
+            continue
+        out.append(byte | 0x80 if mode == "kana" and 0x21 <= byte <= 0x5F else byte)
+        i += 1
+    return bytes(out).decode("cp932")
+
+
+def _jis_to_sjis(j1: int, j2: int) -> bytes:
+    if not (0x21 <= j1 <= 0x7E and 0x21 <= j2 <= 0x7E):
+        raise ValueError("not a JIS X 0208 code")
+    s1 = ((j1 - 0x21) >> 1) + 0x81
+    if s1 > 0x9F:
+        s1 += 0x40
+    s2 = j2 + (0x1F + (1 if j2 >= 0x60 else 0) if j1 & 1 else 0x7E)
+    return bytes((s1, s2))

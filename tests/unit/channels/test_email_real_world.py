@@ -1,0 +1,264 @@
+"""Mail as the world writes it (issue 8): one hand-written fixture per class of breakage,
+under tests/fixtures/email/. Each test failed on the parser before the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from channels.email import interpret
+from channels.mime import ParsedEmail, parse_email
+
+pytestmark = pytest.mark.unit
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "email"
+
+
+def load(name: str) -> ParsedEmail:
+    return parse_email((FIXTURES / name).read_bytes())
+
+
+def sender(parsed: ParsedEmail) -> tuple[str, str | None]:
+    assert parsed.sender is not None
+    return parsed.sender.email, parsed.sender.name
+
+
+# --- legacy East-Asian charsets ----------------------------------------------------------
+
+
+def test_gb2312_label_decodes_as_gb18030() -> None:
+    parsed = load("charsets/gbk-labelled-gb2312.eml")
+    assert parsed.text == "您好，我是王喆，订单号 1234 的发票抬头写错了：朱镕基。"
+    assert parsed.subject == "发票抬头错误（王喆）"
+    assert sender(parsed) == ("wang.zhe@example.cn", "王喆")
+
+
+def test_shift_jis_label_accepts_cp932_extensions() -> None:
+    parsed = load("charsets/shift-jis-with-cp932-extensions.eml")
+    assert parsed.text == "お世話になっております。注文番号①の件で、髙橋から連絡します～"
+    assert parsed.subject == "注文①について"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "iso-2022-jp-mislabelled-shift-jis.eml",
+            "請求書の宛名が間違っています。よろしくお願いします。",
+        ),
+        ("iso-2022-jp-with-nec-specials.eml", "第①回の打ち合わせ、㈱アクメ様"),
+    ],
+)
+def test_iso_2022_jp_mislabels_are_tolerated(name: str, text: str) -> None:
+    assert load(f"charsets/{name}").text == text
+
+
+# --- raw 8-bit headers -------------------------------------------------------------------
+
+
+def test_raw_8bit_headers_use_the_declared_charset() -> None:
+    parsed = load("charsets/raw-8bit-headers-declared-charset.eml")
+    assert parsed.subject == "Счёт не пришёл"
+    assert sender(parsed) == ("ivan@example.ru", "Иван Петров")
+
+
+def test_raw_8bit_headers_without_a_declared_charset_are_detected_consistently() -> None:
+    parsed = load("charsets/raw-8bit-headers-undeclared.eml")
+    assert parsed.subject == "Žádost o vrácení peněz, faktura č. 1234 – příliš vysoká částka"
+    assert sender(parsed) == ("jiri@example.cz", "Dvořák Jiří")
+    assert parsed.text == "Dobrý den, prosím o vrácení peněz za objednávku. Děkuji, Jiří Dvořák"
+
+
+def test_raw_utf8_header_next_to_a_legacy_one() -> None:
+    parsed = load("charsets/raw-8bit-utf8-and-latin1-mixed.eml")
+    assert sender(parsed) == ("jose@example.es", "José Müller")
+    assert parsed.subject == "Pedido de devolución"
+
+
+# --- addresses ---------------------------------------------------------------------------
+
+
+def test_encoded_display_name_with_a_comma() -> None:
+    assert sender(load("addresses/rfc2047-name-with-comma.eml")) == (
+        "anna.mueller@example.de",
+        "Müller, Anna",
+    )
+
+
+@pytest.mark.parametrize("name", ["junk-after-to-address.eml", "junk-after-bracketed-to.eml"])
+def test_junk_after_the_inbox_address_is_not_glued_to_it(name: str) -> None:
+    parsed = load(f"addresses/{name}")
+    assert parsed.inbox == "support@acme.test"
+    assert "to: text after the address ignored" in parsed.warnings
+
+
+def test_trailing_dot_in_the_domain_is_not_part_of_the_identity() -> None:
+    parsed = load("addresses/trailing-dot-domain.eml")
+    assert sender(parsed) == ("anna@example.de", "Anna")
+    assert parsed.warnings == ["from: trailing dot in the domain removed"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "warning"),
+    [
+        (
+            "name-addr-without-brackets.eml",
+            ("anna@example.de", "Anna Mueller"),
+            "from: address without angle brackets",
+        ),
+        ("stray-angle-bracket.eml", ("anna@example.de", "Anna Mueller"), "from: stray '>'"),
+        ("stray-angle-bracket-bare.eml", ("anna@example.de", None), "from: stray '>'"),
+        (
+            "forwarded-banner-before-headers.eml",
+            ("anna@example.de", "Anna Mueller"),
+            "forwarded-message banner",
+        ),
+    ],
+)
+def test_recoverable_senders_are_parsed_leniently_with_a_warning(
+    name: str, expected: tuple[str, str | None], warning: str
+) -> None:
+    raw = (FIXTURES / "addresses" / name).read_bytes()
+    parsed, interaction = interpret(raw)
+    assert sender(parsed) == expected
+    assert any(w.startswith(warning) for w in parsed.warnings), parsed.warnings
+    assert interaction is not None
+    assert interaction.metadata["parse_warnings"] == parsed.warnings
+    assert interaction.text == "Please resend the invoice."
+
+
+def test_well_formed_addresses_carry_no_warning() -> None:
+    raw = (
+        b'From: "Mueller, Anna" <anna@example.de>\r\nTo: Support <support@acme.test>, '
+        b"undisclosed-recipients:;\r\nCc: a@x.test (Anna at work)\r\n\r\nx\r\n"
+    )
+    parsed = parse_email(raw)
+    assert sender(parsed) == ("anna@example.de", "Mueller, Anna")
+    assert [(b.email, b.name) for b in parsed.cc] == [("a@x.test", "Anna at work")]
+    assert parsed.warnings == []
+
+
+# --- quoted history ----------------------------------------------------------------------
+
+
+def reply_of(name: str) -> tuple[str, str | None]:
+    _, interaction = interpret((FIXTURES / name).read_bytes())
+    assert interaction is not None
+    return interaction.text, interaction.quoted_text
+
+
+@pytest.mark.parametrize(
+    ("name", "own", "intro"),
+    [
+        (
+            "quote-above-german.eml",
+            "Die Rechnung ist immer noch nicht angekommen.\nBitte schicken Sie sie erneut.",
+            "Am 02.12.2026 um 09:00 schrieb Acme Support",
+        ),
+        ("quote-above-french.eml", "La facture n'est toujours pas arrivée.", "Le mer. 2 déc."),
+        ("quote-above-italian.eml", "La fattura non è ancora arrivata.", "Il giorno mer 2 dic"),
+    ],
+)
+def test_quote_above_the_reply_is_split(name: str, own: str, intro: str) -> None:
+    text, quoted = reply_of(f"quotes/{name}")
+    assert text == own
+    assert quoted is not None
+    assert quoted.startswith(intro)
+
+
+def test_lotus_notes_text_banner_starts_the_quote() -> None:
+    text, quoted = reply_of("quotes/lotus-notes-text.eml")
+    assert text == "The invoice still has not arrived."
+    assert quoted is not None
+    assert quoted.startswith("-----Acme Support <support@acme.test> wrote: -----")
+
+
+@pytest.mark.parametrize(
+    ("name", "own", "history"),
+    [
+        ("outlook-html-german.eml", "Die Rechnung ist", "die Rechnung 1234 ist unterwegs"),
+        ("outlook-web-divrplyfwdmsg.eml", "The invoice still", "la facture 1234 est en route"),
+        ("lotus-notes-html.eml", "Die Rechnung ist", "die Rechnung 1234 ist unterwegs"),
+        ("lotus-notes-classic-html.eml", "The invoice still", "invoice 1234 is on its way"),
+    ],
+)
+def test_html_quotes_are_split_into_quoted_text(name: str, own: str, history: str) -> None:
+    text, quoted = reply_of(f"quotes/{name}")
+    assert text.startswith(own)
+    assert history not in text
+    assert quoted is not None
+    assert history in quoted
+
+
+# --- unusual MIME ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["multipart-without-boundary-lines.eml", "multipart-without-boundary-parameter.eml"]
+)
+def test_multipart_without_boundary_lines_is_one_text_part(name: str) -> None:
+    parsed = load(f"mime/{name}")
+    assert parsed.text.startswith("Please resend the invoice for order 1234.")
+
+
+def test_inline_uuencode_becomes_an_attachment() -> None:
+    parsed = load("mime/inline-uuencode.eml")
+    assert "begin 644" not in parsed.text
+    assert parsed.text.startswith("Here is the wrong invoice.")
+    assert [(a.name, a.content_type, a.size) for a in parsed.attachments] == [
+        ("invoice 1234.pdf", "application/pdf", 147)
+    ]
+
+
+def test_content_type_name_names_the_attachment_without_a_disposition() -> None:
+    parsed = load("mime/name-without-disposition.eml")
+    assert [a.name for a in parsed.attachments] == [
+        "Bildschirmfoto März.png",
+        "log.txt",
+        "Rechnung März.pdf",
+    ]
+    assert parsed.text == "Two screenshots attached."
+
+
+# --- text fidelity -----------------------------------------------------------------------
+
+
+def test_leading_whitespace_of_plain_text_lines_is_kept() -> None:
+    text, _ = reply_of("fidelity/leading-whitespace.eml")
+    assert text == (
+        '    Indented first line.\nSteps:\n    1. open the app\n    2. click "Pay"\n'
+        "        -> error 42\n\ttab-indented line"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "html-only-paragraphs.eml",
+            "First paragraph.\n\nSecond paragraph,\nwith a line break.\n\nThird block."
+            "\n\nFourth block.",
+        ),
+        (
+            "html-without-tags.eml",
+            "First paragraph, written in a plain text box.\n\nSecond paragraph:\n1. one\n2. two",
+        ),
+    ],
+)
+def test_html_only_mail_keeps_paragraph_breaks(name: str, expected: str) -> None:
+    text, _ = reply_of(f"fidelity/{name}")
+    assert text == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "instant"),
+    [
+        ("date-with-glued-header.eml", "2026-12-03T09:15:00+00:00"),
+        ("date-with-glued-header-and-zone.eml", "2026-12-03T15:15:00+00:00"),
+    ],
+)
+def test_date_with_a_glued_header_keeps_its_offset(name: str, instant: str) -> None:
+    parsed = load(f"fidelity/{name}")
+    assert parsed.date is not None
+    assert parsed.date.isoformat() == instant
