@@ -110,7 +110,7 @@ class LineSweep:
         await self._line.mark(entries)
         outputs, offers, left = await self._read(entries)
         strategy = rules.assignment.strategy
-        agents = await self._agents.assign_many([_request(o.ticket, rules) for o in offers])
+        agents = await self._agents.assign_many([request_for(o.ticket, rules) for o in offers])
         commits: list[tuple[Offer, str | None, Commit]] = []
         for offer, agent in zip(offers, agents, strict=True):
             ticket = offer.ticket
@@ -188,7 +188,7 @@ class Offer(NamedTuple):
     version: int
 
 
-def _request(ticket: Ticket, rules: RuleSet) -> AssignRequest:
+def request_for(ticket: Ticket, rules: RuleSet) -> AssignRequest:
     queue = rules.queues.get(ticket.queue or "")
     return AssignRequest(
         ticket.id,
@@ -198,4 +198,5 @@ def _request(ticket: Ticket, rules: RuleSet) -> AssignRequest:
         rules.assignment.strategy,
         rules.assignment.capacity.get(ticket.channel, 1),
         tuple(ticket.declined_by),
+        rules.assignment.capacity,
     )

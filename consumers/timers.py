@@ -25,7 +25,7 @@ from consumers.state.agents import AgentStore
 from consumers.state.schedule import TimerSchedule
 from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
 from consumers.state.waiting import WaitingLine
-from consumers.sweep import LineSweep
+from consumers.sweep import LineSweep, request_for
 from router.codec import TYPE_HEADER, decode_event
 from router.errors import InvalidEvent
 from router.events import Ticket
@@ -121,7 +121,8 @@ class TimersHandler:
         await self.tick()
 
     async def _follow_assignments(self, tickets: list[Ticket]) -> None:
-        """Free the capacity of settled or re-assigned tickets; keep the line current."""
+        """Free the capacity of settled or re-assigned tickets, count the seat of a
+        ticket a rule or a transfer gave to a named agent, and keep the line current."""
         holders = await self._agents.holders([t.id for t in tickets])
         await self._agents.release(
             [
@@ -130,6 +131,13 @@ class TimersHandler:
                 if holder and (t.status in SETTLED or t.assignee != holder)
             ]
         )
+        rules = self._rules()
+        named = [
+            (request_for(t, rules), agent)
+            for t, holder in zip(tickets, holders, strict=True)
+            if (agent := t.assignee) and t.status not in SETTLED and holder != agent
+        ]
+        await self._agents.claim(named, force=True)
         await self._line.follow(tickets)
 
     async def tick(self) -> None:

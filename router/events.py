@@ -127,7 +127,8 @@ class Ticket(BaseModel):
     assigned_at: datetime | None = None
     accepted: bool = False
     assignment_round: int = 0
-    declined_by: list[str] = Field(default_factory=list)
+    declined_by: list[str] = Field(default_factory=list)  # declined or let it time out
+    unaccepted: int = 0  # offers timed out since the last accepted one
     queued_at: datetime | None = None
     sla_policy: str | None = None
     sla: dict[str, SlaClock] = Field(default_factory=dict)

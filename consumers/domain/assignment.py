@@ -35,6 +35,7 @@ class AssignRequest:
     strategy: str
     default_capacity: int
     exclude: Sequence[str] = ()
+    capacities: Mapping[str, int] = field(default_factory=dict)  # the rules' per channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,20 @@ class AgentState:
     skills: frozenset[str]
     capacity: Mapping[str, int] = field(default_factory=dict)
     load: Mapping[str, int] = field(default_factory=dict)
+    idle_since: float = 0.0  # when it last got a ticket or came online (epoch seconds)
 
     def capacity_on(self, channel: str, default: int) -> int:
         return self.capacity.get(channel, default)
+
+    def occupancy(self, request: AssignRequest) -> float:
+        """How busy the agent is across every channel, each relative to its capacity
+        there: one chat of three seats weighs as much as three emails of nine."""
+        busy = 0.0
+        for channel, held in self.load.items():
+            if held:
+                default = request.capacities.get(channel, request.default_capacity)
+                busy += held / max(self.capacity_on(channel, default), 1)
+        return busy
 
     def can_take(self, request: AssignRequest) -> bool:
         """It has every skill of the queue, did not decline the ticket, and has a free seat
@@ -61,9 +73,11 @@ class AgentState:
             < self.capacity_on(request.channel, request.default_capacity)
         )
 
-    def holding(self, channel: str) -> AgentState:
-        """The same agent with one more ticket on ``channel``."""
-        return replace(self, load={**self.load, channel: self.load.get(channel, 0) + 1})
+    def holding(self, channel: str, at: float | None = None) -> AgentState:
+        """The same agent with one more ticket on ``channel`` (got at ``at``: no longer
+        idle since before)."""
+        load = {**self.load, channel: self.load.get(channel, 0) + 1}
+        return replace(self, load=load, idle_since=self.idle_since if at is None else at)
 
 
 def choose_agent(
@@ -72,9 +86,10 @@ def choose_agent(
     """Who gets the ticket among the online ``candidates``, or None when nobody can take it.
 
     Candidates are taken in agent id order. ``least_loaded`` (and any strategy it does not
-    know) picks the lowest load on the ticket's channel, the first in id order on a tie;
-    ``round_robin`` picks the first agent after ``round_robin_pointer`` (the last one
-    chosen for the queue), wrapping around to the first.
+    know) picks the lowest occupancy across channels, relative to capacity, and on a tie
+    the agent idle longest (then the first in id order); ``round_robin`` picks the first
+    agent after ``round_robin_pointer`` (the last one chosen for the queue), wrapping
+    around to the first.
     """
     eligible = [a for a in sorted(candidates, key=_by_id) if a.can_take(request)]
     if not eligible:
@@ -82,7 +97,7 @@ def choose_agent(
     if request.strategy == "round_robin":
         after = round_robin_pointer or ""
         return next((a.agent_id for a in eligible if a.agent_id > after), eligible[0].agent_id)
-    return min(eligible, key=lambda a: a.load.get(request.channel, 0)).agent_id
+    return min(eligible, key=lambda a: (round(a.occupancy(request), 9), a.idle_since)).agent_id
 
 
 def choose_in_turn(
@@ -105,7 +120,8 @@ def choose_in_turn(
         if agent is None:
             agent = choose_agent(request, agents, pointer.get(request.queue))
             if agent is not None:
-                agents[index[agent]] = agents[index[agent]].holding(request.channel)
+                busiest = max((a.idle_since for a in agents), default=0.0)
+                agents[index[agent]] = agents[index[agent]].holding(request.channel, busiest + 1)
                 pointer[request.queue] = held[request.ticket_id] = agent
         chosen.append(agent)
     return chosen
@@ -161,7 +177,12 @@ def queued(ticket: Ticket, at: datetime) -> Change:
 
 
 def unassigned(ticket: Ticket, reason: str, at: datetime) -> Change:
-    """Back in line for a new round (declined, or not accepted in time)."""
+    """Back in line for a new round (declined, or not accepted in time). The agent who
+    declined or let the offer time out is skipped for this ticket from now on: the next
+    offer goes to someone else, and a ticket nobody accepts stays in the waiting line."""
+    passed = ticket.declined_by
+    if ticket.assignee is not None and ticket.assignee not in passed:
+        passed = [*passed, ticket.assignee]
     waiting = ticket.model_copy(
         update={
             "assignee": None,
@@ -169,6 +190,8 @@ def unassigned(ticket: Ticket, reason: str, at: datetime) -> Change:
             "accepted": False,
             "queued_at": at,
             "assignment_round": ticket.assignment_round + 1,
+            "declined_by": passed,
+            "unaccepted": ticket.unaccepted + (reason == "accept_timeout"),
         }
     )
     data = {"queue": ticket.queue, "reason": reason, "agent_id": ticket.assignee}

@@ -99,10 +99,16 @@ def fire(
 def accept_timeout(
     ticket: Ticket, rules: RuleSet, now: datetime, *, seen: Seen | None = None
 ) -> Change | None:
+    """An offer not accepted in time: the ticket goes back in line without that agent,
+    and the ``assignment.timeout`` escalation rules run once per cycle (the first timeout
+    since an offer was last accepted), so a ticket nobody takes does not notify anew
+    every round."""
     deadline = ticket.assigned_at + rules.assignment.accept_timeout if ticket.assigned_at else None
     if ticket.status in SETTLED or ticket.accepted or deadline is None or deadline > now:
         return None
     back = unassigned(ticket, "accept_timeout", now)
+    if back.ticket.unaccepted > 1:  # escalated at the first timeout of this cycle already
+        return back
     return escalate(back.ticket, list(back.events), ASSIGNMENT_TIMEOUT, rules, now, seen=seen)
 
 

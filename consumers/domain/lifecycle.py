@@ -115,7 +115,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, AssignmentAccepted):
         if ticket.assignee != action.agent_id or ticket.accepted:
             return None
-        return Change(ticket.model_copy(update={**base, "accepted": True}))
+        return Change(ticket.model_copy(update={**base, "accepted": True, "unaccepted": 0}))
     if isinstance(action, AssignmentDeclined):
         if ticket.assignee != action.agent_id:
             return None

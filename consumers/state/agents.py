@@ -21,7 +21,8 @@ The waiting line is walked again only when it moved, so an idle line costs one r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
@@ -30,7 +31,7 @@ from redis.typing import EncodableT, FieldT
 
 from consumers.domain.assignment import AgentState, AssignRequest, FreeAgent, choose_in_turn
 from router.keys import Keys
-from router.redis import RedisClient, get_many, load_script, redis_errors, text
+from router.redis import RedisClient, get_many, load_script, redis_errors, scan_all, text
 from router.vocabulary import CHANNELS
 
 HERE = Path(__file__).parent
@@ -63,7 +64,10 @@ class Roster(NamedTuple):
 
 
 class AgentStore:
-    def __init__(self, client: RedisClient, *, prefix: str) -> None:
+    def __init__(
+        self, client: RedisClient, *, prefix: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._clock = clock
         self._r = client
         self._p = Keys(prefix).agents
         self._roster = load_script(client, ROSTER)
@@ -152,7 +156,7 @@ class AgentStore:
                 return chosen
             batch = [requests[i] for i in pending]
             roster = await self.roster(
-                {r.channel for r in batch},
+                CHANNELS,  # occupancy weighs every channel
                 tickets=[r.ticket_id for r in batch],
                 queues=[r.queue for r in batch],
             )
@@ -198,14 +202,19 @@ class AgentStore:
             dict(zip(queues, found[len(tickets) :], strict=True)),
         )
 
-    async def claim(self, picks: Sequence[tuple[AssignRequest, str]]) -> list[Claim]:
+    async def claim(
+        self, picks: Sequence[tuple[AssignRequest, str]], *, force: bool = False
+    ) -> list[Claim]:
         """Claim each ticket's capacity with the agent chosen for it, in order and in one
         atomic step (``claim.lua``): the choice was made on a read that may be stale, so
-        each claim is checked again. No round trip when there is nothing to claim."""
+        each claim is checked again. No round trip when there is nothing to claim.
+        ``force``: the agent was named by a rule, so the seat is counted even when it is
+        offline or full (its load must show it)."""
         if not picks:
             return []
+        now = self._clock()
         keys = [self._online]
-        args: list[str | int] = []
+        args: list[str | int | float] = []
         for request, agent in picks:
             keys += [
                 self._holder(request.ticket_id),
@@ -214,7 +223,14 @@ class AgentStore:
                 self._agent(agent),
                 self._pointer(request.queue),
             ]
-            args += [request.ticket_id, agent, request.channel, request.default_capacity]
+            args += [
+                request.ticket_id,
+                agent,
+                request.channel,
+                request.default_capacity,
+                now,
+                int(force),
+            ]
         with redis_errors():
             replies = await self._claim(keys=keys, args=args)
         return [Claim(cast(Outcome, text(outcome)), text(agent)) for outcome, agent in replies]
@@ -263,14 +279,69 @@ class AgentStore:
         with redis_errors():
             return int(await self._r.scard(self._load(agent_id, channel)))
 
+    async def records(self, agent_ids: list[str] | None = None) -> list[AgentRecord]:
+        """Every agent ever seen (``agent_ids`` None), or those named (unknown ones left
+        out), sorted by id. Read-only; every key has the ``{agents}`` hash tag, so this is
+        one SCAN and one pipeline in one slot, on a cluster too."""
+        with redis_errors():
+            if agent_ids is None:
+                prefix = self._agent("")
+                keys = await scan_all(self._r, _glob_escape(prefix) + "*")
+                agent_ids = [key[len(prefix) :] for key in keys]
+            agent_ids = sorted(set(agent_ids))
+            async with self._r.pipeline(transaction=False) as pipe:
+                for agent_id in agent_ids:
+                    pipe.hgetall(self._agent(agent_id))
+                    for channel in CHANNELS:
+                        pipe.smembers(self._load(agent_id, channel))
+                replies = await pipe.execute() if agent_ids else []
+        out = []
+        step = 1 + len(CHANNELS)
+        for i, agent_id in enumerate(agent_ids):
+            fields = {text(k): v for k, v in replies[i * step].items()}
+            if not fields:
+                continue
+            held = replies[i * step + 1 : (i + 1) * step]
+            out.append(
+                AgentRecord(
+                    agent_id,
+                    text(fields.get("status", b"offline")),
+                    orjson.loads(fields["skills"]) if fields.get("skills") else [],
+                    orjson.loads(fields["capacity"]) if fields.get("capacity") else {},
+                    {
+                        channel: sorted(text(t) for t in tickets)
+                        for channel, tickets in zip(CHANNELS, held, strict=True)
+                        if tickets
+                    },
+                )
+            )
+        return out
+
+
+class AgentRecord(NamedTuple):
+    """An agent as stored, for the read API: presence, skills, the capacity it stated
+    (channels it did not state take the rules' default) and the tickets it holds."""
+
+    agent_id: str
+    status: str
+    skills: list[str]
+    capacity: dict[str, int]
+    tickets: dict[str, list[str]]
+
 
 def _agent_state(row: list[Any], channels: list[str]) -> AgentState:
     """One agent as ``roster.lua`` returns it: id, skills, capacity, loads on ``channels``."""
-    agent_id, skills, capacity, *loads = row
+    agent_id, skills, capacity, idle_since, *loads = row
     stated = orjson.loads(capacity) if capacity else {}
     return AgentState(
         text(agent_id),
         frozenset(orjson.loads(skills) if skills else ()),
         {str(channel): int(n) for channel, n in stated.items()},
         dict(zip(channels, (int(n) for n in loads), strict=True)),
+        float(text(idle_since) or 0),
     )
+
+
+def _glob_escape(value: str) -> str:
+    """A key prefix as a literal SCAN pattern (the hash tag's braces are literal anyway)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in value)

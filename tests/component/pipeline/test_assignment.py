@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from consumers.domain.assignment import AssignRequest
 from consumers.state.agents import AgentStore
 from router.app import roles
 from router.redis import make_redis
@@ -54,6 +55,40 @@ async def test_store_respects_skills_capacity_and_strategy(agents: AgentStore) -
     await agents.release(["T2"])  # idempotent
     assert await agents.load("a1", "email") == 0
     assert await assign("T4", {"billing"}) == "a1"
+
+
+async def test_a_seat_a_rule_gave_is_counted_and_the_idle_longest_wins_ties(
+    agents: AgentStore,
+) -> None:
+    def next_ticket(ticket: str) -> Any:
+        return agents.assign(
+            ticket,
+            "email",
+            queue="q",
+            skills=frozenset(),
+            strategy="least_loaded",
+            default_capacity=1,
+        )
+
+    await agents.presence("m1", "online", [], {"email": 1})
+    await agents.presence("m2", "online", [], {"email": 1})
+    named = AssignRequest("T-rule", "email", "q", frozenset(), "least_loaded", 1)
+    [claimed] = await agents.claim([(named, "m2")], force=True)
+    assert claimed.outcome == "claimed"
+    [again] = await agents.claim([(named, "m2")], force=True)
+    assert again.outcome == "held"  # counted once
+    assert await agents.load("m2", "email") == 1
+    assert await next_ticket("T-next") == "m1"  # m2's seat holds the rule's ticket
+    # a rule may name an agent who is away or full: the seat still counts
+    await agents.presence("m3", "away", [], {"email": 1})
+    for ticket in ("T-a", "T-b"):
+        request = AssignRequest(ticket, "email", "q", frozenset(), "least_loaded", 1)
+        [forced] = await agents.claim([(request, "m3")], force=True)
+        assert forced.outcome == "claimed"
+    assert await agents.load("m3", "email") == 2
+    # both free again, equal occupancy: m2 got its ticket first, so it was idle longest
+    await agents.release(["T-rule", "T-next"])
+    assert await next_ticket("T-tie") == "m2"
 
 
 async def test_round_robin_takes_turns(agents: AgentStore) -> None:

@@ -129,3 +129,26 @@ def test_in_turn_a_held_ticket_keeps_its_holder_and_takes_no_seat() -> None:
     fresh = request(ticket="T-new")
     assert choose_in_turn([held, fresh], agents, {}, {"T-held": "a9"}) == ["a9", "a1"]
     assert choose_in_turn([fresh, fresh], agents, {}, {"T-held": None}) == ["a1", "a1"]
+
+
+def test_least_loaded_weighs_occupancy_across_channels_relative_to_capacity() -> None:
+    wanted = AssignRequest(
+        "T-1", "email", "q", frozenset(), "least_loaded", 10, (), {"chat": 3, "email": 10}
+    )
+    chats = AgentState("a1", frozenset(), {}, {"chat": 2})  # two of three chat seats: 0.67
+    emails = AgentState("a2", frozenset(), {}, {"email": 5})  # five of ten email seats: 0.5
+    assert choose_agent(wanted, [chats, emails], None) == "a2"
+    small = AgentState("a2", frozenset(), {"email": 6}, {"email": 5})  # stated 6: 0.83
+    assert choose_agent(wanted, [chats, small], None) == "a1"
+
+
+def test_on_equal_occupancy_the_agent_idle_longest_gets_the_ticket() -> None:
+    agents = [
+        AgentState("a1", frozenset(), {}, {"email": 1}, idle_since=2_000.0),
+        AgentState("a2", frozenset(), {}, {"email": 1}, idle_since=1_000.0),
+        AgentState("a3", frozenset(), {}, {"email": 1}, idle_since=3_000.0),
+    ]
+    assert choose_agent(request(), agents, None) == "a2"
+    # in turn: whoever just got one is no longer idle longest
+    two = [request(ticket="T-1", channel="chat"), request(ticket="T-2", channel="chat")]
+    assert choose_in_turn(two, agents, {}, {}) == ["a2", "a1"]

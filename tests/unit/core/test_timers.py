@@ -160,3 +160,37 @@ def test_an_escalations_notify_becomes_notification_events_as_in_routing() -> No
         {"template": "team-lead", "kind": "notify"},
         {"template": "on-call", "kind": "notify"},
     ]
+
+
+TIMEOUT_RULES = loads_ruleset(
+    """
+version: 1
+queues: {general: {}}
+defaults: {queue: general}
+assignment: {accept_timeout: 2m}
+escalations:
+  - name: nobody accepts
+    on: assignment.timeout
+    then: {priority: high, notify: [team-lead]}
+"""
+)
+
+
+def test_a_timed_out_agent_is_skipped_and_the_escalation_fires_once_per_cycle() -> None:
+    first = ticket(assignee="a1", assigned_at=AT)
+    later = AT + timedelta(minutes=2)
+    change = fire(first, "assignment", "timeout", TIMEOUT_RULES, later)
+    assert change is not None
+    assert change.ticket.declined_by == ["a1"]  # the next offer goes to someone else
+    assert [e for e, _ in change.events] == [
+        EventType.TICKET_QUEUED,
+        EventType.TICKET_ESCALATED,
+        EventType.TICKET_NOTIFICATION,
+    ]
+    # offered to a2, who lets it time out too: back in line, no second escalation
+    second = change.ticket.model_copy(update={"assignee": "a2", "assigned_at": later})
+    again = fire(second, "assignment", "timeout", TIMEOUT_RULES, later + timedelta(minutes=2))
+    assert again is not None
+    assert [e for e, _ in again.events] == [EventType.TICKET_QUEUED]
+    assert (again.ticket.declined_by, again.ticket.unaccepted) == (["a1", "a2"], 2)
+    assert again.ticket.assignee is None  # nobody accepts: it waits in line
