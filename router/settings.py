@@ -122,6 +122,32 @@ class Settings(BaseSettings):
     metrics_window_s: int = Field(default=60, ge=1)
     metrics_lateness_s: int = Field(default=3600, ge=0)
     consumer_group_prefix: str = "switchboard"
+    # --- the notifier role (unset: messages are printed to the log instead) -------
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="smtp://user:pass@host:port (STARTTLS when offered) or smtps:// (TLS).",
+    )
+    smtp_from: str = Field(
+        default="Switchboard <support@switchboard.invalid>", description="Email From."
+    )
+    smtp_timeout_s: float = Field(default=30.0, gt=0, description="SMTP and Twilio calls.")
+    templates_path: Path | None = Field(
+        default=None, description="Notification templates. Unset: `templates/` of the rules."
+    )
+    twilio_account_sid: str | None = Field(default=None, description="Unset: SMS printed.")
+    twilio_from: str | None = Field(
+        default=None, description="Sender number (E.164); WhatsApp sends as whatsapp:<it>."
+    )
+    twilio_api_url: str = Field(
+        default="https://api.twilio.com", description="Twilio REST base URL."
+    )
+    notify_attempts: int = Field(default=5, ge=1, description="Sends before dead-lettering.")
+    notify_backoff_s: float = Field(
+        default=1.0, ge=0, description="First retry delay; doubles each time, at most 60 s."
+    )
+    notify_max_age_s: int = Field(
+        default=24 * 3600, ge=0, description="Older notifications are skipped (0: never)."
+    )
 
     @field_validator("max_text_bytes")
     @classmethod

@@ -29,6 +29,7 @@ from consumers.state.agents import AgentStore
 from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
 from consumers.timers import TimersHandler
+from router.app.notifier import notifier_handler
 from router.app.reload import watch_rules
 from router.app.web import bind_http, ingress, kafka_ready, serve, topic_watch
 from router.errors import Unrecoverable
@@ -69,6 +70,7 @@ CONSUMED: dict[str, tuple[Topic, ...]] = {
     "router": (Topic.INBOUND, Topic.ACTIONS),
     "timers": (Topic.TICKETS,),
     "metrics": (Topic.TICKETS,),
+    "notifier": (Topic.TICKETS,),
 }
 
 
@@ -240,7 +242,22 @@ async def run_metrics(settings: Settings, stop: asyncio.Event, shared: Shared) -
         await redis.aclose()
 
 
-ROLES = ("ingress", "router", "timers", "metrics")
+async def run_notifier(settings: Settings, stop: asyncio.Event, shared: Shared) -> None:
+    """The notifier: ``.notification`` events -> email (SMTP), SMS and WhatsApp (Twilio)."""
+    redis = make_redis(settings)
+    try:
+        async with (
+            _producer(settings) as producer,
+            notifier_handler(
+                settings, redis, sender(producer, settings, "notifier"), stop
+            ) as handler,
+        ):
+            await _consume(settings, handler, stop, shared)
+    finally:
+        await redis.aclose()
+
+
+ROLES = ("ingress", "router", "timers", "metrics", "notifier")
 
 
 async def run_roles(
@@ -329,4 +346,7 @@ def _role_tasks(
     if "metrics" in roles:
         metrics = run_metrics(settings, stop, shared)
         tasks.append(asyncio.create_task(metrics, name="metrics"))
+    if "notifier" in roles:
+        notifier = run_notifier(settings, stop, shared)
+        tasks.append(asyncio.create_task(notifier, name="notifier"))
     return tasks

@@ -18,6 +18,7 @@ from channels.deps import IngressContext
 from channels.protocol import problem_protocol
 from channels.publish import Publisher
 from consumers.state.threads import RedisThreadStore
+from router.app.read_api import include_read_api
 from router.errors import ConfigError
 from router.health import NotReady, ReadyCheck
 from router.kafka import make_producer
@@ -98,7 +99,9 @@ async def ingress(
             ).ticket_owners,
             ready_checks={"kafka": kafka_ready(watch), "redis": redis_ready},
         )
-        yield Ingress(create_app(ctx), ctx)
+        app = create_app(ctx)
+        include_read_api(app, settings, redis)
+        yield Ingress(app, ctx)
 
 
 def bind_http(settings: Settings) -> socket.socket:

@@ -1,0 +1,70 @@
+"""Message templates from the rules repository, rendered in Jinja2's sandbox.
+
+The templates live in ``templates/`` beside the rule files (``templates_dir``). A
+template ``NAME`` (what ``auto_reply: NAME`` or a notify target names) is up to three
+files: ``NAME.subject.j2`` (the email subject, one line; optional), ``NAME.email.j2``
+(the email body) and ``NAME.sms.j2`` (SMS and WhatsApp). Rule authors are not trusted
+with the process: the sandbox refuses attribute access outside the data handed in.
+Templates are re-read when their file changes, so a rules deploy updates them live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChainableUndefined, FileSystemLoader, TemplateError, TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
+
+from router.errors import InvalidEvent
+
+TEMPLATES = "templates"
+MAX_SUBJECT = 200
+
+
+def templates_dir(rules_path: Path) -> Path:
+    """``templates/`` in the rules directory, or beside the rules file."""
+    base = rules_path if rules_path.is_dir() else rules_path.parent
+    return base / TEMPLATES
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str | None
+    body: str
+
+
+class Templates:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._env = SandboxedEnvironment(
+            loader=FileSystemLoader(directory),
+            undefined=ChainableUndefined,
+            autoescape=False,  # plain text: email text/plain bodies and SMS
+            keep_trailing_newline=False,
+            auto_reload=True,
+        )
+
+    def render(self, name: str, medium: str, context: dict[str, Any]) -> Rendered:
+        """``medium`` is ``email`` or ``sms``. A missing or broken template is an
+        ``InvalidEvent``: retrying gives the same answer, so the record is dead-lettered."""
+        try:
+            body = self._env.get_template(f"{name}.{medium}.j2").render(context).strip()
+            subject = None
+            if medium == "email":
+                subject = self._subject(name, context)
+        except TemplateNotFound as exc:
+            raise InvalidEvent(f"no template {exc.name!r} in {self.directory}") from None
+        except TemplateError as exc:
+            raise InvalidEvent(f"template {name!r} ({medium}): {exc}") from None
+        return Rendered(subject, body + "\n")
+
+    def _subject(self, name: str, context: dict[str, Any]) -> str:
+        try:
+            template = self._env.get_template(f"{name}.subject.j2")
+        except TemplateNotFound:
+            ticket = context.get("ticket") or {}
+            return f"Re: {ticket.get('subject')}" if ticket.get("subject") else "Your request"
+        line = " ".join(template.render(context).split())
+        return line[:MAX_SUBJECT]

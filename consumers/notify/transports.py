@@ -1,0 +1,196 @@
+"""How a rendered notification leaves: SMTP (aiosmtplib), Twilio's REST API (httpx), or
+the log (``dev`` without settings). Every failure is a ``SendFailed`` that says whether a
+retry may help and whether the provider may have the message anyway (``unknown``: the
+connection died after the message went out, so the ledger counts it as maybe delivered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+import httpx
+import structlog
+
+from consumers.notify.plan import Delivery
+from router.errors import ConfigError, SwitchboardError
+
+log = structlog.get_logger("switchboard.notifier")
+SMTP_SETTING = "SWITCHBOARD_SMTP_URL"
+
+
+class SendFailed(SwitchboardError):
+    """The provider did not take the message. ``answer`` is its word, for the dead letter."""
+
+    def __init__(self, answer: str, *, retriable: bool, unknown: bool = False) -> None:
+        super().__init__(answer)
+        self.answer = answer
+        self.retriable = retriable
+        self.unknown = unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    delivery: Delivery
+    subject: str | None
+    body: str
+    ticket_id: str
+    in_reply_to: str | None = None
+
+
+class Transport(Protocol):
+    async def send(self, out: Outgoing) -> str:
+        """Deliver ``out``; return the provider's answer (a message id)."""
+
+    async def close(self) -> None: ...
+
+
+def message_id(delivery_id: str, sender: str) -> str:
+    """The same for every send of one delivery: a duplicate after a crash is recognisable."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "switchboard.invalid"
+    return f"<{delivery_id}@{domain}>"
+
+
+def email_message(out: Outgoing, sender: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = out.delivery.to
+    msg["Subject"] = out.subject or ""
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id(out.delivery.id, sender)
+    # RFC 3834: auto-responders must not answer this (and our ingress opens no ticket)
+    kind = "auto-replied" if out.delivery.kind == "auto_reply" else "auto-generated"
+    msg["Auto-Submitted"] = kind
+    msg["X-Switchboard-Ticket"] = out.ticket_id
+    if out.in_reply_to:
+        msg["In-Reply-To"] = out.in_reply_to
+        msg["References"] = out.in_reply_to
+    msg.set_content(out.body)
+    return msg
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """``smtp://user:pass@host:port`` (STARTTLS when offered; port 587 by default) or
+    ``smtps://`` (TLS from the start; port 465)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(SMTP_SETTING, "expected smtp://[user:pass@]host[:port] or smtps://")
+    tls = parts.scheme == "smtps"
+    try:
+        port = parts.port or (465 if tls else 587)
+    except ValueError:
+        raise ConfigError(SMTP_SETTING, "the port is not a number") from None
+    return SmtpServer(
+        parts.hostname,
+        port,
+        tls,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+    )
+
+
+class SmtpTransport:
+    def __init__(self, server: SmtpServer, sender: str, *, timeout_s: float) -> None:
+        self._server = server
+        self._sender = sender
+        self._timeout = timeout_s
+
+    async def send(self, out: Outgoing) -> str:
+        s = self._server
+        msg = email_message(out, self._sender)
+        try:
+            await aiosmtplib.send(
+                msg,
+                hostname=s.host,
+                port=s.port,
+                username=s.username,
+                password=s.password,
+                use_tls=s.tls,
+                start_tls=False if s.tls else None,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPConnectError as exc:  # never reached the server: not sent
+            raise SendFailed(f"smtp connect: {exc}", retriable=True) from None
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            answer = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+            raise SendFailed(f"smtp: {answer}", retriable=any(c < 500 for c in codes)) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise SendFailed(f"smtp: {exc.code} {exc.message}", retriable=exc.code < 500) from None
+        except aiosmtplib.SMTPNotSupported as exc:
+            raise SendFailed(f"smtp: {exc}", retriable=False) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:  # dropped or timed out mid-way
+            raise SendFailed(f"smtp: {exc}", retriable=True, unknown=True) from None
+        return str(msg["Message-ID"])
+
+    async def close(self) -> None:
+        return None
+
+
+class TwilioTransport:
+    """``POST /2010-04-01/Accounts/{sid}/Messages.json``; WhatsApp as ``whatsapp:`` numbers."""
+
+    def __init__(self, base_url: str, sid: str, token: str, sender: str, timeout_s: float) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), auth=(sid, token), timeout=timeout_s
+        )
+        self._path = f"/2010-04-01/Accounts/{sid}/Messages.json"
+        self._sender = sender
+
+    async def send(self, out: Outgoing) -> str:
+        to, sender = out.delivery.to, self._sender
+        if out.delivery.medium == "whatsapp":
+            to, sender = f"whatsapp:{to.removeprefix('whatsapp:')}", f"whatsapp:{sender}"
+        form = {"To": to, "From": sender, "Body": out.body.strip()}
+        try:
+            resp = await self._client.post(self._path, data=form)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise SendFailed(f"twilio connect: {exc!r}", retriable=True) from None
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"twilio: {exc!r}", retriable=True, unknown=True) from None
+        if resp.is_success:
+            try:
+                return str(resp.json().get("sid", ""))
+            except ValueError:
+                return ""
+        answer = f"twilio: {resp.status_code} {resp.text[:1000]}"
+        raise SendFailed(answer, retriable=resp.status_code == 429 or resp.status_code >= 500)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class ConsoleTransport:
+    """Without a provider configured (the ``dev`` default): the message goes to the log."""
+
+    def __init__(self, sender: str) -> None:
+        self._sender = sender
+
+    async def send(self, out: Outgoing) -> str:
+        d = out.delivery
+        log.info(
+            "notification_printed",
+            medium=d.medium,
+            to=d.to,
+            subject=out.subject,
+            body=out.body,
+            ticket=out.ticket_id,
+            message_id=message_id(d.id, self._sender) if d.medium == "email" else None,
+        )
+        return "console"
+
+    async def close(self) -> None:
+        return None

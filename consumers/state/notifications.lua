@@ -1,0 +1,33 @@
+-- Begin one send of a notification delivery (consumers/state/notifications.py).
+-- KEYS[1]: the delivery's hash.  ARGV: max attempts, TTL in seconds.
+-- Fields: state (sending|retry|sent|failed|skipped|uncertain), unknown (sends whose
+-- outcome nobody learnt), attempts (sends begun), answer (the provider's last word).
+-- Answers {verdict, attempts, unknown, answer}; verdict is
+--   "send"       go ahead: the state is now "sending";
+--   "done"       settled before (sent, failed, skipped, uncertain): send nothing;
+--   "exhausted"  every attempt failed: dead-letter it;
+--   "uncertain"  two sends ended without an outcome: a third could deliver it thrice.
+local h = KEYS[1]
+local state = redis.call('HGET', h, 'state')
+local answer = redis.call('HGET', h, 'answer') or ''
+local unknown = tonumber(redis.call('HGET', h, 'unknown') or '0')
+local attempts = tonumber(redis.call('HGET', h, 'attempts') or '0')
+if state == 'sent' or state == 'failed' or state == 'skipped' or state == 'uncertain' then
+  return {'done', attempts, unknown, answer}
+end
+if state == 'sending' then
+  -- the last send began and no outcome was ever written: the process died inside it
+  unknown = unknown + 1
+  redis.call('HSET', h, 'unknown', unknown, 'state', 'retry')
+end
+if unknown >= 2 then
+  redis.call('HSET', h, 'state', 'uncertain')
+  return {'uncertain', attempts, unknown, answer}
+end
+if attempts >= tonumber(ARGV[1]) then
+  return {'exhausted', attempts, unknown, answer}
+end
+attempts = attempts + 1
+redis.call('HSET', h, 'state', 'sending', 'attempts', attempts, 'unknown', unknown)
+redis.call('EXPIRE', h, ARGV[2])
+return {'send', attempts, unknown, answer}

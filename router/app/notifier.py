@@ -1,0 +1,91 @@
+"""Assembles the notifier role: a transport per medium from the settings (the log where a
+provider is not configured, as in ``dev``), templates and targets from the rules
+repository, and the ledger in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+
+from consumers.notifier import NotifierHandler
+from consumers.notify.targets import NotifyTargets
+from consumers.notify.templates import Templates, templates_dir
+from consumers.notify.transports import (
+    ConsoleTransport,
+    SmtpTransport,
+    Transport,
+    TwilioTransport,
+    parse_smtp_url,
+)
+from consumers.outbox import Send
+from consumers.state.notifications import NotificationLedger
+from consumers.state.threads import RedisThreadStore
+from router.redis import RedisClient
+from router.settings import Settings
+
+log = structlog.get_logger("switchboard.notifier")
+
+
+def transports(settings: Settings) -> dict[str, Transport]:
+    """``email``, ``sms`` and ``whatsapp``: the configured provider, else the log."""
+    console = ConsoleTransport(settings.smtp_from)
+    email: Transport = console
+    if settings.smtp_url is not None:
+        server = parse_smtp_url(settings.smtp_url.get_secret_value())
+        email = SmtpTransport(server, settings.smtp_from, timeout_s=settings.smtp_timeout_s)
+    sms: Transport = console
+    sid, token, sender = (
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        settings.twilio_from,
+    )
+    if sid and token is not None and sender:
+        sms = TwilioTransport(
+            settings.twilio_api_url,
+            sid,
+            token.get_secret_value(),
+            sender,
+            timeout_s=settings.smtp_timeout_s,
+        )
+    printed = [m for m, t in (("email", email), ("sms", sms)) if t is console]
+    if printed:
+        log.warning(
+            "notifier_printing",
+            media=printed,
+            repair=(
+                "set SWITCHBOARD_SMTP_URL for email; SWITCHBOARD_TWILIO_ACCOUNT_SID, "
+                "SWITCHBOARD_TWILIO_AUTH_TOKEN and SWITCHBOARD_TWILIO_FROM for SMS and WhatsApp"
+            ),
+        )
+    return {"email": email, "sms": sms, "whatsapp": sms}
+
+
+@asynccontextmanager
+async def notifier_handler(
+    settings: Settings, redis: RedisClient, send: Send, stop: asyncio.Event
+) -> AsyncIterator[NotifierHandler]:
+    media = transports(settings)
+    directory = settings.templates_path or templates_dir(settings.rules_path)
+    try:
+        yield NotifierHandler(
+            RedisThreadStore(
+                redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
+            ),
+            NotificationLedger(
+                redis, prefix=settings.topic_prefix, ttl_s=settings.redis.dedupe_ttl_s
+            ),
+            media,
+            send,
+            templates=Templates(directory),
+            targets=NotifyTargets(directory),
+            attempts=settings.notify_attempts,
+            backoff_s=settings.notify_backoff_s,
+            max_age_s=settings.notify_max_age_s,
+            stop=stop,
+        )
+    finally:
+        for transport in {id(t): t for t in media.values()}.values():
+            await transport.close()

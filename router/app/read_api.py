@@ -1,0 +1,338 @@
+"""The read API on the ingress app: tickets, customers, queues and agents as the roles'
+Redis state has them. Bearer tokens as for ``/v1/actions``; unknown ids are 404.
+
+Composed here, not in ``channels/``: the state stores belong to the consumers, and only
+the composition root may import both. Where the figures come from:
+
+- tickets and customers: the router's thread store (``consumers/state/threads.py``);
+- ``/v1/queues``: ``open``, ``waiting`` and ``oldest_waiting_seconds`` are the backlog
+  gauges of the workload metric (kept by the ``metrics`` role); ``unassigned`` counts the
+  waiting line (kept by the ``timers`` role), which ``/v1/queues/{name}/waiting`` lists in
+  the order it will be served; agents and free seats come from the agents' presence;
+- queue skills and default capacities come from the rules when this process can read them
+  (``SWITCHBOARD_RULES_PATH``); without them ``skills`` is null and agents are not
+  matched to queues.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+
+from channels.actions import BEARER, authorize
+from channels.models import PROBLEM_SCHEMA
+from channels.problems import Problem
+from consumers.domain.assignment import parse_member
+from consumers.state.agents import AgentRecord, AgentStore
+from consumers.state.backlog import Backlog
+from consumers.state.threads import RedisThreadStore
+from consumers.state.waiting import Entry, WaitingLine
+from router.events import Ticket
+from router.redis import RedisClient
+from router.settings import Settings
+from router.vocabulary import CHANNELS
+from rules import RuleSet
+from rules.errors import RuleSetInvalid
+from rules.loader import load_ruleset
+
+log = structlog.get_logger("switchboard.read_api")
+MAX_LIST = 1000
+Id = Annotated[str, PathParam(min_length=1, max_length=200)]
+
+
+# --- response models --------------------------------------------------------------------
+class CustomerTickets(BaseModel):
+    customer_id: str
+    tickets: list[Ticket] = Field(description="Oldest first.")
+
+
+class QueueSummary(BaseModel):
+    name: str
+    skills: list[str] | None = Field(description="From the rules; null: rules not readable.")
+    open: int = Field(description="Tickets not resolved or closed.")
+    waiting: int = Field(description="Open tickets waiting on an agent (new or open).")
+    oldest_waiting_seconds: int
+    unassigned: int = Field(description="Tickets in the waiting line: no agent holds them.")
+    agents_online: int = Field(description="Online agents with every skill of the queue.")
+    free_seats: dict[str, int] = Field(description="Their free capacity, per channel.")
+
+
+class WaitingTicket(BaseModel):
+    position: int = Field(description="1: served next.")
+    ticket_id: str
+    priority: str
+    channel: str
+    created_at: datetime
+    waiting_seconds: int
+    assignment_round: int
+    ticket: Ticket | None = Field(description="The current snapshot (null: gone meanwhile).")
+
+
+class WaitingLineBody(BaseModel):
+    queue: str
+    tickets: list[WaitingTicket]
+
+
+class Agent(BaseModel):
+    id: str
+    status: str = Field(description="online | away | offline")
+    skills: list[str]
+    capacity: dict[str, int] = Field(description="Seats per channel (stated, else the rules').")
+    load: dict[str, int] = Field(description="Tickets held per channel.")
+    free: dict[str, int] = Field(description="Free seats per channel (0 when not online).")
+    tickets: dict[str, list[str]] = Field(description="The tickets held, per channel.")
+
+
+# --- the state behind the routes ----------------------------------------------------------
+@dataclass
+class ReadState:
+    threads: RedisThreadStore
+    agents: AgentStore
+    line: WaitingLine
+    backlog: Backlog
+    rules_path: Path
+    _rules: RuleSet | None = None
+    _stamp: tuple[float, ...] | None = None
+
+    def rules(self) -> RuleSet | None:
+        """The rules as last readable; re-read when a file changed (no watcher here)."""
+        stamp = _stamp(self.rules_path)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._rules = load_ruleset(self.rules_path) if stamp else None
+            except RuleSetInvalid as exc:
+                log.warning("read_api_rules_unreadable", path=str(self.rules_path), error=str(exc))
+        return self._rules
+
+
+def _stamp(path: Path) -> tuple[float, ...]:
+    try:
+        files = sorted(path.iterdir()) if path.is_dir() else [path]
+        return tuple(f.stat().st_mtime for f in files if f.suffix in (".yaml", ".yml"))
+    except OSError:
+        return ()
+
+
+def agent_body(record: AgentRecord, defaults: dict[str, int]) -> Agent:
+    capacity = {ch: record.capacity.get(ch, defaults.get(ch, 1)) for ch in CHANNELS}
+    load = {ch: len(record.tickets.get(ch, ())) for ch in CHANNELS}
+    online = record.status == "online"
+    free = {ch: max(0, capacity[ch] - load[ch]) if online else 0 for ch in CHANNELS}
+    return Agent(
+        id=record.agent_id,
+        status=record.status,
+        skills=sorted(record.skills),
+        capacity=capacity,
+        load=load,
+        free=free,
+        tickets=record.tickets,
+    )
+
+
+def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        401: "Missing or invalid bearer token",
+        404: "No such ticket, customer, queue or agent",
+        503: "Redis not answering; see Retry-After",
+    }
+    return {
+        s: {
+            "description": text[s],
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+        }
+        for s in statuses
+    }
+
+
+def build_router(state: ReadState, settings: Settings) -> APIRouter:
+    tokens = settings.tokens
+
+    def bearer(request: Request) -> None:
+        authorize(request, tokens())
+
+    router = APIRouter(tags=["read"], dependencies=[Depends(BEARER), Depends(bearer)])
+    errors = _responses(401, 404, 503)
+
+    @router.get(
+        "/v1/tickets/{ticket_id}",
+        response_model=Ticket,
+        responses=errors,
+        summary="A ticket's current snapshot",
+    )
+    async def ticket(ticket_id: Id) -> Ticket:
+        [found] = await state.threads.tickets([ticket_id])
+        if found is None:
+            raise Problem(404, f"no ticket {ticket_id!r}", slug="unknown-ticket")
+        return found
+
+    @router.get(
+        "/v1/customers/{customer_id}/tickets",
+        response_model=CustomerTickets,
+        responses=errors,
+        summary="Every ticket of a customer",
+        description="The id is a customer id (`C-...`) or one of the customer's "
+        "identities: `email:ada@example.com`, `phone:+15551234567`.",
+    )
+    async def customer_tickets(customer_id: Id) -> CustomerTickets:
+        customer = customer_id
+        if ":" in customer_id:
+            owner = await state.threads.customer_of(customer_id)
+            if owner is None:
+                raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
+            customer = owner
+        tickets = await state.threads.customer_tickets(customer)
+        if not tickets:
+            raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
+        return CustomerTickets(customer_id=customer, tickets=tickets)
+
+    @router.get(
+        "/v1/queues",
+        response_model=list[QueueSummary],
+        responses=_responses(401, 503),
+        summary="Every queue: backlog, waiting line, agents online and free seats",
+    )
+    async def queues() -> list[QueueSummary]:
+        return await _queues(state)
+
+    @router.get(
+        "/v1/queues/{name}/waiting",
+        response_model=WaitingLineBody,
+        responses=errors,
+        summary="A queue's waiting line, in the order it will be served",
+    )
+    async def waiting(
+        name: Id, limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100
+    ) -> WaitingLineBody:
+        if not await _known_queue(state, name):
+            raise Problem(404, f"no queue {name!r}", slug="unknown-queue")
+        return WaitingLineBody(queue=name, tickets=await _line(state, name, limit))
+
+    @router.get(
+        "/v1/agents",
+        response_model=list[Agent],
+        responses=_responses(401, 503),
+        summary="Every agent: presence, skills, capacity and load per channel",
+    )
+    async def agents() -> list[Agent]:
+        defaults = _default_capacity(state)
+        return [agent_body(r, defaults) for r in await state.agents.records()]
+
+    @router.get(
+        "/v1/agents/{agent_id}",
+        response_model=Agent,
+        responses=errors,
+        summary="One agent: presence, skills, capacity, load and tickets held",
+    )
+    async def agent(agent_id: Id) -> Agent:
+        found = await state.agents.records([agent_id])
+        if not found:
+            raise Problem(404, f"no agent {agent_id!r}", slug="unknown-agent")
+        return agent_body(found[0], _default_capacity(state))
+
+    return router
+
+
+def _default_capacity(state: ReadState) -> dict[str, int]:
+    rules = state.rules()
+    return dict(rules.assignment.capacity) if rules else {}
+
+
+async def _known_queue(state: ReadState, name: str) -> bool:
+    """In the rules, or seen by the backlog or the waiting line."""
+    rules = state.rules()
+    if rules is not None and name in rules.queues:
+        return True
+    if name in await state.backlog.gauges(time.time()):
+        return True
+    return any(need.partition("|")[2] == name for need in await state.line.waiting())
+
+
+async def _queues(state: ReadState) -> list[QueueSummary]:
+    rules = state.rules()
+    skills = {name: sorted(q.skills) for name, q in rules.queues.items()} if rules else {}
+    gauges = await state.backlog.gauges(time.time())
+    unassigned: dict[str, int] = {}
+    for need, n in (await state.line.waiting()).items():
+        queue = need.partition("|")[2]
+        unassigned[queue] = unassigned.get(queue, 0) + n
+    names = sorted(set(skills) | set(gauges) | set(unassigned))
+    defaults = _default_capacity(state)
+    online = [agent_body(r, defaults) for r in await state.agents.records() if r.status == "online"]
+    out = []
+    for name in names:
+        needed = set(skills[name]) if name in skills else None
+        able = [a for a in online if needed is not None and needed <= set(a.skills)]
+        seats = {ch: sum(a.free[ch] for a in able) for ch in CHANNELS}
+        g = gauges.get(name, {})
+        out.append(
+            QueueSummary(
+                name=name,
+                skills=skills.get(name),
+                open=g.get("open", 0),
+                waiting=g.get("waiting", 0),
+                oldest_waiting_seconds=g.get("oldest_waiting_seconds", 0),
+                unassigned=unassigned.get(name, 0),
+                agents_online=len(able),
+                free_seats=seats,
+            )
+        )
+    return out
+
+
+async def _line(state: ReadState, queue: str, limit: int) -> list[WaitingTicket]:
+    """Walk the line in order, page by page, keeping the members of ``queue``."""
+    picked: list[Entry] = []
+    after: Entry | None = None
+    while len(picked) < limit:
+        page = await state.line.page(after)
+        if not page:
+            break
+        for entry, need in zip(page, await state.line.needs_of(page), strict=True):
+            if need is None or need.partition("|")[2] == queue:
+                picked.append(entry)
+        after = page[-1]
+    ids = [parse_member(e.member)[0] for e in picked]
+    tickets = await state.threads.tickets(ids)
+    now = time.time()
+    out: list[WaitingTicket] = []
+    for entry, ticket in zip(picked, tickets, strict=True):
+        ticket_id, round_ = parse_member(entry.member)
+        if ticket is None or ticket.queue != queue:
+            continue  # needs unknown (an older entry) and another queue's, or gone
+        out.append(
+            WaitingTicket(
+                position=len(out) + 1,
+                ticket_id=ticket_id,
+                priority=ticket.priority,
+                channel=ticket.channel,
+                created_at=ticket.created_at,
+                waiting_seconds=max(0, int(now - ticket.created_at.timestamp())),
+                assignment_round=round_,
+                ticket=ticket,
+            )
+        )
+        if len(out) >= limit:
+            break
+    return out
+
+
+def include_read_api(app: FastAPI, settings: Settings, redis: RedisClient) -> None:
+    """Add the read routes to the ingress ``app``, on the stores of ``redis``."""
+    prefix = settings.topic_prefix
+    state = ReadState(
+        RedisThreadStore(redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=prefix),
+        AgentStore(redis, prefix=prefix),
+        WaitingLine(redis, prefix=prefix),
+        Backlog(redis, prefix=prefix),
+        settings.rules_path,
+    )
+    app.include_router(build_router(state, settings))

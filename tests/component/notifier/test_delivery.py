@@ -1,0 +1,127 @@
+"""The notifier role in-process against a real SMTP server and a Twilio stand-in: an
+auto-reply by email and by SMS, a notify target on every medium, a provider error retried
+with backoff, and one that is dead-lettered with the provider's answer."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from structlog.testing import capture_logs
+
+from channels.signatures import twilio_signature
+from router.settings import Settings
+from router.topics import Topic
+from tests.component.notifier.servers import smtp_server, twilio_server
+from tests.component.notifier.support import rules_dir
+from tests.component.pipeline.conftest import run_switchboard
+from tests.conftest import read_topic
+
+pytestmark = pytest.mark.component
+
+TOKEN = "twilio-token"
+PUBLIC = "https://support.test"
+SID = "AC0123456789"
+ROLES = frozenset({"ingress", "router", "notifier"})
+
+
+async def test_auto_replies_and_notify_targets_are_delivered(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with smtp_server() as (mailbox, smtp_url), twilio_server() as (twilio, twilio_url):
+        twilio.answers["+15559990000"] = [(503, {"code": 20500, "message": "busy"})]
+        twilio.answers["whatsapp:+15558880000"] = [
+            (400, {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400})
+        ]
+        configured = settings.model_copy(
+            update={
+                "rules_path": rules_dir(tmp_path),
+                "smtp_url": SecretStr(smtp_url),
+                "smtp_from": "Acme Support <support@acme.test>",
+                "twilio_account_sid": SID,
+                "twilio_auth_token": SecretStr(TOKEN),
+                "twilio_from": "+15550000000",
+                "twilio_api_url": twilio_url,
+                "public_url": PUBLIC,
+                "notify_backoff_s": 0.05,
+            }
+        )
+        async with run_switchboard(configured, ROLES) as sb:
+            resp = await sb.http.post(
+                "/v1/channels/webform",
+                json={"email": "ada@example.com", "subject": "Login", "message": "hello"},
+            )
+            assert resp.status_code == 202, resp.text
+            form = {"MessageSid": "SM1", "From": "+15550001111", "To": "+15550000000"}
+            form["Body"] = "hi there"
+            signature = twilio_signature(TOKEN, PUBLIC + "/v1/channels/sms", form.items())
+            resp = await sb.http.post(
+                "/v1/channels/sms", data=form, headers={"X-Twilio-Signature": signature}
+            )
+            assert resp.status_code == 202, resp.text
+            resp = await sb.http.post(
+                "/v1/channels/webform",
+                json={"email": "bob@example.com", "message": "total outage here"},
+            )
+            assert resp.status_code == 202, resp.text
+            dead = await read_topic(configured, Topic.DEADLETTER, expect=1, timeout=20)
+            for _ in range(200):
+                if len(mailbox.messages) >= 3 and len(twilio.requests) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # anything more would arrive now
+
+    by_to = {str(m["To"]): m for m in mailbox.messages}
+    assert sorted(by_to) == ["ada@example.com", "bob@example.com", "oncall@ops.example"]
+    ada = by_to["ada@example.com"]
+    assert ada["Auto-Submitted"] == "auto-replied"
+    assert ada["Message-ID"].endswith("@acme.test>")
+    assert ada["Subject"].startswith("Re: Login [")
+    ticket = ada["X-Switchboard-Ticket"]
+    assert ticket in ada.get_content()
+    oncall = by_to["oncall@ops.example"]
+    assert oncall["Auto-Submitted"] == "auto-generated"
+    assert oncall["Subject"].startswith("[URGENT] general")
+
+    sent = [(r["To"], r["From"]) for r in twilio.requests]
+    assert sent.count(("+15550001111", "+15550000000")) == 1  # the SMS auto-reply
+    assert sent.count(("+15559990000", "+15550000000")) == 2  # 503, then sent
+    assert sent.count(("whatsapp:+15558880000", "whatsapp:+15550000000")) == 1  # 400: no retry
+    assert all(r["path"] == f"/2010-04-01/Accounts/{SID}/Messages.json" for r in twilio.requests)
+    assert all(r["auth"].startswith("Basic ") for r in twilio.requests)
+    sms = next(r for r in twilio.requests if r["To"] == "+15550001111")
+    assert "Acme Support" in sms["Body"]
+
+    assert len(dead) == 1
+    headers = {k: v.decode() for k, v in dead[0].headers}
+    assert headers["dlq.consumer"] == "notifier"
+    assert "21211" in headers["dlq.error"]
+    assert "whatsapp to +15558880000" in headers["dlq.error"]
+
+
+async def test_without_providers_notifications_are_printed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The ``dev`` default: nothing is sent, every message goes to the log."""
+    configured = settings.model_copy(update={"rules_path": rules_dir(tmp_path)})
+    with capture_logs() as logs:
+        async with run_switchboard(configured, ROLES) as sb:
+            resp = await sb.http.post(
+                "/v1/channels/webform",
+                json={"email": "ada@example.com", "message": "total outage"},
+            )
+            assert resp.status_code == 202, resp.text
+            for _ in range(200):
+                if sum(e["event"] == "notification_printed" for e in logs) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+    printed = [e for e in logs if e["event"] == "notification_printed"]
+    assert sorted((e["medium"], e["to"]) for e in printed) == [
+        ("email", "ada@example.com"),
+        ("email", "oncall@ops.example"),
+        ("sms", "+15559990000"),
+        ("whatsapp", "+15558880000"),
+    ]
+    assert any(e["event"] == "notifier_printing" for e in logs)

@@ -1,0 +1,65 @@
+"""The delivery ledger on valkey: each branch of ``notifications.lua``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from consumers.state.notifications import NotificationLedger
+from router.app.embedded import EmbeddedServices
+from router.redis import make_client
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.component
+
+
+@pytest.fixture
+async def ledger(services: EmbeddedServices) -> AsyncIterator[NotificationLedger]:
+    prefix = f"ledger-{uuid.uuid4().hex[:8]}"
+    client = make_client(make_settings(services, prefix))
+    try:
+        yield NotificationLedger(client, prefix=prefix, ttl_s=600)
+    finally:
+        await client.aclose()
+
+
+async def test_a_sent_delivery_is_never_sent_again(ledger: NotificationLedger) -> None:
+    first = await ledger.begin("d1", max_attempts=3)
+    assert (first.verdict, first.attempts, first.unknown) == ("send", 1, 0)
+    await ledger.finish("d1", "sent", "250 OK")
+    again = await ledger.begin("d1", max_attempts=3)
+    assert (again.verdict, again.answer) == ("done", "250 OK")
+    assert (await ledger.state("d1"))["state"] == "sent"
+
+
+async def test_a_crash_inside_the_send_allows_one_more_send_never_two(
+    ledger: NotificationLedger,
+) -> None:
+    await ledger.begin("d2", max_attempts=5)  # ... and the process dies
+    resend = await ledger.begin("d2", max_attempts=5)
+    assert (resend.verdict, resend.attempts, resend.unknown) == ("send", 2, 1)
+    third = await ledger.begin("d2", max_attempts=5)  # died again inside the resend
+    assert (third.verdict, third.unknown) == ("uncertain", 2)
+    assert (await ledger.begin("d2", max_attempts=5)).verdict == "done"
+
+
+async def test_an_unanswered_send_counts_like_a_crash(ledger: NotificationLedger) -> None:
+    await ledger.begin("d3", max_attempts=5)
+    await ledger.finish("d3", "retry", "smtp: timed out", unknown=True)
+    second = await ledger.begin("d3", max_attempts=5)
+    assert (second.verdict, second.unknown) == ("send", 1)
+    await ledger.finish("d3", "retry", "smtp: timed out", unknown=True)
+    assert (await ledger.begin("d3", max_attempts=5)).verdict == "uncertain"
+
+
+async def test_refusals_use_up_the_attempts(ledger: NotificationLedger) -> None:
+    for attempt in (1, 2):
+        begun = await ledger.begin("d4", max_attempts=2)
+        assert (begun.verdict, begun.attempts) == ("send", attempt)
+        await ledger.finish("d4", "retry", f"451 try later ({attempt})")
+    out = await ledger.begin("d4", max_attempts=2)
+    assert (out.verdict, out.answer, out.unknown) == ("exhausted", "451 try later (2)", 0)
+    await ledger.finish("d4", "failed", out.answer)
+    assert (await ledger.begin("d4", max_attempts=2)).verdict == "done"

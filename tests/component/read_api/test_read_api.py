@@ -1,0 +1,157 @@
+"""The read API against the real broker and valkey: events routed by the real roles, then
+read back over HTTP (tickets, customers, queues, the waiting line, agents)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from router.settings import Settings
+from tests.component.pipeline.conftest import RULES, WITHOUT_TIMERS, run_switchboard
+
+pytestmark = pytest.mark.component
+
+TOKEN = "read-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+EVERY_ROLE = WITHOUT_TIMERS | {"timers"}
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float = 15.0
+) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await probe()
+        if ok(value) or loop.time() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+async def webform(http: httpx.AsyncClient, email: str, message: str) -> None:
+    resp = await http.post("/v1/channels/webform", json={"email": email, "message": message})
+    assert resp.status_code == 202, resp.text
+
+
+async def read_api_scenario(settings: Settings) -> None:
+    """One billing agent with one webform seat; two billing tickets and a general one:
+    the first is assigned, the other two wait in their queues' lines."""
+    settings = settings.model_copy(update={"rules_path": RULES, "api_tokens": SecretStr(TOKEN)})
+    async with run_switchboard(settings, EVERY_ROLE) as sb:
+        http = sb.http
+        presence = {
+            "type": "agent.presence",
+            "data": {
+                "agent_id": "a-1",
+                "status": "online",
+                "skills": ["billing"],
+                "capacity": {"webform": 1},
+            },
+        }
+        resp = await http.post("/v1/actions", json=presence, headers=AUTH)
+        assert resp.status_code == 202, resp.text
+
+        async def agent() -> httpx.Response:
+            return await http.get("/v1/agents/a-1", headers=AUTH)
+
+        first = await eventually(agent, lambda r: r.status_code == 200)
+        assert first.json()["status"] == "online", first.text
+
+        await webform(http, "ada@example.com", "my invoice is wrong")
+        held = await eventually(agent, lambda r: r.json()["load"]["webform"] == 1)
+        assert held.json()["load"]["webform"] == 1, held.text
+        assert held.json()["free"]["webform"] == 0
+        [assigned] = held.json()["tickets"]["webform"]
+
+        await webform(http, "bob@example.com", "refund please")
+        await webform(http, "cy@example.com", "hello there")
+
+        async def line(queue: str) -> httpx.Response:
+            return await http.get(f"/v1/queues/{queue}/waiting", headers=AUTH)
+
+        billing = await eventually(lambda: line("billing"), lambda r: len(r.json()["tickets"]) == 1)
+        general = await eventually(lambda: line("general"), lambda r: len(r.json()["tickets"]) == 1)
+        [waiting_billing] = billing.json()["tickets"]
+        [waiting_general] = general.json()["tickets"]
+        assert waiting_billing["position"] == 1
+        assert waiting_billing["ticket"]["queue"] == "billing"
+        assert waiting_billing["ticket_id"] != assigned
+        assert waiting_general["ticket"]["queue"] == "general"
+
+        # tickets and customers
+        ticket = await http.get(f"/v1/tickets/{assigned}", headers=AUTH)
+        assert ticket.status_code == 200, ticket.text
+        body = ticket.json()
+        assert body["id"] == assigned
+        assert body["assignee"] == "a-1"
+        assert body["queue"] == "billing"
+        by_identity = await http.get("/v1/customers/email:ada@example.com/tickets", headers=AUTH)
+        assert by_identity.status_code == 200, by_identity.text
+        assert [t["id"] for t in by_identity.json()["tickets"]] == [assigned]
+        customer = by_identity.json()["customer_id"]
+        by_id = await http.get(f"/v1/customers/{customer}/tickets", headers=AUTH)
+        assert by_id.json() == by_identity.json()
+
+        # queues: backlog (metrics role), the line (timers role), agents and seats
+        async def queues() -> dict[str, Any]:
+            resp = await http.get("/v1/queues", headers=AUTH)
+            assert resp.status_code == 200, resp.text
+            return {q["name"]: q for q in resp.json()}
+
+        summary = await eventually(
+            queues, lambda q: q["billing"]["open"] == 2 and q["general"]["open"] == 1
+        )
+        assert summary["billing"]["open"] == 2, summary
+        assert summary["billing"]["unassigned"] == 1
+        assert summary["billing"]["skills"] == ["billing"]
+        assert summary["billing"]["agents_online"] == 1
+        assert summary["billing"]["free_seats"]["webform"] == 0
+        assert summary["general"]["unassigned"] == 1
+        assert summary["general"]["agents_online"] == 1  # no skills needed
+
+        agents = await http.get("/v1/agents", headers=AUTH)
+        assert [a["id"] for a in agents.json()] == ["a-1"]
+
+        # unknown ids, missing token
+        for path in (
+            "/v1/tickets/T-nope",
+            "/v1/customers/C-nope/tickets",
+            "/v1/customers/email:nobody@example.com/tickets",
+            "/v1/queues/nope/waiting",
+            "/v1/agents/nobody",
+        ):
+            missing = await http.get(path, headers=AUTH)
+            assert missing.status_code == 404, (path, missing.text)
+            assert missing.headers["content-type"] == "application/problem+json"
+            assert missing.json()["status"] == 404
+        denied = await http.get(f"/v1/tickets/{assigned}")
+        assert denied.status_code == 401
+        assert denied.headers["content-type"] == "application/problem+json"
+
+
+async def test_read_api_answers_from_the_roles_state(settings: Settings) -> None:
+    await read_api_scenario(settings)
+
+
+async def test_openapi_lists_the_read_routes_with_models(settings: Settings) -> None:
+    async with run_switchboard(settings.model_copy(update={"rules_path": RULES})) as sb:
+        doc = (await sb.http.get("/openapi.json")).json()
+    wanted = {
+        "/v1/tickets/{ticket_id}": "Ticket",
+        "/v1/customers/{customer_id}/tickets": "CustomerTickets",
+        "/v1/queues": "QueueSummary",
+        "/v1/queues/{name}/waiting": "WaitingLineBody",
+        "/v1/agents": "Agent",
+        "/v1/agents/{agent_id}": "Agent",
+    }
+    for path, model in wanted.items():
+        op = doc["paths"][path]["get"]
+        schema = str(op["responses"]["200"]["content"]["application/json"]["schema"])
+        assert model in schema, (path, schema)
+        assert "401" in op["responses"]
+        assert op["security"], path

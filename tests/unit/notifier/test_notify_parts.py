@@ -1,0 +1,170 @@
+"""The notifier's pure parts: who gets what, the shipped templates and targets, the SMTP
+URL, and the email a delivery becomes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from consumers.notify.plan import customer_addresses, plan
+from consumers.notify.targets import NotifyTargets, Target
+from consumers.notify.templates import Templates, templates_dir
+from consumers.notify.transports import (
+    Outgoing,
+    email_message,
+    message_id,
+    parse_smtp_url,
+)
+from router.errors import ConfigError, InvalidEvent
+from router.events import Ticket
+from router.settings import load_settings
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = ROOT / "rules" / "examples"
+NOW = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
+TICKET = Ticket(
+    id="T-1",
+    channel="email",
+    customer_id="C-1",
+    subject="Invoice",
+    queue="billing",
+    priority="high",
+    tags=["billing"],
+    created_at=NOW,
+    updated_at=NOW,
+    message_ids=["<m1@example.com>"],
+)
+
+
+def no_targets(name: str) -> Target:
+    raise InvalidEvent(f"no target {name}")
+
+
+def test_auto_reply_goes_back_on_the_channel_where_it_can() -> None:
+    contact = {"email": "ada@example.com", "phone": "+15551234567"}
+    assert customer_addresses("email", contact) == [("email", "ada@example.com")]
+    assert customer_addresses("sms", contact) == [("sms", "+15551234567")]
+    assert customer_addresses("whatsapp", contact) == [("whatsapp", "+15551234567")]
+    assert customer_addresses("chat", {"phone": "+15551234567"}) == [("sms", "+15551234567")]
+    assert customer_addresses("chat", {"name": "Ada"}) == []
+
+
+def test_deliveries_have_ids_derived_from_event_medium_and_recipient() -> None:
+    data = {"template": "after-hours", "kind": "auto_reply"}
+    [one] = plan("e-1", data, "email", {"email": "ada@example.com"}, no_targets)
+    [again] = plan("e-1", data, "email", {"email": "ada@example.com"}, no_targets)
+    [other] = plan("e-2", data, "email", {"email": "ada@example.com"}, no_targets)
+    assert one == again
+    assert one.id != other.id
+    assert (one.medium, one.to, one.template, one.kind) == (
+        "email",
+        "ada@example.com",
+        "after-hours",
+        "auto_reply",
+    )
+
+
+def test_notify_reaches_every_address_of_its_target() -> None:
+    target = Target(email=["lead@x.example"], sms=["+1555"], whatsapp=["+1666"], template="t")
+    deliveries = plan("e", {"template": "lead", "kind": "notify"}, "chat", {}, lambda _: target)
+    assert [(d.medium, d.to, d.template) for d in deliveries] == [
+        ("email", "lead@x.example", "t"),
+        ("sms", "+1555", "t"),
+        ("whatsapp", "+1666", "t"),
+    ]
+    with pytest.raises(InvalidEvent):
+        plan("e", {"template": "who", "kind": "notify"}, "chat", {}, no_targets)
+    with pytest.raises(InvalidEvent):
+        plan("e", {"kind": "auto_reply"}, "chat", {}, no_targets)
+
+
+def test_shipped_templates_render_for_every_medium() -> None:
+    templates = Templates(templates_dir(EXAMPLES))
+    context = {"ticket": TICKET.model_dump(mode="json"), "customer": {"name": "Ada"}}
+    email = templates.render("after-hours", "email", context)
+    assert email.subject == "Re: Invoice [T-1]"
+    assert email.body.startswith("Hello Ada,")
+    assert "T-1" in templates.render("after-hours", "sms", context).body
+    alert = templates.render("team-alert", "email", {**context, "notification": {}})
+    assert alert.subject == "[HIGH] billing: Invoice"
+    with pytest.raises(InvalidEvent, match="no template"):
+        templates.render("nope", "email", context)
+
+
+def test_every_notify_target_of_the_example_rules_is_in_the_table() -> None:
+    rules = YAML(typ="safe", pure=True).load((EXAMPLES / "rules.yaml").read_text())
+    named = {
+        name
+        for rule in rules["rules"] + rules["escalations"]
+        for name in rule["then"].get("notify", [])
+    }
+    targets = NotifyTargets(templates_dir(EXAMPLES))
+    templates = Templates(templates_dir(EXAMPLES))
+    context = {"ticket": TICKET.model_dump(mode="json"), "notification": {"template": "x"}}
+    for name in sorted(named):
+        target = targets.get(name)
+        for medium in ("email", "sms"):
+            assert templates.render(target.template or name, medium, context).body.strip()
+
+
+def test_templates_are_sandboxed(tmp_path: Path) -> None:
+    (tmp_path / "evil.email.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+    with pytest.raises(InvalidEvent, match="evil"):
+        Templates(tmp_path).render("evil", "email", {})
+
+
+def test_a_broken_target_table_is_an_error_of_the_notification(tmp_path: Path) -> None:
+    (tmp_path / "notify_targets.yaml").write_text("version: 1\ntargets: {lead: {fax: [1]}}\n")
+    with pytest.raises(InvalidEvent, match=r"notify_targets\.yaml"):
+        NotifyTargets(tmp_path).get("lead")
+
+
+def test_smtp_urls() -> None:
+    plain = parse_smtp_url("smtp://mailer:p%40ss@mail.example.com")
+    assert (plain.host, plain.port, plain.tls) == ("mail.example.com", 587, False)
+    assert (plain.username, plain.password) == ("mailer", "p@ss")
+    tls = parse_smtp_url("smtps://mail.example.com")
+    assert (tls.port, tls.tls, tls.username) == (465, True, None)
+    assert parse_smtp_url("smtp://localhost:2525").port == 2525
+    for bad in ("http://mail.example.com", "smtp://", "smtp://host:port"):
+        with pytest.raises(ConfigError, match="SWITCHBOARD_SMTP_URL"):
+            parse_smtp_url(bad)
+
+
+def test_the_email_of_a_delivery() -> None:
+    [d] = plan(
+        "e-1",
+        {"template": "after-hours", "kind": "auto_reply"},
+        "email",
+        {"email": "ada@example.com"},
+        no_targets,
+    )
+    out = Outgoing(d, "Re: Invoice", "Hello\n", "T-1", "<m1@example.com>")
+    msg = email_message(out, "Acme <support@acme.example>")
+    again = email_message(out, "Acme <support@acme.example>")
+    assert msg["Message-ID"] == again["Message-ID"] == message_id(d.id, "support@acme.example")
+    assert msg["Message-ID"] == f"<{d.id}@acme.example>"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["In-Reply-To"] == msg["References"] == "<m1@example.com>"
+    assert msg["X-Switchboard-Ticket"] == "T-1"
+
+
+def test_notifier_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_SMTP_URL", "smtps://u:p@mail.example.com:465")
+    monkeypatch.setenv("SWITCHBOARD_SMTP_FROM", "Support <s@acme.example>")
+    monkeypatch.setenv("SWITCHBOARD_TWILIO_ACCOUNT_SID", "AC1")
+    monkeypatch.setenv("SWITCHBOARD_TWILIO_FROM", "+15550000000")
+    monkeypatch.setenv("SWITCHBOARD_TWILIO_API_URL", "http://127.0.0.1:9999")
+    settings = load_settings()
+    assert settings.smtp_url is not None
+    assert settings.smtp_url.get_secret_value() == "smtps://u:p@mail.example.com:465"
+    assert "u:p" not in repr(settings)
+    assert settings.smtp_from == "Support <s@acme.example>"
+    assert settings.twilio_account_sid == "AC1"
+    assert settings.twilio_from == "+15550000000"
+    assert settings.twilio_api_url == "http://127.0.0.1:9999"
