@@ -325,6 +325,9 @@ class RoutingHandler:
         rules = self._rules()
         trigger = TRIGGERS[placed.kind]
         seen = facts(placed.ticket, interaction, view.profile)
+        if not seen["language"] and placed.ticket.language:  # detected once per ticket
+            seen["language"] = placed.ticket.language
+            seen["language_source"] = placed.ticket.language_source
         language = fill_language(seen, rules.languages)
         decision = rules.evaluate(seen, trigger=trigger, now=at)
         ticket = apply_decision(placed.ticket, decision, rules, fill_defaults=placed.kind == "new")

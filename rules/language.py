@@ -20,7 +20,7 @@ from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBui
 
 MIN_CONFIDENCE = 0.6
 """Below this share of the detector's belief, a detection is no answer."""
-MAX_CHARS = 400
+MAX_CHARS = 200
 """Detection reads the start of a message: enough to decide, and its cost stays flat."""
 
 
