@@ -87,6 +87,7 @@ async def run_consumer(
     log.info("consumer_started", consumer=handler.name, topics=sorted(consumer.subscription()))
     tune_gc()
     poller = _Poller(consumer, poll_ms, max_records)
+    positions: dict[TopicPartition, int] = {}  # next offset to process, as committed
     try:
         next_tick = time.monotonic()
         while not stop.is_set():
@@ -102,11 +103,14 @@ async def run_consumer(
                 ):
                     return  # stopping mid-retry: uncommitted records are redelivered next start
                 await _commit(consumer, batch, commit_timeout_s)
+                positions.update({tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs})
                 if telemetry:
                     telemetry.records.labels(handler.name, "processed").inc(len(records))
                     telemetry.batch_seconds.labels(handler.name).observe(
                         time.perf_counter() - started
                     )
+            if telemetry:
+                _report_lag(consumer, handler.name, positions, telemetry)
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + tick_every_s
                 try:
@@ -120,6 +124,23 @@ async def run_consumer(
     finally:
         poller.cancel()
         log.info("consumer_stopped", consumer=handler.name)
+
+
+def _report_lag(
+    consumer: AIOKafkaConsumer,
+    name: str,
+    positions: dict[TopicPartition, int],
+    telemetry: Telemetry,
+) -> None:
+    """Consumer lag per assigned partition, from the high watermark the last fetch
+    reported: no request of its own. A partition not yet fetched or processed is left
+    out until it is."""
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        position = positions.get(tp)
+        if highwater is not None and position is not None:
+            lag = max(highwater - position, 0)
+            telemetry.consumer_lag.labels(name, tp.topic, str(tp.partition)).set(lag)
 
 
 GC_GEN0_THRESHOLD = 20_000

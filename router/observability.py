@@ -39,6 +39,12 @@ class Telemetry:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "switchboard_consumer_lag",
+            "Records on the partition not yet processed (high watermark minus position)",
+            ["consumer", "topic", "partition"],
+            registry=r,
+        )
         self.retries = Counter(
             "switchboard_consumer_retries",
             "Batches retried after a retriable error",

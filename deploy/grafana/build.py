@@ -131,6 +131,20 @@ def ingress_row() -> list[timeseries.Panel]:
 def consumer_row() -> list[Any]:
     return [
         series(
+            "Consumer lag per role",
+            "Records on the role's partitions not yet processed (high watermark minus "
+            "position). A lag that keeps growing means the role cannot keep up: scale it "
+            "out (up to one process per partition) or look at its batch time.",
+            [
+                query(
+                    "sum by (consumer) (switchboard_consumer_lag)",
+                    "{{consumer}}",
+                )
+            ],
+            unit="short",
+            width=6,
+        ),
+        series(
             "Batch time p95 per role",
             "Time to process and commit one poll, per consumer role.",
             [

@@ -108,6 +108,9 @@ async def test_reply_resolve_feedback_and_reopen(helpdesk: Running) -> None:
     scraped = (await helpdesk.http.get("/metrics")).text
     assert 'switchboard_handle_seconds_bucket{le="120.0",queue="general"} 1.0' in scraped
     assert "switchboard_metric_total" in scraped
+    lag = [line for line in scraped.splitlines() if line.startswith("switchboard_consumer_lag{")]
+    assert any('consumer="router"' in line for line in lag), lag
+    assert all(float(line.rsplit(" ", 1)[1]) >= 0 for line in lag)
     assert await metric_counters(helpdesk, Topic.METRICS_SATISFACTION, {"csat_responses": 1}) == {
         "csat_responses": 1,
         "csat_satisfied": 1,
