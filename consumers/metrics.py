@@ -117,6 +117,7 @@ class MetricsHandler:
                         c.counter,
                         c.dimensions.get("queue", ""),
                         c.dimensions.get("channel", ""),
+                        c.dimensions.get("target", ""),
                     ).inc(c.amount)
                     if c.counter == "handle_seconds_sum":  # AHT as a distribution too
                         queue = c.dimensions.get("queue", "")

@@ -53,8 +53,9 @@ class Telemetry:
         )
         self.metric_counters = Counter(
             "switchboard_metric",
-            "Streaming metric counters (SLA, FCR, satisfaction, workload)",
-            ["metric", "counter", "queue", "channel"],
+            "Streaming metric counters (SLA, FCR, satisfaction, workload); target: the SLA "
+            "target (first_response, next_response, resolution), empty for the others",
+            ["metric", "counter", "queue", "channel", "target"],
             registry=r,
         )
         self.handle_time = Histogram(
