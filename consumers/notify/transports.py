@@ -6,6 +6,7 @@ connection died after the message went out, so the ledger counts it as maybe del
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -174,22 +175,23 @@ class TwilioTransport:
 
 
 class ConsoleTransport:
-    """Without a provider configured (the ``dev`` default): the message goes to the log."""
+    """Without a provider configured (the ``dev`` default): the message is printed on
+    standard output for the person running it, and the log records only that it was,
+    without recipient or text (logs are shipped; addresses and messages stay out)."""
 
     def __init__(self, sender: str) -> None:
         self._sender = sender
 
     async def send(self, out: Outgoing) -> str:
         d = out.delivery
-        log.info(
-            "notification_printed",
-            medium=d.medium,
-            to=d.to,
-            subject=out.subject,
-            body=out.body,
-            ticket=out.ticket_id,
-            message_id=message_id(d.id, self._sender) if d.medium == "email" else None,
-        )
+        mid = message_id(d.id, self._sender) if d.medium == "email" else None
+        lines = [f"--- {d.medium} to {d.to} (ticket {out.ticket_id})"]
+        if out.subject:
+            lines.append(f"Subject: {out.subject}")
+        lines += [out.body.rstrip(), "---"]
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        log.info("notification_printed", medium=d.medium, ticket=out.ticket_id, message_id=mid)
         return "console"
 
     async def close(self) -> None:

@@ -102,9 +102,10 @@ async def test_auto_replies_and_notify_targets_are_delivered(
 
 
 async def test_without_providers_notifications_are_printed(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The ``dev`` default: nothing is sent, every message goes to the log."""
+    """The ``dev`` default: nothing is sent, every message is printed on standard output,
+    and the log says so without the recipient or the text."""
     configured = settings.model_copy(update={"rules_path": rules_dir(tmp_path)})
     with capture_logs() as logs:
         async with run_switchboard(configured, ROLES) as sb:
@@ -118,10 +119,14 @@ async def test_without_providers_notifications_are_printed(
                     break
                 await asyncio.sleep(0.05)
     printed = [e for e in logs if e["event"] == "notification_printed"]
-    assert sorted((e["medium"], e["to"]) for e in printed) == [
-        ("email", "ada@example.com"),
-        ("email", "oncall@ops.example"),
-        ("sms", "+15559990000"),
-        ("whatsapp", "+15558880000"),
-    ]
+    assert sorted(e["medium"] for e in printed) == ["email", "email", "sms", "whatsapp"]
+    assert all("to" not in e and "body" not in e for e in printed)
+    shown = capsys.readouterr().out
+    for header in (
+        "--- email to ada@example.com",
+        "--- email to oncall@ops.example",
+        "--- sms to +15559990000",
+        "--- whatsapp to +15558880000",
+    ):
+        assert header in shown
     assert any(e["event"] == "notifier_printing" for e in logs)
