@@ -36,9 +36,10 @@ component: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest -m integration -rs
 
-# The fault tests at full size (`make test` runs them small): longer outages, more load.
+# The fault and fuzz tests at full size (`make test` runs them small): longer outages,
+# more load, a 100,000-ticket day, more examples.
 faults: $(STAMP)
-	FAULTS_SCALE=large $(BIN)/pytest -m faults tests/faults --timeout=600
+	FAULTS_SCALE=large $(BIN)/pytest -m "faults or fuzz" tests/faults tests/fuzz --timeout=600
 
 bench: $(STAMP)
 	$(BIN)/switchboard bench

@@ -24,11 +24,13 @@ from consumers.runner import Record
 from consumers.state.backlog import Backlog
 from consumers.state.counters import Gauges, Increment, WindowCounters, WindowState
 from router.codec import JSON_HEADER, decode_event, dumps
-from router.errors import SwitchboardError
+from router.errors import InvalidEvent, SwitchboardError
 from router.events import MetricRecord, Ticket, Window, iso, metric_key, utcnow
+from router.limits import Limits
 from router.observability import Telemetry
 from router.redis import RedisClient
 from router.topics import METRIC_TOPICS, OutRecord
+from router.vocabulary import LIFECYCLE_TYPES
 
 log = structlog.get_logger("switchboard.metrics")
 
@@ -48,8 +50,10 @@ class MetricsHandler:
         telemetry: Telemetry | None = None,
         prefix: str = "sb",
         clock: Callable[[], float] = time.time,
+        limits: Limits | None = None,
     ) -> None:
         """``prefix``: the deployment's (``SWITCHBOARD_TOPIC_PREFIX``), as for every store."""
+        self._limits = limits or Limits()
         self._send = send
         self._contributors = contributors
         self._window_s = window_s
@@ -67,7 +71,10 @@ class MetricsHandler:
         latest: dict[str, Ticket] = {}
         for record in records:
             try:
+                self._limits.check_record(record.value)
                 event = decode_event(record.value)
+                if event.type not in LIFECYCLE_TYPES:
+                    raise InvalidEvent(f"unknown lifecycle type {event.type!r}")
                 ticket = (event.data or {}).get("ticket")
                 if isinstance(ticket, dict):
                     snapshot = Ticket.model_validate(ticket)
@@ -77,10 +84,10 @@ class MetricsHandler:
                     pending.extend(
                         (event.id, key, c, start)
                         for c in contributor(event.type, event.data or {})
-                        for start, key in [self._key(c, at)]
+                        for start, key in [self._key(c, c.at or at)]
                     )
             except (SwitchboardError, ValidationError) as exc:
-                deadletters.append(deadletter_record(record, self.name, exc))
+                deadletters.append(deadletter_record(record, self.name, exc, self._limits))
         await self._backlog.follow(list(latest.values()))
         await self._apply(pending)
         if deadletters:

@@ -55,3 +55,7 @@ class EventType(StrEnum):
     TICKET_NOTE_ADDED = "switchboard.ticket.note_added"
     TICKET_NOTIFICATION = "switchboard.ticket.notification"
     TICKET_SNAPSHOT = "switchboard.ticket.snapshot"
+
+
+LIFECYCLE_TYPES = frozenset(t.value for t in EventType if t.value.startswith("switchboard.ticket."))
+"""What a record on the tickets topics may be: anything else there is poison."""

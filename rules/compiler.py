@@ -241,6 +241,9 @@ class RuleCompiler(SectionCompiler):
                     "Python 're' syntax; quote the pattern in YAML",
                 )
                 return None
+            except OverflowError as exc:  # a repeat count past the engine's limit
+                self.error(node.mark, f"bad regular expression: {exc}", "use a smaller count")
+                return None
         if op in _NUMBER_OPS:
             number = node.value if isinstance(node, YScalar) else None
             if isinstance(number, int | float) and not isinstance(number, bool):

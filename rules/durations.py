@@ -8,13 +8,18 @@ from datetime import timedelta
 _DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 DURATION_HINT = "write durations like 30m, 1h, 1d or 2h30m (units: w d h m s)"
+LONGEST = timedelta(days=36_500)
+"""A hundred years: a due time further out is past the dates the router can compute."""
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """The duration, or None when ``text`` is not one (or is zero)."""
+    """The duration, or None when ``text`` is not one (or is zero, or over ``LONGEST``)."""
     match = _DURATION.fullmatch(text.strip())
     if match is None or not any(match.groups()):
         return None
     weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    value = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-    return value if value > timedelta(0) else None
+    try:
+        value = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:  # beyond timedelta's 999,999,999 days
+        return None
+    return value if timedelta(0) < value <= LONGEST else None

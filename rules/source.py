@@ -97,7 +97,14 @@ def parse_yaml(text: str, file: str) -> tuple[YNode | None, list[RuleError]]:
         return None, []
     errors: list[RuleError] = []
     converter = _Converter(yaml, file, errors)
-    return converter.convert(root), errors
+    try:
+        return converter.convert(root), errors
+    except RecursionError:
+        return None, [RuleError(Mark(file, 1, 1), "YAML nested too deeply")]
+
+
+MAX_NODES = 100_000
+"""Nodes a rule file may expand to: aliases of aliases (a "billion laughs") stop here."""
 
 
 class _Converter:
@@ -105,16 +112,33 @@ class _Converter:
         self.yaml = yaml
         self.file = file
         self.errors = errors
+        self.open: set[int] = set()  # the nodes being converted: an alias back is a cycle
+        self.nodes = 0
 
     def mark(self, node: Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def convert(self, node: Node) -> YNode:
-        if isinstance(node, MappingNode):
-            return self.mapping(node)
-        if isinstance(node, SequenceNode):
-            return YSeq(tuple(self.convert(item) for item in node.value), self.mark(node))
-        return YScalar(self.scalar(node), self.mark(node))
+        self.nodes += 1
+        if id(node) in self.open:
+            self.errors.append(
+                RuleError(self.mark(node), "an alias refers to a node that contains it")
+            )
+            return YScalar(None, self.mark(node))
+        if self.nodes > MAX_NODES:
+            if self.nodes == MAX_NODES + 1:  # said once
+                why = f"the document expands to more than {MAX_NODES:,} nodes (aliases of aliases)"
+                self.errors.append(RuleError(self.mark(node), why))
+            return YScalar(None, self.mark(node))
+        self.open.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                return self.mapping(node)
+            if isinstance(node, SequenceNode):
+                return YSeq(tuple(self.convert(item) for item in node.value), self.mark(node))
+            return YScalar(self.scalar(node), self.mark(node))
+        finally:
+            self.open.discard(id(node))
 
     def scalar(self, node: Node) -> Scalar:
         if not isinstance(node, ScalarNode) or str(node.tag).endswith(":str"):

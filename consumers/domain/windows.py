@@ -35,6 +35,7 @@ class Contribution:
     counter: str
     amount: int = 1
     definition: str | None = None  # the hash of the definition it was counted under
+    at: datetime | None = None  # the time whose window counts it; None: the event's time
 
 
 Contributor = Callable[[str, dict[str, Any]], list[Contribution]]
@@ -147,7 +148,19 @@ def sla(event_type: str, data: dict[str, Any]) -> list[Contribution]:
         counter, target = "met", "resolution"
     if counter is None or not target:
         return []
-    return [Contribution("sla", {**dims, "target": str(target)}, counter)]
+    # a breach counts in the window of its due time, however late the timer fired
+    at = _time(data.get("due")) if counter == "breached" else None
+    return [Contribution("sla", {**dims, "target": str(target)}, counter, at=at)]
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 CONTRIBUTORS: tuple[Contributor, ...] = (workload, fcr, satisfaction, sla)

@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from router.app.embedded import (
     broker_command,
@@ -252,6 +253,12 @@ class RoleProcess:
                 raise AssertionError(f"no such log line within {timeout}s: {self.describe()}")
             await asyncio.sleep(0.1)
 
+    def kill9(self) -> None:
+        """``kill -9``: a crash with no chance to flush, commit or say goodbye."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
     def terminate(self, timeout: float = 10.0) -> int:
         """SIGTERM (a graceful stop), then SIGKILL if it does not end in time."""
         if self.proc.poll() is None:
@@ -313,6 +320,7 @@ class Deployment:
     prefix: str
     logs: Path
     processes: list[RoleProcess] = field(default_factory=list)
+    partitions: int = 2
 
     @property
     def bootstrap_servers(self) -> str:
@@ -329,7 +337,9 @@ class Deployment:
     def settings(self, **overrides: Any) -> Settings:
         """Settings for the test's own clients (admin, producers, readers)."""
         return Settings(
-            kafka=KafkaSettings(bootstrap_servers=self.bootstrap_servers, partitions=2),
+            kafka=KafkaSettings(
+                bootstrap_servers=self.bootstrap_servers, partitions=self.partitions
+            ),
             redis=RedisSettings(url=self.redis_url),
             topic_prefix=self.prefix,
             consumer_group_prefix=self.prefix,
@@ -342,7 +352,7 @@ class Deployment:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
         env.update(
             SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=self.bootstrap_servers,
-            SWITCHBOARD_KAFKA_PARTITIONS="2",
+            SWITCHBOARD_KAFKA_PARTITIONS=str(self.partitions),
             SWITCHBOARD_REDIS_URL=self.redis_url,
             SWITCHBOARD_TOPIC_PREFIX=self.prefix,
             SWITCHBOARD_CONSUMER_GROUP_PREFIX=self.prefix,
@@ -422,3 +432,72 @@ async def produce(settings: Settings, topic: Topic, records: Sequence[tuple[str,
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+async def committed(settings: Settings, group: str, topic: Topic) -> dict[int, int]:
+    """A role's consumer group's committed offset per partition of ``topic`` (-1: none)."""
+    name = TopicNames(settings.topic_prefix)(topic)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(
+            f"{settings.consumer_group_prefix}.{group}",
+            partitions=[TopicPartition(name, p) for p in range(settings.kafka.partitions)],
+        )
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items()}
+
+
+async def wait_consumed(
+    settings: Settings, group: str, topic: Topic, ends: dict[int, int], timeout: float
+) -> None:
+    """Until ``group`` committed up to ``ends`` (partition -> end offset, which the test
+    knows from what it read or wrote: the embedded broker may report ends early)."""
+
+    async def done() -> bool:
+        offsets = await committed(settings, group, topic)
+        return all(offsets.get(p, -1) >= end for p, end in ends.items())
+
+    await wait_until(done, timeout, f"{group} consumed {topic.value} to {ends}", every=0.5)
+
+
+def end_offsets(records: Iterable[Any]) -> dict[int, int]:
+    """The end offset of every partition, from records read (aiokafka ConsumerRecords)."""
+    ends: dict[int, int] = {}
+    for record in records:
+        ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+    return ends
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What the lifecycle records say about the inbound events a test sent."""
+
+    lost: set[str]  # acknowledged, without a lifecycle effect
+    stray: set[str]  # an effect of an event nobody was told about
+    doubled: dict[str, int]  # events with effects under more than one record id
+    tickets_per_customer: dict[str, int]
+    republished: int  # copies of a record under its own id (harmless: dropped by id)
+
+
+def effects(records: Sequence[dict[str, Any]], accepted: set[str]) -> Effects:
+    """Each inbound event's ``.created``/``.message_added`` effects, by distinct record id."""
+    kinds = (EventType.TICKET_CREATED, EventType.TICKET_MESSAGE_ADDED)
+    unique = {r["id"]: r for r in records}
+    per_event: dict[str, int] = {}
+    tickets: dict[str, int] = {}
+    for record in unique.values():
+        if record["type"] in kinds:
+            event = record["data"]["interaction"]["event_id"]
+            per_event[event] = per_event.get(event, 0) + 1
+        if record["type"] == EventType.TICKET_CREATED:
+            customer = record["data"]["ticket"]["customer_id"]
+            tickets[customer] = tickets.get(customer, 0) + 1
+    return Effects(
+        lost=accepted - set(per_event),
+        stray=set(per_event) - accepted,
+        doubled={e: n for e, n in per_event.items() if n > 1},
+        tickets_per_customer=tickets,
+        republished=len(records) - len(unique),
+    )

@@ -74,7 +74,7 @@ def test_check_warnings_pass_with_exit_0(tmp_path: Path) -> None:
 def test_test_command_passes_the_example_cases() -> None:
     result = run("test", EXAMPLES, "--cases", CASES)
     assert result.returncode == 0, result.stdout
-    assert result.stdout.splitlines()[-1] == "20 passed, 0 failed"
+    assert result.stdout.splitlines()[-1] == "21 passed, 0 failed"
 
 
 def test_test_command_shows_failures_as_a_diff(tmp_path: Path) -> None:
@@ -238,4 +238,4 @@ def test_mounted_as_switchboard_rules() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == "20 passed, 0 failed"
+    assert result.stdout.splitlines()[-1] == "21 passed, 0 failed"

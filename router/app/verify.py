@@ -1,0 +1,442 @@
+"""``switchboard metrics verify``: are the compacted metric topics the truth?
+
+An independent batch recount of every metric window (contract section 8) from the
+``tickets`` topic, diffed key by key against the newest revision of every record on the
+metric topics. It is written from the documented definitions, not with the metrics
+role's own code, so a bug in that code cannot hide in both sides:
+
+- every lifecycle event counts once, by CloudEvents id (a re-published copy shares it),
+  in the tumbling window of its event time (``time``; the record's timestamp without
+  one), whenever it arrived;
+- ``sla`` (queue, channel, priority, policy, target): ``met`` where a reply
+  (``.responded``: ``first``/``next`` response) or the resolution (``.resolved``) said
+  ``within_sla: true``; ``breached`` in the window of the breach's *due time*;
+  ``warned`` in the window of the warning;
+- ``fcr`` (queue, channel, agent): ``resolved`` per resolution, ``resolved_first_contact``
+  when the router judged it first contact (``first_contact``; the definition is the
+  router's, configurable in the rules file), ``reopened_after_first_contact`` per reopen
+  of such a ticket (``was_first_contact``), in the reopen's window;
+- ``satisfaction`` (queue, channel, agent): CSAT responses and satisfied (4-5), NPS
+  responses, promoters (9-10), passives (7-8), detractors (0-6), CES responses and sum;
+- ``workload`` (queue, channel): created, resolved, reopened, escalated; ``handled`` and
+  ``handle_seconds_sum`` per reply that reported its handle time.
+
+The agent of a window is the event's ``agent_id``, else the ticket's assignee, else
+``none``; a ticket without a queue or SLA policy counts under ``none``.
+
+Not verified: the workload *backlog gauges* (``open``, ``waiting``,
+``oldest_waiting_seconds``). They are snapshots the metrics role takes on its own clock
+once per window, of the backlog at that moment; a replay of event time cannot know when
+that moment was, so there is nothing exact to compare them with. Records that hold only
+gauges are skipped, and gauge counters are ignored on the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from router.kafka import client_options
+from router.settings import Settings
+from router.topics import METRIC_TOPICS, Topic, TopicNames
+
+Progress = Callable[[str, int], None]
+Counters = dict[str, int]
+
+GAUGES = frozenset({"open", "waiting", "oldest_waiting_seconds"})
+IGNORED_DIMENSIONS = frozenset({"definition_hash"})
+"""Dimensions that name how a figure was defined, not what it counts: a window split by
+them is compared as one."""
+
+T = "switchboard.ticket."
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Windows whose start lies in ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    def holds(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class WindowId:
+    metric: str
+    start: datetime
+    dimensions: tuple[tuple[str, str], ...]
+
+    @property
+    def key(self) -> str:
+        """The record key of contract section 8."""
+        start = self.start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        dims = ",".join(f"{k}={v}" for k, v in self.dimensions)
+        return f"{self.metric}/{start}/{dims}"
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    key: str
+    what: str  # a counter or value name, or "window"
+    expected: object
+    found: object
+
+    def __str__(self) -> str:
+        if self.what == "window":
+            if self.found is None:
+                return f"{self.key}: missing from the metric topics (recount: {self.expected})"
+            return f"{self.key}: not in the recount (metric topics: {self.found})"
+        return f"{self.key}: {self.what} recount {self.expected}, metric topics {self.found}"
+
+
+@dataclass(slots=True)
+class Verified:
+    differences: list[Difference] = field(default_factory=list)
+    windows_recounted: int = 0
+    windows_found: int = 0
+    events: int = 0
+    duplicates: int = 0
+    unreadable: int = 0
+    records_read: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+# ---------------------------------------------------------------- the recount (pure)
+
+
+def _window_start(at: datetime, window_s: int) -> datetime:
+    seconds = math.floor(at.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % window_s, UTC)
+
+
+def _when(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _text(value: object, default: str = "none") -> str:
+    return str(value) if value not in (None, "") else default
+
+
+@dataclass(slots=True)
+class Recount:
+    """Counters per metric window, fed one lifecycle event at a time."""
+
+    window_s: int
+    windows: dict[WindowId, Counters] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    events: int = 0
+    duplicates: int = 0
+    unreadable: int = 0
+
+    def add_record(self, value: bytes | None, timestamp_ms: int) -> None:
+        """One record of the tickets topic, as bytes."""
+        try:
+            event = orjson.loads(value) if value else None
+        except orjson.JSONDecodeError:
+            event = None
+        if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+            self.unreadable += 1  # the metrics role dead-letters it: it counts nowhere
+            return
+        fallback = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        self.add_event(event, fallback)
+
+    def add_event(self, event: dict[str, Any], fallback: datetime) -> None:
+        event_id = str(event["id"])
+        if event_id in self.seen:
+            self.duplicates += 1
+            return
+        data = event.get("data")
+        ticket = data.get("ticket") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(ticket, dict):
+            self.unreadable += 1
+            return
+        self.seen.add(event_id)
+        self.events += 1
+        at = _when(event.get("time")) or fallback
+        kind = str(event.get("type", "")).removeprefix(T)
+        queue, channel = _text(ticket.get("queue")), _text(ticket.get("channel"))
+        agent = _text(data.get("agent_id") or ticket.get("assignee"))
+        people = {"queue": queue, "channel": channel, "agent": agent}
+        load = {"queue": queue, "channel": channel}
+
+        if kind in ("created", "resolved", "reopened", "escalated"):
+            self._count("workload", at, load, kind)
+        if kind == "responded" and isinstance(data.get("handle_seconds"), int | float):
+            self._count("workload", at, load, "handled")
+            self._count("workload", at, load, "handle_seconds_sum", round(data["handle_seconds"]))
+
+        if kind == "resolved":
+            self._count("fcr", at, people, "resolved")
+            if data.get("first_contact") is True:
+                self._count("fcr", at, people, "resolved_first_contact")
+        if kind == "reopened" and data.get("was_first_contact") is True:
+            self._count("fcr", at, people, "reopened_after_first_contact")
+
+        if kind == "feedback_received":
+            self._feedback(at, people, data.get("kind"), data.get("score"))
+
+        sla = {
+            **load,
+            "priority": _text(ticket.get("priority")),
+            "policy": _text(ticket.get("sla_policy")),
+        }
+        if kind == "responded" and data.get("within_sla") is True:
+            target = {"first": "first_response", "next": "next_response"}.get(
+                str(data.get("response"))
+            )
+            if target:
+                self._count("sla", at, {**sla, "target": target}, "met")
+        if kind == "resolved" and data.get("within_sla") is True:
+            self._count("sla", at, {**sla, "target": "resolution"}, "met")
+        if kind in ("sla_warning", "sla_breached") and data.get("target"):
+            target = str(data["target"])
+            due = _when(data.get("due"))
+            when = at if kind == "sla_warning" else (due or at)
+            counter = "warned" if kind == "sla_warning" else "breached"
+            self._count("sla", when, {**sla, "target": target}, counter)
+
+    def _feedback(self, at: datetime, dims: dict[str, str], kind: object, score: object) -> None:
+        if not isinstance(score, int) or isinstance(score, bool):
+            return
+        if kind == "csat":
+            self._count("satisfaction", at, dims, "csat_responses")
+            if score >= 4:
+                self._count("satisfaction", at, dims, "csat_satisfied")
+        elif kind == "nps":
+            self._count("satisfaction", at, dims, "nps_responses")
+            band = "promoters" if score >= 9 else "passives" if score >= 7 else "detractors"
+            self._count("satisfaction", at, dims, band)
+        elif kind == "ces":
+            self._count("satisfaction", at, dims, "ces_responses")
+            self._count("satisfaction", at, dims, "ces_sum", score)
+
+    def _count(
+        self, metric: str, at: datetime, dims: dict[str, str], counter: str, amount: int = 1
+    ) -> None:
+        window = WindowId(metric, _window_start(at, self.window_s), tuple(sorted(dims.items())))
+        counters = self.windows.setdefault(window, {})
+        counters[counter] = counters.get(counter, 0) + amount
+
+
+def documented_values(metric: str, c: Counters) -> dict[str, float | None]:
+    """The ratios of contract section 8 (None where the denominator is zero)."""
+
+    def share(num: float, den: int) -> float | None:
+        return num / den if den else None
+
+    if metric == "sla":
+        return {"compliance": share(c.get("met", 0), c.get("met", 0) + c.get("breached", 0))}
+    if metric == "fcr":
+        first = c.get("resolved_first_contact", 0) - c.get("reopened_after_first_contact", 0)
+        return {"fcr_rate": share(first, c.get("resolved", 0))}
+    if metric == "satisfaction":
+        return {
+            "csat": share(c.get("csat_satisfied", 0), c.get("csat_responses", 0)),
+            "nps": share(
+                100 * (c.get("promoters", 0) - c.get("detractors", 0)), c.get("nps_responses", 0)
+            ),
+            "ces_avg": share(c.get("ces_sum", 0), c.get("ces_responses", 0)),
+        }
+    if metric == "workload":
+        return {"aht_seconds": share(c.get("handle_seconds_sum", 0), c.get("handled", 0))}
+    return {}
+
+
+# ---------------------------------------------------------------- the metric topics
+
+
+@dataclass(slots=True)
+class Published:
+    """The newest revision of every key of the metric topics (what compaction keeps)."""
+
+    newest: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+
+    def add_record(self, key: bytes | None, value: bytes | None) -> None:
+        name = (key or b"").decode(errors="replace")
+        if value is None:
+            self.newest.pop(name, None)  # a tombstone
+            return
+        try:
+            record = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(record, dict):
+            return
+        revision = record.get("revision")
+        revision = revision if isinstance(revision, int) else 0
+        seen = self.newest.get(name)
+        if seen is None or revision >= seen[0]:
+            self.newest[name] = (revision, record)
+
+    def windows(self) -> Iterator[tuple[WindowId, Counters, dict[str, Any]]]:
+        """Every window without its gauges, merged over ignored dimensions."""
+        merged: dict[WindowId, tuple[Counters, dict[str, Any]]] = {}
+        for _, record in self.newest.values():
+            window = record.get("window") or {}
+            start = _when(window.get("start") if isinstance(window, dict) else None)
+            counters = record.get("counters")
+            dimensions = record.get("dimensions")
+            if start is None or not isinstance(counters, dict) or not isinstance(dimensions, dict):
+                continue
+            counted = {
+                str(k): int(v)
+                for k, v in counters.items()
+                if k not in GAUGES and isinstance(v, int | float) and not isinstance(v, bool)
+            }
+            if not counted:
+                continue  # a backlog snapshot only
+            dims = tuple(
+                sorted(
+                    (str(k), str(v)) for k, v in dimensions.items() if k not in IGNORED_DIMENSIONS
+                )
+            )
+            wid = WindowId(str(record.get("metric")), start.astimezone(UTC), dims)
+            values = record.get("values") if isinstance(record.get("values"), dict) else {}
+            if wid in merged:
+                old, _ = merged[wid]
+                for name, amount in counted.items():
+                    old[name] = old.get(name, 0) + amount
+                merged[wid] = (old, {})  # merged values cannot be checked one by one
+            else:
+                merged[wid] = (counted, dict(values or {}))
+        for wid, (counters_, values_) in merged.items():
+            yield wid, counters_, values_
+
+
+# ---------------------------------------------------------------- the diff
+
+
+def compare(
+    recount: dict[WindowId, Counters],
+    published: Iterable[tuple[WindowId, Counters, dict[str, Any]]],
+    period: Period,
+) -> tuple[list[Difference], int, int]:
+    """Differences, windows recounted and windows found, inside ``period``."""
+    expected = {w: c for w, c in recount.items() if period.holds(w.start)}
+    found = {w: (c, v) for w, c, v in published if period.holds(w.start)}
+    differences: list[Difference] = []
+    for window in sorted(expected.keys() | found.keys(), key=lambda w: (w.start, w.key)):
+        mine = expected.get(window)
+        theirs, values = found.get(window, (None, {}))
+        if theirs is None:
+            if mine and any(mine.values()):
+                differences.append(Difference(window.key, "window", _show(mine), None))
+            continue
+        if mine is None:
+            if any(theirs.values()):
+                differences.append(Difference(window.key, "window", None, _show(theirs)))
+            continue
+        for name in sorted(mine.keys() | theirs.keys()):
+            if mine.get(name, 0) != theirs.get(name, 0):
+                differences.append(
+                    Difference(window.key, name, mine.get(name, 0), theirs.get(name, 0))
+                )
+        for name, want in documented_values(window.metric, mine).items():
+            if not values:
+                break
+            got = values.get(name)
+            same = (want is None and got is None) or (
+                want is not None
+                and isinstance(got, int | float)
+                and math.isclose(want, got, rel_tol=1e-9, abs_tol=1e-9)
+            )
+            if not same:
+                differences.append(Difference(window.key, f"values.{name}", want, got))
+    return differences, len(expected), len(found)
+
+
+def _show(counters: Counters) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counters.items()))
+
+
+# ---------------------------------------------------------------- reading Kafka
+
+
+async def read_topic(
+    settings: Settings,
+    topic: Topic,
+    each: Callable[[ConsumerRecord[bytes, bytes]], None],
+    progress: Progress | None = None,
+) -> int:
+    """Hand every record of ``topic``, from the beginning to its end, to ``each``; the
+    number read. Records are not kept: a busy day's topic need not fit in memory. The end
+    is where nothing more arrives, since some brokers report end offsets early."""
+    name = TopicNames(settings.topic_prefix)(topic)
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
+    await consumer.start()
+    read = 0
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
+        if not tps:
+            return 0
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        while True:
+            batch = await consumer.getmany(timeout_ms=300, max_records=10_000)
+            for records in batch.values():
+                for record in records:
+                    each(record)
+                read += sum(len(r) for r in batch.values())
+            if progress:
+                progress(name, read)
+            if not batch and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                return read
+    finally:
+        await consumer.stop()
+
+
+async def verify(
+    settings: Settings,
+    period: Period,
+    progress: Progress | None = None,
+) -> Verified:
+    """Recount from ``tickets``, read the metric topics, and diff them."""
+    recount = Recount(settings.metrics_window_s)
+    result = Verified()
+    result.records_read[Topic.TICKETS.value] = await read_topic(
+        settings, Topic.TICKETS, lambda r: recount.add_record(r.value, r.timestamp), progress
+    )
+    published = Published()
+    for topic in METRIC_TOPICS.values():
+        result.records_read[topic.value] = await read_topic(
+            settings, topic, lambda r: published.add_record(r.key, r.value), progress
+        )
+    differences, recounted, found = compare(recount.windows, published.windows(), period)
+    result.differences = differences
+    result.windows_recounted, result.windows_found = recounted, found
+    result.events, result.duplicates = recount.events, recount.duplicates
+    result.unreadable = recount.unreadable
+    return result
+
+
+__all__ = [
+    "Difference",
+    "Period",
+    "Published",
+    "Recount",
+    "Verified",
+    "WindowId",
+    "compare",
+    "documented_values",
+    "read_topic",
+    "verify",
+]
