@@ -224,7 +224,7 @@ async def preflight_kafka_redis(settings: Settings) -> None:
 def run(
     role: Annotated[
         list[str],
-        typer.Option(help="ingress | router | timers | metrics | all (repeatable)."),
+        typer.Option(help="ingress | router | timers | metrics | notifier | all (repeatable)."),
     ],
     accept_empty_state: Annotated[
         bool,
@@ -467,6 +467,153 @@ def report(
             err.print(f"read {topic}: {records:,} records", highlight=False)
         err.print(
             f"wrote {done.path} ({done.size / 1024:,.0f} KiB, {done.windows:,} metric windows)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    run_until_signal(main)
+
+
+metrics_app = typer.Typer(help="Check the metric topics.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
+
+
+@metrics_app.command("verify")
+def metrics_verify(
+    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
+    to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
+    limit: Annotated[int, typer.Option(help="Print at most this many differences.")] = 200,
+) -> None:
+    """Recount every metric window from `tickets` and diff it against the compacted
+    metric topics, key by key; exit 1 on any difference (backlog gauges excluded)."""
+    from router.app.report import period_of
+    from router.app.verify import Period, verify
+
+    try:
+        period = period_of(from_, to)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    settings = settings_or_exit()
+    failed = False
+
+    async def main(stop: asyncio.Event) -> None:
+        nonlocal failed
+        del stop
+        await check_kafka(settings)
+        shown: dict[str, float] = {}
+
+        def progress(topic: str, records: int) -> None:
+            now = asyncio.get_running_loop().time()
+            if now - shown.get(topic, -1.0) >= 1.0:  # at most one line a second
+                shown[topic] = now
+                err.print(f"reading {topic}: {records:,} records", highlight=False)
+
+        done = await verify(settings, Period(period.start, period.end), progress)
+        for topic, records in done.records_read.items():
+            err.print(f"read {topic}: {records:,} records", highlight=False)
+        for difference in done.differences[:limit]:
+            out.print(str(difference), highlight=False, soft_wrap=True)
+        if len(done.differences) > limit:
+            out.print(f"... and {len(done.differences) - limit:,} more", highlight=False)
+        out.print(
+            f"{done.events:,} lifecycle events ({done.duplicates:,} re-published copies), "
+            f"{done.windows_recounted:,} windows recounted, {done.windows_found:,} on the "
+            f"metric topics: {len(done.differences):,} "
+            f"difference{'' if len(done.differences) == 1 else 's'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        failed = not done.ok
+
+    run_until_signal(main)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
+    roster: Annotated[Path, typer.Option("--roster", help="The roster file (YAML).")],
+    events: Annotated[Path, typer.Option("--events", help="A day of inbound events (JSONL).")],
+    rules_path: Annotated[
+        Path | None, typer.Option("--rules", help="Rules (default: SWITCHBOARD_RULES_PATH).")
+    ] = None,
+    against: Annotated[
+        Path | None, typer.Option("--against", help="A second roster, side by side.")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Size the groups to meet e.g. first_response=90%."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write an HTML page.")] = None,
+) -> None:
+    """Staffing what-if: replay a recorded day against a roster in virtual time, with the
+    router's own rules, SLA clocks and assignment."""
+    from router.app.simulate.command import Request, run
+    from router.app.simulate.roster import RosterInvalid
+    from router.app.simulate.target import parse_target
+    from rules import RuleSetInvalid
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_format, "warning")
+    try:
+        request = Request(
+            roster,
+            events,
+            rules_path or settings.rules_path,
+            against,
+            parse_target(target) if target else None,
+            as_json,
+            out_file,
+            settings.reopen_window_s,
+        )
+        asyncio.run(run(request, out, err))
+    except RosterInvalid as exc:
+        for error in exc.errors:
+            err.print(str(error), highlight=False, soft_wrap=True)
+        fail(ConfigError("--roster", f"{len(exc.errors)} roster errors"))
+    except RuleSetInvalid as exc:
+        for error in exc.errors:
+            err.print(str(error), highlight=False, soft_wrap=True)
+        fail(ConfigError("--rules", f"{len(exc.errors)} rule errors"))
+    except ConfigError as exc:
+        fail(exc)
+
+
+export_app = typer.Typer(help="Export topics for replay.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("inbound")
+def export_inbound(
+    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
+    to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The JSONL file.")],
+    pseudonymize: Annotated[
+        bool, typer.Option("--pseudonymize", help="Hash identities, keep thread structure.")
+    ] = False,
+    salt: Annotated[
+        str | None, typer.Option("--salt", help="Hash key, to make exports agree.")
+    ] = None,
+) -> None:
+    """Write the inbound events of a period as JSONL (the --events of `simulate`)."""
+    from router.app.export import export_inbound as export
+    from router.app.report import period_of
+
+    try:
+        period = period_of(from_, to)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    settings = settings_or_exit()
+
+    async def main(stop: asyncio.Event) -> None:
+        del stop
+        await check_kafka(settings)
+        done = await export(settings, period, out_file, pseudonymize=pseudonymize, salt=salt)
+        err.print(
+            f"read {done.read:,} inbound records, wrote {done.written:,} to {done.path}",
             highlight=False,
             soft_wrap=True,
         )

@@ -1,0 +1,168 @@
+"""``switchboard simulate``: load the inputs, run, and show the result (a table, or the
+``--json`` object), an HTML page with ``--out``, the roster found with ``--target``.
+
+Progress goes to stderr (rich), so stdout holds only the result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from router.app.simulate.day import DayEvent, read_day
+from router.app.simulate.engine import Result, simulate
+from router.app.simulate.roster import Roster, dump_roster, load_roster
+from router.app.simulate.target import Target, search
+from router.events import utcnow
+from router.vocabulary import SLA_TARGETS
+from rules import RuleSet, load_ruleset
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    roster: Path
+    events: Path
+    rules: Path
+    against: Path | None = None
+    target: Target | None = None
+    json: bool = False
+    out: Path | None = None
+    reopen_window_s: float = 7 * 24 * 3600
+
+
+async def run(request: Request, out: Console, err: Console) -> None:
+    """Raises ``ConfigError`` (roster, events, target) or ``RuleSetInvalid`` (rules)."""
+    rules = load_ruleset(request.rules)
+    roster = load_roster(request.roster)
+    other = load_roster(request.against) if request.against else None
+    day = read_day(request.events)
+    err.print(f"{len(day):,} events from {request.events}", highlight=False)
+    runs: list[tuple[str, dict[str, Any]]] = []
+    found_text: str | None = None
+    if request.target is not None:
+        found = await search(
+            rules,
+            roster,
+            day,
+            request.target,
+            reopen_window_s=request.reopen_window_s,
+            step=lambda line: err.print(line, highlight=False),
+        )
+        found_text = dump_roster(found.roster)
+        runs.append((f"{request.roster.name} sized for {request.target}", found.result.report))
+        err.print(f"{found.runs} runs; head count {found.roster.head_count()}", highlight=False)
+    else:
+        result = await _run(rules, roster, day, request, err=err, name=request.roster.name)
+        runs.append((request.roster.name, result.report))
+    if other is not None and request.against is not None:
+        result = await _run(rules, other, day, request, err=err, name=request.against.name)
+        runs.append((request.against.name, result.report))
+    if request.out is not None:
+        _write_page(request, runs, found_text)
+        err.print(f"wrote {request.out}", highlight=False)
+    if request.json:
+        out.file.write(orjson.dumps(_json(runs, found_text)).decode() + "\n")
+        return
+    wide = Console(file=out.file, width=max(out.width, 160), no_color=not out.is_terminal)
+    wide.print(table(runs))
+    if found_text is not None:  # plain text: a roster's [lists] are no rich markup
+        out.file.write(f"# roster meeting {request.target}\n{found_text}")
+
+
+def _json(runs: list[tuple[str, dict[str, Any]]], found: str | None) -> dict[str, Any]:
+    """One roster: the contract's object. ``--against``: ``{roster, against}`` holding
+    one each. ``--target``: the object of the roster found, plus ``roster_found``."""
+    if len(runs) == 1:
+        return {**runs[0][1], "roster_found": found} if found else runs[0][1]
+    first = {**runs[0][1], "roster_found": found} if found else runs[0][1]
+    return {"roster": first, "against": runs[1][1]}
+
+
+async def _run(
+    rules: RuleSet,
+    roster: Roster,
+    day: list[DayEvent],
+    request: Request,
+    *,
+    err: Console,
+    name: str,
+) -> Result:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(f"simulating {name}", total=len(day))
+        result = await simulate(
+            rules,
+            roster,
+            day,
+            reopen_window=timedelta(seconds=request.reopen_window_s),
+            progress=lambda done, _: bar.update(task, completed=done),
+        )
+    err.print(
+        f"{name}: {len(day):,} events, {len(result.outcomes):,} tickets offered, "
+        f"{result.wall_s:.1f} s",
+        highlight=False,
+    )
+    return result
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}s"
+
+
+SLA_HEADS = {"first_response": "SLA first", "next_response": "SLA next", "resolution": "SLA resol."}
+
+
+def table(runs: list[tuple[str, dict[str, Any]]]) -> Table:
+    """One row per queue (and one for all), per roster when there are two."""
+    grid = Table(title="staffing what-if", expand=False)
+    names = ["roster"] if len(runs) > 1 else []
+    for col in (*names, "queue"):
+        grid.add_column(col, no_wrap=True)
+    heads = ("offered", "handled", "abandoned", "P(wait)", "wait mean", "p50", "p90", "occupancy")
+    for col in (*heads, *(SLA_HEADS[t] for t in SLA_TARGETS)):
+        grid.add_column(col, justify="right", no_wrap=True)
+    for label, report in runs:
+        parts = [("all", report["overall"]), *report["queues"].items()]
+        for queue, f in parts:
+            grid.add_row(
+                *([label] if names else []),
+                queue,
+                str(f["offered"]),
+                str(f["handled"]),
+                str(f["abandoned"]),
+                _pct(f["p_wait"]),
+                _secs(f["wait_mean_s"]),
+                _secs(f["wait_p50_s"]),
+                _secs(f["wait_p90_s"]),
+                _pct(f["occupancy"]),
+                *(_pct(f["sla"].get(t)) for t in SLA_TARGETS),
+            )
+    return grid
+
+
+def _write_page(
+    request: Request, runs: list[tuple[str, dict[str, Any]]], found: str | None
+) -> None:
+    from router.app.simulate.page import render
+
+    html = render(
+        runs, events=str(request.events), rules=str(request.rules), generated=utcnow(), found=found
+    )
+    assert request.out is not None
+    request.out.parent.mkdir(parents=True, exist_ok=True)
+    request.out.write_text(html, encoding="utf-8")

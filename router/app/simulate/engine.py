@@ -1,0 +1,386 @@
+"""The staffing simulation: a recorded day replayed against a roster in virtual time.
+
+A heap of timed events (shift starts and ends, arrivals, finished work, customers
+giving up), processed in time order; nothing sleeps, nothing touches Kafka or Redis. The
+router's own code does the work, against the in-memory thread store:
+
+- each arrival goes through ``RoutingHandler.handle`` as the inbound record it was:
+  customer resolution, threading (``place``), the rules, the SLA clocks, the commit;
+- the ticket snapshots it publishes drive the waiting line and seat releases as they
+  drive the timers role (``waiting_member``, and a settled ticket frees its seat);
+- a waiting ticket is given to the agent ``choose_agent`` names, as the sweep does, and
+  changed by ``assignment.assigned`` and committed to the store;
+- the agent answers publicly as it takes the ticket and resolves it when its handling
+  time is over, through ``lifecycle.apply_action``, which meets the SLA clocks as the
+  real actions would;
+- a customer who runs out of patience closes the ticket (``TicketClosed``);
+- a ticket the customer reopens stays with its assignee, as in the router (it does not
+  wait in line again): that agent answers and resolves it again when a seat is free.
+
+Random durations are drawn from a generator seeded by (roster seed, ticket, round), so
+two rosters compared on one day see the same handling time for the same ticket.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+from itertools import count
+from typing import Any, cast
+
+import orjson
+
+from consumers.domain.assignment import assign_event_id, assigned
+from consumers.domain.lifecycle import apply_action
+from consumers.domain.outputs import Change
+from consumers.routing import RoutingHandler
+from consumers.state.agents import AgentStore
+from consumers.state.memory import InMemoryThreadStore
+from consumers.state.threads import Commit, ViewRequest
+from consumers.sweep import request_for
+from router.actions import AgentReplied, TicketClosed, TicketResolved
+from router.app.simulate.day import NAMES, DayEvent
+from router.app.simulate.floor import Floor
+from router.app.simulate.line import Line
+from router.app.simulate.roster import Roster, on_shift
+from router.app.simulate.tally import Outcome, report
+from router.events import Ticket
+from router.ids import derived_id
+from router.topics import OutRecord, Topic
+from router.vocabulary import AWAITING_AGENT, SETTLED
+from rules import RuleSet
+
+Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 2000
+
+
+class Kind(IntEnum):
+    """What happens at one instant; at equal times in this order: work ends and seats
+    free before shifts change, and agents are on shift before the arrivals of that
+    moment."""
+
+    DONE = 0
+    ABANDON = 1
+    SHIFT_OFF = 2
+    SHIFT_ON = 3
+
+
+@dataclass(slots=True, repr=False)
+class Result:
+    """What a run measured. No generated ``repr``: asyncio (3.11) formats the result of
+    the main task into a message when it restores the SIGINT handler, and a repr of a
+    hundred thousand tickets costs seconds."""
+
+    report: dict[str, Any]
+    outcomes: list[Outcome]
+    events: int
+    deadlettered: int
+    wall_s: float
+
+
+class _NoPresence:
+    """The router touches the agent store only for presence actions, which live on the
+    actions topic, never in a recorded inbound day."""
+
+    async def presence(self, *_: object) -> None:
+        raise AssertionError("agent presence is not part of a recorded day")
+
+
+class Simulation:
+    def __init__(
+        self, rules: RuleSet, roster: Roster, day: list[DayEvent], *, reopen_window: timedelta
+    ) -> None:
+        self.rules = rules
+        self.roster = roster
+        self.day = day
+        self.store = InMemoryThreadStore()
+        self._published: list[OutRecord] = []
+        self.router = RoutingHandler(
+            self.store,
+            self._send,
+            NAMES,
+            lambda: rules,
+            agents=cast(AgentStore, _NoPresence()),
+            reopen_window=reopen_window,
+        )
+        self.floor = Floor(roster, rules)
+        self.line = Line()
+        self.outcomes: dict[str, Outcome] = {}
+        self._heap: list[tuple[float, int, int, str, str]] = []
+        self._order = count()
+        self.now = day[0].at if day else 0.0
+        self.deadlettered = 0
+        self._working: dict[str, tuple[str, float, float]] = {}  # ticket -> agent, work, start
+        # agent -> channel -> reopened tickets it owes an answer, oldest first
+        self._owed: dict[str, dict[str, dict[str, None]]] = {}
+        # ticket -> (ticket, version) as this simulation last committed it; dropped when the
+        # router publishes a snapshot of it (it committed a change of its own)
+        self._mine: dict[str, tuple[Ticket, int]] = {}
+
+    async def _send(self, records: list[OutRecord]) -> None:
+        self._published.extend(records)
+
+    def _push(self, at: float, kind: Kind, ticket_or_agent: str, detail: str = "") -> None:
+        heapq.heappush(self._heap, (at, int(kind), next(self._order), ticket_or_agent, detail))
+
+    def _at(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+    async def run(self, progress: Progress | None = None) -> Result:
+        started = time.perf_counter()
+        self._schedule_shifts()
+        arrivals, total = 0, len(self.day)
+        while True:
+            due = self.day[arrivals].at if arrivals < total else float("inf")
+            if self._heap and self._heap[0][0] <= due:
+                at, kind, _, name, detail = heapq.heappop(self._heap)
+                self.now = at
+                await self._event(Kind(kind), name, detail)
+            elif arrivals < total:
+                self.now = due
+                await self._arrive(self.day[arrivals], arrivals)
+                arrivals += 1
+                if progress and arrivals % PROGRESS_EVERY == 0:
+                    progress(arrivals, total)
+            else:
+                break
+            if arrivals == total and not (self.floor.holders or len(self.line)):
+                # every ticket that waited has an agent and every agent is done: later
+                # shifts would add idle time (a reopened ticket whose agent is off shift
+                # until another day stays unanswered; its clock counts if already due)
+                break
+        if progress:
+            progress(arrivals, total)
+        self.floor.close(self.now)
+        end = self._at()
+        outcomes = list(self.outcomes.values())
+        figures = report(
+            outcomes,
+            busy=self.floor.busy,
+            queue_busy=self.floor.queue_busy,
+            staffed=self.floor.staffed,
+            skilled={q: self.floor.skilled(q) for q in self.rules.queues},
+            end=end,
+        )
+        wall = time.perf_counter() - started
+        return Result(figures, outcomes, total, self.deadlettered, wall)
+
+    def _schedule_shifts(self) -> None:
+        if not self.day:
+            return
+        first = datetime.fromtimestamp(self.day[0].at, UTC)
+        start = first.astimezone(self.roster.timezone).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        end = datetime.fromtimestamp(self.day[-1].at, UTC) + timedelta(days=7)
+        for staff in self.roster.staff:
+            spans = on_shift(staff, start.astimezone(UTC), end)
+            for agent_id in staff.agent_ids():
+                for on, off in spans:
+                    self._push(on, Kind.SHIFT_ON, agent_id)
+                    self._push(off, Kind.SHIFT_OFF, agent_id)
+
+    async def _event(self, kind: Kind, name: str, detail: str) -> None:
+        if kind is Kind.SHIFT_ON:
+            self.floor.come_online(name, self.now)
+            await self._walk()
+        elif kind is Kind.SHIFT_OFF:
+            self.floor.go_offline(name, self.now)
+        elif kind is Kind.DONE:
+            await self._done(name)
+            await self._walk()
+        else:
+            await self._abandon(name, detail)
+            await self._walk()
+
+    # --- the router's side -------------------------------------------------------------
+    async def _arrive(self, event: DayEvent, offset: int) -> None:
+        await self.router.handle([event.record(offset)])
+        published, self._published = self._published, []
+        waiting = False
+        for record in published:
+            if record.topic is Topic.TICKET_STATE and record.value is not None:
+                ticket = Ticket.model_validate(orjson.loads(record.value)["data"]["ticket"])
+                self._mine.pop(ticket.id, None)
+                waiting |= self._follow(ticket)
+            elif record.topic is Topic.DEADLETTER:
+                self.deadlettered += 1
+        if waiting or self._owed:
+            await self._walk()
+
+    def _follow(self, ticket: Ticket) -> bool:
+        """What the timers role does with every snapshot: free the seat of a settled or
+        re-assigned ticket, keep the line current. True when the ticket waits."""
+        held = self.floor.holders.get(ticket.id)
+        if held and (ticket.status in SETTLED or ticket.assignee != held[0]):
+            self.floor.release(ticket.id, self.now)
+        waits = self.line.follow(ticket)
+        outcome = self.outcomes.get(ticket.id)
+        if outcome is None and waits:
+            created = ticket.created_at.timestamp()
+            outcome = Outcome(ticket.id, ticket.queue or "", ticket.channel, created, ticket)
+            self.outcomes[ticket.id] = outcome
+            patience = self.roster.patience.get(ticket.channel)
+            if patience is not None:
+                rng = self._random("patience", ticket)
+                member = self.line.current[ticket.id]
+                self._push(self.now + patience.sample(rng), Kind.ABANDON, ticket.id, member)
+        if outcome is not None:
+            outcome.ticket = ticket
+            outcome.queue = ticket.queue or outcome.queue
+            if (
+                ticket.status in AWAITING_AGENT
+                and ticket.assignee is not None
+                and outcome.done_at is not None
+                and ticket.id not in self.floor.holders
+            ):  # reopened after its agent was done: the assignee owes an answer
+                owed = self._owed.setdefault(ticket.assignee, {})
+                owed.setdefault(ticket.channel, {})[ticket.id] = None
+        return waits
+
+    def _random(self, what: str, ticket: Ticket) -> random.Random:
+        return random.Random(f"{self.roster.seed}|{what}|{ticket.id}|{ticket.assignment_round}")
+
+    async def _walk(self) -> None:
+        """Offer waiting tickets, in line order, to the free agents who could take them."""
+        floor = self.floor
+
+        def servable(need: str) -> bool:
+            channel, queue = need.split("|", 1)
+            return floor.could_serve(channel, queue)
+
+        for agent, owed in list(self._owed.items()):
+            if agent not in floor.online:
+                continue
+            for channel, tickets in list(owed.items()):
+                while tickets and floor.has_seat(agent, channel):
+                    ticket_id = next(iter(tickets))
+                    del tickets[ticket_id]
+                    outcome = self.outcomes[ticket_id]
+                    floor.take(agent, ticket_id, channel, outcome.queue, self.now)
+                    ticket, version = await self._read(ticket_id)
+                    await self._start_work(ticket, version, agent, None)
+                if not tickets:
+                    del owed[channel]
+            if not owed:
+                del self._owed[agent]
+        skipped: list[Ticket] = []
+        while (found := self.line.next_for(servable)) is not None:
+            ticket_id, need = found
+            self.line.pop(need)
+            left = await self._assign(ticket_id)
+            if left is not None:
+                skipped.append(left)
+        for ticket in skipped:  # nobody could take it after all (it declined them): wait on
+            self.line.follow(ticket)
+
+    async def _read(self, ticket_id: str) -> tuple[Ticket, int]:
+        """The ticket and its version: as last committed here when the router has not
+        changed it since (every router commit of a ticket publishes its snapshot), else
+        read from the store as the sweep reads it."""
+        mine = self._mine.get(ticket_id)
+        if mine is not None:
+            return mine
+        owner = self.outcomes[ticket_id].ticket.customer_id
+        [view] = await self.store.views([ViewRequest(owner, "", ticket_id=ticket_id)])
+        if view.ticket is None:
+            raise AssertionError(f"ticket {ticket_id} vanished from the store")
+        return view.ticket, view.ticket_version
+
+    async def _commit(self, ticket: Ticket, change: Change, event_id: str, version: int) -> None:
+        # the change as ``outbox.commit_for`` commits it, less the outbox: a simulation
+        # publishes nothing, and encoding records nobody reads would cost a third of its time
+        commit = Commit(ticket.customer_id, event_id, change.ticket, version)
+        [result] = await self.store.commit_many([commit])
+        if result != "OK":
+            raise AssertionError(f"simulated commit {event_id} answered {result}")
+        self._mine[ticket.id] = (change.ticket, version + 1)
+        self._follow(change.ticket)
+
+    async def _assign(self, ticket_id: str) -> Ticket | None:
+        """Give the ticket to the agent ``choose_agent`` names; the ticket back when
+        nobody can take it."""
+        ticket, version = await self._read(ticket_id)
+        request = request_for(ticket, self.rules)
+        agent = self.floor.choose(request)
+        if agent is None:
+            return ticket
+        self.floor.take(agent, ticket.id, ticket.channel, request.queue, self.now)
+        outcome = self.outcomes[ticket_id]
+        outcome.assigned_at, outcome.agent = self.now, agent
+        await self._start_work(
+            ticket, version, agent, assigned(ticket, agent, request.strategy, self._at())
+        )
+        return None
+
+    async def _start_work(
+        self, ticket: Ticket, version: int, agent: str, assignment: Change | None
+    ) -> None:
+        """The agent answers publicly as it takes the ticket (so the first response is
+        the wait for an agent, the service level contact centres count) and works on it
+        for a handling time drawn from the roster; then it resolves it (``_done``)."""
+        outcome = self.outcomes[ticket.id]
+        handling = self.roster.handling_for(outcome.queue, ticket.channel)
+        seconds = handling.sample(self._random(f"handling{len(outcome.work)}", ticket))
+        if not outcome.work:
+            outcome.handle_s = seconds
+        reply = AgentReplied(
+            ticket_id=ticket.id, agent_id=agent, public=True, handle_seconds=seconds
+        )
+        current, events = assignment.ticket if assignment else ticket, []
+        if assignment is not None:
+            events.extend(assignment.events)
+        replied = apply_action(current, reply, self._at(), self.rules)
+        if replied is not None:
+            current = replied.ticket
+            events.extend(replied.events)
+        if assignment is not None:
+            event_id = assign_event_id(ticket.id, ticket.assignment_round)
+        else:
+            event_id = derived_id(ticket.id, "simulated-answer", str(len(outcome.work)))
+        self._working[ticket.id] = (agent, seconds, self.now)
+        await self._commit(ticket, Change(current, events), event_id, version)
+        self._push(self.now + seconds, Kind.DONE, ticket.id)
+
+    async def _done(self, ticket_id: str) -> None:
+        """The agent's handling time is over: it resolves the ticket, which frees its seat."""
+        ticket, version = await self._read(ticket_id)
+        outcome = self.outcomes[ticket_id]
+        agent, _, started = self._working.pop(ticket_id)
+        outcome.work.append((started, self.now))
+        if outcome.done_at is None:
+            outcome.done_at = self.now
+        resolve = TicketResolved(ticket_id=ticket_id, agent_id=agent)
+        change = apply_action(ticket, resolve, self._at(), self.rules)
+        if change is None:  # settled meanwhile: only the seat to free
+            self.floor.release(ticket_id, self.now)
+            return
+        event_id = derived_id(ticket_id, "simulated-resolve", str(len(outcome.work)))
+        await self._commit(ticket, change, event_id, version)
+
+    async def _abandon(self, ticket_id: str, member: str) -> None:
+        if self.line.current.get(ticket_id) != member:
+            return  # an agent took it in time
+        ticket, version = await self._read(ticket_id)
+        change = apply_action(ticket, TicketClosed(ticket_id=ticket_id), self._at(), self.rules)
+        self.outcomes[ticket_id].abandoned_at = self.now
+        self.line.leave(ticket_id)
+        if change is not None:
+            event_id = derived_id(ticket_id, "simulated-abandon", member)
+            await self._commit(ticket, change, event_id, version)
+
+
+async def simulate(
+    rules: RuleSet,
+    roster: Roster,
+    day: list[DayEvent],
+    *,
+    reopen_window: timedelta = timedelta(days=7),
+    progress: Progress | None = None,
+) -> Result:
+    return await Simulation(rules, roster, day, reopen_window=reopen_window).run(progress)

@@ -1,0 +1,460 @@
+"""The roster file of ``switchboard simulate`` (contract section 10): who works when, with
+which skills and seats, how long tickets take and how long customers wait.
+
+It is read with the rule language's own machinery (``rules.source`` for YAML 1.2 with a
+position on every node, ``rules.sections.SectionCompiler`` for the checks, ``RuleError``
+for ``file:line:col`` messages), so a roster error reads exactly like a rule error and
+every error in the file is reported at once. ``roster.schema.json`` beside this module
+describes the same shape for editors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from router.errors import ConfigError
+from rules.calendar import WEEKDAYS, Calendar
+from rules.durations import DURATION_HINT, parse_duration
+from rules.errors import Mark, RuleError, did_you_mean, one_of, sorted_errors
+from rules.fields import FieldTable
+from rules.model import CHANNELS
+from rules.sections import SectionCompiler
+from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, type_name
+
+TOP_KEYS = ("version", "timezone", "seed", "agents", "handling", "patience", "description")
+AGENT_KEYS = ("id", "group", "count", "skills", "capacity", "shifts", "description")
+DISTRIBUTIONS = ("exponential", "lognormal", "fixed")
+HANDLING_KEYS = ("queue", "channel", *DISTRIBUTIONS)
+Kind = Literal["exponential", "lognormal", "fixed"]
+
+
+class RosterInvalid(ConfigError):
+    """A roster failed to load; ``errors`` holds every problem found, in file order."""
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        self.errors = errors
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__("--roster", f"invalid roster: {errors[0]}{more}")
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """A duration drawn at random: exponential (mean), lognormal (mean and standard
+    deviation of the duration itself, not of its log) or fixed."""
+
+    kind: Kind
+    mean_s: float
+    sd_s: float = 0.0
+
+    def sample(self, rng: random.Random) -> float:
+        if self.kind == "fixed":
+            return self.mean_s
+        if self.kind == "exponential":
+            return rng.expovariate(1.0 / self.mean_s)
+        sigma2 = math.log(1.0 + (self.sd_s / self.mean_s) ** 2)
+        return rng.lognormvariate(math.log(self.mean_s) - sigma2 / 2, math.sqrt(sigma2))
+
+    def to_yaml(self) -> dict[str, object]:
+        if self.kind == "lognormal":
+            return {"lognormal": {"mean": _seconds(self.mean_s), "sd": _seconds(self.sd_s)}}
+        if self.kind == "fixed":
+            return {"fixed": _seconds(self.mean_s)}
+        return {"exponential": {"mean": _seconds(self.mean_s)}}
+
+
+@dataclass(frozen=True, slots=True)
+class HandlingRule:
+    """How long an agent works on a ticket of ``queue`` on ``channel`` (None: any)."""
+
+    queue: str | None
+    channel: str | None
+    distribution: Distribution
+
+    def matches(self, queue: str, channel: str) -> bool:
+        return self.queue in (None, queue) and self.channel in (None, channel)
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """One roster entry: a named agent, or a group of ``count`` identical agents named
+    ``<group>-1`` .. ``<group>-<count>``. ``hours`` keeps the shifts as written (weekday ->
+    shift strings) for printing a roster back; ``shifts`` is the same as a calendar."""
+
+    name: str
+    group: bool
+    count: int
+    skills: frozenset[str]
+    capacity: Mapping[str, int]
+    hours: Mapping[str, tuple[str, ...]]
+    shifts: Calendar
+    mark: Mark = field(compare=False)
+
+    def agent_ids(self) -> list[str]:
+        if not self.group:
+            return [self.name]
+        return [f"{self.name}-{i}" for i in range(1, self.count + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    file: str
+    timezone: ZoneInfo
+    seed: int
+    staff: tuple[Staff, ...]
+    handling: tuple[HandlingRule, ...]
+    patience: Mapping[str, Distribution]
+
+    def handling_for(self, queue: str, channel: str) -> Distribution:
+        for rule in self.handling:
+            if rule.matches(queue, channel):
+                return rule.distribution
+        raise ConfigError(
+            "--roster",
+            f"{self.file}: no 'handling' entry matches queue '{queue}' on channel "
+            f"'{channel}' (end the list with a catch-all like {{exponential: {{mean: 6m}}}})",
+        )
+
+    def with_counts(self, counts: Mapping[str, int]) -> Roster:
+        """The same roster with other head counts (group name -> count)."""
+        staff = tuple(replace(s, count=counts.get(s.name, s.count)) for s in self.staff)
+        return replace(self, staff=staff)
+
+    def head_count(self) -> int:
+        return sum(s.count for s in self.staff)
+
+
+def load_roster(path: str | Path) -> Roster:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise RosterInvalid([RuleError(Mark(str(path), 1, 1), f"cannot read: {reason}")]) from None
+    return loads_roster(text, str(path))
+
+
+def loads_roster(text: str, file: str = "<string>") -> Roster:
+    """The roster in ``text``; raises ``RosterInvalid`` with every error found."""
+    root, errors = parse_yaml(text, file)
+    if root is None and not errors:
+        errors = [RuleError(Mark(file, 1, 1), "empty roster", "start with 'version: 1'")]
+    if root is None or errors:
+        raise RosterInvalid(sorted_errors(errors))
+    compiler = RosterCompiler(file)
+    roster = compiler.roster(root)
+    if compiler.errors or roster is None:
+        raise RosterInvalid(sorted_errors(compiler.errors))
+    return roster
+
+
+class RosterCompiler(SectionCompiler):
+    """The rule compiler's checks (strings, durations, time zones, shifts) applied to a
+    roster: each problem is recorded with its place and the reading goes on."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__(FieldTable())
+        self.file = file
+
+    def roster(self, root: YNode) -> Roster | None:
+        if not isinstance(root, YMap):
+            hint = "start with 'version: 1'"
+            self.error(root.mark, f"a roster must be a mapping, got {type_name(root)}", hint)
+            return None
+        self.keys(root, TOP_KEYS, "the roster")
+        self._version(root)
+        zone = self._timezone(root)
+        seed = self._seed(root.get("seed"))
+        staff = self._staff(root.get("agents"), root.mark, zone)
+        handling = self._handling(root.get("handling"), root.mark)
+        patience = self._patience(root.get("patience"))
+        if zone is None or self.errors:
+            return None
+        return Roster(self.file, zone, seed, staff, handling, patience)
+
+    def _version(self, root: YMap) -> None:
+        version = root.get("version")
+        if version is None:
+            self.error(root.mark, "missing 'version'", "start the roster with 'version: 1'")
+        elif not (
+            isinstance(version, YScalar) and type(version.value) is int and version.value == 1
+        ):
+            self.error(version.mark, "unsupported version", "this Switchboard reads 'version: 1'")
+
+    def _seed(self, node: YNode | None) -> int:
+        if node is None:
+            return 0
+        if isinstance(node, YScalar) and type(node.value) is int:
+            return node.value
+        self.error(node.mark, f"seed must be a whole number, got {type_name(node)}")
+        return 0
+
+    def _group_count(self, node: YNode | None, mark: Mark) -> int:
+        if node is None:
+            self.error(mark, "a group needs 'count'", "e.g. count: 4")
+            return 0
+        if isinstance(node, YScalar) and type(node.value) is int and node.value >= 0:
+            return node.value
+        self.error(node.mark, f"count must be a whole number >= 0, got {type_name(node)}")
+        return 0
+
+    def _staff(self, node: YNode | None, mark: Mark, zone: ZoneInfo | None) -> tuple[Staff, ...]:
+        if node is None:
+            self.error(mark, "missing 'agents'", "list agents or {group: NAME, count: N}")
+            return ()
+        if not isinstance(node, YSeq) or not node.items:
+            self.error(node.mark, f"'agents' must be a non-empty list, got {type_name(node)}")
+            return ()
+        staff: list[Staff] = []
+        seen: dict[str, Mark] = {}
+        for item in node.items:
+            entry = self._entry(item, zone)
+            if entry is None:
+                continue
+            for agent_id in entry.agent_ids() if entry.group else [entry.name]:
+                if agent_id in seen:
+                    self.error(
+                        entry.mark, f"duplicate agent '{agent_id}'", f"first at {seen[agent_id]}"
+                    )
+                seen.setdefault(agent_id, entry.mark)
+            staff.append(entry)
+        return tuple(staff)
+
+    def _entry(self, node: YNode, zone: ZoneInfo | None) -> Staff | None:
+        spec = self.mapping(node, "an agent", node.mark)
+        if spec is None:
+            return None
+        self.keys(spec, AGENT_KEYS, "an agent")
+        id_node, group_node = spec.get("id"), spec.get("group")
+        if (id_node is None) == (group_node is None):
+            self.error(spec.mark, "an agent needs 'id', a group needs 'group' (one of them)")
+            return None
+        group = group_node is not None
+        name = self.string(group_node or id_node or spec, "group" if group else "id")
+        count = self._group_count(spec.get("count"), spec.mark) if group else 1
+        if not group and "count" in spec.keys:
+            self.error(
+                spec.keys["count"], "'count' is for groups", "write 'group:' instead of 'id:'"
+            )
+        skills_node = spec.get("skills")
+        skills: frozenset[str] = frozenset()
+        if skills_node is not None and not (
+            isinstance(skills_node, YSeq) and not skills_node.items
+        ):
+            skills = frozenset(self.strings(skills_node, "a skill"))  # [] is no skills
+        capacity = self._capacity(spec.get("capacity"), spec.mark)
+        hours, calendar = self._hours(spec, zone, name or "?")
+        if name is None or calendar is None:
+            return None
+        return Staff(name, group, count, skills, capacity, hours, calendar, spec.mark)
+
+    def _capacity(self, node: YNode | None, mark: Mark) -> dict[str, int]:
+        spec = self.mapping(node, "capacity", mark)
+        capacity: dict[str, int] = {}
+        for channel, value in spec or ():
+            if channel not in CHANNELS:
+                hint = did_you_mean(channel, CHANNELS) or one_of(CHANNELS)
+                self.error(
+                    spec.keys[channel] if spec else mark, f"unknown channel '{channel}'", hint
+                )
+            elif isinstance(value, YScalar) and type(value.value) is int and value.value >= 0:
+                capacity[channel] = value.value
+            else:
+                self.error(
+                    value.mark, f"capacity must be a whole number >= 0, got {type_name(value)}"
+                )
+        return capacity
+
+    def _hours(
+        self, spec: YMap, zone: ZoneInfo | None, name: str
+    ) -> tuple[dict[str, tuple[str, ...]], Calendar | None]:
+        node = spec.get("shifts")
+        if node is None:
+            self.error(spec.mark, f"'{name}' needs 'shifts'", 'e.g. shifts: {mon: ["09:00-17:00"]}')
+            return {}, None
+        week = self.mapping(node, "shifts", spec.mark)
+        hours: dict[str, tuple[str, ...]] = {}
+        parsed: dict[str, tuple[tuple[int, int], ...]] = {}
+        for day, shifts_node in week or ():
+            if day not in WEEKDAYS:
+                hint = did_you_mean(day, WEEKDAYS) or one_of(WEEKDAYS)
+                self.error(week.keys[day] if week else node.mark, f"unknown weekday '{day}'", hint)
+                continue
+            before = len(self.errors)
+            parsed[day] = self._shifts(shifts_node)
+            if len(self.errors) == before:
+                items = shifts_node.items if isinstance(shifts_node, YSeq) else (shifts_node,)
+                hours[day] = tuple(str(i.value) for i in items if isinstance(i, YScalar))
+        if zone is None or week is None:
+            return hours, None
+        try:
+            return hours, Calendar(name, zone, parsed)
+        except ValueError as exc:
+            self.error(node.mark, f"shifts of '{name}': {exc}")
+            return hours, None
+
+    def _handling(self, node: YNode | None, mark: Mark) -> tuple[HandlingRule, ...]:
+        if node is None:
+            self.error(mark, "missing 'handling'", "e.g. handling: [{exponential: {mean: 6m}}]")
+            return ()
+        if isinstance(node, YScalar) and node.value == "recorded":
+            self.error(
+                node.mark,
+                "'handling: recorded' is not supported by this version",
+                "give distributions per queue/channel, e.g. [{exponential: {mean: 6m}}]",
+            )
+            return ()
+        if not isinstance(node, YSeq) or not node.items:
+            self.error(node.mark, f"'handling' must be a non-empty list, got {type_name(node)}")
+            return ()
+        rules: list[HandlingRule] = []
+        for item in node.items:
+            spec = self.mapping(item, "a handling entry", item.mark)
+            if spec is None:
+                continue
+            self.keys(spec, HANDLING_KEYS, "a handling entry")
+            queue = self.string(spec.entries["queue"], "queue") if "queue" in spec.keys else None
+            channel = None
+            if "channel" in spec.keys:
+                channel = self.choice(spec.entries["channel"], "channel", CHANNELS)
+            distribution = self._distribution(spec, "a handling entry")
+            if distribution is not None:
+                rules.append(HandlingRule(queue, channel, distribution))
+        return tuple(rules)
+
+    def _patience(self, node: YNode | None) -> dict[str, Distribution]:
+        if node is None:
+            return {}
+        spec = self.mapping(node, "patience", node.mark)
+        patience: dict[str, Distribution] = {}
+        for channel, value in spec or ():
+            if channel not in CHANNELS:
+                hint = did_you_mean(channel, CHANNELS) or one_of(CHANNELS)
+                self.error(
+                    spec.keys[channel] if spec else node.mark, f"unknown channel '{channel}'", hint
+                )
+                continue
+            entry = self.mapping(value, f"patience on {channel}", value.mark)
+            if entry is not None:
+                self.keys(entry, DISTRIBUTIONS, f"patience on {channel}")
+                found = self._distribution(entry, f"patience on {channel}")
+                if found is not None:
+                    patience[channel] = found
+        return patience
+
+    def _distribution(self, spec: YMap, what: str) -> Distribution | None:
+        kinds = [k for k in DISTRIBUTIONS if k in spec.keys]
+        if len(kinds) != 1:
+            self.error(spec.mark, f"{what} needs one distribution", one_of(DISTRIBUTIONS))
+            return None
+        kind: Kind = kinds[0]  # type: ignore[assignment]
+        node = spec.entries[kind]
+        if kind == "fixed" and isinstance(node, YScalar):
+            value = self._seconds(node, "fixed")
+            return None if value is None else Distribution("fixed", value)
+        params = self.mapping(node, kind, node.mark)
+        if params is None:
+            return None
+        wanted = ("mean", "sd") if kind == "lognormal" else ("mean",)
+        self.keys(params, wanted, kind)
+        values: list[float] = []
+        for name in wanted:
+            if name not in params.keys:
+                self.error(params.mark, f"{kind} needs '{name}'", "e.g. mean: 6m")
+                return None
+            value = self._seconds(params.entries[name], f"{kind} {name}")
+            if value is None:
+                return None
+            values.append(value)
+        return Distribution(kind, values[0], values[1] if len(values) > 1 else 0.0)
+
+    def _seconds(self, node: YNode, what: str) -> float | None:
+        """A duration as rules write it (``6m``), or a number of seconds; above zero."""
+        if isinstance(node, YScalar) and type(node.value) in (int, float):
+            seconds = float(node.value)  # type: ignore[arg-type]
+            if seconds > 0:
+                return seconds
+        elif isinstance(node, YScalar) and isinstance(node.value, str):
+            value = parse_duration(node.value)
+            if value is not None:
+                return value.total_seconds()
+        self.error(node.mark, f"bad duration for {what}", DURATION_HINT + "; or seconds > 0")
+        return None
+
+
+def on_shift(staff: Staff, start: datetime, end: datetime) -> list[tuple[float, float]]:
+    """The spans (epoch seconds) a roster entry works between ``start`` and ``end``, from
+    its shifts in the roster's time zone; back-to-back shifts (a night shift written as
+    22:00-24:00 and 00:00-06:00) are one span."""
+    zone = staff.shifts.timezone
+    day = start.astimezone(zone).date() - timedelta(days=1)
+    last = end.astimezone(zone).date()
+    spans: list[tuple[float, float]] = []
+    while day <= last:
+        for begin, finish in staff.shifts.open_intervals(day):
+            a, b = max(begin, start).timestamp(), min(finish, end).timestamp()
+            if b <= a:
+                continue
+            if spans and spans[-1][1] >= a:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+            else:
+                spans.append((a, b))
+        day += timedelta(days=1)
+    return spans
+
+
+def _seconds(value: float) -> str | float:
+    """A duration for printing a roster back: ``6m`` or ``90s`` where whole, else seconds."""
+    if value.is_integer():
+        minutes, seconds = divmod(int(value), 60)
+        return f"{minutes}m" if minutes and not seconds else f"{int(value)}s"
+    return round(value, 3)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_][\w.-]*")
+_NOT_PLAIN = re.compile(r"[-+]?\d+(\.\d*)?|true|false|null|yes|no|on|off", re.IGNORECASE)
+
+
+def _flow(value: object) -> str:
+    """A value in YAML flow style; strings plain where YAML 1.2 reads them back as the
+    same string, else quoted (JSON strings are YAML strings)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, str):
+        plain = _PLAIN.fullmatch(value) and not _NOT_PLAIN.fullmatch(value)
+        return value if plain else json.dumps(value)
+    return json.dumps(value)
+
+
+def dump_roster(roster: Roster) -> str:
+    """The roster as a roster file, one entry per line, for printing the roster
+    ``--target`` found."""
+    lines = ["version: 1", f"timezone: {roster.timezone.key}", f"seed: {roster.seed}", "agents:"]
+    for staff in roster.staff:
+        entry: dict[str, object] = (
+            {"group": staff.name, "count": staff.count} if staff.group else {"id": staff.name}
+        )
+        if staff.skills:
+            entry["skills"] = sorted(staff.skills)
+        if staff.capacity:
+            entry["capacity"] = dict(staff.capacity)
+        entry["shifts"] = {day: list(shifts) for day, shifts in staff.hours.items()}
+        lines.append("  - " + _flow(entry))
+    lines.append("handling:")
+    for rule in roster.handling:
+        where = {k: v for k, v in (("queue", rule.queue), ("channel", rule.channel)) if v}
+        lines.append("  - " + _flow({**where, **rule.distribution.to_yaml()}))
+    if roster.patience:
+        patience = {c: d.to_yaml() for c, d in roster.patience.items()}
+        lines.append("patience: " + _flow(patience))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,166 @@
+"""What a simulation measured, as the contract's ``simulate --json`` shape.
+
+Per ticket offered (it waited in line for an agent, as ``waiting_member`` says): when it
+was created, when an agent took it or the customer gave up, and its SLA clocks as the
+router left them. Per 30 minutes: the same counts by creation time, and the agents' time.
+
+Definitions (the README's staffing section repeats them):
+- ``p_wait``: share of offered tickets that did not get an agent at once (answered
+  later, or abandoned);
+- ``wait_*``: time from creation to an agent, over handled tickets (those that waited
+  nothing count as 0);
+- ``occupancy`` overall: agent-seconds holding at least one ticket / agent-seconds on
+  shift; per queue: the agent-seconds its tickets took (an agent holding k tickets
+  gives each 1/k of its time) / on-shift seconds of the agents with its skills;
+- ``sla``: per target, clocks met in time / clocks settled (met, or due before the end
+  of the simulation without being met).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from router.events import Ticket
+from router.vocabulary import SLA_TARGETS
+
+BUCKET_S = 1800
+
+
+class Spans:
+    """Seconds accumulated per 30-minute interval (epoch seconds // 1800)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, float] = defaultdict(float)
+
+    def add(self, start: float, end: float, weight: float = 1.0) -> None:
+        while end > start:
+            bucket = int(start // BUCKET_S)
+            edge = min(end, (bucket + 1) * BUCKET_S)
+            self.seconds[bucket] += (edge - start) * weight
+            start = edge
+
+    def merge(self, other: Spans) -> None:
+        for bucket, seconds in other.seconds.items():
+            self.seconds[bucket] += seconds
+
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One ticket that waited in line for an agent."""
+
+    ticket_id: str
+    queue: str
+    channel: str
+    created: float
+    ticket: Ticket
+    assigned_at: float | None = None
+    agent: str | None = None
+    handle_s: float = 0.0
+    done_at: float | None = None
+    abandoned_at: float | None = None
+    work: list[tuple[float, float]] = field(default_factory=list)  # agent working on it
+
+    @property
+    def bucket(self) -> int:
+        return int(self.created // BUCKET_S)
+
+    @property
+    def wait_s(self) -> float | None:
+        return None if self.assigned_at is None else self.assigned_at - self.created
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile of sorted ``values``."""
+    if not values:
+        return None
+    return values[max(0, math.ceil(share * len(values)) - 1)]
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return None if whole <= 0 else part / whole
+
+
+def sla_compliance(tickets: Iterable[Ticket], end: datetime) -> dict[str, float | None]:
+    met: dict[str, int] = defaultdict(int)
+    settled: dict[str, int] = defaultdict(int)
+    for ticket in tickets:
+        for target, clock in ticket.sla.items():
+            if clock.due is None:
+                continue
+            if clock.met_at is not None:
+                settled[target] += 1
+                met[target] += clock.met_at <= clock.due
+            elif clock.breached or clock.due <= end:
+                settled[target] += 1
+    return {t: _ratio(met[t], settled[t]) for t in SLA_TARGETS if settled[t]}
+
+
+def figures(outcomes: list[Outcome], busy: float, staffed: float, end: datetime) -> dict[str, Any]:
+    handled = [o for o in outcomes if o.assigned_at is not None]
+    waits = sorted(o.wait_s or 0.0 for o in handled)
+    waited = sum(1 for o in outcomes if o.abandoned_at is not None or (o.wait_s or 0.0) > 0)
+    return {
+        "offered": len(outcomes),
+        "handled": len(handled),
+        "abandoned": sum(1 for o in outcomes if o.abandoned_at is not None),
+        "p_wait": _ratio(waited, len(outcomes)),
+        "wait_mean_s": sum(waits) / len(waits) if waits else None,
+        "wait_p50_s": percentile(waits, 0.5),
+        "wait_p90_s": percentile(waits, 0.9),
+        "occupancy": _ratio(busy, staffed),
+        "sla": sla_compliance((o.ticket for o in outcomes), end),
+    }
+
+
+def report(
+    outcomes: list[Outcome],
+    *,
+    busy: Spans,
+    queue_busy: Mapping[str, Spans],
+    staffed: Mapping[str, Spans],
+    skilled: Mapping[str, list[str]],
+    end: datetime,
+) -> dict[str, Any]:
+    """The ``simulate --json`` object: ``overall`` and ``queues.<name>``, each with the
+    figures for the whole run and per 30-minute interval."""
+    all_staffed = Spans()
+    for spans in staffed.values():
+        all_staffed.merge(spans)
+    by_queue: dict[str, list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        by_queue[outcome.queue].append(outcome)
+    overall = _with_intervals(outcomes, busy, all_staffed, end)
+    queues = {}
+    for queue in sorted(by_queue):
+        queue_staffed = Spans()
+        for agent in skilled.get(queue, []):
+            queue_staffed.merge(staffed.get(agent, Spans()))
+        busy_here = queue_busy.get(queue, Spans())
+        queues[queue] = _with_intervals(by_queue[queue], busy_here, queue_staffed, end)
+    return {"overall": overall, "queues": queues}
+
+
+def _with_intervals(
+    outcomes: list[Outcome], busy: Spans, staffed: Spans, end: datetime
+) -> dict[str, Any]:
+    whole = figures(outcomes, busy.total(), staffed.total(), end)
+    per: dict[int, list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        per[outcome.bucket].append(outcome)
+    buckets = sorted(set(per) | {b for b, s in staffed.seconds.items() if s > 0})
+    whole["intervals"] = [
+        {
+            "start": datetime.fromtimestamp(b * BUCKET_S, UTC).isoformat().replace("+00:00", "Z"),
+            **figures(per.get(b, []), busy.seconds.get(b, 0.0), staffed.seconds.get(b, 0.0), end),
+        }
+        for b in buckets
+    ]
+    return whole

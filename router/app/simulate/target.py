@@ -1,0 +1,124 @@
+"""``simulate --target first_response=90%``: the smallest head count per group (a skill
+set on a shift pattern, one ``group:`` entry of the roster) that meets an SLA target on
+the recorded day.
+
+The search runs the simulation itself, so it sees the router's rules, calendars and
+assignment: first every group is doubled until the target is met (or a limit says it
+cannot be), then each group in turn is cut to the smallest count that still meets it,
+the others staying as they are. Handling times and patience are drawn per ticket (see
+``engine``), so every run of the search replays the same work and only staffing
+changes. Named agents (``id:``) are kept as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from router.app.simulate.day import DayEvent
+from router.app.simulate.engine import Result, simulate
+from router.app.simulate.roster import Roster
+from router.errors import ConfigError
+from router.vocabulary import SLA_TARGETS
+from rules import RuleSet
+
+MAX_DOUBLINGS = 8
+_TARGET = re.compile(r"\s*([a-z_]+)\s*=\s*(\d+(?:\.\d+)?)\s*(%?)\s*")
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    sla: str
+    share: float
+
+    def __str__(self) -> str:
+        return f"{self.sla}={self.share:.0%}"
+
+    def met_by(self, report: dict[str, Any]) -> bool:
+        """Every queue whose tickets had this clock complies (and so the whole day)."""
+        parts = [report["overall"], *report["queues"].values()]
+        shares = [p["sla"].get(self.sla) for p in parts]
+        return all(s is None or s >= self.share for s in shares) and shares[0] is not None
+
+
+def parse_target(text: str) -> Target:
+    """``first_response=90%`` (or ``=0.9``); ConfigError naming the option otherwise."""
+    match = _TARGET.fullmatch(text)
+    if match is None or match.group(1) not in SLA_TARGETS:
+        targets = ", ".join(SLA_TARGETS)
+        raise ConfigError("--target", f"{text!r}: write TARGET=PCT, TARGET one of {targets}")
+    value = float(match.group(2))
+    share = value / 100 if match.group(3) or value > 1 else value
+    if not 0 < share <= 1:
+        raise ConfigError("--target", f"{text!r}: the share must be above 0% and at most 100%")
+    return Target(match.group(1), share)
+
+
+@dataclass(slots=True)
+class Found:
+    roster: Roster
+    result: Result
+    runs: int
+
+
+async def search(
+    rules: RuleSet,
+    roster: Roster,
+    day: list[DayEvent],
+    target: Target,
+    *,
+    reopen_window_s: float,
+    step: Step | None = None,
+) -> Found:
+    groups = [s.name for s in roster.staff if s.group]
+    if not groups:
+        raise ConfigError("--target", "the roster has no 'group:' entries to size")
+    runs = 0
+    window = timedelta(seconds=reopen_window_s)
+
+    async def run(counts: dict[str, int]) -> Result:
+        nonlocal runs
+        runs += 1
+        result = await simulate(rules, roster.with_counts(counts), day, reopen_window=window)
+        if step:
+            shown = ", ".join(f"{g}={counts[g]}" for g in groups)
+            met = "met" if target.met_by(result.report) else "missed"
+            step(f"run {runs}: {shown}: {target.sla} {_share(result, target)} ({met})")
+        return result
+
+    counts = {s.name: s.count for s in roster.staff if s.group}
+    best = await run(counts)
+    doublings = 0
+    while not target.met_by(best.report):
+        if doublings == MAX_DOUBLINGS:
+            raise ConfigError(
+                "--target",
+                f"{target} is not met even with {MAX_DOUBLINGS} doublings of every group "
+                "(does some queue have no agent with its skills on shift?)",
+            )
+        counts = {g: max(1, 2 * n) for g, n in counts.items()}
+        best = await run(counts)
+        doublings += 1
+    for group in groups:
+        low, high = 0, counts[group]  # high meets the target
+        while low < high:
+            middle = (low + high) // 2
+            trial = await run({**counts, group: middle})
+            if target.met_by(trial.report):
+                high, best = middle, trial
+            else:
+                low = middle + 1
+        counts[group] = high
+    final = roster.with_counts(counts)
+    best = await simulate(rules, final, day, reopen_window=window)
+    return Found(final, best, runs + 1)
+
+
+def _share(result: Result, target: Target) -> str:
+    share = result.report["overall"]["sla"].get(target.sla)
+    return "n/a" if share is None else f"{share:.1%}"

@@ -1,0 +1,342 @@
+"""``switchboard simulate`` end to end through the CLI on the shipped sample day: the
+``--json`` object, ``--against``, ``--out`` (HTML), ``--target`` (a roster that reads
+back and meets the target) and roster errors as ``file:line:col`` with exit 2."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import SecretStr
+
+from router.app import roles
+from router.app.simulate.day import parse_line
+from router.app.simulate.engine import simulate as run_simulation
+from router.app.simulate.roster import dump_roster, load_roster, loads_roster
+from router.app.simulate.target import Target
+from router.ids import ticket_id
+from router.settings import Settings
+from router.topics import Topic, TopicNames
+from rules import load_ruleset
+from tests.component.pipeline.conftest import run_switchboard
+
+pytestmark = pytest.mark.component
+
+ROOT = Path(__file__).resolve().parents[3]
+SAMPLE = ROOT / "examples" / "staffing"
+RULES = ROOT / "rules" / "examples"
+AUTH = {"authorization": "Bearer tok"}
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command in its own process, as an operator runs it (it configures logging
+    for the process, which must not leak into the other tests)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "router.app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def simulate(*args: str) -> subprocess.CompletedProcess[str]:
+    return cli("simulate", "--events", str(SAMPLE / "day.jsonl"), "--rules", str(RULES), *args)
+
+
+def lean_roster(tmp_path: Path) -> Path:
+    """The sample roster with one agent fewer in each group."""
+    roster = load_roster(SAMPLE / "roster.yaml")
+    fewer = {s.name: max(0, s.count - 1) for s in roster.staff if s.group}
+    path = tmp_path / "lean.yaml"
+    path.write_text(dump_roster(roster.with_counts(fewer)))
+    return path
+
+
+def test_json_has_the_contract_shape_for_the_sample_day() -> None:
+    done = simulate("--roster", str(SAMPLE / "roster.yaml"), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = orjson.loads(done.stdout)
+    assert set(report) == {"overall", "queues"}
+    keys = {"offered", "handled", "abandoned", "p_wait", "wait_mean_s", "wait_p50_s"}
+    keys |= {"wait_p90_s", "occupancy", "sla", "intervals"}
+    for part in (report["overall"], *report["queues"].values()):
+        assert set(part) == keys
+        assert all(set(i) == (keys - {"intervals"}) | {"start"} for i in part["intervals"])
+    assert set(report["queues"]) >= {"billing", "tech", "sales", "general"}
+    overall = report["overall"]
+    assert overall["offered"] == sum(q["offered"] for q in report["queues"].values())
+    assert 1000 < overall["offered"] <= 1500  # replies join their tickets
+    assert overall["handled"] + overall["abandoned"] <= overall["offered"]
+    assert 0 < overall["occupancy"] < 1
+    assert set(overall["sla"]) == {"first_response", "next_response", "resolution"}
+    assert "simulating" in done.stderr or "events from" in done.stderr  # progress
+
+
+def test_against_puts_two_rosters_side_by_side(tmp_path: Path) -> None:
+    lean = lean_roster(tmp_path)
+    done = simulate("--roster", str(SAMPLE / "roster.yaml"), "--against", str(lean), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    both = orjson.loads(done.stdout)
+    full, fewer = both["roster"]["overall"], both["against"]["overall"]
+    assert full["offered"] == fewer["offered"]  # the same day, the same tickets
+    assert fewer["wait_mean_s"] > full["wait_mean_s"]
+    assert fewer["occupancy"] > full["occupancy"]
+
+    table = simulate("--roster", str(SAMPLE / "roster.yaml"), "--against", str(lean))
+    assert table.returncode == 0, table.stdout + table.stderr
+    assert "roster.yaml" in table.stdout
+    assert "lean.yaml" in table.stdout
+
+
+def test_out_writes_a_self_contained_page(tmp_path: Path) -> None:
+    page = tmp_path / "what-if.html"
+    lean = lean_roster(tmp_path)
+    done = simulate(
+        "--roster", str(SAMPLE / "roster.yaml"), "--against", str(lean), "--out", str(page)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert html.count("<svg") >= 5
+    assert 'id="summary"' in html
+    assert "lean.yaml" in html
+    assert "http://" not in re.sub(r'xmlns(:\w+)?="[^"]+"', "", html)  # nothing to fetch
+
+
+def test_target_prints_a_roster_that_meets_it(tmp_path: Path) -> None:
+    done = simulate("--roster", str(SAMPLE / "roster.yaml"), "--target", "first_response=95%")
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = done.stdout.split("# roster meeting first_response=95%\n", 1)[1]
+    assert "{group: billing, count: " in text
+    assert "skills: [billing]" in text  # printed as text, not as rich markup
+    found = loads_roster(text, "found.yaml")
+    path = tmp_path / "found.yaml"
+    path.write_text(text)
+    check = simulate("--roster", str(path), "--json")
+    report = orjson.loads(check.stdout)
+    assert Target("first_response", 0.95).met_by(report)
+    assert "runs; head count" in done.stderr
+    assert found.head_count() > 0
+
+
+def test_roster_errors_are_file_line_col_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\ntimezone: UTC\nagents:\n  - {id: a, shifts: {mon: [09:00-10:00]}, skils: []}\n"
+        "handling: [{exponential: {mean: soon}}]\n"
+    )
+    done = simulate("--roster", str(bad))
+    assert done.returncode == 2
+    assert f"{bad}:4:43: unknown key 'skils' in an agent" in done.stderr
+    assert f"{bad}:5:33: bad duration for exponential mean" in done.stderr
+    assert "--roster: 2 roster errors" in done.stderr
+
+
+def test_a_bad_target_or_events_file_is_one_line(tmp_path: Path) -> None:
+    done = simulate("--roster", str(SAMPLE / "roster.yaml"), "--target", "speed=9")
+    assert done.returncode == 2
+    assert "--target" in done.stderr
+    broken = tmp_path / "day.jsonl"
+    broken.write_text('{"specversion": "1.0"}\n')
+    done = cli("simulate", "--roster", str(SAMPLE / "roster.yaml"), "--events", str(broken))
+    assert done.returncode == 2
+    assert f"{broken}:1: expected a CloudEvent with a 'time'" in done.stderr
+
+
+# --- replay equivalence: the real pipeline against the simulation, ticket by ticket ----
+
+BASIC_RULES = ROOT / "tests" / "fixtures" / "rules" / "basic.yaml"
+AGENTS = {"a-1": ["billing"], "a-2": ["billing"], "a-3": []}
+ALWAYS = "{" + ", ".join(f'{d}: ["00:00-24:00"]' for d in WEEK) + "}"
+
+
+class TicketWatch:
+    """The ``tickets`` topic read as it grows (one consumer for the whole test)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = TopicNames(settings.topic_prefix)(Topic.TICKETS)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,
+        )
+        self.events: list[dict[str, Any]] = []
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        partitions = self.consumer.partitions_for_topic(self.name) or set()
+        if not partitions:
+            await self.consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+            partitions = self.consumer.partitions_for_topic(self.name) or set()
+        tps = [TopicPartition(self.name, p) for p in sorted(partitions)]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_beginning(*tps)
+
+    async def until(self, done: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done():
+            assert loop.time() < deadline, f"timed out waiting for {what}"
+            batch = await self.consumer.getmany(timeout_ms=100)
+            for records in batch.values():
+                self.events += [orjson.loads(r.value) for r in records if r.value]
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == f"switchboard.ticket.{kind}"]
+
+
+def replay_day(start: datetime) -> list[bytes]:
+    """Fourteen emails from different customers, half about invoices (billing queue),
+    close enough together that some wait for an agent."""
+    rng = random.Random(4)
+    lines, at = [], start
+    for i in range(14):
+        at += timedelta(seconds=rng.uniform(20, 160))
+        envelope = {
+            "specversion": "1.0",
+            "id": f"replay-{i}",
+            "source": "/v1/channels/email",
+            "type": "switchboard.interaction.received",
+            "subject": f"email:r{i}@replay.example",
+            "time": at.isoformat().replace("+00:00", "Z"),
+            "data": {
+                "channel": "email",
+                "customer": {"email": f"r{i}@replay.example"},
+                "thread": {"message_id": f"<replay-{i}@replay.example>"},
+                "text": "my invoice is wrong" if i % 2 else "hello",
+            },
+        }
+        lines.append(orjson.dumps(envelope))
+    return lines
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def test_the_real_pipeline_assigns_and_answers_like_the_simulation(
+    settings: Settings,
+) -> None:
+    """A small day through the embedded Kafka + valkey pipeline (every role), driven by a
+    scripted helpdesk client that accepts each offer, answers at once and resolves after
+    the handling time the simulation drew, step by step in the simulation's order.
+    Every ticket goes to the same agent, in the same queue, with the same SLA verdict."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    lines = replay_day(start)
+    roster_text = (
+        "version: 1\ntimezone: UTC\nseed: 9\nagents:\n"
+        + "".join(
+            f"  - {{id: {a}, skills: [{', '.join(s)}], capacity: {{email: 1}}, shifts: {ALWAYS}}}\n"
+            for a, s in AGENTS.items()
+        )
+        + "handling: [{exponential: {mean: 4m}}]\n"
+    )
+    rules = load_ruleset(BASIC_RULES)
+    day = [parse_line(line, "replay") for line in lines]
+    sim = await run_simulation(rules, loads_roster(roster_text, "replay.yaml"), day)
+    assert {o.agent for o in sim.outcomes} == set(AGENTS)  # everyone worked
+    assert any((o.wait_s or 0) > 0 for o in sim.outcomes)  # and some waited
+
+    # the simulation's steps: arrivals, and the end of each piece of work
+    steps: list[tuple[float, str, Any]] = [(e.at, "arrive", e) for e in day]
+    steps += [(o.done_at or 0.0, "done", o) for o in sim.outcomes]
+    steps.sort(key=lambda s: s[0])
+    expected = {o.ticket_id: o.agent for o in sim.outcomes}
+
+    update = {"rules_path": BASIC_RULES, "api_tokens": SecretStr("tok")}
+    async with run_switchboard(settings.model_copy(update=update), frozenset(roles.ROLES)) as sb:
+        watch = TicketWatch(sb.settings)
+        await watch.start()
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+        await producer.start()
+        try:
+            presence = [
+                {"type": "agent.presence", "data": {"agent_id": a, "status": "online",
+                 "skills": s, "capacity": {"email": 1}}}
+                for a, s in AGENTS.items()
+            ]  # fmt: skip
+            resp = await sb.http.post("/v1/actions", json=presence, headers=AUTH)
+            assert resp.status_code == 202, resp.text
+            answered: set[str] = set()
+            outcome_of = {o.ticket_id: o for o in sim.outcomes}
+
+            async def answer_new_assignments() -> None:
+                """The scripted agents accept each offer and answer it at once."""
+                for event in watch.of_type("assigned"):
+                    ticket_id = event["data"]["ticket"]["id"]
+                    if ticket_id in answered:
+                        continue
+                    answered.add(ticket_id)
+                    agent = event["data"]["agent_id"]
+                    at = iso(outcome_of[ticket_id].assigned_at or 0.0)
+                    data = {"ticket_id": ticket_id, "agent_id": agent}
+                    actions = [
+                        {"type": "assignment.accepted", "time": at, "data": data},
+                        {"type": "agent.replied", "time": at,
+                         "data": {**data, "public": True}},
+                    ]  # fmt: skip
+                    reply = await sb.http.post("/v1/actions", json=actions, headers=AUTH)
+                    assert reply.status_code == 202, reply.text
+
+            topic = TopicNames(settings.topic_prefix)(Topic.INBOUND)
+            for at, kind, item in steps:
+                if kind == "arrive":
+                    await producer.send_and_wait(topic, item.value, key=item.key)
+                    arrived = ticket_id_of(item)
+
+                    def placed(t: str = arrived) -> bool:
+                        seen = watch.of_type("assigned") + watch.of_type("queued")
+                        return any(e["data"]["ticket"]["id"] == t for e in seen)
+
+                    await watch.until(placed, f"the offer or queueing of {arrived}")
+                else:
+                    data = {"ticket_id": item.ticket_id, "agent_id": item.agent}
+                    done = [{"type": "ticket.resolved", "time": iso(at), "data": data}]
+                    resp = await sb.http.post("/v1/actions", json=done, headers=AUTH)
+                    assert resp.status_code == 202, resp.text
+                    # the seat it frees goes to whom the simulation gave it
+                    due = {t for t, o in outcome_of.items() if (o.assigned_at or 0) <= at}
+
+                    def caught_up(due: set[str] = due) -> bool:
+                        return due <= {e["data"]["ticket"]["id"] for e in watch.of_type("assigned")}
+
+                    await watch.until(caught_up, f"the assignments due by step {iso(at)}")
+                await answer_new_assignments()
+            await watch.until(
+                lambda: len(watch.of_type("resolved")) == len(expected), "every resolution"
+            )
+        finally:
+            await producer.stop()
+            await watch.consumer.stop()
+
+    real = {e["data"]["ticket"]["id"]: e["data"]["agent_id"] for e in watch.of_type("assigned")}
+    assert real == expected
+    responded = {e["data"]["ticket"]["id"]: e["data"] for e in watch.of_type("responded")}
+    for tid, outcome in outcome_of.items():
+        clock = outcome.ticket.sla["first_response"]
+        assert clock.met_at is not None
+        assert clock.due is not None
+        assert responded[tid]["within_sla"] == (clock.met_at <= clock.due), tid
+    resolved = {e["data"]["ticket"]["id"]: e["data"]["ticket"] for e in watch.of_type("resolved")}
+    assert {t: r["queue"] for t, r in resolved.items()} == {
+        o.ticket_id: o.queue for o in sim.outcomes
+    }
+
+
+def ticket_id_of(event: Any) -> str:
+    return ticket_id(orjson.loads(event.value)["id"])

@@ -1,0 +1,88 @@
+"""``--target``: the parse of ``first_response=90%`` and the search for the smallest
+head count per group that meets it, checked by running the roster it found and the
+same roster with one agent fewer in each group."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from router.app.simulate.roster import dump_roster, loads_roster
+from router.app.simulate.target import Target, parse_target, search
+from router.errors import ConfigError
+from tests.unit.simulate.helpers import ALL_WEEK, RULES, message, roster, run
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        ("first_response=90%", Target("first_response", 0.9)),
+        ("resolution = 0.75", Target("resolution", 0.75)),
+        ("next_response=100%", Target("next_response", 1.0)),
+        ("first_response=95", Target("first_response", 0.95)),
+    ],
+)
+def test_targets_parse(text: str, target: Target) -> None:
+    assert parse_target(text) == target
+
+
+@pytest.mark.parametrize("text", ["speed=90%", "first_response", "first_response=0%", "x"])
+def test_bad_targets_name_the_option(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_target(text)
+    assert caught.value.setting == "--target"
+
+
+def test_the_search_finds_the_smallest_head_count_per_group() -> None:
+    # a busy billing queue and a quiet general one; first response due in 10 minutes
+    day = [message(i * 1.0, f"b{i}", "invoice") for i in range(120)]
+    day += [message(i * 6.0 + 0.5, f"g{i}") for i in range(20)]
+    day.sort(key=lambda e: e.at)
+    agents = (
+        f"  - {{group: billing, count: 1, skills: [billing], shifts: {ALL_WEEK}}}\n"
+        f"  - {{group: plain, count: 9, shifts: {ALL_WEEK}}}\n"
+    )
+    text = roster(agents, "{exponential: {mean: 4m}}")
+    target = Target("first_response", 0.9)
+    steps: list[str] = []
+    found = asyncio.run(
+        search(
+            RULES,
+            loads_roster(text, "r.yaml"),
+            day,
+            target,
+            reopen_window_s=7 * 86400,
+            step=steps.append,
+        )
+    )
+    counts = {s.name: s.count for s in found.roster.staff}
+    assert target.met_by(found.result.report)
+    assert steps
+    assert found.runs == len(steps) + 1
+    for group, count in counts.items():
+        if count == 0:
+            continue
+        fewer = dump_roster(found.roster.with_counts({group: count - 1}))
+        assert not target.met_by(run(fewer, day).report), (group, counts)
+    # the billing work needs billing agents (the plain group cannot take it)
+    assert counts["billing"] >= 4
+    assert counts["plain"] <= 2
+
+
+def test_an_impossible_target_says_why() -> None:
+    day = [message(0, "a", "invoice")]
+    agents = f"  - {{group: plain, count: 1, shifts: {ALL_WEEK}}}\n"  # nobody with billing
+
+    with pytest.raises(ConfigError, match="not met even with"):
+        asyncio.run(
+            search(
+                RULES,
+                loads_roster(roster(agents), "r.yaml"),
+                day,
+                Target("first_response", 0.9),
+                reopen_window_s=86400,
+            )
+        )
