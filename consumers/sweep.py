@@ -1,9 +1,11 @@
 """The sweep that moves the waiting line (part of the ``timers`` role): offers waiting
 tickets to free agents when something changed. The line's keys and their costs are
-described in ``consumers/state/waiting.py``."""
+described in ``consumers/state/waiting.py``; one timers process sweeps at a time."""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,9 +26,13 @@ from consumers.outbox import Delivery, Send, commit_for
 from consumers.state.agents import AgentStore
 from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
 from consumers.state.waiting import Entry, WaitingLine
+from router.errors import BackendUnavailable
 from router.events import Ticket
 from router.topics import OutRecord
 from rules import RuleSet
+
+HOLD_S = 3.0
+"""How long the line stays with a sweeper that stopped renewing (it died)."""
 
 
 @dataclass(slots=True)
@@ -60,10 +66,27 @@ class LineSweep:
         self._rules = rules
         self._send = send
         self._walked: tuple[int, str] | None = None
+        self._me = uuid.uuid4().hex
 
     async def sweep(self, now: float) -> None:
         """Walk the line if an assignment may have become possible, then offer what is
-        marked for a recheck (new arrivals first among them)."""
+        marked for a recheck (new arrivals first among them). Only while this process
+        holds the line; on a failure it lets go, so another may finish at once."""
+        if not await self._line.lead(self._me, HOLD_S):
+            return
+        try:
+            await self._sweep(now)
+        except Exception:
+            await self.resign()
+            raise
+
+    async def resign(self) -> None:
+        """Let another process sweep at once; a Redis that does not answer is let be (the
+        hold lapses then)."""
+        with contextlib.suppress(BackendUnavailable):
+            await self._line.resign(self._me)
+
+    async def _sweep(self, now: float) -> None:
         rules = self._rules()
         at = datetime.fromtimestamp(now, UTC)
         seen = (await self._agents.changes(), rules.hash)

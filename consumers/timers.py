@@ -1,14 +1,17 @@
 """The SLA timer worker (role ``timers``): warnings, breaches and the escalation rules.
 
-It follows the tickets topic and keeps one Redis sorted set of due times (``schedule``).
-Every second it fires what is due: the ticket changes through the same thread store as
-the router (compare-and-set on the ticket version, dedupe marker, outbox), under an event
-id derived from (ticket, target, kind, due time), so a timer fires exactly once however
-often it is retried. A timer that is no longer due (met, resolved, rescheduled) is dropped.
+It follows the tickets topic and keeps the due times in Redis, sharded by ticket
+(``consumers/state/schedule.py``). Every second it claims what is due, so that several
+timers processes split the work, and fires it: the ticket changes through the same
+thread store as the router (compare-and-set on the ticket version, dedupe marker,
+outbox), under an event id derived from (ticket, target, kind, due time), so a timer
+fires exactly once however often it is retried. A timer that is no longer due (met,
+resolved, rescheduled) is dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,21 +30,32 @@ from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
 from consumers.state.waiting import WaitingLine
 from consumers.sweep import LineSweep, request_for
 from router.codec import TYPE_HEADER, decode_event
-from router.errors import InvalidEvent
+from router.errors import BackendUnavailable, InvalidEvent
 from router.events import Ticket
+from router.keys import DEFAULT_SHARDS
+from router.limits import DEFAULT_RECORD_BYTES, Limits
 from router.redis import RedisClient
 from router.topics import OutRecord
-from router.vocabulary import SETTLED
+from router.vocabulary import LIFECYCLE_TYPES, SETTLED
 from rules import RuleSet
 
 log = structlog.get_logger("switchboard.timers")
 BATCH = 500
+REHOME_EVERY_S = 30.0
+"""How often what an earlier layout left is looked for (older processes may still write it
+during a rolling upgrade)."""
 
 
 def typed(record: Record) -> bool:
     """Written by Switchboard's lifecycle outputs (which name the type in a header): a
-    well-formed CloudEvent keyed by its ticket's id, with a valid snapshot."""
-    return any(key == TYPE_HEADER for key, _ in record.headers or ())
+    well-formed CloudEvent keyed by its ticket's id, with a valid snapshot. A header
+    naming no lifecycle type, or a record over any sane size, is not taken on trust."""
+    if len(record.value or b"") > DEFAULT_RECORD_BYTES:
+        return False
+    return any(
+        key == TYPE_HEADER and value.decode(errors="replace") in LIFECYCLE_TYPES
+        for key, value in record.headers or ()
+    )
 
 
 def superseded_dropped(records: list[Record]) -> list[Record]:
@@ -60,9 +74,14 @@ def superseded_dropped(records: list[Record]) -> list[Record]:
     ]
 
 
-def ticket_of(record: Record) -> Ticket:
+def ticket_of(record: Record, limits: Limits | None = None) -> Ticket:
     """The snapshot a record carries (``data.ticket``). One of ours is parsed with orjson
-    and only its ticket validated; anything else goes through the CloudEvent model."""
+    and only its ticket validated; anything else goes through the CloudEvent model. A
+    record over the size limit or of a type that is no lifecycle event is poison."""
+    (limits or Limits()).check_record(record.value)
+    declared = next((v for k, v in record.headers or () if k == TYPE_HEADER), None)
+    if declared is not None and declared.decode(errors="replace") not in LIFECYCLE_TYPES:
+        raise InvalidEvent(f"unknown lifecycle type {declared.decode(errors='replace')!r}")
     if record.value is not None and typed(record):
         try:
             data = orjson.loads(record.value).get("data")
@@ -71,6 +90,8 @@ def ticket_of(record: Record) -> Ticket:
         if isinstance(data, dict):
             return Ticket.model_validate(data.get("ticket"))
     event = decode_event(record.value)
+    if event.type not in LIFECYCLE_TYPES:
+        raise InvalidEvent(f"unknown lifecycle type {event.type!r}")
     return Ticket.model_validate((event.data or {}).get("ticket"))
 
 
@@ -86,17 +107,21 @@ class TimersHandler:
         send: Send,
         rules: Callable[[], RuleSet],
         prefix: str,
+        shards: int = DEFAULT_SHARDS,
         clock: Callable[[], float] = time.time,
+        limits: Limits | None = None,
     ) -> None:
+        self._limits = limits or Limits()
         self._r = client
         self._store = store
         self._agents = agents
-        self._line = WaitingLine(client, prefix=prefix)
+        self._line = WaitingLine(client, prefix=prefix, shards=shards)
         self._sweep = LineSweep(self._line, store, agents, rules=rules, send=send)
         self._send = send
         self._rules = rules
-        self._schedule = TimerSchedule(client, prefix=prefix)
+        self._schedule = TimerSchedule(client, prefix=prefix, shards=shards)
         self._clock = clock
+        self._rehome_at = 0.0
 
     async def handle(self, records: list[Record]) -> None:
         """Keep the schedule and the waiting line in step with the latest snapshot of
@@ -105,10 +130,10 @@ class TimersHandler:
         dead: list[OutRecord] = []
         for record in superseded_dropped(records):
             try:
-                ticket = ticket_of(record)
+                ticket = ticket_of(record, self._limits)
             except (InvalidEvent, ValidationError) as exc:
                 log.warning("deadlettered", offset=record.offset, error=str(exc)[:200])
-                dead.append(deadletter_record(record, self.name, exc))
+                dead.append(deadletter_record(record, self.name, exc, self._limits))
                 continue
             latest[ticket.id] = ticket
         await self._follow_assignments(list(latest.values()))
@@ -142,11 +167,37 @@ class TimersHandler:
 
     async def tick(self) -> None:
         """Fire every timer that is due, then move the waiting line if anything changed."""
+        await self._rehome()
         now = self._clock()
-        due = await self._schedule.due(now, BATCH)
+        due = await self._schedule.due(now, BATCH)  # claimed: settled below, or they lapse
         if due:
-            await self._fire(due, now)
+            try:
+                await self._fire(due, now)
+            except Exception:
+                with contextlib.suppress(BackendUnavailable):  # else the claims lapse
+                    await self._schedule.settle(due, (), {})
+                raise
         await self._sweep.sweep(now)
+
+    async def close(self) -> None:
+        """On the way out: let go of the waiting line, so another process sweeps it at
+        once rather than when the hold lapses."""
+        await self._sweep.resign()
+
+    async def _rehome(self) -> None:
+        """Move what an earlier layout left (the single keys of versions before the
+        shards, another shard count) into the shards: at start, then every
+        REHOME_EVERY_S, which costs a few commands when there is nothing to move."""
+        if time.monotonic() < self._rehome_at:
+            return
+        previous = await self._schedule.recorded_shards()
+        timers = await self._schedule.rehome(previous)
+        line = await self._line.rehome(previous)
+        if previous != self._schedule.shards:
+            await self._schedule.record_shards()
+        if timers or line:
+            log.info("moved_to_shards", timers=timers, waiting=line, previous_shards=previous)
+        self._rehome_at = time.monotonic() + REHOME_EVERY_S
 
     async def _fire(self, due: list[tuple[str, float]], now: float) -> None:
         timers = [Timer.parse(member, when) for member, when in due]
@@ -187,4 +238,4 @@ class TimersHandler:
                 gone.append(member_of[commit.event_id])
                 log.info("sla_timer_fired", event_id=commit.event_id)
         await delivery.flush()
-        await self._schedule.settle(gone, later)
+        await self._schedule.settle(due, gone, later)

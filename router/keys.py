@@ -32,9 +32,19 @@ key                                       type        what it holds
 ``p:{agents}:holder-channel:<ticket>``    string      the channel of that capacity
 ``p:{agents}:rr:<queue>``                 string      round-robin pointer
 ``p:{agents}:changes``                    counter     bumps when an assignment may be possible
-``p:timers``                              sorted set  ``ticket|target|kind`` by due time
-``p:waiting``                             sorted set  the waiting line, ``ticket|round``
-``{p:waiting}:needs|counts|recheck``      hash/zset   see ``consumers/state/waiting.py``
+``{p:timers:<s>}``                        sorted set  timer shard ``s``: ``ticket|target|kind``
+                                                      by due time (``shard_of`` the ticket)
+``{p:timers:<s>}:claims``                 sorted set  timers of shard ``s`` being fired, by
+                                                      when the claim lapses
+``{p:waiting:<s>}``                       sorted set  waiting line shard ``s``, ``ticket|round``
+``{p:waiting:<s>}:needs|counts|recheck``  hash/zset   see ``consumers/state/waiting.py``
+``{p:waiting}:sweeper``                   string      the timers process sweeping the line
+                                                      (held for a few seconds, renewed)
+``p:shards``                              string      the shard count the timers role last
+                                                      worked with (re-homing on a change)
+``p:timers``, ``p:waiting``,              zset/hash   the single-key layout of earlier
+``{p:waiting}:needs|counts|recheck``                  versions: read only to move members
+                                                      into their shards
 ``p:m:{<metric key>}``                    hash        a metric window: ``c:<counter>``,
                                                       ``meta``, ``revision``, ``final``
 ``p:m:{<metric key>}:done:<e>:<c>``       string      dedupe of one counter increment (TTL)
@@ -49,6 +59,11 @@ key                                       type        what it holds
 ``p:ingress:content:<digest>``            string      recent content without a provider id (TTL)
 ========================================  ==========  =========================================
 
+Why shards for the timers and the waiting line: one key per set would put every timers
+process's work on one slot, so one node of a cluster. ``SWITCHBOARD_TIMERS_SHARDS`` keys
+(each its own hash tag) spread them over the slots; a ticket's members always live in the
+shard ``shard_of(ticket id)`` names, so each script still touches one slot.
+
 Why one hash per customer for the tickets: the view script finds the ticket (by reply
 reference or by the open pointer) while it runs, so a key per ticket could not be
 declared in ``KEYS`` beforehand. Fields of one declared hash can.
@@ -56,6 +71,7 @@ declared in ``KEYS`` beforehand. Fields of one declared hash can.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 TICKET_FIELDS = ("v", "json", "message")
@@ -66,6 +82,16 @@ scripts (``consumers/state/commit.lua``, ``view.lua``) spell the same three."""
 def ticket_field(ticket_id: str, field: str) -> str:
     """The ``ticket-data`` field of one ticket: ``<ticket>:v``, ``:json`` or ``:message``."""
     return f"{ticket_id}:{field}"
+
+
+DEFAULT_SHARDS = 16
+"""Shards of the timer schedule and of the waiting line (``SWITCHBOARD_TIMERS_SHARDS``)."""
+
+
+def shard_of(ticket_id: str, shards: int) -> int:
+    """The shard of a ticket's timers and place in line: stable across processes and
+    versions (CRC-32, not Python's salted ``hash``)."""
+    return zlib.crc32(ticket_id.encode()) % shards
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,29 +145,47 @@ class Keys:
         return f"{self.prefix}:{{agents}}:"
 
     # --- timers and the waiting line (consumers/state/schedule.py, waiting.py) ------
+    def timers(self, shard: int) -> str:
+        """One shard of the schedule; its name is its hash tag."""
+        return "{" + f"{self.prefix}:timers:{shard}" + "}"
+
+    def timer_claims(self, shard: int) -> str:
+        return self.timers(shard) + ":claims"
+
+    def waiting(self, shard: int) -> str:
+        """One shard of the line; the shard's other keys carry its name as hash tag."""
+        return "{" + f"{self.prefix}:waiting:{shard}" + "}"
+
+    def waiting_needs(self, shard: int) -> str:
+        return self.waiting(shard) + ":needs"
+
+    def waiting_counts(self, shard: int) -> str:
+        return self.waiting(shard) + ":counts"
+
+    def waiting_recheck(self, shard: int) -> str:
+        return self.waiting(shard) + ":recheck"
+
     @property
-    def timers(self) -> str:
+    def waiting_sweeper(self) -> str:
+        """The timers process that sweeps the line now (one at a time)."""
+        return "{" + f"{self.prefix}:waiting" + "}:sweeper"
+
+    @property
+    def shards(self) -> str:
+        return f"{self.prefix}:shards"
+
+    # the single-key layout of earlier versions, read only to move it into the shards
+    @property
+    def legacy_timers(self) -> str:
         return f"{self.prefix}:timers"
 
     @property
-    def waiting(self) -> str:
+    def legacy_waiting(self) -> str:
         return f"{self.prefix}:waiting"
 
-    def _waiting_part(self, part: str) -> str:
-        """In the slot of the line itself: the line's name is the hash tag."""
-        return "{" + self.waiting + "}:" + part
-
-    @property
-    def waiting_needs(self) -> str:
-        return self._waiting_part("needs")
-
-    @property
-    def waiting_counts(self) -> str:
-        return self._waiting_part("counts")
-
-    @property
-    def waiting_recheck(self) -> str:
-        return self._waiting_part("recheck")
+    def legacy_waiting_part(self, part: str) -> str:
+        """``needs``, ``counts`` or ``recheck``, in the slot of the old line itself."""
+        return "{" + self.legacy_waiting + "}:" + part
 
     # --- metrics (consumers/state/counters.py, backlog.py) --------------------------
     @property

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from router.errors import ConfigError
+from router.keys import DEFAULT_SHARDS
 from router.limits import Limits
 
 ENV_PREFIX = "SWITCHBOARD_"
@@ -122,6 +123,12 @@ class Settings(BaseSettings):
     metrics_window_s: int = Field(default=60, ge=1)
     metrics_lateness_s: int = Field(default=3600, ge=0)
     consumer_group_prefix: str = "switchboard"
+    timers_shards: int = Field(
+        default=DEFAULT_SHARDS,
+        ge=1,
+        le=1024,
+        description="Shards (Redis keys) of the timer schedule and of the waiting line.",
+    )
     # --- the notifier role (unset: messages are printed to the log instead) -------
     smtp_url: SecretStr | None = Field(
         default=None,

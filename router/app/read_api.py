@@ -331,7 +331,7 @@ def include_read_api(app: FastAPI, settings: Settings, redis: RedisClient) -> No
     state = ReadState(
         RedisThreadStore(redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=prefix),
         AgentStore(redis, prefix=prefix),
-        WaitingLine(redis, prefix=prefix),
+        WaitingLine(redis, prefix=prefix, shards=settings.timers_shards),
         Backlog(redis, prefix=prefix),
         settings.rules_path,
     )

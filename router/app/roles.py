@@ -181,6 +181,8 @@ def timers_handler(
         send=sender(producer, settings, "timers"),
         rules=lambda: holder.current,
         prefix=settings.topic_prefix,
+        shards=settings.timers_shards,
+        limits=settings.limits(),
     )
 
 
@@ -196,6 +198,7 @@ def metrics_handler(
         ttl_s=settings.redis.dedupe_ttl_s,
         telemetry=telemetry,
         prefix=settings.topic_prefix,
+        limits=settings.limits(),
     )
 
 
@@ -226,7 +229,10 @@ async def run_timers(
     try:
         async with _producer(settings) as producer:
             handler = timers_handler(settings, redis, producer, holder)
-            await _consume(settings, handler, stop, shared)
+            try:
+                await _consume(settings, handler, stop, shared)
+            finally:
+                await handler.close()
     finally:
         await redis.aclose()
 

@@ -12,9 +12,13 @@ Every figure comes from the same broker in the same run (``run``):
 4. the passthrough at the same steady loads (``latency``);
 5. the router alone on the N events pre-filled in ``inbound``, then timers and metrics
    alone on the tickets it wrote, timed by their committed offsets (``solo``);
-6. the ingress (webform and email) at concurrency 32 next to a minimal ASGI app that
+6. scale-out: the router, then the timers role, with two processes each (one consumer
+   group, the topic's partitions) on the same N events, next to the one process of step
+   5, and an audit of the tickets topic showing nothing was processed twice across the
+   rebalance (``scale``);
+7. the ingress (webform and email) at concurrency 32 next to a minimal ASGI app that
    reads the body and awaits one acked produce (``ingress_load``, ``baseline``);
-7. with ``--soak N``: N more events and each role's RSS at every 10 % (``soak``).
+8. with ``--soak N``: N more events and each role's RSS at every 10 % (``soak``).
 Then the report (``report``). Without configured Kafka/Redis it embeds both, like
 ``dev``. Topics get a fresh prefix. Ctrl-C stops it within seconds with nothing left
 running (``run``; ``clients`` keeps cancelled Kafka clients quiet).

@@ -1,4 +1,5 @@
-"""The ingress at concurrency 32 next to the baseline app (``baseline``), in one run.
+"""The ingress at concurrency 32 next to the baseline app (``baseline``), in one run,
+and the latency of each at a steady offered load (``RATE_PER_S``).
 
 Each server runs alone in its own process (the ingress as ``switchboard run --role
 ingress``), with nothing consuming what they produce. The load is a minimal HTTP/1.1
@@ -9,9 +10,10 @@ machine the client is less of a limit than the servers it compares.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -20,6 +22,8 @@ from router.app.embedded import free_port
 from router.settings import Settings
 
 CONCURRENCY = 32
+RATE_PER_S = 200
+RATE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,13 @@ class Channel:
 
 @dataclass(frozen=True)
 class IngressRates:
-    """Per channel: the ingress and the baseline app, the same requests to each."""
+    """Per channel: the ingress and the baseline app, the same requests to each, at
+    concurrency 32 and (``*_at_rate``) at the steady ``RATE_PER_S``."""
 
     ingress: dict[str, HttpRate]
     baseline: dict[str, HttpRate]
+    ingress_at_rate: dict[str, HttpRate] = field(default_factory=dict)
+    baseline_at_rate: dict[str, HttpRate] = field(default_factory=dict)
 
     def ratio(self, channel: str) -> float:
         base = self.baseline[channel].per_s
@@ -93,20 +100,28 @@ async def measure_ingress(
     settings: Settings, roles: RoleProcesses, requests: int, say: Callable[[str], None]
 ) -> IngressRates:
     """The baseline, then the ingress, each alone, each given the same requests."""
-    rates: list[dict[str, HttpRate]] = []
+    closed: list[dict[str, HttpRate]] = []
+    steady: list[dict[str, HttpRate]] = []
     for which in ("baseline", "ingress"):
-        say(f"      {which}: {requests} POSTs per channel at concurrency {CONCURRENCY} ...")
-        rates.append(await _one_server(settings, roles, which, requests))
-    return IngressRates(ingress=rates[1], baseline=rates[0])
+        say(
+            f"      {which}: {requests} POSTs per channel at concurrency {CONCURRENCY}, "
+            f"then {RATE_PER_S}/s for {RATE_SECONDS:.0f} s ..."
+        )
+        rates, at_rate = await _one_server(settings, roles, which, requests)
+        closed.append(rates)
+        steady.append(at_rate)
+    return IngressRates(
+        ingress=closed[1], baseline=closed[0], ingress_at_rate=steady[1], baseline_at_rate=steady[0]
+    )
 
 
 async def _one_server(
     settings: Settings, roles: RoleProcesses, which: str, requests: int
-) -> dict[str, HttpRate]:
+) -> tuple[dict[str, HttpRate], dict[str, HttpRate]]:
     port = free_port()
     module = "router.app.bench.baseline" if which == "baseline" else None
     roles.spawn(settings, which, port, module=module)
-    rates = {}
+    rates, at_rate = {}, {}
     try:
         await roles.wait_ready()
         for ch in CHANNELS:
@@ -114,9 +129,11 @@ async def _one_server(
             await http_load(port, warm, CONCURRENCY, ch.path, ch.media_type)
             bodies = ch.bodies(requests, f"load-{which}-")
             rates[ch.name] = await http_load(port, bodies, CONCURRENCY, ch.path, ch.media_type)
+            steady = ch.bodies(int(RATE_PER_S * RATE_SECONDS), f"rate-{which}-")
+            at_rate[ch.name] = await http_at_rate(port, steady, RATE_PER_S, ch.path, ch.media_type)
     finally:
         roles.stop()
-    return rates
+    return rates, at_rate
 
 
 async def http_load(
@@ -148,6 +165,46 @@ async def http_load(
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return HttpRate(len(bodies), ok, time.perf_counter() - began, latencies)
+
+
+async def http_at_rate(
+    port: int, bodies: list[bytes], per_s: float, path: str, media_type: bytes
+) -> HttpRate:
+    """POST the bodies at a steady ``per_s``, whatever the answers take (an open loop):
+    each latency runs from the moment its request was due, so a server that falls behind
+    shows it in the percentiles instead of slowing the offered load down. Requests go
+    out on up to ``CONCURRENCY`` keep-alive connections; beyond that they wait, counted."""
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    slots = asyncio.Semaphore(CONCURRENCY)
+    latencies: list[float] = []
+    ok = 0
+
+    async def one(due: float, body: bytes) -> None:
+        nonlocal ok
+        async with slots:
+            conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+            status, keep = await _post(*conn, path.encode(), media_type, body)
+            latencies.append((time.perf_counter() - due) * 1000)
+            ok += 200 <= status < 300
+            if keep:
+                idle.append(conn)
+            else:
+                conn[1].close()
+
+    gc.collect()  # the bench's own objects: no full collection pauses the clock below
+    gc.freeze()
+    began = time.perf_counter()  # not loop.time(): uvloop's counts whole milliseconds
+    sending = []
+    for i, body in enumerate(bodies):
+        due = began + i / per_s
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        sending.append(asyncio.create_task(one(due, body)))
+    await asyncio.gather(*sending)
+    seconds = time.perf_counter() - began
+    gc.unfreeze()
+    for _, writer in idle:
+        writer.close()
+    return HttpRate(len(bodies), ok, seconds, latencies)
 
 
 async def _post(

@@ -10,9 +10,10 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from router.app.bench.ingress_load import CONCURRENCY, HttpRate, IngressRates
+from router.app.bench.ingress_load import CONCURRENCY, RATE_PER_S, HttpRate, IngressRates
 from router.app.bench.latency import LoadLatency
 from router.app.bench.pipeline import PipelineRun
+from router.app.bench.scale import ScaleOut
 from router.app.bench.soak import SoakSample, growth_after_warmup
 from router.app.bench.solo import Solo
 
@@ -31,6 +32,7 @@ class Measured:
     soak: list[SoakSample] | None = None
     faststream_s: float | None = None  # None: FastStream not installed
     redis_per_event: dict[str, float] | None = None  # the router alone; None on a cluster
+    scale: ScaleOut | None = None
 
 
 def pct(values: list[float], q: float) -> float:
@@ -72,6 +74,7 @@ def build_report(m: Measured) -> dict[str, Any]:
         "ingress_ratio": round(m.ingress.ratio("webform"), 3) if m.ingress else None,
         "latency": _latency(run.loads, m.passthrough_loads, m.load_seconds),
         "soak": _soak(m.soak),
+        "scale_out": _scale(m.scale),
         "latency_ms": {
             "p50": pct(latencies, 0.5),
             "p90": pct(latencies, 0.9),
@@ -106,11 +109,14 @@ def _ingress(rates: IngressRates | None) -> dict[str, Any] | None:
     """Per channel, the ingress and the baseline app given the same requests."""
     if rates is None:
         return None
-    out: dict[str, Any] = {"concurrency": CONCURRENCY}
+    out: dict[str, Any] = {"concurrency": CONCURRENCY, "rate_per_s": RATE_PER_S}
     for channel, rate in rates.ingress.items():
         out[channel] = _http(rate)
         out[f"{channel}_baseline"] = _http(rates.baseline[channel])
         out[f"{channel}_ratio"] = round(rates.ratio(channel), 3)
+        if channel in rates.ingress_at_rate:
+            out[f"{channel}_at_rate"] = _http(rates.ingress_at_rate[channel])
+            out[f"{channel}_baseline_at_rate"] = _http(rates.baseline_at_rate[channel])
     return out
 
 
@@ -143,6 +149,36 @@ def _latency(
             }
         )
     return rows
+
+
+def _scale(scale: ScaleOut | None) -> dict[str, Any] | None:
+    """Events/s per process count ("1", "2": JSON keys are text), the speed-up, and the
+    audit of the tickets topic after the two-process runs."""
+    if scale is None:
+        return None
+    out: dict[str, Any] = {"partitions": scale.partitions}
+    for role, runs in (("router", scale.router), ("timers", scale.timers)):
+        rates = {str(k): round(solo.per_s) for k, solo in sorted(runs.items())}
+        low, high = min(runs), max(runs)
+        out[role] = rates
+        out[f"{role}_speedup"] = (
+            round(runs[high].per_s / runs[low].per_s, 2) if runs[low].per_s else None
+        )
+        out[f"{role}_timed_records"] = {str(k): solo.records for k, solo in sorted(runs.items())}
+        out[f"{role}_timed_from_spawn"] = sorted(str(k) for k, s in runs.items() if s.from_spawn)
+        out[f"{role}_before_all_joined"] = runs[high].before_all_joined
+    a = scale.audit
+    out |= {
+        "duplicates": a.duplicates,
+        "missing": a.missing,
+        "records": a.records,
+        "distinct_ids": a.distinct_ids,
+        "inbound": a.inbound,
+        "answered_twice": a.answered_twice,
+        "timers_fired": a.timers_fired,
+        "timers_fired_twice": a.timers_fired_twice,
+    }
+    return out
 
 
 def _soak(samples: list[SoakSample] | None) -> dict[str, Any] | None:
@@ -204,6 +240,7 @@ def report_table(report: dict[str, Any]) -> Table:
                     else ""
                 ),
             )
+    _scale_rows(table, report["scale_out"])
     redis = report["redis_per_event"]
     if redis is not None:
         table.add_row(
@@ -235,6 +272,20 @@ def report_table(report: dict[str, Any]) -> Table:
                 f"{_num(base['p99_ms'], '.1f')} ms); {web['ok']}/{web['requests']} accepted, "
                 f"p50 {_num(web['p50_ms'], '.1f')} ms, p99 {_num(web['p99_ms'], '.1f')} ms",
             )
+            steady, base_steady = (
+                ingress.get(f"{channel}_at_rate"),
+                ingress.get(f"{channel}_baseline_at_rate"),
+            )
+            if steady and base_steady:
+                table.add_row(
+                    f"{channel} @ {ingress['rate_per_s']}/s",
+                    "",
+                    "",
+                    f"p50 {_num(steady['p50_ms'], '.1f')} ms, p99 "
+                    f"{_num(steady['p99_ms'], '.1f')} ms (baseline app p99 "
+                    f"{_num(base_steady['p99_ms'], '.1f')} ms); "
+                    f"{steady['ok']}/{steady['requests']} accepted",
+                )
     if report["latency"]:
         table.add_section()
     for row in report["latency"]:
@@ -264,3 +315,34 @@ def report_table(report: dict[str, Any]) -> Table:
         growth = ", ".join(f"{r} {g:+.0%}" for r, g in soak["growth_after_warmup"].items())
         table.add_row("RSS growth", "", "", f"from 20 % to the end: {growth or '-'}")
     return table
+
+
+def _scale_rows(table: Table, scale: dict[str, Any] | None) -> None:
+    """Two processes next to one, per role, then the audit; the ratio is the speed-up."""
+    if scale is None:
+        return
+    for role, topic in (("router", "inbound"), ("timers", "tickets")):
+        rates = scale[role]
+        many = max(rates, key=int)
+        late = " (includes start-up)" if many in scale[f"{role}_timed_from_spawn"] else ""
+        table.add_row(
+            f"{role}, {many} processes",
+            _num(rates[many]),
+            _num(scale[f"{role}_speedup"], ".2f"),
+            f"speed-up over one process ({_num(rates['1'])}/s); {scale['partitions']} "
+            f"partitions of {topic}; {scale[f'{role}_timed_records'][many]} records timed "
+            "after all "
+            f"joined; {scale[f'{role}_before_all_joined']} committed before all had "
+            f"joined{late}",
+        )
+    verdict = "none processed twice" if not scale["duplicates"] else "DUPLICATES"
+    table.add_row(
+        "scale-out audit",
+        "",
+        "",
+        f"{verdict}: {scale['duplicates']} duplicates, {scale['missing']} missing; "
+        f"{scale['records']} records on tickets, {scale['distinct_ids']} distinct ids; "
+        f"{scale['inbound'] - scale['missing']} inbound events answered, "
+        f"{scale['answered_twice']} twice; {scale['timers_fired']} timers fired, "
+        f"{scale['timers_fired_twice']} twice",
+    )

@@ -21,6 +21,7 @@ from router.app.bench.processes import RoleProcesses
 from router.app.bench.raw import passthrough, produce_all
 from router.app.bench.redis_usage import redis_counts
 from router.app.bench.report import Measured, build_report, print_report
+from router.app.bench.scale import PROCESSES, scale_out
 from router.app.bench.soak import soak as soak_run
 from router.app.bench.solo import role_alone
 from router.app.embedded import EmbeddedServices
@@ -124,7 +125,7 @@ async def _measure(
             console.print(line, highlight=False, soft_wrap=True)
 
     with_faststream = fs_passthrough.available()
-    steps = 7 + bool(soak) + with_faststream
+    steps = 8 + bool(soak) + with_faststream
     step = iter(range(1, steps + 1))
     await ensure_topics(settings)
     raw_topic, sink_topic = f"{settings.topic_prefix}.raw", f"{settings.topic_prefix}.raw-out"
@@ -157,6 +158,11 @@ async def _measure(
     say(f"{next(step)}/{steps} timers alone, then metrics alone, on the router's tickets ...")
     for role in ("timers", "metrics"):
         alone[role] = await role_alone(solo, roles, role, Topic.TICKETS, say)
+    say(
+        f"{next(step)}/{steps} scale-out: router, then timers, {PROCESSES} processes each, "
+        f"on the same {n} events ..."
+    )
+    scaled = await scale_out(await _side_prefix(settings, "scale"), roles, events, alone, say)
     say(f"{next(step)}/{steps} ingress (webform, email) next to a minimal ASGI app ...")
     ingress = await measure_ingress(solo, roles, max(200, min(2000, n // 5)), say)
     soaked = None
@@ -176,6 +182,7 @@ async def _measure(
         load_seconds=plan.seconds,
         soak=soaked,
         redis_per_event=redis_per_event,
+        scale=scaled,
     )
     report = build_report(measured)
     print_report(report, console, as_json=as_json)

@@ -1,6 +1,7 @@
 """One role alone on a pre-filled topic: how fast it works through a backlog.
 
-The role runs as its own ``switchboard run --role`` process, the only consumer at work;
+The role runs as its own ``switchboard run --role`` process (or several, in one consumer
+group, for the scale-out figures), the only consumer at work;
 the bench watches its consumer group's committed offsets (the role commits only after
 its effects are durable) and stops the clock when they reach the topic's end. The clock
 starts when the role is ready (its consumer joined the group: ``/readyz``) or at its
@@ -42,6 +43,8 @@ class Solo:
     records: int
     seconds: float
     from_spawn: bool = False  # done before it could be timed alone: start-up included
+    processes: int = 1
+    before_all_joined: int = 0  # with several: done by the first ones, then rebalanced
 
     @property
     def per_s(self) -> float:
@@ -99,39 +102,62 @@ async def role_alone(
     role: str,
     topic: Topic,
     say: Callable[[str], None],
+    *,
+    processes: int = 1,
 ) -> Solo:
-    """Spawn ``role`` alone and time it through everything now in ``topic``."""
+    """Spawn ``processes`` of ``role`` (one consumer group) and time them through
+    everything now in ``topic``. With several, the clock starts at the first commit after
+    every one is ready: what the first did alone before the others joined, and the batch
+    it had in hand then, are not counted."""
     ends = await end_offsets(settings, TopicNames(settings.topic_prefix)(topic))
     total = sum(ends.values())
     group = f"{settings.consumer_group_prefix}.{role}"
     timeout_s = max(60.0, total / 100)
     admin = make_admin(settings)
-    port = free_port()
+    ports = [free_port() for _ in range(processes)]
+    name = role if processes == 1 else f"{role} x{processes}"
     try:
         await admin.start()
-        roles.spawn(settings, role, port)
+        for port in ports:
+            roles.spawn(settings, role, port)
         spawned = time.perf_counter()
         first: tuple[float, int] | None = None
+        joined: int | None = None  # records done when the last one was ready
+        waiting = list(ports)
         done, shown = 0, 0
         while done < total:
             await asyncio.sleep(POLL_S)
             roles.check_alive()
             if time.perf_counter() - spawned > timeout_s:
-                raise TimeoutError(f"{role} did not finish {total} records in {timeout_s:.0f}s")
-            ready = first is None and await _ready(port)
+                raise TimeoutError(f"{name} did not finish {total} records in {timeout_s:.0f}s")
+            if first is None:
+                waiting = [port for port in waiting if not await _ready(port)]
             committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
             done = sum(
                 min(max(meta.offset, 0), ends[tp]) for tp, meta in committed.items() if tp in ends
             )
-            if first is None and (ready or done > 0):
+            if joined is None and not waiting and processes > 1:
+                joined = done
+            if first is None and (
+                (processes == 1 and (not waiting or done > 0))
+                or (joined is not None and done > joined)
+            ):
                 first = (time.perf_counter(), done)
             if total and done * 4 // total > shown:
                 shown = done * 4 // total
-                say(f"      {role}: {done}/{total} records")
+                say(f"      {name}: {done}/{total} records")
         finished = time.perf_counter()
     finally:
         roles.stop()
         await admin.close()
     if first is None or first[1] >= total:
-        return Solo(role, total, total, finished - spawned, from_spawn=True)
-    return Solo(role, total, total - first[1], finished - first[0])
+        return Solo(role, total, total, finished - spawned, from_spawn=True, processes=processes)
+    alone = joined or 0
+    return Solo(
+        role,
+        total,
+        total - first[1],
+        finished - first[0],
+        processes=processes,
+        before_all_joined=alone,
+    )

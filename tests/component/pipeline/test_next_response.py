@@ -69,7 +69,7 @@ async def wait_until_unscheduled(running: Running, ticket_id: str, timeout: floa
     """Until the timer worker holds no next_response timer of the ticket: what fired is
     settled, so anything still to come would be a second firing."""
     client = make_redis(running.settings)
-    key = TimerSchedule(client, prefix=running.settings.topic_prefix).key
+    key = TimerSchedule(client, prefix=running.settings.topic_prefix).key_of(ticket_id)
     members = [f"{ticket_id}|next_response|{kind}" for kind in ("warning", "breached")]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -28,7 +28,8 @@ from router.app import roles
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.events import CloudEvent, Customer, Interaction, Ticket
 from router.ids import event_id
-from router.redis import make_redis
+from router.keys import DEFAULT_SHARDS
+from router.redis import RedisClient, make_redis
 from router.settings import Settings
 from router.topics import OutRecord, Topic, TopicNames
 from router.vocabulary import EventType
@@ -270,12 +271,17 @@ async def test_an_idle_sweep_costs_the_same_few_commands_however_long_the_line(
         before = await desk.commands()
         await handler.tick()
         idle[first + count] = await desk.commands() - before
-    assert idle[10] == idle[1_200] <= 3  # the due timers, the agents' counter, the rechecks
+    shards = DEFAULT_SHARDS
+    # per shard the due timers and the rechecks (one round trip each); the hold on the line
+    # (a script, a GET and a SET) and the agents' counter
+    assert idle[10] == idle[1_200] == 2 * shards + 4
 
+    await handler.close()  # the first process stops
     restarted = desk.handler()  # a fresh process walks the whole line once, by pages
     before = await desk.commands()
     await restarted.tick()
-    assert await desk.commands() - before <= 20
+    fresh = await desk.commands() - before
+    assert fresh <= 12 * shards  # pages of every shard: not a read of 1,200 tickets
 
     await desk.agents.presence("a1", "online", [], {"email": 2})  # and chat, sms... seats
     before, ranges_before = await desk.commands(), await desk.commands(*RANGES)
@@ -283,15 +289,19 @@ async def test_an_idle_sweep_costs_the_same_few_commands_however_long_the_line(
     walk = await desk.commands() - before
     holders = await desk.agents.holders([f"T-{n:06d}" for n in range(4)])
     assert holders == ["a1", "a1", None, None]  # the two oldest
-    assert walk <= 100  # the seats, one page, two offers: not a read of 1,200 tickets
-    # the due timers, the line's first page, the rechecks: the walk stopped as soon as
-    # no free seat (a1 still has chat ones) fitted any ticket still ahead
-    assert await desk.commands(*RANGES) - ranges_before == 3
+    # the seats, one page, two offers, and per shard five reads (the due timers, the
+    # counts, the page, its needs, the rechecks): not a read of 1,200 tickets
+    assert walk <= 110 + 5 * shards
+    # the due timers, the line's first page, the rechecks, of each shard: the walk stopped
+    # as soon as no free seat (a1 still has chat ones) fitted any ticket still ahead
+    assert await desk.commands(*RANGES) - ranges_before == 3 * shards
 
     arrival = await desk.open_tickets(1_200, 1)
     before = await desk.commands()
     await restarted.handle(arrival)
-    assert await desk.commands() - before <= 60  # one ticket's worth, not the line's
+    # one ticket's worth, and of each shard the due timers and two pages of rechecks (the
+    # arrival, then past it): not the line's
+    assert await desk.commands() - before <= 60 + 3 * shards
 
     queued = values(await read_topic(desk.settings, Topic.TICKETS, expect=1_201))
     assert Counter(e["data"]["ticket"]["id"] for e in queued if e["type"] == QUEUED) == {
@@ -330,7 +340,8 @@ async def test_the_line_is_read_past_equal_scores_while_it_changes(settings: Set
     try:
         line = WaitingLine(redis, prefix=settings.topic_prefix)
         original = {f"T-{n:02d}|0": 5.0 for n in range(10)} | {"T-early|0": 1.0, "T-late|0": 9.0}
-        await redis.zadd(line.key, original)
+        assert len({line.shard(m) for m in original}) > 3  # the merge of several shards' heads
+        await line_add(redis, line, original)
         seen: list[Entry] = []
         after: Entry | None = None
         cursor: Entry | None = None
@@ -339,11 +350,10 @@ async def test_the_line_is_read_past_equal_scores_while_it_changes(settings: Set
             after = page[-1]
             if cursor is None and after.member >= "T-03|0":  # the line moves meanwhile
                 cursor = after
-                await redis.zrem(line.key, "T-01|0", "T-02|0", "T-06|0")
-                await redis.zadd(line.key, {"T-00b|0": 5.0, "T-07b|0": 5.0})
+                await line_remove(redis, line, ["T-01|0", "T-02|0", "T-06|0"])
+                await line_add(redis, line, {"T-00b|0": 5.0, "T-07b|0": 5.0})
         assert cursor is not None
-        raw: list[Any] = await redis.zrange(line.key, 0, -1, withscores=True)
-        final = [Entry(m.decode(), s) for m, s in raw]
+        final = await whole(redis, line, "line")
         key = (cursor.score, cursor.member)
         read_before = [Entry(m, s) for m, s in in_order(original) if (s, m) <= key]
         read_after = [e for e in final if (e.score, e.member) > key]
@@ -352,6 +362,42 @@ async def test_the_line_is_read_past_equal_scores_while_it_changes(settings: Set
         assert "T-07b|0" in {e.member for e in seen}
     finally:
         await redis.aclose()
+
+
+async def line_add(redis: RedisClient, line: WaitingLine, members: dict[str, float]) -> None:
+    """Members put straight into their shards of the line, as an older entry would be."""
+    for member, score in members.items():
+        await redis.zadd(line.key_of(member.partition("|")[0]), {member: score})
+
+
+async def line_remove(redis: RedisClient, line: WaitingLine, members: list[str]) -> None:
+    for member in members:
+        await redis.zrem(line.key_of(member.partition("|")[0]), member)
+
+
+async def whole(redis: RedisClient, line: WaitingLine, part: str) -> list[Entry]:
+    """Every shard's ``part`` (``line`` or ``recheck``) together, in line order."""
+    keys = line.keys
+    out: list[Entry] = []
+    for shard in range(line.shards):
+        key = keys.waiting(shard) if part == "line" else keys.waiting_recheck(shard)
+        raw: list[Any] = await redis.zrange(key, 0, -1, withscores=True)
+        out += [Entry(m.decode(), s) for m, s in raw]
+    return sorted(out, key=lambda e: (e.score, e.member))
+
+
+async def all_needs(redis: RedisClient, line: WaitingLine) -> dict[str, str]:
+    keys = line.keys
+    out: dict[str, str] = {}
+    for shard in range(line.shards):
+        raw: dict[Any, Any] = await redis.hgetall(keys.waiting_needs(shard))
+        out |= {k.decode(): v.decode() for k, v in raw.items()}
+    return out
+
+
+async def clear_rechecks(redis: RedisClient, line: WaitingLine) -> None:
+    keys = line.keys
+    await redis.delete(*(keys.waiting_recheck(shard) for shard in range(line.shards)))
 
 
 def in_order(members: dict[str, float]) -> list[tuple[str, float]]:
@@ -370,14 +416,11 @@ async def test_placing_keeps_needs_counts_and_rechecks_in_step(settings: Setting
         )
 
     async def state() -> tuple[list[str], dict[str, str], dict[str, int], list[str]]:
-        members: list[Any] = await redis.zrange(line.key, 0, -1)
-        needs: dict[Any, Any] = await redis.hgetall(line.needs_key)
-        rechecks: list[Any] = await redis.zrange(line.recheck_key, 0, -1)
         return (
-            [m.decode() for m in members],
-            {k.decode(): v.decode() for k, v in needs.items()},
+            [e.member for e in await whole(redis, line, "line")],
+            await all_needs(redis, line),
             await line.waiting(),
-            [m.decode() for m in rechecks],
+            [e.member for e in await whole(redis, line, "recheck")],
         )
 
     try:
@@ -388,7 +431,7 @@ async def test_placing_keeps_needs_counts_and_rechecks_in_step(settings: Setting
             {"email|general": 2, "email|billing": 1},
             ["T-1|0", "T-2|0", "T-3|0"],  # all new in line
         )
-        await redis.delete(line.recheck_key)
+        await clear_rechecks(redis, line)
         urgent = ticket(3, queue="billing", priority="urgent")
         await line.follow([ticket(1), ticket(2, queued_at=None), urgent])
         members, _, counts, rechecks = await state()
@@ -396,7 +439,7 @@ async def test_placing_keeps_needs_counts_and_rechecks_in_step(settings: Setting
         assert counts == {"email|general": 2, "email|billing": 1}  # nothing counted twice
         assert rechecks == ["T-2|0"]  # only the one never announced
 
-        await redis.delete(line.recheck_key)
+        await clear_rechecks(redis, line)
         moved = ticket(3, queue="general", channel="chat", priority="urgent")
         await line.follow([moved, ticket(1, assignee="a1")])
         members, needs, counts, rechecks = await state()
