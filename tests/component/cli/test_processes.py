@@ -283,6 +283,11 @@ def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     # metrics reads the tickets topic after timers, which adds its own records to it
     assert 300 < report["alone_records"]["timers"] <= report["alone_records"]["metrics"]
     assert report["router_ratio"] > 0
+    scale = report["scale_out"]  # 1 vs 2 processes on the same partitions, nothing twice
+    for role in ("router", "timers"):
+        assert scale[role]["1"] > 0, role
+        assert scale[role]["2"] > 0, role
+    assert (scale["duplicates"], scale["missing"]) == (0, 0)
     # routing a message costs Redis work: at least the view and the commit, per event
     assert report["redis_per_event"]["commands"] >= 2
     assert report["redis_per_event"]["bytes"] > 0
