@@ -331,8 +331,9 @@ def tail(
     follow: Annotated[bool, typer.Option(help="Keep reading new records until Ctrl-C.")] = False,
     full: Annotated[bool, typer.Option(help="Print each record's value.")] = False,
 ) -> None:
-    """Print a topic's records up to its end, or new ones as they come with --follow
-    (metric topics as a table)."""
+    """Print a topic's records up to its end (with --follow: and new ones as they come).
+
+    Metric topics print as a table."""
     from router.app.tail import tail_topic
 
     settings = settings_or_exit()
@@ -548,8 +549,9 @@ def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write an HTML page.")] = None,
 ) -> None:
-    """Staffing what-if: replay a recorded day against a roster in virtual time, with the
-    router's own rules, SLA clocks and assignment."""
+    """Staffing what-if: replay a recorded day against a roster in virtual time.
+
+    The router's own rules, SLA clocks and assignment choose, as they would live."""
     from router.app.simulate.command import Request, run
     from router.app.simulate.roster import RosterInvalid
     from router.app.simulate.target import parse_target
