@@ -27,7 +27,9 @@ class IngressContext:
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
 
 
-def _context(request: Request) -> IngressContext:
+async def _context(request: Request) -> IngressContext:
+    """A coroutine on purpose: FastAPI runs a plain function dependency in its thread
+    pool, a thread hop per request that cost more than the rest of a web form."""
     ctx: IngressContext = request.app.state.ingress
     return ctx
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from channels.body import read_body, require_media_type
-from channels.deps import Ingress
+from channels.body import JSON, read_body, require_media_type
+from channels.deps import Ingress, IngressContext
 from channels.mime import ParsedEmail, parse_email
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
@@ -18,6 +18,7 @@ from channels.replies import split_reply
 from router.events import Customer, Interaction, ThreadRef, utcnow
 
 SOURCE = "/switchboard/channels/email"
+PATH = "/v1/channels/email"
 MEDIA_TYPES = ("message/rfc822", "message/global")
 THREADPOOL_ABOVE_BYTES = 256 * 1024
 
@@ -72,11 +73,35 @@ def interpret(raw: bytes) -> tuple[ParsedEmail, Interaction | None]:
     return parsed, to_interaction(parsed, len(raw))
 
 
+async def accept(ingress: IngressContext, request: Request) -> Response:
+    """``POST /v1/channels/email``; also served without FastAPI (``channels.app``)."""
+    require_media_type(request, *MEDIA_TYPES)
+    raw = await read_body(request, ingress.settings.max_body_bytes)
+    if not raw.strip():
+        raise Problem(400, "empty message", slug="invalid", errors=[_error("/", "empty")])
+    if len(raw) > THREADPOOL_ABOVE_BYTES:
+        parsed, interaction = await run_in_threadpool(interpret, raw)
+    else:
+        parsed, interaction = interpret(raw)
+    if interaction is None:
+        raise Problem(
+            400,
+            "not an email with a sender: no address in From",
+            slug="invalid",
+            errors=[_error("/headers/from", "no sender address")],
+        )
+    # The Date header is the sender's clock; the event time is when it reached us.
+    accepted = await ingress.publisher.interaction(
+        SOURCE, provider_id(parsed, raw), interaction, time=utcnow()
+    )
+    return Response(accepted.json(), 202, media_type=JSON)
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["channels"])
 
     @router.post(
-        "/v1/channels/email",
+        PATH,
         status_code=202,
         response_model=AcceptedBody,
         responses=problem_responses(400, 413, 415, 503),
@@ -94,27 +119,8 @@ def build_router() -> APIRouter:
             }
         },
     )
-    async def email(request: Request, ingress: Ingress) -> AcceptedBody:
-        require_media_type(request, *MEDIA_TYPES)
-        raw = await read_body(request, ingress.settings.max_body_bytes)
-        if not raw.strip():
-            raise Problem(400, "empty message", slug="invalid", errors=[_error("/", "empty")])
-        if len(raw) > THREADPOOL_ABOVE_BYTES:
-            parsed, interaction = await run_in_threadpool(interpret, raw)
-        else:
-            parsed, interaction = interpret(raw)
-        if interaction is None:
-            raise Problem(
-                400,
-                "not an email with a sender: no address in From",
-                slug="invalid",
-                errors=[_error("/headers/from", "no sender address")],
-            )
-        # The Date header is the sender's clock; the event time is when it reached us.
-        accepted = await ingress.publisher.interaction(
-            SOURCE, provider_id(parsed, raw), interaction, time=utcnow()
-        )
-        return AcceptedBody(id=accepted.id, duplicate=accepted.duplicate)
+    async def email(request: Request, ingress: Ingress) -> Response:
+        return await accept(ingress, request)
 
     return router
 

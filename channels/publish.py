@@ -3,6 +3,8 @@
 The order is: seen before? (Redis) -> produce and wait for the broker's ack -> remember
 the id (Redis, with a TTL). A crash between the ack and the remember step means a
 provider retry is published again with the *same* event id, which every consumer drops.
+An id just minted for new content (see ``_content_id``) cannot have been seen: it skips
+the first step.
 
 Every request gets one deadline (``SWITCHBOARD_KAFKA_REQUEST_TIMEOUT_MS``) around the
 whole produce, metadata waits included. When it passes before the producer took the
@@ -10,6 +12,11 @@ record, nothing was written (``503 backend-unavailable``). When it passes after,
 record may still be written: the answer says so (``503 outcome-unknown``), and a retry
 carrying the same idempotency key, or for web forms and chat the same content within
 ``SWITCHBOARD_INGRESS_DEDUPE_WINDOW_S``, gets the same event id and is recognised.
+
+Throughput comes from doing each step for many requests at once: concurrent requests
+share the producer's batches (one produce request, one ack, for all that arrived while
+the previous one was in flight) and their Redis commands go out together, one pipeline
+for all that were asked while the previous one was in flight (``RedisBatch``).
 """
 
 from __future__ import annotations
@@ -17,22 +24,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 
-from router.codec import CONTENT_TYPE_HEADER, encode_event
+from router.codec import CONTENT_TYPE_HEADER, encode_envelope, encode_event
 from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
 from router.events import CloudEvent, Interaction, iso, utcnow
 from router.ids import event_id
 from router.kafka import retriable
 from router.keys import Keys
 from router.limits import Limits, trim
-from router.redis import UNAVAILABLE, RedisClient, redis_errors
+from router.redis import UNAVAILABLE, RedisClient, RedisPipeline, redis_errors
 from router.topic_watch import TopicWatch
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
@@ -44,6 +53,69 @@ log = structlog.get_logger("switchboard.ingress")
 class Accepted:
     id: str
     duplicate: bool
+
+    def json(self) -> bytes:
+        """The 202 body (``AcceptedBody``), without building the model."""
+        return orjson.dumps({"id": self.id, "duplicate": self.duplicate})
+
+
+Command = Callable[[RedisPipeline], object]
+"""Queues one command on a pipeline, e.g. ``lambda p: p.exists(key)``."""
+
+
+class RedisBatch:
+    """Redis commands of concurrent requests, sent together as one pipeline.
+
+    Requests under load reach the same step together (one produce response acks them
+    all): one round trip serves them all, instead of one each. One pipeline is in flight
+    at a time; what is asked meanwhile waits for it and goes out as the next one, so the
+    busier the ingress, the larger the batches (as the producer's batches grow while a
+    produce request is in flight). Each caller gets its own reply, or its own error (a
+    command error, or the connection's failure for everyone in the batch), exactly as if
+    it had sent the command alone."""
+
+    def __init__(self, redis: RedisClient) -> None:
+        self._redis = redis
+        self._queued: list[tuple[Command, asyncio.Future[Any]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    def __call__(self, command: Command) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queued.append((command, future))
+        if self._running is None:
+            self._running = loop.create_task(self._drain())
+        return future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queued:
+                await asyncio.sleep(0)  # let the requests woken with this one queue too
+                queued, self._queued = self._queued, []
+                await self._execute(queued)
+        finally:
+            self._running = None
+
+    async def _execute(self, queued: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for command, _ in queued:
+                command(pipe)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # handed to every caller; cancellation re-raised
+            for _, future in queued:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), reply in zip(queued, replies, strict=True):
+            if future.done():  # the caller gave up (its deadline, a disconnect)
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
 
 
 class Publisher:
@@ -70,6 +142,7 @@ class Publisher:
         self.limits = limits or Limits()
         self._content_window_s = content_window_s
         self._topics = topics
+        self._batch = RedisBatch(redis)
 
     async def interaction(
         self,
@@ -87,17 +160,20 @@ class Publisher:
         ``text_pointer`` set: text over the limit is refused (413) and the pointer names
         the request field; unset: it is trimmed and the event says ``truncated``."""
         data = self._fit(data, text_pointer)
+        minted = False
         if provider_id is None:
-            provider_id = await self._content_id(source, data)
-        event = CloudEvent(
-            id=event_id(source, provider_id),
-            source=source,
-            type=EventType.INTERACTION_RECEIVED,
-            subject=data.sender_key(),
+            provider_id, minted = await self._content_id(source, data)
+        key = data.sender_key()
+        id_ = event_id(source, provider_id)
+        value = encode_envelope(  # the bytes of encode_event(CloudEvent(...)), made directly
+            id_,
+            source,
+            EventType.INTERACTION_RECEIVED,
+            subject=key,
             time=time or data.sent_at or utcnow(),
             data=data.model_dump(mode="json", exclude_none=True),
         )
-        return await self.publish(Topic.INBOUND, data.sender_key(), event)
+        return await self._publish(Topic.INBOUND, key, id_, value, maybe_seen=not minted)
 
     def _fit(self, data: Interaction, text_pointer: str | None) -> Interaction:
         limit = self.limits.text_bytes
@@ -111,40 +187,48 @@ class Publisher:
             return data
         return data.model_copy(update={"text": text, "quoted_text": quoted, "truncated": True})
 
-    async def _content_id(self, source: str, data: Interaction) -> str:
+    async def _content_id(self, source: str, data: Interaction) -> tuple[str, bool]:
         """The same id for the same sender and content within the window: a client that
-        retries after an uncertain answer does not open a second ticket."""
+        retries after an uncertain answer does not open a second ticket. True with an id
+        minted by this call (so never published before)."""
         if self._content_window_s <= 0:
-            return str(uuid.uuid4())
+            return str(uuid.uuid4()), True
         basis = "\x1f".join(
             (source, data.sender_key(), data.thread.conversation_id or "", data.subject or "")
         )
         fingerprint = hashlib.sha256(f"{basis}\x1f{data.text}".encode()).hexdigest()
         key = self._keys.ingress_content(fingerprint).encode()
         fresh = f"content:{uuid.uuid4()}"
+        window = self._content_window_s
         with redis_errors():
-            previous = await self._redis.set(
-                key, fresh.encode(), nx=True, get=True, ex=self._content_window_s
+            previous = await self._batch(
+                lambda p: p.set(key, fresh.encode(), nx=True, get=True, ex=window)
             )
         if previous is None:
-            return fresh
-        return previous.decode() if isinstance(previous, bytes) else str(previous)
+            return fresh, True
+        return (previous.decode() if isinstance(previous, bytes) else str(previous)), False
 
     async def publish(self, topic: Topic, key: str, event: CloudEvent) -> Accepted:
-        value = encode_event(event)
+        return await self._publish(topic, key, event.id, encode_event(event))
+
+    async def _publish(
+        self, topic: Topic, key: str, id_: str, value: bytes, *, maybe_seen: bool = True
+    ) -> Accepted:
         self.limits.check_inbound(value)
-        marker = self._keys.ingress_seen(event.id).encode()
-        with redis_errors():
-            if await self._redis.exists(marker):
-                return Accepted(event.id, duplicate=True)
+        marker = self._keys.ingress_seen(id_).encode()
+        if maybe_seen:
+            with redis_errors():
+                if await self._batch(lambda p: p.exists(marker)):
+                    return Accepted(id_, duplicate=True)
         await self.send(topic, key, value)
+        stamp, ttl = iso(utcnow()).encode(), self._seen_ttl_s
         try:
-            await self._redis.set(marker, iso(utcnow()).encode(), ex=self._seen_ttl_s)
+            await self._batch(lambda p: p.set(marker, stamp, ex=ttl))
         except UNAVAILABLE as exc:
             # The record is durable; only the duplicate memory failed. A retry re-publishes
             # the same id, which consumers drop, so answering 2xx is still truthful.
-            log.warning("seen_marker_failed", event_id=event.id, error=type(exc).__name__)
-        return Accepted(event.id, duplicate=False)
+            log.warning("seen_marker_failed", event_id=id_, error=type(exc).__name__)
+        return Accepted(id_, duplicate=False)
 
     async def send(self, topic: Topic, key: str, value: bytes) -> None:
         name = self._names(topic)
@@ -152,25 +236,21 @@ class Publisher:
             raise BackendUnavailable(
                 "kafka", f"topic {name} does not exist; run `switchboard topics ensure`"
             )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout_s
+        # One deadline around both waits; ``asyncio.timeout`` rather than ``wait_for``,
+        # which would wrap each await in a task of its own.
+        future: asyncio.Future[Any] | None = None
         try:
-            future: asyncio.Future[Any] = await asyncio.wait_for(
-                self._producer.send(
+            async with asyncio.timeout(self._timeout_s):
+                future = await self._producer.send(
                     name, value=value, key=key.encode(), headers=[CONTENT_TYPE_HEADER]
-                ),
-                self._timeout_s,
-            )
-        except TimeoutError as exc:  # the producer never took the record
-            raise BackendUnavailable("kafka", "no broker answered in time") from exc
-        except KafkaError as exc:
-            raise _refused(exc) from exc
-        try:
-            await asyncio.wait_for(asyncio.shield(future), max(deadline - loop.time(), 0.001))
+                )
+                await asyncio.shield(future)
         except TimeoutError as exc:
+            if future is None:  # the producer never took the record
+                raise BackendUnavailable("kafka", "no broker answered in time") from exc
             raise OutcomeUnknown("kafka", "the broker did not confirm the write in time") from exc
         except KafkaError as exc:
-            if retriable(exc):
+            if future is not None and retriable(exc):
                 raise OutcomeUnknown("kafka", f"{type(exc).__name__}") from exc
             raise _refused(exc) from exc
 
