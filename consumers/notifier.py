@@ -33,6 +33,7 @@ from consumers.state.threads import RedisThreadStore
 from router.codec import TYPE_HEADER, decode_event
 from router.errors import InvalidEvent, SwitchboardError
 from router.events import CloudEvent, Ticket
+from router.observability import Telemetry
 from router.topics import OutRecord
 from router.vocabulary import EventType
 
@@ -77,7 +78,9 @@ class NotifierHandler:
         max_age_s: int = 0,
         stop: asyncio.Event | None = None,
         clock: Callable[[], float] = time.time,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry
         self._threads = threads
         self._ledger = ledger
         self._transports = transports
@@ -93,6 +96,10 @@ class NotifierHandler:
 
     async def tick(self) -> None:
         return None
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        if self._telemetry is not None:
+            self._telemetry.records.labels(self.name, outcome).inc(n)
 
     async def handle(self, records: list[Record]) -> None:
         dead: list[OutRecord] = []
@@ -117,6 +124,7 @@ class NotifierHandler:
                     failed.append((delivery.id, str(error)))
         if dead:
             await self._send(dead)
+            self._count("deadlettered", len(dead))
         for delivery_id, answer in failed:
             await self._ledger.finish(delivery_id, "failed", answer)
 

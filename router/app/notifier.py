@@ -23,6 +23,7 @@ from consumers.notify.transports import (
 from consumers.outbox import Send
 from consumers.state.notifications import NotificationLedger
 from consumers.state.threads import RedisThreadStore
+from router.observability import Telemetry
 from router.redis import RedisClient
 from router.settings import Settings
 
@@ -65,7 +66,11 @@ def transports(settings: Settings) -> dict[str, Transport]:
 
 @asynccontextmanager
 async def notifier_handler(
-    settings: Settings, redis: RedisClient, send: Send, stop: asyncio.Event
+    settings: Settings,
+    redis: RedisClient,
+    send: Send,
+    stop: asyncio.Event,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[NotifierHandler]:
     media = transports(settings)
     directory = settings.templates_path or templates_dir(settings.rules_path)
@@ -85,6 +90,7 @@ async def notifier_handler(
             backoff_s=settings.notify_backoff_s,
             max_age_s=settings.notify_max_age_s,
             stop=stop,
+            telemetry=telemetry,
         )
     finally:
         for transport in {id(t): t for t in media.values()}.values():

@@ -255,7 +255,7 @@ async def run_notifier(settings: Settings, stop: asyncio.Event, shared: Shared) 
         async with (
             _producer(settings) as producer,
             notifier_handler(
-                settings, redis, sender(producer, settings, "notifier"), stop
+                settings, redis, sender(producer, settings, "notifier"), stop, shared.telemetry
             ) as handler,
         ):
             await _consume(settings, handler, stop, shared)

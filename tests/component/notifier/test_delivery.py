@@ -72,6 +72,9 @@ async def test_auto_replies_and_notify_targets_are_delivered(
                     break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)  # anything more would arrive now
+            scraped = (await sb.http.get("/metrics")).text
+    counted = 'switchboard_consumer_records_total{consumer="notifier",outcome="deadlettered"} 1.0'
+    assert counted in scraped  # the refused WhatsApp message, where an alert can see it
 
     by_to = {str(m["To"]): m for m in mailbox.messages}
     assert sorted(by_to) == ["ada@example.com", "bob@example.com", "oncall@ops.example"]
