@@ -123,5 +123,5 @@ def test_explain_says_where_the_language_came_from(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("language:"))
-    assert line.startswith("language: de (detected among en, de, fr, es, confidence ")
+    assert line.startswith("language: de (detected among en, de, fr, es, it, nl, pt, confidence ")
     assert "  MATCH    german speakers" in result.stdout.splitlines()
