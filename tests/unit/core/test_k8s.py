@@ -340,3 +340,10 @@ def test_merge_follows_strategic_merge_for_named_lists() -> None:
         "containers": [{"name": "a", "image": "x", "args": ["2"]}, {"name": "b"}],
         "tls": [2],
     }
+
+
+def test_the_shipped_rules_are_the_example_rules() -> None:
+    """The deployment starts with the rules `switchboard dev` runs: a copy that drifts
+    would deploy last month's routing."""
+    shipped = (BASE / "rules" / "rules.yaml").read_text(encoding="utf-8")
+    assert shipped == (ROOT / "rules" / "examples" / "rules.yaml").read_text(encoding="utf-8")
