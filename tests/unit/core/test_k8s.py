@@ -347,3 +347,12 @@ def test_the_shipped_rules_are_the_example_rules() -> None:
     would deploy last month's routing."""
     shipped = (BASE / "rules" / "rules.yaml").read_text(encoding="utf-8")
     assert shipped == (ROOT / "rules" / "examples" / "rules.yaml").read_text(encoding="utf-8")
+
+
+def test_the_shipped_notification_templates_are_the_examples() -> None:
+    shipped = BASE / "templates"
+    examples = ROOT / "rules" / "examples" / "templates"
+    names = sorted(p.name for p in examples.iterdir() if p.is_file())
+    assert names == sorted(p.name for p in shipped.iterdir() if p.is_file())
+    for name in names:
+        assert (shipped / name).read_bytes() == (examples / name).read_bytes(), name
