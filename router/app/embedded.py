@@ -95,6 +95,9 @@ def start_server(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # its own session: a terminal's Ctrl-C reaches only us, and we stop it after
+            # the roles have let go of it (no wall of connection errors on the way out)
+            start_new_session=True,
             preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
     try:

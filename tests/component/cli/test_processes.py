@@ -174,7 +174,8 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start_dev() -> tuple[subprocess.Popen[str], str, list[int]]:
+def start_dev(*, session: bool = False) -> tuple[subprocess.Popen[str], str, list[int]]:
+    """``session``: in a process group of its own, as a shell runs a foreground job."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "router.app", "dev", "--port", str(port)],
@@ -183,6 +184,7 @@ def start_dev() -> tuple[subprocess.Popen[str], str, list[int]]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        start_new_session=session,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -222,6 +224,22 @@ def test_dev_leaves_no_broker_or_valkey_behind(how: signal.Signals) -> None:
         assert len(warned) == 1, stderr
         assert "SWITCHBOARD_CHAT_SECRET" in warned[0]
         assert "SWITCHBOARD_VOICE_SECRET" in warned[0]
+    deadline = time.monotonic() + 10
+    while any(alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [c for c in children if alive(c)]
+
+
+def test_ctrl_c_in_a_terminal_stops_dev_quietly() -> None:
+    """A terminal's Ctrl-C signals the whole foreground process group. The embedded
+    servers must not die under the roles: dev stops them itself, after the roles let go."""
+    proc, _, children = start_dev(session=True)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert stdout.rstrip().endswith("stopped")
+    errors = [line for line in stderr.splitlines() if '"level":"error"' in line]
+    assert errors == [], errors[:3]
     deadline = time.monotonic() + 10
     while any(alive(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.1)
