@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 PRODUCTION = K8S / "overlays" / "production"
-RULE_ROLES = ("router", "timers")
-"""The roles that evaluate rules (``switchboard run`` loads them for these only)."""
+RULE_ROLES = ("router", "timers", "ingress")
+"""The roles that read rules: router and timers evaluate them, the ingress's read API
+matches agents to queues by the queues' skills."""
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 CLUSTER_SCOPED = {"Namespace"}
 KUSTOMIZATION_FIELDS = {
