@@ -17,6 +17,7 @@ from consumers.domain.assignment import (
     assign_event_id,
     assigned,
     parse_member,
+    passed_over,
     queued,
     queued_event_id,
     waiting_member,
@@ -133,7 +134,7 @@ class LineSweep:
         await self._line.mark(entries)
         outputs, offers, left = await self._read(entries)
         strategy = rules.assignment.strategy
-        agents = await self._agents.assign_many([request_for(o.ticket, rules) for o in offers])
+        agents = await self._agents.assign_many([request_for(o.ticket, rules, at) for o in offers])
         commits: list[tuple[Offer, str | None, Commit]] = []
         for offer, agent in zip(offers, agents, strict=True):
             ticket = offer.ticket
@@ -211,7 +212,7 @@ class Offer(NamedTuple):
     version: int
 
 
-def request_for(ticket: Ticket, rules: RuleSet) -> AssignRequest:
+def request_for(ticket: Ticket, rules: RuleSet, at: datetime | None = None) -> AssignRequest:
     queue = rules.queues.get(ticket.queue or "")
     return AssignRequest(
         ticket.id,
@@ -220,6 +221,6 @@ def request_for(ticket: Ticket, rules: RuleSet) -> AssignRequest:
         queue.skills if queue else frozenset(),
         rules.assignment.strategy,
         rules.assignment.capacity.get(ticket.channel, 1),
-        tuple(ticket.declined_by),
+        passed_over(ticket, at),
         rules.assignment.capacity,
     )

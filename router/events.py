@@ -127,7 +127,8 @@ class Ticket(BaseModel):
     assigned_at: datetime | None = None
     accepted: bool = False
     assignment_round: int = 0
-    declined_by: list[str] = Field(default_factory=list)  # declined or let it time out
+    declined_by: list[str] = Field(default_factory=list)  # agents who declined it
+    skipped_until: dict[str, datetime] = Field(default_factory=dict)  # timed out: skip until
     unaccepted: int = 0  # offers timed out since the last accepted one
     queued_at: datetime | None = None
     sla_policy: str | None = None

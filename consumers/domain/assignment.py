@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from consumers.domain.outputs import Change
 from router.events import Ticket
@@ -176,26 +177,40 @@ def queued(ticket: Ticket, at: datetime) -> Change:
     return Change(waiting, [(EventType.TICKET_QUEUED, data)])
 
 
-def unassigned(ticket: Ticket, reason: str, at: datetime) -> Change:
-    """Back in line for a new round (declined, or not accepted in time). The agent who
-    declined or let the offer time out is skipped for this ticket from now on: the next
-    offer goes to someone else, and a ticket nobody accepts stays in the waiting line."""
-    passed = ticket.declined_by
-    if ticket.assignee is not None and ticket.assignee not in passed:
-        passed = [*passed, ticket.assignee]
-    waiting = ticket.model_copy(
-        update={
-            "assignee": None,
-            "assigned_at": None,
-            "accepted": False,
-            "queued_at": at,
-            "assignment_round": ticket.assignment_round + 1,
-            "declined_by": passed,
-            "unaccepted": ticket.unaccepted + (reason == "accept_timeout"),
-        }
-    )
+def unassigned(
+    ticket: Ticket, reason: str, at: datetime, *, skip_for: timedelta | None = None
+) -> Change:
+    """Back in line for a new round (declined, or not accepted in time). The next offer
+    goes to someone else: an agent who declined is never offered the ticket again, one
+    who let the offer time out is skipped for ``skip_for`` (they may have stepped away),
+    so a ticket nobody else can take comes back to them then."""
+    update: dict[str, Any] = {
+        "assignee": None,
+        "assigned_at": None,
+        "accepted": False,
+        "queued_at": at,
+        "assignment_round": ticket.assignment_round + 1,
+    }
+    if reason == "accept_timeout":
+        update["unaccepted"] = ticket.unaccepted + 1
+        if ticket.assignee is not None and skip_for is not None:
+            update["skipped_until"] = {**ticket.skipped_until, ticket.assignee: at + skip_for}
+    waiting = ticket.model_copy(update=update)
     data = {"queue": ticket.queue, "reason": reason, "agent_id": ticket.assignee}
     return Change(waiting, [(EventType.TICKET_QUEUED, data)])
+
+
+def passed_over(ticket: Ticket, at: datetime | None) -> tuple[str, ...]:
+    """The agents not to offer the ticket to at ``at``: who declined it, and who let an
+    offer time out until their skip ends (all of them when ``at`` is None)."""
+    skipped = [a for a, until in ticket.skipped_until.items() if at is None or until > at]
+    return tuple(dict.fromkeys([*ticket.declined_by, *skipped]))
+
+
+def skip_ends(ticket: Ticket, after: datetime | None = None) -> datetime | None:
+    """When the next skip of a waiting ticket ends (a retry is due then), if any."""
+    ends = [u for u in ticket.skipped_until.values() if after is None or u > after]
+    return min(ends) if ends else None
 
 
 def needs(ticket: Ticket) -> str:

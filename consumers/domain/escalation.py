@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeAlias
 
-from consumers.domain.assignment import unassigned
+from consumers.domain.assignment import skip_ends, unassigned
 from consumers.domain.decisions import apply_decision, notifications, routed_data
 from consumers.domain.outputs import Change
 from router.events import Ticket, iso
@@ -25,6 +25,9 @@ from router.vocabulary import ASSIGNMENT_TIMEOUT, SETTLED, EventType, sla_trigge
 from rules import RuleSet
 from rules.facts import facts
 
+SKIP_TIMEOUTS = 5
+"""An agent who let an offer time out is skipped for the ticket for this many accept
+timeouts (10 minutes with the default 2 m): long enough to offer it to the others."""
 KINDS = {"warning": EventType.TICKET_SLA_WARNING, "breached": EventType.TICKET_SLA_BREACHED}
 # what escalation rules see besides the ticket: its last customer message and the profile
 Seen: TypeAlias = tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]
@@ -57,6 +60,9 @@ def schedule(ticket: Ticket, accept_timeout: timedelta | None = None) -> dict[st
     out: dict[str, float] = {}
     if accept_timeout is not None and ticket.assigned_at and not ticket.accepted:
         out[f"{ticket.id}|assignment|timeout"] = (ticket.assigned_at + accept_timeout).timestamp()
+    retry = skip_ends(ticket) if ticket.assignee is None else None
+    if retry is not None:  # an agent's skip ends: offer the ticket to them again
+        out[f"{ticket.id}|assignment|retry"] = retry.timestamp()
     resume = ticket.postponed_until.timestamp() if ticket.postponed_until else 0.0
     for target, clock in ticket.sla.items():
         if clock.met_at or clock.breached or clock.due is None:
@@ -80,6 +86,8 @@ def fire(
     and the escalation rules for it; None when the timer is stale (met, settled, warned
     already, accepted, postponed, or not yet due)."""
     if target == "assignment":
+        if kind == "retry":
+            return skip_ended(ticket, now)
         return accept_timeout(ticket, rules, now, seen=seen)
     clock = ticket.sla.get(target)
     if clock is None or clock.met_at or clock.breached or ticket.status in SETTLED:
@@ -106,10 +114,31 @@ def accept_timeout(
     deadline = ticket.assigned_at + rules.assignment.accept_timeout if ticket.assigned_at else None
     if ticket.status in SETTLED or ticket.accepted or deadline is None or deadline > now:
         return None
-    back = unassigned(ticket, "accept_timeout", now)
+    skip = rules.assignment.accept_timeout * SKIP_TIMEOUTS
+    back = unassigned(ticket, "accept_timeout", now, skip_for=skip)
     if back.ticket.unaccepted > 1:  # escalated at the first timeout of this cycle already
         return back
     return escalate(back.ticket, list(back.events), ASSIGNMENT_TIMEOUT, rules, now, seen=seen)
+
+
+def skip_ended(ticket: Ticket, now: datetime) -> Change | None:
+    """The skips that have ended are dropped and the ticket starts a new round in line
+    (``.queued``, reason ``skip_ended``: the timers role follows the tickets topic), so
+    the line offers it again, to those agents too. None while it is not waiting or no
+    skip has ended yet."""
+    ended = {a for a, until in ticket.skipped_until.items() if until <= now}
+    if not ended or ticket.assignee is not None or ticket.status in SETTLED:
+        return None
+    kept = {a: u for a, u in ticket.skipped_until.items() if a not in ended}
+    back = ticket.model_copy(
+        update={
+            "skipped_until": kept,
+            "assignment_round": ticket.assignment_round + 1,
+            "queued_at": now,
+        }
+    )
+    data = {"queue": ticket.queue, "reason": "skip_ended", "agent_id": None}
+    return Change(back, [(EventType.TICKET_QUEUED, data)])
 
 
 def escalate(

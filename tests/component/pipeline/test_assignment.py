@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +215,44 @@ async def open_ticket(running: Running, email: str) -> str:
                 return str(event["data"]["ticket"]["id"])
         await asyncio.sleep(0.1)
     raise AssertionError(f"no ticket for {email}")
+
+
+async def test_an_unaccepted_offer_moves_on_and_comes_back_when_the_skip_ends(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """a1 lets the offer time out: a2 gets it; a2 does too: it waits in line; when a1's
+    skip (five accept timeouts) ends, a1 is offered it again."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "rules.yaml").write_text(
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+        "assignment: {accept_timeout: 1s}\n",
+        encoding="utf-8",
+    )
+    update = {"rules_path": rules, "api_tokens": SecretStr("tok")}
+    async with run_switchboard(settings.model_copy(update=update), frozenset(roles.ROLES)) as r:
+        for agent in ("a1", "a2"):
+            presence = {
+                "type": "agent.presence",
+                "data": {"agent_id": agent, "status": "online", "capacity": {"webform": 1}},
+            }
+            resp = await r.http.post("/v1/actions", json=presence, headers=AUTH)
+            assert resp.status_code == 202
+            await until_online(r, agent)
+        ticket_id = await open_ticket(r, "t@example.com")
+        deadline = asyncio.get_running_loop().time() + 40
+        seen: list[tuple[str, Any]] = []
+        while len(seen) < 6 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.5)
+            records = values(await read_topic(r.settings, Topic.TICKETS, expect=1))
+            seen = outcomes(
+                [e for e in records if e["type"].endswith((".assigned", ".queued"))], ticket_id
+            )
+    assert seen[:6] == [
+        ("assigned", "a1"),
+        ("queued", "accept_timeout"),
+        ("assigned", "a2"),
+        ("queued", "accept_timeout"),  # nobody left to offer it to: it waits in line
+        ("queued", "skip_ended"),
+        ("assigned", "a1"),  # a1's skip ended first: the ticket comes back to them
+    ]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from consumers.domain.assignment import passed_over
 from consumers.domain.escalation import Timer, fire, schedule
 from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
@@ -181,7 +182,9 @@ def test_a_timed_out_agent_is_skipped_and_the_escalation_fires_once_per_cycle() 
     later = AT + timedelta(minutes=2)
     change = fire(first, "assignment", "timeout", TIMEOUT_RULES, later)
     assert change is not None
-    assert change.ticket.declined_by == ["a1"]  # the next offer goes to someone else
+    skip = later + 5 * TIMEOUT_RULES.assignment.accept_timeout
+    assert change.ticket.skipped_until == {"a1": skip}  # the next offer goes to someone else
+    assert passed_over(change.ticket, later) == ("a1",)
     assert [e for e, _ in change.events] == [
         EventType.TICKET_QUEUED,
         EventType.TICKET_ESCALATED,
@@ -192,5 +195,25 @@ def test_a_timed_out_agent_is_skipped_and_the_escalation_fires_once_per_cycle() 
     again = fire(second, "assignment", "timeout", TIMEOUT_RULES, later + timedelta(minutes=2))
     assert again is not None
     assert [e for e, _ in again.events] == [EventType.TICKET_QUEUED]
-    assert (again.ticket.declined_by, again.ticket.unaccepted) == (["a1", "a2"], 2)
+    assert (sorted(again.ticket.skipped_until), again.ticket.unaccepted) == (["a1", "a2"], 2)
     assert again.ticket.assignee is None  # nobody accepts: it waits in line
+
+
+def test_a_skip_ends_with_a_new_round_that_offers_the_ticket_to_that_agent_again() -> None:
+    until = AT + timedelta(minutes=10)
+    waiting = ticket(skipped_until={"a1": until}, assignment_round=1, queued_at=AT)
+    timers = schedule(waiting, TIMEOUT_RULES.assignment.accept_timeout)
+    assert timers["T-1|assignment|retry"] == until.timestamp()
+    assert passed_over(waiting, until - timedelta(seconds=1)) == ("a1",)
+    assert passed_over(waiting, until) == ()
+    assert fire(waiting, "assignment", "retry", TIMEOUT_RULES, until - timedelta(seconds=1)) is None
+    retried = fire(waiting, "assignment", "retry", TIMEOUT_RULES, until)
+    assert retried is not None
+    assert retried.events == [
+        (EventType.TICKET_QUEUED, {"queue": "general", "reason": "skip_ended", "agent_id": None})
+    ]  # a new round in line: the sweep offers it again
+    assert (retried.ticket.skipped_until, retried.ticket.assignment_round) == ({}, 2)
+    assert "T-1|assignment|retry" not in schedule(retried.ticket, timedelta(minutes=2))
+    # a decline is for good
+    declined = ticket(declined_by=["a2"], skipped_until={"a1": until})
+    assert passed_over(declined, until) == ("a2",)
