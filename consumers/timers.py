@@ -33,7 +33,7 @@ from router.codec import TYPE_HEADER, decode_event
 from router.errors import BackendUnavailable, InvalidEvent
 from router.events import Ticket
 from router.keys import DEFAULT_SHARDS
-from router.limits import DEFAULT_RECORD_BYTES, Limits
+from router.limits import Limits
 from router.redis import RedisClient
 from router.topics import OutRecord
 from router.vocabulary import LIFECYCLE_TYPES, SETTLED
@@ -46,43 +46,47 @@ REHOME_EVERY_S = 30.0
 during a rolling upgrade)."""
 
 
-def typed(record: Record) -> bool:
+def typed(record: Record, limits: Limits) -> bool:
     """Written by Switchboard's lifecycle outputs (which name the type in a header): a
-    well-formed CloudEvent keyed by its ticket's id, with a valid snapshot. A header
-    naming no lifecycle type, or a record over any sane size, is not taken on trust."""
-    if len(record.value or b"") > DEFAULT_RECORD_BYTES:
+    well-formed CloudEvent keyed by its ticket's id, with a valid snapshot. A record over
+    the size limit, or whose header names no lifecycle type, is not taken on trust."""
+    if len(record.value or b"") > limits.record_bytes:
         return False
-    return any(
-        key == TYPE_HEADER and value.decode(errors="replace") in LIFECYCLE_TYPES
-        for key, value in record.headers or ()
-    )
+    declared = declared_type(record)
+    return declared is not None and declared in LIFECYCLE_TYPES
 
 
-def superseded_dropped(records: list[Record]) -> list[Record]:
+def declared_type(record: Record) -> str | None:
+    """The CloudEvents type the record's ``ce_type`` header names, if it has one."""
+    value = next((v for k, v in record.headers or () if k == TYPE_HEADER), None)
+    return value.decode(errors="replace") if value is not None else None
+
+
+def superseded_dropped(records: list[Record], limits: Limits) -> list[Record]:
     """The records whose snapshot the handler needs. Only the latest snapshot of each
     ticket in a poll counts, whatever the event's type (every lifecycle record carries
     one, and any of them may move an SLA clock or the waiting line), so a record of ours
     followed in the same poll by another one of ours for the same ticket is passed over
     unparsed. Records of any other writer are all decoded: a malformed one is still
     dead-lettered."""
-    last: dict[bytes, int] = {}
-    for i, record in enumerate(records):
-        if record.key is not None and typed(record):
-            last[record.key] = i
+    ours = [record.key is not None and typed(record, limits) for record in records]
+    last = {r.key: i for i, (r, mine) in enumerate(zip(records, ours, strict=True)) if mine}
     return [
-        r for i, r in enumerate(records) if r.key is None or last.get(r.key, i) == i or not typed(r)
+        r
+        for i, (r, mine) in enumerate(zip(records, ours, strict=True))
+        if not mine or last[r.key] == i
     ]
 
 
-def ticket_of(record: Record, limits: Limits | None = None) -> Ticket:
+def ticket_of(record: Record, limits: Limits) -> Ticket:
     """The snapshot a record carries (``data.ticket``). One of ours is parsed with orjson
     and only its ticket validated; anything else goes through the CloudEvent model. A
     record over the size limit or of a type that is no lifecycle event is poison."""
-    (limits or Limits()).check_record(record.value)
-    declared = next((v for k, v in record.headers or () if k == TYPE_HEADER), None)
-    if declared is not None and declared.decode(errors="replace") not in LIFECYCLE_TYPES:
-        raise InvalidEvent(f"unknown lifecycle type {declared.decode(errors='replace')!r}")
-    if record.value is not None and typed(record):
+    limits.check_record(record.value)
+    declared = declared_type(record)
+    if declared is not None and declared not in LIFECYCLE_TYPES:
+        raise InvalidEvent(f"unknown lifecycle type {declared!r}")
+    if record.value is not None and typed(record, limits):
         try:
             data = orjson.loads(record.value).get("data")
         except (orjson.JSONDecodeError, AttributeError):
@@ -128,7 +132,7 @@ class TimersHandler:
         every ticket, then fire what is due and offer what arrived."""
         latest: dict[str, Ticket] = {}
         dead: list[OutRecord] = []
-        for record in superseded_dropped(records):
+        for record in superseded_dropped(records, self._limits):
             try:
                 ticket = ticket_of(record, self._limits)
             except (InvalidEvent, ValidationError) as exc:
