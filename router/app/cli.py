@@ -9,9 +9,10 @@ import asyncio
 import ipaddress
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
@@ -22,6 +23,9 @@ from router.kafka import check_kafka, ensure_topics, missing_topics
 from router.logs import configure_logging
 from router.redis import check_redis
 from router.settings import SecretChannel, Settings, load_settings
+
+if TYPE_CHECKING:
+    from router.app.report.windows import Period
 
 app = typer.Typer(
     name="switchboard",
@@ -430,6 +434,30 @@ def asyncapi(
         sys.stdout.write(text + "\n")
 
 
+def period_or_exit(start: str, end: str) -> Period:
+    """``--from``/``--to`` as a period, or one line naming the wrong option and exit 2."""
+    from router.app.report import period_of
+
+    try:
+        return period_of(start, end)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def reading_progress() -> Callable[[str, int], None]:
+    """Progress of a tool reading topics: a line per topic, at most one a second."""
+    shown: dict[str, float] = {}
+
+    def progress(topic: str, records: int) -> None:
+        now = time.monotonic()
+        if now - shown.get(topic, -1.0) >= 1.0:
+            shown[topic] = now
+            err.print(f"reading {topic}: {records:,} records", highlight=False)
+
+    return progress
+
+
 @app.command()
 def report(
     from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
@@ -440,27 +468,16 @@ def report(
     ] = False,
 ) -> None:
     """Write one self-contained HTML report: summary, charts over time, definitions."""
-    from router.app.report import period_of, write_report
+    from router.app.report import write_report
 
-    try:
-        period = period_of(from_, to)
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    period = period_or_exit(from_, to)
     settings = settings_or_exit()
 
     async def main(stop: asyncio.Event) -> None:
         del stop
         await check_kafka(settings)
 
-        shown: dict[str, float] = {}
-
-        def progress(topic: str, records: int) -> None:
-            now = asyncio.get_running_loop().time()
-            if now - shown.get(topic, -1.0) >= 1.0:  # at most one line a second
-                shown[topic] = now
-                err.print(f"reading {topic}: {records:,} records", highlight=False)
-
+        progress = reading_progress()
         done = await write_report(
             settings, period, out_file, recompute=recompute, progress=progress
         )
@@ -487,14 +504,9 @@ def metrics_verify(
 ) -> None:
     """Recount every metric window from `tickets` and diff it against the compacted
     metric topics, key by key; exit 1 on any difference (backlog gauges excluded)."""
-    from router.app.report import period_of
-    from router.app.verify import Period, verify
+    from router.app.verify import verify
 
-    try:
-        period = period_of(from_, to)
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    period = period_or_exit(from_, to)
     settings = settings_or_exit()
     failed = False
 
@@ -502,15 +514,8 @@ def metrics_verify(
         nonlocal failed
         del stop
         await check_kafka(settings)
-        shown: dict[str, float] = {}
-
-        def progress(topic: str, records: int) -> None:
-            now = asyncio.get_running_loop().time()
-            if now - shown.get(topic, -1.0) >= 1.0:  # at most one line a second
-                shown[topic] = now
-                err.print(f"reading {topic}: {records:,} records", highlight=False)
-
-        done = await verify(settings, Period(period.start, period.end), progress)
+        progress = reading_progress()
+        done = await verify(settings, period, progress)
         for topic, records in done.records_read.items():
             err.print(f"read {topic}: {records:,} records", highlight=False)
         for difference in done.differences[:limit]:
@@ -601,13 +606,8 @@ def export_inbound(
 ) -> None:
     """Write the inbound events of a period as JSONL (the --events of `simulate`)."""
     from router.app.export import export_inbound as export
-    from router.app.report import period_of
 
-    try:
-        period = period_of(from_, to)
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    period = period_or_exit(from_, to)
     settings = settings_or_exit()
 
     async def main(stop: asyncio.Event) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from router.app.report.windows import Period
 from router.kafka import client_options
 from router.settings import Settings
 from router.topics import METRIC_TOPICS, Topic, TopicNames
@@ -55,17 +56,6 @@ IGNORED_DIMENSIONS = frozenset({"definition_hash"})
 them is compared as one."""
 
 T = "switchboard.ticket."
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """Windows whose start lies in ``[start, end)``."""
-
-    start: datetime
-    end: datetime
-
-    def holds(self, at: datetime) -> bool:
-        return self.start <= at < self.end
 
 
 @dataclass(frozen=True, slots=True)
