@@ -89,17 +89,22 @@ def _comment_name(text: str) -> str | None:
     return None
 
 
+def _trailing(after: str, warn: Callable[[str], None]) -> None:
+    """What follows an address is dropped; say what there was."""
+    rest = COMMENT.sub("", after).strip()
+    if rest.startswith(">"):
+        warn("stray '>' after the address")
+        rest = rest.lstrip(">").strip()
+    if rest:
+        warn("text after the address ignored")
+
+
 def _mailbox(chunk: str, decode: Callable[[str], str], warn: Callable[[str], None]) -> Mailbox:
     """One mailbox from one chunk; raises ValueError when it holds no address."""
     angle = ANGLE.search(chunk)
     if angle is not None:
         addr, before, after = angle.group(1).strip(), chunk[: angle.start()], chunk[angle.end() :]
-        rest = COMMENT.sub("", after).strip()
-        if rest.startswith(">"):
-            warn("stray '>' after the address")
-            rest = rest.lstrip(">").strip()
-        if rest:
-            warn("text after the address ignored")
+        _trailing(after, warn)
         name = _display(COMMENT.sub("", before), decode)
     else:
         bare = BARE.search(QUOTED.sub(lambda m: " " * len(m.group(0)), chunk))
@@ -108,12 +113,7 @@ def _mailbox(chunk: str, decode: Callable[[str], str], warn: Callable[[str], Non
         addr, before, after = bare.group(0), chunk[: bare.start()], chunk[bare.end() :]
         name = _display(COMMENT.sub("", before), decode)
         comment = _comment_name(after)
-        rest = COMMENT.sub("", after).strip()
-        if rest.startswith(">"):
-            warn("stray '>' after the address")
-            rest = rest.lstrip(">").strip()
-        if rest:
-            warn("text after the address ignored")
+        _trailing(after, warn)
         if name:
             warn("address without angle brackets")
         name = name or comment
