@@ -300,8 +300,7 @@ class RoutingHandler:
         """An answered or ended call on a ticket: recorded with its handling time, no
         customer contact, no rules (nothing the customer wrote)."""
         out = LifecycleOutputs(item.event.id, ticket, item.at, self._limits)
-        message = item.interaction.model_dump(mode="json", exclude_none=True)
-        message["event_id"] = item.event.id
+        message = published_message(item.interaction, item.event.id)
         out.add(
             EventType.TICKET_MESSAGE_ADDED,
             interaction=message,
@@ -336,8 +335,7 @@ class RoutingHandler:
                 update={"language": language.language, "language_source": language.source}
             )
         out = LifecycleOutputs(event.id, ticket, at, self._limits)
-        message = interaction.model_dump(mode="json", exclude_none=True)
-        message["event_id"] = event.id
+        message = published_message(interaction, event.id)
         if language.language is not None and interaction.language is None:
             message["language"] = language.language
             message["language_source"] = language.source
@@ -416,6 +414,13 @@ def parse_record(record: Record) -> Inbound:
         refs.append(f"call:{thread.call_id}")
     at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
     return Inbound(record, event, interaction, identities, refs, at)
+
+
+def published_message(interaction: Interaction, event_id: str) -> dict[str, Any]:
+    """The customer message as lifecycle events carry it (``data.interaction``)."""
+    message = interaction.model_dump(mode="json", exclude_none=True)
+    message["event_id"] = event_id
+    return message
 
 
 def rounds(items: list[Work]) -> list[list[Work]]:
