@@ -34,7 +34,15 @@ def commit_for(
     for etype, data in change.events:
         out.add(etype, **data)
     out.snapshot()
-    return Commit(customer_id, event_id, change.ticket, version, out.records, message=message)
+    return Commit(
+        customer_id,
+        event_id,
+        change.ticket,
+        version,
+        out.records,
+        message=message,
+        ticket_json=out.ticket_json,
+    )
 
 
 class Delivery:

@@ -11,14 +11,19 @@ from rules import Decision, RuleSet
 
 
 def apply_decision(
-    ticket: Ticket, decision: Decision, rules: RuleSet, *, fill_defaults: bool
+    ticket: Ticket,
+    decision: Decision,
+    rules: RuleSet,
+    *,
+    fill_defaults: bool,
+    also: dict[str, Any] | None = None,
 ) -> Ticket:
     """The ticket after the rules: scalars set by a rule (or the defaults, for a new
     ticket) win, tags accumulate, and SLA clocks are (re)timed for a new policy or
     priority. A next_response cycle that the customer's message has just started
     (``sla.customer_wrote``) gets its due time here, after the rules: a message rule may
-    set the priority it is due by."""
-    update: dict[str, Any] = {"rules_version": decision.rules_version}
+    set the priority it is due by. ``also`` holds other fields to set in the same copy."""
+    update: dict[str, Any] = {**(also or {}), "rules_version": decision.rules_version}
     defaults = rules.defaults
     for name in ("queue", "priority", "sla"):
         value = getattr(decision, name)
@@ -33,10 +38,10 @@ def apply_decision(
         update["assignee"] = decision.assign
     routed = ticket.model_copy(update=update)
     if routed.sla_policy != ticket.sla_policy or routed.priority != ticket.priority:
-        clocks = sla_clocks(routed, rules, ticket.created_at, before=ticket)
+        routed.sla = sla_clocks(routed, rules, ticket.created_at, before=ticket)
     else:
-        clocks = time_next_response(routed, rules)
-    return routed.model_copy(update={"sla": clocks})
+        routed.sla = time_next_response(routed, rules)
+    return routed  # a copy of our own: the clocks timed from it are set on it
 
 
 def routed_data(decision: Decision) -> dict[str, Any]:

@@ -40,7 +40,8 @@ class LifecycleOutputs:
         self.ticket = ticket
         self.at = at
         self.records: list[OutRecord] = []
-        self._snapshot = ticket.__pydantic_serializer__.to_json(ticket)
+        self.ticket_json = ticket.__pydantic_serializer__.to_json(ticket)
+        """The ticket encoded once: spliced into every record, and stored by the commit."""
 
     def add(self, etype: EventType, **data: Any) -> None:
         value = self._encode(
@@ -64,7 +65,7 @@ class LifecycleOutputs:
             subject=self.ticket.id,
             time=self.at,
             data=data,
-            ticket_json=self._snapshot,
+            ticket_json=self.ticket_json,
         )
         self.limits.check_record(value)  # TooLarge: the cause is dead-lettered, not retried
         return value

@@ -85,6 +85,7 @@ class Commit:
     message_ids: list[str] = field(default_factory=list)
     open_ticket: str | None = None  # None: unchanged; "": no open ticket any more
     message: dict[str, Any] | None = None  # the ticket's last customer message; None: keep
+    ticket_json: bytes | None = None  # ``ticket`` encoded already (the outbox carries it)
 
 
 class ThreadStore(Protocol):
@@ -385,7 +386,8 @@ def _commit_args(c: Commit) -> list[str | int | bytes]:
         ticket: list[str | int | bytes] = ["none", "", 0, "", "keep", ""]
     else:
         message = ["replace", orjson.dumps(c.message)] if c.message else ["keep", ""]
-        ticket = ["write", c.ticket.id, c.expected_version, c.ticket.model_dump_json(), *message]
+        encoded = c.ticket_json or c.ticket.__pydantic_serializer__.to_json(c.ticket)
+        ticket = ["write", c.ticket.id, c.expected_version, encoded, *message]
     if c.open_ticket is None:
         open_: list[str | int | bytes] = ["keep", ""]
     else:
