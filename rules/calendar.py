@@ -146,12 +146,17 @@ class Calendar:
         A result that lands exactly on closing time is returned as closing time; the
         result is in ``start``'s time zone.
         """
+        return self.add_each(start, (duration,))[0]
+
+    def add_each(self, start: datetime, durations: Sequence[timedelta]) -> list[datetime]:
+        """``add(start, d)`` for each of ``durations``, in one walk through the calendar
+        (an SLA clock's due and warning times start from the same moment)."""
         _require_aware(start)
-        if duration < _ZERO:
+        if any(d < _ZERO for d in durations):
             raise ValueError("duration must not be negative")
-        if duration == _ZERO:
-            return start
-        remaining = duration
+        results = [start] * len(durations)
+        pending = sorted((d, i) for i, d in enumerate(durations) if d != _ZERO)
+        passed = _ZERO  # business time from start to the beginning of the interval
         day = self._local_day(start)
         for _ in range(_MAX_DAYS):
             for open_at, close_at in self.open_intervals(day):
@@ -159,10 +164,15 @@ class Calendar:
                     continue
                 begin = max(open_at, start)
                 available = close_at - begin
-                if remaining <= available:
-                    return (begin + remaining).astimezone(start.tzinfo)
-                remaining -= available
+                while pending and pending[0][0] - passed <= available:
+                    duration, i = pending.pop(0)
+                    results[i] = (begin + (duration - passed)).astimezone(start.tzinfo)
+                if not pending:
+                    return results
+                passed += available
             day += _DAY
+        if not pending:
+            return results
         raise ValueError(f"calendar {self.name!r} never opens")  # pragma: no cover
 
     def between(self, a: datetime, b: datetime) -> timedelta:

@@ -44,6 +44,21 @@ class SlaPolicy:
             return None
         return self._add(start, allowed - self.warn_before)
 
+    def times(
+        self, target: str, priority: str, start: datetime
+    ) -> tuple[datetime, datetime | None] | None:
+        """``(due, warning)`` for a clock started at ``start`` (None: no such target), in
+        one walk through the calendar."""
+        allowed = self.target(target, priority)
+        if allowed is None:
+            return None
+        if self.warn_before is None or self.warn_before >= allowed:
+            return self._add(start, allowed), None
+        if self.calendar is None:
+            return start + allowed, start + allowed - self.warn_before
+        due, warn = self.calendar.add_each(start, (allowed, allowed - self.warn_before))
+        return due, warn
+
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time the clock ran between ``start`` and ``end``."""
         if self.calendar is None:

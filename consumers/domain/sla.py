@@ -137,11 +137,12 @@ def met(clocks: dict[str, SlaClock], target: str, at: datetime) -> dict[str, Sla
 def _timed(
     policy: SlaPolicy, target: str, priority: str, begin: datetime, previous: SlaClock | None
 ) -> SlaClock | None:
-    due = policy.due(target, priority, begin)
-    if due is None:
+    times = policy.times(target, priority, begin)
+    if times is None:
         return None
+    due, warn_at = times
     warned = bool(previous and previous.warned and previous.due == due)
-    return SlaClock(due=due, warn_at=policy.warning(target, priority, begin), warned=warned)
+    return SlaClock(due=due, warn_at=warn_at, warned=warned)
 
 
 def _cycle_start(clock: SlaClock, ticket: Ticket, timed_as: Ticket, rules: RuleSet) -> datetime:

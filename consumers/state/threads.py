@@ -21,11 +21,14 @@ from router.events import Ticket
 from router.ids import NAMESPACE
 from router.keys import Keys, ticket_field
 from router.redis import (
+    Command,
     RedisClient,
+    ScriptCall,
     delete_many,
     get_many,
     load_script,
     redis_errors,
+    run_batch,
     scan_all,
     text,
 )
@@ -136,17 +139,16 @@ class RedisThreadStore:
             flat = iter(await get_many(self._r, [key for group in keys for key in group]))
             found: list[list[Any]] = [[next(flat) for _ in group] for group in keys]
             chosen = []
-            async with self._r.pipeline(transaction=False) as pipe:
-                for ids, group, values in zip(identity_lists, keys, found, strict=True):
-                    existing = [text(v) for v in values if v is not None]
-                    chosen.append(existing[0] if existing else customer_id_for(ids[0]))
-                    missing = [k for k, v in zip(group, values, strict=True) if v is None]
-                    for key in missing:
-                        pipe.set(key, chosen[-1], nx=True)
-                    if missing:  # what `forget` erases: the customer's identities
-                        pipe.sadd(self._keys.customer_identities(chosen[-1]), *missing)
-                        pipe.get(group[0])  # who owns the first identity now (races)
-                replies = await pipe.execute() if len(pipe) else []
+            commands: list[Command] = []
+            for ids, group, values in zip(identity_lists, keys, found, strict=True):
+                existing = [text(v) for v in values if v is not None]
+                chosen.append(existing[0] if existing else customer_id_for(ids[0]))
+                missing = [k for k, v in zip(group, values, strict=True) if v is None]
+                commands += [("SET", key, chosen[-1], "NX") for key in missing]
+                if missing:  # what `forget` erases: the customer's identities
+                    commands.append(("SADD", self._keys.customer_identities(chosen[-1]), *missing))
+                    commands.append(("GET", group[0]))  # who owns the first identity now (races)
+            replies = await run_batch(self._r, commands)
         owners: list[str] = []
         at = 0
         for values, customer in zip(found, chosen, strict=True):
@@ -164,23 +166,23 @@ class RedisThreadStore:
         profile, and the ticket (the one named, else by reply headers, else the open
         ticket). One ``view.lua`` call per request, pipelined."""
         k = self._keys
+        calls: list[Command] = [
+            ScriptCall(
+                self._view,
+                [
+                    k.done(r.customer_id, r.event_id),
+                    k.outbox(r.customer_id, r.event_id),
+                    k.open_ticket(r.customer_id),
+                    k.message_index(r.customer_id),
+                    k.profile(r.customer_id),
+                    k.ticket_data(r.customer_id),
+                ],
+                ["named", r.ticket_id, *r.refs] if r.ticket_id else ["search", "", *r.refs],
+            )
+            for r in requests
+        ]
         with redis_errors():
-            async with self._r.pipeline(transaction=False) as pipe:
-                for r in requests:
-                    find = ["named", r.ticket_id] if r.ticket_id else ["search", ""]
-                    await self._view(
-                        keys=[
-                            k.done(r.customer_id, r.event_id),
-                            k.outbox(r.customer_id, r.event_id),
-                            k.open_ticket(r.customer_id),
-                            k.message_index(r.customer_id),
-                            k.profile(r.customer_id),
-                            k.ticket_data(r.customer_id),
-                        ],
-                        args=[*find, *r.refs],
-                        client=pipe,
-                    )
-                replies = await pipe.execute()
+            replies = await run_batch(self._r, calls)
         views = []
         for r, (done, outbox, version, raw, by_reply, profile, message) in zip(
             requests, replies, strict=True
@@ -207,33 +209,30 @@ class RedisThreadStore:
         'DUP' (already applied) or 'CONFLICT' (its ticket changed since it was read)."""
         k = self._keys
         scripts: list[int] = []  # where each commit's answer is among the replies
+        commands: list[Command] = []
+        for c in commits:
+            scripts.append(len(commands))
+            keys = [
+                k.ticket_data(c.customer_id),
+                k.done(c.customer_id, c.event_id),
+                k.outbox(c.customer_id, c.event_id),
+                k.open_ticket(c.customer_id),
+                k.message_index(c.customer_id),
+            ]
+            commands.append(ScriptCall(self._commit, keys, [self._ttl, *_commit_args(c)]))
+            if c.ticket and c.expected_version == 0:
+                # A new ticket's owner, in the same round trip whatever the answer
+                # (another slot: no script can hold both). Crash-safe, and never
+                # wrong: a ticket id derives from the event that opens it, so if
+                # that ticket exists it is this customer's.
+                commands.append(("SET", k.ticket_owner(c.ticket.id), c.customer_id))
+            owner = f"{c.customer_id}{OWNER_SEP}{c.ticket.id}" if c.ticket else ""
+            for message_id in c.message_ids if owner else []:
+                # The global reply index, for replies from other senders: first
+                # writer wins, so a later message cannot claim someone's thread.
+                commands.append(("SET", k.message_owner(message_id), owner, "NX"))
         with redis_errors():
-            async with self._r.pipeline(transaction=False) as pipe:
-                for c in commits:
-                    scripts.append(len(pipe))
-                    await self._commit(
-                        keys=[
-                            k.ticket_data(c.customer_id),
-                            k.done(c.customer_id, c.event_id),
-                            k.outbox(c.customer_id, c.event_id),
-                            k.open_ticket(c.customer_id),
-                            k.message_index(c.customer_id),
-                        ],
-                        args=[self._ttl, *_commit_args(c)],
-                        client=pipe,
-                    )
-                    if c.ticket and c.expected_version == 0:
-                        # A new ticket's owner, in the same round trip whatever the answer
-                        # (another slot: no script can hold both). Crash-safe, and never
-                        # wrong: a ticket id derives from the event that opens it, so if
-                        # that ticket exists it is this customer's.
-                        pipe.set(k.ticket_owner(c.ticket.id), c.customer_id)
-                    owner = f"{c.customer_id}{OWNER_SEP}{c.ticket.id}" if c.ticket else ""
-                    for message_id in c.message_ids if owner else []:
-                        # The global reply index, for replies from other senders: first
-                        # writer wins, so a later message cannot claim someone's thread.
-                        pipe.set(k.message_owner(message_id), owner, nx=True)
-                replies = await pipe.execute()
+            replies = await run_batch(self._r, commands)
         return [text(replies[i]) for i in scripts]
 
     async def message_tickets(self, message_ids: list[str]) -> list[MessageOwner | None]:

@@ -203,6 +203,18 @@ def test_add_is_monotonic_and_composes(
     assert calendar.between(start, calendar.add(calendar.add(start, d1), d2)) == d1 + d2
 
 
+@settings(max_examples=200, deadline=None)
+@given(calendar=CALENDARS, start=INSTANTS, durations=st.lists(DURATIONS, max_size=4))
+def test_add_each_is_add_of_each_in_any_order(
+    calendar: Calendar, start: datetime, durations: list[timedelta]
+) -> None:
+    """One walk for several durations (an SLA's due and warning) gives what one walk per
+    duration gives, in the order asked; ``between`` checks each independently."""
+    ends = calendar.add_each(start, durations)
+    assert ends == [calendar.add(start, d) for d in durations]
+    assert [calendar.between(start, end) for end in ends] == durations
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     calendar=CALENDARS,
