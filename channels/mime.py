@@ -18,7 +18,6 @@ import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
@@ -28,6 +27,7 @@ from inscriptis import get_text
 from channels.addresses import Mailbox, parse_addresses
 from channels.auto_replies import auto_reply_reason
 from channels.charsets import HeaderCharset, decode_bytes
+from channels.header_policy import PLAIN_HEADERS
 from channels.replies import split_html
 from router.events import Attachment
 
@@ -126,7 +126,7 @@ def trim_text(text: str) -> str:
 
 
 def _has_surrogates(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 def _raw_bytes(value: str) -> bytes:
@@ -181,6 +181,9 @@ class _Headers:
 
     def __init__(self, msg: Message) -> None:
         self.msg = msg
+        self._by_name: dict[str, list[object]] = {}
+        for key, value in msg.raw_items():
+            self._by_name.setdefault(key.lower(), []).append(value)
         raw8 = [
             _raw_bytes(v) for _, v in msg.raw_items() if isinstance(v, str) and _has_surrogates(v)
         ]
@@ -192,18 +195,19 @@ class _Headers:
             return value
         return self.charset.decode(_raw_bytes(value))
 
+    def _values(self, name: str, part: Message | None) -> list[object]:
+        """The raw values of header ``name``, in order; the message's are indexed once."""
+        if part is None:
+            return self._by_name.get(name.lower(), [])
+        return [v for k, v in part.raw_items() if k.lower() == name.lower()]
+
     def raw(self, name: str, part: Message | None = None) -> list[str]:
-        source = self.msg if part is None else part
-        return [
-            self.to_text(v if isinstance(v, str) else str(v))
-            for k, v in source.raw_items()
-            if k.lower() == name.lower()
-        ]
+        return [self.to_text(v if isinstance(v, str) else str(v)) for v in self._values(name, part)]
 
     def text(self, name: str, part: Message | None = None) -> str | None:
         """One header, decoded; ``policy.default`` first, the manual decoder where it fails."""
         source = self.msg if part is None else part
-        raws = [v for k, v in source.raw_items() if k.lower() == name.lower()]
+        raws = self._values(name, part)
         if not raws:
             return None
         raw = raws[0] if isinstance(raws[0], str) else str(raws[0])
@@ -442,7 +446,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
 def _parse(raw: bytes) -> ParsedEmail:
     raw, bannered = skip_banner(raw)
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    msg = BytesParser(policy=PLAIN_HEADERS).parsebytes(raw)
     headers = _Headers(msg)
     if bannered:
         headers.warnings.append("forwarded-message banner before the headers skipped")

@@ -1,0 +1,114 @@
+"""A regex that finds the same matches sooner, by first checking where a match can start.
+
+``re`` tries a pattern at every position of the text. For a long alternation whose
+branches all begin at a line start (``^``) or with a few known characters, as the reply
+header patterns of ``mail-parser-reply`` do (35 branches, one per language and form),
+each of those tries costs every branch: about a microsecond per character of a mail's
+text. ``guarded`` puts a cheap lookahead in front, ``(?:^|(?=[...]))``, built from the
+pattern's own parse tree: it holds wherever a match can start, so the matches (and
+their groups) are exactly the original's, and everywhere else it fails at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+# The parse tree of ``re`` and its opcodes (private modules of 3.11+; untyped here).
+sre_parse: Any = importlib.import_module("re._parser")
+sre: Any = importlib.import_module("re._constants")
+
+MAX_FIRST_CHARS = 64
+Start = tuple[frozenset[int], bool, bool]
+"""Where a match can start: before one of these code points, at a line start (``^``);
+and whether the pattern can also match nothing at all (then anywhere)."""
+
+_ZERO_WIDTH = (sre.ASSERT, sre.ASSERT_NOT)
+_LINE_START = (sre.AT_BEGINNING, sre.AT_BEGINNING_STRING)
+
+
+class _Unbounded(Exception):
+    """A match may start before too many kinds of character for a guard to help."""
+
+
+def guarded(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` behind a lookahead for where its matches can start; ``pattern``
+    itself when that cannot be worked out (or would not narrow anything down)."""
+    try:
+        tree = sre_parse.parse(pattern.pattern, pattern.flags)
+        chars, line_start, empty = _sequence(list(tree), pattern.flags)
+    except (_Unbounded, re.error, RecursionError):
+        return pattern
+    if empty or not (chars or line_start):
+        return pattern
+    options = ["^"] if line_start else []
+    if chars:
+        options.append("(?=[" + "".join(f"\\U{c:08x}" for c in sorted(chars)) + "])")
+    try:
+        return re.compile(f"(?:{'|'.join(options)})(?:{pattern.pattern})", pattern.flags)
+    except re.error:
+        return pattern
+
+
+def _sequence(items: list[tuple[Any, Any]], flags: int) -> Start:
+    chars: set[int] = set()
+    line_start = False
+    for op, arg in items:
+        first, at_line, empty = _item(op, arg, flags)
+        chars |= first
+        line_start = line_start or at_line
+        if not empty:
+            if len(chars) > MAX_FIRST_CHARS:
+                raise _Unbounded
+            return frozenset(chars), line_start, False
+    return frozenset(chars), line_start, True
+
+
+def _item(op: Any, arg: Any, flags: int) -> Start:  # noqa: PLR0911 - one case per opcode
+    if op is sre.LITERAL:
+        return frozenset({_uncased(arg, flags)}), False, False
+    if op is sre.IN:
+        return _char_class(arg, flags), False, False
+    if op is sre.AT:
+        return frozenset(), arg in _LINE_START, arg not in _LINE_START
+    if op in _ZERO_WIDTH:
+        return frozenset(), False, True
+    if op is sre.SUBPATTERN:
+        _group, add_flags, del_flags, body = arg
+        if add_flags or del_flags:
+            raise _Unbounded
+        return _sequence(list(body), flags)
+    if op is sre.BRANCH:
+        starts = [_sequence(list(branch), flags) for branch in arg[1]]
+        return (
+            frozenset().union(*(s[0] for s in starts)),
+            any(s[1] for s in starts),
+            any(s[2] for s in starts),
+        )
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+        low, _high, body = arg
+        chars, line_start, empty = _sequence(list(body), flags)
+        return chars, line_start, empty or low == 0
+    raise _Unbounded
+
+
+def _char_class(members: Any, flags: int) -> frozenset[int]:
+    chars: set[int] = set()
+    for op, arg in members:
+        if op is sre.LITERAL:
+            chars.add(_uncased(arg, flags))
+        else:  # ranges, categories, negation: too wide to list
+            raise _Unbounded
+    return frozenset(chars)
+
+
+def _uncased(code: object, flags: int) -> int:
+    """A code point whose match cannot depend on case: a guard's class would then agree
+    with the pattern under ``re.IGNORECASE`` without reasoning about case folding."""
+    if not isinstance(code, int):
+        raise _Unbounded
+    char = chr(code)
+    if flags & re.IGNORECASE and (char.lower() != char or char.upper() != char):
+        raise _Unbounded
+    return code
