@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -34,6 +34,11 @@ from rules import RuleSet
 
 HOLD_S = 3.0
 """How long the line stays with a sweeper that stopped renewing (it died)."""
+ANNOUNCED_MEMORY = 100_000
+"""How many members this process remembers as announced (``ticket.queued`` committed in
+their round), so that a snapshot from before the announcement, read after it, does not
+mark them for another offer only to find them announced: what a catch-up does, the topic
+holding each ticket as it was before it was queued. Forgetting costs that offer."""
 
 
 @dataclass(slots=True)
@@ -49,7 +54,8 @@ class LineSweep:
     """Offers waiting tickets to the agents when something changed (see the module doc).
 
     Holds in memory only the agents' change counter and the rules hash of the last
-    complete walk; losing them (a restart) costs one walk, nothing else.
+    complete walk, and the members it saw announced; losing them (a restart) costs one
+    walk and an offer per member, nothing else.
     """
 
     def __init__(
@@ -68,6 +74,17 @@ class LineSweep:
         self._send = send
         self._walked: tuple[int, str] | None = None
         self._me = uuid.uuid4().hex
+        self._announced: dict[str, None] = {}  # insertion-ordered: the oldest go first
+
+    @property
+    def announced(self) -> Container[str]:
+        """Members known to be announced in their round (see ``ANNOUNCED_MEMORY``)."""
+        return self._announced
+
+    def _announce(self, member: str) -> None:
+        self._announced[member] = None
+        if len(self._announced) > ANNOUNCED_MEMORY:
+            del self._announced[next(iter(self._announced))]
 
     async def sweep(self, now: float) -> None:
         """Walk the line if an assignment may have become possible, then offer what is
@@ -151,10 +168,15 @@ class LineSweep:
         results = await delivery.commit([c for _, _, c in commits])
         conflicts: set[str] = set()
         done = Offered()
+        for offer in offers:
+            if offer.ticket.queued_at is not None:
+                self._announce(offer.member)
         for (offer, agent, _), result in zip(commits, results, strict=True):
             if result == "CONFLICT":  # the ticket moved meanwhile: rechecked, fresh, next sweep
                 conflicts.add(offer.member)
                 continue
+            if agent is None:
+                self._announce(offer.member)
             # 'OK' is published below; 'DUP': another sweep applied it and publishes it
             if agent is not None:
                 done.assigned[offer.member] = (agent, offer.ticket.channel)

@@ -12,9 +12,12 @@ resolved, rescheduled) is dropped.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 import structlog
@@ -44,6 +47,11 @@ BATCH = 500
 REHOME_EVERY_S = 30.0
 """How often what an earlier layout left is looked for (older processes may still write it
 during a rolling upgrade)."""
+FIRED_MEMORY = 100_000
+"""How many fired timers a process remembers (member -> due times), so that a snapshot
+older than their firing, read after it, does not schedule them again only for a claim and
+a read to find them fired: what a catch-up does, the topic holding each ticket as it was
+before its timers fired. Forgetting costs that read, nothing else."""
 
 
 def typed(record: Record, limits: Limits) -> bool:
@@ -126,6 +134,7 @@ class TimersHandler:
         self._schedule = TimerSchedule(client, prefix=prefix, shards=shards)
         self._clock = clock
         self._rehome_at = 0.0
+        self._fired_at: dict[str, tuple[float, ...]] = {}
 
     async def handle(self, records: list[Record]) -> None:
         """Keep the schedule and the waiting line in step with the latest snapshot of
@@ -145,7 +154,10 @@ class TimersHandler:
         wanted: dict[str, float] = {}
         for ticket in latest.values():
             wanted.update(schedule(ticket, timeout))
-        await self._schedule.add(wanted)
+        fired = self._fired_at
+        await self._schedule.add(
+            {m: when for m, when in wanted.items() if when not in fired.get(m, ())}
+        )
         await self._send(dead)
         await self.tick()
 
@@ -167,7 +179,7 @@ class TimersHandler:
             if (agent := t.assignee) and t.status not in SETTLED and holder != agent
         ]
         await self._agents.claim(named, force=True)
-        await self._line.follow(tickets)
+        await self._line.follow(tickets, self._sweep.announced)
 
     async def tick(self) -> None:
         """Fire every timer that is due, then move the waiting line if anything changed."""
@@ -203,43 +215,100 @@ class TimersHandler:
             log.info("moved_to_shards", timers=timers, waiting=line, previous_shards=previous)
         self._rehome_at = time.monotonic() + REHOME_EVERY_S
 
+    def _fired(self, timer: Timer, current: float | None = None) -> None:
+        """Remember that ``timer`` fired (see ``FIRED_MEMORY``): at the due time it was
+        claimed with and at the ``current`` one of the clock it fired on. The two differ
+        when the snapshot that scheduled it was older than the ticket (its priority, so
+        its clock, changed since); the ticket's later snapshots name the current one. The
+        event id, (ticket, target, kind, due time), holds the same assumption: one due
+        time of a member is one firing."""
+        self._fired_at[timer.member] = (timer.when,) if current is None else (timer.when, current)
+        if len(self._fired_at) > FIRED_MEMORY:
+            del self._fired_at[next(iter(self._fired_at))]
+
     async def _fire(self, due: list[tuple[str, float]], now: float) -> None:
-        timers = [Timer.parse(member, when) for member, when in due]
-        owners = await self._store.ticket_owners([t.ticket_id for t in timers])
-        found = [(t, o) for t, o in zip(timers, owners, strict=True) if o]
-        views = await self._store.views(
-            [ViewRequest(o, t.event_id, ticket_id=t.ticket_id) for t, o in found]
-        )
-        rules = self._rules()
-        at = datetime.fromtimestamp(now, UTC)
+        """Fire the claimed timers, each ticket's in due order, in rounds: a round reads
+        and commits the next timer of every ticket whose previous one is settled (fired,
+        fired before, stale). So a ticket with several timers due (a warning and its
+        breach, after an outage) has them all fired in one tick, each on the ticket its
+        predecessor left and under its own event id, instead of all but the first failing
+        the compare-and-set and waiting for another tick. A commit that conflicts (the
+        ticket moved meanwhile) ends its ticket's rounds: that timer and the ticket's
+        later ones stay in the schedule, to be claimed again at the next tick."""
+        queues: dict[str, list[Timer]] = {}
+        for member, when in due:  # earliest first
+            timer = Timer.parse(member, when)
+            queues.setdefault(timer.ticket_id, []).append(timer)
+        owners = await self._store.ticket_owners(list(queues))
+        outcome = Settled()
+        heads: list[Queue] = []
+        for timers, owner in zip(queues.values(), owners, strict=True):
+            if owner:
+                heads.append(Queue(owner, iter(timers)))
+            else:  # forgotten
+                outcome.gone.extend(t.member for t in timers)
         delivery = Delivery(self._store, self._send)
-        commits: list[Commit] = []
-        gone = [t.member for t, o in zip(timers, owners, strict=True) if not o]  # forgotten
-        later: dict[str, float] = {}
-        member_of: dict[str, str] = {}
-        for (timer, owner), view in zip(found, views, strict=True):
+        rules = self._rules()
+        while heads:
+            heads = await self._fire_round(heads, now, rules, delivery, outcome)
+        await delivery.flush()
+        await self._schedule.settle(due, outcome.gone, outcome.later)
+
+    async def _fire_round(
+        self, queues: list[Queue], now: float, rules: RuleSet, delivery: Delivery, out: Settled
+    ) -> list[Queue]:
+        """Read and fire the next timer of each queue (a ticket's claimed timers); the
+        queues whose timer settled, to go on with."""
+        heads = [(q, t) for q in queues for t in itertools.islice(q.timers, 1)]
+        views = await self._store.views(
+            [ViewRequest(q.owner, t.event_id, ticket_id=t.ticket_id) for q, t in heads]
+        )
+        at = datetime.fromtimestamp(now, UTC)
+        going_on: list[Queue] = []
+        commits: list[tuple[Queue, Timer, Commit, float | None]] = []
+        for (queue, timer), view in zip(heads, views, strict=True):
             if view.done:  # fired before: publish what may still be pending
-                delivery.publish(owner, timer.event_id, view.outbox or [])
-                gone.append(timer.member)
+                delivery.publish(queue.owner, timer.event_id, view.outbox or [])
+                self._fired(timer)
+                out.gone.append(timer.member)
+                going_on.append(queue)
                 continue
             ticket, seen = view.ticket, (view.message, view.profile)
-            change = None
+            change, current = None, None  # current: when the ticket as it is now has it due
             if ticket is not None:
                 change = fire(ticket, timer.target, timer.kind, rules, at, seen=seen)
+                current = schedule(ticket).get(timer.member)
             if change is None:  # stale, or moved (postponed): keep only a future timer
-                when = schedule(ticket).get(timer.member) if ticket else None
-                if when is not None and when > now:
-                    later[timer.member] = when
+                if current is not None and current > now:
+                    out.later[timer.member] = current
                 else:
-                    gone.append(timer.member)
+                    out.gone.append(timer.member)
+                going_on.append(queue)
                 continue
             fired_at = datetime.fromtimestamp(timer.when, UTC)
-            commits.append(commit_for(owner, timer.event_id, change, view.ticket_version, fired_at))
-            member_of[timer.event_id] = timer.member
-        results = await delivery.commit(commits)  # a CONFLICT waits for the next tick
-        for commit, result in zip(commits, results, strict=True):
+            commit = commit_for(queue.owner, timer.event_id, change, view.ticket_version, fired_at)
+            commits.append((queue, timer, commit, current))
+        results = await delivery.commit([c for _, _, c, _ in commits])  # a CONFLICT waits
+        for (queue, timer, commit, current), result in zip(commits, results, strict=True):
             if result == "OK":
-                gone.append(member_of[commit.event_id])
+                self._fired(timer, current)
+                out.gone.append(timer.member)
+                going_on.append(queue)
                 log.info("sla_timer_fired", event_id=commit.event_id)
-        await delivery.flush()
-        await self._schedule.settle(due, gone, later)
+        return going_on
+
+
+class Queue(NamedTuple):
+    """One ticket's claimed timers still to fire, earliest first."""
+
+    owner: str
+    timers: Iterator[Timer]
+
+
+@dataclass(slots=True)
+class Settled:
+    """What ``settle`` does with the claimed timers: drop those ``gone`` (fired, stale,
+    forgotten), move those due ``later``, let go of the rest."""
+
+    gone: list[str] = field(default_factory=list)
+    later: dict[str, float] = field(default_factory=dict)

@@ -34,21 +34,22 @@ Seen: TypeAlias = tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]
 
 
 class Timer(NamedTuple):
+    """A claimed timer, with the event id it fires under (derived once: it is a UUIDv5
+    the firing needs for the read, the commit and the log alike)."""
+
     member: str
     when: float
     ticket_id: str
     target: str
     kind: str
+    event_id: str
 
     @classmethod
     def parse(cls, member: str, when: float) -> Timer:
         ticket_id, target, kind = member.split("|")
-        return cls(member, when, ticket_id, target, kind)
-
-    @property
-    def event_id(self) -> str:
-        at = iso(datetime.fromtimestamp(self.when, UTC))
-        return derived_id(self.ticket_id, "sla", self.target, self.kind, at)
+        at = iso(datetime.fromtimestamp(when, UTC))
+        event_id = derived_id(ticket_id, "sla", target, kind, at)
+        return cls(member, when, ticket_id, target, kind, event_id)
 
 
 def schedule(ticket: Ticket, accept_timeout: timedelta | None = None) -> dict[str, float]:

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -122,12 +122,13 @@ class WaitingLine:
         with redis_errors():
             await self._lead(keys=[self.keys.waiting_sweeper], args=[owner, "resign", 0])
 
-    async def follow(self, tickets: Iterable[Ticket]) -> None:
+    async def follow(self, tickets: Iterable[Ticket], announced: Container[str] = ()) -> None:
         """Put each ticket where its latest snapshot says. Those that may now be assigned
         or must be announced are marked for a recheck in the same step: new in line (a
         new ticket, a new round), moved to another queue or channel, or not announced
-        yet. A snapshot that changes nothing the line cares about (a message, a
-        priority, our own ``ticket.queued``) costs no offer."""
+        yet (neither by the snapshot nor in ``announced``, the members known to be). A
+        snapshot that changes nothing the line cares about (a message, a priority, our
+        own ``ticket.queued``) costs no offer."""
         places: list[Place] = []
         for ticket in tickets:
             place = waiting_member(ticket)
@@ -136,7 +137,8 @@ class WaitingLine:
                 places.append((member, "leave", "", 0.0))
                 continue
             member, score = place
-            mode: Mode = "recheck" if ticket.queued_at is None else "place"
+            fresh = ticket.queued_at is None and member not in announced
+            mode: Mode = "recheck" if fresh else "place"
             places.append((member, mode, needs(ticket), score))
         await self._put(places)
 

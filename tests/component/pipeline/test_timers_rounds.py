@@ -1,0 +1,213 @@
+"""The timers role when it catches up: a ticket with several timers due fires them all in
+one tick, each once under its own event id, and the snapshots older than a firing or an
+announcement, read after it, schedule and offer nothing again. On a process that forgot
+(a restart), the claim and the read still find every timer fired: nothing twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from consumers.state.agents import AgentStore
+from consumers.state.threads import Commit, RedisThreadStore
+from consumers.state.waiting import WaitingLine
+from consumers.timers import TimersHandler
+from router.events import SlaClock, Ticket
+from router.keys import DEFAULT_SHARDS, Keys
+from router.redis import RedisClient, make_redis
+from router.settings import Settings
+from router.topics import OutRecord, Topic
+from rules import RuleSet, load_ruleset
+from tests.component.pipeline.conftest import RULES
+from tests.component.pipeline.test_waiting_line import routed_record
+
+pytestmark = pytest.mark.component
+
+WARNING = "switchboard.ticket.sla_warning"
+BREACHED = "switchboard.ticket.sla_breached"
+QUEUED = "switchboard.ticket.queued"
+
+
+@dataclass
+class Outbox:
+    """What the handlers published, in order."""
+
+    records: list[OutRecord] = field(default_factory=list)
+
+    async def send(self, records: list[OutRecord]) -> None:
+        self.records.extend(records)
+
+    def types(self) -> list[str]:
+        return [
+            dict(r.headers)["ce_type"].decode()
+            for r in self.records
+            if r.topic == Topic.TICKETS and r.headers
+        ]
+
+
+@dataclass
+class Timers:
+    redis: RedisClient
+    store: RedisThreadStore
+    agents: AgentStore
+    rules: RuleSet
+    keys: Keys
+    outbox: Outbox = field(default_factory=Outbox)
+    lag: timedelta = timedelta(0)
+    """How far behind the handlers' clock runs: set, it keeps their ticks from firing, so
+    what a snapshot scheduled stays to be seen."""
+
+    def handler(self) -> TimersHandler:
+        """A timers process as it starts: nothing remembered."""
+        return TimersHandler(
+            self.redis,
+            self.store,
+            agents=self.agents,
+            send=self.outbox.send,
+            rules=lambda: self.rules,
+            prefix=self.keys.prefix,
+            clock=self.now,
+        )
+
+    def now(self) -> float:
+        return (datetime.now(UTC) - self.lag).timestamp()
+
+    async def open(self, ticket: Ticket) -> ConsumerRecord[bytes, bytes]:
+        """``ticket`` in the thread store, and a record of it as the router wrote it."""
+        commit = Commit(ticket.customer_id, f"open-{ticket.id}", ticket, 0)
+        assert await self.store.commit_many([commit]) == ["OK"]
+        return routed_record(ticket)
+
+    async def scheduled(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for shard in range(DEFAULT_SHARDS):
+            raw: list[Any] = await self.redis.zrange(
+                self.keys.timers(shard), 0, -1, withscores=True
+            )
+            out.update({m.decode(): float(s) for m, s in raw})
+        return out
+
+    async def rechecks(self) -> list[str]:
+        out: list[str] = []
+        for shard in range(DEFAULT_SHARDS):
+            raw: list[Any] = await self.redis.zrange(self.keys.waiting_recheck(shard), 0, -1)
+            out += [m.decode() for m in raw]
+        return out
+
+
+@pytest.fixture
+async def timers(settings: Settings) -> AsyncIterator[Timers]:
+    redis = make_redis(settings)
+    prefix = settings.topic_prefix
+    yield Timers(
+        redis,
+        RedisThreadStore(redis, ttl_s=3600, prefix=prefix),
+        AgentStore(redis, prefix=prefix),
+        load_ruleset(RULES),
+        Keys(prefix),
+    )
+    await redis.aclose()
+
+
+def overdue_ticket(n: int = 1, *, warn_at: datetime | None = None) -> Ticket:
+    """A waiting ticket whose first-response warning and breach are both long past."""
+    now = datetime.now(UTC)
+    clock = SlaClock(due=now - timedelta(hours=1), warn_at=warn_at or now - timedelta(hours=2))
+    return Ticket(
+        id=f"T-round-{n}",
+        channel="email",
+        customer_id=f"C-round-{n}",
+        queue="general",
+        sla_policy="standard",
+        sla={"first_response": clock},
+        created_at=now - timedelta(hours=3),
+        updated_at=now - timedelta(hours=3),
+    )
+
+
+async def test_a_warning_and_its_breach_due_together_fire_in_one_tick(timers: Timers) -> None:
+    record = await timers.open(overdue_ticket())
+    await timers.handler().handle([record])  # schedules, then ticks once
+
+    assert await timers.scheduled() == {}
+    fired = [t for t in timers.outbox.types() if t in (WARNING, BREACHED)]
+    assert fired == [WARNING, BREACHED]  # in due order, the breach on the warned ticket
+    [ticket] = await timers.store.tickets(["T-round-1"])
+    assert ticket is not None
+    assert ticket.sla["first_response"].warned
+    assert ticket.sla["first_response"].breached
+
+
+async def test_an_older_snapshot_read_after_the_firing_schedules_nothing(timers: Timers) -> None:
+    record = await timers.open(overdue_ticket())
+    handler = timers.handler()
+    await handler.handle([record])
+    published = len(timers.outbox.records)
+
+    timers.lag = timedelta(days=1)
+    await handler.handle([record])  # the same snapshot, from before the firing, once more
+
+    assert await timers.scheduled() == {}  # not even scheduled again
+    assert len(timers.outbox.records) == published
+
+
+async def test_a_process_that_forgot_reads_the_firing_and_fires_nothing_twice(
+    timers: Timers,
+) -> None:
+    record = await timers.open(overdue_ticket())
+    await timers.handler().handle([record])
+    published = len(timers.outbox.types())
+
+    await timers.handler().handle([record])  # a restarted process: schedules it all again
+
+    assert await timers.scheduled() == {}  # claimed, read, found fired: dropped
+    assert len(timers.outbox.types()) == published
+
+
+async def test_a_timer_fired_on_a_newer_clock_is_not_scheduled_again_from_it(
+    timers: Timers,
+) -> None:
+    """The snapshot that scheduled the warning is older than the ticket, whose clock moved
+    (a priority changed): the warning fires on the ticket as it is, and the ticket's
+    later snapshot, with the moved due time, schedules nothing."""
+    now = datetime.now(UTC)
+    current = overdue_ticket(warn_at=now - timedelta(minutes=90))
+    older = current.model_copy(
+        update={"sla": {"first_response": SlaClock(due=now - timedelta(minutes=30))}}
+    )
+    await timers.open(current)
+    handler = timers.handler()
+    await handler.handle([routed_record(older)])  # its breach is due 30 minutes ago
+    assert [t for t in timers.outbox.types() if t in (WARNING, BREACHED)] == [BREACHED]
+
+    timers.lag = timedelta(days=1)
+    await handler.handle([routed_record(current)])  # the breach at its current due time
+    assert list(await timers.scheduled()) == ["T-round-1|first_response|warning"]
+
+    timers.lag = timedelta(0)
+    await handler.tick()  # the warning is stale: the ticket breached
+    assert await timers.scheduled() == {}
+    assert [t for t in timers.outbox.types() if t in (WARNING, BREACHED)] == [BREACHED]
+
+
+async def test_a_snapshot_from_before_the_announcement_asks_for_no_offer(
+    timers: Timers,
+) -> None:
+    record = await timers.open(overdue_ticket())
+    handler = timers.handler()
+    await handler.handle([record])  # nobody online: the ticket is announced as waiting
+    assert timers.outbox.types().count(QUEUED) == 1
+    assert await timers.rechecks() == []
+
+    await handler.close()
+    line = WaitingLine(timers.redis, prefix=timers.keys.prefix)
+    assert await line.lead("another process", 60)  # so that what is marked stays marked
+    await handler.handle([record])  # not announced, says this older snapshot
+
+    assert await timers.rechecks() == []
+    assert timers.outbox.types().count(QUEUED) == 1
