@@ -16,6 +16,7 @@ _SEED = hashlib.sha1(NAMESPACE.bytes, usedforsecurity=False)
 _CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _TICKET = "ticket\x1f"
 _SET = (0x5000 << 64) | (0x8000 << 48)  # version 5, variant RFC 4122
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # 10xx: RFC 4122
 
 
 def _uuid5_int(name: str) -> int:
@@ -25,8 +26,10 @@ def _uuid5_int(name: str) -> int:
 
 
 def _uuid5(name: str) -> str:
-    h = f"{_uuid5_int(name):032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    sha = _SEED.copy()
+    sha.update(name.encode())
+    h = sha.hexdigest()  # the version and variant bits set on the text: no int round trip
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def event_id(source: str, provider_id: str) -> str:

@@ -10,6 +10,8 @@ deletes across hash tags go through ``get_many`` / ``delete_many``, split per sl
 
 from __future__ import annotations
 
+import asyncio
+import math
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -201,17 +203,23 @@ async def run_batch(client: RedisClient, commands: Sequence[Command]) -> list[An
     try:
         await connection.send_packed_command(b"".join(hiredis.pack_command(w) for w in words))  # type: ignore[arg-type]
         replies: list[Any] = []
-        for _ in words:
-            try:
-                replies.append(await connection.read_response(disable_decoding=True))
-            except ResponseError as exc:
-                replies.append(exc)
+        async with asyncio.timeout(connection.socket_timeout):  # one limit for the batch
+            for _ in words:
+                try:
+                    replies.append(await _read(connection))
+                except ResponseError as exc:
+                    replies.append(exc)
     finally:
         await pool.release(connection)
     for reply in replies:
         if isinstance(reply, ResponseError):
             raise reply
     return replies
+
+
+async def _read(connection: Any) -> Any:
+    """One reply, under the batch's time limit rather than one of its own."""
+    return await connection.read_response(disable_decoding=True, timeout=math.inf)
 
 
 async def _run_on_cluster(client: RedisCluster, commands: Sequence[Command]) -> list[Any]:

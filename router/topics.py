@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 
 class Topic(StrEnum):
@@ -92,3 +95,36 @@ class OutRecord:
             None if value is None else value.encode(),
             tuple((k, v.encode()) for k, v in headers),
         )
+
+
+def pack_records(records: Sequence[OutRecord]) -> bytes:
+    """Records as one blob (an outbox): a JSON line naming each record's topic, key,
+    headers and value length, then the values byte for byte. A value is itself JSON: as a
+    string inside the JSON it would be decoded, escaped quote by quote and copied, which
+    cost a twentieth of the router's CPU."""
+    head = [
+        [r.topic.value, r.key, [[k, v.decode()] for k, v in r.headers], _length(r.value)]
+        for r in records
+    ]
+    values = b"".join(r.value for r in records if r.value is not None)
+    return orjson.dumps(head) + b"\n" + values
+
+
+def unpack_records(blob: bytes) -> list[OutRecord]:
+    """The records of ``pack_records``; also reads the JSON list of ``OutRecord.pack``
+    that outboxes written before held (JSON from orjson holds no raw line break)."""
+    head, newline, values = blob.partition(b"\n")
+    if not newline:
+        return [OutRecord.unpack(raw) for raw in orjson.loads(blob)]
+    records, at = [], 0
+    for topic, key, headers, length in orjson.loads(head):
+        value = None if length < 0 else values[at : at + length]
+        at += max(length, 0)
+        records.append(
+            OutRecord(Topic(topic), key, value, tuple((k, v.encode()) for k, v in headers))
+        )
+    return records
+
+
+def _length(value: bytes | None) -> int:
+    return -1 if value is None else len(value)

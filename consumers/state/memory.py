@@ -27,7 +27,7 @@ from consumers.state.threads import (
     customer_id_for,
 )
 from router.events import Ticket
-from router.topics import OutRecord
+from router.topics import pack_records, unpack_records
 
 
 @dataclass(slots=True)
@@ -95,7 +95,7 @@ class InMemoryThreadStore:
         return ThreadView(
             r.customer_id,
             r.event_id in thread.done,
-            [OutRecord.unpack(o) for o in orjson.loads(outbox)] if outbox else None,
+            unpack_records(outbox) if outbox else None,
             Ticket.model_validate_json(stored.json) if stored else None,
             stored.version if stored else 0,
             by_reply,
@@ -132,7 +132,7 @@ class InMemoryThreadStore:
             thread.replies.update(dict.fromkeys(c.message_ids, c.ticket.id))
         thread.done.add(c.event_id)
         if c.outbox:
-            thread.outboxes[c.event_id] = orjson.dumps([r.pack() for r in c.outbox])
+            thread.outboxes[c.event_id] = pack_records(c.outbox)
         if c.open_ticket is not None:
             thread.open_ticket = c.open_ticket or None
         return "OK"

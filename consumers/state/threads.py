@@ -32,7 +32,7 @@ from router.redis import (
     scan_all,
     text,
 )
-from router.topics import OutRecord
+from router.topics import OutRecord, pack_records, unpack_records
 
 HERE = Path(__file__).parent
 
@@ -187,7 +187,7 @@ class RedisThreadStore:
         for r, (done, outbox, version, raw, by_reply, profile, message) in zip(
             requests, replies, strict=True
         ):
-            pending = [OutRecord.unpack(o) for o in orjson.loads(outbox)] if outbox else None
+            pending = unpack_records(outbox) if outbox else None
             ticket = Ticket.model_validate_json(raw) if raw else None
             number = int(text(version)) if raw and version else 0
             views.append(
@@ -391,7 +391,7 @@ def _commit_args(c: Commit) -> list[str | int | bytes]:
         open_: list[str | int | bytes] = ["keep", ""]
     else:
         open_ = ["set", c.open_ticket] if c.open_ticket else ["clear", ""]
-    outbox = ["set", orjson.dumps([r.pack() for r in c.outbox])] if c.outbox else ["none", ""]
+    outbox = ["set", pack_records(c.outbox)] if c.outbox else ["none", ""]
     indexed = c.message_ids if c.ticket else []
     return [*ticket, *open_, *outbox, *indexed]
 
