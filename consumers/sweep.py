@@ -34,11 +34,12 @@ from rules import RuleSet
 
 HOLD_S = 3.0
 """How long the line stays with a sweeper that stopped renewing (it died)."""
-ANNOUNCED_MEMORY = 100_000
+ANNOUNCED_MEMORY = 20_000
 """How many members this process remembers as announced (``ticket.queued`` committed in
 their round), so that a snapshot from before the announcement, read after it, does not
 mark them for another offer only to find them announced: what a catch-up does, the topic
-holding each ticket as it was before it was queued. Forgetting costs that offer."""
+holding each ticket as it was before it was queued. Forgetting costs that offer (bounded
+as ``timers.FIRED_MEMORY`` is, for the same reason)."""
 
 
 @dataclass(slots=True)

@@ -155,6 +155,8 @@ def escalate(
     ticket, its last customer message, the customer's profile); a match adds an
     ``.escalated`` event, and the ``.notification`` events its ``notify`` asks for."""
     fired = ticket
+    if not rules.rules_for(trigger):  # nothing listens: no facts to build, nothing to run
+        return Change(fired, events)
     message, profile = seen or (None, None)
     decision = rules.evaluate(facts(ticket, message, profile), trigger=trigger, now=now)
     if decision.matched:

@@ -9,11 +9,9 @@ snapshots change nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from router.events import Ticket
 from router.keys import Keys
-from router.redis import RedisClient, redis_errors, text
+from router.redis import Command, RedisClient, redis_errors, run_batch, text
 from router.vocabulary import AWAITING_AGENT, SETTLED
 
 WAITING = AWAITING_AGENT
@@ -31,28 +29,35 @@ class Backlog:
         k = self._keys
         with redis_errors():
             before = await self._r.hmget(k.backlog_where, [t.id for t in tickets])
-            async with self._r.pipeline(transaction=False) as pipe:
-                for ticket, previous in zip(tickets, before, strict=True):
-                    queue = ticket.queue or "none"
-                    if previous is not None and text(previous) != queue:
-                        self._leave(pipe, text(previous), ticket.id)
-                    if ticket.status in SETTLED:
-                        self._leave(pipe, queue, ticket.id)
-                        pipe.hdel(k.backlog_where, ticket.id)
-                        continue
-                    pipe.hset(k.backlog_where, ticket.id, queue)
-                    pipe.sadd(k.backlog_queues, queue)
-                    pipe.zadd(k.backlog_open(queue), {ticket.id: ticket.created_at.timestamp()})
-                    since = ticket.last_customer_at or ticket.created_at
-                    if ticket.status in WAITING:
-                        pipe.zadd(k.backlog_waiting(queue), {ticket.id: since.timestamp()})
-                    else:
-                        pipe.zrem(k.backlog_waiting(queue), ticket.id)
-                await pipe.execute()
+        commands: list[Command] = []
+        queues: set[str] = set()
+        for ticket, previous in zip(tickets, before, strict=True):
+            queue = ticket.queue or "none"
+            if previous is not None and text(previous) != queue:
+                commands += self._leave(text(previous), ticket.id)
+            if ticket.status in SETTLED:
+                commands += self._leave(queue, ticket.id)
+                commands.append(("HDEL", k.backlog_where, ticket.id))
+                continue
+            queues.add(queue)
+            commands.append(("HSET", k.backlog_where, ticket.id, queue))
+            opened = ticket.created_at.timestamp()
+            commands.append(("ZADD", k.backlog_open(queue), opened, ticket.id))
+            since = ticket.last_customer_at or ticket.created_at
+            if ticket.status in WAITING:
+                commands.append(("ZADD", k.backlog_waiting(queue), since.timestamp(), ticket.id))
+            else:
+                commands.append(("ZREM", k.backlog_waiting(queue), ticket.id))
+        if queues:
+            commands.append(("SADD", k.backlog_queues, *sorted(queues)))
+        with redis_errors():
+            await run_batch(self._r, commands)
 
-    def _leave(self, pipe: Any, queue: str, ticket_id: str) -> None:
-        pipe.zrem(self._keys.backlog_open(queue), ticket_id)
-        pipe.zrem(self._keys.backlog_waiting(queue), ticket_id)
+    def _leave(self, queue: str, ticket_id: str) -> list[Command]:
+        return [
+            ("ZREM", self._keys.backlog_open(queue), ticket_id),
+            ("ZREM", self._keys.backlog_waiting(queue), ticket_id),
+        ]
 
     async def gauges(self, now: float) -> dict[str, dict[str, int]]:
         """queue -> {open, waiting, oldest_waiting_seconds}, measured now."""

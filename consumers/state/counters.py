@@ -17,7 +17,15 @@ from typing import Any
 import orjson
 
 from router.keys import Keys
-from router.redis import RedisClient, load_script, redis_errors, text
+from router.redis import (
+    Command,
+    RedisClient,
+    ScriptCall,
+    load_script,
+    redis_errors,
+    run_batch,
+    text,
+)
 
 HERE = Path(__file__).parent
 COUNTER = "c:"
@@ -72,21 +80,19 @@ class WindowCounters:
         if not increments:
             return []
         k = self._keys
+        commands: list[Command] = [
+            ScriptCall(
+                self._increment,
+                [k.metric_window(i.window), k.metric_done(i.window, i.event_id, i.counter)],
+                [COUNTER + i.counter, i.amount, self._ttl, orjson.dumps(i.meta)],
+            )
+            for i in increments
+        ]
+        ends = {i.window: i.end for i in increments}
+        commands.append(("SADD", k.metric_dirty, *ends))
+        commands.append(("ZADD", k.metric_windows, "NX", *_scored(ends)))
         with redis_errors():
-            async with self._r.pipeline(transaction=False) as pipe:
-                for i in increments:
-                    await self._increment(
-                        keys=[
-                            k.metric_window(i.window),
-                            k.metric_done(i.window, i.event_id, i.counter),
-                        ],
-                        args=[COUNTER + i.counter, i.amount, self._ttl, orjson.dumps(i.meta)],
-                        client=pipe,
-                    )
-                for i in increments:
-                    pipe.sadd(k.metric_dirty, i.window)
-                    pipe.zadd(k.metric_windows, {i.window: i.end}, nx=True)
-                replies = await pipe.execute()
+            replies = await run_batch(self._r, commands)
         return [bool(r) for r in replies[: len(increments)]]
 
     async def set_gauges(self, windows: list[Gauges]) -> None:
@@ -132,13 +138,11 @@ class WindowCounters:
         """Give each window its next revision (``bump.lua``) and return it as it is now;
         None where it expired."""
         mode = "finalize" if final else "revise"
+        bumps: list[Command] = [
+            ScriptCall(self._bump, [self._keys.metric_window(window)], [mode]) for window in windows
+        ]
         with redis_errors():
-            async with self._r.pipeline(transaction=False) as pipe:
-                for window in windows:
-                    await self._bump(
-                        keys=[self._keys.metric_window(window)], args=[mode], client=pipe
-                    )
-                replies: list[list[bytes]] = await pipe.execute()
+            replies: list[list[bytes]] = await run_batch(self._r, bumps)
         return [_state(flat) for flat in replies]
 
     async def seed_revisions(self, revisions: dict[str, int]) -> None:
@@ -151,6 +155,11 @@ class WindowCounters:
                     pipe.hset(key, "revision", revision)
                     pipe.expire(key, self._ttl)
                 await pipe.execute()
+
+
+def _scored(scores: dict[str, float]) -> list[float | str]:
+    """``ZADD``'s words for members and their scores: score, member, score, member..."""
+    return [word for member, score in scores.items() for word in (score, member)]
 
 
 def _state(flat: list[bytes]) -> WindowState | None:
