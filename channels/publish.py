@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,7 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from redis.typing import EncodableT
 
 from router.codec import CONTENT_TYPE_HEADER, encode_envelope, encode_event
 from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
@@ -41,7 +41,7 @@ from router.ids import event_id
 from router.kafka import retriable
 from router.keys import Keys
 from router.limits import Limits, trim
-from router.redis import UNAVAILABLE, RedisClient, RedisPipeline, redis_errors
+from router.redis import UNAVAILABLE, Command, RedisClient, redis_errors, run_batch
 from router.topic_watch import TopicWatch
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
@@ -59,12 +59,8 @@ class Accepted:
         return orjson.dumps({"id": self.id, "duplicate": self.duplicate})
 
 
-Command = Callable[[RedisPipeline], object]
-"""Queues one command on a pipeline, e.g. ``lambda p: p.exists(key)``."""
-
-
 class RedisBatch:
-    """Redis commands of concurrent requests, sent together as one pipeline.
+    """Redis commands of concurrent requests, sent together as one batch (``run_batch``).
 
     Requests under load reach the same step together (one produce response acks them
     all): one round trip serves them all, instead of one each. One pipeline is in flight
@@ -79,7 +75,9 @@ class RedisBatch:
         self._queued: list[tuple[Command, asyncio.Future[Any]]] = []
         self._running: asyncio.Task[None] | None = None
 
-    def __call__(self, command: Command) -> asyncio.Future[Any]:
+    def __call__(self, *command: EncodableT) -> asyncio.Future[Any]:
+        """The reply to ``command`` (its words, e.g. ``"EXISTS", key``), as the server
+        sent it: bytes, an integer or None."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append((command, future))
@@ -98,10 +96,8 @@ class RedisBatch:
 
     async def _execute(self, queued: list[tuple[Command, asyncio.Future[Any]]]) -> None:
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for command, _ in queued:
-                command(pipe)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            commands = [command for command, _ in queued]
+            replies = await run_batch(self._redis, commands, raise_on_error=False)
         except BaseException as exc:  # handed to every caller; cancellation re-raised
             for _, future in queued:
                 if not future.done():
@@ -201,9 +197,7 @@ class Publisher:
         fresh = f"content:{uuid.uuid4()}"
         window = self._content_window_s
         with redis_errors():
-            previous = await self._batch(
-                lambda p: p.set(key, fresh.encode(), nx=True, get=True, ex=window)
-            )
+            previous = await self._batch("SET", key, fresh, "NX", "GET", "EX", window)
         if previous is None:
             return fresh, True
         return (previous.decode() if isinstance(previous, bytes) else str(previous)), False
@@ -218,12 +212,12 @@ class Publisher:
         marker = self._keys.ingress_seen(id_).encode()
         if maybe_seen:
             with redis_errors():
-                if await self._batch(lambda p: p.exists(marker)):
+                if await self._batch("EXISTS", marker):
                     return Accepted(id_, duplicate=True)
         await self.send(topic, key, value)
         stamp, ttl = iso(utcnow()).encode(), self._seen_ttl_s
         try:
-            await self._batch(lambda p: p.set(marker, stamp, ex=ttl))
+            await self._batch("SET", marker, stamp, "EX", ttl)
         except UNAVAILABLE as exc:
             # The record is durable; only the duplicate memory failed. A retry re-publishes
             # the same id, which consumers drop, so answering 2xx is still truthful.

@@ -172,9 +172,12 @@ Command: TypeAlias = ScriptCall | tuple[EncodableT, ...]
 """A script call, or a command as its words (``("SET", key, value, "NX")``)."""
 
 
-async def run_batch(client: RedisClient, commands: Sequence[Command]) -> list[Any]:
+async def run_batch(
+    client: RedisClient, commands: Sequence[Command], *, raise_on_error: bool = True
+) -> list[Any]:
     """Send ``commands`` in one write and read every reply: one round trip. The first
-    error reply is raised once all replies are read (so the connection stays in step).
+    error reply is raised once all replies are read (so the connection stays in step);
+    with ``raise_on_error=False`` each error is returned in its command's place.
 
     On one server this goes below redis-py's pipeline, which costs about three times the
     CPU per command of the command itself (argument encoding in Python, a reply parsed
@@ -189,7 +192,7 @@ async def run_batch(client: RedisClient, commands: Sequence[Command]) -> list[An
     if not commands:
         return []
     if isinstance(client, RedisCluster):
-        return await _run_on_cluster(client, commands)
+        return await _run_on_cluster(client, commands, raise_on_error)
     for script in {c.script for c in commands if isinstance(c, ScriptCall)}:
         if not script.loaded:
             await client.script_load(script.script)
@@ -211,7 +214,7 @@ async def run_batch(client: RedisClient, commands: Sequence[Command]) -> list[An
                     replies.append(exc)
     finally:
         await pool.release(connection)
-    for reply in replies:
+    for reply in replies if raise_on_error else ():
         if isinstance(reply, ResponseError):
             raise reply
     return replies
@@ -222,14 +225,16 @@ async def _read(connection: Any) -> Any:
     return await connection.read_response(disable_decoding=True, timeout=math.inf)
 
 
-async def _run_on_cluster(client: RedisCluster, commands: Sequence[Command]) -> list[Any]:
+async def _run_on_cluster(
+    client: RedisCluster, commands: Sequence[Command], raise_on_error: bool
+) -> list[Any]:
     async with client.pipeline(transaction=False) as pipe:
         for c in commands:
             if isinstance(c, ScriptCall):
                 await c.script(keys=c.keys, args=c.args, client=pipe)
             else:
                 pipe.execute_command(*c)
-        replies: list[Any] = await pipe.execute()
+        replies: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
         return replies
 
 
