@@ -19,6 +19,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
 import consumers.state
 from consumers.state.counters import Increment, WindowCounters
@@ -27,7 +28,7 @@ from router.app.embedded import free_port
 from router.errors import BackendUnavailable
 from router.events import Ticket
 from router.keys import Keys
-from router.redis import load_script, make_redis
+from router.redis import Command, load_script, make_redis, run_batch
 from router.settings import Settings
 
 pytestmark = pytest.mark.component
@@ -378,6 +379,38 @@ async def test_bump_of_an_expired_window_creates_nothing(
     counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
     assert await counters.revise([WINDOW], final=True) == [None]
     assert await redis.exists(keys.metric_window(WINDOW)) == 0
+
+
+# --- one batch, one round trip (run_batch) ----------------------------------------------
+
+
+async def test_a_server_that_forgot_the_scripts_fails_one_batch_then_loads_them(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    """After a restart or a SCRIPT FLUSH the server answers NOSCRIPT: the batch fails as on
+    any Redis fault (the consumer retries it) and the next one loads the scripts again."""
+    counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
+    assert await counters.add([increment("e1")]) == [True]
+    await redis.script_flush()
+    with pytest.raises(BackendUnavailable):
+        await counters.add([increment("e2")])
+    assert await counters.add([increment("e2")]) == [True]
+    assert await counters.add([increment("e2")]) == [False]
+
+
+async def test_an_error_reply_is_raised_after_every_reply_was_read(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    """A command the server refuses does not leave the connection out of step: the batch's
+    other commands ran, and the error comes back in its place when asked so."""
+    text_key, list_key = keys.identity("batch-text"), keys.identity("batch-list")
+    await redis.set(text_key, "x")
+    batch: list[Command] = [("SET", list_key, "1"), ("LPUSH", text_key, "y"), ("GET", list_key)]
+    with pytest.raises(ResponseError):
+        await run_batch(redis, batch)
+    ok, refused, read = await run_batch(redis, batch, raise_on_error=False)
+    assert (ok in (b"OK", True), isinstance(refused, ResponseError), read) == (True, True, b"1")
+    assert await run_batch(redis, [("GET", text_key)]) == [b"x"]
 
 
 # --- Redis away -----------------------------------------------------------------------
