@@ -156,6 +156,8 @@ class Calendar:
             raise ValueError("duration must not be negative")
         results = [start] * len(durations)
         pending = sorted((d, i) for i, d in enumerate(durations) if d != _ZERO)
+        if not pending:
+            return results
         passed = _ZERO  # business time from start to the beginning of the interval
         day = self._local_day(start)
         for _ in range(_MAX_DAYS):
@@ -171,8 +173,6 @@ class Calendar:
                     return results
                 passed += available
             day += _DAY
-        if not pending:
-            return results
         raise ValueError(f"calendar {self.name!r} never opens")  # pragma: no cover
 
     def between(self, a: datetime, b: datetime) -> timedelta:

@@ -32,40 +32,34 @@ class SlaPolicy:
 
     def due(self, target: str, priority: str, start: datetime) -> datetime | None:
         """When ``target`` is breached for a clock started at ``start``."""
-        allowed = self.target(target, priority)
-        if allowed is None:
-            return None
-        return self._add(start, allowed)
+        times = self.times(target, priority, start)
+        return times[0] if times else None
 
     def warning(self, target: str, priority: str, start: datetime) -> datetime | None:
         """When to warn: ``warn_before`` of business time before ``due`` (None: no warning)."""
-        allowed = self.target(target, priority)
-        if allowed is None or self.warn_before is None or self.warn_before >= allowed:
-            return None
-        return self._add(start, allowed - self.warn_before)
+        times = self.times(target, priority, start)
+        return times[1] if times else None
 
     def times(
         self, target: str, priority: str, start: datetime
     ) -> tuple[datetime, datetime | None] | None:
-        """``(due, warning)`` for a clock started at ``start`` (None: no such target), in
-        one walk through the calendar."""
+        """``(due, warning)`` for a clock started at ``start``, both from one walk through
+        the calendar. The warning is ``warn_before`` of business time before the due time
+        (None without one); None for a target the policy does not have."""
         allowed = self.target(target, priority)
         if allowed is None:
             return None
-        if self.warn_before is None or self.warn_before >= allowed:
-            return self._add(start, allowed), None
+        lengths = [allowed]
+        if self.warn_before is not None and self.warn_before < allowed:
+            lengths.append(allowed - self.warn_before)
         if self.calendar is None:
-            return start + allowed, start + allowed - self.warn_before
-        due, warn = self.calendar.add_each(start, (allowed, allowed - self.warn_before))
-        return due, warn
+            ends = [start + length for length in lengths]
+        else:
+            ends = self.calendar.add_each(start, lengths)
+        return ends[0], ends[1] if len(ends) > 1 else None
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time the clock ran between ``start`` and ``end``."""
         if self.calendar is None:
             return end - start
         return self.calendar.between(start, end)
-
-    def _add(self, start: datetime, duration: timedelta) -> datetime:
-        if self.calendar is None:
-            return start + duration
-        return self.calendar.add(start, duration)
