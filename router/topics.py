@@ -82,12 +82,10 @@ class OutRecord:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
 
-    def pack(self) -> list[Any]:
-        value = None if self.value is None else self.value.decode()
-        return [self.topic.value, self.key, value, [[k, v.decode()] for k, v in self.headers]]
-
     @classmethod
     def unpack(cls, raw: list[Any]) -> OutRecord:
+        """One record of an outbox written before ``pack_records``: ``[topic, key, value
+        as text, [[header, text], ...]]``."""
         topic, key, value, headers = raw
         return cls(
             Topic(topic),
@@ -111,8 +109,8 @@ def pack_records(records: Sequence[OutRecord]) -> bytes:
 
 
 def unpack_records(blob: bytes) -> list[OutRecord]:
-    """The records of ``pack_records``; also reads the JSON list of ``OutRecord.pack``
-    that outboxes written before held (JSON from orjson holds no raw line break)."""
+    """The records of ``pack_records``; also reads the JSON list of ``OutRecord.unpack``'s
+    form that outboxes written before held (JSON from orjson holds no raw line break)."""
     head, newline, values = blob.partition(b"\n")
     if not newline:
         return [OutRecord.unpack(raw) for raw in orjson.loads(blob)]
