@@ -15,7 +15,7 @@ carrying the same idempotency key, or for web forms and chat the same content wi
 
 Throughput comes from doing each step for many requests at once: concurrent requests
 share the producer's batches (one produce request, one ack, for all that arrived while
-the previous one was in flight) and their Redis commands go out together, one pipeline
+the previous one was in flight) and their Redis commands go out together, one batch
 for all that were asked while the previous one was in flight (``RedisBatch``).
 """
 
@@ -70,7 +70,7 @@ class RedisBatch:
     """Redis commands of concurrent requests, sent together as one batch (``run_batch``).
 
     Requests under load reach the same step together (one produce response acks them
-    all): one round trip serves them all, instead of one each. One pipeline is in flight
+    all): one round trip serves them all, instead of one each. One batch is in flight
     at a time; what is asked meanwhile waits for it and goes out as the next one, so the
     busier the ingress, the larger the batches (as the producer's batches grow while a
     produce request is in flight). Each caller gets its own reply, or its own error (a

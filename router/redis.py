@@ -225,6 +225,12 @@ async def _read(connection: Any) -> Any:
     return await connection.read_response(disable_decoding=True, timeout=math.inf)
 
 
+_AS_SENT: dict[str, dict[str, Any]] = {"SET": {"get": True}}
+"""Options under which redis-py's reply callbacks hand a reply over as the server sent
+it, as the one-server path does: its SET callback turns every reply but OK into False
+(the old value of ``SET ... GET`` too) unless told the command carries GET."""
+
+
 async def _run_on_cluster(
     client: RedisCluster, commands: Sequence[Command], raise_on_error: bool
 ) -> list[Any]:
@@ -233,7 +239,7 @@ async def _run_on_cluster(
             if isinstance(c, ScriptCall):
                 await c.script(keys=c.keys, args=c.args, client=pipe)
             else:
-                pipe.execute_command(*c)
+                pipe.execute_command(*c, **_AS_SENT.get(str(c[0]).upper(), {}))
         replies: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
         return replies
 
