@@ -24,6 +24,7 @@ from consumers.domain.assignment import (
     worth_offering,
 )
 from consumers.outbox import Delivery, Send, commit_for
+from consumers.recent import Recent
 from consumers.state.agents import AgentStore
 from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
 from consumers.state.waiting import Entry, WaitingLine
@@ -75,17 +76,12 @@ class LineSweep:
         self._send = send
         self._walked: tuple[int, str] | None = None
         self._me = uuid.uuid4().hex
-        self._announced: dict[str, None] = {}  # insertion-ordered: the oldest go first
+        self._announced: Recent[None] = Recent(ANNOUNCED_MEMORY)
 
     @property
     def announced(self) -> Container[str]:
         """Members known to be announced in their round (see ``ANNOUNCED_MEMORY``)."""
         return self._announced
-
-    def _announce(self, member: str) -> None:
-        self._announced[member] = None
-        if len(self._announced) > ANNOUNCED_MEMORY:
-            del self._announced[next(iter(self._announced))]
 
     async def sweep(self, now: float) -> None:
         """Walk the line if an assignment may have become possible, then offer what is
@@ -171,13 +167,13 @@ class LineSweep:
         done = Offered()
         for offer in offers:
             if offer.ticket.queued_at is not None:
-                self._announce(offer.member)
+                self._announced.remember(offer.member, None)
         for (offer, agent, _), result in zip(commits, results, strict=True):
             if result == "CONFLICT":  # the ticket moved meanwhile: rechecked, fresh, next sweep
                 conflicts.add(offer.member)
                 continue
             if agent is None:
-                self._announce(offer.member)
+                self._announced.remember(offer.member, None)
             # 'OK' is published below; 'DUP': another sweep applied it and publishes it
             if agent is not None:
                 done.assigned[offer.member] = (agent, offer.ticket.channel)

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from consumers.deadletter import deadletter_record
 from consumers.domain.escalation import Timer, fire, schedule
 from consumers.outbox import Delivery, Send, commit_for
+from consumers.recent import Recent
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
 from consumers.state.schedule import TimerSchedule
@@ -136,7 +137,7 @@ class TimersHandler:
         self._schedule = TimerSchedule(client, prefix=prefix, shards=shards)
         self._clock = clock
         self._rehome_at = 0.0
-        self._fired_at: dict[str, tuple[float, ...]] = {}
+        self._fired_at: Recent[tuple[float, ...]] = Recent(FIRED_MEMORY)
 
     async def handle(self, records: list[Record]) -> None:
         """Keep the schedule and the waiting line in step with the latest snapshot of
@@ -224,9 +225,8 @@ class TimersHandler:
         its clock, changed since); the ticket's later snapshots name the current one. The
         event id, (ticket, target, kind, due time), holds the same assumption: one due
         time of a member is one firing."""
-        self._fired_at[timer.member] = (timer.when,) if current is None else (timer.when, current)
-        if len(self._fired_at) > FIRED_MEMORY:
-            del self._fired_at[next(iter(self._fired_at))]
+        when = (timer.when,) if current is None else (timer.when, current)
+        self._fired_at.remember(timer.member, when)
 
     async def _fire(self, due: list[tuple[str, float]], now: float) -> None:
         """Fire the claimed timers, each ticket's in due order, in rounds: a round reads
