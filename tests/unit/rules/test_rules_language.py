@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rules import RuleSetInvalid, loads_ruleset
-from rules.language import MIN_CONFIDENCE, fill_language, language_of
+from rules.language import FIRST_CHARS, MAX_CHARS, MIN_CONFIDENCE, fill_language, language_of
 from rules.model import FcrDefinition
 
 pytestmark = pytest.mark.unit
@@ -37,6 +37,17 @@ def test_a_message_is_detected_among_the_configured_languages(text: str, expecte
     assert (found.language, found.source) == (expected, "detected")
     assert found.confidence is not None
     assert found.confidence >= MIN_CONFIDENCE
+
+
+def test_a_start_that_tells_nothing_is_read_on_up_to_the_limit() -> None:
+    """The detector stops early only when the first characters decide; a message that
+    opens with a reference number is still read far enough to find its language."""
+    opening = "Ref " + "4411-" * 23 + " "
+    assert len(opening) >= FIRST_CHARS
+    german = opening + "Hallo, meine Rechnung ist falsch. Können Sie mir bitte helfen?"
+    assert len(german) <= MAX_CHARS
+    found = language_of(None, german, CODES)
+    assert (found.language, found.source) == ("de", "detected")
 
 
 def test_the_channel_wins_and_the_crm_is_the_fallback_when_detection_is_unsure() -> None:
