@@ -115,7 +115,7 @@ class NotifierHandler:
                 dead.append(deadletter_record(record, self.name, exc))
                 continue
             if not deliveries:
-                log.warning("notification_no_recipient", ticket=ticket.id, event=event.id)
+                log.warning("notification_no_recipient", ticket=ticket.id, event_id=event.id)
             for delivery in deliveries:
                 error = await self._deliver(delivery, ticket, contact)
                 if error is not None:
@@ -144,7 +144,7 @@ class NotifierHandler:
             if event.type != NOTIFICATION:
                 continue
             if self._stale(event):
-                log.warning("notification_stale", event=event.id, time=str(event.time))
+                log.warning("notification_stale", event_id=event.id, time=str(event.time))
                 continue
             try:
                 ticket = Ticket.model_validate((event.data or {}).get("ticket"))

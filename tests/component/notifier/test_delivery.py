@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
 import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from channels.signatures import twilio_signature
+from router.kafka import make_producer
 from router.settings import Settings
-from router.topics import Topic
+from router.topics import Topic, TopicNames
 from tests.component.notifier.servers import smtp_server, twilio_server
 from tests.component.notifier.support import rules_dir
 from tests.component.pipeline.conftest import run_switchboard
@@ -133,3 +135,45 @@ async def test_without_providers_notifications_are_printed(
     ):
         assert header in shown
     assert any(e["event"] == "notifier_printing" for e in logs)
+
+
+async def test_a_stale_notification_is_passed_over_and_the_role_goes_on(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A ``.notification`` older than the age limit (a replayed or back-dated event) is
+    logged and skipped; the next fresh one is still delivered."""
+    configured = settings.model_copy(update={"rules_path": rules_dir(tmp_path)})
+    with capture_logs() as logs:
+        async with run_switchboard(configured, ROLES) as sb:
+            resp = await sb.http.post(
+                "/v1/channels/webform", json={"email": "ada@example.com", "message": "hi"}
+            )
+            assert resp.status_code == 202, resp.text
+            tickets = await read_topic(configured, Topic.TICKETS, expect=3)
+            notice = next(r for r in tickets if b".notification" in r.value)
+            event = orjson.loads(notice.value)
+            event["id"] = "replayed-notification"
+            event["time"] = "2024-01-01T00:00:00Z"
+            producer = make_producer(configured)
+            await producer.start()
+            try:
+                await producer.send_and_wait(
+                    TopicNames(configured.topic_prefix)(Topic.TICKETS),
+                    orjson.dumps(event),
+                    key=notice.key,
+                    headers=list(notice.headers),
+                )
+            finally:
+                await producer.stop()
+            resp = await sb.http.post(
+                "/v1/channels/webform", json={"email": "bob@example.com", "message": "hello"}
+            )
+            assert resp.status_code == 202, resp.text
+            for _ in range(200):
+                if sum(e["event"] == "notification_printed" for e in logs) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+    stale = [e for e in logs if e["event"] == "notification_stale"]
+    assert [e["event_id"] for e in stale] == ["replayed-notification"]
+    assert sum(e["event"] == "notification_printed" for e in logs) == 2  # ada's and bob's

@@ -106,3 +106,28 @@ def test_an_uncaught_exception_is_one_json_line() -> None:
     assert record["level"] == "critical"
     assert record["event"] == "uncaught_exception"
     assert "RuntimeError: crashed" in record["exception"]
+
+
+LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical", "msg"}
+RESERVED = {"event"}  # structlog's message argument: a keyword of that name is a TypeError
+
+
+def test_no_log_call_passes_a_keyword_structlog_reserves() -> None:
+    """``log.warning("x", event=...)`` raises at the moment it runs, which for a rare
+    path (a stale notification) means a role dies in production, not in a test."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    offenders = []
+    for package in ("channels", "consumers", "router", "rules"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in LOG_METHODS
+                    and any(k.arg in RESERVED for k in node.keywords)
+                ):
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []
