@@ -18,7 +18,13 @@ import structlog
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record
-from consumers.domain.windows import Contribution, Contributor, derived_values, window_of
+from consumers.domain.windows import (
+    Contribution,
+    Contributor,
+    derived_values,
+    every_counter,
+    window_of,
+)
 from consumers.outbox import Send
 from consumers.runner import Record
 from consumers.state.backlog import Backlog
@@ -195,7 +201,7 @@ class MetricsHandler:
             metric=meta["metric"],
             window=Window(start=start, end=end),
             dimensions=meta["dimensions"],
-            counters=state.counters,
+            counters=every_counter(meta["metric"], meta["dimensions"], state.counters),
             values=derived_values(meta["metric"], state.counters),
             revision=state.revision,
             final=state.final,

@@ -166,6 +166,35 @@ def _time(value: Any) -> datetime | None:
 CONTRIBUTORS: tuple[Contributor, ...] = (workload, fcr, satisfaction, sla)
 
 
+COUNTERS: dict[str, tuple[str, ...]] = {
+    "sla": ("met", "breached", "warned"),
+    "fcr": ("resolved", "resolved_first_contact", "reopened_after_first_contact"),
+    "satisfaction": (
+        "csat_responses",
+        "csat_satisfied",
+        "nps_responses",
+        "promoters",
+        "passives",
+        "detractors",
+        "ces_responses",
+        "ces_sum",
+    ),
+    "workload": ("created", "resolved", "reopened", "escalated", "handled", "handle_seconds_sum"),
+}
+"""Every counter of each metric (contract section 8)."""
+
+
+def every_counter(
+    metric: str, dimensions: dict[str, str], counted: dict[str, int]
+) -> dict[str, int]:
+    """A window's counters with those nothing added to yet as 0, so a reader finds every
+    counter of the metric in every record. The backlog gauges of a workload window (per
+    queue, without a channel) are a snapshot of their own and are left as they are."""
+    if metric == "workload" and "channel" not in dimensions:
+        return counted
+    return {**dict.fromkeys(COUNTERS.get(metric, ()), 0), **counted}
+
+
 def derived_values(metric: str, c: dict[str, int]) -> dict[str, float | None]:
     """The ratios of contract section 8, from one window's counters (None: no data)."""
 

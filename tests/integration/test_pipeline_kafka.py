@@ -16,6 +16,14 @@ from tests.conftest import read_topic, values
 from tests.integration.conftest import TIMEOUT_S, WAIT_S, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(TIMEOUT_S)]
+CREATED_ONCE = {
+    "created": 1,
+    "resolved": 0,
+    "reopened": 0,
+    "escalated": 0,
+    "handled": 0,
+    "handle_seconds_sum": 0,
+}
 
 CREATED = "switchboard.ticket.created"
 ROUTED = "switchboard.ticket.routed"
@@ -63,7 +71,7 @@ async def test_webform_over_http_becomes_a_routed_ticket_and_a_workload_metric(
     latest = orjson.loads(last.value)
     assert latest["metric"] == "workload"
     assert latest["dimensions"] == {"queue": "billing", "channel": "webform"}
-    assert latest["counters"] == {"created": 1}
+    assert latest["counters"] == CREATED_ONCE  # every counter, 0 where nothing counted
     assert latest["revision"] >= 1
     # The key is what compaction keeps one record per: metric, window start, dimensions.
     assert last.key == MetricRecord.model_validate(latest).key().encode()
@@ -91,7 +99,7 @@ async def test_redelivered_inbound_record_opens_one_ticket(switchboard: Running)
 
     metrics = values(await read_topic(settings, Topic.METRICS_WORKLOAD, expect=1, timeout=WAIT_S))
     counted = [m for m in metrics if "channel" in m["dimensions"]]
-    assert counted[-1]["counters"] == {"created": 1}
+    assert counted[-1]["counters"] == CREATED_ONCE
 
 
 async def test_poison_record_goes_to_deadletter_with_its_origin_and_the_line_keeps_moving(

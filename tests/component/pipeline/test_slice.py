@@ -15,6 +15,14 @@ from tests.component.pipeline.conftest import Running
 from tests.conftest import read_topic, values
 
 pytestmark = pytest.mark.component
+CREATED_ONCE = {
+    "created": 1,
+    "resolved": 0,
+    "reopened": 0,
+    "escalated": 0,
+    "handled": 0,
+    "handle_seconds_sum": 0,
+}
 
 
 def types(events: list[dict[str, object]]) -> list[object]:
@@ -53,7 +61,7 @@ async def test_webform_becomes_a_routed_ticket_and_a_workload_metric(
     latest = [m for m in metrics if "channel" in m["dimensions"]][-1]
     assert latest["metric"] == "workload"
     assert latest["dimensions"] == {"queue": "billing", "channel": "webform"}
-    assert latest["counters"] == {"created": 1}
+    assert latest["counters"] == CREATED_ONCE  # every counter, 0 where nothing counted
     assert latest["revision"] >= 1
 
 
@@ -91,7 +99,7 @@ async def test_redelivered_record_changes_nothing(switchboard: Running) -> None:
     assert types(tickets) == ["switchboard.ticket.created", "switchboard.ticket.routed"]
     metrics = values(await read_topic(switchboard.settings, Topic.METRICS_WORKLOAD, expect=1))
     counted = [m for m in metrics if "channel" in m["dimensions"]]
-    assert counted[-1]["counters"] == {"created": 1}
+    assert counted[-1]["counters"] == CREATED_ONCE
 
 
 async def test_chat_then_email_from_one_person_is_one_ticket(switchboard: Running) -> None:
@@ -200,7 +208,7 @@ async def test_window_past_its_lateness_is_published_once_more_as_final(
     records = [r for r in records if b"channel=" in (r.key or b"")]  # not the backlog gauges
     assert {r.key for r in records} == {b"workload/2026-11-23T10:00:00Z/channel=sms,queue=general"}
     revisions = [(v["revision"], v["final"], v["counters"]) for v in values(records)]
-    assert revisions == [(1, False, {"created": 1}), (2, True, {"created": 1})]
+    assert revisions == [(1, False, CREATED_ONCE), (2, True, CREATED_ONCE)]
     window = values(records)[-1]["window"]
     assert window == {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T10:01:00Z"}
 

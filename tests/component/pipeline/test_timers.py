@@ -97,6 +97,6 @@ async def test_unanswered_ticket_is_warned_breached_and_escalated_once(
     for record in sla:
         latest[(record["window"]["start"], record["dimensions"]["target"])] = record
     breached = latest[("2026-11-23T14:00:00Z", "first_response")]
-    assert breached["counters"] == {"breached": 2}  # both overdue tickets, once each
+    assert breached["counters"] == {"met": 0, "breached": 2, "warned": 0}  # both, once each
     assert breached["values"] == {"compliance": 0.0}
     assert breached["dimensions"]["policy"] == "standard"
