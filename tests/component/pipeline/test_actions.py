@@ -41,7 +41,7 @@ def latest(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
         if r["metric"] == "workload" and "channel" not in r["dimensions"]:
             continue  # the backlog gauges, tested on their own
         merged = out.setdefault(r["metric"], {})
-        merged.update(r["counters"])
+        merged.update((k, v) for k, v in r["counters"].items() if v)  # 0: not counted
     return out
 
 

@@ -160,4 +160,4 @@ def latest_next_response(records: Events) -> dict[str, int]:
     total: Counter[str] = Counter()
     for r in newest.values():
         total.update(r["counters"])
-    return dict(total)
+    return {k: v for k, v in total.items() if v}  # 0: not counted
