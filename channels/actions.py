@@ -14,7 +14,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from channels.body import JSON, parse_json, read_body, require_media_type
 from channels.deps import Ingress, TicketOwners
@@ -53,6 +60,19 @@ class ActionIn(BaseModel):
     subject: str | None = None
     specversion: Literal["1.0"] | None = None
     datacontenttype: Literal["application/json"] | None = None
+
+
+class ListAccepted(AcceptedBody):
+    """202 for a list of actions: the contract's ``{id, duplicate}`` for the request as a
+    whole, and one ``{id, duplicate}`` per action in the order given."""
+
+    id: str = Field(description="Id of the first action's event.")
+    duplicate: bool = Field(description="True when every action was a duplicate.")
+    events: list[AcceptedBody]
+
+    @classmethod
+    def of(cls, events: list[AcceptedBody]) -> ListAccepted:
+        return cls(id=events[0].id, duplicate=all(e.duplicate for e in events), events=events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +176,14 @@ def build_router() -> APIRouter:
     @router.post(
         "/v1/actions",
         status_code=202,
-        response_model=AcceptedBody | list[AcceptedBody],
+        response_model=ListAccepted | AcceptedBody,
         responses=problem_responses(400, 401, 404, 413, 415, 503),
         summary="Helpdesk actions: one CloudEvent-like object or a list of them",
         description=(
             "Types: " + ", ".join(t.removeprefix("switchboard.") for t in ACTIONS) + ". "
-            "A list is answered with a list of `{id, duplicate}` in the same order. "
+            "One action is answered `{id, duplicate}`; a list with the first action's `id`, "
+            "`duplicate` true when every action was one, and `events`: one `{id, duplicate}` "
+            "per action in the same order. "
             "An action naming a ticket that does not exist is 404, and nothing is published."
         ),
         dependencies=[Depends(BEARER)],
@@ -176,7 +198,7 @@ def build_router() -> APIRouter:
             },
         },
     )
-    async def actions(request: Request, ingress: Ingress) -> AcceptedBody | list[AcceptedBody]:
+    async def actions(request: Request, ingress: Ingress) -> ListAccepted | AcceptedBody:
         authorize(request, ingress.settings.tokens())
         require_media_type(request, JSON)
         body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
@@ -186,6 +208,6 @@ def build_router() -> APIRouter:
         for item in prepared:
             accepted = await ingress.publisher.publish(Topic.ACTIONS, item.key, item.event)
             answers.append(AcceptedBody(id=accepted.id, duplicate=accepted.duplicate))
-        return answers if isinstance(body, list) else answers[0]
+        return ListAccepted.of(answers) if isinstance(body, list) else answers[0]
 
     return router

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from channels.body import JSON, parse_json, read_body, require_media_type, validate
 from channels.deps import Ingress
@@ -35,11 +35,27 @@ SOURCES = {
 
 
 class BatchAccepted(BaseModel):
-    """202 for a Meta delivery: one ``{id, duplicate}`` per customer message, in order,
-    and how many entries were not customer messages (statuses, echoes, reads...)."""
+    """202 for a Meta delivery: the contract's ``{id, duplicate}`` for the delivery as a
+    whole, then one ``{id, duplicate}`` per customer message, in order, and how many
+    entries were not customer messages (statuses, echoes, reads...)."""
 
+    id: str | None = Field(
+        description="Id of the first published event; null when no entry was a customer message."
+    )
+    duplicate: bool = Field(
+        description="True when there was at least one event and every one was a duplicate."
+    )
     events: list[AcceptedBody]
     ignored: int
+
+    @classmethod
+    def of(cls, events: list[AcceptedBody], ignored: int) -> BatchAccepted:
+        return cls(
+            id=events[0].id if events else None,
+            duplicate=bool(events) and all(e.duplicate for e in events),
+            events=events,
+            ignored=ignored,
+        )
 
 
 def extract(data: object) -> tuple[str, Extracted]:
@@ -106,6 +122,6 @@ def build_router() -> APIRouter:
         for provider_id, interaction in found.messages:
             accepted = await ingress.publisher.interaction(SOURCES[kind], provider_id, interaction)
             events.append(AcceptedBody(id=accepted.id, duplicate=accepted.duplicate))
-        return BatchAccepted(events=events, ignored=found.ignored)
+        return BatchAccepted.of(events, found.ignored)
 
     return router

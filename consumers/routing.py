@@ -27,7 +27,7 @@ from consumers.runner import Record
 from consumers.state.agents import AgentStore
 from consumers.state.threads import Commit, ThreadStore, ThreadView, ViewRequest
 from router.actions import Action, AgentPresence, CustomerUpserted, TicketAction, parse_action
-from router.codec import decode_event
+from router.codec import Headers, decode_record, is_binary
 from router.errors import InvalidEvent
 from router.events import CloudEvent, Interaction, Ticket
 from router.limits import Limits
@@ -404,7 +404,8 @@ Work = Inbound | ActionWork
 
 
 def parse_action_record(record: Record) -> ActionWork:
-    event = decode_event(record.value)
+    """An action in structured or binary mode: a helpdesk that speaks Kafka may use either."""
+    event = decode_record(record.value, record.headers)
     action = parse_action(event)
     at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
     return ActionWork(record, event, action, at)
@@ -419,11 +420,16 @@ class InboundEvent(CloudEvent):
 
 def parse_record(record: Record) -> Inbound:
     event: CloudEvent
-    try:
-        fast = InboundEvent.model_validate_json(record.value or b"")
+    fast: InboundEvent | None = None
+    if not is_binary(record.headers):  # structured mode: one validation for the whole value
+        try:
+            fast = InboundEvent.model_validate_json(record.value or b"")
+        except ValidationError:  # say precisely what is wrong, as the envelope and data do
+            fast = None
+    if fast is not None:
         event, interaction = fast, fast.data
-    except ValidationError:  # say precisely what is wrong, as the envelope and data do
-        event = decode_interaction_event(record.value)
+    else:
+        event = decode_interaction_event(record.value, record.headers)
         interaction = parse_interaction(event)
     if event.type != EventType.INTERACTION_RECEIVED:
         raise InvalidEvent(f"unexpected event type {event.type!r} on the inbound topic")
@@ -458,8 +464,8 @@ def rounds(items: list[Work]) -> list[list[Work]]:
     return out
 
 
-def decode_interaction_event(raw: bytes | None) -> CloudEvent:
-    event = decode_event(raw)
+def decode_interaction_event(raw: bytes | None, headers: Headers = ()) -> CloudEvent:
+    event = decode_record(raw, headers)
     if event.type != EventType.INTERACTION_RECEIVED:
         raise InvalidEvent(f"unexpected event type {event.type!r} on the inbound topic")
     return event

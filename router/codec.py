@@ -1,7 +1,12 @@
-"""orjson codec for CloudEvents in structured JSON mode, and for plain metric records."""
+"""orjson codec for CloudEvents in structured JSON mode, and for plain metric records.
+
+Reading also accepts binary mode (attributes in ``ce_*`` headers, the value is the data),
+as the CloudEvents Kafka binding asks of receivers: a helpdesk that speaks Kafka may
+write either to ``switchboard.actions``. Switchboard itself always writes structured."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +21,11 @@ CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
 TYPE_HEADER = "ce_type"  # the CloudEvents type, binary-mode style, beside the structured value
 JSON_HEADER = ("content-type", b"application/json")
+BINARY_PREFIX = "ce_"  # binary-mode attribute headers; lower case, as the binding says
+SPECVERSION_HEADER = "ce_specversion"
+STRUCTURED_PREFIX = "application/cloudevents"
+
+Headers = Sequence[tuple[str, bytes]]
 
 
 def dumps(value: Any) -> bytes:
@@ -72,10 +82,86 @@ def decode_event(raw: bytes | None) -> CloudEvent:
     try:
         return CloudEvent.model_validate_json(raw)
     except ValidationError as exc:
-        errors: list[dict[str, object]] = [
-            {"path": "/" + "/".join(str(p) for p in err["loc"]), "message": err["msg"]}
-            for err in exc.errors()
-        ]
-        first = errors[0]
-        message = f"not a CloudEvent: {first['path']}: {first['message']}"
-        raise InvalidEvent(message, errors) from None
+        raise _not_a_cloudevent(exc, binary=False) from None
+
+
+def is_binary(headers: Headers) -> bool:
+    """Binary mode per the Kafka binding: a ``ce_specversion`` header, and a content type
+    (if any) that is not ``application/cloudevents...`` (that one is structured mode)."""
+    if not any(name == SPECVERSION_HEADER for name, _ in headers):
+        return False
+    content_type = _content_type(headers)
+    return content_type is None or not content_type.lower().startswith(STRUCTURED_PREFIX)
+
+
+def decode_record(value: bytes | None, headers: Headers) -> CloudEvent:
+    """One record as a CloudEvent, in binary mode when its headers say so, else the value
+    in structured mode. Binary data must be JSON (as every Switchboard event's is)."""
+    if not is_binary(headers):
+        return decode_event(value)
+    attributes: dict[str, object] = {}
+    for name, raw in headers:
+        if not name.startswith(BINARY_PREFIX):
+            continue
+        attribute = name.removeprefix(BINARY_PREFIX)
+        if attribute in attributes:
+            message = f"binary-mode CloudEvent: header {name} is repeated"
+            raise InvalidEvent(message, [{"path": name, "message": "repeated"}])
+        try:
+            attributes[attribute] = raw.decode()
+        except (UnicodeDecodeError, AttributeError):
+            message = f"binary-mode CloudEvent: header {name} is not UTF-8 text"
+            raise InvalidEvent(message, [{"path": name, "message": "not UTF-8 text"}]) from None
+    content_type = _content_type(headers)
+    if content_type is not None:
+        attributes["datacontenttype"] = content_type
+    if not _is_json(content_type):
+        message = (
+            f"binary-mode CloudEvent: data of content type {content_type!r} is not JSON; "
+            "only JSON data is read"
+        )
+        raise InvalidEvent(message, [{"path": "content-type", "message": "not JSON"}])
+    if value:  # no value (or an empty one) is an event without data
+        try:
+            attributes["data"] = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            message = f"binary-mode CloudEvent: data is not valid JSON: {exc}"
+            raise InvalidEvent(message, [{"path": "/data", "message": str(exc)}]) from None
+    try:
+        return CloudEvent.model_validate(attributes)
+    except ValidationError as exc:
+        raise _not_a_cloudevent(exc, binary=True) from None
+
+
+def _content_type(headers: Headers) -> str | None:
+    """The ``content-type`` header; its name is matched in any case (Kafka clients vary)."""
+    for name, raw in headers:
+        if name.lower() == "content-type":
+            return raw.decode(errors="replace").strip() if raw is not None else None
+    return None
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Absent (JSON by the CloudEvents default), ``application/json`` or any ``+json``."""
+    if content_type is None:
+        return True
+    media = content_type.partition(";")[0].strip().lower()
+    return media in ("application/json", "text/json") or media.endswith("+json")
+
+
+def _not_a_cloudevent(exc: ValidationError, *, binary: bool) -> InvalidEvent:
+    """Every field error with its path; in binary mode an attribute is named by its
+    header (``ce_id``), the data by its JSON path (``/data/...``)."""
+    errors: list[dict[str, object]] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        if binary and loc and loc[0] != "data":
+            path = BINARY_PREFIX + loc[0] + "".join(f"/{p}" for p in loc[1:])
+        else:
+            path = "/" + "/".join(loc)
+        errors.append({"path": path, "message": err["msg"]})
+    first = errors[0]
+    mode = "binary-mode CloudEvent" if binary else "CloudEvent"
+    if binary and not str(first["path"]).startswith("/"):
+        return InvalidEvent(f"not a {mode}: header {first['path']}: {first['message']}", errors)
+    return InvalidEvent(f"not a {mode}: {first['path']}: {first['message']}", errors)

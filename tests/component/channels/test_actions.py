@@ -74,10 +74,15 @@ async def test_list_keys_and_given_id_dedupe(client: httpx.AsyncClient, settings
     ]
     first = await client.post(URL, json=batch, headers=AUTH)
     assert first.status_code == 202, first.text
-    assert [a["duplicate"] for a in first.json()] == [False, False, False]
-    assert first.json()[0]["id"] == "csat-1"
+    assert [a["duplicate"] for a in first.json()["events"]] == [False, False, False]
+    assert (first.json()["id"], first.json()["duplicate"]) == ("csat-1", False)
+    assert first.json()["events"][0]["id"] == "csat-1"
     again = await client.post(URL, json=batch[:1], headers=AUTH)
-    assert again.json() == [{"id": "csat-1", "duplicate": True}]
+    assert again.json() == {
+        "id": "csat-1",
+        "duplicate": True,
+        "events": [{"id": "csat-1", "duplicate": True}],
+    }
     records = await read_topic(settings, Topic.ACTIONS, expect=3)
     assert len(records) == 3
     assert sorted(r.key for r in records) == [b"T-9", b"agent:a-7", b"customer:eve@example.com"]

@@ -156,6 +156,9 @@ async def test_signed_whatsapp_cloud_vector_is_published(
     assert first.json()["ignored"] == 0
     assert [e["duplicate"] for e in first.json()["events"]] == [False]
     assert [e["duplicate"] for e in retry.json()["events"]] == [True]
+    assert first.json()["id"] == first.json()["events"][0]["id"]
+    assert first.json()["duplicate"] is False
+    assert (retry.json()["id"], retry.json()["duplicate"]) == (first.json()["id"], True)
     records = await read_topic(settings, Topic.INBOUND, expect=1)
     assert records[0].key == b"phone:+972544401243"
     data = values(records)[0]["data"]
@@ -265,6 +268,7 @@ async def test_messenger_batch_each_message_its_own_event(
     body = resp.json()
     assert len(body["events"]) == 2
     assert body["ignored"] == 2
+    assert (body["id"], body["duplicate"]) == (body["events"][0]["id"], False)
     records = await read_topic(settings, Topic.INBOUND, expect=2)
     assert sorted(r.key for r in records) == [b"messenger:PSID-1", b"messenger:PSID-2"]
     by_text = {v["data"]["text"]: v["data"] for v in values(records)}
@@ -281,5 +285,5 @@ async def test_whatsapp_statuses_are_accepted_not_published(
     )
     resp = await ingress_client.post("/v1/channels/messenger", json=statuses["read"])
     assert resp.status_code == 202
-    assert resp.json() == {"events": [], "ignored": 1}
+    assert resp.json() == {"id": None, "duplicate": False, "events": [], "ignored": 1}
     await assert_nothing_written(settings)
