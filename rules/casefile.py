@@ -18,6 +18,7 @@ from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_
 CASE_KEYS = ("name", "event", "trigger", "now", "expect")
 SET_FIELDS = ("tags", "remove_tags", "notify")
 EXPECT_KEYS = ("queue", "priority", "sla", "assign", "auto_reply", *SET_FIELDS, "matched")
+_CASE_HINT = "cases: [{name: ..., event: {channel: email}, expect: {queue: billing}}]"
 
 
 class CaseFileInvalid(SwitchboardError):
@@ -61,8 +62,9 @@ def load_cases(path: Path, *, default_now: datetime | None = None) -> list[Case]
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
+        hint = "give the path of a readable cases file (YAML with 'cases:')"
         raise CaseFileInvalid(
-            [RuleError(Mark(file, 1, 1), f"cannot read: {exc.strerror}")]
+            [RuleError(Mark(file, 1, 1), f"cannot read: {exc.strerror}", hint)]
         ) from exc
     root, errors = parse_yaml(text, file)
     now = default_now or datetime.now(UTC)
@@ -76,11 +78,15 @@ def load_cases(path: Path, *, default_now: datetime | None = None) -> list[Case]
         cases_node = root.get("cases")
         items = cases_node.items if isinstance(cases_node, YSeq) else ()
         if not isinstance(cases_node, YSeq):
-            errors.append(RuleError(root.mark, "expected 'cases:' with a list of cases"))
+            errors.append(
+                RuleError(root.mark, "expected 'cases:' with a list of cases", _CASE_HINT)
+            )
     elif isinstance(root, YSeq):
         items = root.items
     elif root is not None or not errors:
-        errors.append(RuleError(Mark(file, 1, 1), "a cases file holds 'cases:' with a list"))
+        errors.append(
+            RuleError(Mark(file, 1, 1), "a cases file holds 'cases:' with a list", _CASE_HINT)
+        )
     cases = [case for node in items if (case := _case(node, now, errors)) is not None]
     if errors:
         raise CaseFileInvalid(sorted_errors(errors))
@@ -105,7 +111,9 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
     node: YNode, now: datetime, errors: list[RuleError]
 ) -> Case | None:
     if not isinstance(node, YMap):
-        errors.append(RuleError(node.mark, f"a case must be a mapping, got {type_name(node)}"))
+        errors.append(
+            RuleError(node.mark, f"a case must be a mapping, got {type_name(node)}", _CASE_HINT)
+        )
         return None
     for key, mark in node.keys.items():
         if key not in CASE_KEYS:
@@ -119,12 +127,15 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
     name_node, event_node, expect_node = node.get("name"), node.get("event"), node.get("expect")
     name = to_plain(name_node) if name_node is not None else None
     if not isinstance(name, str):
-        errors.append(RuleError(node.mark, "a case needs a 'name'"))
+        errors.append(
+            RuleError(node.mark, "a case needs a 'name'", "e.g. name: invoice goes to billing")
+        )
     if not isinstance(event_node, YMap):
         errors.append(
             RuleError(
                 node.mark if event_node is None else event_node.mark,
                 "a case needs an 'event' mapping (the facts)",
+                "e.g. event: {channel: email, subject: Invoice}",
             )
         )
     if not isinstance(expect_node, YMap):
@@ -132,6 +143,7 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
             RuleError(
                 node.mark if expect_node is None else expect_node.mark,
                 "a case needs an 'expect' mapping",
+                "e.g. expect: {queue: billing}; keys: " + ", ".join(EXPECT_KEYS),
             )
         )
     else:

@@ -156,30 +156,50 @@ def explain(
     now: NowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show every rule, matched or not (and which condition failed), then the decision."""
+    """Show every rule, matched or not (and which condition failed), then the decision.
+
+    Rules and escalations that listen to other triggers than ``--trigger`` are listed
+    too, as not evaluated, so the author sees the whole file and why each rule did not
+    take part.
+    """
     ruleset = _load(path)
     facts, event_time = _read_event(event)
     at = _now(now) if now is not None else event_time or _now(None)
     language = fill_language(facts, ruleset.languages)
     decision = ruleset.evaluate(facts, trigger=_trigger(trigger), now=at)
+    everything = ruleset.rules + ruleset.escalations
+    evaluated = {e.name: e for e in decision.evaluations}
+    stopped_by = decision.matched[-1] if decision.matched else None
     if as_json:
         found = {
             "value": language.language,
             "source": language.source,
             "confidence": language.confidence,
         }
-        report = {"now": at.isoformat(), "language": found, **decision.to_dict()}
+        skipped = [
+            {"name": rule.name, "listens_to": list(rule.triggers)}
+            if trigger not in rule.triggers
+            else {"name": rule.name, "stopped_by": stopped_by}
+            for rule in everything
+            if rule.name not in evaluated
+        ]
+        report = {
+            "now": at.isoformat(),
+            "language": found,
+            **decision.to_dict(),
+            "not_evaluated": skipped,
+        }
         _echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
-    listening = ruleset.rules_for(trigger)
     _echo(f"rules {ruleset.version} · trigger {trigger} · now {at.isoformat()}")
     _echo(f"language: {_language_line(language, ruleset.languages)}")
-    evaluated = {e.name: e for e in decision.evaluations}
-    stopped_by = decision.matched[-1] if decision.matched else None
-    width = max((len(r.name) for r in listening), default=0)
-    for rule in listening:
+    width = max((len(r.name) for r in everything), default=0)
+    for rule in everything:
         evaluation = evaluated.get(rule.name)
-        if evaluation is None:
+        if trigger not in rule.triggers:
+            listens = ", ".join(rule.triggers)
+            _echo(f"  -        {rule.name:<{width}}  not evaluated: listens to {listens}")
+        elif evaluation is None:
             _echo(
                 f"  -        {rule.name:<{width}}  not evaluated: '{stopped_by}' stopped the pass"
             )

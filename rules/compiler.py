@@ -7,6 +7,7 @@ triggers they may listen to differ.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
@@ -32,6 +33,7 @@ RULE_KEYS = ("name", "description", "on", "if", "then", "stop", "enabled")
 _TEXT_OPS = ("contains", "contains_all", "starts_with")
 _NUMBER_OPS = ("gt", "gte", "lt", "lte")
 _CONDITION_HINT = "a condition maps fields to tests, e.g. {subject: {contains: invoice}}"
+_RULE_HINT = "e.g. - {name: billing, if: {text: {contains: invoice}}, then: {queue: billing}}"
 
 
 class RuleCompiler(SectionCompiler):
@@ -41,7 +43,7 @@ class RuleCompiler(SectionCompiler):
         """One rule (``kind="rule"``) or escalation; None when disabled or broken."""
         what = "an escalation" if kind == "escalation" else "a rule"
         if not isinstance(node, YMap):
-            self.error(node.mark, f"{what} must be a mapping, got {type_name(node)}")
+            self.error(node.mark, f"{what} must be a mapping, got {type_name(node)}", _RULE_HINT)
             return None
         self.keys(node, RULE_KEYS, what)
         name_node = node.get("name")
@@ -146,7 +148,11 @@ class RuleCompiler(SectionCompiler):
     def _branches(self, key: str, node: YNode) -> list[Condition]:
         if isinstance(node, YSeq):
             if not node.items:
-                self.error(node.mark, f"'{key}' needs at least one condition")
+                self.error(
+                    node.mark,
+                    f"'{key}' needs at least one condition",
+                    f"e.g. {key}: [{{channel: email}}, {{subject: {{contains: refund}}}}]",
+                )
             return [self.condition(item) for item in node.items]
         if isinstance(node, YMap):
             return [self.condition(YMap({k: v}, {k: node.keys[k]}, node.keys[k])) for k, v in node]
@@ -198,7 +204,9 @@ class RuleCompiler(SectionCompiler):
             )
         else:
             self.error(
-                node.mark, f"expected a string or number for '{field}', got {type_name(node)}"
+                node.mark,
+                f"expected a string or number for '{field}', got {type_name(node)}",
+                f"compare with one value, e.g. {{{field}: email}} or {{in: [email, chat]}}",
             )
         return None
 
@@ -218,14 +226,22 @@ class RuleCompiler(SectionCompiler):
             values = [self._scalar(item, field) for item in node.items]
             for item, value in zip(node.items, values, strict=True):
                 if isinstance(value, bool):
-                    self.error(item.mark, f"'{op}' compares strings or numbers, not booleans")
+                    self.error(
+                        item.mark,
+                        f"'{op}' compares strings or numbers, not booleans",
+                        f'to test a flag write {field}: true (or quote it: "true")',
+                    )
                     return None
             return None if any(v is None for v in values) else values
         if op in _TEXT_OPS:
             items = node.items if isinstance(node, YSeq) else (node,)
             texts = [self._text(item, op) for item in items]
             if not texts:
-                self.error(node.mark, f"'{op}' needs at least one string")
+                self.error(
+                    node.mark,
+                    f"'{op}' needs at least one string",
+                    f"e.g. {{{op}: [invoice, refund]}}",
+                )
             return None if not texts or any(t is None for t in texts) else texts
         if op == "matches":
             pattern = self.string(node, "'matches'")
@@ -248,10 +264,16 @@ class RuleCompiler(SectionCompiler):
             number = node.value if isinstance(node, YScalar) else None
             if isinstance(number, int | float) and not isinstance(number, bool):
                 return number
-            self.error(node.mark, f"'{op}' needs a number, got {type_name(node)}")
+            self.error(
+                node.mark, f"'{op}' needs a number, got {type_name(node)}", _number_hint(op, node)
+            )
             return None
         if not (isinstance(node, YScalar) and isinstance(node.value, bool)):
-            self.error(node.mark, f"'exists' takes true or false, got {type_name(node)}")
+            self.error(
+                node.mark,
+                f"'exists' takes true or false, got {type_name(node)}",
+                "write {exists: true} (the field is set) or {exists: false} (it is missing)",
+            )
             return None
         return node.value
 
@@ -261,7 +283,11 @@ class RuleCompiler(SectionCompiler):
             return value
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
-        self.error(node.mark, f"'{op}' takes a string or a list of strings, got {type_name(node)}")
+        self.error(
+            node.mark,
+            f"'{op}' takes a string or a list of strings, got {type_name(node)}",
+            f"e.g. {{{op}: refund}} or {{{op}: [refund, invoice]}}",
+        )
         return None
 
     # -- actions ------------------------------------------------------------------------
@@ -298,3 +324,17 @@ class RuleCompiler(SectionCompiler):
             values = self.strings(node, f"'{name}'")
             return tuple(dict.fromkeys(values)) if values else None
         return self.string(node, f"'{name}'")
+
+
+def _number_hint(op: str, node: YNode) -> str:
+    """For ``gt: "5"``: the same number unquoted; otherwise what a number looks like."""
+    value = node.value if isinstance(node, YScalar) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            shown = int(number) if number.is_integer() and "." not in value else number
+            return f"write the number without quotes: {{{op}: {shown}}}"
+    return f"write a number without quotes, e.g. {{{op}: 5}} or {{{op}: 2.5}}"

@@ -1,7 +1,8 @@
 """Errors and warnings of the rule language, each pinned to a place in a rule file.
 
 A rule author fixes files, so every message says where (``file:line:col``, 1-based,
-the format editors and CI annotate) and, when we can guess, how to fix it.
+the format editors and CI annotate) and how to fix it: every error the rules package
+makes carries a hint (``tests/unit/rules/test_rules_hints.py`` holds every site to it).
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ class Mark:
 
 
 class RuleError(SwitchboardError):
-    """One problem in a rule file, with its location and an optional hint."""
+    """One problem in a rule file, with its location and a hint saying what is valid.
 
-    def __init__(self, mark: Mark, message: str, hint: str | None = None) -> None:
+    ``hint`` is typed ``str`` so that mypy rejects a possibly-missing (``None``) hint;
+    its default exists only for callers outside the rules package (the roster of
+    ``simulate``) that have not given one everywhere yet.
+    """
+
+    def __init__(self, mark: Mark, message: str, hint: str = "") -> None:
         self.mark = mark
         self.message = message
         self.hint = hint

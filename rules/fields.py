@@ -64,7 +64,7 @@ def field_candidates() -> list[str]:
     ]
 
 
-def check_field(name: str) -> tuple[str, str | None] | None:
+def check_field(name: str) -> tuple[str, str] | None:
     """None when ``name`` is a known field, else (message, hint)."""
     if name in TOP_FIELDS or name in TICKET_ALIASES:
         return None

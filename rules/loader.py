@@ -36,6 +36,11 @@ TOP_KEYS = (
 _NAMED_SECTIONS = ("calendars", "queues", "sla")
 _SINGLE_SECTIONS = ("assignment", "defaults", "languages", "metrics")
 _LIST_SECTIONS = ("rules", "escalations")
+_SECTION_EXAMPLES = {
+    "calendars": "calendars: {office: {timezone: UTC, hours: {mon: [09:00-17:00]}}}",
+    "queues": "queues: {general: {}, billing: {skills: [billing]}}",
+    "sla": "sla: {standard: {first_response: 4h}}",
+}
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -53,8 +58,9 @@ def load_ruleset(path: str | Path) -> RuleSet:
     if path.is_dir():
         files = rule_files(path)
         if not files:
+            hint = "put *.yaml or *.yml rule files directly in it, or give one rule file"
             raise RuleSetInvalid(
-                [RuleError(Mark(str(path), 1, 1), "no *.yaml rule files in this directory")]
+                [RuleError(Mark(str(path), 1, 1), "no *.yaml rule files in this directory", hint)]
             )
     else:
         files = [path]
@@ -65,7 +71,10 @@ def load_ruleset(path: str | Path) -> RuleSet:
             sources.append((str(file), file.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            errors.append(RuleError(Mark(str(file), 1, 1), f"cannot read rule file: {reason}"))
+            hint = "give the path of a readable UTF-8 rule file or a directory of them"
+            errors.append(
+                RuleError(Mark(str(file), 1, 1), f"cannot read rule file: {reason}", hint)
+            )
     if errors:
         raise RuleSetInvalid(errors)
     return load_sources(sources)
@@ -201,7 +210,9 @@ class _Merged:
         if not isinstance(node, YMap):
             self.errors.append(
                 RuleError(
-                    node.mark, f"'{section}' must be a mapping of names, got {type_name(node)}"
+                    node.mark,
+                    f"'{section}' must be a mapping of names, got {type_name(node)}",
+                    f"name each entry, e.g. {_SECTION_EXAMPLES[section]}",
                 )
             )
             return

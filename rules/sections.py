@@ -45,6 +45,15 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 SUPPORTED_LANGUAGES = supported_languages()
 
 
+def text_hint(node: YNode) -> str:
+    """How to write the text that ``node`` should have been."""
+    if not isinstance(node, YScalar):
+        return f"write one piece of text here, not {type_name(node)} (quote text with ': ')"
+    if node.value is None or not str(node.value).strip():
+        return "give it a value, e.g. billing"
+    return f'quote it to make it text: "{node.value}"'
+
+
 class SectionCompiler:
     """Compiles definitions; each must be compiled before anything refers to it."""
 
@@ -58,7 +67,8 @@ class SectionCompiler:
 
     # -- small checks -------------------------------------------------------------------
 
-    def error(self, mark: Mark, message: str, hint: str | None = None) -> None:
+    def error(self, mark: Mark, message: str, hint: str = "") -> None:
+        """Record a problem; ``hint`` says what would be valid (every site gives one)."""
         self.errors.append(RuleError(mark, message, hint))
 
     def mapping(self, node: YNode | None, what: str, mark: Mark) -> YMap | None:
@@ -66,7 +76,8 @@ class SectionCompiler:
             return node
         if node is None or (isinstance(node, YScalar) and node.value is None):
             return YMap({}, {}, mark)
-        self.error(node.mark, f"{what} must be a mapping, got {type_name(node)}")
+        hint = "write 'key: value' entries, indented below it, or {key: value}"
+        self.error(node.mark, f"{what} must be a mapping, got {type_name(node)}", hint)
         return None
 
     def keys(self, node: YMap, allowed: Iterable[str], what: str) -> None:
@@ -79,14 +90,16 @@ class SectionCompiler:
     def string(self, node: YNode, what: str) -> str | None:
         if isinstance(node, YScalar) and isinstance(node.value, str) and node.value.strip():
             return node.value
-        self.error(node.mark, f"{what} must be a non-empty string, got {type_name(node)}")
+        self.error(
+            node.mark, f"{what} must be a non-empty string, got {type_name(node)}", text_hint(node)
+        )
         return None
 
     def strings(self, node: YNode, what: str) -> tuple[str, ...]:
         """A string or a list of strings."""
         items = node.items if isinstance(node, YSeq) else (node,)
         if isinstance(node, YSeq) and not items:
-            self.error(node.mark, f"{what} must not be an empty list")
+            self.error(node.mark, f"{what} must not be an empty list", "name at least one: [x]")
         found = (self.string(item, what) for item in items)
         return tuple(s for s in found if s is not None)
 
@@ -114,7 +127,7 @@ class SectionCompiler:
     def boolean(self, node: YNode, what: str) -> bool:
         if isinstance(node, YScalar) and isinstance(node.value, bool):
             return node.value
-        hint = None
+        hint = "write true or false (without quotes)"
         if isinstance(node, YScalar) and str(node.value).lower() in ("yes", "no", "on", "off"):
             hint = "YAML 1.2 reads yes/no/on/off as strings: write true or false"
         self.error(node.mark, f"{what} must be true or false, got {type_name(node)}", hint)
@@ -168,7 +181,10 @@ class SectionCompiler:
         try:
             self.calendars[name] = Calendar(name, zone, hours, holidays)
         except ValueError as exc:
-            self.error(hours_node.mark, f"calendar '{name}': {exc}")
+            hint = (
+                "open on some day, with shifts that do not overlap: mon: [09:00-12:00, 13:00-17:00]"
+            )
+            self.error(hours_node.mark, f"calendar '{name}': {exc}", hint)
 
     def _timezone(self, spec: YMap) -> ZoneInfo | None:
         node = spec.get("timezone")
@@ -205,7 +221,11 @@ class SectionCompiler:
         if node is None:
             return frozenset()
         if not isinstance(node, YSeq):
-            self.error(node.mark, f"holidays must be a list of dates, got {type_name(node)}")
+            self.error(
+                node.mark,
+                f"holidays must be a list of dates, got {type_name(node)}",
+                'e.g. holidays: ["2026-12-25", "2026-12-26"]',
+            )
             return frozenset()
         days: set[dt.date] = set()
         for item in node.items:
@@ -290,7 +310,11 @@ class SectionCompiler:
                     hint,
                 )
             elif not (isinstance(value, YScalar) and type(value.value) is int and value.value > 0):
-                self.error(value.mark, f"capacity for {channel} must be a positive whole number")
+                self.error(
+                    value.mark,
+                    f"capacity for {channel} must be a positive whole number",
+                    f"tickets an agent takes at once, e.g. {channel}: 3",
+                )
             else:
                 capacity[channel] = value.value
         return Assignment(strategy, timeout, capacity)
@@ -367,5 +391,5 @@ class SectionCompiler:
             return default
         if isinstance(node, YScalar) and type(node.value) is int and node.value >= 1:
             return node.value
-        self.error(node.mark, f"{what} must be a whole number of at least 1")
+        self.error(node.mark, f"{what} must be a whole number of at least 1", f"e.g. {what}: 1")
         return default

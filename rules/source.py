@@ -90,9 +90,13 @@ def parse_yaml(text: str, file: str) -> tuple[YNode | None, list[RuleError]]:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(file, mark.line + 1, mark.column + 1) if mark else Mark(file, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        return None, [RuleError(where, f"YAML syntax error: {problem}")]
-    except YAMLError as exc:
-        return None, [RuleError(Mark(file, 1, 1), f"YAML error: {exc}")]
+        return None, [RuleError(where, f"YAML syntax error: {problem}", syntax_hint(problem))]
+    except YAMLError as exc:  # a character YAML does not allow, say: no line/column mark
+        message = str(exc).splitlines()[0] if str(exc) else "unreadable YAML"
+        hint = "save the file as plain UTF-8 text without control characters"
+        return None, [RuleError(_at_position(text, file, exc), f"YAML error: {message}", hint)]
+    except RecursionError:  # the composer recurses once per level of nesting
+        return None, [_too_deep(file)]
     if root is None:
         return None, []
     errors: list[RuleError] = []
@@ -100,7 +104,40 @@ def parse_yaml(text: str, file: str) -> tuple[YNode | None, list[RuleError]]:
     try:
         return converter.convert(root), errors
     except RecursionError:
-        return None, [RuleError(Mark(file, 1, 1), "YAML nested too deeply")]
+        return None, [_too_deep(file)]
+
+
+def _too_deep(file: str) -> RuleError:
+    hint = "rules need only a few levels of nesting: flatten the deepest part"
+    return RuleError(Mark(file, 1, 1), "YAML nested too deeply", hint)
+
+
+def _at_position(text: str, file: str, exc: YAMLError) -> Mark:
+    """Where a reader error happened: it gives a character offset, not a line."""
+    position = getattr(exc, "position", None)
+    if not isinstance(position, int) or not 0 <= position <= len(text):
+        return Mark(file, 1, 1)
+    line = text.count("\n", 0, position) + 1
+    return Mark(file, line, position - (text.rfind("\n", 0, position) + 1) + 1)
+
+
+_SYNTAX_HINTS = (
+    ("mapping values are not allowed", 'quote a value that holds ": ", e.g. "Re: invoice"'),
+    ("'\\t'", "indent with spaces, not tabs"),
+    ("expected ','", "close every { or [ and separate its entries with ', '"),
+    ("undefined alias", "define the anchor (&name) before its alias (*name)"),
+)
+
+
+def syntax_hint(problem: str) -> str:
+    """What usually causes a YAML syntax error, as a hint for the rule author."""
+    for needle, hint in _SYNTAX_HINTS:
+        if needle in problem:
+            return hint
+    return (
+        "check the indentation (spaces; keys of one mapping line up) "
+        "and that quotes and brackets close"
+    )
 
 
 MAX_NODES = 100_000
@@ -122,13 +159,18 @@ class _Converter:
         self.nodes += 1
         if id(node) in self.open:
             self.errors.append(
-                RuleError(self.mark(node), "an alias refers to a node that contains it")
+                RuleError(
+                    self.mark(node),
+                    "an alias refers to a node that contains it",
+                    "an alias (*name) must point to an anchor (&name) outside itself",
+                )
             )
             return YScalar(None, self.mark(node))
         if self.nodes > MAX_NODES:
             if self.nodes == MAX_NODES + 1:  # said once
                 why = f"the document expands to more than {MAX_NODES:,} nodes (aliases of aliases)"
-                self.errors.append(RuleError(self.mark(node), why))
+                hint = "write the values out instead of nesting aliases in aliases"
+                self.errors.append(RuleError(self.mark(node), why, hint))
             return YScalar(None, self.mark(node))
         self.open.add(id(node))
         try:
@@ -159,7 +201,13 @@ class _Converter:
         for key_node, value_node in node.value:
             key_mark = self.mark(key_node)
             if not isinstance(key_node, ScalarNode):
-                self.errors.append(RuleError(key_mark, "keys must be plain strings"))
+                self.errors.append(
+                    RuleError(
+                        key_mark,
+                        "keys must be plain strings",
+                        "write a name before ':', e.g. queue:",
+                    )
+                )
                 continue
             key = str(key_node.value)
             if key in entries:

@@ -337,8 +337,10 @@ def tail(
 ) -> None:
     """Print a topic's records up to its end (with --follow: and new ones as they come).
 
-    Metric topics print as a table."""
-    from router.app.tail import tail_topic
+    Metric topics print as a table. A topic that does not exist is one line and exit 2."""
+    from rich.markup import escape
+
+    from router.app.tail import UnknownTopic, tail_topic
 
     settings = settings_or_exit()
 
@@ -355,7 +357,11 @@ def tail(
             full=full,
         )
 
-    run_until_signal(main)
+    try:
+        run_until_signal(main)
+    except UnknownTopic as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

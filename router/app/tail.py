@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from router.errors import SwitchboardError
 from router.kafka import client_options
 from router.settings import Settings
 from router.topics import METRIC_TOPICS, Topic, TopicNames
@@ -28,6 +29,17 @@ POLL_MS = 200
 #: Without --follow, give up waiting for the last offsets after this many empty polls
 #: (a transaction marker or a compacted tail can leave the position short of the end).
 IDLE_POLLS_AT_END = 10
+
+
+class UnknownTopic(SwitchboardError):
+    """The topic to tail does not exist on the cluster: a wrong name, or topics not created.
+
+    Not retriable: asking again gives the same answer until someone creates the topic.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no topic {name!r} (run `switchboard topics ensure`?)")
+        self.name = name
 
 
 def resolve(settings: Settings, topic: str) -> tuple[str, Topic | None]:
@@ -60,7 +72,8 @@ async def tail_topic(
     full: bool = False,
 ) -> int:
     """Print records until the end of the topic (or ``stop``, or ``limit`` records, or
-    forever with ``follow``). Returns how many records were printed."""
+    forever with ``follow``). Returns how many records were printed; raises UnknownTopic
+    when the topic does not exist."""
     name, registry = resolve(settings, topic)
     consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
     await consumer.start()
@@ -70,8 +83,7 @@ async def tail_topic(
         await consumer._client.force_metadata_update()  # noqa: SLF001
         partitions = consumer.partitions_for_topic(name)
         if not partitions:
-            console.print(f"[red]no topic {name!r}[/] (run `switchboard topics ensure`?)")
-            return 0
+            raise UnknownTopic(name)
         tps = [TopicPartition(name, p) for p in sorted(partitions)]
         consumer.assign(tps)
         if from_beginning:

@@ -132,6 +132,8 @@ def load_or_locate(text: str) -> None:
         assert 1 <= error.line <= lines + 1, (str(error), lines)
         assert error.col >= 1, str(error)
         assert str(error).startswith(f"fuzz.yaml:{error.line}:{error.col}"), str(error)
+        assert error.hint.strip(), f"no hint: {error}"
+        assert "\n" not in str(error), str(error)
 
 
 @FUZZ
@@ -174,6 +176,10 @@ LAUGHS = "version: 1\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
             "fuzz.yaml:5:",
             "bad regular expression",
         ),
+        # RecursionError out of the YAML composer before the fix
+        ("version: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n", "fuzz.yaml:1:1", "nested too deeply"),
+        # a control character: a multi-line message at 1:1 before the fix
+        ("version: 1\nnote: \x07\n", "fuzz.yaml:2:7", "unacceptable character"),
     ],
     ids=[
         "recursive-alias",
@@ -182,6 +188,8 @@ LAUGHS = "version: 1\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         "huge-window",
         "due-past-year-9999",
         "huge-repeat",
+        "deep-nesting",
+        "control-character",
     ],
 )
 def test_loader_seeds_fail_with_a_located_error(text: str, where: str, says: str) -> None:

@@ -283,6 +283,19 @@ def test_tail_prints_lifecycle_records(services: object) -> None:
     assert "key=phone:+15551234567" in result.stdout
 
 
+def test_tail_of_a_topic_that_does_not_exist_is_one_line_and_exit_2(services: object) -> None:
+    from router.app.embedded import EmbeddedServices
+
+    assert isinstance(services, EmbeddedServices)
+    env = clean_env(SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers)
+    result = switchboard("tail", "no-such-topic", env=env, timeout=30)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: no topic 'no-such-topic' (run `switchboard topics ensure`?)"
+    ]
+    assert result.stdout == ""
+
+
 def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     result = switchboard("bench", "--events", "300", "--json", env=clean_env(), timeout=180)
     assert result.returncode == 0, result.stderr

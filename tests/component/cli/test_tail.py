@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
 
-from router.app.tail import tail_topic
+from router.app.tail import UnknownTopic, tail_topic
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 
@@ -127,7 +127,9 @@ async def test_metric_topic_is_a_table_of_the_latest_revisions(settings: Setting
     assert "yes" in row
 
 
-async def test_unknown_topic_says_so(settings: Settings) -> None:
-    count, output = await run_tail(settings, "no-such-topic")
-    assert count == 0
-    assert "no topic" in output
+async def test_unknown_topic_is_an_error_naming_it(settings: Settings) -> None:
+    with pytest.raises(UnknownTopic) as caught:
+        await run_tail(settings, "no-such-topic")
+    assert caught.value.name == "no-such-topic"
+    assert str(caught.value) == "no topic 'no-such-topic' (run `switchboard topics ensure`?)"
+    assert not caught.value.retriable

@@ -133,6 +133,36 @@ def test_explain_lists_every_rule_then_the_decision(tmp_path: Path) -> None:
     assert "  auto_reply:  after-hours  (by after hours)" in lines
 
 
+def rule_lines(stdout: str) -> list[str]:
+    """The per-rule lines of ``explain``: between the language line and the decision."""
+    lines = stdout.splitlines()
+    return lines[2 : lines.index("decision:")]
+
+
+def test_explain_lists_rules_of_other_triggers_as_not_evaluated(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"channel": "email", "text": "hi"}), encoding="utf-8")
+    created = rule_lines(run("explain", EXAMPLES, event, "--now", OFFICE_OPEN).stdout)
+    assert len(created) == 18 + 5  # every rule and escalation of the file
+    others = [line for line in created if "not evaluated: listens to" in line]
+    assert len(others) == 4 + 5
+    replied = next(line for line in created if " customer replied " in line)
+    assert replied.split()[0] == "-"
+    assert replied.endswith("not evaluated: listens to message.received")
+    vip = next(line for line in created if " vip breach " in line)
+    assert vip.endswith(
+        "not evaluated: listens to sla.first_response.breached, sla.next_response.breached"
+    )
+    result = run("explain", EXAMPLES, event, "--now", OFFICE_OPEN, "--trigger", "ticket.reopened")
+    assert result.returncode == 0, result.stdout + result.stderr
+    reopened = rule_lines(result.stdout)
+    assert len(reopened) == 18 + 5
+    assert [line.split(maxsplit=1)[0] for line in reopened].count("-") == 18 + 5 - 2
+    billing = next(line for line in reopened if " billing " in line)
+    assert billing.endswith("not evaluated: listens to ticket.created")
+    assert not any("reopened" in line and "not evaluated" in line for line in reopened)
+
+
 def test_explain_json_and_cloudevent_input(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text(
@@ -155,6 +185,8 @@ def test_explain_json_and_cloudevent_input(tmp_path: Path) -> None:
     assert data["queue"] == "sales"
     assert data["matched"] == ["sales enquiries"]
     assert len(data["evaluations"]) == 14
+    assert len(data["not_evaluated"]) == 18 + 5 - 14
+    assert {"name": "customer replied", "listens_to": ["message.received"]} in data["not_evaluated"]
     assert data["rules_hash"].startswith("sha256:")
 
 

@@ -83,11 +83,13 @@ RULE_ERRORS = [
     ),
     (
         "  - {name: r, if: {ticket.contacts: {gt: many}}, then: {queue: general}}",
-        "r.yaml:11:42: 'gt' needs a number, got a string",
+        "r.yaml:11:42: 'gt' needs a number, got a string "
+        "(hint: write a number without quotes, e.g. {gt: 5} or {gt: 2.5})",
     ),
     (
         "  - {name: r, if: {language: {exists: 1}}, then: {queue: general}}",
-        "r.yaml:11:39: 'exists' takes true or false, got a number",
+        "r.yaml:11:39: 'exists' takes true or false, got a number "
+        "(hint: write {exists: true} (the field is set) or {exists: false} (it is missing))",
     ),
     (
         "  - {name: r, if: {channel: [email, chat]}, then: {queue: general}}",
@@ -101,7 +103,8 @@ RULE_ERRORS = [
     ),
     (
         "  - {name: r, then: {tags: [vip, {a: b}]}}",
-        "r.yaml:11:34: 'tags' must be a non-empty string, got a mapping",
+        "r.yaml:11:34: 'tags' must be a non-empty string, got a mapping "
+        "(hint: write one piece of text here, not a mapping (quote text with ': '))",
     ),
     (
         "  - {name: r, then: {queue: general}, stop: yes}",
@@ -168,7 +171,10 @@ DOCUMENT_ERRORS = [
     ),
     (
         "version: 1\nqueues: {general: {}\ndefaults: {queue: general}\n",
-        ["r.yaml:3:1: YAML syntax error: expected ',' or '}', but got '<scalar>'"],
+        [
+            "r.yaml:3:1: YAML syntax error: expected ',' or '}', but got '<scalar>' "
+            "(hint: close every { or [ and separate its entries with ', ')"
+        ],
     ),
     ("", ["r.yaml:1:1: empty rule file (hint: start with 'version: 1')"]),
     (
@@ -219,7 +225,10 @@ DOCUMENT_ERRORS = [
         "version: 1\ncalendars:\n  c:\n    timezone: UTC\n"
         '    hours: {mon: ["09:00-13:00", "12:00-17:00"]}\n'
         "queues: {general: {}}\ndefaults: {queue: general}\n",
-        ["r.yaml:5:12: calendar 'c': shifts on mon overlap"],
+        [
+            "r.yaml:5:12: calendar 'c': shifts on mon overlap (hint: open on some day, "
+            "with shifts that do not overlap: mon: [09:00-12:00, 13:00-17:00])"
+        ],
     ),
     (
         "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
@@ -229,7 +238,8 @@ DOCUMENT_ERRORS = [
             "(hint: expected one of: least_loaded, round_robin)",
             "r.yaml:4:49: bad duration 'soon' for accept_timeout "
             "(hint: write durations like 30m, 1h, 1d or 2h30m (units: w d h m s))",
-            "r.yaml:4:72: capacity for chat must be a positive whole number",
+            "r.yaml:4:72: capacity for chat must be a positive whole number "
+            "(hint: tickets an agent takes at once, e.g. chat: 3)",
             "r.yaml:4:75: unknown channel 'fax' (hint: expected one of: email, chat, sms, "
             "whatsapp, messenger, voice, webform)",
         ],
@@ -311,4 +321,7 @@ def test_missing_path_and_empty_directory_are_errors(tmp_path: Path) -> None:
     assert str(missing.value.errors[0]).startswith(f"{tmp_path / 'nope.yaml'}:1:1: cannot read")
     with pytest.raises(RuleSetInvalid) as empty:
         load_ruleset(tmp_path)
-    assert str(empty.value.errors[0]) == f"{tmp_path}:1:1: no *.yaml rule files in this directory"
+    assert str(empty.value.errors[0]) == (
+        f"{tmp_path}:1:1: no *.yaml rule files in this directory "
+        "(hint: put *.yaml or *.yml rule files directly in it, or give one rule file)"
+    )
