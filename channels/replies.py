@@ -1,16 +1,17 @@
 """Splitting an email body into the customer's new text and everything else.
 
 ``mail-parser-reply`` finds reply headers (``On ... wrote:``, Outlook ``From:/Sent:``
-blocks, ``-----Original Message-----``) in 13 languages and signatures (``-- ``, "Sent
-from my iPhone", "Best regards"). The shapes it misses are handled here, the way talon
-does it: a ``>`` quote introduced by a header line in a language it does not know
-(``... пользователь ... написал:``); a quote placed *above* the answer (``Am ...
-schrieb ...:`` then ``>`` lines, then the reply), which is looked for before the
-library runs because its header patterns would cut the answer off; Lotus Notes'
-``-----Name wrote: -----`` banner; and, for HTML-only mail, the quote containers of
-Outlook, Outlook on the web, Lotus Notes, Gmail, Apple Mail, Thunderbird and Yahoo,
-which :func:`split_html` cuts off before the HTML becomes text. Agents always have the
-full text: what is cut from ``text`` is in ``quoted``.
+blocks, ``-----Original Message-----``) in 13 languages. A signature (``-- ``, "Sent
+from my iPhone") stays in the text: the customer wrote it, and only the quoted history
+is split off (talon's standard replies expect exactly that). The shapes the library
+misses are handled here, the way talon does it: a ``>`` quote introduced by a header
+line in a language it does not know (``... пользователь ... написал:``); a quote placed
+*above* the answer (``Am ... schrieb ...:`` then ``>`` lines, then the reply), which is
+looked for before the library runs because its header patterns would cut the answer
+off; Lotus Notes' ``-----Name wrote: -----`` banner; and, for HTML-only mail, the quote
+containers of Outlook, Outlook on the web, Lotus Notes, Gmail, Apple Mail, Thunderbird
+and Yahoo, which :func:`split_html` cuts off before the HTML becomes text. Agents
+always have the full text: what is cut from ``text`` is in ``quoted``.
 
 The library strips every line; the reply is mapped back onto the original lines so that
 indentation (code, numbered steps, tables in plain text) survives.
@@ -184,7 +185,7 @@ def split_html(html: str) -> tuple[str, str]:
 
 
 def split_reply(body: str) -> Reply:
-    """The new text of a reply and the quoted history plus signature, if any."""
+    """The new text of a reply (its signature included) and the quoted history, if any."""
     text = _trim(body.replace("\r\n", "\n"))
     if not text.strip():
         return Reply("", None)
@@ -201,10 +202,8 @@ def split_reply(body: str) -> Reply:
         text=head, languages=list(LANGUAGES), keep_hyphen_lists=True, **LIBRARY_PATTERNS
     ).read()
     first, rest = message.replies[0], message.replies[1:]
-    signature = first.signatures or ""
-    own = first.content.replace(signature, "").strip() if signature else first.content
-    reply, quoted_here = _split_quotes(_restore(head, own))
-    quoted = [q for q in (signature, quoted_here, *(r.content for r in rest)) if q]
+    reply, quoted_here = _split_quotes(_restore(head, first.content))
+    quoted = [q for q in (quoted_here, *(r.content for r in rest)) if q]
     if lotus_quote:
         quoted.append(lotus_quote)
     if above is not None:
