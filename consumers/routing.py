@@ -98,15 +98,24 @@ class RoutingHandler:
                 delivery.add([self._deadletter(work.record, problem)])
             elif work.ticket_id:
                 parsed.append(work)
-        published: set[str] = set()
-        for batch in rounds(parsed):
-            for item, outs in await self._round(batch, MAX_CONFLICT_RETRIES):
-                if isinstance(outs, Exception):
-                    delivery.add([self._deadletter(item.record, outs)])
-                elif outs and item.event.id not in published:  # a copy in one poll: once
-                    published.add(item.event.id)
-                    delivery.publish(item.customer_id, item.event.id, outs)
+        await self._route_all(parsed, delivery)
         await delivery.flush()
+
+    async def _route_all(self, parsed: list[Work], delivery: Delivery) -> None:
+        """Every item in rounds; replies to a message of this same poll after it."""
+        published: set[str] = set()
+        pending, later = answers_wait(parsed)
+        while pending:
+            for batch in rounds(pending):
+                for item, outs in await self._round(batch, MAX_CONFLICT_RETRIES):
+                    if isinstance(outs, Exception):
+                        delivery.add([self._deadletter(item.record, outs)])
+                    elif outs and item.event.id not in published:  # a copy in a poll: once
+                        published.add(item.event.id)
+                        delivery.publish(item.customer_id, item.event.id, outs)
+            # replies to messages routed just now find their tickets in the index
+            await self._follow_replies([p for p in later if isinstance(p, Inbound) and p.refs])
+            pending, later = answers_wait(later)
 
     def _deadletter(self, record: Record, exc: Exception) -> OutRecord:
         self._count("deadlettered")
@@ -449,6 +458,35 @@ def published_message(interaction: Interaction, event_id: str) -> dict[str, Any]
     message = interaction.model_dump(mode="json", exclude_none=True)
     message["event_id"] = event_id
     return message
+
+
+def answers_wait(items: list[Work]) -> tuple[list[Work], list[Work]]:
+    """The work that can go now, and the replies that must wait for a message of another
+    sender in the same poll (inbound records are keyed by sender, so a colleague's reply
+    may sit on another partition and even come first): routed after it, a reply finds
+    that message's ticket and joins it. A waiting sender's later work waits too, to keep
+    their order. When everything waits (replies that answer each other), all goes now."""
+    carriers = {
+        key: sender(item)
+        for item in reversed(items)
+        if isinstance(item, Inbound) and (key := thread_key(item.interaction))
+    }
+    now: list[Work] = []
+    later: list[Work] = []
+    waiting: set[str] = set()
+    for item in items:
+        who = sender(item)
+        if who in waiting or any(carriers.get(ref, who) != who for ref in item.refs):
+            waiting.add(who)
+            later.append(item)
+        else:
+            now.append(item)
+    return (now, later) if now else (later, [])
+
+
+def sender(item: Work) -> str:
+    """Who wrote it: a reply routed as a ticket owner's still has its own sender."""
+    return (item.sender_id if isinstance(item, Inbound) else None) or item.customer_id
 
 
 def rounds(items: list[Work]) -> list[list[Work]]:

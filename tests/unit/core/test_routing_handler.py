@@ -380,6 +380,28 @@ async def test_a_colleague_replying_to_the_thread_joins_it_as_a_participant() ->
     assert (await thread(store, BOB)).ticket is None  # Bob has no ticket of his own
 
 
+async def test_replies_in_the_same_poll_as_the_message_they_answer_join_its_ticket() -> None:
+    """Records are keyed by sender, so a colleague's reply can come in the same poll as
+    the message it answers, from another partition, even before it: it still joins."""
+    store, broker = InMemoryThreadStore(), Broker()
+    original = inbound(ALICE, "printer broken", 0, message_id="<a1@x>")
+    reply = inbound(BOB, "same here", 1, message_id="<b1@y>", in_reply_to="<a1@x>")
+    chained = inbound(CAROL, "me too", 2, message_id="<c1@z>", references=("<a1@x>", "<b1@y>"))
+    await handler(store, broker).handle([chained, reply, original])
+    published = broker.take()
+    snapshots = [Ticket.model_validate(event(r)["data"]["ticket"]) for r in published]
+    assert {t.id for t in snapshots} == {snapshots[0].id}  # one ticket
+    final = snapshots[-1]
+    assert (final.customer_id, final.contacts) == (customer(ALICE), 3)
+    assert final.participants == [customer(BOB), customer(CAROL)]
+    assert [kind for _, kind in kinds(published) if kind != "snapshot"] == [
+        "created",
+        "routed",
+        "message_added",
+        "message_added",
+    ]
+
+
 async def test_a_reply_to_a_closed_ticket_opens_a_follow_up_linked_to_it() -> None:
     store, broker = InMemoryThreadStore(), Broker()
     await handler(store, broker).handle([inbound(ALICE, "printer broken", 0, message_id="<a1@x>")])
