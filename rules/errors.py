@@ -28,12 +28,11 @@ class Mark:
 class RuleError(SwitchboardError):
     """One problem in a rule file, with its location and a hint saying what is valid.
 
-    ``hint`` is typed ``str`` so that mypy rejects a possibly-missing (``None``) hint;
-    its default exists only for callers outside the rules package (the roster of
-    ``simulate``) that have not given one everywhere yet.
+    ``hint`` is a required ``str``, so mypy rejects a call that leaves it out or may
+    pass ``None``; ``tests/unit/rules/test_rules_hints.py`` also rejects an empty one.
     """
 
-    def __init__(self, mark: Mark, message: str, hint: str = "") -> None:
+    def __init__(self, mark: Mark, message: str, hint: str) -> None:
         self.mark = mark
         self.message = message
         self.hint = hint

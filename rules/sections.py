@@ -67,7 +67,7 @@ class SectionCompiler:
 
     # -- small checks -------------------------------------------------------------------
 
-    def error(self, mark: Mark, message: str, hint: str = "") -> None:
+    def error(self, mark: Mark, message: str, hint: str) -> None:
         """Record a problem; ``hint`` says what would be valid (every site gives one)."""
         self.errors.append(RuleError(mark, message, hint))
 

@@ -138,7 +138,9 @@ def load_roster(path: str | Path) -> Roster:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise RosterInvalid([RuleError(Mark(str(path), 1, 1), f"cannot read: {reason}")]) from None
+        hint = "give --roster a readable UTF-8 YAML file, e.g. examples/staffing/roster.yaml"
+        error = RuleError(Mark(str(path), 1, 1), f"cannot read: {reason}", hint)
+        raise RosterInvalid([error]) from None
     return loads_roster(text, str(path))
 
 
@@ -194,7 +196,11 @@ class RosterCompiler(SectionCompiler):
             return 0
         if isinstance(node, YScalar) and type(node.value) is int:
             return node.value
-        self.error(node.mark, f"seed must be a whole number, got {type_name(node)}")
+        self.error(
+            node.mark,
+            f"seed must be a whole number, got {type_name(node)}",
+            "write it without quotes, e.g. seed: 42; the same seed replays the same run",
+        )
         return 0
 
     def _group_count(self, node: YNode | None, mark: Mark) -> int:
@@ -203,7 +209,11 @@ class RosterCompiler(SectionCompiler):
             return 0
         if isinstance(node, YScalar) and type(node.value) is int and node.value >= 0:
             return node.value
-        self.error(node.mark, f"count must be a whole number >= 0, got {type_name(node)}")
+        self.error(
+            node.mark,
+            f"count must be a whole number >= 0, got {type_name(node)}",
+            "the number of agents in the group, without quotes, e.g. count: 4",
+        )
         return 0
 
     def _staff(self, node: YNode | None, mark: Mark, zone: ZoneInfo | None) -> tuple[Staff, ...]:
@@ -211,7 +221,12 @@ class RosterCompiler(SectionCompiler):
             self.error(mark, "missing 'agents'", "list agents or {group: NAME, count: N}")
             return ()
         if not isinstance(node, YSeq) or not node.items:
-            self.error(node.mark, f"'agents' must be a non-empty list, got {type_name(node)}")
+            self.error(
+                node.mark,
+                f"'agents' must be a non-empty list, got {type_name(node)}",
+                "one item per agent or group, e.g. "
+                'agents: [{group: day, count: 4, shifts: {mon: ["09:00-17:00"]}}]',
+            )
             return ()
         staff: list[Staff] = []
         seen: dict[str, Mark] = {}
@@ -235,7 +250,11 @@ class RosterCompiler(SectionCompiler):
         self.keys(spec, AGENT_KEYS, "an agent")
         id_node, group_node = spec.get("id"), spec.get("group")
         if (id_node is None) == (group_node is None):
-            self.error(spec.mark, "an agent needs 'id', a group needs 'group' (one of them)")
+            self.error(
+                spec.mark,
+                "an agent needs 'id', a group needs 'group' (one of them)",
+                "write 'id: a-1' for one agent, or 'group: day' with 'count: 4' for several",
+            )
             return None
         group = group_node is not None
         name = self.string(group_node or id_node or spec, "group" if group else "id")
@@ -269,7 +288,9 @@ class RosterCompiler(SectionCompiler):
                 capacity[channel] = value.value
             else:
                 self.error(
-                    value.mark, f"capacity must be a whole number >= 0, got {type_name(value)}"
+                    value.mark,
+                    f"capacity must be a whole number >= 0, got {type_name(value)}",
+                    "the most tickets at once on that channel, e.g. capacity: {email: 3, chat: 2}",
                 )
         return capacity
 
@@ -298,7 +319,11 @@ class RosterCompiler(SectionCompiler):
         try:
             return hours, Calendar(name, zone, parsed)
         except ValueError as exc:
-            self.error(node.mark, f"shifts of '{name}': {exc}")
+            hint = (
+                "work on some day, with shifts that do not overlap: "
+                'shifts: {mon: ["09:00-12:00", "13:00-17:00"]}'
+            )
+            self.error(node.mark, f"shifts of '{name}': {exc}", hint)
             return hours, None
 
     def _handling(self, node: YNode | None, mark: Mark) -> tuple[HandlingRule, ...]:
@@ -313,7 +338,12 @@ class RosterCompiler(SectionCompiler):
             )
             return ()
         if not isinstance(node, YSeq) or not node.items:
-            self.error(node.mark, f"'handling' must be a non-empty list, got {type_name(node)}")
+            self.error(
+                node.mark,
+                f"'handling' must be a non-empty list, got {type_name(node)}",
+                "first match wins; end with a catch-all, e.g. "
+                "handling: [{queue: billing, fixed: 4m}, {exponential: {mean: 6m}}]",
+            )
             return ()
         rules: list[HandlingRule] = []
         for item in node.items:
@@ -368,7 +398,8 @@ class RosterCompiler(SectionCompiler):
         values: list[float] = []
         for name in wanted:
             if name not in params.keys:
-                self.error(params.mark, f"{kind} needs '{name}'", "e.g. mean: 6m")
+                example = "{mean: 7m, sd: 4m}" if kind == "lognormal" else "{mean: 6m}"
+                self.error(params.mark, f"{kind} needs '{name}'", f"e.g. {kind}: {example}")
                 return None
             value = self._seconds(params.entries[name], f"{kind} {name}")
             if value is None:

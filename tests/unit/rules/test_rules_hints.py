@@ -1,10 +1,12 @@
 """Every error the rules package reports has its place and a hint (contract §3).
 
-Two checks hold each other up. The corpus below reaches every place in ``rules/`` that
-makes a ``RuleError`` (directly or through ``SectionCompiler.error``) and asserts that
-each reported error reads ``file:line:col: message (hint: ...)``. The sites it reached
-are compared with the sites found in the source, so a new error without a corpus entry
-(and so without a checked hint) fails here; and every site must pass a hint argument.
+Two checks hold each other up. The corpus below reaches every place in ``rules/`` and in
+the roster of ``simulate`` (``router/app/simulate/roster.py``, read with the same
+machinery) that makes a ``RuleError`` (directly or through ``SectionCompiler.error``) and
+asserts that each reported error reads ``file:line:col: message (hint: ...)``. The sites
+it reached are compared with the sites found in the source, so a new error without a
+corpus entry (and so without a checked hint) fails here; and every site must pass a hint
+argument.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import FrameType
 
 import pytest
 
+from router.app.simulate.roster import RosterInvalid, load_roster, loads_roster
 from rules import RuleError, RuleSetInvalid, load_ruleset, loads_ruleset
 from rules.casefile import CaseFileInvalid, load_cases
 from rules.errors import Mark
@@ -27,7 +30,11 @@ from rules.sections import SectionCompiler
 
 pytestmark = pytest.mark.unit
 
-RULES = Path(__file__).resolve().parents[3] / "rules"
+ROOT = Path(__file__).resolve().parents[3]
+RULES = ROOT / "rules"
+ROSTER = ROOT / "router" / "app" / "simulate" / "roster.py"
+SOURCES = (*sorted(RULES.glob("*.py")), ROSTER)
+"""Every file whose ``RuleError`` sites are held to a hint, and reached by the corpus."""
 FORM = re.compile(r"^\S+:\d+:\d+: [^\n]+ \(hint: [^\n]+\)$")
 
 BASE = """version: 1
@@ -154,10 +161,46 @@ CASE_FILES = [
 ]
 
 
+SHIFTS = '{mon: ["09:00-10:00"]}'
+
+
+def roster(agents: str = f"[{{id: a, shifts: {SHIFTS}}}]", rest: str = "") -> str:
+    return f"version: 1\ntimezone: UTC\nagents: {agents}\nhandling: [{{fixed: 1m}}]\n{rest}"
+
+
+def handling(text: str) -> str:
+    return roster().replace("handling: [{fixed: 1m}]", "handling: " + text)
+
+
+# Roster files (router/app/simulate/roster.py), each with one kind of error or a few.
+ROSTER_FILES = [
+    "",
+    "- 1\n",
+    "timezone: UTC\nagents: []\n",
+    "version: 2\ntimezone: UTC\n",
+    roster(rest="seed: soon\n"),
+    roster(f"[{{group: g, shifts: {SHIFTS}}}, {{group: h, count: -1, shifts: {SHIFTS}}}]"),
+    roster("{id: a}"),
+    roster(f"[{{id: a, shifts: {SHIFTS}}}, {{id: a, shifts: {SHIFTS}}}]"),
+    roster(f"[{{shifts: {SHIFTS}}}]"),
+    roster(f"[{{id: a, count: 2, shifts: {SHIFTS}}}]"),
+    roster(f"[{{id: a, capacity: {{fax: 1, chat: many}}, shifts: {SHIFTS}}}]"),
+    roster("[{id: a}]"),
+    roster('[{id: a, shifts: {funday: ["09:00-10:00"]}}]'),
+    roster("[{id: a, shifts: {}}]"),
+    roster(rest="patience: {fax: {fixed: 1m}}\n"),
+    handling("recorded"),
+    handling("{fixed: 1m}"),
+    handling("[{queue: billing}]"),
+    handling("[{lognormal: {mean: 7m}}]"),
+    handling("[{fixed: soon}]"),
+]
+
+
 def error_calls() -> Iterator[tuple[str, ast.Call]]:
-    """Every call in rules/ that makes a RuleError: ``RuleError(...)`` or
+    """Every call in ``SOURCES`` that makes a RuleError: ``RuleError(...)`` or
     ``self.error(...)``, except the one inside ``SectionCompiler.error`` that relays."""
-    for path in sorted(RULES.glob("*.py")):
+    for path in SOURCES:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         relay = {
             id(node)
@@ -167,7 +210,7 @@ def error_calls() -> Iterator[tuple[str, ast.Call]]:
         }
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and _makes_error(node) and id(node) not in relay:
-                yield path.name, node
+                yield path.relative_to(ROOT).as_posix(), node
 
 
 def _makes_error(call: ast.Call) -> bool:
@@ -193,25 +236,29 @@ def test_every_error_site_passes_a_hint() -> None:
     for name, call in error_calls():
         hint = _hint_argument(call)
         if hint is None or (isinstance(hint, ast.Constant) and not hint.value):
-            missing.append(f"rules/{name}:{call.lineno}")
+            missing.append(f"{name}:{call.lineno}")
     assert missing == []
 
 
 @pytest.fixture
 def made_at(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, int]]:
-    """The source sites (file name, line) of every RuleError made while the test runs."""
+    """The source sites (path from the repository root, line) of every RuleError made
+    in ``SOURCES`` while the test runs."""
     sites: set[tuple[str, int]] = set()
     original: Callable[..., None] = RuleError.__init__
     relay = SectionCompiler.error.__code__
 
-    def recording(self: RuleError, mark: Mark, message: str, hint: str = "") -> None:
+    sources = {path.resolve() for path in SOURCES}
+
+    def recording(self: RuleError, mark: Mark, message: str, hint: str) -> None:
         # the caller's line: the first line of the call expression (Python 3.11+)
         here = inspect.currentframe()
         frame: FrameType | None = here.f_back if here is not None else None
         if frame is not None and frame.f_code is relay:
             frame = frame.f_back
-        if frame is not None and Path(frame.f_code.co_filename).parent == RULES:
-            sites.add((Path(frame.f_code.co_filename).name, frame.f_lineno))
+        path = Path(frame.f_code.co_filename).resolve() if frame is not None else None
+        if frame is not None and path in sources:
+            sites.add((path.relative_to(ROOT).as_posix(), frame.f_lineno))
         original(self, mark, message, hint)
 
     monkeypatch.setattr(RuleError, "__init__", recording)
@@ -244,6 +291,13 @@ def test_every_error_has_its_place_and_a_hint(
         with pytest.raises(CaseFileInvalid) as bad_cases:
             load_cases(cases)
         errors.extend(bad_cases.value.errors)
+    for roster_text in ROSTER_FILES:
+        with pytest.raises(RosterInvalid) as bad_roster:
+            loads_roster(roster_text, "roster.yaml")
+        errors.extend(bad_roster.value.errors)
+    with pytest.raises(RosterInvalid) as no_roster:
+        load_roster(tmp_path / "missing-roster.yaml")
+    errors.extend(no_roster.value.errors)
 
     unhinted = [str(e) for e in errors if not e.hint.strip() or not FORM.match(str(e))]
     assert unhinted == []

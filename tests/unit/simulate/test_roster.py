@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,8 +77,7 @@ def test_no_handling_entry_for_a_ticket_is_a_clear_error() -> None:
         roster.handling_for("tech", "email")
 
 
-def test_every_error_is_reported_with_its_place() -> None:
-    text = """\
+BAD = """\
 version: 2
 timezone: Europe/Berlyn
 agents:
@@ -93,8 +93,13 @@ handling:
   - {channel: fax, fixed: 1m}
 patience: {chat: {weibull: {k: 2}}}
 """
+HINTED = re.compile(r"^\S+:\d+:\d+: [^\n]+ \(hint: [^\n]+\)$")
+"""``file:line:col: message (hint: ...)``, as contract section 3 has every error read."""
+
+
+def test_every_error_is_reported_with_its_place() -> None:
     with pytest.raises(RosterInvalid) as caught:
-        loads_roster(text, "bad.yaml")
+        loads_roster(BAD, "bad.yaml")
     found = [str(e) for e in caught.value.errors]
     expected_places = [
         "bad.yaml:1:10: unsupported version",
@@ -157,9 +162,28 @@ def test_one_error(text: str, message: str) -> None:
     assert str(caught.value.errors[0]).startswith(message), caught.value.errors
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        BAD,
+        "seed: soon\nagents: {id: a}\nhandling: {fixed: 1m}\n",
+        "version: 1\ntimezone: UTC\nagents:\n  - {group: g, count: many, shifts: {}}\n"
+        "  - {shifts: {mon: [09:00-10:00]}}\nhandling: [{fixed: 1m}]\n",
+    ],
+)
+def test_every_error_in_a_bad_roster_carries_a_hint(text: str) -> None:
+    with pytest.raises(RosterInvalid) as caught:
+        loads_roster(text, "bad.yaml")
+    errors = caught.value.errors
+    assert len(errors) > 1
+    assert [str(e) for e in errors if not e.hint.strip() or not HINTED.match(str(e))] == []
+
+
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
-    with pytest.raises(RosterInvalid, match="cannot read"):
+    with pytest.raises(RosterInvalid, match="cannot read") as caught:
         load_roster(tmp_path / "nope.yaml")
+    [error] = caught.value.errors
+    assert "examples/staffing/roster.yaml" in error.hint
 
 
 def test_a_dumped_roster_reads_back_the_same() -> None:
