@@ -9,6 +9,7 @@ re-publishes its stored outbox (same event ids) instead of doing anything twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -36,10 +37,11 @@ from router.topics import OutRecord, Topic, TopicNames
 from router.vocabulary import EventType
 from rules import RuleSet
 from rules.facts import facts, message_of
-from rules.language import fill_language
+from rules.language import Known, detect_many, detection_text, fill_language
 
 TRIGGERS = {"new": "ticket.created", "join": "message.received", "reopen": "ticket.reopened"}
 MAX_CONFLICT_RETRIES = 10
+DETECT_AHEAD_MIN = 2  # one message is detected in place: a thread hop would cost more
 log = structlog.get_logger("switchboard.router")
 
 
@@ -187,6 +189,7 @@ class RoutingHandler:
         views = await self._store.views(
             [ViewRequest(i.customer_id, i.event.id, i.refs, i.ticket_id) for i in items]
         )
+        known = await self._detect_ahead(items, views)
         done: list[tuple[Work, list[OutRecord] | Exception]] = []
         commits: list[Commit] = []
         pending: list[tuple[Work, list[OutRecord]]] = []
@@ -196,7 +199,7 @@ class RoutingHandler:
                 done.append((item, view.outbox or []))
                 continue
             try:
-                decided = self._decide(item, view)
+                decided = self._decide(item, view, known)
             except InvalidEvent as exc:
                 done.append((item, exc))
                 continue
@@ -227,6 +230,24 @@ class RoutingHandler:
                 done.extend(await self._round([item], retries - 1))
         return done
 
+    async def _detect_ahead(self, items: list[Work], views: list[ThreadView]) -> Known | None:
+        """The languages of the round's messages that will need detecting (no language
+        said, none on their ticket yet), all at once in a worker thread: the detector's
+        parallel API lets go of the GIL, so this runs on the other cores. A message this
+        misses is detected when it is routed, with the same answer."""
+        codes = self._rules().languages
+        texts = [
+            detection_text(message_of(item.interaction))
+            for item, view in zip(items, views, strict=True)
+            if isinstance(item, Inbound)
+            and not view.done
+            and item.interaction.language is None
+            and (view.ticket is None or view.ticket.language is None)
+        ]
+        if len(codes) < 2 or len(texts) < DETECT_AHEAD_MIN:
+            return None
+        return await asyncio.to_thread(detect_many, texts, codes)
+
     def _log_routed(self, item: Work, commit: Commit) -> None:
         ticket = commit.ticket
         self._count("routed" if ticket else "skipped")
@@ -238,7 +259,9 @@ class RoutingHandler:
             queue=ticket.queue if ticket else None,
         )
 
-    def _decide(self, item: Work, view: ThreadView) -> tuple[Commit, list[OutRecord]] | None:
+    def _decide(
+        self, item: Work, view: ThreadView, known: Known | None = None
+    ) -> tuple[Commit, list[OutRecord]] | None:
         """Placement and rules for a message, or an action's change: pure, given what
         Redis said."""
         if isinstance(item, ActionWork):
@@ -260,7 +283,7 @@ class RoutingHandler:
         if placed.kind == "call" and placed.ticket is not None:
             out: LifecycleOutputs | None = self._call(item, placed.ticket)
         else:
-            out = self._route(item.event, item.interaction, placed, item.at, view)
+            out = self._route(item.event, item.interaction, placed, item.at, view, known=known)
         ticket = out.ticket if out else None
         outputs = out.records if out else []
         key = thread_key(item.interaction)
@@ -330,6 +353,8 @@ class RoutingHandler:
         placed: Placed,
         at: datetime,
         view: ThreadView,
+        *,
+        known: Known | None = None,
     ) -> LifecycleOutputs | None:
         if placed.ticket is None:
             return None
@@ -339,7 +364,7 @@ class RoutingHandler:
         if not seen["language"] and placed.ticket.language:  # detected once per ticket
             seen["language"] = placed.ticket.language
             seen["language_source"] = placed.ticket.language_source
-        language = fill_language(seen, rules.languages)
+        language = fill_language(seen, rules.languages, known)
         decision = rules.evaluate(seen, trigger=trigger, now=at)
         settled = placed.ticket.language is None and language.language is not None
         ticket = apply_decision(

@@ -62,22 +62,60 @@ def _detector(codes: tuple[str, ...]) -> LanguageDetector:
 def detect(text: str, codes: tuple[str, ...]) -> tuple[str, float] | None:
     """The most likely of ``codes`` for ``text`` and its confidence, or None when unsure."""
     sample = text[:MAX_CHARS].strip()
-    if not sample or not codes:
+    if not sample or len(codes) < 2:  # with one language there is nothing to tell apart
         return None
-    if len(codes) == 1:
-        return None  # one language to choose from: detection tells nothing
     detector = _detector(codes)
-    best = _best(detector, sample[:FIRST_CHARS])
-    if len(sample) > FIRST_CHARS and (best is None or best.value < SURE):
-        best = _best(detector, sample)
+    best = _best(detector.compute_language_confidence_values(sample[:FIRST_CHARS]))
+    if len(sample) > FIRST_CHARS and _unsure(best):
+        best = _best(detector.compute_language_confidence_values(sample))
+    return _answer(best)
+
+
+Found = dict[str, tuple[str, float] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """Detections made ahead, by text, among ``codes`` (see ``detect_many``)."""
+
+    codes: tuple[str, ...]
+    found: Found
+
+
+def detect_many(texts: list[str], codes: tuple[str, ...]) -> Known:
+    """``detect`` of each text, all at once through the detector's parallel API, which
+    lets go of the GIL: in a worker thread, the detection of a poll's new tickets runs on
+    the other cores while the event loop goes on. Same answers as ``detect``."""
+    samples = {text: text[:MAX_CHARS].strip() for text in texts}
+    todo = [text for text, sample in samples.items() if sample] if len(codes) > 1 else []
+    best: dict[str, ConfidenceValue | None] = {}
+    if todo:
+        detector = _detector(codes)
+        firsts = detector.compute_language_confidence_values_in_parallel(
+            [samples[t][:FIRST_CHARS] for t in todo]
+        )
+        best = {text: _best(values) for text, values in zip(todo, firsts, strict=True)}
+        again = [t for t in todo if len(samples[t]) > FIRST_CHARS and _unsure(best[t])]
+        if again:
+            fuller = detector.compute_language_confidence_values_in_parallel(
+                [samples[t] for t in again]
+            )
+            best.update((t, _best(values)) for t, values in zip(again, fuller, strict=True))
+    return Known(codes, {text: _answer(best.get(text)) for text in samples})
+
+
+def _best(values: list[ConfidenceValue]) -> ConfidenceValue | None:
+    return values[0] if values else None
+
+
+def _unsure(best: ConfidenceValue | None) -> bool:
+    return best is None or best.value < SURE
+
+
+def _answer(best: ConfidenceValue | None) -> tuple[str, float] | None:
     if best is None or best.value < MIN_CONFIDENCE:
         return None
     return best.language.iso_code_639_1.name.lower(), round(best.value, 3)
-
-
-def _best(detector: LanguageDetector, sample: str) -> ConfidenceValue | None:
-    values = detector.compute_language_confidence_values(sample)
-    return values[0] if values else None
 
 
 def language_of(
@@ -85,12 +123,16 @@ def language_of(
     text: str,
     codes: tuple[str, ...],
     profile: dict[str, Any] | None = None,
+    known: Known | None = None,
 ) -> Detected:
     """The message's language: as the channel declared it, else detected among
-    ``codes``, else the CRM profile's."""
+    ``codes`` (or as ``known`` ahead), else the CRM profile's."""
     if declared:
         return Detected(declared, "channel")
-    found = detect(text, codes)
+    if known is not None and known.codes == codes and text in known.found:
+        found = known.found[text]
+    else:
+        found = detect(text, codes)
     if found is not None:
         return Detected(found[0], "detected", found[1])
     crm = (profile or {}).get("language")
@@ -99,7 +141,14 @@ def language_of(
     return Detected(None, None)
 
 
-def fill_language(facts: dict[str, Any], codes: tuple[str, ...]) -> Detected:
+def detection_text(message: dict[str, Any]) -> str:
+    """What detection reads of a message: its subject, then its text."""
+    return f"{message.get('subject') or ''}\n{message.get('text') or ''}"
+
+
+def fill_language(
+    facts: dict[str, Any], codes: tuple[str, ...], known: Known | None = None
+) -> Detected:
     """Complete the facts of one message with its language (see ``language_of``): the
     facts' ``customer`` already holds the CRM profile. Sets ``language`` and
     ``language_source`` and returns what was found."""
@@ -107,8 +156,7 @@ def fill_language(facts: dict[str, Any], codes: tuple[str, ...]) -> Detected:
     if declared:
         found = Detected(declared, facts.get("language_source") or "channel")
     else:
-        text = f"{facts.get('subject') or ''}\n{facts.get('text') or ''}"
-        found = language_of(None, text, codes, facts.get("customer"))
+        found = language_of(None, detection_text(facts), codes, facts.get("customer"), known)
     facts["language"] = found.language
     facts["language_source"] = found.source
     return found

@@ -418,3 +418,48 @@ async def test_a_reply_to_a_closed_ticket_opens_a_follow_up_linked_to_it() -> No
     assert follow_up.id not in (first.id, other.id)
     assert follow_up.follow_up_of == first.id
     assert other.follow_up_of is None
+
+
+async def test_a_poll_of_new_tickets_gets_their_languages_detected_together() -> None:
+    """New tickets of one round are detected in one call off the event loop; each ticket
+    gets the language it would have got alone, and a rule on language sees it."""
+    rules = loads_ruleset(
+        """
+version: 1
+languages: [en, de, fr]
+queues: {general: {}, german: {}}
+defaults: {queue: general}
+rules:
+  - name: german
+    if: {language: de}
+    then: {queue: german}
+"""
+    )
+    store, broker = InMemoryThreadStore(), Broker()
+    routing = RoutingHandler(
+        store,
+        broker,
+        NAMES,
+        lambda: rules,
+        agents=cast(AgentStore, NoAgents()),
+        reopen_window=timedelta(days=7),
+    )
+    poll = [
+        inbound(ALICE, "Meine Rechnung ist leider doppelt abgebucht worden.", 0),
+        inbound(BOB, "Ma facture est fausse, pouvez-vous m'aider ?", 1),
+        inbound(CAROL, "My invoice is wrong, can you help me please?", 2),
+    ]
+    await routing.handle(poll)
+    tickets = {
+        t.customer_id: t
+        for t in (
+            Ticket.model_validate(event(r)["data"]["ticket"])
+            for r in broker.take()
+            if r.topic is Topic.TICKET_STATE
+        )
+    }
+    assert {c: (t.language, t.language_source, t.queue) for c, t in tickets.items()} == {
+        customer(ALICE): ("de", "detected", "german"),
+        customer(BOB): ("fr", "detected", "general"),
+        customer(CAROL): ("en", "detected", "general"),
+    }

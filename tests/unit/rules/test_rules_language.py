@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from rules import RuleSetInvalid, loads_ruleset
-from rules.language import FIRST_CHARS, MAX_CHARS, MIN_CONFIDENCE, fill_language, language_of
+from rules.language import (
+    FIRST_CHARS,
+    MAX_CHARS,
+    MIN_CONFIDENCE,
+    detect,
+    detect_many,
+    fill_language,
+    language_of,
+)
 from rules.model import FcrDefinition
 
 pytestmark = pytest.mark.unit
@@ -47,6 +55,25 @@ def test_a_start_that_tells_nothing_is_read_on_up_to_the_limit() -> None:
     german = opening + "Hallo, meine Rechnung ist falsch. Können Sie mir bitte helfen?"
     assert len(german) <= MAX_CHARS
     found = language_of(None, german, CODES)
+    assert (found.language, found.source) == ("de", "detected")
+
+
+def test_detecting_many_at_once_answers_as_one_at_a_time() -> None:
+    """The router detects a round's messages together (the parallel API, in a thread);
+    every answer must be the one ``detect`` gives, unsure and empty texts included."""
+    texts = [
+        "",
+        "ok 42",
+        "Hallo, meine Rechnung ist falsch. Können Sie mir bitte helfen?",
+        "Bonjour, ma facture est fausse, pouvez-vous m'aider ?",
+        "Ref " + "4411-" * 23 + " Hallo, meine Rechnung ist falsch. Können Sie mir helfen?",
+        "Password reset\n" + "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 5,
+        "Hola, mi factura está mal, ¿me pueden ayudar? " * 6,
+    ]
+    known = detect_many(texts, CODES)
+    assert known.found == {text: detect(text, CODES) for text in texts}
+    assert detect_many(texts, ("en",)).found == dict.fromkeys(texts)
+    found = language_of(None, texts[2], CODES, known=known)
     assert (found.language, found.source) == ("de", "detected")
 
 
