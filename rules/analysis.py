@@ -24,9 +24,20 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
         *_queue_overrides(ruleset),
         *_escalation_cycles(ruleset),
         *_unrouted_queues(ruleset),
+        *_implied_queue(ruleset),
     ]
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
+
+
+def _implied_queue(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    defaults = ruleset.defaults
+    if defaults.implied_at is not None:
+        yield RuleWarning(
+            defaults.implied_at,
+            f"no default queue: a ticket no rule routes lands in '{defaults.queue}' "
+            "(say so with defaults: {queue: ...})",
+        )
 
 
 def _where(rule: Rule) -> str:

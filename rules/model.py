@@ -65,6 +65,8 @@ class Defaults:
     queue: str
     priority: str = "normal"
     sla: str | None = None
+    implied_at: Mark | None = field(default=None, compare=False, repr=False)
+    """Where the file leaves the default queue unsaid (``rules check`` warns there)."""
 
 
 @dataclass(frozen=True)

@@ -320,27 +320,31 @@ class SectionCompiler:
         return Assignment(strategy, timeout, capacity)
 
     def defaults(self, node: YNode | None, mark: Mark) -> Defaults | None:
+        """``defaults`` fill what no rule set; without a queue there (or without the
+        section) a ticket no rule routes lands in the first queue declared, else
+        ``general``, and ``rules check`` says so."""
+        implied = next(iter(self.queues), "general")
         if node is None:
-            self.error(
-                mark, "no 'defaults' section", "add defaults: {queue: general, priority: normal}"
-            )
-            return None
+            return Defaults(implied, implied_at=mark)
         spec = self.mapping(node, "defaults", mark)
         if spec is None:
             return None
         self.keys(spec, DEFAULT_KEYS, "defaults")
         queue_node = spec.get("queue")
-        if queue_node is None:
-            self.error(spec.mark, "defaults need a 'queue'", "every ticket must land in a queue")
-            return None
-        queue = self.reference(queue_node, "queue", self.queues, "queues")
+        queue = (
+            self.reference(queue_node, "queue", self.queues, "queues")
+            if queue_node is not None
+            else implied
+        )
         priority = "normal"
         if (priority_node := spec.get("priority")) is not None:
             priority = self.choice(priority_node, "priority", PRIORITIES) or priority
         sla = None
         if (sla_node := spec.get("sla")) is not None:
             sla = self.reference(sla_node, "SLA policy", self.policies, "sla")
-        return Defaults(queue, priority, sla) if queue else None
+        if not queue:
+            return None
+        return Defaults(queue, priority, sla, implied_at=spec.mark if queue_node is None else None)
 
     def languages(self, node: YNode | None) -> tuple[str, ...]:
         """``languages: [en, de]``: ISO 639-1 codes the router detects in messages."""

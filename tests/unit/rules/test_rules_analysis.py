@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from rules import loads_ruleset
@@ -127,3 +129,20 @@ def test_queues_nothing_routes_to_are_reported() -> None:
         "w.yaml:2:36: warning: no rule, escalation or default routes to queue 'tech'",
         "w.yaml:2:46: warning: no rule, escalation or default routes to queue 'tech-t2'",
     ]
+
+
+def test_a_file_without_defaults_loads_and_says_where_unrouted_tickets_go() -> None:
+    """A small file that only tags (as one writes to try an operator) is valid: a ticket
+    no rule routes lands in the first queue declared, else 'general', with a warning."""
+    bare = "version: 1\nrules:\n  - {name: t, if: {text: {contains: [x]}}, then: {tags: [x]}}\n"
+    ruleset = loads_ruleset(bare, file="m.yaml")
+    decision = ruleset.evaluate({"text": "x"}, now=datetime(2026, 3, 2, 10, tzinfo=UTC))
+    assert (decision.queue, decision.priority, decision.tags) == ("general", "normal", ("x",))
+    assert [str(w) for w in find_warnings(ruleset)] == [
+        "m.yaml:1:1: warning: no default queue: a ticket no rule routes lands in 'general' "
+        "(say so with defaults: {queue: ...})"
+    ]
+    queued = loads_ruleset(
+        "version: 1\nqueues: {billing: {}, general: {}}\ndefaults: {priority: high}\n"
+    )
+    assert (queued.defaults.queue, queued.defaults.priority) == ("billing", "high")

@@ -156,13 +156,6 @@ DOCUMENT_ERRORS = [
         ["r.yaml:1:10: unsupported version 2 (hint: this Switchboard reads 'version: 1')"],
     ),
     (
-        "version: 1\nqueues: {general: {}}\n",
-        [
-            "r.yaml:1:1: no 'defaults' section "
-            "(hint: add defaults: {queue: general, priority: normal})"
-        ],
-    ),
-    (
         "version: 1\nqueues:\n  general: {}\n  general: {}\ndefaults: {queue: general}\n",
         [
             "r.yaml:4:3: duplicate key 'general' "
