@@ -12,7 +12,7 @@ from rules.engine import RuleSet
 from rules.errors import Mark, RuleError, did_you_mean, one_of, sorted_errors
 from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
-from rules.replay import parse_time
+from rules.replay import facts_from, parse_time
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
 
 CASE_KEYS = ("name", "event", "trigger", "now", "expect")
@@ -169,14 +169,27 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
             )
     if (now_node := node.get("now")) is not None:
         now = _time(now_node, errors) or now
-    if not (
-        isinstance(name, str) and isinstance(event_node, YMap) and isinstance(expect_node, YMap)
-    ):
+    event: dict[str, Any] | None = None
+    if isinstance(event_node, YMap):
+        found = facts_from(to_plain(event_node))
+        if found is None:
+            errors.append(
+                RuleError(
+                    event_node.mark,
+                    "this event is a CloudEvent of another type than an inbound message",
+                    "give the facts, or a switchboard.interaction.received event",
+                )
+            )
+        else:
+            event = found[0]
+    if not (isinstance(name, str) and event is not None and isinstance(expect_node, YMap)):
         return None
-    return Case(name, to_plain(event_node), trigger, now, to_plain(expect_node), node.mark)
+    return Case(name, event, trigger, now, to_plain(expect_node), node.mark)
 
 
 def run_case(ruleset: RuleSet, case: Case) -> CaseResult:
+    """The case's event is read as the router reads a message (``replay.facts_from``:
+    the ticket it would open, the customer's fields), then evaluated."""
     event = dict(case.event)
     fill_language(event, ruleset.languages)  # as the router would: detected if unsaid
     decision = ruleset.evaluate(event, trigger=case.trigger, now=case.now)

@@ -153,7 +153,7 @@ def fill_language(
     facts' ``customer`` already holds the CRM profile. Sets ``language`` and
     ``language_source`` and returns what was found."""
     declared = facts.get("language")
-    if declared:
+    if declared and isinstance(declared, str):
         found = Detected(declared, facts.get("language_source") or "channel")
     else:
         found = language_of(None, detection_text(facts), codes, facts.get("customer"), known)

@@ -62,16 +62,23 @@ def facts_from(record: Any) -> tuple[dict[str, Any], datetime | None, str | None
         data = record.get("data")
         if record.get("type") != INTERACTION_TYPE or not isinstance(data, dict):
             return None
-        facts = build_facts(None, data)  # as the router would see it on a new ticket
-        if isinstance(data.get("ticket"), dict):
-            facts["ticket"] = {**facts["ticket"], **data["ticket"]}
         event_id = record.get("id")
         return (
-            facts,
+            completed(data),
             parse_time(record.get("time")),
             event_id if isinstance(event_id, str) else None,
         )
-    return record, None, None
+    return completed(record), None, None
+
+
+def completed(given: dict[str, Any]) -> dict[str, Any]:
+    """Facts as the router would see a message on the new ticket it opens (``ticket.*``
+    of a new ticket, ``customer.*`` with CRM attributes by name); the ``ticket`` fields
+    given win, so a case can describe an existing ticket."""
+    facts = build_facts(None, given)
+    if isinstance(given.get("ticket"), dict):
+        facts["ticket"] = {**facts["ticket"], **given["ticket"]}
+    return facts
 
 
 def read_events(path: Path) -> Iterator[Recorded | tuple[int, str]]:

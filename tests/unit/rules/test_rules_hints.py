@@ -157,6 +157,7 @@ CASE_FILES = [
     "cases: [5]\n",
     "cases:\n  - {nam: x, event: 5, trigger: ticket.create}\n",
     "cases:\n  - {name: x, event: {}, expect: {queu: general}}\n",
+    "cases:\n  - {name: x, event: {specversion: '1.0', type: a.b, data: {}}, expect: {}}\n",
 ]
 
 

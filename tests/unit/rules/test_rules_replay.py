@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rules import loads_ruleset
+from rules.facts import new_ticket_facts
 from rules.replay import Recorded, facts_from, parse_time, read_events, simulate
 
 pytestmark = pytest.mark.unit
@@ -41,15 +42,7 @@ FACTS = {
     "customer": {"email": "a@b.example"},
     "metadata": {"page_url": "/pricing"},
     # what the router's rules see on the ticket this first message opens
-    "ticket": {
-        "queue": None,
-        "priority": "normal",
-        "tags": [],
-        "status": "new",
-        "contacts": 1,
-        "reopen_count": 0,
-        "channel": "chat",
-    },
+    "ticket": new_ticket_facts("chat"),
 }
 AT = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
 
@@ -64,12 +57,25 @@ def test_facts_from_tail_dump_lines_with_object_or_string_values() -> None:
     assert facts_from({"key": "email:a", "value": "{broken"}) is None
 
 
-def test_raw_facts_pass_through_and_other_event_types_are_skipped() -> None:
-    assert facts_from({"channel": "sms", "text": "hi"}) == (
-        {"channel": "sms", "text": "hi"},
-        None,
-        None,
+def test_raw_facts_are_completed_as_for_a_new_ticket_and_other_types_are_skipped() -> None:
+    """Plain facts mean what the router would see: the new ticket's fields (status new,
+    one contact), CRM attributes by name, and whatever ``ticket`` fields are given."""
+    found = facts_from(
+        {
+            "channel": "sms",
+            "text": "hi",
+            "customer": {"tier": "gold", "attributes": {"plan": "business"}},
+            "ticket": {"reopen_count": 2},
+        }
     )
+    assert found is not None
+    facts, at, event_id = found
+    assert (at, event_id) == (None, None)
+    assert (facts["channel"], facts["text"], facts["metadata"]) == ("sms", "hi", {})
+    assert facts["customer"]["plan"] == "business"
+    assert facts["customer"]["tier"] == "gold"
+    assert facts["ticket"] == {**new_ticket_facts("sms"), "reopen_count": 2}
+    assert facts_from({"customer": "bob", "language": 5}) is not None  # nothing to crash on
     assert facts_from({**ENVELOPE, "type": "switchboard.ticket.created"}) is None
     assert facts_from([1, 2]) is None
 
