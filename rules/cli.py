@@ -192,6 +192,7 @@ def explain(
         _echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
     _echo(f"rules {ruleset.version} · trigger {trigger} · now {at.isoformat()}")
+    _echo(f"ruleset hash: {ruleset.hash}")
     _echo(f"language: {_language_line(language, ruleset.languages)}")
     width = max((len(r.name) for r in everything), default=0)
     for rule in everything:
@@ -220,7 +221,7 @@ def explain(
     ):
         value = getattr(decision, key)
         if value or key in ("queue", "priority", "sla"):
-            shown = ", ".join(value) if isinstance(value, tuple) else value
+            shown = ", ".join(value) if isinstance(value, tuple) else value or "none"
             source = next((a.rule for a in reversed(decision.actions) if a.action == key), None)
             _echo(
                 f"  {key + ':':<12} {shown}"
