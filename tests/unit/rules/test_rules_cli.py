@@ -122,6 +122,7 @@ def test_explain_lists_every_rule_then_the_decision(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].endswith("trigger ticket.created · now 2026-03-04T21:00:00+01:00")
+    assert lines[1].startswith("ruleset hash: sha256:")
     assert "  MATCH    billing" in lines
     assert "  MATCH    after hours" in lines
     spam = next(line for line in lines if "suspected spam" in line)
@@ -136,7 +137,7 @@ def test_explain_lists_every_rule_then_the_decision(tmp_path: Path) -> None:
 def rule_lines(stdout: str) -> list[str]:
     """The per-rule lines of ``explain``: between the language line and the decision."""
     lines = stdout.splitlines()
-    return lines[2 : lines.index("decision:")]
+    return lines[3 : lines.index("decision:")]
 
 
 def test_explain_lists_rules_of_other_triggers_as_not_evaluated(tmp_path: Path) -> None:
