@@ -181,6 +181,14 @@ class RuleCompiler(SectionCompiler):
         leaves: list[Condition] = []
         for op, arg in node:
             op_mark = node.keys[op]
+            if op == "within":
+                self.error(
+                    op_mark,
+                    "'within' tests the event's time, not a field",
+                    "write it as a condition of its own: {within: office} or "
+                    "{not: {within: office}}",
+                )
+                continue
             if op not in OPERATORS:
                 hint = did_you_mean(op, OPERATORS) or one_of(OPERATORS)
                 self.error(op_mark, f"unknown operator '{op}'", hint)

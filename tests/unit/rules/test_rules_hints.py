@@ -119,6 +119,7 @@ RULE_FILES = [
     rule("{then: {queue: general}}"),
     rule("{name: r}"),
     rule("{name: r, then: {queue: general}, stop: 1}"),
+    rule("{name: r, if: {subject: {within: office}}, then: {queue: general}}"),
     escalation("{name: e, then: {queue: general}}"),
     rule("{name: r, on: assignment.timeout, then: {queue: general}}"),
     escalation("{name: e, on: ticket.created, then: {queue: general}}"),
