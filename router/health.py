@@ -183,6 +183,10 @@ def add_health_routes(
         body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": results}
         return Response(orjson.dumps(body), 200 if ok else 503, media_type="application/json")
 
+    for path, probe in (("/healthz", healthz), ("/readyz", readyz)):
+        # load balancers and uptime checks often probe with HEAD
+        app.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
+
     @app.get("/metrics", tags=["operations"], summary="Prometheus text format")
     async def metrics() -> Response:
         return Response(telemetry.render(), media_type="text/plain; version=0.0.4")

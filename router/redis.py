@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import hiredis
 from redis.asyncio import Redis
@@ -26,6 +27,7 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
     NoScriptError,
+    RedisClusterException,
     RedisClusterUnreachableError,
     RedisError,
     ResponseError,
@@ -80,20 +82,33 @@ def make_client(settings: Settings) -> RedisClient:
 
 
 async def check_redis(settings: Settings) -> None:
+    """Fail fast with one line naming the setting (its password never shown)."""
+    url = shown_url(settings.redis.url)
     try:
         client = make_client(settings)
-    except (*UNAVAILABLE, ValueError) as exc:
-        raise ConfigError(
-            REDIS_SETTING, f"cannot use {settings.redis.url} ({type(exc).__name__})"
-        ) from None
+    except (*UNAVAILABLE, RedisClusterException, ValueError) as exc:
+        raise ConfigError(REDIS_SETTING, f"cannot use {url} ({type(exc).__name__})") from None
     try:
         await client.ping()
-    except UNAVAILABLE as exc:
-        raise ConfigError(
-            REDIS_SETTING, f"no Redis answers at {settings.redis.url} ({type(exc).__name__})"
-        ) from None
+    except (*UNAVAILABLE, RedisClusterException) as exc:
+        detail = type(exc).__name__
+        if isinstance(exc, RedisClusterException) and not isinstance(exc, UNAVAILABLE):
+            detail += f": {exc}"  # e.g. cluster mode is not enabled on that server
+        raise ConfigError(REDIS_SETTING, f"no Redis answers at {url} ({detail})") from None
     finally:
         await client.aclose()
+
+
+def shown_url(url: str | None) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    if not url:
+        return str(url)
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
 
 
 def text(value: bytes | str) -> str:

@@ -21,7 +21,7 @@ from rich.console import Console
 from router.errors import ConfigError, Unrecoverable
 from router.kafka import check_kafka, ensure_topics, missing_topics
 from router.logs import configure_logging
-from router.redis import check_redis
+from router.redis import check_redis, shown_url
 from router.settings import SecretChannel, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ def dev(
                 "[bold green]Switchboard is running[/]  (Ctrl-C to stop)",
                 f"  HTTP ingress     {url}  (docs: {url}/docs)",
                 f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}",
-                f"  Redis            {settings.redis.url}",
+                f"  Redis            {shown_url(settings.redis.url)}",
                 f"  Rules            {settings.rules_path}",
                 f"  Try: curl -X POST {url}/v1/channels/webform "
                 "-d email=ada@example.com -d message=hello",

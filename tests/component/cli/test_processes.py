@@ -75,6 +75,30 @@ def test_unreachable_redis_names_its_setting(services: object) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_redis_settings_that_cannot_work_are_one_line_without_the_password(
+    services: object,
+) -> None:
+    """A password in the URL is never printed; a cluster URL naming a server that is not
+    a cluster is one line that says so, not a traceback."""
+    from router.app.embedded import EmbeddedServices
+
+    assert isinstance(services, EmbeddedServices)
+    for url, says in (
+        (f"redis://user:s3cretpw@127.0.0.1:{free_port()}/0", "redis://user:***@127.0.0.1"),
+        (f"redis+cluster://127.0.0.1:{services.redis_port}", "luster"),
+    ):
+        env = clean_env(
+            SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
+            SWITCHBOARD_REDIS_URL=url,
+        )
+        result = switchboard("run", "--role", "router", env=env)
+        assert result.returncode == 2, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("error: SWITCHBOARD_REDIS_URL: ")
+        assert says in line
+        assert "s3cretpw" not in result.stderr + result.stdout
+
+
 def unreachable_backends(**extra: str) -> dict[str, str]:
     return clean_env(
         SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",

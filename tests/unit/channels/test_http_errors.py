@@ -59,6 +59,7 @@ async def test_wrong_method_is_a_405_problem_naming_the_allowed_ones(
     assert resp.headers["allow"] == "POST"
     assert body["detail"] == "GET is not allowed on /v1/actions; use POST"
     problem(await client.delete("/healthz"), 405)
+    assert (await client.head("/healthz")).status_code == 200  # uptime checks probe so
 
 
 async def test_an_unexpected_error_is_a_500_problem_that_tells_nothing_inside(
