@@ -74,19 +74,38 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
-    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` for a graceful shutdown."""
+def run_until_signal(
+    main: Callable[[asyncio.Event], Coroutine[Any, Any, None]], *, interruptible: bool = False
+) -> None:
+    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` for a graceful shutdown, and a
+    second one stops at once. An ``interruptible`` command (one that reads and writes
+    nothing a role depends on: a report, a check, an export) stops at the first: exit 130."""
+    interrupted = False
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_signal() -> None:
+            nonlocal interrupted
+            if (interruptible or stop.is_set()) and task is not None:
+                interrupted = True
+                task.cancel()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         await main(stop)
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
             loop_runner.run(runner())
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        err.print("interrupted", highlight=False)
+        raise typer.Exit(130) from None
     except ConfigError as exc:
         fail(exc)
     except Unrecoverable as exc:
@@ -495,7 +514,7 @@ def report(
             soft_wrap=True,
         )
 
-    run_until_signal(main)
+    run_until_signal(main, interruptible=True)
 
 
 metrics_app = typer.Typer(help="Check the metric topics.", no_args_is_help=True)
@@ -538,7 +557,7 @@ def metrics_verify(
         )
         failed = not done.ok
 
-    run_until_signal(main)
+    run_until_signal(main, interruptible=True)
     if failed:
         raise typer.Exit(1)
 
@@ -626,7 +645,7 @@ def export_inbound(
             soft_wrap=True,
         )
 
-    run_until_signal(main)
+    run_until_signal(main, interruptible=True)
 
 
 def main() -> None:

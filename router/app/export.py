@@ -24,7 +24,8 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord
 
-from router.app.rebuild import Progress, read_all
+from router.app.reading import Progress
+from router.app.rebuild import read_all
 from router.app.report.windows import Period
 from router.events import Interaction
 from router.settings import Settings

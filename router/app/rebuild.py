@@ -20,24 +20,21 @@ again) and agent presence (agents announce it again).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.state.counters import WindowCounters
 from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
+from router.app.reading import Progress, read_through
 from router.events import Customer, Ticket
-from router.kafka import client_options
 from router.redis import make_redis
 from router.settings import Settings
-from router.topics import METRIC_TOPICS, Topic, TopicNames
-
-Progress = Callable[[str, int], None]
+from router.topics import METRIC_TOPICS, Topic
 
 
 @dataclass
@@ -52,39 +49,8 @@ async def read_all(
     settings: Settings, topic: Topic, progress: Progress | None = None
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of a topic, from the beginning to its end, in offset order per
-    partition. The end is where nothing more arrives: some brokers report it early."""
-    name = TopicNames(settings.topic_prefix)(topic)
-    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(name)
-        if partitions is None:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(name) or set()
-        tps = [TopicPartition(name, p) for p in sorted(partitions)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        while True:
-            batch = await consumer.getmany(timeout_ms=300, max_records=5000)
-            for recs in batch.values():
-                records.extend(recs)
-            if progress:
-                progress(name, len(records))
-            if not batch and await _caught_up(consumer, ends):
-                return records
-    finally:
-        await consumer.stop()
-
-
-async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return False
-    return True
+    partition (see ``router.app.reading``)."""
+    return [r async for batch in read_through(settings, topic, progress) for r in batch]
 
 
 def _snapshots(

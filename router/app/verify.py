@@ -40,14 +40,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
+from router.app.reading import Progress, read_through
 from router.app.report.windows import Period
-from router.kafka import client_options
 from router.settings import Settings
-from router.topics import METRIC_TOPICS, Topic, TopicNames
+from router.topics import METRIC_TOPICS, Topic
 
-Progress = Callable[[str, int], None]
 Counters = dict[str, int]
 
 GAUGES = frozenset({"open", "waiting", "oldest_waiting_seconds"})
@@ -366,32 +365,13 @@ async def read_topic(
     progress: Progress | None = None,
 ) -> int:
     """Hand every record of ``topic``, from the beginning to its end, to ``each``; the
-    number read. Records are not kept: a busy day's topic need not fit in memory. The end
-    is where nothing more arrives, since some brokers report end offsets early."""
-    name = TopicNames(settings.topic_prefix)(topic)
-    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
-    await consumer.start()
+    number read. Records are not kept: a busy day's topic need not fit in memory."""
     read = 0
-    try:
-        await consumer.topics()
-        tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
-        if not tps:
-            return 0
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        while True:
-            batch = await consumer.getmany(timeout_ms=300, max_records=10_000)
-            for records in batch.values():
-                for record in records:
-                    each(record)
-                read += sum(len(r) for r in batch.values())
-            if progress:
-                progress(name, read)
-            if not batch and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
-                return read
-    finally:
-        await consumer.stop()
+    async for batch in read_through(settings, topic, progress, max_records=10_000):
+        for record in batch:
+            each(record)
+        read += len(batch)
+    return read
 
 
 async def verify(

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from router.app.rebuild import Progress
+from router.app.reading import Progress
 from router.app.report.charts import Frame, render_charts
 from router.app.report.figures import Figures, build_figures
 from router.app.report.page import render_page

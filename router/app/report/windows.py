@@ -17,7 +17,8 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.domain.windows import CONTRIBUTORS, window_of
-from router.app.rebuild import Progress, read_all
+from router.app.reading import Progress
+from router.app.rebuild import read_all
 from router.codec import decode_event
 from router.errors import SwitchboardError
 from router.events import MetricRecord, Ticket, metric_key

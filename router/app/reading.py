@@ -1,0 +1,77 @@
+"""Reading a whole topic once, from its beginning to the end it had when the read began:
+what ``state rebuild``, ``report``, ``metrics verify`` and ``export`` are built on.
+
+The end is where every partition's position reached the end offset the broker reported at
+the start. A broker may report an end past the last record it can hand out (an offset it
+counted but cannot serve); such a partition would be waited for forever, so a read that
+gets nothing new for ``STALL_S`` seconds ends with a warning naming the partitions and
+how far they got, and the caller works with what was there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from router.kafka import client_options
+from router.settings import Settings
+from router.topics import Topic, TopicNames
+
+Progress = Callable[[str, int], None]
+STALL_S = 10.0
+log = structlog.get_logger("switchboard.reading")
+
+
+async def read_through(
+    settings: Settings,
+    topic: Topic,
+    progress: Progress | None = None,
+    *,
+    max_records: int = 5000,
+    stall_s: float = STALL_S,
+) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+    """The records of ``topic``, a batch at a time, in offset order per partition."""
+    name = TopicNames(settings.topic_prefix)(topic)
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
+        if not tps:
+            return
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        read = 0
+        moved = time.monotonic()
+        while True:
+            batch = await consumer.getmany(timeout_ms=300, max_records=max_records)
+            records = [r for recs in batch.values() for r in recs]
+            if records:
+                moved = time.monotonic()
+                read += len(records)
+                yield records
+            if progress:
+                progress(name, read)
+            if records:
+                continue
+            behind = {}
+            for tp, end in ends.items():
+                position = await consumer.position(tp)
+                if position < end:
+                    behind[tp.partition] = f"{position} of {end}"
+            if not behind:
+                return
+            if time.monotonic() - moved > stall_s:
+                log.warning(
+                    "topic_read_incomplete",
+                    topic=name,
+                    partitions=behind,
+                    reason=f"the broker reported records it did not deliver for {stall_s:g} s",
+                )
+                return
+    finally:
+        await consumer.stop()
