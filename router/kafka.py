@@ -228,19 +228,7 @@ async def send_and_wait_all(
     few awaits, not one each. A batch the broker refuses for good is sent again record by
     record, so that only the record at fault is dead-lettered."""
     results: list[BaseException | None] = [None] * len(records)
-    batches = _Batches(producer)
-    singles: list[tuple[int, asyncio.Future[Any]]] = []
-    for i, (topic, key, value, headers) in enumerate(records):
-        if key is not None and len(value or b"") + len(key) <= BATCHED_BYTES:
-            await batches.add(i, topic, key, value, headers)
-            continue
-        await batches.flush()  # what was appended before this record is queued before it
-        outcome = await _send_one(producer, records[i])
-        if isinstance(outcome, BaseException):
-            results[i] = outcome
-        else:
-            singles.append((i, outcome))
-    await batches.flush()
+    batches, singles = await _queue_all(producer, records, results)
     waited = [f for _, f in batches.sent] + [f for _, f in singles]
     outcomes = await asyncio.gather(*waited, return_exceptions=True) if waited else []
     refused: list[int] = []
@@ -262,6 +250,39 @@ async def send_and_wait_all(
     if deadletter is None:
         raise rejected[0][1]
     await _deadletter_rejected(producer, rejected, deadletter, consumer, limits or Limits())
+
+
+async def _queue_all(
+    producer: AIOKafkaProducer, records: list[Produced], results: list[BaseException | None]
+) -> tuple[_Batches, list[tuple[int, asyncio.Future[Any]]]]:
+    """Queue every record: small keyed ones in batches, the others one by one; a record
+    the producer refuses at once gets its error in ``results``."""
+    batches = _Batches(producer)
+    singles: list[tuple[int, asyncio.Future[Any]]] = []
+    try:
+        for i, (topic, key, value, headers) in enumerate(records):
+            if key is not None and len(value or b"") + len(key) <= BATCHED_BYTES:
+                await batches.add(i, topic, key, value, headers)
+                continue
+            await batches.flush()  # what was appended before this record is queued before it
+            outcome = await _send_one(producer, records[i])
+            if isinstance(outcome, BaseException):
+                results[i] = outcome
+            else:
+                singles.append((i, outcome))
+        await batches.flush()
+    except BaseException:
+        # The caller retries the whole batch; what was queued here is left to finish on
+        # its own, and its outcome must not be reported as an exception nobody read.
+        for future in [f for _, f in batches.sent] + [f for _, f in singles]:
+            future.add_done_callback(_outcome_read)
+        raise
+    return batches, singles
+
+
+def _outcome_read(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _raise_unless_final(exc: BaseException) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import sys
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -25,6 +26,37 @@ DEFAULT_LOGGER = "switchboard"
 
 # Libraries whose info lines are connection chatter, not ours to ship: kept at warning.
 QUIET_AT_INFO = ("aiokafka", "uvicorn.access", "httpx", "httpcore")
+
+
+REPEAT_WINDOW_S = 30.0
+"""A library line (aiokafka while a broker is down) repeats at most once in this window."""
+
+
+class _Repeats(logging.Filter):
+    """Lets the first of each library message through, then nothing of that message for
+    ``REPEAT_WINDOW_S``; the next one says how many were held back. A broker outage makes
+    aiokafka log the same few lines hundreds of times a second: a platform team needs
+    to see that it happens, not every retry. Our own lines are never held back."""
+
+    def __init__(self, window_s: float = REPEAT_WINDOW_S) -> None:
+        super().__init__()
+        self._window = window_s
+        self._seen: dict[tuple[str, Any], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(DEFAULT_LOGGER) or record.levelno >= logging.CRITICAL:
+            return True
+        key = (record.name, record.msg)
+        first, held = self._seen.get(key, (-math.inf, 0))
+        if record.created - first < self._window:
+            self._seen[key] = (first, held + 1)
+            return False
+        if len(self._seen) > 1000:  # many distinct lines: start over rather than grow
+            self._seen.clear()
+        self._seen[key] = (record.created, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like this in the last {self._window:g} s)"
+        return True
 
 
 class _Sink(Protocol):
@@ -133,6 +165,7 @@ def configure_logging(
         else structlog.dev.ConsoleRenderer(colors=_isatty(out))
     )
     handler = _StructlogHandler(sink, binary=binary is not None)
+    handler.addFilter(_Repeats())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

@@ -13,7 +13,7 @@ import orjson
 import pytest
 import structlog
 
-from router.logs import QUIET_AT_INFO, configure_logging
+from router.logs import QUIET_AT_INFO, _Repeats, configure_logging
 
 pytestmark = pytest.mark.unit
 
@@ -63,6 +63,35 @@ def test_library_and_structlog_lines_are_all_json() -> None:
     ]
     assert records[1]["records"] == 3
     assert "ValueError: boom" in records[2]["exception"]
+
+
+def test_a_library_line_repeated_during_an_outage_is_shown_once_per_window() -> None:
+    """A broker outage makes aiokafka log the same line hundreds of times a second; the
+    log shows it once, then once per window with how many were held back."""
+    buffer = io.BytesIO()
+    configure_logging("json", "info", buffer)
+    kafka = logging.getLogger("aiokafka.conn")
+    for node in range(500):
+        kafka.error("Unable connect to node with id %s: %s", node % 3, "refused")
+    kafka.error("Unable to update metadata from [%s]", 111)
+    for n in range(3):
+        structlog.get_logger("switchboard.consumer").warning("batch_retry", attempt=n)
+    events = [(r["logger"], r["event"]) for r in lines(buffer)]
+    assert events == [
+        ("aiokafka.conn", "Unable connect to node with id 0: refused"),
+        ("aiokafka.conn", "Unable to update metadata from [111]"),
+        *[("switchboard.consumer", "batch_retry")] * 3,  # ours are never held back
+    ]
+
+    held = _Repeats(window_s=10)
+    at = [0.0, 1.0, 2.0, 11.0]
+    shown = []
+    for created in at:
+        record = logging.LogRecord("aiokafka", logging.ERROR, "", 0, "down %s", (1,), None)
+        record.created = created
+        if held.filter(record):
+            shown.append(record.getMessage())
+    assert shown == ["down 1", "down 1 (2 more like this in the last 10 s)"]
 
 
 def test_reconfiguring_replaces_the_handler_instead_of_adding_one() -> None:
