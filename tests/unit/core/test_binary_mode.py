@@ -11,33 +11,18 @@ import orjson
 import pytest
 from aiokafka import ConsumerRecord
 
-from consumers.routing import RoutingHandler, parse_action_record, parse_record
-from consumers.state.agents import AgentStore
+from consumers.routing import parse_action_record, parse_record
 from consumers.state.memory import InMemoryThreadStore
 from router.actions import TicketResolved
 from router.codec import CONTENT_TYPE_HEADER, decode_record, encode_event, is_binary
 from router.errors import InvalidEvent
 from router.events import CloudEvent, Customer, Interaction, ThreadRef
-from router.topics import OutRecord, Topic, TopicNames
+from router.topics import OutRecord, Topic
 from router.vocabulary import EventType
-from rules import loads_ruleset
+from tests.unit.core.test_routing_handler import AT, NAMES, Broker, handler
 
 pytestmark = pytest.mark.unit
 
-NAMES = TopicNames("sb")
-AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-RULES = loads_ruleset(
-    """
-version: 1
-queues:
-  general: {}
-sla:
-  standard:
-    first_response: {normal: 4h}
-defaults: {queue: general, priority: normal, sla: standard}
-rules: []
-"""
-)
 Headers = list[tuple[str, bytes]]
 
 
@@ -186,32 +171,17 @@ def test_parse_functions_read_binary_records() -> None:
         )
 
 
-class Broker:
-    def __init__(self) -> None:
-        self.published: list[OutRecord] = []
-
-    async def __call__(self, records: list[OutRecord]) -> None:
-        self.published.extend(records)
-
-
 def types(records: list[OutRecord]) -> list[str]:
     return [cast(str, orjson.loads(r.value or b"{}").get("type", "")) for r in records]
 
 
 async def test_the_router_routes_binary_messages_and_actions_and_deadletters_the_rest() -> None:
     store, broker = InMemoryThreadStore(), Broker()
-    handler = RoutingHandler(
-        store,
-        broker,
-        NAMES,
-        lambda: RULES,
-        agents=cast(AgentStore, object()),
-        reopen_window=timedelta(days=7),
-    )
+    routing = handler(store, broker)
     data = interaction("alice@example.com", "my order is late")
     value = orjson.dumps(data.model_dump(mode="json", exclude_none=True))
     message = binary_headers(EventType.INTERACTION_RECEIVED, "in-1")
-    await handler.handle([record(Topic.INBOUND, value, message, key=b"email:alice@example.com")])
+    await routing.handle([record(Topic.INBOUND, value, message, key=b"email:alice@example.com")])
     created = broker.published
     assert types(created)[:2] == ["switchboard.ticket.created", "switchboard.ticket.routed"]
     snapshot: dict[str, Any] = orjson.loads(created[-1].value or b"{}")
@@ -221,7 +191,7 @@ async def test_the_router_routes_binary_messages_and_actions_and_deadletters_the
     resolve = binary_headers("switchboard.ticket.resolved", "act-1", subject=ticket_id)
     body = orjson.dumps({"ticket_id": ticket_id, "agent_id": "a-1"})
     plain = [*without(resolve, "content-type"), ("content-type", b"text/plain")]
-    await handler.handle(
+    await routing.handle(
         [
             record(Topic.ACTIONS, body, resolve, key=ticket_id.encode(), offset=1),
             record(Topic.ACTIONS, b"resolve it", plain, key=ticket_id.encode(), offset=2),

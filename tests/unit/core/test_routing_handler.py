@@ -27,7 +27,7 @@ from router.events import CloudEvent, Customer, Interaction, ThreadRef, Ticket
 from router.ids import event_id
 from router.topics import OutRecord, Topic, TopicNames
 from router.vocabulary import EventType
-from rules import loads_ruleset
+from rules import RuleSet, loads_ruleset
 
 pytestmark = pytest.mark.unit
 
@@ -121,12 +121,12 @@ class Broker:
         return taken
 
 
-def handler(store: InMemoryThreadStore, broker: Broker) -> RoutingHandler:
+def handler(store: InMemoryThreadStore, broker: Broker, rules: RuleSet = RULES) -> RoutingHandler:
     return RoutingHandler(
         store,
         broker,
         NAMES,
-        lambda: RULES,
+        lambda: rules,
         agents=cast(AgentStore, NoAgents()),
         reopen_window=timedelta(days=7),
     )
@@ -436,14 +436,7 @@ rules:
 """
     )
     store, broker = InMemoryThreadStore(), Broker()
-    routing = RoutingHandler(
-        store,
-        broker,
-        NAMES,
-        lambda: rules,
-        agents=cast(AgentStore, NoAgents()),
-        reopen_window=timedelta(days=7),
-    )
+    routing = handler(store, broker, rules)
     poll = [
         inbound(ALICE, "Meine Rechnung ist leider doppelt abgebucht worden.", 0),
         inbound(BOB, "Ma facture est fausse, pouvez-vous m'aider ?", 1),
