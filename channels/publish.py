@@ -237,6 +237,10 @@ class Publisher:
             raise BackendUnavailable(
                 "kafka", f"topic {name} does not exist; run `switchboard topics ensure`"
             )
+        if self._topics is not None and self._topics.unreachable:
+            # Answer at once, and truthfully "nothing written", rather than after the
+            # deadline with "may have been written": no broker is listening.
+            raise BackendUnavailable("kafka", "no broker accepts connections")
         # One deadline around both waits; ``asyncio.timeout`` rather than ``wait_for``,
         # which would wrap each await in a task of its own.
         future: asyncio.Future[Any] | None = None

@@ -7,7 +7,7 @@ import contextlib
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from router.kafka import make_admin
 from router.settings import Settings
@@ -30,6 +30,7 @@ class TopicWatch:
         self._timeout_s = min(settings.kafka.request_timeout_ms / 1000, 5.0)
         self.existing: set[str] | None = None  # None: not known yet
         self.error: str | None = None
+        self.unreachable = False  # the last refresh found no broker listening at all
         self.cluster_id: str | None = None  # the cluster first seen
         self.replaced: str | None = None  # why the broker is not the one first seen
         self._admin: AIOKafkaAdminClient | None = None
@@ -53,8 +54,12 @@ class TopicWatch:
             self._check_cluster(str(cluster.get("cluster_id")))
             self.existing = set(found)
             self.error = None
+            self.unreachable = False
         except (KafkaError, OSError, TimeoutError) as exc:
             self.error = type(exc).__name__
+            # Refused connections say for sure that nothing can be written; a timeout
+            # may be a busy broker that still takes records.
+            self.unreachable = isinstance(exc, KafkaConnectionError | ConnectionError)
             await self.close()
 
     def _check_cluster(self, cluster_id: str) -> None:

@@ -66,6 +66,35 @@ async def test_broker_down_is_503_and_retry_after_restart_succeeds(
     assert {r["id"] for r in records} == {retry.json()["id"]}
 
 
+async def test_with_no_broker_listening_the_answer_is_immediate_and_nothing_written(
+    settings: Settings, own_broker: EmbeddedServices
+) -> None:
+    """Once the topic watch finds no broker accepting connections, a request is not held
+    for the produce deadline to end as "may have been written": it is refused at once
+    as backend-unavailable (nothing was written), with Retry-After."""
+    kafka = settings.kafka.model_copy(
+        update={"bootstrap_servers": own_broker.bootstrap_servers, "request_timeout_ms": 5000}
+    )
+    local = settings.model_copy(update={"kafka": kafka})
+    await ensure_topics(local)
+    async with client_for(local) as client:
+        os.kill(own_broker.pids[0], signal.SIGKILL)
+        own_broker.kill_kafka()
+        answers = []
+        for _ in range(40):  # the watch looks every 2 s
+            began = asyncio.get_running_loop().time()
+            resp = await client.post("/v1/channels/webform", json=FORM)
+            took = asyncio.get_running_loop().time() - began
+            answers.append((assert_problem(resp, 503)["type"], took))
+            if answers[-1][0].endswith("/backend-unavailable") and took < 1.0:
+                break
+            await asyncio.sleep(0.25)
+        kind, took = answers[-1]
+        assert kind.endswith("/backend-unavailable"), answers
+        assert took < 1.0, answers  # well inside the 5 s produce deadline
+        assert resp.headers["retry-after"].isdigit()
+
+
 async def test_redis_down_is_503_and_nothing_is_written(settings: Settings) -> None:
     dead = RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0", socket_timeout_s=0.5)
     async with client_for(settings.model_copy(update={"redis": dead})) as client:
