@@ -38,6 +38,7 @@ from router.actions import (
 )
 from router.errors import InvalidEvent
 from router.events import CloudEvent, utcnow
+from router.ids import event_id
 from router.topics import Topic
 
 SOURCE = "/switchboard/actions"
@@ -83,7 +84,9 @@ class Prepared:
     ticket_id: str | None = None
 
 
-def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared | None:
+def _prepare(
+    item: Any, prefix: str, errors: list[dict[str, Any]], idempotency_key: str | None = None
+) -> Prepared | None:
     try:
         envelope = ActionIn.model_validate(item)
     except ValidationError as exc:
@@ -102,8 +105,14 @@ def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared |
         errors.extend({"pointer": e["path"], "detail": e["message"]} for e in exc.errors)
         return None
     key = action_key(type_, action)
+    if envelope.id:
+        id_ = envelope.id
+    elif idempotency_key:  # a retry of the request: the same ids, answered as duplicates
+        id_ = event_id(SOURCE, f"key:{idempotency_key}\x1f{prefix}")
+    else:
+        id_ = str(uuid.uuid4())
     event = CloudEvent(
-        id=envelope.id or str(uuid.uuid4()),
+        id=id_,
         source=envelope.source or SOURCE,
         type=type_,
         subject=envelope.subject or key,
@@ -114,8 +123,10 @@ def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared |
     return Prepared(key, event, prefix, ticket_id)
 
 
-def prepare(body: Any) -> list[Prepared]:
-    """Every action of a request, or a 400 naming every invalid field of every item."""
+def prepare(body: Any, idempotency_key: str | None = None) -> list[Prepared]:
+    """Every action of a request, or a 400 naming every invalid field of every item. An
+    action without an ``id`` of its own gets one from the request's ``Idempotency-Key``
+    (and its place in the list), else a random one."""
     items, prefixes = ([body], [""]) if not isinstance(body, list) else (body, None)
     if prefixes is None:
         if not items:
@@ -126,7 +137,8 @@ def prepare(body: Any) -> list[Prepared]:
         prefixes = [f"/{i}" for i in range(len(items))]
     errors: list[dict[str, Any]] = []
     prepared = [
-        _prepare(item, prefix, errors) for item, prefix in zip(items, prefixes, strict=True)
+        _prepare(item, prefix, errors, idempotency_key)
+        for item, prefix in zip(items, prefixes, strict=True)
     ]
     if errors:
         raise Problem(
@@ -202,7 +214,7 @@ def build_router() -> APIRouter:
         authorize(request, ingress.settings.tokens())
         require_media_type(request, JSON)
         body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
-        prepared = prepare(body)
+        prepared = prepare(body, request.headers.get("idempotency-key"))
         await require_tickets(prepared, ingress.ticket_owners)
         answers: list[AcceptedBody] = []
         for item in prepared:

@@ -90,6 +90,30 @@ async def test_list_keys_and_given_id_dedupe(client: httpx.AsyncClient, settings
     assert customer["data"] == {"email": "eve@example.com", "phone": "+447700900123"}
 
 
+async def test_a_retry_with_the_same_idempotency_key_is_a_duplicate(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Actions without ids of their own: the request's Idempotency-Key (and each action's
+    place in a list) names them, so a retried request counts nothing twice."""
+    await create_tickets(settings, "T-4")
+    reply = {
+        "type": "agent.replied",
+        "data": {"ticket_id": "T-4", "agent_id": "a-1", "public": True},
+    }
+    resolve = {"type": "ticket.resolved", "data": {"ticket_id": "T-4", "agent_id": "a-1"}}
+    keyed = {**AUTH, "Idempotency-Key": "desk-42"}
+    first = await client.post(URL, json=[reply, resolve], headers=keyed)
+    again = await client.post(URL, json=[reply, resolve], headers=keyed)
+    assert first.status_code == again.status_code == 202, again.text
+    assert [e["duplicate"] for e in again.json()["events"]] == [True, True]
+    assert again.json()["events"] == [{**e, "duplicate": True} for e in first.json()["events"]]
+    other = await client.post(URL, json=reply, headers={**AUTH, "Idempotency-Key": "desk-43"})
+    assert other.json()["duplicate"] is False
+    unkeyed = await client.post(URL, json=reply, headers=AUTH)
+    assert unkeyed.json()["id"] != other.json()["id"]
+    assert len(await read_topic(settings, Topic.ACTIONS, expect=4)) == 4
+
+
 async def test_auth_and_validation_errors_write_nothing(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
