@@ -79,11 +79,13 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
             }
         )
         clock = ticket.sla.get("resolution")
+        # judged only while the clock runs: a resolution after a reopen meets nothing again
+        due = clock.due if clock is not None and clock.met_at is None else None
         outcome = {
             "agent_id": action.agent_id,
             "first_contact": first_contact(ticket, rules.metrics.fcr),
             "fcr_definition": rules.metrics.fcr.hash,
-            "within_sla": None if clock is None or clock.due is None else at <= clock.due,
+            "within_sla": None if due is None else at <= due,
         }
         return Change(resolved, [(EventType.TICKET_RESOLVED, outcome)])
     if isinstance(action, TicketReopened):
@@ -149,10 +151,10 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
     customer message after the previous reply started it). ``within_sla`` is judged
     against a clock still running, so a second reply in a row counts no second ``met``;
     ``business_seconds`` is how long the customer waited: since creation for the first
-    response, since the cycle started (postponed time excluded) for a next one."""
+    response, since the cycle started for a next one, postponed time excluded."""
     target = "first_response" if ticket.agent_replies == 0 else "next_response"
     policy = rules.sla_policies.get(ticket.sla_policy or "")
-    elapsed = waited(ticket, rules, at) if target == "next_response" else None
+    elapsed = waited(ticket, rules, at, target)
     if elapsed is None:
         start = ticket.created_at if target == "first_response" else ticket.last_customer_at
         elapsed = policy.elapsed(start, at) if policy and start else (at - (start or at))

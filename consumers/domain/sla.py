@@ -92,15 +92,18 @@ def stopped(clocks: dict[str, SlaClock]) -> dict[str, SlaClock]:
     return {k: v for k, v in clocks.items() if k != NEXT_RESPONSE}
 
 
-def waited(ticket: Ticket, rules: RuleSet, at: datetime) -> timedelta | None:
-    """Business time the customer has waited at ``at`` on the running next_response cycle,
-    postponed time excluded (what the clock counted: the allowed time less what is left);
-    None without a running, timed clock."""
-    clock = ticket.sla.get(NEXT_RESPONSE)
+def waited(
+    ticket: Ticket, rules: RuleSet, at: datetime, target: str = NEXT_RESPONSE
+) -> timedelta | None:
+    """Business time the customer has waited at ``at`` on the running clock of ``target``
+    (the next_response cycle, or the first response), postponed time excluded (what the
+    clock counted: the allowed time less what is left); None without a running, timed
+    clock."""
+    clock = ticket.sla.get(target)
     policy = rules.sla_policies.get(ticket.sla_policy or "")
     if clock is None or clock.met_at or clock.due is None or policy is None:
         return None
-    begin = _effective_start(clock, policy, ticket.priority, ticket.created_at)
+    begin = _effective_start(clock, policy, ticket.priority, ticket.created_at, target)
     return None if begin is None else max(policy.elapsed(begin, at), _ZERO)
 
 
@@ -162,12 +165,16 @@ def _cycle_start(clock: SlaClock, ticket: Ticket, timed_as: Ticket, rules: RuleS
 
 
 def _effective_start(
-    clock: SlaClock, policy: SlaPolicy, priority: str, origin: datetime
+    clock: SlaClock,
+    policy: SlaPolicy,
+    priority: str,
+    origin: datetime,
+    target: str = NEXT_RESPONSE,
 ) -> datetime | None:
     """The instant the clock would have started to be due when it is, had it never paused:
     ``due`` less the allowed time, in the policy's business time (counted forward from
     ``origin``, a moment before any cycle starts, as calendars only add)."""
-    allowed = policy.target(NEXT_RESPONSE, priority)
+    allowed = policy.target(target, priority)
     if allowed is None or clock.due is None:
         return None
     if policy.calendar is None:

@@ -137,6 +137,33 @@ def test_resolve_records_first_contact_then_reopen_and_close() -> None:
     assert closed.ticket.status == "closed"
 
 
+def test_a_resolution_meets_its_sla_once_per_ticket() -> None:
+    """Resolved, reopened and resolved again: the second resolution meets nothing (the
+    resolution target was met by the first, and ``met`` counts once per ticket)."""
+    clocks = {"resolution": SlaClock(due=AT + timedelta(days=3))}
+    first = apply_action(ticket(sla=clocks), TicketResolved(ticket_id="T-1"), AT, RULES)
+    assert first is not None
+    assert first.events[0][1]["within_sla"] is True
+    reopened = apply_action(first.ticket, TicketReopened(ticket_id="T-1"), AT, RULES)
+    assert reopened is not None
+    again = apply_action(reopened.ticket, TicketResolved(ticket_id="T-1"), AT, RULES)
+    assert again is not None
+    assert again.events[0][1]["within_sla"] is None
+
+
+def test_the_first_response_wait_leaves_out_postponed_time() -> None:
+    """Postponed for 40 minutes, answered an hour after it came in: the customer waited
+    20 minutes of SLA time, as the clock (moved by the pause) counted."""
+    pause = TicketPostponed(ticket_id="T-1", until=AT + timedelta(minutes=50))
+    postponed = apply_action(ticket(), pause, AT + timedelta(minutes=10), RULES)
+    assert postponed is not None
+    reply = AgentReplied(ticket_id="T-1", agent_id="a1", public=True)
+    answered = apply_action(postponed.ticket, reply, AT + timedelta(hours=1), RULES)
+    assert answered is not None
+    assert answered.events[0][1]["business_seconds"] == 20 * 60
+    assert answered.events[0][1]["within_sla"] is True
+
+
 def test_transfer_to_a_known_queue_only() -> None:
     moved = apply_action(ticket(), TicketTransferred(ticket_id="T-1", queue="billing"), AT, RULES)
     assert moved is not None
