@@ -202,7 +202,7 @@ class MetricsHandler:
             window=Window(start=start, end=end),
             dimensions=meta["dimensions"],
             counters=every_counter(meta["metric"], meta["dimensions"], state.counters),
-            values=derived_values(meta["metric"], state.counters),
+            values=derived_values(meta["metric"], state.counters, meta["dimensions"]),
             revision=state.revision,
             final=state.final,
             emitted_at=utcnow(),

@@ -195,12 +195,17 @@ def every_counter(
     return {**dict.fromkeys(COUNTERS.get(metric, ()), 0), **counted}
 
 
-def derived_values(metric: str, c: dict[str, int]) -> dict[str, float | None]:
-    """The ratios of contract section 8, from one window's counters (None: no data)."""
+def derived_values(
+    metric: str, c: dict[str, int], dimensions: dict[str, str] | None = None
+) -> dict[str, float | None]:
+    """The ratios of contract section 8, from one window's counters (None: no data). A
+    backlog record (workload per queue, no channel) holds gauges only: no ratio."""
 
     def ratio(num: float, den: int) -> float | None:
         return num / den if den else None
 
+    if metric == "workload" and dimensions is not None and "channel" not in dimensions:
+        return {}
     if metric == "workload":
         return {"aht_seconds": ratio(c.get("handle_seconds_sum", 0), c.get("handled", 0))}
     if metric == "sla":

@@ -186,6 +186,7 @@ async def test_backlog_gauges_per_queue(settings: Settings) -> None:
             for record in values(await read_topic(settings, Topic.METRICS_WORKLOAD, expect=1)):
                 if set(record["dimensions"]) == {"queue"}:
                     gauges[record["dimensions"]["queue"]] = record["counters"]
+                    assert record["values"] == {}  # gauges only: no ratio to derive
             if {"billing", "general"} <= set(gauges):
                 break
             await asyncio.sleep(0.25)
