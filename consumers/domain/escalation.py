@@ -99,8 +99,14 @@ def fire(
         return None
     marked = clock.model_copy(update={"warned": True} if kind == "warning" else {"breached": True})
     fired = ticket.model_copy(update={"sla": {**ticket.sla, target: marked}})
+    # The queue and priority the clock fired under, before any escalation it causes:
+    # what the sla metric counts the warning or breach under.
+    fired_under = {"queue": ticket.queue, "priority": ticket.priority}
     events: list[tuple[EventType, dict[str, Any]]] = [
-        (KINDS[kind], {"target": target, "policy": ticket.sla_policy, "due": clock.due})
+        (
+            KINDS[kind],
+            {"target": target, "policy": ticket.sla_policy, "due": clock.due, **fired_under},
+        )
     ]
     return escalate(fired, events, sla_trigger(target, kind), rules, now, seen=seen)
 

@@ -137,6 +137,13 @@ def sla(event_type: str, data: dict[str, Any]) -> list[Contribution]:
         "priority": str(ticket.get("priority")),
         "policy": str(ticket.get("sla_policy") or "none"),
     }
+    if event_type in (EventType.TICKET_SLA_WARNING, EventType.TICKET_SLA_BREACHED):
+        # counted under the queue and priority it fired under, not as its escalation left
+        # the ticket (the snapshot it carries); older records do not say: the snapshot
+        if "queue" in data:
+            dims["queue"] = str(data.get("queue") or "none")
+        if "priority" in data:
+            dims["priority"] = str(data.get("priority"))
     counter, target = None, data.get("target")
     if event_type == EventType.TICKET_SLA_WARNING:
         counter = "warned"

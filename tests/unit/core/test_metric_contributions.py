@@ -105,6 +105,17 @@ def test_sla_counts_met_breached_and_warned_per_target(
         }
 
 
+def test_a_breach_counts_under_the_queue_and_priority_it_fired_under() -> None:
+    """Its escalation may move the ticket (the snapshot shows the result); the breach
+    belongs to where the ticket was when its clock ran out."""
+    escalated = {**SLA_TICKET, "queue": "tier2", "priority": "urgent"}
+    data = {"ticket": escalated, "target": "first_response", "queue": "billing"}
+    [breach] = sla("switchboard.ticket.sla_breached", {**data, "priority": "high"})
+    assert (breach.dimensions["queue"], breach.dimensions["priority"]) == ("billing", "high")
+    [older] = sla("switchboard.ticket.sla_breached", {"ticket": escalated, "target": "x"})
+    assert older.dimensions["queue"] == "tier2"  # a record that does not say: its snapshot
+
+
 def test_sla_compliance_is_met_over_met_and_breached() -> None:
     assert derived_values("sla", {"met": 3, "breached": 1, "warned": 2}) == {"compliance": 0.75}
     assert derived_values("sla", {"warned": 1}) == {"compliance": None}

@@ -219,6 +219,9 @@ def test_each_cycle_gets_a_fresh_clock_and_new_timer_ids() -> None:
     assert again.events[0][0] is EventType.TICKET_SLA_WARNING
 
 
+UNDER = {"queue": "general", "priority": "normal"}  # what the clocks fire under
+
+
 def test_warning_then_breach_fire_once_each_and_run_the_escalation() -> None:
     ticket = waiting()
     assert fire(ticket, NEXT, "warning", RULES, minutes(164)) is None  # not yet
@@ -227,7 +230,7 @@ def test_warning_then_breach_fire_once_each_and_run_the_escalation() -> None:
     assert warned.events == [
         (
             EventType.TICKET_SLA_WARNING,
-            {"target": NEXT, "policy": "standard", "due": minutes(180)},
+            {**UNDER, "target": NEXT, "policy": "standard", "due": minutes(180)},
         )
     ]
     assert fire(warned.ticket, NEXT, "warning", RULES, minutes(170)) is None
@@ -236,7 +239,12 @@ def test_warning_then_breach_fire_once_each_and_run_the_escalation() -> None:
     assert breached is not None
     kinds = [etype for etype, _ in breached.events]
     assert kinds == [EventType.TICKET_SLA_BREACHED, EventType.TICKET_ESCALATED]
-    assert breached.events[0][1] == {"target": NEXT, "policy": "standard", "due": minutes(180)}
+    assert breached.events[0][1] == {
+        **UNDER,
+        "target": NEXT,
+        "policy": "standard",
+        "due": minutes(180),
+    }
     escalated = breached.events[1][1]
     assert escalated["reason"] == "sla.next_response.breached"
     assert escalated["matched"] == ["late next answer"]

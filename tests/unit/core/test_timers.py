@@ -51,8 +51,14 @@ def test_breach_fires_once_and_runs_the_escalation_rules() -> None:
     assert change is not None
     kinds = [etype for etype, _ in change.events]
     assert kinds == [EventType.TICKET_SLA_BREACHED, EventType.TICKET_ESCALATED]
-    assert change.events[0][1] == {"target": "first_response", "policy": "standard", "due": DUE}
-    assert change.ticket.priority == "urgent"
+    assert change.events[0][1] == {
+        "target": "first_response",
+        "policy": "standard",
+        "due": DUE,
+        "queue": "general",
+        "priority": "normal",  # what it fired under: the sla metric counts it there
+    }
+    assert change.ticket.priority == "urgent"  # as the escalation left it
     assert change.ticket.sla["first_response"].breached is True
     assert fire(change.ticket, "first_response", "breached", RULES, DUE) is None
 
