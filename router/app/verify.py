@@ -11,7 +11,8 @@ role's own code, so a bug in that code cannot hide in both sides:
 - ``sla`` (queue, channel, priority, policy, target): ``met`` where a reply
   (``.responded``: ``first``/``next`` response) or the resolution (``.resolved``) said
   ``within_sla: true``; ``breached`` in the window of the breach's *due time*;
-  ``warned`` in the window of the warning;
+  ``warned`` in the window of the warning; a warning or breach under the queue and
+  priority it fired under (its ``queue`` and ``priority``, when the event has them);
 - ``fcr`` (queue, channel, agent): ``resolved`` per resolution, ``resolved_first_contact``
   when the router judged it first contact (``first_contact``; the definition is the
   router's, configurable in the rules file), ``reopened_after_first_contact`` per reopen
@@ -199,7 +200,10 @@ class Recount:
             due = _when(data.get("due"))
             when = at if kind == "sla_warning" else (due or at)
             counter = "warned" if kind == "sla_warning" else "breached"
-            self._count("sla", when, {**sla, "target": target}, counter)
+            # where the ticket was when the clock fired (the event says so), not where
+            # the escalation it caused moved it (the snapshot)
+            fired = {name: _text(data[name]) for name in ("queue", "priority") if name in data}
+            self._count("sla", when, {**sla, **fired, "target": target}, counter)
 
     def _feedback(self, at: datetime, dims: dict[str, str], kind: object, score: object) -> None:
         if not isinstance(score, int) or isinstance(score, bool):

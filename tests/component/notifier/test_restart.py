@@ -23,8 +23,8 @@ from tests.faults.harness import RoleProcess, start_role
 pytestmark = pytest.mark.component
 
 CUSTOMERS = 30
-BEFORE_THE_SERVER_HAS_IT = Gate("MAIL", 8)  # the 8th SMTP transaction, before MAIL's answer
-INSIDE_THE_SEND = Gate("DATA", 20)  # the 20th message kept, before DATA's answer
+FIRST_KILL_AT = 8  # the 8th SMTP transaction, before MAIL's answer: the server has nothing
+POLL = 5  # SWITCHBOARD_KAFKA_MAX_POLL_RECORDS of the notifier processes below
 
 
 def notifier(settings: Settings, rules: Path, smtp_url: str, logs: Path, n: int) -> RoleProcess:
@@ -65,14 +65,23 @@ async def all_delivered(mailbox: Mailbox, wanted: int, procs: list[RoleProcess])
     raise AssertionError(f"{len(set(mailbox.message_ids()))} of {wanted}: {procs[-1].describe()}")
 
 
+async def kept(mailbox: Mailbox, count: int, proc: RoleProcess, timeout: float = 60.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if len(mailbox.messages) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{len(mailbox.messages)} of {count} kept: {proc.describe()}")
+
+
 async def test_kill_9_mid_stream_delivers_each_auto_reply_once(
     settings: Settings, tmp_path: Path
 ) -> None:
     rules = rules_dir(tmp_path)
     settings = settings.model_copy(update={"rules_path": rules})
     procs: list[RoleProcess] = []
+    before_the_server_has_it = Gate("MAIL", FIRST_KILL_AT)
     with smtp_server() as (mailbox, smtp_url):
-        mailbox.gates = [BEFORE_THE_SERVER_HAS_IT, INSIDE_THE_SEND]
+        mailbox.gates = [before_the_server_has_it]
         async with run_switchboard(settings, frozenset({"ingress", "router"})) as sb:
             try:
                 procs.append(notifier(settings, rules, smtp_url, tmp_path, 1))
@@ -82,11 +91,21 @@ async def test_kill_9_mid_stream_delivers_each_auto_reply_once(
                         json={"email": f"c{n}@example.com", "message": f"question {n}"},
                     )
                     assert resp.status_code == 202, resp.text
-                for gate in (BEFORE_THE_SERVER_HAS_IT, INSIDE_THE_SEND):
-                    await reached(gate, procs[-1])
-                    kill(procs[-1])
-                    gate.opened.set()
-                    procs.append(notifier(settings, rules, smtp_url, tmp_path, len(procs) + 1))
+                await reached(before_the_server_has_it, procs[-1])
+                kill(procs[-1])
+                before_the_server_has_it.opened.set()
+                procs.append(notifier(settings, rules, smtp_url, tmp_path, 2))
+                # The second kill must land inside the send of a message never tried
+                # before, not inside the resend of the first one (a third send of that
+                # one is refused by design): armed once the restarted notifier's first
+                # poll, which holds the resend, is through.
+                await kept(mailbox, FIRST_KILL_AT + POLL, procs[-1])
+                inside_the_send = Gate("DATA", len(mailbox.messages) + 2)
+                mailbox.gates.append(inside_the_send)
+                await reached(inside_the_send, procs[-1])
+                kill(procs[-1])
+                inside_the_send.opened.set()
+                procs.append(notifier(settings, rules, smtp_url, tmp_path, 3))
                 await all_delivered(mailbox, CUSTOMERS, procs)
             finally:
                 for proc in procs:
@@ -98,7 +117,7 @@ async def test_kill_9_mid_stream_delivers_each_auto_reply_once(
     assert sorted({str(m["To"]) for m in mailbox.messages}) == sorted(
         f"c{n}@example.com" for n in range(CUSTOMERS)
     )
-    in_the_send = ids[INSIDE_THE_SEND.at - 1]
+    in_the_send = ids[inside_the_send.at - 1]
     assert counts[in_the_send] == 2, counts  # sent again after the crash inside its send...
     assert {i: c for i, c in counts.items() if c != 1} == {in_the_send: 2}  # ...only that one
     assert len(ids) == CUSTOMERS + 1
