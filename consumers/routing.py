@@ -246,7 +246,11 @@ class RoutingHandler:
         ]
         if len(codes) < 2 or len(texts) < DETECT_AHEAD_MIN:
             return None
-        return await asyncio.to_thread(detect_many, texts, codes)
+        try:
+            return await asyncio.to_thread(detect_many, texts, codes)
+        except Exception:  # a bug must not stop the line: each is detected in place, where
+            log.exception("language_detection_failed")  # a failure parks that record alone
+            return None
 
     def _log_routed(self, item: Work, commit: Commit) -> None:
         ticket = commit.ticket

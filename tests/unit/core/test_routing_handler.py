@@ -456,3 +456,30 @@ rules:
         customer(BOB): ("fr", "detected", "general"),
         customer(CAROL): ("en", "detected", "general"),
     }
+
+
+async def test_a_failing_detection_ahead_leaves_each_message_to_detect_in_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Detecting a round together is an optimisation: when it fails, the poll is still
+    routed, each message detected on its own."""
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("detector gone")
+
+    monkeypatch.setattr("consumers.routing.detect_many", broken)
+    rules = loads_ruleset(
+        "version: 1\nlanguages: [en, de]\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+    )
+    store, broker = InMemoryThreadStore(), Broker()
+    poll = [
+        inbound(ALICE, "Meine Rechnung ist leider doppelt abgebucht worden.", 0),
+        inbound(BOB, "My invoice is wrong, can you help me please?", 1),
+    ]
+    await handler(store, broker, rules).handle(poll)
+    languages = sorted(
+        str(Ticket.model_validate(event(r)["data"]["ticket"]).language)
+        for r in broker.take()
+        if r.topic is Topic.TICKET_STATE
+    )
+    assert languages == ["de", "en"]
