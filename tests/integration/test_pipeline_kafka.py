@@ -11,19 +11,11 @@ from router.codec import CONTENT_TYPE, CONTENT_TYPE_HEADER
 from router.events import Customer, Interaction, MetricRecord
 from router.topics import Topic, TopicNames
 from tests.component.pipeline.conftest import Running
-from tests.component.pipeline.test_slice import interaction_event, types
+from tests.component.pipeline.test_slice import CREATED_ONCE, interaction_event, types
 from tests.conftest import read_topic, values
 from tests.integration.conftest import TIMEOUT_S, WAIT_S, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(TIMEOUT_S)]
-CREATED_ONCE = {
-    "created": 1,
-    "resolved": 0,
-    "reopened": 0,
-    "escalated": 0,
-    "handled": 0,
-    "handle_seconds_sum": 0,
-}
 
 CREATED = "switchboard.ticket.created"
 ROUTED = "switchboard.ticket.routed"

@@ -10,7 +10,7 @@ from rules import RuleError, RuleSetInvalid, load_ruleset, loads_ruleset
 
 pytestmark = pytest.mark.unit
 
-BASE = """version: 1
+HEADER = """version: 1
 calendars:
   office: {timezone: UTC, hours: {mon: ["09:00-17:00"]}}
 queues:
@@ -19,8 +19,9 @@ queues:
 sla:
   standard: {first_response: 1h}
 defaults: {queue: general}
-rules:
 """
+"""Every section a rule may refer to; the error tests add what they are about."""
+BASE = HEADER + "rules:\n"
 
 
 def errors_of(text: str, file: str = "r.yaml") -> list[str]:

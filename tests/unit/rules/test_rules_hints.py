@@ -27,6 +27,7 @@ from rules.casefile import CaseFileInvalid, load_cases
 from rules.errors import Mark
 from rules.loader import load_sources
 from rules.sections import SectionCompiler
+from tests.unit.rules.test_rules_errors import HEADER
 
 pytestmark = pytest.mark.unit
 
@@ -37,16 +38,7 @@ SOURCES = (*sorted(RULES.glob("*.py")), ROSTER)
 """Every file whose ``RuleError`` sites are held to a hint, and reached by the corpus."""
 FORM = re.compile(r"^\S+:\d+:\d+: [^\n]+ \(hint: [^\n]+\)$")
 
-BASE = """version: 1
-calendars:
-  office: {timezone: UTC, hours: {mon: ["09:00-17:00"]}}
-queues:
-  general: {}
-  billing: {skills: [billing]}
-sla:
-  standard: {first_response: 1h}
-defaults: {queue: general}
-"""
+BASE = HEADER
 HEAD = "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
 
 
