@@ -11,7 +11,7 @@ from typing import Any
 
 from consumers.domain.assignment import unassigned
 from consumers.domain.outputs import Change
-from consumers.domain.sla import met, paused, stopped, waited
+from consumers.domain.sla import met, paused, running_due, stopped, waited
 from router.actions import (
     Action,
     AgentReplied,
@@ -78,9 +78,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
                 "sla": stopped(met(ticket.sla, "resolution", at)),
             }
         )
-        clock = ticket.sla.get("resolution")
-        # judged only while the clock runs: a resolution after a reopen meets nothing again
-        due = clock.due if clock is not None and clock.met_at is None else None
+        due = running_due(ticket.sla.get("resolution"))  # after a reopen: met already
         outcome = {
             "agent_id": action.agent_id,
             "first_contact": first_contact(ticket, rules.metrics.fcr),
@@ -158,8 +156,7 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
     if elapsed is None:
         start = ticket.created_at if target == "first_response" else ticket.last_customer_at
         elapsed = policy.elapsed(start, at) if policy and start else (at - (start or at))
-    clock = ticket.sla.get(target)
-    due = clock.due if clock is not None and clock.met_at is None else None
+    due = running_due(ticket.sla.get(target))
     replied = ticket.model_copy(
         update={
             "updated_at": max(at, ticket.updated_at),

@@ -83,6 +83,12 @@ def time_next_response(ticket: Ticket, rules: RuleSet) -> dict[str, SlaClock]:
     return clocks if timed is None else {**clocks, NEXT_RESPONSE: timed}
 
 
+def running_due(clock: SlaClock | None) -> datetime | None:
+    """The due time a reply or resolution is judged against; None without a clock or
+    once it is met (a target is met once: a later reply or resolution meets nothing)."""
+    return clock.due if clock is not None and clock.met_at is None else None
+
+
 def stopped(clocks: dict[str, SlaClock]) -> dict[str, SlaClock]:
     """The clocks of a ticket being resolved or closed: a running next_response cycle ends
     without a verdict (nobody is owed a reply any more); a breached one stays on record."""

@@ -191,13 +191,19 @@ COUNTERS: dict[str, tuple[str, ...]] = {
 """Every counter of each metric (contract section 8)."""
 
 
+def is_backlog(metric: str, dimensions: dict[str, str]) -> bool:
+    """A workload window per queue alone holds the backlog gauges, set once a window, not
+    counters added to (those are per queue and channel)."""
+    return metric == "workload" and "channel" not in dimensions
+
+
 def every_counter(
     metric: str, dimensions: dict[str, str], counted: dict[str, int]
 ) -> dict[str, int]:
     """A window's counters with those nothing added to yet as 0, so a reader finds every
     counter of the metric in every record. The backlog gauges of a workload window (per
     queue, without a channel) are a snapshot of their own and are left as they are."""
-    if metric == "workload" and "channel" not in dimensions:
+    if is_backlog(metric, dimensions):
         return counted
     return {**dict.fromkeys(COUNTERS.get(metric, ()), 0), **counted}
 
@@ -211,7 +217,7 @@ def derived_values(
     def ratio(num: float, den: int) -> float | None:
         return num / den if den else None
 
-    if metric == "workload" and dimensions is not None and "channel" not in dimensions:
+    if dimensions is not None and is_backlog(metric, dimensions):
         return {}
     if metric == "workload":
         return {"aht_seconds": ratio(c.get("handle_seconds_sum", 0), c.get("handled", 0))}
