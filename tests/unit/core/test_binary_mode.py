@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aiokafka import ConsumerRecord
 
-from consumers.routing import parse_action_record, parse_record
+from consumers.work import parse_action_record, parse_record
 from consumers.state.memory import InMemoryThreadStore
 from router.actions import TicketResolved
 from router.codec import CONTENT_TYPE_HEADER, decode_record, encode_event, is_binary
