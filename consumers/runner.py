@@ -12,7 +12,6 @@ role stops with ``Unrecoverable`` rather than creating duplicates or skipping re
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartiti
 from router.errors import SwitchboardError, Unrecoverable
 from router.kafka import retriable
 from router.observability import Telemetry
+from router.tuning import tune_gc
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 log = structlog.get_logger("switchboard.consumer")
@@ -141,24 +141,6 @@ def _report_lag(
         if highwater is not None and position is not None:
             lag = max(highwater - position, 0)
             telemetry.consumer_lag.labels(name, tp.topic, str(tp.partition)).set(lag)
-
-
-GC_GEN0_THRESHOLD = 20_000
-
-
-def tune_gc() -> None:
-    """Collect garbage less often while consuming. A poll allocates hundreds of thousands
-    of short-lived objects (decoded events, models, records) and none of them form
-    cycles the next poll needs collected early; CPython's default (a collection every 700
-    allocations, each older one rescanning every long-lived client object) cost about a
-    fifth of the router's CPU. The objects of start-up (modules, clients, rules) are moved
-    out of the collector's view once (``gc.freeze``). Cycles are still collected."""
-    gen0, gen1, gen2 = gc.get_threshold()
-    if gen0 >= GC_GEN0_THRESHOLD:
-        return  # done already (another consumer of this process), or tuned by the operator
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 class _Poller:

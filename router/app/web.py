@@ -17,7 +17,6 @@ from channels.app import create_app
 from channels.deps import IngressContext
 from channels.protocol import problem_protocol
 from channels.publish import Publisher
-from consumers.runner import tune_gc
 from consumers.state.threads import RedisThreadStore
 from router.app.read_api import include_read_api
 from router.errors import ConfigError
@@ -28,6 +27,7 @@ from router.redis import make_redis
 from router.settings import Settings
 from router.topic_watch import TopicWatch
 from router.topics import TopicNames
+from router.tuning import tune_gc
 
 
 @dataclass
