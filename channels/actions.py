@@ -9,6 +9,7 @@ means nothing from the request is written.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -40,6 +41,7 @@ from router.errors import InvalidEvent
 from router.events import CloudEvent, utcnow
 from router.ids import event_id
 from router.topics import Topic
+from router.vocabulary import EventType
 
 SOURCE = "/switchboard/actions"
 MAX_ACTIONS = 500
@@ -166,6 +168,27 @@ async def require_tickets(prepared: list[Prepared], ticket_owners: TicketOwners)
         raise Problem(404, detail, slug="unknown-ticket", errors=errors)
 
 
+def require_queues(prepared: list[Prepared], queues: Collection[str] | None) -> None:
+    """400 naming every transfer to a queue the rules do not declare. Published anyway,
+    such an action would only end in the dead-letter topic. Without readable rules the
+    router is left to judge."""
+    if queues is None:
+        return
+    known = ", ".join(sorted(queues))
+    errors = [
+        _at(f"{p.pointer}/data/queue", f"unknown queue {queue!r}; one of {known}")
+        for p in prepared
+        if p.event.type == EventType.TICKET_TRANSFERRED
+        and isinstance(data := p.event.data, dict)
+        and (queue := data.get("queue")) is not None
+        and queue not in queues
+    ]
+    if errors:
+        raise Problem(
+            400, f"{errors[0]['pointer']}: {errors[0]['detail']}", slug="invalid", errors=errors
+        )
+
+
 def _at(path: str, detail: str) -> dict[str, str]:
     return {"pointer": path, "detail": detail}
 
@@ -196,7 +219,8 @@ def build_router() -> APIRouter:
             "One action is answered `{id, duplicate}`; a list with the first action's `id`, "
             "`duplicate` true when every action was one, and `events`: one `{id, duplicate}` "
             "per action in the same order. "
-            "An action naming a ticket that does not exist is 404, and nothing is published."
+            "A transfer to a queue the rules do not declare is 400, an action naming a "
+            "ticket that does not exist 404; in either case nothing is published."
         ),
         dependencies=[Depends(BEARER)],
         openapi_extra={
@@ -215,6 +239,7 @@ def build_router() -> APIRouter:
         require_media_type(request, JSON)
         body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
         prepared = prepare(body, request.headers.get("idempotency-key"))
+        require_queues(prepared, ingress.known_queues())
         await require_tickets(prepared, ingress.ticket_owners)
         answers: list[AcceptedBody] = []
         for item in prepared:

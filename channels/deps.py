@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -17,6 +17,9 @@ TicketOwners = Callable[[list[str]], Awaitable[list[str | None]]]
 """The customer of each ticket id, None where there is no such ticket; raises
 ``BackendUnavailable`` when the store does not answer (``RedisThreadStore.ticket_owners``)."""
 
+KnownQueues = Callable[[], Collection[str] | None]
+"""The queues of the rules this process can read; None when it reads none."""
+
 
 @dataclass
 class IngressContext:
@@ -24,6 +27,7 @@ class IngressContext:
     publisher: Publisher
     telemetry: Telemetry
     ticket_owners: TicketOwners
+    known_queues: KnownQueues = lambda: None
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
 
 

@@ -113,6 +113,11 @@ class ReadState:
                 log.warning("read_api_rules_unreadable", path=str(self.rules_path), error=str(exc))
         return self._rules
 
+    def queues(self) -> frozenset[str] | None:
+        """The queues the rules declare; None when they cannot be read."""
+        rules = self.rules()
+        return frozenset(rules.queues) if rules is not None else None
+
 
 def _stamp(path: Path) -> tuple[float, ...]:
     try:
@@ -325,8 +330,9 @@ async def _line(state: ReadState, queue: str, limit: int) -> list[WaitingTicket]
     return out
 
 
-def include_read_api(app: FastAPI, settings: Settings, redis: RedisClient) -> None:
-    """Add the read routes to the ingress ``app``, on the stores of ``redis``."""
+def include_read_api(app: FastAPI, settings: Settings, redis: RedisClient) -> ReadState:
+    """Add the read routes to the ingress ``app``, on the stores of ``redis``; the state
+    behind them, whose rules the ingress also checks actions against."""
     prefix = settings.topic_prefix
     state = ReadState(
         RedisThreadStore(redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=prefix),
@@ -336,3 +342,4 @@ def include_read_api(app: FastAPI, settings: Settings, redis: RedisClient) -> No
         settings.rules_path,
     )
     app.include_router(build_router(state, settings))
+    return state

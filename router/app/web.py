@@ -101,7 +101,7 @@ async def ingress(
             ready_checks={"kafka": kafka_ready(watch), "redis": redis_ready},
         )
         app = create_app(ctx)
-        include_read_api(app, settings, redis)
+        ctx.known_queues = include_read_api(app, settings, redis).queues
         yield Ingress(app, ctx)
 
 

@@ -194,3 +194,34 @@ async def test_a_list_naming_unknown_tickets_is_404_for_all_of_them_and_publishe
     accepted = await client.post(URL, json=known, headers=AUTH)
     assert accepted.status_code == 202, accepted.text
     assert len(await read_topic(settings, Topic.ACTIONS, expect=2)) == 2
+
+
+async def test_a_transfer_to_a_queue_the_rules_do_not_declare_is_400_and_publishes_nothing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await create_tickets(settings, "T-1")
+    batch: list[dict[str, Any]] = [
+        {"type": "ticket.transferred", "data": {"ticket_id": "T-1", "queue": "billing"}},
+        {"type": "ticket.transferred", "data": {"ticket_id": "T-1", "queue": "nowhere"}},
+    ]
+    problem = assert_problem(await client.post(URL, json=batch, headers=AUTH), 400)
+    assert [e["pointer"] for e in problem["errors"]] == ["/1/data/queue"]
+    assert "unknown queue 'nowhere'" in problem["detail"]
+    assert "billing" in problem["errors"][0]["detail"]  # the queues it may name
+    await assert_nothing_written(settings)
+
+    accepted = await client.post(URL, json=batch[0], headers=AUTH)
+    assert accepted.status_code == 202, accepted.text
+
+
+async def test_without_readable_rules_a_transfer_is_left_to_the_router(
+    settings: Settings, tmp_path: Any
+) -> None:
+    await create_tickets(settings, "T-1")
+    blind = settings.model_copy(
+        update={"api_tokens": SecretStr("tok-2"), "rules_path": tmp_path / "missing"}
+    )
+    transfer = {"type": "ticket.transferred", "data": {"ticket_id": "T-1", "queue": "nowhere"}}
+    async with client_for(blind) as c:
+        resp = await c.post(URL, json=transfer, headers=AUTH)
+    assert resp.status_code == 202, resp.text
