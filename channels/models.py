@@ -14,6 +14,15 @@ class AcceptedBody(BaseModel):
     duplicate: bool
 
 
+class IgnoredBody(BaseModel):
+    """202 for a delivery that holds no customer message (a provider's status callback):
+    accepted, nothing published."""
+
+    id: None = Field(default=None, description="Always null: no event was published.")
+    duplicate: bool = False
+    ignored: int = Field(default=1, description="How many entries were not customer messages.")
+
+
 class ProblemBody(BaseModel):
     """RFC 9457 problem details, as every error of the ingress is answered."""
 

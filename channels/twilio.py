@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from channels.body import FORM, parse_form_pairs, read_body, require_media_type, validate
 from channels.deps import Ingress
-from channels.models import AcceptedBody, problem_responses
+from channels.models import AcceptedBody, IgnoredBody, problem_responses
 from channels.problems import Problem
 from channels.signatures import verify_twilio
 from router.events import Attachment, Customer, Interaction, ThreadRef
@@ -24,6 +24,8 @@ from router.settings import Settings
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 MAX_MEDIA = 10
 OPTIONAL_EXTRAS = ("AccountSid", "MessagingServiceSid", "FromCity", "FromState", "FromCountry")
+LOCATION = ("Latitude", "Longitude", "Label", "Address")  # a WhatsApp location message
+INBOUND_STATUSES = frozenset({"received", "receiving"})
 
 
 class TwilioMessage(BaseModel):
@@ -60,6 +62,23 @@ def media(fields: dict[str, str], count: int) -> tuple[list[Attachment], list[di
     return attachments, urls
 
 
+def status_callback(fields: dict[str, str]) -> str | None:
+    """The status of an outbound message when this is Twilio's status callback (sent,
+    delivered, read, failed...), which a Messaging Service may post to the same URL as
+    inbound messages: it is no customer message. None for an inbound message."""
+    status = (fields.get("MessageStatus") or fields.get("SmsStatus") or "").strip().lower()
+    return status if status and status not in INBOUND_STATUSES else None
+
+
+def location(fields: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """A shared location as text ("label, address" or "lat, long") and its fields."""
+    shared = {k.lower(): fields[k].strip() for k in LOCATION if fields.get(k, "").strip()}
+    if "latitude" not in shared or "longitude" not in shared:
+        return "", {}
+    named = [shared[k] for k in ("label", "address") if k in shared]
+    return ", ".join(named or [shared["latitude"], shared["longitude"]]), shared
+
+
 def to_interaction(
     channel: Literal["sms", "whatsapp"], msg: TwilioMessage, fields: dict[str, str]
 ) -> Interaction:
@@ -69,6 +88,11 @@ def to_interaction(
     metadata.update({k: fields[k] for k in OPTIONAL_EXTRAS if fields.get(k)})
     if media_urls:
         metadata["media"] = media_urls
+    text = msg.Body.strip()
+    place, shared = location(fields)
+    if shared:
+        metadata["location"] = shared
+        text = text or place
     handles = {} if phone else {channel: msg.From}
     if channel == "whatsapp" and msg.WaId:
         handles["whatsapp"] = msg.WaId
@@ -77,7 +101,7 @@ def to_interaction(
         customer=Customer(phone=phone, name=msg.ProfileName or None, handles=handles),
         inbox=_phone(msg.To) or msg.To,
         thread=ThreadRef(message_id=msg.MessageSid),
-        text=msg.Body.strip(),
+        text=text,
         attachments=attachments,
         metadata=metadata,
     )
@@ -100,9 +124,14 @@ def build_router() -> APIRouter:
         @router.post(
             f"/v1/channels/{channel}",
             status_code=202,
-            response_model=AcceptedBody,
+            response_model=AcceptedBody | IgnoredBody,
             responses=problem_responses(400, 401, 413, 415, 503),
             summary=f"An inbound {'SMS/MMS' if channel == 'sms' else 'WhatsApp'} via Twilio",
+            description=(
+                "A status callback of an outbound message (`MessageStatus`/`SmsStatus` "
+                "other than `received`) is accepted and ignored: "
+                '`{"id": null, "duplicate": false, "ignored": 1}`.'
+            ),
             operation_id=f"twilio_{channel}",
             openapi_extra={
                 "requestBody": {"required": True, "content": {FORM: {"schema": schema}}},
@@ -117,7 +146,7 @@ def build_router() -> APIRouter:
                 ],
             },
         )
-        async def receive(request: Request, ingress: Ingress) -> AcceptedBody:
+        async def receive(request: Request, ingress: Ingress) -> AcceptedBody | IgnoredBody:
             settings = ingress.settings
             require_media_type(request, FORM)
             raw = await read_body(request, settings.max_body_bytes)
@@ -128,6 +157,8 @@ def build_router() -> APIRouter:
                 if not verify_twilio(token, signed_url(settings, request), pairs, signature, raw):
                     raise Problem(401, "missing or invalid X-Twilio-Signature", slug="signature")
             fields = dict(pairs)
+            if status_callback(fields):
+                return IgnoredBody()
             msg = validate(TwilioMessage, fields)
             accepted = await ingress.publisher.interaction(
                 source, msg.MessageSid, to_interaction(channel, msg, fields)

@@ -69,7 +69,7 @@ class Attachment(BaseModel):
 
     name: str | None = None
     content_type: str = "application/octet-stream"
-    size: int = Field(default=0, ge=0)
+    size: int | None = Field(default=None, ge=0, description="Bytes; absent when unknown.")
 
 
 class Interaction(BaseModel):

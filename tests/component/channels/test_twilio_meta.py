@@ -80,7 +80,7 @@ async def test_signed_sms_is_published_and_twilio_retry_is_duplicate(
     assert data["customer"]["phone"] == "+14158675309"
     assert data["inbox"] == "+18005551212"
     assert data["text"] == "Where is my parcel?"
-    assert data["attachments"] == [{"content_type": "image/jpeg", "size": 0}]
+    assert data["attachments"] == [{"content_type": "image/jpeg"}]  # Twilio says no size
     assert data["metadata"]["media"] == [{"url": SMS["MediaUrl0"], "content_type": "image/jpeg"}]
 
 
@@ -99,6 +99,52 @@ async def test_whatsapp_prefix_is_normalized(
         "handles": {"whatsapp": "447700900123"},
     }
     assert data["inbox"] == "+14155238886"
+
+
+async def test_status_callbacks_are_accepted_and_not_published(
+    twilio_settings: Settings, settings: Settings
+) -> None:
+    """A Messaging Service posts the status of our own outbound messages to the same URL:
+    from our number, no body. They open no ticket for our own number."""
+    path = "/v1/channels/sms"
+    statuses = [
+        {
+            **SMS,
+            "From": "+18005551212",
+            "To": "+14158675309",
+            "Body": "",
+            "NumMedia": "0",
+            "MessageSid": f"SMstatus{n}",
+            "MessageStatus": status,
+            "SmsStatus": status,
+        }
+        for n, status in enumerate(["sent", "delivered", "failed", "read"])
+    ]
+    inbound = {**SMS, "SmsStatus": "received"}  # an inbound message says so
+    async with client_for(twilio_settings) as client:
+        answers = [
+            await client.post(path, content=urlencode(form), headers=signed(form, path))
+            for form in [*statuses, inbound]
+        ]
+    assert [a.status_code for a in answers] == [202] * 5
+    assert [a.json() for a in answers[:4]] == [{"id": None, "duplicate": False, "ignored": 1}] * 4
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert [r.key for r in records] == [b"phone:+14158675309"]
+
+
+async def test_a_whatsapp_location_becomes_its_text_and_metadata(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    pin = {**WHATSAPP, "Body": "", "Latitude": "52.5200", "Longitude": "13.4050"}
+    named = {**pin, "MessageSid": "SMwa1", "Label": "Office", "Address": "Main St 1"}
+    for form in (pin, named):
+        resp = await ingress_client.post("/v1/channels/whatsapp", data=form)
+        assert resp.status_code == 202, resp.text
+    first, second = (r["data"] for r in values(await read_topic(settings, Topic.INBOUND, expect=2)))
+    assert first["text"] == "52.5200, 13.4050"
+    assert first["metadata"]["location"] == {"latitude": "52.5200", "longitude": "13.4050"}
+    assert second["text"] == "Office, Main St 1"
+    assert second["metadata"]["location"]["label"] == "Office"
 
 
 async def test_twilio_bad_signature_and_bad_input(
@@ -274,7 +320,7 @@ async def test_messenger_batch_each_message_its_own_event(
     by_text = {v["data"]["text"]: v["data"] for v in values(records)}
     assert by_text["first"]["thread"]["conversation_id"] == "PAGE1:PSID-1"
     assert by_text["first"]["inbox"] == "PAGE1"
-    assert by_text[""]["attachments"] == [{"content_type": "image/*", "size": 0}]
+    assert by_text[""]["attachments"] == [{"content_type": "image/*"}]
 
 
 async def test_whatsapp_statuses_are_accepted_not_published(
