@@ -141,7 +141,7 @@ def auto_reply_reason(
     inboxes: Iterable[str],
 ) -> str | None:
     """Why this message is machine-sent, or None. ``header`` reads one decoded header."""
-    auto = (header("auto-submitted") or "").split(";")[0].strip().lower()
+    auto = _token(header("auto-submitted") or "")
     precedence = (header("precedence") or "").strip().lower()
     list_id = (header("list-id") or "").strip()
     return_path = header("return-path")
@@ -157,3 +157,14 @@ def auto_reply_reason(
         (return_path is not None and return_path.strip() in ("<>", ""), "return-path: <>"),
     )
     return next((reason for hit, reason in checks if hit), None) or subject_reason(subject)
+
+
+COMMENT = re.compile(r"\([^()]*\)")
+
+
+def _token(value: str) -> str:
+    """The keyword of a header such as ``Auto-Submitted: no (sent by a person)``: RFC 3834
+    allows comments (CFWS) and parameters after it."""
+    while COMMENT.search(value):  # innermost first: comments nest
+        value = COMMENT.sub(" ", value)
+    return value.split(";")[0].strip().lower()

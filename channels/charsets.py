@@ -97,7 +97,7 @@ def candidates(charset: str | None) -> list[str]:
 def _known(name: str) -> bool:
     try:
         codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return False
     return True
 

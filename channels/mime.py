@@ -22,6 +22,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
+import structlog
 from inscriptis import get_text
 
 from channels.addresses import Mailbox, parse_addresses
@@ -30,6 +31,8 @@ from channels.charsets import HeaderCharset, decode_bytes
 from channels.header_policy import PLAIN_HEADERS
 from channels.replies import split_html
 from router.events import Attachment
+
+log = structlog.get_logger("switchboard.ingress.email")
 
 __all__ = ["Mailbox", "ParsedEmail", "decode_bytes", "decode_words", "parse_email"]
 
@@ -152,11 +155,11 @@ def parse_date(value: str | None) -> datetime | None:
     value = GLUED_HEADER.sub("", value).strip()
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # 9999-12-31 -1200: past max
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
 
 
 def html_to_text(html: str) -> str:
@@ -446,25 +449,24 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
 def _parse(raw: bytes) -> ParsedEmail:
     raw, bannered = skip_banner(raw)
-    msg = BytesParser(policy=PLAIN_HEADERS).parsebytes(raw)
+    parser = BytesParser(policy=PLAIN_HEADERS)
+    try:
+        msg, body_error = parser.parsebytes(raw), None
+    except Exception as exc:  # noqa: BLE001 - e.g. parts nested past the stdlib's recursion
+        msg, body_error = parser.parsebytes(raw, headersonly=True), exc
     headers = _Headers(msg)
     if bannered:
         headers.warnings.append("forwarded-message banner before the headers skipped")
     froms = headers.raw("from")
     sender = next(iter(headers.addresses("from")), None)
-    walk = _Walk(headers, _declared_charsets(msg))
-    _walk(msg, walk)
-    quoted: list[str] = []
-    if any(t.strip() for t in walk.plain):
-        text, html_only = "\n\n".join(trim_text(t) for t in walk.plain if t.strip()), False
-    else:
-        parts = []
-        for html in walk.html:
-            own, history = split_html(html)
-            parts.append(html_to_text(own))
-            if history:
-                quoted.append(html_to_text(history))
-        text, html_only = "\n\n".join(p for p in parts if p), bool(walk.html)
+    try:
+        if body_error is not None:
+            raise body_error
+        text, quoted, html_only, attachments = _body(msg, headers)
+    except Exception as exc:  # noqa: BLE001 - a body it cannot walk keeps the headers
+        log.warning("email_body_unreadable", error=type(exc).__name__)
+        headers.warnings.append("body could not be parsed: kept as raw text")
+        text, quoted, html_only, attachments = _raw_body(raw), [], False, []
     to, cc = headers.addresses("to"), headers.addresses("cc")
     delivered_to = headers.addresses("delivered-to") or headers.addresses("x-original-to")
     subject = headers.text("subject")
@@ -491,8 +493,33 @@ def _parse(raw: bytes) -> ParsedEmail:
         text=trim_text(text),
         quoted="\n\n".join(q for q in quoted if q) or None,
         html_only=html_only,
-        attachments=walk.attachments,
+        attachments=attachments,
         auto_reply_reason=reason,
         warnings=headers.warnings,
         defects=len(msg.defects),
     )
+
+
+def _body(msg: Message, headers: _Headers) -> tuple[str, list[str], bool, list[Attachment]]:
+    """The text (plain preferred, else HTML as text), its quoted history, whether it came
+    from HTML only, and the attachments' metadata."""
+    walk = _Walk(headers, _declared_charsets(msg))
+    _walk(msg, walk)
+    quoted: list[str] = []
+    if any(t.strip() for t in walk.plain):
+        text, html_only = "\n\n".join(trim_text(t) for t in walk.plain if t.strip()), False
+    else:
+        parts = []
+        for html in walk.html:
+            own, history = split_html(html)
+            parts.append(html_to_text(own))
+            if history:
+                quoted.append(html_to_text(history))
+        text, html_only = "\n\n".join(p for p in parts if p), bool(walk.html)
+    return text, quoted, html_only, walk.attachments
+
+
+def _raw_body(raw: bytes) -> str:
+    """What follows the headers, as text: the last resort for a body that cannot be walked."""
+    _, sep, rest = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    return trim_text(decode_bytes(rest if sep else raw, None))

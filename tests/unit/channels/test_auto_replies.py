@@ -116,3 +116,19 @@ def test_a_google_group_as_the_support_address_is_not_list_mail() -> None:
 def test_a_mail_without_any_from_is_still_refused() -> None:
     _, interaction = interpret(b"To: support@acme.test\r\nSubject: hi\r\n\r\nbody\r\n")
     assert interaction is None
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("no (sent by a person)", None),  # RFC 3834 allows a comment after the keyword
+        ("(typed (by hand)) no", None),
+        ("auto-replied (vacation)", "auto-submitted: auto-replied"),
+        ("auto-generated; owner-email=x@example.com", "auto-submitted: auto-generated"),
+    ],
+)
+def test_auto_submitted_is_read_past_comments_and_parameters(
+    value: str, reason: str | None
+) -> None:
+    raw = f"From: dana@example.com\nTo: help@example.com\nAuto-Submitted: {value}\n\nhi"
+    assert parse_email(raw.encode()).auto_reply_reason == reason

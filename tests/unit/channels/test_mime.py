@@ -244,3 +244,35 @@ def test_parsing_never_raises(raw: bytes) -> None:
     assert isinstance(parsed.text, str)
     for attachment in parsed.attachments:
         assert attachment.size >= 0
+
+
+HEADERS = "From: Dana <dana@example.com>\nTo: support@acme.test\nSubject: hi\nMessage-ID: <m-1@x>\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "body"),
+    [
+        ("Date: Fri, 31 Dec 9999 23:59:59 -1200\n", "hello"),  # past datetime.max in UTC
+        ('Content-Type: text/plain; charset="utf-8\0"\n', "hello"),  # a NUL in the label
+        ("Content-Type: multipart/mixed; boundary=b\n", "--b\n" * 3000 + "hello"),
+    ],
+)
+def test_what_cannot_be_read_drops_that_part_and_keeps_the_sender(extra: str, body: str) -> None:
+    parsed = parse_email(f"{HEADERS}{extra}\n{body}".encode())
+    assert parsed.sender is not None
+    assert parsed.sender.email == "dana@example.com"
+    assert parsed.inbox == "support@acme.test"
+    assert parsed.message_id == "m-1@x"
+    assert "hello" in parsed.text
+    assert parsed.date is None
+
+
+def test_a_body_too_deeply_nested_to_walk_is_kept_as_text_with_its_headers() -> None:
+    nested = "".join(
+        f"Content-Type: multipart/mixed; boundary=b{i}\n\n--b{i}\n" for i in range(1500)
+    )
+    parsed = parse_email(f"{HEADERS}{nested}Content-Type: text/plain\n\nhello".encode())
+    assert parsed.sender is not None
+    assert parsed.sender.email == "dana@example.com"
+    assert parsed.subject == "hi"
+    assert "hello" in parsed.text

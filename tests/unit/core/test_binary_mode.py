@@ -11,8 +11,8 @@ import orjson
 import pytest
 from aiokafka import ConsumerRecord
 
-from consumers.work import parse_action_record, parse_record
 from consumers.state.memory import InMemoryThreadStore
+from consumers.work import parse_action_record, parse_record
 from router.actions import TicketResolved
 from router.codec import CONTENT_TYPE_HEADER, decode_record, encode_event, is_binary
 from router.errors import InvalidEvent
