@@ -166,11 +166,7 @@ class Recount:
         people = {"queue": queue, "channel": channel, "agent": agent}
         load = {"queue": queue, "channel": channel}
 
-        if kind in ("created", "resolved", "reopened", "escalated"):
-            self._count("workload", at, load, kind)
-        if kind == "responded" and isinstance(data.get("handle_seconds"), int | float):
-            self._count("workload", at, load, "handled")
-            self._count("workload", at, load, "handle_seconds_sum", round(data["handle_seconds"]))
+        self._workload(kind, data, at, load)
 
         if kind == "resolved":
             self._count("fcr", at, people, "resolved")
@@ -204,6 +200,20 @@ class Recount:
             # the escalation it caused moved it (the snapshot)
             fired = {name: _text(data[name]) for name in ("queue", "priority") if name in data}
             self._count("sla", when, {**sla, **fired, "target": target}, counter)
+
+    def _workload(
+        self, kind: str, data: dict[str, Any], at: datetime, dims: dict[str, str]
+    ) -> None:
+        if kind in ("created", "resolved", "reopened", "escalated"):
+            self._count("workload", at, dims, kind)
+        handle = data.get("handle_seconds")
+        if not isinstance(handle, int | float) or isinstance(handle, bool):
+            return
+        # an agent's reply, or an answered or ended call (added to its ticket with the
+        # time the phone system reported)
+        if kind == "responded" or (kind == "message_added" and handle > 0):
+            self._count("workload", at, dims, "handled")
+            self._count("workload", at, dims, "handle_seconds_sum", round(handle))
 
     def _feedback(self, at: datetime, dims: dict[str, str], kind: object, score: object) -> None:
         if not isinstance(score, int) or isinstance(score, bool):

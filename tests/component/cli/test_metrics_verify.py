@@ -197,6 +197,27 @@ def test_the_metrics_role_counts_a_late_fired_breach_in_the_window_of_its_due_ti
     assert role == set(recount(data))
 
 
+def test_handle_time_of_replies_and_of_answered_calls_is_counted_as_the_role_counts_it() -> None:
+    reply = ev(1, "responded", AT, handle_seconds=30, response="first")
+    call = ev(2, "message_added", AT, handle_seconds=150, contact=False)  # talk+hold+wrap
+    message = ev(3, "message_added", AT)  # a customer message: no handle time
+    got = recount(reply, call, message)
+    assert got["workload/2026-11-24T10:00:00Z/channel=chat,queue=general"] == {
+        "handled": 2,
+        "handle_seconds_sum": 180,
+    }
+    role: dict[str, dict[str, int]] = {}
+    for event in (reply, call, message):
+        plain = orjson.loads(orjson.dumps(event))
+        for contributor in CONTRIBUTORS:
+            for c in contributor(str(plain["type"]), plain["data"]):
+                if c.metric == "workload":
+                    key = metric_key(c.metric, window_of(c.at or AT, 60)[0], c.dimensions)
+                    counters = role.setdefault(key, {})
+                    counters[c.counter] = counters.get(c.counter, 0) + c.amount
+    assert role == {k: v for k, v in got.items() if k.startswith("workload/")}
+
+
 def test_newest_revision_wins_and_a_definition_hash_does_not_split_a_window() -> None:
     def record(revision: int, resolved: int, definition: str) -> bytes:
         return orjson.dumps(
