@@ -13,6 +13,7 @@ from channels.deps import Ingress
 from channels.models import AcceptedBody, problem_responses
 from channels.shared_secret import openapi_parameters, require_secret
 from router.events import Customer, Interaction, ThreadRef
+from router.identity import normalize_email
 
 SOURCE = "/switchboard/channels/chat"
 
@@ -64,7 +65,7 @@ def to_interaction(msg: ChatMessage) -> Interaction:
     return Interaction(
         channel="chat",
         customer=Customer(
-            email=visitor.email.lower() if visitor.email else None,
+            email=normalize_email(visitor.email) if visitor.email else None,
             name=visitor.name,
             handles={"chat": visitor.id},
         ),

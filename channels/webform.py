@@ -30,6 +30,7 @@ from channels.body import (
 from channels.deps import Ingress, IngressContext
 from channels.models import AcceptedBody, problem_responses
 from router.events import Customer, Interaction, ThreadRef
+from router.identity import normalize_email
 
 SOURCE = "/switchboard/channels/webform"
 PATH = "/v1/channels/webform"
@@ -89,7 +90,7 @@ def to_interaction(form: WebForm, inbox: str) -> Interaction:
     return Interaction(
         channel="webform",
         thread=NO_THREAD,  # given, not defaulted: pydantic deep-copies a model default
-        customer=Customer(email=form.email.lower(), name=form.name),
+        customer=Customer(email=normalize_email(form.email), name=form.name),
         inbox=inbox,
         subject=form.subject,
         text=form.message,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from router.identity import normalize_email
 from router.vocabulary import Channel, Priority, Status
 
 
@@ -47,11 +48,20 @@ class Customer(BaseModel):
         """Every identity key this customer is known by, strongest first."""
         keys = []
         if self.email:
-            keys.append(f"email:{self.email.lower()}")
+            keys.append(f"email:{_email_key(self.email)}")
         if self.phone:
             keys.append(f"phone:{self.phone}")
         keys.extend(f"{ch}:{handle}" for ch, handle in sorted(self.handles.items()))
         return keys
+
+
+def _email_key(email: str) -> str:
+    """One spelling per address, whichever adapter wrote it: an internationalised domain
+    as ASCII (the email adapter reads ``bücher.example`` from headers as punycode)."""
+    try:
+        return normalize_email(email)
+    except ValueError:
+        return email.lower()
 
 
 class ThreadRef(BaseModel):

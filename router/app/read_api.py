@@ -36,6 +36,7 @@ from consumers.state.backlog import Backlog
 from consumers.state.threads import RedisThreadStore
 from consumers.state.waiting import Entry, WaitingLine
 from router.events import Ticket
+from router.identity import normalize_email, normalize_phone
 from router.redis import RedisClient
 from router.settings import Settings
 from router.vocabulary import CHANNELS
@@ -190,7 +191,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     async def customer_tickets(customer_id: Id) -> CustomerTickets:
         customer = customer_id
         if ":" in customer_id:
-            owner = await state.threads.customer_of(customer_id)
+            owner = await state.threads.customer_of(identity_key(customer_id))
             if owner is None:
                 raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
             customer = owner
@@ -244,6 +245,20 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         return agent_body(found[0], _default_capacity(state))
 
     return router
+
+
+def identity_key(text: str) -> str:
+    """``email:Eve@Example.com`` or ``phone:1 415 867 5309`` as the ingress keys them, so a
+    helpdesk may pass an address as it displays it."""
+    kind, _, value = text.partition(":")
+    try:
+        if kind == "email":
+            return f"email:{normalize_email(value)}"
+        if kind == "phone":
+            return f"phone:{normalize_phone(value)}"
+    except ValueError:
+        pass
+    return text
 
 
 def _default_capacity(state: ReadState) -> dict[str, int]:

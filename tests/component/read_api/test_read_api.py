@@ -96,6 +96,8 @@ async def read_api_scenario(settings: Settings) -> None:
         customer = by_identity.json()["customer_id"]
         by_id = await http.get(f"/v1/customers/{customer}/tickets", headers=AUTH)
         assert by_id.json() == by_identity.json()
+        as_shown = await http.get("/v1/customers/email:Ada@Example.COM/tickets", headers=AUTH)
+        assert as_shown.json() == by_identity.json()  # spelt as a helpdesk displays it
 
         # queues: backlog (metrics role), the line (timers role), agents and seats
         async def queues() -> dict[str, Any]:

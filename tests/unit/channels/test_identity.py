@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from channels import chat, webform
+from channels.email import interpret
 from router.identity import normalize_email, normalize_phone
 
 pytestmark = pytest.mark.unit
@@ -49,3 +51,24 @@ def test_normalize_phone(raw: str, region: str | None, expected: str) -> None:
 def test_normalize_phone_rejects(raw: str) -> None:
     with pytest.raises(ValueError, match="phone number"):
         normalize_phone(raw)
+
+
+def test_an_internationalised_address_is_one_customer_whichever_channel_wrote_it() -> None:
+    raw = "From: Kunde <kunde@bücher.example>\nTo: help@acme.test\nSubject: x\n\nhallo"
+    _, mail = interpret(raw.encode())
+    form = webform.to_interaction(
+        webform.WebForm.model_validate({"email": "Kunde@Bücher.example", "message": "hallo"}),
+        "webform",
+    )
+    visit = chat.to_interaction(
+        chat.ChatMessage.model_validate(
+            {
+                "conversation_id": "c-1",
+                "visitor": {"id": "v-1", "email": "kunde@bücher.example"},
+                "text": "hallo",
+            }
+        )
+    )
+    assert mail is not None
+    keys = {i.customer.identities()[0] for i in (mail, form, visit)}
+    assert keys == {"email:kunde@xn--bcher-kva.example"}
