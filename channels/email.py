@@ -24,9 +24,12 @@ THREADPOOL_ABOVE_BYTES = 256 * 1024
 
 
 def provider_id(parsed: ParsedEmail, raw: bytes) -> str:
-    """The Message-ID, so a redelivered mail is a duplicate; the bytes' hash without one."""
+    """The Message-ID with its sender, so a redelivered mail is a duplicate while another
+    sender's mail under the same id (a shop system that stamps one fixed Message-ID on
+    every message) is not lost as one; the bytes' hash when there is no Message-ID."""
     if parsed.message_id:
-        return f"message-id:{parsed.message_id}"
+        sender = parsed.sender.email if parsed.sender else ""
+        return f"message-id:{parsed.message_id}\x1f{sender}"
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
@@ -34,7 +37,13 @@ def to_interaction(parsed: ParsedEmail, size: int) -> Interaction:
     reply = split_reply(parsed.text)
     quoted = "\n\n".join(q for q in (reply.quoted, parsed.quoted) if q) or None
     metadata: dict[str, Any] = {"size": size}
-    for name, group in (("to", parsed.to), ("cc", parsed.cc), ("reply_to", parsed.reply_to)):
+    groups = (
+        ("to", parsed.to),
+        ("cc", parsed.cc),
+        ("reply_to", parsed.reply_to),
+        ("delivered_to", parsed.delivered_to),
+    )
+    for name, group in groups:
         if group:
             metadata[name] = [box.email for box in group]
     if parsed.auto_reply_reason:

@@ -87,6 +87,13 @@ class ParsedEmail:
 
     @property
     def inbox(self) -> str | None:
+        """The address written to: the To or Cc address the mail was delivered to
+        (``Delivered-To``/``X-Original-To``: our inbox when a customer writes to someone
+        else with us in copy), else the first To, Cc, or delivery address."""
+        delivered = {box.email for box in self.delivered_to}
+        for box in (*self.to, *self.cc):
+            if box.email in delivered:
+                return box.email
         for group in (self.to, self.cc, self.delivered_to):
             if group:
                 return group[0].email

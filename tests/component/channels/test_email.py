@@ -104,6 +104,27 @@ async def test_redelivery_with_same_message_id_is_a_duplicate(
     assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
 
 
+async def test_another_senders_mail_under_a_reused_message_id_is_not_lost(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Shop systems exist that stamp one fixed Message-ID on every mail they send."""
+    head = "To: help@acme.test\nMessage-ID: <order-confirmation@shop.local>\n"
+    first, second = (
+        f"From: {who}@example.com\n{head}Subject: about order {n}\n\nwhere is order {n}?"
+        for n, who in ((1, "three"), (2, "four"))
+    )
+    answers = [
+        await ingress_client.post("/v1/channels/email", content=m.encode(), headers=RFC822)
+        for m in (first, second, first)
+    ]
+    assert [a.json()["duplicate"] for a in answers] == [False, False, True]
+    events = values(await read_topic(settings, Topic.INBOUND, expect=2))
+    assert [e["data"]["customer"]["email"] for e in events] == [
+        "three@example.com",
+        "four@example.com",
+    ]
+
+
 async def test_no_message_id_dedupes_on_the_raw_bytes(
     ingress_client: httpx.AsyncClient, settings: Settings
 ) -> None:

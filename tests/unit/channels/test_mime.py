@@ -276,3 +276,13 @@ def test_a_body_too_deeply_nested_to_walk_is_kept_as_text_with_its_headers() -> 
     assert parsed.sender.email == "dana@example.com"
     assert parsed.subject == "hi"
     assert "hello" in parsed.text
+
+
+def test_the_inbox_is_the_address_the_mail_was_delivered_to_when_it_is_in_copy() -> None:
+    copied = "From: carol@example.com\nTo: Dave <dave@partner.example>\nCc: billing@acme.test\n"
+    parsed = parse_email(f"Delivered-To: billing@acme.test\n{copied}Subject: x\n\nhi".encode())
+    assert parsed.inbox == "billing@acme.test"
+    plain = parse_email(f"{copied}Subject: x\n\nhi".encode())
+    assert plain.inbox == "dave@partner.example"  # no delivery header: the first To
+    alias = "From: c@example.com\nTo: support@acme.test\nDelivered-To: acme@mail.example\n\nhi"
+    assert parse_email(alias.encode()).inbox == "support@acme.test"  # forwarded alias
