@@ -38,7 +38,7 @@ from router.actions import (
     validate_data,
 )
 from router.errors import InvalidEvent
-from router.events import CloudEvent, utcnow
+from router.events import CloudEvent, received_time
 from router.ids import event_id
 from router.topics import Topic
 from router.vocabulary import EventType
@@ -118,7 +118,7 @@ def _prepare(
         source=envelope.source or SOURCE,
         type=type_,
         subject=envelope.subject or key,
-        time=envelope.time or utcnow(),
+        time=received_time(envelope.time),
         data=action.model_dump(mode="json", exclude_none=True),
     )
     ticket_id = action.ticket_id if isinstance(action, TicketAction) else None

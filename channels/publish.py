@@ -37,7 +37,7 @@ from redis.typing import EncodableT
 
 from router.codec import CONTENT_TYPE_HEADER, encode_envelope, encode_event
 from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
-from router.events import CloudEvent, Interaction, iso, utcnow
+from router.events import CloudEvent, Interaction, iso, received_time, utcnow
 from router.ids import event_id
 from router.kafka import retriable
 from router.keys import Keys
@@ -173,7 +173,7 @@ class Publisher:
             source,
             EventType.INTERACTION_RECEIVED,
             subject=key,
-            time=time or data.sent_at or utcnow(),
+            time=received_time(time or data.sent_at),
             data=data.model_dump(mode="json", exclude_none=True),
         )
         return await self._publish(Topic.INBOUND, key, id_, value, maybe_seen=not minted)

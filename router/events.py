@@ -5,7 +5,7 @@ Adapters build these, consumers read them; nobody defines a parallel copy.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,9 +13,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from router.identity import normalize_email
 from router.vocabulary import Channel, Priority, Status
 
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def received_time(claimed: datetime | None) -> datetime:
+    """When an event happened: the time its sender gives, unless that lies in the future
+    beyond clock skew (a wrong clock, or a forged time), which would start SLA clocks
+    that never run out; then the time it was received."""
+    now = utcnow()
+    return claimed if claimed is not None and claimed <= now + MAX_CLOCK_SKEW else now
 
 
 class CloudEvent(BaseModel):

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -50,6 +51,22 @@ async def test_chat_message_is_published_with_conversation_and_visitor(
     assert data["inbox"] == "shop.example.com"
     assert data["language"] == "en"
     assert data["metadata"] == {"page_url": CHAT["page_url"], "locale": "en-GB"}
+
+
+async def test_a_time_in_the_future_is_replaced_by_the_time_received(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A client's wrong clock must not start SLA clocks that never run out."""
+    future = {**CHAT, "message_id": "m-future", "sent_at": "2099-01-01T00:00:00Z"}
+    past = {**CHAT, "message_id": "m-past"}  # 2026-11-03: the customer's own time stands
+    before = time.time()
+    for body in (future, past):
+        resp = await ingress_client.post("/v1/channels/chat", json=body)
+        assert resp.status_code == 202, resp.text
+    moved, kept = values(await read_topic(settings, Topic.INBOUND, expect=2))
+    assert moved["data"]["sent_at"] == "2099-01-01T00:00:00Z"  # the claim is kept as data
+    assert before - 1 <= datetime.fromisoformat(moved["time"]).timestamp() <= time.time() + 1
+    assert kept["time"].startswith("2026-11-03T10:00:00")
 
 
 async def test_anonymous_visitor_is_keyed_by_chat_handle(
