@@ -364,6 +364,16 @@ class RedisThreadStore:
             out.append({**known, **(seen.get("customer") or {})})
         return out
 
+    async def customer_known(self, customer_id: str) -> bool:
+        """Whether Redis knows this customer: an identity or a ticket (one slot: every
+        key of a customer shares its hash tag)."""
+        k = self._keys
+        with redis_errors():
+            found = await self._r.exists(
+                k.customer_identities(customer_id), k.ticket_data(customer_id)
+            )
+        return bool(found)
+
     async def customer_of(self, identity: str) -> str | None:
         with redis_errors():
             raw = await self._r.get(self._keys.identity(identity))

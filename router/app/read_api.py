@@ -196,7 +196,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
                 raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
             customer = owner
         tickets = await state.threads.customer_tickets(customer)
-        if not tickets:
+        if not tickets and not await state.threads.customer_known(customer):
             raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
         return CustomerTickets(customer_id=customer, tickets=tickets)
 

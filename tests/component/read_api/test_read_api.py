@@ -131,6 +131,15 @@ async def read_api_scenario(settings: Settings) -> None:
             assert missing.status_code == 404, (path, missing.text)
             assert missing.headers["content-type"] == "application/problem+json"
             assert missing.json()["status"] == 404
+        # a customer known from the CRM alone has no tickets yet: an empty list, not 404
+        crm = {"type": "customer.upserted", "data": {"email": "crm-only@example.com"}}
+        assert (await http.post("/v1/actions", json=crm, headers=AUTH)).status_code == 202
+        known = await eventually(
+            lambda: http.get("/v1/customers/email:crm-only@example.com/tickets", headers=AUTH),
+            lambda r: r.status_code == 200,
+        )
+        assert known.status_code == 200, known.text
+        assert known.json()["tickets"] == []
         denied = await http.get(f"/v1/tickets/{assigned}")
         assert denied.status_code == 401
         assert denied.headers["content-type"] == "application/problem+json"
