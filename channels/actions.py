@@ -9,7 +9,7 @@ means nothing from the request is written.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -44,6 +44,9 @@ from router.topics import Topic
 from router.vocabulary import EventType
 
 SOURCE = "/switchboard/actions"
+CE_JSON = "application/cloudevents+json"
+CE_BATCH = "application/cloudevents-batch+json"
+BINARY_ATTRIBUTES = ("type", "id", "source", "time", "subject", "specversion")
 MAX_ACTIONS = 500
 # Documents the scheme in OpenAPI; the check itself is authorize(), constant-time.
 BEARER = HTTPBearer(auto_error=False, description="One of SWITCHBOARD_API_TOKENS.")
@@ -168,6 +171,19 @@ async def require_tickets(prepared: list[Prepared], ticket_owners: TicketOwners)
         raise Problem(404, detail, slug="unknown-ticket", errors=errors)
 
 
+def cloudevents_binding(kind: str, body: Any, headers: Mapping[str, str]) -> Any:
+    """The request as this endpoint's plain JSON, from any mode of the CloudEvents HTTP
+    binding a helpdesk's SDK may use: structured (``application/cloudevents+json``, one
+    event), batch (``application/cloudevents-batch+json``, a list) or binary (the
+    attributes as ``ce-*`` headers, the body the event's ``data``)."""
+    if kind == CE_BATCH and not isinstance(body, list):
+        raise Problem(400, "a CloudEvents batch is a JSON array", slug="invalid")
+    if kind != JSON or "ce-type" not in headers:
+        return body
+    event = {name: headers[f"ce-{name}"] for name in BINARY_ATTRIBUTES if f"ce-{name}" in headers}
+    return {**event, "data": body}
+
+
 def require_queues(prepared: list[Prepared], queues: Collection[str] | None) -> None:
     """400 naming every transfer to a queue the rules do not declare. Published anyway,
     such an action would only end in the dead-letter topic. Without readable rules the
@@ -229,15 +245,18 @@ def build_router() -> APIRouter:
                 "content": {
                     JSON: {
                         "schema": {"oneOf": [item_schema, {"type": "array", "items": item_schema}]}
-                    }
+                    },
+                    CE_JSON: {"schema": item_schema},
+                    CE_BATCH: {"schema": {"type": "array", "items": item_schema}},
                 },
             },
         },
     )
     async def actions(request: Request, ingress: Ingress) -> ListAccepted | AcceptedBody:
         authorize(request, ingress.settings.tokens())
-        require_media_type(request, JSON)
+        kind = require_media_type(request, JSON, CE_JSON, CE_BATCH)
         body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
+        body = cloudevents_binding(kind, body, request.headers)
         prepared = prepare(body, request.headers.get("idempotency-key"))
         require_queues(prepared, ingress.known_queues())
         await require_tickets(prepared, ingress.ticket_owners)

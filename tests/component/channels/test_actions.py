@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from pydantic import SecretStr
 
+from channels.actions import CE_BATCH, CE_JSON
 from router.settings import Settings
 from router.topics import Topic
 from tests.component.channels.support import (
@@ -225,3 +227,46 @@ async def test_without_readable_rules_a_transfer_is_left_to_the_router(
     async with client_for(blind) as c:
         resp = await c.post(URL, json=transfer, headers=AUTH)
     assert resp.status_code == 202, resp.text
+
+
+async def test_every_mode_of_the_cloudevents_http_binding_is_read(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A helpdesk posting with a CloudEvents SDK: structured, batch and binary mode."""
+    await create_tickets(settings, "T-1")
+    note = {"ticket_id": "T-1", "agent_id": "a-1", "text": "called back"}
+    structured = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "/helpdesk",
+        "type": "ticket.note_added",
+        "datacontenttype": "application/json",
+        "data": note,
+    }
+    batch = [{**structured, "id": "ce-2"}, {**structured, "id": "ce-3"}]
+    binary = {
+        "ce-specversion": "1.0",
+        "ce-id": "ce-4",
+        "ce-source": "/helpdesk",
+        "ce-type": "ticket.note_added",
+        "ce-time": "2026-11-24T10:00:00Z",
+    }
+    answers = [
+        await client.post(
+            URL, content=orjson.dumps(structured), headers={**AUTH, "content-type": CE_JSON}
+        ),
+        await client.post(
+            URL, content=orjson.dumps(batch), headers={**AUTH, "content-type": CE_BATCH}
+        ),
+        await client.post(URL, json=note, headers={**AUTH, **binary}),
+    ]
+    assert [a.status_code for a in answers] == [202, 202, 202], [a.text for a in answers]
+    events = values(await read_topic(settings, Topic.ACTIONS, expect=4))
+    assert [e["id"] for e in events] == ["ce-1", "ce-2", "ce-3", "ce-4"]
+    assert {e["source"] for e in events} == {"/helpdesk"}
+    assert all(e["data"] == note for e in events)
+    assert events[3]["time"] == "2026-11-24T10:00:00Z"
+    not_a_batch = await client.post(
+        URL, content=orjson.dumps(structured), headers={**AUTH, "content-type": CE_BATCH}
+    )
+    assert_problem(not_a_batch, 400)
