@@ -262,6 +262,18 @@ class AgentStore:
         with redis_errors():
             await self._release(keys=keys, args=[self._p, *ticket_ids])
 
+    async def release_seats(self, ticket_ids: list[str]) -> dict[str, str]:
+        """``release``, answering which agent each freed ticket was held by: erasing a
+        customer says whose seats it gave back (tickets that held none are left out)."""
+        if not ticket_ids:
+            return {}
+        keys = [self._changes]
+        for ticket_id in ticket_ids:
+            keys += [self._holder(ticket_id), self._holder_channel(ticket_id)]
+        with redis_errors():
+            held = await self._release(keys=keys, args=[self._p, *ticket_ids])
+        return {t: text(agent) for t, agent in zip(ticket_ids, held, strict=True) if text(agent)}
+
     async def changes(self) -> int:
         """How often an assignment may have become possible so far (see module doc)."""
         with redis_errors():

@@ -135,6 +135,30 @@ class TimerSchedule:
                     )
                 await pipe.execute()
 
+    async def drop_tickets(self, ticket_ids: Iterable[str]) -> int:
+        """Drop every timer of these tickets (an erased customer's), claimed or not; how
+        many. Members are found by a scan of each ticket's shard for ``ticket|``: which
+        targets a ticket was scheduled for depends on snapshots (policy, queue) that may
+        be gone, and erasure is rare enough to afford the scan. A timer being fired
+        meanwhile is not put back: ``settle`` moves or drops only what it still finds."""
+        dropped = 0
+        with redis_errors():
+            for ticket_id in ticket_ids:
+                shard = shard_of(ticket_id, self.shards)
+                schedule = self._keys.timers(shard)
+                pattern = _glob_literal(ticket_id) + "|*"
+                members = [
+                    text(member)
+                    async for member, _ in self._r.zscan_iter(schedule, match=pattern, count=500)
+                ]
+                if members:
+                    async with self._r.pipeline(transaction=False) as pipe:
+                        pipe.zrem(schedule, *members)
+                        pipe.zrem(self._keys.timer_claims(shard), *members)
+                        removed, _ = await pipe.execute()
+                    dropped += int(removed)
+        return dropped
+
     async def recorded_shards(self) -> int | None:
         """The shard count the timers role last worked with; None before the shards."""
         with redis_errors():
@@ -182,3 +206,8 @@ class TimerSchedule:
                 start += len(entries) - len(away)
                 moved += len(away)
         return moved
+
+
+def _glob_literal(value: str) -> str:
+    """``value`` matched literally in a SCAN pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in value)

@@ -273,6 +273,18 @@ class WaitingLine:
                 places.append((place[0], "place", needs(ticket), place[1]))
         await self._put(places, done)
 
+    async def drop(self, tickets: Iterable[Ticket]) -> None:
+        """Take these tickets out of the line (an erased customer's): the member of every
+        round up to the snapshot's, so one an earlier round left behind goes too. Leaving
+        is idempotent: a member not in line changes nothing."""
+        await self._put(
+            [
+                (f"{ticket.id}|{round_}", "leave", "", 0.0)
+                for ticket in tickets
+                for round_ in range(ticket.assignment_round + 1)
+            ]
+        )
+
     async def rehome(self, previous: int | None) -> int:
         """Move into their shards the line of versions before the shards and, when
         ``previous`` (the shard count last worked with) differs from ours, the old
