@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels import actions, chat, email, meta, twilio, voice, webform
 from channels.deps import IngressContext
+from channels.models import problem_responses
 from channels.problems import install_handlers
 from router.health import add_health_routes
 from router.observability import Telemetry
@@ -51,6 +52,21 @@ class IngressApp(FastAPI):
 
     hot: HotPaths | None = None
     hot_app: ASGIApp | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with its generic ``422`` replaced by what this app answers
+        to a request it cannot validate: ``400`` problem+json with field paths."""
+        if self.openapi_schema is None:
+            document = super().openapi()
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None:
+                        responses.setdefault("400", problem_responses(400)[400])
+            document.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+            document.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+            self.openapi_schema = document
+        return self.openapi_schema
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

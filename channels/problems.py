@@ -158,9 +158,7 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
     async def on_too_large(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TooLarge)
         errors = [{"pointer": exc.pointer, "detail": str(exc)}]
-        return problem_response(
-            Problem(413, str(exc), slug="too-large", errors=errors), request.url.path
-        )
+        return problem_response(Problem(413, str(exc), errors=errors), request.url.path)
 
     async def on_backend(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BackendUnavailable)

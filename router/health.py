@@ -176,6 +176,10 @@ def add_health_routes(
         summary="Readiness: Kafka, Redis, rules loaded",
         description=f"Each check runs with a {timeout_s:g} s timeout, all at once; results "
         f"are reused for {ttl_s:g} s. 503 when any check fails.",
+        responses={
+            200: {"description": '`{"status": "ready", "checks": {name: "ok"}}`'},
+            503: {"description": '`{"status": "not ready", "checks": {name: "failing: why"}}`'},
+        },
     )
     async def readyz() -> Response:
         results = await readiness.evaluate()

@@ -31,6 +31,7 @@ async def test_a_huge_webform_message_is_413_naming_the_limit(switchboard: Runni
     body = {"email": "ada@example.com", "message": "x" * 1_047_700}
     resp = await switchboard.http.post("/v1/channels/webform", json=body)
     problem = assert_problem(resp, 413, pointer="/message")
+    assert problem["type"].endswith("/payload-too-large")  # one type for every 413
     assert "SWITCHBOARD_MAX_TEXT_BYTES" in problem["detail"]
     assert "65,536" in problem["detail"]
     inbound = await read_topic(switchboard.settings, Topic.INBOUND, expect=0, settle=0.3)

@@ -46,3 +46,12 @@ async def test_every_endpoint_is_in_the_served_openapi_document() -> None:
     assert "202" in email["responses"]
     assert "application/problem+json" in email["responses"]["400"]["content"]
     assert "HTTPBearer" in doc["components"]["securitySchemes"]
+    # what the app answers to a request it cannot validate: 400 problem+json, never 422
+    statuses = {
+        code for ops in doc["paths"].values() for op in ops.values() for code in op["responses"]
+    }
+    assert "422" not in statuses
+    assert "HTTPValidationError" not in str(doc)
+    handshake = doc["paths"]["/v1/channels/messenger"]["get"]["responses"]
+    assert "application/problem+json" in handshake["400"]["content"]
+    assert "503" in doc["paths"]["/readyz"]["get"]["responses"]
