@@ -51,16 +51,32 @@ def problem_bytes(status: int, detail: str) -> bytes:
 
 
 class _RecordingConnection(h11.Connection):
-    """Keeps the last parse error: uvicorn catches it and passes on only a fixed text."""
+    """Keeps the last parse error: uvicorn catches it and passes on only a fixed text.
+
+    h11 applies its size limit only to a head still incomplete after a read; one that
+    arrives whole in a single read is measured here, so the limit holds either way."""
 
     last_error: h11.RemoteProtocolError | None = None
 
+    def __init__(self, our_role: type[h11.SERVER], limit: int) -> None:
+        super().__init__(our_role, limit)
+        self._head_limit = limit
+
     def next_event(self) -> Any:
         try:
-            return super().next_event()
+            event = super().next_event()
+            if isinstance(event, h11.Request) and _head_size(event) > self._head_limit:
+                raise h11.RemoteProtocolError("headers over the limit", error_status_hint=431)
         except h11.RemoteProtocolError as exc:
             self.last_error = exc
             raise
+        return event
+
+
+def _head_size(request: h11.Request) -> int:
+    """The request line and headers as sent, near enough (separators counted)."""
+    line = len(request.method) + len(request.target) + 12
+    return line + sum(len(name) + len(value) + 4 for name, value in request.headers)
 
 
 class _Lingering(asyncio.Protocol):
@@ -161,6 +177,26 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
             super().__init__(config, server_state, app_state, _loop)
             self._limit = head_limit(config)
             self._head_bytes: int | None = 0  # None: the headers are complete
+            self._parsed_head = 0  # the request line and headers parsed so far
+            self._head_too_large = False
+
+        def on_url(self, url: bytes) -> None:
+            self._parsed(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._parsed(len(name) + len(value) + 4)  # ": " and CRLF
+            super().on_header(name, value)
+
+        def _parsed(self, size: int) -> None:
+            """Headers that arrive in one read are complete before ``data_received`` can
+            count them: they are counted as parsed, and over the limit the parser stops
+            (an error raised here reaches ``send_400_response``) before the app sees the
+            request."""
+            self._parsed_head += size
+            if self._parsed_head > self._limit:
+                self._head_too_large = True
+                raise ValueError("request line and headers over the limit")
 
         def data_received(self, data: bytes) -> None:
             if self._head_bytes is not None:
@@ -176,11 +212,15 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
 
         def on_message_complete(self) -> None:
             self._head_bytes = 0
+            self._parsed_head = 0
             super().on_message_complete()
 
         def send_400_response(self, msg: str) -> None:
             del msg  # uvicorn's fixed text; llhttp's reason is not passed on
-            self._answer(400, _detail(400, None, None))
+            if self._head_too_large:
+                self._answer(431, _detail(431, None, self._limit))
+            else:
+                self._answer(400, _detail(400, None, None))
 
         def _answer(self, status: int, detail: str) -> None:
             cycle = self.cycle  # the current request's, or the previous one's (keep-alive)

@@ -44,6 +44,15 @@ MALFORMED = {
         431,
     ),
     "not HTTP at all": (b"HELLO THERE\r\n\r\n", 400),
+    # over the 16 KiB limit, but small enough to arrive (and parse) in one read
+    "20 kB of headers in one read": (
+        WEBFORM + b"X-Big: " + b"a" * 20_000 + b"\r\nContent-Length: 2\r\n\r\n{}",
+        431,
+    ),
+    "many headers just over the limit": (
+        WEBFORM + b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 60) for i in range(300)) + b"\r\n",
+        431,
+    ),
 }
 
 
