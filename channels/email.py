@@ -15,6 +15,7 @@ from channels.mime import ParsedEmail, parse_email
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
 from channels.replies import split_reply
+from channels.shared_secret import openapi_parameters, require_secret
 from router.events import Customer, Interaction, ThreadRef, utcnow
 
 SOURCE = "/switchboard/channels/email"
@@ -86,6 +87,7 @@ async def accept(ingress: IngressContext, request: Request) -> Response:
     """``POST /v1/channels/email``; also served without FastAPI (``channels.app``)."""
     require_media_type(request, *MEDIA_TYPES)
     raw = await read_body(request, ingress.settings.max_body_bytes)
+    require_secret(request, raw, ingress.settings.email_secret)
     if not raw.strip():
         raise Problem(400, "empty message", slug="invalid", errors=[_error("/", "empty")])
     if len(raw) > THREADPOOL_ABOVE_BYTES:
@@ -113,7 +115,7 @@ def build_router() -> APIRouter:
         PATH,
         status_code=202,
         response_model=AcceptedBody,
-        responses=problem_responses(400, 413, 415, 503),
+        responses=problem_responses(400, 401, 413, 415, 503),
         summary="One inbound email as raw MIME",
         description=(
             "The whole message, headers and body, exactly as received. The Message-ID "
@@ -125,7 +127,8 @@ def build_router() -> APIRouter:
                 "content": {
                     t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES
                 },
-            }
+            },
+            "parameters": openapi_parameters("SWITCHBOARD_EMAIL_SECRET"),
         },
     )
     async def email(request: Request, ingress: Ingress) -> Response:

@@ -1,5 +1,6 @@
-"""Chat and voice: the caller proves it knows ``SWITCHBOARD_CHAT_SECRET`` /
-``SWITCHBOARD_VOICE_SECRET``, by bearer token or by signing the body (see
+"""Chat, voice and email: the caller proves it knows ``SWITCHBOARD_CHAT_SECRET`` /
+``SWITCHBOARD_VOICE_SECRET`` / ``SWITCHBOARD_EMAIL_SECRET``, by bearer token or by
+signing the body (see
 ``signatures.shared_secret_problem``). Without a secret the endpoint is open; ``run``
 refuses to serve it open on a public address unless ``SWITCHBOARD_OPEN_CHANNELS`` says
 that is on purpose.

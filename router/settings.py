@@ -26,8 +26,8 @@ from router.limits import Limits
 
 ENV_PREFIX = "SWITCHBOARD_"
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "examples"
-SecretChannel = Literal["chat", "voice"]
-SECRET_CHANNELS: tuple[SecretChannel, ...] = ("chat", "voice")
+SecretChannel = Literal["chat", "voice", "email"]
+SECRET_CHANNELS: tuple[SecretChannel, ...] = ("chat", "voice", "email")
 
 
 class KafkaSettings(BaseModel):
@@ -106,9 +106,13 @@ class Settings(BaseSettings):
     voice_secret: SecretStr | None = Field(
         default=None, description="Bearer token or HMAC key for /v1/channels/voice."
     )
+    email_secret: SecretStr | None = Field(
+        default=None, description="Bearer token or HMAC key for /v1/channels/email."
+    )
     open_channels: Annotated[frozenset[SecretChannel], NoDecode] = Field(
         default=frozenset(),
-        description="Comma-separated channels deliberately open without a secret: chat, voice.",
+        description="Comma-separated channels deliberately open without a secret: "
+        "chat, voice, email.",
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_text_bytes: int = Field(
@@ -172,7 +176,7 @@ class Settings(BaseSettings):
     def limits(self) -> Limits:
         return Limits(record_bytes=self.kafka.max_record_bytes, text_bytes=self.max_text_bytes)
 
-    @field_validator("chat_secret", "voice_secret")
+    @field_validator("chat_secret", "voice_secret", "email_secret")
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         """An empty secret (``VAR=`` in a compose file) would be a secret anyone knows."""
@@ -187,11 +191,12 @@ class Settings(BaseSettings):
             sorted(set(value) - set(SECRET_CHANNELS)) if isinstance(value, set | frozenset) else []
         )
         if unknown:
-            raise ValueError(f"{unknown[0]!r} has no secret to waive; list chat and/or voice")
+            raise ValueError(f"{unknown[0]!r} has no secret to waive; list chat, voice or email")
         return value
 
     def channel_secret(self, channel: SecretChannel) -> SecretStr | None:
-        return self.chat_secret if channel == "chat" else self.voice_secret
+        secrets = {"chat": self.chat_secret, "voice": self.voice_secret, "email": self.email_secret}
+        return secrets[channel]
 
     def unauthenticated_channels(self) -> list[SecretChannel]:
         """Channels that accept anyone without having been listed as open on purpose."""

@@ -263,3 +263,25 @@ async def test_without_a_secret_chat_and_voice_stay_open(
             f"/v1/channels/{channel}", json=body, headers={"Authorization": "Bearer anything"}
         )
         assert resp.status_code == 202, resp.text
+
+
+async def test_an_email_secret_guards_the_email_endpoint_too(
+    settings: Settings,
+) -> None:
+    """An MTA pipe or a provider's raw-MIME forward is on the internet like chat: with
+    SWITCHBOARD_EMAIL_SECRET set, a spoofed mail without the secret is refused."""
+    secret = "mail-secret-3"
+    mail = b"From: eve@example.com\r\nTo: help@acme.test\r\nSubject: hi\r\n\r\nhello"
+    rfc822 = {"content-type": "message/rfc822"}
+    update = {"email_secret": SecretStr(secret)}
+    async with client_for(settings.model_copy(update=update)) as client:
+        spoofed = await client.post("/v1/channels/email", content=mail, headers=rfc822)
+        assert_problem(spoofed, 401)
+        await assert_nothing_written(settings)
+        bearer = {**rfc822, "Authorization": f"Bearer {secret}"}
+        accepted = await client.post("/v1/channels/email", content=mail, headers=bearer)
+        assert accepted.status_code == 202, accepted.text
+        signed_mail = mail.replace(b"hello", b"hello again")
+        headers = {**signed(secret, signed_mail, int(time.time())), **rfc822}
+        again = await client.post("/v1/channels/email", content=signed_mail, headers=headers)
+        assert again.status_code == 202, again.text

@@ -108,20 +108,27 @@ def unreachable_backends(**extra: str) -> dict[str, str]:
     )
 
 
-def test_public_ingress_without_chat_and_voice_secrets_refuses_to_start() -> None:
+def test_public_ingress_without_chat_voice_and_email_secrets_refuses_to_start() -> None:
     env = unreachable_backends(SWITCHBOARD_HTTP_HOST="0.0.0.0")
     result = switchboard("run", "--role", "ingress", env=env)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: SWITCHBOARD_CHAT_SECRET: chat and voice would accept anyone")
+    assert line.startswith(
+        "error: SWITCHBOARD_CHAT_SECRET: chat and voice and email would accept anyone"
+    )
     assert "SWITCHBOARD_VOICE_SECRET" in line
+    assert "SWITCHBOARD_EMAIL_SECRET" in line
     assert "SWITCHBOARD_OPEN_CHANNELS" in line
 
     only_voice_open = switchboard(
         "run",
         "--role",
         "all",
-        env={**env, "SWITCHBOARD_CHAT_SECRET": "chat-key-123"},
+        env={
+            **env,
+            "SWITCHBOARD_CHAT_SECRET": "chat-key-123",
+            "SWITCHBOARD_EMAIL_SECRET": "mail-key-123",
+        },
     )
     assert only_voice_open.returncode == 2
     assert only_voice_open.stderr.startswith("error: SWITCHBOARD_VOICE_SECRET: voice would")
@@ -131,9 +138,13 @@ def test_public_ingress_without_chat_and_voice_secrets_refuses_to_start() -> Non
 @pytest.mark.parametrize(
     "extra",
     [
-        {"SWITCHBOARD_CHAT_SECRET": "c-key", "SWITCHBOARD_VOICE_SECRET": "v-key"},
-        {"SWITCHBOARD_OPEN_CHANNELS": "chat,voice"},
-        {"SWITCHBOARD_CHAT_SECRET": "c-key", "SWITCHBOARD_OPEN_CHANNELS": "voice"},
+        {
+            "SWITCHBOARD_CHAT_SECRET": "c-key",
+            "SWITCHBOARD_VOICE_SECRET": "v-key",
+            "SWITCHBOARD_EMAIL_SECRET": "e-key",
+        },
+        {"SWITCHBOARD_OPEN_CHANNELS": "chat,voice,email"},
+        {"SWITCHBOARD_CHAT_SECRET": "c-key", "SWITCHBOARD_OPEN_CHANNELS": "voice,email"},
         {"SWITCHBOARD_HTTP_HOST": "127.0.0.1"},
     ],
     ids=["both secrets", "both open on purpose", "one of each", "loopback"],
