@@ -188,7 +188,11 @@ class MetricsHandler:
             if state is not None:  # None: expired, nothing left to report
                 record = self._record(state)
                 topic = METRIC_TOPICS[record.metric]
-                unset = {"definition_hash"} if record.definition_hash is None else set()
+                unset = {
+                    name
+                    for name in ("definition_hash", "definition_hashes")
+                    if getattr(record, name) is None
+                }
                 value = dumps(record.model_dump(mode="json", exclude=unset))
                 records.append(OutRecord(topic, key, value, (JSON_HEADER,)))
         await self._send(records)
@@ -207,4 +211,5 @@ class MetricsHandler:
             final=state.final,
             emitted_at=utcnow(),
             definition_hash=meta.get("definition_hash"),
+            definition_hashes=list(state.definitions) if len(state.definitions) > 1 else None,
         )

@@ -188,6 +188,9 @@ class MetricRecord(BaseModel):
     final: bool = False
     emitted_at: datetime
     definition_hash: str | None = None  # fcr: the rules' FCR definition it counts under
+    # fcr, only when the rules changed within the window: every definition counted under
+    # (definition_hash is then the last one's)
+    definition_hashes: list[str] | None = None
 
     def key(self) -> str:
         return metric_key(self.metric, self.window.start, self.dimensions)

@@ -1,7 +1,7 @@
 """Recorded traffic through a ruleset: reading event files and the ``simulate`` report.
 
 Input lines may be plain facts dicts, CloudEvents ``switchboard.interaction.received``
-envelopes, or ``switchboard tail`` dump lines ``{"key": ..., "value": <envelope>}``.
+envelopes, or ``switchboard tail --json`` lines ``{"key": ..., "value": <envelope>}``.
 """
 
 from __future__ import annotations

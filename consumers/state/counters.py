@@ -1,11 +1,14 @@
 """Metric windows in Redis: exact counters per window, and which windows to publish next.
 
 A window is one hash (``p:m:{<metric key>}``, see ``router/keys.py``) holding its counters
-(``c:<counter>``), its ``meta`` (metric, dimensions, start), its ``revision`` and whether
-it is ``final``. Every increment is guarded by a marker for (window, event, counter) in
-the same script (``increment.lua``), so a redelivered event adds nothing. Windows that
-changed are remembered in a *dirty* set until published, and every window in a sorted
-set by its end, until its allowed lateness has passed and it is published as final.
+(``c:<counter>``), its ``meta`` (metric, dimensions, start, and for ``fcr`` the hash of the
+definition the last counted event was counted under), a ``d:<hash>`` field for every
+definition it was counted under (more than one when the rules were reloaded within the
+window), its ``revision`` and whether it is ``final``. Every increment is guarded by a
+marker for (window, event, counter) in the same script (``increment.lua``), so a
+redelivered event adds nothing. Windows that changed are remembered in a *dirty* set
+until published, and every window in a sorted set by its end, until its allowed lateness
+has passed and it is published as final.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from router.redis import (
 HERE = Path(__file__).parent
 COUNTER = "c:"
 """The prefix of a counter's field in a window."""
+DEFINITION = "d:"
+"""The prefix of the field naming a definition a window was counted under."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class WindowState:
     counters: dict[str, int]
     revision: int
     final: bool
+    definitions: tuple[str, ...] = ()  # every definition hash counted under, sorted
 
 
 class WindowCounters:
@@ -84,7 +90,13 @@ class WindowCounters:
             ScriptCall(
                 self._increment,
                 [k.metric_window(i.window), k.metric_done(i.window, i.event_id, i.counter)],
-                [COUNTER + i.counter, i.amount, self._ttl, orjson.dumps(i.meta)],
+                [
+                    COUNTER + i.counter,
+                    i.amount,
+                    self._ttl,
+                    orjson.dumps(i.meta),
+                    i.meta.get("definition_hash") or "",
+                ],
             )
             for i in increments
         ]
@@ -171,4 +183,5 @@ def _state(flat: list[bytes]) -> WindowState | None:
         counters={k[len(COUNTER) :]: int(v) for k, v in fields.items() if k.startswith(COUNTER)},
         revision=int(fields["revision"]),
         final=fields.get("final") == "1",
+        definitions=tuple(sorted(k[len(DEFINITION) :] for k in fields if k.startswith(DEFINITION))),
     )

@@ -291,21 +291,59 @@ def run(
 
 @topics_app.command("ensure")
 def topics_ensure() -> None:
-    """Create every topic that is missing (idempotent); metric and state topics compacted."""
-    from router.topics import TopicNames
+    """Create every topic that is missing (idempotent); metric and state topics compacted.
+
+    Existing topics are checked against the registry: a wrong cleanup policy is altered
+    (exit 1 when the broker refuses), too few partitions are reported, never added. One
+    line per topic on stdout; what is wrong, one line each, on stderr."""
+    from rich.markup import escape
+
+    from router.kafka import TopicCheck
 
     settings = settings_or_exit()
+    refused = False
+
+    def warn(line: str) -> None:
+        err.print(line, highlight=False, soft_wrap=True)
+
+    def show(check: TopicCheck) -> None:
+        name, compacted = check.name, "compacted" if check.compacted else ""
+        reason = escape(check.reason)
+        if check.outcome == "altered":
+            change = f"cleanup.policy {check.found_policy} -> {check.policy}"
+            out.print(f"{'altered':8} {name} {change}", highlight=False)
+        elif check.outcome == "refused":
+            warn(
+                f"[bold red]error:[/] topic {name} has cleanup.policy={check.found_policy}, "
+                f"expected {check.policy}; the broker refused to change it ({reason}): change "
+                "it with your Kafka tools, or delete the topic (losing its records) and rerun"
+            )
+        else:
+            out.print(f"{check.outcome:8} {name} {compacted}".rstrip(), highlight=False)
+        if check.outcome == "unchecked":
+            warn(
+                f"warning: cannot read the configuration of {name} ({reason}); "
+                f"its cleanup.policy is not checked (expected {check.policy})"
+            )
+        if check.partitions is not None:
+            warn(
+                f"warning: topic {name} has {check.partitions} partitions, fewer than the "
+                f"{settings.kafka.partitions} configured (SWITCHBOARD_KAFKA_PARTITIONS); "
+                "not adding any: that moves keys to other partitions, add them by hand "
+                "if you accept it"
+            )
 
     async def main(stop: asyncio.Event) -> None:
+        nonlocal refused
         del stop
         await check_kafka(settings)
-        outcome = await ensure_topics(settings)
-        specs = TopicNames(settings.topic_prefix).all()
-        for name, result in outcome.items():
-            compacted = "compacted" if specs[name].compacted else ""
-            out.print(f"{result:8} {name} {compacted}".rstrip(), highlight=False)
+        for check in (await ensure_topics(settings)).values():
+            refused |= check.outcome == "refused"
+            show(check)
 
     run_until_signal(main)
+    if refused:
+        raise typer.Exit(1)
 
 
 @state_app.command("rebuild")
@@ -347,16 +385,24 @@ def state_rebuild() -> None:
 
 
 @app.command()
-def tail(
+def tail(  # noqa: PLR0917 - typer maps each option to a parameter
     topic: Annotated[str, typer.Argument(help="Full topic name or registry name, e.g. tickets")],
     from_beginning: Annotated[bool, typer.Option(help="Start at the earliest record.")] = True,
     limit: Annotated[int, typer.Option(help="Stop after N records (0: no limit).")] = 0,
     follow: Annotated[bool, typer.Option(help="Keep reading new records until Ctrl-C.")] = False,
     full: Annotated[bool, typer.Option(help="Print each record's value.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON object per record (`rules simulate` reads them)."),
+    ] = False,
+    windows: Annotated[
+        int, typer.Option(help="Metric topics: show the last N windows (0: all).", min=0)
+    ] = 40,
 ) -> None:
     """Print a topic's records up to its end (with --follow: and new ones as they come).
 
-    Metric topics print as a table. A topic that does not exist is one line and exit 2."""
+    Metric topics print as a table (with --json: as lines like any topic). A topic that
+    does not exist is one line and exit 2."""
     from rich.markup import escape
 
     from router.app.tail import UnknownTopic, tail_topic
@@ -374,6 +420,8 @@ def tail(
             limit=limit,
             follow=follow,
             full=full,
+            as_json=as_json,
+            windows=windows,
         )
 
     try:
@@ -434,6 +482,13 @@ def forget(
         out.print(
             f"forgot {done.customer_id}: {len(done.tickets)} tickets erased in Redis, "
             f"{len(done.tickets)} tombstones written to {settings.topic_prefix}.ticket-state",
+            highlight=False,
+            soft_wrap=True,
+        )
+        freed = ", ".join(f"{t} ({a})" for t, a in sorted(done.released.items()))
+        out.print(
+            f"seats freed: {freed or 'none'}; {done.timers} timers dropped; "
+            "tickets taken out of the waiting line and backlog",
             highlight=False,
             soft_wrap=True,
         )

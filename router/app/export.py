@@ -3,23 +3,30 @@ envelope per line (the record's value), in time order: the ``--events`` file of
 ``switchboard simulate``.
 
 An event without a ``time`` gets its record's timestamp, so the file can be replayed in
-order. ``--pseudonymize`` replaces every identity (email, phone, channel handles, the
-name, the record subject) and every thread reference (message ids, In-Reply-To,
-References, conversation and call ids) by a keyed hash: the same input gives the same
-output throughout the export, so customers and threads keep their shape while nobody
-can look a person up. Message texts, subjects and metadata are kept: the rules route on
-them. The key is random per export unless ``--salt`` is given (the same salt makes two
-exports agree).
+order. ``--pseudonymize`` replaces every identity and every id that can be looked up by a
+keyed hash: the customer's email, phone, name and channel handles, the record subject,
+the thread references (message ids, In-Reply-To, References, conversation and call ids),
+and in the metadata every email address, E.164 phone number, provider id (Twilio SIDs,
+Meta message ids, any ``*_id``/``*Sid`` field), place and URL query. In the text, subject
+and attachment names the customer's own name and handles and any email address, phone
+number or provider id are replaced too. The quoted history (``quoted_text``) is dropped:
+it is other people's names and numbers in free form, and the rules never read it. The
+same input gives the same output throughout the export, so customers and threads keep
+their shape while nobody can look a person up; the rest of the texts, subjects and
+metadata are kept, since the rules route on them. The key is random per export unless
+``--salt`` is given (the same salt makes two exports agree).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import orjson
 from aiokafka import ConsumerRecord
@@ -33,6 +40,22 @@ from router.topics import Topic
 
 PSEUDONYM_DOMAIN = "pseudonymized.invalid"
 THREAD_FIELDS = ("message_id", "in_reply_to", "conversation_id", "call_id")
+EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+#: E.164 as people write it: a plus, then 8 to 15 digits with spaces, dots or dashes.
+PHONE = re.compile(r"\+\d(?:[\s().-]{0,2}\d){7,14}")
+#: Provider ids that can be looked up at the provider: Twilio SIDs (two letters and 32 hex
+#: digits, also inside media URLs), WhatsApp ``wamid.``, Messenger ``m_``/``mid.`` ids, UUIDs.
+PROVIDER_ID = re.compile(
+    r"\b(?:[A-Z]{2}[0-9a-f]{32}|wamid\.[A-Za-z0-9_=+/-]+|m_[A-Za-z0-9_-]{16,}"
+    r"|mid\.\$?[A-Za-z0-9_.-]{8,}"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+)
+#: A URL path segment that names one thing rather than a page: a long run of letters and
+#: digits without separators, or a long number.
+OPAQUE_SEGMENT = re.compile(r"(?=[A-Za-z]*\d)[A-Za-z0-9]{16,}|\d{8,}")
+#: Metadata keys whose values say where the customer is.
+PLACE_KEYS = frozenset({"latitude", "longitude", "address", "label", "fromcity", "fromzip"})
+NAME_PART_MIN = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +63,15 @@ class Exported:
     read: int
     written: int
     path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What one envelope's free text is scrubbed of: the customer's own name and handles
+    (with their tokens), and the addresses that stay (the inbox, which is ours and kept)."""
+
+    words: tuple[tuple[re.Pattern[str], str], ...]
+    keep: frozenset[str]
 
 
 class Pseudonyms:
@@ -59,39 +91,136 @@ class Pseudonyms:
         digits = str(int(self.token("phone", value), 16))[:12]
         return f"+999{digits}"
 
+    def name(self, value: str) -> str:
+        return f"Customer {self.token('name', value)[:6]}"
+
+    def handle(self, channel: str, value: str) -> str:
+        return f"h-{self.token(channel, value)}"
+
     def reference(self, value: str) -> str:
         return f"<{self.token('ref', value)}@{PSEUDONYM_DOMAIN}>"
 
     def envelope(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The envelope with its identities and thread references replaced."""
+        """The envelope with its identities, thread references and provider ids replaced."""
         data = dict(event.get("data") or {})
         customer = dict(data.get("customer") or {})
-        if customer.get("email"):
-            customer["email"] = self.email(customer["email"])
-        if customer.get("phone"):
-            customer["phone"] = self.phone(customer["phone"])
-        if customer.get("name"):
-            customer["name"] = f"Customer {self.token('name', customer['name'])[:6]}"
-        if customer.get("handles"):
-            customer["handles"] = {
-                channel: f"h-{self.token(channel, handle)}"
-                for channel, handle in customer["handles"].items()
-            }
-        data["customer"] = customer
-        thread = dict(data.get("thread") or {})
-        for name in THREAD_FIELDS:
-            if thread.get(name):
-                thread[name] = self.reference(thread[name])
-        if thread.get("references"):
-            thread["references"] = [self.reference(r) for r in thread["references"]]
-        if thread:
+        known = self.known(customer, data.get("inbox"))
+        data["customer"] = self.customer(customer)
+        if thread := self.thread(dict(data.get("thread") or {})):
             data["thread"] = thread
+        data.pop("quoted_text", None)
+        for field in ("text", "subject"):
+            if isinstance(data.get(field), str):
+                data[field] = self.text(data[field], known)
+        if isinstance(data.get("attachments"), list):
+            data["attachments"] = self.walk(data["attachments"], "attachments", known)
+        if isinstance(data.get("metadata"), dict):
+            data["metadata"] = self.walk(data["metadata"], "metadata", known)
         out = {**event, "data": data}
         try:
             out["subject"] = Interaction.model_validate(data).sender_key()
         except ValueError:
             out.pop("subject", None)  # not an interaction: nothing left to name the sender
         return out
+
+    def customer(self, customer: dict[str, Any]) -> dict[str, Any]:
+        if customer.get("email"):
+            customer["email"] = self.email(customer["email"])
+        if customer.get("phone"):
+            customer["phone"] = self.phone(customer["phone"])
+        if customer.get("name"):
+            customer["name"] = self.name(customer["name"])
+        if customer.get("handles"):
+            customer["handles"] = {
+                channel: self.handle(channel, handle)
+                for channel, handle in customer["handles"].items()
+            }
+        return customer
+
+    def thread(self, thread: dict[str, Any]) -> dict[str, Any]:
+        for name in THREAD_FIELDS:
+            if thread.get(name):
+                thread[name] = self.reference(thread[name])
+        if thread.get("references"):
+            thread["references"] = [self.reference(r) for r in thread["references"]]
+        return thread
+
+    def known(self, customer: dict[str, Any], inbox: Any) -> Known:
+        words: list[tuple[re.Pattern[str], str]] = []
+        name = customer.get("name")
+        if isinstance(name, str) and name.strip():
+            words.append((_word(name.strip()), self.name(name)))
+            words.extend(
+                (_word(part), self.name(part))
+                for part in name.split()
+                if len(part) >= NAME_PART_MIN and part != name.strip()
+            )
+        for channel, handle in (customer.get("handles") or {}).items():
+            if isinstance(handle, str) and len(handle) >= NAME_PART_MIN:
+                words.append((_word(handle), self.handle(channel, handle)))
+        keep = frozenset({inbox.strip().lower()} if isinstance(inbox, str) else ())
+        return Known(tuple(words), keep)
+
+    def text(self, value: str, known: Known) -> str:
+        """Free text with every address, phone number and provider id replaced, then the
+        customer's name and handles (after, so a name inside an address goes with it)."""
+
+        def email(match: re.Match[str]) -> str:
+            found = match[0]
+            return found if found.lower() in known.keep else self.email(found)
+
+        def phone(match: re.Match[str]) -> str:
+            e164 = "+" + re.sub(r"\D", "", match[0])
+            return match[0] if e164 in known.keep else self.phone(e164)
+
+        value = EMAIL.sub(email, value)
+        value = PHONE.sub(phone, value)
+        value = PROVIDER_ID.sub(lambda match: f"id-{self.token('id', match[0])}", value)
+        for pattern, token in known.words:
+            value = pattern.sub(token, value)  # tokens hold no backslash
+        return value
+
+    def url(self, value: str, known: Known) -> str:
+        """A URL keeps its scheme, host and page path, which rules may route on; ids in
+        the path, every query value and the fragment are replaced, user info dropped."""
+        parts = urlsplit(value)
+        host = parts.netloc.rpartition("@")[2]
+        path = "/".join(
+            f"id-{self.token('id', segment)}"
+            if OPAQUE_SEGMENT.fullmatch(segment)
+            else self.text(unquote(segment), known)
+            for segment in parts.path.split("/")
+        )
+        query = urlencode(
+            [(k, self.token("query", v)) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        )
+        fragment = self.token("fragment", parts.fragment) if parts.fragment else ""
+        return urlunsplit((parts.scheme, host, path, query, fragment))
+
+    def walk(self, value: Any, key: str, known: Known) -> Any:
+        """Metadata of any shape: ids by their key, places, URLs, then any other text."""
+        if isinstance(value, dict):
+            return {k: self.walk(v, str(k), known) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.walk(item, key, known) for item in value]
+        return self.leaf(value, key.lower(), known)
+
+    def leaf(self, value: Any, lowered: str, known: Known) -> Any:
+        if isinstance(value, str | int) and not isinstance(value, bool) and _is_id(lowered):
+            return self.reference(str(value))
+        if lowered in PLACE_KEYS and value is not None:
+            return f"place-{self.token('place', str(value))}"
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            return self.url(value, known)
+        return self.text(value, known) if isinstance(value, str) else value
+
+
+def _is_id(key: str) -> bool:
+    return key in {"id", "mid", "sid"} or key.endswith(("sid", "_id", "clid"))
+
+
+def _word(value: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
 
 
 def export_line(

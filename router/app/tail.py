@@ -4,8 +4,12 @@ Without ``--follow`` it reads up to the end offsets it saw when it started and r
 so ``tail tickets`` answers "what is on the topic now" and ``--limit N`` stops at N or
 at the end, whichever comes first. ``--follow`` keeps reading new records until
 interrupted. ``--full`` prints each record's value (indented JSON) under its summary
-line. Metric topics are shown as a table of the latest revision per window: once at the
-end, or live while following.
+line. ``--json`` prints each record as one compact JSON object per line instead
+(``{"topic", "partition", "offset", "key", "value"}``; the value parsed when it is JSON,
+else a string, null for a tombstone): the dump lines ``rules simulate --events`` reads.
+Metric topics are shown as a table of the latest revision per window (the last
+``windows`` of them): once at the end, or live while following. Off a terminal (a pipe,
+a file) the table is as wide as its cells, so nothing is cut to fit a screen.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ POLL_MS = 200
 #: Without --follow, give up waiting for the last offsets after this many empty polls
 #: (a transaction marker or a compacted tail can leave the position short of the end).
 IDLE_POLLS_AT_END = 10
+#: Metric windows shown in the table unless asked otherwise.
+TABLE_WINDOWS = 40
+#: Off a terminal, a table may be this wide: wide enough for any row, so no cell is cut.
+UNCUT_WIDTH = 100_000
 
 
 class UnknownTopic(SwitchboardError):
@@ -70,6 +78,8 @@ async def tail_topic(
     limit: int = 0,
     follow: bool = False,
     full: bool = False,
+    as_json: bool = False,
+    windows: int = TABLE_WINDOWS,
 ) -> int:
     """Print records until the end of the topic (or ``stop``, or ``limit`` records, or
     forever with ``follow``). Returns how many records were printed; raises UnknownTopic
@@ -91,9 +101,10 @@ async def tail_topic(
         else:
             await consumer.seek_to_end(*tps)
         ends = await consumer.end_offsets(tps)
-        metrics = registry in METRIC_TOPICS.values()
+        metrics = registry in METRIC_TOPICS.values() and not as_json
         latest: dict[str, dict[str, Any]] = {}
-        live = Live(metric_table(latest), console=console, auto_refresh=False)
+        tables = console if console.is_terminal else uncut(console)
+        live = Live(metric_table(latest, windows), console=tables, auto_refresh=False)
         idle = 0
         with live if metrics and follow else contextlib.nullcontext():
             while not stop.is_set() and (not limit or seen < limit):
@@ -108,14 +119,39 @@ async def tail_topic(
                         if limit and seen >= limit:
                             break
                         seen += 1
-                        show(console, record, latest if metrics else None, full=full)
+                        show(
+                            console,
+                            record,
+                            latest if metrics else None,
+                            full=full,
+                            as_json=as_json,
+                        )
                 if metrics and follow and batch:
-                    live.update(metric_table(latest), refresh=True)
+                    live.update(metric_table(latest, windows), refresh=True)
         if metrics and not follow:
-            console.print(metric_table(latest))
+            tables.print(metric_table(latest, windows))
     finally:
         await consumer.stop()
     return seen
+
+
+def uncut(console: Console) -> Console:
+    """A console writing where ``console`` does, as wide as any table: off a terminal the
+    width rich assumes (80) would cut the cells people grep and paste."""
+    return Console(file=console.file, width=UNCUT_WIDTH, color_system=None, highlight=False)
+
+
+def dump_line(record: ConsumerRecord[bytes, bytes]) -> str:
+    """One record as a compact JSON object: what ``rules simulate --events`` reads back."""
+    key = record.key.decode(errors="replace") if record.key is not None else None
+    line = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": key,
+        "value": _value(record.value),
+    }
+    return orjson.dumps(line).decode()
 
 
 def show(
@@ -124,9 +160,13 @@ def show(
     latest: dict[str, dict[str, Any]] | None,
     *,
     full: bool,
+    as_json: bool = False,
 ) -> None:
-    """One record: a summary line (and its value with ``full``); a metric record goes
-    into ``latest`` for the table instead of a line."""
+    """One record: a summary line (and its value with ``full``), or its dump line with
+    ``as_json``; a metric record goes into ``latest`` for the table instead of a line."""
+    if as_json:
+        console.out(dump_line(record), highlight=False)
+        return
     value = _value(record.value)
     key = (record.key or b"").decode(errors="replace")
     if latest is not None and isinstance(value, dict):
@@ -171,11 +211,16 @@ def format_record(key: str, value: Any, offset: int) -> str:
     return f"[{offset}] {key}  {orjson.dumps(value).decode()}"
 
 
-def metric_table(latest: dict[str, dict[str, Any]]) -> Table:
-    table = Table(title="latest revision per window", expand=False)
+def metric_table(latest: dict[str, dict[str, Any]], windows: int = TABLE_WINDOWS) -> Table:
+    """The latest revision of the last ``windows`` windows (0: all), saying how many
+    were left out."""
+    shown = sorted(latest)[-windows:] if windows else sorted(latest)
+    left_out = len(latest) - len(shown)
+    caption = f"showing the last {len(shown)} of {len(latest)} windows" if left_out else None
+    table = Table(title="latest revision per window", caption=caption, expand=False)
     for col in ("metric", "window start", "dimensions", "counters", "values", "rev", "final"):
-        table.add_column(col)
-    for key in sorted(latest)[-40:]:
+        table.add_column(col, overflow="fold")
+    for key in shown:
         rec = latest[key]
         dims = ",".join(f"{k}={v}" for k, v in sorted(rec.get("dimensions", {}).items()))
         counters = " ".join(f"{k}={v}" for k, v in sorted(rec.get("counters", {}).items()))

@@ -162,3 +162,30 @@ async def test_a_compacted_metric_topic_keeps_the_latest_revision_of_each_window
         assert loop.time() < deadline, f"not compacted within 60 s: revisions {seen} remain"
         await asyncio.sleep(0.5)
     assert [r.key for r in kept] == [key.encode(), other.key().encode()]
+
+
+async def test_topics_ensure_alters_a_metric_topic_found_time_retained(
+    settings: Settings,
+) -> None:
+    """A metric topic created earlier with ``cleanup.policy=delete`` is made compacted,
+    and the topic's own other settings survive (AlterConfigs replaces them all)."""
+    name = TopicNames(settings.topic_prefix)(Topic.METRICS_SLA)
+    await set_topic_configs(
+        settings, name, {"cleanup.policy": "delete", "retention.bytes": "1048576"}
+    )
+    env = clean_env(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=str(settings.kafka.bootstrap_servers),
+        SWITCHBOARD_TOPIC_PREFIX=settings.topic_prefix,
+        SWITCHBOARD_KAFKA_PARTITIONS=str(settings.kafka.partitions),
+    )
+
+    result = await asyncio.to_thread(switchboard_cli, "topics", "ensure", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert f"altered  {name} cleanup.policy delete -> compact" in result.stdout.splitlines()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while (configs := (await topic_configs(settings, [name]))[name])["cleanup.policy"] != "compact":
+        assert loop.time() < deadline, f"{name} still reports {configs}"
+        await asyncio.sleep(0.2)
+    assert configs["retention.bytes"] == "1048576"

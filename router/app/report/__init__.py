@@ -12,6 +12,7 @@ from pathlib import Path
 
 from router.app.reading import Progress
 from router.app.report.charts import Frame, render_charts
+from router.app.report.definitions import FcrDefinitions, fcr_definitions, rules_fcr
 from router.app.report.figures import Figures, build_figures
 from router.app.report.page import render_page
 from router.app.report.windows import (
@@ -44,15 +45,22 @@ async def write_report(
     read = recompute_from_tickets if recompute else read_metric_topics
     found = await read(settings, period, progress)
     figures = build_figures(found.rows, period.start, period.end, settings.metrics_window_s)
-    size = await asyncio.to_thread(_render, figures, period, found.source, out)
+    fcr = fcr_definitions(found.rows, await asyncio.to_thread(rules_fcr, settings.rules_path))
+    size = await asyncio.to_thread(_render, figures, period, found.source, fcr, out)
     return Written(out, size, len(found.rows), found.records_read, figures)
 
 
-def _render(figures: Figures, period: Period, source: str, out: Path) -> int:
+def _render(figures: Figures, period: Period, source: str, fcr: FcrDefinitions, out: Path) -> int:
     """Charts to SVG (CPU-bound, off the event loop) and the page to ``out``; its size."""
     charts = render_charts(figures.series, Frame(period.start, period.end, figures.bucket_s))
     html = render_page(
-        figures, charts, start=period.start, end=period.end, source=source, generated=utcnow()
+        figures,
+        charts,
+        start=period.start,
+        end=period.end,
+        source=source,
+        generated=utcnow(),
+        fcr=fcr,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

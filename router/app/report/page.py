@@ -1,5 +1,6 @@
 """The report as one self-contained HTML file: summary tables, charts as inline SVG,
-and the metric definitions of contract section 8. Nothing is fetched when it opens."""
+and the metric definitions of contract section 8 (FCR's as the figures were counted,
+see ``definitions``). Nothing is fetched when it opens."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from html import escape
 
 from router.app.report.charts import Chart
+from router.app.report.definitions import FcrDefinitions, fcr_text
 from router.app.report.figures import Figures
 from router.vocabulary import SLA_TARGETS
 
@@ -27,9 +29,7 @@ DEFINITIONS = (
      "in the window of the due time. Business time where the policy has a calendar; "
      "postponed time excluded."),
     ("Breaches", "SLA targets breached, counted in the window of their due time."),
-    ("FCR rate", "(resolved at first contact - reopened after first contact) / resolved. "
-     "First contact: one customer interaction, at most one public agent reply, never "
-     "reopened; a reopen within the reopen window is subtracted in the reopen's window."),
+    ("FCR rate", ""),  # in render_page: the definition the figures were counted under
     ("AHT", "Average handle time: handle_seconds_sum / handled, over agent replies that "
      "carry handle time (voice adds talk, hold and wrap time)."),
     ("CSAT", "Share of CSAT answers scoring 4-5."),
@@ -132,6 +132,7 @@ def render_page(
     end: datetime,
     source: str,
     generated: datetime,
+    fcr: FcrDefinitions,
 ) -> str:
     sections = "".join(
         f'<section class="chart" id="chart-{chart.key}"><h3>{escape(chart.title)}</h3>'
@@ -139,7 +140,10 @@ def render_page(
         + "</section>"
         for chart, svg in charts
     )
-    definitions = "".join(f"<dt>{escape(name)}</dt><dd>{text}</dd>" for name, text in DEFINITIONS)
+    definitions = "".join(
+        f"<dt>{escape(name)}</dt><dd>{fcr_text(fcr) if name == 'FCR rate' else text}</dd>"
+        for name, text in DEFINITIONS
+    )
     period = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -46,6 +46,7 @@ class Row:
     start: datetime
     dimensions: dict[str, str]
     counters: dict[str, int]
+    definitions: tuple[str, ...] = ()  # fcr: the definition hashes it was counted under
 
 
 @dataclass(slots=True)
@@ -85,7 +86,13 @@ def latest_revisions(records: Iterable[ConsumerRecord[bytes, bytes]], period: Pe
         if seen is None or metric.revision >= seen.revision:
             newest[key] = metric
     return [
-        Row(m.metric, m.window.start.astimezone(UTC), dict(m.dimensions), dict(m.counters))
+        Row(
+            m.metric,
+            m.window.start.astimezone(UTC),
+            dict(m.dimensions),
+            dict(m.counters),
+            tuple(m.definition_hashes or ([m.definition_hash] if m.definition_hash else [])),
+        )
         for m in newest.values()
         if period.holds(m.window.start)
     ]
@@ -127,6 +134,7 @@ def recompute(
         events.setdefault(event.id, (at.astimezone(UTC), event.type, event.data or {}))
     counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     meta: dict[str, tuple[str, datetime, dict[str, str]]] = {}
+    definitions: dict[str, set[str]] = defaultdict(set)
     tickets: dict[str, Ticket] = {}
     current: datetime | None = None
     for at, event_type, data in sorted(events.values(), key=lambda e: e[0]):
@@ -143,10 +151,12 @@ def recompute(
                 key = metric_key(c.metric, start, c.dimensions)
                 meta[key] = (c.metric, start, c.dimensions)
                 counters[key][c.counter] += c.amount
+                if c.definition:
+                    definitions[key].add(c.definition)
     if current is not None:
         _backlog(tickets, current, window_s, counters, meta)
     return [
-        Row(metric, start, dims, dict(counters[key]))
+        Row(metric, start, dims, dict(counters[key]), tuple(sorted(definitions.get(key, ()))))
         for key, (metric, start, dims) in meta.items()
         if period.holds(start)
     ]

@@ -15,11 +15,14 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from channels import chat, twilio
+from channels import email as email_channel
 from router.app.export import export_inbound
 from router.app.report.windows import Period
 from router.app.simulate.day import read_day
 from router.app.simulate.engine import simulate
 from router.app.simulate.roster import loads_roster
+from router.events import Interaction
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 from rules import load_ruleset
@@ -128,3 +131,109 @@ async def test_export_round_trip_plain_and_pseudonymized(
     assert expected["offered"] < 60  # replies joined their tickets
     assert await asyncio.to_thread(outcome, plain) == expected
     assert await asyncio.to_thread(outcome, hidden) == expected
+
+
+REALISTIC_EMAIL = b"""From: Erika Mustermann <erika.mustermann@kunde.example>
+To: support@acme.example
+Cc: Hans Beispiel <hans.beispiel@kunde.example>
+Reply-To: erika.private@mail.example
+Subject: Re: invoice 4711 for Erika Mustermann
+Message-ID: <CAF1234567@mail.kunde.example>
+In-Reply-To: <prev-987@acme.example>
+References: <prev-987@acme.example>
+Date: Tue, 24 Nov 2026 09:00:00 +0100
+Content-Type: text/plain; charset=utf-8
+
+Hello, my invoice is wrong. Call me at +49 30 1234567.
+
+Erika
+
+On Mon, 23 Nov 2026 at 17:02, Hans Beispiel <hans.beispiel@kunde.example> wrote:
+> Erika, the support line said to call Hans on 0171 9876543.
+> Regards, Hans
+"""
+SMS_SID = "SM" + "0123456789abcdef" * 2
+ACCOUNT_SID = "AC" + "fedcba9876543210" * 2
+MEDIA_URL = (
+    f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{SMS_SID}/Media/ME"
+    + "a1" * 16
+)
+
+
+def envelope_of(interaction: Interaction, n: int) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"pii-{n}",
+        "source": f"/v1/channels/{interaction.channel}",
+        "type": "switchboard.interaction.received",
+        "subject": interaction.sender_key(),
+        "time": (DAY + timedelta(hours=9, minutes=n)).isoformat().replace("+00:00", "Z"),
+        "data": interaction.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def realistic_messages() -> list[dict[str, Any]]:
+    """An email with Cc, Reply-To and quoted history, a chat from a page whose URL holds
+    the visitor's address, and an SMS with its Twilio SIDs: built by the real adapters."""
+    _, email = email_channel.interpret(REALISTIC_EMAIL)
+    assert email is not None
+    message = chat.ChatMessage.model_validate(
+        {
+            "conversation_id": "conv-8812",
+            "visitor": {"id": "visitor-5521", "email": "max@web.example", "name": "Max Muster"},
+            "text": "Hi, I am Max Muster, my order is late",
+            "message_id": "msg-1",
+            "page_url": "https://shop.example/account?email=max%40web.example&ref=mail#top",
+        }
+    )
+    fields = {
+        "MessageSid": SMS_SID,
+        "From": "+4915112345678",
+        "To": "+15005550006",
+        "Body": "Where is my order? Reach me on +49 151 12345678",
+        "AccountSid": ACCOUNT_SID,
+        "FromCity": "BERLIN",
+        "NumMedia": "1",
+        "MediaUrl0": MEDIA_URL,
+        "MediaContentType0": "image/jpeg",
+    }
+    sms = twilio.to_interaction("sms", twilio.TwilioMessage.model_validate(fields), fields)
+    interactions = (email, chat.to_interaction(message), sms)
+    return [envelope_of(interaction, n) for n, interaction in enumerate(interactions)]
+
+
+async def test_pseudonymized_export_leaves_no_identity_or_provider_id_in_clear(
+    settings: Settings, tmp_path: Path
+) -> None:
+    messages = realistic_messages()
+    assert messages[0]["data"]["quoted_text"]  # the adapter did split the history off
+    await produce(settings, messages)
+    files = []
+    for n in range(2):
+        hidden = tmp_path / f"hidden-{n}.jsonl"
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "router.app", "export", "inbound", "--from", "2026-11-24",
+             "--to", "2026-11-24", "--out", str(hidden), "--pseudonymize", "--salt", "s3cret"],
+            env=cli_env(settings), capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        files.append(hidden.read_text())
+    text = files[0]
+    assert files[1] == text  # deterministic: the same salt gives the same file
+    for clear in (
+        "erika", "Erika", "Mustermann", "kunde.example", "hans", "Hans", "mail.example",
+        "1234567", "9876543", "prev-987", "CAF1234567",  # the email, its Cc, Reply-To, history
+        "max@", "max%40", "web.example", "Max", "visitor-5521", "conv-8812",  # the chat
+        SMS_SID, ACCOUNT_SID, "0123456789abcdef", "fedcba9876543210", "a1a1a1a1",  # Twilio
+        "4915112345678", "12345678", "BERLIN",
+    ):  # fmt: skip
+        assert clear not in text, clear
+    email, chat_line, sms = (orjson.loads(line) for line in text.splitlines())
+    assert "quoted_text" not in email["data"]
+    assert email["data"]["metadata"]["to"] == ["support@acme.example"]  # our inbox: kept
+    assert email["data"]["text"].startswith("Hello, my invoice is wrong. Call me at +999")
+    page = chat_line["data"]["metadata"]["page_url"]
+    assert page.startswith("https://shop.example/account?email=")  # routable: site and page
+    # the Twilio message id is the thread's message id: both hashed to the same token
+    assert sms["data"]["metadata"]["message_sid"] == sms["data"]["thread"]["message_id"]

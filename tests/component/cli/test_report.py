@@ -25,6 +25,8 @@ from router.observability import Telemetry
 from router.redis import make_redis
 from router.settings import Settings
 from router.topics import Topic, TopicNames
+from rules import loads_ruleset
+from rules.model import FcrDefinition
 
 pytestmark = pytest.mark.component
 
@@ -98,8 +100,10 @@ def a_day() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-async def produce_day(settings: Settings) -> list[dict[str, Any]]:
-    events = a_day()
+async def produce_day(
+    settings: Settings, events: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    events = a_day() if events is None else events
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
     await producer.start()
     try:
@@ -290,3 +294,76 @@ def test_dates_are_utc_and_to_includes_its_day() -> None:
     period = period_of(DAY, DAY)
     assert period.start == datetime(2026, 11, 22, tzinfo=UTC)
     assert period.end == datetime(2026, 11, 23, tzinfo=UTC)
+
+
+CUSTOM_FCR = "max_customer_contacts: 2, max_public_replies: 2, reopen_window: 1h"
+CUSTOM_HASH = loads_ruleset(f"version: 1\nmetrics:\n  fcr: {{{CUSTOM_FCR}}}\n").metrics.fcr.hash
+
+
+def counted_under(events: list[dict[str, Any]], hashes: dict[str, str]) -> list[dict[str, Any]]:
+    """The day's events with each resolution and reopen naming the FCR definition the router
+    judged it under, per ticket (``hashes``), as a router running those rules writes them."""
+    for ev in events:
+        tid = ev["data"]["ticket"]["id"]
+        if ev["type"].endswith((".resolved", ".reopened")) and tid in hashes:
+            ev["data"]["fcr_definition"] = hashes[tid]
+    return events
+
+
+def fcr_definition(page: str) -> str:
+    found = re.search(r"<dt>FCR rate</dt><dd>(.*?)</dd>", page, re.S)
+    assert found, "no FCR definition"
+    return html.unescape(found.group(1))
+
+
+@pytest.mark.parametrize("recompute", [False, True], ids=["metric-topics", "recompute"])
+async def test_the_definitions_state_the_custom_fcr_definition_and_its_hash(
+    settings: Settings, tmp_path: Path, recompute: bool
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(f"version: 1\nmetrics:\n  fcr: {{{CUSTOM_FCR}}}\nrules: []\n")
+    await produce_day(
+        settings, counted_under(a_day(), dict.fromkeys(("T-1", "T-2", "T-3"), CUSTOM_HASH))
+    )
+    if not recompute:
+        await run_metrics_role(settings)
+    out = tmp_path / "report.html"
+    env = {**cli_env(settings), "SWITCHBOARD_RULES_PATH": str(rules)}
+    args = ["--from", DAY, "--to", DAY, "--out", str(out)] + (["--recompute"] if recompute else [])
+    result = report(env, *args)
+    assert result.returncode == 0, result.stderr
+
+    text = fcr_definition(out.read_text())
+    assert f"counted under definition <code>{CUSTOM_HASH}</code>: at most 2" in text
+    assert "at most 2 customer interactions, at most 2 public agent replies" in text
+    assert "a reopen within 1h of the resolution" in text
+    assert "one customer interaction" not in text
+    assert "mix" not in text
+
+
+async def test_a_period_counted_under_two_definitions_lists_both(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Rules reloaded during the day: T-1 was resolved under the default definition, T-3
+    under the rules file's new one. The report says the figures mix them, and how."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(f"version: 1\nmetrics:\n  fcr: {{{CUSTOM_FCR}}}\nrules: []\n")
+    default = FcrDefinition().hash
+    await produce_day(settings, counted_under(a_day(), {"T-1": default, "T-3": CUSTOM_HASH}))
+    await run_metrics_role(settings)
+    out = tmp_path / "report.html"
+    env = {**cli_env(settings), "SWITCHBOARD_RULES_PATH": str(rules)}
+    result = report(env, "--from", DAY, "--to", DAY, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+
+    text = fcr_definition(out.read_text())
+    assert "The figures mix 2 FCR definitions" in text
+    items = re.findall(r"<li>(.*?)</li>", text, re.S)
+    assert sorted(items) == sorted([
+        f"<code>{default}</code>: at most 1 customer interaction, at most 1 public agent reply, "
+        "never reopened; a reopen within 7d of the resolution is subtracted in the reopen's window",
+        f"<code>{CUSTOM_HASH}</code>: at most 2 customer interactions, at most 2 public agent "
+        "replies, never reopened; a reopen within 1h of the resolution is subtracted in the "
+        "reopen's window",
+    ])  # fmt: skip
+    assert "Some windows name no definition" in text  # T-2 names none

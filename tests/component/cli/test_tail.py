@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,10 +19,12 @@ from rich.console import Console
 from router.app.tail import UnknownTopic, tail_topic
 from router.settings import Settings
 from router.topics import Topic, TopicNames
+from tests.component.cli.test_report import cli_env
 
 pytestmark = pytest.mark.component
 
 RETURNS_WITHIN = 15.0
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def lifecycle(n: int) -> dict[str, Any]:
@@ -133,3 +138,104 @@ async def test_unknown_topic_is_an_error_naming_it(settings: Settings) -> None:
     assert caught.value.name == "no-such-topic"
     assert str(caught.value) == "no topic 'no-such-topic' (run `switchboard topics ensure`?)"
     assert not caught.value.retriable
+
+
+def interaction(n: int) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"in-{n}",
+        "source": "/v1/channels/webform",
+        "type": "switchboard.interaction.received",
+        "subject": f"email:c{n}@customer.example",
+        "time": f"2026-12-03T10:0{n}:00Z",
+        "data": {
+            "channel": "webform",
+            "customer": {"email": f"c{n}@customer.example"},
+            "inbox": "support@acme.example",
+            "text": "my invoice is wrong" if n % 2 else "I get an error",
+            "metadata": {"category": "payment"} if n % 2 else {},
+        },
+    }
+
+
+async def test_json_dump_lines_replay_through_rules_simulate(
+    settings: Settings, tmp_path: Path
+) -> None:
+    await produce(settings, Topic.INBOUND, *((f"email:c{n}", interaction(n)) for n in range(5)))
+    dump = tmp_path / "inbound.jsonl"
+    with dump.open("w") as file:
+        tail = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "router.app", "tail", "inbound", "--json"],
+            env=cli_env(settings), stdout=file, stderr=subprocess.PIPE, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+    assert tail.returncode == 0, tail.stderr
+    # inbound has several partitions: records come partition by partition
+    lines = sorted(
+        (orjson.loads(line) for line in dump.read_text().splitlines()), key=lambda d: d["key"]
+    )
+    name = TopicNames(settings.topic_prefix)(Topic.INBOUND)
+    assert [(d["topic"], d["key"], d["value"]) for d in lines] == [
+        (name, f"email:c{n}", interaction(n)) for n in range(5)
+    ]
+    assert all(isinstance(d["partition"], int) and d["offset"] >= 0 for d in lines)
+    simulated = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "router.app", "rules", "simulate", str(ROOT / "rules" / "examples"),
+         "--events", str(dump), "--json"],
+        env=cli_env(settings), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert simulated.returncode == 0, simulated.stdout + simulated.stderr
+    report = orjson.loads(simulated.stdout)
+    assert (report["evaluated"], report["skipped"]) == (5, 0)
+    assert report["tags"]["billing"] == 2  # the metadata and text reached the rules
+
+
+async def test_json_lines_of_a_tombstone_and_a_text_value(settings: Settings) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        name = TopicNames(settings.topic_prefix)(Topic.TICKET_STATE)
+        await producer.send_and_wait(name, b"not json", key=b"T-1")
+        await producer.send_and_wait(name, None, key=b"T-1")
+    finally:
+        await producer.stop()
+    count, output = await run_tail(settings, "ticket-state", as_json=True)
+    assert count == 2
+    first, second = (orjson.loads(line) for line in output.splitlines())
+    assert first == {"topic": name, "partition": 0, "offset": 0, "key": "T-1", "value": "not json"}
+    assert (second["offset"], second["value"]) == (1, None)
+
+
+async def test_metric_table_off_a_terminal_is_not_cut_and_says_what_it_left_out(
+    settings: Settings,
+) -> None:
+    long_dimension = "enterprise-customers-in-the-northern-european-region-" * 3
+
+    def window(hour: int) -> tuple[str, dict[str, Any]]:
+        start = f"2026-12-03T{hour:02d}:00:00Z"
+        record = {
+            "metric": "sla",
+            "window": {"start": start, "end": start},
+            "dimensions": {"queue": "billing", "segment": long_dimension},
+            "counters": {"breached": hour},
+            "values": {"compliance": 0.875},
+            "revision": 1,
+            "final": True,
+        }
+        return f"sla|billing|{start}", record
+
+    await produce(settings, Topic.METRICS_SLA, *(window(hour) for hour in range(24)))
+    buffer = io.StringIO()
+    narrow = Console(file=buffer, width=80, color_system=None)  # what rich assumes in a pipe
+    count = await asyncio.wait_for(
+        tail_topic(settings, "metrics.sla", asyncio.Event(), narrow, windows=20), RETURNS_WITHIN
+    )
+    output = buffer.getvalue()
+    assert count == 24
+    assert f"queue=billing,segment={long_dimension}" in output
+    assert "…" not in output
+    assert "showing the last 20 of 24 windows" in output
+    assert "breached=3 " not in output  # hours 0-3 are the ones left out
+    assert "breached=23" in output

@@ -22,6 +22,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 import consumers.state
+from consumers.metrics import MetricsHandler
 from consumers.state.counters import Increment, WindowCounters
 from consumers.state.threads import RedisThreadStore
 from router.app.embedded import free_port
@@ -30,6 +31,7 @@ from router.events import Ticket
 from router.keys import Keys
 from router.redis import Command, load_script, make_redis, run_batch
 from router.settings import Settings
+from router.topics import OutRecord
 
 pytestmark = pytest.mark.component
 
@@ -371,6 +373,48 @@ async def test_bump_revises_and_finalizes_a_window(
     [final] = await counters.revise([WINDOW], final=True)
     assert final is not None
     assert (final.revision, final.final) == (6, True)
+
+
+FCR_WINDOW = "fcr/2026-11-23T10:00:00Z/agent=a-1,channel=email,queue=general"
+
+
+def fcr_increment(event: str, definition: str) -> Increment:
+    dims = {"queue": "general", "channel": "email", "agent": "a-1"}
+    meta = {"metric": "fcr", "dimensions": dims, "start": "2026-11-23T10:00:00Z"}
+    return Increment(FCR_WINDOW, event, "resolved", 1, {**meta, "definition_hash": definition}, 1.0)
+
+
+async def test_a_window_counted_across_a_definition_change_names_the_latest_and_every_one(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    """Rules reloaded mid-window: the window's meta carries the hash of the last counted
+    event (not the first one's), and the window lists every hash it was counted under; a
+    duplicate under another hash changes neither."""
+    counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
+    await counters.add([fcr_increment("e1", "aaaaaaaaaaaa")])
+    [first] = await counters.revise([FCR_WINDOW], final=False)
+    assert first is not None
+    assert (first.meta["definition_hash"], first.definitions) == ("aaaaaaaaaaaa", ("aaaaaaaaaaaa",))
+    added = await counters.add([fcr_increment("e2", "bbbbbbbbbbbb"), fcr_increment("e1", "cccc")])
+    assert added == [True, False]
+    [mixed] = await counters.revise([FCR_WINDOW], final=False)
+    assert mixed is not None
+    assert mixed.meta["definition_hash"] == "bbbbbbbbbbbb"
+    assert mixed.definitions == ("aaaaaaaaaaaa", "bbbbbbbbbbbb")
+    assert mixed.counters == {"resolved": 2}
+
+    sent: list[OutRecord] = []
+
+    async def send(records: list[OutRecord]) -> None:
+        sent.extend(records)
+
+    handler = MetricsHandler(
+        redis, send, [], window_s=60, lateness_s=3600, ttl_s=TTL, prefix=settings.topic_prefix
+    )
+    await handler._publish([FCR_WINDOW], final=False)  # noqa: SLF001 - the record it writes
+    [record] = [orjson.loads(r.value or b"") for r in sent]
+    assert record["definition_hash"] == "bbbbbbbbbbbb"
+    assert record["definition_hashes"] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
 
 
 async def test_bump_of_an_expired_window_creates_nothing(

@@ -85,3 +85,33 @@ def test_a_pseudonymized_day_simulates_like_the_original() -> None:
         return {k: v for k, v in figures.items() if k != "intervals"}
 
     assert strip(plain.report["overall"]) == strip(masked.report["overall"])
+
+
+def test_metadata_ids_addresses_places_and_urls_are_hashed_wherever_they_sit() -> None:
+    value = envelope(1, "erika@example.com", handles={"whatsapp": "4915112345678"})
+    value["data"]["inbox"] = "support@acme.example"
+    value["data"]["quoted_text"] = "> Erika wrote: call 030 1234567"
+    value["data"]["metadata"] = {
+        "provider": "meta",
+        "to": ["support@acme.example", "Boss <boss@example.com>"],
+        "mid": "m_AbCdEfGhIjKlMnOpQrStUv",
+        "context": {"id": "wamid.HBgLNDkxNTExMjM0NTY3OBUCABIYFjNFQjA="},
+        "referral": {"ctwa_clid": "ARAkLkA8rmlFeiCktEJQ", "source_url": "https://fb.me/x"},
+        "location": {"latitude": "52.52", "longitude": "13.40", "address": "Hauptstr. 1"},
+        "notes": ["reach me on +49 151 1234 5678 or erika.m@example.com"],
+        "page_url": "https://user:pw@shop.example/u/erika@example.com/1234567890?q=x",
+    }
+    names = Pseudonyms(b"key")
+    first, second = names.envelope(value), names.envelope(value)
+    assert first == second  # deterministic
+    text = orjson.dumps(first).decode()
+    for secret in (
+        "example.com", "m_AbCd", "wamid", "ARAkLkA8", "52.52", "13.40", "Hauptstr",
+        "1234 5678", "4915112345678", "1234567", "Erika", "user:pw",
+    ):  # fmt: skip
+        assert secret not in text, secret
+    metadata = first["data"]["metadata"]
+    assert metadata["to"][0] == "support@acme.example"  # the inbox is ours and kept
+    assert metadata["provider"] == "meta"
+    assert metadata["page_url"].startswith("https://shop.example/u/u-")
+    assert "quoted_text" not in first["data"]
