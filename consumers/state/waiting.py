@@ -128,9 +128,13 @@ class WaitingLine:
         new ticket, a new round), moved to another queue or channel, or not announced
         yet (neither by the snapshot nor in ``announced``, the members known to be). A
         snapshot that changes nothing the line cares about (a message, a priority, our
-        own ``ticket.queued``) costs no offer."""
+        own ``ticket.queued``) costs no offer. A ticket in a new round (an offer that
+        timed out, a skip that ended) leaves its last round's place: one ticket, one
+        place in line."""
         places: list[Place] = []
         for ticket in tickets:
+            if ticket.assignment_round > 0:  # a new round: the last round's member leaves
+                places.append((f"{ticket.id}|{ticket.assignment_round - 1}", "leave", "", 0.0))
             place = waiting_member(ticket)
             if place is None:
                 member = f"{ticket.id}|{ticket.assignment_round}"

@@ -453,3 +453,30 @@ async def test_placing_keeps_needs_counts_and_rechecks_in_step(settings: Setting
         assert await state() == (["T-2|0"], {"T-2|0": "email|general"}, {"email|general": 1}, [])
     finally:
         await redis.aclose()
+
+
+async def test_a_ticket_in_a_new_round_has_one_place_in_line(settings: Settings) -> None:
+    """An offer timed out or a skip ended: the ticket comes back in round n+1, and its
+    place of round n goes, or the line's views would list one ticket twice."""
+    redis = make_redis(settings)
+    line = WaitingLine(redis, prefix=settings.topic_prefix)
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    first = Ticket(
+        id="T-1",
+        customer_id="C-1",
+        created_at=at,
+        updated_at=at,
+        channel="email",
+        queue="billing",
+        queued_at=at,
+    )
+    try:
+        await line.follow([first])
+        await line.follow([first.model_copy(update={"assignment_round": 1})])
+        assert [e.member for e in await whole(redis, line, "line")] == ["T-1|1"]
+        assert await line.waiting() == {"email|billing": 1}
+        taken = first.model_copy(update={"assignment_round": 2, "assignee": "a-1"})
+        await line.follow([first.model_copy(update={"assignment_round": 1}), taken])
+        assert await whole(redis, line, "line") == []  # assigned: no place left at all
+    finally:
+        await redis.aclose()
