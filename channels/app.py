@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels import actions, chat, email, meta, twilio, voice, webform
@@ -35,7 +36,18 @@ def create_app(ctx: IngressContext) -> FastAPI:
     for module in (email, chat, twilio, meta, voice, webform, actions):
         app.include_router(module.build_router())
     add_health_routes(app, ctx.telemetry, lambda: ctx.ready_checks)
+    origins = ctx.settings.cors_origin_list()
+    if origins:  # pages on these origins may post from a browser (preflight answered)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "authorization", "idempotency-key"],
+            max_age=600,
+        )
     app.add_middleware(Measure, telemetry=ctx.telemetry)
+    if origins:  # the hot paths skip the middleware stack: every answer needs CORS headers
+        return app
     routes = (HotRoute(webform.PATH, webform.accept), HotRoute(email.PATH, email.accept))
     hot = HotPaths({r.path: r for r in routes}, ctx, app.exception_handlers)
     app.hot = hot

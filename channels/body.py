@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from channels.problems import Problem, invalid
 
 M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"  # what a browser's FormData sends
 
 
 def media_type(request: Request) -> str:
@@ -73,6 +77,29 @@ def parse_form_pairs(raw: bytes) -> list[tuple[str, str]]:
 
 def parse_form(raw: bytes) -> dict[str, str]:
     return dict(parse_form_pairs(raw))
+
+
+async def parse_multipart(raw: bytes, content_type: str) -> dict[str, str]:
+    """The text fields of a ``multipart/form-data`` body (a browser's ``FormData``);
+    file parts are not read into the event (an attachment has no field here)."""
+
+    async def once() -> AsyncGenerator[bytes, None]:
+        yield raw
+
+    headers = Headers({"content-type": content_type})
+    try:
+        form = await MultiPartParser(headers, once(), max_files=10, max_fields=50).parse()
+    except (MultiPartException, ValueError) as exc:
+        raise Problem(
+            400,
+            f"malformed multipart body: {exc}",
+            slug="malformed",
+            errors=[{"pointer": "/", "detail": "malformed multipart body"}],
+        ) from None
+    try:
+        return {name: value for name, value in form.multi_items() if isinstance(value, str)}
+    finally:
+        await form.close()
 
 
 def validate(model: type[M], data: Any) -> M:

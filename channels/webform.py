@@ -21,8 +21,10 @@ from pydantic import (
 from channels.body import (
     FORM,
     JSON,
+    MULTIPART,
     parse_form,
     parse_json,
+    parse_multipart,
     read_body,
     require_media_type,
     validate,
@@ -100,9 +102,12 @@ def to_interaction(form: WebForm, inbox: str) -> Interaction:
 
 async def accept(ingress: IngressContext, request: Request) -> Response:
     """``POST /v1/channels/webform``; also served without FastAPI (``channels.app``)."""
-    kind = require_media_type(request, JSON, FORM)
+    kind = require_media_type(request, JSON, FORM, MULTIPART)
     raw = await read_body(request, ingress.settings.max_body_bytes)
-    data = parse_json(raw) if kind == JSON else parse_form(raw)
+    if kind == MULTIPART:
+        data: Any = await parse_multipart(raw, request.headers["content-type"])
+    else:
+        data = parse_json(raw) if kind == JSON else parse_form(raw)
     form = validate(WebForm, data)
     # A form has no provider message id: an Idempotency-Key header makes retries
     # safe; without one the same sender and content within the window are one event.
@@ -131,6 +136,7 @@ def build_router() -> APIRouter:
                 "content": {
                     JSON: {"schema": WebForm.model_json_schema()},
                     FORM: {"schema": WebForm.model_json_schema()},
+                    MULTIPART: {"schema": WebForm.model_json_schema()},
                 },
             }
         },

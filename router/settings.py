@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     rules_path: Path = DEFAULT_RULES_PATH
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins (or *) whose pages may post to the ingress "
+        "from a browser (the web form, a chat widget); empty: no CORS headers.",
+    )
     public_url: str | None = Field(
         default=None, description="External base URL, for Twilio signatures."
     )
@@ -205,6 +210,9 @@ class Settings(BaseSettings):
             for channel in SECRET_CHANNELS
             if self.channel_secret(channel) is None and channel not in self.open_channels
         ]
+
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     def tokens(self) -> frozenset[str]:
         raw = self.api_tokens.get_secret_value() if self.api_tokens else ""

@@ -8,6 +8,7 @@ import pytest
 from router.codec import CONTENT_TYPE
 from router.settings import Settings
 from router.topics import Topic
+from tests.component.channels.support import client_for
 from tests.conftest import read_topic, values
 
 pytestmark = pytest.mark.component
@@ -51,6 +52,32 @@ async def test_form_encoded_is_accepted(
     assert resp.status_code == 202, resp.text
     event = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]
     assert event["data"]["metadata"] == {"category": "billing"}
+
+
+async def test_a_browsers_form_data_is_accepted(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """``fetch(url, {body: new FormData(form)})`` posts multipart/form-data; a file input
+    in the form is not part of the event."""
+    resp = await ingress_client.post(
+        "/v1/channels/webform",
+        data={"email": "cy@example.com", "message": "my order is late", "subject": "Order"},
+        files={"screenshot": ("shot.png", b"\x89PNG...", "image/png")},
+    )
+    assert resp.status_code == 202, resp.text
+    assert resp.request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    data = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["data"]
+    assert (data["customer"]["email"], data["subject"], data["text"]) == (
+        "cy@example.com",
+        "Order",
+        "my order is late",
+    )
+    broken = await ingress_client.post(
+        "/v1/channels/webform",
+        content=b"--x\r\nnot a part",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert broken.status_code == 400, broken.text
 
 
 async def test_retry_with_idempotency_key_is_a_duplicate_and_writes_once(
@@ -111,3 +138,32 @@ async def test_health_and_readiness(ingress_client: httpx.AsyncClient) -> None:
     assert ready.json()["checks"] == {"kafka": "ok", "redis": "ok"}
     metrics = (await ingress_client.get("/metrics")).text
     assert "switchboard_http_requests_total" in metrics
+
+
+async def test_pages_on_the_configured_origins_may_post_from_a_browser(settings: Settings) -> None:
+    shop = "https://shop.example"
+    preflight_headers = {
+        "Origin": shop,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    body = {"email": "dee@example.com", "message": "hello from the page"}
+    async with client_for(settings.model_copy(update={"cors_origins": shop})) as client:
+        preflight = await client.options("/v1/channels/webform", headers=preflight_headers)
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == shop
+        posted = await client.post("/v1/channels/webform", json=body, headers={"Origin": shop})
+        assert posted.status_code == 202, posted.text
+        assert posted.headers["access-control-allow-origin"] == shop
+        refused = await client.post(
+            "/v1/channels/webform", json={"email": "x"}, headers={"Origin": shop}
+        )
+        assert refused.status_code == 400
+        assert refused.headers["access-control-allow-origin"] == shop  # errors readable too
+        other = await client.post(
+            "/v1/channels/webform", json=body, headers={"Origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+    async with client_for(settings) as plain:  # the default: no CORS at all
+        answer = await plain.options("/v1/channels/webform", headers=preflight_headers)
+        assert "access-control-allow-origin" not in answer.headers
