@@ -28,6 +28,7 @@ from channels.body import JSON, parse_json, read_body, require_media_type
 from channels.deps import Ingress, TicketOwners
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem, pointer
+from channels.publish import fingerprint_of
 from channels.signatures import matches_any
 from router.actions import (
     ACTIONS,
@@ -87,6 +88,7 @@ class Prepared:
     event: CloudEvent
     pointer: str  # of the item in the request body: "" for one action, "/3" in a list
     ticket_id: str | None = None
+    fingerprint: str | None = None  # of the action, when an Idempotency-Key names it
 
 
 def _prepare(
@@ -125,7 +127,9 @@ def _prepare(
         data=action.model_dump(mode="json", exclude_none=True),
     )
     ticket_id = action.ticket_id if isinstance(action, TicketAction) else None
-    return Prepared(key, event, prefix, ticket_id)
+    named_by_key = not envelope.id and idempotency_key is not None
+    fingerprint = fingerprint_of([type_, event.data]) if named_by_key else None
+    return Prepared(key, event, prefix, ticket_id, fingerprint)
 
 
 def prepare(body: Any, idempotency_key: str | None = None) -> list[Prepared]:
@@ -228,7 +232,7 @@ def build_router() -> APIRouter:
         "/v1/actions",
         status_code=202,
         response_model=ListAccepted | AcceptedBody,
-        responses=problem_responses(400, 401, 404, 413, 415, 503),
+        responses=problem_responses(400, 401, 404, 413, 415, 422, 503),
         summary="Helpdesk actions: one CloudEvent-like object or a list of them",
         description=(
             "Types: " + ", ".join(t.removeprefix("switchboard.") for t in ACTIONS) + ". "
@@ -262,7 +266,9 @@ def build_router() -> APIRouter:
         await require_tickets(prepared, ingress.ticket_owners)
         answers: list[AcceptedBody] = []
         for item in prepared:
-            accepted = await ingress.publisher.publish(Topic.ACTIONS, item.key, item.event)
+            accepted = await ingress.publisher.publish(
+                Topic.ACTIONS, item.key, item.event, fingerprint=item.fingerprint
+            )
             answers.append(AcceptedBody(id=accepted.id, duplicate=accepted.duplicate))
         return ListAccepted.of(answers) if isinstance(body, list) else answers[0]
 

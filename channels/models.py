@@ -44,6 +44,7 @@ DESCRIPTIONS = {
     404: "Unknown ticket: `errors` points at each `ticket_id` that names no ticket",
     413: "Body over SWITCHBOARD_MAX_BODY_BYTES",
     415: "Wrong content type",
+    422: "Idempotency-Key already used for a different request; nothing was written",
     503: "Kafka or Redis not answering; nothing was written; see Retry-After",
 }
 

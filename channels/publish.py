@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from redis.typing import EncodableT
 
+from channels.problems import Problem
 from router.codec import CONTENT_TYPE_HEADER, encode_envelope, encode_event
 from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
 from router.events import CloudEvent, Interaction, iso, received_time, utcnow
@@ -155,6 +156,7 @@ class Publisher:
         *,
         time: datetime | None = None,
         text_pointer: str | None = None,
+        fingerprint: str | None = None,
     ) -> Accepted:
         """Publish one customer message.
 
@@ -176,7 +178,9 @@ class Publisher:
             time=received_time(time or data.sent_at),
             data=data.model_dump(mode="json", exclude_none=True),
         )
-        return await self._publish(Topic.INBOUND, key, id_, value, maybe_seen=not minted)
+        return await self._publish(
+            Topic.INBOUND, key, id_, value, maybe_seen=not minted, fingerprint=fingerprint
+        )
 
     def _fit(self, data: Interaction, text_pointer: str | None) -> Interaction:
         limit = self.limits.text_bytes
@@ -209,20 +213,40 @@ class Publisher:
             return fresh, True
         return (previous.decode() if isinstance(previous, bytes) else str(previous)), False
 
-    async def publish(self, topic: Topic, key: str, event: CloudEvent) -> Accepted:
-        return await self._publish(topic, key, event.id, encode_event(event))
+    async def publish(
+        self, topic: Topic, key: str, event: CloudEvent, *, fingerprint: str | None = None
+    ) -> Accepted:
+        return await self._publish(
+            topic, key, event.id, encode_event(event), fingerprint=fingerprint
+        )
 
     async def _publish(
-        self, topic: Topic, key: str, id_: str, value: bytes, *, maybe_seen: bool = True
+        self,
+        topic: Topic,
+        key: str,
+        id_: str,
+        value: bytes,
+        *,
+        maybe_seen: bool = True,
+        fingerprint: str | None = None,
     ) -> Accepted:
+        """``fingerprint``: what the request said, for an id named by an Idempotency-Key;
+        the same key with a different request is refused (422), not taken for a retry."""
         self.limits.check_inbound(value)
         marker = self._keys.ingress_seen(id_).encode()
         if maybe_seen:
             with redis_errors():
-                if await self._batch("EXISTS", marker):
+                if fingerprint is None:
+                    seen = await self._batch("EXISTS", marker)
+                else:
+                    seen = await self._batch("GET", marker)
+                    _same_request(seen, fingerprint)
+                if seen:
                     return Accepted(id_, duplicate=True)
         await self.send(topic, key, value)
         stamp, ttl = iso(utcnow()).encode(), self._seen_ttl_s
+        if fingerprint is not None:
+            stamp += FINGERPRINT_SEP + fingerprint.encode()
         try:
             await self._batch("SET", marker, stamp, "EX", ttl)
         except UNAVAILABLE as exc:
@@ -267,3 +291,26 @@ def _refused(exc: KafkaError) -> Exception:
     if isinstance(exc, MessageSizeTooLargeError | RecordTooLargeError):
         return TooLarge(f"the broker refused the record: {type(exc).__name__}")
     return BackendUnavailable("kafka", f"the broker refused the record: {type(exc).__name__}")
+
+
+FINGERPRINT_SEP = b"|"
+
+
+def fingerprint_of(content: Any) -> str:
+    """A request's content as a short digest, the same for the same fields in any order."""
+    canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def _same_request(seen: Any, fingerprint: str) -> None:
+    """422 when the key's first request said something else (a marker written before
+    fingerprints, or without one, is taken as the same request)."""
+    if not isinstance(seen, bytes) or FINGERPRINT_SEP not in seen:
+        return
+    if seen.rsplit(FINGERPRINT_SEP, 1)[1].decode() != fingerprint:
+        raise Problem(
+            422,
+            "this Idempotency-Key was used for a different request; nothing was written "
+            "(use a new key for a new request)",
+            slug="idempotency-key-reused",
+        )

@@ -31,6 +31,7 @@ from channels.body import (
 )
 from channels.deps import Ingress, IngressContext
 from channels.models import AcceptedBody, problem_responses
+from channels.publish import fingerprint_of
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_email
 
@@ -117,6 +118,7 @@ async def accept(ingress: IngressContext, request: Request) -> Response:
         f"key:{key}" if key else None,
         to_interaction(form, inbox=PATH),
         text_pointer="/message",
+        fingerprint=fingerprint_of(form.model_dump(mode="json")) if key else None,
     )
     return Response(accepted.json(), 202, media_type=JSON)
 
@@ -128,7 +130,7 @@ def build_router() -> APIRouter:
         PATH,
         status_code=202,
         response_model=AcceptedBody,
-        responses=problem_responses(400, 413, 415, 503),
+        responses=problem_responses(400, 413, 415, 422, 503),
         summary="A web form submission",
         openapi_extra={
             "requestBody": {

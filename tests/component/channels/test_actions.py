@@ -270,3 +270,17 @@ async def test_every_mode_of_the_cloudevents_http_binding_is_read(
         URL, content=orjson.dumps(structured), headers={**AUTH, "content-type": CE_BATCH}
     )
     assert_problem(not_a_batch, 400)
+
+
+async def test_an_idempotency_key_reused_for_other_actions_is_422(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    headers = {**AUTH, "Idempotency-Key": "k-9"}
+    online = {"type": "agent.presence", "data": {"agent_id": "a-1", "status": "online"}}
+    away = {"type": "agent.presence", "data": {"agent_id": "a-2", "status": "away"}}
+    assert (await client.post(URL, json=online, headers=headers)).status_code == 202
+    retry = await client.post(URL, json=online, headers=headers)
+    assert retry.json()["duplicate"] is True
+    problem = assert_problem(await client.post(URL, json=away, headers=headers), 422)
+    assert problem["type"].endswith("/idempotency-key-reused")
+    assert len(await read_topic(settings, Topic.ACTIONS, expect=1)) == 1

@@ -90,6 +90,25 @@ async def test_retry_with_idempotency_key_is_a_duplicate_and_writes_once(
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
     assert (first.json()["duplicate"], second.json()["duplicate"]) == (False, True)
+    as_form = await ingress_client.post("/v1/channels/webform", data=payload, headers=headers)
+    assert as_form.json()["duplicate"] is True  # the same fields, however they are sent
+    assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
+
+
+async def test_an_idempotency_key_reused_for_another_request_is_422_and_writes_nothing(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The key names a request: a different one under the same key is a client bug that
+    would otherwise silently drop the second message as a 'duplicate'."""
+    headers = {"Idempotency-Key": "form-777"}
+    first = {"email": "first@example.com", "message": "one"}
+    second = {"email": "second@example.com", "message": "another message"}
+    ok = await ingress_client.post("/v1/channels/webform", json=first, headers=headers)
+    assert ok.status_code == 202, ok.text
+    reused = await ingress_client.post("/v1/channels/webform", json=second, headers=headers)
+    assert reused.status_code == 422, reused.text
+    assert reused.headers["content-type"] == "application/problem+json"
+    assert reused.json()["type"].endswith("/idempotency-key-reused")
     assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
 
 
