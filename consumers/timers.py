@@ -24,6 +24,7 @@ import structlog
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record
+from consumers.domain.assignment import assigned, named_offer_id, offer_pending
 from consumers.domain.escalation import Timer, fire, schedule
 from consumers.outbox import Delivery, Send, commit_for
 from consumers.recent import Recent
@@ -165,9 +166,19 @@ class TimersHandler:
         await self.tick()
 
     async def _follow_assignments(self, tickets: list[Ticket]) -> None:
-        """Free the capacity of settled or re-assigned tickets, count the seat of a
-        ticket a rule or a transfer gave to a named agent, and keep the line current."""
+        """Free the capacity of settled or re-assigned tickets, offer a ticket a rule or a
+        transfer gave to a named agent and count that agent's seat, and keep the line
+        current. The offer comes before the seat: a seat already held by the named agent
+        says the ticket was seen (a retry after a failure still offers it), and a ticket
+        a reply gave to its agent before replies were offers is not offered anew."""
         holders = await self._agents.holders([t.id for t in tickets])
+        await self._offer_named(
+            [
+                t
+                for t, holder in zip(tickets, holders, strict=True)
+                if offer_pending(t) and holder != t.assignee
+            ]
+        )
         await self._agents.release(
             [
                 t.id
@@ -183,6 +194,37 @@ class TimersHandler:
         ]
         await self._agents.claim(named, force=True)
         await self._line.follow(tickets, self._sweep.announced)
+
+    async def _offer_named(self, tickets: list[Ticket]) -> None:
+        """Offer each ticket to the agent it names but was never offered to (a rule's
+        ``assign``, a transfer to an agent), as the line offers: the ``.assigned`` record,
+        whose snapshot schedules the accept timeout. Committed on the ticket as it is now,
+        under an id from the snapshot that named the agent, so a retry publishes the same
+        record, and a ticket that moved meanwhile (another agent named) waits for its next
+        snapshot."""
+        if not tickets:
+            return
+        owners = await self._store.ticket_owners([t.id for t in tickets])
+        found = [
+            (owner, named_offer_id(t), t.id, agent)
+            for t, owner in zip(tickets, owners, strict=True)
+            if owner and (agent := t.assignee)
+        ]
+        views = await self._store.views(
+            [ViewRequest(o, eid, ticket_id=tid) for o, eid, tid, _ in found]
+        )
+        at = datetime.fromtimestamp(self._clock(), UTC)
+        delivery = Delivery(self._store, self._send)
+        commits: list[Commit] = []
+        for (owner, eid, _, named), view in zip(found, views, strict=True):
+            ticket = view.ticket
+            if view.done:  # offered before: publish what may still be pending
+                delivery.publish(owner, eid, view.outbox or [])
+            elif ticket is not None and ticket.assignee == named and offer_pending(ticket):
+                change = assigned(ticket, named, "named", at)
+                commits.append(commit_for(owner, eid, change, view.ticket_version, at))
+        await delivery.commit(commits)  # a CONFLICT: the ticket's next snapshot decides
+        await delivery.flush()
 
     async def tick(self) -> None:
         """Fire every timer that is due, then move the waiting line if anything changed."""

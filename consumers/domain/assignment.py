@@ -9,7 +9,9 @@ reads the agents, asks ``choose_agent`` and claims the seat it names; the staffi
 simulation asks the same function in virtual time. The ticket changes through the thread
 store like any other change (compare-and-set, dedupe marker, outbox) under ids derived
 from (ticket, round), so an assignment is published once. A declined or unaccepted
-assignment starts a new round.
+assignment starts a new round, and so does a transfer to another queue. An agent named by
+a rule's ``assign`` or a transfer is offered the ticket by the timers role too
+(``offer_pending``), with the same ``.assigned`` record and accept timeout.
 """
 
 from __future__ import annotations
@@ -163,16 +165,59 @@ def queued_event_id(ticket_id: str, round_: int) -> str:
     return derived_id(ticket_id, "queued", str(round_))
 
 
-def assigned(ticket: Ticket, agent_id: str, strategy: str, at: datetime) -> Change:
-    moved = ticket.model_copy(
-        update={"assignee": agent_id, "assigned_at": at, "accepted": False, "queued_at": None}
-    )
+def assigned(
+    ticket: Ticket, agent_id: str, strategy: str, at: datetime, *, accepted: bool = False
+) -> Change:
+    """The ticket offered to ``agent_id``, chosen by the line's ``strategy`` or ``named``
+    by a rule or a transfer: it must be accepted within the accept timeout. ``accepted``
+    for an agent who took it by working it (``replied``): nothing is left to accept."""
+    update: dict[str, Any] = {
+        "assignee": agent_id,
+        "assigned_at": at,
+        "accepted": accepted,
+        "queued_at": None,
+        "updated_at": max(at, ticket.updated_at),
+    }
+    if accepted:
+        update["unaccepted"] = 0
+    moved = ticket.model_copy(update=update)
     data = {"agent_id": agent_id, "queue": ticket.queue, "strategy": strategy}
     return Change(moved, [(EventType.TICKET_ASSIGNED, data)])
 
 
+def named(agent_id: str) -> dict[str, Any]:
+    """The fields that give a ticket to an agent chosen by name (a rule's ``assign``, a
+    transfer to an agent), to be offered to them: see ``offer_pending``."""
+    return {"assignee": agent_id, "assigned_at": None, "accepted": False, "queued_at": None}
+
+
+def offer_pending(ticket: Ticket) -> bool:
+    """Whether the ticket names an agent it was never offered to: what a rule's ``assign``
+    (or a transfer to an agent) leaves for the timers role, which makes the offer (the
+    ``.assigned`` record and the accept timeout) as it does for the line's own."""
+    return (
+        ticket.assignee is not None
+        and ticket.assigned_at is None
+        and not ticket.accepted
+        and ticket.status not in SETTLED
+    )
+
+
+def named_offer_id(ticket: Ticket) -> str:
+    """The event id of the offer ``offer_pending`` asks for, from the snapshot that named
+    the agent: the same on a redelivery (its pending outbox is found and published), a
+    new one when a later change names an agent again."""
+    return derived_id(
+        ticket.id,
+        "assigned",
+        str(ticket.assignment_round),
+        ticket.assignee or "",
+        ticket.updated_at.isoformat(),
+    )
+
+
 def queued(ticket: Ticket, at: datetime) -> Change:
-    waiting = ticket.model_copy(update={"queued_at": at})
+    waiting = ticket.model_copy(update={"queued_at": at, "updated_at": max(at, ticket.updated_at)})
     data = {"queue": ticket.queue, "reason": "no online agent with the skills and capacity"}
     return Change(waiting, [(EventType.TICKET_QUEUED, data)])
 
@@ -180,16 +225,18 @@ def queued(ticket: Ticket, at: datetime) -> Change:
 def unassigned(
     ticket: Ticket, reason: str, at: datetime, *, skip_for: timedelta | None = None
 ) -> Change:
-    """Back in line for a new round (declined, or not accepted in time). The next offer
-    goes to someone else: an agent who declined is never offered the ticket again, one
-    who let the offer time out is skipped for ``skip_for`` (they may have stepped away),
-    so a ticket nobody else can take comes back to them then."""
+    """Back in line for a new round (declined, not accepted in time, or transferred to
+    another queue, whose agents it now waits for). The next offer goes to someone else:
+    an agent who declined is never offered the ticket again, one who let the offer time
+    out is skipped for ``skip_for`` (they may have stepped away), so a ticket nobody else
+    can take comes back to them then."""
     update: dict[str, Any] = {
         "assignee": None,
         "assigned_at": None,
         "accepted": False,
         "queued_at": at,
         "assignment_round": ticket.assignment_round + 1,
+        "updated_at": max(at, ticket.updated_at),
     }
     if reason == "accept_timeout":
         update["unaccepted"] = ticket.unaccepted + 1

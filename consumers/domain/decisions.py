@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from consumers.domain.assignment import named
 from consumers.domain.sla import sla_clocks, time_next_response
 from router.events import Ticket
 from router.vocabulary import EventType
@@ -22,7 +23,11 @@ def apply_decision(
     ticket) win, tags accumulate, and SLA clocks are (re)timed for a new policy or
     priority. A next_response cycle that the customer's message has just started
     (``sla.customer_wrote``) gets its due time here, after the rules: a message rule may
-    set the priority it is due by. ``also`` holds other fields to set in the same copy."""
+    set the priority it is due by. An ``assign`` naming another agent than the assignee
+    leaves the ticket to be offered to them (``named``): the timers role, which follows
+    every snapshot and holds the agents' seats, makes the offer as it makes the line's,
+    with its ``.assigned`` record and accept timeout. ``also`` holds other fields to set
+    in the same copy."""
     update: dict[str, Any] = {**(also or {}), "rules_version": decision.rules_version}
     defaults = rules.defaults
     for name in ("queue", "priority", "sla"):
@@ -34,8 +39,8 @@ def apply_decision(
     tags = [t for t in ticket.tags if t not in set(decision.remove_tags or ())]
     tags += [t for t in decision.tags if t not in tags]
     update["tags"] = tags
-    if decision.assign:
-        update["assignee"] = decision.assign
+    if decision.assign and decision.assign != ticket.assignee:
+        update.update(named(decision.assign))  # the timers role makes the offer
     routed = ticket.model_copy(update=update)
     if routed.sla_policy != ticket.sla_policy or routed.priority != ticket.priority:
         routed.sla = sla_clocks(routed, rules, ticket.created_at, before=ticket)

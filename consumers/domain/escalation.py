@@ -98,7 +98,9 @@ def fire(
     if when is None or when > now or postponed or (kind == "warning" and clock.warned):
         return None
     marked = clock.model_copy(update={"warned": True} if kind == "warning" else {"breached": True})
-    fired = ticket.model_copy(update={"sla": {**ticket.sla, target: marked}})
+    fired = ticket.model_copy(
+        update={"sla": {**ticket.sla, target: marked}, "updated_at": max(now, ticket.updated_at)}
+    )
     # The queue and priority the clock fired under, before any escalation it causes:
     # what the sla metric counts the warning or breach under.
     fired_under = {"queue": ticket.queue, "priority": ticket.priority}
@@ -142,6 +144,7 @@ def skip_ended(ticket: Ticket, now: datetime) -> Change | None:
             "skipped_until": kept,
             "assignment_round": ticket.assignment_round + 1,
             "queued_at": now,
+            "updated_at": max(now, ticket.updated_at),
         }
     )
     data = {"queue": ticket.queue, "reason": "skip_ended", "agent_id": None}

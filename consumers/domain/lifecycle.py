@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from consumers.domain.assignment import unassigned
+from consumers.domain.assignment import assigned, named, unassigned
 from consumers.domain.outputs import Change
 from consumers.domain.sla import met, paused, running_due, stopped, waited
 from router.actions import (
@@ -111,7 +111,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
         closed = ticket.model_copy(update={**base, "status": "closed", "sla": stopped(ticket.sla)})
         return Change(closed, [(EventType.TICKET_CLOSED, {"agent_id": action.agent_id})])
     if isinstance(action, TicketTransferred):
-        return _transferred(ticket, action, base, rules)
+        return _transferred(ticket, action, at, rules)
     if isinstance(action, AssignmentAccepted):
         if ticket.assignee != action.agent_id or ticket.accepted:
             return None
@@ -149,7 +149,8 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
     customer message after the previous reply started it). ``within_sla`` is judged
     against a clock still running, so a second reply in a row counts no second ``met``;
     ``business_seconds`` is how long the customer waited: since creation for the first
-    response, since the cycle started for a next one, postponed time excluded."""
+    response, since the cycle started for a next one, postponed time excluded. An agent
+    who answers a ticket nobody holds takes it (``.assigned``, accepted: they work it)."""
     target = "first_response" if ticket.agent_replies == 0 else "next_response"
     policy = rules.sla_policies.get(ticket.sla_policy or "")
     elapsed = waited(ticket, rules, at, target)
@@ -157,12 +158,15 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
         start = ticket.created_at if target == "first_response" else ticket.last_customer_at
         elapsed = policy.elapsed(start, at) if policy and start else (at - (start or at))
     due = running_due(ticket.sla.get(target))
+    events: list[tuple[EventType, dict[str, Any]]] = []
+    if ticket.assignee is None:  # the replier took the ticket: accepted, as they work it
+        taken = assigned(ticket, action.agent_id, "replied", at, accepted=True)
+        ticket, events = taken.ticket, taken.events
     replied = ticket.model_copy(
         update={
             "updated_at": max(at, ticket.updated_at),
             "agent_replies": ticket.agent_replies + 1,
             "status": "pending" if ticket.status in ("new", "open") else ticket.status,
-            "assignee": ticket.assignee or action.agent_id,
             "sla": met(ticket.sla, target, at),
             "handle_seconds": ticket.handle_seconds + (action.handle_seconds or 0),
         }
@@ -174,23 +178,32 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
         "within_sla": None if due is None else at <= due,
         "handle_seconds": action.handle_seconds,
     }
-    return Change(replied, [(EventType.TICKET_RESPONDED, data)])
+    return Change(replied, [*events, (EventType.TICKET_RESPONDED, data)])
 
 
-def _transferred(
-    ticket: Ticket, action: TicketTransferred, base: dict[str, Any], rules: RuleSet
-) -> Change:
+def _transferred(ticket: Ticket, action: TicketTransferred, at: datetime, rules: RuleSet) -> Change:
+    """To an agent: it is offered to them as on a rule's ``assign`` (see ``named``). To
+    another queue without an agent: it leaves its assignee, who may lack the new queue's
+    skills, and waits in that queue's line for its agents (a new round, ``.queued`` with
+    reason ``transferred``); the timers role frees the old assignee's seat as it does
+    for any change of assignee."""
     if action.queue is not None and action.queue not in rules.queues:
         known = ", ".join(sorted(rules.queues))
         raise InvalidEvent(f"/data/queue: unknown queue {action.queue!r}; one of {known}")
-    update = dict(base)
+    update: dict[str, Any] = {"updated_at": max(at, ticket.updated_at)}
     if action.queue is not None:
         update["queue"] = action.queue
-    if action.agent_id is not None:
-        update["assignee"] = action.agent_id
-    moved = ticket.model_copy(update=update)
+    if action.agent_id is not None and action.agent_id != ticket.assignee:
+        update.update(named(action.agent_id))
+    moved = Change(ticket.model_copy(update=update))
+    if (
+        action.agent_id is None
+        and moved.ticket.queue != ticket.queue
+        and ticket.status not in SETTLED
+    ):
+        moved = unassigned(moved.ticket, "transferred", at)
     data = {
         "from": {"queue": ticket.queue, "agent_id": ticket.assignee},
-        "to": {"queue": moved.queue, "agent_id": moved.assignee},
+        "to": {"queue": moved.ticket.queue, "agent_id": moved.ticket.assignee},
     }
-    return Change(moved, [(EventType.TICKET_TRANSFERRED, data)])
+    return Change(moved.ticket, [(EventType.TICKET_TRANSFERRED, data), *moved.events])

@@ -78,15 +78,18 @@ async def test_reply_resolve_feedback_and_reopen(helpdesk: Running) -> None:
     resp = await helpdesk.http.post("/v1/actions", json=actions, headers=AUTH)
     assert resp.status_code == 202, resp.text
 
-    events = await tickets(helpdesk, 5)
+    events = await tickets(helpdesk, 6)
     assert [e["type"].rsplit(".", 1)[1] for e in events] == [
         "created",
         "routed",
+        "assigned",  # the agent who answered an unassigned ticket took it
         "responded",
         "resolved",
         "feedback_received",
     ]
-    responded, resolved, feedback = events[2:]
+    taken, responded, resolved, feedback = events[2:]
+    assert taken["data"]["ticket"]["assignee"] == taken["data"]["agent_id"]
+    assert taken["data"]["ticket"]["accepted"] is True
     assert responded["data"]["response"] == "first"
     assert responded["data"]["ticket"]["status"] == "pending"
     assert resolved["data"]["first_contact"] is True
@@ -120,7 +123,7 @@ async def test_reply_resolve_feedback_and_reopen(helpdesk: Running) -> None:
         "/v1/channels/webform", json={"email": "kim@example.com", "message": "it broke again"}
     )
     assert again.status_code == 202
-    reopened = (await tickets(helpdesk, 6))[5]
+    reopened = (await tickets(helpdesk, 7))[6]
     assert reopened["type"] == "switchboard.ticket.reopened"
     assert reopened["data"]["ticket"]["id"] == ticket_id
     assert reopened["data"]["was_first_contact"] is True

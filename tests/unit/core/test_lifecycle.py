@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from consumers.domain.assignment import offer_pending, waiting_member
 from consumers.domain.lifecycle import apply_action, first_contact
 from router.actions import (
     AgentReplied,
@@ -53,7 +54,7 @@ def test_first_public_reply_meets_first_response_and_waits_on_the_customer() -> 
         RULES,
     )
     assert change is not None
-    [(etype, data)] = change.events
+    [_, (etype, data)] = change.events  # the replier took it first: see below
     assert etype is EventType.TICKET_RESPONDED
     assert data["response"] == "first"
     assert data["within_sla"] is True
@@ -71,7 +72,7 @@ def test_a_late_second_reply_is_a_next_response() -> None:
         replied, AgentReplied(ticket_id="T-1", agent_id="a1", public=True), AT, RULES
     )
     assert change is not None
-    assert change.events[0][1]["response"] == "next"
+    assert change.events[-1][1]["response"] == "next"
 
 
 def test_private_replies_change_nothing() -> None:
@@ -160,8 +161,8 @@ def test_the_first_response_wait_leaves_out_postponed_time() -> None:
     reply = AgentReplied(ticket_id="T-1", agent_id="a1", public=True)
     answered = apply_action(postponed.ticket, reply, AT + timedelta(hours=1), RULES)
     assert answered is not None
-    assert answered.events[0][1]["business_seconds"] == 20 * 60
-    assert answered.events[0][1]["within_sla"] is True
+    assert answered.events[-1][1]["business_seconds"] == 20 * 60
+    assert answered.events[-1][1]["within_sla"] is True
 
 
 def test_transfer_to_a_known_queue_only() -> None:
@@ -171,6 +172,64 @@ def test_transfer_to_a_known_queue_only() -> None:
     assert moved.events[0][1]["from"] == {"queue": "general", "agent_id": None}
     with pytest.raises(InvalidEvent, match="unknown queue 'nope'"):
         apply_action(ticket(), TicketTransferred(ticket_id="T-1", queue="nope"), AT, RULES)
+
+
+def test_a_reply_to_an_unassigned_ticket_assigns_it_to_the_replier_with_a_record() -> None:
+    later = AT + timedelta(minutes=30)
+    reply = AgentReplied(ticket_id="T-1", agent_id="a1", public=True)
+    change = apply_action(ticket(queued_at=AT), reply, later, RULES)
+    assert change is not None
+    [(assigned, data), (responded, _)] = change.events
+    assert (assigned, responded) == (EventType.TICKET_ASSIGNED, EventType.TICKET_RESPONDED)
+    assert data == {"agent_id": "a1", "queue": "general", "strategy": "replied"}
+    taken = change.ticket
+    assert (taken.assignee, taken.assigned_at, taken.accepted) == ("a1", later, True)
+    assert taken.queued_at is None  # out of the waiting line
+    assert taken.updated_at == later
+    # already someone's: a reply by another agent leaves the assignment as it is
+    other = AgentReplied(ticket_id="T-1", agent_id="a2", public=True)
+    again = apply_action(taken, other, later + timedelta(minutes=5), RULES)
+    assert again is not None
+    assert [e for e, _ in again.events] == [EventType.TICKET_RESPONDED]
+    assert (again.ticket.assignee, again.ticket.assigned_at) == ("a1", later)
+
+
+def test_a_transfer_to_another_queue_puts_the_ticket_back_in_line_for_its_agents() -> None:
+    later = AT + timedelta(minutes=30)
+    held = ticket(assignee="a1", assigned_at=AT, accepted=True, assignment_round=2)
+    moved = apply_action(held, TicketTransferred(ticket_id="T-1", queue="billing"), later, RULES)
+    assert moved is not None
+    [(transferred, data), (queued, why)] = moved.events
+    assert (transferred, queued) == (EventType.TICKET_TRANSFERRED, EventType.TICKET_QUEUED)
+    assert data == {
+        "from": {"queue": "general", "agent_id": "a1"},
+        "to": {"queue": "billing", "agent_id": None},
+    }
+    assert why == {"queue": "billing", "reason": "transferred", "agent_id": "a1"}
+    back = moved.ticket
+    assert (back.queue, back.assignee, back.assigned_at, back.accepted) == (
+        "billing",
+        None,
+        None,
+        False,
+    )
+    assert (back.assignment_round, back.queued_at, back.updated_at) == (3, later, later)
+    assert waiting_member(back) is not None  # in the billing line, in a new round
+
+
+def test_a_transfer_that_names_an_agent_offers_it_to_them() -> None:
+    held = ticket(assignee="a1", assigned_at=AT, accepted=True)
+    to_agent = TicketTransferred(ticket_id="T-1", queue="billing", agent_id="a2")
+    moved = apply_action(held, to_agent, AT, RULES)
+    assert moved is not None
+    assert [e for e, _ in moved.events] == [EventType.TICKET_TRANSFERRED]
+    assert moved.events[0][1]["to"] == {"queue": "billing", "agent_id": "a2"}
+    assert (moved.ticket.assignee, moved.ticket.assigned_at) == ("a2", None)
+    assert offer_pending(moved.ticket)  # the timers role offers it to a2
+    # the same queue, no agent: nothing to take back from the assignee
+    same = apply_action(held, TicketTransferred(ticket_id="T-1", queue="general"), AT, RULES)
+    assert same is not None
+    assert (same.ticket.assignee, same.ticket.accepted) == ("a1", True)
 
 
 def test_postpone_and_feedback() -> None:

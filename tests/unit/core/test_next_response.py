@@ -98,9 +98,8 @@ def act(ticket: Ticket, action: Action, at: datetime) -> tuple[Ticket, list[tupl
 
 
 def reply(ticket: Ticket, at: datetime) -> tuple[Ticket, dict[str, Any]]:
-    replied, [(etype, data)] = act(
-        ticket, AgentReplied(ticket_id=ticket.id, agent_id="a1", public=True), at
-    )
+    replied, events = act(ticket, AgentReplied(ticket_id=ticket.id, agent_id="a1", public=True), at)
+    etype, data = events[-1]  # after the ``.assigned`` of a ticket nobody held yet
     assert etype is EventType.TICKET_RESPONDED
     return replied, data
 

@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from consumers.domain.assignment import passed_over
+from consumers.domain.assignment import (
+    assigned,
+    named_offer_id,
+    offer_pending,
+    passed_over,
+    queued,
+    waiting_member,
+)
+from consumers.domain.decisions import apply_decision
 from consumers.domain.escalation import Timer, fire, schedule
 from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
@@ -223,3 +231,82 @@ def test_a_skip_ends_with_a_new_round_that_offers_the_ticket_to_that_agent_again
     # a decline is for good
     declined = ticket(declined_by=["a2"], skipped_until={"a1": until})
     assert passed_over(declined, until) == ("a2",)
+
+
+def test_the_timers_changes_move_updated_at_to_when_they_happened() -> None:
+    breached_at = DUE + timedelta(seconds=1)
+    breach = fire(ticket(), "first_response", "breached", RULES, breached_at)
+    assert breach is not None
+    assert breach.ticket.updated_at == breached_at
+    offered_at = AT + timedelta(minutes=1)
+    offered = assigned(ticket(), "a1", "least_loaded", offered_at)
+    assert offered.ticket.updated_at == offered_at
+    assert queued(ticket(), offered_at).ticket.updated_at == offered_at
+    timed_out_at = offered_at + RULES.assignment.accept_timeout
+    back = fire(offered.ticket, "assignment", "timeout", RULES, timed_out_at)
+    assert back is not None
+    assert back.ticket.updated_at == timed_out_at
+    skip_ends_at = back.ticket.skipped_until["a1"]
+    retried = fire(back.ticket, "assignment", "retry", RULES, skip_ends_at)
+    assert retried is not None
+    assert retried.ticket.updated_at == skip_ends_at
+    # never backwards: a timer fired late, after a newer change, keeps the newer time
+    newer = ticket(updated_at=DUE + timedelta(hours=1))
+    late = fire(newer, "first_response", "breached", RULES, breached_at)
+    assert late is not None
+    assert late.ticket.updated_at == newer.updated_at
+
+
+ASSIGN_RULES = loads_ruleset(
+    """
+version: 1
+queues: {general: {}}
+defaults: {queue: general}
+assignment: {accept_timeout: 2m}
+rules:
+  - name: maria takes vip
+    if: {text: {contains: [vip]}}
+    then: {assign: agent-maria}
+escalations:
+  - name: to the lead
+    on: assignment.timeout
+    then: {assign: agent-lead}
+"""
+)
+
+
+def test_a_rules_assign_is_offered_and_times_out_as_any_offer() -> None:
+    decision = ASSIGN_RULES.evaluate({"text": "vip here"}, trigger="ticket.created", now=AT)
+    named = apply_decision(ticket(queued_at=AT), decision, ASSIGN_RULES, fill_defaults=True)
+    assert (named.assignee, named.assigned_at, named.accepted, named.queued_at) == (
+        "agent-maria",
+        None,
+        False,
+        None,
+    )
+    assert offer_pending(named)  # the timers role makes the offer
+    assert waiting_member(named) is None  # not in the line meanwhile
+    offered_at = AT + timedelta(seconds=1)
+    offer = assigned(named, "agent-maria", "named", offered_at)
+    assert offer.events == [
+        (
+            EventType.TICKET_ASSIGNED,
+            {"agent_id": "agent-maria", "queue": "general", "strategy": "named"},
+        )
+    ]
+    assert not offer_pending(offer.ticket)
+    timeout = ASSIGN_RULES.assignment.accept_timeout
+    timers = schedule(offer.ticket, timeout)
+    assert timers["T-1|assignment|timeout"] == (offered_at + timeout).timestamp()
+    # not accepted in time: back in line without maria; the escalation names the lead,
+    # whose offer the timers role makes in turn
+    back = fire(offer.ticket, "assignment", "timeout", ASSIGN_RULES, offered_at + timeout)
+    assert back is not None
+    assert back.ticket.assignee == "agent-lead"
+    assert "agent-maria" in back.ticket.skipped_until
+    assert offer_pending(back.ticket)
+    # the same agent named again keeps the offer (and its acceptance) as it is
+    held = offer.ticket.model_copy(update={"accepted": True})
+    again = apply_decision(held, decision, ASSIGN_RULES, fill_defaults=False)
+    assert (again.assigned_at, again.accepted) == (offered_at, True)
+    assert named_offer_id(named) != named_offer_id(back.ticket)
