@@ -43,7 +43,7 @@ class Remembering:
         self.published.append((source, data.text))
         return self._accept(f"{source}#{provider_id}")
 
-    async def publish(self, topic: Topic, key: str, event: CloudEvent) -> Accepted:
+    async def publish(self, topic: Topic, key: str, event: CloudEvent, **_: object) -> Accepted:
         assert topic is Topic.ACTIONS
         self.published.append((key, event.type))
         return self._accept(event.id)
