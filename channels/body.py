@@ -53,12 +53,17 @@ def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise Problem(
-            400,
-            f"malformed JSON: {exc}",
-            slug="malformed",
-            errors=[{"pointer": "/", "detail": "malformed JSON"}],
-        ) from None
+        raise malformed("JSON", exc) from None
+
+
+def malformed(what: str, exc: Exception) -> Problem:
+    """400 for a body that is not the ``what`` it says it is, the error at the root."""
+    return Problem(
+        400,
+        f"malformed {what}: {exc}",
+        slug="malformed",
+        errors=[{"pointer": "/", "detail": f"malformed {what}"}],
+    )
 
 
 def parse_form_pairs(raw: bytes) -> list[tuple[str, str]]:
@@ -67,12 +72,7 @@ def parse_form_pairs(raw: bytes) -> list[tuple[str, str]]:
         text = raw.decode("utf-8")
         return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise Problem(
-            400,
-            f"malformed form body: {exc}",
-            slug="malformed",
-            errors=[{"pointer": "/", "detail": "malformed form body"}],
-        ) from None
+        raise malformed("form body", exc) from None
 
 
 def parse_form(raw: bytes) -> dict[str, str]:
@@ -90,12 +90,7 @@ async def parse_multipart(raw: bytes, content_type: str) -> dict[str, str]:
     try:
         form = await MultiPartParser(headers, once(), max_files=10, max_fields=50).parse()
     except (MultiPartException, ValueError) as exc:
-        raise Problem(
-            400,
-            f"malformed multipart body: {exc}",
-            slug="malformed",
-            errors=[{"pointer": "/", "detail": "malformed multipart body"}],
-        ) from None
+        raise malformed("multipart body", exc) from None
     try:
         return {name: value for name, value in form.multi_items() if isinstance(value, str)}
     finally:
