@@ -112,6 +112,7 @@ class NotifierHandler:
                     event.id, event.data or {}, ticket.channel, contact, self._targets.get
                 )
             except InvalidEvent as exc:
+                log.warning("notification_deadlettered", ticket=ticket.id, error=str(exc)[:200])
                 dead.append(deadletter_record(record, self.name, exc))
                 continue
             if not deliveries:
@@ -119,6 +120,15 @@ class NotifierHandler:
             for delivery in deliveries:
                 error = await self._deliver(delivery, ticket, contact)
                 if error is not None:
+                    log.warning(  # the address stays out of the log; the dead letter has it
+                        "notification_deadlettered",
+                        ticket=ticket.id,
+                        delivery=delivery.id,
+                        medium=delivery.medium,
+                        template=delivery.template,
+                        error=type(error).__name__,
+                        why=str(error)[:200] if isinstance(error, InvalidEvent) else None,
+                    )
                     reason = f"{delivery.medium} to {delivery.to}: {error}"
                     dead.append(deadletter_record(record, self.name, Undeliverable(reason)))
                     failed.append((delivery.id, str(error)))

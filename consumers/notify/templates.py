@@ -65,6 +65,12 @@ class Templates:
             template = self._env.get_template(f"{name}.subject.j2")
         except TemplateNotFound:
             ticket = context.get("ticket") or {}
-            return f"Re: {ticket.get('subject')}" if ticket.get("subject") else "Your request"
-        line = " ".join(template.render(context).split())
-        return line[:MAX_SUBJECT]
+            subject = f"Re: {ticket.get('subject')}" if ticket.get("subject") else "Your request"
+            return one_line(subject)
+        return one_line(template.render(context))
+
+
+def one_line(text: str) -> str:
+    """A header's worth of text: line breaks (a customer's subject may hold them, and
+    they would inject headers) and runs of space become one space; at most MAX_SUBJECT."""
+    return " ".join(text.split())[:MAX_SUBJECT]

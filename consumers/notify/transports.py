@@ -111,7 +111,10 @@ class SmtpTransport:
 
     async def send(self, out: Outgoing) -> str:
         s = self._server
-        msg = email_message(out, self._sender)
+        try:
+            msg = email_message(out, self._sender)
+        except ValueError as exc:  # a header the email package refuses: it can never be sent
+            raise SendFailed(f"message: {exc}", retriable=False) from None
         try:
             await aiosmtplib.send(
                 msg,

@@ -14,6 +14,8 @@ from consumers.notify.targets import NotifyTargets, Target
 from consumers.notify.templates import Templates, templates_dir
 from consumers.notify.transports import (
     Outgoing,
+    SendFailed,
+    SmtpTransport,
     email_message,
     message_id,
     parse_smtp_url,
@@ -168,3 +170,37 @@ def test_notifier_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert settings.twilio_account_sid == "AC1"
     assert settings.twilio_from == "+15550000000"
     assert settings.twilio_api_url == "http://127.0.0.1:9999"
+
+
+def test_a_subject_with_line_breaks_becomes_one_header_line(tmp_path: Path) -> None:
+    """A web form's subject is the customer's: a line break in it must not end the header
+    (and inject a Bcc) nor make the email package refuse the message."""
+    (tmp_path / "lead.email.j2").write_text("New ticket {{ ticket.id }}\n")  # no subject file
+    injected = TICKET.model_copy(update={"subject": "help\r\nBcc: evil@example.com\n"})
+    rendered = Templates(tmp_path).render(
+        "lead", "email", {"ticket": injected.model_dump(mode="json")}
+    )
+    assert rendered.subject == "Re: help Bcc: evil@example.com"
+    [d] = plan(
+        "e-2",
+        {"template": "lead", "kind": "auto_reply"},
+        "email",
+        {"email": "ada@example.com"},
+        no_targets,
+    )
+    msg = email_message(Outgoing(d, rendered.subject, "x", "T-1", None), "s@acme.example")
+    assert msg["Bcc"] is None
+
+
+async def test_a_message_the_email_package_refuses_is_a_failure_not_a_crash() -> None:
+    [d] = plan(
+        "e-3",
+        {"template": "x", "kind": "auto_reply"},
+        "email",
+        {"email": "ada@example.com"},
+        no_targets,
+    )
+    transport = SmtpTransport(parse_smtp_url("smtp://127.0.0.1:9"), "s@acme.example", timeout_s=1)
+    with pytest.raises(SendFailed) as failed:
+        await transport.send(Outgoing(d, "line\nbreak", "x", "T-1", None))
+    assert failed.value.retriable is False
