@@ -34,6 +34,7 @@ from router.actions import (
     ACTIONS,
     Action,
     TicketAction,
+    TicketPostponed,
     action_key,
     canonical_type,
     validate_data,
@@ -111,6 +112,11 @@ def _prepare(
     except InvalidEvent as exc:
         errors.extend({"pointer": e["path"], "detail": e["message"]} for e in exc.errors)
         return None
+    when = received_time(envelope.time)
+    if isinstance(action, TicketPostponed) and action.until <= when:
+        detail = "is not in the future: a postponement ends later than it is made"
+        errors.append({"pointer": f"{prefix}/data/until", "detail": detail})
+        return None
     key = action_key(type_, action)
     if envelope.id:
         id_ = envelope.id
@@ -123,7 +129,7 @@ def _prepare(
         source=envelope.source or SOURCE,
         type=type_,
         subject=envelope.subject or key,
-        time=received_time(envelope.time),
+        time=when,
         data=action.model_dump(mode="json", exclude_none=True),
     )
     ticket_id = action.ticket_id if isinstance(action, TicketAction) else None

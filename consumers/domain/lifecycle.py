@@ -124,9 +124,12 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
         )
         return unassigned(declined, "declined", at)
     if isinstance(action, TicketPostponed):
-        if action.until <= at:
+        # A postponement still running is extended, not paid for twice: the clocks
+        # pause from where the current one ends. Until no later than that: no change.
+        start = max(at, ticket.postponed_until or at)
+        if action.until <= start:
             return None
-        clocks, pause = paused(ticket, rules, at, action.until)
+        clocks, pause = paused(ticket, rules, start, action.until)
         postponed = ticket.model_copy(
             update={**base, "status": "pending", "postponed_until": action.until, "sla": clocks}
         )

@@ -284,3 +284,23 @@ async def test_an_idempotency_key_reused_for_other_actions_is_422(
     problem = assert_problem(await client.post(URL, json=away, headers=headers), 422)
     assert problem["type"].endswith("/idempotency-key-reused")
     assert len(await read_topic(settings, Topic.ACTIONS, expect=1)) == 1
+
+
+async def test_a_postponement_until_a_past_time_is_400(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A helpdesk with a clock or time-zone bug hears about it instead of a 202 that
+    changes nothing."""
+    await create_tickets(settings, "T-1")
+    past = {
+        "type": "ticket.postponed",
+        "data": {"ticket_id": "T-1", "until": "2020-01-01T00:00:00Z"},
+    }
+    problem = assert_problem(await client.post(URL, json=past, headers=AUTH), 400, "/data/until")
+    assert "not in the future" in problem["detail"]
+    await assert_nothing_written(settings)
+    future = {
+        "type": "ticket.postponed",
+        "data": {"ticket_id": "T-1", "until": "2099-01-01T00:00:00Z"},
+    }
+    assert (await client.post(URL, json=future, headers=AUTH)).status_code == 202

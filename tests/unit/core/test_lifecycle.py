@@ -248,6 +248,25 @@ def test_postpone_and_feedback() -> None:
     ]
 
 
+def test_postponing_again_extends_the_pause_and_never_counts_it_twice() -> None:
+    until = AT + timedelta(hours=5)
+    first = apply_action(ticket(), TicketPostponed(ticket_id="T-1", until=until), AT, RULES)
+    assert first is not None
+    due = first.ticket.sla["first_response"].due
+    assert due == AT + timedelta(hours=4 + 5)
+    later = AT + timedelta(seconds=1)
+    same = TicketPostponed(ticket_id="T-1", until=until)
+    assert apply_action(first.ticket, same, later, RULES) is None  # a repeat changes nothing
+    shorter = TicketPostponed(ticket_id="T-1", until=until - timedelta(hours=1))
+    assert apply_action(first.ticket, shorter, later, RULES) is None
+    longer = TicketPostponed(ticket_id="T-1", until=until + timedelta(hours=2))
+    extended = apply_action(first.ticket, longer, later, RULES)
+    assert extended is not None
+    assert extended.ticket.sla["first_response"].due == due + timedelta(hours=2)  # not 7
+    assert extended.events[0][1]["sla_paused_seconds"] == 2 * 3600
+    assert extended.ticket.postponed_until == until + timedelta(hours=2)
+
+
 FCR_RULES = loads_ruleset(
     """
 version: 1
