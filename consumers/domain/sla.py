@@ -150,7 +150,9 @@ def _timed(
     if times is None:
         return None
     due, warn_at = times
-    warned = bool(previous and previous.warned and previous.due == due)
+    # once warned, a clock of this cycle stays warned when re-timed (a priority change):
+    # a warning is given once per ticket, target and cycle, never again back-dated
+    warned = bool(previous and previous.warned)
     return SlaClock(due=due, warn_at=warn_at, warned=warned)
 
 

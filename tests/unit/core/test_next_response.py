@@ -332,3 +332,19 @@ def test_business_hours_count_only_while_the_calendar_is_open() -> None:
     assert waiting_over_weekend.sla[NEXT].due == monday  # 25m on Friday, 95m on Monday
     _, data = reply(waiting_over_weekend, datetime(2026, 11, 30, 9, 30, tzinfo=UTC))
     assert (data["within_sla"], data["business_seconds"]) == (True, 55 * 60)
+
+
+def test_a_warned_clock_re_timed_by_a_priority_change_is_not_warned_again() -> None:
+    """Warned at 12:45 (due 13:00, normal); a customer's chase raises the priority, which
+    re-times the running clock to 12:00 (high: 1h). One warning per ticket, target and
+    cycle: no second, back-dated warning, no second escalation or metric count."""
+    warned = fire(waiting(), NEXT, "warning", RULES, minutes(166))
+    assert warned is not None
+    assert warned.ticket.sla[NEXT].warned
+    chased = write(warned.ticket, minutes(170), text="still waiting for an answer")
+    assert chased.priority == "high"
+    clock = chased.sla[NEXT]
+    assert clock.due == minutes(120)  # re-timed: an hour from the 11:00 message
+    assert clock.warned
+    assert fire(chased, NEXT, "warning", RULES, minutes(171)) is None
+    assert fire(chased, NEXT, "breached", RULES, minutes(171)) is not None
