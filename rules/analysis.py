@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from rules.conditions import Condition
 from rules.engine import RuleSet
@@ -15,6 +19,9 @@ from rules.errors import RuleWarning
 from rules.model import Rule
 
 _QUEUE_FIELDS = ("queue", "ticket.queue")
+TEMPLATES = "templates"  # beside the rules: the notifier's templates and notify targets
+TARGETS_FILE = "notify_targets.yaml"
+BODIES = ("email", "sms")  # NAME.email.j2, NAME.sms.j2: a template is at least one of them
 
 
 def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
@@ -28,6 +35,45 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
     ]
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
+
+
+def templates_dir(rules_path: Path) -> Path:
+    """``templates/`` in the rules directory, or beside the rules file."""
+    base = rules_path if rules_path.is_dir() else rules_path.parent
+    return base / TEMPLATES
+
+
+def notification_warnings(ruleset: RuleSet, templates: Path) -> list[RuleWarning]:
+    """``auto_reply`` templates and ``notify`` targets the notifier would not find in
+    ``templates``: it dead-letters such a notification, so every one would be lost."""
+    targets = _target_names(templates / TARGETS_FILE)
+    found: list[RuleWarning] = []
+    for rule in ruleset.rules + ruleset.escalations:
+        for action in rule.actions:
+            names = (action.value,) if isinstance(action.value, str) else action.value
+            for name in names:
+                if action.name == "auto_reply" and not any(
+                    (templates / f"{name}.{body}.j2").is_file() for body in BODIES
+                ):
+                    message = f"auto_reply template '{name}' has no {name}.email.j2 or "
+                    found.append(
+                        RuleWarning(action.mark, message + f"{name}.sms.j2 in {templates}")
+                    )
+                elif action.name == "notify" and targets is not None and name not in targets:
+                    message = f"notify target '{name}' is not in {templates / TARGETS_FILE}"
+                    found.append(RuleWarning(action.mark, message))
+    return found
+
+
+def _target_names(path: Path) -> set[str] | None:
+    """The targets ``notify_targets.yaml`` names; None when it cannot be read (the
+    notifier says why, per notification)."""
+    try:
+        document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except (OSError, YAMLError, UnicodeDecodeError):
+        return set() if not path.exists() else None
+    targets = document.get("targets") if isinstance(document, dict) else None
+    return set(targets) if isinstance(targets, dict) else None
 
 
 def _implied_queue(ruleset: RuleSet) -> Iterable[RuleWarning]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rules.analysis import find_warnings
+from rules.analysis import find_warnings, notification_warnings, templates_dir
 from rules.casefile import CaseFileInvalid, CaseResult, load_cases, run_case
 from rules.engine import RuleSet
 from rules.errors import RuleSetInvalid
@@ -90,10 +90,21 @@ def _summary(ruleset: RuleSet) -> str:
 
 
 @app.command()
-def check(path: PathArg) -> None:
+def check(
+    path: PathArg,
+    templates: Annotated[
+        Path | None,
+        typer.Option(
+            help="The notifier's templates directory (SWITCHBOARD_TEMPLATES_PATH); "
+            "default: templates/ beside the rules."
+        ),
+    ] = None,
+) -> None:
     """Validate rules: errors exit 1; warnings are printed but pass."""
     ruleset = _load(path)
     warnings = find_warnings(ruleset)
+    warnings += notification_warnings(ruleset, templates or templates_dir(path))
+    warnings.sort(key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
     for warning in warnings:
         _echo(str(warning))
     suffix = f" ({_count(len(warnings), 'warning')})" if warnings else ""

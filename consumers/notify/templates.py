@@ -1,6 +1,6 @@
 """Message templates from the rules repository, rendered in Jinja2's sandbox.
 
-The templates live in ``templates/`` beside the rule files (``templates_dir``). A
+The templates live in ``templates/`` beside the rule files (``rules.analysis.templates_dir``). A
 template ``NAME`` (what ``auto_reply: NAME`` or a notify target names) is up to three
 files: ``NAME.subject.j2`` (the email subject, one line; optional), ``NAME.email.j2``
 (the email body) and ``NAME.sms.j2`` (SMS and WhatsApp). Rule authors are not trusted
@@ -19,14 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from router.errors import InvalidEvent
 
-TEMPLATES = "templates"
 MAX_SUBJECT = 200
-
-
-def templates_dir(rules_path: Path) -> Path:
-    """``templates/`` in the rules directory, or beside the rules file."""
-    base = rules_path if rules_path.is_dir() else rules_path.parent
-    return base / TEMPLATES
 
 
 @dataclass(frozen=True, slots=True)

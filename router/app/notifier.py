@@ -12,7 +12,7 @@ import structlog
 
 from consumers.notifier import NotifierHandler
 from consumers.notify.targets import NotifyTargets
-from consumers.notify.templates import Templates, templates_dir
+from consumers.notify.templates import Templates
 from consumers.notify.transports import (
     ConsoleTransport,
     SmtpTransport,
@@ -26,6 +26,7 @@ from consumers.state.threads import RedisThreadStore
 from router.observability import Telemetry
 from router.redis import RedisClient
 from router.settings import Settings
+from rules.analysis import templates_dir
 
 log = structlog.get_logger("switchboard.notifier")
 

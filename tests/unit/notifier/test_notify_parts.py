@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 
 from consumers.notify.plan import customer_addresses, plan
 from consumers.notify.targets import NotifyTargets, Target
-from consumers.notify.templates import Templates, templates_dir
+from consumers.notify.templates import Templates
 from consumers.notify.transports import (
     Outgoing,
     SendFailed,
@@ -23,6 +23,7 @@ from consumers.notify.transports import (
 from router.errors import ConfigError, InvalidEvent
 from router.events import Ticket
 from router.settings import load_settings
+from rules.analysis import templates_dir
 
 pytestmark = pytest.mark.unit
 

@@ -71,6 +71,35 @@ def test_check_warnings_pass_with_exit_0(tmp_path: Path) -> None:
     assert lines[2].endswith("(2 warnings)")
 
 
+def test_check_warns_of_notifications_the_notifier_would_not_find(tmp_path: Path) -> None:
+    """A typo in an auto_reply or notify name would dead-letter every such notification."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+        "rules:\n  - {name: r, then: {auto_reply: helo, notify: [lead, oncall]}}\n",
+        encoding="utf-8",
+    )
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "hello.email.j2").write_text("Hello\n", encoding="utf-8")
+    (templates / "notify_targets.yaml").write_text(
+        "version: 1\ntargets: {lead: {email: [lead@example.com]}}\n", encoding="utf-8"
+    )
+    result = run("check", rules)
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        f"{rules}:5:22: warning: auto_reply template 'helo' has no helo.email.j2 or "
+        f"helo.sms.j2 in {templates}",
+        f"{rules}:5:40: warning: notify target 'oncall' is not in "
+        f"{templates / 'notify_targets.yaml'}",
+        "ok: 1 rule, 0 escalations, 1 queue, 0 SLA policies, 0 calendars; version "
+        + result.stdout.split("version ")[-1].split()[0]
+        + " (2 warnings)",
+    ]
+    fixed = run("check", rules, "--templates", tmp_path)  # elsewhere: nothing found there
+    assert "auto_reply template 'helo'" in fixed.stdout
+
+
 def test_test_command_passes_the_example_cases() -> None:
     result = run("test", EXAMPLES, "--cases", CASES)
     assert result.returncode == 0, result.stdout
