@@ -277,11 +277,20 @@ class Publisher:
         except TimeoutError as exc:
             if future is None:  # the producer never took the record
                 raise BackendUnavailable("kafka", "no broker answered in time") from exc
+            # the producer settles it later; its error (if any) is read there, or asyncio
+            # would log "Future exception was never retrieved" as an error, long after
+            future.add_done_callback(_settled)
             raise OutcomeUnknown("kafka", "the broker did not confirm the write in time") from exc
         except KafkaError as exc:
             if future is not None and retriable(exc):
                 raise OutcomeUnknown("kafka", f"{type(exc).__name__}") from exc
             raise _refused(exc) from exc
+
+
+def _settled(future: asyncio.Future[Any]) -> None:
+    """Reads the outcome of a write whose request was already answered ``outcome-unknown``."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _refused(exc: KafkaError) -> Exception:

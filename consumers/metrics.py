@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import ValidationError
 
-from consumers.deadletter import deadletter_record
+from consumers.deadletter import parked
 from consumers.domain.windows import (
     Contribution,
     Contributor,
@@ -93,7 +93,7 @@ class MetricsHandler:
                         for start, key in [self._key(c, c.at or at)]
                     )
             except (SwitchboardError, ValidationError) as exc:
-                deadletters.append(deadletter_record(record, self.name, exc, self._limits))
+                deadletters.append(parked(record, self.name, exc, self._limits, self._telemetry))
         await self._backlog.follow(list(latest.values()))
         await self._apply(pending)
         if deadletters:

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from consumers.deadletter import deadletter_record
+from consumers.deadletter import parked
 from consumers.domain.decisions import apply_decision, notifications, routed_data
 from consumers.domain.lifecycle import apply_action, reopen_takes_back
 from consumers.domain.outputs import LifecycleOutputs
@@ -127,12 +127,9 @@ class RoutingHandler:
             pending, later = answers_wait(later)
 
     def _deadletter(self, record: Record, exc: Exception) -> OutRecord:
-        self._count("deadlettered")
-        if not isinstance(exc, InvalidEvent):
+        if not isinstance(exc, InvalidEvent):  # a bug: the traceback was logged where caught
             log.error("routing_failed", offset=record.offset, error=type(exc).__name__)
-        else:
-            log.warning("deadlettered", offset=record.offset, error=str(exc)[:200])
-        return deadletter_record(record, self.name, exc, self._limits)
+        return parked(record, self.name, exc, self._limits, self._telemetry)
 
     def _count(self, outcome: str) -> None:
         if self._telemetry:

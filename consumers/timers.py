@@ -23,7 +23,7 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
-from consumers.deadletter import deadletter_record
+from consumers.deadletter import parked
 from consumers.domain.assignment import assigned, named_offer_id, offer_pending
 from consumers.domain.escalation import Timer, fire, schedule
 from consumers.outbox import Delivery, Send, commit_for
@@ -39,6 +39,7 @@ from router.errors import BackendUnavailable, InvalidEvent
 from router.events import Ticket
 from router.keys import DEFAULT_SHARDS
 from router.limits import Limits
+from router.observability import Telemetry
 from router.redis import RedisClient
 from router.topics import OutRecord
 from router.vocabulary import LIFECYCLE_TYPES, SETTLED
@@ -126,8 +127,10 @@ class TimersHandler:
         shards: int = DEFAULT_SHARDS,
         clock: Callable[[], float] = time.time,
         limits: Limits | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._limits = limits or Limits()
+        self._telemetry = telemetry
         self._r = client
         self._store = store
         self._agents = agents
@@ -149,8 +152,7 @@ class TimersHandler:
             try:
                 ticket = ticket_of(record, self._limits)
             except (InvalidEvent, ValidationError) as exc:
-                log.warning("deadlettered", offset=record.offset, error=str(exc)[:200])
-                dead.append(deadletter_record(record, self.name, exc, self._limits))
+                dead.append(parked(record, self.name, exc, self._limits, self._telemetry))
                 continue
             latest[ticket.id] = ticket
         await self._follow_assignments(list(latest.values()))

@@ -172,7 +172,11 @@ def sender(producer: AIOKafkaProducer, settings: Settings, consumer: str) -> Sen
 
 
 def timers_handler(
-    settings: Settings, redis: RedisClient, producer: AIOKafkaProducer, holder: RuleSetHolder
+    settings: Settings,
+    redis: RedisClient,
+    producer: AIOKafkaProducer,
+    holder: RuleSetHolder,
+    telemetry: Telemetry | None = None,
 ) -> TimersHandler:
     return TimersHandler(
         redis,
@@ -183,6 +187,7 @@ def timers_handler(
         prefix=settings.topic_prefix,
         shards=settings.timers_shards,
         limits=settings.limits(),
+        telemetry=telemetry,
     )
 
 
@@ -228,7 +233,7 @@ async def run_timers(
     redis = make_redis(settings)
     try:
         async with _producer(settings) as producer:
-            handler = timers_handler(settings, redis, producer, holder)
+            handler = timers_handler(settings, redis, producer, holder, shared.telemetry)
             try:
                 await _consume(settings, handler, stop, shared)
             finally:

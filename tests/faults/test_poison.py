@@ -197,22 +197,36 @@ async def test_unknown_types_and_oversized_records_on_tickets_are_deadlettered(
     """The two kinds of poison the test above leaves out on ``tickets``, through the
     timers and metrics roles' own handlers."""
     settings = deployment.settings(rules_path=RULES)
-    kinds = ("unknown-type", "over-max-size")
-    batch = [("k", poisons(Topic.TICKETS)[name], f"tickets/{name}") for name in kinds]
+    kinds = ("unknown-type", "over-max-size", "snapshot-with-pii")
+    leaky = {"id": "T-p", "subject": "secret@person.example"}  # no channel, no times...
+    snapshot = envelope(EventType.TICKET_CREATED, {"ticket": leaky}, "tickets-p")
+    poison = {**poisons(Topic.TICKETS), "snapshot-with-pii": orjson.dumps(snapshot)}
+    batch = [("k", poison[name], f"tickets/{name}") for name in kinds]
     await write(settings, Topic.TICKETS, batch)
     records = await read_topic(settings, Topic.TICKETS, expect=len(batch))
     redis = make_redis(settings)
     producer = make_producer(settings)
     await producer.start()
+    telemetry = Telemetry()
     try:
-        await roles.timers_handler(settings, redis, producer, RuleSetHolder(RULES)).handle(records)
-        await roles.metrics_handler(settings, redis, producer, Telemetry()).handle(records)
+        holder = RuleSetHolder(RULES)
+        await roles.timers_handler(settings, redis, producer, holder, telemetry).handle(records)
+        await roles.metrics_handler(settings, redis, producer, telemetry).handle(records)
     finally:
         await producer.stop()
         await redis.aclose()
-    dead = await read_topic(settings, Topic.DEADLETTER, expect=4, timeout=3)
+    dead = await read_topic(settings, Topic.DEADLETTER, expect=6, timeout=3)
     found = Counter(
         (dict(r.headers).get("x-poison", b"").decode(), dict(r.headers)["dlq.consumer"].decode())
         for r in dead
     )
     assert found == Counter({(f"tickets/{k}", c): 1 for k in kinds for c in ("timers", "metrics")})
+    for role in ("timers", "metrics"):  # what the documented dead-letter alert reads
+        count = telemetry.registry.get_sample_value(
+            "switchboard_consumer_records_total", {"consumer": role, "outcome": "deadlettered"}
+        )
+        assert count == len(kinds), role
+    for record in dead:  # why, by field path: never the record's content
+        error = dict(record.headers)["dlq.error"].decode()
+        assert "secret@person.example" not in error
+        assert "\n" not in error

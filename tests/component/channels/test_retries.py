@@ -5,10 +5,12 @@ unknown says so, distinctly from one where nothing was written."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 
 from channels.publish import Publisher
 from router.errors import BackendUnavailable, OutcomeUnknown
@@ -107,3 +109,41 @@ async def test_outcome_unknown_is_a_distinct_problem(settings: Settings) -> None
     assert problem["type"].endswith("/outcome-unknown")
     assert "Idempotency-Key" in problem["detail"]
     assert resp.headers["retry-after"]
+
+
+async def test_a_write_that_fails_after_its_answer_logs_no_unretrieved_error(
+    settings: Settings,
+) -> None:
+    """Answered outcome-unknown, the broker's late refusal is read, not left for asyncio
+    to log as an error ("Future exception was never retrieved") when it is collected."""
+    futures: list[asyncio.Future[Any]] = []
+
+    class LateRefusal(StalledProducer):
+        async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            futures.append(await super().send(*args, **kwargs))
+            return futures[-1]
+
+    redis = make_redis(settings)
+    publisher = Publisher(
+        LateRefusal(),  # type: ignore[arg-type]
+        redis,
+        TopicNames(settings.topic_prefix),
+        seen_ttl_s=60,
+        timeout_s=0.1,
+    )
+    data = Interaction(channel="webform", customer=Customer(email="ada@example.com"), text="hi")
+    unhandled: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        with pytest.raises(OutcomeUnknown):
+            await publisher.interaction("/test", "p-2", data)
+        [future] = futures
+        future.set_exception(KafkaTimeoutError())
+        await asyncio.sleep(0)  # the done callbacks run
+        del future, futures[:]
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+        await redis.aclose()
+    assert unhandled == []
