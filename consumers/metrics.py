@@ -31,7 +31,7 @@ from consumers.state.backlog import Backlog
 from consumers.state.counters import Gauges, Increment, WindowCounters, WindowState
 from router.codec import JSON_HEADER, decode_event, dumps
 from router.errors import InvalidEvent, SwitchboardError
-from router.events import MetricRecord, Ticket, Window, iso, metric_key, utcnow
+from router.events import CloudEvent, MetricRecord, Ticket, Window, iso, metric_key, utcnow
 from router.limits import Limits
 from router.observability import Telemetry
 from router.redis import RedisClient
@@ -39,6 +39,18 @@ from router.topics import METRIC_TOPICS, OutRecord
 from router.vocabulary import LIFECYCLE_TYPES
 
 log = structlog.get_logger("switchboard.metrics")
+
+
+def read_lifecycle(value: bytes | None, limits: Limits) -> tuple[CloudEvent, Ticket | None]:
+    """A lifecycle record as the metrics role reads it, with its snapshot; raises
+    (``SwitchboardError``, ``ValidationError``) for what the role dead-letters, so a
+    recount can leave out exactly those."""
+    limits.check_record(value)
+    event = decode_event(value)
+    if event.type not in LIFECYCLE_TYPES:
+        raise InvalidEvent(f"unknown lifecycle type {event.type!r}")
+    ticket = (event.data or {}).get("ticket")
+    return event, Ticket.model_validate(ticket) if isinstance(ticket, dict) else None
 
 
 class MetricsHandler:
@@ -77,13 +89,8 @@ class MetricsHandler:
         latest: dict[str, Ticket] = {}
         for record in records:
             try:
-                self._limits.check_record(record.value)
-                event = decode_event(record.value)
-                if event.type not in LIFECYCLE_TYPES:
-                    raise InvalidEvent(f"unknown lifecycle type {event.type!r}")
-                ticket = (event.data or {}).get("ticket")
-                if isinstance(ticket, dict):
-                    snapshot = Ticket.model_validate(ticket)
+                event, snapshot = read_lifecycle(record.value, self._limits)
+                if snapshot is not None:
                     latest[snapshot.id] = snapshot
                 at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
                 for contributor in self._contributors:

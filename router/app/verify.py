@@ -42,9 +42,13 @@ from typing import Any
 
 import orjson
 from aiokafka import ConsumerRecord
+from pydantic import ValidationError
 
+from consumers.metrics import read_lifecycle
 from router.app.reading import Progress, read_through
 from router.app.report.windows import Period
+from router.errors import SwitchboardError
+from router.limits import Limits
 from router.settings import Settings
 from router.topics import METRIC_TOPICS, Topic
 
@@ -134,15 +138,18 @@ class Recount:
     events: int = 0
     duplicates: int = 0
     unreadable: int = 0
+    limits: Limits = field(default_factory=Limits)
 
     def add_record(self, value: bytes | None, timestamp_ms: int) -> None:
-        """One record of the tickets topic, as bytes."""
+        """One record of the tickets topic, as bytes. What the metrics role dead-letters
+        (read as it reads it: the envelope, the type, the snapshot) counts nowhere."""
         try:
-            event = orjson.loads(value) if value else None
-        except orjson.JSONDecodeError:
+            read_lifecycle(value, self.limits)
+            event = orjson.loads(value or b"")
+        except (SwitchboardError, ValidationError, orjson.JSONDecodeError):
             event = None
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-            self.unreadable += 1  # the metrics role dead-letters it: it counts nowhere
+            self.unreadable += 1
             return
         fallback = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
         self.add_event(event, fallback)
@@ -394,7 +401,7 @@ async def verify(
     progress: Progress | None = None,
 ) -> Verified:
     """Recount from ``tickets``, read the metric topics, and diff them."""
-    recount = Recount(settings.metrics_window_s)
+    recount = Recount(settings.metrics_window_s, limits=settings.limits())
     result = Verified()
     result.records_read[Topic.TICKETS.value] = await read_topic(
         settings, Topic.TICKETS, lambda r: recount.add_record(r.value, r.timestamp), progress

@@ -156,6 +156,23 @@ def test_recount_counts_each_event_once_in_its_window() -> None:
     assert got[f"{sla},target=resolution"] == {"met": 1}
 
 
+def test_what_the_metrics_role_dead_letters_is_not_recounted() -> None:
+    """A snapshot that fails validation, an unknown type, a record over the size limit:
+    the role dead-letters each, so a recount that counted them would report a difference
+    that can never go away."""
+    bad_snapshot = ev(1, "created", AT)
+    bad_snapshot["data"]["ticket"] = {"id": "T-bad"}
+    unknown = ev(2, "teleported", AT)
+    counted = Recount(60)
+    for event in (bad_snapshot, unknown, ev(3, "created", AT)):
+        counted.add_record(orjson.dumps(event), 0)
+    counted.add_record(b"x" * 2_000_000, 0)
+    assert (counted.events, counted.unreadable) == (1, 3)
+    assert {w.key: c for w, c in counted.windows.items()} == {
+        "workload/2026-11-24T10:00:00Z/channel=chat,queue=general": {"created": 1}
+    }
+
+
 def test_a_breach_counts_in_the_window_of_its_due_time() -> None:
     due = AT - timedelta(minutes=3)
     got = recount(ev(1, "sla_breached", AT, target="first_response", due=due.isoformat()))
