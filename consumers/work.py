@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from consumers.domain.threading import thread_key
 from consumers.runner import Record
 from router.actions import Action, TicketAction, parse_action
-from router.codec import Headers, decode_record, is_binary
+from router.codec import Headers, decode_record, is_binary, required_specversion
 from router.errors import InvalidEvent
 from router.events import CloudEvent, Interaction
 from router.vocabulary import EventType
@@ -81,7 +81,7 @@ def parse_record(record: Record) -> Inbound:
         except ValidationError:  # say precisely what is wrong, as the envelope and data do
             fast = None
     if fast is not None:
-        event, interaction = fast, fast.data
+        event, interaction = required_specversion(fast), fast.data
     else:
         event = decode_interaction_event(record.value, record.headers)
         interaction = parse_interaction(event)

@@ -80,9 +80,19 @@ def decode_event(raw: bytes | None) -> CloudEvent:
     if raw is None:
         raise InvalidEvent("record has no value (tombstone)")
     try:
-        return CloudEvent.model_validate_json(raw)
+        event = CloudEvent.model_validate_json(raw)
     except ValidationError as exc:
         raise _not_a_cloudevent(exc, binary=False) from None
+    return required_specversion(event)
+
+
+def required_specversion(event: CloudEvent) -> CloudEvent:
+    """A decoded event that said which CloudEvents version it is: the attribute is
+    required (the model only defaults it for the events we build)."""
+    if "specversion" not in event.model_fields_set:
+        message = "not a CloudEvent: /specversion: Field required"
+        raise InvalidEvent(message, [{"path": "/specversion", "message": "Field required"}])
+    return event
 
 
 def is_binary(headers: Headers) -> bool:

@@ -99,6 +99,20 @@ def test_structured_records_still_decode_from_their_value() -> None:
     assert decode_record(encode_event(event), []) == event
 
 
+def test_a_structured_event_without_specversion_is_no_cloudevent() -> None:
+    """CloudEvents 1.0 requires the attribute; a record without it is dead-lettered on
+    every topic, the router's own fast path for inbound records included."""
+    data = {"channel": "webform", "customer": {"email": "a@example.com"}, "text": "hi"}
+    envelope = {"id": "e-1", "source": "/x", "type": EventType.INTERACTION_RECEIVED}
+    value = orjson.dumps({**envelope, "data": data})
+    with pytest.raises(InvalidEvent, match="/specversion: Field required"):
+        decode_record(value, [])
+    with pytest.raises(InvalidEvent, match="/specversion: Field required"):
+        parse_record(record(Topic.INBOUND, value, [CONTENT_TYPE_HEADER]))
+    declared = orjson.dumps({"specversion": "1.0", **envelope, "data": data})
+    assert parse_record(record(Topic.INBOUND, declared, [CONTENT_TYPE_HEADER])).event.id == "e-1"
+
+
 @pytest.mark.parametrize("missing", ["ce_id", "ce_source", "ce_type"])
 def test_a_missing_attribute_is_named_by_its_header(missing: str) -> None:
     headers = without(binary_headers("switchboard.ticket.resolved"), missing)
