@@ -26,6 +26,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
+    AuthenticationError,
     NoScriptError,
     RedisClusterException,
     RedisClusterUnreachableError,
@@ -90,6 +91,9 @@ async def check_redis(settings: Settings) -> None:
         raise ConfigError(REDIS_SETTING, f"cannot use {url} ({type(exc).__name__})") from None
     try:
         await client.ping()
+    except AuthenticationError:  # it answers, and refuses who we say we are
+        message = f"Redis at {url} refused the user or password in the URL (AuthenticationError)"
+        raise ConfigError(REDIS_SETTING, message) from None
     except (*UNAVAILABLE, RedisClusterException) as exc:
         detail = type(exc).__name__
         if isinstance(exc, RedisClusterException) and not isinstance(exc, UNAVAILABLE):

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from router.errors import ConfigError
 from router.keys import Keys
-from router.redis import make_redis, run_batch
-from router.settings import Settings
+from router.redis import check_redis, make_redis, run_batch
+from router.settings import RedisSettings, Settings
 
 pytestmark = pytest.mark.component
 
@@ -42,3 +43,18 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced(
     assert await run_batch(redis, [("SET", key, "1"), ("GET", key)]) == [b"OK", b"1"]
     [again] = await run_batch(redis, [("CLIENT", "ID")])
     assert again != pooled
+
+
+async def test_credentials_redis_refuses_are_named_as_such(settings: Settings) -> None:
+    """A wrong password is no network trouble: the line says what to fix, masked."""
+    admin = make_redis(settings)
+    try:
+        await admin.execute_command("ACL", "SETUSER", "sb-ops", "on", ">right-one", "~*", "+@all")
+    finally:
+        await admin.aclose()
+    wrong = settings.redis.url.replace("redis://", "redis://sb-ops:wrong-one@", 1)
+    away = settings.model_copy(update={"redis": RedisSettings(url=wrong)})
+    with pytest.raises(ConfigError, match="refused the user or password") as raised:
+        await check_redis(away)
+    assert "wrong-one" not in str(raised.value)
+    assert raised.value.setting == "SWITCHBOARD_REDIS_URL"
