@@ -50,7 +50,7 @@ class Customer(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     email: str | None = None
-    phone: str | None = Field(default=None, description="E.164")
+    phone: str | None = Field(default=None, description="E.164", pattern=r"^\+[1-9][0-9]{1,14}$")
     handles: dict[str, str] = Field(default_factory=dict, description="Per-channel handles.")
     name: str | None = None
 

@@ -113,6 +113,15 @@ def test_a_structured_event_without_specversion_is_no_cloudevent() -> None:
     assert parse_record(record(Topic.INBOUND, declared, [CONTENT_TYPE_HEADER])).event.id == "e-1"
 
 
+def test_a_phone_that_is_not_e164_is_refused_with_its_path() -> None:
+    """The ingress writes E.164; a producer writing to the topic directly must too."""
+    data = {"channel": "sms", "customer": {"phone": "hello"}, "text": "hi"}
+    kind = EventType.INTERACTION_RECEIVED
+    event = {"specversion": "1.0", "id": "e-2", "source": "/x", "type": kind, "data": data}
+    with pytest.raises(InvalidEvent, match="/data/customer/phone"):
+        parse_record(record(Topic.INBOUND, orjson.dumps(event), [CONTENT_TYPE_HEADER]))
+
+
 @pytest.mark.parametrize("missing", ["ce_id", "ce_source", "ce_type"])
 def test_a_missing_attribute_is_named_by_its_header(missing: str) -> None:
     headers = without(binary_headers("switchboard.ticket.resolved"), missing)
