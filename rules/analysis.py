@@ -32,6 +32,7 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
         *_escalation_cycles(ruleset),
         *_unrouted_queues(ruleset),
         *_implied_queue(ruleset),
+        *_warnings_never_given(ruleset),
     ]
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
@@ -84,6 +85,26 @@ def _implied_queue(ruleset: RuleSet) -> Iterable[RuleWarning]:
             f"no default queue: a ticket no rule routes lands in '{defaults.queue}' "
             "(say so with defaults: {queue: ...})",
         )
+
+
+def _warnings_never_given(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """A ``warn_before`` as long as a target leaves no time to warn in: the warning of
+    that target would be due when its clock starts, so none is given."""
+    for policy in ruleset.sla_policies.values():
+        if policy.warn_before is None or policy.warn_mark is None:
+            continue
+        short = sorted(
+            f"{target} {priority}"
+            for target, allowed in policy.targets.items()
+            for priority, length in allowed.items()
+            if length <= policy.warn_before
+        )
+        if short:
+            yield RuleWarning(
+                policy.warn_mark,
+                f"warn_before is not shorter than the target, so no warning is given for: "
+                f"{', '.join(short)} (policy '{policy.name}')",
+            )
 
 
 def _where(rule: Rule) -> str:

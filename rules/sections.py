@@ -271,7 +271,8 @@ class SectionCompiler:
             self.error(spec.mark, f"SLA policy '{name}' sets no target", one_of(TARGETS))
         warn = spec.get("warn_before")
         warn_before = self.duration(warn, "warn_before") if warn is not None else None
-        self.policies[name] = SlaPolicy(name, targets, calendar, warn_before)
+        warn_mark = spec.keys.get("warn_before")
+        self.policies[name] = SlaPolicy(name, targets, calendar, warn_before, warn_mark)
 
     def _target(self, target: str, node: YNode) -> dict[str, timedelta]:
         if isinstance(node, YMap):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from router.vocabulary import SLA_TARGETS as TARGETS
 from rules.calendar import Calendar
+from rules.errors import Mark
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,6 +24,7 @@ class SlaPolicy:
     targets: Mapping[str, Mapping[str, timedelta]]
     calendar: Calendar | None = None
     warn_before: timedelta | None = None
+    warn_mark: Mark | None = field(default=None, repr=False)  # where warn_before is written
 
     def target(self, target: str, priority: str) -> timedelta | None:
         """The allowed time for ``target`` at ``priority``, or None when there is none."""

@@ -146,3 +146,20 @@ def test_a_file_without_defaults_loads_and_says_where_unrouted_tickets_go() -> N
         "version: 1\nqueues: {billing: {}, general: {}}\ndefaults: {priority: high}\n"
     )
     assert (queued.defaults.queue, queued.defaults.priority) == ("billing", "high")
+
+
+def test_a_warn_before_as_long_as_a_target_is_a_warning_never_given() -> None:
+    found = warnings(
+        "sla:\n"
+        "  fast:\n"
+        "    first_response: {urgent: 1m, high: 5m, normal: 10m}\n"
+        "    resolution: 4h\n"
+        "    warn_before: 5m\n"
+        "  fine:\n"
+        "    first_response: 1h\n"
+        "    warn_before: 5m\n"
+    )
+    assert found == [
+        "w.yaml:8:5: warning: warn_before is not shorter than the target, so no warning is "
+        "given for: first_response high, first_response urgent (policy 'fast')"
+    ]
