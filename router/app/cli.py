@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import signal
 import sys
 import time
@@ -14,11 +15,13 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 import structlog
 import typer
 from rich.console import Console
 
 from router.errors import ConfigError, Unrecoverable
+from router.events import iso, utcnow
 from router.kafka import check_kafka, ensure_topics, missing_topics
 from router.logs import configure_logging
 from router.redis import check_redis, shown_url
@@ -52,6 +55,20 @@ _mount_rules()
 
 
 def fail(exc: ConfigError) -> None:
+    """One line naming the setting, exit 2. Where the operator asked for JSON logs
+    (``SWITCHBOARD_LOG_FORMAT=json`` set, as the container image does), the line is a
+    JSON log record too: it may be the only line a crash-looping process writes."""
+    if os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() == "json":
+        record = {
+            "event": "startup_failed",
+            "level": "error",
+            "logger": "switchboard",
+            "timestamp": iso(utcnow()),
+            "setting": exc.setting,
+            "error": exc.message,
+        }
+        sys.stderr.write(orjson.dumps(record).decode() + "\n")
+        raise typer.Exit(2)
     err.print(f"[bold red]error:[/] {exc.setting}: {exc.message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from router.app.embedded import free_port
@@ -52,6 +53,25 @@ def test_router_without_reachable_kafka_prints_one_line_naming_the_setting() -> 
     assert len(lines) == 1, result.stderr
     assert "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_with_json_logs_asked_for_the_fatal_line_is_a_json_record() -> None:
+    """The container image sets SWITCHBOARD_LOG_FORMAT=json: a crash-looping pod's one
+    line must be shippable like every other."""
+    env = clean_env(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+        SWITCHBOARD_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        SWITCHBOARD_KAFKA_CONNECT_TIMEOUT_S="2",
+        SWITCHBOARD_LOG_FORMAT="json",
+    )
+    result = switchboard("run", "--role", "router", env=env)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    record = orjson.loads(line)
+    assert record["level"] == "error"
+    assert record["event"] == "startup_failed"
+    assert record["setting"] == "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
+    assert "no Kafka broker answers" in record["error"]
 
 
 def test_router_without_kafka_setting_says_so() -> None:
