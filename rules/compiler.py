@@ -11,6 +11,8 @@ import math
 import re
 from typing import Any
 
+import regex
+
 from rules import conditions as cond
 from rules.conditions import ALWAYS, Condition
 from rules.errors import Mark, did_you_mean, one_of
@@ -255,13 +257,15 @@ class RuleCompiler(SectionCompiler):
             pattern = self.string(node, "'matches'")
             if pattern is None:
                 return None
+            # The language is Python's ``re`` (its messages, too); ``regex`` runs the
+            # pattern, for its time limit (``operators.bounded_search``)
             try:
-                return re.compile(pattern)
-            except re.error as exc:
-                where = f" at position {exc.pos}" if exc.pos is not None else ""
+                re.compile(pattern)
+                return regex.compile(pattern)
+            except (re.error, regex.error) as exc:  # regex: only what re accepts, rarely
                 self.error(
                     node.mark,
-                    f"bad regular expression: {exc.msg}{where}",
+                    f"bad regular expression: {_regex_problem(exc)}",
                     "Python 're' syntax; quote the pattern in YAML",
                 )
                 return None
@@ -346,3 +350,12 @@ def _number_hint(op: str, node: YNode) -> str:
             shown = int(number) if number.is_integer() and "." not in value else number
             return f"write the number without quotes: {{{op}: {shown}}}"
     return f"write a number without quotes, e.g. {{{op}: 5}} or {{{op}: 2.5}}"
+
+
+def _regex_problem(exc: Exception) -> str:
+    """What is wrong and where: ``re``'s words ("missing ), unterminated subpattern at
+    position 0"); ``regex`` puts the position in its message already."""
+    if isinstance(exc, re.error):
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        return f"{exc.msg}{where}"
+    return str(exc)

@@ -11,6 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import regex
+
 from rules.calendar import Calendar
 from rules.errors import Mark
 from rules.fields import FieldTable, Values
@@ -175,7 +177,7 @@ def _grouped(condition: Condition) -> str:
 def leaf(field: str, op: str, operand: Any, table: FieldTable, mark: Mark) -> Condition:
     """One ``field: {op: operand}`` test; ``operand`` is already validated."""
     key_operand = tuple(operand) if isinstance(operand, list) else operand
-    if isinstance(operand, re.Pattern):
+    if isinstance(operand, re.Pattern | regex.Pattern):
         key_operand = operand.pattern
     key = (field, op, key_operand)
     shown = f'"{operand.pattern}"' if op == "matches" else show(key_operand)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import regex
+import structlog
+
 from rules.fields import Values
+
+log = structlog.get_logger("switchboard.rules")
+MATCH_TIMEOUT_S = 0.05  # per text and pattern: a sane pattern takes microseconds
 
 Test = Callable[[Values], bool]
 
@@ -24,6 +30,28 @@ OPERATORS = (
     "exists",
 )
 _SEQ = (list, tuple)
+
+
+def bounded_search(pattern: regex.Pattern[str]) -> Callable[[str], bool]:
+    """``pattern`` found in a text, within MATCH_TIMEOUT_S. The text is a customer's, so a
+    pattern that backtracks without bound (``(a|aa)+$`` on "aaaa…!") would otherwise hold
+    the router, and every ticket behind it, for as long as it likes: past the limit the
+    pattern counts as not matching, and says so in the log (pattern, never the text)."""
+    search = pattern.search
+
+    def found(text: str) -> bool:
+        try:
+            return search(text, timeout=MATCH_TIMEOUT_S) is not None
+        except TimeoutError:
+            log.warning(
+                "rule_pattern_timed_out",
+                pattern=pattern.pattern[:200],
+                text_length=len(text),
+                limit_s=MATCH_TIMEOUT_S,
+            )
+            return False
+
+    return found
 
 
 def _fan_out(one: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -99,15 +127,15 @@ def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one
 
         return starts_with
     if op == "matches":
-        search = operand.search
+        search = bounded_search(operand)
         one_match = _fan_out(
-            lambda x: x is not None and search(x if isinstance(x, str) else str(x)) is not None
+            lambda x: x is not None and search(x if isinstance(x, str) else str(x))
         )
 
         def matches(v: Values) -> bool:
             x = v[s]
             if type(x) is str:
-                return search(x) is not None
+                return search(x)
             return one_match(x)
 
         return matches

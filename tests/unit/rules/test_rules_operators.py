@@ -199,3 +199,17 @@ def test_the_index_never_changes_which_rules_match(
     assert list(fast) == [
         e.name for e in GENERATED.evaluate(facts, now=NOW).evaluations if e.matched
     ]
+
+
+def test_a_pattern_that_backtracks_without_bound_gives_up_in_time() -> None:
+    """The text is a customer's: ``(a|aa)+$`` on "aaaa…!" would take longer than the age
+    of the universe in a backtracking engine. Past the limit it counts as no match, and
+    the router goes on; a sane pattern on the same text is unaffected."""
+    rs = loads_ruleset(
+        HEADER
+        + '  - {name: evil, if: {text: {matches: "(a|aa)+$"}}, then: {tags: [evil]}}\n'
+        + '  - {name: fine, if: {text: {matches: "^a+!$"}}, then: {tags: [fine]}}\n'
+    )
+    decision = rs.evaluate({"text": "a" * 60 + "!"}, now=NOW)  # before: it never returned
+    assert decision.matched == ("fine",)
+    assert rs.evaluate({"text": "aaaa"}, now=NOW).matched == ("evil",)
