@@ -122,10 +122,11 @@ def load_sources(sources: Sequence[tuple[str, str]]) -> RuleSet:
 
 
 def content_hash(roots: Sequence[YNode]) -> str:
-    """sha256 over the files' data as canonical JSON: comments and layout do not count."""
+    """sha256 over the files' data as canonical JSON: comments and layout do not count;
+    the order of keys does (the first queue declared is the fallback, and the actions of
+    a rule apply in the order written: ``tags`` then ``remove_tags`` is not the reverse)."""
     canonical = json.dumps(
         [to_plain(root) for root in roots],
-        sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
         default=str,

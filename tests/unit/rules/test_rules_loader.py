@@ -178,3 +178,20 @@ def test_disabled_rules_are_checked_but_not_run() -> None:
     assert rs.rules == ()
     with pytest.raises(RuleSetInvalid):
         loads_ruleset(HEADER + "rules:\n  - {name: off, enabled: false, then: {queue: nope}}\n")
+
+
+def test_key_order_that_changes_what_happens_changes_the_hash() -> None:
+    """Both orders below decide differently, so a reload must see a new version: the
+    later of tags/remove_tags wins, and the first queue declared is the fallback."""
+    tag_first = loads_ruleset(
+        HEADER + "rules:\n  - {name: r, then: {tags: [x], remove_tags: [x]}}\n"
+    )
+    untag_first = loads_ruleset(
+        HEADER + "rules:\n  - {name: r, then: {remove_tags: [x], tags: [x]}}\n"
+    )
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert tag_first.evaluate({}, now=now).tags != untag_first.evaluate({}, now=now).tags
+    assert tag_first.version != untag_first.version
+    zeta = loads_ruleset("version: 1\nqueues: {zeta: {}, alpha: {}}\n")
+    alpha = loads_ruleset("version: 1\nqueues: {alpha: {}, zeta: {}}\n")
+    assert zeta.version != alpha.version
