@@ -18,7 +18,7 @@ from typing import Any
 
 from rules.calendar import Calendar
 from rules.decision import AppliedAction, Decision, Evaluation
-from rules.fields import FieldTable, Values
+from rules.fields import FieldTable, Values, folded
 from rules.model import DEFAULT_TRIGGER, TRIGGERS, Assignment, Defaults, Metrics, Queue, Rule
 from rules.operators import Test
 from rules.sla import SlaPolicy
@@ -119,7 +119,7 @@ def _guard(rule: Rule) -> tuple[str, int, tuple[str, ...]] | None:
             ):
                 best = ("value", atom.slot, operands)
         elif atom.op in ("contains", "contains_all") and atom.lower_slot is not None:
-            needles = tuple(n.lower() for n in atom.operand)
+            needles = tuple(folded(n) for n in atom.operand)
             if atom.op == "contains_all":
                 needles = (max(needles, key=len),)
             if best is None or (best[0] == "needle" and len(needles) < len(best[2])):

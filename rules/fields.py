@@ -7,6 +7,7 @@ for ``within``) and every condition reads its slot by index.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -111,12 +112,22 @@ def _getter(path: Sequence[str]) -> Producer:
     return get_deep
 
 
+def folded(text: str) -> str:
+    """``text`` as the case-insensitive operators compare it: composed (NFC: "u" plus a
+    combining umlaut is "ü", as a keyboard types it) and case-folded (``casefold``:
+    "STRASSE" and "straße" are one word, which ``lower`` misses). ASCII, most of what
+    rules read, needs neither step beyond ``lower``."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFC", text).casefold()
+
+
 def lowered(value: Any) -> Any:
     """The case-folded form used by contains / contains_all / starts_with."""
     if isinstance(value, str):
-        return value.lower()
+        return folded(value)
     if isinstance(value, list | tuple | set | frozenset):
-        return tuple(str(item).lower() for item in value if item is not None)
+        return tuple(folded(str(item)) for item in value if item is not None)
     if isinstance(value, int | float):
         return str(value).lower()
     return None

@@ -8,7 +8,7 @@ from typing import Any
 import regex
 import structlog
 
-from rules.fields import Values
+from rules.fields import Values, folded
 
 log = structlog.get_logger("switchboard.rules")
 MATCH_TIMEOUT_S = 0.05  # per text and pattern: a sane pattern takes microseconds
@@ -114,10 +114,10 @@ def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one
             return is_in
         return lambda v: not any_in(v[s])
     if op in ("contains", "contains_all"):
-        needles = tuple(n.lower() for n in operand)
+        needles = tuple(folded(n) for n in operand)
         return _contains(needles, s) if op == "contains" else _contains_all(needles, s)
     if op == "starts_with":
-        prefixes = tuple(n.lower() for n in operand)
+        prefixes = tuple(folded(n) for n in operand)
 
         def starts_with(v: Values) -> bool:
             x = v[s]

@@ -213,3 +213,18 @@ def test_a_pattern_that_backtracks_without_bound_gives_up_in_time() -> None:
     decision = rs.evaluate({"text": "a" * 60 + "!"}, now=NOW)  # before: it never returned
     assert decision.matched == ("fine",)
     assert rs.evaluate({"text": "aaaa"}, now=NOW).matched == ("evil",)
+
+
+def test_case_insensitive_operators_fold_case_and_compose_accents() -> None:
+    """As a German or French desk expects: "STRASSE" contains "straße", and "Kündigung"
+    typed with a combining umlaut (NFD, as some mail clients send it) is "kündigung"."""
+    rs = loads_ruleset(
+        HEADER
+        + '  - {name: street, if: {text: {contains: ["straße"]}}, then: {tags: [a]}}\n'
+        + '  - {name: notice, if: {text: {contains: ["kündigung"]}}, then: {tags: [b]}}\n'
+        + '  - {name: greeting, if: {text: {starts_with: ["ÉTÉ"]}}, then: {tags: [c]}}\n'
+    )
+    assert rs.evaluate({"text": "HAUPTSTRASSE 5"}, now=NOW).matched == ("street",)
+    assert rs.evaluate({"text": "Meine Ku\u0308ndigung"}, now=NOW).matched == ("notice",)
+    assert rs.evaluate({"text": "e\u0301te\u0301 2026"}, now=NOW).matched == ("greeting",)
+    assert rs.evaluate({"text": "invoice"}, now=NOW).matched == ()
