@@ -220,6 +220,16 @@ class _Converter:
                     )
                 )
                 continue
-            entries[key] = self.convert(value_node)
+            value = self.convert(value_node)
+            if _empty(value_node) and isinstance(value, YScalar):
+                # ``key:`` with nothing after it: the parser places the empty value at
+                # the next token, lines further on; an error about it belongs at the key
+                value = YScalar(value.value, key_mark)
+            entries[key] = value
             keys[key] = key_mark
         return YMap(entries, keys, self.mark(node))
+
+
+def _empty(node: Node) -> bool:
+    """A value left out (``key:``), not an explicit ``""`` or ``null``."""
+    return isinstance(node, ScalarNode) and node.value == "" and not node.style

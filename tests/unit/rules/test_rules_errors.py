@@ -319,3 +319,12 @@ def test_missing_path_and_empty_directory_are_errors(tmp_path: Path) -> None:
         f"{tmp_path}:1:1: no *.yaml rule files in this directory "
         "(hint: put *.yaml or *.yml rule files directly in it, or give one rule file)"
     )
+
+
+def test_a_value_left_empty_is_reported_at_its_key_not_at_the_next_line() -> None:
+    text = (
+        "version: 1\nqueues: {general: {}}\ndefaults:\n  queue:\n\n\n# later\n"
+        "rules:\n  - name: r\n    if:\n      channel:\n    then: {tags: [x]}\n"
+    )
+    found = errors_of(text)
+    assert [e.split(": ", 1)[0] for e in found] == ["r.yaml:4:3", "r.yaml:11:7"]
