@@ -14,6 +14,7 @@ Priority = Literal["low", "normal", "high", "urgent"]
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)  # lowest first
 
 Status = Literal["new", "open", "pending", "resolved", "closed"]
+STATUSES: tuple[Status, ...] = get_args(Status)
 AWAITING_AGENT: tuple[Status, ...] = ("new", "open")  # the customer waits for us
 SETTLED: tuple[Status, ...] = ("resolved", "closed")  # no agent work left; clocks stop
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from router.vocabulary import CHANNELS, PRIORITIES, STATUSES
 from rules.conditions import Condition
 from rules.engine import RuleSet
-from rules.errors import RuleWarning
+from rules.errors import RuleWarning, did_you_mean
 from rules.model import Rule
 
 _QUEUE_FIELDS = ("queue", "ticket.queue")
@@ -33,6 +34,7 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
         *_unrouted_queues(ruleset),
         *_implied_queue(ruleset),
         *_warnings_never_given(ruleset),
+        *_values_never_seen(ruleset),
     ]
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
@@ -105,6 +107,42 @@ def _warnings_never_given(ruleset: RuleSet) -> Iterable[RuleWarning]:
                 f"warn_before is not shorter than the target, so no warning is given for: "
                 f"{', '.join(short)} (policy '{policy.name}')",
             )
+
+
+VOCABULARIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "channel": ("channel", CHANNELS),
+    "ticket.channel": ("channel", CHANNELS),
+    "ticket.channels_seen": ("channel", CHANNELS),
+    "ticket.priority": ("priority", PRIORITIES),
+    "ticket.status": ("status", STATUSES),
+}
+
+
+def _values_never_seen(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """A condition comparing a field of a fixed vocabulary with a value outside it
+    (``channel: fax``, a misspelt ``ticket.priority``): it can never hold (or, negated,
+    always does), which is rarely what was meant."""
+    for rule in ruleset.rules + ruleset.escalations:
+        for leaf in _leaves(rule.condition):
+            known = VOCABULARIES.get(leaf.field or "")
+            if known is None or leaf.op not in ("equals", "in", "not_in", "contains"):
+                continue
+            what, words = known
+            operands = leaf.operand if isinstance(leaf.operand, list | tuple) else [leaf.operand]
+            for value in operands:
+                if isinstance(value, str) and value not in words:
+                    hint = did_you_mean(value, words) or f"one of: {', '.join(words)}"
+                    yield RuleWarning(
+                        leaf.mark or rule.mark,
+                        f"'{value}' is no {what} ({hint}): {leaf.field} never equals it",
+                    )
+
+
+def _leaves(condition: Condition) -> Iterable[Condition]:
+    if condition.kind == "leaf":
+        yield condition
+    for child in condition.children:
+        yield from _leaves(child)
 
 
 def _where(rule: Rule) -> str:

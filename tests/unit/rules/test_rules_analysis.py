@@ -163,3 +163,22 @@ def test_a_warn_before_as_long_as_a_target_is_a_warning_never_given() -> None:
         "w.yaml:8:5: warning: warn_before is not shorter than the target, so no warning is "
         "given for: first_response high, first_response urgent (policy 'fast')"
     ]
+
+
+def test_a_value_outside_a_fields_vocabulary_is_a_condition_that_never_holds() -> None:
+    found = warnings(
+        "rules:\n"
+        "  - {name: faxes, if: {channel: fax}, then: {tags: [fax]}}\n"
+        "  - name: nested\n"
+        "    if: {any: [{ticket.priority: {in: [urgnet, high]}}, {channel: Email}]}\n"
+        "    then: {tags: [x]}\n"
+        "  - {name: fine, if: {channel: {in: [email, chat]}}, then: {tags: [y]}}\n"
+    )
+    assert found == [
+        "w.yaml:5:33: warning: 'fax' is no channel (one of: email, chat, sms, whatsapp, "
+        "messenger, voice, webform): channel never equals it",
+        "w.yaml:7:35: warning: 'urgnet' is no priority (did you mean 'urgent'?): "
+        "ticket.priority never equals it",
+        "w.yaml:7:67: warning: 'Email' is no channel (did you mean 'email'?): "
+        "channel never equals it",
+    ]
