@@ -660,7 +660,9 @@ def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
     from rules import RuleSetInvalid
 
     settings = settings_or_exit()
-    configure_logging(settings.log_format, "warning")
+    # "error": an event line the router cannot take is reported by its line in the
+    # events file (``simulate.command``), not by the router's log of an internal offset
+    configure_logging(settings.log_format, "error")
     try:
         request = Request(
             roster,
@@ -676,7 +678,7 @@ def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
     except RosterInvalid as exc:
         for error in exc.errors:
             err.print(str(error), highlight=False, soft_wrap=True)
-        fail(ConfigError("--roster", f"{len(exc.errors)} roster errors"))
+        fail(ConfigError(exc.setting, f"{len(exc.errors)} roster errors"))
     except RuleSetInvalid as exc:
         for error in exc.errors:
             err.print(str(error), highlight=False, soft_wrap=True)

@@ -1,7 +1,7 @@
 """``switchboard simulate``: load the inputs, run, and show the result (a table, or the
 ``--json`` object), an HTML page with ``--out``, the roster found with ``--target``.
 
-Progress goes to stderr (rich), so stdout holds only the result."""
+Progress and warnings go to stderr (rich), so stdout holds only the result."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rich.table import Table
 
 from router.app.simulate.day import DayEvent, read_day
 from router.app.simulate.engine import Result, simulate
-from router.app.simulate.roster import Roster, dump_roster, load_roster
+from router.app.simulate.roster import Roster, check_against, dump_roster, load_roster
 from router.app.simulate.target import Target, search
 from router.events import utcnow
 from router.vocabulary import SLA_TARGETS
@@ -39,8 +39,8 @@ class Request:
 async def run(request: Request, out: Console, err: Console) -> None:
     """Raises ``ConfigError`` (roster, events, target) or ``RuleSetInvalid`` (rules)."""
     rules = load_ruleset(request.rules)
-    roster = load_roster(request.roster)
-    other = load_roster(request.against) if request.against else None
+    roster = _roster(request.roster, "--roster", rules, err)
+    other = _roster(request.against, "--against", rules, err) if request.against else None
     day = read_day(request.events)
     err.print(f"{len(day):,} events from {request.events}", highlight=False)
     runs: list[tuple[str, dict[str, Any]]] = []
@@ -57,11 +57,14 @@ async def run(request: Request, out: Console, err: Console) -> None:
         found_text = dump_roster(found.roster)
         runs.append((f"{request.roster.name} sized for {request.target}", found.result.report))
         err.print(f"{found.runs} runs; head count {found.roster.head_count()}", highlight=False)
+        _warn(found.result, request, err)
     else:
         result = await _run(rules, roster, day, request, err=err, name=request.roster.name)
         runs.append((request.roster.name, result.report))
     if other is not None and request.against is not None:
-        result = await _run(rules, other, day, request, err=err, name=request.against.name)
+        result = await _run(
+            rules, other, day, request, err=err, name=request.against.name, lines=False
+        )
         runs.append((request.against.name, result.report))
     if request.out is not None:
         _write_page(request, runs, found_text)
@@ -73,6 +76,28 @@ async def run(request: Request, out: Console, err: Console) -> None:
     wide.print(table(runs))
     if found_text is not None:  # plain text: a roster's [lists] are no rich markup
         out.file.write(f"# roster meeting {request.target}\n{found_text}")
+
+
+def _roster(path: Path, option: str, rules: RuleSet, err: Console) -> Roster:
+    """The roster, checked against the rules: errors raise (``RosterInvalid`` naming
+    ``option``), warnings go to stderr."""
+    roster = load_roster(path, option)
+    for warning in check_against(roster, rules.queues, option):
+        err.print(str(warning), highlight=False, soft_wrap=True)
+    return roster
+
+
+def _warn(result: Result, request: Request, err: Console, *, lines: bool = True) -> None:
+    """What the figures alone would hide: event lines the router could not take (by
+    their line in the file; the same for every roster, so ``lines`` once), and queues
+    whose tickets no agent ever took."""
+    for line, why in result.skipped if lines else ():
+        err.print(f"{request.events}:{line}: skipped: {why}", highlight=False, soft_wrap=True)
+    if result.skipped and lines:
+        count = len(result.skipped)
+        err.print(f"{count} line{'' if count == 1 else 's'} skipped", highlight=False)
+    for text in result.unserved:
+        err.print(f"warning: {text}", highlight=False, soft_wrap=True)
 
 
 def _json(runs: list[tuple[str, dict[str, Any]]], found: str | None) -> dict[str, Any]:
@@ -92,6 +117,7 @@ async def _run(
     *,
     err: Console,
     name: str,
+    lines: bool = True,
 ) -> Result:
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -113,6 +139,7 @@ async def _run(
         f"{result.wall_s:.1f} s",
         highlight=False,
     )
+    _warn(result, request, err, lines=lines)
     return result
 
 

@@ -24,6 +24,7 @@ class DayEvent:
     at: float  # epoch seconds: the event's ``time``
     value: bytes
     key: bytes | None
+    line: int = 0  # in the events file, for naming an event the router could not take
 
     def record(self, offset: int) -> ConsumerRecord[bytes, bytes]:
         """The event as a record of the inbound topic, timestamped with its time."""
@@ -54,12 +55,12 @@ def read_day(path: str | Path) -> list[DayEvent]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        events.append(parse_line(line, f"{path}:{number}"))
+        events.append(parse_line(line, f"{path}:{number}", number))
     events.sort(key=lambda e: e.at)
     return events
 
 
-def parse_line(line: bytes, where: str) -> DayEvent:
+def parse_line(line: bytes, where: str, number: int = 0) -> DayEvent:
     try:
         envelope = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -74,4 +75,4 @@ def parse_line(line: bytes, where: str) -> DayEvent:
         raise ConfigError("--events", f"{where}: time {envelope['time']!r} has no offset")
     subject = envelope.get("subject")
     key = subject.encode() if isinstance(subject, str) and subject else None
-    return DayEvent(at.timestamp(), line, key)
+    return DayEvent(at.timestamp(), line, key, number)

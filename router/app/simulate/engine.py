@@ -81,6 +81,8 @@ class Result:
     events: int
     deadlettered: int
     wall_s: float
+    skipped: list[tuple[int, str]]  # events file line, why the router could not take it
+    unserved: list[str]  # per queue whose tickets were never served: how many, and why
 
 
 class _NoPresence:
@@ -115,6 +117,7 @@ class Simulation:
         self._order = count()
         self.now = day[0].at if day else 0.0
         self.deadlettered = 0
+        self.skipped: list[tuple[int, str]] = []
         self._working: dict[str, tuple[str, float, float]] = {}  # ticket -> agent, work, start
         # agent -> channel -> reopened tickets it owes an answer, oldest first
         self._owed: dict[str, dict[str, dict[str, None]]] = {}
@@ -163,12 +166,36 @@ class Simulation:
             outcomes,
             busy=self.floor.busy,
             queue_busy=self.floor.queue_busy,
-            staffed=self.floor.staffed,
+            shifts=self.floor.shifts,
             skilled={q: self.floor.skilled(q) for q in self.rules.queues},
             end=end,
         )
         wall = time.perf_counter() - started
-        return Result(figures, outcomes, total, self.deadlettered, wall)
+        unserved = self._unserved(outcomes)
+        return Result(figures, outcomes, total, self.deadlettered, wall, self.skipped, unserved)
+
+    def _unserved(self, outcomes: list[Outcome]) -> list[str]:
+        """Per queue with tickets no agent ever took, a line saying why when the roster
+        shows it: nobody has the queue's skills, or nobody with them takes the channel."""
+        by_queue: dict[str, list[Outcome]] = {}
+        for outcome in outcomes:
+            if outcome.unserved:
+                by_queue.setdefault(outcome.queue, []).append(outcome)
+        lines = []
+        for queue, left in sorted(by_queue.items()):
+            agents = self.floor.skilled(queue)
+            channels = sorted({o.channel for o in left})
+            untaken = [c for c in channels if not any(self.floor.takes(a, c) for a in agents)]
+            if not agents:
+                needs = self.rules.queues[queue].skills if queue in self.rules.queues else ()
+                why = f"no agent on the roster has its skills ({', '.join(sorted(needs))})"
+            elif untaken:
+                why = f"no agent with its skills has a seat on {', '.join(untaken)}"
+            else:
+                why = "still waiting when the run ended (no agent with its skills free in time)"
+            tickets = "1 ticket" if len(left) == 1 else f"{len(left)} tickets"
+            lines.append(f"queue {queue or '(none)'}: {tickets} never served: {why}")
+        return lines
 
     def _schedule_shifts(self) -> None:
         if not self.day:
@@ -210,6 +237,9 @@ class Simulation:
                 waiting |= self._follow(ticket)
             elif record.topic is Topic.DEADLETTER:
                 self.deadlettered += 1
+                headers = dict(record.headers or ())
+                why = headers.get("dlq.error", b"not an inbound event the router takes")
+                self.skipped.append((event.line, why.decode(errors="replace")))
         if waiting or self._owed:
             await self._walk()
 

@@ -8,8 +8,8 @@ on-shift agents with the queue's skills and a free seat on the ticket's channel 
 handed to it: the others cannot take the ticket (``AgentState.can_take``), so the answer
 is the same.
 
-It also keeps the time accounts occupancy is computed from, per 30-minute interval:
-agent-seconds on shift, and agent-seconds holding at least one ticket while on shift,
+It also keeps the time accounts occupancy is computed from: each agent's spans on shift,
+and per 30-minute interval the agent-seconds holding at least one ticket while on shift,
 in total and per queue (an agent holding tickets of two queues gives each half).
 """
 
@@ -38,7 +38,7 @@ class Floor:
         self._held: dict[str, dict[str, str]] = defaultdict(dict)  # agent -> ticket -> queue
         self._since: dict[str, float] = {}  # agent -> time accounted up to
         self.queue_busy: dict[str, Spans] = defaultdict(Spans)  # its share of agents' time
-        self.staffed: dict[str, Spans] = defaultdict(Spans)  # agent -> on shift
+        self.shifts: dict[str, list[tuple[float, float]]] = defaultdict(list)  # on shift
         self.busy = Spans()  # holding a ticket while on shift
         self._on_since: dict[str, float] = {}
         for staff in roster.staff:
@@ -66,7 +66,7 @@ class Floor:
         was_free = {c: self._has_seat(agent_id, c) for c in self._channels(agent_id)}
         self._account(agent_id, now)
         self.online.discard(agent_id)
-        self.staffed[agent_id].add(self._on_since.pop(agent_id), now)
+        self.shifts[agent_id].append((self._on_since.pop(agent_id), now))
         for channel, free in was_free.items():
             self._seat_changed(agent_id, channel, was_free=free)
 
@@ -130,6 +130,10 @@ class Floor:
 
     def _capacity(self, state: AgentState, channel: str) -> int:
         return state.capacity_on(channel, self._default.get(channel, 1))
+
+    def takes(self, agent_id: str, channel: str) -> bool:
+        """Has the agent any seat on ``channel`` (on shift or not)?"""
+        return self._capacity(self.states[agent_id], channel) > 0
 
     def has_seat(self, agent_id: str, channel: str) -> bool:
         """On shift with a free seat on ``channel``."""

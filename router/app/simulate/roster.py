@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 from router.errors import ConfigError
 from rules.calendar import WEEKDAYS, Calendar
 from rules.durations import DURATION_HINT, parse_duration
-from rules.errors import Mark, RuleError, did_you_mean, one_of, sorted_errors
+from rules.errors import Mark, RuleError, RuleWarning, did_you_mean, one_of, sorted_errors
 from rules.fields import FieldTable
-from rules.model import CHANNELS
+from rules.model import CHANNELS, Queue
 from rules.sections import SectionCompiler
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, type_name
 
@@ -38,12 +38,13 @@ Kind = Literal["exponential", "lognormal", "fixed"]
 
 
 class RosterInvalid(ConfigError):
-    """A roster failed to load; ``errors`` holds every problem found, in file order."""
+    """A roster failed to load; ``errors`` holds every problem found, in file order, and
+    ``setting`` the option that named the file (``--roster`` or ``--against``)."""
 
-    def __init__(self, errors: list[RuleError]) -> None:
+    def __init__(self, errors: list[RuleError], option: str = "--roster") -> None:
         self.errors = errors
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__("--roster", f"invalid roster: {errors[0]}{more}")
+        super().__init__(option, f"invalid roster: {errors[0]}{more}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class HandlingRule:
     queue: str | None
     channel: str | None
     distribution: Distribution
+    mark: Mark | None = field(default=None, compare=False)  # of ``queue``, for errors
 
     def matches(self, queue: str, channel: str) -> bool:
         return self.queue in (None, queue) and self.channel in (None, channel)
@@ -97,6 +99,7 @@ class Staff:
     hours: Mapping[str, tuple[str, ...]]
     shifts: Calendar
     mark: Mark = field(compare=False)
+    skill_marks: Mapping[str, Mark] = field(default_factory=dict, compare=False)
 
     def agent_ids(self) -> list[str]:
         if not self.group:
@@ -132,30 +135,60 @@ class Roster:
         return sum(s.count for s in self.staff)
 
 
-def load_roster(path: str | Path) -> Roster:
+def load_roster(path: str | Path, option: str = "--roster") -> Roster:
+    """The roster in the file; ``RosterInvalid`` naming ``option`` with every error."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        hint = "give --roster a readable UTF-8 YAML file, e.g. examples/staffing/roster.yaml"
+        hint = f"give {option} a readable UTF-8 YAML file, e.g. examples/staffing/roster.yaml"
         error = RuleError(Mark(str(path), 1, 1), f"cannot read: {reason}", hint)
-        raise RosterInvalid([error]) from None
-    return loads_roster(text, str(path))
+        raise RosterInvalid([error], option) from None
+    return loads_roster(text, str(path), option)
 
 
-def loads_roster(text: str, file: str = "<string>") -> Roster:
+def loads_roster(text: str, file: str = "<string>", option: str = "--roster") -> Roster:
     """The roster in ``text``; raises ``RosterInvalid`` with every error found."""
     root, errors = parse_yaml(text, file)
     if root is None and not errors:
         errors = [RuleError(Mark(file, 1, 1), "empty roster", "start with 'version: 1'")]
     if root is None or errors:
-        raise RosterInvalid(sorted_errors(errors))
+        raise RosterInvalid(sorted_errors(errors), option)
     compiler = RosterCompiler(file)
     roster = compiler.roster(root)
     if compiler.errors or roster is None:
-        raise RosterInvalid(sorted_errors(compiler.errors))
+        raise RosterInvalid(sorted_errors(compiler.errors), option)
     return roster
+
+
+def check_against(
+    roster: Roster, queues: Mapping[str, Queue], option: str = "--roster"
+) -> list[RuleWarning]:
+    """The roster read against the rules it runs with, where a typo would otherwise
+    silently change the result: a handling entry for a queue the rules do not have never
+    matches (``RosterInvalid``), and a skill no queue requires serves nothing (a warning,
+    returned: an agent may hold skills for rules not written yet)."""
+    errors: list[RuleError] = []
+    for rule in roster.handling:
+        if rule.queue is not None and rule.queue not in queues:
+            hint = did_you_mean(rule.queue, queues) or one_of(sorted(queues))
+            mark = rule.mark or Mark(roster.file, 1, 1)
+            errors.append(RuleError(mark, f"unknown queue '{rule.queue}' in handling", hint))
+    if errors:
+        raise RosterInvalid(sorted_errors(errors), option)
+    required = sorted({skill for queue in queues.values() for skill in queue.skills})
+    warnings: list[RuleWarning] = []
+    for staff in roster.staff:
+        for skill in sorted(staff.skills - set(required)):
+            hint = did_you_mean(skill, required) or (
+                f"the rules require {', '.join(required)}" if required else "no queue needs one"
+            )
+            mark = staff.skill_marks.get(skill, staff.mark)
+            warnings.append(
+                RuleWarning(mark, f"skill '{skill}' is required by no queue of the rules ({hint})")
+            )
+    return warnings
 
 
 class RosterCompiler(SectionCompiler):
@@ -269,11 +302,12 @@ class RosterCompiler(SectionCompiler):
             isinstance(skills_node, YSeq) and not skills_node.items
         ):
             skills = frozenset(self.strings(skills_node, "a skill"))  # [] is no skills
+        marks = _marks(skills_node)
         capacity = self._capacity(spec.get("capacity"), spec.mark)
         hours, calendar = self._hours(spec, zone, name or "?")
         if name is None or calendar is None:
             return None
-        return Staff(name, group, count, skills, capacity, hours, calendar, spec.mark)
+        return Staff(name, group, count, skills, capacity, hours, calendar, spec.mark, marks)
 
     def _capacity(self, node: YNode | None, mark: Mark) -> dict[str, int]:
         spec = self.mapping(node, "capacity", mark)
@@ -351,13 +385,15 @@ class RosterCompiler(SectionCompiler):
             if spec is None:
                 continue
             self.keys(spec, HANDLING_KEYS, "a handling entry")
-            queue = self.string(spec.entries["queue"], "queue") if "queue" in spec.keys else None
+            queue_node = spec.entries.get("queue")
+            queue = self.string(queue_node, "queue") if queue_node is not None else None
             channel = None
             if "channel" in spec.keys:
                 channel = self.choice(spec.entries["channel"], "channel", CHANNELS)
             distribution = self._distribution(spec, "a handling entry")
             if distribution is not None:
-                rules.append(HandlingRule(queue, channel, distribution))
+                where = queue_node.mark if queue_node is not None else None
+                rules.append(HandlingRule(queue, channel, distribution, where))
         return tuple(rules)
 
     def _patience(self, node: YNode | None) -> dict[str, Distribution]:
@@ -419,6 +455,16 @@ class RosterCompiler(SectionCompiler):
                 return value.total_seconds()
         self.error(node.mark, f"bad duration for {what}", DURATION_HINT + "; or seconds > 0")
         return None
+
+
+def _marks(node: YNode | None) -> dict[str, Mark]:
+    """Where each string of a string-or-list node is written (the first time)."""
+    items = node.items if isinstance(node, YSeq) else (node,) if node is not None else ()
+    marks: dict[str, Mark] = {}
+    for item in items:
+        if isinstance(item, YScalar) and isinstance(item.value, str):
+            marks.setdefault(item.value, item.mark)
+    return marks
 
 
 def on_shift(staff: Staff, start: datetime, end: datetime) -> list[tuple[float, float]]:

@@ -6,12 +6,19 @@ router left them. Per 30 minutes: the same counts by creation time, and the agen
 
 Definitions (the README's staffing section repeats them):
 - ``p_wait``: share of offered tickets that did not get an agent at once (answered
-  later, or abandoned);
+  later, abandoned, or still waiting when the run ended);
+- ``unserved``: offered tickets no agent took and the customer did not give up on:
+  still waiting when the run ended;
 - ``wait_*``: time from creation to an agent, over handled tickets (those that waited
-  nothing count as 0);
+  nothing count as 0). An unserved ticket's wait has no end, and its wait so far only
+  says when the run stopped, so it is left out (``p_wait`` and ``unserved`` show it);
 - ``occupancy`` overall: agent-seconds holding at least one ticket / agent-seconds on
   shift; per queue: the agent-seconds its tickets took (an agent holding k tickets
-  gives each 1/k of its time) / on-shift seconds of the agents with its skills;
+  gives each 1/k of its time) / on-shift seconds of the agents with its skills. The
+  on-shift time counts from the start of the first event's day until the queue's last
+  ticket is done (abandoned, or created if that is later; the end of the run if one is
+  unserved): the run goes on while another queue works off its backlog, and those
+  idle hours would otherwise dilute the queue's occupancy;
 - ``sla``: per target, clocks met in time / clocks settled (met, or due before the end
   of the simulation without being met).
 """
@@ -76,6 +83,24 @@ class Outcome:
     def wait_s(self) -> float | None:
         return None if self.assigned_at is None else self.assigned_at - self.created
 
+    @property
+    def waited(self) -> bool:
+        """It did not get an agent at once (or at all)."""
+        return self.assigned_at is None or self.assigned_at > self.created
+
+    @property
+    def unserved(self) -> bool:
+        return self.assigned_at is None and self.abandoned_at is None
+
+    @property
+    def settled_at(self) -> float:
+        """When the queue was done with it: its agent's last work ended, or the customer
+        gave up; its creation when neither (see ``served_until``)."""
+        times = [self.created, *(end for _, end in self.work[-1:])]
+        if self.abandoned_at is not None:
+            times.append(self.abandoned_at)
+        return max(times)
+
 
 def percentile(values: list[float], share: float) -> float | None:
     """Nearest-rank percentile of sorted ``values``."""
@@ -106,11 +131,12 @@ def sla_compliance(tickets: Iterable[Ticket], end: datetime) -> dict[str, float 
 def figures(outcomes: list[Outcome], busy: float, staffed: float, end: datetime) -> dict[str, Any]:
     handled = [o for o in outcomes if o.assigned_at is not None]
     waits = sorted(o.wait_s or 0.0 for o in handled)
-    waited = sum(1 for o in outcomes if o.abandoned_at is not None or (o.wait_s or 0.0) > 0)
+    waited = sum(1 for o in outcomes if o.waited)
     return {
         "offered": len(outcomes),
         "handled": len(handled),
         "abandoned": sum(1 for o in outcomes if o.abandoned_at is not None),
+        "unserved": sum(1 for o in outcomes if o.unserved),
         "p_wait": _ratio(waited, len(outcomes)),
         "wait_mean_s": sum(waits) / len(waits) if waits else None,
         "wait_p50_s": percentile(waits, 0.5),
@@ -125,27 +151,41 @@ def report(
     *,
     busy: Spans,
     queue_busy: Mapping[str, Spans],
-    staffed: Mapping[str, Spans],
+    shifts: Mapping[str, list[tuple[float, float]]],
     skilled: Mapping[str, list[str]],
     end: datetime,
 ) -> dict[str, Any]:
     """The ``simulate --json`` object: ``overall`` and ``queues.<name>``, each with the
-    figures for the whole run and per 30-minute interval."""
-    all_staffed = Spans()
-    for spans in staffed.values():
-        all_staffed.merge(spans)
+    figures for the whole run and per 30-minute interval. ``shifts``: per agent, the
+    spans (epoch seconds) it was on shift."""
+    last = end.timestamp()
     by_queue: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
         by_queue[outcome.queue].append(outcome)
-    overall = _with_intervals(outcomes, busy, all_staffed, end)
+    overall = _with_intervals(outcomes, busy, _on_shift(shifts, shifts, last), end)
     queues = {}
     for queue in sorted(by_queue):
-        queue_staffed = Spans()
-        for agent in skilled.get(queue, []):
-            queue_staffed.merge(staffed.get(agent, Spans()))
+        until = served_until(by_queue[queue], last)
+        queue_staffed = _on_shift(shifts, skilled.get(queue, []), until)
         busy_here = queue_busy.get(queue, Spans())
         queues[queue] = _with_intervals(by_queue[queue], busy_here, queue_staffed, end)
     return {"overall": overall, "queues": queues}
+
+
+def served_until(outcomes: Iterable[Outcome], end: float) -> float:
+    """When a queue was done with its tickets: the end of the run while one is unserved."""
+    return max((end if o.unserved else o.settled_at for o in outcomes), default=end)
+
+
+def _on_shift(
+    shifts: Mapping[str, list[tuple[float, float]]], agents: Iterable[str], until: float
+) -> Spans:
+    """The agents' on-shift seconds up to ``until``."""
+    spans = Spans()
+    for agent in agents:
+        for start, stop in shifts.get(agent, ()):
+            spans.add(start, min(stop, until))
+    return spans
 
 
 def _with_intervals(

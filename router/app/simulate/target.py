@@ -22,6 +22,7 @@ from router.app.simulate.day import DayEvent
 from router.app.simulate.engine import Result, simulate
 from router.app.simulate.roster import Roster
 from router.errors import ConfigError
+from router.events import Ticket
 from router.vocabulary import SLA_TARGETS
 from rules import RuleSet
 
@@ -37,7 +38,8 @@ class Target:
     share: float
 
     def __str__(self) -> str:
-        return f"{self.sla}={self.share:.0%}"
+        """The share as given (``99.5%``, not rounded to ``100%``)."""
+        return f"{self.sla}={round(self.share * 100, 6):g}%"
 
     def met_by(self, report: dict[str, Any]) -> bool:
         """Every queue whose tickets had this clock complies (and so the whole day)."""
@@ -93,6 +95,12 @@ async def search(
 
     counts = {s.name: s.count for s in roster.staff if s.group}
     best = await run(counts)
+    if not any(_has_clock(o.ticket, target.sla) for o in best.outcomes):
+        raise ConfigError(
+            "--target",
+            f"no ticket had a {target.sla} clock on this day (with the roster as given), "
+            "so no head count can meet it; choose another target",
+        )
     doublings = 0
     while not target.met_by(best.report):
         if doublings == MAX_DOUBLINGS:
@@ -117,6 +125,11 @@ async def search(
     final = roster.with_counts(counts)
     best = await simulate(rules, final, day, reopen_window=window)
     return Found(final, best, runs + 1)
+
+
+def _has_clock(ticket: Ticket, sla: str) -> bool:
+    clock = ticket.sla.get(sla)
+    return clock is not None and clock.due is not None
 
 
 def _share(result: Result, target: Target) -> str:

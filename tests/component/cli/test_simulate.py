@@ -72,7 +72,8 @@ def test_json_has_the_contract_shape_for_the_sample_day() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     report = orjson.loads(done.stdout)
     assert set(report) == {"overall", "queues"}
-    keys = {"offered", "handled", "abandoned", "p_wait", "wait_mean_s", "wait_p50_s"}
+    keys = {"offered", "handled", "abandoned", "unserved", "p_wait", "wait_mean_s"}
+    keys |= {"wait_p50_s"}
     keys |= {"wait_p90_s", "occupancy", "sla", "intervals"}
     for part in (report["overall"], *report["queues"].values()):
         assert set(part) == keys
@@ -156,6 +157,93 @@ def test_a_bad_target_or_events_file_is_one_line(tmp_path: Path) -> None:
     done = cli("simulate", "--roster", str(SAMPLE / "roster.yaml"), "--events", str(broken))
     assert done.returncode == 2
     assert f"{broken}:1: expected a CloudEvent with a 'time'" in done.stderr
+
+
+def invoices(tmp_path: Path, count: int = 3) -> Path:
+    """``count`` emails about invoices on Monday morning (the billing queue)."""
+    lines = []
+    for i in range(count):
+        envelope = {
+            "specversion": "1.0",
+            "id": f"inv-{i}",
+            "source": "/x",
+            "type": "switchboard.interaction.received",
+            "subject": f"email:i{i}@ex.example",
+            "time": f"2026-11-23T10:0{i}:00Z",
+            "data": {
+                "channel": "email",
+                "customer": {"email": f"i{i}@ex.example"},
+                "inbox": "billing@acme.example",
+                "thread": {"message_id": f"<i{i}@ex>"},
+                "subject": "Invoice",
+                "text": "my invoice is wrong",
+            },
+        }
+        lines.append(orjson.dumps(envelope).decode())
+    path = tmp_path / "inv.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def small_roster(tmp_path: Path, name: str, skills: str, handling: str = "") -> Path:
+    path = tmp_path / name
+    path.write_text(
+        "version: 1\ntimezone: Europe/Berlin\nagents:\n"
+        f'  - {{id: a-1, skills: [{skills}], shifts: {{mon: ["08:00-17:00"]}}}}\n'
+        f"handling:\n{handling}  - {{exponential: {{mean: 6m}}}}\n"
+    )
+    return path
+
+
+def run_small(roster: Path, events: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return cli(
+        "simulate", "--roster", str(roster), "--events", str(events), "--rules", str(RULES), *args
+    )
+
+
+def test_tickets_nobody_can_take_waited_and_are_warned_about_on_stderr(tmp_path: Path) -> None:
+    done = run_small(small_roster(tmp_path, "tech.yaml", "tech"), invoices(tmp_path), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    billing = orjson.loads(done.stdout)["queues"]["billing"]  # one JSON object on stdout
+    assert (billing["offered"], billing["handled"], billing["unserved"]) == (3, 0, 3)
+    assert billing["p_wait"] == 1.0
+    assert (
+        "queue billing: 3 tickets never served: no agent on the roster has its skills (billing)"
+        in done.stderr
+    )
+
+
+def test_roster_names_are_checked_against_the_rules(tmp_path: Path) -> None:
+    events = invoices(tmp_path)
+    typo = small_roster(tmp_path, "typo.yaml", "biling", "  - {queue: biling, fixed: 1h}\n")
+    done = run_small(typo, events)
+    assert done.returncode == 2
+    assert f"{typo}:6:13: unknown queue 'biling' in handling (hint: did you mean 'billing'?)" in (
+        done.stderr
+    )
+    assert "--roster: 1 roster errors" in done.stderr
+    good = small_roster(tmp_path, "good.yaml", "billing")
+    done = run_small(good, events, "--against", str(typo))
+    assert done.returncode == 2
+    assert "--against: 1 roster errors" in done.stderr
+    skill = small_roster(tmp_path, "skill.yaml", "biling")
+    done = run_small(skill, events, "--json")
+    assert done.returncode == 0, done.stderr
+    assert f"{skill}:4:24: warning: skill 'biling' is required by no queue" in done.stderr
+    orjson.loads(done.stdout)
+
+
+def test_skipped_event_lines_are_named_by_line_and_counted(tmp_path: Path) -> None:
+    events = invoices(tmp_path, 2)
+    bad = '{"specversion":"1.0","id":"x","source":"/x","type":"switchboard.interaction.received",'
+    bad += '"time":"2026-11-23T10:05:00Z","data":{"channel":"fax"}}\n'
+    events.write_text(events.read_text() + bad)
+    done = run_small(small_roster(tmp_path, "good.yaml", "billing"), events, "--json")
+    assert done.returncode == 0, done.stderr
+    assert f"{events}:3: skipped: " in done.stderr
+    assert "1 line skipped" in done.stderr
+    assert "simulate.inbound" not in done.stderr  # no internal topic offset
+    orjson.loads(done.stdout)
 
 
 # --- replay equivalence: the real pipeline against the simulation, ticket by ticket ----
