@@ -45,3 +45,10 @@ def derived_id(parent_id: str, *parts: str) -> str:
 def ticket_id(first_event_id: str) -> str:
     """A ticket is named after the event that opened it, so a replay names it the same."""
     return "T-" + f"{_uuid5_int(_TICKET + first_event_id):032x}"[:16]
+
+
+def customer_id_for(identity: str) -> str:
+    """A customer is named after the first identity it was seen with (the router's
+    thread store names new customers so; the rule tools name the customer of an event
+    the same way)."""
+    return "C-" + uuid.uuid5(NAMESPACE, f"customer\x1f{identity}").hex[:16]

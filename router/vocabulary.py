@@ -18,6 +18,8 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 AWAITING_AGENT: tuple[Status, ...] = ("new", "open")  # the customer waits for us
 SETTLED: tuple[Status, ...] = ("resolved", "closed")  # no agent work left; clocks stop
 
+CONTACT_CALLS = ("missed", "voicemail")  # the call events that are customer contacts
+
 SlaTarget = Literal["first_response", "next_response", "resolution"]
 SLA_TARGETS: tuple[SlaTarget, ...] = get_args(SlaTarget)
 SLA_PHASES = ("warning", "breached")

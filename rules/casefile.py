@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from rules.engine import RuleSet
 from rules.errors import Mark, RuleError, did_you_mean, one_of, sorted_errors
 from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
-from rules.replay import facts_from, parse_time
+from rules.replay import facts_from, opened_at, parse_time
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
 
 CASE_KEYS = ("name", "event", "trigger", "now", "expect")
@@ -60,12 +60,16 @@ def load_cases(path: Path, *, default_now: datetime | None = None) -> list[Case]
     """Cases from a YAML file: ``cases: [...]`` (or a bare list), optional top ``now``."""
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         hint = "give the path of a readable cases file (YAML with 'cases:')"
         raise CaseFileInvalid(
             [RuleError(Mark(file, 1, 1), f"cannot read: {exc.strerror}", hint)]
         ) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaseFileInvalid([_not_utf8(file, data, exc.start)]) from None
     root, errors = parse_yaml(text, file)
     now = default_now or datetime.now(UTC)
     items: tuple[YNode, ...] = ()
@@ -93,10 +97,30 @@ def load_cases(path: Path, *, default_now: datetime | None = None) -> list[Case]
     return cases
 
 
+def _not_utf8(file: str, data: bytes, at: int) -> RuleError:
+    """Where the first byte that is not UTF-8 is, as a line and column (in characters:
+    what comes before it on its line is UTF-8)."""
+    line_start = data.rfind(b"\n", 0, at) + 1
+    col = len(data[line_start:at].decode("utf-8")) + 1
+    return RuleError(
+        Mark(file, data.count(b"\n", 0, at) + 1, col),
+        "not UTF-8 text",
+        "save the cases file as UTF-8",
+    )
+
+
 def _time(node: YNode, errors: list[RuleError]) -> datetime | None:
     value = node.value if isinstance(node, YScalar) else None
     parsed = parse_time(value)
-    if parsed is None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        errors.append(
+            RuleError(
+                node.mark,
+                f"now: {value.isoformat()} is a date",
+                f"give a time with an offset, e.g. {value.isoformat()}T10:00:00Z",
+            )
+        )
+    elif parsed is None:
         errors.append(
             RuleError(
                 node.mark,
@@ -190,7 +214,7 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
 def run_case(ruleset: RuleSet, case: Case) -> CaseResult:
     """The case's event is read as the router reads a message (``replay.facts_from``:
     the ticket it would open, the customer's fields), then evaluated."""
-    event = dict(case.event)
+    event = opened_at(case.event, case.now)
     fill_language(event, ruleset.languages)  # as the router would: detected if unsaid
     decision = ruleset.evaluate(event, trigger=case.trigger, now=case.now)
     actual = {

@@ -22,7 +22,7 @@ from rules.errors import RuleSetInvalid
 from rules.language import Detected, fill_language
 from rules.loader import load_ruleset
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
-from rules.replay import facts_from, parse_time, read_events, simulate
+from rules.replay import facts_from, opened_at, parse_time, read_events, simulate
 
 app = typer.Typer(
     name="rules",
@@ -147,9 +147,22 @@ def test_cases(
 
 
 def _read_event(file: Path) -> tuple[dict[str, Any], datetime | None]:
+    """The event file's facts and time; a UTF-8 byte order mark is ignored, anything
+    that is not UTF-8 is named by line, not shown as a traceback."""
     try:
-        record = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = file.read_bytes()
+    except OSError as exc:
+        _echo(f"error: cannot read event {file}: {exc}")
+        raise typer.Exit(2) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        _echo(f"error: {file}:{line}: not UTF-8 text")
+        raise typer.Exit(2) from None
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
         _echo(f"error: cannot read event {file}: {exc}")
         raise typer.Exit(2) from None
     found = facts_from(record)
@@ -176,6 +189,7 @@ def explain(
     ruleset = _load(path)
     facts, event_time = _read_event(event)
     at = _now(now) if now is not None else event_time or _now(None)
+    facts = opened_at(facts, at)
     language = fill_language(facts, ruleset.languages)
     decision = ruleset.evaluate(facts, trigger=_trigger(trigger), now=at)
     everything = ruleset.rules + ruleset.escalations
@@ -288,7 +302,8 @@ def simulate_cmd(
     if show_progress:
         from rich.progress import Progress
 
-        lines = sum(1 for _ in events.open(encoding="utf-8"))
+        with events.open("rb") as counted:
+            lines = sum(1 for _ in counted)
         with Progress(transient=True) as progress:
             task = progress.add_task("simulating", total=lines)
             report = simulate(
@@ -304,9 +319,15 @@ def simulate_cmd(
     if as_json:
         _echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return
-    _echo(f"rules {report.version}: {report.evaluated} events evaluated, {report.skipped} skipped")
+    not_routed = report.not_routed.total()
+    _echo(
+        f"rules {report.version}: {report.evaluated} events evaluated, {report.skipped} skipped"
+        + (f", {not_routed} not routed (the router opens no ticket for them)" if not_routed else "")
+    )
     for line, reason in report.skipped_examples:
         _echo(f"  {events}:{line}: skipped: {reason}")
+    for reason, count in report.not_routed.most_common():
+        _echo(f"  not routed: {count} × {reason}")
     _show_counter("queues", report.queues, report.evaluated)
     _show_counter("priorities", report.priorities, report.evaluated)
     _show_counter("tags", report.tags, report.evaluated)

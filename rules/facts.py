@@ -4,18 +4,27 @@
 ``message`` is the customer message the rules run for (routing) or the ticket's last one
 (escalations): an ``Interaction`` or its JSON form. ``profile`` is what the CRM said about
 the customer (``customer.upserted``); the message's own customer fields win over it.
-Without a ticket (an interaction replayed by ``rules explain``) the facts describe the new
-ticket that message would open.
+Without a ticket (an interaction replayed by ``rules explain``, ``simulate`` or ``test``)
+the facts describe the new ticket that message would open, as the router builds it
+(``consumers.domain.threading``): named after the event, in the message's inbox, opened
+at the event's time, for the customer named after the sender's first identity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from router.events import Interaction, SlaClock, Ticket, iso
+from pydantic import ValidationError
+
+from router.events import Customer, Interaction, SlaClock, Ticket, iso
+from router.ids import customer_id_for, ticket_id
 
 MESSAGE_FIELDS = ("channel", "inbox", "subject", "text", "language", "metadata")
+NEW_TICKET_ID = "T-0000000000000000"
+"""A placeholder ``ticket.id`` for a new ticket when the input has no event id (plain
+facts): no real ticket has it, but it is shaped like one, as a rule expects."""
 
 
 def ticket_facts(ticket: Ticket) -> dict[str, Any]:
@@ -53,15 +62,23 @@ def _clock(clock: SlaClock) -> dict[str, Any]:
     }
 
 
-def new_ticket_facts(channel: Any) -> dict[str, Any]:
+def new_ticket_facts(
+    channel: Any,
+    *,
+    id: str | None = None,
+    customer_id: str | None = None,
+    inbox: Any = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
     """The ``ticket.*`` fields of the ticket a first message opens, before any rule."""
+    opened = iso(at) if at is not None else None
     return {
-        "id": None,
+        "id": id,
         "status": "new",
         "channel": channel,
         "channels_seen": [channel] if channel else [],
-        "customer_id": None,
-        "inbox": None,
+        "customer_id": customer_id,
+        "inbox": inbox,
         "queue": None,
         "priority": "normal",
         "tags": [],
@@ -71,10 +88,20 @@ def new_ticket_facts(channel: Any) -> dict[str, Any]:
         "contacts": 1,
         "agent_replies": 0,
         "reopen_count": 0,
-        "created_at": None,
-        "updated_at": None,
+        "created_at": opened,
+        "updated_at": opened,
         "rules_version": None,
     }
+
+
+def sender_key(channel: Any, customer: Any) -> str:
+    """The sender's strongest identity, as ``Interaction.sender_key`` makes the inbound
+    record key the router resolves the customer from."""
+    try:
+        identities = Customer.model_validate(customer).identities()
+    except ValidationError:
+        identities = []
+    return identities[0] if identities else f"{channel}:anonymous"
 
 
 def message_of(interaction: Interaction) -> dict[str, Any]:
@@ -107,20 +134,37 @@ def facts(
     ticket: Ticket | None,
     message: Interaction | Mapping[str, Any] | None = None,
     profile: Mapping[str, Any] | None = None,
+    *,
+    event_id: str | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The facts for one evaluation (see the module doc)."""
+    """The facts for one evaluation (see the module doc). ``event_id`` and ``at`` name
+    and date the new ticket when there is none (None: a placeholder id, no time yet)."""
     seen = message_of(message) if isinstance(message, Interaction) else dict(message or {})
     customer = customer_facts(profile, seen.get("customer"))
+    channel = seen.get("channel") or (ticket.channel if ticket else None)
+    inbox = seen.get("inbox", ticket.inbox if ticket else None)
     if ticket is not None:
         customer["id"] = ticket.customer_id
-    channel = seen.get("channel") or (ticket.channel if ticket else None)
+        ticket_seen = ticket_facts(ticket)
+    else:
+        # the router resolves the customer from Redis; offline, the id a new customer
+        # gets stands in for it, unless the message names one
+        customer.setdefault("id", customer_id_for(sender_key(channel, seen.get("customer"))))
+        ticket_seen = new_ticket_facts(
+            channel,
+            id=ticket_id(event_id) if event_id else NEW_TICKET_ID,
+            customer_id=customer["id"],
+            inbox=inbox,
+            at=at,
+        )
     return {
         "channel": channel,
-        "inbox": seen.get("inbox", ticket.inbox if ticket else None),
+        "inbox": inbox,
         "subject": seen.get("subject", ticket.subject if ticket else None),
         "text": seen.get("text", ""),
         "language": seen.get("language"),
         "customer": customer,
-        "ticket": ticket_facts(ticket) if ticket else new_ticket_facts(channel),
+        "ticket": ticket_seen,
         "metadata": seen.get("metadata") or {},
     }

@@ -2,6 +2,8 @@
 
 Input lines may be plain facts dicts, CloudEvents ``switchboard.interaction.received``
 envelopes, or ``switchboard tail --json`` lines ``{"key": ..., "value": <envelope>}``.
+Files are read as bytes: a line that is not UTF-8 is skipped and reported, not fatal, and
+a UTF-8 byte order mark at the start is ignored.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from router.events import iso
+from router.vocabulary import CONTACT_CALLS
 from rules.decision import Decision
 from rules.engine import RuleSet
 from rules.facts import facts as build_facts
@@ -23,6 +27,7 @@ from rules.model import DEFAULT_TRIGGER
 INTERACTION_TYPE = "switchboard.interaction.received"
 COMPARED = ("queue", "priority", "sla", "tags", "auto_reply", "assign")
 MAX_EXAMPLES = 5
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,14 @@ class Recorded:
     facts: dict[str, Any]
     time: datetime | None = None
     id: str | None = None
+
+
+@dataclass(frozen=True)
+class NotRouted:
+    """An inbound event the router opens no ticket for, so runs no rules on (line, why)."""
+
+    line: int
+    reason: str
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -48,6 +61,15 @@ def parse_time(value: Any) -> datetime | None:
 
 def facts_from(record: Any) -> tuple[dict[str, Any], datetime | None, str | None] | None:
     """The facts inside one input record, or None when it is not an inbound event."""
+    found = _inbound(record)
+    if found is None:
+        return None
+    data, time, event_id = found
+    return completed(data, event_id=event_id, at=time), time, event_id
+
+
+def _inbound(record: Any) -> tuple[dict[str, Any], datetime | None, str | None] | None:
+    """The message inside a record (facts or an event's ``data``), its time and id."""
     if not isinstance(record, dict):
         return None
     if "value" in record and "key" in record:
@@ -57,34 +79,62 @@ def facts_from(record: Any) -> tuple[dict[str, Any], datetime | None, str | None
                 value = json.loads(value)
             except ValueError:
                 return None
-        return facts_from(value)
+        return _inbound(value)
     if "specversion" in record or ("type" in record and "data" in record):
         data = record.get("data")
         if record.get("type") != INTERACTION_TYPE or not isinstance(data, dict):
             return None
         event_id = record.get("id")
-        return (
-            completed(data),
-            parse_time(record.get("time")),
-            event_id if isinstance(event_id, str) else None,
-        )
-    return completed(record), None, None
+        return data, parse_time(record.get("time")), event_id if isinstance(event_id, str) else None
+    return record, None, None
 
 
-def completed(given: dict[str, Any]) -> dict[str, Any]:
+def not_routed(message: dict[str, Any]) -> str | None:
+    """Why the router would open no ticket for this message and run no rules on it
+    (``consumers.domain.threading.place``), or None when it routes it."""
+    if message.get("channel") == "voice":
+        metadata = message.get("metadata")
+        call = metadata.get("call_event") if isinstance(metadata, dict) else None
+        if call is not None and call not in CONTACT_CALLS:
+            return f"voice call_event {call!r} is no customer contact"
+    if message.get("auto_reply") is True:
+        return "auto-reply or bounce never opens a ticket"
+    return None
+
+
+def completed(
+    given: dict[str, Any], *, event_id: str | None = None, at: datetime | None = None
+) -> dict[str, Any]:
     """Facts as the router would see a message on the new ticket it opens (``ticket.*``
-    of a new ticket, ``customer.*`` with CRM attributes by name); the ``ticket`` fields
-    given win, so a case can describe an existing ticket."""
-    facts = build_facts(None, given)
+    of a new ticket named after ``event_id`` and opened ``at``, ``customer.*`` with CRM
+    attributes by name); the ``ticket`` fields given win, so a case can describe an
+    existing ticket."""
+    facts = build_facts(None, given, event_id=event_id, at=at)
     if isinstance(given.get("ticket"), dict):
         facts["ticket"] = {**facts["ticket"], **given["ticket"]}
     return facts
 
 
-def read_events(path: Path) -> Iterator[Recorded | tuple[int, str]]:
-    """Each line as a Recorded event, or (line number, why it was skipped)."""
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+def opened_at(facts: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The facts with the ticket opened ``at`` when the input did not say when (plain
+    facts): the router opens a new ticket at its event's time, when it also evaluates."""
+    ticket = facts.get("ticket")
+    if not isinstance(ticket, dict) or ticket.get("created_at") is not None:
+        return dict(facts)
+    stamp = iso(at)
+    return {**facts, "ticket": {**ticket, "created_at": stamp, "updated_at": stamp}}
+
+
+def read_events(path: Path) -> Iterator[Recorded | NotRouted | tuple[int, str]]:
+    """Each line as a Recorded event, a NotRouted one, or (line number, why it was
+    skipped)."""
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = (raw.removeprefix(BOM) if number == 1 else raw).decode("utf-8")
+            except UnicodeDecodeError:
+                yield number, "not UTF-8 text"
+                continue
             if not line.strip():
                 continue
             try:
@@ -92,12 +142,15 @@ def read_events(path: Path) -> Iterator[Recorded | tuple[int, str]]:
             except ValueError as exc:
                 yield number, f"not JSON: {exc}"
                 continue
-            found = facts_from(record)
+            found = _inbound(record)
             if found is None:
                 yield number, "not a switchboard.interaction.received event"
                 continue
-            facts, time, event_id = found
-            yield Recorded(number, facts, time, event_id)
+            data, time, event_id = found
+            if (reason := not_routed(data)) is not None:
+                yield NotRouted(number, reason)
+                continue
+            yield Recorded(number, completed(data, event_id=event_id, at=time), time, event_id)
 
 
 def outcome(decision: Decision) -> dict[str, Any]:
@@ -121,6 +174,7 @@ class SimulationReport:
     evaluated: int = 0
     skipped: int = 0
     skipped_examples: list[tuple[int, str]] = field(default_factory=list)
+    not_routed: Counter[str] = field(default_factory=Counter)
     queues: Counter[str] = field(default_factory=Counter)
     priorities: Counter[str] = field(default_factory=Counter)
     tags: Counter[str] = field(default_factory=Counter)
@@ -135,6 +189,8 @@ class SimulationReport:
             "evaluated": self.evaluated,
             "skipped": self.skipped,
             "skipped_examples": [{"line": n, "reason": r} for n, r in self.skipped_examples],
+            "not_routed": self.not_routed.total(),
+            "not_routed_reasons": dict(self.not_routed.most_common()),
             "queues": dict(self.queues.most_common()),
             "priorities": dict(self.priorities.most_common()),
             "tags": dict(self.tags.most_common()),
@@ -155,26 +211,32 @@ class SimulationReport:
 
 def simulate(
     ruleset: RuleSet,
-    events: Iterable[Recorded | tuple[int, str]],
+    events: Iterable[Recorded | NotRouted | tuple[int, str]],
     *,
     against: RuleSet | None = None,
     trigger: str = DEFAULT_TRIGGER,
     now: datetime | None = None,
     on_event: Callable[[], None] | None = None,
 ) -> SimulationReport:
-    """Evaluate every event; events without a time are evaluated at ``now`` (default: now)."""
+    """Evaluate every event the router would route; events without a time are evaluated
+    (and their ticket opened) at ``now`` (default: now). Events the router opens no
+    ticket for are counted by reason, not evaluated."""
     fallback = now or datetime.now(UTC)
     report = SimulationReport(ruleset.version, against.version if against else None)
     for item in events:
         if on_event is not None:
             on_event()
+        if isinstance(item, NotRouted):
+            report.not_routed[item.reason] += 1
+            continue
         if not isinstance(item, Recorded):
             report.skipped += 1
             if len(report.skipped_examples) < MAX_EXAMPLES:
                 report.skipped_examples.append(item)
             continue
         at = item.time or fallback
-        facts = dict(item.facts)
+        given = opened_at(item.facts, at)
+        facts = dict(given)
         fill_language(facts, ruleset.languages)  # as the router would: detected if unsaid
         decision = ruleset.evaluate(facts, trigger=trigger, now=at)
         report.evaluated += 1
@@ -184,7 +246,7 @@ def simulate(
         report.rules.update(decision.matched)
         if against is None:
             continue
-        theirs = dict(item.facts)
+        theirs = dict(given)
         fill_language(theirs, against.languages)
         old = outcome(against.evaluate(theirs, trigger=trigger, now=at))
         new = outcome(decision)

@@ -9,10 +9,10 @@ from typing import Any, Literal
 from consumers.domain.sla import customer_wrote
 from router.events import Interaction, Ticket
 from router.ids import ticket_id
+from router.vocabulary import CONTACT_CALLS
 
 Placement = Literal["new", "join", "reopen", "call", "skip"]
 OPEN_STATUSES = ("new", "open", "pending")
-CONTACT_CALLS = ("missed", "voicemail")  # the call events that are customer contacts
 HANDLE_PARTS = ("talk_seconds", "hold_seconds", "wrap_seconds")
 
 

@@ -19,14 +19,9 @@ from typing import Any
 
 import orjson
 
-from consumers.state.threads import (
-    Commit,
-    MessageOwner,
-    ThreadView,
-    ViewRequest,
-    customer_id_for,
-)
+from consumers.state.threads import Commit, MessageOwner, ThreadView, ViewRequest
 from router.events import Ticket
+from router.ids import customer_id_for
 from router.topics import pack_records, unpack_records
 
 

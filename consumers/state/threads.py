@@ -10,7 +10,6 @@ view (``view.lua``) can read a ticket it only finds while it runs from a declare
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,7 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from router.events import Ticket
-from router.ids import NAMESPACE
+from router.ids import customer_id_for
 from router.keys import Keys, ticket_field
 from router.redis import (
     Command,
@@ -35,11 +34,6 @@ from router.redis import (
 from router.topics import OutRecord, pack_records, unpack_records
 
 HERE = Path(__file__).parent
-
-
-def customer_id_for(identity: str) -> str:
-    """A customer is named after the first identity it was seen with."""
-    return "C-" + uuid.uuid5(NAMESPACE, f"customer\x1f{identity}").hex[:16]
 
 
 @dataclass(slots=True)

@@ -301,3 +301,117 @@ def test_mounted_as_switchboard_rules() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "21 passed, 0 failed"
+
+
+INBOX_RULES = (
+    "version: 1\nqueues: {general: {}, tech: {}}\ndefaults: {queue: general}\nrules:\n"
+    "  - {name: support inbox, if: {ticket.inbox: support@acme.example}, then: {tags: [inbox]}}\n"
+    "  - {name: known customer, if: {customer.id: {exists: true}}, then: {tags: [known]}}\n"
+    "  - {name: named ticket, if: {ticket.id: {exists: true}}, then: {queue: tech}}\n"
+)
+SUPPORT_MAIL = {
+    "specversion": "1.0",
+    "id": "e-support",
+    "type": "switchboard.interaction.received",
+    "source": "/channels/email",
+    "time": "2026-03-04T09:00:00Z",
+    "data": {
+        "channel": "email",
+        "inbox": "support@acme.example",
+        "customer": {"email": "ada@example.com"},
+        "text": "help",
+    },
+}
+
+
+def test_tools_match_ticket_and_customer_id_rules_as_the_router_does(tmp_path: Path) -> None:
+    """In production a new ticket has an id, an inbox and a customer: rules on them match
+    in ``explain``, ``simulate`` and ``test`` too."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(INBOX_RULES, encoding="utf-8")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(SUPPORT_MAIL), encoding="utf-8")
+    explained = run("explain", rules, event)
+    assert explained.returncode == 0, explained.stdout + explained.stderr
+    assert "  MATCH    support inbox" in explained.stdout.splitlines()
+    assert "  MATCH    known customer" in explained.stdout.splitlines()
+    events = tmp_path / "events.jsonl"
+    plain = {"channel": "email", "inbox": "support@acme.example", "text": "help"}
+    events.write_text(json.dumps(SUPPORT_MAIL) + "\n" + json.dumps(plain) + "\n", "utf-8")
+    simulated = json.loads(run("simulate", rules, "--events", events, "--json").stdout)
+    assert simulated["rules"] == {"support inbox": 2, "known customer": 2, "named ticket": 2}
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "now: 2026-03-04T10:00:00Z\ncases:\n"
+        "  - name: support mail\n"
+        "    event: {channel: email, inbox: support@acme.example}\n"
+        "    expect: {queue: tech, tags: [inbox, known]}\n",
+        encoding="utf-8",
+    )
+    tested = run("test", rules, "--cases", cases)
+    assert tested.returncode == 0, tested.stdout
+    assert tested.stdout.splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_simulate_leaves_out_what_the_router_never_routes(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    data = SUPPORT_MAIL["data"]
+    assert isinstance(data, dict)
+    lines = [
+        SUPPORT_MAIL,
+        {**SUPPORT_MAIL, "id": "e-ooo", "data": {**data, "auto_reply": True}},
+        {"channel": "voice", "metadata": {"call_event": "ringing"}},
+        {"channel": "voice", "metadata": {"call_event": "missed"}},
+    ]
+    events.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    result = run("simulate", EXAMPLES, "--events", events, "--now", OFFICE_OPEN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines_out = result.stdout.splitlines()
+    assert lines_out[0].endswith(
+        ": 2 events evaluated, 0 skipped, 2 not routed (the router opens no ticket for them)"
+    )
+    assert "  not routed: 1 × auto-reply or bounce never opens a ticket" in lines_out
+    assert "  not routed: 1 × voice call_event 'ringing' is no customer contact" in lines_out
+    data_out = json.loads(run("simulate", EXAMPLES, "--events", events, "--json").stdout)
+    assert (data_out["evaluated"], data_out["not_routed"]) == (2, 2)
+
+
+def test_input_that_is_not_utf8_is_named_by_line_and_a_bom_is_accepted(
+    tmp_path: Path,
+) -> None:
+    events = tmp_path / "events.jsonl"
+    good = json.dumps(SUPPORT_MAIL).encode()
+    events.write_bytes(b"\xef\xbb\xbf" + good + b"\n" + b'{"text": "caf\xe9"}\n')
+    result = run("simulate", EXAMPLES, "--events", events, "--now", OFFICE_OPEN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0].endswith(": 1 events evaluated, 1 skipped")
+    assert f"  {events}:2: skipped: not UTF-8 text" in result.stdout.splitlines()
+
+    event = tmp_path / "event.json"
+    event.write_bytes(b"\xef\xbb\xbf" + json.dumps(SUPPORT_MAIL, indent=1).encode())
+    assert run("explain", EXAMPLES, event).returncode == 0
+    event.write_bytes(b'{\n "text": "caf\xe9"\n}\n')
+    explained = run("explain", EXAMPLES, event)
+    assert (explained.returncode, explained.stdout) == (2, f"error: {event}:2: not UTF-8 text\n")
+    assert explained.stderr == ""
+
+    cases = tmp_path / "cases.yaml"
+    cases.write_bytes(b"cases:\n  - name: caf\xe9\n")
+    tested = run("test", EXAMPLES, "--cases", cases)
+    assert tested.returncode == 1
+    assert tested.stdout == f"{cases}:2:14: not UTF-8 text (hint: save the cases file as UTF-8)\n"
+    assert tested.stderr == ""
+
+
+def test_a_date_without_a_time_in_a_cases_file_is_named_plainly(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "now: 2026-03-04\ncases:\n  - {name: a, event: {channel: email}, expect: {}}\n",
+        encoding="utf-8",
+    )
+    result = run("test", EXAMPLES, "--cases", cases)
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"{cases}:1:6: now: 2026-03-04 is a date "
+        "(hint: give a time with an offset, e.g. 2026-03-04T10:00:00Z)\n"
+    )

@@ -21,7 +21,7 @@ from types import FrameType
 
 import pytest
 
-from router.app.simulate.roster import RosterInvalid, load_roster, loads_roster
+from router.app.simulate.roster import RosterInvalid, check_against, load_roster, loads_roster
 from rules import RuleError, RuleSetInvalid, load_ruleset, loads_ruleset
 from rules.casefile import CaseFileInvalid, load_cases
 from rules.errors import Mark
@@ -142,8 +142,10 @@ RULE_FILES = [
     rule("{name: r, then: {tags: [vip, {a: b}], assign: ''}}"),
 ]
 
-CASE_FILES = [
+CASE_FILES: list[str | bytes] = [
     "cases: []\nwhen: now\n",
+    "now: 2026-03-04\ncases: []\n",
+    "cases:\n  - name: caf\xe9\n".encode("latin-1"),
     "cases: {name: x}\n",
     "5\n",
     "now: yesterday\ncases: []\n",
@@ -279,7 +281,9 @@ def test_every_error_has_its_place_and_a_hint(
         errors.extend(unreadable.value.errors)
     for n, case_text in enumerate([*CASE_FILES, None]):
         cases = tmp_path / f"cases{n}.yaml"
-        if case_text is not None:  # the last one is missing
+        if isinstance(case_text, bytes):  # not UTF-8
+            cases.write_bytes(case_text)
+        elif case_text is not None:  # the last one is missing
             cases.write_text(case_text, encoding="utf-8")
         with pytest.raises(CaseFileInvalid) as bad_cases:
             load_cases(cases)
@@ -291,6 +295,10 @@ def test_every_error_has_its_place_and_a_hint(
     with pytest.raises(RosterInvalid) as no_roster:
         load_roster(tmp_path / "missing-roster.yaml")
     errors.extend(no_roster.value.errors)
+    misnamed = loads_roster(handling("[{queue: biling, fixed: 1m}, {fixed: 1m}]"), "r.yaml")
+    with pytest.raises(RosterInvalid) as unknown_queue:  # read against the rules' queues
+        check_against(misnamed, load_ruleset(ROOT / "rules" / "examples").queues)
+    errors.extend(unknown_queue.value.errors)
 
     unhinted = [str(e) for e in errors if not e.hint.strip() or not FORM.match(str(e))]
     assert unhinted == []

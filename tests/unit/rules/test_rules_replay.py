@@ -8,11 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from router.ids import customer_id_for, ticket_id
 from rules import loads_ruleset
-from rules.facts import new_ticket_facts
-from rules.replay import Recorded, facts_from, parse_time, read_events, simulate
+from rules.facts import NEW_TICKET_ID, new_ticket_facts
+from rules.replay import (
+    Recorded,
+    facts_from,
+    opened_at,
+    parse_time,
+    read_events,
+    simulate,
+)
 
 pytestmark = pytest.mark.unit
+
+AT = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
 
 ENVELOPE = {
     "specversion": "1.0",
@@ -39,12 +49,17 @@ FACTS = {
     "subject": None,
     "text": "hello",
     "language": "en",
-    "customer": {"email": "a@b.example"},
+    "customer": {"email": "a@b.example", "id": customer_id_for("email:a@b.example")},
     "metadata": {"page_url": "/pricing"},
     # what the router's rules see on the ticket this first message opens
-    "ticket": new_ticket_facts("chat"),
+    "ticket": new_ticket_facts(
+        "chat",
+        id=ticket_id("evt-1"),
+        customer_id=customer_id_for("email:a@b.example"),
+        inbox="web",
+        at=AT,
+    ),
 }
-AT = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
 
 
 def test_facts_from_a_cloudevent_are_the_routers_facts_for_a_new_ticket() -> None:
@@ -74,7 +89,10 @@ def test_raw_facts_are_completed_as_for_a_new_ticket_and_other_types_are_skipped
     assert (facts["channel"], facts["text"], facts["metadata"]) == ("sms", "hi", {})
     assert facts["customer"]["plan"] == "business"
     assert facts["customer"]["tier"] == "gold"
-    assert facts["ticket"] == {**new_ticket_facts("sms"), "reopen_count": 2}
+    assert facts["ticket"] == {
+        **new_ticket_facts("sms", id=NEW_TICKET_ID, customer_id=customer_id_for("sms:anonymous")),
+        "reopen_count": 2,
+    }
     assert facts_from({"customer": "bob", "language": 5}) is not None  # nothing to crash on
     assert facts_from({**ENVELOPE, "type": "switchboard.ticket.created"}) is None
     assert facts_from([1, 2]) is None
@@ -118,3 +136,59 @@ def test_simulate_compares_outcomes_and_caps_examples() -> None:
     assert report.to_dict()["against"]["queue_moves"] == [
         {"from": "general", "to": "sales", "count": 8}
     ]
+
+
+def test_events_the_router_opens_no_ticket_for_are_counted_not_evaluated(
+    tmp_path: Path,
+) -> None:
+    """Auto-replies and calls that are no contact (ringing, answered, ended) open no
+    ticket in the router, so no rule runs for them: simulate says so instead."""
+    data = ENVELOPE["data"]
+    assert isinstance(data, dict)
+    voice = {"channel": "voice", "customer": {"phone": "+4915112345678"}}
+    lines = [
+        ENVELOPE,
+        {**ENVELOPE, "id": "evt-2", "data": {**data, "auto_reply": True}},
+        {**voice, "metadata": {"call_event": "ringing"}},
+        {**voice, "metadata": {"call_event": "answered"}},
+        {**voice, "metadata": {"call_event": "ended"}},
+        {**voice, "metadata": {"call_event": "missed"}},
+        {**voice, "metadata": {"call_event": "voicemail"}},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    ruleset = loads_ruleset("version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n")
+    report = simulate(ruleset, read_events(path), now=AT)
+    assert (report.evaluated, report.skipped) == (3, 0)
+    assert report.to_dict()["not_routed"] == 4
+    assert report.to_dict()["not_routed_reasons"] == {
+        "voice call_event 'ringing' is no customer contact": 1,
+        "voice call_event 'answered' is no customer contact": 1,
+        "voice call_event 'ended' is no customer contact": 1,
+        "auto-reply or bounce never opens a ticket": 1,
+    }
+
+
+def test_lines_that_are_not_utf8_are_skipped_and_a_bom_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    good = json.dumps(ENVELOPE).encode()
+    path.write_bytes(b"\xef\xbb\xbf" + good + b"\n" + b'{"text": "caf\xe9"}\n' + good + b"\n")
+    first, second, third = list(read_events(path))
+    assert first == Recorded(1, FACTS, AT, "evt-1")
+    assert second == (2, "not UTF-8 text")
+    assert third == Recorded(3, FACTS, AT, "evt-1")
+
+
+def test_plain_facts_open_their_ticket_when_they_are_evaluated() -> None:
+    """Without an event time the ticket opens at ``now``, as the router opens it at the
+    time of the event it evaluates; rules on ``ticket.created_at`` see a time."""
+    ruleset = loads_ruleset(
+        "version: 1\nqueues: {general: {}, fresh: {}}\ndefaults: {queue: general}\n"
+        "rules:\n  - {name: f, if: {ticket.created_at: {exists: true}}, then: {queue: fresh}}\n"
+    )
+    found = facts_from({"text": "hi"})
+    assert found is not None
+    assert found[0]["ticket"]["created_at"] is None  # not known until evaluated
+    report = simulate(ruleset, [Recorded(1, found[0])], now=AT)
+    assert report.queues == {"fresh": 1}
+    assert opened_at(FACTS, datetime(2030, 1, 1, tzinfo=UTC)) == FACTS  # the event's own time
