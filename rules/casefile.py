@@ -8,14 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from router.errors import SwitchboardError
+from router.events import Interaction
 from rules.engine import RuleSet
 from rules.errors import Mark, RuleError, did_you_mean, one_of, sorted_errors
+from rules.fields import OPEN_PREFIXES, TICKET_ALIASES, TICKET_FIELDS, TOP_FIELDS
 from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
 from rules.replay import facts_from, opened_at, parse_time
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
 
 CASE_KEYS = ("name", "event", "trigger", "now", "expect")
+# what an event's facts may name: a message's fields, and the rules' field names
+FACT_KEYS = tuple(
+    dict.fromkeys(
+        (*Interaction.model_fields, *TOP_FIELDS, *TICKET_ALIASES, *OPEN_PREFIXES, "ticket")
+    )
+)
 SET_FIELDS = ("tags", "remove_tags", "notify")
 EXPECT_KEYS = ("queue", "priority", "sla", "assign", "auto_reply", *SET_FIELDS, "matched")
 _CASE_HINT = "cases: [{name: ..., event: {channel: email}, expect: {queue: billing}}]"
@@ -195,6 +203,7 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
         now = _time(now_node, errors) or now
     event: dict[str, Any] | None = None
     if isinstance(event_node, YMap):
+        errors.extend(_unknown_facts(event_node))
         found = facts_from(to_plain(event_node))
         if found is None:
             errors.append(
@@ -209,6 +218,26 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
     if not (isinstance(name, str) and event is not None and isinstance(expect_node, YMap)):
         return None
     return Case(name, event, trigger, now, to_plain(expect_node), node.mark)
+
+
+def _unknown_facts(event: YMap) -> list[RuleError]:
+    """A misspelt fact (``chanel``, ``ticket.stauts``) would leave the case testing a
+    message without it, and pass for the wrong reason. Facts are a message's fields
+    and the rules' field names; an event envelope is read as it is."""
+    if any(key in event.keys for key in ("specversion", "value", "data")):
+        return []
+    found = []
+    for key, mark in event.keys.items():
+        if key not in FACT_KEYS:
+            hint = did_you_mean(key, FACT_KEYS) or one_of(FACT_KEYS)
+            found.append(RuleError(mark, f"unknown fact '{key}' in the event", hint))
+    ticket = event.get("ticket")
+    if isinstance(ticket, YMap):
+        for key, mark in ticket.keys.items():
+            if key not in TICKET_FIELDS:
+                hint = did_you_mean(key, TICKET_FIELDS) or one_of(TICKET_FIELDS)
+                found.append(RuleError(mark, f"unknown ticket field '{key}'", hint))
+    return found
 
 
 def run_case(ruleset: RuleSet, case: Case) -> CaseResult:

@@ -153,6 +153,7 @@ CASE_FILES: list[str | bytes] = [
     "cases:\n  - {nam: x, event: 5, trigger: ticket.create}\n",
     "cases:\n  - {name: x, event: {}, expect: {queu: general}}\n",
     "cases:\n  - {name: x, event: {specversion: '1.0', type: a.b, data: {}}, expect: {}}\n",
+    "cases:\n  - {name: x, event: {chanel: email, ticket: {stauts: new}}, expect: {}}\n",
 ]
 
 
