@@ -72,7 +72,10 @@ async def run(request: Request, out: Console, err: Console) -> None:
     if request.json:
         out.file.write(orjson.dumps(_json(runs, found_text)).decode() + "\n")
         return
-    wide = Console(file=out.file, width=max(out.width, 160), no_color=not out.is_terminal)
+    # With --target, stdout is the roster found (a file to run again) and the table of
+    # the runs goes to stderr with their progress; without, the table is the result.
+    shown = err if found_text is not None else out
+    wide = Console(file=shown.file, width=max(shown.width, 160), no_color=not shown.is_terminal)
     wide.print(table(runs))
     if found_text is not None:  # plain text: a roster's [lists] are no rich markup
         out.file.write(f"# roster meeting {request.target}\n{found_text}")
