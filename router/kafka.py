@@ -38,6 +38,34 @@ BOOTSTRAP_SETTING = "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
 TOPIC_CONFIG_SOURCE = 1  # DescribeConfigs: a setting made on the topic itself
 
 
+def tls_context(kafka: KafkaSettings) -> ssl.SSLContext:
+    """The TLS context of the Kafka settings; a file that cannot be read or used is one
+    ConfigError naming its setting. A certificate file that holds the key too (one PEM
+    with both) needs no key file."""
+    try:
+        ctx = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            "SWITCHBOARD_KAFKA_SSL_CAFILE", _unusable(kafka.ssl_cafile, exc)
+        ) from None
+    if kafka.ssl_keyfile and not kafka.ssl_keyfile.is_file():
+        problem = f"cannot use {kafka.ssl_keyfile}: no such file"
+        raise ConfigError("SWITCHBOARD_KAFKA_SSL_KEYFILE", problem)
+    if kafka.ssl_certfile:
+        keyfile = str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
+        try:
+            ctx.load_cert_chain(str(kafka.ssl_certfile), keyfile)
+        except OSError as exc:
+            problem = _unusable(kafka.ssl_certfile, exc)
+            raise ConfigError("SWITCHBOARD_KAFKA_SSL_CERTFILE", problem) from None
+    return ctx
+
+
+def _unusable(path: object, exc: BaseException) -> str:
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"cannot use {path}: {why}"
+
+
 def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     if not kafka.bootstrap_servers:
         raise ConfigError(BOOTSTRAP_SETTING, "not set (use `switchboard dev` for an embedded one)")
@@ -48,10 +76,7 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
         "request_timeout_ms": kafka.request_timeout_ms,
     }
     if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        ctx = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
-        if kafka.ssl_certfile:
-            ctx.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile or ""))
-        opts["ssl_context"] = ctx
+        opts["ssl_context"] = tls_context(kafka)
     if kafka.security_protocol.startswith("SASL"):
         opts["sasl_mechanism"] = kafka.sasl_mechanism
         opts["sasl_plain_username"] = kafka.sasl_username

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from router.errors import ConfigError
-from router.settings import Settings, load_settings
+from router.kafka import client_options
+from router.settings import KafkaSettings, Settings, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -53,3 +58,38 @@ def test_settings_are_frozen() -> None:
 def test_api_tokens_are_a_comma_separated_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHBOARD_API_TOKENS", "a, b,,c")
     assert load_settings().tokens() == {"a", "b", "c"}
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("makes its certificate with the openssl command, which is not on PATH")
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=x"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_kafka_tls_files_that_cannot_be_used_name_their_setting(tmp_path: Path) -> None:
+    """One line naming the setting, not a traceback ending in FileNotFoundError; and a
+    PEM holding certificate and key together needs no key file."""
+    cert, key = _self_signed(tmp_path)
+    both = tmp_path / "both.pem"
+    both.write_bytes(cert.read_bytes() + key.read_bytes())
+
+    def kafka(**files: Path) -> KafkaSettings:
+        return KafkaSettings(bootstrap_servers="k:9093", security_protocol="SSL", **files)
+
+    assert "ssl_context" in client_options(kafka(ssl_certfile=both))
+    assert "ssl_context" in client_options(kafka(ssl_certfile=cert, ssl_keyfile=key))
+    cases = {
+        "SWITCHBOARD_KAFKA_SSL_CAFILE": kafka(ssl_cafile=tmp_path / "none.pem"),
+        "SWITCHBOARD_KAFKA_SSL_KEYFILE": kafka(ssl_certfile=cert, ssl_keyfile=tmp_path / "x"),
+        "SWITCHBOARD_KAFKA_SSL_CERTFILE": kafka(ssl_certfile=cert),  # its key is elsewhere
+    }
+    for setting, settings in cases.items():
+        with pytest.raises(ConfigError) as raised:
+            client_options(settings)
+        assert raised.value.setting == setting
