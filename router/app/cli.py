@@ -239,7 +239,12 @@ def dev(
                 f"  Try: curl -X POST {url}/v1/channels/webform "
                 "-d email=ada@example.com -d message=hello",
                 f"       SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS={settings.kafka.bootstrap_servers} "
-                "switchboard tail tickets",
+                + (
+                    f"SWITCHBOARD_TOPIC_PREFIX={settings.topic_prefix} "
+                    if settings.topic_prefix != Settings.model_fields["topic_prefix"].default
+                    else ""
+                )
+                + "switchboard tail tickets",
             ]
             for line in lines:
                 out.print(line, highlight=False, soft_wrap=True)
