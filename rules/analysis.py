@@ -145,7 +145,11 @@ def _leaves(condition: Condition) -> Iterable[Condition]:
         yield from _leaves(child)
 
 
-def _where(rule: Rule) -> str:
+def _where(rule: Rule, seen_from: Rule) -> str:
+    """A rule named in a warning about another: by line, and by file too when the two
+    are in different files of a rules directory."""
+    if rule.mark.file != seen_from.mark.file:
+        return f"'{rule.name}' ({rule.mark.file}:{rule.mark.line})"
     return f"'{rule.name}' (line {rule.mark.line})"
 
 
@@ -179,8 +183,8 @@ def _shadowed(ruleset: RuleSet) -> Iterable[RuleWarning]:
                     why = "matches whenever it would"
                 yield RuleWarning(
                     rule.mark,
-                    f"rule '{rule.name}' can never match: earlier rule {_where(shadow)} {why} "
-                    "and stops",
+                    f"rule '{rule.name}' can never match: earlier rule "
+                    f"{_where(shadow, rule)} {why} and stops",
                 )
 
 
@@ -223,14 +227,14 @@ def _queue_overrides(ruleset: RuleSet) -> Iterable[RuleWarning]:
                     yield RuleWarning(
                         later.mark,
                         f"rule '{later.name}' sets queue '{later_queue.value}' whenever rule "
-                        f"{_where(first)} sets queue '{first_queue.value}' (its conditions are a "
-                        "subset), so the earlier queue never sticks",
+                        f"{_where(first, later)} sets queue '{first_queue.value}' (its "
+                        "conditions are a subset), so the earlier queue never sticks",
                     )
                 elif a & b and not a <= b and not _disjoint(first.condition, later.condition):
                     seen.add((first.name, later.name))
                     yield RuleWarning(
                         later.mark,
-                        f"rules {_where(first)} and '{later.name}' set different queues "
+                        f"rules {_where(first, later)} and '{later.name}' set different queues "
                         f"('{first_queue.value}', '{later_queue.value}') and can both match; "
                         "the later rule wins",
                     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from rules import loads_ruleset
+from rules import load_ruleset, loads_ruleset
 from rules.analysis import find_warnings
 
 pytestmark = pytest.mark.unit
@@ -182,3 +183,17 @@ def test_a_value_outside_a_fields_vocabulary_is_a_condition_that_never_holds() -
         "w.yaml:7:67: warning: 'Email' is no channel (did you mean 'email'?): "
         "channel never equals it",
     ]
+
+
+def test_a_rule_in_another_file_is_named_with_its_file(tmp_path: Path) -> None:
+    (tmp_path / "10-vip.yaml").write_text(
+        HEADER + "rules:\n  - {name: a, then: {queue: billing}, stop: true}\n", encoding="utf-8"
+    )
+    (tmp_path / "20-b.yaml").write_text(
+        "version: 1\nrules:\n  - {name: b, if: {channel: email}, then: {queue: tech}}\n",
+        encoding="utf-8",
+    )
+    found = [str(w) for w in find_warnings(load_ruleset(tmp_path))]
+    first = tmp_path / "10-vip.yaml"
+    expected = f"rule 'b' can never match: earlier rule 'a' ({first}:5) always matches"
+    assert any(expected in w for w in found), found
