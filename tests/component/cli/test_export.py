@@ -95,6 +95,16 @@ def outcome(path: Path) -> dict[str, Any]:
     return {k: v for k, v in result.report["overall"].items() if k != "intervals"}
 
 
+async def pseudonymized_export(settings: Settings, out: Path) -> subprocess.CompletedProcess[str]:
+    """``switchboard export inbound`` of 2026-11-24, pseudonymized with a fixed salt."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "router.app", "export", "inbound", "--from", "2026-11-24",
+         "--to", "2026-11-24", "--out", str(out), "--pseudonymize", "--salt", "s3cret"],
+        env=cli_env(settings), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 async def test_export_round_trip_plain_and_pseudonymized(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -107,12 +117,7 @@ async def test_export_round_trip_plain_and_pseudonymized(
     assert lines == events[:60]  # the day's events, byte for byte the same data, in order
 
     hidden = tmp_path / "hidden.jsonl"
-    cli = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "router.app", "export", "inbound", "--from", "2026-11-24",
-         "--to", "2026-11-24", "--out", str(hidden), "--pseudonymize", "--salt", "s3cret"],
-        env=cli_env(settings), capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    cli = await pseudonymized_export(settings, hidden)
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "wrote 60 to" in cli.stderr
     text = hidden.read_text()
@@ -211,12 +216,7 @@ async def test_pseudonymized_export_leaves_no_identity_or_provider_id_in_clear(
     files = []
     for n in range(2):
         hidden = tmp_path / f"hidden-{n}.jsonl"
-        cli = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "router.app", "export", "inbound", "--from", "2026-11-24",
-             "--to", "2026-11-24", "--out", str(hidden), "--pseudonymize", "--salt", "s3cret"],
-            env=cli_env(settings), capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+        cli = await pseudonymized_export(settings, hidden)
         assert cli.returncode == 0, cli.stdout + cli.stderr
         files.append(hidden.read_text())
     text = files[0]
