@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, Stri
 from channels.body import JSON, parse_json, read_body, require_media_type, validate
 from channels.deps import Ingress
 from channels.models import AcceptedBody, problem_responses
+from channels.publish import fingerprint_of
 from channels.shared_secret import openapi_parameters, require_secret
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_email
@@ -93,7 +94,7 @@ def build_router() -> APIRouter:
         "/v1/channels/chat",
         status_code=202,
         response_model=AcceptedBody,
-        responses=problem_responses(400, 401, 413, 415, 503),
+        responses=problem_responses(400, 401, 413, 415, 422, 503),
         summary="A chat message from a site visitor",
         openapi_extra={
             "requestBody": {
@@ -108,11 +109,15 @@ def build_router() -> APIRouter:
         raw = await read_body(request, ingress.settings.max_body_bytes)
         require_secret(request, raw, ingress.settings.chat_secret)
         msg = validate(ChatMessage, parse_json(raw))
+        named = provider_id(msg, request.headers.get("idempotency-key"))
+        by_key = named is not None and named.startswith("key:")
         accepted = await ingress.publisher.interaction(
             SOURCE,
-            provider_id(msg, request.headers.get("idempotency-key")),
+            named,
             to_interaction(msg),
             text_pointer="/text",
+            # a key reused for another message is 422, as for the web form and actions
+            fingerprint=fingerprint_of(msg.model_dump(mode="json")) if by_key else None,
         )
         return AcceptedBody(id=accepted.id, duplicate=accepted.duplicate)
 

@@ -285,3 +285,19 @@ async def test_an_email_secret_guards_the_email_endpoint_too(
         headers = {**signed(secret, signed_mail, int(time.time())), **rfc822}
         again = await client.post("/v1/channels/email", content=signed_mail, headers=headers)
         assert again.status_code == 202, again.text
+
+
+async def test_a_chat_idempotency_key_reused_for_another_message_is_422(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Without message_id or sent_at the key names the message: a retry is a duplicate,
+    another message under the same key is refused instead of dropped."""
+    plain = {"conversation_id": "conv-9", "visitor": {"id": "v-9"}, "text": "first"}
+    headers = {"Idempotency-Key": "chat-7"}
+    first = await ingress_client.post("/v1/channels/chat", json=plain, headers=headers)
+    retry = await ingress_client.post("/v1/channels/chat", json=plain, headers=headers)
+    assert (first.json()["duplicate"], retry.json()["duplicate"]) == (False, True)
+    other = {**plain, "text": "something else"}
+    reused = await ingress_client.post("/v1/channels/chat", json=other, headers=headers)
+    assert_problem(reused, 422)
+    assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
