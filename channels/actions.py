@@ -27,7 +27,7 @@ from pydantic import (
 from channels.body import JSON, parse_json, read_body, require_media_type
 from channels.deps import Ingress, TicketOwners
 from channels.models import AcceptedBody, problem_responses
-from channels.problems import Problem, pointer
+from channels.problems import Problem, invalid_fields, pointer
 from channels.publish import fingerprint_of
 from channels.signatures import matches_any
 from router.actions import (
@@ -156,9 +156,7 @@ def prepare(body: Any, idempotency_key: str | None = None) -> list[Prepared]:
         for item, prefix in zip(items, prefixes, strict=True)
     ]
     if errors:
-        raise Problem(
-            400, f"{errors[0]['pointer']}: {errors[0]['detail']}", slug="invalid", errors=errors
-        )
+        raise invalid_fields(errors)
     return [p for p in prepared if p is not None]
 
 
@@ -210,9 +208,7 @@ def require_queues(prepared: list[Prepared], queues: Collection[str] | None) -> 
         and queue not in queues
     ]
     if errors:
-        raise Problem(
-            400, f"{errors[0]['pointer']}: {errors[0]['detail']}", slug="invalid", errors=errors
-        )
+        raise invalid_fields(errors)
 
 
 def _at(path: str, detail: str) -> dict[str, str]:

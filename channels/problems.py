@@ -95,9 +95,14 @@ def validation_errors(exc: ValidationError | RequestValidationError) -> list[dic
 
 
 def invalid(exc: ValidationError) -> Problem:
-    errors = validation_errors(exc)
-    first = errors[0]
-    return Problem(400, f"{first['pointer']}: {first['detail']}", slug="invalid", errors=errors)
+    return invalid_fields(validation_errors(exc))
+
+
+def invalid_fields(errors: list[dict[str, Any]]) -> Problem:
+    """400 naming every offending field (``{pointer, detail}``), the first in ``detail``."""
+    first = errors[0] if errors else None
+    detail = f"{first['pointer']}: {first['detail']}" if first else "invalid"
+    return Problem(400, detail, slug="invalid", errors=errors)
 
 
 def install_http_errors(app: Any) -> None:
@@ -149,11 +154,7 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
 
     async def on_request_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        errors = validation_errors(exc)
-        detail = f"{errors[0]['pointer']}: {errors[0]['detail']}" if errors else "invalid"
-        return problem_response(
-            Problem(400, detail, slug="invalid", errors=errors), request.url.path
-        )
+        return problem_response(invalid_fields(validation_errors(exc)), request.url.path)
 
     async def on_too_large(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TooLarge)
