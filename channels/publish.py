@@ -40,7 +40,7 @@ from router.codec import CONTENT_TYPE_HEADER, encode_envelope, encode_event
 from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
 from router.events import CloudEvent, Interaction, iso, received_time, utcnow
 from router.ids import event_id
-from router.kafka import retriable
+from router.kafka import outcome_read, retriable
 from router.keys import Keys
 from router.limits import Limits, trim
 from router.redis import UNAVAILABLE, Command, RedisClient, redis_errors, run_batch
@@ -279,18 +279,12 @@ class Publisher:
                 raise BackendUnavailable("kafka", "no broker answered in time") from exc
             # the producer settles it later; its error (if any) is read there, or asyncio
             # would log "Future exception was never retrieved" as an error, long after
-            future.add_done_callback(_settled)
+            future.add_done_callback(outcome_read)
             raise OutcomeUnknown("kafka", "the broker did not confirm the write in time") from exc
         except KafkaError as exc:
             if future is not None and retriable(exc):
                 raise OutcomeUnknown("kafka", f"{type(exc).__name__}") from exc
             raise _refused(exc) from exc
-
-
-def _settled(future: asyncio.Future[Any]) -> None:
-    """Reads the outcome of a write whose request was already answered ``outcome-unknown``."""
-    if not future.cancelled():
-        future.exception()
 
 
 def _refused(exc: KafkaError) -> Exception:

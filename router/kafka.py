@@ -421,12 +421,15 @@ async def _queue_all(
         # The caller retries the whole batch; what was queued here is left to finish on
         # its own, and its outcome must not be reported as an exception nobody read.
         for future in [f for _, f in batches.sent] + [f for _, f in singles]:
-            future.add_done_callback(_outcome_read)
+            future.add_done_callback(outcome_read)
         raise
     return batches, singles
 
 
-def _outcome_read(future: asyncio.Future[Any]) -> None:
+def outcome_read(future: asyncio.Future[Any]) -> None:
+    """Reads the outcome of a produce nobody awaits any more (its batch failed, or its
+    request was already answered), so asyncio does not log "Future exception was never
+    retrieved" at error level when it is collected."""
     if not future.cancelled():
         future.exception()
 
