@@ -26,8 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from router.errors import InvalidEvent
-
-FILENAME = "notify_targets.yaml"
+from rules.analysis import TARGETS_FILE
 
 
 class Target(BaseModel):
@@ -57,7 +56,7 @@ class NotifyTargets:
 
     @property
     def path(self) -> Path:
-        return self.directory / FILENAME
+        return self.directory / TARGETS_FILE
 
     def get(self, name: str) -> Target:
         self._refresh()
