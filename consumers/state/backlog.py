@@ -54,22 +54,10 @@ class Backlog:
             await run_batch(self._r, commands)
 
     async def drop(self, tickets: list[Ticket]) -> None:
-        """Stop counting these tickets (an erased customer's), whatever their status: out
-        of the queue recorded for them and of the one their snapshot names (the two
-        differ while a move is not followed yet). Idempotent."""
-        if not tickets:
-            return
-        k = self._keys
-        with redis_errors():
-            where = await self._r.hmget(k.backlog_where, [t.id for t in tickets])
-        commands: list[Command] = []
-        for ticket, recorded in zip(tickets, where, strict=True):
-            queues = {ticket.queue or "none"} | ({text(recorded)} if recorded else set())
-            for queue in sorted(queues):
-                commands += self._leave(queue, ticket.id)
-            commands.append(("HDEL", k.backlog_where, ticket.id))
-        with redis_errors():
-            await run_batch(self._r, commands)
+        """Stop counting these tickets (an erased customer's), whatever their status: as a
+        settled ticket leaves, out of the queue recorded for it and of the one its
+        snapshot names (the two differ while a move is not followed yet). Idempotent."""
+        await self.follow([t.model_copy(update={"status": "closed"}) for t in tickets])
 
     def _leave(self, queue: str, ticket_id: str) -> list[Command]:
         return [
