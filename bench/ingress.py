@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import httpx
 
 from router.app.embedded import EmbeddedServices, free_port
-from router.kafka import ensure_topics, make_producer
+from router.kafka import make_producer
 from router.settings import Settings
+from router.topic_admin import ensure_topics
 
 Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 

@@ -34,10 +34,11 @@ from router.app.bench.events import inbound_events
 from router.app.bench.raw import passthrough, produce_all
 from router.app.embedded import EmbeddedServices
 from router.app.roles import Shared, run_router, run_timers
-from router.kafka import client_options, ensure_topics, make_admin
+from router.kafka import client_options, make_admin
 from router.logs import configure_logging
 from router.observability import Telemetry
 from router.settings import Settings
+from router.topic_admin import ensure_topics
 from router.topic_watch import TopicWatch
 from router.topics import Topic, TopicNames
 from rules import RuleSetHolder

@@ -16,8 +16,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from router.app.embedded import EmbeddedServices
-from router.kafka import ensure_topics
 from router.settings import Settings
+from router.topic_admin import ensure_topics
 from router.topics import Topic, TopicNames
 
 _prefixes = itertools.count()

@@ -22,10 +22,11 @@ from rich.console import Console
 
 from router.errors import ConfigError, Unrecoverable
 from router.events import iso, utcnow
-from router.kafka import check_kafka, ensure_topics, missing_topics
+from router.kafka import check_kafka
 from router.logs import configure_logging
 from router.redis import check_redis, shown_url
 from router.settings import SecretChannel, Settings, load_settings
+from router.topic_admin import ensure_topics, missing_topics
 
 if TYPE_CHECKING:
     from router.app.report.windows import Period
@@ -320,7 +321,7 @@ def topics_ensure() -> None:
     line per topic on stdout; what is wrong, one line each, on stderr."""
     from rich.markup import escape
 
-    from router.kafka import TopicCheck
+    from router.topic_admin import TopicCheck
 
     settings = settings_or_exit()
     refused = False

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from router.kafka import ensure_topics
+from router.topic_admin import ensure_topics
 from tests.faults.harness import ChildServer, Deployment, Scale, tansu_broker, valkey_server
 
 _prefixes = itertools.count()

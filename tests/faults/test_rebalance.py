@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from router.codec import decode_event
-from router.kafka import ensure_topics
+from router.topic_admin import ensure_topics
 from router.topics import Topic
 from tests.conftest import read_topic, values
 from tests.faults.harness import (

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from router.app import web
 from router.app.embedded import EmbeddedServices
-from router.kafka import ensure_topics
+from router.topic_admin import ensure_topics
 from tests.conftest import make_settings
 from tests.faults.harness import Scale
 

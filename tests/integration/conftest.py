@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from testcontainers.community.redis import RedisContainer
 
-from router.kafka import ensure_topics
 from router.settings import Settings
+from router.topic_admin import ensure_topics
 from router.topics import Topic, TopicNames
 from tests.component.pipeline.conftest import switchboard  # noqa: F401 - fixture, used by name
 from tests.integration.containers import (

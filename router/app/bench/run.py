@@ -25,8 +25,9 @@ from router.app.bench.scale import PROCESSES, scale_out
 from router.app.bench.soak import soak as soak_run
 from router.app.bench.solo import role_alone
 from router.app.embedded import EmbeddedServices
-from router.kafka import ensure_topics, make_admin
+from router.kafka import make_admin
 from router.settings import Settings
+from router.topic_admin import ensure_topics
 from router.topics import Topic, TopicNames
 
 T = TypeVar("T")

@@ -12,8 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from router.app.embedded import EmbeddedServices, free_port
-from router.kafka import ensure_topics
 from router.settings import RedisSettings, Settings
+from router.topic_admin import ensure_topics
 from router.topics import Topic
 from tests.component.channels.support import assert_problem, client_for
 from tests.conftest import read_topic, values

@@ -12,7 +12,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import NewTopic
 
 from router.app.embedded import EmbeddedServices
-from router.kafka import ensure_topics, make_admin
+from router.kafka import make_admin
+from router.topic_admin import ensure_topics
 from router.topics import Topic, TopicNames
 from tests.component.cli.test_processes import clean_env, switchboard
 from tests.conftest import make_settings

@@ -28,9 +28,9 @@ from router.app.embedded import (
     start_server,
     valkey_binary,
 )
-from router.kafka import ensure_topics
 from router.redis import RedisClient, make_client
 from router.settings import RedisSettings, Settings
+from router.topic_admin import ensure_topics
 from tests.conftest import make_settings
 
 SLOTS = 16384

@@ -10,7 +10,7 @@ import pytest
 from aiokafka.admin.config_resource import ConfigResource
 from aiokafka.protocol.admin import AlterConfigsResponse_v1, DescribeConfigsResponse_v2
 
-from router import kafka
+from router import topic_admin
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 
@@ -77,9 +77,9 @@ async def test_a_wrong_policy_is_altered_keeping_the_topics_own_settings(
 ) -> None:
     sla, tickets = NAMES(Topic.METRICS_SLA), NAMES(Topic.TICKETS)
     broker = Broker({**right_policies(), sla: "delete", tickets: "compact"})
-    monkeypatch.setattr(kafka, "make_admin", lambda _: broker)
+    monkeypatch.setattr(topic_admin, "make_admin", lambda _: broker)
 
-    checks = await kafka.ensure_topics(settings())
+    checks = await topic_admin.ensure_topics(settings())
 
     assert broker.altered == {
         sla: {"retention.bytes": "1048576", "cleanup.policy": "compact"},
@@ -102,9 +102,9 @@ async def test_no_policy_set_is_the_default_delete_and_a_refusal_is_reported(
     policies = right_policies()
     del policies[state]
     broker = Broker(policies, refuse=44)  # POLICY_VIOLATION
-    monkeypatch.setattr(kafka, "make_admin", lambda _: broker)
+    monkeypatch.setattr(topic_admin, "make_admin", lambda _: broker)
 
-    checks = await kafka.ensure_topics(settings())
+    checks = await topic_admin.ensure_topics(settings())
 
     check = checks[state]
     assert (check.outcome, check.found_policy, check.policy) == ("refused", "delete", "compact")

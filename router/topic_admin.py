@@ -1,0 +1,177 @@
+"""Topic administration: ``switchboard topics ensure`` creates the registry's topics that
+are missing and checks those that exist (cleanup policy, partitions); the roles ask
+which are missing before they start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+from router.kafka import make_admin
+from router.settings import KafkaSettings, Settings
+from router.topics import TopicNames, TopicSpec
+
+TOPIC_CONFIG_SOURCE = 1  # DescribeConfigs: a setting made on the topic itself
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCheck:
+    """What ``ensure_topics`` did to one registry topic, or found wrong with it.
+
+    ``outcome`` is ``created``, ``exists`` (its cleanup policy is the registry's),
+    ``altered`` (its policy was ``found_policy`` and is now the registry's), ``refused``
+    (its policy is ``found_policy`` and the broker would not change it: ``reason``) or
+    ``unchecked`` (its configuration could not be read: ``reason``). ``partitions`` is
+    set when the topic has fewer partitions than configured."""
+
+    name: str
+    outcome: str
+    compacted: bool
+    found_policy: str = ""
+    reason: str = ""
+    partitions: int | None = None
+
+    @property
+    def policy(self) -> str:
+        return _policy(self.compacted)
+
+
+async def ensure_topics(settings: Settings) -> dict[str, TopicCheck]:
+    """Create every registry topic that is missing and check the ones that exist: a topic
+    created earlier by someone else (auto-created by a producer, say) may have another
+    cleanup policy, and ``forget``'s tombstones only erase anything on a compacted topic.
+    A wrong policy is altered where the broker allows it. Partitions are never added:
+    that would move keys to other partitions. Idempotent."""
+    specs = TopicNames(settings.topic_prefix).all()
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        created = {
+            name
+            for name, spec in specs.items()
+            if name not in existing and await _create(admin, name, spec, settings.kafka)
+        }
+        found = {n: s for n, s in specs.items() if n not in created}
+        checks = await _check_existing(admin, found, settings.kafka.partitions)
+    finally:
+        await admin.close()
+    fresh = {name: TopicCheck(name, "created", specs[name].compacted) for name in created}
+    return {name: fresh.get(name) or checks[name] for name in specs}
+
+
+def _policy(compacted: bool) -> str:
+    return "compact" if compacted else "delete"
+
+
+async def _create(
+    admin: AIOKafkaAdminClient, name: str, spec: TopicSpec, kafka: KafkaSettings
+) -> bool:
+    """Create one topic; False when a concurrent creator was first (then it is checked)."""
+    configs = {"cleanup.policy": _policy(spec.compacted)}
+    if not spec.compacted:
+        configs["retention.ms"] = str(kafka.retention_ms)
+    topic = NewTopic(name, kafka.partitions, kafka.replication_factor, None, configs)
+    try:
+        await admin.create_topics([topic])
+    except TopicAlreadyExistsError:
+        return False
+    return True
+
+
+async def _check_existing(
+    admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec], partitions: int
+) -> dict[str, TopicCheck]:
+    if not specs:
+        return {}
+    described = await admin.describe_topics(list(specs))
+    counts = {t["topic"]: len(t["partitions"]) for t in described if not t["error_code"]}
+    try:
+        configs = await _topic_configs(admin, list(specs))
+    except KafkaError as exc:
+        configs = {name: f"{type(exc).__name__}: {exc}" for name in specs}
+    checks = {}
+    for name, spec in specs.items():
+        check = await _reconcile(admin, name, spec.compacted, configs[name])
+        few = counts.get(name, partitions)
+        checks[name] = replace(check, partitions=few) if few < partitions else check
+    return checks
+
+
+async def _topic_configs(
+    admin: AIOKafkaAdminClient, names: list[str]
+) -> dict[str, dict[str, tuple[str, bool]] | str]:
+    """Each topic's configuration, ``name -> (value, set on the topic itself)``, or the
+    broker's error for that topic. A setting left out is the broker's default."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    found: dict[str, dict[str, tuple[str, bool]] | str] = {}
+    for response in await admin.describe_configs(resources):
+        for resource in response.to_object()["resources"]:
+            name = resource["resource_name"]
+            if resource["error_code"]:
+                error = for_code(resource["error_code"]).__name__
+                found[name] = f"{error}: {resource['error_message'] or ''}".rstrip(": ")
+                continue
+            found[name] = {
+                entry["config_names"]: (entry["config_value"], _own(entry))
+                for entry in resource["config_entries"]
+            }
+    return found
+
+
+def _own(entry: dict[str, Any]) -> bool:
+    """Whether a described setting is the topic's own, not a broker or built-in default
+    (version 0 of the answer says ``is_default``, later ones the ``config_source``)."""
+    if "config_source" in entry:
+        return bool(entry["config_source"] == TOPIC_CONFIG_SOURCE)
+    return not entry["is_default"]
+
+
+async def _reconcile(
+    admin: AIOKafkaAdminClient,
+    name: str,
+    compacted: bool,
+    configs: dict[str, tuple[str, bool]] | str,
+) -> TopicCheck:
+    if isinstance(configs, str):
+        return TopicCheck(name, "unchecked", compacted, reason=configs)
+    found = configs.get("cleanup.policy", ("delete", False))[0]  # Kafka's default
+    if found == _policy(compacted):
+        return TopicCheck(name, "exists", compacted)
+    # AlterConfigs replaces every setting of the topic: keep its own ones besides the policy.
+    keep = {key: value for key, (value, own) in configs.items() if own}
+    wanted = {**keep, "cleanup.policy": _policy(compacted)}
+    refused = await _alter(admin, name, wanted)
+    outcome = "refused" if refused else "altered"
+    return TopicCheck(name, outcome, compacted, found_policy=found, reason=refused)
+
+
+async def _alter(admin: AIOKafkaAdminClient, name: str, configs: dict[str, str]) -> str:
+    """Set a topic's configuration; the broker's reason when it refuses, else ""."""
+    try:
+        responses = await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs=configs)]
+        )
+    except (KafkaError, OSError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}".rstrip(": ")
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"]:
+                error = for_code(resource["error_code"]).__name__
+                return f"{error}: {resource['error_message'] or ''}".rstrip(": ")
+    return ""
+
+
+async def missing_topics(settings: Settings) -> list[str]:
+    names = TopicNames(settings.topic_prefix)
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return sorted(set(names.all()) - existing)
