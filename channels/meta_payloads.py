@@ -244,7 +244,7 @@ def _wa_interaction(
         customer=Customer(
             phone=phone,
             name=name if isinstance(name, str) else None,
-            handles={} if phone else {"whatsapp": msg.from_},
+            handles={"whatsapp": msg.from_},  # the WhatsApp id, as Twilio's WaId
         ),
         inbox=inbox,
         thread=ThreadRef(

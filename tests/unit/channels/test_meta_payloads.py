@@ -36,6 +36,7 @@ def test_every_message_payload_extracts(name: str) -> None:
     assert provider_id.startswith("wamid.")
     assert interaction.channel == "whatsapp"
     assert interaction.customer.phone == "+972987654321"
+    assert interaction.customer.handles == {"whatsapp": "972987654321"}  # as Twilio's WaId
     assert interaction.inbox == "+972123456789"
     assert interaction.sent_at is not None
 
