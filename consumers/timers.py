@@ -155,6 +155,7 @@ class TimersHandler:
                 dead.append(parked(record, self.name, exc, self._limits, self._telemetry))
                 continue
             latest[ticket.id] = ticket
+        latest = await self._not_erased(latest)
         await self._follow_assignments(list(latest.values()))
         timeout = self._rules().assignment.accept_timeout
         wanted: dict[str, float] = {}
@@ -166,6 +167,15 @@ class TimersHandler:
         )
         await self._send(dead)
         await self.tick()
+
+    async def _not_erased(self, tickets: dict[str, Ticket]) -> dict[str, Ticket]:
+        """The tickets ``switchboard forget`` has not erased: a snapshot still in flight
+        when its customer was erased must not give back the seat, the place in line or
+        the timers the erasure took (an erased ticket has no owner any more)."""
+        owners = await self._store.ticket_owners(list(tickets))
+        return {
+            t: ticket for (t, ticket), owner in zip(tickets.items(), owners, strict=True) if owner
+        }
 
     async def _follow_assignments(self, tickets: list[Ticket]) -> None:
         """Free the capacity of settled or re-assigned tickets, offer a ticket a rule or a

@@ -15,6 +15,8 @@ from router.redis import Command, RedisClient, redis_errors, run_batch, text
 from router.vocabulary import AWAITING_AGENT, SETTLED
 
 WAITING = AWAITING_AGENT
+ERASED = "\x00erased"
+"""Where an erased customer's ticket is recorded to be: in no queue, for good."""
 
 
 class Backlog:
@@ -33,6 +35,8 @@ class Backlog:
         queues: set[str] = set()
         for ticket, previous in zip(tickets, before, strict=True):
             queue = ticket.queue or "none"
+            if previous is not None and text(previous) == ERASED:
+                continue  # a snapshot that was in flight when its customer was erased
             if previous is not None and text(previous) != queue:
                 commands += self._leave(text(previous), ticket.id)
             if ticket.status in SETTLED:
@@ -56,8 +60,14 @@ class Backlog:
     async def drop(self, tickets: list[Ticket]) -> None:
         """Stop counting these tickets (an erased customer's), whatever their status: as a
         settled ticket leaves, out of the queue recorded for it and of the one its
-        snapshot names (the two differ while a move is not followed yet). Idempotent."""
+        snapshot names (the two differ while a move is not followed yet), and marked so
+        that a snapshot still in flight does not count them again. Idempotent."""
         await self.follow([t.model_copy(update={"status": "closed"}) for t in tickets])
+        if tickets:
+            with redis_errors():
+                await self._r.hset(
+                    self._keys.backlog_where, mapping={t.id: ERASED for t in tickets}
+                )
 
     def _leave(self, queue: str, ticket_id: str) -> list[Command]:
         return [

@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from consumers.state.agents import AgentStore
-from consumers.state.backlog import Backlog
+from consumers.state.backlog import ERASED, Backlog
+from consumers.state.threads import Commit, RedisThreadStore
 from consumers.state.waiting import WaitingLine
+from consumers.timers import TimersHandler
 from router.app import roles
 from router.app.forget import forget
+from router.events import SlaClock, Ticket
 from router.keys import Keys
 from router.redis import RedisClient, make_redis, text
 from router.settings import Settings
+from rules import load_ruleset
 from tests.component.pipeline.conftest import RULES, run_switchboard
 from tests.component.pipeline.test_assignment import AUTH, open_ticket, until_online
+from tests.component.pipeline.test_waiting_line import routed_record
 
 pytestmark = pytest.mark.component
 
@@ -94,8 +100,8 @@ async def test_forget_frees_the_seat_and_drops_the_tickets_from_line_backlog_and
         gauges = (await backlog.gauges(0)).get("billing", {})
         assert (gauges.get("open"), gauges.get("waiting")) == (0, 0)
         assert await redis.hmget(Keys(settings.topic_prefix).backlog_where, [held, waits]) == [
-            None,
-            None,
+            ERASED.encode(),
+            ERASED.encode(),
         ]
         assert await timers_of(redis, settings) == set()
         # what the CLI can report: whose seat was freed, how many timers went
@@ -116,5 +122,65 @@ async def test_forget_frees_the_seat_and_drops_the_tickets_from_line_backlog_and
                 if q["name"] == "billing"
             ]
             assert (billing["open"], billing["waiting"], billing["unassigned"]) == (0, 0, 0)
+    finally:
+        await redis.aclose()
+
+
+async def test_a_snapshot_in_flight_when_its_customer_was_erased_takes_nothing_back(
+    settings: Settings,
+) -> None:
+    """The timers and metrics roles read a ticket's last snapshot after ``forget`` ran (it
+    was in flight): no seat, place in line, timer or backlog entry comes back."""
+    redis = make_redis(settings)
+    prefix = settings.topic_prefix
+    store = RedisThreadStore(redis, ttl_s=3600, prefix=prefix)
+    agents = AgentStore(redis, prefix=prefix)
+    backlog = Backlog(redis, prefix=prefix)
+    sent: list[Any] = []
+
+    async def send(records: list[Any]) -> None:
+        sent.extend(records)
+
+    def timers() -> TimersHandler:
+        return TimersHandler(
+            redis,
+            store,
+            agents=agents,
+            send=send,
+            rules=lambda: load_ruleset(RULES),
+            prefix=prefix,
+        )
+
+    now = datetime.now(UTC)
+    ticket = Ticket(
+        id="T-in-flight",
+        status="open",
+        channel="email",
+        customer_id="C-in-flight",
+        queue="billing",
+        assignee="a1",
+        sla_policy="standard",
+        sla={"first_response": SlaClock(due=now + timedelta(hours=4))},
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        await agents.presence("a1", "online", ["billing"], {"email": 5})
+        assert await store.commit_many([Commit(ticket.customer_id, "e-1", ticket, 0)]) == ["OK"]
+        record = routed_record(ticket)
+        await timers().handle([record])
+        await backlog.follow([ticket])
+        assert await agents.holders([ticket.id]) == ["a1"]
+        assert ticket.id in await timers_of(redis, settings)
+
+        await forget(settings, ticket.customer_id)
+        # the same snapshot, delivered again after the erasure (a process that read it
+        # before, or a redelivery): what forget released stays released
+        await timers().handle([record])
+        await backlog.follow([ticket])
+        assert await agents.holders([ticket.id]) == [None]
+        assert await agents.load("a1", "email") == 0
+        assert ticket.id not in await timers_of(redis, settings)
+        assert (await backlog.gauges(now.timestamp())).get("billing", {}).get("open", 0) == 0
     finally:
         await redis.aclose()
