@@ -306,6 +306,7 @@ class RoutingHandler:
             open_ticket=ticket.id if contact and ticket else None,
             message=self._kept_message(item.interaction, ticket) if contact else None,
             ticket_json=out.ticket_json if out else None,
+            participant=item.sender_id if ticket else None,
         )
         return commit, outputs
 

@@ -125,6 +125,10 @@ class Keys:
     def profile(self, customer_id: str) -> str:
         return self._customer(customer_id, "profile")
 
+    def participations(self, customer_id: str) -> str:
+        """The tickets of others this customer wrote on (a reply in someone's thread)."""
+        return self._customer(customer_id, "participates")
+
     def customer_identities(self, customer_id: str) -> str:
         return self._customer(customer_id, "ids")
 

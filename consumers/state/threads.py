@@ -83,6 +83,7 @@ class Commit:
     open_ticket: str | None = None  # None: unchanged; "": no open ticket any more
     message: dict[str, Any] | None = None  # the ticket's last customer message; None: keep
     ticket_json: bytes | None = None  # ``ticket`` encoded already (the outbox carries it)
+    participant: str | None = None  # the sender, when not the ticket's customer (a reply)
 
 
 class ThreadStore(Protocol):
@@ -221,6 +222,8 @@ class RedisThreadStore:
                 # that ticket exists it is this customer's.
                 commands.append(("SET", k.ticket_owner(c.ticket.id), c.customer_id))
             owner = f"{c.customer_id}{OWNER_SEP}{c.ticket.id}" if c.ticket else ""
+            if owner and c.participant:  # idempotent: a set member
+                commands.append(("SADD", k.participations(c.participant), owner))
             for message_id in c.message_ids if owner else []:
                 # The global reply index, for replies from other senders: first
                 # writer wins, so a later message cannot claim someone's thread.
@@ -291,8 +294,8 @@ class RedisThreadStore:
         open_tickets: dict[str, str],
     ) -> None:
         """Write thread state back from snapshots (``switchboard state rebuild``): each
-        ticket at version 1 with its owner and message index, the identity links, and
-        each customer's current ticket. Existing keys are overwritten."""
+        ticket at version 1 with its owner, participants and message index, the identity
+        links, and each customer's current ticket. Existing keys are overwritten."""
         k = self._keys
         with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
@@ -301,6 +304,8 @@ class RedisThreadStore:
                     version, snapshot = ticket_field(t.id, "v"), ticket_field(t.id, "json")
                     pipe.hset(k.ticket_data(c), mapping={version: 1, snapshot: t.model_dump_json()})
                     pipe.set(k.ticket_owner(t.id), c)
+                    for participant in t.participants:
+                        pipe.sadd(k.participations(participant), f"{c}{OWNER_SEP}{t.id}")
                     for message_id in t.message_ids:
                         pipe.hset(k.message_index(c), message_id, t.id)
                         owner = f"{c}{OWNER_SEP}{t.id}"
@@ -337,6 +342,22 @@ class RedisThreadStore:
             for name, value in raw.items()
             if text(name).endswith(":json")
         ]
+        return sorted(tickets, key=lambda t: (t.created_at, t.id))
+
+    async def participated_tickets(self, customer_id: str) -> list[Ticket]:
+        """The tickets of other customers this one wrote on, oldest first; a ticket erased
+        since (its customer forgotten) is left out."""
+        k = self._keys
+        with redis_errors():
+            members = await self._r.smembers(k.participations(customer_id))
+            where = [o for m in sorted(members) if (o := _owner(text(m))) is not None]
+            async with self._r.pipeline(transaction=False) as pipe:
+                for owner in where:
+                    pipe.hget(
+                        k.ticket_data(owner.customer_id), ticket_field(owner.ticket_id, "json")
+                    )
+                raw = await pipe.execute() if where else []
+        tickets = [Ticket.model_validate_json(value) for value in raw if value]
         return sorted(tickets, key=lambda t: (t.created_at, t.id))
 
     async def contacts(self, tickets: list[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -186,7 +186,9 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         responses=errors,
         summary="Every ticket of a customer",
         description="The id is a customer id (`C-...`) or one of the customer's "
-        "identities: `email:ada@example.com`, `phone:+15551234567`.",
+        "identities: `email:ada@example.com`, `phone:+15551234567`. Their own tickets "
+        "first, then the tickets of others they wrote on (a reply in someone's thread), "
+        "whose `customer_id` is the ticket's customer.",
     )
     async def customer_tickets(customer_id: Id) -> CustomerTickets:
         customer = customer_id
@@ -196,6 +198,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
                 raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
             customer = owner
         tickets = await state.threads.customer_tickets(customer)
+        tickets += await state.threads.participated_tickets(customer)
         if not tickets and not await state.threads.customer_known(customer):
             raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
         return CustomerTickets(customer_id=customer, tickets=tickets)

@@ -166,3 +166,48 @@ async def test_openapi_lists_the_read_routes_with_models(settings: Settings) -> 
         assert model in schema, (path, schema)
         assert "401" in op["responses"]
         assert op["security"], path
+
+
+def email(sender: str, message_id: str, text: str, *, in_reply_to: str | None = None) -> bytes:
+    reply = f"In-Reply-To: <{in_reply_to}>\r\n" if in_reply_to else ""
+    return (
+        f"From: {sender}\r\nTo: support@example.com\r\nSubject: printer\r\n"
+        f"Message-ID: <{message_id}>\r\n{reply}"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+    ).encode()
+
+
+async def test_a_colleague_who_replied_in_a_thread_finds_that_ticket(settings: Settings) -> None:
+    """A reply joins the ticket of the message it answers whoever sends it (contract
+    section 10); the sender's own ticket list shows that ticket, with its owner."""
+    settings = settings.model_copy(update={"rules_path": RULES, "api_tokens": SecretStr(TOKEN)})
+    async with run_switchboard(settings, WITHOUT_TIMERS) as sb:
+        http = sb.http
+        headers = {"content-type": "message/rfc822"}
+        first = email("ada@example.com", "m-1@example.com", "the printer is broken")
+        resp = await http.post("/v1/channels/email", content=first, headers=headers)
+        assert resp.status_code == 202, resp.text
+
+        async def tickets(who: str) -> httpx.Response:
+            return await http.get(f"/v1/customers/email:{who}/tickets", headers=AUTH)
+
+        owned = await eventually(lambda: tickets("ada@example.com"), lambda r: r.status_code == 200)
+        [ticket] = owned.json()["tickets"]
+        reply = email(
+            "cy@example.com", "m-2@example.com", "same here", in_reply_to="m-1@example.com"
+        )
+        resp = await http.post("/v1/channels/email", content=reply, headers=headers)
+        assert resp.status_code == 202, resp.text
+
+        joined = await eventually(
+            lambda: tickets("cy@example.com"),
+            lambda r: r.status_code == 200 and r.json()["tickets"],
+        )
+        assert joined.status_code == 200, joined.text
+        [seen] = joined.json()["tickets"]
+        assert (seen["id"], seen["customer_id"]) == (ticket["id"], ticket["customer_id"])
+        assert seen["contacts"] == 2
+        assert joined.json()["customer_id"] != ticket["customer_id"]
+        # the owner's list is unchanged: one ticket, theirs
+        again = await tickets("ada@example.com")
+        assert [t["id"] for t in again.json()["tickets"]] == [ticket["id"]]
