@@ -22,7 +22,14 @@ from rules.errors import RuleSetInvalid
 from rules.language import Detected, fill_language
 from rules.loader import load_ruleset
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
-from rules.replay import facts_from, opened_at, parse_time, read_events, simulate
+from rules.replay import (
+    facts_from,
+    opened_at,
+    parse_time,
+    read_events,
+    record_not_routed,
+    simulate,
+)
 
 app = typer.Typer(
     name="rules",
@@ -146,8 +153,9 @@ def test_cases(
         raise typer.Exit(1)
 
 
-def _read_event(file: Path) -> tuple[dict[str, Any], datetime | None]:
-    """The event file's facts and time; a UTF-8 byte order mark is ignored, anything
+def _read_event(file: Path) -> tuple[dict[str, Any], datetime | None, str | None]:
+    """The event file's facts, time and why the router would not route it (None: it
+    would); a UTF-8 byte order mark is ignored, anything
     that is not UTF-8 is named by line, not shown as a traceback."""
     try:
         data = file.read_bytes()
@@ -169,7 +177,7 @@ def _read_event(file: Path) -> tuple[dict[str, Any], datetime | None]:
     if found is None:
         _echo(f"error: {file} holds neither facts nor a switchboard.interaction.received event")
         raise typer.Exit(2)
-    return found[0], found[1]
+    return found[0], found[1], record_not_routed(record)
 
 
 @app.command()
@@ -184,10 +192,11 @@ def explain(
 
     Rules and escalations that listen to other triggers than ``--trigger`` are listed
     too, as not evaluated, so the author sees the whole file and why each rule did not
-    take part.
+    take part. A message the router would not route (an auto-reply, a call that is no
+    customer contact) is evaluated all the same, with a note saying so.
     """
     ruleset = _load(path)
-    facts, event_time = _read_event(event)
+    facts, event_time, skipped_by_router = _read_event(event)
     at = _now(now) if now is not None else event_time or _now(None)
     facts = opened_at(facts, at)
     language = fill_language(facts, ruleset.languages)
@@ -211,6 +220,7 @@ def explain(
         report = {
             "now": at.isoformat(),
             "language": found,
+            "not_routed": skipped_by_router,
             **decision.to_dict(),
             "not_evaluated": skipped,
         }
@@ -219,6 +229,9 @@ def explain(
     _echo(f"rules {ruleset.version} · trigger {trigger} · now {at.isoformat()}")
     _echo(f"ruleset hash: {ruleset.hash}")
     _echo(f"language: {_language_line(language, ruleset.languages)}")
+    if skipped_by_router:
+        _echo(f"note: the router would not route this message ({skipped_by_router});")
+        _echo("      the rules are shown as if it did")
     width = max((len(r.name) for r in everything), default=0)
     for rule in everything:
         evaluation = evaluated.get(rule.name)

@@ -68,6 +68,12 @@ def facts_from(record: Any) -> tuple[dict[str, Any], datetime | None, str | None
     return completed(data, event_id=event_id, at=time), time, event_id
 
 
+def record_not_routed(record: Any) -> str | None:
+    """``not_routed`` for the message inside one input record (facts or an event)."""
+    found = _inbound(record)
+    return not_routed(found[0]) if found is not None else None
+
+
 def _inbound(record: Any) -> tuple[dict[str, Any], datetime | None, str | None] | None:
     """The message inside a record (facts or an event's ``data``), its time and id."""
     if not isinstance(record, dict):

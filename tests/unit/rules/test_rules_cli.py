@@ -218,6 +218,23 @@ def test_explain_json_and_cloudevent_input(tmp_path: Path) -> None:
     assert len(data["not_evaluated"]) == 18 + 5 - 14
     assert {"name": "customer replied", "listens_to": ["message.received"]} in data["not_evaluated"]
     assert data["rules_hash"].startswith("sha256:")
+    assert data["not_routed"] is None
+
+
+def test_explain_notes_a_message_the_router_would_not_route(tmp_path: Path) -> None:
+    """An out-of-office answer opens no ticket in production: explain still evaluates
+    it, and says so before the rules, as simulate counts it as not routed."""
+    event = tmp_path / "ooo.json"
+    event.write_text(
+        json.dumps({"channel": "email", "text": "I am away", "auto_reply": True}),
+        encoding="utf-8",
+    )
+    result = run("explain", EXAMPLES, event, "--now", OFFICE_OPEN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "note: the router would not route this message (auto-reply" in result.stdout
+    assert "decision:" in result.stdout
+    as_json = json.loads(run("explain", EXAMPLES, event, "--now", OFFICE_OPEN, "--json").stdout)
+    assert as_json["not_routed"] == "auto-reply or bounce never opens a ticket"
 
 
 def write_events(path: Path) -> None:
