@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -187,6 +188,23 @@ class Settings(BaseSettings):
         """An empty secret (``VAR=`` in a compose file) would be a secret anyone knows."""
         return value if value is not None and value.get_secret_value().strip() else None
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refused here, at start, rather than when the notifier first sends."""
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                "expected smtp://user:pass@host:port or smtps://... (only host needed)"
+            )
+        try:
+            parts.port  # noqa: B018 - reading it checks it
+        except ValueError:
+            raise ValueError("the port is not a number") from None
+        return value
+
     @field_validator("open_channels", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -230,4 +248,6 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(env_name(first["loc"]), first["msg"]) from None
+        raise ConfigError(
+            env_name(first["loc"]), first["msg"].removeprefix("Value error, ")
+        ) from None

@@ -88,7 +88,9 @@ def parse_smtp_url(url: str) -> SmtpServer:
     ``smtps://`` (TLS from the start; port 465)."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError(SMTP_SETTING, "expected smtp://[user:pass@]host[:port] or smtps://")
+        raise ConfigError(
+            SMTP_SETTING, "expected smtp://user:pass@host:port or smtps://... (only host needed)"
+        )
     tls = parts.scheme == "smtps"
     try:
         port = parts.port or (465 if tls else 587)

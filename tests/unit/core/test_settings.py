@@ -49,6 +49,25 @@ def test_nested_bad_value_names_the_flat_variable(monkeypatch: pytest.MonkeyPatc
     assert info.value.setting == "SWITCHBOARD_KAFKA_FETCH_MAX_WAIT_MS"
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://mail.example.com", "expected smtp://"),
+        ("smtp://", "expected smtp://"),
+        ("smtp://mail.example.com:port", "the port is not a number"),
+    ],
+)
+def test_a_bad_smtp_url_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    """Before any role starts (not when the notifier first sends), naming the setting."""
+    monkeypatch.setenv("SWITCHBOARD_SMTP_URL", url)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == "SWITCHBOARD_SMTP_URL"
+    assert info.value.message.startswith(says)  # without pydantic's "Value error, "
+
+
 def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(ValueError, match="frozen"):
