@@ -12,8 +12,9 @@ at the event's time, for the customer named after the sender's first identity.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,29 +28,55 @@ NEW_TICKET_ID = "T-0000000000000000"
 facts): no real ticket has it, but it is shaped like one, as a rule expects."""
 
 
-def ticket_facts(ticket: Ticket) -> dict[str, Any]:
+_TICKET_FIELDS: dict[str, Callable[[Ticket], Any]] = {
+    "id": attrgetter("id"),
+    "status": attrgetter("status"),
+    "channel": attrgetter("channel"),
+    "channels_seen": lambda t: list(t.channels_seen),
+    "customer_id": attrgetter("customer_id"),
+    "inbox": attrgetter("inbox"),
+    "queue": attrgetter("queue"),
+    "priority": attrgetter("priority"),
+    "tags": lambda t: list(t.tags),
+    "assignee": attrgetter("assignee"),
+    "sla_policy": attrgetter("sla_policy"),
+    "sla": lambda t: {target: _clock(clock) for target, clock in t.sla.items()},
+    "contacts": attrgetter("contacts"),
+    "agent_replies": attrgetter("agent_replies"),
+    "reopen_count": attrgetter("reopen_count"),
+    "created_at": lambda t: iso(t.created_at),
+    "updated_at": lambda t: iso(t.updated_at),
+    "rules_version": attrgetter("rules_version"),
+}
+
+
+class TicketFacts(Mapping[str, Any]):
     """The ``ticket.*`` fields (every name in ``rules.fields.TICKET_FIELDS``), times and
-    SLA clocks in their JSON form, as the ticket's snapshot shows them."""
-    return {
-        "id": ticket.id,
-        "status": ticket.status,
-        "channel": ticket.channel,
-        "channels_seen": list(ticket.channels_seen),
-        "customer_id": ticket.customer_id,
-        "inbox": ticket.inbox,
-        "queue": ticket.queue,
-        "priority": ticket.priority,
-        "tags": list(ticket.tags),
-        "assignee": ticket.assignee,
-        "sla_policy": ticket.sla_policy,
-        "sla": {target: _clock(clock) for target, clock in ticket.sla.items()},
-        "contacts": ticket.contacts,
-        "agent_replies": ticket.agent_replies,
-        "reopen_count": ticket.reopen_count,
-        "created_at": iso(ticket.created_at),
-        "updated_at": iso(ticket.updated_at),
-        "rules_version": ticket.rules_version,
-    }
+    SLA clocks in their JSON form, as the ticket's snapshot shows them. Each is worked
+    out when a rule first reads it: most rules read none or one of them, and the router
+    builds these facts for every message."""
+
+    __slots__ = ("_seen", "_ticket")
+
+    def __init__(self, ticket: Ticket) -> None:
+        self._ticket = ticket
+        self._seen: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._seen[key]
+        except KeyError:
+            value = self._seen[key] = _TICKET_FIELDS[key](self._ticket)
+            return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in _TICKET_FIELDS else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_TICKET_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_TICKET_FIELDS)
 
 
 def _clock(clock: SlaClock) -> dict[str, Any]:
@@ -146,7 +173,7 @@ def facts(
     inbox = seen.get("inbox", ticket.inbox if ticket else None)
     if ticket is not None:
         customer["id"] = ticket.customer_id
-        ticket_seen = ticket_facts(ticket)
+        ticket_seen: Mapping[str, Any] = TicketFacts(ticket)
     else:
         # the router resolves the customer from Redis; offline, the id a new customer
         # gets stands in for it, unless the message names one
