@@ -14,6 +14,8 @@ from router.identity import normalize_email
 from router.vocabulary import Channel, Priority, Status
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_DELIVERY_DELAY = timedelta(days=7)
+"""The oldest time a sender may give: Meta retries a webhook for up to 7 days."""
 
 
 def utcnow() -> datetime:
@@ -21,11 +23,15 @@ def utcnow() -> datetime:
 
 
 def received_time(claimed: datetime | None) -> datetime:
-    """When an event happened: the time its sender gives, unless that lies in the future
-    beyond clock skew (a wrong clock, or a forged time), which would start SLA clocks
-    that never run out; then the time it was received."""
+    """When an event happened: the time its sender gives, unless it cannot be true; then
+    the time it was received. A time in the future beyond clock skew (a wrong clock, or
+    a forged time) would start SLA clocks that never run out; one older than any
+    provider delivers late (a device clock at 1970) would open a ticket breached at
+    birth and revise metric windows closed long ago."""
     now = utcnow()
-    return claimed if claimed is not None and claimed <= now + MAX_CLOCK_SKEW else now
+    if claimed is None or not now - MAX_DELIVERY_DELAY <= claimed <= now + MAX_CLOCK_SKEW:
+        return now
+    return claimed
 
 
 class CloudEvent(BaseModel):
