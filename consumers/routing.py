@@ -202,6 +202,9 @@ class RoutingHandler:
                 self._count("duplicate")
                 done.append((item, view.outbox or []))
                 continue
+            if view.unreadable:
+                done.append((item, InvalidEvent(view.unreadable)))
+                continue
             try:
                 decided = self._decide(item, view, known)
             except InvalidEvent as exc:

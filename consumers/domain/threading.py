@@ -14,6 +14,7 @@ from router.vocabulary import CONTACT_CALLS
 Placement = Literal["new", "join", "reopen", "call", "skip"]
 OPEN_STATUSES = ("new", "open", "pending")
 HANDLE_PARTS = ("talk_seconds", "hold_seconds", "wrap_seconds")
+MAX_PART_S = 86_400  # no part of one call lasts a day
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +97,17 @@ def thread_key(interaction: Interaction) -> str | None:
 
 
 def handle_seconds(interaction: Interaction) -> float:
-    """A call's talk + hold + wrap-up time, as the phone system reported it."""
+    """A call's talk + hold + wrap-up time, as the phone system reported it. A part that
+    is no number of seconds a call can last (a flag, infinity, a day or more) counts
+    nothing: summed on the ticket it would overflow or swamp its handle time."""
     parts = (interaction.metadata.get(name) for name in HANDLE_PARTS)
-    return float(sum(p for p in parts if isinstance(p, int | float)))
+    return float(
+        sum(
+            p
+            for p in parts
+            if isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p < MAX_PART_S
+        )
+    )
 
 
 def _call(interaction: Interaction, current: Ticket | None, call: object, at: datetime) -> Placed:

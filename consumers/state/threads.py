@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+from pydantic import ValidationError
 
 from router.events import Ticket
 from router.ids import customer_id_for
@@ -48,6 +49,8 @@ class ThreadView:
     by_reply: bool = False
     profile: dict[str, Any] = field(default_factory=dict)
     message: dict[str, Any] | None = None  # the ticket's last customer message (facts)
+    unreadable: str | None = None
+    """Why the stored ticket cannot be read (None: it can, or there is none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +186,7 @@ class RedisThreadStore:
             requests, replies, strict=True
         ):
             pending = unpack_records(outbox) if outbox else None
-            ticket = Ticket.model_validate_json(raw) if raw else None
+            ticket, unreadable = _stored_ticket(raw) if raw else (None, None)
             number = int(text(version)) if raw and version else 0
             views.append(
                 ThreadView(
@@ -195,6 +198,7 @@ class RedisThreadStore:
                     bool(by_reply),
                     orjson.loads(profile) if profile else {},
                     orjson.loads(message) if message else None,
+                    unreadable,
                 )
             )
         return views
@@ -396,6 +400,16 @@ class RedisThreadStore:
 
 
 OWNER_SEP = "\x1f"
+
+
+def _stored_ticket(raw: bytes) -> tuple[Ticket | None, str | None]:
+    """A stored ticket, or why it cannot be read: one bad value must park the messages
+    that need that ticket, not stop the router for every customer."""
+    try:
+        return Ticket.model_validate_json(raw), None
+    except ValidationError as exc:
+        where = ", ".join("/".join(map(str, e["loc"])) for e in exc.errors()[:3])
+        return None, f"the stored ticket cannot be read ({where})"
 
 
 def _owner(value: str) -> MessageOwner | None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.domain.threading import place
+from consumers.domain.threading import handle_seconds, place
 from consumers.domain.windows import window_of, workload
 from router.events import Customer, Interaction, ThreadRef, Ticket
 
@@ -125,3 +125,24 @@ def test_workload_counts_lifecycle_types_per_queue_and_channel() -> None:
     )
     assert workload("switchboard.ticket.routed", data) == []
     assert workload("something.else", data) == []
+
+
+@pytest.mark.parametrize(
+    ("parts", "seconds"),
+    [
+        ({"talk_seconds": 120, "hold_seconds": 30.5, "wrap_seconds": 60}, 210.5),
+        ({"talk_seconds": True, "hold_seconds": 30}, 30),  # a flag is no duration
+        ({"talk_seconds": 1e308, "wrap_seconds": 60}, 60),  # would overflow the ticket's sum
+        ({"talk_seconds": float("inf"), "hold_seconds": -5, "wrap_seconds": 10}, 10),
+        ({"talk_seconds": "120"}, 0),
+    ],
+)
+def test_a_calls_handle_time_counts_only_durations_a_call_can_have(
+    parts: dict[str, object], seconds: float
+) -> None:
+    """Call events from Kafka skip the HTTP edge's checks: what is no duration counts
+    nothing, so the ticket's handle time stays a finite number."""
+    call = Interaction(
+        channel="voice", customer=Customer(phone="+15551230000"), text="", metadata=parts
+    )
+    assert handle_seconds(call) == seconds
