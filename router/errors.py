@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 
 class SwitchboardError(Exception):
     """Base of every error Switchboard raises on purpose."""
@@ -47,7 +50,10 @@ class TooLarge(InvalidEvent):
 class OutcomeUnknown(BackendUnavailable):
     """The broker took the record but did not confirm it in time: it may have been written.
 
-    A retry with the same idempotency key is safe (the event id is the same)."""
+    A retry with the same idempotency key is safe (the event id is the same).
+    ``pending``: the write's future where one exists, settled when the broker answers."""
+
+    pending: asyncio.Future[Any] | None = None
 
 
 class Unrecoverable(SwitchboardError):

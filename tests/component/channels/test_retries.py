@@ -147,3 +147,40 @@ async def test_a_write_that_fails_after_its_answer_logs_no_unretrieved_error(
         loop.set_exception_handler(None)
         await redis.aclose()
     assert unhandled == []
+
+
+async def test_a_write_confirmed_after_its_503_makes_the_retry_a_duplicate(
+    settings: Settings,
+) -> None:
+    """Answered outcome-unknown (503), the broker confirms the write afterwards: the
+    client's retry is answered as a duplicate of it, as the 503 said, not written again."""
+    futures: list[asyncio.Future[Any]] = []
+
+    class LateConfirmation(StalledProducer):
+        async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            futures.append(await super().send(*args, **kwargs))
+            return futures[-1]
+
+    redis = make_redis(settings)
+    publisher = Publisher(
+        LateConfirmation(),  # type: ignore[arg-type]
+        redis,
+        TopicNames(settings.topic_prefix),
+        seen_ttl_s=60,
+        timeout_s=0.1,
+    )
+    data = Interaction(channel="webform", customer=Customer(email="ada@example.com"), text="hi")
+    try:
+        with pytest.raises(OutcomeUnknown):
+            await publisher.interaction("/test", "p-3", data)
+        [written] = futures
+        written.set_result(None)  # the broker's late acknowledgement
+        for _ in range(50):
+            await asyncio.sleep(0.02)  # its seen marker is written
+            retry = await publisher.interaction("/test", "p-3", data)
+            if retry.duplicate or len(futures) > 1:
+                break
+    finally:
+        await redis.aclose()
+    assert retry.duplicate
+    assert len(futures) == 1  # nothing sent a second time
