@@ -147,7 +147,6 @@ class Publisher:
         self._content_window_s = content_window_s
         self._topics = topics
         self._batch = RedisBatch(redis)
-        self._late: set[asyncio.Future[None]] = set()  # seen markers of late writes
 
     async def interaction(
         self,
@@ -244,35 +243,17 @@ class Publisher:
                     _same_request(seen, fingerprint)
                 if seen:
                     return Accepted(id_, duplicate=True)
-        stamp = iso(utcnow()).encode()
+        await self.send(topic, key, value)
+        stamp, ttl = iso(utcnow()).encode(), self._seen_ttl_s
         if fingerprint is not None:
             stamp += FINGERPRINT_SEP + fingerprint.encode()
         try:
-            await self.send(topic, key, value)
-        except OutcomeUnknown as exc:
-            if exc.pending is not None:  # written late after all: its retry is a duplicate
-                exc.pending.add_done_callback(lambda f: self._seen_late(f, id_, marker, stamp))
-            raise
-        await self._mark_seen(id_, marker, stamp)
-        return Accepted(id_, duplicate=False)
-
-    async def _mark_seen(self, id_: str, marker: bytes, stamp: bytes) -> None:
-        try:
-            await self._batch("SET", marker, stamp, "EX", self._seen_ttl_s)
+            await self._batch("SET", marker, stamp, "EX", ttl)
         except UNAVAILABLE as exc:
             # The record is durable; only the duplicate memory failed. A retry re-publishes
             # the same id, which consumers drop, so answering 2xx is still truthful.
             log.warning("seen_marker_failed", event_id=id_, error=type(exc).__name__)
-
-    def _seen_late(self, write: asyncio.Future[Any], id_: str, marker: bytes, stamp: bytes) -> None:
-        """A write answered 503 (outcome unknown) that the broker confirmed afterwards:
-        remembered as seen, as the 503 promised, so the client's retry is answered as a
-        duplicate instead of writing the event a second time."""
-        if write.cancelled() or write.exception() is not None:
-            return
-        task = asyncio.ensure_future(self._mark_seen(id_, marker, stamp))
-        self._late.add(task)
-        task.add_done_callback(self._late.discard)
+        return Accepted(id_, duplicate=False)
 
     async def send(self, topic: Topic, key: str, value: bytes) -> None:
         name = self._names(topic)
@@ -299,9 +280,7 @@ class Publisher:
             # the producer settles it later; its error (if any) is read there, or asyncio
             # would log "Future exception was never retrieved" as an error, long after
             future.add_done_callback(outcome_read)
-            unknown = OutcomeUnknown("kafka", "the broker did not confirm the write in time")
-            unknown.pending = future
-            raise unknown from exc
+            raise OutcomeUnknown("kafka", "the broker did not confirm the write in time") from exc
         except KafkaError as exc:
             if future is not None and retriable(exc):
                 raise OutcomeUnknown("kafka", f"{type(exc).__name__}") from exc

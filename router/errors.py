@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 
 class SwitchboardError(Exception):
     """Base of every error Switchboard raises on purpose."""
@@ -50,10 +47,7 @@ class TooLarge(InvalidEvent):
 class OutcomeUnknown(BackendUnavailable):
     """The broker took the record but did not confirm it in time: it may have been written.
 
-    A retry with the same idempotency key is safe (the event id is the same).
-    ``pending``: the write's future where one exists, settled when the broker answers."""
-
-    pending: asyncio.Future[Any] | None = None
+    A retry with the same idempotency key is safe (the event id is the same)."""
 
 
 class Unrecoverable(SwitchboardError):
