@@ -318,10 +318,13 @@ class RoutingHandler:
     ) -> tuple[Commit, list[OutRecord]] | None:
         if view.ticket is None:
             raise InvalidEvent(f"unknown ticket {item.ticket_id!r}")
-        change = apply_action(view.ticket, item.action, item.at, self._rules())
+        # An action cannot come before the state it changes: a helpdesk's time older than
+        # the ticket's last change (a clock behind, a backlog sent late) is taken as then.
+        at = max(item.at, view.ticket.updated_at)
+        change = apply_action(view.ticket, item.action, at, self._rules())
         if change is None:
             return None
-        out = LifecycleOutputs(item.event.id, change.ticket, item.at, self._limits)
+        out = LifecycleOutputs(item.event.id, change.ticket, at, self._limits)
         for etype, data in change.events:
             out.add(etype, **data)
         out.snapshot()

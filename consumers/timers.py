@@ -342,6 +342,8 @@ class TimersHandler:
                 going_on.append(queue)
                 continue
             fired_at = datetime.fromtimestamp(timer.when, UTC)
+            if timer.target == "assignment" and ticket is not None:
+                fired_at = max(fired_at, ticket.updated_at)  # as ``accept_timeout`` dates it
             commit = commit_for(queue.owner, timer.event_id, change, view.ticket_version, fired_at)
             commits.append((queue, timer, commit, current))
         results = await delivery.commit([c for _, _, c, _ in commits])  # a CONFLICT waits

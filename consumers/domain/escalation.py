@@ -123,6 +123,9 @@ def accept_timeout(
     deadline = ticket.assigned_at + rules.assignment.accept_timeout if ticket.assigned_at else None
     if ticket.status in SETTLED or ticket.accepted or deadline is None or deadline > now:
         return None
+    # a deadline that passed while the ticket was settled fires when it is reopened:
+    # dated then, not before the reopening it follows
+    now = max(now, ticket.updated_at)
     skip = rules.assignment.accept_timeout * SKIP_TIMEOUTS
     back = unassigned(ticket, "accept_timeout", now, skip_for=skip)
     if back.ticket.unaccepted > 1:  # escalated at the first timeout of this cycle already

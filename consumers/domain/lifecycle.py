@@ -11,7 +11,7 @@ from typing import Any
 
 from consumers.domain.assignment import assigned, named, unassigned
 from consumers.domain.outputs import Change
-from consumers.domain.sla import met, paused, running_due, stopped, waited
+from consumers.domain.sla import met, paused, stopped, waited, within
 from router.actions import (
     Action,
     AgentReplied,
@@ -73,17 +73,17 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
         resolved = ticket.model_copy(
             update={
                 **base,
+                **worked_by(ticket, action.agent_id),
                 "status": "resolved",
                 "resolved_at": at,
                 "sla": stopped(met(ticket.sla, "resolution", at)),
             }
         )
-        due = running_due(ticket.sla.get("resolution"))  # after a reopen: met already
         outcome = {
             "agent_id": action.agent_id,
             "first_contact": first_contact(ticket, rules.metrics.fcr),
             "fcr_definition": rules.metrics.fcr.hash,
-            "within_sla": None if due is None else at <= due,
+            "within_sla": within(ticket.sla.get("resolution"), at),  # after a reopen: None
         }
         return Change(resolved, [(EventType.TICKET_RESOLVED, outcome)])
     if isinstance(action, TicketReopened):
@@ -147,6 +147,15 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     return None
 
 
+def worked_by(ticket: Ticket, agent_id: str | None) -> dict[str, Any]:
+    """The assignee who replies to or resolves a ticket offered to them has accepted it:
+    they work it. Otherwise its accept timeout, re-armed when the ticket is reopened,
+    would take it from the agent who answered it."""
+    if agent_id is not None and agent_id == ticket.assignee and not ticket.accepted:
+        return {"accepted": True}
+    return {}
+
+
 def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet) -> Change:
     """A public reply meets the first response, or the running next_response cycle (a
     customer message after the previous reply started it). ``within_sla`` is judged
@@ -160,13 +169,13 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
     if elapsed is None:
         start = ticket.created_at if target == "first_response" else ticket.last_customer_at
         elapsed = policy.elapsed(start, at) if policy and start else (at - (start or at))
-    due = running_due(ticket.sla.get(target))
     events: list[tuple[EventType, dict[str, Any]]] = []
     if ticket.assignee is None:  # the replier took the ticket: accepted, as they work it
         taken = assigned(ticket, action.agent_id, "replied", at, accepted=True)
         ticket, events = taken.ticket, taken.events
     replied = ticket.model_copy(
         update={
+            **worked_by(ticket, action.agent_id),
             "updated_at": max(at, ticket.updated_at),
             "agent_replies": ticket.agent_replies + 1,
             "status": "pending" if ticket.status in ("new", "open") else ticket.status,
@@ -178,7 +187,7 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
         "response": "first" if target == "first_response" else "next",
         "agent_id": action.agent_id,
         "business_seconds": elapsed.total_seconds(),
-        "within_sla": None if due is None else at <= due,
+        "within_sla": within(ticket.sla.get(target), at),
         "handle_seconds": action.handle_seconds,
     }
     return Change(replied, [*events, (EventType.TICKET_RESPONDED, data)])

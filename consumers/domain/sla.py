@@ -89,6 +89,16 @@ def running_due(clock: SlaClock | None) -> datetime | None:
     return clock.due if clock is not None and clock.met_at is None else None
 
 
+def within(clock: SlaClock | None, at: datetime) -> bool | None:
+    """Whether a reply or resolution at ``at`` met its target (``within_sla``): None
+    without a running clock; never once the breach is on record, whatever time the
+    action claims (counted ``breached`` already, it cannot be ``met`` as well)."""
+    due = running_due(clock)
+    if clock is None or due is None:
+        return None
+    return at <= due and not clock.breached
+
+
 def stopped(clocks: dict[str, SlaClock]) -> dict[str, SlaClock]:
     """The clocks of a ticket being resolved or closed: a running next_response cycle ends
     without a verdict (nobody is owed a reply any more); a breached one stays on record."""
@@ -110,7 +120,14 @@ def waited(
     if clock is None or clock.met_at or clock.due is None or policy is None:
         return None
     begin = _effective_start(clock, policy, ticket.priority, ticket.created_at, target)
-    return None if begin is None else max(policy.elapsed(begin, at), _ZERO)
+    if begin is None:
+        return None
+    wait = policy.elapsed(begin, at)
+    if ticket.postponed_until is not None and at < ticket.postponed_until:
+        # the clock moved on by the whole pause planned; only what passed of it is not
+        # waiting (answered while postponed, the rest of the pause never happens)
+        wait += policy.elapsed(at, ticket.postponed_until)
+    return max(wait, _ZERO)
 
 
 def paused(

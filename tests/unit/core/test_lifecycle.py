@@ -165,6 +165,46 @@ def test_the_first_response_wait_leaves_out_postponed_time() -> None:
     assert answered.events[-1][1]["within_sla"] is True
 
 
+def test_a_reply_while_postponed_leaves_out_only_the_pause_that_passed() -> None:
+    """Postponed at 0:10 until 0:50, answered at 0:40: 40 minutes passed, 30 of them
+    postponed, so the customer waited 10 (not 40 - 40 = 0: the last 10 minutes of the
+    pause never happened)."""
+    pause = TicketPostponed(ticket_id="T-1", until=AT + timedelta(minutes=50))
+    postponed = apply_action(ticket(), pause, AT + timedelta(minutes=10), RULES)
+    assert postponed is not None
+    reply = AgentReplied(ticket_id="T-1", agent_id="a1", public=True)
+    answered = apply_action(postponed.ticket, reply, AT + timedelta(minutes=40), RULES)
+    assert answered is not None
+    assert answered.events[-1][1]["business_seconds"] == 10 * 60
+
+
+def test_a_reply_dated_before_a_recorded_breach_is_not_met() -> None:
+    """The breach is counted already: a helpdesk time from before the due time (sent
+    late) does not count the same target as met too."""
+    clocks = {"first_response": SlaClock(due=AT + timedelta(hours=1), breached=True)}
+    reply = AgentReplied(ticket_id="T-1", agent_id="a1", public=True)
+    late = apply_action(ticket(sla=clocks), reply, AT + timedelta(minutes=30), RULES)
+    assert late is not None
+    assert late.events[-1][1]["within_sla"] is False
+
+
+def test_the_assignee_who_replies_or_resolves_has_accepted_the_offer() -> None:
+    """An offer the agent works (a public reply, a resolution) is accepted: its accept
+    timeout, re-armed when the ticket is reopened, must not take it from them."""
+    offered = ticket(assignee="a1", assigned_at=AT, accepted=False)
+    reply = AgentReplied(ticket_id="T-1", agent_id="a1", public=True)
+    replied = apply_action(offered, reply, AT + timedelta(minutes=1), RULES)
+    resolved = apply_action(offered, TicketResolved(ticket_id="T-1", agent_id="a1"), AT, RULES)
+    other = apply_action(
+        offered, AgentReplied(ticket_id="T-1", agent_id="a2", public=True), AT, RULES
+    )
+    assert replied is not None
+    assert resolved is not None
+    assert other is not None
+    assert (replied.ticket.accepted, resolved.ticket.accepted) == (True, True)
+    assert other.ticket.accepted is False  # another agent's reply accepts nothing for a1
+
+
 def test_transfer_to_a_known_queue_only() -> None:
     moved = apply_action(ticket(), TicketTransferred(ticket_id="T-1", queue="billing"), AT, RULES)
     assert moved is not None

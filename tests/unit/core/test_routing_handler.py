@@ -483,3 +483,35 @@ async def test_a_failing_detection_ahead_leaves_each_message_to_detect_in_place(
         if r.topic is Topic.TICKET_STATE
     )
     assert languages == ["de", "en"]
+
+
+def action_record(
+    kind: str, data: dict[str, Any], at: datetime, offset: int
+) -> ConsumerRecord[bytes, bytes]:
+    """An action as a helpdesk writes it to the actions topic, keyed by its ticket."""
+    envelope = CloudEvent(id=f"action-{offset}", source="/helpdesk", type=kind, time=at, data=data)
+    key, value = str(data["ticket_id"]).encode(), encode_event(envelope)
+    return ConsumerRecord(
+        NAMES(Topic.ACTIONS), 0, offset, 0, 0, key, value, None, len(key), len(value),
+        (CONTENT_TYPE_HEADER,),
+    )  # fmt: skip
+
+
+async def test_an_action_dated_before_the_ticket_changed_is_taken_as_of_that_change() -> None:
+    """A helpdesk clock behind, or a backlog of actions sent late: a reply dated before
+    the ticket was even opened is recorded at the ticket's last change, so no metric
+    counts it in a window before the ticket existed."""
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "hello", 0)])
+    ticket = snapshot(broker.take())
+    reply = {"ticket_id": ticket.id, "agent_id": "a1", "public": True}
+    early = AT - timedelta(minutes=19)
+    await handler(store, broker).handle([action_record("agent.replied", reply, early, 1)])
+    responded = [event(r) for r in broker.take() if r.topic is Topic.TICKETS]
+    assert [e["type"] for e in responded][-1] == "switchboard.ticket.responded"
+    assert {datetime.fromisoformat(e["time"]) for e in responded} == {ticket.updated_at}
+    assert snapshot_of(responded[-1]).updated_at == ticket.updated_at
+
+
+def snapshot_of(lifecycle: dict[str, Any]) -> Ticket:
+    return Ticket.model_validate(lifecycle["data"]["ticket"])

@@ -310,3 +310,17 @@ def test_a_rules_assign_is_offered_and_times_out_as_any_offer() -> None:
     again = apply_decision(held, decision, ASSIGN_RULES, fill_defaults=False)
     assert (again.assigned_at, again.accepted) == (offered_at, True)
     assert named_offer_id(named) != named_offer_id(back.ticket)
+
+
+def test_an_offer_deadline_passed_while_resolved_fires_on_reopening_dated_then() -> None:
+    """Offered at 10:00 (2 minutes to accept), resolved by someone else, reopened at 10:30:
+    the re-armed deadline sends the ticket back in line as of the reopening, not from
+    10:02, before the reopening it follows (its place in line, its records' order)."""
+    reopened_at = AT + timedelta(minutes=30)
+    offered = ticket(status="open", assignee="a1", assigned_at=AT, updated_at=reopened_at)
+    deadline = AT + RULES.assignment.accept_timeout
+    change = fire(offered, "assignment", "timeout", RULES, deadline)
+    assert change is not None
+    assert change.ticket.assignee is None
+    assert change.ticket.queued_at == reopened_at
+    assert change.ticket.skipped_until["a1"] > reopened_at
