@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -27,11 +28,12 @@ from pydantic import (
 from channels.body import JSON, parse_json, read_body, require_media_type
 from channels.deps import Ingress, TicketOwners
 from channels.models import AcceptedBody, problem_responses
-from channels.problems import Problem, invalid_fields, pointer
+from channels.problems import ROOT, Problem, invalid_fields, pointer
 from channels.publish import fingerprint_of
 from channels.signatures import matches_any
 from router.actions import (
     ACTIONS,
+    MAX_POSTPONE,
     Action,
     TicketAction,
     TicketPostponed,
@@ -113,9 +115,8 @@ def _prepare(
         errors.extend({"pointer": e["path"], "detail": e["message"]} for e in exc.errors)
         return None
     when = received_time(envelope.time)
-    if isinstance(action, TicketPostponed) and action.until <= when:
-        detail = "is not in the future: a postponement ends later than it is made"
-        errors.append({"pointer": f"{prefix}/data/until", "detail": detail})
+    if isinstance(action, TicketPostponed) and (wrong := _postponement_problem(action, when)):
+        errors.append({"pointer": f"{prefix}/data/until", "detail": wrong})
         return None
     key = action_key(type_, action)
     if envelope.id:
@@ -138,6 +139,17 @@ def _prepare(
     return Prepared(key, event, prefix, ticket_id, fingerprint)
 
 
+def _postponement_problem(action: TicketPostponed, when: datetime) -> str | None:
+    """Why ``until`` cannot be right for a postponement made at ``when``, or None. A date
+    past the limit (``9999-12-31``) is a placeholder, not a plan, and would overflow the
+    router's date arithmetic after the 202."""
+    if action.until <= when:
+        return "is not in the future: a postponement ends later than it is made"
+    if action.until > when + MAX_POSTPONE:
+        return f"is more than {MAX_POSTPONE.days} days ahead: postpone to a nearer date"
+    return None
+
+
 def prepare(body: Any, idempotency_key: str | None = None) -> list[Prepared]:
     """Every action of a request, or a 400 naming every invalid field of every item. An
     action without an ``id`` of its own gets one from the request's ``Idempotency-Key``
@@ -145,10 +157,10 @@ def prepare(body: Any, idempotency_key: str | None = None) -> list[Prepared]:
     items, prefixes = ([body], [""]) if not isinstance(body, list) else (body, None)
     if prefixes is None:
         if not items:
-            raise Problem(400, "empty list of actions", slug="invalid", errors=[_at("/", "empty")])
+            raise Problem(400, "empty list of actions", slug="invalid", errors=[_at(ROOT, "empty")])
         if len(items) > MAX_ACTIONS:
             detail = f"at most {MAX_ACTIONS} actions per request"
-            raise Problem(400, detail, slug="invalid", errors=[_at("/", detail)])
+            raise Problem(400, detail, slug="invalid", errors=[_at(ROOT, detail)])
         prefixes = [f"/{i}" for i in range(len(items))]
     errors: list[dict[str, Any]] = []
     prepared = [

@@ -15,11 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from channels import actions, chat, email, meta, twilio, voice, webform
 from channels.deps import IngressContext
 from channels.models import problem_responses
-from channels.problems import install_handlers
+from channels.problems import Problem, install_handlers, problem_response
 from router.health import add_health_routes
 from router.observability import Telemetry
 
 RETRY_AFTER_S = 5
+UTF8_OR_SUBSET = frozenset({None, "utf-8", "utf8", "us-ascii", "ascii"})
 
 
 def create_app(ctx: IngressContext) -> FastAPI:
@@ -36,6 +37,7 @@ def create_app(ctx: IngressContext) -> FastAPI:
     for module in (email, chat, twilio, meta, voice, webform, actions):
         app.include_router(module.build_router())
     add_health_routes(app, ctx.telemetry, lambda: ctx.ready_checks)
+    app.add_middleware(JsonIsUtf8)  # inside CORS: a browser reads the 415 too
     origins = ctx.settings.cors_origin_list()
     if origins:  # pages on these origins may post from a browser (preflight answered)
         app.add_middleware(
@@ -51,7 +53,7 @@ def create_app(ctx: IngressContext) -> FastAPI:
     routes = (HotRoute(webform.PATH, webform.accept), HotRoute(email.PATH, email.accept))
     hot = HotPaths({r.path: r for r in routes}, ctx, app.exception_handlers)
     app.hot = hot
-    app.hot_app = Measure(hot, ctx.telemetry)
+    app.hot_app = Measure(JsonIsUtf8(hot), ctx.telemetry)
     return app
 
 
@@ -145,6 +147,39 @@ class HotPaths:
             if cls in self._on_error:
                 return self._on_error[cls], cls is Exception
         return None, True
+
+
+class JsonIsUtf8:
+    """415 for a JSON body declared in a charset other than UTF-8, before any endpoint
+    reads it. JSON between systems is UTF-8 (RFC 8259, section 8.1), and every endpoint
+    parses it so: a ``charset=utf-16`` body would be misread or refused as malformed
+    without a word about why. No charset, or ``utf-8`` (or ASCII, a subset of it), is
+    what every client sends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = _non_utf8_json(scope)
+            if problem is not None:
+                await problem_response(problem, scope["path"])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _non_utf8_json(scope: Scope) -> Problem | None:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+            if not content_type.split(";")[0].strip().lower().endswith("json"):
+                return None  # JSON and its +json kinds (CloudEvents) only
+            charset = webform.declared_charset(content_type)
+            if charset in UTF8_OR_SUBSET:
+                return None
+            detail = f"JSON is UTF-8 (RFC 8259); charset {charset!r} is not accepted"
+            return Problem(415, detail)
+    return None
 
 
 class Measure:

@@ -320,6 +320,8 @@ class _Walk:
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     parts: int = 0
+    #: parts past MAX_PARTS, not read (their own children not counted)
+    unread: int = 0
 
     def fork(self) -> _Walk:
         return _Walk(self.headers, self.declared, parts=self.parts)
@@ -327,7 +329,10 @@ class _Walk:
 
 def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
     out.parts += 1
-    if depth > MAX_DEPTH or out.parts > MAX_PARTS:
+    if out.parts > MAX_PARTS:
+        out.unread += 1
+        return
+    if depth > MAX_DEPTH:
         return
     ctype = part.get_content_type()
     children = part.get_payload() if part.is_multipart() else None
@@ -388,6 +393,7 @@ def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
         sub = out.fork()
         _walk(child, sub, depth + 1)
         out.parts = sub.parts
+        out.unread += sub.unread
         tried.append(sub)
     chosen = next((w for w in tried if any(t.strip() for t in w.plain)), None) or next(
         (w for w in tried if w.html), None
@@ -512,6 +518,13 @@ def _body(msg: Message, headers: _Headers) -> tuple[str, list[str], bool, list[A
     from HTML only, and the attachments' metadata."""
     walk = _Walk(headers, _declared_charsets(msg))
     _walk(msg, walk)
+    if walk.unread:
+        # The limit keeps a crafted message from costing the parser unbounded time; the
+        # record says so, as a list that looks complete would mislead an agent.
+        headers.warnings.append(
+            f"attachments: only the first {MAX_PARTS} MIME parts were read, "
+            f"{walk.unread} more not listed"
+        )
     quoted: list[str] = []
     if any(t.strip() for t in walk.plain):
         text, html_only = "\n\n".join(trim_text(t) for t in walk.plain if t.strip()), False

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from router.actions import json_pointer
 from router.errors import BackendUnavailable, InvalidEvent, OutcomeUnknown, TooLarge
 
 PROBLEM_TYPE = "application/problem+json"
@@ -84,10 +85,15 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
     )
 
 
+ROOT = ""
+"""The JSON Pointer to the whole request body (RFC 6901: ``/`` would name a member ``""``)."""
+
+
 def pointer(loc: tuple[int | str, ...] | list[int | str]) -> str:
-    """A JSON Pointer (RFC 6901) to the offending field."""
-    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in loc if p != "body"]
-    return "/" + "/".join(parts)
+    """A JSON Pointer (RFC 6901) to the offending field of the request body. FastAPI puts
+    ``body`` first in the location of a body error; that names no member, so it goes."""
+    parts = loc[1:] if loc and loc[0] == "body" else loc
+    return json_pointer(parts)
 
 
 def validation_errors(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
@@ -147,7 +153,7 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
 
     async def on_invalid_event(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InvalidEvent)
-        errors = [{"pointer": e.get("path", "/"), "detail": e.get("message")} for e in exc.errors]
+        errors = [{"pointer": e.get("path", ROOT), "detail": e.get("message")} for e in exc.errors]
         return problem_response(
             Problem(400, str(exc), slug="invalid", errors=errors or None), request.url.path
         )

@@ -15,13 +15,13 @@ from channels.body import JSON, parse_json, read_body, require_media_type, valid
 from channels.deps import Ingress
 from channels.models import AcceptedBody, problem_responses
 from channels.shared_secret import openapi_parameters, require_secret
+from router.actions import HandleSeconds
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
 
 SOURCE = "/switchboard/channels/voice"
 
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Seconds = Annotated[float, Field(ge=0, le=7 * 24 * 3600)]
 CallEvent = Literal["ringing", "answered", "ended", "missed", "voicemail"]
 
 
@@ -34,9 +34,10 @@ class CallEventBody(BaseModel):
     to: Ident
     at: AwareDatetime
     agent_id: Ident | None = None
-    talk_seconds: Seconds | None = None
-    hold_seconds: Seconds | None = None
-    wrap_seconds: Seconds | None = None
+    # each one bounded like a reply's: their sum is added to the ticket's handle time
+    talk_seconds: HandleSeconds | None = None
+    hold_seconds: HandleSeconds | None = None
+    wrap_seconds: HandleSeconds | None = None
     queue: Ident | None = None
     recording_url: str | None = Field(default=None, max_length=2048)
     transcript: str | None = Field(default=None, max_length=100_000)

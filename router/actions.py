@@ -7,6 +7,8 @@ Unknown extra fields are ignored so that a newer helpdesk does not break an olde
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -14,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -28,6 +31,17 @@ from router.vocabulary import CHANNELS, Channel
 PREFIX = "switchboard."
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=100_000)]
+MAX_HANDLE_SECONDS = 24 * 3600
+"""The longest one reply (or one call's talk, hold or wrap) may take: anything longer is a
+wrong unit or a bug in the sender, and would distort every handle-time metric it joins."""
+HandleSeconds = Annotated[
+    float, Field(ge=0, le=MAX_HANDLE_SECONDS, allow_inf_nan=False, strict=True)
+]
+"""Seconds as a JSON number (an integer or a fraction), never a string or a boolean."""
+MAX_POSTPONE = timedelta(days=366)
+"""How far ahead a postponement may end: a year and a day covers every real "after the
+holidays" or "next annual renewal"; beyond it a date is a placeholder (9999-12-31) whose
+arithmetic would overflow downstream."""
 
 
 class Action(BaseModel):
@@ -40,8 +54,8 @@ class TicketAction(Action):
 
 class AgentReplied(TicketAction):
     agent_id: Ident
-    public: bool
-    handle_seconds: Annotated[float, Field(ge=0)] | None = None
+    public: StrictBool
+    handle_seconds: HandleSeconds | None = None
 
 
 class NoteAdded(TicketAction):
@@ -107,7 +121,7 @@ class AgentPresence(Action):
     agent_id: Ident
     status: Literal["online", "away", "offline"]
     skills: list[Ident] | None = None
-    capacity: dict[Channel, Annotated[int, Field(ge=0)]] | None = Field(
+    capacity: dict[Channel, Annotated[int, Field(ge=0, strict=True)]] | None = Field(
         default=None, description=f"Concurrent tickets per channel ({', '.join(CHANNELS)})."
     )
 
@@ -167,10 +181,20 @@ def canonical_type(name: str) -> str | None:
     return full if full in ACTIONS else None
 
 
+def json_pointer(loc: Sequence[int | str]) -> str:
+    """An RFC 6901 JSON Pointer for a pydantic error location: ``""`` for the whole
+    document, ``/1`` for a list item, ``~`` and ``/`` in names escaped. Pydantic's
+    ``[key]`` marker (the key of a map entry is invalid) is dropped: the pointer names the
+    entry, as a pointer cannot name a key itself."""
+    return "".join(
+        "/" + str(part).replace("~", "~0").replace("/", "~1") for part in loc if part != "[key]"
+    )
+
+
 def _errors(exc: ValidationError, prefix: str) -> list[dict[str, object]]:
     return [
         {
-            "path": prefix + "".join(f"/{p}" for p in err["loc"]),
+            "path": prefix + json_pointer(err["loc"]),
             "message": err["msg"].removeprefix("Value error, "),
         }
         for err in exc.errors()

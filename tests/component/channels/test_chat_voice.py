@@ -186,6 +186,18 @@ async def test_voice_bad_input(ingress_client: httpx.AsyncClient, settings: Sett
     await assert_nothing_written(settings)
 
 
+@pytest.mark.parametrize("field", ["talk_seconds", "hold_seconds", "wrap_seconds"])
+@pytest.mark.parametrize("value", [True, "60", 1e308, 86_401])
+async def test_call_seconds_are_bounded_json_numbers(
+    ingress_client: httpx.AsyncClient, settings: Settings, field: str, value: object
+) -> None:
+    """``talk_seconds: true`` was published as 1.0; a week and more as is. Each one is
+    added to the ticket's handle time: at most a day, as a number."""
+    resp = await ingress_client.post("/v1/channels/voice", json={**CALL, field: value})
+    assert_problem(resp, 400, f"/{field}")
+    await assert_nothing_written(settings)
+
+
 SECRETS = {"chat": "chat-secret-1", "voice": "voice-secret-2"}
 BODIES = {"chat": CHAT, "voice": CALL}
 

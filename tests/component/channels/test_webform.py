@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from channels.body import FORM
 from router.codec import CONTENT_TYPE
 from router.settings import Settings
 from router.topics import Topic
@@ -52,6 +53,61 @@ async def test_form_encoded_is_accepted(
     assert resp.status_code == 202, resp.text
     event = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]
     assert event["data"]["metadata"] == {"category": "billing"}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        (FORM + "; charset=iso-8859-1", b"email=l2%40example.com&message=caf%E9"),
+        (FORM + '; charset="ISO-8859-1"', b"email=l2%40example.com&message=caf\xe9"),
+        (FORM + "; charset=windows-1252", b"email=l2%40example.com&message=caf%E9"),
+        (FORM, b"email=l2%40example.com&message=caf%C3%A9"),
+        (FORM + "; charset=utf-8", b"email=l2%40example.com&message=caf%C3%A9"),
+    ],
+)
+async def test_a_form_is_decoded_in_its_declared_charset(
+    ingress_client: httpx.AsyncClient, settings: Settings, content_type: str, body: bytes
+) -> None:
+    """A Latin-1 page's ``caf%E9`` was stored as "caf\ufffd"."""
+    resp = await ingress_client.post(
+        "/v1/channels/webform", content=body, headers={"content-type": content_type}
+    )
+    assert resp.status_code == 202, resp.text
+    event = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]
+    assert event["data"]["text"] == "café"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "answer"),
+    [
+        (FORM + "; charset=x-klingon", b"email=a%40example.com&message=hi", (415, "x-klingon")),
+        (FORM + "; charset=base64", b"email=a%40example.com&message=hi", (415, "base64")),
+        (FORM, b"email=a%40example.com&message=caf%E9", (400, "utf-8")),
+        (
+            "application/json; charset=utf-16",
+            '{"email": "a@example.com", "message": "hi"}'.encode("utf-16"),
+            (415, "utf-16"),
+        ),
+        ("application/json; charset=utf-32", b"{}", (415, "utf-32")),
+    ],
+)
+async def test_a_charset_the_body_cannot_be_read_in_is_refused(
+    ingress_client: httpx.AsyncClient,
+    settings: Settings,
+    content_type: str,
+    body: bytes,
+    answer: tuple[int, str],
+) -> None:
+    """Never stored garbled: an unknown charset (415), bytes that are not the charset
+    (400), JSON in anything but UTF-8 (415, RFC 8259)."""
+    resp = await ingress_client.post(
+        "/v1/channels/webform", content=body, headers={"content-type": content_type}
+    )
+    status, said = answer
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert said in resp.json()["detail"]
+    assert await read_topic(settings, Topic.INBOUND, expect=0, settle=0.2) == []
 
 
 async def test_a_browsers_form_data_is_accepted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from channels.actions import prepare
 from channels.problems import Problem
 from router.actions import ACTIONS, action_key, canonical_type, parse_action
 from router.errors import InvalidEvent
-from router.events import CloudEvent
+from router.events import CloudEvent, utcnow
 
 pytestmark = pytest.mark.unit
 
@@ -104,7 +105,7 @@ def test_keys(type_: str, data: dict[str, Any], key: str) -> None:
         (
             "agent.presence",
             {"agent_id": "a", "status": "online", "capacity": {"fax": 1}},
-            "/data/capacity/fax/[key]",
+            "/data/capacity/fax",
         ),
         ("customer.upserted", {"name": "nobody"}, "/data"),
         ("customer.upserted", {"email": "nope"}, "/data/email"),
@@ -134,3 +135,80 @@ def test_prepare_fills_the_envelope_and_validates_every_item() -> None:
         )
     pointers = [e["pointer"] for e in info.value.errors or []]
     assert pointers == ["/0/data/ticket_id", "/1/data/score", "/2/time"]
+
+
+REPLY = {"ticket_id": "T-1", "agent_id": "a-1", "public": True}
+
+
+@pytest.mark.parametrize("seconds", [0, 240, 240.5, 86_400])
+def test_handle_seconds_within_a_day_are_kept(seconds: float) -> None:
+    action = parse_action(event("agent.replied", {**REPLY, "handle_seconds": seconds}))
+    assert action.model_dump()["handle_seconds"] == seconds
+
+
+@pytest.mark.parametrize("seconds", [1e308, 86_400.5, -1, "240", True])
+def test_handle_seconds_that_would_corrupt_the_ticket_are_refused(seconds: object) -> None:
+    """1e308 summed on the ticket overflowed to inf (serialised as null); ``true`` was 1.0."""
+    with pytest.raises(InvalidEvent) as info:
+        parse_action(event("agent.replied", {**REPLY, "handle_seconds": seconds}))
+    assert [e["path"] for e in info.value.errors] == ["/data/handle_seconds"]
+
+
+@pytest.mark.parametrize("public", ["yes", "no", "on", "off", "t", "f", "1", "0", 1, 0, None])
+def test_public_is_a_json_boolean_only(public: object) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        parse_action(event("agent.replied", {**REPLY, "public": public}))
+    assert [e["path"] for e in info.value.errors] == ["/data/public"]
+
+
+@pytest.mark.parametrize("capacity", ["3", True, 2.0, -1])
+def test_capacity_is_a_json_integer_only(capacity: object) -> None:
+    data = {"agent_id": "a-1", "status": "online", "capacity": {"email": capacity}}
+    with pytest.raises(InvalidEvent) as info:
+        parse_action(event("agent.presence", data))
+    assert [e["path"] for e in info.value.errors] == ["/data/capacity/email"]
+
+
+def postpone(until: str) -> dict[str, Any]:
+    return {"type": "ticket.postponed", "data": {"ticket_id": "T-1", "until": until}}
+
+
+@pytest.mark.parametrize("until", ["9999-12-31T23:59:59Z", "2020-01-01T00:00:00Z"])
+def test_a_postponement_too_far_ahead_or_past_is_refused_at_until(until: str) -> None:
+    """9999-12-31 was answered 202, then overflowed in the router and was dead-lettered."""
+    with pytest.raises(Problem) as info:
+        prepare(postpone(until))
+    assert [e["pointer"] for e in info.value.errors or []] == ["/data/until"]
+
+
+def test_a_postponement_up_to_a_year_and_a_day_ahead_is_accepted() -> None:
+    soon = (utcnow() + timedelta(days=365)).isoformat()
+    [one] = prepare(postpone(soon))
+    assert one.event.data["until"]
+    too_far = (utcnow() + timedelta(days=367)).isoformat()
+    with pytest.raises(Problem) as info:
+        prepare(postpone(too_far))
+    assert "366 days" in (info.value.errors or [{}])[0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "pointers"),
+    [
+        ([], [""]),  # the whole document: "" (RFC 6901), not "/"
+        ([5], ["/0"]),  # a list item: "/0", not "/0/"
+        ({"type": "ticket.closed", "data": {}}, ["/data/ticket_id"]),
+        (
+            [
+                {
+                    "type": "agent.presence",
+                    "data": {"agent_id": "a", "status": "online", "capacity": {"fax": 1}},
+                }
+            ],
+            ["/0/data/capacity/fax"],  # an invalid key: the member it names
+        ),
+    ],
+)
+def test_every_error_pointer_is_a_json_pointer(body: Any, pointers: list[str]) -> None:
+    with pytest.raises(Problem) as info:
+        prepare(body)
+    assert [e["pointer"] for e in info.value.errors or []] == pointers

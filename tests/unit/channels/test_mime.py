@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.mime import decode_words, parse_email
+from channels.email import to_interaction
+from channels.mime import MAX_PARTS, decode_words, parse_email
 
 pytestmark = pytest.mark.unit
 
@@ -286,3 +287,32 @@ def test_the_inbox_is_the_address_the_mail_was_delivered_to_when_it_is_in_copy()
     assert plain.inbox == "dave@partner.example"  # no delivery header: the first To
     alias = "From: c@example.com\nTo: support@acme.test\nDelivered-To: acme@mail.example\n\nhi"
     assert parse_email(alias.encode()).inbox == "support@acme.test"  # forwarded alias
+
+
+def many_attachments(count: int) -> bytes:
+    parts = b"".join(
+        b"--b\r\nContent-Type: application/pdf\r\n"
+        b'Content-Disposition: attachment; filename="f%d.pdf"\r\n\r\nx\r\n' % i
+        for i in range(count)
+    )
+    body = b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n" + parts + b"--b--\r\n"
+    return mail('From: a@example.com\nContent-Type: multipart/mixed; boundary="b"', body)
+
+
+def test_attachments_past_the_part_limit_are_said_to_be_missing() -> None:
+    """3000 attachments listed 498 and said nothing: the record now tells the agent the
+    list is incomplete, and how many parts were not read."""
+    parsed = parse_email(many_attachments(3000))
+    assert len(parsed.attachments) == MAX_PARTS - 2  # the multipart and the text took two
+    assert parsed.text == "see attached"
+    [warning] = [w for w in parsed.warnings if w.startswith("attachments:")]
+    assert f"only the first {MAX_PARTS} MIME parts" in warning
+    assert "2502 more not listed" in warning
+    interaction = to_interaction(parsed, 0)
+    assert warning in interaction.metadata["parse_warnings"]
+
+
+def test_attachments_within_the_part_limit_carry_no_warning() -> None:
+    parsed = parse_email(many_attachments(MAX_PARTS - 2))
+    assert len(parsed.attachments) == MAX_PARTS - 2
+    assert parsed.warnings == []
