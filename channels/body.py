@@ -62,7 +62,7 @@ def malformed(what: str, exc: Exception) -> Problem:
         400,
         f"malformed {what}: {exc}",
         slug="malformed",
-        errors=[{"pointer": "/", "detail": f"malformed {what}"}],
+        errors=[{"pointer": "", "detail": f"malformed {what}"}],  # the whole body
     )
 
 

@@ -89,7 +89,7 @@ async def accept(ingress: IngressContext, request: Request) -> Response:
     raw = await read_body(request, ingress.settings.max_body_bytes)
     require_secret(request, raw, ingress.settings.email_secret)
     if not raw.strip():
-        raise Problem(400, "empty message", slug="invalid", errors=[_error("/", "empty")])
+        raise Problem(400, "empty message", slug="invalid", errors=[_error("", "empty")])
     if len(raw) > THREADPOOL_ABOVE_BYTES:
         parsed, interaction = await run_in_threadpool(interpret, raw)
     else:

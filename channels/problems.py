@@ -172,8 +172,9 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
         if isinstance(exc, OutcomeUnknown):
             detail = (
                 f"{exc}: the event may have been written. Retry with the same "
-                "Idempotency-Key (or, for web forms and chat, the same content): "
-                "the retry is recognised and answered as a duplicate"
+                "Idempotency-Key (or, for web forms and chat, the same content): the "
+                "retry carries the same event id, so it never becomes a second event "
+                "(it may still be answered as new, if the first write was not confirmed)"
             )
             slug = "outcome-unknown"
         else:

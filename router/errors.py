@@ -39,7 +39,7 @@ class BackendUnavailable(SwitchboardError):
 class TooLarge(InvalidEvent):
     """Input that cannot fit in the records that would follow from it (HTTP 413)."""
 
-    def __init__(self, message: str, *, pointer: str = "/") -> None:
+    def __init__(self, message: str, *, pointer: str = "") -> None:
         super().__init__(message, [{"path": pointer, "message": message}])
         self.pointer = pointer
 

@@ -40,7 +40,7 @@ class Limits:
         """How much of a poison record's value the dead-letter record keeps."""
         return self.record_bytes // 2
 
-    def check_inbound(self, value: bytes | None, *, pointer: str = "/") -> None:
+    def check_inbound(self, value: bytes | None, *, pointer: str = "") -> None:
         size = len(value or b"")
         if size > self.inbound_bytes:
             raise TooLarge(

@@ -43,7 +43,7 @@ from consumers.state.agents import AgentStore
 from consumers.state.memory import InMemoryThreadStore
 from consumers.state.threads import Commit, ViewRequest
 from consumers.sweep import request_for
-from router.actions import AgentReplied, TicketClosed, TicketResolved
+from router.actions import MAX_HANDLE_SECONDS, AgentReplied, TicketClosed, TicketResolved
 from router.app.simulate.day import NAMES, DayEvent
 from router.app.simulate.floor import Floor
 from router.app.simulate.line import Line
@@ -359,8 +359,9 @@ class Simulation:
         seconds = handling.sample(self._random(f"handling{len(outcome.work)}", ticket))
         if not outcome.work:
             outcome.handle_s = seconds
+        reported = min(seconds, MAX_HANDLE_SECONDS)  # as a helpdesk may report it
         reply = AgentReplied(
-            ticket_id=ticket.id, agent_id=agent, public=True, handle_seconds=seconds
+            ticket_id=ticket.id, agent_id=agent, public=True, handle_seconds=reported
         )
         current, events = assignment.ticket if assignment else ticket, []
         if assignment is not None:

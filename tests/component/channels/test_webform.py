@@ -175,7 +175,7 @@ async def test_an_idempotency_key_reused_for_another_request_is_422_and_writes_n
         ({"json": {"email": "not-an-email", "message": "x"}}, 400, "/email"),
         ({"json": {"email": "a@example.com", "message": "  "}}, 400, "/message"),
         ({"json": {"email": "a@example.com", "message": 5}}, 400, "/message"),
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "/"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, ""),
         ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, None),
     ],
 )
