@@ -142,8 +142,10 @@ def language_of(
 
 
 def detection_text(message: dict[str, Any]) -> str:
-    """What detection reads of a message: its subject, then its text."""
-    return f"{message.get('subject') or ''}\n{message.get('text') or ''}"
+    """What detection reads of a message: its text, then its subject. The text is what
+    the customer wrote; a subject is often a form's or a thread's (``Re: Order 1234``, an
+    English subject line over a French message), and read first it would decide alone."""
+    return f"{message.get('text') or ''}\n{message.get('subject') or ''}"
 
 
 def fill_language(

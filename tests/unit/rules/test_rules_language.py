@@ -95,6 +95,18 @@ def test_fill_language_completes_the_facts_the_rules_see() -> None:
     assert (crm["language"], crm["language_source"]) == ("fr", "crm")
 
 
+def test_the_message_text_decides_over_an_english_subject_line() -> None:
+    """A reply in French under a subject line the thread started in English."""
+    facts = {
+        "subject": "Re: Your order confirmation, shipping details and the delivery date "
+        "we promised for your order number 1234",
+        "text": "Bonjour, je n'ai toujours pas reçu ma commande. Pouvez-vous vérifier "
+        "où elle se trouve et me dire quand elle arrivera ? Merci beaucoup.",
+    }
+    fill_language(facts, CODES)
+    assert facts["language"] == "fr"
+
+
 def test_a_rule_on_language_matches_a_detected_message() -> None:
     rules = loads_ruleset(
         HEADER
