@@ -144,11 +144,25 @@ class MetricsHandler:
                         self._telemetry.handle_time.labels(queue).observe(c.amount)
 
     async def flush(self) -> None:
-        """Publish a new revision of every window that changed since the last flush."""
+        """Publish a new revision of every window that changed since the last flush.
+
+        A window whose allowed lateness has already passed (a late event opened or
+        changed it) goes out once, as final, and is closed: publishing it open first, or
+        again as final at the next tick with nothing changed, would be a revision that
+        says nothing new (contract section 8)."""
         dirty = await self._counters.dirty()
-        if dirty:
-            await self._publish(dirty, final=False)
-            await self._counters.published(dirty)
+        if not dirty:
+            return
+        ends = await self._counters.ends(dirty)
+        horizon = self._clock() - self._lateness_s
+        late = [w for w in dirty if w in ends and ends[w] <= horizon]
+        live = [w for w in dirty if w not in ends or ends[w] > horizon]
+        if live:
+            await self._publish(live, final=False)
+        if late:
+            await self._publish(late, final=True)
+            await self._counters.closed(late)
+        await self._counters.published(dirty)
 
     async def tick(self) -> None:
         """Flush, snapshot the backlog once per window, and mark windows whose allowed
@@ -161,12 +175,21 @@ class MetricsHandler:
             await self._counters.closed(due)
 
     async def _snapshot_backlog(self) -> None:
-        """The workload backlog gauges per queue, once in every window (its first tick)."""
+        """The workload backlog gauges per queue, once in every window: every process
+        sets its own ``/metrics`` gauges, but only the one that claims the window (its
+        first tick in any process) publishes them, so a process joining mid-window does
+        not set them a second time."""
         now = self._clock()
         start, end = window_of(datetime.fromtimestamp(now, UTC), self._window_s)
         if start == self._snapshot_window:
             return
         gauges = await self._backlog.gauges(now)
+        self._scrape(gauges)
+        if gauges and await self._counters.claim_snapshot(metric_key("workload", start, {})):
+            await self._publish_gauges(gauges, start, end)
+        self._snapshot_window = start
+
+    def _scrape(self, gauges: dict[str, dict[str, int]]) -> None:
         if self._telemetry:
             for queue, values in gauges.items():
                 self._telemetry.backlog.labels(queue).set(values["open"])
@@ -174,6 +197,10 @@ class MetricsHandler:
                 self._telemetry.backlog_oldest_waiting.labels(queue).set(
                     values["oldest_waiting_seconds"]
                 )
+
+    async def _publish_gauges(
+        self, gauges: dict[str, dict[str, int]], start: datetime, end: datetime
+    ) -> None:
         windows = [
             Gauges(
                 window=metric_key("workload", start, {"queue": queue}),
@@ -183,10 +210,8 @@ class MetricsHandler:
             )
             for queue, values in gauges.items()
         ]
-        if windows:
-            await self._counters.set_gauges(windows)
-            await self._publish([w.window for w in windows], final=False)
-        self._snapshot_window = start
+        await self._counters.set_gauges(windows)
+        await self._publish([w.window for w in windows], final=False)
 
     async def _publish(self, keys: list[str], *, final: bool) -> None:
         states = await self._counters.revise(keys, final=final)

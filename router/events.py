@@ -209,5 +209,10 @@ def iso(ts: datetime) -> str:
 
 
 def metric_key(metric: str, window_start: datetime, dimensions: dict[str, str]) -> str:
-    dims = ",".join(f"{k}={v}" for k, v in sorted(dimensions.items()))
+    """``<metric>/<window start>/<name=value,...>`` (names sorted). In a value the key's
+    own separators are percent-encoded (``%`` ``/`` ``,`` ``=`` only, so keys of ordinary
+    values read as before): an agent named ``x/y,z=1`` cannot make two windows share a
+    key, or one key read as another window."""
+    escaped = str.maketrans({"%": "%25", "/": "%2F", ",": "%2C", "=": "%3D"})
+    dims = ",".join(f"{k}={v.translate(escaped)}" for k, v in sorted(dimensions.items()))
     return f"{metric}/{iso(window_start)}/{dims}"

@@ -9,6 +9,11 @@ marker for (window, event, counter) in the same script (``increment.lua``), so a
 redelivered event adds nothing. Windows that changed are remembered in a *dirty* set
 until published, and every window in a sorted set by its end, until its allowed lateness
 has passed and it is published as final.
+
+The backlog gauges are a snapshot taken once per window by whichever metrics process
+claims it first: the claim is a dedupe marker (``SET NX``) of the window's workload key
+without dimensions, so a process that joins mid-window (a rebalance, a restart) finds it
+taken and does not publish a second snapshot.
 """
 
 from __future__ import annotations
@@ -121,6 +126,13 @@ class WindowCounters:
                     pipe.zadd(k.metric_windows, {w.window: w.end}, nx=True)
                 await pipe.execute()
 
+    async def claim_snapshot(self, window: str) -> bool:
+        """True for the one caller, of every metrics process, that takes the backlog
+        snapshot of ``window`` (``metric_key("workload", start, {})``); False once taken."""
+        marker = self._keys.metric_done(window, "backlog", "snapshot")
+        with redis_errors():
+            return bool(await self._r.set(marker, "1", nx=True, ex=self._ttl))
+
     async def dirty(self) -> list[str]:
         """The windows changed since they were last published, sorted."""
         with redis_errors():
@@ -131,6 +143,14 @@ class WindowCounters:
         if windows:
             with redis_errors():
                 await self._r.srem(self._keys.metric_dirty, *windows)
+
+    async def ends(self, windows: list[str]) -> dict[str, float]:
+        """When each of ``windows`` ends (epoch seconds), for those still to close."""
+        if not windows:
+            return {}
+        with redis_errors():
+            scores: list[float | None] = await self._r.zmscore(self._keys.metric_windows, windows)
+        return {w: s for w, s in zip(windows, scores, strict=True) if s is not None}
 
     async def due(self, horizon: float) -> list[str]:
         """The windows that ended at or before ``horizon``: to publish as final."""

@@ -25,6 +25,16 @@ role's own code, so a bug in that code cannot hide in both sides:
 The agent of a window is the event's ``agent_id``, else the ticket's assignee, else
 ``none``; a ticket without a queue or SLA policy counts under ``none``.
 
+On a running system the check compares at a common cut-off: before reading anything it
+takes the offsets the metrics role's consumer group has committed on ``tickets`` (the
+role commits only after it counted and published a batch), reads the metric topics, then
+``tickets``. A window that any event at or past that offset counts in is still being
+counted (``windows_open``): it is left out of the comparison and reported, not named as
+a difference. Every other window was published with all its events before the metric
+topics were read, so its newest record must equal the recount exactly. When the group
+has committed nothing (no metrics role ever ran, or the records were counted another
+way) every window is compared.
+
 Not verified: the workload *backlog gauges* (``open``, ``waiting``,
 ``oldest_waiting_seconds``). They are snapshots the metrics role takes on its own clock
 once per window, of the backlog at that moment; a replay of event time cannot know when
@@ -41,16 +51,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiokafka import ConsumerRecord
+import structlog
+from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from consumers.metrics import read_lifecycle
+from consumers.metrics import MetricsHandler, read_lifecycle
 from router.app.reading import Progress, read_through
 from router.app.report.windows import Period
 from router.errors import SwitchboardError
+from router.events import metric_key
+from router.kafka import make_admin
 from router.limits import Limits
 from router.settings import Settings
-from router.topics import METRIC_TOPICS, Topic
+from router.topics import METRIC_TOPICS, Topic, TopicNames
 
 Counters = dict[str, int]
 
@@ -60,6 +73,7 @@ IGNORED_DIMENSIONS = frozenset({"definition_hash"})
 them is compared as one."""
 
 T = "switchboard.ticket."
+log = structlog.get_logger("switchboard.verify")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +84,9 @@ class WindowId:
 
     @property
     def key(self) -> str:
-        """The record key of contract section 8."""
-        start = self.start.strftime("%Y-%m-%dT%H:%M:%SZ")
-        dims = ",".join(f"{k}={v}" for k, v in self.dimensions)
-        return f"{self.metric}/{start}/{dims}"
+        """The record key of contract section 8 (dimension values escaped as the metric
+        topics key them); only shown: windows are matched by their fields, not keys."""
+        return metric_key(self.metric, self.start, dict(self.dimensions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +109,7 @@ class Verified:
     differences: list[Difference] = field(default_factory=list)
     windows_recounted: int = 0
     windows_found: int = 0
+    windows_open: int = 0  # still being counted at the cut-off: not compared
     events: int = 0
     duplicates: int = 0
     unreadable: int = 0
@@ -139,10 +153,15 @@ class Recount:
     duplicates: int = 0
     unreadable: int = 0
     limits: Limits = field(default_factory=Limits)
+    open: set[WindowId] = field(default_factory=set)
+    """Windows an event past the cut-off counts in: the metrics role may not have yet."""
+    _touched: list[WindowId] = field(default_factory=list, init=False, repr=False)
 
-    def add_record(self, value: bytes | None, timestamp_ms: int) -> None:
+    def add_record(self, value: bytes | None, timestamp_ms: int, *, counted: bool = True) -> None:
         """One record of the tickets topic, as bytes. What the metrics role dead-letters
-        (read as it reads it: the envelope, the type, the snapshot) counts nowhere."""
+        (read as it reads it: the envelope, the type, the snapshot) counts nowhere.
+        ``counted``: the metrics role had committed this record when the check began;
+        else every window it counts in is ``open``."""
         try:
             read_lifecycle(value, self.limits)
             event = orjson.loads(value or b"")
@@ -152,7 +171,10 @@ class Recount:
             self.unreadable += 1
             return
         fallback = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        self._touched.clear()
         self.add_event(event, fallback)
+        if not counted:
+            self.open.update(self._touched)
 
     def add_event(self, event: dict[str, Any], fallback: datetime) -> None:
         event_id = str(event["id"])
@@ -241,6 +263,7 @@ class Recount:
         self, metric: str, at: datetime, dims: dict[str, str], counter: str, amount: int = 1
     ) -> None:
         window = WindowId(metric, _window_start(at, self.window_s), tuple(sorted(dims.items())))
+        self._touched.append(window)
         counters = self.windows.setdefault(window, {})
         counters[counter] = counters.get(counter, 0) + amount
 
@@ -337,10 +360,16 @@ def compare(
     recount: dict[WindowId, Counters],
     published: Iterable[tuple[WindowId, Counters, dict[str, Any]]],
     period: Period,
+    still_open: frozenset[WindowId] | set[WindowId] = frozenset(),
 ) -> tuple[list[Difference], int, int]:
-    """Differences, windows recounted and windows found, inside ``period``."""
-    expected = {w: c for w, c in recount.items() if period.holds(w.start)}
-    found = {w: (c, v) for w, c, v in published if period.holds(w.start)}
+    """Differences, windows recounted and windows found, inside ``period``, leaving out
+    the windows ``still_open`` (being counted at the cut-off)."""
+
+    def compared(window: WindowId) -> bool:
+        return period.holds(window.start) and window not in still_open
+
+    expected = {w: c for w, c in recount.items() if compared(w)}
+    found = {w: (c, v) for w, c, v in published if compared(w)}
     differences: list[Difference] = []
     for window in sorted(expected.keys() | found.keys(), key=lambda w: (w.start, w.key)):
         mine = expected.get(window)
@@ -395,25 +424,64 @@ async def read_topic(
     return read
 
 
+async def metrics_committed(settings: Settings) -> dict[int, int] | None:
+    """The offset per ``tickets`` partition up to which the metrics role's consumer group
+    has counted and published (0 where it committed nothing); None when it committed
+    nothing anywhere."""
+    name = TopicNames(settings.topic_prefix)(Topic.TICKETS)
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([name])
+        partitions = [TopicPartition(name, p["partition"]) for p in described["partitions"]]
+        if not partitions:
+            return None  # no tickets topic: nothing to recount, nothing to cut
+        offsets = await admin.list_consumer_group_offsets(
+            f"{settings.consumer_group_prefix}.{MetricsHandler.name}", partitions=partitions
+        )
+    finally:
+        await admin.close()
+    committed = {tp.partition: max(0, meta.offset) for tp, meta in offsets.items()}
+    return committed if any(committed.values()) else None
+
+
 async def verify(
     settings: Settings,
     period: Period,
     progress: Progress | None = None,
 ) -> Verified:
-    """Recount from ``tickets``, read the metric topics, and diff them."""
-    recount = Recount(settings.metrics_window_s, limits=settings.limits())
+    """Take the cut-off, read the metric topics, recount from ``tickets`` (read last, so
+    it holds every event a metric record counted), and diff the windows counted in full
+    before the cut-off."""
+    cutoff = await metrics_committed(settings)
     result = Verified()
-    result.records_read[Topic.TICKETS.value] = await read_topic(
-        settings, Topic.TICKETS, lambda r: recount.add_record(r.value, r.timestamp), progress
-    )
     published = Published()
     for topic in METRIC_TOPICS.values():
         result.records_read[topic.value] = await read_topic(
             settings, topic, lambda r: published.add_record(r.key, r.value), progress
         )
-    differences, recounted, found = compare(recount.windows, published.windows(), period)
+    recount = Recount(settings.metrics_window_s, limits=settings.limits())
+
+    def add(record: ConsumerRecord[bytes, bytes]) -> None:
+        counted = cutoff is None or record.offset < cutoff.get(record.partition, 0)
+        recount.add_record(record.value, record.timestamp, counted=counted)
+
+    result.records_read[Topic.TICKETS.value] = await read_topic(
+        settings, Topic.TICKETS, add, progress
+    )
+    differences, recounted, found = compare(
+        recount.windows, published.windows(), period, recount.open
+    )
     result.differences = differences
     result.windows_recounted, result.windows_found = recounted, found
+    result.windows_open = sum(1 for w in recount.open if period.holds(w.start))
+    if result.windows_open:
+        log.info(
+            "metric_windows_not_compared",
+            windows=result.windows_open,
+            reason="the metrics role had not committed every event they count when the "
+            "check began (still being counted); run it again to compare them",
+        )
     result.events, result.duplicates = recount.events, recount.duplicates
     result.unreadable = recount.unreadable
     return result
@@ -428,6 +496,7 @@ __all__ = [
     "WindowId",
     "compare",
     "documented_values",
+    "metrics_committed",
     "read_topic",
     "verify",
 ]

@@ -39,6 +39,9 @@ class MemoryCounters:
     async def due(self, _horizon: float) -> list[str]:
         return []
 
+    async def claim_snapshot(self, _window: str) -> bool:
+        return True  # the first process to tick in the window
+
     async def set_gauges(self, windows: list[Gauges]) -> None:
         self.gauges.extend(windows)
 

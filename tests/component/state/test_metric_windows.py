@@ -1,0 +1,147 @@
+"""The metrics role's records as a reader of the compacted topics sees them, on the real
+valkey with a fixed clock: a revision is published only when the window changed (and
+once more as final when its lateness passes), the backlog snapshot is taken once per
+window across processes, and keys escape what would make them ambiguous."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import ConsumerRecord
+
+from consumers.domain.windows import CONTRIBUTORS
+from consumers.metrics import MetricsHandler
+from router.events import iso
+from router.redis import RedisClient, make_redis
+from router.settings import Settings
+from router.topics import OutRecord
+from tests.component.cli.test_metrics_verify import ev
+
+pytestmark = pytest.mark.component
+
+NOW = datetime(2026, 12, 5, 5, 3, 30, tzinfo=UTC)
+LATENESS_S = 180
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
+    client = make_redis(settings)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+class Role:
+    """One metrics process: its handler, the clock it reads and what it published."""
+
+    def __init__(self, redis: RedisClient, settings: Settings) -> None:
+        self.now = NOW
+        self.sent: list[OutRecord] = []
+
+        async def send(records: list[OutRecord]) -> None:
+            self.sent.extend(records)
+
+        self.handler = MetricsHandler(
+            redis,
+            send,
+            list(CONTRIBUTORS),
+            window_s=60,
+            lateness_s=LATENESS_S,
+            ttl_s=3600,
+            prefix=settings.topic_prefix,
+            clock=self.clock,
+        )
+
+    def clock(self) -> float:
+        return self.now.timestamp()
+
+    async def handle(self, *events: dict[str, Any]) -> None:
+        records = []
+        for offset, event in enumerate(events):
+            raw = orjson.dumps(event)
+            ms = int(self.now.timestamp() * 1000)
+            records.append(
+                ConsumerRecord("tickets", 0, offset, ms, 0, b"T-1", raw, None, 3, len(raw), ())
+            )
+        await self.handler.handle(records)
+
+    def published(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+        """(key, record) of every record whose key starts with ``prefix``, in order."""
+        return [
+            (r.key, orjson.loads(r.value or b"")) for r in self.sent if r.key.startswith(prefix)
+        ]
+
+
+def shown(records: list[tuple[str, dict[str, Any]]]) -> list[tuple[int, bool, int]]:
+    """(revision, final, created) of each record."""
+    return [(r["revision"], r["final"], r["counters"]["created"]) for _, r in records]
+
+
+async def test_a_window_opened_after_its_lateness_is_published_once_as_final(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """A chat sent an hour ago (lateness 180 s): its window is already past its lateness,
+    so its one record says ``final: true``; the next tick has nothing new to say."""
+    role = Role(redis, settings)
+    hour_ago = NOW - timedelta(hours=1)
+    await role.handle(ev(1, "created", hour_ago))
+    await role.handler.tick()
+    key = f"workload/{iso(hour_ago.replace(second=0))}/channel=chat,queue=general"
+    assert shown(role.published(key)) == [(1, True, 1)]
+
+
+async def test_a_late_event_into_a_final_window_is_one_more_final_revision(
+    redis: RedisClient, settings: Settings
+) -> None:
+    role = Role(redis, settings)
+    await role.handle(ev(1, "created", NOW))
+    role.now = NOW + timedelta(seconds=60 + LATENESS_S + 1)
+    await role.handler.tick()  # the lateness passed: once more, final
+    await role.handle(ev(2, "created", NOW))  # a late event
+    await role.handler.tick()
+    await role.handler.tick()
+    key = f"workload/{iso(NOW.replace(second=0))}/channel=chat,queue=general"
+    assert shown(role.published(key)) == [(1, False, 1), (2, True, 1), (3, True, 2)]
+
+
+async def test_a_process_joining_mid_window_does_not_snapshot_the_backlog_again(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """After a rebalance the second process ticks in the same window: the snapshot was
+    taken by the first, so no second revision of the gauges; the next window's snapshot
+    is taken by whichever process ticks first."""
+    first, second = Role(redis, settings), Role(redis, settings)
+    await first.handle(ev(1, "created", NOW))
+    await first.handler.tick()
+    gauges = f"workload/{iso(NOW.replace(second=0))}/queue=general"
+    assert [r["counters"]["open"] for _, r in first.published(gauges)] == [1]
+
+    another = ev(2, "created", NOW)
+    another["data"]["ticket"]["id"] = "T-2"
+    await second.handle(another)  # the backlog moved within the window
+    await second.handler.tick()
+    await first.handler.tick()
+    assert second.published(gauges) == []
+    assert len(first.published(gauges)) == 1
+
+    second.now = first.now = NOW + timedelta(seconds=60)
+    await second.handler.tick()
+    await first.handler.tick()
+    following = f"workload/{iso(second.now.replace(second=0))}/queue=general"
+    assert [r["counters"]["open"] for _, r in second.published(following)] == [2]
+    assert first.published(following) == []
+
+
+async def test_a_dimension_value_with_separators_is_escaped_in_the_key_only(
+    redis: RedisClient, settings: Settings
+) -> None:
+    role = Role(redis, settings)
+    await role.handle(ev(1, "resolved", NOW, agent_id="x/y,z=1"))
+    [(key, record)] = role.published("fcr/")
+    assert key == f"fcr/{iso(NOW.replace(second=0))}/agent=x%2Fy%2Cz%3D1,channel=chat,queue=general"
+    assert record["dimensions"]["agent"] == "x/y,z=1"
