@@ -41,16 +41,19 @@ from router.vocabulary import LIFECYCLE_TYPES
 log = structlog.get_logger("switchboard.metrics")
 
 
-def read_lifecycle(value: bytes | None, limits: Limits) -> tuple[CloudEvent, Ticket | None]:
+def read_lifecycle(value: bytes | None, limits: Limits) -> tuple[CloudEvent, Ticket]:
     """A lifecycle record as the metrics role reads it, with its snapshot; raises
     (``SwitchboardError``, ``ValidationError``) for what the role dead-letters, so a
-    recount can leave out exactly those."""
+    recount can leave out exactly those. Every lifecycle record carries the ticket
+    (contract section 7): one without is not counted under made-up dimensions."""
     limits.check_record(value)
     event = decode_event(value)
     if event.type not in LIFECYCLE_TYPES:
         raise InvalidEvent(f"unknown lifecycle type {event.type!r}")
     ticket = (event.data or {}).get("ticket")
-    return event, Ticket.model_validate(ticket) if isinstance(ticket, dict) else None
+    if not isinstance(ticket, dict):
+        raise InvalidEvent("/data/ticket: every lifecycle record carries the ticket's snapshot")
+    return event, Ticket.model_validate(ticket)
 
 
 class MetricsHandler:
@@ -90,8 +93,7 @@ class MetricsHandler:
         for record in records:
             try:
                 event, snapshot = read_lifecycle(record.value, self._limits)
-                if snapshot is not None:
-                    latest[snapshot.id] = snapshot
+                latest[snapshot.id] = snapshot
                 at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
                 for contributor in self._contributors:
                     pending.extend(

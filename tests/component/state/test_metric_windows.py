@@ -145,3 +145,22 @@ async def test_a_dimension_value_with_separators_is_escaped_in_the_key_only(
     [(key, record)] = role.published("fcr/")
     assert key == f"fcr/{iso(NOW.replace(second=0))}/agent=x%2Fy%2Cz%3D1,channel=chat,queue=general"
     assert record["dimensions"]["agent"] == "x/y,z=1"
+
+
+async def test_a_lifecycle_record_without_its_ticket_is_dead_lettered_not_counted(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """Every lifecycle record carries the ticket (contract section 7): one written by
+    something else without it is parked, not counted under made-up dimensions."""
+    role = Role(redis, settings)
+    bare = {**ev(1, "created", NOW), "data": {}}
+    await role.handle(bare, ev(2, "created", NOW))
+    await role.handler.tick()
+    parked = [r for r in role.sent if r.topic.value == "deadletter"]
+    assert len(parked) == 1
+    records = [orjson.loads(r.value or b"") for r in role.sent if r.key.startswith("workload/")]
+    counted = [c for c in records if "channel" in c["dimensions"]]  # not the backlog's
+    assert {tuple(sorted(c["dimensions"].items())) for c in counted} == {
+        (("channel", "chat"), ("queue", "general"))
+    }
+    assert max(c["counters"].get("created", 0) for c in counted) == 1
