@@ -74,12 +74,24 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     if kafka.security_protocol in ("SSL", "SASL_SSL"):
         opts["ssl_context"] = tls_context(kafka)
     if kafka.security_protocol.startswith("SASL"):
-        opts["sasl_mechanism"] = kafka.sasl_mechanism
-        opts["sasl_plain_username"] = kafka.sasl_username
-        opts["sasl_plain_password"] = (
-            kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        )
+        opts.update(_sasl_options(kafka))
     return opts
+
+
+def _sasl_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """The SASL credentials; missing ones are a ConfigError naming the setting (settings
+    refuse them at load, this guards settings copied without validation), never the
+    client's ValueError deep inside a command."""
+    password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+    for name, value in (("USERNAME", kafka.sasl_username), ("PASSWORD", password)):
+        if not (value or "").strip():
+            problem = f"required with SWITCHBOARD_KAFKA_SECURITY_PROTOCOL={kafka.security_protocol}"
+            raise ConfigError(f"SWITCHBOARD_KAFKA_SASL_{name}", problem)
+    return {
+        "sasl_mechanism": kafka.sasl_mechanism,
+        "sasl_plain_username": kafka.sasl_username,
+        "sasl_plain_password": password,
+    }
 
 
 def make_producer(settings: Settings, *, linger_ms: int = 0) -> AIOKafkaProducer:

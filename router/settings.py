@@ -29,6 +29,10 @@ ENV_PREFIX = "SWITCHBOARD_"
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "examples"
 SecretChannel = Literal["chat", "voice", "email"]
 SECRET_CHANNELS: tuple[SecretChannel, ...] = ("chat", "voice", "email")
+MIN_TEXT_BYTES = 1024
+#: The smallest record size that leaves room for the smallest text (``_text_fits``):
+#: a quarter of it holds twice the text (text and quoted text) plus 16 KiB of envelope.
+MIN_RECORD_BYTES = 4 * (2 * MIN_TEXT_BYTES + 16 * 1024)
 
 
 class KafkaSettings(BaseModel):
@@ -39,8 +43,8 @@ class KafkaSettings(BaseModel):
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    sasl_username: str | None = Field(default=None, validate_default=True)
+    sasl_password: SecretStr | None = Field(default=None, validate_default=True)
     ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL/SASL_SSL.")
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
@@ -57,11 +61,28 @@ class KafkaSettings(BaseModel):
     )
     max_record_bytes: int = Field(
         default=1024 * 1024,
-        ge=64 * 1024,
+        ge=MIN_RECORD_BYTES,
         description="Largest record value any role produces; at most the broker's limit.",
     )
     request_timeout_ms: int = Field(default=10_000, ge=1000)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("sasl_username", "sasl_password")
+    @classmethod
+    def _sasl_credentials(
+        cls, value: str | SecretStr | None, info: ValidationInfo
+    ) -> str | SecretStr | None:
+        """Every SASL mechanism offered needs a user and a password: without them the
+        Kafka client fails deep inside every command, so they are refused here, at start,
+        naming the missing one (validated even when unset: ``validate_default``)."""
+        protocol = info.data.get("security_protocol", "")
+        shown = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if str(protocol).startswith("SASL") and not (shown or "").strip():
+            raise ValueError(
+                f"required with SWITCHBOARD_KAFKA_SECURITY_PROTOCOL={protocol} "
+                f"({info.data.get('sasl_mechanism', 'PLAIN')} needs a user and a password)"
+            )
+        return value
 
 
 class RedisSettings(BaseModel):
@@ -122,7 +143,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_text_bytes: int = Field(
-        default=64 * 1024, ge=1024, description="Message text an event carries (JSON bytes)."
+        default=64 * 1024,
+        ge=MIN_TEXT_BYTES,
+        description="Message text an event carries (JSON bytes).",
     )
     ingress_dedupe_window_s: int = Field(
         default=300, ge=0, description="Same content, same sender, no key: one event."
@@ -175,8 +198,18 @@ class Settings(BaseSettings):
         if value > most:
             raise ValueError(
                 "text and quoted text must fit in a quarter of "
-                f"SWITCHBOARD_KAFKA_MAX_RECORD_BYTES with room to spare: at most {most}"
+                f"SWITCHBOARD_KAFKA_MAX_RECORD_BYTES ({record}) with room to spare: at most "
+                f"{most}; lowering the record size means lowering this one too"
             )
+        return value
+
+    @field_validator("templates_path")
+    @classmethod
+    def _templates_exist(cls, value: Path | None) -> Path | None:
+        """Refused at start: a missing directory would dead-letter every notification."""
+        if value is not None and not value.is_dir():
+            problem = "is not a directory" if value.exists() else "does not exist"
+            raise ValueError(f"{value} {problem} (expected the templates directory)")
         return value
 
     def limits(self) -> Limits:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -220,23 +221,60 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
     return Case(name, event, trigger, now, to_plain(expect_node), node.mark)
 
 
+ENVELOPE_KEYS = ("specversion", "value", "data")
+
+
 def _unknown_facts(event: YMap) -> list[RuleError]:
     """A misspelt fact (``chanel``, ``ticket.stauts``) would leave the case testing a
     message without it, and pass for the wrong reason. Facts are a message's fields
     and the rules' field names; an event envelope is read as it is."""
-    if any(key in event.keys for key in ("specversion", "value", "data")):
+    if any(key in event.keys for key in ENVELOPE_KEYS):
         return []
-    found = []
-    for key, mark in event.keys.items():
-        if key not in FACT_KEYS:
-            hint = did_you_mean(key, FACT_KEYS) or one_of(FACT_KEYS)
-            found.append(RuleError(mark, f"unknown fact '{key}' in the event", hint))
     ticket = event.get("ticket")
-    if isinstance(ticket, YMap):
-        for key, mark in ticket.keys.items():
-            if key not in TICKET_FIELDS:
-                hint = did_you_mean(key, TICKET_FIELDS) or one_of(TICKET_FIELDS)
-                found.append(RuleError(mark, f"unknown ticket field '{key}'", hint))
+    ticket_marks = ticket.keys if isinstance(ticket, YMap) else {}
+    marks = {("", k): m for k, m in event.keys.items()}
+    marks |= {("ticket", k): m for k, m in ticket_marks.items()}
+    return [
+        RuleError(marks[where, key], message, hint)
+        for where, key, message, hint in _misspelt(event.keys, ticket_marks)
+    ]
+
+
+def unknown_facts(event: Any) -> list[str]:
+    """``_unknown_facts`` for plain facts read from JSON (``rules explain``), without
+    source locations: one "message (hint: ...)" each. An envelope or a dump line is an
+    interaction, read as it is."""
+    if not isinstance(event, dict) or any(key in event for key in ENVELOPE_KEYS):
+        return []
+    ticket = event.get("ticket")
+    return [
+        f"{message} (hint: {hint})"
+        for _, _, message, hint in _misspelt(event, ticket if isinstance(ticket, dict) else {})
+    ]
+
+
+def _misspelt(facts: Iterable[str], ticket: Iterable[str]) -> list[tuple[str, str, str, str]]:
+    """(where, key, message, hint) of every fact and ticket field no rule can know."""
+    found = [
+        (
+            "",
+            key,
+            f"unknown fact '{key}' in the event",
+            did_you_mean(key, FACT_KEYS) or one_of(FACT_KEYS),
+        )
+        for key in facts
+        if key not in FACT_KEYS
+    ]
+    found += [
+        (
+            "ticket",
+            key,
+            f"unknown ticket field '{key}'",
+            did_you_mean(key, TICKET_FIELDS) or one_of(TICKET_FIELDS),
+        )
+        for key in ticket
+        if key not in TICKET_FIELDS
+    ]
     return found
 
 

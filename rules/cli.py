@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from rules.analysis import find_warnings, notification_warnings, templates_dir
-from rules.casefile import CaseFileInvalid, CaseResult, load_cases, run_case
+from rules.casefile import CaseFileInvalid, CaseResult, load_cases, run_case, unknown_facts
 from rules.engine import RuleSet
 from rules.errors import RuleSetInvalid
 from rules.language import Detected, fill_language
@@ -102,8 +102,9 @@ def check(
     templates: Annotated[
         Path | None,
         typer.Option(
-            help="The notifier's templates directory (SWITCHBOARD_TEMPLATES_PATH); "
-            "default: templates/ beside the rules."
+            help="The notifier's templates directory; default: SWITCHBOARD_TEMPLATES_PATH "
+            "as the notifier reads it, else templates/ beside the rules.",
+            envvar="SWITCHBOARD_TEMPLATES_PATH",
         ),
     ] = None,
 ) -> None:
@@ -176,6 +177,11 @@ def _read_event(file: Path) -> tuple[dict[str, Any], datetime | None, str | None
     found = facts_from(record)
     if found is None:
         _echo(f"error: {file} holds neither facts nor a switchboard.interaction.received event")
+        raise typer.Exit(2)
+    misspelt = unknown_facts(record)
+    if misspelt:
+        for problem in misspelt:
+            _echo(f"error: {file}: {problem}")
         raise typer.Exit(2)
     return found[0], found[1], record_not_routed(record)
 

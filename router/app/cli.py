@@ -6,12 +6,13 @@ Startup problems are one line naming the setting (exit 2), never a traceback.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +20,7 @@ import orjson
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from router.errors import ConfigError, Unrecoverable
 from router.events import iso, utcnow
@@ -55,12 +57,14 @@ def _mount_rules() -> None:
 _mount_rules()
 
 
-def fail(exc: ConfigError) -> None:
-    """One line naming the setting, exit 2. Where the operator asked for JSON logs
-    (``SWITCHBOARD_LOG_FORMAT=json`` set, as the container image does), the line is a
-    JSON log record too: it may be the only line a crash-looping process writes."""
+def fail(exc: ConfigError, errors: Sequence[object] = ()) -> None:
+    """One line naming the setting (after the located ``errors`` behind it, one a line),
+    exit 2. Where the operator asked for JSON logs (``SWITCHBOARD_LOG_FORMAT=json`` set,
+    as the container image does), it is one JSON log record instead, the errors in its
+    ``errors`` list: it may be all a crash-looping process writes, and must be shippable
+    whole."""
     if os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() == "json":
-        record = {
+        record: dict[str, Any] = {
             "event": "startup_failed",
             "level": "error",
             "logger": "switchboard",
@@ -68,10 +72,49 @@ def fail(exc: ConfigError) -> None:
             "setting": exc.setting,
             "error": exc.message,
         }
+        if errors:
+            record["errors"] = [str(error) for error in errors]
         sys.stderr.write(orjson.dumps(record).decode() + "\n")
         raise typer.Exit(2)
+    for error in errors:
+        err.print(str(error), highlight=False, soft_wrap=True, markup=False)
     err.print(f"[bold red]error:[/] {exc.setting}: {exc.message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def writable_or_exit(path: Path, option: str = "--out") -> None:
+    """Refuse an output file that cannot be written before any work is done, in one line
+    (exit 2): finding out after reading every topic would waste the run. A missing
+    directory is named, not created: a typo must not leave directories behind."""
+    problem = _unwritable(path)
+    if problem is not None:
+        err.print(
+            f"[bold red]error:[/] cannot write {option} {escape(str(path))}: {escape(problem)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be written, or None. Opening it to append is the one true test
+    (permissions, read-only or virtual file systems); a file the test created is removed."""
+    if path.is_dir():
+        return "it is a directory"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory" if parent.exists() else f"{parent} does not exist"
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:  # the directory is there: it takes no new files
+            return f"cannot create a file in {parent}"
+        return exc.strerror or str(exc)
+    if not existed:
+        path.unlink(missing_ok=True)
+    return None
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
@@ -151,9 +194,8 @@ def load_rules_or_exit(path: Path) -> None:
     try:
         load_ruleset(path)
     except RuleSetInvalid as exc:
-        for error in exc.errors:
-            err.print(str(error), highlight=False, soft_wrap=True)
-        fail(ConfigError("SWITCHBOARD_RULES_PATH", f"{path}: {len(exc.errors)} rule errors"))
+        problem = f"{path}: {len(exc.errors)} rule errors"
+        fail(ConfigError("SWITCHBOARD_RULES_PATH", problem), exc.errors)
     except OSError as exc:
         fail(ConfigError("SWITCHBOARD_RULES_PATH", f"cannot read {path}: {exc.strerror}"))
 
@@ -203,7 +245,9 @@ def warn_open_channels(settings: Settings) -> None:
 @app.command()
 def dev(
     rules: Annotated[Path | None, typer.Option(help="Rules file or directory.")] = None,
-    port: Annotated[int | None, typer.Option(help="HTTP port (default: setting).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="HTTP port (default: setting).", min=0, max=65535)
+    ] = None,
 ) -> None:
     """Run every role in one process; embeds Kafka and Redis unless they are configured."""
     from router.app import roles
@@ -287,11 +331,8 @@ def run(
     wanted = set(roles_mod.ROLES) if "all" in role else set(role)
     unknown = wanted - set(roles_mod.ROLES)
     if unknown:
-        err.print(
-            f"[bold red]error:[/] unknown role {sorted(unknown)[0]!r}; "
-            f"choose from {', '.join((*roles_mod.ROLES, 'all'))}"
-        )
-        raise typer.Exit(2)
+        choices = ", ".join((*roles_mod.ROLES, "all"))
+        fail(ConfigError("--role", f"unknown role {sorted(unknown)[0]!r}; choose from {choices}"))
     settings = settings_or_exit()
     configure_logging(settings.log_format, settings.log_level)
     if "ingress" in wanted:
@@ -319,7 +360,6 @@ def topics_ensure() -> None:
     Existing topics are checked against the registry: a wrong cleanup policy is altered
     (exit 1 when the broker refuses), too few partitions are reported, never added. One
     line per topic on stdout; what is wrong, one line each, on stderr."""
-    from rich.markup import escape
 
     from router.topic_admin import TopicCheck
 
@@ -411,7 +451,7 @@ def state_rebuild() -> None:
 def tail(  # noqa: PLR0917 - typer maps each option to a parameter
     topic: Annotated[str, typer.Argument(help="Full topic name or registry name, e.g. tickets")],
     from_beginning: Annotated[bool, typer.Option(help="Start at the earliest record.")] = True,
-    limit: Annotated[int, typer.Option(help="Stop after N records (0: no limit).")] = 0,
+    limit: Annotated[int, typer.Option(help="Stop after N records (0: no limit).", min=0)] = 0,
     follow: Annotated[bool, typer.Option(help="Keep reading new records until Ctrl-C.")] = False,
     full: Annotated[bool, typer.Option(help="Print each record's value.")] = False,
     as_json: Annotated[
@@ -426,8 +466,6 @@ def tail(  # noqa: PLR0917 - typer maps each option to a parameter
 
     Metric topics print as a table (with --json: as lines like any topic). A topic that
     does not exist is one line and exit 2."""
-    from rich.markup import escape
-
     from router.app.tail import UnknownTopic, tail_topic
 
     settings = settings_or_exit()
@@ -529,6 +567,8 @@ def asyncapi(
     from router.app.asyncapi import build
 
     settings = settings_or_exit()
+    if out_file:
+        writable_or_exit(out_file)
     text = orjson.dumps(build(settings.topic_prefix), option=orjson.OPT_INDENT_2).decode()
     if out_file:
         out_file.write_text(text + "\n")
@@ -575,6 +615,7 @@ def report(
 
     period = period_or_exit(from_, to)
     settings = settings_or_exit()
+    writable_or_exit(out_file)
 
     async def main(stop: asyncio.Event) -> None:
         del stop
@@ -666,6 +707,8 @@ def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
     from rules import RuleSetInvalid
 
     settings = settings_or_exit()
+    if out_file is not None:
+        writable_or_exit(out_file)
     # "error": an event line the router cannot take is reported by its line in the
     # events file (``simulate.command``), not by the router's log of an internal offset
     configure_logging(settings.log_format, "error")
@@ -682,13 +725,9 @@ def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
         )
         asyncio.run(run(request, out, err))
     except RosterInvalid as exc:
-        for error in exc.errors:
-            err.print(str(error), highlight=False, soft_wrap=True)
-        fail(ConfigError(exc.setting, f"{len(exc.errors)} roster errors"))
+        fail(ConfigError(exc.setting, f"{len(exc.errors)} roster errors"), exc.errors)
     except RuleSetInvalid as exc:
-        for error in exc.errors:
-            err.print(str(error), highlight=False, soft_wrap=True)
-        fail(ConfigError("--rules", f"{len(exc.errors)} rule errors"))
+        fail(ConfigError("--rules", f"{len(exc.errors)} rule errors"), exc.errors)
     except ConfigError as exc:
         fail(exc)
 
@@ -714,13 +753,27 @@ def export_inbound(
 
     period = period_or_exit(from_, to)
     settings = settings_or_exit()
+    writable_or_exit(out_file)
 
     async def main(stop: asyncio.Event) -> None:
         del stop
         await check_kafka(settings)
-        done = await export(settings, period, out_file, pseudonymize=pseudonymize, salt=salt)
+        done = await export(
+            settings,
+            period,
+            out_file,
+            pseudonymize=pseudonymize,
+            salt=salt,
+            progress=reading_progress(),
+        )
+        skipped = (
+            f" ({done.skipped:,} in the period left out: not valid interaction events, "
+            "the router dead-lettered them)"
+            if done.skipped
+            else ""
+        )
         err.print(
-            f"read {done.read:,} inbound records, wrote {done.written:,} to {done.path}",
+            f"read {done.read:,} inbound records, wrote {done.written:,} to {done.path}" + skipped,
             highlight=False,
             soft_wrap=True,
         )
@@ -731,9 +784,11 @@ def export_inbound(
 def main() -> None:
     try:
         app()
-    except ConfigError as exc:  # raised outside a command body
-        err.print(f"error: {exc.setting}: {exc.message}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+    except ConfigError as exc:  # raised outside a command body: said as fail() says it
+        try:
+            fail(exc)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
 
 
 __all__ = ["app", "main"]

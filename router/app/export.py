@@ -3,8 +3,11 @@ envelope per line (the record's value), in time order: the ``--events`` file of
 ``switchboard simulate``.
 
 An event without a ``time`` gets its record's timestamp, so the file can be replayed in
-order. ``--pseudonymize`` replaces every identity and every id that can be looked up by a
-keyed hash: the customer's email, phone, name and channel handles, the record subject,
+order. A record the router would not take (no valid interaction event: it dead-lettered
+it) is left out and counted. ``--pseudonymize`` replaces every identity and every id that
+can be looked up by a keyed hash: the event id (the key to the original on ``tickets``
+and in Redis), extension attributes, anything personal in the source, the customer's
+email, phone, name and channel handles, the record subject,
 the thread references (message ids, In-Reply-To, References, conversation and call ids),
 and in the metadata every email address, E.164 phone number, provider id (Twilio SIDs,
 Meta message ids, any ``*_id``/``*Sid`` field), place and URL query. In the text, subject
@@ -31,9 +34,12 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import orjson
 from aiokafka import ConsumerRecord
 
+from consumers.work import parse_record
 from router.app.reading import Progress
 from router.app.rebuild import read_all
 from router.app.report.windows import Period
+from router.codec import encode_event, is_binary
+from router.errors import InvalidEvent
 from router.events import Interaction
 from router.settings import Settings
 from router.topics import Topic
@@ -56,6 +62,21 @@ OPAQUE_SEGMENT = re.compile(r"(?=[A-Za-z]*\d)[A-Za-z0-9]{16,}|\d{8,}")
 #: Metadata keys whose values say where the customer is.
 PLACE_KEYS = frozenset({"latitude", "longitude", "address", "label", "fromcity", "fromzip"})
 NAME_PART_MIN = 3
+#: CloudEvents attributes that name nothing (``subject``, ``id`` and ``source`` are
+#: replaced on their own); any other attribute is an extension and hashed whole.
+ENVELOPE_ATTRIBUTES = frozenset(
+    {
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "subject",
+        "time",
+        "datacontenttype",
+        "dataschema",
+        "data",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +84,9 @@ class Exported:
     read: int
     written: int
     path: Path
+    skipped: int = 0
+    """Records of the period that are no valid interaction event (dead-lettered by the
+    router, so no simulation of the day would see them either)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +140,29 @@ class Pseudonyms:
             data["attachments"] = self.walk(data["attachments"], "attachments", known)
         if isinstance(data.get("metadata"), dict):
             data["metadata"] = self.walk(data["metadata"], "metadata", known)
-        out = {**event, "data": data}
+        out = {**self.attributes(event, known), "data": data}
         try:
             out["subject"] = Interaction.model_validate(data).sender_key()
         except ValueError:
             out.pop("subject", None)  # not an interaction: nothing left to name the sender
+        return out
+
+    def attributes(self, event: dict[str, Any], known: Known) -> dict[str, Any]:
+        """The envelope's attributes: the id is a key to the original everywhere (the
+        dedupe memory in Redis, ``data.interaction.event_id`` on ``tickets``), so it is
+        replaced by a keyed hash (the same id gives the same pseudonym: duplicates stay
+        duplicates); the source is scrubbed like text (a channel path stays as it is);
+        extension attributes (trace ids, a producer's own keys) are hashed whole."""
+        out = dict(event)
+        if isinstance(event.get("id"), str):
+            out["id"] = f"ev-{self.token('event', event['id'])}"
+        source = event.get("source")
+        if isinstance(source, str):
+            is_url = source.startswith(("http://", "https://"))
+            out["source"] = self.url(source, known) if is_url else self.text(source, known)
+        for name in event.keys() - ENVELOPE_ATTRIBUTES:
+            if event[name] is not None:
+                out[name] = f"x-{self.token(name, str(event[name]))}"
         return out
 
     def customer(self, customer: dict[str, Any]) -> dict[str, Any]:
@@ -226,13 +268,16 @@ def _word(value: str) -> re.Pattern[str]:
 def export_line(
     record: ConsumerRecord[bytes, bytes], pseudonyms: Pseudonyms | None
 ) -> tuple[datetime, bytes] | None:
-    """The record as (its time, one JSONL line), or None when it is no JSON object."""
+    """The record as (its time, one JSONL line), or None when the router would not take
+    it (``consumers.work.parse_record``): it dead-lettered it, so replaying it would only
+    make the simulation see a message the router never routed. A binary-mode record is
+    written as the structured envelope it stands for."""
     try:
-        event = orjson.loads(record.value) if record.value else None
-    except orjson.JSONDecodeError:
+        parsed = parse_record(record)
+    except InvalidEvent:
         return None
-    if not isinstance(event, dict):
-        return None
+    raw = encode_event(parsed.event) if is_binary(record.headers) else record.value
+    event: dict[str, Any] = orjson.loads(raw or b"{}")
     at = _time(event.get("time"))
     if at is None:
         at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
@@ -265,14 +310,16 @@ async def export_inbound(
     key = salt.encode() if salt else secrets.token_bytes(32)
     pseudonyms = Pseudonyms(key) if pseudonymize else None
     lines = []
+    skipped = 0
     for record in records:
         found = export_line(record, pseudonyms)
-        if found is not None and period.holds(found[0]):
+        if found is None:
+            skipped += period.holds(datetime.fromtimestamp(record.timestamp / 1000, UTC))
+        elif period.holds(found[0]):
             lines.append(found)
     lines.sort()  # by time; events of the same instant by their bytes: the same data
     # gives the same file, whatever order the partitions were read in
-    out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as file:
         for _, line in lines:
             file.write(line + b"\n")
-    return Exported(len(records), len(lines), out)
+    return Exported(len(records), len(lines), out, skipped)

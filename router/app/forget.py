@@ -60,8 +60,7 @@ async def forget(settings: Settings, who: str) -> Forgotten:
         store = RedisThreadStore(
             redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
         )
-        identity = identity_of(who)
-        customer = await store.customer_of(identity) if identity else who
+        customer = await _known_customer(store, who)
         if customer is None:
             return Forgotten(None, [])
         released = await release(redis, settings, await store.customer_tickets(customer))
@@ -77,6 +76,15 @@ async def forget(settings: Settings, who: str) -> Forgotten:
         finally:
             await producer.stop()
     return Forgotten(customer, tickets, released.seats, released.timers)
+
+
+async def _known_customer(store: RedisThreadStore, who: str) -> str | None:
+    """The customer id ``who`` names, or None when Redis knows no such customer: a
+    mistyped ``C-...`` id must say so as an unknown email does, not report an erasure."""
+    identity = identity_of(who)
+    if identity is not None:
+        return await store.customer_of(identity)
+    return who if await store.customer_known(who) else None
 
 
 async def release(redis: RedisClient, settings: Settings, tickets: list[Ticket]) -> Released:

@@ -6,7 +6,9 @@ at the end, whichever comes first. ``--follow`` keeps reading new records until
 interrupted. ``--full`` prints each record's value (indented JSON) under its summary
 line. ``--json`` prints each record as one compact JSON object per line instead
 (``{"topic", "partition", "offset", "key", "value"}``; the value parsed when it is JSON,
-else a string, null for a tombstone): the dump lines ``rules simulate --events`` reads.
+else a string, null for a tombstone; ``"headers"`` too when the record has any, as
+with ``--full``: on the dead-letter topic the ``dlq.*`` headers say why): the dump
+lines ``rules simulate --events`` reads.
 Metric topics are shown as a table of the latest revision per window (the last
 ``windows`` of them): once at the end, or live while following. Off a terminal (a pipe,
 a file) the table is as wide as its cells, so nothing is cut to fit a screen.
@@ -151,7 +153,15 @@ def dump_line(record: ConsumerRecord[bytes, bytes]) -> str:
         "key": key,
         "value": _value(record.value),
     }
+    if headers := record_headers(record):
+        line["headers"] = headers
     return orjson.dumps(line).decode()
+
+
+def record_headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    """The record's headers as text: on the dead-letter topic they are the point (the
+    ``dlq.*`` headers say where the record came from and why it was set aside)."""
+    return {name: (raw or b"").decode(errors="replace") for name, raw in record.headers or ()}
 
 
 def show(
@@ -174,6 +184,9 @@ def show(
     else:
         line = format_record(key, value, record.offset)
         console.print(line, highlight=False, soft_wrap=True, markup=False)
+    if full:
+        for name, text in record_headers(record).items():
+            console.print(f"  {name}: {text}", highlight=False, soft_wrap=True, markup=False)
     if full and value is not None:
         console.print(_pretty(value), highlight=False, soft_wrap=True, markup=False)
 

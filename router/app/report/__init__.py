@@ -62,7 +62,6 @@ def _render(figures: Figures, period: Period, source: str, fcr: FcrDefinitions, 
         generated=utcnow(),
         fcr=fcr,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     return out.stat().st_size
 

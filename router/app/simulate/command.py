@@ -194,5 +194,4 @@ def _write_page(
         runs, events=str(request.events), rules=str(request.rules), generated=utcnow(), found=found
     )
     assert request.out is not None
-    request.out.parent.mkdir(parents=True, exist_ok=True)
     request.out.write_text(html, encoding="utf-8")

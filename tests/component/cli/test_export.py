@@ -125,7 +125,9 @@ async def test_export_round_trip_plain_and_pseudonymized(
     assert "mail.example" not in text
     assert "Name c" not in text
     masked = [orjson.loads(line) for line in text.splitlines()]
-    assert [m["id"] for m in masked] == [e["id"] for e in events[:60]]
+    ids = [m["id"] for m in masked]  # no key back to the original in tickets or Redis
+    assert len(set(ids)) == 60
+    assert not set(ids) & {e["id"] for e in events}
     senders = {e["data"]["customer"]["email"] for e in events[:60]}
     assert len({m["data"]["customer"]["email"] for m in masked}) == len(senders) == 20
 
@@ -135,7 +137,11 @@ async def test_export_round_trip_plain_and_pseudonymized(
     expected = await asyncio.to_thread(outcome, original)
     assert expected["offered"] < 60  # replies joined their tickets
     assert await asyncio.to_thread(outcome, plain) == expected
-    assert await asyncio.to_thread(outcome, hidden) == expected
+    # pseudonymized ids seed other (equally likely) handling times: the same tickets,
+    # waits and service, but not the same agents' busy time
+    same = {k: v for k, v in expected.items() if k != "occupancy"}
+    hidden_outcome = await asyncio.to_thread(outcome, hidden)
+    assert {k: v for k, v in hidden_outcome.items() if k != "occupancy"} == same
 
 
 REALISTIC_EMAIL = b"""From: Erika Mustermann <erika.mustermann@kunde.example>
