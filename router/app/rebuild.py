@@ -8,7 +8,15 @@ Run it with every role stopped. It
 2. restores identity links from the interactions on ``tickets``;
 3. seeds every metric window's revision from the compacted metric topics, so the windows
    recomputed next keep growing revisions;
-4. writes a new state marker, so the roles start again.
+4. restores the dedupe markers of events still within ``SWITCHBOARD_REDIS_DEDUPE_TTL_S``
+   (each for the rest of its TTL, counted from the record's timestamp): the ingress's
+   "seen" marker of every record on ``inbound`` and ``actions``, and the router's "done"
+   marker of every event ``tickets`` says was applied (a message's records name it in
+   ``data.interaction.event_id``; an action's are recognised by the ids derived from
+   it). Without them a provider's retry, or a redelivered record, of something handled
+   before the loss would be taken for new: a second ``message_added``, a contact counted
+   twice;
+5. writes a new state marker, so the roles start again.
 
 The timers and metrics state is then recomputed by replaying ``tickets`` through those
 roles' own handlers (``roles.replay_tickets``, called by the CLI): metric counts are exact
@@ -20,6 +28,9 @@ again) and agent presence (agents announce it again).
 
 from __future__ import annotations
 
+import itertools
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +43,12 @@ from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
 from router.app.reading import Progress, read_through
 from router.events import Customer, Ticket
-from router.redis import make_redis
+from router.ids import derived_id
+from router.keys import Keys
+from router.redis import Command, RedisClient, make_redis, run_batch
 from router.settings import Settings
 from router.topics import METRIC_TOPICS, Topic
+from router.vocabulary import EventType
 
 
 @dataclass
@@ -43,6 +57,7 @@ class Rebuilt:
     erased: int = 0
     identities: int = 0
     metric_windows: int = 0
+    dedupe_markers: int = 0
 
 
 async def read_all(
@@ -138,9 +153,88 @@ async def _metric_revisions(settings: Settings, progress: Progress | None) -> di
     return revisions
 
 
+Marker = tuple[str, int]
+"""A dedupe marker to write back: its key and the seconds it has left."""
+
+
+def _left_s(record: ConsumerRecord[bytes, bytes], ttl_s: int, now_ms: int) -> int:
+    """Seconds the marker written when ``record`` was would still live (0: expired)."""
+    return max(0, ttl_s - max(0, now_ms - int(record.timestamp)) // 1000)
+
+
+def _event_id(value: bytes | None) -> str | None:
+    try:
+        event = orjson.loads(value) if value else None
+    except orjson.JSONDecodeError:
+        return None
+    found = event.get("id") if isinstance(event, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+def _seen_markers(
+    accepted: Iterable[ConsumerRecord[bytes, bytes]], keys: Keys, ttl_s: int, now_ms: int
+) -> Iterator[Marker]:
+    """The ingress's marker of every event it accepted (``inbound``, ``actions``)."""
+    for record in accepted:
+        left, id_ = _left_s(record, ttl_s, now_ms), _event_id(record.value)
+        if left and id_:
+            yield keys.ingress_seen(id_), left
+
+
+def _done_markers(
+    tickets_topic: list[ConsumerRecord[bytes, bytes]],
+    actions_topic: list[ConsumerRecord[bytes, bytes]],
+    keys: Keys,
+    ttl_s: int,
+    now_ms: int,
+) -> Iterator[Marker]:
+    """The router's marker of every message and action ``tickets`` shows applied, under
+    the ticket's customer (the key the router's commit wrote). An action's first record
+    has the id ``derived_id(action id, type, "0")``."""
+    by_id: dict[str, tuple[str, int]] = {}  # lifecycle record id -> (customer, seconds left)
+    for record in tickets_topic:
+        left = _left_s(record, ttl_s, now_ms)
+        data = _data(record.value) if left and record.value else {}
+        ticket = _ticket_from(data.get("ticket"))
+        if ticket is None:
+            continue
+        interaction = data.get("interaction")
+        cause = interaction.get("event_id") if isinstance(interaction, dict) else None
+        if isinstance(cause, str) and cause:
+            yield keys.done(ticket.customer_id, cause), left
+        id_ = _event_id(record.value)
+        if id_:
+            by_id[id_] = (ticket.customer_id, left)
+    for record in actions_topic:
+        action_id = _event_id(record.value)
+        if action_id is None or not _left_s(record, ttl_s, now_ms):
+            continue
+        for etype in EventType:
+            applied = by_id.get(derived_id(action_id, etype.value, "0"))
+            if applied is not None:
+                yield keys.done(applied[0], action_id), applied[1]
+                break
+
+
+async def _write_markers(redis: RedisClient, markers: Iterable[Marker]) -> int:
+    """SET NX, so a marker that survived (with its request fingerprint) is kept."""
+    chunk: list[Command] = []
+    written = 0
+    for key, left in markers:
+        chunk.append(("SET", key, "1", "NX", "EX", left))
+        if len(chunk) == 1000:
+            written += sum(1 for r in await run_batch(redis, chunk) if r)
+            chunk = []
+    if chunk:
+        written += sum(1 for r in await run_batch(redis, chunk) if r)
+    return written
+
+
 async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebuilt:
     tickets_topic = await read_all(settings, Topic.TICKETS, progress)
     state_topic = await read_all(settings, Topic.TICKET_STATE, progress)
+    inbound_topic = await read_all(settings, Topic.INBOUND, progress)
+    actions_topic = await read_all(settings, Topic.ACTIONS, progress)
     latest, erased, identities = _snapshots(tickets_topic, state_topic)
     revisions = await _metric_revisions(settings, progress)
     redis = make_redis(settings)
@@ -158,10 +252,18 @@ async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebui
                 {c: t for c, t in current.items() if c in mine},
             )
         await WindowCounters(redis, prefix=prefix, ttl_s=ttl_s).seed_revisions(revisions)
+        keys, now_ms = Keys(prefix), int(time.time() * 1000)
+        markers = await _write_markers(
+            redis,
+            itertools.chain(
+                _seen_markers((*inbound_topic, *actions_topic), keys, ttl_s, now_ms),
+                _done_markers(tickets_topic, actions_topic, keys, ttl_s, now_ms),
+            ),
+        )
         await StateEpoch(redis, prefix).renew()
     finally:
         await redis.aclose()
-    return Rebuilt(len(latest), len(erased), len(identities), len(revisions))
+    return Rebuilt(len(latest), len(erased), len(identities), len(revisions), markers)
 
 
 __all__ = ["Rebuilt", "read_all", "rebuild"]

@@ -288,7 +288,8 @@ async def run_roles(
     sock = bind_http(settings)
     async with AsyncExitStack() as stack:
         stack.callback(sock.close)
-        watch = await stack.enter_async_context(topic_watch(settings))
+        # an ingress alone may adopt a replaced broker; consumer roles must stop on it
+        watch = await stack.enter_async_context(topic_watch(settings, adopt=roles == {"ingress"}))
         shared = Shared(telemetry, watch)
         checks: dict[str, ReadyCheck] = {"kafka": kafka_ready(watch)}
         if "ingress" in roles:

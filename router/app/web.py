@@ -51,9 +51,10 @@ def kafka_ready(watch: TopicWatch) -> ReadyCheck:
 
 
 @asynccontextmanager
-async def topic_watch(settings: Settings) -> AsyncIterator[TopicWatch]:
-    """A TopicWatch refreshed in the background while the context is open."""
-    watch = TopicWatch(settings)
+async def topic_watch(settings: Settings, *, adopt: bool = False) -> AsyncIterator[TopicWatch]:
+    """A TopicWatch refreshed in the background while the context is open; ``adopt``: the
+    process runs no consumer role (see ``TopicWatch``)."""
+    watch = TopicWatch(settings, adopt=adopt)
     await watch.refresh()
     stop = asyncio.Event()
     task = asyncio.create_task(watch.run(stop), name="topic-watch")
@@ -70,8 +71,8 @@ async def ingress(
 ) -> AsyncIterator[Ingress]:
     """The HTTP ingress with its producer and Redis client, started and torn down together."""
     async with AsyncExitStack() as stack:
-        if watch is None:
-            watch = await stack.enter_async_context(topic_watch(settings))
+        if watch is None:  # an ingress of its own: no consumer shares the watch
+            watch = await stack.enter_async_context(topic_watch(settings, adopt=True))
         producer = make_producer(settings)
         await producer.start()
         stack.push_async_callback(producer.stop)

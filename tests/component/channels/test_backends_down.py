@@ -115,3 +115,39 @@ async def test_redis_down_while_looking_up_an_actions_ticket_is_503(settings: Se
         assert resp.headers["retry-after"].isdigit()
         assert "redis" in problem["detail"]
     assert await read_topic(settings, Topic.ACTIONS, expect=0, settle=0.3) == []
+
+
+async def test_ingress_serves_again_once_topics_exist_on_a_replaced_broker(
+    settings: Settings, own_broker: EmbeddedServices
+) -> None:
+    """The broker comes back empty (a new cluster id) and ``topics ensure`` runs: the
+    ingress, which holds nothing tied to the old broker, adopts the new cluster and
+    serves again without a restart, and its ``/readyz`` turns ready."""
+    kafka = settings.kafka.model_copy(
+        update={"bootstrap_servers": own_broker.bootstrap_servers, "request_timeout_ms": 1000}
+    )
+    local = settings.model_copy(update={"kafka": kafka})
+    await ensure_topics(local)
+    async with client_for(local) as client:
+        assert (await client.post("/v1/channels/webform", json=FORM)).status_code == 202
+        os.kill(own_broker.pids[0], signal.SIGKILL)
+        own_broker.kill_kafka()
+        own_broker.start_kafka()
+        for _ in range(40):  # the watch looks every 2 s: wait until it saw the new broker
+            ready = await client.get("/readyz")
+            if "topics missing" in ready.text:
+                break
+            await asyncio.sleep(0.25)
+        assert "topics missing" in ready.text, ready.text
+        await ensure_topics(local)
+        for _ in range(60):
+            resp = await client.post("/v1/channels/webform", json={**FORM, "message": "again"})
+            if resp.status_code == 202:
+                break
+            assert "does not exist" in assert_problem(resp, 503)["detail"]
+            await asyncio.sleep(0.5)
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["duplicate"] is False
+        assert (await client.get("/readyz")).status_code == 200
+    records = values(await read_topic(local, Topic.INBOUND, expect=1))
+    assert {r["id"] for r in records} == {resp.json()["id"]}

@@ -3,6 +3,7 @@ the real embedded broker, with signatures checked as the providers compute them.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -82,6 +83,23 @@ async def test_signed_sms_is_published_and_twilio_retry_is_duplicate(
     assert data["text"] == "Where is my parcel?"
     assert data["attachments"] == [{"content_type": "image/jpeg"}]  # Twilio says no size
     assert data["metadata"]["media"] == [{"url": SMS["MediaUrl0"], "content_type": "image/jpeg"}]
+
+
+async def test_concurrent_copies_of_a_message_are_one_write_and_one_non_duplicate(
+    twilio_settings: Settings, settings: Settings
+) -> None:
+    """Twilio retrying before the first answer: copies arriving together in one process
+    wait for the one in flight and are answered ``duplicate``; one record is written."""
+    path = "/v1/channels/sms"
+    body = urlencode(SMS)
+    async with client_for(twilio_settings) as client:
+        answers = await asyncio.gather(
+            *(client.post(path, content=body, headers=signed(SMS, path)) for _ in range(10))
+        )
+    assert all(a.status_code == 202 for a in answers), [a.text for a in answers]
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 9
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len(await read_topic(settings, Topic.INBOUND, expect=1, settle=0.5)) == 1
 
 
 async def test_whatsapp_prefix_is_normalized(

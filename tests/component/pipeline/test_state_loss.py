@@ -8,13 +8,15 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import SecretStr
 
 from router.app import roles
 from router.app.rebuild import read_all, rebuild
 from router.errors import ConfigError, Unrecoverable
+from router.kafka import make_producer
 from router.redis import make_redis
 from router.settings import Settings
-from router.topics import Topic
+from router.topics import Topic, TopicNames
 from tests.component.pipeline.conftest import RULES, run_switchboard
 from tests.conftest import read_topic, values
 
@@ -118,3 +120,72 @@ async def test_a_running_role_stops_when_redis_state_vanishes(settings: Settings
         await redis.aclose()
     assert "state marker" in stopped.value.message
     assert "switchboard state rebuild" in stopped.value.hint
+
+
+async def _kinds(settings: Settings, expect: int) -> list[str]:
+    records = values(await read_topic(settings, Topic.TICKETS, expect=expect, timeout=20))
+    return [v["type"].rsplit(".", 1)[1] for v in records]
+
+
+async def _redeliver(settings: Settings, *topics: Topic) -> None:
+    """Every record of ``topics`` written again as it was: what a consumer group reset,
+    or a retry whose first attempt's marker was lost, hands the router."""
+    names = TopicNames(settings.topic_prefix)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for topic in topics:
+            for r in await read_topic(settings, topic, expect=1):
+                await producer.send_and_wait(
+                    names(topic), r.value, key=r.key, headers=list(r.headers)
+                )
+    finally:
+        await producer.stop()
+
+
+async def test_rebuild_restores_dedupe_markers_so_nothing_handled_is_handled_again(
+    settings: Settings,
+) -> None:
+    """After Redis lost its data and ``state rebuild``, a provider's retry of a message
+    handled before is answered ``duplicate``, and a redelivered message or action is
+    dropped by the router: no second ``message_added`` or ``note_added``."""
+    settings = settings.model_copy(update={"rules_path": RULES, "api_tokens": SecretStr("t")})
+    auth = {"authorization": "Bearer t"}
+    form = {"email": "dora@example.com", "message": "where is my parcel?"}
+    async with run_switchboard(settings) as sb:
+        first = await sb.http.post(
+            "/v1/channels/webform", json=form, headers={"Idempotency-Key": "k1"}
+        )
+        assert first.status_code == 202, first.text
+        assert await _kinds(settings, 2) == ["created", "routed"]
+        ticket_id = values(await read_topic(settings, Topic.TICKETS, expect=2))[0]["subject"]
+        note = {"type": "ticket.note_added", "data": {"ticket_id": ticket_id, "text": "VIP"}}
+        assert (await sb.http.post("/v1/actions", json=note, headers=auth)).status_code == 202
+        assert (await _kinds(settings, 3))[-1] == "note_added"
+
+    await _wipe(settings)
+    done = await rebuild(settings)
+    assert done.dedupe_markers == 4  # seen: the message and the action; done: both
+    await roles.replay_tickets(settings, await read_all(settings, Topic.TICKETS))
+    await _redeliver(settings, Topic.INBOUND, Topic.ACTIONS)
+
+    async with run_switchboard(settings) as sb:
+        retry = await sb.http.post(
+            "/v1/channels/webform", json=form, headers={"Idempotency-Key": "k1"}
+        )
+        assert retry.json() == {"id": first.json()["id"], "duplicate": True}
+        # the same partitions as the redelivered records, so handled after them
+        later = {**form, "message": "any news?"}
+        resp = await sb.http.post(
+            "/v1/channels/webform", json=later, headers={"Idempotency-Key": "k2"}
+        )
+        assert resp.status_code == 202, resp.text
+        assert (await sb.http.post("/v1/actions", json=note, headers=auth)).status_code == 202
+        for _ in range(40):
+            kinds = await _kinds(settings, 5)
+            if kinds.count("message_added") >= 1 and kinds.count("note_added") >= 2:
+                break
+        kinds = await _kinds(settings, 5)
+    assert kinds.count("message_added") == 1, kinds  # the later message only
+    assert kinds.count("note_added") == 2, kinds
+    assert kinds.count("created") == 1, kinds
