@@ -55,6 +55,8 @@ key                                       type        what it holds
 ``p:notify:<delivery>``                   hash        one notification delivery: state, sends
                                                       of unknown outcome, attempts, answer (TTL)
 ``p:epoch``                               string      the state marker (lost-state detection)
+``p:epoch:{<tag>}``                       string      its copies on a cluster, one per
+                                                      ``EPOCH_BANDS`` band of the slots
 ``p:ingress:seen:<event>``                string      an accepted event id (TTL)
 ``p:ingress:content:<digest>``            string      recent content without a provider id (TTL)
 ========================================  ==========  =========================================
@@ -71,6 +73,8 @@ declared in ``KEYS`` beforehand. Fields of one declared hash can.
 
 from __future__ import annotations
 
+import binascii
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -234,9 +238,35 @@ class Keys:
     def epoch(self) -> str:
         return f"{self.prefix}:epoch"
 
+    @property
+    def epoch_copies(self) -> tuple[str, ...]:
+        """The marker's copies on a cluster: one key in one slot lives on one node, and a
+        node that restarts empty loses only its own slots. One copy per band of
+        ``EPOCH_BANDS`` makes every primary that holds a run of at least two bands' worth
+        of slots (127) hold one, whatever the layout; the same keys in every process."""
+        return tuple(f"{self.prefix}:epoch:{{{tag}}}" for tag in epoch_tags())
+
     # --- ingress dedupe (channels/publish.py) ---------------------------------------
     def ingress_seen(self, event_id: str) -> str:
         return f"{self.prefix}:ingress:seen:{event_id}"
 
     def ingress_content(self, digest: str) -> str:
         return f"{self.prefix}:ingress:content:{digest}"
+
+
+CLUSTER_SLOTS = 16384
+EPOCH_BANDS = 256
+
+
+@functools.cache
+def epoch_tags() -> tuple[str, ...]:
+    """``EPOCH_BANDS`` hash tags, the first whose slot falls in each equal band of the
+    cluster's slots (Redis's slot: CRC16/XMODEM of the tag, modulo 16,384)."""
+    width = CLUSTER_SLOTS // EPOCH_BANDS
+    tags: dict[int, str] = {}
+    n = 0
+    while len(tags) < EPOCH_BANDS:
+        tag = f"e{n}"
+        tags.setdefault(binascii.crc_hqx(tag.encode(), 0) % CLUSTER_SLOTS // width, tag)
+        n += 1
+    return tuple(tags[band] for band in range(EPOCH_BANDS))

@@ -6,6 +6,10 @@ Cluster (``redis+cluster://host:port``, ``rediss+cluster://``: any node; the cli
 finds the others). Every store takes either client (``RedisClient``) and keeps to what
 works on both: a script or multi-key command touches keys of one hash tag; reads and
 deletes across hash tags go through ``get_many`` / ``delete_many``, split per slot.
+
+A cluster client gives up within ``CLUSTER_DEADLINE`` socket timeouts (``BoundedCluster``),
+as one server gives up within one: redis-py's own retries and topology refreshes would
+each wait a full socket timeout per node, so an unreachable cluster took many times it.
 """
 
 from __future__ import annotations
@@ -24,9 +28,13 @@ import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
     AuthenticationError,
+    ClusterDownError,
+    ConnectionError,
     NoScriptError,
     RedisClusterException,
     RedisClusterUnreachableError,
@@ -46,6 +54,10 @@ CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 RedisClient: TypeAlias = Redis | RedisCluster
 """What every store takes: one server or a cluster (``make_redis`` picks by the URL)."""
 RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
+
+CLUSTER_DEADLINE = 2
+"""How many socket timeouts one cluster command or pipeline may take in all: a connect and
+a read, as on one server."""
 
 UNAVAILABLE = (RedisError, OSError, RedisClusterUnreachableError, SlotNotCoveredError)
 """What a Redis that does not answer raises: the cluster client's two are no RedisError."""
@@ -78,8 +90,52 @@ def make_client(settings: Settings) -> RedisClient:
             ssl_keyfile=str(cfg.ssl_keyfile) if cfg.ssl_keyfile else None,
         )
     if scheme in CLUSTER_SCHEMES:
-        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **opts)
+        # one immediate retry: a connection to a node that restarted fails at once
+        opts.update(retry=Retry(NoBackoff(), 1))
+        url = f"{CLUSTER_SCHEMES[scheme]}://{rest}"
+        cluster = cast(BoundedCluster, BoundedCluster.from_url(url, **opts))
+        cluster.deadline_s = CLUSTER_DEADLINE * cfg.socket_timeout_s
+        return cluster
     return Redis.from_url(cfg.url, **opts)
+
+
+class BoundedCluster(RedisCluster):
+    """A cluster client whose every command and pipeline ends within ``deadline_s``.
+
+    redis-py's cluster client retries a command that timed out and, before the next
+    attempt, refreshes the topology by asking each node in turn for CLUSTER SLOTS, every
+    step waiting up to a socket timeout: with its nodes paused a request took 20-60 s
+    where one server takes 5, and a webhook caller gave up before the 503. Retries are
+    cut to one immediate retry (``make_client``) and the whole call to a deadline; a
+    refresh cut short is not counted as failed by redis-py and runs again later.
+    """
+
+    deadline_s: float | None = None
+    ERRORS_ALLOW_RETRY = (ConnectionError, ClusterDownError, SlotNotCoveredError)  # type: ignore[assignment]
+    """Not a timeout: a node that let one socket timeout pass is not asked again within
+    the same call (a paused node cost two timeouts per request, one for the retry)."""
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        async with asyncio.timeout(self.deadline_s):
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # refuses it
+        return BoundedPipeline(self, transaction)  # type: ignore[abstract]  # as redis-py builds it
+
+
+class BoundedPipeline(ClusterPipeline):
+    """A pipeline of a ``BoundedCluster``, under its client's deadline."""
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        deadline = cast(BoundedCluster, self.cluster_client).deadline_s
+        async with asyncio.timeout(deadline):
+            return await super().execute(raise_on_error, allow_redirections)
 
 
 async def check_redis(settings: Settings) -> None:
@@ -91,6 +147,9 @@ async def check_redis(settings: Settings) -> None:
         raise ConfigError(REDIS_SETTING, f"cannot use {url} ({type(exc).__name__})") from None
     try:
         await client.ping()
+        if not isinstance(client, RedisCluster) and await _cluster_enabled(client):
+            message = f"the server at {url} runs in cluster mode: use {_as_cluster_url(url)}"
+            raise ConfigError(REDIS_SETTING, message)
     except AuthenticationError:  # it answers, and refuses who we say we are
         message = f"Redis at {url} refused the user or password in the URL (AuthenticationError)"
         raise ConfigError(REDIS_SETTING, message) from None
@@ -101,6 +160,23 @@ async def check_redis(settings: Settings) -> None:
         raise ConfigError(REDIS_SETTING, f"no Redis answers at {url} ({detail})") from None
     finally:
         await client.aclose()
+
+
+async def _cluster_enabled(client: Redis) -> bool:
+    """Whether the server is a cluster node: it answers PING like any server, and then
+    MOVED for every key of a slot another node holds. A server that refuses INFO (some
+    hosted ones rename it) is taken at its word."""
+    try:
+        info = await client.info("cluster")
+    except ResponseError:
+        return False
+    return str(info.get("cluster_enabled", 0)) == "1"
+
+
+def _as_cluster_url(url: str) -> str:
+    """``url`` with the cluster scheme for its own (``redis://`` -> ``redis+cluster://``)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}+cluster://{rest}"
 
 
 def shown_url(url: str | None) -> str:
@@ -271,6 +347,17 @@ async def get_many(client: RedisClient, keys: Sequence[str]) -> list[Any]:
     if isinstance(client, RedisCluster):
         return await client.mget_nonatomic(list(keys))
     return await client.mget(list(keys))
+
+
+def one_key_per_primary(client: RedisCluster, keys: Sequence[str]) -> list[str]:
+    """Of ``keys``, the first that each primary holds, by the client's map of the slots: a
+    read of these reaches every primary that holds any of them, one key each."""
+    chosen: dict[str, str] = {}
+    for key in keys:
+        node = client.get_node_from_key(key)
+        if node is not None:  # None: no node serves that slot, nothing to read there
+            chosen.setdefault(node.name, key)
+    return list(chosen.values())
 
 
 async def delete_many(client: RedisClient, keys: Sequence[str]) -> None:

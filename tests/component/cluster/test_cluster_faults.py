@@ -1,0 +1,199 @@
+"""Faults of one node of a real three-node cluster, and of all of them: a node that comes
+back empty stops the roles as an emptied single Redis does; paused nodes cost a request
+about one socket timeout, not a timeout per retry and per node asked for the topology;
+and a plain ``redis://`` URL naming a cluster node is refused at start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+
+from consumers.state.epoch import StateEpoch
+from router.app import roles
+from router.app.embedded import EmbeddedServices
+from router.errors import BackendUnavailable, ConfigError, Unrecoverable
+from router.keys import Keys
+from router.redis import RedisClient, check_redis, make_client, redis_errors
+from router.settings import RedisSettings, Settings
+from router.topic_admin import ensure_topics
+from tests.component.cluster.conftest import Cluster, cluster_settings
+from tests.component.pipeline.conftest import RULES
+
+pytestmark = pytest.mark.component
+
+TIMEOUT_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def own_cluster() -> Iterator[Cluster]:
+    """A cluster of this module's own: its nodes are emptied and paused here."""
+    running = Cluster().start()
+    try:
+        yield running
+    finally:
+        _signal(running, signal.SIGCONT)
+        running.stop()
+
+
+@pytest.fixture
+async def own_client(own_cluster: Cluster) -> AsyncIterator[RedisClient]:
+    client = make_client(_settings(own_cluster))
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def _settings(cluster: Cluster) -> Settings:
+    return Settings(redis=RedisSettings(url=cluster.url, socket_timeout_s=TIMEOUT_S))
+
+
+def _signal(cluster: Cluster, sig: signal.Signals, *ports: int) -> None:
+    procs = cluster._procs  # noqa: SLF001  # the fixture keeps its node processes private
+    for port, proc in zip(cluster.ports, procs, strict=True):
+        if not ports or port in ports:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
+
+
+def _flush_a_node_without(cluster: Cluster, client: RedisClient, key: str) -> None:
+    """FLUSHALL on a node that does not hold ``key``: what a restart with no data
+    (no replica, no persistence) leaves of it."""
+    holder = client.get_node_from_key(key).port  # type: ignore[union-attr]
+    port = next(p for p in cluster.ports if p != holder)
+    with contextlib.closing(redis.Redis(port=port)) as node:
+        node.flushall()
+
+
+# --- 1. a node that restarts empty -------------------------------------------------------
+
+
+async def test_one_node_losing_its_data_fails_the_state_check(
+    own_cluster: Cluster, own_client: RedisClient
+) -> None:
+    prefix = f"epoch-{uuid.uuid4().hex[:8]}"
+    epoch = StateEpoch(own_client, prefix)
+    await epoch.establish(has_history=False)
+    await epoch.check()
+    assert sum(own_cluster.keys_per_node(f"{prefix}:epoch*")) > 0
+    assert all(own_cluster.keys_per_node(f"{prefix}:epoch*"))  # a copy on every node
+
+    _flush_a_node_without(own_cluster, own_client, Keys(prefix).epoch)
+
+    with pytest.raises(Unrecoverable) as stopped:
+        await epoch.check()
+    assert "state marker" in stopped.value.message
+    assert "switchboard state rebuild" in stopped.value.hint
+    with pytest.raises(ConfigError) as refused:
+        await StateEpoch(own_client, prefix).establish(has_history=True)
+    assert "missing" in refused.value.message
+    await StateEpoch(own_client, prefix).establish(has_history=True, accept_empty=True)
+
+
+async def test_the_check_reads_one_key_per_node(own_client: RedisClient) -> None:
+    epoch = StateEpoch(own_client, f"epoch-{uuid.uuid4().hex[:8]}")
+    await epoch.establish(has_history=False)
+    checked = epoch.checked_keys()
+    assert len(checked) == 1 + 3
+    assert len({own_client.get_node_from_key(k).name for k in checked[1:]}) == 3  # type: ignore[union-attr]
+
+
+async def test_a_marker_written_before_the_copies_is_kept(own_client: RedisClient) -> None:
+    """A deployment from before the copies: its marker alone is no lost state."""
+    prefix = f"epoch-{uuid.uuid4().hex[:8]}"
+    await own_client.set(Keys(prefix).epoch, b"old")
+    epoch = StateEpoch(own_client, prefix)
+    assert await epoch.establish(has_history=True) == b"old"
+    await epoch.check()
+
+
+async def test_a_running_role_stops_when_one_node_comes_back_empty(
+    services: EmbeddedServices, own_cluster: Cluster, own_client: RedisClient
+) -> None:
+    settings = cluster_settings(services, own_cluster, f"t{os.getpid()}e{uuid.uuid4().hex[:6]}")
+    settings = settings.model_copy(update={"rules_path": RULES, "http_port": 0})
+    await ensure_topics(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(roles.run_roles(settings, {"router"}, stop))
+    marker = Keys(settings.topic_prefix).epoch
+    try:
+        for _ in range(200):  # the marker is written at start
+            if await own_client.exists(marker):
+                break
+            await asyncio.sleep(0.05)
+        _flush_a_node_without(own_cluster, own_client, marker)
+        with pytest.raises(Unrecoverable) as stopped:
+            await asyncio.wait_for(task, 10)
+    finally:
+        stop.set()
+    assert "state marker" in stopped.value.message
+
+
+# --- 2. paused nodes ---------------------------------------------------------------------
+
+
+async def _timed_get(client: RedisClient, key: str) -> tuple[str, float]:
+    began = time.monotonic()
+    try:
+        with redis_errors():
+            await client.get(key)
+    except BackendUnavailable:
+        return "unavailable", time.monotonic() - began
+    return "ok", time.monotonic() - began
+
+
+async def test_a_paused_cluster_fails_within_two_socket_timeouts(
+    own_cluster: Cluster, own_client: RedisClient
+) -> None:
+    keys = [f"paused-{i}" for i in range(6)]
+    for key in keys:
+        await own_client.set(key, b"1")
+    _signal(own_cluster, signal.SIGSTOP)
+    try:
+        outcomes = [await _timed_get(own_client, key) for key in keys]
+    finally:
+        _signal(own_cluster, signal.SIGCONT)
+    assert [o for o, _ in outcomes] == ["unavailable"] * len(keys)
+    assert max(s for _, s in outcomes) < 2 * TIMEOUT_S + 0.3, outcomes
+
+
+async def test_one_paused_node_costs_its_keys_one_timeout_and_the_others_nothing(
+    own_cluster: Cluster, own_client: RedisClient
+) -> None:
+    keys = [f"one-paused-{i}" for i in range(12)]
+    for key in keys:
+        await own_client.set(key, b"1")
+    paused = own_client.get_node_from_key(keys[0]).port  # type: ignore[union-attr]
+    on_paused = {k for k in keys if own_client.get_node_from_key(k).port == paused}  # type: ignore[union-attr]
+    _signal(own_cluster, signal.SIGSTOP, paused)
+    try:
+        outcomes = await asyncio.gather(*(_timed_get(own_client, k) for k in keys + keys))
+    finally:
+        _signal(own_cluster, signal.SIGCONT, paused)
+    for key, (outcome, took) in zip(keys + keys, outcomes, strict=True):
+        if key in on_paused:
+            assert outcome == "unavailable"
+            assert took < 2 * TIMEOUT_S + 0.3, (key, took)
+        else:
+            assert (outcome, took < TIMEOUT_S) == ("ok", True), (key, took)
+
+
+# --- 3. a plain URL naming a cluster node ------------------------------------------------
+
+
+async def test_a_plain_url_to_a_cluster_node_is_refused(cluster: Cluster) -> None:
+    plain = Settings(redis=RedisSettings(url=f"redis://127.0.0.1:{cluster.ports[0]}"))
+    with pytest.raises(ConfigError) as refused:
+        await check_redis(plain)
+    assert refused.value.setting == "SWITCHBOARD_REDIS_URL"
+    assert "cluster mode" in refused.value.message
+    assert f"redis+cluster://127.0.0.1:{cluster.ports[0]}" in refused.value.message
+    await check_redis(Settings(redis=RedisSettings(url=cluster.url)))
