@@ -119,6 +119,7 @@ class Simulation:
         self.deadlettered = 0
         self.skipped: list[tuple[int, str]] = []
         self._working: dict[str, tuple[str, float, float]] = {}  # ticket -> agent, work, start
+        self._nth: dict[str, int] = {}  # ticket -> its place in the order tickets drew in
         # agent -> channel -> reopened tickets it owes an answer, oldest first
         self._owed: dict[str, dict[str, dict[str, None]]] = {}
         # ticket -> (ticket, version) as this simulation last committed it; dropped when the
@@ -274,7 +275,10 @@ class Simulation:
         return waits
 
     def _random(self, what: str, ticket: Ticket) -> random.Random:
-        return random.Random(f"{self.roster.seed}|{what}|{ticket.id}|{ticket.assignment_round}")
+        """The draws for one ticket, seeded by when it came in the day (not its id, which
+        a pseudonymized export changes), so such a day simulates like the original."""
+        nth = self._nth.setdefault(ticket.id, len(self._nth))
+        return random.Random(f"{self.roster.seed}|{what}|{nth}|{ticket.assignment_round}")
 
     async def _walk(self) -> None:
         """Offer waiting tickets, in line order, to the free agents who could take them."""
