@@ -129,6 +129,10 @@ class Keys:
     def profile(self, customer_id: str) -> str:
         return self._customer(customer_id, "profile")
 
+    def merged(self, customer_id: str) -> str:
+        """The customers merged into this one (their identities now name it)."""
+        return self._customer(customer_id, "merged")
+
     def participations(self, customer_id: str) -> str:
         """The tickets of others this customer wrote on (a reply in someone's thread)."""
         return self._customer(customer_id, "participates")

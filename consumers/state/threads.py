@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+import structlog
 from pydantic import ValidationError
 
 from router.events import Ticket
@@ -35,6 +36,9 @@ from router.redis import (
 from router.topics import OutRecord, pack_records, unpack_records
 
 HERE = Path(__file__).parent
+
+
+log = structlog.get_logger("switchboard.threads")
 
 
 @dataclass(slots=True)
@@ -157,7 +161,46 @@ class RedisThreadStore:
             owner = replies[at + unknown + 1]  # after the SET NX and SADD replies
             at += unknown + 2
             owners.append(text(owner) if owner else customer)
+        for owner, values in zip(owners, found, strict=True):
+            others = list(dict.fromkeys(text(v) for v in values if v is not None))
+            if others and others != [owner]:  # one list names two customers: one person
+                await self._absorb(owner, [c for c in others if c != owner])
         return owners
+
+    async def _absorb(self, survivor: str, others: list[str]) -> None:
+        """Merge customers into ``survivor``: a CRM update or a message that links, say,
+        an email and a phone known as two customers says they are one person. Every
+        identity of theirs names the survivor from now on, so later messages from any of
+        them join the survivor's threads, and their CRM profile fills what the survivor's
+        lacks. Their tickets stay theirs (an action names a ticket, not a customer) and
+        are listed with the survivor's (``merged``). Idempotent."""
+        k = self._keys
+        with redis_errors():
+            for other in others:
+                ids = [text(i) for i in await self._r.smembers(k.customer_identities(other))]
+                profiles = await get_many(self._r, [k.profile(other), k.profile(survivor)])
+                commands: list[Command] = [("SET", key, survivor) for key in ids]
+                if ids:
+                    commands.append(("SADD", k.customer_identities(survivor), *ids))
+                commands.append(("SADD", k.merged(survivor), other))
+                theirs, ours = (orjson.loads(p) if p else {} for p in profiles)
+                if theirs:
+                    commands.append(("SET", k.profile(survivor), orjson.dumps({**theirs, **ours})))
+                await run_batch(self._r, commands)
+            log.info("customers_merged", customer_id=survivor, merged=others)
+
+    async def merged_customers(self, customer_id: str) -> list[str]:
+        """The customers merged into this one, and into those, in the order found."""
+        found: list[str] = []
+        todo = [customer_id]
+        with redis_errors():
+            while todo:
+                for member in sorted(await self._r.smembers(self._keys.merged(todo.pop()))):
+                    other = text(member)
+                    if other != customer_id and other not in found:
+                        found.append(other)
+                        todo.append(other)
+        return found
 
     async def views(self, requests: list[ViewRequest]) -> list[ThreadView]:
         """For each request: is the event done, its pending outbox, the customer's

@@ -63,8 +63,11 @@ async def forget(settings: Settings, who: str) -> Forgotten:
         customer = await _known_customer(store, who)
         if customer is None:
             return Forgotten(None, [])
-        released = await release(redis, settings, await store.customer_tickets(customer))
-        tickets = await store.forget(customer)
+        # a person is every customer merged into them too (their identities name them)
+        people = [customer, *await store.merged_customers(customer)]
+        held = [t for c in people for t in await store.customer_tickets(c)]
+        released = await release(redis, settings, held)
+        tickets = [t for c in people for t in await store.forget(c)]
     finally:
         await redis.aclose()
     if tickets:

@@ -187,8 +187,9 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         summary="Every ticket of a customer",
         description="The id is a customer id (`C-...`) or one of the customer's "
         "identities: `email:ada@example.com`, `phone:+15551234567`. Their own tickets "
-        "first, then the tickets of others they wrote on (a reply in someone's thread), "
-        "whose `customer_id` is the ticket's customer.",
+        "first (with those of customers merged into them), then the tickets of others "
+        "they wrote on (a reply in someone's thread); each ticket's `customer_id` is "
+        "its own customer's.",
     )
     async def customer_tickets(customer_id: Id) -> CustomerTickets:
         customer = customer_id
@@ -198,6 +199,8 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
                 raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
             customer = owner
         tickets = await state.threads.customer_tickets(customer)
+        for merged in await state.threads.merged_customers(customer):  # one person
+            tickets += await state.threads.customer_tickets(merged)
         tickets += await state.threads.participated_tickets(customer)
         if not tickets and not await state.threads.customer_known(customer):
             raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")

@@ -211,3 +211,51 @@ async def test_a_colleague_who_replied_in_a_thread_finds_that_ticket(settings: S
         # the owner's list is unchanged: one ticket, theirs
         again = await tickets("ada@example.com")
         assert [t["id"] for t in again.json()["tickets"]] == [ticket["id"]]
+
+
+async def test_a_crm_update_linking_two_known_customers_merges_them(settings: Settings) -> None:
+    """A web form from an email and an SMS from a phone are two customers; the CRM then
+    says they are one person (contract section 7: identities merge when a
+    ``customer.upserted`` links an email and a phone). From then on a message from
+    either joins the one customer's thread, and the customer lists both tickets."""
+    settings = settings.model_copy(update={"rules_path": RULES, "api_tokens": SecretStr(TOKEN)})
+    async with run_switchboard(settings, WITHOUT_TIMERS) as sb:
+        http = sb.http
+        await webform(http, "uma@example.com", "my invoice is wrong")
+        sms = {"MessageSid": "SM-uma-1", "From": "+15552220000", "To": "+15550000000"}
+        resp = await http.post("/v1/channels/sms", data={**sms, "Body": "uma by sms"})
+        assert resp.status_code == 202, resp.text
+
+        async def tickets(who: str) -> httpx.Response:
+            return await http.get(f"/v1/customers/{who}/tickets", headers=AUTH)
+
+        def routed(r: httpx.Response) -> bool:  # the customer is known before it is routed
+            return r.status_code == 200 and bool(r.json()["tickets"])
+
+        by_email = await eventually(lambda: tickets("email:uma@example.com"), routed)
+        by_phone = await eventually(lambda: tickets("phone:+15552220000"), routed)
+        [email_ticket] = by_email.json()["tickets"]
+        [sms_ticket] = by_phone.json()["tickets"]
+        assert by_email.json()["customer_id"] != by_phone.json()["customer_id"]
+
+        link = {
+            "type": "customer.upserted",
+            "data": {"email": "uma@example.com", "phone": "+15552220000", "tier": "gold"},
+        }
+        assert (await http.post("/v1/actions", json=link, headers=AUTH)).status_code == 202
+        merged = await eventually(
+            lambda: tickets("phone:+15552220000"),
+            lambda r: r.json()["customer_id"] == by_email.json()["customer_id"],
+        )
+        assert merged.json()["customer_id"] == by_email.json()["customer_id"]
+        ids = {t["id"] for t in merged.json()["tickets"]}
+        assert ids == {email_ticket["id"], sms_ticket["id"]}
+
+        again = {**sms, "MessageSid": "SM-uma-2", "Body": "any news?"}
+        assert (await http.post("/v1/channels/sms", data=again)).status_code == 202
+        joined = await eventually(
+            lambda: http.get(f"/v1/tickets/{email_ticket['id']}", headers=AUTH),
+            lambda r: r.json()["contacts"] == 2,
+        )
+        assert joined.json()["contacts"] == 2  # the one open thread of the one customer
+        assert "sms" in joined.json()["channels_seen"]
