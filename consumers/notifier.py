@@ -240,9 +240,7 @@ class NotifierHandler:
             "medium": d.medium,
         }
         rendered = self._templates.render(d.template, medium, context)
-        last = ticket.message_ids[-1] if ticket.message_ids else None
-        reply_to = last if d.kind == "auto_reply" and last and last.startswith("<") else None
-        return Outgoing(d, rendered.subject, rendered.body, ticket.id, reply_to)
+        return Outgoing(d, rendered.subject, rendered.body, ticket.id, in_reply_to(d, ticket))
 
     async def _wait(self, attempt: int) -> None:
         delay = min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_S)
@@ -251,3 +249,14 @@ class NotifierHandler:
         except TimeoutError:
             return
         raise Stopping("stopping while a notification waits to be retried")
+
+
+def in_reply_to(d: Delivery, ticket: Ticket) -> str | None:
+    """The Message-ID an auto-reply answers (``In-Reply-To``), so the customer's mail
+    client threads it under their message: the ticket's last message id when it is an
+    email's (``left@right``, as RFC 5322 has it; ids are kept without angle brackets),
+    not an SMS's or a chat's."""
+    last = ticket.message_ids[-1] if ticket.message_ids else None
+    if d.kind != "auto_reply" or not last or "@" not in last:
+        return None
+    return last if last.startswith("<") else f"<{last}>"

@@ -65,7 +65,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, AgentReplied):
         return _replied(ticket, action, at, rules) if action.public else None
     if isinstance(action, NoteAdded):
-        note = {"agent_id": action.agent_id, "text": action.text or ""}
+        note = {"ticket_id": ticket.id, "agent_id": action.agent_id, "text": action.text or ""}
         return Change(ticket.model_copy(update=base), [(EventType.TICKET_NOTE_ADDED, note)])
     if isinstance(action, TicketResolved):
         if ticket.status in SETTLED:

@@ -90,7 +90,8 @@ def test_a_note_is_an_internal_event_that_meets_no_sla_and_counts_no_reply() -> 
         t, NoteAdded(ticket_id="T-1", agent_id="a", text="call back"), later, RULES
     )
     assert change is not None
-    assert change.events == [(EventType.TICKET_NOTE_ADDED, {"agent_id": "a", "text": "call back"})]
+    note = {"ticket_id": "T-1", "agent_id": "a", "text": "call back"}  # contract section 10
+    assert change.events == [(EventType.TICKET_NOTE_ADDED, note)]
     assert change.ticket.agent_replies == 0
     assert change.ticket.sla == t.sla
     assert change.ticket.status == "new"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from consumers.notify.plan import customer_addresses, plan
+from consumers.notifier import in_reply_to
+from consumers.notify.plan import Delivery, customer_addresses, plan
 from consumers.notify.targets import NotifyTargets, Target
 from consumers.notify.templates import Templates
 from consumers.notify.transports import (
@@ -205,3 +206,22 @@ async def test_a_message_the_email_package_refuses_is_a_failure_not_a_crash() ->
     with pytest.raises(SendFailed) as failed:
         await transport.send(Outgoing(d, "line\nbreak", "x", "T-1", None))
     assert failed.value.retriable is False
+
+
+@pytest.mark.parametrize(
+    ("message_ids", "kind", "answers"),
+    [
+        (["m1@example.com"], "auto_reply", "<m1@example.com>"),  # kept without brackets
+        (["<m1@example.com>"], "auto_reply", "<m1@example.com>"),
+        (["m1@example.com", "SM123"], "auto_reply", None),  # the last was an SMS
+        (["m1@example.com"], "notify", None),  # a notification answers no one
+        ([], "auto_reply", None),
+    ],
+)
+def test_an_auto_reply_by_email_answers_the_customers_last_email(
+    message_ids: list[str], kind: str, answers: str | None
+) -> None:
+    """So the customer's mail client threads it under their message (In-Reply-To)."""
+    delivery = Delivery("d-1", "e-1", kind, "after-hours", "email", "ada@example.com")  # type: ignore[arg-type]
+    ticket = TICKET.model_copy(update={"message_ids": message_ids})
+    assert in_reply_to(delivery, ticket) == answers
