@@ -27,7 +27,7 @@ from pydantic import (
 
 from channels.body import JSON, parse_json, read_body, require_media_type
 from channels.deps import Ingress, TicketOwners
-from channels.models import AcceptedBody, problem_responses
+from channels.models import AcceptedBody, idempotency_key_parameter, problem_responses
 from channels.problems import ROOT, Problem, invalid_fields, pointer
 from channels.publish import fingerprint_of
 from channels.signatures import matches_any
@@ -268,6 +268,12 @@ def build_router() -> APIRouter:
                     CE_BATCH: {"schema": {"type": "array", "items": item_schema}},
                 },
             },
+            "parameters": [
+                idempotency_key_parameter(
+                    "the events of the actions that carry no `id` of their own (each by "
+                    "its place in the request)"
+                )
+            ],
         },
     )
     async def actions(request: Request, ingress: Ingress) -> ListAccepted | AcceptedBody:

@@ -68,14 +68,16 @@ class IngressApp(FastAPI):
     hot_app: ASGIApp | None = None
 
     def openapi(self) -> dict[str, Any]:
-        """FastAPI's document, with its generic ``422`` replaced by what this app answers
-        to a request it cannot validate: ``400`` problem+json with field paths."""
+        """FastAPI's document, with its generic validation ``422`` replaced by what this
+        app answers to a request it cannot validate: ``400`` problem+json with field
+        paths. A ``422`` an endpoint declares itself (a reused Idempotency-Key) stays."""
         if self.openapi_schema is None:
             document = super().openapi()
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     responses = operation.get("responses", {})
-                    if responses.pop("422", None) is not None:
+                    if _is_validation_error(responses.get("422")):
+                        del responses["422"]
                         responses.setdefault("400", problem_responses(400)[400])
             document.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
             document.get("components", {}).get("schemas", {}).pop("ValidationError", None)
@@ -94,6 +96,14 @@ class IngressApp(FastAPI):
             await self.hot_app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def _is_validation_error(response: dict[str, Any] | None) -> bool:
+    """Whether an OpenAPI response is FastAPI's own: JSON naming ``HTTPValidationError``."""
+    if response is None:
+        return False
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
 
 
 Handler = Callable[[IngressContext, Request], Awaitable[Response]]

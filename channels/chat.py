@@ -10,7 +10,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, Stri
 
 from channels.body import JSON, parse_json, read_body, require_media_type, validate
 from channels.deps import Ingress
-from channels.models import AcceptedBody, problem_responses
+from channels.models import (
+    AcceptedBody,
+    idempotency_key_parameter,
+    problem_responses,
+    request_schema,
+)
 from channels.publish import fingerprint_of
 from channels.shared_secret import openapi_parameters, require_secret
 from router.events import Customer, Interaction, ThreadRef
@@ -99,9 +104,15 @@ def build_router() -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {JSON: {"schema": ChatMessage.model_json_schema()}},
+                "content": {JSON: {"schema": request_schema(ChatMessage)}},
             },
-            "parameters": openapi_parameters("SWITCHBOARD_CHAT_SECRET"),
+            "parameters": [
+                *openapi_parameters("SWITCHBOARD_CHAT_SECRET"),
+                idempotency_key_parameter(
+                    "the message's event when the body has neither `message_id` nor "
+                    "`sent_at` (those name it first)"
+                ),
+            ],
         },
     )
     async def chat(request: Request, ingress: Ingress) -> AcceptedBody:

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from channels.problems import TYPE_BASE
+
 
 class AcceptedBody(BaseModel):
     """202: the event is durable on Kafka. ``duplicate``: a provider retry, not re-published."""
@@ -44,7 +46,8 @@ DESCRIPTIONS = {
     404: "Unknown ticket: `errors` points at each `ticket_id` that names no ticket",
     413: "Body over SWITCHBOARD_MAX_BODY_BYTES",
     415: "Wrong content type",
-    422: "Idempotency-Key already used for a different request; nothing was written",
+    422: f"Idempotency-Key already used for a different request (type "
+    f"`{TYPE_BASE}idempotency-key-reused`); nothing was written",
     503: "Kafka or Redis not answering; nothing was written; see Retry-After",
 }
 
@@ -58,3 +61,39 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def idempotency_key_parameter(names: str) -> dict[str, Any]:
+    """The OpenAPI declaration of the ``Idempotency-Key`` header, for the endpoints that
+    read it; ``names`` says which events of the request the key names."""
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": f"Optional. Names {names}: a retry with the same key and the same "
+        "body is answered 202 with `duplicate: true` and publishes nothing new; the same key "
+        "with a different body is 422 (`idempotency-key-reused`), nothing written.",
+        "schema": {"type": "string"},
+    }
+
+
+def request_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its ``$defs`` written in place: embedded in the
+    OpenAPI document, a ``#/$defs/...`` reference would point at the document's root,
+    where there is no such thing. (The request models are not recursive.)"""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return {**inline(defs[ref.removeprefix("#/$defs/")]), **inline(rest)}
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined

@@ -32,7 +32,7 @@ from channels.body import (
     validate,
 )
 from channels.deps import Ingress, IngressContext
-from channels.models import AcceptedBody, problem_responses
+from channels.models import AcceptedBody, idempotency_key_parameter, problem_responses
 from channels.problems import Problem
 from channels.publish import fingerprint_of
 from router.events import Customer, Interaction, ThreadRef
@@ -185,7 +185,13 @@ def build_router() -> APIRouter:
                     FORM: {"schema": WebForm.model_json_schema()},
                     MULTIPART: {"schema": WebForm.model_json_schema()},
                 },
-            }
+            },
+            "parameters": [
+                idempotency_key_parameter(
+                    "the submission's event (without one, the same sender and content "
+                    "within a short window are one event)"
+                )
+            ],
         },
     )
     async def webform(request: Request, ingress: Ingress) -> Response:

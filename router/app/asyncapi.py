@@ -1,5 +1,8 @@
-"""The AsyncAPI 3.0 document of the topics, generated from the topic registry and the
-event models: the Kafka-side twin of the ingress's OpenAPI document."""
+"""The AsyncAPI 3.0 document of the topics, generated from the topic registry, the event
+models and ``LIFECYCLE_DATA``: the Kafka-side twin of the ingress's OpenAPI document.
+
+Operations are from Switchboard's point of view, as AsyncAPI 3.0 has them: ``send`` on
+every topic it writes, ``receive`` on those its roles consume (``CONSUMED``)."""
 
 from __future__ import annotations
 
@@ -8,13 +11,151 @@ from typing import Any
 from pydantic import BaseModel
 
 from router.actions import ACTIONS
+from router.app.roles import CONSUMED
+from router.codec import CONTENT_TYPE, TYPE_HEADER
 from router.events import CloudEvent, Interaction, MetricRecord, Ticket
 from router.topics import Topic, TopicNames
-from router.vocabulary import EventType
+from router.vocabulary import PRIORITIES, SLA_TARGETS, EventType
 
 REF = "#/components/schemas/"
 ENVELOPE_CONTENT_TYPE = "application/cloudevents+json"
-LIFECYCLE = [t.value for t in EventType if t.value.startswith("switchboard.ticket.")]
+METRIC_CONTENT_TYPE = "application/json"
+LIFECYCLE = [
+    t.value
+    for t in EventType
+    if t.value.startswith("switchboard.ticket.") and t is not EventType.TICKET_SNAPSHOT
+]
+
+Schema = dict[str, Any]
+STR: Schema = {"type": "string"}
+STR_OR_NULL: Schema = {"type": ["string", "null"]}
+NUMBER: Schema = {"type": "number"}
+NUMBER_OR_NULL: Schema = {"type": ["number", "null"]}
+BOOL: Schema = {"type": "boolean"}
+BOOL_OR_NULL: Schema = {"type": ["boolean", "null"], "description": "null: no clock ran"}
+TIME: Schema = {"type": "string", "format": "date-time"}
+INTERACTION = "interaction"
+"""A field holding the customer message (``Interaction`` plus ``event_id``)."""
+
+
+def _enum(*values: str) -> Schema:
+    return {"type": "string", "enum": list(values)}
+
+
+def _place(**fields: Schema) -> Schema:
+    return {"type": "object", "required": list(fields), "properties": fields}
+
+
+ROUTED: dict[str, Schema] = {
+    "trigger": STR,
+    "matched": {"type": "array", "items": STR, "description": "names of the rules that matched"},
+    "rules_version": STR,
+    "rules_hash": STR,
+    "actions": {
+        "type": "array",
+        "items": _place(rule=STR, action=STR, value={"type": ["string", "array"]}),
+    },
+}
+SLA_FIRED: dict[str, Schema] = {
+    "target": _enum(*SLA_TARGETS),
+    "policy": STR_OR_NULL,
+    "due": TIME,
+    "queue": STR_OR_NULL,
+    "priority": _enum(*PRIORITIES),
+}
+REOPENED: dict[str, Schema] = {
+    "by": _enum("customer", "agent"),
+    "reason": STR_OR_NULL,
+    "was_first_contact": BOOL,
+    "fcr_definition": STR,
+}
+
+# Each lifecycle type's ``data`` (besides ``ticket``, which every one carries): the fields
+# every record of the type has, then those only some have (``data`` as consumers/domain
+# and consumers/routing build it).
+LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
+    EventType.TICKET_CREATED: ({INTERACTION: {}}, {}),
+    EventType.TICKET_MESSAGE_ADDED: (
+        {INTERACTION: {}},
+        {  # an answered or ended call: no customer contact
+            "contact": {"const": False},
+            "handle_seconds": NUMBER_OR_NULL,
+            "agent_id": STR_OR_NULL,
+        },
+    ),
+    EventType.TICKET_ROUTED: (ROUTED, {}),
+    EventType.TICKET_ASSIGNED: (
+        {"agent_id": STR, "queue": STR_OR_NULL, "strategy": STR},
+        {},
+    ),
+    EventType.TICKET_QUEUED: (
+        {"queue": STR_OR_NULL, "reason": STR},
+        {"agent_id": STR_OR_NULL},
+    ),
+    EventType.TICKET_ESCALATED: (
+        {
+            "reason": {**STR, "description": "the escalation trigger"},
+            "from": _place(queue=STR_OR_NULL, priority=_enum(*PRIORITIES)),
+            "to": _place(queue=STR_OR_NULL, priority=_enum(*PRIORITIES)),
+            **ROUTED,
+        },
+        {},
+    ),
+    EventType.TICKET_SLA_WARNING: (SLA_FIRED, {}),
+    EventType.TICKET_SLA_BREACHED: (SLA_FIRED, {}),
+    EventType.TICKET_RESPONDED: (
+        {
+            "response": _enum("first", "next"),
+            "agent_id": STR,
+            "business_seconds": NUMBER,
+            "within_sla": BOOL_OR_NULL,
+            "handle_seconds": NUMBER_OR_NULL,
+        },
+        {},
+    ),
+    EventType.TICKET_TRANSFERRED: (
+        {
+            "from": _place(queue=STR_OR_NULL, agent_id=STR_OR_NULL),
+            "to": _place(queue=STR_OR_NULL, agent_id=STR_OR_NULL),
+        },
+        {},
+    ),
+    EventType.TICKET_POSTPONED: ({"until": TIME, "sla_paused_seconds": NUMBER}, {}),
+    EventType.TICKET_RESOLVED: (
+        {
+            "agent_id": STR_OR_NULL,
+            "first_contact": BOOL,
+            "fcr_definition": STR,
+            "within_sla": BOOL_OR_NULL,
+        },
+        {},
+    ),
+    EventType.TICKET_REOPENED: (REOPENED, {INTERACTION: {}, "agent_id": STR_OR_NULL}),
+    EventType.TICKET_CLOSED: ({"agent_id": STR_OR_NULL}, {}),
+    EventType.TICKET_FEEDBACK_RECEIVED: (
+        {
+            "kind": _enum("csat", "nps", "ces"),
+            "score": {"type": "integer"},
+            "agent_id": STR_OR_NULL,
+        },
+        {},
+    ),
+    EventType.TICKET_NOTE_ADDED: ({"ticket_id": STR, "agent_id": STR_OR_NULL, "text": STR}, {}),
+    EventType.TICKET_NOTIFICATION: ({"template": STR, "kind": _enum("auto_reply", "notify")}, {}),
+}
+
+DEADLETTER_HEADERS: dict[str, Schema] = {
+    "dlq.topic": {**STR, "description": "the topic the record was read from"},
+    "dlq.partition": {**STR, "pattern": "^-?[0-9]+$", "description": "-1: unknown"},
+    "dlq.offset": {**STR, "pattern": "^-?[0-9]+$", "description": "-1: unknown"},
+    "dlq.consumer": {**STR, "description": "the consumer (role) that set it aside"},
+    "dlq.error": {**STR, "maxLength": 2000, "description": "why, in one line"},
+}
+DEADLETTER_TRUNCATED: dict[str, Schema] = {
+    "dlq.truncated": {"const": "true"},
+    "dlq.original_bytes": {**STR, "pattern": "^[0-9]+$"},
+    "dlq.original_digest": {**STR, "pattern": "^sha256:[0-9a-f]{64}$"},
+}
 
 
 def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
@@ -26,7 +167,7 @@ def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
     return {"$ref": REF + model.__name__}
 
 
-def _cloudevent(types: list[str], data: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+def _cloudevent(types: list[str], data: Schema, schemas: dict[str, Any]) -> Schema:
     envelope = _schema(CloudEvent, schemas)
     return {
         "allOf": [
@@ -40,67 +181,143 @@ def _cloudevent(types: list[str], data: dict[str, Any], schemas: dict[str, Any])
     }
 
 
-def _message(
-    name: str, payload: dict[str, Any], key: str, *, cloudevent: bool = True
-) -> dict[str, Any]:
+def _headers(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
     return {
-        "name": name,
-        "contentType": ENVELOPE_CONTENT_TYPE if cloudevent else "application/json",
-        "payload": payload,
-        "bindings": {"kafka": {"key": {"type": "string", "description": key}}},
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
     }
 
 
-def build(prefix: str = "switchboard") -> dict[str, Any]:
-    names = TopicNames(prefix)
-    schemas: dict[str, Any] = {}
+def _cloudevent_headers(**more: Schema) -> Schema:
+    return _headers({"content-type": {"const": CONTENT_TYPE}, **more})
+
+
+def _message(
+    name: str,
+    payload: Schema,
+    key: str,
+    headers: Schema,
+    *,
+    content_type: str = ENVELOPE_CONTENT_TYPE,
+    description: str | None = None,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "name": name,
+        "contentType": content_type,
+        "headers": headers,
+        "payload": payload,
+        "bindings": {"kafka": {"key": {"type": "string", "description": key}}},
+    }
+    if description:
+        message["description"] = description
+    return message
+
+
+def lifecycle_data(etype: EventType, schemas: dict[str, Any]) -> Schema:
+    """The ``data`` schema of one lifecycle type, from ``LIFECYCLE_DATA``."""
+    always, sometimes = LIFECYCLE_DATA[etype]
+    interaction = {
+        "allOf": [
+            _schema(Interaction, schemas),
+            {
+                "type": "object",
+                "required": ["event_id"],
+                "properties": {"event_id": STR, "language_source": STR},
+            },
+        ],
+        "description": "the customer message; event_id: its inbound event",
+    }
+    fields = {
+        name: interaction if name == INTERACTION else schema
+        for name, schema in {**always, **sometimes}.items()
+    }
+    return {
+        "type": "object",
+        "required": ["ticket", *always],
+        "properties": {"ticket": _schema(Ticket, schemas), **fields},
+    }
+
+
+def _lifecycle_messages(schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        _message(
+            t,
+            _cloudevent([t], lifecycle_data(EventType(t), schemas), schemas),
+            "ticket id",
+            _cloudevent_headers(
+                **{TYPE_HEADER: {"const": t, "description": "the CloudEvents type, to filter by"}}
+            ),
+        )
+        for t in LIFECYCLE
+    ]
+
+
+def _messages(schemas: dict[str, Any]) -> dict[Topic, list[dict[str, Any]]]:
     ticket = {
         "type": "object",
         "required": ["ticket"],
         "properties": {"ticket": _schema(Ticket, schemas)},
     }
-    metric = _schema(MetricRecord, schemas)
-    actions = [
-        _message(
-            t,
-            _cloudevent([t], _schema(model, schemas), schemas),
-            "ticket id, agent:<id> or customer:<id>",
-        )
-        for t, model in sorted(ACTIONS.items())
-    ]
+    snapshot = EventType.TICKET_SNAPSHOT.value
+    received = EventType.INTERACTION_RECEIVED.value
     messages: dict[Topic, list[dict[str, Any]]] = {
         Topic.INBOUND: [
             _message(
-                EventType.INTERACTION_RECEIVED.value,
-                _cloudevent(
-                    [EventType.INTERACTION_RECEIVED.value], _schema(Interaction, schemas), schemas
-                ),
+                received,
+                _cloudevent([received], _schema(Interaction, schemas), schemas),
                 "sender identity, e.g. email:alice@example.com",
+                _cloudevent_headers(),
             )
         ],
-        Topic.ACTIONS: actions,
-        Topic.TICKETS: [
-            _message("ticket lifecycle", _cloudevent(LIFECYCLE, ticket, schemas), "ticket id")
+        Topic.ACTIONS: [
+            _message(
+                t,
+                _cloudevent([t], _schema(model, schemas), schemas),
+                "ticket id, agent:<id> or customer:<id>",
+                _cloudevent_headers(),
+            )
+            for t, model in sorted(ACTIONS.items())
         ],
+        Topic.TICKETS: _lifecycle_messages(schemas),
         Topic.TICKET_STATE: [
             _message(
-                EventType.TICKET_SNAPSHOT.value,
-                _cloudevent([EventType.TICKET_SNAPSHOT.value], ticket, schemas),
+                snapshot,
+                _cloudevent([snapshot], ticket, schemas),
                 "ticket id (compacted: the latest snapshot)",
-            )
+                _cloudevent_headers(),
+            ),
+            _message(
+                "tombstone",
+                {"type": "null"},
+                "ticket id",
+                _headers({}),
+                description="No value and no headers: written by `switchboard forget` (a "
+                "customer's erasure) for each of their tickets; compaction then removes the "
+                "ticket's snapshots.",
+            ),
         ],
         Topic.DEADLETTER: [
             _message(
                 "dead letter",
                 {
-                    "description": "the original record value, unchanged; headers dlq.topic, "
-                    "dlq.partition, dlq.offset, dlq.consumer, dlq.error say where and why"
+                    "description": "the original record value, unchanged (any bytes; null "
+                    "when the original was a tombstone), or its first bytes when cut: see "
+                    "dlq.truncated"
                 },
                 "the original key",
-                cloudevent=False,
+                {
+                    **_headers(DEADLETTER_HEADERS, DEADLETTER_TRUNCATED),
+                    "description": "dlq.* say where the record came from and why it was set "
+                    "aside; dlq.truncated, dlq.original_bytes and dlq.original_digest only "
+                    "when the value was cut. The original record's headers come first, kept "
+                    "while they fit in a small budget.",
+                },
+                content_type="application/octet-stream",
             )
         ],
     }
+    metric = _schema(MetricRecord, schemas)
     for topic in (
         Topic.METRICS_SLA,
         Topic.METRICS_FCR,
@@ -112,18 +329,42 @@ def build(prefix: str = "switchboard") -> dict[str, Any]:
                 topic.value,
                 metric,
                 "<metric>/<window start>/<dimension=value,...>",
-                cloudevent=False,
+                _headers({"content-type": {"const": METRIC_CONTENT_TYPE}}),
+                content_type=METRIC_CONTENT_TYPE,
+                description="A window's latest revision; never a tombstone (no value is null).",
             )
         ]
+    return messages
+
+
+def _readers() -> dict[Topic, list[str]]:
+    readers: dict[Topic, list[str]] = {}
+    for role, topics in CONSUMED.items():
+        for topic in topics:
+            readers.setdefault(topic, []).append(role)
+    return readers
+
+
+def build(prefix: str = "switchboard") -> dict[str, Any]:
+    names = TopicNames(prefix)
+    schemas: dict[str, Any] = {}
+    messages = _messages(schemas)
+    readers = _readers()
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for name, spec in names.all().items():
         cid = spec.topic.name.lower()
+        read_by = readers.get(spec.topic, [])
+        channel_messages = {f"m{i}": m for i, m in enumerate(messages[spec.topic])}
+        description = f"{spec.content}; written by {spec.written_by}"
+        description += f"; read by {', '.join(read_by)}" if read_by else ""
+        description += "; compacted" if spec.compacted else ""
+        if spec.topic is Topic.TICKET_STATE:
+            description += "; tombstones (null values) from `switchboard forget`"
         channels[cid] = {
             "address": name,
-            "description": f"{spec.content}; written by {spec.written_by}"
-            + ("; compacted" if spec.compacted else ""),
-            "messages": {f"m{i}": m for i, m in enumerate(messages[spec.topic])},
+            "description": description,
+            "messages": channel_messages,
             "bindings": {
                 "kafka": {
                     "topicConfiguration": {
@@ -132,17 +373,28 @@ def build(prefix: str = "switchboard") -> dict[str, Any]:
                 }
             },
         }
-        operations[f"receive_{cid}"] = {
-            "action": "receive",
+        refs = [{"$ref": f"#/channels/{cid}/messages/{m}"} for m in channel_messages]
+        operations[f"send_{cid}"] = {
+            "action": "send",
             "channel": {"$ref": f"#/channels/{cid}"},
+            "summary": f"written by {spec.written_by}",
+            "messages": refs,
         }
+        if read_by:
+            operations[f"receive_{cid}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{cid}"},
+                "summary": f"read by {', '.join(read_by)}",
+                "messages": refs,
+            }
     return {
         "asyncapi": "3.0.0",
         "info": {
             "title": "Switchboard topics",
             "version": "1",
             "description": "Every record on the Switchboard topics. Values are CloudEvents 1.0 in "
-            "structured JSON mode except metric and dead-letter records.",
+            "structured JSON mode except metric and dead-letter records. Operations are "
+            "Switchboard's: send where it writes, receive where its roles read.",
         },
         "defaultContentType": ENVELOPE_CONTENT_TYPE,
         "channels": channels,

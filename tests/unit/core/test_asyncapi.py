@@ -36,14 +36,25 @@ def test_every_topic_is_a_channel_with_its_compaction() -> None:
 
 def test_every_reference_resolves() -> None:
     doc = build()
-    schemas = doc["components"]["schemas"]
-    channels = doc["channels"]
     for ref in refs(doc):
-        kind, _, name = ref.removeprefix("#/").partition("/")
-        target = schemas if ref.startswith("#/components/schemas/") else channels
-        key = ref.rsplit("/", 1)[-1]
-        assert key in target, f"dangling {ref} ({kind}, {name})"
+        node: Any = doc
+        for part in ref.removeprefix("#/").split("/"):
+            assert isinstance(node, dict), f"dangling {ref}"
+            assert part in node, f"dangling {ref}"
+            node = node[part]
+    schemas = doc["components"]["schemas"]
     assert {"Interaction", "Ticket", "MetricRecord", "CloudEvent"} <= set(schemas)
+
+
+def test_every_message_documents_its_headers_and_each_operation_its_messages() -> None:
+    doc = build()
+    for channel in doc["channels"].values():
+        for message in channel["messages"].values():
+            assert message["headers"]["type"] == "object", message["name"]
+    for name, operation in doc["operations"].items():
+        assert operation["action"] in {"send", "receive"}
+        assert name.startswith(operation["action"])
+        assert operation["messages"], name
 
 
 def test_cli_prints_the_document() -> None:
