@@ -43,6 +43,7 @@ class _Thread:
     replies: dict[str, str] = field(default_factory=dict)  # message id -> ticket id
     profile: bytes | None = None
     identities: set[str] = field(default_factory=set)  # what ``forget`` unlinks
+    merged: set[str] = field(default_factory=set)  # customers merged into this one
 
 
 class InMemoryThreadStore:
@@ -69,8 +70,33 @@ class InMemoryThreadStore:
                 if identity not in self._identities:
                     self._identities[identity] = customer
                     self._thread(customer).identities.add(identity)
+            for other in dict.fromkeys(known):
+                if other != customer:  # one list names two customers: one person
+                    self._absorb(customer, other)
             owners.append(self._identities[ids[0]])
         return owners
+
+    def _absorb(self, survivor: str, other: str) -> None:
+        """As the Redis store: the other's identities name the survivor, its profile
+        fills what the survivor's lacks, and it is listed as merged."""
+        theirs, ours = self._thread(other), self._thread(survivor)
+        for identity in theirs.identities:
+            self._identities[identity] = survivor
+        ours.identities |= theirs.identities
+        ours.merged.add(other)
+        if theirs.profile:
+            mine = orjson.loads(ours.profile) if ours.profile else {}
+            ours.profile = orjson.dumps({**orjson.loads(theirs.profile), **mine})
+
+    async def merged_customers(self, customer_id: str) -> list[str]:
+        found: list[str] = []
+        todo = [customer_id]
+        while todo:
+            for other in sorted(self._thread(todo.pop()).merged):
+                if other != customer_id and other not in found:
+                    found.append(other)
+                    todo.append(other)
+        return found
 
     async def views(self, requests: list[ViewRequest]) -> list[ThreadView]:
         """The ticket named, else the one a reply ref points at, else the open ticket."""

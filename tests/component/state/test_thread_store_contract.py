@@ -45,6 +45,7 @@ class Store(ThreadStore, Protocol):
 
     async def forget(self, customer_id: str) -> list[str]: ...
     async def customer_of(self, identity: str) -> str | None: ...
+    async def merged_customers(self, customer_id: str) -> list[str]: ...
 
 
 @pytest.fixture(params=["redis", "memory"])
@@ -323,14 +324,25 @@ async def test_lists_in_one_batch_sharing_a_new_identity_resolve_to_one_customer
     assert await store.resolve_customers([["email:alice.work@example.com"]]) == [first]
 
 
-async def test_known_identities_keep_their_customers_and_the_first_one_decides(
+async def test_a_list_naming_two_known_customers_merges_them_into_the_first(
     store: Store,
 ) -> None:
-    alice, bob = await store.resolve_customers([["email:alice@example.com"], ["email:bob@x.io"]])
+    """Contract section 7: identities merge when a CRM update or a message links them. The
+    first identity's customer stays; the other's identities and profile go to it."""
+    alice, bob = await store.resolve_customers(
+        [["email:alice@example.com", "phone:+15550001"], ["email:bob@x.io"]]
+    )
     assert alice != bob
+    await store.merge_profile(alice, {"tier": "gold", "name": "Alice"})
+    await store.merge_profile(bob, {"name": "Bob"})
     both = await store.resolve_customers([["email:bob@x.io", "email:alice@example.com"]])
     assert both == [bob]
-    assert await store.resolve_customers([["email:alice@example.com"]]) == [alice]
+    assert await store.resolve_customers([["email:alice@example.com"]]) == [bob]
+    assert await store.resolve_customers([["phone:+15550001"]]) == [bob]
+    assert await store.merged_customers(bob) == [alice]
+    assert await store.merged_customers(alice) == []
+    profile = (await view(store, bob, "e-merged")).profile
+    assert profile == {"tier": "gold", "name": "Bob"}  # the survivor's own fields win
 
 
 async def test_concurrent_and_repeated_resolutions_agree(store: Store) -> None:
