@@ -178,7 +178,7 @@ def check_against(
     if errors:
         raise RosterInvalid(sorted_errors(errors), option)
     required = sorted({skill for queue in queues.values() for skill in queue.skills})
-    warnings: list[RuleWarning] = []
+    warnings: list[RuleWarning] = _handling_gaps(roster, queues)
     for staff in roster.staff:
         for skill in sorted(staff.skills - set(required)):
             hint = did_you_mean(skill, required) or (
@@ -189,6 +189,28 @@ def check_against(
                 RuleWarning(mark, f"skill '{skill}' is required by no queue of the rules ({hint})")
             )
     return warnings
+
+
+def _handling_gaps(roster: Roster, queues: Mapping[str, Queue]) -> list[RuleWarning]:
+    """A warning when some queue of the rules on some channel has no handling entry: a
+    ticket there stops the run, so a day that happens to have none passes and the next
+    one does not. Said before the run, where the list is."""
+    gaps = [
+        (queue, channel)
+        for queue in sorted(queues)
+        for channel in CHANNELS
+        if not any(rule.matches(queue, channel) for rule in roster.handling)
+    ]
+    if not gaps:
+        return []
+    queue, channel = gaps[0]
+    more = f" and {len(gaps) - 1} more" if len(gaps) > 1 else ""
+    last = roster.handling[-1].mark if roster.handling else None
+    message = (
+        f"no handling entry for queue '{queue}' on channel '{channel}'{more}: a ticket there "
+        "stops the run (end the list with a catch-all like {exponential: {mean: 6m}})"
+    )
+    return [RuleWarning(last or Mark(roster.file, 1, 1), message)]
 
 
 class RosterCompiler(SectionCompiler):

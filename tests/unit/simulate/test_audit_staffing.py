@@ -70,7 +70,7 @@ def test_a_handling_queue_the_rules_do_not_have_is_an_error_at_its_place() -> No
 
 def test_a_skill_no_queue_requires_is_a_warning_at_its_place() -> None:
     agents = f"  - {{id: a-1, skills: [biling], shifts: {ALL_WEEK}}}\n"
-    text = roster(agents, "{queue: billing, fixed: 1h}")
+    text = roster(agents, "{queue: billing, fixed: 1h}\n  - {fixed: 10m}")
     [warning] = check_against(loads_roster(text, "r.yaml"), RULES.queues)
     assert str(warning) == (
         "r.yaml:5:24: warning: skill 'biling' is required by no queue of the rules "
@@ -80,8 +80,19 @@ def test_a_skill_no_queue_requires_is_a_warning_at_its_place() -> None:
 
 def test_a_roster_matching_the_rules_passes_quietly() -> None:
     agents = f"  - {{id: a-1, skills: [billing], shifts: {ALL_WEEK}}}\n"
-    text = roster(agents, "{queue: billing, fixed: 1h}")
+    text = roster(agents, "{queue: billing, fixed: 1h}\n  - {fixed: 10m}")
     assert check_against(loads_roster(text, "r.yaml"), RULES.queues) == []
+
+
+def test_a_handling_list_without_a_catch_all_is_a_warning_before_the_run() -> None:
+    """A ticket of a queue and channel no entry covers stops the run: said up front, at
+    the list, whether or not this day has such a ticket."""
+    agents = f"  - {{id: a-1, skills: [billing], shifts: {ALL_WEEK}}}\n"
+    text = roster(agents, "{queue: billing, fixed: 1h}")
+    [warning] = check_against(loads_roster(text, "r.yaml"), RULES.queues)
+    assert str(warning).startswith("r.yaml:7:")
+    assert "no handling entry for queue" in str(warning)
+    assert "catch-all" in str(warning)
 
 
 # --- occupancy is not diluted by another queue's backlog -------------------------------
