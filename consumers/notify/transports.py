@@ -180,16 +180,22 @@ class TwilioTransport:
 
 
 class ConsoleTransport:
-    """Without a provider configured (the ``dev`` default): the message is printed on
-    standard output for the person running it, and the log records only that it was,
-    without recipient or text (logs are shipped; addresses and messages stay out)."""
+    """Without a provider configured: in ``dev`` (``show``) the message is printed on
+    standard output for the person running it; in production nothing is printed (a
+    container's standard output is shipped like its log, and customers' addresses and
+    words stay out of both). Either way the log records only that it was not sent,
+    without recipient or text."""
 
-    def __init__(self, sender: str) -> None:
+    def __init__(self, sender: str, *, show: bool = True) -> None:
         self._sender = sender
+        self._show = show
 
     async def send(self, out: Outgoing) -> str:
         d = out.delivery
         mid = message_id(d.id, self._sender) if d.medium == "email" else None
+        if not self._show:
+            log.info("notification_not_sent", medium=d.medium, ticket=out.ticket_id)
+            return "unsent"
         lines = [f"--- {d.medium} to {d.to} (ticket {out.ticket_id})"]
         if out.subject:
             lines.append(f"Subject: {out.subject}")

@@ -297,7 +297,9 @@ def dev(
         async def main(stop: asyncio.Event) -> None:
             await preflight_kafka_redis(settings)
             await ensure_topics(settings)
-            await roles.run_roles(settings, set(roles.ROLES), stop, on_ready=ready)
+            await roles.run_roles(
+                settings, set(roles.ROLES), stop, on_ready=ready, print_notifications=True
+            )
 
         run_until_signal(main)
     finally:

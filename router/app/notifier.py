@@ -31,9 +31,10 @@ from rules.analysis import templates_dir
 log = structlog.get_logger("switchboard.notifier")
 
 
-def transports(settings: Settings) -> dict[str, Transport]:
-    """``email``, ``sms`` and ``whatsapp``: the configured provider, else the log."""
-    console = ConsoleTransport(settings.smtp_from)
+def transports(settings: Settings, *, show: bool = False) -> dict[str, Transport]:
+    """``email``, ``sms`` and ``whatsapp``: the configured provider, else the console
+    (printed only when ``show``: ``dev``)."""
+    console = ConsoleTransport(settings.smtp_from, show=show)
     email: Transport = console
     if settings.smtp_url is not None:
         server = parse_smtp_url(settings.smtp_url.get_secret_value())
@@ -72,8 +73,10 @@ async def notifier_handler(
     send: Send,
     stop: asyncio.Event,
     telemetry: Telemetry | None = None,
+    *,
+    show: bool = False,
 ) -> AsyncIterator[NotifierHandler]:
-    media = transports(settings)
+    media = transports(settings, show=show)
     directory = settings.templates_path or templates_dir(settings.rules_path)
     try:
         yield NotifierHandler(

@@ -253,14 +253,22 @@ async def run_metrics(settings: Settings, stop: asyncio.Event, shared: Shared) -
         await redis.aclose()
 
 
-async def run_notifier(settings: Settings, stop: asyncio.Event, shared: Shared) -> None:
-    """The notifier: ``.notification`` events -> email (SMTP), SMS and WhatsApp (Twilio)."""
+async def run_notifier(
+    settings: Settings, stop: asyncio.Event, shared: Shared, *, show: bool = False
+) -> None:
+    """The notifier: ``.notification`` events -> email (SMTP), SMS and WhatsApp (Twilio);
+    without a provider, printed when ``show`` (``dev``), else not sent."""
     redis = make_redis(settings)
     try:
         async with (
             _producer(settings) as producer,
             notifier_handler(
-                settings, redis, sender(producer, settings, "notifier"), stop, shared.telemetry
+                settings,
+                redis,
+                sender(producer, settings, "notifier"),
+                stop,
+                shared.telemetry,
+                show=show,
             ) as handler,
         ):
             await _consume(settings, handler, stop, shared)
@@ -278,8 +286,10 @@ async def run_roles(
     *,
     on_ready: Callable[[str], None] | None = None,
     accept_empty_state: bool = False,
+    print_notifications: bool = False,
 ) -> None:
     """Run the given roles in this process until ``stop`` is set, sharing one HTTP port.
+    ``print_notifications``: without a provider, the notifier prints messages (``dev``).
 
     A role that fails stops the others: a half-running process is worse than a restart.
     """
@@ -327,7 +337,9 @@ async def run_roles(
             checks["rules"] = rules_ready
         tasks = [
             asyncio.create_task(serve(app, sock, stop, on_ready), name="http"),
-            *_role_tasks(settings, roles, stop, shared, holder),
+            *_role_tasks(
+                settings, roles, stop, shared, holder, print_notifications=print_notifications
+            ),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -345,6 +357,8 @@ def _role_tasks(
     stop: asyncio.Event,
     shared: Shared,
     holder: RuleSetHolder | None,
+    *,
+    print_notifications: bool = False,
 ) -> list[asyncio.Task[None]]:
     tasks = []
     if holder is not None:
@@ -359,6 +373,6 @@ def _role_tasks(
         metrics = run_metrics(settings, stop, shared)
         tasks.append(asyncio.create_task(metrics, name="metrics"))
     if "notifier" in roles:
-        notifier = run_notifier(settings, stop, shared)
+        notifier = run_notifier(settings, stop, shared, show=print_notifications)
         tasks.append(asyncio.create_task(notifier, name="notifier"))
     return tasks

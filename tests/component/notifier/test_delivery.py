@@ -113,7 +113,7 @@ async def test_without_providers_notifications_are_printed(
     and the log says so without the recipient or the text."""
     configured = settings.model_copy(update={"rules_path": rules_dir(tmp_path)})
     with capture_logs() as logs:
-        async with run_switchboard(configured, ROLES) as sb:
+        async with run_switchboard(configured, ROLES, dev=True) as sb:
             resp = await sb.http.post(
                 "/v1/channels/webform",
                 json={"email": "ada@example.com", "message": "total outage"},
@@ -137,6 +137,32 @@ async def test_without_providers_notifications_are_printed(
     assert any(e["event"] == "notifier_printing" for e in logs)
 
 
+async def test_in_production_without_providers_nothing_is_printed(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run --role notifier`` without SMTP or Twilio: a container's standard output is
+    shipped like its log, so customers' addresses and words are not printed there; the
+    log says each message was not sent, without recipient or text."""
+    configured = settings.model_copy(update={"rules_path": rules_dir(tmp_path)})
+    with capture_logs() as logs:
+        async with run_switchboard(configured, ROLES) as sb:
+            resp = await sb.http.post(
+                "/v1/channels/webform",
+                json={"email": "ada@example.com", "message": "total outage"},
+            )
+            assert resp.status_code == 202, resp.text
+            for _ in range(200):
+                if sum(e["event"] == "notification_not_sent" for e in logs) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+    unsent = [e for e in logs if e["event"] == "notification_not_sent"]
+    assert sorted(e["medium"] for e in unsent) == ["email", "email", "sms", "whatsapp"]
+    assert all("to" not in e and "body" not in e for e in unsent)
+    shown = capsys.readouterr().out
+    assert "ada@example.com" not in shown
+    assert "---" not in shown
+
+
 async def test_a_stale_notification_is_passed_over_and_the_role_goes_on(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -144,7 +170,7 @@ async def test_a_stale_notification_is_passed_over_and_the_role_goes_on(
     logged and skipped; the next fresh one is still delivered."""
     configured = settings.model_copy(update={"rules_path": rules_dir(tmp_path)})
     with capture_logs() as logs:
-        async with run_switchboard(configured, ROLES) as sb:
+        async with run_switchboard(configured, ROLES, dev=True) as sb:
             resp = await sb.http.post(
                 "/v1/channels/webform", json={"email": "ada@example.com", "message": "hi"}
             )

@@ -30,7 +30,7 @@ WITHOUT_TIMERS = frozenset({"ingress", "router", "metrics"})
 
 @asynccontextmanager
 async def run_switchboard(
-    settings: Settings, run: frozenset[str] = WITHOUT_TIMERS
+    settings: Settings, run: frozenset[str] = WITHOUT_TIMERS, *, dev: bool = False
 ) -> AsyncIterator[Running]:
     """The roles in this process on ``settings`` (a free HTTP port), until the block ends.
 
@@ -39,7 +39,10 @@ async def run_switchboard(
     settings = settings.model_copy(update={"http_port": free_port()})
     stop = asyncio.Event()
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(roles.run_roles(settings, set(run), stop, on_ready=ready.set_result))
+    running = roles.run_roles(
+        settings, set(run), stop, on_ready=ready.set_result, print_notifications=dev
+    )
+    task = asyncio.create_task(running)
     url = await asyncio.wait_for(ready, 20)
     async with httpx.AsyncClient(base_url=url) as http:
         yield Running(settings, url, http)
