@@ -123,7 +123,7 @@ async def run_consumer(
                     log.warning("tick_failed", consumer=handler.name, error=_describe(exc))
     finally:
         poller.cancel()
-        log.info("consumer_stopped", consumer=handler.name)
+        log.info("consumer_stopping", consumer=handler.name)
 
 
 def _report_lag(

@@ -110,15 +110,26 @@ async def _consume(
         await _stop_consumer(consumer)
 
 
+LEAVE_GROUP_S = 5.0
+"""How long a stopping role waits to leave its consumer group. With the broker away,
+aiokafka would wait about 30 s for a coordinator, past an orchestrator's grace period
+(Kubernetes kills at 30 s); the offsets are committed after every batch already, and
+the group drops a member that left silently after its session timeout."""
+
+
 async def _stop_consumer(consumer: AIOKafkaConsumer) -> None:
-    """Leave the group. A broker that went first (Ctrl-C reaches the embedded one too)
-    makes aiokafka's fetcher end in a cancellation of its own: that is a clean stop."""
+    """Leave the group, within ``LEAVE_GROUP_S``. A broker that went first (Ctrl-C
+    reaches the embedded one too) makes aiokafka's fetcher end in a cancellation of its
+    own: that is a clean stop."""
     try:
-        await consumer.stop()
+        await asyncio.wait_for(consumer.stop(), LEAVE_GROUP_S)
+    except TimeoutError:
+        log.warning("consumer_left_without_leave_group", waited_s=LEAVE_GROUP_S)
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise  # we are being cancelled ourselves: let it through
+    log.info("consumer_stopped")
 
 
 async def establish_epoch(
