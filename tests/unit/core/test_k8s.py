@@ -290,6 +290,11 @@ def test_rules_configmap_is_mounted_at_the_rules_path_and_loads(
         assert volumes[mount["name"]]["configMap"]["name"] == "switchboard-rules"
 
 
+def pods_spec(bundle: dict[tuple[str, str], Obj], name: str) -> Obj:
+    [container] = bundle["Deployment", name]["spec"]["template"]["spec"]["containers"]
+    return container
+
+
 def test_ingress_routes_to_the_http_role(bundle: dict[tuple[str, str], Obj]) -> None:
     service = bundle["Service", "switchboard-ingress"]
     pods = bundle["Deployment", "switchboard-ingress"]["spec"]["template"]["metadata"]
@@ -300,6 +305,11 @@ def test_ingress_routes_to_the_http_role(bundle: dict[tuple[str, str], Obj]) -> 
             backend = path["backend"]["service"]
             assert backend["name"] == "switchboard-ingress"
             assert backend["port"]["name"] in service_ports
+            # the API only: probes and /metrics (unauthenticated) stay inside the cluster
+            assert (path["path"], path["pathType"]) == ("/v1", "Prefix")
+    container = pods_spec(bundle, "switchboard-ingress")
+    # webhooks arriving between SIGTERM and the pod leaving the Service are answered
+    assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     hpa = bundle["HorizontalPodAutoscaler", "switchboard-ingress"]
     target = hpa["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) in bundle
