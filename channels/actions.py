@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from channels.body import JSON, parse_json, read_body, require_media_type
-from channels.deps import Ingress, TicketOwners
+from channels.deps import Ingress, KnownAgents, TicketOwners
 from channels.models import AcceptedBody, idempotency_key_parameter, problem_responses
 from channels.problems import ROOT, Problem, invalid_fields, pointer
 from channels.publish import fingerprint_of
@@ -223,6 +223,41 @@ def require_queues(prepared: list[Prepared], queues: Collection[str] | None) -> 
         raise invalid_fields(errors)
 
 
+PRESENCE = canonical_type("agent.presence")
+
+
+async def require_agents(prepared: list[Prepared], known_agents: KnownAgents | None) -> None:
+    """400 naming every transfer to an agent never seen: an agent becomes known by an
+    ``agent.presence`` (this request's count). Published anyway, the ticket would be
+    offered to nobody until the accept timeout, and the helpdesk would believe it moved."""
+    if known_agents is None:
+        return
+    announced = {
+        data.get("agent_id")
+        for p in prepared
+        if p.event.type == PRESENCE and isinstance(data := p.event.data, dict)
+    }
+    named = [
+        (p, agent)
+        for p in prepared
+        if p.event.type == EventType.TICKET_TRANSFERRED
+        and isinstance(data := p.event.data, dict)
+        and isinstance(agent := data.get("agent_id"), str)
+        and agent not in announced
+    ]
+    if not named:
+        return
+    wanted = list(dict.fromkeys(agent for _, agent in named))
+    found = dict(zip(wanted, await known_agents(wanted), strict=True))
+    errors = [
+        _at(f"{p.pointer}/data/agent_id", f"unknown agent {agent!r}: an agent.presence names one")
+        for p, agent in named
+        if not found[agent]
+    ]
+    if errors:
+        raise invalid_fields(errors)
+
+
 def _at(path: str, detail: str) -> dict[str, str]:
     return {"pointer": path, "detail": detail}
 
@@ -283,6 +318,7 @@ def build_router() -> APIRouter:
         body = cloudevents_binding(kind, body, request.headers)
         prepared = prepare(body, request.headers.get("idempotency-key"))
         require_queues(prepared, ingress.known_queues())
+        await require_agents(prepared, ingress.known_agents)
         await require_tickets(prepared, ingress.ticket_owners)
         answers: list[AcceptedBody] = []
         for item in prepared:

@@ -18,6 +18,7 @@ TicketOwners = Callable[[list[str]], Awaitable[list[str | None]]]
 ``BackendUnavailable`` when the store does not answer (``RedisThreadStore.ticket_owners``)."""
 
 KnownQueues = Callable[[], Collection[str] | None]
+KnownAgents = Callable[[list[str]], Awaitable[list[bool]]]
 """The queues of the rules this process can read; None when it reads none."""
 
 
@@ -28,6 +29,7 @@ class IngressContext:
     telemetry: Telemetry
     ticket_owners: TicketOwners
     known_queues: KnownQueues = lambda: None
+    known_agents: KnownAgents | None = None  # None: the router judges
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
 
 

@@ -291,6 +291,18 @@ class AgentStore:
         with redis_errors():
             return int(await self._r.scard(self._load(agent_id, channel)))
 
+    async def known(self, agent_ids: list[str]) -> list[bool]:
+        """Whether each agent was ever seen (an ``agent.presence``): one EXISTS each, in
+        one pipeline (one slot: every agent key has the ``{agents}`` hash tag)."""
+        if not agent_ids:
+            return []
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for agent_id in agent_ids:
+                    pipe.exists(self._agent(agent_id))
+                replies = await pipe.execute()
+        return [bool(reply) for reply in replies]
+
     async def records(self, agent_ids: list[str] | None = None) -> list[AgentRecord]:
         """Every agent ever seen (``agent_ids`` None), or those named (unknown ones left
         out), sorted by id. Read-only; every key has the ``{agents}`` hash tag, so this is

@@ -17,6 +17,7 @@ from channels.app import create_app
 from channels.deps import IngressContext
 from channels.protocol import problem_protocol
 from channels.publish import Publisher
+from consumers.state.agents import AgentStore
 from consumers.state.threads import RedisThreadStore
 from router.app.read_api import include_read_api
 from router.errors import ConfigError
@@ -103,6 +104,7 @@ async def ingress(
         )
         app = create_app(ctx)
         ctx.known_queues = include_read_api(app, settings, redis).queues
+        ctx.known_agents = AgentStore(redis, prefix=settings.topic_prefix).known
         yield Ingress(app, ctx)
 
 

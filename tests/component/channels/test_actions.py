@@ -220,6 +220,26 @@ async def test_a_transfer_to_a_queue_the_rules_do_not_declare_is_400_and_publish
     assert accepted.status_code == 202, accepted.text
 
 
+async def test_a_transfer_to_an_agent_never_seen_is_400_and_publishes_nothing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """An agent becomes known by an ``agent.presence``; a transfer to any other would be
+    offered to nobody until the accept timeout, while the helpdesk believes it moved."""
+    await create_tickets(settings, "T-1")
+    transfer = {"type": "ticket.transferred", "data": {"ticket_id": "T-1", "agent_id": "a-9"}}
+    problem = assert_problem(await client.post(URL, json=transfer, headers=AUTH), 400)
+    assert [e["pointer"] for e in problem["errors"]] == ["/data/agent_id"]
+    assert "unknown agent 'a-9'" in problem["detail"]
+    await assert_nothing_written(settings)
+
+    presence = {
+        "type": "agent.presence",
+        "data": {"agent_id": "a-9", "status": "offline", "skills": ["billing"]},
+    }
+    both = await client.post(URL, json=[presence, transfer], headers=AUTH)  # named in it
+    assert both.status_code == 202, both.text
+
+
 async def test_without_readable_rules_a_transfer_is_left_to_the_router(
     settings: Settings, tmp_path: Any
 ) -> None:
