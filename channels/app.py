@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels import actions, chat, email, meta, twilio, voice, webform
+from channels import actions, body, chat, email, meta, twilio, voice, webform
 from channels.deps import IngressContext
 from channels.models import problem_responses
 from channels.problems import Problem, install_handlers, problem_response
@@ -184,7 +184,7 @@ def _non_utf8_json(scope: Scope) -> Problem | None:
             content_type = value.decode("latin-1")
             if not content_type.split(";")[0].strip().lower().endswith("json"):
                 return None  # JSON and its +json kinds (CloudEvents) only
-            charset = webform.declared_charset(content_type)
+            charset = body.declared_charset(content_type)
             if charset in UTF8_OR_SUBSET:
                 return None
             detail = f"JSON is UTF-8 (RFC 8259); charset {charset!r} is not accepted"

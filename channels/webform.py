@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import re
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -24,16 +23,17 @@ from channels.body import (
     FORM,
     JSON,
     MULTIPART,
+    declared_charset,
     malformed,
     parse_json,
     parse_multipart,
     read_body,
     require_media_type,
+    text_codec,
     validate,
 )
 from channels.deps import Ingress, IngressContext
 from channels.models import AcceptedBody, idempotency_key_parameter, problem_responses
-from channels.problems import Problem
 from channels.publish import fingerprint_of
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_email
@@ -104,27 +104,10 @@ def to_interaction(form: WebForm, inbox: str) -> Interaction:
     )
 
 
-def declared_charset(content_type: str) -> str | None:
-    """The ``charset`` parameter of a Content-Type, lowercased; None when there is none."""
-    for param in content_type.split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip('"').lower() or None
-    return None
-
-
 def form_charset(content_type: str) -> str:
     """The codec a form body's percent-escapes are decoded with: the declared charset (a
-    page in ISO-8859-1 sends ``caf%E9``), else UTF-8 as browsers send today. A charset
-    Python does not know is 415: guessing would store the customer's words garbled."""
-    name = declared_charset(content_type) or "utf-8"
-    try:
-        "".encode(name)  # a text encoding, not base64 or rot13
-        return codecs.lookup(name).name
-    except LookupError:
-        raise Problem(
-            415, f"charset {name!r} is unknown; send the form as UTF-8 or in a known charset"
-        ) from None
+    page in ISO-8859-1 sends ``caf%E9``), else UTF-8 as browsers send today; unknown: 415."""
+    return text_codec(declared_charset(content_type) or "utf-8")
 
 
 def parse_form_in(raw: bytes, charset: str) -> dict[str, str]:

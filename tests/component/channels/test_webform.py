@@ -9,7 +9,7 @@ from channels.body import FORM
 from router.codec import CONTENT_TYPE
 from router.settings import Settings
 from router.topics import Topic
-from tests.component.channels.support import client_for
+from tests.component.channels.support import assert_problem, client_for
 from tests.conftest import read_topic, values
 
 pytestmark = pytest.mark.component
@@ -134,6 +134,37 @@ async def test_a_browsers_form_data_is_accepted(
         headers={"content-type": "multipart/form-data; boundary=x"},
     )
     assert broken.status_code == 400, broken.text
+
+
+def multipart(message: bytes, part_type: str | None = None) -> bytes:
+    declared = f"Content-Type: {part_type}\r\n".encode() if part_type else b""
+    return (
+        b'--XX\r\nContent-Disposition: form-data; name="email"\r\n\r\nmp@example.com\r\n'
+        b'--XX\r\nContent-Disposition: form-data; name="message"\r\n'
+        + declared
+        + b"\r\n"
+        + message
+        + b"\r\n--XX--\r\n"
+    )
+
+
+async def test_multipart_text_is_decoded_in_its_declared_charset_and_never_garbled(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A part's own charset, else UTF-8; bytes that are no text in it are 400 and an
+    unknown charset 415, never stored as Latin-1 (``\x82¨\x96â...``)."""
+    url, headers = "/v1/channels/webform", {"content-type": "multipart/form-data; boundary=XX"}
+    words = "お問い合わせ".encode("shift_jis")
+    declared = multipart(words, "text/plain; charset=shift_jis")
+    resp = await ingress_client.post(url, content=declared, headers=headers)
+    assert resp.status_code == 202, resp.text
+    [data] = [v["data"] for v in values(await read_topic(settings, Topic.INBOUND, expect=1))]
+    assert data["text"] == "お問い合わせ"
+
+    undeclared = await ingress_client.post(url, content=multipart(words), headers=headers)
+    assert_problem(undeclared, 400)
+    unknown = multipart(b"hello \xff", "text/plain; charset=x-unknown")
+    assert_problem(await ingress_client.post(url, content=unknown, headers=headers), 415)
 
 
 async def test_retry_with_idempotency_key_is_a_duplicate_and_writes_once(
