@@ -129,6 +129,10 @@ class Keys:
     def profile(self, customer_id: str) -> str:
         return self._customer(customer_id, "profile")
 
+    def merged_into(self, customer_id: str) -> str:
+        """The customer this one was merged into (see ``merged``)."""
+        return self._customer(customer_id, "merged-into")
+
     def merged(self, customer_id: str) -> str:
         """The customers merged into this one (their identities now name it)."""
         return self._customer(customer_id, "merged")

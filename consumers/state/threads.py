@@ -183,11 +183,24 @@ class RedisThreadStore:
                 if ids:
                     commands.append(("SADD", k.customer_identities(survivor), *ids))
                 commands.append(("SADD", k.merged(survivor), other))
+                commands.append(("SET", k.merged_into(other), survivor))
                 theirs, ours = (orjson.loads(p) if p else {} for p in profiles)
                 if theirs:
                     commands.append(("SET", k.profile(survivor), orjson.dumps({**theirs, **ours})))
                 await run_batch(self._r, commands)
             log.info("customers_merged", customer_id=survivor, merged=others)
+
+    async def survivor_of(self, customer_id: str) -> str:
+        """The customer this one is now part of: itself, or the one it was merged into
+        (and that one's, in turn)."""
+        current = customer_id
+        with redis_errors():
+            for _ in range(MAX_MERGE_CHAIN):
+                into = await self._r.get(self._keys.merged_into(current))
+                if into is None or text(into) in (current, customer_id):
+                    break
+                current = text(into)
+        return current
 
     async def merged_customers(self, customer_id: str) -> list[str]:
         """The customers merged into this one, and into those, in the order found."""
@@ -443,6 +456,7 @@ class RedisThreadStore:
 
 
 OWNER_SEP = "\x1f"
+MAX_MERGE_CHAIN = 16  # customers merged into one another in turn: a bound, not a limit
 
 
 def _stored_ticket(raw: bytes) -> tuple[Ticket | None, str | None]:

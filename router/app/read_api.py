@@ -198,6 +198,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
             if owner is None:
                 raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
             customer = owner
+        customer = await state.threads.survivor_of(customer)  # merged: the one it is now
         tickets = await state.threads.customer_tickets(customer)
         for merged in await state.threads.merged_customers(customer):  # one person
             tickets += await state.threads.customer_tickets(merged)

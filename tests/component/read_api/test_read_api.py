@@ -259,3 +259,7 @@ async def test_a_crm_update_linking_two_known_customers_merges_them(settings: Se
         )
         assert joined.json()["contacts"] == 2  # the one open thread of the one customer
         assert "sms" in joined.json()["channels_seen"]
+        # the absorbed customer's own id (on its old ticket) answers as the survivor
+        absorbed = await tickets(by_phone.json()["customer_id"])
+        assert absorbed.json()["customer_id"] == by_email.json()["customer_id"]
+        assert {t["id"] for t in absorbed.json()["tickets"]} == ids
