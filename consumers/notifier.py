@@ -25,10 +25,10 @@ from consumers.deadletter import deadletter_record
 from consumers.notify.plan import Delivery, plan
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
-from consumers.notify.transports import Outgoing, SendFailed, Transport
+from consumers.notify.transports import NOT_SENT, Outgoing, SendFailed, Transport
 from consumers.outbox import Send
 from consumers.runner import Record
-from consumers.state.notifications import NotificationLedger
+from consumers.state.notifications import NotificationLedger, Outcome
 from consumers.state.threads import RedisThreadStore
 from router.codec import TYPE_HEADER, decode_event
 from router.errors import InvalidEvent, SwitchboardError
@@ -181,7 +181,8 @@ class NotifierHandler:
         except InvalidEvent as exc:
             return exc
         if d.id in self._unrecorded:  # sent, but Redis failed us before it was recorded
-            await self._ledger.finish(d.id, "sent", self._unrecorded[d.id])
+            answer = self._unrecorded[d.id]
+            await self._ledger.finish(d.id, recorded_as(answer), answer)
             del self._unrecorded[d.id]
         while True:
             begun = await self._ledger.begin(d.id, max_attempts=self._attempts)
@@ -225,9 +226,11 @@ class NotifierHandler:
                     await self._wait(begun.attempts)
                 continue
             self._unrecorded[d.id] = answer
-            await self._ledger.finish(d.id, "sent", answer)
+            outcome = recorded_as(answer)
+            await self._ledger.finish(d.id, outcome, answer)
             del self._unrecorded[d.id]
-            log.info("notification_sent", delivery=d.id, ticket=ticket.id, medium=d.medium)
+            if outcome == "sent":
+                log.info("notification_sent", delivery=d.id, ticket=ticket.id, medium=d.medium)
             return None
 
     def _render(self, d: Delivery, ticket: Ticket, contact: Mapping[str, Any]) -> Outgoing:
@@ -260,3 +263,9 @@ def in_reply_to(d: Delivery, ticket: Ticket) -> str | None:
     if d.kind != "auto_reply" or not last or "@" not in last:
         return None
     return last if last.startswith("<") else f"<{last}>"
+
+
+def recorded_as(answer: str) -> Outcome:
+    """How the ledger records a send the transport answered: a message no provider took
+    (``run`` without one) is skipped, never counted as sent."""
+    return "skipped" if answer == NOT_SENT else "sent"

@@ -22,6 +22,8 @@ from router.errors import ConfigError, SwitchboardError
 
 log = structlog.get_logger("switchboard.notifier")
 SMTP_SETTING = "SWITCHBOARD_SMTP_URL"
+NOT_SENT = "not sent: no provider configured"
+"""What a transport answers for a message it did not send (the ledger records it skipped)."""
 
 
 class SendFailed(SwitchboardError):
@@ -195,7 +197,7 @@ class ConsoleTransport:
         mid = message_id(d.id, self._sender) if d.medium == "email" else None
         if not self._show:
             log.info("notification_not_sent", medium=d.medium, ticket=out.ticket_id)
-            return "unsent"
+            return NOT_SENT
         lines = [f"--- {d.medium} to {d.to} (ticket {out.ticket_id})"]
         if out.subject:
             lines.append(f"Subject: {out.subject}")

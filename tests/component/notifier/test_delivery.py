@@ -157,6 +157,7 @@ async def test_in_production_without_providers_nothing_is_printed(
                 await asyncio.sleep(0.05)
     unsent = [e for e in logs if e["event"] == "notification_not_sent"]
     assert sorted(e["medium"] for e in unsent) == ["email", "email", "sms", "whatsapp"]
+    assert not any(e["event"] == "notification_sent" for e in logs)  # none was
     assert all("to" not in e and "body" not in e for e in unsent)
     shown = capsys.readouterr().out
     assert "ada@example.com" not in shown
