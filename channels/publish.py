@@ -1,16 +1,17 @@
 """Publishing inbound events: durable on Kafka before the 2xx, retries recognised.
 
-The order is: seen before? (Redis) -> produce and wait for the broker's ack -> remember
-the id (Redis, with a TTL). A crash between the ack and the remember step means a
-provider retry is published again with the *same* event id, which every consumer drops.
-An id just minted for new content (see ``_content_id``) cannot have been seen: it skips
-the first step.
+The order is: claim the id (Redis ``SET NX``; a marker there says it was seen) ->
+produce and wait for the broker's ack -> remember the id (the claim becomes the seen
+marker, with a TTL). A crash between the ack and the remember step means a provider
+retry is published again with the *same* event id, which every consumer drops. An id
+just minted for new content (see ``_content_id``) cannot have been seen: it skips the
+first step.
 
 Copies of one request that arrive together (a provider retrying before the first
-answer) would all pass the first step before any reaches the last. In one process they
-do not: a copy waits for the one in flight and is answered ``duplicate`` once it was
-written (or takes over if it failed). Across processes the race remains: each may write
-the record once, under the same id, and the router drops the copies.
+answer) do not both write: in one process a copy waits for the one in flight; on
+another replica it finds the claim and waits for its outcome. Either way it is
+answered ``duplicate`` once the first was written, takes over if it failed, and is
+refused (422) if it names the same Idempotency-Key for another request.
 
 Every request gets one deadline (``SWITCHBOARD_KAFKA_REQUEST_TIMEOUT_MS``) around the
 whole produce, metadata waits included. When it passes before the producer took the
@@ -28,6 +29,7 @@ for all that were asked while the previous one was in flight (``RedisBatch``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import uuid
@@ -277,19 +279,22 @@ class Publisher:
     ) -> Accepted:
         """One attempt, in the order the module describes."""
         marker = self._keys.ingress_seen(id_).encode()
+        tail = FINGERPRINT_SEP + fingerprint.encode() if fingerprint is not None else b""
+        claim: bytes | None = None
         if maybe_seen:
-            with redis_errors():
-                if fingerprint is None:
-                    seen = await self._batch("EXISTS", marker)
-                else:
-                    seen = await self._batch("GET", marker)
-                    _same_request(seen, fingerprint)
-                if seen:
-                    return Accepted(id_, duplicate=True)
-        await self.send(topic, key, value)
-        stamp, ttl = iso(utcnow()).encode(), self._seen_ttl_s
-        if fingerprint is not None:
-            stamp += FINGERPRINT_SEP + fingerprint.encode()
+            claim = PENDING + uuid.uuid4().hex.encode() + tail
+            seen = await self._claim(marker, claim, fingerprint)
+            if seen:
+                return Accepted(id_, duplicate=True)
+        try:
+            await self.send(topic, key, value)
+        except BaseException:
+            if claim is not None:  # let a retry (here or on another replica) go ahead
+                with contextlib.suppress(*UNAVAILABLE):
+                    if await self._batch("GET", marker) == claim:
+                        await self._batch("DEL", marker)
+            raise
+        stamp, ttl = iso(utcnow()).encode() + tail, self._seen_ttl_s
         try:
             await self._batch("SET", marker, stamp, "EX", ttl)
         except UNAVAILABLE as exc:
@@ -297,6 +302,30 @@ class Publisher:
             # the same id, which consumers drop, so answering 2xx is still truthful.
             log.warning("seen_marker_failed", event_id=id_, error=type(exc).__name__)
         return Accepted(id_, duplicate=False)
+
+    async def _claim(self, marker: bytes, claim: bytes, fingerprint: str | None) -> bool:
+        """Take the id for this request (``SET NX``), or learn it was seen (True). A copy
+        in flight on another replica holds a pending claim: this one waits for its
+        outcome (seen, or let go after a failure) up to the produce deadline, so two
+        replicas never both write and answer an id as new."""
+        deadline = asyncio.get_running_loop().time() + self._timeout_s
+        hold_ms = int((self._timeout_s + CLAIM_SPARE_S) * 1000)
+        with redis_errors():
+            while True:
+                taken = self._batch("SET", marker, claim, "NX", "PX", hold_ms)
+                current = self._batch("GET", marker)  # one round trip with the claim
+                if await taken:
+                    return False
+                seen = await current
+                if seen is None:
+                    continue  # let go (or expired) between the two: claim again
+                if fingerprint is not None:
+                    _same_request(seen, fingerprint)
+                if not bytes(seen).startswith(PENDING):
+                    return True
+                if asyncio.get_running_loop().time() > deadline:
+                    raise BackendUnavailable("redis", "a copy of this request is in flight")
+                await asyncio.sleep(CLAIM_POLL_S)
 
     async def send(self, topic: Topic, key: str, value: bytes) -> None:
         name = self._names(topic)
@@ -340,6 +369,10 @@ def _refused(exc: KafkaError) -> Exception:
 
 
 FINGERPRINT_SEP = b"|"
+PENDING = b"pending:"
+"""A seen marker holding this is a claim: the request that took it is still producing."""
+CLAIM_SPARE_S = 5.0  # a claim outlives its produce deadline by this much
+CLAIM_POLL_S = 0.05  # how often a copy looks whether the claim it waits on settled
 
 
 def fingerprint_of(content: Any) -> str:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
+from channels.problems import Problem
 from channels.publish import Publisher
 from router.errors import BackendUnavailable, OutcomeUnknown
 from router.events import Customer, Interaction
@@ -147,3 +148,57 @@ async def test_a_write_that_fails_after_its_answer_logs_no_unretrieved_error(
         loop.set_exception_handler(None)
         await redis.aclose()
     assert unhandled == []
+
+
+class SlowProducer:
+    """A producer whose broker confirms every record after ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.sent = 0
+
+    async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        del args, kwargs
+        self.sent += 1
+        loop = asyncio.get_running_loop()
+        confirmed: asyncio.Future[Any] = loop.create_future()
+        loop.call_later(self.delay, confirmed.set_result, None)
+        return confirmed
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "answer"),
+    [("same", "same", "duplicate"), ("one", "another", 422)],
+)
+async def test_copies_on_two_replicas_are_one_write(
+    settings: Settings, first: str, second: str, answer: str | int
+) -> None:
+    """Two ingress replicas (two publishers, one Redis) get the same id at the same
+    instant: the one that claimed it writes; the other waits for it and answers it as a
+    duplicate, or 422 when the same Idempotency-Key names another request. Before, both
+    wrote and both answered new."""
+    redis = make_redis(settings)
+    names = TopicNames(settings.topic_prefix)
+    one, two = SlowProducer(0.3), SlowProducer(0.3)
+    replicas = [
+        Publisher(p, redis, names, seen_ttl_s=60, timeout_s=2.0)  # type: ignore[arg-type]
+        for p in (one, two)
+    ]
+    data = Interaction(channel="webform", customer=Customer(email="ada@example.com"), text="hi")
+    try:
+        a, b = await asyncio.gather(
+            replicas[0].interaction("/test", "k-1", data, fingerprint=first),
+            replicas[1].interaction("/test", "k-1", data, fingerprint=second),
+            return_exceptions=True,
+        )
+    finally:
+        await redis.aclose()
+    assert one.sent + two.sent == 1  # one write
+    [written] = [r for r in (a, b) if not isinstance(r, BaseException) and not r.duplicate]
+    other = b if written is a else a
+    if answer == "duplicate":
+        assert not isinstance(other, BaseException)
+        assert (other.id, other.duplicate) == (written.id, True)
+    else:
+        assert isinstance(other, Problem)
+        assert other.status == 422
