@@ -8,10 +8,10 @@ just minted for new content (see ``_content_id``) cannot have been seen: it skip
 first step.
 
 Copies of one request that arrive together (a provider retrying before the first
-answer) do not both write: in one process a copy waits for the one in flight; on
-another replica it finds the claim and waits for its outcome. Either way it is
-answered ``duplicate`` once the first was written, takes over if it failed, and is
-refused (422) if it names the same Idempotency-Key for another request.
+answer), in one process or on several replicas, do not both write: a copy finds the
+claim and waits for its outcome. It is answered ``duplicate`` once the first was
+written, takes over if it failed, and is refused (422) if it names the same
+Idempotency-Key for another request.
 
 Every request gets one deadline (``SWITCHBOARD_KAFKA_REQUEST_TIMEOUT_MS``) around the
 whole produce, metadata waits included. When it passes before the producer took the
@@ -155,8 +155,6 @@ class Publisher:
         self._content_window_s = content_window_s
         self._topics = topics
         self._batch = RedisBatch(redis)
-        self._in_flight: dict[str, tuple[asyncio.Future[bool], str | None]] = {}
-        """Event id -> (written?, its request's fingerprint), while its publish runs."""
 
     async def interaction(
         self,
@@ -243,41 +241,6 @@ class Publisher:
         """``fingerprint``: what the request said, for an id named by an Idempotency-Key;
         the same key with a different request is refused (422), not taken for a retry."""
         self.limits.check_inbound(value)
-        if not maybe_seen:  # a fresh id: no other request can carry it
-            return await self._publish_once(
-                topic, key, id_, value, maybe_seen=False, fingerprint=fingerprint
-            )
-        while (running := self._in_flight.get(id_)) is not None:
-            written, first_fingerprint = running
-            if fingerprint is not None and first_fingerprint is not None:
-                _same_request(FINGERPRINT_SEP + first_fingerprint.encode(), fingerprint)
-            if await asyncio.shield(written):
-                return Accepted(id_, duplicate=True)
-        written = asyncio.get_running_loop().create_future()
-        self._in_flight[id_] = (written, fingerprint)
-        try:
-            accepted = await self._publish_once(
-                topic, key, id_, value, maybe_seen=True, fingerprint=fingerprint
-            )
-        except BaseException:
-            written.set_result(False)  # a waiting copy tries itself
-            raise
-        finally:
-            del self._in_flight[id_]
-        written.set_result(True)
-        return accepted
-
-    async def _publish_once(
-        self,
-        topic: Topic,
-        key: str,
-        id_: str,
-        value: bytes,
-        *,
-        maybe_seen: bool,
-        fingerprint: str | None,
-    ) -> Accepted:
-        """One attempt, in the order the module describes."""
         marker = self._keys.ingress_seen(id_).encode()
         tail = FINGERPRINT_SEP + fingerprint.encode() if fingerprint is not None else b""
         claim: bytes | None = None
