@@ -155,8 +155,9 @@ class TimersHandler:
                 dead.append(parked(record, self.name, exc, self._limits, self._telemetry))
                 continue
             latest[ticket.id] = ticket
-        latest = await self._not_erased(latest)
-        await self._follow_assignments(list(latest.values()))
+        owners = await self._owners(latest)
+        latest = {t: ticket for t, ticket in latest.items() if t in owners}
+        await self._follow_assignments(list(latest.values()), owners)
         timeout = self._rules().assignment.accept_timeout
         wanted: dict[str, float] = {}
         for ticket in latest.values():
@@ -168,16 +169,15 @@ class TimersHandler:
         await self._send(dead)
         await self.tick()
 
-    async def _not_erased(self, tickets: dict[str, Ticket]) -> dict[str, Ticket]:
-        """The tickets ``switchboard forget`` has not erased: a snapshot still in flight
-        when its customer was erased must not give back the seat, the place in line or
-        the timers the erasure took (an erased ticket has no owner any more)."""
-        owners = await self._store.ticket_owners(list(tickets))
-        return {
-            t: ticket for (t, ticket), owner in zip(tickets.items(), owners, strict=True) if owner
-        }
+    async def _owners(self, tickets: dict[str, Ticket]) -> dict[str, str]:
+        """Ticket -> its customer, for the tickets ``switchboard forget`` has not erased:
+        a snapshot still in flight when its customer was erased must not give back the
+        seat, the place in line or the timers the erasure took (an erased ticket has no
+        owner any more)."""
+        found = await self._store.ticket_owners(list(tickets))
+        return {t: owner for t, owner in zip(tickets, found, strict=True) if owner}
 
-    async def _follow_assignments(self, tickets: list[Ticket]) -> None:
+    async def _follow_assignments(self, tickets: list[Ticket], owners: dict[str, str]) -> None:
         """Free the capacity of settled or re-assigned tickets, offer a ticket a rule or a
         transfer gave to a named agent and count that agent's seat, and keep the line
         current. The offer comes before the seat: a seat already held by the named agent
@@ -189,7 +189,8 @@ class TimersHandler:
                 t
                 for t, holder in zip(tickets, holders, strict=True)
                 if offer_pending(t) and holder != t.assignee
-            ]
+            ],
+            owners,
         )
         await self._agents.release(
             [
@@ -207,7 +208,7 @@ class TimersHandler:
         await self._agents.claim(named, force=True)
         await self._line.follow(tickets, self._sweep.announced)
 
-    async def _offer_named(self, tickets: list[Ticket]) -> None:
+    async def _offer_named(self, tickets: list[Ticket], owners: dict[str, str]) -> None:
         """Offer each ticket to the agent it names but was never offered to (a rule's
         ``assign``, a transfer to an agent), as the line offers: the ``.assigned`` record,
         whose snapshot schedules the accept timeout. Committed on the ticket as it is now,
@@ -216,11 +217,8 @@ class TimersHandler:
         snapshot."""
         if not tickets:
             return
-        owners = await self._store.ticket_owners([t.id for t in tickets])
         found = [
-            (owner, named_offer_id(t), t.id, agent)
-            for t, owner in zip(tickets, owners, strict=True)
-            if owner and (agent := t.assignee)
+            (owners[t.id], named_offer_id(t), t.id, agent) for t in tickets if (agent := t.assignee)
         ]
         views = await self._store.views(
             [ViewRequest(o, eid, ticket_id=tid) for o, eid, tid, _ in found]
