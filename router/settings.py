@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -24,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from router.errors import ConfigError
 from router.keys import DEFAULT_SHARDS
 from router.limits import Limits
+from router.smtp_url import smtp_server
 
 ENV_PREFIX = "SWITCHBOARD_"
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "examples"
@@ -227,15 +227,7 @@ class Settings(BaseSettings):
         """Refused here, at start, rather than when the notifier first sends."""
         if value is None:
             return None
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError(
-                "expected smtp://user:pass@host:port or smtps://... (only host needed)"
-            )
-        try:
-            parts.port  # noqa: B018 - reading it checks it
-        except ValueError:
-            raise ValueError("the port is not a number") from None
+        smtp_server(value.get_secret_value())  # its ValueError says what is wrong
         return value
 
     @field_validator("open_channels", mode="before")

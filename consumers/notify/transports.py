@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 import httpx
@@ -19,6 +18,7 @@ import structlog
 
 from consumers.notify.plan import Delivery
 from router.errors import ConfigError, SwitchboardError
+from router.smtp_url import SmtpServer, smtp_server
 
 log = structlog.get_logger("switchboard.notifier")
 SMTP_SETTING = "SWITCHBOARD_SMTP_URL"
@@ -76,35 +76,13 @@ def email_message(out: Outgoing, sender: str) -> EmailMessage:
     return msg
 
 
-@dataclass(frozen=True, slots=True)
-class SmtpServer:
-    host: str
-    port: int
-    tls: bool
-    username: str | None
-    password: str | None
-
-
 def parse_smtp_url(url: str) -> SmtpServer:
-    """``smtp://user:pass@host:port`` (STARTTLS when offered; port 587 by default) or
-    ``smtps://`` (TLS from the start; port 465)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError(
-            SMTP_SETTING, "expected smtp://user:pass@host:port or smtps://... (only host needed)"
-        )
-    tls = parts.scheme == "smtps"
+    """``SWITCHBOARD_SMTP_URL`` as the transport connects with it (see
+    ``router.smtp_url``); a malformed one names the setting."""
     try:
-        port = parts.port or (465 if tls else 587)
-    except ValueError:
-        raise ConfigError(SMTP_SETTING, "the port is not a number") from None
-    return SmtpServer(
-        parts.hostname,
-        port,
-        tls,
-        unquote(parts.username) if parts.username else None,
-        unquote(parts.password) if parts.password else None,
-    )
+        return smtp_server(url)
+    except ValueError as exc:
+        raise ConfigError(SMTP_SETTING, str(exc)) from None
 
 
 class SmtpTransport:
