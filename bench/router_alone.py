@@ -32,6 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from router.app.bench.events import inbound_events
 from router.app.bench.raw import passthrough, produce_all
+from router.app.console import loop_factory
 from router.app.embedded import EmbeddedServices
 from router.app.roles import Shared, run_router, run_timers
 from router.kafka import client_options, make_admin
@@ -98,6 +99,8 @@ async def timed_role(
             [
                 os.path.join(os.path.dirname(sys.executable), "py-spy"),
                 "record",
+                "--rate",
+                "500",
                 "-o",
                 profile,
                 "--format",
@@ -185,4 +188,6 @@ if __name__ == "__main__":
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--profile", default=None)
     parser.add_argument("--profile-timers", default=None)
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:  # as `switchboard run`
+        runner.run(main(args))

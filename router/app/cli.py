@@ -1,203 +1,41 @@
 """The ``switchboard`` command. Composition root: it may import every package.
 
+This module holds the commands that run the service (``dev``, ``run``, ``topics``,
+``state``, ``bench``); the tools that read and repair what it wrote are in ``tools_cli``.
 Startup problems are one line naming the setting (exit 2), never a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
-import os
-import signal
 import sys
-import time
-from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-import orjson
 import structlog
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from router.errors import ConfigError, Unrecoverable
-from router.events import iso, utcnow
+from router.app.console import (
+    app,
+    err,
+    fail,
+    load_rules_or_exit,
+    out,
+    preflight,
+    preflight_kafka_redis,
+    run_until_signal,
+    settings_or_exit,
+    state_app,
+    topics_app,
+)
+from router.errors import ConfigError
 from router.kafka import check_kafka
 from router.logs import configure_logging
-from router.redis import check_redis, shown_url
-from router.settings import SecretChannel, Settings, load_settings
-from router.topic_admin import ensure_topics, missing_topics
-
-if TYPE_CHECKING:
-    from router.app.report.windows import Period
-
-app = typer.Typer(
-    name="switchboard",
-    help="Event-driven omnichannel ticket router on Kafka and Redis.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-topics_app = typer.Typer(help="Manage the Kafka topics of the registry.", no_args_is_help=True)
-app.add_typer(topics_app, name="topics")
-state_app = typer.Typer(help="Repair the state kept in Redis.", no_args_is_help=True)
-app.add_typer(state_app, name="state")
-out = Console()
-err = Console(stderr=True)
-
-
-def _mount_rules() -> None:
-    from rules.cli import app as rules_app
-
-    app.add_typer(rules_app, name="rules", help="Check, test, explain and simulate rules.")
-
-
-_mount_rules()
-
-
-def fail(exc: ConfigError, errors: Sequence[object] = ()) -> None:
-    """One line naming the setting (after the located ``errors`` behind it, one a line),
-    exit 2. Where the operator asked for JSON logs (``SWITCHBOARD_LOG_FORMAT=json`` set,
-    as the container image does), it is one JSON log record instead, the errors in its
-    ``errors`` list: it may be all a crash-looping process writes, and must be shippable
-    whole."""
-    if os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() == "json":
-        record: dict[str, Any] = {
-            "event": "startup_failed",
-            "level": "error",
-            "logger": "switchboard",
-            "timestamp": iso(utcnow()),
-            "setting": exc.setting,
-            "error": exc.message,
-        }
-        if errors:
-            record["errors"] = [str(error) for error in errors]
-        sys.stderr.write(orjson.dumps(record).decode() + "\n")
-        raise typer.Exit(2)
-    for error in errors:
-        err.print(str(error), highlight=False, soft_wrap=True, markup=False)
-    err.print(f"[bold red]error:[/] {exc.setting}: {exc.message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def writable_or_exit(path: Path, option: str = "--out") -> None:
-    """Refuse an output file that cannot be written before any work is done, in one line
-    (exit 2): finding out after reading every topic would waste the run. A missing
-    directory is named, not created: a typo must not leave directories behind."""
-    problem = _unwritable(path)
-    if problem is not None:
-        err.print(
-            f"[bold red]error:[/] cannot write {option} {escape(str(path))}: {escape(problem)}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(2)
-
-
-def _unwritable(path: Path) -> str | None:
-    """Why ``path`` cannot be written, or None. Opening it to append is the one true test
-    (permissions, read-only or virtual file systems); a file the test created is removed."""
-    if path.is_dir():
-        return "it is a directory"
-    parent = path.parent
-    if not parent.is_dir():
-        return f"{parent} is not a directory" if parent.exists() else f"{parent} does not exist"
-    existed = path.exists()
-    try:
-        with path.open("ab"):
-            pass
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:  # the directory is there: it takes no new files
-            return f"cannot create a file in {parent}"
-        return exc.strerror or str(exc)
-    if not existed:
-        path.unlink(missing_ok=True)
-    return None
-
-
-def settings_or_exit(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except ConfigError as exc:
-        fail(exc)
-        raise  # unreachable: fail() exits
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where it is installed (it comes with ``uvicorn[standard]``): a faster event
-    loop for every role; the standard one otherwise."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-def run_until_signal(
-    main: Callable[[asyncio.Event], Coroutine[Any, Any, None]], *, interruptible: bool = False
-) -> None:
-    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` for a graceful shutdown, and a
-    second one stops at once. An ``interruptible`` command (one that reads and writes
-    nothing a role depends on: a report, a check, an export) stops at the first: exit 130."""
-    interrupted = False
-
-    async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-
-        def on_signal() -> None:
-            nonlocal interrupted
-            if (interruptible or stop.is_set()) and task is not None:
-                interrupted = True
-                task.cancel()
-            stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
-        await main(stop)
-
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
-            loop_runner.run(runner())
-    except asyncio.CancelledError:
-        if not interrupted:
-            raise
-        err.print("interrupted", highlight=False)
-        raise typer.Exit(130) from None
-    except ConfigError as exc:
-        fail(exc)
-    except Unrecoverable as exc:
-        # One line in the log stream (JSON in production) that names the repair.
-        structlog.get_logger("switchboard").error(
-            "role_stopped", reason=exc.message, repair=exc.hint
-        )
-        raise typer.Exit(1) from None
-
-
-async def preflight(settings: Settings) -> None:
-    """Fail fast on anything a role cannot run without, naming the setting."""
-    await preflight_kafka_redis(settings)
-    missing = await missing_topics(settings)
-    if missing:
-        raise ConfigError(
-            "SWITCHBOARD_TOPIC_PREFIX",
-            f"{len(missing)} topics missing (e.g. {missing[0]}); run `switchboard topics ensure`",
-        )
-
-
-def load_rules_or_exit(path: Path) -> None:
-    from rules import RuleSetInvalid, load_ruleset
-
-    try:
-        load_ruleset(path)
-    except RuleSetInvalid as exc:
-        problem = f"{path}: {len(exc.errors)} rule errors"
-        fail(ConfigError("SWITCHBOARD_RULES_PATH", problem), exc.errors)
-    except OSError as exc:
-        fail(ConfigError("SWITCHBOARD_RULES_PATH", f"cannot read {path}: {exc.strerror}"))
+from router.redis import shown_url
+from router.settings import SecretChannel, Settings
+from router.topic_admin import ensure_topics
 
 
 def is_loopback(host: str) -> bool:
@@ -305,11 +143,6 @@ def dev(
     finally:
         services.stop()
     out.print("stopped")
-
-
-async def preflight_kafka_redis(settings: Settings) -> None:
-    await check_kafka(settings)
-    await check_redis(settings)
 
 
 @app.command()
@@ -450,51 +283,6 @@ def state_rebuild() -> None:
 
 
 @app.command()
-def tail(  # noqa: PLR0917 - typer maps each option to a parameter
-    topic: Annotated[str, typer.Argument(help="Full topic name or registry name, e.g. tickets")],
-    from_beginning: Annotated[bool, typer.Option(help="Start at the earliest record.")] = True,
-    limit: Annotated[int, typer.Option(help="Stop after N records (0: no limit).", min=0)] = 0,
-    follow: Annotated[bool, typer.Option(help="Keep reading new records until Ctrl-C.")] = False,
-    full: Annotated[bool, typer.Option(help="Print each record's value.")] = False,
-    as_json: Annotated[
-        bool,
-        typer.Option("--json", help="One JSON object per record (`rules simulate` reads them)."),
-    ] = False,
-    windows: Annotated[
-        int, typer.Option(help="Metric topics: show the last N windows (0: all).", min=0)
-    ] = 40,
-) -> None:
-    """Print a topic's records up to its end (with --follow: and new ones as they come).
-
-    Metric topics print as a table (with --json: as lines like any topic). A topic that
-    does not exist is one line and exit 2."""
-    from router.app.tail import UnknownTopic, tail_topic
-
-    settings = settings_or_exit()
-
-    async def main(stop: asyncio.Event) -> None:
-        await check_kafka(settings)
-        await tail_topic(
-            settings,
-            topic,
-            stop,
-            out,
-            from_beginning=from_beginning,
-            limit=limit,
-            follow=follow,
-            full=full,
-            as_json=as_json,
-            windows=windows,
-        )
-
-    try:
-        run_until_signal(main)
-    except UnknownTopic as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-@app.command()
 def bench(
     events: Annotated[int, typer.Option(help="Inbound events to push through.", min=1)] = 5000,
     soak: Annotated[
@@ -519,268 +307,12 @@ def bench(
         raise typer.Exit(130) from None
 
 
-@app.command()
-def forget(
-    customer: Annotated[str, typer.Option(help="Email, phone (E.164) or customer id C-...")],
-) -> None:
-    """Erase a customer's identities and thread state; tombstone their ticket snapshots."""
-    from router.app.forget import forget as erase
-
-    settings = settings_or_exit()
-    try:
-        from router.app.forget import identity_of
-
-        identity_of(customer)
-    except ValueError as exc:
-        err.print(f"error: --customer: {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-    async def main(stop: asyncio.Event) -> None:
-        del stop
-        await preflight_kafka_redis(settings)
-        done = await erase(settings, customer)
-        if done.customer_id is None:
-            out.print("no such customer: nothing stored, nothing to erase", highlight=False)
-            return
-        out.print(
-            f"forgot {done.customer_id}: {len(done.tickets)} tickets erased in Redis, "
-            f"{len(done.tickets)} tombstones written to {settings.topic_prefix}.ticket-state",
-            highlight=False,
-            soft_wrap=True,
-        )
-        freed = ", ".join(f"{t} ({a})" for t, a in sorted(done.released.items()))
-        out.print(
-            f"seats freed: {freed or 'none'}; {done.timers} timers dropped; "
-            "tickets taken out of the waiting line and backlog",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-    run_until_signal(main)
+def _mount_tools() -> None:
+    """The tools' commands register on the app, listed after the service's."""
+    from router.app import tools_cli  # noqa: F401 - imported for its commands
 
 
-@app.command()
-def asyncapi(
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
-) -> None:
-    """Print the AsyncAPI 3.0 document of every topic, generated from the code."""
-    import orjson
-
-    from router.app.asyncapi import build
-
-    settings = settings_or_exit()
-    if out_file:
-        writable_or_exit(out_file)
-    text = orjson.dumps(build(settings.topic_prefix), option=orjson.OPT_INDENT_2).decode()
-    if out_file:
-        out_file.write_text(text + "\n")
-        err.print(f"wrote {out_file}")
-    else:
-        sys.stdout.write(text + "\n")
-
-
-def period_or_exit(start: str, end: str) -> Period:
-    """``--from``/``--to`` as a period, or one line naming the wrong option and exit 2."""
-    from router.app.report import period_of
-
-    try:
-        return period_of(start, end)
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def reading_progress() -> Callable[[str, int], None]:
-    """Progress of a tool reading topics: a line per topic, at most one a second."""
-    shown: dict[str, float] = {}
-
-    def progress(topic: str, records: int) -> None:
-        now = time.monotonic()
-        if now - shown.get(topic, -1.0) >= 1.0:
-            shown[topic] = now
-            err.print(f"reading {topic}: {records:,} records", highlight=False)
-
-    return progress
-
-
-@app.command()
-def report(
-    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
-    to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
-    out_file: Annotated[Path, typer.Option("--out", help="The HTML file.")] = Path("report.html"),
-    recompute: Annotated[
-        bool, typer.Option("--recompute", help="Recompute the windows from `tickets`.")
-    ] = False,
-) -> None:
-    """Write one self-contained HTML report: summary, charts over time, definitions."""
-    from router.app.report import write_report
-
-    period = period_or_exit(from_, to)
-    settings = settings_or_exit()
-    writable_or_exit(out_file)
-
-    async def main(stop: asyncio.Event) -> None:
-        del stop
-        await check_kafka(settings)
-
-        progress = reading_progress()
-        done = await write_report(
-            settings, period, out_file, recompute=recompute, progress=progress
-        )
-        for topic, records in done.records_read.items():
-            err.print(f"read {topic}: {records:,} records", highlight=False)
-        err.print(
-            f"wrote {done.path} ({done.size / 1024:,.0f} KiB, {done.windows:,} metric windows)",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-    run_until_signal(main, interruptible=True)
-
-
-metrics_app = typer.Typer(help="Check the metric topics.", no_args_is_help=True)
-app.add_typer(metrics_app, name="metrics")
-
-
-@metrics_app.command("verify")
-def metrics_verify(
-    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
-    to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
-    limit: Annotated[int, typer.Option(help="Print at most this many differences.")] = 200,
-) -> None:
-    """Recount every metric window from `tickets` and diff it against the compacted
-    metric topics, key by key; exit 1 on any difference (backlog gauges excluded)."""
-    from router.app.verify import verify
-
-    period = period_or_exit(from_, to)
-    settings = settings_or_exit()
-    failed = False
-
-    async def main(stop: asyncio.Event) -> None:
-        nonlocal failed
-        del stop
-        await check_kafka(settings)
-        progress = reading_progress()
-        done = await verify(settings, period, progress)
-        for topic, records in done.records_read.items():
-            err.print(f"read {topic}: {records:,} records", highlight=False)
-        for difference in done.differences[:limit]:
-            out.print(str(difference), highlight=False, soft_wrap=True)
-        if len(done.differences) > limit:
-            out.print(f"... and {len(done.differences) - limit:,} more", highlight=False)
-        out.print(
-            f"{done.events:,} lifecycle events ({done.duplicates:,} re-published copies), "
-            f"{done.windows_recounted:,} windows recounted, {done.windows_found:,} on the "
-            f"metric topics: {len(done.differences):,} "
-            f"difference{'' if len(done.differences) == 1 else 's'}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        failed = not done.ok
-
-    run_until_signal(main, interruptible=True)
-    if failed:
-        raise typer.Exit(1)
-
-
-@app.command()
-def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
-    roster: Annotated[Path, typer.Option("--roster", help="The roster file (YAML).")],
-    events: Annotated[Path, typer.Option("--events", help="A day of inbound events (JSONL).")],
-    rules_path: Annotated[
-        Path | None, typer.Option("--rules", help="Rules (default: SWITCHBOARD_RULES_PATH).")
-    ] = None,
-    against: Annotated[
-        Path | None, typer.Option("--against", help="A second roster, side by side.")
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option("--target", help="Size the groups to meet e.g. first_response=90%."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write an HTML page.")] = None,
-) -> None:
-    """Staffing what-if: replay a recorded day against a roster in virtual time.
-
-    The router's own rules, SLA clocks and assignment choose, as they would live."""
-    from router.app.simulate.command import Request, run
-    from router.app.simulate.roster import RosterInvalid
-    from router.app.simulate.target import parse_target
-    from rules import RuleSetInvalid
-
-    settings = settings_or_exit()
-    if out_file is not None:
-        writable_or_exit(out_file)
-    # "error": an event line the router cannot take is reported by its line in the
-    # events file (``simulate.command``), not by the router's log of an internal offset
-    configure_logging(settings.log_format, "error")
-    try:
-        request = Request(
-            roster,
-            events,
-            rules_path or settings.rules_path,
-            against,
-            parse_target(target) if target else None,
-            as_json,
-            out_file,
-            settings.reopen_window_s,
-        )
-        asyncio.run(run(request, out, err))
-    except RosterInvalid as exc:
-        fail(ConfigError(exc.setting, f"{len(exc.errors)} roster errors"), exc.errors)
-    except RuleSetInvalid as exc:
-        fail(ConfigError("--rules", f"{len(exc.errors)} rule errors"), exc.errors)
-    except ConfigError as exc:
-        fail(exc)
-
-
-export_app = typer.Typer(help="Export topics for replay.", no_args_is_help=True)
-app.add_typer(export_app, name="export")
-
-
-@export_app.command("inbound")
-def export_inbound(
-    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
-    to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
-    out_file: Annotated[Path, typer.Option("--out", help="The JSONL file.")],
-    pseudonymize: Annotated[
-        bool, typer.Option("--pseudonymize", help="Hash identities, keep thread structure.")
-    ] = False,
-    salt: Annotated[
-        str | None, typer.Option("--salt", help="Hash key, to make exports agree.")
-    ] = None,
-) -> None:
-    """Write the inbound events of a period as JSONL (the --events of `simulate`)."""
-    from router.app.export import export_inbound as export
-
-    period = period_or_exit(from_, to)
-    settings = settings_or_exit()
-    writable_or_exit(out_file)
-
-    async def main(stop: asyncio.Event) -> None:
-        del stop
-        await check_kafka(settings)
-        done = await export(
-            settings,
-            period,
-            out_file,
-            pseudonymize=pseudonymize,
-            salt=salt,
-            progress=reading_progress(),
-        )
-        skipped = (
-            f" ({done.skipped:,} in the period left out: not valid interaction events, "
-            "the router dead-lettered them)"
-            if done.skipped
-            else ""
-        )
-        err.print(
-            f"read {done.read:,} inbound records, wrote {done.written:,} to {done.path}" + skipped,
-            highlight=False,
-            soft_wrap=True,
-        )
-
-    run_until_signal(main, interruptible=True)
+_mount_tools()
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ def baseline_app(producer: AIOKafkaProducer, topic: str) -> App:
 
 
 def main() -> None:
-    from router.app.cli import run_until_signal
+    from router.app.console import run_until_signal
     from router.app.web import bind_http, serve
 
     settings = load_settings()

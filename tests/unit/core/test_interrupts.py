@@ -21,7 +21,7 @@ pytestmark = pytest.mark.unit
 PROGRAM = """
 import asyncio, os, signal
 import typer
-from router.app.cli import run_until_signal
+from router.app.console import run_until_signal
 
 async def main(stop):
     loop = asyncio.get_running_loop()

@@ -1,0 +1,228 @@
+"""What every ``switchboard`` command shares: the Typer app, the consoles, and how a
+command fails (one line naming the setting, exit 2), runs until a signal, and reports
+progress. The commands themselves are in ``cli`` (running the service) and ``tools_cli``
+(reading, checking and repairing what it wrote).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import structlog
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from router.errors import ConfigError, Unrecoverable
+from router.events import iso, utcnow
+from router.kafka import check_kafka
+from router.redis import check_redis
+from router.settings import Settings, load_settings
+from router.topic_admin import missing_topics
+
+if TYPE_CHECKING:
+    from router.app.report.windows import Period
+
+app = typer.Typer(
+    name="switchboard",
+    help="Event-driven omnichannel ticket router on Kafka and Redis.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+topics_app = typer.Typer(help="Manage the Kafka topics of the registry.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+state_app = typer.Typer(help="Repair the state kept in Redis.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+out = Console()
+err = Console(stderr=True)
+
+
+def _mount_rules() -> None:
+    from rules.cli import app as rules_app
+
+    app.add_typer(rules_app, name="rules", help="Check, test, explain and simulate rules.")
+
+
+_mount_rules()
+
+
+def fail(exc: ConfigError, errors: Sequence[object] = ()) -> None:
+    """One line naming the setting (after the located ``errors`` behind it, one a line),
+    exit 2. Where the operator asked for JSON logs (``SWITCHBOARD_LOG_FORMAT=json`` set,
+    as the container image does), it is one JSON log record instead, the errors in its
+    ``errors`` list: it may be all a crash-looping process writes, and must be shippable
+    whole."""
+    if os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() == "json":
+        record: dict[str, Any] = {
+            "event": "startup_failed",
+            "level": "error",
+            "logger": "switchboard",
+            "timestamp": iso(utcnow()),
+            "setting": exc.setting,
+            "error": exc.message,
+        }
+        if errors:
+            record["errors"] = [str(error) for error in errors]
+        sys.stderr.write(orjson.dumps(record).decode() + "\n")
+        raise typer.Exit(2)
+    for error in errors:
+        err.print(str(error), highlight=False, soft_wrap=True, markup=False)
+    err.print(f"[bold red]error:[/] {exc.setting}: {exc.message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def writable_or_exit(path: Path, option: str = "--out") -> None:
+    """Refuse an output file that cannot be written before any work is done, in one line
+    (exit 2): finding out after reading every topic would waste the run. A missing
+    directory is named, not created: a typo must not leave directories behind."""
+    problem = _unwritable(path)
+    if problem is not None:
+        err.print(
+            f"[bold red]error:[/] cannot write {option} {escape(str(path))}: {escape(problem)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be written, or None. Opening it to append is the one true test
+    (permissions, read-only or virtual file systems); a file the test created is removed."""
+    if path.is_dir():
+        return "it is a directory"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory" if parent.exists() else f"{parent} does not exist"
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:  # the directory is there: it takes no new files
+            return f"cannot create a file in {parent}"
+        return exc.strerror or str(exc)
+    if not existed:
+        path.unlink(missing_ok=True)
+    return None
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        fail(exc)
+        raise  # unreachable: fail() exits
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (it comes with ``uvicorn[standard]``): a faster event
+    loop for every role; the standard one otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_until_signal(
+    main: Callable[[asyncio.Event], Coroutine[Any, Any, None]], *, interruptible: bool = False
+) -> None:
+    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` for a graceful shutdown, and a
+    second one stops at once. An ``interruptible`` command (one that reads and writes
+    nothing a role depends on: a report, a check, an export) stops at the first: exit 130."""
+    interrupted = False
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_signal() -> None:
+            nonlocal interrupted
+            if (interruptible or stop.is_set()) and task is not None:
+                interrupted = True
+                task.cancel()
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        await main(stop)
+
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as loop_runner:
+            loop_runner.run(runner())
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        err.print("interrupted", highlight=False)
+        raise typer.Exit(130) from None
+    except ConfigError as exc:
+        fail(exc)
+    except Unrecoverable as exc:
+        # One line in the log stream (JSON in production) that names the repair.
+        structlog.get_logger("switchboard").error(
+            "role_stopped", reason=exc.message, repair=exc.hint
+        )
+        raise typer.Exit(1) from None
+
+
+async def preflight(settings: Settings) -> None:
+    """Fail fast on anything a role cannot run without, naming the setting."""
+    await preflight_kafka_redis(settings)
+    missing = await missing_topics(settings)
+    if missing:
+        raise ConfigError(
+            "SWITCHBOARD_TOPIC_PREFIX",
+            f"{len(missing)} topics missing (e.g. {missing[0]}); run `switchboard topics ensure`",
+        )
+
+
+def load_rules_or_exit(path: Path) -> None:
+    from rules import RuleSetInvalid, load_ruleset
+
+    try:
+        load_ruleset(path)
+    except RuleSetInvalid as exc:
+        problem = f"{path}: {len(exc.errors)} rule errors"
+        fail(ConfigError("SWITCHBOARD_RULES_PATH", problem), exc.errors)
+    except OSError as exc:
+        fail(ConfigError("SWITCHBOARD_RULES_PATH", f"cannot read {path}: {exc.strerror}"))
+
+
+async def preflight_kafka_redis(settings: Settings) -> None:
+    await check_kafka(settings)
+    await check_redis(settings)
+
+
+def period_or_exit(start: str, end: str) -> Period:
+    """``--from``/``--to`` as a period, or one line naming the wrong option and exit 2."""
+    from router.app.report import period_of
+
+    try:
+        return period_of(start, end)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def reading_progress() -> Callable[[str, int], None]:
+    """Progress of a tool reading topics: a line per topic, at most one a second."""
+    shown: dict[str, float] = {}
+
+    def progress(topic: str, records: int) -> None:
+        now = time.monotonic()
+        if now - shown.get(topic, -1.0) >= 1.0:
+            shown[topic] = now
+            err.print(f"reading {topic}: {records:,} records", highlight=False)
+
+    return progress

@@ -1,0 +1,315 @@
+"""The ``switchboard`` tools that read, check and repair what the service wrote:
+``tail``, ``forget``, ``asyncapi``, ``report``, ``metrics verify``, ``simulate`` and
+``export``. Registered on the app of ``console`` when ``cli`` imports this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from router.app.console import (
+    app,
+    err,
+    fail,
+    out,
+    period_or_exit,
+    preflight_kafka_redis,
+    reading_progress,
+    run_until_signal,
+    settings_or_exit,
+    writable_or_exit,
+)
+from router.errors import ConfigError
+from router.kafka import check_kafka
+from router.logs import configure_logging
+
+
+@app.command()
+def tail(  # noqa: PLR0917 - typer maps each option to a parameter
+    topic: Annotated[str, typer.Argument(help="Full topic name or registry name, e.g. tickets")],
+    from_beginning: Annotated[bool, typer.Option(help="Start at the earliest record.")] = True,
+    limit: Annotated[int, typer.Option(help="Stop after N records (0: no limit).", min=0)] = 0,
+    follow: Annotated[bool, typer.Option(help="Keep reading new records until Ctrl-C.")] = False,
+    full: Annotated[bool, typer.Option(help="Print each record's value.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON object per record (`rules simulate` reads them)."),
+    ] = False,
+    windows: Annotated[
+        int, typer.Option(help="Metric topics: show the last N windows (0: all).", min=0)
+    ] = 40,
+) -> None:
+    """Print a topic's records up to its end (with --follow: and new ones as they come).
+
+    Metric topics print as a table (with --json: as lines like any topic). A topic that
+    does not exist is one line and exit 2."""
+    from router.app.tail import UnknownTopic, tail_topic
+
+    settings = settings_or_exit()
+
+    async def main(stop: asyncio.Event) -> None:
+        await check_kafka(settings)
+        await tail_topic(
+            settings,
+            topic,
+            stop,
+            out,
+            from_beginning=from_beginning,
+            limit=limit,
+            follow=follow,
+            full=full,
+            as_json=as_json,
+            windows=windows,
+        )
+
+    try:
+        run_until_signal(main)
+    except UnknownTopic as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def forget(
+    customer: Annotated[str, typer.Option(help="Email, phone (E.164) or customer id C-...")],
+) -> None:
+    """Erase a customer's identities and thread state; tombstone their ticket snapshots."""
+    from router.app.forget import forget as erase
+
+    settings = settings_or_exit()
+    try:
+        from router.app.forget import identity_of
+
+        identity_of(customer)
+    except ValueError as exc:
+        err.print(f"error: --customer: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+    async def main(stop: asyncio.Event) -> None:
+        del stop
+        await preflight_kafka_redis(settings)
+        done = await erase(settings, customer)
+        if done.customer_id is None:
+            out.print("no such customer: nothing stored, nothing to erase", highlight=False)
+            return
+        out.print(
+            f"forgot {done.customer_id}: {len(done.tickets)} tickets erased in Redis, "
+            f"{len(done.tickets)} tombstones written to {settings.topic_prefix}.ticket-state",
+            highlight=False,
+            soft_wrap=True,
+        )
+        freed = ", ".join(f"{t} ({a})" for t, a in sorted(done.released.items()))
+        out.print(
+            f"seats freed: {freed or 'none'}; {done.timers} timers dropped; "
+            "tickets taken out of the waiting line and backlog",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    run_until_signal(main)
+
+
+@app.command()
+def asyncapi(
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
+) -> None:
+    """Print the AsyncAPI 3.0 document of every topic, generated from the code."""
+    import orjson
+
+    from router.app.asyncapi import build
+
+    settings = settings_or_exit()
+    if out_file:
+        writable_or_exit(out_file)
+    text = orjson.dumps(build(settings.topic_prefix), option=orjson.OPT_INDENT_2).decode()
+    if out_file:
+        out_file.write_text(text + "\n")
+        err.print(f"wrote {out_file}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+@app.command()
+def report(
+    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
+    to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file.")] = Path("report.html"),
+    recompute: Annotated[
+        bool, typer.Option("--recompute", help="Recompute the windows from `tickets`.")
+    ] = False,
+) -> None:
+    """Write one self-contained HTML report: summary, charts over time, definitions."""
+    from router.app.report import write_report
+
+    period = period_or_exit(from_, to)
+    settings = settings_or_exit()
+    writable_or_exit(out_file)
+
+    async def main(stop: asyncio.Event) -> None:
+        del stop
+        await check_kafka(settings)
+
+        progress = reading_progress()
+        done = await write_report(
+            settings, period, out_file, recompute=recompute, progress=progress
+        )
+        for topic, records in done.records_read.items():
+            err.print(f"read {topic}: {records:,} records", highlight=False)
+        err.print(
+            f"wrote {done.path} ({done.size / 1024:,.0f} KiB, {done.windows:,} metric windows)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    run_until_signal(main, interruptible=True)
+
+
+metrics_app = typer.Typer(help="Check the metric topics.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
+
+
+@metrics_app.command("verify")
+def metrics_verify(
+    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
+    to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
+    limit: Annotated[int, typer.Option(help="Print at most this many differences.")] = 200,
+) -> None:
+    """Recount every metric window from `tickets` and diff it against the compacted
+    metric topics, key by key; exit 1 on any difference (backlog gauges excluded)."""
+    from router.app.verify import verify
+
+    period = period_or_exit(from_, to)
+    settings = settings_or_exit()
+    failed = False
+
+    async def main(stop: asyncio.Event) -> None:
+        nonlocal failed
+        del stop
+        await check_kafka(settings)
+        progress = reading_progress()
+        done = await verify(settings, period, progress)
+        for topic, records in done.records_read.items():
+            err.print(f"read {topic}: {records:,} records", highlight=False)
+        for difference in done.differences[:limit]:
+            out.print(str(difference), highlight=False, soft_wrap=True)
+        if len(done.differences) > limit:
+            out.print(f"... and {len(done.differences) - limit:,} more", highlight=False)
+        out.print(
+            f"{done.events:,} lifecycle events ({done.duplicates:,} re-published copies), "
+            f"{done.windows_recounted:,} windows recounted, {done.windows_found:,} on the "
+            f"metric topics: {len(done.differences):,} "
+            f"difference{'' if len(done.differences) == 1 else 's'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        failed = not done.ok
+
+    run_until_signal(main, interruptible=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
+    roster: Annotated[Path, typer.Option("--roster", help="The roster file (YAML).")],
+    events: Annotated[Path, typer.Option("--events", help="A day of inbound events (JSONL).")],
+    rules_path: Annotated[
+        Path | None, typer.Option("--rules", help="Rules (default: SWITCHBOARD_RULES_PATH).")
+    ] = None,
+    against: Annotated[
+        Path | None, typer.Option("--against", help="A second roster, side by side.")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Size the groups to meet e.g. first_response=90%."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write an HTML page.")] = None,
+) -> None:
+    """Staffing what-if: replay a recorded day against a roster in virtual time.
+
+    The router's own rules, SLA clocks and assignment choose, as they would live."""
+    from router.app.simulate.command import Request, run
+    from router.app.simulate.roster import RosterInvalid
+    from router.app.simulate.target import parse_target
+    from rules import RuleSetInvalid
+
+    settings = settings_or_exit()
+    if out_file is not None:
+        writable_or_exit(out_file)
+    # "error": an event line the router cannot take is reported by its line in the
+    # events file (``simulate.command``), not by the router's log of an internal offset
+    configure_logging(settings.log_format, "error")
+    try:
+        request = Request(
+            roster,
+            events,
+            rules_path or settings.rules_path,
+            against,
+            parse_target(target) if target else None,
+            as_json,
+            out_file,
+            settings.reopen_window_s,
+        )
+        asyncio.run(run(request, out, err))
+    except RosterInvalid as exc:
+        fail(ConfigError(exc.setting, f"{len(exc.errors)} roster errors"), exc.errors)
+    except RuleSetInvalid as exc:
+        fail(ConfigError("--rules", f"{len(exc.errors)} rule errors"), exc.errors)
+    except ConfigError as exc:
+        fail(exc)
+
+
+export_app = typer.Typer(help="Export topics for replay.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("inbound")
+def export_inbound(
+    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
+    to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The JSONL file.")],
+    pseudonymize: Annotated[
+        bool, typer.Option("--pseudonymize", help="Hash identities, keep thread structure.")
+    ] = False,
+    salt: Annotated[
+        str | None, typer.Option("--salt", help="Hash key, to make exports agree.")
+    ] = None,
+) -> None:
+    """Write the inbound events of a period as JSONL (the --events of `simulate`)."""
+    from router.app.export import export_inbound as export
+
+    period = period_or_exit(from_, to)
+    settings = settings_or_exit()
+    writable_or_exit(out_file)
+
+    async def main(stop: asyncio.Event) -> None:
+        del stop
+        await check_kafka(settings)
+        done = await export(
+            settings,
+            period,
+            out_file,
+            pseudonymize=pseudonymize,
+            salt=salt,
+            progress=reading_progress(),
+        )
+        skipped = (
+            f" ({done.skipped:,} in the period left out: not valid interaction events, "
+            "the router dead-lettered them)"
+            if done.skipped
+            else ""
+        )
+        err.print(
+            f"read {done.read:,} inbound records, wrote {done.written:,} to {done.path}" + skipped,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    run_until_signal(main, interruptible=True)
