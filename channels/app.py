@@ -31,6 +31,10 @@ def create_app(ctx: IngressContext) -> FastAPI:
         # Our metrics are Prometheus (/metrics). FastAPI's native OpenTelemetry hook would
         # look for global providers on every request, a tenth of a web form's cost.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # No 307 from /v1/channels/sms/ to /v1/channels/sms: Starlette would build it on
+        # the internal address (http://, the proxy's upstream), and a provider following
+        # it would post there or be refused. A path with a trailing slash is unknown (404).
+        redirect_slashes=False,
     )
     app.state.ingress = ctx
     install_handlers(app, RETRY_AFTER_S)

@@ -232,6 +232,7 @@ def _wa_interaction(
     metadata["account_id"] = account
     if media:
         metadata["media"] = media
+    metadata.update(wa_reply_ids(msg.type, body))
     for key in ("referral", "errors"):
         if key in body:
             metadata[key] = body[key]
@@ -271,6 +272,24 @@ def wa_content(kind: str, body: dict[str, Any]) -> tuple[str, list[Attachment], 
         return str(part.get("caption") or "").strip(), [attachment], [ref | {"content_type": ctype}]
     render = WA_TEXT.get(kind)
     return (render(part, body).strip() if render else ""), [], []
+
+
+def wa_reply_ids(kind: str, body: dict[str, Any]) -> dict[str, str]:
+    """What the business set behind the button or list row the customer tapped, the one
+    thing its bot can act on (the title shown is only the text): a template's quick-reply
+    button as ``button_payload``, an interactive button or list row as ``reply_id`` (as
+    Messenger's ``postback`` and ``quick_reply``)."""
+    part = body.get(kind)
+    if not isinstance(part, dict):
+        return {}
+    if kind == "button":
+        found, name = part.get("payload"), "button_payload"
+    elif kind == "interactive":
+        reply = part.get("button_reply") or part.get("list_reply")
+        found, name = (reply.get("id") if isinstance(reply, dict) else None), "reply_id"
+    else:
+        return {}
+    return {name: found} if isinstance(found, str) and found else {}
 
 
 def _location(part: dict[str, Any], body: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ request's own URL when no public URL is set) before anything else is looked at.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -26,6 +27,7 @@ MAX_MEDIA = 10
 OPTIONAL_EXTRAS = ("AccountSid", "MessagingServiceSid", "FromCity", "FromState", "FromCountry")
 LOCATION = ("Latitude", "Longitude", "Label", "Address")  # a WhatsApp location message
 INBOUND_STATUSES = frozenset({"received", "receiving"})
+BUTTON = {"ButtonPayload": "button_payload", "ButtonText": "button_text"}  # a tapped button
 
 
 class TwilioMessage(BaseModel):
@@ -86,9 +88,11 @@ def to_interaction(
     attachments, media_urls = media(fields, msg.NumMedia)
     metadata: dict[str, Any] = {"provider": "twilio", "message_sid": msg.MessageSid}
     metadata.update({k: fields[k] for k in OPTIONAL_EXTRAS if fields.get(k)})
+    # the id behind a tapped quick-reply button, named as for WhatsApp through Meta
+    metadata.update({name: fields[k] for k, name in BUTTON.items() if fields.get(k)})
     if media_urls:
         metadata["media"] = media_urls
-    text = msg.Body.strip()
+    text = msg.Body.strip() or fields.get("ButtonText", "").strip()
     place, shared = location(fields)
     if shared:
         metadata["location"] = shared
@@ -100,11 +104,21 @@ def to_interaction(
         channel=channel,
         customer=Customer(phone=phone, name=msg.ProfileName or None, handles=handles),
         inbox=_phone(msg.To) or msg.To,
-        thread=ThreadRef(message_id=msg.MessageSid),
+        # the message the customer replied to, as Meta's context.id
+        thread=ThreadRef(
+            message_id=msg.MessageSid, in_reply_to=fields.get("OriginalRepliedMessageSid") or None
+        ),
         text=text,
         attachments=attachments,
         metadata=metadata,
     )
+
+
+def signed_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """The form as the signature covers it, read without refusing anything: who cannot
+    prove to be Twilio hears 401 whatever they sent, never how their body is malformed.
+    A body Twilio signed is UTF-8 and well formed, so it reads the same as when parsed."""
+    return parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 def signed_url(settings: Settings, request: Request) -> str:
@@ -150,13 +164,13 @@ def build_router() -> APIRouter:
             settings = ingress.settings
             require_media_type(request, FORM)
             raw = await read_body(request, settings.max_body_bytes)
-            pairs = parse_form_pairs(raw)
             if settings.twilio_auth_token is not None:
                 token = settings.twilio_auth_token.get_secret_value()
                 signature = request.headers.get("x-twilio-signature")
-                if not verify_twilio(token, signed_url(settings, request), pairs, signature, raw):
+                url = signed_url(settings, request)
+                if not verify_twilio(token, url, signed_pairs(raw), signature, raw):
                     raise Problem(401, "missing or invalid X-Twilio-Signature", slug="signature")
-            fields = dict(pairs)
+            fields = dict(parse_form_pairs(raw))
             if status_callback(fields):
                 return IgnoredBody()
             msg = validate(TwilioMessage, fields)

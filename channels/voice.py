@@ -22,7 +22,26 @@ from router.identity import normalize_phone
 SOURCE = "/switchboard/channels/voice"
 
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+CallerId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 CallEvent = Literal["ringing", "answered", "ended", "missed", "voicemail"]
+WITHHELD = frozenset(
+    {
+        "",
+        "anonymous",
+        "restricted",
+        "unknown",
+        "private",
+        "unavailable",
+        "withheld",
+        "blocked",
+        "+266696687",  # Twilio: anonymous
+        "+7378742833",  # Twilio: restricted
+        "+2562533",  # Twilio: blocked
+        "+8656696",  # Twilio: unavailable
+    }
+)
+"""Caller ids that name nobody: the words phone systems put for a withheld number, and
+the pseudo-numbers Twilio sends in their place."""
 
 
 class CallEventBody(BaseModel):
@@ -30,7 +49,7 @@ class CallEventBody(BaseModel):
 
     call_id: Ident
     event: CallEvent
-    from_: Annotated[Ident, Field(alias="from")]
+    from_: Annotated[CallerId, Field(alias="from")]  # "" when the number is withheld
     to: Ident
     at: AwareDatetime
     agent_id: Ident | None = None
@@ -50,8 +69,19 @@ def _phone(raw: str) -> str | None:
         return None
 
 
-def to_interaction(call: CallEventBody) -> Interaction:
+def caller(call: CallEventBody) -> Customer:
+    """Who called: the caller's number in E.164, else the caller id as a ``voice`` handle.
+    A withheld number identifies nobody, so each such call is a customer of its own
+    (``voice`` handle ``call:<call_id>``): the missed call and voicemail of one call stay
+    on one ticket, and two callers who both hid their number never share one."""
+    if "".join(call.from_.split()).lower() in WITHHELD:
+        return Customer(handles={"voice": f"call:{call.call_id}"})
     phone = _phone(call.from_)
+    # a non-numeric caller id (a SIP user) is kept as a handle, never guessed into E.164
+    return Customer(phone=phone, handles={} if phone else {"voice": call.from_})
+
+
+def to_interaction(call: CallEventBody) -> Interaction:
     metadata: dict[str, Any] = {"call_event": call.event}
     for name in (
         "agent_id",
@@ -66,8 +96,7 @@ def to_interaction(call: CallEventBody) -> Interaction:
             metadata[name] = value
     return Interaction(
         channel="voice",
-        # A withheld or non-numeric caller id is kept as a handle, never guessed into E.164.
-        customer=Customer(phone=phone, handles={} if phone else {"voice": call.from_}),
+        customer=caller(call),
         inbox=_phone(call.to) or call.to,
         thread=ThreadRef(call_id=call.call_id),
         text=call.transcript or "",

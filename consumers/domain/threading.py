@@ -9,7 +9,7 @@ from typing import Any, Literal
 from consumers.domain.sla import customer_wrote
 from router.events import Interaction, Ticket
 from router.ids import ticket_id
-from router.vocabulary import CONTACT_CALLS
+from router.vocabulary import CONTACT_CALLS, SETTLED
 
 Placement = Literal["new", "join", "reopen", "call", "skip"]
 OPEN_STATUSES = ("new", "open", "pending")
@@ -38,8 +38,11 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
 
     - an auto-reply or bounce never opens a ticket (it may not reopen one either);
     - a call that was answered or ended is no customer contact: it adds its handling
-      time to the ticket it belongs to (by call id, else the open ticket) and changes
-      nothing else; a ringing call changes nothing at all;
+      time to the ticket it belongs to (found by its call id, whatever that ticket's
+      status, else the customer's ticket unless resolved or closed) and changes nothing
+      else; a ringing call changes nothing at all;
+    - a missed call or voicemail of a call already on the open ticket (the voicemail
+      after its missed call) joins it as the same contact: ``contacts`` stays as it is;
     - the ticket found by reply headers or the customer's open ticket is joined;
     - a resolved ticket within the reopen window is reopened;
     - a reply to a ticket that can no longer be reopened opens a follow-up ticket
@@ -54,10 +57,13 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
     """
     call = interaction.metadata.get("call_event") if interaction.channel == "voice" else None
     if call is not None and call not in CONTACT_CALLS:
-        return _call(interaction, current, call, at)
+        return _call(interaction, current, call, at, by_call_id=by_reply)
     if current is not None and current.status in OPEN_STATUSES:
         if interaction.auto_reply:
             return Placed("skip", None, "auto-reply to an open ticket")
+        if call is not None and thread_key(interaction) in current.message_ids:
+            same = _joined(current, interaction, at, contacts=current.contacts)
+            return Placed("join", same, f"{call} of a call already on the ticket")
         # customer_wrote reads the replies and clocks, which joining leaves as they are:
         # one copy of the ticket instead of two
         sla = customer_wrote(current, reopened=False)
@@ -110,11 +116,23 @@ def handle_seconds(interaction: Interaction) -> float:
     )
 
 
-def _call(interaction: Interaction, current: Ticket | None, call: object, at: datetime) -> Placed:
+def _call(
+    interaction: Interaction,
+    current: Ticket | None,
+    call: object,
+    at: datetime,
+    *,
+    by_call_id: bool,
+) -> Placed:
+    """A call found by its own id was on that ticket, whatever its status now; the
+    customer's ticket found by identity takes it only while still being worked: a new
+    call after the resolution is no handling of the resolved ticket."""
     if call == "ringing":
         return Placed("skip", None, "a ringing call changes nothing")
     if current is None:
         return Placed("skip", None, f"{call} call without a ticket")
+    if not by_call_id and current.status in SETTLED:
+        return Placed("skip", None, f"{call} call, and the customer's ticket is {current.status}")
     seen = current.channels_seen
     if interaction.channel not in seen:
         seen = [*seen, interaction.channel]

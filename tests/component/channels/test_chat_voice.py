@@ -143,6 +143,32 @@ async def test_missed_call_is_published_with_call_event(
     assert data["metadata"] == {"call_event": "missed"}
 
 
+async def test_a_withheld_caller_is_a_customer_of_that_call_only(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Two callers who both hid their number are two customers, not one ticket; the
+    voicemail of a withheld call is the same customer as its missed call."""
+    calls = [
+        {**CALL, "call_id": "CA1", "from": "anonymous"},
+        {**CALL, "call_id": "CA1", "from": "anonymous", "event": "voicemail"},
+        {**CALL, "call_id": "CA2", "from": "+266696687"},  # Twilio's anonymous caller id
+        {**CALL, "call_id": "CA3", "from": " Restricted "},
+        {**CALL, "call_id": "CA4", "from": ""},
+    ]
+    for body in calls:
+        assert (await ingress_client.post("/v1/channels/voice", json=body)).status_code == 202
+    records = await read_topic(settings, Topic.INBOUND, expect=len(calls))
+    assert sorted(r.key or b"" for r in records) == [
+        b"voice:call:CA1",
+        b"voice:call:CA1",
+        b"voice:call:CA2",
+        b"voice:call:CA3",
+        b"voice:call:CA4",
+    ]
+    customers = [v["data"]["customer"] for v in values(records)]
+    assert {"handles": {"voice": "call:CA2"}} in customers
+
+
 async def test_call_lifecycle_events_are_distinct_and_carry_seconds(
     ingress_client: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -165,6 +165,29 @@ async def test_a_whatsapp_location_becomes_its_text_and_metadata(
     assert second["metadata"]["location"]["label"] == "Office"
 
 
+async def test_a_whatsapp_button_reply_keeps_its_payload_and_the_message_it_answers(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """As through Meta: the payload behind the tapped button is what a bot acts on, and
+    the message replied to threads the reply (``thread.in_reply_to``)."""
+    tapped = {
+        **WHATSAPP,
+        "Body": "",
+        "ButtonText": "Track my order",
+        "ButtonPayload": "track:9",
+        "OriginalRepliedMessageSid": "SMoutbound00000000000000000000000",
+    }
+    resp = await ingress_client.post("/v1/channels/whatsapp", data=tapped)
+    assert resp.status_code == 202, resp.text
+    data = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["data"]
+    assert data["text"] == "Track my order"
+    assert data["thread"]["in_reply_to"] == "SMoutbound00000000000000000000000"
+    assert (data["metadata"]["button_payload"], data["metadata"]["button_text"]) == (
+        "track:9",
+        "Track my order",
+    )
+
+
 async def test_twilio_bad_signature_and_bad_input(
     twilio_settings: Settings, settings: Settings
 ) -> None:
@@ -187,7 +210,12 @@ async def test_twilio_bad_signature_and_bad_input(
         assert_problem(
             await post(path, content=urlencode(many), headers=signed(many, path)), 400, "/NumMedia"
         )
-        assert_problem(await post(path, content=b"a=1&&&=", headers=FORM), 400)
+        malformed = {"a": "1", "": ""}  # b"a=1&&&=" as its signature reads it
+        assert_problem(await post(path, content=b"a=1&&&=", headers=FORM), 401)
+        assert_problem(await post(path, content=b"a=1&&&=", headers=signed(malformed, path)), 400)
+        not_utf8 = urlencode(SMS).encode().replace(b"parcel", b"caf\xe9")
+        assert_problem(await post(path, content=not_utf8, headers=FORM), 401)  # unsigned first
+        assert_problem(await post(path, content=not_utf8, headers=signed(SMS, path)), 401)
         assert_problem(await post(path, json=SMS), 415)
     await assert_nothing_written(settings)
 

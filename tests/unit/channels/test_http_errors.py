@@ -51,6 +51,19 @@ async def test_unknown_path_is_a_404_problem(client: httpx.AsyncClient) -> None:
     assert body["title"] == "Not found"
 
 
+@pytest.mark.parametrize(
+    "path", ["/v1/channels/sms/", "/v1/channels/webform/", "/v1/channels/voice/", "/v1/actions/"]
+)
+async def test_a_trailing_slash_is_a_404_problem_never_a_redirect(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """A redirect would name the internal address (http://, the proxy's upstream)."""
+    resp = await client.post(path, content=b"{}", headers={"content-type": "application/json"})
+    body = problem(resp, 404)
+    assert "location" not in resp.headers
+    assert body["detail"] == f"nothing is served at {path}"
+
+
 async def test_wrong_method_is_a_405_problem_naming_the_allowed_ones(
     client: httpx.AsyncClient,
 ) -> None:

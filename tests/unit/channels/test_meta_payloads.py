@@ -88,3 +88,21 @@ def test_system_notices_are_not_messages(name: str) -> None:
 def test_button_and_list_replies_are_messages(file: str, name: str) -> None:
     [(_, interaction)] = extract(load(file)[name])[1].messages
     assert interaction.text
+
+
+@pytest.mark.parametrize(
+    ("file", "name", "ids"),
+    [
+        ("callback_button", "button", {"reply_id": "callback_data"}),
+        ("callback_button", "quick_reply", {"button_payload": "callback_data"}),
+        ("callback_selection", "callback", {"reply_id": "callback_data"}),
+        ("callback_selection", "description", {"reply_id": "callback_data"}),
+    ],
+)
+def test_the_id_behind_a_tapped_button_or_list_row_is_kept(
+    file: str, name: str, ids: dict[str, str]
+) -> None:
+    """The title is what the customer saw; the id is what the business's bot acts on."""
+    [(_, interaction)] = extract(load(file)[name])[1].messages
+    assert interaction.text.startswith("title")
+    assert {k: interaction.metadata.get(k) for k in ids} == ids

@@ -315,7 +315,7 @@ async def test_an_auto_reply_to_an_open_ticket_changes_nothing_and_is_not_deadle
 
 
 def call(
-    event_name: str, offset: int, *, call_id: str = "CA1", **seconds: float
+    event_name: str, offset: int, *, call_id: str = "CA1", text: str = "", **seconds: float
 ) -> ConsumerRecord[bytes, bytes]:
     """A voice call event as the ingress writes it."""
     data = Interaction(
@@ -323,6 +323,7 @@ def call(
         customer=Customer(phone="+15551234567"),
         inbox="+15550000000",
         thread=ThreadRef(call_id=call_id),
+        text=text,
         metadata={"call_event": event_name, **seconds},
     )
     event = CloudEvent(
@@ -364,6 +365,37 @@ async def test_only_missed_calls_and_voicemail_are_contacts_and_calls_add_handli
     assert (ended["contact"], ended["handle_seconds"]) == (False, 315.5)
     after = snapshot(published[-1:])
     assert (after.id, after.contacts, after.handle_seconds) == (opened.id, 1, 315.5)
+
+
+async def test_a_call_after_the_customers_ticket_was_resolved_leaves_that_ticket_alone() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([call("missed", 0, call_id="CA2")])
+    opened = snapshot(broker.take())
+    resolve = action_record(
+        "ticket.resolved", {"ticket_id": opened.id}, AT + timedelta(minutes=1), 1
+    )
+    await handler(store, broker).handle([resolve])
+    resolved = snapshot(broker.take())
+    assert resolved.status == "resolved"
+    # an unrelated new call, answered at once: no handling of the resolved ticket
+    await handler(store, broker).handle(
+        [call("answered", 2, call_id="CA3"), call("ended", 7, call_id="CA3", talk_seconds=300)]
+    )
+    assert broker.take() == []
+    [seen] = await store.views([ViewRequest(customer_id_for("phone:+15551234567"), "-")])
+    assert seen.ticket == resolved
+
+
+async def test_the_voicemail_of_a_missed_call_is_no_second_contact() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([call("missed", 0)])
+    opened = snapshot(broker.take())
+    await handler(store, broker).handle([call("voicemail", 1, text="my invoice is wrong")])
+    published = broker.take()
+    added = [event(r)["data"] for r in published if r.topic is Topic.TICKETS]
+    assert added[0]["interaction"]["text"] == "my invoice is wrong"
+    after = snapshot(published)
+    assert (after.id, after.contacts) == (opened.id, 1)
 
 
 async def test_a_colleague_replying_to_the_thread_joins_it_as_a_participant() -> None:

@@ -102,6 +102,90 @@ def test_auto_replies_never_open_or_reopen() -> None:
     )
 
 
+def voice(event: str, call_id: str = "CA1", text: str = "", **seconds: float) -> Interaction:
+    return Interaction(
+        channel="voice",
+        customer=Customer(phone="+15551230000"),
+        text=text,
+        thread=ThreadRef(call_id=call_id),
+        metadata={"call_event": event, **seconds},
+    )
+
+
+@pytest.mark.parametrize("status", ["resolved", "closed"])
+def test_a_new_call_adds_no_handle_time_to_the_customers_settled_ticket(status: str) -> None:
+    """The customer's ticket was resolved; a later call (another call id) is no handling
+    of it: it changes nothing, as a call answered with no ticket."""
+    settled = ticket(channel="voice", status=status, resolved_at=AT)
+    for event in ("answered", "ended"):
+        placed = place(
+            voice(event, "CA2", talk_seconds=300),
+            settled,
+            event_id="e",
+            customer_id="C-1",
+            at=AT + timedelta(hours=1),
+            reopen_window=WEEK,
+        )
+        assert (placed.kind, placed.ticket) == ("skip", None)
+
+
+def test_a_call_found_by_its_own_id_adds_its_time_whatever_the_tickets_status() -> None:
+    """The call was on that ticket (its missed call opened it): ended after the agent
+    resolved it, its handle time still belongs there."""
+    resolved = ticket(channel="voice", status="resolved", resolved_at=AT, message_ids=["call:CA1"])
+    placed = place(
+        voice("ended", talk_seconds=300),
+        resolved,
+        event_id="e",
+        customer_id="C-1",
+        at=AT + timedelta(minutes=5),
+        reopen_window=WEEK,
+        by_reply=True,
+    )
+    assert placed.kind == "call"
+    assert placed.ticket is not None
+    assert (placed.ticket.status, placed.ticket.handle_seconds) == ("resolved", 300)
+    open_ = place(
+        voice("ended", "CA9", talk_seconds=60),
+        ticket(status="pending"),
+        event_id="e",
+        customer_id="C-1",
+        at=AT,
+        reopen_window=WEEK,
+    )
+    assert open_.ticket is not None
+    assert (open_.kind, open_.ticket.handle_seconds) == ("call", 60)
+
+
+def test_the_voicemail_of_a_missed_call_is_the_same_contact() -> None:
+    missed = place(
+        voice("missed"), None, event_id="e1", customer_id="C-1", at=AT, reopen_window=WEEK
+    )
+    assert missed.ticket is not None
+    voicemail = place(
+        voice("voicemail", text="please call me back about my invoice"),
+        missed.ticket,
+        event_id="e2",
+        customer_id="C-1",
+        at=AT + timedelta(minutes=1),
+        reopen_window=WEEK,
+        by_reply=True,
+    )
+    assert voicemail.kind == "join"  # routed as a message: its transcript runs the rules
+    assert voicemail.ticket is not None
+    assert (voicemail.ticket.contacts, voicemail.ticket.message_ids) == (1, ["call:CA1"])
+    other = place(
+        voice("voicemail", "CA2"),
+        voicemail.ticket,
+        event_id="e3",
+        customer_id="C-1",
+        at=AT + timedelta(minutes=2),
+        reopen_window=WEEK,
+    )
+    assert other.ticket is not None
+    assert other.ticket.contacts == 2  # another call is another contact
+
+
 @given(
     st.datetimes(
         min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
