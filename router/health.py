@@ -20,15 +20,25 @@ from fastapi import FastAPI, Response
 
 from router.observability import Telemetry
 
-ReadyCheck = Callable[[], Awaitable[None] | None]
+ReadyCheck = Callable[[], Awaitable[str | None] | str | None]
 """An async callable, or a plain sync "is it ready?" callable that must not block. Both
-return None when ready and raise when not (``NotReady`` for a reason in words)."""
+return None when ready (or a note, shown as ``ok (note)``: ready, but worth saying) and
+raise when not (``NotReady`` for a reason in words)."""
 
 CHECK_TIMEOUT_S = 1.0
 CACHE_S = 1.0
 OK = "ok"
 TIMED_OUT = "failing: timeout"
 MAX_REASON = 300
+
+
+def ready(note: object = None) -> str:
+    """A passing check's result: ``ok``, or ``ok (note)`` when it returned a note."""
+    return f"{OK} ({note})" if isinstance(note, str) and note else OK
+
+
+def is_ready(result: str) -> bool:
+    return result == OK or result.startswith(f"{OK} (")
 
 
 class NotReady(Exception):
@@ -47,12 +57,12 @@ def describe(exc: BaseException) -> str:
     return f"failing: {reason}"
 
 
-async def _outcome(awaitable: Awaitable[None]) -> str:
+async def _outcome(awaitable: Awaitable[str | None]) -> str:
     try:
-        await awaitable
+        note = await awaitable
     except Exception as exc:  # noqa: BLE001 - any failure means: not ready, and says why
         return describe(exc)
-    return OK
+    return ready(note)
 
 
 @dataclass(slots=True)
@@ -88,7 +98,8 @@ class Readiness:
         self._entries: dict[str, _Entry] = {}
 
     async def evaluate(self) -> dict[str, str]:
-        """name -> ``ok`` or ``failing: <reason>``, in the order the checks are listed."""
+        """name -> ``ok`` (or ``ok (note)``) or ``failing: <reason>``, in the order the
+        checks are listed."""
         current = dict(self._checks())
         for name in set(self._entries) - set(current):
             self._forget(self._entries.pop(name))
@@ -122,7 +133,7 @@ class Readiness:
             self._finish(entry, describe(exc))
             return
         if not inspect.isawaitable(maybe):
-            self._finish(entry, OK)
+            self._finish(entry, ready(maybe))
             return
         task = asyncio.ensure_future(_outcome(maybe))
         entry.task, entry.deadline = task, self._clock() + self._timeout_s
@@ -183,7 +194,7 @@ def add_health_routes(
     )
     async def readyz() -> Response:
         results = await readiness.evaluate()
-        ok = all(v == OK for v in results.values())
+        ok = all(is_ready(v) for v in results.values())
         body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": results}
         return Response(orjson.dumps(body), 200 if ok else 503, media_type="application/json")
 

@@ -80,6 +80,40 @@ class Telemetry:
             ["queue"],
             registry=r,
         )
+        self.rules_reloads = Counter(
+            "switchboard_rules_reloads",
+            "Rule reload attempts by outcome (ok, failed: the last good rules still serve)",
+            ["outcome"],
+            registry=r,
+        )
+        self.rules_info = Gauge(
+            "switchboard_rules_info",
+            "1 for the ruleset in use, by version and content hash",
+            ["version", "hash"],
+            registry=r,
+        )
+        self._rules_labels: tuple[str, str] | None = None
+
+    def rules_active(self, version: str, content_hash: str) -> None:
+        """The ruleset loaded at start (roles that hold rules only; the others export no
+        rules series)."""
+        self._rules_in_use(version, content_hash)
+        for outcome in ("ok", "failed"):  # both series exist from the start, at 0
+            self.rules_reloads.labels(outcome=outcome)
+
+    def rules_reloaded(self, *, ok: bool, version: str, content_hash: str) -> None:
+        """One reload attempt; ``version`` and ``content_hash`` are the rules now in use
+        (after a failure, still the last good ones)."""
+        self.rules_reloads.labels(outcome="ok" if ok else "failed").inc()
+        self._rules_in_use(version, content_hash)
+
+    def _rules_in_use(self, version: str, content_hash: str) -> None:
+        """Set the new series before removing the old, so no scrape sees none."""
+        labels = (version, content_hash)
+        self.rules_info.labels(*labels).set(1)
+        old, self._rules_labels = self._rules_labels, labels
+        if old is not None and old != labels:
+            self.rules_info.remove(*old)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

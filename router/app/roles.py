@@ -222,7 +222,7 @@ async def replay_tickets(settings: Settings, records: list[Record], *, chunk: in
     """Recompute the timers and metrics state from the whole ``tickets`` topic with those
     roles' own handlers (``switchboard state rebuild``). Their dedupe markers make the
     replay safe to repeat, and to overlap with what the roles read next."""
-    holder = RuleSetHolder(settings.rules_path)
+    holder = RuleSetHolder(settings.rules_path, detects=False)  # timers: no detection
     redis = make_redis(settings)
     try:
         async with _producer(settings) as producer:
@@ -305,7 +305,11 @@ async def run_roles(
     A role that fails stops the others: a half-running process is worse than a restart.
     """
     telemetry = Telemetry()
-    holder = RuleSetHolder(settings.rules_path) if roles & {"router", "timers"} else None
+    holder = (
+        RuleSetHolder(settings.rules_path, detects="router" in roles)
+        if roles & {"router", "timers"}
+        else None
+    )
     sock = bind_http(settings)
     async with AsyncExitStack() as stack:
         stack.callback(sock.close)
@@ -338,14 +342,8 @@ async def run_roles(
                     raise NotReady(f"not joined yet: {', '.join(waiting) or 'starting'}")
 
             checks["consumers"] = consumers_ready
-        if holder is not None:
-            rules_holder = holder
-
-            def rules_ready() -> None:
-                if rules_holder.current is None:
-                    raise NotReady("no rules loaded")
-
-            checks["rules"] = rules_ready
+        if holder is not None:  # loaded at start, or the role did not start
+            checks["rules"] = holder.ready_note  # still ready when a reload failed: said
         tasks = [
             asyncio.create_task(serve(app, sock, stop, on_ready), name="http"),
             *_role_tasks(
@@ -373,7 +371,7 @@ def _role_tasks(
 ) -> list[asyncio.Task[None]]:
     tasks = []
     if holder is not None:
-        tasks.append(asyncio.create_task(watch_rules(holder, stop), name="rules"))
+        tasks.append(asyncio.create_task(watch_rules(holder, stop, shared.telemetry), name="rules"))
         if "router" in roles:
             router = run_router(settings, stop, shared, holder)
             tasks.append(asyncio.create_task(router, name="router"))

@@ -328,7 +328,7 @@ def test_production_overlay_changes_what_it_says() -> None:
     router = production["Deployment", "switchboard-router"]
     assert router["spec"]["replicas"] == 3
     [container] = containers(router)
-    assert container["resources"]["limits"]["memory"] == "768Mi"
+    assert container["resources"]["limits"]["memory"] == "1Gi"
     assert container["image"] == "registry.example.com/switchboard:0.1.0"
     # the patch merged into the container: probes and mounts are still the base's
     assert (

@@ -7,10 +7,13 @@ import os
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from router.app.reload import install_sighup, watch_files
+from router.app.reload import export_metrics, install_sighup, watch_files
+from router.health import ops_app
+from router.observability import Telemetry
 from rules import RuleSetHolder, RuleSetInvalid
 
 pytestmark = pytest.mark.unit
@@ -18,6 +21,12 @@ pytestmark = pytest.mark.unit
 GOOD = "version: 1\nqueues: {general: {}, billing: {}}\ndefaults: {queue: general}\n"
 BILLING = GOOD.replace("queue: general}", "queue: billing}")
 BROKEN = GOOD.replace("queue: general}", "queue: nowhere}")
+SIX_RULES = "".join(
+    f"  - {{name: r{i}, if: {{text: {{contains: [w{i}]}}}}, then: {{queue: billing}}}}\n"
+    for i in range(6)
+)
+FULL = GOOD + "rules:\n" + SIX_RULES
+HALF = GOOD + "rules:\n" + "".join(SIX_RULES.splitlines(keepends=True)[:3])
 
 
 @pytest.fixture
@@ -119,7 +128,7 @@ async def _wait_for(predicate: object, seconds: float = 10.0) -> bool:
 async def test_watch_reloads_on_change_and_survives_a_broken_save(rules_file: Path) -> None:
     holder = RuleSetHolder(rules_file)
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_files(holder, stop, debounce=50, step=10))
+    watcher = asyncio.create_task(watch_files(holder, stop, settle_s=0.1, debounce=50, step=10))
     try:
         await asyncio.sleep(0.3)
         await asyncio.to_thread(rules_file.write_text, BILLING, "utf-8")
@@ -138,7 +147,7 @@ async def test_watch_a_directory(tmp_path: Path) -> None:
     (tmp_path / "10-base.yaml").write_text(GOOD, encoding="utf-8")
     holder = RuleSetHolder(tmp_path)
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_files(holder, stop, debounce=50, step=10))
+    watcher = asyncio.create_task(watch_files(holder, stop, settle_s=0.1, debounce=50, step=10))
     try:
         await asyncio.sleep(0.3)
         await asyncio.to_thread(
@@ -163,7 +172,7 @@ async def test_watch_a_kubernetes_configmap_volume(tmp_path: Path) -> None:
     holder = RuleSetHolder(tmp_path)
     assert holder.current.defaults.queue != "billing"
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_files(holder, stop, debounce=50, step=10))
+    watcher = asyncio.create_task(watch_files(holder, stop, settle_s=0.1, debounce=50, step=10))
     try:
         await asyncio.sleep(0.3)
         second = tmp_path / "..2026_12_04_10_05_00.2"
@@ -175,3 +184,93 @@ async def test_watch_a_kubernetes_configmap_volume(tmp_path: Path) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(watcher, timeout=5)
+
+
+async def test_a_file_written_in_two_steps_never_goes_live_half_written(
+    rules_file: Path,
+) -> None:
+    """Contract section 9: the first half of a rewrite, cut between two rules, is valid
+    YAML; the watcher waits until the file has settled and loads only the whole."""
+    assert len(RuleSetHolder(rules_file).current.rules) == 0
+    holder = RuleSetHolder(rules_file)
+    seen: set[int] = set()
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_files(holder, stop, settle_s=0.6, debounce=50, step=10))
+    try:
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(rules_file.write_text, HALF, "utf-8")
+        for _ in range(40):  # the rest arrives 0.4 s later, within the settle period
+            seen.add(len(holder.current.rules))
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(rules_file.write_text, FULL, "utf-8")
+
+        def full() -> bool:
+            seen.add(len(holder.current.rules))
+            return len(holder.current.rules) == 6
+
+        assert await _wait_for(full)
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=5)
+    assert 3 not in seen, "the half-written file was the active ruleset"
+    assert seen == {0, 6}
+
+
+def test_a_reload_whose_files_moved_while_loading_swaps_nothing(rules_file: Path) -> None:
+    holder = RuleSetHolder(rules_file)
+    before = holder.current
+    stale = holder.fingerprint()
+    rules_file.write_text(BILLING, encoding="utf-8")
+    with capture_logs() as logs:
+        assert holder.reload(expected=stale) == []
+    assert holder.current is before
+    assert [e["event"] for e in logs] == ["rules.reload_deferred"]
+    assert holder.reload(expected=holder.fingerprint()) == []
+    assert holder.current.defaults.queue == "billing"
+
+
+def series(telemetry: Telemetry, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of one metric on ``/metrics``: labels -> value."""
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for metric in telemetry.registry.collect()
+        for sample in metric.samples
+        if sample.name == name
+    }
+
+
+def rewrite(holder: RuleSetHolder, text: str) -> None:
+    holder.path.write_text(text, encoding="utf-8")
+    holder.reload()
+
+
+async def test_a_failed_reload_shows_on_metrics_and_readyz(rules_file: Path) -> None:
+    holder = RuleSetHolder(rules_file)
+    telemetry = Telemetry()
+    export_metrics(holder, telemetry)
+    app = ops_app(telemetry, lambda: {"rules": holder.ready_note})
+    transport = httpx.ASGITransport(app=app)
+    rewrite(holder, BILLING)
+    good = holder.current
+    rewrite(holder, BROKEN)
+
+    assert series(telemetry, "switchboard_rules_reloads_total") == {
+        (("outcome", "ok"),): 1.0,
+        (("outcome", "failed"),): 1.0,
+    }
+    assert series(telemetry, "switchboard_rules_info") == {
+        (("hash", good.hash), ("version", good.version)): 1.0
+    }
+    async with httpx.AsyncClient(transport=transport, base_url="http://ops") as client:
+        ready = await client.get("/readyz")
+        text = (await client.get("/metrics")).text
+    assert ready.status_code == 200, "the last good rules serve: still ready"
+    assert ready.json()["checks"]["rules"].startswith("ok (last reload failed at ")
+    assert ready.json()["checks"]["rules"].endswith(f": 1 error; serving version {good.version})")
+    assert 'switchboard_rules_reloads_total{outcome="failed"} 1.0' in text
+
+    rewrite(holder, GOOD)
+    assert holder.ready_note() is None
+    assert series(telemetry, "switchboard_rules_info") == {
+        (("hash", holder.current.hash), ("version", holder.current.version)): 1.0
+    }
