@@ -7,7 +7,8 @@ one decision per message for raw 8-bit headers), addresses through
 :mod:`channels.addresses` (lenient, with warnings), a forwarded-message banner above the
 headers is skipped, a ``multipart/*`` without boundary lines is read as one text part,
 inline uuencode becomes an attachment, a ``Date`` with the next header glued to it keeps
-its offset, and text keeps its line indentation.
+its offset, ``format=flowed`` text is joined back into the writer's lines, and text keeps
+its line indentation.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
@@ -59,6 +60,11 @@ UU_BLOCK = re.compile(
 NO_BOUNDARY = "multipart: no boundary lines, read as one text part"
 HAS_TAG = re.compile(r"<[A-Za-z!/?]")
 NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
+SPACED_NAME = re.compile(r"[^\s\"'=*][^\"'=*]*\s[^\"'=*]*\.[A-Za-z0-9]{1,8}")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+SIG_SEPARATOR = "-- "
+DSN = "message/delivery-status"
+SERIALISE = {sep: PLAIN_HEADERS.clone(linesep=sep, refold_source="none") for sep in ("\r\n", "\n")}
 
 
 @dataclass
@@ -124,11 +130,14 @@ def decode_words(text: str) -> str:
 
 
 def _clean(text: str) -> str:
-    return WHITESPACE.sub(" ", text).strip()
+    return WHITESPACE.sub(" ", CONTROL.sub("", text)).strip()
 
 
 def trim_text(text: str) -> str:
-    """Blank lines at either end and trailing whitespace go; indentation stays."""
+    """Blank lines at either end and trailing whitespace go; indentation stays. C0 control
+    characters other than tab and line breaks go too: a NUL breaks the databases and JSON
+    consumers downstream, and none of them is text a customer wrote."""
+    text = CONTROL.sub("", text)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").rstrip().split("\n")
     while lines and not lines[0].strip():
         lines.pop(0)
@@ -144,13 +153,16 @@ def _raw_bytes(value: str) -> bytes:
 
 
 def message_ids(value: str | None) -> list[str]:
-    """Message ids without angle brackets, in order, deduplicated."""
+    """Message ids without angle brackets, in order, deduplicated, the part right of the
+    ``@`` in lower case: it is a domain (RFC 5322), and a mailer that changes its case
+    in In-Reply-To still answers the same message."""
     if not value:
         return []
     ids = MSG_ID.findall(value) or value.split()
     seen: dict[str, None] = {}
     for mid in ids:
-        seen.setdefault(mid.strip(), None)
+        left, at, right = mid.strip().rpartition("@")
+        seen.setdefault(f"{left}{at}{right.lower()}" if at else right, None)
     return [m for m in seen if m]
 
 
@@ -167,6 +179,39 @@ def parse_date(value: str | None) -> datetime | None:
         return when.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):  # 9999-12-31 -1200: past max
         return None
+
+
+def unflow(text: str, *, delsp: bool) -> str:
+    """RFC 3676 ``format=flowed`` text as the lines its writer meant.
+
+    A line ending in a space continues on the next line of the same quote depth (the
+    space is dropped with ``delsp=yes``); the signature separator ``-- `` never does.
+    Space-stuffing is undone and quoted lines are written back as ``> `` lines."""
+    out: list[str] = []
+    pending: str | None = None
+    pending_depth = 0
+    for line in text.replace("\r\n", "\n").split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]
+        if pending is not None and (depth != pending_depth or content == SIG_SEPARATOR):
+            out.append(_quoted(pending_depth, pending.rstrip(" ")))
+            pending = None
+        if pending is not None:
+            content = pending + content
+        if content.endswith(" ") and content != SIG_SEPARATOR:
+            pending, pending_depth = (content[:-1] if delsp else content), depth
+            continue
+        pending = None
+        out.append(_quoted(depth, content))
+    if pending is not None:
+        out.append(_quoted(pending_depth, pending.rstrip(" ")))
+    return "\n".join(out)
+
+
+def _quoted(depth: int, content: str) -> str:
+    return ">" * depth + " " + content if depth else content
 
 
 def html_to_text(html: str) -> str:
@@ -286,23 +331,40 @@ def _charset(part: Message) -> str | None:
 
 def _filename(part: Message, headers: _Headers) -> str | None:
     """Disposition ``filename``, else Content-Type ``name`` (RFC 2231 and 2047 alike),
-    else the raw parameter when the stdlib could not parse it (``name==?utf-8?q?...``)."""
+    else the raw parameter when the stdlib could not parse it (``name==?utf-8?q?...``)
+    or stopped at a space (``filename=My Invoice.pdf``, unquoted)."""
     try:
         name = part.get_filename()
     except Exception:  # noqa: BLE001 - malformed RFC 2231 parameters
         name = None
-    if not name:
-        for header in ("content-disposition", "content-type"):
-            for raw in headers.raw(header, part):
-                match = NAME_PARAM.search(raw.replace("\r\n", "").replace("\n", ""))
-                if match:
-                    name = match.group(1).strip().strip('"')
-                    break
-            if name:
-                break
+    written = _written_name(part, headers)
+    if written and (not name or (SPACED_NAME.fullmatch(written) and written.startswith(name))):
+        name = written.strip('"')
     if not name:
         return None
     return _clean(decode_words(headers.to_text(name))) or None
+
+
+def _written_name(part: Message, headers: _Headers) -> str | None:
+    """The first ``filename``/``name`` parameter as written, quotes included."""
+    for header in ("content-disposition", "content-type"):
+        for raw in headers.raw(header, part):
+            match = NAME_PARAM.search(raw.replace("\r\n", "").replace("\n", ""))
+            if match:
+                return match.group(1).strip()
+    return None
+
+
+def _flowed(part: Message) -> tuple[bool, bool]:
+    """Whether the part is ``format=flowed``, and whether with ``delsp=yes``."""
+    try:
+        fmt, delsp = part.get_param("format"), part.get_param("delsp")
+    except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
+        return False, False
+    return (
+        isinstance(fmt, str) and fmt.strip().lower() == "flowed",
+        isinstance(delsp, str) and delsp.strip().lower() == "yes",
+    )
 
 
 def _disposition(part: Message) -> str | None:
@@ -316,6 +378,8 @@ def _disposition(part: Message) -> str | None:
 class _Walk:
     headers: _Headers
     declared: list[str]
+    #: the message's line ends, for the size of an attached message
+    linesep: str = "\r\n"
     plain: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
@@ -324,7 +388,7 @@ class _Walk:
     unread: int = 0
 
     def fork(self) -> _Walk:
-        return _Walk(self.headers, self.declared, parts=self.parts)
+        return _Walk(self.headers, self.declared, self.linesep, parts=self.parts)
 
 
 def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
@@ -344,8 +408,8 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
             for child in kids:
                 _walk(child, out, depth + 1)
         return
-    if ctype in ("message/rfc822", "message/global") and isinstance(children, list):
-        out.attachments.append(_attached_message(kids, ctype, out.headers))
+    if ctype.startswith("message/") and ctype != DSN and isinstance(children, list):
+        out.attachments.append(_attached_message(part, next(iter(kids), None), ctype, out))
         return
     if ctype.startswith("multipart/"):
         # A multipart header with no boundary lines: the body is one text part.
@@ -365,25 +429,41 @@ def _leaf(part: Message, ctype: str, out: _Walk) -> None:
     if is_body:
         text = decode_bytes(data, _charset(part), out.declared)
         if ctype == "text/plain":
+            flowed, delsp = _flowed(part)
+            if flowed:
+                text = unflow(text, delsp=delsp)
             text, found = extract_uuencoded(text)
             out.attachments.extend(found)
             out.plain.append(text)
         else:
             out.html.append(text)
-    elif ctype == "message/delivery-status":
+    elif ctype == DSN:
         return
     else:
         out.attachments.append(Attachment(name=name, content_type=ctype, size=len(data)))
 
 
-def _attached_message(children: list[Message], ctype: str, headers: _Headers) -> Attachment:
-    sub = children[0] if children else None
-    name = headers.text("subject", sub) if isinstance(sub, Message) else None
-    try:
-        size = len(sub.as_bytes()) if isinstance(sub, EmailMessage) else 0
-    except Exception:  # noqa: BLE001 - re-serialising a broken message can fail
-        size = 0
-    return Attachment(name=name, content_type=ctype, size=size)
+def _attached_message(part: Message, sub: Message | None, ctype: str, out: _Walk) -> Attachment:
+    """A message inside the message (a forward, a fragment, an external-body reference):
+    its declared file name, else for a whole message its Subject; its size in bytes as
+    attached, decoded when it came base64 or quoted-printable (which RFC 2046 forbids
+    for ``message/*`` and mailers still send)."""
+    data, inner = b"", sub
+    if sub is not None:
+        cte = (out.headers.text("content-transfer-encoding", part) or "").strip().lower()
+        if cte in ("base64", "quoted-printable") and not sub.is_multipart():
+            encoded = _raw_bytes(str(sub.get_payload()))
+            data = _b64(encoded) if cte == "base64" else binascii.a2b_qp(encoded)
+            inner = BytesParser(policy=PLAIN_HEADERS).parsebytes(data, headersonly=True)
+        else:
+            try:
+                data = sub.as_bytes(policy=SERIALISE[out.linesep])
+            except Exception:  # noqa: BLE001 - re-serialising a broken message can fail
+                data = b""
+    name = _filename(part, out.headers)
+    if name is None and inner is not None and ctype in ("message/rfc822", "message/global"):
+        name = out.headers.text("subject", inner)
+    return Attachment(name=name, content_type=ctype, size=len(data))
 
 
 def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
@@ -475,7 +555,8 @@ def _parse(raw: bytes) -> ParsedEmail:
     try:
         if body_error is not None:
             raise body_error
-        text, quoted, html_only, attachments = _body(msg, headers)
+        linesep = "\r\n" if b"\r\n" in raw else "\n"
+        text, quoted, html_only, attachments = _body(msg, headers, linesep)
     except Exception as exc:  # noqa: BLE001 - a body it cannot walk keeps the headers
         log.warning("email_body_unreadable", error=type(exc).__name__)
         headers.warnings.append("body could not be parsed: kept as raw text")
@@ -513,10 +594,12 @@ def _parse(raw: bytes) -> ParsedEmail:
     )
 
 
-def _body(msg: Message, headers: _Headers) -> tuple[str, list[str], bool, list[Attachment]]:
+def _body(
+    msg: Message, headers: _Headers, linesep: str
+) -> tuple[str, list[str], bool, list[Attachment]]:
     """The text (plain preferred, else HTML as text), its quoted history, whether it came
     from HTML only, and the attachments' metadata."""
-    walk = _Walk(headers, _declared_charsets(msg))
+    walk = _Walk(headers, _declared_charsets(msg), linesep)
     _walk(msg, walk)
     if walk.unread:
         # The limit keeps a crafted message from costing the parser unbounded time; the

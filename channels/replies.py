@@ -11,7 +11,9 @@ looked for before the library runs because its header patterns would cut the ans
 off; Lotus Notes' ``-----Name wrote: -----`` banner; and, for HTML-only mail, the quote
 containers of Outlook, Outlook on the web, Lotus Notes, Gmail, Apple Mail, Thunderbird
 and Yahoo, which :func:`split_html` cuts off before the HTML becomes text. Agents
-always have the full text: what is cut from ``text`` is in ``quoted``.
+always have the full text: what is cut from ``text`` is in ``quoted``. An inline reply
+(answers written between the quoted questions) is not split at all: like talon, it is
+recognised first and kept whole, as the answers mean nothing without their questions.
 
 The library strips every line; the reply is mapped back onto the original lines so that
 indentation (code, numbered steps, tables in plain text) survives.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from mailparser_reply.constants import MAIL_LANGUAGES
@@ -54,6 +57,13 @@ LOTUS_BANNER = re.compile(
     r"\s*:?\s*-{3,}\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
+SIGNATURE_START = re.compile(
+    r"\s*(?:--\s*$|_{2,}\s*$|(?:Sent from|Get Outlook for|Gesendet von|Von meinem"
+    r"|Envoy[ée] de|Enviado desde|Inviato da|Verzonden vanaf)\b)",
+    re.IGNORECASE,
+)
+LONE_LINK = re.compile(r"\s*[(<\[]?\s*(?:https?://|mailto:|www\.)\S*\s*[)>\]]?\s*$", re.IGNORECASE)
+SIG_SEPARATOR = "-- "
 HTML_QUOTE_MARKERS = re.compile(
     "|".join(
         (
@@ -107,6 +117,55 @@ def _intro_start(lines: list[str], quote_at: int) -> int:
     return start
 
 
+def _is_intro(lines: list[str]) -> bool:
+    """Whether the non-blank ``lines`` are a header introducing a quote (``On ... wrote:``)."""
+    intro = [line for line in lines if line.strip()]
+    return (
+        0 < len(intro) <= MAX_INTRO_LINES
+        and intro[-1].rstrip().endswith(":")
+        and INTRO_HINT.search(" ".join(intro)) is not None
+    )
+
+
+def _has_header(lines: list[str]) -> bool:
+    """Whether a reply header the library knows (``From:``/``Sent:``, ``On ... wrote:``)
+    is among ``lines``."""
+    text = "\n".join(line.strip() for line in lines)
+    return LIBRARY_PATTERNS["_header_regex"].search(text) is not None
+
+
+def _answers(lines: list[str]) -> bool:
+    """Whether unquoted ``lines`` next to a quote are the customer's words, not a quote's
+    header, another message's header block, or a long link the quoting wrapped."""
+    written = [line for line in lines if line.strip()]
+    if not written or _is_intro(written) or _has_header(written):
+        return False
+    return not all(LONE_LINK.match(line) for line in written)
+
+
+def _inline(text: str) -> bool:
+    """Whether the customer answered inside the quote, as talon recognises it: words of
+    their own between two ``>`` blocks, or below the quote when they also wrote above it
+    (and what is below is more than a signature). History in another form above the
+    first ``>`` (an Outlook header block) means the quotes belong to that history."""
+    lines = text.split("\n")
+    quoted = [i for i, line in enumerate(lines) if _is_quote(line)]
+    if not quoted:
+        return False
+    before = lines[: _intro_start(lines, quoted[0])]
+    if _has_header(before):
+        return False
+    gaps = (lines[a + 1 : b] for a, b in pairwise(quoted) if b > a + 1)
+    if any(_answers(gap) for gap in gaps):
+        return True
+    after = [line for line in lines[quoted[-1] + 1 :] if line.strip()]
+    return (
+        any(line.strip() for line in before)
+        and _answers(after)
+        and not SIGNATURE_START.match(after[0])
+    )
+
+
 def _split_quotes(text: str) -> tuple[str, str]:
     """Talon's rule for ``>`` blocks the header patterns missed."""
     lines = text.split("\n")
@@ -130,15 +189,11 @@ def _quote_above(text: str) -> tuple[str, str] | None:
     first = next((i for i, line in enumerate(lines) if _is_quote(line)), None)
     if first is None:
         return None
-    intro = [line for line in lines[:first] if line.strip()]
-    if intro:
-        joined = " ".join(intro)
-        if (
-            len(intro) > MAX_INTRO_LINES
-            or not intro[-1].rstrip().endswith(":")
-            or not INTRO_HINT.search(joined)
-        ):
-            return None
+    above = [line for line in lines[:first] if line.strip()]
+    own = lines[: _intro_start(lines, first)]
+    if above and (any(line.strip() for line in own) or not _is_intro(above)):
+        # the customer's words above the header: a top-posted reply, not a quote above
+        return None
     end = first
     while end < len(lines) and (_is_quote(lines[end]) or not lines[end].strip()):
         end += 1
@@ -164,7 +219,7 @@ def _restore(original: str, stripped: str) -> str:
         if j == len(source):
             out.append(line)
             continue
-        out.append(source[j].rstrip())
+        out.append(source[j] if source[j] == SIG_SEPARATOR else source[j].rstrip())
         at = j + 1
     return "\n".join(out)
 
@@ -189,6 +244,9 @@ def split_reply(body: str) -> Reply:
     text = _trim(body.replace("\r\n", "\n"))
     if not text.strip():
         return Reply("", None)
+    if _inline(text[:MAX_SCAN_CHARS]):
+        # Answers between the questions: only with the questions do they make sense.
+        return Reply(text, None)
     quoted: list[str] = []
     above = _quote_above(text[:MAX_SCAN_CHARS])
     if above is not None:

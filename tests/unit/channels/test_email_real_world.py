@@ -167,6 +167,21 @@ def test_quote_above_the_reply_is_split(name: str, own: str, intro: str) -> None
     assert quoted.startswith(intro)
 
 
+@pytest.mark.parametrize("name", ["inline-reply.eml", "inline-reply-no-header.eml"])
+def test_inline_answers_stay_in_the_text_with_their_questions(name: str) -> None:
+    text, quoted = reply_of(f"quotes/{name}")
+    assert "> Which order number?\nIt is order 4711.\n> Which address?" in text
+    assert "Berliner Str. 5, Hamburg." in text
+    assert quoted is None
+
+
+def test_a_top_posted_reply_with_its_signature_below_the_quote_keeps_its_text() -> None:
+    text, quoted = reply_of("quotes/top-post-signature-below-quote.eml")
+    assert text == "Thanks, that solved it."
+    assert quoted is not None
+    assert quoted.startswith("On Mon, 1 Dec 2026 at 10:00, Support")
+
+
 def test_lotus_notes_text_banner_starts_the_quote() -> None:
     text, quoted = reply_of("quotes/lotus-notes-text.eml")
     assert text == "The invoice still has not arrived."
@@ -221,7 +236,49 @@ def test_content_type_name_names_the_attachment_without_a_disposition() -> None:
     assert parsed.text == "Two screenshots attached."
 
 
+def test_a_forwarded_message_keeps_its_declared_file_name_and_its_size() -> None:
+    """The same 243-byte message attached three ways: with a file name, without one
+    (its Subject names it), and base64-encoded with an RFC 2231 name."""
+    parsed = load("mime/forwarded-message-attachments.eml")
+    assert [(a.name, a.content_type, a.size) for a in parsed.attachments] == [
+        ("forwarded.eml", "message/rfc822", 243),
+        ("inner subject", "message/rfc822", 243),
+        ("Beschwerde März.eml", "message/rfc822", 243),
+    ]
+
+
+def test_an_unquoted_file_name_with_a_space_is_taken_whole() -> None:
+    parsed = load("mime/unquoted-filename-with-space.eml")
+    assert [(a.name, a.size) for a in parsed.attachments] == [("My Invoice.pdf", 9)]
+
+
 # --- text fidelity -----------------------------------------------------------------------
+
+
+def test_format_flowed_lines_are_joined_as_the_writer_meant() -> None:
+    text, quoted = reply_of("mime/format-flowed.eml")
+    assert text == (
+        "Hello, since this morning the checkout page is down for all customers.\n"
+        "From what I can see, the payment step fails.\n\n-- \nAnna Schmidt"
+    )
+    assert "is down" in text
+    assert quoted == (
+        "On 30.11.2026 09:00, Support wrote:\n"
+        "> Please tell us if the problem comes back.\n"
+        ">> Is the checkout working again?\n"
+        "> Thanks"
+    )
+
+
+def test_format_flowed_delsp_deletes_the_space_of_the_soft_break() -> None:
+    assert load("mime/format-flowed-delsp.eml").text == "Please answer in Japanese."
+
+
+def test_control_characters_are_removed_from_subject_and_text() -> None:
+    _, interaction = interpret((FIXTURES / "mime/control-characters.eml").read_bytes())
+    assert interaction is not None
+    assert interaction.subject == "Order 4711"
+    assert interaction.text == "The app shows ab in the order number.\n\tIndented line stays."
 
 
 def test_leading_whitespace_of_plain_text_lines_is_kept() -> None:

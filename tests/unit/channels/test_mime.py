@@ -135,6 +135,17 @@ def test_ids_dates_and_recipients() -> None:
     assert parsed.date.isoformat() == "2026-11-03T15:15:00+00:00"
 
 
+def test_message_ids_compare_case_insensitively_in_the_domain() -> None:
+    raw = mail(
+        "From: a@example.com\nMessage-ID: <m2.R@Mail.Example>\n"
+        "In-Reply-To: <m1.R@MAIL.EXAMPLE>\nReferences: <m0.R@Mail.EXAMPLE> <m1.R@mail.example>"
+    )
+    parsed = parse_email(raw)
+    assert parsed.message_id == "m2.R@mail.example"
+    assert parsed.in_reply_to == "m1.R@mail.example"
+    assert parsed.references == ["m0.R@mail.example", "m1.R@mail.example"]
+
+
 def test_bad_date_is_none() -> None:
     assert parse_email(mail("From: a@example.com\nDate: the day after tomorrow")).date is None
 
@@ -233,6 +244,10 @@ FRAGMENTS = [
     b"<html><p>",
     b"message/rfc822\r\n",
     b"Content-Type: text/html\r\n",
+    b"Content-Type: text/plain; format=flowed; delsp=yes\r\n",
+    b"message/partial\r\n",
+    b"> ",
+    b"-- \r\n",
     b"==",
 ]
 mime_like = st.lists(st.sampled_from(FRAGMENTS) | st.binary(max_size=12), max_size=60).map(b"".join)
@@ -244,6 +259,7 @@ def test_parsing_never_raises(raw: bytes) -> None:
     parsed = parse_email(raw)
     assert isinstance(parsed.text, str)
     for attachment in parsed.attachments:
+        assert attachment.size is not None
         assert attachment.size >= 0
 
 
@@ -316,3 +332,37 @@ def test_attachments_within_the_part_limit_carry_no_warning() -> None:
     parsed = parse_email(many_attachments(MAX_PARTS - 2))
     assert len(parsed.attachments) == MAX_PARTS - 2
     assert parsed.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body"),
+    [
+        (
+            'message/partial; id="p1@example.com"; number=2; total=3',
+            b"Subject: part two\r\n\r\nsecond third of the message\r\n",
+        ),
+        (
+            "message/external-body; access-type=anon-ftp; site=ftp.example.com; name=log.txt",
+            b"Content-Type: text/plain\r\nContent-ID: <log@example.com>\r\n\r\n",
+        ),
+    ],
+)
+def test_other_message_parts_report_the_size_of_their_body(ctype: str, body: bytes) -> None:
+    raw = mail(
+        'From: a@example.com\nContent-Type: multipart/mixed; boundary="b"',
+        b"--b\r\nContent-Type: text/plain\r\n\r\nsee part\r\n--b\r\nContent-Type: "
+        + ctype.encode()
+        + b"\r\n\r\n"
+        + body
+        + b"\r\n--b--\r\n",
+    )
+    [attachment] = parse_email(raw).attachments
+    assert attachment.content_type == ctype.split(";", maxsplit=1)[0]
+    assert attachment.size is not None
+    assert attachment.size == len(body)
+
+
+def test_flowed_lines_join_only_at_the_same_quote_depth_and_never_across_a_signature() -> None:
+    body = b"> asked \r\n>> older \r\nanswered \r\n-- \r\nAnna\r\n"
+    raw = mail("From: a@example.com\nContent-Type: text/plain; charset=utf-8; format=flowed", body)
+    assert parse_email(raw).text == "> asked\n>> older\nanswered\n-- \nAnna"
