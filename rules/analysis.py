@@ -35,6 +35,8 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
         *_implied_queue(ruleset),
         *_warnings_never_given(ruleset),
         *_values_never_seen(ruleset),
+        *_priorities_without_target(ruleset),
+        *_no_actions(ruleset),
     ]
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
@@ -106,6 +108,50 @@ def _warnings_never_given(ruleset: RuleSet) -> Iterable[RuleWarning]:
                 policy.warn_mark,
                 f"warn_before is not shorter than the target, so no warning is given for: "
                 f"{', '.join(short)} (policy '{policy.name}')",
+            )
+
+
+def _priorities_without_target(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """A ``priority`` action setting a priority that an SLA policy the ticket may have
+    gives no target, where it gives other priorities one: the ticket loses that clock,
+    which then never warns or breaches. The policies are the rule's own ``sla``, else
+    those its conditions allow (``ticket.sla_policy``) among all a ticket can get."""
+    rules = ruleset.rules + ruleset.escalations
+    given = {a.value for r in rules for a in r.actions if a.name == "sla"}
+    given |= {ruleset.defaults.sla} if ruleset.defaults.sla else set()
+    for rule in rules:
+        action, own = rule.action("priority"), rule.action("sla")
+        if action is None or not isinstance(action.value, str):
+            continue
+        priority = action.value
+        policies = (
+            {own.value} if own else given & _choices(rule.condition).get("ticket.sla_policy", given)
+        )
+        for name in sorted(p for p in policies if isinstance(p, str)):
+            policy = ruleset.sla_policies.get(name)
+            for target, allowed in policy.targets.items() if policy else ():
+                if not allowed or priority in allowed:
+                    continue
+                has = ", ".join(p for p in PRIORITIES if p in allowed)
+                yield RuleWarning(
+                    action.mark,
+                    f"SLA policy '{name}' has no {target} target for priority '{priority}' "
+                    f"(only for {has}): the ticket loses its {target} clock, which then "
+                    "never warns or breaches",
+                    f"add {priority} to {target} in '{name}', or give {target} one value "
+                    f"for every priority, e.g. {target}: 8h",
+                )
+
+
+def _no_actions(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """A rule with an empty ``then`` that does not stop: matching it changes nothing."""
+    for rule in ruleset.rules + ruleset.escalations:
+        if not rule.actions and not rule.stop:
+            yield RuleWarning(
+                rule.mark,
+                f"{rule.kind} '{rule.name}' has no actions: matching it changes nothing",
+                "give 'then' an action, e.g. then: {tags: [seen]}, or add stop: true "
+                "to keep later rules from running",
             )
 
 

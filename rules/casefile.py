@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from router.errors import SwitchboardError
-from router.events import Interaction
 from rules.engine import RuleSet
-from rules.errors import Mark, RuleError, did_you_mean, one_of, sorted_errors
-from rules.fields import OPEN_PREFIXES, TICKET_ALIASES, TICKET_FIELDS, TOP_FIELDS
+from rules.errors import Mark, RuleError, did_you_mean, not_utf8, one_of, sorted_errors
 from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
-from rules.replay import facts_from, opened_at, parse_time
+from rules.replay import ENVELOPE_KEYS, facts_from, misspelt, opened_at, parse_time
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
 
 CASE_KEYS = ("name", "event", "trigger", "now", "expect")
-# what an event's facts may name: a message's fields, and the rules' field names
-FACT_KEYS = tuple(
-    dict.fromkeys(
-        (*Interaction.model_fields, *TOP_FIELDS, *TICKET_ALIASES, *OPEN_PREFIXES, "ticket")
-    )
-)
 SET_FIELDS = ("tags", "remove_tags", "notify")
 EXPECT_KEYS = ("queue", "priority", "sla", "assign", "auto_reply", *SET_FIELDS, "matched")
 _CASE_HINT = "cases: [{name: ..., event: {channel: email}, expect: {queue: billing}}]"
@@ -78,7 +69,7 @@ def load_cases(path: Path, *, default_now: datetime | None = None) -> list[Case]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CaseFileInvalid([_not_utf8(file, data, exc.start)]) from None
+        raise CaseFileInvalid([not_utf8(file, data, exc, "cases file")]) from None
     root, errors = parse_yaml(text, file)
     now = default_now or datetime.now(UTC)
     items: tuple[YNode, ...] = ()
@@ -104,18 +95,6 @@ def load_cases(path: Path, *, default_now: datetime | None = None) -> list[Case]
     if errors:
         raise CaseFileInvalid(sorted_errors(errors))
     return cases
-
-
-def _not_utf8(file: str, data: bytes, at: int) -> RuleError:
-    """Where the first byte that is not UTF-8 is, as a line and column (in characters:
-    what comes before it on its line is UTF-8)."""
-    line_start = data.rfind(b"\n", 0, at) + 1
-    col = len(data[line_start:at].decode("utf-8")) + 1
-    return RuleError(
-        Mark(file, data.count(b"\n", 0, at) + 1, col),
-        "not UTF-8 text",
-        "save the cases file as UTF-8",
-    )
 
 
 def _time(node: YNode, errors: list[RuleError]) -> datetime | None:
@@ -221,9 +200,6 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
     return Case(name, event, trigger, now, to_plain(expect_node), node.mark)
 
 
-ENVELOPE_KEYS = ("specversion", "value", "data")
-
-
 def _unknown_facts(event: YMap) -> list[RuleError]:
     """A misspelt fact (``chanel``, ``ticket.stauts``) would leave the case testing a
     message without it, and pass for the wrong reason. Facts are a message's fields
@@ -236,46 +212,8 @@ def _unknown_facts(event: YMap) -> list[RuleError]:
     marks |= {("ticket", k): m for k, m in ticket_marks.items()}
     return [
         RuleError(marks[where, key], message, hint)
-        for where, key, message, hint in _misspelt(event.keys, ticket_marks)
+        for where, key, message, hint in misspelt(event.keys, ticket_marks)
     ]
-
-
-def unknown_facts(event: Any) -> list[str]:
-    """``_unknown_facts`` for plain facts read from JSON (``rules explain``), without
-    source locations: one "message (hint: ...)" each. An envelope or a dump line is an
-    interaction, read as it is."""
-    if not isinstance(event, dict) or any(key in event for key in ENVELOPE_KEYS):
-        return []
-    ticket = event.get("ticket")
-    return [
-        f"{message} (hint: {hint})"
-        for _, _, message, hint in _misspelt(event, ticket if isinstance(ticket, dict) else {})
-    ]
-
-
-def _misspelt(facts: Iterable[str], ticket: Iterable[str]) -> list[tuple[str, str, str, str]]:
-    """(where, key, message, hint) of every fact and ticket field no rule can know."""
-    found = [
-        (
-            "",
-            key,
-            f"unknown fact '{key}' in the event",
-            did_you_mean(key, FACT_KEYS) or one_of(FACT_KEYS),
-        )
-        for key in facts
-        if key not in FACT_KEYS
-    ]
-    found += [
-        (
-            "ticket",
-            key,
-            f"unknown ticket field '{key}'",
-            did_you_mean(key, TICKET_FIELDS) or one_of(TICKET_FIELDS),
-        )
-        for key in ticket
-        if key not in TICKET_FIELDS
-    ]
-    return found
 
 
 def run_case(ruleset: RuleSet, case: Case) -> CaseResult:

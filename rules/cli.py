@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,19 +17,24 @@ from typing import Annotated, Any
 import typer
 
 from rules.analysis import find_warnings, notification_warnings, templates_dir
-from rules.casefile import CaseFileInvalid, CaseResult, load_cases, run_case, unknown_facts
+from rules.casefile import CaseFileInvalid, CaseResult, load_cases, run_case
+from rules.decision import Decision
 from rules.engine import RuleSet
-from rules.errors import RuleSetInvalid
+from rules.errors import RuleError, RuleSetInvalid
 from rules.language import Detected, fill_language
 from rules.loader import load_ruleset
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
 from rules.replay import (
+    SimulationReport,
     facts_from,
+    load_profile,
+    missing_crm_fields,
     opened_at,
     parse_time,
     read_events,
     record_not_routed,
     simulate,
+    unknown_facts,
 )
 
 app = typer.Typer(
@@ -47,7 +53,16 @@ TriggerOpt = Annotated[
 NowOpt = Annotated[
     str | None, typer.Option(help="Evaluation time, ISO 8601 with offset (default: now).")
 ]
+CustomerOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--customer",
+        help="The customer's CRM profile (YAML or JSON, as customer.upserted gives it: "
+        "{tier: gold, attributes: {arr: 250000}}), which the router has stored.",
+    ),
+]
 PROGRESS_BYTES = 1_000_000
+CURRENT = {"queue": "queue", "priority": "priority", "sla": "sla_policy"}  # ticket.* field
 
 
 def _echo(text: str = "") -> None:
@@ -154,10 +169,12 @@ def test_cases(
         raise typer.Exit(1)
 
 
-def _read_event(file: Path) -> tuple[dict[str, Any], datetime | None, str | None]:
-    """The event file's facts, time and why the router would not route it (None: it
-    would); a UTF-8 byte order mark is ignored, anything
-    that is not UTF-8 is named by line, not shown as a traceback."""
+def _read_event(
+    file: Path, profile: dict[str, Any] | None
+) -> tuple[dict[str, Any], datetime | None, str | None]:
+    """The event file's facts (with the customer's CRM ``profile``), time and why the
+    router would not route it (None: it would); a UTF-8 byte order mark is ignored,
+    anything that is not UTF-8 is named by line, not shown as a traceback."""
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -174,7 +191,7 @@ def _read_event(file: Path) -> tuple[dict[str, Any], datetime | None, str | None
     except ValueError as exc:
         _echo(f"error: cannot read event {file}: {exc}")
         raise typer.Exit(2) from None
-    found = facts_from(record)
+    found = facts_from(record, profile)
     if found is None:
         _echo(f"error: {file} holds neither facts nor a switchboard.interaction.received event")
         raise typer.Exit(2)
@@ -190,8 +207,10 @@ def _read_event(file: Path) -> tuple[dict[str, Any], datetime | None, str | None
 def explain(
     path: PathArg,
     event: Annotated[Path, typer.Argument(help="A JSON file: facts, a CloudEvent or a dump line.")],
+    *,
     trigger: TriggerOpt = DEFAULT_TRIGGER,
     now: NowOpt = None,
+    customer: CustomerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show every rule, matched or not (and which condition failed), then the decision.
@@ -199,14 +218,18 @@ def explain(
     Rules and escalations that listen to other triggers than ``--trigger`` are listed
     too, as not evaluated, so the author sees the whole file and why each rule did not
     take part. A message the router would not route (an auto-reply, a call that is no
-    customer contact) is evaluated all the same, with a note saying so.
+    customer contact) is evaluated all the same, with a note saying so. Without
+    ``--customer``, the CRM-only customer fields the rules read and the event does not
+    carry are named in a note: explain reads them as null, the router would not.
     """
     ruleset = _load(path)
-    facts, event_time, skipped_by_router = _read_event(event)
+    profile = _profile(customer) if customer is not None else None
+    facts, event_time, skipped_by_router = _read_event(event, profile)
     at = _now(now) if now is not None else event_time or _now(None)
     facts = opened_at(facts, at)
     language = fill_language(facts, ruleset.languages)
     decision = ruleset.evaluate(facts, trigger=_trigger(trigger), now=at)
+    unknown = missing_crm_fields(ruleset.rules_for(trigger), facts) if profile is None else []
     everything = ruleset.rules + ruleset.escalations
     evaluated = {e.name: e for e in decision.evaluations}
     stopped_by = decision.matched[-1] if decision.matched else None
@@ -227,6 +250,7 @@ def explain(
             "now": at.isoformat(),
             "language": found,
             "not_routed": skipped_by_router,
+            "crm_unknown": unknown,
             **decision.to_dict(),
             "not_evaluated": skipped,
         }
@@ -238,6 +262,10 @@ def explain(
     if skipped_by_router:
         _echo(f"note: the router would not route this message ({skipped_by_router});")
         _echo("      the rules are shown as if it did")
+    if unknown:
+        _echo(f"note: {', '.join(unknown)} come from the customer's CRM profile")
+        _echo("      (customer.upserted), which explain does not have: read as null here;")
+        _echo("      give the profile with --customer FILE, e.g. {tier: gold, attributes: {...}}")
     width = max((len(r.name) for r in everything), default=0)
     for rule in everything:
         evaluation = evaluated.get(rule.name)
@@ -264,13 +292,32 @@ def explain(
         "notify",
     ):
         value = getattr(decision, key)
-        if value or key in ("queue", "priority", "sla"):
-            shown = ", ".join(value) if isinstance(value, tuple) else value or "none"
+        if value or key in CURRENT:
+            shown = ", ".join(value) if isinstance(value, tuple) else value
             source = next((a.rule for a in reversed(decision.actions) if a.action == key), None)
             _echo(
-                f"  {key + ':':<12} {shown}"
+                f"  {key + ':':<12} {shown or _unset(key, decision, facts)}"
                 + (f"  (by {source})" if source and not isinstance(value, tuple) else "")
             )
+
+
+def _unset(key: str, decision: Decision, facts: dict[str, Any]) -> str:
+    """What an unset queue, priority or sla means: none on a new ticket (after the
+    defaults), else the ticket keeps what it has (its current value, when known)."""
+    if decision.trigger == DEFAULT_TRIGGER:
+        return "none"
+    ticket = facts.get("ticket")
+    current = ticket.get(CURRENT[key]) if isinstance(ticket, Mapping) else None
+    return f"unchanged ({current})" if current else "unchanged"
+
+
+def _profile(file: Path) -> dict[str, Any]:
+    """The ``--customer`` profile, or the problem with it printed and exit 2."""
+    try:
+        return load_profile(file)
+    except RuleError as exc:
+        _echo(f"error: {exc}")
+        raise typer.Exit(2) from None
 
 
 def _language_line(found: Detected, codes: tuple[str, ...]) -> str:
@@ -293,6 +340,18 @@ def _show_counter(title: str, counter: Counter[str], total: int, limit: int = 10
         _echo(f"  {name:<24} {count:>7}  {100 * count / max(total, 1):5.1f}%")
     if len(counter) > limit:
         _echo(f"  ... {len(counter) - limit} more")
+
+
+def _refuse_rejected(report: SimulationReport, events: Path) -> None:
+    """Lines of misspelt facts, as ``explain`` reports them, and exit 2: the report
+    would count them as messages without those facts."""
+    if not report.rejected:
+        return
+    for rejected in report.rejected:
+        for problem in rejected.problems:
+            _echo(f"error: {events}:{rejected.line}: {problem}")
+    _echo(f"{_count(len(report.rejected), 'line')} of misspelt facts in {events}")
+    raise typer.Exit(2)
 
 
 @app.command("simulate")
@@ -335,6 +394,7 @@ def simulate_cmd(
             )
     else:
         report = simulate(ruleset, stream, against=old, trigger=_trigger(trigger), now=at)
+    _refuse_rejected(report, events)
     if as_json:
         _echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -347,6 +407,12 @@ def simulate_cmd(
         _echo(f"  {events}:{line}: skipped: {reason}")
     for reason, count in report.not_routed.most_common():
         _echo(f"  not routed: {count} × {reason}")
+    if report.crm_unknown:
+        _echo(
+            f"  note: {report.crm_unknown} of {report.evaluated} evaluated events met rules "
+            f"reading {', '.join(report.crm_fields)}, which come from the customer's CRM "
+            "profile (customer.upserted): simulate does not have it and read them as null"
+        )
     _show_counter("queues", report.queues, report.evaluated)
     _show_counter("priorities", report.priorities, report.evaluated)
     _show_counter("tags", report.tags, report.evaluated)

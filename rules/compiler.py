@@ -38,6 +38,9 @@ _CONDITION_HINT = "a condition maps fields to tests, e.g. {subject: {contains: i
 _RULE_HINT = "e.g. - {name: billing, if: {text: {contains: invoice}}, then: {queue: billing}}"
 
 
+STOP_HINT = "stop belongs on the rule, beside then: {name: ..., then: {...}, stop: true}"
+
+
 class RuleCompiler(SectionCompiler):
     """Compiles rules after the definitions they refer to."""
 
@@ -316,9 +319,10 @@ class RuleCompiler(SectionCompiler):
         for name, value in node:
             mark = node.keys[name]
             if name not in ACTIONS:
-                self.error(
-                    mark, f"unknown action '{name}'", did_you_mean(name, ACTIONS) or one_of(ACTIONS)
+                hint = (
+                    STOP_HINT if name == "stop" else did_you_mean(name, ACTIONS) or one_of(ACTIONS)
                 )
+                self.error(mark, f"unknown action '{name}'", hint)
                 continue
             compiled = self._action_value(name, value)
             if compiled is not None:

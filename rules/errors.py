@@ -81,9 +81,24 @@ class RuleWarning:
 
     mark: Mark
     message: str
+    hint: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.mark}: warning: {self.message}"
+        text = f"{self.mark}: warning: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+def not_utf8(file: str, data: bytes, error: UnicodeDecodeError, what: str) -> RuleError:
+    """The first byte of ``data`` that is not UTF-8, by line and column (in characters:
+    what comes before it on its line is UTF-8), for a file the author must re-save."""
+    at = error.start
+    line_start = data.rfind(b"\n", 0, at) + 1
+    col = len(data[line_start:at].decode("utf-8", errors="replace")) + 1
+    return RuleError(
+        Mark(file, data.count(b"\n", 0, at) + 1, col),
+        f"not UTF-8 text (byte 0x{data[at]:02x})",
+        f"save the {what} as UTF-8",
+    )
 
 
 def sorted_errors(errors: Iterable[RuleError]) -> list[RuleError]:

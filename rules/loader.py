@@ -16,7 +16,15 @@ from pathlib import Path
 
 from rules.compiler import RuleCompiler
 from rules.engine import RuleSet
-from rules.errors import Mark, RuleError, RuleSetInvalid, did_you_mean, one_of, sorted_errors
+from rules.errors import (
+    Mark,
+    RuleError,
+    RuleSetInvalid,
+    did_you_mean,
+    not_utf8,
+    one_of,
+    sorted_errors,
+)
 from rules.fields import FieldTable
 from rules.model import Assignment, Metrics, Rule
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
@@ -68,13 +76,22 @@ def load_ruleset(path: str | Path) -> RuleSet:
     errors: list[RuleError] = []
     for file in files:
         try:
-            sources.append((str(file), file.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            data = file.read_bytes()
+        except OSError as exc:
             hint = "give the path of a readable UTF-8 rule file or a directory of them"
             errors.append(
-                RuleError(Mark(str(file), 1, 1), f"cannot read rule file: {reason}", hint)
+                RuleError(
+                    Mark(str(file), 1, 1), f"cannot read rule file: {exc.strerror or exc}", hint
+                )
             )
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            errors.append(not_utf8(str(file), data, exc, "rule file"))
+            continue
+        # line ends as a text-mode read gives them, whatever editor saved the file
+        sources.append((str(file), text.replace("\r\n", "\n").replace("\r", "\n")))
     if errors:
         raise RuleSetInvalid(errors)
     return load_sources(sources)

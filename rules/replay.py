@@ -10,24 +10,44 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from router.events import iso
+from router.events import Customer, Interaction, iso
 from router.vocabulary import CONTACT_CALLS
+from rules.conditions import Condition
 from rules.decision import Decision
 from rules.engine import RuleSet
+from rules.errors import Mark, RuleError, did_you_mean, not_utf8, one_of
 from rules.facts import facts as build_facts
+from rules.fields import OPEN_PREFIXES, TICKET_ALIASES, TICKET_FIELDS, TOP_FIELDS
 from rules.language import fill_language
-from rules.model import DEFAULT_TRIGGER
+from rules.model import DEFAULT_TRIGGER, Rule
+from rules.source import YMap, parse_yaml, to_plain, type_name
 
 INTERACTION_TYPE = "switchboard.interaction.received"
 COMPARED = ("queue", "priority", "sla", "tags", "auto_reply", "assign")
 MAX_EXAMPLES = 5
 BOM = b"\xef\xbb\xbf"
+# what plain facts may name: a message's fields, and the rules' field names
+FACT_KEYS = tuple(
+    dict.fromkeys(
+        (*Interaction.model_fields, *TOP_FIELDS, *TICKET_ALIASES, *OPEN_PREFIXES, "ticket")
+    )
+)
+# a record with one of these is an event envelope or a dump line, not plain facts
+ENVELOPE_KEYS = ("specversion", "type", "value", "data")
+# what the message itself says about its sender, and the id the tools stand in for:
+# any other ``customer.*`` field comes from the CRM profile (``customer.upserted``)
+MESSAGE_CUSTOMER_FIELDS = (*Customer.model_fields, "id")
+# what the router stores of a ``customer.upserted`` (``consumers.routing``): these, its
+# ``id`` as ``crm_id``; its email and phone only say which customer it is
+PROFILE_FIELDS = ("name", "tier", "language", "attributes", "crm_id")
+UPSERT_FIELDS = ("id", "email", "phone", *PROFILE_FIELDS)
+_PROFILE_HINT = "e.g. {tier: gold, attributes: {arr: 250000}}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,15 @@ class Recorded:
     facts: dict[str, Any]
     time: datetime | None = None
     id: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A line of plain facts naming facts no rule can know (``chanel``): each problem
+    as "message (hint: ...)"."""
+
+    line: int
+    problems: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -59,13 +88,16 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def facts_from(record: Any) -> tuple[dict[str, Any], datetime | None, str | None] | None:
-    """The facts inside one input record, or None when it is not an inbound event."""
+def facts_from(
+    record: Any, profile: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], datetime | None, str | None] | None:
+    """The facts inside one input record, or None when it is not an inbound event;
+    ``profile`` is the customer's CRM profile, as the router has it stored."""
     found = _inbound(record)
     if found is None:
         return None
     data, time, event_id = found
-    return completed(data, event_id=event_id, at=time), time, event_id
+    return completed(data, event_id=event_id, at=time, profile=profile), time, event_id
 
 
 def record_not_routed(record: Any) -> str | None:
@@ -86,7 +118,7 @@ def _inbound(record: Any) -> tuple[dict[str, Any], datetime | None, str | None] 
             except ValueError:
                 return None
         return _inbound(value)
-    if "specversion" in record or ("type" in record and "data" in record):
+    if "specversion" in record or "type" in record:
         data = record.get("data")
         if record.get("type") != INTERACTION_TYPE or not isinstance(data, dict):
             return None
@@ -109,13 +141,17 @@ def not_routed(message: dict[str, Any]) -> str | None:
 
 
 def completed(
-    given: dict[str, Any], *, event_id: str | None = None, at: datetime | None = None
+    given: dict[str, Any],
+    *,
+    event_id: str | None = None,
+    at: datetime | None = None,
+    profile: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Facts as the router would see a message on the new ticket it opens (``ticket.*``
-    of a new ticket named after ``event_id`` and opened ``at``, ``customer.*`` with CRM
-    attributes by name); the ``ticket`` fields given win, so a case can describe an
-    existing ticket."""
-    facts = build_facts(None, given, event_id=event_id, at=at)
+    of a new ticket named after ``event_id`` and opened ``at``, ``customer.*`` from the
+    CRM ``profile`` and the message, attributes by name); the ``ticket`` fields given
+    win, so a case can describe an existing ticket."""
+    facts = build_facts(None, given, profile, event_id=event_id, at=at)
     if isinstance(given.get("ticket"), dict):
         facts["ticket"] = {**facts["ticket"], **given["ticket"]}
     return facts
@@ -131,9 +167,47 @@ def opened_at(facts: dict[str, Any], at: datetime) -> dict[str, Any]:
     return {**facts, "ticket": {**ticket, "created_at": stamp, "updated_at": stamp}}
 
 
-def read_events(path: Path) -> Iterator[Recorded | NotRouted | tuple[int, str]]:
-    """Each line as a Recorded event, a NotRouted one, or (line number, why it was
-    skipped)."""
+def unknown_facts(record: Any) -> list[str]:
+    """The facts and ticket fields of plain facts that no rule can know (``chanel``),
+    one "message (hint: ...)" each: without the check such a fact would be read as
+    absent, silently. An envelope or a dump line is an interaction, read as it is."""
+    if not isinstance(record, dict) or any(key in record for key in ENVELOPE_KEYS):
+        return []
+    ticket = record.get("ticket")
+    return [
+        f"{message} (hint: {hint})"
+        for _, _, message, hint in misspelt(record, ticket if isinstance(ticket, dict) else {})
+    ]
+
+
+def misspelt(facts: Iterable[str], ticket: Iterable[str]) -> list[tuple[str, str, str, str]]:
+    """(where, key, message, hint) of every fact and ticket field no rule can know."""
+    found = [
+        (
+            "",
+            key,
+            f"unknown fact '{key}' in the event",
+            did_you_mean(key, FACT_KEYS) or one_of(FACT_KEYS),
+        )
+        for key in facts
+        if key not in FACT_KEYS
+    ]
+    found += [
+        (
+            "ticket",
+            key,
+            f"unknown ticket field '{key}'",
+            did_you_mean(key, TICKET_FIELDS) or one_of(TICKET_FIELDS),
+        )
+        for key in ticket
+        if key not in TICKET_FIELDS
+    ]
+    return found
+
+
+def read_events(path: Path) -> Iterator[Recorded | NotRouted | Rejected | tuple[int, str]]:
+    """Each line as a Recorded event, a NotRouted one, a Rejected one (plain facts
+    with misspelt names), or (line number, why it was skipped)."""
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
             try:
@@ -152,11 +226,88 @@ def read_events(path: Path) -> Iterator[Recorded | NotRouted | tuple[int, str]]:
             if found is None:
                 yield number, "not a switchboard.interaction.received event"
                 continue
+            if problems := unknown_facts(record):
+                yield Rejected(number, tuple(problems))
+                continue
             data, time, event_id = found
             if (reason := not_routed(data)) is not None:
                 yield NotRouted(number, reason)
                 continue
             yield Recorded(number, completed(data, event_id=event_id, at=time), time, event_id)
+
+
+def crm_fields(condition: Condition) -> set[str]:
+    """The ``customer.*`` fields a condition reads that only the customer's CRM profile
+    gives (``customer.tier``, ``customer.arr``): the message names only its sender."""
+    found = set()
+    if condition.field is not None:
+        head, _, rest = condition.field.partition(".")
+        if head == "customer" and rest.split(".")[0] not in MESSAGE_CUSTOMER_FIELDS:
+            found.add(condition.field)
+    for child in condition.children:
+        found |= crm_fields(child)
+    return found
+
+
+def missing_crm_fields(rules: Iterable[Rule], facts: Mapping[str, Any]) -> list[str]:
+    """The CRM-only ``customer.*`` fields ``rules`` read that ``facts`` do not hold: the
+    tools read them as null where the router would have the stored profile."""
+    customer = facts.get("customer")
+    missing = set()
+    for rule in rules:
+        for name in crm_fields(rule.condition):
+            value: Any = customer
+            for part in name.split(".")[1:]:
+                value = value.get(part) if isinstance(value, Mapping) else None
+            if value is None:
+                missing.add(name)
+    return sorted(missing)
+
+
+def reached(rules: Sequence[Rule], decision: Decision) -> Sequence[Rule]:
+    """The rules a pass evaluated: all of ``rules``, unless a matching ``stop`` rule
+    ended the pass."""
+    last = decision.matched[-1] if decision.matched else None
+    for position, rule in enumerate(rules):
+        if rule.name == last and rule.stop:
+            return rules[: position + 1]
+    return rules
+
+
+def load_profile(path: Path) -> dict[str, Any]:
+    """A customer's CRM profile from a YAML or JSON mapping (the fields of a
+    ``customer.upserted``), as the router stores it; raises RuleError where it is wrong,
+    so a misspelt field cannot silently leave the profile without it."""
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        hint = "give a YAML or JSON file holding the profile, " + _PROFILE_HINT
+        raise RuleError(Mark(file, 1, 1), f"cannot read: {exc.strerror or exc}", hint) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(file, data, exc, "profile file") from None
+    root, errors = parse_yaml(text, file)
+    if errors:
+        raise errors[0]
+    if not isinstance(root, YMap):
+        got = type_name(root) if root is not None else "nothing"
+        raise RuleError(Mark(file, 1, 1), f"a profile is a mapping, got {got}", _PROFILE_HINT)
+    for key, mark in root.keys.items():
+        if key not in UPSERT_FIELDS:
+            hint = did_you_mean(key, UPSERT_FIELDS) or (
+                f"a CRM attribute goes under attributes: {{{key}: ...}}; "
+                f"fields: {', '.join(UPSERT_FIELDS)}"
+            )
+            raise RuleError(mark, f"unknown profile field '{key}'", hint)
+    given = json.loads(json.dumps(to_plain(root), default=str))  # stored as JSON
+    if not isinstance(given.get("attributes", {}), dict):
+        raise RuleError(root.keys["attributes"], "attributes must be a mapping", _PROFILE_HINT)
+    profile = {k: v for k, v in given.items() if k in PROFILE_FIELDS and v is not None}
+    if given.get("id") is not None:
+        profile["crm_id"] = given["id"]
+    return profile
 
 
 def outcome(decision: Decision) -> dict[str, Any]:
@@ -181,6 +332,9 @@ class SimulationReport:
     skipped: int = 0
     skipped_examples: list[tuple[int, str]] = field(default_factory=list)
     not_routed: Counter[str] = field(default_factory=Counter)
+    rejected: list[Rejected] = field(default_factory=list)
+    crm_unknown: int = 0
+    crm_fields: Counter[str] = field(default_factory=Counter)
     queues: Counter[str] = field(default_factory=Counter)
     priorities: Counter[str] = field(default_factory=Counter)
     tags: Counter[str] = field(default_factory=Counter)
@@ -197,6 +351,8 @@ class SimulationReport:
             "skipped_examples": [{"line": n, "reason": r} for n, r in self.skipped_examples],
             "not_routed": self.not_routed.total(),
             "not_routed_reasons": dict(self.not_routed.most_common()),
+            "crm_unknown": self.crm_unknown,
+            "crm_fields": dict(self.crm_fields.most_common()),
             "queues": dict(self.queues.most_common()),
             "priorities": dict(self.priorities.most_common()),
             "tags": dict(self.tags.most_common()),
@@ -217,7 +373,7 @@ class SimulationReport:
 
 def simulate(
     ruleset: RuleSet,
-    events: Iterable[Recorded | NotRouted | tuple[int, str]],
+    events: Iterable[Recorded | NotRouted | Rejected | tuple[int, str]],
     *,
     against: RuleSet | None = None,
     trigger: str = DEFAULT_TRIGGER,
@@ -226,14 +382,24 @@ def simulate(
 ) -> SimulationReport:
     """Evaluate every event the router would route; events without a time are evaluated
     (and their ticket opened) at ``now`` (default: now). Events the router opens no
-    ticket for are counted by reason, not evaluated."""
+    ticket for are counted by reason, not evaluated. Lines of misspelt facts are
+    collected in ``rejected``; after the first, the rest is only read for more of them
+    (the report would not count). Events that met rules reading CRM-only customer
+    fields they do not carry are counted in ``crm_unknown``."""
     fallback = now or datetime.now(UTC)
     report = SimulationReport(ruleset.version, against.version if against else None)
+    listening = ruleset.rules_for(trigger)
+    reads_crm = any(crm_fields(rule.condition) for rule in listening)
     for item in events:
         if on_event is not None:
             on_event()
         if isinstance(item, NotRouted):
             report.not_routed[item.reason] += 1
+            continue
+        if isinstance(item, Rejected):
+            report.rejected.append(item)
+            continue
+        if report.rejected:
             continue
         if not isinstance(item, Recorded):
             report.skipped += 1
@@ -250,6 +416,9 @@ def simulate(
         report.priorities[str(decision.priority)] += 1
         report.tags.update(decision.tags)
         report.rules.update(decision.matched)
+        if reads_crm and (unknown := missing_crm_fields(reached(listening, decision), facts)):
+            report.crm_unknown += 1
+            report.crm_fields.update(unknown)
         if against is None:
             continue
         theirs = dict(given)

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -43,6 +44,8 @@ METRICS_KEYS = ("fcr",)
 FCR_KEYS = ("max_customer_contacts", "max_public_replies", "reopen_window", "channels")
 LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 SUPPORTED_LANGUAGES = supported_languages()
+# keys written for another by meaning, not by spelling ("did you mean" would say 'then')
+MEANT = {"when": ("if", "did you mean 'if'? conditions go under 'if', actions under 'then'")}
 
 
 def text_hint(node: YNode) -> str:
@@ -52,6 +55,12 @@ def text_hint(node: YNode) -> str:
     if node.value is None or not str(node.value).strip():
         return "give it a value, e.g. billing"
     return f'quote it to make it text: "{node.value}"'
+
+
+def _overlap(shifts: Iterable[tuple[int, int]]) -> bool:
+    """Whether any two shifts of one day overlap (ends are exclusive)."""
+    ordered = sorted(shifts)
+    return any(start < end for (_, end), (start, _) in pairwise(ordered))
 
 
 class SectionCompiler:
@@ -84,7 +93,12 @@ class SectionCompiler:
         allowed = tuple(allowed)
         for key, mark in node.keys.items():
             if key not in allowed:
-                hint = did_you_mean(key, allowed) or one_of(allowed)
+                meant = MEANT.get(key)
+                hint = (
+                    meant[1]
+                    if meant and meant[0] in allowed
+                    else did_you_mean(key, allowed) or one_of(allowed)
+                )
                 self.error(mark, f"unknown key '{key}' in {what}", hint)
 
     def string(self, node: YNode, what: str) -> str | None:
@@ -175,8 +189,12 @@ class SectionCompiler:
                     )
                     continue
                 hours[day] = self._shifts(shifts_node)
+                if _overlap(hours[day]):
+                    hint = "shifts of one day must not overlap: mon: [09:00-12:00, 13:00-17:00]"
+                    mark = hours_map.keys[day] if hours_map else shifts_node.mark
+                    self.error(mark, f"calendar '{name}': shifts on {day} overlap", hint)
         holidays = self._holidays(spec.get("holidays"))
-        if zone is None or hours_node is None:
+        if zone is None or hours_node is None or any(map(_overlap, hours.values())):
             return
         try:
             self.calendars[name] = Calendar(name, zone, hours, holidays)
@@ -357,8 +375,15 @@ class SectionCompiler:
         codes: list[str] = []
         for item in node.items:
             code = item.value if isinstance(item, YScalar) else None
-            if not (isinstance(code, str) and LANGUAGE_CODE.match(code)):
-                self.error(item.mark, "a language is a two-letter ISO 639-1 code", "e.g. en, de")
+            if isinstance(code, str) and code != code.lower() and LANGUAGE_CODE.match(code.lower()):
+                hint = f"write it in lower case: {code.lower()}"
+                self.error(item.mark, f"language '{code}' is not lower case", hint)
+            elif not (isinstance(code, str) and LANGUAGE_CODE.match(code)):
+                self.error(
+                    item.mark,
+                    "a language is a two-letter ISO 639-1 code in lower case",
+                    "e.g. en, de",
+                )
             elif code not in SUPPORTED_LANGUAGES:
                 hint = did_you_mean(code, SUPPORTED_LANGUAGES) or "see docs/rules.md#languages"
                 self.error(item.mark, f"language '{code}' cannot be detected", hint)

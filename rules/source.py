@@ -68,7 +68,7 @@ def type_name(node: YNode) -> str:  # noqa: PLR0911 - one answer per YAML type
         return "a number"
     if isinstance(value, dt.date):
         return "a date"
-    return "a string"
+    return "a string" if value.strip() else "an empty string"
 
 
 def to_plain(node: YNode) -> Any:

@@ -18,7 +18,7 @@ from router.app.export import Pseudonyms, export_line
 from router.errors import ConfigError
 from router.kafka import client_options
 from router.settings import KafkaSettings, load_settings
-from rules.casefile import unknown_facts
+from rules.replay import unknown_facts
 
 pytestmark = pytest.mark.unit
 

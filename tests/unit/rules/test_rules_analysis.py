@@ -197,3 +197,39 @@ def test_a_rule_in_another_file_is_named_with_its_file(tmp_path: Path) -> None:
     first = tmp_path / "10-vip.yaml"
     expected = f"rule 'b' can never match: earlier rule 'a' ({first}:5) always matches"
     assert any(expected in w for w in found), found
+
+
+def test_a_priority_an_sla_policy_gives_no_target_loses_that_clock() -> None:
+    found = warnings(
+        "sla:\n"
+        "  fast:\n"
+        "    first_response: 1h\n"
+        "    resolution: {normal: 2m, high: 3m}\n"
+        "  flat: {resolution: 8h}\n"
+        "rules:\n"
+        "  - {name: fast sla, then: {sla: fast}}\n"
+        "escalations:\n"
+        "  - {name: bump, on: sla.first_response.warning, then: {priority: urgent}}\n"
+        "  - {name: fine, on: sla.first_response.warning, then: {priority: high}}\n"
+        "  - {name: own policy, on: sla.first_response.warning,\n"
+        "     then: {priority: urgent, sla: flat}}\n"
+    )
+    assert found == [
+        "w.yaml:12:57: warning: SLA policy 'fast' has no resolution target for priority "
+        "'urgent' (only for normal, high): the ticket loses its resolution clock, which then "
+        "never warns or breaches (hint: add urgent to resolution in 'fast', or give resolution "
+        "one value for every priority, e.g. resolution: 8h)"
+    ]
+
+
+def test_a_rule_with_no_actions_that_does_not_stop_is_a_warning() -> None:
+    found = warnings(
+        "rules:\n"
+        "  - {name: nothing, if: {channel: email}, then: {}}\n"
+        "  - {name: guard, if: {channel: chat}, then: {}, stop: true}\n"
+    )
+    assert found == [
+        "w.yaml:5:5: warning: rule 'nothing' has no actions: matching it changes nothing "
+        "(hint: give 'then' an action, e.g. then: {tags: [seen]}, or add stop: true to keep "
+        "later rules from running)"
+    ]

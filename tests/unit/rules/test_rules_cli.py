@@ -164,9 +164,14 @@ def test_explain_lists_every_rule_then_the_decision(tmp_path: Path) -> None:
 
 
 def rule_lines(stdout: str) -> list[str]:
-    """The per-rule lines of ``explain``: between the language line and the decision."""
+    """The per-rule lines of ``explain``: between the language line and the decision,
+    without the notes (``note:`` and their indented continuation lines)."""
     lines = stdout.splitlines()
-    return lines[3 : lines.index("decision:")]
+    return [
+        line
+        for line in lines[3 : lines.index("decision:")]
+        if not line.startswith(("note:", "      "))
+    ]
 
 
 def test_explain_lists_rules_of_other_triggers_as_not_evaluated(tmp_path: Path) -> None:
@@ -416,8 +421,18 @@ def test_input_that_is_not_utf8_is_named_by_line_and_a_bom_is_accepted(
     cases.write_bytes(b"cases:\n  - name: caf\xe9\n")
     tested = run("test", EXAMPLES, "--cases", cases)
     assert tested.returncode == 1
-    assert tested.stdout == f"{cases}:2:14: not UTF-8 text (hint: save the cases file as UTF-8)\n"
+    assert tested.stdout == (
+        f"{cases}:2:14: not UTF-8 text (byte 0xe9) (hint: save the cases file as UTF-8)\n"
+    )
     assert tested.stderr == ""
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_bytes(b"version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n# caf\xe9\n")
+    checked = run("check", rules)
+    assert (checked.returncode, checked.stderr) == (1, "")
+    assert checked.stdout.splitlines()[0] == (
+        f"{rules}:4:6: not UTF-8 text (byte 0xe9) (hint: save the rule file as UTF-8)"
+    )
 
 
 def test_a_misspelt_fact_in_a_case_is_an_error_not_a_pass(tmp_path: Path) -> None:

@@ -132,6 +132,16 @@ RULE_ERRORS = [
         "(hint: a condition maps fields to tests, e.g. {subject: {contains: invoice}})",
     ),
     (
+        "  - {name: r, when: {channel: email}, then: {queue: general}}",
+        "r.yaml:11:15: unknown key 'when' in a rule (hint: did you mean 'if'? conditions "
+        "go under 'if', actions under 'then')",
+    ),
+    (
+        "  - {name: r, then: {assign: ''}}",
+        "r.yaml:11:30: 'assign' must be a non-empty string, got an empty string "
+        "(hint: give it a value, e.g. billing)",
+    ),
+    (
         "  - {name: r, then: {queue: general}}\n  - {name: r, then: {queue: billing}}",
         "r.yaml:12:12: duplicate rule name 'r' (hint: already used at r.yaml:11:12)",
     ),
@@ -220,8 +230,8 @@ DOCUMENT_ERRORS = [
         '    hours: {mon: ["09:00-13:00", "12:00-17:00"]}\n'
         "queues: {general: {}}\ndefaults: {queue: general}\n",
         [
-            "r.yaml:5:12: calendar 'c': shifts on mon overlap (hint: open on some day, "
-            "with shifts that do not overlap: mon: [09:00-12:00, 13:00-17:00])"
+            "r.yaml:5:13: calendar 'c': shifts on mon overlap (hint: shifts of one day "
+            "must not overlap: mon: [09:00-12:00, 13:00-17:00])"
         ],
     ),
     (
@@ -328,3 +338,15 @@ def test_a_value_left_empty_is_reported_at_its_key_not_at_the_next_line() -> Non
     )
     found = errors_of(text)
     assert [e.split(": ", 1)[0] for e in found] == ["r.yaml:4:3", "r.yaml:11:7"]
+
+
+def test_a_language_in_upper_case_is_told_to_be_written_in_lower_case() -> None:
+    assert errors_of(HEADER + "languages: [EN]\n") == [
+        "r.yaml:10:13: language 'EN' is not lower case (hint: write it in lower case: en)"
+    ]
+
+
+def test_stop_written_among_the_actions_is_told_where_it_belongs() -> None:
+    [error] = errors_of(BASE + "  - {name: r, if: {text: x}, then: {queue: general, stop: true}}")
+    assert error.startswith("r.yaml:11:53: unknown action 'stop'")
+    assert "stop belongs on the rule, beside then" in error

@@ -26,6 +26,7 @@ from rules import RuleError, RuleSetInvalid, load_ruleset, loads_ruleset
 from rules.casefile import CaseFileInvalid, load_cases
 from rules.errors import Mark
 from rules.loader import load_sources
+from rules.replay import load_profile
 from rules.sections import SectionCompiler
 from tests.unit.rules.test_rules_errors import HEADER
 
@@ -99,12 +100,14 @@ RULE_FILES = [
     calendar("{hours: {mon: [09:00-17:00]}}"),
     calendar("{timezone: Europe/Berln, hours: {tues: [09:00-17:00], mon: [9-17]}}"),
     calendar('{timezone: UTC, hours: {mon: ["09:00-13:00", "12:00-17:00"]}}'),
+    calendar("{timezone: UTC, hours: {mon: closed}}"),
     calendar("{timezone: UTC, hours: {mon: [09:00-17:00]}, holidays: 2026-12-25}"),
     calendar("{timezone: UTC, hours: {mon: [09:00-17:00]}, holidays: [2026-13-01]}"),
     "version: 1\nqueues: {general: {}}\ndefaults: {priority: highest}\n",
     "version: 1\nqueues: {general: {}}\ndefaults: {queue: genral}\n",
     HEAD + "languages: en\n",
     HEAD + "languages: [english, zz]\n",
+    HEAD + "languages: [EN]\n",
     HEAD + "metrics: {fcr: {max_customer_contacts: 0}}\n",
     # rules and escalations (rules/compiler.py)
     BASE + "rules: [5]\n",
@@ -154,6 +157,15 @@ CASE_FILES: list[str | bytes] = [
     "cases:\n  - {name: x, event: {}, expect: {queu: general}}\n",
     "cases:\n  - {name: x, event: {specversion: '1.0', type: a.b, data: {}}, expect: {}}\n",
     "cases:\n  - {name: x, event: {chanel: email, ticket: {stauts: new}}, expect: {}}\n",
+]
+
+# ``rules explain --customer`` profiles (rules/replay.py)
+PROFILE_FILES: list[str | bytes] = [
+    "- gold\n",
+    "{tier: gold, arr: 5}\n",
+    "{tier: gold, attributes: [arr]}\n",
+    "{tier: caf\xe9}\n".encode("latin-1"),
+    "{tier: [gold}\n",
 ]
 
 
@@ -289,6 +301,15 @@ def test_every_error_has_its_place_and_a_hint(
         with pytest.raises(CaseFileInvalid) as bad_cases:
             load_cases(cases)
         errors.extend(bad_cases.value.errors)
+    for n, profile_text in enumerate([*PROFILE_FILES, None]):
+        profile = tmp_path / f"profile{n}.yaml"
+        if isinstance(profile_text, bytes):
+            profile.write_bytes(profile_text)
+        elif profile_text is not None:  # the last one is missing
+            profile.write_text(profile_text, encoding="utf-8")
+        with pytest.raises(RuleError) as bad_profile:
+            load_profile(profile)
+        errors.append(bad_profile.value)
     for roster_text in ROSTER_FILES:
         with pytest.raises(RosterInvalid) as bad_roster:
             loads_roster(roster_text, "roster.yaml")

@@ -16,6 +16,7 @@ from rules.language import (
     FIRST_CHARS,
     MAX_CHARS,
     MIN_CONFIDENCE,
+    SHORT_CHARS,
     detect,
     detect_many,
     fill_language,
@@ -77,6 +78,41 @@ def test_detecting_many_at_once_answers_as_one_at_a_time() -> None:
     assert (found.language, found.source) == ("de", "detected")
 
 
+EXAMPLE_CODES = ("en", "de", "fr", "es", "it", "nl", "pt")
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "was"),
+    [
+        ("hello my order is late", ("en", "de", "fr"), "de"),
+        ("how do I reset my password", EXAMPLE_CODES, "it"),
+        ("order 4521 is missing", EXAMPLE_CODES, "nl"),
+        ("the driver left it at the wrong door", EXAMPLE_CODES, "nl"),
+        ("falta el pedido 4521", EXAMPLE_CODES, "pt"),
+    ],
+)
+def test_a_short_message_is_never_given_a_wrong_language(
+    text: str, codes: tuple[str, ...], was: str
+) -> None:
+    """Short texts are read in high-accuracy mode: once detected as ``was``, now their
+    own language or, when the detector is unsure, none (the CRM's is the fallback)."""
+    assert len(text) < SHORT_CHARS
+    right = "es" if was == "pt" else "en"
+    found = detect(text, codes)
+    assert found is None or found[0] == right
+    assert detect_many([text], codes).found[text] == found
+
+
+def test_short_and_long_texts_in_one_batch_answer_as_one_at_a_time() -> None:
+    texts = [
+        "hello my order is late",
+        "where is my parcel",
+        "Hi, my invoice is wrong, can you help me please? The total counts two months.",
+        "wo ist mein paket",
+    ]
+    assert detect_many(texts, EXAMPLE_CODES).found == {t: detect(t, EXAMPLE_CODES) for t in texts}
+
+
 def test_the_channel_wins_and_the_crm_is_the_fallback_when_detection_is_unsure() -> None:
     german = "Hallo, meine Rechnung ist falsch. Können Sie mir bitte helfen?"
     assert language_of("fr", german, CODES).source == "channel"
@@ -122,7 +158,7 @@ def test_bad_languages_are_located_errors() -> None:
     with pytest.raises(RuleSetInvalid) as caught:
         loads_ruleset(HEADER + "languages: [en, german, xx]\n", file="r.yaml")
     assert [str(e) for e in caught.value.errors] == [
-        "r.yaml:4:17: a language is a two-letter ISO 639-1 code (hint: e.g. en, de)",
+        "r.yaml:4:17: a language is a two-letter ISO 639-1 code in lower case (hint: e.g. en, de)",
         "r.yaml:4:25: language 'xx' cannot be detected (hint: see docs/rules.md#languages)",
     ]
     with pytest.raises(RuleSetInvalid, match=r"r\.yaml:4:12: languages must be a list"):
