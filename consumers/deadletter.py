@@ -5,6 +5,8 @@ a prefix, with its size and SHA-256 in the headers."""
 
 from __future__ import annotations
 
+import re
+
 import structlog
 from pydantic import ValidationError
 
@@ -16,6 +18,10 @@ from router.topics import OutRecord, Topic
 
 log = structlog.get_logger("switchboard.deadletter")
 MAX_PATHS = 5
+EMAIL = re.compile(r"[\w.!#$%&*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"(?<![\w+])(?<!\d\.)\+?\d[\d ()-]{5,}\d(?!\w)(?!\.\d)")
+QUOTED = re.compile(r"""(?<!\w)(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")(?!\w)""")
+PHONE_DIGITS = 7
 
 
 def deadletter_record(
@@ -35,14 +41,16 @@ def parked(
     telemetry: Telemetry | None = None,
 ) -> OutRecord:
     """``deadletter_record``, logged with where the record was (topic, partition, offset)
-    and why, never what it held, and counted as ``deadlettered`` for the alert."""
+    and why, never what it held (the values an error quotes are left out of the log; the
+    ``dlq.error`` header keeps them, beside the original bytes), and counted as
+    ``deadlettered`` for the alert."""
     log.warning(
         "deadlettered",
         consumer=consumer,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        error=described(error)[:300],
+        error=without_values(described(error))[:300],
     )
     if telemetry is not None:
         telemetry.records.labels(consumer, "deadlettered").inc()
@@ -58,3 +66,23 @@ def described(error: BaseException) -> str:
         more = f" (+{len(found) - MAX_PATHS} more)" if len(found) > MAX_PATHS else ""
         return f"invalid {error.title}: {'; '.join(paths)}{more}"
     return " ".join(str(error).split())
+
+
+def without_values(reason: str) -> str:
+    """``reason`` for a log line: the field path and the kind of problem, without the
+    value it quotes (``/data/phone: not a phone number: '…'``), an email address or a
+    phone number."""
+    return QUOTED.sub("'…'", redacted(reason))
+
+
+def redacted(text: str) -> str:
+    """``text`` with email addresses and phone numbers replaced, for a warning log line
+    (a provider's answer names the recipient it refused). Runs of fewer than seven digits
+    stay: SMTP codes (``550 5.1.1``) and Twilio error codes are not phone numbers."""
+    text = EMAIL.sub("<redacted-email>", text)
+    return PHONE.sub(_phone_redacted, text)
+
+
+def _phone_redacted(found: re.Match[str]) -> str:
+    digits = sum(ch.isdigit() for ch in found.group())
+    return "<redacted-phone>" if digits >= PHONE_DIGITS else found.group()

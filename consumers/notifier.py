@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from consumers.deadletter import deadletter_record
+from consumers.deadletter import deadletter_record, redacted
 from consumers.notify.plan import Delivery, plan
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
@@ -112,7 +112,9 @@ class NotifierHandler:
                     event.id, event.data or {}, ticket.channel, contact, self._targets.get
                 )
             except InvalidEvent as exc:
-                log.warning("notification_deadlettered", ticket=ticket.id, error=str(exc)[:200])
+                log.warning(
+                    "notification_deadlettered", ticket=ticket.id, error=redacted(str(exc))[:200]
+                )
                 dead.append(deadletter_record(record, self.name, exc))
                 continue
             if not deliveries:
@@ -127,7 +129,7 @@ class NotifierHandler:
                         medium=delivery.medium,
                         template=delivery.template,
                         error=type(error).__name__,
-                        why=str(error)[:200] if isinstance(error, InvalidEvent) else None,
+                        why=redacted(str(error))[:200] if isinstance(error, InvalidEvent) else None,
                     )
                     reason = f"{delivery.medium} to {delivery.to}: {error}"
                     dead.append(deadletter_record(record, self.name, Undeliverable(reason)))
@@ -217,7 +219,7 @@ class NotifierHandler:
                     delivery=d.id,
                     ticket=ticket.id,
                     attempt=begun.attempts,
-                    answer=exc.answer,
+                    answer=redacted(exc.answer),  # a provider's answer names the recipient
                     retriable=exc.retriable,
                 )
                 if not exc.retriable:

@@ -124,17 +124,23 @@ def make_admin(settings: Settings) -> AIOKafkaAdminClient:
 
 
 async def check_kafka(settings: Settings) -> None:
-    """Fail fast: raise ConfigError naming the bootstrap setting when no broker answers."""
+    """Fail fast: raise ConfigError naming the bootstrap setting when no broker answers,
+    and the security protocol when it is not PLAINTEXT: a broker whose listener speaks
+    another one looks, to the client, like no broker at all."""
     admin = make_admin(settings)
     quiet = logging.getLogger("aiokafka")
     level, quiet.level = quiet.level, logging.CRITICAL  # our one line says it better
     try:
         await asyncio.wait_for(admin.start(), settings.kafka.connect_timeout_s)
     except (KafkaConnectionError, KafkaError, OSError, TimeoutError) as exc:
-        raise ConfigError(
-            BOOTSTRAP_SETTING,
-            f"no Kafka broker answers at {settings.kafka.bootstrap_servers} ({type(exc).__name__})",
-        ) from None
+        kafka = settings.kafka
+        problem = f"no Kafka broker answers at {kafka.bootstrap_servers} ({type(exc).__name__})"
+        if kafka.security_protocol != "PLAINTEXT":
+            problem += (
+                "; it is reached with SWITCHBOARD_KAFKA_SECURITY_PROTOCOL="
+                f"{kafka.security_protocol}: check that the broker's listener speaks it"
+            )
+        raise ConfigError(BOOTSTRAP_SETTING, problem) from None
     finally:
         quiet.setLevel(level)
         await admin.close()

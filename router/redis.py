@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,9 +46,10 @@ from redis.exceptions import (
 from redis.typing import EncodableT, KeyT
 
 from router.errors import BackendUnavailable, ConfigError
-from router.settings import Settings
+from router.settings import RedisSettings, Settings
 
 REDIS_SETTING = "SWITCHBOARD_REDIS_URL"
+TLS_SETTING = "SWITCHBOARD_REDIS_SSL_"
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """The URL schemes that select the cluster client, and the scheme each stands for."""
 
@@ -84,6 +86,7 @@ def make_client(settings: Settings) -> RedisClient:
     }
     scheme, _, rest = cfg.url.partition("://")
     if scheme in ("rediss", "rediss+cluster"):
+        check_tls_files(cfg)
         opts.update(
             ssl_ca_certs=str(cfg.ssl_ca_certs) if cfg.ssl_ca_certs else None,
             ssl_certfile=str(cfg.ssl_certfile) if cfg.ssl_certfile else None,
@@ -97,6 +100,30 @@ def make_client(settings: Settings) -> RedisClient:
         cluster.deadline_s = CLUSTER_DEADLINE * cfg.socket_timeout_s
         return cluster
     return Redis.from_url(cfg.url, **opts)
+
+
+def check_tls_files(cfg: RedisSettings) -> None:
+    """The TLS files of a ``rediss://`` URL, read now: one that cannot be read or used is
+    a ConfigError naming its setting, as on the Kafka side, rather than a connection
+    error blamed on ``SWITCHBOARD_REDIS_URL`` at the first command."""
+    try:
+        ctx = ssl.create_default_context(cafile=str(cfg.ssl_ca_certs) if cfg.ssl_ca_certs else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{TLS_SETTING}CA_CERTS", _unusable(cfg.ssl_ca_certs, exc)) from None
+    if cfg.ssl_keyfile and not cfg.ssl_keyfile.is_file():
+        raise ConfigError(f"{TLS_SETTING}KEYFILE", f"cannot use {cfg.ssl_keyfile}: no such file")
+    if cfg.ssl_certfile:
+        keyfile = str(cfg.ssl_keyfile) if cfg.ssl_keyfile else None
+        try:
+            ctx.load_cert_chain(str(cfg.ssl_certfile), keyfile)
+        except OSError as exc:  # ssl.SSLError is one
+            problem = _unusable(cfg.ssl_certfile, exc)
+            raise ConfigError(f"{TLS_SETTING}CERTFILE", problem) from None
+
+
+def _unusable(path: object, exc: BaseException) -> str:
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"cannot use {path}: {why}"
 
 
 class BoundedCluster(RedisCluster):
@@ -139,7 +166,8 @@ class BoundedPipeline(ClusterPipeline):
 
 
 async def check_redis(settings: Settings) -> None:
-    """Fail fast with one line naming the setting (its password never shown)."""
+    """Fail fast with one line naming the setting (its password never shown), with the
+    cause when it is more than a refused connection (a TLS handshake, a protocol)."""
     url = shown_url(settings.redis.url)
     try:
         client = make_client(settings)
@@ -150,16 +178,46 @@ async def check_redis(settings: Settings) -> None:
         if not isinstance(client, RedisCluster) and await _cluster_enabled(client):
             message = f"the server at {url} runs in cluster mode: use {_as_cluster_url(url)}"
             raise ConfigError(REDIS_SETTING, message)
-    except AuthenticationError:  # it answers, and refuses who we say we are
-        message = f"Redis at {url} refused the user or password in the URL (AuthenticationError)"
-        raise ConfigError(REDIS_SETTING, message) from None
+    except AuthenticationError as exc:  # it answers, and refuses who we say we are
+        raise ConfigError(REDIS_SETTING, _refused(url, exc)) from None
     except (*UNAVAILABLE, RedisClusterException) as exc:
-        detail = type(exc).__name__
-        if isinstance(exc, RedisClusterException) and not isinstance(exc, UNAVAILABLE):
-            detail += f": {exc}"  # e.g. cluster mode is not enabled on that server
+        detail = _cause(exc, settings.redis.url)
         raise ConfigError(REDIS_SETTING, f"no Redis answers at {url} ({detail})") from None
     finally:
         await client.aclose()
+
+
+def _refused(url: str, exc: AuthenticationError) -> str:
+    """What to fix: a password the URL lacks, or the user or password it has."""
+    if urlsplit(url).password is None:  # the server answered NOAUTH
+        return (
+            f"Redis at {url} requires a password: put it in {REDIS_SETTING} "
+            "(redis://:PASSWORD@host:port)"
+        )
+    return f"Redis at {url} refused the user or password in the URL ({type(exc).__name__})"
+
+
+def _cause(exc: BaseException, url: str | None) -> str:
+    """The error's type, and its text unless it only says the connection was refused or
+    timed out (the line already says nobody answers); a password in it is masked."""
+    detail = type(exc).__name__
+    said = " ".join(str(exc).split())
+    if not said or _plain_refusal(exc):
+        return detail
+    password = urlsplit(url or "").password
+    if password:
+        said = said.replace(password, "***")
+    return f"{detail}: {said[:300]}"
+
+
+def _plain_refusal(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError | TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc).lower()
+    return "connection refused" in text or "timeout" in text or "timed out" in text
 
 
 async def _cluster_enabled(client: Redis) -> bool:

@@ -17,6 +17,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -33,6 +34,21 @@ MIN_TEXT_BYTES = 1024
 #: The smallest record size that leaves room for the smallest text (``_text_fits``):
 #: a quarter of it holds twice the text (text and quoted text) plus 16 KiB of envelope.
 MIN_RECORD_BYTES = 4 * (2 * MIN_TEXT_BYTES + 16 * 1024)
+
+
+def _without_blanks(data: Any) -> Any:
+    """Every blank value (empty or whitespace: ``VAR=`` in a compose file, ``""`` in a
+    Kubernetes Secret) dropped, so the setting takes its default, as if unset. No setting
+    gives a blank value a meaning of its own, and some would give it a dangerous one: an
+    empty secret is a key anyone knows, an empty path is the working directory."""
+    if not isinstance(data, dict):
+        return data
+    return {key: value for key, value in data.items() if not _blank(value)}
+
+
+def _blank(value: object) -> bool:
+    shown = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return isinstance(shown, str) and not shown.strip()
 
 
 class KafkaSettings(BaseModel):
@@ -67,6 +83,11 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = Field(default=10_000, ge=1000)
     connect_timeout_s: float = Field(default=10.0, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        return _without_blanks(data)
+
     @field_validator("sasl_username", "sasl_password")
     @classmethod
     def _sasl_credentials(
@@ -96,6 +117,11 @@ class RedisSettings(BaseModel):
     ssl_keyfile: Path | None = None
     socket_timeout_s: float = Field(default=5.0, gt=0)
     dedupe_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="Event-id memory.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        return _without_blanks(data)
 
 
 class Settings(BaseSettings):
@@ -162,7 +188,7 @@ class Settings(BaseSettings):
         le=1024,
         description="Shards (Redis keys) of the timer schedule and of the waiting line.",
     )
-    # --- the notifier role (unset: messages are printed to the log instead) -------
+    # --- the notifier role (unset: nothing is sent; `dev` prints the messages) -----
     smtp_url: SecretStr | None = Field(
         default=None,
         description="smtp://user:pass@host:port (STARTTLS when offered) or smtps:// (TLS).",
@@ -174,7 +200,9 @@ class Settings(BaseSettings):
     templates_path: Path | None = Field(
         default=None, description="Notification templates. Unset: `templates/` of the rules."
     )
-    twilio_account_sid: str | None = Field(default=None, description="Unset: SMS printed.")
+    twilio_account_sid: str | None = Field(
+        default=None, description="Unset: SMS not sent (printed by `dev`)."
+    )
     twilio_from: str | None = Field(
         default=None, description="Sender number (E.164); WhatsApp sends as whatsapp:<it>."
     )
@@ -215,11 +243,10 @@ class Settings(BaseSettings):
     def limits(self) -> Limits:
         return Limits(record_bytes=self.kafka.max_record_bytes, text_bytes=self.max_text_bytes)
 
-    @field_validator("chat_secret", "voice_secret", "email_secret")
+    @model_validator(mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
-        """An empty secret (``VAR=`` in a compose file) would be a secret anyone knows."""
-        return value if value is not None and value.get_secret_value().strip() else None
+    def _blank_is_unset(cls, data: Any) -> Any:
+        return _without_blanks(data)
 
     @field_validator("smtp_url")
     @classmethod

@@ -5,6 +5,7 @@ with backoff, and one that is dead-lettered with the provider's answer."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import orjson
@@ -204,3 +205,46 @@ async def test_a_stale_notification_is_passed_over_and_the_role_goes_on(
     stale = [e for e in logs if e["event"] == "notification_stale"]
     assert [e["event_id"] for e in stale] == ["replayed-notification"]
     assert sum(e["event"] == "notification_printed" for e in logs) == 2  # ada's and bob's
+
+
+async def test_provider_answers_are_logged_without_addresses_or_numbers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An SMTP server names the address it refuses and Twilio the number: the warning
+    lines keep the code and the reason, not the recipient; the dead letter keeps it."""
+    with smtp_server() as (mailbox, smtp_url), twilio_server() as (twilio, twilio_url):
+        mailbox.refuse["bob@example.com"] = (
+            "550 5.1.1 <bob@example.com>: Recipient address rejected"
+        )
+        refused = {"code": 21211, "message": "The 'To' number +15559990000 is not valid"}
+        twilio.answers["+15559990000"] = [(400, refused)]
+        configured = settings.model_copy(
+            update={
+                "rules_path": rules_dir(tmp_path),
+                "smtp_url": SecretStr(smtp_url),
+                "twilio_account_sid": SID,
+                "twilio_auth_token": SecretStr(TOKEN),
+                "twilio_from": "+15550000000",
+                "twilio_api_url": twilio_url,
+            }
+        )
+        with capture_logs() as logs:
+            async with run_switchboard(configured, ROLES) as sb:
+                resp = await sb.http.post(
+                    "/v1/channels/webform",
+                    json={"email": "bob@example.com", "message": "total outage here"},
+                )
+                assert resp.status_code == 202, resp.text
+                dead = await read_topic(configured, Topic.DEADLETTER, expect=2, timeout=20)
+    failed = [e for e in logs if e["event"] == "notification_send_failed"]
+    answers = sorted(str(e["answer"]) for e in failed)
+    assert answers == [
+        "smtp: 550 5.1.1 <<redacted-email>>: Recipient address rejected",
+        "twilio: 400 " + json.dumps(refused).replace("+15559990000", "<redacted-phone>"),
+    ]
+    logged = repr([e for e in logs if str(e["event"]).startswith("notification")])
+    assert "bob@example.com" not in logged
+    assert "15559990000" not in logged
+    errors = sorted(dict(r.headers)["dlq.error"].decode() for r in dead)
+    assert "bob@example.com" in errors[0]
+    assert "+15559990000" in errors[1]

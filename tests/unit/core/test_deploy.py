@@ -30,3 +30,23 @@ def test_image_copies_every_package() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     for package in ("router", "channels", "rules", "consumers"):
         assert f"COPY {package} {package}" in dockerfile
+
+
+def test_compose_gives_actions_an_example_token_it_announces() -> None:
+    """Without a token every /v1/actions call of the local stack would be 401."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    env = YAML(typ="safe").load(text)["x-switchboard"]["environment"]
+    assert env["SWITCHBOARD_API_TOKENS"] == "${SWITCHBOARD_API_TOKENS:-dev-token-change-me}"
+    header = text.split("x-switchboard:")[0]
+    assert "Bearer dev-token-change-me" in header
+    assert "EXAMPLE" in header
+
+
+def test_deploy_comments_say_what_the_notifier_does_without_providers() -> None:
+    """``run --role notifier`` prints nothing without SMTP or Twilio: it logs
+    ``notification_not_sent`` (see tests/component/notifier/test_delivery.py)."""
+    for path in (DEPLOY / "compose.yaml", DEPLOY / "k8s/base/deployment-notifier.yaml"):
+        text = path.read_text()
+        assert "notification_not_sent" in text, path
+        assert "prints notifications" not in text
+        assert "it logs messages" not in text

@@ -8,7 +8,8 @@ import pytest
 
 from router.errors import ConfigError
 from router.kafka import client_options
-from router.settings import KafkaSettings, Settings, load_settings
+from router.redis import check_redis
+from router.settings import KafkaSettings, RedisSettings, Settings, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +113,68 @@ def test_kafka_tls_files_that_cannot_be_used_name_their_setting(tmp_path: Path) 
         with pytest.raises(ConfigError) as raised:
             client_options(settings)
         assert raised.value.setting == setting
+
+
+BLANK_IS_UNSET = [
+    "SWITCHBOARD_SMTP_URL",
+    "SWITCHBOARD_SMTP_FROM",
+    "SWITCHBOARD_TWILIO_AUTH_TOKEN",
+    "SWITCHBOARD_TWILIO_ACCOUNT_SID",
+    "SWITCHBOARD_TWILIO_FROM",
+    "SWITCHBOARD_META_APP_SECRET",
+    "SWITCHBOARD_META_VERIFY_TOKEN",
+    "SWITCHBOARD_API_TOKENS",
+    "SWITCHBOARD_CHAT_SECRET",
+    "SWITCHBOARD_PUBLIC_URL",
+    "SWITCHBOARD_TEMPLATES_PATH",
+    "SWITCHBOARD_HTTP_PORT",
+    "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS",
+    "SWITCHBOARD_KAFKA_SASL_USERNAME",
+    "SWITCHBOARD_KAFKA_SASL_PASSWORD",
+    "SWITCHBOARD_KAFKA_SSL_CAFILE",
+    "SWITCHBOARD_REDIS_URL",
+    "SWITCHBOARD_REDIS_SSL_CA_CERTS",
+]
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_value_is_unset(monkeypatch: pytest.MonkeyPatch, blank: str) -> None:
+    """``VAR=`` in a compose file, ``""`` in the example Secret: the default, as
+    documented, never an empty secret anyone knows or an empty path meaning ``.``."""
+    for name in BLANK_IS_UNSET:
+        monkeypatch.setenv(name, blank)
+    assert load_settings() == Settings()
+
+
+def test_blank_sasl_credentials_are_missing_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_SASL_USERNAME", "")
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_SASL_PASSWORD", "x")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == "SWITCHBOARD_KAFKA_SASL_USERNAME"
+
+
+async def test_redis_tls_files_that_cannot_be_used_name_their_setting(tmp_path: Path) -> None:
+    """As on the Kafka side: the setting of the file and why, not a connection error
+    blamed on SWITCHBOARD_REDIS_URL."""
+    cert, key = _self_signed(tmp_path)
+
+    def redis(**files: Path) -> Settings:
+        return Settings(redis=RedisSettings(url="rediss://127.0.0.1:1/0", **files))
+
+    cases = {
+        "SWITCHBOARD_REDIS_SSL_CA_CERTS": redis(ssl_ca_certs=Path("/nonexistent/ca.pem")),
+        "SWITCHBOARD_REDIS_SSL_KEYFILE": redis(ssl_certfile=cert, ssl_keyfile=tmp_path / "x"),
+        "SWITCHBOARD_REDIS_SSL_CERTFILE": redis(ssl_certfile=tmp_path / "none.pem"),
+    }
+    for setting, settings in cases.items():
+        with pytest.raises(ConfigError) as raised:
+            await check_redis(settings)
+        assert raised.value.setting == setting
+        assert "cannot use" in raised.value.message
+    with pytest.raises(ConfigError, match="No such file or directory"):
+        await check_redis(cases["SWITCHBOARD_REDIS_SSL_CA_CERTS"])
+    with pytest.raises(ConfigError, match="no Redis answers") as raised:  # files fine
+        await check_redis(redis(ssl_certfile=cert, ssl_keyfile=key))
+    assert raised.value.setting == "SWITCHBOARD_REDIS_URL"
