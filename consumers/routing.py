@@ -284,6 +284,7 @@ class RoutingHandler:
             customer_id=item.customer_id,
             at=item.at,
             reopen_window=self._reopen_window,
+            rules=self._rules(),
             by_reply=view.by_reply or item.ticket_id is not None,
         )
         if item.sender_id and placed.ticket and item.sender_id not in placed.ticket.participants:

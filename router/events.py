@@ -166,6 +166,9 @@ class Ticket(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None
+    # whether its resolution was first contact (``.resolved``'s ``first_contact``), which
+    # a reopen takes back; None when not resolved, or resolved before it was recorded
+    resolved_first_contact: bool | None = None
     last_customer_at: datetime | None = None
     postponed_until: datetime | None = None
     rules_version: str | None = None

@@ -1,7 +1,10 @@
 """What a helpdesk action does to a ticket (contract sections 6 and 7). Pure.
 
 ``apply_action`` returns the ticket after the action and the lifecycle events to
-publish, or None when the action changes nothing (an internal note, a repeated answer).
+publish, or None when the action changes nothing (an internal note, a repeated answer,
+an action that does not apply to the ticket's status). A closed ticket is final: no
+reply, reopen or postponement changes it. A resolved one may still be reopened and
+replied to, never postponed.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 from consumers.domain.assignment import assigned, named, unassigned
 from consumers.domain.outputs import Change
-from consumers.domain.sla import met, paused, stopped, waited, within
+from consumers.domain.sla import met, paused, resumed, stopped, waited, within
 from router.actions import (
     Action,
     AgentReplied,
@@ -51,11 +54,14 @@ def first_contact(ticket: Ticket, fcr: FcrDefinition = DEFAULT_FCR) -> bool:
 
 def reopen_takes_back(ticket: Ticket, at: datetime, fcr: FcrDefinition = DEFAULT_FCR) -> bool:
     """Whether reopening ``ticket`` at ``at`` takes back its first-contact resolution:
-    it was one, and the reopen comes within the definition's reopen window."""
+    it was one when resolved (``resolved_first_contact``: a public reply after the
+    resolution does not change what was counted), and the reopen comes within the
+    definition's reopen window. A snapshot stored before that was recorded is judged
+    as it is now."""
     resolved = ticket.resolved_at
-    return (
-        first_contact(ticket, fcr) and resolved is not None and at - resolved <= fcr.reopen_window
-    )
+    decided = ticket.resolved_first_contact
+    was = first_contact(ticket, fcr) if decided is None else decided
+    return was and resolved is not None and at - resolved <= fcr.reopen_window
 
 
 def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads best
@@ -63,37 +69,43 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
 ) -> Change | None:
     base = {"updated_at": max(at, ticket.updated_at)}
     if isinstance(action, AgentReplied):
-        return _replied(ticket, action, at, rules) if action.public else None
+        public = action.public and ticket.status != "closed"
+        return _replied(ticket, action, at, rules) if public else None
     if isinstance(action, NoteAdded):
         note = {"ticket_id": ticket.id, "agent_id": action.agent_id, "text": action.text or ""}
         return Change(ticket.model_copy(update=base), [(EventType.TICKET_NOTE_ADDED, note)])
     if isinstance(action, TicketResolved):
         if ticket.status in SETTLED:
             return None
-        resolved = ticket.model_copy(
+        fcr = first_contact(ticket, rules.metrics.fcr)
+        ended = resumed(ticket, rules, at)  # resolving ends a postponement
+        resolved = ended.model_copy(
             update={
                 **base,
                 **worked_by(ticket, action.agent_id),
                 "status": "resolved",
                 "resolved_at": at,
-                "sla": stopped(met(ticket.sla, "resolution", at)),
+                "resolved_first_contact": fcr,
+                "sla": stopped(met(ended.sla, "resolution", at)),
             }
         )
         outcome = {
             "agent_id": action.agent_id,
-            "first_contact": first_contact(ticket, rules.metrics.fcr),
+            "first_contact": fcr,
             "fcr_definition": rules.metrics.fcr.hash,
             "within_sla": within(ticket.sla.get("resolution"), at),  # after a reopen: None
         }
         return Change(resolved, [(EventType.TICKET_RESOLVED, outcome)])
     if isinstance(action, TicketReopened):
-        if ticket.status not in SETTLED:
+        if ticket.status != "resolved":  # closed is final: a reply opens a follow-up
             return None
-        reopened = ticket.model_copy(
+        # resolving ends a postponement; a snapshot stored before that did may hold one
+        reopened = resumed(ticket, rules, at).model_copy(
             update={
                 **base,
                 "status": "open",
                 "resolved_at": None,
+                "resolved_first_contact": None,
                 "reopen_count": ticket.reopen_count + 1,
             }
         )
@@ -108,7 +120,8 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, TicketClosed):
         if ticket.status == "closed":
             return None
-        closed = ticket.model_copy(update={**base, "status": "closed", "sla": stopped(ticket.sla)})
+        ended = resumed(ticket, rules, at)  # closing ends a postponement
+        closed = ended.model_copy(update={**base, "status": "closed", "sla": stopped(ended.sla)})
         return Change(closed, [(EventType.TICKET_CLOSED, {"agent_id": action.agent_id})])
     if isinstance(action, TicketTransferred):
         return _transferred(ticket, action, at, rules)
@@ -124,10 +137,12 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
         )
         return unassigned(declined, "declined", at)
     if isinstance(action, TicketPostponed):
-        # A postponement still running is extended, not paid for twice: the clocks
-        # pause from where the current one ends. Until no later than that: no change.
+        # A settled ticket has no clock to pause and no work to put off: no change (it
+        # would come back to life). A postponement still running is extended, not paid
+        # for twice: the clocks pause from where the current one ends. Until no later
+        # than that: no change.
         start = max(at, ticket.postponed_until or at)
-        if action.until <= start:
+        if ticket.status in SETTLED or action.until <= start:
             return None
         clocks, pause = paused(ticket, rules, start, action.until)
         postponed = ticket.model_copy(

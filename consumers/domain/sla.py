@@ -10,6 +10,10 @@ customer has been waiting since the first unanswered message. A resolution or cl
 stops a running cycle (``stopped``); a customer message that reopens the ticket afterwards
 starts a new one, as any customer message after a public reply does; an agent's reopen
 starts none, as no customer message waits for an answer.
+
+A postponement (``paused``) moves every running clock on by the pause planned. A customer
+message, a resolution or closure, or a reopen ends it early (``resumed``): the clocks give
+back the part of the pause that never happened.
 """
 
 from __future__ import annotations
@@ -153,6 +157,42 @@ def paused(
     return clocks, paused
 
 
+def resumed(ticket: Ticket, rules: RuleSet, at: datetime) -> Ticket:
+    """The ticket with its postponement ended at ``at`` (by a customer's message, a
+    resolution or closure, a reopen): ``postponed_until`` is cleared and, ended before
+    its planned end, every running clock gives back the business time from ``at`` to
+    that end (``paused`` moved them on by the whole pause planned; the rest of it never
+    happens). It ends no earlier than the ticket's last change, the postponement among
+    them: a message dated before it gives back no more than the pause. The ticket itself
+    when it is not postponed."""
+    until = ticket.postponed_until
+    if until is None:
+        return ticket
+    at = max(at, ticket.updated_at)
+    if at >= until:
+        return ticket.model_copy(update={"postponed_until": None})
+    policy = rules.sla_policies.get(ticket.sla_policy or "")
+    unused = policy.elapsed(at, until) if policy else until - at
+    calendar = policy.calendar if policy else None
+
+    def sooner(moment: datetime | None) -> datetime | None:
+        if moment is None:
+            return None
+        if calendar is None:
+            return moment - unused
+        # calendars only add: count forward from a moment before it instead
+        origin = min(ticket.created_at, moment)
+        return calendar.add(origin, max(calendar.between(origin, moment) - unused, _ZERO))
+
+    clocks = {
+        target: clock
+        if clock.met_at or clock.breached
+        else clock.model_copy(update={"due": sooner(clock.due), "warn_at": sooner(clock.warn_at)})
+        for target, clock in ticket.sla.items()
+    }
+    return ticket.model_copy(update={"postponed_until": None, "sla": clocks})
+
+
 def met(clocks: dict[str, SlaClock], target: str, at: datetime) -> dict[str, SlaClock]:
     clock = clocks.get(target)
     if clock is None or clock.met_at is not None:
@@ -175,13 +215,12 @@ def _timed(
 
 def _cycle_start(clock: SlaClock, ticket: Ticket, timed_as: Ticket, rules: RuleSet) -> datetime:
     """When a next_response cycle started counting. A just-started one (no due yet) starts
-    at the customer's message, or when a postponement running then ends: clocks do not
-    run while postponed. A timed one started the allowed time before its due, under the
-    policy and priority it was timed with, so the time a postponement added is kept."""
+    at the customer's message (which ended any postponement: ``resumed``). A timed one
+    started the allowed time before its due, under the policy and priority it was timed
+    with, so the time a postponement added is kept."""
     message = ticket.last_customer_at or ticket.updated_at
     if clock.due is None:
-        until = ticket.postponed_until
-        return max(message, until) if until else message
+        return message
     policy = rules.sla_policies.get(timed_as.sla_policy or "")
     begin = None
     if policy is not None:

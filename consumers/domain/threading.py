@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from consumers.domain.sla import customer_wrote
+from consumers.domain.sla import customer_wrote, resumed
 from router.events import Interaction, Ticket
 from router.ids import ticket_id
 from router.vocabulary import CONTACT_CALLS, SETTLED
+from rules import RuleSet
 
 Placement = Literal["new", "join", "reopen", "call", "skip"]
 OPEN_STATUSES = ("new", "open", "pending")
@@ -32,6 +33,7 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
     customer_id: str,
     at: datetime,
     reopen_window: timedelta,
+    rules: RuleSet,
     by_reply: bool = False,
 ) -> Placed:
     """Decide the ticket for one message (the ticket *before* rules run).
@@ -49,7 +51,10 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
       (``follow_up_of``), as the large helpdesks do;
     - anything else opens a new ticket, named after this event.
 
-    A message joined or reopened after a public agent reply starts a next_response SLA
+    A message joined or reopened ends a postponement (``sla.resumed``: the clocks give
+    back the part of the pause still to come), as a customer's reply takes a ticket off
+    hold in the large helpdesks, so a next reply is owed from the message itself. A
+    message joined or reopened after a public agent reply starts a next_response SLA
     cycle (``sla.customer_wrote``), timed when the rules have run. A reopen starts one
     even if the last cycle breached unanswered: the resolution ended that cycle, and
     the contract's next_response is owed for every customer message after a public
@@ -61,6 +66,7 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
     if current is not None and current.status in OPEN_STATUSES:
         if interaction.auto_reply:
             return Placed("skip", None, "auto-reply to an open ticket")
+        current = resumed(current, rules, at)
         if call is not None and thread_key(interaction) in current.message_ids:
             same = _joined(current, interaction, at, contacts=current.contacts)
             return Placed("join", same, f"{call} of a call already on the ticket")
@@ -76,6 +82,8 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
         and current.resolved_at is not None
         and at - current.resolved_at <= reopen_window
     ):
+        # resolving ends a postponement; a snapshot stored before that did may hold one
+        current = resumed(current, rules, at)
         reopened = _joined(
             current,
             interaction,
@@ -83,6 +91,7 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
             status="open",
             reopen_count=current.reopen_count + 1,
             resolved_at=None,
+            resolved_first_contact=None,
             sla=customer_wrote(current, reopened=True),
         )
         return Placed("reopen", reopened, "resolved within the reopen window")

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from consumers.domain.assignment import offer_pending, waiting_member
-from consumers.domain.lifecycle import apply_action, first_contact
+from consumers.domain.escalation import schedule
+from consumers.domain.lifecycle import apply_action, first_contact, reopen_takes_back
+from consumers.domain.windows import fcr, workload
 from router.actions import (
+    Action,
     AgentReplied,
     FeedbackNps,
     NoteAdded,
@@ -348,3 +352,106 @@ def test_fcr_follows_the_definition_in_the_rules_and_names_it() -> None:
     assert late is not None
     assert soon.events[0][1]["was_first_contact"] is True
     assert late.events[0][1]["was_first_contact"] is False
+
+
+def journey(start: Ticket, *steps: tuple[Action, datetime]) -> tuple[Ticket, list[Any]]:
+    """The ticket after each action in turn, and every event published on the way (an
+    action that changes nothing publishes none)."""
+    events: list[Any] = []
+    for action, at in steps:
+        change = apply_action(start, action, at, RULES)
+        if change is not None:
+            start, events = change.ticket, [*events, *change.events]
+    return start, events
+
+
+def counted(events: list[Any]) -> dict[str, int]:
+    """The workload and fcr counters (``metric.counter``) the metric consumer adds up
+    from these events."""
+    totals: dict[str, int] = {}
+    for etype, data in events:
+        for c in [*workload(etype.value, data), *fcr(etype.value, data)]:
+            name = f"{c.metric}.{c.counter}"
+            totals[name] = totals.get(name, 0) + c.amount
+    return totals
+
+
+def test_a_closed_ticket_is_not_postponed_back_to_life() -> None:
+    """Postponing a closed ticket changes nothing: it stays closed, nobody's seat or
+    open count takes it back, and its unmet resolution clock stays stopped."""
+    clocks = {"resolution": SlaClock(due=AT + timedelta(days=3))}
+    closed, _ = journey(
+        ticket(sla=clocks, assignee="a1", accepted=True), (TicketClosed(ticket_id="T-1"), AT)
+    )
+    pause = TicketPostponed(ticket_id="T-1", until=AT + timedelta(days=1))
+    assert apply_action(closed, pause, AT + timedelta(hours=1), RULES) is None
+    assert (closed.status, schedule(closed)) == ("closed", {})
+
+
+def test_a_resolved_ticket_postponed_and_resolved_again_counts_one_resolution() -> None:
+    pause = TicketPostponed(ticket_id="T-1", until=AT + timedelta(days=1))
+    resolve = TicketResolved(ticket_id="T-1", agent_id="a1")
+    final, events = journey(
+        ticket(agent_replies=1),
+        (resolve, AT),
+        (pause, AT + timedelta(minutes=5)),
+        (resolve, AT + timedelta(minutes=10)),
+    )
+    assert [e for e, _ in events] == [EventType.TICKET_RESOLVED]
+    assert (final.status, final.postponed_until) == ("resolved", None)
+    assert counted(events) == {
+        "workload.resolved": 1,
+        "fcr.resolved": 1,
+        "fcr.resolved_first_contact": 1,
+    }
+
+
+@pytest.mark.parametrize("settle", [TicketResolved(ticket_id="T-1"), TicketClosed(ticket_id="T-1")])
+def test_resolving_or_closing_ends_a_postponement(settle: Action) -> None:
+    pause = TicketPostponed(ticket_id="T-1", until=AT + timedelta(days=1))
+    settled, _ = journey(ticket(), (pause, AT), (settle, AT + timedelta(hours=1)))
+    assert settled.postponed_until is None
+
+
+def test_a_reopen_takes_back_the_first_contact_decided_at_the_resolution() -> None:
+    """Resolved as first contact after one reply; a courtesy reply on the resolved
+    ticket ("let me know if...") makes two, but the reopen still takes back what the
+    resolution counted, so fcr_rate is not overstated."""
+    reply = AgentReplied(ticket_id="T-1", agent_id="a1", public=True)
+    resolved, events = journey(
+        ticket(channel="webform", channels_seen=["webform"]),
+        (reply, AT),
+        (TicketResolved(ticket_id="T-1", agent_id="a1"), AT + timedelta(minutes=5)),
+        (reply, AT + timedelta(minutes=6)),
+    )
+    assert (resolved.agent_replies, resolved.resolved_first_contact) == (2, True)
+    later = AT + timedelta(hours=1)
+    assert reopen_takes_back(resolved, later, RULES.metrics.fcr)
+    reopened, more = journey(resolved, (TicketReopened(ticket_id="T-1"), later))
+    assert more[0][1]["was_first_contact"] is True
+    assert reopened.resolved_first_contact is None
+    totals = counted([*events, *more])
+    assert totals["fcr.resolved_first_contact"] == totals["fcr.reopened_after_first_contact"] == 1
+    # a snapshot stored before the decision was recorded: judged as it is now
+    stored = resolved.model_copy(update={"resolved_first_contact": None})
+    assert not reopen_takes_back(stored, later, RULES.metrics.fcr)
+    assert reopen_takes_back(stored.model_copy(update={"agent_replies": 1}), later)
+
+
+def test_a_closed_ticket_is_not_reopened_by_an_agent() -> None:
+    closed, _ = journey(ticket(agent_replies=1), (TicketClosed(ticket_id="T-1"), AT))
+    reopen = TicketReopened(ticket_id="T-1", agent_id="a1")
+    assert apply_action(closed, reopen, AT + timedelta(minutes=1), RULES) is None
+    resolved, _ = journey(ticket(agent_replies=1), (TicketResolved(ticket_id="T-1"), AT))
+    assert apply_action(resolved, reopen, AT + timedelta(minutes=1), RULES) is not None
+
+
+def test_a_reply_on_a_closed_ticket_changes_nothing_on_a_resolved_one_is_recorded() -> None:
+    reply = AgentReplied(ticket_id="T-1", agent_id="a1", public=True, handle_seconds=60)
+    held = ticket(agent_replies=1, assignee="a1", accepted=True)
+    closed, _ = journey(held, (TicketClosed(ticket_id="T-1"), AT))
+    assert apply_action(closed, reply, AT + timedelta(minutes=1), RULES) is None
+    resolved, _ = journey(held, (TicketResolved(ticket_id="T-1"), AT))
+    _, events = journey(resolved, (reply, AT + timedelta(minutes=1)))
+    assert [e for e, _ in events] == [EventType.TICKET_RESPONDED]
+    assert counted(events) == {"workload.handled": 1, "workload.handle_seconds_sum": 60}

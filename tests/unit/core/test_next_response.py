@@ -84,6 +84,7 @@ def write(ticket: Ticket | None, at: datetime, text: str = "any news?") -> Ticke
         customer_id="C-1",
         at=at,
         reopen_window=WEEK,
+        rules=RULES,
     )
     assert placed.ticket is not None
     trigger = {"new": "ticket.created", "join": "message.received", "reopen": "ticket.reopened"}
@@ -269,11 +270,62 @@ def test_a_postponement_moves_the_clock_and_its_timers() -> None:
     assert (data["within_sla"], data["business_seconds"]) == (True, 30 * 60)
 
 
-def test_a_message_while_postponed_starts_the_clock_when_the_postponement_ends() -> None:
+def test_a_customer_message_ends_a_postponement_and_is_owed_a_reply_from_then() -> None:
+    """Postponed at 10:20 until tomorrow; the customer writes at 11:00: the ticket is off
+    hold, and the next reply is due two hours after the message, not after tomorrow."""
     until = minutes(24 * 60)
     postponed, _ = act(answered_once(), TicketPostponed(ticket_id="x", until=until), minutes(20))
     ticket = write(postponed, minutes(60))
-    assert ticket.sla[NEXT].due == until + timedelta(hours=2)
+    assert (ticket.status, ticket.postponed_until) == ("open", None)
+    assert ticket.sla[NEXT].due == minutes(180)
+    assert schedule(ticket)[f"{ticket.id}|{NEXT}|breached"] == minutes(180).timestamp()
+
+
+def test_a_customer_message_gives_back_the_postponement_still_to_come() -> None:
+    """Postponed at 10:10 until 10:50; the customer writes at 10:20, which ends it: the
+    first response clock paused 10 minutes, not 40. Answered at 11:00, the customer
+    waited 50 minutes (10 before the pause, 40 since the message)."""
+    opened = write(None, AT)
+    postponed, _ = act(opened, TicketPostponed(ticket_id="x", until=minutes(50)), minutes(10))
+    ticket = write(postponed, minutes(20))
+    assert ticket.sla["first_response"].due == minutes(4 * 60 + 10)
+    _, data = reply(ticket, minutes(60))
+    assert (data["response"], data["business_seconds"]) == ("first", 50 * 60)
+    # a message dated before the postponement (delivered late) gives back the whole
+    # pause, never more: the clock is due as if nothing had been postponed
+    assert write(postponed, minutes(5)).sla["first_response"].due == minutes(4 * 60)
+
+
+def test_a_message_ending_a_postponement_gives_back_business_time_only() -> None:
+    """Office hours: waiting since Friday 16:35 (due Monday 10:35), postponed at 16:40
+    until Monday 12:00 (3h20m of business time: due 13:55). The customer chases on Monday
+    at 9:30: the clock paused 50 business minutes, so 115 are left: due 11:25."""
+    friday = datetime(2026, 11, 27, 16, 30, tzinfo=UTC)
+    answered = reply(write(None, friday).model_copy(update={"sla_policy": "office"}), friday)[0]
+    ticket = write(answered, friday + timedelta(minutes=5))
+    monday = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    pause = TicketPostponed(ticket_id="x", until=monday + timedelta(hours=3))
+    postponed, _ = act(ticket, pause, friday + timedelta(minutes=10))
+    assert postponed.sla[NEXT].due == monday + timedelta(hours=4, minutes=55)
+    chased = write(postponed, monday + timedelta(minutes=30))
+    assert chased.postponed_until is None
+    assert chased.sla[NEXT].due == monday + timedelta(hours=2, minutes=25)
+
+
+def test_a_resolution_ends_a_postponement_and_a_reopen_starts_clean() -> None:
+    """Postponed until tomorrow, resolved, then the customer writes: the new cycle is due
+    two hours from the reopening message, not from the end of the old postponement."""
+    until = minutes(24 * 60)
+    postponed, _ = act(waiting(), TicketPostponed(ticket_id="x", until=until), minutes(70))
+    resolved, _ = act(postponed, TicketResolved(ticket_id="x"), minutes(80))
+    assert resolved.postponed_until is None
+    reopened = write(resolved, minutes(120))
+    assert (reopened.status, reopened.postponed_until) == ("open", None)
+    assert reopened.sla[NEXT].due == minutes(240)
+    assert schedule(reopened)[f"{reopened.id}|{NEXT}|breached"] == minutes(240).timestamp()
+    # a snapshot resolved before resolving ended postponements starts clean as well
+    stored = resolved.model_copy(update={"postponed_until": until})
+    assert write(stored, minutes(120)).sla[NEXT].due == minutes(240)
 
 
 @pytest.mark.parametrize("settle", [TicketResolved(ticket_id="x"), TicketClosed(ticket_id="x")])

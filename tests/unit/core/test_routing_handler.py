@@ -547,3 +547,30 @@ async def test_an_action_dated_before_the_ticket_changed_is_taken_as_of_that_cha
 
 def snapshot_of(lifecycle: dict[str, Any]) -> Ticket:
     return Ticket.model_validate(lifecycle["data"]["ticket"])
+
+
+async def test_a_customer_reopen_takes_back_the_first_contact_the_resolution_counted() -> None:
+    """Answered once and resolved as first contact; a courtesy reply after the
+    resolution makes two replies, but the customer's reopen still takes back the first
+    contact that was counted (``reopened_after_first_contact``)."""
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "printer broken", 0)])
+    ticket = snapshot(broker.take())
+    reply = {"ticket_id": ticket.id, "agent_id": "a1", "public": True}
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("agent.replied", reply),
+        ("ticket.resolved", {"ticket_id": ticket.id, "agent_id": "a1"}),
+        ("agent.replied", reply),
+    ]
+    for offset, (kind, data) in enumerate(steps, start=1):
+        at = AT + timedelta(minutes=offset)
+        await handler(store, broker).handle([action_record(kind, data, at, offset)])
+    resolved = [event(r)["data"] for r in broker.take() if r.topic is Topic.TICKETS]
+    assert [d["first_contact"] for d in resolved if "first_contact" in d] == [True]
+    await handler(store, broker).handle([inbound(ALICE, "it broke again", 10)])
+    published = broker.take()
+    [reopened] = [event(r) for r in published if r.topic is Topic.TICKETS]
+    assert reopened["type"] == EventType.TICKET_REOPENED
+    assert reopened["data"]["was_first_contact"] is True
+    after = snapshot(published)
+    assert (after.status, after.agent_replies, after.resolved_first_contact) == ("open", 2, None)

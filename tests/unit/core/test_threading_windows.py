@@ -9,11 +9,13 @@ from hypothesis import strategies as st
 from consumers.domain.threading import handle_seconds, place
 from consumers.domain.windows import window_of, workload
 from router.events import Customer, Interaction, ThreadRef, Ticket
+from rules import loads_ruleset
 
 pytestmark = pytest.mark.unit
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
+RULES = loads_ruleset("version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n")
 
 
 def msg(channel: str = "chat", *, auto: bool = False, mid: str | None = None) -> Interaction:
@@ -41,10 +43,14 @@ def ticket(**kw: object) -> Ticket:
 
 
 def test_first_message_opens_a_ticket_named_after_the_event() -> None:
-    placed = place(msg(), None, event_id="e1", customer_id="C-1", at=AT, reopen_window=WEEK)
+    placed = place(
+        msg(), None, event_id="e1", customer_id="C-1", at=AT, reopen_window=WEEK, rules=RULES
+    )
     assert placed.kind == "new"
     assert placed.ticket is not None
-    again = place(msg(), None, event_id="e1", customer_id="C-1", at=AT, reopen_window=WEEK)
+    again = place(
+        msg(), None, event_id="e1", customer_id="C-1", at=AT, reopen_window=WEEK, rules=RULES
+    )
     assert again.ticket == placed.ticket
 
 
@@ -56,6 +62,7 @@ def test_a_message_on_another_channel_joins_the_open_ticket() -> None:
         customer_id="C-1",
         at=AT + timedelta(hours=1),
         reopen_window=WEEK,
+        rules=RULES,
     )
     assert placed.kind == "join"
     assert placed.ticket is not None
@@ -73,6 +80,7 @@ def test_resolved_ticket_reopens_within_the_window_only() -> None:
         customer_id="C-1",
         at=AT + timedelta(days=6),
         reopen_window=WEEK,
+        rules=RULES,
     )
     assert inside.kind == "reopen"
     assert inside.ticket is not None
@@ -84,19 +92,34 @@ def test_resolved_ticket_reopens_within_the_window_only() -> None:
         customer_id="C-1",
         at=AT + timedelta(days=8),
         reopen_window=WEEK,
+        rules=RULES,
     )
     assert outside.kind == "new"
 
 
 def test_auto_replies_never_open_or_reopen() -> None:
     assert (
-        place(msg(auto=True), None, event_id="e", customer_id="C", at=AT, reopen_window=WEEK).kind
+        place(
+            msg(auto=True),
+            None,
+            event_id="e",
+            customer_id="C",
+            at=AT,
+            reopen_window=WEEK,
+            rules=RULES,
+        ).kind
         == "skip"
     )
     resolved = ticket(status="resolved", resolved_at=AT)
     assert (
         place(
-            msg(auto=True), resolved, event_id="e", customer_id="C", at=AT, reopen_window=WEEK
+            msg(auto=True),
+            resolved,
+            event_id="e",
+            customer_id="C",
+            at=AT,
+            reopen_window=WEEK,
+            rules=RULES,
         ).kind
         == "skip"
     )
@@ -125,6 +148,7 @@ def test_a_new_call_adds_no_handle_time_to_the_customers_settled_ticket(status: 
             customer_id="C-1",
             at=AT + timedelta(hours=1),
             reopen_window=WEEK,
+            rules=RULES,
         )
         assert (placed.kind, placed.ticket) == ("skip", None)
 
@@ -140,6 +164,7 @@ def test_a_call_found_by_its_own_id_adds_its_time_whatever_the_tickets_status() 
         customer_id="C-1",
         at=AT + timedelta(minutes=5),
         reopen_window=WEEK,
+        rules=RULES,
         by_reply=True,
     )
     assert placed.kind == "call"
@@ -152,6 +177,7 @@ def test_a_call_found_by_its_own_id_adds_its_time_whatever_the_tickets_status() 
         customer_id="C-1",
         at=AT,
         reopen_window=WEEK,
+        rules=RULES,
     )
     assert open_.ticket is not None
     assert (open_.kind, open_.ticket.handle_seconds) == ("call", 60)
@@ -159,7 +185,13 @@ def test_a_call_found_by_its_own_id_adds_its_time_whatever_the_tickets_status() 
 
 def test_the_voicemail_of_a_missed_call_is_the_same_contact() -> None:
     missed = place(
-        voice("missed"), None, event_id="e1", customer_id="C-1", at=AT, reopen_window=WEEK
+        voice("missed"),
+        None,
+        event_id="e1",
+        customer_id="C-1",
+        at=AT,
+        reopen_window=WEEK,
+        rules=RULES,
     )
     assert missed.ticket is not None
     voicemail = place(
@@ -169,6 +201,7 @@ def test_the_voicemail_of_a_missed_call_is_the_same_contact() -> None:
         customer_id="C-1",
         at=AT + timedelta(minutes=1),
         reopen_window=WEEK,
+        rules=RULES,
         by_reply=True,
     )
     assert voicemail.kind == "join"  # routed as a message: its transcript runs the rules
@@ -181,6 +214,7 @@ def test_the_voicemail_of_a_missed_call_is_the_same_contact() -> None:
         customer_id="C-1",
         at=AT + timedelta(minutes=2),
         reopen_window=WEEK,
+        rules=RULES,
     )
     assert other.ticket is not None
     assert other.ticket.contacts == 2  # another call is another contact

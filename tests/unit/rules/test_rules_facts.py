@@ -96,6 +96,7 @@ def test_tools_see_a_new_ticket_as_the_router_builds_it(interaction: Interaction
         customer_id=customer_id_for(identity),  # how the thread store names a new one
         at=AT,
         reopen_window=timedelta(days=7),
+        rules=loads_ruleset("version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"),
     )
     assert placed.ticket is not None
     router = facts(placed.ticket, interaction)
