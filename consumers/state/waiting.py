@@ -82,6 +82,10 @@ def _order(entry: Entry) -> tuple[float, str]:
     return entry.score, entry.member
 
 
+ROUNDS_BEHIND = 16
+"""How many earlier rounds a ticket's snapshot takes out of the line (``follow``)."""
+
+
 class WaitingLine:
     """The keys of the line (see the module doc); each call one round trip per node."""
 
@@ -129,12 +133,18 @@ class WaitingLine:
         yet (neither by the snapshot nor in ``announced``, the members known to be). A
         snapshot that changes nothing the line cares about (a message, a priority, our
         own ``ticket.queued``) costs no offer. A ticket in a new round (an offer that
-        timed out, a skip that ended) leaves its last round's place: one ticket, one
-        place in line."""
+        timed out, a skip that ended, a transfer) leaves the places of its earlier rounds:
+        one ticket, one place in line. The last ``ROUNDS_BEHIND`` rounds are left, not
+        only the one before: a poll holds only a ticket's latest snapshot, so two
+        transfers in one poll (or all that happened while the role was down) skip a
+        round, whose member would otherwise stay in line for good."""
         places: list[Place] = []
         for ticket in tickets:
-            if ticket.assignment_round > 0:  # a new round: the last round's member leaves
-                places.append((f"{ticket.id}|{ticket.assignment_round - 1}", "leave", "", 0.0))
+            last = ticket.assignment_round
+            places += [
+                (f"{ticket.id}|{r}", "leave", "", 0.0)
+                for r in range(max(0, last - ROUNDS_BEHIND), last)
+            ]
             place = waiting_member(ticket)
             if place is None:
                 member = f"{ticket.id}|{ticket.assignment_round}"

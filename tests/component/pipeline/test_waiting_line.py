@@ -480,3 +480,28 @@ async def test_a_ticket_in_a_new_round_has_one_place_in_line(settings: Settings)
         assert await whole(redis, line, "line") == []  # assigned: no place left at all
     finally:
         await redis.aclose()
+
+
+async def test_a_ticket_that_skipped_rounds_has_one_place_in_line(settings: Settings) -> None:
+    """Two transfers in one poll, or all that happened while the timers role was down:
+    the line sees round 0, then round 2. The place of round 0 goes too, or the waiting
+    list shows the ticket twice and ``unassigned`` counts it twice."""
+    redis = make_redis(settings)
+    line = WaitingLine(redis, prefix=settings.topic_prefix)
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    first = Ticket(
+        id="T-7",
+        customer_id="C-1",
+        created_at=at,
+        updated_at=at,
+        channel="webform",
+        queue="general",
+        queued_at=at,
+    )
+    try:
+        await line.follow([first])
+        await line.follow([first.model_copy(update={"assignment_round": 2, "queued_at": None})])
+        assert [e.member for e in await whole(redis, line, "line")] == ["T-7|2"]
+        assert await line.waiting() == {"webform|general": 1}
+    finally:
+        await redis.aclose()
