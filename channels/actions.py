@@ -8,13 +8,15 @@ means nothing from the request is written.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import (
     AwareDatetime,
@@ -24,12 +26,13 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+from starlette.types import Message, Receive, Scope, Send
 
 from channels.body import JSON, parse_json, read_body, require_media_type
 from channels.deps import Ingress, KnownAgents, TicketOwners
 from channels.models import AcceptedBody, idempotency_key_parameter, problem_responses
 from channels.problems import ROOT, Problem, invalid_fields, pointer
-from channels.publish import fingerprint_of
+from channels.publish import Publisher, fingerprint_of, key_reused
 from channels.signatures import matches_any
 from router.actions import (
     ACTIONS,
@@ -42,7 +45,7 @@ from router.actions import (
     validate_data,
 )
 from router.errors import InvalidEvent
-from router.events import CloudEvent, received_time
+from router.events import CloudEvent, iso, received_time
 from router.ids import event_id
 from router.topics import Topic
 from router.vocabulary import EventType
@@ -91,12 +94,12 @@ class Prepared:
     event: CloudEvent
     pointer: str  # of the item in the request body: "" for one action, "/3" in a list
     ticket_id: str | None = None
-    fingerprint: str | None = None  # of the action, when an Idempotency-Key names it
+    content: dict[str, Any] | None = None  # the item as compared with a retry's
+    fingerprint: str | None = None  # what its id was claimed with (see ``name_events``)
+    given_id: bool = False  # the client named the event itself
 
 
-def _prepare(
-    item: Any, prefix: str, errors: list[dict[str, Any]], idempotency_key: str | None = None
-) -> Prepared | None:
+def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared | None:
     try:
         envelope = ActionIn.model_validate(item)
     except ValidationError as exc:
@@ -119,24 +122,26 @@ def _prepare(
         errors.append({"pointer": f"{prefix}/data/until", "detail": wrong})
         return None
     key = action_key(type_, action)
-    if envelope.id:
-        id_ = envelope.id
-    elif idempotency_key:  # a retry of the request: the same ids, answered as duplicates
-        id_ = event_id(SOURCE, f"key:{idempotency_key}\x1f{prefix}")
-    else:
-        id_ = str(uuid.uuid4())
     event = CloudEvent(
-        id=id_,
+        id=envelope.id or str(uuid.uuid4()),
         source=envelope.source or SOURCE,
         type=type_,
         subject=envelope.subject or key,
         time=when,
         data=action.model_dump(mode="json", exclude_none=True),
     )
+    # What a retry must repeat: the envelope as filled in (a default spelt out is the
+    # same), the sender's own time as given (a default one is the clock's, not content).
+    content = {
+        "id": envelope.id,
+        "type": type_,
+        "source": event.source,
+        "subject": event.subject,
+        "time": iso(envelope.time) if envelope.time else None,
+        "data": event.data,
+    }
     ticket_id = action.ticket_id if isinstance(action, TicketAction) else None
-    named_by_key = not envelope.id and idempotency_key is not None
-    fingerprint = fingerprint_of([type_, event.data]) if named_by_key else None
-    return Prepared(key, event, prefix, ticket_id, fingerprint)
+    return Prepared(key, event, prefix, ticket_id, content, given_id=envelope.id is not None)
 
 
 def _postponement_problem(action: TicketPostponed, when: datetime) -> str | None:
@@ -150,10 +155,11 @@ def _postponement_problem(action: TicketPostponed, when: datetime) -> str | None
     return None
 
 
-def prepare(body: Any, idempotency_key: str | None = None) -> list[Prepared]:
+def prepare(body: Any, idempotency_key: str | None = None, scope: str = "") -> list[Prepared]:
     """Every action of a request, or a 400 naming every invalid field of every item. An
     action without an ``id`` of its own gets one from the request's ``Idempotency-Key``
-    (and its place in the list), else a random one."""
+    (within ``scope``, the caller's token) and its place in the list, else a random one.
+    One action and a list of that one action are the same request."""
     items, prefixes = ([body], [""]) if not isinstance(body, list) else (body, None)
     if prefixes is None:
         if not items:
@@ -164,12 +170,88 @@ def prepare(body: Any, idempotency_key: str | None = None) -> list[Prepared]:
         prefixes = [f"/{i}" for i in range(len(items))]
     errors: list[dict[str, Any]] = []
     prepared = [
-        _prepare(item, prefix, errors, idempotency_key)
-        for item, prefix in zip(items, prefixes, strict=True)
+        _prepare(item, prefix, errors) for item, prefix in zip(items, prefixes, strict=True)
     ]
     if errors:
         raise invalid_fields(errors)
-    return [p for p in prepared if p is not None]
+    named = name_events([p for p in prepared if p is not None], idempotency_key, scope)
+    _require_distinct_ids(named)
+    return named
+
+
+def name_events(
+    prepared: list[Prepared], idempotency_key: str | None, scope: str
+) -> list[Prepared]:
+    """Each action with the fingerprint its id is claimed with: a given id, the item's own
+    content; an id named by the Idempotency-Key, the whole request's, so that a key
+    reused for any other request (another item, one more or one less) is refused."""
+    whole = fingerprint_of([p.content for p in prepared])
+    named: list[Prepared] = []
+    for index, p in enumerate(prepared):
+        if p.given_id:
+            named.append(replace(p, fingerprint=fingerprint_of(p.content)))
+        elif idempotency_key is not None:
+            id_ = event_id(SOURCE, f"key:{scope}\x1f{idempotency_key}\x1f/{index}")
+            named.append(
+                replace(p, event=p.event.model_copy(update={"id": id_}), fingerprint=whole)
+            )
+        else:
+            named.append(p)
+    return named
+
+
+def token_scope(token: str) -> str:
+    """What an Idempotency-Key is scoped by: a digest of the caller's token (never the
+    token itself, which would then sit in Redis and in event ids' derivation input)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _require_distinct_ids(prepared: list[Prepared]) -> None:
+    """400 at ``/N/id`` for an item naming the id of an earlier item with other content:
+    one of them would be dropped as the other's duplicate. Identical copies pass (the
+    second is answered ``duplicate``)."""
+    first: dict[str, Prepared] = {}
+    errors = []
+    for p in prepared:
+        if not p.given_id:
+            continue
+        earlier = first.setdefault(p.event.id, p)
+        if earlier.fingerprint != p.fingerprint:
+            errors.append(_at(f"{p.pointer}/id", f"the id of {earlier.pointer} with other content"))
+    if errors:
+        raise invalid_fields(errors)
+
+
+async def require_unused_ids(prepared: list[Prepared], publisher: Publisher) -> None:
+    """422 before anything is published when an item's id was already written for other
+    content: a given id (``id-reused``, at ``/N/id``) or one named by the
+    Idempotency-Key (``idempotency-key-reused``)."""
+    checked = [p for p in prepared if p.fingerprint is not None]
+    if not checked:
+        return
+    reused = await publisher.reused([(p.event.id, p.fingerprint or "") for p in checked])
+    taken = [p for p, r in zip(checked, reused, strict=True) if r]
+    if any(not p.given_id for p in taken):
+        raise key_reused()
+    if taken:
+        raise id_reused([_at(f"{p.pointer}/id", "used before for other content") for p in taken])
+
+
+def id_reused(errors: list[dict[str, Any]]) -> Problem:
+    return Problem(
+        422,
+        f"{errors[0]['pointer']}: this event id was already used for other content; "
+        "nothing was written (use a new id for a new action)",
+        slug="id-reused",
+        errors=errors,
+    )
+
+
+def conflict_of(p: Prepared) -> Problem:
+    """What a copy racing this one for its id is answered when their content differs."""
+    if p.given_id:
+        return id_reused([_at(f"{p.pointer}/id", "used before for other content")])
+    return key_reused()
 
 
 async def require_tickets(prepared: list[Prepared], ticket_owners: TicketOwners) -> None:
@@ -262,19 +344,42 @@ def _at(path: str, detail: str) -> dict[str, str]:
     return {"pointer": path, "detail": detail}
 
 
-def authorize(request: Request, tokens: frozenset[str]) -> None:
+def authorize(request: Request, tokens: frozenset[str]) -> str:
+    """The request's bearer token, one of ``tokens``; else 401."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not matches_any(token.strip(), tokens):
+    token = token.strip()
+    if scheme.lower() != "bearer" or not matches_any(token, tokens):
         raise Problem(
             401,
             "missing or invalid bearer token" if tokens else "no API tokens are configured",
             slug="token",
             headers={"WWW-Authenticate": 'Bearer realm="switchboard"'},
         )
+    return token
+
+
+class PrivateRoute(APIRoute):
+    """A route whose answers, errors included, may carry personal data: each says
+    ``Cache-Control: no-store``, so no proxy or browser keeps a copy."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().handle(scope, receive, no_store(send))
+
+
+def no_store(send: Send) -> Send:
+    """``send``, adding ``Cache-Control: no-store`` to the answer's headers."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", ()) if k != b"cache-control"]
+            message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+        await send(message)
+
+    return sending
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(tags=["actions"])
+    router = APIRouter(tags=["actions"], route_class=PrivateRoute)
     item_schema = ActionIn.model_json_schema()
 
     @router.post(
@@ -312,18 +417,23 @@ def build_router() -> APIRouter:
         },
     )
     async def actions(request: Request, ingress: Ingress) -> ListAccepted | AcceptedBody:
-        authorize(request, ingress.settings.tokens())
+        token = authorize(request, ingress.settings.tokens())
         kind = require_media_type(request, JSON, CE_JSON, CE_BATCH)
         body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
         body = cloudevents_binding(kind, body, request.headers)
-        prepared = prepare(body, request.headers.get("idempotency-key"))
+        prepared = prepare(body, request.headers.get("idempotency-key"), token_scope(token))
         require_queues(prepared, ingress.known_queues())
         await require_agents(prepared, ingress.known_agents)
         await require_tickets(prepared, ingress.ticket_owners)
+        await require_unused_ids(prepared, ingress.publisher)
         answers: list[AcceptedBody] = []
         for item in prepared:
             accepted = await ingress.publisher.publish(
-                Topic.ACTIONS, item.key, item.event, fingerprint=item.fingerprint
+                Topic.ACTIONS,
+                item.key,
+                item.event,
+                fingerprint=item.fingerprint,
+                conflict=conflict_of(item),
             )
             answers.append(AcceptedBody(id=accepted.id, duplicate=accepted.duplicate))
         return ListAccepted.of(answers) if isinstance(body, list) else answers[0]

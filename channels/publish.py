@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import itertools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -222,11 +223,28 @@ class Publisher:
         return (previous.decode() if isinstance(previous, bytes) else str(previous)), False
 
     async def publish(
-        self, topic: Topic, key: str, event: CloudEvent, *, fingerprint: str | None = None
+        self,
+        topic: Topic,
+        key: str,
+        event: CloudEvent,
+        *,
+        fingerprint: str | None = None,
+        conflict: Problem | None = None,
     ) -> Accepted:
+        """``conflict``: what to answer when the id was taken for other content (default:
+        the ``422`` of a reused Idempotency-Key)."""
         return await self._publish(
-            topic, key, event.id, encode_event(event), fingerprint=fingerprint
+            topic, key, event.id, encode_event(event), fingerprint=fingerprint, conflict=conflict
         )
+
+    async def reused(self, named: Sequence[tuple[str, str]]) -> list[bool]:
+        """For each ``(event id, fingerprint)``: True when the id was written, or is being
+        written, for content with another fingerprint. One round trip for them all, so a
+        request can refuse such an item before it publishes any other."""
+        markers = [self._keys.ingress_seen(id_).encode() for id_, _ in named]
+        with redis_errors():
+            seen = await asyncio.gather(*(self._batch("GET", m) for m in markers))
+        return [not _same_content(s, f) for s, (_, f) in zip(seen, named, strict=True)]
 
     async def _publish(
         self,
@@ -237,16 +255,18 @@ class Publisher:
         *,
         maybe_seen: bool = True,
         fingerprint: str | None = None,
+        conflict: Problem | None = None,
     ) -> Accepted:
-        """``fingerprint``: what the request said, for an id named by an Idempotency-Key;
-        the same key with a different request is refused (422), not taken for a retry."""
+        """``fingerprint``: what the request said, for an id named by an Idempotency-Key
+        or given by the client; the same id for different content is refused
+        (``conflict``, by default the 422 of a reused key), not taken for a retry."""
         self.limits.check_inbound(value)
         marker = self._keys.ingress_seen(id_).encode()
         tail = FINGERPRINT_SEP + fingerprint.encode() if fingerprint is not None else b""
         claim: bytes | None = None
         if maybe_seen:
             claim = PENDING + uuid.uuid4().hex.encode() + tail
-            seen = await self._claim(marker, claim, fingerprint)
+            seen = await self._claim(marker, claim, fingerprint, conflict or key_reused())
             if seen:
                 return Accepted(id_, duplicate=True)
         try:
@@ -266,7 +286,9 @@ class Publisher:
             log.warning("seen_marker_failed", event_id=id_, error=type(exc).__name__)
         return Accepted(id_, duplicate=False)
 
-    async def _claim(self, marker: bytes, claim: bytes, fingerprint: str | None) -> bool:
+    async def _claim(
+        self, marker: bytes, claim: bytes, fingerprint: str | None, conflict: Problem
+    ) -> bool:
         """Take the id for this request (``SET NX``), or learn it was seen (True). A copy
         in flight on another replica holds a pending claim: this one waits for its
         outcome (seen, or let go after a failure) up to the produce deadline, so two
@@ -282,8 +304,8 @@ class Publisher:
                 seen = await current
                 if seen is None:
                     continue  # let go (or expired) between the two: claim again
-                if fingerprint is not None:
-                    _same_request(seen, fingerprint)
+                if fingerprint is not None and not _same_content(seen, fingerprint):
+                    raise conflict
                 if not bytes(seen).startswith(PENDING):
                     return True
                 if asyncio.get_running_loop().time() > deadline:
@@ -344,15 +366,21 @@ def fingerprint_of(content: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
-def _same_request(seen: Any, fingerprint: str) -> None:
-    """422 when the key's first request said something else (a marker written before
-    fingerprints, or without one, is taken as the same request)."""
+def _same_content(seen: Any, fingerprint: str) -> bool:
+    """Whether a seen marker (or claim) is for content with this fingerprint. A marker
+    written before fingerprints, or without one, is taken as the same content; no marker
+    at all (None) too: nothing was written under the id."""
     if not isinstance(seen, bytes) or FINGERPRINT_SEP not in seen:
-        return
-    if seen.rsplit(FINGERPRINT_SEP, 1)[1].decode() != fingerprint:
-        raise Problem(
-            422,
-            "this Idempotency-Key was used for a different request; nothing was written "
-            "(use a new key for a new request)",
-            slug="idempotency-key-reused",
-        )
+        return True
+    return seen.rsplit(FINGERPRINT_SEP, 1)[1].decode() == fingerprint
+
+
+def key_reused(errors: list[dict[str, Any]] | None = None) -> Problem:
+    """The 422 for an Idempotency-Key whose first request said something else."""
+    return Problem(
+        422,
+        "this Idempotency-Key was used for a different request; nothing was written "
+        "(use a new key for a new request)",
+        slug="idempotency-key-reused",
+        errors=errors,
+    )

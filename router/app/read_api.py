@@ -16,20 +16,26 @@ the composition root may import both. Where the figures come from:
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
+import orjson
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.types import Message, Receive, Scope, Send
 
-from channels.actions import BEARER, authorize
+from channels.actions import BEARER, PrivateRoute, authorize
 from channels.models import PROBLEM_SCHEMA
-from channels.problems import Problem
+from channels.problems import Problem, invalid_fields
 from consumers.domain.assignment import parse_member
 from consumers.state.agents import AgentRecord, AgentStore
 from consumers.state.backlog import Backlog
@@ -46,13 +52,26 @@ from rules.loader import load_ruleset
 
 log = structlog.get_logger("switchboard.read_api")
 MAX_LIST = 1000
-Id = Annotated[str, PathParam(min_length=1, max_length=200)]
+DEFAULT_LIST = 100
+MAX_ID = 1024
+"""Longer than any id or identity the ingress takes (an email of 254 characters, a
+``customer.upserted`` email of 320, a Messenger handle of 400, each with its prefix)."""
+Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID)]
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_LIST, description=f"Items per page (at most {MAX_LIST}).")
+]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=2 * MAX_ID, description="`next_cursor` of the previous page."),
+]
 
 
 # --- response models --------------------------------------------------------------------
 class CustomerTickets(BaseModel):
     customer_id: str
-    tickets: list[Ticket] = Field(description="Oldest first.")
+    tickets: list[Ticket] = Field(description="Oldest first (this page of them).")
+    total: int = Field(description="Tickets in the whole list, every page.")
+    next_cursor: str | None = Field(description="`cursor` of the next page; null: the last.")
 
 
 class QueueSummary(BaseModel):
@@ -80,6 +99,8 @@ class WaitingTicket(BaseModel):
 class WaitingLineBody(BaseModel):
     queue: str
     tickets: list[WaitingTicket]
+    total: int = Field(description="Tickets waiting in the queue's line (as `unassigned`).")
+    next_cursor: str | None = Field(description="`cursor` of the next page; null: the last.")
 
 
 class Agent(BaseModel):
@@ -159,17 +180,79 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+class ReadRoute(PrivateRoute):
+    """A GET route that answers HEAD too (RFC 9110 section 9.1): the same status and
+    headers, no body. Its ``405`` names both in ``Allow``."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            return super().matches({**scope, "method": "GET"})
+        return super().matches(scope)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "HEAD":
+            await super().handle({**scope, "method": "GET"}, receive, _headers_only(send))
+        elif scope["method"] in (self.methods or ()):
+            await super().handle(scope, receive, send)
+        else:
+            raise HTTPException(405, headers={"Allow": "GET, HEAD"})
+
+
+def _headers_only(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return sending
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    """An opaque cursor: where the next page starts, as the client passes it back."""
+    return base64.urlsafe_b64encode(orjson.dumps(position)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, **fields: type) -> dict[str, Any] | None:
+    """The position a cursor holds, each field of its type (None: the first page); 400 at
+    the parameter when it is not one this API made."""
+    if cursor is None:
+        return None
+    try:
+        position = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        position = None
+    if not (
+        isinstance(position, dict)
+        and set(position) == set(fields)
+        and all(isinstance(position[f], t) for f, t in fields.items())
+        and all(v >= 0 for v in position.values() if isinstance(v, int))
+    ):
+        raise invalid_fields(
+            [{"pointer": "/query/cursor", "detail": "not a cursor of this list; start without"}]
+        )
+    return position
+
+
+def link_next(request: Request, response: Response, cursor: str | None, limit: int) -> None:
+    """``Link: <...>; rel="next"`` (RFC 8288), relative: the client's own host and path."""
+    if cursor is not None:
+        query = urlencode({"limit": limit, "cursor": cursor})
+        response.headers["Link"] = f'<{quote(request.url.path)}?{query}>; rel="next"'
+
+
 def build_router(state: ReadState, settings: Settings) -> APIRouter:
     tokens = settings.tokens
 
     def bearer(request: Request) -> None:
         authorize(request, tokens())
 
-    router = APIRouter(tags=["read"], dependencies=[Depends(BEARER), Depends(bearer)])
+    router = APIRouter(
+        tags=["read"], dependencies=[Depends(BEARER), Depends(bearer)], route_class=ReadRoute
+    )
     errors = _responses(401, 404, 503)
 
     @router.get(
-        "/v1/tickets/{ticket_id}",
+        "/v1/tickets/{ticket_id:path}",
         response_model=Ticket,
         responses=errors,
         summary="A ticket's current snapshot",
@@ -181,7 +264,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         return found
 
     @router.get(
-        "/v1/customers/{customer_id}/tickets",
+        "/v1/customers/{customer_id:path}/tickets",
         response_model=CustomerTickets,
         responses=errors,
         summary="Every ticket of a customer",
@@ -189,9 +272,19 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         "identities: `email:ada@example.com`, `phone:+15551234567`. Their own tickets "
         "first (with those of customers merged into them), then the tickets of others "
         "they wrote on (a reply in someone's thread); each ticket's `customer_id` is "
-        "its own customer's.",
+        "its own customer's. A page at a time: `limit` (default "
+        f"{DEFAULT_LIST}, at most {MAX_LIST}), then `cursor` = the answer's `next_cursor` "
+        '(also in `Link: <...>; rel="next"`) until it is null.',
     )
-    async def customer_tickets(customer_id: Id) -> CustomerTickets:
+    async def customer_tickets(
+        customer_id: Id,
+        request: Request,
+        response: Response,
+        limit: Limit = DEFAULT_LIST,
+        cursor: Cursor = None,
+    ) -> CustomerTickets:
+        start = decode_cursor(cursor, o=int)
+        offset = int(start["o"]) if start else 0
         customer = customer_id
         if ":" in customer_id:
             owner = await state.threads.customer_of(identity_key(customer_id))
@@ -205,7 +298,15 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         tickets += await state.threads.participated_tickets(customer)
         if not tickets and not await state.threads.customer_known(customer):
             raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
-        return CustomerTickets(customer_id=customer, tickets=tickets)
+        end = offset + limit
+        following = encode_cursor({"o": end}) if end < len(tickets) else None
+        link_next(request, response, following, limit)
+        return CustomerTickets(
+            customer_id=customer,
+            tickets=tickets[offset:end],
+            total=len(tickets),
+            next_cursor=following,
+        )
 
     @router.get(
         "/v1/queues",
@@ -221,13 +322,32 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         response_model=WaitingLineBody,
         responses=errors,
         summary="A queue's waiting line, in the order it will be served",
+        description=f"A page at a time: `limit` (default {DEFAULT_LIST}, at most "
+        f"{MAX_LIST}), then `cursor` = the answer's `next_cursor` (also in "
+        '`Link: <...>; rel="next"`) until it is null. A cursor holds a place in line: '
+        "tickets that join or leave meanwhile do not shift the pages after it.",
     )
     async def waiting(
-        name: Id, limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100
+        name: Id,
+        request: Request,
+        response: Response,
+        limit: Limit = DEFAULT_LIST,
+        cursor: Cursor = None,
     ) -> WaitingLineBody:
+        start = decode_cursor(cursor, s=float, m=str, p=int)
         if not await _known_queue(state, name):
             raise Problem(404, f"no queue {name!r}", slug="unknown-queue")
-        return WaitingLineBody(queue=name, tickets=await _line(state, name, limit))
+        after = Entry(str(start["m"]), float(start["s"])) if start else None
+        tickets, last = await _line(state, name, limit, after, int(start["p"]) if start else 0)
+        following = None
+        if last is not None:
+            following = encode_cursor(
+                {"s": last.score, "m": last.member, "p": tickets[-1].position}
+            )
+        link_next(request, response, following, limit)
+        counts = await state.line.waiting()
+        total = sum(n for need, n in counts.items() if need.partition("|")[2] == name)
+        return WaitingLineBody(queue=name, tickets=tickets, total=total, next_cursor=following)
 
     @router.get(
         "/v1/agents",
@@ -240,7 +360,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         return [agent_body(r, defaults) for r in await state.agents.records()]
 
     @router.get(
-        "/v1/agents/{agent_id}",
+        "/v1/agents/{agent_id:path}",
         response_model=Agent,
         responses=errors,
         summary="One agent: presence, skills, capacity, load and tickets held",
@@ -315,29 +435,31 @@ async def _queues(state: ReadState) -> list[QueueSummary]:
     return out
 
 
-async def _line(state: ReadState, queue: str, limit: int) -> list[WaitingTicket]:
-    """Walk the line in order, page by page, keeping the members of ``queue``."""
-    picked: list[Entry] = []
-    after: Entry | None = None
-    while len(picked) < limit:
+async def _line(
+    state: ReadState, queue: str, limit: int, after: Entry | None, served: int
+) -> tuple[list[WaitingTicket], Entry | None]:
+    """Up to ``limit`` tickets of ``queue`` in line order after ``after`` (``served``
+    before it), walking the line page by page; and the last one's place when more of the
+    queue's follow (None: this is the end)."""
+    out: list[tuple[Entry, WaitingTicket]] = []
+    now = time.time()
+    while len(out) <= limit:
         page = await state.line.page(after)
         if not page:
             break
-        for entry, need in zip(page, await state.line.needs_of(page), strict=True):
-            if need is None or need.partition("|")[2] == queue:
-                picked.append(entry)
-        after = page[-1]
-    ids = [parse_member(e.member)[0] for e in picked]
-    tickets = await state.threads.tickets(ids)
-    now = time.time()
-    out: list[WaitingTicket] = []
-    for entry, ticket in zip(picked, tickets, strict=True):
-        ticket_id, round_ = parse_member(entry.member)
-        if ticket is None or ticket.queue != queue:
-            continue  # needs unknown (an older entry) and another queue's, or gone
-        out.append(
-            WaitingTicket(
-                position=len(out) + 1,
+        needs = await state.line.needs_of(page)
+        picked = [
+            e
+            for e, need in zip(page, needs, strict=True)
+            if need is None or need.partition("|")[2] == queue
+        ]
+        tickets = await state.threads.tickets([parse_member(e.member)[0] for e in picked])
+        for entry, ticket in zip(picked, tickets, strict=True):
+            if ticket is None or ticket.queue != queue:
+                continue  # needs unknown (an older entry) and another queue's, or gone
+            ticket_id, round_ = parse_member(entry.member)
+            waited = WaitingTicket(
+                position=served + len(out) + 1,
                 ticket_id=ticket_id,
                 priority=ticket.priority,
                 channel=ticket.channel,
@@ -346,10 +468,11 @@ async def _line(state: ReadState, queue: str, limit: int) -> list[WaitingTicket]
                 assignment_round=round_,
                 ticket=ticket,
             )
-        )
-        if len(out) >= limit:
-            break
-    return out
+            out.append((entry, waited))
+        after = page[-1]
+    more = len(out) > limit
+    out = out[:limit]
+    return [w for _, w in out], (out[-1][0] if more else None)
 
 
 def include_read_api(app: FastAPI, settings: Settings, redis: RedisClient) -> ReadState:

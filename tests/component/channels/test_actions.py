@@ -364,3 +364,77 @@ async def test_json_declared_in_another_charset_is_415(
     utf8 = {**AUTH, "content-type": "application/json; charset=UTF-8"}
     await create_tickets(settings, "T-1")
     assert (await client.post(URL, content=body, headers=utf8)).status_code == 202
+
+
+async def test_one_action_and_a_list_of_it_under_one_key_are_the_same_request(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The same note as an object, then as a one-item list, under one Idempotency-Key:
+    it was written twice, with two ids."""
+    await create_tickets(settings, "T-1")
+    note = {"type": "ticket.note_added", "data": {"ticket_id": "T-1", "text": "called"}}
+    keyed = {**AUTH, "Idempotency-Key": "k-1"}
+    first = await client.post(URL, json=note, headers=keyed)
+    assert first.json() == {"id": first.json()["id"], "duplicate": False}
+    spelt_out = [
+        {**note, "type": "switchboard.ticket.note_added", "source": "/switchboard/actions"}
+    ]
+    again = await client.post(URL, json=spelt_out, headers=keyed)
+    assert again.status_code == 202, again.text
+    assert again.json() == {
+        "id": first.json()["id"],
+        "duplicate": True,
+        "events": [{"id": first.json()["id"], "duplicate": True}],
+    }
+    more = [note, {"type": "ticket.closed", "data": {"ticket_id": "T-1"}}]
+    problem = assert_problem(await client.post(URL, json=more, headers=keyed), 422)
+    assert problem["type"].endswith("/idempotency-key-reused")
+    assert len(await read_topic(settings, Topic.ACTIONS, expect=1, settle=0.3)) == 1
+
+
+async def test_an_event_id_reused_for_other_content_is_refused(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A given ``id`` with other data, or on another ticket, was answered
+    ``duplicate: true`` and dropped."""
+    await create_tickets(settings, "T-1", "T-2")
+    note = {"type": "ticket.note_added", "id": "fixed-1", "data": {"ticket_id": "T-1"}}
+    assert (await client.post(URL, json=note, headers=AUTH)).json()["duplicate"] is False
+    assert (await client.post(URL, json=note, headers=AUTH)).json()["duplicate"] is True
+    other = {**note, "data": {"ticket_id": "T-2"}}
+    problem = assert_problem(await client.post(URL, json=other, headers=AUTH), 422, "/id")
+    assert problem["type"].endswith("/id-reused")
+    fresh = {"type": "ticket.closed", "data": {"ticket_id": "T-1"}}
+    later = assert_problem(await client.post(URL, json=[fresh, other], headers=AUTH), 422, "/1/id")
+    assert later["type"].endswith("/id-reused")  # and the first item is not written either
+    twins = {"type": "ticket.resolved", "id": "fixed-2", "data": {"ticket_id": "T-1"}}
+    clash = [twins, {**twins, "data": {"ticket_id": "T-2"}}]
+    assert_problem(await client.post(URL, json=clash, headers=AUTH), 400, "/1/id")
+    copies = await client.post(URL, json=[twins, twins], headers=AUTH)
+    assert [e["duplicate"] for e in copies.json()["events"]] == [False, True]
+    assert len(await read_topic(settings, Topic.ACTIONS, expect=2, settle=0.3)) == 2
+
+
+async def test_idempotency_keys_belong_to_the_token_that_sent_them(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Two helpdesks with their own tokens may pick the same key for their own requests."""
+    await create_tickets(settings, "T-1")
+    note = {"type": "ticket.note_added", "data": {"ticket_id": "T-1"}}
+    one = await client.post(
+        URL, json=note, headers={"Authorization": "Bearer tok-1", "Idempotency-Key": "k-2"}
+    )
+    two = await client.post(URL, json=note, headers={**AUTH, "Idempotency-Key": "k-2"})
+    assert [one.json()["duplicate"], two.json()["duplicate"]] == [False, False]
+    assert one.json()["id"] != two.json()["id"]
+    assert len(await read_topic(settings, Topic.ACTIONS, expect=2)) == 2
+
+
+async def test_action_answers_are_never_stored_by_caches(client: httpx.AsyncClient) -> None:
+    ok = {"type": "agent.presence", "data": {"agent_id": "a-1", "status": "online"}}
+    for resp in (
+        await client.post(URL, json=ok, headers=AUTH),
+        await client.post(URL, json=ok),
+        await client.post(URL, json={"type": "nope", "data": {}}, headers=AUTH),
+    ):
+        assert resp.headers["cache-control"] == "no-store", resp.status_code

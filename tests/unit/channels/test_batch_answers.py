@@ -48,6 +48,10 @@ class Remembering:
         self.published.append((key, event.type))
         return self._accept(event.id)
 
+    async def reused(self, named: list[tuple[str, str]]) -> list[bool]:
+        """No id was used for other content (each test sends one content per id)."""
+        return [False for _ in named]
+
 
 async def every_ticket_exists(ticket_ids: list[str]) -> list[str | None]:
     return ["customer" for _ in ticket_ids]

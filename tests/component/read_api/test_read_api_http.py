@@ -1,0 +1,176 @@
+"""The read API's HTTP contract against real valkey, on state written as the roles write
+it: ids with ``/`` and long identities served back, HEAD, ``no-store``, pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from consumers.state.agents import AgentStore
+from consumers.state.threads import Commit, RedisThreadStore
+from consumers.state.waiting import WaitingLine
+from router.events import Ticket, utcnow
+from router.redis import RedisClient, make_redis
+from router.settings import Settings
+from tests.component.channels.support import assert_problem, client_for
+from tests.component.pipeline.conftest import RULES
+
+pytestmark = pytest.mark.component
+
+AUTH = {"Authorization": "Bearer read-token"}
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
+    client = make_redis(settings)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    update = {"rules_path": RULES, "api_tokens": SecretStr("read-token")}
+    async with client_for(settings.model_copy(update=update)) as client:
+        yield client
+
+
+async def customer_with_tickets(
+    settings: Settings, redis: RedisClient, identity: str, count: int, queue: str | None = None
+) -> tuple[str, list[Ticket]]:
+    """A customer known by ``identity`` with ``count`` tickets, committed as the router does."""
+    store = RedisThreadStore(redis, ttl_s=600, prefix=settings.topic_prefix)
+    [customer] = await store.resolve_customers([[identity]])
+    start = utcnow() - timedelta(hours=1)
+    tickets = [
+        Ticket(
+            id=f"T-{identity[-6:]}-{i}",
+            channel="webform",
+            customer_id=customer,
+            created_at=start + timedelta(seconds=i),
+            updated_at=start + timedelta(seconds=i),
+            queue=queue,
+        )
+        for i in range(count)
+    ]
+    commits = [Commit(customer, f"e-{t.id}", t, expected_version=0) for t in tickets]
+    assert await store.commit_many(commits) == ["OK"] * count
+    return customer, tickets
+
+
+async def test_an_agent_id_with_a_slash_is_served_back(
+    http: httpx.AsyncClient, redis: RedisClient, settings: Settings
+) -> None:
+    """``agent.presence`` takes ``team/ann``; ``%2F`` is decoded before routing, so the
+    last segment takes the rest of the path."""
+    await AgentStore(redis, prefix=settings.topic_prefix).presence("team/ann", "online", [], {})
+    for path in ("/v1/agents/team%2Fann", "/v1/agents/team/ann"):
+        resp = await http.get(path, headers=AUTH)
+        assert resp.status_code == 200, (path, resp.text)
+        assert resp.json()["id"] == "team/ann"
+
+
+async def test_a_long_email_with_a_slash_is_a_customer_id_the_api_reads(
+    http: httpx.AsyncClient, redis: RedisClient, settings: Settings
+) -> None:
+    """A 198-character address was refused as over 200 characters; a ``/`` in its local
+    part was a path separator."""
+    email = "a/" + "x" * (198 - len("a/@example.com")) + "@example.com"
+    assert len(email) == 198
+    customer, tickets = await customer_with_tickets(settings, redis, f"email:{email}", 1)
+    resp = await http.get(f"/v1/customers/email:{email.replace('/', '%2F')}/tickets", headers=AUTH)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["customer_id"] == customer
+    assert [t["id"] for t in resp.json()["tickets"]] == [tickets[0].id]
+    longest = "email:" + "y" * 242 + "@example.com"  # 254 characters of address
+    assert_problem(await http.get(f"/v1/customers/{longest}/tickets", headers=AUTH), 404)
+
+
+async def test_head_answers_every_read_route_without_a_body(
+    http: httpx.AsyncClient, redis: RedisClient, settings: Settings
+) -> None:
+    await AgentStore(redis, prefix=settings.topic_prefix).presence("a-1", "online", [], {})
+    for path in ("/v1/agents/a-1", "/v1/agents", "/v1/queues"):
+        got = await http.get(path, headers=AUTH)
+        head = await http.head(path, headers=AUTH)
+        assert (head.status_code, got.status_code) == (200, 200), path
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["content-length"] == got.headers["content-length"]
+    assert (await http.head("/v1/agents/nobody", headers=AUTH)).status_code == 404
+    assert (await http.head("/v1/agents/a-1")).status_code == 401
+    refused = assert_problem(await http.post("/v1/agents/a-1", headers=AUTH), 405)
+    assert refused["status"] == 405
+    assert (await http.post("/v1/agents/a-1", headers=AUTH)).headers["allow"] == "GET, HEAD"
+
+
+async def test_read_answers_are_never_stored_by_caches(
+    http: httpx.AsyncClient, redis: RedisClient, settings: Settings
+) -> None:
+    await AgentStore(redis, prefix=settings.topic_prefix).presence("a-1", "online", [], {})
+    for path, status in (("/v1/agents/a-1", 200), ("/v1/tickets/T-none", 404)):
+        resp = await http.get(path, headers=AUTH)
+        assert resp.status_code == status
+        assert resp.headers["cache-control"] == "no-store", path
+    assert (await http.get("/v1/agents/a-1")).headers["cache-control"] == "no-store"  # 401
+
+
+async def test_a_customers_tickets_come_a_page_at_a_time(
+    http: httpx.AsyncClient, redis: RedisClient, settings: Settings
+) -> None:
+    customer, tickets = await customer_with_tickets(settings, redis, "email:pages@example.com", 5)
+    url = f"/v1/customers/{customer}/tickets"
+    seen: list[str] = []
+    resp = await http.get(url, params={"limit": 2}, headers=AUTH)
+    pages = 0
+    while True:
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["total"] == 5
+        seen += [t["id"] for t in body["tickets"]]
+        pages += 1
+        if body["next_cursor"] is None:
+            assert "link" not in resp.headers
+            break
+        assert resp.headers["link"].endswith('>; rel="next"')
+        link = resp.headers["link"][1:].split(">;")[0]
+        resp = await http.get(link, headers=AUTH)  # the Link is the same page as the cursor
+    assert seen == [t.id for t in tickets]
+    assert pages == 3
+    whole = await http.get(url, headers=AUTH)
+    assert whole.json()["next_cursor"] is None
+    assert len(whole.json()["tickets"]) == 5
+    for params, pointer in (
+        ({"limit": 0}, "/query/limit"),
+        ({"limit": 1001}, "/query/limit"),
+        ({"cursor": "not-ours"}, "/query/cursor"),
+    ):
+        assert_problem(await http.get(url, params=params, headers=AUTH), 400, pointer)
+
+
+async def test_a_waiting_line_comes_a_page_at_a_time_past_any_position(
+    http: httpx.AsyncClient, redis: RedisClient, settings: Settings
+) -> None:
+    _, tickets = await customer_with_tickets(
+        settings, redis, "email:line@example.com", 5, queue="billing"
+    )
+    await WaitingLine(redis, prefix=settings.topic_prefix, shards=settings.timers_shards).follow(
+        tickets
+    )
+    url = "/v1/queues/billing/waiting"
+    first = await http.get(url, params={"limit": 3}, headers=AUTH)
+    assert first.status_code == 200, first.text
+    assert [t["position"] for t in first.json()["tickets"]] == [1, 2, 3]
+    assert first.json()["total"] == 5
+    cursor = first.json()["next_cursor"]
+    rest = await http.get(url, params={"limit": 3, "cursor": cursor}, headers=AUTH)
+    assert [t["position"] for t in rest.json()["tickets"]] == [4, 5]
+    assert rest.json()["next_cursor"] is None
+    ids = [t["ticket_id"] for t in first.json()["tickets"] + rest.json()["tickets"]]
+    assert ids == [t.id for t in tickets]  # oldest first, same priority
+    assert_problem(
+        await http.get(url, params={"cursor": "e30"}, headers=AUTH), 400, "/query/cursor"
+    )
