@@ -411,7 +411,8 @@ def build_router() -> APIRouter:
             "parameters": [
                 idempotency_key_parameter(
                     "the events of the actions that carry no `id` of their own (each by "
-                    "its place in the request)"
+                    "its place in the request); keys are scoped by API token: another "
+                    "token's same key names other events"
                 )
             ],
         },
