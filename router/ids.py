@@ -1,5 +1,9 @@
 """Deterministic event ids: re-publishing after a crash yields the same CloudEvents id.
 
+Customer ids are the exception: ``new_customer_id`` is random, so nobody who knows an
+address can compute the id of its customer, and a customer forgotten and seen again gets
+a new id, never linked back to the erased history.
+
 The ids are UUIDv5 (RFC 4122: SHA-1 of the namespace and the name). They are computed
 here without ``uuid.uuid5`` and ``uuid.UUID``, whose object construction and checks
 cost more than the hash itself on the router's hot path; the digest, the version and
@@ -9,6 +13,7 @@ variant bits and the text form are the same, so every id is identical to ``uuid5
 from __future__ import annotations
 
 import hashlib
+import secrets
 import uuid
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://switchboard.dev/events")
@@ -47,8 +52,16 @@ def ticket_id(first_event_id: str) -> str:
     return "T-" + f"{_uuid5_int(_TICKET + first_event_id):032x}"[:16]
 
 
+def new_customer_id() -> str:
+    """A new customer's id: 64 random bits, derived from nothing about the person. The
+    thread store links identities to it race-safely (SET NX, then reads the owner back),
+    so concurrent or repeated resolutions still agree on one id."""
+    return "C-" + secrets.token_hex(8)
+
+
 def customer_id_for(identity: str) -> str:
-    """A customer is named after the first identity it was seen with (the router's
-    thread store names new customers so; the rule tools name the customer of an event
-    the same way)."""
+    """A stable stand-in id for the customer of an identity, for the offline rule tools
+    (``rules simulate``, ``replay``, the facts of a message without a ticket): they have
+    no thread store to ask, and need the same name on every run. The router never names a
+    customer so (``new_customer_id``): a live ``customer.id`` differs from this one."""
     return "C-" + uuid.uuid5(NAMESPACE, f"customer\x1f{identity}").hex[:16]

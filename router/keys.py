@@ -23,6 +23,10 @@ key                                       type        what it holds
 ``p:{c:<customer>}:msgs``                 hash        message id -> ticket (reply threading)
 ``p:{c:<customer>}:profile``              string      CRM profile (JSON)
 ``p:{c:<customer>}:ids``                  set         identity keys linked to the customer
+``p:{c:<customer>}:participates``         set         ``<customer>`` US ``<ticket>``: tickets
+                                                      of others this customer wrote on
+``p:{c:<customer>}:wrote``                set         the same US ``<message id>``: their
+                                                      message ids there (``forget``)
 ``p:{c:<customer>}:done:<event>``         string      dedupe marker of an applied event (TTL)
 ``p:{c:<customer>}:outbox:<event>``       string      records of an event not yet acked (TTL)
 ``p:{agents}:agent:<agent>``              hash        status, skills, capacity
@@ -140,6 +144,11 @@ class Keys:
     def participations(self, customer_id: str) -> str:
         """The tickets of others this customer wrote on (a reply in someone's thread)."""
         return self._customer(customer_id, "participates")
+
+    def written(self, customer_id: str) -> str:
+        """The message ids this customer wrote on others' tickets, each as ``<customer>``
+        US ``<ticket>`` US ``<message id>`` (``forget`` takes them out of those tickets)."""
+        return self._customer(customer_id, "wrote")
 
     def customer_identities(self, customer_id: str) -> str:
         return self._customer(customer_id, "ids")

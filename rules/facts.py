@@ -175,8 +175,9 @@ def facts(
         customer["id"] = ticket.customer_id
         ticket_seen: Mapping[str, Any] = TicketFacts(ticket)
     else:
-        # the router resolves the customer from Redis; offline, the id a new customer
-        # gets stands in for it, unless the message names one
+        # the router resolves the customer from Redis (a new one gets a random id);
+        # offline, a stable stand-in named after the sender does, unless the message
+        # names one: a live customer.id never equals it
         customer.setdefault("id", customer_id_for(sender_key(channel, seen.get("customer"))))
         ticket_seen = new_ticket_facts(
             channel,

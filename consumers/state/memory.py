@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 
 from consumers.state.threads import Commit, MessageOwner, ThreadView, ViewRequest
-from router.events import Ticket
-from router.ids import customer_id_for
+from router.events import Customer, Ticket
+from router.ids import new_customer_id
 from router.topics import pack_records, unpack_records
 
 
@@ -44,6 +44,7 @@ class _Thread:
     profile: bytes | None = None
     identities: set[str] = field(default_factory=set)  # what ``forget`` unlinks
     merged: set[str] = field(default_factory=set)  # customers merged into this one
+    wrote: dict[MessageOwner, set[str]] = field(default_factory=dict)  # others' tickets
 
 
 class InMemoryThreadStore:
@@ -60,12 +61,12 @@ class InMemoryThreadStore:
 
     async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]:
         """The customer behind each list: the owner of its first known identity, else a
-        new customer named after its first identity. Unknown identities are linked to it,
-        list by list, so lists sharing an identity resolve to one customer."""
+        new customer with a random id (``new_customer_id``). Unknown identities are
+        linked to it, list by list, so lists sharing an identity resolve to one customer."""
         owners = []
         for ids in identity_lists:
             known = [self._identities[i] for i in ids if i in self._identities]
-            customer = known[0] if known else customer_id_for(ids[0])
+            customer = known[0] if known else new_customer_id()
             for identity in ids:
                 if identity not in self._identities:
                     self._identities[identity] = customer
@@ -135,6 +136,9 @@ class InMemoryThreadStore:
             # as in Redis: a new ticket's owner whatever the answer (its id derives from
             # the event that opens it, so if it exists it is this customer's)
             self._owners[c.ticket.id] = c.customer_id
+        if c.ticket is not None and c.participant:  # as Redis: whatever the answer
+            place = MessageOwner(c.customer_id, c.ticket.id)
+            self._thread(c.participant).wrote.setdefault(place, set()).update(c.message_ids)
         if c.ticket is not None:  # the global reply index: first writer wins
             for message_id in c.message_ids:
                 self._messages.setdefault(message_id, MessageOwner(c.customer_id, c.ticket.id))
@@ -180,8 +184,11 @@ class InMemoryThreadStore:
 
     async def forget(self, customer_id: str) -> list[str]:
         """Erase everything stored about a customer; return the ids of their tickets.
-        Identities are unlinked only while they still point at this customer."""
+        Identities are unlinked only while they still point at this customer; the tickets
+        of others they wrote on stay their owners', without them (as the Redis store)."""
         thread = self._threads.pop(customer_id, None) or _Thread()
+        for place, message_ids in thread.wrote.items():
+            self._leave(place, customer_id, message_ids, thread.identities)
         for identity in thread.identities:
             if self._identities.get(identity) == customer_id:
                 del self._identities[identity]
@@ -191,6 +198,29 @@ class InMemoryThreadStore:
         for message_id in thread.replies:
             self._messages.pop(message_id, None)
         return tickets
+
+    def _leave(
+        self, place: MessageOwner, customer_id: str, message_ids: set[str], identities: set[str]
+    ) -> None:
+        """Their id, message ids and last message out of another's ticket."""
+        owner = self._threads.get(place.customer_id) or _Thread()
+        for message_id in message_ids:
+            owner.replies.pop(message_id, None)
+            self._messages.pop(message_id, None)
+        stored = owner.tickets.get(place.ticket_id)
+        if stored is None:
+            return
+        ticket = Ticket.model_validate_json(stored.json)
+        stored.json = ticket.model_copy(
+            update={
+                "participants": [p for p in ticket.participants if p != customer_id],
+                "message_ids": [m for m in ticket.message_ids if m not in message_ids],
+            }
+        ).model_dump_json()
+        stored.version += 1
+        said = orjson.loads(stored.message).get("customer") if stored.message else None
+        if said and identities & set(Customer.model_validate(said).identities()):
+            stored.message = None
 
     async def customer_of(self, identity: str) -> str | None:
         return self._identities.get(identity)

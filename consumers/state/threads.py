@@ -18,9 +18,10 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
-from router.events import Ticket
-from router.ids import customer_id_for
-from router.keys import Keys, ticket_field
+from router.errors import BackendUnavailable
+from router.events import Customer, Ticket
+from router.ids import new_customer_id
+from router.keys import TICKET_FIELDS, Keys, ticket_field
 from router.redis import (
     Command,
     RedisClient,
@@ -114,6 +115,7 @@ class RedisThreadStore:
         self._keys = Keys(prefix)
         self._commit = load_script(client, HERE / "commit.lua")
         self._view = load_script(client, HERE / "view.lua")
+        self._leave = load_script(client, HERE / "leave.lua")
 
     async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]:
         """The customer behind each list of identities; unknown identities are linked.
@@ -130,21 +132,24 @@ class RedisThreadStore:
         return [owner_of[tuple(ids)] for ids in identity_lists]
 
     async def _resolve_disjoint(self, identity_lists: list[list[str]]) -> list[str]:
-        """``resolve_customers`` for lists sharing no identity, in two round trips.
+        """``resolve_customers`` for lists sharing no identity: two round trips, three when
+        a list is a new customer.
 
-        Linking is SET NX per identity, then the owner of the first identity is read
-        back, so concurrent or repeated calls agree on who owns an identity.
+        A new customer gets a random id (``new_customer_id``): its first identity is
+        claimed with SET NX and its owner read back before the other identities are
+        linked, so concurrent or repeated calls agree on one customer for all of them.
         """
         keys = [[self._keys.identity(i) for i in ids] for ids in identity_lists]
         with redis_errors():
             # one read for all (one MGET per slot on a cluster: identities are anywhere)
             flat = iter(await get_many(self._r, [key for group in keys for key in group]))
             found: list[list[Any]] = [[next(flat) for _ in group] for group in keys]
+            claimed = await self._claim_new(keys, found)
             chosen = []
             commands: list[Command] = []
-            for ids, group, values in zip(identity_lists, keys, found, strict=True):
+            for group, values, new in zip(keys, found, claimed, strict=True):
                 existing = [text(v) for v in values if v is not None]
-                chosen.append(existing[0] if existing else customer_id_for(ids[0]))
+                chosen.append(existing[0] if existing else new)
                 missing = [k for k, v in zip(group, values, strict=True) if v is None]
                 commands += [("SET", key, chosen[-1], "NX") for key in missing]
                 if missing:  # what `forget` erases: the customer's identities
@@ -166,6 +171,25 @@ class RedisThreadStore:
             if others and others != [owner]:  # one list names two customers: one person
                 await self._absorb(owner, [c for c in others if c != owner])
         return owners
+
+    async def _claim_new(self, keys: list[list[str]], found: list[list[Any]]) -> list[str]:
+        """For each list none of whose identities is known: the customer that owns its
+        first identity after a SET NX of a new random id (another process may have won);
+        "" for the other lists. One round trip, none when no list is new."""
+        new = [not any(v is not None for v in values) for values in found]
+        if not any(new):
+            return [""] * len(keys)
+        tried = [new_customer_id() if fresh else "" for fresh in new]
+        commands: list[Command] = []
+        for group, customer in zip(keys, tried, strict=True):
+            if customer:
+                commands += [("SET", group[0], customer, "NX"), ("GET", group[0])]
+        replies = iter(await run_batch(self._r, commands))
+        claimed = []
+        for customer in tried:
+            owner = (next(replies), next(replies))[1] if customer else None
+            claimed.append(text(owner) if owner else customer)
+        return claimed
 
     async def _absorb(self, survivor: str, others: list[str]) -> None:
         """Merge customers into ``survivor``: a CRM update or a message that links, say,
@@ -282,8 +306,11 @@ class RedisThreadStore:
                 # that ticket exists it is this customer's.
                 commands.append(("SET", k.ticket_owner(c.ticket.id), c.customer_id))
             owner = f"{c.customer_id}{OWNER_SEP}{c.ticket.id}" if c.ticket else ""
-            if owner and c.participant:  # idempotent: a set member
+            if owner and c.participant:  # idempotent: set members
                 commands.append(("SADD", k.participations(c.participant), owner))
+                if c.message_ids:  # which message ids are theirs, for `forget`
+                    wrote = [f"{owner}{OWNER_SEP}{m}" for m in c.message_ids]
+                    commands.append(("SADD", k.written(c.participant), *wrote))
             for message_id in c.message_ids if owner else []:
                 # The global reply index, for replies from other senders: first
                 # writer wins, so a later message cannot claim someone's thread.
@@ -325,9 +352,11 @@ class RedisThreadStore:
     async def forget(self, customer_id: str) -> list[str]:
         """Erase everything stored about a customer; return the ids of their tickets.
 
-        Identity keys are deleted only while they still point at this customer.
+        Identity keys are deleted only while they still point at this customer. The
+        tickets of others they wrote on stay their owners', without them (``_leave``).
         """
         k = self._keys
+        await self._leave_others_tickets(customer_id)
         with redis_errors():
             fields = await self._r.hkeys(k.ticket_data(customer_id))
             messages = [text(m) for m in await self._r.hkeys(k.message_index(customer_id))]
@@ -346,6 +375,69 @@ class RedisThreadStore:
             doomed += await scan_all(self._r, k.customer_pattern(customer_id))
             await delete_many(self._r, doomed)
         return tickets
+
+    async def _leave_others_tickets(self, customer_id: str) -> None:
+        """Take a customer out of every ticket of others they wrote on (their
+        participations): their id from its ``participants``, their message ids from its
+        ``message_ids`` and from the reply indexes, and the ticket's kept last message
+        when it is theirs (their address and words). Message ids written before this was
+        recorded cannot be told from the owner's and stay."""
+        k = self._keys
+        with redis_errors():
+            members = await self._r.smembers(k.participations(customer_id))
+            places = {o for m in members if (o := _owner(text(m))) is not None}
+            theirs: dict[MessageOwner, list[str]] = {}
+            for member in await self._r.smembers(k.written(customer_id)):
+                where, _, message_id = text(member).rpartition(OWNER_SEP)
+                if (place := _owner(where)) is not None:
+                    theirs.setdefault(place, []).append(message_id)
+                    places.add(place)
+            raw_ids = await self._r.smembers(k.customer_identities(customer_id))
+        identities = {text(i) for i in raw_ids}
+        for place in sorted(places, key=lambda p: (p.customer_id, p.ticket_id)):
+            await self._leave_ticket(place, customer_id, sorted(theirs.get(place, [])), identities)
+        written = [k.message_owner(m) for ids in theirs.values() for m in ids]
+        if written:
+            with redis_errors():
+                await delete_many(self._r, written)
+
+    async def _leave_ticket(
+        self, place: MessageOwner, customer_id: str, message_ids: list[str], identities: set[str]
+    ) -> None:
+        """``leave.lua`` on one ticket, read again and retried while the router moves it."""
+        k, tid = self._keys, place.ticket_id
+        data = k.ticket_data(place.customer_id)
+        names = [ticket_field(tid, f) for f in TICKET_FIELDS]
+        for _ in range(MAX_LEAVE_TRIES):
+            with redis_errors():
+                version, raw, message = await self._r.hmget(data, names)
+            ticket, _ = _stored_ticket(_bytes(raw)) if raw else (None, None)
+            rewritten = ""
+            if ticket is not None:
+                gone = set(message_ids)
+                rewritten = ticket.model_copy(
+                    update={
+                        "participants": [p for p in ticket.participants if p != customer_id],
+                        "message_ids": [m for m in ticket.message_ids if m not in gone],
+                    }
+                ).model_dump_json()
+            drop = "drop" if message and self._written_by(_bytes(message), identities) else "keep"
+            number = int(text(version)) if version else 0
+            args: list[str | int] = [tid, number, rewritten, drop, *message_ids]
+            call = ScriptCall(self._leave, [data, k.message_index(place.customer_id)], args)
+            with redis_errors():
+                [done] = await run_batch(self._r, [call])
+            if done:
+                return
+        raise BackendUnavailable("redis", f"ticket {tid} kept changing; run forget again")
+
+    def _written_by(self, message: bytes, identities: set[str]) -> bool:
+        """Whether a kept message's sender is one of these identity keys."""
+        try:
+            sender = Customer.model_validate(orjson.loads(message).get("customer") or {})
+        except (orjson.JSONDecodeError, AttributeError, ValidationError):
+            return False
+        return any(self._keys.identity(i) in identities for i in sender.identities())
 
     async def restore(
         self,
@@ -440,14 +532,25 @@ class RedisThreadStore:
         return out
 
     async def customer_known(self, customer_id: str) -> bool:
-        """Whether Redis knows this customer: an identity or a ticket (one slot: every
-        key of a customer shares its hash tag)."""
+        """Whether Redis knows this customer: an identity, a ticket, a merge into another
+        or a message on another's ticket (one slot: every key of a customer shares its
+        hash tag)."""
         k = self._keys
         with redis_errors():
             found = await self._r.exists(
-                k.customer_identities(customer_id), k.ticket_data(customer_id)
+                k.customer_identities(customer_id),
+                k.ticket_data(customer_id),
+                k.merged_into(customer_id),
+                k.participations(customer_id),
             )
         return bool(found)
+
+    async def customer_ticket_ids(self, customer_id: str) -> list[str]:
+        """The ids of a customer's tickets, sorted, readable snapshot or not (``forget``
+        tombstones them all)."""
+        with redis_errors():
+            fields = await self._r.hkeys(self._keys.ticket_data(customer_id))
+        return sorted(tid for tid, name in (text(f).rsplit(":", 1) for f in fields) if name == "v")
 
     async def customer_of(self, identity: str) -> str | None:
         with redis_errors():
@@ -456,6 +559,7 @@ class RedisThreadStore:
 
 
 OWNER_SEP = "\x1f"
+MAX_LEAVE_TRIES = 8  # a ticket the router keeps moving while `forget` rewrites it
 MAX_MERGE_CHAIN = 16  # customers merged into one another in turn: a bound, not a limit
 
 
@@ -467,6 +571,10 @@ def _stored_ticket(raw: bytes) -> tuple[Ticket | None, str | None]:
     except ValidationError as exc:
         where = ", ".join("/".join(map(str, e["loc"])) for e in exc.errors()[:3])
         return None, f"the stored ticket cannot be read ({where})"
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
 
 
 def _owner(value: str) -> MessageOwner | None:

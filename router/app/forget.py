@@ -1,18 +1,33 @@
 """``switchboard forget``: erase a customer's identities and thread state (GDPR erasure).
 
-Redis state goes at once; the ticket snapshots on the compacted ``ticket-state`` topic get
-tombstones (null values), which Kafka's compaction then removes. Records on the
-non-compacted topics age out with ``SWITCHBOARD_KAFKA_RETENTION_MS``.
+Whom: a customer id ``C-...`` (a customer merged into another stands for the person they
+are now part of: both are erased), an email, a phone number, or any identity key the
+store links (``email:...``, ``phone:...``, ``<channel>:<handle>`` such as ``chat:v-frank``,
+``crm:<id>``).
 
-Before the thread state goes, the customer's tickets leave everything that counts them
-apart from it: an agent's seat, the waiting line, the backlog gauges and the SLA timers.
-Once the tickets are erased no action can reach them (404), so a seat they kept would
-never be freed and the gauges would count them forever. That cleanup reads the snapshots
-the erasure deletes, so it runs first: a run that fails halfway is simply run again.
+In this order, each step idempotent, so a run that fails halfway is simply run again:
+1. the tombstones (null values) for the customer's tickets on the compacted
+   ``ticket-state`` topic, which Kafka's compaction then removes. The topic is checked
+   first (never created by the write) and Redis is still whole if this fails, so a rerun
+   finds the customer again;
+2. the tickets leave everything that counts them apart from the thread state: an agent's
+   seat, the waiting line, the backlog gauges and the SLA timers. Once the tickets are
+   erased no action can reach them (404), so a seat they kept would never be freed. It
+   reads the snapshots the erasure deletes, so it runs before it;
+3. the Redis state: the customer's identities, tickets, profile and indexes, and, on the
+   tickets of others they wrote on, their id, their message ids and their last message
+   (those tickets stay their owners'). A ticket the router opened for them meanwhile
+   gets its tombstone after.
+
+What stays: records on the non-compacted topics until ``SWITCHBOARD_KAFKA_RETENTION_MS``
+ages them out, and the snapshots of others' tickets on ``ticket-state`` that name the
+customer as a participant, until those tickets change again.
 """
 
 from __future__ import annotations
 
+import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from consumers.state.agents import AgentStore
@@ -20,11 +35,13 @@ from consumers.state.backlog import Backlog
 from consumers.state.schedule import TimerSchedule
 from consumers.state.threads import RedisThreadStore
 from consumers.state.waiting import WaitingLine
+from router.errors import ConfigError
 from router.events import Ticket
 from router.identity import normalize_email, normalize_phone
 from router.kafka import make_producer, send_and_wait_all
 from router.redis import RedisClient, make_redis
 from router.settings import Settings
+from router.topic_admin import missing_topics
 from router.topics import Topic, TopicNames
 from router.vocabulary import SETTLED
 
@@ -45,16 +62,42 @@ class Released:
     timers: int
 
 
+_KEYED = re.compile(r"[a-z][a-z0-9_-]*:.+")
+"""``<kind>:<value>``: how the store spells an identity (``chat:v-frank``, ``crm:42``)."""
+
+
 def identity_of(who: str) -> str | None:
-    """``C-...`` is a customer id (None: no lookup needed); else an email or a phone."""
+    """The identity key ``who`` names; None when it is a customer id ``C-...``.
+
+    ``email:`` and ``phone:`` are normalised as the adapters normalise them, as are a
+    bare address or phone number (``mailto:``, ``tel:``, ``whatsapp:`` spellings too);
+    any other ``<kind>:<value>`` is taken as it is. Raises ValueError for anything else.
+    """
+    who = who.strip()
     if who.startswith("C-"):
         return None
+    kind, _, rest = who.partition(":")
+    if kind == "email":
+        return f"email:{normalize_email(rest)}"
+    if kind == "phone":
+        return f"phone:{normalize_phone(rest)}"
     if "@" in who:
-        return f"email:{normalize_email(who)}"
-    return f"phone:{normalize_phone(who)}"
+        with suppress(ValueError):
+            return f"email:{normalize_email(who)}"
+    with suppress(ValueError):
+        return f"phone:{normalize_phone(who)}"
+    if _KEYED.fullmatch(who):
+        return who
+    raise ValueError(
+        "not an email, a phone number, an identity such as chat:<handle> or crm:<id>, "
+        "or a customer id C-..."
+    )
 
 
 async def forget(settings: Settings, who: str) -> Forgotten:
+    """Erase the customer ``who`` names (see the module doc for the order and what
+    stays). Raises ``ConfigError`` when the ``ticket-state`` topic is missing, having
+    changed nothing."""
     redis = make_redis(settings)
     try:
         store = RedisThreadStore(
@@ -65,29 +108,47 @@ async def forget(settings: Settings, who: str) -> Forgotten:
             return Forgotten(None, [])
         # a person is every customer merged into them too (their identities name them)
         people = [customer, *await store.merged_customers(customer)]
+        owned = [t for c in people for t in await store.customer_ticket_ids(c)]
+        await _tombstone(settings, owned)
         held = [t for c in people for t in await store.customer_tickets(c)]
         released = await release(redis, settings, held)
-        tickets = [t for c in people for t in await store.forget(c)]
+        tickets = sorted({t for c in people for t in await store.forget(c)} | set(owned))
     finally:
         await redis.aclose()
-    if tickets:
-        producer = make_producer(settings)
-        await producer.start()
-        try:
-            name = TopicNames(settings.topic_prefix)(Topic.TICKET_STATE)
-            await send_and_wait_all(producer, [(name, t.encode(), None, []) for t in tickets])
-        finally:
-            await producer.stop()
+    await _tombstone(settings, [t for t in tickets if t not in owned])
     return Forgotten(customer, tickets, released.seats, released.timers)
+
+
+async def _tombstone(settings: Settings, tickets: list[str]) -> None:
+    """A null value for each ticket on ``ticket-state``, once the topic is known to exist
+    (a write to a missing topic could create it with the broker's defaults, uncompacted)."""
+    if not tickets:
+        return
+    name = TopicNames(settings.topic_prefix)(Topic.TICKET_STATE)
+    if name in await missing_topics(settings):
+        raise ConfigError(
+            "SWITCHBOARD_TOPIC_PREFIX",
+            f"topic {name} is missing: nothing was erased; "
+            "run `switchboard topics ensure`, then forget again",
+        )
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await send_and_wait_all(producer, [(name, t.encode(), None, []) for t in tickets])
+    finally:
+        await producer.stop()
 
 
 async def _known_customer(store: RedisThreadStore, who: str) -> str | None:
     """The customer id ``who`` names, or None when Redis knows no such customer: a
-    mistyped ``C-...`` id must say so as an unknown email does, not report an erasure."""
+    mistyped ``C-...`` id must say so as an unknown email does, not report an erasure.
+    A customer merged into another names that one: the person is erased whole."""
     identity = identity_of(who)
     if identity is not None:
-        return await store.customer_of(identity)
-    return who if await store.customer_known(who) else None
+        customer = await store.customer_of(identity)
+    else:
+        customer = who.strip() if await store.customer_known(who.strip()) else None
+    return None if customer is None else await store.survivor_of(customer)
 
 
 async def release(redis: RedisClient, settings: Settings, tickets: list[Ticket]) -> Released:

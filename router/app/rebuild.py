@@ -5,7 +5,10 @@ Run it with every role stopped. It
    from the latest snapshot of every ticket: the ``tickets`` topic (every lifecycle event
    carries the snapshot after the change) and the compacted ``ticket-state`` topic, whose
    tombstones (``switchboard forget``) win;
-2. restores identity links from the interactions on ``tickets``;
+2. restores identity links from the interactions on ``tickets``: a message's sender is
+   the ticket's customer, unless the message added a participant to the ticket (a reply
+   from someone else), who is then the sender. Customer ids are random, not derived from
+   an identity, so these links are what names a returning customer after the rebuild;
 3. seeds every metric window's revision from the compacted metric topics, so the windows
    recomputed next keep growing revisions;
 4. restores the dedupe markers of events still within ``SWITCHBOARD_REDIS_DEDUPE_TTL_S``
@@ -86,6 +89,8 @@ def _snapshots(
         ticket = _ticket(record.value)
         if ticket is not None:
             latest[ticket.id] = ticket
+    sure: dict[str, str] = {}  # links a record proves: a new ticket's, a new participant's
+    seen: dict[str, set[str]] = {}  # participants per ticket so far
     for record in tickets_topic:  # the full lifecycle: later than any snapshot it caused
         if record.value is None:
             continue
@@ -93,16 +98,22 @@ def _snapshots(
         ticket = _ticket_from(data.get("ticket"))
         if ticket is None or ticket.id in erased:
             continue
+        before = seen.get(ticket.id, set(ticket.participants))  # a first record proves none
         latest[ticket.id] = ticket
+        seen[ticket.id] = set(ticket.participants)
         interaction = data.get("interaction")
         if isinstance(interaction, dict) and isinstance(interaction.get("customer"), dict):
             try:
                 customer = Customer.model_validate(interaction["customer"])
             except ValidationError:
                 continue
+            # the sender is the ticket's customer, or a participant the message added
+            joined = [p for p in ticket.participants if p not in before]
+            sender = joined[-1] if joined else ticket.customer_id
+            links = sure if joined or not before else identities
             for identity in customer.identities():
-                identities.setdefault(identity, ticket.customer_id)
-    return latest, erased, identities
+                links.setdefault(identity, sender)
+    return latest, erased, {**identities, **sure}
 
 
 def _data(value: bytes) -> dict[str, Any]:

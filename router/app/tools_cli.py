@@ -77,15 +77,26 @@ def tail(  # noqa: PLR0917 - typer maps each option to a parameter
 
 @app.command()
 def forget(
-    customer: Annotated[str, typer.Option(help="Email, phone (E.164) or customer id C-...")],
+    customer: Annotated[
+        str,
+        typer.Option(
+            help="Email, phone (E.164), an identity as the read API spells it "
+            "(email:..., phone:..., chat:<handle>, crm:<id>) or a customer id C-..."
+        ),
+    ],
 ) -> None:
-    """Erase a customer's identities and thread state; tombstone their ticket snapshots."""
+    """Erase a customer's identities and thread state; tombstone their ticket snapshots.
+
+    Exit codes: 0 erased, or no such customer (said on stdout: erasing twice is not an
+    error); 1 Kafka or Redis failed midway (run it again: each step is idempotent); 2 a
+    wrong --customer or a missing ticket-state topic (nothing erased).
+    """
     from router.app.forget import forget as erase
+    from router.app.forget import identity_of
+    from router.errors import BackendUnavailable
 
     settings = settings_or_exit()
     try:
-        from router.app.forget import identity_of
-
         identity_of(customer)
     except ValueError as exc:
         err.print(f"error: --customer: {exc}", highlight=False, soft_wrap=True)
@@ -94,13 +105,18 @@ def forget(
     async def main(stop: asyncio.Event) -> None:
         del stop
         await preflight_kafka_redis(settings)
-        done = await erase(settings, customer)
+        try:
+            done = await erase(settings, customer)
+        except BackendUnavailable as exc:
+            err.print(f"error: {exc}; run forget again to finish", highlight=False)
+            raise typer.Exit(1) from None
         if done.customer_id is None:
             out.print("no such customer: nothing stored, nothing to erase", highlight=False)
             return
         out.print(
             f"forgot {done.customer_id}: {len(done.tickets)} tickets erased in Redis, "
-            f"{len(done.tickets)} tombstones written to {settings.topic_prefix}.ticket-state",
+            f"{len(done.tickets)} tombstones written to {settings.topic_prefix}.ticket-state; "
+            "taken out of the tickets of others they wrote on",
             highlight=False,
             soft_wrap=True,
         )

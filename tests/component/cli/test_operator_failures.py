@@ -158,9 +158,17 @@ def test_forget_of_an_unknown_customer_id_says_no_such_customer(
     )
     by_id = switchboard("forget", "--customer", "C-7b678", env=env)
     by_email = switchboard("forget", "--customer", "nobody@nowhere.example", env=env)
+    by_handle = switchboard("forget", "--customer", "chat:v-nobody", env=env)
     assert by_id.returncode == by_email.returncode, by_id.stderr + by_email.stderr
     assert "no such customer" in by_id.stdout
     assert "forgot" not in by_id.stdout
+    # erasing twice is no error (exit 0, said on stdout); an identity the read API
+    # spells, such as a chat handle, is accepted as an email is
+    assert (by_email.returncode, by_handle.returncode) == (0, 0), by_handle.stderr
+    assert "no such customer" in by_handle.stdout
+    wrong = switchboard("forget", "--customer", "not a customer", env=env)
+    assert wrong.returncode == 2
+    assert "--customer" in wrong.stderr
 
 
 async def test_export_shows_progress_and_leaves_out_dead_lettered_records(

@@ -24,11 +24,11 @@ from consumers.state.threads import (
     ThreadStore,
     ThreadView,
     ViewRequest,
-    customer_id_for,
 )
 from router.app.embedded import EmbeddedServices
 from router.codec import CONTENT_TYPE_HEADER
 from router.events import Ticket
+from router.ids import customer_id_for
 from router.redis import make_redis
 from router.topics import OutRecord, Topic
 from tests.conftest import make_settings
@@ -290,12 +290,15 @@ async def test_a_new_tickets_owner_is_known_from_its_first_commit(store: Store) 
 # --- customers --------------------------------------------------------------------------
 
 
-async def test_a_new_customer_is_named_after_its_first_identity_and_keeps_the_rest(
+async def test_a_new_customer_gets_an_id_no_one_can_compute_and_keeps_every_identity(
     store: Store,
 ) -> None:
-    named = customer_id_for("email:alice@example.com")
+    """Issue: a customer id was a public hash of the address, recomputable by anyone."""
     first = await store.resolve_customers([["email:alice@example.com", "phone:+15550001"]])
-    assert first == [named]
+    [named] = first
+    assert named.startswith("C-")
+    assert len(named) == len("C-") + 16
+    assert named != customer_id_for("email:alice@example.com")
     assert await store.resolve_customers([["phone:+15550001"]]) == [named]
     assert await store.customer_of("phone:+15550001") == named
     assert await store.customer_of("phone:+15559999") is None
@@ -348,7 +351,19 @@ async def test_a_list_naming_two_known_customers_merges_them_into_the_first(
 async def test_concurrent_and_repeated_resolutions_agree(store: Store) -> None:
     lists = [["email:alice@example.com", "phone:+15550001"]]
     answers = await asyncio.gather(*(store.resolve_customers(lists) for _ in range(5)))
-    assert {tuple(a) for a in answers} == {(customer_id_for("email:alice@example.com"),)}
+    assert len({tuple(a) for a in answers}) == 1
+    [[alice]] = answers[:1]
+    assert await store.customer_of("email:alice@example.com") == alice
+    assert await store.customer_of("phone:+15550001") == alice  # no second customer
+
+
+async def test_a_customer_forgotten_and_seen_again_is_a_new_customer(store: Store) -> None:
+    """Issue: the same address got the same id back after ``forget``, so a new message
+    was silently linked to the erased history (in others' participants, Kafka records)."""
+    [before] = await store.resolve_customers([["email:ada@example.com"]])
+    await store.forget(before)
+    [after] = await store.resolve_customers([["email:ada@example.com"]])
+    assert after != before
 
 
 async def test_forget_erases_the_customer_and_names_their_tickets(store: Store) -> None:
@@ -368,3 +383,52 @@ async def test_forget_erases_the_customer_and_names_their_tickets(store: Store) 
     seen = await view(store, alice, "e1", refs=("<m1@x>",))
     assert (seen.ticket, seen.done, seen.outbox, seen.profile) == (None, False, None, {})
     assert (await view(store, bob)).ticket == ticket("T-3", bob)
+
+
+async def test_forget_takes_a_participant_out_of_the_tickets_of_others_they_wrote_on(
+    store: Store,
+) -> None:
+    """Issue: Ada replied on Bob's thread; after ``forget`` Bob's ticket still kept her
+    address and words (its last message), her message id in the reply indexes and her
+    customer id in ``participants``. Bob's ticket stays Bob's, without her."""
+    [bob] = await store.resolve_customers([["email:bob@example.com"]])
+    [ada] = await store.resolve_customers([["email:ada@example.com"]])
+    bobs = {"customer": {"email": "bob@example.com"}, "text": "it crashes"}
+    adas = {"customer": {"email": "ada@example.com"}, "text": "I see the same crash as Bob"}
+    opened = ticket("T-bob", bob, message_ids=["<bob-1@x>"])
+    await commit(store, Commit(bob, "b1", opened, 0, message_ids=["<bob-1@x>"], message=bobs))
+    joined = ticket(
+        "T-bob", bob, message_ids=["<bob-1@x>", "<ada-2@x>"], participants=[ada], contacts=2
+    )
+    reply = Commit(bob, "a2", joined, 1, message_ids=["<ada-2@x>"], message=adas, participant=ada)
+    assert await commit(store, reply) == ["OK"]
+
+    assert await store.forget(ada) == []  # no ticket of her own
+    seen = await view(store, bob, ticket_id="T-bob")
+    assert seen.ticket is not None
+    assert (seen.ticket.customer_id, seen.ticket.participants) == (bob, [])
+    assert seen.ticket.message_ids == ["<bob-1@x>"]
+    assert seen.message is None  # her address and words were the kept message
+    assert await store.message_tickets(["<ada-2@x>", "<bob-1@x>"]) == [
+        None,
+        MessageOwner(bob, "T-bob"),
+    ]
+    assert (await view(store, bob, refs=("<ada-2@x>",))).by_reply is False
+    # the router's next commit on Bob's ticket reads the new version, as after any change
+    assert await commit(store, Commit(bob, "b3", seen.ticket, seen.ticket_version)) == ["OK"]
+
+
+async def test_forget_keeps_the_owners_last_message_on_a_ticket_the_participant_left(
+    store: Store,
+) -> None:
+    [bob] = await store.resolve_customers([["email:bob@example.com"]])
+    [ada] = await store.resolve_customers([["email:ada@example.com"]])
+    bobs = {"customer": {"email": "bob@example.com"}, "text": "still crashing"}
+    joined = ticket("T-bob", bob, message_ids=["<ada-2@x>"], participants=[ada])
+    await commit(store, Commit(bob, "a2", joined, 0, message_ids=["<ada-2@x>"], participant=ada))
+    await commit(store, Commit(bob, "b3", joined, 1, message=bobs))
+    await store.forget(ada)
+    seen = await view(store, bob, ticket_id="T-bob")
+    assert seen.message == bobs
+    assert seen.ticket is not None
+    assert seen.ticket.participants == []

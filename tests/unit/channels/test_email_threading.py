@@ -66,5 +66,6 @@ async def test_a_reply_whose_in_reply_to_differs_in_the_domains_case_joins_the_t
     reply = mail("bob@example.com", "b1@other.example", "In-Reply-To: <m1.R@MAIL.EXAMPLE>\r\n")
     await handler(store, broker).handle([record(reply, 1)])
     joined = snapshot(broker.take())
-    assert (joined.id, joined.customer_id) == (ticket.id, customer("alice@example.com"))
-    assert joined.participants == [customer("bob@example.com")]
+    alice = await customer(store, "alice@example.com")
+    assert (joined.id, joined.customer_id) == (ticket.id, alice)
+    assert joined.participants == [await customer(store, "bob@example.com")]

@@ -93,7 +93,7 @@ def test_tools_see_a_new_ticket_as_the_router_builds_it(interaction: Interaction
         interaction,
         None,
         event_id=event_id,
-        customer_id=customer_id_for(identity),  # how the thread store names a new one
+        customer_id=customer_id_for(identity),  # the tools' stand-in for a new one
         at=AT,
         reopen_window=timedelta(days=7),
         rules=loads_ruleset("version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"),
