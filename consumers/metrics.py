@@ -3,15 +3,25 @@ Redis (``consumers/state/counters.py``), and publish revisioned records to compa
 topics.
 
 Exactness under redelivery: every increment is guarded by a marker for (window key, event
-id) in the same Lua call. Publishing is driven by a *dirty* set, so a crash between the
-increment and the publish is repaired by the next flush: the record is never lost, and a
+id) in the same Lua call. Publishing is driven by the *dirty* windows, so a crash between
+the increment and the publish is repaired by the next flush: the record is never lost, and a
 re-published revision simply overwrites itself on the compacted topic.
+
+Every process counts the partitions it reads; one at a time publishes, the holder of the
+publisher's lease (``WindowCounters.lead``). It renews the lease at every flush, right
+before each send and while the acks are awaited, and a process that finds the lease gone
+sends nothing: the records of one window reach the topic in revision order, the last one
+the highest.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -19,6 +29,7 @@ from pydantic import ValidationError
 
 from consumers.deadletter import parked
 from consumers.domain.windows import (
+    RESPONSE_TARGETS,
     Contribution,
     Contributor,
     derived_values,
@@ -30,15 +41,20 @@ from consumers.runner import Record
 from consumers.state.backlog import Backlog
 from consumers.state.counters import Gauges, Increment, WindowCounters, WindowState
 from router.codec import JSON_HEADER, decode_event, dumps
-from router.errors import InvalidEvent, SwitchboardError
+from router.errors import BackendUnavailable, InvalidEvent, SwitchboardError
 from router.events import CloudEvent, MetricRecord, Ticket, Window, iso, metric_key, utcnow
 from router.limits import Limits
 from router.observability import Telemetry
 from router.redis import RedisClient
 from router.topics import METRIC_TOPICS, OutRecord
-from router.vocabulary import LIFECYCLE_TYPES
+from router.vocabulary import LIFECYCLE_TYPES, EventType
 
 log = structlog.get_logger("switchboard.metrics")
+
+HOLD_S = 5.0
+"""How long the publisher's lease outlives its last renewal (every tick, 1 s, before every
+send and every ``HOLD_S / 3`` while its acks are awaited): a process that died holding it
+is replaced within this time."""
 
 
 def read_lifecycle(value: bytes | None, limits: Limits) -> tuple[CloudEvent, Ticket]:
@@ -54,6 +70,30 @@ def read_lifecycle(value: bytes | None, limits: Limits) -> tuple[CloudEvent, Tic
     if not isinstance(ticket, dict):
         raise InvalidEvent("/data/ticket: every lifecycle record carries the ticket's snapshot")
     return event, Ticket.model_validate(ticket)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A first or next reply as ``switchboard_response_seconds`` observes it."""
+
+    event_id: str
+    at: datetime
+    target: str  # first_response | next_response
+    queue: str
+    channel: str
+    seconds: float
+
+
+def response_of(event: CloudEvent, ticket: Ticket, at: datetime) -> Response | None:
+    """The business time a ``.responded`` event says the customer waited, else None."""
+    data = event.data or {}
+    target = RESPONSE_TARGETS.get(str(data.get("response")))
+    seconds = data.get("business_seconds")
+    if event.type != EventType.TICKET_RESPONDED or target is None:
+        return None
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return None
+    return Response(event.id, at, target, ticket.queue or "none", ticket.channel, seconds)
 
 
 class MetricsHandler:
@@ -85,16 +125,20 @@ class MetricsHandler:
         self._counters = WindowCounters(client, prefix=prefix, ttl_s=ttl)
         self._backlog = Backlog(client, prefix=prefix)
         self._snapshot_window: datetime | None = None
+        self._me = uuid.uuid4().hex
 
     async def handle(self, records: list[Record]) -> None:
         deadletters: list[OutRecord] = []
         pending: list[tuple[str, str, Contribution, datetime]] = []
         latest: dict[str, Ticket] = {}
+        responses: list[Response] = []
         for record in records:
             try:
                 event, snapshot = read_lifecycle(record.value, self._limits)
                 latest[snapshot.id] = snapshot
                 at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
+                if response := response_of(event, snapshot, at):
+                    responses.append(response)
                 for contributor in self._contributors:
                     pending.extend(
                         (event.id, key, c, start)
@@ -105,6 +149,7 @@ class MetricsHandler:
                 deadletters.append(parked(record, self.name, exc, self._limits, self._telemetry))
         await self._backlog.follow(list(latest.values()))
         await self._apply(pending)
+        await self._observe(responses)
         if deadletters:
             await self._send(deadletters)
         await self.flush()
@@ -145,49 +190,81 @@ class MetricsHandler:
                         queue = c.dimensions.get("queue", "")
                         self._telemetry.handle_time.labels(queue).observe(c.amount)
 
+    async def _observe(self, responses: list[Response]) -> None:
+        """Each response time into ``switchboard_response_seconds`` once, of every metrics
+        process: a redelivered ``.responded`` finds its marker (as an increment does)."""
+        if not self._telemetry or not responses:
+            return
+        markers = [(self._key_at("sla", r.at), r.event_id) for r in responses]
+        for r, new in zip(responses, await self._counters.first(markers, "response"), strict=True):
+            if new:
+                labels = self._telemetry.response_time.labels(r.target, r.queue, r.channel)
+                labels.observe(r.seconds)
+
+    def _key_at(self, metric: str, at: datetime) -> str:
+        start, _ = window_of(at, self._window_s)
+        return metric_key(metric, start, {})
+
     async def flush(self) -> None:
-        """Publish a new revision of every window that changed since the last flush.
+        """Publish a new revision of every window that changed since the last flush, if
+        this process holds the publisher's lease (else the holder does, within a tick).
 
         A window whose allowed lateness has already passed (a late event opened or
         changed it) goes out once, as final, and is closed: publishing it open first, or
         again as final at the next tick with nothing changed, would be a revision that
         says nothing new (contract section 8)."""
+        if await self._counters.lead(self._me, HOLD_S):
+            await self._flush()
+
+    async def _flush(self) -> None:
         dirty = await self._counters.dirty()
         if not dirty:
             return
-        ends = await self._counters.ends(dirty)
+        ends = await self._counters.ends(list(dirty))
         horizon = self._clock() - self._lateness_s
         late = [w for w in dirty if w in ends and ends[w] <= horizon]
         live = [w for w in dirty if w not in ends or ends[w] > horizon]
-        if live:
-            await self._publish(live, final=False)
+        if live and not await self._publish(live, final=False):
+            return
         if late:
-            await self._publish(late, final=True)
+            if not await self._publish(late, final=True):
+                return
             await self._counters.closed(late)
         await self._counters.published(dirty)
 
     async def tick(self) -> None:
         """Flush, snapshot the backlog once per window, and mark windows whose allowed
-        lateness has passed as final."""
-        await self.flush()
-        await self._snapshot_backlog()
+        lateness has passed as final: all but the ``/metrics`` gauges only while holding
+        the publisher's lease."""
+        leading = await self._counters.lead(self._me, HOLD_S)
+        if leading:
+            await self._flush()
+        await self._snapshot_backlog(publish=leading)
+        if not leading:
+            return
         due = await self._counters.due(self._clock() - self._lateness_s)
-        if due:
-            await self._publish(due, final=True)
+        if due and await self._publish(due, final=True):
             await self._counters.closed(due)
 
-    async def _snapshot_backlog(self) -> None:
+    async def close(self) -> None:
+        """On the way out: let go of the lease, so another process publishes at once
+        rather than when it lapses; a Redis that does not answer is let be."""
+        with contextlib.suppress(BackendUnavailable):
+            await self._counters.resign(self._me)
+
+    async def _snapshot_backlog(self, *, publish: bool) -> None:
         """The workload backlog gauges per queue, once in every window: every process
-        sets its own ``/metrics`` gauges, but only the one that claims the window (its
-        first tick in any process) publishes them, so a process joining mid-window does
-        not set them a second time."""
+        sets its own ``/metrics`` gauges, but only the publisher (``publish``) claims the
+        window and publishes them, once: a publisher that took over mid-window finds the
+        window claimed and does not set them a second time."""
         now = self._clock()
         start, end = window_of(datetime.fromtimestamp(now, UTC), self._window_s)
         if start == self._snapshot_window:
             return
         gauges = await self._backlog.gauges(now)
         self._scrape(gauges)
-        if gauges and await self._counters.claim_snapshot(metric_key("workload", start, {})):
+        claim = metric_key("workload", start, {})
+        if publish and gauges and await self._counters.claim_snapshot(claim):
             await self._publish_gauges(gauges, start, end)
         self._snapshot_window = start
 
@@ -215,7 +292,9 @@ class MetricsHandler:
         await self._counters.set_gauges(windows)
         await self._publish([w.window for w in windows], final=False)
 
-    async def _publish(self, keys: list[str], *, final: bool) -> None:
+    async def _publish(self, keys: list[str], *, final: bool) -> bool:
+        """Send each window's next revision; False (nothing sent) when this process lost
+        the publisher's lease meanwhile: the windows stay to publish by the holder."""
         states = await self._counters.revise(keys, final=final)
         records = []
         for key, state in zip(keys, states, strict=True):
@@ -229,7 +308,26 @@ class MetricsHandler:
                 }
                 value = dumps(record.model_dump(mode="json", exclude=unset))
                 records.append(OutRecord(topic, key, value, (JSON_HEADER,)))
-        await self._send(records)
+        if not await self._counters.lead(self._me, HOLD_S):
+            log.info("metrics_publisher_lease_lost", windows=len(records))
+            return False
+        renewing = asyncio.create_task(self._hold())
+        try:
+            await self._send(records)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+        return True
+
+    async def _hold(self) -> None:
+        """Keep the lease while acks are awaited, however slow: another process taking
+        over meanwhile would send a higher revision that this send could land after. A
+        Redis that does not answer is let be (the lease lapses then)."""
+        with contextlib.suppress(BackendUnavailable):
+            while True:
+                await asyncio.sleep(HOLD_S / 3)
+                await self._counters.lead(self._me, HOLD_S)
 
     def _record(self, state: WindowState) -> MetricRecord:
         meta = state.meta

@@ -19,7 +19,7 @@ from consumers.runner import Record
 from router.actions import Action, TicketAction, parse_action
 from router.codec import Headers, decode_record, is_binary, required_specversion
 from router.errors import InvalidEvent
-from router.events import CloudEvent, Interaction
+from router.events import MAX_CLOCK_SKEW, CloudEvent, Interaction
 from router.vocabulary import EventType
 
 
@@ -57,12 +57,25 @@ class ActionWork:
 Work = Inbound | ActionWork
 
 
+def event_time(event: CloudEvent, record: Record) -> datetime:
+    """When an event written to Kafka happened: its ``time``, unless that is more than
+    the clock skew after the record was written (a wrong clock, a forged time), then the
+    record's timestamp. A future time would put every later change of the ticket, and
+    its metrics, in windows that have not begun. An old time stands: history is imported
+    through the inbound topic (HTTP adds the 7-day bound, ``router.events.received_time``).
+    A time without a zone (not RFC 3339) cannot be compared: the record's timestamp too."""
+    written = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    claimed = event.time
+    if claimed is None or claimed.tzinfo is None or claimed > written + MAX_CLOCK_SKEW:
+        return written
+    return claimed
+
+
 def parse_action_record(record: Record) -> ActionWork:
     """An action in structured or binary mode: a helpdesk that speaks Kafka may use either."""
     event = decode_record(record.value, record.headers)
     action = parse_action(event)
-    at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
-    return ActionWork(record, event, action, at)
+    return ActionWork(record, event, action, event_time(event, record))
 
 
 class InboundEvent(CloudEvent):
@@ -94,8 +107,7 @@ def parse_record(record: Record) -> Inbound:
     refs = [r for r in (thread.in_reply_to, *thread.references) if r]
     if thread.call_id:
         refs.append(f"call:{thread.call_id}")
-    at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
-    return Inbound(record, event, interaction, identities, refs, at)
+    return Inbound(record, event, interaction, identities, refs, event_time(event, record))
 
 
 def answers_wait(items: list[Work]) -> tuple[list[Work], list[Work]]:

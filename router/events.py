@@ -27,7 +27,8 @@ def received_time(claimed: datetime | None) -> datetime:
     the time it was received. A time in the future beyond clock skew (a wrong clock, or
     a forged time) would start SLA clocks that never run out; one older than any
     provider delivers late (a device clock at 1970) would open a ticket breached at
-    birth and revise metric windows closed long ago."""
+    birth and revise metric windows closed long ago. On Kafka the router applies the
+    future half against the record's timestamp (``consumers.work.event_time``)."""
     now = utcnow()
     if claimed is None or not now - MAX_DELIVERY_DELAY <= claimed <= now + MAX_CLOCK_SKEW:
         return now

@@ -5,6 +5,16 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+HOUR = 3600
+HANDLE_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR)
+"""A reply's handle time: minutes usually, hours for a long investigation."""
+DAY = 24 * HOUR
+RESPONSE_BUCKETS = (
+    *(30, 60, 120, 300, 600, 1800),
+    *(HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR),
+    *(DAY, 2 * DAY, 3 * DAY, 7 * DAY),
+)
+"""How long a customer waited for a reply (business time): seconds on chat, days by email."""
 
 
 class Telemetry:
@@ -62,7 +72,14 @@ class Telemetry:
             "switchboard_handle_seconds",
             "Agent handle time per reply (the distribution behind AHT)",
             ["queue"],
-            buckets=(30, 60, 120, 300, 600, 900, 1800, 3600),
+            buckets=HANDLE_BUCKETS,
+            registry=r,
+        )
+        self.response_time = Histogram(
+            "switchboard_response_seconds",
+            "Business time a customer waited for the first or a next public reply",
+            ["target", "queue", "channel"],
+            buckets=RESPONSE_BUCKETS,
             registry=r,
         )
         self.backlog = Gauge(
@@ -80,40 +97,51 @@ class Telemetry:
             ["queue"],
             registry=r,
         )
-        self.rules_reloads = Counter(
-            "switchboard_rules_reloads",
-            "Rule reload attempts by outcome (ok, failed: the last good rules still serve)",
-            ["outcome"],
-            registry=r,
-        )
-        self.rules_info = Gauge(
-            "switchboard_rules_info",
-            "1 for the ruleset in use, by version and content hash",
-            ["version", "hash"],
-            registry=r,
-        )
+        self._rules: tuple[Counter, Gauge] | None = None
         self._rules_labels: tuple[str, str] | None = None
+
+    def _rules_series(self) -> tuple[Counter, Gauge]:
+        """``switchboard_rules_*``, registered by the first call: a process without rules
+        exports none of them (not even their HELP and TYPE)."""
+        if self._rules is None:
+            reloads = Counter(
+                "switchboard_rules_reloads",
+                "Rule reload attempts by outcome (ok, failed: the last good rules still serve)",
+                ["outcome"],
+                registry=self.registry,
+            )
+            info = Gauge(
+                "switchboard_rules_info",
+                "1 for the ruleset in use, by version and content hash",
+                ["version", "hash"],
+                registry=self.registry,
+            )
+            self._rules = (reloads, info)
+        return self._rules
 
     def rules_active(self, version: str, content_hash: str) -> None:
         """The ruleset loaded at start (roles that hold rules only; the others export no
         rules series)."""
         self._rules_in_use(version, content_hash)
+        reloads, _ = self._rules_series()
         for outcome in ("ok", "failed"):  # both series exist from the start, at 0
-            self.rules_reloads.labels(outcome=outcome)
+            reloads.labels(outcome=outcome)
 
     def rules_reloaded(self, *, ok: bool, version: str, content_hash: str) -> None:
         """One reload attempt; ``version`` and ``content_hash`` are the rules now in use
         (after a failure, still the last good ones)."""
-        self.rules_reloads.labels(outcome="ok" if ok else "failed").inc()
+        reloads, _ = self._rules_series()
+        reloads.labels(outcome="ok" if ok else "failed").inc()
         self._rules_in_use(version, content_hash)
 
     def _rules_in_use(self, version: str, content_hash: str) -> None:
         """Set the new series before removing the old, so no scrape sees none."""
+        _, info = self._rules_series()
         labels = (version, content_hash)
-        self.rules_info.labels(*labels).set(1)
+        info.labels(*labels).set(1)
         old, self._rules_labels = self._rules_labels, labels
         if old is not None and old != labels:
-            self.rules_info.remove(*old)
+            info.remove(*old)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,9 +6,16 @@ definition the last counted event was counted under), a ``d:<hash>`` field for e
 definition it was counted under (more than one when the rules were reloaded within the
 window), its ``revision`` and whether it is ``final``. Every increment is guarded by a
 marker for (window, event, counter) in the same script (``increment.lua``), so a
-redelivered event adds nothing. Windows that changed are remembered in a *dirty* set
-until published, and every window in a sorted set by its end, until its allowed lateness
-has passed and it is published as final.
+redelivered event adds nothing. Windows that changed are remembered in a *dirty* hash,
+each with a change mark, until published: the flush clears a window only if its mark did
+not move meanwhile (``dirty.lua``), so a change another process made while it published
+goes out at the next flush. Every window is also in a sorted set by its end, until its
+allowed lateness has passed and it is published as final.
+
+Every metrics process counts, but one at a time publishes: the holder of the publisher's
+lease (``lead.lua``, as the waiting line's sweeper), renewed at every flush. Two
+publishers would each bump a window's revision and send it, and nothing orders their
+sends: the compacted topic could keep a lower revision than the one before it.
 
 The backlog gauges are a snapshot taken once per window by whichever metrics process
 claims it first: the claim is a dedupe marker (``SET NX``) of the window's workload key
@@ -82,12 +89,17 @@ class WindowCounters:
         self._ttl = ttl_s
         self._increment = load_script(client, HERE / "increment.lua")
         self._bump = load_script(client, HERE / "bump.lua")
+        self._dirty = load_script(client, HERE / "dirty.lua")
+        self._lead = load_script(client, HERE / "lead.lua")
+        self._publisher = f"{self._keys.prefix}:m:publisher"  # p:m:publisher, a string
 
     async def add(self, increments: list[Increment]) -> list[bool]:
         """Apply each increment once; True where it was new (False: a duplicate).
 
         Every window touched is marked dirty and scheduled to close, duplicates too, so
-        a crash between an increment and its publication is repaired by the next flush."""
+        a crash between an increment and its publication is repaired by the next flush.
+        Scheduled first: a flush that sees the mark sees when the window ends, so one
+        reopened by a late event after it went final goes out final again."""
         if not increments:
             return []
         k = self._keys
@@ -106,8 +118,8 @@ class WindowCounters:
             for i in increments
         ]
         ends = {i.window: i.end for i in increments}
-        commands.append(("SADD", k.metric_dirty, *ends))
         commands.append(("ZADD", k.metric_windows, "NX", *_scored(ends)))
+        commands.append(ScriptCall(self._dirty, [k.metric_dirty], ["mark", *ends]))
         with redis_errors():
             replies = await run_batch(self._r, commands)
         return [bool(r) for r in replies[: len(increments)]]
@@ -133,16 +145,45 @@ class WindowCounters:
         with redis_errors():
             return bool(await self._r.set(marker, "1", nx=True, ex=self._ttl))
 
-    async def dirty(self) -> list[str]:
-        """The windows changed since they were last published, sorted."""
+    async def first(self, markers: list[tuple[str, str]], what: str) -> list[bool]:
+        """True for each (window, event id) seen here for the first time, with ``what``
+        (a dedupe marker, as an increment's): for what is observed once, not counted."""
+        commands: list[Command] = [
+            ("SET", self._keys.metric_done(window, event_id, what), "1", "NX", "EX", self._ttl)
+            for window, event_id in markers
+        ]
         with redis_errors():
-            return sorted(text(w) for w in await self._r.smembers(self._keys.metric_dirty))
+            replies = await run_batch(self._r, commands)
+        return [bool(reply) for reply in replies]
 
-    async def published(self, windows: list[str]) -> None:
-        """These windows' latest state is out: no longer dirty."""
-        if windows:
+    async def dirty(self) -> dict[str, str]:
+        """The windows changed since they were last published, sorted, each with its
+        change mark (for ``published``)."""
+        with redis_errors():
+            flat: list[bytes] = await self._dirty(keys=[self._keys.metric_dirty], args=["read"])
+        return dict(sorted((text(flat[i]), text(flat[i + 1])) for i in range(0, len(flat), 2)))
+
+    async def published(self, marks: dict[str, str]) -> None:
+        """These windows' state as of ``marks`` (from ``dirty``) is out: no longer dirty,
+        unless one changed since (its mark moved), which the next flush publishes."""
+        if marks:
+            args = [word for window, mark in marks.items() for word in (window, mark)]
             with redis_errors():
-                await self._r.srem(self._keys.metric_dirty, *windows)
+                await self._dirty(keys=[self._keys.metric_dirty], args=["clear", *args])
+
+    async def lead(self, owner: str, hold_s: float) -> bool:
+        """Take or renew the publisher's lease for ``hold_s``: True when ``owner`` may
+        publish now (``lead.lua``)."""
+        with redis_errors():
+            held = await self._lead(
+                keys=[self._publisher], args=[owner, "hold", int(hold_s * 1000)]
+            )
+        return bool(held)
+
+    async def resign(self, owner: str) -> None:
+        """Let go of the lease, if ``owner`` has it: another process publishes at once."""
+        with redis_errors():
+            await self._lead(keys=[self._publisher], args=[owner, "resign", 0])
 
     async def ends(self, windows: list[str]) -> dict[str, float]:
         """When each of ``windows`` ends (epoch seconds), for those still to close."""

@@ -259,7 +259,10 @@ async def run_metrics(settings: Settings, stop: asyncio.Event, shared: Shared) -
     try:
         async with _producer(settings) as producer:
             handler = metrics_handler(settings, redis, producer, shared.telemetry)
-            await _consume(settings, handler, stop, shared)
+            try:
+                await _consume(settings, handler, stop, shared)
+            finally:
+                await handler.close()
     finally:
         await redis.aclose()
 

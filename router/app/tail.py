@@ -224,6 +224,14 @@ def format_record(key: str, value: Any, offset: int) -> str:
     return f"[{offset}] {key}  {orjson.dumps(value).decode()}"
 
 
+def _ratio(value: Any) -> str:
+    """A derived value as the report prints it: an en dash where there is none (``null``:
+    no denominator yet, such as compliance with nothing met or breached)."""
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def metric_table(latest: dict[str, dict[str, Any]], windows: int = TABLE_WINDOWS) -> Table:
     """The latest revision of the last ``windows`` windows (0: all), saying how many
     were left out."""
@@ -237,10 +245,7 @@ def metric_table(latest: dict[str, dict[str, Any]], windows: int = TABLE_WINDOWS
         rec = latest[key]
         dims = ",".join(f"{k}={v}" for k, v in sorted(rec.get("dimensions", {}).items()))
         counters = " ".join(f"{k}={v}" for k, v in sorted(rec.get("counters", {}).items()))
-        values = " ".join(
-            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in sorted(rec.get("values", {}).items())
-        )
+        values = " ".join(f"{k}={_ratio(v)}" for k, v in sorted(rec.get("values", {}).items()))
         table.add_row(
             rec.get("metric", "?"),
             rec.get("window", {}).get("start", "?"),

@@ -385,7 +385,12 @@ async def test_the_real_pipeline_assigns_and_answers_like_the_simulation(
             topic = TopicNames(settings.topic_prefix)(Topic.INBOUND)
             for at, kind, item in steps:
                 if kind == "arrive":
-                    await producer.send_and_wait(topic, item.value, key=item.key)
+                    # written at its time in the virtual day, as a producer stamps its
+                    # records: an event time far ahead of its record's would be replaced
+                    stamp = int(at * 1000)
+                    await producer.send_and_wait(
+                        topic, item.value, key=item.key, timestamp_ms=stamp
+                    )
                     arrived = ticket_id_of(item)
 
                     def placed(t: str = arrived) -> bool:

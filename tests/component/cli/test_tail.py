@@ -132,6 +132,27 @@ async def test_metric_topic_is_a_table_of_the_latest_revisions(settings: Setting
     assert "yes" in row
 
 
+async def test_a_ratio_without_a_denominator_is_a_dash_in_the_table_and_null_in_json(
+    settings: Settings,
+) -> None:
+    record = {
+        "metric": "workload",
+        "window": {"start": "2026-12-03T10:00:00Z", "end": "2026-12-03T10:01:00Z"},
+        "dimensions": {"queue": "billing", "channel": "email"},
+        "counters": {"created": 1, "handled": 0},
+        "values": {"aht_seconds": None},
+        "revision": 1,
+        "final": False,
+    }
+    await produce(settings, Topic.METRICS_WORKLOAD, ("workload|billing", record))
+    _, output = await run_tail(settings, "metrics.workload")
+    row = next(line for line in output.splitlines() if "billing" in line)
+    assert "aht_seconds=–" in row
+    assert "None" not in output
+    _, dumped = await run_tail(settings, "metrics.workload", as_json=True)
+    assert orjson.loads(dumped)["value"]["values"] == {"aht_seconds": None}
+
+
 async def test_unknown_topic_is_an_error_naming_it(settings: Settings) -> None:
     with pytest.raises(UnknownTopic) as caught:
         await run_tail(settings, "no-such-topic")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -111,6 +112,10 @@ async def test_reply_resolve_feedback_and_reopen(helpdesk: Running) -> None:
     scraped = (await helpdesk.http.get("/metrics")).text
     assert 'switchboard_handle_seconds_bucket{le="120.0",queue="general"} 1.0' in scraped
     assert "switchboard_metric_total" in scraped
+    assert (
+        'switchboard_response_seconds_count{channel="webform",queue="general",'
+        'target="first_response"} 1.0'
+    ) in scraped
     lag = [line for line in scraped.splitlines() if line.startswith("switchboard_consumer_lag{")]
     assert any('consumer="router"' in line for line in lag), lag
     assert all(float(line.rsplit(" ", 1)[1]) >= 0 for line in lag)
@@ -236,3 +241,42 @@ async def test_calls_add_handling_time_and_notes_stay_internal(helpdesk: Running
     resp = await helpdesk.http.post("/v1/actions", json=unknown, headers=AUTH)
     assert resp.status_code == 404
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_note_written_to_kafka_a_day_ahead_does_not_pin_the_ticket_there(
+    helpdesk: Running,
+) -> None:
+    """A helpdesk writing to the actions topic with a wrong clock (a day ahead): the
+    note counts at the time the record was written, so the resolve that follows over
+    HTTP (and its metrics) are at now, not tomorrow."""
+    resp = await helpdesk.http.post(
+        "/v1/channels/webform", json={"email": "lee@example.com", "message": "hello"}
+    )
+    assert resp.status_code == 202
+    ticket_id = (await tickets(helpdesk, 2))[0]["data"]["ticket"]["id"]
+    tomorrow = datetime.now(UTC) + timedelta(hours=24)
+    note = CloudEvent(
+        id="direct-note",
+        source="/helpdesk",
+        type="switchboard.ticket.note_added",
+        time=tomorrow,
+        data={"ticket_id": ticket_id, "text": "VIP"},
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=helpdesk.settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            TopicNames(helpdesk.settings.topic_prefix)(Topic.ACTIONS),
+            encode_event(note),
+            key=ticket_id.encode(),
+            headers=[CONTENT_TYPE_HEADER],
+        )
+    finally:
+        await producer.stop()
+    await tickets(helpdesk, 3)
+    resolve = {"type": "ticket.resolved", "data": {"ticket_id": ticket_id, "agent_id": "a1"}}
+    resp = await helpdesk.http.post("/v1/actions", json=resolve, headers=AUTH)
+    assert resp.status_code == 202, resp.text
+    [resolved] = [e for e in await tickets(helpdesk, 4) if e["type"].endswith(".resolved")]
+    at = datetime.fromisoformat(resolved["time"])
+    assert abs(at - datetime.now(UTC)) < timedelta(minutes=5)

@@ -16,6 +16,7 @@ from aiokafka import ConsumerRecord
 from consumers.domain.windows import CONTRIBUTORS
 from consumers.metrics import MetricsHandler
 from router.events import iso
+from router.observability import Telemetry
 from router.redis import RedisClient, make_redis
 from router.settings import Settings
 from router.topics import OutRecord
@@ -39,7 +40,9 @@ async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
 class Role:
     """One metrics process: its handler, the clock it reads and what it published."""
 
-    def __init__(self, redis: RedisClient, settings: Settings) -> None:
+    def __init__(
+        self, redis: RedisClient, settings: Settings, telemetry: Telemetry | None = None
+    ) -> None:
         self.now = NOW
         self.sent: list[OutRecord] = []
 
@@ -55,6 +58,7 @@ class Role:
             ttl_s=3600,
             prefix=settings.topic_prefix,
             clock=self.clock,
+            telemetry=telemetry,
         )
 
     def clock(self) -> float:
@@ -109,12 +113,12 @@ async def test_a_late_event_into_a_final_window_is_one_more_final_revision(
     assert shown(role.published(key)) == [(1, False, 1), (2, True, 1), (3, True, 2)]
 
 
-async def test_a_process_joining_mid_window_does_not_snapshot_the_backlog_again(
+async def test_a_publisher_taking_over_mid_window_does_not_snapshot_the_backlog_again(
     redis: RedisClient, settings: Settings
 ) -> None:
-    """After a rebalance the second process ticks in the same window: the snapshot was
-    taken by the first, so no second revision of the gauges; the next window's snapshot
-    is taken by whichever process ticks first."""
+    """Two processes: the one holding the publisher's lease snapshots the backlog once per
+    window. When it stops, the other takes over in the same window: the snapshot was
+    taken, so no second revision of the gauges; it snapshots the next window."""
     first, second = Role(redis, settings), Role(redis, settings)
     await first.handle(ev(1, "created", NOW))
     await first.handler.tick()
@@ -125,16 +129,18 @@ async def test_a_process_joining_mid_window_does_not_snapshot_the_backlog_again(
     another["data"]["ticket"]["id"] = "T-2"
     await second.handle(another)  # the backlog moved within the window
     await second.handler.tick()
-    await first.handler.tick()
+    assert second.sent == []  # counted, not published: the first holds the lease
+    await first.handler.close()  # stops: the lease is let go at once
+    await second.handler.tick()
     assert second.published(gauges) == []
     assert len(first.published(gauges)) == 1
+    created = f"workload/{iso(NOW.replace(second=0))}/channel=chat,queue=general"
+    assert shown(second.published(created)) == [(2, False, 2)]
 
-    second.now = first.now = NOW + timedelta(seconds=60)
+    second.now = NOW + timedelta(seconds=60)
     await second.handler.tick()
-    await first.handler.tick()
     following = f"workload/{iso(second.now.replace(second=0))}/queue=general"
     assert [r["counters"]["open"] for _, r in second.published(following)] == [2]
-    assert first.published(following) == []
 
 
 async def test_a_dimension_value_with_separators_is_escaped_in_the_key_only(
@@ -164,3 +170,31 @@ async def test_a_lifecycle_record_without_its_ticket_is_dead_lettered_not_counte
         (("channel", "chat"), ("queue", "general"))
     }
     assert max(c["counters"].get("created", 0) for c in counted) == 1
+
+
+async def test_response_times_are_observed_once_per_reply_by_every_process(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """``switchboard_response_seconds``: a first reply after 1.5 business hours and a next
+    one after 2 days, each observed once, however often its record is delivered (again
+    here, and to another process after a rebalance); summed over processes, exact."""
+    one, other = Telemetry(), Telemetry()
+    first, second = Role(redis, settings, one), Role(redis, settings, other)
+    quick = ev(1, "responded", NOW, response="first", business_seconds=5400.0)
+    slow = ev(2, "responded", NOW, response="next", business_seconds=172_800.0)
+    await first.handle(quick, slow)
+    await first.handle(quick)
+    await second.handle(quick, slow)
+
+    def sample(telemetry: Telemetry, name: str, target: str, **more: str) -> float:
+        labels = {"target": target, "queue": "general", "channel": "chat", **more}
+        return telemetry.registry.get_sample_value(name, labels) or 0.0
+
+    count = "switchboard_response_seconds_count"
+    assert sample(one, count, "first_response") + sample(other, count, "first_response") == 1
+    assert sample(one, count, "next_response") + sample(other, count, "next_response") == 1
+    bucket = "switchboard_response_seconds_bucket"
+    assert sample(one, bucket, "first_response", le="3600.0") == 0
+    assert sample(one, bucket, "first_response", le="7200.0") == 1
+    assert sample(one, bucket, "next_response", le="86400.0") == 0
+    assert sample(one, bucket, "next_response", le="172800.0") == 1

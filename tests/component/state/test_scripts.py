@@ -36,7 +36,7 @@ from router.topics import OutRecord
 pytestmark = pytest.mark.component
 
 STATE = Path(consumers.state.__file__).parent
-SCRIPTS = ("commit.lua", "view.lua", "increment.lua", "bump.lua", "waiting.lua")
+SCRIPTS = ("commit.lua", "view.lua", "leave.lua", "increment.lua", "bump.lua", "waiting.lua")
 C = "C-1"
 TTL = 600
 
@@ -323,6 +323,38 @@ async def test_restored_tickets_are_what_the_view_reads(
     assert [k async for k in redis.scan_iter(match=keys.customer_pattern(C))] == []
 
 
+# --- leave.lua --------------------------------------------------------------------------
+
+
+async def test_leave_changes_nothing_when_the_ticket_moved_since_it_was_read(
+    redis: aioredis.Redis, keys: Keys, thread: Thread
+) -> None:
+    """``forget`` read the ticket at version 1; the router wrote version 2 since: 0, and
+    neither the snapshot, the kept message nor the reply index change (it reads again)."""
+    leave = script(redis, "leave.lua")
+    assert await thread.commit("e1", ("T-1", 0, '{"v":1}'), index=("<a@x>",)) == "OK"
+    assert await thread.commit("e2", ("T-1", 1, '{"v":2}')) == "OK"
+    data, index = keys.ticket_data(C), keys.message_index(C)
+    before = as_text(await redis.hgetall(data))
+    assert await leave(keys=[data, index], args=["T-1", 1, '{"v":"x"}', "drop", "<a@x>"]) == 0
+    assert as_text(await redis.hgetall(data)) == before
+    assert as_text(await redis.hget(index, "<a@x>")) == "T-1"
+    assert await leave(keys=[data, index], args=["T-1", 2, '{"v":"x"}', "drop", "<a@x>"]) == 1
+    assert as_text(await redis.hmget(data, ["T-1:v", "T-1:json"])) == ["3", '{"v":"x"}']
+    assert await redis.hget(index, "<a@x>") is None
+
+
+async def test_leave_on_a_ticket_gone_only_clears_the_reply_index(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    """The owner was forgotten first: no snapshot to rewrite (version 0, no json)."""
+    leave = script(redis, "leave.lua")
+    data, index = keys.ticket_data(C), keys.message_index(C)
+    await redis.hset(index, "<a@x>", "T-1")
+    assert await leave(keys=[data, index], args=["T-1", 0, "", "keep", "<a@x>"]) == 1
+    assert await redis.exists(data, index) == 0
+
+
 # --- increment.lua and bump.lua -------------------------------------------------------
 
 
@@ -343,8 +375,35 @@ async def test_increment_adds_once_and_marks_the_event(
     assert window == {"c:created": "2", "c:handled": "5", "meta": orjson.dumps(META).decode()}
     assert 0 < await redis.ttl(keys.metric_window(WINDOW)) <= TTL
     assert await redis.get(keys.metric_done(WINDOW, "e1", "created")) == b"1"
-    assert await counters.dirty() == [WINDOW]
+    assert await counters.dirty() == {WINDOW: "1"}
     assert await counters.due(1.0) == [WINDOW]
+
+
+async def test_a_window_changed_while_published_stays_dirty(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    """dirty.lua: the flush clears only what did not change since it read it."""
+    counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
+    await counters.add([increment("e1")])
+    read = await counters.dirty()
+    await counters.add([increment("e2")])  # another process, while this one publishes
+    await counters.published(read)
+    assert await counters.dirty() == {WINDOW: "2"}
+    await counters.published(await counters.dirty())
+    assert await counters.dirty() == {}
+
+
+async def test_the_dirty_set_of_an_earlier_version_is_kept(
+    redis: aioredis.Redis, keys: Keys, settings: Settings
+) -> None:
+    """dirty.lua: a set left by an earlier version becomes the hash, its windows dirty."""
+    await redis.sadd(keys.metric_dirty, WINDOW, "other")
+    counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
+    assert await counters.dirty() == {"other": "1", WINDOW: "1"}
+    await redis.delete(keys.metric_dirty)
+    await redis.sadd(keys.metric_dirty, "other")
+    await counters.add([increment("e1")])
+    assert await counters.dirty() == {"other": "1", WINDOW: "1"}
 
 
 async def test_increment_of_a_duplicate_adds_nothing(

@@ -33,8 +33,11 @@ class MemoryCounters:
     def __init__(self) -> None:
         self.gauges: list[Gauges] = []
 
-    async def dirty(self) -> list[str]:
-        return []
+    async def lead(self, _owner: str, _hold_s: float) -> bool:
+        return True  # the one metrics process publishes
+
+    async def dirty(self) -> dict[str, str]:
+        return {}
 
     async def due(self, _horizon: float) -> list[str]:
         return []

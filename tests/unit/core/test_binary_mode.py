@@ -226,3 +226,21 @@ async def test_the_router_routes_binary_messages_and_actions_and_deadletters_the
     assert ("ce_id", b"act-1") in dead.headers  # the attributes stay with the original bytes
     lifecycle = [r for r in broker.published if r.topic is Topic.TICKETS]
     assert "switchboard.ticket.resolved" in types(lifecycle)
+
+
+def test_a_time_written_to_kafka_far_ahead_of_its_record_is_the_records_time() -> None:
+    """A future ``time`` would pin the ticket and its metrics ahead; an old one stands
+    (history is imported through the inbound topic); within the clock skew it stands."""
+    data = orjson.dumps(interaction("alice@example.com", "hello").model_dump(mode="json"))
+    for claimed, at in (
+        (AT + timedelta(hours=24), AT),
+        (AT + timedelta(minutes=6), AT),
+        (AT + timedelta(minutes=4), AT + timedelta(minutes=4)),
+        (AT - timedelta(days=400), AT - timedelta(days=400)),
+    ):
+        when = claimed.isoformat()
+        inbound = binary_headers(EventType.INTERACTION_RECEIVED, "in-1", time=when)
+        assert parse_record(record(Topic.INBOUND, data, inbound)).at == at
+        noted = binary_headers("switchboard.ticket.note_added", "act-1", time=when)
+        note = b'{"ticket_id": "T-1", "text": "VIP"}'
+        assert parse_action_record(record(Topic.ACTIONS, note, noted)).at == at

@@ -1,0 +1,27 @@
+"""What ``/metrics`` shows a platform team, per role: handle times beyond an hour fall in
+buckets of their own, and a process without rules shows no rules series at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.observability import Telemetry
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_handle_time_of_five_hours_is_told_apart_from_one_of_two() -> None:
+    telemetry = Telemetry()
+    telemetry.handle_time.labels("general").observe(5 * 3600)
+    scraped = telemetry.render().decode()
+    assert 'switchboard_handle_seconds_bucket{le="14400.0",queue="general"} 0.0' in scraped
+    assert 'switchboard_handle_seconds_bucket{le="28800.0",queue="general"} 1.0' in scraped
+
+
+def test_a_process_without_rules_exports_no_rules_series() -> None:
+    telemetry = Telemetry()
+    assert "switchboard_rules" not in telemetry.render().decode()
+    telemetry.rules_active("1", "abc")
+    scraped = telemetry.render().decode()
+    assert 'switchboard_rules_info{hash="abc",version="1"} 1.0' in scraped
+    assert 'switchboard_rules_reloads_total{outcome="failed"} 0.0' in scraped
