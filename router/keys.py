@@ -52,7 +52,9 @@ key                                       type        what it holds
 ``p:m:{<metric key>}``                    hash        a metric window: ``c:<counter>``,
                                                       ``meta``, ``revision``, ``final``
 ``p:m:{<metric key>}:done:<e>:<c>``       string      dedupe of one counter increment (TTL)
-``p:m:dirty``, ``p:m:windows``            set/zset    windows to publish / to close
+``p:m:dirty``                             hash        window -> change mark: to publish
+``p:m:windows``                           zset        windows to close (final), by time
+``p:m:publisher``                         string      the publishing process's lease (TTL)
 ``p:m:backlog:where``                     hash        ticket -> the queue it counts in
 ``p:m:backlog:queues``                    set         queues ever seen
 ``p:m:backlog:open|waiting:<queue>``      zset        open / waiting tickets of a queue
@@ -231,6 +233,10 @@ class Keys:
     @property
     def metric_windows(self) -> str:
         return f"{self._metrics}:windows"
+
+    @property
+    def metric_publisher(self) -> str:
+        return f"{self._metrics}:publisher"
 
     @property
     def backlog_where(self) -> str:

@@ -91,7 +91,7 @@ class WindowCounters:
         self._bump = load_script(client, HERE / "bump.lua")
         self._dirty = load_script(client, HERE / "dirty.lua")
         self._lead = load_script(client, HERE / "lead.lua")
-        self._publisher = f"{self._keys.prefix}:m:publisher"  # p:m:publisher, a string
+        self._publisher = self._keys.metric_publisher
 
     async def add(self, increments: list[Increment]) -> list[bool]:
         """Apply each increment once; True where it was new (False: a duplicate).
