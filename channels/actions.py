@@ -30,7 +30,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from channels.body import JSON, parse_json, read_body, require_media_type
 from channels.deps import Ingress, KnownAgents, TicketOwners
-from channels.models import AcceptedBody, idempotency_key_parameter, problem_responses
+from channels.models import (
+    AcceptedBody,
+    idempotency_key,
+    idempotency_key_parameter,
+    problem_responses,
+)
 from channels.problems import ROOT, Problem, invalid_fields, pointer
 from channels.publish import Publisher, fingerprint_of, key_reused
 from channels.signatures import matches_any
@@ -422,7 +427,7 @@ def build_router() -> APIRouter:
         kind = require_media_type(request, JSON, CE_JSON, CE_BATCH)
         body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
         body = cloudevents_binding(kind, body, request.headers)
-        prepared = prepare(body, request.headers.get("idempotency-key"), token_scope(token))
+        prepared = prepare(body, idempotency_key(request.headers), token_scope(token))
         require_queues(prepared, ingress.known_queues())
         await require_agents(prepared, ingress.known_agents)
         await require_tickets(prepared, ingress.ticket_owners)

@@ -12,6 +12,7 @@ from channels.body import JSON, parse_json, read_body, require_media_type, valid
 from channels.deps import Ingress
 from channels.models import (
     AcceptedBody,
+    idempotency_key,
     idempotency_key_parameter,
     problem_responses,
     request_schema,
@@ -120,7 +121,7 @@ def build_router() -> APIRouter:
         raw = await read_body(request, ingress.settings.max_body_bytes)
         require_secret(request, raw, ingress.settings.chat_secret)
         msg = validate(ChatMessage, parse_json(raw))
-        named = provider_id(msg, request.headers.get("idempotency-key"))
+        named = provider_id(msg, idempotency_key(request.headers))
         by_key = named is not None and named.startswith("key:")
         accepted = await ingress.publisher.interaction(
             SOURCE,

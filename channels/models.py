@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -61,6 +62,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def idempotency_key(headers: Mapping[str, str]) -> str | None:
+    """The request's ``Idempotency-Key``; an empty or blank one is none (a client
+    template's default must not make every request share one key)."""
+    return (headers.get("idempotency-key") or "").strip() or None
 
 
 def idempotency_key_parameter(names: str) -> dict[str, Any]:

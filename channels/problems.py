@@ -77,10 +77,12 @@ def problem_body(problem: Problem, instance: str | None = None) -> bytes:
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    """The problem as ``application/problem+json``. No error is worth keeping in a cache,
+    and some name what the request said: every one says ``Cache-Control: no-store``."""
     return Response(
         problem_body(problem, instance),
         problem.status,
-        headers=problem.headers,
+        headers={"Cache-Control": "no-store", **(problem.headers or {})},
         media_type=PROBLEM_TYPE,
     )
 

@@ -4,8 +4,8 @@ The order is: claim the id (Redis ``SET NX``; a marker there says it was seen) -
 produce and wait for the broker's ack -> remember the id (the claim becomes the seen
 marker, with a TTL). A crash between the ack and the remember step means a provider
 retry is published again with the *same* event id, which every consumer drops. An id
-just minted for new content (see ``_content_id``) cannot have been seen: it skips the
-first step.
+just minted for new content (see ``_content_id``) is claimed too: a copy of the same
+content arriving at once reads that id from the content key, and must find the claim.
 
 Copies of one request that arrive together (a provider retrying before the first
 answer), in one process or on several replicas, do not both write: a copy finds the
@@ -174,9 +174,8 @@ class Publisher:
         ``text_pointer`` set: text over the limit is refused (413) and the pointer names
         the request field; unset: it is trimmed and the event says ``truncated``."""
         data = self._fit(data, text_pointer)
-        minted = False
         if provider_id is None:
-            provider_id, minted = await self._content_id(source, data)
+            provider_id = await self._content_id(source, data)
         key = data.sender_key()
         id_ = event_id(source, provider_id)
         value = encode_envelope(  # the bytes of encode_event(CloudEvent(...)), made directly
@@ -187,9 +186,7 @@ class Publisher:
             time=received_time(time or data.sent_at),
             data=data.model_dump(mode="json", exclude_none=True),
         )
-        return await self._publish(
-            Topic.INBOUND, key, id_, value, maybe_seen=not minted, fingerprint=fingerprint
-        )
+        return await self._publish(Topic.INBOUND, key, id_, value, fingerprint=fingerprint)
 
     def _fit(self, data: Interaction, text_pointer: str | None) -> Interaction:
         limit = self.limits.text_bytes
@@ -203,12 +200,11 @@ class Publisher:
             return data
         return data.model_copy(update={"text": text, "quoted_text": quoted, "truncated": True})
 
-    async def _content_id(self, source: str, data: Interaction) -> tuple[str, bool]:
+    async def _content_id(self, source: str, data: Interaction) -> str:
         """The same id for the same sender and content within the window: a client that
-        retries after an uncertain answer does not open a second ticket. True with an id
-        minted by this call (so never published before)."""
+        retries after an uncertain answer does not open a second ticket."""
         if self._content_window_s <= 0:
-            return str(uuid.uuid4()), True
+            return str(uuid.uuid4())
         basis = "\x1f".join(
             (source, data.sender_key(), data.thread.conversation_id or "", data.subject or "")
         )
@@ -219,8 +215,8 @@ class Publisher:
         with redis_errors():
             previous = await self._batch("SET", key, fresh, "NX", "GET", "EX", window)
         if previous is None:
-            return fresh, True
-        return (previous.decode() if isinstance(previous, bytes) else str(previous)), False
+            return fresh
+        return previous.decode() if isinstance(previous, bytes) else str(previous)
 
     async def publish(
         self,
@@ -253,7 +249,6 @@ class Publisher:
         id_: str,
         value: bytes,
         *,
-        maybe_seen: bool = True,
         fingerprint: str | None = None,
         conflict: Problem | None = None,
     ) -> Accepted:
@@ -263,19 +258,15 @@ class Publisher:
         self.limits.check_inbound(value)
         marker = self._keys.ingress_seen(id_).encode()
         tail = FINGERPRINT_SEP + fingerprint.encode() if fingerprint is not None else b""
-        claim: bytes | None = None
-        if maybe_seen:
-            claim = PENDING + uuid.uuid4().hex.encode() + tail
-            seen = await self._claim(marker, claim, fingerprint, conflict or key_reused())
-            if seen:
-                return Accepted(id_, duplicate=True)
+        claim = PENDING + uuid.uuid4().hex.encode() + tail
+        if await self._claim(marker, claim, fingerprint, conflict or key_reused()):
+            return Accepted(id_, duplicate=True)
         try:
             await self.send(topic, key, value)
         except BaseException:
-            if claim is not None:  # let a retry (here or on another replica) go ahead
-                with contextlib.suppress(*UNAVAILABLE):
-                    if await self._batch("GET", marker) == claim:
-                        await self._batch("DEL", marker)
+            with contextlib.suppress(*UNAVAILABLE):  # let a retry (here or elsewhere) go ahead
+                if await self._batch("GET", marker) == claim:
+                    await self._batch("DEL", marker)
             raise
         stamp, ttl = iso(utcnow()).encode() + tail, self._seen_ttl_s
         try:

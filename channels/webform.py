@@ -33,7 +33,12 @@ from channels.body import (
     validate,
 )
 from channels.deps import Ingress, IngressContext
-from channels.models import AcceptedBody, idempotency_key_parameter, problem_responses
+from channels.models import (
+    AcceptedBody,
+    idempotency_key,
+    idempotency_key_parameter,
+    problem_responses,
+)
 from channels.publish import fingerprint_of
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_email
@@ -140,7 +145,7 @@ async def accept(ingress: IngressContext, request: Request) -> Response:
     form = validate(WebForm, data)
     # A form has no provider message id: an Idempotency-Key header makes retries
     # safe; without one the same sender and content within the window are one event.
-    key = request.headers.get("idempotency-key")
+    key = idempotency_key(request.headers)
     accepted = await ingress.publisher.interaction(
         SOURCE,
         f"key:{key}" if key else None,

@@ -436,5 +436,21 @@ async def test_action_answers_are_never_stored_by_caches(client: httpx.AsyncClie
         await client.post(URL, json=ok, headers=AUTH),
         await client.post(URL, json=ok),
         await client.post(URL, json={"type": "nope", "data": {}}, headers=AUTH),
+        await client.get(URL, headers=AUTH),  # 405: no route answers it
+        await client.post(URL + "/", json=ok, headers=AUTH),  # 404: no route either
     ):
         assert resp.headers["cache-control"] == "no-store", resp.status_code
+
+
+async def test_a_blank_idempotency_key_is_no_key(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A client template that sends the header empty must not make every action share
+    one key: the second, different action was 422 until the key expired."""
+    headers = {**AUTH, "Idempotency-Key": ""}
+    online = {"type": "agent.presence", "data": {"agent_id": "a-1", "status": "online"}}
+    away = {"type": "agent.presence", "data": {"agent_id": "a-2", "status": "away"}}
+    assert (await client.post(URL, json=online, headers=headers)).status_code == 202
+    resp = await client.post(URL, json=away, headers={**AUTH, "Idempotency-Key": "   "})
+    assert resp.status_code == 202, resp.text
+    assert len(await read_topic(settings, Topic.ACTIONS, expect=2)) == 2

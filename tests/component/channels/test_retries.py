@@ -202,3 +202,23 @@ async def test_copies_on_two_replicas_are_one_write(
     else:
         assert isinstance(other, Problem)
         assert other.status == 422
+
+
+async def test_copies_of_a_keyless_webform_at_once_are_one_write(settings: Settings) -> None:
+    """A form sent twice at the same instant without an Idempotency-Key: the copy reads
+    the id the first just minted for that content, and must find its claim. Before, the
+    first skipped the claim, so both wrote and both answered new."""
+    redis = make_redis(settings)
+    names = TopicNames(settings.topic_prefix)
+    slow = SlowProducer(0.3)
+    publisher = Publisher(slow, redis, names, seen_ttl_s=60, timeout_s=2.0)  # type: ignore[arg-type]
+    data = Interaction(channel="webform", customer=Customer(email="conc@example.com"), text="same")
+    try:
+        answers = await asyncio.gather(
+            *(publisher.interaction("/test", None, data) for _ in range(5))
+        )
+    finally:
+        await redis.aclose()
+    assert slow.sent == 1
+    assert len({a.id for a in answers}) == 1
+    assert sorted(a.duplicate for a in answers) == [False, True, True, True, True]
