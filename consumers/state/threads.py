@@ -444,13 +444,23 @@ class RedisThreadStore:
         tickets: list[Ticket],
         identities: dict[str, str],
         open_tickets: dict[str, str],
+        *,
+        written: dict[tuple[str, str], list[str]] | None = None,
     ) -> None:
         """Write thread state back from snapshots (``switchboard state rebuild``): each
         ticket at version 1 with its owner, participants and message index, the identity
-        links, and each customer's current ticket. Existing keys are overwritten."""
+        links, and each customer's current ticket; and ``written``, (participant, ticket
+        of ``tickets``) -> the message ids they wrote there, which ``forget`` takes out of
+        that ticket. Existing keys are overwritten."""
         k = self._keys
+        owners = {t.id: t.customer_id for t in tickets}
         with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
+                for (participant, ticket_id), message_ids in (written or {}).items():
+                    place = f"{owners[ticket_id]}{OWNER_SEP}{ticket_id}"
+                    if message_ids:
+                        wrote = [f"{place}{OWNER_SEP}{m}" for m in message_ids]
+                        pipe.sadd(k.written(participant), *wrote)
                 for t in tickets:
                     c = t.customer_id
                     version, snapshot = ticket_field(t.id, "v"), ticket_field(t.id, "json")

@@ -17,11 +17,13 @@ In this order, each step idempotent, so a run that fails halfway is simply run a
 3. the Redis state: the customer's identities, tickets, profile and indexes, and, on the
    tickets of others they wrote on, their id, their message ids and their last message
    (those tickets stay their owners'). A ticket the router opened for them meanwhile
-   gets its tombstone after.
+   gets its tombstone after, and each ticket of others they were taken out of a new
+   snapshot on ``ticket-state`` without them, which replaces the old ones there and wins
+   over the ``tickets`` records in ``state rebuild``.
 
 What stays: records on the non-compacted topics until ``SWITCHBOARD_KAFKA_RETENTION_MS``
-ages them out, and the snapshots of others' tickets on ``ticket-state`` that name the
-customer as a participant, until those tickets change again.
+ages them out. ``state rebuild`` reads them but brings back no one it finds in no
+restored snapshot (see ``router/app/rebuild.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import re
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+from consumers.domain.outputs import LifecycleOutputs
 from consumers.state.agents import AgentStore
 from consumers.state.backlog import Backlog
 from consumers.state.schedule import TimerSchedule
@@ -38,11 +41,12 @@ from consumers.state.waiting import WaitingLine
 from router.errors import ConfigError
 from router.events import Ticket
 from router.identity import normalize_email, normalize_phone
-from router.kafka import make_producer, send_and_wait_all
+from router.ids import derived_id
+from router.kafka import Produced, make_producer, send_and_wait_all
 from router.redis import RedisClient, make_redis
 from router.settings import Settings
 from router.topic_admin import missing_topics
-from router.topics import Topic, TopicNames
+from router.topics import OutRecord, Topic, TopicNames
 from router.vocabulary import SETTLED
 
 
@@ -112,17 +116,24 @@ async def forget(settings: Settings, who: str) -> Forgotten:
         await _tombstone(settings, owned)
         held = [t for c in people for t in await store.customer_tickets(c)]
         released = await release(redis, settings, held)
+        others = [t.id for c in people for t in await store.participated_tickets(c)]
         tickets = sorted({t for c in people for t in await store.forget(c)} | set(owned))
+        cleaned = [t for t in await store.tickets(others) if t is not None]
     finally:
         await redis.aclose()
-    await _tombstone(settings, [t for t in tickets if t not in owned])
+    await _tombstone(settings, [t for t in tickets if t not in owned], cleaned)
     return Forgotten(customer, tickets, released.seats, released.timers)
 
 
-async def _tombstone(settings: Settings, tickets: list[str]) -> None:
-    """A null value for each ticket on ``ticket-state``, once the topic is known to exist
-    (a write to a missing topic could create it with the broker's defaults, uncompacted)."""
-    if not tickets:
+async def _tombstone(
+    settings: Settings, tickets: list[str], cleaned: list[Ticket] | None = None
+) -> None:
+    """A null value for each ticket on ``ticket-state``, and the ``cleaned`` snapshots of
+    others' tickets the customer was taken out of, once the topic is known to exist (a
+    write to a missing topic could create it with the broker's defaults, uncompacted).
+    A cleaned snapshot keeps its ``updated_at``: ``state rebuild`` prefers ``ticket-state``
+    over an equally recent ``tickets`` record, so the customer does not come back."""
+    if not tickets and not cleaned:
         return
     name = TopicNames(settings.topic_prefix)(Topic.TICKET_STATE)
     if name in await missing_topics(settings):
@@ -134,9 +145,22 @@ async def _tombstone(settings: Settings, tickets: list[str]) -> None:
     producer = make_producer(settings)
     await producer.start()
     try:
-        await send_and_wait_all(producer, [(name, t.encode(), None, []) for t in tickets])
+        records: list[Produced] = [(name, t.encode(), None, []) for t in tickets]
+        records += [(name, r.key.encode(), r.value, list(r.headers)) for r in _snapshots(cleaned)]
+        await send_and_wait_all(producer, records)
     finally:
         await producer.stop()
+
+
+def _snapshots(tickets: list[Ticket] | None) -> list[OutRecord]:
+    """A ``ticket.snapshot`` record of each ticket as it is now, with an id of its own."""
+    records: list[OutRecord] = []
+    for ticket in tickets or []:
+        cause = derived_id(ticket.id, "forget", ticket.model_dump_json())
+        out = LifecycleOutputs(cause, ticket, ticket.updated_at)
+        out.snapshot()
+        records += out.records
+    return records
 
 
 async def _known_customer(store: RedisThreadStore, who: str) -> str | None:

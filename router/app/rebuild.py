@@ -44,7 +44,10 @@ from pydantic import ValidationError
 from consumers.state.counters import WindowCounters
 from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
+from router.actions import CustomerUpserted, parse_action
 from router.app.reading import Progress, read_through
+from router.codec import decode_record
+from router.errors import InvalidEvent
 from router.events import Customer, Ticket
 from router.ids import derived_id
 from router.keys import Keys
@@ -71,49 +74,126 @@ async def read_all(
     return [r async for batch in read_through(settings, topic, progress) for r in batch]
 
 
+@dataclass
+class Snapshots:
+    """What the ticket snapshots on ``tickets`` and ``ticket-state`` say."""
+
+    latest: dict[str, Ticket]
+    """The latest snapshot per ticket still there (not erased)."""
+    erased: set[str]
+    """Tickets whose ``ticket-state`` tombstone (``switchboard forget``) is their last word."""
+    links: dict[str, str]
+    """identity -> customer, as the interactions on ``tickets`` show them."""
+    written: dict[tuple[str, str], list[str]]
+    """(participant, ticket) -> the message ids the participant wrote on that ticket."""
+
+    def customers(self) -> set[str]:
+        """Every customer a restored snapshot names: its owner or a participant. A customer
+        seen on ``tickets`` but in none of them was erased (``forget`` tombstoned their
+        tickets and took them out of others')."""
+        return {c for t in self.latest.values() for c in (t.customer_id, *t.participants)}
+
+    def written_on(self, tickets: list[Ticket]) -> dict[tuple[str, str], list[str]]:
+        """``written`` for these tickets, as their snapshots still show it: a participant
+        and message ids ``forget`` took out of a ticket are not given back."""
+        found: dict[tuple[str, str], list[str]] = {}
+        for t in tickets:
+            for participant in t.participants:
+                mine = self.written.get((participant, t.id), [])
+                found[participant, t.id] = [m for m in mine if m in t.message_ids]
+        return found
+
+
+def _newer(candidate: Ticket, than: Ticket | None) -> bool:
+    """Whether a ``tickets`` snapshot is later than the ``ticket-state`` one. Every change
+    moves ``updated_at`` forward or keeps it (never back) and publishes a ``ticket-state``
+    snapshot, while an action with no lifecycle event (``assignment.accepted``) or
+    ``forget``'s cleaned snapshot publishes only that: on a tie ``ticket-state`` wins."""
+    return than is None or candidate.updated_at > than.updated_at
+
+
 def _snapshots(
     tickets_topic: list[ConsumerRecord[bytes, bytes]],
     state_topic: list[ConsumerRecord[bytes, bytes]],
 ) -> tuple[dict[str, Ticket], set[str], dict[str, str]]:
     """Latest snapshot per ticket, erased ticket ids, and identity -> customer links."""
-    latest: dict[str, Ticket] = {}
-    identities: dict[str, str] = {}
+    found = _read_snapshots(tickets_topic, state_topic)
+    return found.latest, found.erased, found.links
+
+
+def _read_snapshots(
+    tickets_topic: list[ConsumerRecord[bytes, bytes]],
+    state_topic: list[ConsumerRecord[bytes, bytes]],
+) -> Snapshots:
+    """Per ticket, the later of its last ``ticket-state`` and last ``tickets`` snapshot
+    (``_newer``); and from the interactions on ``tickets``, who sent each message."""
+    state: dict[str, Ticket] = {}
     erased: set[str] = set()
     for record in state_topic:
         ticket_id = (record.key or b"").decode()
         if record.value is None:
             erased.add(ticket_id)
-            latest.pop(ticket_id, None)
+            state.pop(ticket_id, None)
             continue
         erased.discard(ticket_id)
         ticket = _ticket(record.value)
         if ticket is not None:
-            latest[ticket.id] = ticket
-    sure: dict[str, str] = {}  # links a record proves: a new ticket's, a new participant's
-    seen: dict[str, set[str]] = {}  # participants per ticket so far
-    for record in tickets_topic:  # the full lifecycle: later than any snapshot it caused
+            state[ticket.id] = ticket
+    lifecycle: dict[str, Ticket] = {}
+    identities: dict[str, str] = {}  # guesses: the first wins
+    sure: dict[str, str] = {}  # links a record proves (a new ticket's, a new participant's)
+    written: dict[tuple[str, str], list[str]] = {}
+    for record in tickets_topic:
         if record.value is None:
             continue
         data = _data(record.value)
         ticket = _ticket_from(data.get("ticket"))
         if ticket is None or ticket.id in erased:
             continue
-        before = seen.get(ticket.id, set(ticket.participants))  # a first record proves none
-        latest[ticket.id] = ticket
-        seen[ticket.id] = set(ticket.participants)
-        interaction = data.get("interaction")
-        if isinstance(interaction, dict) and isinstance(interaction.get("customer"), dict):
-            try:
-                customer = Customer.model_validate(interaction["customer"])
-            except ValidationError:
-                continue
-            # the sender is the ticket's customer, or a participant the message added
-            joined = [p for p in ticket.participants if p not in before]
-            sender = joined[-1] if joined else ticket.customer_id
-            links = sure if joined or not before else identities
-            for identity in customer.identities():
-                links.setdefault(identity, sender)
-    return latest, erased, {**identities, **sure}
+        previous = lifecycle.get(ticket.id)
+        lifecycle[ticket.id] = ticket
+        sender = _link_sender(data, ticket, previous, identities, sure)
+        if sender is not None and sender != ticket.customer_id:
+            before = set(previous.message_ids) if previous else set()
+            mine = written.setdefault((sender, ticket.id), [])
+            mine += [m for m in ticket.message_ids if m not in before and m not in mine]
+    latest = dict(state)
+    for ticket_id, ticket in lifecycle.items():
+        if _newer(ticket, state.get(ticket_id)):
+            latest[ticket_id] = ticket
+    return Snapshots(latest, erased, {**identities, **sure}, written)
+
+
+def _link_sender(
+    data: dict[str, Any],
+    ticket: Ticket,
+    previous: Ticket | None,
+    identities: dict[str, str],
+    sure: dict[str, str],
+) -> str | None:
+    """Link the identities of the message a record carries to its sender, and return the
+    sender: the ticket's customer, or a participant the message added (a reply from
+    someone else), or a participant whose identity a record proved before. A record that
+    proves a link replaces an older proof (a forgotten person who came back is a new
+    customer); a guess never replaces anything."""
+    interaction = data.get("interaction")
+    if not isinstance(interaction, dict) or not isinstance(interaction.get("customer"), dict):
+        return None
+    try:
+        customer = Customer.model_validate(interaction["customer"])
+    except ValidationError:
+        return None
+    before = set(previous.participants) if previous else set(ticket.participants)
+    joined = [p for p in ticket.participants if p not in before]  # a first record: none
+    if joined or not before:
+        sender = joined[-1] if joined else ticket.customer_id
+        sure.update(dict.fromkeys(customer.identities(), sender))
+        return sender
+    known = [sure[i] for i in customer.identities() if sure.get(i) in ticket.participants]
+    sender = known[0] if known else ticket.customer_id
+    for identity in customer.identities():
+        identities.setdefault(identity, sender)
+    return sender
 
 
 def _data(value: bytes) -> dict[str, Any]:
@@ -194,20 +274,26 @@ def _seen_markers(
 
 def _done_markers(
     tickets_topic: list[ConsumerRecord[bytes, bytes]],
+    state_topic: list[ConsumerRecord[bytes, bytes]],
     actions_topic: list[ConsumerRecord[bytes, bytes]],
+    *,
     keys: Keys,
     ttl_s: int,
     now_ms: int,
+    customers: set[str],
 ) -> Iterator[Marker]:
-    """The router's marker of every message and action ``tickets`` shows applied, under
-    the ticket's customer (the key the router's commit wrote). An action's first record
-    has the id ``derived_id(action id, type, "0")``."""
-    by_id: dict[str, tuple[str, int]] = {}  # lifecycle record id -> (customer, seconds left)
-    for record in tickets_topic:
+    """The router's marker of every message and action ``tickets`` or ``ticket-state``
+    shows applied, under the ticket's customer (the key the router's commit wrote), for
+    the ``customers`` still there (an erased customer's markers stay erased). An action's
+    first lifecycle record has the id ``derived_id(action id, type, "0")``, its snapshot
+    ``derived_id(action id, "switchboard.ticket.snapshot")``: an ``assignment.accepted``
+    publishes only the snapshot, found while compaction has not replaced it."""
+    by_id: dict[str, tuple[str, int]] = {}  # record id -> (customer, seconds left)
+    for record in (*tickets_topic, *state_topic):
         left = _left_s(record, ttl_s, now_ms)
         data = _data(record.value) if left and record.value else {}
         ticket = _ticket_from(data.get("ticket"))
-        if ticket is None:
+        if ticket is None or ticket.customer_id not in customers:
             continue
         interaction = data.get("interaction")
         cause = interaction.get("event_id") if isinstance(interaction, dict) else None
@@ -220,11 +306,62 @@ def _done_markers(
         action_id = _event_id(record.value)
         if action_id is None or not _left_s(record, ttl_s, now_ms):
             continue
-        for etype in EventType:
-            applied = by_id.get(derived_id(action_id, etype.value, "0"))
-            if applied is not None:
-                yield keys.done(applied[0], action_id), applied[1]
-                break
+        ids = [derived_id(action_id, t.value, "0") for t in EventType]
+        ids.append(derived_id(action_id, EventType.TICKET_SNAPSHOT.value))
+        applied = next((by_id[i] for i in ids if i in by_id), None)
+        if applied is not None:
+            yield keys.done(applied[0], action_id), applied[1]
+
+
+def _upserts(actions_topic: list[ConsumerRecord[bytes, bytes]]) -> list[CustomerUpserted]:
+    """The ``customer.upserted`` actions, in offset order per partition (a CRM's updates of
+    one customer share a key, so they keep their order)."""
+    found: list[CustomerUpserted] = []
+    for record in actions_topic:
+        try:
+            action = parse_action(decode_record(record.value, record.headers))
+        except (InvalidEvent, ValidationError, ValueError):
+            continue  # the router dead-lettered it: it changed nothing
+        if isinstance(action, CustomerUpserted):
+            found.append(action)
+    return found
+
+
+def upsert_identities(action: CustomerUpserted) -> list[str]:
+    """The identity keys a CRM upsert links, as the router spells them."""
+    named = (
+        f"email:{action.email}" if action.email else None,
+        f"phone:{action.phone}" if action.phone else None,
+        f"crm:{action.id}" if action.id else None,
+    )
+    return [i for i in named if i]
+
+
+async def upsert_customer(store: RedisThreadStore, action: CustomerUpserted) -> None:
+    """What the router does with a ``customer.upserted`` (``RoutingHandler``): resolve its
+    identities to one customer (linking the unknown ones, merging the customers they
+    named) and merge the profile fields into that customer's."""
+    [customer_id] = await store.resolve_customers([upsert_identities(action)])
+    profile = action.model_dump(
+        include={"name", "tier", "language", "attributes"}, exclude_none=True
+    )
+    if action.id:
+        profile["crm_id"] = action.id
+    await store.merge_profile(customer_id, profile)
+
+
+async def _replay_upserts(
+    store: RedisThreadStore, upserts: list[CustomerUpserted], erased: set[str]
+) -> int:
+    """Apply the CRM upserts again through the router's own steps (``upsert_customer``):
+    links, merges and profiles come back as they were. An upsert naming an ``erased``
+    identity (a forgotten person's) is skipped: it must not bring them back."""
+    replayed = 0
+    for action in upserts:
+        if erased.isdisjoint(upsert_identities(action)):
+            await upsert_customer(store, action)
+            replayed += 1
+    return replayed
 
 
 async def _write_markers(redis: RedisClient, markers: Iterable[Marker]) -> int:
@@ -246,35 +383,51 @@ async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebui
     state_topic = await read_all(settings, Topic.TICKET_STATE, progress)
     inbound_topic = await read_all(settings, Topic.INBOUND, progress)
     actions_topic = await read_all(settings, Topic.ACTIONS, progress)
-    latest, erased, identities = _snapshots(tickets_topic, state_topic)
+    found = _read_snapshots(tickets_topic, state_topic)
+    customers = found.customers()
+    links = {i: c for i, c in found.links.items() if c in customers}
+    erased = {i for i, c in found.links.items() if c not in customers}
     revisions = await _metric_revisions(settings, progress)
     redis = make_redis(settings)
     prefix, ttl_s = settings.topic_prefix, settings.redis.dedupe_ttl_s
     try:
         store = RedisThreadStore(redis, ttl_s=ttl_s, prefix=prefix)
-        tickets = list(latest.values())
-        current = _current_tickets(latest)
+        tickets = list(found.latest.values())
+        current = _current_tickets(found.latest)
         for start in range(0, len(tickets), 1000):
             chunk = tickets[start : start + 1000]
             mine = {t.customer_id for t in chunk}
             await store.restore(
                 chunk,
-                {i: c for i, c in identities.items() if c in mine},
+                {},
                 {c: t for c, t in current.items() if c in mine},
+                written=found.written_on(chunk),
             )
+        linked = list(links.items())
+        for start in range(0, len(linked), 1000):
+            await store.restore([], dict(linked[start : start + 1000]), {})
+        await _replay_upserts(store, _upserts(actions_topic), erased)
         await WindowCounters(redis, prefix=prefix, ttl_s=ttl_s).seed_revisions(revisions)
         keys, now_ms = Keys(prefix), int(time.time() * 1000)
         markers = await _write_markers(
             redis,
             itertools.chain(
                 _seen_markers((*inbound_topic, *actions_topic), keys, ttl_s, now_ms),
-                _done_markers(tickets_topic, actions_topic, keys, ttl_s, now_ms),
+                _done_markers(
+                    tickets_topic,
+                    state_topic,
+                    actions_topic,
+                    keys=keys,
+                    ttl_s=ttl_s,
+                    now_ms=now_ms,
+                    customers=customers,
+                ),
             ),
         )
         await StateEpoch(redis, prefix).renew()
     finally:
         await redis.aclose()
-    return Rebuilt(len(latest), len(erased), len(identities), len(revisions), markers)
+    return Rebuilt(len(found.latest), len(found.erased), len(links), len(revisions), markers)
 
 
 __all__ = ["Rebuilt", "read_all", "rebuild"]

@@ -1,0 +1,189 @@
+"""``state rebuild`` on real Redis and Kafka restores what Kafka says, no more: an
+accepted offer stays accepted, a colleague who only replied keeps their identity, CRM
+links and merges come back, and a forgotten participant stays forgotten."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from consumers.state.threads import RedisThreadStore
+from router.app.forget import forget
+from router.app.rebuild import rebuild
+from router.ids import derived_id
+from router.kafka import make_producer
+from router.keys import Keys
+from router.redis import make_redis
+from router.settings import Settings
+from router.topic_admin import ensure_topics
+from router.topics import Topic, TopicNames
+from router.vocabulary import EventType
+
+pytestmark = pytest.mark.component
+
+AT, LATER = "2026-11-23T10:00:00Z", "2026-11-23T10:05:00Z"
+
+
+def ticket(customer: str, **changes: Any) -> dict[str, Any]:
+    base = {"id": "T-hank", "channel": "email", "customer_id": customer}
+    return {**base, "created_at": AT, "updated_at": AT, **changes}
+
+
+def event(id_: str, kind: str, data: dict[str, Any]) -> bytes:
+    return orjson.dumps(
+        {"specversion": "1.0", "id": id_, "source": "/t", "type": kind, "data": data}
+    )
+
+
+def said(email: str, event_id: str) -> dict[str, Any]:
+    return {"channel": "email", "customer": {"email": email}, "event_id": event_id}
+
+
+async def produce(settings: Settings, records: list[tuple[Topic, str, bytes | None]]) -> None:
+    await ensure_topics(settings)
+    names = TopicNames(settings.topic_prefix)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for topic, key, value in records:
+            await producer.send_and_wait(names(topic), value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def wipe(settings: Settings) -> None:
+    redis = make_redis(settings)
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{settings.topic_prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+async def with_store(settings: Settings, ask: Any) -> Any:
+    redis = make_redis(settings)
+    try:
+        return await ask(RedisThreadStore(redis, ttl_s=3600, prefix=settings.topic_prefix))
+    finally:
+        await redis.aclose()
+
+
+def hank_and_ivy() -> list[tuple[Topic, str, bytes | None]]:
+    """Hank's ticket, then Ivy's reply on it (she becomes a participant)."""
+    opened = ticket("C-hank", message_ids=["<h1@x>"])
+    joined = ticket("C-hank", message_ids=["<h1@x>", "<i1@x>"], participants=["C-ivy"])
+    created = {"ticket": opened, "interaction": said("hank@example.com", "e-h1")}
+    replied = {"ticket": joined, "interaction": said("ivy@example.com", "e-i1")}
+    return [
+        (Topic.TICKETS, "T-hank", event("r1", "switchboard.ticket.created", created)),
+        (Topic.TICKET_STATE, "T-hank", event("s1", "switchboard.ticket.snapshot", created)),
+        (Topic.TICKETS, "T-hank", event("r2", "switchboard.ticket.message_added", replied)),
+        (Topic.TICKET_STATE, "T-hank", event("s2", "switchboard.ticket.snapshot", replied)),
+    ]
+
+
+async def test_an_accepted_offer_stays_accepted_and_its_action_stays_done(
+    settings: Settings,
+) -> None:
+    offered = ticket("C-hank", assignee="a1", assigned_at=AT)
+    accepted = {**offered, "accepted": True}  # the accept moved no clock: updated_at ties
+    accept: dict[str, Any] = {"ticket_id": "T-hank", "agent_id": "a1"}
+    snapshot_id = derived_id("act-1", EventType.TICKET_SNAPSHOT.value)
+    await produce(
+        settings,
+        [
+            (
+                Topic.TICKETS,
+                "T-hank",
+                event("r1", "switchboard.ticket.assigned", {"ticket": offered}),
+            ),
+            (
+                Topic.TICKET_STATE,
+                "T-hank",
+                event("s1", "switchboard.ticket.snapshot", {"ticket": offered}),
+            ),
+            (Topic.ACTIONS, "T-hank", event("act-1", "assignment.accepted", accept)),
+            (
+                Topic.TICKET_STATE,
+                "T-hank",
+                event(snapshot_id, "switchboard.ticket.snapshot", {"ticket": accepted}),
+            ),
+        ],
+    )
+    await rebuild(settings)
+    [restored] = await with_store(settings, lambda s: s.tickets(["T-hank"]))
+    assert restored.accepted
+    redis = make_redis(settings)
+    try:
+        assert await redis.exists(Keys(settings.topic_prefix).done("C-hank", "act-1"))
+    finally:
+        await redis.aclose()
+
+
+async def test_a_colleague_who_only_replied_keeps_their_identity(settings: Settings) -> None:
+    await produce(settings, hank_and_ivy())
+    await rebuild(settings)
+    assert await with_store(settings, lambda s: s.customer_of("email:ivy@example.com")) == "C-ivy"
+    gone = await forget(settings, "ivy@example.com")
+    assert gone.customer_id == "C-ivy"
+    [after] = await with_store(settings, lambda s: s.tickets(["T-hank"]))
+    assert after.participants == []
+    assert after.message_ids == ["<h1@x>"]  # her `wrote` index was restored
+
+
+async def test_crm_links_and_merges_come_back(settings: Settings) -> None:
+    await produce(
+        settings,
+        [
+            *hank_and_ivy(),
+            (
+                Topic.ACTIONS,
+                "customer:42",
+                event(
+                    "u1",
+                    "customer.upserted",
+                    {"id": "42", "email": "hank@example.com", "phone": "+15550001", "name": "Hank"},
+                ),
+            ),
+            (
+                Topic.ACTIONS,
+                "customer:43",
+                event(
+                    "u2",
+                    "customer.upserted",
+                    {"id": "43", "email": "ivy@example.com", "phone": "+15550001"},
+                ),
+            ),
+        ],
+    )
+    await rebuild(settings)
+    phone = await with_store(settings, lambda s: s.customer_of("phone:+15550001"))
+    assert phone in {"C-hank", "C-ivy"}  # known from the CRM only
+    survivor = await with_store(settings, lambda s: s.survivor_of("C-ivy"))
+    assert survivor == await with_store(settings, lambda s: s.survivor_of("C-hank"))
+
+
+async def test_a_forgotten_participant_stays_forgotten_after_a_rebuild(settings: Settings) -> None:
+    upsert = {"id": "43", "email": "ivy@example.com", "name": "Ivy"}
+    await produce(
+        settings,
+        [*hank_and_ivy(), (Topic.ACTIONS, "customer:43", event("u2", "customer.upserted", upsert))],
+    )
+    await rebuild(settings)
+    await forget(settings, "ivy@example.com")
+    await wipe(settings)
+    await rebuild(settings)
+    [hank] = await with_store(settings, lambda s: s.tickets(["T-hank"]))
+    assert hank.participants == []
+    assert "<i1@x>" not in hank.message_ids
+    assert await with_store(settings, lambda s: s.customer_of("email:ivy@example.com")) is None
+    assert await with_store(settings, lambda s: s.customer_of("crm:43")) is None
+    redis = make_redis(settings)
+    try:
+        left = [k async for k in redis.scan_iter(match=f"{settings.topic_prefix}:*C-ivy*")]
+    finally:
+        await redis.aclose()
+    assert left == []
