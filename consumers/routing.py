@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from consumers.crm import upsert_customer
 from consumers.deadletter import parked
 from consumers.domain.decisions import apply_decision, notifications, routed_data
 from consumers.domain.lifecycle import apply_action, reopen_takes_back
@@ -147,7 +148,7 @@ class RoutingHandler:
             located.append((work, problem))
         for work in actions:
             if isinstance(work.action, CustomerUpserted):
-                await self._upsert_customer(work.action)
+                await upsert_customer(self._store, work.action)
                 located.append((work, None))
             elif isinstance(work.action, AgentPresence):
                 a = work.action
@@ -168,24 +169,6 @@ class RoutingHandler:
                 item.sender_id = item.customer_id
                 item.customer_id = owners[0].customer_id
                 item.ticket_id = owners[0].ticket_id
-
-    async def _upsert_customer(self, action: CustomerUpserted) -> None:
-        identities = [
-            i
-            for i in (
-                f"email:{action.email}" if action.email else None,
-                f"phone:{action.phone}" if action.phone else None,
-                f"crm:{action.id}" if action.id else None,
-            )
-            if i
-        ]
-        [customer_id] = await self._store.resolve_customers([identities])
-        profile = action.model_dump(
-            include={"name", "tier", "language", "attributes"}, exclude_none=True
-        )
-        if action.id:
-            profile["crm_id"] = action.id
-        await self._store.merge_profile(customer_id, profile)
 
     async def _round(
         self, items: list[Work], retries: int

@@ -25,8 +25,11 @@ The timers and metrics state is then recomputed by replaying ``tickets`` through
 roles' own handlers (``roles.replay_tickets``, called by the CLI): metric counts are exact
 again, and every due time and waiting ticket is known again.
 
-What is not in Kafka cannot come back: CRM profiles (``customer.upserted``; send them
-again) and agent presence (agents announce it again).
+The ``customer.upserted`` actions on ``actions`` are then applied again in order
+(``consumers.crm``, as the router applies them), after the links above: CRM links,
+merges and profiles come back, except a forgotten person's. What is not in Kafka
+cannot come back: agent presence (agents announce it again), and CRM updates older than
+the topic's retention.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import orjson
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from consumers.crm import upsert_customer, upsert_identities
 from consumers.state.counters import WindowCounters
 from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
@@ -325,29 +329,6 @@ def _upserts(actions_topic: list[ConsumerRecord[bytes, bytes]]) -> list[Customer
         if isinstance(action, CustomerUpserted):
             found.append(action)
     return found
-
-
-def upsert_identities(action: CustomerUpserted) -> list[str]:
-    """The identity keys a CRM upsert links, as the router spells them."""
-    named = (
-        f"email:{action.email}" if action.email else None,
-        f"phone:{action.phone}" if action.phone else None,
-        f"crm:{action.id}" if action.id else None,
-    )
-    return [i for i in named if i]
-
-
-async def upsert_customer(store: RedisThreadStore, action: CustomerUpserted) -> None:
-    """What the router does with a ``customer.upserted`` (``RoutingHandler``): resolve its
-    identities to one customer (linking the unknown ones, merging the customers they
-    named) and merge the profile fields into that customer's."""
-    [customer_id] = await store.resolve_customers([upsert_identities(action)])
-    profile = action.model_dump(
-        include={"name", "tier", "language", "attributes"}, exclude_none=True
-    )
-    if action.id:
-        profile["crm_id"] = action.id
-    await store.merge_profile(customer_id, profile)
 
 
 async def _replay_upserts(
