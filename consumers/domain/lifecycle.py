@@ -3,8 +3,8 @@
 ``apply_action`` returns the ticket after the action and the lifecycle events to
 publish, or None when the action changes nothing (an internal note, a repeated answer,
 an action that does not apply to the ticket's status). A closed ticket is final: no
-reply, reopen or postponement changes it. A resolved one may still be reopened and
-replied to, never postponed.
+reply, reopen, postponement or transfer changes it. A resolved one may still be
+reopened, replied to and transferred, never postponed; neither can be declined.
 """
 
 from __future__ import annotations
@@ -124,14 +124,16 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
         closed = ended.model_copy(update={**base, "status": "closed", "sla": stopped(ended.sla)})
         return Change(closed, [(EventType.TICKET_CLOSED, {"agent_id": action.agent_id})])
     if isinstance(action, TicketTransferred):
+        if ticket.status == "closed":  # final: a follow-up is where new work goes
+            return None
         return _transferred(ticket, action, at, rules)
     if isinstance(action, AssignmentAccepted):
         if ticket.assignee != action.agent_id or ticket.accepted:
             return None
         return Change(ticket.model_copy(update={**base, "accepted": True, "unaccepted": 0}))
     if isinstance(action, AssignmentDeclined):
-        if ticket.assignee != action.agent_id:
-            return None
+        if ticket.assignee != action.agent_id or ticket.status in SETTLED:
+            return None  # a settled ticket is no offer to decline: it waits for no one
         declined = ticket.model_copy(
             update={**base, "declined_by": [*ticket.declined_by, action.agent_id]}
         )

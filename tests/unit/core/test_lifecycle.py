@@ -13,6 +13,7 @@ from consumers.domain.windows import fcr, workload
 from router.actions import (
     Action,
     AgentReplied,
+    AssignmentDeclined,
     FeedbackNps,
     NoteAdded,
     TicketClosed,
@@ -455,3 +456,27 @@ def test_a_reply_on_a_closed_ticket_changes_nothing_on_a_resolved_one_is_recorde
     _, events = journey(resolved, (reply, AT + timedelta(minutes=1)))
     assert [e for e, _ in events] == [EventType.TICKET_RESPONDED]
     assert counted(events) == {"workload.handled": 1, "workload.handle_seconds_sum": 60}
+
+
+def test_a_closed_ticket_is_neither_transferred_nor_declined() -> None:
+    """Closed is final: a transfer or a decline on it published ``.transferred`` and
+    ``.queued`` of a closed ticket, moved to another queue and agent."""
+    held = ticket(agent_replies=1, assignee="a1", accepted=True)
+    closed, _ = journey(held, (TicketClosed(ticket_id="T-1"), AT))
+    later = AT + timedelta(minutes=1)
+    for action in (
+        TicketTransferred(ticket_id="T-1", queue="billing"),
+        TicketTransferred(ticket_id="T-1", agent_id="a2"),
+        AssignmentDeclined(ticket_id="T-1", agent_id="a1"),
+    ):
+        assert apply_action(closed, action, later, RULES) is None, action
+    resolved, _ = journey(held, (TicketResolved(ticket_id="T-1"), AT))
+    assert (
+        apply_action(resolved, AssignmentDeclined(ticket_id="T-1", agent_id="a1"), later, RULES)
+        is None
+    )
+    moved = apply_action(
+        resolved, TicketTransferred(ticket_id="T-1", queue="billing"), later, RULES
+    )
+    assert moved is not None
+    assert moved.ticket.queue == "billing"
