@@ -357,6 +357,8 @@ def _written_name(part: Message, headers: _Headers) -> str | None:
 
 def _flowed(part: Message) -> tuple[bool, bool]:
     """Whether the part is ``format=flowed``, and whether with ``delsp=yes``."""
+    if "flowed" not in str(part.get("content-type") or "").lower():
+        return False, False  # most mail: no parameter parsing (the stdlib's is costly)
     try:
         fmt, delsp = part.get_param("format"), part.get_param("delsp")
     except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input

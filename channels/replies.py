@@ -152,13 +152,16 @@ def _inline(text: str) -> bool:
     quoted = [i for i, line in enumerate(lines) if _is_quote(line)]
     if not quoted:
         return False
+    gaps = [lines[a + 1 : b] for a, b in pairwise(quoted) if b > a + 1]
+    after = [line for line in lines[quoted[-1] + 1 :] if line.strip()]
+    if not after and not any(line.strip() for gap in gaps for line in gap):
+        return False  # nothing written between or below the quotes (most replies): no
+        # need for the header patterns below, the costliest step of reading a reply
     before = lines[: _intro_start(lines, quoted[0])]
     if _has_header(before):
         return False
-    gaps = (lines[a + 1 : b] for a, b in pairwise(quoted) if b > a + 1)
     if any(_answers(gap) for gap in gaps):
         return True
-    after = [line for line in lines[quoted[-1] + 1 :] if line.strip()]
     return (
         any(line.strip() for line in before)
         and _answers(after)
