@@ -4,8 +4,8 @@ The order is: claim the id (Redis ``SET NX``; a marker there says it was seen) -
 produce and wait for the broker's ack -> remember the id (the claim becomes the seen
 marker, with a TTL). A crash between the ack and the remember step means a provider
 retry is published again with the *same* event id, which every consumer drops. An id
-just minted for new content (see ``_content_id``) is claimed too: a copy of the same
-content arriving at once reads that id from the content key, and must find the claim.
+just minted for new content (see ``_content_id``) is claimed too, in the round trip that
+mints it: a copy of the same content arriving at once reads that id and finds the claim.
 
 Copies of one request that arrive together (a provider retrying before the first
 answer), in one process or on several replicas, do not both write: a copy finds the
@@ -152,6 +152,7 @@ class Publisher:
         self._keys = Keys(names.prefix)
         self._seen_ttl_s = seen_ttl_s
         self._timeout_s = timeout_s
+        self._claim_hold_ms = int((timeout_s + CLAIM_SPARE_S) * 1000)
         self.limits = limits or Limits()
         self._content_window_s = content_window_s
         self._topics = topics
@@ -174,8 +175,9 @@ class Publisher:
         ``text_pointer`` set: text over the limit is refused (413) and the pointer names
         the request field; unset: it is trimmed and the event says ``truncated``."""
         data = self._fit(data, text_pointer)
+        claimed: bytes | None = None
         if provider_id is None:
-            provider_id = await self._content_id(source, data)
+            provider_id, claimed = await self._content_id(source, data)
         key = data.sender_key()
         id_ = event_id(source, provider_id)
         value = encode_envelope(  # the bytes of encode_event(CloudEvent(...)), made directly
@@ -186,7 +188,9 @@ class Publisher:
             time=received_time(time or data.sent_at),
             data=data.model_dump(mode="json", exclude_none=True),
         )
-        return await self._publish(Topic.INBOUND, key, id_, value, fingerprint=fingerprint)
+        return await self._publish(
+            Topic.INBOUND, key, id_, value, fingerprint=fingerprint, claimed=claimed
+        )
 
     def _fit(self, data: Interaction, text_pointer: str | None) -> Interaction:
         limit = self.limits.text_bytes
@@ -200,23 +204,30 @@ class Publisher:
             return data
         return data.model_copy(update={"text": text, "quoted_text": quoted, "truncated": True})
 
-    async def _content_id(self, source: str, data: Interaction) -> str:
+    async def _content_id(self, source: str, data: Interaction) -> tuple[str, bytes | None]:
         """The same id for the same sender and content within the window: a client that
-        retries after an uncertain answer does not open a second ticket."""
+        retries after an uncertain answer does not open a second ticket. With an id
+        minted by this call, its claim (see ``_claim``), taken in the same round trip:
+        a copy arriving at once reads the minted id and finds the claim. None when the
+        claim must still be taken (the content was seen, or a copy took it first)."""
         if self._content_window_s <= 0:
-            return str(uuid.uuid4())
+            return str(uuid.uuid4()), None
         basis = "\x1f".join(
             (source, data.sender_key(), data.thread.conversation_id or "", data.subject or "")
         )
         fingerprint = hashlib.sha256(f"{basis}\x1f{data.text}".encode()).hexdigest()
         key = self._keys.ingress_content(fingerprint).encode()
         fresh = f"content:{_PROCESS}-{next(_MINTED)}"
-        window = self._content_window_s
+        marker = self._keys.ingress_seen(event_id(source, fresh)).encode()
+        claim = PENDING + uuid.uuid4().hex.encode()
         with redis_errors():
-            previous = await self._batch("SET", key, fresh, "NX", "GET", "EX", window)
+            # a claim on an id that goes unused (the content was seen) expires unread
+            minting = self._batch("SET", key, fresh, "NX", "GET", "EX", self._content_window_s)
+            claiming = self._batch("SET", marker, claim, "NX", "PX", self._claim_hold_ms)
+            previous, took = await minting, await claiming
         if previous is None:
-            return fresh
-        return previous.decode() if isinstance(previous, bytes) else str(previous)
+            return fresh, claim if took else None
+        return (previous.decode() if isinstance(previous, bytes) else str(previous)), None
 
     async def publish(
         self,
@@ -251,15 +262,19 @@ class Publisher:
         *,
         fingerprint: str | None = None,
         conflict: Problem | None = None,
+        claimed: bytes | None = None,
     ) -> Accepted:
         """``fingerprint``: what the request said, for an id named by an Idempotency-Key
         or given by the client; the same id for different content is refused
-        (``conflict``, by default the 422 of a reused key), not taken for a retry."""
+        (``conflict``, by default the 422 of a reused key), not taken for a retry.
+        ``claimed``: the claim on the id this request already holds (a minted id's)."""
         self.limits.check_inbound(value)
         marker = self._keys.ingress_seen(id_).encode()
         tail = FINGERPRINT_SEP + fingerprint.encode() if fingerprint is not None else b""
-        claim = PENDING + uuid.uuid4().hex.encode() + tail
-        if await self._claim(marker, claim, fingerprint, conflict or key_reused()):
+        claim = claimed or PENDING + uuid.uuid4().hex.encode() + tail
+        if claimed is None and await self._claim(
+            marker, claim, fingerprint, conflict or key_reused()
+        ):
             return Accepted(id_, duplicate=True)
         try:
             await self.send(topic, key, value)
@@ -285,7 +300,7 @@ class Publisher:
         outcome (seen, or let go after a failure) up to the produce deadline, so two
         replicas never both write and answer an id as new."""
         deadline = asyncio.get_running_loop().time() + self._timeout_s
-        hold_ms = int((self._timeout_s + CLAIM_SPARE_S) * 1000)
+        hold_ms = self._claim_hold_ms
         with redis_errors():
             while True:
                 taken = self._batch("SET", marker, claim, "NX", "PX", hold_ms)
