@@ -18,6 +18,7 @@ back the part of the pause that never happened.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from router.events import SlaClock, Ticket
@@ -143,18 +144,10 @@ def paused(
     paused = policy.elapsed(start, until) if policy else until - start
     calendar = policy.calendar if policy else None
 
-    def later(moment: datetime | None) -> datetime | None:
-        if moment is None:
-            return None
+    def later(moment: datetime) -> datetime:
         return calendar.add(moment, paused) if calendar else moment + paused
 
-    clocks = {
-        target: clock
-        if clock.met_at or clock.breached
-        else clock.model_copy(update={"due": later(clock.due), "warn_at": later(clock.warn_at)})
-        for target, clock in ticket.sla.items()
-    }
-    return clocks, paused
+    return _running_moved(ticket.sla, later), paused
 
 
 def resumed(ticket: Ticket, rules: RuleSet, at: datetime) -> Ticket:
@@ -175,22 +168,32 @@ def resumed(ticket: Ticket, rules: RuleSet, at: datetime) -> Ticket:
     unused = policy.elapsed(at, until) if policy else until - at
     calendar = policy.calendar if policy else None
 
-    def sooner(moment: datetime | None) -> datetime | None:
-        if moment is None:
-            return None
+    def sooner(moment: datetime) -> datetime:
         if calendar is None:
             return moment - unused
         # calendars only add: count forward from a moment before it instead
         origin = min(ticket.created_at, moment)
         return calendar.add(origin, max(calendar.between(origin, moment) - unused, _ZERO))
 
-    clocks = {
+    clocks = _running_moved(ticket.sla, sooner)
+    return ticket.model_copy(update={"postponed_until": None, "sla": clocks})
+
+
+def _running_moved(
+    clocks: dict[str, SlaClock], move: Callable[[datetime], datetime]
+) -> dict[str, SlaClock]:
+    """The clocks with the due and warning times of those still running (neither met
+    nor breached) moved by ``move``: a postponement planned, or ended early."""
+
+    def moved(moment: datetime | None) -> datetime | None:
+        return None if moment is None else move(moment)
+
+    return {
         target: clock
         if clock.met_at or clock.breached
-        else clock.model_copy(update={"due": sooner(clock.due), "warn_at": sooner(clock.warn_at)})
-        for target, clock in ticket.sla.items()
+        else clock.model_copy(update={"due": moved(clock.due), "warn_at": moved(clock.warn_at)})
+        for target, clock in clocks.items()
     }
-    return ticket.model_copy(update={"postponed_until": None, "sla": clocks})
 
 
 def met(clocks: dict[str, SlaClock], target: str, at: datetime) -> dict[str, SlaClock]:
