@@ -250,8 +250,7 @@ def state_rebuild() -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from router.app import roles
-    from router.app.rebuild import read_all, rebuild
-    from router.topics import Topic
+    from router.app.rebuild import rebuild
 
     settings = settings_or_exit()
     load_rules_or_exit(settings.rules_path)
@@ -266,7 +265,7 @@ def state_rebuild() -> None:
                 bar.update(task, description=f"reading {topic}: {records:,} records")
 
             done = await rebuild(settings, progress)
-            records = await read_all(settings, Topic.TICKETS, progress)
+            records = done.lifecycle  # read once: rebuilding writes nothing to Kafka
             bar.update(task, description=f"replaying {len(records):,} lifecycle records")
             await roles.replay_tickets(settings, records)
         out.print(

@@ -37,7 +37,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -68,6 +68,8 @@ class Rebuilt:
     identities: int = 0
     metric_windows: int = 0
     dedupe_markers: int = 0
+    lifecycle: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
+    """The ``tickets`` topic as read: what the timers and metrics roles replay next."""
 
 
 async def read_all(
@@ -408,7 +410,9 @@ async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebui
         await StateEpoch(redis, prefix).renew()
     finally:
         await redis.aclose()
-    return Rebuilt(len(found.latest), len(found.erased), len(links), len(revisions), markers)
+    return Rebuilt(
+        len(found.latest), len(found.erased), len(links), len(revisions), markers, tickets_topic
+    )
 
 
 __all__ = ["Rebuilt", "read_all", "rebuild"]
