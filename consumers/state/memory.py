@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from consumers.state.threads import Commit, MessageOwner, ThreadView, ViewRequest
+from consumers.state.thread_reads import MessageOwner
+from consumers.state.threads import Commit, ThreadView, ViewRequest
 from router.events import Customer, Ticket
 from router.ids import new_customer_id
 from router.topics import pack_records, unpack_records

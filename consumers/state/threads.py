@@ -16,12 +16,17 @@ from typing import Any, Protocol
 
 import orjson
 import structlog
-from pydantic import ValidationError
 
-from router.errors import BackendUnavailable
-from router.events import Customer, Ticket
+from consumers.state.erasure import ThreadErasure
+from consumers.state.thread_reads import (
+    OWNER_SEP,
+    MessageOwner,
+    ThreadReads,
+    stored_ticket,
+)
+from router.events import Ticket
 from router.ids import new_customer_id
-from router.keys import TICKET_FIELDS, Keys, ticket_field
+from router.keys import Keys
 from router.redis import (
     Command,
     RedisClient,
@@ -31,7 +36,6 @@ from router.redis import (
     load_script,
     redis_errors,
     run_batch,
-    scan_all,
     text,
 )
 from router.topics import OutRecord, pack_records, unpack_records
@@ -56,14 +60,6 @@ class ThreadView:
     message: dict[str, Any] | None = None  # the ticket's last customer message (facts)
     unreadable: str | None = None
     """Why the stored ticket cannot be read (None: it can, or there is none)."""
-
-
-@dataclass(frozen=True, slots=True)
-class MessageOwner:
-    """Whose ticket a message id belongs to, whoever wrote the message."""
-
-    customer_id: str
-    ticket_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +102,10 @@ class ThreadStore(Protocol):
     async def clear_outboxes(self, done: list[tuple[str, str]]) -> None: ...
 
 
-class RedisThreadStore:
-    """``ThreadStore`` on Redis: each method is one or two pipelined round trips."""
+class RedisThreadStore(ThreadReads, ThreadErasure):
+    """``ThreadStore`` on Redis: each method is one or two pipelined round trips. The
+    routing path is here; reading (``ThreadReads``) and erasing and restoring
+    (``ThreadErasure``) are in modules of their own."""
 
     def __init__(self, client: RedisClient, *, ttl_s: int, prefix: str = "sb") -> None:
         self._r = client
@@ -214,31 +212,6 @@ class RedisThreadStore:
                 await run_batch(self._r, commands)
             log.info("customers_merged", customer_id=survivor, merged=others)
 
-    async def survivor_of(self, customer_id: str) -> str:
-        """The customer this one is now part of: itself, or the one it was merged into
-        (and that one's, in turn)."""
-        current = customer_id
-        with redis_errors():
-            for _ in range(MAX_MERGE_CHAIN):
-                into = await self._r.get(self._keys.merged_into(current))
-                if into is None or text(into) in (current, customer_id):
-                    break
-                current = text(into)
-        return current
-
-    async def merged_customers(self, customer_id: str) -> list[str]:
-        """The customers merged into this one, and into those, in the order found."""
-        found: list[str] = []
-        todo = [customer_id]
-        with redis_errors():
-            while todo:
-                for member in sorted(await self._r.smembers(self._keys.merged(todo.pop()))):
-                    other = text(member)
-                    if other != customer_id and other not in found:
-                        found.append(other)
-                        todo.append(other)
-        return found
-
     async def views(self, requests: list[ViewRequest]) -> list[ThreadView]:
         """For each request: is the event done, its pending outbox, the customer's
         profile, and the ticket (the one named, else by reply headers, else the open
@@ -266,7 +239,7 @@ class RedisThreadStore:
             requests, replies, strict=True
         ):
             pending = unpack_records(outbox) if outbox else None
-            ticket, unreadable = _stored_ticket(raw) if raw else (None, None)
+            ticket, unreadable = stored_ticket(raw) if raw else (None, None)
             number = int(text(version)) if raw and version else 0
             views.append(
                 ThreadView(
@@ -319,22 +292,6 @@ class RedisThreadStore:
             replies = await run_batch(self._r, commands)
         return [text(replies[i]) for i in scripts]
 
-    async def message_tickets(self, message_ids: list[str]) -> list[MessageOwner | None]:
-        """The customer and ticket each message id was indexed under (None: unknown)."""
-        if not message_ids:
-            return []
-        with redis_errors():
-            raw = await get_many(self._r, [self._keys.message_owner(m) for m in message_ids])
-        return [_owner(text(v)) if v else None for v in raw]
-
-    async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]:
-        """The customer of each ticket (None: no such ticket)."""
-        if not ticket_ids:
-            return []
-        with redis_errors():
-            raw = await get_many(self._r, [self._keys.ticket_owner(t) for t in ticket_ids])
-        return [text(v) if v else None for v in raw]
-
     async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None:
         """CRM enrichment: the given fields replace the stored ones (one JSON value)."""
         key = self._keys.profile(customer_id)
@@ -348,248 +305,6 @@ class RedisThreadStore:
         if done:
             with redis_errors():
                 await delete_many(self._r, [self._keys.outbox(c, e) for c, e in done])
-
-    async def forget(self, customer_id: str) -> list[str]:
-        """Erase everything stored about a customer; return the ids of their tickets.
-
-        Identity keys are deleted only while they still point at this customer. The
-        tickets of others they wrote on stay their owners', without them (``_leave``).
-        """
-        k = self._keys
-        await self._leave_others_tickets(customer_id)
-        with redis_errors():
-            fields = await self._r.hkeys(k.ticket_data(customer_id))
-            messages = [text(m) for m in await self._r.hkeys(k.message_index(customer_id))]
-            tickets = sorted(
-                tid for tid, name in (text(f).rsplit(":", 1) for f in fields) if name == "v"
-            )
-            identities = [
-                text(i) for i in await self._r.smembers(k.customer_identities(customer_id))
-            ]
-            owned = await get_many(self._r, identities)
-            doomed = [
-                i for i, v in zip(identities, owned, strict=True) if v and text(v) == customer_id
-            ]
-            doomed += [k.ticket_owner(t) for t in tickets]
-            doomed += [k.message_owner(m) for m in messages]
-            doomed += await scan_all(self._r, k.customer_pattern(customer_id))
-            await delete_many(self._r, doomed)
-        return tickets
-
-    async def _leave_others_tickets(self, customer_id: str) -> None:
-        """Take a customer out of every ticket of others they wrote on (their
-        participations): their id from its ``participants``, their message ids from its
-        ``message_ids`` and from the reply indexes, and the ticket's kept last message
-        when it is theirs (their address and words). Message ids written before this was
-        recorded cannot be told from the owner's and stay."""
-        k = self._keys
-        with redis_errors():
-            members = await self._r.smembers(k.participations(customer_id))
-            places = {o for m in members if (o := _owner(text(m))) is not None}
-            theirs: dict[MessageOwner, list[str]] = {}
-            for member in await self._r.smembers(k.written(customer_id)):
-                where, _, message_id = text(member).rpartition(OWNER_SEP)
-                if (place := _owner(where)) is not None:
-                    theirs.setdefault(place, []).append(message_id)
-                    places.add(place)
-            raw_ids = await self._r.smembers(k.customer_identities(customer_id))
-        identities = {text(i) for i in raw_ids}
-        for place in sorted(places, key=lambda p: (p.customer_id, p.ticket_id)):
-            await self._leave_ticket(place, customer_id, sorted(theirs.get(place, [])), identities)
-        written = [k.message_owner(m) for ids in theirs.values() for m in ids]
-        if written:
-            with redis_errors():
-                await delete_many(self._r, written)
-
-    async def _leave_ticket(
-        self, place: MessageOwner, customer_id: str, message_ids: list[str], identities: set[str]
-    ) -> None:
-        """``leave.lua`` on one ticket, read again and retried while the router moves it."""
-        k, tid = self._keys, place.ticket_id
-        data = k.ticket_data(place.customer_id)
-        names = [ticket_field(tid, f) for f in TICKET_FIELDS]
-        for _ in range(MAX_LEAVE_TRIES):
-            with redis_errors():
-                version, raw, message = await self._r.hmget(data, names)
-            ticket, _ = _stored_ticket(_bytes(raw)) if raw else (None, None)
-            rewritten = ""
-            if ticket is not None:
-                gone = set(message_ids)
-                rewritten = ticket.model_copy(
-                    update={
-                        "participants": [p for p in ticket.participants if p != customer_id],
-                        "message_ids": [m for m in ticket.message_ids if m not in gone],
-                    }
-                ).model_dump_json()
-            drop = "drop" if message and self._written_by(_bytes(message), identities) else "keep"
-            number = int(text(version)) if version else 0
-            args: list[str | int] = [tid, number, rewritten, drop, *message_ids]
-            call = ScriptCall(self._leave, [data, k.message_index(place.customer_id)], args)
-            with redis_errors():
-                [done] = await run_batch(self._r, [call])
-            if done:
-                return
-        raise BackendUnavailable("redis", f"ticket {tid} kept changing; run forget again")
-
-    def _written_by(self, message: bytes, identities: set[str]) -> bool:
-        """Whether a kept message's sender is one of these identity keys."""
-        try:
-            sender = Customer.model_validate(orjson.loads(message).get("customer") or {})
-        except (orjson.JSONDecodeError, AttributeError, ValidationError):
-            return False
-        return any(self._keys.identity(i) in identities for i in sender.identities())
-
-    async def restore(
-        self,
-        tickets: list[Ticket],
-        identities: dict[str, str],
-        open_tickets: dict[str, str],
-        *,
-        written: dict[tuple[str, str], list[str]] | None = None,
-    ) -> None:
-        """Write thread state back from snapshots (``switchboard state rebuild``): each
-        ticket at version 1 with its owner, participants and message index, the identity
-        links, and each customer's current ticket; and ``written``, (participant, ticket
-        of ``tickets``) -> the message ids they wrote there, which ``forget`` takes out of
-        that ticket. Existing keys are overwritten."""
-        k = self._keys
-        owners = {t.id: t.customer_id for t in tickets}
-        with redis_errors():
-            async with self._r.pipeline(transaction=False) as pipe:
-                for (participant, ticket_id), message_ids in (written or {}).items():
-                    place = f"{owners[ticket_id]}{OWNER_SEP}{ticket_id}"
-                    if message_ids:
-                        wrote = [f"{place}{OWNER_SEP}{m}" for m in message_ids]
-                        pipe.sadd(k.written(participant), *wrote)
-                for t in tickets:
-                    c = t.customer_id
-                    version, snapshot = ticket_field(t.id, "v"), ticket_field(t.id, "json")
-                    pipe.hset(k.ticket_data(c), mapping={version: 1, snapshot: t.model_dump_json()})
-                    pipe.set(k.ticket_owner(t.id), c)
-                    for participant in t.participants:
-                        pipe.sadd(k.participations(participant), f"{c}{OWNER_SEP}{t.id}")
-                    for message_id in t.message_ids:
-                        pipe.hset(k.message_index(c), message_id, t.id)
-                        owner = f"{c}{OWNER_SEP}{t.id}"
-                        pipe.set(k.message_owner(message_id), owner, nx=True)
-                for identity, c in identities.items():
-                    pipe.set(k.identity(identity), c)
-                    pipe.sadd(k.customer_identities(c), k.identity(identity))
-                for c, ticket_id in open_tickets.items():
-                    pipe.set(k.open_ticket(c), ticket_id)
-                await pipe.execute()
-
-    # --- read-only queries (the read API, the notifier) ------------------------------
-    async def tickets(self, ticket_ids: list[str]) -> list[Ticket | None]:
-        """The current snapshot of each ticket (None: no such ticket): its owner, then
-        its snapshot field, one round trip each."""
-        owners = await self.ticket_owners(ticket_ids)
-        found = [(t, c) for t, c in zip(ticket_ids, owners, strict=True) if c is not None]
-        with redis_errors():
-            async with self._r.pipeline(transaction=False) as pipe:
-                for ticket_id, customer in found:
-                    pipe.hget(self._keys.ticket_data(customer), ticket_field(ticket_id, "json"))
-                raw = await pipe.execute() if found else []
-        snapshots = {
-            t: Ticket.model_validate_json(v) for (t, _), v in zip(found, raw, strict=True) if v
-        }
-        return [snapshots.get(t) for t in ticket_ids]
-
-    async def customer_tickets(self, customer_id: str) -> list[Ticket]:
-        """Every ticket of a customer, oldest first (one hash: one round trip)."""
-        with redis_errors():
-            raw = await self._r.hgetall(self._keys.ticket_data(customer_id))
-        tickets = [
-            Ticket.model_validate_json(value)
-            for name, value in raw.items()
-            if text(name).endswith(":json")
-        ]
-        return sorted(tickets, key=lambda t: (t.created_at, t.id))
-
-    async def participated_tickets(self, customer_id: str) -> list[Ticket]:
-        """The tickets of other customers this one wrote on, oldest first; a ticket erased
-        since (its customer forgotten) is left out."""
-        k = self._keys
-        with redis_errors():
-            members = await self._r.smembers(k.participations(customer_id))
-            where = [o for m in sorted(members) if (o := _owner(text(m))) is not None]
-            async with self._r.pipeline(transaction=False) as pipe:
-                for owner in where:
-                    pipe.hget(
-                        k.ticket_data(owner.customer_id), ticket_field(owner.ticket_id, "json")
-                    )
-                raw = await pipe.execute() if where else []
-        tickets = [Ticket.model_validate_json(value) for value in raw if value]
-        return sorted(tickets, key=lambda t: (t.created_at, t.id))
-
-    async def contacts(self, tickets: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        """For (customer, ticket) pairs: how to reach the customer, from the ticket's last
-        customer message over the CRM profile (``email``, ``phone``, ``handles``,
-        ``name``)."""
-        k = self._keys
-        with redis_errors():
-            async with self._r.pipeline(transaction=False) as pipe:
-                for customer, ticket_id in tickets:
-                    pipe.hget(k.ticket_data(customer), ticket_field(ticket_id, "message"))
-                    pipe.get(k.profile(customer))
-                raw = await pipe.execute() if tickets else []
-        out = []
-        for i in range(len(tickets)):
-            message, profile = raw[2 * i], raw[2 * i + 1]
-            seen = orjson.loads(message) if message else {}
-            known = orjson.loads(profile) if profile else {}
-            out.append({**known, **(seen.get("customer") or {})})
-        return out
-
-    async def customer_known(self, customer_id: str) -> bool:
-        """Whether Redis knows this customer: an identity, a ticket, a merge into another
-        or a message on another's ticket (one slot: every key of a customer shares its
-        hash tag)."""
-        k = self._keys
-        with redis_errors():
-            found = await self._r.exists(
-                k.customer_identities(customer_id),
-                k.ticket_data(customer_id),
-                k.merged_into(customer_id),
-                k.participations(customer_id),
-            )
-        return bool(found)
-
-    async def customer_ticket_ids(self, customer_id: str) -> list[str]:
-        """The ids of a customer's tickets, sorted, readable snapshot or not (``forget``
-        tombstones them all)."""
-        with redis_errors():
-            fields = await self._r.hkeys(self._keys.ticket_data(customer_id))
-        return sorted(tid for tid, name in (text(f).rsplit(":", 1) for f in fields) if name == "v")
-
-    async def customer_of(self, identity: str) -> str | None:
-        with redis_errors():
-            raw = await self._r.get(self._keys.identity(identity))
-        return text(raw) if raw else None
-
-
-OWNER_SEP = "\x1f"
-MAX_LEAVE_TRIES = 8  # a ticket the router keeps moving while `forget` rewrites it
-MAX_MERGE_CHAIN = 16  # customers merged into one another in turn: a bound, not a limit
-
-
-def _stored_ticket(raw: bytes) -> tuple[Ticket | None, str | None]:
-    """A stored ticket, or why it cannot be read: one bad value must park the messages
-    that need that ticket, not stop the router for every customer."""
-    try:
-        return Ticket.model_validate_json(raw), None
-    except ValidationError as exc:
-        where = ", ".join("/".join(map(str, e["loc"])) for e in exc.errors()[:3])
-        return None, f"the stored ticket cannot be read ({where})"
-
-
-def _bytes(value: bytes | str) -> bytes:
-    return value.encode() if isinstance(value, str) else value
-
-
-def _owner(value: str) -> MessageOwner | None:
-    customer, _, ticket = value.partition(OWNER_SEP)
-    return MessageOwner(customer, ticket) if ticket else None
 
 
 def _commit_args(c: Commit) -> list[str | int | bytes]:

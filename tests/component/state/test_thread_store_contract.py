@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import pytest
 
 from consumers.state.memory import InMemoryThreadStore
+from consumers.state.thread_reads import MessageOwner
 from consumers.state.threads import (
     Commit,
-    MessageOwner,
     RedisThreadStore,
     ThreadStore,
     ThreadView,

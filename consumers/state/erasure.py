@@ -1,0 +1,174 @@
+"""Erasing a customer (``switchboard forget``) and writing thread state back from
+snapshots (``switchboard state rebuild``): the two writes that are not the router's.
+
+``forget`` takes the customer out of the tickets of others they wrote on first
+(``leave.lua``, retried while the router moves such a ticket), then deletes every key of
+theirs: identity keys only while they still point at them.
+"""
+
+from __future__ import annotations
+
+import orjson
+from pydantic import ValidationError
+
+from consumers.state.thread_reads import (
+    OWNER_SEP,
+    MessageOwner,
+    as_bytes,
+    parse_owner,
+    stored_ticket,
+)
+from router.errors import BackendUnavailable
+from router.events import Customer, Ticket
+from router.keys import TICKET_FIELDS, Keys, ticket_field
+from router.redis import (
+    RedisClient,
+    Script,
+    ScriptCall,
+    delete_many,
+    get_many,
+    redis_errors,
+    run_batch,
+    scan_all,
+    text,
+)
+
+MAX_LEAVE_TRIES = 8  # a ticket the router keeps moving while `forget` rewrites it
+
+
+class ThreadErasure:
+    """The erasing and restoring side of ``RedisThreadStore``, on its client and keys."""
+
+    _r: RedisClient
+    _keys: Keys
+    _leave: Script
+
+    async def forget(self, customer_id: str) -> list[str]:
+        """Erase everything stored about a customer; return the ids of their tickets.
+
+        Identity keys are deleted only while they still point at this customer. The
+        tickets of others they wrote on stay their owners', without them (``_leave``).
+        """
+        k = self._keys
+        await self._leave_others_tickets(customer_id)
+        with redis_errors():
+            fields = await self._r.hkeys(k.ticket_data(customer_id))
+            messages = [text(m) for m in await self._r.hkeys(k.message_index(customer_id))]
+            tickets = sorted(
+                tid for tid, name in (text(f).rsplit(":", 1) for f in fields) if name == "v"
+            )
+            identities = [
+                text(i) for i in await self._r.smembers(k.customer_identities(customer_id))
+            ]
+            owned = await get_many(self._r, identities)
+            doomed = [
+                i for i, v in zip(identities, owned, strict=True) if v and text(v) == customer_id
+            ]
+            doomed += [k.ticket_owner(t) for t in tickets]
+            doomed += [k.message_owner(m) for m in messages]
+            doomed += await scan_all(self._r, k.customer_pattern(customer_id))
+            await delete_many(self._r, doomed)
+        return tickets
+
+    async def _leave_others_tickets(self, customer_id: str) -> None:
+        """Take a customer out of every ticket of others they wrote on (their
+        participations): their id from its ``participants``, their message ids from its
+        ``message_ids`` and from the reply indexes, and the ticket's kept last message
+        when it is theirs (their address and words). Message ids written before this was
+        recorded cannot be told from the owner's and stay."""
+        k = self._keys
+        with redis_errors():
+            members = await self._r.smembers(k.participations(customer_id))
+            places = {o for m in members if (o := parse_owner(text(m))) is not None}
+            theirs: dict[MessageOwner, list[str]] = {}
+            for member in await self._r.smembers(k.written(customer_id)):
+                where, _, message_id = text(member).rpartition(OWNER_SEP)
+                if (place := parse_owner(where)) is not None:
+                    theirs.setdefault(place, []).append(message_id)
+                    places.add(place)
+            raw_ids = await self._r.smembers(k.customer_identities(customer_id))
+        identities = {text(i) for i in raw_ids}
+        for place in sorted(places, key=lambda p: (p.customer_id, p.ticket_id)):
+            await self._leave_ticket(place, customer_id, sorted(theirs.get(place, [])), identities)
+        written = [k.message_owner(m) for ids in theirs.values() for m in ids]
+        if written:
+            with redis_errors():
+                await delete_many(self._r, written)
+
+    async def _leave_ticket(
+        self, place: MessageOwner, customer_id: str, message_ids: list[str], identities: set[str]
+    ) -> None:
+        """``leave.lua`` on one ticket, read again and retried while the router moves it."""
+        k, tid = self._keys, place.ticket_id
+        data = k.ticket_data(place.customer_id)
+        names = [ticket_field(tid, f) for f in TICKET_FIELDS]
+        for _ in range(MAX_LEAVE_TRIES):
+            with redis_errors():
+                version, raw, message = await self._r.hmget(data, names)
+            ticket, _ = stored_ticket(as_bytes(raw)) if raw else (None, None)
+            rewritten = ""
+            if ticket is not None:
+                gone = set(message_ids)
+                rewritten = ticket.model_copy(
+                    update={
+                        "participants": [p for p in ticket.participants if p != customer_id],
+                        "message_ids": [m for m in ticket.message_ids if m not in gone],
+                    }
+                ).model_dump_json()
+            drop = "drop" if message and self._written_by(as_bytes(message), identities) else "keep"
+            number = int(text(version)) if version else 0
+            args: list[str | int] = [tid, number, rewritten, drop, *message_ids]
+            call = ScriptCall(self._leave, [data, k.message_index(place.customer_id)], args)
+            with redis_errors():
+                [done] = await run_batch(self._r, [call])
+            if done:
+                return
+        raise BackendUnavailable("redis", f"ticket {tid} kept changing; run forget again")
+
+    def _written_by(self, message: bytes, identities: set[str]) -> bool:
+        """Whether a kept message's sender is one of these identity keys."""
+        try:
+            sender = Customer.model_validate(orjson.loads(message).get("customer") or {})
+        except (orjson.JSONDecodeError, AttributeError, ValidationError):
+            return False
+        return any(self._keys.identity(i) in identities for i in sender.identities())
+
+    async def restore(
+        self,
+        tickets: list[Ticket],
+        identities: dict[str, str],
+        open_tickets: dict[str, str],
+        *,
+        written: dict[tuple[str, str], list[str]] | None = None,
+    ) -> None:
+        """Write thread state back from snapshots (``switchboard state rebuild``): each
+        ticket at version 1 with its owner, participants and message index, the identity
+        links, and each customer's current ticket; and ``written``, (participant, ticket
+        of ``tickets``) -> the message ids they wrote there, which ``forget`` takes out of
+        that ticket. Existing keys are overwritten."""
+        k = self._keys
+        owners = {t.id: t.customer_id for t in tickets}
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for (participant, ticket_id), message_ids in (written or {}).items():
+                    place = f"{owners[ticket_id]}{OWNER_SEP}{ticket_id}"
+                    if message_ids:
+                        wrote = [f"{place}{OWNER_SEP}{m}" for m in message_ids]
+                        pipe.sadd(k.written(participant), *wrote)
+                for t in tickets:
+                    c = t.customer_id
+                    version, snapshot = ticket_field(t.id, "v"), ticket_field(t.id, "json")
+                    pipe.hset(k.ticket_data(c), mapping={version: 1, snapshot: t.model_dump_json()})
+                    pipe.set(k.ticket_owner(t.id), c)
+                    for participant in t.participants:
+                        pipe.sadd(k.participations(participant), f"{c}{OWNER_SEP}{t.id}")
+                    for message_id in t.message_ids:
+                        pipe.hset(k.message_index(c), message_id, t.id)
+                        owner = f"{c}{OWNER_SEP}{t.id}"
+                        pipe.set(k.message_owner(message_id), owner, nx=True)
+                for identity, c in identities.items():
+                    pipe.set(k.identity(identity), c)
+                    pipe.sadd(k.customer_identities(c), k.identity(identity))
+                for c, ticket_id in open_tickets.items():
+                    pipe.set(k.open_ticket(c), ticket_id)
+                await pipe.execute()

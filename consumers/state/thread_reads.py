@@ -1,0 +1,184 @@
+"""Reading thread state: the tickets, owners, merges and contacts the read API, the
+notifier, ``forget`` and the router's lookups need. Each method is one round trip, or
+one per step of a chain (merges), and writes nothing.
+
+How stored values are read lives here too: the owner of a message id
+(``customer<US>ticket``) and a stored ticket snapshot, which may be unreadable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from router.events import Ticket
+from router.keys import Keys, ticket_field
+from router.redis import RedisClient, get_many, redis_errors, text
+
+OWNER_SEP = "\x1f"
+MAX_MERGE_CHAIN = 16  # customers merged into one another in turn: a bound, not a limit
+
+
+@dataclass(frozen=True, slots=True)
+class MessageOwner:
+    """Whose ticket a message id belongs to, whoever wrote the message."""
+
+    customer_id: str
+    ticket_id: str
+
+
+class ThreadReads:
+    """The read side of ``RedisThreadStore``, on its client and keys."""
+
+    _r: RedisClient
+    _keys: Keys
+
+    async def message_tickets(self, message_ids: list[str]) -> list[MessageOwner | None]:
+        """The customer and ticket each message id was indexed under (None: unknown)."""
+        if not message_ids:
+            return []
+        with redis_errors():
+            raw = await get_many(self._r, [self._keys.message_owner(m) for m in message_ids])
+        return [parse_owner(text(v)) if v else None for v in raw]
+
+    async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]:
+        """The customer of each ticket (None: no such ticket)."""
+        if not ticket_ids:
+            return []
+        with redis_errors():
+            raw = await get_many(self._r, [self._keys.ticket_owner(t) for t in ticket_ids])
+        return [text(v) if v else None for v in raw]
+
+    async def survivor_of(self, customer_id: str) -> str:
+        """The customer this one is now part of: itself, or the one it was merged into
+        (and that one's, in turn)."""
+        current = customer_id
+        with redis_errors():
+            for _ in range(MAX_MERGE_CHAIN):
+                into = await self._r.get(self._keys.merged_into(current))
+                if into is None or text(into) in (current, customer_id):
+                    break
+                current = text(into)
+        return current
+
+    async def merged_customers(self, customer_id: str) -> list[str]:
+        """The customers merged into this one, and into those, in the order found."""
+        found: list[str] = []
+        todo = [customer_id]
+        with redis_errors():
+            while todo:
+                for member in sorted(await self._r.smembers(self._keys.merged(todo.pop()))):
+                    other = text(member)
+                    if other != customer_id and other not in found:
+                        found.append(other)
+                        todo.append(other)
+        return found
+
+    async def tickets(self, ticket_ids: list[str]) -> list[Ticket | None]:
+        """The current snapshot of each ticket (None: no such ticket): its owner, then
+        its snapshot field, one round trip each."""
+        owners = await self.ticket_owners(ticket_ids)
+        found = [(t, c) for t, c in zip(ticket_ids, owners, strict=True) if c is not None]
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for ticket_id, customer in found:
+                    pipe.hget(self._keys.ticket_data(customer), ticket_field(ticket_id, "json"))
+                raw = await pipe.execute() if found else []
+        snapshots = {
+            t: Ticket.model_validate_json(v) for (t, _), v in zip(found, raw, strict=True) if v
+        }
+        return [snapshots.get(t) for t in ticket_ids]
+
+    async def customer_tickets(self, customer_id: str) -> list[Ticket]:
+        """Every ticket of a customer, oldest first (one hash: one round trip)."""
+        with redis_errors():
+            raw = await self._r.hgetall(self._keys.ticket_data(customer_id))
+        tickets = [
+            Ticket.model_validate_json(value)
+            for name, value in raw.items()
+            if text(name).endswith(":json")
+        ]
+        return sorted(tickets, key=lambda t: (t.created_at, t.id))
+
+    async def participated_tickets(self, customer_id: str) -> list[Ticket]:
+        """The tickets of other customers this one wrote on, oldest first; a ticket erased
+        since (its customer forgotten) is left out."""
+        k = self._keys
+        with redis_errors():
+            members = await self._r.smembers(k.participations(customer_id))
+            where = [o for m in sorted(members) if (o := parse_owner(text(m))) is not None]
+            async with self._r.pipeline(transaction=False) as pipe:
+                for owner in where:
+                    pipe.hget(
+                        k.ticket_data(owner.customer_id), ticket_field(owner.ticket_id, "json")
+                    )
+                raw = await pipe.execute() if where else []
+        tickets = [Ticket.model_validate_json(value) for value in raw if value]
+        return sorted(tickets, key=lambda t: (t.created_at, t.id))
+
+    async def contacts(self, tickets: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """For (customer, ticket) pairs: how to reach the customer, from the ticket's last
+        customer message over the CRM profile (``email``, ``phone``, ``handles``,
+        ``name``)."""
+        k = self._keys
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for customer, ticket_id in tickets:
+                    pipe.hget(k.ticket_data(customer), ticket_field(ticket_id, "message"))
+                    pipe.get(k.profile(customer))
+                raw = await pipe.execute() if tickets else []
+        out = []
+        for i in range(len(tickets)):
+            message, profile = raw[2 * i], raw[2 * i + 1]
+            seen = orjson.loads(message) if message else {}
+            known = orjson.loads(profile) if profile else {}
+            out.append({**known, **(seen.get("customer") or {})})
+        return out
+
+    async def customer_known(self, customer_id: str) -> bool:
+        """Whether Redis knows this customer: an identity, a ticket, a merge into another
+        or a message on another's ticket (one slot: every key of a customer shares its
+        hash tag)."""
+        k = self._keys
+        with redis_errors():
+            found = await self._r.exists(
+                k.customer_identities(customer_id),
+                k.ticket_data(customer_id),
+                k.merged_into(customer_id),
+                k.participations(customer_id),
+            )
+        return bool(found)
+
+    async def customer_ticket_ids(self, customer_id: str) -> list[str]:
+        """The ids of a customer's tickets, sorted, readable snapshot or not (``forget``
+        tombstones them all)."""
+        with redis_errors():
+            fields = await self._r.hkeys(self._keys.ticket_data(customer_id))
+        return sorted(tid for tid, name in (text(f).rsplit(":", 1) for f in fields) if name == "v")
+
+    async def customer_of(self, identity: str) -> str | None:
+        with redis_errors():
+            raw = await self._r.get(self._keys.identity(identity))
+        return text(raw) if raw else None
+
+
+def stored_ticket(raw: bytes) -> tuple[Ticket | None, str | None]:
+    """A stored ticket, or why it cannot be read: one bad value must park the messages
+    that need that ticket, not stop the router for every customer."""
+    try:
+        return Ticket.model_validate_json(raw), None
+    except ValidationError as exc:
+        where = ", ".join("/".join(map(str, e["loc"])) for e in exc.errors()[:3])
+        return None, f"the stored ticket cannot be read ({where})"
+
+
+def as_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def parse_owner(value: str) -> MessageOwner | None:
+    customer, _, ticket = value.partition(OWNER_SEP)
+    return MessageOwner(customer, ticket) if ticket else None
