@@ -1,10 +1,12 @@
 """The routing consumer: inbound interactions -> tickets, routed by the rules.
 
-Per record: resolve the customer, read the thread (one round trip), decide placement and
-run the rules (pure), then commit ticket + dedupe marker + outbox in one Lua call. After
-the whole poll, the outbox records are produced and acknowledged, and only then are the
-offsets committed (by the runner). A redelivered record finds its dedupe marker and
-re-publishes its stored outbox (same event ids) instead of doing anything twice.
+Per record: resolve the customer (only looked up for a record that can open no ticket:
+the unknown sender of one stays unknown and the record is skipped), read the thread (one
+round trip), decide placement and run the rules (pure), then commit ticket + dedupe
+marker + outbox in one Lua call. After the whole poll, the outbox records are produced
+and acknowledged, and only then are the offsets committed (by the runner). A redelivered
+record finds its dedupe marker and re-publishes its stored outbox (same event ids)
+instead of doing anything twice.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from consumers.deadletter import parked
 from consumers.domain.decisions import apply_decision, notifications, routed_data
 from consumers.domain.lifecycle import apply_action, reopen_takes_back
 from consumers.domain.outputs import LifecycleOutputs
-from consumers.domain.threading import Placed, handle_seconds, place, thread_key
+from consumers.domain.threading import Placed, handle_seconds, opens_tickets, place, thread_key
 from consumers.outbox import Delivery, Send
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
@@ -97,11 +99,7 @@ class RoutingHandler:
             except InvalidEvent as exc:
                 delivery.add([self._deadletter(record, exc)])
         located = await self._locate(actions)  # CRM upserts first: messages see them
-        customers = await self._store.resolve_customers(
-            [p.identities for p in parsed if isinstance(p, Inbound)]
-        )
-        for item, customer_id in zip(parsed, customers, strict=True):
-            item.customer_id = customer_id
+        await self._identify([p for p in parsed if isinstance(p, Inbound)])
         await self._follow_replies([p for p in parsed if isinstance(p, Inbound) and p.refs])
         for work, problem in located:
             if problem is not None:
@@ -116,7 +114,7 @@ class RoutingHandler:
         published: set[str] = set()
         pending, later = answers_wait(parsed)
         while pending:
-            for batch in rounds(pending):
+            for batch in rounds(self._of_known_customers(pending)):
                 for item, outs in await self._round(batch, MAX_CONFLICT_RETRIES):
                     if isinstance(outs, Exception):
                         delivery.add([self._deadletter(item.record, outs)])
@@ -126,6 +124,36 @@ class RoutingHandler:
             # replies to messages routed just now find their tickets in the index
             await self._follow_replies([p for p in later if isinstance(p, Inbound) and p.refs])
             pending, later = answers_wait(later)
+
+    async def _identify(self, items: list[Inbound]) -> None:
+        """The customer of each message. A message that can open no ticket whatever the
+        state (``opens_tickets``) links no identity: its customer is only looked up, after
+        the others have linked theirs (a missed call and its answer in one poll), and
+        stays "" when unknown. Every caller who let the phone ring, every mailer-daemon,
+        would otherwise become a stored customer with their personal data."""
+        contacts = [i for i in items if opens_tickets(i.interaction)]
+        others = [i for i in items if not opens_tickets(i.interaction)]
+        if contacts:
+            resolved = await self._store.resolve_customers([i.identities for i in contacts])
+            for item, customer_id in zip(contacts, resolved, strict=True):
+                item.customer_id = customer_id
+        if others:
+            known = await self._store.known_customers([i.identities for i in others])
+            for item, found in zip(others, known, strict=True):
+                item.customer_id = found or ""
+
+    def _of_known_customers(self, items: list[Work]) -> list[Work]:
+        """The items to route: a message whose sender is unknown and that answers no
+        known thread can open no ticket (``_identify``), so it changes nothing, stores
+        nothing and publishes nothing: a skip."""
+        kept = []
+        for item in items:
+            if item.customer_id:
+                kept.append(item)
+            else:
+                self._count("skipped")
+                log.debug("skipped_unknown_sender", event_id=item.event.id)
+        return kept
 
     def _deadletter(self, record: Record, exc: Exception) -> OutRecord:
         if not isinstance(exc, InvalidEvent):  # a bug: the traceback was logged where caught
@@ -166,7 +194,7 @@ class RoutingHandler:
         for item in items:
             owners = [owner for _ in item.refs if (owner := next(found)) is not None]
             if owners and owners[0].customer_id != item.customer_id:
-                item.sender_id = item.customer_id
+                item.sender_id = item.customer_id or None  # "": unknown, no participant
                 item.customer_id = owners[0].customer_id
                 item.ticket_id = owners[0].ticket_id
 

@@ -102,6 +102,17 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
     return Placed("new", new, "no open ticket")
 
 
+def opens_tickets(interaction: Interaction) -> bool:
+    """Whether a message could open a ticket in some state: neither an auto-reply or
+    bounce nor a call event that is no customer contact (``place``: only missed calls
+    and voicemail are; an answered or ended call adds handling time to a ticket there
+    is, a ringing one changes nothing)."""
+    if interaction.auto_reply:
+        return False
+    call = interaction.metadata.get("call_event") if interaction.channel == "voice" else None
+    return call is None or call in CONTACT_CALLS
+
+
 def thread_key(interaction: Interaction) -> str | None:
     """What later messages of this thread refer to: the email's Message-ID, or the
     call's id (``call:<id>``), so the events of one call find its ticket."""

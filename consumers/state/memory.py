@@ -78,6 +78,15 @@ class InMemoryThreadStore:
             owners.append(self._identities[ids[0]])
         return owners
 
+    async def known_customers(self, identity_lists: list[list[str]]) -> list[str | None]:
+        """The owner of each list's first known identity (None: none is known), linking
+        nothing: as the Redis store, for records that can open no ticket."""
+        found: list[str | None] = []
+        for ids in identity_lists:
+            known = [self._identities[i] for i in ids if i in self._identities]
+            found.append(known[0] if known else None)
+        return found
+
     def _absorb(self, survivor: str, other: str) -> None:
         """As the Redis store: the other's identities name the survivor, its profile
         fills what the survivor's lacks, and it is listed as merged."""

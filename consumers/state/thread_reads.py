@@ -44,6 +44,21 @@ class ThreadReads:
             raw = await get_many(self._r, [self._keys.message_owner(m) for m in message_ids])
         return [parse_owner(text(v)) if v else None for v in raw]
 
+    async def known_customers(self, identity_lists: list[list[str]]) -> list[str | None]:
+        """The customer behind each list of identities, linking nothing: the owner of its
+        first known identity (as ``resolve_customers`` answers), None when none is known.
+        For records that can open no ticket (auto-replies, bounces, call events that are
+        no contact): they must not make their sender a stored customer. A merge rewrites
+        the merged customer's identities, so they name the survivor. One round trip."""
+        keys = [[self._keys.identity(i) for i in ids] for ids in identity_lists]
+        with redis_errors():
+            values = iter(await get_many(self._r, [key for group in keys for key in group]))
+        found: list[str | None] = []
+        for group in keys:
+            owners = [text(v) for v in [next(values) for _ in group] if v is not None]
+            found.append(owners[0] if owners else None)
+        return found
+
     async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]:
         """The customer of each ticket (None: no such ticket)."""
         if not ticket_ids:

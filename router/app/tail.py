@@ -3,8 +3,9 @@
 Without ``--follow`` it reads up to the end offsets it saw when it started and returns,
 so ``tail tickets`` answers "what is on the topic now" and ``--limit N`` stops at N or
 at the end, whichever comes first. ``--follow`` keeps reading new records until
-interrupted. ``--full`` prints each record's value (indented JSON) under its summary
-line. ``--json`` prints each record as one compact JSON object per line instead
+interrupted. Each record is a summary line led by ``[p<partition>:<offset>]`` (offsets
+count per partition); ``--full`` prints its value (indented JSON) under that line.
+``--json`` prints each record as one compact JSON object per line instead
 (``{"topic", "partition", "offset", "key", "value"}``; the value parsed when it is JSON,
 else a string, null for a tombstone; ``"headers"`` too when the record has any, as
 with ``--full``: on the dead-letter topic the ``dlq.*`` headers say why): the dump
@@ -182,7 +183,7 @@ def show(
     if latest is not None and isinstance(value, dict):
         latest[key] = value
     else:
-        line = format_record(key, value, record.offset)
+        line = format_record(key, value, record.partition, record.offset)
         console.print(line, highlight=False, soft_wrap=True, markup=False)
     if full:
         for name, text in record_headers(record).items():
@@ -206,13 +207,16 @@ def _pretty(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
 
 
-def format_record(key: str, value: Any, offset: int) -> str:
+def format_record(key: str, value: Any, partition: int, offset: int) -> str:
+    """A record's summary line, led by ``[p<partition>:<offset>]``: offsets count per
+    partition, so on a topic of several partitions an offset alone repeats."""
+    where = f"[p{partition}:{offset}]"
     if value is None:
-        return f"[{offset}] {key}  (tombstone)"
+        return f"{where} {key}  (tombstone)"
     if isinstance(value, dict) and "type" in value and "specversion" in value:
         data = value.get("data") or {}
         ticket = data.get("ticket") or {}
-        parts = [f"[{offset}]", value.get("time", ""), value["type"], f"key={key}"]
+        parts = [where, value.get("time", ""), value["type"], f"key={key}"]
         for field in ("status", "queue", "priority", "tags"):
             if field in ticket:
                 parts.append(f"{field}={ticket[field]}")
@@ -220,8 +224,8 @@ def format_record(key: str, value: Any, offset: int) -> str:
             parts.append(f"matched={data['matched']}")
         return "  ".join(str(p) for p in parts)
     if isinstance(value, str):
-        return f"[{offset}] {key}  {value}"
-    return f"[{offset}] {key}  {orjson.dumps(value).decode()}"
+        return f"{where} {key}  {value}"
+    return f"{where} {key}  {orjson.dumps(value).decode()}"
 
 
 def _ratio(value: Any) -> str:

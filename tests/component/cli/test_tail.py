@@ -83,7 +83,7 @@ async def test_full_prints_each_records_value(settings: Settings) -> None:
     _, summary = await run_tail(settings, "tickets")
     assert '"id": "T-1"' not in summary
     _, output = await run_tail(settings, "tickets", full=True)
-    assert output.splitlines()[0].startswith("[0]")
+    assert output.splitlines()[0].startswith("[p0:0] ")
     body = output.split("\n", 1)[1]
     assert orjson.loads(body) == lifecycle(1)
 
@@ -260,3 +260,17 @@ async def test_metric_table_off_a_terminal_is_not_cut_and_says_what_it_left_out(
     assert "showing the last 20 of 24 windows" in output
     assert "breached=3 " not in output  # hours 0-3 are the ones left out
     assert "breached=23" in output
+
+
+async def test_each_line_names_the_partition_and_offset_of_its_record(settings: Settings) -> None:
+    """Issue: lines showed the offset alone, and offsets count per partition, so on a
+    topic of several partitions they repeated and interleaved."""
+    await produce(settings, Topic.INBOUND, *((f"email:c{n}", interaction(n)) for n in range(8)))
+    count, output = await run_tail(settings, "inbound")
+    _, dumped = await run_tail(settings, "inbound", as_json=True)
+    lines = [orjson.loads(line) for line in dumped.splitlines()]
+    assert len({d["partition"] for d in lines}) > 1  # the case at hand
+    where = [line.split(" ", 1)[0] for line in output.splitlines()]
+    assert count == len(where) == 8
+    assert len(set(where)) == 8  # no two records look alike
+    assert set(where) == {f"[p{d['partition']}:{d['offset']}]" for d in lines}

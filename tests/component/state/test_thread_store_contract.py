@@ -348,6 +348,28 @@ async def test_a_list_naming_two_known_customers_merges_them_into_the_first(
     assert profile == {"tier": "gold", "name": "Bob"}  # the survivor's own fields win
 
 
+async def test_known_customers_looks_up_without_linking_anything(store: Store) -> None:
+    """Issue: a ringing call or a bounce from someone never seen made them a stored
+    customer. Their records are looked up only: an unknown identity stays unknown."""
+    assert await store.known_customers([]) == []
+    alice, bob = await store.resolve_customers(
+        [["email:alice@example.com", "phone:+15550001"], ["email:bob@x.io"]]
+    )
+    found = await store.known_customers(
+        [
+            ["phone:+15559999"],  # never seen
+            ["phone:+15559999", "phone:+15550001"],  # the first known identity's owner
+            ["email:bob@x.io", "email:alice@example.com"],  # two customers: the first, no merge
+            ["email:alice@example.com"],
+        ]
+    )
+    assert found == [None, alice, bob, alice]
+    assert await store.customer_of("phone:+15559999") is None
+    assert await store.merged_customers(bob) == []
+    await store.resolve_customers([["email:bob@x.io", "email:alice@example.com"]])  # a merge
+    assert await store.known_customers([["phone:+15550001"]]) == [bob]  # the survivor
+
+
 async def test_concurrent_and_repeated_resolutions_agree(store: Store) -> None:
     lists = [["email:alice@example.com", "phone:+15550001"]]
     answers = await asyncio.gather(*(store.resolve_customers(lists) for _ in range(5)))

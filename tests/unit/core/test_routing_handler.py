@@ -25,6 +25,7 @@ from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.errors import BackendUnavailable
 from router.events import CloudEvent, Customer, Interaction, ThreadRef, Ticket
 from router.ids import event_id
+from router.observability import Telemetry
 from router.topics import OutRecord, Topic, TopicNames
 from router.vocabulary import EventType
 from rules import RuleSet, loads_ruleset
@@ -122,7 +123,12 @@ class Broker:
         return taken
 
 
-def handler(store: InMemoryThreadStore, broker: Broker, rules: RuleSet = RULES) -> RoutingHandler:
+def handler(
+    store: InMemoryThreadStore,
+    broker: Broker,
+    rules: RuleSet = RULES,
+    telemetry: Telemetry | None = None,
+) -> RoutingHandler:
     return RoutingHandler(
         store,
         broker,
@@ -130,6 +136,7 @@ def handler(store: InMemoryThreadStore, broker: Broker, rules: RuleSet = RULES) 
         lambda: rules,
         agents=cast(AgentStore, NoAgents()),
         reopen_window=timedelta(days=7),
+        telemetry=telemetry,
     )
 
 
@@ -322,12 +329,18 @@ async def test_an_auto_reply_to_an_open_ticket_changes_nothing_and_is_not_deadle
 
 
 def call(
-    event_name: str, offset: int, *, call_id: str = "CA1", text: str = "", **seconds: float
+    event_name: str,
+    offset: int,
+    *,
+    call_id: str = "CA1",
+    text: str = "",
+    phone: str = "+15551234567",
+    **seconds: float,
 ) -> ConsumerRecord[bytes, bytes]:
     """A voice call event as the ingress writes it."""
     data = Interaction(
         channel="voice",
-        customer=Customer(phone="+15551234567"),
+        customer=Customer(phone=phone),
         inbox="+15550000000",
         thread=ThreadRef(call_id=call_id),
         text=text,
@@ -585,3 +598,75 @@ async def test_a_customer_reopen_takes_back_the_first_contact_the_resolution_cou
     assert reopened["data"]["was_first_contact"] is True
     after = snapshot(published)
     assert (after.status, after.agent_replies, after.resolved_first_contact) == ("open", 2, None)
+
+
+STRANGER = "+15551239999"
+
+
+def skipped(telemetry: Telemetry) -> float:
+    labels = {"consumer": "router", "outcome": "skipped"}
+    return telemetry.registry.get_sample_value("switchboard_consumer_records_total", labels) or 0
+
+
+async def test_records_that_can_open_no_ticket_make_no_stored_customer_of_a_stranger() -> None:
+    """Issue: a ringing call, a bounce or an out-of-office from someone never seen made
+    them a stored customer (``GET /v1/customers/phone:.../tickets`` answered 200)."""
+    store, broker, telemetry = InMemoryThreadStore(), Broker(), Telemetry()
+    routing = handler(store, broker, telemetry=telemetry)
+    poll = [
+        call("ringing", 0, call_id="CA3", phone=STRANGER),
+        call("answered", 1, call_id="CA4", phone=STRANGER),
+        call("ended", 2, call_id="CA4", phone=STRANGER, talk_seconds=30),
+        inbound("MAILER-DAEMON@mx.example.net", "Undelivered Mail", 3, auto_reply=True),
+        inbound("away@example.org", "I am out of office", 4, auto_reply=True),
+    ]
+    await routing.handle(poll)
+    await routing.handle(poll)  # redelivered: still nothing
+    assert broker.take() == []
+    identities = [
+        f"phone:{STRANGER}",
+        "email:mailer-daemon@mx.example.net",
+        "email:away@example.org",
+    ]
+    assert [await store.customer_of(i) for i in identities] == [None, None, None]
+    assert await store.known_customers([[i] for i in identities]) == [None, None, None]
+    assert skipped(telemetry) == 2 * len(poll)
+
+
+async def test_an_answered_call_of_a_known_caller_still_adds_handle_time_to_its_ticket() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    # first contact ever, missed and called back in one poll: the answer finds the
+    # customer the missed call made
+    await handler(store, broker).handle(
+        [
+            call("ringing", 0, call_id="CA5", phone=STRANGER),
+            call("missed", 1, call_id="CA5", phone=STRANGER),
+            call("answered", 2, call_id="CA6", phone=STRANGER),
+            call("ended", 6, call_id="CA6", phone=STRANGER, talk_seconds=200, wrap_seconds=20),
+        ]
+    )
+    published = broker.take()
+    after = snapshot(published[-1:])
+    assert (after.customer_id, after.contacts, after.handle_seconds) == (
+        await store.customer_of(f"phone:{STRANGER}"),
+        1,
+        220.0,
+    )
+    ended = [event(r)["data"] for r in published if r.topic is Topic.TICKETS][-1]
+    assert (ended["contact"], ended["handle_seconds"]) == (False, 220.0)
+
+
+async def test_a_strangers_bounce_of_a_customers_message_changes_nothing_and_stores_no_one() -> (
+    None
+):
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "printer broken", 0, message_id="<a1@x>")])
+    opened = snapshot(broker.take())
+    bounce = inbound(
+        "postmaster@mx.example.net", "Delivery failed", 1, auto_reply=True, in_reply_to="<a1@x>"
+    )
+    await handler(store, broker).handle([bounce])
+    assert broker.take() == []
+    assert await store.customer_of("email:postmaster@mx.example.net") is None
+    seen = await thread(store, ALICE)
+    assert (seen.ticket, seen.ticket_version) == (opened, 1)  # no participant either
