@@ -7,6 +7,8 @@ record that can never be processed is the handler's to dead-letter; a non-retria
 error is never retried. Before every attempt the role's guards run: the Redis state
 marker is still the one seen at start, the topics still exist. When either vanished the
 role stops with ``Unrecoverable`` rather than creating duplicates or skipping records.
+So does a fetched batch the client cannot decode (corrupt, or compressed with a codec it
+lacks): nothing past it is committed, and the restarted role reads it again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Protocol, TypeAlias
 
 import structlog
@@ -44,6 +47,12 @@ Guard = Callable[[], Awaitable[None]]
 TOPICS_GONE_HINT = (
     "the broker lost its data: run `switchboard topics ensure`, then restart the roles "
     "(their committed offsets are gone with it, so they re-read from the beginning)"
+)
+UNREADABLE_HINT = (
+    "nothing at or past it was committed, so a restarted role reads the same batch again: "
+    "a missing codec library (snappy, lz4, zstd need cramjam) is fixed by installing "
+    "switchboard's dependencies again; a corrupt batch by having its producer write it "
+    "again and moving the consumer group's offset past it"
 )
 
 
@@ -165,11 +174,42 @@ class _Poller:
         if not done:
             return {}
         finished, self._pending = self._pending, None
-        return finished.result()
+        try:
+            return finished.result()
+        except Exception as exc:
+            # aiokafka fetches, and retries what may pass, in the background: what getmany
+            # raises is about the data fetched (a batch it cannot decode, a record over the
+            # fetch size, no access), and a fetch of the same bytes fails the same way. A
+            # corrupt batch may fail outside aiokafka's errors too (gzip's is an OSError).
+            # aiokafka has already moved its in-memory positions past what it drained of
+            # other partitions in this call, and dropped those records: going on would
+            # skip them, so the role stops before any commit.
+            raise Unrecoverable(_unreadable(exc), UNREADABLE_HINT) from exc
 
     def cancel(self) -> None:
         if self._pending is not None:
             self._pending.cancel()
+
+
+def _unreadable(exc: Exception) -> str:
+    """Where the fetch failed and why, in one sentence. aiokafka's decode errors do not
+    carry the partition or offset, but the frames they were raised from hold both: the
+    partition being unpacked (``tp``) and the batch (``next_batch``). Read from the
+    innermost frame that has them; a location not found is said to be unknown."""
+    tp: TopicPartition | None = None
+    offset: int | None = None
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        frame_locals = tb.tb_frame.f_locals
+        if isinstance(found := frame_locals.get("tp"), TopicPartition):
+            tp = found
+        base = getattr(frame_locals.get("next_batch"), "base_offset", None)
+        if isinstance(base, int):
+            offset = base
+        tb = tb.tb_next
+    where = f"{tp.topic} partition {tp.partition}" if tp else "a fetched partition"
+    at = f" at offset {offset}" if offset is not None else ""
+    return f"cannot read the record batch of {where}{at}: {_describe(exc)}"
 
 
 async def _handle_with_retry(

@@ -63,12 +63,14 @@ def event_time(event: CloudEvent, record: Record) -> datetime:
     record's timestamp. A future time would put every later change of the ticket, and
     its metrics, in windows that have not begun. An old time stands: history is imported
     through the inbound topic (HTTP adds the 7-day bound, ``router.events.received_time``).
-    A time without a zone (not RFC 3339) cannot be compared: the record's timestamp too."""
+    A time without a zone (not RFC 3339) cannot be compared: the record's timestamp too.
+    A time with an offset is the same instant in UTC: every record the router writes says
+    its times with ``Z``, so consumers that compare or sort the strings get them right."""
     written = datetime.fromtimestamp(record.timestamp / 1000, UTC)
     claimed = event.time
     if claimed is None or claimed.tzinfo is None or claimed > written + MAX_CLOCK_SKEW:
         return written
-    return claimed
+    return claimed.astimezone(UTC)
 
 
 def parse_action_record(record: Record) -> ActionWork:
