@@ -1,7 +1,9 @@
 """Poison records: the original bytes to the dead-letter topic, with where and why.
 
-The dead-letter record must always be writable: an original too large for it is kept as
-a prefix, with its size and SHA-256 in the headers."""
+The dead-letter record keeps the original key byte for byte (a null key stays null), so a
+replay restores it. It must always be writable: an original value too large for it is kept
+as a prefix, with its size and SHA-256 in the headers; so is a key beyond any record's
+(``dlq.key_truncated``)."""
 
 from __future__ import annotations
 
@@ -27,9 +29,13 @@ PHONE_DIGITS = 7
 def deadletter_record(
     record: Record, consumer: str, error: BaseException, limits: Limits | None = None
 ) -> OutRecord:
-    key = (record.key or b"").decode(errors="replace")[:1024]
+    limits = limits or Limits()
     reason = f"{type(error).__name__}: {described(error)}"
     value, headers = deadletter_parts(record.value, record, consumer, reason, limits=limits)
+    key = record.key
+    if key is not None and len(key) > limits.inbound_bytes:
+        headers.append(("dlq.key_truncated", str(len(key)).encode()))
+        key = key[: limits.inbound_bytes]
     return OutRecord(Topic.DEADLETTER, key, value, tuple(headers))
 
 

@@ -6,6 +6,8 @@ write either to ``switchboard.actions``. Switchboard itself always writes struct
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
 from router.errors import InvalidEvent
-from router.events import CloudEvent
+from router.events import DATA_BASE64, CloudEvent
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
@@ -80,10 +82,50 @@ def decode_event(raw: bytes | None) -> CloudEvent:
     if raw is None:
         raise InvalidEvent("record has no value (tombstone)")
     try:
-        event = CloudEvent.model_validate_json(raw)
+        decoded = _data_from_base64(raw) if b'"data_base64"' in raw else None
+        if decoded is not None:
+            event = CloudEvent.model_validate(decoded)
+        else:
+            event = CloudEvent.model_validate_json(raw)
     except ValidationError as exc:
         raise _not_a_cloudevent(exc, binary=False) from None
     return required_specversion(event)
+
+
+def _data_from_base64(raw: bytes) -> dict[str, Any] | None:
+    """The event's JSON with ``data_base64`` decoded into ``data``, as the CloudEvents
+    JSON format allows: base64, then JSON, when the data's content type is JSON. None
+    when the value is not a JSON object holding ``data_base64`` (the model says what is
+    wrong with it); both members at once is left for the model to refuse."""
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or DATA_BASE64 not in event:
+        return None
+    if "data" in event:
+        return event
+    encoded = event.pop(DATA_BASE64)
+    content_type = event.get("datacontenttype")
+    if isinstance(content_type, str) and not _is_json(content_type):
+        raise _base64_problem(
+            f"data of content type {content_type!r} is not JSON; only JSON data is read"
+        )
+    try:
+        data = orjson.loads(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, TypeError, ValueError):  # orjson's JSONDecodeError too
+        raise _base64_problem("not base64-encoded JSON") from None
+    if not isinstance(data, dict):
+        raise _base64_problem("the data it encodes is not a JSON object")
+    event["data"] = data
+    return event
+
+
+def _base64_problem(problem: str) -> InvalidEvent:
+    path = "/" + DATA_BASE64
+    return InvalidEvent(
+        f"not a CloudEvent: {path}: {problem}", [{"path": path, "message": problem}]
+    )
 
 
 def required_specversion(event: CloudEvent) -> CloudEvent:
@@ -108,7 +150,10 @@ def decode_record(value: bytes | None, headers: Headers) -> CloudEvent:
     """One record as a CloudEvent, in binary mode when its headers say so, else the value
     in structured mode. Binary data must be JSON (as every Switchboard event's is)."""
     if not is_binary(headers):
-        return decode_event(value)
+        try:
+            return decode_event(value)
+        except InvalidEvent as exc:
+            raise _binary_hint(headers, exc) from None
     attributes: dict[str, object] = {}
     for name, raw in headers:
         if not name.startswith(BINARY_PREFIX):
@@ -143,6 +188,22 @@ def decode_record(value: bytes | None, headers: Headers) -> CloudEvent:
         raise _not_a_cloudevent(exc, binary=True) from None
 
 
+def _binary_hint(headers: Headers, exc: InvalidEvent) -> InvalidEvent:
+    """A record that is no structured-mode event but whose headers look like binary mode's
+    yet are not (a ``ce_specversion`` missing, names not in lower case): the reason says
+    so first, then what structured mode found."""
+    names = [name for name, _ in headers if name.lower().startswith(BINARY_PREFIX)]
+    upper = [name for name in names if not name.startswith(BINARY_PREFIX)]
+    if upper:
+        problem = f"binary-mode headers must be lower case (ce_*), not {upper[0]}"
+    elif names and SPECVERSION_HEADER not in names and set(names) - {TYPE_HEADER}:
+        problem = f"binary-mode ce_* headers without {SPECVERSION_HEADER}"
+    else:
+        return exc
+    message = f"{problem}; nor is the value a structured-mode event ({exc})"
+    return InvalidEvent(message, [{"path": SPECVERSION_HEADER, "message": problem}, *exc.errors])
+
+
 def _content_type(headers: Headers) -> str | None:
     """The ``content-type`` header; its name is matched in any case (Kafka clients vary)."""
     for name, raw in headers:
@@ -164,7 +225,7 @@ def _not_a_cloudevent(exc: ValidationError, *, binary: bool) -> InvalidEvent:
     header (``ce_id``), the data by its JSON path (``/data/...``)."""
     errors: list[dict[str, object]] = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
+        loc = [str(p) for p in err["loc"]] or ([DATA_BASE64] if err["type"] == DATA_BASE64 else [])
         if binary and loc and loc[0] != "data":
             path = BINARY_PREFIX + loc[0] + "".join(f"/{p}" for p in loc[1:])
         else:

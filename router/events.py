@@ -5,10 +5,12 @@ Adapters build these, consumers read them; nobody defines a parallel copy.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from router.identity import normalize_email
 from router.vocabulary import Channel, Priority, Status
@@ -35,8 +37,42 @@ def received_time(claimed: datetime | None) -> datetime:
     return claimed
 
 
+RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,
+)
+DATA_BASE64 = "data_base64"
+
+
+def rfc3339(text: str) -> datetime:
+    """An RFC 3339 timestamp, strictly: a date, a time and a zone (``Z`` or an offset;
+    ``-00:00`` is UTC), the separator ``T``, ``t`` or a space. Fractions finer than a
+    microsecond are cut; a leap second (``23:59:60``) is the last microsecond of its
+    minute. Anything else (an epoch number, a date alone, no zone) is a ValueError:
+    pydantic's own parsing reads ``"1700000000"`` as Unix seconds."""
+    found = RFC3339.fullmatch(text)
+    if found is None:
+        raise ValueError(text)
+    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
+    fraction, zulu, sign, off_h, off_m = found.group(7, 8, 9, 10, 11)
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    if second == 60:  # the leap second
+        second, micro = 59, 999_999
+    if zulu:
+        zone = UTC
+    else:
+        if int(off_h) > 23 or int(off_m) > 59:
+            raise ValueError(text)
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        zone = timezone(-offset if sign == "-" else offset)
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
+
+
 class CloudEvent(BaseModel):
-    """A CloudEvents 1.0 envelope in structured JSON mode. Extension attributes are kept."""
+    """A CloudEvents 1.0 envelope in structured JSON mode. Extension attributes are kept,
+    except ``data_base64``: the codec decodes it into ``data`` (``router.codec``), and
+    one left over (beside ``data``, or where it is not read) makes the event invalid."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -48,6 +84,28 @@ class CloudEvent(BaseModel):
     time: datetime | None = None
     datacontenttype: str = "application/json"
     data: dict[str, Any] | None = None
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _rfc3339_time(cls, value: Any) -> Any:
+        """``time`` as RFC 3339 text (or a datetime, from Python): never a number."""
+        if value is None or isinstance(value, datetime):
+            return value
+        try:
+            return rfc3339(value) if isinstance(value, str) else rfc3339("")
+        except ValueError:
+            raise PydanticCustomError("rfc3339", "not an RFC 3339 timestamp") from None
+
+    @model_validator(mode="after")
+    def _no_data_base64(self) -> Self:
+        extra = self.__pydantic_extra__
+        if extra and DATA_BASE64 in extra:
+            if "data" in self.model_fields_set:
+                problem = "data and data_base64 are both present; an event carries one"
+            else:
+                problem = "data_base64 is only read in a structured-mode event's JSON"
+            raise PydanticCustomError(DATA_BASE64, problem)
+        return self
 
 
 # --- switchboard.interaction.received ---------------------------------------------------

@@ -402,7 +402,7 @@ async def publish(
     broker refuses for good goes to the dead-letter topic instead."""
     await send_and_wait_all(
         producer,
-        [(names(r.topic), r.key.encode(), r.value, list(r.headers)) for r in records],
+        [(names(r.topic), r.key_bytes, r.value, list(r.headers)) for r in records],
         deadletter=names(Topic.DEADLETTER),
         consumer=consumer,
         limits=limits,

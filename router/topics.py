@@ -77,10 +77,17 @@ class TopicNames:
 
 @dataclass(frozen=True, slots=True)
 class OutRecord:
+    """One record to produce. The key is text, except a dead letter's: the original key's
+    bytes as they were (any bytes, or None), so a replay restores it exactly."""
+
     topic: Topic
-    key: str
+    key: str | bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def key_bytes(self) -> bytes | None:
+        return self.key.encode() if isinstance(self.key, str) else self.key
 
     @classmethod
     def unpack(cls, raw: list[Any]) -> OutRecord:

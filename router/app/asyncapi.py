@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from router.actions import ACTIONS
+from router.actions import ACTIONS, PREFIX
 from router.app.roles import CONSUMED
-from router.codec import CONTENT_TYPE, TYPE_HEADER
-from router.events import CloudEvent, Interaction, MetricRecord, Ticket
+from router.codec import BINARY_PREFIX, CONTENT_TYPE, SPECVERSION_HEADER, TYPE_HEADER
+from router.events import DATA_BASE64, CloudEvent, Interaction, MetricRecord, Ticket
 from router.topics import Topic, TopicNames
 from router.vocabulary import PRIORITIES, SLA_TARGETS, EventType
 
@@ -155,7 +155,29 @@ DEADLETTER_TRUNCATED: dict[str, Schema] = {
     "dlq.truncated": {"const": "true"},
     "dlq.original_bytes": {**STR, "pattern": "^[0-9]+$"},
     "dlq.original_digest": {**STR, "pattern": "^sha256:[0-9a-f]{64}$"},
+    "dlq.key_truncated": {
+        **STR,
+        "pattern": "^[0-9]+$",
+        "description": "the original key's size, when the key (longer than a quarter of "
+        "the record size limit) was cut to that; else the key is the original, byte for byte",
+    },
 }
+INPUT_CONTENT_TYPE: Schema = {
+    **STR,
+    "description": f"`{CONTENT_TYPE}` as Switchboard writes it; optional: a record without "
+    f"a `{SPECVERSION_HEADER}` header is read in structured mode whatever it says",
+}
+STRUCTURED_INPUT = (
+    "Structured mode of the CloudEvents Kafka binding: the whole event as the JSON value. "
+    "The data may be given as `data_base64` (base64 of its JSON) instead of `data`, not both."
+)
+BINARY_INPUT = (
+    "Binary mode of the CloudEvents Kafka binding, as a producer other than Switchboard may "
+    f"write: the attributes in lower-case `{BINARY_PREFIX}*` headers (extensions as "
+    f"`{BINARY_PREFIX}<name>`), the value is the data alone, as JSON. A record is binary when "
+    f"it has a `{SPECVERSION_HEADER}` header and its content-type (if any) does not start "
+    "with `application/cloudevents`."
+)
 
 
 def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
@@ -179,6 +201,84 @@ def _cloudevent(types: list[str], data: Schema, schemas: dict[str, Any]) -> Sche
             },
         ]
     }
+
+
+def _input_cloudevent(types: list[str], data: Schema, schemas: dict[str, Any]) -> Schema:
+    """A CloudEvent as another producer may write it: ``data``, or ``data_base64`` (the
+    base64 of the data's JSON, as the CloudEvents JSON format allows), never both."""
+    return {
+        "allOf": [
+            _schema(CloudEvent, schemas),
+            {
+                "type": "object",
+                "required": ["type"],
+                "oneOf": [{"required": ["data"]}, {"required": [DATA_BASE64]}],
+                "properties": {
+                    "type": {"enum": types},
+                    "data": data,
+                    DATA_BASE64: {
+                        **STR,
+                        "contentEncoding": "base64",
+                        "contentMediaType": "application/json",
+                        "description": "the data's JSON, base64-encoded; only when the "
+                        "datacontenttype is JSON (absent, application/json, */*+json)",
+                    },
+                },
+            },
+        ]
+    }
+
+
+def _binary_headers(types: list[str]) -> Schema:
+    """The headers of a binary-mode record: its CloudEvents attributes."""
+    return {
+        **_headers(
+            {
+                SPECVERSION_HEADER: {"const": "1.0"},
+                f"{BINARY_PREFIX}id": {**STR, "minLength": 1},
+                f"{BINARY_PREFIX}source": {**STR, "minLength": 1},
+                TYPE_HEADER: {"enum": types},
+            },
+            {
+                f"{BINARY_PREFIX}subject": STR,
+                f"{BINARY_PREFIX}time": {**TIME, "description": "RFC 3339"},
+                "content-type": {
+                    **STR,
+                    "pattern": r"^(application/json|text/json|[^;]*\+json)(;.*)?$",
+                    "description": "the data's type: JSON (the default when absent)",
+                },
+            },
+        ),
+        "additionalProperties": {**STR, "description": "extension attributes, ce_<name>"},
+    }
+
+
+def _input_messages(
+    name: str, types: list[str], data: Schema, key: str, schemas: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """A topic other producers write to: the event in structured mode, and in binary."""
+    return [
+        _message(
+            name,
+            _input_cloudevent(types, data, schemas),
+            key,
+            _headers({}, {"content-type": INPUT_CONTENT_TYPE}),
+            description=STRUCTURED_INPUT,
+        ),
+        _message(
+            f"{name} (binary mode)",
+            data,
+            key,
+            _binary_headers(types),
+            content_type="application/json",
+            description=BINARY_INPUT,
+        ),
+    ]
+
+
+def _action_types(full: str) -> list[str]:
+    """An action's type as it may be written: with or without the ``switchboard.`` prefix."""
+    return [full, full.removeprefix(PREFIX)]
 
 
 def _headers(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
@@ -262,22 +362,23 @@ def _messages(schemas: dict[str, Any]) -> dict[Topic, list[dict[str, Any]]]:
     snapshot = EventType.TICKET_SNAPSHOT.value
     received = EventType.INTERACTION_RECEIVED.value
     messages: dict[Topic, list[dict[str, Any]]] = {
-        Topic.INBOUND: [
-            _message(
-                received,
-                _cloudevent([received], _schema(Interaction, schemas), schemas),
-                "sender identity, e.g. email:alice@example.com",
-                _cloudevent_headers(),
-            )
-        ],
+        Topic.INBOUND: _input_messages(
+            received,
+            [received],
+            _schema(Interaction, schemas),
+            "sender identity, e.g. email:alice@example.com",
+            schemas,
+        ),
         Topic.ACTIONS: [
-            _message(
-                t,
-                _cloudevent([t], _schema(model, schemas), schemas),
-                "ticket id, agent:<id> or customer:<id>",
-                _cloudevent_headers(),
-            )
+            message
             for t, model in sorted(ACTIONS.items())
+            for message in _input_messages(
+                t,
+                _action_types(t),
+                _schema(model, schemas),
+                "ticket id, agent:<id> or customer:<id>",
+                schemas,
+            )
         ],
         Topic.TICKETS: _lifecycle_messages(schemas),
         Topic.TICKET_STATE: [
@@ -393,8 +494,10 @@ def build(prefix: str = "switchboard") -> dict[str, Any]:
             "title": "Switchboard topics",
             "version": "1",
             "description": "Every record on the Switchboard topics. Values are CloudEvents 1.0 in "
-            "structured JSON mode except metric and dead-letter records. Operations are "
-            "Switchboard's: send where it writes, receive where its roles read.",
+            "structured JSON mode except metric and dead-letter records; on the inbound and "
+            "actions topics, which other producers may write, binary mode (attributes in "
+            "ce_* headers) is read too, and actions' types may leave out `switchboard.`. "
+            "Operations are Switchboard's: send where it writes, receive where its roles read.",
         },
         "defaultContentType": ENVELOPE_CONTENT_TYPE,
         "channels": channels,

@@ -146,7 +146,7 @@ async def _tombstone(
     await producer.start()
     try:
         records: list[Produced] = [(name, t.encode(), None, []) for t in tickets]
-        records += [(name, r.key.encode(), r.value, list(r.headers)) for r in _snapshots(cleaned)]
+        records += [(name, r.key_bytes, r.value, list(r.headers)) for r in _snapshots(cleaned)]
         await send_and_wait_all(producer, records)
     finally:
         await producer.stop()
