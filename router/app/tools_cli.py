@@ -216,6 +216,8 @@ def metrics_verify(
             out.print(str(difference), highlight=False, soft_wrap=True)
         if len(done.differences) > limit:
             out.print(f"... and {len(done.differences) - limit:,} more", highlight=False)
+        if done.caveat:
+            out.print(f"note: {done.caveat}", highlight=False, soft_wrap=True)
         out.print(
             f"{done.events:,} lifecycle events ({done.duplicates:,} re-published copies), "
             f"{done.windows_recounted:,} windows recounted, {done.windows_found:,} on the "

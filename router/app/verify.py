@@ -113,6 +113,7 @@ class Verified:
     windows_recounted: int = 0
     windows_found: int = 0
     windows_open: int = 0  # still being counted at the cut-off: not compared
+    caveat: str | None = None  # what the check could not tell, one line for its output
     events: int = 0
     duplicates: int = 0
     unreadable: int = 0
@@ -448,22 +449,38 @@ async def metrics_committed(settings: Settings) -> dict[int, int] | None:
     return committed if any(committed.values()) else None
 
 
-async def awaiting_publication(settings: Settings) -> set[WindowId]:
+NO_REDIS = (
+    "Redis not configured (SWITCHBOARD_REDIS_URL): windows another metrics process "
+    "counted but has not yet published cannot be told apart; a difference in such a "
+    "window is gone when the check runs again"
+)
+REDIS_UNREACHABLE = (
+    "Redis not reachable ({error}): windows another metrics process counted but has "
+    "not yet published cannot be told apart; a difference in such a window is gone "
+    "when the check runs again"
+)
+
+
+async def awaiting_publication(settings: Settings) -> tuple[set[WindowId], str | None]:
     """The windows counted but not yet published (marked dirty in Redis): with several
     metrics processes, one publishes what all count, a moment after another committed.
     Read after the cut-off and before the metric topics, so a window not named here had
-    every event before the cut-off on its topic already. Without Redis the check goes
-    on without them (a difference it then reports clears on a second run)."""
+    every event before the cut-off on its topic already. Redis is optional: without it
+    (not configured, or not reachable) the check goes on without them and says so (the
+    second value, one line), since a difference it then reports may clear on a second
+    run."""
+    if not settings.redis.url:
+        return set(), NO_REDIS
     client = make_redis(settings)
     try:
         counters = WindowCounters(client, prefix=settings.topic_prefix, ttl_s=60)
         keys = await counters.dirty()
     except (SwitchboardError, OSError) as exc:
         log.warning("metric_windows_dirty_unknown", error=type(exc).__name__)
-        return set()
+        return set(), REDIS_UNREACHABLE.format(error=type(exc).__name__)
     finally:
         await client.aclose()
-    return {wid for key in keys if (wid := window_of_key(key)) is not None}
+    return {wid for key in keys if (wid := window_of_key(key)) is not None}, None
 
 
 def window_of_key(key: str) -> WindowId | None:
@@ -490,8 +507,10 @@ async def verify(
     it holds every event a metric record counted), and diff the windows counted in full
     before the cut-off."""
     cutoff = await metrics_committed(settings)
-    unpublished = await awaiting_publication(settings) if cutoff is not None else set()
     result = Verified()
+    unpublished: set[WindowId] = set()
+    if cutoff is not None:  # a metrics role ran: some windows may await publication
+        unpublished, result.caveat = await awaiting_publication(settings)
     published = Published()
     for topic in METRIC_TOPICS.values():
         result.records_read[topic.value] = await read_topic(

@@ -153,10 +153,11 @@ class Simulation:
                     progress(arrivals, total)
             else:
                 break
-            if arrivals == total and not (self.floor.holders or len(self.line)):
-                # every ticket that waited has an agent and every agent is done: later
-                # shifts would add idle time (a reopened ticket whose agent is off shift
-                # until another day stays unanswered; its clock counts if already due)
+            if arrivals == total and not self.floor.holders and not self._can_still_serve():
+                # every agent is done and every ticket still in line is one no agent of
+                # the roster will ever take: later shifts would only add idle time (a
+                # reopened ticket whose agent is off shift until another day stays
+                # unanswered; its clock counts if already due)
                 break
         if progress:
             progress(arrivals, total)
@@ -174,6 +175,17 @@ class Simulation:
         wall = time.perf_counter() - started
         unserved = self._unserved(outcomes)
         return Result(figures, outcomes, total, self.deadlettered, wall, self.skipped, unserved)
+
+    def _can_still_serve(self) -> bool:
+        """Is some ticket in line one an agent could still take (one with its skills and
+        a seat on its channel, on shift now or later in the run)? A ticket waiting for
+        tomorrow's or next week's shift keeps the run going: that wait is real. One no
+        agent ever takes does not: it stays unserved, and said so (``_unserved``)."""
+        for need in self.line.waiting_needs():
+            channel, queue = need.split("|", 1)
+            if self.floor.ever_serves(channel, queue):
+                return True
+        return False
 
     def _unserved(self, outcomes: list[Outcome]) -> list[str]:
         """Per queue with tickets no agent ever took, a line saying why when the roster
@@ -210,6 +222,7 @@ class Simulation:
             spans = on_shift(staff, start.astimezone(UTC), end)
             for agent_id in staff.agent_ids():
                 for on, off in spans:
+                    self.floor.expect_shift(agent_id)
                     self._push(on, Kind.SHIFT_ON, agent_id)
                     self._push(off, Kind.SHIFT_OFF, agent_id)
 

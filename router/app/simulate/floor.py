@@ -41,6 +41,7 @@ class Floor:
         self.shifts: dict[str, list[tuple[float, float]]] = defaultdict(list)  # on shift
         self.busy = Spans()  # holding a ticket while on shift
         self._on_since: dict[str, float] = {}
+        self._shifts_left: dict[str, int] = defaultdict(int)  # agent -> shifts still to start
         for staff in roster.staff:
             for agent_id in staff.agent_ids():
                 self.states[agent_id] = AgentState(agent_id, staff.skills, dict(staff.capacity))
@@ -50,7 +51,13 @@ class Floor:
                     self._skilled[queue].append(agent_id)
 
     # --- presence --------------------------------------------------------------------
+    def expect_shift(self, agent_id: str) -> None:
+        """A shift of the agent is scheduled (see ``ever_serves``)."""
+        self._shifts_left[agent_id] += 1
+
     def come_online(self, agent_id: str, now: float) -> None:
+        if self._shifts_left.get(agent_id, 0) > 0:
+            self._shifts_left[agent_id] -= 1
         if agent_id in self.online:
             return
         self.online.add(agent_id)
@@ -78,6 +85,16 @@ class Floor:
     def could_serve(self, channel: str, queue: str) -> bool:
         """Is some on-shift agent with the queue's skills free on the channel?"""
         return bool(self._free.get((channel, queue)))
+
+    def ever_serves(self, channel: str, queue: str) -> bool:
+        """Could some agent still take a ticket of ``queue`` on ``channel`` in this run:
+        one with the queue's skills and a seat on the channel, on shift now or with a
+        shift still to come? False when the roster lacks the skills or the seat, or
+        nobody who has them works again before the run's shifts end."""
+        return any(
+            self.takes(a, channel) and (a in self.online or self._shifts_left.get(a, 0) > 0)
+            for a in self.skilled(queue)
+        )
 
     def choose(self, request: AssignRequest) -> str | None:
         free = self._free.get((request.channel, request.queue))

@@ -10,7 +10,7 @@ heads of the needs someone could serve, instead of reading the whole line each t
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import count
 
 from consumers.domain.assignment import needs, waiting_member
@@ -55,6 +55,14 @@ class Line:
         if best is None:
             return None
         return best[2], best_need
+
+    def waiting_needs(self) -> Iterator[str]:
+        """The needs (``channel|queue``) some ticket in line has."""
+        for need, heap in self._heaps.items():
+            while heap and self.current.get(heap[0][2]) != heap[0][3]:
+                heapq.heappop(heap)
+            if heap:
+                yield need
 
     def pop(self, need: str) -> None:
         ticket_id = heapq.heappop(self._heaps[need])[2]

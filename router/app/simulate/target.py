@@ -122,9 +122,9 @@ async def search(
             else:
                 low = middle + 1
         counts[group] = high
-    final = roster.with_counts(counts)
-    best = await simulate(rules, final, day, reopen_window=window)
-    return Found(final, best, runs + 1)
+    # ``best`` is the run of exactly these counts (the last one that met the target; a
+    # run is deterministic), so the count of runs is the runs listed
+    return Found(roster.with_counts(counts), best, runs)
 
 
 def _has_clock(ticket: Ticket, sla: str) -> bool:

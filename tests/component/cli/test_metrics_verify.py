@@ -43,9 +43,10 @@ async def count_with_the_metrics_role(settings: Settings) -> None:
 
 
 def verify_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**cli_env(settings), "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix}
     return subprocess.run(
         [sys.executable, "-m", "router.app", "metrics", "verify", *args],
-        env=cli_env(settings),
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,

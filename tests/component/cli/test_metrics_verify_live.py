@@ -20,9 +20,9 @@ from router.app.rebuild import read_all
 from router.app.verify import Period
 from router.observability import Telemetry
 from router.redis import make_redis
-from router.settings import Settings
+from router.settings import RedisSettings, Settings
 from router.topics import Topic, TopicNames
-from tests.component.cli.test_metrics_verify import count_with_the_metrics_role
+from tests.component.cli.test_metrics_verify import count_with_the_metrics_role, verify_cli
 from tests.faults.busyday import DAY, busy_day, write_day
 
 pytestmark = pytest.mark.component
@@ -171,8 +171,33 @@ async def test_a_window_counted_but_not_yet_published_is_not_a_difference(
         done = await verify.verify(settings, period)
         assert done.ok, "\n".join(str(d) for d in done.differences[:10])
         assert done.windows_open == 1
+        assert done.caveat is None  # with Redis it can tell
         await redis.hdel(dirty, key)
         done = await verify.verify(settings, period)
         assert [d.what for d in done.differences if d.key == key] == ["resolved"]
     finally:
         await redis.aclose()
+
+
+async def test_without_redis_the_check_runs_and_says_what_it_cannot_tell(
+    settings: Settings,
+) -> None:
+    """Redis is optional: without it a window counted but not yet published cannot be
+    told from a difference, so the check says so in one line of its output and runs.
+    Here it then names the stale window as a difference (gone once published)."""
+    ends = await write_day(settings, busy_day(40, seed=11))
+    await count_with_the_metrics_role(settings)
+    await commit_metrics_group(settings, ends)
+    no_redis = settings.model_copy(update={"redis": RedisSettings()})
+    period = Period(DAY, DAY + timedelta(days=3))
+    done = await verify.verify(no_redis, period)
+    assert done.ok, "\n".join(str(d) for d in done.differences[:10])
+    assert done.caveat is not None
+    assert "cannot be told apart" in done.caveat
+
+    # the CLI, in the metrics role's group, with SWITCHBOARD_REDIS_URL unset
+    shown = verify_cli(no_redis, "--from", "2026-11-24", "--to", "2026-11-26")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    notes = [line for line in shown.stdout.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: {verify.NO_REDIS}"], shown.stdout
+    assert ": 0 differences" in shown.stdout

@@ -5,13 +5,20 @@ same roster with one agent fewer in each group."""
 from __future__ import annotations
 
 import asyncio
+import io
+from datetime import timedelta
+from pathlib import Path
 
+import orjson
 import pytest
+from rich.console import Console
 
+from router.app.simulate import command
+from router.app.simulate.command import Request
 from router.app.simulate.roster import dump_roster, loads_roster
 from router.app.simulate.target import Target, parse_target, search
 from router.errors import ConfigError
-from tests.unit.simulate.helpers import ALL_WEEK, RULES, message, roster, run
+from tests.unit.simulate.helpers import ALL_WEEK, MONDAY, RULES, message, roster, run
 
 pytestmark = pytest.mark.unit
 
@@ -61,7 +68,9 @@ def test_the_search_finds_the_smallest_head_count_per_group() -> None:
     counts = {s.name: s.count for s in found.roster.staff}
     assert target.met_by(found.result.report)
     assert steps
-    assert found.runs == len(steps) + 1
+    assert found.runs == len(steps)  # "N runs" counts the runs listed
+    # the figures shown for the roster found are those of a run of it
+    assert found.result.report == run(dump_roster(found.roster), day).report
     for group, count in counts.items():
         if count == 0:
             continue
@@ -86,3 +95,55 @@ def test_an_impossible_target_says_why() -> None:
                 reopen_window_s=86400,
             )
         )
+
+
+def test_the_command_counts_the_runs_it_lists(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_TEXT, encoding="utf-8")
+    agents = f"  - {{group: billing, count: 1, skills: [billing], shifts: {ALL_WEEK}}}\n"
+    roster_file = tmp_path / "roster.yaml"
+    roster_file.write_text(roster(agents, "{fixed: 5m}"), encoding="utf-8")
+    events = tmp_path / "day.jsonl"
+    lines = [_line(i * 1.0, f"b{i}", "invoice") for i in range(6)]
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    request = Request(roster_file, events, rules, target=Target("first_response", 0.9), json=True)
+    err = io.StringIO()
+    asyncio.run(command.run(request, Console(file=io.StringIO()), Console(file=err, width=200)))
+    listed = [line for line in err.getvalue().splitlines() if line.startswith("run ")]
+    [summary] = [line for line in err.getvalue().splitlines() if " runs; head count " in line]
+    assert listed
+    assert summary.startswith(f"{len(listed)} runs; ")
+
+
+RULES_TEXT = """
+version: 1
+queues:
+  general: {}
+  billing: {skills: [billing]}
+sla:
+  standard: {first_response: {normal: 10m}, resolution: 1h}
+defaults: {queue: general, priority: normal, sla: standard}
+assignment: {capacity: {email: 1}}
+rules:
+  - {name: billing, if: {text: {contains: [invoice]}}, then: {queue: billing}}
+"""
+
+
+def _line(minute: float, who: str, text: str) -> str:
+    at = MONDAY + timedelta(minutes=minute)
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": f"ev-{who}",
+            "source": "/test",
+            "type": "switchboard.interaction.received",
+            "subject": f"email:{who}@test.example",
+            "time": at.isoformat().replace("+00:00", "Z"),
+            "data": {
+                "channel": "email",
+                "customer": {"email": f"{who}@test.example"},
+                "thread": {"message_id": f"<{who}@test>"},
+                "text": text,
+            },
+        }
+    ).decode()
