@@ -252,6 +252,10 @@ def explain(
             "not_routed": skipped_by_router,
             "crm_unknown": unknown,
             **decision.to_dict(),
+            "sla_times": {
+                target: {"due": due.isoformat(), "warn_at": warn.isoformat() if warn else None}
+                for target, (due, warn) in _sla_times(ruleset, decision, at).items()
+            },
             "not_evaluated": skipped,
         }
         _echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -299,6 +303,29 @@ def explain(
                 f"  {key + ':':<12} {shown or _unset(key, decision, facts)}"
                 + (f"  (by {source})" if source and not isinstance(value, tuple) else "")
             )
+    for target, (due, warn) in _sla_times(ruleset, decision, at).items():
+        warning = f", warning {warn.isoformat()}" if warn else ""
+        _echo(f"  {target + ':':<15} due {due.isoformat()}{warning}")
+
+
+def _sla_times(
+    ruleset: RuleSet, decision: Decision, at: datetime
+) -> dict[str, tuple[datetime, datetime | None]]:
+    """When a new ticket's clocks would fall due (and warn), in UTC, under the decided
+    policy and priority, started at ``at``: the calendar arithmetic a rule author wants
+    to check. Only for a new ticket: a later trigger's clocks depend on its history."""
+    if decision.trigger != DEFAULT_TRIGGER or not decision.sla or not decision.priority:
+        return {}
+    policy = ruleset.sla_policies.get(decision.sla)
+    if policy is None:
+        return {}
+    times = {}
+    for target in ("first_response", "resolution"):
+        found = policy.times(target, decision.priority, at)
+        if found is not None:
+            due, warn = found
+            times[target] = (due.astimezone(UTC), warn.astimezone(UTC) if warn else None)
+    return times
 
 
 def _unset(key: str, decision: Decision, facts: dict[str, Any]) -> str:

@@ -176,3 +176,50 @@ def test_simulate_skips_other_cloudevents_and_explain_refuses_them(tmp_path: Pat
         2,
         f"error: {event} holds neither facts nor a switchboard.interaction.received event\n",
     )
+
+
+CALENDAR_RULES = (
+    "version: 1\nqueues: {general: {}}\n"
+    "calendars:\n"
+    "  office:\n"
+    "    timezone: America/New_York\n"
+    "    hours: {mon: ['09:00-17:00'], tue: ['09:00-17:00'], wed: ['09:00-17:00'],\n"
+    "            thu: ['09:00-17:00'], fri: ['09:00-17:00']}\n"
+    "sla:\n"
+    "  standard:\n"
+    "    calendar: office\n"
+    "    warn_before: 30m\n"
+    "    first_response: {normal: 4h, urgent: 1h}\n"
+    "    resolution: {normal: 2d}\n"
+    "defaults: {queue: general, priority: normal, sla: standard}\n"
+    "rules:\n"
+    "  - {name: urgent, if: {text: {contains: down}}, then: {priority: urgent}}\n"
+)
+
+
+def test_explain_shows_when_a_new_tickets_clocks_fall_due_on_its_calendar(
+    tmp_path: Path,
+) -> None:
+    """Friday 16:30 in New York, half an hour before closing: a 4 h first response runs
+    30 min on Friday and 3.5 h from Monday 09:00, so it is due Monday 12:30 EST."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(CALENDAR_RULES, encoding="utf-8")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"channel": "email", "text": "a question"}), encoding="utf-8")
+    friday_evening = "2026-12-04T21:30:00Z"
+    shown = run("explain", rules, event, "--now", friday_evening)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert (
+        "  first_response: due 2026-12-07T17:30:00+00:00, warning 2026-12-07T17:00:00+00:00"
+        in shown.stdout.splitlines()
+    )
+    report = json.loads(run("explain", rules, event, "--now", friday_evening, "--json").stdout)
+    # 2d is 48 business hours: six 8-hour days, Monday week at 16:30 EST
+    assert report["sla_times"]["resolution"]["due"] == "2026-12-14T21:30:00+00:00"
+    event.write_text(json.dumps({"channel": "email", "text": "site is down"}), encoding="utf-8")
+    urgent = json.loads(run("explain", rules, event, "--now", friday_evening, "--json").stdout)
+    assert urgent["sla_times"]["first_response"]["due"] == "2026-12-07T14:30:00+00:00"
+    follow_up = run(
+        "explain", rules, event, "--now", friday_evening, "--trigger", "message.received"
+    )
+    assert "first_response:" not in follow_up.stdout  # a later trigger's clocks have a history
