@@ -19,13 +19,13 @@ from channels.models import (
 )
 from channels.publish import fingerprint_of
 from channels.shared_secret import openapi_parameters, require_secret
+from router.actions import Clean, Ident, Name, NoControls
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_email
 
 SOURCE = "/switchboard/channels/chat"
 
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), Clean]
 
 
 class Visitor(BaseModel):
@@ -33,7 +33,7 @@ class Visitor(BaseModel):
 
     id: Ident
     email: EmailStr | None = None
-    name: str | None = Field(default=None, max_length=200)
+    name: Name | None = None
 
 
 class ChatMessage(BaseModel):
@@ -46,7 +46,7 @@ class ChatMessage(BaseModel):
     text: Annotated[NonEmpty, StringConstraints(max_length=100_000)]
     message_id: Ident | None = None
     sent_at: AwareDatetime | None = None
-    page_url: str | None = Field(default=None, max_length=2048)
+    page_url: Annotated[str, StringConstraints(max_length=2048), NoControls] | None = None
     locale: str | None = Field(
         default=None, max_length=35, pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$"
     )

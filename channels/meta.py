@@ -8,6 +8,8 @@ Meta's redelivery of the whole batch publishes nothing twice.
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
@@ -24,7 +26,10 @@ from channels.meta_payloads import (
 )
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
+from channels.publish import Publisher
 from channels.signatures import matches_any, verify_meta
+from router.actions import strip_controls
+from router.events import Interaction
 
 PATH = "/v1/channels/messenger"
 SOURCES = {
@@ -32,6 +37,8 @@ SOURCES = {
     "instagram": "/switchboard/channels/instagram",
     "whatsapp_business_account": "/switchboard/channels/whatsapp-cloud",
 }
+CHUNK = 256
+"""Messages of one delivery published at once: the producer batches them by its linger."""
 
 
 class BatchAccepted(BaseModel):
@@ -63,6 +70,48 @@ def extract(data: object) -> tuple[str, Extracted]:
     if envelope.object == "whatsapp_business_account":
         return envelope.object, from_whatsapp(validate(WhatsAppWebhook, data))
     return envelope.object, from_messenger(validate(MessengerWebhook, data))
+
+
+def without_controls(data: Interaction) -> Interaction:
+    """The message with control characters removed from what people wrote (text, the
+    sender's name), as every channel reads text."""
+    name = data.customer.name
+    clean_name = strip_controls(name) if name else name
+    text, subject = strip_controls(data.text), strip_controls(data.subject)
+    if (text, subject, clean_name) == (data.text, data.subject, name):
+        return data
+    customer = data.customer.model_copy(update={"name": clean_name})
+    return data.model_copy(update={"text": text, "subject": subject, "customer": customer})
+
+
+async def publish_all(
+    publisher: Publisher, source: str, messages: list[tuple[str, Interaction]]
+) -> list[AcceptedBody]:
+    """Every message of a delivery, ``CHUNK`` at a time concurrently: one at a time, a
+    batch of thousands took longer than Meta waits, and Meta redelivered it while the
+    first copy was still being published.
+
+    A sender's messages still reach the partition in their order: the messages of a
+    chunk are started in order, their claims go to Redis in one batch whose replies
+    resume them in that order, and each hands its record to the producer without
+    waiting in between (a full producer batch makes them wait in line, first come first
+    served); the producer keeps a partition's records in the order handed to it, with one
+    request per partition in flight, retries included. A chunk starts when the one
+    before it is written. A failure answers 503 once the chunk it is in has settled,
+    and no later chunk is started; Meta's redelivery names the same ids, so what was
+    written is answered ``duplicate``."""
+    events: list[AcceptedBody] = []
+    for start in range(0, len(messages), CHUNK):
+        chunk = messages[start : start + CHUNK]
+        outcomes = await asyncio.gather(
+            *(publisher.interaction(source, pid, without_controls(m)) for pid, m in chunk),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            events.append(AcceptedBody(id=outcome.id, duplicate=outcome.duplicate))
+    return events
 
 
 def build_router() -> APIRouter:
@@ -117,11 +166,7 @@ def build_router() -> APIRouter:
             if not verify_meta(secret, raw, request.headers.get("x-hub-signature-256")):
                 raise Problem(401, "missing or invalid X-Hub-Signature-256", slug="signature")
         kind, found = extract(parse_json(raw))
-        events: list[AcceptedBody] = []
-        # In order, one at a time: a customer's messages keep their order on the partition.
-        for provider_id, interaction in found.messages:
-            accepted = await ingress.publisher.interaction(SOURCES[kind], provider_id, interaction)
-            events.append(AcceptedBody(id=accepted.id, duplicate=accepted.duplicate))
+        events = await publish_all(ingress.publisher, SOURCES[kind], found.messages)
         return BatchAccepted.of(events, found.ignored)
 
     return router

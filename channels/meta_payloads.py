@@ -15,11 +15,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from router.actions import NoControls
 from router.events import Attachment, Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
 from router.vocabulary import Channel
 
-Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+Ident = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400), NoControls
+]
 MEDIA_TYPES = ("image", "video", "audio", "voice", "document", "sticker")
 NOT_MESSAGES = ("reaction", "system", "request_welcome")
 

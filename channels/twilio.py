@@ -18,16 +18,17 @@ from channels.deps import Ingress
 from channels.models import AcceptedBody, IgnoredBody, problem_responses
 from channels.problems import Problem
 from channels.signatures import verify_twilio
+from router.actions import Clean, Ident, Name, NoControls, strip_controls
 from router.events import Attachment, Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
 from router.settings import Settings
 
-Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 MAX_MEDIA = 10
 OPTIONAL_EXTRAS = ("AccountSid", "MessagingServiceSid", "FromCity", "FromState", "FromCountry")
 LOCATION = ("Latitude", "Longitude", "Label", "Address")  # a WhatsApp location message
 INBOUND_STATUSES = frozenset({"received", "receiving"})
 BUTTON = {"ButtonPayload": "button_payload", "ButtonText": "button_text"}  # a tapped button
+SidOrBlank = Annotated[str, StringConstraints(max_length=200), NoControls]
 
 
 class TwilioMessage(BaseModel):
@@ -38,10 +39,16 @@ class TwilioMessage(BaseModel):
     MessageSid: Ident
     From: Ident
     To: Ident
-    Body: str = Field(default="", max_length=100_000)
+    # no length limit: text over SWITCHBOARD_MAX_TEXT_BYTES is cut and marked
+    # ``truncated`` by the publisher (Twilio cannot shorten a message it relays)
+    Body: Annotated[str, Clean] = ""
     NumMedia: int = Field(default=0, ge=0, le=MAX_MEDIA)
-    ProfileName: str | None = Field(default=None, max_length=200)
-    WaId: str | None = Field(default=None, max_length=40)
+    ProfileName: Name | None = None
+    WaId: Annotated[str, StringConstraints(max_length=40), NoControls] | None = None
+    # ids read from the form as they are (see to_interaction): checked here
+    AccountSid: SidOrBlank | None = None
+    MessagingServiceSid: SidOrBlank | None = None
+    OriginalRepliedMessageSid: SidOrBlank | None = None
 
 
 def _phone(raw: str) -> str | None:
@@ -85,6 +92,9 @@ def to_interaction(
     channel: Literal["sms", "whatsapp"], msg: TwilioMessage, fields: dict[str, str]
 ) -> Interaction:
     phone = _phone(msg.From)
+    # the other fields Twilio sends, read as they are (city, button, location, media):
+    # text, so without control characters, as the declared text fields are
+    fields = {name: strip_controls(value) for name, value in fields.items()}
     attachments, media_urls = media(fields, msg.NumMedia)
     metadata: dict[str, Any] = {"provider": "twilio", "message_sid": msg.MessageSid}
     metadata.update({k: fields[k] for k in OPTIONAL_EXTRAS if fields.get(k)})

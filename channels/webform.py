@@ -13,7 +13,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     EmailStr,
-    Field,
     StringConstraints,
     ValidatorFunctionWrapHandler,
     field_validator,
@@ -40,6 +39,7 @@ from channels.models import (
     problem_responses,
 )
 from channels.publish import fingerprint_of
+from router.actions import Clean, Name
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_email
 
@@ -84,10 +84,10 @@ class WebForm(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     email: EmailStr
-    name: str | None = Field(default=None, max_length=200)
-    subject: str | None = Field(default=None, max_length=998)
-    message: NonEmpty
-    category: str | None = Field(default=None, max_length=100)
+    name: Name | None = None
+    subject: Annotated[str, StringConstraints(max_length=998), Clean] | None = None
+    message: Annotated[NonEmpty, Clean]
+    category: Annotated[str, StringConstraints(max_length=100), Clean] | None = None
 
     @field_validator("email", mode="wrap")
     @classmethod

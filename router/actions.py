@@ -7,13 +7,16 @@ Unknown extra fields are ignored so that a newer helpdesk does not break an olde
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -22,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from router.errors import InvalidEvent
 from router.events import CloudEvent
@@ -29,8 +33,46 @@ from router.identity import normalize_email, normalize_phone
 from router.vocabulary import CHANNELS, Channel
 
 PREFIX = "switchboard."
-Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=100_000)]
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+"""C0 control characters other than tab and line breaks: no text a person wrote holds
+one, and a NUL breaks the databases, mail headers and JSON consumers downstream."""
+ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def strip_controls(value: Any) -> Any:
+    """Text without ``CONTROL`` characters, as the email channel reads it; anything
+    else as it is (its own type check judges it)."""
+    return CONTROL.sub("", value) if isinstance(value, str) else value
+
+
+def refuse_controls(value: str) -> str:
+    """An id, handle, phone number or queue name as given; one holding a control
+    character (a NUL, a line break) names nothing real and is refused where it is."""
+    if ANY_CONTROL.search(value):
+        raise PydanticCustomError(
+            "control_character", "holds a control character (such as NUL); no id does"
+        )
+    return value
+
+
+Clean = BeforeValidator(strip_controls)
+"""For text fields (subjects, messages, names): control characters removed first, so
+that the field's own limits judge what is left."""
+NoControls = AfterValidator(refuse_controls)
+"""For ids, identities, handles and names of things: control characters refused (400
+at the field)."""
+Ident = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControls
+]
+Text = Annotated[str, StringConstraints(max_length=100_000), Clean]
+Name = Annotated[str, StringConstraints(max_length=200), Clean]
+"""A person's display name."""
+
+
+def in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
 MAX_HANDLE_SECONDS = 24 * 3600
 """The longest one reply (or one call's talk, hold or wrap) may take: anything longer is a
 wrong unit or a bug in the sender, and would distort every handle-time metric it joins."""
@@ -88,7 +130,8 @@ class TicketTransferred(TicketAction):
 
 
 class TicketPostponed(TicketAction):
-    until: AwareDatetime
+    # in UTC, as every time Switchboard stores: the snapshot's ``postponed_until``
+    until: Annotated[AwareDatetime, AfterValidator(in_utc)]
     agent_id: Ident | None = None
 
 
@@ -132,9 +175,9 @@ class CustomerUpserted(Action):
     id: Ident | None = None
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
-    name: str | None = Field(default=None, max_length=200)
+    name: Name | None = None
     tier: Ident | None = None
-    language: str | None = Field(default=None, max_length=35)
+    language: Annotated[str, StringConstraints(max_length=35), NoControls] | None = None
     attributes: dict[str, Any] | None = None
 
     @field_validator("email")

@@ -30,11 +30,12 @@ def received_time(claimed: datetime | None) -> datetime:
     a forged time) would start SLA clocks that never run out; one older than any
     provider delivers late (a device clock at 1970) would open a ticket breached at
     birth and revise metric windows closed long ago. On Kafka the router applies the
-    future half against the record's timestamp (``consumers.work.event_time``)."""
+    future half against the record's timestamp (``consumers.work.event_time``). In UTC,
+    whatever offset the sender wrote, as every time Switchboard writes."""
     now = utcnow()
     if claimed is None or not now - MAX_DELIVERY_DELAY <= claimed <= now + MAX_CLOCK_SKEW:
         return now
-    return claimed
+    return claimed.astimezone(UTC)  # the instant the sender gave, written in UTC
 
 
 RFC3339 = re.compile(

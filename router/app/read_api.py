@@ -224,7 +224,8 @@ def decode_cursor(cursor: str | None, **fields: type) -> dict[str, Any] | None:
     if not (
         isinstance(position, dict)
         and set(position) == set(fields)
-        and all(isinstance(position[f], t) for f, t in fields.items())
+        # exactly of its type: a bool is an int to isinstance, never a cursor's offset
+        and all(type(position[f]) is t for f, t in fields.items())
         and all(v >= 0 for v in position.values() if isinstance(v, int))
     ):
         raise invalid_fields(

@@ -1,0 +1,81 @@
+"""Times and sizes the providers and helpdesks send, over HTTP against the real embedded
+broker: a record's ``time`` is in UTC whatever offset its sender wrote; ``/v1/actions``
+reads ``time`` as RFC 3339 only, as the Kafka path does; a Twilio message over the text
+limit is cut and marked, never refused (Twilio cannot shorten it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from router.settings import Settings
+from router.topics import Topic
+from tests.component.channels.support import assert_nothing_written, assert_problem, client_for
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+AUTH = {"Authorization": "Bearer tok"}
+AN_HOUR_AGO = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+PLUS_TWO = AN_HOUR_AGO.astimezone(timezone(timedelta(hours=2))).isoformat()
+IN_UTC = AN_HOUR_AGO.isoformat().replace("+00:00", "Z")
+PRESENCE = {"type": "agent.presence", "data": {"agent_id": "a-1", "status": "online"}}
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(settings.model_copy(update={"api_tokens": SecretStr("tok")})) as c:
+        yield c
+
+
+async def test_an_actions_time_with_an_offset_is_written_in_utc(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resp = await client.post("/v1/actions", json={**PRESENCE, "time": PLUS_TWO}, headers=AUTH)
+    assert resp.status_code == 202, resp.text
+    assert PLUS_TWO.endswith("+02:00")
+    assert values(await read_topic(settings, Topic.ACTIONS, expect=1))[0]["time"] == IN_UTC
+
+
+async def test_a_chat_messages_sent_at_with_an_offset_is_written_in_utc(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    message = {"conversation_id": "c-1", "visitor": {"id": "v-1"}, "text": "hi"}
+    resp = await ingress_client.post("/v1/channels/chat", json={**message, "sent_at": PLUS_TWO})
+    assert resp.status_code == 202, resp.text
+    assert values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["time"] == IN_UTC
+
+
+@pytest.mark.parametrize("time", ["1700000000", "2025-01-31", "2025-01-31T09:30:00", 1700000000])
+async def test_an_actions_time_that_is_no_rfc3339_timestamp_is_400_at_time(
+    client: httpx.AsyncClient, settings: Settings, time: object
+) -> None:
+    one = await client.post("/v1/actions", json={**PRESENCE, "time": time}, headers=AUTH)
+    assert_problem(one, 400, "/time")
+    listed = await client.post(
+        "/v1/actions", json=[PRESENCE, {**PRESENCE, "time": time}], headers=AUTH
+    )
+    assert_problem(listed, 400, "/1/time")
+    await assert_nothing_written(settings)
+
+
+async def test_a_twilio_body_over_the_limit_is_cut_and_marked_truncated(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    sms = {
+        "MessageSid": "SMlong000000000000000000000000000",
+        "From": "+14158675309",
+        "To": "+18005551212",
+        "Body": "x" * 150_000,
+    }
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    resp = await ingress_client.post("/v1/channels/sms", content=urlencode(sms), headers=form)
+    assert resp.status_code == 202, resp.text
+    data = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["data"]
+    assert data["truncated"] is True
+    assert 0 < len(data["text"]) <= settings.max_text_bytes < 150_000

@@ -1,0 +1,48 @@
+"""Times Switchboard writes are in UTC whatever offset a sender gave: the event time the
+ingress gives a record, and a postponement's end in the ticket snapshot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from consumers.domain.lifecycle import apply_action
+from router.actions import parse_action
+from router.events import CloudEvent, Ticket, received_time, utcnow
+from rules import load_ruleset
+
+pytestmark = pytest.mark.unit
+
+RULES = load_ruleset(Path(__file__).resolve().parents[2] / "fixtures" / "rules" / "basic.yaml")
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+def test_a_senders_time_is_kept_as_that_instant_in_utc() -> None:
+    given = (utcnow() - timedelta(hours=1)).astimezone(PLUS_TWO).replace(microsecond=0)
+    kept = received_time(given)
+    assert kept == given
+    assert kept.utcoffset() == timedelta(0)
+    assert orjson.dumps(kept, option=orjson.OPT_UTC_Z).decode().endswith('Z"')
+
+
+def test_a_postponement_until_given_with_an_offset_is_stored_in_utc() -> None:
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    ticket = Ticket(
+        id="T-1", channel="email", customer_id="C-1", status="open", created_at=now, updated_at=now
+    )
+    event = CloudEvent(
+        id="e-1",
+        source="/helpdesk",
+        type="ticket.postponed",
+        data={"ticket_id": "T-1", "until": "2026-11-24T09:00:00+02:00"},
+    )
+    change = apply_action(ticket, parse_action(event), now, RULES)
+    assert change is not None
+    snapshot = orjson.loads(change.ticket.model_dump_json())
+    assert snapshot["postponed_until"] == "2026-11-24T07:00:00Z"
+    [(_, data)] = change.events
+    assert data["until"] == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    assert data["until"].utcoffset() == timedelta(0)
