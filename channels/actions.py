@@ -20,12 +20,10 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
 )
-from pydantic_core import PydanticCustomError
 from starlette.types import Message, Receive, Scope, Send
 
 from channels.body import JSON, parse_json, read_body, require_media_type
@@ -45,6 +43,7 @@ from router.actions import (
     Action,
     Ident,
     NoControls,
+    Rfc3339Time,
     TicketAction,
     TicketPostponed,
     action_key,
@@ -52,7 +51,7 @@ from router.actions import (
     validate_data,
 )
 from router.errors import InvalidEvent
-from router.events import CloudEvent, iso, received_time, rfc3339
+from router.events import CloudEvent, iso, received_time
 from router.ids import event_id
 from router.topics import Topic
 from router.vocabulary import EventType
@@ -64,22 +63,6 @@ BINARY_ATTRIBUTES = ("type", "id", "source", "time", "subject", "specversion")
 MAX_ACTIONS = 500
 # Documents the scheme in OpenAPI; the check itself is authorize(), constant-time.
 BEARER = HTTPBearer(auto_error=False, description="One of SWITCHBOARD_API_TOKENS.")
-
-
-def _rfc3339_time(value: Any) -> Any:
-    """``time`` read as on Kafka (``CloudEvent``): RFC 3339 text only, never a number
-    (pydantic's own parsing reads ``"1700000000"`` as Unix seconds)."""
-    if value is None:
-        return None
-    try:
-        return rfc3339(value) if isinstance(value, str) else rfc3339("")
-    except ValueError:
-        raise PydanticCustomError(
-            "rfc3339", "not an RFC 3339 timestamp (e.g. 2025-01-31T09:30:00Z)"
-        ) from None
-
-
-Rfc3339Time = Annotated[datetime, BeforeValidator(_rfc3339_time)]
 
 
 class ActionIn(BaseModel):

@@ -6,7 +6,7 @@ import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from channels.body import JSON, parse_json, read_body, require_media_type, validate
 from channels.deps import Ingress
@@ -19,7 +19,7 @@ from channels.models import (
 )
 from channels.publish import fingerprint_of
 from channels.shared_secret import openapi_parameters, require_secret
-from router.actions import Clean, Ident, Name, NoControls
+from router.actions import Clean, Ident, Name, NoControls, Rfc3339Time
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_email
 
@@ -45,7 +45,7 @@ class ChatMessage(BaseModel):
     visitor: Visitor
     text: Annotated[NonEmpty, StringConstraints(max_length=100_000)]
     message_id: Ident | None = None
-    sent_at: AwareDatetime | None = None
+    sent_at: Rfc3339Time | None = None
     page_url: Annotated[str, StringConstraints(max_length=2048), NoControls] | None = None
     locale: str | None = Field(
         default=None, max_length=35, pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$"

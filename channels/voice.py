@@ -9,20 +9,22 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from channels.body import JSON, parse_json, read_body, require_media_type, validate
 from channels.deps import Ingress
 from channels.models import AcceptedBody, problem_responses
 from channels.shared_secret import openapi_parameters, require_secret
-from router.actions import HandleSeconds
+from router.actions import Clean, HandleSeconds, NoControls, Rfc3339Time
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
 
 SOURCE = "/switchboard/channels/voice"
 
-Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-CallerId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Ident = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControls
+]
+CallerId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoControls]
 CallEvent = Literal["ringing", "answered", "ended", "missed", "voicemail"]
 WITHHELD = frozenset(
     {
@@ -51,7 +53,7 @@ class CallEventBody(BaseModel):
     event: CallEvent
     from_: Annotated[CallerId, Field(alias="from")]  # "" when the number is withheld
     to: Ident
-    at: AwareDatetime
+    at: Rfc3339Time
     agent_id: Ident | None = None
     # each one bounded like a reply's: their sum is added to the ticket's handle time
     talk_seconds: HandleSeconds | None = None
@@ -59,7 +61,7 @@ class CallEventBody(BaseModel):
     wrap_seconds: HandleSeconds | None = None
     queue: Ident | None = None
     recording_url: str | None = Field(default=None, max_length=2048)
-    transcript: str | None = Field(default=None, max_length=100_000)
+    transcript: Annotated[str, Field(max_length=100_000), Clean] | None = None
 
 
 def _phone(raw: str) -> str | None:

@@ -349,3 +349,28 @@ async def test_a_chat_idempotency_key_reused_for_another_message_is_422(
     reused = await ingress_client.post("/v1/channels/chat", json=other, headers=headers)
     assert_problem(reused, 422)
     assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
+
+
+@pytest.mark.parametrize("at", ["1700000000", 1700000000, "2026-11-03", "2026-11-03T10:00:00"])
+async def test_a_call_or_chat_time_that_is_not_rfc_3339_is_refused_at_its_field(
+    ingress_client: httpx.AsyncClient, settings: Settings, at: object
+) -> None:
+    """An epoch string was read as Unix seconds: a 2023 call on today's ticket."""
+    call = await ingress_client.post("/v1/channels/voice", json={**CALL, "at": at})
+    assert_problem(call, 400, "/at")
+    chat = await ingress_client.post("/v1/channels/chat", json={**CHAT, "sent_at": at})
+    assert_problem(chat, 400, "/sent_at")
+    await assert_nothing_written(settings)
+
+
+async def test_a_calls_ids_refuse_control_characters_and_its_transcript_loses_them(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resp = await ingress_client.post("/v1/channels/voice", json={**CALL, "call_id": "ca\x00ll"})
+    assert_problem(resp, 400, "/call_id")
+    resp = await ingress_client.post("/v1/channels/voice", json={**CALL, "from": "+1415\x00555"})
+    assert_problem(resp, 400, "/from")
+    voicemail = {**CALL, "event": "voicemail", "transcript": "call\x00 me\x07 back\n"}
+    assert (await ingress_client.post("/v1/channels/voice", json=voicemail)).status_code == 202
+    [event] = values(await read_topic(settings, Topic.INBOUND, expect=1))
+    assert event["data"]["text"] == "call me back\n"  # line breaks are text
