@@ -168,7 +168,11 @@ class JsonIsUtf8:
     reads it. JSON between systems is UTF-8 (RFC 8259, section 8.1), and every endpoint
     parses it so: a ``charset=utf-16`` body would be misread or refused as malformed
     without a word about why. No charset, or ``utf-8`` (or ASCII, a subset of it), is
-    what every client sends."""
+    what every client sends.
+
+    415 too for a body in a content coding (``Content-Encoding: gzip``), whatever its
+    type (RFC 9110, 15.5.16): no endpoint decodes one (no decompression bomb to guard
+    against), and read as it is, it would be refused as malformed JSON or form data."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -183,17 +187,30 @@ class JsonIsUtf8:
 
 
 def _non_utf8_json(scope: Scope) -> Problem | None:
+    found = None
     for name, value in scope["headers"]:
-        if name == b"content-type":
-            content_type = value.decode("latin-1")
-            if not content_type.split(";")[0].strip().lower().endswith("json"):
-                return None  # JSON and its +json kinds (CloudEvents) only
-            charset = body.declared_charset(content_type)
-            if charset in UTF8_OR_SUBSET:
-                return None
-            detail = f"JSON is UTF-8 (RFC 8259); charset {charset!r} is not accepted"
-            return Problem(415, detail)
-    return None
+        if name == b"content-encoding":
+            codings = [c.strip() for c in value.decode("latin-1").lower().split(",")]
+            unsupported = [c for c in codings if c and c != "identity"]
+            if unsupported:
+                detail = (
+                    f"content coding {unsupported[0][:40]!r} is not supported; "
+                    "send the body unencoded (Content-Encoding: identity)"
+                )
+                return Problem(415, detail, headers={"Accept-Encoding": "identity"})
+        elif name == b"content-type" and found is None:
+            found = _charset_problem(value.decode("latin-1"))
+    return found
+
+
+def _charset_problem(content_type: str) -> Problem | None:
+    if not content_type.split(";", maxsplit=1)[0].strip().lower().endswith("json"):
+        return None  # JSON and its +json kinds (CloudEvents) only
+    charset = body.declared_charset(content_type)
+    if charset in UTF8_OR_SUBSET:
+        return None
+    detail = f"JSON is UTF-8 (RFC 8259); charset {charset!r} is not accepted"
+    return Problem(415, detail)
 
 
 class Measure:

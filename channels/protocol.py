@@ -9,12 +9,20 @@ After the answer the connection is half-closed and what the client still sends i
 and dropped for a moment before the socket closes (a "lingering close", RFC 9112 9.6):
 closing with unread bytes would make the kernel send a reset, which can destroy the
 answer before the client has read it.
+
+They also bound what a connection may hold (``HttpLimits``): one timer per connection
+gives the headers of a request a deadline from the moment the connection opens or the
+previous answer ends, and its body a deadline from the end of its headers (408, or a
+plain close when nothing of a request arrived); connections over the cap are answered 503
+as they are accepted, before anything is read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import http
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import h11
@@ -27,6 +35,23 @@ from channels.problems import PROBLEM_TYPE, Problem, problem_body
 
 LINGER_S = 2.0
 MAX_DETAIL = 120
+RETRY_AFTER_S = 5
+HTTP_VERSIONS = frozenset({"1.0", "1.1"})
+SLUGS = {
+    408: "request-timeout",
+    431: "headers-too-large",
+    503: "service-unavailable",
+    505: "http-version-not-supported",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one connection may hold (the ``SWITCHBOARD_HTTP_*`` settings)."""
+
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 1000
 
 
 def _detail(status: int, reason: str | None, limit: int | None) -> str:
@@ -46,8 +71,19 @@ def head_limit(config: Config) -> int:
 
 
 def problem_bytes(status: int, detail: str) -> bytes:
-    slug = "headers-too-large" if status == 431 else "malformed-http"
-    return problem_body(Problem(status, detail, slug=slug))
+    return problem_body(Problem(status, detail, slug=SLUGS.get(status, "malformed-http")))
+
+
+def _head_refusal(version: str, hosts: int) -> tuple[int, str] | None:
+    """A parsed head that HTTP/1.1 refuses: another version (llhttp reads ``HTTP/2.0``
+    as it would 1.1), or not exactly one Host (RFC 9112 3.2; optional in HTTP/1.0)."""
+    if version not in HTTP_VERSIONS:
+        return 505, f"HTTP/{version[:8]} is not supported; send HTTP/1.1"
+    if hosts > 1:
+        return 400, "malformed HTTP/1.1 request: more than one Host header"
+    if hosts == 0 and version == "1.1":
+        return 400, "malformed HTTP/1.1 request: no Host header"
+    return None
 
 
 class _RecordingConnection(h11.Connection):
@@ -58,15 +94,28 @@ class _RecordingConnection(h11.Connection):
 
     last_error: h11.RemoteProtocolError | None = None
 
-    def __init__(self, our_role: type[h11.SERVER], limit: int) -> None:
+    def __init__(
+        self,
+        our_role: type[h11.SERVER],
+        limit: int,
+        on_head: Callable[[], None] | None = None,
+        on_end: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(our_role, limit)
         self._head_limit = limit
+        self._on_head = on_head
+        self._on_end = on_end
 
     def next_event(self) -> Any:
         try:
             event = super().next_event()
-            if isinstance(event, h11.Request) and _head_size(event) > self._head_limit:
-                raise h11.RemoteProtocolError("headers over the limit", error_status_hint=431)
+            if isinstance(event, h11.Request):
+                if _head_size(event) > self._head_limit:
+                    raise h11.RemoteProtocolError("headers over the limit", error_status_hint=431)
+                if self._on_head is not None:
+                    self._on_head()
+            elif isinstance(event, h11.EndOfMessage) and self._on_end is not None:
+                self._on_end()
         except h11.RemoteProtocolError as exc:
             self.last_error = exc
             raise
@@ -113,9 +162,120 @@ class _Lingering(asyncio.Protocol):
         else:
             self.transport.close()
 
+    def _answer(self, status: int, detail: str, *, retry: bool = False) -> None:
+        """Answer problem+json and close, unless the app already started its answer."""
+        cycle = getattr(self, "cycle", None)  # the current request's, or the previous one's
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
+            # The app already started its answer: a second one cannot follow it.
+            self._answered = True
+            self._abandon_cycle()
+            self.transport.close()
+            return
+        body = problem_bytes(status, detail)
+        reason = http.HTTPStatus(status).phrase.encode()
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        state: ServerState = getattr(self, "server_state")  # noqa: B009 (both parsers have it)
+        head += [name + b": " + value + b"\r\n" for name, value in state.default_headers]
+        if retry:
+            head.append(b"retry-after: %d\r\n" % RETRY_AFTER_S)
+        head += [
+            b"content-type: " + PROBLEM_TYPE.encode() + b"\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self._close_after_answer()
 
-class ProblemH11Protocol(_Lingering, H11Protocol):
-    """uvicorn's h11 protocol; a request h11 refuses gets problem+json (400 or 431)."""
+
+HEAD, BODY = "head", "body"
+
+
+class _Bounded(_Lingering):
+    """Deadlines for a request's head and body, and the cap on open connections.
+
+    One timer handle per connection, replaced at most three times per request (headers
+    awaited, body awaited, answer under way: none); nothing is done per byte."""
+
+    limits = HttpLimits()
+    loop: asyncio.AbstractEventLoop
+    connections: set[Any]
+    _deadline: asyncio.TimerHandle | None = None
+    _awaiting: str | None = None  # HEAD, BODY, or None while the app has the request
+    _head_started = False  # bytes of a head not yet complete have arrived
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            # Answered as accepted, the request unread: a client may retry elsewhere, or
+            # later, and the connection is not counted by the server's shutdown.
+            self.connections.discard(self)
+            detail = f"too many open connections (at most {self.limits.max_connections})"
+            self._answer(503, detail, retry=True)
+            return
+        self._await(HEAD)
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting is not BODY:
+            self._head_started = True
+        super().data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._await(None)
+        super().connection_lost(exc)
+
+    def _await(self, phase: str | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._awaiting = phase
+        if phase is not None and not self._answered:
+            limits = self.limits
+            delay = limits.header_timeout_s if phase is HEAD else limits.body_timeout_s
+            self._deadline = self.loop.call_later(delay, self._expired)
+
+    def _head_complete(self) -> None:
+        self._head_started = False
+        self._await(BODY)
+
+    def _message_complete(self) -> None:
+        """The app has the request; or, when it answered before reading the whole body,
+        the next request's headers are awaited from now."""
+        cycle = getattr(self, "cycle", None)
+        answered = cycle is not None and cycle.response_complete
+        self._await(HEAD if answered and not self.transport.is_closing() else None)
+
+    def _response_complete(self) -> None:
+        """The next request's headers are awaited from the end of this answer, unless
+        a pipelined request is already with the app or has its body on the way."""
+        cycle = getattr(self, "cycle", None)
+        idle = cycle is None or cycle.response_complete
+        if idle and self._awaiting is None and not self.transport.is_closing():
+            self._await(HEAD)
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self._answered or self.transport.is_closing():
+            return
+        if self._awaiting is HEAD:
+            if not self._head_started:  # an idle connection: nothing to answer
+                self._answered = True
+                self.transport.close()
+                return
+            detail = f"the request headers did not arrive within {self.limits.header_timeout_s:g} s"
+        else:
+            cycle = getattr(self, "cycle", None)
+            if cycle is not None and cycle.response_started:
+                # The app answered without reading the whole body: no second answer.
+                self._answered = True
+                self._abandon_cycle()
+                self.transport.close()
+                return
+            detail = f"the request body did not arrive within {self.limits.body_timeout_s:g} s"
+        self._answer(408, detail)
+
+
+class ProblemH11Protocol(_Bounded, H11Protocol):
+    """uvicorn's h11 protocol; a request h11 refuses gets problem+json (400, 431 or 505)."""
 
     def __init__(
         self,
@@ -126,19 +286,37 @@ class ProblemH11Protocol(_Lingering, H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._limit = head_limit(config)
-        self.conn = _RecordingConnection(h11.SERVER, self._limit)
+        self.conn = _RecordingConnection(
+            h11.SERVER, self._limit, self._check_head, self._message_complete
+        )
+
+    def _check_head(self) -> None:
+        """h11 refuses a missing or second Host itself; a version other than 1.x here."""
+        version = self.conn.their_http_version
+        if version is not None and version.decode("ascii", "replace") not in HTTP_VERSIONS:
+            raise h11.RemoteProtocolError("unsupported HTTP version", error_status_hint=505)
+        self._head_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._response_complete()
 
     def send_400_response(self, msg: str) -> None:
         error = self.conn.last_error if isinstance(self.conn, _RecordingConnection) else None
         hint = error.error_status_hint if error is not None else 400
-        status = hint if hint in (400, 431) else 400
+        status = hint if hint in (400, 431, 505) else 400
         if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             # The app already started its answer: a second one cannot follow it.
             self._answered = True
             self._abandon_cycle()
             self.transport.close()
             return
-        body = problem_bytes(status, _detail(status, str(error) if error else msg, self._limit))
+        if status == 505:
+            version = (self.conn.their_http_version or b"?").decode("ascii", "replace")
+            detail = f"HTTP/{version[:8]} is not supported; send HTTP/1.1"
+        else:
+            detail = _detail(status, str(error) if error else msg, self._limit)
+        body = problem_bytes(status, detail)
         headers = [
             (b"content-type", PROBLEM_TYPE.encode()),
             (b"content-length", str(len(body)).encode()),
@@ -160,7 +338,7 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
     except ImportError:  # httptools is an optional extra of uvicorn
         return None
 
-    class ProblemHttpToolsProtocol(_Lingering, HttpToolsProtocol):
+    class ProblemHttpToolsProtocol(_Bounded, HttpToolsProtocol):
         """uvicorn's httptools protocol; a request llhttp refuses gets a problem+json 400.
 
         llhttp has no limit on the size of the headers: this class applies h11's (the
@@ -179,6 +357,7 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
             self._head_bytes: int | None = 0  # None: the headers are complete
             self._parsed_head = 0  # the request line and headers parsed so far
             self._head_too_large = False
+            self._refusal: tuple[int, str] | None = None
 
         def on_url(self, url: bytes) -> None:
             self._parsed(len(url))
@@ -208,41 +387,31 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
 
         def on_headers_complete(self) -> None:
             self._head_bytes = None
+            hosts = sum(1 for name, _ in self.headers if name == b"host")
+            self._refusal = _head_refusal(self.parser.get_http_version(), hosts)
+            if self._refusal is not None:
+                raise ValueError(self._refusal[1])  # reaches ``send_400_response``
+            self._head_complete()
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
             self._head_bytes = 0
             self._parsed_head = 0
+            self._message_complete()
             super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._response_complete()
 
         def send_400_response(self, msg: str) -> None:
             del msg  # uvicorn's fixed text; llhttp's reason is not passed on
             if self._head_too_large:
                 self._answer(431, _detail(431, None, self._limit))
+            elif self._refusal is not None:
+                self._answer(*self._refusal)
             else:
                 self._answer(400, _detail(400, None, None))
-
-        def _answer(self, status: int, detail: str) -> None:
-            cycle = self.cycle  # the current request's, or the previous one's (keep-alive)
-            if cycle is not None and cycle.response_started and not cycle.response_complete:
-                # The app already started its answer: a second one cannot follow it.
-                self._answered = True
-                self._abandon_cycle()
-                self.transport.close()
-                return
-            body = problem_bytes(status, detail)
-            reason = http.HTTPStatus(status).phrase.encode()
-            head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-            head += [
-                name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
-            ]
-            head += [
-                b"content-type: " + PROBLEM_TYPE.encode() + b"\r\n",
-                b"content-length: " + str(len(body)).encode() + b"\r\n",
-                b"connection: close\r\n\r\n",
-            ]
-            self.transport.write(b"".join(head) + body)
-            self._close_after_answer()
 
     return ProblemHttpToolsProtocol
 
@@ -250,7 +419,64 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
 ProblemHttpToolsProtocol = _httptools_protocol()
 
 
-def problem_protocol() -> type[asyncio.Protocol]:
+def problem_protocol(limits: HttpLimits | None = None) -> type[asyncio.Protocol]:
     """The class uvicorn's ``http="auto"`` would pick (httptools when installed, else
-    h11), answering unparseable requests with problem+json."""
-    return ProblemHttpToolsProtocol or ProblemH11Protocol
+    h11), answering unparseable requests with problem+json, bound by ``limits``."""
+    base = ProblemHttpToolsProtocol or ProblemH11Protocol
+    if limits is None:
+        return base
+    return type(base.__name__, (base,), {"limits": limits})
+
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def problem_on_failure(app: ASGIApp) -> ASGIApp:
+    """``app``, answering problem+json where uvicorn would answer ``500`` in plain text:
+    when the app fails before it starts an answer, or its task is cancelled (the
+    shutdown's grace period is over): that is ``503`` with Retry-After, the server is
+    going away and another may take the request."""
+
+    async def guarded(
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, receive, sending)
+        except BaseException as exc:
+            if not started:
+                await _send_problem(send, exc)
+            raise
+
+    return guarded
+
+
+async def _send_problem(send: Callable[[Any], Awaitable[None]], exc: BaseException) -> None:
+    if isinstance(exc, asyncio.CancelledError):
+        status, detail = 503, "the server is shutting down; retry the request"
+    else:
+        status, detail = 500, "the server failed to answer this request"
+    body = problem_body(Problem(status, detail))
+    headers = [
+        (b"content-type", PROBLEM_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if status == 503:
+        headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

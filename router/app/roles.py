@@ -348,7 +348,7 @@ async def run_roles(
         if holder is not None:  # loaded at start, or the role did not start
             checks["rules"] = holder.ready_note  # still ready when a reload failed: said
         tasks = [
-            asyncio.create_task(serve(app, sock, stop, on_ready), name="http"),
+            asyncio.create_task(serve(app, sock, stop, on_ready, settings), name="http"),
             *_role_tasks(
                 settings, roles, stop, shared, holder, print_notifications=print_notifications
             ),

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from channels.app import create_app
 from channels.deps import IngressContext
-from channels.protocol import problem_protocol
+from channels.protocol import HttpLimits, problem_on_failure, problem_protocol
 from channels.publish import Publisher
 from consumers.state.agents import AgentStore
 from consumers.state.threads import RedisThreadStore
@@ -126,21 +126,44 @@ def bind_http(settings: Settings) -> socket.socket:
     return sock
 
 
+def http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        header_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
+        max_connections=settings.http_max_connections,
+    )
+
+
 async def serve(
     app: Callable[..., Awaitable[None]],
     sock: socket.socket,
     stop: asyncio.Event,
     on_ready: Callable[[str], None] | None,
+    settings: Settings | None = None,
 ) -> None:
     """Serve ``app`` (the ingress, or the bench's baseline app) on ``sock`` until ``stop``.
 
     The HTTP parser is httptools when installed (``uvicorn[standard]``), else h11, both
-    answering unparseable requests with problem+json (``problem_protocol``). The event
-    loop is the caller's: ``server.serve`` runs in it, so uvicorn's ``loop`` setting
-    would not apply here; uvloop is chosen where the process's loop is created.
+    answering unparseable requests with problem+json and bounding slow or idle
+    connections and their number by ``settings`` (``problem_protocol``). After ``stop``,
+    requests in flight have ``SWITCHBOARD_HTTP_SHUTDOWN_TIMEOUT_S`` to finish; those
+    still running are cancelled and answered ``503`` problem+json (``problem_on_failure``)
+    rather than uvicorn's plain-text ``500``. No WebSocket: nothing here serves one. The
+    event loop is the caller's: ``server.serve`` runs in it, so uvicorn's ``loop``
+    setting would not apply here; uvloop is chosen where the process's loop is created.
     """
+    if settings is None:  # the defaults
+        limits, grace = HttpLimits(), Settings.model_fields["http_shutdown_timeout_s"].default
+    else:
+        limits, grace = http_limits(settings), settings.http_shutdown_timeout_s
     config = uvicorn.Config(
-        app, http=problem_protocol(), log_config=None, access_log=False, lifespan="off"
+        problem_on_failure(app),
+        http=problem_protocol(limits),
+        ws="none",
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=grace,
     )
     server = uvicorn.Server(config)
     # The CLI owns SIGINT/SIGTERM and sets ``stop``; uvicorn must not take them over.
