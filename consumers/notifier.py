@@ -6,29 +6,44 @@ once in normal operation and across restarts: the ledger (``state/notifications.
 marks a send as begun before it and records the outcome after it, and the offsets are
 committed only after every delivery of the batch is settled. A crash inside a send leaves
 the mark: that one delivery is sent once more (an email under the same Message-ID), never
-a third time. A provider that refuses is asked again with backoff; after the last attempt
-the record is dead-lettered with the provider's answer. Deliveries go one after the
-other, in the order of the topic.
+a third time. Deliveries go one after the other, in the order of the topic; the
+Message-ID of an emailed auto-reply is filed under its ticket before the send, so a
+reply that names only it joins the ticket.
+
+A temporary refusal (SMTP 4xx, no connection, Twilio 429 or 5xx) is retried in line
+``SWITCHBOARD_NOTIFY_ATTEMPTS`` times at most, only while the wait is short; then the
+delivery is parked (``RetrySchedule``, durable before the batch is committed) and the
+batch goes on, so an outage of one provider holds up nothing else. The retry loop
+(``retry_loop``, a task beside the consumer) sends parked deliveries when due, with
+backoff doubling up to ``SWITCHBOARD_NOTIFY_RETRY_MAX_BACKOFF_S`` (or as long as the
+provider's ``Retry-After`` asks), until ``SWITCHBOARD_NOTIFY_RETRY_FOR_S`` after parking;
+a permanent refusal or the end of that time dead-letters it. A delivery sent twice
+without an answer is never sent a third time, and dead-lettered as maybe delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import asdict
+from typing import Any, Literal
 
+import orjson
 import structlog
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record, redacted
 from consumers.notify.plan import Delivery, plan
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
-from consumers.notify.transports import NOT_SENT, Outgoing, SendFailed, Transport
+from consumers.notify.transports import NOT_SENT, Outgoing, SendFailed, Transport, message_id
 from consumers.outbox import Send
 from consumers.runner import Record
-from consumers.state.notifications import NotificationLedger, Outcome
+from consumers.state.notifications import NotificationLedger, Outcome, RetrySchedule
 from consumers.state.threads import RedisThreadStore
 from router.codec import TYPE_HEADER, decode_event
 from router.errors import InvalidEvent, SwitchboardError
@@ -40,6 +55,12 @@ from router.vocabulary import EventType
 log = structlog.get_logger("switchboard.notifier")
 NOTIFICATION = EventType.TICKET_NOTIFICATION.value
 MAX_BACKOFF_S = 60.0
+INLINE_WAIT_S = 5.0
+"""Longest wait in line while parking is on: a longer one parks the delivery instead."""
+MAX_SENDS = 10_000
+"""The ledger's cap on sends of one delivery; the retry deadline ends them long before."""
+RETRY_BATCH = 20
+Failure = tuple[Literal["failed", "uncertain"], SwitchboardError]
 
 
 class Stopping(SwitchboardError):
@@ -75,6 +96,11 @@ class NotifierHandler:
         targets: NotifyTargets,
         attempts: int,
         backoff_s: float,
+        retries: RetrySchedule | None = None,
+        retry_for_s: float = 0.0,
+        retry_max_backoff_s: float = 300.0,
+        retry_poll_s: float = 1.0,
+        sender: str = "",
         max_age_s: int = 0,
         stop: asyncio.Event | None = None,
         clock: Callable[[], float] = time.time,
@@ -89,6 +115,11 @@ class NotifierHandler:
         self._send = send
         self._attempts = attempts
         self._backoff = backoff_s
+        self._retries = retries if retry_for_s > 0 else None
+        self._retry_for = retry_for_s
+        self._retry_max_backoff = retry_max_backoff_s
+        self._retry_poll = retry_poll_s
+        self._sender = sender
         self._stop = stop or asyncio.Event()
         self._max_age = max_age_s
         self._unrecorded: dict[str, str] = {}  # delivery id -> answer, sent but not recorded
@@ -101,11 +132,16 @@ class NotifierHandler:
         if self._telemetry is not None:
             self._telemetry.records.labels(self.name, outcome).inc(n)
 
+    def _tally(self, medium: str, outcome: str) -> None:
+        """``switchboard_notifications_total{medium, outcome}``."""
+        if self._telemetry is not None:
+            self._telemetry.notifications.labels(medium, outcome).inc()
+
     async def handle(self, records: list[Record]) -> None:
         dead: list[OutRecord] = []
         events = self._notifications(records, dead)
         contacts = await self._threads.contacts([(t.customer_id, t.id) for _, _, t in events])
-        failed: list[tuple[str, str]] = []
+        settled: list[tuple[str, Outcome, str]] = []  # written once the dead letters are out
         for (record, event, ticket), contact in zip(events, contacts, strict=True):
             try:
                 deliveries = plan(
@@ -119,26 +155,41 @@ class NotifierHandler:
                 continue
             if not deliveries:
                 log.warning("notification_no_recipient", ticket=ticket.id, event_id=event.id)
+                self._tally("none", "no_recipient")
             for delivery in deliveries:
-                error = await self._deliver(delivery, ticket, contact)
-                if error is not None:
-                    log.warning(  # the address stays out of the log; the dead letter has it
-                        "notification_deadlettered",
-                        ticket=ticket.id,
-                        delivery=delivery.id,
-                        medium=delivery.medium,
-                        template=delivery.template,
-                        error=type(error).__name__,
-                        why=redacted(str(error))[:200] if isinstance(error, InvalidEvent) else None,
-                    )
-                    reason = f"{delivery.medium} to {delivery.to}: {error}"
-                    dead.append(deadletter_record(record, self.name, Undeliverable(reason)))
-                    failed.append((delivery.id, str(error)))
+                failure = await self._deliver(delivery, ticket, contact, record)
+                if failure is None:
+                    continue
+                verdict, error = failure
+                log.warning(  # the address stays out of the log; the dead letter has it
+                    "notification_deadlettered",
+                    ticket=ticket.id,
+                    delivery=delivery.id,
+                    medium=delivery.medium,
+                    template=delivery.template,
+                    error=type(error).__name__,
+                    why=redacted(str(error))[:200] if isinstance(error, InvalidEvent) else None,
+                    maybe_delivered=verdict == "uncertain",
+                )
+                dead.append(self._dead_letter(record, delivery, verdict, error))
+                settled.append((delivery.id, settled_as(verdict), str(error)))
         if dead:
             await self._send(dead)
             self._count("deadlettered", len(dead))
-        for delivery_id, answer in failed:
-            await self._ledger.finish(delivery_id, "failed", answer)
+        for delivery_id, outcome, answer in settled:
+            await self._ledger.finish(delivery_id, outcome, answer)
+
+    def _dead_letter(
+        self, record: Record, d: Delivery, verdict: str, error: SwitchboardError
+    ) -> OutRecord:
+        if verdict == "uncertain":
+            reason = (
+                f"{d.medium} to {d.to}: two sends ended without the provider's answer, so "
+                f"the message may have been delivered; not sent again ({error})"
+            )
+        else:
+            reason = f"{d.medium} to {d.to}: {error}"
+        return deadletter_record(record, self.name, Undeliverable(reason))
 
     def _notifications(
         self, records: list[Record], dead: list[OutRecord]
@@ -174,66 +225,234 @@ class NotifierHandler:
         return event.time.timestamp() < self._clock() - self._max_age
 
     async def _deliver(
-        self, d: Delivery, ticket: Ticket, contact: Mapping[str, Any]
-    ) -> SwitchboardError | None:
-        """Send ``d`` unless the ledger says it is settled; the error to dead-letter it
-        with when it can never be sent."""
+        self, d: Delivery, ticket: Ticket, contact: Mapping[str, Any], record: Record
+    ) -> Failure | None:
+        """Send ``d`` unless the ledger says it is settled or parked; park it when the
+        provider refuses for now; the verdict and error to dead-letter it with when it
+        can never be sent (or may have been, unanswered, twice)."""
         try:
             out = self._render(d, ticket, contact)
         except InvalidEvent as exc:
-            return exc
-        if d.id in self._unrecorded:  # sent, but Redis failed us before it was recorded
-            answer = self._unrecorded[d.id]
-            await self._ledger.finish(d.id, recorded_as(answer), answer)
-            del self._unrecorded[d.id]
+            self._tally(d.medium, "failed")
+            return "failed", exc
+        await self._record_unrecorded(d.id)
+        if d.medium == "email" and d.kind == "auto_reply" and self._sender:
+            # before the send: a reply can come back as soon as the message is out
+            await self._ledger.own_message(
+                message_id(d.id, self._sender), ticket.customer_id, ticket.id
+            )
+        tries = 0
         while True:
-            begun = await self._ledger.begin(d.id, max_attempts=self._attempts)
-            if begun.verdict == "done":
-                return None
-            if begun.verdict == "uncertain":
-                log.warning(
-                    "notification_not_resent",
-                    delivery=d.id,
-                    ticket=ticket.id,
-                    why=(
-                        "two sends ended without an answer; a third could deliver it a third time"
-                    ),
-                )
-                return None
-            if begun.verdict == "exhausted":
-                return SendFailed(begun.answer or "no attempts left", retriable=False)
-            if begun.unknown:
-                log.warning(
-                    "notification_resent",
-                    delivery=d.id,
-                    ticket=ticket.id,
-                    attempt=begun.attempts,
-                    medium=d.medium,
-                )
+            begun = await self._ledger.begin(d.id, max_attempts=MAX_SENDS)
+            if begun.verdict != "send":
+                return self._not_sent(d, begun.verdict, begun.answer)
+            self._log_resend(d, ticket.id, begun.attempts, begun.unknown)
+            tries += 1
             try:
                 answer = await self._transports[d.medium].send(out)
             except SendFailed as exc:
+                self._log_failure(d, ticket.id, begun.attempts, exc)
                 await self._ledger.finish(d.id, "retry", exc.answer, unknown=exc.unknown)
-                log.warning(
-                    "notification_send_failed",
-                    delivery=d.id,
-                    ticket=ticket.id,
-                    attempt=begun.attempts,
-                    answer=redacted(exc.answer),  # a provider's answer names the recipient
-                    retriable=exc.retriable,
-                )
-                if not exc.retriable:
-                    return exc
-                if begun.attempts < self._attempts:
-                    await self._wait(begun.attempts)
-                continue
-            self._unrecorded[d.id] = answer
-            outcome = recorded_as(answer)
-            await self._ledger.finish(d.id, outcome, answer)
-            del self._unrecorded[d.id]
-            if outcome == "sent":
-                log.info("notification_sent", delivery=d.id, ticket=ticket.id, medium=d.medium)
+                failure = await self._refused(d, exc, begun.attempts, tries)
+                if failure == "again":
+                    continue
+                if failure == "park":
+                    await self._park(
+                        d, out=out, ticket=ticket, record=record, exc=exc, attempt=begun.attempts
+                    )
+                    return None
+                return failure
+            await self._record(d, answer)
             return None
+
+    def _not_sent(self, d: Delivery, verdict: str, answer: str) -> Failure | None:
+        """What a ledger verdict other than ``send`` comes to."""
+        if verdict == "uncertain":
+            self._tally(d.medium, "uncertain")
+            return "uncertain", SendFailed(answer or "no answer", retriable=False)
+        if verdict == "exhausted":
+            self._tally(d.medium, "failed")
+            return "failed", SendFailed(answer or "no attempts left", retriable=False)
+        return None  # done, or parked: the retry loop has it
+
+    async def _refused(
+        self, d: Delivery, exc: SendFailed, attempt: int, tries: int
+    ) -> Failure | Literal["again", "park"]:
+        """After a refusal in line: try again (after a short wait), park, or fail."""
+        if not exc.retriable:
+            self._tally(d.medium, "failed")
+            return "failed", exc
+        wait = max(self._delay(attempt, MAX_BACKOFF_S), exc.retry_after or 0.0)
+        parking = self._retries is not None
+        if tries < self._attempts and (not parking or wait <= INLINE_WAIT_S):
+            await self._wait(min(wait, MAX_BACKOFF_S))
+            return "again"
+        if not parking:
+            self._tally(d.medium, "failed")
+            return "failed", exc
+        return "park"
+
+    async def _record_unrecorded(self, delivery_id: str) -> None:
+        if delivery_id in self._unrecorded:  # sent, but Redis failed us before it was recorded
+            answer = self._unrecorded[delivery_id]
+            await self._ledger.finish(delivery_id, recorded_as(answer), answer)
+            del self._unrecorded[delivery_id]
+
+    async def _record(self, d: Delivery, answer: str) -> None:
+        self._unrecorded[d.id] = answer
+        outcome = recorded_as(answer)
+        await self._ledger.finish(d.id, outcome, answer)
+        del self._unrecorded[d.id]
+        self._tally(d.medium, outcome)
+        if outcome == "sent":
+            log.info("notification_sent", delivery=d.id, medium=d.medium)
+
+    def _log_resend(self, d: Delivery, ticket_id: str, attempt: int, unknown: int) -> None:
+        if unknown:
+            log.warning(
+                "notification_resent",
+                delivery=d.id,
+                ticket=ticket_id,
+                attempt=attempt,
+                medium=d.medium,
+            )
+
+    def _log_failure(self, d: Delivery, ticket_id: str, attempt: int, exc: SendFailed) -> None:
+        log.warning(
+            "notification_send_failed",
+            delivery=d.id,
+            ticket=ticket_id,
+            attempt=attempt,
+            answer=redacted(exc.answer),  # a provider's answer names the recipient
+            retriable=exc.retriable,
+        )
+
+    def _delay(self, attempt: int, cap: float) -> float:
+        return float(min(self._backoff * 2 ** (attempt - 1), cap))
+
+    async def _park(
+        self,
+        d: Delivery,
+        *,
+        out: Outgoing,
+        ticket: Ticket,
+        record: Record,
+        exc: SendFailed,
+        attempt: int,
+    ) -> None:
+        """Into the retry schedule first, then the ledger's ``parked``: a crash between
+        the two leaves a delivery the redelivered batch sends or parks again, and the
+        retry loop finds settled."""
+        assert self._retries is not None
+        now = self._clock()
+        delay = max(self._delay(attempt + 1, self._retry_max_backoff), exc.retry_after or 0.0)
+        data = {
+            "delivery": asdict(d),
+            "subject": out.subject,
+            "body": out.body,
+            "ticket_id": out.ticket_id,
+            "in_reply_to": out.in_reply_to,
+            "deadline": now + self._retry_for,
+            "record": record_json(record),
+        }
+        await self._retries.park(d.id, now + delay, orjson.dumps(data))
+        await self._ledger.finish(d.id, "parked", exc.answer)
+        self._tally(d.medium, "parked")
+        log.warning(
+            "notification_parked", delivery=d.id, ticket=ticket.id, medium=d.medium, in_s=delay
+        )
+
+    async def retry_loop(self) -> None:
+        """Send parked deliveries when due, until the role stops. Runs beside the
+        consumer (``router/app/notifier.py``), so a slow provider holds up neither."""
+        if self._retries is None:
+            return
+        while not self._stop.is_set():
+            busy = False
+            try:
+                busy = await self.retry_due()
+            except SwitchboardError as exc:
+                log.warning("notification_retry_failed", error=f"{type(exc).__name__}: {exc}")
+            except Exception:
+                log.exception("notification_retry_failed")
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self._retry_poll)
+
+    async def retry_due(self) -> bool:
+        """Claim and send the parked deliveries due now; whether there may be more."""
+        if self._retries is None:
+            return False
+        claimed = await self._retries.due(self._clock(), RETRY_BATCH)
+        results = await asyncio.gather(
+            *(self._retry(member, due, data) for member, due, data in claimed),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):  # its claim lapses: tried again then
+                log.warning("notification_retry_failed", error=type(result).__name__)
+        return len(claimed) >= RETRY_BATCH
+
+    async def _retry(self, delivery_id: str, claimed: float, blob: bytes | None) -> None:
+        assert self._retries is not None
+        if blob is None:
+            await self._retries.settle(delivery_id, claimed, later=None)
+            return
+        p = orjson.loads(blob)
+        d = Delivery(**p["delivery"])
+        out = Outgoing(d, p["subject"], p["body"], p["ticket_id"], p["in_reply_to"])
+        await self._record_unrecorded(d.id)
+        begun = await self._ledger.begin(d.id, max_attempts=MAX_SENDS, retrying=True)
+        if begun.verdict in ("uncertain", "exhausted"):
+            verdict: Literal["failed", "uncertain"] = (
+                "uncertain" if begun.verdict == "uncertain" else "failed"
+            )
+            await self._give_up(p, d, verdict, SendFailed(begun.answer, retriable=False))
+        if begun.verdict != "send":
+            await self._retries.settle(d.id, claimed, later=None)
+            return
+        self._log_resend(d, out.ticket_id, begun.attempts, begun.unknown)
+        try:
+            answer = await self._transports[d.medium].send(out)
+        except SendFailed as exc:
+            self._log_failure(d, out.ticket_id, begun.attempts, exc)
+            now = self._clock()
+            deadline = float(p["deadline"])
+            if not exc.retriable or now >= deadline:
+                await self._ledger.finish(d.id, "retry", exc.answer, unknown=exc.unknown)
+                await self._give_up(p, d, "failed", exc)
+                await self._retries.settle(d.id, claimed, later=None)
+                return
+            await self._ledger.finish(d.id, "parked", exc.answer, unknown=exc.unknown)
+            delay = max(self._delay(begun.attempts, self._retry_max_backoff), exc.retry_after or 0)
+            await self._retries.settle(d.id, claimed, later=min(now + delay, deadline))
+            self._tally(d.medium, "retried")
+            return
+        await self._record(d, answer)
+        await self._retries.settle(d.id, claimed, later=None)
+
+    async def _give_up(
+        self,
+        p: Mapping[str, Any],
+        d: Delivery,
+        verdict: Literal["failed", "uncertain"],
+        error: SwitchboardError,
+    ) -> None:
+        """Dead-letter a parked delivery's record, then settle its ledger entry."""
+        log.warning(
+            "notification_deadlettered",
+            ticket=p["ticket_id"],
+            delivery=d.id,
+            medium=d.medium,
+            template=d.template,
+            error=type(error).__name__,
+            maybe_delivered=verdict == "uncertain",
+        )
+        record = record_from_json(p["record"])
+        await self._send([self._dead_letter(record, d, verdict, error)])
+        self._count("deadlettered")
+        self._tally(d.medium, verdict)
+        await self._ledger.finish(d.id, settled_as(verdict), str(error))
 
     def _render(self, d: Delivery, ticket: Ticket, contact: Mapping[str, Any]) -> Outgoing:
         medium = "email" if d.medium == "email" else "sms"
@@ -247,13 +466,55 @@ class NotifierHandler:
         rendered = self._templates.render(d.template, medium, context)
         return Outgoing(d, rendered.subject, rendered.body, ticket.id, in_reply_to(d, ticket))
 
-    async def _wait(self, attempt: int) -> None:
-        delay = min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_S)
+    async def _wait(self, delay: float) -> None:
         try:
             await asyncio.wait_for(self._stop.wait(), delay)
         except TimeoutError:
             return
         raise Stopping("stopping while a notification waits to be retried")
+
+
+def settled_as(verdict: str) -> Outcome:
+    """The ledger state once a failure is dead-lettered."""
+    return "maybe_sent" if verdict == "uncertain" else "failed"
+
+
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode()
+
+
+def _unb64(value: str | None) -> bytes | None:
+    return None if value is None else base64.b64decode(value)
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    """What a parked delivery keeps of its record: enough to dead-letter it later."""
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
+        "key": _b64(record.key),
+        "value": _b64(record.value),
+        "headers": [[k, _b64(bytes(v))] for k, v in record.headers or ()],
+    }
+
+
+def record_from_json(data: Mapping[str, Any]) -> Record:
+    key, value = _unb64(data["key"]), _unb64(data["value"])
+    return ConsumerRecord(
+        topic=data["topic"],
+        partition=int(data["partition"]),
+        offset=int(data["offset"]),
+        timestamp=int(data["timestamp"]),
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key or b""),
+        serialized_value_size=len(value or b""),
+        headers=[(k, _unb64(v) or b"") for k, v in data["headers"]],
+    )
 
 
 def in_reply_to(d: Delivery, ticket: Ticket) -> str | None:

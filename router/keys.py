@@ -60,6 +60,10 @@ key                                       type        what it holds
 ``p:m:backlog:open|waiting:<queue>``      zset        open / waiting tickets of a queue
 ``p:notify:<delivery>``                   hash        one notification delivery: state, sends
                                                       of unknown outcome, attempts, answer (TTL)
+``{p:notify-retry}``                      sorted set  parked deliveries (temporary provider
+                                                      failure) by when to send them again
+``{p:notify-retry}:claims|data``          zset/hash   those being sent, by claim lapse; each
+                                                      one's message and record (JSON)
 ``p:epoch``                               string      the state marker (lost-state detection)
 ``p:epoch:{<tag>}``                       string      its copies on a cluster, one per
                                                       ``EPOCH_BANDS`` band of the slots
@@ -255,6 +259,11 @@ class Keys:
     # --- notification deliveries (consumers/state/notifications.py) ----------------
     def notification(self, delivery_id: str) -> str:
         return f"{self.prefix}:notify:{delivery_id}"
+
+    def notify_retries(self, part: str = "") -> str:
+        """The retry schedule of parked deliveries (``part`` ""), its ``claims`` and its
+        ``data``: one hash tag, so the claim script sees them in one slot."""
+        return "{" + f"{self.prefix}:notify-retry" + "}" + (f":{part}" if part else "")
 
     # --- the state marker (consumers/state/epoch.py) --------------------------------
     @property

@@ -42,6 +42,12 @@ class Telemetry:
             ["consumer", "outcome"],
             registry=r,
         )
+        self.notifications = Counter(
+            "switchboard_notifications",
+            "Notification deliveries by medium and outcome (the notifier role)",
+            ["medium", "outcome"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "switchboard_consumer_batch_seconds",
             "Time to process and commit one poll",

@@ -139,6 +139,30 @@ class Settings(BaseSettings):
     rules_path: Path = DEFAULT_RULES_PATH
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    http_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's headers must arrive within this from the connection's "
+        "opening or the previous answer's end: else 408 (or a close, when nothing came).",
+    )
+    http_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's whole body must arrive within this after its headers: "
+        "else 408 and the connection is closed.",
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open HTTP connections; one more is answered 503 (Retry-After) as it "
+        "is accepted, and closed.",
+    )
+    http_shutdown_timeout_s: int = Field(
+        default=20,
+        ge=1,
+        description="After SIGTERM, requests in flight may finish within this; then "
+        "they are answered 503 (Retry-After).",
+    )
     cors_origins: str = Field(
         default="",
         description="Comma-separated origins (or *) whose pages may post to the ingress "
@@ -209,9 +233,26 @@ class Settings(BaseSettings):
     twilio_api_url: str = Field(
         default="https://api.twilio.com", description="Twilio REST base URL."
     )
-    notify_attempts: int = Field(default=5, ge=1, description="Sends before dead-lettering.")
+    notify_attempts: int = Field(
+        default=2,
+        ge=1,
+        description="Sends in line before a temporarily refused message is parked for the "
+        "retry loop (or, with SWITCHBOARD_NOTIFY_RETRY_FOR_S=0, dead-lettered).",
+    )
     notify_backoff_s: float = Field(
-        default=1.0, ge=0, description="First retry delay; doubles each time, at most 60 s."
+        default=1.0,
+        ge=0,
+        description="First retry delay; doubles each time (in line: at most 5 s while "
+        "parking is on, else 60 s; parked: up to SWITCHBOARD_NOTIFY_RETRY_MAX_BACKOFF_S).",
+    )
+    notify_retry_for_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How long a parked message is retried before it is dead-lettered "
+        "(0: no parking, fail after the in-line sends).",
+    )
+    notify_retry_max_backoff_s: float = Field(
+        default=300.0, gt=0, description="Longest wait between retries of a parked message."
     )
     notify_max_age_s: int = Field(
         default=24 * 3600, ge=0, description="Older notifications are skipped (0: never)."

@@ -7,9 +7,10 @@ connection died after the message went out, so the ledger counts it as maybe del
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate, parseaddr, parsedate_to_datetime
 from typing import Protocol
 
 import aiosmtplib
@@ -29,11 +30,19 @@ NOT_SENT = "not sent: no provider configured"
 class SendFailed(SwitchboardError):
     """The provider did not take the message. ``answer`` is its word, for the dead letter."""
 
-    def __init__(self, answer: str, *, retriable: bool, unknown: bool = False) -> None:
+    def __init__(
+        self,
+        answer: str,
+        *,
+        retriable: bool,
+        unknown: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(answer)
         self.answer = answer
         self.retriable = retriable
         self.unknown = unknown
+        self.retry_after = retry_after  # seconds the provider asked us to wait, if it did
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +162,31 @@ class TwilioTransport:
             except ValueError:
                 return ""
         answer = f"twilio: {resp.status_code} {resp.text[:1000]}"
-        raise SendFailed(answer, retriable=resp.status_code == 429 or resp.status_code >= 500)
+        raise SendFailed(
+            answer,
+            retriable=resp.status_code == 429 or resp.status_code >= 500,
+            retry_after=retry_after(resp.headers.get("Retry-After")),
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """An HTTP ``Retry-After`` (RFC 9110: seconds, or an HTTP date) as seconds from now;
+    None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class ConsoleTransport:

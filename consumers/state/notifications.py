@@ -5,22 +5,30 @@ A send is bracketed: ``begin`` writes the marker ``sending`` before it (``notifi
 one atomic step), ``finish`` writes the outcome after it. A marker still ``sending`` when
 the delivery comes round again means the process died inside the send: the provider may
 or may not have the message, so it is sent once more (an email with the same Message-ID),
-and a send whose outcome is unknown a second time is never followed by a third. A send
-refused by the provider counts as an attempt; when every attempt failed the caller
-dead-letters the record and ``finish`` writes ``failed``.
+and a send whose outcome is unknown a second time is never followed by a third (the
+verdict ``uncertain`` until the caller reported it and wrote ``maybe_sent``). A send
+refused for now is ``parked``: the consumer passes it over, and the retry loop
+(``RetrySchedule``) sends it when due. When it can never be sent the caller dead-letters
+the record and ``finish`` writes ``failed``.
+
+``own_message`` files the Message-ID of an email sent on a ticket where the router's
+reply threading looks (``Keys.message_owner`` and the customer's message index), so a
+reply naming only our message joins the ticket.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
+from consumers.state.thread_reads import OWNER_SEP
 from router.keys import Keys
 from router.redis import RedisClient, load_script, redis_errors, text
 
-Verdict = Literal["send", "done", "exhausted", "uncertain"]
-Outcome = Literal["sent", "retry", "failed", "skipped"]
+Verdict = Literal["send", "done", "parked", "exhausted", "uncertain"]
+Outcome = Literal["sent", "retry", "parked", "failed", "skipped", "maybe_sent"]
+HERE = Path(__file__).parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +47,15 @@ class NotificationLedger:
         self._r = client
         self._keys = Keys(prefix)
         self._ttl = ttl_s
-        self._begin = load_script(client, Path(__file__).parent / "notifications.lua")
+        self._begin = load_script(client, HERE / "notifications.lua")
 
-    async def begin(self, delivery_id: str, *, max_attempts: int) -> Begun:
-        """Mark a send as begun, unless the delivery is settled or out of attempts."""
+    async def begin(self, delivery_id: str, *, max_attempts: int, retrying: bool = False) -> Begun:
+        """Mark a send as begun, unless the delivery is settled, out of attempts, or
+        parked (``retrying``: the retry loop, which sends parked ones)."""
+        mode = "retry" if retrying else "line"
         with redis_errors():
             raw = await self._begin(
-                keys=[self._keys.notification(delivery_id)], args=[max_attempts, self._ttl]
+                keys=[self._keys.notification(delivery_id)], args=[max_attempts, self._ttl, mode]
             )
         verdict, attempts, unknown, answer = raw
         return Begun(cast(Verdict, text(verdict)), int(attempts), int(unknown), text(answer))
@@ -69,3 +79,83 @@ class NotificationLedger:
         with redis_errors():
             raw = await self._r.hgetall(self._keys.notification(delivery_id))
         return {text(k): text(v) for k, v in raw.items()}
+
+    async def own_message(self, message_id: str, customer_id: str, ticket_id: str) -> None:
+        """File ``message_id`` (without angle brackets, its domain in lower case, as the
+        ingress keeps ids) under the ticket as the thread store files an inbound one:
+        the global reply index (first writer wins, no TTL) and the customer's message
+        index (which erasure reads to delete both)."""
+        left, at, right = message_id.strip().strip("<>").rpartition("@")
+        mid = f"{left}{at}{right.lower()}"
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.set(
+                    self._keys.message_owner(mid), f"{customer_id}{OWNER_SEP}{ticket_id}", nx=True
+                )
+                pipe.hsetnx(self._keys.message_index(customer_id), mid, ticket_id)
+                await pipe.execute()
+
+
+CLAIM_S = 120.0
+"""How long the retry loop's claim on a parked delivery holds: longer than a send."""
+
+
+class RetrySchedule:
+    """Parked deliveries: ``{p:notify-retry}`` scores each delivery id by when to send it
+    again, ``:data`` holds what the retry loop needs (the message, the record to
+    dead-letter). Claimed and settled with the timers' scripts (``claim_timers.lua``,
+    ``settle_timers.lua``): two notifier processes never send one delivery at once, and a
+    claim of a process that died lapses. One hash tag: notifications are few, and their
+    sends, not Redis, are what takes time."""
+
+    def __init__(self, client: RedisClient, *, prefix: str, claim_s: float = CLAIM_S) -> None:
+        self._r = client
+        keys = Keys(prefix)
+        self._due = keys.notify_retries()
+        self._claims = keys.notify_retries("claims")
+        self._data = keys.notify_retries("data")
+        self._claim_s = claim_s
+        self._claim = load_script(client, HERE / "claim_timers.lua")
+        self._settle = load_script(client, HERE / "settle_timers.lua")
+
+    async def park(self, delivery_id: str, due: float, data: bytes) -> None:
+        """Schedule ``delivery_id`` at ``due`` with its data (both durable on return)."""
+        with redis_errors():
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.hset(self._data, delivery_id, data)
+                pipe.zadd(self._due, {delivery_id: due})
+                await pipe.execute()
+
+    async def due(self, now: float, limit: int) -> list[tuple[str, float, bytes | None]]:
+        """Claim up to ``limit`` deliveries due at ``now``, with their data (None when it
+        is gone); each must be ``settle``d, or its claim lapses."""
+        with redis_errors():
+            flat: list[Any] = await self._claim(
+                keys=[self._due, self._claims], args=[now, limit, now + self._claim_s]
+            )
+            if not flat:
+                return []
+            ids = [text(flat[i]) for i in range(0, len(flat), 2)]
+            data: list[Any] = await self._r.hmget(self._data, ids)
+        return [
+            (member, float(flat[2 * i + 1]), None if blob is None else bytes(blob))
+            for i, (member, blob) in enumerate(zip(ids, data, strict=True))
+        ]
+
+    async def settle(
+        self, delivery_id: str, claimed: float, *, later: float | None, data: bytes | None = None
+    ) -> None:
+        """Let go of a claimed delivery: drop it (``later`` None) or move it to ``later``
+        with its updated ``data``."""
+        with redis_errors():
+            if later is not None and data is not None:
+                await self._r.hset(self._data, delivery_id, data)
+            after: Any = "gone" if later is None else later
+            await self._settle(keys=[self._due, self._claims], args=[delivery_id, claimed, after])
+            if later is None:
+                await self._r.hdel(self._data, delivery_id)
+
+    async def waiting(self) -> int:
+        """How many deliveries are parked."""
+        with redis_errors():
+            return int(await self._r.zcard(self._due))

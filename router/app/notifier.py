@@ -21,7 +21,7 @@ from consumers.notify.transports import (
     parse_smtp_url,
 )
 from consumers.outbox import Send
-from consumers.state.notifications import NotificationLedger
+from consumers.state.notifications import CLAIM_S, NotificationLedger, RetrySchedule
 from consumers.state.threads import RedisThreadStore
 from router.observability import Telemetry
 from router.redis import RedisClient
@@ -78,24 +78,38 @@ async def notifier_handler(
 ) -> AsyncIterator[NotifierHandler]:
     media = transports(settings, show=show)
     directory = settings.templates_path or templates_dir(settings.rules_path)
+    handler = NotifierHandler(
+        RedisThreadStore(redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix),
+        NotificationLedger(redis, prefix=settings.topic_prefix, ttl_s=settings.redis.dedupe_ttl_s),
+        media,
+        send,
+        templates=Templates(directory),
+        targets=NotifyTargets(directory),
+        attempts=settings.notify_attempts,
+        backoff_s=settings.notify_backoff_s,
+        retries=RetrySchedule(
+            redis,
+            prefix=settings.topic_prefix,
+            claim_s=max(CLAIM_S, 3 * settings.smtp_timeout_s),
+        ),
+        retry_for_s=settings.notify_retry_for_s,
+        retry_max_backoff_s=settings.notify_retry_max_backoff_s,
+        sender=settings.smtp_from,
+        max_age_s=settings.notify_max_age_s,
+        stop=stop,
+        telemetry=telemetry,
+    )
+    retrying = asyncio.create_task(handler.retry_loop(), name="notifier-retries")
     try:
-        yield NotifierHandler(
-            RedisThreadStore(
-                redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
-            ),
-            NotificationLedger(
-                redis, prefix=settings.topic_prefix, ttl_s=settings.redis.dedupe_ttl_s
-            ),
-            media,
-            send,
-            templates=Templates(directory),
-            targets=NotifyTargets(directory),
-            attempts=settings.notify_attempts,
-            backoff_s=settings.notify_backoff_s,
-            max_age_s=settings.notify_max_age_s,
-            stop=stop,
-            telemetry=telemetry,
-        )
+        yield handler
     finally:
+        # stopping: the retry loop finishes the sends it began; failing: it is cancelled
+        # (its claims lapse, and the ledger sends what was cut off once more, at most)
+        if not stop.is_set():
+            retrying.cancel()
+        _, pending = await asyncio.wait([retrying], timeout=settings.smtp_timeout_s + 5)
+        for task in pending:
+            task.cancel()
+            log.warning("notifier_retries_cancelled")
         for transport in {id(t): t for t in media.values()}.values():
             await transport.close()

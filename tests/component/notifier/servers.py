@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Mailbox:
     mails: int = 0  # MAIL FROM commands seen
     gates: list[Gate] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> SMTP reply
+    down: str | None = None  # while set, every MAIL FROM gets this reply (an outage)
 
     def message_ids(self) -> list[str]:
         return [str(m["Message-ID"]) for m in self.messages]
@@ -56,6 +58,8 @@ class Mailbox:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         self.mails += 1
+        if self.down:
+            return self.down
         await self._hold("MAIL", self.mails)
         envelope.mail_from = address
         return "250 OK"
@@ -97,11 +101,14 @@ class TwilioStandIn:
 
     requests: list[dict[str, Any]] = field(default_factory=list)
     answers: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    retry_after: dict[str, str] = field(default_factory=dict)  # To -> Retry-After of refusals
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reply(self, path: str, auth: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.requests.append({"path": path, "auth": auth, **form})
+            self.times.append(time.monotonic())
             queued = self.answers.get(form.get("To", ""), [])
             if queued:
                 return queued.pop(0)
@@ -119,6 +126,9 @@ def twilio_server() -> Iterator[tuple[TwilioStandIn, str]]:
             status, body = standin.reply(self.path, self.headers.get("Authorization", ""), form)
             data = json.dumps(body).encode()
             self.send_response(status)
+            wait = standin.retry_after.get(form.get("To", ""))
+            if wait is not None and status >= 400:
+                self.send_header("Retry-After", wait)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -42,7 +42,21 @@ async def test_a_crash_inside_the_send_allows_one_more_send_never_two(
     assert (resend.verdict, resend.attempts, resend.unknown) == ("send", 2, 1)
     third = await ledger.begin("d2", max_attempts=5)  # died again inside the resend
     assert (third.verdict, third.unknown) == ("uncertain", 2)
+    # never sent again, and uncertain until reported (dead letter), then settled
+    assert (await ledger.begin("d2", max_attempts=5)).verdict == "uncertain"
+    await ledger.finish("d2", "maybe_sent", third.answer)
     assert (await ledger.begin("d2", max_attempts=5)).verdict == "done"
+
+
+async def test_a_parked_delivery_is_sent_only_by_the_retry_loop(
+    ledger: NotificationLedger,
+) -> None:
+    await ledger.begin("d5", max_attempts=5)
+    await ledger.finish("d5", "parked", "451 try later")
+    again = await ledger.begin("d5", max_attempts=5)  # the redelivered batch passes it over
+    assert (again.verdict, again.answer) == ("parked", "451 try later")
+    retry = await ledger.begin("d5", max_attempts=5, retrying=True)
+    assert (retry.verdict, retry.attempts) == ("send", 2)
 
 
 async def test_an_unanswered_send_counts_like_a_crash(ledger: NotificationLedger) -> None:

@@ -20,6 +20,7 @@ from consumers.notify.transports import (
     email_message,
     message_id,
     parse_smtp_url,
+    retry_after,
 )
 from router.errors import ConfigError, InvalidEvent
 from router.events import Ticket
@@ -225,3 +226,17 @@ def test_an_auto_reply_by_email_answers_the_customers_last_email(
     delivery = Delivery("d-1", "e-1", kind, "after-hours", "email", "ada@example.com")  # type: ignore[arg-type]
     ticket = TICKET.model_copy(update={"message_ids": message_ids})
     assert in_reply_to(delivery, ticket) == answers
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        ("Fri, 04 Dec 2026 20:00:30 GMT", 30.0),
+        ("Fri, 04 Dec 2026 19:00:00 GMT", 0.0),  # in the past: now
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_in_seconds_or_as_a_date(header: str | None, seconds: float | None) -> None:
+    assert retry_after(header, now=NOW.timestamp()) == seconds
