@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from router.errors import InvalidEvent
-from router.events import CloudEvent, rfc3339
+from router.events import CloudEvent, rfc3339_time
 from router.identity import normalize_email, normalize_phone
 from router.vocabulary import CHANNELS, Channel
 
@@ -71,20 +71,6 @@ Name = Annotated[str, StringConstraints(max_length=200), Clean]
 
 def in_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
-
-
-def rfc3339_time(value: Any) -> Any:
-    """A time as CloudEvents write it (``CloudEvent.time``): RFC 3339 text, or a datetime
-    with a zone from Python; never a number (pydantic's own parsing reads
-    ``"1700000000"`` as Unix seconds)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    try:
-        return rfc3339(value) if isinstance(value, str) else rfc3339("")
-    except ValueError:
-        raise PydanticCustomError(
-            "rfc3339", "not an RFC 3339 timestamp (e.g. 2025-01-31T09:30:00Z)"
-        ) from None
 
 
 Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(rfc3339_time)]

@@ -70,6 +70,21 @@ def rfc3339(text: str) -> datetime:
     return datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
 
 
+def rfc3339_time(value: Any) -> Any:
+    """A time field as CloudEvents write it: RFC 3339 text, or a datetime from Python;
+    never a number (pydantic's own parsing reads ``"1700000000"`` as Unix seconds). For
+    a ``mode="before"`` validator: the ``CloudEvent`` time and every time of an action or
+    a channel's JSON (``router.actions.Rfc3339Time``)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return rfc3339(value) if isinstance(value, str) else rfc3339("")
+    except ValueError:
+        raise PydanticCustomError(
+            "rfc3339", "not an RFC 3339 timestamp (e.g. 2025-01-31T09:30:00Z)"
+        ) from None
+
+
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 envelope in structured JSON mode. Extension attributes are kept,
     except ``data_base64``: the codec decodes it into ``data`` (``router.codec``), and
@@ -89,13 +104,7 @@ class CloudEvent(BaseModel):
     @field_validator("time", mode="before")
     @classmethod
     def _rfc3339_time(cls, value: Any) -> Any:
-        """``time`` as RFC 3339 text (or a datetime, from Python): never a number."""
-        if value is None or isinstance(value, datetime):
-            return value
-        try:
-            return rfc3339(value) if isinstance(value, str) else rfc3339("")
-        except ValueError:
-            raise PydanticCustomError("rfc3339", "not an RFC 3339 timestamp") from None
+        return rfc3339_time(value)
 
     @model_validator(mode="after")
     def _no_data_base64(self) -> Self:
