@@ -16,7 +16,11 @@ Three rules, the same for bodies and headers:
 from __future__ import annotations
 
 import codecs
+import encodings
+import functools
+import pkgutil
 from collections.abc import Iterable
+from encodings.aliases import aliases
 
 from charset_normalizer import from_bytes
 
@@ -94,7 +98,19 @@ def candidates(charset: str | None) -> list[str]:
     return found
 
 
+#: What the stdlib's codec search can find: its codec modules and their aliases. A label
+#: outside it is unknown without ``codecs.lookup``, which tries an import per unknown
+#: name (55 µs; a header of 20,000 encoded words with made-up charsets took a second).
+CODEC_NAMES = frozenset(
+    {*aliases, *aliases.values(), *(m.name for m in pkgutil.iter_modules(encodings.__path__))}
+)
+
+
+@functools.lru_cache(maxsize=1024)
 def _known(name: str) -> bool:
+    norm = encodings.normalize_encoding(name.lower())
+    if norm not in CODEC_NAMES and norm.replace(".", "_") not in CODEC_NAMES:
+        return False
     try:
         codecs.lookup(name)
     except (LookupError, ValueError):  # ValueError: a NUL in the label

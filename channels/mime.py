@@ -17,17 +17,22 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import errors
+from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.parser import BytesParser
+from email.policy import Policy
+from typing import TYPE_CHECKING
 
 import structlog
 
 from channels.addresses import Mailbox, parse_addresses
 from channels.auto_replies import auto_reply_reason
 from channels.charsets import HeaderCharset, decode_bytes
-from channels.header_policy import PLAIN_HEADERS
+from channels.header_policy import PLAIN_HEADERS, parse_scope
 from channels.mail_text import (
     CONTROL,
     decode_words,
@@ -47,6 +52,9 @@ __all__ = ["Mailbox", "ParsedEmail", "decode_bytes", "decode_words", "parse_emai
 
 MAX_DEPTH = 32
 MAX_PARTS = 500
+#: Parts the stdlib parser builds at most (the walk reads MAX_PARTS of them; parts inside
+#: attached messages and delivery-status blocks count here too).
+PARSE_PARTS = 4 * MAX_PARTS
 MAX_REFERENCES = 100
 WHITESPACE = re.compile(r"\s+")
 B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
@@ -56,6 +64,7 @@ BANNER = re.compile(
     rb"(?i)-{3,}|forward|original message|weitergeleitet|urspr|transf|reenviado|inoltrato"
 )
 NO_BOUNDARY = "multipart: no boundary lines, read as one text part"
+TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels not read"
 NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
 SPACED_NAME = re.compile(r"[^\s\"'=*][^\"'=*]*\s[^\"'=*]*\.[A-Za-z0-9]{1,8}")
 DSN = "message/delivery-status"
@@ -276,9 +285,13 @@ class _Walk:
     parts: int = 0
     #: parts past MAX_PARTS, not read (their own children not counted)
     unread: int = 0
+    #: the multiparts whose children were visited (by id), shared with forks
+    descended: set[int] = field(default_factory=set)
 
     def fork(self) -> _Walk:
-        return _Walk(self.headers, self.declared, self.linesep, parts=self.parts)
+        return _Walk(
+            self.headers, self.declared, self.linesep, parts=self.parts, descended=self.descended
+        )
 
 
 def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
@@ -287,11 +300,14 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
         out.unread += 1
         return
     if depth > MAX_DEPTH:
+        if TOO_DEEP not in out.headers.warnings:
+            out.headers.warnings.append(TOO_DEEP)
         return
     ctype = part.get_content_type()
     children = part.get_payload() if part.is_multipart() else None
     kids = [c for c in children if isinstance(c, Message)] if isinstance(children, list) else []
     if ctype.startswith("multipart/") and kids:
+        out.descended.add(id(part))
         if ctype == "multipart/alternative":
             _walk_alternative(kids, out, depth)
         else:
@@ -378,6 +394,89 @@ def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
 # --- the parser -------------------------------------------------------------------------
 
 
+if TYPE_CHECKING:
+    _FeedParser = BytesFeedParser[Message]
+else:
+    _FeedParser = BytesFeedParser  # not subscriptable at run time
+
+
+class PartsNotParsedDefect(errors.MessageDefect):
+    """Parts past ``PARSE_PARTS``, or nested past ``MAX_DEPTH``, were not parsed."""
+
+
+class _Cut(Exception):
+    """The parser has built ``PARSE_PARTS`` parts; the rest is not built."""
+
+
+class _BoundedParser(_FeedParser):
+    """The stdlib's feed parser, building at most ``PARSE_PARTS`` parts, and parsing no
+    part deeper than ``MAX_DEPTH`` as a multipart or message (its body stays one opaque
+    payload, which the walk does not read).
+
+    The stdlib builds the whole tree before anything can walk it, at a cost per part
+    (200,000 empty parts took 6 s), per line times the depth (each line is matched
+    against every enclosing boundary) and a recursion per level (5,000 levels raised
+    RecursionError), so the limits must hold while it parses. It has no hook for that;
+    these two overrides of its private methods are the narrowest one."""
+
+    _msgstack: list[Message]
+    _input: object
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy=policy)
+        self.built = 0
+        self.too_deep = False
+
+    def _new_message(self) -> None:
+        if self.built >= PARSE_PARTS:
+            raise _Cut
+        self.built += 1
+        super()._new_message()  # type: ignore[misc]  # private, stable since Python 3.2
+
+    def _parse_headers(self, lines: list[str]) -> None:
+        super()._parse_headers(lines)  # type: ignore[misc]  # private, stable since 3.2
+        part = self._msgstack[-1]
+        if len(self._msgstack) > MAX_DEPTH + 1 and part.get_content_maintype() in (
+            "multipart",
+            "message",
+        ):
+            del part["content-type"]
+            part["Content-Type"] = "application/octet-stream"
+            self.too_deep = True
+
+    def unparsed(self) -> dict[int, int]:
+        """After a cut: for each open multipart (by id), the parts it has that were not
+        built, the one being started included. Counted from the boundary lines of the
+        rest, as the walk counts parts past ``MAX_PARTS`` (their children not)."""
+        stack = self._msgstack
+        found = {id(m): 0 for m in stack}
+        if stack and stack[-1].get_content_maintype() == "multipart":
+            found[id(stack[-1])] = 1
+        levels: dict[str, int] = {}
+        for level, part in enumerate(stack):
+            boundary = part.get_boundary() if part.get_content_maintype() == "multipart" else None
+            if boundary:
+                levels["--" + boundary] = level
+        lines = getattr(self._input, "_lines", None)
+        if not levels or not isinstance(lines, Iterable):
+            return found
+        open_levels = len(stack)
+        for line in lines:
+            if not isinstance(line, str) or not line.startswith("--"):
+                continue
+            mark = line.rstrip(" \t\r\n")
+            closing = mark not in levels and mark.endswith("--")
+            level = levels.get(mark[:-2] if closing else mark, open_levels)
+            if level >= open_levels:
+                continue
+            if closing:
+                open_levels = level
+            else:
+                found[id(stack[level])] += 1
+                open_levels = level + 1
+        return found
+
+
 def skip_banner(raw: bytes) -> tuple[bytes, bool]:
     """A forwarded message pasted with its banner (``---------- Forwarded message ---``,
     ``Begin forwarded message:``) above the headers: the banner lines are dropped."""
@@ -402,12 +501,32 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
 
 def _parse(raw: bytes) -> ParsedEmail:
-    raw, bannered = skip_banner(raw)
-    parser = BytesParser(policy=PLAIN_HEADERS)
+    with parse_scope():
+        return _parse_scoped(raw)
+
+
+def _structure(raw: bytes) -> tuple[Message, dict[int, int], Exception | None]:
+    """The parsed message, the parts not built per multipart (by id), and the error that
+    kept the body from being parsed, if any (the headers are parsed then, alone)."""
+    parser = _BoundedParser(PLAIN_HEADERS)
+    unparsed: dict[int, int] = {}
     try:
-        msg, body_error = parser.parsebytes(raw), None
-    except Exception as exc:  # noqa: BLE001 - e.g. parts nested past the stdlib's recursion
-        msg, body_error = parser.parsebytes(raw, headersonly=True), exc
+        parser.feed(raw)
+        msg = parser.close()
+    except _Cut:
+        msg = parser._msgstack[0]  # noqa: SLF001 - the root of what was built
+        unparsed = parser.unparsed()
+        msg.defects.append(PartsNotParsedDefect(f"parts past {PARSE_PARTS} not parsed"))
+    except Exception as exc:  # noqa: BLE001 - the stdlib parser has many failure modes
+        return BytesParser(policy=PLAIN_HEADERS).parsebytes(raw, headersonly=True), {}, exc
+    if parser.too_deep:
+        msg.defects.append(PartsNotParsedDefect(f"parts nested past {MAX_DEPTH} not parsed"))
+    return msg, unparsed, None
+
+
+def _parse_scoped(raw: bytes) -> ParsedEmail:
+    raw, bannered = skip_banner(raw)
+    msg, unparsed, body_error = _structure(raw)
     headers = _Headers(msg)
     if bannered:
         headers.warnings.append("forwarded-message banner before the headers skipped")
@@ -417,7 +536,7 @@ def _parse(raw: bytes) -> ParsedEmail:
         if body_error is not None:
             raise body_error
         linesep = "\r\n" if b"\r\n" in raw else "\n"
-        text, quoted, html_only, attachments = _body(msg, headers, linesep)
+        text, quoted, html_only, attachments = _body(msg, headers, linesep, unparsed)
     except Exception as exc:  # noqa: BLE001 - a body it cannot walk keeps the headers
         log.warning("email_body_unreadable", error=type(exc).__name__)
         headers.warnings.append("body could not be parsed: kept as raw text")
@@ -456,12 +575,14 @@ def _parse(raw: bytes) -> ParsedEmail:
 
 
 def _body(
-    msg: Message, headers: _Headers, linesep: str
+    msg: Message, headers: _Headers, linesep: str, unparsed: dict[int, int]
 ) -> tuple[str, list[str], bool, list[Attachment]]:
     """The text (plain preferred, else HTML as text), its quoted history, whether it came
-    from HTML only, and the attachments' metadata."""
+    from HTML only, and the attachments' metadata. ``unparsed``: the parts the parser
+    did not build, per multipart; those of multiparts the walk read are counted unread."""
     walk = _Walk(headers, _declared_charsets(msg), linesep)
     _walk(msg, walk)
+    walk.unread += sum(n for key, n in unparsed.items() if key in walk.descended)
     if walk.unread:
         # The limit keeps a crafted message from costing the parser unbounded time; the
         # record says so, as a list that looks complete would mislead an agent.
