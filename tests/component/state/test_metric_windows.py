@@ -164,7 +164,9 @@ async def test_a_lifecycle_record_without_its_ticket_is_dead_lettered_not_counte
     await role.handler.tick()
     parked = [r for r in role.sent if r.topic.value == "deadletter"]
     assert len(parked) == 1
-    records = [orjson.loads(r.value or b"") for r in role.sent if r.key.startswith("workload/")]
+    records = [
+        orjson.loads(r.value or b"") for r in role.sent if r.key_bytes.startswith(b"workload/")
+    ]
     counted = [c for c in records if "channel" in c["dimensions"]]  # not the backlog's
     assert {tuple(sorted(c["dimensions"].items())) for c in counted} == {
         (("channel", "chat"), ("queue", "general"))
