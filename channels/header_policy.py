@@ -16,10 +16,10 @@ encoded words of an unstructured header (20,000 words took minutes and gigabytes
 about 8 µs a character on parameters (``_parseparam`` is quadratic in their number). So
 what it sees is bounded: an unstructured value longer than ``MAX_PARSED_CHARS`` is
 decoded by the tolerant linear ``decode_words`` instead (at most ``MAX_HEADER_CHARS`` of
-it); a structured one is cut to ``MAX_PARSED_CHARS`` (after its last whole parameter);
-and within ``parse_scope()`` (one message) each value is parsed once, the stdlib
-parsing at most ``PARSE_BUDGET`` characters in all, after which a structured header is
-read as its first ``;`` field.
+it); a structured one is cut to ``MAX_PARSED_CHARS`` (after its last whole parameter)
+and to ``MAX_PARAMETERS`` parameters; and within ``parse_scope()`` (one message) each
+value is parsed once, the stdlib parsing at most ``PARSE_BUDGET`` characters in all,
+after which a structured header is read as its first ``;`` field.
 """
 
 from __future__ import annotations
@@ -87,8 +87,12 @@ def plain_value(name: str, value: str) -> str | None:
 MAX_PARSED_CHARS = 4 * 1024
 #: The longest unstructured value decoded at all; a longer one is cut (RFC 5322: 998).
 MAX_HEADER_CHARS = 64 * 1024
-#: Characters the stdlib parses per message (~0.1 s of its parser per 16 K characters).
-PARSE_BUDGET = 256 * 1024
+#: The most parameters of one value the stdlib parses (its split of them is quadratic;
+#: a long RFC 2231 file name in 78-character continuations has about 35).
+MAX_PARAMETERS = 100
+#: Characters the stdlib parses per message (~0.1 s of its parser per 16 K characters;
+#: a legitimate message with hundreds of parts parses a few tens of K).
+PARSE_BUDGET = 64 * 1024
 
 
 @dataclass
@@ -142,6 +146,8 @@ class PlainHeaderPolicy(EmailPolicy):
         if len(value) > MAX_PARSED_CHARS:  # cut after the last whole parameter
             source = value[:MAX_PARSED_CHARS]
             source = source[: source.rfind(";")] if ";" in source else source
+        if source.count(";") > MAX_PARAMETERS:  # and after the last parameter parsed
+            source = ";".join(source.split(";", MAX_PARAMETERS + 1)[: MAX_PARAMETERS + 1])
         if scope is not None:
             if scope.budget < len(source):
                 return _first_field(value) if structured else decode_words(_unfold(source))
