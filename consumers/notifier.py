@@ -17,8 +17,11 @@ batch goes on, so an outage of one provider holds up nothing else. The retry loo
 (``retry_loop``, a task beside the consumer) sends parked deliveries when due, with
 backoff doubling up to ``SWITCHBOARD_NOTIFY_RETRY_MAX_BACKOFF_S`` (or as long as the
 provider's ``Retry-After`` asks), until ``SWITCHBOARD_NOTIFY_RETRY_FOR_S`` after parking;
-a permanent refusal or the end of that time dead-letters it. A delivery sent twice
-without an answer is never sent a third time, and dead-lettered as maybe delivered.
+a permanent refusal or the end of that time dead-letters it. A parked delivery sent
+makes the rest of its medium's backlog due at once, first parked first (the provider is
+back). One whose ticket is gone (``switchboard forget``, which removes those it finds) is
+dropped unsent. A delivery sent twice without an answer is never sent a third time, and
+dead-lettered as maybe delivered.
 """
 
 from __future__ import annotations
@@ -352,10 +355,18 @@ class NotifierHandler:
             "body": out.body,
             "ticket_id": out.ticket_id,
             "in_reply_to": out.in_reply_to,
+            "parked_at": now,
             "deadline": now + self._retry_for,
             "record": record_json(record),
         }
-        await self._retries.park(d.id, now + delay, orjson.dumps(data))
+        await self._retries.park(
+            d.id,
+            now + delay,
+            orjson.dumps(data),
+            ticket_id=ticket.id,
+            medium=d.medium,
+            parked_at=now,
+        )
         await self._ledger.finish(d.id, "parked", exc.answer)
         self._tally(d.medium, "parked")
         log.warning(
@@ -380,7 +391,8 @@ class NotifierHandler:
                     await asyncio.wait_for(self._stop.wait(), self._retry_poll)
 
     async def retry_due(self) -> bool:
-        """Claim and send the parked deliveries due now; whether there may be more."""
+        """Claim and send the parked deliveries due now; whether there may be more (a full
+        batch, or a provider back whose backlog was made due)."""
         if self._retries is None:
             return False
         claimed = await self._retries.due(self._clock(), RETRY_BATCH)
@@ -388,20 +400,38 @@ class NotifierHandler:
             *(self._retry(member, due, data) for member, due, data in claimed),
             return_exceptions=True,
         )
+        hurried = False
         for result in results:
             if isinstance(result, BaseException):  # its claim lapses: tried again then
                 log.warning("notification_retry_failed", error=type(result).__name__)
-        return len(claimed) >= RETRY_BATCH
+            else:
+                hurried = hurried or result
+        return hurried or len(claimed) >= RETRY_BATCH
 
-    async def _retry(self, delivery_id: str, claimed: float, blob: bytes | None) -> None:
+    async def _retry(self, delivery_id: str, claimed: float, blob: bytes | None) -> bool:
+        """Send one parked delivery, or settle it; whether others were made due now."""
         assert self._retries is not None
         if blob is None:
             await self._retries.settle(delivery_id, claimed, later=None)
-            return
+            return False
         p = orjson.loads(blob)
         d = Delivery(**p["delivery"])
         out = Outgoing(d, p["subject"], p["body"], p["ticket_id"], p["in_reply_to"])
+
+        async def settle(later: float | None) -> None:
+            assert self._retries is not None
+            await self._retries.settle(
+                d.id, claimed, later=later, ticket_id=out.ticket_id, medium=d.medium
+            )
+
         await self._record_unrecorded(d.id)
+        if await self._erased(out.ticket_id):
+            # `forget` ran after this was parked (it removes what it finds): erasure wins
+            await self._ledger.finish(d.id, "skipped", "not sent: its ticket was erased")
+            await settle(None)
+            self._tally(d.medium, "erased")
+            log.info("notification_dropped", delivery=d.id, medium=d.medium, why="ticket erased")
+            return False
         begun = await self._ledger.begin(d.id, max_attempts=MAX_SENDS, retrying=True)
         if begun.verdict in ("uncertain", "exhausted"):
             verdict: Literal["failed", "uncertain"] = (
@@ -409,27 +439,55 @@ class NotifierHandler:
             )
             await self._give_up(p, d, verdict, SendFailed(begun.answer, retriable=False))
         if begun.verdict != "send":
-            await self._retries.settle(d.id, claimed, later=None)
-            return
+            await settle(None)
+            return False
         self._log_resend(d, out.ticket_id, begun.attempts, begun.unknown)
         try:
             answer = await self._transports[d.medium].send(out)
         except SendFailed as exc:
             self._log_failure(d, out.ticket_id, begun.attempts, exc)
-            now = self._clock()
-            deadline = float(p["deadline"])
-            if not exc.retriable or now >= deadline:
-                await self._ledger.finish(d.id, "retry", exc.answer, unknown=exc.unknown)
-                await self._give_up(p, d, "failed", exc)
-                await self._retries.settle(d.id, claimed, later=None)
-                return
-            await self._ledger.finish(d.id, "parked", exc.answer, unknown=exc.unknown)
-            delay = max(self._delay(begun.attempts, self._retry_max_backoff), exc.retry_after or 0)
-            await self._retries.settle(d.id, claimed, later=min(now + delay, deadline))
-            self._tally(d.medium, "retried")
-            return
+            later = await self._refused_again(p, d, exc, begun.attempts)
+            await settle(later)
+            return False
         await self._record(d, answer)
-        await self._retries.settle(d.id, claimed, later=None)
+        await settle(None)
+        if recorded_as(answer) != "sent":
+            return False
+        # the provider is back: the rest of its backlog goes now, first parked first
+        moved = await self._retries.hurry(d.medium, self._clock())
+        if moved:
+            log.info("notification_backlog_due", medium=d.medium, deliveries=moved)
+        return moved > 0
+
+    async def _refused_again(
+        self, p: Mapping[str, Any], d: Delivery, exc: SendFailed, attempt: int
+    ) -> float | None:
+        """After a parked delivery was refused again: when to try next, or None when it
+        was dead-lettered (a permanent refusal, or its retry time is over)."""
+        now = self._clock()
+        deadline = float(p["deadline"])
+        if not exc.retriable or now >= deadline:
+            await self._ledger.finish(d.id, "retry", exc.answer, unknown=exc.unknown)
+            why = exc if not exc.retriable else self._out_of_time(p, now, exc)
+            await self._give_up(p, d, "failed", why)
+            return None
+        await self._ledger.finish(d.id, "parked", exc.answer, unknown=exc.unknown)
+        delay = max(self._delay(attempt, self._retry_max_backoff), exc.retry_after or 0)
+        self._tally(d.medium, "retried")
+        return min(now + delay, deadline)
+
+    async def _erased(self, ticket_id: str) -> bool:
+        """Whether the ticket is gone (``forget`` deletes its owner key)."""
+        [owner] = await self._threads.ticket_owners([ticket_id])
+        return owner is None
+
+    def _out_of_time(self, p: Mapping[str, Any], now: float, exc: SendFailed) -> SendFailed:
+        """The error a delivery whose retry time ran out is dead-lettered with."""
+        parked_at = float(p.get("parked_at", float(p["deadline"]) - self._retry_for))
+        return SendFailed(
+            f"gave up after {max(now - parked_at, 0.0):.0f} s of retries: {exc.answer}",
+            retriable=False,
+        )
 
     async def _give_up(
         self,
@@ -439,13 +497,14 @@ class NotifierHandler:
         error: SwitchboardError,
     ) -> None:
         """Dead-letter a parked delivery's record, then settle its ledger entry."""
-        log.warning(
+        log.warning(  # the address stays out of the log; the dead letter has it
             "notification_deadlettered",
             ticket=p["ticket_id"],
             delivery=d.id,
             medium=d.medium,
             template=d.template,
             error=type(error).__name__,
+            answer=redacted(str(error))[:200],
             maybe_delivered=verdict == "uncertain",
         )
         record = record_from_json(p["record"])

@@ -64,6 +64,10 @@ key                                       type        what it holds
                                                       failure) by when to send them again
 ``{p:notify-retry}:claims|data``          zset/hash   those being sent, by claim lapse; each
                                                       one's message and record (JSON)
+``{p:notify-retry}:ticket:<t>``           set         the parked deliveries of ticket ``t``
+                                                      (what ``forget`` removes)
+``{p:notify-retry}:medium:<m>``           sorted set  the parked deliveries of a medium, by
+                                                      when they were first parked
 ``p:epoch``                               string      the state marker (lost-state detection)
 ``p:epoch:{<tag>}``                       string      its copies on a cluster, one per
                                                       ``EPOCH_BANDS`` band of the slots
@@ -264,6 +268,14 @@ class Keys:
         """The retry schedule of parked deliveries (``part`` ""), its ``claims`` and its
         ``data``: one hash tag, so the claim script sees them in one slot."""
         return "{" + f"{self.prefix}:notify-retry" + "}" + (f":{part}" if part else "")
+
+    def notify_retry_ticket(self, ticket_id: str) -> str:
+        """The parked deliveries of one ticket, in the retry schedule's slot."""
+        return self.notify_retries(f"ticket:{ticket_id}")
+
+    def notify_retry_medium(self, medium: str) -> str:
+        """The parked deliveries of one medium by parking time, in the schedule's slot."""
+        return self.notify_retries(f"medium:{medium}")
 
     # --- the state marker (consumers/state/epoch.py) --------------------------------
     @property

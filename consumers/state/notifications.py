@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from consumers.deadletter import redacted
 from consumers.state.thread_reads import OWNER_SEP
 from router.keys import Keys
 from router.redis import RedisClient, load_script, redis_errors, text
 
 Verdict = Literal["send", "done", "parked", "exhausted", "uncertain"]
 Outcome = Literal["sent", "retry", "parked", "failed", "skipped", "maybe_sent"]
+MEDIA = ("email", "sms", "whatsapp")
+"""The media a delivery goes by (``consumers/notify/plan.py``), each with its index."""
 HERE = Path(__file__).parent
 
 
@@ -64,11 +67,13 @@ class NotificationLedger:
         self, delivery_id: str, outcome: Outcome, answer: str, *, unknown: bool = False
     ) -> None:
         """Record what the send came to. ``unknown``: it ended without the provider's
-        answer (a timeout, a dropped connection), so it may have been delivered."""
+        answer (a timeout, a dropped connection), so it may have been delivered. The
+        answer is kept without addresses or phone numbers (``redacted``): the entry lives
+        for days, and ``forget`` does not know its key."""
         key = self._keys.notification(delivery_id)
         with redis_errors():
             async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping={"state": outcome, "answer": answer[:2000]})
+                pipe.hset(key, mapping={"state": outcome, "answer": redacted(answer)[:2000]})
                 if unknown:
                     pipe.hincrby(key, "unknown", 1)
                 pipe.expire(key, self._ttl)
@@ -103,27 +108,45 @@ CLAIM_S = 120.0
 class RetrySchedule:
     """Parked deliveries: ``{p:notify-retry}`` scores each delivery id by when to send it
     again, ``:data`` holds what the retry loop needs (the message, the record to
-    dead-letter). Claimed and settled with the timers' scripts (``claim_timers.lua``,
-    ``settle_timers.lua``): two notifier processes never send one delivery at once, and a
-    claim of a process that died lapses. One hash tag: notifications are few, and their
-    sends, not Redis, are what takes time."""
+    dead-letter), ``:ticket:<t>`` the ids parked for each ticket (so ``forget`` finds and
+    removes them) and ``:medium:<m>`` each medium's ids by when they were first parked (so
+    a provider back from an outage gets its backlog in that order, ``hurry``). Data and
+    indexes are written and removed together (one MULTI in one slot): whatever holds a
+    message is found by its ticket. Claimed and settled with the timers' scripts
+    (``claim_timers.lua``, ``settle_timers.lua``): two notifier processes never send one
+    delivery at once, and a claim of a process that died lapses. One hash tag:
+    notifications are few, and their sends, not Redis, are what takes time."""
 
     def __init__(self, client: RedisClient, *, prefix: str, claim_s: float = CLAIM_S) -> None:
         self._r = client
-        keys = Keys(prefix)
+        self._keys = keys = Keys(prefix)
         self._due = keys.notify_retries()
         self._claims = keys.notify_retries("claims")
         self._data = keys.notify_retries("data")
         self._claim_s = claim_s
         self._claim = load_script(client, HERE / "claim_timers.lua")
         self._settle = load_script(client, HERE / "settle_timers.lua")
+        self._hurry = load_script(client, HERE / "notify_hurry.lua")
 
-    async def park(self, delivery_id: str, due: float, data: bytes) -> None:
-        """Schedule ``delivery_id`` at ``due`` with its data (both durable on return)."""
+    async def park(
+        self,
+        delivery_id: str,
+        due: float,
+        data: bytes,
+        *,
+        ticket_id: str,
+        medium: str,
+        parked_at: float,
+    ) -> None:
+        """Schedule ``delivery_id`` of ``ticket_id`` at ``due`` with its data (durable on
+        return, indexes included). Parked again, it keeps its first parking time."""
+        k = self._keys
         with redis_errors():
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.hset(self._data, delivery_id, data)
                 pipe.zadd(self._due, {delivery_id: due})
+                pipe.sadd(k.notify_retry_ticket(ticket_id), delivery_id)
+                pipe.zadd(k.notify_retry_medium(medium), {delivery_id: parked_at}, nx=True)
                 await pipe.execute()
 
     async def due(self, now: float, limit: int) -> list[tuple[str, float, bytes | None]]:
@@ -143,17 +166,70 @@ class RetrySchedule:
         ]
 
     async def settle(
-        self, delivery_id: str, claimed: float, *, later: float | None, data: bytes | None = None
+        self,
+        delivery_id: str,
+        claimed: float,
+        *,
+        later: float | None,
+        ticket_id: str | None = None,
+        medium: str | None = None,
     ) -> None:
-        """Let go of a claimed delivery: drop it (``later`` None) or move it to ``later``
-        with its updated ``data``."""
+        """Let go of a claimed delivery: drop it (``later`` None) with its data and its
+        places in the indexes of ``ticket_id`` and ``medium``, or move it to ``later``."""
+        after: Any = "gone" if later is None else later
         with redis_errors():
-            if later is not None and data is not None:
-                await self._r.hset(self._data, delivery_id, data)
-            after: Any = "gone" if later is None else later
             await self._settle(keys=[self._due, self._claims], args=[delivery_id, claimed, after])
             if later is None:
-                await self._r.hdel(self._data, delivery_id)
+                async with self._r.pipeline(transaction=True) as pipe:
+                    pipe.hdel(self._data, delivery_id)
+                    if ticket_id is not None:
+                        pipe.srem(self._keys.notify_retry_ticket(ticket_id), delivery_id)
+                    if medium is not None:
+                        pipe.zrem(self._keys.notify_retry_medium(medium), delivery_id)
+                    await pipe.execute()
+
+    async def hurry(self, medium: str, now: float) -> int:
+        """Make every parked delivery of ``medium`` not claimed now due at once, ordered by
+        when each was first parked; how many were moved."""
+        with redis_errors():
+            moved = await self._hurry(
+                keys=[self._due, self._claims, self._keys.notify_retry_medium(medium)],
+                args=[now],
+            )
+        return int(moved)
+
+    async def drop_tickets(self, ticket_ids: list[str]) -> int:
+        """Remove every delivery parked for these tickets (``forget``): schedule, claim,
+        data and indexes, in one MULTI; how many. A delivery parked meanwhile keeps its
+        index entry, so a second run finds it (and the retry loop drops it anyway, its
+        ticket gone)."""
+        if not ticket_ids:
+            return 0
+        k = self._keys
+        index = [k.notify_retry_ticket(t) for t in ticket_ids]
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for key in index:
+                    pipe.smembers(key)
+                found: list[Any] = await pipe.execute()
+            parked = {
+                key: [text(m) for m in members]
+                for key, members in zip(index, found, strict=True)
+                if members
+            }
+            ids = [m for members in parked.values() for m in members]
+            if not ids:
+                return 0
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.zrem(self._due, *ids)
+                pipe.zrem(self._claims, *ids)
+                pipe.hdel(self._data, *ids)
+                for medium in MEDIA:
+                    pipe.zrem(k.notify_retry_medium(medium), *ids)
+                for key, members in parked.items():
+                    pipe.srem(key, *members)
+                await pipe.execute()
+        return len(ids)
 
     async def waiting(self) -> int:
         """How many deliveries are parked."""

@@ -19,7 +19,10 @@ In this order, each step idempotent, so a run that fails halfway is simply run a
    (those tickets stay their owners'). A ticket the router opened for them meanwhile
    gets its tombstone after, and each ticket of others they were taken out of a new
    snapshot on ``ticket-state`` without them, which replaces the old ones there and wins
-   over the ``tickets`` records in ``state rebuild``.
+   over the ``tickets`` records in ``state rebuild``;
+4. the notifications parked for the erased tickets (``RetrySchedule``: the message,
+   the address and the record), so none is sent to the person afterwards. One parked
+   by a record in flight meanwhile is dropped by the retry loop, its ticket gone.
 
 What stays: records on the non-compacted topics until ``SWITCHBOARD_KAFKA_RETENTION_MS``
 ages them out. ``state rebuild`` reads them but brings back no one it finds in no
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from consumers.domain.outputs import LifecycleOutputs
 from consumers.state.agents import AgentStore
 from consumers.state.backlog import Backlog
+from consumers.state.notifications import RetrySchedule
 from consumers.state.schedule import TimerSchedule
 from consumers.state.threads import RedisThreadStore
 from consumers.state.waiting import WaitingLine
@@ -58,6 +62,8 @@ class Forgotten:
     """ticket -> the agent whose seat it held, now free."""
     timers: int = 0
     """SLA and assignment timers dropped."""
+    notifications: int = 0
+    """Parked notifications (waiting for a provider) dropped."""
 
 
 @dataclass(frozen=True)
@@ -119,10 +125,13 @@ async def forget(settings: Settings, who: str) -> Forgotten:
         others = [t.id for c in people for t in await store.participated_tickets(c)]
         tickets = sorted({t for c in people for t in await store.forget(c)} | set(owned))
         cleaned = [t for t in await store.tickets(others) if t is not None]
+        # notifications go to a ticket's customer or to notify targets, never to its
+        # other participants: the erased tickets' are all that name the person
+        parked = await RetrySchedule(redis, prefix=settings.topic_prefix).drop_tickets(tickets)
     finally:
         await redis.aclose()
     await _tombstone(settings, [t for t in tickets if t not in owned], cleaned)
-    return Forgotten(customer, tickets, released.seats, released.timers)
+    return Forgotten(customer, tickets, released.seats, released.timers, parked)
 
 
 async def _tombstone(

@@ -123,6 +123,7 @@ def forget(
         freed = ", ".join(f"{t} ({a})" for t, a in sorted(done.released.items()))
         out.print(
             f"seats freed: {freed or 'none'}; {done.timers} timers dropped; "
+            f"{done.notifications} parked notifications dropped; "
             "tickets taken out of the waiting line and backlog",
             highlight=False,
             soft_wrap=True,
