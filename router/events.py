@@ -188,6 +188,18 @@ class Interaction(BaseModel):
     sent_at: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("sent_at")
+    @classmethod
+    def _sent_in_utc(cls, value: datetime | None) -> datetime | None:
+        """The same instant in UTC, as every time Switchboard writes (a chat's or a
+        call's ``+02:00`` came out as given, an email's Date in ``Z``)."""
+        if value is None or value.tzinfo is None:
+            return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # year 1 at +23:59: no UTC instant; judged where it is used
+            return value
+
     def sender_key(self) -> str:
         """The record key on the inbound topic: the strongest identity of the sender."""
         ids = self.customer.identities()

@@ -11,7 +11,7 @@ import pytest
 
 from consumers.domain.lifecycle import apply_action
 from router.actions import parse_action
-from router.events import CloudEvent, Ticket, received_time, utcnow
+from router.events import CloudEvent, Interaction, Ticket, received_time, utcnow
 from rules import load_ruleset
 
 pytestmark = pytest.mark.unit
@@ -46,3 +46,16 @@ def test_a_postponement_until_given_with_an_offset_is_stored_in_utc() -> None:
     [(_, data)] = change.events
     assert data["until"] == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
     assert data["until"].utcoffset() == timedelta(0)
+
+
+def test_a_messages_sent_at_with_an_offset_is_the_same_instant_in_utc() -> None:
+    """A chat's ``sent_at`` or a call's ``at`` given as +02:00 is published in UTC on
+    ``inbound`` and in ``data.interaction`` on ``tickets``, as an email's Date is."""
+    message = Interaction.model_validate(
+        {
+            "channel": "chat",
+            "customer": {"email": "eve@example.com"},
+            "sent_at": "2026-12-05T13:08:00+02:00",
+        }
+    )
+    assert message.model_dump(mode="json")["sent_at"] == "2026-12-05T11:08:00Z"
