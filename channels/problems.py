@@ -6,6 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
+import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -15,6 +16,8 @@ from starlette.requests import ClientDisconnect
 
 from router.actions import json_pointer
 from router.errors import BackendUnavailable, InvalidEvent, OutcomeUnknown, TooLarge
+
+log = structlog.get_logger("switchboard.ingress")
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_BASE = "https://switchboard.dev/problems/"
@@ -182,6 +185,10 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
         else:
             detail = f"{exc}: nothing was written; retry later"
             slug = "backend-unavailable"
+        # the one line an operator sees for it: which backend, what it said, where (the
+        # path's first two segments: a read API path names a customer)
+        where = "/".join(request.url.path.split("/")[:3])
+        log.warning(slug.replace("-", "_"), backend=exc.backend, error=str(exc), path=where)
         problem = Problem(503, detail, slug=slug, headers={"Retry-After": str(retry_after_s)})
         return problem_response(problem, request.url.path)
 

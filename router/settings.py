@@ -52,7 +52,7 @@ def _blank(value: object) -> bool:
 
 
 class KafkaSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)  # no timeout of inf
 
     bootstrap_servers: str | None = Field(
         default=None, description="Comma-separated host:port list. Unset: `dev` embeds a broker."
@@ -107,7 +107,7 @@ class KafkaSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)  # no timeout of inf
 
     url: str | None = Field(
         default=None, description="redis:// or rediss:// URL. Unset: `dev` embeds valkey."
@@ -131,6 +131,7 @@ class Settings(BaseSettings):
         env_nested_max_split=1,
         frozen=True,
         extra="ignore",
+        allow_inf_nan=False,  # a timeout or retry window of inf is no setting
     )
 
     kafka: KafkaSettings = KafkaSettings()
@@ -220,7 +221,7 @@ class Settings(BaseSettings):
     smtp_from: str = Field(
         default="Switchboard <support@switchboard.invalid>", description="Email From."
     )
-    smtp_timeout_s: float = Field(default=30.0, gt=0, description="SMTP and Twilio calls.")
+    smtp_timeout_s: float = Field(default=10.0, gt=0, description="SMTP and Twilio calls.")
     templates_path: Path | None = Field(
         default=None, description="Notification templates. Unset: `templates/` of the rules."
     )

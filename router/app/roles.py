@@ -52,7 +52,21 @@ async def _producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     try:
         yield producer
     finally:
-        await producer.stop()
+        await _stop_producer(producer)
+
+
+PRODUCER_CLOSE_S = 5.0
+"""How long a stopping role waits for its producer to close. Every record a role
+answered or committed for was acked already; what is still queued belongs to requests
+answered 503 (outcome unknown) or to a batch that will be read again. A hung broker would
+hold ``stop()`` for its whole request timeout, past an orchestrator's grace period."""
+
+
+async def _stop_producer(producer: AIOKafkaProducer) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), PRODUCER_CLOSE_S)
+    except TimeoutError:
+        log.warning("producer_closed_unflushed", waited_s=PRODUCER_CLOSE_S)
 
 
 @dataclass

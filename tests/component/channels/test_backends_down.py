@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from router.app.embedded import EmbeddedServices, free_port
 from router.settings import RedisSettings, Settings
@@ -98,10 +99,18 @@ async def test_with_no_broker_listening_the_answer_is_immediate_and_nothing_writ
 async def test_redis_down_is_503_and_nothing_is_written(settings: Settings) -> None:
     dead = RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0", socket_timeout_s=0.5)
     async with client_for(settings.model_copy(update={"redis": dead})) as client:
-        resp = await client.post("/v1/channels/webform", json=FORM)
+        with capture_logs() as logs:
+            resp = await client.post("/v1/channels/webform", json=FORM)
         problem = assert_problem(resp, 503)
         assert resp.headers["retry-after"].isdigit()
         assert "redis" in problem["detail"]
+    # the operator's side of it: one warning naming the backend
+    [line] = [e for e in logs if e["event"] == "backend_unavailable"]
+    assert (line["log_level"], line["backend"], line["path"]) == (
+        "warning",
+        "redis",
+        "/v1/channels",
+    )
     assert await read_topic(settings, Topic.INBOUND, expect=0, settle=0.3) == []
 
 
