@@ -223,6 +223,15 @@ class _Bounded(_Lingering):
         self._await(None)
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """The server is stopping. A request whose headers are still arriving is answered
+        503 with Retry-After, not cut off unanswered (a proxy would turn that into a 502
+        for a POST it may not retry); the others as uvicorn does."""
+        if self._awaiting is HEAD and self._head_started and not self._answered:
+            self._answer(503, "the server is shutting down; retry", retry=True)
+            return
+        super().shutdown()  # type: ignore[misc]  # the parser protocol's, next in the MRO
+
     def _await(self, phase: str | None) -> None:
         if self._deadline is not None:
             self._deadline.cancel()

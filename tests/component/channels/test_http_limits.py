@@ -223,6 +223,24 @@ async def test_a_request_in_flight_at_shutdown_gets_503_problem_json(parser: str
     assert orjson.loads(body)["status"] == 503
 
 
+async def test_a_request_whose_headers_are_arriving_at_shutdown_gets_503(parser: str) -> None:
+    """Not cut off unanswered: a proxy keeping the connection alive would answer 502 for
+    a POST it may not send again."""
+    async with (
+        serving(parser, http_shutdown_timeout_s=1) as served,
+        connection(served.port) as (reader, writer),
+    ):
+        writer.write(b"POST /ok HTTP/1.1\r\nHost: ingress\r\n")  # the head half sent
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        served.stop.set()  # what SIGTERM does
+        raw = await read_until_closed(reader, 10)
+    [(status, headers, body)] = answers(raw)
+    assert status == 503, raw
+    assert headers["retry-after"] == "5"
+    assert orjson.loads(body)["status"] == 503
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
 async def test_a_body_in_a_content_coding_is_refused_with_415(
     settings: Settings, coding: str
