@@ -24,12 +24,12 @@ GLUED_HEADER = re.compile(
     r"(?<=[\d)A-Za-z])\s*[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+:.*$|(?<=[\d)])\s*[A-Z][a-z]+:.*$",
     re.DOTALL,
 )
-UU_BLOCK = re.compile(
-    r"^begin(?:-base64)? [0-7]{3,4} ([^\n]+)\n((?:[^\n]*\n)*?)(?:end|====)[ \t]*$", re.MULTILINE
-)
+UU_BEGIN = re.compile(r"^begin(?:-base64)? [0-7]{3,4} ([^\n]+)\n", re.MULTILINE)
+UU_END = re.compile(r"^(?:end|====)[ \t]*$", re.MULTILINE)
 HAS_TAG = re.compile(r"<[A-Za-z!/?]")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SIG_SEPARATOR = "-- "
+MAX_HTML_CHARS = 1024 * 1024  # markup for far more text than the text limit keeps
 
 
 def _decode_word(match: re.Match[str]) -> str:
@@ -97,38 +97,104 @@ def unflow(text: str, *, delsp: bool) -> str:
 
     A line ending in a space continues on the next line of the same quote depth (the
     space is dropped with ``delsp=yes``); the signature separator ``-- `` never does.
-    Space-stuffing is undone and quoted lines are written back as ``> `` lines."""
+    Space-stuffing is undone and quoted lines are written back as ``> `` lines.
+    A paragraph is gathered as pieces and joined once: adding each line to a growing
+    string copied it every time, quadratic in a crafted message of a million lines."""
     out: list[str] = []
-    pending: str | None = None
-    pending_depth = 0
+    pending: _Paragraph | None = None
     for line in text.replace("\r\n", "\n").split("\n"):
         depth = len(line) - len(line.lstrip(">"))
         content = line[depth:]
         if content.startswith(" "):
             content = content[1:]
-        if pending is not None and (depth != pending_depth or content == SIG_SEPARATOR):
-            out.append(_quoted(pending_depth, pending.rstrip(" ")))
+        if pending is not None and (depth != pending.depth or content == SIG_SEPARATOR):
+            out.append(_quoted(pending.depth, pending.text().rstrip(" ")))
             pending = None
-        if pending is not None:
-            content = pending + content
-        if content.endswith(" ") and content != SIG_SEPARATOR:
-            pending, pending_depth = (content[:-1] if delsp else content), depth
+        if pending is None:
+            if content.endswith(" ") and content != SIG_SEPARATOR:
+                pending = _Paragraph(depth)
+                pending.add(content[:-1] if delsp else content)
+                continue
+            out.append(_quoted(depth, content))
             continue
+        pending.add(content)
+        if pending.trailing and not pending.is_separator():
+            if delsp:
+                pending.drop_space()
+            continue
+        out.append(_quoted(depth, pending.text()))
         pending = None
-        out.append(_quoted(depth, content))
     if pending is not None:
-        out.append(_quoted(pending_depth, pending.rstrip(" ")))
+        out.append(_quoted(pending.depth, pending.text().rstrip(" ")))
     return "\n".join(out)
+
+
+class _Paragraph:
+    """The lines of one flowed paragraph so far, joined once when it ends. ``cut``
+    trailing spaces are dropped from the joined pieces (``delsp=yes`` after an empty
+    continuation line), ``trailing`` counts those that remain."""
+
+    __slots__ = ("cut", "depth", "length", "pieces", "trailing")
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.pieces: list[str] = []
+        self.cut = self.length = self.trailing = 0
+
+    def add(self, piece: str) -> None:
+        if not piece:
+            return
+        if self.cut:
+            self._apply_cut()
+        self.pieces.append(piece)
+        self.length += len(piece)
+        stripped = len(piece) - len(piece.rstrip(" "))
+        self.trailing = self.trailing + stripped if stripped == len(piece) else stripped
+
+    def drop_space(self) -> None:
+        self.cut += 1
+        self.length -= 1
+        self.trailing -= 1
+
+    def is_separator(self) -> bool:
+        return self.length == len(SIG_SEPARATOR) and self.text() == SIG_SEPARATOR
+
+    def text(self) -> str:
+        self._apply_cut()
+        return "".join(self.pieces)
+
+    def _apply_cut(self) -> None:
+        while self.cut:  # only spaces are cut, so whole pieces are all spaces
+            last = self.pieces[-1]
+            if len(last) <= self.cut:
+                self.pieces.pop()
+                self.cut -= len(last)
+            else:
+                self.pieces[-1] = last[: -self.cut]
+                self.cut = 0
 
 
 def _quoted(depth: int, content: str) -> str:
     return ">" * depth + " " + content if depth else content
 
 
+def bounded_html(html: str) -> tuple[str, bool]:
+    """At most ``MAX_HTML_CHARS`` of markup, cut before a tag so none is split, and
+    whether anything was cut. The text kept is capped far lower (``SWITCHBOARD_MAX_TEXT_BYTES``,
+    64 KiB by default), so rendering a whole crafted 10 MiB part only cost seconds on
+    the event loop and a hundred megabytes for text that was then thrown away."""
+    if len(html) <= MAX_HTML_CHARS:
+        return html, False
+    cut = html.rfind("<", 0, MAX_HTML_CHARS + 1)
+    return html[: cut if cut > 0 else MAX_HTML_CHARS], True
+
+
 def html_to_text(html: str) -> str:
     """Readable text with paragraph breaks; a "text/html" part without tags is text.
+    Only the first ``MAX_HTML_CHARS`` of markup are rendered (see ``bounded_html``).
 
     Indentation from the renderer (nested blocks) is layout, not the writer's: dropped."""
+    html, _ = bounded_html(html)
     if not HAS_TAG.search(html):
         return trim_text(html)
     try:
@@ -146,10 +212,10 @@ def extract_uuencoded(text: str) -> tuple[str, list[Attachment]]:
         return text, []
     found: list[Attachment] = []
 
-    def take(match: re.Match[str]) -> str:
-        name = match.group(1).strip()
+    def take(header_name: str, body: str) -> None:
+        name = header_name.strip()
         size = 0
-        for line in match.group(2).split("\n"):
+        for line in body.split("\n"):
             if not line.strip() or line.strip() == "`":
                 continue
             try:
@@ -159,10 +225,21 @@ def extract_uuencoded(text: str) -> tuple[str, list[Attachment]]:
                 size += max(0, (ord(line[0]) - 32) & 63)
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         found.append(Attachment(name=name or None, content_type=ctype, size=size))
-        return ""
 
     normalised = text.replace("\r\n", "\n")
-    remaining = UU_BLOCK.sub(take, normalised)
+    kept: list[str] = []
+    pos = 0
+    # One pass: a begin line, then the first end line after it. Without an end line
+    # no later begin has one either, so the rest is text (a lazy regex over the whole
+    # block rescanned the rest of the text for every such begin line: quadratic).
+    while (begin := UU_BEGIN.search(normalised, pos)) is not None:
+        end = UU_END.search(normalised, begin.end())
+        if end is None:
+            break
+        take(begin.group(1), normalised[begin.end() : end.start()])
+        kept.append(normalised[pos : begin.start()])
+        pos = end.end()
     if not found:
         return text, []
-    return re.sub(r"\n{3,}", "\n\n", remaining), found
+    kept.append(normalised[pos:])
+    return re.sub(r"\n{3,}", "\n\n", "".join(kept)), found

@@ -13,7 +13,14 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from channels.body import FORM, parse_form_pairs, read_body, require_media_type, validate
+from channels.body import (
+    FORM,
+    MAX_FORM_FIELDS,
+    parse_form_pairs,
+    read_body,
+    require_media_type,
+    validate,
+)
 from channels.deps import Ingress
 from channels.models import AcceptedBody, IgnoredBody, problem_responses
 from channels.problems import Problem
@@ -127,7 +134,10 @@ def to_interaction(
 def signed_pairs(raw: bytes) -> list[tuple[str, str]]:
     """The form as the signature covers it, read without refusing anything: who cannot
     prove to be Twilio hears 401 whatever they sent, never how their body is malformed.
-    A body Twilio signed is UTF-8 and well formed, so it reads the same as when parsed."""
+    A body Twilio signed is UTF-8 and well formed, so it reads the same as when parsed;
+    and it has far fewer than ``MAX_FORM_FIELDS`` fields: more are not parsed at all."""
+    if raw.count(b"&") >= MAX_FORM_FIELDS:
+        raise Problem(401, "missing or invalid X-Twilio-Signature", slug="signature")
     return parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
 
 

@@ -22,6 +22,7 @@ from channels.body import (
     FORM,
     JSON,
     MULTIPART,
+    check_form_fields,
     declared_charset,
     malformed,
     parse_json,
@@ -118,6 +119,7 @@ def form_charset(content_type: str) -> str:
 def parse_form_in(raw: bytes, charset: str) -> dict[str, str]:
     """The fields of a form body in ``charset``; bytes that are not text in it are 400,
     never replaced with U+FFFD behind the sender's back."""
+    check_form_fields(raw)
     try:
         text = raw.decode(charset)
         pairs = parse_qsl(
