@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from channels.body import JSON, read_body, require_media_type
 from channels.deps import Ingress, IngressContext
-from channels.mime import ParsedEmail, parse_email
+from channels.mime import HTML_CUT, ParsedEmail, parse_email
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
 from channels.replies import split_reply
@@ -68,6 +68,7 @@ def to_interaction(parsed: ParsedEmail, size: int) -> Interaction:
         quoted_text=quoted,
         attachments=parsed.attachments,
         auto_reply=parsed.auto_reply_reason is not None,
+        truncated=True if HTML_CUT in parsed.warnings else None,
         sent_at=parsed.date,
         metadata=metadata,
     )

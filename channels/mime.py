@@ -35,6 +35,7 @@ from channels.charsets import HeaderCharset, decode_bytes
 from channels.header_policy import PLAIN_HEADERS, parse_scope
 from channels.mail_text import (
     CONTROL,
+    MAX_HTML_CHARS,
     decode_words,
     extract_uuencoded,
     html_to_text,
@@ -64,6 +65,7 @@ BANNER = re.compile(
     rb"(?i)-{3,}|forward|original message|weitergeleitet|urspr|transf|reenviado|inoltrato"
 )
 NO_BOUNDARY = "multipart: no boundary lines, read as one text part"
+HTML_CUT = f"text/html: only the first {MAX_HTML_CHARS // 1024 // 1024} MiB of markup rendered"
 TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels not read"
 NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
 SPACED_NAME = re.compile(r"[^\s\"'=*][^\"'=*]*\s[^\"'=*]*\.[A-Za-z0-9]{1,8}")
@@ -597,6 +599,8 @@ def _body(
         parts = []
         for html in walk.html:
             own, history = split_html(html)
+            if len(own) > MAX_HTML_CHARS and HTML_CUT not in headers.warnings:
+                headers.warnings.append(HTML_CUT)  # and the event says ``truncated``
             parts.append(html_to_text(own))
             if history:
                 quoted.append(html_to_text(history))

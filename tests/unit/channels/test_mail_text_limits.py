@@ -177,3 +177,27 @@ def test_html_is_cut_before_a_tag_and_says_so() -> None:
     kept, cut = bounded_html(no_tags)
     assert cut
     assert len(kept) == MAX_HTML_CHARS
+
+
+def test_an_html_part_cut_to_its_first_mib_is_marked_truncated() -> None:
+    """Markup-heavy HTML whose rendered text is short still lost what came after the
+    first MiB: the event says so, as it does for text cut to the limit."""
+    from channels.email import interpret
+    from channels.mime import HTML_CUT
+
+    markup = "<p>" + "<b></b>" * 200_000 + "</p><p>the end of the letter</p>"
+    raw = (
+        "From: ada@example.com\r\nTo: support@example.com\r\nSubject: long html\r\n"
+        "Message-ID: <html-cut@example.com>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n\r\n" + markup + "\r\n"
+    ).encode()
+    _, interaction = interpret(raw)
+    assert interaction is not None
+    assert interaction.truncated is True
+    assert HTML_CUT in interaction.metadata["parse_warnings"]
+    assert "the end of the letter" not in interaction.text
+    short = raw.replace(b"<b></b>" * 200_000, b"<b>hi</b>")
+    _, whole = interpret(short)
+    assert whole is not None
+    assert whole.truncated is None
+    assert "the end of the letter" in whole.text
