@@ -206,6 +206,26 @@ def consumer_row() -> list[Any]:
     ]
 
 
+def notifier_row() -> list[timeseries.Panel]:
+    return [
+        series(
+            "Notifications by medium and outcome",
+            "Deliveries per second (sent, parked for a retry after a temporary refusal, "
+            "retried, failed, uncertain: may have been delivered, skipped, no recipient). "
+            "Parked deliveries that keep rising mean a provider is down: they are sent "
+            "once it answers again, up to SWITCHBOARD_NOTIFY_RETRY_FOR_S.",
+            [
+                query(
+                    f"sum by (medium, outcome) (rate(switchboard_notifications_total[{RATE}]))",
+                    "{{medium}} {{outcome}}",
+                )
+            ],
+            unit="ops",
+            width=24,
+        ),
+    ]
+
+
 def service_level_row() -> list[timeseries.Panel]:
     met = counter_sum("sla", "met")
     breached = counter_sum("sla", "breached")
@@ -327,6 +347,7 @@ def build() -> dashboard.Dashboard:
     rows: list[tuple[str, list[Any]]] = [
         ("Ingress", ingress_row()),
         ("Consumers", consumer_row()),
+        ("Notifications", notifier_row()),
         ("Service levels", service_level_row()),
         ("Backlog", backlog_row()),
     ]
