@@ -70,10 +70,15 @@ def malformed(what: str, exc: Exception) -> Problem:
     )
 
 
+def form_fields(raw: bytes) -> int:
+    """The fields of a form body, counted before any is parsed (an upper bound: empty
+    ones too)."""
+    return raw.count(b"&") + 1
+
+
 def check_form_fields(raw: bytes) -> None:
-    """413 for a form body of more than ``MAX_FORM_FIELDS`` fields, counted (an upper
-    bound: empty ones too) before any is parsed."""
-    fields = raw.count(b"&") + 1
+    """413 for a form body of more than ``MAX_FORM_FIELDS`` fields."""
+    fields = form_fields(raw)
     if fields > MAX_FORM_FIELDS:
         raise Problem(
             413,

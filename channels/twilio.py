@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from channels.body import (
     FORM,
     MAX_FORM_FIELDS,
+    form_fields,
     parse_form_pairs,
     read_body,
     require_media_type,
@@ -136,7 +137,7 @@ def signed_pairs(raw: bytes) -> list[tuple[str, str]]:
     prove to be Twilio hears 401 whatever they sent, never how their body is malformed.
     A body Twilio signed is UTF-8 and well formed, so it reads the same as when parsed;
     and it has far fewer than ``MAX_FORM_FIELDS`` fields: more are not parsed at all."""
-    if raw.count(b"&") >= MAX_FORM_FIELDS:
+    if form_fields(raw) > MAX_FORM_FIELDS:
         raise Problem(401, "missing or invalid X-Twilio-Signature", slug="signature")
     return parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
 
