@@ -60,7 +60,7 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
     the contract's next_response is owed for every customer message after a public
     reply, whether or not the ticket was resolved in between.
     """
-    call = interaction.metadata.get("call_event") if interaction.channel == "voice" else None
+    call = call_event(interaction)
     if call is not None and call not in CONTACT_CALLS:
         return _call(interaction, current, call, at, by_call_id=by_reply)
     if current is not None and current.status in OPEN_STATUSES:
@@ -102,6 +102,12 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
     return Placed("new", new, "no open ticket")
 
 
+def call_event(interaction: Interaction) -> object:
+    """The phone system's event of a voice message (``ringing``, ``missed``, ...); None
+    for any other message."""
+    return interaction.metadata.get("call_event") if interaction.channel == "voice" else None
+
+
 def opens_tickets(interaction: Interaction) -> bool:
     """Whether a message could open a ticket in some state: neither an auto-reply or
     bounce nor a call event that is no customer contact (``place``: only missed calls
@@ -109,7 +115,7 @@ def opens_tickets(interaction: Interaction) -> bool:
     is, a ringing one changes nothing)."""
     if interaction.auto_reply:
         return False
-    call = interaction.metadata.get("call_event") if interaction.channel == "voice" else None
+    call = call_event(interaction)
     return call is None or call in CONTACT_CALLS
 
 
