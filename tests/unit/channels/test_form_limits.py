@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from channels.body import MAX_FORM_FIELDS, parse_form_pairs
 from channels.problems import Problem
 from channels.webform import parse_form_in
+from tests.budget import cpu_budget
 
 pytestmark = pytest.mark.unit
 
@@ -21,10 +21,8 @@ HOSTILE = b"email=k%40example.com&message=hi&" + b"a=1&" * 2_000_000
     "parse", [lambda raw: parse_form_in(raw, "utf-8"), parse_form_pairs], ids=["webform", "twilio"]
 )
 def test_a_form_of_millions_of_fields_is_413_at_once(parse: Callable[[bytes], object]) -> None:
-    start = time.perf_counter()
-    with pytest.raises(Problem) as caught:
+    with cpu_budget(0.5), pytest.raises(Problem) as caught:
         parse(HOSTILE)
-    assert time.perf_counter() - start < 0.5
     assert caught.value.status == 413
     assert f"{MAX_FORM_FIELDS:,} fields" in caught.value.detail
 

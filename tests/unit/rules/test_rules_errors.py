@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from rules import RuleError, RuleSetInvalid, load_ruleset, loads_ruleset
+from rules.source import MAX_FLOW_DEPTH
+from tests.budget import cpu_budget
 
 pytestmark = pytest.mark.unit
 
@@ -350,3 +352,20 @@ def test_stop_written_among_the_actions_is_told_where_it_belongs() -> None:
     [error] = errors_of(BASE + "  - {name: r, if: {text: x}, then: {queue: general, stop: true}}")
     assert error.startswith("r.yaml:11:53: unknown action 'stop'")
     assert "stop belongs on the rule, beside then" in error
+
+
+def test_flow_nesting_past_the_bound_is_reported_at_its_bracket_without_scanning_on() -> None:
+    """``[[[[...`` cost time quadratic in its depth in the YAML scanner (5,000 brackets,
+    1.7 s of a rules reload) and was then reported at 1:1; it stops at the bracket."""
+    deep = "[" * 10_000 + "]" * 10_000
+    with cpu_budget(0.5):
+        errors = errors_of(BASE + f"  - name: deep\n    when: {{any: {deep}}}\n")
+    line = BASE.count("\n") + 2
+    # the ``{`` is the first level: the bracket opening one level more is the 64th ``[``
+    column = len("    when: {any: ") + MAX_FLOW_DEPTH
+    assert errors[0].startswith(f"r.yaml:{line}:{column}: YAML nested too deeply")
+
+
+def test_flow_nesting_within_the_bound_is_read() -> None:
+    shallow = "[" * (MAX_FLOW_DEPTH - 1) + "1" + "]" * (MAX_FLOW_DEPTH - 1)
+    assert not any("nested too deeply" in e for e in errors_of(BASE + f"x: {shallow}\n"))
