@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from rules import RuleSet, loads_ruleset
 from rules.bench import generate_events, generate_ruleset_yaml
+from rules.operators import MAX_WAYS, ways
+from tests.budget import cpu_budget
 
 pytestmark = pytest.mark.unit
 
@@ -213,6 +215,45 @@ def test_a_pattern_that_backtracks_without_bound_gives_up_in_time() -> None:
     decision = rs.evaluate({"text": "a" * 60 + "!"}, now=NOW)  # before: it never returned
     assert decision.matched == ("fine",)
     assert rs.evaluate({"text": "aaaa"}, now=NOW).matched == ("evil",)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "few"),
+    [
+        (r"(?i)\b(invoice|refund|charge|payment)s?\b", True),
+        (r"(?i)@bigcorp\.example$", True),
+        (r"\d{3}-\d{4}", True),
+        (r"(?=ab)a[bc]", True),
+        (r"(a|aa)+$", False),  # unbounded repeats
+        (r".*x", False),
+        (r"(a|aa){0,30}$", False),  # bounded, but 2**30 ways to try
+        (r"(a?){10}b", False),
+        (r"(\w)\1", False),  # a back-reference
+    ],
+)
+def test_only_patterns_with_few_ways_to_match_run_without_the_time_limit(
+    pattern: str, few: bool
+) -> None:
+    assert (ways(pattern) <= MAX_WAYS) is few
+
+
+def test_a_bounded_pattern_with_exponential_ways_still_gives_up_in_time() -> None:
+    rs = loads_ruleset(
+        HEADER + '  - {name: evil, if: {text: {matches: "(a|aa){0,60}$"}}, then: {tags: [e]}}\n'
+    )
+    with cpu_budget(1.0):
+        assert rs.evaluate({"text": "a" * 60 + "!"}, now=NOW).matched == ()
+
+
+def test_a_pattern_with_few_ways_searches_a_long_text_in_linear_time() -> None:
+    rs = loads_ruleset(
+        HEADER + '  - {name: bill, if: {text: {matches: "(?i)\\\\b(invoice|refund)s?\\\\b"}}, '
+        "then: {tags: [b]}}\n"
+    )
+    text = "an invoic " * 100_000
+    with cpu_budget(1.0):
+        assert rs.evaluate({"text": text}, now=NOW).matched == ()
+        assert rs.evaluate({"text": text + "REFUNDS!"}, now=NOW).matched == ("bill",)
 
 
 def test_case_insensitive_operators_fold_case_and_compose_accents() -> None:
