@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from consumers.domain.threading import thread_key
+from consumers.domain.threading import reply_refs, thread_key
 from consumers.runner import Record
 from router.actions import Action, TicketAction, parse_action
 from router.codec import Headers, decode_record, is_binary, required_specversion
@@ -31,7 +31,7 @@ class Inbound:
     event: CloudEvent
     interaction: Interaction
     identities: list[str]
-    refs: list[str]
+    refs: list[str]  # ``reply_refs``: the parent first; the first one known names the ticket
     at: datetime
     customer_id: str = ""
     ticket_id: str | None = None  # the ticket a reply from another sender answers
@@ -105,10 +105,7 @@ def parse_record(record: Record) -> Inbound:
     identities = interaction.customer.identities() or [(record.key or b"").decode()]
     if not identities[0]:
         raise InvalidEvent("interaction has no customer identity and the record no key")
-    thread = interaction.thread
-    refs = [r for r in (thread.in_reply_to, *thread.references) if r]
-    if thread.call_id:
-        refs.append(f"call:{thread.call_id}")
+    refs = reply_refs(interaction)
     return Inbound(record, event, interaction, identities, refs, event_time(event, record))
 
 

@@ -128,6 +128,20 @@ def thread_key(interaction: Interaction) -> str | None:
     return f"call:{thread.call_id}" if thread.call_id else None
 
 
+def reply_refs(interaction: Interaction) -> list[str]:
+    """The ids a message may answer, in the order to look them up, each once: its
+    In-Reply-To, then its References newest first (RFC 5322 section 3.6.4: the last one
+    is the parent; Outlook and some webmail clients send References alone), then its
+    call (``call:<id>``). The first one Switchboard knows names the ticket: oldest first,
+    a reply would land on the conversation's first, long closed, ticket and open yet
+    another follow-up beside the one the conversation moved to."""
+    thread = interaction.thread
+    ordered = [thread.in_reply_to, *reversed(thread.references)]
+    if thread.call_id:
+        ordered.append(f"call:{thread.call_id}")
+    return list(dict.fromkeys(r for r in ordered if r))
+
+
 def handle_seconds(interaction: Interaction) -> float:
     """A call's talk + hold + wrap-up time, as the phone system reported it. A part that
     is no number of seconds a call can last (a flag, infinity, a day or more) counts

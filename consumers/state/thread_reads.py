@@ -37,7 +37,9 @@ class ThreadReads:
     _keys: Keys
 
     async def message_tickets(self, message_ids: list[str]) -> list[MessageOwner | None]:
-        """The customer and ticket each message id was indexed under (None: unknown)."""
+        """The customer and ticket each message id was indexed under (None: unknown), in
+        the order asked: a reply's refs come parent first (``reply_refs``), so the first
+        owner found is the one of the message it answers."""
         if not message_ids:
             return []
         with redis_errors():

@@ -12,7 +12,8 @@
 --   1 find           'named' (the ticket in ARGV[2]) | 'search' (the first reply
 --                    reference in the index, else the open ticket)
 --   2 ticket_id      with 'named'
---   3.. reply refs   with 'search', in the order to try them
+--   3.. reply refs   with 'search', in the order to try them: In-Reply-To, then
+--                    References newest first (consumers.domain.threading.reply_refs)
 -- Returns {done 0|1, outbox|false, version|false, ticket json|false, found by reply 0|1,
 --          profile|false, message|false}.
 local tid, by_reply = false, 0
