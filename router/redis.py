@@ -102,6 +102,25 @@ def make_client(settings: Settings) -> RedisClient:
     return Redis.from_url(cfg.url, **opts)
 
 
+async def serves_every_key(client: RedisClient) -> None:
+    """Redis is ready when it can answer for any key: one server answers PING; on a
+    cluster, every primary must answer and say the cluster is whole. A node of a cluster
+    in ``cluster_state:fail`` still answers PING, and PING reaches one node only, so that
+    alone said "ready" while every request failed, or "not ready" while they succeeded."""
+    if not isinstance(client, RedisCluster):
+        await client.ping()
+        return
+    answer = await client.cluster_info(target_nodes=RedisCluster.PRIMARIES)
+    infos = cast(dict[str, dict[str, str]], answer)  # one INFO per node asked
+    broken = sorted(
+        f"{node} says cluster_state:{info.get('cluster_state', '?')}"
+        for node, info in infos.items()
+        if info.get("cluster_state") != "ok"
+    )
+    if broken:
+        raise ClusterDownError(", ".join(broken))
+
+
 def check_tls_files(cfg: RedisSettings) -> None:
     """The TLS files of a ``rediss://`` URL, read now: one that cannot be read or used is
     a ConfigError naming its setting, as on the Kafka side, rather than a connection

@@ -36,7 +36,7 @@ from router.errors import Unrecoverable
 from router.health import NotReady, ReadyCheck, ops_app
 from router.kafka import group_has_history, make_consumer, make_producer, publish
 from router.observability import Telemetry
-from router.redis import RedisClient, make_redis
+from router.redis import RedisClient, make_redis, serves_every_key
 from router.settings import Settings
 from router.topic_watch import TopicWatch
 from router.topics import Topic, TopicNames
@@ -345,7 +345,7 @@ async def run_roles(
         stack.push_async_callback(redis.aclose)
 
         async def redis_ready() -> None:
-            await redis.ping()
+            await serves_every_key(redis)
 
         checks.setdefault("redis", redis_ready)
         if roles & set(CONSUMED):

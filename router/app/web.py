@@ -24,7 +24,7 @@ from router.errors import ConfigError
 from router.health import NotReady, ReadyCheck
 from router.kafka import make_producer
 from router.observability import Telemetry
-from router.redis import make_redis
+from router.redis import make_redis, serves_every_key
 from router.settings import Settings
 from router.topic_watch import TopicWatch
 from router.topics import TopicNames
@@ -91,7 +91,7 @@ async def ingress(
         )
 
         async def redis_ready() -> None:
-            await redis.ping()
+            await serves_every_key(redis)
 
         ctx = IngressContext(
             settings=settings,

@@ -11,17 +11,25 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 import redis
+from redis.exceptions import ClusterDownError
 
 from consumers.state.epoch import StateEpoch
 from router.app import roles
 from router.app.embedded import EmbeddedServices
 from router.errors import BackendUnavailable, ConfigError, Unrecoverable
 from router.keys import Keys
-from router.redis import RedisClient, check_redis, make_client, redis_errors
+from router.redis import (
+    UNAVAILABLE,
+    RedisClient,
+    check_redis,
+    make_client,
+    redis_errors,
+    serves_every_key,
+)
 from router.settings import RedisSettings, Settings
 from router.topic_admin import ensure_topics
 from tests.component.cluster.conftest import Cluster, cluster_settings
@@ -184,6 +192,47 @@ async def test_one_paused_node_costs_its_keys_one_timeout_and_the_others_nothing
             assert took < 2 * TIMEOUT_S + 0.3, (key, took)
         else:
             assert (outcome, took < TIMEOUT_S) == ("ok", True), (key, took)
+
+
+async def test_readiness_asks_every_node_not_the_one_a_ping_reaches(
+    own_cluster: Cluster, own_client: RedisClient
+) -> None:
+    """PING reaches one node: with another paused, or with the cluster short of a slot
+    (every node still answers PING), requests failed while ``/readyz`` said ready."""
+    await serves_every_key(own_client)
+    other = own_cluster.ports[-1]
+    _signal(own_cluster, signal.SIGSTOP, other)
+    try:
+        with pytest.raises(UNAVAILABLE):
+            await serves_every_key(own_client)
+    finally:
+        _signal(own_cluster, signal.SIGCONT, other)
+    with contextlib.closing(redis.Redis(port=other)) as node:
+        slot = int(node.cluster("SLOTS")[0][1])  # the last slot of its first range
+        node.execute_command("CLUSTER DELSLOTS", slot)
+        try:
+            assert await own_client.ping()
+            with pytest.raises(ClusterDownError, match="cluster_state:fail"):
+                await _until_raises(lambda: serves_every_key(own_client))
+        finally:
+            node.execute_command("CLUSTER ADDSLOTS", slot)
+    await _until_ok(lambda: serves_every_key(own_client))
+
+
+async def _until_raises(check: Callable[[], Awaitable[None]]) -> None:
+    """``check`` until it raises: a node takes a cron tick to see its state change."""
+    for _ in range(100):
+        await check()
+        await asyncio.sleep(0.05)
+
+
+async def _until_ok(check: Callable[[], Awaitable[None]]) -> None:
+    for _ in range(100):
+        with contextlib.suppress(ClusterDownError):
+            await check()
+            return
+        await asyncio.sleep(0.05)
+    await check()
 
 
 # --- 3. a plain URL naming a cluster node ------------------------------------------------
