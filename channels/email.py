@@ -4,14 +4,20 @@ provider's "raw MIME" webhook delivers it."""
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from channels.addresses import Mailbox, parse_addresses
 from channels.body import JSON, read_body, require_media_type
 from channels.deps import Ingress, IngressContext
-from channels.mime import HTML_CUT, ParsedEmail, parse_email
+from channels.mail_text import decode_words
+from channels.mime import HTML_CUT, ParsedEmail, parse_email, skip_banner
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
 from channels.replies import split_reply
@@ -22,19 +28,103 @@ SOURCE = "/switchboard/channels/email"
 PATH = "/v1/channels/email"
 MEDIA_TYPES = ("message/rfc822", "message/global")
 THREADPOOL_ABOVE_BYTES = 256 * 1024
+HEADER_END = re.compile(rb"\r?\n\r?\n")
+FOLD = re.compile(r"\r?\n(?=[ \t])")
+LIST_ID = re.compile(rb"(?im)^list-id[ \t]*:")
+#: The suffix a list adds to the writer's name when it rewrites From to its own address:
+#: Google Groups' "'Anna' via Support", Mailman's "Anna via Support".
+VIA = re.compile(r"\s+via\s+(?=\S)")
 
 
-def provider_id(parsed: ParsedEmail, raw: bytes) -> str:
-    """The Message-ID with its sender, so a redelivered mail is a duplicate while another
-    sender's mail under the same id (a shop system that stamps one fixed Message-ID on
-    every message) is not lost as one; the bytes' hash when there is no Message-ID."""
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """Who wrote the mail: ``box`` None when From is our own inbox and nothing else names
+    the writer; ``source`` is the header it came from."""
+
+    box: Mailbox | None
+    source: str = "from"
+
+
+def provider_id(parsed: ParsedEmail, raw: bytes, sender: str | None) -> str:
+    """The Message-ID with its sender (the customer the mail is published under), so a
+    redelivered mail is a duplicate while another sender's mail under the same id (a shop
+    system that stamps one fixed Message-ID on every message, or two people writing
+    through one Google Group) is not lost as one; the bytes' hash when there is no
+    Message-ID."""
     if parsed.message_id:
-        sender = parsed.sender.email if parsed.sender else ""
-        return f"message-id:{parsed.message_id}\x1f{sender}"
+        return f"message-id:{parsed.message_id}\x1f{sender or ''}"
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def to_interaction(parsed: ParsedEmail, size: int) -> Interaction:
+def _head(raw: bytes) -> bytes:
+    """The header block, after a forwarding banner (as ``parse_email`` reads it)."""
+    raw, _ = skip_banner(raw)
+    end = HEADER_END.search(raw)
+    return raw[: end.start()] if end else raw
+
+
+def _headers(head: bytes, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """The unfolded, decoded values of a few headers the parsed message does not keep."""
+    msg = BytesHeaderParser(policy=compat32).parsebytes(head)
+    found: dict[str, list[str]] = {name: [] for name in names}
+    for key, value in msg.raw_items():
+        if key.lower() in found:
+            text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            found[key.lower()].append(decode_words(FOLD.sub("", text)).strip())
+    return found
+
+
+def _list_address(list_id: str) -> str:
+    """``<support.acme.test>`` is the list support@acme.test; returned as the id itself,
+    compared with an address whose ``@`` is read as a dot (as ``auto_replies`` does)."""
+    return list_id.rsplit("<", 1)[-1].strip(" >").lower()
+
+
+def _writer_name(box: Mailbox, written: Mailbox) -> str | None:
+    """The writer's own display name, else From's without the list's " via Support"; a
+    From name without it is the list's name, not the writer's."""
+    if box.name:
+        return box.name
+    name = written.name or ""
+    cuts = [via.start() for via in VIA.finditer(name)]  # the last " via " is the list's
+    return (name[: cuts[-1]].strip("'\" ") or None) if cuts else None
+
+
+def find_writer(parsed: ParsedEmail, raw: bytes) -> Writer:
+    """The customer of a mail: its From, unless From is our own inbox, as when a Google
+    Group used as the support address rewrites From to itself for a DMARC-strict sender
+    and names the writer in X-Original-Sender and Reply-To. Reply-To alone never changes
+    the customer of an ordinary mail: a customer may ask for answers elsewhere."""
+    sender = parsed.sender
+    if sender is None:
+        return Writer(None)
+    head = _head(raw)
+    if sender.email != parsed.inbox and LIST_ID.search(head) is None:
+        return Writer(sender)  # the usual mail: no second parse of its headers
+    headers = _headers(head, ("x-original-sender", "list-id"))
+    written_to = {box.email for box in (*parsed.to, *parsed.cc, *parsed.delivered_to)}
+    lists = {_list_address(value) for value in headers["list-id"] if value}
+    # our list: its List-Id names an address the mail was written to (a foreign list's
+    # mail is list traffic, flagged, and keeps the list as its sender)
+    lists &= {box.replace("@", ".") for box in written_to}
+    own = sender.email == parsed.inbox or sender.email.replace("@", ".") in lists
+    if not own:
+        return Writer(sender)
+    ours = {sender.email, parsed.inbox}
+    original = parse_addresses(headers["x-original-sender"], decode_words, "x-original-sender")
+    candidates = [("x-original-sender", original.boxes[:1])]
+    if len(parsed.reply_to) == 1:
+        candidates.append(("reply-to", parsed.reply_to))
+    for source, boxes in candidates:
+        for box in boxes:
+            if box.email not in ours and box.email.replace("@", ".") not in lists:
+                return Writer(Mailbox(box.email, _writer_name(box, sender)), source)
+    return Writer(None)
+
+
+def to_interaction(parsed: ParsedEmail, size: int, writer: Writer | None = None) -> Interaction:
+    """``writer`` None: the customer is From (see ``find_writer``)."""
+    writer = writer or Writer(parsed.sender)
     reply = split_reply(parsed.text)
     quoted = "\n\n".join(q for q in (reply.quoted, parsed.quoted) if q) or None
     metadata: dict[str, Any] = {"size": size}
@@ -53,7 +143,9 @@ def to_interaction(parsed: ParsedEmail, size: int) -> Interaction:
         metadata["html_only"] = True
     if parsed.warnings:
         metadata["parse_warnings"] = parsed.warnings
-    sender = parsed.sender
+    if writer.box is not None and writer.source != "from":
+        metadata["customer_from"] = writer.source
+    sender = writer.box
     return Interaction(
         channel="email",
         customer=Customer(email=sender.email, name=sender.name) if sender else Customer(),
@@ -75,13 +167,15 @@ def to_interaction(parsed: ParsedEmail, size: int) -> Interaction:
 
 
 def interpret(raw: bytes) -> tuple[ParsedEmail, Interaction | None]:
-    """Parse and normalise; no interaction when there is no sender to answer, unless it
-    is machine mail (a bounce from ``<>`` or a bare ``MAILER-DAEMON``): that is published
-    flagged, so it is recorded and never opens a ticket, instead of being refused."""
+    """Parse and normalise; no interaction when there is no sender to answer (no From, or
+    From is our own inbox and names nobody else), unless it is machine mail (a bounce
+    from ``<>`` or a bare ``MAILER-DAEMON``): that is published flagged, with no
+    customer, so it is recorded and never opens a ticket, instead of being refused."""
     parsed = parse_email(raw)
-    if parsed.sender is None and parsed.auto_reply_reason is None:
+    writer = find_writer(parsed, raw)
+    if writer.box is None and parsed.auto_reply_reason is None:
         return parsed, None
-    return parsed, to_interaction(parsed, len(raw))
+    return parsed, to_interaction(parsed, len(raw), writer)
 
 
 async def accept(ingress: IngressContext, request: Request) -> Response:
@@ -96,15 +190,10 @@ async def accept(ingress: IngressContext, request: Request) -> Response:
     else:
         parsed, interaction = interpret(raw)
     if interaction is None:
-        raise Problem(
-            400,
-            "not an email with a sender: no address in From",
-            slug="invalid",
-            errors=[_error("/headers/from", "no sender address")],
-        )
+        raise _no_sender(parsed)
     # The Date header is the sender's clock; the event time is when it reached us.
     accepted = await ingress.publisher.interaction(
-        SOURCE, provider_id(parsed, raw), interaction, time=utcnow()
+        SOURCE, provider_id(parsed, raw, interaction.customer.email), interaction, time=utcnow()
     )
     return Response(accepted.json(), 202, media_type=JSON)
 
@@ -136,6 +225,24 @@ def build_router() -> APIRouter:
         return await accept(ingress, request)
 
     return router
+
+
+def _no_sender(parsed: ParsedEmail) -> Problem:
+    if parsed.sender is None:
+        return Problem(
+            400,
+            "not an email with a sender: no address in From",
+            slug="invalid",
+            errors=[_error("/headers/from", "no sender address")],
+        )
+    own = parsed.sender.email
+    return Problem(
+        400,
+        f"not an email with a sender: From is our own inbox {own} and neither "
+        "X-Original-Sender nor a single Reply-To names who wrote it",
+        slug="invalid",
+        errors=[_error("/headers/from", f"our own inbox {own}, not a customer")],
+    )
 
 
 def _error(pointer: str, detail: str) -> dict[str, str]:

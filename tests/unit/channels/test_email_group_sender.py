@@ -1,0 +1,191 @@
+"""A Google Group as the support address: for a DMARC-strict sender the group rewrites
+From to its own address ("Person via Support" <support@acme.test>) and names the writer
+in X-Original-Sender and Reply-To. The writer is the customer, never our own inbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import cast
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from channels.app import create_app
+from channels.deps import IngressContext
+from channels.email import interpret
+from channels.publish import Accepted, Publisher
+from consumers.state.memory import InMemoryThreadStore
+from router.events import Interaction
+from router.observability import Telemetry
+from router.settings import Settings
+from tests.unit.channels.test_email_threading import record
+from tests.unit.core.test_routing_handler import Broker, customer, handler, snapshot
+
+pytestmark = pytest.mark.unit
+
+GROUP = "support@acme.test"
+
+
+def group_mail(n: int, *, headers: str | None = None, to: str = GROUP) -> bytes:
+    """What the group delivers for person ``n``, as in the audit's repro."""
+    if headers is None:
+        headers = (
+            f"Reply-To: person{n}@outside.example\r\n"
+            f"X-Original-Sender: person{n}@outside.example\r\n"
+        )
+    return (
+        f'From: "Person{n} via Support" <{GROUP}>\r\n{headers}'
+        f"To: {to}\r\nList-Id: <support.acme.test>\r\nSubject: Question {n}\r\n"
+        f"Message-ID: <gg-{n}@outside.example>\r\n\r\nQuestion number {n}.\r\n"
+    ).encode()
+
+
+def event(raw: bytes) -> Interaction:
+    _, interaction = interpret(raw)
+    assert interaction is not None
+    return interaction
+
+
+def test_two_people_writing_through_the_group_are_two_customers() -> None:
+    first, second = event(group_mail(1)), event(group_mail(2))
+    assert (first.customer.email, first.customer.name) == ("person1@outside.example", "Person1")
+    assert (second.customer.email, second.customer.name) == ("person2@outside.example", "Person2")
+    assert first.sender_key() != second.sender_key()
+    assert first.metadata["customer_from"] == "x-original-sender"
+    assert first.inbox == GROUP
+
+
+async def test_the_second_persons_question_opens_a_ticket_of_its_own() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([record(group_mail(1), 0)])
+    first = snapshot(broker.take())
+    await handler(store, broker).handle([record(group_mail(2), 1)])
+    second = snapshot(broker.take())
+    assert second.id != first.id
+    assert first.customer_id == await customer(store, "person1@outside.example")
+    assert second.customer_id == await customer(store, "person2@outside.example")
+    assert await store.customer_of(f"email:{GROUP}") is None
+
+
+def test_a_single_reply_to_names_the_writer_when_there_is_no_x_original_sender() -> None:
+    mail = event(group_mail(1, headers="Reply-To: Person One <person1@outside.example>\r\n"))
+    assert (mail.customer.email, mail.customer.name) == ("person1@outside.example", "Person One")
+    assert mail.metadata["customer_from"] == "reply-to"
+
+
+def test_x_original_sender_wins_over_reply_to() -> None:
+    headers = (
+        "Reply-To: helpdesk-replies@outside.example\r\n"
+        "X-Original-Sender: person1@outside.example\r\n"
+    )
+    assert event(group_mail(1, headers=headers)).customer.email == "person1@outside.example"
+
+
+def test_the_lists_group_address_is_ours_even_when_the_mail_was_written_to_another() -> None:
+    """The customer wrote to sales@ with the support group in copy; From names the group
+    that distributed it, which its List-Id identifies."""
+    mail = event(group_mail(1, to=f"sales@acme.test\r\nCc: {GROUP}"))
+    assert mail.inbox == "sales@acme.test"
+    assert mail.customer.email == "person1@outside.example"
+
+
+def test_a_foreign_lists_mail_keeps_the_list_as_its_sender() -> None:
+    """Not our inbox: list traffic, flagged and recorded under the list, as before."""
+    raw = (
+        b'From: "Person1 via Announce" <announce@lists.example.de>\r\n'
+        b"X-Original-Sender: person1@outside.example\r\nTo: support@acme.test\r\n"
+        b"List-Id: <announce.lists.example.de>\r\nSubject: Release\r\n\r\n4.2 is out\r\n"
+    )
+    mail = event(raw)
+    assert (mail.customer.email, mail.auto_reply) == ("announce@lists.example.de", True)
+
+
+def test_an_ordinary_mail_with_another_reply_to_is_still_from_its_sender() -> None:
+    raw = (
+        b"From: Anna Mueller <anna@example.de>\r\nReply-To: billing@example.de\r\n"
+        b"X-Original-Sender: someone@else.example\r\nTo: support@acme.test\r\n"
+        b"Subject: Invoice\r\nMessage-ID: <a1@example.de>\r\n\r\nHello\r\n"
+    )
+    mail = event(raw)
+    assert (mail.customer.email, mail.customer.name) == ("anna@example.de", "Anna Mueller")
+    assert "customer_from" not in mail.metadata
+    assert mail.metadata["reply_to"] == ["billing@example.de"]
+
+
+def test_reply_to_naming_the_group_again_is_no_writer() -> None:
+    headers = f"Reply-To: {GROUP}\r\nX-Original-Sender: {GROUP}\r\n"
+    _, interaction = interpret(group_mail(1, headers=headers))
+    assert interaction is None
+
+
+def test_several_reply_to_addresses_name_no_single_writer() -> None:
+    headers = "Reply-To: a@outside.example, b@outside.example\r\n"
+    _, interaction = interpret(group_mail(1, headers=headers))
+    assert interaction is None
+
+
+def test_machine_mail_from_our_own_inbox_is_recorded_without_a_customer() -> None:
+    """As a bounce from ``<>``: published flagged (it never opens a ticket), but our inbox
+    is not made a customer."""
+    headers = "Auto-Submitted: auto-replied\r\n"
+    mail = event(group_mail(1, headers=headers))
+    assert mail.auto_reply
+    assert mail.customer.email is None
+    assert mail.sender_key() == "email:anonymous"
+
+
+class Remembering:
+    def __init__(self) -> None:
+        self.published: list[tuple[str | None, Interaction]] = []
+
+    async def interaction(
+        self, source: str, provider_id: str | None, data: Interaction, **_: object
+    ) -> Accepted:
+        self.published.append((provider_id, data))
+        return Accepted(f"{source}#{len(self.published)}", duplicate=False)
+
+
+@pytest.fixture
+def publisher() -> Remembering:
+    return Remembering()
+
+
+@pytest.fixture
+async def client(publisher: Remembering) -> AsyncIterator[httpx.AsyncClient]:
+    ctx = IngressContext(
+        settings=Settings(api_tokens=SecretStr("t")),
+        publisher=cast(Publisher, publisher),
+        telemetry=Telemetry(),
+        ticket_owners=None,  # type: ignore[arg-type]
+    )
+    transport = httpx.ASGITransport(app=create_app(ctx))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as c:
+        yield c
+
+
+RFC822 = {"content-type": "message/rfc822"}
+
+
+async def test_the_group_mails_are_published_under_each_writer(
+    client: httpx.AsyncClient, publisher: Remembering
+) -> None:
+    for n in (1, 2):
+        resp = await client.post("/v1/channels/email", content=group_mail(n), headers=RFC822)
+        assert resp.status_code == 202, resp.text
+    keys = [data.sender_key() for _, data in publisher.published]
+    assert keys == ["email:person1@outside.example", "email:person2@outside.example"]
+    assert all(GROUP not in (pid or "") for pid, _ in publisher.published)
+
+
+async def test_mail_from_our_own_inbox_naming_nobody_else_is_refused_at_from(
+    client: httpx.AsyncClient, publisher: Remembering
+) -> None:
+    resp = await client.post(
+        "/v1/channels/email", content=group_mail(1, headers=""), headers=RFC822
+    )
+    assert resp.status_code == 400, resp.text
+    problem = resp.json()
+    assert problem["errors"][0]["pointer"] == "/headers/from"
+    assert GROUP in problem["detail"]
+    assert publisher.published == []
