@@ -8,7 +8,11 @@ misses are handled here, the way talon does it: a ``>`` quote introduced by a he
 line in a language it does not know (``... пользователь ... написал:``); a quote placed
 *above* the answer (``Am ... schrieb ...:`` then ``>`` lines, then the reply), which is
 looked for before the library runs because its header patterns would cut the answer
-off; Lotus Notes' ``-----Name wrote: -----`` banner; and, for HTML-only mail, the quote
+off; Lotus Notes' ``-----Name wrote: -----`` banner; the separator lines above a quoted or
+forwarded message in the languages the library only knows the headers of
+(``-----Ursprüngliche Nachricht-----``, ``---------- Forwarded message ---------``,
+Apple Mail's ``Begin forwarded message:``), which start the quote as the library's
+English ``-----Original Message-----`` does; and, for HTML-only mail, the quote
 containers of Outlook, Outlook on the web, Lotus Notes, Gmail, Apple Mail, Thunderbird
 and Yahoo, which :func:`split_html` cuts off before the HTML becomes text. Agents
 always have the full text: what is cut from ``text`` is in ``quoted``. An inline reply
@@ -55,6 +59,40 @@ MAX_INTRO_LINES = 3
 LOTUS_BANNER = re.compile(
     r"^\s*-{3,}\s*.{1,200}?\s(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|escreveu)"
     r"\s*:?\s*-{3,}\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: "Original message" and "forwarded message" in the separators Outlook, Gmail,
+#: Thunderbird and webmailers write between dashes, in the languages we read.
+SEPARATOR_PHRASES = (
+    r"original[- ]?(?:message|nachricht)|forwarded message",
+    r"urspr(?:ü|ue)ngliche nachricht|weitergeleitete nachricht",
+    r"message d['’]origine|message original|message transf(?:é|e)r(?:é|e)",
+    r"mensaje original|mensaje reenviado",
+    r"oorspronkelijk bericht|origineel bericht|doorgestuurd bericht",
+    r"messaggio originale|messaggio inoltrato",
+    r"mensagem original|mensagem (?:re)?encaminhada",
+    r"oprindelig meddelelse|videresendt meddelelse|opprinnelig melding",
+    r"ursprungligt meddelande|originalmeddelande|vidarebefordrat meddelande",
+    r"alkuper(?:ä|a)inen viesti|v(?:ä|a)litetty viesti",
+    r"oryginalna wiadomo(?:ś|s)(?:ć|c)|przekazana wiadomo(?:ś|s)(?:ć|c)",
+    r"p(?:ů|u)vodn(?:í|i) zpr(?:á|a)va|p(?:ř|r)eposlan(?:á|a) zpr(?:á|a)va",
+)
+#: Apple Mail's line above a forwarded message, in the same languages.
+FORWARD_INTROS = (
+    r"begin forwarded message",
+    r"anfang der weitergeleiteten nachricht",
+    r"d(?:é|e)but du message (?:r(?:é|e)exp(?:é|e)di(?:é|e)|transf(?:é|e)r(?:é|e))",
+    r"inicio del mensaje reenviado",
+    r"begin doorgestuurd bericht",
+    r"inizio messaggio inoltrato",
+    r"in(?:í|i)cio da mensagem (?:re)?encaminhada",
+)
+QUOTE_SEPARATOR = re.compile(
+    r"^[ \t]*(?:-{2,}[ \t]*(?:"
+    + "|".join(SEPARATOR_PHRASES)
+    + r")[ \t]*-{2,}|(?:"
+    + "|".join(FORWARD_INTROS)
+    + r")[ \t]*:)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 SIGNATURE_START = re.compile(
@@ -206,6 +244,13 @@ def _quote_above(text: str) -> tuple[str, str] | None:
     return "\n".join(rest), "\n".join(lines[:end]).strip()
 
 
+def _banner(text: str) -> re.Match[str] | None:
+    """The first line that starts the history by itself: a Lotus Notes banner or a
+    separator such as ``-----Ursprüngliche Nachricht-----``."""
+    found = (LOTUS_BANNER.search(text), QUOTE_SEPARATOR.search(text))
+    return min((m for m in found if m is not None), key=lambda m: m.start(), default=None)
+
+
 def _restore(original: str, stripped: str) -> str:
     """``stripped`` (the library's lines, each stripped) with the original lines' indentation."""
     source = original.split("\n")
@@ -254,10 +299,10 @@ def split_reply(body: str) -> Reply:
     above = _quote_above(text[:MAX_SCAN_CHARS])
     if above is not None:
         text, quote = _trim(above[0] + text[MAX_SCAN_CHARS:]), above[1]
-    lotus = LOTUS_BANNER.search(text[:MAX_SCAN_CHARS])
-    lotus_quote = ""
-    if lotus is not None and text[: lotus.start()].strip():
-        text, lotus_quote = _trim(text[: lotus.start()]), text[lotus.start() :].strip()
+    banner = _banner(text[:MAX_SCAN_CHARS])
+    banner_quote = ""
+    if banner is not None and text[: banner.start()].strip():
+        text, banner_quote = _trim(text[: banner.start()]), text[banner.start() :].strip()
     head, tail = text[:MAX_SCAN_CHARS], text[MAX_SCAN_CHARS:]
     message = EmailMessage(
         text=head, languages=list(LANGUAGES), keep_hyphen_lists=True, **LIBRARY_PATTERNS
@@ -265,8 +310,8 @@ def split_reply(body: str) -> Reply:
     first, rest = message.replies[0], message.replies[1:]
     reply, quoted_here = _split_quotes(_restore(head, first.content))
     quoted = [q for q in (quoted_here, *(r.content for r in rest)) if q]
-    if lotus_quote:
-        quoted.append(lotus_quote)
+    if banner_quote:
+        quoted.append(banner_quote)
     if above is not None:
         quoted.append(quote)
     if tail.strip():
@@ -275,7 +320,7 @@ def split_reply(body: str) -> Reply:
         else:
             reply = f"{reply}{tail}"
     reply = _trim(reply)
-    if not reply.strip():
+    if not QUOTE_SEPARATOR.sub("", reply).strip():
         # Nothing but quotes and headers: keep it all as text rather than publish nothing.
         return Reply(_trim(body.replace("\r\n", "\n")), None)
     return Reply(reply, "\n\n".join(quoted) or None)

@@ -126,6 +126,30 @@ def test_a_google_group_as_the_support_address_is_not_list_mail() -> None:
     assert parse_email(raw).auto_reply_reason is None
 
 
+def test_a_google_groups_relayed_mail_with_its_list_headers_is_a_customers() -> None:
+    """Google Groups relays each mail with ``Precedence: list`` and ``Mailing-list`` as
+    well as its List-Id: every customer's mail was taken for list traffic, no ticket."""
+    raw = (
+        b"From: 'Anna' via Support <support@acme.test>\r\nTo: support@acme.test\r\n"
+        b"Reply-To: anna@example.de\r\nX-Original-Sender: anna@example.de\r\n"
+        b"Mailing-list: list support@acme.test; contact support+owners@acme.test\r\n"
+        b"Precedence: list\r\nList-ID: <support.acme.test>\r\nX-Google-Group-Id: 1234\r\n"
+        b"Message-ID: <gg-anna@example.de>\r\nSubject: Invoice\r\n\r\nHello\r\n"
+    )
+    _, interaction = interpret(raw)
+    assert interaction is not None
+    assert (interaction.auto_reply, interaction.customer.email) == (False, "anna@example.de")
+
+
+def test_precedence_list_of_another_list_is_still_list_mail() -> None:
+    raw = (
+        b"From: announce@lists.example.de\r\nTo: support@acme.test\r\n"
+        b"Precedence: list\r\nList-Id: <announce.lists.example.de>\r\n"
+        b"Subject: Release\r\n\r\nNews\r\n"
+    )
+    assert parse_email(raw).auto_reply_reason == "precedence: list"
+
+
 def test_a_mail_without_any_from_is_still_refused() -> None:
     _, interaction = interpret(b"To: support@acme.test\r\nSubject: hi\r\n\r\nbody\r\n")
     assert interaction is None

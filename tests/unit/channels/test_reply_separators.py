@@ -1,0 +1,106 @@
+"""The separator line above a quoted or forwarded message (``-----Ursprüngliche
+Nachricht-----``, Gmail's ``---------- Forwarded message ---------``, Apple Mail's
+``Begin forwarded message:``) belongs to the quote, in every language, as the English
+``-----Original Message-----`` does."""
+
+from __future__ import annotations
+
+import pytest
+
+from channels.replies import split_reply
+
+pytestmark = pytest.mark.unit
+
+ANSWER = "Hallo,\n\ndie Rechnung stimmt nicht.\n\nGruß\nAnna"
+HEADERS = {
+    "de": "Von: Support <support@acme.test>\nGesendet: Montag, 3. November 2025 10:00\n"
+    "An: Anna <anna@example.de>\nBetreff: Ihre Anfrage",
+    "en": "From: Support <support@acme.test>\nSent: Monday, November 3, 2025 10:00 AM\n"
+    "To: Anna <anna@example.com>\nSubject: Your request",
+    "gmail": "From: Support <support@acme.test>\nDate: Mon, Nov 3, 2025 at 10:00 AM\n"
+    "Subject: Your request\nTo: <anna@example.com>",
+    "fr": "De : Support <support@acme.test>\nEnvoyé : lundi 3 novembre 2025 10:00\n"
+    "À : Anna <anna@example.fr>\nObjet : Votre demande",
+    "es": "De: Support <support@acme.test>\nEnviado el: lunes, 3 de noviembre de 2025 10:00\n"
+    "Para: Anna <anna@example.es>\nAsunto: Su solicitud",
+    "nl": "Van: Support <support@acme.test>\nVerzonden: maandag 3 november 2025 10:00\n"
+    "Aan: Anna <anna@example.nl>\nOnderwerp: Uw aanvraag",
+    "it": "Da: Support <support@acme.test>\nInviato: lunedì 3 novembre 2025 10:00\n"
+    "A: Anna <anna@example.it>\nOggetto: La sua richiesta",
+}
+SEPARATORS = [
+    ("-----Ursprüngliche Nachricht-----", "de"),
+    ("-----Message d'origine-----", "fr"),
+    ("-----Mensaje original-----", "es"),
+    ("-----Oorspronkelijk bericht-----", "nl"),
+    ("-----Messaggio originale-----", "it"),
+    ("---------- Forwarded message ---------", "gmail"),
+    ("---------- Weitergeleitete Nachricht ----------", "de"),
+    ("-------- Original-Nachricht --------", "de"),
+    ("Begin forwarded message:", "gmail"),
+    ("Anfang der weitergeleiteten Nachricht:", "de"),
+    ("-----Original Message-----", "en"),
+]
+
+
+@pytest.mark.parametrize(("separator", "lang"), SEPARATORS, ids=[s for s, _ in SEPARATORS])
+def test_the_separator_goes_with_the_quote(separator: str, lang: str) -> None:
+    body = f"{ANSWER}\n\n{separator}\n{HEADERS[lang]}\n\nAlter Text hier.\n"
+    reply = split_reply(body)
+    assert reply.text == ANSWER
+    assert reply.quoted is not None
+    assert reply.quoted.startswith(separator)
+    assert reply.quoted.endswith("Alter Text hier.")
+
+
+@pytest.mark.parametrize(("separator", "lang"), SEPARATORS[:3], ids=[s for s, _ in SEPARATORS[:3]])
+def test_the_separator_goes_with_the_quote_in_a_crlf_mail(separator: str, lang: str) -> None:
+    body = f"{ANSWER}\n\n{separator}\n{HEADERS[lang]}\n\nAlter Text hier.\n"
+    assert split_reply(body.replace("\n", "\r\n")).text == ANSWER
+
+
+@pytest.mark.parametrize(
+    "separator",
+    ["-----Ursprüngliche Nachricht-----", "-----Original Message-----", "Begin forwarded message:"],
+)
+def test_a_separator_with_no_header_block_below_still_starts_the_quote(separator: str) -> None:
+    reply = split_reply(f"Siehe unten.\n\n{separator}\nDer alte Text ohne Kopfzeilen.\n")
+    assert reply.text == "Siehe unten."
+    assert reply.quoted == f"{separator}\nDer alte Text ohne Kopfzeilen."
+
+
+# Spanish Outlook's "Enviado el:" is not a header line mail-parser-reply knows, so a
+# Spanish forward with nothing above it is split inside its header block (not covered here).
+FORWARDS = [(s, lang) for s, lang in SEPARATORS if lang != "es"]
+
+
+@pytest.mark.parametrize(("separator", "lang"), FORWARDS, ids=[s for s, _ in FORWARDS])
+def test_a_forward_with_nothing_written_keeps_the_whole_mail_as_text(
+    separator: str, lang: str
+) -> None:
+    """Nothing of the customer's own above the separator: the text is not just a line
+    of dashes, it is the whole forward."""
+    body = f"{separator}\n{HEADERS[lang]}\n\nAlter Text hier."
+    reply = split_reply(body)
+    assert reply.text == body
+    assert reply.quoted is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["----- Notes -----", "-- original message follows below, see --", "Begin here:"],
+)
+def test_a_customers_own_dashed_lines_stay_in_the_text(line: str) -> None:
+    body = f"Hello,\n\n{line}\nThe printer is jammed again.\n\nThanks\nAnna"
+    assert split_reply(body).text == body
+
+
+def test_a_separator_inside_a_quote_is_part_of_that_quote() -> None:
+    body = (
+        "Thanks, that worked.\n\nOn Mon, 3 Nov 2025 at 10:00, Support <support@acme.test> "
+        "wrote:\n> Try again.\n> -----Ursprüngliche Nachricht-----\n> Von: Anna\n"
+    )
+    reply = split_reply(body)
+    assert reply.text == "Thanks, that worked."
+    assert reply.quoted is not None
+    assert "> -----Ursprüngliche Nachricht-----" in reply.quoted
