@@ -1,7 +1,7 @@
 """``switchboard metrics verify``: are the compacted metric topics the truth?
 
 An independent batch recount of every metric window (contract section 8) from the
-``tickets`` topic, diffed key by key against the newest revision of every record on the
+``tickets`` topic, diffed key by key against the last record written of every key on the
 metric topics. It is written from the documented definitions, not with the metrics
 role's own code, so a bug in that code cannot hide in both sides:
 
@@ -301,7 +301,9 @@ def documented_values(metric: str, c: Counters) -> dict[str, float | None]:
 
 @dataclass(slots=True)
 class Published:
-    """The newest revision of every key of the metric topics (what compaction keeps)."""
+    """The last record written under every key of the metric topics: what compaction
+    keeps and a monitoring system reads, even when an earlier record carries a higher
+    revision (a forged or replayed one is then no longer what anyone sees)."""
 
     newest: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
 
@@ -317,10 +319,7 @@ class Published:
         if not isinstance(record, dict):
             return
         revision = record.get("revision")
-        revision = revision if isinstance(revision, int) else 0
-        seen = self.newest.get(name)
-        if seen is None or revision >= seen[0]:
-            self.newest[name] = (revision, record)
+        self.newest[name] = (revision if isinstance(revision, int) else 0, record)
 
     def windows(self) -> Iterator[tuple[WindowId, Counters, dict[str, Any]]]:
         """Every window without its gauges, merged over ignored dimensions."""

@@ -71,7 +71,7 @@ def parse_when(text: str, *, end: bool = False) -> datetime:
 
 
 def latest_revisions(records: Iterable[ConsumerRecord[bytes, bytes]], period: Period) -> list[Row]:
-    """The newest revision of every record key (what compaction keeps), inside ``period``."""
+    """The last record written under every key (what compaction keeps), inside ``period``."""
     newest: dict[str, MetricRecord] = {}
     for record in records:
         key = (record.key or b"").decode(errors="replace")
@@ -82,9 +82,7 @@ def latest_revisions(records: Iterable[ConsumerRecord[bytes, bytes]], period: Pe
             metric = MetricRecord.model_validate(orjson.loads(record.value))
         except (orjson.JSONDecodeError, ValidationError):
             continue
-        seen = newest.get(key)
-        if seen is None or metric.revision >= seen.revision:
-            newest[key] = metric
+        newest[key] = metric
     return [
         Row(
             m.metric,

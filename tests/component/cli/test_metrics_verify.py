@@ -236,7 +236,10 @@ def test_handle_time_of_replies_and_of_answered_calls_is_counted_as_the_role_cou
     assert role == {k: v for k, v in got.items() if k.startswith("workload/")}
 
 
-def test_newest_revision_wins_and_a_definition_hash_does_not_split_a_window() -> None:
+def test_the_last_record_written_wins_and_a_definition_hash_does_not_split_a_window() -> None:
+    """As compaction keeps it: a record of a higher revision written earlier (forged, or
+    a publisher's bug) is not what a monitoring system reads once the next one is in."""
+
     def record(revision: int, resolved: int, definition: str) -> bytes:
         return orjson.dumps(
             {
@@ -252,11 +255,11 @@ def test_newest_revision_wins_and_a_definition_hash_does_not_split_a_window() ->
 
     published = Published()
     published.add_record(b"k1", record(2, 5, "d1"))
-    published.add_record(b"k1", record(1, 9, "d1"))  # an older revision, read later
+    published.add_record(b"k1", record(1, 9, "d1"))  # a lower revision, written later
     published.add_record(b"k2", record(1, 1, "d2"))
     published.add_record(b"k3", record(1, 7, "d3"))
     published.add_record(b"k3", None)  # a tombstone
     [(window, counters, values)] = list(published.windows())
     assert window.key == "fcr/2026-11-24T10:00:00Z/agent=a,channel=chat,queue=q"
-    assert counters == {"resolved": 6}
+    assert counters == {"resolved": 10}
     assert values == {}  # merged: the values of one record are not the window's
