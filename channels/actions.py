@@ -2,8 +2,9 @@
 ``switchboard.actions``. Bearer tokens from ``SWITCHBOARD_API_TOKENS``.
 
 A request is one action or a list; every item is validated, and every ticket it names
-looked up, before anything is published: an invalid item (400) or an unknown ticket (404)
-means nothing from the request is written.
+looked up, before anything is published: an invalid item (400), an unknown ticket (404)
+or an answer to an offer the ticket does not hold (409) means nothing from the request is
+written.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from pydantic import (
 from starlette.types import Message, Receive, Scope, Send
 
 from channels.body import JSON, parse_json, read_body, require_media_type
-from channels.deps import Ingress, KnownAgents, TicketOwners
+from channels.deps import Ingress, KnownAgents, TicketOwners, TicketReads
 from channels.models import (
+    PROBLEM_SCHEMA,
     AcceptedBody,
     idempotency_key,
     idempotency_key_parameter,
@@ -345,6 +347,52 @@ async def require_agents(prepared: list[Prepared], known_agents: KnownAgents | N
         raise invalid_fields(errors)
 
 
+ACCEPTED = canonical_type("assignment.accepted")
+DECLINED = canonical_type("assignment.declined")
+REPLIED = canonical_type("agent.replied")
+
+
+async def require_offers(prepared: list[Prepared], read_tickets: TicketReads | None) -> None:
+    """409 naming every ``assignment.accepted`` / ``.declined`` whose ticket is not offered
+    to its agent (its ``assignee``, as the router judges it), as read now and as the
+    request's own earlier items change it (a transfer to an agent offers it to them, a
+    decline to nobody). Published anyway, the router would change nothing, and the
+    helpdesk would believe the agent took or gave back the ticket. Call after
+    ``require_tickets``: a ticket that is not there is its 404."""
+    answers = [p for p in prepared if p.event.type in (ACCEPTED, DECLINED) and p.ticket_id]
+    if read_tickets is None or not answers:
+        return
+    wanted = list(dict.fromkeys(p.ticket_id for p in answers if p.ticket_id is not None))
+    try:
+        found = await read_tickets(wanted)
+    except ValidationError:  # a snapshot that cannot be read: the router dead-letters
+        return
+    offered = {t: ticket.assignee for t, ticket in zip(wanted, found, strict=True) if ticket}
+    errors = []
+    for p in prepared:
+        data = p.event.data if isinstance(p.event.data, dict) else {}
+        ticket_id, agent = p.ticket_id, data.get("agent_id")
+        if ticket_id not in offered:
+            continue
+        if p.event.type in (ACCEPTED, DECLINED):
+            holder = offered[ticket_id]
+            if holder != agent:
+                to = f"to {holder!r}" if holder else "to nobody"
+                detail = f"ticket {ticket_id!r} is offered {to}, not to {agent!r}"
+                errors.append(_at(f"{p.pointer}/data/agent_id", detail))
+            elif p.event.type == DECLINED:
+                offered[ticket_id] = None
+        elif p.event.type == EventType.TICKET_TRANSFERRED and agent is not None:
+            offered[ticket_id] = agent
+        elif p.event.type == EventType.TICKET_TRANSFERRED or (
+            p.event.type == REPLIED and offered[ticket_id] is None
+        ):  # another queue may take it from its assignee, a reply give it to the replier:
+            del offered[ticket_id]  # what follows on this ticket is left to the router
+    if errors:
+        detail = f"{errors[0]['pointer']}: {errors[0]['detail']}; nothing was written"
+        raise Problem(409, detail, slug="not-offered", errors=errors)
+
+
 def _at(path: str, detail: str) -> dict[str, str]:
     return {"pointer": path, "detail": detail}
 
@@ -383,6 +431,14 @@ def no_store(send: Send) -> Send:
     return sending
 
 
+NOT_OFFERED = {
+    "description": "An `assignment.accepted` or `.declined` from an agent the ticket is not "
+    "offered to (type `not-offered`): `errors` points at each such `agent_id`, the detail "
+    "says whom the ticket is offered to; nothing was written",
+    "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+}
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["actions"], route_class=PrivateRoute)
     item_schema = ActionIn.model_json_schema()
@@ -391,7 +447,7 @@ def build_router() -> APIRouter:
         "/v1/actions",
         status_code=202,
         response_model=ListAccepted | AcceptedBody,
-        responses=problem_responses(400, 401, 404, 413, 415, 422, 503),
+        responses={**problem_responses(400, 401, 404, 413, 415, 422, 503), 409: NOT_OFFERED},
         summary="Helpdesk actions: one CloudEvent-like object or a list of them",
         description=(
             "Types: " + ", ".join(t.removeprefix("switchboard.") for t in ACTIONS) + ". "
@@ -399,7 +455,8 @@ def build_router() -> APIRouter:
             "`duplicate` true when every action was one, and `events`: one `{id, duplicate}` "
             "per action in the same order. "
             "A transfer to a queue the rules do not declare is 400, an action naming a "
-            "ticket that does not exist 404; in either case nothing is published."
+            "ticket that does not exist 404, an `assignment.accepted` or `.declined` from "
+            "an agent the ticket is not offered to 409; in each case nothing is published."
         ),
         dependencies=[Depends(BEARER)],
         openapi_extra={
@@ -431,6 +488,7 @@ def build_router() -> APIRouter:
         require_queues(prepared, ingress.known_queues())
         await require_agents(prepared, ingress.known_agents)
         await require_tickets(prepared, ingress.ticket_owners)
+        await require_offers(prepared, ingress.ticket_reads)
         await require_unused_ids(prepared, ingress.publisher)
         answers: list[AcceptedBody] = []
         for item in prepared:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from channels.publish import Publisher
+from router.events import Ticket
 from router.health import ReadyCheck
 from router.observability import Telemetry
 from router.settings import Settings
@@ -16,6 +17,10 @@ from router.settings import Settings
 TicketOwners = Callable[[list[str]], Awaitable[list[str | None]]]
 """The customer of each ticket id, None where there is no such ticket; raises
 ``BackendUnavailable`` when the store does not answer (``RedisThreadStore.ticket_owners``)."""
+
+TicketReads = Callable[[list[str]], Awaitable[list[Ticket | None]]]
+"""The snapshot of each ticket id, None where there is none (``RedisThreadStore.tickets``,
+as the read API reads it)."""
 
 KnownQueues = Callable[[], Collection[str] | None]
 KnownAgents = Callable[[list[str]], Awaitable[list[bool]]]
@@ -30,6 +35,7 @@ class IngressContext:
     ticket_owners: TicketOwners
     known_queues: KnownQueues = lambda: None
     known_agents: KnownAgents | None = None  # None: the router judges
+    ticket_reads: TicketReads | None = None  # None: the router judges offers
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
 
 

@@ -38,7 +38,14 @@ from consumers.work import (
     parse_record,
     rounds,
 )
-from router.actions import AgentPresence, CustomerUpserted
+from router.actions import (
+    Action,
+    AgentPresence,
+    AssignmentAccepted,
+    AssignmentDeclined,
+    CustomerUpserted,
+    TicketTransferred,
+)
 from router.errors import InvalidEvent
 from router.events import CloudEvent, Interaction, Ticket
 from router.limits import Limits
@@ -183,6 +190,30 @@ class RoutingHandler:
                 capacity = {str(k): v for k, v in (a.capacity or {}).items()} or None
                 await self._agents.presence(a.agent_id, a.status, a.skills, capacity)
                 located.append((work, None))
+        return await self._refuse_unknown_agents(located)
+
+    async def _refuse_unknown_agents(
+        self, located: list[tuple[ActionWork, Exception | None]]
+    ) -> list[tuple[ActionWork, Exception | None]]:
+        """A transfer to an agent no ``agent.presence`` ever named (this poll's count, as
+        a request's over HTTP, which refuses it with 400) is dead-lettered: applied, it
+        would take the ticket from its assignee to be offered to nobody until the accept
+        timeout, and the read API would show a made-up agent."""
+        named = [
+            (index, agent)
+            for index, (work, problem) in enumerate(located)
+            if problem is None
+            and isinstance(work.action, TicketTransferred)
+            and (agent := work.action.agent_id) is not None
+        ]
+        if not named:
+            return located
+        wanted = list(dict.fromkeys(agent for _, agent in named))
+        known = dict(zip(wanted, await self._agents.known(wanted), strict=True))
+        for index, agent in named:
+            if not known[agent]:
+                why = f"/data/agent_id: unknown agent {agent!r}: an agent.presence names one"
+                located[index] = (located[index][0], InvalidEvent(why))
         return located
 
     async def _follow_replies(self, items: list[Inbound]) -> None:
@@ -335,6 +366,7 @@ class RoutingHandler:
         at = max(item.at, view.ticket.updated_at)
         change = apply_action(view.ticket, item.action, at, self._rules())
         if change is None:
+            _log_not_offered(view.ticket, item.action)
             return None
         out = LifecycleOutputs(item.event.id, change.ticket, at, self._limits)
         for etype, data in change.events:
@@ -435,3 +467,19 @@ def published_message(interaction: Interaction, event_id: str) -> dict[str, Any]
     message = interaction.model_dump(mode="json", exclude_none=True)
     message["event_id"] = event_id
     return message
+
+
+def _log_not_offered(ticket: Ticket, action: Action) -> None:
+    """One line for an accept or decline that changes nothing because the ticket is not
+    offered to its agent (any longer: the ingress refuses the others with 409, and the
+    offer can move between its check and here). Ids only: no customer data."""
+    if isinstance(action, AssignmentAccepted | AssignmentDeclined) and (
+        ticket.assignee != action.agent_id
+    ):
+        log.info(
+            "assignment_answer_not_offered",
+            answer="accepted" if isinstance(action, AssignmentAccepted) else "declined",
+            ticket_id=ticket.id,
+            agent_id=action.agent_id,
+            offered_to=ticket.assignee,
+        )

@@ -93,13 +93,15 @@ async def ingress(
         async def redis_ready() -> None:
             await serves_every_key(redis)
 
+        threads = RedisThreadStore(
+            redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
+        )
         ctx = IngressContext(
             settings=settings,
             publisher=publisher,
             telemetry=telemetry or Telemetry(),
-            ticket_owners=RedisThreadStore(
-                redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
-            ).ticket_owners,
+            ticket_owners=threads.ticket_owners,
+            ticket_reads=threads.tickets,
             ready_checks={"kafka": kafka_ready(watch), "redis": redis_ready},
         )
         app = create_app(ctx)
