@@ -85,7 +85,8 @@ class Response:
 
 
 def response_of(event: CloudEvent, ticket: Ticket, at: datetime) -> Response | None:
-    """The business time a ``.responded`` event says the customer waited, else None."""
+    """The business time a ``.responded`` event says the customer waited, else None: a
+    further public reply in a row answers nobody waiting (``response`` null)."""
     data = event.data or {}
     target = RESPONSE_TARGETS.get(str(data.get("response")))
     seconds = data.get("business_seconds")

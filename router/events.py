@@ -251,6 +251,7 @@ class Ticket(BaseModel):
     # a reopen takes back; None when not resolved, or resolved before it was recorded
     resolved_first_contact: bool | None = None
     last_customer_at: datetime | None = None
+    last_reply_at: datetime | None = None  # the last public agent reply
     postponed_until: datetime | None = None
     rules_version: str | None = None
     follow_up_of: str | None = None  # the closed ticket a reply to it followed up

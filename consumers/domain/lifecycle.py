@@ -9,12 +9,12 @@ reopened, replied to and transferred, never postponed; neither can be declined.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from consumers.domain.assignment import assigned, named, unassigned
 from consumers.domain.outputs import Change
-from consumers.domain.sla import met, paused, resumed, stopped, waited, within
+from consumers.domain.sla import answers, met, paused, resumed, stopped, waited, within
 from router.actions import (
     Action,
     AgentReplied,
@@ -37,6 +37,8 @@ from rules import RuleSet
 from rules.model import FcrDefinition
 
 DEFAULT_FCR = FcrDefinition()
+
+RESPONSES = {"first_response": "first", "next_response": "next"}  # ``.responded``'s response
 
 FEEDBACK: dict[type[Action], str] = {FeedbackCsat: "csat", FeedbackNps: "nps", FeedbackCes: "ces"}
 
@@ -120,7 +122,12 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, TicketClosed):
         if ticket.status == "closed":
             return None
-        ended = resumed(ticket, rules, at)  # closing ends a postponement
+        # closing ends a postponement; a resolved ticket's clocks stopped with it and are
+        # not resumed (that is for a reopen)
+        if ticket.status in SETTLED:
+            ended = ticket.model_copy(update={"postponed_until": None})
+        else:
+            ended = resumed(ticket, rules, at)
         closed = ended.model_copy(update={**base, "status": "closed", "sla": stopped(ended.sla)})
         return Change(closed, [(EventType.TICKET_CLOSED, {"agent_id": action.agent_id})])
     if isinstance(action, TicketTransferred):
@@ -176,16 +183,15 @@ def worked_by(ticket: Ticket, agent_id: str | None) -> dict[str, Any]:
 def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet) -> Change:
     """A public reply meets the first response, or the running next_response cycle (a
     customer message after the previous reply started it). ``within_sla`` is judged
-    against a clock still running, so a second reply in a row counts no second ``met``;
-    ``business_seconds`` is how long the customer waited: since creation for the first
-    response, since the cycle started for a next one, postponed time excluded. An agent
-    who answers a ticket nobody holds takes it (``.assigned``, accepted: they work it)."""
-    target = "first_response" if ticket.agent_replies == 0 else "next_response"
-    policy = rules.sla_policies.get(ticket.sla_policy or "")
-    elapsed = waited(ticket, rules, at, target)
-    if elapsed is None:
-        start = ticket.created_at if target == "first_response" else ticket.last_customer_at
-        elapsed = policy.elapsed(start, at) if policy and start else (at - (start or at))
+    against a clock still running; ``business_seconds`` is how long the customer waited:
+    since creation for the first response, since the cycle started for a next one,
+    postponed time and the time resolved before a reopen excluded. A further reply in a
+    row answers no waiting customer: its ``.responded`` has ``response``,
+    ``business_seconds`` and ``within_sla`` null, so no metric takes it for a response
+    (it is handled work all the same: ``handle_seconds``). An agent who answers a ticket
+    nobody holds takes it (``.assigned``, accepted: they work it)."""
+    target = answers(ticket)
+    elapsed = None if target is None else _waited(ticket, rules, at, target)
     events: list[tuple[EventType, dict[str, Any]]] = []
     if ticket.assignee is None:  # the replier took the ticket: accepted, as they work it
         taken = assigned(ticket, action.agent_id, "replied", at, accepted=True)
@@ -195,19 +201,32 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
             **worked_by(ticket, action.agent_id),
             "updated_at": max(at, ticket.updated_at),
             "agent_replies": ticket.agent_replies + 1,
+            "last_reply_at": max(at, ticket.last_reply_at or at),
             "status": "pending" if ticket.status in ("new", "open") else ticket.status,
-            "sla": met(ticket.sla, target, at),
+            "sla": ticket.sla if target is None else met(ticket.sla, target, at),
             "handle_seconds": ticket.handle_seconds + (action.handle_seconds or 0),
         }
     )
     data = {
-        "response": "first" if target == "first_response" else "next",
+        "response": RESPONSES.get(target or ""),
         "agent_id": action.agent_id,
-        "business_seconds": elapsed.total_seconds(),
-        "within_sla": within(ticket.sla.get(target), at),
+        "business_seconds": None if elapsed is None else elapsed.total_seconds(),
+        "within_sla": None if target is None else within(ticket.sla.get(target), at),
         "handle_seconds": action.handle_seconds,
     }
     return Change(replied, [*events, (EventType.TICKET_RESPONDED, data)])
+
+
+def _waited(ticket: Ticket, rules: RuleSet, at: datetime, target: str) -> timedelta:
+    """How long the customer waited for the reply at ``at`` answering ``target``: what its
+    clock counted, else (no timed clock) the business time since creation or since the
+    customer's last message."""
+    elapsed = waited(ticket, rules, at, target)
+    if elapsed is not None:
+        return elapsed
+    policy = rules.sla_policies.get(ticket.sla_policy or "")
+    start = ticket.created_at if target == "first_response" else ticket.last_customer_at
+    return policy.elapsed(start, at) if policy and start else (at - (start or at))
 
 
 def _transferred(ticket: Ticket, action: TicketTransferred, at: datetime, rules: RuleSet) -> Change:

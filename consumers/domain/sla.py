@@ -9,11 +9,18 @@ A second message while a cycle runs, answered or breached, does not restart it: 
 customer has been waiting since the first unanswered message. A resolution or closure
 stops a running cycle (``stopped``); a customer message that reopens the ticket afterwards
 starts a new one, as any customer message after a public reply does; an agent's reopen
-starts none, as no customer message waits for an answer.
+starts none, as no customer message waits for an answer. Only the public reply that
+answers a waiting customer is a response (``answers``), timed by a clock or not.
 
 A postponement (``paused``) moves every running clock on by the pause planned. A customer
 message, a resolution or closure, or a reopen ends it early (``resumed``): the clocks give
 back the part of the pause that never happened.
+
+No clock runs while the ticket is settled (resolved or closed): a reopen (``resumed`` of a
+resolved ticket) moves every running clock on by the business time the ticket spent
+resolved, as a postponement does, so a clock keeps the time it had left, and a warning or
+breach is never due before the reopening (one already due when the ticket was resolved,
+but not fired, is due at the reopening).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from router.events import SlaClock, Ticket
-from router.vocabulary import SLA_TARGETS
+from router.vocabulary import SETTLED, SLA_TARGETS
 from rules import RuleSet, SlaPolicy
 
 NEXT_RESPONSE = "next_response"
@@ -50,7 +57,9 @@ def sla_clocks(
         if target == NEXT_RESPONSE:
             if previous is None:
                 continue  # nobody waits for a next reply
-            begin = _cycle_start(previous, ticket, before or ticket, rules)
+            begin = ticket.last_customer_at or ticket.updated_at
+        if previous is not None:
+            begin = _counted_from(previous, target, ticket, before or ticket, rules, fallback=begin)
         timed = _timed(policy, target, ticket.priority, begin, previous)
         if timed is not None:
             clocks[target] = timed
@@ -80,12 +89,25 @@ def time_next_response(ticket: Ticket, rules: RuleSet) -> dict[str, SlaClock]:
     if clock is None or clock.due is not None or clock.met_at or clock.breached:
         return ticket.sla
     policy = rules.sla_policies.get(ticket.sla_policy or "")
-    timed = None
-    if policy is not None:
-        begin = _cycle_start(clock, ticket, ticket, rules)
-        timed = _timed(policy, NEXT_RESPONSE, ticket.priority, begin, None)
     clocks = {k: v for k, v in ticket.sla.items() if k != NEXT_RESPONSE}
+    if policy is None:
+        return clocks
+    # it starts at the customer's message (which ended any postponement: ``resumed``)
+    begin = ticket.last_customer_at or ticket.updated_at
+    timed = _timed(policy, NEXT_RESPONSE, ticket.priority, begin, None)
     return clocks if timed is None else {**clocks, NEXT_RESPONSE: timed}
+
+
+def answers(ticket: Ticket) -> str | None:
+    """The target a public reply to ``ticket`` answers: ``first_response`` for its first
+    public reply, ``next_response`` when a customer message came after the last public
+    reply (a ticket from before ``last_reply_at`` was kept: any later reply), None for a
+    further reply in a row: no customer waited for it."""
+    if ticket.agent_replies == 0:
+        return "first_response"
+    replied, wrote = ticket.last_reply_at, ticket.last_customer_at
+    waiting = replied is None or (wrote is not None and wrote > replied)
+    return NEXT_RESPONSE if waiting else None
 
 
 def running_due(clock: SlaClock | None) -> datetime | None:
@@ -151,17 +173,53 @@ def paused(
 
 
 def resumed(ticket: Ticket, rules: RuleSet, at: datetime) -> Ticket:
-    """The ticket with its postponement ended at ``at`` (by a customer's message, a
-    resolution or closure, a reopen): ``postponed_until`` is cleared and, ended before
-    its planned end, every running clock gives back the business time from ``at`` to
-    that end (``paused`` moved them on by the whole pause planned; the rest of it never
-    happens). It ends no earlier than the ticket's last change, the postponement among
-    them: a message dated before it gives back no more than the pause. The ticket itself
-    when it is not postponed."""
+    """The ticket with its clocks running again at ``at``: a postponement ended (by a
+    customer's message, a resolution or closure, a reopen), or a resolved ticket reopened
+    (``_unsettled``). A postponement ended before its planned end gives back the business
+    time from ``at`` to that end: ``paused`` moved the clocks on by the whole pause
+    planned; the rest of it never happens. It ends no earlier than the ticket's last
+    change, the postponement among them: a message dated before it gives back no more
+    than the pause. The ticket itself when it is neither postponed nor settled."""
+    at = max(at, ticket.updated_at)
+    ended = _unpostponed(ticket, rules, at)
+    if ticket.status not in SETTLED:
+        return ended
+    # a snapshot resolved while postponed (before resolving ended postponements) had its
+    # clocks moved on to the postponement's end already
+    since = ticket.resolved_at
+    if since is not None and ticket.postponed_until is not None:
+        since = max(since, ticket.postponed_until)
+    return ended.model_copy(update={"sla": _unsettled(ended.sla, rules, ticket, since, at)})
+
+
+def _unsettled(
+    clocks: dict[str, SlaClock],
+    rules: RuleSet,
+    ticket: Ticket,
+    since: datetime | None,
+    at: datetime,
+) -> dict[str, SlaClock]:
+    """The running clocks of a ticket settled (resolved) from ``since`` and reopened at
+    ``at``: their due and warning times move on by the business time in between, as a
+    postponement's do, so each keeps the time it had left; and none is due before the
+    reopening (a moment already passed at ``since``, never fired, is due at it)."""
+    if since is None:
+        return clocks
+    policy = rules.sla_policies.get(ticket.sla_policy or "")
+    settled = max(policy.elapsed(since, at) if policy else at - since, _ZERO)
+    calendar = policy.calendar if policy else None
+
+    def later(moment: datetime) -> datetime:
+        moved = calendar.add(moment, settled) if calendar else moment + settled
+        return max(moved, at)
+
+    return _running_moved(clocks, later)
+
+
+def _unpostponed(ticket: Ticket, rules: RuleSet, at: datetime) -> Ticket:
     until = ticket.postponed_until
     if until is None:
         return ticket
-    at = max(at, ticket.updated_at)
     if at >= until:
         return ticket.model_copy(update={"postponed_until": None})
     policy = rules.sla_policies.get(ticket.sla_policy or "")
@@ -216,19 +274,25 @@ def _timed(
     return SlaClock(due=due, warn_at=warn_at, warned=warned)
 
 
-def _cycle_start(clock: SlaClock, ticket: Ticket, timed_as: Ticket, rules: RuleSet) -> datetime:
-    """When a next_response cycle started counting. A just-started one (no due yet) starts
-    at the customer's message (which ended any postponement: ``resumed``). A timed one
-    started the allowed time before its due, under the policy and priority it was timed
-    with, so the time a postponement added is kept."""
-    message = ticket.last_customer_at or ticket.updated_at
-    if clock.due is None:
-        return message
+def _counted_from(
+    clock: SlaClock,
+    target: str,
+    ticket: Ticket,
+    timed_as: Ticket,
+    rules: RuleSet,
+    *,
+    fallback: datetime,
+) -> datetime:
+    """When a clock being re-timed started counting. A timed one started the allowed time
+    before its due, under the policy and priority it was timed with, so the time a
+    postponement or a resolution added is kept (re-timed from creation, a reopened
+    ticket's clock would count the time it spent resolved). ``fallback`` otherwise: a
+    next_response cycle not timed yet starts at the customer's message."""
     policy = rules.sla_policies.get(timed_as.sla_policy or "")
-    begin = None
-    if policy is not None:
-        begin = _effective_start(clock, policy, timed_as.priority, ticket.created_at)
-    return message if begin is None else begin
+    if clock.due is None or policy is None:
+        return fallback
+    begin = _effective_start(clock, policy, timed_as.priority, ticket.created_at, target)
+    return fallback if begin is None else begin
 
 
 def _effective_start(

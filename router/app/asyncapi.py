@@ -105,9 +105,13 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
     EventType.TICKET_SLA_BREACHED: (SLA_FIRED, {}),
     EventType.TICKET_RESPONDED: (
         {
-            "response": _enum("first", "next"),
+            "response": {
+                "type": ["string", "null"],
+                "enum": ["first", "next", None],
+                "description": "null: a further public reply in a row, no customer waited",
+            },
             "agent_id": STR,
-            "business_seconds": NUMBER,
+            "business_seconds": NUMBER_OR_NULL,
             "within_sla": BOOL_OR_NULL,
             "handle_seconds": NUMBER_OR_NULL,
         },

@@ -164,6 +164,12 @@ def domain_records() -> list[OutRecord]:
         apply_action(
             ticket(), AgentReplied(ticket_id="T-1", agent_id="a1", public=True), later, RULES
         ),
+        apply_action(  # a second public reply in a row: no customer waited for it
+            ticket(agent_replies=1, last_reply_at=AT),
+            AgentReplied(ticket_id="T-1", agent_id="a1", public=True),
+            later,
+            RULES,
+        ),
         apply_action(ticket(), NoteAdded(ticket_id="T-1", agent_id="a1", text="hi"), AT, RULES),
         apply_action(ticket(), TicketResolved(ticket_id="T-1", agent_id="a1"), AT, RULES),
         apply_action(resolved, TicketReopened(ticket_id="T-1", agent_id="a1"), later, RULES),

@@ -71,8 +71,9 @@ def test_first_public_reply_meets_first_response_and_waits_on_the_customer() -> 
     assert change.ticket.sla["first_response"].met_at == AT + timedelta(minutes=30)
 
 
-def test_a_late_second_reply_is_a_next_response() -> None:
-    replied = ticket(agent_replies=1)
+def test_a_reply_to_a_customer_waiting_again_is_a_next_response() -> None:
+    # answered once, then the customer wrote: a next_response cycle runs
+    replied = ticket(agent_replies=1, sla={"next_response": SlaClock()})
     change = apply_action(
         replied, AgentReplied(ticket_id="T-1", agent_id="a1", public=True), AT, RULES
     )

@@ -193,9 +193,10 @@ def test_a_late_reply_is_not_within_sla_and_counts_no_met() -> None:
 def test_a_second_reply_in_a_row_meets_nothing_more() -> None:
     replied, _ = reply(waiting(), minutes(90))
     again, data = reply(replied, minutes(100))
-    assert data["response"] == "next"
-    assert data["within_sla"] is None
+    # no customer waited for it: no response, no wait, no verdict
+    assert (data["response"], data["business_seconds"], data["within_sla"]) == (None, None, None)
     assert again.sla[NEXT] == replied.sla[NEXT]
+    assert again.agent_replies == replied.agent_replies + 1
     assert sla_metric(EventType.TICKET_RESPONDED, data) == []
 
 
@@ -365,15 +366,22 @@ def test_a_customer_reopen_starts_a_fresh_clock_an_agent_reopen_none() -> None:
     assert not [member for member in schedule(by_agent) if NEXT in member]
 
 
-def test_a_policy_without_next_response_starts_no_clock() -> None:
+def test_a_policy_without_next_response_starts_no_clock_but_answers_the_customer() -> None:
+    """No target, so nothing is due, warned or breached; but the customer waits, and the
+    reply that answers them is a next response (the one after it is none)."""
     ticket = write(answered_once("quick-only"), minutes(60))
     assert NEXT not in ticket.sla
-    _, data = reply(ticket, minutes(90))
+    answered, data = reply(ticket, minutes(90))
     assert (data["response"], data["within_sla"], data["business_seconds"]) == (
         "next",
         None,
         30 * 60,
     )
+    _, again = reply(answered, minutes(95))
+    assert again["response"] is None
+    later, data = reply(write(answered, minutes(100)), minutes(110))
+    assert (data["response"], data["business_seconds"]) == ("next", 10 * 60)
+    assert NEXT not in later.sla
 
 
 def test_business_hours_count_only_while_the_calendar_is_open() -> None:
