@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from consumers.state.thread_reads import MessageOwner
-from consumers.state.threads import Commit, ThreadView, ViewRequest
+from consumers.state.threads import Commit, ThreadView, ViewRequest, carries_over
 from router.events import Customer, Ticket
 from router.ids import new_customer_id
 from router.topics import pack_records, unpack_records
@@ -89,7 +89,9 @@ class InMemoryThreadStore:
 
     def _absorb(self, survivor: str, other: str) -> None:
         """As the Redis store: the other's identities name the survivor, its profile
-        fills what the survivor's lacks, and it is listed as merged."""
+        fills what the survivor's lacks, it is listed as merged, and its current ticket
+        becomes the survivor's when ``carries_over`` says so (``_carry``)."""
+        self._carry(survivor, other)
         theirs, ours = self._thread(other), self._thread(survivor)
         for identity in theirs.identities:
             self._identities[identity] = survivor
@@ -98,6 +100,32 @@ class InMemoryThreadStore:
         if theirs.profile:
             mine = orjson.loads(ours.profile) if ours.profile else {}
             ours.profile = orjson.dumps({**orjson.loads(theirs.profile), **mine})
+
+    def _carry(self, survivor: str, other: str) -> None:
+        """As the Redis store: the ticket, its reply index entries and the current-ticket
+        pointer move to the survivor, its owner and the participations on it name them."""
+        theirs, ours = self._thread(other), self._thread(survivor)
+        tid = theirs.open_ticket
+        stored = theirs.tickets.get(tid) if tid is not None else None
+        if tid is None or stored is None:
+            return
+        mine = ours.tickets.get(ours.open_ticket) if ours.open_ticket is not None else None
+        current = Ticket.model_validate_json(mine.json) if mine else None
+        if not carries_over(current, Ticket.model_validate_json(stored.json)):
+            return
+        ours.tickets[tid] = theirs.tickets.pop(tid)
+        ours.open_ticket, theirs.open_ticket = tid, None
+        indexed = [m for m, t in theirs.replies.items() if t == tid]
+        for message_id in indexed:
+            ours.replies[message_id] = theirs.replies.pop(message_id)
+        self._owners[tid] = survivor
+        was, now = MessageOwner(other, tid), MessageOwner(survivor, tid)
+        for message_id in indexed:
+            if self._messages.get(message_id) == was:
+                self._messages[message_id] = now
+        for writer, thread in self._threads.items():
+            if (wrote := thread.wrote.pop(was, None)) is not None and writer != survivor:
+                thread.wrote[now] = wrote
 
     async def merged_customers(self, customer_id: str) -> list[str]:
         found: list[str] = []

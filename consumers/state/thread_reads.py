@@ -139,7 +139,28 @@ class ThreadReads:
     async def contacts(self, tickets: list[tuple[str, str]]) -> list[dict[str, Any]]:
         """For (customer, ticket) pairs: how to reach the customer, from the ticket's last
         customer message over the CRM profile (``email``, ``phone``, ``handles``,
-        ``name``)."""
+        ``name``). A ticket a merge carried over to the customer who absorbed its own
+        (``RedisThreadStore._carry_current_ticket``) is read where it is now: its
+        snapshot still names the absorbed customer. One round trip, two more then."""
+        raw = await self._contact_fields(tickets)
+        gone = [i for i in range(len(tickets)) if raw[i][0] is None]
+        owners = await self.ticket_owners([tickets[i][1] for i in gone])
+        moved = {
+            i: (owner, tickets[i][1])
+            for i, owner in zip(gone, owners, strict=True)
+            if owner is not None and owner != tickets[i][0]
+        }
+        for i, found in zip(moved, await self._contact_fields(list(moved.values())), strict=True):
+            raw[i] = found
+        out = []
+        for message, profile in raw:
+            seen = orjson.loads(message) if message else {}
+            known = orjson.loads(profile) if profile else {}
+            out.append({**known, **(seen.get("customer") or {})})
+        return out
+
+    async def _contact_fields(self, tickets: list[tuple[str, str]]) -> list[tuple[Any, Any]]:
+        """Each ticket's kept last message and its customer's profile, as stored."""
         k = self._keys
         with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
@@ -147,13 +168,7 @@ class ThreadReads:
                     pipe.hget(k.ticket_data(customer), ticket_field(ticket_id, "message"))
                     pipe.get(k.profile(customer))
                 raw = await pipe.execute() if tickets else []
-        out = []
-        for i in range(len(tickets)):
-            message, profile = raw[2 * i], raw[2 * i + 1]
-            seen = orjson.loads(message) if message else {}
-            known = orjson.loads(profile) if profile else {}
-            out.append({**known, **(seen.get("customer") or {})})
-        return out
+        return [(raw[2 * i], raw[2 * i + 1]) for i in range(len(tickets))]
 
     async def customer_known(self, customer_id: str) -> bool:
         """Whether Redis knows this customer: an identity, a ticket, a merge into another

@@ -11,22 +11,26 @@ view (``view.lua``) can read a ticket it only finds while it runs from a declare
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 import structlog
 
+from consumers.domain.threading import OPEN_STATUSES
 from consumers.state.erasure import ThreadErasure
 from consumers.state.thread_reads import (
     OWNER_SEP,
     MessageOwner,
     ThreadReads,
+    as_bytes,
     stored_ticket,
 )
+from router.errors import BackendUnavailable
 from router.events import Ticket
 from router.ids import new_customer_id
-from router.keys import Keys
+from router.keys import TICKET_FIELDS, Keys, ticket_field
 from router.redis import (
     Command,
     RedisClient,
@@ -41,6 +45,7 @@ from router.redis import (
 from router.topics import OutRecord, pack_records, unpack_records
 
 HERE = Path(__file__).parent
+MAX_CARRY_TRIES = 8  # a merge reads again while the router moves the tickets it carries
 
 
 log = structlog.get_logger("switchboard.threads")
@@ -115,6 +120,7 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         self._commit = load_script(client, HERE / "commit.lua")
         self._view = load_script(client, HERE / "view.lua")
         self._leave = load_script(client, HERE / "leave.lua")
+        self._carry = load_script(client, HERE / "carry.lua")
 
     async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]:
         """The customer behind each list of identities; unknown identities are linked.
@@ -195,11 +201,17 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         an email and a phone known as two customers says they are one person. Every
         identity of theirs names the survivor from now on, so later messages from any of
         them join the survivor's threads, and their CRM profile fills what the survivor's
-        lacks. Their tickets stay theirs (an action names a ticket, not a customer) and
-        are listed with the survivor's (``merged``). Idempotent."""
+        lacks. Their tickets stay theirs (an action names a ticket) and are listed with
+        the survivor's (``merged``), except their current ticket when it is the one a
+        later message should join (``carries_over``): it becomes the survivor's
+        (``_carry_current_ticket``). Idempotent.
+
+        The carry runs first: a crash before the identities name the survivor leaves the
+        merge to be done again by the redelivered record, carry included."""
         k = self._keys
         with redis_errors():
             for other in others:
+                await self._carry_current_ticket(survivor, other)
                 ids = [text(i) for i in await self._r.smembers(k.customer_identities(other))]
                 profiles = await get_many(self._r, [k.profile(other), k.profile(survivor)])
                 commands: list[Command] = [("SET", key, survivor) for key in ids]
@@ -212,6 +224,90 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
                     commands.append(("SET", k.profile(survivor), orjson.dumps({**theirs, **ours})))
                 await run_batch(self._r, commands)
             log.info("customers_merged", customer_id=survivor, merged=others)
+
+    async def _carry_current_ticket(self, survivor: str, other: str) -> None:
+        """Make ``other``'s current ticket the survivor's when ``carries_over`` says so.
+
+        The view and the commit of a message read and write the customer's own hash
+        (one slot), so the ticket moves there whole: its version, snapshot and last
+        message, its reply index entries, the current-ticket pointer, its owner, the
+        global reply index and the participations of those who wrote on it. Its snapshot
+        is left as it is (``customer_id`` still names the absorbed customer, as on the
+        topics). ``carry.lua`` writes the survivor's side, then takes it out of the
+        absorbed customer's, both guarded, so a router write in between is read again.
+        """
+        k = self._keys
+        for _ in range(MAX_CARRY_TRIES):
+            pointers = [("GET", k.open_ticket(survivor)), ("GET", k.open_ticket(other))]
+            ours_id, theirs_id = (text(v) if v else "" for v in await run_batch(self._r, pointers))
+            if not theirs_id:
+                return
+            names = [ticket_field(theirs_id, f) for f in TICKET_FIELDS]
+            reads: list[Command] = [
+                ("HMGET", k.ticket_data(other), *names),
+                ("HGETALL", k.message_index(other)),
+                ("HGET", k.ticket_data(survivor), ticket_field(ours_id, "json")),
+            ]
+            (version, raw, message), index, ours_raw = await run_batch(self._r, reads)
+            if not version or not raw:  # not theirs (any more): nothing to carry
+                return
+            theirs, _ = stored_ticket(as_bytes(raw))
+            ours, unreadable = stored_ticket(as_bytes(ours_raw)) if ours_raw else (None, None)
+            finishing = ours_id == theirs_id  # a merge that stopped half way: finish it
+            if theirs is None or unreadable or not (finishing or carries_over(ours, theirs)):
+                return
+            pairs = iter(index if isinstance(index, list) else _flat(index))
+            indexed = [text(m) for m, t in zip(pairs, pairs, strict=True) if text(t) == theirs_id]
+            taken = ScriptCall(
+                self._carry,
+                [k.ticket_data(survivor), k.open_ticket(survivor), k.message_index(survivor)],
+                ["in", theirs_id, int(text(version)), raw, message or "", ours_id, *indexed],
+            )
+            [moved_in] = await run_batch(self._r, [taken])
+            if not moved_in:
+                continue
+            await self._repoint_ticket(theirs, other, survivor, indexed)
+            given = ScriptCall(
+                self._carry,
+                [k.ticket_data(other), k.open_ticket(other), k.message_index(other)],
+                ["out", theirs_id, int(text(version)), *indexed],
+            )
+            [moved_out] = await run_batch(self._r, [given])
+            if moved_out:
+                log.info("ticket_carried", ticket_id=theirs_id, customer_id=survivor, merged=other)
+                return
+        raise BackendUnavailable("redis", f"customer {other}'s ticket kept changing; merge again")
+
+    async def _repoint_ticket(
+        self, ticket: Ticket, other: str, survivor: str, message_ids: list[str]
+    ) -> None:
+        """The keys outside the two customers' slots that name a carried ticket's holder:
+        its owner, the global reply index entries that are ``other``'s, and the
+        participations (and what they wrote) of those who wrote on it. A survivor who
+        wrote on it before the merge is no participant of their own ticket."""
+        k = self._keys
+        was, now = f"{other}{OWNER_SEP}{ticket.id}", f"{survivor}{OWNER_SEP}{ticket.id}"
+        owners = await get_many(self._r, [k.message_owner(m) for m in message_ids])
+        writers = list(dict.fromkeys(p for p in ticket.participants if p != other))
+        reads: list[Command] = [("SMEMBERS", k.written(p)) for p in writers]
+        written = await run_batch(self._r, reads)
+        commands: list[Command] = [("SET", k.ticket_owner(ticket.id), survivor)]
+        commands += [
+            ("SET", k.message_owner(m), now)
+            for m, owner in zip(message_ids, owners, strict=True)
+            if owner and text(owner) == was
+        ]
+        for writer, members in zip(writers, written, strict=True):
+            old = [text(m) for m in members if text(m).startswith(was + OWNER_SEP)]
+            commands.append(("SREM", k.participations(writer), was))
+            if old:
+                commands.append(("SREM", k.written(writer), *old))
+            if writer == survivor:
+                continue
+            commands.append(("SADD", k.participations(writer), now))
+            if old:
+                commands.append(("SADD", k.written(writer), *(now + m[len(was) :] for m in old)))
+        await run_batch(self._r, commands)
 
     async def views(self, requests: list[ViewRequest]) -> list[ThreadView]:
         """For each request: is the event done, its pending outbox, the customer's
@@ -324,6 +420,34 @@ def _commit_args(c: Commit) -> list[str | int | bytes]:
     outbox = ["set", pack_records(c.outbox)] if c.outbox else ["none", ""]
     indexed = c.message_ids if c.ticket else []
     return [*ticket, *open_, *outbox, *indexed]
+
+
+def carries_over(ours: Ticket | None, theirs: Ticket) -> bool:
+    """Whether a merge makes the absorbed customer's current ticket the survivor's: when
+    a later message would join or reopen it, and the survivor's would not take it first.
+
+    An open ticket (new, open, pending) takes a message before a resolved one, which may
+    still be reopened (the window is the router's to judge: of two resolved tickets the
+    later resolved is the one a message can reopen longest); a closed ticket takes none.
+    When both are open, the survivor's stays its current ticket and the other's stays
+    the absorbed customer's, listed with the survivor's as any of their tickets."""
+    rank = _takes_messages(theirs)
+    return rank[0] > 0 and (ours is None or rank > _takes_messages(ours))
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _takes_messages(ticket: Ticket) -> tuple[int, datetime]:
+    if ticket.status in OPEN_STATUSES:
+        return 2, _NEVER
+    if ticket.status == "resolved" and ticket.resolved_at is not None:
+        return 1, ticket.resolved_at
+    return 0, _NEVER
+
+
+def _flat(mapping: dict[Any, Any]) -> list[Any]:
+    return [item for pair in mapping.items() for item in pair]
 
 
 def _disjoint(lists: list[tuple[str, ...]]) -> list[list[tuple[str, ...]]]:
