@@ -25,7 +25,7 @@ from rich.markup import escape
 from router.errors import ConfigError, Unrecoverable
 from router.events import iso, utcnow
 from router.kafka import check_kafka
-from router.redis import check_redis
+from router.redis import UNAVAILABLE, check_redis
 from router.settings import Settings, load_settings
 from router.topic_admin import missing_topics
 
@@ -134,6 +134,22 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+log = structlog.get_logger("switchboard")
+ABANDONED = "Future exception was never retrieved"
+
+
+def quiet_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's error handler: a Redis or socket failure that nobody awaited any
+    more (redis-py's per-node calls of a cluster pipeline that a deadline gave up on, a
+    node failing meanwhile) is one warning line, not an error with a traceback: the call
+    that gave up has already been answered 503 or retried. Anything else as asyncio says."""
+    error = context.get("exception")
+    if context.get("message") == ABANDONED and isinstance(error, UNAVAILABLE):
+        log.warning("backend_call_abandoned", error=f"{type(error).__name__}: {error}"[:200])
+        return
+    loop.default_exception_handler(context)
+
+
 def run_until_signal(
     main: Callable[[asyncio.Event], Coroutine[Any, Any, None]], *, interruptible: bool = False
 ) -> None:
@@ -156,6 +172,7 @@ def run_until_signal(
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
+        loop.set_exception_handler(quiet_abandoned)
         await main(stop)
 
     try:
