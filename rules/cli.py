@@ -62,6 +62,7 @@ CustomerOpt = Annotated[
     ),
 ]
 PROGRESS_BYTES = 1_000_000
+SHOWN = 20  # differing events ``rules simulate --against`` lists by default
 CURRENT = {"queue": "queue", "priority": "priority", "sla": "sla_policy"}  # ticket.* field
 
 
@@ -394,6 +395,14 @@ def simulate_cmd(
     trigger: TriggerOpt = DEFAULT_TRIGGER,
     now: NowOpt = None,
     as_json: JsonOpt = False,
+    show: Annotated[
+        int,
+        typer.Option(
+            "--show",
+            min=0,
+            help="With --against: how many differing events to list (0: all); --json lists all.",
+        ),
+    ] = SHOWN,
 ) -> None:
     """Replay recorded events through the rules; with --against, show what would change."""
     ruleset = _load(path)
@@ -403,6 +412,7 @@ def simulate_cmd(
         _echo(f"error: no such events file: {events}")
         raise typer.Exit(2)
     stream = read_events(events)
+    keep = None if as_json or show == 0 else show  # text keeps only what it prints
     show_progress = not as_json and sys.stdout.isatty() and events.stat().st_size > PROGRESS_BYTES
     if show_progress:
         from rich.progress import Progress
@@ -418,9 +428,12 @@ def simulate_cmd(
                 trigger=_trigger(trigger),
                 now=at,
                 on_event=lambda: progress.advance(task),
+                keep=keep,
             )
     else:
-        report = simulate(ruleset, stream, against=old, trigger=_trigger(trigger), now=at)
+        report = simulate(
+            ruleset, stream, against=old, trigger=_trigger(trigger), now=at, keep=keep
+        )
     _refuse_rejected(report, events)
     if as_json:
         _echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -443,20 +456,38 @@ def simulate_cmd(
     _show_counter("queues", report.queues, report.evaluated)
     _show_counter("priorities", report.priorities, report.evaluated)
     _show_counter("tags", report.tags, report.evaluated)
-    if report.against_version is None:
-        return
+    if report.against_version is not None:
+        _show_against(report)
+
+
+def _show_against(report: SimulationReport) -> None:
+    """What routes differently: how many, per field, the queue moves, then the events
+    kept (``--show``) and how many more ``--json`` would list."""
     share = 100 * report.changed / max(report.evaluated, 1)
     _echo(
         f"against {report.against_version}: {report.changed} of {report.evaluated} events "
         f"route differently ({share:.1f}%)"
     )
+    if report.changed:
+        _echo("  by field: " + ", ".join(f"{k} {n}" for k, n in report.by_field().items()))
     for (old_queue, new_queue), count in report.moves.most_common(10):
         _echo(f"  {old_queue} -> {new_queue}: {count}")
+    if len(report.moves) > 10:
+        _echo(f"  ... and {len(report.moves) - 10} more queue moves (--json lists all)")
     for example in report.examples:
-        changes = "; ".join(
-            f"{k}: {json.dumps(v[0])} -> {json.dumps(v[1])}" for k, v in example["changes"].items()
-        )
+        changes = "; ".join(_difference(k, v) for k, v in example["changes"].items())
         _echo(f"  line {example['line']}: {changes}")
+    if report.changed > len(report.examples):
+        _echo(f"  ... and {report.changed - len(report.examples)} more (--json lists all)")
+
+
+def _difference(key: str, change: Any) -> str:
+    """One field of a differing event: ``queue: "general" -> "sales"``, ``tags: +vip -sales``."""
+    if isinstance(change, dict):
+        return f"{key}: " + " ".join(
+            [f"+{v}" for v in change["added"]] + [f"-{v}" for v in change["removed"]]
+        )
+    return f"{key}: {json.dumps(change[0])} -> {json.dumps(change[1])}"
 
 
 @app.command()

@@ -29,8 +29,10 @@ from rules.model import DEFAULT_TRIGGER, Rule
 from rules.source import YMap, parse_yaml, to_plain, type_name
 
 INTERACTION_TYPE = "switchboard.interaction.received"
-COMPARED = ("queue", "priority", "sla", "tags", "auto_reply", "assign")
-MAX_EXAMPLES = 5
+# what an event routes to; a difference in any of these makes it "route differently"
+COMPARED = ("queue", "priority", "sla", "tags", "remove_tags", "auto_reply", "assign", "notify")
+SETS = ("tags", "remove_tags", "notify", "matched")  # compared as added / removed
+MAX_EXAMPLES = 5  # skipped lines shown
 BOM = b"\xef\xbb\xbf"
 # what plain facts may name: a message's fields, and the rules' field names
 FACT_KEYS = tuple(
@@ -311,15 +313,40 @@ def load_profile(path: Path) -> dict[str, Any]:
 
 
 def outcome(decision: Decision) -> dict[str, Any]:
-    """The parts of a decision that change where a ticket goes, comparable across rulesets."""
+    """The parts of a decision that change where a ticket goes (``COMPARED``) and the
+    rules met, comparable across rulesets."""
     return {
         "queue": decision.queue,
         "priority": decision.priority,
         "sla": decision.sla,
         "tags": sorted(decision.tags),
+        "remove_tags": sorted(decision.remove_tags),
         "auto_reply": decision.auto_reply,
         "assign": decision.assign,
+        "notify": sorted(decision.notify),
+        "matched": list(decision.matched),
     }
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """What differs between two outcomes, field by field: ``[old, new]`` for a single
+    value, ``{"added": [...], "removed": [...]}`` for a set (tags, notify, rules met).
+    Empty when the event routes the same, even if other rules were met on the way
+    (a renamed rule alone changes nothing for the ticket)."""
+    if all(old[k] == new[k] for k in COMPARED):
+        return {}
+    changes: dict[str, Any] = {}
+    for key in (*COMPARED, "matched"):
+        if old[key] == new[key]:
+            continue
+        if key in SETS:
+            changes[key] = {
+                "added": [v for v in new[key] if v not in old[key]],
+                "removed": [v for v in old[key] if v not in new[key]],
+            }
+        else:
+            changes[key] = [old[key], new[key]]
+    return changes
 
 
 @dataclass
@@ -340,8 +367,14 @@ class SimulationReport:
     tags: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
     changed: int = 0
+    changed_fields: Counter[str] = field(default_factory=Counter)
     moves: Counter[tuple[str, str]] = field(default_factory=Counter)
     examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def by_field(self) -> dict[str, int]:
+        """How many differing events differ in each field, in ``COMPARED`` order."""
+        fields = (*COMPARED, "matched")
+        return {key: self.changed_fields[key] for key in fields if self.changed_fields[key]}
 
     def to_dict(self) -> dict[str, Any]:
         report: dict[str, Any] = {
@@ -362,6 +395,7 @@ class SimulationReport:
             report["against"] = {
                 "rules_version": self.against_version,
                 "changed": self.changed,
+                "changed_fields": self.by_field(),
                 "queue_moves": [
                     {"from": old, "to": new, "count": count}
                     for (old, new), count in self.moves.most_common()
@@ -379,13 +413,18 @@ def simulate(
     trigger: str = DEFAULT_TRIGGER,
     now: datetime | None = None,
     on_event: Callable[[], None] | None = None,
+    keep: int | None = None,
 ) -> SimulationReport:
     """Evaluate every event the router would route; events without a time are evaluated
     (and their ticket opened) at ``now`` (default: now). Events the router opens no
     ticket for are counted by reason, not evaluated. Lines of misspelt facts are
     collected in ``rejected``; after the first, the rest is only read for more of them
     (the report would not count). Events that met rules reading CRM-only customer
-    fields they do not carry are counted in ``crm_unknown``."""
+    fields they do not carry are counted in ``crm_unknown``.
+
+    With ``against``, every event that routes differently is counted, in total and per
+    field; the first ``keep`` of them (default: all, which grows with the file) are kept
+    in ``examples`` with what differs."""
     fallback = now or datetime.now(UTC)
     report = SimulationReport(ruleset.version, against.version if against else None)
     listening = ruleset.rules_for(trigger)
@@ -425,18 +464,20 @@ def simulate(
         fill_language(theirs, against.languages)
         old = outcome(against.evaluate(theirs, trigger=trigger, now=at))
         new = outcome(decision)
-        if old == new:
+        changes = differences(old, new)
+        if not changes:
             continue
         report.changed += 1
-        if old["queue"] != new["queue"]:
+        report.changed_fields.update(changes.keys())
+        if "queue" in changes:
             report.moves[(str(old["queue"]), str(new["queue"]))] += 1
-        if len(report.examples) < MAX_EXAMPLES:
+        if keep is None or len(report.examples) < keep:
             report.examples.append(
                 {
                     "line": item.line,
                     "id": item.id,
                     "subject": item.facts.get("subject"),
-                    "changes": {k: [old[k], new[k]] for k in COMPARED if old[k] != new[k]},
+                    "changes": changes,
                 }
             )
     return report

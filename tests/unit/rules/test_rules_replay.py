@@ -116,7 +116,7 @@ def test_read_events_numbers_lines_and_explains_skips(tmp_path: Path) -> None:
     assert second[1].startswith("not JSON")
 
 
-def test_simulate_compares_outcomes_and_caps_examples() -> None:
+def test_simulate_compares_outcomes_and_keeps_every_difference() -> None:
     header = "version: 1\nqueues: {general: {}, sales: {}}\ndefaults: {queue: general}\n"
     new = loads_ruleset(
         header + "rules:\n  - {name: s, if: {text: {contains: quote}}, then: {queue: sales}}\n"
@@ -126,13 +126,15 @@ def test_simulate_compares_outcomes_and_caps_examples() -> None:
     report = simulate(new, events, against=old, now=AT)
     assert (report.evaluated, report.changed) == (9, 8)
     assert report.moves == {("general", "sales"): 8}
-    assert len(report.examples) == 5
+    assert [example["line"] for example in report.examples] == list(range(1, 9))
     assert report.examples[0] == {
         "line": 1,
         "id": None,
         "subject": None,
-        "changes": {"queue": ["general", "sales"]},
+        "changes": {"queue": ["general", "sales"], "matched": {"added": ["s"], "removed": []}},
     }
+    kept = simulate(new, events, against=old, now=AT, keep=3)
+    assert (kept.changed, len(kept.examples)) == (8, 3)
     assert report.to_dict()["against"]["queue_moves"] == [
         {"from": "general", "to": "sales", "count": 8}
     ]
