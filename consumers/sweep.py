@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Container
+from collections.abc import Callable, Collection, Container, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
+
+import structlog
 
 from consumers.domain.assignment import (
     AssignRequest,
@@ -32,6 +34,8 @@ from router.errors import BackendUnavailable
 from router.events import Ticket
 from router.topics import OutRecord
 from rules import RuleSet
+
+log = structlog.get_logger("switchboard.timers")
 
 HOLD_S = 3.0
 """How long the line stays with a sweeper that stopped renewing (it died)."""
@@ -77,6 +81,7 @@ class LineSweep:
         self._walked: tuple[int, str] | None = None
         self._me = uuid.uuid4().hex
         self._announced: Recent[None] = Recent(ANNOUNCED_MEMORY)
+        self._warned: tuple[str, set[str]] = ("", set())  # rules hash, queues warned of
 
     @property
     def announced(self) -> Container[str]:
@@ -118,7 +123,11 @@ class LineSweep:
         take any of those still ahead (or to the end when ``complete``, for members
         whose needs are unknown)."""
         skills = {name: queue.skills for name, queue in rules.queues.items()}
-        ahead = await self._line.waiting()
+        counted = await self._line.waiting()
+        ahead = {need: n for need, n in counted.items() if queue_of(need) in skills}
+        await self._warn_unknown(
+            rules, {queue_of(need) for need, n in counted.items() if n}, counted
+        )
         seats = Seats(await self._agents.free_seats(rules.assignment.capacity))
         after: Entry | None = None
         while complete or seats.serve_any(ahead, skills):
@@ -131,6 +140,8 @@ class LineSweep:
             for need in pending.values():
                 if need is not None and need in ahead:
                     ahead[need] -= 1
+            # a queue the rules dropped has no skills to check: nobody is offered its tickets
+            pending = {m: n for m, n in pending.items() if n is None or queue_of(n) in skills}
             while picks := worth_offering(pending.items(), seats, skills):
                 expected = {m for m in picks if pending[m] is not None}
                 offered = await self._offer([place[m] for m in picks], rules, at)
@@ -148,10 +159,14 @@ class LineSweep:
         await self._line.mark(entries)
         outputs, offers, left = await self._read(entries)
         strategy = rules.assignment.strategy
-        agents = await self._agents.assign_many([request_for(o.ticket, rules, at) for o in offers])
+        known = [o for o in offers if o.ticket.queue in rules.queues]
+        if len(known) < len(offers):
+            await self._warn_unknown(rules, {o.ticket.queue or "" for o in offers})
+        agents = await self._agents.assign_many([request_for(o.ticket, rules, at) for o in known])
+        chosen = dict(zip([o.member for o in known], agents, strict=True))
         commits: list[tuple[Offer, str | None, Commit]] = []
-        for offer, agent in zip(offers, agents, strict=True):
-            ticket = offer.ticket
+        for offer in offers:
+            ticket, agent = offer.ticket, chosen.get(offer.member)
             if agent is not None:
                 change, event_id = assigned(ticket, agent, strategy, at), assign_event_id
             elif ticket.queued_at is None:
@@ -187,6 +202,28 @@ class LineSweep:
             done=[e.member for e in entries if e.member not in conflicts],
         )
         return done
+
+    async def _warn_unknown(
+        self, rules: RuleSet, queues: Collection[str], counted: Mapping[str, int] | None = None
+    ) -> None:
+        """Tell the platform team, once per queue and rules hash, that tickets wait in a
+        queue the current rules do not have: they wait until a reload brings it back or an
+        action transfers them. ``counted``: how many wait per needs (read when not given)."""
+        if self._warned[0] != rules.hash:
+            self._warned = (rules.hash, set())
+        warned = self._warned[1]
+        unknown = sorted(q for q in queues if q not in rules.queues and q not in warned)
+        if unknown and counted is None:
+            counted = await self._line.waiting()
+        for queue in unknown:
+            warned.add(queue)
+            log.warning(
+                "queue_not_in_rules",
+                queue=queue,
+                rules_version=rules.version,
+                rules_hash=rules.hash,
+                waiting=sum(n for need, n in (counted or {}).items() if queue_of(need) == queue),
+            )
 
     async def _read(self, entries: list[Entry]) -> tuple[list[OutRecord], list[Offer], list[str]]:
         """The tickets still waiting in the round their member names, with their versions;
@@ -229,6 +266,11 @@ class Offer(NamedTuple):
     ticket: Ticket
     round: int
     version: int
+
+
+def queue_of(need: str) -> str:
+    """The queue of a waiting ticket's needs (``channel|queue``)."""
+    return need.split("|", 1)[1]
 
 
 def request_for(ticket: Ticket, rules: RuleSet, at: datetime | None = None) -> AssignRequest:
