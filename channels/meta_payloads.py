@@ -43,6 +43,21 @@ class Party(Loose):
     id: Ident
 
 
+class Sender(Loose):
+    """Who wrote: a page-scoped id, or for a guest of the chat plugin only ``user_ref``;
+    Meta leaves the sender out of a checkbox plugin's opt-in."""
+
+    id: Ident | None = None
+    user_ref: Ident | None = None
+
+    def handle(self) -> str | None:
+        """The customer's handle: the PSID/IGSID, else ``user_ref:<ref>`` (a chat plugin
+        guest, prefixed so that it can never be taken for a PSID); None when neither."""
+        if self.id:
+            return self.id
+        return f"user_ref:{self.user_ref}" if self.user_ref else None
+
+
 class MessengerAttachment(Loose):
     type: str = "file"
     payload: dict[str, Any] | None = None
@@ -64,7 +79,7 @@ class Postback(Loose):
 
 
 class MessagingEvent(Loose):
-    sender: Party
+    sender: Sender | None = None
     recipient: Party
     timestamp: int | None = None
     message: MessengerMessage | None = None
@@ -74,6 +89,8 @@ class MessagingEvent(Loose):
 class MessengerEntry(Loose):
     id: Ident
     messaging: list[MessagingEvent] = Field(default_factory=list)
+    # events of a thread another app owns (handover protocol): never ours to publish
+    standby: list[Any] = Field(default_factory=list)
 
 
 class MessengerWebhook(Loose):
@@ -85,12 +102,17 @@ class MessengerWebhook(Loose):
 
 
 class WaContact(Loose):
-    wa_id: Ident
+    """A sender's profile, named by phone (``wa_id``) and/or business-scoped user id
+    (``user_id``): a user with a username may withhold the phone."""
+
+    wa_id: Ident | None = None
+    user_id: Ident | None = None
     profile: dict[str, Any] | None = None
 
 
 class WaMessage(Loose):
-    from_: Annotated[Ident, Field(alias="from")]
+    from_: Annotated[Ident | None, Field(alias="from")] = None
+    from_user_id: Ident | None = None
     id: Ident
     type: str = "text"
     timestamp: str | None = None
@@ -143,15 +165,22 @@ def from_messenger(hook: MessengerWebhook) -> Extracted:
     out = Extracted()
     channel_handle = "instagram" if hook.object == "instagram" else "messenger"
     for entry in hook.entry:
+        out.ignored += len(entry.standby)
         for event in entry.messaging:
             msg, postback = event.message, event.postback
+            sender = event.sender.handle() if event.sender is not None else None
+            if sender is None:  # e.g. a checkbox plugin opt-in: nobody to answer
+                out.ignored += 1
+                continue
             if msg is not None and not msg.is_echo:
-                mid, text = msg.mid, (msg.text or "").strip()
+                mid = msg.mid
                 attachments = [_messenger_attachment(a) for a in msg.attachments]
-                urls = [u for a in msg.attachments if (u := (a.payload or {}).get("url"))]
+                attachments = [a for a in attachments if a is not None]
+                places = [p for a in msg.attachments if (p := _messenger_place(a))]
+                text = (msg.text or "").strip() or "\n".join(places)
                 metadata: dict[str, Any] = {"provider": "meta", "platform": hook.object}
-                if urls:
-                    metadata["media"] = [{"url": u} for u in urls]
+                if msg.attachments:
+                    metadata["media"] = [_messenger_media(a) for a in msg.attachments]
                 if msg.quick_reply:
                     metadata["quick_reply"] = msg.quick_reply
                 in_reply_to = (msg.reply_to or {}).get("mid")
@@ -171,12 +200,12 @@ def from_messenger(hook: MessengerWebhook) -> Extracted:
                     mid,
                     Interaction(
                         channel="messenger",
-                        customer=Customer(handles={channel_handle: event.sender.id}),
+                        customer=Customer(handles={channel_handle: sender}),
                         inbox=event.recipient.id,
                         thread=ThreadRef(
                             message_id=mid,
                             in_reply_to=in_reply_to,
-                            conversation_id=f"{event.recipient.id}:{event.sender.id}",
+                            conversation_id=f"{event.recipient.id}:{sender}",
                         ),
                         text=text,
                         attachments=attachments,
@@ -188,9 +217,31 @@ def from_messenger(hook: MessengerWebhook) -> Extracted:
     return out
 
 
-def _messenger_attachment(att: MessengerAttachment) -> Attachment:
+def _messenger_attachment(att: MessengerAttachment) -> Attachment | None:
+    """The attachment's metadata; None for a location, which is text (as on WhatsApp)."""
+    if att.type == "location":
+        return None
     kind = att.type if att.type in ("image", "video", "audio") else None
     return Attachment(content_type=f"{kind}/*" if kind else "application/octet-stream")
+
+
+def _messenger_media(att: MessengerAttachment) -> dict[str, Any]:
+    """Meta's type of an attachment (image, file, fallback, location, template,
+    story_mention...) and its link, in ``metadata.media`` as WhatsApp's media are."""
+    # a fallback (shared link) has carried its title and URL beside an empty payload
+    found = {**{k.lower(): v for k, v in (att.model_extra or {}).items()}, **(att.payload or {})}
+    media: dict[str, Any] = {"type": att.type}
+    media.update({k: found[k] for k in ("url", "title") if isinstance(found.get(k), str)})
+    return media
+
+
+def _messenger_place(att: MessengerAttachment) -> str:
+    """A shared location as text, ``"52.52, 13.405"``; empty for anything else."""
+    coords = (att.payload or {}).get("coordinates")
+    if att.type != "location" or not isinstance(coords, dict):
+        return ""
+    lat, long = coords.get("lat"), coords.get("long")
+    return f"{lat}, {long}" if lat is not None and long is not None else ""
 
 
 def _phone(raw: str | None) -> str | None:
@@ -211,13 +262,18 @@ def from_whatsapp(hook: WhatsAppWebhook) -> Extracted:
             if change.field != "messages":
                 out.ignored += 1
                 continue
-            names = {c.wa_id: (c.profile or {}).get("name") for c in value.contacts}
+            names = {
+                key: (c.profile or {}).get("name")
+                for c in value.contacts
+                for key in (c.wa_id, c.user_id)
+                if key
+            }
             meta = value.metadata or {}
             inbox = _phone(str(meta.get("display_phone_number") or "")) or meta.get(
                 "phone_number_id"
             )
             for msg in value.messages:
-                if msg.type in NOT_MESSAGES:
+                if msg.type in NOT_MESSAGES or not (msg.from_ or msg.from_user_id):
                     out.ignored += 1
                     continue
                 out.messages.append((msg.id, _wa_interaction(msg, names, inbox, entry.id)))
@@ -229,10 +285,15 @@ def _wa_interaction(
 ) -> Interaction:
     body = msg.model_extra or {}
     text, attachments, media = wa_content(msg.type, body)
+    # the phone when Meta gives it (as ever), else the business-scoped user id of a user
+    # whose username hides the phone, as a ``whatsapp`` handle (``whatsapp:US.134...``)
+    sender = msg.from_ or msg.from_user_id or ""
     phone = _phone(msg.from_)
-    name = names.get(msg.from_)
+    name = names.get(sender) or names.get(msg.from_user_id or "")
     metadata: dict[str, Any] = {"provider": "meta", "platform": "whatsapp", "type": msg.type}
     metadata["account_id"] = account
+    if msg.from_ and msg.from_user_id:
+        metadata["user_id"] = msg.from_user_id
     if media:
         metadata["media"] = media
     metadata.update(wa_reply_ids(msg.type, body))
@@ -248,13 +309,13 @@ def _wa_interaction(
         customer=Customer(
             phone=phone,
             name=name if isinstance(name, str) else None,
-            handles={"whatsapp": msg.from_},  # the WhatsApp id, as Twilio's WaId
+            handles={"whatsapp": sender},  # the WhatsApp id, as Twilio's WaId
         ),
         inbox=inbox,
         thread=ThreadRef(
             message_id=msg.id,
             in_reply_to=(msg.context or {}).get("id"),
-            conversation_id=msg.from_,
+            conversation_id=sender,
         ),
         text=text,
         attachments=attachments,

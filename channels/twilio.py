@@ -36,6 +36,8 @@ OPTIONAL_EXTRAS = ("AccountSid", "MessagingServiceSid", "FromCity", "FromState",
 LOCATION = ("Latitude", "Longitude", "Label", "Address")  # a WhatsApp location message
 INBOUND_STATUSES = frozenset({"received", "receiving"})
 BUTTON = {"ButtonPayload": "button_payload", "ButtonText": "button_text"}  # a tapped button
+# Advanced Opt-Out: the customer sent a STOP, START or HELP keyword (Twilio answers it)
+OPT_OUT = {"OptOutType": "opt_out_type"}
 SidOrBlank = Annotated[str, StringConstraints(max_length=200), NoControls]
 
 
@@ -108,6 +110,7 @@ def to_interaction(
     metadata.update({k: fields[k] for k in OPTIONAL_EXTRAS if fields.get(k)})
     # the id behind a tapped quick-reply button, named as for WhatsApp through Meta
     metadata.update({name: fields[k] for k, name in BUTTON.items() if fields.get(k)})
+    metadata.update({name: fields[k] for k, name in OPT_OUT.items() if fields.get(k)})
     if media_urls:
         metadata["media"] = media_urls
     text = msg.Body.strip() or fields.get("ButtonText", "").strip()

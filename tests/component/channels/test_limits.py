@@ -60,11 +60,20 @@ async def test_limits_and_content_types_on_every_endpoint(settings: Settings) ->
 async def test_meta_structure_errors_point_at_the_field(settings: Settings) -> None:
     async with client_for(settings) as client:
         url = "/v1/channels/messenger"
+        # an event without a sender (a checkbox-plugin opt-in) is no message: counted, 2xx
         no_sender = {
             "object": "page",
             "entry": [{"id": "P", "messaging": [{"recipient": {"id": "P"}}]}],
         }
-        assert_problem(await client.post(url, json=no_sender), 400, "/entry/0/messaging/0/sender")
+        skipped = await client.post(url, json=no_sender)
+        assert (skipped.status_code, skipped.json()["ignored"]) == (202, 1)
+        no_recipient = {
+            "object": "page",
+            "entry": [{"id": "P", "messaging": [{"sender": {"id": "U"}}]}],
+        }
+        assert_problem(
+            await client.post(url, json=no_recipient), 400, "/entry/0/messaging/0/recipient"
+        )
         wa = {
             "object": "whatsapp_business_account",
             "entry": [

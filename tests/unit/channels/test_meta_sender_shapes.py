@@ -1,0 +1,197 @@
+"""Meta payload shapes whose sender is no phone or page-scoped id: WhatsApp users known
+only by their business-scoped user id (BSUID), Messenger checkbox plugin opt-ins and chat
+plugin guests; ``standby`` events; Messenger attachments of every type.
+
+Shapes as Meta documents them: "Business-scoped user IDs" (WhatsApp Cloud API; a contact
+may carry only ``profile`` and ``user_id``, messages ``from_user_id``), the Messenger
+Platform webhook references for ``messaging_optins`` ("The sender object is not included
+for messaging_optins events triggered by the checkbox plugin"), ``messages``
+(``sender.user_ref`` for the chat plugin, attachment types) and ``standby``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from channels.meta import extract
+from channels.problems import Problem
+
+pytestmark = pytest.mark.unit
+
+BSUID = "US.13491208655302741918"
+
+
+def whatsapp(contacts: list[dict[str, Any]], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550953877", "phone_number_id": "106"},
+        "contacts": contacts,
+        "messages": messages,
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+def text(wamid: str, body: str, **sender: str) -> dict[str, Any]:
+    return {
+        **sender,
+        "id": wamid,
+        "timestamp": "1764942000",
+        "type": "text",
+        "text": {"body": body},
+    }
+
+
+def test_a_username_user_known_only_by_bsuid_is_published_as_a_whatsapp_handle() -> None:
+    hook = whatsapp(
+        [{"profile": {"name": "Jane", "username": "@jane"}, "user_id": BSUID}],
+        [text("wamid.AUD4bsuid", "hi", from_user_id=BSUID)],
+    )
+    _, found = extract(hook)
+    [(provider_id, interaction)] = found.messages
+    assert (provider_id, found.ignored) == ("wamid.AUD4bsuid", 0)
+    customer = interaction.customer
+    assert (customer.phone, customer.name, customer.handles) == (None, "Jane", {"whatsapp": BSUID})
+    assert interaction.sender_key() == f"whatsapp:{BSUID}"
+    assert interaction.thread.conversation_id == BSUID
+    assert interaction.text == "hi"
+
+
+def test_a_phone_with_a_bsuid_beside_it_stays_the_phone_path() -> None:
+    """As Meta sends it to users who have no username: both ids; the customer is the
+    phone as before, the BSUID kept in ``metadata.user_id``."""
+    hook = whatsapp(
+        [{"profile": {"name": "Krish"}, "wa_id": "919810218674", "user_id": "IN.1410018717833190"}],
+        [text("wamid.both", "Hey", **{"from": "919810218674"}, from_user_id="IN.1410018717833190")],
+    )
+    [(_, interaction)] = extract(hook)[1].messages
+    assert interaction.customer.phone == "+919810218674"
+    assert interaction.customer.handles == {"whatsapp": "919810218674"}
+    assert interaction.customer.name == "Krish"
+    assert interaction.sender_key() == "phone:+919810218674"
+    assert interaction.metadata["user_id"] == "IN.1410018717833190"
+
+
+def test_a_message_without_any_sender_id_is_ignored_and_the_rest_published() -> None:
+    hook = whatsapp(
+        [{"profile": {"name": "Jane"}, "user_id": BSUID}],
+        [text("wamid.nobody", "who am I"), text("wamid.ok", "hi", from_user_id=BSUID)],
+    )
+    _, found = extract(hook)
+    assert [pid for pid, _ in found.messages] == ["wamid.ok"]
+    assert found.ignored == 1
+
+
+def messenger(*events: dict[str, Any], **entry: Any) -> dict[str, Any]:
+    return {"object": "page", "entry": [{"id": "PAGE1", "messaging": list(events), **entry}]}
+
+
+MESSAGE = {
+    "sender": {"id": "PSID-1"},
+    "recipient": {"id": "PAGE1"},
+    "timestamp": 1762164000000,
+    "message": {"mid": "m_1", "text": "my order"},
+}
+CHECKBOX_OPTIN = {
+    "recipient": {"id": "PAGE1"},
+    "timestamp": 1762164000000,
+    "optin": {"ref": "r", "user_ref": "UREF"},
+}
+
+
+def test_a_checkbox_opt_in_without_sender_is_ignored_and_the_message_published() -> None:
+    hook = {
+        "object": "page",
+        "entry": [messenger(MESSAGE)["entry"][0], messenger(CHECKBOX_OPTIN)["entry"][0]],
+    }
+    _, found = extract(hook)
+    assert [pid for pid, _ in found.messages] == ["m_1"]
+    assert found.ignored == 1
+
+
+def test_a_chat_plugin_guest_is_published_under_its_user_ref() -> None:
+    guest = {
+        **MESSAGE,
+        "sender": {"user_ref": "guest-abc"},
+        "message": {"mid": "m_g", "text": "hi"},
+    }
+    _, found = extract(messenger(guest, MESSAGE))
+    assert found.ignored == 0
+    first, second = (m for _, m in found.messages)
+    assert first.customer.handles == {"messenger": "user_ref:guest-abc"}
+    assert first.sender_key() == "messenger:user_ref:guest-abc"
+    assert first.thread.conversation_id == "PAGE1:user_ref:guest-abc"
+    assert second.customer.handles == {"messenger": "PSID-1"}
+
+
+def test_a_sender_with_neither_id_nor_user_ref_is_ignored() -> None:
+    _, found = extract(messenger({**MESSAGE, "sender": {}}))
+    assert (found.messages, found.ignored) == ([], 1)
+
+
+def test_a_malformed_sender_id_is_still_refused() -> None:
+    with pytest.raises(Problem) as caught:
+        extract(messenger({**MESSAGE, "sender": {"id": "PSID\x00"}}))
+    assert caught.value.status == 400
+
+
+def test_standby_events_are_counted_as_ignored_not_published() -> None:
+    standby = {
+        "sender": {"id": "PSID-9"},
+        "recipient": {"id": "PAGE1"},
+        "timestamp": 1762164000000,
+        "message": {"mid": "m_standby", "text": "for the other app"},
+    }
+    _, found = extract(messenger(standby=[standby, standby]))
+    assert (found.messages, found.ignored) == ([], 2)
+    _, mixed = extract(messenger(MESSAGE, standby=[standby]))
+    assert ([pid for pid, _ in mixed.messages], mixed.ignored) == (["m_1"], 1)
+
+
+def attached(*attachments: dict[str, Any]) -> dict[str, Any]:
+    return messenger({**MESSAGE, "message": {"mid": "m_a", "attachments": list(attachments)}})
+
+
+@pytest.mark.parametrize(
+    ("attachment", "media"),
+    [
+        (
+            {"type": "file", "payload": {"url": "https://cdn.example/f.pdf"}},
+            {"type": "file", "url": "https://cdn.example/f.pdf"},
+        ),
+        (
+            {"type": "fallback", "payload": None, "title": "A page", "URL": "https://ex.test/a"},
+            {"type": "fallback", "url": "https://ex.test/a", "title": "A page"},
+        ),
+        ({"type": "template", "payload": {"template_type": "generic"}}, {"type": "template"}),
+        (
+            {"type": "story_mention", "payload": {"url": "https://cdn.example/s"}},
+            {"type": "story_mention", "url": "https://cdn.example/s"},
+        ),
+        (
+            {"type": "image", "payload": {"url": "https://cdn.example/i.jpg"}},
+            {"type": "image", "url": "https://cdn.example/i.jpg"},
+        ),
+    ],
+)
+def test_messenger_attachments_keep_their_type(
+    attachment: dict[str, Any], media: dict[str, Any]
+) -> None:
+    [(_, interaction)] = extract(attached(attachment))[1].messages
+    assert interaction.metadata["media"] == [media]
+    assert len(interaction.attachments) == 1
+
+
+def test_a_messenger_location_is_its_coordinates_as_text() -> None:
+    place = {
+        "type": "location",
+        "title": "Pinned Location",
+        "payload": {"coordinates": {"lat": 52.52, "long": 13.405}},
+    }
+    [(_, interaction)] = extract(attached(place))[1].messages
+    assert interaction.text == "52.52, 13.405"
+    assert interaction.attachments == []
+    assert interaction.metadata["media"] == [{"type": "location", "title": "Pinned Location"}]
