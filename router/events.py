@@ -9,7 +9,15 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from router.identity import normalize_email
@@ -163,8 +171,16 @@ class Attachment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str | None = None
-    content_type: str = "application/octet-stream"
+    content_type: str = Field(
+        default="application/octet-stream",
+        validation_alias=AliasChoices("content_type", "type"),
+    )
     size: int | None = Field(default=None, ge=0, description="Bytes; absent when unknown.")
+
+    @computed_field(description="The media type again, under the contract's name for it.")  # type: ignore[prop-decorator]
+    @property
+    def type(self) -> str:
+        return self.content_type
 
 
 class Interaction(BaseModel):
@@ -250,6 +266,10 @@ class Ticket(BaseModel):
     # whether its resolution was first contact (``.resolved``'s ``first_contact``), which
     # a reopen takes back; None when not resolved, or resolved before it was recorded
     resolved_first_contact: bool | None = None
+    # who resolved it (the resolving action's agent_id, else the assignee then): whom its
+    # per-agent fcr counted, so the takeback and later feedback count for them too. Kept
+    # through a reopen until the next resolution; None: nobody, or never resolved
+    resolved_by: str | None = None
     last_customer_at: datetime | None = None
     last_reply_at: datetime | None = None  # the last public agent reply
     postponed_until: datetime | None = None

@@ -88,6 +88,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
                 "status": "resolved",
                 "resolved_at": at,
                 "resolved_first_contact": fcr,
+                "resolved_by": action.agent_id or ticket.assignee,  # whom fcr credits
                 "sla": stopped(met(ended.sla, "resolution", at)),
             }
         )

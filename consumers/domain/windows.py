@@ -52,8 +52,23 @@ def _queue_channel(data: dict[str, Any]) -> dict[str, str]:
 
 
 def _with_agent(data: dict[str, Any]) -> dict[str, str]:
-    agent = data.get("agent_id") or _ticket(data).get("assignee") or "none"
-    return {**_queue_channel(data), "agent": str(agent)}
+    """The agent the event names, else the ticket's assignee, else the agent who resolved
+    it (``resolved_by``: feedback on a ticket resolved by someone nobody assigned counts
+    for them), else ``none``."""
+    ticket = _ticket(data)
+    agent = data.get("agent_id") or ticket.get("assignee") or ticket.get("resolved_by")
+    return {**_queue_channel(data), "agent": str(agent or "none")}
+
+
+def _credited(data: dict[str, Any]) -> dict[str, str]:
+    """Whom a resolution's first contact was credited to, for the reopen that takes it
+    back: the snapshot's ``resolved_by`` (kept through the reopen; null: nobody was, so
+    ``none``), whoever reopens it. A snapshot written before it was recorded (no such
+    field) counts the takeback as any event."""
+    ticket = _ticket(data)
+    if "resolved_by" not in ticket:
+        return _with_agent(data)
+    return {**_queue_channel(data), "agent": str(ticket["resolved_by"] or "none")}
 
 
 def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
@@ -86,7 +101,10 @@ def fcr(event_type: str, data: dict[str, Any]) -> list[Contribution]:
             out.append(Contribution("fcr", dims, "resolved_first_contact", definition=definition))
         return out
     if event_type == EventType.TICKET_REOPENED and data.get("was_first_contact"):
-        return [Contribution("fcr", dims, "reopened_after_first_contact", definition=definition)]
+        credited = _credited(data)
+        return [
+            Contribution("fcr", credited, "reopened_after_first_contact", definition=definition)
+        ]
     return []
 
 

@@ -22,8 +22,12 @@ role's own code, so a bug in that code cannot hide in both sides:
 - ``workload`` (queue, channel): created, resolved, reopened, escalated; ``handled`` and
   ``handle_seconds_sum`` per reply that reported its handle time.
 
-The agent of a window is the event's ``agent_id``, else the ticket's assignee, else
-``none``; a ticket without a queue or SLA policy counts under ``none``.
+The agent of a window is the event's ``agent_id``, else the ticket's assignee, else the
+agent who resolved it (the snapshot's ``resolved_by``), else ``none``; a takeback
+(``reopened_after_first_contact``) is the resolver's alone (``resolved_by``, ``none``
+when null), whoever reopened, so it lands where the resolution's credit did; only a
+snapshot without the field (written before it existed) counts it as any event. A ticket
+without a queue or SLA policy counts under ``none``.
 
 On a running system the check compares at a common cut-off: before reading anything it
 takes the offsets the metrics role's consumer group has committed on ``tickets`` (the
@@ -195,8 +199,12 @@ class Recount:
         at = _when(event.get("time")) or fallback
         kind = str(event.get("type", "")).removeprefix(T)
         queue, channel = _text(ticket.get("queue")), _text(ticket.get("channel"))
-        agent = _text(data.get("agent_id") or ticket.get("assignee"))
+        agent = _text(data.get("agent_id") or ticket.get("assignee") or ticket.get("resolved_by"))
         people = {"queue": queue, "channel": channel, "agent": agent}
+        # a takeback counts for whom the resolution credited, whoever reopens
+        credited = (
+            {**people, "agent": _text(ticket["resolved_by"])} if "resolved_by" in ticket else people
+        )
         load = {"queue": queue, "channel": channel}
 
         self._workload(kind, data, at, load)
@@ -206,7 +214,7 @@ class Recount:
             if data.get("first_contact") is True:
                 self._count("fcr", at, people, "resolved_first_contact")
         if kind == "reopened" and data.get("was_first_contact") is True:
-            self._count("fcr", at, people, "reopened_after_first_contact")
+            self._count("fcr", at, credited, "reopened_after_first_contact")
 
         if kind == "feedback_received":
             self._feedback(at, people, data.get("kind"), data.get("score"))
