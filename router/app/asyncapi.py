@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
 
 from router.actions import ACTIONS, PREFIX
 from router.app.roles import CONSUMED
@@ -184,9 +185,43 @@ BINARY_INPUT = (
 )
 
 
+class _EveryField(GenerateJsonSchema):
+    """A snapshot carries every field of its model, null ones included: each is required."""
+
+    def field_is_required(self, field: Any, total: bool) -> bool:  # noqa: ARG002
+        return True
+
+
+class _EveryValue(GenerateJsonSchema):
+    """A record written without its null fields (a metric record): every field that has a
+    value whenever it is written is required, the rest optional."""
+
+    def field_is_required(self, field: Any, total: bool) -> bool:  # noqa: ARG002
+        inner = field.get("schema", {})
+        return not (inner.get("type") == "default" and inner.get("default", ...) is None)
+
+
+PUBLISHED: dict[type[BaseModel], type[GenerateJsonSchema]] = {
+    Ticket: _EveryField,
+    MetricRecord: _EveryValue,
+}
+"""What only the product writes, described as written (contract sections 7 and 8 list these
+fields without ``?``), rather than as loosely as the models would read them. An
+interaction stays as the router reads it: another producer may write ``inbound``, and a
+field it leaves out takes its default."""
+
+
 def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
     """Add ``model`` (and the models it uses) to ``schemas``; return a $ref to it."""
-    doc = model.model_json_schema(ref_template=REF + "{model}")
+    generator = PUBLISHED.get(model)
+    if generator is not None:
+        doc = model.model_json_schema(
+            ref_template=REF + "{model}", mode="serialization", schema_generator=generator
+        )
+    else:
+        doc = model.model_json_schema(ref_template=REF + "{model}")
+    if model is CloudEvent:  # it has a default, but a record without it is no CloudEvent
+        doc["required"] = ["specversion", *doc.get("required", [])]
     for name, sub in doc.pop("$defs", {}).items():
         schemas.setdefault(name, sub)
     schemas.setdefault(model.__name__, doc)

@@ -86,7 +86,12 @@ async def test_reply_becomes_one_normalized_interaction(
         "references": ["orig-1@mail.example.com", "agent-1@acme.test"],
     }
     assert data["attachments"] == [
-        {"name": "reçu n°1.pdf", "content_type": "application/pdf", "size": 15}
+        {
+            "name": "reçu n°1.pdf",
+            "content_type": "application/pdf",
+            "size": 15,
+            "type": "application/pdf",
+        }
     ]
     assert data["auto_reply"] is False
     assert data["sent_at"] == "2026-11-03T09:15:00Z"

@@ -81,7 +81,8 @@ async def test_signed_sms_is_published_and_twilio_retry_is_duplicate(
     assert data["customer"]["phone"] == "+14158675309"
     assert data["inbox"] == "+18005551212"
     assert data["text"] == "Where is my parcel?"
-    assert data["attachments"] == [{"content_type": "image/jpeg"}]  # Twilio says no size
+    # Twilio says no size
+    assert data["attachments"] == [{"content_type": "image/jpeg", "type": "image/jpeg"}]
     assert data["metadata"]["media"] == [{"url": SMS["MediaUrl0"], "content_type": "image/jpeg"}]
 
 
@@ -186,6 +187,20 @@ async def test_a_whatsapp_button_reply_keeps_its_payload_and_the_message_it_answ
         "track:9",
         "Track my order",
     )
+
+
+async def test_an_advanced_opt_out_keeps_its_type(
+    twilio_settings: Settings, settings: Settings
+) -> None:
+    """Twilio's Advanced Opt-Out adds ``OptOutType`` to a STOP/START/HELP message: the
+    helpdesk sees that the customer opted out."""
+    path = "/v1/channels/sms"
+    form = {**SMS, "Body": "STOP", "NumMedia": "0", "OptOutType": "STOP"}
+    async with client_for(twilio_settings) as client:
+        resp = await client.post(path, content=urlencode(form), headers=signed(form, path))
+    assert resp.status_code == 202, resp.text
+    data = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["data"]
+    assert (data["text"], data["metadata"]["opt_out_type"]) == ("STOP", "STOP")
 
 
 async def test_twilio_bad_signature_and_bad_input(
@@ -366,7 +381,7 @@ async def test_messenger_batch_each_message_its_own_event(
     by_text = {v["data"]["text"]: v["data"] for v in values(records)}
     assert by_text["first"]["thread"]["conversation_id"] == "PAGE1:PSID-1"
     assert by_text["first"]["inbox"] == "PAGE1"
-    assert by_text[""]["attachments"] == [{"content_type": "image/*"}]
+    assert by_text[""]["attachments"] == [{"content_type": "image/*", "type": "image/*"}]
 
 
 async def test_whatsapp_statuses_are_accepted_not_published(
