@@ -289,6 +289,10 @@ def _wa_interaction(
     # whose username hides the phone, as a ``whatsapp`` handle (``whatsapp:US.134...``)
     sender = msg.from_ or msg.from_user_id or ""
     phone = _phone(msg.from_)
+    # Both given: the phone stays the customer's phone and the user id becomes the
+    # handle, so this message links ``phone:+...`` and ``whatsapp:US...`` and a later
+    # message naming only the user id (phone withheld) finds the same customer.
+    handle = msg.from_user_id if phone and msg.from_user_id else sender
     name = names.get(sender) or names.get(msg.from_user_id or "")
     metadata: dict[str, Any] = {"provider": "meta", "platform": "whatsapp", "type": msg.type}
     metadata["account_id"] = account
@@ -309,7 +313,7 @@ def _wa_interaction(
         customer=Customer(
             phone=phone,
             name=name if isinstance(name, str) else None,
-            handles={"whatsapp": sender},  # the WhatsApp id, as Twilio's WaId
+            handles={"whatsapp": handle},  # the WhatsApp id, as Twilio's WaId
         ),
         inbox=inbox,
         thread=ThreadRef(

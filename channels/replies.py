@@ -11,8 +11,9 @@ looked for before the library runs because its header patterns would cut the ans
 off; Lotus Notes' ``-----Name wrote: -----`` banner; the separator lines above a quoted or
 forwarded message in the languages the library only knows the headers of
 (``-----Ursprüngliche Nachricht-----``, ``---------- Forwarded message ---------``,
-Apple Mail's ``Begin forwarded message:``), which start the quote as the library's
-English ``-----Original Message-----`` does; and, for HTML-only mail, the quote
+Apple Mail's ``Begin forwarded message:``) and Outlook's line of underscores above a
+``From:`` header block, which start the quote as the library's English
+``-----Original Message-----`` does; and, for HTML-only mail, the quote
 containers of Outlook, Outlook on the web, Lotus Notes, Gmail, Apple Mail, Thunderbird
 and Yahoo, which :func:`split_html` cuts off before the HTML becomes text. Agents
 always have the full text: what is cut from ``text`` is in ``quoted``. An inline reply
@@ -74,7 +75,8 @@ SEPARATOR_PHRASES = (
     r"oprindelig meddelelse|videresendt meddelelse|opprinnelig melding",
     r"ursprungligt meddelande|originalmeddelande|vidarebefordrat meddelande",
     r"alkuper(?:ä|a)inen viesti|v(?:ä|a)litetty viesti",
-    r"oryginalna wiadomo(?:ś|s)(?:ć|c)|przekazana wiadomo(?:ś|s)(?:ć|c)",
+    r"oryginalna wiadomo(?:ś|s)(?:ć|c)|wiadomo(?:ś|s)(?:ć|c) oryginalna"
+    r"|przekazana wiadomo(?:ś|s)(?:ć|c)",
     r"p(?:ů|u)vodn(?:í|i) zpr(?:á|a)va|p(?:ř|r)eposlan(?:á|a) zpr(?:á|a)va",
 )
 #: Apple Mail's line above a forwarded message, in the same languages.
@@ -87,12 +89,23 @@ FORWARD_INTROS = (
     r"inizio messaggio inoltrato",
     r"in(?:í|i)cio da mensagem (?:re)?encaminhada",
 )
+#: The "From:" of the header block Outlook writes below its line of underscores.
+HEADER_FROM = r"(?:From|Von|De|Da|Van|Från|Fra|Od|Lähettäjä)[ \t]*:"
+#: Outlook's line of underscores above a reply's or forward's header block (desktop and
+#: Outlook on the web): a separator only when a ``From:`` follows within two lines,
+#: else it is a customer's own rule (above a signature, say) and stays in the text.
+UNDERSCORE_SEPARATOR = r"_{20,}(?=[ \t]*\n(?:[ \t]*\n){0,2}[ \t]*" + HEADER_FROM + ")"
+#: That line of underscores cut off from the header block below it (what is left of
+#: a forward the library split at its ``From:``).
+UNDERSCORE_LINE = re.compile(r"^[ \t]*_{20,}[ \t]*$", re.MULTILINE)
 QUOTE_SEPARATOR = re.compile(
     r"^[ \t]*(?:-{2,}[ \t]*(?:"
     + "|".join(SEPARATOR_PHRASES)
     + r")[ \t]*-{2,}|(?:"
     + "|".join(FORWARD_INTROS)
-    + r")[ \t]*:)[ \t]*$",
+    + r")[ \t]*:|"
+    + UNDERSCORE_SEPARATOR
+    + r")[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 SIGNATURE_START = re.compile(
@@ -320,7 +333,7 @@ def split_reply(body: str) -> Reply:
         else:
             reply = f"{reply}{tail}"
     reply = _trim(reply)
-    if not QUOTE_SEPARATOR.sub("", reply).strip():
+    if not UNDERSCORE_LINE.sub("", QUOTE_SEPARATOR.sub("", reply)).strip():
         # Nothing but quotes and headers: keep it all as text rather than publish nothing.
         return Reply(_trim(body.replace("\r\n", "\n")), None)
     return Reply(reply, "\n\n".join(quoted) or None)

@@ -10,12 +10,21 @@ for messaging_optins events triggered by the checkbox plugin"), ``messages``
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 
 from channels.meta import extract
 from channels.problems import Problem
+from consumers.state.memory import InMemoryThreadStore
+from router.codec import CONTENT_TYPE_HEADER, encode_event
+from router.events import CloudEvent, Interaction
+from router.ids import event_id
+from router.topics import Topic
+from router.vocabulary import EventType
+from tests.unit.core.test_routing_handler import AT, NAMES, Broker, handler, snapshot
 
 pytestmark = pytest.mark.unit
 
@@ -69,10 +78,67 @@ def test_a_phone_with_a_bsuid_beside_it_stays_the_phone_path() -> None:
     )
     [(_, interaction)] = extract(hook)[1].messages
     assert interaction.customer.phone == "+919810218674"
-    assert interaction.customer.handles == {"whatsapp": "919810218674"}
     assert interaction.customer.name == "Krish"
     assert interaction.sender_key() == "phone:+919810218674"
     assert interaction.metadata["user_id"] == "IN.1410018717833190"
+
+
+def test_a_message_with_phone_and_bsuid_names_both_identities() -> None:
+    """The user id is the ``whatsapp`` handle beside the phone, so the message links the
+    two; a later message with only the user id carries that same identity."""
+    both = whatsapp(
+        [{"profile": {"name": "Krish"}, "wa_id": "919810218674", "user_id": "IN.14100187"}],
+        [text("wamid.both", "Hey", **{"from": "919810218674"}, from_user_id="IN.14100187")],
+    )
+    only = whatsapp(
+        [{"profile": {"name": "Krish", "username": "@krish"}, "user_id": "IN.14100187"}],
+        [text("wamid.only", "Still there?", from_user_id="IN.14100187")],
+    )
+    [(_, first)] = extract(both)[1].messages
+    [(_, later)] = extract(only)[1].messages
+    assert first.customer.identities() == ["phone:+919810218674", "whatsapp:IN.14100187"]
+    assert later.customer.identities() == ["whatsapp:IN.14100187"]
+
+
+def inbound_record(interaction: Interaction, offset: int) -> ConsumerRecord[bytes, bytes]:
+    """The inbound record the Meta ingress writes for one WhatsApp message."""
+    event = CloudEvent(
+        id=event_id("/v1/channels/messenger", interaction.thread.message_id or ""),
+        source="/v1/channels/messenger",
+        type=EventType.INTERACTION_RECEIVED,
+        subject=interaction.sender_key(),
+        time=AT + timedelta(minutes=offset),
+        data=interaction.model_dump(mode="json", exclude_none=True),
+    )
+    key, value = interaction.sender_key().encode(), encode_event(event)
+    stamp = int((AT + timedelta(minutes=offset)).timestamp() * 1000)
+    topic = NAMES(Topic.INBOUND)
+    return ConsumerRecord(
+        topic, 0, offset, stamp, 0, key, value, None, len(key), len(value), (CONTENT_TYPE_HEADER,)
+    )
+
+
+async def test_a_user_who_later_withholds_the_phone_stays_on_the_same_ticket() -> None:
+    """First message with phone and user id, the next (after adopting a username) with
+    the user id only: one customer, one ticket, as the same person on WhatsApp."""
+    first = whatsapp(
+        [{"profile": {"name": "Krish"}, "wa_id": "919810218674", "user_id": "IN.14100187"}],
+        [text("wamid.1", "My order", **{"from": "919810218674"}, from_user_id="IN.14100187")],
+    )
+    second = whatsapp(
+        [{"profile": {"name": "Krish", "username": "@krish"}, "user_id": "IN.14100187"}],
+        [text("wamid.2", "Any news?", from_user_id="IN.14100187")],
+    )
+    store, broker = InMemoryThreadStore(), Broker()
+    [(_, one)] = extract(first)[1].messages
+    await handler(store, broker).handle([inbound_record(one, 0)])
+    opened = snapshot(broker.take())
+    [(_, two)] = extract(second)[1].messages
+    await handler(store, broker).handle([inbound_record(two, 1)])
+    joined = snapshot(broker.take())
+    assert (joined.id, joined.contacts) == (opened.id, 2)
+    assert await store.customer_of("whatsapp:IN.14100187") == opened.customer_id
+    assert await store.customer_of("phone:+919810218674") == opened.customer_id
 
 
 def test_a_message_without_any_sender_id_is_ignored_and_the_rest_published() -> None:

@@ -104,3 +104,48 @@ def test_a_separator_inside_a_quote_is_part_of_that_quote() -> None:
     assert reply.text == "Thanks, that worked."
     assert reply.quoted is not None
     assert "> -----Ursprüngliche Nachricht-----" in reply.quoted
+
+
+UNDERSCORES = "_" * 32  # what Outlook desktop and Outlook on the web write
+OUTLOOK = ["en", "de", "fr", "nl", "it"]
+
+
+@pytest.mark.parametrize("lang", OUTLOOK)
+def test_outlooks_underscore_line_goes_with_the_quote(lang: str) -> None:
+    body = f"{ANSWER}\n\n{UNDERSCORES}\n{HEADERS[lang]}\n\nAlter Text hier.\n"
+    reply = split_reply(body)
+    assert reply.text == ANSWER
+    assert reply.quoted == f"{UNDERSCORES}\n{HEADERS[lang]}\n\nAlter Text hier."
+
+
+def test_outlooks_underscore_line_with_a_blank_line_below_goes_with_the_quote() -> None:
+    body = f"{ANSWER}\r\n\r\n{UNDERSCORES}\r\n\r\n{HEADERS['en']}\r\n\r\nOld text\r\n"
+    reply = split_reply(body)
+    assert reply.text == ANSWER
+    assert reply.quoted is not None
+    assert reply.quoted.startswith(UNDERSCORES)
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_an_outlook_forward_with_nothing_written_keeps_the_whole_mail_as_text(lang: str) -> None:
+    body = f"{UNDERSCORES}\n{HEADERS[lang]}\n\nAlter Text hier."
+    reply = split_reply(body)
+    assert reply.text == body
+    assert reply.quoted is None
+
+
+def test_an_underscore_line_with_no_header_block_below_starts_no_quote() -> None:
+    body = f"Hello,\n\nthe printer is jammed.\n{'_' * 24}\nAnna Smith\nACME GmbH"
+    reply = split_reply(body)
+    assert (reply.text, reply.quoted) == (body, None)
+
+
+@pytest.mark.parametrize(
+    "separator", ["-----Wiadomość oryginalna-----", "-----Oryginalna wiadomość-----"]
+)
+def test_polish_outlooks_separator_goes_with_the_quote_in_either_order(separator: str) -> None:
+    headers = "Od: Support <support@acme.test>\nWysłano: poniedziałek, 3 listopada 2025 10:00"
+    body = f"{ANSWER}\n\n{separator}\n{headers}\n\nStary tekst.\n"
+    reply = split_reply(body)
+    assert reply.text == ANSWER
+    assert reply.quoted == f"{separator}\n{headers}\n\nStary tekst."
