@@ -5,10 +5,17 @@ then the sender (``MAILER-DAEMON``, an empty ``<>``), then the subject, in the l
 customers write in. A subject counts only in the shapes responders and bounce generators
 write: the phrase then a colon ("Automatic reply: <subject>", "Undeliverable: ...",
 "Returned mail: see transcript for details"), the phrase as the whole subject ("Out of
-Office", "failure notice", "Undelivered Mail Returned to Sender"), or the phrase and a
-dated "until" ("Fuori ufficio fino al 7/12"); each after an optional ``[TAG]``. A phrase
-followed by ordinary words ("Undeliverable parcel - where is my order?", "Out of office
-chair arrived broken") is a customer writing, and opens a ticket.
+Office", "failure notice", "Undelivered Mail Returned to Sender"), alone or with a
+responder word ("Out of Office Reply"), or the phrase and an "until" naming a date or a
+day ("Fuori ufficio fino al 7/12", "Out of office until Monday"); each after an optional
+``[TAG]``. An unmistakable away phrase followed by a dash (or an en dash) or a bracket
+("Out of Office - Order 123") is a responder's too, a single word such as "Vacation" is
+not ("Vacation - please hold my delivery"). Helpdesks' acknowledgements ("[Request
+received] ...", "Ticket #123 received") count likewise. A phrase followed by ordinary words
+("Undeliverable parcel - where is my order?", "Out of office chair arrived broken") is a
+customer writing, and opens a ticket. Where a shape could also be a customer's
+("Request received: ...", "Out of Office - anything"), what responders write wins: a
+missed auto-reply risks a mail loop with our acknowledgement.
 
 A bounce subject in its real shape ("Unzustellbar: Paket 1234 kam zurück") is also what a
 customer may type about a parcel. Bounces are written by mail servers, never by a mail
@@ -37,24 +44,23 @@ PRECEDENCE = ("bulk", "junk", "list", "auto_reply")
 #: Headers naming the mail program a person wrote with; no bounce generator sets them.
 MAIL_PROGRAM_HEADERS = ("user-agent", "x-mailer")
 
-#: What out-of-office responders put in a subject.
+#: What out-of-office responders put in a subject, phrases no customer opens a sentence
+#: with: after them a dash or a bracket is a responder's too ("Out of Office - until 12/3",
+#: "Out of Office (until 12/3)").
 AWAY = (
     # English
     r"out of (?:the )?office(?: auto-?reply)?",
+    r"ooo",
     r"automatic reply",
     r"auto(?:matic|mated)?[- ]?(?:reply|response|respond(?:er)?)",
     r"away from (?:the |my )?office",
     r"i am (?:currently )?out of (?:the )?office",
-    r"on vacation",
-    r"vacation(?: reply)?",
-    r"absen(?:ce|t)",
     # German
     r"abwesenheitsnotiz",
     r"automatische antwort",
     r"automatische abwesenheits(?:notiz|nachricht)",
     r"abwesenheitsmeldung",
     r"nicht im b(?:ü|ue)ro",
-    r"abwesend",
     # French
     r"r(?:é|e)ponse automatique",
     r"absent(?:e)? du bureau",
@@ -63,73 +69,119 @@ AWAY = (
     r"respuesta autom(?:á|a)tica",
     r"fuera de (?:la )?oficina",
     r"respuesta de ausencia",
-    r"ausen(?:te|cia)",
     # Dutch
     r"automatisch antwoord",
     r"afwezigheidsbericht",
     r"niet (?:aanwezig|op kantoor)",
-    r"afwezig",
     # Portuguese
     r"resposta autom(?:á|a)tica",
     r"fora do escrit(?:ó|o)rio",
     r"mensagem de aus(?:ê|e)ncia",
-    r"aus(?:ê|e)ncia",
     # Italian
     r"risposta automatica",
     r"fuori (?:sede|ufficio)",
     r"risposta di assenza",
-    r"assen(?:te|za)",
     # a few neighbours that write to the same support desks
     r"autosvar",
     r"automaattinen vastaus",
     r"automatyczna odpowied(?:ź|z)",
     r"automatick(?:á|a) odpov(?:ě|e)(?:ď|d)",
+    r"poza biurem",
 )
+#: Words a customer may open a sentence with ("Vacation - please hold my delivery",
+#: "Absent (sick) - reschedule"): a responder's only before a colon, at the end, with a
+#: dated "until", or followed by a responder word ("Vacation response: ...").
+AWAY_WORDS = (
+    r"on vacation",
+    r"vacation",
+    r"absen(?:ce|t)",
+    r"abwesend",
+    r"ausen(?:te|cia)",
+    r"afwezig",
+    r"aus(?:ê|e)ncia",
+    r"assen(?:te|za)",
+    r"fr(?:å|a)nvarande",
+    r"nieobecno(?:ść|sc)",
+)
+#: What follows the away phrase in "Out of Office Reply", "Vacation response: ...".
+RESPONDER = r"\s+(?:auto[- ]?reply|reply|response|notification|notice|message)"
 #: What bounce generators (Exchange, Postfix, Exim, sendmail, qmail, Gmail) put in a subject.
 BOUNCE = (
     r"delivery status notification(?: \((?:failure|delay|delayed|success|relay)\))?",
-    r"undeliverable",
+    r"undeliverable(?: mail| message)?",
     r"undelivered mail(?: returned to sender)?",
     r"mail delivery (?:failed|failure|subsystem)",
+    r"delivery has failed to these recipients or groups",
     r"delivery (?:failure|delayed|has failed)",
+    r"message not delivered",
     r"returned mail",
     r"failure notice",
     r"unzustellbar",
+    r"nicht zustellbar",
     r"non remis",
     r"no se puede entregar",
     r"onbestelbaar",
     r"n(?:ã|a)o (?:é possível|foi possível) entregar",
     r"non recapitabile",
+    r"kan inte levereras",
+    r"niedostarczalne",
 )
+#: What helpdesks answer every new request with (Zendesk, Freshdesk, osTicket, OTRS).
+ACK = (
+    r"(?:your )?(?:request|ticket|case|enquiry|inquiry) received",
+    r"(?:ticket|case|request) #?\s?[a-z]{0,8}-?\d{1,12} (?:has been )?received",
+    r"we(?:'ve| have) received your (?:request|message|e-?mail|enquiry|inquiry|ticket)",
+)
+#: The "[Request received] <subject>" prefix of a helpdesk's acknowledgement.
+ACK_TAG = r"\[\s*(?P<ack_tag>(?:request|ticket|case) received)\s*\]"
 UNTIL = (
     r"until|till|through|bis(?: zum)?|jusqu'(?:au|à|a)|hasta(?: el)?|tot(?: en met)?"
     r"|at(?:é|e)(?: ao| a)?|fino (?:al|a)"
 )
+#: Words naming a day in an "until" clause without a digit ("until Monday").
+DAY_WORDS = (
+    r"mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:r|rs|rsday)?|fri(?:day)?"
+    r"|sat(?:urday)?|sun(?:day)?|tomorrow|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?"
+    r"|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?"
+    r"|dec(?:ember)?|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|morgen"
+    r"|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|demain"
+    r"|lunes|martes|mi(?:é|e)rcoles|jueves|viernes|s(?:á|a)bado|domingo|ma(?:ñ|n)ana"
+    r"|maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag"
+    r"|luned(?:ì|i)|marted(?:ì|i)|mercoled(?:ì|i)|gioved(?:ì|i)|venerd(?:ì|i)|sabato"
+    r"|domenica|domani|segunda|ter(?:ç|c)a|quarta|quinta|sexta|amanh(?:ã|a)"
+)
 #: After the phrase: a colon (the original subject follows), the end of the subject, or
-#: a short "until" clause with a date in it.
+#: a short "until" clause naming a date or a day, at the end or before a colon.
 SHAPE = (
     r"\s*(?:[:：]"
     r"|[.!]*\s*$"
-    rf"|\s+(?:{UNTIL})\s+(?=[^\n]*\d)[\w./\-]{{1,12}}(?:\s+[\w./\-]{{1,12}}){{0,2}}\s*[.!]?\s*$)"
+    rf"|\s+(?:{UNTIL})\s+(?=[^:：\n]*?(?:\d|\b(?:{DAY_WORDS})\b))"
+    r"[\w./\-,']{1,12}(?:\s+[\w./\-,']{1,12}){0,3}\s*[.!]?\s*(?:$|[:：]))"
 )
+#: A dash (or en or em dash) or a bracket after an unmistakable away phrase.
+DASH = r"\s+[-–—](?=\s)|\s*\("
 SUBJECT = re.compile(
-    r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:(?P<bounce>"
-    + "|".join(BOUNCE)
-    + r")|(?P<away>"
-    + "|".join(AWAY)
-    + r"))(?="
-    + SHAPE
-    + ")",
+    rf"^\s*(?:{ACK_TAG}|(?:\[[^\]]{{0,40}}\]\s*)?(?:"
+    rf"(?P<bounce>{'|'.join(BOUNCE)})(?={SHAPE})"
+    rf"|(?P<away>(?:{'|'.join(AWAY)})(?:{RESPONDER})?|(?:{'|'.join(AWAY_WORDS)}){RESPONDER})"
+    rf"(?={SHAPE}|{DASH})"
+    rf"|(?P<word>{'|'.join(AWAY_WORDS)})(?={SHAPE})"
+    rf"|(?P<ack>{'|'.join(ACK)})(?={SHAPE})))",
     re.IGNORECASE,
 )
+#: Typographic apostrophes (U+2019 in "Message d\u2019absence") read as "'".
+APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
 def _subject_match(subject: str | None) -> re.Match[str] | None:
-    return SUBJECT.match(subject) if subject else None
+    """Whitespace collapsed first: it keeps the pattern's matching time linear."""
+    if not subject:
+        return None
+    return SUBJECT.match(" ".join(subject.translate(APOSTROPHES).split()))
 
 
 def _reason(match: re.Match[str]) -> str:
-    phrase = match.group("bounce") or match.group("away")
+    phrase = next(p for p in match.group("bounce", "away", "word", "ack", "ack_tag") if p)
     return f"subject: {' '.join(phrase.lower().split())}"
 
 
@@ -139,11 +191,13 @@ def subject_reason(subject: str | None) -> str | None:
     return _reason(match) if match else None
 
 
-def _list_is_inbox(list_id: str, inboxes: Iterable[str]) -> bool:
-    """A Google Group (or any list) used as the support address marks every customer's
-    mail with its List-Id: ``<support.acme.test>`` for support@acme.test."""
+def _list_is_ours(list_id: str, group_addresses: Iterable[str]) -> bool:
+    """A Google Group (or any list) configured as one of our support addresses
+    (``SWITCHBOARD_EMAIL_GROUP_ADDRESSES``) marks every customer's mail with its List-Id:
+    ``<support.acme.test>`` for support@acme.test. From the headers alone it cannot be told
+    from an outside list the inbox subscribes to, which is addressed To the list too."""
     ident = list_id.rsplit("<", 1)[-1].strip(" >").lower()
-    return any(ident == box.replace("@", ".") for box in inboxes)
+    return any(ident == box.lower().replace("@", ".") for box in group_addresses)
 
 
 def _bare_sender(raw_from: str) -> str | None:
@@ -166,15 +220,17 @@ def auto_reply_reason(
     raw_from: str | None,
     content_type: str,
     subject: str | None,
-    inboxes: Iterable[str],
+    group_addresses: Iterable[str] = (),
 ) -> str | None:
-    """Why this message is machine-sent, or None. ``header`` reads one decoded header."""
+    """Why this message is machine-sent, or None. ``header`` reads one decoded header;
+    ``group_addresses``: our support addresses that are lists, whose list headers mark
+    every customer's mail (``SWITCHBOARD_EMAIL_GROUP_ADDRESSES``)."""
     auto = _token(header("auto-submitted") or "")
     # Exchange/Outlook rules and other mailers: Reply, Forward, Group, Mirror
     generated = _token(header("x-autogenerated") or "")
     precedence = (header("precedence") or "").strip().lower()
     list_id = (header("list-id") or "").strip()
-    our_list = bool(list_id) and _list_is_inbox(list_id, inboxes)
+    our_list = bool(list_id) and _list_is_ours(list_id, group_addresses)
     if our_list and precedence == "list":  # a Google Group marks every mail it relays
         precedence = ""
     return_path = header("return-path")

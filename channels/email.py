@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -90,11 +91,12 @@ def _writer_name(box: Mailbox, written: Mailbox) -> str | None:
     return (name[: cuts[-1]].strip("'\" ") or None) if cuts else None
 
 
-def find_writer(parsed: ParsedEmail, raw: bytes) -> Writer:
+def find_writer(parsed: ParsedEmail, raw: bytes, *, group_addresses: Iterable[str] = ()) -> Writer:
     """The customer of a mail: its From, unless From is our own inbox, as when a Google
-    Group used as the support address rewrites From to itself for a DMARC-strict sender
-    and names the writer in X-Original-Sender and Reply-To. Reply-To alone never changes
-    the customer of an ordinary mail: a customer may ask for answers elsewhere."""
+    Group used as the support address (one of ``group_addresses``) rewrites From to
+    itself for a DMARC-strict sender and names the writer in X-Original-Sender and
+    Reply-To. Reply-To alone never changes the customer of an ordinary mail: a customer
+    may ask for answers elsewhere."""
     sender = parsed.sender
     if sender is None:
         return Writer(None)
@@ -102,12 +104,17 @@ def find_writer(parsed: ParsedEmail, raw: bytes) -> Writer:
     if sender.email != parsed.inbox and LIST_ID.search(head) is None:
         return Writer(sender)  # the usual mail: no second parse of its headers
     headers = _headers(head, ("x-original-sender", "list-id"))
-    written_to = {box.email for box in (*parsed.to, *parsed.cc, *parsed.delivered_to)}
-    lists = {_list_address(value) for value in headers["list-id"] if value}
-    # our list: its List-Id names an address the mail was written to (a foreign list's
-    # mail is list traffic, flagged, and keeps the list as its sender)
-    lists &= {box.replace("@", ".") for box in written_to}
-    own = sender.email == parsed.inbox or sender.email.replace("@", ".") in lists
+    named = {_list_address(value) for value in headers["list-id"] if value}
+    # our list: its List-Id names one of our group addresses. An outside list the inbox
+    # subscribes to is addressed To the list as well (so the list is the mail's ``inbox``):
+    # its mail is list traffic, flagged, and once our groups are configured it keeps the
+    # list as its sender. Unconfigured, From equal to the inbox is still read as ours.
+    groups = {box.lower().replace("@", ".") for box in group_addresses}
+    lists = named & groups
+    from_list = sender.email.replace("@", ".")
+    if groups and from_list in named - lists:
+        return Writer(sender)
+    own = sender.email == parsed.inbox or from_list in lists
     if not own:
         return Writer(sender)
     ours = {sender.email, parsed.inbox}
@@ -166,13 +173,17 @@ def to_interaction(parsed: ParsedEmail, size: int, writer: Writer | None = None)
     )
 
 
-def interpret(raw: bytes) -> tuple[ParsedEmail, Interaction | None]:
+def interpret(
+    raw: bytes, *, group_addresses: Iterable[str] = ()
+) -> tuple[ParsedEmail, Interaction | None]:
     """Parse and normalise; no interaction when there is no sender to answer (no From, or
     From is our own inbox and names nobody else), unless it is machine mail (a bounce
     from ``<>`` or a bare ``MAILER-DAEMON``): that is published flagged, with no
-    customer, so it is recorded and never opens a ticket, instead of being refused."""
-    parsed = parse_email(raw)
-    writer = find_writer(parsed, raw)
+    customer, so it is recorded and never opens a ticket, instead of being refused.
+    ``group_addresses``: ``SWITCHBOARD_EMAIL_GROUP_ADDRESSES``."""
+    groups = tuple(group_addresses)  # read twice
+    parsed = parse_email(raw, group_addresses=groups)
+    writer = find_writer(parsed, raw, group_addresses=groups)
     if writer.box is None and parsed.auto_reply_reason is None:
         return parsed, None
     return parsed, to_interaction(parsed, len(raw), writer)
@@ -185,10 +196,11 @@ async def accept(ingress: IngressContext, request: Request) -> Response:
     require_secret(request, raw, ingress.settings.email_secret)
     if not raw.strip():
         raise Problem(400, "empty message", slug="invalid", errors=[_error("", "empty")])
+    groups = ingress.settings.email_group_addresses
     if len(raw) > THREADPOOL_ABOVE_BYTES:
-        parsed, interaction = await run_in_threadpool(interpret, raw)
+        parsed, interaction = await run_in_threadpool(interpret, raw, group_addresses=groups)
     else:
-        parsed, interaction = interpret(raw)
+        parsed, interaction = interpret(raw, group_addresses=groups)
     if interaction is None:
         raise _no_sender(parsed)
     # The Date header is the sender's clock; the event time is when it reached us.

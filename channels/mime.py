@@ -494,17 +494,18 @@ def skip_banner(raw: bytes) -> tuple[bytes, bool]:
     return raw, False
 
 
-def parse_email(raw: bytes) -> ParsedEmail:
-    """Every field Switchboard needs from one raw message. Never raises."""
+def parse_email(raw: bytes, *, group_addresses: Iterable[str] = ()) -> ParsedEmail:
+    """Every field Switchboard needs from one raw message. Never raises.
+    ``group_addresses``: our support addresses that are lists (``auto_reply_reason``)."""
     try:
-        return _parse(raw)
+        return _parse(raw, group_addresses)
     except Exception:  # noqa: BLE001 - last resort: arbitrary bytes must not fail ingress
         return ParsedEmail(text=trim_text(decode_bytes(raw, None)), defects=1)
 
 
-def _parse(raw: bytes) -> ParsedEmail:
+def _parse(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
     with parse_scope():
-        return _parse_scoped(raw)
+        return _parse_scoped(raw, group_addresses)
 
 
 def _structure(raw: bytes) -> tuple[Message, dict[int, int], Exception | None]:
@@ -526,7 +527,7 @@ def _structure(raw: bytes) -> tuple[Message, dict[int, int], Exception | None]:
     return msg, unparsed, None
 
 
-def _parse_scoped(raw: bytes) -> ParsedEmail:
+def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
     raw, bannered = skip_banner(raw)
     msg, unparsed, body_error = _structure(raw)
     headers = _Headers(msg)
@@ -553,7 +554,7 @@ def _parse_scoped(raw: bytes) -> ParsedEmail:
         raw_from=froms[0] if froms else None,
         content_type=msg.get_content_type(),
         subject=subject,
-        inboxes=[b.email for b in (*to, *cc, *delivered_to)],
+        group_addresses=group_addresses,
     )
     return ParsedEmail(
         sender=sender,

@@ -192,6 +192,11 @@ class Settings(BaseSettings):
         description="Comma-separated channels deliberately open without a secret: "
         "chat, voice, email.",
     )
+    email_group_addresses: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(),
+        description="Comma-separated support addresses of ours that are Google Groups or "
+        "mailing lists: only their List-Id and Precedence: list are no list traffic.",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_text_bytes: int = Field(
         default=64 * 1024,
@@ -311,6 +316,18 @@ class Settings(BaseSettings):
             raise ValueError(f"{unknown[0]!r} has no secret to waive; list chat, voice or email")
         return value
 
+    @field_validator("email_group_addresses", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {part.strip().lower() for part in value.split(",") if part.strip()}
+        if isinstance(value, set | frozenset | list | tuple):
+            value = {str(part).strip().lower() for part in value}
+            bad = sorted(part for part in value if not _is_address(part))
+            if bad:
+                raise ValueError(f"{bad[0]!r} is not an email address (name@domain)")
+        return value
+
     def channel_secret(self, channel: SecretChannel) -> SecretStr | None:
         secrets = {"chat": self.chat_secret, "voice": self.voice_secret, "email": self.email_secret}
         return secrets[channel]
@@ -329,6 +346,13 @@ class Settings(BaseSettings):
     def tokens(self) -> frozenset[str]:
         raw = self.api_tokens.get_secret_value() if self.api_tokens else ""
         return frozenset(t.strip() for t in raw.split(",") if t.strip())
+
+
+def _is_address(text: str) -> bool:
+    local, at, domain = text.partition("@")
+    return (
+        bool(local and at and domain) and "@" not in domain and not any(c.isspace() for c in text)
+    )
 
 
 def env_name(loc: tuple[int | str, ...]) -> str:

@@ -222,3 +222,42 @@ async def test_lenient_sender_is_accepted_with_its_warning(
         "Anna Mueller",
     )
     assert data["metadata"]["parse_warnings"] == ["from: address without angle brackets"]
+
+
+OUTSIDE_LIST_POST = (
+    b"From: dev@example.org\r\nTo: users@lists.example.org\r\n"
+    b"Delivered-To: support@acme.test\r\nList-Id: Users list <users.lists.example.org>\r\n"
+    b"Precedence: list\r\nSubject: [users] question about 4.2\r\n"
+    b"Message-ID: <post-1@example.org>\r\n\r\nHow do I upgrade?\r\n"
+)
+OUR_GROUP_MAIL = (
+    b"From: 'Anna' via Support <support@acme.test>\r\nTo: support@acme.test\r\n"
+    b"Delivered-To: support-member@acme.test\r\nX-Original-Sender: anna@example.de\r\n"
+    b"Precedence: list\r\nList-ID: <support.acme.test>\r\n"
+    b"Message-ID: <gg-anna@example.de>\r\nSubject: Invoice\r\n\r\nHello\r\n"
+)
+
+
+async def test_an_outside_lists_post_is_published_flagged(settings: Settings) -> None:
+    """Even with our own group configured, a list the inbox subscribes to is no customer."""
+    ours = settings.model_copy(update={"email_group_addresses": frozenset({"support@acme.test"})})
+    async with client_for(ours) as client:
+        resp = await client.post("/v1/channels/email", content=OUTSIDE_LIST_POST, headers=RFC822)
+    assert resp.status_code == 202, resp.text
+    data = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["data"]
+    assert data["auto_reply"] is True
+    assert data["metadata"]["auto_reply_reason"] == "precedence: list"
+
+
+@pytest.mark.parametrize(
+    ("groups", "flagged"), [(frozenset({"support@acme.test"}), False), (frozenset(), True)]
+)
+async def test_our_google_group_is_a_customers_mail_only_when_configured(
+    settings: Settings, groups: frozenset[str], flagged: bool
+) -> None:
+    configured = settings.model_copy(update={"email_group_addresses": groups})
+    async with client_for(configured) as client:
+        resp = await client.post("/v1/channels/email", content=OUR_GROUP_MAIL, headers=RFC822)
+    assert resp.status_code == 202, resp.text
+    data = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["data"]
+    assert (data["auto_reply"], data["customer"]["email"]) == (flagged, "anna@example.de")

@@ -119,11 +119,13 @@ def test_bounce_with_no_mailbox_in_from_is_a_bounce_not_refused(name: str, reaso
 
 
 def test_a_google_group_as_the_support_address_is_not_list_mail() -> None:
+    """When SWITCHBOARD_EMAIL_GROUP_ADDRESSES names it; unset, it is a list's mail."""
     raw = (
         b"From: anna@example.de\r\nTo: support@acme.test\r\n"
         b"List-Id: <support.acme.test>\r\nSubject: Invoice\r\n\r\nHello\r\n"
     )
-    assert parse_email(raw).auto_reply_reason is None
+    assert parse_email(raw, group_addresses=["support@acme.test"]).auto_reply_reason is None
+    assert parse_email(raw).auto_reply_reason == "list-id"
 
 
 def test_a_google_groups_relayed_mail_with_its_list_headers_is_a_customers() -> None:
@@ -136,7 +138,7 @@ def test_a_google_groups_relayed_mail_with_its_list_headers_is_a_customers() -> 
         b"Precedence: list\r\nList-ID: <support.acme.test>\r\nX-Google-Group-Id: 1234\r\n"
         b"Message-ID: <gg-anna@example.de>\r\nSubject: Invoice\r\n\r\nHello\r\n"
     )
-    _, interaction = interpret(raw)
+    _, interaction = interpret(raw, group_addresses=["support@acme.test"])
     assert interaction is not None
     assert (interaction.auto_reply, interaction.customer.email) == (False, "anna@example.de")
 
@@ -148,6 +150,8 @@ def test_precedence_list_of_another_list_is_still_list_mail() -> None:
         b"Subject: Release\r\n\r\nNews\r\n"
     )
     assert parse_email(raw).auto_reply_reason == "precedence: list"
+    groups = ["support@acme.test"]
+    assert parse_email(raw, group_addresses=groups).auto_reply_reason == "precedence: list"
 
 
 def test_a_mail_without_any_from_is_still_refused() -> None:

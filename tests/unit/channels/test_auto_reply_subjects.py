@@ -21,6 +21,12 @@ CUSTOMER_SUBJECTS = [
     "Automatic reply settings missing",
     "Failure notice from your app when paying",
     "Autoresponder does not send",
+    # near the shapes added for responders that send no Auto-Submitted header
+    "Out of office-chair broken",
+    "Message not delivered to my colleague",
+    "My request received no answer",
+    "Ticket #123 received?",
+    "Out of office until next week, then I move house",
     "Unzustellbar: Paket 1234 kam zurück",
 ]
 
@@ -136,3 +142,57 @@ def test_an_out_of_office_sent_by_a_mail_program_is_still_an_auto_reply() -> Non
 def test_headers_still_decide_before_the_mail_program() -> None:
     raw = _mail("Undeliverable: Your request", "User-Agent: x\nAuto-Submitted: auto-replied\n")
     assert interpret(raw)[0].auto_reply_reason == "auto-submitted: auto-replied"
+
+
+@pytest.mark.parametrize(
+    ("subject", "reason"),
+    [
+        # bounces, whole subject or before a colon
+        ("Undeliverable mail", "subject: undeliverable mail"),
+        ("Undeliverable message", "subject: undeliverable message"),
+        (
+            "Delivery has failed to these recipients or groups",
+            "subject: delivery has failed to these recipients or groups",
+        ),
+        ("Message not delivered", "subject: message not delivered"),
+        ("Nicht zustellbar: Ihre Anfrage #1234", "subject: nicht zustellbar"),
+        ("Kan inte levereras: Din fråga", "subject: kan inte levereras"),
+        ("Niedostarczalne: Zamówienie 1234", "subject: niedostarczalne"),
+        # away phrase and a responder word, a dash or bracket, or "until" a day
+        ("Out of Office Reply", "subject: out of office reply"),
+        ("Out of Office Notification", "subject: out of office notification"),
+        ("Out of office - until 12/3", "subject: out of office"),
+        ("Out of Office – Order 123", "subject: out of office"),
+        ("Out of Office (until 12/3)", "subject: out of office"),
+        ("Out of office until Monday", "subject: out of office"),
+        ("Out of office until Monday, Dec 8", "subject: out of office"),
+        ("Abwesend bis Montag", "subject: abwesend"),
+        ("OOO: Re: invoice", "subject: ooo"),
+        ("Vacation response: Re: invoice", "subject: vacation response"),
+        ("Frånvarande: Re: faktura", "subject: frånvarande"),
+        ("Nieobecność: Re: faktura", "subject: nieobecność"),
+        ("Poza biurem: Re: faktura", "subject: poza biurem"),
+        # the typographic apostrophe (U+2019) reads as "'"
+        ("Message d\u2019absence", "subject: message d'absence"),
+        ("Absent jusqu\u2019au 15/12", "subject: absent"),
+        # helpdesk acknowledgements
+        ("[Request received] Order 123", "subject: request received"),
+        ("Request received: Order 123", "subject: request received"),
+        ("Ticket #123 received", "subject: ticket #123 received"),
+        ("We\u2019ve received your request", "subject: we've received your request"),
+    ],
+)
+def test_responder_subjects_without_a_responder_header_are_auto_replies(
+    subject: str, reason: str
+) -> None:
+    """A responder that sends no Auto-Submitted or X-Autoreply header is known by its
+    subject alone; answering it would start a mail loop."""
+    assert subject_reason(subject) == reason
+    raw = (
+        f"From: Helpdesk <help@vendor.example>\nTo: support@acme.test\n"
+        f"Subject: {subject}\nContent-Type: text/plain; charset=utf-8\n\nNoted.\n"
+    ).encode()
+    parsed, interaction = interpret(raw)
+    assert parsed.auto_reply_reason == reason
+    assert interaction is not None
+    assert interaction.auto_reply is True

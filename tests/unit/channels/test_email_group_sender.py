@@ -5,6 +5,7 @@ in X-Original-Sender and Reply-To. The writer is the customer, never our own inb
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import cast
 
 import httpx
@@ -19,12 +20,15 @@ from consumers.state.memory import InMemoryThreadStore
 from router.events import Interaction
 from router.observability import Telemetry
 from router.settings import Settings
+from tests.unit.channels import test_email_threading as threading_tests
 from tests.unit.channels.test_email_threading import record
 from tests.unit.core.test_routing_handler import Broker, customer, handler, snapshot
 
 pytestmark = pytest.mark.unit
 
 GROUP = "support@acme.test"
+#: SWITCHBOARD_EMAIL_GROUP_ADDRESSES: the group is our support address.
+GROUPS = frozenset({GROUP})
 
 
 def group_mail(n: int, *, headers: str | None = None, to: str = GROUP) -> bytes:
@@ -42,7 +46,7 @@ def group_mail(n: int, *, headers: str | None = None, to: str = GROUP) -> bytes:
 
 
 def event(raw: bytes) -> Interaction:
-    _, interaction = interpret(raw)
+    _, interaction = interpret(raw, group_addresses=GROUPS)
     assert interaction is not None
     return interaction
 
@@ -56,7 +60,11 @@ def test_two_people_writing_through_the_group_are_two_customers() -> None:
     assert first.inbox == GROUP
 
 
-async def test_the_second_persons_question_opens_a_ticket_of_its_own() -> None:
+async def test_the_second_persons_question_opens_a_ticket_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ``record`` writes what the ingress writes, here with the group configured
+    monkeypatch.setattr(threading_tests, "interpret", partial(interpret, group_addresses=GROUPS))
     store, broker = InMemoryThreadStore(), Broker()
     await handler(store, broker).handle([record(group_mail(1), 0)])
     first = snapshot(broker.take())
@@ -115,13 +123,13 @@ def test_an_ordinary_mail_with_another_reply_to_is_still_from_its_sender() -> No
 
 def test_reply_to_naming_the_group_again_is_no_writer() -> None:
     headers = f"Reply-To: {GROUP}\r\nX-Original-Sender: {GROUP}\r\n"
-    _, interaction = interpret(group_mail(1, headers=headers))
+    _, interaction = interpret(group_mail(1, headers=headers), group_addresses=GROUPS)
     assert interaction is None
 
 
 def test_several_reply_to_addresses_name_no_single_writer() -> None:
     headers = "Reply-To: a@outside.example, b@outside.example\r\n"
-    _, interaction = interpret(group_mail(1, headers=headers))
+    _, interaction = interpret(group_mail(1, headers=headers), group_addresses=GROUPS)
     assert interaction is None
 
 
@@ -154,7 +162,7 @@ def publisher() -> Remembering:
 @pytest.fixture
 async def client(publisher: Remembering) -> AsyncIterator[httpx.AsyncClient]:
     ctx = IngressContext(
-        settings=Settings(api_tokens=SecretStr("t")),
+        settings=Settings(api_tokens=SecretStr("t"), email_group_addresses=GROUPS),
         publisher=cast(Publisher, publisher),
         telemetry=Telemetry(),
         ticket_owners=None,  # type: ignore[arg-type]
@@ -175,6 +183,7 @@ async def test_the_group_mails_are_published_under_each_writer(
         assert resp.status_code == 202, resp.text
     keys = [data.sender_key() for _, data in publisher.published]
     assert keys == ["email:person1@outside.example", "email:person2@outside.example"]
+    assert [data.auto_reply for _, data in publisher.published] == [False, False]
     assert all(GROUP not in (pid or "") for pid, _ in publisher.published)
 
 
