@@ -6,10 +6,11 @@ runs in cycles: a customer message that arrives after a public agent reply start
 (``customer_wrote``), the next public reply meets it, and the message after that reply
 starts a fresh clock, so each cycle has its own due time (and so its own timer event ids).
 A second message while a cycle runs, answered or breached, does not restart it: the
-customer has been waiting since the first unanswered message. A resolution or closure
-stops a running cycle (``stopped``); a customer message that reopens the ticket afterwards
-starts a new one, as any customer message after a public reply does; an agent's reopen
-starts none, as no customer message waits for an answer. Only the public reply that
+customer has been waiting since the first unanswered message. A closure stops a running
+cycle (``stopped``); a resolution pauses it with the other clocks. A customer message
+that reopens the ticket afterwards starts a new one, as any customer message after a
+public reply does; an agent's reopen resumes the paused one, or starts none when no
+customer was waiting. Only the public reply that
 answers a waiting customer is a response (``answers``), timed by a clock or not.
 
 A postponement (``paused``) moves every running clock on by the pause planned. A customer
@@ -127,8 +128,10 @@ def within(clock: SlaClock | None, at: datetime) -> bool | None:
 
 
 def stopped(clocks: dict[str, SlaClock]) -> dict[str, SlaClock]:
-    """The clocks of a ticket being resolved or closed: a running next_response cycle ends
-    without a verdict (nobody is owed a reply any more); a breached one stays on record."""
+    """The clocks of a ticket being closed: a running next_response cycle ends without a
+    verdict (nobody is owed a reply any more); a breached one stays on record. Resolving
+    keeps it, paused: an agent's reopen resumes it with the time it had left, a customer's
+    message starts a new one."""
     clock = clocks.get(NEXT_RESPONSE)
     if clock is None or clock.met_at or clock.breached:
         return clocks

@@ -330,11 +330,11 @@ def test_a_resolution_ends_a_postponement_and_a_reopen_starts_clean() -> None:
 
 
 @pytest.mark.parametrize("settle", [TicketResolved(ticket_id="x"), TicketClosed(ticket_id="x")])
-def test_resolving_or_closing_stops_a_running_clock(settle: Action) -> None:
+def test_resolving_pauses_a_running_clock_and_closing_stops_it(settle: Action) -> None:
     ticket = waiting()
     assert schedule(ticket)
     settled, _ = act(ticket, settle, minutes(90))
-    assert NEXT not in settled.sla
+    assert (NEXT in settled.sla) is isinstance(settle, TicketResolved)
     assert schedule(settled) == {}
     assert fire(settled, NEXT, "breached", RULES, minutes(500)) is None
 
@@ -346,7 +346,7 @@ def test_a_breached_cycle_stays_on_record_after_resolution() -> None:
     assert resolved.sla[NEXT].breached is True
 
 
-def test_a_customer_reopen_starts_a_fresh_clock_an_agent_reopen_none() -> None:
+def test_a_customer_reopen_starts_a_fresh_clock_an_agent_reopen_resumes_the_waiting_one() -> None:
     breached = fire(waiting(), NEXT, "breached", RULES, minutes(180))
     assert breached is not None
     resolved, _ = act(breached.ticket, TicketResolved(ticket_id="x"), minutes(200))
@@ -356,14 +356,26 @@ def test_a_customer_reopen_starts_a_fresh_clock_an_agent_reopen_none() -> None:
     clock = reopened.sla[NEXT]
     # tier2/urgent since the escalation: 30 minutes from the reopening message
     assert (clock.due, clock.breached, clock.warned) == (minutes(330), False, False)
+    # the customer who waited when the ticket was resolved waits still: due at 180 before,
+    # 10 minutes resolved, so due at 190, and the reply is timed without those 10 minutes
     by_agent, _ = act(
         act(waiting(), TicketResolved(ticket_id="x"), minutes(90))[0],
         TicketReopened(ticket_id="x"),
         minutes(100),
     )
     assert by_agent.status == "open"
-    assert NEXT not in by_agent.sla
-    assert not [member for member in schedule(by_agent) if NEXT in member]
+    assert (by_agent.sla[NEXT].due, by_agent.sla[NEXT].warn_at) == (minutes(190), minutes(175))
+    _, data = reply(by_agent, minutes(130))
+    assert (data["response"], data["within_sla"]) == ("next", True)
+    assert data["business_seconds"] == 60 * 60  # 60 to 130, less the 10 resolved
+    # nobody waiting when resolved (answered): the agent's reopen starts no cycle
+    answered, _ = reply(waiting(), minutes(80))
+    quiet, _ = act(
+        act(answered, TicketResolved(ticket_id="x"), minutes(90))[0],
+        TicketReopened(ticket_id="x"),
+        minutes(100),
+    )
+    assert not [member for member in schedule(quiet) if NEXT in member]
 
 
 def test_a_policy_without_next_response_starts_no_clock_but_answers_the_customer() -> None:
