@@ -6,9 +6,11 @@ Kafka and Redis are nested models, yet keep the flat names the contract promises
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from aiokafka.conn import get_ip_port_afi
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,7 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from router.errors import ConfigError
 from router.keys import DEFAULT_SHARDS
@@ -87,6 +89,23 @@ class KafkaSettings(BaseModel):
     @classmethod
     def _blank_is_unset(cls, data: Any) -> Any:
         return _without_blanks(data)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str | None) -> str | None:
+        """Each entry is host, host:port or [IPv6]:port, read as the Kafka client reads
+        it: a port that is no number had stopped every command with a traceback from deep
+        inside the client instead of one line naming the setting."""
+        if value is None:
+            return None
+        for entry in value.split(","):
+            try:
+                host, port, _ = get_ip_port_afi(entry)
+            except ValueError:
+                host, port = "", 0
+            if not host or not 0 < port < 65536:
+                raise ValueError(f"{entry.strip()!r} is not host:port (port 1-65535)")
+        return value
 
     @field_validator("sasl_username", "sasl_password")
     @classmethod
@@ -369,3 +388,8 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(
             env_name(first["loc"]), first["msg"].removeprefix("Value error, ")
         ) from None
+    except SettingsError as exc:  # a nested group set as one variable, not as JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = env_name((field.group(1),)) if field else ENV_PREFIX + "*"
+        hint = f"not JSON: set its parts one by one, e.g. {name}_..."
+        raise ConfigError(name, hint) from None

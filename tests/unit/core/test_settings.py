@@ -178,3 +178,32 @@ async def test_redis_tls_files_that_cannot_be_used_name_their_setting(tmp_path: 
     with pytest.raises(ConfigError, match="no Redis answers") as raised:  # files fine
         await check_redis(redis(ssl_certfile=cert, ssl_keyfile=key))
     assert raised.value.setting == "SWITCHBOARD_REDIS_URL"
+
+
+@pytest.mark.parametrize(
+    "servers", ["127.0.0.1:notaport", "127.0.0.1:", "127.0.0.1:32995,:x", "k1:70000"]
+)
+def test_a_bootstrap_list_that_is_no_host_port_list_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, servers: str
+) -> None:
+    """The Kafka client had raised ValueError from deep inside every command: a traceback."""
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS", servers)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.setting == "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
+    assert "is not host:port" in caught.value.message
+
+
+@pytest.mark.parametrize("servers", ["k1:9092,k2:9092", "localhost", "[::1]:9092", "k1"])
+def test_every_form_the_kafka_client_reads_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, servers: str
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS", servers)
+    assert load_settings().kafka.bootstrap_servers == servers
+
+
+def test_a_nested_group_set_as_one_variable_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_KAFKA", "foo")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.setting == "SWITCHBOARD_KAFKA"
