@@ -21,17 +21,32 @@ from __future__ import annotations
 
 import asyncio
 import http
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import h11
+import structlog
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from channels.problems import PROBLEM_TYPE, Problem, problem_body
+
+log = structlog.get_logger("switchboard.http")
+
+
+def _shutdown_cut_is_a_warning(record: logging.LogRecord) -> bool:
+    """uvicorn logs the requests it cancels when the shutdown's grace period is over at
+    error level; each has been answered 503 (``problem_on_failure``): a warning."""
+    if record.levelno == logging.ERROR and "timeout graceful shutdown exceeded" in str(record.msg):
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
+logging.getLogger("uvicorn.error").addFilter(_shutdown_cut_is_a_warning)
 
 LINGER_S = 2.0
 MAX_DETAIL = 120
@@ -469,6 +484,11 @@ def problem_on_failure(app: ASGIApp) -> ASGIApp:
         except BaseException as exc:
             if not started:
                 await _send_problem(send, exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    # answered 503: the end of a normal shutdown, no application error
+                    # (raised on, uvicorn logs a traceback at error level on every deploy)
+                    log.info("request_cut_at_shutdown", path=scope.get("path", ""))
+                    return
             raise
 
     return guarded

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import logging
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -204,7 +205,12 @@ async def test_a_head_http_1_1_refuses_is_answered_with_problem_json(
         assert (await exchange(served.port, ok))[0] == 200
 
 
-async def test_a_request_in_flight_at_shutdown_gets_503_problem_json(parser: str) -> None:
+async def test_a_request_in_flight_at_shutdown_gets_503_problem_json(
+    parser: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """And nothing is logged as an application error: the 503 is the end of a normal
+    shutdown (a traceback at error level had paged on every rolling deploy)."""
+    caplog.set_level(logging.ERROR)
     async with (
         serving(parser, http_shutdown_timeout_s=1) as served,
         connection(served.port) as (
@@ -221,6 +227,7 @@ async def test_a_request_in_flight_at_shutdown_gets_503_problem_json(parser: str
     assert headers["content-type"] == "application/problem+json"
     assert headers["retry-after"] == "5"
     assert orjson.loads(body)["status"] == 503
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_a_request_whose_headers_are_arriving_at_shutdown_gets_503(parser: str) -> None:
