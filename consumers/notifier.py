@@ -43,7 +43,14 @@ from consumers.deadletter import deadletter_record, redacted
 from consumers.notify.plan import Delivery, plan
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
-from consumers.notify.transports import NOT_SENT, Outgoing, SendFailed, Transport, message_id
+from consumers.notify.transports import (
+    NOT_SENT,
+    PRINTED,
+    Outgoing,
+    SendFailed,
+    Transport,
+    message_id,
+)
 from consumers.outbox import Send
 from consumers.runner import Record
 from consumers.state.notifications import NotificationLedger, Outcome, RetrySchedule
@@ -589,5 +596,5 @@ def in_reply_to(d: Delivery, ticket: Ticket) -> str | None:
 
 def recorded_as(answer: str) -> Outcome:
     """How the ledger records a send the transport answered: a message no provider took
-    (``run`` without one) is skipped, never counted as sent."""
-    return "skipped" if answer == NOT_SENT else "sent"
+    (``run`` without one, or `dev` printing it) is skipped, never counted as sent."""
+    return "skipped" if answer in (NOT_SENT, PRINTED) else "sent"

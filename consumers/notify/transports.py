@@ -24,6 +24,7 @@ from router.smtp_url import SmtpServer, smtp_server
 log = structlog.get_logger("switchboard.notifier")
 SMTP_SETTING = "SWITCHBOARD_SMTP_URL"
 NOT_SENT = "not sent: no provider configured"
+PRINTED = "console"  # `dev`: printed, as no provider is configured
 """What a transport answers for a message it did not send (the ledger records it skipped)."""
 
 
@@ -213,7 +214,7 @@ class ConsoleTransport:
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
         log.info("notification_printed", medium=d.medium, ticket=out.ticket_id, message_id=mid)
-        return "console"
+        return PRINTED
 
     async def close(self) -> None:
         return None
