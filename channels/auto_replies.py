@@ -191,13 +191,25 @@ def subject_reason(subject: str | None) -> str | None:
     return _reason(match) if match else None
 
 
+def list_ident(list_id: str) -> str:
+    """The identifier of a List-Id value: ``Support <support.acme.test>`` gives
+    ``support.acme.test``."""
+    return list_id.rsplit("<", 1)[-1].strip(" >").lower()
+
+
+def list_ident_of(address: str) -> str:
+    """The List-Id identifier a list at ``address`` carries, as Google Groups writes it:
+    support@acme.test is ``support.acme.test``."""
+    return address.lower().replace("@", ".")
+
+
 def _list_is_ours(list_id: str, group_addresses: Iterable[str]) -> bool:
     """A Google Group (or any list) configured as one of our support addresses
-    (``SWITCHBOARD_EMAIL_GROUP_ADDRESSES``) marks every customer's mail with its List-Id:
-    ``<support.acme.test>`` for support@acme.test. From the headers alone it cannot be told
-    from an outside list the inbox subscribes to, which is addressed To the list too."""
-    ident = list_id.rsplit("<", 1)[-1].strip(" >").lower()
-    return any(ident == box.lower().replace("@", ".") for box in group_addresses)
+    (``SWITCHBOARD_EMAIL_GROUP_ADDRESSES``) marks every customer's mail with its List-Id.
+    From the headers alone it cannot be told from an outside list the inbox subscribes
+    to, which is addressed To the list too."""
+    ident = list_ident(list_id)
+    return any(ident == list_ident_of(box) for box in group_addresses)
 
 
 def _bare_sender(raw_from: str) -> str | None:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from channels.addresses import Mailbox, parse_addresses
+from channels.auto_replies import list_ident, list_ident_of
 from channels.body import JSON, read_body, require_media_type
 from channels.deps import Ingress, IngressContext
 from channels.mail_text import decode_words
@@ -75,12 +76,6 @@ def _headers(head: bytes, names: tuple[str, ...]) -> dict[str, list[str]]:
     return found
 
 
-def _list_address(list_id: str) -> str:
-    """``<support.acme.test>`` is the list support@acme.test; returned as the id itself,
-    compared with an address whose ``@`` is read as a dot (as ``auto_replies`` does)."""
-    return list_id.rsplit("<", 1)[-1].strip(" >").lower()
-
-
 def _writer_name(box: Mailbox, written: Mailbox) -> str | None:
     """The writer's own display name, else From's without the list's " via Support"; a
     From name without it is the list's name, not the writer's."""
@@ -104,14 +99,14 @@ def find_writer(parsed: ParsedEmail, raw: bytes, *, group_addresses: Iterable[st
     if sender.email != parsed.inbox and LIST_ID.search(head) is None:
         return Writer(sender)  # the usual mail: no second parse of its headers
     headers = _headers(head, ("x-original-sender", "list-id"))
-    named = {_list_address(value) for value in headers["list-id"] if value}
+    named = {list_ident(value) for value in headers["list-id"] if value}
     # our list: its List-Id names one of our group addresses. An outside list the inbox
     # subscribes to is addressed To the list as well (so the list is the mail's ``inbox``):
     # its mail is list traffic, flagged, and once our groups are configured it keeps the
     # list as its sender. Unconfigured, From equal to the inbox is still read as ours.
-    groups = {box.lower().replace("@", ".") for box in group_addresses}
+    groups = {list_ident_of(box) for box in group_addresses}
     lists = named & groups
-    from_list = sender.email.replace("@", ".")
+    from_list = list_ident_of(sender.email)
     if groups and from_list in named - lists:
         return Writer(sender)
     own = sender.email == parsed.inbox or from_list in lists
@@ -124,7 +119,7 @@ def find_writer(parsed: ParsedEmail, raw: bytes, *, group_addresses: Iterable[st
         candidates.append(("reply-to", parsed.reply_to))
     for source, boxes in candidates:
         for box in boxes:
-            if box.email not in ours and box.email.replace("@", ".") not in lists:
+            if box.email not in ours and list_ident_of(box.email) not in lists:
                 return Writer(Mailbox(box.email, _writer_name(box, sender)), source)
     return Writer(None)
 
