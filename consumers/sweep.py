@@ -20,6 +20,7 @@ from consumers.domain.assignment import (
     assigned,
     parse_member,
     passed_over,
+    queue_of,
     queued,
     queued_event_id,
     waiting_member,
@@ -266,11 +267,6 @@ class Offer(NamedTuple):
     ticket: Ticket
     round: int
     version: int
-
-
-def queue_of(need: str) -> str:
-    """The queue of a waiting ticket's needs (``channel|queue``)."""
-    return need.split("|", 1)[1]
 
 
 def request_for(ticket: Ticket, rules: RuleSet, at: datetime | None = None) -> AssignRequest:

@@ -266,6 +266,11 @@ def needs(ticket: Ticket) -> str:
     return f"{ticket.channel}|{ticket.queue or ''}"
 
 
+def queue_of(need: str) -> str:
+    """The queue of a waiting ticket's ``needs``."""
+    return need.split("|", 1)[1]
+
+
 class Seats:
     """The free seats of the online agents during one walk of the line.
 
