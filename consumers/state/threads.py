@@ -256,8 +256,12 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
             finishing = ours_id == theirs_id  # a merge that stopped half way: finish it
             if theirs is None or unreadable or not (finishing or carries_over(ours, theirs)):
                 return
-            pairs = iter(index if isinstance(index, list) else _flat(index))
-            indexed = [text(m) for m, t in zip(pairs, pairs, strict=True) if text(t) == theirs_id]
+            pairs = (
+                index.items()
+                if isinstance(index, dict)
+                else zip(index[::2], index[1::2], strict=True)
+            )
+            indexed = [text(m) for m, t in pairs if text(t) == theirs_id]
             taken = ScriptCall(
                 self._carry,
                 [k.ticket_data(survivor), k.open_ticket(survivor), k.message_index(survivor)],
@@ -444,10 +448,6 @@ def _takes_messages(ticket: Ticket) -> tuple[int, datetime]:
     if ticket.status == "resolved" and ticket.resolved_at is not None:
         return 1, ticket.resolved_at
     return 0, _NEVER
-
-
-def _flat(mapping: dict[Any, Any]) -> list[Any]:
-    return [item for pair in mapping.items() for item in pair]
 
 
 def _disjoint(lists: list[tuple[str, ...]]) -> list[list[tuple[str, ...]]]:
