@@ -327,7 +327,7 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = {part.strip().lower() for part in value.split(",") if part.strip()}
+            value = _comma_set(value)
         unknown = (
             sorted(set(value) - set(SECRET_CHANNELS)) if isinstance(value, set | frozenset) else []
         )
@@ -339,7 +339,7 @@ class Settings(BaseSettings):
     @classmethod
     def _addresses(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = {part.strip().lower() for part in value.split(",") if part.strip()}
+            value = _comma_set(value)
         if isinstance(value, set | frozenset | list | tuple):
             value = {str(part).strip().lower() for part in value}
             bad = sorted(part for part in value if not _is_address(part))
@@ -365,6 +365,11 @@ class Settings(BaseSettings):
     def tokens(self) -> frozenset[str]:
         raw = self.api_tokens.get_secret_value() if self.api_tokens else ""
         return frozenset(t.strip() for t in raw.split(",") if t.strip())
+
+
+def _comma_set(value: str) -> set[str]:
+    """A comma-separated setting as the set of its lower-cased, trimmed, non-empty parts."""
+    return {part.strip().lower() for part in value.split(",") if part.strip()}
 
 
 def _is_address(text: str) -> bool:
