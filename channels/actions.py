@@ -30,7 +30,6 @@ from starlette.types import Message, Receive, Scope, Send
 from channels.body import JSON, parse_json, read_body, require_media_type
 from channels.deps import Ingress, KnownAgents, TicketOwners, TicketReads
 from channels.models import (
-    PROBLEM_SCHEMA,
     AcceptedBody,
     idempotency_key,
     idempotency_key_parameter,
@@ -431,14 +430,6 @@ def no_store(send: Send) -> Send:
     return sending
 
 
-NOT_OFFERED = {
-    "description": "An `assignment.accepted` or `.declined` from an agent the ticket is not "
-    "offered to (type `not-offered`): `errors` points at each such `agent_id`, the detail "
-    "says whom the ticket is offered to; nothing was written",
-    "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
-}
-
-
 def build_router() -> APIRouter:
     router = APIRouter(tags=["actions"], route_class=PrivateRoute)
     item_schema = ActionIn.model_json_schema()
@@ -447,7 +438,7 @@ def build_router() -> APIRouter:
         "/v1/actions",
         status_code=202,
         response_model=ListAccepted | AcceptedBody,
-        responses={**problem_responses(400, 401, 404, 413, 415, 422, 503), 409: NOT_OFFERED},
+        responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 503),
         summary="Helpdesk actions: one CloudEvent-like object or a list of them",
         description=(
             "Types: " + ", ".join(t.removeprefix("switchboard.") for t in ACTIONS) + ". "

@@ -45,6 +45,9 @@ DESCRIPTIONS = {
     401: "Missing or invalid token or signature",
     403: "Forbidden",
     404: "Unknown ticket: `errors` points at each `ticket_id` that names no ticket",
+    409: "An `assignment.accepted` or `.declined` from an agent the ticket is not offered to "
+    f"(type `{TYPE_BASE}not-offered`): `errors` points at each such `agent_id`, the detail "
+    "says whom the ticket is offered to; nothing was written",
     413: "Body over SWITCHBOARD_MAX_BODY_BYTES",
     415: "Wrong content type",
     422: f"Idempotency-Key already used for a different request (type "
