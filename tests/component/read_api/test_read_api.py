@@ -191,7 +191,12 @@ async def test_a_colleague_who_replied_in_a_thread_finds_that_ticket(settings: S
         async def tickets(who: str) -> httpx.Response:
             return await http.get(f"/v1/customers/email:{who}/tickets", headers=AUTH)
 
-        owned = await eventually(lambda: tickets("ada@example.com"), lambda r: r.status_code == 200)
+        # the customer is known (200) as soon as their identity is linked, a moment
+        # before their ticket is committed: wait for the ticket itself
+        owned = await eventually(
+            lambda: tickets("ada@example.com"),
+            lambda r: r.status_code == 200 and r.json()["tickets"],
+        )
         [ticket] = owned.json()["tickets"]
         reply = email(
             "cy@example.com", "m-2@example.com", "same here", in_reply_to="m-1@example.com"
