@@ -105,6 +105,9 @@ class RoutingHandler:
                     parsed.append(parse_record(record))
             except InvalidEvent as exc:
                 delivery.add([self._deadletter(record, exc)])
+            except Exception as exc:  # a bug must not stop the line: park the record
+                log.exception("routing_failed", offset=record.offset)
+                delivery.add([self._deadletter(record, exc)])
         located = await self._locate(actions)  # CRM upserts first: messages see them
         await self._identify([p for p in parsed if isinstance(p, Inbound)])
         await self._follow_replies([p for p in parsed if isinstance(p, Inbound) and p.refs])

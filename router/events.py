@@ -86,11 +86,18 @@ def rfc3339_time(value: Any) -> Any:
     if value is None or isinstance(value, datetime):
         return value
     try:
-        return rfc3339(value) if isinstance(value, str) else rfc3339("")
+        moment = rfc3339(value) if isinstance(value, str) else rfc3339("")
     except ValueError:
         raise PydanticCustomError(
             "rfc3339", "not an RFC 3339 timestamp (e.g. 2025-01-31T09:30:00Z)"
         ) from None
+    try:  # 0001-01-01T00:00:00+01:00 is a valid text but no instant Python can hold in UTC
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "rfc3339_range", "outside the years 0001 to 9999 once in UTC"
+        ) from None
+    return moment
 
 
 class CloudEvent(BaseModel):

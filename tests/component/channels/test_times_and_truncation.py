@@ -51,7 +51,17 @@ async def test_a_chat_messages_sent_at_with_an_offset_is_written_in_utc(
     assert values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["time"] == IN_UTC
 
 
-@pytest.mark.parametrize("time", ["1700000000", "2025-01-31", "2025-01-31T09:30:00", 1700000000])
+@pytest.mark.parametrize(
+    "time",
+    [
+        "1700000000",
+        "2025-01-31",
+        "2025-01-31T09:30:00",
+        1700000000,
+        "0001-01-01T00:00:00+01:00",  # RFC 3339, but no instant in UTC: it had been a 500
+        "9999-12-31T23:59:59-01:00",
+    ],
+)
 async def test_an_actions_time_that_is_no_rfc3339_timestamp_is_400_at_time(
     client: httpx.AsyncClient, settings: Settings, time: object
 ) -> None:
@@ -61,6 +71,20 @@ async def test_an_actions_time_that_is_no_rfc3339_timestamp_is_400_at_time(
         "/v1/actions", json=[PRESENCE, {**PRESENCE, "time": time}], headers=AUTH
     )
     assert_problem(listed, 400, "/1/time")
+    await assert_nothing_written(settings)
+
+
+async def test_a_postponement_until_no_instant_in_utc_is_400_at_until(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    postponed = {"type": "ticket.postponed", "data": {"ticket_id": "T-1"}}
+    for until in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        resp = await client.post(
+            "/v1/actions",
+            json={**postponed, "data": {"ticket_id": "T-1", "until": until}},
+            headers=AUTH,
+        )
+        assert_problem(resp, 400, "/data/until")
     await assert_nothing_written(settings)
 
 

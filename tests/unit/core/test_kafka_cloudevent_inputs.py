@@ -110,6 +110,19 @@ def test_a_time_that_is_not_rfc_3339_is_refused_in_both_modes(time: str) -> None
         decode_record(orjson.dumps(RESOLVED), headers)
 
 
+@pytest.mark.parametrize("time", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_with_no_instant_in_utc_is_refused_not_a_crash(time: str) -> None:
+    """Valid RFC 3339 text, but no UTC time Python can hold: one such action on the
+    actions topic had stopped the router (an OverflowError nobody caught)."""
+    reason = "outside the years 0001 to 9999 once in UTC"
+    with pytest.raises(InvalidEvent, match=f"/time: {reason}"):
+        action(envelope("ticket.resolved", time=time, data=RESOLVED))
+    with pytest.raises(InvalidEvent, match=f"/data/until: {reason}"):
+        action(envelope("ticket.postponed", data={"ticket_id": "T-1", "until": time}))
+    with pytest.raises(InvalidEvent, match=f"/time: {reason}"):
+        inbound(envelope(EventType.INTERACTION_RECEIVED, time=time, data=INTERACTION))
+
+
 def test_an_epoch_number_as_time_is_refused() -> None:
     with pytest.raises(InvalidEvent, match="/time: not an RFC 3339 timestamp"):
         action(envelope("ticket.resolved", time=1700000000, data=RESOLVED))
