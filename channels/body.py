@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -13,7 +14,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from channels.problems import Problem, invalid
+from channels.problems import ROOT, Problem, invalid
+from router.actions import json_pointer
 
 M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
@@ -22,6 +24,7 @@ MULTIPART = "multipart/form-data"  # what a browser's FormData sends
 # A web form has five fields and Twilio sends about forty; 2,000,000 fields (8 MB) cost
 # seconds on the event loop and a quarter of a gigabyte to parse before being ignored.
 MAX_FORM_FIELDS = 1000
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def media_type(request: Request) -> str:
@@ -88,13 +91,34 @@ def check_form_fields(raw: bytes) -> None:
 
 
 def parse_form_pairs(raw: bytes) -> list[tuple[str, str]]:
-    """Every key/value pair in order, repeated keys kept (signatures need them all)."""
+    """Every key/value pair in order, repeated keys kept (signatures need them all).
+
+    The form is UTF-8 (Twilio's always is). A percent-escape that is no UTF-8 is 400 at
+    its field, never replaced with U+FFFD: every sender whose ``From`` arrived so would
+    be one customer. The escapes are read with ``surrogateescape`` to find that field."""
     check_form_fields(raw)
     try:
         text = raw.decode("utf-8")
-        return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=bool(text), errors="surrogateescape"
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise malformed("form body", exc) from None
+    for key, value in pairs:
+        if not_utf8(value) or not_utf8(key):
+            where = ROOT if not_utf8(key) else json_pointer([key])
+            raise Problem(
+                400,
+                f"{where or 'form body'}: percent-escaped bytes that are not UTF-8",
+                slug="malformed",
+                errors=[{"pointer": where, "detail": "not UTF-8"}],
+            )
+    return pairs
+
+
+def not_utf8(text: str) -> bool:
+    """Whether ``text`` holds a byte that ``surrogateescape`` kept as no UTF-8."""
+    return SURROGATE.search(text) is not None
 
 
 def parse_form(raw: bytes) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -19,7 +20,7 @@ from channels.models import (
 )
 from channels.publish import fingerprint_of
 from channels.shared_secret import openapi_parameters, require_secret
-from router.actions import Clean, Ident, Name, NoControls, Rfc3339Time
+from router.actions import ClaimedTime, Clean, Ident, Name, NoControls
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_email
 
@@ -45,11 +46,21 @@ class ChatMessage(BaseModel):
     visitor: Visitor
     text: Annotated[NonEmpty, StringConstraints(max_length=100_000)]
     message_id: Ident | None = None
-    sent_at: Rfc3339Time | None = None
+    sent_at: ClaimedTime | None = None
     page_url: Annotated[str, StringConstraints(max_length=2048), NoControls] | None = None
     locale: str | None = Field(
         default=None, max_length=35, pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$"
     )
+
+
+def _as_sent(sent_at: datetime) -> str:
+    """In UTC, so a retry that writes the same instant in local time is the same
+    message; a time sent in UTC (``Z``) hashes as it always has (``+00:00``). A time
+    with no instant in UTC (year 1 at +23:59, replaced by the time received) as given."""
+    try:
+        return sent_at.astimezone(UTC).isoformat()
+    except OverflowError:
+        return sent_at.isoformat()
 
 
 def provider_id(msg: ChatMessage, idempotency_key: str | None) -> str | None:
@@ -59,7 +70,8 @@ def provider_id(msg: ChatMessage, idempotency_key: str | None) -> str | None:
     if msg.message_id:
         return f"{msg.conversation_id}\x1f{msg.message_id}"
     if msg.sent_at is not None:
-        basis = f"{msg.conversation_id}\x1f{msg.sent_at.isoformat()}\x1f{msg.text}"
+        sent_at = _as_sent(msg.sent_at)
+        basis = f"{msg.conversation_id}\x1f{sent_at}\x1f{msg.text}"
         return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
     # None: the publisher derives the id from sender and content within a short window
     return f"key:{idempotency_key}" if idempotency_key else None

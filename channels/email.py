@@ -24,6 +24,7 @@ from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
 from channels.replies import split_reply
 from channels.shared_secret import openapi_parameters, require_secret
+from router.actions import ANY_CONTROL
 from router.events import Customer, Interaction, ThreadRef, utcnow
 
 SOURCE = "/switchboard/channels/email"
@@ -76,6 +77,12 @@ def _headers(head: bytes, names: tuple[str, ...]) -> dict[str, list[str]]:
     return found
 
 
+def names_nobody(box: Mailbox) -> bool:
+    """An address holding a control character (``a\\x00@example.com``) names no mailbox:
+    as a customer it would be one nobody can answer, keyed on a NUL."""
+    return ANY_CONTROL.search(box.email) is not None
+
+
 def _writer_name(box: Mailbox, written: Mailbox) -> str | None:
     """The writer's own display name, else From's without the list's " via Support"; a
     From name without it is the list's name, not the writer's."""
@@ -91,9 +98,9 @@ def find_writer(parsed: ParsedEmail, raw: bytes, *, group_addresses: Iterable[st
     Group used as the support address (one of ``group_addresses``) rewrites From to
     itself for a DMARC-strict sender and names the writer in X-Original-Sender and
     Reply-To. Reply-To alone never changes the customer of an ordinary mail: a customer
-    may ask for answers elsewhere."""
+    may ask for answers elsewhere. An address holding a control character is nobody's."""
     sender = parsed.sender
-    if sender is None:
+    if sender is None or names_nobody(sender):
         return Writer(None)
     head = _head(raw)
     if sender.email != parsed.inbox and LIST_ID.search(head) is None:
@@ -119,7 +126,8 @@ def find_writer(parsed: ParsedEmail, raw: bytes, *, group_addresses: Iterable[st
         candidates.append(("reply-to", parsed.reply_to))
     for source, boxes in candidates:
         for box in boxes:
-            if box.email not in ours and list_ident_of(box.email) not in lists:
+            ours_or_nobody = box.email in ours or names_nobody(box)
+            if not ours_or_nobody and list_ident_of(box.email) not in lists:
                 return Writer(Mailbox(box.email, _writer_name(box, sender)), source)
     return Writer(None)
 
@@ -171,10 +179,11 @@ def to_interaction(parsed: ParsedEmail, size: int, writer: Writer | None = None)
 def interpret(
     raw: bytes, *, group_addresses: Iterable[str] = ()
 ) -> tuple[ParsedEmail, Interaction | None]:
-    """Parse and normalise; no interaction when there is no sender to answer (no From, or
-    From is our own inbox and names nobody else), unless it is machine mail (a bounce
-    from ``<>`` or a bare ``MAILER-DAEMON``): that is published flagged, with no
-    customer, so it is recorded and never opens a ticket, instead of being refused.
+    """Parse and normalise; no interaction when there is no sender to answer (no From,
+    From's address holds a control character, or From is our own inbox and names nobody
+    else), unless it is machine mail (a bounce from ``<>`` or a bare ``MAILER-DAEMON``):
+    that is published flagged, with no customer, so it is recorded and never opens a
+    ticket, instead of being refused.
     ``group_addresses``: ``SWITCHBOARD_EMAIL_GROUP_ADDRESSES``."""
     groups = tuple(group_addresses)  # read twice
     parsed = parse_email(raw, group_addresses=groups)
@@ -241,6 +250,13 @@ def _no_sender(parsed: ParsedEmail) -> Problem:
             "not an email with a sender: no address in From",
             slug="invalid",
             errors=[_error("/headers/from", "no sender address")],
+        )
+    if names_nobody(parsed.sender):
+        return Problem(
+            400,
+            "/headers/from: the address holds a control character (such as NUL); no mailbox does",
+            slug="invalid",
+            errors=[_error("/headers/from", "holds a control character (such as NUL)")],
         )
     own = parsed.sender.email
     return Problem(

@@ -15,7 +15,7 @@ from channels.body import JSON, parse_json, read_body, require_media_type, valid
 from channels.deps import Ingress
 from channels.models import AcceptedBody, problem_responses
 from channels.shared_secret import openapi_parameters, require_secret
-from router.actions import Clean, HandleSeconds, NoControls, Rfc3339Time
+from router.actions import ClaimedTime, Clean, HandleSeconds, NoControls
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
 
@@ -53,14 +53,15 @@ class CallEventBody(BaseModel):
     event: CallEvent
     from_: Annotated[CallerId, Field(alias="from")]  # "" when the number is withheld
     to: Ident
-    at: Rfc3339Time
+    at: ClaimedTime
     agent_id: Ident | None = None
     # each one bounded like a reply's: their sum is added to the ticket's handle time
     talk_seconds: HandleSeconds | None = None
     hold_seconds: HandleSeconds | None = None
     wrap_seconds: HandleSeconds | None = None
     queue: Ident | None = None
-    recording_url: str | None = Field(default=None, max_length=2048)
+    # a link, as chat's page_url: one holding a control character leads nowhere
+    recording_url: Annotated[str, StringConstraints(max_length=2048), NoControls] | None = None
     transcript: Annotated[str, Field(max_length=100_000), Clean] | None = None
 
 

@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from router.errors import InvalidEvent
-from router.events import CloudEvent, rfc3339_time
+from router.events import CloudEvent, rfc3339_time, utc_instant
 from router.identity import normalize_email, normalize_phone
 from router.vocabulary import CHANNELS, Channel
 
@@ -73,8 +73,11 @@ def in_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(rfc3339_time)]
-"""A time field of an action or a channel's JSON: RFC 3339 only, with its zone."""
+ClaimedTime = Annotated[AwareDatetime, BeforeValidator(rfc3339_time)]
+"""A sender's claimed time in a channel's JSON: RFC 3339 only, with its zone; one that
+cannot be true is replaced by the time received where it is published."""
+Rfc3339Time = Annotated[ClaimedTime, AfterValidator(utc_instant)]
+"""A time field of an action: RFC 3339 only, with its zone, and an instant in UTC."""
 
 
 MAX_HANDLE_SECONDS = 24 * 3600

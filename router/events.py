@@ -86,18 +86,27 @@ def rfc3339_time(value: Any) -> Any:
     if value is None or isinstance(value, datetime):
         return value
     try:
-        moment = rfc3339(value) if isinstance(value, str) else rfc3339("")
+        return rfc3339(value) if isinstance(value, str) else rfc3339("")
     except ValueError:
         raise PydanticCustomError(
             "rfc3339", "not an RFC 3339 timestamp (e.g. 2025-01-31T09:30:00Z)"
         ) from None
-    try:  # 0001-01-01T00:00:00+01:00 is a valid text but no instant Python can hold in UTC
-        moment.astimezone(UTC)
-    except OverflowError:
-        raise PydanticCustomError(
-            "rfc3339_range", "outside the years 0001 to 9999 once in UTC"
-        ) from None
-    return moment
+
+
+def utc_instant(value: datetime | None) -> datetime | None:
+    """For a ``mode="after"`` validator of a time Switchboard acts on (an event's or an
+    action's time, the end of a postponement): ``0001-01-01T00:00:00+01:00`` is valid
+    RFC 3339 but no instant Python can hold in UTC, and one such action had stopped the
+    router. A channel's claimed send time is not judged here: the time received
+    replaces a time that cannot be true (``received_time``)."""
+    if value is not None and value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise PydanticCustomError(
+                "utc_range", "outside the years 0001 to 9999 once in UTC"
+            ) from None
+    return value
 
 
 class CloudEvent(BaseModel):
@@ -120,6 +129,11 @@ class CloudEvent(BaseModel):
     @classmethod
     def _rfc3339_time(cls, value: Any) -> Any:
         return rfc3339_time(value)
+
+    @field_validator("time")
+    @classmethod
+    def _utc_instant(cls, value: datetime | None) -> datetime | None:
+        return utc_instant(value)
 
     @model_validator(mode="after")
     def _no_data_base64(self) -> Self:

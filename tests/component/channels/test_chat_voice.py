@@ -67,7 +67,7 @@ async def test_a_time_that_cannot_be_true_is_replaced_by_the_time_received(
     """Beyond 5 minutes ahead or older than any provider delivers late (7 days), the
     time received stands; a time an hour ago (a chat sent while offline) is kept."""
     recent = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    wrong = {**CHAT, "message_id": "m-wrong", "sent_at": claimed}
+    wrong = {k: v for k, v in CHAT.items() if k != "message_id"} | {"sent_at": claimed}
     past = {**CHAT, "message_id": "m-past", "sent_at": recent}
     before = time.time()
     for body in (wrong, past):
@@ -100,6 +100,27 @@ async def test_chat_resend_is_a_duplicate(
     first = await ingress_client.post("/v1/channels/chat", json=body)
     again = await ingress_client.post("/v1/channels/chat", json=body)
     assert [r.json()["duplicate"] for r in (first, again)] == [False, True]
+    assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
+
+
+async def test_the_same_sent_at_in_another_offset_is_a_duplicate(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A widget backend that re-serialises the time in local time on a retry made a second
+    message; the id of a ``Z`` time is the one the earlier code gave, so retries across
+    an upgrade still dedupe."""
+    body = {k: v for k, v in CHAT.items() if k != "message_id"}  # id from conversation, time, text
+    url = "/v1/channels/chat"
+    first = await ingress_client.post(url, json={**body, "sent_at": "2026-12-05T16:00:00Z"})
+    # the id the code before the UTC fix gave this message: a deployed system's retry matches
+    assert first.json() == {"id": "7affa326-9332-56e9-9e0e-e1efd5873af8", "duplicate": False}
+    for same in (
+        "2026-12-05T17:00:00+01:00",
+        "2026-12-05T16:00:00.000Z",
+        "2026-12-05T11:00:00-05:00",
+    ):
+        again = await ingress_client.post(url, json={**body, "sent_at": same})
+        assert again.json() == {"id": first.json()["id"], "duplicate": True}, same
     assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
 
 
@@ -361,6 +382,21 @@ async def test_a_call_or_chat_time_that_is_not_rfc_3339_is_refused_at_its_field(
     chat = await ingress_client.post("/v1/channels/chat", json={**CHAT, "sent_at": at})
     assert_problem(chat, 400, "/sent_at")
     await assert_nothing_written(settings)
+
+
+async def test_a_recording_url_with_a_control_character_is_refused(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """``http://x/\u0000`` was published as the call's ``metadata.recording_url``."""
+    call = {**CALL, "event": "voicemail", "recording_url": "https://rec.example.com/\x00r1"}
+    resp = await ingress_client.post("/v1/channels/voice", json=call)
+    assert_problem(resp, 400, "/recording_url")
+    await assert_nothing_written(settings)
+    url = "https://rec.example.com/r1"
+    resp = await ingress_client.post("/v1/channels/voice", json={**call, "recording_url": url})
+    assert resp.status_code == 202, resp.text
+    [event] = values(await read_topic(settings, Topic.INBOUND, expect=1))
+    assert event["data"]["metadata"]["recording_url"] == url
 
 
 async def test_a_calls_ids_refuse_control_characters_and_its_transcript_loses_them(

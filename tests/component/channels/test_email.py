@@ -224,6 +224,21 @@ async def test_lenient_sender_is_accepted_with_its_warning(
     assert data["metadata"]["parse_warnings"] == ["from: address without angle brackets"]
 
 
+async def test_a_from_address_holding_a_control_character_is_400_at_from(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """``From: a\x00@example.com`` was published as customer ``email:a\x00@example.com``:
+    an address with a NUL names no mailbox, as a chat or Twilio id with one names nobody."""
+    raw = (
+        b"From: a\x00@example.com\r\nTo: support@acme.test\r\nSubject: hi\r\n"
+        b"Message-ID: <nul-1@example.com>\r\n\r\nhello\r\n"
+    )
+    resp = await ingress_client.post("/v1/channels/email", content=raw, headers=RFC822)
+    problem = assert_problem(resp, 400, "/headers/from")
+    assert "control character" in problem["detail"]
+    await assert_nothing_written(settings)
+
+
 OUTSIDE_LIST_POST = (
     b"From: dev@example.org\r\nTo: users@lists.example.org\r\n"
     b"Delivered-To: support@acme.test\r\nList-Id: Users list <users.lists.example.org>\r\n"

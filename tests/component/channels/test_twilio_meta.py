@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import orjson
@@ -232,6 +232,31 @@ async def test_twilio_bad_signature_and_bad_input(
         assert_problem(await post(path, content=not_utf8, headers=FORM), 401)  # unsigned first
         assert_problem(await post(path, content=not_utf8, headers=signed(SMS, path)), 401)
         assert_problem(await post(path, json=SMS), 415)
+    await assert_nothing_written(settings)
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        (b"MessageSid=SM1&From=%FF&To=%2B1&Body=x", "/From"),
+        (b"MessageSid=SM1&From=%2B14158675309&To=%2B1&Body=caf%E9", "/Body"),
+    ],
+)
+@pytest.mark.parametrize("token", [True, False], ids=["signed", "no-token"])
+async def test_a_field_that_is_not_utf8_is_400_at_the_field(
+    twilio_settings: Settings, settings: Settings, body: bytes, pointer: str, token: bool
+) -> None:
+    """``From=%FF`` was read as U+FFFD and published under record key ``sms:\ufffd``:
+    every sender whose number arrived so became one customer. Twilio sends UTF-8; other
+    bytes are refused at their field, as the web form refuses them, and a correct
+    signature (computed over the form as decoded) still lets the body be judged."""
+    path = "/v1/channels/sms"
+    as_signed = dict(parse_qsl(body.decode(), keep_blank_values=True))  # U+FFFD for %FF
+    headers = signed(as_signed, path) if token else FORM
+    async with client_for(twilio_settings if token else settings) as client:
+        problem = assert_problem(await client.post(path, content=body, headers=headers), 400)
+    assert [e["pointer"] for e in problem["errors"]] == [pointer]
+    assert "UTF-8" in problem["detail"]
     await assert_nothing_written(settings)
 
 

@@ -127,6 +127,14 @@ def test_reply_to_naming_the_group_again_is_no_writer() -> None:
     assert interaction is None
 
 
+def test_an_original_sender_holding_a_control_character_is_passed_over() -> None:
+    """Like From, an X-Original-Sender with a NUL names no mailbox: Reply-To is the writer."""
+    headers = "Reply-To: person1@outside.example\r\nX-Original-Sender: p\x00@outside.example\r\n"
+    mail = event(group_mail(1, headers=headers))
+    assert mail.customer.email == "person1@outside.example"
+    assert mail.metadata["customer_from"] == "reply-to"
+
+
 def test_several_reply_to_addresses_name_no_single_writer() -> None:
     headers = "Reply-To: a@outside.example, b@outside.example\r\n"
     _, interaction = interpret(group_mail(1, headers=headers), group_addresses=GROUPS)
