@@ -9,10 +9,13 @@ can be looked up by a keyed hash: the event id (the key to the original on ``tic
 and in Redis), extension attributes, anything personal in the source, the customer's
 email, phone, name and channel handles, the record subject,
 the thread references (message ids, In-Reply-To, References, conversation and call ids),
-and in the metadata every email address, E.164 phone number, provider id (Twilio SIDs,
+and in the metadata every email address, phone number, provider id (Twilio SIDs,
 Meta message ids, any ``*_id``/``*Sid`` field), place and URL query. In the text, subject
-and attachment names the customer's own name and handles and any email address, phone
-number or provider id are replaced too. The quoted history (``quoted_text``) is dropped:
+and attachment names the customer's own name and handles, any email address, phone
+number (international or national; a long bare number too) or provider id, and the place
+of a shared location (as the adapters write it into the text) are replaced too; a shared
+contact card (WhatsApp ``contacts``) keeps only its shape, each card's name and numbers
+replaced. The quoted history (``quoted_text``) is dropped:
 it is other people's names and numbers in free form, and the rules never read it. The
 same input gives the same output throughout the export, so customers and threads keep
 their shape while nobody can look a person up; the rest of the texts, subjects and
@@ -47,8 +50,28 @@ from router.topics import Topic
 PSEUDONYM_DOMAIN = "pseudonymized.invalid"
 THREAD_FIELDS = ("message_id", "in_reply_to", "conversation_id", "call_id")
 EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-#: E.164 as people write it: a plus, then 8 to 15 digits with spaces, dots or dashes.
-PHONE = re.compile(r"\+\d(?:[\s().-]{0,2}\d){7,14}")
+#: A phone number as people write it, international (``+49 30 1234567``) or national
+#: (``030 1234567``, ``(415) 555-0177``, ``415.555.0132``): digit groups joined by up to
+#: two spaces, dots, dashes or parentheses (never a line break), 7 to 15 digits in all. A
+#: long bare number (an order number like ``88123456``) cannot be told from a phone
+#: number and is taken for one: the safe side. An opening parenthesis belongs to it only
+#: around an area code, so that "(05.12.2026)" is still a date.
+_PHONE = r"(?:\+|\((?=\+?\d{1,5}\))\+?)?\d(?:(?:[^\S\r\n]|[().-]){0,2}\d){6,14}"
+#: What else is written with such digit groups, tried first and kept: dates
+#: (``2026-12-05``, ``05.12.2026``), times and hours (``09.30-17.30``) and amounts
+#: (``1,299.00``, ``1.299.000``, ``12345.67``).
+_DATE = r"\d{4}-[01]\d-[0-3]\d|[0-3]?\d[./-][01]?\d[./-](?:\d\d){1,2}"
+_TIME = r"[0-2]?\d[.:][0-5]\d(?: ?- ?[0-2]?\d[.:][0-5]\d)?"
+_AMOUNT = r"[1-9]\d{0,2}(?:[.,]\d{3})+(?:[.,]\d\d?)?|\d+[.,]\d\d?"
+PHONE = re.compile(
+    r"(?<![\w+])(?<!\d[.,:])"  # not the tail of a word or of a longer number
+    rf"(?:(?P<kept>{_DATE}|{_TIME}|{_AMOUNT})|{_PHONE})"
+    r"(?!\w)(?![.,:]?\d)"  # nor its head
+)
+#: What :meth:`Pseudonyms.phone` writes, told apart from the name on a contact card.
+PSEUDONYMOUS_PHONE = re.compile(r"\+999\d+")
+#: How Messenger's adapter writes a shared location's coordinates as text: "52.52, 13.405".
+COORDINATES = re.compile(r"-?\d{1,3}(?:\.\d+)?, -?\d{1,3}(?:\.\d+)?")
 #: Provider ids that can be looked up at the provider: Twilio SIDs (two letters and 32 hex
 #: digits, also inside media URLs), WhatsApp ``wamid.``, Messenger ``m_``/``mid.`` ids, UUIDs.
 PROVIDER_ID = re.compile(
@@ -92,10 +115,12 @@ class Exported:
 @dataclass(frozen=True, slots=True)
 class Known:
     """What one envelope's free text is scrubbed of: the customer's own name and handles
-    (with their tokens), and the addresses that stay (the inbox, which is ours and kept)."""
+    (with their tokens), the place the customer shared (None: no location), and the
+    addresses that stay (the inbox, which is ours and kept)."""
 
     words: tuple[tuple[re.Pattern[str], str], ...]
     keep: frozenset[str]
+    places: re.Pattern[str] | None = None
 
 
 class Pseudonyms:
@@ -124,11 +149,17 @@ class Pseudonyms:
     def reference(self, value: str) -> str:
         return f"<{self.token('ref', value)}@{PSEUDONYM_DOMAIN}>"
 
+    def place(self, value: str) -> str:
+        return f"place-{self.token('place', value)}"
+
+    def contact(self, value: str) -> str:
+        return f"Contact {self.token('contact', value)[:6]}"
+
     def envelope(self, event: dict[str, Any]) -> dict[str, Any]:
         """The envelope with its identities, thread references and provider ids replaced."""
         data = dict(event.get("data") or {})
         customer = dict(data.get("customer") or {})
-        known = self.known(customer, data.get("inbox"))
+        known = self.known(customer, data.get("inbox"), _places(data))
         data["customer"] = self.customer(customer)
         if thread := self.thread(dict(data.get("thread") or {})):
             data["thread"] = thread
@@ -136,6 +167,8 @@ class Pseudonyms:
         for field in ("text", "subject"):
             if isinstance(data.get(field), str):
                 data[field] = self.text(data[field], known)
+        if _shares_contacts(data) and isinstance(data.get("text"), str):
+            data["text"] = self.cards(data["text"])
         if isinstance(data.get("attachments"), list):
             data["attachments"] = self.walk(data["attachments"], "attachments", known)
         if isinstance(data.get("metadata"), dict):
@@ -187,7 +220,7 @@ class Pseudonyms:
             thread["references"] = [self.reference(r) for r in thread["references"]]
         return thread
 
-    def known(self, customer: dict[str, Any], inbox: Any) -> Known:
+    def known(self, customer: dict[str, Any], inbox: Any, places: list[str]) -> Known:
         words: list[tuple[re.Pattern[str], str]] = []
         name = customer.get("name")
         if isinstance(name, str) and name.strip():
@@ -201,26 +234,47 @@ class Pseudonyms:
             if isinstance(handle, str) and len(handle) >= NAME_PART_MIN:
                 words.append((_word(handle), self.handle(channel, handle)))
         keep = frozenset({inbox.strip().lower()} if isinstance(inbox, str) else ())
-        return Known(tuple(words), keep)
+        # the longest first, so that an address is replaced whole, not a label inside it
+        alternatives = "|".join(re.escape(p) for p in sorted(places, key=len, reverse=True))
+        where = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if places else None
+        return Known(tuple(words), keep, where)
 
     def text(self, value: str, known: Known) -> str:
-        """Free text with every address, phone number and provider id replaced, then the
-        customer's name and handles (after, so a name inside an address goes with it)."""
+        """Free text with the shared place replaced first (as in the metadata, and before
+        its coordinates could pass for phone numbers), then every address, provider id
+        and phone number (after the ids, whose digits could pass for one too), then the
+        customer's name and handles (last, so a name inside an address goes with it)."""
 
         def email(match: re.Match[str]) -> str:
             found = match[0]
             return found if found.lower() in known.keep else self.email(found)
 
         def phone(match: re.Match[str]) -> str:
+            # one number gives one pseudonym however it is written: keyed by its digits
             e164 = "+" + re.sub(r"\D", "", match[0])
-            return match[0] if e164 in known.keep else self.phone(e164)
+            kept = match["kept"] or e164 in known.keep
+            return match[0] if kept else self.phone(e164)
 
+        if known.places:
+            value = known.places.sub(lambda match: self.place(match[0]), value)
         value = EMAIL.sub(email, value)
-        value = PHONE.sub(phone, value)
         value = PROVIDER_ID.sub(lambda match: f"id-{self.token('id', match[0])}", value)
+        value = PHONE.sub(phone, value)
         for pattern, token in known.words:
             value = pattern.sub(token, value)  # tokens hold no backslash
         return value
+
+    def cards(self, text: str) -> str:
+        """A shared contact card (WhatsApp ``contacts``, one card a line: "name number...")
+        is a third party, whom the customer's name does not cover: each card keeps its
+        shape, its numbers (already replaced as phone numbers) and a pseudonym for all
+        the rest, its name."""
+        lines = []
+        for line in text.splitlines():
+            numbers = PSEUDONYMOUS_PHONE.findall(line)
+            name = PSEUDONYMOUS_PHONE.sub(" ", line).strip()
+            lines.append(" ".join(([self.contact(name)] if name else []) + numbers))
+        return "\n".join(lines)
 
     def url(self, value: str, known: Known) -> str:
         """A URL keeps its scheme, host and page path, which rules may route on; ids in
@@ -251,10 +305,40 @@ class Pseudonyms:
         if isinstance(value, str | int) and not isinstance(value, bool) and _is_id(lowered):
             return self.reference(str(value))
         if lowered in PLACE_KEYS and value is not None:
-            return f"place-{self.token('place', str(value))}"
+            return self.place(str(value))
         if isinstance(value, str) and value.startswith(("http://", "https://")):
             return self.url(value, known)
         return self.text(value, known) if isinstance(value, str) else value
+
+
+def _places(data: dict[str, Any]) -> list[str]:
+    """Where the customer is, as the adapters write it into the text: Twilio a
+    ``metadata.location``'s label and address or its "lat, long"; WhatsApp Cloud (type
+    ``location``) name, address, URL and "lat, long", one a line, as the whole text;
+    Messenger (a ``location`` in ``metadata.media``) one "lat, long" line per place,
+    the media's title naming it."""
+    metadata = data.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    text = data.get("text")
+    lines = text.splitlines() if isinstance(text, str) else []
+    found: list[Any] = []
+    if isinstance(location := metadata.get("location"), dict):
+        found.extend(location.values())
+    if metadata.get("type") == "location":
+        found.extend(lines)
+    media = metadata.get("media")
+    media = media if isinstance(media, list) else []
+    shared = [m for m in media if isinstance(m, dict) and m.get("type") == "location"]
+    if shared:
+        found.extend(line for line in lines if COORDINATES.fullmatch(line.strip()))
+        found.extend(m.get("title") for m in shared)
+    return sorted({str(p).strip() for p in found if p is not None and str(p).strip()})
+
+
+def _shares_contacts(data: dict[str, Any]) -> bool:
+    """A WhatsApp Cloud ``contacts`` message, whose text is the shared cards."""
+    metadata = data.get("metadata")
+    return isinstance(metadata, dict) and metadata.get("type") == "contacts"
 
 
 def _is_id(key: str) -> bool:

@@ -4,6 +4,7 @@ into the same tickets as the original one."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,8 +12,16 @@ import orjson
 import pytest
 from aiokafka import ConsumerRecord
 
+from channels.meta_payloads import (
+    MessengerWebhook,
+    WhatsAppWebhook,
+    from_messenger,
+    from_whatsapp,
+)
+from channels.twilio import TwilioMessage, to_interaction
 from router.app.export import Pseudonyms, export_line
 from router.app.simulate.day import parse_line
+from router.events import Interaction
 from tests.unit.simulate.helpers import ALL_WEEK, roster, run
 
 pytestmark = pytest.mark.unit
@@ -115,3 +124,213 @@ def test_metadata_ids_addresses_places_and_urls_are_hashed_wherever_they_sit() -
     assert metadata["provider"] == "meta"
     assert metadata["page_url"].startswith("https://shop.example/u/u-")
     assert "quoted_text" not in first["data"]
+
+
+# --- what the channel adapters publish, as the export reads it back ------------------------
+
+SID = "SM" + "0123456789abcdef" * 2
+
+
+def published(interaction: Interaction, i: int = 1) -> dict[str, Any]:
+    """The envelope the ingress publishes for an adapter's interaction."""
+    return {
+        "specversion": "1.0",
+        "id": f"ev-{i}",
+        "source": f"/v1/channels/{interaction.channel}",
+        "type": "switchboard.interaction.received",
+        "subject": interaction.sender_key(),
+        "time": (START + timedelta(minutes=i)).isoformat().replace("+00:00", "Z"),
+        "data": interaction.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def twilio_whatsapp(**fields: str) -> Interaction:
+    form = {
+        "MessageSid": SID,
+        "From": "whatsapp:+4915112345678",
+        "To": "whatsapp:+14155550100",
+        "WaId": "4915112345678",
+        "Body": "",
+        **fields,
+    }
+    return to_interaction("whatsapp", TwilioMessage.model_validate(form), form)
+
+
+def cloud_whatsapp(*messages: dict[str, Any]) -> list[Interaction]:
+    """WhatsApp Cloud API messages from one customer, through the Meta adapter."""
+    value = {
+        "metadata": {"display_phone_number": "14155550100", "phone_number_id": "1055"},
+        "contacts": [{"wa_id": "4915112345678", "profile": {"name": "Erika Mustermann"}}],
+        "messages": [{"from": "4915112345678", "timestamp": "1795000000", **m} for m in messages],
+    }
+    hook = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "7001", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return [i for _, i in from_whatsapp(WhatsAppWebhook.model_validate(hook)).messages]
+
+
+def clear_text(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "rendered"),
+    [
+        ({"Label": "Home", "Address": "Invalidenstr. 117, 10115 Berlin"}, "{label}, {address}"),
+        ({}, "{latitude}, {longitude}"),
+    ],
+)
+def test_a_twilio_location_is_replaced_in_the_text_as_in_the_metadata(
+    fields: dict[str, str], rendered: str
+) -> None:
+    shared = twilio_whatsapp(Latitude="52.531207", Longitude="13.384619", **fields)
+    assert shared.text == rendered.format_map(shared.metadata["location"])  # as published
+    out = Pseudonyms(b"key").envelope(published(shared))
+    for secret in ("Home", "Invalidenstr", "10115", "Berlin", "52.531207", "13.384619"):
+        assert secret not in clear_text(out), secret
+    # the same tokens as the location's fields in the metadata, in the adapter's layout
+    assert out["data"]["text"] == rendered.format_map(out["data"]["metadata"]["location"])
+
+
+def test_a_whatsapp_cloud_location_is_replaced_line_by_line() -> None:
+    place = {
+        "latitude": 52.531207,
+        "longitude": 13.384619,
+        "name": "Praxis Dr. Weber",
+        "address": "Invalidenstr. 117, 10115 Berlin",
+        "url": "https://praxis-weber.example",
+    }
+    (shared,) = cloud_whatsapp({"id": "wamid.A1", "type": "location", "location": place})
+    assert "52.531207, 13.384619" in shared.text  # what the adapter publishes
+    out = Pseudonyms(b"key").envelope(published(shared))
+    for secret in ("Weber", "Invalidenstr", "Berlin", "praxis", "52.531207", "13.384619"):
+        assert secret not in clear_text(out), secret
+    assert out["data"]["text"].splitlines() == [
+        Pseudonyms(b"key").place(line) for line in shared.text.splitlines()
+    ]
+
+
+def test_a_messenger_location_is_replaced_in_the_text() -> None:
+    event = {
+        "sender": {"id": "6001"},
+        "recipient": {"id": "7001"},
+        "timestamp": 1_795_000_000_000,
+        "message": {
+            "mid": "m_AbCdEfGhIjKlMnOpQrStUv",
+            "attachments": [
+                {
+                    "type": "location",
+                    "title": "Erika's Location",
+                    "payload": {"coordinates": {"lat": 52.531207, "long": 13.384619}},
+                }
+            ],
+        },
+    }
+    hook = {"object": "page", "entry": [{"id": "7001", "messaging": [event]}]}
+    ((_, shared),) = from_messenger(MessengerWebhook.model_validate(hook)).messages
+    assert shared.text == "52.531207, 13.384619"  # what the adapter publishes
+    out = Pseudonyms(b"key").envelope(published(shared))
+    for secret in ("52.531207", "13.384619", "Erika"):
+        assert secret not in clear_text(out), secret
+    assert out["data"]["text"] == Pseudonyms(b"key").place("52.531207, 13.384619")
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "030 1234567",
+        "(415) 555-0177",
+        "415.555.0132",
+        "0151 12345678",
+        "054-777-8899",
+        "+49 (0)30 1234567",
+        "88123456",  # a bare long number, say an order number: taken for a phone number
+    ],
+)
+def test_phone_numbers_are_replaced_in_any_form(number: str) -> None:
+    names = Pseudonyms(b"key")
+    value = envelope(1, "erika@example.com")
+    value["data"]["text"] = f"Hello, please call me back on {number}."
+    value["data"]["subject"] = f"Call {number}"
+    out = names.envelope(value)["data"]
+    digits = "".join(c for c in number if c.isdigit())
+    for field in ("text", "subject"):
+        assert digits[-5:] not in out[field], out[field]
+    pseudonym = out["subject"].removeprefix("Call ")
+    assert pseudonym.startswith("+999")
+    assert out["text"] == f"Hello, please call me back on {pseudonym}."  # the same number
+    assert names.envelope(value)["data"]["subject"] == out["subject"]  # stable in the run
+
+
+def test_one_number_written_two_ways_gets_one_pseudonym() -> None:
+    value = envelope(1, "erika@example.com")
+    value["data"]["text"] = "(415) 555-0177 or 415.555.0177"
+    first, _, second = Pseudonyms(b"key").envelope(value)["data"]["text"].split()
+    assert first == second != "415.555.0177"
+
+
+def test_dates_times_prices_and_short_numbers_in_the_text_are_kept() -> None:
+    text = (
+        "Order 123456 from 2026-12-05 10:30 (05.12.2026), open 09.30-17.30, "
+        "total 1,299.00 USD or 1.299.000 COP or 12345.67 EUR, room 42, PLZ 10115"
+    )
+    value = envelope(1, "erika@example.com")
+    value["data"]["text"] = text
+    assert Pseudonyms(b"key").envelope(value)["data"]["text"] == text
+
+
+def test_a_shared_contact_card_keeps_no_name_or_number() -> None:
+    cards = [
+        {
+            "name": {"formatted_name": "Yossi Levi", "first_name": "Yossi"},
+            "phones": [{"phone": "054-777-8899", "type": "CELL"}, {"phone": "+972 3 555 1234"}],
+        },
+        {"name": {"formatted_name": "Dana"}, "phones": [{"phone": "03-5551299"}]},
+    ]
+    (shared,) = cloud_whatsapp({"id": "wamid.C1", "type": "contacts", "contacts": cards})
+    assert shared.text.splitlines()[0] == "Yossi Levi 054-777-8899 +972 3 555 1234"
+    names = Pseudonyms(b"key")
+    out = names.envelope(published(shared))
+    for secret in ("Yossi", "Levi", "Dana", "8899", "555 1234", "5551299"):
+        assert secret not in clear_text(out), secret
+    yossi, dana = out["data"]["text"].splitlines()
+    assert re.fullmatch(r"Contact [0-9a-f]{6} \+999\d+ \+999\d+", yossi)  # name, 2 numbers
+    assert re.fullmatch(r"Contact [0-9a-f]{6} \+999\d+", dana)
+    assert yossi.split()[1] != dana.split()[1]
+    assert names.envelope(published(shared)) == out  # the same card, the same pseudonyms
+
+
+def test_a_pseudonymized_whatsapp_day_threads_and_routes_like_the_original() -> None:
+    """Texts the export now rewrites (numbers, places, cards) must not change a ticket:
+    the replies still join their threads and "invoice" still routes to billing."""
+    values = []
+    for i in range(30):
+        customer = f"49151{i % 5:08d}"
+        reply = {"context": {"id": f"wamid.{i - 5}"}} if i >= 5 else {}
+        kind = i % 3
+        message: dict[str, Any] = {"id": f"wamid.{i}", "from": customer, **reply}
+        if kind == 0:
+            message |= {"type": "text", "text": {"body": f"invoice? call 030 12345{i:02d}"}}
+        elif kind == 1:
+            place = {"latitude": 52.5 + i / 1000, "longitude": 13.4, "name": f"Shop {i}"}
+            message |= {"type": "location", "location": place}
+        else:
+            card = {"name": {"formatted_name": "Yossi Levi"}, "phones": [{"phone": "0547778899"}]}
+            message |= {"type": "contacts", "contacts": [card]}
+        (interaction,) = cloud_whatsapp(message)
+        values.append(published(interaction, i))
+    names = Pseudonyms(b"k")
+    original = [parse_line(orjson.dumps(v), "o") for v in values]
+    hidden = [parse_line(orjson.dumps(names.envelope(v)), "p") for v in values]
+    agents = f"  - {{group: g, count: 2, skills: [billing], shifts: {ALL_WEEK}}}\n"
+    text = roster(agents, "{exponential: {mean: 9m}}")
+    plain, masked = run(text, original), run(text, hidden)
+    assert plain.report["overall"]["offered"] < 30  # replies joined their threads
+
+    def strip(figures: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in figures.items() if k != "intervals"}
+
+    assert strip(plain.report["overall"]) == strip(masked.report["overall"])
+    assert masked.report["queues"]["billing"]["offered"] > 0  # routed on the kept text
+    assert plain.report["queues"] == masked.report["queues"]
