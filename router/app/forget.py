@@ -74,6 +74,8 @@ class Released:
 
 _KEYED = re.compile(r"[a-z][a-z0-9_-]*:.+")
 """``<kind>:<value>``: how the store spells an identity (``chat:v-frank``, ``crm:42``)."""
+_CUSTOMER_ID = re.compile(r"C-[0-9a-f]{16}")
+"""A customer id as ``router.ids`` makes one: ``C-`` and 16 lowercase hex digits."""
 
 
 def identity_of(who: str) -> str | None:
@@ -81,10 +83,16 @@ def identity_of(who: str) -> str | None:
 
     ``email:`` and ``phone:`` are normalised as the adapters normalise them, as are a
     bare address or phone number (``mailto:``, ``tel:``, ``whatsapp:`` spellings too);
-    any other ``<kind>:<value>`` is taken as it is. Raises ValueError for anything else.
+    any other ``<kind>:<value>`` is taken as it is. Raises ValueError for anything else,
+    a ``C-`` id Switchboard never makes too: that is a typo, not a customer erased before.
     """
     who = who.strip()
     if who.startswith("C-"):
+        if not _CUSTOMER_ID.fullmatch(who):
+            raise ValueError(
+                f"{who!r} is no customer id: one is C- and 16 lowercase hex digits, "
+                "e.g. C-7b678e0a12c4d5f6"
+            )
         return None
     kind, _, rest = who.partition(":")
     if kind == "email":
@@ -106,8 +114,8 @@ def identity_of(who: str) -> str | None:
 
 async def forget(settings: Settings, who: str) -> Forgotten:
     """Erase the customer ``who`` names (see the module doc for the order and what
-    stays). Raises ``ConfigError`` when the ``ticket-state`` topic is missing, having
-    changed nothing."""
+    stays). Raises ``ConfigError`` when the ``ticket-state`` topic is missing, and
+    ``ValueError`` when ``who`` is malformed (``identity_of``), having changed nothing."""
     redis = make_redis(settings)
     try:
         store = RedisThreadStore(

@@ -11,21 +11,30 @@ else a string, null for a tombstone; ``"headers"`` too when the record has any, 
 with ``--full``: on the dead-letter topic the ``dlq.*`` headers say why): the dump
 lines ``rules simulate --events`` reads.
 Metric topics are shown as a table of the latest revision per window (the last
-``windows`` of them): once at the end, or live while following. Off a terminal (a pipe,
-a file) the table is as wide as its cells, so nothing is cut to fit a screen.
+``windows`` of them): once at the end, or live while following, with a note under it
+counting the records that are no metric window (not a JSON object: ``--json`` shows
+them). Off a terminal (a pipe, a file) the table is as wide as its cells, so nothing is
+cut to fit a screen.
+
+Anyone who can write to a topic chooses its bytes, so no control character of a key, a
+header or a value reaches the terminal as it is: the text outputs write it escaped
+(``\\x1b``), the JSON outputs as a JSON escape (``\\u001b``), so they stay JSON and
+read back to the same value.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from router.errors import SwitchboardError
 from router.kafka import client_options
@@ -40,6 +49,10 @@ IDLE_POLLS_AT_END = 10
 TABLE_WINDOWS = 40
 #: Off a terminal, a table may be this wide: wide enough for any row, so no cell is cut.
 UNCUT_WIDTH = 100_000
+#: C0, DEL and C1: the characters a terminal may act on instead of showing.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: DEL and C1, which JSON may carry raw (it escapes C0 itself).
+_RAW_IN_JSON = re.compile(r"[\x7f-\x9f]")
 
 
 class UnknownTopic(SwitchboardError):
@@ -106,8 +119,9 @@ async def tail_topic(
         ends = await consumer.end_offsets(tps)
         metrics = registry in METRIC_TOPICS.values() and not as_json
         latest: dict[str, dict[str, Any]] = {}
+        unread = 0
         tables = console if console.is_terminal else uncut(console)
-        live = Live(metric_table(latest, windows), console=tables, auto_refresh=False)
+        live = Live(metric_view(latest, windows, 0), console=tables, auto_refresh=False)
         idle = 0
         with live if metrics and follow else contextlib.nullcontext():
             while not stop.is_set() and (not limit or seen < limit):
@@ -122,17 +136,18 @@ async def tail_topic(
                         if limit and seen >= limit:
                             break
                         seen += 1
-                        show(
+                        read = show(
                             console,
                             record,
                             latest if metrics else None,
                             full=full,
                             as_json=as_json,
                         )
+                        unread += 0 if read else 1
                 if metrics and follow and batch:
-                    live.update(metric_table(latest, windows), refresh=True)
+                    live.update(metric_view(latest, windows, unread), refresh=True)
         if metrics and not follow:
-            tables.print(metric_table(latest, windows))
+            tables.print(metric_view(latest, windows, unread))
     finally:
         await consumer.stop()
     return seen
@@ -142,6 +157,23 @@ def uncut(console: Console) -> Console:
     """A console writing where ``console`` does, as wide as any table: off a terminal the
     width rich assumes (80) would cut the cells people grep and paste."""
     return Console(file=console.file, width=UNCUT_WIDTH, color_system=None, highlight=False)
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with each control character but those in ``keep`` written as ``\\xNN``:
+    a record anyone may write must not clear the screen, retitle the window or colour
+    the output of whoever tails it."""
+    return _CONTROL.sub(
+        lambda m: m[0] if m[0] in keep else f"\\x{ord(m[0]):02x}",
+        text,
+    )
+
+
+def json_text(value: Any, option: int = 0) -> str:
+    """``value`` as JSON with DEL and C1 escaped too (``\\u009b``): orjson escapes only
+    what JSON requires, and some terminals act on C1. Still JSON, the same value."""
+    text = orjson.dumps(value, option=option).decode()
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def dump_line(record: ConsumerRecord[bytes, bytes]) -> str:
@@ -156,7 +188,7 @@ def dump_line(record: ConsumerRecord[bytes, bytes]) -> str:
     }
     if headers := record_headers(record):
         line["headers"] = headers
-    return orjson.dumps(line).decode()
+    return json_text(line)
 
 
 def record_headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
@@ -172,24 +204,30 @@ def show(
     *,
     full: bool,
     as_json: bool = False,
-) -> None:
+) -> bool:
     """One record: a summary line (and its value with ``full``), or its dump line with
-    ``as_json``; a metric record goes into ``latest`` for the table instead of a line."""
+    ``as_json``; a metric record goes into ``latest`` for the table instead of a line.
+    False for a record that should have gone there and is no metric window (not a JSON
+    object): the note under the table counts those."""
     if as_json:
         console.out(dump_line(record), highlight=False)
-        return
+        return True
     value = _value(record.value)
     key = (record.key or b"").decode(errors="replace")
     if latest is not None and isinstance(value, dict):
         latest[key] = value
+    elif latest is not None and value is not None:
+        return False
     else:
         line = format_record(key, value, record.partition, record.offset)
         console.print(line, highlight=False, soft_wrap=True, markup=False)
     if full:
         for name, text in record_headers(record).items():
-            console.print(f"  {name}: {text}", highlight=False, soft_wrap=True, markup=False)
+            header = printable(f"  {name}: {text}")
+            console.print(header, highlight=False, soft_wrap=True, markup=False)
     if full and value is not None:
         console.print(_pretty(value), highlight=False, soft_wrap=True, markup=False)
+    return True
 
 
 def _value(raw: bytes | None) -> Any:
@@ -202,14 +240,20 @@ def _value(raw: bytes | None) -> Any:
 
 
 def _pretty(value: Any) -> str:
+    """A value for ``--full``: text keeps its lines and tabs, JSON stays JSON."""
     if isinstance(value, str):
-        return value
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+        return printable(value, keep="\t\n")
+    return json_text(value, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
 def format_record(key: str, value: Any, partition: int, offset: int) -> str:
     """A record's summary line, led by ``[p<partition>:<offset>]``: offsets count per
-    partition, so on a topic of several partitions an offset alone repeats."""
+    partition, so on a topic of several partitions an offset alone repeats. One line,
+    whatever the record holds: its control characters are escaped."""
+    return printable(_summary(key, value, partition, offset))
+
+
+def _summary(key: str, value: Any, partition: int, offset: int) -> str:
     where = f"[p{partition}:{offset}]"
     if value is None:
         return f"{where} {key}  (tombstone)"
@@ -236,6 +280,17 @@ def _ratio(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def metric_view(latest: dict[str, dict[str, Any]], windows: int, unread: int) -> RenderableType:
+    """The table, with a note under it when ``unread`` records were no metric window:
+    without it a topic of such records alone looks empty."""
+    table = metric_table(latest, windows)
+    if not unread:
+        return table
+    records = "record" if unread == 1 else "records"
+    note = f"note: {unread} {records} could not be read as metric windows (see --json)"
+    return Group(table, Text(note))
+
+
 def metric_table(latest: dict[str, dict[str, Any]], windows: int = TABLE_WINDOWS) -> Table:
     """The latest revision of the last ``windows`` windows (0: all), saying how many
     were left out."""
@@ -250,13 +305,14 @@ def metric_table(latest: dict[str, dict[str, Any]], windows: int = TABLE_WINDOWS
         dims = ",".join(f"{k}={v}" for k, v in sorted(rec.get("dimensions", {}).items()))
         counters = " ".join(f"{k}={v}" for k, v in sorted(rec.get("counters", {}).items()))
         values = " ".join(f"{k}={_ratio(v)}" for k, v in sorted(rec.get("values", {}).items()))
-        table.add_row(
+        cells = (
             rec.get("metric", "?"),
             rec.get("window", {}).get("start", "?"),
             dims,
             counters,
             values,
-            str(rec.get("revision")),
+            rec.get("revision"),
             "yes" if rec.get("final") else "",
         )
+        table.add_row(*(printable(str(cell)) for cell in cells))
     return table

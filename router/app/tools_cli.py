@@ -81,7 +81,8 @@ def forget(
         str,
         typer.Option(
             help="Email, phone (E.164), an identity as the read API spells it "
-            "(email:..., phone:..., chat:<handle>, crm:<id>) or a customer id C-..."
+            "(email:..., phone:..., chat:<handle>, crm:<id>) or a customer id "
+            "(C- and 16 hex digits)"
         ),
     ],
 ) -> None:
@@ -99,7 +100,7 @@ def forget(
     try:
         identity_of(customer)
     except ValueError as exc:
-        err.print(f"error: --customer: {exc}", highlight=False, soft_wrap=True)
+        err.print(f"error: --customer: {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
     async def main(stop: asyncio.Event) -> None:

@@ -102,9 +102,14 @@ class Staff:
     skill_marks: Mapping[str, Mark] = field(default_factory=dict, compare=False)
 
     def agent_ids(self) -> list[str]:
-        if not self.group:
-            return [self.name]
-        return [f"{self.name}-{i}" for i in range(1, self.count + 1)]
+        return _agent_ids(self.name, self.group, self.count)
+
+
+def _agent_ids(name: str, group: bool, count: int) -> list[str]:
+    """A named agent is its own id; a group of N is <group>-1 .. <group>-N."""
+    if not group:
+        return [name]
+    return [f"{name}-{i}" for i in range(1, count + 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +258,7 @@ class RosterCompiler(SectionCompiler):
             return node.value
         self.error(
             node.mark,
-            f"seed must be a whole number, got {type_name(node)}",
+            f"seed must be a whole number, got {_given(node)}",
             "write it without quotes, e.g. seed: 42; the same seed replays the same run",
         )
         return 0
@@ -266,7 +271,7 @@ class RosterCompiler(SectionCompiler):
             return node.value
         self.error(
             node.mark,
-            f"count must be a whole number >= 0, got {type_name(node)}",
+            f"count must be a whole number >= 0, got {_given(node)}",
             "the number of agents in the group, without quotes, e.g. count: 4",
         )
         return 0
@@ -278,7 +283,7 @@ class RosterCompiler(SectionCompiler):
         if not isinstance(node, YSeq) or not node.items:
             self.error(
                 node.mark,
-                f"'agents' must be a non-empty list, got {type_name(node)}",
+                f"'agents' must be a non-empty list, got {_given(node)}",
                 "one item per agent or group, e.g. "
                 'agents: [{group: day, count: 4, shifts: {mon: ["09:00-17:00"]}}]',
             )
@@ -286,19 +291,21 @@ class RosterCompiler(SectionCompiler):
         staff: list[Staff] = []
         seen: dict[str, Mark] = {}
         for item in node.items:
-            entry = self._entry(item, zone)
-            if entry is None:
-                continue
-            for agent_id in entry.agent_ids() if entry.group else [entry.name]:
-                if agent_id in seen:
-                    self.error(
-                        entry.mark, f"duplicate agent '{agent_id}'", f"first at {seen[agent_id]}"
-                    )
-                seen.setdefault(agent_id, entry.mark)
-            staff.append(entry)
+            entry = self._entry(item, zone, seen)
+            if entry is not None:
+                staff.append(entry)
         return tuple(staff)
 
-    def _entry(self, node: YNode, zone: ZoneInfo | None) -> Staff | None:
+    def _claim(self, agent_ids: list[str], mark: Mark, seen: dict[str, Mark]) -> None:
+        """Record the entry's agent ids in ``seen``; an error for each one taken already.
+        Called as soon as the ids are known, so a duplicate is reported with the entry's
+        other errors, not only once they are fixed."""
+        for agent_id in agent_ids:
+            if agent_id in seen:
+                self.error(mark, f"duplicate agent '{agent_id}'", f"first at {seen[agent_id]}")
+            seen.setdefault(agent_id, mark)
+
+    def _entry(self, node: YNode, zone: ZoneInfo | None, seen: dict[str, Mark]) -> Staff | None:
         spec = self.mapping(node, "an agent", node.mark)
         if spec is None:
             return None
@@ -314,6 +321,8 @@ class RosterCompiler(SectionCompiler):
         group = group_node is not None
         name = self.string(group_node or id_node or spec, "group" if group else "id")
         count = self._group_count(spec.get("count"), spec.mark) if group else 1
+        if name is not None:
+            self._claim(_agent_ids(name, group, count), spec.mark, seen)
         if not group and "count" in spec.keys:
             self.error(
                 spec.keys["count"], "'count' is for groups", "write 'group:' instead of 'id:'"
@@ -345,7 +354,7 @@ class RosterCompiler(SectionCompiler):
             else:
                 self.error(
                     value.mark,
-                    f"capacity must be a whole number >= 0, got {type_name(value)}",
+                    f"capacity must be a whole number >= 0, got {_given(value)}",
                     "the most tickets at once on that channel, e.g. capacity: {email: 3, chat: 2}",
                 )
         return capacity
@@ -396,7 +405,7 @@ class RosterCompiler(SectionCompiler):
         if not isinstance(node, YSeq) or not node.items:
             self.error(
                 node.mark,
-                f"'handling' must be a non-empty list, got {type_name(node)}",
+                f"'handling' must be a non-empty list, got {_given(node)}",
                 "first match wins; end with a catch-all, e.g. "
                 "handling: [{queue: billing, fixed: 4m}, {exponential: {mean: 6m}}]",
             )
@@ -477,6 +486,17 @@ class RosterCompiler(SectionCompiler):
                 return value.total_seconds()
         self.error(node.mark, f"bad duration for {what}", DURATION_HINT + "; or seconds > 0")
         return None
+
+
+def _given(node: YNode) -> str:
+    """What a value is, for "must be ..., got ..." messages: a number as it reads
+    (``-1``, ``1.5``), where "a number" would not say what is wrong with it; an empty
+    list as such; anything else by its kind (``a string``)."""
+    if isinstance(node, YScalar) and type(node.value) in (int, float):
+        return str(node.value)
+    if isinstance(node, YSeq) and not node.items:
+        return "an empty list"
+    return type_name(node)
 
 
 def _marks(node: YNode | None) -> dict[str, Mark]:

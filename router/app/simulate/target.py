@@ -8,6 +8,12 @@ cannot be), then each group in turn is cut to the smallest count that still meet
 the others staying as they are. Handling times and patience are drawn per ticket (see
 ``engine``), so every run of the search replays the same work and only staffing
 changes. Named agents (``id:``) are kept as they are.
+
+A target the day cannot measure fails at once instead of after every doubling: no
+ticket has its clock, or, with every group staffed and every ticket served, no such
+clock is met or due before the run ends (a follow-up whose agent is off until another
+day), so the share is undefined whatever the head count. Tickets left unserved are
+another story (a queue nobody has the skills for): the doublings say so.
 """
 
 from __future__ import annotations
@@ -103,6 +109,13 @@ async def search(
         )
     doublings = 0
     while not target.met_by(best.report):
+        if _unmeasurable(best, target, counts):
+            raise ConfigError(
+                "--target",
+                f"the day measures no {target.sla} clock: none was met or due before the "
+                "simulated day's work ended (every group staffed, every ticket served), "
+                f"so no head count can meet {target}; choose another target",
+            )
         if doublings == MAX_DOUBLINGS:
             raise ConfigError(
                 "--target",
@@ -132,6 +145,18 @@ def _has_clock(ticket: Ticket, sla: str) -> bool:
     return clock is not None and clock.due is not None
 
 
+def _unmeasurable(result: Result, target: Target, counts: dict[str, int]) -> bool:
+    """Nothing measured although nobody was missing: more agents would only end the
+    day's work sooner. A group of nobody, or a ticket nobody could take, leaves hope."""
+    return _measured(result, target) is None and all(counts.values()) and not result.unserved
+
+
+def _measured(result: Result, target: Target) -> float | None:
+    """The day's share of the target's clocks met; None when none was met or due."""
+    share: float | None = result.report["overall"]["sla"].get(target.sla)
+    return share
+
+
 def _share(result: Result, target: Target) -> str:
-    share = result.report["overall"]["sla"].get(target.sla)
+    share = _measured(result, target)
     return "n/a" if share is None else f"{share:.1%}"

@@ -156,7 +156,7 @@ def test_forget_of_an_unknown_customer_id_says_no_such_customer(
         SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
         SWITCHBOARD_REDIS_URL=services.redis_url,
     )
-    by_id = switchboard("forget", "--customer", "C-7b678", env=env)
+    by_id = switchboard("forget", "--customer", "C-7b678e0a12c4d5f6", env=env)
     by_email = switchboard("forget", "--customer", "nobody@nowhere.example", env=env)
     by_handle = switchboard("forget", "--customer", "chat:v-nobody", env=env)
     assert by_id.returncode == by_email.returncode, by_id.stderr + by_email.stderr
@@ -169,6 +169,9 @@ def test_forget_of_an_unknown_customer_id_says_no_such_customer(
     wrong = switchboard("forget", "--customer", "not a customer", env=env)
     assert wrong.returncode == 2
     assert "--customer" in wrong.stderr
+    # a C- id Switchboard never makes is a typo, as "not a customer" is
+    malformed = switchboard("forget", "--customer", "C-7b678", env=env)
+    assert "16 lowercase hex digits" in one_error_line(malformed)
 
 
 async def test_export_shows_progress_and_leaves_out_dead_lettered_records(

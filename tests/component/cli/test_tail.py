@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -274,3 +275,46 @@ async def test_each_line_names_the_partition_and_offset_of_its_record(settings: 
     assert count == len(where) == 8
     assert len(set(where)) == 8  # no two records look alike
     assert set(where) == {f"[p{d['partition']}:{d['offset']}]" for d in lines}
+
+
+async def produce_raw(settings: Settings, topic: Topic, *records: tuple[bytes, bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        name = TopicNames(settings.topic_prefix)(topic)
+        for key, value in records:
+            await producer.send_and_wait(name, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def test_control_characters_written_to_a_topic_reach_no_terminal_raw(
+    settings: Settings,
+) -> None:
+    """Audit: a record written straight to ``actions`` cleared the screen, retitled the
+    window and coloured the output of whoever tailed it; a non-UTF-8 value printed NUL."""
+    await produce_raw(
+        settings,
+        Topic.ACTIONS,
+        (b"T-\x1b[2Jx", b"\x1b]0;PWNED\x07\x1b[31mRED\x1b[0m"),
+        (b"T-2", b"\xff\xfe garbage \x00"),
+    )
+    _, output = await run_tail(settings, "actions")
+    assert re.findall(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", output) == []
+    # the two keys may land on different partitions: compare the lines after [p:offset]
+    assert sorted(line.split(" ", 1)[1] for line in output.splitlines()) == [
+        "T-2  \ufffd\ufffd garbage \\x00",
+        "T-\\x1b[2Jx  \\x1b]0;PWNED\\x07\\x1b[31mRED\\x1b[0m",
+    ]
+    _, dumped = await run_tail(settings, "actions", as_json=True)
+    values = {d["key"]: d["value"] for d in map(orjson.loads, dumped.splitlines())}
+    assert values["T-\x1b[2Jx"] == "\x1b]0;PWNED\x07\x1b[31mRED\x1b[0m"
+
+
+async def test_metric_table_says_how_many_records_it_could_not_read(settings: Settings) -> None:
+    """Audit: a non-JSON record on a metric topic left an empty table and no note."""
+    await produce_raw(settings, Topic.METRICS_SLA, (b"sla|billing", b"not a window"))
+    count, output = await run_tail(settings, "metrics.sla")
+    assert count == 1
+    assert "latest revision per window" in output
+    assert "note: 1 record could not be read as metric windows (see --json)" in output

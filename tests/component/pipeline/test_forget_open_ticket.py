@@ -156,7 +156,7 @@ async def test_a_snapshot_in_flight_when_its_customer_was_erased_takes_nothing_b
         id="T-in-flight",
         status="open",
         channel="email",
-        customer_id="C-in-flight",
+        customer_id="C-0000000000f11e47",
         queue="billing",
         assignee="a1",
         sla_policy="standard",

@@ -160,6 +160,58 @@ def test_a_target_no_ticket_has_a_clock_for_fails_at_once() -> None:
     assert len(steps) == 1  # no doubling of the roster first
 
 
+FOLLOW_UPS = loads_ruleset(
+    """
+version: 1
+queues: {general: {}}
+sla:
+  standard: {first_response: {normal: 10m}, next_response: {normal: 8h}, resolution: 1h}
+defaults: {queue: general, priority: normal, sla: standard}
+assignment: {capacity: {email: 1}}
+rules: []
+"""
+)
+
+
+def test_a_target_whose_clocks_are_never_met_or_due_fails_at_once() -> None:
+    """Audit: the follow-up's next_response clock exists but its agent is off until next
+    week, so the run ends before it is met or due; the search doubled the roster eight
+    times, then blamed the skills on shift."""
+    agents = '  - {group: early, count: 1, shifts: {mon: ["00:00-01:00"]}}\n'
+    day = [message(0, "a"), message(90, "a", "still broken", reply_to="<a.0.0@test>")]
+    steps: list[str] = []
+    with pytest.raises(ConfigError) as caught:
+        asyncio.run(
+            search(
+                FOLLOW_UPS,
+                loads_roster(roster(agents), "r.yaml"),
+                day,
+                Target("next_response", 0.9),
+                reopen_window_s=86400,
+                step=steps.append,
+            )
+        )
+    assert caught.value.setting == "--target"
+    assert "the day measures no next_response clock" in str(caught.value)
+    assert "none was met or due" in str(caught.value)
+    assert steps == ["run 1: early=1: next_response n/a (missed)"]
+
+
+def test_groups_of_nobody_are_staffed_before_a_target_is_called_unmeasurable() -> None:
+    # with no agent at all nothing is answered, so nothing is measured yet
+    agents = f"  - {{group: plain, count: 0, shifts: {ALL_WEEK}}}\n"
+    found = asyncio.run(
+        search(
+            RULES,
+            loads_roster(roster(agents), "r.yaml"),
+            [message(0, "a"), message(30, "b")],
+            Target("first_response", 0.9),
+            reopen_window_s=86400,
+        )
+    )
+    assert [s.count for s in found.roster.staff] == [1]
+
+
 # --- event lines the router cannot take -------------------------------------------------
 def test_skipped_event_lines_are_named_by_their_line_in_the_file(tmp_path: Path) -> None:
     good = orjson.loads(message(0, "a").value)

@@ -179,6 +179,70 @@ def test_every_error_in_a_bad_roster_carries_a_hint(text: str) -> None:
     assert [str(e) for e in errors if not e.hint.strip() or not HINTED.match(str(e))] == []
 
 
+ONE_AGENT = "version: 1\ntimezone: UTC\nagents:\n  - {AGENT}\nhandling: [{fixed: 1m}]\n"
+
+
+@pytest.mark.parametrize(
+    ("agent", "message"),
+    [
+        (
+            "{id: a, capacity: {email: -1}, shifts: {mon: [09:00-10:00]}}",
+            "r.yaml:4:31: capacity must be a whole number >= 0, got -1",
+        ),
+        (
+            "{group: g, count: -2, shifts: {mon: [09:00-10:00]}}",
+            "r.yaml:4:23: count must be a whole number >= 0, got -2",
+        ),
+        (
+            "{group: g, count: 1.5, shifts: {mon: [09:00-10:00]}}",
+            "r.yaml:4:23: count must be a whole number >= 0, got 1.5",
+        ),
+        (
+            "{group: g, count: four, shifts: {mon: [09:00-10:00]}}",
+            "r.yaml:4:23: count must be a whole number >= 0, got a string",
+        ),
+    ],
+)
+def test_a_wrong_number_is_named_as_given(agent: str, message: str) -> None:
+    """Audit: -1, -2 and 1.5 all read "got a number", which is what was asked for."""
+    with pytest.raises(RosterInvalid) as caught:
+        loads_roster(ONE_AGENT.replace("{AGENT}", agent), "r.yaml")
+    assert [str(e).split(" (hint")[0] for e in caught.value.errors] == [message]
+
+
+def test_an_empty_list_of_agents_says_it_is_empty() -> None:
+    text = "version: 1\ntimezone: UTC\nagents: []\nhandling: []\n"
+    with pytest.raises(RosterInvalid) as caught:
+        loads_roster(text, "r.yaml")
+    assert [str(e).split(" (hint")[0] for e in caught.value.errors] == [
+        "r.yaml:3:9: 'agents' must be a non-empty list, got an empty list",
+        "r.yaml:4:11: 'handling' must be a non-empty list, got an empty list",
+    ]
+
+
+def test_duplicate_agents_are_reported_with_the_other_errors() -> None:
+    """Audit: a duplicate id was reported only once every other error was fixed, though
+    every error in the file is reported at once."""
+    text = (
+        "version: 1\ntimezone: Europe/Berlyn\nagents:\n"
+        "  - {id: a, shifts: {mon: [09:00-10:00]}}\n"
+        "  - {id: a, shifts: {mon: [10:00-09:00]}}\n"
+        "  - {group: g, count: 2, shifts: {mon: [09:00-10:00]}}\n"
+        "  - {id: g-2, capacity: {email: -1}, shifts: {mon: [09:00-10:00]}}\n"
+        "handling: [{fixed: 1m}]\n"
+    )
+    with pytest.raises(RosterInvalid) as caught:
+        loads_roster(text, "r.yaml")
+    assert [str(e).split(" (hint")[0].split(";")[0] for e in caught.value.errors] == [
+        "r.yaml:2:11: unknown time zone 'Europe/Berlyn'",
+        "r.yaml:5:5: duplicate agent 'a'",
+        "r.yaml:5:28: shift '10:00-09:00' ends before it starts",
+        "r.yaml:7:5: duplicate agent 'g-2'",
+        "r.yaml:7:33: capacity must be a whole number >= 0, got -1",
+    ]
+    assert caught.value.errors[3].hint == "first at r.yaml:6:5"
+
+
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(RosterInvalid, match="cannot read") as caught:
         load_roster(tmp_path / "nope.yaml")

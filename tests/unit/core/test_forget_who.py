@@ -1,0 +1,56 @@
+"""Whom ``switchboard forget --customer`` names: a ``C-`` id Switchboard never makes is a
+typo (exit 2, saying what an id looks like), not a customer erased before (exit 0)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from router.app.embedded import free_port
+from router.app.forget import identity_of
+from router.ids import customer_id_for, new_customer_id
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_ids_switchboard_makes_are_customer_ids() -> None:
+    for who in (new_customer_id(), customer_id_for("email:a@b.c")):
+        assert identity_of(who) is None
+        assert identity_of(f"  {who} ") is None
+
+
+@pytest.mark.parametrize(
+    "who", ["C-nothex", "C-7b678", "C-7B678E0A12C4D5F6", "C-7b678e0a12c4d5f6a", "C-"]
+)
+def test_a_customer_id_switchboard_never_makes_is_refused_saying_what_one_is(who: str) -> None:
+    with pytest.raises(ValueError, match="C- and 16 lowercase hex digits") as caught:
+        identity_of(who)
+    assert repr(who) in str(caught.value)
+
+
+@pytest.mark.parametrize("who", ["C-nothex", "C-[red]x"])  # the second as typed, not markup
+def test_the_command_exits_2_on_a_malformed_id_before_connecting_to_anything(who: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env["SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{free_port()}"
+    env["SWITCHBOARD_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    result = subprocess.run(
+        [sys.executable, "-m", "router.app", "forget", "--customer", who],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""  # not "no such customer"
+    assert result.stderr.splitlines() == [
+        f"error: --customer: {who!r} is no customer id: one is C- and 16 lowercase hex "
+        "digits, e.g. C-7b678e0a12c4d5f6"
+    ]
