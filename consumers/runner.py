@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Protocol, TypeAlias
 
@@ -96,7 +97,10 @@ async def run_consumer(
     log.info("consumer_started", consumer=handler.name, topics=sorted(consumer.subscription()))
     tune_gc()
     poller = _Poller(consumer, poll_ms, max_records)
-    positions: dict[TopicPartition, int] = {}  # next offset to process, as committed
+    positions: dict[TopicPartition, int] = {}  # next offset to process: in flight or committed
+    report_lag = (
+        partial(_report_lag, consumer, handler.name, positions, telemetry) if telemetry else None
+    )
     try:
         next_tick = time.monotonic()
         while not stop.is_set():
@@ -107,8 +111,15 @@ async def run_consumer(
             records = [r for recs in batch.values() for r in recs]
             if records:
                 started = time.perf_counter()
+                positions.update({tp: recs[0].offset for tp, recs in batch.items() if recs})
                 if not await _handle_with_retry(
-                    handler, records, stop, telemetry, max_backoff_s, guard=guard
+                    handler,
+                    records,
+                    stop,
+                    telemetry,
+                    max_backoff_s,
+                    guard=guard,
+                    on_retry=report_lag,
                 ):
                     return  # stopping mid-retry: uncommitted records are redelivered next start
                 await _commit(consumer, batch, commit_timeout_s)
@@ -118,8 +129,8 @@ async def run_consumer(
                     telemetry.batch_seconds.labels(handler.name).observe(
                         time.perf_counter() - started
                     )
-            if telemetry:
-                _report_lag(consumer, handler.name, positions, telemetry)
+            if report_lag:
+                report_lag()
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + tick_every_s
                 try:
@@ -142,9 +153,16 @@ def _report_lag(
     telemetry: Telemetry,
 ) -> None:
     """Consumer lag per assigned partition, from the high watermark the last fetch
-    reported: no request of its own. A partition not yet fetched or processed is left
-    out until it is."""
-    for tp in consumer.assignment():
+    reported: no request of its own. The position of a partition whose batch is in flight
+    is that batch's first offset, so a batch stuck in retries shows as lag rather than 0.
+    A partition not yet fetched or processed is left out until it is; one no longer
+    assigned (a rebalance gave it to another process) loses its series, else its last
+    value would stay on ``/metrics`` beside its new owner's and alert for ever."""
+    assigned = consumer.assignment()
+    for tp in [tp for tp in positions if tp not in assigned]:
+        del positions[tp]
+        telemetry.consumer_lag.remove(name, tp.topic, str(tp.partition))
+    for tp in assigned:
         highwater = consumer.highwater(tp)
         position = positions.get(tp)
         if highwater is not None and position is not None:
@@ -220,7 +238,10 @@ async def _handle_with_retry(
     max_backoff_s: float,
     *,
     guard: Guard | None,
+    on_retry: Callable[[], None] | None = None,
 ) -> bool:
+    """``on_retry`` runs before each backoff: the loop reports lag only between batches,
+    and a batch retried for minutes must not hide the backlog building behind it."""
     backoff = 0.1
     while True:
         try:
@@ -233,6 +254,8 @@ async def _handle_with_retry(
                 raise
             if telemetry:
                 telemetry.retries.labels(handler.name).inc()
+            if on_retry:
+                on_retry()
             log.warning(
                 "batch_retry", consumer=handler.name, error=_describe(exc), backoff_s=backoff
             )
