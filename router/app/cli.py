@@ -267,12 +267,17 @@ def state_rebuild() -> None:
             done = await rebuild(settings, progress)
             records = done.lifecycle  # read once: rebuilding writes nothing to Kafka
             bar.update(task, description=f"replaying {len(records):,} lifecycle records")
-            await roles.replay_tickets(settings, records)
+            skipped = await roles.replay_tickets(settings, records)
+        unreadable = (
+            f", {skipped:,} unreadable records skipped (see the dead-letter topic)"
+            if skipped
+            else ""
+        )
         out.print(
             f"restored {done.tickets:,} tickets and {done.identities:,} identities "
             f"({done.erased:,} erased tickets left out); recomputed timers and metric "
             f"windows from {len(records):,} lifecycle records "
-            f"({done.metric_windows:,} windows keep their revisions). "
+            f"({done.metric_windows:,} windows keep their revisions{unreadable}). "
             "Start the roles again.",
             highlight=False,
             soft_wrap=True,

@@ -23,7 +23,8 @@ Run it with every role stopped. It
 
 The timers and metrics state is then recomputed by replaying ``tickets`` through those
 roles' own handlers (``roles.replay_tickets``, called by the CLI): metric counts are exact
-again, and every due time and waiting ticket is known again.
+again, and every due time and waiting ticket is known again. An unreadable record is
+skipped and counted, not dead-lettered again: the roles do that when they read it.
 
 The ``customer.upserted`` actions on ``actions`` are then applied again in order
 (``consumers.crm``, as the router applies them), after the links above: CRM links,

@@ -1,6 +1,6 @@
 """Hot reload of the rules: on a saved file and on SIGHUP. A bad file keeps the last good
 rules (``RuleSetHolder.reload``); a file still being written is not loaded until it has
-settled (``SETTLE_S``)."""
+settled (``SETTLE_S``). A process without rules answers SIGHUP too (``answer_sighup``)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ import asyncio
 import contextlib
 import signal
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from router.observability import Telemetry
 from rules import RuleSet, RuleSetHolder
+
+log = structlog.get_logger("switchboard.reload")
 
 SETTLE_S = 2.0
 """A change is applied once the rule files' bytes have not changed for this long. A file
@@ -26,6 +31,28 @@ def install_sighup(holder: RuleSetHolder, loop: asyncio.AbstractEventLoop | None
     """Reload on SIGHUP (Unix), the conventional "re-read your config" signal: at once, as
     the operator who sends it says the files are ready."""
     (loop or asyncio.get_running_loop()).add_signal_handler(signal.SIGHUP, holder.reload)
+
+
+async def answer_sighup(stop: asyncio.Event, roles: Iterable[str]) -> None:
+    """Until ``stop``, answer SIGHUP in a process whose roles hold no rules (ingress,
+    metrics, notifier) with one line saying so. SIGHUP's default action is to terminate
+    at once: no graceful stop, a notifier cut off mid-batch, for an operator who sent
+    every process the documented "reload" signal. Only where this is the main thread's
+    loop, as in ``watch_rules``."""
+    if threading.current_thread() is not threading.main_thread():
+        await stop.wait()
+        return
+    loop = asyncio.get_running_loop()
+    names = ",".join(sorted(roles))
+
+    def nothing_to_reload() -> None:
+        log.info("rules.nothing_to_reload", roles=names)
+
+    loop.add_signal_handler(signal.SIGHUP, nothing_to_reload)
+    try:
+        await stop.wait()
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
 
 
 async def settled(holder: RuleSetHolder, stop: asyncio.Event, settle_s: float) -> str | None:

@@ -30,7 +30,7 @@ from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
 from consumers.timers import TimersHandler
 from router.app.notifier import notifier_handler
-from router.app.reload import watch_rules
+from router.app.reload import answer_sighup, watch_rules
 from router.app.web import bind_http, ingress, kafka_ready, serve, topic_watch
 from router.errors import Unrecoverable
 from router.health import NotReady, ReadyCheck, ops_app
@@ -39,7 +39,7 @@ from router.observability import Telemetry
 from router.redis import RedisClient, make_redis, serves_every_key
 from router.settings import Settings
 from router.topic_watch import TopicWatch
-from router.topics import Topic, TopicNames
+from router.topics import OutRecord, Topic, TopicNames
 from rules import RuleSetHolder
 
 log = structlog.get_logger("switchboard.roles")
@@ -202,12 +202,15 @@ def timers_handler(
     producer: AIOKafkaProducer,
     holder: RuleSetHolder,
     telemetry: Telemetry | None = None,
+    *,
+    send: Send | None = None,
 ) -> TimersHandler:
+    """``send``: instead of the role's own (``sender``), as the replay of a rebuild does."""
     return TimersHandler(
         redis,
         RedisThreadStore(redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix),
         agents=AgentStore(redis, prefix=settings.topic_prefix),
-        send=sender(producer, settings, "timers"),
+        send=send or sender(producer, settings, "timers"),
         rules=lambda: holder.current,
         prefix=settings.topic_prefix,
         shards=settings.timers_shards,
@@ -217,11 +220,17 @@ def timers_handler(
 
 
 def metrics_handler(
-    settings: Settings, redis: RedisClient, producer: AIOKafkaProducer, telemetry: Telemetry
+    settings: Settings,
+    redis: RedisClient,
+    producer: AIOKafkaProducer,
+    telemetry: Telemetry,
+    *,
+    send: Send | None = None,
 ) -> MetricsHandler:
+    """``send``: instead of the role's own (``sender``), as the replay of a rebuild does."""
     return MetricsHandler(
         redis,
-        sender(producer, settings, "metrics"),
+        send or sender(producer, settings, "metrics"),
         list(CONTRIBUTORS),
         window_s=settings.metrics_window_s,
         lateness_s=settings.metrics_lateness_s,
@@ -232,23 +241,60 @@ def metrics_handler(
     )
 
 
-async def replay_tickets(settings: Settings, records: list[Record], *, chunk: int = 500) -> None:
+class SkipDeadletters:
+    """The ``Send`` of a rebuild's replay: everything but dead letters goes through ``send``;
+    a dead letter is dropped and its record counted. The live timers and metrics roles
+    dead-letter an unreadable record when they read it (once each); a replay that did it
+    again would add two more copies on every rebuild."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.skipped: set[tuple[bytes, ...]] = set()
+        """Where each unreadable record is: its topic, partition and offset."""
+
+    async def __call__(self, records: list[OutRecord]) -> None:
+        kept = []
+        for record in records:
+            if record.topic is not Topic.DEADLETTER:
+                kept.append(record)
+                continue
+            headers = dict(record.headers)
+            self.skipped.add(
+                tuple(headers.get(h, b"") for h in ("dlq.topic", "dlq.partition", "dlq.offset"))
+            )
+        await self._send(kept)
+
+
+async def replay_tickets(settings: Settings, records: list[Record], *, chunk: int = 500) -> int:
     """Recompute the timers and metrics state from the whole ``tickets`` topic with those
     roles' own handlers (``switchboard state rebuild``). Their dedupe markers make the
-    replay safe to repeat, and to overlap with what the roles read next."""
+    replay safe to repeat, and to overlap with what the roles read next. Returns how many
+    unreadable records were skipped: not dead-lettered again (``SkipDeadletters``), said
+    in one warning line that points to the dead-letter topic."""
     holder = RuleSetHolder(settings.rules_path, detects=False)  # timers: no detection
     redis = make_redis(settings)
     try:
         async with _producer(settings) as producer:
+            timers = SkipDeadletters(sender(producer, settings, "timers"))
+            metrics = SkipDeadletters(sender(producer, settings, "metrics"))
             handlers: list[BatchHandler] = [
-                timers_handler(settings, redis, producer, holder),
-                metrics_handler(settings, redis, producer, Telemetry()),
+                timers_handler(settings, redis, producer, holder, send=timers),
+                metrics_handler(settings, redis, producer, Telemetry(), send=metrics),
             ]
             for handler in handlers:
                 for start in range(0, len(records), chunk):
                     await handler.handle(records[start : start + chunk])
     finally:
         await redis.aclose()
+    skipped = len(timers.skipped | metrics.skipped)
+    if skipped:
+        log.warning(
+            "rebuild.unreadable_records_skipped",
+            records=skipped,
+            see=TopicNames(settings.topic_prefix)(Topic.DEADLETTER),
+            note="not dead-lettered again: the timers and metrics roles do when they read them",
+        )
+    return skipped
 
 
 async def run_timers(
@@ -387,7 +433,9 @@ def _role_tasks(
     print_notifications: bool = False,
 ) -> list[asyncio.Task[None]]:
     tasks = []
-    if holder is not None:
+    if holder is None:
+        tasks.append(asyncio.create_task(answer_sighup(stop, roles), name="sighup"))
+    else:
         tasks.append(asyncio.create_task(watch_rules(holder, stop, shared.telemetry), name="rules"))
         if "router" in roles:
             router = run_router(settings, stop, shared, holder)

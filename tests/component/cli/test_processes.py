@@ -408,3 +408,69 @@ def test_a_taken_http_port_is_one_line_and_nothing_is_left_running() -> None:
     assert result.stderr.strip().splitlines() == [
         f"error: SWITCHBOARD_HTTP_PORT: cannot listen on 127.0.0.1:{port} (Address already in use)"
     ]
+
+
+def start_role(services: object, role: str) -> tuple[subprocess.Popen[str], str]:
+    """``switchboard run --role <role>`` against the test broker and valkey, answering."""
+    import asyncio
+
+    from router.app.embedded import EmbeddedServices
+    from router.topic_admin import ensure_topics
+    from tests.conftest import make_settings
+
+    assert isinstance(services, EmbeddedServices)
+    prefix = f"hup{os.getpid()}{role}{free_port()}"
+    asyncio.run(ensure_topics(make_settings(services, prefix)))
+    port = free_port()
+    env = clean_env(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
+        SWITCHBOARD_REDIS_URL=services.redis_url,
+        SWITCHBOARD_TOPIC_PREFIX=prefix,
+        SWITCHBOARD_CONSUMER_GROUP_PREFIX=prefix,
+        SWITCHBOARD_HTTP_PORT=str(port),
+        SWITCHBOARD_LOG_FORMAT="json",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "router.app", "run", "--role", role],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"switchboard run --role {role} exited: {proc.communicate()[1]}")
+        time.sleep(0.2)
+    proc.kill()
+    proc.communicate()
+    pytest.fail(f"switchboard run --role {role} did not answer")
+
+
+@pytest.mark.parametrize("role", ["ingress", "metrics"])
+def test_sighup_to_a_role_without_rules_is_said_and_does_not_stop_it(
+    services: object, role: str
+) -> None:
+    """Operators send every process the documented "reload" signal; SIGHUP's default
+    action would kill these roles at once, without a graceful stop."""
+    proc, url = start_role(services, role)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert proc.poll() is None, proc.communicate()[1]
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    said = [orjson.loads(line) for line in stderr.splitlines() if "nothing_to_reload" in line]
+    assert [(r["event"], r["level"], r["roles"]) for r in said] == [
+        ("rules.nothing_to_reload", "info", role)
+    ], stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,24 @@ def test_image_copies_every_package() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     for package in ("router", "channels", "rules", "consumers"):
         assert f"COPY {package} {package}" in dockerfile
+
+
+def healthcheck_asks(**env: str) -> str:
+    """The command of the image's HEALTHCHECK, run by ``sh`` as Docker runs it, with
+    ``python`` replaced by a function printing the code it was given."""
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    [line] = [line for line in dockerfile.splitlines() if line.startswith("HEALTHCHECK")]
+    command = line.split(" CMD ", 1)[1]
+    assert not command.startswith("["), "exec form: no shell expands the port"
+    script = f'python() {{ printf "%s" "$2"; }}; {command}'
+    return subprocess.run(
+        ["/bin/sh", "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_image_health_check_asks_the_configured_port() -> None:
+    assert "http://127.0.0.1:9090/readyz" in healthcheck_asks(SWITCHBOARD_HTTP_PORT="9090")
+    assert "http://127.0.0.1:8080/readyz" in healthcheck_asks()
 
 
 def test_compose_gives_actions_an_example_token_it_announces() -> None:
