@@ -105,11 +105,23 @@ def make_producer(settings: Settings, *, linger_ms: int = 0) -> AIOKafkaProducer
     )
 
 
+def group_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """A group member's liveness: it is taken for dead after ``session_timeout_ms``
+    without a heartbeat, and heartbeats three times in that span (the client's own
+    ratio). A shorter session also hands a dead member's partitions on sooner; some
+    brokers (Tansu) also hold a new group's first join for about half of it."""
+    return {
+        "session_timeout_ms": kafka.session_timeout_ms,
+        "heartbeat_interval_ms": kafka.session_timeout_ms // 3,
+    }
+
+
 def make_consumer(settings: Settings, group: str, *topics: Topic) -> AIOKafkaConsumer:
     names = TopicNames(settings.topic_prefix)
     return AIOKafkaConsumer(
         *(names(t) for t in topics),
         **client_options(settings.kafka),
+        **group_options(settings.kafka),
         group_id=f"{settings.consumer_group_prefix}.{group}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -84,6 +84,11 @@ class KafkaSettings(BaseModel):
     )
     request_timeout_ms: int = Field(default=10_000, ge=1000)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1500,
+        description="How long a consumer may go silent before its partitions move on.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from router.topic_admin import ensure_topics
 from router.topics import Topic, TopicNames
 
 _prefixes = itertools.count()
+TEST_SESSION_TIMEOUT_MS = 4000
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,12 @@ def make_settings(services: EmbeddedServices, prefix: str, **overrides: Any) -> 
     env = {k: v for k, v in os.environ.items() if k.startswith("SWITCHBOARD_")}
     assert not env, f"tests must not inherit SWITCHBOARD_* settings: {sorted(env)}"
     return Settings(
-        kafka={"bootstrap_servers": services.bootstrap_servers, "partitions": 2},  # type: ignore[arg-type]
+        # a short session: the embedded broker holds a group's first join for half of it
+        kafka={  # type: ignore[arg-type]
+            "bootstrap_servers": services.bootstrap_servers,
+            "partitions": 2,
+            "session_timeout_ms": TEST_SESSION_TIMEOUT_MS,
+        },
         redis={"url": services.redis_url},  # type: ignore[arg-type]
         topic_prefix=prefix,
         consumer_group_prefix=prefix,

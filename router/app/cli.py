@@ -89,7 +89,7 @@ def dev(
 ) -> None:
     """Run every role in one process; embeds Kafka and Redis unless they are configured."""
     from router.app import roles
-    from router.app.embedded import EmbeddedServices
+    from router.app.embedded import EmbeddedServices, on_embedded_broker
 
     base = settings_or_exit()
     configure_logging(base.log_format, base.log_level)
@@ -103,9 +103,7 @@ def dev(
     try:
         if not base.kafka.bootstrap_servers:
             services.start_kafka()
-            overrides["kafka"] = base.kafka.model_copy(
-                update={"bootstrap_servers": services.bootstrap_servers}
-            )
+            overrides["kafka"] = on_embedded_broker(base.kafka, services.bootstrap_servers)
         if not base.redis.url:
             services.start_redis()
             overrides["redis"] = base.redis.model_copy(update={"url": services.redis_url})

@@ -42,6 +42,7 @@ from router.ids import event_id
 from router.settings import KafkaSettings, RedisSettings, Settings
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
+from tests.conftest import TEST_SESSION_TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "tests" / "fixtures" / "rules" / "basic.yaml"
@@ -338,7 +339,9 @@ class Deployment:
         """Settings for the test's own clients (admin, producers, readers)."""
         return Settings(
             kafka=KafkaSettings(
-                bootstrap_servers=self.bootstrap_servers, partitions=self.partitions
+                bootstrap_servers=self.bootstrap_servers,
+                partitions=self.partitions,
+                session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
             ),
             redis=RedisSettings(url=self.redis_url),
             topic_prefix=self.prefix,
@@ -353,6 +356,7 @@ class Deployment:
         env.update(
             SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=self.bootstrap_servers,
             SWITCHBOARD_KAFKA_PARTITIONS=str(self.partitions),
+            SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS=str(TEST_SESSION_TIMEOUT_MS),
             SWITCHBOARD_REDIS_URL=self.redis_url,
             SWITCHBOARD_TOPIC_PREFIX=self.prefix,
             SWITCHBOARD_CONSUMER_GROUP_PREFIX=self.prefix,

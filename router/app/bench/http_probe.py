@@ -14,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from router.app.bench.clients import running
-from router.kafka import client_options
+from router.kafka import client_options, group_options
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
@@ -30,6 +30,7 @@ async def http_latencies(settings: Settings, url: str, samples: int) -> dict[str
     consumer = AIOKafkaConsumer(
         TopicNames(settings.topic_prefix)(Topic.TICKETS),
         **client_options(settings.kafka),
+        **group_options(settings.kafka),
         group_id=f"{settings.topic_prefix}.bench-http",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,

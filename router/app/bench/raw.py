@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from router.app.bench.clients import running
 from router.codec import CONTENT_TYPE_HEADER
-from router.kafka import client_options, make_producer
+from router.kafka import client_options, group_options, make_producer
 from router.settings import Settings
 
 
@@ -40,6 +40,7 @@ async def passthrough(
     consumer = AIOKafkaConsumer(
         *(() if assign else (source,)),
         **client_options(settings.kafka),
+        **group_options(settings.kafka),
         # a group of its own when assigning: the broker refuses a non-member's commits
         # to a group that has had members
         group_id=f"{settings.topic_prefix}.passthrough{'-assigned' if assign else ''}",

@@ -24,7 +24,7 @@ from router.app.bench.report import Measured, build_report, print_report
 from router.app.bench.scale import PROCESSES, scale_out
 from router.app.bench.soak import soak as soak_run
 from router.app.bench.solo import role_alone
-from router.app.embedded import EmbeddedServices
+from router.app.embedded import EmbeddedServices, on_embedded_broker
 from router.kafka import make_admin
 from router.settings import Settings
 from router.topic_admin import ensure_topics
@@ -65,7 +65,7 @@ async def run_bench(
 def _with_backends(settings: Settings, services: EmbeddedServices) -> Settings:
     if not settings.kafka.bootstrap_servers:
         services.start_kafka()
-        kafka = settings.kafka.model_copy(update={"bootstrap_servers": services.bootstrap_servers})
+        kafka = on_embedded_broker(settings.kafka, services.bootstrap_servers)
         settings = settings.model_copy(update={"kafka": kafka})
     if not settings.redis.url:
         services.start_redis()

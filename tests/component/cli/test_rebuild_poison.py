@@ -16,7 +16,7 @@ from router.settings import Settings
 from router.topic_admin import ensure_topics
 from router.topics import Topic, TopicNames
 from tests.component.cli.test_processes import ROOT, clean_env
-from tests.conftest import make_settings, read_topic
+from tests.conftest import TEST_SESSION_TIMEOUT_MS, make_settings, read_topic
 
 pytestmark = pytest.mark.component
 
@@ -39,6 +39,7 @@ def test_rebuild_skips_poison_without_deadlettering_it_again(services: EmbeddedS
     asyncio.run(_one_poison_record(settings))
     env = clean_env(
         SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
+        SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS=str(TEST_SESSION_TIMEOUT_MS),
         SWITCHBOARD_REDIS_URL=services.redis_url,
         SWITCHBOARD_TOPIC_PREFIX=prefix,
         SWITCHBOARD_CONSUMER_GROUP_PREFIX=prefix,

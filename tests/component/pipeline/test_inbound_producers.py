@@ -118,6 +118,7 @@ def role_without_cramjam(settings: Settings) -> subprocess.Popen[str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
         "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers or "",
+        "SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka.session_timeout_ms),
         "SWITCHBOARD_REDIS_URL": settings.redis.url or "",
         "SWITCHBOARD_TOPIC_PREFIX": settings.topic_prefix,
         "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
