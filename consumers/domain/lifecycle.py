@@ -104,10 +104,12 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, TicketReopened):
         if ticket.status != "resolved":  # closed is final: a reply opens a follow-up
             return None
-        # resolving ends a postponement; a snapshot stored before that did may hold one
+        # resolving ends a postponement; a snapshot stored before that did may hold one.
+        # An offer not yet accepted gets back the accept time it had left (``resumed``)
         reopened = resumed(ticket, rules, at).model_copy(
             update={
                 **base,
+                **worked_by(ticket, action.agent_id),
                 "status": "open",
                 "resolved_at": None,
                 "resolved_first_contact": None,
@@ -175,9 +177,10 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
 
 
 def worked_by(ticket: Ticket, agent_id: str | None) -> dict[str, Any]:
-    """The assignee who replies to or resolves a ticket offered to them has accepted it:
-    they work it. Otherwise its accept timeout, re-armed when the ticket is reopened,
-    would take it from the agent who answered it."""
+    """The assignee who replies to, resolves or reopens a ticket offered to them has
+    accepted it: they work it. Otherwise its accept timeout, which runs again when the
+    ticket is reopened, would take it from the agent who answered it, or skip the agent
+    who reopened it for a ticket they just took up."""
     if agent_id is not None and agent_id == ticket.assignee and not ticket.accepted:
         return {"accepted": True}
     return {}

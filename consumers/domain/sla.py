@@ -21,7 +21,15 @@ No clock runs while the ticket is settled (resolved or closed): a reopen (``resu
 resolved ticket) moves every running clock on by the business time the ticket spent
 resolved, as a postponement does, so a clock keeps the time it had left, and a warning or
 breach is never due before the reopening (one already due when the ticket was resolved,
-but not fired, is due at the reopening).
+but not fired, is due at the reopening). The same holds for an offer not yet accepted:
+its ``assigned_at`` moves on by the (wall-clock) time spent resolved, so the accept
+timeout counts open time only and the agent is not skipped for a deadline that passed
+while nobody could work the ticket.
+
+A rule or escalation that changes the policy or priority re-times the running clocks
+(``sla_clocks``); met and breached ones stay on record, even when a rules reload has
+removed the ticket's policy: its targets are then unknown, so the running clocks are kept
+as they were timed.
 """
 
 from __future__ import annotations
@@ -44,10 +52,16 @@ def sla_clocks(
     ``resolution`` from ``start``; a running ``next_response`` from the moment its cycle
     started (``before`` is the ticket under the policy and priority its clock was timed
     with), a just-started one from the customer's message. Settled clocks are kept: a
-    later priority change cannot undo them."""
+    later priority change cannot undo them. A policy no longer in the rules (a reload
+    renamed or removed it) has no targets to time by: the timed clocks are kept as they
+    are, and a cycle not timed yet is dropped, as ``time_next_response`` drops it."""
     policy = rules.sla_policies.get(ticket.sla_policy or "")
     if policy is None:
-        return {}
+        return {
+            target: clock
+            for target, clock in ticket.sla.items()
+            if clock.due is not None or clock.met_at or clock.breached
+        }
     clocks: dict[str, SlaClock] = {}
     for target in SLA_TARGETS:
         previous = ticket.sla.get(target)
@@ -61,7 +75,7 @@ def sla_clocks(
             begin = ticket.last_customer_at or ticket.updated_at
         if previous is not None:
             begin = _counted_from(previous, target, ticket, before or ticket, rules, fallback=begin)
-        timed = _timed(policy, target, ticket.priority, begin, previous)
+        timed = _timed(policy, target, ticket.priority, begin, previous, now=ticket.updated_at)
         if timed is not None:
             clocks[target] = timed
     return clocks
@@ -95,7 +109,7 @@ def time_next_response(ticket: Ticket, rules: RuleSet) -> dict[str, SlaClock]:
         return clocks
     # it starts at the customer's message (which ended any postponement: ``resumed``)
     begin = ticket.last_customer_at or ticket.updated_at
-    timed = _timed(policy, NEXT_RESPONSE, ticket.priority, begin, None)
+    timed = _timed(policy, NEXT_RESPONSE, ticket.priority, begin, None, now=ticket.updated_at)
     return clocks if timed is None else {**clocks, NEXT_RESPONSE: timed}
 
 
@@ -178,11 +192,12 @@ def paused(
 def resumed(ticket: Ticket, rules: RuleSet, at: datetime) -> Ticket:
     """The ticket with its clocks running again at ``at``: a postponement ended (by a
     customer's message, a resolution or closure, a reopen), or a resolved ticket reopened
-    (``_unsettled``). A postponement ended before its planned end gives back the business
-    time from ``at`` to that end: ``paused`` moved the clocks on by the whole pause
-    planned; the rest of it never happens. It ends no earlier than the ticket's last
-    change, the postponement among them: a message dated before it gives back no more
-    than the pause. The ticket itself when it is neither postponed nor settled."""
+    (``_unsettled``; an offer not yet accepted too: ``_offer_unsettled``). A postponement
+    ended before its planned end gives back the business time from ``at`` to that end:
+    ``paused`` moved the clocks on by the whole pause planned; the rest of it never
+    happens. It ends no earlier than the ticket's last change, the postponement among
+    them: a message dated before it gives back no more than the pause. The ticket itself
+    when it is neither postponed nor settled."""
     at = max(at, ticket.updated_at)
     ended = _unpostponed(ticket, rules, at)
     if ticket.status not in SETTLED:
@@ -192,7 +207,25 @@ def resumed(ticket: Ticket, rules: RuleSet, at: datetime) -> Ticket:
     since = ticket.resolved_at
     if since is not None and ticket.postponed_until is not None:
         since = max(since, ticket.postponed_until)
-    return ended.model_copy(update={"sla": _unsettled(ended.sla, rules, ticket, since, at)})
+    return ended.model_copy(
+        update={
+            "sla": _unsettled(ended.sla, rules, ticket, since, at),
+            **_offer_unsettled(ticket, at),
+        }
+    )
+
+
+def _offer_unsettled(ticket: Ticket, at: datetime) -> dict[str, datetime]:
+    """The ``assigned_at`` of an offer not yet accepted, on a ticket reopened at ``at``:
+    moved on by the time the ticket spent resolved after the offer, so its accept timeout
+    (``assigned_at`` + ``accept_timeout``) counts only the time it was open, and the agent
+    is not skipped for a deadline that passed while nobody could work it. An offer made
+    while resolved starts at the reopening. Accept timeouts are wall-clock time, not the
+    SLA calendar's business time."""
+    offered, since = ticket.assigned_at, ticket.resolved_at
+    if offered is None or ticket.accepted or since is None:
+        return {}
+    return {"assigned_at": offered + max(at - max(since, offered), _ZERO)}
 
 
 def _unsettled(
@@ -265,15 +298,24 @@ def met(clocks: dict[str, SlaClock], target: str, at: datetime) -> dict[str, Sla
 
 
 def _timed(
-    policy: SlaPolicy, target: str, priority: str, begin: datetime, previous: SlaClock | None
+    policy: SlaPolicy,
+    target: str,
+    priority: str,
+    begin: datetime,
+    previous: SlaClock | None,
+    *,
+    now: datetime,
 ) -> SlaClock | None:
+    """The clock of ``target`` started at ``begin``. Re-timed at ``now`` from ``previous``
+    (a policy or priority change), it warns again when its new warning time is still
+    ahead: a warning given for the old due time says nothing about the new one. A new
+    warning time already passed keeps what the old clock had: warned, it is not warned
+    twice nor back-dated; not warned yet, it warns at once."""
     times = policy.times(target, priority, begin)
     if times is None:
         return None
     due, warn_at = times
-    # once warned, a clock of this cycle stays warned when re-timed (a priority change):
-    # a warning is given once per ticket, target and cycle, never again back-dated
-    warned = bool(previous and previous.warned)
+    warned = bool(previous and previous.warned) and (warn_at is None or warn_at <= now)
     return SlaClock(due=due, warn_at=warn_at, warned=warned)
 
 

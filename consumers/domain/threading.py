@@ -54,6 +54,8 @@ def place(  # noqa: PLR0911 - one return per placement rule reads best
     A message joined or reopened ends a postponement (``sla.resumed``: the clocks give
     back the part of the pause still to come), as a customer's reply takes a ticket off
     hold in the large helpdesks, so a next reply is owed from the message itself. A
+    reopen resumes the clocks paused while the ticket was resolved (``sla.resumed``),
+    the offer not yet accepted among them: its agent has the accept time it had left. A
     message joined or reopened after a public agent reply starts a next_response SLA
     cycle (``sla.customer_wrote``), timed when the rules have run. A reopen starts one
     even if the last cycle breached unanswered: the resolution ended that cycle, and
