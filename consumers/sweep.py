@@ -1,5 +1,6 @@
 """The sweep that moves the waiting line (part of the ``timers`` role): offers waiting
-tickets to free agents when something changed. The line's keys and their costs are
+tickets to free agents when something changed, and takes back the offers of agents who
+went away or offline before accepting them. The line's keys and their costs are
 described in ``consumers/state/waiting.py``; one timers process sweeps at a time."""
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from consumers.domain.assignment import (
     queued,
     queued_event_id,
     waiting_member,
+    withdrawn,
+    withdrawn_event_id,
     worth_offering,
 )
 from consumers.outbox import Delivery, Send, commit_for
 from consumers.recent import Recent
-from consumers.state.agents import AgentStore
+from consumers.state.agents import AgentStore, Departure
 from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
 from consumers.state.waiting import Entry, WaitingLine
 from router.errors import BackendUnavailable
@@ -111,13 +114,52 @@ class LineSweep:
         rules = self._rules()
         at = datetime.fromtimestamp(now, UTC)
         seen = (await self._agents.changes(), rules.hash)
-        if seen != self._walked:
+        if seen != self._walked:  # a presence counts a change: departures are read then
+            settled = await self._withdraw(at)
             await self._walk(rules, at, complete=self._walked is None)
-            self._walked = seen
+            if settled:  # else the next sweep withdraws what is left
+                self._walked = seen
         after: Entry | None = None
         while page := await self._line.recheck_page(after):
             after = page[-1]
             await self._offer(page, rules, at)
+
+    async def _withdraw(self, at: datetime) -> bool:
+        """Take back every offer an agent who went away or offline had not accepted
+        (``withdrawn``): each ticket goes back in line, and its snapshot puts it there
+        and frees the seat, for the next sweep to offer it to the others. Whether every
+        departure was dealt with; one whose ticket moved meanwhile (a compare-and-set
+        conflict) is kept, and the next sweep tries again."""
+        departures = await self._agents.departures()
+        if not departures:
+            return True
+        held = await self._agents.held([d.agent_id for d in departures])
+        offers = [(t, d) for d in departures for t in held[d.agent_id]]
+        owners = await self._store.ticket_owners([t for t, _ in offers])
+        found = [
+            (owner, withdrawn_event_id(t, d.agent_id, d.marker), t, d)
+            for (t, d), owner in zip(offers, owners, strict=True)
+            if owner  # forgotten: nothing to take back
+        ]
+        views = await self._store.views(
+            [ViewRequest(owner, eid, ticket_id=t) for owner, eid, t, _ in found]
+        )
+        delivery = Delivery(self._store, self._send)
+        commits: list[tuple[Departure, Commit]] = []
+        for (owner, eid, _, departure), view in zip(found, views, strict=True):
+            if view.done:  # withdrawn before: publish what may still be pending
+                delivery.publish(owner, eid, view.outbox or [])
+                continue
+            change = None
+            if view.ticket is not None:
+                change = withdrawn(view.ticket, departure.agent_id, departure.status, at)
+            if change is not None:
+                commits.append((departure, commit_for(owner, eid, change, view.ticket_version, at)))
+        results = await delivery.commit([c for _, c in commits])
+        await delivery.flush()
+        moved = {d.agent_id for (d, _), r in zip(commits, results, strict=True) if r == "CONFLICT"}
+        await self._agents.departed([d for d in departures if d.agent_id not in moved])
+        return not moved
 
     async def _walk(self, rules: RuleSet, at: datetime, *, complete: bool) -> None:
         """Offer, in line order, the tickets the free seats could take, until nobody could

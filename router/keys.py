@@ -36,6 +36,8 @@ key                                       type        what it holds
 ``p:{agents}:holder-channel:<ticket>``    string      the channel of that capacity
 ``p:{agents}:rr:<queue>``                 string      round-robin pointer
 ``p:{agents}:changes``                    counter     bumps when an assignment may be possible
+``p:{agents}:left``                       hash        agents gone away or offline since the last
+                                                      sweep: status and a marker
 ``{p:timers:<s>}``                        sorted set  timer shard ``s``: ``ticket|target|kind``
                                                       by due time (``shard_of`` the ticket)
 ``{p:timers:<s>}:claims``                 sorted set  timers of shard ``s`` being fired, by

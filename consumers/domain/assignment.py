@@ -9,7 +9,8 @@ reads the agents, asks ``choose_agent`` and claims the seat it names; the staffi
 simulation asks the same function in virtual time. The ticket changes through the thread
 store like any other change (compare-and-set, dedupe marker, outbox) under ids derived
 from (ticket, round), so an assignment is published once. A declined or unaccepted
-assignment starts a new round, and so does a transfer to another queue. An agent named by
+assignment starts a new round, and so does a move to another queue (a transfer, an
+escalation) and an offer withdrawn because its agent went away or offline. An agent named by
 a rule's ``assign`` or a transfer is offered the ticket by the timers role too
 (``offer_pending``), with the same ``.assigned`` record and accept timeout.
 """
@@ -225,11 +226,11 @@ def queued(ticket: Ticket, at: datetime) -> Change:
 def unassigned(
     ticket: Ticket, reason: str, at: datetime, *, skip_for: timedelta | None = None
 ) -> Change:
-    """Back in line for a new round (declined, not accepted in time, or transferred to
-    another queue, whose agents it now waits for). The next offer goes to someone else:
-    an agent who declined is never offered the ticket again, one who let the offer time
-    out is skipped for ``skip_for`` (they may have stepped away), so a ticket nobody else
-    can take comes back to them then."""
+    """Back in line for a new round (declined, not accepted in time, moved to another
+    queue, whose agents it now waits for, or withdrawn from an agent who left). The next
+    offer goes to someone else: an agent who declined is never offered the ticket again,
+    one who let the offer time out is skipped for ``skip_for`` (they may have stepped
+    away), so a ticket nobody else can take comes back to them then."""
     update: dict[str, Any] = {
         "assignee": None,
         "assigned_at": None,
@@ -245,6 +246,38 @@ def unassigned(
     waiting = ticket.model_copy(update=update)
     data = {"queue": ticket.queue, "reason": reason, "agent_id": ticket.assignee}
     return Change(waiting, [(EventType.TICKET_QUEUED, data)])
+
+
+def requeued(before: Ticket, after: Ticket, reason: str, at: datetime) -> Change:
+    """``after``, a change of ``before`` that moved it to another queue (a transfer, an
+    escalation), as a transfer to that queue leaves it: it leaves its assignee, who may
+    lack the new queue's skills, and waits in the new queue's line in a new round
+    (``.queued`` with ``reason``); the timers role frees the old assignee's seat as it
+    does for any change of assignee. Unchanged, with no record, when the queue stayed or
+    the ticket is settled (it waits in no line)."""
+    if after.queue == before.queue or after.status in SETTLED:
+        return Change(after)
+    return unassigned(after, reason, at)
+
+
+def withdrawn(ticket: Ticket, agent_id: str, status: str, at: datetime) -> Change | None:
+    """The ticket offered to ``agent_id`` and not accepted yet, taken back because the
+    agent went ``status`` (away or offline): back in line in a new round, for the others
+    (``.queued``, reason ``agent_away`` / ``agent_offline``). Without that the offer would
+    wait out the accept timeout for nobody, then escalate as unaccepted and skip the agent.
+    They let nothing lapse, they left: no skip, no ``assignment.timeout``. An accepted
+    ticket stays theirs (work in progress is not taken away). None when the ticket is no
+    such offer (accepted, settled, or with someone else by now)."""
+    if ticket.assignee != agent_id or ticket.accepted or ticket.status in SETTLED:
+        return None
+    return unassigned(ticket, f"agent_{status}", at)
+
+
+def withdrawn_event_id(ticket_id: str, agent_id: str, departure: str) -> str:
+    """The id of ``withdrawn``'s change, from the ticket and the agent's departure (one
+    id per time they left), known before the ticket is read: a retry after a crash finds
+    the withdrawal done and publishes what may still be pending."""
+    return derived_id(ticket_id, "withdrawn", agent_id, departure)
 
 
 def passed_over(ticket: Ticket, at: datetime | None) -> tuple[str, ...]:

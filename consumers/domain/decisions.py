@@ -26,8 +26,9 @@ def apply_decision(
     set the priority it is due by. An ``assign`` naming another agent than the assignee
     leaves the ticket to be offered to them (``named``): the timers role, which follows
     every snapshot and holds the agents' seats, makes the offer as it makes the line's,
-    with its ``.assigned`` record and accept timeout. ``also`` holds other fields to set
-    in the same copy."""
+    with its ``.assigned`` record and accept timeout. A new queue is only set here: the
+    caller moves an assigned ticket to that queue's line (``assignment.requeued``), with
+    the record saying why. ``also`` holds other fields to set in the same copy."""
     update: dict[str, Any] = {**(also or {}), "rules_version": decision.rules_version}
     defaults = rules.defaults
     for name in ("queue", "priority", "sla"):

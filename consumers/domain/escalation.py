@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeAlias
 
-from consumers.domain.assignment import skip_ends, unassigned
+from consumers.domain.assignment import requeued, skip_ends, unassigned
 from consumers.domain.decisions import apply_decision, notifications, routed_data
 from consumers.domain.outputs import Change
 from router.events import Ticket, iso
@@ -123,8 +123,8 @@ def accept_timeout(
     deadline = ticket.assigned_at + rules.assignment.accept_timeout if ticket.assigned_at else None
     if ticket.status in SETTLED or ticket.accepted or deadline is None or deadline > now:
         return None
-    # a deadline that passed while the ticket was settled fires when it is reopened:
-    # dated then, not before the reopening it follows
+    # a reopen gives the offer back the accept time it had left (``sla.resumed``); one
+    # that ran out before the ticket was settled fires at the reopen, dated then
     now = max(now, ticket.updated_at)
     skip = rules.assignment.accept_timeout * SKIP_TIMEOUTS
     back = unassigned(ticket, "accept_timeout", now, skip_for=skip)
@@ -165,7 +165,12 @@ def escalate(
 ) -> Change:
     """Run the escalation rules for ``trigger`` over the same facts routing sees (the
     ticket, its last customer message, the customer's profile); a match adds an
-    ``.escalated`` event, and the ``.notification`` events its ``notify`` asks for."""
+    ``.escalated`` event, and the ``.notification`` events its ``notify`` asks for.
+
+    An escalation to another queue is a transfer there (``requeued``, reason
+    ``escalated``): the assignee may lack the new queue's skills, so the ticket leaves
+    them for the new queue's line, unless the escalation names an agent (``assign``).
+    One that keeps the queue (priority, tags) keeps the assignee."""
     fired = ticket
     if not rules.rules_for(trigger):  # nothing listens: no facts to build, nothing to run
         return Change(fired, events)
@@ -184,6 +189,10 @@ def escalate(
                 },
             )
         )
+        if not decision.assign:
+            moved = requeued(fired, escalated, "escalated", now)
+            escalated = moved.ticket
+            events.extend(moved.events)
         events.extend(notifications(decision))  # "notify the team lead", as in routing
         fired = escalated
     return Change(fired, events)

@@ -17,11 +17,16 @@ agent and counts once, and capacity is never exceeded however many claimers race
 A counter (``changes``) goes up whenever an assignment may have become possible: an
 agent's presence, skills or capacity were recorded, or a ticket released its capacity.
 The waiting line is walked again only when it moved, so an idle line costs one read.
+
+An agent who goes away or offline is recorded as a departure (hash ``left``: agent ->
+``status marker``, one marker per presence) until the timers role's sweep has withdrawn
+the offers they had not accepted; coming back online before that cancels it.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
@@ -38,6 +43,7 @@ HERE = Path(__file__).parent
 ROSTER = HERE / "roster.lua"
 CLAIM = HERE / "claim.lua"
 RELEASE = HERE / "release.lua"
+DEPARTED = HERE / "departed.lua"
 
 CLAIM_ROUNDS = 5
 """Reads and claims for one batch at most: each lost claim means another one succeeded,
@@ -53,6 +59,15 @@ class Claim(NamedTuple):
 
     outcome: Outcome
     agent_id: str
+
+
+class Departure(NamedTuple):
+    """An agent who went away or offline (``status``), with the marker of that presence:
+    one per time they left, so a departure dealt with is told from a newer one."""
+
+    agent_id: str
+    status: str
+    marker: str
 
 
 class Roster(NamedTuple):
@@ -73,11 +88,16 @@ class AgentStore:
         self._roster = load_script(client, ROSTER)
         self._claim = load_script(client, CLAIM)
         self._release = load_script(client, RELEASE)
+        self._departed = load_script(client, DEPARTED)
 
     # --- key names, all under ``Keys(prefix).agents`` ---------------------------------
     @property
     def _online(self) -> str:
         return self._p + "online"
+
+    @property
+    def _left(self) -> str:
+        return self._p + "left"
 
     @property
     def _changes(self) -> str:
@@ -107,7 +127,8 @@ class AgentStore:
         capacity: Mapping[str, int] | None,
     ) -> None:
         """Record an agent's presence; skills and capacity only change when given. Counts
-        a change either way: coming online or more capacity may let a waiting ticket in."""
+        a change either way: coming online or more capacity may let a waiting ticket in,
+        and going away or offline (a ``Departure``) takes back the offers not accepted."""
         fields: dict[FieldT, EncodableT] = {"status": status}
         if skills is not None:
             fields["skills"] = orjson.dumps(sorted(set(skills)))
@@ -118,8 +139,10 @@ class AgentStore:
                 pipe.hset(self._agent(agent_id), mapping=fields)
                 if status == "online":
                     pipe.sadd(self._online, agent_id)
+                    pipe.hdel(self._left, agent_id)
                 else:
                     pipe.srem(self._online, agent_id)
+                    pipe.hset(self._left, agent_id, f"{status} {uuid.uuid4().hex}")
                 pipe.incr(self._changes)
                 await pipe.execute()
 
@@ -250,6 +273,43 @@ class AgentStore:
                     seats[channel] = capacity - agent.load.get(channel, 0)
             free.append(FreeAgent(agent.agent_id, agent.skills, seats))
         return free
+
+    # --- departures -------------------------------------------------------------------
+    async def departures(self) -> list[Departure]:
+        """The agents who went away or offline and whose offers are still to withdraw."""
+        with redis_errors():
+            raw = await self._r.hgetall(self._left)
+        out = []
+        for agent, value in sorted((text(k), text(v)) for k, v in raw.items()):
+            status = value.split(" ", 1)[0]
+            out.append(Departure(agent, status, value))
+        return out
+
+    async def held(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The tickets each agent holds a seat for, on every channel, in one round trip."""
+        agent_ids = list(dict.fromkeys(agent_ids))
+        if not agent_ids:
+            return {}
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for agent_id in agent_ids:
+                    for channel in CHANNELS:
+                        pipe.smembers(self._load(agent_id, channel))
+                replies = await pipe.execute()
+        step = len(CHANNELS)
+        return {
+            agent_id: sorted(text(t) for held in replies[i * step : (i + 1) * step] for t in held)
+            for i, agent_id in enumerate(agent_ids)
+        }
+
+    async def departed(self, departures: Sequence[Departure]) -> None:
+        """Forget ``departures`` once their offers are withdrawn (``departed.lua``): a
+        departure recorded since, with the same agent, is kept."""
+        if not departures:
+            return
+        args = [value for d in departures for value in (d.agent_id, d.marker)]
+        with redis_errors():
+            await self._departed(keys=[self._left], args=args)
 
     # --- release and reads ------------------------------------------------------------
     async def release(self, ticket_ids: list[str]) -> None:

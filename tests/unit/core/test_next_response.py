@@ -239,7 +239,13 @@ def test_warning_then_breach_fire_once_each_and_run_the_escalation() -> None:
     breached = fire(warned.ticket, NEXT, "breached", RULES, minutes(180))
     assert breached is not None
     kinds = [etype for etype, _ in breached.events]
-    assert kinds == [EventType.TICKET_SLA_BREACHED, EventType.TICKET_ESCALATED]
+    # moved to another queue: it waits in that queue's line, as after a transfer
+    assert kinds == [
+        EventType.TICKET_SLA_BREACHED,
+        EventType.TICKET_ESCALATED,
+        EventType.TICKET_QUEUED,
+    ]
+    assert breached.events[2][1]["reason"] == "escalated"
     assert breached.events[0][1] == {
         **UNDER,
         "target": NEXT,

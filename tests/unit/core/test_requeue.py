@@ -1,0 +1,137 @@
+"""A ticket leaves its assignee for the line when the timers role moves it to another
+queue (an escalation, as a transfer does), or when the agent it was offered to goes away
+or offline before accepting it; work an agent accepted stays theirs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from consumers.domain.assignment import needs, waiting_member, withdrawn
+from consumers.domain.escalation import fire, schedule
+from router.events import SlaClock, Ticket
+from router.vocabulary import EventType
+from rules import loads_ruleset
+
+pytestmark = pytest.mark.unit
+
+RULES = loads_ruleset(
+    """
+version: 1
+queues:
+  general: {}
+  tech: {skills: [tech]}
+  tech-t2: {skills: [tech, tier2]}
+sla:
+  standard:
+    first_response: 1h
+defaults: {queue: general, priority: normal, sla: standard}
+assignment: {accept_timeout: 2m}
+escalations:
+  - name: breach to tier 2
+    on: sla.first_response.breached
+    if: {queue: tech}
+    then: {queue: tech-t2, priority: urgent, tags: [escalated]}
+  - name: late in general
+    on: sla.first_response.breached
+    if: {queue: general}
+    then: {priority: urgent}
+  - name: nobody accepted
+    on: assignment.timeout
+    then: {notify: [team-lead]}
+"""
+)
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+DUE = AT + timedelta(hours=1)
+
+
+def ticket(**kw: object) -> Ticket:
+    base: dict[str, object] = {
+        "id": "T-1",
+        "channel": "chat",
+        "customer_id": "C-1",
+        "status": "open",
+        "queue": "tech",
+        "sla_policy": "standard",
+        "created_at": AT,
+        "updated_at": AT,
+        "sla": {"first_response": SlaClock(due=DUE)},
+    }
+    return Ticket.model_validate({**base, **kw})
+
+
+def test_an_escalation_to_another_queue_takes_the_ticket_to_that_queues_line() -> None:
+    held = ticket(assignee="tt", assigned_at=AT, accepted=True)
+    change = fire(held, "first_response", "breached", RULES, DUE)
+    assert change is not None
+    moved = change.ticket
+    assert (moved.queue, moved.priority) == ("tech-t2", "urgent")
+    assert (moved.assignee, moved.accepted, moved.assignment_round) == (None, False, 1)
+    assert [e for e, _ in change.events] == [
+        EventType.TICKET_SLA_BREACHED,
+        EventType.TICKET_ESCALATED,
+        EventType.TICKET_QUEUED,
+    ]
+    queued = change.events[-1][1]
+    assert queued == {"queue": "tech-t2", "reason": "escalated", "agent_id": "tt"}
+    assert waiting_member(moved) is not None  # in the tier-2 line, for its agents
+    assert needs(moved) == "chat|tech-t2"
+
+
+def test_an_escalation_that_keeps_the_queue_keeps_the_assignee() -> None:
+    held = ticket(queue="general", assignee="tt", assigned_at=AT, accepted=True)
+    change = fire(held, "first_response", "breached", RULES, DUE)
+    assert change is not None
+    assert (change.ticket.priority, change.ticket.assignee) == ("urgent", "tt")
+    assert change.ticket.accepted is True
+    assert EventType.TICKET_QUEUED not in [e for e, _ in change.events]
+
+
+def test_an_escalation_to_another_queue_that_names_an_agent_offers_it_to_them() -> None:
+    rules = loads_ruleset(
+        """
+version: 1
+queues: {general: {}, vip: {}}
+sla: {standard: {first_response: 1h}}
+defaults: {queue: general, sla: standard}
+escalations:
+  - name: to the lead
+    on: sla.first_response.breached
+    then: {queue: vip, assign: lead}
+"""
+    )
+    held = ticket(queue="general", assignee="tt", assigned_at=AT, accepted=True)
+    change = fire(held, "first_response", "breached", rules, DUE)
+    assert change is not None
+    assert (change.ticket.queue, change.ticket.assignee) == ("vip", "lead")
+    assert EventType.TICKET_QUEUED not in [e for e, _ in change.events]
+
+
+@pytest.mark.parametrize("status", ["offline", "away"])
+def test_an_offer_is_withdrawn_when_its_agent_leaves_without_skip_or_escalation(
+    status: str,
+) -> None:
+    offered = ticket(assignee="a1", assigned_at=AT)
+    left_at = AT + timedelta(seconds=30)
+    change = withdrawn(offered, "a1", status, left_at)
+    assert change is not None
+    back = change.ticket
+    assert change.events == [
+        (EventType.TICKET_QUEUED, {"queue": "tech", "reason": f"agent_{status}", "agent_id": "a1"})
+    ]
+    assert (back.assignee, back.assignment_round, back.queued_at) == (None, 1, left_at)
+    assert (back.skipped_until, back.declined_by, back.unaccepted) == ({}, [], 0)
+    assert waiting_member(back) is not None
+    # the accept timeout is gone with the offer: nothing escalates as "nobody accepted"
+    assert "T-1|assignment|timeout" not in schedule(back, RULES.assignment.accept_timeout)
+    assert fire(back, "assignment", "timeout", RULES, AT + timedelta(minutes=2)) is None
+
+
+def test_accepted_or_others_tickets_stay_when_an_agent_leaves() -> None:
+    assert (
+        withdrawn(ticket(assignee="a1", assigned_at=AT, accepted=True), "a1", "offline", AT) is None
+    )
+    assert withdrawn(ticket(assignee="a2", assigned_at=AT), "a1", "offline", AT) is None
+    resolved = ticket(assignee="a1", assigned_at=AT, status="resolved")
+    assert withdrawn(resolved, "a1", "offline", AT) is None
