@@ -21,6 +21,7 @@ import structlog
 
 from consumers.crm import upsert_customer
 from consumers.deadletter import parked
+from consumers.domain.assignment import requeued
 from consumers.domain.decisions import apply_decision, notifications, routed_data
 from consumers.domain.lifecycle import apply_action, reopen_takes_back
 from consumers.domain.outputs import LifecycleOutputs
@@ -438,6 +439,12 @@ class RoutingHandler:
             if settled
             else None,
         )
+        moved = None
+        if placed.kind != "new" and not decision.assign:
+            # a rule moved a ticket that had a queue: as a transfer, it leaves its
+            # assignee (who may lack the new queue's skills) for that queue's line
+            moved = requeued(placed.ticket, ticket, "rerouted", at)
+            ticket = moved.ticket
         out = LifecycleOutputs(event.id, ticket, at, self._limits)
         message = published_message(interaction, event.id)
         if language.language is not None and interaction.language is None:
@@ -459,7 +466,7 @@ class RoutingHandler:
             out.add(EventType.TICKET_MESSAGE_ADDED, interaction=message)
         if placed.kind == "new" or decision.matched:
             out.add(EventType.TICKET_ROUTED, **routed_data(decision))
-        for etype, data in notifications(decision):
+        for etype, data in [*(moved.events if moved else []), *notifications(decision)]:
             out.add(etype, **data)
         out.snapshot()
         return out

@@ -76,3 +76,50 @@ async def test_a_breach_escalated_to_tier_2_goes_to_a_tier_2_agent(
             assert await agents.load("tt", "webform") == 0  # tt's seat is free again
         finally:
             await client.aclose()
+
+
+REROUTING = """\
+version: 1
+queues:
+  general: {}
+  tech: {skills: [tech]}
+  billing: {skills: [billing]}
+defaults: {queue: general}
+assignment: {accept_timeout: 10m}
+rules:
+  - name: tech
+    on: [ticket.created]
+    if: {text: {contains: [router]}}
+    then: {queue: tech}
+  - name: billing follow-up
+    on: [message.received]
+    if: {text: {contains: [invoice]}}
+    then: {queue: billing}
+"""
+
+
+async def test_a_rule_that_moves_a_ticket_on_a_new_message_hands_it_to_that_queue(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The same for a routing rule on ``message.received``: the tech agent who accepted
+    the ticket has no billing skills, so it goes to the billing agent."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(REROUTING, encoding="utf-8")
+    update = {"rules_path": rules, "api_tokens": SecretStr("tok")}
+    async with run_switchboard(settings.model_copy(update=update), frozenset(roles.ROLES)) as sb:
+        await online(sb, "tt", ["tech"])
+        await online(sb, "bb", ["billing"])
+        ticket_id = await open_ticket(sb, "ana@example.com", "my router is down")
+        seen, _ = await story_until(sb, ticket_id, lambda s: len(s) >= 1)
+        assert seen[:1] == [("assigned", "tt")]
+        await act(
+            sb, {"type": "assignment.accepted", "data": {"ticket_id": ticket_id, "agent_id": "tt"}}
+        )
+        again = {"email": "ana@example.com", "message": "also, my invoice is wrong"}
+        assert (await sb.http.post("/v1/channels/webform", json=again)).status_code == 202
+
+        seen, records = await story_until(sb, ticket_id, lambda s: len(s) >= 3)
+        assert seen[:3] == [("assigned", "tt"), ("queued", "rerouted"), ("assigned", "bb")]
+        routed = [e for e in records if e["type"].endswith(".routed")]
+        assert routed[-1]["data"]["ticket"]["queue"] == "billing"
+        assert await holder(sb, ticket_id) == "bb"
