@@ -52,7 +52,7 @@ from router.actions import (
     validate_data,
 )
 from router.errors import InvalidEvent
-from router.events import CloudEvent, iso, received_time
+from router.events import CloudEvent, received_time, utcnow
 from router.ids import event_id
 from router.topics import Topic
 from router.vocabulary import EventType
@@ -124,7 +124,10 @@ def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared |
         errors.extend({"pointer": e["path"], "detail": e["message"]} for e in exc.errors)
         return None
     when = received_time(envelope.time)
-    if isinstance(action, TicketPostponed) and (wrong := _postponement_problem(action, when)):
+    # a backdated action is applied as of the ticket's last change at the earliest, so
+    # an end already past now would change nothing after the 202: judged against now
+    judged = max(when, utcnow())
+    if isinstance(action, TicketPostponed) and (wrong := _postponement_problem(action, judged)):
         errors.append({"pointer": f"{prefix}/data/until", "detail": wrong})
         return None
     key = action_key(type_, action)
@@ -137,13 +140,13 @@ def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared |
         data=action.model_dump(mode="json", exclude_none=True),
     )
     # What a retry must repeat: the envelope as filled in (a default spelt out is the
-    # same), the sender's own time as given (a default one is the clock's, not content).
+    # same). Not its time: CloudEvents SDKs stamp it when the event is built, so a retry
+    # rebuilt from the same action is the same event (same source and id) with another.
     content = {
         "id": envelope.id,
         "type": type_,
         "source": event.source,
         "subject": event.subject,
-        "time": iso(envelope.time) if envelope.time else None,
         "data": event.data,
     }
     ticket_id = action.ticket_id if isinstance(action, TicketAction) else None

@@ -28,7 +28,7 @@ import orjson
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
@@ -56,7 +56,8 @@ DEFAULT_LIST = 100
 MAX_ID = 1024
 """Longer than any id or identity the ingress takes (an email of 254 characters, a
 ``customer.upserted`` email of 320, a Messenger handle of 400, each with its prefix)."""
-Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID)]
+Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID), AfterValidator(str.strip)]
+"""An id as the ingress stores it: without the spaces around it (``router.actions.Ident``)."""
 Limit = Annotated[
     int, Query(ge=1, le=MAX_LIST, description=f"Items per page (at most {MAX_LIST}).")
 ]

@@ -328,6 +328,15 @@ async def test_a_postponement_until_a_past_time_is_400(
         "data": {"ticket_id": "T-1", "until": (datetime.now(UTC) + timedelta(days=30)).isoformat()},
     }
     assert (await client.post(URL, json=future, headers=AUTH)).status_code == 202
+    # after a backdated time, but before now: the router applies an action no earlier
+    # than the ticket's last change, so this had been a 202 that changed nothing
+    backdated = {
+        "type": "ticket.postponed",
+        "time": (datetime.now(UTC) - timedelta(days=6)).isoformat(),
+        "data": {"ticket_id": "T-1", "until": (datetime.now(UTC) - timedelta(days=1)).isoformat()},
+    }
+    stale = assert_problem(await client.post(URL, json=backdated, headers=AUTH), 400, "/data/until")
+    assert "not in the future" in stale["detail"]
 
 
 @pytest.mark.parametrize(
@@ -401,6 +410,9 @@ async def test_an_event_id_reused_for_other_content_is_refused(
     note = {"type": "ticket.note_added", "id": "fixed-1", "data": {"ticket_id": "T-1"}}
     assert (await client.post(URL, json=note, headers=AUTH)).json()["duplicate"] is False
     assert (await client.post(URL, json=note, headers=AUTH)).json()["duplicate"] is True
+    # a retry rebuilt by a CloudEvents SDK carries the time it was built at: the same event
+    rebuilt = {**note, "time": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}
+    assert (await client.post(URL, json=rebuilt, headers=AUTH)).json()["duplicate"] is True
     other = {**note, "data": {"ticket_id": "T-2"}}
     problem = assert_problem(await client.post(URL, json=other, headers=AUTH), 422, "/id")
     assert problem["type"].endswith("/id-reused")

@@ -73,6 +73,18 @@ async def test_an_agent_id_with_a_slash_is_served_back(
         assert resp.json()["id"] == "team/ann"
 
 
+async def test_an_id_sent_with_spaces_around_it_reads_back_by_the_same_string(
+    http: httpx.AsyncClient, redis: RedisClient, settings: Settings
+) -> None:
+    """The ingress stores ``"sp ace "`` as ``sp ace`` (ids are trimmed); the read API
+    trims what it is asked for the same way, so the string that was sent finds it."""
+    await AgentStore(redis, prefix=settings.topic_prefix).presence("sp ace", "online", [], {})
+    for path in ("/v1/agents/sp%20ace%20", "/v1/agents/%20sp%20ace", "/v1/agents/sp%20ace"):
+        resp = await http.get(path, headers=AUTH)
+        assert resp.status_code == 200, (path, resp.text)
+        assert resp.json()["id"] == "sp ace"
+
+
 async def test_a_long_email_with_a_slash_is_a_customer_id_the_api_reads(
     http: httpx.AsyncClient, redis: RedisClient, settings: Settings
 ) -> None:
