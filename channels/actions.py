@@ -295,14 +295,26 @@ def cloudevents_binding(kind: str, body: Any, headers: Mapping[str, str]) -> Any
     return {**event, "data": body}
 
 
-def require_queues(prepared: list[Prepared], queues: Collection[str] | None) -> None:
-    """400 naming every transfer to a queue the rules do not declare. Published anyway,
-    such an action would only end in the dead-letter topic. Without readable rules the
-    router is left to judge."""
+async def require_targets(
+    prepared: list[Prepared], queues: Collection[str] | None, known_agents: KnownAgents | None
+) -> None:
+    """One 400 naming every transfer to an unknown queue and to an unknown agent, so a
+    helpdesk fixes them all at once."""
+    errors = unknown_queues(prepared, queues) + await unknown_agents(prepared, known_agents)
+    if errors:
+        raise invalid_fields(errors)
+
+
+def unknown_queues(
+    prepared: list[Prepared], queues: Collection[str] | None
+) -> list[dict[str, str]]:
+    """Every transfer to a queue the rules do not declare. Published anyway, such an
+    action would only end in the dead-letter topic. Without readable rules the router is
+    left to judge."""
     if queues is None:
-        return
+        return []
     known = ", ".join(sorted(queues))
-    errors = [
+    return [
         _at(f"{p.pointer}/data/queue", f"unknown queue {queue!r}; one of {known}")
         for p in prepared
         if p.event.type == EventType.TICKET_TRANSFERRED
@@ -310,19 +322,19 @@ def require_queues(prepared: list[Prepared], queues: Collection[str] | None) -> 
         and (queue := data.get("queue")) is not None
         and queue not in queues
     ]
-    if errors:
-        raise invalid_fields(errors)
 
 
 PRESENCE = canonical_type("agent.presence")
 
 
-async def require_agents(prepared: list[Prepared], known_agents: KnownAgents | None) -> None:
-    """400 naming every transfer to an agent never seen: an agent becomes known by an
+async def unknown_agents(
+    prepared: list[Prepared], known_agents: KnownAgents | None
+) -> list[dict[str, str]]:
+    """Every transfer to an agent never seen: an agent becomes known by an
     ``agent.presence`` (this request's count). Published anyway, the ticket would be
     offered to nobody until the accept timeout, and the helpdesk would believe it moved."""
     if known_agents is None:
-        return
+        return []
     announced = {
         data.get("agent_id")
         for p in prepared
@@ -337,16 +349,14 @@ async def require_agents(prepared: list[Prepared], known_agents: KnownAgents | N
         and agent not in announced
     ]
     if not named:
-        return
+        return []
     wanted = list(dict.fromkeys(agent for _, agent in named))
     found = dict(zip(wanted, await known_agents(wanted), strict=True))
-    errors = [
+    return [
         _at(f"{p.pointer}/data/agent_id", f"unknown agent {agent!r}: an agent.presence names one")
         for p, agent in named
         if not found[agent]
     ]
-    if errors:
-        raise invalid_fields(errors)
 
 
 ACCEPTED = canonical_type("assignment.accepted")
@@ -479,8 +489,7 @@ def build_router() -> APIRouter:
         body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
         body = cloudevents_binding(kind, body, request.headers)
         prepared = prepare(body, idempotency_key(request.headers), token_scope(token))
-        require_queues(prepared, ingress.known_queues())
-        await require_agents(prepared, ingress.known_agents)
+        await require_targets(prepared, ingress.known_queues(), ingress.known_agents)
         await require_tickets(prepared, ingress.ticket_owners)
         await require_offers(prepared, ingress.ticket_reads)
         await require_unused_ids(prepared, ingress.publisher)

@@ -216,6 +216,11 @@ async def test_a_transfer_to_a_queue_the_rules_do_not_declare_is_400_and_publish
     assert "billing" in problem["errors"][0]["detail"]  # the queues it may name
     await assert_nothing_written(settings)
 
+    # with an unknown agent in the same request: one 400 names both
+    ghost = {"type": "ticket.transferred", "data": {"ticket_id": "T-1", "agent_id": "ghost"}}
+    both = assert_problem(await client.post(URL, json=[*batch, ghost], headers=AUTH), 400)
+    assert [e["pointer"] for e in both["errors"]] == ["/1/data/queue", "/2/data/agent_id"]
+
     accepted = await client.post(URL, json=batch[0], headers=AUTH)
     assert accepted.status_code == 202, accepted.text
 
