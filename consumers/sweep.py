@@ -129,7 +129,9 @@ class LineSweep:
         (``withdrawn``): each ticket goes back in line, and its snapshot puts it there
         and frees the seat, for the next sweep to offer it to the others. Whether every
         departure was dealt with; one whose ticket moved meanwhile (a compare-and-set
-        conflict) is kept, and the next sweep tries again."""
+        conflict) is kept, and the next sweep tries again. A resolved ticket holds no
+        seat, so its offer is not found here: reopened while its agent is still gone, the
+        timers role takes it back then (``TimersHandler._withdraw_again``)."""
         departures = await self._agents.departures()
         if not departures:
             return True

@@ -24,7 +24,13 @@ import structlog
 from pydantic import ValidationError
 
 from consumers.deadletter import parked
-from consumers.domain.assignment import assigned, named_offer_id, offer_pending
+from consumers.domain.assignment import (
+    assigned,
+    named_offer_id,
+    offer_pending,
+    withdrawn,
+    withdrawn_again_id,
+)
 from consumers.domain.escalation import Timer, fire, schedule
 from consumers.outbox import Delivery, Send, commit_for
 from consumers.recent import Recent
@@ -182,7 +188,14 @@ class TimersHandler:
         transfer gave to a named agent and count that agent's seat, and keep the line
         current. The offer comes before the seat: a seat already held by the named agent
         says the ticket was seen (a retry after a failure still offers it), and a ticket
-        a reply gave to its agent before replies were offers is not offered anew."""
+        a reply gave to its agent before replies were offers is not offered anew.
+
+        An offer not accepted yet whose agent holds no seat for it (a reopen: resolving
+        freed the seat) is counted only while that agent is online; one who went away or
+        offline meanwhile gets it taken back at once (``_withdraw_again``). The sweep
+        could not: a resolved ticket is no offer to withdraw, and their departure was
+        dealt with before the reopen. Checked in the claim this role makes anyway, so
+        it costs nothing more unless there is an offer to withdraw."""
         holders = await self._agents.holders([t.id for t in tickets])
         await self._offer_named(
             [
@@ -201,12 +214,50 @@ class TimersHandler:
         )
         rules = self._rules()
         named = [
-            (request_for(t, rules), agent)
+            (t, agent)
             for t, holder in zip(tickets, holders, strict=True)
             if (agent := t.assignee) and t.status not in SETTLED and holder != agent
         ]
-        await self._agents.claim(named, force=True)
+        claims = await self._agents.claim(
+            [(request_for(t, rules), agent) for t, agent in named],
+            force=True,
+            while_online={t.id for t, _ in named if t.assigned_at and not t.accepted},
+        )
+        await self._withdraw_again(
+            [t for (t, _), claim in zip(named, claims, strict=True) if claim.outcome == "offline"],
+            owners,
+        )
         await self._line.follow(tickets, self._sweep.announced)
+
+    async def _withdraw_again(self, tickets: list[Ticket], owners: dict[str, str]) -> None:
+        """Take back each offer, not accepted, whose agent was found away or offline when
+        the ticket came back to them (a reopen), as the sweep withdraws the offers of an
+        agent who leaves (``withdrawn``: ``.queued`` ``agent_away``/``agent_offline``, no
+        skip, no ``assignment.timeout``): otherwise it would wait out its accept time for
+        nobody. Only while the ticket is still in the round of that snapshot: a later
+        round is another offer, and a conflict waits for the ticket's next snapshot."""
+        if not tickets:
+            return
+        statuses = await self._agents.statuses([t.assignee or "" for t in tickets])
+        found = [(owners[t.id], withdrawn_again_id(t), t) for t in tickets]
+        views = await self._store.views(
+            [ViewRequest(owner, eid, ticket_id=t.id) for owner, eid, t in found]
+        )
+        at = datetime.fromtimestamp(self._clock(), UTC)
+        delivery = Delivery(self._store, self._send)
+        commits: list[Commit] = []
+        for (owner, eid, seen), view in zip(found, views, strict=True):
+            ticket, agent = view.ticket, seen.assignee or ""
+            status = "away" if statuses.get(agent) == "away" else "offline"
+            change = None
+            if view.done:  # withdrawn before: publish what may still be pending
+                delivery.publish(owner, eid, view.outbox or [])
+            elif ticket is not None and ticket.assignment_round == seen.assignment_round:
+                change = withdrawn(ticket, agent, status, at)
+            if change is not None:
+                commits.append(commit_for(owner, eid, change, view.ticket_version, at))
+        await delivery.commit(commits)
+        await delivery.flush()
 
     async def _offer_named(self, tickets: list[Ticket], owners: dict[str, str]) -> None:
         """Offer each ticket to the agent it names but was never offered to (a rule's

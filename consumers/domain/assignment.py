@@ -230,7 +230,14 @@ def unassigned(
     queue, whose agents it now waits for, or withdrawn from an agent who left). The next
     offer goes to someone else: an agent who declined is never offered the ticket again,
     one who let the offer time out is skipped for ``skip_for`` (they may have stepped
-    away), so a ticket nobody else can take comes back to them then."""
+    away), so a ticket nobody else can take comes back to them then. A skip that ended
+    meanwhile (while the ticket was held) is dropped: this new round offers the ticket to
+    that agent already, so it must not be noticed later as a skip ending, with another
+    ``.queued`` (``skip_ended``) and another round."""
+    skips = {agent: until for agent, until in ticket.skipped_until.items() if until > at}
+    timed_out = reason == "accept_timeout"
+    if timed_out and ticket.assignee is not None and skip_for is not None:
+        skips[ticket.assignee] = at + skip_for
     update: dict[str, Any] = {
         "assignee": None,
         "assigned_at": None,
@@ -238,11 +245,10 @@ def unassigned(
         "queued_at": at,
         "assignment_round": ticket.assignment_round + 1,
         "updated_at": max(at, ticket.updated_at),
+        "skipped_until": skips,
     }
-    if reason == "accept_timeout":
+    if timed_out:
         update["unaccepted"] = ticket.unaccepted + 1
-        if ticket.assignee is not None and skip_for is not None:
-            update["skipped_until"] = {**ticket.skipped_until, ticket.assignee: at + skip_for}
     waiting = ticket.model_copy(update=update)
     data = {"queue": ticket.queue, "reason": reason, "agent_id": ticket.assignee}
     return Change(waiting, [(EventType.TICKET_QUEUED, data)])
@@ -278,6 +284,14 @@ def withdrawn_event_id(ticket_id: str, agent_id: str, departure: str) -> str:
     id per time they left), known before the ticket is read: a retry after a crash finds
     the withdrawal done and publishes what may still be pending."""
     return derived_id(ticket_id, "withdrawn", agent_id, departure)
+
+
+def withdrawn_again_id(ticket: Ticket) -> str:
+    """The id of ``withdrawn``'s change for an offer seen again (a reopen) after its
+    agent left, once their departure was dealt with: from the ticket's round, known
+    before the ticket is read. One per round, since a withdrawal starts a new one; a
+    retry finds it done and publishes what may still be pending."""
+    return derived_id(ticket.id, "withdrawn", ticket.assignee or "", str(ticket.assignment_round))
 
 
 def passed_over(ticket: Ticket, at: datetime | None) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
@@ -226,13 +226,20 @@ class AgentStore:
         )
 
     async def claim(
-        self, picks: Sequence[tuple[AssignRequest, str]], *, force: bool = False
+        self,
+        picks: Sequence[tuple[AssignRequest, str]],
+        *,
+        force: bool = False,
+        while_online: Container[str] = (),
     ) -> list[Claim]:
         """Claim each ticket's capacity with the agent chosen for it, in order and in one
         atomic step (``claim.lua``): the choice was made on a read that may be stale, so
         each claim is checked again. No round trip when there is nothing to claim.
         ``force``: the agent was named by a rule, so the seat is counted even when it is
-        offline or full (its load must show it)."""
+        offline or full (its load must show it). ``while_online``: tickets among forced
+        picks that are offers the agent had not accepted: counted even when full, but
+        refused ('offline') when the agent is away or offline, for the offer to go back
+        in line rather than wait for nobody."""
         if not picks:
             return []
         now = self._clock()
@@ -252,7 +259,7 @@ class AgentStore:
                 request.channel,
                 request.default_capacity,
                 now,
-                int(force),
+                _check(request.ticket_id, force, while_online),
             ]
         with redis_errors():
             replies = await self._claim(keys=keys, args=args)
@@ -273,6 +280,19 @@ class AgentStore:
                     seats[channel] = capacity - agent.load.get(channel, 0)
             free.append(FreeAgent(agent.agent_id, agent.skills, seats))
         return free
+
+    async def statuses(self, agent_ids: Sequence[str]) -> dict[str, str]:
+        """Each agent's presence as last recorded ('offline' for one never seen), in one
+        round trip."""
+        agent_ids = list(dict.fromkeys(agent_ids))
+        if not agent_ids:
+            return {}
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for agent_id in agent_ids:
+                    pipe.hget(self._agent(agent_id), "status")
+                replies = await pipe.execute()
+        return {a: text(s) if s else "offline" for a, s in zip(agent_ids, replies, strict=True)}
 
     # --- departures -------------------------------------------------------------------
     async def departures(self) -> list[Departure]:
@@ -411,6 +431,13 @@ class AgentRecord(NamedTuple):
     skills: list[str]
     capacity: dict[str, int]
     tickets: dict[str, list[str]]
+
+
+def _check(ticket_id: str, force: bool, while_online: Container[str]) -> str:
+    """How ``claim.lua`` checks one claim (see its header)."""
+    if not force:
+        return "0"
+    return "online" if ticket_id in while_online else "1"
 
 
 def _agent_state(row: list[Any], channels: list[str]) -> AgentState:

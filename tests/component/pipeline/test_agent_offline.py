@@ -1,10 +1,12 @@
 """An agent who goes away or offline gives back the offers they had not accepted at once:
 each goes back in line and to another agent, with no ``assignment.timeout`` escalation
 and no skip. Before, the offer waited out the whole accept timeout for nobody. Accepted
-tickets stay with the agent."""
+tickets stay with the agent. So does an offer reopened after its agent left: it never
+rests with an agent who is not online."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,12 +14,12 @@ import pytest
 from pydantic import SecretStr
 
 from consumers.domain.assignment import AssignRequest
-from consumers.state.agents import AgentStore
+from consumers.state.agents import AgentStore, Claim
 from router.app import roles
 from router.redis import make_redis
 from router.settings import Settings
 from router.topics import Topic
-from tests.component.pipeline.conftest import run_switchboard
+from tests.component.pipeline.conftest import Running, run_switchboard
 from tests.component.pipeline.test_assignment import until_online
 from tests.component.pipeline.test_assignment_lifecycle import (
     act,
@@ -114,3 +116,88 @@ async def test_going_offline_gives_unaccepted_offers_to_others_and_keeps_accepte
         everything = values(await read_topic(sb.settings, Topic.TICKETS, expect=1))
         assert outcomes(everything, kept) == [("assigned", "a1")]  # accepted work stays
         assert await holder(sb, kept) == "a1"
+
+
+async def test_an_offer_seen_again_takes_a_seat_only_while_its_agent_is_online(
+    agents: AgentStore,
+) -> None:
+    """``claim.lua``'s 'online' check: an unaccepted offer whose seat was freed (a
+    resolution) is counted again on a reopen, even past the agent's capacity, but not
+    for an agent who is away or offline: the timers role withdraws it then."""
+    await agents.presence("o1", "online", [], {"email": 1})
+
+    def offer(ticket_id: str) -> AssignRequest:
+        return AssignRequest(ticket_id, "email", "q", frozenset(), "least_loaded", 1)
+
+    assert await agents.claim([(offer("T-busy"), "o1")]) == [Claim("claimed", "o1")]
+    again = await agents.claim([(offer("T-again"), "o1")], force=True, while_online={"T-again"})
+    assert again == [Claim("claimed", "o1")]  # full, and counted: the offer is theirs
+    await agents.presence("o1", "away", None, None)
+    gone = await agents.claim([(offer("T-gone"), "o1")], force=True, while_online={"T-gone"})
+    assert gone == [Claim("offline", "o1")]
+    assert await agents.holders(["T-gone"]) == [None]
+    named = await agents.claim([(offer("T-named"), "o1")], force=True)
+    assert named == [Claim("claimed", "o1")]  # a rule's choice is counted whoever is away
+    assert await agents.statuses(["o1", "never-seen"]) == {"o1": "away", "never-seen": "offline"}
+
+
+async def resolved_and_left(sb: Running, ticket_id: str, status: str) -> None:
+    """Resolve the ticket offered to bob, then bob leaves once its seat is free, and the
+    sweep deals with his departure while it is resolved: nothing to withdraw then."""
+    await act(sb, {"type": "ticket.resolved", "data": {"ticket_id": ticket_id}})
+    for _ in range(100):
+        if await holder(sb, ticket_id) is None:
+            break
+        await asyncio.sleep(0.1)
+    assert await holder(sb, ticket_id) is None
+    await act(sb, {"type": "agent.presence", "data": {"agent_id": "bob", "status": status}})
+    client = make_redis(sb.settings)
+    try:
+        store = AgentStore(client, prefix=sb.settings.topic_prefix)
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if [s for s in await store.records(["bob"]) if s.status == status] and not (
+                await store.departures()
+            ):
+                return
+    finally:
+        await client.aclose()
+    raise AssertionError("the sweep never dealt with bob's departure")
+
+
+@pytest.mark.parametrize(("status", "reopen"), [("offline", "action"), ("away", "message")])
+async def test_a_reopened_offer_of_an_agent_who_left_meanwhile_goes_to_another_at_once(
+    settings: Settings, tmp_path: Path, status: str, reopen: str
+) -> None:
+    """The audit's repro: offered to bob, resolved, bob leaves, reopened (by an agent, or
+    by the customer writing again). The offer goes back in line at the reopen and on to
+    alice, with no accept timeout, no skip and no escalation, and bob holds no seat.
+    Before, bob got the ticket back with a seat and it timed out on him."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.replace("10m", "4s"), encoding="utf-8")
+    update = {"rules_path": rules, "api_tokens": SecretStr("tok")}
+    async with run_switchboard(settings.model_copy(update=update), frozenset(roles.ROLES)) as sb:
+        await online(sb, "bob", [])
+        ticket_id = await open_ticket(sb, "kim@example.com", "my parcel?")
+        seen, _ = await story_until(sb, ticket_id, lambda s: len(s) >= 1)
+        assert seen == [("assigned", "bob")]
+        await online(sb, "alice", [])
+        await resolved_and_left(sb, ticket_id, status)
+
+        if reopen == "action":
+            await act(sb, {"type": "ticket.reopened", "data": {"ticket_id": ticket_id}})
+        else:
+            assert await open_ticket(sb, "kim@example.com", "still no parcel") == ticket_id
+        seen, records = await story_until(sb, ticket_id, lambda s: len(s) >= 3)
+        assert seen == [("assigned", "bob"), ("queued", f"agent_{status}"), ("assigned", "alice")]
+        assert not [e for e in records if e["type"].endswith((".escalated", ".notification"))]
+        back = next(e for e in records if e["type"].endswith(".queued"))
+        assert back["data"]["agent_id"] == "bob"
+        assert back["data"]["ticket"]["skipped_until"] == {}
+        assert await holder(sb, ticket_id) == "alice"
+        client = make_redis(sb.settings)
+        try:
+            store = AgentStore(client, prefix=sb.settings.topic_prefix)
+            assert await store.held(["bob"]) == {"bob": []}
+        finally:
+            await client.aclose()

@@ -1,6 +1,7 @@
 """A ticket leaves its assignee for the line when the timers role moves it to another
 queue (an escalation, as a transfer does), or when the agent it was offered to goes away
-or offline before accepting it; work an agent accepted stays theirs."""
+or offline before accepting it; work an agent accepted stays theirs. A skip that ended
+while the ticket was held ends with its return to the line, adding no round."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consumers.domain.assignment import needs, waiting_member, withdrawn
+from consumers.domain.assignment import needs, requeued, waiting_member, withdrawn
 from consumers.domain.escalation import fire, schedule
 from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
@@ -135,3 +136,27 @@ def test_accepted_or_others_tickets_stay_when_an_agent_leaves() -> None:
     assert withdrawn(ticket(assignee="a2", assigned_at=AT), "a1", "offline", AT) is None
     resolved = ticket(assignee="a1", assigned_at=AT, status="resolved")
     assert withdrawn(resolved, "a1", "offline", AT) is None
+
+
+def test_a_skip_that_ended_while_the_ticket_was_held_adds_no_round_when_it_returns() -> None:
+    """The audit's two ``.queued`` in one instant (``rerouted`` in round 13, then
+    ``skip_ended`` in round 14): a1's skip ended while carol held the ticket, so the new
+    round of its return to the line offers it to a1 already. The ended skip goes with
+    that ``.queued``: no retry is due, no second record, no extra round; a2's skip, still
+    running, is kept and ends later as usual."""
+    a1_until, a2_until = AT + timedelta(minutes=5), AT + timedelta(hours=1)
+    held = ticket(
+        queue="general",
+        assignee="carol",
+        assigned_at=AT,
+        accepted=True,
+        assignment_round=13,
+        skipped_until={"a1": a1_until, "a2": a2_until},
+    )
+    moved_at = AT + timedelta(minutes=20)
+    change = requeued(held, held.model_copy(update={"queue": "tech"}), "rerouted", moved_at)
+    back = change.ticket
+    assert [e for e, _ in change.events] == [EventType.TICKET_QUEUED]
+    assert (back.assignment_round, back.skipped_until) == (14, {"a2": a2_until})
+    assert schedule(back)["T-1|assignment|retry"] == a2_until.timestamp()
+    assert fire(back, "assignment", "retry", RULES, moved_at) is None
