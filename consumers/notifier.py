@@ -8,7 +8,8 @@ committed only after every delivery of the batch is settled. A crash inside a se
 the mark: that one delivery is sent once more (an email under the same Message-ID), never
 a third time. Deliveries go one after the other, in the order of the topic; the
 Message-ID of an emailed auto-reply is filed under its ticket before the send, so a
-reply that names only it joins the ticket.
+reply that names only it joins the ticket; its ``In-Reply-To`` and ``References`` place it
+in the customer's thread (``notify/replies.py``).
 
 A temporary refusal (SMTP 4xx, no connection, Twilio 429 or 5xx) is retried in line
 ``SWITCHBOARD_NOTIFY_ATTEMPTS`` times at most, only while the wait is short; then the
@@ -17,11 +18,12 @@ batch goes on, so an outage of one provider holds up nothing else. The retry loo
 (``retry_loop``, a task beside the consumer) sends parked deliveries when due, with
 backoff doubling up to ``SWITCHBOARD_NOTIFY_RETRY_MAX_BACKOFF_S`` (or as long as the
 provider's ``Retry-After`` asks), until ``SWITCHBOARD_NOTIFY_RETRY_FOR_S`` after parking;
-a permanent refusal or the end of that time dead-letters it. A parked delivery sent
-makes the rest of its medium's backlog due at once, first parked first (the provider is
-back). One whose ticket is gone (``switchboard forget``, which removes those it finds) is
-dropped unsent. A delivery sent twice without an answer is never sent a third time, and
-dead-lettered as maybe delivered.
+a permanent refusal or the end of that time dead-letters it. A medium's due deliveries
+go one after the other, first parked first, and a refusal for now ends that medium's
+run; a parked delivery sent makes the rest of its medium's backlog due at once, in the
+order it was parked (the provider is back). One whose ticket is gone (``switchboard
+forget``, which removes those it finds) is dropped unsent. A delivery sent twice without
+an answer is never sent a third time, and dead-lettered as maybe delivered.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record, redacted
 from consumers.notify.plan import Delivery, plan
+from consumers.notify.replies import reply_headers
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
 from consumers.notify.transports import (
@@ -53,7 +56,7 @@ from consumers.notify.transports import (
 )
 from consumers.outbox import Send
 from consumers.runner import Record
-from consumers.state.notifications import NotificationLedger, Outcome, RetrySchedule
+from consumers.state.notifications import CLAIM_S, NotificationLedger, Outcome, RetrySchedule
 from consumers.state.threads import RedisThreadStore
 from router.codec import TYPE_HEADER, decode_event
 from router.errors import InvalidEvent, SwitchboardError
@@ -70,7 +73,14 @@ INLINE_WAIT_S = 5.0
 MAX_SENDS = 10_000
 """The ledger's cap on sends of one delivery; the retry deadline ends them long before."""
 RETRY_BATCH = 20
+RETRY_RUN_S = CLAIM_S / 4
+"""How long one medium's run of parked deliveries goes on starting sends: the schedule's
+claims hold at least ``CLAIM_S``, so the last send ends before its claim lapses."""
 Failure = tuple[Literal["failed", "uncertain"], SwitchboardError]
+Claimed = tuple[str, float, dict[str, Any]]
+"""A parked delivery claimed: its id, the due time it was claimed with, its data."""
+Retried = Literal["hurried", "refused", "done"]
+RunEnd = Literal["more", "refused", "done"]
 
 
 class Stopping(SwitchboardError):
@@ -166,8 +176,9 @@ class NotifierHandler:
             if not deliveries:
                 log.warning("notification_no_recipient", ticket=ticket.id, event_id=event.id)
                 self._tally("none", "no_recipient")
+            thread = answered_thread(event.data or {})
             for delivery in deliveries:
-                failure = await self._deliver(delivery, ticket, contact, record)
+                failure = await self._deliver(delivery, ticket, contact, record, thread)
                 if failure is None:
                     continue
                 verdict, error = failure
@@ -235,13 +246,18 @@ class NotifierHandler:
         return event.time.timestamp() < self._clock() - self._max_age
 
     async def _deliver(
-        self, d: Delivery, ticket: Ticket, contact: Mapping[str, Any], record: Record
+        self,
+        d: Delivery,
+        ticket: Ticket,
+        contact: Mapping[str, Any],
+        record: Record,
+        thread: Mapping[str, Any] | None = None,
     ) -> Failure | None:
         """Send ``d`` unless the ledger says it is settled or parked; park it when the
         provider refuses for now; the verdict and error to dead-letter it with when it
         can never be sent (or may have been, unanswered, twice)."""
         try:
-            out = self._render(d, ticket, contact)
+            out = self._render(d, ticket, contact, thread)
         except InvalidEvent as exc:
             self._tally(d.medium, "failed")
             return "failed", exc
@@ -362,6 +378,7 @@ class NotifierHandler:
             "body": out.body,
             "ticket_id": out.ticket_id,
             "in_reply_to": out.in_reply_to,
+            "references": out.references,
             "parked_at": now,
             "deadline": now + self._retry_for,
             "record": record_json(record),
@@ -398,32 +415,66 @@ class NotifierHandler:
                     await asyncio.wait_for(self._stop.wait(), self._retry_poll)
 
     async def retry_due(self) -> bool:
-        """Claim and send the parked deliveries due now; whether there may be more (a full
-        batch, or a provider back whose backlog was made due)."""
+        """Claim the parked deliveries due now and send them: each medium's one after the
+        other, first parked first (the order the README promises a backlog in), the
+        media side by side. Whether there may be more due now (a full batch, a provider
+        back whose backlog was made due, a run cut short)."""
         if self._retries is None:
             return False
         claimed = await self._retries.due(self._clock(), RETRY_BATCH)
-        results = await asyncio.gather(
-            *(self._retry(member, due, data) for member, due, data in claimed),
-            return_exceptions=True,
+        runs: dict[str, list[Claimed]] = {}
+        for delivery_id, due, blob in claimed:
+            if blob is None:  # removed meanwhile (`forget`): nothing left to send
+                await self._retries.settle(delivery_id, due, later=None)
+                continue
+            p = orjson.loads(blob)
+            runs.setdefault(p["delivery"]["medium"], []).append((delivery_id, due, p))
+        ends = await asyncio.gather(
+            *(self._retry_run(run) for run in runs.values()), return_exceptions=True
         )
-        hurried = False
-        for result in results:
-            if isinstance(result, BaseException):  # its claim lapses: tried again then
-                log.warning("notification_retry_failed", error=type(result).__name__)
-            else:
-                hurried = hurried or result
-        return hurried or len(claimed) >= RETRY_BATCH
+        for end in ends:
+            if isinstance(end, BaseException):  # its claims lapse: tried again then, in order
+                log.warning("notification_retry_failed", error=type(end).__name__)
+        full = len(claimed) >= RETRY_BATCH and "refused" not in ends
+        return full or "more" in ends
 
-    async def _retry(self, delivery_id: str, claimed: float, blob: bytes | None) -> bool:
-        """Send one parked delivery, or settle it; whether others were made due now."""
+    async def _retry_run(self, run: list[Claimed]) -> RunEnd:
+        """Send one medium's claimed deliveries in the order they were parked, one at a
+        time. A temporary refusal ends the run (the provider is likely still down: the
+        rest wait for the next poll, as they were), as do the role stopping and
+        ``RETRY_RUN_S`` (so no claim lapses under a send and another notifier sends it
+        too). A send that brings the provider back ends it too: every parked delivery of
+        the medium is then due by when it was parked, the rest of this run included, so
+        the next claim takes the whole backlog in that order."""
         assert self._retries is not None
-        if blob is None:
-            await self._retries.settle(delivery_id, claimed, later=None)
-            return False
-        p = orjson.loads(blob)
+        run.sort(key=lambda claimed: parked_at(claimed[2], self._retry_for))
+        started = self._clock()
+        for i, (_, due, p) in enumerate(run):
+            if self._stop.is_set() or self._clock() - started > RETRY_RUN_S:
+                await self._release(run[i:], as_parked=False)
+                return "more"
+            result = await self._retry(due, p)
+            if result != "done":
+                await self._release(run[i + 1 :], as_parked=result == "hurried")
+                return "more" if result == "hurried" else "refused"
+        return "done"
+
+    async def _release(self, rest: list[Claimed], *, as_parked: bool) -> None:
+        """Let go of claimed deliveries unsent: due as they were, or (``as_parked``) by
+        when they were parked, as ``hurry`` makes the rest of a medium's backlog."""
+        assert self._retries is not None
+        for delivery_id, due, p in rest:
+            later = min(due, parked_at(p, self._retry_for)) if as_parked else due
+            await self._retries.settle(delivery_id, due, later=later)
+
+    async def _retry(self, claimed: float, p: Mapping[str, Any]) -> Retried:
+        """Send one parked delivery, or settle it: ``hurried`` when it was sent and made
+        others of its medium due, ``refused`` when refused for now and parked again."""
+        assert self._retries is not None
         d = Delivery(**p["delivery"])
-        out = Outgoing(d, p["subject"], p["body"], p["ticket_id"], p["in_reply_to"])
+        out = Outgoing(
+            d, p["subject"], p["body"], p["ticket_id"], p["in_reply_to"], p.get("references")
+        )
 
         async def settle(later: float | None) -> None:
             assert self._retries is not None
@@ -438,7 +489,7 @@ class NotifierHandler:
             await settle(None)
             self._tally(d.medium, "erased")
             log.info("notification_dropped", delivery=d.id, medium=d.medium, why="ticket erased")
-            return False
+            return "done"
         begun = await self._ledger.begin(d.id, max_attempts=MAX_SENDS, retrying=True)
         if begun.verdict in ("uncertain", "exhausted"):
             verdict: Literal["failed", "uncertain"] = (
@@ -447,7 +498,7 @@ class NotifierHandler:
             await self._give_up(p, d, verdict, SendFailed(begun.answer, retriable=False))
         if begun.verdict != "send":
             await settle(None)
-            return False
+            return "done"
         self._log_resend(d, out.ticket_id, begun.attempts, begun.unknown)
         try:
             answer = await self._transports[d.medium].send(out)
@@ -455,16 +506,16 @@ class NotifierHandler:
             self._log_failure(d, out.ticket_id, begun.attempts, exc)
             later = await self._refused_again(p, d, exc, begun.attempts)
             await settle(later)
-            return False
+            return "done" if later is None else "refused"
         await self._record(d, answer)
         await settle(None)
         if recorded_as(answer) != "sent":
-            return False
+            return "done"
         # the provider is back: the rest of its backlog goes now, first parked first
         moved = await self._retries.hurry(d.medium, self._clock())
         if moved:
             log.info("notification_backlog_due", medium=d.medium, deliveries=moved)
-        return moved > 0
+        return "hurried" if moved else "done"
 
     async def _refused_again(
         self, p: Mapping[str, Any], d: Delivery, exc: SendFailed, attempt: int
@@ -490,9 +541,9 @@ class NotifierHandler:
 
     def _out_of_time(self, p: Mapping[str, Any], now: float, exc: SendFailed) -> SendFailed:
         """The error a delivery whose retry time ran out is dead-lettered with."""
-        parked_at = float(p.get("parked_at", float(p["deadline"]) - self._retry_for))
+        since = parked_at(p, self._retry_for)
         return SendFailed(
-            f"gave up after {max(now - parked_at, 0.0):.0f} s of retries: {exc.answer}",
+            f"gave up after {max(now - since, 0.0):.0f} s of retries: {exc.answer}",
             retriable=False,
         )
 
@@ -520,7 +571,13 @@ class NotifierHandler:
         self._tally(d.medium, verdict)
         await self._ledger.finish(d.id, settled_as(verdict), str(error))
 
-    def _render(self, d: Delivery, ticket: Ticket, contact: Mapping[str, Any]) -> Outgoing:
+    def _render(
+        self,
+        d: Delivery,
+        ticket: Ticket,
+        contact: Mapping[str, Any],
+        thread: Mapping[str, Any] | None = None,
+    ) -> Outgoing:
         medium = "email" if d.medium == "email" else "sms"
         context = {
             "ticket": ticket.model_dump(mode="json"),
@@ -530,7 +587,10 @@ class NotifierHandler:
             "medium": d.medium,
         }
         rendered = self._templates.render(d.template, medium, context)
-        return Outgoing(d, rendered.subject, rendered.body, ticket.id, in_reply_to(d, ticket))
+        reply = reply_headers(d, ticket, thread)
+        return Outgoing(
+            d, rendered.subject, rendered.body, ticket.id, reply.in_reply_to, reply.references
+        )
 
     async def _wait(self, delay: float) -> None:
         try:
@@ -583,15 +643,18 @@ def record_from_json(data: Mapping[str, Any]) -> Record:
     )
 
 
-def in_reply_to(d: Delivery, ticket: Ticket) -> str | None:
-    """The Message-ID an auto-reply answers (``In-Reply-To``), so the customer's mail
-    client threads it under their message: the ticket's last message id when it is an
-    email's (``left@right``, as RFC 5322 has it; ids are kept without angle brackets),
-    not an SMS's or a chat's."""
-    last = ticket.message_ids[-1] if ticket.message_ids else None
-    if d.kind != "auto_reply" or not last or "@" not in last:
-        return None
-    return last if last.startswith("<") else f"<{last}>"
+def answered_thread(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``thread`` of the customer message a ``.notification`` answers, where the event
+    carries it (``message_id``, ``in_reply_to``, ``references``, as the interaction has
+    them); None where it does not, and the ticket's last message id is all there is."""
+    thread = data.get("thread")
+    return thread if isinstance(thread, Mapping) else None
+
+
+def parked_at(p: Mapping[str, Any], retry_for: float) -> float:
+    """When a parked delivery was first parked (data parked before it was kept: its
+    deadline less the retry time)."""
+    return float(p.get("parked_at", float(p["deadline"]) - retry_for))
 
 
 def recorded_as(answer: str) -> Outcome:

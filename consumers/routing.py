@@ -467,9 +467,28 @@ class RoutingHandler:
         if placed.kind == "new" or decision.matched:
             out.add(EventType.TICKET_ROUTED, **routed_data(decision))
         for etype, data in [*(moved.events if moved else []), *notifications(decision)]:
-            out.add(etype, **data)
+            email_reply = data.get("kind") == "auto_reply" and interaction.channel == "email"
+            out.add(etype, **data, **({"thread": answered(interaction)} if email_reply else {}))
         out.snapshot()
         return out
+
+
+MAX_REFERENCES = 20
+"""The customer's References an auto-reply carries on: the first and the last 19, as RFC
+5322 allows a long chain to be cut (the email channel keeps up to 100)."""
+
+
+def answered(interaction: Interaction) -> dict[str, Any]:
+    """The thread of the message an auto-reply answers, for its In-Reply-To and References
+    (RFC 5322 section 3.6.4: the parent's References, then the parent's Message-ID)."""
+    refs = interaction.thread.references
+    if len(refs) > MAX_REFERENCES:
+        refs = [refs[0], *refs[-(MAX_REFERENCES - 1) :]]
+    return {
+        "message_id": interaction.thread.message_id,
+        "in_reply_to": interaction.thread.in_reply_to,
+        "references": refs,
+    }
 
 
 def published_message(interaction: Interaction, event_id: str) -> dict[str, Any]:

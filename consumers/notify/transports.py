@@ -53,6 +53,8 @@ class Outgoing:
     body: str
     ticket_id: str
     in_reply_to: str | None = None
+    references: str | None = None
+    """The thread up to the message answered, its id last (``notify/replies.py``)."""
 
 
 class Transport(Protocol):
@@ -81,7 +83,7 @@ def email_message(out: Outgoing, sender: str) -> EmailMessage:
     msg["X-Switchboard-Ticket"] = out.ticket_id
     if out.in_reply_to:
         msg["In-Reply-To"] = out.in_reply_to
-        msg["References"] = out.in_reply_to
+        msg["References"] = out.references or out.in_reply_to
     msg.set_content(out.body)
     return msg
 

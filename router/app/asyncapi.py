@@ -146,7 +146,21 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
         {},
     ),
     EventType.TICKET_NOTE_ADDED: ({"ticket_id": STR, "agent_id": STR_OR_NULL, "text": STR}, {}),
-    EventType.TICKET_NOTIFICATION: ({"template": STR, "kind": _enum("auto_reply", "notify")}, {}),
+    EventType.TICKET_NOTIFICATION: (
+        {"template": STR, "kind": _enum("auto_reply", "notify")},
+        {
+            "thread": {
+                "type": "object",
+                "description": "an email auto-reply: the message it answers, for its "
+                "In-Reply-To and References",
+                "properties": {
+                    "message_id": STR_OR_NULL,
+                    "in_reply_to": STR_OR_NULL,
+                    "references": {"type": "array", "items": STR, "maxItems": 20},
+                },
+            }
+        },
+    ),
 }
 
 DEADLETTER_HEADERS: dict[str, Schema] = {

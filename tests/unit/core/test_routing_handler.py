@@ -671,3 +671,28 @@ async def test_a_strangers_bounce_of_a_customers_message_changes_nothing_and_sto
     assert await store.customer_of("email:postmaster@mx.example.net") is None
     seen = await thread(store, ALICE)
     assert (seen.ticket, seen.ticket_version) == (opened, 1)  # no participant either
+
+
+async def test_an_email_auto_reply_carries_the_thread_it_answers() -> None:
+    """So the notifier can write In-Reply-To and References as RFC 5322 asks: the
+    customer's References, then their Message-ID (a long chain cut to 20 ids)."""
+    rules = loads_ruleset(
+        """
+version: 1
+queues: {general: {}}
+defaults: {queue: general}
+rules:
+  - name: acknowledge
+    then: {auto_reply: received, notify: [oncall]}
+"""
+    )
+    store, broker = InMemoryThreadStore(), Broker()
+    chain = tuple(f"<old-{i}@example.com>" for i in range(30))
+    record = inbound(ALICE, "hello", 0, message_id="<cust-1@example.com>", references=chain)
+    await handler(store, broker, rules).handle([record])
+    notes = [event(r)["data"] for r in broker.take() if event(r)["type"].endswith(".notification")]
+    assert [n["kind"] for n in notes] == ["auto_reply", "notify"]
+    thread = notes[0]["thread"]
+    assert thread["message_id"] == "<cust-1@example.com>"
+    assert thread["references"] == [chain[0], *chain[-19:]]
+    assert "thread" not in notes[1]  # a team's notification answers nobody

@@ -3,14 +3,15 @@ URL, and the email a delivery becomes."""
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from consumers.notifier import in_reply_to
 from consumers.notify.plan import Delivery, customer_addresses, plan
+from consumers.notify.replies import MAX_REFERENCES, ReplyHeaders, reply_headers
 from consumers.notify.targets import NotifyTargets, Target
 from consumers.notify.templates import Templates
 from consumers.notify.transports import (
@@ -159,6 +160,56 @@ def test_the_email_of_a_delivery() -> None:
     assert msg["X-Switchboard-Ticket"] == "T-1"
 
 
+AUTO_REPLY = Delivery("d-1", "e-1", "auto_reply", "after-hours", "email", "ada@example.com")
+CUSTOMER_MAIL = {"message_id": "cust-msg-001@example.com", "references": ["older-001@example.com"]}
+
+
+def test_an_auto_reply_keeps_the_customers_thread_in_references() -> None:
+    """RFC 5322 section 3.6.4: the parent's References, then the parent's Message-ID; a
+    mail client threading by References alone files the reply in the customer's thread."""
+    reply = reply_headers(AUTO_REPLY, TICKET, CUSTOMER_MAIL)
+    assert reply == ReplyHeaders(
+        "<cust-msg-001@example.com>", "<older-001@example.com> <cust-msg-001@example.com>"
+    )
+    out = Outgoing(AUTO_REPLY, "Re: Invoice", "Hello\n", "T-1", *astuple(reply))
+    msg = email_message(out, "support@acme.example")
+    assert msg["In-Reply-To"] == "<cust-msg-001@example.com>"
+    assert msg["References"] == "<older-001@example.com> <cust-msg-001@example.com>"
+
+
+def test_a_message_without_references_is_answered_after_its_in_reply_to() -> None:
+    thread = {"message_id": "<m2@example.com>", "in_reply_to": "m1@example.com"}
+    assert reply_headers(AUTO_REPLY, TICKET, thread).references == (
+        "<m1@example.com> <m2@example.com>"
+    )
+
+
+def test_a_long_thread_keeps_its_first_and_last_ids() -> None:
+    refs = [f"r{i}@example.com" for i in range(60)]
+    thread = {"message_id": "cust@example.com", "references": refs}
+    references = reply_headers(AUTO_REPLY, TICKET, thread).references
+    assert references is not None
+    ids = references.split(" ")
+    assert len(ids) == MAX_REFERENCES
+    assert ids[0] == "<r0@example.com>"  # the thread's root
+    assert ids[-2:] == ["<r59@example.com>", "<cust@example.com>"]  # grandparent, parent
+    msg = email_message(Outgoing(AUTO_REPLY, "s", "b", "T-1", ids[-1], references), "s@a.example")
+    assert msg["References"].split() == ids  # folded over lines, every id whole
+
+
+def test_ids_that_would_break_the_header_are_left_out() -> None:
+    """A customer's References is theirs to write: a line break (a Bcc injected) or a
+    space in an id must neither reach our header nor make the reply unsendable."""
+    thread = {
+        "message_id": "cust@example.com",
+        "references": ["ok@example.com", "evil@x.example\r\nBcc: a@b.example", "a b@c", "no-at"],
+    }
+    reply = reply_headers(AUTO_REPLY, TICKET, thread)
+    assert reply.references == "<ok@example.com> <cust@example.com>"
+    msg = email_message(Outgoing(AUTO_REPLY, "s", "b", "T-1", *astuple(reply)), "s@a.example")
+    assert msg["Bcc"] is None
+
+
 def test_notifier_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHBOARD_SMTP_URL", "smtps://u:p@mail.example.com:465")
     monkeypatch.setenv("SWITCHBOARD_SMTP_FROM", "Support <s@acme.example>")
@@ -225,7 +276,9 @@ def test_an_auto_reply_by_email_answers_the_customers_last_email(
     """So the customer's mail client threads it under their message (In-Reply-To)."""
     delivery = Delivery("d-1", "e-1", kind, "after-hours", "email", "ada@example.com")  # type: ignore[arg-type]
     ticket = TICKET.model_copy(update={"message_ids": message_ids})
-    assert in_reply_to(delivery, ticket) == answers
+    assert reply_headers(delivery, ticket, None) == ReplyHeaders(answers, answers)
+    with_thread = reply_headers(delivery, ticket, CUSTOMER_MAIL)
+    assert (with_thread.in_reply_to is None) is (kind == "notify")
 
 
 @pytest.mark.parametrize(
