@@ -458,6 +458,9 @@ class RoutingHandler:
                 interaction=message,
                 by="customer",
                 reason=placed.reason,
+                # the queue it was reopened in, before a rule below moves it: where the
+                # metrics count the reopen and its FCR takeback (the snapshot is after)
+                queue=placed.ticket.queue,
                 was_first_contact=view.ticket is not None
                 and reopen_takes_back(view.ticket, at, rules.metrics.fcr),
                 fcr_definition=rules.metrics.fcr.hash,

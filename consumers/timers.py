@@ -383,17 +383,15 @@ class TimersHandler:
             if ticket is not None:
                 change = fire(ticket, timer.target, timer.kind, rules, at, seen=seen)
                 current = schedule(ticket).get(timer.member)
-            if change is None:  # stale, or moved (postponed): keep only a future timer
+            if change is None or ticket is None:  # stale, or postponed: keep only a future one
                 if current is not None and current > now:
                     out.later[timer.member] = current
                 else:
                     out.gone.append(timer.member)
                 going_on.append(queue)
                 continue
-            fired_at = datetime.fromtimestamp(timer.when, UTC)
-            if timer.target == "assignment" and ticket is not None:
-                fired_at = max(fired_at, ticket.updated_at)  # as ``accept_timeout`` dates it
-            commit = commit_for(queue.owner, timer.event_id, change, view.ticket_version, fired_at)
+            when = fired_at(timer, ticket)
+            commit = commit_for(queue.owner, timer.event_id, change, view.ticket_version, when)
             commits.append((queue, timer, commit, current))
         results = await delivery.commit([c for _, _, c, _ in commits])  # a CONFLICT waits
         for (queue, timer, commit, current), result in zip(commits, results, strict=True):
@@ -403,6 +401,21 @@ class TimersHandler:
                 going_on.append(queue)
                 log.info("sla_timer_fired", event_id=commit.event_id)
         return going_on
+
+
+def fired_at(timer: Timer, ticket: Ticket) -> datetime:
+    """The time a fired timer's records carry, so the window that counts them.
+
+    A breach: its due time, however late it fired (the contract counts ``breached`` in
+    the window of the due time). A warning or an accept timeout: its own time, unless
+    the ticket changed after it: a priority change that re-timed a clock (or a reopen
+    that re-armed an offer) can make it due at once, and it is then dated at that
+    change, never before what caused it. A catch-up after an outage still dates it at
+    its own time: the ticket is older then."""
+    when = datetime.fromtimestamp(timer.when, UTC)
+    if timer.kind == "breached":
+        return when
+    return max(when, ticket.updated_at)
 
 
 class Queue(NamedTuple):

@@ -71,9 +71,19 @@ def _credited(data: dict[str, Any]) -> dict[str, str]:
     return {**_queue_channel(data), "agent": str(ticket["resolved_by"] or "none")}
 
 
+def _reopened_in(data: dict[str, Any]) -> dict[str, str]:
+    """The queue a reopen happened in: its own ``queue`` (where the ticket was when the
+    customer's message reopened it, before a rule on ``ticket.reopened`` moved it), so
+    its workload count and FCR takeback land where the resolution counted. A record
+    written before it said so: the snapshot's."""
+    return {"queue": str(data.get("queue") or "none")} if "queue" in data else {}
+
+
 def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     """created / resolved / reopened / escalated, and handled + handle_seconds_sum (AHT)."""
     dims = _queue_channel(data)
+    if event_type == EventType.TICKET_REOPENED:
+        dims |= _reopened_in(data)
     counter = WORKLOAD_COUNTS.get(event_type)
     if counter is not None:
         return [Contribution("workload", dims, counter)]
@@ -101,7 +111,7 @@ def fcr(event_type: str, data: dict[str, Any]) -> list[Contribution]:
             out.append(Contribution("fcr", dims, "resolved_first_contact", definition=definition))
         return out
     if event_type == EventType.TICKET_REOPENED and data.get("was_first_contact"):
-        credited = _credited(data)
+        credited = _credited(data) | _reopened_in(data)
         return [
             Contribution("fcr", credited, "reopened_after_first_contact", definition=definition)
         ]
@@ -156,12 +166,15 @@ def sla(event_type: str, data: dict[str, Any]) -> list[Contribution]:
         "policy": str(ticket.get("sla_policy") or "none"),
     }
     if event_type in (EventType.TICKET_SLA_WARNING, EventType.TICKET_SLA_BREACHED):
-        # counted under the queue and priority it fired under, not as its escalation left
-        # the ticket (the snapshot it carries); older records do not say: the snapshot
+        # counted under the queue, priority and policy it fired under, not as its
+        # escalation left the ticket (the snapshot it carries); older records do not
+        # say: the snapshot
         if "queue" in data:
             dims["queue"] = str(data.get("queue") or "none")
         if "priority" in data:
             dims["priority"] = str(data.get("priority"))
+        if "policy" in data:
+            dims["policy"] = str(data.get("policy") or "none")
     counter, target = None, data.get("target")
     if event_type == EventType.TICKET_SLA_WARNING:
         counter = "warned"

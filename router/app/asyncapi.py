@@ -135,7 +135,18 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
         },
         {},
     ),
-    EventType.TICKET_REOPENED: (REOPENED, {INTERACTION: {}, "agent_id": STR_OR_NULL}),
+    EventType.TICKET_REOPENED: (
+        REOPENED,
+        {
+            INTERACTION: {},
+            "agent_id": STR_OR_NULL,
+            "queue": {
+                **STR_OR_NULL,
+                "description": "a customer's reopen: the queue it was reopened in, before "
+                "the rules on ticket.reopened ran (the metrics count the reopen there)",
+            },
+        },
+    ),
     EventType.TICKET_CLOSED: ({"agent_id": STR_OR_NULL}, {}),
     EventType.TICKET_FEEDBACK_RECEIVED: (
         {

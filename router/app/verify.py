@@ -11,16 +11,19 @@ role's own code, so a bug in that code cannot hide in both sides:
 - ``sla`` (queue, channel, priority, policy, target): ``met`` where a reply
   (``.responded``: ``first``/``next`` response) or the resolution (``.resolved``) said
   ``within_sla: true``; ``breached`` in the window of the breach's *due time*;
-  ``warned`` in the window of the warning; a warning or breach under the queue and
-  priority it fired under (its ``queue`` and ``priority``, when the event has them);
+  ``warned`` in the window of the warning; a warning or breach under the queue,
+  priority and policy it fired under (its ``queue``, ``priority`` and ``policy``, when
+  the event has them);
 - ``fcr`` (queue, channel, agent): ``resolved`` per resolution, ``resolved_first_contact``
   when the router judged it first contact (``first_contact``; the definition is the
   router's, configurable in the rules file), ``reopened_after_first_contact`` per reopen
-  of such a ticket (``was_first_contact``), in the reopen's window;
+  of such a ticket (``was_first_contact``), in the reopen's window, under the queue it
+  was reopened in (its ``queue``, when the event has it);
 - ``satisfaction`` (queue, channel, agent): CSAT responses and satisfied (4-5), NPS
   responses, promoters (9-10), passives (7-8), detractors (0-6), CES responses and sum;
-- ``workload`` (queue, channel): created, resolved, reopened, escalated; ``handled`` and
-  ``handle_seconds_sum`` per reply that reported its handle time.
+- ``workload`` (queue, channel): created, resolved, reopened (under the queue it was
+  reopened in, as the takeback), escalated; ``handled`` and ``handle_seconds_sum`` per
+  reply that reported its handle time.
 
 The agent of a window is the event's ``agent_id``, else the ticket's assignee, else the
 agent who resolved it (the snapshot's ``resolved_by``), else ``none``; a takeback
@@ -206,6 +209,11 @@ class Recount:
             {**people, "agent": _text(ticket["resolved_by"])} if "resolved_by" in ticket else people
         )
         load = {"queue": queue, "channel": channel}
+        if kind == "reopened" and "queue" in data:
+            # the queue it was reopened in, before a rule on the reopen moved it (the
+            # snapshot): where its resolution was counted
+            reopened_in = _text(data["queue"])
+            load, credited = {**load, "queue": reopened_in}, {**credited, "queue": reopened_in}
 
         self._workload(kind, data, at, load)
 
@@ -239,7 +247,9 @@ class Recount:
             counter = "warned" if kind == "sla_warning" else "breached"
             # where the ticket was when the clock fired (the event says so), not where
             # the escalation it caused moved it (the snapshot)
-            fired = {name: _text(data[name]) for name in ("queue", "priority") if name in data}
+            fired = {
+                name: _text(data[name]) for name in ("queue", "priority", "policy") if name in data
+            }
             self._count("sla", when, {**sla, **fired, "target": target}, counter)
 
     def _workload(

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from consumers.domain.windows import derived_values, fcr, satisfaction, sla, workload
+from consumers.domain.windows import (
+    CONTRIBUTORS,
+    derived_values,
+    fcr,
+    satisfaction,
+    sla,
+    workload,
+)
+from router.app.verify import Recount
 
 pytestmark = pytest.mark.unit
 
@@ -119,3 +128,53 @@ def test_a_breach_counts_under_the_queue_and_priority_it_fired_under() -> None:
 def test_sla_compliance_is_met_over_met_and_breached() -> None:
     assert derived_values("sla", {"met": 3, "breached": 1, "warned": 2}) == {"compliance": 0.75}
     assert derived_values("sla", {"warned": 1}) == {"compliance": None}
+
+
+AT = datetime(2026, 11, 23, 17, 21, 10, tzinfo=UTC)
+
+
+def both_count(event_type: str, data: dict[str, Any]) -> dict[str, set[tuple[str, ...]]]:
+    """Where the metrics role (its contributions) and ``metrics verify`` (its own
+    recount) count one event: metric -> {(counter, *dimension values sorted by name)}."""
+    role: dict[str, set[tuple[str, ...]]] = {}
+    for contributor in CONTRIBUTORS:
+        for c in contributor(event_type, data):
+            dims = tuple(v for _, v in sorted(c.dimensions.items()))
+            role.setdefault(c.metric, set()).add((c.counter, *dims))
+    recount = Recount(60)
+    event = {"id": "e-1", "type": event_type, "time": AT.isoformat(), "data": data}
+    recount.add_event(event, AT)
+    verified: dict[str, set[tuple[str, ...]]] = {}
+    for window, counted in recount.windows.items():
+        dims = tuple(v for _, v in window.dimensions)
+        verified.setdefault(window.metric, set()).update((n, *dims) for n in counted)
+    assert role == verified  # both sides agree, and this is where they count it
+    return role
+
+
+def test_a_warning_counts_under_the_policy_it_fired_under_not_the_escalations() -> None:
+    """The escalation on a warning switched the ticket from the fast policy to the slow
+    one (the snapshot it carries); the warning fired under fast and counts there."""
+    escalated = {**SLA_TICKET, "queue": "tech", "sla_policy": "slow"}
+    fired = {"target": "first_response", "queue": "tech", "priority": "high"}
+    counted = both_count(
+        "switchboard.ticket.sla_warning", {"ticket": escalated, **fired, "policy": "fast"}
+    )
+    # channel, policy, priority, queue, target
+    assert counted["sla"] == {("warned", "email", "fast", "high", "tech", "first_response")}
+    older = both_count("switchboard.ticket.sla_warning", {"ticket": escalated, **fired})
+    assert older["sla"] == {("warned", "email", "slow", "high", "tech", "first_response")}
+
+
+def test_a_reopen_a_rule_moved_is_counted_in_the_queue_it_was_reopened_in() -> None:
+    """Resolved in general (first contact, by a1), reopened by the customer, and a rule
+    on the reopen moved it to billing (the snapshot): the takeback and the workload
+    ``reopened`` land in general, where the resolution was counted."""
+    moved = {**TICKET, "queue": "billing", "resolved_by": "a1", "assignee": None}
+    data = {"ticket": moved, "by": "customer", "was_first_contact": True, "queue": "general"}
+    counted = both_count("switchboard.ticket.reopened", data)
+    assert counted["fcr"] == {("reopened_after_first_contact", "a1", "email", "general")}
+    assert counted["workload"] == {("reopened", "email", "general")}
+    del data["queue"]  # a record written before it said: the snapshot's queue
+    before = both_count("switchboard.ticket.reopened", data)
+    assert before["workload"] == {("reopened", "email", "billing")}

@@ -696,3 +696,35 @@ rules:
     assert thread["message_id"] == "<cust-1@example.com>"
     assert thread["references"] == [chain[0], *chain[-19:]]
     assert "thread" not in notes[1]  # a team's notification answers nobody
+
+
+async def test_a_reopen_a_rule_moves_says_the_queue_it_was_reopened_in() -> None:
+    """Resolved in general; the customer's reopen is moved to billing by a rule on
+    ``ticket.reopened``. The snapshot says billing, but the reopen happened in general,
+    where the resolution was counted: the metrics count the reopen and its first-contact
+    takeback there (its ``queue``)."""
+    rules = loads_ruleset(
+        """
+version: 1
+queues:
+  general: {}
+  billing: {}
+defaults: {queue: general, priority: normal}
+rules:
+  - name: reopens to billing
+    on: ticket.reopened
+    then: {queue: billing}
+"""
+    )
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker, rules).handle([inbound(ALICE, "printer broken", 0)])
+    ticket = snapshot(broker.take())
+    resolve = {"ticket_id": ticket.id, "agent_id": "a1"}
+    resolving = action_record("ticket.resolved", resolve, AT + timedelta(minutes=1), 1)
+    await handler(store, broker, rules).handle([resolving])
+    broker.take()
+    await handler(store, broker, rules).handle([inbound(ALICE, "it broke again", 2)])
+    published = [event(r) for r in broker.take() if r.topic is Topic.TICKETS]
+    [reopened] = [e for e in published if e["type"] == EventType.TICKET_REOPENED]
+    assert reopened["data"]["queue"] == "general"
+    assert snapshot_of(reopened).queue == "billing"  # as the rule left it

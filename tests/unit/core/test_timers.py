@@ -15,6 +15,7 @@ from consumers.domain.assignment import (
 )
 from consumers.domain.decisions import apply_decision
 from consumers.domain.escalation import Timer, fire, schedule
+from consumers.timers import fired_at
 from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
 from rules import load_ruleset, loads_ruleset
@@ -324,3 +325,17 @@ def test_an_offer_deadline_passed_while_resolved_fires_on_reopening_dated_then()
     assert change.ticket.assignee is None
     assert change.ticket.queued_at == reopened_at
     assert change.ticket.skipped_until["a1"] > reopened_at
+
+
+def test_a_warning_a_priority_change_made_due_is_dated_at_that_change() -> None:
+    """Re-timed to urgent at 13:50, the warning's time (13:45) has passed: it fires at
+    once and is dated 13:50, in the window of the change that caused it, not before.
+    A catch-up after an outage (the ticket unchanged since 10:00) still dates it at its
+    warn time, and a breach is dated at its due time whatever changed since."""
+    retimed_at = WARN + timedelta(minutes=5)
+    retimed = ticket(priority="urgent", updated_at=retimed_at)
+    warning = Timer.parse("T-1|first_response|warning", WARN.timestamp())
+    assert fired_at(warning, retimed) == retimed_at
+    assert fired_at(warning, ticket()) == WARN  # caught up late: still its warn time
+    breach = Timer.parse("T-1|first_response|breached", DUE.timestamp())
+    assert fired_at(breach, ticket(updated_at=DUE + timedelta(minutes=5))) == DUE
