@@ -443,6 +443,19 @@ async def delete_many(client: RedisClient, keys: Sequence[str]) -> None:
         await client.delete(*keys)
 
 
+async def scan_slot(client: RedisClient, pattern: str, key: str) -> list[str]:
+    """Every key matching ``pattern``, all of them in the slot of ``key`` (one hash tag:
+    ``p:{agents}:agent:*``): on a cluster, SCAN on the one primary holding that slot, so
+    a node that is down or paused elsewhere does not stop the read, and the other nodes'
+    keys (every customer's) are not walked for nothing."""
+    if isinstance(client, RedisCluster):
+        node = client.get_node_from_key(key)
+        found = client.scan_iter(match=pattern, count=500, target_nodes=node)
+    else:
+        found = client.scan_iter(match=pattern, count=500)
+    return [text(key) async for key in found]
+
+
 async def scan_all(client: RedisClient, pattern: str) -> list[str]:
     """Every key matching ``pattern``: SCAN on one server; on a cluster on every primary
     (a key may live on any of them)."""

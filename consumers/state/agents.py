@@ -36,7 +36,7 @@ from redis.typing import EncodableT, FieldT
 
 from consumers.domain.assignment import AgentState, AssignRequest, FreeAgent, choose_in_turn
 from router.keys import Keys
-from router.redis import RedisClient, get_many, load_script, redis_errors, scan_all, text
+from router.redis import RedisClient, get_many, load_script, redis_errors, scan_slot, text
 from router.vocabulary import CHANNELS
 
 HERE = Path(__file__).parent
@@ -390,7 +390,7 @@ class AgentStore:
         with redis_errors():
             if agent_ids is None:
                 prefix = self._agent("")
-                keys = await scan_all(self._r, _glob_escape(prefix) + "*")
+                keys = await scan_slot(self._r, _glob_escape(prefix) + "*", prefix)
                 agent_ids = [key[len(prefix) :] for key in keys]
             agent_ids = sorted(set(agent_ids))
             async with self._r.pipeline(transaction=False) as pipe:

@@ -17,6 +17,7 @@ import pytest
 import redis
 from redis.exceptions import ClusterDownError
 
+from consumers.state.agents import AgentStore
 from consumers.state.epoch import StateEpoch
 from router.app import roles
 from router.app.embedded import EmbeddedServices
@@ -192,6 +193,27 @@ async def test_one_paused_node_costs_its_keys_one_timeout_and_the_others_nothing
             assert took < 2 * TIMEOUT_S + 0.3, (key, took)
         else:
             assert (outcome, took < TIMEOUT_S) == ("ok", True), (key, took)
+
+
+async def test_the_agent_list_is_served_while_a_node_without_the_agents_is_paused(
+    own_cluster: Cluster, own_client: RedisClient
+) -> None:
+    """Every agent key has the ``{agents}`` hash tag: listing them asks that slot's node
+    only. It had scanned every primary, so one paused node elsewhere made ``GET
+    /v1/agents`` a 503 after the socket timeout."""
+    agents = AgentStore(own_client, prefix="list")
+    await agents.presence("a-1", "online", ["tech"], {"chat": 2})
+    holder = own_client.get_node_from_key(Keys("list").agents).port  # type: ignore[union-attr]
+    other = next(port for port in own_cluster.ports if port != holder)
+    _signal(own_cluster, signal.SIGSTOP, other)
+    try:
+        began = time.monotonic()
+        listed = await agents.records()
+        took = time.monotonic() - began
+    finally:
+        _signal(own_cluster, signal.SIGCONT, other)
+    assert [a.agent_id for a in listed] == ["a-1"]
+    assert took < TIMEOUT_S, took
 
 
 async def test_readiness_asks_every_node_not_the_one_a_ping_reaches(
