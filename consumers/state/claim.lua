@@ -10,7 +10,9 @@
 --                  accepted: their load must show it)
 --         'online' counted whether full or not, but only while the agent is online (an
 --                  offer they had not accepted, seen again at a reopen: 'offline' when
---                  they left meanwhile, for the offer to be withdrawn)
+--                  they left meanwhile, for the offer to be withdrawn); an agent with no
+--                  presence recorded at all (a state rebuild starts without any) is
+--                  counted as with '1': nobody said they left
 -- Returns per claim {outcome, agent}:
 --   'held'     the ticket is held already (a retry, or another claimer won): its holder
 --   'offline'  the agent is not online (went away or offline since the read)
@@ -23,6 +25,9 @@ for c = 0, #ARGV / 6 - 1 do
   local ticket, agent, channel = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local check = ARGV[a + 6]
   local held = redis.call('GET', KEYS[k + 1])
+  if check == 'online' and not redis.call('HGET', KEYS[k + 4], 'status') then
+    check = '1'
+  end
   if held then
     out[#out + 1] = {'held', held}
   elseif check ~= '1' and redis.call('SISMEMBER', KEYS[1], agent) == 0 then

@@ -139,6 +139,12 @@ async def test_an_offer_seen_again_takes_a_seat_only_while_its_agent_is_online(
     named = await agents.claim([(offer("T-named"), "o1")], force=True)
     assert named == [Claim("claimed", "o1")]  # a rule's choice is counted whoever is away
     assert await agents.statuses(["o1", "never-seen"]) == {"o1": "away", "never-seen": "offline"}
+    # no presence recorded at all (a state rebuild starts without any): nobody said they
+    # left, so the offer keeps its seat instead of being withdrawn by the replay
+    unknown = await agents.claim(
+        [(offer("T-rebuilt"), "ghost")], force=True, while_online={"T-rebuilt"}
+    )
+    assert unknown == [Claim("claimed", "ghost")]
 
 
 async def resolved_and_left(sb: Running, ticket_id: str, status: str) -> None:
