@@ -30,8 +30,25 @@ from router.smtp_url import smtp_server
 
 ENV_PREFIX = "SWITCHBOARD_"
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "examples"
-SecretChannel = Literal["chat", "voice", "email"]
-SECRET_CHANNELS: tuple[SecretChannel, ...] = ("chat", "voice", "email")
+SecretChannel = Literal["chat", "voice", "email", "sms", "whatsapp", "messenger"]
+SECRET_CHANNELS: tuple[SecretChannel, ...] = (
+    "chat",
+    "voice",
+    "email",
+    "sms",
+    "whatsapp",
+    "messenger",
+)
+SECRET_SETTINGS: dict[SecretChannel, str] = {
+    "chat": "SWITCHBOARD_CHAT_SECRET",
+    "voice": "SWITCHBOARD_VOICE_SECRET",
+    "email": "SWITCHBOARD_EMAIL_SECRET",
+    "sms": "SWITCHBOARD_TWILIO_AUTH_TOKEN",
+    "whatsapp": "SWITCHBOARD_TWILIO_AUTH_TOKEN",
+    "messenger": "SWITCHBOARD_META_APP_SECRET",
+}
+"""The setting that authenticates each channel's requests; unset, anyone may post as
+anyone (Twilio's and Meta's webhooks are then not verified)."""
 MIN_TEXT_BYTES = 1024
 #: The smallest record size that leaves room for the smallest text (``_text_fits``):
 #: a quarter of it holds twice the text (text and quoted text) plus 16 KiB of envelope.
@@ -214,7 +231,7 @@ class Settings(BaseSettings):
     open_channels: Annotated[frozenset[SecretChannel], NoDecode] = Field(
         default=frozenset(),
         description="Comma-separated channels deliberately open without a secret: "
-        "chat, voice, email.",
+        "chat, voice, email, sms, whatsapp, messenger.",
     )
     email_group_addresses: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(),
@@ -337,7 +354,9 @@ class Settings(BaseSettings):
             sorted(set(value) - set(SECRET_CHANNELS)) if isinstance(value, set | frozenset) else []
         )
         if unknown:
-            raise ValueError(f"{unknown[0]!r} has no secret to waive; list chat, voice or email")
+            raise ValueError(
+                f"{unknown[0]!r} has no secret to waive; list any of {', '.join(SECRET_CHANNELS)}"
+            )
         return value
 
     @field_validator("email_group_addresses", mode="before")
@@ -353,7 +372,14 @@ class Settings(BaseSettings):
         return value
 
     def channel_secret(self, channel: SecretChannel) -> SecretStr | None:
-        secrets = {"chat": self.chat_secret, "voice": self.voice_secret, "email": self.email_secret}
+        secrets = {
+            "chat": self.chat_secret,
+            "voice": self.voice_secret,
+            "email": self.email_secret,
+            "sms": self.twilio_auth_token,
+            "whatsapp": self.twilio_auth_token,
+            "messenger": self.meta_app_secret,
+        }
         return secrets[channel]
 
     def unauthenticated_channels(self) -> list[SecretChannel]:

@@ -34,7 +34,7 @@ from router.errors import ConfigError
 from router.kafka import check_kafka
 from router.logs import configure_logging
 from router.redis import shown_url
-from router.settings import SecretChannel, Settings
+from router.settings import SECRET_SETTINGS, SecretChannel, Settings
 from router.topic_admin import ensure_topics
 
 
@@ -48,19 +48,20 @@ def is_loopback(host: str) -> bool:
 
 
 def _secret_names(channels: list[SecretChannel]) -> str:
-    return " and ".join(f"SWITCHBOARD_{channel.upper()}_SECRET" for channel in channels)
+    return " and ".join(dict.fromkeys(SECRET_SETTINGS[channel] for channel in channels))
 
 
 def refuse_public_open_channels(settings: Settings) -> None:
-    """Chat and voice without a secret accept anyone's messages as anyone: reachable from
-    other hosts, that is refused unless SWITCHBOARD_OPEN_CHANNELS says it is meant."""
+    """A channel without its secret (chat, voice, email; Twilio's auth token, Meta's app
+    secret) accepts anyone's messages as anyone: reachable from other hosts, that is
+    refused unless SWITCHBOARD_OPEN_CHANNELS says it is meant."""
     channels = settings.unauthenticated_channels()
     if not channels or is_loopback(settings.http_host):
         return
     which = " and ".join(channels)
     fail(
         ConfigError(
-            f"SWITCHBOARD_{channels[0].upper()}_SECRET",
+            SECRET_SETTINGS[channels[0]],
             f"{which} would accept anyone on {settings.http_host}; set "
             f"{_secret_names(channels)}, or list {','.join(channels)} in "
             f"SWITCHBOARD_OPEN_CHANNELS to leave {'it' if len(channels) == 1 else 'them'} "

@@ -51,7 +51,7 @@ class RoleProcesses:
             "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
             "SWITCHBOARD_HTTP_PORT": str(port),
             "SWITCHBOARD_LOG_LEVEL": "warning",
-            "SWITCHBOARD_OPEN_CHANNELS": "chat,voice,email",  # a loopback bench, open on purpose
+            "SWITCHBOARD_OPEN_CHANNELS": "chat,voice,email,sms,whatsapp,messenger",  # loopback
             "SWITCHBOARD_RULES_PATH": str(settings.rules_path),
         }
         cmd = [sys.executable, "-m", "router.app", "run", "--role", role]

@@ -128,8 +128,14 @@ def unreachable_backends(**extra: str) -> dict[str, str]:
     )
 
 
+PROVIDERS_VERIFIED = {
+    "SWITCHBOARD_TWILIO_AUTH_TOKEN": "twilio-token",
+    "SWITCHBOARD_META_APP_SECRET": "meta-secret",
+}
+
+
 def test_public_ingress_without_chat_voice_and_email_secrets_refuses_to_start() -> None:
-    env = unreachable_backends(SWITCHBOARD_HTTP_HOST="0.0.0.0")
+    env = unreachable_backends(SWITCHBOARD_HTTP_HOST="0.0.0.0", **PROVIDERS_VERIFIED)
     result = switchboard("run", "--role", "ingress", env=env)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
@@ -155,6 +161,32 @@ def test_public_ingress_without_chat_voice_and_email_secrets_refuses_to_start() 
     assert "chat-key-123" not in only_voice_open.stderr
 
 
+def test_public_ingress_without_twilio_and_meta_secrets_refuses_to_start() -> None:
+    """Unverified, Twilio's and Meta's webhooks take anyone's post as any phone number or
+    page user: reachable from other hosts, that is refused as for chat, voice and email."""
+    secrets = {
+        "SWITCHBOARD_CHAT_SECRET": "c-key",
+        "SWITCHBOARD_VOICE_SECRET": "v-key",
+        "SWITCHBOARD_EMAIL_SECRET": "e-key",
+    }
+    env = unreachable_backends(SWITCHBOARD_HTTP_HOST="0.0.0.0", **secrets)
+    result = switchboard("run", "--role", "ingress", env=env)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: SWITCHBOARD_TWILIO_AUTH_TOKEN: sms and whatsapp and messenger would accept anyone"
+    )
+    assert "SWITCHBOARD_META_APP_SECRET" in line
+    assert line.count("SWITCHBOARD_TWILIO_AUTH_TOKEN") == 2  # the setting, then once in the hint
+    opened = {**env, "SWITCHBOARD_OPEN_CHANNELS": "sms,whatsapp,messenger"}
+    past = switchboard("run", "--role", "ingress", env=opened)
+    assert (
+        past.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS")
+    ), past.stderr
+
+
 @pytest.mark.parametrize(
     "extra",
     [
@@ -173,7 +205,7 @@ def test_ingress_with_secrets_or_open_on_purpose_gets_past_the_guard(
     extra: dict[str, str],
 ) -> None:
     """It then stops at the next check, the unreachable Kafka, which proves it got there."""
-    env = unreachable_backends(SWITCHBOARD_HTTP_HOST="0.0.0.0")
+    env = unreachable_backends(SWITCHBOARD_HTTP_HOST="0.0.0.0", **PROVIDERS_VERIFIED)
     result = switchboard("run", "--role", "ingress", env={**env, **extra})
     assert result.returncode == 2
     assert (
