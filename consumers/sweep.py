@@ -131,7 +131,11 @@ class LineSweep:
         departure was dealt with; one whose ticket moved meanwhile (a compare-and-set
         conflict) is kept, and the next sweep tries again. A resolved ticket holds no
         seat, so its offer is not found here: reopened while its agent is still gone, the
-        timers role takes it back then (``TimersHandler._withdraw_again``)."""
+        timers role takes it back then (``TimersHandler._withdraw_again``).
+
+        An agent online again before the sweep keeps their offers: nothing new is withdrawn,
+        but a withdrawal committed before a crash (its seat still held, as its snapshot was
+        never published) is published, since only this departure's id reaches it."""
         departures = await self._agents.departures()
         if not departures:
             return True
@@ -153,7 +157,7 @@ class LineSweep:
                 delivery.publish(owner, eid, view.outbox or [])
                 continue
             change = None
-            if view.ticket is not None:
+            if view.ticket is not None and not departure.back:
                 change = withdrawn(view.ticket, departure.agent_id, departure.status, at)
             if change is not None:
                 commits.append((departure, commit_for(owner, eid, change, view.ticket_version, at)))

@@ -37,7 +37,7 @@ from consumers.recent import Recent
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
 from consumers.state.schedule import TimerSchedule
-from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
+from consumers.state.threads import Commit, RedisThreadStore, ThreadView, ViewRequest
 from consumers.state.waiting import WaitingLine
 from consumers.sweep import LineSweep, request_for
 from router.codec import TYPE_HEADER, decode_event
@@ -194,8 +194,9 @@ class TimersHandler:
         freed the seat) is counted only while that agent is online; one who went away or
         offline meanwhile gets it taken back at once (``_withdraw_again``). The sweep
         could not: a resolved ticket is no offer to withdraw, and their departure was
-        dealt with before the reopen. Checked in the claim this role makes anyway, so
-        it costs nothing more unless there is an offer to withdraw."""
+        dealt with before the reopen. Checked in the claim this role makes anyway; such
+        an offer costs one read of views more (``_withdrawals``), for a withdrawal done
+        before a crash is republished, not claimed over."""
         holders = await self._agents.holders([t.id for t in tickets])
         await self._offer_named(
             [
@@ -218,44 +219,69 @@ class TimersHandler:
             for t, holder in zip(tickets, holders, strict=True)
             if (agent := t.assignee) and t.status not in SETTLED and holder != agent
         ]
+        seen_again = {t.id for t, _ in named if t.assigned_at and not t.accepted}
+        withdrawals = await self._withdrawals([t for t, _ in named if t.id in seen_again], owners)
+        named = [(t, agent) for t, agent in named if t.id not in withdrawals.done]
         claims = await self._agents.claim(
             [(request_for(t, rules), agent) for t, agent in named],
             force=True,
-            while_online={t.id for t, _ in named if t.assigned_at and not t.accepted},
+            while_online=seen_again,
         )
         await self._withdraw_again(
             [t for (t, _), claim in zip(named, claims, strict=True) if claim.outcome == "offline"],
-            owners,
+            withdrawals,
         )
         await self._line.follow(tickets, self._sweep.announced)
 
-    async def _withdraw_again(self, tickets: list[Ticket], owners: dict[str, str]) -> None:
+    async def _withdrawals(self, tickets: list[Ticket], owners: dict[str, str]) -> Withdrawals:
+        """For each offer seen again, not accepted and without its seat (a reopen, or a
+        redelivery), whether ``_withdraw_again`` took it back already: done before a crash
+        that kept its outbox from the broker, the agent may be online again by now, and
+        the claim would give them a seat for a ticket back in line. Such a withdrawal is
+        published now (a delivery of its own, flushed before the claim) and its ticket
+        not claimed. One read of views, only when there are such offers; kept for
+        ``_withdraw_again``."""
+        found = [(owners[t.id], withdrawn_again_id(t), t) for t in tickets]
+        if not found:
+            return Withdrawals([], [], set())
+        views = await self._store.views(
+            [ViewRequest(owner, eid, ticket_id=t.id) for owner, eid, t in found]
+        )
+        delivery = Delivery(self._store, self._send)
+        done: set[str] = set()
+        for (owner, eid, seen), view in zip(found, views, strict=True):
+            if view.done:  # withdrawn before: publish what may still be pending
+                delivery.publish(owner, eid, view.outbox or [])
+                done.add(seen.id)
+        if done:
+            await delivery.flush()
+        return Withdrawals(found, views, done)
+
+    async def _withdraw_again(self, tickets: list[Ticket], withdrawals: Withdrawals) -> None:
         """Take back each offer, not accepted, whose agent was found away or offline when
         the ticket came back to them (a reopen), as the sweep withdraws the offers of an
         agent who leaves (``withdrawn``: ``.queued`` ``agent_away``/``agent_offline``, no
         skip, no ``assignment.timeout``): otherwise it would wait out its accept time for
         nobody. Only while the ticket is still in the round of that snapshot: a later
-        round is another offer, and a conflict waits for the ticket's next snapshot."""
+        round is another offer, and a conflict waits for the ticket's next snapshot.
+        Committed on the views ``_withdrawals`` read (a compare-and-set: a ticket that
+        moved since is a conflict)."""
         if not tickets:
             return
         statuses = await self._agents.statuses([t.assignee or "" for t in tickets])
-        found = [(owners[t.id], withdrawn_again_id(t), t) for t in tickets]
-        views = await self._store.views(
-            [ViewRequest(owner, eid, ticket_id=t.id) for owner, eid, t in found]
-        )
+        gone = {t.id for t in tickets}
         at = datetime.fromtimestamp(self._clock(), UTC)
         delivery = Delivery(self._store, self._send)
         commits: list[Commit] = []
-        for (owner, eid, seen), view in zip(found, views, strict=True):
+        for (owner, eid, seen), view in zip(withdrawals.found, withdrawals.views, strict=True):
+            if seen.id not in gone or seen.id in withdrawals.done:
+                continue
             ticket, agent = view.ticket, seen.assignee or ""
             status = "away" if statuses.get(agent) == "away" else "offline"
-            change = None
-            if view.done:  # withdrawn before: publish what may still be pending
-                delivery.publish(owner, eid, view.outbox or [])
-            elif ticket is not None and ticket.assignment_round == seen.assignment_round:
+            if ticket is not None and ticket.assignment_round == seen.assignment_round:
                 change = withdrawn(ticket, agent, status, at)
-            if change is not None:
-                commits.append(commit_for(owner, eid, change, view.ticket_version, at))
+                if change is not None:
+                    commits.append(commit_for(owner, eid, change, view.ticket_version, at))
         await delivery.commit(commits)
         await delivery.flush()
 
@@ -416,6 +442,16 @@ def fired_at(timer: Timer, ticket: Ticket) -> datetime:
     if timer.kind == "breached":
         return when
     return max(when, ticket.updated_at)
+
+
+class Withdrawals(NamedTuple):
+    """The offers seen again (``TimersHandler._withdrawals``): each one's owner,
+    withdrawal id and ticket as the snapshot had it, the view read under that id, and
+    the tickets whose withdrawal was found done."""
+
+    found: list[tuple[str, str, Ticket]]
+    views: list[ThreadView]
+    done: set[str]
 
 
 class Queue(NamedTuple):

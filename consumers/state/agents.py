@@ -19,8 +19,10 @@ agent's presence, skills or capacity were recorded, or a ticket released its cap
 The waiting line is walked again only when it moved, so an idle line costs one read.
 
 An agent who goes away or offline is recorded as a departure (hash ``left``: agent ->
-``status marker``, one marker per presence) until the timers role's sweep has withdrawn
-the offers they had not accepted; coming back online before that cancels it.
+``status marker``, one marker per presence) until the timers role's sweep has dealt with
+it. Coming back online before that keeps the offers but not the entry's removal: only the
+sweep removes it, after publishing what a withdrawal committed before a crash left
+pending (its event id comes from the entry, so nothing else could reach it again).
 """
 
 from __future__ import annotations
@@ -63,11 +65,14 @@ class Claim(NamedTuple):
 
 class Departure(NamedTuple):
     """An agent who went away or offline (``status``), with the marker of that presence:
-    one per time they left, so a departure dealt with is told from a newer one."""
+    one per time they left, so a departure dealt with is told from a newer one. ``back``:
+    they are online again (their offers stay; only a withdrawal already done is left to
+    publish)."""
 
     agent_id: str
     status: str
     marker: str
+    back: bool = False
 
 
 class Roster(NamedTuple):
@@ -138,8 +143,7 @@ class AgentStore:
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.hset(self._agent(agent_id), mapping=fields)
                 if status == "online":
-                    pipe.sadd(self._online, agent_id)
-                    pipe.hdel(self._left, agent_id)
+                    pipe.sadd(self._online, agent_id)  # a departure stays for the sweep
                 else:
                     pipe.srem(self._online, agent_id)
                     pipe.hset(self._left, agent_id, f"{status} {uuid.uuid4().hex}")
@@ -296,14 +300,18 @@ class AgentStore:
 
     # --- departures -------------------------------------------------------------------
     async def departures(self) -> list[Departure]:
-        """The agents who went away or offline and whose offers are still to withdraw."""
+        """The agents who went away or offline and whose departure the sweep has not dealt
+        with yet, each told whether they are online again. One read when there is none."""
         with redis_errors():
             raw = await self._r.hgetall(self._left)
-        out = []
-        for agent, value in sorted((text(k), text(v)) for k, v in raw.items()):
-            status = value.split(" ", 1)[0]
-            out.append(Departure(agent, status, value))
-        return out
+            if not raw:
+                return []
+            left = sorted((text(k), text(v)) for k, v in raw.items())
+            online = await self._r.smismember(self._online, [agent for agent, _ in left])
+        return [
+            Departure(agent, value.split(" ", 1)[0], value, bool(back))
+            for (agent, value), back in zip(left, online, strict=True)
+        ]
 
     async def held(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
         """The tickets each agent holds a seat for, on every channel, in one round trip."""

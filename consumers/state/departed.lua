@@ -1,4 +1,5 @@
--- Forget the departures whose offers the sweep has withdrawn, in one step.
+-- Forget the departures the sweep has dealt with (offers withdrawn, or, for an agent
+-- online again, a withdrawal done before a crash published), in one step.
 -- KEYS: 1 the departures hash (agent -> 'status marker', see AgentStore.presence)
 -- ARGV: pairs of agent, the value the sweep read. An entry written since (the agent
 --       came back and left again, maybe with new offers) is kept for the next sweep.

@@ -7,18 +7,29 @@ rests with an agent who is not online."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from pydantic import SecretStr
 
-from consumers.domain.assignment import AssignRequest
+from consumers.domain.assignment import AssignRequest, withdrawn, withdrawn_again_id
+from consumers.outbox import commit_for
 from consumers.state.agents import AgentStore, Claim
+from consumers.state.threads import RedisThreadStore, ViewRequest
+from consumers.state.waiting import WaitingLine
+from consumers.sweep import LineSweep
 from router.app import roles
+from router.events import Ticket
+from router.keys import Keys
 from router.redis import make_redis
 from router.settings import Settings
-from router.topics import Topic
+from router.topics import OutRecord, Topic
+from rules import load_ruleset
+from tests.component.pipeline.conftest import RULES as BASIC_RULES
 from tests.component.pipeline.conftest import Running, run_switchboard
 from tests.component.pipeline.test_assignment import until_online
 from tests.component.pipeline.test_assignment_lifecycle import (
@@ -29,6 +40,7 @@ from tests.component.pipeline.test_assignment_lifecycle import (
     outcomes,
     story_until,
 )
+from tests.component.pipeline.test_timers_rounds import QUEUED, Timers
 from tests.conftest import read_topic, values
 
 pytestmark = pytest.mark.component
@@ -60,7 +72,10 @@ async def test_a_departure_is_kept_until_dealt_with_and_cancelled_by_coming_back
     await agents.presence("a1", "away", None, None)
     [away] = await agents.departures()
     assert (away.agent_id, away.status) == ("a1", "away")
-    await agents.presence("a1", "online", None, None)  # back before the sweep: nothing to do
+    await agents.presence("a1", "online", None, None)  # back before the sweep: offers stay,
+    [back] = await agents.departures()  # but the entry waits for the sweep (a crash may have
+    assert back == away._replace(back=True)  # left a withdrawal under its id to publish)
+    await agents.departed([back])
     assert await agents.departures() == []
 
     await agents.presence("a1", "offline", None, None)
@@ -207,3 +222,125 @@ async def test_a_reopened_offer_of_an_agent_who_left_meanwhile_goes_to_another_a
             assert await store.held(["bob"]) == {"bob": []}
         finally:
             await client.aclose()
+
+
+@pytest.fixture
+async def timers(settings: Settings) -> AsyncIterator[Timers]:
+    redis = make_redis(settings)
+    prefix = settings.topic_prefix
+    yield Timers(
+        redis,
+        RedisThreadStore(redis, ttl_s=3600, prefix=prefix),
+        AgentStore(redis, prefix=prefix),
+        load_ruleset(BASIC_RULES),
+        Keys(prefix),
+    )
+    await redis.aclose()
+
+
+def offered(ticket_id: str, agent_id: str) -> Ticket:
+    """A ticket offered to ``agent_id`` a minute ago and not accepted yet."""
+    now = datetime.now(UTC)
+    return Ticket(
+        id=ticket_id,
+        status="open",
+        channel="email",
+        customer_id=f"C-{ticket_id}",
+        queue="general",
+        assignee=agent_id,
+        assigned_at=now - timedelta(minutes=1),
+        assignment_round=1,
+        created_at=now - timedelta(minutes=2),
+        updated_at=now - timedelta(minutes=1),
+    )
+
+
+def seat(ticket: Ticket) -> AssignRequest:
+    return AssignRequest(ticket.id, ticket.channel, "general", frozenset(), "least_loaded", 1)
+
+
+def reasons(records: list[OutRecord]) -> list[str]:
+    return [
+        orjson.loads(r.value or b"{}")["data"]["reason"]
+        for r in records
+        if r.topic == Topic.TICKETS and r.headers and dict(r.headers)["ce_type"].decode() == QUEUED
+    ]
+
+
+def sweep_of(timers: Timers, send: Callable[[list[OutRecord]], Awaitable[None]]) -> LineSweep:
+    line = WaitingLine(timers.redis, prefix=timers.keys.prefix)
+    return LineSweep(line, timers.store, timers.agents, rules=lambda: timers.rules, send=send)
+
+
+async def test_a_withdrawal_cut_short_by_a_crash_is_published_when_its_agent_is_back(
+    timers: Timers,
+) -> None:
+    """Committed, then the broker failed before the flush, and the agent came back online
+    before the next sweep: that sweep still reaches the withdrawal's id (the departure
+    stays until dealt with) and publishes it, and clears the departure. Before, coming
+    online deleted the departure, and the ``.queued`` record was never published."""
+    agents = timers.agents
+    await agents.presence("w1", "online", [], {"email": 1})
+    ticket = offered("T-crash", "w1")
+    await timers.open(ticket)
+    assert await agents.claim([(seat(ticket), "w1")]) == [Claim("claimed", "w1")]
+    await agents.presence("w1", "offline", None, None)
+
+    async def broker_down(records: list[OutRecord]) -> None:
+        raise RuntimeError("broker down")
+
+    with pytest.raises(RuntimeError):
+        await sweep_of(timers, broker_down).sweep(time.time())
+    [withdrawn_now] = await timers.store.tickets([ticket.id])
+    assert withdrawn_now is not None
+    assert withdrawn_now.assignee is None
+    assert timers.outbox.records == []
+
+    await agents.presence("w1", "online", None, None)
+    await sweep_of(timers, timers.outbox.send).sweep(time.time())
+    assert reasons(timers.outbox.records) == ["agent_offline"]
+    assert await agents.departures() == []
+    [after] = await timers.store.tickets([ticket.id])
+    assert after == withdrawn_now  # nothing withdrawn twice
+
+
+async def test_coming_back_before_the_sweep_keeps_the_offers(timers: Timers) -> None:
+    agents = timers.agents
+    await agents.presence("w2", "online", [], {"email": 1})
+    ticket = offered("T-kept", "w2")
+    await timers.open(ticket)
+    await agents.claim([(seat(ticket), "w2")])
+    await agents.presence("w2", "away", None, None)
+    await agents.presence("w2", "online", None, None)
+    await sweep_of(timers, timers.outbox.send).sweep(time.time())
+    assert reasons(timers.outbox.records) == []
+    assert await agents.departures() == []
+    [kept] = await timers.store.tickets([ticket.id])
+    assert kept is not None
+    assert kept.assignee == "w2"
+    assert await agents.held(["w2"]) == {"w2": [ticket.id]}
+
+
+async def test_a_reopened_offer_withdrawn_before_a_crash_is_published_not_claimed(
+    timers: Timers,
+) -> None:
+    """The timers role withdrew a reopened offer (its agent was gone) and died before
+    publishing; the agent is online again when the snapshot comes back. The withdrawal is
+    published and the agent gets no seat for a ticket that is back in line. Before, the
+    claim's 'online' check passed and gave them the seat, and the ``.queued`` record was
+    never published."""
+    await timers.agents.presence("bob", "online", [], {"email": 1})
+    ticket = offered("T-reopened", "bob")
+    record = await timers.open(ticket)
+    owner, eid = ticket.customer_id, withdrawn_again_id(ticket)
+    [view] = await timers.store.views([ViewRequest(owner, eid, ticket_id=ticket.id)])
+    at = datetime.now(UTC)
+    change = withdrawn(ticket, "bob", "offline", at)
+    assert change is not None
+    commit = commit_for(owner, eid, change, view.ticket_version, at)
+    assert await timers.store.commit_many([commit]) == ["OK"]  # then the crash
+
+    await timers.handler().handle([record])  # the snapshot redelivered
+    assert reasons(timers.outbox.records) == ["agent_offline"]
+    assert await timers.agents.holders([ticket.id]) == [None]
+    assert await timers.agents.held(["bob"]) == {"bob": []}
