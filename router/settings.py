@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from aiokafka.conn import get_ip_port_afi
 from pydantic import (
@@ -344,6 +345,23 @@ class Settings(BaseSettings):
             return None
         smtp_server(value.get_secret_value())  # its ValueError says what is wrong
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        """The base URL Twilio was given, without the path Switchboard adds: a URL
+        without its scheme, with a query, or with a webhook's own path pasted in would
+        make every Twilio signature fail (401) with nothing saying why."""
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("not an http(s) URL: write it as https://host[:port][/prefix]")
+        if parts.query or parts.fragment:
+            raise ValueError("a base URL has no query or fragment")
+        if "/v1/" in parts.path + "/":
+            raise ValueError("the base URL only: Switchboard adds each webhook's /v1/... path")
+        return value.strip()
 
     @field_validator("open_channels", mode="before")
     @classmethod

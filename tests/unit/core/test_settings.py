@@ -225,3 +225,27 @@ def test_the_embedded_broker_gets_a_short_session_unless_one_was_set(
     )
     monkeypatch.setenv("SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS", "30000")
     assert on_embedded_broker(Settings().kafka, "127.0.0.1:9").session_timeout_ms == 30000
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("hooks.example.com", "not an http(s) URL"),
+        ("https://hooks.example.com/v1/channels/sms", "the base URL only"),
+        ("https://hooks.example.com/?x=1", "no query"),
+    ],
+)
+def test_a_public_url_twilio_signatures_could_never_match_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, value: str, says: str
+) -> None:
+    """Each of these had been accepted, and then every Twilio webhook was a 401."""
+    monkeypatch.setenv("SWITCHBOARD_PUBLIC_URL", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.setting == "SWITCHBOARD_PUBLIC_URL"
+    assert says in str(caught.value)
+
+
+def test_a_public_url_may_carry_a_port_and_a_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_PUBLIC_URL", " https://gw.example.com:8443/switchboard/ ")
+    assert Settings().public_url == "https://gw.example.com:8443/switchboard/"
