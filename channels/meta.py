@@ -16,14 +16,7 @@ from pydantic import BaseModel, Field
 
 from channels.body import JSON, parse_json, read_body, require_media_type, validate
 from channels.deps import Ingress
-from channels.meta_payloads import (
-    Envelope,
-    Extracted,
-    MessengerWebhook,
-    WhatsAppWebhook,
-    from_messenger,
-    from_whatsapp,
-)
+from channels.meta_payloads import Envelope, Extracted, extract_any
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
 from channels.publish import Publisher
@@ -66,10 +59,11 @@ class BatchAccepted(BaseModel):
 
 
 def extract(data: object) -> tuple[str, Extracted]:
+    """The delivery's ``object`` and its customer messages. Only a body that is no
+    delivery at all (no object with an ``object`` and an ``entry`` list) is a 400: an
+    event in it that Switchboard cannot read is ignored, the rest still published."""
     envelope = validate(Envelope, data)
-    if envelope.object == "whatsapp_business_account":
-        return envelope.object, from_whatsapp(validate(WhatsAppWebhook, data))
-    return envelope.object, from_messenger(validate(MessengerWebhook, data))
+    return envelope.object, extract_any(envelope)
 
 
 def without_controls(data: Interaction) -> Interaction:
@@ -121,7 +115,7 @@ def build_router() -> APIRouter:
         PATH,
         response_class=PlainTextResponse,
         summary="Meta webhook subscription handshake",
-        responses=problem_responses(403),
+        responses=problem_responses(400, 403),
     )
     async def handshake(
         ingress: Ingress,
@@ -131,8 +125,15 @@ def build_router() -> APIRouter:
     ) -> PlainTextResponse:
         secret = ingress.settings.meta_verify_token
         known = [secret.get_secret_value()] if secret else []
-        if mode != "subscribe" or challenge is None or not matches_any(verify_token, known):
+        if mode != "subscribe" or not matches_any(verify_token, known):
             raise Problem(403, "hub.mode must be subscribe and hub.verify_token must match")
+        if challenge is None:  # said only to a caller who knows the token
+            raise Problem(
+                400,
+                "/query/hub.challenge: missing; Meta sends the number to answer with",
+                slug="invalid",
+                errors=[{"pointer": "/query/hub.challenge", "detail": "Field required"}],
+            )
         return PlainTextResponse(challenge)
 
     @router.post(
@@ -166,7 +167,11 @@ def build_router() -> APIRouter:
             if not verify_meta(secret, raw, request.headers.get("x-hub-signature-256")):
                 raise Problem(401, "missing or invalid X-Hub-Signature-256", slug="signature")
         kind, found = extract(parse_json(raw))
-        events = await publish_all(ingress.publisher, SOURCES[kind], found.messages)
+        events = (
+            await publish_all(ingress.publisher, SOURCES[kind], found.messages)
+            if found.messages
+            else []
+        )
         return BatchAccepted.of(events, found.ignored)
 
     return router

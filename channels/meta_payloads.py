@@ -4,6 +4,10 @@ customer messages in them.
 Only the fields Switchboard reads are declared; everything else Meta sends is allowed
 and ignored. One delivery can carry many entries, changes and messages; statuses,
 echoes, deliveries, reads, reactions and system notices are not customer messages.
+
+The envelope and its entries are read loosely and each event on its own: an event of a
+shape Switchboard does not know is counted in ``ignored`` and logged with its JSON
+pointer, never a 400 for the whole delivery, which Meta cannot fix and only redelivers.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from router.actions import NoControls
+from router.actions import NoControls, json_pointer
 from router.events import Attachment, Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
 from router.vocabulary import Channel
@@ -25,6 +30,11 @@ Ident = Annotated[
 ]
 MEDIA_TYPES = ("image", "video", "audio", "voice", "document", "sticker")
 NOT_MESSAGES = ("reaction", "system", "request_welcome")
+MESSENGER_OBJECTS = ("page", "instagram")
+WHATSAPP_OBJECT = "whatsapp_business_account"
+Path = tuple[int | str, ...]
+
+log = structlog.get_logger("switchboard.ingress.meta")
 
 
 class Loose(BaseModel):
@@ -32,8 +42,12 @@ class Loose(BaseModel):
 
 
 class Envelope(Loose):
-    object: Literal["page", "instagram", "whatsapp_business_account"]
-    entry: list[dict[str, Any]]
+    """A delivery: any subscribed ``object`` (``page``, ``instagram``,
+    ``whatsapp_business_account``; ``user``, ``application``... are answered with all
+    their entries ignored) and its entries, each read on its own."""
+
+    object: str = Field(examples=["page", "instagram", "whatsapp_business_account"])
+    entry: list[Any]
 
 
 # --- Messenger / Instagram ---------------------------------------------------------------
@@ -87,15 +101,13 @@ class MessagingEvent(Loose):
 
 
 class MessengerEntry(Loose):
-    id: Ident
-    messaging: list[MessagingEvent] = Field(default_factory=list)
+    """An entry's lists, each event in them validated on its own."""
+
+    messaging: list[Any] = Field(default_factory=list)
     # events of a thread another app owns (handover protocol): never ours to publish
     standby: list[Any] = Field(default_factory=list)
-
-
-class MessengerWebhook(Loose):
-    object: Literal["page", "instagram"]
-    entry: list[MessengerEntry]
+    # Page and Instagram ``changes`` (feed, comments, mentions...): not messages
+    changes: list[Any] = Field(default_factory=list)
 
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------
@@ -115,15 +127,16 @@ class WaMessage(Loose):
     from_user_id: Ident | None = None
     id: Ident
     type: str = "text"
-    timestamp: str | None = None
+    # Meta documents a string of seconds; a JSON number means the same
+    timestamp: int | str | None = None
     context: dict[str, Any] | None = None
 
 
 class WaValue(Loose):
     metadata: dict[str, Any] | None = None
-    contacts: list[WaContact] = Field(default_factory=list)
-    messages: list[WaMessage] = Field(default_factory=list)
-    statuses: list[dict[str, Any]] = Field(default_factory=list)
+    contacts: list[Any] = Field(default_factory=list)
+    messages: list[Any] = Field(default_factory=list)
+    statuses: list[Any] = Field(default_factory=list)
 
 
 class WaChange(Loose):
@@ -133,12 +146,7 @@ class WaChange(Loose):
 
 class WaEntry(Loose):
     id: Ident
-    changes: list[WaChange] = Field(default_factory=list)
-
-
-class WhatsAppWebhook(Loose):
-    object: Literal["whatsapp_business_account"]
-    entry: list[WaEntry]
+    changes: list[Any] = Field(default_factory=list)
 
 
 # --- extraction ----------------------------------------------------------------------------
@@ -161,60 +169,113 @@ def _when(seconds: float | None) -> datetime | None:
         return None
 
 
-def from_messenger(hook: MessengerWebhook) -> Extracted:
+M = TypeVar("M", bound=BaseModel)
+
+
+def ignored(at: Path, exc: ValidationError, *, built: bool = False) -> None:
+    """Log, once, an event that is counted in ``ignored`` for its shape: its JSON pointer
+    in the delivery and what was wrong where, never a value (names, texts and ids are
+    personal). ``built``: the event was read but made no valid interaction, and
+    ``field`` names the interaction's field."""
+    first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+    field = json_pointer(first["loc"]) if built else json_pointer((*at, *first["loc"]))
+    log.info("meta_event_ignored", pointer=json_pointer(at), error=first["type"], field=field)
+
+
+def read(model: type[M], data: object, at: Path) -> M | None:
+    """``data`` as ``model``; None (logged) when it does not fit, so that it is only
+    ignored and the rest of the delivery is still read."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        ignored(at, exc)
+        return None
+
+
+def events_in(data: object, *lists: str) -> int:
+    """How many events an unreadable or unknown container holds: the items of its event
+    lists, at least one (the container itself)."""
+    if not isinstance(data, dict):
+        return 1
+    return max(1, sum(len(v) for k in lists if isinstance(v := data.get(k), list)))
+
+
+def extract_any(envelope: Envelope) -> Extracted:
+    """The customer messages of a delivery of any ``object``; every event of an object
+    Switchboard does not read (``user``, ``application``, ``permissions``...) ignored."""
+    if envelope.object in MESSENGER_OBJECTS:
+        return from_messenger(envelope)
+    if envelope.object == WHATSAPP_OBJECT:
+        return from_whatsapp(envelope)
+    log.info("meta_object_ignored", pointer="/object", entries=len(envelope.entry))
+    return Extracted(ignored=sum(events_in(e, "changes", "messaging") for e in envelope.entry))
+
+
+def from_messenger(hook: Envelope) -> Extracted:
     out = Extracted()
-    channel_handle = "instagram" if hook.object == "instagram" else "messenger"
-    for entry in hook.entry:
-        out.ignored += len(entry.standby)
-        for event in entry.messaging:
-            msg, postback = event.message, event.postback
-            sender = event.sender.handle() if event.sender is not None else None
-            if sender is None:  # e.g. a checkbox plugin opt-in: nobody to answer
+    for i, raw_entry in enumerate(hook.entry):
+        entry = read(MessengerEntry, raw_entry, ("entry", i))
+        if entry is None:
+            out.ignored += events_in(raw_entry, "messaging", "standby", "changes")
+            continue
+        out.ignored += len(entry.standby) + len(entry.changes)
+        for j, raw_event in enumerate(entry.messaging):
+            at = ("entry", i, "messaging", j)
+            event = read(MessagingEvent, raw_event, at)
+            found = _messenger_message(event, hook.object, at) if event is not None else None
+            if found is None:
                 out.ignored += 1
-                continue
-            if msg is not None and not msg.is_echo:
-                mid = msg.mid
-                attachments = [_messenger_attachment(a) for a in msg.attachments]
-                attachments = [a for a in attachments if a is not None]
-                places = [p for a in msg.attachments if (p := _messenger_place(a))]
-                text = (msg.text or "").strip() or "\n".join(places)
-                metadata: dict[str, Any] = {"provider": "meta", "platform": hook.object}
-                if msg.attachments:
-                    metadata["media"] = [_messenger_media(a) for a in msg.attachments]
-                if msg.quick_reply:
-                    metadata["quick_reply"] = msg.quick_reply
-                in_reply_to = (msg.reply_to or {}).get("mid")
-            elif postback is not None and postback.mid:
-                mid, text, attachments, in_reply_to = postback.mid, postback.title or "", [], None
-                metadata = {
-                    "provider": "meta",
-                    "platform": hook.object,
-                    "postback": postback.payload,
-                }
             else:
-                out.ignored += 1
-                continue
-            ms = event.timestamp
-            out.messages.append(
-                (
-                    mid,
-                    Interaction(
-                        channel="messenger",
-                        customer=Customer(handles={channel_handle: sender}),
-                        inbox=event.recipient.id,
-                        thread=ThreadRef(
-                            message_id=mid,
-                            in_reply_to=in_reply_to,
-                            conversation_id=f"{event.recipient.id}:{sender}",
-                        ),
-                        text=text,
-                        attachments=attachments,
-                        sent_at=_when(ms / 1000 if ms is not None else None),
-                        metadata=metadata,
-                    ),
-                )
-            )
+                out.messages.append(found)
     return out
+
+
+def _messenger_message(
+    event: MessagingEvent, platform: str, at: Path
+) -> tuple[str, Interaction] | None:
+    """The customer message in one messaging event, or None for anything else."""
+    msg, postback = event.message, event.postback
+    sender = event.sender.handle() if event.sender is not None else None
+    if sender is None:  # e.g. a checkbox plugin opt-in: nobody to answer
+        return None
+    if msg is not None and not msg.is_echo:
+        mid = msg.mid
+        attachments = [_messenger_attachment(a) for a in msg.attachments]
+        attachments = [a for a in attachments if a is not None]
+        places = [p for a in msg.attachments if (p := _messenger_place(a))]
+        text = (msg.text or "").strip() or "\n".join(places)
+        metadata: dict[str, Any] = {"provider": "meta", "platform": platform}
+        if msg.attachments:
+            metadata["media"] = [_messenger_media(a) for a in msg.attachments]
+        if msg.quick_reply:
+            metadata["quick_reply"] = msg.quick_reply
+        in_reply_to = (msg.reply_to or {}).get("mid")
+    elif postback is not None and postback.mid:
+        mid, text, attachments, in_reply_to = postback.mid, postback.title or "", [], None
+        metadata = {"provider": "meta", "platform": platform, "postback": postback.payload}
+    else:
+        return None
+    ms = event.timestamp
+    channel_handle = "instagram" if platform == "instagram" else "messenger"
+    try:
+        interaction = Interaction(
+            channel="messenger",
+            customer=Customer(handles={channel_handle: sender}),
+            inbox=event.recipient.id,
+            thread=ThreadRef(
+                message_id=mid,
+                in_reply_to=in_reply_to,
+                conversation_id=f"{event.recipient.id}:{sender}",
+            ),
+            text=text,
+            attachments=attachments,
+            sent_at=_when(ms / 1000 if ms is not None else None),
+            metadata=metadata,
+        )
+    except ValidationError as exc:
+        ignored(at, exc, built=True)
+        return None
+    return mid, interaction
 
 
 def _messenger_attachment(att: MessengerAttachment) -> Attachment | None:
@@ -253,18 +314,32 @@ def _phone(raw: str | None) -> str | None:
         return None
 
 
-def from_whatsapp(hook: WhatsAppWebhook) -> Extracted:
+def from_whatsapp(hook: Envelope) -> Extracted:
     out = Extracted()
-    for entry in hook.entry:
-        for change in entry.changes:
+    for i, raw_entry in enumerate(hook.entry):
+        entry = read(WaEntry, raw_entry, ("entry", i))
+        if entry is None:
+            out.ignored += events_in(raw_entry, "changes")
+            continue
+        for k, raw_change in enumerate(entry.changes):
+            at: Path = ("entry", i, "changes", k)
+            change = read(WaChange, raw_change, at)
+            if change is None:
+                out.ignored += 1
+                continue
             value = change.value
             out.ignored += len(value.statuses)
             if change.field != "messages":
                 out.ignored += 1
                 continue
+            contacts = (
+                read(WaContact, c, (*at, "value", "contacts", n))
+                for n, c in enumerate(value.contacts)
+            )
             names = {
                 key: (c.profile or {}).get("name")
-                for c in value.contacts
+                for c in contacts
+                if c is not None
                 for key in (c.wa_id, c.user_id)
                 if key
             }
@@ -272,11 +347,17 @@ def from_whatsapp(hook: WhatsAppWebhook) -> Extracted:
             inbox = _phone(str(meta.get("display_phone_number") or "")) or meta.get(
                 "phone_number_id"
             )
-            for msg in value.messages:
-                if msg.type in NOT_MESSAGES or not (msg.from_ or msg.from_user_id):
+            for m, raw_msg in enumerate(value.messages):
+                msg_at = (*at, "value", "messages", m)
+                msg = read(WaMessage, raw_msg, msg_at)
+                if msg is None or msg.type in NOT_MESSAGES or not (msg.from_ or msg.from_user_id):
                     out.ignored += 1
                     continue
-                out.messages.append((msg.id, _wa_interaction(msg, names, inbox, entry.id)))
+                try:
+                    out.messages.append((msg.id, _wa_interaction(msg, names, inbox, entry.id)))
+                except ValidationError as exc:
+                    ignored(msg_at, exc, built=True)
+                    out.ignored += 1
     return out
 
 
@@ -323,7 +404,7 @@ def _wa_interaction(
         ),
         text=text,
         attachments=attachments,
-        sent_at=_when(float(ts)) if ts and ts.isdigit() else None,
+        sent_at=_when(float(ts)) if isinstance(ts, int) or (ts and ts.isdigit()) else None,
         metadata=metadata,
     )
 

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from channels.signatures import meta_signature
 from router.settings import Settings
 from router.topics import Topic
-from tests.component.channels.support import client_for
+from tests.component.channels.support import assert_nothing_written, client_for
 from tests.conftest import read_topic, values
 
 pytestmark = pytest.mark.component
@@ -125,3 +125,60 @@ async def test_a_chat_plugin_guest_is_published_with_the_message_beside_it(
     assert (len(answer["events"]), answer["ignored"]) == (2, 1)
     records = await read_topic(settings, Topic.INBOUND, expect=2)
     assert sorted(r.key for r in records) == [b"messenger:PSID-1", b"messenger:user_ref:guest-abc"]
+
+
+async def test_a_message_without_mid_does_not_refuse_the_valid_one_beside_it(
+    meta_settings: Settings, settings: Settings
+) -> None:
+    """The audit's case: once ``400 /entry/0/messaging/1/message/mid: Field required``
+    and the valid message lost."""
+    no_mid = {**MESSAGE, "sender": {"id": "PSID-2"}, "message": {"text": "no id"}}
+    no_recipient = {k: v for k, v in MESSAGE.items() if k != "recipient"}
+    payload = {
+        "object": "page",
+        "entry": [{"id": "111222333", "time": 1, "messaging": [MESSAGE, no_mid, no_recipient]}],
+    }
+    answer = await post_signed(meta_settings, payload)
+    assert (len(answer["events"]), answer["ignored"]) == (1, 2)
+    [record] = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert record.key == b"messenger:PSID-1"
+
+
+async def test_a_whatsapp_timestamp_as_a_number_is_published(
+    meta_settings: Settings, settings: Settings
+) -> None:
+    message = {**wa_text("wamid.numeric", "hi"), "from": "972544401243", "timestamp": 1764942000}
+    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "106"}}
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "WABA1",
+                "changes": [{"field": "messages", "value": {**value, "messages": [message]}}],
+            }
+        ],
+    }
+    answer = await post_signed(meta_settings, payload)
+    assert (len(answer["events"]), answer["ignored"]) == (1, 0)
+    [record] = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert values([record])[0]["data"]["sent_at"].startswith("2025-12-05T13:40:00")
+
+
+@pytest.mark.parametrize("kind", ["user", "application"])
+async def test_a_delivery_for_another_object_is_accepted_and_ignored(
+    meta_settings: Settings, settings: Settings, kind: str
+) -> None:
+    entry = {"id": "1", "uid": "1", "time": 1, "changes": [{"field": "email"}]}
+    answer = await post_signed(meta_settings, {"object": kind, "entry": [entry]})
+    assert answer == {"id": None, "duplicate": False, "events": [], "ignored": 1}
+    await assert_nothing_written(settings)
+
+
+async def test_instagram_changes_are_counted_as_ignored(
+    meta_settings: Settings, settings: Settings
+) -> None:
+    comment = {"field": "comments", "value": {"id": "C1", "text": "nice"}}
+    payload = {"object": "instagram", "entry": [{"id": "IG1", "time": 1, "changes": [comment]}]}
+    answer = await post_signed(meta_settings, payload)
+    assert answer == {"id": None, "duplicate": False, "events": [], "ignored": 1}
+    await assert_nothing_written(settings)

@@ -339,6 +339,18 @@ async def test_handshake(meta_settings: Settings) -> None:
         assert_problem(bad, 403)
 
 
+async def test_handshake_without_challenge_says_so(meta_settings: Settings) -> None:
+    """Mode and token right, the challenge missing: 400 at the challenge, not a 403 that
+    blames the token; with a wrong token it stays 403, telling a stranger nothing."""
+    url = "/v1/channels/messenger"
+    async with client_for(meta_settings) as client:
+        right = {"hub.mode": "subscribe", "hub.verify_token": "verify-me"}
+        problem = assert_problem(await client.get(url, params=right), 400, "/query/hub.challenge")
+        assert "hub.challenge" in problem["detail"]
+        wrong = {"hub.mode": "subscribe", "hub.verify_token": "nope"}
+        assert_problem(await client.get(url, params=wrong), 403)
+
+
 async def test_handshake_without_configured_token_is_403(ingress_client: httpx.AsyncClient) -> None:
     params = {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"}
     assert_problem(await ingress_client.get("/v1/channels/messenger", params=params), 403)
