@@ -12,12 +12,7 @@ import orjson
 import pytest
 from aiokafka import ConsumerRecord
 
-from channels.meta_payloads import (
-    MessengerWebhook,
-    WhatsAppWebhook,
-    from_messenger,
-    from_whatsapp,
-)
+from channels.meta_payloads import Envelope, from_messenger, from_whatsapp
 from channels.twilio import TwilioMessage, to_interaction
 from router.app.export import Pseudonyms, export_line
 from router.app.simulate.day import parse_line
@@ -167,7 +162,7 @@ def cloud_whatsapp(*messages: dict[str, Any]) -> list[Interaction]:
         "object": "whatsapp_business_account",
         "entry": [{"id": "7001", "changes": [{"field": "messages", "value": value}]}],
     }
-    return [i for _, i in from_whatsapp(WhatsAppWebhook.model_validate(hook)).messages]
+    return [i for _, i in from_whatsapp(Envelope.model_validate(hook)).messages]
 
 
 def clear_text(value: dict[str, Any]) -> str:
@@ -228,7 +223,7 @@ def test_a_messenger_location_is_replaced_in_the_text() -> None:
         },
     }
     hook = {"object": "page", "entry": [{"id": "7001", "messaging": [event]}]}
-    ((_, shared),) = from_messenger(MessengerWebhook.model_validate(hook)).messages
+    ((_, shared),) = from_messenger(Envelope.model_validate(hook)).messages
     assert shared.text == "52.531207, 13.384619"  # what the adapter publishes
     out = Pseudonyms(b"key").envelope(published(shared))
     for secret in ("52.531207", "13.384619", "Erika"):
