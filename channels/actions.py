@@ -410,17 +410,24 @@ def _at(path: str, detail: str) -> dict[str, str]:
 
 
 def authorize(request: Request, tokens: frozenset[str]) -> str:
-    """The request's bearer token, one of ``tokens``; else 401."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    """The request's bearer token, one of ``tokens``; else 401 saying which part is
+    wrong (never echoing what was sent)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not matches_any(token, tokens):
-        raise Problem(
-            401,
-            "missing or invalid bearer token" if tokens else "no API tokens are configured",
-            slug="token",
-            headers={"WWW-Authenticate": 'Bearer realm="switchboard"'},
-        )
-    return token
+    if not tokens:
+        wrong = "no API tokens are configured"
+    elif not header.strip():
+        wrong = "missing Authorization header: send Authorization: Bearer <token>"
+    elif scheme.lower() != "bearer" or not token:
+        wrong = "the Authorization header is not a bearer token: send Bearer <token>"
+    elif not matches_any(token, tokens):
+        wrong = "invalid bearer token"
+    else:
+        return token
+    raise Problem(
+        401, wrong, slug="token", headers={"WWW-Authenticate": 'Bearer realm="switchboard"'}
+    )
 
 
 class PrivateRoute(APIRoute):

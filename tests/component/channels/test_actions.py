@@ -124,9 +124,18 @@ async def test_auth_and_validation_errors_write_nothing(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     ok = {"type": "ticket.resolved", "data": {"ticket_id": "T-1"}}
-    assert_problem(await client.post(URL, json=ok), 401)
-    assert_problem(await client.post(URL, json=ok, headers={"Authorization": "Bearer nope"}), 401)
-    assert_problem(await client.post(URL, json=ok, headers={"Authorization": "Basic tok-1"}), 401)
+    # each 401 says which part is wrong, never what was sent
+    missing = assert_problem(await client.post(URL, json=ok), 401)
+    assert "missing Authorization header" in missing["detail"]
+    bad = assert_problem(
+        await client.post(URL, json=ok, headers={"Authorization": "Bearer nope"}), 401
+    )
+    assert bad["detail"] == "invalid bearer token"
+    basic = assert_problem(
+        await client.post(URL, json=ok, headers={"Authorization": "Basic tok-1"}), 401
+    )
+    assert "not a bearer token" in basic["detail"]
+    assert "tok-1" not in basic["detail"]
     problem = assert_problem(
         await client.post(
             URL,
