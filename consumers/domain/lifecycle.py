@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from consumers.domain.assignment import assigned, named, unassigned
+from consumers.domain.assignment import assigned, named, requeued, unassigned
 from consumers.domain.outputs import Change
 from consumers.domain.sla import answers, met, paused, resumed, stopped, waited, within
 from router.actions import (
@@ -249,13 +249,8 @@ def _transferred(ticket: Ticket, action: TicketTransferred, at: datetime, rules:
         update["queue"] = action.queue
     if action.agent_id is not None and action.agent_id != ticket.assignee:
         update.update(named(action.agent_id))
-    moved = Change(ticket.model_copy(update=update))
-    if (
-        action.agent_id is None
-        and moved.ticket.queue != ticket.queue
-        and ticket.status not in SETTLED
-    ):
-        moved = unassigned(moved.ticket, "transferred", at)
+    after = ticket.model_copy(update=update)
+    moved = requeued(ticket, after, "transferred", at) if action.agent_id is None else Change(after)
     data = {
         "from": {"queue": ticket.queue, "agent_id": ticket.assignee},
         "to": {"queue": moved.ticket.queue, "agent_id": moved.ticket.assignee},
