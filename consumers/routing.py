@@ -26,6 +26,7 @@ from consumers.domain.decisions import apply_decision, notifications, routed_dat
 from consumers.domain.lifecycle import apply_action, reopen_takes_back
 from consumers.domain.outputs import LifecycleOutputs
 from consumers.domain.threading import Placed, handle_seconds, opens_tickets, place, thread_key
+from consumers.notify.replies import trimmed
 from consumers.outbox import Delivery, Send
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
@@ -476,21 +477,14 @@ class RoutingHandler:
         return out
 
 
-MAX_REFERENCES = 20
-"""The customer's References an auto-reply carries on: the first and the last 19, as RFC
-5322 allows a long chain to be cut (the email channel keeps up to 100)."""
-
-
 def answered(interaction: Interaction) -> dict[str, Any]:
     """The thread of the message an auto-reply answers, for its In-Reply-To and References
-    (RFC 5322 section 3.6.4: the parent's References, then the parent's Message-ID)."""
-    refs = interaction.thread.references
-    if len(refs) > MAX_REFERENCES:
-        refs = [refs[0], *refs[-(MAX_REFERENCES - 1) :]]
+    (RFC 5322 section 3.6.4: the parent's References, then the parent's Message-ID),
+    its References cut as the reply's will be (the email channel keeps up to 100)."""
     return {
         "message_id": interaction.thread.message_id,
         "in_reply_to": interaction.thread.in_reply_to,
-        "references": refs,
+        "references": trimmed(interaction.thread.references),
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
+from consumers.notify.replies import MAX_REFERENCES
 from router.actions import ACTIONS, PREFIX
 from router.app.roles import CONSUMED
 from router.codec import BINARY_PREFIX, CONTENT_TYPE, SPECVERSION_HEADER, TYPE_HEADER
@@ -167,7 +168,7 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
                 "properties": {
                     "message_id": STR_OR_NULL,
                     "in_reply_to": STR_OR_NULL,
-                    "references": {"type": "array", "items": STR, "maxItems": 20},
+                    "references": {"type": "array", "items": STR, "maxItems": MAX_REFERENCES},
                 },
             }
         },
