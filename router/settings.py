@@ -40,16 +40,18 @@ SECRET_CHANNELS: tuple[SecretChannel, ...] = (
     "whatsapp",
     "messenger",
 )
-SECRET_SETTINGS: dict[SecretChannel, str] = {
-    "chat": "SWITCHBOARD_CHAT_SECRET",
-    "voice": "SWITCHBOARD_VOICE_SECRET",
-    "email": "SWITCHBOARD_EMAIL_SECRET",
-    "sms": "SWITCHBOARD_TWILIO_AUTH_TOKEN",
-    "whatsapp": "SWITCHBOARD_TWILIO_AUTH_TOKEN",
-    "messenger": "SWITCHBOARD_META_APP_SECRET",
+SECRET_FIELDS: dict[SecretChannel, str] = {
+    "chat": "chat_secret",
+    "voice": "voice_secret",
+    "email": "email_secret",
+    "sms": "twilio_auth_token",
+    "whatsapp": "twilio_auth_token",
+    "messenger": "meta_app_secret",
 }
 """The setting that authenticates each channel's requests; unset, anyone may post as
 anyone (Twilio's and Meta's webhooks are then not verified)."""
+SECRET_SETTINGS = {channel: ENV_PREFIX + name.upper() for channel, name in SECRET_FIELDS.items()}
+"""The same settings by their environment names."""
 MIN_TEXT_BYTES = 1024
 #: The smallest record size that leaves room for the smallest text (``_text_fits``):
 #: a quarter of it holds twice the text (text and quoted text) plus 16 KiB of envelope.
@@ -390,15 +392,8 @@ class Settings(BaseSettings):
         return value
 
     def channel_secret(self, channel: SecretChannel) -> SecretStr | None:
-        secrets = {
-            "chat": self.chat_secret,
-            "voice": self.voice_secret,
-            "email": self.email_secret,
-            "sms": self.twilio_auth_token,
-            "whatsapp": self.twilio_auth_token,
-            "messenger": self.meta_app_secret,
-        }
-        return secrets[channel]
+        secret: SecretStr | None = getattr(self, SECRET_FIELDS[channel])
+        return secret
 
     def unauthenticated_channels(self) -> list[SecretChannel]:
         """Channels that accept anyone without having been listed as open on purpose."""
