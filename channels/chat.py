@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -21,7 +20,7 @@ from channels.models import (
 from channels.publish import fingerprint_of
 from channels.shared_secret import openapi_parameters, require_secret
 from router.actions import ClaimedTime, Clean, Ident, Name, NoControls
-from router.events import Customer, Interaction, ThreadRef
+from router.events import Customer, Interaction, ThreadRef, in_utc_if_any
 from router.identity import normalize_email
 
 SOURCE = "/switchboard/channels/chat"
@@ -53,16 +52,6 @@ class ChatMessage(BaseModel):
     )
 
 
-def _as_sent(sent_at: datetime) -> str:
-    """In UTC, so a retry that writes the same instant in local time is the same
-    message; a time sent in UTC (``Z``) hashes as it always has (``+00:00``). A time
-    with no instant in UTC (year 1 at +23:59, replaced by the time received) as given."""
-    try:
-        return sent_at.astimezone(UTC).isoformat()
-    except OverflowError:
-        return sent_at.isoformat()
-
-
 def provider_id(msg: ChatMessage, idempotency_key: str | None) -> str | None:
     """The widget's message id; else a hash of what identifies the message; else the
     caller's Idempotency-Key; else None (same sender and content within a short window
@@ -70,7 +59,9 @@ def provider_id(msg: ChatMessage, idempotency_key: str | None) -> str | None:
     if msg.message_id:
         return f"{msg.conversation_id}\x1f{msg.message_id}"
     if msg.sent_at is not None:
-        sent_at = _as_sent(msg.sent_at)
+        # in UTC, so a retry that writes the same instant in local time is the same
+        # message; a time sent in UTC (``Z``) hashes as it always has (``+00:00``)
+        sent_at = in_utc_if_any(msg.sent_at).isoformat()
         basis = f"{msg.conversation_id}\x1f{sent_at}\x1f{msg.text}"
         return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
     # None: the publisher derives the id from sender and content within a short window

@@ -93,6 +93,17 @@ def rfc3339_time(value: Any) -> Any:
         ) from None
 
 
+def in_utc_if_any(value: datetime) -> datetime:
+    """The same instant in UTC; a time without a zone, or with no instant in UTC (year 1
+    at +23:59: a sender's claim, judged where it is used), as given."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return value
+
+
 def utc_instant(value: datetime | None) -> datetime | None:
     """For a ``mode="after"`` validator of a time Switchboard acts on (an event's or an
     action's time, the end of a postponement): ``0001-01-01T00:00:00+01:00`` is valid
@@ -230,12 +241,7 @@ class Interaction(BaseModel):
     def _sent_in_utc(cls, value: datetime | None) -> datetime | None:
         """The same instant in UTC, as every time Switchboard writes (a chat's or a
         call's ``+02:00`` came out as given, an email's Date in ``Z``)."""
-        if value is None or value.tzinfo is None:
-            return value
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:  # year 1 at +23:59: no UTC instant; judged where it is used
-            return value
+        return None if value is None else in_utc_if_any(value)
 
     def sender_key(self) -> str:
         """The record key on the inbound topic: the strongest identity of the sender."""
