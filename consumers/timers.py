@@ -436,8 +436,9 @@ def fired_at(timer: Timer, ticket: Ticket) -> datetime:
     the window of the due time). A warning or an accept timeout: its own time, unless
     the ticket changed after it: a priority change that re-timed a clock (or a reopen
     that re-armed an offer) can make it due at once, and it is then dated at that
-    change, never before what caused it. A catch-up after an outage still dates it at
-    its own time: the ticket is older then."""
+    change, never before what caused it. A catch-up after an outage dates it at its own
+    time when the ticket did not change meanwhile (at its last change when it did: the
+    ticket does not say which change re-timed the clock)."""
     when = datetime.fromtimestamp(timer.when, UTC)
     if timer.kind == "breached":
         return when
