@@ -7,13 +7,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
+from consumers.state.agents import AgentStore
+from consumers.state.threads import RedisThreadStore
 from router.app import roles
 from router.app.embedded import free_port
+from router.keys import Keys
+from router.redis import make_redis
 from router.settings import Settings
+from rules import load_ruleset
+
+if TYPE_CHECKING:
+    from tests.component.pipeline.test_timers_rounds import Timers
 
 RULES = Path(__file__).resolve().parents[2] / "fixtures" / "rules" / "basic.yaml"
 
@@ -54,3 +63,20 @@ async def run_switchboard(
 async def switchboard(settings: Settings) -> AsyncIterator[Running]:
     async with run_switchboard(settings.model_copy(update={"rules_path": RULES})) as running:
         yield running
+
+
+@pytest.fixture
+async def timers(settings: Settings) -> AsyncIterator[Timers]:
+    """The timers role's stores on this test's prefix, with the basic rules."""
+    from tests.component.pipeline.test_timers_rounds import Timers  # it imports RULES here
+
+    redis = make_redis(settings)
+    prefix = settings.topic_prefix
+    yield Timers(
+        redis,
+        RedisThreadStore(redis, ttl_s=3600, prefix=prefix),
+        AgentStore(redis, prefix=prefix),
+        load_ruleset(RULES),
+        Keys(prefix),
+    )
+    await redis.aclose()

@@ -19,17 +19,14 @@ from pydantic import SecretStr
 from consumers.domain.assignment import AssignRequest, withdrawn, withdrawn_again_id
 from consumers.outbox import commit_for
 from consumers.state.agents import AgentStore, Claim
-from consumers.state.threads import RedisThreadStore, ViewRequest
+from consumers.state.threads import ViewRequest
 from consumers.state.waiting import WaitingLine
 from consumers.sweep import LineSweep
 from router.app import roles
 from router.events import Ticket
-from router.keys import Keys
 from router.redis import make_redis
 from router.settings import Settings
 from router.topics import OutRecord, Topic
-from rules import load_ruleset
-from tests.component.pipeline.conftest import RULES as BASIC_RULES
 from tests.component.pipeline.conftest import Running, run_switchboard
 from tests.component.pipeline.test_assignment import until_online
 from tests.component.pipeline.test_assignment_lifecycle import (
@@ -222,20 +219,6 @@ async def test_a_reopened_offer_of_an_agent_who_left_meanwhile_goes_to_another_a
             assert await store.held(["bob"]) == {"bob": []}
         finally:
             await client.aclose()
-
-
-@pytest.fixture
-async def timers(settings: Settings) -> AsyncIterator[Timers]:
-    redis = make_redis(settings)
-    prefix = settings.topic_prefix
-    yield Timers(
-        redis,
-        RedisThreadStore(redis, ttl_s=3600, prefix=prefix),
-        AgentStore(redis, prefix=prefix),
-        load_ruleset(BASIC_RULES),
-        Keys(prefix),
-    )
-    await redis.aclose()
 
 
 def offered(ticket_id: str, agent_id: str) -> Ticket:

@@ -5,7 +5,6 @@ announcement, read after it, schedule and offer nothing again. On a process that
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +18,9 @@ from consumers.state.waiting import WaitingLine
 from consumers.timers import TimersHandler
 from router.events import SlaClock, Ticket
 from router.keys import DEFAULT_SHARDS, Keys
-from router.redis import RedisClient, make_redis
-from router.settings import Settings
+from router.redis import RedisClient
 from router.topics import OutRecord, Topic
-from rules import RuleSet, load_ruleset
-from tests.component.pipeline.conftest import RULES
+from rules import RuleSet
 from tests.component.pipeline.test_waiting_line import routed_record
 
 pytestmark = pytest.mark.component
@@ -98,20 +95,6 @@ class Timers:
             raw: list[Any] = await self.redis.zrange(self.keys.waiting_recheck(shard), 0, -1)
             out += [m.decode() for m in raw]
         return out
-
-
-@pytest.fixture
-async def timers(settings: Settings) -> AsyncIterator[Timers]:
-    redis = make_redis(settings)
-    prefix = settings.topic_prefix
-    yield Timers(
-        redis,
-        RedisThreadStore(redis, ttl_s=3600, prefix=prefix),
-        AgentStore(redis, prefix=prefix),
-        load_ruleset(RULES),
-        Keys(prefix),
-    )
-    await redis.aclose()
 
 
 def overdue_ticket(n: int = 1, *, warn_at: datetime | None = None) -> Ticket:
