@@ -5,26 +5,39 @@ A request is one action or a list; every item is validated, and every ticket it 
 looked up, before anything is published: an invalid item (400), an unknown ticket (404)
 or an answer to an offer the ticket does not hold (409) means nothing from the request is
 written.
+
+Plain ``application/json`` is this endpoint's own format: an unknown member is a typo and
+refused. In the modes of the CloudEvents HTTP binding an SDK may add what the CloudEvents
+JSON format allows, extension attributes and ``data_base64``, read as on Kafka
+(``router.codec``): the extensions are kept on the event written.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import re
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote_to_bytes
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
 )
+from pydantic_core import PydanticCustomError
 from starlette.types import Message, Receive, Scope, Send
 
 from channels.body import JSON, parse_json, read_body, require_media_type
@@ -40,6 +53,7 @@ from channels.publish import Publisher, fingerprint_of, key_reused
 from channels.signatures import matches_any
 from router.actions import (
     ACTIONS,
+    ANY_CONTROL,
     MAX_POSTPONE,
     Action,
     Ident,
@@ -49,21 +63,52 @@ from router.actions import (
     TicketPostponed,
     action_key,
     canonical_type,
+    json_pointer,
     validate_data,
 )
 from router.errors import InvalidEvent
-from router.events import CloudEvent, received_time, utcnow
-from router.ids import event_id
+from router.events import DATA_BASE64, CloudEvent, received_time, utcnow
+from router.ids import event_id, scoped_id
 from router.topics import Topic
 from router.vocabulary import EventType
 
 SOURCE = "/switchboard/actions"
 CE_JSON = "application/cloudevents+json"
 CE_BATCH = "application/cloudevents-batch+json"
-BINARY_ATTRIBUTES = ("type", "id", "source", "time", "subject", "specversion")
+BINARY_PREFIX = "ce-"
 MAX_ACTIONS = 500
+EXTENSION_NAME = re.compile(r"[a-z0-9]+", re.ASCII)
+MAX_NAME = 20  # the longest name the CloudEvents spec recommends (it allows longer)
+MAX_EXTENSIONS = 16
+MAX_EXTENSION_CHARS = 1024  # a W3C traceparent is 55, a tracestate at most 512
+# A URI: a scheme, then printable ASCII (RFC 3986 has no spaces or controls).
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[!-~]*", re.ASCII)
 # Documents the scheme in OpenAPI; the check itself is authorize(), constant-time.
 BEARER = HTTPBearer(auto_error=False, description="One of SWITCHBOARD_API_TOKENS.")
+
+
+def json_media_type(value: str) -> str:
+    """A ``datacontenttype`` under which ``data`` is JSON: ``application/json`` with any
+    parameters (RFC 2046: ``; charset=utf-8``), or a ``+json`` type, as on Kafka
+    (``router.codec``)."""
+    media = value.partition(";")[0].strip().lower()
+    kind, slash, subtype = media.partition("/")
+    if kind and slash and (media in ("application/json", "text/json") or subtype.endswith("+json")):
+        return value
+    raise PydanticCustomError(
+        "json_media_type",
+        "the data of an action is JSON: use application/json (parameters such as "
+        "charset=utf-8 allowed) or a +json type",
+    )
+
+
+def uri(value: str) -> str:
+    """A ``dataschema``: an absolute URI (RFC 3986), as CloudEvents requires."""
+    if URI.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "uri", "not an absolute URI (a scheme, then no spaces or controls)"
+        )
+    return value
 
 
 class ActionIn(BaseModel):
@@ -78,7 +123,17 @@ class ActionIn(BaseModel):
     time: Rfc3339Time | None = None
     subject: Annotated[str, NoControls] | None = None
     specversion: Literal["1.0"] | None = None
-    datacontenttype: Literal["application/json"] | None = None
+    datacontenttype: (
+        Annotated[str, StringConstraints(max_length=200), AfterValidator(json_media_type)] | None
+    ) = None
+    dataschema: Annotated[str, StringConstraints(max_length=2048), AfterValidator(uri)] | None = (
+        None
+    )
+
+
+CORE = frozenset(ActionIn.model_fields) | {DATA_BASE64}
+"""The names that are no extension attribute: every attribute ``CloudEvent`` has is one."""
+Extension = str | int | float | bool
 
 
 class ListAccepted(AcceptedBody):
@@ -105,13 +160,22 @@ class Prepared:
     given_id: bool = False  # the client named the event itself
 
 
-def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared | None:
+def _prepare(
+    item: Any, prefix: str, errors: list[dict[str, Any]], cloudevents: bool
+) -> Prepared | None:
+    found = len(errors)
+    extensions: dict[str, Extension] = {}
+    if cloudevents and isinstance(item, dict):
+        item = _data_from_base64(item, prefix, errors)
+        extensions = _extensions(item, prefix, errors)
+        item = {name: value for name, value in item.items() if name in CORE}
     try:
         envelope = ActionIn.model_validate(item)
     except ValidationError as exc:
         for err in exc.errors():
             detail = err["msg"]
             errors.append({"pointer": prefix + pointer(tuple(err["loc"])), "detail": detail})
+    if len(errors) > found:
         return None
     type_ = canonical_type(envelope.type)
     if type_ is None:
@@ -131,6 +195,10 @@ def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared |
         errors.append({"pointer": f"{prefix}/data/until", "detail": wrong})
         return None
     key = action_key(type_, action)
+    # kept on the event as the Kafka path keeps them; none can be a core attribute (CORE)
+    attributes: dict[str, Extension] = dict(extensions)
+    if envelope.dataschema is not None:
+        attributes["dataschema"] = envelope.dataschema
     event = CloudEvent(
         id=envelope.id or str(uuid.uuid4()),
         source=envelope.source or SOURCE,
@@ -138,19 +206,89 @@ def _prepare(item: Any, prefix: str, errors: list[dict[str, Any]]) -> Prepared |
         subject=envelope.subject or key,
         time=when,
         data=action.model_dump(mode="json", exclude_none=True),
+        **attributes,
     )
     # What a retry must repeat: the envelope as filled in (a default spelt out is the
     # same). Not its time: CloudEvents SDKs stamp it when the event is built, so a retry
     # rebuilt from the same action is the same event (same source and id) with another.
-    content = {
+    # The extensions and dataschema are part of the event; absent, no member, so that an
+    # id claimed before they were read keeps its fingerprint.
+    content: dict[str, Any] = {
         "id": envelope.id,
         "type": type_,
         "source": event.source,
         "subject": event.subject,
         "data": event.data,
     }
+    if attributes:
+        content["attributes"] = attributes
     ticket_id = action.ticket_id if isinstance(action, TicketAction) else None
     return Prepared(key, event, prefix, ticket_id, content, given_id=envelope.id is not None)
+
+
+def _data_from_base64(
+    item: dict[str, Any], prefix: str, errors: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The item with ``data_base64`` decoded into ``data``, as the CloudEvents JSON format
+    allows and the Kafka path reads it (``router.codec``): base64 of a JSON object. Else
+    a 400 at ``/data_base64``, and an empty ``data`` so that only the rest is judged."""
+    if DATA_BASE64 not in item:
+        return item
+    rest = {name: value for name, value in item.items() if name != DATA_BASE64}
+    where = f"{prefix}/{DATA_BASE64}"
+    if "data" in item:
+        errors.append(_at(where, "data and data_base64 are both present; an event carries one"))
+        return rest
+    encoded = item[DATA_BASE64]
+    try:
+        data = orjson.loads(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, TypeError, ValueError):  # orjson's JSONDecodeError too
+        data = None
+    if not isinstance(data, dict):
+        errors.append(_at(where, "not the base64 of a JSON object (an action's data is one)"))
+        return {**rest, "data": {}}
+    return {**rest, "data": data}
+
+
+def _extensions(
+    item: dict[str, Any], prefix: str, errors: list[dict[str, Any]]
+) -> dict[str, Extension]:
+    """The item's extension attributes (every member that is no core attribute), each
+    named by the CloudEvents rule and valued a string, number or boolean; a null one is
+    absent (the JSON format). Each that is not so is a 400 at its pointer."""
+    found: dict[str, Extension] = {}
+    for name, value in item.items():
+        if name in CORE:
+            continue
+        where = prefix + json_pointer([name])
+        if problem := _name_problem(name):
+            errors.append(_at(where, problem))
+        elif isinstance(value, str):
+            if len(value) > MAX_EXTENSION_CHARS:
+                errors.append(_at(where, f"longer than {MAX_EXTENSION_CHARS} characters"))
+            elif ANY_CONTROL.search(value):
+                errors.append(_at(where, "holds a control character"))
+            else:
+                found[name] = value
+        elif isinstance(value, int | float):  # bool too
+            found[name] = value
+        elif value is not None:
+            errors.append(_at(where, "an extension attribute is a string, number or boolean"))
+    if len(found) > MAX_EXTENSIONS:
+        errors.append(_at(prefix, f"more than {MAX_EXTENSIONS} extension attributes"))
+    return found
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a CloudEvents attribute, or None."""
+    if EXTENSION_NAME.fullmatch(name) is None:
+        return (
+            "not a CloudEvents attribute name: lower-case letters a-z and digits 0-9 only "
+            "(no upper case, '-' or '_')"
+        )
+    if len(name) > MAX_NAME:
+        return f"attribute name longer than {MAX_NAME} characters (CloudEvents' limit)"
+    return None
 
 
 def _postponement_problem(action: TicketPostponed, when: datetime) -> str | None:
@@ -164,11 +302,15 @@ def _postponement_problem(action: TicketPostponed, when: datetime) -> str | None
     return None
 
 
-def prepare(body: Any, idempotency_key: str | None = None, scope: str = "") -> list[Prepared]:
+def prepare(
+    body: Any, idempotency_key: str | None = None, scope: str = "", *, cloudevents: bool = False
+) -> list[Prepared]:
     """Every action of a request, or a 400 naming every invalid field of every item. An
     action without an ``id`` of its own gets one from the request's ``Idempotency-Key``
     (within ``scope``, the caller's token) and its place in the list, else a random one.
-    One action and a list of that one action are the same request."""
+    One action and a list of that one action are the same request. ``cloudevents``: the
+    request came in a mode of the CloudEvents binding, whose extensions and
+    ``data_base64`` are read."""
     items, prefixes = ([body], [""]) if not isinstance(body, list) else (body, None)
     if prefixes is None:
         if not items:
@@ -179,7 +321,8 @@ def prepare(body: Any, idempotency_key: str | None = None, scope: str = "") -> l
         prefixes = [f"/{i}" for i in range(len(items))]
     errors: list[dict[str, Any]] = []
     prepared = [
-        _prepare(item, prefix, errors) for item, prefix in zip(items, prefixes, strict=True)
+        _prepare(item, prefix, errors, cloudevents)
+        for item, prefix in zip(items, prefixes, strict=True)
     ]
     if errors:
         raise invalid_fields(errors)
@@ -224,7 +367,7 @@ def _require_distinct_ids(prepared: list[Prepared]) -> None:
     for p in prepared:
         if not p.given_id:
             continue
-        earlier = first.setdefault(p.event.id, p)
+        earlier = first.setdefault(scoped_id(p.event.source, p.event.id), p)
         if earlier.fingerprint != p.fingerprint:
             errors.append(_at(f"{p.pointer}/id", f"the id of {earlier.pointer} with other content"))
     if errors:
@@ -238,7 +381,8 @@ async def require_unused_ids(prepared: list[Prepared], publisher: Publisher) -> 
     checked = [p for p in prepared if p.fingerprint is not None]
     if not checked:
         return
-    reused = await publisher.reused([(p.event.id, p.fingerprint or "") for p in checked])
+    named = [(scoped_id(p.event.source, p.event.id), p.fingerprint or "") for p in checked]
+    reused = await publisher.reused(named)
     taken = [p for p, r in zip(checked, reused, strict=True) if r]
     if any(not p.given_id for p in taken):
         raise key_reused()
@@ -282,6 +426,11 @@ async def require_tickets(prepared: list[Prepared], ticket_owners: TicketOwners)
         raise Problem(404, detail, slug="unknown-ticket", errors=errors)
 
 
+def is_binary(kind: str, headers: Mapping[str, str]) -> bool:
+    """Binary mode: a JSON body with any ``ce-*`` header (header names are case-blind)."""
+    return kind == JSON and any(name.lower().startswith(BINARY_PREFIX) for name in headers)
+
+
 def cloudevents_binding(kind: str, body: Any, headers: Mapping[str, str]) -> Any:
     """The request as this endpoint's plain JSON, from any mode of the CloudEvents HTTP
     binding a helpdesk's SDK may use: structured (``application/cloudevents+json``, one
@@ -289,10 +438,48 @@ def cloudevents_binding(kind: str, body: Any, headers: Mapping[str, str]) -> Any
     attributes as ``ce-*`` headers, the body the event's ``data``)."""
     if kind == CE_BATCH and not isinstance(body, list):
         raise Problem(400, "a CloudEvents batch is a JSON array", slug="invalid")
-    if kind != JSON or "ce-type" not in headers:
+    if kind == CE_JSON and isinstance(body, list):
+        detail = f"a structured CloudEvent is one JSON object; send a list as {CE_BATCH}"
+        raise Problem(400, detail, slug="invalid", errors=[_at(ROOT, detail)])
+    if not is_binary(kind, headers):
         return body
-    event = {name: headers[f"ce-{name}"] for name in BINARY_ATTRIBUTES if f"ce-{name}" in headers}
-    return {**event, "data": body}
+    return {**binary_attributes(headers), "data": body}
+
+
+NOT_HEADERS = {
+    "data": "the body is the data",
+    DATA_BASE64: "the body is the data",
+    "datacontenttype": "Content-Type is the data's content type",
+}
+
+
+def binary_attributes(headers: Mapping[str, str]) -> dict[str, str]:
+    """The ``ce-*`` headers of a binary-mode request as attributes, each value
+    percent-decoded as UTF-8 (HTTP binding 3.1.3.2; bytes sent unencoded are read as
+    UTF-8 too, as on Kafka). A header repeated, one that is no attribute or no UTF-8, or
+    a missing ``ce-type`` is a 400 at the attribute's pointer."""
+    found: dict[str, str] = {}
+    errors: list[dict[str, Any]] = []
+    for name, raw in headers.items():
+        if not name.lower().startswith(BINARY_PREFIX):
+            continue
+        attribute = name.lower().removeprefix(BINARY_PREFIX)
+        header, where = BINARY_PREFIX + attribute, json_pointer([attribute])
+        if attribute in found:
+            errors.append(_at(where, f"binary mode: the {header} header is repeated"))
+        elif attribute in NOT_HEADERS:
+            errors.append(_at(where, f"binary mode: {NOT_HEADERS[attribute]}; no {header}"))
+        else:
+            try:
+                found[attribute] = unquote_to_bytes(raw.encode("latin-1")).decode()
+            except UnicodeError:  # starlette read the header's bytes as Latin-1
+                detail = f"binary mode: the {header} header is not percent-encoded UTF-8"
+                errors.append(_at(where, detail))
+    if "type" not in found and "/type" not in (e["pointer"] for e in errors):
+        errors.append(_at("/type", "binary mode: the ce-type header is required"))
+    if errors:
+        raise invalid_fields(errors)
+    return found
 
 
 async def require_targets(
@@ -450,9 +637,31 @@ def no_store(send: Send) -> Send:
     return sending
 
 
+def cloudevent_schema(item_schema: dict[str, Any]) -> dict[str, Any]:
+    """An action as the CloudEvents modes read it: ``data`` or ``data_base64``, and
+    extension attributes besides the core ones."""
+    return {
+        **item_schema,
+        "properties": {
+            **item_schema["properties"],
+            DATA_BASE64: {"type": "string", "contentEncoding": "base64"},
+        },
+        "required": ["type"],
+        "oneOf": [{"required": ["data"]}, {"required": [DATA_BASE64]}],
+        "additionalProperties": {
+            "type": ["string", "number", "boolean", "null"],
+            "maxLength": MAX_EXTENSION_CHARS,
+        },
+        "propertyNames": {
+            "anyOf": [{"enum": sorted(CORE)}, {"pattern": f"^[a-z0-9]{{1,{MAX_NAME}}}$"}]
+        },
+    }
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["actions"], route_class=PrivateRoute)
     item_schema = ActionIn.model_json_schema()
+    event_schema = cloudevent_schema(item_schema)
 
     @router.post(
         "/v1/actions",
@@ -477,8 +686,8 @@ def build_router() -> APIRouter:
                     JSON: {
                         "schema": {"oneOf": [item_schema, {"type": "array", "items": item_schema}]}
                     },
-                    CE_JSON: {"schema": item_schema},
-                    CE_BATCH: {"schema": {"type": "array", "items": item_schema}},
+                    CE_JSON: {"schema": event_schema},
+                    CE_BATCH: {"schema": {"type": "array", "items": event_schema}},
                 },
             },
             "parameters": [
@@ -494,8 +703,10 @@ def build_router() -> APIRouter:
         token = authorize(request, ingress.settings.tokens())
         kind = require_media_type(request, JSON, CE_JSON, CE_BATCH)
         body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
+        cloudevents = kind != JSON or is_binary(kind, request.headers)
         body = cloudevents_binding(kind, body, request.headers)
-        prepared = prepare(body, idempotency_key(request.headers), token_scope(token))
+        key = idempotency_key(request.headers)
+        prepared = prepare(body, key, token_scope(token), cloudevents=cloudevents)
         await require_targets(prepared, ingress.known_queues(), ingress.known_agents)
         await require_tickets(prepared, ingress.ticket_owners)
         await require_offers(prepared, ingress.ticket_reads)

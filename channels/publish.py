@@ -48,7 +48,7 @@ from channels.problems import Problem
 from router.codec import CONTENT_TYPE_HEADER, encode_envelope, encode_event
 from router.errors import BackendUnavailable, OutcomeUnknown, TooLarge
 from router.events import CloudEvent, Interaction, iso, received_time, utcnow
-from router.ids import event_id
+from router.ids import event_id, scoped_id
 from router.kafka import outcome_read, retriable
 from router.keys import Keys
 from router.limits import Limits, trim
@@ -241,7 +241,13 @@ class Publisher:
         """``conflict``: what to answer when the id was taken for other content (default:
         the ``422`` of a reused Idempotency-Key)."""
         return await self._publish(
-            topic, key, event.id, encode_event(event), fingerprint=fingerprint, conflict=conflict
+            topic,
+            key,
+            event.id,
+            encode_event(event),
+            fingerprint=fingerprint,
+            conflict=conflict,
+            seen_as=scoped_id(event.source, event.id),
         )
 
     async def reused(self, named: Sequence[tuple[str, str]]) -> list[bool]:
@@ -263,13 +269,16 @@ class Publisher:
         fingerprint: str | None = None,
         conflict: Problem | None = None,
         claimed: bytes | None = None,
+        seen_as: str | None = None,
     ) -> Accepted:
         """``fingerprint``: what the request said, for an id named by an Idempotency-Key
         or given by the client; the same id for different content is refused
         (``conflict``, by default the 422 of a reused key), not taken for a retry.
-        ``claimed``: the claim on the id this request already holds (a minted id's)."""
+        ``claimed``: the claim on the id this request already holds (a minted id's).
+        ``seen_as``: the id the duplicate memory knows it by (``scoped_id``), if not
+        ``id_``."""
         self.limits.check_inbound(value)
-        marker = self._keys.ingress_seen(id_).encode()
+        marker = self._keys.ingress_seen(seen_as or id_).encode()
         tail = FINGERPRINT_SEP + fingerprint.encode() if fingerprint is not None else b""
         claim = claimed or PENDING + uuid.uuid4().hex.encode() + tail
         if claimed is None and await self._claim(

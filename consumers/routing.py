@@ -49,7 +49,7 @@ from router.actions import (
     TicketTransferred,
 )
 from router.errors import InvalidEvent
-from router.events import CloudEvent, Interaction, Ticket
+from router.events import Interaction, Ticket
 from router.limits import Limits
 from router.observability import Telemetry
 from router.topics import OutRecord, Topic, TopicNames
@@ -130,9 +130,9 @@ class RoutingHandler:
                 for item, outs in await self._round(batch, MAX_CONFLICT_RETRIES):
                     if isinstance(outs, Exception):
                         delivery.add([self._deadletter(item.record, outs)])
-                    elif outs and item.event.id not in published:  # a copy in a poll: once
-                        published.add(item.event.id)
-                        delivery.publish(item.customer_id, item.event.id, outs)
+                    elif outs and item.cause not in published:  # a copy in a poll: once
+                        published.add(item.cause)
+                        delivery.publish(item.customer_id, item.cause, outs)
             # replies to messages routed just now find their tickets in the index
             await self._follow_replies([p for p in later if isinstance(p, Inbound) and p.refs])
             pending, later = answers_wait(later)
@@ -164,7 +164,7 @@ class RoutingHandler:
                 kept.append(item)
             else:
                 self._count("skipped")
-                log.debug("skipped_unknown_sender", event_id=item.event.id)
+                log.debug("skipped_unknown_sender", event_id=item.cause)
         return kept
 
     def _deadletter(self, record: Record, exc: Exception) -> OutRecord:
@@ -238,7 +238,7 @@ class RoutingHandler:
         self, items: list[Work], retries: int
     ) -> list[tuple[Work, list[OutRecord] | Exception]]:
         views = await self._store.views(
-            [ViewRequest(i.customer_id, i.event.id, i.refs, i.ticket_id) for i in items]
+            [ViewRequest(i.customer_id, i.cause, i.refs, i.ticket_id) for i in items]
         )
         known = await self._detect_ahead(items, views)
         done: list[tuple[Work, list[OutRecord] | Exception]] = []
@@ -313,7 +313,7 @@ class RoutingHandler:
             "routed",
             ticket_id=ticket.id if ticket else None,
             customer_id=item.customer_id,
-            event_id=item.event.id,
+            event_id=item.cause,
             queue=ticket.queue if ticket else None,
         )
 
@@ -327,7 +327,7 @@ class RoutingHandler:
         placed = place(
             item.interaction,
             view.ticket,
-            event_id=item.event.id,
+            event_id=item.cause,
             customer_id=item.customer_id,
             at=item.at,
             reopen_window=self._reopen_window,
@@ -342,14 +342,14 @@ class RoutingHandler:
         if placed.kind == "call" and placed.ticket is not None:
             out: LifecycleOutputs | None = self._call(item, placed.ticket)
         else:
-            out = self._route(item.event, item.interaction, placed, item.at, view, known=known)
+            out = self._route(item.cause, item.interaction, placed, item.at, view, known=known)
         ticket = out.ticket if out else None
         outputs = out.records if out else []
         key = thread_key(item.interaction)
         contact = ticket is not None and placed.kind != "call"
         commit = Commit(
             customer_id=item.customer_id,
-            event_id=item.event.id,
+            event_id=item.cause,
             ticket=ticket,
             expected_version=view.ticket_version if placed.kind != "new" else 0,
             outbox=outputs,
@@ -373,13 +373,13 @@ class RoutingHandler:
         if change is None:
             _log_not_offered(view.ticket, item.action)
             return None
-        out = LifecycleOutputs(item.event.id, change.ticket, at, self._limits)
+        out = LifecycleOutputs(item.cause, change.ticket, at, self._limits)
         for etype, data in change.events:
             out.add(etype, **data)
         out.snapshot()
         commit = Commit(
             customer_id=item.customer_id,
-            event_id=item.event.id,
+            event_id=item.cause,
             ticket=change.ticket,
             expected_version=view.ticket_version,
             outbox=out.records,
@@ -398,8 +398,8 @@ class RoutingHandler:
     def _call(self, item: Inbound, ticket: Ticket) -> LifecycleOutputs:
         """An answered or ended call on a ticket: recorded with its handling time, no
         customer contact, no rules (nothing the customer wrote)."""
-        out = LifecycleOutputs(item.event.id, ticket, item.at, self._limits)
-        message = published_message(item.interaction, item.event.id)
+        out = LifecycleOutputs(item.cause, ticket, item.at, self._limits)
+        message = published_message(item.interaction, item.cause)
         out.add(
             EventType.TICKET_MESSAGE_ADDED,
             interaction=message,
@@ -412,7 +412,7 @@ class RoutingHandler:
 
     def _route(
         self,
-        event: CloudEvent,
+        cause: str,
         interaction: Interaction,
         placed: Placed,
         at: datetime,
@@ -446,8 +446,8 @@ class RoutingHandler:
             # assignee (who may lack the new queue's skills) for that queue's line
             moved = requeued(placed.ticket, ticket, "rerouted", at)
             ticket = moved.ticket
-        out = LifecycleOutputs(event.id, ticket, at, self._limits)
-        message = published_message(interaction, event.id)
+        out = LifecycleOutputs(cause, ticket, at, self._limits)
+        message = published_message(interaction, cause)
         if language.language is not None and interaction.language is None:
             message["language"] = language.language
             message["language_source"] = language.source

@@ -20,6 +20,7 @@ from router.actions import Action, TicketAction, parse_action
 from router.codec import Headers, decode_record, is_binary, required_specversion
 from router.errors import InvalidEvent
 from router.events import MAX_CLOCK_SKEW, CloudEvent, Interaction
+from router.ids import scoped_id
 from router.vocabulary import EventType
 
 
@@ -37,6 +38,12 @@ class Inbound:
     ticket_id: str | None = None  # the ticket a reply from another sender answers
     sender_id: str | None = None  # that sender, when the message is routed as the owner's
 
+    @property
+    def cause(self) -> str:
+        """The id its effects are keyed by (``scoped_id``): its dedupe marker, the ids of
+        the records it causes, the ticket it opens."""
+        return scoped_id(self.event.source, self.event.id)
+
 
 @dataclass(slots=True)
 class ActionWork:
@@ -52,6 +59,11 @@ class ActionWork:
     @property
     def ticket_id(self) -> str | None:
         return self.action.ticket_id if isinstance(self.action, TicketAction) else None
+
+    @property
+    def cause(self) -> str:
+        """The id its effects are keyed by (``scoped_id``)."""
+        return scoped_id(self.event.source, self.event.id)
 
 
 Work = Inbound | ActionWork
@@ -114,7 +126,9 @@ def answers_wait(items: list[Work]) -> tuple[list[Work], list[Work]]:
     sender in the same poll (inbound records are keyed by sender, so a colleague's reply
     may sit on another partition and even come first): routed after it, a reply finds
     that message's ticket and joins it. A waiting sender's later work waits too, to keep
-    their order. When everything waits (replies that answer each other), all goes now."""
+    their order. When everything waits (messages whose headers name each other: one
+    arrived with a reference to a message not yet received), the first goes alone, so
+    the next finds its ticket: all at once, none would find the other's."""
     carriers = {
         key: sender(item)
         for item in reversed(items)
@@ -130,7 +144,7 @@ def answers_wait(items: list[Work]) -> tuple[list[Work], list[Work]]:
             later.append(item)
         else:
             now.append(item)
-    return (now, later) if now else (later, [])
+    return (now, later) if now else (later[:1], later[1:])
 
 
 def sender(item: Work) -> str:

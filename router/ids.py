@@ -42,6 +42,20 @@ def event_id(source: str, provider_id: str) -> str:
     return _uuid5(f"{source}\x1f{provider_id}")
 
 
+OWN_SOURCES = "/switchboard/"
+
+
+def scoped_id(source: str, id_: str) -> str:
+    """The id an event's effects are keyed by: its dedupe markers, the ids of the records
+    it causes, the ticket it opens. CloudEvents names an event by ``source`` and ``id``
+    together, so two writers may use the same id for different events. Switchboard's own
+    sources mint ids unique across them (``event_id``), so an event from one of them keeps
+    its id; another writer's id is scoped by its source."""
+    if source.startswith(OWN_SOURCES):
+        return id_
+    return event_id(source, id_)
+
+
 def derived_id(parent_id: str, *parts: str) -> str:
     """The id of an event caused by another one (e.g. ``created`` caused by an inbound id)."""
     return _uuid5("\x1f".join((parent_id, *parts)))

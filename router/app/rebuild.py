@@ -54,7 +54,7 @@ from router.app.reading import Progress, read_through
 from router.codec import decode_record
 from router.errors import InvalidEvent
 from router.events import Customer, Ticket
-from router.ids import derived_id
+from router.ids import derived_id, scoped_id
 from router.keys import Keys
 from router.redis import Command, RedisClient, make_redis, run_batch
 from router.settings import Settings
@@ -260,13 +260,19 @@ def _left_s(record: ConsumerRecord[bytes, bytes], ttl_s: int, now_ms: int) -> in
     return max(0, ttl_s - max(0, now_ms - int(record.timestamp)) // 1000)
 
 
-def _event_id(value: bytes | None) -> str | None:
+def _event_id(value: bytes | None, *, scoped: bool = False) -> str | None:
+    """A structured record's id; ``scoped``: the id its effects are keyed by
+    (``scoped_id``), for an event written by the ingress or a helpdesk."""
     try:
         event = orjson.loads(value) if value else None
     except orjson.JSONDecodeError:
         return None
-    found = event.get("id") if isinstance(event, dict) else None
-    return found if isinstance(found, str) and found else None
+    if not isinstance(event, dict):
+        return None
+    found, source = event.get("id"), event.get("source")
+    if not (isinstance(found, str) and found):
+        return None
+    return scoped_id(source, found) if scoped and isinstance(source, str) else found
 
 
 def _seen_markers(
@@ -274,7 +280,7 @@ def _seen_markers(
 ) -> Iterator[Marker]:
     """The ingress's marker of every event it accepted (``inbound``, ``actions``)."""
     for record in accepted:
-        left, id_ = _left_s(record, ttl_s, now_ms), _event_id(record.value)
+        left, id_ = _left_s(record, ttl_s, now_ms), _event_id(record.value, scoped=True)
         if left and id_:
             yield keys.ingress_seen(id_), left
 
@@ -310,7 +316,7 @@ def _done_markers(
         if id_:
             by_id[id_] = (ticket.customer_id, left)
     for record in actions_topic:
-        action_id = _event_id(record.value)
+        action_id = _event_id(record.value, scoped=True)
         if action_id is None or not _left_s(record, ttl_s, now_ms):
             continue
         ids = [derived_id(action_id, t.value, "0") for t in EventType]

@@ -30,7 +30,7 @@ def inbound_events(n: int, customers: int, start: int = 0) -> list[tuple[bytes, 
         )
         event = CloudEvent(
             id=event_id("/bench", str(i)),
-            source="/bench",
+            source="/switchboard/bench",
             type=EventType.INTERACTION_RECEIVED,
             time=base + timedelta(seconds=i),
             data=data.model_dump(mode="json", exclude_none=True),

@@ -415,6 +415,23 @@ async def test_one_action_and_a_list_of_it_under_one_key_are_the_same_request(
     assert len(await read_topic(settings, Topic.ACTIONS, expect=1, settle=0.3)) == 1
 
 
+async def test_two_sources_may_use_one_id_for_different_actions(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """CloudEvents names an event by source and id together: two helpdesk tools may
+    both number their actions from 1. Each is written, answered with the id it gave."""
+    await create_tickets(settings, "T-1")
+    a = {"type": "ticket.note_added", "id": "1", "source": "/desk-a", "data": {"ticket_id": "T-1"}}
+    b = {**a, "source": "/desk-b", "data": {"ticket_id": "T-1", "text": "b"}}
+    for action in (a, b):
+        answer = await client.post(URL, json=action, headers=AUTH)
+        assert answer.status_code == 202, answer.text
+        assert answer.json() == {"id": "1", "duplicate": False}
+    assert (await client.post(URL, json=b, headers=AUTH)).json()["duplicate"] is True
+    written = await read_topic(settings, Topic.ACTIONS, expect=2, settle=0.3)
+    assert sorted(orjson.loads(r.value)["source"] for r in written) == ["/desk-a", "/desk-b"]
+
+
 async def test_an_event_id_reused_for_other_content_is_refused(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 from consumers.state.threads import RedisThreadStore
 from router.app.forget import forget
 from router.app.rebuild import rebuild
-from router.ids import derived_id
+from router.ids import derived_id, scoped_id
 from router.kafka import make_producer
 from router.keys import Keys
 from router.redis import make_redis
@@ -91,7 +91,8 @@ async def test_an_accepted_offer_stays_accepted_and_its_action_stays_done(
     offered = ticket("C-hank", assignee="a1", assigned_at=AT)
     accepted = {**offered, "accepted": True}  # the accept moved no clock: updated_at ties
     accept: dict[str, Any] = {"ticket_id": "T-hank", "agent_id": "a1"}
-    snapshot_id = derived_id("act-1", EventType.TICKET_SNAPSHOT.value)
+    cause = scoped_id("/t", "act-1")  # the helpdesk's id, scoped by its source
+    snapshot_id = derived_id(cause, EventType.TICKET_SNAPSHOT.value)
     await produce(
         settings,
         [
@@ -118,7 +119,7 @@ async def test_an_accepted_offer_stays_accepted_and_its_action_stays_done(
     assert restored.accepted
     redis = make_redis(settings)
     try:
-        assert await redis.exists(Keys(settings.topic_prefix).done("C-hank", "act-1"))
+        assert await redis.exists(Keys(settings.topic_prefix).done("C-hank", cause))
     finally:
         await redis.aclose()
 

@@ -9,6 +9,7 @@ import pytest
 
 from channels.actions import prepare
 from channels.problems import Problem
+from channels.publish import fingerprint_of
 from router.actions import ACTIONS, action_key, canonical_type, parse_action
 from router.errors import InvalidEvent
 from router.events import CloudEvent, utcnow
@@ -212,3 +213,26 @@ def test_every_error_pointer_is_a_json_pointer(body: Any, pointers: list[str]) -
     with pytest.raises(Problem) as info:
         prepare(body)
     assert [e["pointer"] for e in info.value.errors or []] == pointers
+
+
+def test_an_action_without_extensions_keeps_the_fingerprint_its_id_was_claimed_with() -> None:
+    """Fingerprints sit in Redis beside each id written: an action without extensions
+    hashes as before they were read, so its retry after an upgrade is still a duplicate;
+    one with extensions hashes them too (they are part of the event)."""
+    item = {"type": "ticket.closed", "id": "x-1", "source": "/hd", "data": {"ticket_id": "T-1"}}
+    claimed = fingerprint_of(
+        {
+            "id": "x-1",
+            "type": "switchboard.ticket.closed",
+            "source": "/hd",
+            "subject": "T-1",
+            "data": {"ticket_id": "T-1"},
+        }
+    )
+    [plain] = prepare(item)
+    [structured] = prepare(item, cloudevents=True)
+    assert plain.fingerprint == structured.fingerprint == claimed
+    [traced] = prepare({**item, "traceparent": "00-a"}, cloudevents=True)
+    [other] = prepare({**item, "traceparent": "00-b"}, cloudevents=True)
+    assert len({claimed, traced.fingerprint, other.fingerprint}) == 3
+    assert traced.event.model_dump()["traceparent"] == "00-a"

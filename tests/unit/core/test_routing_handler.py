@@ -33,6 +33,7 @@ from rules import RuleSet, loads_ruleset
 pytestmark = pytest.mark.unit
 
 NAMES = TopicNames("sb")
+EMAIL_SOURCE = "/switchboard/channels/email"  # the ingress's: its ids are kept as they are
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 RULES = loads_ruleset(
     """
@@ -83,8 +84,8 @@ def inbound(
         auto_reply=auto_reply,
     )
     event = CloudEvent(
-        id=event_id("/v1/channels/email", data.thread.message_id or ""),
-        source="/v1/channels/email",
+        id=event_id(EMAIL_SOURCE, data.thread.message_id or ""),
+        source=EMAIL_SOURCE,
         type=EventType.INTERACTION_RECEIVED,
         subject=data.sender_key(),
         time=AT + timedelta(minutes=offset),
@@ -457,6 +458,22 @@ async def test_replies_in_the_same_poll_as_the_message_they_answer_join_its_tick
     ]
 
 
+async def test_messages_of_three_senders_naming_each_other_in_one_poll_share_a_ticket() -> None:
+    """A thread delivered out of order: b's References name a and c, c's name b (c was
+    written before b arrived anywhere). Every reply waits for another, so they go one at
+    a time: each then finds the ticket of the one it answers."""
+    store, broker = InMemoryThreadStore(), Broker()
+    poll = [
+        inbound(ALICE, "a", 0, message_id="<a@b>"),
+        inbound(BOB, "b", 1, message_id="<b@b>", references=("<a@b>", "<c@b>")),
+        inbound(CAROL, "c", 2, message_id="<c@b>", references=("<b@b>",)),
+    ]
+    await handler(store, broker).handle(poll)
+    snapshots = [Ticket.model_validate(event(r)["data"]["ticket"]) for r in broker.take()]
+    assert {t.id for t in snapshots} == {snapshots[0].id}  # one ticket
+    assert snapshots[-1].contacts == 3
+
+
 async def test_a_reply_to_a_closed_ticket_opens_a_follow_up_linked_to_it() -> None:
     store, broker = InMemoryThreadStore(), Broker()
     await handler(store, broker).handle([inbound(ALICE, "printer broken", 0, message_id="<a1@x>")])
@@ -543,10 +560,18 @@ async def test_a_failing_detection_ahead_leaves_each_message_to_detect_in_place(
 
 
 def action_record(
-    kind: str, data: dict[str, Any], at: datetime, offset: int
+    kind: str,
+    data: dict[str, Any],
+    at: datetime,
+    offset: int,
+    *,
+    source: str = "/helpdesk",
+    id_: str | None = None,
 ) -> ConsumerRecord[bytes, bytes]:
     """An action as a helpdesk writes it to the actions topic, keyed by its ticket."""
-    envelope = CloudEvent(id=f"action-{offset}", source="/helpdesk", type=kind, time=at, data=data)
+    envelope = CloudEvent(
+        id=id_ or f"action-{offset}", source=source, type=kind, time=at, data=data
+    )
     key, value = str(data["ticket_id"]).encode(), encode_event(envelope)
     return ConsumerRecord(
         NAMES(Topic.ACTIONS), 0, offset, 0, 0, key, value, None, len(key), len(value),
@@ -728,3 +753,48 @@ rules:
     [reopened] = [e for e in published if e["type"] == EventType.TICKET_REOPENED]
     assert reopened["data"]["queue"] == "general"
     assert snapshot_of(reopened).queue == "billing"  # as the rule left it
+
+
+async def test_two_writers_may_use_the_same_action_id_and_both_actions_apply() -> None:
+    """CloudEvents names an event by source and id together: two helpdesk tools writing
+    to the actions topic may both call theirs "1". Each note is recorded; only a copy
+    of the same source's event is a duplicate."""
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "hello", 0)])
+    ticket = snapshot(broker.take())
+    note = "switchboard.ticket.note_added"
+    first, second, again = (
+        action_record(note, {"ticket_id": ticket.id, "agent_id": "a1", "text": text}, AT, n,
+                      source=source, id_="1")
+        for n, (text, source) in enumerate(
+            [("from desk a", "/desk-a"), ("from desk b", "/desk-b"), ("from desk a", "/desk-a")],
+            start=1,
+        )
+    )  # fmt: skip
+    await handler(store, broker).handle([first])
+    await handler(store, broker).handle([second])
+    await handler(store, broker).handle([again])
+    published = broker.take()
+    notes = [event(r) for r in published if event(r)["type"] == note]
+    assert [n["data"]["text"] for n in notes] == ["from desk a", "from desk b"]
+    assert len({n["id"] for n in notes}) == 2
+
+
+def foreign_inbound(email: str, source: str, id_: str, offset: int) -> ConsumerRecord[bytes, bytes]:
+    """An inbound event another system wrote straight to the topic, with its own id."""
+    record = inbound(email, f"from {source}", offset)
+    value = orjson.loads(record.value or b"")
+    value.update(id=id_, source=source)
+    raw = orjson.dumps(value)
+    return replace(record, value=raw, serialized_value_size=len(raw))
+
+
+async def test_inbound_events_of_two_sources_with_one_id_open_a_ticket_each() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle(
+        [foreign_inbound(ALICE, "/crm-a", "evt-1", 0), foreign_inbound(BOB, "/crm-b", "evt-1", 1)]
+    )
+    published = broker.take()
+    created = [event(r) for r in published if event(r)["type"] == "switchboard.ticket.created"]
+    tickets = {snapshot_of(e).id for e in created}
+    assert (len(created), len(tickets)) == (2, 2)
