@@ -259,10 +259,17 @@ def requeued(before: Ticket, after: Ticket, reason: str, at: datetime) -> Change
     escalation), as a transfer to that queue leaves it: it leaves its assignee, who may
     lack the new queue's skills, and waits in the new queue's line in a new round
     (``.queued`` with ``reason``); the timers role frees the old assignee's seat as it
-    does for any change of assignee. Unchanged, with no record, when the queue stayed or
-    the ticket is settled (it waits in no line)."""
-    if after.queue == before.queue or after.status in SETTLED:
+    does for any change of assignee. Unchanged, with no record, when the queue stayed. A
+    settled ticket moved leaves its assignee with no record (it waits in no line, and
+    its seat went with the resolution): a reopen then puts it in the new queue's line,
+    not back with an agent who may lack that queue's skills."""
+    if after.queue == before.queue:
         return Change(after)
+    if after.status in SETTLED:
+        update = {"assignee": None, "assigned_at": None, "accepted": False}
+        return Change(
+            after.model_copy(update={**update, "assignment_round": after.assignment_round + 1})
+        )
     return unassigned(after, reason, at)
 
 

@@ -140,8 +140,8 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
             return None
         return _transferred(ticket, action, at, rules)
     if isinstance(action, AssignmentAccepted):
-        if ticket.assignee != action.agent_id or ticket.accepted:
-            return None
+        if ticket.assignee != action.agent_id or ticket.accepted or ticket.status in SETTLED:
+            return None  # a settled ticket is no offer: a closed one is final
         return Change(ticket.model_copy(update={**base, "accepted": True, "unaccepted": 0}))
     if isinstance(action, AssignmentDeclined):
         if ticket.assignee != action.agent_id or ticket.status in SETTLED:

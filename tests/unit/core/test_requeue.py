@@ -11,6 +11,8 @@ import pytest
 
 from consumers.domain.assignment import needs, requeued, waiting_member, withdrawn
 from consumers.domain.escalation import fire, schedule
+from consumers.domain.lifecycle import apply_action
+from router.actions import AssignmentAccepted, TicketReopened, TicketTransferred
 from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
 from rules import loads_ruleset
@@ -160,3 +162,26 @@ def test_a_skip_that_ended_while_the_ticket_was_held_adds_no_round_when_it_retur
     assert (back.assignment_round, back.skipped_until) == (14, {"a2": a2_until})
     assert schedule(back)["T-1|assignment|retry"] == a2_until.timestamp()
     assert fire(back, "assignment", "retry", RULES, moved_at) is None
+
+
+def test_a_resolved_ticket_moved_to_another_queue_waits_in_its_line_when_reopened() -> None:
+    """A transfer while the ticket is resolved is recorded; the agent who had it (without
+    the new queue's skills) does not get it back with the reopen: it waits in the new
+    queue's line."""
+    resolved = ticket(queue="general", assignee="a2", accepted=True, status="resolved")
+    moved = apply_action(resolved, TicketTransferred(ticket_id="T-1", queue="tech"), AT, RULES)
+    assert moved is not None
+    assert [etype for etype, _ in moved.events] == [EventType.TICKET_TRANSFERRED]
+    assert moved.events[0][1]["to"] == {"queue": "tech", "agent_id": None}
+    reopened = apply_action(moved.ticket, TicketReopened(ticket_id="T-1"), AT, RULES)
+    assert reopened is not None
+    assert (reopened.ticket.status, reopened.ticket.assignee) == ("open", None)
+    assert waiting_member(reopened.ticket) is not None
+
+
+def test_an_accept_of_a_closed_tickets_old_offer_changes_nothing() -> None:
+    offered = ticket(assignee="a1", assigned_at=AT)
+    for status in ("resolved", "closed"):
+        settled = offered.model_copy(update={"status": status})
+        accept = AssignmentAccepted(ticket_id="T-1", agent_id="a1")
+        assert apply_action(settled, accept, AT, RULES) is None
