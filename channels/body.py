@@ -42,16 +42,20 @@ def require_media_type(request: Request, *allowed: str) -> str:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+    """The raw body, refused with 413 as soon as it is known to exceed ``limit`` bytes;
+    the error points at the whole body, as every other 413 points at what is too large."""
+    errors = [{"pointer": ROOT, "detail": f"more than {limit} bytes"}]
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
+        raise Problem(
+            413, f"body of {declared} bytes exceeds the limit of {limit} bytes", errors=errors
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise Problem(413, f"body exceeds the limit of {limit} bytes")
+            raise Problem(413, f"body exceeds the limit of {limit} bytes", errors=errors)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -310,6 +310,7 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
     kids = [c for c in children if isinstance(c, Message)] if isinstance(children, list) else []
     if ctype.startswith("multipart/") and kids:
         out.descended.add(id(part))
+        _cut_glued_close(part, kids[-1])
         if ctype == "multipart/alternative":
             _walk_alternative(kids, out, depth)
         else:
@@ -325,6 +326,23 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
         if NO_BOUNDARY not in out.headers.warnings:
             out.headers.warnings.append(NO_BOUNDARY)
     _leaf(part, ctype, out)
+
+
+def _cut_glued_close(multipart: Message, last: Message) -> None:
+    """A close delimiter written at the end of the last line of the last part, with no
+    line break before it (``text--b--``), ends that part there. The stdlib only knows
+    a delimiter at the start of a line, so it finds no close delimiter and would keep
+    ``--b--`` in the text; only then is the end of the last part looked at."""
+    if last.is_multipart() or not any(
+        isinstance(d, errors.CloseBoundaryNotFoundDefect) for d in multipart.defects
+    ):
+        return
+    payload, boundary = last.get_payload(), multipart.get_boundary()
+    if not isinstance(payload, str) or not boundary:
+        return
+    body, close = payload.rstrip(), f"--{boundary}--"
+    if body.endswith(close):
+        last.set_payload(body[: -len(close)])
 
 
 def _leaf(part: Message, ctype: str, out: _Walk) -> None:
@@ -375,7 +393,9 @@ def _attached_message(part: Message, sub: Message | None, ctype: str, out: _Walk
 
 
 def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
-    """The plain alternative when there is one, else the first that has any text."""
+    """Alternatives come in increasing order of preference (RFC 2046 §5.1.4), so the
+    last one that has plain text is read; without any, the last one that has HTML.
+    Plain text still wins over HTML that follows it: the text is for an agent to read."""
     tried: list[_Walk] = []
     for child in children:
         sub = out.fork()
@@ -383,9 +403,11 @@ def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
         out.parts = sub.parts
         out.unread += sub.unread
         tried.append(sub)
-    chosen = next((w for w in tried if any(t.strip() for t in w.plain)), None) or next(
-        (w for w in tried if w.html), None
-    )
+    latest = tried[::-1]
+    ranked = [w for w in latest if any(t.strip() for t in w.plain)]
+    ranked += [w for w in latest if any(h.strip() for h in w.html)]
+    ranked += [w for w in latest if w.html]
+    chosen = next(iter(ranked), None)
     if chosen is not None:
         out.plain.extend(chosen.plain)
         out.html.extend(chosen.html)

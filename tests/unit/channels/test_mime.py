@@ -110,6 +110,48 @@ plain\r
     assert parse_email(raw).text == "plain"
 
 
+def alternatives(*parts: tuple[str, bytes]) -> bytes:
+    body = b"".join(
+        b"--a\r\nContent-Type: " + ctype.encode() + b"\r\n\r\n" + text + b"\r\n"
+        for ctype, text in parts
+    )
+    headers = 'From: a@example.com\nContent-Type: multipart/alternative; boundary="a"'
+    return mail(headers, body + b"--a--\r\n")
+
+
+@pytest.mark.parametrize(
+    ("parts", "text"),
+    [
+        # RFC 2046 §5.1.4: the last alternative is the preferred one
+        ((("text/plain", b"first"), ("text/plain", b"hello world")), "hello world"),
+        ((("text/plain", b"plain"), ("text/html", b"<b>html</b>")), "plain"),
+        ((("text/plain", b"old"), ("text/plain", b"new"), ("text/html", b"<b>x</b>")), "new"),
+        # a blank plain alternative is no text to read: the HTML is
+        ((("text/plain", b"first"), ("text/plain", b" "), ("text/html", b"<p>h</p>")), "first"),
+        ((("text/plain", b""), ("text/html", b"<p>html</p>")), "html"),
+        ((("text/html", b"<p>one</p>"), ("text/html", b"<p>two</p>")), "two"),
+        ((("text/html", b"<p>one</p>"), ("text/html", b" ")), "one"),
+    ],
+)
+def test_the_last_alternative_with_plain_text_is_read(
+    parts: tuple[tuple[str, bytes], ...], text: str
+) -> None:
+    assert parse_email(alternatives(*parts)).text == text
+
+
+def test_a_close_delimiter_glued_to_the_last_line_ends_the_part() -> None:
+    """thirdparty/005 of the stalwart corpus: ``invalid--1--``, no line break before it."""
+    body = b"--1\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--1\r\n\r\nlast line--1--\r\n"
+    raw = mail('From: a@example.com\nContent-Type: multipart/mixed; boundary="1"', body)
+    assert parse_email(raw).text == "first\n\nlast line"
+
+
+def test_a_closed_multipart_keeps_a_last_line_ending_like_its_boundary() -> None:
+    body = b"--1\r\n\r\nscore: 3--1--\r\n--1--\r\n"
+    raw = mail('From: a@example.com\nContent-Type: multipart/mixed; boundary="1"', body)
+    assert parse_email(raw).text == "score: 3--1--"
+
+
 def test_undeclared_8bit_body_and_broken_base64() -> None:
     raw = mail("From: a@example.com\nContent-Type: text/plain", b"d\xe9j\xe0 vu\r\n")
     assert parse_email(raw).text == "déjà vu"
@@ -118,6 +160,13 @@ def test_undeclared_8bit_body_and_broken_base64() -> None:
         b"aGVsbG8gd29y!!bGQ\r\n",
     )
     assert parse_email(broken).text == "hello world"
+
+
+def test_a_part_labelled_utf8_in_windows_1252_is_read_as_written() -> None:
+    """Kept, not U+FFFD as stalwart reads thirdparty/002: a UTF-8 label gets the fallbacks
+    of any label (docs/ingress.md, "Charsets"), for the Latin-1 mail sent under it."""
+    raw = mail("From: a@example.com\nContent-Type: text/plain; charset=utf-8", b"caf\xe9\r\n")
+    assert parse_email(raw).text == "café"
 
 
 def test_ids_dates_and_recipients() -> None:
