@@ -37,6 +37,7 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
         *_values_never_seen(ruleset),
         *_priorities_without_target(ruleset),
         *_no_actions(ruleset),
+        *_numbers_in_text_fields(ruleset),
     ]
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
@@ -182,6 +183,32 @@ def _values_never_seen(ruleset: RuleSet) -> Iterable[RuleWarning]:
                         leaf.mark or rule.mark,
                         f"'{value}' is no {what} ({hint}): {leaf.field} never equals it",
                     )
+
+
+_TEXT_PREFIXES = ("metadata.", "customer.attributes.")
+
+
+def _numbers_in_text_fields(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """``{metadata.plan_id: 42}`` on a field channels and CRMs mostly fill with strings:
+    equality is exact, so "42" never equals 42 (``gt``/``lt`` read numbers in strings)."""
+    for rule in ruleset.rules + ruleset.escalations:
+        for leaf in _leaves(rule.condition):
+            if not (leaf.field or "").startswith(_TEXT_PREFIXES) or leaf.op not in (
+                "equals",
+                "in",
+                "not_in",
+            ):
+                continue
+            operands = leaf.operand if isinstance(leaf.operand, list | tuple) else [leaf.operand]
+            numbers = [v for v in operands if type(v) in (int, float)]
+            if numbers:
+                yield RuleWarning(
+                    leaf.mark or rule.mark,
+                    f"{leaf.field} is compared with the number {numbers[0]} ({leaf.op}): "
+                    f'a value sent as text ("{numbers[0]}") never equals it',
+                    f'quote it ("{numbers[0]}") to compare text; gt, gte, lt and lte read '
+                    "numbers in text",
+                )
 
 
 def _leaves(condition: Condition) -> Iterable[Condition]:

@@ -158,6 +158,14 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
                 "e.g. expect: {queue: billing}; keys: " + ", ".join(EXPECT_KEYS),
             )
         )
+    elif not expect_node.entries:
+        errors.append(
+            RuleError(
+                expect_node.mark,
+                "a case needs at least one expectation in 'expect'",
+                "e.g. expect: {queue: billing}; keys: " + ", ".join(EXPECT_KEYS),
+            )
+        )
     else:
         for key, mark in expect_node.keys.items():
             if key not in EXPECT_KEYS:

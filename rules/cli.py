@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 import typer
 
 from rules.analysis import find_warnings, notification_warnings, templates_dir
@@ -23,7 +24,7 @@ from rules.engine import RuleSet
 from rules.errors import RuleError, RuleSetInvalid
 from rules.language import Detected, fill_language
 from rules.loader import load_ruleset
-from rules.model import DEFAULT_TRIGGER, TRIGGERS
+from rules.model import DEFAULT_TRIGGER, TRIGGERS, Rule
 from rules.replay import (
     SimulationReport,
     facts_from,
@@ -70,6 +71,12 @@ def _echo(text: str = "") -> None:
     typer.echo(text)
 
 
+def _logs_to_stderr() -> None:
+    """Warnings the rules log while evaluating (``rule_pattern_timed_out``) go to stderr,
+    once each, so stdout holds the report alone and ``--json`` stays JSON."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
 def _load(path: Path) -> RuleSet:
     """The ruleset, or every error printed and exit 1."""
     try:
@@ -103,13 +110,21 @@ def _count(number: int, noun: str, plural: str | None = None) -> str:
 
 
 def _summary(ruleset: RuleSet) -> str:
+    rules = [r for r in ruleset.listed if r.kind == "rule"]
+    escalations = [r for r in ruleset.listed if r.kind == "escalation"]
     return (
-        f"{_count(len(ruleset.rules), 'rule')}, "
-        f"{_count(len(ruleset.escalations), 'escalation')}, "
+        f"{_listed(rules, 'rule')}, "
+        f"{_listed(escalations, 'escalation')}, "
         f"{_count(len(ruleset.queues), 'queue')}, "
         f"{_count(len(ruleset.sla_policies), 'SLA policy', 'SLA policies')}, "
         f"{_count(len(ruleset.calendars), 'calendar')}; version {ruleset.version}"
     )
+
+
+def _listed(rules: list[Rule], noun: str) -> str:
+    """``18 rules`` or, when some are ``enabled: false``, ``18 rules (1 disabled)``."""
+    disabled = sum(not rule.enabled for rule in rules)
+    return _count(len(rules), noun) + (f" ({disabled} disabled)" if disabled else "")
 
 
 @app.command()
@@ -218,11 +233,13 @@ def explain(
 
     Rules and escalations that listen to other triggers than ``--trigger`` are listed
     too, as not evaluated, so the author sees the whole file and why each rule did not
-    take part. A message the router would not route (an auto-reply, a call that is no
-    customer contact) is evaluated all the same, with a note saying so. Without
+    take part; so are disabled rules (``enabled: false``), which never run. A message
+    the router would not route (an auto-reply, a call that is no customer contact) is
+    evaluated all the same, with a note saying so. Without
     ``--customer``, the CRM-only customer fields the rules read and the event does not
     carry are named in a note: explain reads them as null, the router would not.
     """
+    _logs_to_stderr()
     ruleset = _load(path)
     profile = _profile(customer) if customer is not None else None
     facts, event_time, skipped_by_router = _read_event(event, profile)
@@ -231,7 +248,7 @@ def explain(
     language = fill_language(facts, ruleset.languages)
     decision = ruleset.evaluate(facts, trigger=_trigger(trigger), now=at)
     unknown = missing_crm_fields(ruleset.rules_for(trigger), facts) if profile is None else []
-    everything = ruleset.rules + ruleset.escalations
+    everything = ruleset.listed
     evaluated = {e.name: e for e in decision.evaluations}
     stopped_by = decision.matched[-1] if decision.matched else None
     if as_json:
@@ -241,7 +258,9 @@ def explain(
             "confidence": language.confidence,
         }
         skipped = [
-            {"name": rule.name, "listens_to": list(rule.triggers)}
+            {"name": rule.name, "disabled": True}
+            if not rule.enabled
+            else {"name": rule.name, "listens_to": list(rule.triggers)}
             if trigger not in rule.triggers
             else {"name": rule.name, "stopped_by": stopped_by}
             for rule in everything
@@ -274,7 +293,9 @@ def explain(
     width = max((len(r.name) for r in everything), default=0)
     for rule in everything:
         evaluation = evaluated.get(rule.name)
-        if trigger not in rule.triggers:
+        if not rule.enabled:
+            _echo(f"  -        {rule.name:<{width}}  disabled (enabled: false): never runs")
+        elif trigger not in rule.triggers:
             listens = ", ".join(rule.triggers)
             _echo(f"  -        {rule.name:<{width}}  not evaluated: listens to {listens}")
         elif evaluation is None:
@@ -405,6 +426,7 @@ def simulate_cmd(
     ] = SHOWN,
 ) -> None:
     """Replay recorded events through the rules; with --against, show what would change."""
+    _logs_to_stderr()
     ruleset = _load(path)
     old = _load(against) if against is not None else None
     at = _now(now)

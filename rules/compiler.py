@@ -45,7 +45,9 @@ class RuleCompiler(SectionCompiler):
     """Compiles rules after the definitions they refer to."""
 
     def rule(self, node: YNode, kind: str) -> Rule | None:
-        """One rule (``kind="rule"``) or escalation; None when disabled or broken."""
+        """One rule (``kind="rule"``) or escalation; None when broken. A disabled rule is
+        compiled all the same, so ``rules check`` holds it to the language and the tools
+        can list it; the engine never runs it."""
         what = "an escalation" if kind == "escalation" else "a rule"
         if not isinstance(node, YMap):
             self.error(node.mark, f"{what} must be a mapping, got {type_name(node)}", _RULE_HINT)
@@ -68,9 +70,9 @@ class RuleCompiler(SectionCompiler):
         description = None
         if (desc_node := node.get("description")) is not None:
             description = self.string(desc_node, "description")
-        if name is None or not enabled:
+        if name is None:
             return None
-        return Rule(name, kind, triggers, condition, actions, stop, node.mark, description)
+        return Rule(name, kind, triggers, condition, actions, stop, node.mark, description, enabled)
 
     def _triggers(self, node: YMap, kind: str) -> tuple[str, ...]:
         on = node.get("on")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import regex
@@ -16,7 +16,9 @@ import regex
 from rules.calendar import Calendar
 from rules.errors import Mark
 from rules.fields import FieldTable, Values
-from rules.operators import Test, operator_test
+from rules.operators import MATCH_TIMEOUT_S, Test, match_probe, operator_test
+
+TIMED_OUT = f"timed out after {round(MATCH_TIMEOUT_S * 1000)} ms: counts as no match"
 
 
 def show(value: Any, limit: int = 60) -> str:
@@ -41,6 +43,7 @@ class Condition:
         "mark",
         "op",
         "operand",
+        "probe",
         "slot",
         "test",
         "text",
@@ -60,6 +63,7 @@ class Condition:
         operand: Any = None,
         slot: int | None = None,
         lower_slot: int | None = None,
+        probe: Callable[[Values], bool | None] | None = None,
     ) -> None:
         self.kind = kind
         self.test = test
@@ -72,23 +76,37 @@ class Condition:
         self.operand = operand
         self.slot = slot
         self.lower_slot = lower_slot
+        self.probe = probe
 
     def explain(self, values: Values) -> str | None:
-        """None when the condition holds, else the first failing part, readably."""
-        if self.test(values):
-            return None
+        """None when the condition holds, else the first failing part, readably.
+
+        It walks the tree rather than calling a composite's ``test``: a ``matches``
+        leaf asks its ``probe``, so a search that gave up says so (and is not logged a
+        second time) instead of reading as an ordinary no match."""
         if self.kind == "all":
             failing = (r for c in self.children if (r := c.explain(values)) is not None)
-            return next(failing, self.text)
+            return next(failing, None)
         if self.kind == "any":
             reasons = [child.explain(values) for child in self.children]
+            if any(r is None for r in reasons):
+                return None
             return "none of: " + "; ".join(r for r in reasons if r)
         if self.kind == "not":
+            if self.children[0].explain(values) is not None:
+                return None
             return f"not ({self.children[0].text}): it holds"
+        return self._explain_test(values)
+
+    def _explain_test(self, values: Values) -> str | None:
+        outcome = self.probe(values) if self.probe is not None else self.test(values)
+        if outcome:
+            return None
         if self.kind == "within":
             return f"{self.text} (closed at that time)"
+        how = f" {TIMED_OUT}" if outcome is None else ""
         shown = "" if self.slot is None else f" (value: {show(values[self.slot])})"
-        return self.text + shown
+        return self.text + how + shown
 
     def atoms(self) -> tuple[Condition, ...]:
         """The conjuncts of this condition: itself, or an ``all``'s children."""
@@ -197,4 +215,5 @@ def leaf(field: str, op: str, operand: Any, table: FieldTable, mark: Mark) -> Co
         operand=operand,
         slot=raw_slot,
         lower_slot=lower_slot,
+        probe=match_probe(operand, raw_slot) if op == "matches" else None,
     )

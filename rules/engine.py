@@ -156,8 +156,11 @@ class RuleSet:
         self.languages = languages
         self.metrics = metrics or Metrics()
         self.calendars: Mapping[str, Calendar] = MappingProxyType(dict(calendars))
-        self.rules = tuple(rules)
-        self.escalations = tuple(escalations)
+        self.listed = (*rules, *escalations)
+        """Every rule, then every escalation, in file order, disabled ones included:
+        what the tools show. Only ``rules`` and ``escalations`` (the enabled) run."""
+        self.rules = tuple(rule for rule in rules if rule.enabled)
+        self.escalations = tuple(rule for rule in escalations if rule.enabled)
         self._table = table
         everything = self.rules + self.escalations
         self._plans = {

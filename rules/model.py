@@ -132,6 +132,8 @@ class Rule:
     stop: bool
     mark: Mark
     description: str | None = None
+    enabled: bool = True
+    """False (``enabled: false``): checked and listed by the tools, never run."""
 
     def action(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)

@@ -66,6 +66,32 @@ def bounded_search(pattern: regex.Pattern[str]) -> Callable[[str], bool]:
     return found
 
 
+def match_probe(pattern: regex.Pattern[str], s: int) -> Callable[[Values], bool | None] | None:
+    """For ``explain``, the ``matches`` test of ``pattern`` on slot ``s`` that tells a
+    search that gave up (None) from one that found nothing (False); it logs nothing, as
+    the evaluation it explains has logged the timeout once. None when the pattern runs
+    without a time limit (it cannot time out). Built at load beside the test, so the
+    router's hot path stays as it is."""
+    if ways(pattern.pattern) <= MAX_WAYS:
+        return None
+    search = pattern.search
+
+    def probe(v: Values) -> bool | None:
+        x = v[s]
+        timed_out = False
+        for item in x if isinstance(x, _SEQ) else (x,):
+            if item is None:
+                continue
+            try:
+                if search(item if isinstance(item, str) else str(item), timeout=MATCH_TIMEOUT_S):
+                    return True
+            except TimeoutError:
+                timed_out = True
+        return None if timed_out else False
+
+    return probe
+
+
 def ways(pattern: str) -> float:
     """How many ways ``pattern`` can match from one position, at most: ``inf`` for an
     unbounded repeat (``+``, ``*``, ``{2,}``), a back-reference or anything unknown. A

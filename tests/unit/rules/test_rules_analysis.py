@@ -233,3 +233,22 @@ def test_a_rule_with_no_actions_that_does_not_stop_is_a_warning() -> None:
         "(hint: give 'then' an action, e.g. then: {tags: [seen]}, or add stop: true to keep "
         "later rules from running)"
     ]
+
+
+def test_a_bare_number_compared_for_equality_with_a_text_field_is_warned_of() -> None:
+    """metadata and CRM attributes mostly arrive as strings, and "42" never equals 42
+    (only gt/gte/lt/lte read numbers in strings)."""
+    found = warnings(
+        "rules:\n"
+        "  - {name: a, if: {metadata.plan: 42}, then: {tags: [a]}}\n"
+        '  - {name: b, if: {customer.attributes.seats: {in: ["6", 5]}}, then: {tags: [b]}}\n'
+        '  - {name: fine, if: {metadata.plan: "42", ticket.contacts: 3,'
+        " metadata.size: {gt: 5}, customer.attributes.vip: true}, then: {tags: [c]}}\n"
+    )
+    hint = "to compare text; gt, gte, lt and lte read numbers in text)"
+    assert found == [
+        "w.yaml:5:35: warning: metadata.plan is compared with the number 42 (equals): "
+        f'a value sent as text ("42") never equals it (hint: quote it ("42") {hint}',
+        "w.yaml:6:48: warning: customer.attributes.seats is compared with the number 5 (in): "
+        f'a value sent as text ("5") never equals it (hint: quote it ("5") {hint}',
+    ]

@@ -454,7 +454,7 @@ def test_a_misspelt_fact_in_a_case_is_an_error_not_a_pass(tmp_path: Path) -> Non
 def test_a_date_without_a_time_in_a_cases_file_is_named_plainly(tmp_path: Path) -> None:
     cases = tmp_path / "cases.yaml"
     cases.write_text(
-        "now: 2026-03-04\ncases:\n  - {name: a, event: {channel: email}, expect: {}}\n",
+        "now: 2026-03-04\ncases:\n  - {name: a, event: {channel: email}, expect: {queue: x}}\n",
         encoding="utf-8",
     )
     result = run("test", EXAMPLES, "--cases", cases)

@@ -223,3 +223,85 @@ def test_explain_shows_when_a_new_tickets_clocks_fall_due_on_its_calendar(
         "explain", rules, event, "--now", friday_evening, "--trigger", "message.received"
     )
     assert "first_response:" not in follow_up.stdout  # a later trigger's clocks have a history
+
+
+DISABLED_RULES = (
+    "version: 1\nqueues: {general: {}, billing: {}}\ndefaults: {queue: general}\n"
+    "rules:\n"
+    "  - {name: first, if: {subject: {contains: zzz}}, then: {tags: [a]}}\n"
+    "  - {name: switched off, enabled: false, if: {channel: email}, then: {queue: billing}}\n"
+    "  - {name: last, then: {tags: [last]}}\n"
+    "escalations:\n"
+    "  - {name: esc off, on: assignment.timeout, enabled: false, then: {priority: high}}\n"
+)
+
+
+def test_check_and_explain_show_disabled_rules_in_their_place(tmp_path: Path) -> None:
+    """``enabled: false`` is checked but never run: check counts it, explain lists it
+    where the file has it (a rule nobody can see is one nobody remembers to delete)."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(DISABLED_RULES, encoding="utf-8")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"channel": "email", "subject": "hi"}), encoding="utf-8")
+    check = run("check", rules)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.splitlines()[-1].startswith(
+        "ok: 3 rules (1 disabled), 1 escalation (1 disabled), 2 queues,"
+    )
+    text = run("explain", rules, event, "--now", NOW)
+    assert text.returncode == 0, text.stdout + text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[3 : lines.index("decision:")] == [
+        '  no match first         subject contains ["zzz"] (value: "hi")',
+        "  -        switched off  disabled (enabled: false): never runs",
+        "  MATCH    last",
+        "  -        esc off       disabled (enabled: false): never runs",
+    ]
+    assert "  queue:       general  (by defaults)" in lines
+    data = json.loads(run("explain", rules, event, "--now", NOW, "--json").stdout)
+    assert data["matched"] == ["last"]
+    assert [e["name"] for e in data["evaluations"]] == ["first", "last"]
+    assert data["not_evaluated"] == [
+        {"name": "switched off", "disabled": True},
+        {"name": "esc off", "disabled": True},
+    ]
+    assert data["rules_version"] == text.stdout.split()[1]
+
+
+def test_explain_says_a_pattern_search_gave_up_and_warns_once_on_stderr(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\nrules:\n"
+        '  - {name: slow, if: {text: {matches: "(x+x+)+y"}}, then: {tags: [s]}}\n',
+        encoding="utf-8",
+    )
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"channel": "email", "text": "x" * 3000}), encoding="utf-8")
+    reason = 'text matches "(x+x+)+y" timed out after 50 ms: counts as no match (value: "'
+    text = run("explain", rules, event, "--now", NOW)
+    assert text.returncode == 0, text.stdout + text.stderr
+    (line,) = (line for line in text.stdout.splitlines() if " slow " in line)
+    assert line.startswith("  no match slow  " + reason)
+    assert text.stderr.count("rule_pattern_timed_out") == 1
+    as_json = run("explain", rules, event, "--now", NOW, "--json")
+    data = json.loads(as_json.stdout)  # the warning is on stderr, the JSON alone on stdout
+    assert data["evaluations"][0]["failed_condition"].startswith(reason)
+    assert data["matched"] == []
+    assert as_json.stderr.count("rule_pattern_timed_out") == 1
+
+
+def test_a_case_that_expects_nothing_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(CRM_RULES, encoding="utf-8")
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n  - name: nothing\n    event: {channel: email}\n    expect: {}\n",
+        encoding="utf-8",
+    )
+    result = run("test", rules, "--cases", cases)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{cases}:4:13: a case needs at least one expectation in 'expect' (hint: e.g. "
+        "expect: {queue: billing}; keys: queue, priority, sla, assign, auto_reply, tags, "
+        "remove_tags, notify, matched)"
+    ]

@@ -180,6 +180,39 @@ def test_disabled_rules_are_checked_but_not_run() -> None:
         loads_ruleset(HEADER + "rules:\n  - {name: off, enabled: false, then: {queue: nope}}\n")
 
 
+def test_disabled_rules_are_listed_in_file_order_but_never_run() -> None:
+    """The tools list what the file says (``rules explain`` shows every rule); the
+    engine runs only the enabled, indexed or not, and the version is the file's."""
+    text = (
+        HEADER + "rules:\n"
+        "  - {name: on, if: {channel: email}, then: {tags: [on]}}\n"
+        "  - {name: off, enabled: false, if: {channel: email}, then: {queue: billing}}\n"
+        "  - {name: last, then: {tags: [last]}}\n"
+        "escalations:\n"
+        "  - {name: esc off, on: assignment.timeout, enabled: false, then: {priority: high}}\n"
+    )
+    rs = loads_ruleset(text)
+    assert [(r.name, r.enabled) for r in rs.listed] == [
+        ("on", True),
+        ("off", False),
+        ("last", True),
+        ("esc off", False),
+    ]
+    assert [r.name for r in rs.rules] == ["on", "last"]
+    assert rs.escalations == ()
+    assert rs.rules_for("assignment.timeout") == ()
+    decision = rs.evaluate({"channel": "email"}, now=NOW)
+    assert decision.matched == ("on", "last")
+    assert decision.queue == "general"
+    assert [e.name for e in decision.evaluations] == ["on", "last"]
+    assert rs.evaluate_all_rules({"channel": "email"}, now=NOW) == ["on", "last"]
+    assert (
+        rs.version
+        == loads_ruleset(text).version
+        != loads_ruleset(text.replace("enabled: false", "enabled: true")).version
+    )
+
+
 def test_key_order_that_changes_what_happens_changes_the_hash() -> None:
     """Both orders below decide differently, so a reload must see a new version: the
     later of tags/remove_tags wins, and the first queue declared is the fallback."""

@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from rules import RuleSet, loads_ruleset
 from rules.bench import generate_events, generate_ruleset_yaml
-from rules.operators import MAX_WAYS, ways
+from rules.operators import MAX_WAYS, match_probe, ways
 from tests.budget import cpu_budget
 
 pytestmark = pytest.mark.unit
@@ -269,3 +271,48 @@ def test_case_insensitive_operators_fold_case_and_compose_accents() -> None:
     assert rs.evaluate({"text": "Meine Ku\u0308ndigung"}, now=NOW).matched == ("notice",)
     assert rs.evaluate({"text": "e\u0301te\u0301 2026"}, now=NOW).matched == ("greeting",)
     assert rs.evaluate({"text": "invoice"}, now=NOW).matched == ()
+
+
+def test_explain_names_a_search_that_gave_up_and_the_warning_is_logged_once() -> None:
+    """A timed-out search counts as no match for routing, but explain says it gave up
+    (an ordinary "no match" would send the author looking at the wrong thing); the
+    evaluation logs ``rule_pattern_timed_out`` and its explanation does not log again."""
+    rs = loads_ruleset(
+        HEADER
+        + '  - {name: evil, if: {text: {matches: "(x+x+)+y"}}, then: {tags: [evil]}}\n'
+        + '  - {name: nested, if: {any: [{channel: sms}, {not: {text: {matches: "(x+x+)+y"}}}]},'
+        + " then: {tags: [n]}}\n"
+    )
+    with capture_logs() as logs:
+        decision = rs.evaluate({"text": "x" * 3000, "channel": "email"}, now=NOW)
+        evaluations = decision.evaluations
+    assert decision.matched == ("nested",)  # as before: a timeout counts as no match
+    assert [e.failed_condition for e in evaluations] == [
+        'text matches "(x+x+)+y" timed out after 50 ms: counts as no match (value: "'
+        + "x" * 56
+        + "...)",
+        None,
+    ]
+    assert [entry["event"] for entry in logs] == ["rule_pattern_timed_out"] * 2  # one per rule
+    plain = rs.evaluate({"text": "xxy"}, now=NOW).evaluations
+    assert plain[0].failed_condition is None
+    assert rs.evaluate({"text": "ab"}, now=NOW).evaluations[0].failed_condition == (
+        'text matches "(x+x+)+y" (value: "ab")'
+    )
+
+
+def test_the_explain_probe_of_matches_agrees_with_the_test() -> None:
+    pattern = regex.compile("(x+x+)+y")
+    probe = match_probe(pattern, 0)
+    assert probe is not None
+    assert match_probe(regex.compile("(?i)invoice"), 0) is None  # no limit: cannot time out
+    assert [probe([v]) for v in (None, "xxy", "ab", ["ab", "xxy"], 12, [None])] == [
+        False,
+        True,
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert probe([["x" * 3000, "xxy"]]) is True  # a later item matched
+    assert probe([["x" * 3000, "ab"]]) is None  # None: gave up
