@@ -154,6 +154,18 @@ def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}s"
 
 
+# ``unserved`` beside ``abandoned``: without it, offered != handled + abandoned
+HEADS = (
+    "offered",
+    "handled",
+    "abandoned",
+    "unserved",
+    "P(wait)",
+    "wait mean",
+    "p50",
+    "p90",
+    "occupancy",
+)
 SLA_HEADS = {"first_response": "SLA first", "next_response": "SLA next", "resolution": "SLA resol."}
 
 
@@ -163,8 +175,7 @@ def table(runs: list[tuple[str, dict[str, Any]]]) -> Table:
     names = ["roster"] if len(runs) > 1 else []
     for col in (*names, "queue"):
         grid.add_column(col, no_wrap=True)
-    heads = ("offered", "handled", "abandoned", "P(wait)", "wait mean", "p50", "p90", "occupancy")
-    for col in (*heads, *(SLA_HEADS[t] for t in SLA_TARGETS)):
+    for col in (*HEADS, *(SLA_HEADS[t] for t in SLA_TARGETS)):
         grid.add_column(col, justify="right", no_wrap=True)
     for label, report in runs:
         parts = [("all", report["overall"]), *report["queues"].items()]
@@ -175,6 +186,7 @@ def table(runs: list[tuple[str, dict[str, Any]]]) -> Table:
                 str(f["offered"]),
                 str(f["handled"]),
                 str(f["abandoned"]),
+                str(f["unserved"]),
                 _pct(f["p_wait"]),
                 _secs(f["wait_mean_s"]),
                 _secs(f["wait_p50_s"]),

@@ -45,7 +45,9 @@ class DayEvent:
 
 def read_day(path: str | Path) -> list[DayEvent]:
     """Every event of the file in time order (stable for equal times); a line that is
-    not a CloudEvent with a ``time`` is a ``ConfigError`` naming ``file:line``."""
+    not a CloudEvent with a ``time`` is a ``ConfigError`` naming ``file:line``, and so is
+    a file without events (empty, or blank lines only): a run of nothing would report
+    every figure as zero, which reads like a result."""
     path = Path(path)
     try:
         lines = path.read_bytes().splitlines()
@@ -56,6 +58,9 @@ def read_day(path: str | Path) -> list[DayEvent]:
         if not line.strip():
             continue
         events.append(parse_line(line, f"{path}:{number}", number))
+    if not events:
+        hint = "one CloudEvent a line, as `switchboard export inbound` writes"
+        raise ConfigError("--events", f"{path}: no events ({hint})")
     events.sort(key=lambda e: e.at)
     return events
 

@@ -362,10 +362,15 @@ class RosterCompiler(SectionCompiler):
     def _hours(
         self, spec: YMap, zone: ZoneInfo | None, name: str
     ) -> tuple[dict[str, tuple[str, ...]], Calendar | None]:
+        """The shifts as written and as a calendar. Shifts with an error (a bad shift, an
+        unknown weekday) get no calendar: what is left of them without the bad ones would
+        draw a second, wrong error from it (no shift in the week for a lone night shift
+        written ``22:00-06:00``)."""
         node = spec.get("shifts")
         if node is None:
             self.error(spec.mark, f"'{name}' needs 'shifts'", 'e.g. shifts: {mon: ["09:00-17:00"]}')
             return {}, None
+        errors = len(self.errors)
         week = self.mapping(node, "shifts", spec.mark)
         hours: dict[str, tuple[str, ...]] = {}
         parsed: dict[str, tuple[tuple[int, int], ...]] = {}
@@ -379,7 +384,7 @@ class RosterCompiler(SectionCompiler):
             if len(self.errors) == before:
                 items = shifts_node.items if isinstance(shifts_node, YSeq) else (shifts_node,)
                 hours[day] = tuple(str(i.value) for i in items if isinstance(i, YScalar))
-        if zone is None or week is None:
+        if zone is None or week is None or len(self.errors) > errors:
             return hours, None
         try:
             return hours, Calendar(name, zone, parsed)

@@ -86,17 +86,21 @@ async def search(
     groups = [s.name for s in roster.staff if s.group]
     if not groups:
         raise ConfigError("--target", "the roster has no 'group:' entries to size")
-    runs = 0
     window = timedelta(seconds=reopen_window_s)
+    # every run by its head counts: the halving can land on counts a doubling (or an
+    # earlier halving) ran already, and a run is deterministic, so none is run twice
+    done: dict[tuple[int, ...], Result] = {}
 
     async def run(counts: dict[str, int]) -> Result:
-        nonlocal runs
-        runs += 1
+        key = tuple(counts[g] for g in groups)
+        if key in done:
+            return done[key]
         result = await simulate(rules, roster.with_counts(counts), day, reopen_window=window)
+        done[key] = result
         if step:
             shown = ", ".join(f"{g}={counts[g]}" for g in groups)
             met = "met" if target.met_by(result.report) else "missed"
-            step(f"run {runs}: {shown}: {target.sla} {_share(result, target)} ({met})")
+            step(f"run {len(done)}: {shown}: {target.sla} {_share(result, target)} ({met})")
         return result
 
     counts = {s.name: s.count for s in roster.staff if s.group}
@@ -136,8 +140,8 @@ async def search(
                 low = middle + 1
         counts[group] = high
     # ``best`` is the run of exactly these counts (the last one that met the target; a
-    # run is deterministic), so the count of runs is the runs listed
-    return Found(roster.with_counts(counts), best, runs)
+    # run is deterministic), and each count was run and listed once
+    return Found(roster.with_counts(counts), best, len(done))
 
 
 def _has_clock(ticket: Ticket, sla: str) -> bool:

@@ -25,7 +25,7 @@ from router.app.simulate.day import parse_line
 from router.app.simulate.engine import simulate as run_simulation
 from router.app.simulate.roster import dump_roster, load_roster, loads_roster
 from router.app.simulate.target import Target
-from router.ids import ticket_id
+from router.ids import scoped_id, ticket_id
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 from rules import load_ruleset
@@ -212,6 +212,31 @@ def test_tickets_nobody_can_take_waited_and_are_warned_about_on_stderr(tmp_path:
         "queue billing: 3 tickets never served: no agent on the roster has its skills (billing)"
         in done.stderr
     )
+
+
+def test_the_table_counts_unserved_tickets_beside_abandoned(tmp_path: Path) -> None:
+    """Audit: the table left out ``unserved``, so offered != handled + abandoned there
+    while the JSON said why."""
+    done = run_small(small_roster(tmp_path, "tech.yaml", "tech"), invoices(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    [head] = [line for line in done.stdout.splitlines() if "offered" in line]
+    columns = [c.strip() for c in re.split(r"[┃│]", head) if c.strip()]
+    assert columns[columns.index("abandoned") + 1] == "unserved"
+    [billing] = [line for line in done.stdout.splitlines() if "│ billing" in line]
+    cells = [c.strip() for c in re.split(r"[┃│]", billing) if c.strip()]
+    assert cells[1:5] == ["3", "0", "0", "3"]  # offered, handled, abandoned, unserved
+
+
+def test_an_events_file_without_events_is_an_error(tmp_path: Path) -> None:
+    """Audit: an empty events file was a silent success with every figure 0 or null."""
+    roster = small_roster(tmp_path, "good.yaml", "billing")
+    for text in ("", "\n\n  \n"):
+        empty = tmp_path / "empty.jsonl"
+        empty.write_text(text)
+        done = run_small(roster, empty, "--json")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"error: --events: {empty}: no events" in done.stderr
+        assert done.stdout == ""
 
 
 def test_roster_names_are_checked_against_the_rules(tmp_path: Path) -> None:
@@ -433,4 +458,7 @@ async def test_the_real_pipeline_assigns_and_answers_like_the_simulation(
 
 
 def ticket_id_of(event: Any) -> str:
-    return ticket_id(orjson.loads(event.value)["id"])
+    """The ticket an event opens: named after its id scoped by its source, as the router
+    keys an event's effects."""
+    envelope = orjson.loads(event.value)
+    return ticket_id(scoped_id(envelope["source"], envelope["id"]))

@@ -210,6 +210,35 @@ def test_a_wrong_number_is_named_as_given(agent: str, message: str) -> None:
     assert [str(e).split(" (hint")[0] for e in caught.value.errors] == [message]
 
 
+@pytest.mark.parametrize(
+    ("shifts", "message"),
+    [
+        (
+            '{mon: ["22:00-06:00"]}',
+            "r.yaml:4:28: shift '22:00-06:00' ends before it starts; split a night shift",
+        ),
+        ('{mon: ["9-17"]}', "r.yaml:4:28: '9-17' is not a shift like 09:00-17:00"),
+        ('{mon: ["09:00-25:00"]}', "r.yaml:4:28: '09:00-25:00' has a time that does not exist"),
+        ('{funday: ["09:00-17:00"]}', "r.yaml:4:22: unknown weekday 'funday'"),
+    ],
+)
+def test_a_bad_shift_is_one_error(shifts: str, message: str) -> None:
+    """Audit: the shift left out for its error made the calendar complain as well, first
+    and wrongly, that the agent has no shift in the week."""
+    with pytest.raises(RosterInvalid) as caught:
+        loads_roster(ONE_AGENT.replace("{AGENT}", f"{{id: a, shifts: {shifts}}}"), "r.yaml")
+    [error] = caught.value.errors
+    assert str(error).startswith(message), str(error)
+
+
+@pytest.mark.parametrize("shifts", ["{}", "{mon: []}", "{mon: closed}"])
+def test_a_roster_entry_without_any_shift_still_says_so(shifts: str) -> None:
+    with pytest.raises(RosterInvalid) as caught:
+        loads_roster(ONE_AGENT.replace("{AGENT}", f"{{id: a, shifts: {shifts}}}"), "r.yaml")
+    [error] = caught.value.errors
+    assert str(error).startswith("r.yaml:4:21: shifts of 'a': a calendar needs at least one shift")
+
+
 def test_an_empty_list_of_agents_says_it_is_empty() -> None:
     text = "version: 1\ntimezone: UTC\nagents: []\nhandling: []\n"
     with pytest.raises(RosterInvalid) as caught:
