@@ -260,7 +260,11 @@ def shown_url(url: str | None) -> str:
     """``url`` with its password replaced by ``***``, for messages and logs."""
     if not url:
         return str(url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # no URL (refused at load; settings may be built without checks)
+        scheme, sep, rest = url.partition("://")
+        return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else url
     if parts.password is None:
         return url
     user = f"{parts.username}:" if parts.username else ":"

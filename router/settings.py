@@ -56,6 +56,11 @@ MIN_TEXT_BYTES = 1024
 #: The smallest record size that leaves room for the smallest text (``_text_fits``):
 #: a quarter of it holds twice the text (text and quoted text) plus 16 KiB of envelope.
 MIN_RECORD_BYTES = 4 * (2 * MIN_TEXT_BYTES + 16 * 1024)
+KAFKA_TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+REDIS_TLS_SCHEMES = ("rediss", "rediss+cluster")
+REDIS_SCHEMES = ("redis", *REDIS_TLS_SCHEMES, "redis+cluster", "unix")
+"""The URL schemes ``SWITCHBOARD_REDIS_URL`` may have (``router.redis.make_client``)."""
+REDIS_URL_FORM = "redis://[:PASSWORD@]host[:port][/db]"
 
 
 def _without_blanks(data: Any) -> Any:
@@ -89,7 +94,9 @@ class KafkaSettings(BaseModel):
     client_id: str = "switchboard"
     partitions: int = Field(default=6, ge=1, description="Partitions for `topics ensure`.")
     replication_factor: int = Field(default=1, ge=1)
-    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="Non-compacted topics.")
+    retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000, description="Non-compacted topics; -1: no time limit."
+    )
     fetch_max_wait_ms: int = Field(
         default=20, ge=0, description="Low keeps pipeline latency low (see docs)."
     )
@@ -147,6 +154,36 @@ class KafkaSettings(BaseModel):
                 f"required with SWITCHBOARD_KAFKA_SECURITY_PROTOCOL={protocol} "
                 f"({info.data.get('sasl_mechanism', 'PLAIN')} needs a user and a password)"
             )
+        if protocol == "PLAINTEXT" and (shown or "").strip():
+            raise ValueError(
+                "ignored with SWITCHBOARD_KAFKA_SECURITY_PROTOCOL=PLAINTEXT (no SASL): "
+                "set it to SASL_SSL or SASL_PLAINTEXT, or unset this one"
+            )
+        return value
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _tls_files_need_tls(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """A TLS file is used by SSL and SASL_SSL only: with another protocol it was
+        ignored, and an operator who set the CA but not the protocol believed the traffic
+        encrypted."""
+        protocol = info.data.get("security_protocol")
+        if value is not None and protocol is not None and protocol not in KAFKA_TLS_PROTOCOLS:
+            wanted = "SASL_SSL" if protocol == "SASL_PLAINTEXT" else "SSL or SASL_SSL"
+            raise ValueError(
+                f"ignored with SWITCHBOARD_KAFKA_SECURITY_PROTOCOL={protocol} (no TLS): "
+                f"set it to {wanted}, or unset this one"
+            )
+        return value
+
+    @field_validator("retention_ms")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        """Written as the topics' ``retention.ms``, where Kafka takes -1 or a positive time."""
+        if value != -1 and value < 1:
+            raise ValueError(
+                f"{value} is no retention: -1 (no time limit) or a positive number of ms"
+            )
         return value
 
 
@@ -154,7 +191,9 @@ class RedisSettings(BaseModel):
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)  # no timeout of inf
 
     url: str | None = Field(
-        default=None, description="redis:// or rediss:// URL. Unset: `dev` embeds valkey."
+        default=None,
+        description="redis://, rediss://, redis+cluster://, rediss+cluster:// or unix:// URL. "
+        "Unset: `dev` embeds valkey.",
     )
     ssl_ca_certs: Path | None = None
     ssl_certfile: Path | None = None
@@ -166,6 +205,51 @@ class RedisSettings(BaseModel):
     @classmethod
     def _blank_is_unset(cls, data: Any) -> Any:
         return _without_blanks(data)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """Read as the client will read it, so that a URL it cannot use is one line at start,
+        not a traceback from ``urlsplit`` or an error blamed on the network. The message
+        never repeats the URL: it may hold a password."""
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+        except ValueError as exc:  # an unclosed [ of an IPv6 host
+            raise ValueError(f"not a URL ({exc}): write it as {REDIS_URL_FORM}") from None
+        if parts.scheme not in REDIS_SCHEMES:
+            found = f"{parts.scheme}://" if parts.scheme else "none"
+            schemes = ", ".join(f"{scheme}://" for scheme in REDIS_SCHEMES)
+            raise ValueError(f"the scheme must be one of {schemes} (found {found})")
+        if parts.scheme == "unix":
+            if not parts.path:
+                raise ValueError("a unix:// URL needs the socket's path: unix:///path/to/sock")
+            return value
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if not parts.hostname or port == 0:
+            raise ValueError(
+                f"no host, or a port that is no number from 1 to 65535: write it as "
+                f"{parts.scheme}://[:PASSWORD@]host[:port][/db]"
+            )
+        return value
+
+    @field_validator("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _tls_files_need_tls(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """Used with a ``rediss://`` URL only: with another one a TLS file was ignored, and
+        an operator who set the CA but wrote ``redis://`` believed the traffic encrypted."""
+        url = info.data.get("url")
+        scheme = url.partition("://")[0] if url else ""
+        if value is not None and url and scheme not in REDIS_TLS_SCHEMES:
+            raise ValueError(
+                f"ignored with a {scheme}:// SWITCHBOARD_REDIS_URL (no TLS): use rediss:// "
+                "(or rediss+cluster://), or unset this one"
+            )
+        return value
 
 
 class Settings(BaseSettings):

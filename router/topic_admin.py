@@ -24,9 +24,9 @@ class TopicCheck:
 
     ``outcome`` is ``created``, ``exists`` (its cleanup policy is the registry's),
     ``altered`` (its policy was ``found_policy`` and is now the registry's), ``refused``
-    (its policy is ``found_policy`` and the broker would not change it: ``reason``) or
-    ``unchecked`` (its configuration could not be read: ``reason``). ``partitions`` is
-    set when the topic has fewer partitions than configured."""
+    (the broker would not create it, or, with a ``found_policy``, not change that policy:
+    ``reason``) or ``unchecked`` (its configuration could not be read: ``reason``).
+    ``partitions`` is set when the topic has fewer partitions than configured."""
 
     name: str
     outcome: str
@@ -51,16 +51,15 @@ async def ensure_topics(settings: Settings) -> dict[str, TopicCheck]:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        created = {
-            name
-            for name, spec in specs.items()
-            if name not in existing and await _create(admin, name, spec, settings.kafka)
-        }
-        found = {n: s for n, s in specs.items() if n not in created}
+        fresh: dict[str, TopicCheck] = {}
+        for name, spec in specs.items():
+            made = None if name in existing else await _create(admin, name, spec, settings.kafka)
+            if made is not None:
+                fresh[name] = made
+        found = {n: s for n, s in specs.items() if n not in fresh}
         checks = await _check_existing(admin, found, settings.kafka.partitions)
     finally:
         await admin.close()
-    fresh = {name: TopicCheck(name, "created", specs[name].compacted) for name in created}
     return {name: fresh.get(name) or checks[name] for name in specs}
 
 
@@ -70,17 +69,32 @@ def _policy(compacted: bool) -> str:
 
 async def _create(
     admin: AIOKafkaAdminClient, name: str, spec: TopicSpec, kafka: KafkaSettings
-) -> bool:
-    """Create one topic; False when a concurrent creator was first (then it is checked)."""
+) -> TopicCheck | None:
+    """Create one topic: ``created``, ``refused`` with the broker's reason, or None when a
+    concurrent creator was first (then it is checked as any existing topic). The client
+    raises for no refusal: each topic's error is in the answer, and was once taken for a
+    success (``created``, exit 0, with no topic made)."""
     configs = {"cleanup.policy": _policy(spec.compacted)}
     if not spec.compacted:
         configs["retention.ms"] = str(kafka.retention_ms)
     topic = NewTopic(name, kafka.partitions, kafka.replication_factor, None, configs)
     try:
-        await admin.create_topics([topic])
+        response = await admin.create_topics([topic])
     except TopicAlreadyExistsError:
-        return False
-    return True
+        return None
+    for answered, code, *message in response.topic_errors:  # version 0 has no message
+        if answered != name or not code:
+            continue
+        if code == TopicAlreadyExistsError.errno:
+            return None
+        reason = _refusal(code, message[0] if message else None)
+        return TopicCheck(name, "refused", spec.compacted, reason=reason)
+    return TopicCheck(name, "created", spec.compacted)
+
+
+def _refusal(code: int, message: str | None) -> str:
+    """A broker's error code and message as one reason: ``PolicyViolationError: ...``."""
+    return f"{for_code(code).__name__}: {message or ''}".rstrip(": ")
 
 
 async def _check_existing(
@@ -113,8 +127,7 @@ async def _topic_configs(
         for resource in response.to_object()["resources"]:
             name = resource["resource_name"]
             if resource["error_code"]:
-                error = for_code(resource["error_code"]).__name__
-                found[name] = f"{error}: {resource['error_message'] or ''}".rstrip(": ")
+                found[name] = _refusal(resource["error_code"], resource["error_message"])
                 continue
             found[name] = {
                 entry["config_names"]: (entry["config_value"], _own(entry))
@@ -161,8 +174,7 @@ async def _alter(admin: AIOKafkaAdminClient, name: str, configs: dict[str, str])
     for response in responses:
         for resource in response.to_object()["resources"]:
             if resource["error_code"]:
-                error = for_code(resource["error_code"]).__name__
-                return f"{error}: {resource['error_message'] or ''}".rstrip(": ")
+                return _refusal(resource["error_code"], resource["error_message"])
     return ""
 
 

@@ -209,6 +209,8 @@ def topics_ensure() -> None:
         if check.outcome == "altered":
             change = f"cleanup.policy {check.found_policy} -> {check.policy}"
             out.print(f"{'altered':8} {name} {change}", highlight=False)
+        elif check.outcome == "refused" and not check.found_policy:  # not created
+            warn(f"[bold red]error:[/] {'refused':8} {name}: the broker refused it ({reason})")
         elif check.outcome == "refused":
             warn(
                 f"[bold red]error:[/] topic {name} has cleanup.policy={check.found_policy}, "

@@ -77,7 +77,8 @@ def fail(exc: ConfigError, errors: Sequence[object] = ()) -> None:
         raise typer.Exit(2)
     for error in errors:
         err.print(str(error), highlight=False, soft_wrap=True, markup=False)
-    err.print(f"[bold red]error:[/] {exc.setting}: {exc.message}", highlight=False, soft_wrap=True)
+    line = f"[bold red]error:[/] {escape(exc.setting)}: {escape(exc.message)}"
+    err.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -228,7 +229,7 @@ def period_or_exit(start: str, end: str) -> Period:
     try:
         return period_of(start, end)
     except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -240,6 +241,6 @@ def reading_progress() -> Callable[[str, int], None]:
         now = time.monotonic()
         if now - shown.get(topic, -1.0) >= 1.0:
             shown[topic] = now
-            err.print(f"reading {topic}: {records:,} records", highlight=False)
+            err.print(f"reading {escape(topic)}: {records:,} records", highlight=False)
 
     return progress

@@ -109,7 +109,7 @@ def forget(
         try:
             done = await erase(settings, customer)
         except BackendUnavailable as exc:
-            err.print(f"error: {exc}; run forget again to finish", highlight=False)
+            err.print(f"error: {exc}; run forget again to finish", highlight=False, markup=False)
             raise typer.Exit(1) from None
         if done.customer_id is None:
             out.print("no such customer: nothing stored, nothing to erase", highlight=False)
@@ -120,6 +120,7 @@ def forget(
             "taken out of the tickets of others they wrote on",
             highlight=False,
             soft_wrap=True,
+            markup=False,
         )
         freed = ", ".join(f"{t} ({a})" for t, a in sorted(done.released.items()))
         out.print(
@@ -148,7 +149,7 @@ def asyncapi(
     text = orjson.dumps(build(settings.topic_prefix), option=orjson.OPT_INDENT_2).decode()
     if out_file:
         out_file.write_text(text + "\n")
-        err.print(f"wrote {out_file}")
+        err.print(f"wrote {out_file}", markup=False)
     else:
         sys.stdout.write(text + "\n")
 
@@ -178,7 +179,7 @@ def report(
             settings, period, out_file, recompute=recompute, progress=progress
         )
         for topic, records in done.records_read.items():
-            err.print(f"read {topic}: {records:,} records", highlight=False)
+            err.print(f"read {topic}: {records:,} records", highlight=False, markup=False)
         err.print(
             f"wrote {done.path} ({done.size / 1024:,.0f} KiB, {done.windows:,} metric windows)",
             highlight=False,
@@ -213,13 +214,13 @@ def metrics_verify(
         progress = reading_progress()
         done = await verify(settings, period, progress)
         for topic, records in done.records_read.items():
-            err.print(f"read {topic}: {records:,} records", highlight=False)
+            err.print(f"read {topic}: {records:,} records", highlight=False, markup=False)
         for difference in done.differences[:limit]:
             out.print(str(difference), highlight=False, soft_wrap=True)
         if len(done.differences) > limit:
             out.print(f"... and {len(done.differences) - limit:,} more", highlight=False)
         if done.caveat:
-            out.print(f"note: {done.caveat}", highlight=False, soft_wrap=True)
+            out.print(f"note: {done.caveat}", highlight=False, soft_wrap=True, markup=False)
         out.print(
             f"{done.events:,} lifecycle events ({done.duplicates:,} re-published copies), "
             f"{done.windows_recounted:,} windows recounted, {done.windows_found:,} on the "
@@ -330,6 +331,7 @@ def export_inbound(
             f"read {done.read:,} inbound records, wrote {done.written:,} to {done.path}" + skipped,
             highlight=False,
             soft_wrap=True,
+            markup=False,
         )
 
     run_until_signal(main, interruptible=True)

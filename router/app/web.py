@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -110,6 +111,9 @@ async def ingress(
         yield Ingress(app, ctx)
 
 
+HOST_ERRNOS = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
+
+
 def bind_http(settings: Settings) -> socket.socket:
     """Take the HTTP port before anything else starts, so a taken port is one clear line."""
     host, port = settings.http_host, settings.http_port
@@ -121,9 +125,11 @@ def bind_http(settings: Settings) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(
-            "SWITCHBOARD_HTTP_PORT", f"cannot listen on {host}:{port} ({exc.strerror})"
-        ) from None
+        # a name that does not resolve, or an address this machine does not have, is the
+        # host's fault; a port in use or below 1024 without the right, the port's
+        host_fault = isinstance(exc, socket.gaierror) or exc.errno in HOST_ERRNOS
+        setting = "SWITCHBOARD_HTTP_HOST" if host_fault else "SWITCHBOARD_HTTP_PORT"
+        raise ConfigError(setting, f"cannot listen on {host}:{port} ({exc.strerror})") from None
     sock.listen(2048)
     return sock
 

@@ -11,6 +11,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
 from router.app.bench import fs_passthrough
 from router.app.bench.events import inbound_events
@@ -135,7 +136,9 @@ async def _measure(
     plan = LoadPlan.for_events(n)
     broker = settings.kafka.bootstrap_servers
     if not as_json:
-        console.print(f"[bold]switchboard bench[/]: {n} events of {size:.0f} B, broker {broker}")
+        console.print(
+            f"[bold]switchboard bench[/]: {n} events of {size:.0f} B, broker {escape(str(broker))}"
+        )
     say(f"{next(step)}/{steps} raw produce ...")
     raw_produce_s, _ = await produce_all(settings, raw_topic, events)
     say(f"{next(step)}/{steps} raw passthrough (consume 1, produce 2, ack, commit) ...")

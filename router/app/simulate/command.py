@@ -42,7 +42,9 @@ async def run(request: Request, out: Console, err: Console) -> None:
     roster = _roster(request.roster, "--roster", rules, err)
     other = _roster(request.against, "--against", rules, err) if request.against else None
     day = read_day(request.events)
-    err.print(f"{len(day):,} events from {request.events}", highlight=False)
+    err.print(
+        f"{len(day):,} events from {request.events}", highlight=False, markup=False, soft_wrap=True
+    )
     runs: list[tuple[str, dict[str, Any]]] = []
     found_text: str | None = None
     if request.target is not None:
@@ -68,7 +70,7 @@ async def run(request: Request, out: Console, err: Console) -> None:
         runs.append((request.against.name, result.report))
     if request.out is not None:
         _write_page(request, runs, found_text)
-        err.print(f"wrote {request.out}", highlight=False)
+        err.print(f"wrote {request.out}", highlight=False, markup=False)
     if request.json:
         out.file.write(orjson.dumps(_json(runs, found_text)).decode() + "\n")
         return
@@ -95,12 +97,17 @@ def _warn(result: Result, request: Request, err: Console, *, lines: bool = True)
     their line in the file; the same for every roster, so ``lines`` once), and queues
     whose tickets no agent ever took."""
     for line, why in result.skipped if lines else ():
-        err.print(f"{request.events}:{line}: skipped: {why}", highlight=False, soft_wrap=True)
+        err.print(
+            f"{request.events}:{line}: skipped: {why}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if result.skipped and lines:
         count = len(result.skipped)
         err.print(f"{count} line{'' if count == 1 else 's'} skipped", highlight=False)
     for text in result.unserved:
-        err.print(f"warning: {text}", highlight=False, soft_wrap=True)
+        err.print(f"warning: {text}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _json(runs: list[tuple[str, dict[str, Any]]], found: str | None) -> dict[str, Any]:

@@ -56,7 +56,8 @@ def points(runs: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[st
 
 
 def summary(runs: Sequence[tuple[str, dict[str, Any]]]) -> str:
-    head = ["roster", "queue", "offered", "handled", "abandoned", "P(wait)", "wait mean"]
+    head = ["roster", "queue", "offered", "handled", "abandoned", "unserved", "P(wait)"]
+    head += ["wait mean"]
     head += [
         "wait p50",
         "wait p90",
@@ -68,7 +69,8 @@ def summary(runs: Sequence[tuple[str, dict[str, Any]]]) -> str:
         parts = [("all queues", report["overall"]), *report["queues"].items()]
         for queue, f in parts:
             cells = [escape(label), escape(queue), str(f["offered"]), str(f["handled"])]
-            cells += [str(f["abandoned"]), _pct(f["p_wait"]), _duration(f["wait_mean_s"])]
+            cells += [str(f["abandoned"]), str(f.get("unserved", 0)), _pct(f["p_wait"])]
+            cells += [_duration(f["wait_mean_s"])]
             cells += [_duration(f["wait_p50_s"]), _duration(f["wait_p90_s"]), _pct(f["occupancy"])]
             cells += [_pct(f["sla"].get(t)) for t in SLA_TARGETS]
             rows.append(f"<tr>{_cells(cells, names=2)}</tr>")

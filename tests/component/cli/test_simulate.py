@@ -225,6 +225,13 @@ def test_the_table_counts_unserved_tickets_beside_abandoned(tmp_path: Path) -> N
     [billing] = [line for line in done.stdout.splitlines() if "│ billing" in line]
     cells = [c.strip() for c in re.split(r"[┃│]", billing) if c.strip()]
     assert cells[1:5] == ["3", "0", "0", "3"]  # offered, handled, abandoned, unserved
+    page = tmp_path / "day.html"
+    done = run_small(
+        small_roster(tmp_path, "tech.yaml", "tech"), invoices(tmp_path), "--out", str(page)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = page.read_text().split('id="summary"', 1)[1]
+    assert "<th>abandoned</th><th>unserved</th>" in summary.replace("\n", "")
 
 
 def test_an_events_file_without_events_is_an_error(tmp_path: Path) -> None:
@@ -462,3 +469,10 @@ def ticket_id_of(event: Any) -> str:
     keys an event's effects."""
     envelope = orjson.loads(event.value)
     return ticket_id(scoped_id(envelope["source"], envelope["id"]))
+
+
+def test_a_file_name_that_looks_like_markup_is_printed_as_it_is(tmp_path: Path) -> None:
+    events = invoices(tmp_path).rename(tmp_path / "[bold]day.jsonl")
+    done = run_small(small_roster(tmp_path, "good.yaml", "billing"), events, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"events from {events}" in done.stderr

@@ -70,6 +70,85 @@ def test_sasl_with_credentials_reaches_the_client(monkeypatch: pytest.MonkeyPatc
     assert (opts["sasl_plain_username"], opts["sasl_plain_password"]) == ("svc", "pw")
 
 
+@pytest.mark.parametrize(
+    ("env", "setting", "says"),
+    [
+        (
+            {"KAFKA_SSL_CAFILE": "/etc/ssl/ca.pem"},
+            "SWITCHBOARD_KAFKA_SSL_CAFILE",
+            "PROTOCOL=PLAINTEXT (no TLS): set it to SSL or SASL_SSL, or unset this one",
+        ),
+        (
+            {
+                "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                "KAFKA_SASL_USERNAME": "svc",
+                "KAFKA_SASL_PASSWORD": "pw",
+                "KAFKA_SSL_CERTFILE": "/etc/ssl/client.pem",
+            },
+            "SWITCHBOARD_KAFKA_SSL_CERTFILE",
+            "PROTOCOL=SASL_PLAINTEXT (no TLS): set it to SASL_SSL, or unset this one",
+        ),
+        (
+            {"KAFKA_SSL_KEYFILE": "/etc/ssl/client.key"},
+            "SWITCHBOARD_KAFKA_SSL_KEYFILE",
+            "(no TLS)",
+        ),
+        (
+            {"KAFKA_SASL_USERNAME": "svc"},
+            "SWITCHBOARD_KAFKA_SASL_USERNAME",
+            "PROTOCOL=PLAINTEXT (no SASL): set it to SASL_SSL or SASL_PLAINTEXT",
+        ),
+        ({"KAFKA_SASL_PASSWORD": "pw"}, "SWITCHBOARD_KAFKA_SASL_PASSWORD", "(no SASL)"),
+        (
+            {"REDIS_URL": "redis://cache:6379/0", "REDIS_SSL_CA_CERTS": "/etc/ssl/ca.pem"},
+            "SWITCHBOARD_REDIS_SSL_CA_CERTS",
+            "ignored with a redis:// SWITCHBOARD_REDIS_URL (no TLS): use rediss://",
+        ),
+        (
+            {"REDIS_URL": "redis+cluster://n1:7000", "REDIS_SSL_CERTFILE": "/etc/ssl/c.pem"},
+            "SWITCHBOARD_REDIS_SSL_CERTFILE",
+            "ignored with a redis+cluster:// SWITCHBOARD_REDIS_URL",
+        ),
+        (
+            {"REDIS_URL": "unix:///run/redis.sock", "REDIS_SSL_KEYFILE": "/etc/ssl/c.key"},
+            "SWITCHBOARD_REDIS_SSL_KEYFILE",
+            "(no TLS)",
+        ),
+    ],
+)
+def test_tls_or_sasl_settings_the_protocol_would_ignore_are_refused(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], setting: str, says: str
+) -> None:
+    """An operator who set a CA file but not the protocol believed the traffic encrypted:
+    the setting was silently ignored."""
+    problem = refused(monkeypatch, **env)
+    assert problem.setting == setting
+    assert says in problem.message
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": "/etc/ssl/ca.pem"},
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_USERNAME": "svc",
+            "KAFKA_SASL_PASSWORD": "pw",
+            "KAFKA_SSL_CAFILE": "/etc/ssl/ca.pem",
+        },
+        {"REDIS_URL": "rediss://cache:6380/0", "REDIS_SSL_CA_CERTS": "/etc/ssl/ca.pem"},
+        {"REDIS_URL": "rediss+cluster://n1:7000", "REDIS_SSL_CERTFILE": "/etc/ssl/c.pem"},
+        {"REDIS_SSL_CA_CERTS": "/etc/ssl/ca.pem"},  # no URL: `run` names the URL itself
+    ],
+)
+def test_tls_and_sasl_settings_their_protocol_uses_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(f"SWITCHBOARD_{name}", value)
+    load_settings()
+
+
 def test_client_options_of_unvalidated_sasl_settings_name_the_setting() -> None:
     """Settings copied without validation must not reach the client's ValueError."""
     kafka = KafkaSettings(bootstrap_servers="k:9092").model_copy(

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.unit
 def test_flat_contract_names_fill_nested_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
     monkeypatch.setenv("SWITCHBOARD_REDIS_URL", "redis://cache:6379/2")
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_SASL_USERNAME", "svc")
     monkeypatch.setenv("SWITCHBOARD_KAFKA_SASL_PASSWORD", "hunter2")
     monkeypatch.setenv("SWITCHBOARD_TOPIC_PREFIX", "acme")
     s = load_settings()
@@ -249,3 +251,80 @@ def test_a_public_url_twilio_signatures_could_never_match_is_refused_naming_it(
 def test_a_public_url_may_carry_a_port_and_a_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHBOARD_PUBLIC_URL", " https://gw.example.com:8443/switchboard/ ")
     assert Settings().public_url == "https://gw.example.com:8443/switchboard/"
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis://[::1:6379/0", "not a URL (Invalid IPv6 URL)"),
+        ("redis://:s3cret@[::1:6379/0", "not a URL (Invalid IPv6 URL)"),
+        ("http://cache:6379/0", "the scheme must be one of redis://, rediss://"),
+        ("notaurl", "found none"),
+        ("redis://cache:port/0", "a port that is no number from 1 to 65535"),
+        ("redis://cache:70000/0", "a port that is no number from 1 to 65535"),
+        ("rediss://:s3cret@/0", "no host"),
+        ("unix://", "needs the socket's path"),
+    ],
+)
+def test_a_redis_url_the_client_cannot_read_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    """``redis://[::1:6379/0`` had been a ValueError traceback from ``check_redis``; the
+    line names the accepted schemes and never repeats the URL (its password)."""
+    monkeypatch.setenv("SWITCHBOARD_REDIS_URL", url)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.setting == "SWITCHBOARD_REDIS_URL"
+    assert says in caught.value.message
+    assert "s3cret" not in caught.value.message
+    if "scheme" in says:
+        assert "unix://" in caught.value.message
+        assert "found http://" in caught.value.message or url == "notaurl"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://cache:6379/2",
+        "redis://cache",
+        "rediss://:pw@cache.example.com:6380/0",
+        "redis://[::1]:6379/0",
+        "redis+cluster://node-1:7000",
+        "rediss+cluster://user:pw@node-1:7000",
+        "unix:///var/run/redis.sock?db=1",
+    ],
+)
+def test_every_redis_url_the_client_reads_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_REDIS_URL", url)
+    assert load_settings().redis.url == url
+
+
+async def test_check_redis_on_an_unchecked_unreadable_url_is_one_line() -> None:
+    """Settings built without validation must not bring the traceback back."""
+    redis = RedisSettings.model_construct(url="redis://:s3cret@[::1:6379/0", socket_timeout_s=1)
+    with pytest.raises(ConfigError) as caught:
+        await check_redis(Settings(redis=redis))
+    assert caught.value.setting == "SWITCHBOARD_REDIS_URL"
+    assert "s3cret" not in caught.value.message
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "-2"])
+def test_a_retention_that_is_neither_unlimited_nor_positive_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """It had been written to every topic as retention.ms."""
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_RETENTION_MS", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.setting == "SWITCHBOARD_KAFKA_RETENTION_MS"
+    assert "-1 (no time limit) or a positive number" in caught.value.message
+
+
+@pytest.mark.parametrize("value", ["-1", "1", "86400000"])
+def test_an_unlimited_or_positive_retention_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_RETENTION_MS", value)
+    assert load_settings().kafka.retention_ms == int(value)
