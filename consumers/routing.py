@@ -87,6 +87,7 @@ class RoutingHandler:
         self._rules = rules
         self._reopen_window = reopen_window
         self._telemetry = telemetry
+        self._redelivered = [0, 0]
 
     async def tick(self) -> None:
         return None
@@ -96,6 +97,7 @@ class RoutingHandler:
         each round costs a few pipelined Redis round trips, not a few per record, while
         one customer's messages still apply in offset order."""
         delivery = Delivery(self._store, self._send)
+        self._redelivered = [0, 0]  # records of this poll already applied; outboxes pending
         parsed: list[Work] = []
         actions: list[ActionWork] = []
         for record in records:
@@ -120,6 +122,20 @@ class RoutingHandler:
                 parsed.append(work)
         await self._route_all(parsed, delivery)
         await delivery.flush()
+        if self._redelivered[0]:
+            self._log_redelivered(records)
+
+    def _log_redelivered(self, records: list[Record]) -> None:
+        """One line when a poll held records already applied: a restart after a crash (or
+        a rebalance) re-read them from the last committed offset. Their stored outboxes
+        were published again under the same ids, and nothing was applied twice."""
+        applied, republished = self._redelivered
+        log.info(
+            "redelivered_records_skipped",
+            records=applied,
+            outboxes_republished=republished,
+            first_offset=min(r.offset for r in records),
+        )
 
     async def _route_all(self, parsed: list[Work], delivery: Delivery) -> None:
         """Every item in rounds; replies to a message of this same poll after it."""
@@ -247,6 +263,8 @@ class RoutingHandler:
         for item, view in zip(items, views, strict=True):
             if view.done:  # redelivered: publish what is still pending, change nothing
                 self._count("duplicate")
+                self._redelivered[0] += 1
+                self._redelivered[1] += bool(view.outbox)
                 done.append((item, view.outbox or []))
                 continue
             if view.unreadable:

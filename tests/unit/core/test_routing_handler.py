@@ -16,6 +16,7 @@ from typing import Any, cast
 import orjson
 import pytest
 from aiokafka import ConsumerRecord
+from structlog.testing import capture_logs
 
 from consumers.routing import MAX_CONFLICT_RETRIES, RoutingHandler
 from consumers.state.agents import AgentStore
@@ -798,3 +799,25 @@ async def test_inbound_events_of_two_sources_with_one_id_open_a_ticket_each() ->
     created = [event(r) for r in published if event(r)["type"] == "switchboard.ticket.created"]
     tickets = {snapshot_of(e).id for e in created}
     assert (len(created), len(tickets)) == (2, 2)
+
+
+async def test_a_poll_of_records_already_applied_says_so_in_one_line() -> None:
+    """After a crash the restarted router re-reads from the last committed offset: an
+    operator sees that it did, and that nothing was applied twice."""
+    store, broker = InMemoryThreadStore(), Broker(down=1)
+    poll = [inbound(ALICE, "my invoice is wrong", 0), inbound(BOB, "hello", 1)]
+    with capture_logs() as first, pytest.raises(BackendUnavailable):
+        await handler(store, broker).handle(poll)
+    with capture_logs() as retried:
+        await handler(store, broker).handle(poll)
+    with capture_logs() as copied:
+        await handler(store, broker).handle(poll)
+
+    def lines(logs: list[dict[str, Any]]) -> list[tuple[int, int]]:
+        return [
+            (e["records"], e["outboxes_republished"])
+            for e in logs
+            if e["event"] == "redelivered_records_skipped"
+        ]
+
+    assert (lines(first), lines(retried), lines(copied)) == ([], [(2, 2)], [(2, 0)])
