@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from consumers.domain.outputs import Change, LifecycleOutputs
+from consumers.domain.outputs import TIMERS_SOURCE, Change, LifecycleOutputs
 from consumers.state.threads import Commit, ThreadStore
 from router.limits import Limits
 from router.topics import OutRecord
@@ -29,8 +29,9 @@ def commit_for(
     limits: Limits | None = None,
     message: dict[str, Any] | None = None,
 ) -> Commit:
-    """The commit of one change: the new ticket and its lifecycle records as the outbox."""
-    out = LifecycleOutputs(event_id, change.ticket, at, limits)
+    """The commit of one change the timers role made (a timer fired, an offer withdrawn):
+    the new ticket and its lifecycle records as the outbox."""
+    out = LifecycleOutputs(event_id, change.ticket, at, limits, source=TIMERS_SOURCE)
     for etype, data in change.events:
         out.add(etype, **data)
     out.snapshot()

@@ -20,6 +20,7 @@ from router.topics import OutRecord, Topic
 from router.vocabulary import EventType
 
 SOURCE = "/switchboard/router"
+TIMERS_SOURCE = "/switchboard/timers"  # what the timers role publishes (``outbox.commit_for``)
 _TYPE_HEADERS = {t: (TYPE_HEADER, t.value.encode()) for t in EventType}
 
 
@@ -33,9 +34,16 @@ class LifecycleOutputs:
     """Builds the lifecycle records of one input event, each with a deterministic id."""
 
     def __init__(
-        self, cause_id: str, ticket: Ticket, at: datetime, limits: Limits | None = None
+        self,
+        cause_id: str,
+        ticket: Ticket,
+        at: datetime,
+        limits: Limits | None = None,
+        *,
+        source: str = SOURCE,
     ) -> None:
         self.limits = limits or Limits()
+        self.source = source
         self.cause_id = cause_id
         self.ticket = ticket
         self.at = at
@@ -60,7 +68,7 @@ class LifecycleOutputs:
     def _encode(self, etype: EventType, event_id: str, data: dict[str, Any]) -> bytes:
         value = encode_envelope(
             event_id,
-            SOURCE,
+            self.source,
             etype.value,
             subject=self.ticket.id,
             time=self.at,

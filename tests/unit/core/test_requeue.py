@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from consumers.domain.assignment import needs, requeued, waiting_member, withdrawn
 from consumers.domain.escalation import fire, schedule
 from consumers.domain.lifecycle import apply_action
+from consumers.outbox import commit_for
 from router.actions import AssignmentAccepted, TicketReopened, TicketTransferred
 from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
@@ -185,3 +187,13 @@ def test_an_accept_of_a_closed_tickets_old_offer_changes_nothing() -> None:
         settled = offered.model_copy(update={"status": status})
         accept = AssignmentAccepted(ticket_id="T-1", agent_id="a1")
         assert apply_action(settled, accept, AT, RULES) is None
+
+
+def test_what_the_timers_role_publishes_names_it_as_the_source() -> None:
+    """CloudEvents ``source`` says which producer wrote a record: the breach, its
+    escalation and the re-queue come from the timers role, not the router."""
+    change = fire(ticket(), "first_response", "breached", RULES, DUE)
+    assert change is not None
+    commit = commit_for("C-1", "breach-1", change, 1, DUE)
+    sources = {orjson.loads(r.value or b"")["source"] for r in commit.outbox}
+    assert sources == {"/switchboard/timers"}
