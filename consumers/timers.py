@@ -416,7 +416,7 @@ class TimersHandler:
                     out.gone.append(timer.member)
                 going_on.append(queue)
                 continue
-            when = fired_at(timer, ticket)
+            when = fired_at(timer, ticket, current)
             commit = commit_for(queue.owner, timer.event_id, change, view.ticket_version, when)
             commits.append((queue, timer, commit, current))
         results = await delivery.commit([c for _, _, c, _ in commits])  # a CONFLICT waits
@@ -429,19 +429,23 @@ class TimersHandler:
         return going_on
 
 
-def fired_at(timer: Timer, ticket: Ticket) -> datetime:
+def fired_at(timer: Timer, ticket: Ticket, current: float | None = None) -> datetime:
     """The time a fired timer's records carry, so the window that counts them.
 
     A breach: its due time, however late it fired (the contract counts ``breached`` in
-    the window of the due time). A warning or an accept timeout: its own time, unless
-    the ticket changed after it: a priority change that re-timed a clock (or a reopen
-    that re-armed an offer) can make it due at once, and it is then dated at that
-    change, never before what caused it. A catch-up after an outage dates it at its own
-    time when the ticket did not change meanwhile (at its last change when it did: the
-    ticket does not say which change re-timed the clock)."""
-    when = datetime.fromtimestamp(timer.when, UTC)
+    the window of the due time): the ticket's own (``current``) when a change the
+    schedule has not seen yet brought it forward (an escalation's priority change whose
+    records a crashed process left unpublished), as its record's ``due`` says. A warning
+    or an accept timeout: its own time, unless the ticket changed after it: a priority
+    change that re-timed a clock (or a reopen that re-armed an offer) can make it due at
+    once, and it is then dated at that change, never before what caused it. A catch-up
+    after an outage dates it at its own time when the ticket did not change meanwhile
+    (at its last change when it did: the ticket does not say which change re-timed the
+    clock)."""
     if timer.kind == "breached":
-        return when
+        due = timer.when if current is None else min(timer.when, current)
+        return datetime.fromtimestamp(due, UTC)
+    when = datetime.fromtimestamp(timer.when, UTC)
     return max(when, ticket.updated_at)
 
 

@@ -339,3 +339,13 @@ def test_a_warning_a_priority_change_made_due_is_dated_at_that_change() -> None:
     assert fired_at(warning, ticket()) == WARN  # caught up late: still its warn time
     breach = Timer.parse("T-1|first_response|breached", DUE.timestamp())
     assert fired_at(breach, ticket(updated_at=DUE + timedelta(minutes=5))) == DUE
+
+
+def test_a_breach_the_schedule_held_at_a_superseded_time_is_dated_at_the_tickets_due() -> None:
+    """A priority change brought the due time forward, but the schedule never heard of it
+    (the process that made the change died before publishing it): the breach fires at the
+    old time, late, and is dated at the due time its record names, in that window."""
+    earlier = DUE - timedelta(minutes=15)
+    stale = Timer.parse("T-1|first_response|breached", DUE.timestamp())
+    assert fired_at(stale, ticket(), earlier.timestamp()) == earlier
+    assert fired_at(stale, ticket(), DUE.timestamp()) == DUE
