@@ -64,7 +64,11 @@ def _unusable(path: object, exc: BaseException) -> str:
 
 def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     if not kafka.bootstrap_servers:
-        raise ConfigError(BOOTSTRAP_SETTING, "not set (use `switchboard dev` for an embedded one)")
+        raise ConfigError(
+            BOOTSTRAP_SETTING,
+            "not set: set it to your deployment's, or to the bootstrap address a running "
+            "`switchboard dev` printed (or use `switchboard dev` for an embedded one)",
+        )
     opts: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap_servers,
         "client_id": kafka.client_id,

@@ -78,7 +78,11 @@ def make_client(settings: Settings) -> RedisClient:
     """One server, or a cluster for ``redis+cluster://`` / ``rediss+cluster://``."""
     cfg = settings.redis
     if not cfg.url:
-        raise ConfigError(REDIS_SETTING, "not set (use `switchboard dev` for an embedded one)")
+        raise ConfigError(
+            REDIS_SETTING,
+            "not set: set it to your deployment's, or to the Redis URL a running "
+            "`switchboard dev` printed (or use `switchboard dev` for an embedded one)",
+        )
     opts: dict[str, Any] = {
         "socket_timeout": cfg.socket_timeout_s,
         "socket_connect_timeout": cfg.socket_timeout_s,

@@ -390,6 +390,8 @@ async def export_inbound(
     salt: str | None = None,
     progress: Progress | None = None,
 ) -> Exported:
+    """Raises MissingTopics (``read_all``) before ``out`` is opened when there is no
+    ``inbound`` topic: an empty file would pass for a day without messages."""
     records = await read_all(settings, Topic.INBOUND, progress)
     key = salt.encode() if salt else secrets.token_bytes(32)
     pseudonyms = Pseudonyms(key) if pseudonymize else None

@@ -1,6 +1,11 @@
 """``switchboard state rebuild``: restore Redis from Kafka after Redis lost its data.
 
-Run it with every role stopped. It
+Run it with every role stopped: a role running meanwhile writes into the state being
+restored, and stops when the new state marker appears ("Redis state vanished"). So it
+first asks the broker whether the consumer group of a role that keeps state in Redis
+(router, timers, metrics, notifier) has live members, waiting up to one session timeout
+for a role that just stopped to go, and refuses, naming the groups, unless forced
+(``RolesRunning``: one line, exit 2). Then it
 1. restores thread state (tickets, owners, message index, each customer's current ticket)
    from the latest snapshot of every ticket: the ``tickets`` topic (every lifecycle event
    carries the snapshot after the change) and the compacted ``ticket-state`` topic, whose
@@ -35,6 +40,7 @@ the topic's retention.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Iterable, Iterator
@@ -43,23 +49,133 @@ from typing import Any
 
 import orjson
 from aiokafka import ConsumerRecord
+from aiokafka.protocol.admin import (
+    DescribeGroupsRequest,
+    DescribeGroupsRequest_v0,
+    DescribeGroupsRequest_v1,
+    DescribeGroupsRequest_v2,
+)
+from aiokafka.protocol.api import Request
+from aiokafka.protocol.group import HeartbeatRequest
 from pydantic import ValidationError
 
 from consumers.crm import upsert_customer, upsert_identities
+from consumers.metrics import MetricsHandler
+from consumers.notifier import NotifierHandler
+from consumers.routing import RoutingHandler
 from consumers.state.counters import WindowCounters
 from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
+from consumers.timers import TimersHandler
 from router.actions import CustomerUpserted, parse_action
 from router.app.reading import Progress, read_through
 from router.codec import decode_record
-from router.errors import InvalidEvent
+from router.errors import ConfigError, InvalidEvent
 from router.events import Customer, Ticket
 from router.ids import derived_id, scoped_id
+from router.kafka import make_admin
 from router.keys import Keys
 from router.redis import Command, RedisClient, make_redis, run_batch
 from router.settings import Settings
 from router.topics import METRIC_TOPICS, Topic
 from router.vocabulary import EventType
+
+STATEFUL_ROLES = (
+    RoutingHandler.name,
+    TimersHandler.name,
+    MetricsHandler.name,
+    NotifierHandler.name,
+)
+"""The roles whose consumers keep state in Redis and guard the state marker."""
+LIVE_STATES = frozenset({"Stable", "PreparingRebalance", "CompletingRebalance"})
+"""Consumer group states in which members are consuming, or about to."""
+
+
+class RolesRunning(ConfigError):
+    """Roles are running: their consumer groups have live members. Not retriable until
+    they are stopped; ``--force`` skips the check."""
+
+    def __init__(self, live: dict[str, str]) -> None:
+        self.groups = dict(sorted(live.items()))
+        listed = ", ".join(f"{group} ({what})" for group, what in self.groups.items())
+        noun = "group" if len(self.groups) == 1 else "groups"
+        super().__init__(
+            "state rebuild",
+            f"roles are running: consumer {noun} {listed}; stop every role and run it "
+            "again (--force rebuilds anyway)",
+        )
+
+
+def _members(count: int) -> str:
+    return f"{count} live member" if count == 1 else f"{count} live members"
+
+
+_Versions = DescribeGroupsRequest_v0 | DescribeGroupsRequest_v1 | DescribeGroupsRequest_v2
+
+
+class _DescribeGroups(Request[_Versions]):  # type: ignore[misc]  # aiokafka has no types
+    """DescribeGroups at v2 at most: v3 adds only the authorized operations (not asked
+    for here), and the embedded broker (Tansu) answers v3 in a form aiokafka cannot
+    decode. Every broker that speaks v3 speaks v1 and v2 as well."""
+
+    API_KEY = DescribeGroupsRequest.API_KEY
+
+    def __init__(self, groups: list[str]) -> None:
+        self._groups = groups
+
+    def build(self, request_struct_class: type[Any]) -> Any:
+        return request_struct_class(self._groups)
+
+
+NOT_A_MEMBER = "switchboard-state-rebuild"
+"""The member id of the heartbeat ``running_roles`` sends: no member has it."""
+
+
+async def running_roles(settings: Settings) -> dict[str, str]:
+    """The consumer groups of ``STATEFUL_ROLES`` that have live members, each with what
+    was found: its member count, or the error the broker answered (a group it cannot
+    describe may well be running).
+
+    Each group is first sent a heartbeat of a member it does not have (answered
+    UNKNOWN_MEMBER_ID, changing nothing): some brokers (the embedded Tansu) drop members
+    whose session timed out only when their group is next touched, and list a member
+    that left until then."""
+    groups = [f"{settings.consumer_group_prefix}.{role}" for role in STATEFUL_ROLES]
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        by_node: dict[int, list[str]] = {}
+        for group in groups:
+            node = await admin.find_coordinator(group)
+            by_node.setdefault(node, []).append(group)
+            await admin._send_request(HeartbeatRequest(group, -1, NOT_A_MEMBER), node)  # noqa: SLF001
+        responses = [
+            # aiokafka's describe_consumer_groups always asks for the highest version
+            await admin._send_request(_DescribeGroups(mine), node)  # noqa: SLF001
+            for node, mine in by_node.items()
+        ]
+    finally:
+        await admin.close()
+    live: dict[str, str] = {}
+    for response in responses:
+        for group in response.to_object()["groups"]:
+            if group["error_code"]:
+                live[group["group"]] = f"not described: error {group['error_code']}"
+            elif group["state"] in LIVE_STATES and group["members"]:
+                live[group["group"]] = _members(len(group["members"]))
+    return live
+
+
+async def roles_still_running(settings: Settings) -> dict[str, str]:
+    """``running_roles``, waiting up to one session timeout for them to go: a role that
+    just stopped, or was killed, is a member until its session times out (on some
+    brokers even after it left). Empty once none is left; else what the last look found."""
+    deadline = time.monotonic() + settings.kafka.session_timeout_ms / 1000 + 1
+    live = await running_roles(settings)
+    while live and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        live = await running_roles(settings)
+    return live
 
 
 @dataclass
@@ -368,7 +484,14 @@ async def _write_markers(redis: RedisClient, markers: Iterable[Marker]) -> int:
     return written
 
 
-async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebuilt:
+async def rebuild(
+    settings: Settings, progress: Progress | None = None, *, force: bool = False
+) -> Rebuilt:
+    """Restore Redis (see the module); raises RolesRunning, before reading or writing
+    anything, while a role runs (still a member one session timeout on), unless
+    ``force``."""
+    if not force and (live := await roles_still_running(settings)):
+        raise RolesRunning(live)
     tickets_topic = await read_all(settings, Topic.TICKETS, progress)
     state_topic = await read_all(settings, Topic.TICKET_STATE, progress)
     inbound_topic = await read_all(settings, Topic.INBOUND, progress)
@@ -422,4 +545,11 @@ async def rebuild(settings: Settings, progress: Progress | None = None) -> Rebui
     )
 
 
-__all__ = ["Rebuilt", "read_all", "rebuild"]
+__all__ = [
+    "Rebuilt",
+    "RolesRunning",
+    "read_all",
+    "rebuild",
+    "roles_still_running",
+    "running_roles",
+]

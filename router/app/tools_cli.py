@@ -30,6 +30,11 @@ from router.kafka import check_kafka
 from router.logs import configure_logging
 
 
+def counted(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 ticket``, ``2 tickets``: a count with its noun in the number it takes."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
 @app.command()
 def tail(  # noqa: PLR0917 - typer maps each option to a parameter
     topic: Annotated[str, typer.Argument(help="Full topic name or registry name, e.g. tickets")],
@@ -114,9 +119,10 @@ def forget(
         if done.customer_id is None:
             out.print("no such customer: nothing stored, nothing to erase", highlight=False)
             return
+        tickets = len(done.tickets)
         out.print(
-            f"forgot {done.customer_id}: {len(done.tickets)} tickets erased in Redis, "
-            f"{len(done.tickets)} tombstones written to {settings.topic_prefix}.ticket-state; "
+            f"forgot {done.customer_id}: {counted(tickets, 'ticket')} erased in Redis, "
+            f"{counted(tickets, 'tombstone')} written to {settings.topic_prefix}.ticket-state; "
             "taken out of the tickets of others they wrote on",
             highlight=False,
             soft_wrap=True,
@@ -124,8 +130,8 @@ def forget(
         )
         freed = ", ".join(f"{t} ({a})" for t, a in sorted(done.released.items()))
         out.print(
-            f"seats freed: {freed or 'none'}; {done.timers} timers dropped; "
-            f"{done.notifications} parked notifications dropped; "
+            f"seats freed: {freed or 'none'}; {counted(done.timers, 'timer')} dropped; "
+            f"{counted(done.notifications, 'parked notification')} dropped; "
             "tickets taken out of the waiting line and backlog",
             highlight=False,
             soft_wrap=True,
@@ -179,9 +185,10 @@ def report(
             settings, period, out_file, recompute=recompute, progress=progress
         )
         for topic, records in done.records_read.items():
-            err.print(f"read {topic}: {records:,} records", highlight=False, markup=False)
+            err.print(f"read {topic}: {counted(records, 'record')}", highlight=False, markup=False)
+        windows = counted(done.windows, "metric window")
         err.print(
-            f"wrote {done.path} ({done.size / 1024:,.0f} KiB, {done.windows:,} metric windows)",
+            f"wrote {done.path} ({done.size / 1024:,.0f} KiB, {windows})",
             highlight=False,
             soft_wrap=True,
         )
@@ -197,7 +204,9 @@ app.add_typer(metrics_app, name="metrics")
 def metrics_verify(
     from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD) or ISO time.")],
     to: Annotated[str, typer.Option("--to", help="Last day, included (or an ISO time).")],
-    limit: Annotated[int, typer.Option(help="Print at most this many differences.")] = 200,
+    limit: Annotated[
+        int, typer.Option(help="Print at most this many differences (0: none).", min=0)
+    ] = 200,
 ) -> None:
     """Recount every metric window from `tickets` and diff it against the compacted
     metric topics, key by key; exit 1 on any difference (backlog gauges excluded)."""
@@ -214,7 +223,7 @@ def metrics_verify(
         progress = reading_progress()
         done = await verify(settings, period, progress)
         for topic, records in done.records_read.items():
-            err.print(f"read {topic}: {records:,} records", highlight=False, markup=False)
+            err.print(f"read {topic}: {counted(records, 'record')}", highlight=False, markup=False)
         for difference in done.differences[:limit]:
             out.print(str(difference), highlight=False, soft_wrap=True)
         if len(done.differences) > limit:
@@ -222,10 +231,10 @@ def metrics_verify(
         if done.caveat:
             out.print(f"note: {done.caveat}", highlight=False, soft_wrap=True, markup=False)
         out.print(
-            f"{done.events:,} lifecycle events ({done.duplicates:,} re-published copies), "
-            f"{done.windows_recounted:,} windows recounted, {done.windows_found:,} on the "
-            f"metric topics: {len(done.differences):,} "
-            f"difference{'' if len(done.differences) == 1 else 's'}",
+            f"{counted(done.events, 'lifecycle event')} "
+            f"({counted(done.duplicates, 're-published copy', 're-published copies')}), "
+            f"{counted(done.windows_recounted, 'window')} recounted, {done.windows_found:,} on "
+            f"the metric topics: {counted(len(done.differences), 'difference')}",
             highlight=False,
             soft_wrap=True,
         )
@@ -328,7 +337,8 @@ def export_inbound(
             else ""
         )
         err.print(
-            f"read {done.read:,} inbound records, wrote {done.written:,} to {done.path}" + skipped,
+            f"read {counted(done.read, 'inbound record')}, wrote {done.written:,} to "
+            f"{done.path}" + skipped,
             highlight=False,
             soft_wrap=True,
             markup=False,

@@ -65,7 +65,7 @@ from pydantic import ValidationError
 
 from consumers.metrics import MetricsHandler, read_lifecycle
 from consumers.state.counters import WindowCounters
-from router.app.reading import Progress, read_through
+from router.app.reading import Progress, read_through, require_topics
 from router.app.report.windows import Period
 from router.errors import SwitchboardError
 from router.events import metric_key
@@ -453,8 +453,12 @@ async def metrics_committed(settings: Settings) -> dict[int, int] | None:
     admin = make_admin(settings)
     await admin.start()
     try:
-        [described] = await admin.describe_topics([name])
-        partitions = [TopicPartition(name, p["partition"]) for p in described["partitions"]]
+        # every topic's metadata: a request naming the topic would create it on a broker
+        # with auto.create.topics.enable (with the broker's partition count)
+        described = [d for d in await admin.describe_topics() if d["topic"] == name]
+        partitions = [
+            TopicPartition(name, p["partition"]) for d in described for p in d["partitions"]
+        ]
         if not partitions:
             return None  # no tickets topic: nothing to recount, nothing to cut
         offsets = await admin.list_consumer_group_offsets(
@@ -522,7 +526,9 @@ async def verify(
 ) -> Verified:
     """Take the cut-off, read the metric topics, recount from ``tickets`` (read last, so
     it holds every event a metric record counted), and diff the windows counted in full
-    before the cut-off."""
+    before the cut-off. Raises MissingTopics, before reading anything, when a topic it
+    reads is not there: a wrong prefix must not pass for a system with nothing to count."""
+    await require_topics(settings, *METRIC_TOPICS.values(), Topic.TICKETS)
     cutoff = await metrics_committed(settings)
     result = Verified()
     unpublished: set[WindowId] = set()

@@ -17,7 +17,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.domain.windows import CONTRIBUTORS, window_of
-from router.app.reading import Progress
+from router.app.reading import Progress, require_topics
 from router.app.rebuild import read_all
 from router.codec import decode_event
 from router.errors import SwitchboardError
@@ -99,6 +99,10 @@ def latest_revisions(records: Iterable[ConsumerRecord[bytes, bytes]], period: Pe
 async def read_metric_topics(
     settings: Settings, period: Period, progress: Progress | None = None
 ) -> Windows:
+    """The latest revision of every window in ``period``; raises MissingTopics naming
+    every metric topic not there, before reading any (``recompute_from_tickets`` reads
+    one topic: ``read_all`` names it)."""
+    await require_topics(settings, *METRIC_TOPICS.values())
     found = Windows(source="compacted metric topics")
     for topic in METRIC_TOPICS.values():
         records = await read_all(settings, topic, progress)

@@ -12,6 +12,8 @@ import typer
 from router.app.console import fail, period_or_exit, settings_or_exit
 from router.app.web import bind_http
 from router.errors import ConfigError
+from router.kafka import client_options
+from router.redis import make_client
 from router.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -92,3 +94,16 @@ def test_a_port_in_use_still_names_the_port_setting() -> None:
         assert caught.value.setting == "SWITCHBOARD_HTTP_PORT"
     finally:
         taken.close()
+
+
+def test_a_tool_without_the_kafka_or_redis_setting_says_where_to_find_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second terminal beside ``switchboard dev``: the hint points at what dev printed."""
+    monkeypatch.delenv("SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_REDIS_URL", raising=False)
+    settings = Settings()
+    for check in (lambda: client_options(settings.kafka), lambda: make_client(settings)):
+        with pytest.raises(ConfigError) as failed:
+            check()
+        assert "a running `switchboard dev` printed" in failed.value.message
