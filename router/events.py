@@ -297,6 +297,9 @@ class Ticket(BaseModel):
     # per-agent fcr counted, so the takeback and later feedback count for them too. Kept
     # through a reopen until the next resolution; None: nobody, or never resolved
     resolved_by: str | None = None
+    # the queue its resolution counted in (fcr), kept with resolved_by: a reopen's
+    # takeback lands there even when a transfer moved the resolved ticket meanwhile
+    resolved_queue: str | None = None
     last_customer_at: datetime | None = None
     last_reply_at: datetime | None = None  # the last public agent reply
     postponed_until: datetime | None = None

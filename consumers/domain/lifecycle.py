@@ -89,6 +89,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
                 "resolved_at": at,
                 "resolved_first_contact": fcr,
                 "resolved_by": action.agent_id or ticket.assignee,  # whom fcr credits
+                "resolved_queue": ticket.queue,  # and where
                 # a customer still owed a reply stays owed: the clock pauses while the
                 # ticket is resolved, and an agent's reopen resumes it (``resumed``)
                 "sla": met(ended.sla, "resolution", at),

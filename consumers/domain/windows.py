@@ -61,14 +61,18 @@ def _with_agent(data: dict[str, Any]) -> dict[str, str]:
 
 
 def _credited(data: dict[str, Any]) -> dict[str, str]:
-    """Whom a resolution's first contact was credited to, for the reopen that takes it
-    back: the snapshot's ``resolved_by`` (kept through the reopen; null: nobody was, so
-    ``none``), whoever reopens it. A snapshot written before it was recorded (no such
-    field) counts the takeback as any event."""
+    """Whom and where a resolution's first contact was credited, for the reopen that
+    takes it back: the snapshot's ``resolved_by`` (kept through the reopen; null: nobody
+    was, so ``none``), whoever reopens it, in its ``resolved_queue``, wherever a transfer
+    moved the resolved ticket. A snapshot written before those were recorded (no such
+    field) counts the takeback as any event, in the queue it was reopened in."""
     ticket = _ticket(data)
-    if "resolved_by" not in ticket:
-        return _with_agent(data)
-    return {**_queue_channel(data), "agent": str(ticket["resolved_by"] or "none")}
+    dims = _with_agent(data) | _reopened_in(data)
+    if "resolved_by" in ticket:
+        dims["agent"] = str(ticket["resolved_by"] or "none")
+    if ticket.get("resolved_queue"):
+        dims["queue"] = str(ticket["resolved_queue"])
+    return dims
 
 
 def _reopened_in(data: dict[str, Any]) -> dict[str, str]:
@@ -111,7 +115,7 @@ def fcr(event_type: str, data: dict[str, Any]) -> list[Contribution]:
             out.append(Contribution("fcr", dims, "resolved_first_contact", definition=definition))
         return out
     if event_type == EventType.TICKET_REOPENED and data.get("was_first_contact"):
-        credited = _credited(data) | _reopened_in(data)
+        credited = _credited(data)
         return [
             Contribution("fcr", credited, "reopened_after_first_contact", definition=definition)
         ]

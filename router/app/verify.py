@@ -214,6 +214,8 @@ class Recount:
             # snapshot): where its resolution was counted
             reopened_in = _text(data["queue"])
             load, credited = {**load, "queue": reopened_in}, {**credited, "queue": reopened_in}
+        if ticket.get("resolved_queue"):  # where the credit went, whatever moved it since
+            credited = {**credited, "queue": _text(ticket["resolved_queue"])}
 
         self._workload(kind, data, at, load)
 

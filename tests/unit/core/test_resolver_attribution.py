@@ -20,6 +20,7 @@ from router.actions import (
     FeedbackNps,
     TicketReopened,
     TicketResolved,
+    TicketTransferred,
 )
 from router.app.verify import Recount
 from router.events import Ticket, metric_key
@@ -165,6 +166,27 @@ def test_a_resolution_nobody_is_credited_for_is_taken_back_from_nobody(count: ob
     )
     assert count(records) == {
         f"fcr/2026-11-23T10:00:00Z/agent=none,{DIMS}": {
+            "resolved": 1,
+            "resolved_first_contact": 1,
+            "reopened_after_first_contact": 1,
+        }
+    }
+
+
+@pytest.mark.parametrize("count", [contributed, recounted], ids=["metrics-role", "verify"])
+def test_the_takeback_lands_in_the_queue_credited_though_a_transfer_moved_the_ticket(
+    count: object,
+) -> None:
+    """Resolved in general, transferred to billing while resolved, then reopened: the
+    takeback is general's, where the credit went, not an orphan in billing."""
+    assert callable(count)
+    records = play(
+        (TicketResolved(ticket_id="T-1", agent_id="a2"), AT),
+        (TicketTransferred(ticket_id="T-1", queue="billing"), AT + timedelta(seconds=20)),
+        (TicketReopened(ticket_id="T-1"), AT + timedelta(seconds=43)),
+    )
+    assert count(records) == {
+        f"fcr/2026-11-23T10:00:00Z/agent=a2,{DIMS}": {
             "resolved": 1,
             "resolved_first_contact": 1,
             "reopened_after_first_contact": 1,
