@@ -67,7 +67,7 @@ from consumers.metrics import MetricsHandler, read_lifecycle
 from consumers.state.counters import WindowCounters
 from router.app.reading import Progress, read_through, require_topics
 from router.app.report.windows import Period
-from router.errors import SwitchboardError
+from router.errors import ConfigError, SwitchboardError
 from router.events import metric_key
 from router.kafka import make_admin
 from router.limits import Limits
@@ -341,6 +341,17 @@ class Published:
         revision = record.get("revision")
         self.newest[name] = (revision if isinstance(revision, int) else 0, record)
 
+    def window_sizes(self) -> set[int]:
+        """The window lengths the records hold, in seconds: the metrics role's setting."""
+        sizes = set()
+        for _, record in self.newest.values():
+            window = record.get("window")
+            if isinstance(window, dict):
+                start, end = _when(window.get("start")), _when(window.get("end"))
+                if start is not None and end is not None:
+                    sizes.add(round((end - start).total_seconds()))
+        return sizes
+
     def windows(self) -> Iterator[tuple[WindowId, Counters, dict[str, Any]]]:
         """Every window without its gauges, merged over ignored dimensions."""
         merged: dict[WindowId, tuple[Counters, dict[str, Any]]] = {}
@@ -540,6 +551,14 @@ async def verify(
     for topic in METRIC_TOPICS.values():
         result.records_read[topic.value] = await read_topic(
             settings, topic, lambda r: published.add_record(r.key, r.value), progress
+        )
+    sizes = published.window_sizes()
+    if sizes and settings.metrics_window_s not in sizes:  # every window would differ
+        shown = ", ".join(f"{size} s" for size in sorted(sizes))
+        raise ConfigError(
+            "SWITCHBOARD_METRICS_WINDOW_S",
+            f"is {settings.metrics_window_s} s here, but the metric topics hold windows of "
+            f"{shown}: set it as the metrics role has it",
         )
     recount = Recount(settings.metrics_window_s, limits=settings.limits())
 

@@ -42,8 +42,14 @@ async def count_with_the_metrics_role(settings: Settings) -> None:
         await redis.aclose()
 
 
-def verify_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**cli_env(settings), "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix}
+def verify_cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **cli_env(settings),
+        "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "router.app", "metrics", "verify", *args],
         env=env,
@@ -64,6 +70,12 @@ async def test_verify_finds_no_difference_then_names_the_record_that_lies(
     assert done.returncode == 0, done.stdout + done.stderr
     assert ": 0 differences" in done.stdout, done.stdout
     assert "read " in done.stderr  # progress on stderr, the verdict on stdout
+    # a window length other than the role's would make every window differ: named instead
+    other = {"SWITCHBOARD_METRICS_WINDOW_S": str(settings.metrics_window_s * 2)}
+    mismatched = verify_cli(settings, "--from", "2026-11-24", "--to", "2026-11-26", env=other)
+    assert mismatched.returncode == 2, mismatched.stdout + mismatched.stderr
+    assert "SWITCHBOARD_METRICS_WINDOW_S" in mismatched.stderr
+    assert "set it as the metrics role has it" in mismatched.stderr
 
     # a newer revision of one fcr window that counts one resolution too many
     fcr = [
