@@ -88,6 +88,15 @@ def _load(path: Path) -> RuleSet:
         raise typer.Exit(1) from None
 
 
+def _existing(*paths: Path | None) -> None:
+    """Every path given exists, or one line naming the first that does not, exit 2: a
+    wrong argument is a usage error (exit 1 stays for errors in rules that were read)."""
+    for path in paths:
+        if path is not None and not path.exists():
+            _echo(f"error: {path}: no such file")
+            raise typer.Exit(2)
+
+
 def _now(value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
@@ -139,7 +148,8 @@ def check(
         ),
     ] = None,
 ) -> None:
-    """Validate rules: errors exit 1; warnings are printed but pass."""
+    """Validate rules: errors exit 1; warnings are printed but pass; a missing PATH exits 2."""
+    _existing(path)
     ruleset = _load(path)
     warnings = find_warnings(ruleset)
     warnings += notification_warnings(ruleset, templates or templates_dir(path))
@@ -165,6 +175,7 @@ def test_cases(
     cases: Annotated[Path, typer.Option("--cases", help="YAML file of test cases.")],
 ) -> None:
     """Run rule unit tests: each case's event must produce the expected decision."""
+    _existing(path, cases)
     ruleset = _load(path)
     try:
         loaded = load_cases(cases)
@@ -194,7 +205,7 @@ def _read_event(
     try:
         data = file.read_bytes()
     except OSError as exc:
-        _echo(f"error: cannot read event {file}: {exc}")
+        _echo(f"error: cannot read event {file}: {exc.strerror or exc}")
         raise typer.Exit(2) from None
     try:
         text = data.decode("utf-8-sig")
@@ -231,14 +242,17 @@ def explain(
 ) -> None:
     """Show every rule, matched or not (and which condition failed), then the decision.
 
-    Rules and escalations that listen to other triggers than ``--trigger`` are listed
-    too, as not evaluated, so the author sees the whole file and why each rule did not
-    take part; so are disabled rules (``enabled: false``), which never run. A message
-    the router would not route (an auto-reply, a call that is no customer contact) is
-    evaluated all the same, with a note saying so. Without
-    ``--customer``, the CRM-only customer fields the rules read and the event does not
-    carry are named in a note: explain reads them as null, the router would not.
+    Rules and escalations that listen to other triggers than --trigger are listed too,
+    as not evaluated, so the author sees the whole file and why each rule did not take
+    part; so are disabled rules (enabled: false), which never run.
+
+    A message the router would not route (an auto-reply, a call that is no customer
+    contact) is evaluated all the same, with a note saying so.
+
+    Without --customer, the CRM-only customer fields the rules read and the event does
+    not carry are named in a note: explain reads them as null, the router would not.
     """
+    _existing(path, event, customer)
     _logs_to_stderr()
     ruleset = _load(path)
     profile = _profile(customer) if customer is not None else None
@@ -426,6 +440,7 @@ def simulate_cmd(
     ] = SHOWN,
 ) -> None:
     """Replay recorded events through the rules; with --against, show what would change."""
+    _existing(path, events, against)
     _logs_to_stderr()
     ruleset = _load(path)
     old = _load(against) if against is not None else None
@@ -525,6 +540,7 @@ def bench(
     """Evaluation time per event for a ruleset and for a generated 1,000-rule set."""
     from rules.bench import run_bench
 
+    _existing(path)
     if path is not None:
         _load(path)
     figures = run_bench(path, events=events)

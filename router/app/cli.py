@@ -10,17 +10,21 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
 from rich.markup import escape
 
 from router.app.console import (
+    EarlySignals,
+    StartupInterrupted,
     app,
     err,
     fail,
+    help_as_paragraphs,
     load_rules_or_exit,
     out,
     preflight,
@@ -30,12 +34,17 @@ from router.app.console import (
     state_app,
     topics_app,
 )
-from router.errors import ConfigError
+from router.errors import ConfigError, Unrecoverable
 from router.kafka import check_kafka
 from router.logs import configure_logging
 from router.redis import shown_url
 from router.settings import SECRET_SETTINGS, SecretChannel, Settings
 from router.topic_admin import ensure_topics
+
+if TYPE_CHECKING:
+    from router.app.embedded import EmbeddedServices
+
+DEV_GRACE_S = 5.0  # for the roles to let go once an embedded server is gone
 
 
 def is_loopback(host: str) -> bool:
@@ -89,8 +98,26 @@ def dev(
     ] = None,
 ) -> None:
     """Run every role in one process; embeds Kafka and Redis unless they are configured."""
-    from router.app import roles
-    from router.app.embedded import EmbeddedServices, on_embedded_broker
+    from router.app.embedded import EmbeddedServices
+
+    services = EmbeddedServices()
+    with EarlySignals() as signals:
+        try:
+            with signals.raising():
+                settings = _dev_settings(services, rules, port)
+            run_until_signal(_dev_main(settings, services), early=signals)
+        except StartupInterrupted:
+            pass  # Ctrl-C or SIGTERM before the roles ran: stopped like after it
+        finally:
+            signals.install()  # a second signal must not cut the servers' stop short
+            services.stop()
+    out.print("stopped")
+
+
+def _dev_settings(services: EmbeddedServices, rules: Path | None, port: int | None) -> Settings:
+    """The settings of ``dev``, with the embedded broker and valkey started for those
+    not configured."""
+    from router.app.embedded import on_embedded_broker
 
     base = settings_or_exit()
     configure_logging(base.log_format, base.log_level)
@@ -99,49 +126,91 @@ def dev(
         overrides["rules_path"] = rules
     if port is not None:
         overrides["http_port"] = port
-    load_rules_or_exit(rules or base.rules_path)
-    services = EmbeddedServices()
-    try:
-        if not base.kafka.bootstrap_servers:
-            services.start_kafka()
-            overrides["kafka"] = on_embedded_broker(base.kafka, services.bootstrap_servers)
-        if not base.redis.url:
-            services.start_redis()
-            overrides["redis"] = base.redis.model_copy(update={"url": services.redis_url})
-        settings = base.model_copy(update=overrides)
+    named = "--rules" if rules is not None else "SWITCHBOARD_RULES_PATH"
+    load_rules_or_exit(rules or base.rules_path, named)
+    if not base.kafka.bootstrap_servers:
+        services.start_kafka()
+        overrides["kafka"] = on_embedded_broker(base.kafka, services.bootstrap_servers)
+    if not base.redis.url:
+        services.start_redis()
+        overrides["redis"] = base.redis.model_copy(update={"url": services.redis_url})
+    return base.model_copy(update=overrides)
 
-        def ready(url: str) -> None:
-            warn_open_channels(settings)
-            lines = [
-                "[bold green]Switchboard is running[/]  (Ctrl-C to stop)",
-                f"  HTTP ingress     {url}  (docs: {url}/docs)",
-                f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}",
-                f"  Redis            {shown_url(settings.redis.url)}",
-                f"  Rules            {settings.rules_path}",
-                f"  Try: curl -X POST {url}/v1/channels/webform "
-                "-d email=ada@example.com -d message=hello",
-                f"       SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS={settings.kafka.bootstrap_servers} "
-                + (
-                    f"SWITCHBOARD_TOPIC_PREFIX={settings.topic_prefix} "
-                    if settings.topic_prefix != Settings.model_fields["topic_prefix"].default
-                    else ""
-                )
-                + "switchboard tail tickets",
-            ]
-            for line in lines:
-                out.print(line, highlight=False, soft_wrap=True)
 
-        async def main(stop: asyncio.Event) -> None:
-            await preflight_kafka_redis(settings)
-            await ensure_topics(settings)
-            await roles.run_roles(
-                settings, set(roles.ROLES), stop, on_ready=ready, print_notifications=True
+def _dev_main(
+    settings: Settings, services: EmbeddedServices
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    from router.app import roles
+
+    def ready(url: str, stop: asyncio.Event) -> None:
+        if stop.is_set():
+            return  # stopping already: no banner inviting requests
+        warn_open_channels(settings)
+        lines = [
+            "[bold green]Switchboard is running[/]  (Ctrl-C to stop)",
+            f"  HTTP ingress     {url}  (docs: {url}/docs)",
+            f"  Kafka bootstrap  {settings.kafka.bootstrap_servers}",
+            f"  Redis            {shown_url(settings.redis.url)}",
+            f"  Rules            {settings.rules_path}",
+            f"  Try: curl -X POST {url}/v1/channels/webform "
+            "-d email=ada@example.com -d message=hello",
+            f"       SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS={settings.kafka.bootstrap_servers} "
+            + (
+                f"SWITCHBOARD_TOPIC_PREFIX={settings.topic_prefix} "
+                if settings.topic_prefix != Settings.model_fields["topic_prefix"].default
+                else ""
             )
+            + "switchboard tail tickets",
+        ]
+        for line in lines:
+            out.print(line, highlight=False, soft_wrap=True)
 
-        run_until_signal(main)
+    async def run_roles(stop: asyncio.Event) -> None:
+        await preflight_kafka_redis(settings)
+        if stop.is_set():
+            return
+        await ensure_topics(settings)
+        if stop.is_set():
+            return
+        await roles.run_roles(
+            settings,
+            set(roles.ROLES),
+            stop,
+            on_ready=lambda url: ready(url, stop),
+            print_notifications=True,
+        )
+
+    async def main(stop: asyncio.Event) -> None:
+        if stop.is_set():
+            return
+        await _unless_embedded_exits(run_roles(stop), services, stop)
+
+    return main
+
+
+async def _unless_embedded_exits(
+    work: Coroutine[Any, Any, None], services: EmbeddedServices, stop: asyncio.Event
+) -> None:
+    """Run ``work``; should an embedded server exit under it (killed, crashed), stop it
+    (``stop``, then cancelled after DEV_GRACE_S) and raise Unrecoverable naming the
+    server: the roles would only log failures against it for ever."""
+    running = asyncio.create_task(work)
+    watching = asyncio.create_task(services.watch())
+    try:
+        await asyncio.wait({running, watching}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # a second Ctrl-C: the roles stop at once too
+        running.cancel()
+        raise
     finally:
-        services.stop()
-    out.print("stopped")
+        watching.cancel()
+    gone = services.exited()
+    if gone is None:
+        return await running
+    stop.set()
+    await asyncio.wait({running}, timeout=DEV_GRACE_S)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)  # its failure follows from this
+    raise Unrecoverable(str(gone), "what it held is gone; start switchboard dev again")
 
 
 @app.command()
@@ -246,12 +315,21 @@ def topics_ensure() -> None:
 
 
 @state_app.command("rebuild")
-def state_rebuild() -> None:
+def state_rebuild(
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Rebuild even while a role's consumer group has live members (by default "
+            "it refuses, naming the groups).",
+        ),
+    ] = False,
+) -> None:
     """Restore Redis from Kafka after Redis lost its data (run with every role stopped)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from router.app import roles
-    from router.app.rebuild import rebuild
+    from router.app.rebuild import RolesRunning, rebuild, roles_still_running
 
     settings = settings_or_exit()
     load_rules_or_exit(settings.rules_path)
@@ -259,13 +337,15 @@ def state_rebuild() -> None:
     async def main(stop: asyncio.Event) -> None:
         del stop
         await preflight(settings)
+        if not force and (live := await roles_still_running(settings)):
+            raise RolesRunning(live)  # before the spinner: one line, nothing else
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err) as bar:
             task = bar.add_task("reading", total=None)
 
             def progress(topic: str, records: int) -> None:
                 bar.update(task, description=f"reading {topic}: {records:,} records")
 
-            done = await rebuild(settings, progress)
+            done = await rebuild(settings, progress, force=True)  # checked just now
             records = done.lifecycle  # read once: rebuilding writes nothing to Kafka
             bar.update(task, description=f"replaying {len(records):,} lifecycle records")
             skipped = await roles.replay_tickets(settings, records)
@@ -303,7 +383,8 @@ def bench(
     configure_logging(settings.log_format, "warning")
 
     async def main(stop: asyncio.Event) -> None:
-        await run_bench(settings, events, stop, out, as_json=json_out, soak=soak)
+        progress = err if json_out else out  # stdout holds the one JSON object
+        await run_bench(settings, events, stop, out, as_json=json_out, soak=soak, progress=progress)
 
     try:
         run_until_signal(main)
@@ -318,6 +399,7 @@ def _mount_tools() -> None:
 
 
 _mount_tools()
+help_as_paragraphs(app)  # every command is registered by now, the rules' and tools' too
 
 
 def main() -> None:

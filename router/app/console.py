@@ -7,14 +7,17 @@ progress. The commands themselves are in ``cli`` (running the service) and ``too
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import inspect
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Self
 
 import orjson
 import structlog
@@ -45,6 +48,30 @@ state_app = typer.Typer(help="Repair the state kept in Redis.", no_args_is_help=
 app.add_typer(state_app, name="state")
 out = Console()
 err = Console(stderr=True)
+
+
+def help_as_paragraphs(typer_app: typer.Typer) -> None:
+    """Typer shows a docstring's line breaks as written, so one wrapped for the source
+    came out ragged at any other width, and RST's double backquotes showed as they are.
+    Each command's help (here and in the groups below) becomes one line per paragraph,
+    for the terminal to wrap; a paragraph led by ``\\b`` is kept as written."""
+    for info in typer_app.registered_commands:
+        text = info.help if info.help is not None else inspect.getdoc(info.callback)
+        if text:
+            info.help = as_paragraphs(text)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            help_as_paragraphs(group.typer_instance)
+
+
+def as_paragraphs(text: str) -> str:
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        paragraph
+        if paragraph.startswith("\b")
+        else " ".join(line.strip() for line in paragraph.splitlines()).replace("``", "")
+        for paragraph in paragraphs
+    )
 
 
 def _mount_rules() -> None:
@@ -151,12 +178,72 @@ def quiet_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     loop.default_exception_handler(context)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StartupInterrupted(Exception):
+    """SIGINT or SIGTERM came while a command was starting, before its event loop ran."""
+
+
+class EarlySignals:
+    """SIGINT and SIGTERM from a command's first line until its event loop takes them.
+
+    Left to Python, a Ctrl-C during start-up is a KeyboardInterrupt at whatever line it
+    lands on, or nothing at all where the shell started us ignoring SIGINT (a background
+    job: ``setsid make dev &``), and SIGTERM ends the process on the spot. Here the first
+    signal inside ``raising()`` raises StartupInterrupted, so the start-up unwinds through
+    its ``finally`` (what it started is stopped); outside it the signal is kept, and
+    ``run_until_signal(..., early=...)`` acts on it as soon as its loop runs."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._raising = False
+        self._before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+    def __enter__(self) -> Self:
+        self.install()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._before.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
+
+    def install(self) -> None:
+        """Take the signals (again after an event loop, which leaves Python's defaults)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        del frame
+        if self.received is not None:
+            return  # the first one is being acted on: the clean-up is not cut short
+        self.received = signum
+        if self._raising:
+            self._raising = False
+            raise StartupInterrupted
+
+    @contextlib.contextmanager
+    def raising(self) -> Iterator[None]:
+        if self.received is not None:
+            raise StartupInterrupted
+        self._raising = True
+        try:
+            yield
+        finally:
+            self._raising = False
+
+
 def run_until_signal(
-    main: Callable[[asyncio.Event], Coroutine[Any, Any, None]], *, interruptible: bool = False
+    main: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+    *,
+    interruptible: bool = False,
+    early: EarlySignals | None = None,
 ) -> None:
     """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` for a graceful shutdown, and a
     second one stops at once. An ``interruptible`` command (one that reads and writes
-    nothing a role depends on: a report, a check, an export) stops at the first: exit 130."""
+    nothing a role depends on: a report, a check, an export) stops at the first: exit 130.
+    A signal that ``early`` kept before the loop ran counts as the first."""
     interrupted = False
 
     async def runner() -> None:
@@ -171,9 +258,11 @@ def run_until_signal(
                 task.cancel()
             stop.set()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, on_signal)
         loop.set_exception_handler(quiet_abandoned)
+        if early is not None and early.received is not None:
+            on_signal()
         await main(stop)
 
     try:
@@ -205,16 +294,19 @@ async def preflight(settings: Settings) -> None:
         )
 
 
-def load_rules_or_exit(path: Path) -> None:
+def load_rules_or_exit(path: Path, setting: str = "SWITCHBOARD_RULES_PATH") -> None:
+    """The rules at ``path`` load, or their errors and one line naming ``setting`` (the
+    option, where the path came from one), exit 2."""
     from rules import RuleSetInvalid, load_ruleset
 
     try:
         load_ruleset(path)
     except RuleSetInvalid as exc:
-        problem = f"{path}: {len(exc.errors)} rule errors"
-        fail(ConfigError("SWITCHBOARD_RULES_PATH", problem), exc.errors)
+        count = len(exc.errors)
+        problem = f"{path}: {count} rule error{'' if count == 1 else 's'}"
+        fail(ConfigError(setting, problem), exc.errors)
     except OSError as exc:
-        fail(ConfigError("SWITCHBOARD_RULES_PATH", f"cannot read {path}: {exc.strerror}"))
+        fail(ConfigError(setting, f"cannot read {path}: {exc.strerror}"))
 
 
 async def preflight_kafka_redis(settings: Settings) -> None:

@@ -2,11 +2,13 @@
 
 Used by ``switchboard dev`` and by the test fixtures alike. Children die with their
 parent (PR_SET_PDEATHSIG on Linux) and are stopped on exit, Ctrl-C and SIGTERM, so no
-broker or valkey outlives the process that started it.
+broker or valkey outlives the process that started it. ``watch()`` tells the process when
+one of them exits under it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import fcntl
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +29,9 @@ from router.settings import KafkaSettings
 
 PR_SET_PDEATHSIG = 1
 EMBEDDED_SESSION_TIMEOUT_MS = 4000
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+WATCH_EVERY_S = 1.0
+SHOWN_NAMES = {"kafka": "Kafka broker (Tansu)", "redis": "Redis server (valkey)"}
 
 
 def free_port() -> int:
@@ -37,6 +43,24 @@ def free_port() -> int:
 def die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (blocked, not lost) until the block is left: a Ctrl-C
+    while a server is being forked must not leave a child that nobody knows of. The
+    children unblock them before exec (``_child_setup``)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _child_setup() -> None:  # runs in the child between fork and exec
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    if sys.platform == "linux":
+        die_with_parent()
 
 
 def on_embedded_broker(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaSettings:
@@ -106,13 +130,11 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: 
     raise RuntimeError(f"embedded {name} did not listen on port {port} within {timeout}s")
 
 
-def start_server(
-    cmd: list[str], log_path: Path, name: str, port: int, timeout: float
-) -> subprocess.Popen[bytes]:
-    """Start a server that dies with us, its output appended to ``log_path``, and wait
-    until it listens on ``port`` (or stop it and fail naming it)."""
+def spawn_server(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a server that dies with us, its output appended to ``log_path``. Call it
+    with ``signals_held()`` and keep the process before leaving that block."""
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -120,14 +142,45 @@ def start_server(
             # its own session: a terminal's Ctrl-C reaches only us, and we stop it after
             # the roles have let go of it (no wall of connection errors on the way out)
             start_new_session=True,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            preexec_fn=_child_setup,  # noqa: PLW1509 - only sigmask and prctl, no locks
         )
+
+
+def start_server(
+    cmd: list[str], log_path: Path, name: str, port: int, timeout: float
+) -> subprocess.Popen[bytes]:
+    """Start a server that dies with us, its output appended to ``log_path``, and wait
+    until it listens on ``port`` (or stop it and fail naming it)."""
+    started: list[subprocess.Popen[bytes]] = []
     try:
-        wait_for_port(port, proc, name, timeout)
+        with signals_held():
+            started.append(spawn_server(cmd, log_path))
+        wait_for_port(port, started[0], name, timeout)
     except BaseException:
-        _terminate(proc)
+        for proc in started:
+            _terminate(proc)
         raise
-    return proc
+    return started[0]
+
+
+@dataclass(frozen=True)
+class Exited:
+    """An embedded server that exited while it was meant to run."""
+
+    name: str
+    returncode: int
+
+    def __str__(self) -> str:
+        code = self.returncode
+        how = f"killed by {_signal_name(-code)}" if code < 0 else f"exit code {code}"
+        return f"the embedded {SHOWN_NAMES.get(self.name, self.name)} exited ({how})"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 @dataclass
@@ -137,6 +190,7 @@ class EmbeddedServices:
     kafka_port: int = 0
     redis_port: int = 0
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _names: dict[int, str] = field(default_factory=dict)
     _tmp: Path | None = None
 
     @property
@@ -148,7 +202,6 @@ class EmbeddedServices:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def start(self, timeout: float = 20.0) -> EmbeddedServices:
-        self._tmp = Path(tempfile.mkdtemp(prefix="switchboard-"))
         try:
             self.start_kafka(timeout)
             self.start_redis(timeout)
@@ -165,14 +218,34 @@ class EmbeddedServices:
     def start_redis(self, timeout: float = 20.0) -> None:
         self.redis_port = self.redis_port or free_port()
         cmd = [valkey_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1"]
-        cmd += ["--save", "", "--appendonly", "no", "--dir", str(self._tmp or ".")]
+        cmd += ["--save", "", "--appendonly", "no", "--dir", str(self._workdir())]
         self._spawn(cmd, "redis", self.redis_port, timeout)
 
     def _spawn(self, cmd: list[str], name: str, port: int, timeout: float) -> None:
-        self._procs.append(start_server(cmd, self._log_path(name), name, port, timeout))
+        """Start one server and wait until it listens. The process is ours (``stop()``
+        stops it) from the moment it exists: a signal can come at any line."""
+        log = self._workdir() / f"{name}.log"
+        with signals_held():
+            proc = spawn_server(cmd, log)
+            self._procs.append(proc)
+            self._names[proc.pid] = name
+        try:
+            wait_for_port(port, proc, name, timeout)
+        except BaseException:
+            _terminate(proc)
+            self._forget(proc)
+            raise
 
-    def _log_path(self, name: str) -> Path:
-        return (self._tmp or Path(tempfile.gettempdir())) / f"{name}.log"
+    def _workdir(self) -> Path:
+        """A temporary directory of our own for the servers' logs and files, removed by
+        ``stop()``."""
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="switchboard-"))
+        return self._tmp
+
+    def _forget(self, proc: subprocess.Popen[bytes]) -> None:
+        self._procs.remove(proc)
+        self._names.pop(proc.pid, None)
 
     def kill_kafka(self) -> None:
         """Kill the broker only (tests of broker outages). ``start_kafka`` brings it back."""
@@ -180,16 +253,33 @@ class EmbeddedServices:
             if "broker" in " ".join(str(a) for a in proc.args):  # type: ignore[union-attr]
                 proc.kill()
                 proc.wait(5)
-                self._procs.remove(proc)
+                self._forget(proc)
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
 
+    def exited(self) -> Exited | None:
+        """The first server that is no longer running, or None."""
+        for proc in self._procs:
+            if proc.poll() is not None:
+                return Exited(self._names.get(proc.pid, "server"), proc.returncode)
+        return None
+
+    async def watch(self, every: float = WATCH_EVERY_S) -> Exited:
+        """Return once a server exits under us (killed, crashed): what ran on it lost its
+        data, and a process that goes on without it only logs failures."""
+        # a child's exit is no event of this loop (asyncio's child watchers want Popen
+        # objects of their own), so it is polled
+        while (gone := self.exited()) is None:  # noqa: ASYNC110
+            await asyncio.sleep(every)
+        return gone
+
     def stop(self) -> None:
         for proc in reversed(self._procs):
             _terminate(proc)
         self._procs.clear()
+        self._names.clear()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None

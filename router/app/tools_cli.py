@@ -41,7 +41,7 @@ def tail(  # noqa: PLR0917 - typer maps each option to a parameter
     from_beginning: Annotated[bool, typer.Option(help="Start at the earliest record.")] = True,
     limit: Annotated[int, typer.Option(help="Stop after N records (0: no limit).", min=0)] = 0,
     follow: Annotated[bool, typer.Option(help="Keep reading new records until Ctrl-C.")] = False,
-    full: Annotated[bool, typer.Option(help="Print each record's value.")] = False,
+    full: Annotated[bool, typer.Option(help="Print each record's headers and value.")] = False,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="One JSON object per record (`rules simulate` reads them)."),

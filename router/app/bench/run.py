@@ -48,15 +48,20 @@ async def run_bench(
     *,
     as_json: bool = False,
     soak: int = 0,
+    progress: Console | None = None,
 ) -> dict[str, Any]:
     """Measure ``n`` events (and a soak of ``soak`` events when not 0), print the report
-    and return it. Without configured Kafka or Redis it embeds them, like ``dev``. Raises
-    BenchInterrupted once ``stop`` is set."""
+    and return it. Progress lines go to ``progress`` (default: ``console``; with
+    ``as_json``, give stderr's: stdout holds the one JSON object). Without configured
+    Kafka or Redis it embeds them, like ``dev``. Raises BenchInterrupted once ``stop`` is
+    set."""
     services = EmbeddedServices()
     roles = RoleProcesses()
     try:
         settings = _fresh_prefix(_with_backends(settings, services))
-        work = _measure(settings, n, roles, console, as_json=as_json, soak=soak)
+        work = _measure(
+            settings, n, roles, console, progress or console, as_json=as_json, soak=soak
+        )
         return await _unless_stopped(work, stop)
     finally:
         roles.stop()
@@ -115,6 +120,7 @@ async def _measure(
     n: int,
     roles: RoleProcesses,
     console: Console,
+    progress: Console,
     *,
     as_json: bool,
     soak: int,
@@ -122,9 +128,8 @@ async def _measure(
     began = time.monotonic()
 
     def say(message: str) -> None:
-        if not as_json:
-            line = f"{time.monotonic() - began:6.1f} s  {message}"
-            console.print(line, highlight=False, soft_wrap=True)
+        line = f"{time.monotonic() - began:6.1f} s  {message}"
+        progress.print(line, highlight=False, soft_wrap=True)
 
     with_faststream = fs_passthrough.available()
     steps = 8 + bool(soak) + with_faststream
@@ -135,10 +140,9 @@ async def _measure(
     size = sum(len(v) for _, v in events) / n
     plan = LoadPlan.for_events(n)
     broker = settings.kafka.bootstrap_servers
-    if not as_json:
-        console.print(
-            f"[bold]switchboard bench[/]: {n} events of {size:.0f} B, broker {escape(str(broker))}"
-        )
+    progress.print(
+        f"[bold]switchboard bench[/]: {n} events of {size:.0f} B, broker {escape(str(broker))}"
+    )
     say(f"{next(step)}/{steps} raw produce ...")
     raw_produce_s, _ = await produce_all(settings, raw_topic, events)
     say(f"{next(step)}/{steps} raw passthrough (consume 1, produce 2, ack, commit) ...")

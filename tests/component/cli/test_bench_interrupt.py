@@ -71,15 +71,22 @@ def wait_for_running_roles(bench: subprocess.Popen[bytes], log: Path, timeout: f
 
 
 @pytest.mark.parametrize(
-    "to_group",
-    [False, True],
-    ids=["SIGINT to the bench", "SIGINT to its process group, as a terminal sends it"],
+    ("to_group", "as_json"),
+    [(False, False), (True, False), (True, True)],
+    ids=[
+        "SIGINT to the bench",
+        "SIGINT to its process group, as a terminal sends it",
+        "the same with --json, its progress on stderr",
+    ],
 )
-def test_ctrl_c_stops_the_bench_and_everything_it_started(tmp_path: Path, to_group: bool) -> None:
+def test_ctrl_c_stops_the_bench_and_everything_it_started(
+    tmp_path: Path, to_group: bool, as_json: bool
+) -> None:
     stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"
+    json_args = ["--json"] if as_json else []
     with stdout.open("wb") as out, stderr.open("wb") as err:
         bench = subprocess.Popen(
-            [sys.executable, "-m", "router.app", "bench", "--events", "20000"],
+            [sys.executable, "-m", "router.app", "bench", "--events", "20000", *json_args],
             env=clean_env(),
             stdout=out,
             stderr=err,
@@ -89,7 +96,7 @@ def test_ctrl_c_stops_the_bench_and_everything_it_started(tmp_path: Path, to_gro
         )
     started: list[int] = []
     try:
-        wait_for_running_roles(bench, stdout, timeout=90)
+        wait_for_running_roles(bench, stderr if as_json else stdout, timeout=90)
         started = descendants(bench.pid)
         assert len(started) >= len(ROLES) + 2, "three roles, a broker and a valkey"
         if to_group:
@@ -107,4 +114,7 @@ def test_ctrl_c_stops_the_bench_and_everything_it_started(tmp_path: Path, to_gro
     errors = stderr.read_text()
     assert errors.strip().splitlines()[-1] == "bench interrupted", errors
     assert "Traceback" not in errors + stdout.read_text()
+    if as_json:  # stdout is for the report alone, and there is none
+        assert stdout.read_text() == ""
+        assert re.search(r"^\s+[\d.]+ s  1/\d+ raw produce \.\.\.$", errors, re.MULTILINE)
     assert [pid for pid in started if alive(pid)] == []

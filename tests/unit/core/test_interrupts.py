@@ -59,6 +59,53 @@ def test_a_command_that_does_not_stop_is_stopped_by_the_second_signal() -> None:
     assert done.returncode == 130, done.stderr
 
 
+START_UP = """
+import os, signal, sys, time
+import typer
+from router.app.console import EarlySignals, StartupInterrupted, run_until_signal
+
+if {ignored}:  # as a shell starts a background job
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+async def main(stop):
+    print("stop set before main:", stop.is_set())
+
+with EarlySignals() as early:
+    try:
+        with early.raising():
+            os.kill(os.getpid(), signal.{signal})
+            time.sleep(5)  # a start-up step the signal must cut short
+            print("start-up went on")
+    except StartupInterrupted:
+        print("start-up interrupted")
+    finally:
+        print("cleaned up")
+    os.kill(os.getpid(), signal.{signal})  # kept: the loop acts on it at once
+    try:
+        run_until_signal(main, early=early)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+"""
+
+
+@pytest.mark.parametrize(
+    ("sig", "ignored"), [("SIGINT", False), ("SIGINT", True), ("SIGTERM", False)]
+)
+def test_a_signal_before_the_event_loop_is_not_lost(sig: str, ignored: bool) -> None:
+    """During start-up it unwinds the start-up through its ``finally``; between the
+    start-up and the loop it is kept, and the loop's ``stop`` is set from the start."""
+    code = textwrap.dedent(START_UP).format(signal=sig, ignored=ignored)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=False
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "start-up interrupted",
+        "cleaned up",
+        "stop set before main: True",
+    ]
+
+
 class PhantomEnd:
     """A consumer whose partition 0 reports an end offset of 3 but hands out 2 records."""
 
