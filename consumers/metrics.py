@@ -263,9 +263,11 @@ class MetricsHandler:
         if start == self._snapshot_window:
             return
         gauges = await self._backlog.gauges(now)
+        if not gauges:  # no queue seen yet: measured again next tick, not in the next window
+            return
         self._scrape(gauges)
         claim = metric_key("workload", start, {})
-        if publish and gauges and await self._counters.claim_snapshot(claim):
+        if publish and await self._counters.claim_snapshot(claim):
             await self._publish_gauges(gauges, start, end)
         self._snapshot_window = start
 

@@ -85,3 +85,35 @@ async def test_backlog_waiting_gauges_are_scraped() -> None:
     assert 'switchboard_backlog_waiting{queue="general"} 0.0' in scraped
     assert 'switchboard_backlog_oldest_waiting_seconds{queue="general"} 0.0' in scraped
     assert len(sent) == 2  # the same snapshot went to the workload topic
+
+
+class GrowingBacklog:
+    """No queue known at the window's first tick; the first ticket arrives a tick later."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, dict[str, int]] = {}
+
+    async def gauges(self, _now: float) -> dict[str, dict[str, int]]:
+        return dict(self.seen)
+
+
+async def test_a_window_whose_first_tick_saw_no_queue_still_gets_its_snapshot() -> None:
+    """The first tickets came seconds into the window: the window still gets its backlog
+    record, rather than a gap until the next window."""
+    sent: list[OutRecord] = []
+
+    async def send(records: list[OutRecord]) -> None:
+        sent.extend(records)
+
+    handler = MetricsHandler(
+        aioredis.Redis(), send, [], window_s=60, lateness_s=3600, ttl_s=3600, clock=lambda: NOW
+    )
+    backlog = GrowingBacklog()
+    stores: dict[str, Any] = {"_backlog": backlog, "_counters": MemoryCounters()}
+    for name, store in stores.items():
+        setattr(handler, name, store)
+    await handler.tick()
+    assert sent == []
+    backlog.seen["general"] = {"open": 1, "waiting": 1, "oldest_waiting_seconds": 2}
+    await handler.tick()  # the same window
+    assert len(sent) == 1
