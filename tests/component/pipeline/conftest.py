@@ -53,7 +53,10 @@ async def run_switchboard(
     )
     task = asyncio.create_task(running)
     url = await asyncio.wait_for(ready, 20)
-    async with httpx.AsyncClient(base_url=url) as http:
+    # a connection per request: a kept-alive one idle past the server's keep-alive
+    # timeout can be closed just as the next request goes out on it (a ReadError)
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=url, limits=fresh) as http:
         yield Running(settings, url, http)
     stop.set()
     await asyncio.wait_for(task, 20)
