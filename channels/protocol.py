@@ -67,6 +67,7 @@ class HttpLimits:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
     max_connections: int = 1000
+    keep_alive_s: float = 75.0
 
 
 def _detail(status: int, reason: str | None, limit: int | None) -> str:
@@ -217,6 +218,7 @@ class _Bounded(_Lingering):
     _deadline: asyncio.TimerHandle | None = None
     _awaiting: str | None = None  # HEAD, BODY, or None while the app has the request
     _head_started = False  # bytes of a head not yet complete have arrived
+    _kept_alive = False  # idle after an answer: the keep-alive deadline, until bytes come
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -232,6 +234,8 @@ class _Bounded(_Lingering):
     def data_received(self, data: bytes) -> None:
         if self._awaiting is not BODY:
             self._head_started = True
+            if self._kept_alive:  # the next request began: its headers have their own time
+                self._await(HEAD)
         super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -247,14 +251,23 @@ class _Bounded(_Lingering):
             return
         super().shutdown()  # type: ignore[misc]  # the parser protocol's, next in the MRO
 
-    def _await(self, phase: str | None) -> None:
+    def _await(self, phase: str | None, *, kept_alive: bool = False) -> None:
+        """Await the next request's headers (HEAD) or this one's body. ``kept_alive``: a
+        connection idle after an answer may wait the keep-alive time for the next request
+        (longer than a load balancer's idle timeout, so it never sends a request on a
+        connection being closed); once its first bytes come, its headers have the header
+        timeout. A new connection's first request has the header timeout from the start."""
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
         self._awaiting = phase
+        self._kept_alive = kept_alive
         if phase is not None and not self._answered:
             limits = self.limits
-            delay = limits.header_timeout_s if phase is HEAD else limits.body_timeout_s
+            if phase is BODY:
+                delay = limits.body_timeout_s
+            else:
+                delay = limits.keep_alive_s if kept_alive else limits.header_timeout_s
             self._deadline = self.loop.call_later(delay, self._expired)
 
     def _head_complete(self) -> None:
@@ -266,7 +279,8 @@ class _Bounded(_Lingering):
         the next request's headers are awaited from now."""
         cycle = getattr(self, "cycle", None)
         answered = cycle is not None and cycle.response_complete
-        self._await(HEAD if answered and not self.transport.is_closing() else None)
+        waiting = answered and not self.transport.is_closing()
+        self._await(HEAD if waiting else None, kept_alive=waiting)
 
     def _response_complete(self) -> None:
         """The next request's headers are awaited from the end of this answer, unless
@@ -274,7 +288,7 @@ class _Bounded(_Lingering):
         cycle = getattr(self, "cycle", None)
         idle = cycle is None or cycle.response_complete
         if idle and self._awaiting is None and not self.transport.is_closing():
-            self._await(HEAD)
+            self._await(HEAD, kept_alive=True)
 
     def _expired(self) -> None:
         self._deadline = None

@@ -280,6 +280,12 @@ class Settings(BaseSettings):
         description="A request's whole body must arrive within this after its headers: "
         "else 408 and the connection is closed.",
     )
+    http_keep_alive_s: int = Field(
+        default=75,
+        ge=1,
+        description="A connection idle after an answer is kept this long for the next "
+        "request: longer than a load balancer's idle timeout (AWS ALB: 60 s).",
+    )
     http_max_connections: int = Field(
         default=1000,
         ge=1,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -139,6 +140,7 @@ def http_limits(settings: Settings) -> HttpLimits:
         header_timeout_s=settings.http_header_timeout_s,
         body_timeout_s=settings.http_body_timeout_s,
         max_connections=settings.http_max_connections,
+        keep_alive_s=settings.http_keep_alive_s,
     )
 
 
@@ -172,6 +174,7 @@ async def serve(
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=grace,
+        timeout_keep_alive=math.ceil(limits.keep_alive_s),
     )
     server = uvicorn.Server(config)
     # The CLI owns SIGINT/SIGTERM and sets ``stop``; uvicorn must not take them over.

@@ -269,3 +269,32 @@ async def test_a_body_in_a_content_coding_is_refused_with_415(
             headers={"Content-Type": "application/json", "Content-Encoding": "identity"},
         )
         assert plain.status_code == 202, plain.text
+
+
+async def test_a_kept_alive_connection_waits_the_keep_alive_time_for_the_next_request(
+    parser: str,
+) -> None:
+    """A load balancer reuses an idle connection long after the header timeout: it must
+    still be open (else a 502 for a request sent on it as it closes). Once the next
+    request's first bytes come, its headers have the header timeout again; an idle
+    connection is closed after the keep-alive time."""
+    limits = {"http_header_timeout_s": 1.0, "http_keep_alive_s": 3}
+    async with serving(parser, **limits) as served, connection(served.port) as (reader, writer):
+        for _ in range(2):
+            writer.write(GET)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert answers(head)[0][0] == 200
+            assert await reader.readexactly(2) == b"{}"
+            await asyncio.sleep(1.6)  # idle past the header timeout, within the keep-alive
+        writer.write(b"GET /ok HTTP/1.1\r\n")  # a head that stops: the header timeout
+        started = time.monotonic()
+        [answer] = answers(await read_until_closed(reader, 10))
+        assert_protocol_problem(answer, 408)
+        assert time.monotonic() - started < 2.5
+    async with serving(parser, **limits) as served, connection(served.port) as (reader, writer):
+        writer.write(GET)
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        await reader.readexactly(2)
+        started = time.monotonic()
+        assert await read_until_closed(reader, 10) == b""  # closed when the keep-alive ends
+        assert 2.5 <= time.monotonic() - started < 6
