@@ -14,8 +14,6 @@ JSON format allows, extension attributes and ``data_base64``, read as on Kafka
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 import uuid
@@ -25,7 +23,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote_to_bytes
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
@@ -66,6 +63,7 @@ from router.actions import (
     json_pointer,
     validate_data,
 )
+from router.codec import is_json_media, json_from_base64
 from router.errors import InvalidEvent
 from router.events import DATA_BASE64, CloudEvent, received_time, utcnow
 from router.ids import event_id, scoped_id
@@ -91,9 +89,8 @@ def json_media_type(value: str) -> str:
     """A ``datacontenttype`` under which ``data`` is JSON: ``application/json`` with any
     parameters (RFC 2046: ``; charset=utf-8``), or a ``+json`` type, as on Kafka
     (``router.codec``)."""
-    media = value.partition(";")[0].strip().lower()
-    kind, slash, subtype = media.partition("/")
-    if kind and slash and (media in ("application/json", "text/json") or subtype.endswith("+json")):
+    kind, slash, _ = value.partition(";")[0].strip().partition("/")
+    if kind and slash and is_json_media(value):
         return value
     raise PydanticCustomError(
         "json_media_type",
@@ -241,8 +238,8 @@ def _data_from_base64(
         return rest
     encoded = item[DATA_BASE64]
     try:
-        data = orjson.loads(base64.b64decode(encoded, validate=True))
-    except (binascii.Error, TypeError, ValueError):  # orjson's JSONDecodeError too
+        data = json_from_base64(encoded)
+    except ValueError:
         data = None
     if not isinstance(data, dict):
         errors.append(_at(where, "not the base64 of a JSON object (an action's data is one)"))

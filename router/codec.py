@@ -7,7 +7,6 @@ write either to ``switchboard.actions``. Switchboard itself always writes struct
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -107,18 +106,25 @@ def _data_from_base64(raw: bytes) -> dict[str, Any] | None:
         return event
     encoded = event.pop(DATA_BASE64)
     content_type = event.get("datacontenttype")
-    if isinstance(content_type, str) and not _is_json(content_type):
+    if isinstance(content_type, str) and not is_json_media(content_type):
         raise _base64_problem(
             f"data of content type {content_type!r} is not JSON; only JSON data is read"
         )
     try:
-        data = orjson.loads(base64.b64decode(encoded, validate=True))
-    except (binascii.Error, TypeError, ValueError):  # orjson's JSONDecodeError too
+        data = json_from_base64(encoded)
+    except ValueError:
         raise _base64_problem("not base64-encoded JSON") from None
     if not isinstance(data, dict):
         raise _base64_problem("the data it encodes is not a JSON object")
     event["data"] = data
     return event
+
+
+def json_from_base64(encoded: object) -> Any:
+    """The JSON value a ``data_base64`` holds; ValueError when it is no base64 of JSON."""
+    if not isinstance(encoded, str | bytes):
+        raise ValueError("data_base64 is not text")
+    return orjson.loads(base64.b64decode(encoded, validate=True))  # both raise ValueErrors
 
 
 def _base64_problem(problem: str) -> InvalidEvent:
@@ -170,7 +176,7 @@ def decode_record(value: bytes | None, headers: Headers) -> CloudEvent:
     content_type = _content_type(headers)
     if content_type is not None:
         attributes["datacontenttype"] = content_type
-    if not _is_json(content_type):
+    if content_type is not None and not is_json_media(content_type):
         message = (
             f"binary-mode CloudEvent: data of content type {content_type!r} is not JSON; "
             "only JSON data is read"
@@ -212,10 +218,9 @@ def _content_type(headers: Headers) -> str | None:
     return None
 
 
-def _is_json(content_type: str | None) -> bool:
-    """Absent (JSON by the CloudEvents default), ``application/json`` or any ``+json``."""
-    if content_type is None:
-        return True
+def is_json_media(content_type: str) -> bool:
+    """``application/json`` (``text/json``) or any ``+json``, parameters aside; an absent
+    content type is JSON too, by the CloudEvents default."""
     media = content_type.partition(";")[0].strip().lower()
     return media in ("application/json", "text/json") or media.endswith("+json")
 
