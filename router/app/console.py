@@ -162,6 +162,11 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def counted(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 ticket``, ``2 tickets``: a count with its noun in the number it takes."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
 log = structlog.get_logger("switchboard")
 ABANDONED = "Future exception was never retrieved"
 
@@ -303,7 +308,7 @@ def load_rules_or_exit(path: Path, setting: str = "SWITCHBOARD_RULES_PATH") -> N
         load_ruleset(path)
     except RuleSetInvalid as exc:
         count = len(exc.errors)
-        problem = f"{path}: {count} rule error{'' if count == 1 else 's'}"
+        problem = f"{path}: {counted(count, 'rule error')}"
         fail(ConfigError(setting, problem), exc.errors)
     except OSError as exc:
         fail(ConfigError(setting, f"cannot read {path}: {exc.strerror}"))

@@ -68,6 +68,7 @@ from consumers.state.epoch import StateEpoch
 from consumers.state.threads import RedisThreadStore
 from consumers.timers import TimersHandler
 from router.actions import CustomerUpserted, parse_action
+from router.app.console import counted
 from router.app.reading import Progress, read_through
 from router.codec import decode_record
 from router.errors import ConfigError, InvalidEvent
@@ -104,10 +105,6 @@ class RolesRunning(ConfigError):
             f"roles are running: consumer {noun} {listed}; stop every role and run it "
             "again (--force rebuilds anyway)",
         )
-
-
-def _members(count: int) -> str:
-    return f"{count} live member" if count == 1 else f"{count} live members"
 
 
 _Versions = DescribeGroupsRequest_v0 | DescribeGroupsRequest_v1 | DescribeGroupsRequest_v2
@@ -162,7 +159,7 @@ async def running_roles(settings: Settings) -> dict[str, str]:
             if group["error_code"]:
                 live[group["group"]] = f"not described: error {group['error_code']}"
             elif group["state"] in LIVE_STATES and group["members"]:
-                live[group["group"]] = _members(len(group["members"]))
+                live[group["group"]] = counted(len(group["members"]), "live member")
     return live
 
 

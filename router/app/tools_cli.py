@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from router.app.console import (
     app,
+    counted,
     err,
     fail,
     out,
@@ -28,11 +29,6 @@ from router.app.console import (
 from router.errors import ConfigError
 from router.kafka import check_kafka
 from router.logs import configure_logging
-
-
-def counted(count: int, noun: str, nouns: str | None = None) -> str:
-    """``1 ticket``, ``2 tickets``: a count with its noun in the number it takes."""
-    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
 
 
 @app.command()

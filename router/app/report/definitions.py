@@ -14,6 +14,7 @@ from datetime import timedelta
 from html import escape
 from pathlib import Path
 
+from router.app.console import counted
 from router.app.report.windows import Row
 from rules import RuleSetInvalid, load_ruleset
 from rules.model import FcrDefinition
@@ -52,10 +53,6 @@ def fcr_definitions(rows: Iterable[Row], rules: FcrDefinition | None) -> FcrDefi
     )
 
 
-def _plural(n: int, word: str, many: str) -> str:
-    return f"{n} {word if n == 1 else many}"
-
-
 def _duration(span: timedelta) -> str:
     minutes = int(span.total_seconds()) // 60
     days, rest = divmod(minutes, 1440)
@@ -67,8 +64,8 @@ def _duration(span: timedelta) -> str:
 def in_words(d: FcrDefinition) -> str:
     """The definition's numbers, as the rules file sets them."""
     channels = f", on {', '.join(sorted(d.channels))} only" if d.channels is not None else ""
-    contacts = _plural(d.max_customer_contacts, "customer interaction", "customer interactions")
-    replies = _plural(d.max_public_replies, "public agent reply", "public agent replies")
+    contacts = counted(d.max_customer_contacts, "customer interaction")
+    replies = counted(d.max_public_replies, "public agent reply", "public agent replies")
     return (
         f"at most {contacts}, at most {replies}, never reopened{channels}; a reopen within "
         f"{_duration(d.reopen_window)} of the resolution is subtracted in the reopen's window"
