@@ -25,13 +25,15 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest -n 3  # three workers, each with its own embedded broker and valkey
+	# four workers, each with its own embedded broker and valkey (most tests wait on them
+	# more than they compute); two tests at a time per worker, slow ones first (conftest)
+	$(BIN)/pytest -n 4 --maxschedchunk 2
 
 unit: $(STAMP)
 	$(BIN)/pytest -m unit
 
 component: $(STAMP)
-	$(BIN)/pytest -n 3 -m component
+	$(BIN)/pytest -n 4 --maxschedchunk 2 -m component
 
 integration: $(STAMP)
 	$(BIN)/pytest -m integration -rs

@@ -24,6 +24,13 @@ _prefixes = itertools.count()
 TEST_SESSION_TIMEOUT_MS = 4000
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (a stable sort): the parallel workers take tests in this
+    order, so the long ones overlap with many short ones instead of ending the run
+    alone on one worker while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def services() -> Iterator[EmbeddedServices]:
     with EmbeddedServices() as svc:

@@ -35,6 +35,7 @@ def names_lost_topics(line: dict[str, Any]) -> bool:
     return ENSURE in text and "topic" in text.lower()
 
 
+@pytest.mark.slow
 async def test_roles_stop_and_ingress_refuses_when_the_broker_lost_its_topics(
     deployment: Deployment, broker: ChildServer, scale: Scale
 ) -> None:

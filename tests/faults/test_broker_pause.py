@@ -67,6 +67,7 @@ async def start_ingress(deployment: Deployment, timeout_ms: int) -> RoleProcess:
     return ingress
 
 
+@pytest.mark.slow
 async def test_paused_broker_answers_in_time_and_retries_lose_and_double_nothing(
     deployment: Deployment, broker: ChildServer, scale: Scale
 ) -> None:

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.faults
 SCALE = Scale.from_env()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(2400 if SCALE.large else 300)  # the 100,000-ticket day takes minutes
 async def test_a_busy_day_counted_through_a_kill_9_equals_the_recount(
     deployment: Deployment, scale: Scale

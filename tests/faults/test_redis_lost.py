@@ -44,6 +44,7 @@ def names_the_repair(line: dict[str, Any]) -> bool:
     return REBUILD in text and ACCEPT in text and ("marker" in text or "epoch" in text)
 
 
+@pytest.mark.slow
 async def test_router_stops_when_redis_lost_its_state(
     deployment: Deployment, valkey: ChildServer, scale: Scale
 ) -> None:

@@ -98,6 +98,7 @@ async def post_all(stream: Stream, ingress: dict[str, RoleProcess]) -> None:
         await asyncio.gather(*(client(http) for _ in range(stream.clients)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("victims", VICTIMS, ids="+".join)
 async def test_kill_9_of_a_role_mid_stream_loses_and_doubles_nothing(
     deployment: Deployment, scale: Scale, victims: tuple[str, ...]

@@ -271,6 +271,7 @@ async def test_a_body_in_a_content_coding_is_refused_with_415(
         assert plain.status_code == 202, plain.text
 
 
+@pytest.mark.slow
 async def test_a_kept_alive_connection_waits_the_keep_alive_time_for_the_next_request(
     parser: str,
 ) -> None:

@@ -70,6 +70,7 @@ def wait_for_running_roles(bench: subprocess.Popen[bytes], log: Path, timeout: f
     pytest.fail(f"the bench's roles did not get ready within {timeout}s: {log.read_text()}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("to_group", "as_json"),
     [(False, False), (True, False), (True, True)],

@@ -16,6 +16,7 @@ from tests.faults.harness import start_role
 pytestmark = pytest.mark.component
 
 
+@pytest.mark.slow
 async def test_every_stderr_line_of_a_role_is_a_json_object(
     settings: Settings, tmp_path: Path
 ) -> None:

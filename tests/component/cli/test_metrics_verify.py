@@ -60,6 +60,7 @@ def verify_cli(
     )
 
 
+@pytest.mark.slow
 async def test_verify_finds_no_difference_then_names_the_record_that_lies(
     settings: Settings,
 ) -> None:

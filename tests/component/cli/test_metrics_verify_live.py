@@ -79,6 +79,7 @@ class RunningSystem:
         await commit_metrics_group(self.settings, self.ends)
 
 
+@pytest.mark.slow
 async def test_verify_while_the_system_runs_compares_at_the_cut_off(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -383,6 +383,7 @@ def test_tail_of_a_topic_that_does_not_exist_is_one_line_and_exit_2(services: ob
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)  # about 100 s alone: eight role processes, each joining its group
 def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     result = switchboard("bench", "--events", "300", "--json", env=clean_env(), timeout=280)

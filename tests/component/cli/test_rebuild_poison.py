@@ -32,6 +32,7 @@ async def _one_poison_record(settings: Settings) -> None:
         await producer.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_rebuild_skips_poison_without_deadlettering_it_again(services: EmbeddedServices) -> None:
     prefix = f"rbpoison{os.getpid()}x{free_port()}"

@@ -80,6 +80,7 @@ async def has_state_marker(settings: Settings) -> bool:
         await redis.aclose()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_rebuild_refuses_while_a_role_group_has_a_live_member(
     settings: Settings, metrics_member: AIOKafkaConsumer
@@ -106,6 +107,7 @@ async def test_rebuild_refuses_while_a_role_group_has_a_live_member(
     assert await has_state_marker(settings)
 
 
+@pytest.mark.slow
 async def test_rebuild_runs_once_the_roles_left_their_groups(settings: Settings) -> None:
     consumer = make_consumer(settings, "timers", Topic.TICKETS)
     await consumer.start()

@@ -119,6 +119,7 @@ def test_out_writes_a_self_contained_page(tmp_path: Path) -> None:
     assert "http://" not in re.sub(r'xmlns(:\w+)?="[^"]+"', "", html)  # nothing to fetch
 
 
+@pytest.mark.slow
 def test_target_prints_a_roster_that_meets_it(tmp_path: Path) -> None:
     done = simulate("--roster", str(SAMPLE / "roster.yaml"), "--target", "first_response=95%")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -64,6 +64,7 @@ async def post_sms(sb: Running, sender: str, body: str) -> None:
     assert resp.status_code == 202, resp.text
 
 
+@pytest.mark.slow
 async def test_an_smtp_outage_parks_the_email_and_sends_it_once_after_recovery(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -103,6 +104,7 @@ async def test_an_smtp_outage_parks_the_email_and_sends_it_once_after_recovery(
     assert 'switchboard_notifications_total{medium="sms",outcome="sent"} 1.0' in scraped
 
 
+@pytest.mark.slow
 async def test_twilios_retry_after_is_honoured(settings: Settings, tmp_path: Path) -> None:
     """429 with ``Retry-After: 6``: longer than a wait in line, so the SMS is parked, and
     asked again no sooner than Twilio said (the configured backoff is 0.05 s)."""
@@ -147,6 +149,7 @@ async def test_a_permanent_refusal_of_a_parked_email_dead_letters_it(
     assert 'switchboard_notifications_total{medium="email",outcome="failed"} 1.0' in scraped
 
 
+@pytest.mark.slow
 async def test_an_email_unanswered_twice_is_dead_lettered_as_maybe_delivered(
     settings: Settings, tmp_path: Path
 ) -> None:

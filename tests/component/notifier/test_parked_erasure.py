@@ -130,6 +130,7 @@ def nothing_of_theirs(stored: str) -> bool:
     return ERASED not in stored and "hello" not in stored
 
 
+@pytest.mark.slow
 async def test_a_recovered_provider_gets_its_whole_backlog_at_once(
     settings: Settings, tmp_path: Path
 ) -> None:

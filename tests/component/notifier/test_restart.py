@@ -74,6 +74,7 @@ async def kept(mailbox: Mailbox, count: int, proc: RoleProcess, timeout: float =
     raise AssertionError(f"{len(mailbox.messages)} of {count} kept: {proc.describe()}")
 
 
+@pytest.mark.slow
 async def test_kill_9_mid_stream_delivers_each_auto_reply_once(
     settings: Settings, tmp_path: Path
 ) -> None:

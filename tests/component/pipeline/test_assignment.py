@@ -217,6 +217,7 @@ async def open_ticket(running: Running, email: str) -> str:
     raise AssertionError(f"no ticket for {email}")
 
 
+@pytest.mark.slow
 async def test_an_unaccepted_offer_moves_on_and_comes_back_when_the_skip_ends(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -93,6 +93,7 @@ async def online(desk: Running, agent: str, skills: list[str]) -> None:
     await post(desk, "/v1/actions", {"type": "agent.presence", "data": data})
 
 
+@pytest.mark.slow
 async def test_tickets_of_a_dropped_queue_wait_for_its_skills_while_the_line_moves(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -48,6 +48,7 @@ escalations:
 """
 
 
+@pytest.mark.slow
 async def test_a_breach_escalated_to_tier_2_goes_to_a_tier_2_agent(
     settings: Settings, tmp_path: Path
 ) -> None:

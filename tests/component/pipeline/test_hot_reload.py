@@ -67,6 +67,7 @@ async def routed_after_change(running: Running, before: str, n: count[int]) -> d
     raise AssertionError("the router never picked up the new rules")
 
 
+@pytest.mark.slow
 async def test_a_saved_rule_file_is_picked_up_and_a_broken_one_is_not(
     editable: tuple[Running, Path],
 ) -> None:

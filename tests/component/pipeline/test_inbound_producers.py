@@ -169,6 +169,7 @@ async def message_added(settings: Settings, *, within_s: float) -> list[dict[str
         await asyncio.sleep(0.5)
 
 
+@pytest.mark.slow
 async def test_a_batch_the_router_cannot_read_stops_it_with_one_line(
     settings: Settings,
 ) -> None:

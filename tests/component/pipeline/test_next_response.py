@@ -87,6 +87,7 @@ def of_type(events: Events, kind: str) -> Events:
     return [e for e in events if e["type"] == f"switchboard.ticket.{kind}"]
 
 
+@pytest.mark.slow
 async def test_unanswered_next_message_is_warned_breached_and_escalated_once(
     settings: Settings, tmp_path: Path
 ) -> None:

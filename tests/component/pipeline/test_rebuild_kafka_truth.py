@@ -167,6 +167,7 @@ async def test_crm_links_and_merges_come_back(settings: Settings) -> None:
     assert survivor == await with_store(settings, lambda s: s.survivor_of("C-hank"))
 
 
+@pytest.mark.slow
 async def test_a_forgotten_participant_stays_forgotten_after_a_rebuild(settings: Settings) -> None:
     upsert = {"id": "43", "email": "ivy@example.com", "name": "Ivy"}
     await produce(

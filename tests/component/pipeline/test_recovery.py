@@ -121,6 +121,7 @@ async def follow_handled(
         await consumer.stop()
 
 
+@pytest.mark.slow
 async def test_kill_9_mid_stream_then_restart_keeps_counts_exact(settings: Settings) -> None:
     await produce_events(settings)
     under_way, stop_following = asyncio.Event(), asyncio.Event()

@@ -82,6 +82,7 @@ async def send(running: Running, raw: bytes) -> dict[str, Any]:
     return placed[-1]
 
 
+@pytest.mark.slow
 async def test_a_reply_by_references_or_to_an_unseen_message_stays_on_the_follow_up(
     helpdesk: Running,
 ) -> None:

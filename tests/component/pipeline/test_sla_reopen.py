@@ -40,6 +40,7 @@ def when(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+@pytest.mark.slow
 async def test_a_reopened_ticket_is_warned_and_breached_after_the_reopen_only(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -59,6 +59,7 @@ def _latest_created(records: list[dict[str, Any]]) -> int:
     )
 
 
+@pytest.mark.slow
 async def test_state_loss_stops_the_role_and_rebuild_restores_it(settings: Settings) -> None:
     settings = settings.model_copy(update={"rules_path": RULES})
     async with run_switchboard(settings) as sb:
@@ -143,6 +144,7 @@ async def _redeliver(settings: Settings, *topics: Topic) -> None:
         await producer.stop()
 
 
+@pytest.mark.slow
 async def test_rebuild_restores_dedupe_markers_so_nothing_handled_is_handled_again(
     settings: Settings,
 ) -> None:

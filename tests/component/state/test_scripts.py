@@ -530,6 +530,7 @@ async def test_replies_come_back_as_the_server_sent_them(redis: aioredis.Redis, 
 # --- Redis away -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_redis_away_is_backend_unavailable(settings: Settings) -> None:
     client = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
     try:
