@@ -45,7 +45,7 @@ from channels.models import (
     idempotency_key_parameter,
     problem_responses,
 )
-from channels.problems import ROOT, Problem, invalid_fields, pointer
+from channels.problems import ROOT, Problem, invalid_fields, validation_errors
 from channels.publish import Publisher, fingerprint_of, key_reused
 from channels.signatures import matches_any
 from router.actions import (
@@ -160,18 +160,23 @@ class Prepared:
 def _prepare(
     item: Any, prefix: str, errors: list[dict[str, Any]], cloudevents: bool
 ) -> Prepared | None:
+    if not isinstance(item, dict):
+        what = "each action" if prefix else "the body"
+        errors.append(_at(prefix, f"{what} must be a JSON object (a CloudEvent)"))
+        return None
     found = len(errors)
     extensions: dict[str, Extension] = {}
-    if cloudevents and isinstance(item, dict):
+    if cloudevents:
         item = _data_from_base64(item, prefix, errors)
         extensions = _extensions(item, prefix, errors)
         item = {name: value for name, value in item.items() if name in CORE}
     try:
         envelope = ActionIn.model_validate(item)
     except ValidationError as exc:
-        for err in exc.errors():
-            detail = err["msg"]
-            errors.append({"pointer": prefix + pointer(tuple(err["loc"])), "detail": detail})
+        errors.extend(
+            {"pointer": prefix + e["pointer"], "detail": e["detail"]}
+            for e in validation_errors(exc)
+        )
     if len(errors) > found:
         return None
     type_ = canonical_type(envelope.type)
@@ -434,7 +439,8 @@ def cloudevents_binding(kind: str, body: Any, headers: Mapping[str, str]) -> Any
     event), batch (``application/cloudevents-batch+json``, a list) or binary (the
     attributes as ``ce-*`` headers, the body the event's ``data``)."""
     if kind == CE_BATCH and not isinstance(body, list):
-        raise Problem(400, "a CloudEvents batch is a JSON array", slug="invalid")
+        detail = f"a CloudEvents batch is a JSON array; send one event as {CE_JSON}"
+        raise Problem(400, detail, slug="invalid", errors=[_at(ROOT, detail)])
     if kind == CE_JSON and isinstance(body, list):
         detail = f"a structured CloudEvent is one JSON object; send a list as {CE_BATCH}"
         raise Problem(400, detail, slug="invalid", errors=[_at(ROOT, detail)])

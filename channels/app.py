@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from channels import actions, body, chat, email, meta, twilio, voice, webform
 from channels.deps import IngressContext
 from channels.models import problem_responses
-from channels.problems import Problem, install_handlers, problem_response
+from channels.problems import Problem, install_handlers, instance_path, problem_response
 from router.health import add_health_routes
 from router.observability import Telemetry
 
@@ -181,7 +181,7 @@ class JsonIsUtf8:
         if scope["type"] == "http":
             problem = _non_utf8_json(scope)
             if problem is not None:
-                await problem_response(problem, scope["path"])(scope, receive, send)
+                await problem_response(problem, instance_path(scope))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

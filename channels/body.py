@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from channels.problems import ROOT, Problem, invalid
+from channels.problems import ROOT, Problem, invalid, invalid_fields
 from router.actions import json_pointer
 
 M = TypeVar("M", bound=BaseModel)
@@ -25,6 +25,9 @@ MULTIPART = "multipart/form-data"  # what a browser's FormData sends
 # seconds on the event loop and a quarter of a gigabyte to parse before being ignored.
 MAX_FORM_FIELDS = 1000
 SURROGATE = re.compile("[\ud800-\udfff]")
+CONTENT_TYPE_POINTER = "/header/content-type"
+"""Where an error in the header points: as FastAPI points at a header (``/query/limit``
+for a query parameter)."""
 
 
 def media_type(request: Request) -> str:
@@ -32,6 +35,11 @@ def media_type(request: Request) -> str:
 
 
 def require_media_type(request: Request, *allowed: str) -> str:
+    """The body's media type, one of ``allowed``. ``Content-Type`` names one (RFC 9110,
+    8.3): sent twice, whichever one was read could be the one the client did not mean."""
+    if len(request.headers.getlist("content-type")) > 1:
+        detail = "the Content-Type header is repeated; send one"
+        raise invalid_fields([{"pointer": CONTENT_TYPE_POINTER, "detail": detail}])
     found = media_type(request)
     if found not in allowed:
         raise Problem(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote, quote_from_bytes
 
 import orjson
 import structlog
@@ -13,6 +14,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import Scope
 
 from router.actions import json_pointer
 from router.errors import BackendUnavailable, InvalidEvent, OutcomeUnknown, TooLarge
@@ -90,6 +92,20 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
     )
 
 
+SUB_DELIMS = "!$&'()*+,;="
+"""Kept as they are in ``instance``: RFC 3986 allows them in a path."""
+
+
+def instance_path(scope: Scope) -> str:
+    """The path as the client sent it, for ``instance`` (RFC 9457, 3.1.5: a URI
+    reference). Decoded, ``%2F`` would read as ``/`` and ``%00`` as a NUL: the problem
+    would name another resource, or none a URI can. A byte a URI cannot hold is escaped."""
+    raw = scope.get("raw_path")
+    if raw:  # some servers send the query too
+        return quote_from_bytes(raw.partition(b"?")[0], safe="/%:@" + SUB_DELIMS)
+    return quote(scope["path"], safe="/:@" + SUB_DELIMS)
+
+
 ROOT = ""
 """The JSON Pointer to the whole request body (RFC 6901: ``/`` would name a member ``""``)."""
 
@@ -101,8 +117,20 @@ def pointer(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return json_pointer(parts)
 
 
+OBJECT_EXPECTED = frozenset({"model_type", "dataclass_type"})
+"""Pydantic's errors for a value where an object belongs, whose message names a Python
+class: the client wrote JSON, and learns nothing from our class names."""
+
+
 def validation_errors(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
-    return [{"pointer": pointer(tuple(err["loc"])), "detail": err["msg"]} for err in exc.errors()]
+    found = []
+    for err in exc.errors():
+        where = pointer(tuple(err["loc"]))
+        detail = err["msg"]
+        if err["type"] in OBJECT_EXPECTED:
+            detail = "must be a JSON object" if where else "the body must be a JSON object"
+        found.append({"pointer": where, "detail": detail})
+    return found
 
 
 def invalid(exc: ValidationError) -> Problem:
@@ -112,7 +140,12 @@ def invalid(exc: ValidationError) -> Problem:
 def invalid_fields(errors: list[dict[str, Any]]) -> Problem:
     """400 naming every offending field (``{pointer, detail}``), the first in ``detail``."""
     first = errors[0] if errors else None
-    detail = f"{first['pointer']}: {first['detail']}" if first else "invalid"
+    if first is None:
+        detail = "invalid"
+    elif first["pointer"] == ROOT:  # the whole body: no pointer to name
+        detail = str(first["detail"])
+    else:
+        detail = f"{first['pointer']}: {first['detail']}"
     return Problem(400, detail, slug="invalid", errors=errors)
 
 
@@ -124,27 +157,27 @@ def install_http_errors(app: Any) -> None:
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         status, headers = exc.status_code, dict(exc.headers or {})
-        detail = str(exc.detail)
+        detail, path = str(exc.detail), instance_path(request.scope)
         if status == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
-            detail = f"nothing is served at {request.url.path}"
+            detail = f"nothing is served at {path}"
         elif status == 405 and detail == HTTPStatus.METHOD_NOT_ALLOWED.phrase:
             allowed = headers.get("Allow") or "another method"
-            detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+            detail = f"{request.method} is not allowed on {path}; use {allowed}"
         problem = Problem(status, detail, headers=headers)
-        return problem_response(problem, request.url.path)
+        return problem_response(problem, path)
 
     async def on_disconnect(request: Request, exc: Exception) -> Response:
         # The client left (or the HTTP protocol already answered a broken body): nobody
         # hears this answer, and it is no server error to log with a traceback.
         del exc
         problem = Problem(400, "the client went away before its request was complete")
-        return problem_response(problem, request.url.path)
+        return problem_response(problem, instance_path(request.scope))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         # The exception itself is logged by the server; the client learns nothing about it.
         del exc
         problem = Problem(500, "the request failed inside Switchboard; the server log says why")
-        return problem_response(problem, request.url.path)
+        return problem_response(problem, instance_path(request.scope))
 
     app.add_exception_handler(HTTPException, on_http_exception)
     app.add_exception_handler(ClientDisconnect, on_disconnect)
@@ -154,23 +187,24 @@ def install_http_errors(app: Any) -> None:
 def install_handlers(app: Any, retry_after_s: int) -> None:
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return problem_response(exc, request.url.path)
+        return problem_response(exc, instance_path(request.scope))
 
     async def on_invalid_event(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InvalidEvent)
         errors = [{"pointer": e.get("path", ROOT), "detail": e.get("message")} for e in exc.errors]
-        return problem_response(
-            Problem(400, str(exc), slug="invalid", errors=errors or None), request.url.path
-        )
+        problem = Problem(400, str(exc), slug="invalid", errors=errors or None)
+        return problem_response(problem, instance_path(request.scope))
 
     async def on_request_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return problem_response(invalid_fields(validation_errors(exc)), request.url.path)
+        problem = invalid_fields(validation_errors(exc))
+        return problem_response(problem, instance_path(request.scope))
 
     async def on_too_large(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TooLarge)
         errors = [{"pointer": exc.pointer, "detail": str(exc)}]
-        return problem_response(Problem(413, str(exc), errors=errors), request.url.path)
+        problem = Problem(413, str(exc), errors=errors)
+        return problem_response(problem, instance_path(request.scope))
 
     async def on_backend(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BackendUnavailable)
@@ -190,7 +224,7 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
         where = "/".join(request.url.path.split("/")[:3])
         log.warning(slug.replace("-", "_"), backend=exc.backend, error=str(exc), path=where)
         problem = Problem(503, detail, slug=slug, headers={"Retry-After": str(retry_after_s)})
-        return problem_response(problem, request.url.path)
+        return problem_response(problem, instance_path(request.scope))
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(InvalidEvent, on_invalid_event)

@@ -13,10 +13,12 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import FastAPI, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 
 from router.observability import Telemetry
 
@@ -167,6 +169,16 @@ class Readiness:
             entry.task.cancel()
 
 
+class ReadyBody(BaseModel):
+    """What ``/readyz`` answers, 200 or 503 alike: a probe reads the status, an operator
+    the checks."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(
+        description='Per check: "ok", "ok (note)" or "failing: <reason>".'
+    )
+
+
 def add_health_routes(
     app: FastAPI,
     telemetry: Telemetry,
@@ -188,8 +200,8 @@ def add_health_routes(
         description=f"Each check runs with a {timeout_s:g} s timeout, all at once; results "
         f"are reused for {ttl_s:g} s. 503 when any check fails.",
         responses={
-            200: {"description": '`{"status": "ready", "checks": {name: "ok"}}`'},
-            503: {"description": '`{"status": "not ready", "checks": {name: "failing: why"}}`'},
+            200: {"model": ReadyBody, "description": "Every check passed"},
+            503: {"model": ReadyBody, "description": "A check failed; `checks` says which"},
         },
     )
     async def readyz() -> Response:
@@ -198,13 +210,19 @@ def add_health_routes(
         body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": results}
         return Response(orjson.dumps(body), 200 if ok else 503, media_type="application/json")
 
-    for path, probe in (("/healthz", healthz), ("/readyz", readyz)):
-        # load balancers and uptime checks often probe with HEAD
-        app.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
-
-    @app.get("/metrics", tags=["operations"], summary="Prometheus text format")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus text format",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "Prometheus text exposition format, version 0.0.4"}},
+    )
     async def metrics() -> Response:
         return Response(telemetry.render(), media_type="text/plain; version=0.0.4")
+
+    for path, probe in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
+        # load balancers, uptime checks and scrapers may probe with HEAD (RFC 9110, 9.1)
+        app.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
 
     return readiness
 

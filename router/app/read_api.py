@@ -229,10 +229,16 @@ def decode_cursor(cursor: str | None, **fields: type) -> dict[str, Any] | None:
         and all(type(position[f]) is t for f, t in fields.items())
         and all(v >= 0 for v in position.values() if isinstance(v, int))
     ):
-        raise invalid_fields(
-            [{"pointer": "/query/cursor", "detail": "not a cursor of this list; start without"}]
-        )
+        raise foreign_cursor()
     return position
+
+
+def foreign_cursor() -> Problem:
+    """400 at the parameter for a cursor made by another list (or by none): read there, it
+    would hold a place that is not in this one, and a pager would stop short."""
+    return invalid_fields(
+        [{"pointer": "/query/cursor", "detail": "not a cursor of this list; start without"}]
+    )
 
 
 def link_next(request: Request, response: Response, cursor: str | None, limit: int) -> None:
@@ -336,16 +342,17 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         limit: Limit = DEFAULT_LIST,
         cursor: Cursor = None,
     ) -> WaitingLineBody:
-        start = decode_cursor(cursor, s=float, m=str, p=int)
+        start = decode_cursor(cursor, q=str, s=float, m=str, p=int)
+        if start is not None and start["q"] != name:
+            raise foreign_cursor()
         if not await _known_queue(state, name):
             raise Problem(404, f"no queue {name!r}", slug="unknown-queue")
         after = Entry(str(start["m"]), float(start["s"])) if start else None
         tickets, last = await _line(state, name, limit, after, int(start["p"]) if start else 0)
         following = None
         if last is not None:
-            following = encode_cursor(
-                {"s": last.score, "m": last.member, "p": tickets[-1].position}
-            )
+            place = {"s": last.score, "m": last.member, "p": tickets[-1].position}
+            following = encode_cursor({"q": name, **place})
         link_next(request, response, following, limit)
         counts = await state.line.waiting()
         total = sum(n for need, n in counts.items() if need.partition("|")[2] == name)

@@ -249,6 +249,25 @@ async def test_a_repeated_binary_header_is_400_not_one_of_them_picked(
     await assert_nothing_written(settings)
 
 
+@pytest.mark.parametrize("url", [URL, "/v1/channels/webform"])
+async def test_a_repeated_content_type_is_400_not_one_of_them_picked(
+    client: httpx.AsyncClient, settings: Settings, url: str
+) -> None:
+    """Content-Type names one media type (RFC 9110, 8.3); of two, the one read first may
+    be the one the client did not mean."""
+    body = {"type": "agent.presence", "data": PRESENCE, "email": "ada@example.com"}
+    headers = [*AUTH.items(), ("content-type", "application/json"), ("content-type", CE_JSON)]
+    resp = await client.post(url, content=orjson.dumps(body), headers=headers)
+    problem = assert_problem(resp, 400)
+    assert problem["errors"] == [
+        {
+            "pointer": "/header/content-type",
+            "detail": "the Content-Type header is repeated; send one",
+        }
+    ]
+    await assert_nothing_written(settings)
+
+
 async def test_plain_json_still_refuses_a_member_it_does_not_know(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
@@ -315,6 +334,35 @@ async def test_a_list_posted_as_one_structured_event_is_400_pointing_to_the_batc
     await assert_nothing_written(settings)
     plain = await client.post(URL, json=[structured()], headers=AUTH)  # application/json
     assert plain.status_code == 202, plain.text
+
+
+async def test_an_object_posted_as_a_batch_is_400_at_the_whole_body(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    problem = assert_problem(await post_structured(client, structured(), CE_BATCH), 400, "")
+    assert problem["errors"][0]["detail"].startswith("a CloudEvents batch is a JSON array")
+    await assert_nothing_written(settings)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "pointer"),
+    [
+        (None, "application/json", ""),
+        (None, CE_JSON, ""),
+        ("ev", CE_JSON, ""),
+        ([None], CE_BATCH, "/0"),
+    ],
+)
+async def test_a_body_that_is_no_object_is_told_so_in_json_terms(
+    client: httpx.AsyncClient, settings: Settings, body: Any, content_type: str, pointer: str
+) -> None:
+    """No Python class name, and no empty pointer before a colon, in what a client reads."""
+    what = "each action" if pointer else "the body"
+    detail = f"{what} must be a JSON object (a CloudEvent)"
+    problem = assert_problem(await post_structured(client, body, content_type), 400)
+    assert problem["errors"] == [{"pointer": pointer, "detail": detail}]
+    assert problem["detail"] == (f"{pointer}: {detail}" if pointer else detail)
+    await assert_nothing_written(settings)
 
 
 # 6. data_base64, as the JSON format allows and Kafka reads it

@@ -186,3 +186,41 @@ async def test_a_waiting_line_comes_a_page_at_a_time_past_any_position(
     assert_problem(
         await http.get(url, params={"cursor": "e30"}, headers=AUTH), 400, "/query/cursor"
     )
+
+
+async def test_a_waiting_line_cursor_used_on_another_queue_is_400_not_an_empty_page(
+    http: httpx.AsyncClient, redis: RedisClient, settings: Settings
+) -> None:
+    """A pager that mixes up its queues learns so, rather than stopping short of the other
+    queue's tickets on an empty last page."""
+    line = WaitingLine(redis, prefix=settings.topic_prefix, shards=settings.timers_shards)
+    for identity, queue in (
+        ("email:q@billing.test", "billing"),
+        ("email:q@general.test", "general"),
+    ):
+        _, tickets = await customer_with_tickets(settings, redis, identity, 3, queue=queue)
+        await line.follow(tickets)
+    first = await http.get("/v1/queues/billing/waiting", params={"limit": 1}, headers=AUTH)
+    billing_cursor = first.json()["next_cursor"]
+    assert billing_cursor is not None
+    resp = await http.get(
+        "/v1/queues/general/waiting", params={"cursor": billing_cursor}, headers=AUTH
+    )
+    problem = assert_problem(resp, 400, "/query/cursor")
+    assert problem["errors"] == [
+        {"pointer": "/query/cursor", "detail": "not a cursor of this list; start without"}
+    ]
+    rest = await http.get(
+        "/v1/queues/billing/waiting", params={"cursor": billing_cursor}, headers=AUTH
+    )
+    assert [t["position"] for t in rest.json()["tickets"]] == [2, 3]
+
+
+@pytest.mark.parametrize("ticket_id", ["..%2F..%2Fetc%2Fpasswd", "T-1%00"])
+async def test_an_unknown_ticket_problem_names_the_path_as_sent(
+    http: httpx.AsyncClient, ticket_id: str
+) -> None:
+    url = f"/v1/tickets/{ticket_id}"
+    problem = assert_problem(await http.get(url, headers=AUTH), 404)
+    assert problem["instance"] == url
+    assert assert_problem(await http.get(url), 401)["instance"] == url

@@ -75,6 +75,39 @@ async def test_wrong_method_is_a_405_problem_naming_the_allowed_ones(
     assert (await client.head("/healthz")).status_code == 200  # uptime checks probe so
 
 
+async def test_head_on_metrics_answers_as_get_without_the_body(
+    client: httpx.AsyncClient,
+) -> None:
+    """RFC 9110, 9.1: a server that answers GET answers HEAD."""
+    resp = await client.head("/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert int(resp.headers["content-length"]) > 0
+    assert resp.content == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "instance"),
+    [
+        ("/v1/tickets/..%2F..%2Fetc%2Fpasswd", "/v1/tickets/..%2F..%2Fetc%2Fpasswd"),
+        ("/v1/tickets/a%00b?x=%00", "/v1/tickets/a%00b"),
+        ("/v1/channels/fax%FF", "/v1/channels/fax%FF"),
+    ],
+)
+async def test_a_problem_names_the_path_as_the_client_sent_it(
+    client: httpx.AsyncClient, path: str, instance: str
+) -> None:
+    """``instance`` is a URI reference (RFC 9457, 3.1.5): decoded, ``%2F`` would name
+    another resource and ``%00`` a NUL no URI holds."""
+    body = problem(await client.get(path), 404)
+    assert body["instance"] == instance
+    assert body["detail"] == f"nothing is served at {instance}"
+    answered = await client.post(
+        path, content=b"{}", headers={"content-type": "application/json; charset=utf-16"}
+    )
+    assert problem(answered, 415)["instance"] == instance  # answered before routing
+
+
 async def test_an_unexpected_error_is_a_500_problem_that_tells_nothing_inside(
     client: httpx.AsyncClient,
 ) -> None:

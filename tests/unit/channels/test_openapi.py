@@ -135,3 +135,17 @@ async def test_the_document_stays_well_formed() -> None:
         for param in op.get("parameters", []):
             assert param["in"] in {"query", "header", "path", "cookie"}
             assert "schema" in param
+
+
+async def test_the_operations_routes_document_the_media_types_they_answer() -> None:
+    """A scraper or a generated client reads ``/metrics`` as Prometheus text, and the
+    body of a ``/readyz`` 503 as the JSON it is (which check failed)."""
+    doc = await served_document()
+    metrics = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain"]
+    readyz = doc["paths"]["/readyz"]["get"]["responses"]
+    for status in ("200", "503"):
+        schema = readyz[status]["content"]["application/json"]["schema"]
+        body = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        assert set(body["required"]) == {"status", "checks"}
+        assert body["properties"]["status"]["enum"] == ["ready", "not ready"]
