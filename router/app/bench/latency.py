@@ -170,24 +170,21 @@ async def run_loads(
     *,
     say: Callable[[str], None],
     label: str,
-    first: int = FIRST_INDEX,
 ) -> list[LoadLatency]:
-    """``first``: the index of the first event sent (ids apart from every other run's on
-    the same topics, which the router would take for redeliveries)."""
     producer = make_producer(settings)
     results = []
     async with running(producer):
         warm = await offer(
             producer,
             topic,
-            inbound_events(WARMUP, UNIQUE, first),
+            inbound_events(WARMUP, UNIQUE, FIRST_INDEX),
             WARMUP * 10,
             arrivals,
         )
         await arrivals.wait(warm, WARMUP_TIMEOUT_S)
         if not all(i in arrivals.latency_ms for i in warm):
             raise TimeoutError(f"{label}: the warm-up events got no answer in time")
-        start = first + WARMUP
+        start = FIRST_INDEX + WARMUP
         for rate in plan.rates:
             n = max(1, round(rate * plan.seconds))
             events = inbound_events(n, UNIQUE, start)
@@ -201,12 +198,7 @@ async def run_loads(
 
 
 async def pipeline_loads(
-    settings: Settings,
-    plan: LoadPlan,
-    say: Callable[[str], None],
-    *,
-    label: str = "pipeline",
-    first: int = FIRST_INDEX,
+    settings: Settings, plan: LoadPlan, say: Callable[[str], None]
 ) -> list[LoadLatency]:
     """The loads through the running pipeline: inbound record -> its ``routed`` record."""
     names = TopicNames(settings.topic_prefix)
@@ -216,7 +208,7 @@ async def pipeline_loads(
         await assign_at_end(consumer, names(Topic.TICKETS))
         async with in_background(follow_routed(consumer, arrivals)):
             return await run_loads(
-                settings, names(Topic.INBOUND), arrivals, plan, say=say, label=label, first=first
+                settings, names(Topic.INBOUND), arrivals, plan, say=say, label="pipeline"
             )
 
 

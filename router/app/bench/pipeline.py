@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from router.app.bench.clients import running
 from router.app.bench.http_probe import HTTP_SAMPLES, http_latencies
-from router.app.bench.latency import FIRST_INDEX, LoadLatency, LoadPlan, pipeline_loads
+from router.app.bench.latency import LoadLatency, LoadPlan, pipeline_loads
 from router.app.bench.processes import RoleProcesses
 from router.app.bench.raw import produce_all
 from router.app.embedded import free_port
@@ -63,24 +63,6 @@ async def measure_pipeline(
     finally:
         roles.stop()
     return PipelineRun(stamps[0], last_ms, latencies, http_ms, loads)
-
-
-async def router_loads(
-    settings: Settings, roles: RoleProcesses, plan: LoadPlan, say: Callable[[str], None]
-) -> list[LoadLatency]:
-    """The ``plan``'s steady loads with the router role alone running, as the passthrough
-    they are compared with runs alone: inbound record -> its ``routed`` record is the
-    router's path only, and on a machine this small the metrics and ingress processes of
-    the pipeline take CPU from the router, the broker and valkey that a deployment gives
-    each role on its own."""
-    roles.spawn(settings, "router")
-    try:
-        await roles.wait_ready()
-        # events of their own: the pipeline's loads used the first ids on these topics
-        first = FIRST_INDEX * 2
-        return await pipeline_loads(settings, plan, say, label="router alone", first=first)
-    finally:
-        roles.stop()
 
 
 async def pipeline_latencies(

@@ -28,7 +28,6 @@ class Measured:
     alone: dict[str, Solo] = field(default_factory=dict)
     ingress: IngressRates | None = None
     passthrough_loads: list[LoadLatency] = field(default_factory=list)
-    router_loads: list[LoadLatency] = field(default_factory=list)  # the router role alone
     load_seconds: float = 0.0
     soak: list[SoakSample] | None = None
     faststream_s: float | None = None  # None: FastStream not installed
@@ -73,7 +72,7 @@ def build_report(m: Measured) -> dict[str, Any]:
         "alone_timed_from_spawn": sorted(r for r, solo in m.alone.items() if solo.from_spawn),
         "ingress": _ingress(m.ingress),
         "ingress_ratio": round(m.ingress.ratio("webform"), 3) if m.ingress else None,
-        "latency": _latency(run.loads, m.router_loads, m.passthrough_loads, m.load_seconds),
+        "latency": _latency(run.loads, m.passthrough_loads, m.load_seconds),
         "soak": _soak(m.soak),
         "scale_out": _scale(m.scale),
         "latency_ms": {
@@ -126,23 +125,15 @@ def _ms(value: float) -> float | None:
 
 
 def _latency(
-    pipeline: list[LoadLatency],
-    router: list[LoadLatency],
-    passthrough: list[LoadLatency],
-    seconds: float,
+    pipeline: list[LoadLatency], passthrough: list[LoadLatency], seconds: float
 ) -> list[dict[str, Any]]:
-    """One row per offered load: inbound record -> its ``routed`` record with the whole
-    pipeline running (``p50_ms``, ``p99_ms``) and with the router role alone
-    (``router_alone_*``), next to the passthrough's, which runs alone too."""
+    """One row per offered load: the pipeline's p50/p99 next to the passthrough's p99."""
     raw = {load.offered_per_s: load for load in passthrough}
-    solo = {load.offered_per_s: load for load in router}
     rows = []
     for load in pipeline:
         ceiling = raw.get(load.offered_per_s)
         p99 = pct(load.latencies_ms, 0.99)
         raw_p99 = pct(ceiling.latencies_ms, 0.99) if ceiling else float("nan")
-        alone = solo.get(load.offered_per_s)
-        alone_p99 = pct(alone.latencies_ms, 0.99) if alone else float("nan")
         rows.append(
             {
                 "offered_per_s": load.offered_per_s,
@@ -155,12 +146,6 @@ def _latency(
                 "passthrough_p99_ms": _ms(raw_p99),
                 "passthrough_completed": len(ceiling.latencies_ms) if ceiling else 0,
                 "p99_vs_passthrough": round(p99 / raw_p99, 2) if raw_p99 > 0 else None,
-                "router_alone_completed": len(alone.latencies_ms) if alone else 0,
-                "router_alone_p50_ms": _ms(pct(alone.latencies_ms, 0.5)) if alone else None,
-                "router_alone_p99_ms": _ms(alone_p99),
-                "router_alone_p99_vs_passthrough": round(alone_p99 / raw_p99, 2)
-                if raw_p99 > 0 and not math.isnan(alone_p99)
-                else None,
             }
         )
     return rows
@@ -311,14 +296,6 @@ def report_table(report: dict[str, Any]) -> Table:
             f"p50 {_num(row['p50_ms'])} ms, p99 {_num(row['p99_ms'])} ms "
             f"({row['completed']}/{row['sent']}); passthrough p99 "
             f"{_num(row['passthrough_p99_ms'])} ms, {row['seconds']:g} s each",
-        )
-        table.add_row(
-            "  router role alone",
-            "",
-            _num(row["router_alone_p99_vs_passthrough"], ".2f"),
-            f"p50 {_num(row['router_alone_p50_ms'])} ms, p99 "
-            f"{_num(row['router_alone_p99_ms'])} ms "
-            f"({row['router_alone_completed']}/{row['sent']})",
         )
     web = report["http_webform_ms"]
     table.add_row(

@@ -17,7 +17,7 @@ from router.app.bench import fs_passthrough
 from router.app.bench.events import inbound_events
 from router.app.bench.ingress_load import measure_ingress
 from router.app.bench.latency import LoadPlan, passthrough_loads
-from router.app.bench.pipeline import measure_pipeline, router_loads
+from router.app.bench.pipeline import measure_pipeline
 from router.app.bench.processes import RoleProcesses
 from router.app.bench.raw import passthrough, produce_all
 from router.app.bench.redis_usage import redis_counts
@@ -132,7 +132,7 @@ async def _measure(
         progress.print(line, highlight=False, soft_wrap=True)
 
     with_faststream = fs_passthrough.available()
-    steps = 9 + bool(soak) + with_faststream
+    steps = 8 + bool(soak) + with_faststream
     step = iter(range(1, steps + 1))
     await ensure_topics(settings)
     raw_topic, sink_topic = f"{settings.topic_prefix}.raw", f"{settings.topic_prefix}.raw-out"
@@ -154,8 +154,6 @@ async def _measure(
         faststream_s = await fs_passthrough.faststream_passthrough(settings, raw_topic, fs_sink, n)
     say(f"{next(step)}/{steps} pipeline: ingress, router and metrics roles, one process each ...")
     pipeline = await measure_pipeline(settings, events, roles, plan, say)
-    say(f"{next(step)}/{steps} the same steady loads, the router role alone ...")
-    alone_loads = await router_loads(settings, roles, plan, say)
     say(f"{next(step)}/{steps} passthrough at the same steady loads ...")
     raw_loads = await passthrough_loads(settings, plan, say)
     solo = await _side_prefix(settings, "solo")
@@ -189,7 +187,6 @@ async def _measure(
         alone=alone,
         ingress=ingress,
         passthrough_loads=raw_loads,
-        router_loads=alone_loads,
         load_seconds=plan.seconds,
         soak=soaked,
         redis_per_event=redis_per_event,

@@ -424,8 +424,6 @@ def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     for row in loads:
         assert row["completed"] == row["sent"] > 0
         assert row["passthrough_completed"] == row["sent"]
-        assert row["router_alone_completed"] == row["sent"]  # the router role alone, too
-        assert row["router_alone_p50_ms"] <= row["router_alone_p99_ms"]
         assert row["p50_ms"] <= row["p99_ms"]
         assert row["passthrough_p99_ms"] > 0
     assert report["soak"] is None
