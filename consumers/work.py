@@ -178,4 +178,5 @@ def parse_interaction(event: CloudEvent) -> Interaction:
     except ValidationError as exc:
         err = exc.errors()[0]
         path = "/data/" + "/".join(str(p) for p in err["loc"])
-        raise InvalidEvent(f"invalid interaction: {path}: {err['msg']}") from None
+        problem: list[dict[str, object]] = [{"path": path, "message": err["msg"]}]
+        raise InvalidEvent(f"invalid interaction: {path}: {err['msg']}", problem) from None

@@ -3,22 +3,24 @@ envelope per line (the record's value), in time order: the ``--events`` file of
 ``switchboard simulate``.
 
 An event without a ``time`` gets its record's timestamp, so the file can be replayed in
-order. A record the router would not take (no valid interaction event: it dead-lettered
-it) is left out and counted. ``--pseudonymize`` replaces every identity and every id that
-can be looked up by a keyed hash: the event id (the key to the original on ``tickets``
-and in Redis), extension attributes, anything personal in the source, the customer's
-email, phone, name and channel handles, the record subject,
-the thread references (message ids, In-Reply-To, References, conversation and call ids),
-and in the metadata every email address, phone number, provider id (Twilio SIDs,
-Meta message ids, any ``*_id``/``*Sid`` field), place and URL query. In the text, subject
-and attachment names the customer's own name and handles, any email address, phone
-number (international or national; a long bare number too) or provider id, and the place
-of a shared location (as the adapters write it into the text) are replaced too; a shared
-contact card (WhatsApp ``contacts``) keeps only its shape, each card's name and numbers
-replaced. The quoted history (``quoted_text``) is dropped:
-it is other people's names and numbers in free form, and the rules never read it. The
-same input gives the same output throughout the export, so customers and threads keep
-their shape while nobody can look a person up; the rest of the texts, subjects and
+order. A record the router would not take (over its inbound size limit, or no valid
+interaction event: it dead-lettered it) is left out and counted. ``--pseudonymize``
+replaces every identity and every id that can be looked up by a keyed hash: the event id
+(the key to the original on ``tickets`` and in Redis), extension attributes, anything
+personal in the source, the customer's email, phone, name and channel handles, the
+record subject, the thread references (message ids, In-Reply-To, References,
+conversation and call ids), and in the metadata every email address, phone number,
+provider id (Twilio SIDs, Meta message ids, any ``*_id``/``*Sid`` field), place and URL
+query. In the text, subject and attachment names the customer's own name and handles
+(also joined by ``_``, ``-`` or ``.``, as in a file name), any email address (in any
+script), phone number (international or national; a long bare number too; 9 digits or
+more in groups of three joined by dots unless a currency sign or decimal part is beside
+them) or provider id, and the place of a shared location (as the adapters write it into
+the text) are replaced too; a shared contact card (WhatsApp ``contacts``) keeps only its
+shape, each card's name and numbers replaced. The quoted history (``quoted_text``) is
+dropped: it is other people's names and numbers in free form, and the rules never read
+it. The same input gives the same output throughout the export, so customers and threads
+keep their shape while nobody can look a person up; the rest of the texts, subjects and
 metadata are kept, since the rules route on them. The key is random per export unless
 ``--salt`` is given (the same salt makes two exports agree).
 """
@@ -44,12 +46,20 @@ from router.app.report.windows import Period
 from router.codec import encode_event, is_binary
 from router.errors import InvalidEvent
 from router.events import Interaction
+from router.limits import Limits
 from router.settings import Settings
 from router.topics import Topic
 
 PSEUDONYM_DOMAIN = "pseudonymized.invalid"
 THREAD_FIELDS = ("message_id", "in_reply_to", "conversation_id", "call_id")
-EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+#: A letter of an address in any script (RFC 6531), also written decomposed (NFD).
+_ADDRESS_LETTER = r"\w\u0300-\u036f"
+#: An email address, non-ASCII ones too. Its local part starts where a run of address
+#: characters starts, so a long run without "@" is scanned once, not once per position.
+EMAIL = re.compile(
+    rf"(?<![{_ADDRESS_LETTER}.%+'-])[{_ADDRESS_LETTER}.%+'-]+"
+    rf"@[{_ADDRESS_LETTER}-]+(?:\.[{_ADDRESS_LETTER}-]+)+"
+)
 #: A phone number as people write it, international (``+49 30 1234567``) or national
 #: (``030 1234567``, ``(415) 555-0177``, ``415.555.0132``): digit groups joined by up to
 #: two spaces, dots, dashes or parentheses (never a line break), 7 to 15 digits in all. A
@@ -68,6 +78,12 @@ PHONE = re.compile(
     rf"(?:(?P<kept>{_DATE}|{_TIME}|{_AMOUNT})|{_PHONE})"
     r"(?!\w)(?![.,:]?\d)"  # nor its head
 )
+#: Digits in groups of three joined by dots, as Spain writes a mobile number
+#: ("612.345.678"). With 9 digits or more and no currency sign or decimal part beside it,
+#: such a number is taken for a phone number, though it could be an amount: the safe side.
+DOTTED_GROUPS = re.compile(r"\d{1,3}(?:\.\d{3}){2,}")
+DOTTED_PHONE_DIGITS = 9
+CURRENCY_SIGNS = frozenset("$€£¥₹₽₩₪₺₫฿¢")
 #: What :meth:`Pseudonyms.phone` writes, told apart from the name on a contact card.
 PSEUDONYMOUS_PHONE = re.compile(r"\+999\d+")
 #: How Messenger's adapter writes a shared location's coordinates as text: "52.52, 13.405".
@@ -85,6 +101,8 @@ OPAQUE_SEGMENT = re.compile(r"(?=[A-Za-z]*\d)[A-Za-z0-9]{16,}|\d{8,}")
 #: Metadata keys whose values say where the customer is.
 PLACE_KEYS = frozenset({"latitude", "longitude", "address", "label", "fromcity", "fromzip"})
 NAME_PART_MIN = 3
+#: What joins the parts of a name or handle, and sets one apart, besides a space.
+NAME_SEPARATOR = re.compile(r"[\s_.-]+")
 #: CloudEvents attributes that name nothing (``subject``, ``id`` and ``source`` are
 #: replaced on their own); any other attribute is an extension and hashed whole.
 ENVELOPE_ATTRIBUTES = frozenset(
@@ -108,8 +126,8 @@ class Exported:
     written: int
     path: Path
     skipped: int = 0
-    """Records of the period that are no valid interaction event (dead-lettered by the
-    router, so no simulation of the day would see them either)."""
+    """Records of the period that are too large or no valid interaction event
+    (dead-lettered by the router, so no simulation of the day would see them either)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +245,7 @@ class Pseudonyms:
             words.append((_word(name.strip()), self.name(name)))
             words.extend(
                 (_word(part), self.name(part))
-                for part in name.split()
+                for part in NAME_SEPARATOR.split(name.strip())
                 if len(part) >= NAME_PART_MIN and part != name.strip()
             )
         for channel, handle in (customer.get("handles") or {}).items():
@@ -252,7 +270,7 @@ class Pseudonyms:
         def phone(match: re.Match[str]) -> str:
             # one number gives one pseudonym however it is written: keyed by its digits
             e164 = "+" + re.sub(r"\D", "", match[0])
-            kept = match["kept"] or e164 in known.keep
+            kept = (match["kept"] and not _dotted_phone(match)) or e164 in known.keep
             return match[0] if kept else self.phone(e164)
 
         if known.places:
@@ -345,18 +363,39 @@ def _is_id(key: str) -> bool:
     return key in {"id", "mid", "sid"} or key.endswith(("sid", "_id", "clid"))
 
 
+def _dotted_phone(match: re.Match[str]) -> bool:
+    """Whether a number the amount pattern kept is a dot-grouped phone number."""
+    found = match[0]
+    if not DOTTED_GROUPS.fullmatch(found):
+        return False
+    if sum(ch.isdigit() for ch in found) < DOTTED_PHONE_DIGITS:
+        return False
+    before = match.string[max(0, match.start() - 2) : match.start()].strip()[-1:]
+    after = match.string[match.end() : match.end() + 2].strip()[:1]
+    return before not in CURRENCY_SIGNS and after not in CURRENCY_SIGNS
+
+
 def _word(value: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
+    """A name or handle standing on its own, its parts joined by any separators: a file
+    name writes "Zebulon Quimby" as ``Zebulon_Quimby_passport.pdf``. Only a letter or
+    digit next to it makes it part of another word (``_`` does not, though ``\\w`` has it)."""
+    parts = [re.escape(part) for part in NAME_SEPARATOR.split(value) if part]
+    joined = NAME_SEPARATOR.pattern.join(parts) if parts else re.escape(value)
+    return re.compile(rf"(?<![^\W_]){joined}(?![^\W_])", re.IGNORECASE)
 
 
 def export_line(
-    record: ConsumerRecord[bytes, bytes], pseudonyms: Pseudonyms | None
+    record: ConsumerRecord[bytes, bytes],
+    pseudonyms: Pseudonyms | None,
+    limits: Limits | None = None,
 ) -> tuple[datetime, bytes] | None:
     """The record as (its time, one JSONL line), or None when the router would not take
-    it (``consumers.work.parse_record``): it dead-lettered it, so replaying it would only
-    make the simulation see a message the router never routed. A binary-mode record is
-    written as the structured envelope it stands for."""
+    it (over its inbound size limit, or no valid event for ``consumers.work.parse_record``):
+    it dead-lettered it, so replaying it would only make the simulation see a message the
+    router never routed. A binary-mode record is written as the structured envelope it
+    stands for."""
     try:
+        (limits or Limits()).check_inbound(record.value)
         parsed = parse_record(record)
     except InvalidEvent:
         return None
@@ -397,8 +436,9 @@ async def export_inbound(
     pseudonyms = Pseudonyms(key) if pseudonymize else None
     lines = []
     skipped = 0
+    limits = settings.limits()
     for record in records:
-        found = export_line(record, pseudonyms)
+        found = export_line(record, pseudonyms, limits)
         if found is None:
             skipped += period.holds(datetime.fromtimestamp(record.timestamp / 1000, UTC))
         elif period.holds(found[0]):

@@ -239,3 +239,26 @@ async def test_pseudonymized_export_leaves_no_identity_or_provider_id_in_clear(
     assert page.startswith("https://shop.example/account?email=")  # routable: site and page
     # the Twilio message id is the thread's message id: both hashed to the same token
     assert sms["data"]["metadata"]["message_sid"] == sms["data"]["thread"]["message_id"]
+
+
+async def test_a_record_the_router_dead_letters_for_size_is_left_out_and_counted(
+    settings: Settings, tmp_path: Path
+) -> None:
+    too_large = inbound(1, 9 * 60, "big")
+    too_large["data"]["text"] = "x" * 400_000  # over a quarter of the 1 MiB record limit
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        for event in (inbound(0, 8 * 60, "small"), too_large):
+            at = datetime.fromisoformat(event["time"])  # the period counts it by this
+            await producer.send_and_wait(
+                TopicNames(settings.topic_prefix)(Topic.INBOUND),
+                orjson.dumps(event),
+                timestamp_ms=int(at.timestamp() * 1000),
+            )
+    finally:
+        await producer.stop()
+    out = tmp_path / "day.jsonl"
+    done = await export_inbound(settings, Period(DAY, DAY + timedelta(days=1)), out)
+    assert (done.read, done.written, done.skipped) == (2, 1, 1)
+    assert [orjson.loads(line)["id"] for line in out.read_bytes().splitlines()] == ["export-0"]
