@@ -10,20 +10,11 @@ from pydantic import SecretStr
 
 from router.settings import Settings
 from tests.component.channels.support import assert_nothing_written, assert_problem, client_for
+from tests.endpoints import POST_ENDPOINTS
 
 pytestmark = pytest.mark.component
 
 AUTH = {"Authorization": "Bearer t"}
-ENDPOINTS = {
-    "/v1/channels/email": "message/rfc822",
-    "/v1/channels/chat": "application/json",
-    "/v1/channels/sms": "application/x-www-form-urlencoded",
-    "/v1/channels/whatsapp": "application/x-www-form-urlencoded",
-    "/v1/channels/messenger": "application/json",
-    "/v1/channels/voice": "application/json",
-    "/v1/channels/webform": "application/json",
-    "/v1/actions": "application/json",
-}
 LIMIT = 2048
 
 
@@ -35,7 +26,7 @@ async def chunks(total: int) -> AsyncIterator[bytes]:
 async def test_limits_and_content_types_on_every_endpoint(settings: Settings) -> None:
     local = settings.model_copy(update={"max_body_bytes": LIMIT, "api_tokens": SecretStr("t")})
     async with client_for(local) as client:
-        for path, ctype in ENDPOINTS.items():
+        for path, ctype in POST_ENDPOINTS.items():
             declared = await client.post(
                 path, content=b"x" * (LIMIT + 1), headers={**AUTH, "content-type": ctype}
             )

@@ -14,20 +14,11 @@ from channels.app import create_app
 from channels.deps import IngressContext
 from router.observability import Telemetry
 from router.settings import Settings
+from tests.endpoints import POST_ENDPOINTS
 
 pytestmark = pytest.mark.unit
 
 LIMIT = 1024
-ENDPOINTS = {
-    "/v1/channels/email": "message/rfc822",
-    "/v1/channels/chat": "application/json",
-    "/v1/channels/sms": "application/x-www-form-urlencoded",
-    "/v1/channels/whatsapp": "application/x-www-form-urlencoded",
-    "/v1/channels/messenger": "application/json",
-    "/v1/channels/voice": "application/json",
-    "/v1/channels/webform": "application/json",
-    "/v1/actions": "application/json",
-}
 
 
 async def no_owners(ticket_ids: list[str]) -> list[str | None]:
@@ -52,7 +43,7 @@ async def streamed(total: int) -> AsyncIterator[bytes]:
         yield b"x" * 512
 
 
-@pytest.mark.parametrize(("path", "ctype"), ENDPOINTS.items(), ids=list(ENDPOINTS))
+@pytest.mark.parametrize(("path", "ctype"), POST_ENDPOINTS.items(), ids=list(POST_ENDPOINTS))
 @pytest.mark.parametrize("how", ["declared", "streamed"])
 async def test_a_body_over_the_limit_is_413_pointing_at_the_body(
     client: httpx.AsyncClient, path: str, ctype: str, how: str
