@@ -55,6 +55,22 @@ def make_settings(services: EmbeddedServices, prefix: str, **overrides: Any) -> 
     )
 
 
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a ``switchboard`` subprocess (a role, a CLI command) run with
+    ``settings``: none of the runner's own ``SWITCHBOARD_*`` settings, the test's broker,
+    session timeout, valkey, topic and consumer group prefixes, then ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env.update(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers or "",
+        SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS=str(settings.kafka.session_timeout_ms),
+        SWITCHBOARD_REDIS_URL=settings.redis.url or "",
+        SWITCHBOARD_TOPIC_PREFIX=settings.topic_prefix,
+        SWITCHBOARD_CONSUMER_GROUP_PREFIX=settings.consumer_group_prefix,
+        **extra,
+    )
+    return env
+
+
 @pytest.fixture
 async def settings(services: EmbeddedServices) -> Settings:
     """Fresh topics (and consumer groups) for every test, on the shared embedded broker."""

@@ -26,7 +26,7 @@ from router.events import Interaction
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 from rules import load_ruleset
-from tests.component.cli.test_report import cli_env
+from tests.conftest import settings_env
 
 pytestmark = pytest.mark.component
 
@@ -101,7 +101,7 @@ async def pseudonymized_export(settings: Settings, out: Path) -> subprocess.Comp
         subprocess.run,
         [sys.executable, "-m", "router.app", "export", "inbound", "--from", "2026-11-24",
          "--to", "2026-11-24", "--out", str(out), "--pseudonymize", "--salt", "s3cret"],
-        env=cli_env(settings), capture_output=True, text=True, timeout=120, check=False,
+        env=settings_env(settings), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
 

@@ -3,7 +3,6 @@ own standard-library lines (uvicorn, aiokafka) included."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import orjson
@@ -11,6 +10,7 @@ import pytest
 
 from router.app.embedded import free_port
 from router.settings import Settings
+from tests.conftest import settings_env
 from tests.faults.harness import start_role
 
 pytestmark = pytest.mark.component
@@ -21,12 +21,8 @@ async def test_every_stderr_line_of_a_role_is_a_json_object(
     settings: Settings, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update(
-        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers or "",
-        SWITCHBOARD_REDIS_URL=settings.redis.url or "",
-        SWITCHBOARD_TOPIC_PREFIX=settings.topic_prefix,
-        SWITCHBOARD_CONSUMER_GROUP_PREFIX=settings.consumer_group_prefix,
+    env = settings_env(
+        settings,
         SWITCHBOARD_HTTP_PORT=str(port),
         SWITCHBOARD_LOG_FORMAT="json",
         SWITCHBOARD_LOG_LEVEL="info",

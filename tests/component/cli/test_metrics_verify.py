@@ -22,7 +22,7 @@ from router.observability import Telemetry
 from router.redis import make_redis
 from router.settings import Settings
 from router.topics import Topic, TopicNames
-from tests.component.cli.test_report import cli_env
+from tests.conftest import settings_env
 from tests.faults.busyday import DAY, busy_day, write_day
 
 pytestmark = pytest.mark.component
@@ -45,11 +45,7 @@ async def count_with_the_metrics_role(settings: Settings) -> None:
 def verify_cli(
     settings: Settings, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **cli_env(settings),
-        "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
-        **(env or {}),
-    }
+    env = settings_env(settings, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "router.app", "metrics", "verify", *args],
         env=env,

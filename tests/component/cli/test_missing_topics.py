@@ -23,7 +23,7 @@ from router.app.report import period_of
 from router.app.verify import verify
 from router.settings import Settings
 from router.topics import METRIC_TOPICS, Topic, TopicNames
-from tests.conftest import make_settings
+from tests.conftest import make_settings, settings_env
 
 pytestmark = pytest.mark.component
 
@@ -36,21 +36,10 @@ def uncreated(services: EmbeddedServices) -> Settings:
     return make_settings(services, f"absent{os.getpid()}x{uuid4().hex[:8]}")
 
 
-def env_of(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update(
-        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers or "",
-        SWITCHBOARD_REDIS_URL=settings.redis.url or "",
-        SWITCHBOARD_TOPIC_PREFIX=settings.topic_prefix,
-        SWITCHBOARD_CONSUMER_GROUP_PREFIX=settings.consumer_group_prefix,
-    )
-    return env
-
-
 def switchboard(settings: Settings, *args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "router.app", *map(str, args)],
-        env=env_of(settings),
+        env=settings_env(settings),
         capture_output=True,
         text=True,
         timeout=120,

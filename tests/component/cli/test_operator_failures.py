@@ -19,7 +19,7 @@ from router.app.embedded import EmbeddedServices, free_port
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 from tests.component.cli.test_export import inbound
-from tests.component.cli.test_report import cli_env
+from tests.conftest import settings_env
 
 pytestmark = pytest.mark.component
 
@@ -190,7 +190,7 @@ async def test_export_shows_progress_and_leaves_out_dead_lettered_records(
         await producer.stop()
     out = tmp_path / "day.jsonl"
     args = ["export", "inbound", "--from", "2000-01-01", "--to", "2099-12-31", "--out", out]
-    result = await asyncio.to_thread(switchboard, *args, env=cli_env(settings))
+    result = await asyncio.to_thread(switchboard, *args, env=settings_env(settings))
     assert result.returncode == 0, result.stderr
     assert f"reading {topic}:" in result.stderr
     assert "read 3 inbound records, wrote 1 to" in result.stderr
@@ -215,7 +215,7 @@ async def test_tail_of_the_dead_letter_topic_shows_why_with_full_and_json(
         await producer.send_and_wait(topic, b"{}", key=b"k", headers=headers)
     finally:
         await producer.stop()
-    env = cli_env(settings)
+    env = settings_env(settings)
     as_json = await asyncio.to_thread(switchboard, "tail", "deadletter", "--json", env=env)
     assert as_json.returncode == 0, as_json.stderr
     line = orjson.loads(as_json.stdout.strip().splitlines()[-1])

@@ -5,7 +5,6 @@ nothing written to Redis); forced, or once the role stopped, it rebuilds."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from router.redis import make_redis
 from router.settings import Settings
 from router.topics import Topic
 from tests.component.cli.test_processes import ROOT
-from tests.conftest import TEST_SESSION_TIMEOUT_MS
+from tests.conftest import settings_env
 
 pytestmark = pytest.mark.component
 
@@ -52,14 +51,7 @@ async def metrics_member(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
 
 
 def rebuild_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update(
-        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers or "",
-        SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS=str(TEST_SESSION_TIMEOUT_MS),
-        SWITCHBOARD_REDIS_URL=settings.redis.url or "",
-        SWITCHBOARD_TOPIC_PREFIX=settings.topic_prefix,
-        SWITCHBOARD_CONSUMER_GROUP_PREFIX=settings.consumer_group_prefix,
-    )
+    env = settings_env(settings)
     return subprocess.run(
         [sys.executable, "-m", "router.app", "state", "rebuild", *args],
         env=env,

@@ -27,6 +27,7 @@ from router.settings import Settings
 from router.topics import Topic, TopicNames
 from rules import loads_ruleset
 from rules.model import FcrDefinition
+from tests.conftest import settings_env
 
 pytestmark = pytest.mark.component
 
@@ -131,16 +132,6 @@ async def run_metrics_role(settings: Settings) -> None:
         await redis.aclose()
 
 
-def cli_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update(
-        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers or "",
-        SWITCHBOARD_REDIS_URL=settings.redis.url or "",
-        SWITCHBOARD_TOPIC_PREFIX=settings.topic_prefix,
-    )
-    return env
-
-
 def report(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "router.app", "report", *args],
@@ -207,7 +198,7 @@ async def test_report_from_metric_topics_renders_every_chart_in_chromium(
     await produce_day(settings)
     await run_metrics_role(settings)
     out = tmp_path / "report.html"
-    result = report(cli_env(settings), "--from", DAY, "--to", DAY, "--out", str(out))
+    result = report(settings_env(settings), "--from", DAY, "--to", DAY, "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "reading" in result.stderr or "read " in result.stderr
     for metric in ("sla", "fcr", "satisfaction", "workload"):
@@ -245,7 +236,9 @@ async def test_recompute_from_tickets_gives_the_same_figures_and_the_backlog(
 ) -> None:
     await produce_day(settings)
     out = tmp_path / "recomputed.html"
-    result = report(cli_env(settings), "--from", DAY, "--to", DAY, "--out", str(out), "--recompute")
+    result = report(
+        settings_env(settings), "--from", DAY, "--to", DAY, "--out", str(out), "--recompute"
+    )
     assert result.returncode == 0, result.stderr
     assert "read tickets: 19 records" in result.stderr, result.stderr
     page = out.read_text()
@@ -264,7 +257,7 @@ async def test_recompute_from_tickets_gives_the_same_figures_and_the_backlog(
         assert "<svg" in section.group(1)
     # another day: no windows, still a valid page
     other = tmp_path / "empty.html"
-    result = report(cli_env(settings), "--from", "2026-11-23", "--to", "2026-11-23",
+    result = report(settings_env(settings), "--from", "2026-11-23", "--to", "2026-11-23",
                     "--out", str(other), "--recompute")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "No metric windows in this period." in other.read_text()
@@ -328,7 +321,7 @@ async def test_the_definitions_state_the_custom_fcr_definition_and_its_hash(
     if not recompute:
         await run_metrics_role(settings)
     out = tmp_path / "report.html"
-    env = {**cli_env(settings), "SWITCHBOARD_RULES_PATH": str(rules)}
+    env = {**settings_env(settings), "SWITCHBOARD_RULES_PATH": str(rules)}
     args = ["--from", DAY, "--to", DAY, "--out", str(out)] + (["--recompute"] if recompute else [])
     result = report(env, *args)
     assert result.returncode == 0, result.stderr
@@ -352,7 +345,7 @@ async def test_a_period_counted_under_two_definitions_lists_both(
     await produce_day(settings, counted_under(a_day(), {"T-1": default, "T-3": CUSTOM_HASH}))
     await run_metrics_role(settings)
     out = tmp_path / "report.html"
-    env = {**cli_env(settings), "SWITCHBOARD_RULES_PATH": str(rules)}
+    env = {**settings_env(settings), "SWITCHBOARD_RULES_PATH": str(rules)}
     result = report(env, "--from", DAY, "--to", DAY, "--out", str(out))
     assert result.returncode == 0, result.stderr
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from router.app.tail import UnknownTopic, tail_topic
 from router.settings import Settings
 from router.topics import Topic, TopicNames
-from tests.component.cli.test_report import cli_env
+from tests.conftest import settings_env
 
 pytestmark = pytest.mark.component
 
@@ -189,7 +189,7 @@ async def test_json_dump_lines_replay_through_rules_simulate(
         tail = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "router.app", "tail", "inbound", "--json"],
-            env=cli_env(settings), stdout=file, stderr=subprocess.PIPE, text=True,
+            env=settings_env(settings), stdout=file, stderr=subprocess.PIPE, text=True,
             timeout=120, check=False,
         )  # fmt: skip
     assert tail.returncode == 0, tail.stderr
@@ -206,7 +206,7 @@ async def test_json_dump_lines_replay_through_rules_simulate(
         subprocess.run,
         [sys.executable, "-m", "router.app", "rules", "simulate", str(ROOT / "rules" / "examples"),
          "--events", str(dump), "--json"],
-        env=cli_env(settings), capture_output=True, text=True, timeout=120, check=False,
+        env=settings_env(settings), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert simulated.returncode == 0, simulated.stdout + simulated.stderr
     report = orjson.loads(simulated.stdout)

@@ -18,6 +18,7 @@ from router.settings import Settings
 from tests.component.notifier.servers import Gate, Mailbox, smtp_server
 from tests.component.notifier.support import rules_dir
 from tests.component.pipeline.conftest import run_switchboard
+from tests.conftest import settings_env
 from tests.faults.harness import RoleProcess, start_role
 
 pytestmark = pytest.mark.component
@@ -30,12 +31,7 @@ POLL = 5  # SWITCHBOARD_KAFKA_MAX_POLL_RECORDS of the notifier processes below
 def notifier(settings: Settings, rules: Path, smtp_url: str, logs: Path, n: int) -> RoleProcess:
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
-        "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers or "",
-        "SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka.session_timeout_ms),
-        "SWITCHBOARD_REDIS_URL": settings.redis.url or "",
-        "SWITCHBOARD_TOPIC_PREFIX": settings.topic_prefix,
-        "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
+        **settings_env(settings),
         "SWITCHBOARD_RULES_PATH": str(rules),
         "SWITCHBOARD_HTTP_PORT": str(port),
         "SWITCHBOARD_SMTP_URL": smtp_url,

@@ -5,7 +5,6 @@ one line naming where, never skipped; an event time with an offset is written in
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
@@ -24,7 +23,7 @@ from router.settings import Settings
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
 from tests.component.pipeline.conftest import Running, run_switchboard
-from tests.conftest import read_topic, values
+from tests.conftest import read_topic, settings_env, values
 
 pytestmark = pytest.mark.component
 
@@ -116,12 +115,7 @@ def role_without_cramjam(settings: Settings) -> subprocess.Popen[str]:
     """The router as a deployment without the codec library runs it: snappy, lz4 and zstd
     batches cannot be decompressed."""
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
-        "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers or "",
-        "SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka.session_timeout_ms),
-        "SWITCHBOARD_REDIS_URL": settings.redis.url or "",
-        "SWITCHBOARD_TOPIC_PREFIX": settings.topic_prefix,
-        "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
+        **settings_env(settings),
         "SWITCHBOARD_RULES_PATH": str(RULES),
         "SWITCHBOARD_HTTP_PORT": str(free_port()),
         "SWITCHBOARD_LOG_FORMAT": "json",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from router.ids import event_id
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 from router.vocabulary import EventType
-from tests.conftest import read_topic
+from tests.conftest import read_topic, settings_env
 
 pytestmark = pytest.mark.component
 
@@ -33,12 +32,7 @@ CUSTOMERS = 300
 
 def role_process(settings: Settings) -> subprocess.Popen[bytes]:
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
-        "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers or "",
-        "SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka.session_timeout_ms),
-        "SWITCHBOARD_REDIS_URL": settings.redis.url or "",
-        "SWITCHBOARD_TOPIC_PREFIX": settings.topic_prefix,
-        "SWITCHBOARD_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
+        **settings_env(settings),
         "SWITCHBOARD_RULES_PATH": str(RULES),
         "SWITCHBOARD_HTTP_PORT": str(free_port()),
         "SWITCHBOARD_KAFKA_MAX_POLL_RECORDS": "20",
