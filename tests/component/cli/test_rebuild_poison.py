@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -15,8 +13,8 @@ from router.app.embedded import EmbeddedServices, free_port
 from router.settings import Settings
 from router.topic_admin import ensure_topics
 from router.topics import Topic, TopicNames
-from tests.component.cli.test_processes import ROOT, clean_env
-from tests.conftest import TEST_SESSION_TIMEOUT_MS, make_settings, read_topic
+from tests.component.cli.test_rebuild_running import rebuild_cli
+from tests.conftest import make_settings, read_topic
 
 pytestmark = pytest.mark.component
 
@@ -38,24 +36,9 @@ def test_rebuild_skips_poison_without_deadlettering_it_again(services: EmbeddedS
     prefix = f"rbpoison{os.getpid()}x{free_port()}"
     settings = make_settings(services, prefix)
     asyncio.run(_one_poison_record(settings))
-    env = clean_env(
-        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
-        SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS=str(TEST_SESSION_TIMEOUT_MS),
-        SWITCHBOARD_REDIS_URL=services.redis_url,
-        SWITCHBOARD_TOPIC_PREFIX=prefix,
-        SWITCHBOARD_CONSUMER_GROUP_PREFIX=prefix,
-    )
     outputs = []
     for _ in range(2):  # every run the same: nothing written to the dead-letter topic
-        result = subprocess.run(
-            [sys.executable, "-m", "router.app", "state", "rebuild"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-            check=False,
-        )
+        result = rebuild_cli(settings)
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout + result.stderr)
     dead = asyncio.run(read_topic(settings, Topic.DEADLETTER, expect=0, timeout=2, settle=1))
