@@ -282,7 +282,8 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         "they wrote on (a reply in someone's thread); each ticket's `customer_id` is "
         "its own customer's. A page at a time: `limit` (default "
         f"{DEFAULT_LIST}, at most {MAX_LIST}), then `cursor` = the answer's `next_cursor` "
-        '(also in `Link: <...>; rel="next"`) until it is null.',
+        '(also in `Link: <...>; rel="next"`) until it is null. A cursor is for the '
+        "customer whose list made it: on another's it is 400.",
     )
     async def customer_tickets(
         customer_id: Id,
@@ -291,7 +292,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         limit: Limit = DEFAULT_LIST,
         cursor: Cursor = None,
     ) -> CustomerTickets:
-        start = decode_cursor(cursor, o=int)
+        start = decode_cursor(cursor, c=str, o=int)
         offset = int(start["o"]) if start else 0
         customer = customer_id
         if ":" in customer_id:
@@ -306,8 +307,10 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         tickets += await state.threads.participated_tickets(customer)
         if not tickets and not await state.threads.customer_known(customer):
             raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
+        if start and start["c"] != customer:  # another customer's list: its place is not ours
+            raise foreign_cursor()
         end = offset + limit
-        following = encode_cursor({"o": end}) if end < len(tickets) else None
+        following = encode_cursor({"c": customer, "o": end}) if end < len(tickets) else None
         link_next(request, response, following, limit)
         return CustomerTickets(
             customer_id=customer,

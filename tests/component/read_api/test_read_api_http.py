@@ -216,6 +216,31 @@ async def test_a_waiting_line_cursor_used_on_another_queue_is_400_not_an_empty_p
     assert [t["position"] for t in rest.json()["tickets"]] == [2, 3]
 
 
+async def test_a_customers_cursor_used_on_another_customer_is_400_not_their_page(
+    http: httpx.AsyncClient, redis: RedisClient, settings: Settings
+) -> None:
+    """A cursor from one customer's list, used on another's, would skip the first tickets
+    of the other list (or show someone else's place in it): it is refused, as a queue's."""
+    ada, _ = await customer_with_tickets(settings, redis, "email:ada@cursor.test", 3)
+    bob, bobs = await customer_with_tickets(settings, redis, "email:bob@cursor.test", 3)
+    first = await http.get(f"/v1/customers/{ada}/tickets", params={"limit": 2}, headers=AUTH)
+    adas_cursor = first.json()["next_cursor"]
+    assert adas_cursor is not None
+    resp = await http.get(
+        f"/v1/customers/{bob}/tickets", params={"cursor": adas_cursor}, headers=AUTH
+    )
+    assert_problem(resp, 400, "/query/cursor")
+    by_identity = await http.get(
+        "/v1/customers/email:ada@cursor.test/tickets",
+        params={"cursor": adas_cursor},
+        headers=AUTH,
+    )
+    assert by_identity.status_code == 200, by_identity.text  # the same customer's list
+    assert len(by_identity.json()["tickets"]) == 1
+    whole = await http.get(f"/v1/customers/{bob}/tickets", headers=AUTH)
+    assert [t["id"] for t in whole.json()["tickets"]] == [t.id for t in bobs]
+
+
 @pytest.mark.parametrize("ticket_id", ["..%2F..%2Fetc%2Fpasswd", "T-1%00"])
 async def test_an_unknown_ticket_problem_names_the_path_as_sent(
     http: httpx.AsyncClient, ticket_id: str
