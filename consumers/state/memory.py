@@ -148,6 +148,7 @@ class InMemoryThreadStore:
             ref = next((ref for ref in r.refs if ref in thread.replies), None)
             if ref is not None:
                 ticket_id, by_reply = thread.replies[ref], True
+                ticket_id = self._followed_up(thread, ticket_id)
             else:
                 ticket_id = thread.open_ticket
         stored = thread.tickets.get(ticket_id) if ticket_id is not None else None
@@ -162,6 +163,20 @@ class InMemoryThreadStore:
             orjson.loads(thread.profile) if thread.profile else {},
             orjson.loads(stored.message) if stored and stored.message else None,
         )
+
+    @staticmethod
+    def _followed_up(thread: _Thread, ticket_id: str) -> str:
+        """The customer's current ticket when it is the follow-up of ``ticket_id`` (the
+        conversation went on there), as ``view.lua``; else ``ticket_id``."""
+        current = thread.tickets.get(thread.open_ticket or "")
+        if current and thread.open_ticket != ticket_id:
+            try:
+                follows = orjson.loads(current.json).get("follow_up_of")
+            except orjson.JSONDecodeError:
+                return ticket_id
+            if follows == ticket_id and thread.open_ticket:
+                return thread.open_ticket
+        return ticket_id
 
     async def commit_many(self, commits: list[Commit]) -> list[str]:
         """'DUP' when the event was applied before, 'CONFLICT' when the ticket's version is

@@ -10,7 +10,8 @@
 --   6 ticket_data    hash: <ticket>:v, <ticket>:json, <ticket>:message (router/keys.py)
 -- ARGV
 --   1 find           'named' (the ticket in ARGV[2]) | 'search' (the first reply
---                    reference in the index, else the open ticket)
+--                    reference in the index, or the open ticket when that is the
+--                    follow-up of the ticket found; else the open ticket)
 --   2 ticket_id      with 'named'
 --   3.. reply refs   with 'search', in the order to try them: In-Reply-To, then
 --                    References newest first (consumers.domain.threading.reply_refs)
@@ -27,7 +28,18 @@ else
       break
     end
   end
-  if not tid then tid = redis.call('GET', KEYS[3]) end
+  if not tid then
+    tid = redis.call('GET', KEYS[3])
+  else
+    -- a reply to a ticket whose conversation went on in a follow-up (the customer's
+    -- current ticket names it in follow_up_of) goes on there, not to a second follow-up
+    local current = redis.call('GET', KEYS[3])
+    if current and current ~= tid then
+      local json = redis.call('HGET', KEYS[6], current .. ':json')
+      local ok, t = pcall(cjson.decode, json or '')
+      if ok and type(t) == 'table' and t['follow_up_of'] == tid then tid = current end
+    end
+  end
 end
 local ticket = {false, false, false}
 if tid then

@@ -117,5 +117,9 @@ async def test_a_reply_by_references_or_to_an_unseen_message_stays_on_the_follow
     f = await send(helpdesk, mail("<f@hans.example>", "Danke.", in_reply_to=agent, references=refs))
     assert (f["id"], f["contacts"]) == (t2, 4)
 
+    # a second answer to the old, closed, conversation: it goes on in the follow-up
+    g = await send(helpdesk, mail("<g@hans.example>", "Noch was.", in_reply_to="<b@hans.example>"))
+    assert (g["id"], g["contacts"]) == (t2, 5)
+
     created = [x for x in await ticket_events(helpdesk) if x["type"] == EventType.TICKET_CREATED]
     assert [x["data"]["ticket"]["id"] for x in created] == [t1, t2]  # one follow-up, no more

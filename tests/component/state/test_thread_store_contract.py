@@ -193,6 +193,22 @@ async def test_a_reply_finds_the_ticket_of_the_message_it_answers(store: Store) 
     assert (unknown_refs.ticket, unknown_refs.by_reply) == (ticket("T-2"), False)
 
 
+async def test_a_reply_to_a_ticket_followed_up_finds_the_follow_up_while_it_is_current(
+    store: Store,
+) -> None:
+    closed = ticket("T-1", status="closed")
+    await commit(store, Commit(ALICE, "e1", closed, 0, message_ids=["<m1@x>"], open_ticket=""))
+    follow_up = ticket("T-2", follow_up_of="T-1")
+    await commit(
+        store, Commit(ALICE, "e2", follow_up, 0, message_ids=["<m2@x>"], open_ticket="T-2")
+    )
+    again = await view(store, refs=("<m1@x>",))  # a second reply to the closed ticket
+    assert (again.ticket, again.ticket_version, again.by_reply) == (follow_up, 1, True)
+    await commit(store, Commit(ALICE, "e3", ticket("T-3"), 0, open_ticket="T-3"))
+    other = await view(store, refs=("<m1@x>",))  # the current ticket is about something else
+    assert (other.ticket, other.by_reply) == (closed, True)
+
+
 async def test_any_customer_can_find_whose_ticket_a_message_is_on(store: Store) -> None:
     await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0, message_ids=["<m1@x>"]))
     await commit(store, Commit(ALICE, "e2", ticket("T-1"), 1, message_ids=["<m2@x>"]))

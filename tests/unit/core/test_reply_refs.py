@@ -3,7 +3,9 @@
 RFC 5322 section 3.6.4 puts the parent last in References; a client that sends
 References alone (Outlook, some webmail) still names its parent there. Looked up oldest
 first, a reply to a conversation that moved to a follow-up ticket lands on its first,
-closed, ticket and opens yet another follow-up.
+closed, ticket and opens yet another follow-up. A reply that does name only the closed
+ticket's messages (a second answer to the old mail) joins the follow-up while that is
+the customer's current ticket.
 """
 
 from __future__ import annotations
@@ -126,3 +128,18 @@ async def test_a_colleagues_reply_by_references_joins_the_ticket_the_thread_move
     await handler(store, broker).handle([reply])
     joined = snapshot(broker.take())
     assert (joined.id, joined.participants) == (t2.id, [await customer(store, BOB)])
+
+
+async def test_a_second_reply_to_the_closed_ticket_joins_its_follow_up_not_a_new_one() -> None:
+    store, broker, t1, t2 = await follow_up_conversation()
+    await handler(store, broker).handle(
+        [inbound(HANS, "and another thing", 5, message_id="<h@h>", in_reply_to="<b@h>")]
+    )
+    published = broker.take()
+    assert kinds(published) == [(Topic.TICKETS, "message_added"), (Topic.TICKET_STATE, "snapshot")]
+    joined = snapshot(published)
+    assert (joined.id, joined.follow_up_of, joined.contacts) == (t2.id, t1.id, 3)
+    await handler(store, broker).handle(  # and its own replies stay there too
+        [inbound(HANS, "hello?", 6, message_id="<i@h>", in_reply_to="<h@h>")]
+    )
+    assert snapshot(broker.take()).id == t2.id
