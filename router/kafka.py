@@ -9,6 +9,7 @@ transactional producer, so exactly-once *effects* come from idempotent consumers
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from aiokafka.errors import (
     KafkaTimeoutError,
     UnknownError,
 )
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from router.errors import BackendUnavailable, ConfigError
 from router.limits import Limits, digest
@@ -98,6 +100,33 @@ def _sasl_options(kafka: KafkaSettings) -> dict[str, Any]:
     }
 
 
+KEY_HASHES_KEPT = 16_384
+"""How many keys' hashes ``KeyPartitioner`` remembers, the latest used (about 4 MB)."""
+
+
+@functools.lru_cache(maxsize=KEY_HASHES_KEPT)
+def key_hash(key: bytes) -> int:
+    """murmur2 of a record key, as the Java client hashes it (aiokafka's pure-Python one,
+    remembered: a ticket's records on ``tickets`` and ``ticket-state`` share its id as
+    key, and so do the records of its later messages)."""
+    return int(murmur2(key))
+
+
+class KeyPartitioner:
+    """aiokafka's ``DefaultPartitioner`` (the Java client's: murmur2 of the key, modulo
+    the partition count; a record without a key goes to any partition), with each key's
+    hash remembered (``key_hash``), so every record lands where the Java client would
+    put it."""
+
+    def __init__(self) -> None:
+        self._unkeyed = DefaultPartitioner()
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return int(self._unkeyed(key, all_partitions, available))
+        return all_partitions[(key_hash(key) & 0x7FFFFFFF) % len(all_partitions)]
+
+
 def make_producer(settings: Settings, *, linger_ms: int = 0) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         **client_options(settings.kafka),
@@ -106,6 +135,7 @@ def make_producer(settings: Settings, *, linger_ms: int = 0) -> AIOKafkaProducer
         max_batch_size=settings.kafka.max_batch_bytes,
         max_request_size=max(settings.kafka.max_batch_bytes, settings.kafka.max_record_bytes),
         linger_ms=linger_ms,
+        partitioner=KeyPartitioner(),
     )
 
 
