@@ -88,6 +88,7 @@ class RoutingHandler:
         self._reopen_window = reopen_window
         self._telemetry = telemetry
         self._redelivered = [0, 0]
+        self._counters: dict[str, Any] = {}
 
     async def tick(self) -> None:
         return None
@@ -190,7 +191,12 @@ class RoutingHandler:
 
     def _count(self, outcome: str) -> None:
         if self._telemetry:
-            self._telemetry.records.labels(self.name, outcome).inc()
+            counter = self._counters.get(outcome)
+            if counter is None:  # labels() takes a lock and builds a key: once per outcome
+                counter = self._counters[outcome] = self._telemetry.records.labels(
+                    self.name, outcome
+                )
+            counter.inc()
 
     async def _locate(self, actions: list[ActionWork]) -> list[tuple[ActionWork, Exception | None]]:
         """Find the customer behind each action: the ticket's owner. CRM upserts and

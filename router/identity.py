@@ -27,8 +27,9 @@ def normalize_email(raw: str) -> str:
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain or any(ch.isspace() for ch in text):
         raise ValueError(f"not an email address: {raw!r}")
-    with contextlib.suppress(UnicodeError):
-        domain = domain.encode("idna").decode("ascii")
+    if not domain.isascii():  # the codec leaves an ASCII domain as it is, only slower
+        with contextlib.suppress(UnicodeError):
+            domain = domain.encode("idna").decode("ascii")
     return f"{local}@{domain}".lower()
 
 
