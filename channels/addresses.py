@@ -39,6 +39,8 @@ class Addresses:
 
 def _split(value: str) -> list[str]:
     """Mailbox chunks: commas/semicolons outside quotes, <>, () and encoded words."""
+    if "," not in value and ";" not in value:
+        return [value]  # no separator at all (one mailbox, as most headers hold): one chunk
     chunks: list[str] = []
     start = depth_paren = 0
     in_quote = in_angle = False

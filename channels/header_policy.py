@@ -24,6 +24,7 @@ after which a structured header is read as its first ``;`` field.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,6 +84,13 @@ def plain_value(name: str, value: str) -> str | None:
     return f"{head}; {rendered}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _plain_value(name: str, value: str) -> str | None:
+    """``plain_value``, remembered: a message's ``Content-Type`` is fetched about ten
+    times, and most mail repeats the same few values."""
+    return plain_value(name, value)
+
+
 #: The longest header value the stdlib parses (a long RFC 2231 file name is ~2.5 KB).
 MAX_PARSED_CHARS = 4 * 1024
 #: The longest unstructured value decoded at all; a longer one is cut (RFC 5322: 998).
@@ -133,7 +141,7 @@ class PlainHeaderPolicy(EmailPolicy):
         if hasattr(value, "name"):
             return super().header_fetch_parse(name, value)
         structured = name.lower() in STRUCTURED
-        plain = plain_value(name, value) if len(value) <= MAX_PARSED_CHARS else None
+        plain = _plain_value(name, value) if len(value) <= MAX_PARSED_CHARS else None
         if plain is not None:
             return plain
         if not structured and len(value) > MAX_PARSED_CHARS:

@@ -70,6 +70,7 @@ TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels not read"
 NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
 SPACED_NAME = re.compile(r"[^\s\"'=*][^\"'=*]*\s[^\"'=*]*\.[A-Za-z0-9]{1,8}")
 DSN = "message/delivery-status"
+NAMING_HEADERS = frozenset({"content-disposition", "content-type"})
 SERIALISE = {sep: PLAIN_HEADERS.clone(linesep=sep, refold_source="none") for sep in ("\r\n", "\n")}
 
 
@@ -181,12 +182,16 @@ class _Headers:
         return found.boxes
 
 
-def _declared_charsets(msg: Message) -> list[str]:
+def _declared_charsets(msg: Message, seen: dict[int, str | None] | None = None) -> list[str]:
+    """The charsets the parts declare, other than ASCII and UTF-8; ``seen`` is given each
+    part's charset (by id), for the walk to read instead of parsing the header again."""
     found: dict[str, None] = {}
     for count, part in enumerate(msg.walk()):
         if count > MAX_PARTS:
             break
         charset = _charset(part)
+        if seen is not None:
+            seen[id(part)] = charset
         if charset and charset not in ("us-ascii", "utf-8", "ascii"):
             found.setdefault(charset, None)
     return list(found)
@@ -232,6 +237,8 @@ def _filename(part: Message, headers: _Headers) -> str | None:
     """Disposition ``filename``, else Content-Type ``name`` (RFC 2231 and 2047 alike),
     else the raw parameter when the stdlib could not parse it (``name==?utf-8?q?...``)
     or stopped at a space (``filename=My Invoice.pdf``, unquoted)."""
+    if not _may_name_a_file(part):
+        return None  # most body parts: no parameter parsing (the stdlib's is costly)
     try:
         name = part.get_filename()
     except Exception:  # noqa: BLE001 - malformed RFC 2231 parameters
@@ -242,6 +249,15 @@ def _filename(part: Message, headers: _Headers) -> str | None:
     if not name:
         return None
     return _clean(decode_words(headers.to_text(name))) or None
+
+
+def _may_name_a_file(part: Message) -> bool:
+    """Whether a ``Content-Disposition`` or ``Content-Type`` of the part holds ``name`` at
+    all, as every ``filename`` or ``name`` parameter (RFC 2231 ``name*0*`` too) does."""
+    for key, value in part.raw_items():
+        if key.lower() in NAMING_HEADERS and "name" in str(value).lower():
+            return True
+    return False
 
 
 def _written_name(part: Message, headers: _Headers) -> str | None:
@@ -289,11 +305,22 @@ class _Walk:
     unread: int = 0
     #: the multiparts whose children were visited (by id), shared with forks
     descended: set[int] = field(default_factory=set)
+    #: each part's charset as ``_declared_charsets`` read it (by id), shared with forks
+    charsets: dict[int, str | None] = field(default_factory=dict)
 
     def fork(self) -> _Walk:
         return _Walk(
-            self.headers, self.declared, self.linesep, parts=self.parts, descended=self.descended
+            self.headers,
+            self.declared,
+            self.linesep,
+            parts=self.parts,
+            descended=self.descended,
+            charsets=self.charsets,
         )
+
+    def charset(self, part: Message) -> str | None:
+        key = id(part)
+        return self.charsets[key] if key in self.charsets else _charset(part)
 
 
 def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
@@ -353,7 +380,7 @@ def _leaf(part: Message, ctype: str, out: _Walk) -> None:
     )
     data = _payload(part, out.headers)
     if is_body:
-        text = decode_bytes(data, _charset(part), out.declared)
+        text = decode_bytes(data, out.charset(part), out.declared)
         if ctype == "text/plain":
             flowed, delsp = _flowed(part)
             if flowed:
@@ -605,7 +632,8 @@ def _body(
     """The text (plain preferred, else HTML as text), its quoted history, whether it came
     from HTML only, and the attachments' metadata. ``unparsed``: the parts the parser
     did not build, per multipart; those of multiparts the walk read are counted unread."""
-    walk = _Walk(headers, _declared_charsets(msg), linesep)
+    charsets: dict[int, str | None] = {}
+    walk = _Walk(headers, _declared_charsets(msg, charsets), linesep, charsets=charsets)
     _walk(msg, walk)
     walk.unread += sum(n for key, n in unparsed.items() if key in walk.descended)
     if walk.unread:

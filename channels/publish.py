@@ -74,6 +74,13 @@ _PROCESS = uuid.uuid4().hex
 _MINTED = itertools.count()
 """A content id never used before is this process's random name and a counter: unique
 as a uuid4 per request would be, without a system call per request."""
+_CLAIMS = itertools.count()
+
+
+def _claim_token() -> bytes:
+    """A claim no other request holds, in this process or another (``_claim``): the
+    process's random name and a counter, as unique as a uuid4 and without its system call."""
+    return b"%s%s-%d" % (PENDING, _PROCESS.encode(), next(_CLAIMS))
 
 
 class RedisBatch:
@@ -175,11 +182,12 @@ class Publisher:
         ``text_pointer`` set: text over the limit is refused (413) and the pointer names
         the request field; unset: it is trimmed and the event says ``truncated``."""
         data = self._fit(data, text_pointer)
-        claimed: bytes | None = None
-        if provider_id is None:
-            provider_id, claimed = await self._content_id(source, data)
         key = data.sender_key()
-        id_ = event_id(source, provider_id)
+        claimed: bytes | None = None
+        minted: str | None = None
+        if provider_id is None:
+            provider_id, claimed, minted = await self._content_id(source, data, key)
+        id_ = minted or event_id(source, provider_id)
         value = encode_envelope(  # the bytes of encode_event(CloudEvent(...)), made directly
             id_,
             source,
@@ -204,30 +212,34 @@ class Publisher:
             return data
         return data.model_copy(update={"text": text, "quoted_text": quoted, "truncated": True})
 
-    async def _content_id(self, source: str, data: Interaction) -> tuple[str, bytes | None]:
+    async def _content_id(
+        self, source: str, data: Interaction, sender_key: str
+    ) -> tuple[str, bytes | None, str | None]:
         """The same id for the same sender and content within the window: a client that
         retries after an uncertain answer does not open a second ticket. With an id
         minted by this call, its claim (see ``_claim``), taken in the same round trip:
         a copy arriving at once reads the minted id and finds the claim. None when the
-        claim must still be taken (the content was seen, or a copy took it first)."""
+        claim must still be taken (the content was seen, or a copy took it first).
+        Last, the event id of a minted id (``event_id``), None for an id read back."""
         if self._content_window_s <= 0:
-            return str(uuid.uuid4()), None
+            return str(uuid.uuid4()), None, None
         basis = "\x1f".join(
-            (source, data.sender_key(), data.thread.conversation_id or "", data.subject or "")
+            (source, sender_key, data.thread.conversation_id or "", data.subject or "")
         )
         fingerprint = hashlib.sha256(f"{basis}\x1f{data.text}".encode()).hexdigest()
         key = self._keys.ingress_content(fingerprint).encode()
         fresh = f"content:{_PROCESS}-{next(_MINTED)}"
-        marker = self._keys.ingress_seen(event_id(source, fresh)).encode()
-        claim = PENDING + uuid.uuid4().hex.encode()
+        fresh_id = event_id(source, fresh)
+        marker = self._keys.ingress_seen(fresh_id).encode()
+        claim = _claim_token()
         with redis_errors():
             # a claim on an id that goes unused (the content was seen) expires unread
             minting = self._batch("SET", key, fresh, "NX", "GET", "EX", self._content_window_s)
             claiming = self._batch("SET", marker, claim, "NX", "PX", self._claim_hold_ms)
             previous, took = await minting, await claiming
         if previous is None:
-            return fresh, claim if took else None
-        return (previous.decode() if isinstance(previous, bytes) else str(previous)), None
+            return fresh, claim if took else None, fresh_id
+        return (previous.decode() if isinstance(previous, bytes) else str(previous)), None, None
 
     async def publish(
         self,
@@ -280,10 +292,8 @@ class Publisher:
         self.limits.check_inbound(value)
         marker = self._keys.ingress_seen(seen_as or id_).encode()
         tail = FINGERPRINT_SEP + fingerprint.encode() if fingerprint is not None else b""
-        claim = claimed or PENDING + uuid.uuid4().hex.encode() + tail
-        if claimed is None and await self._claim(
-            marker, claim, fingerprint, conflict or key_reused()
-        ):
+        claim = claimed or _claim_token() + tail
+        if claimed is None and await self._claim(marker, claim, fingerprint, conflict):
             return Accepted(id_, duplicate=True)
         try:
             await self.send(topic, key, value)
@@ -302,7 +312,7 @@ class Publisher:
         return Accepted(id_, duplicate=False)
 
     async def _claim(
-        self, marker: bytes, claim: bytes, fingerprint: str | None, conflict: Problem
+        self, marker: bytes, claim: bytes, fingerprint: str | None, conflict: Problem | None
     ) -> bool:
         """Take the id for this request (``SET NX``), or learn it was seen (True). A copy
         in flight on another replica holds a pending claim: this one waits for its
@@ -320,7 +330,7 @@ class Publisher:
                 if seen is None:
                     continue  # let go (or expired) between the two: claim again
                 if fingerprint is not None and not _same_content(seen, fingerprint):
-                    raise conflict
+                    raise conflict or key_reused()
                 if not bytes(seen).startswith(PENDING):
                     return True
                 if asyncio.get_running_loop().time() > deadline:
