@@ -1,8 +1,8 @@
 """The ingress at concurrency 32 next to the baseline app (``baseline``), in one run,
 and the latency of each at a steady offered load (``RATE_PER_S``).
 
-Each server runs alone in its own process (the ingress as ``switchboard run --role
-ingress``), with nothing consuming what they produce. The load is a minimal HTTP/1.1
+Each server runs in its own process (the ingress as ``switchboard run --role
+ingress``), with nothing consuming what they produce, and they take turns. The load is a minimal HTTP/1.1
 client on keep-alive connections, far cheaper per request than httpx, so that on a small
 machine the client is less of a limit than the servers it compares.
 """
@@ -24,6 +24,8 @@ from router.settings import Settings
 CONCURRENCY = 32
 RATE_PER_S = 200
 RATE_SECONDS = 5.0
+ROUNDS = 3
+SERVERS = ("baseline", "ingress")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,16 @@ class HttpRate:
     ok: int
     seconds: float
     latencies_ms: list[float]
+
+    @classmethod
+    def pooled(cls, turns: list[HttpRate]) -> HttpRate:
+        """Several turns as one: their requests, answers, time and latencies together."""
+        return cls(
+            sum(t.requests for t in turns),
+            sum(t.ok for t in turns),
+            sum(t.seconds for t in turns),
+            [ms for t in turns for ms in t.latencies_ms],
+        )
 
     @property
     def per_s(self) -> float:
@@ -99,41 +111,47 @@ CHANNELS = (
 async def measure_ingress(
     settings: Settings, roles: RoleProcesses, requests: int, say: Callable[[str], None]
 ) -> IngressRates:
-    """The baseline, then the ingress, each alone, each given the same requests."""
-    closed: list[dict[str, HttpRate]] = []
-    steady: list[dict[str, HttpRate]] = []
-    for which in ("baseline", "ingress"):
-        say(
-            f"      {which}: {requests} POSTs per channel at concurrency {CONCURRENCY}, "
-            f"then {RATE_PER_S}/s for {RATE_SECONDS:.0f} s ..."
-        )
-        rates, at_rate = await _one_server(settings, roles, which, requests)
-        closed.append(rates)
-        steady.append(at_rate)
-    return IngressRates(
-        ingress=closed[1], baseline=closed[0], ingress_at_rate=steady[1], baseline_at_rate=steady[0]
+    """Both servers running, each given the same requests in ``ROUNDS`` turns taken in
+    alternation, so that a machine that speeds up or slows down during the step (other
+    work, CPU frequency) weighs on both alike; each server's rate is its 2xx answers over
+    the time of its turns together. Then each alone at the steady ``RATE_PER_S``."""
+    say(
+        f"      baseline app and ingress: {requests} POSTs each per channel at concurrency "
+        f"{CONCURRENCY}, in {ROUNDS} alternating turns, then {RATE_PER_S}/s for "
+        f"{RATE_SECONDS:.0f} s each ..."
     )
-
-
-async def _one_server(
-    settings: Settings, roles: RoleProcesses, which: str, requests: int
-) -> tuple[dict[str, HttpRate], dict[str, HttpRate]]:
-    port = free_port()
-    module = "router.app.bench.baseline" if which == "baseline" else None
-    roles.spawn(settings, which, port, module=module)
-    rates, at_rate = {}, {}
+    ports = {which: free_port() for which in SERVERS}
+    for which, port in ports.items():
+        module = "router.app.bench.baseline" if which == "baseline" else None
+        roles.spawn(settings, which, port, module=module)
+    closed: dict[str, dict[str, HttpRate]] = {which: {} for which in SERVERS}
+    steady: dict[str, dict[str, HttpRate]] = {which: {} for which in SERVERS}
     try:
         await roles.wait_ready()
         for ch in CHANNELS:
-            warm = ch.bodies(CONCURRENCY * 2, f"warm-{which}-")
-            await http_load(port, warm, CONCURRENCY, ch.path, ch.media_type)
-            bodies = ch.bodies(requests, f"load-{which}-")
-            rates[ch.name] = await http_load(port, bodies, CONCURRENCY, ch.path, ch.media_type)
-            steady = ch.bodies(int(RATE_PER_S * RATE_SECONDS), f"rate-{which}-")
-            at_rate[ch.name] = await http_at_rate(port, steady, RATE_PER_S, ch.path, ch.media_type)
+            turns: dict[str, list[HttpRate]] = {which: [] for which in SERVERS}
+            for which, port in ports.items():  # connections, imports, first produce paid
+                warm = ch.bodies(CONCURRENCY * 2, f"warm-{which}-")
+                await http_load(port, warm, CONCURRENCY, ch.path, ch.media_type)
+            for turn in range(ROUNDS):
+                for which, port in ports.items():
+                    bodies = ch.bodies(requests // ROUNDS, f"load-{which}-{turn}-")
+                    load = await http_load(port, bodies, CONCURRENCY, ch.path, ch.media_type)
+                    turns[which].append(load)
+            for which, port in ports.items():
+                closed[which][ch.name] = HttpRate.pooled(turns[which])
+                paced = ch.bodies(int(RATE_PER_S * RATE_SECONDS), f"rate-{which}-")
+                steady[which][ch.name] = await http_at_rate(
+                    port, paced, RATE_PER_S, ch.path, ch.media_type
+                )
     finally:
         roles.stop()
-    return rates, at_rate
+    return IngressRates(
+        ingress=closed["ingress"],
+        baseline=closed["baseline"],
+        ingress_at_rate=steady["ingress"],
+        baseline_at_rate=steady["baseline"],
+    )
 
 
 async def http_load(

@@ -172,7 +172,7 @@ async def _measure(
     )
     scaled = await scale_out(await _side_prefix(settings, "scale"), roles, events, alone, say)
     say(f"{next(step)}/{steps} ingress (webform, email) next to a minimal ASGI app ...")
-    ingress = await measure_ingress(solo, roles, max(200, min(2000, n // 5)), say)
+    ingress = await measure_ingress(solo, roles, max(300, min(6000, n)), say)
     soaked = None
     if soak:
         say(f"{next(step)}/{steps} soak: {soak} events, RSS of each role at every 10 % ...")
