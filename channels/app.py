@@ -10,12 +10,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels import actions, body, chat, email, meta, twilio, voice, webform
 from channels.deps import IngressContext
-from channels.models import problem_responses
+from channels.models import CHALLENGE, HEADERS_TOO_LARGE, problem_responses
 from channels.problems import Problem, install_handlers, instance_path, problem_response
+from channels.signatures import SIGNATURE_HEADER
 from router.health import add_health_routes
 from router.observability import Telemetry
 
@@ -41,7 +43,7 @@ def create_app(ctx: IngressContext) -> FastAPI:
     for module in (email, chat, twilio, meta, voice, webform, actions):
         app.include_router(module.build_router())
     add_health_routes(app, ctx.telemetry, lambda: ctx.ready_checks)
-    app.add_middleware(JsonIsUtf8)  # inside CORS: a browser reads the 415 too
+    app.add_middleware(JsonIsUtf8, routed=served)  # inside CORS: a browser reads the 415 too
     origins = ctx.settings.cors_origin_list()
     if origins:  # pages on these origins may post from a browser (preflight answered)
         app.add_middleware(
@@ -57,7 +59,7 @@ def create_app(ctx: IngressContext) -> FastAPI:
     routes = (HotRoute(webform.PATH, webform.accept), HotRoute(email.PATH, email.accept))
     hot = HotPaths({r.path: r for r in routes}, ctx, app.exception_handlers)
     app.hot = hot
-    app.hot_app = Measure(JsonIsUtf8(hot), ctx.telemetry)
+    app.hot_app = Measure(JsonIsUtf8(hot, routed=hot.served), ctx.telemetry)
     return app
 
 
@@ -74,7 +76,10 @@ class IngressApp(FastAPI):
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, with its generic validation ``422`` replaced by what this
         app answers to a request it cannot validate: ``400`` problem+json with field
-        paths. A ``422`` an endpoint declares itself (a reused Idempotency-Key) stays."""
+        paths. A ``422`` an endpoint declares itself (a reused Idempotency-Key) stays.
+
+        Every operation may be answered ``431`` by the HTTP server (``channels.protocol``);
+        the ``401`` of an endpoint that takes a bearer token names its challenge."""
         if self.openapi_schema is None:
             document = super().openapi()
             for operations in document.get("paths", {}).values():
@@ -83,6 +88,10 @@ class IngressApp(FastAPI):
                     if _is_validation_error(responses.get("422")):
                         del responses["422"]
                         responses.setdefault("400", problem_responses(400)[400])
+                    responses.setdefault("431", {**HEADERS_TOO_LARGE})
+                    if "401" in responses and _takes_bearer(operation):
+                        headers = responses["401"].setdefault("headers", {})
+                        headers.update(CHALLENGE)
             document.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
             document.get("components", {}).get("schemas", {}).pop("ValidationError", None)
             self.openapi_schema = document
@@ -100,6 +109,16 @@ class IngressApp(FastAPI):
             await self.hot_app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def _takes_bearer(operation: dict[str, Any]) -> bool:
+    """Whether the operation's ``401`` comes with ``WWW-Authenticate: Bearer``: it takes a
+    bearer token (``actions.authorize``: the ``HTTPBearer`` scheme), or a shared secret
+    as a bearer token or a signature (``shared_secret.require_secret``). A provider's
+    webhook signature (Twilio, Meta) has no HTTP authentication scheme to name."""
+    if any("HTTPBearer" in requirement for requirement in operation.get("security", ())):
+        return True
+    return any(p.get("name") == SIGNATURE_HEADER for p in operation.get("parameters", ()))
 
 
 def _is_validation_error(response: dict[str, Any] | None) -> bool:
@@ -138,6 +157,11 @@ class HotPaths:
         self._context = context
         self._on_error = on_error
 
+    def served(self, scope: Scope) -> bool:
+        """A request that reaches ``HotPaths`` is one of its routes: the scope names it."""
+        scope["route"] = self.routes[scope["path"]]
+        return True
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes[scope["path"]]
         scope["route"] = route
@@ -172,18 +196,48 @@ class JsonIsUtf8:
 
     415 too for a body in a content coding (``Content-Encoding: gzip``), whatever its
     type (RFC 9110, 15.5.16): no endpoint decodes one (no decompression bomb to guard
-    against), and read as it is, it would be refused as malformed JSON or form data."""
+    against), and read as it is, it would be refused as malformed JSON or form data.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Only for a request some route serves (``routed``): an unknown path is 404 and a wrong
+    method 405 whatever the body. ``routed`` is asked only about a refused request, so
+    every other one costs nothing more than the look at its headers."""
+
+    def __init__(self, app: ASGIApp, routed: Callable[[Scope], bool]) -> None:
         self.app = app
+        self._routed = routed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             problem = _non_utf8_json(scope)
-            if problem is not None:
+            if problem is not None and self._routed(scope):
                 await problem_response(problem, instance_path(scope))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def served(scope: Scope) -> bool:
+    """Whether a route of the app (``scope["app"]``) serves the request, path and method,
+    as the app's router would pick one; the scope then names the route on the path, for
+    the metrics, as routing does."""
+    routes = getattr(scope.get("app"), "routes", None) or ()
+    if not any(route.matches(scope)[0] is Match.FULL for route in routes):
+        return False
+    for route in _served_routes(routes):
+        if route.matches(scope)[0] is not Match.NONE:
+            scope["route"] = getattr(route, "original_route", route)
+            break
+    return True
+
+
+def _served_routes(routes: Any) -> Any:
+    """The routes as declared: FastAPI from 0.16x keeps an included router's routes
+    behind a wrapper of its own (``iter_route_contexts`` unwraps them); before, the app's
+    routes were the routes themselves."""
+    try:
+        from fastapi.routing import iter_route_contexts  # not in every FastAPI
+    except ImportError:
+        return routes
+    return iter_route_contexts(routes)
 
 
 def _non_utf8_json(scope: Scope) -> Problem | None:

@@ -23,6 +23,7 @@ from channels.publish import Publisher
 from channels.signatures import matches_any, verify_meta
 from router.actions import strip_controls
 from router.events import Interaction
+from router.health import HeadRoute
 
 PATH = "/v1/channels/messenger"
 SOURCES = {
@@ -109,7 +110,7 @@ async def publish_all(
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(tags=["channels"])
+    router = APIRouter(tags=["channels"], route_class=HeadRoute)  # HEAD as the handshake
 
     @router.get(
         PATH,

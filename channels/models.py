@@ -40,6 +40,31 @@ class ProblemBody(BaseModel):
 
 
 PROBLEM_SCHEMA = ProblemBody.model_json_schema()
+NO_STORE = {
+    "Cache-Control": {
+        "description": "`no-store`: the answer may name personal data; nothing keeps a copy.",
+        "schema": {"type": "string", "const": "no-store"},
+    }
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+CHALLENGE = {
+    "WWW-Authenticate": {
+        "description": 'How to authenticate: `Bearer realm="switchboard"`.',
+        "schema": {"type": "string"},
+    }
+}
+LINK_NEXT = {
+    "Link": {
+        "description": 'The next page, `<path?limit=...&cursor=...>; rel="next"` (RFC 8288); '
+        "absent on the last page.",
+        "schema": {"type": "string"},
+    }
+}
 DESCRIPTIONS = {
     400: "Invalid: `errors` names each offending field by JSON pointer",
     401: "Missing or invalid token or signature",
@@ -58,13 +83,26 @@ DESCRIPTIONS = {
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the problem+json answers an endpoint can give."""
+    return {status: problem_response_of(status, DESCRIPTIONS[status]) for status in statuses}
+
+
+def problem_response_of(status: int, description: str) -> dict[str, Any]:
+    """One problem+json answer of the app: each says ``Cache-Control: no-store``
+    (``channels.problems.problem_response``), a 503 ``Retry-After`` too. (A 401's
+    ``WWW-Authenticate`` depends on the endpoint: ``channels.app`` declares it.)"""
+    headers = {**NO_STORE, **(RETRY_AFTER if status == 503 else {})}
     return {
-        status: {
-            "description": DESCRIPTIONS[status],
-            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
-        }
-        for status in statuses
+        "description": description,
+        "headers": headers,
+        "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
     }
+
+
+HEADERS_TOO_LARGE = {
+    "description": "Request line and headers over the server's limit; answered by the HTTP "
+    "server before any endpoint sees the request, and the connection is closed",
+    "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+}
 
 
 def idempotency_key(headers: Mapping[str, str]) -> str | None:

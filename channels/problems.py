@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 from starlette.types import Scope
 
 from router.actions import json_pointer
@@ -149,6 +150,23 @@ def invalid_fields(errors: list[dict[str, Any]]) -> Problem:
     return Problem(400, detail, slug="invalid", errors=errors)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
+"""The methods ``Allow`` may name (RFC 9110, 9.3, and PATCH), in the order it names them."""
+
+
+def allowed_methods(scope: Scope) -> str:
+    """``Allow`` for the request's path (RFC 9110, 10.2.1): every method some route of the
+    app serves there, asked of the routes themselves (a path may have several routes, a
+    GET route answers HEAD too); empty when no route is on the path."""
+    routes = getattr(scope.get("app"), "routes", None) or ()
+    served = [
+        method
+        for method in METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(served)
+
+
 def install_http_errors(app: Any) -> None:
     """Routing errors (unknown path, wrong method) and unexpected exceptions as problem+json.
 
@@ -160,9 +178,12 @@ def install_http_errors(app: Any) -> None:
         detail, path = str(exc.detail), instance_path(request.scope)
         if status == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
             detail = f"nothing is served at {path}"
-        elif status == 405 and detail == HTTPStatus.METHOD_NOT_ALLOWED.phrase:
-            allowed = headers.get("Allow") or "another method"
-            detail = f"{request.method} is not allowed on {path}; use {allowed}"
+        elif status == 405:
+            # Starlette names the methods of the first route on the path only
+            headers["Allow"] = allowed_methods(request.scope) or headers.get("Allow", "")
+            if detail == HTTPStatus.METHOD_NOT_ALLOWED.phrase:
+                allowed = headers["Allow"] or "another method"
+                detail = f"{request.method} is not allowed on {path}; use {allowed}"
         problem = Problem(status, detail, headers=headers)
         return problem_response(problem, path)
 

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import PlainTextResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.routing import Match
+from starlette.types import Message, Receive, Scope, Send
 
 from router.observability import Telemetry
 
@@ -169,6 +172,35 @@ class Readiness:
             entry.task.cancel()
 
 
+class HeadRoute(APIRoute):
+    """A route whose ``GET`` answers ``HEAD`` too (RFC 9110, 9.1): the same status and
+    headers, no body. Load balancers, uptime checks and scrapers may probe with HEAD.
+    The operation is documented once, as its GET; a ``405`` names HEAD in ``Allow``
+    wherever GET is (``channels.problems``)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["method"] == "HEAD" and "GET" in (self.methods or ()):
+            return super().matches({**scope, "method": "GET"})
+        return super().matches(scope)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "HEAD" and "GET" in (self.methods or ()):
+            await super().handle({**scope, "method": "GET"}, receive, headers_only(send))
+        else:
+            await super().handle(scope, receive, send)
+
+
+def headers_only(send: Send) -> Send:
+    """``send``, without the body: what a HEAD is answered."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return sending
+
+
 class ReadyBody(BaseModel):
     """What ``/readyz`` answers, 200 or 503 alike: a probe reads the status, an operator
     the checks."""
@@ -188,14 +220,14 @@ def add_health_routes(
     ttl_s: float = CACHE_S,
 ) -> Readiness:
     readiness = Readiness(checks, timeout_s=timeout_s, ttl_s=ttl_s)
+    router = APIRouter(tags=["operations"], route_class=HeadRoute)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    @router.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get(
+    @router.get(
         "/readyz",
-        tags=["operations"],
         summary="Readiness: Kafka, Redis, rules loaded",
         description=f"Each check runs with a {timeout_s:g} s timeout, all at once; results "
         f"are reused for {ttl_s:g} s. 503 when any check fails.",
@@ -210,9 +242,8 @@ def add_health_routes(
         body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": results}
         return Response(orjson.dumps(body), 200 if ok else 503, media_type="application/json")
 
-    @app.get(
+    @router.get(
         "/metrics",
-        tags=["operations"],
         summary="Prometheus text format",
         response_class=PlainTextResponse,
         responses={200: {"description": "Prometheus text exposition format, version 0.0.4"}},
@@ -220,10 +251,7 @@ def add_health_routes(
     async def metrics() -> Response:
         return Response(telemetry.render(), media_type="text/plain; version=0.0.4")
 
-    for path, probe in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
-        # load balancers, uptime checks and scrapers may probe with HEAD (RFC 9110, 9.1)
-        app.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
-
+    app.include_router(router)
     return readiness
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,12 +30,9 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, Field
-from starlette.exceptions import HTTPException
-from starlette.routing import Match
-from starlette.types import Message, Receive, Scope, Send
 
 from channels.actions import BEARER, PrivateRoute, authorize
-from channels.models import PROBLEM_SCHEMA
+from channels.models import LINK_NEXT, NO_STORE, problem_response_of
 from channels.problems import Problem, invalid_fields
 from consumers.domain.assignment import parse_member
 from consumers.state.agents import AgentRecord, AgentStore
@@ -42,6 +40,7 @@ from consumers.state.backlog import Backlog
 from consumers.state.threads import RedisThreadStore
 from consumers.state.waiting import Entry, WaitingLine
 from router.events import Ticket
+from router.health import HeadRoute
 from router.identity import normalize_email, normalize_phone
 from router.redis import RedisClient
 from router.settings import Settings
@@ -166,46 +165,21 @@ def agent_body(record: AgentRecord, defaults: dict[str, int]) -> Agent:
     )
 
 
-def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def _responses(*statuses: int, paged: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The answers of a read route: its 200 (FastAPI's, with the headers said here), then
+    problem+json. Every one says ``Cache-Control: no-store`` (``PrivateRoute``); a page
+    of a list names the next in ``Link``."""
     text = {
         401: "Missing or invalid bearer token",
         404: "No such ticket, customer, queue or agent",
         503: "Redis not answering; see Retry-After",
     }
-    return {
-        s: {
-            "description": text[s],
-            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
-        }
-        for s in statuses
-    }
+    ok = {"headers": {**NO_STORE, **(LINK_NEXT if paged else {})}}
+    return {200: ok, **{s: problem_response_of(s, text[s]) for s in statuses}}
 
 
-class ReadRoute(PrivateRoute):
-    """A GET route that answers HEAD too (RFC 9110 section 9.1): the same status and
-    headers, no body. Its ``405`` names both in ``Allow``."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and scope["method"] == "HEAD":
-            return super().matches({**scope, "method": "GET"})
-        return super().matches(scope)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] == "HEAD":
-            await super().handle({**scope, "method": "GET"}, receive, _headers_only(send))
-        elif scope["method"] in (self.methods or ()):
-            await super().handle(scope, receive, send)
-        else:
-            raise HTTPException(405, headers={"Allow": "GET, HEAD"})
-
-
-def _headers_only(send: Send) -> Send:
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            message = {**message, "body": b""}
-        await send(message)
-
-    return sending
+class ReadRoute(HeadRoute, PrivateRoute):
+    """A read route: answers HEAD as GET (``HeadRoute``), every answer ``no-store``."""
 
 
 def encode_cursor(position: dict[str, Any]) -> str:
@@ -248,14 +222,21 @@ def link_next(request: Request, response: Response, cursor: str | None, limit: i
         response.headers["Link"] = f'<{quote(request.url.path)}?{query}>; rel="next"'
 
 
-def build_router(state: ReadState, settings: Settings) -> APIRouter:
+def bearer_of(settings: Settings) -> Callable[[Request], None]:
+    """The dependency that lets through a request with one of the API tokens (else 401)."""
     tokens = settings.tokens
 
     def bearer(request: Request) -> None:
         authorize(request, tokens())
 
+    return bearer
+
+
+def build_router(state: ReadState, settings: Settings) -> APIRouter:
     router = APIRouter(
-        tags=["read"], dependencies=[Depends(BEARER), Depends(bearer)], route_class=ReadRoute
+        tags=["read"],
+        dependencies=[Depends(BEARER), Depends(bearer_of(settings))],
+        route_class=ReadRoute,
     )
     errors = _responses(401, 404, 503)
 
@@ -274,7 +255,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/customers/{customer_id:path}/tickets",
         response_model=CustomerTickets,
-        responses=errors,
+        responses=_responses(401, 404, 503, paged=True),
         summary="Every ticket of a customer",
         description="The id is a customer id (`C-...`) or one of the customer's "
         "identities: `email:ada@example.com`, `phone:+15551234567`. Their own tickets "
@@ -331,7 +312,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/queues/{name}/waiting",
         response_model=WaitingLineBody,
-        responses=errors,
+        responses=_responses(401, 404, 503, paged=True),
         summary="A queue's waiting line, in the order it will be served",
         description=f"A page at a time: `limit` (default {DEFAULT_LIST}, at most "
         f"{MAX_LIST}), then `cursor` = the answer's `next_cursor` (also in "

@@ -2,9 +2,9 @@
 and the latency of each at a steady offered load (``RATE_PER_S``).
 
 Each server runs in its own process (the ingress as ``switchboard run --role
-ingress``), with nothing consuming what they produce, and they take turns. The load is a minimal HTTP/1.1
-client on keep-alive connections, far cheaper per request than httpx, so that on a small
-machine the client is less of a limit than the servers it compares.
+ingress``), with nothing consuming what they produce, and they take turns. The load is
+a minimal HTTP/1.1 client on keep-alive connections, far cheaper per request than httpx,
+so that on a small machine the client is less of a limit than the servers it compares.
 """
 
 from __future__ import annotations
