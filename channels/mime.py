@@ -32,7 +32,7 @@ import structlog
 from channels.addresses import Mailbox, parse_addresses
 from channels.auto_replies import auto_reply_reason
 from channels.charsets import HeaderCharset, decode_bytes
-from channels.header_policy import PLAIN_HEADERS, parse_scope
+from channels.header_policy import MAX_HEADER_CHARS, PLAIN_HEADERS, STRUCTURED, parse_scope
 from channels.mail_text import (
     CONTROL,
     MAX_HTML_CHARS,
@@ -97,16 +97,25 @@ class ParsedEmail:
     #: where parsing had to be lenient, e.g. "from: address without angle brackets"
     warnings: list[str] = field(default_factory=list)
     defects: int = 0
+    #: the writer addressed the mail to themselves and it was delivered to another
+    #: address (ours, in Bcc); see ``written_to_self``
+    to_self: bool = False
 
     @property
     def inbox(self) -> str | None:
         """The address written to: the To or Cc address the mail was delivered to
         (``Delivered-To``/``X-Original-To``: our inbox when a customer writes to someone
-        else with us in copy), else the first To, Cc, or delivery address."""
+        else with us in copy); else, for a mail its writer addressed to themselves with
+        us in Bcc (``to_self``), the delivery address that is not theirs; else the first
+        To, Cc, or delivery address."""
         delivered = {box.email for box in self.delivered_to}
         for box in (*self.to, *self.cc):
             if box.email in delivered:
                 return box.email
+        if self.to_self and self.sender is not None:
+            for box in self.delivered_to:
+                if box.email != self.sender.email:
+                    return box.email
         for group in (self.to, self.cc, self.delivered_to):
             if group:
                 return group[0].email
@@ -144,6 +153,8 @@ class _Headers:
         ]
         self.charset = HeaderCharset(raw8, _declared_charsets(msg) if raw8 else [])
         self.warnings: list[str] = []
+        #: the headers whose ``text`` was read cut to ``MAX_HEADER_CHARS``
+        self.cut: set[str] = set()
 
     def to_text(self, value: str) -> str:
         if not _has_surrogates(value):
@@ -173,8 +184,18 @@ class _Headers:
                 value = None
             text = str(value) if value is not None else ""
             if text and "\ufffd" not in text and "=?" not in text:
+                if len(raw) > MAX_HEADER_CHARS and name.lower() not in STRUCTURED:
+                    self.cut.add(name.lower())  # as ``PlainHeaderPolicy`` reads it
                 return _clean(text)
         return _clean(decode_words(self.to_text(raw)))
+
+    def was_cut(self, name: str) -> bool:
+        return name.lower() in self.cut
+
+    def size(self, name: str) -> int:
+        """The length of the first value of header ``name`` as written (0: none)."""
+        values = self._by_name.get(name.lower())
+        return len(str(values[0])) if values else 0
 
     def addresses(self, name: str) -> list[Mailbox]:
         found = parse_addresses(self.raw(name), decode_words, name)
@@ -299,6 +320,10 @@ class _Walk:
     linesep: str = "\r\n"
     plain: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
+    #: a text/plain body part was seen, its text empty or not
+    saw_plain: bool = False
+    #: inline text/plain parts with a file name (attachments, text when there is no other)
+    named_plain: list[Message] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     parts: int = 0
     #: parts past MAX_PARTS, not read (their own children not counted)
@@ -375,9 +400,8 @@ def _cut_glued_close(multipart: Message, last: Message) -> None:
 def _leaf(part: Message, ctype: str, out: _Walk) -> None:
     """A body text (plain, with any inline uuencode taken out, or HTML) or an attachment."""
     name = _filename(part, out.headers)
-    is_body = (
-        ctype in ("text/plain", "text/html") and _disposition(part) != "attachment" and not name
-    )
+    disposition = _disposition(part) if ctype in ("text/plain", "text/html") else None
+    is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not name
     data = _payload(part, out.headers)
     if is_body:
         text = decode_bytes(data, out.charset(part), out.declared)
@@ -388,11 +412,14 @@ def _leaf(part: Message, ctype: str, out: _Walk) -> None:
             text, found = extract_uuencoded(text)
             out.attachments.extend(found)
             out.plain.append(text)
+            out.saw_plain = True
         else:
             out.html.append(text)
     elif ctype == DSN:
         return
     else:
+        if ctype == "text/plain" and disposition == "inline":
+            out.named_plain.append(part)  # ``msg.txt`` shown in the mail: maybe its text
         out.attachments.append(Attachment(name=name, content_type=ctype, size=len(data)))
 
 
@@ -440,6 +467,8 @@ def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
         out.html.extend(chosen.html)
     for sub in tried:
         out.attachments.extend(sub.attachments)
+        out.named_plain.extend(sub.named_plain)
+        out.saw_plain = out.saw_plain or sub.saw_plain
 
 
 # --- the parser -------------------------------------------------------------------------
@@ -595,7 +624,8 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         text, quoted, html_only, attachments = _raw_body(raw), [], False, []
     to, cc = headers.addresses("to"), headers.addresses("cc")
     delivered_to = headers.addresses("delivered-to") or headers.addresses("x-original-to")
-    subject = headers.text("subject")
+    reply_to = headers.addresses("reply-to")
+    subject = _subject(headers)
     senders = ([sender] if sender else []) + headers.addresses("sender")
     reason = auto_reply_reason(
         headers.text,
@@ -610,11 +640,11 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         to=to,
         cc=cc,
         delivered_to=delivered_to,
-        reply_to=headers.addresses("reply-to"),
+        reply_to=reply_to,
         subject=subject,
         message_id=next(iter(message_ids(headers.text("message-id"))), None),
-        in_reply_to=next(iter(message_ids(headers.text("in-reply-to"))), None),
-        references=message_ids(headers.text("references"))[-MAX_REFERENCES:],
+        in_reply_to=_in_reply_to(headers),
+        references=_references(headers),
         date=parse_date(next(iter(headers.raw("date")), None)),
         text=trim_text(text),
         quoted="\n\n".join(q for q in quoted if q) or None,
@@ -623,7 +653,91 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         auto_reply_reason=reason,
         warnings=headers.warnings,
         defects=len(msg.defects),
+        to_self=written_to_self(
+            sender,
+            (*to, *cc),
+            delivered_to=delivered_to,
+            reply_to=reply_to,
+            headers=headers,
+            group_addresses=group_addresses,
+        ),
     )
+
+
+def written_to_self(
+    sender: Mailbox | None,
+    recipients: Iterable[Mailbox],
+    *,
+    delivered_to: list[Mailbox],
+    reply_to: list[Mailbox],
+    headers: _Headers,
+    group_addresses: Iterable[str],
+) -> bool:
+    """Whether the writer addressed the mail to themselves (From among To and Cc) and it
+    was delivered to another address, the inbox they had in Bcc. Not when From may be our
+    own address relaying someone else's mail, which is written to itself too: a list's
+    (``List-Id``: a Google Group used as the support address rewrites From to itself),
+    one of ``group_addresses``, or one whose mail names another writer
+    (``X-Original-Sender``, a ``Reply-To`` other than From: a web form or shop sending
+    from the support address)."""
+    if sender is None:
+        return False
+    own = sender.email
+    if own not in {box.email for box in recipients}:
+        return False
+    if all(box.email == own for box in delivered_to):
+        return False  # delivered to From itself, or no delivery header: no one else named
+    if headers.raw("list-id") or headers.raw("x-original-sender"):
+        return False
+    if any(box.email != own for box in reply_to):
+        return False
+    return own not in {address.strip().lower() for address in group_addresses}
+
+
+def _unfolded(value: str) -> str:
+    return value.replace("\r", "").replace("\n", "")
+
+
+def _subject(headers: _Headers) -> str | None:
+    """The Subject; one longer than ``MAX_HEADER_CHARS`` is read cut, which a parse
+    warning says."""
+    subject = headers.text("subject")
+    if subject is not None and headers.was_cut("subject"):
+        written = len(_unfolded(headers.raw("subject")[0]))
+        headers.warnings.append(f"subject: {written} characters, cut to the first {len(subject)}")
+    return subject
+
+
+def _references(headers: _Headers) -> list[str]:
+    """At most the last ``MAX_REFERENCES`` ids of References. Of one longer than the
+    headers read (``MAX_HEADER_CHARS``), its end is read: the parent is the last id."""
+    if headers.size("references") <= MAX_HEADER_CHARS:
+        return message_ids(headers.text("references"))[-MAX_REFERENCES:]
+    value = _unfolded(headers.raw("references")[0])
+    tail = value[-MAX_HEADER_CHARS:]
+    if value[-MAX_HEADER_CHARS - 1 : -MAX_HEADER_CHARS].strip():
+        # the cut is inside the first id: it is not one
+        tail = tail[tail.find("<") :] if "<" in tail else tail.partition(" ")[2]
+    return message_ids(tail)[-MAX_REFERENCES:]
+
+
+def _in_reply_to(headers: _Headers) -> str | None:
+    """The first id of In-Reply-To. Of one longer than the headers read
+    (``MAX_HEADER_CHARS``), the first id is taken only if it ends before that: an id cut
+    there would be another id, so it is dropped, with a warning."""
+    if headers.size("in-reply-to") <= MAX_HEADER_CHARS:
+        return next(iter(message_ids(headers.text("in-reply-to"))), None)
+    value = _unfolded(headers.raw("in-reply-to")[0])
+    head = value[:MAX_HEADER_CHARS]
+    if value[MAX_HEADER_CHARS : MAX_HEADER_CHARS + 1].strip():
+        # the cut is inside the last id: it is not one
+        head = head[: head.rfind(">") + 1] if ">" in head else head.rpartition(" ")[0]
+    found = next(iter(message_ids(head)), None)
+    if found is None:
+        headers.warnings.append(
+            f"in-reply-to: an id longer than {MAX_HEADER_CHARS} characters dropped"
+        )
+    return found
 
 
 def _body(
@@ -643,20 +757,61 @@ def _body(
             f"attachments: only the first {MAX_PARTS} MIME parts were read, "
             f"{walk.unread} more not listed"
         )
-    quoted: list[str] = []
-    if any(t.strip() for t in walk.plain):
-        text, html_only = "\n\n".join(trim_text(t) for t in walk.plain if t.strip()), False
-    else:
-        parts = []
-        for html in walk.html:
-            own, history = split_html(html)
-            if len(own) > MAX_HTML_CHARS and HTML_CUT not in headers.warnings:
-                headers.warnings.append(HTML_CUT)  # and the event says ``truncated``
-            parts.append(html_to_text(own))
-            if history:
-                quoted.append(html_to_text(history))
-        text, html_only = "\n\n".join(p for p in parts if p), bool(walk.html)
+    text, quoted, html_only = _read(walk, msg, 0)
     return text, quoted, html_only, walk.attachments
+
+
+def _read(walk: _Walk, root: Message, depth: int) -> tuple[str, list[str], bool]:
+    """The text of a walked message, its quoted history, and whether it came from HTML
+    because there was no text/plain part. The plain parts are read, else the HTML ones;
+    a mail with no text there has its words, if any, in an inline text/plain part with
+    a file name (listed as an attachment too), or, when the whole message is a forwarded
+    one (a top-level ``message/rfc822``), in that message."""
+    headers = walk.headers
+    if any(t.strip() for t in walk.plain):
+        return "\n\n".join(trim_text(t) for t in walk.plain if t.strip()), [], False
+    parts, quoted = [], []
+    for html in walk.html:
+        own, history = split_html(html)
+        if len(own) > MAX_HTML_CHARS and HTML_CUT not in headers.warnings:
+            headers.warnings.append(HTML_CUT)  # and the event says ``truncated``
+        parts.append(html_to_text(own))
+        if history:
+            quoted.append(html_to_text(history))
+    text = "\n\n".join(p for p in parts if p)
+    html_only = bool(walk.html) and not walk.saw_plain
+    if text.strip():
+        return text, quoted, html_only
+    named = [_plain_text(part, walk) for part in walk.named_plain]
+    if any(t.strip() for t in named):
+        return "\n\n".join(trim_text(t) for t in named if t.strip()), [], False
+    inner = _forwarded(root, headers)
+    if inner is not None and depth < MAX_DEPTH:
+        sub = walk.fork()
+        _walk(inner, sub, depth + 1)
+        walk.parts = sub.parts
+        found = _read(sub, inner, depth + 1)
+        if found[0].strip():
+            return found
+    return text, quoted, html_only
+
+
+def _plain_text(part: Message, walk: _Walk) -> str:
+    text = decode_bytes(_payload(part, walk.headers), walk.charset(part), walk.declared)
+    flowed, delsp = _flowed(part)
+    return unflow(text, delsp=delsp) if flowed else text
+
+
+def _forwarded(msg: Message, headers: _Headers) -> Message | None:
+    """The message a ``message/rfc822`` (or ``message/global``) holds, as parsed; not
+    one sent base64 or quoted-printable (its body was not parsed as a message)."""
+    if msg.get_content_type() not in ("message/rfc822", "message/global"):
+        return None
+    cte = (headers.text("content-transfer-encoding", msg) or "").strip().lower()
+    payload = msg.get_payload()
+    if cte in ("base64", "quoted-printable") or not isinstance(payload, list):
+        return None
+    return next((sub for sub in payload if isinstance(sub, Message)), None)
 
 
 def _raw_body(raw: bytes) -> str:
