@@ -55,7 +55,9 @@ def workdirs(pids: list[int]) -> set[Path]:
     dirs = set()
     for pid in pids:
         with contextlib.suppress(OSError):
-            dirs.add(Path(os.readlink(f"/proc/{pid}/fd/1")).parent)
+            target = os.readlink(f"/proc/{pid}/fd/1")
+            if target.startswith("/"):  # not a child caught between fork and its log file
+                dirs.add(Path(target).parent)  # (its stdout still dev's pipe: "pipe:[...]")
     return dirs
 
 
