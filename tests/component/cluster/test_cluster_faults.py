@@ -133,9 +133,10 @@ async def test_a_running_role_stops_when_one_node_comes_back_empty(
     stop = asyncio.Event()
     task = asyncio.create_task(roles.run_roles(settings, {"router"}, stop))
     marker = Keys(settings.topic_prefix).epoch
+    copies = StateEpoch(own_client, settings.topic_prefix).checked_keys()
     try:
-        for _ in range(200):  # the marker is written at start
-            if await own_client.exists(marker):
+        for _ in range(200):  # the marker, then a copy on every node, are written at start
+            if await own_client.exists(*copies) == len(copies):
                 break
             await asyncio.sleep(0.05)
         _flush_a_node_without(own_cluster, own_client, marker)
