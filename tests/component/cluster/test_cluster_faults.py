@@ -133,8 +133,9 @@ async def test_a_running_role_stops_when_one_node_comes_back_empty(
     stop = asyncio.Event()
     task = asyncio.create_task(roles.run_roles(settings, {"router"}, stop))
     marker = Keys(settings.topic_prefix).epoch
-    copies = StateEpoch(own_client, settings.topic_prefix).checked_keys()
     try:
+        await own_client.exists(marker)  # the client knows the cluster's slots from here on
+        copies = StateEpoch(own_client, settings.topic_prefix).checked_keys()
         for _ in range(200):  # the marker, then a copy on every node, are written at start
             if await own_client.exists(*copies) == len(copies):
                 break
