@@ -6,9 +6,12 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,7 +40,10 @@ def create_app(ctx: IngressContext) -> FastAPI:
         # the internal address (http://, the proxy's upstream), and a provider following
         # it would post there or be refused. A path with a trailing slash is unknown (404).
         redirect_slashes=False,
+        docs_url=None,  # served below from our own copy of Swagger UI, not from a CDN
+        redoc_url=None,
     )
+    add_docs(app)
     app.state.ingress = ctx
     install_handlers(app, RETRY_AFTER_S)
     for module in (email, chat, twilio, meta, voice, webform, actions):
@@ -61,6 +67,30 @@ def create_app(ctx: IngressContext) -> FastAPI:
     app.hot = hot
     app.hot_app = Measure(JsonIsUtf8(hot, routed=hot.served), ctx.telemetry)
     return app
+
+
+SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
+DOCS_ASSETS = "/docs/static"
+
+
+def add_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI on the app's OpenAPI document, its script and styles served
+    by the app itself (``static/swagger-ui``), so the page works where the ingress cannot
+    reach a CDN, as behind a company's proxy."""
+
+    async def docs(_: Request) -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            # no badge from validator.swagger.io: it would send it the document's address
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    app.add_route("/docs", docs, methods=["GET"], include_in_schema=False)
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI), name="docs-assets")
 
 
 class IngressApp(FastAPI):
