@@ -250,13 +250,11 @@ def served(scope: Scope) -> bool:
     as the app's router would pick one; the scope then names the route on the path, for
     the metrics, as routing does."""
     routes = getattr(scope.get("app"), "routes", None) or ()
-    if not any(route.matches(scope)[0] is Match.FULL for route in routes):
-        return False
     for route in _served_routes(routes):
-        if route.matches(scope)[0] is not Match.NONE:
+        if route.matches(scope)[0] is Match.FULL:
             scope["route"] = getattr(route, "original_route", route)
-            break
-    return True
+            return True
+    return False
 
 
 def _served_routes(routes: Any) -> Any:

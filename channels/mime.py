@@ -404,17 +404,13 @@ def _leaf(part: Message, ctype: str, out: _Walk) -> None:
     is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not name
     data = _payload(part, out.headers)
     if is_body:
-        text = decode_bytes(data, out.charset(part), out.declared)
         if ctype == "text/plain":
-            flowed, delsp = _flowed(part)
-            if flowed:
-                text = unflow(text, delsp=delsp)
-            text, found = extract_uuencoded(text)
+            text, found = extract_uuencoded(_plain_text(part, out, data))
             out.attachments.extend(found)
             out.plain.append(text)
             out.saw_plain = True
         else:
-            out.html.append(text)
+            out.html.append(decode_bytes(data, out.charset(part), out.declared))
     elif ctype == DSN:
         return
     else:
@@ -796,8 +792,11 @@ def _read(walk: _Walk, root: Message, depth: int) -> tuple[str, list[str], bool]
     return text, quoted, html_only
 
 
-def _plain_text(part: Message, walk: _Walk) -> str:
-    text = decode_bytes(_payload(part, walk.headers), walk.charset(part), walk.declared)
+def _plain_text(part: Message, walk: _Walk, data: bytes | None = None) -> str:
+    """A text/plain part's text (``data``: its payload, when already read): decoded in
+    its charset, its format=flowed lines joined (RFC 3676)."""
+    payload = _payload(part, walk.headers) if data is None else data
+    text = decode_bytes(payload, walk.charset(part), walk.declared)
     flowed, delsp = _flowed(part)
     return unflow(text, delsp=delsp) if flowed else text
 

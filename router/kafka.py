@@ -380,7 +380,7 @@ class _Batches:
             await self._producer.partitions_for(topic)
             self._known.add(topic)
         partition = self._partitions.get((topic, key))
-        if partition is None:  # the partition send() would choose (murmur2 is pure Python)
+        if partition is None:  # the partition send() would choose, once per poll
             partition = self._producer._partition(topic, None, key, value, key, value)  # noqa: SLF001
             self._partitions[topic, key] = partition
         tp = (topic, partition)

@@ -168,15 +168,15 @@ class InMemoryThreadStore:
     def _followed_up(thread: _Thread, ticket_id: str) -> str:
         """The customer's current ticket when it is the follow-up of ``ticket_id`` (the
         conversation went on there), as ``view.lua``; else ``ticket_id``."""
-        current = thread.tickets.get(thread.open_ticket or "")
-        if current and thread.open_ticket != ticket_id:
-            try:
-                follows = orjson.loads(current.json).get("follow_up_of")
-            except orjson.JSONDecodeError:
-                return ticket_id
-            if follows == ticket_id and thread.open_ticket:
-                return thread.open_ticket
-        return ticket_id
+        current = thread.open_ticket
+        stored = thread.tickets.get(current) if current and current != ticket_id else None
+        if current is None or stored is None:
+            return ticket_id
+        try:
+            follows = orjson.loads(stored.json).get("follow_up_of")
+        except orjson.JSONDecodeError:
+            return ticket_id
+        return current if follows == ticket_id else ticket_id
 
     async def commit_many(self, commits: list[Commit]) -> list[str]:
         """'DUP' when the event was applied before, 'CONFLICT' when the ticket's version is
