@@ -12,13 +12,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from channels.app import create_app
-from channels.deps import IngressContext
-from channels.publish import Accepted, Publisher
+from channels.publish import Accepted
 from router.events import CloudEvent, Interaction
-from router.observability import Telemetry
 from router.settings import Settings
 from router.topics import Topic
+from tests.unit.channels.support import ingress_client
 
 pytestmark = pytest.mark.unit
 
@@ -64,14 +62,8 @@ def publisher() -> Remembering:
 
 @pytest.fixture
 async def client(publisher: Remembering) -> AsyncIterator[httpx.AsyncClient]:
-    ctx = IngressContext(
-        settings=Settings(api_tokens=SecretStr("t")),
-        publisher=cast(Publisher, publisher),
-        telemetry=Telemetry(),
-        ticket_owners=every_ticket_exists,
-    )
-    transport = httpx.ASGITransport(app=create_app(ctx))
-    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as c:
+    settings = Settings(api_tokens=SecretStr("t"))
+    async with ingress_client(settings, publisher, every_ticket_exists) as c:
         yield c
 
 

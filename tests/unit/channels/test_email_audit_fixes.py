@@ -6,21 +6,17 @@ or only a forwarded message."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import cast
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from channels.app import create_app
-from channels.deps import IngressContext
 from channels.email import interpret
 from channels.header_policy import MAX_HEADER_CHARS
 from channels.mime import MAX_REFERENCES, parse_email
-from channels.publish import Accepted, Publisher
 from router.events import Interaction
-from router.observability import Telemetry
 from router.settings import Settings
+from tests.unit.channels.support import Remembering, ingress_client
 
 pytestmark = pytest.mark.unit
 
@@ -28,28 +24,9 @@ RFC822 = {"content-type": "message/rfc822"}
 SUPPORT = "support@acme.test"
 
 
-class Remembering:
-    def __init__(self) -> None:
-        self.published: list[Interaction] = []
-        self.ids: list[str | None] = []
-
-    async def interaction(
-        self, source: str, provider_id: str | None, data: Interaction, **_: object
-    ) -> Accepted:
-        self.ids.append(provider_id)
-        self.published.append(data)
-        return Accepted(f"{source}#{len(self.published)}", duplicate=False)
-
-
 def client_for(publisher: Remembering, groups: frozenset[str] = frozenset()) -> httpx.AsyncClient:
-    ctx = IngressContext(
-        settings=Settings(api_tokens=SecretStr("t"), email_group_addresses=groups),
-        publisher=cast(Publisher, publisher),
-        telemetry=Telemetry(),
-        ticket_owners=None,  # type: ignore[arg-type]
-    )
-    transport = httpx.ASGITransport(app=create_app(ctx))
-    return httpx.AsyncClient(transport=transport, base_url="http://ingress")
+    settings = Settings(api_tokens=SecretStr("t"), email_group_addresses=groups)
+    return ingress_client(settings, publisher)
 
 
 @pytest.fixture
@@ -106,10 +83,10 @@ async def test_a_customer_writing_to_themselves_with_us_in_bcc_is_accepted(
     raw, customer = BCC_SELF[name]
     resp = await client.post("/v1/channels/email", content=raw, headers=RFC822)
     assert resp.status_code == 202, resp.text
-    [data] = publisher.published
+    [(provider_id, data)] = publisher.published
     assert (data.customer.email, data.customer.name, data.inbox) == (customer, "Kim", SUPPORT)
     assert "customer_from" not in data.metadata
-    assert (publisher.ids[0] or "").endswith(f"\x1f{customer}")  # published under Kim
+    assert (provider_id or "").endswith(f"\x1f{customer}")  # published under Kim
 
 
 def test_the_inbox_of_a_mail_written_to_oneself_is_the_delivery_address() -> None:

@@ -10,11 +10,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from channels.app import create_app
-from channels.deps import IngressContext
-from router.observability import Telemetry
 from router.settings import Settings
 from tests.endpoints import POST_ENDPOINTS
+from tests.unit.channels.support import ingress_client
 
 pytestmark = pytest.mark.unit
 
@@ -27,14 +25,9 @@ async def no_owners(ticket_ids: list[str]) -> list[str | None]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    ctx = IngressContext(
-        settings=Settings(api_tokens=SecretStr("t"), max_body_bytes=LIMIT),
-        publisher=None,  # type: ignore[arg-type]  # nothing is published past a 413
-        telemetry=Telemetry(),
-        ticket_owners=no_owners,
-    )
-    transport = httpx.ASGITransport(app=create_app(ctx), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as c:
+    settings = Settings(api_tokens=SecretStr("t"), max_body_bytes=LIMIT)
+    # no publisher: nothing is published past a 413
+    async with ingress_client(settings, None, no_owners, raise_app_exceptions=False) as c:
         yield c
 
 

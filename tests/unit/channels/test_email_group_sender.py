@@ -6,21 +6,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import cast
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from channels.app import create_app
-from channels.deps import IngressContext
 from channels.email import interpret
-from channels.publish import Accepted, Publisher
 from consumers.state.memory import InMemoryThreadStore
 from router.events import Interaction
-from router.observability import Telemetry
 from router.settings import Settings
 from tests.unit.channels import test_email_threading as threading_tests
+from tests.unit.channels.support import Remembering, ingress_client
 from tests.unit.channels.test_email_threading import record
 from tests.unit.core.test_routing_handler import Broker, customer, handler, snapshot
 
@@ -151,17 +147,6 @@ def test_machine_mail_from_our_own_inbox_is_recorded_without_a_customer() -> Non
     assert mail.sender_key() == "email:anonymous"
 
 
-class Remembering:
-    def __init__(self) -> None:
-        self.published: list[tuple[str | None, Interaction]] = []
-
-    async def interaction(
-        self, source: str, provider_id: str | None, data: Interaction, **_: object
-    ) -> Accepted:
-        self.published.append((provider_id, data))
-        return Accepted(f"{source}#{len(self.published)}", duplicate=False)
-
-
 @pytest.fixture
 def publisher() -> Remembering:
     return Remembering()
@@ -169,14 +154,8 @@ def publisher() -> Remembering:
 
 @pytest.fixture
 async def client(publisher: Remembering) -> AsyncIterator[httpx.AsyncClient]:
-    ctx = IngressContext(
-        settings=Settings(api_tokens=SecretStr("t"), email_group_addresses=GROUPS),
-        publisher=cast(Publisher, publisher),
-        telemetry=Telemetry(),
-        ticket_owners=None,  # type: ignore[arg-type]
-    )
-    transport = httpx.ASGITransport(app=create_app(ctx))
-    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as c:
+    settings = Settings(api_tokens=SecretStr("t"), email_group_addresses=GROUPS)
+    async with ingress_client(settings, publisher) as c:
         yield c
 
 

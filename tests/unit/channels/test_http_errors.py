@@ -9,10 +9,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from channels.app import create_app
-from channels.deps import IngressContext
-from router.observability import Telemetry
 from router.settings import Settings
+from tests.unit.channels.support import ingress_client
 
 pytestmark = pytest.mark.unit
 
@@ -25,14 +23,8 @@ async def broken_lookup(ticket_ids: list[str]) -> list[str | None]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    ctx = IngressContext(
-        settings=Settings(api_tokens=SecretStr("t")),
-        publisher=None,  # type: ignore[arg-type]
-        telemetry=Telemetry(),
-        ticket_owners=broken_lookup,
-    )
-    transport = httpx.ASGITransport(app=create_app(ctx), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as c:
+    settings = Settings(api_tokens=SecretStr("t"))
+    async with ingress_client(settings, None, broken_lookup, raise_app_exceptions=False) as c:
         yield c
 
 
