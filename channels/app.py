@@ -18,9 +18,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels import actions, body, chat, email, meta, twilio, voice, webform
 from channels.deps import IngressContext
-from channels.models import CHALLENGE, HEADERS_TOO_LARGE, problem_responses
+from channels.models import CHALLENGE, HEADERS_TOO_LARGE, challenge, problem_responses
 from channels.problems import Problem, install_handlers, instance_path, problem_response
-from channels.signatures import SIGNATURE_HEADER
+from channels.signatures import PROVIDER_CHALLENGES, SIGNATURE_HEADER
 from router.health import add_health_routes
 from router.observability import Telemetry
 
@@ -109,7 +109,7 @@ class IngressApp(FastAPI):
         paths. A ``422`` an endpoint declares itself (a reused Idempotency-Key) stays.
 
         Every operation may be answered ``431`` by the HTTP server (``channels.protocol``);
-        the ``401`` of an endpoint that takes a bearer token names its challenge."""
+        the ``401`` of an endpoint names the challenge it sends (``_challenge``)."""
         if self.openapi_schema is None:
             document = super().openapi()
             for operations in document.get("paths", {}).values():
@@ -118,10 +118,10 @@ class IngressApp(FastAPI):
                     if _is_validation_error(responses.get("422")):
                         del responses["422"]
                         responses.setdefault("400", problem_responses(400)[400])
-                    responses.setdefault("431", {**HEADERS_TOO_LARGE})
-                    if "401" in responses and _takes_bearer(operation):
-                        headers = responses["401"].setdefault("headers", {})
-                        headers.update(CHALLENGE)
+                    sent = _challenge(operation)
+                    if "401" in responses and sent is not None:
+                        responses["401"].setdefault("headers", {}).update(sent)
+            declare_server_answers(document)
             document.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
             document.get("components", {}).get("schemas", {}).pop("ValidationError", None)
             self.openapi_schema = document
@@ -141,14 +141,44 @@ class IngressApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def _takes_bearer(operation: dict[str, Any]) -> bool:
-    """Whether the operation's ``401`` comes with ``WWW-Authenticate: Bearer``: it takes a
-    bearer token (``actions.authorize``: the ``HTTPBearer`` scheme), or a shared secret
-    as a bearer token or a signature (``shared_secret.require_secret``). A provider's
-    webhook signature (Twilio, Meta) has no HTTP authentication scheme to name."""
+def _challenge(operation: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``WWW-Authenticate`` declaration of the operation's ``401``: ``Bearer`` when it
+    takes a bearer token (``actions.authorize``: the ``HTTPBearer`` scheme) or a shared
+    secret as a bearer token or a signature (``shared_secret.require_secret``); the
+    provider's ``Signature`` challenge when it checks a provider's webhook signature
+    (Twilio, Meta: ``signatures.PROVIDER_CHALLENGES``, by the header it reads)."""
     if any("HTTPBearer" in requirement for requirement in operation.get("security", ())):
-        return True
-    return any(p.get("name") == SIGNATURE_HEADER for p in operation.get("parameters", ()))
+        return CHALLENGE
+    names = [p.get("name") for p in operation.get("parameters", ())]
+    if SIGNATURE_HEADER in names:
+        return CHALLENGE
+    for name in names:
+        if name in PROVIDER_CHALLENGES:
+            return challenge(PROVIDER_CHALLENGES[name])
+    return None
+
+
+def declare_server_answers(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with what the HTTP server (``channels.protocol``) may answer before
+    any app sees a request declared on every operation: ``431``, headers too large."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.setdefault("responses", {}).setdefault("431", {**HEADERS_TOO_LARGE})
+    return document
+
+
+def document_server_answers(app: FastAPI) -> None:
+    """``app``'s OpenAPI document declares what the server answers for it
+    (``declare_server_answers``), as the ingress's does: for another app served by
+    Switchboard's HTTP server, the ops app of the consumer roles."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_server_answers(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _is_validation_error(response: dict[str, Any] | None) -> bool:

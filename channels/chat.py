@@ -6,10 +6,11 @@ import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from channels.body import JSON, parse_json, read_body, require_media_type, validate
 from channels.deps import Ingress
+from channels.email_address import EmailAddress
 from channels.models import (
     AcceptedBody,
     idempotency_key,
@@ -32,7 +33,7 @@ class Visitor(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: Ident
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
     name: Name | None = None
 
 

@@ -20,7 +20,7 @@ from channels.meta_payloads import Envelope, Extracted, extract_any
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
 from channels.publish import Publisher
-from channels.signatures import matches_any, verify_meta
+from channels.signatures import META_HEADER, PROVIDER_CHALLENGES, matches_any, verify_meta
 from router.actions import strip_controls
 from router.events import Interaction
 from router.health import HeadRoute
@@ -150,7 +150,7 @@ def build_router() -> APIRouter:
             },
             "parameters": [
                 {
-                    "name": "X-Hub-Signature-256",
+                    "name": META_HEADER,
                     "in": "header",
                     "required": False,
                     "description": "Required when SWITCHBOARD_META_APP_SECRET is set.",
@@ -166,7 +166,12 @@ def build_router() -> APIRouter:
         if settings.meta_app_secret is not None:
             secret = settings.meta_app_secret.get_secret_value()
             if not verify_meta(secret, raw, request.headers.get("x-hub-signature-256")):
-                raise Problem(401, "missing or invalid X-Hub-Signature-256", slug="signature")
+                raise Problem(
+                    401,
+                    f"missing or invalid {META_HEADER}",
+                    slug="signature",
+                    headers={"WWW-Authenticate": PROVIDER_CHALLENGES[META_HEADER]},
+                )
         kind, found = extract(parse_json(raw))
         events = (
             await publish_all(ingress.publisher, SOURCES[kind], found.messages)

@@ -52,12 +52,19 @@ RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 0},
     }
 }
-CHALLENGE = {
-    "WWW-Authenticate": {
-        "description": 'How to authenticate: `Bearer realm="switchboard"`.',
-        "schema": {"type": "string"},
+
+
+def challenge(value: str) -> dict[str, Any]:
+    """The OpenAPI declaration of the ``WWW-Authenticate`` a ``401`` sends as ``value``."""
+    return {
+        "WWW-Authenticate": {
+            "description": f"How to authenticate: `{value}`.",
+            "schema": {"type": "string"},
+        }
     }
-}
+
+
+CHALLENGE = challenge('Bearer realm="switchboard"')
 LINK_NEXT = {
     "Link": {
         "description": 'The next page, `<path?limit=...&cursor=...>; rel="next"` (RFC 8288); '

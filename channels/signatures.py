@@ -17,6 +17,23 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 MAX_SKEW_S = 300
 TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
 SIGNATURE_HEADER = "X-Switchboard-Signature"
+TWILIO_HEADER = "X-Twilio-Signature"
+META_HEADER = "X-Hub-Signature-256"
+
+
+def signature_challenge(realm: str, header: str) -> str:
+    """``WWW-Authenticate`` for the 401 of a provider's webhook signature: a 401 must
+    carry a challenge (RFC 9110, 15.5.2). No registered scheme names a signed-body
+    header, so the scheme is ``Signature`` with auth-params (RFC 9110, 11.2) naming the
+    provider (``realm``) and the header the signature goes in."""
+    return f'Signature realm="{realm}", header="{header}"'
+
+
+PROVIDER_CHALLENGES = {
+    TWILIO_HEADER: signature_challenge("twilio", TWILIO_HEADER),
+    META_HEADER: signature_challenge("meta", META_HEADER),
+}
+"""The challenge of each provider's signature, by the header the signature goes in."""
 
 
 def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:

@@ -25,7 +25,7 @@ from channels.body import (
 from channels.deps import Ingress
 from channels.models import AcceptedBody, IgnoredBody, problem_responses
 from channels.problems import Problem
-from channels.signatures import verify_twilio
+from channels.signatures import PROVIDER_CHALLENGES, TWILIO_HEADER, verify_twilio
 from router.actions import Clean, Ident, Name, NoControls, strip_controls
 from router.events import Attachment, Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
@@ -135,13 +135,23 @@ def to_interaction(
     )
 
 
+def signature_problem() -> Problem:
+    """401 naming the header, with its challenge (``WWW-Authenticate``)."""
+    return Problem(
+        401,
+        f"missing or invalid {TWILIO_HEADER}",
+        slug="signature",
+        headers={"WWW-Authenticate": PROVIDER_CHALLENGES[TWILIO_HEADER]},
+    )
+
+
 def signed_pairs(raw: bytes) -> list[tuple[str, str]]:
     """The form as the signature covers it, read without refusing anything: who cannot
     prove to be Twilio hears 401 whatever they sent, never how their body is malformed.
     A body Twilio signed is UTF-8 and well formed, so it reads the same as when parsed;
     and it has far fewer than ``MAX_FORM_FIELDS`` fields: more are not parsed at all."""
     if form_fields(raw) > MAX_FORM_FIELDS:
-        raise Problem(401, "missing or invalid X-Twilio-Signature", slug="signature")
+        raise signature_problem()
     return parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
 
 
@@ -175,7 +185,7 @@ def build_router() -> APIRouter:
                 "requestBody": {"required": True, "content": {FORM: {"schema": schema}}},
                 "parameters": [
                     {
-                        "name": "X-Twilio-Signature",
+                        "name": TWILIO_HEADER,
                         "in": "header",
                         "required": False,
                         "description": "Required when SWITCHBOARD_TWILIO_AUTH_TOKEN is set.",
@@ -193,7 +203,7 @@ def build_router() -> APIRouter:
                 signature = request.headers.get("x-twilio-signature")
                 url = signed_url(settings, request)
                 if not verify_twilio(token, url, signed_pairs(raw), signature, raw):
-                    raise Problem(401, "missing or invalid X-Twilio-Signature", slug="signature")
+                    raise signature_problem()
             fields = dict(parse_form_pairs(raw))
             if status_callback(fields):
                 return IgnoredBody()

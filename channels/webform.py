@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from fastapi import APIRouter, Request, Response
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    EmailStr,
-    StringConstraints,
-    ValidatorFunctionWrapHandler,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from channels.body import (
     FORM,
@@ -33,6 +23,7 @@ from channels.body import (
     validate,
 )
 from channels.deps import Ingress, IngressContext
+from channels.email_address import EmailAddress
 from channels.models import (
     AcceptedBody,
     idempotency_key,
@@ -51,50 +42,14 @@ NO_THREAD = ThreadRef()
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
-PLAIN_EMAIL = re.compile(
-    r"([A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*)"
-    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
-)
-SPECIAL_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
-MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
-LOCAL_MAX, ADDRESS_MAX = 64, 254
-
-
-def plain_email(value: str) -> str | None:
-    """The address as ``EmailStr`` normalises it, for the common plain ASCII form that
-    ``email_validator`` accepts as is (only the domain lowercased); None for anything else,
-    which ``EmailStr`` then judges. Its full check (IDNA tables for every character of the
-    domain) cost a fifth of a web form's processing."""
-    match = PLAIN_EMAIL.fullmatch(value.strip())
-    if match is None:
-        return None
-    local, domain = match.groups()
-    domain = domain.lower()
-    if (
-        len(local) > LOCAL_MAX  # the RFC 5321 limits, as email_validator checks them
-        or len(local) + 1 + len(domain) > ADDRESS_MAX
-        or "--" in domain  # punycode and the "ab--" rule: left to the full check
-        or domain.rpartition(".")[2] in SPECIAL_TLDS
-        or local.lower() in MAILBOX_NAMES  # "Postmaster" is lowercased
-    ):
-        return None
-    return f"{local}@{domain}"
-
-
 class WebForm(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    email: EmailStr
+    email: EmailAddress
     name: Name | None = None
     subject: Annotated[str, StringConstraints(max_length=998), Clean] | None = None
     message: Annotated[NonEmpty, Clean]
     category: Annotated[str, StringConstraints(max_length=100), Clean] | None = None
-
-    @field_validator("email", mode="wrap")
-    @classmethod
-    def _plain_email_first(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        plain = plain_email(value) if isinstance(value, str) else None
-        return plain if plain is not None else handler(value)
 
 
 def to_interaction(form: WebForm, inbox: str) -> Interaction:

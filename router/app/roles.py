@@ -13,6 +13,7 @@ from datetime import timedelta
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from channels.app import document_server_answers
 from channels.problems import install_http_errors
 from consumers.domain.windows import CONTRIBUTORS
 from consumers.metrics import MetricsHandler
@@ -387,6 +388,7 @@ async def run_roles(
         else:
             app = ops_app(telemetry, lambda: checks)
             install_http_errors(app)  # here: router.health must not import channels
+            document_server_answers(app)  # its 431, served by the same HTTP server
         redis = make_redis(settings)
         stack.push_async_callback(redis.aclose)
 

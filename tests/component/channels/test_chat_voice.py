@@ -124,11 +124,24 @@ async def test_the_same_sent_at_in_another_offset_is_a_duplicate(
     assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
 
 
+async def test_a_visitor_at_a_test_domain_is_accepted(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Was 400 ("special-use or reserved name"); the email channel takes the address."""
+    body = {**CHAT, "visitor": {"id": "v-7", "email": "Dana@Shop.Example.TEST"}}
+    resp = await ingress_client.post("/v1/channels/chat", json=body)
+    assert resp.status_code == 202, resp.text
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert records[0].key == b"email:dana@shop.example.test"
+
+
 async def test_chat_bad_input(ingress_client: httpx.AsyncClient, settings: Settings) -> None:
     post = ingress_client.post
     url = "/v1/channels/chat"
     assert_problem(await post(url, json={**CHAT, "visitor": {}}), 400, "/visitor/id")
     assert_problem(await post(url, json={**CHAT, "text": " "}), 400, "/text")
+    not_an_address = {**CHAT, "visitor": {"id": "v-7", "email": "dana@"}}
+    assert_problem(await post(url, json=not_an_address), 400, "/visitor/email")
     assert_problem(await post(url, json={**CHAT, "text": 5}), 400, "/text")
     assert_problem(
         await post(url, json={**CHAT, "sent_at": "2026-11-03T10:00:00"}), 400, "/sent_at"

@@ -1,7 +1,8 @@
 """The OpenAPI document declares what the server sends beside the body: 431 on every
-operation, ``Retry-After`` on a 503, ``WWW-Authenticate`` on a 401 that carries it,
-``Link`` on a page of a list, ``Cache-Control`` on the read API's answers. Each
-declaration is checked against a real answer."""
+operation (the ops app's of the consumer roles too), ``Retry-After`` on a 503,
+``WWW-Authenticate`` on a 401 that carries it, ``Link`` on a page of a list,
+``Cache-Control`` on the read API's answers. Each declaration is checked against a real
+answer."""
 
 from __future__ import annotations
 
@@ -28,7 +29,13 @@ pytestmark = pytest.mark.component
 
 AUTH = {"Authorization": "Bearer read-token"}
 PAGED = ("/v1/customers/{customer_id}/tickets", "/v1/queues/{name}/waiting")
+SIGNATURE = {  # the 401s of a provider's webhook signature: its Signature challenge
+    ("post", "/v1/channels/sms"): 'Signature realm="twilio", header="X-Twilio-Signature"',
+    ("post", "/v1/channels/whatsapp"): 'Signature realm="twilio", header="X-Twilio-Signature"',
+    ("post", "/v1/channels/messenger"): 'Signature realm="meta", header="X-Hub-Signature-256"',
+}
 CHALLENGED = {  # the 401s answered with WWW-Authenticate: bearer token or shared secret
+    *SIGNATURE,
     ("post", "/v1/actions"),
     ("post", "/v1/channels/chat"),
     ("post", "/v1/channels/voice"),
@@ -85,6 +92,22 @@ async def test_every_operation_declares_431_and_the_server_answers_it(
         assert_protocol_problem(await exchange(port, big), 431)
 
 
+async def test_the_ops_app_of_a_consumer_role_declares_431_and_its_server_answers_it(
+    settings: Settings,
+) -> None:
+    async with running(settings, "metrics") as port, httpx.AsyncClient() as client:
+        resp = await client.get(f"http://127.0.0.1:{port}/openapi.json")
+        assert resp.status_code == 200
+        doc = resp.json()
+        assert {path for _, path, _ in operations(doc)} == {"/healthz", "/readyz", "/metrics"}
+        for method, path, op in operations(doc):
+            declared = op["responses"].get("431")
+            assert declared is not None, (method, path)
+            assert "application/problem+json" in declared["content"], (method, path)
+        big = b"GET /healthz HTTP/1.1\r\nHost: ops\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+        assert_protocol_problem(await exchange(port, big), 431)
+
+
 async def test_a_401_declares_www_authenticate_exactly_where_it_is_sent(
     http: httpx.AsyncClient,
 ) -> None:
@@ -114,7 +137,11 @@ async def test_a_401_declares_www_authenticate_exactly_where_it_is_sent(
         assert_problem(resp, 401)
         sent = "www-authenticate" in resp.headers
         assert sent == (key in declared), (key, resp.headers)
-        if sent:
+        if key in SIGNATURE:
+            assert resp.headers["www-authenticate"] == SIGNATURE[key]
+            description = with_401[key]["responses"]["401"]["headers"]["WWW-Authenticate"]
+            assert f"`{SIGNATURE[key]}`" in description["description"]
+        elif sent:
             assert resp.headers["www-authenticate"].startswith("Bearer ")
 
 

@@ -199,11 +199,25 @@ async def test_an_idempotency_key_reused_for_another_request_is_422_and_writes_n
     assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
 
 
+@pytest.mark.parametrize("encoding", ["json", "data"], ids=["json", "form-encoded"])
+async def test_an_address_at_a_test_domain_is_accepted(
+    ingress_client: httpx.AsyncClient, settings: Settings, encoding: str
+) -> None:
+    """Was 400 ("special-use or reserved name"); the email channel takes the address."""
+    body = {"email": "Anna@Example.TEST", "message": "my parcel is late"}
+    resp = await ingress_client.post("/v1/channels/webform", **{encoding: body})  # type: ignore[arg-type]
+    assert resp.status_code == 202, resp.text
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert records[0].key == b"email:anna@example.test"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "status", "pointer"),
     [
         ({"json": {"message": "no email"}}, 400, "/email"),
         ({"json": {"email": "not-an-email", "message": "x"}}, 400, "/email"),
+        ({"json": {"email": "anna@", "message": "x"}}, 400, "/email"),
+        ({"data": {"email": "anna@localhost", "message": "x"}}, 400, "/email"),
         ({"json": {"email": "a@example.com", "message": "  "}}, 400, "/message"),
         ({"json": {"email": "a@example.com", "message": 5}}, 400, "/message"),
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, ""),

@@ -1,0 +1,194 @@
+"""The channels answer alike where a client would expect them to: the web form, chat and
+email take the same test addresses; a provider's bad signature is a 401 with a challenge,
+as a bad bearer token is; the ops app declares the 431 its server answers, as the
+ingress does. Over HTTP, through the app as served (no broker: nothing is durable)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from channels.app import document_server_answers
+from channels.problems import install_http_errors
+from router.health import ops_app
+from router.observability import Telemetry
+from router.settings import Settings
+from tests.unit.channels.support import Remembering, ingress_client
+
+pytestmark = pytest.mark.unit
+
+PROBLEM = "application/problem+json"
+WEBFORM, CHAT, EMAIL = "/v1/channels/webform", "/v1/channels/chat", "/v1/channels/email"
+
+
+@pytest.fixture
+def publisher() -> Remembering:
+    return Remembering()
+
+
+@pytest.fixture
+async def client(publisher: Remembering) -> AsyncIterator[httpx.AsyncClient]:
+    async with ingress_client(Settings(), publisher) as c:
+        yield c
+
+
+def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == PROBLEM
+    problem: dict[str, Any] = resp.json()
+    assert problem["status"] == status
+    assert {"type", "title", "detail"} <= problem.keys()
+    return problem
+
+
+def webform_json(email: str) -> dict[str, Any]:
+    return {"json": {"email": email, "message": "my parcel is late"}}
+
+
+def webform_form(email: str) -> dict[str, Any]:
+    return {"data": {"email": email, "message": "my parcel is late"}}
+
+
+def chat(email: str) -> dict[str, Any]:
+    return {
+        "json": {"conversation_id": "c-1", "visitor": {"id": "v-1", "email": email}, "text": "hi"}
+    }
+
+
+SENDS = {
+    "webform-json": (WEBFORM, webform_json, "/email"),
+    "webform-form": (WEBFORM, webform_form, "/email"),
+    "chat": (CHAT, chat, "/visitor/email"),
+}
+
+
+# --- one address rule ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address", ["anna@example.test", "Anna@Support.Example.TEST"])
+@pytest.mark.parametrize("send", list(SENDS))
+async def test_an_address_at_a_test_domain_is_accepted(
+    client: httpx.AsyncClient, publisher: Remembering, send: str, address: str
+) -> None:
+    """Was 400 "special-use or reserved name" while the email channel took the same."""
+    path, body, _ = SENDS[send]
+    resp = await client.post(path, **body(address))
+    assert resp.status_code == 202, resp.text
+    [(_, interaction)] = publisher.published
+    assert interaction.customer.email == address.lower()
+
+
+async def test_the_email_channel_takes_the_same_address(
+    client: httpx.AsyncClient, publisher: Remembering
+) -> None:
+    mail = (
+        b"From: Anna <anna@example.test>\r\nTo: help@acme.example\r\n"
+        b"Message-ID: <m-1@example.test>\r\nSubject: parcel\r\n\r\nmy parcel is late\r\n"
+    )
+    resp = await client.post(EMAIL, content=mail, headers={"content-type": "message/rfc822"})
+    assert resp.status_code == 202, resp.text
+    [(_, interaction)] = publisher.published
+    assert interaction.customer.email == "anna@example.test"
+
+
+@pytest.mark.parametrize(
+    "address", ["anna", "anna@", "anna@@example.test", "anna@localhost", "anna@[192.0.2.1]"]
+)
+@pytest.mark.parametrize("send", list(SENDS))
+async def test_what_is_no_address_is_still_400_at_its_field(
+    client: httpx.AsyncClient, publisher: Remembering, send: str, address: str
+) -> None:
+    path, body, pointer = SENDS[send]
+    problem = assert_problem(await client.post(path, **body(address)), 400)
+    assert [e["pointer"] for e in problem["errors"]] == [pointer]
+    assert "not a valid email address" in problem["detail"]
+    assert publisher.published == []
+
+
+# --- provider signatures: 401 with a challenge --------------------------------------------
+
+TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+QUOTED = r'"(?:[^"\\]|\\.)*"'
+AUTH_PARAM = rf"{TOKEN}\s*=\s*(?:{TOKEN}|{QUOTED})"
+TOKEN68 = r"[A-Za-z0-9\-._~+/]+=*"
+CHALLENGE = re.compile(rf"{TOKEN}(?: +(?:{TOKEN68}|{AUTH_PARAM}(?:\s*,\s*{AUTH_PARAM})*))?")
+"""One challenge of ``WWW-Authenticate`` (RFC 9110, 11.3 and 11.6.1)."""
+
+TWILIO = 'Signature realm="twilio", header="X-Twilio-Signature"'
+META = 'Signature realm="meta", header="X-Hub-Signature-256"'
+SIGNED = Settings(
+    twilio_auth_token=SecretStr("twilio-token"),
+    meta_app_secret=SecretStr("meta-secret"),
+    public_url="https://switchboard.example",
+)
+SMS = {"MessageSid": "SM1", "From": "+14158675309", "To": "+15005550006", "Body": "hi"}
+UNSIGNED: dict[str, tuple[str, dict[str, Any], str]] = {
+    "sms unsigned": ("/v1/channels/sms", {"data": SMS}, TWILIO),
+    "whatsapp bad signature": (
+        "/v1/channels/whatsapp",
+        {"data": SMS, "headers": {"X-Twilio-Signature": "bm90IGl0"}},
+        TWILIO,
+    ),
+    "sms of too many fields": (
+        "/v1/channels/sms",
+        {
+            "content": b"&".join(b"f%d=1" % i for i in range(20_000)),
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        TWILIO,
+    ),
+    "messenger unsigned": ("/v1/channels/messenger", {"json": {"object": "page"}}, META),
+    "messenger bad signature": (
+        "/v1/channels/messenger",
+        {"json": {"object": "page"}, "headers": {"X-Hub-Signature-256": "sha256=" + "0" * 64}},
+        META,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNSIGNED))
+async def test_a_bad_provider_signature_is_401_with_a_challenge(case: str) -> None:
+    """RFC 9110, 15.5.2: a 401 MUST send WWW-Authenticate; these sent none."""
+    path, request, challenge = UNSIGNED[case]
+    async with ingress_client(SIGNED, Remembering()) as client:
+        resp = await client.post(path, **request)
+    problem = assert_problem(resp, 401)
+    assert resp.headers["www-authenticate"] == challenge
+    assert CHALLENGE.fullmatch(resp.headers["www-authenticate"])
+    assert challenge.rpartition('header="')[2].rstrip('"') in problem["detail"]
+
+
+async def test_the_document_declares_each_signature_challenge(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    for path, challenge in (
+        ("/v1/channels/sms", TWILIO),
+        ("/v1/channels/whatsapp", TWILIO),
+        ("/v1/channels/messenger", META),
+    ):
+        declared = doc["paths"][path]["post"]["responses"]["401"]["headers"]["WWW-Authenticate"]
+        assert f"`{challenge}`" in declared["description"], path
+    bearer = doc["paths"]["/v1/actions"]["post"]["responses"]["401"]["headers"]
+    assert 'Bearer realm="switchboard"' in bearer["WWW-Authenticate"]["description"]
+
+
+# --- the ops app's document ---------------------------------------------------------------
+
+
+async def test_the_ops_app_declares_431_on_every_operation() -> None:
+    app = ops_app(Telemetry(), dict)
+    install_http_errors(app)  # as the roles serve it
+    document_server_answers(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ops") as client:
+        doc = (await client.get("/openapi.json")).json()
+    operations = [(p, m, op) for p, ops in doc["paths"].items() for m, op in ops.items()]
+    assert {p for p, _, _ in operations} == {"/healthz", "/readyz", "/metrics"}
+    for path, method, op in operations:
+        declared = op["responses"].get("431")
+        assert declared is not None, (method, path)
+        assert PROBLEM in declared["content"], (method, path)
