@@ -5,11 +5,13 @@ encodings and RFC 2047/2231 decoding. Real mail breaks it in places, and each pl
 its repair here: bytes become text through :mod:`channels.charsets` (charset families,
 one decision per message for raw 8-bit headers), addresses through
 :mod:`channels.addresses` (lenient, with warnings), a forwarded-message banner above the
-headers is skipped, a ``multipart/*`` without boundary lines is read as one text part,
-inline uuencode becomes an attachment, a ``Date`` with the next header glued to it keeps
-its offset, ``format=flowed`` text is joined back into the writer's lines, and text keeps
-its line indentation. The text helpers (encoded words, message ids, dates, flowed text,
-HTML, uuencode) are in :mod:`channels.mail_text`.
+headers is skipped, a forwarded message sent base64 or quoted-printable is decoded, a
+``multipart/*`` without boundary lines is read as one text part, inline uuencode becomes
+an attachment, a ``Date`` with the next header glued to it keeps its offset,
+``format=flowed`` text is joined back into the writer's lines, and text keeps its line
+indentation. The text helpers (encoded words, message ids, dates, flowed text,
+HTML, uuencode) are in :mod:`channels.mail_text`; the rules for headers longer than the
+parser reads and for a mail written to its writer are in :mod:`channels.mail_headers`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from channels.addresses import Mailbox, parse_addresses
 from channels.auto_replies import auto_reply_reason
 from channels.charsets import HeaderCharset, decode_bytes
 from channels.header_policy import MAX_HEADER_CHARS, PLAIN_HEADERS, STRUCTURED, parse_scope
+from channels.mail_headers import read_in_reply_to, read_references, read_subject, written_to_self
 from channels.mail_text import (
     CONTROL,
     MAX_HTML_CHARS,
@@ -56,7 +59,10 @@ MAX_PARTS = 500
 #: Parts the stdlib parser builds at most (the walk reads MAX_PARTS of them; parts inside
 #: attached messages and delivery-status blocks count here too).
 PARSE_PARTS = 4 * MAX_PARTS
-MAX_REFERENCES = 100
+#: Forwarded messages sent base64 or quoted-printable are decoded and parsed again for a
+#: mail's text, each level of a forward in a forward once more: at most this many times
+#: the mail's size in all (quoted-printable leaves most text as long as it was).
+FORWARD_PARSE_FACTOR = 2
 WHITESPACE = re.compile(r"\s+")
 B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
@@ -98,7 +104,7 @@ class ParsedEmail:
     warnings: list[str] = field(default_factory=list)
     defects: int = 0
     #: the writer addressed the mail to themselves and it was delivered to another
-    #: address (ours, in Bcc); see ``written_to_self``
+    #: address (ours, in Bcc); see :func:`channels.mail_headers.written_to_self`
     to_self: bool = False
 
     @property
@@ -427,9 +433,8 @@ def _attached_message(part: Message, sub: Message | None, ctype: str, out: _Walk
     data, inner = b"", sub
     if sub is not None:
         cte = (out.headers.text("content-transfer-encoding", part) or "").strip().lower()
-        if cte in ("base64", "quoted-printable") and not sub.is_multipart():
-            encoded = _raw_bytes(str(sub.get_payload()))
-            data = _b64(encoded) if cte == "base64" else binascii.a2b_qp(encoded)
+        if cte in ("base64", "quoted-printable"):
+            data = _decoded_message(sub, cte, out.linesep)
             inner = BytesParser(policy=PLAIN_HEADERS).parsebytes(data, headersonly=True)
         else:
             try:
@@ -440,6 +445,25 @@ def _attached_message(part: Message, sub: Message | None, ctype: str, out: _Walk
     if name is None and inner is not None and ctype in ("message/rfc822", "message/global"):
         name = out.headers.text("subject", inner)
     return Attachment(name=name, content_type=ctype, size=len(data))
+
+
+def _decoded_message(sub: Message, cte: str, linesep: str) -> bytes:
+    """The bytes of a message attached base64 or quoted-printable, decoded (none when it
+    cannot be written back). The parser read the encoded text as a message: base64 as a
+    body with no headers, quoted-printable's header lines (it leaves ASCII lines mostly
+    as they are) as headers, which are written back as they came, with the blank line
+    below them only if there was one."""
+    payload = sub.get_payload()
+    if sub.is_multipart() or not isinstance(payload, str):
+        try:
+            encoded = sub.as_bytes(policy=SERIALISE[linesep])
+        except Exception:  # noqa: BLE001 - re-serialising a broken message can fail
+            return b""
+    else:
+        head = "".join(f"{name}: {value}{linesep}" for name, value in sub.raw_items())
+        joined = any(isinstance(d, errors.MissingHeaderBodySeparatorDefect) for d in sub.defects)
+        encoded = _raw_bytes(head + ("" if joined or not head else linesep) + payload)
+    return _b64(encoded) if cte == "base64" else binascii.a2b_qp(encoded)
 
 
 def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
@@ -613,7 +637,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         if body_error is not None:
             raise body_error
         linesep = "\r\n" if b"\r\n" in raw else "\n"
-        text, quoted, html_only, attachments = _body(msg, headers, linesep, unparsed)
+        text, quoted, html_only, attachments = _body(msg, headers, linesep, unparsed, len(raw))
     except Exception as exc:  # noqa: BLE001 - a body it cannot walk keeps the headers
         log.warning("email_body_unreadable", error=type(exc).__name__)
         headers.warnings.append("body could not be parsed: kept as raw text")
@@ -621,7 +645,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
     to, cc = headers.addresses("to"), headers.addresses("cc")
     delivered_to = headers.addresses("delivered-to") or headers.addresses("x-original-to")
     reply_to = headers.addresses("reply-to")
-    subject = _subject(headers)
+    subject = read_subject(headers)
     senders = ([sender] if sender else []) + headers.addresses("sender")
     reason = auto_reply_reason(
         headers.text,
@@ -639,8 +663,8 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         reply_to=reply_to,
         subject=subject,
         message_id=next(iter(message_ids(headers.text("message-id"))), None),
-        in_reply_to=_in_reply_to(headers),
-        references=_references(headers),
+        in_reply_to=read_in_reply_to(headers),
+        references=read_references(headers),
         date=parse_date(next(iter(headers.raw("date")), None)),
         text=trim_text(text),
         quoted="\n\n".join(q for q in quoted if q) or None,
@@ -660,88 +684,13 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
     )
 
 
-def written_to_self(
-    sender: Mailbox | None,
-    recipients: Iterable[Mailbox],
-    *,
-    delivered_to: list[Mailbox],
-    reply_to: list[Mailbox],
-    headers: _Headers,
-    group_addresses: Iterable[str],
-) -> bool:
-    """Whether the writer addressed the mail to themselves (From among To and Cc) and it
-    was delivered to another address, the inbox they had in Bcc. Not when From may be our
-    own address relaying someone else's mail, which is written to itself too: a list's
-    (``List-Id``: a Google Group used as the support address rewrites From to itself),
-    one of ``group_addresses``, or one whose mail names another writer
-    (``X-Original-Sender``, a ``Reply-To`` other than From: a web form or shop sending
-    from the support address)."""
-    if sender is None:
-        return False
-    own = sender.email
-    if own not in {box.email for box in recipients}:
-        return False
-    if all(box.email == own for box in delivered_to):
-        return False  # delivered to From itself, or no delivery header: no one else named
-    if headers.raw("list-id") or headers.raw("x-original-sender"):
-        return False
-    if any(box.email != own for box in reply_to):
-        return False
-    return own not in {address.strip().lower() for address in group_addresses}
-
-
-def _unfolded(value: str) -> str:
-    return value.replace("\r", "").replace("\n", "")
-
-
-def _subject(headers: _Headers) -> str | None:
-    """The Subject; one longer than ``MAX_HEADER_CHARS`` is read cut, which a parse
-    warning says."""
-    subject = headers.text("subject")
-    if subject is not None and headers.was_cut("subject"):
-        written = len(_unfolded(headers.raw("subject")[0]))
-        headers.warnings.append(f"subject: {written} characters, cut to the first {len(subject)}")
-    return subject
-
-
-def _references(headers: _Headers) -> list[str]:
-    """At most the last ``MAX_REFERENCES`` ids of References. Of one longer than the
-    headers read (``MAX_HEADER_CHARS``), its end is read: the parent is the last id."""
-    if headers.size("references") <= MAX_HEADER_CHARS:
-        return message_ids(headers.text("references"))[-MAX_REFERENCES:]
-    value = _unfolded(headers.raw("references")[0])
-    tail = value[-MAX_HEADER_CHARS:]
-    if value[-MAX_HEADER_CHARS - 1 : -MAX_HEADER_CHARS].strip():
-        # the cut is inside the first id: it is not one
-        tail = tail[tail.find("<") :] if "<" in tail else tail.partition(" ")[2]
-    return message_ids(tail)[-MAX_REFERENCES:]
-
-
-def _in_reply_to(headers: _Headers) -> str | None:
-    """The first id of In-Reply-To. Of one longer than the headers read
-    (``MAX_HEADER_CHARS``), the first id is taken only if it ends before that: an id cut
-    there would be another id, so it is dropped, with a warning."""
-    if headers.size("in-reply-to") <= MAX_HEADER_CHARS:
-        return next(iter(message_ids(headers.text("in-reply-to"))), None)
-    value = _unfolded(headers.raw("in-reply-to")[0])
-    head = value[:MAX_HEADER_CHARS]
-    if value[MAX_HEADER_CHARS : MAX_HEADER_CHARS + 1].strip():
-        # the cut is inside the last id: it is not one
-        head = head[: head.rfind(">") + 1] if ">" in head else head.rpartition(" ")[0]
-    found = next(iter(message_ids(head)), None)
-    if found is None:
-        headers.warnings.append(
-            f"in-reply-to: an id longer than {MAX_HEADER_CHARS} characters dropped"
-        )
-    return found
-
-
 def _body(
-    msg: Message, headers: _Headers, linesep: str, unparsed: dict[int, int]
+    msg: Message, headers: _Headers, linesep: str, unparsed: dict[int, int], size: int
 ) -> tuple[str, list[str], bool, list[Attachment]]:
     """The text (plain preferred, else HTML as text), its quoted history, whether it came
     from HTML only, and the attachments' metadata. ``unparsed``: the parts the parser
-    did not build, per multipart; those of multiparts the walk read are counted unread."""
+    did not build, per multipart; those of multiparts the walk read are counted unread.
+    ``size``: the mail's, which bounds the forwarded messages decoded for its text."""
     charsets: dict[int, str | None] = {}
     walk = _Walk(headers, _declared_charsets(msg, charsets), linesep, charsets=charsets)
     _walk(msg, walk)
@@ -753,16 +702,17 @@ def _body(
             f"attachments: only the first {MAX_PARTS} MIME parts were read, "
             f"{walk.unread} more not listed"
         )
-    text, quoted, html_only = _read(walk, msg, 0)
+    text, quoted, html_only = _read(walk, msg, 0, FORWARD_PARSE_FACTOR * size)
     return text, quoted, html_only, walk.attachments
 
 
-def _read(walk: _Walk, root: Message, depth: int) -> tuple[str, list[str], bool]:
+def _read(walk: _Walk, root: Message, depth: int, budget: int) -> tuple[str, list[str], bool]:
     """The text of a walked message, its quoted history, and whether it came from HTML
     because there was no text/plain part. The plain parts are read, else the HTML ones;
     a mail with no text there has its words, if any, in an inline text/plain part with
     a file name (listed as an attachment too), or, when the whole message is a forwarded
-    one (a top-level ``message/rfc822``), in that message."""
+    one (a top-level ``message/rfc822``), in that message. ``budget``: the bytes of
+    forwarded messages sent encoded that may still be decoded and parsed."""
     headers = walk.headers
     if any(t.strip() for t in walk.plain):
         return "\n\n".join(trim_text(t) for t in walk.plain if t.strip()), [], False
@@ -781,12 +731,15 @@ def _read(walk: _Walk, root: Message, depth: int) -> tuple[str, list[str], bool]
     named = [_plain_text(part, walk) for part in walk.named_plain]
     if any(t.strip() for t in named):
         return "\n\n".join(trim_text(t) for t in named if t.strip()), [], False
-    inner = _forwarded(root, headers)
-    if inner is not None and depth < MAX_DEPTH:
+    forward = _forwarded(root, walk, budget) if depth < MAX_DEPTH else None
+    if forward is not None:
+        inner, decoded = forward
         sub = walk.fork()
+        if decoded:
+            sub.declared = [*walk.declared, *_declared_charsets(inner, walk.charsets)]
         _walk(inner, sub, depth + 1)
         walk.parts = sub.parts
-        found = _read(sub, inner, depth + 1)
+        found = _read(sub, inner, depth + 1, budget - decoded)
         if found[0].strip():
             return found
     return text, quoted, html_only
@@ -801,16 +754,33 @@ def _plain_text(part: Message, walk: _Walk, data: bytes | None = None) -> str:
     return unflow(text, delsp=delsp) if flowed else text
 
 
-def _forwarded(msg: Message, headers: _Headers) -> Message | None:
-    """The message a ``message/rfc822`` (or ``message/global``) holds, as parsed; not
-    one sent base64 or quoted-printable (its body was not parsed as a message)."""
+def _forwarded(msg: Message, walk: _Walk, budget: int) -> tuple[Message, int] | None:
+    """The message a ``message/rfc822`` (or ``message/global``) holds, and the bytes
+    decoded to read it. One sent base64 or quoted-printable (RFC 2046 forbids it for
+    ``message/*``; mailers send it), which the parser could not read as a message, is
+    decoded and parsed here, within the same limits, if it fits in ``budget``; one that
+    does not decode to a message, or does not fit, is skipped, which a warning says."""
     if msg.get_content_type() not in ("message/rfc822", "message/global"):
         return None
-    cte = (headers.text("content-transfer-encoding", msg) or "").strip().lower()
     payload = msg.get_payload()
-    if cte in ("base64", "quoted-printable") or not isinstance(payload, list):
+    if not isinstance(payload, list):
         return None
-    return next((sub for sub in payload if isinstance(sub, Message)), None)
+    sub = next((part for part in payload if isinstance(part, Message)), None)
+    cte = (walk.headers.text("content-transfer-encoding", msg) or "").strip().lower()
+    if sub is None or cte not in ("base64", "quoted-printable"):
+        return None if sub is None else (sub, 0)
+    data = _decoded_message(sub, cte, walk.linesep)
+    if len(data) <= budget and HEADER_LINE.match(data.lstrip(b"\r\n")):
+        inner, _, error = _structure(data)
+        if error is None:
+            return inner, len(data)
+    if len(data) > budget:
+        warning = f"forwarded message sent {cte}: nested past the parse limit, its text not read"
+    else:
+        warning = f"forwarded message sent {cte} could not be decoded: its text not read"
+    if warning not in walk.headers.warnings:
+        walk.headers.warnings.append(warning)
+    return None
 
 
 def _raw_body(raw: bytes) -> str:

@@ -13,7 +13,8 @@ forwarded message in the languages the library only knows the headers of
 (``-----Ursprüngliche Nachricht-----``, ``---------- Forwarded message ---------``,
 Apple Mail's ``Begin forwarded message:``) and Outlook's line of underscores above a
 ``From:`` header block, which start the quote as the library's English
-``-----Original Message-----`` does; and, for HTML-only mail, the quote
+``-----Original Message-----`` does; Spanish Outlook's header block, whose
+``Enviado el:`` line the library does not know; and, for HTML-only mail, the quote
 containers of Outlook, Outlook on the web, Lotus Notes, Gmail, Apple Mail, Thunderbird
 and Yahoo, which :func:`split_html` cuts off before the HTML becomes text. Agents
 always have the full text: what is cut from ``text`` is in ``quoted``. An inline reply
@@ -31,12 +32,27 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from mailparser_reply.constants import MAIL_LANGUAGES
+from mailparser_reply.constants import MAIL_LANGUAGES, QUOTED_MATCH_INCLUDE
 from mailparser_reply.parser import EmailMessage
 
 from channels.regex_guard import guarded
 
 LANGUAGES = tuple(lang for lang in MAIL_LANGUAGES if lang != "david")
+#: Spanish Outlook's header block (``De:``, ``Enviado el:``, ``Para:``, ``Asunto:``), as
+#: the library writes its Spanish block but with ``Enviado el:``, which the library does
+#: not know: it found the block only from ``Para:`` on, and cut a forward's header block
+#: in two (``De:`` and ``Enviado el:`` left as the customer's text).
+SPANISH_OUTLOOK_HEADER = (
+    r"((?:(?:^|\n|\n" + QUOTED_MATCH_INCLUDE + r")[* ]*"
+    r"(?:De|Enviado(?:[ \t]+el)?|Para|Asunto|Fecha|CC|Organización):[ *]*(?:\s{,2}).*){2,}"
+    r"(?:\n.*){,1})"
+)
+
+
+def header_pattern(library: EmailMessage) -> re.Pattern[str]:
+    """The library's reply header patterns, and Spanish Outlook's header block."""
+    headers = library.HEADER_REGEX
+    return re.compile(f"{headers.pattern}|{SPANISH_OUTLOOK_HEADER}", headers.flags)
 
 
 def _library_patterns() -> dict[str, Any]:
@@ -47,7 +63,7 @@ def _library_patterns() -> dict[str, Any]:
     the same compiled patterns."""
     template = EmailMessage(text="", languages=list(LANGUAGES), keep_hyphen_lists=True)
     return {
-        "_header_regex": guarded(template.HEADER_REGEX),
+        "_header_regex": guarded(header_pattern(template)),
         "_disclaimers_regex": guarded(template.DISCLAIMERS_REGEX),
         "_signature_regex": guarded(template.SIGNATURE_REGEX),
     }

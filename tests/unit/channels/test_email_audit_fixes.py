@@ -13,7 +13,8 @@ from pydantic import SecretStr
 
 from channels.email import interpret
 from channels.header_policy import MAX_HEADER_CHARS
-from channels.mime import MAX_REFERENCES, parse_email
+from channels.mail_headers import MAX_REFERENCES
+from channels.mime import parse_email
 from router.events import Interaction
 from router.settings import Settings
 from tests.unit.channels.support import Remembering, ingress_client

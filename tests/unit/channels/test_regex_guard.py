@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 from mailparser_reply.parser import EmailMessage
 
 from channels.regex_guard import guarded
-from channels.replies import LANGUAGES, LIBRARY_PATTERNS
+from channels.replies import LANGUAGES, LIBRARY_PATTERNS, header_pattern
 
 pytestmark = pytest.mark.unit
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 LIBRARY = EmailMessage(text="", languages=list(LANGUAGES), keep_hyphen_lists=True)
 ORIGINALS = {
-    "_header_regex": LIBRARY.HEADER_REGEX,
+    "_header_regex": header_pattern(LIBRARY),
     "_disclaimers_regex": LIBRARY.DISCLAIMERS_REGEX,
     "_signature_regex": LIBRARY.SIGNATURE_REGEX,
 }
@@ -34,6 +34,9 @@ FRAGMENTS = st.sampled_from(
         "To: ",
         "Subject: ",
         "Von: ",
+        "De: ",
+        "Enviado el: ",
+        "Para: ",
         "Fra: ",
         "Til: ",
         "-----Oprindelig meddelelse-----\n",

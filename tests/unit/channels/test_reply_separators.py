@@ -69,12 +69,7 @@ def test_a_separator_with_no_header_block_below_still_starts_the_quote(separator
     assert reply.quoted == f"{separator}\nDer alte Text ohne Kopfzeilen."
 
 
-# Spanish Outlook's "Enviado el:" is not a header line mail-parser-reply knows, so a
-# Spanish forward with nothing above it is split inside its header block (not covered here).
-FORWARDS = [(s, lang) for s, lang in SEPARATORS if lang != "es"]
-
-
-@pytest.mark.parametrize(("separator", "lang"), FORWARDS, ids=[s for s, _ in FORWARDS])
+@pytest.mark.parametrize(("separator", "lang"), SEPARATORS, ids=[s for s, _ in SEPARATORS])
 def test_a_forward_with_nothing_written_keeps_the_whole_mail_as_text(
     separator: str, lang: str
 ) -> None:
@@ -107,7 +102,7 @@ def test_a_separator_inside_a_quote_is_part_of_that_quote() -> None:
 
 
 UNDERSCORES = "_" * 32  # what Outlook desktop and Outlook on the web write
-OUTLOOK = ["en", "de", "fr", "nl", "it"]
+OUTLOOK = ["en", "de", "fr", "es", "nl", "it"]
 
 
 @pytest.mark.parametrize("lang", OUTLOOK)
@@ -126,7 +121,7 @@ def test_outlooks_underscore_line_with_a_blank_line_below_goes_with_the_quote() 
     assert reply.quoted.startswith(UNDERSCORES)
 
 
-@pytest.mark.parametrize("lang", ["en", "de"])
+@pytest.mark.parametrize("lang", ["en", "de", "es"])
 def test_an_outlook_forward_with_nothing_written_keeps_the_whole_mail_as_text(lang: str) -> None:
     body = f"{UNDERSCORES}\n{HEADERS[lang]}\n\nAlter Text hier."
     reply = split_reply(body)
@@ -149,3 +144,32 @@ def test_polish_outlooks_separator_goes_with_the_quote_in_either_order(separator
     reply = split_reply(body)
     assert reply.text == ANSWER
     assert reply.quoted == f"{separator}\n{headers}\n\nStary tekst."
+
+
+#: The date line of a Spanish header block: Outlook desktop's, Outlook on the web's and
+#: Gmail's (all but the first are header names mail-parser-reply knows).
+SPANISH_SENT = ["Enviado el", "Enviado", "Fecha"]
+
+
+def spanish_headers(sent: str) -> str:
+    return HEADERS["es"].replace("Enviado el:", f"{sent}:")
+
+
+@pytest.mark.parametrize("sent", SPANISH_SENT)
+def test_a_reply_above_a_spanish_header_block_splits_at_the_block(sent: str) -> None:
+    """No separator line above the block (Outlook on the web, a mobile client): the
+    whole block, ``De:`` line and all, is the quote."""
+    body = f"{ANSWER}\n\n{spanish_headers(sent)}\n\nTexto anterior.\n"
+    reply = split_reply(body)
+    assert reply.text == ANSWER
+    assert reply.quoted == f"{spanish_headers(sent)}\n\nTexto anterior."
+
+
+@pytest.mark.parametrize("sent", SPANISH_SENT)
+@pytest.mark.parametrize("above", ["", "-----Mensaje original-----\n", f"{UNDERSCORES}\n"])
+def test_a_spanish_forward_with_nothing_written_keeps_the_whole_mail_as_text(
+    above: str, sent: str
+) -> None:
+    body = f"{above}{spanish_headers(sent)}\n\nTexto anterior."
+    reply = split_reply(body)
+    assert (reply.text, reply.quoted) == (body, None)
