@@ -24,6 +24,8 @@ GLUED_HEADER = re.compile(
     r"(?<=[\d)A-Za-z])\s*[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+:.*$|(?<=[\d)])\s*[A-Z][a-z]+:.*$",
     re.DOTALL,
 )
+COMMENT = re.compile(r"\([^()]*\)")  # innermost first: a nested one takes more passes
+MAX_COMMENT_DEPTH = 3
 UU_BEGIN = re.compile(r"^begin(?:-base64)? [0-7]{3,4} ([^\n]+)\n", re.MULTILINE)
 UU_END = re.compile(r"^(?:end|====)[ \t]*$", re.MULTILINE)
 HAS_TAG = re.compile(r"<[A-Za-z!/?]")
@@ -79,10 +81,15 @@ def message_ids(value: str | None) -> list[str]:
 
 def parse_date(value: str | None) -> datetime | None:
     """The instant, in UTC. A header glued to the end (``+0100X-Mailer: ...``) is cut off
-    first; left on, it makes the parser drop the zone and read local time as UTC."""
+    first, and comments (``00:19:00 (EDT) -0400``) are taken out: left in, either makes
+    the parser drop the zone and read local time as UTC."""
     if not value:
         return None
     value = GLUED_HEADER.sub("", value).strip()
+    for _ in range(MAX_COMMENT_DEPTH):  # a comment before the zone (RFC 5322 CFWS)
+        if "(" not in value:
+            break
+        value = COMMENT.sub(" ", value).strip()
     try:
         when = parsedate_to_datetime(value)
         if when.tzinfo is None:

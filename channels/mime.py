@@ -64,6 +64,7 @@ PARSE_PARTS = 4 * MAX_PARTS
 #: the mail's size in all (quoted-printable leaves most text as long as it was).
 FORWARD_PARSE_FACTOR = 2
 WHITESPACE = re.compile(r"\s+")
+REPLACEMENT = "\ufffd"  # what the stdlib puts for a byte it could not decode
 B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 BANNER_MAX_LINES = 3
@@ -262,8 +263,10 @@ def _charset(part: Message) -> str | None:
 
 def _filename(part: Message, headers: _Headers) -> str | None:
     """Disposition ``filename``, else Content-Type ``name`` (RFC 2231 and 2047 alike),
-    else the raw parameter when the stdlib could not parse it (``name==?utf-8?q?...``)
-    or stopped at a space (``filename=My Invoice.pdf``, unquoted)."""
+    else the raw parameter when the stdlib could not parse it (``name==?utf-8?q?...``),
+    stopped at a space (``filename=My Invoice.pdf``, unquoted), or lost its 8-bit
+    characters (``filename=ci\xeble.txt`` in Latin-1: the raw header is read in the
+    mail's charset, as every raw 8-bit header is)."""
     if not _may_name_a_file(part):
         return None  # most body parts: no parameter parsing (the stdlib's is costly)
     try:
@@ -271,7 +274,11 @@ def _filename(part: Message, headers: _Headers) -> str | None:
     except Exception:  # noqa: BLE001 - malformed RFC 2231 parameters
         name = None
     written = _written_name(part, headers)
-    if written and (not name or (SPACED_NAME.fullmatch(written) and written.startswith(name))):
+    if written and (
+        not name
+        or (SPACED_NAME.fullmatch(written) and written.startswith(name))
+        or (REPLACEMENT in name and REPLACEMENT not in written)
+    ):
         name = written.strip('"')
     if not name:
         return None
