@@ -1,14 +1,16 @@
-"""The router role alone, then the timers role alone, each on a pre-filled topic, next
-to the raw passthrough ceiling of the same broker in the same run.
+"""The router role alone, then the timers and the metrics roles alone, each on a pre-filled
+topic, next to the raw passthrough ceiling of the same broker in the same run.
 
     .venv/bin/python -m bench.router_alone [--events 20000] [--customers 5000]
-        [--no-passthrough] [--profile /tmp/router.svg]
+        [--no-passthrough] [--profile /tmp/router.svg] [--profile-timers F]
+        [--profile-metrics F]
 
 Starts its own embedded Tansu + valkey, writes ``--events`` 1 kB interaction events to
 ``inbound``, runs the router role in this process and times it from its first committed
 offset until the consumer group's committed offsets reach the end of ``inbound``. Then
-the timers role does the same on the ``tickets`` topic the router wrote. ``--profile``
-records the router phase with py-spy (an SVG flame graph; speedscope for ``.json``, collapsed
+the timers role, and then the metrics role, do the same on the ``tickets`` topic the
+router wrote. ``--profile`` (``--profile-timers``, ``--profile-metrics``) records that
+role's phase with py-spy (an SVG flame graph; speedscope for ``.json``, collapsed
 stacks for ``.txt``).
 """
 
@@ -34,7 +36,7 @@ from router.app.bench.events import inbound_events
 from router.app.bench.raw import passthrough, produce_all
 from router.app.console import loop_factory
 from router.app.embedded import EmbeddedServices
-from router.app.roles import Shared, run_router, run_timers
+from router.app.roles import Shared, run_metrics, run_router, run_timers
 from router.kafka import client_options, make_admin
 from router.logs import configure_logging
 from router.observability import Telemetry
@@ -175,6 +177,20 @@ async def main(args: argparse.Namespace) -> None:
             f"timers alone  {n / seconds:>9,.0f} records/s ({n} in {seconds:.2f} s, "
             f"{cpu / n * 1e6:.0f} CPU us/record, {n / cpu:,.0f} records per CPU second)"
         )
+        n, seconds, cpu = await timed_role(
+            settings, metrics_role, "metrics", Topic.TICKETS, args.profile_metrics
+        )
+        print(
+            f"metrics alone {n / seconds:>9,.0f} records/s ({n} in {seconds:.2f} s, "
+            f"{cpu / n * 1e6:.0f} CPU us/record, {n / cpu:,.0f} records per CPU second)"
+        )
+
+
+async def metrics_role(
+    settings: Settings, stop: asyncio.Event, shared: Shared, _rules: RuleSetHolder
+) -> None:
+    """The metrics role reads no rules."""
+    await run_metrics(settings, stop, shared)
 
 
 if __name__ == "__main__":
@@ -188,6 +204,7 @@ if __name__ == "__main__":
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--profile", default=None)
     parser.add_argument("--profile-timers", default=None)
+    parser.add_argument("--profile-metrics", default=None)
     args = parser.parse_args()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:  # as `switchboard run`
         runner.run(main(args))
