@@ -2,8 +2,9 @@
 
 GET is the subscription handshake; POST carries any number of messages, verified with
 ``X-Hub-Signature-256`` over the raw body when the app secret is set. Each customer
-message becomes its own event named after Meta's message id (``mid`` / ``wamid``), so
-Meta's redelivery of the whole batch publishes nothing twice.
+message becomes its own event named after Meta's message id (``mid`` / ``wamid``; a
+postback without ``mid`` after its page, sender, timestamp and payload), so Meta's
+redelivery of the whole batch publishes nothing twice.
 """
 
 from __future__ import annotations

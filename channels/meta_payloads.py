@@ -12,11 +12,13 @@ pointer, never a 400 for the whole delivery, which Meta cannot fix and only rede
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
+import orjson
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -29,7 +31,14 @@ Ident = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400), NoControls
 ]
 MEDIA_TYPES = ("image", "video", "audio", "voice", "document", "sticker")
-NOT_MESSAGES = ("reaction", "system", "request_welcome")
+# a deletion ("delete for everyone", ``revoke``) takes a message back: nothing to answer
+NOT_MESSAGES = ("reaction", "system", "request_welcome", "revoke")
+FLOW_ANSWERS = 50
+"""Answers of a WhatsApp Flow written into the text and metadata; more are counted."""
+FLOW_VALUE_CHARS = 500
+FLOW_KEY_CHARS = 100
+FLOW_RAW_CHARS = 5000
+"""A ``response_json`` that is no JSON object is kept as text up to this length."""
 MESSENGER_OBJECTS = ("page", "instagram")
 WHATSAPP_OBJECT = "whatsapp_business_account"
 Path = tuple[int | str, ...]
@@ -238,8 +247,9 @@ def _messenger_message(
     sender = event.sender.handle() if event.sender is not None else None
     if sender is None:  # e.g. a checkbox plugin opt-in: nobody to answer
         return None
+    message_id: str | None
     if msg is not None and not msg.is_echo:
-        mid = msg.mid
+        mid = message_id = msg.mid
         attachments = [_messenger_attachment(a) for a in msg.attachments]
         attachments = [a for a in attachments if a is not None]
         places = [p for a in msg.attachments if (p := _messenger_place(a))]
@@ -250,9 +260,19 @@ def _messenger_message(
         if msg.quick_reply:
             metadata["quick_reply"] = msg.quick_reply
         in_reply_to = (msg.reply_to or {}).get("mid")
-    elif postback is not None and postback.mid:
-        mid, text, attachments, in_reply_to = postback.mid, postback.title or "", [], None
+    elif postback is not None:
+        # without a mid the event names no message of Meta's: its id is derived
+        message_id = postback.mid
+        derived = message_id or postback_id(event, sender, postback)
+        if derived is None:
+            log.debug("meta_postback_without_id", pointer=json_pointer(at))
+            return None
+        mid = derived
+        text, attachments, in_reply_to = postback.title or "", [], None
         metadata = {"provider": "meta", "platform": platform, "postback": postback.payload}
+        # a "Get Started" tap's referral: the link or ad that brought the customer
+        if isinstance(referral := (postback.model_extra or {}).get("referral"), dict):
+            metadata["referral"] = referral
     else:
         return None
     ms = event.timestamp
@@ -263,7 +283,7 @@ def _messenger_message(
             customer=Customer(handles={channel_handle: sender}),
             inbox=event.recipient.id,
             thread=ThreadRef(
-                message_id=mid,
+                message_id=message_id,
                 in_reply_to=in_reply_to,
                 conversation_id=f"{event.recipient.id}:{sender}",
             ),
@@ -276,6 +296,19 @@ def _messenger_message(
         ignored(at, exc, built=True)
         return None
     return mid, interaction
+
+
+def postback_id(event: MessagingEvent, sender: str, postback: Postback) -> str | None:
+    """The id of a postback Meta sent without ``mid`` (older and replayed deliveries, a
+    "Get Started" tap among them): a hash of page, sender, Meta's timestamp, payload and
+    title, which a redelivery of the same event repeats, so the retry is a duplicate and
+    a second tap (a later timestamp) is not. None without a timestamp: then nothing
+    tells a retry from a second tap, and the event is ignored."""
+    if event.timestamp is None:
+        return None
+    parts = (event.recipient.id, sender, str(event.timestamp))
+    basis = "\x1f".join((*parts, postback.payload or "", postback.title or ""))
+    return "postback:sha256:" + hashlib.sha256(basis.encode()).hexdigest()
 
 
 def _messenger_attachment(att: MessengerAttachment) -> Attachment | None:
@@ -350,6 +383,8 @@ def from_whatsapp(hook: Envelope) -> Extracted:
             for m, raw_msg in enumerate(value.messages):
                 msg_at = (*at, "value", "messages", m)
                 msg = read(WaMessage, raw_msg, msg_at)
+                if msg is not None and msg.type in NOT_MESSAGES:
+                    log.debug("meta_not_a_message", pointer=json_pointer(msg_at), type=msg.type)
                 if msg is None or msg.type in NOT_MESSAGES or not (msg.from_ or msg.from_user_id):
                     out.ignored += 1
                     continue
@@ -364,8 +399,8 @@ def from_whatsapp(hook: Envelope) -> Extracted:
 def _wa_interaction(
     msg: WaMessage, names: dict[str, Any], inbox: str | None, account: str
 ) -> Interaction:
-    body = msg.model_extra or {}
-    text, attachments, media = wa_content(msg.type, body)
+    kind, body, edited = wa_edited(msg.type, msg.model_extra or {})
+    text, attachments, media = wa_content(kind, body)
     # the phone when Meta gives it (as ever), else the business-scoped user id of a user
     # whose username hides the phone, as a ``whatsapp`` handle (``whatsapp:US.134...``)
     sender = msg.from_ or msg.from_user_id or ""
@@ -375,13 +410,16 @@ def _wa_interaction(
     # message naming only the user id (phone withheld) finds the same customer.
     handle = msg.from_user_id if phone and msg.from_user_id else sender
     name = names.get(sender) or names.get(msg.from_user_id or "")
-    metadata: dict[str, Any] = {"provider": "meta", "platform": "whatsapp", "type": msg.type}
+    metadata: dict[str, Any] = {"provider": "meta", "platform": "whatsapp", "type": kind}
     metadata["account_id"] = account
     if msg.from_ and msg.from_user_id:
         metadata["user_id"] = msg.from_user_id
+    if edited:
+        metadata["edited_message_id"] = edited
     if media:
         metadata["media"] = media
-    metadata.update(wa_reply_ids(msg.type, body))
+    metadata.update(wa_reply_ids(kind, body))
+    metadata.update(wa_flow_reply(kind, body))
     for key in ("referral", "errors"):
         if key in body:
             metadata[key] = body[key]
@@ -400,12 +438,32 @@ def _wa_interaction(
         thread=ThreadRef(
             message_id=msg.id,
             in_reply_to=(msg.context or {}).get("id"),
+            # the edited message, so that the edit finds its ticket as a reply does
+            references=[edited] if edited else [],
             conversation_id=sender,
         ),
         text=text,
         attachments=attachments,
         sent_at=_when(float(ts)) if isinstance(ts, int) or (ts and ts.isdigit()) else None,
         metadata=metadata,
+    )
+
+
+def wa_edited(kind: str, body: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
+    """The message as it reads now: for an ``edit``, the type and body of the edited
+    message (a text, or media with its new caption) and the id of the message it
+    replaces; any other message is itself, replacing nothing."""
+    edit = body.get("edit") if kind == "edit" else None
+    if not isinstance(edit, dict):
+        return kind, body, None
+    message = edit.get("message")
+    message = message if isinstance(message, dict) else {}
+    inner = message.get("type")
+    original = edit.get("original_message_id")
+    return (
+        inner if isinstance(inner, str) and inner else "text",
+        message,
+        original if isinstance(original, str) and original else None,
     )
 
 
@@ -441,6 +499,74 @@ def wa_reply_ids(kind: str, body: dict[str, Any]) -> dict[str, str]:
     return {name: found} if isinstance(found, str) and found else {}
 
 
+def wa_flow_reply(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A WhatsApp Flow's submission (``nfm_reply``): its name, the ``flow_token`` the
+    business gave the Flow (what its bot correlates the answers by) and the answers, as
+    ``flow_name``, ``flow_token`` and ``flow_response`` (bounded as the text is)."""
+    reply = _nfm_reply(body.get(kind)) if kind == "interactive" else None
+    if reply is None:
+        return {}
+    found: dict[str, Any] = {}
+    if isinstance(name := reply.get("name"), str) and name:
+        found["flow_name"] = name
+    answers = _flow_answers(reply.get("response_json"))
+    if answers is not None:
+        token = answers.pop("flow_token", None)
+        if isinstance(token, str) and token:
+            found["flow_token"] = token[:FLOW_VALUE_CHARS]
+        found["flow_response"] = dict(list(answers.items())[:FLOW_ANSWERS])
+    return found
+
+
+def _nfm_reply(part: object) -> dict[str, Any] | None:
+    if not isinstance(part, dict):
+        return None
+    reply = part.get("nfm_reply")
+    return reply if isinstance(reply, dict) else None
+
+
+def _flow_answers(raw: object) -> dict[str, Any] | None:
+    """The answers of ``response_json`` (a JSON object in a string), each key and value
+    cut to a bound, a nested value as its compact JSON; None when it is no JSON object."""
+    if isinstance(raw, dict):
+        parsed: object = raw
+    elif isinstance(raw, str):
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+    else:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    return {str(k)[:FLOW_KEY_CHARS]: _flow_value(v) for k, v in parsed.items()}
+
+
+def _flow_value(value: object) -> Any:
+    if isinstance(value, str):
+        return value[:FLOW_VALUE_CHARS]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return orjson.dumps(value).decode()[:FLOW_VALUE_CHARS]
+
+
+def _flow_text(reply: dict[str, Any]) -> str:
+    """The Flow's closing text (``body``, e.g. "Sent") and one ``key: value`` line per
+    answer; a ``response_json`` that is no JSON object is kept as it came, cut."""
+    lines = [str(reply.get("body") or "")]
+    raw = reply.get("response_json")
+    answers = _flow_answers(raw)
+    if answers is None:
+        lines.append(raw[:FLOW_RAW_CHARS] if isinstance(raw, str) else "")
+    else:
+        answers.pop("flow_token", None)
+        shown = list(answers.items())[:FLOW_ANSWERS]
+        lines += [f"{k}: {v if isinstance(v, str) else orjson.dumps(v).decode()}" for k, v in shown]
+        if len(answers) > FLOW_ANSWERS:
+            lines.append(f"({len(answers) - FLOW_ANSWERS} more answers)")
+    return "\n".join(line for line in lines if line)
+
+
 def _location(part: dict[str, Any], body: dict[str, Any]) -> str:
     del body
     lines = [part.get("name"), part.get("address"), part.get("url")]
@@ -457,6 +583,8 @@ def _contacts(part: dict[str, Any], body: dict[str, Any]) -> str:
 
 def _interactive(part: dict[str, Any], body: dict[str, Any]) -> str:
     del body
+    if (flow := _nfm_reply(part)) is not None:
+        return _flow_text(flow)
     reply = part.get("button_reply") or part.get("list_reply") or {}
     title = [reply.get("title"), reply.get("description")] if isinstance(reply, dict) else []
     return "\n".join(str(x) for x in title if x)
