@@ -14,7 +14,16 @@ forwarded message in the languages the library only knows the headers of
 Apple Mail's ``Begin forwarded message:``) and Outlook's line of underscores above a
 ``From:`` header block, which start the quote as the library's English
 ``-----Original Message-----`` does; Spanish Outlook's header block, whose
-``Enviado el:`` line the library does not know; and, for HTML-only mail, the quote
+``Enviado el:`` line the library does not know; reply headers the library's patterns
+miss, whether the old message below is ``>`` quoted or not (``El ... escribió:`` with
+one space, Polish ``W dniu ... napisał:`` / ``pisze:``, ``In data ... ha scritto:``,
+``Em ... escreveu:``, Finnish ``... klo 17.50 ... kirjoitti:``, Chinese ``写道``, Korean
+``작성:``, Japanese ``のメッセージ:``, Gmail's ``2014-03-20 8:48 GMT+01:00 Name
+<address>:``, ``On ... wrote`` with no colon, a French header wrapped before ``a écrit
+:``): a paragraph of at most three lines with an address in brackets, or a date and a
+time, that ends so; the start of a header block (``De : ... <address>`` / ``Envoyé le
+:``, ``From: Name`` with the address wrapped below it) the library found only from a
+later field on; and, for HTML-only mail, the quote
 containers of Outlook, Outlook on the web, Lotus Notes, Gmail, Apple Mail, Thunderbird
 and Yahoo, which :func:`split_html` cuts off before the HTML becomes text. Agents
 always have the full text: what is cut from ``text`` is in ``quoted``. An inline reply
@@ -71,8 +80,60 @@ def _library_patterns() -> dict[str, Any]:
 
 LIBRARY_PATTERNS = _library_patterns()
 MAX_SCAN_CHARS = 64 * 1024
-INTRO_HINT = re.compile(r"@|\d{1,2}:\d{2}|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|<\s*$")
+INTRO_HINT = re.compile(
+    r"@|\d{1,2}:\d{2}|\bkl(?:o|\.)?[ \t]?\d{1,2}\.\d{2}|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|<\s*$"
+)
+#: The colons a reply header ends with: ASCII and the full-width one (U+FF1A) of Chinese
+#: and Japanese mailers.
+INTRO_COLONS = (":", "\uff1a")
 MAX_INTRO_LINES = 3
+#: A reply header is a line or two of an address and a date; longer is a paragraph.
+MAX_INTRO_CHARS = 400
+#: "wrote" (or "message of") at the end of a reply header, in the forms the library's
+#: patterns miss: ``El ... escribió:`` with one space, ``W dniu ... napisał:``, ``...
+#: pisze:``, ``In data ... ha scritto:``, ``Em ... escreveu:``, ``... kirjoitti:``,
+#: ``... schrieb:`` with no date, a French header wrapped before ``a écrit :``; Chinese
+#: ``写道`` (before a full-width colon), Korean ``작성:``, Japanese Apple Mail's
+#: ``のメッセージ:``, which need no space before them.
+WROTE = (
+    r"wrote|schrieb|a [ée]crit|escribi[óo]|ha scritto|schreef|escreveu|skrev|skriver"
+    r"|napisa(?:ł|l)a?|pisze|kirjoitti|написала?|napsala?"
+)
+CJK_WROTE = r"写道|寫道|작성|のメッセージ"
+INTRO_END = re.compile(
+    r"(?:(?<!\w)(?:" + WROTE + r")|" + CJK_WROTE + r")[ \t]*[:\uff1a]\Z", re.IGNORECASE
+)
+#: Gmail's and others' header with no verb, which opens with the date or the weekday:
+#: ``2014-03-20 8:48 GMT+01:00 Name <address>:``, Russian Gmail's weekday, date and
+#: time then ``Name <address>:``, ``Wednesday, 17 November 2021, 3:32 PM +0300 from
+#: ... <address>:``.
+DATED_START = re.compile(r"\A(?:\d|\w{1,12}\.?,)")
+ADDRESS_END = re.compile(r"<[^<>\s]+@[^<>\s]+>[ \t]*[:\uff1a]\Z")
+#: ``On ... wrote`` with its colon lost.
+ON_WROTE = re.compile(r"\AOn\s.*\swrote\Z")
+#: An address in brackets, as mailers write it after the sender's name (a bare address
+#: is as likely the customer's prose: "my colleague anna@example.com wrote:").
+BRACKETED_ADDRESS = re.compile(
+    r"[<(\[][ \t]*(?:mailto:)?[^\s<>()\[\]@]+@[^\s<>()\[\]@]+[ \t]*[>)\]]"
+)
+TIME = re.compile(r"(?<![\d.])\d{1,2}[:.]\d{2}(?![\d.])")
+DATE = re.compile(r"(?<!\d)(?:\d{1,4}[./-] ?\d{1,2}[./-] ?\d{1,4}|(?:19|20)\d{2})(?!\d)")
+#: The fields of a reply's or forward's header block (Outlook, Gmail, Apple Mail) in the
+#: languages we read, with the space French writes before the colon and the full-width
+#: colon of Chinese mailers. The block starts with its sender ("From:").
+FROM_FIELD = r"From|Von|De|Da|Van|Från|Fra|Od|Lähettäjä|От|发件人|發件人|寄件者|差出人"
+OTHER_FIELDS = (
+    r"Sent|Date|Datum|Dato|Data|Fecha|Envoy[ée](?:[ \t]+le)?|Enviado(?:[ \t]+el)?|Gesendet"
+    r"|Inviato|Verzonden|Skickat|Sendt|Wysłano|Lähetetty|To|An|À|A|Para|Aan|Till|Til|Do"
+    r"|Cc|Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Ämne|Emne|Temat|Aihe|Assunto"
+    r"|日期|发送时间|發送時間|收件人|主题|主題|抄送"
+)
+SENDER_FIELD = re.compile(r"[ \t]*\*?(?:" + FROM_FIELD + r")\*?[ \t]*[:\uff1a]", re.IGNORECASE)
+HEADER_FIELD = re.compile(
+    r"[ \t]*\*?(?:" + FROM_FIELD + "|" + OTHER_FIELDS + r")\*?[ \t]*[:\uff1a]", re.IGNORECASE
+)
+#: A sender's address wrapped onto a line of its own below ``From: Name``.
+ADDRESS_LINE = re.compile(r"[ \t]*<?(?:mailto:)?[^\s<>@]+@[^\s<>@]+>?[ \t]*\Z")
 LOTUS_BANNER = re.compile(
     r"^\s*-{3,}\s*.{1,200}?\s(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|escreveu)"
     r"\s*:?\s*-{3,}\s*$",
@@ -88,7 +149,7 @@ SEPARATOR_PHRASES = (
     r"oorspronkelijk bericht|origineel bericht|doorgestuurd bericht",
     r"messaggio originale|messaggio inoltrato",
     r"mensagem original|mensagem (?:re)?encaminhada",
-    r"oprindelig meddelelse|videresendt meddelelse|opprinnelig melding",
+    r"oprindelig (?:meddelelse|besked)|videresendt (?:meddelelse|besked)|opprinnelig melding",
     r"ursprungligt meddelande|originalmeddelande|vidarebefordrat meddelande",
     r"alkuper(?:ä|a)inen viesti|v(?:ä|a)litetty viesti",
     r"oryginalna wiadomo(?:ś|s)(?:ć|c)|wiadomo(?:ś|s)(?:ć|c) oryginalna"
@@ -173,7 +234,12 @@ def _intro_start(lines: list[str], quote_at: int) -> int:
     j = quote_at - 1
     while j >= 0 and not lines[j].strip():
         j -= 1
-    if j < 0 or not lines[j].rstrip().endswith(":"):
+    if j < 0 or _is_quote(lines[j]):
+        return quote_at
+    top = _intro_top(lines, j)
+    if top is not None:
+        return top
+    if not lines[j].rstrip().endswith(INTRO_COLONS):
         return quote_at
     start = j
     for k in (j - 1, j - 2):
@@ -184,21 +250,104 @@ def _intro_start(lines: list[str], quote_at: int) -> int:
     return start
 
 
+def _written(line: str) -> bool:
+    """A line of text: neither blank nor quoted."""
+    return bool(line.strip()) and not _is_quote(line)
+
+
+def _is_reply_intro(lines: list[str]) -> bool:
+    """Whether ``lines`` (at most ``MAX_INTRO_LINES``) are a reply header in one of the
+    forms the library misses: an address, or a date and a time, ending in "wrote:"; a
+    date, a time and ``Name <address>:``; ``On ... wrote`` with an address."""
+    if not 0 < len(lines) <= MAX_INTRO_LINES or sum(map(len, lines)) > MAX_INTRO_CHARS:
+        return False
+    head = " ".join(line.strip() for line in lines)
+    dated = DATE.search(head) is not None and TIME.search(head) is not None
+    addressed = BRACKETED_ADDRESS.search(head) is not None
+    if INTRO_END.search(head):
+        return dated or addressed
+    if ADDRESS_END.search(head):
+        return dated and DATED_START.match(head) is not None
+    return addressed and ON_WROTE.match(head) is not None
+
+
+def _intro_top(lines: list[str], last: int) -> int | None:
+    """Where a reply header the library misses begins, if one ends at line ``last``: the
+    line itself, or up to two lines above it with a date, a time or an address (a header
+    wrapped by the mailer); the customer's words above them are not part of it."""
+    found = None
+    for top in range(last, max(last - MAX_INTRO_LINES, -1), -1):
+        if top < last and not (_written(lines[top]) and INTRO_HINT.search(lines[top])):
+            break
+        if _is_reply_intro(lines[top : last + 1]):
+            found = top
+    return found
+
+
+def _intro_paragraph(lines: list[str]) -> int | None:
+    """Where the first reply header the library misses (:func:`_is_reply_intro`) begins,
+    if one ends a paragraph of ``lines``."""
+    for last, line in enumerate(lines):
+        if _written(line) and (last + 1 == len(lines) or not _written(lines[last + 1])):
+            top = _intro_top(lines, last)
+            if top is not None:
+                return top
+    return None
+
+
+def _header_block(lines: list[str]) -> int | None:
+    """Where a header block at the very end of ``lines`` begins (``From:`` / ``De :`` with
+    the sender's address, on its line or wrapped onto the next, then ``Sent:`` /
+    ``Envoyé le :``): what is left of a block the library found only from a later field."""
+    end = len(lines)
+    while end > 0 and not lines[end - 1].strip():
+        end -= 1
+    top = end
+    while top > 0 and (HEADER_FIELD.match(lines[top - 1]) or ADDRESS_LINE.match(lines[top - 1])):
+        top -= 1
+    sender = next((k for k in range(top, end) if SENDER_FIELD.match(lines[k])), None)
+    if sender is None or end - sender < 2 or "@" not in lines[sender] + lines[sender + 1]:
+        return None  # a sender with no address ("From: Berlin / To: Hamburg") is prose
+    return sender
+
+
+def _cut_history(reply: str, *, cut_below: bool) -> tuple[str, str]:
+    """``(reply, history)``: ``reply`` cut at a reply header the library missed, with the
+    unquoted old message below it; and, when the history was cut off right below the
+    reply (``cut_below``) or is cut here, at the start of a header block the library
+    found only part of."""
+    lines = reply.split("\n")
+    at = _intro_paragraph(lines)
+    if at is not None and any(line.strip() for line in lines[:at]):
+        lines, history = lines[:at], lines[at:]
+    elif cut_below:
+        history = []
+    else:
+        return reply, ""
+    block = _header_block(lines)
+    if block is not None and any(line.strip() for line in lines[:block]):
+        lines, history = lines[:block], lines[block:] + history
+    return "\n".join(lines), "\n".join(history).strip()
+
+
 def _is_intro(lines: list[str]) -> bool:
     """Whether the non-blank ``lines`` are a header introducing a quote (``On ... wrote:``)."""
     intro = [line for line in lines if line.strip()]
     return (
         0 < len(intro) <= MAX_INTRO_LINES
-        and intro[-1].rstrip().endswith(":")
+        and intro[-1].rstrip().endswith(INTRO_COLONS)
         and INTRO_HINT.search(" ".join(intro)) is not None
-    )
+    ) or _is_reply_intro(intro)
 
 
 def _has_header(lines: list[str]) -> bool:
-    """Whether a reply header the library knows (``From:``/``Sent:``, ``On ... wrote:``)
+    """Whether a reply header (``From:``/``Sent:``, ``On ... wrote:``, ``El ... escribió:``)
     is among ``lines``."""
     text = "\n".join(line.strip() for line in lines)
-    return LIBRARY_PATTERNS["_header_regex"].search(text) is not None
+    return (
+        LIBRARY_PATTERNS["_header_regex"].search(text) is not None
+        or _intro_paragraph(lines) is not None
+    )
 
 
 def _answers(lines: list[str]) -> bool:
@@ -316,6 +465,19 @@ def split_html(html: str) -> tuple[str, str]:
     return html[: match.start()], html[match.start() :]
 
 
+def _history(text: str, rest: list[Any]) -> str:
+    """The library's replies after the first, as one text: the library cuts its (stripped)
+    ``text`` at every group of its header patterns, a header's inner groups too (``Le`` /
+    ``19 mars 2014 ... a écrit :``, each ``On ... wrote:`` inside a ``>`` quote), so the
+    history is taken whole from where the first of them starts."""
+    if not rest:
+        return ""
+    start = text.find(rest[0].headers) if rest[0].headers else -1
+    if start < 0:
+        return "\n\n".join(r.content for r in rest if r.content)
+    return text[start:].strip()
+
+
 def split_reply(body: str) -> Reply:
     """The new text of a reply (its signature included) and the quoted history, if any."""
     text = _trim(body.replace("\r\n", "\n"))
@@ -338,11 +500,14 @@ def split_reply(body: str) -> Reply:
     ).read()
     first, rest = message.replies[0], message.replies[1:]
     reply, quoted_here = _split_quotes(_restore(head, first.content))
-    quoted = [q for q in (quoted_here, *(r.content for r in rest)) if q]
+    quoted = [q for q in (quoted_here, _history(message.text, rest)) if q]
     if banner_quote:
         quoted.append(banner_quote)
     if above is not None:
         quoted.append(quote)
+    reply, history = _cut_history(reply, cut_below=bool(quoted_here or rest or banner_quote))
+    if history:
+        quoted.insert(0, history)
     if tail.strip():
         if quoted:
             quoted.append(tail.strip())
