@@ -6,10 +6,12 @@ its repair here: bytes become text through :mod:`channels.charsets` (charset fam
 one decision per message for raw 8-bit headers), addresses through
 :mod:`channels.addresses` (lenient, with warnings), a forwarded-message banner above the
 headers is skipped, a forwarded message sent base64 or quoted-printable is decoded, a
-``multipart/*`` without boundary lines is read as one text part, inline uuencode becomes
+``multipart/*`` without boundary lines is read as one text part, a nested multipart
+reusing its parent's boundary is put back as written, inline uuencode becomes
 an attachment, a ``Date`` with the next header glued to it keeps its offset,
 ``format=flowed`` text is joined back into the writer's lines, and text keeps its line
-indentation. The text helpers (encoded words, message ids, dates, flowed text,
+indentation. Inline PGP signed text is read by :mod:`channels.pgp`, calendar parts by
+:mod:`channels.itip`. The text helpers (encoded words, message ids, dates, flowed text,
 HTML, uuencode) are in :mod:`channels.mail_text`; the rules for headers longer than the
 parser reads and for a mail written to its writer are in :mod:`channels.mail_headers`.
 """
@@ -35,6 +37,7 @@ from channels.addresses import Mailbox, parse_addresses
 from channels.auto_replies import auto_reply_reason
 from channels.charsets import HeaderCharset, decode_bytes
 from channels.header_policy import MAX_HEADER_CHARS, PLAIN_HEADERS, STRUCTURED, parse_scope
+from channels.itip import Calendar, read_calendar
 from channels.mail_headers import read_in_reply_to, read_references, read_subject, written_to_self
 from channels.mail_text import (
     CONTROL,
@@ -47,6 +50,7 @@ from channels.mail_text import (
     trim_text,
     unflow,
 )
+from channels.pgp import ENCRYPTED, has_encrypted_block, read_signed
 from channels.replies import split_html
 from router.events import Attachment
 
@@ -73,10 +77,13 @@ BANNER = re.compile(
 )
 NO_BOUNDARY = "multipart: no boundary lines, read as one text part"
 HTML_CUT = f"text/html: only the first {MAX_HTML_CHARS // 1024 // 1024} MiB of markup rendered"
+REUSED_BOUNDARY = "multipart: a nested multipart reuses its parent's boundary"
 TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels not read"
 NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
 SPACED_NAME = re.compile(r"[^\s\"'=*][^\"'=*]*\s[^\"'=*]*\.[A-Za-z0-9]{1,8}")
 DSN = "message/delivery-status"
+#: The parts of a calendar message: its iMIP part and the same as a file (``invite.ics``).
+CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
 NAMING_HEADERS = frozenset({"content-disposition", "content-type"})
 SERIALISE = {sep: PLAIN_HEADERS.clone(linesep=sep, refold_source="none") for sep in ("\r\n", "\n")}
 
@@ -331,12 +338,16 @@ class _Walk:
     declared: list[str]
     #: the message's line ends, for the size of an attached message
     linesep: str = "\r\n"
-    plain: list[str] = field(default_factory=list)
-    html: list[str] = field(default_factory=list)
+    #: the body texts in document order: ``(True, markup)`` for HTML, ``(False, text)``
+    #: for plain text (an alternative adds only the one it chose)
+    bodies: list[tuple[bool, str]] = field(default_factory=list)
     #: a text/plain body part was seen, its text empty or not
     saw_plain: bool = False
     #: inline text/plain parts with a file name (attachments, text when there is no other)
     named_plain: list[Message] = field(default_factory=list)
+    #: ``text/calendar`` parts (also listed as attachments): an invitation's words, or a
+    #: calendar program's reply
+    calendars: list[Message] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     parts: int = 0
     #: parts past MAX_PARTS, not read (their own children not counted)
@@ -345,6 +356,8 @@ class _Walk:
     descended: set[int] = field(default_factory=set)
     #: each part's charset as ``_declared_charsets`` read it (by id), shared with forks
     charsets: dict[int, str | None] = field(default_factory=dict)
+    #: the multipart whose epilogue was parsed for parts (by id; one), shared with forks
+    epilogues: list[int] = field(default_factory=list)
 
     def fork(self) -> _Walk:
         return _Walk(
@@ -354,7 +367,16 @@ class _Walk:
             parts=self.parts,
             descended=self.descended,
             charsets=self.charsets,
+            epilogues=self.epilogues,
         )
+
+    @property
+    def plain(self) -> list[str]:
+        return [text for is_html, text in self.bodies if not is_html]
+
+    @property
+    def html(self) -> list[str]:
+        return [text for is_html, text in self.bodies if is_html]
 
     def charset(self, part: Message) -> str | None:
         key = id(part)
@@ -375,6 +397,7 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
     kids = [c for c in children if isinstance(c, Message)] if isinstance(children, list) else []
     if ctype.startswith("multipart/") and kids:
         out.descended.add(id(part))
+        kids = _reused_boundary(part, kids, out)
         _cut_glued_close(part, kids[-1])
         if ctype == "multipart/alternative":
             _walk_alternative(kids, out, depth)
@@ -391,6 +414,61 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
         if NO_BOUNDARY not in out.headers.warnings:
             out.headers.warnings.append(NO_BOUNDARY)
     _leaf(part, ctype, out)
+
+
+def _reused_boundary(multipart: Message, kids: list[Message], out: _Walk) -> list[Message]:
+    """A nested multipart written with its parent's boundary (SpamScope's
+    mail_malformed_1): the stdlib reads each of its delimiter lines as the parent's, so
+    the nested one is left empty, its parts become the parent's, and its close delimiter
+    closes the parent, whose remaining parts fall into the epilogue, unlisted. The tree
+    is put back as written: the parts after the empty one are its own, and the parent's
+    epilogue is parsed for the rest of the parent's parts (once per message, within the
+    parser's limits)."""
+    nested = next(
+        (
+            at
+            for at, kid in enumerate(kids)
+            if kid.get_content_maintype() == "multipart"
+            and not kid.is_multipart()
+            and not str(kid.get_payload()).strip()
+        ),
+        None,
+    )
+    boundary = multipart.get_boundary() if nested is not None else None
+    if nested is None or not boundary or kids[nested].get_boundary() != boundary:
+        return kids
+    if REUSED_BOUNDARY not in out.headers.warnings:
+        out.headers.warnings.append(REUSED_BOUNDARY)
+    inner = kids[nested + 1 :]
+    if not inner:
+        return kids
+    own: list[Message | str] = [*inner]
+    kids[nested].set_payload(own)
+    repaired = [*kids[: nested + 1], *_epilogue_parts(multipart, boundary, out)]
+    parent: list[Message | str] = [*repaired]
+    multipart.set_payload(parent)
+    return repaired
+
+
+def _epilogue_parts(multipart: Message, boundary: str, out: _Walk) -> list[Message]:
+    """The parts the epilogue of ``multipart`` holds, parsed under its boundary, as its
+    body would have been; none when it holds no delimiter line, or after the first
+    epilogue of the message was parsed (a second parse at most doubles the parser's
+    work)."""
+    epilogue = multipart.epilogue
+    if out.epilogues or not isinstance(epilogue, str) or f"--{boundary}" not in epilogue:
+        return []
+    if any(char in boundary for char in '"\\\r\n'):
+        return []
+    out.epilogues.append(id(multipart))
+    head = f'Content-Type: multipart/mixed; boundary="{boundary}"{out.linesep}{out.linesep}'
+    holder, unparsed, error = _structure(_raw_bytes(head + epilogue))
+    payload = holder.get_payload() if error is None else None
+    if not isinstance(payload, list):
+        return []
+    out.unread += sum(unparsed.values())
+    multipart.epilogue = holder.epilogue
+    return [kid for kid in payload if isinstance(kid, Message)]
 
 
 def _cut_glued_close(multipart: Message, last: Message) -> None:
@@ -420,13 +498,15 @@ def _leaf(part: Message, ctype: str, out: _Walk) -> None:
         if ctype == "text/plain":
             text, found = extract_uuencoded(_plain_text(part, out, data))
             out.attachments.extend(found)
-            out.plain.append(text)
+            out.bodies.append((False, text))
             out.saw_plain = True
         else:
-            out.html.append(decode_bytes(data, out.charset(part), out.declared))
+            out.bodies.append((True, decode_bytes(data, out.charset(part), out.declared)))
     elif ctype == DSN:
         return
     else:
+        if ctype == "text/calendar":
+            out.calendars.append(part)
         if ctype == "text/plain" and disposition == "inline":
             out.named_plain.append(part)  # ``msg.txt`` shown in the mail: maybe its text
         out.attachments.append(Attachment(name=name, content_type=ctype, size=len(data)))
@@ -490,11 +570,11 @@ def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
     ranked += [w for w in latest if w.html]
     chosen = next(iter(ranked), None)
     if chosen is not None:
-        out.plain.extend(chosen.plain)
-        out.html.extend(chosen.html)
+        out.bodies.extend(chosen.bodies)
     for sub in tried:
         out.attachments.extend(sub.attachments)
         out.named_plain.extend(sub.named_plain)
+        out.calendars.extend(sub.calendars)
         out.saw_plain = out.saw_plain or sub.saw_plain
 
 
@@ -644,11 +724,12 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         if body_error is not None:
             raise body_error
         linesep = "\r\n" if b"\r\n" in raw else "\n"
-        text, quoted, html_only, attachments = _body(msg, headers, linesep, unparsed, len(raw))
+        body = _body(msg, headers, linesep, unparsed, len(raw))
+        text, quoted, html_only, attachments, itip = body
     except Exception as exc:  # noqa: BLE001 - a body it cannot walk keeps the headers
         log.warning("email_body_unreadable", error=type(exc).__name__)
         headers.warnings.append("body could not be parsed: kept as raw text")
-        text, quoted, html_only, attachments = _raw_body(raw), [], False, []
+        text, quoted, html_only, attachments, itip = _raw_body(raw), [], False, [], None
     to, cc = headers.addresses("to"), headers.addresses("cc")
     delivered_to = headers.addresses("delivered-to") or headers.addresses("x-original-to")
     reply_to = headers.addresses("reply-to")
@@ -660,6 +741,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         raw_from=froms[0] if froms else None,
         content_type=msg.get_content_type(),
         subject=subject,
+        itip_method=itip,
         group_addresses=group_addresses,
     )
     return ParsedEmail(
@@ -693,10 +775,13 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
 
 def _body(
     msg: Message, headers: _Headers, linesep: str, unparsed: dict[int, int], size: int
-) -> tuple[str, list[str], bool, list[Attachment]]:
+) -> tuple[str, list[str], bool, list[Attachment], str | None]:
     """The text (plain preferred, else HTML as text), its quoted history, whether it came
-    from HTML only, and the attachments' metadata. ``unparsed``: the parts the parser
-    did not build, per multipart; those of multiparts the walk read are counted unread.
+    from HTML only, the attachments' metadata, and the iTIP method of a mail that is
+    only a calendar message (no text, no attachment but calendars). An invitation
+    (``REQUEST``) with no text has its event's summary and description as its text.
+    ``unparsed``: the parts the parser did not build, per multipart; those of multiparts
+    the walk read are counted unread.
     ``size``: the mail's, which bounds the forwarded messages decoded for its text."""
     charsets: dict[int, str | None] = {}
     walk = _Walk(headers, _declared_charsets(msg, charsets), linesep, charsets=charsets)
@@ -710,28 +795,58 @@ def _body(
             f"{walk.unread} more not listed"
         )
     text, quoted, html_only = _read(walk, msg, 0, FORWARD_PARSE_FACTOR * size)
-    return text, quoted, html_only, walk.attachments
+    itip = None
+    if walk.calendars and not text.strip():
+        calendar = _calendar(walk.calendars[0], walk)
+        if calendar.method == "REQUEST":
+            text = calendar.text()
+        types = {a.content_type for a in walk.attachments}
+        itip = calendar.method if types <= CALENDAR_TYPES else None
+    return text, quoted, html_only, walk.attachments, itip
+
+
+def _calendar(part: Message, walk: _Walk) -> Calendar:
+    """A ``text/calendar`` part read: its method and its first event's words."""
+    try:
+        declared = part.get_param("method")
+    except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
+        declared = None
+    text = decode_bytes(_payload(part, walk.headers), walk.charset(part), walk.declared)
+    return read_calendar(text, declared if isinstance(declared, str) else None)
 
 
 def _read(walk: _Walk, root: Message, depth: int, budget: int) -> tuple[str, list[str], bool]:
     """The text of a walked message, its quoted history, and whether it came from HTML
-    because there was no text/plain part. The plain parts are read, else the HTML ones;
-    a mail with no text there has its words, if any, in an inline text/plain part with
-    a file name (listed as an attachment too), or, when the whole message is a forwarded
-    one (a top-level ``message/rfc822``), in that message. ``budget``: the bytes of
-    forwarded messages sent encoded that may still be decoded and parsed."""
+    because there was no text/plain part. The body parts are read in document order, the
+    HTML ones as text: an alternative has added only the one it chose, so an HTML part
+    here is content in its own right (a ``multipart/mixed`` with a plain part, an image,
+    then more words in inline HTML). An HTML part that only repeats a plain part's words
+    (a mailer's alternatives sent as ``multipart/mixed``) is not read twice. A mail with
+    no text there has its words, if any, in an inline text/plain part with a file name
+    (listed as an attachment too), or, when the whole message is a forwarded one (a
+    top-level ``message/rfc822``), in that message. ``budget``: the bytes of forwarded
+    messages sent encoded that may still be decoded and parsed."""
     headers = walk.headers
-    if any(t.strip() for t in walk.plain):
-        return "\n\n".join(trim_text(t) for t in walk.plain if t.strip()), [], False
-    parts, quoted = [], []
-    for html in walk.html:
-        own, history = split_html(html)
-        if len(own) > MAX_HTML_CHARS and HTML_CUT not in headers.warnings:
-            headers.warnings.append(HTML_CUT)  # and the event says ``truncated``
-        parts.append(html_to_text(own))
+    parts: list[str] = []
+    quoted: list[str] = []
+    read: dict[bool, set[str]] = {False: set(), True: set()}
+    for is_html, body in walk.bodies:
+        history = ""
+        if is_html:
+            own, history = split_html(body)
+            if len(own) > MAX_HTML_CHARS and HTML_CUT not in headers.warnings:
+                headers.warnings.append(HTML_CUT)  # and the event says ``truncated``
+            text = html_to_text(own)
+        else:
+            text = trim_text(body) if body.strip() else ""
+        words = " ".join(text.split())
+        if not words or words in read[not is_html]:
+            continue
+        read[is_html].add(words)
+        parts.append(text)
         if history:
             quoted.append(html_to_text(history))
-    text = "\n\n".join(p for p in parts if p)
+    text = "\n\n".join(parts)
     html_only = bool(walk.html) and not walk.saw_plain
     if text.strip():
         return text, quoted, html_only
@@ -754,9 +869,13 @@ def _read(walk: _Walk, root: Message, depth: int, budget: int) -> tuple[str, lis
 
 def _plain_text(part: Message, walk: _Walk, data: bytes | None = None) -> str:
     """A text/plain part's text (``data``: its payload, when already read): decoded in
-    its charset, its format=flowed lines joined (RFC 3676)."""
+    its charset, an inline cleartext-signed block read as the text it signed (before the
+    flowed lines are joined: its dash-escaped ``- -- `` is a signature separator), its
+    format=flowed lines joined (RFC 3676)."""
     payload = _payload(part, walk.headers) if data is None else data
-    text = decode_bytes(payload, walk.charset(part), walk.declared)
+    text = read_signed(decode_bytes(payload, walk.charset(part), walk.declared))
+    if has_encrypted_block(text) and ENCRYPTED not in walk.headers.warnings:
+        walk.headers.warnings.append(ENCRYPTED)
     flowed, delsp = _flowed(part)
     return unflow(text, delsp=delsp) if flowed else text
 
