@@ -2,7 +2,7 @@
 
 The stdlib ``email`` package with ``policy.default`` does the MIME structure, transfer
 encodings and RFC 2047/2231 decoding. Real mail breaks it in places, and each place has
-its repair here: bytes become text through :mod:`channels.charsets` (charset families,
+its repair: bytes become text through :mod:`channels.charsets` (charset families,
 one decision per message for raw 8-bit headers), addresses through
 :mod:`channels.addresses` (lenient, with warnings), a forwarded-message banner above the
 headers is skipped, a forwarded message sent base64 or quoted-printable is decoded, a
@@ -14,22 +14,20 @@ indentation. Inline PGP signed text is read by :mod:`channels.pgp`, calendar par
 :mod:`channels.itip`. The text helpers (encoded words, message ids, dates, flowed text,
 HTML, uuencode) are in :mod:`channels.mail_text`; the rules for headers longer than the
 parser reads and for a mail written to its writer are in :mod:`channels.mail_headers`.
+The parser, held to limits on parts and depth, is :mod:`channels.mime_parser`; the tree's
+repairs are in :mod:`channels.mime_repair`, attached and forwarded messages (decoded when
+sent encoded) in :mod:`channels.mime_forwards`.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import errors
-from email.feedparser import BytesFeedParser
 from email.message import Message
-from email.parser import BytesParser
 from email.policy import Policy
-from typing import TYPE_CHECKING
 
 import structlog
 
@@ -50,6 +48,16 @@ from channels.mail_text import (
     trim_text,
     unflow,
 )
+from channels.mime_forwards import FORWARD_PARSE_FACTOR, attached_message, forwarded
+from channels.mime_parser import (
+    HEADER_LINE,
+    MAX_DEPTH,
+    MAX_PARTS,
+    decode_base64,
+    raw_bytes,
+    structure,
+)
+from channels.mime_repair import cut_glued_close, reused_boundary
 from channels.pgp import ENCRYPTED, has_encrypted_block, read_signed
 from channels.replies import split_html
 from router.events import Attachment
@@ -58,26 +66,14 @@ log = structlog.get_logger("switchboard.ingress.email")
 
 __all__ = ["Mailbox", "ParsedEmail", "decode_bytes", "decode_words", "parse_email"]
 
-MAX_DEPTH = 32
-MAX_PARTS = 500
-#: Parts the stdlib parser builds at most (the walk reads MAX_PARTS of them; parts inside
-#: attached messages and delivery-status blocks count here too).
-PARSE_PARTS = 4 * MAX_PARTS
-#: Forwarded messages sent base64 or quoted-printable are decoded and parsed again for a
-#: mail's text, each level of a forward in a forward once more: at most this many times
-#: the mail's size in all (quoted-printable leaves most text as long as it was).
-FORWARD_PARSE_FACTOR = 2
 WHITESPACE = re.compile(r"\s+")
 REPLACEMENT = "\ufffd"  # what the stdlib puts for a byte it could not decode
-B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
-HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 BANNER_MAX_LINES = 3
 BANNER = re.compile(
     rb"(?i)-{3,}|forward|original message|weitergeleitet|urspr|transf|reenviado|inoltrato"
 )
 NO_BOUNDARY = "multipart: no boundary lines, read as one text part"
 HTML_CUT = f"text/html: only the first {MAX_HTML_CHARS // 1024 // 1024} MiB of markup rendered"
-REUSED_BOUNDARY = "multipart: a nested multipart reuses its parent's boundary"
 TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels not read"
 NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
 SPACED_NAME = re.compile(r"[^\s\"'=*][^\"'=*]*\s[^\"'=*]*\.[A-Za-z0-9]{1,8}")
@@ -85,7 +81,6 @@ DSN = "message/delivery-status"
 #: The parts of a calendar message: its iMIP part and the same as a file (``invite.ics``).
 CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
 NAMING_HEADERS = frozenset({"content-disposition", "content-type"})
-SERIALISE = {sep: PLAIN_HEADERS.clone(linesep=sep, refold_source="none") for sep in ("\r\n", "\n")}
 
 
 @dataclass
@@ -147,10 +142,6 @@ def _has_surrogates(text: str) -> bool:
     return not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def _raw_bytes(value: str) -> bytes:
-    return value.encode("utf-8", errors="surrogateescape")
-
-
 # --- headers ---------------------------------------------------------------------------
 
 
@@ -163,7 +154,7 @@ class _Headers:
         for key, value in msg.raw_items():
             self._by_name.setdefault(key.lower(), []).append(value)
         raw8 = [
-            _raw_bytes(v) for _, v in msg.raw_items() if isinstance(v, str) and _has_surrogates(v)
+            raw_bytes(v) for _, v in msg.raw_items() if isinstance(v, str) and _has_surrogates(v)
         ]
         self.charset = HeaderCharset(raw8, _declared_charsets(msg) if raw8 else [])
         self.warnings: list[str] = []
@@ -173,7 +164,7 @@ class _Headers:
     def to_text(self, value: str) -> str:
         if not _has_surrogates(value):
             return value
-        return self.charset.decode(_raw_bytes(value))
+        return self.charset.decode(raw_bytes(value))
 
     def _values(self, name: str, part: Message | None) -> list[object]:
         """The raw values of header ``name``, in order; the message's are indexed once."""
@@ -238,10 +229,10 @@ def _declared_charsets(msg: Message, seen: dict[int, str | None] | None = None) 
 def _payload(part: Message, headers: _Headers) -> bytes:
     """The decoded body of a leaf part; tolerant of padding errors and stray whitespace."""
     raw = part.get_payload()
-    data = _raw_bytes(raw) if isinstance(raw, str) else b""
+    data = raw_bytes(raw) if isinstance(raw, str) else b""
     cte = (headers.text("content-transfer-encoding", part) or "").strip().lower()
     if cte == "base64":
-        return _b64(data)
+        return decode_base64(data)
     if cte == "quoted-printable":
         return binascii.a2b_qp(data)
     try:
@@ -249,16 +240,6 @@ def _payload(part: Message, headers: _Headers) -> bytes:
     except Exception:  # noqa: BLE001 - broken uuencode and the like
         decoded = None
     return decoded if isinstance(decoded, bytes) else data
-
-
-def _b64(data: bytes) -> bytes:
-    clean = B64_JUNK.sub(b"", data.split(b"=", 1)[0])
-    if len(clean) % 4 == 1:
-        clean = clean[:-1]
-    try:
-        return base64.b64decode(clean + b"=" * (-len(clean) % 4))
-    except (binascii.Error, ValueError):
-        return b""
 
 
 def _charset(part: Message) -> str | None:
@@ -336,6 +317,8 @@ def _disposition(part: Message) -> str | None:
 class _Walk:
     headers: _Headers
     declared: list[str]
+    #: the header policy of the parts parsed again (an epilogue, a forward sent encoded)
+    policy: Policy
     #: the message's line ends, for the size of an attached message
     linesep: str = "\r\n"
     #: the body texts in document order: ``(True, markup)`` for HTML, ``(False, text)``
@@ -363,6 +346,7 @@ class _Walk:
         return _Walk(
             self.headers,
             self.declared,
+            self.policy,
             self.linesep,
             parts=self.parts,
             descended=self.descended,
@@ -397,8 +381,8 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
     kids = [c for c in children if isinstance(c, Message)] if isinstance(children, list) else []
     if ctype.startswith("multipart/") and kids:
         out.descended.add(id(part))
-        kids = _reused_boundary(part, kids, out)
-        _cut_glued_close(part, kids[-1])
+        kids = reused_boundary(part, kids, out)
+        cut_glued_close(part, kids[-1])
         if ctype == "multipart/alternative":
             _walk_alternative(kids, out, depth)
         else:
@@ -406,7 +390,8 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
                 _walk(child, out, depth + 1)
         return
     if ctype.startswith("message/") and ctype != DSN and isinstance(children, list):
-        out.attachments.append(_attached_message(part, next(iter(kids), None), ctype, out))
+        name = _filename(part, out.headers)
+        out.attachments.append(attached_message(part, next(iter(kids), None), ctype, out, name))
         return
     if ctype.startswith("multipart/"):
         # A multipart header with no boundary lines: the body is one text part.
@@ -414,78 +399,6 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
         if NO_BOUNDARY not in out.headers.warnings:
             out.headers.warnings.append(NO_BOUNDARY)
     _leaf(part, ctype, out)
-
-
-def _reused_boundary(multipart: Message, kids: list[Message], out: _Walk) -> list[Message]:
-    """A nested multipart written with its parent's boundary (SpamScope's
-    mail_malformed_1): the stdlib reads each of its delimiter lines as the parent's, so
-    the nested one is left empty, its parts become the parent's, and its close delimiter
-    closes the parent, whose remaining parts fall into the epilogue, unlisted. The tree
-    is put back as written: the parts after the empty one are its own, and the parent's
-    epilogue is parsed for the rest of the parent's parts (once per message, within the
-    parser's limits)."""
-    nested = next(
-        (
-            at
-            for at, kid in enumerate(kids)
-            if kid.get_content_maintype() == "multipart"
-            and not kid.is_multipart()
-            and not str(kid.get_payload()).strip()
-        ),
-        None,
-    )
-    boundary = multipart.get_boundary() if nested is not None else None
-    if nested is None or not boundary or kids[nested].get_boundary() != boundary:
-        return kids
-    if REUSED_BOUNDARY not in out.headers.warnings:
-        out.headers.warnings.append(REUSED_BOUNDARY)
-    inner = kids[nested + 1 :]
-    if not inner:
-        return kids
-    own: list[Message | str] = [*inner]
-    kids[nested].set_payload(own)
-    repaired = [*kids[: nested + 1], *_epilogue_parts(multipart, boundary, out)]
-    parent: list[Message | str] = [*repaired]
-    multipart.set_payload(parent)
-    return repaired
-
-
-def _epilogue_parts(multipart: Message, boundary: str, out: _Walk) -> list[Message]:
-    """The parts the epilogue of ``multipart`` holds, parsed under its boundary, as its
-    body would have been; none when it holds no delimiter line, or after the first
-    epilogue of the message was parsed (a second parse at most doubles the parser's
-    work)."""
-    epilogue = multipart.epilogue
-    if out.epilogues or not isinstance(epilogue, str) or f"--{boundary}" not in epilogue:
-        return []
-    if any(char in boundary for char in '"\\\r\n'):
-        return []
-    out.epilogues.append(id(multipart))
-    head = f'Content-Type: multipart/mixed; boundary="{boundary}"{out.linesep}{out.linesep}'
-    holder, unparsed, error = _structure(_raw_bytes(head + epilogue))
-    payload = holder.get_payload() if error is None else None
-    if not isinstance(payload, list):
-        return []
-    out.unread += sum(unparsed.values())
-    multipart.epilogue = holder.epilogue
-    return [kid for kid in payload if isinstance(kid, Message)]
-
-
-def _cut_glued_close(multipart: Message, last: Message) -> None:
-    """A close delimiter written at the end of the last line of the last part, with no
-    line break before it (``text--b--``), ends that part there. The stdlib only knows
-    a delimiter at the start of a line, so it finds no close delimiter and would keep
-    ``--b--`` in the text; only then is the end of the last part looked at."""
-    if last.is_multipart() or not any(
-        isinstance(d, errors.CloseBoundaryNotFoundDefect) for d in multipart.defects
-    ):
-        return
-    payload, boundary = last.get_payload(), multipart.get_boundary()
-    if not isinstance(payload, str) or not boundary:
-        return
-    body, close = payload.rstrip(), f"--{boundary}--"
-    if body.endswith(close):
-        last.set_payload(body[: -len(close)])
 
 
 def _leaf(part: Message, ctype: str, out: _Walk) -> None:
@@ -512,47 +425,6 @@ def _leaf(part: Message, ctype: str, out: _Walk) -> None:
         out.attachments.append(Attachment(name=name, content_type=ctype, size=len(data)))
 
 
-def _attached_message(part: Message, sub: Message | None, ctype: str, out: _Walk) -> Attachment:
-    """A message inside the message (a forward, a fragment, an external-body reference):
-    its declared file name, else for a whole message its Subject; its size in bytes as
-    attached, decoded when it came base64 or quoted-printable (which RFC 2046 forbids
-    for ``message/*`` and mailers still send)."""
-    data, inner = b"", sub
-    if sub is not None:
-        cte = (out.headers.text("content-transfer-encoding", part) or "").strip().lower()
-        if cte in ("base64", "quoted-printable"):
-            data = _decoded_message(sub, cte, out.linesep)
-            inner = BytesParser(policy=PLAIN_HEADERS).parsebytes(data, headersonly=True)
-        else:
-            try:
-                data = sub.as_bytes(policy=SERIALISE[out.linesep])
-            except Exception:  # noqa: BLE001 - re-serialising a broken message can fail
-                data = b""
-    name = _filename(part, out.headers)
-    if name is None and inner is not None and ctype in ("message/rfc822", "message/global"):
-        name = out.headers.text("subject", inner)
-    return Attachment(name=name, content_type=ctype, size=len(data))
-
-
-def _decoded_message(sub: Message, cte: str, linesep: str) -> bytes:
-    """The bytes of a message attached base64 or quoted-printable, decoded (none when it
-    cannot be written back). The parser read the encoded text as a message: base64 as a
-    body with no headers, quoted-printable's header lines (it leaves ASCII lines mostly
-    as they are) as headers, which are written back as they came, with the blank line
-    below them only if there was one."""
-    payload = sub.get_payload()
-    if sub.is_multipart() or not isinstance(payload, str):
-        try:
-            encoded = sub.as_bytes(policy=SERIALISE[linesep])
-        except Exception:  # noqa: BLE001 - re-serialising a broken message can fail
-            return b""
-    else:
-        head = "".join(f"{name}: {value}{linesep}" for name, value in sub.raw_items())
-        joined = any(isinstance(d, errors.MissingHeaderBodySeparatorDefect) for d in sub.defects)
-        encoded = _raw_bytes(head + ("" if joined or not head else linesep) + payload)
-    return _b64(encoded) if cte == "base64" else binascii.a2b_qp(encoded)
-
-
 def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
     """Alternatives come in increasing order of preference (RFC 2046 §5.1.4), so the
     last one that has plain text is read; without any, the last one that has HTML.
@@ -576,92 +448,6 @@ def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
         out.named_plain.extend(sub.named_plain)
         out.calendars.extend(sub.calendars)
         out.saw_plain = out.saw_plain or sub.saw_plain
-
-
-# --- the parser -------------------------------------------------------------------------
-
-
-if TYPE_CHECKING:
-    _FeedParser = BytesFeedParser[Message]
-else:
-    _FeedParser = BytesFeedParser  # not subscriptable at run time
-
-
-class PartsNotParsedDefect(errors.MessageDefect):
-    """Parts past ``PARSE_PARTS``, or nested past ``MAX_DEPTH``, were not parsed."""
-
-
-class _Cut(Exception):
-    """The parser has built ``PARSE_PARTS`` parts; the rest is not built."""
-
-
-class _BoundedParser(_FeedParser):
-    """The stdlib's feed parser, building at most ``PARSE_PARTS`` parts, and parsing no
-    part deeper than ``MAX_DEPTH`` as a multipart or message (its body stays one opaque
-    payload, which the walk does not read).
-
-    The stdlib builds the whole tree before anything can walk it, at a cost per part
-    (200,000 empty parts took 6 s), per line times the depth (each line is matched
-    against every enclosing boundary) and a recursion per level (5,000 levels raised
-    RecursionError), so the limits must hold while it parses. It has no hook for that;
-    these two overrides of its private methods are the narrowest one."""
-
-    _msgstack: list[Message]
-    _input: object
-
-    def __init__(self, policy: Policy) -> None:
-        super().__init__(policy=policy)
-        self.built = 0
-        self.too_deep = False
-
-    def _new_message(self) -> None:
-        if self.built >= PARSE_PARTS:
-            raise _Cut
-        self.built += 1
-        super()._new_message()  # type: ignore[misc]  # private, stable since Python 3.2
-
-    def _parse_headers(self, lines: list[str]) -> None:
-        super()._parse_headers(lines)  # type: ignore[misc]  # private, stable since 3.2
-        part = self._msgstack[-1]
-        if len(self._msgstack) > MAX_DEPTH + 1 and part.get_content_maintype() in (
-            "multipart",
-            "message",
-        ):
-            del part["content-type"]
-            part["Content-Type"] = "application/octet-stream"
-            self.too_deep = True
-
-    def unparsed(self) -> dict[int, int]:
-        """After a cut: for each open multipart (by id), the parts it has that were not
-        built, the one being started included. Counted from the boundary lines of the
-        rest, as the walk counts parts past ``MAX_PARTS`` (their children not)."""
-        stack = self._msgstack
-        found = {id(m): 0 for m in stack}
-        if stack and stack[-1].get_content_maintype() == "multipart":
-            found[id(stack[-1])] = 1
-        levels: dict[str, int] = {}
-        for level, part in enumerate(stack):
-            boundary = part.get_boundary() if part.get_content_maintype() == "multipart" else None
-            if boundary:
-                levels["--" + boundary] = level
-        lines = getattr(self._input, "_lines", None)
-        if not levels or not isinstance(lines, Iterable):
-            return found
-        open_levels = len(stack)
-        for line in lines:
-            if not isinstance(line, str) or not line.startswith("--"):
-                continue
-            mark = line.rstrip(" \t\r\n")
-            closing = mark not in levels and mark.endswith("--")
-            level = levels.get(mark[:-2] if closing else mark, open_levels)
-            if level >= open_levels:
-                continue
-            if closing:
-                open_levels = level
-            else:
-                found[id(stack[level])] += 1
-                open_levels = level + 1
-        return found
 
 
 def skip_banner(raw: bytes) -> tuple[bytes, bool]:
@@ -693,28 +479,9 @@ def _parse(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         return _parse_scoped(raw, group_addresses)
 
 
-def _structure(raw: bytes) -> tuple[Message, dict[int, int], Exception | None]:
-    """The parsed message, the parts not built per multipart (by id), and the error that
-    kept the body from being parsed, if any (the headers are parsed then, alone)."""
-    parser = _BoundedParser(PLAIN_HEADERS)
-    unparsed: dict[int, int] = {}
-    try:
-        parser.feed(raw)
-        msg = parser.close()
-    except _Cut:
-        msg = parser._msgstack[0]  # noqa: SLF001 - the root of what was built
-        unparsed = parser.unparsed()
-        msg.defects.append(PartsNotParsedDefect(f"parts past {PARSE_PARTS} not parsed"))
-    except Exception as exc:  # noqa: BLE001 - the stdlib parser has many failure modes
-        return BytesParser(policy=PLAIN_HEADERS).parsebytes(raw, headersonly=True), {}, exc
-    if parser.too_deep:
-        msg.defects.append(PartsNotParsedDefect(f"parts nested past {MAX_DEPTH} not parsed"))
-    return msg, unparsed, None
-
-
 def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
     raw, bannered = skip_banner(raw)
-    msg, unparsed, body_error = _structure(raw)
+    msg, unparsed, body_error = structure(raw, PLAIN_HEADERS)
     headers = _Headers(msg)
     if bannered:
         headers.warnings.append("forwarded-message banner before the headers skipped")
@@ -784,7 +551,8 @@ def _body(
     the walk read are counted unread.
     ``size``: the mail's, which bounds the forwarded messages decoded for its text."""
     charsets: dict[int, str | None] = {}
-    walk = _Walk(headers, _declared_charsets(msg, charsets), linesep, charsets=charsets)
+    declared = _declared_charsets(msg, charsets)
+    walk = _Walk(headers, declared, PLAIN_HEADERS, linesep, charsets=charsets)
     _walk(msg, walk)
     walk.unread += sum(n for key, n in unparsed.items() if key in walk.descended)
     if walk.unread:
@@ -853,7 +621,7 @@ def _read(walk: _Walk, root: Message, depth: int, budget: int) -> tuple[str, lis
     named = [_plain_text(part, walk) for part in walk.named_plain]
     if any(t.strip() for t in named):
         return "\n\n".join(trim_text(t) for t in named if t.strip()), [], False
-    forward = _forwarded(root, walk, budget) if depth < MAX_DEPTH else None
+    forward = forwarded(root, walk, budget) if depth < MAX_DEPTH else None
     if forward is not None:
         inner, decoded = forward
         sub = walk.fork()
@@ -878,35 +646,6 @@ def _plain_text(part: Message, walk: _Walk, data: bytes | None = None) -> str:
         walk.headers.warnings.append(ENCRYPTED)
     flowed, delsp = _flowed(part)
     return unflow(text, delsp=delsp) if flowed else text
-
-
-def _forwarded(msg: Message, walk: _Walk, budget: int) -> tuple[Message, int] | None:
-    """The message a ``message/rfc822`` (or ``message/global``) holds, and the bytes
-    decoded to read it. One sent base64 or quoted-printable (RFC 2046 forbids it for
-    ``message/*``; mailers send it), which the parser could not read as a message, is
-    decoded and parsed here, within the same limits, if it fits in ``budget``; one that
-    does not decode to a message, or does not fit, is skipped, which a warning says."""
-    if msg.get_content_type() not in ("message/rfc822", "message/global"):
-        return None
-    payload = msg.get_payload()
-    if not isinstance(payload, list):
-        return None
-    sub = next((part for part in payload if isinstance(part, Message)), None)
-    cte = (walk.headers.text("content-transfer-encoding", msg) or "").strip().lower()
-    if sub is None or cte not in ("base64", "quoted-printable"):
-        return None if sub is None else (sub, 0)
-    data = _decoded_message(sub, cte, walk.linesep)
-    if len(data) <= budget and HEADER_LINE.match(data.lstrip(b"\r\n")):
-        inner, _, error = _structure(data)
-        if error is None:
-            return inner, len(data)
-    if len(data) > budget:
-        warning = f"forwarded message sent {cte}: nested past the parse limit, its text not read"
-    else:
-        warning = f"forwarded message sent {cte} could not be decoded: its text not read"
-    if warning not in walk.headers.warnings:
-        walk.headers.warnings.append(warning)
-    return None
 
 
 def _raw_body(raw: bytes) -> str:

@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels.email import to_interaction
-from channels.mime import MAX_DEPTH, MAX_PARTS, decode_words, parse_email
+from channels.mime import decode_words, parse_email
+from channels.mime_parser import MAX_DEPTH, MAX_PARTS
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from channels.email import interpret
-from channels.mime import REUSED_BOUNDARY, parse_email
+from channels.mime import parse_email
+from channels.mime_repair import REUSED_BOUNDARY
 from channels.pgp import ENCRYPTED
 from router.settings import Settings
 from tests.unit.channels.support import Remembering, ingress_client

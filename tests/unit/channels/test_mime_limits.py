@@ -14,7 +14,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from channels.header_policy import MAX_PARSED_CHARS, PLAIN_HEADERS, parse_scope
-from channels.mime import MAX_DEPTH, MAX_PARTS, ParsedEmail, parse_email
+from channels.mime import ParsedEmail, parse_email
+from channels.mime_parser import MAX_DEPTH, MAX_PARTS
 from tests.budget import cpu_budget
 
 pytestmark = pytest.mark.unit
