@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 
@@ -15,8 +14,7 @@ from router.redis import make_redis
 from router.settings import Settings
 from router.topics import Topic
 from tests.conftest import read_topic
-
-PROBLEM = "application/problem+json"
+from tests.problems import PROBLEM, assert_problem  # noqa: F401 - the channel tests import them from here
 
 
 @asynccontextmanager
@@ -26,17 +24,6 @@ async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=ing.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
             yield client
-
-
-def assert_problem(resp: httpx.Response, status: int, pointer: str | None = None) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"] == PROBLEM
-    problem: dict[str, Any] = resp.json()
-    assert problem["status"] == status
-    assert {"type", "title", "detail"} <= problem.keys()
-    if pointer is not None:
-        assert pointer in [e["pointer"] for e in problem.get("errors", [])], problem
-    return problem
 
 
 async def assert_nothing_written(settings: Settings) -> None:

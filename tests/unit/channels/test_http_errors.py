@@ -10,11 +10,10 @@ import pytest
 from pydantic import SecretStr
 
 from router.settings import Settings
+from tests.problems import assert_problem
 from tests.unit.channels.support import ingress_client
 
 pytestmark = pytest.mark.unit
-
-PROBLEM = "application/problem+json"
 
 
 async def broken_lookup(ticket_ids: list[str]) -> list[str | None]:
@@ -28,17 +27,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def problem(resp: httpx.Response, status: int) -> dict[str, object]:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"] == PROBLEM
-    body: dict[str, object] = resp.json()
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= body.keys()
-    return body
-
-
 async def test_unknown_path_is_a_404_problem(client: httpx.AsyncClient) -> None:
-    body = problem(await client.get("/v1/channels/fax"), 404)
+    body = assert_problem(await client.get("/v1/channels/fax"), 404)
     assert body["detail"] == "nothing is served at /v1/channels/fax"
     assert body["title"] == "Not found"
 
@@ -51,7 +41,7 @@ async def test_a_trailing_slash_is_a_404_problem_never_a_redirect(
 ) -> None:
     """A redirect would name the internal address (http://, the proxy's upstream)."""
     resp = await client.post(path, content=b"{}", headers={"content-type": "application/json"})
-    body = problem(resp, 404)
+    body = assert_problem(resp, 404)
     assert "location" not in resp.headers
     assert body["detail"] == f"nothing is served at {path}"
 
@@ -60,10 +50,10 @@ async def test_wrong_method_is_a_405_problem_naming_the_allowed_ones(
     client: httpx.AsyncClient,
 ) -> None:
     resp = await client.get("/v1/actions")
-    body = problem(resp, 405)
+    body = assert_problem(resp, 405)
     assert resp.headers["allow"] == "POST"
     assert body["detail"] == "GET is not allowed on /v1/actions; use POST"
-    problem(await client.delete("/healthz"), 405)
+    assert_problem(await client.delete("/healthz"), 405)
     assert (await client.head("/healthz")).status_code == 200  # uptime checks probe so
 
 
@@ -91,13 +81,13 @@ async def test_a_problem_names_the_path_as_the_client_sent_it(
 ) -> None:
     """``instance`` is a URI reference (RFC 9457, 3.1.5): decoded, ``%2F`` would name
     another resource and ``%00`` a NUL no URI holds."""
-    body = problem(await client.get(path), 404)
+    body = assert_problem(await client.get(path), 404)
     assert body["instance"] == instance
     assert body["detail"] == f"nothing is served at {instance}"
     answered = await client.post(
         path, content=b"{}", headers={"content-type": "application/json; charset=utf-16"}
     )
-    assert problem(answered, 404)["instance"] == instance  # unknown: 404 before its 415
+    assert assert_problem(answered, 404)["instance"] == instance  # unknown: 404 before its 415
 
 
 async def test_an_unexpected_error_is_a_500_problem_that_tells_nothing_inside(
@@ -105,6 +95,6 @@ async def test_an_unexpected_error_is_a_500_problem_that_tells_nothing_inside(
 ) -> None:
     action = {"type": "ticket.resolved", "data": {"ticket_id": "T-1"}}
     resp = await client.post("/v1/actions", json=action, headers={"Authorization": "Bearer t"})
-    body = problem(resp, 500)
+    body = assert_problem(resp, 500)
     assert "T-1" not in str(body)
     assert "RuntimeError" not in str(body)

@@ -18,11 +18,11 @@ from channels.problems import install_http_errors
 from router.health import ops_app
 from router.observability import Telemetry
 from router.settings import Settings
+from tests.problems import PROBLEM, assert_problem
 from tests.unit.channels.support import Remembering, ingress_client
 
 pytestmark = pytest.mark.unit
 
-PROBLEM = "application/problem+json"
 WEBFORM, CHAT, EMAIL = "/v1/channels/webform", "/v1/channels/chat", "/v1/channels/email"
 
 
@@ -35,15 +35,6 @@ def publisher() -> Remembering:
 async def client(publisher: Remembering) -> AsyncIterator[httpx.AsyncClient]:
     async with ingress_client(Settings(), publisher) as c:
         yield c
-
-
-def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"] == PROBLEM
-    problem: dict[str, Any] = resp.json()
-    assert problem["status"] == status
-    assert {"type", "title", "detail"} <= problem.keys()
-    return problem
 
 
 def webform_json(email: str) -> dict[str, Any]:
