@@ -601,10 +601,13 @@ def _at(path: str, detail: str) -> dict[str, str]:
 
 def authorize(request: Request, tokens: frozenset[str]) -> str:
     """The request's bearer token, one of ``tokens``; else 401 saying which part is
-    wrong (never echoing what was sent)."""
+    wrong (never echoing what was sent). A bearer token given but not one of them is
+    ``error="invalid_token"`` in the challenge (RFC 6750, 3.1); a request without one
+    gets the bare challenge."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
+    challenge = 'Bearer realm="switchboard"'
     if not tokens:
         wrong = "no API tokens are configured"
     elif not header.strip():
@@ -613,11 +616,10 @@ def authorize(request: Request, tokens: frozenset[str]) -> str:
         wrong = "the Authorization header is not a bearer token: send Bearer <token>"
     elif not matches_any(token, tokens):
         wrong = "invalid bearer token"
+        challenge += ', error="invalid_token"'
     else:
         return token
-    raise Problem(
-        401, wrong, slug="token", headers={"WWW-Authenticate": 'Bearer realm="switchboard"'}
-    )
+    raise Problem(401, wrong, slug="token", headers={"WWW-Authenticate": challenge})
 
 
 class PrivateRoute(APIRoute):

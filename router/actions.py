@@ -105,11 +105,18 @@ class AgentReplied(TicketAction):
     agent_id: Ident
     public: StrictBool
     handle_seconds: HandleSeconds | None = None
+    text: Text | None = None  # an internal reply's goes into its ``.note_added``
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "is blank: a note says something")
+    return value
 
 
 class NoteAdded(TicketAction):
     agent_id: Ident | None = None
-    text: Text | None = None
+    text: Annotated[Text, AfterValidator(not_blank)]
 
 
 class TicketResolved(TicketAction):

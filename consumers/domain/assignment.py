@@ -192,6 +192,17 @@ def named(agent_id: str) -> dict[str, Any]:
     return {"assignee": agent_id, "assigned_at": None, "accepted": False, "queued_at": None}
 
 
+def worked_by(ticket: Ticket, agent_id: str | None) -> dict[str, Any]:
+    """The assignee who replies to, resolves or reopens a ticket offered to them, or
+    answers the customer's call on it, has accepted it: they work it. Otherwise its
+    accept timeout, which runs again when the ticket is reopened, would take it from the
+    agent who answered it, or skip the agent who reopened it for a ticket they just took
+    up."""
+    if agent_id is not None and agent_id == ticket.assignee and not ticket.accepted:
+        return {"accepted": True}
+    return {}
+
+
 def offer_pending(ticket: Ticket) -> bool:
     """Whether the ticket names an agent it was never offered to: what a rule's ``assign``
     (or a transfer to an agent) leaves for the timers role, which makes the offer (the
@@ -233,10 +244,11 @@ def unassigned(
     away), so a ticket nobody else can take comes back to them then. A skip that ended
     meanwhile (while the ticket was held) is dropped: this new round offers the ticket to
     that agent already, so it must not be noticed later as a skip ending, with another
-    ``.queued`` (``skip_ended``) and another round."""
+    ``.queued`` (``skip_ended``) and another round. ``skip_for`` skips the assignee
+    (one who let the offer time out, or transferred the ticket away)."""
     skips = {agent: until for agent, until in ticket.skipped_until.items() if until > at}
     timed_out = reason == "accept_timeout"
-    if timed_out and ticket.assignee is not None and skip_for is not None:
+    if ticket.assignee is not None and skip_for is not None:
         skips[ticket.assignee] = at + skip_for
     update: dict[str, Any] = {
         "assignee": None,
@@ -254,7 +266,9 @@ def unassigned(
     return Change(waiting, [(EventType.TICKET_QUEUED, data)])
 
 
-def requeued(before: Ticket, after: Ticket, reason: str, at: datetime) -> Change:
+def requeued(
+    before: Ticket, after: Ticket, reason: str, at: datetime, *, skip_for: timedelta | None = None
+) -> Change:
     """``after``, a change of ``before`` that moved it to another queue (a transfer, an
     escalation), as a transfer to that queue leaves it: it leaves its assignee, who may
     lack the new queue's skills, and waits in the new queue's line in a new round
@@ -262,7 +276,8 @@ def requeued(before: Ticket, after: Ticket, reason: str, at: datetime) -> Change
     does for any change of assignee. Unchanged, with no record, when the queue stayed. A
     settled ticket moved leaves its assignee with no record (it waits in no line, and
     its seat went with the resolution): a reopen then puts it in the new queue's line,
-    not back with an agent who may lack that queue's skills."""
+    not back with an agent who may lack that queue's skills. ``skip_for``: the assignee
+    is passed over for that long (see ``unassigned``)."""
     if after.queue == before.queue:
         return Change(after)
     if after.status in SETTLED:
@@ -270,7 +285,7 @@ def requeued(before: Ticket, after: Ticket, reason: str, at: datetime) -> Change
         return Change(
             after.model_copy(update={**update, "assignment_round": after.assignment_round + 1})
         )
-    return unassigned(after, reason, at)
+    return unassigned(after, reason, at, skip_for=skip_for)
 
 
 def withdrawn(ticket: Ticket, agent_id: str, status: str, at: datetime) -> Change | None:

@@ -1,10 +1,11 @@
 """What a helpdesk action does to a ticket (contract sections 6 and 7). Pure.
 
 ``apply_action`` returns the ticket after the action and the lifecycle events to
-publish, or None when the action changes nothing (an internal note, a repeated answer,
-an action that does not apply to the ticket's status). A closed ticket is final: no
-reply, reopen, postponement or transfer changes it. A resolved one may still be
-reopened, replied to and transferred, never postponed; neither can be declined.
+publish, or None when the action changes nothing (a repeated answer, a transfer that
+moves nothing, an action that does not apply to the ticket's status). An internal reply
+is recorded as a note. A closed ticket is final: no public reply, reopen, postponement or
+transfer changes it. A resolved one may still be reopened, replied to and transferred,
+never postponed; neither can be declined.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from consumers.domain.assignment import assigned, named, requeued, unassigned
+from consumers.domain.assignment import assigned, named, requeued, unassigned, worked_by
+from consumers.domain.escalation import SKIP_TIMEOUTS
 from consumers.domain.outputs import Change
 from consumers.domain.sla import answers, met, paused, resumed, stopped, waited, within
 from router.actions import (
@@ -71,8 +73,9 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
 ) -> Change | None:
     base = {"updated_at": max(at, ticket.updated_at)}
     if isinstance(action, AgentReplied):
-        public = action.public and ticket.status != "closed"
-        return _replied(ticket, action, at, rules) if public else None
+        if not action.public:
+            return _internal(ticket, action, at)
+        return None if ticket.status == "closed" else _replied(ticket, action, at, rules)
     if isinstance(action, NoteAdded):
         note = {"ticket_id": ticket.id, "agent_id": action.agent_id, "text": action.text or ""}
         return Change(ticket.model_copy(update=base), [(EventType.TICKET_NOTE_ADDED, note)])
@@ -177,14 +180,25 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     return None
 
 
-def worked_by(ticket: Ticket, agent_id: str | None) -> dict[str, Any]:
-    """The assignee who replies to, resolves or reopens a ticket offered to them has
-    accepted it: they work it. Otherwise its accept timeout, which runs again when the
-    ticket is reopened, would take it from the agent who answered it, or skip the agent
-    who reopened it for a ticket they just took up."""
-    if agent_id is not None and agent_id == ticket.assignee and not ticket.accepted:
-        return {"accepted": True}
-    return {}
+def _internal(ticket: Ticket, action: AgentReplied, at: datetime) -> Change:
+    """An internal reply is internal work, recorded as a note: never a public reply (no
+    response, nothing to the customer, no SLA met), but the time the agent reports is
+    handle time all the same: on the ticket, and in the workload metric's ``handled``
+    and ``handle_seconds_sum`` (the note carries it)."""
+    note: dict[str, Any] = {
+        "ticket_id": ticket.id,
+        "agent_id": action.agent_id,
+        "text": action.text or "",
+    }
+    if action.handle_seconds is not None:
+        note["handle_seconds"] = action.handle_seconds
+    noted = ticket.model_copy(
+        update={
+            "updated_at": max(at, ticket.updated_at),
+            "handle_seconds": ticket.handle_seconds + (action.handle_seconds or 0),
+        }
+    )
+    return Change(noted, [(EventType.TICKET_NOTE_ADDED, note)])
 
 
 def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet) -> Change:
@@ -236,12 +250,17 @@ def _waited(ticket: Ticket, rules: RuleSet, at: datetime, target: str) -> timede
     return policy.elapsed(start, at) if policy and start else (at - (start or at))
 
 
-def _transferred(ticket: Ticket, action: TicketTransferred, at: datetime, rules: RuleSet) -> Change:
+def _transferred(
+    ticket: Ticket, action: TicketTransferred, at: datetime, rules: RuleSet
+) -> Change | None:
     """To an agent: it is offered to them as on a rule's ``assign`` (see ``named``). To
     another queue without an agent: it leaves its assignee, who may lack the new queue's
     skills, and waits in that queue's line for its agents (a new round, ``.queued`` with
     reason ``transferred``); the timers role frees the old assignee's seat as it does
-    for any change of assignee."""
+    for any change of assignee. Whoever transfers a ticket away wants someone else to
+    take it: the old assignee is passed over as one who let an offer time out is
+    (``SKIP_TIMEOUTS`` accept timeouts), so the line offers it to them again only when
+    nobody else took it by then. None when it moves nowhere (same queue, same agent)."""
     if action.queue is not None and action.queue not in rules.queues:
         known = ", ".join(sorted(rules.queues))
         raise InvalidEvent(f"/data/queue: unknown queue {action.queue!r}; one of {known}")
@@ -251,7 +270,14 @@ def _transferred(ticket: Ticket, action: TicketTransferred, at: datetime, rules:
     if action.agent_id is not None and action.agent_id != ticket.assignee:
         update.update(named(action.agent_id))
     after = ticket.model_copy(update=update)
-    moved = requeued(ticket, after, "transferred", at) if action.agent_id is None else Change(after)
+    if (after.queue, after.assignee) == (ticket.queue, ticket.assignee):
+        return None
+    skip = rules.assignment.accept_timeout * SKIP_TIMEOUTS
+    moved = (
+        requeued(ticket, after, "transferred", at, skip_for=skip)
+        if action.agent_id is None
+        else Change(after)
+    )
     data = {
         "from": {"queue": ticket.queue, "agent_id": ticket.assignee},
         "to": {"queue": moved.ticket.queue, "agent_id": moved.ticket.assignee},

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from consumers.domain.assignment import worked_by
 from consumers.domain.sla import customer_wrote, resumed
 from router.events import Interaction, Ticket
 from router.ids import ticket_id
@@ -168,7 +169,8 @@ def _call(
 ) -> Placed:
     """A call found by its own id was on that ticket, whatever its status now; the
     customer's ticket found by identity takes it only while still being worked: a new
-    call after the resolution is no handling of the resolved ticket."""
+    call after the resolution is no handling of the resolved ticket. The agent the ticket
+    is offered to who answered the call has taken it, as with a public reply."""
     if call == "ringing":
         return Placed("skip", None, "a ringing call changes nothing")
     if current is None:
@@ -178,8 +180,10 @@ def _call(
     seen = current.channels_seen
     if interaction.channel not in seen:
         seen = [*seen, interaction.channel]
+    agent = interaction.metadata.get("agent_id")
     handled = current.model_copy(
         update={
+            **worked_by(current, agent if isinstance(agent, str) else None),
             "channels_seen": seen,
             "handle_seconds": current.handle_seconds + handle_seconds(interaction),
             "updated_at": max(at, current.updated_at),

@@ -96,7 +96,8 @@ def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
         return []
     reply = event_type == EventType.TICKET_RESPONDED
     call = event_type == EventType.TICKET_MESSAGE_ADDED and handle > 0  # answered/ended calls
-    if reply or call:
+    internal = event_type == EventType.TICKET_NOTE_ADDED and handle > 0  # internal replies
+    if reply or call or internal:
         return [
             Contribution("workload", dims, "handled"),
             Contribution("workload", dims, "handle_seconds_sum", round(handle)),

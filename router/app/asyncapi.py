@@ -157,7 +157,10 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
         },
         {},
     ),
-    EventType.TICKET_NOTE_ADDED: ({"ticket_id": STR, "agent_id": STR_OR_NULL, "text": STR}, {}),
+    EventType.TICKET_NOTE_ADDED: (
+        {"ticket_id": STR, "agent_id": STR_OR_NULL, "text": STR},
+        {"handle_seconds": NUMBER},  # an internal agent.replied that reported its time
+    ),
     EventType.TICKET_NOTIFICATION: (
         {"template": STR, "kind": _enum("auto_reply", "notify")},
         {

@@ -23,7 +23,8 @@ role's own code, so a bug in that code cannot hide in both sides:
   responses, promoters (9-10), passives (7-8), detractors (0-6), CES responses and sum;
 - ``workload`` (queue, channel): created, resolved, reopened (under the queue it was
   reopened in, as the takeback), escalated; ``handled`` and ``handle_seconds_sum`` per
-  reply that reported its handle time.
+  reply (public, or internal: a ``.note_added`` with ``handle_seconds``) that reported
+  its handle time, and per answered or ended call.
 
 The agent of a window is the event's ``agent_id``, else the ticket's assignee, else the
 agent who resolved it (the snapshot's ``resolved_by``), else ``none``; a takeback
@@ -262,9 +263,9 @@ class Recount:
         handle = data.get("handle_seconds")
         if not isinstance(handle, int | float) or isinstance(handle, bool):
             return
-        # an agent's reply, or an answered or ended call (added to its ticket with the
-        # time the phone system reported)
-        if kind == "responded" or (kind == "message_added" and handle > 0):
+        # an agent's reply, an answered or ended call (added to its ticket with the
+        # time the phone system reported), or an internal reply (a note with its time)
+        if kind == "responded" or (kind in ("message_added", "note_added") and handle > 0):
             self._count("workload", at, dims, "handled")
             self._count("workload", at, dims, "handle_seconds_sum", round(handle))
 

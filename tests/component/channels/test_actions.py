@@ -421,7 +421,12 @@ async def test_two_sources_may_use_one_id_for_different_actions(
     """CloudEvents names an event by source and id together: two helpdesk tools may
     both number their actions from 1. Each is written, answered with the id it gave."""
     await create_tickets(settings, "T-1")
-    a = {"type": "ticket.note_added", "id": "1", "source": "/desk-a", "data": {"ticket_id": "T-1"}}
+    a = {
+        "type": "ticket.note_added",
+        "id": "1",
+        "source": "/desk-a",
+        "data": {"ticket_id": "T-1", "text": "a"},
+    }
     b = {**a, "source": "/desk-b", "data": {"ticket_id": "T-1", "text": "b"}}
     for action in (a, b):
         answer = await client.post(URL, json=action, headers=AUTH)
@@ -438,13 +443,13 @@ async def test_an_event_id_reused_for_other_content_is_refused(
     """A given ``id`` with other data, or on another ticket, was answered
     ``duplicate: true`` and dropped."""
     await create_tickets(settings, "T-1", "T-2")
-    note = {"type": "ticket.note_added", "id": "fixed-1", "data": {"ticket_id": "T-1"}}
+    note = {"type": "ticket.note_added", "id": "fixed-1", "data": {"ticket_id": "T-1", "text": "x"}}
     assert (await client.post(URL, json=note, headers=AUTH)).json()["duplicate"] is False
     assert (await client.post(URL, json=note, headers=AUTH)).json()["duplicate"] is True
     # a retry rebuilt by a CloudEvents SDK carries the time it was built at: the same event
     rebuilt = {**note, "time": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}
     assert (await client.post(URL, json=rebuilt, headers=AUTH)).json()["duplicate"] is True
-    other = {**note, "data": {"ticket_id": "T-2"}}
+    other = {**note, "data": {"ticket_id": "T-2", "text": "x"}}
     problem = assert_problem(await client.post(URL, json=other, headers=AUTH), 422, "/id")
     assert problem["type"].endswith("/id-reused")
     fresh = {"type": "ticket.closed", "data": {"ticket_id": "T-1"}}
@@ -463,7 +468,7 @@ async def test_idempotency_keys_belong_to_the_token_that_sent_them(
 ) -> None:
     """Two helpdesks with their own tokens may pick the same key for their own requests."""
     await create_tickets(settings, "T-1")
-    note = {"type": "ticket.note_added", "data": {"ticket_id": "T-1"}}
+    note = {"type": "ticket.note_added", "data": {"ticket_id": "T-1", "text": "called"}}
     one = await client.post(
         URL, json=note, headers={"Authorization": "Bearer tok-1", "Idempotency-Key": "k-2"}
     )

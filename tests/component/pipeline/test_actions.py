@@ -12,6 +12,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
+from router.app.report.windows import Period
+from router.app.verify import verify
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.events import CloudEvent
 from router.settings import Settings
@@ -241,6 +243,41 @@ async def test_calls_add_handling_time_and_notes_stay_internal(helpdesk: Running
     resp = await helpdesk.http.post("/v1/actions", json=unknown, headers=AUTH)
     assert resp.status_code == 404
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_internal_reply_is_a_note_whose_handle_time_counts_as_handled_work(
+    helpdesk: Running,
+) -> None:
+    """``agent.replied {public: false, handle_seconds: 300}`` was answered 202 and
+    published nothing: the ticket's handle time and the workload's AHT never got it."""
+    resp = await helpdesk.http.post(
+        "/v1/channels/webform", json={"email": "ivy@example.com", "message": "hello"}
+    )
+    assert resp.status_code == 202
+    ticket_id = (await tickets(helpdesk, 2))[0]["data"]["ticket"]["id"]
+    internal = {"ticket_id": ticket_id, "agent_id": "a1", "public": False, "handle_seconds": 300}
+    resp = await helpdesk.http.post(
+        "/v1/actions", json={"type": "agent.replied", "data": internal}, headers=AUTH
+    )
+    assert resp.status_code == 202, resp.text
+    events = await tickets(helpdesk, 3)
+    assert [e["type"].rsplit(".", 1)[1] for e in events] == ["created", "routed", "note_added"]
+    noted = events[-1]["data"]
+    assert (noted["agent_id"], noted["text"], noted["handle_seconds"]) == ("a1", "", 300)
+    ticket = noted["ticket"]
+    assert (ticket["handle_seconds"], ticket["agent_replies"], ticket["status"]) == (300, 0, "new")
+    assert ticket["sla"]["first_response"]["met_at"] is None  # no response, nothing sent
+    workload = await metric_counters(helpdesk, Topic.METRICS_WORKLOAD, {"handled": 1})
+    assert (workload["handled"], workload["handle_seconds_sum"]) == (1, 300)
+    now = datetime.now(UTC)
+    period = Period(now - timedelta(hours=1), now + timedelta(hours=1))
+    for _ in range(30):  # the metrics role may not have committed its offsets yet
+        checked = await verify(helpdesk.settings, period)
+        if not checked.windows_open:
+            break
+        await asyncio.sleep(0.3)
+    assert (checked.differences, checked.windows_open) == ([], 0)
+    assert checked.windows_recounted > 0
 
 
 async def test_a_note_written_to_kafka_a_day_ahead_does_not_pin_the_ticket_there(

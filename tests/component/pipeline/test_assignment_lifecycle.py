@@ -158,3 +158,37 @@ async def test_a_transfer_to_another_queue_goes_to_that_queues_agents(
         assert moved["data"]["to"] == {"queue": "billing", "agent_id": None}
         assert moved["data"]["ticket"]["assignee"] is None
         assert await holder(desk, ticket_id) == "b1"  # a1's seat is free again
+
+
+async def test_a_transfer_away_goes_to_another_agent_not_back_to_the_one_who_held_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """a1, who has billing's skills too, transferred the ticket to billing and was offered
+    it straight back (least loaded, idle longest): b1 gets it."""
+    async with helpdesk(settings, tmp_path, "10m") as desk:
+        await online(desk, "a1", ["billing"])
+        ticket_id = await open_ticket(desk, "lee@example.com", "my invoice is wrong")
+        seen, _ = await story_until(desk, ticket_id, lambda s: len(s) >= 1)
+        assert seen[:1] == [("assigned", "a1")]
+        await act(
+            desk,
+            {"type": "assignment.accepted", "data": {"ticket_id": ticket_id, "agent_id": "a1"}},
+        )
+        await online(desk, "b1", ["billing"])
+
+        transfer = {"ticket_id": ticket_id, "queue": "billing"}
+        await act(desk, {"type": "ticket.transferred", "data": transfer})
+        seen, _ = await story_until(desk, ticket_id, lambda s: len(s) >= 3)
+        assert seen[:3] == [("assigned", "a1"), ("queued", "transferred"), ("assigned", "b1")]
+        assert await holder(desk, ticket_id) == "b1"
+
+        # to the queue it is in, with nobody named: nothing moves, nothing is published
+        await act(desk, {"type": "ticket.transferred", "data": transfer})
+        note = {"ticket_id": ticket_id, "text": "after the second transfer"}
+        await act(desk, {"type": "ticket.note_added", "data": note})
+        for _ in range(100):
+            _, mine = await story_until(desk, ticket_id, bool)
+            if any(e["data"].get("text") == note["text"] for e in mine):
+                break
+            await asyncio.sleep(0.1)
+        assert [e["type"].rsplit(".", 1)[1] for e in mine].count("transferred") == 1

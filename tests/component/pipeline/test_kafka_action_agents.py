@@ -128,3 +128,23 @@ async def test_a_kafka_accept_from_an_agent_not_offered_the_ticket_is_logged(
         ticket = (await desk.http.get(f"/v1/tickets/{ticket_id}", headers=AUTH)).json()
         assert (ticket["assignee"], ticket["accepted"]) == ("a-bill", False)
         assert await read_topic(desk.settings, Topic.DEADLETTER, expect=0, settle=0.2) == []
+
+
+async def test_a_kafka_note_without_text_is_deadlettered_and_the_stream_goes_on(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """HTTP refuses a note that says nothing (400 at /data/text); written to Kafka it is
+    dead-lettered with that reason, not published as an empty note."""
+    async with helpdesk(settings, tmp_path, "10m") as desk:
+        ticket_id = await offered_to_bill(desk)
+        await produce(
+            desk,
+            ticket_id,
+            ("blank-1", "ticket.note_added", {"ticket_id": ticket_id, "text": "  "}),
+            ("note-3", "ticket.note_added", {"ticket_id": ticket_id, "text": "after the blank"}),
+        )
+        mine = await until_noted(desk, ticket_id, "after the blank")
+        [dead] = await read_topic(desk.settings, Topic.DEADLETTER, expect=1)
+        assert "/data/text" in dict(dead.headers)["dlq.error"].decode()
+        notes = [e["data"]["text"] for e in mine if e["type"].endswith(".note_added")]
+        assert notes == ["after the blank"]

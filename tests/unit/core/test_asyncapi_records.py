@@ -171,6 +171,12 @@ def domain_records() -> list[OutRecord]:
             RULES,
         ),
         apply_action(ticket(), NoteAdded(ticket_id="T-1", agent_id="a1", text="hi"), AT, RULES),
+        apply_action(  # an internal reply: a note with the time it took
+            ticket(),
+            AgentReplied(ticket_id="T-1", agent_id="a1", public=False, handle_seconds=300),
+            AT,
+            RULES,
+        ),
         apply_action(ticket(), TicketResolved(ticket_id="T-1", agent_id="a1"), AT, RULES),
         apply_action(resolved, TicketReopened(ticket_id="T-1", agent_id="a1"), later, RULES),
         apply_action(ticket(), TicketClosed(ticket_id="T-1"), AT, RULES),

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from consumers.domain.assignment import offer_pending, waiting_member
-from consumers.domain.escalation import schedule
+from consumers.domain.assignment import AgentState, choose_agent, offer_pending, waiting_member
+from consumers.domain.escalation import SKIP_TIMEOUTS, fire, schedule
 from consumers.domain.lifecycle import apply_action, first_contact, reopen_takes_back
 from consumers.domain.windows import fcr, workload
+from consumers.sweep import request_for
 from router.actions import (
     Action,
     AgentReplied,
@@ -81,12 +83,45 @@ def test_a_reply_to_a_customer_waiting_again_is_a_next_response() -> None:
     assert change.events[-1][1]["response"] == "next"
 
 
-def test_private_replies_change_nothing() -> None:
-    t = ticket()
-    assert (
-        apply_action(t, AgentReplied(ticket_id="T-1", agent_id="a", public=False), AT, RULES)
-        is None
+def test_an_internal_reply_is_recorded_as_a_note_with_its_handle_time() -> None:
+    """It published nothing: the agent's 300 s were lost to the ticket and to AHT."""
+    t = ticket(handle_seconds=60)
+    later = AT + timedelta(minutes=5)
+    internal = AgentReplied.model_validate(
+        {"ticket_id": "T-1", "agent_id": "a", "public": False, "handle_seconds": 300,
+         "text": "checked the invoice"}
+    )  # fmt: skip
+    change = apply_action(t, internal, later, RULES)
+    assert change is not None
+    note = {
+        "ticket_id": "T-1",
+        "agent_id": "a",
+        "text": "checked the invoice",
+        "handle_seconds": 300,
+    }
+    assert change.events == [(EventType.TICKET_NOTE_ADDED, note)]  # never a .responded
+    assert change.ticket.handle_seconds == 360
+    assert (change.ticket.agent_replies, change.ticket.last_reply_at) == (0, None)
+    assert (change.ticket.status, change.ticket.sla) == ("new", t.sla)  # no response met
+    assert change.ticket.updated_at == later
+    assert counted(change.events) == {"workload.handled": 1, "workload.handle_seconds_sum": 300}
+
+
+def test_an_internal_reply_without_handle_time_is_a_note_that_counts_no_work() -> None:
+    internal = AgentReplied(ticket_id="T-1", agent_id="a", public=False)
+    change = apply_action(ticket(), internal, AT, RULES)
+    assert change is not None
+    [(etype, note)] = change.events
+    assert (etype, note) == (
+        EventType.TICKET_NOTE_ADDED,
+        {"ticket_id": "T-1", "agent_id": "a", "text": ""},
     )
+    assert change.ticket.handle_seconds == 0
+    assert counted(change.events) == {}
+    zero = AgentReplied(ticket_id="T-1", agent_id="a", public=False, handle_seconds=0)
+    zeroed = apply_action(ticket(), zero, AT, RULES)
+    assert zeroed is not None
+    assert counted(zeroed.events) == {}
 
 
 def test_a_note_is_an_internal_event_that_meets_no_sla_and_counts_no_reply() -> None:
@@ -273,10 +308,49 @@ def test_a_transfer_that_names_an_agent_offers_it_to_them() -> None:
     assert moved.events[0][1]["to"] == {"queue": "billing", "agent_id": "a2"}
     assert (moved.ticket.assignee, moved.ticket.assigned_at) == ("a2", None)
     assert offer_pending(moved.ticket)  # the timers role offers it to a2
-    # the same queue, no agent: nothing to take back from the assignee
-    same = apply_action(held, TicketTransferred(ticket_id="T-1", queue="general"), AT, RULES)
-    assert same is not None
-    assert (same.ticket.assignee, same.ticket.accepted) == ("a1", True)
+
+
+def test_a_transfer_that_moves_nothing_changes_nothing() -> None:
+    """It published ``.transferred`` with ``from`` equal to ``to``."""
+    held = ticket(assignee="a1", assigned_at=AT, accepted=True)
+    for nowhere in (
+        TicketTransferred(ticket_id="T-1", queue="general"),
+        TicketTransferred(ticket_id="T-1", agent_id="a1"),
+        TicketTransferred(ticket_id="T-1", queue="general", agent_id="a1"),
+    ):
+        assert apply_action(held, nowhere, AT, RULES) is None, nowhere
+    assert (
+        apply_action(ticket(), TicketTransferred(ticket_id="T-1", queue="general"), AT, RULES)
+        is None
+    )
+    # the agent stays, the queue changes: a move
+    moved = apply_action(
+        held, TicketTransferred(ticket_id="T-1", queue="billing", agent_id="a1"), AT, RULES
+    )
+    assert moved is not None
+    assert moved.events[0][1]["to"] == {"queue": "billing", "agent_id": "a1"}
+
+
+def test_a_transfer_away_passes_over_the_agent_who_held_it() -> None:
+    """a1 (with billing's skills too) transferred the ticket to billing and was offered it
+    straight back. Another agent with a seat gets it; with nobody else it waits in line,
+    and comes back to a1 through the line only once their skip ends."""
+    held = ticket(assignee="a1", assigned_at=AT, accepted=True)
+    moved = apply_action(held, TicketTransferred(ticket_id="T-1", queue="billing"), AT, RULES)
+    assert moved is not None
+    back = moved.ticket
+    skills = frozenset({"billing"})
+    a1, a2 = AgentState("a1", skills), AgentState("a2", skills, load={"email": 0})
+    request = request_for(back, RULES, AT)
+    assert choose_agent(request, [a1, a2], None) == "a2"
+    assert choose_agent(replace(request, strategy="round_robin"), [a1, a2], None) == "a2"
+    assert choose_agent(request, [a1], None) is None  # waits in billing's line
+    ends = AT + RULES.assignment.accept_timeout * SKIP_TIMEOUTS
+    assert schedule(back)["T-1|assignment|retry"] == ends.timestamp()
+    again = fire(back, "assignment", "retry", RULES, ends)
+    assert again is not None
+    assert [e for e, _ in again.events] == [EventType.TICKET_QUEUED]
+    assert choose_agent(request_for(again.ticket, RULES, ends), [a1], None) == "a1"
 
 
 def test_postpone_and_feedback() -> None:

@@ -178,3 +178,25 @@ def test_a_reopen_a_rule_moved_is_counted_in_the_queue_it_was_reopened_in() -> N
     del data["queue"]  # a record written before it said: the snapshot's queue
     before = both_count("switchboard.ticket.reopened", data)
     assert before["workload"] == {("reopened", "email", "billing")}
+
+
+def test_an_internal_reply_is_handled_work_for_the_metrics_role_and_verify_alike() -> None:
+    """An internal ``agent.replied`` is published as a note with its ``handle_seconds``:
+    both count it as handled work, with its seconds; a note without them counts nothing."""
+    note = {"ticket": TICKET, "ticket_id": "T-1", "agent_id": "a1", "text": ""}
+    timed = {**note, "handle_seconds": 300.4}
+    counted = both_count("switchboard.ticket.note_added", timed)
+    assert counted == {
+        "workload": {("handled", "email", "billing"), ("handle_seconds_sum", "email", "billing")}
+    }
+    assert counters(workload("switchboard.ticket.note_added", timed)) == {
+        "handled": 1,
+        "handle_seconds_sum": 300,
+    }
+    recount = Recount(60)
+    event = {"id": "e-1", "type": "switchboard.ticket.note_added", "time": AT.isoformat()}
+    recount.add_event({**event, "data": timed}, AT)
+    [verified] = recount.windows.values()
+    assert verified == {"handled": 1, "handle_seconds_sum": 300}
+    assert both_count("switchboard.ticket.note_added", note) == {}
+    assert both_count("switchboard.ticket.note_added", {**note, "handle_seconds": 0}) == {}

@@ -140,8 +140,11 @@ def test_a_customer_message_after_a_public_reply_starts_the_clock() -> None:
 def test_a_private_reply_does_not_count_as_an_answer() -> None:
     ticket = write(None, AT)
     private = AgentReplied(ticket_id=ticket.id, agent_id="a1", public=False)
-    assert apply_action(ticket, private, AT, RULES) is None
-    assert NEXT not in write(ticket, minutes(60)).sla
+    noted = apply_action(ticket, private, AT, RULES)  # internal work: a note, no response
+    assert noted is not None
+    assert [e for e, _ in noted.events] == [EventType.TICKET_NOTE_ADDED]
+    assert (noted.ticket.agent_replies, noted.ticket.last_reply_at) == (0, None)
+    assert NEXT not in write(noted.ticket, minutes(60)).sla
 
 
 def test_the_priority_a_message_rule_sets_decides_the_due_time() -> None:

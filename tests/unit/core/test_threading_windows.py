@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from consumers.domain.escalation import accept_timeout, schedule
 from consumers.domain.threading import handle_seconds, place
 from consumers.domain.windows import window_of, workload
 from router.events import Customer, Interaction, ThreadRef, Ticket
@@ -181,6 +182,36 @@ def test_a_call_found_by_its_own_id_adds_its_time_whatever_the_tickets_status() 
     )
     assert open_.ticket is not None
     assert (open_.kind, open_.ticket.handle_seconds) == ("call", 60)
+
+
+@pytest.mark.parametrize("event", ["answered", "ended"])
+def test_the_agent_offered_the_ticket_who_answers_the_call_takes_it(event: str) -> None:
+    """The accept timeout handed the ticket to another agent after a1 handled the call."""
+    offered = ticket(channel="voice", assignee="a1", assigned_at=AT, message_ids=["call:CA1"])
+    later = AT + timedelta(minutes=5)
+
+    def on_call(agent: str) -> Ticket:
+        placed = place(
+            voice(event, talk_seconds=60, agent_id=agent),  # type: ignore[arg-type]
+            offered,
+            event_id="e",
+            customer_id="C-1",
+            at=AT + timedelta(seconds=30),
+            reopen_window=WEEK,
+            rules=RULES,
+            by_reply=True,
+        )
+        assert placed.kind == "call"
+        assert placed.ticket is not None
+        return placed.ticket
+
+    taken = on_call("a1")
+    assert (taken.assignee, taken.accepted) == ("a1", True)
+    assert "T-1|assignment|timeout" not in schedule(taken, RULES.assignment.accept_timeout)
+    assert accept_timeout(taken, RULES, later) is None  # stays with a1
+    other = on_call("a2")  # another agent on the call accepts nothing for a1
+    assert (other.assignee, other.accepted) == ("a1", False)
+    assert accept_timeout(other, RULES, later) is not None
 
 
 def test_the_voicemail_of_a_missed_call_is_the_same_contact() -> None:
