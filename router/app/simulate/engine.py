@@ -139,6 +139,7 @@ class Simulation:
         started = time.perf_counter()
         self._schedule_shifts()
         arrivals, total = 0, len(self.day)
+        stop_at: float | None = None  # once nobody can serve: the last give-up pending
         while True:
             due = self.day[arrivals].at if arrivals < total else float("inf")
             if self._heap and self._heap[0][0] <= due:
@@ -153,11 +154,20 @@ class Simulation:
                     progress(arrivals, total)
             else:
                 break
-            if arrivals == total and not self.floor.holders and not self._can_still_serve():
+            if (
+                stop_at is None
+                and arrivals == total
+                and not self.floor.holders
+                and not self._can_still_serve()
+            ):
                 # every agent is done and every ticket still in line is one no agent of
                 # the roster will ever take: later shifts would only add idle time (a
                 # reopened ticket whose agent is off shift until another day stays
-                # unanswered; its clock counts if already due)
+                # unanswered; its clock counts if already due). A customer in line
+                # still gives up when out of patience: giving up is theirs, not the
+                # agents', so the run goes on until the last of them has
+                stop_at = self._last_give_up()
+            if stop_at is not None and (not self._heap or self._heap[0][0] > stop_at):
                 break
         if progress:
             progress(arrivals, total)
@@ -168,6 +178,9 @@ class Simulation:
             outcomes,
             busy=self.floor.busy,
             queue_busy=self.floor.queue_busy,
+            seats_busy=self.floor.seats_busy,
+            queue_seats=self.floor.queue_seats,
+            seats={agent: self.floor.seats(agent) for agent in self.floor.states},
             shifts=self.floor.shifts,
             skilled={q: self.floor.skilled(q) for q in self.rules.queues},
             end=end,
@@ -175,6 +188,16 @@ class Simulation:
         wall = time.perf_counter() - started
         unserved = self._unserved(outcomes)
         return Result(figures, outcomes, total, self.deadlettered, wall, self.skipped, unserved)
+
+    def _last_give_up(self) -> float:
+        """When the last customer still in line runs out of patience; now if none will
+        (a give-up scheduled for a ticket that left the line since is void)."""
+        pending = (
+            at
+            for at, kind, _, ticket_id, member in self._heap
+            if kind == Kind.ABANDON and self.line.current.get(ticket_id) == member
+        )
+        return max(pending, default=self.now)
 
     def _can_still_serve(self) -> bool:
         """Is some ticket in line one an agent could still take (one with its skills and
@@ -199,7 +222,9 @@ class Simulation:
             agents = self.floor.skilled(queue)
             channels = sorted({o.channel for o in left})
             untaken = [c for c in channels if not any(self.floor.takes(a, c) for a in agents)]
-            if not agents:
+            if not self.floor.states:  # every group of the roster has count 0
+                why = "no agent is on the roster"
+            elif not agents:
                 needs = self.rules.queues[queue].skills if queue in self.rules.queues else ()
                 why = f"no agent on the roster has its skills ({', '.join(sorted(needs))})"
             elif untaken:

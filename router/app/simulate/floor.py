@@ -8,9 +8,11 @@ on-shift agents with the queue's skills and a free seat on the ticket's channel 
 handed to it: the others cannot take the ticket (``AgentState.can_take``), so the answer
 is the same.
 
-It also keeps the time accounts occupancy is computed from: each agent's spans on shift,
-and per 30-minute interval the agent-seconds holding at least one ticket while on shift,
-in total and per queue (an agent holding tickets of two queues gives each half).
+It also keeps the time accounts occupancy and utilisation are computed from: each
+agent's spans on shift, and per 30-minute interval the agent-seconds holding at least
+one ticket while on shift, in total and per queue (an agent holding tickets of two
+queues gives each half), and the seat-seconds held (an agent holding three chats holds
+three seats), in total and per queue.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class Floor:
         self.queue_busy: dict[str, Spans] = defaultdict(Spans)  # its share of agents' time
         self.shifts: dict[str, list[tuple[float, float]]] = defaultdict(list)  # on shift
         self.busy = Spans()  # holding a ticket while on shift
+        self.seats_busy = Spans()  # seat-seconds held while on shift (one per ticket)
+        self.queue_seats: dict[str, Spans] = defaultdict(Spans)  # held by its tickets
         self._on_since: dict[str, float] = {}
         self._shifts_left: dict[str, int] = defaultdict(int)  # agent -> shifts still to start
         for staff in roster.staff:
@@ -137,9 +141,11 @@ class Floor:
         if agent_id not in self.online or not held or now <= since:
             return
         self.busy.add(since, now)
+        self.seats_busy.add(since, now, len(held))
         weight = 1.0 / len(held)
         for queue in held.values():
             self.queue_busy[queue].add(since, now, weight)
+            self.queue_seats[queue].add(since, now)
 
     def _channels(self, agent_id: str) -> set[str]:
         state = self.states[agent_id]
@@ -147,6 +153,11 @@ class Floor:
 
     def _capacity(self, state: AgentState, channel: str) -> int:
         return state.capacity_on(channel, self._default.get(channel, 1))
+
+    def seats(self, agent_id: str) -> dict[str, int]:
+        """The agent's seats per channel it takes (its capacity there)."""
+        state = self.states[agent_id]
+        return {c: self._capacity(state, c) for c in self._channels(agent_id)}
 
     def takes(self, agent_id: str, channel: str) -> bool:
         """Has the agent any seat on ``channel`` (on shift or not)?"""

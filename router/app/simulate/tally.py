@@ -19,8 +19,16 @@ Definitions (the README's staffing section repeats them):
   ticket is done (abandoned, or created if that is later; the end of the run if one is
   unserved): the run goes on while another queue works off its backlog, and those
   idle hours would otherwise dilute the queue's occupancy;
-- ``sla``: per target, clocks met in time / clocks settled (met, or due before the end
-  of the simulation without being met).
+- ``utilisation``: seat-seconds held / seat-seconds on shift, a seat being one ticket of
+  an agent's capacity on a channel the tickets (overall; per queue, the queue's) came
+  in on: an agent holding one of its three chats is occupied, but uses a third of its
+  seats. On-shift time as for ``occupancy``;
+- ``sla``: per target, clocks met in time / clocks settled: met; or never to be met,
+  whenever their due time: the customer gave up (the ticket was closed without the
+  response or resolution), or no agent took the ticket by the end of the run (unserved:
+  the run ends only when no agent ever would); or due before the end of the run without
+  being met (a follow-up whose agent is off until another day). Giving up counts
+  against the service level, as contact centres count abandoned contacts.
 """
 
 from __future__ import annotations
@@ -113,22 +121,35 @@ def _ratio(part: float, whole: float) -> float | None:
     return None if whole <= 0 else part / whole
 
 
-def sla_compliance(tickets: Iterable[Ticket], end: datetime) -> dict[str, float | None]:
+def sla_compliance(outcomes: Iterable[Outcome], end: datetime) -> dict[str, float | None]:
     met: dict[str, int] = defaultdict(int)
     settled: dict[str, int] = defaultdict(int)
-    for ticket in tickets:
+    for outcome in outcomes:
+        ticket = outcome.ticket
+        lost = ticket.status == "closed" or outcome.unserved  # its clocks can never be met
         for target, clock in ticket.sla.items():
             if clock.due is None:
                 continue
             if clock.met_at is not None:
                 settled[target] += 1
                 met[target] += clock.met_at <= clock.due
-            elif clock.breached or clock.due <= end:
+            elif lost or clock.breached or clock.due <= end:
                 settled[target] += 1
     return {t: _ratio(met[t], settled[t]) for t in SLA_TARGETS if settled[t]}
 
 
-def figures(outcomes: list[Outcome], busy: float, staffed: float, end: datetime) -> dict[str, Any]:
+@dataclass(slots=True)
+class Time:
+    """Agent time of one part of the run (overall, a queue, an interval), in seconds:
+    holding at least one ticket and on shift; seats held and seats on shift."""
+
+    busy: float
+    staffed: float
+    seats_busy: float
+    seats: float
+
+
+def figures(outcomes: list[Outcome], time: Time, end: datetime) -> dict[str, Any]:
     handled = [o for o in outcomes if o.assigned_at is not None]
     waits = sorted(o.wait_s or 0.0 for o in handled)
     waited = sum(1 for o in outcomes if o.waited)
@@ -141,8 +162,9 @@ def figures(outcomes: list[Outcome], busy: float, staffed: float, end: datetime)
         "wait_mean_s": sum(waits) / len(waits) if waits else None,
         "wait_p50_s": percentile(waits, 0.5),
         "wait_p90_s": percentile(waits, 0.9),
-        "occupancy": _ratio(busy, staffed),
-        "sla": sla_compliance((o.ticket for o in outcomes), end),
+        "occupancy": _ratio(time.busy, time.staffed),
+        "utilisation": _ratio(time.seats_busy, time.seats),
+        "sla": sla_compliance(outcomes, end),
     }
 
 
@@ -151,25 +173,50 @@ def report(
     *,
     busy: Spans,
     queue_busy: Mapping[str, Spans],
+    seats_busy: Spans,
+    queue_seats: Mapping[str, Spans],
+    seats: Mapping[str, Mapping[str, int]],
     shifts: Mapping[str, list[tuple[float, float]]],
     skilled: Mapping[str, list[str]],
     end: datetime,
 ) -> dict[str, Any]:
     """The ``simulate --json`` object: ``overall`` and ``queues.<name>``, each with the
     figures for the whole run and per 30-minute interval. ``shifts``: per agent, the
-    spans (epoch seconds) it was on shift."""
+    spans (epoch seconds) it was on shift; ``seats``: per agent, its seats per channel."""
     last = end.timestamp()
     by_queue: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
         by_queue[outcome.queue].append(outcome)
-    overall = _with_intervals(outcomes, busy, _on_shift(shifts, shifts, last), end)
+    overall = _with_intervals(
+        outcomes,
+        (busy, _on_shift(shifts, shifts, last)),
+        (seats_busy, _on_shift(shifts, shifts, last, _seats_on(seats, outcomes))),
+        end,
+    )
     queues = {}
     for queue in sorted(by_queue):
-        until = served_until(by_queue[queue], last)
-        queue_staffed = _on_shift(shifts, skilled.get(queue, []), until)
-        busy_here = queue_busy.get(queue, Spans())
-        queues[queue] = _with_intervals(by_queue[queue], busy_here, queue_staffed, end)
+        here = by_queue[queue]
+        until = served_until(here, last)
+        agents = skilled.get(queue, [])
+        queues[queue] = _with_intervals(
+            here,
+            (queue_busy.get(queue, Spans()), _on_shift(shifts, agents, until)),
+            (
+                queue_seats.get(queue, Spans()),
+                _on_shift(shifts, agents, until, _seats_on(seats, here)),
+            ),
+            end,
+        )
     return {"overall": overall, "queues": queues}
+
+
+def _seats_on(
+    seats: Mapping[str, Mapping[str, int]], outcomes: Iterable[Outcome]
+) -> dict[str, float]:
+    """Per agent, its seats on the channels the tickets came in on (the seats of a
+    channel without work would make every roster look idle)."""
+    channels = {o.channel for o in outcomes}
+    return {a: float(sum(n for c, n in per.items() if c in channels)) for a, per in seats.items()}
 
 
 def served_until(outcomes: Iterable[Outcome], end: float) -> float:
@@ -178,20 +225,41 @@ def served_until(outcomes: Iterable[Outcome], end: float) -> float:
 
 
 def _on_shift(
-    shifts: Mapping[str, list[tuple[float, float]]], agents: Iterable[str], until: float
+    shifts: Mapping[str, list[tuple[float, float]]],
+    agents: Iterable[str],
+    until: float,
+    weights: Mapping[str, float] | None = None,
 ) -> Spans:
-    """The agents' on-shift seconds up to ``until``."""
+    """The agents' on-shift seconds up to ``until``, each times its weight if given."""
     spans = Spans()
     for agent in agents:
+        weight = 1.0 if weights is None else weights.get(agent, 0.0)
         for start, stop in shifts.get(agent, ()):
-            spans.add(start, min(stop, until))
+            spans.add(start, min(stop, until), weight)
     return spans
 
 
 def _with_intervals(
-    outcomes: list[Outcome], busy: Spans, staffed: Spans, end: datetime
+    outcomes: list[Outcome],
+    agents: tuple[Spans, Spans],
+    seats: tuple[Spans, Spans],
+    end: datetime,
 ) -> dict[str, Any]:
-    whole = figures(outcomes, busy.total(), staffed.total(), end)
+    """The figures for ``outcomes``, and per interval. ``agents``: agent time busy and on
+    shift; ``seats``: seat time held and on shift."""
+    (busy, staffed), (held, seated) = agents, seats
+
+    def time(bucket: int | None) -> Time:
+        if bucket is None:
+            return Time(busy.total(), staffed.total(), held.total(), seated.total())
+        return Time(
+            busy.seconds.get(bucket, 0.0),
+            staffed.seconds.get(bucket, 0.0),
+            held.seconds.get(bucket, 0.0),
+            seated.seconds.get(bucket, 0.0),
+        )
+
+    whole = figures(outcomes, time(None), end)
     per: dict[int, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
         per[outcome.bucket].append(outcome)
@@ -199,7 +267,7 @@ def _with_intervals(
     whole["intervals"] = [
         {
             "start": datetime.fromtimestamp(b * BUCKET_S, UTC).isoformat().replace("+00:00", "Z"),
-            **figures(per.get(b, []), busy.seconds.get(b, 0.0), staffed.seconds.get(b, 0.0), end),
+            **figures(per.get(b, []), time(b), end),
         }
         for b in buckets
     ]

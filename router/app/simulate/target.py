@@ -55,13 +55,24 @@ class Target:
 
 
 def parse_target(text: str) -> Target:
-    """``first_response=90%`` (or ``=0.9``); ConfigError naming the option otherwise."""
+    """``first_response=90%`` (or ``=90``): PCT is a percentage. ConfigError naming the
+    option otherwise, and for a value below 1 with a decimal point and no ``%``
+    (``=0.9``): a fraction meaning 90 % and a percentage meaning 0.9 % look alike, and
+    guessing wrong would size the roster for the other one (``0.9%`` says 0.9 %)."""
     match = _TARGET.fullmatch(text)
     if match is None or match.group(1) not in SLA_TARGETS:
         targets = ", ".join(SLA_TARGETS)
         raise ConfigError("--target", f"{text!r}: write TARGET=PCT, TARGET one of {targets}")
-    value = float(match.group(2))
-    share = value / 100 if match.group(3) or value > 1 else value
+    number, percent = match.group(2), match.group(3)
+    value = float(number)
+    if not percent and "." in number and 0 < value < 1:
+        raise ConfigError(
+            "--target",
+            f"{text!r}: PCT is a percentage, and {number} is ambiguous: write "
+            f"{match.group(1)}={round(value * 100, 6):g} for {round(value * 100, 6):g}%, "
+            f"or {match.group(1)}={number}% if {number}% is meant",
+        )
+    share = value / 100
     if not 0 < share <= 1:
         raise ConfigError("--target", f"{text!r}: the share must be above 0% and at most 100%")
     return Target(match.group(1), share)

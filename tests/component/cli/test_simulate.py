@@ -74,7 +74,7 @@ def test_json_has_the_contract_shape_for_the_sample_day() -> None:
     assert set(report) == {"overall", "queues"}
     keys = {"offered", "handled", "abandoned", "unserved", "p_wait", "wait_mean_s"}
     keys |= {"wait_p50_s"}
-    keys |= {"wait_p90_s", "occupancy", "sla", "intervals"}
+    keys |= {"wait_p90_s", "occupancy", "utilisation", "sla", "intervals"}
     for part in (report["overall"], *report["queues"].values()):
         assert set(part) == keys
         assert all(set(i) == (keys - {"intervals"}) | {"start"} for i in part["intervals"])
@@ -84,6 +84,7 @@ def test_json_has_the_contract_shape_for_the_sample_day() -> None:
     assert 1000 < overall["offered"] <= 1500  # replies join their tickets
     assert overall["handled"] + overall["abandoned"] <= overall["offered"]
     assert 0 < overall["occupancy"] < 1
+    assert 0 < overall["utilisation"] < overall["occupancy"]  # agents hold several seats
     assert set(overall["sla"]) == {"first_response", "next_response", "resolution"}
     assert "simulating" in done.stderr or "events from" in done.stderr  # progress
 
@@ -159,6 +160,13 @@ def test_a_bad_target_or_events_file_is_one_line(tmp_path: Path) -> None:
     done = cli("simulate", "--roster", str(SAMPLE / "roster.yaml"), "--events", str(broken))
     assert done.returncode == 2
     assert f"{broken}:1: expected a CloudEvent with a 'time'" in done.stderr
+
+
+def test_a_target_below_one_with_a_decimal_point_is_refused_as_ambiguous() -> None:
+    done = simulate("--roster", str(SAMPLE / "roster.yaml"), "--target", "first_response=0.8")
+    assert done.returncode == 2
+    assert "write first_response=80 for 80%" in done.stderr
+    assert done.stdout == ""
 
 
 def invoices(tmp_path: Path, count: int = 3) -> Path:

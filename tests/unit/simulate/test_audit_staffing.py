@@ -139,7 +139,7 @@ async def _simulate(rules: RuleSet, text: str, day: list[DayEvent]) -> dict[str,
 # --- targets ---------------------------------------------------------------------------
 def test_a_target_shows_its_share_as_given() -> None:
     assert str(parse_target("first_response=99.5%")) == "first_response=99.5%"
-    assert str(parse_target("resolution=0.9")) == "resolution=90%"
+    assert str(parse_target("resolution=90")) == "resolution=90%"
 
 
 def test_a_target_no_ticket_has_a_clock_for_fails_at_once() -> None:

@@ -22,6 +22,7 @@ FIGURES = {
     "wait_p50_s",
     "wait_p90_s",
     "occupancy",
+    "utilisation",
     "sla",
 }
 
@@ -129,7 +130,7 @@ def _check_figures(figures: dict[str, Any]) -> None:
     assert set(figures) >= FIGURES
     for key in ("offered", "handled", "abandoned"):
         assert isinstance(figures[key], int)
-    for key in ("p_wait", "wait_mean_s", "wait_p50_s", "wait_p90_s", "occupancy"):
+    for key in ("p_wait", "wait_mean_s", "wait_p50_s", "wait_p90_s", "occupancy", "utilisation"):
         assert figures[key] is None or isinstance(figures[key], float | int)
     assert isinstance(figures["sla"], dict)
     assert set(figures["sla"]) <= {"first_response", "next_response", "resolution"}

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.unit
     ("text", "target"),
     [
         ("first_response=90%", Target("first_response", 0.9)),
-        ("resolution = 0.75", Target("resolution", 0.75)),
+        ("resolution = 75", Target("resolution", 0.75)),
         ("next_response=100%", Target("next_response", 1.0)),
         ("first_response=95", Target("first_response", 0.95)),
     ],
