@@ -5,24 +5,28 @@ envelope per line (the record's value), in time order: the ``--events`` file of
 An event without a ``time`` gets its record's timestamp, so the file can be replayed in
 order. A record the router would not take (over its inbound size limit, or no valid
 interaction event: it dead-lettered it) is left out and counted. ``--pseudonymize``
-replaces every identity and every id that can be looked up by a keyed hash: the event id
-(the key to the original on ``tickets`` and in Redis), extension attributes, anything
-personal in the source, the customer's email, phone, name and channel handles, the
-record subject, the thread references (message ids, In-Reply-To, References,
-conversation and call ids), and in the metadata every email address, phone number,
-provider id (Twilio SIDs, Meta message ids, any ``*_id``/``*Sid`` field), place and URL
-query. In the text, subject and attachment names the customer's own name and handles
-(also joined by ``_``, ``-`` or ``.``, as in a file name), any email address (in any
-script), phone number (international or national; a long bare number too; 9 digits or
-more in groups of three joined by dots unless a currency sign or decimal part is beside
-them) or provider id, and the place of a shared location (as the adapters write it into
-the text) are replaced too; a shared contact card (WhatsApp ``contacts``) keeps only its
-shape, each card's name and numbers replaced. The quoted history (``quoted_text``) is
-dropped: it is other people's names and numbers in free form, and the rules never read
-it. The same input gives the same output throughout the export, so customers and threads
-keep their shape while nobody can look a person up; the rest of the texts, subjects and
-metadata are kept, since the rules route on them. The key is random per export unless
-``--salt`` is given (the same salt makes two exports agree).
+keeps only what the export knows of an event (the contract's attributes and fields:
+extension attributes, a producer's own data fields and customer fields are left out,
+whatever their type, since their names and values may be personal) and replaces every
+identity and every id that can be looked up by a keyed hash: the event id (the key to
+the original on ``tickets`` and in Redis), anything personal in the source, the
+customer's email, phone, name and channel handles, the record subject, the thread
+references (message ids, In-Reply-To, References, conversation and call ids), and in
+the metadata every email address, phone number, provider id (Twilio SIDs, Meta message
+ids, any ``*_id``/``*Sid`` field), place and URL query. In the text, subject and
+attachment names the names and handles of every customer of the period (``People``:
+also in another customer's message, a name in any word order, its words also alone or
+joined by ``_``, ``-``, ``.`` or ``,``, as in a file name), any email address (in any
+script), IBAN, phone number (international or national; a long bare number too; 9
+digits or more in groups of three joined by dots unless a currency sign or decimal part
+is beside them) or provider id, and the place of a shared location (as the adapters
+write it into the text) are replaced too; a shared contact card (WhatsApp ``contacts``)
+keeps only its shape, each card's name and numbers replaced. The quoted history
+(``quoted_text``) is dropped: it is other people's names and numbers in free form, and
+the rules never read it. The same input gives the same output throughout the export, so
+customers and threads keep their shape while nobody can look a person up; the rest of
+the texts, subjects and metadata are kept, since the rules route on them. The key is
+random per export unless ``--salt`` is given (the same salt makes two exports agree).
 """
 
 from __future__ import annotations
@@ -30,18 +34,19 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import orjson
 from aiokafka import ConsumerRecord
 
 from consumers.work import parse_record
-from router.app.reading import Progress
-from router.app.rebuild import read_all
+from router.app.people import NAME_PART_MIN, People, Words, fold, name_key, name_words
+from router.app.reading import Progress, read_through
 from router.app.report.windows import Period
 from router.codec import encode_event, is_binary
 from router.errors import InvalidEvent
@@ -49,6 +54,7 @@ from router.events import Interaction
 from router.limits import Limits
 from router.settings import Settings
 from router.topics import Topic
+from router.vocabulary import Channel
 
 PSEUDONYM_DOMAIN = "pseudonymized.invalid"
 THREAD_FIELDS = ("message_id", "in_reply_to", "conversation_id", "call_id")
@@ -100,24 +106,29 @@ PROVIDER_ID = re.compile(
 OPAQUE_SEGMENT = re.compile(r"(?=[A-Za-z]*\d)[A-Za-z0-9]{16,}|\d{8,}")
 #: Metadata keys whose values say where the customer is.
 PLACE_KEYS = frozenset({"latitude", "longitude", "address", "label", "fromcity", "fromzip"})
-NAME_PART_MIN = 3
-#: What joins the parts of a name or handle, and sets one apart, besides a space.
-NAME_SEPARATOR = re.compile(r"[\s_.-]+")
-#: CloudEvents attributes that name nothing (``subject``, ``id`` and ``source`` are
-#: replaced on their own); any other attribute is an extension and hashed whole.
-ENVELOPE_ATTRIBUTES = frozenset(
-    {
-        "specversion",
-        "id",
-        "source",
-        "type",
-        "subject",
-        "time",
-        "datacontenttype",
-        "dataschema",
-        "data",
-    }
+#: An IBAN (ISO 13616): country code, check digits and up to 30 letters and digits, in
+#: one run or in groups of four set apart by single spaces ("DE89 3704 0044 0532 0130
+#: 00"). Replaced whole before phone numbers are looked for, which its digit groups
+#: would pass for. Not inside a pseudonym (``id-…``, ``u-…@``) or a longer word.
+IBAN = re.compile(
+    r"(?<![\w@.-])[A-Z]{2}\d{2}"
+    r"(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)"
+    r"(?![\w@])",
+    re.IGNORECASE,
 )
+#: A media type, with a charset at most: any other parameter (a file name) is dropped.
+MEDIA_TYPE = re.compile(r"[\w.+-]+/[\w.+*-]+(?:\s*;\s*charset=\"?[\w.:-]+\"?)?", re.IGNORECASE)
+#: A language tag (BCP 47) as ``language`` holds it: "de", "pt-BR".
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+CHANNELS = frozenset(get_args(Channel))
+#: What the export knows of an envelope, its data, customer and attachments. Anything
+#: else (a producer's extension attributes, fields other producers add to the data,
+#: such as an address or a birthday of the customer) is left out: its name or value may
+#: be personal, and the export cannot tell which.
+ENVELOPE_ATTRIBUTES = ("specversion", "id", "source", "type", "subject", "time")
+KEPT_DATA = frozenset({"channel", "inbox", "sent_at", "auto_reply", "truncated"})
+CUSTOMER_FIELDS = frozenset({"email", "phone", "name", "handles"})
+ATTACHMENT_FIELDS = frozenset({"name", "content_type", "type", "size"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,20 +143,24 @@ class Exported:
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """What one envelope's free text is scrubbed of: the customer's own name and handles
-    (with their tokens), the place the customer shared (None: no location), and the
+    """What one envelope's free text is scrubbed of besides the names and handles of
+    every customer (``People``): the place the customer shared (None: no location), the
+    sender's own one-word name too short to be looked for in every text ("Al"), and the
     addresses that stay (the inbox, which is ours and kept)."""
 
-    words: tuple[tuple[re.Pattern[str], str], ...]
     keep: frozenset[str]
     places: re.Pattern[str] | None = None
+    own: Mapping[Words, str] = field(default_factory=dict)
 
 
 class Pseudonyms:
-    """Keyed BLAKE2b of each identity: stable within an export, useless without the key."""
+    """Keyed BLAKE2b of each identity: stable within an export, useless without the key.
+    The names and handles of every customer it has seen (``see``, ``envelope``) are
+    replaced in every text it scrubs."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key[:64]
+        self._people = People()
 
     def token(self, kind: str, value: str) -> str:
         digest = hashlib.blake2b(f"{kind}\x1f{value}".encode(), key=self._key, digest_size=8)
@@ -159,7 +174,10 @@ class Pseudonyms:
         return f"+999{digits}"
 
     def name(self, value: str) -> str:
-        return f"Customer {self.token('name', value)[:6]}"
+        """The same pseudonym for the same words in any order and case: "QUIMBY, Zebulon",
+        "Quimby, Zebulon (Sales)" and "Zebulon Quimby" are one person."""
+        words = name_words(value)
+        return f"Customer {self.token('name', name_key(words) if words else value.strip())[:6]}"
 
     def handle(self, channel: str, value: str) -> str:
         return f"h-{self.token(channel, value)}"
@@ -173,27 +191,39 @@ class Pseudonyms:
     def contact(self, value: str) -> str:
         return f"Contact {self.token('contact', value)[:6]}"
 
+    def iban(self, value: str) -> str:
+        compact = "".join(value.split()).upper()
+        return f"iban-{self.token('iban', compact)}"
+
+    def see(self, event: dict[str, Any]) -> None:
+        """Remember the name and handles of the event's customer, to be replaced in the
+        text of every event scrubbed from now on (another customer's reply may name them)."""
+        data = event.get("data")
+        customer = data.get("customer") if isinstance(data, dict) else None
+        if not isinstance(customer, dict):
+            return
+        name = customer.get("name")
+        words = name_words(name) if isinstance(name, str) else ()
+        if words and not self._people.has_name(words):  # hashed once per person
+            self._people.add_name(words, self.name(str(name)), self.name)
+        handles = customer.get("handles")
+        for channel, handle in (handles if isinstance(handles, dict) else {}).items():
+            if isinstance(handle, str) and len(handle) >= NAME_PART_MIN:
+                self._people.add_handle(handle, self.handle(channel, handle))
+
     def envelope(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The envelope with its identities, thread references and provider ids replaced."""
-        data = dict(event.get("data") or {})
-        customer = dict(data.get("customer") or {})
+        """The envelope with its identities, thread references and provider ids replaced,
+        and only what the export knows of it kept (see ``ENVELOPE_ATTRIBUTES``)."""
+        self.see(event)
+        data = event.get("data")
+        data = data if isinstance(data, dict) else {}
+        customer = data.get("customer")
+        customer = customer if isinstance(customer, dict) else {}
         known = self.known(customer, data.get("inbox"), _places(data))
-        data["customer"] = self.customer(customer)
-        if thread := self.thread(dict(data.get("thread") or {})):
-            data["thread"] = thread
-        data.pop("quoted_text", None)
-        for field in ("text", "subject"):
-            if isinstance(data.get(field), str):
-                data[field] = self.text(data[field], known)
-        if _shares_contacts(data) and isinstance(data.get("text"), str):
-            data["text"] = self.cards(data["text"])
-        if isinstance(data.get("attachments"), list):
-            data["attachments"] = self.walk(data["attachments"], "attachments", known)
-        if isinstance(data.get("metadata"), dict):
-            data["metadata"] = self.walk(data["metadata"], "metadata", known)
-        out = {**self.attributes(event, known), "data": data}
+        scrubbed = self.data(data, known)
+        out = {**self.attributes(event, known), "data": scrubbed}
         try:
-            out["subject"] = Interaction.model_validate(data).sender_key()
+            out["subject"] = Interaction.model_validate(scrubbed).sender_key()
         except ValueError:
             out.pop("subject", None)  # not an interaction: nothing left to name the sender
         return out
@@ -202,66 +232,111 @@ class Pseudonyms:
         """The envelope's attributes: the id is a key to the original everywhere (the
         dedupe memory in Redis, ``data.interaction.event_id`` on ``tickets``), so it is
         replaced by a keyed hash (the same id gives the same pseudonym: duplicates stay
-        duplicates); the source is scrubbed like text (a channel path stays as it is);
-        extension attributes (trace ids, a producer's own keys) are hashed whole."""
-        out = dict(event)
-        if isinstance(event.get("id"), str):
-            out["id"] = f"ev-{self.token('event', event['id'])}"
-        source = event.get("source")
-        if isinstance(source, str):
-            is_url = source.startswith(("http://", "https://"))
-            out["source"] = self.url(source, known) if is_url else self.text(source, known)
-        for name in event.keys() - ENVELOPE_ATTRIBUTES:
-            if event[name] is not None:
-                out[name] = f"x-{self.token(name, str(event[name]))}"
+        duplicates); the source and data schema are scrubbed like text (a channel path
+        stays as it is). Extension attributes (trace ids, a producer's own keys, whose
+        very names may be personal) are left out."""
+        out: dict[str, Any] = {}
+        for name, value in event.items():
+            if name == "id" and isinstance(value, str):
+                out[name] = f"ev-{self.token('event', value)}"
+            elif name in ("source", "dataschema") and isinstance(value, str):
+                is_url = value.startswith(("http://", "https://"))
+                out[name] = self.url(value, known) if is_url else self.text(value, known)
+            elif name == "datacontenttype" and isinstance(value, str):
+                if kept := _media_type(value):
+                    out[name] = kept
+            elif name in ENVELOPE_ATTRIBUTES:
+                out[name] = value
+        return out
+
+    def data(self, data: dict[str, Any], known: Known) -> dict[str, Any]:
+        """The interaction: the fields the contract names, each scrubbed its own way; any
+        other field (another producer's ``sender_ip``, ``contact_person``) is left out,
+        and so is the quoted history."""
+        out: dict[str, Any] = {}
+        for name, value in data.items():
+            if name == "customer" and isinstance(value, dict):
+                out[name] = self.customer(value)
+            elif name == "thread" and isinstance(value, dict):
+                out[name] = self.thread(value)
+            elif name in ("text", "subject") and isinstance(value, str):
+                out[name] = self.text(value, known)
+            elif name == "attachments" and isinstance(value, list):
+                out[name] = [self.attachment(a, known) for a in value if isinstance(a, dict)]
+            elif name == "metadata" and isinstance(value, dict):
+                out[name] = self.walk(value, name, known)
+            elif name == "language" and isinstance(value, str):
+                if LANGUAGE_TAG.fullmatch(value):
+                    out[name] = value
+            elif name in KEPT_DATA or (name in ("text", "subject", "language") and value is None):
+                out[name] = value
+        if _shares_contacts(data) and isinstance(out.get("text"), str):
+            out["text"] = self.cards(out["text"])
         return out
 
     def customer(self, customer: dict[str, Any]) -> dict[str, Any]:
-        if customer.get("email"):
-            customer["email"] = self.email(customer["email"])
-        if customer.get("phone"):
-            customer["phone"] = self.phone(customer["phone"])
-        if customer.get("name"):
-            customer["name"] = self.name(customer["name"])
-        if customer.get("handles"):
-            customer["handles"] = {
-                channel: self.handle(channel, handle)
-                for channel, handle in customer["handles"].items()
-            }
-        return customer
+        """The customer's email, phone, name and handles replaced; any other field (an
+        address, a birthday, a second email) left out."""
+        replace = {"email": self.email, "phone": self.phone, "name": self.name}
+        out: dict[str, Any] = {}
+        for name, value in customer.items():
+            if name == "handles" and isinstance(value, dict):
+                out[name] = {
+                    (channel if channel in CHANNELS else f"k-{self.token('channel', channel)}"): (
+                        self.handle(channel, handle)
+                    )
+                    for channel, handle in value.items()
+                    if isinstance(handle, str)
+                }
+            elif name in replace and isinstance(value, str) and value:
+                out[name] = replace[name](value)
+            elif name in CUSTOMER_FIELDS and not value:
+                out[name] = value  # nothing to hide
+        return out
 
     def thread(self, thread: dict[str, Any]) -> dict[str, Any]:
-        for name in THREAD_FIELDS:
-            if thread.get(name):
-                thread[name] = self.reference(thread[name])
-        if thread.get("references"):
-            thread["references"] = [self.reference(r) for r in thread["references"]]
-        return thread
+        out: dict[str, Any] = {}
+        for name, value in thread.items():
+            if name == "references" and isinstance(value, list):
+                out[name] = [self.reference(r) for r in value if isinstance(r, str)]
+            elif name in THREAD_FIELDS and isinstance(value, str) and value:
+                out[name] = self.reference(value)
+            elif name in THREAD_FIELDS and not value:
+                out[name] = value
+        return out
+
+    def attachment(self, attachment: dict[str, Any], known: Known) -> dict[str, Any]:
+        """An attachment's name scrubbed like text, its media type and size kept."""
+        out: dict[str, Any] = {}
+        for name, value in attachment.items():
+            if name == "name" and isinstance(value, str):
+                out[name] = self.text(value, known)
+            elif name in ("content_type", "type") and isinstance(value, str):
+                if kept := _media_type(value):
+                    out[name] = kept
+            elif (name == "size" and isinstance(value, int) and not isinstance(value, bool)) or (
+                name in ATTACHMENT_FIELDS and value is None
+            ):
+                out[name] = value
+        return out
 
     def known(self, customer: dict[str, Any], inbox: Any, places: list[str]) -> Known:
-        words: list[tuple[re.Pattern[str], str]] = []
+        own: dict[Words, str] = {}
         name = customer.get("name")
-        if isinstance(name, str) and name.strip():
-            words.append((_word(name.strip()), self.name(name)))
-            words.extend(
-                (_word(part), self.name(part))
-                for part in NAME_SEPARATOR.split(name.strip())
-                if len(part) >= NAME_PART_MIN and part != name.strip()
-            )
-        for channel, handle in (customer.get("handles") or {}).items():
-            if isinstance(handle, str) and len(handle) >= NAME_PART_MIN:
-                words.append((_word(handle), self.handle(channel, handle)))
+        if isinstance(name, str) and len(words := name_words(name)) == 1:
+            own[(fold(words[0]),)] = self.name(name)  # also when too short for People
         keep = frozenset({inbox.strip().lower()} if isinstance(inbox, str) else ())
         # the longest first, so that an address is replaced whole, not a label inside it
         alternatives = "|".join(re.escape(p) for p in sorted(places, key=len, reverse=True))
         where = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if places else None
-        return Known(tuple(words), keep, where)
+        return Known(keep, where, own)
 
     def text(self, value: str, known: Known) -> str:
         """Free text with the shared place replaced first (as in the metadata, and before
-        its coordinates could pass for phone numbers), then every address, provider id
-        and phone number (after the ids, whose digits could pass for one too), then the
-        customer's name and handles (last, so a name inside an address goes with it)."""
+        its coordinates could pass for phone numbers), then every address, provider id,
+        IBAN and phone number (after the ids and IBANs, whose digits could pass for one
+        too), then the names and handles of every customer seen (last, so a name inside
+        an address goes with it)."""
 
         def email(match: re.Match[str]) -> str:
             found = match[0]
@@ -277,10 +352,9 @@ class Pseudonyms:
             value = known.places.sub(lambda match: self.place(match[0]), value)
         value = EMAIL.sub(email, value)
         value = PROVIDER_ID.sub(lambda match: f"id-{self.token('id', match[0])}", value)
+        value = IBAN.sub(lambda match: self.iban(match[0]), value)
         value = PHONE.sub(phone, value)
-        for pattern, token in known.words:
-            value = pattern.sub(token, value)  # tokens hold no backslash
-        return value
+        return self._people.replace(value, known.own)
 
     def cards(self, text: str) -> str:
         """A shared contact card (WhatsApp ``contacts``, one card a line: "name number...")
@@ -375,24 +449,22 @@ def _dotted_phone(match: re.Match[str]) -> bool:
     return before not in CURRENCY_SIGNS and after not in CURRENCY_SIGNS
 
 
-def _word(value: str) -> re.Pattern[str]:
-    """A name or handle standing on its own, its parts joined by any separators: a file
-    name writes "Zebulon Quimby" as ``Zebulon_Quimby_passport.pdf``. Only a letter or
-    digit next to it makes it part of another word (``_`` does not, though ``\\w`` has it)."""
-    parts = [re.escape(part) for part in NAME_SEPARATOR.split(value) if part]
-    joined = NAME_SEPARATOR.pattern.join(parts) if parts else re.escape(value)
-    return re.compile(rf"(?<![^\W_]){joined}(?![^\W_])", re.IGNORECASE)
+def _media_type(value: str) -> str | None:
+    """A media type as given when it has no parameter but its charset, else its bare
+    type (the parameters dropped: a file name may be one); None when it is none."""
+    if MEDIA_TYPE.fullmatch(value.strip()):
+        return value.strip()
+    bare = value.partition(";")[0].strip()
+    return bare if "/" in bare and MEDIA_TYPE.fullmatch(bare) else None
 
 
-def export_line(
-    record: ConsumerRecord[bytes, bytes],
-    pseudonyms: Pseudonyms | None,
-    limits: Limits | None = None,
-) -> tuple[datetime, bytes] | None:
-    """The record as (its time, one JSONL line), or None when the router would not take
-    it (over its inbound size limit, or no valid event for ``consumers.work.parse_record``):
+def export_event(
+    record: ConsumerRecord[bytes, bytes], limits: Limits | None = None
+) -> tuple[datetime, dict[str, Any]] | None:
+    """The record as (its time, its envelope), or None when the router would not take it
+    (over its inbound size limit, or no valid event for ``consumers.work.parse_record``):
     it dead-lettered it, so replaying it would only make the simulation see a message the
-    router never routed. A binary-mode record is written as the structured envelope it
+    router never routed. A binary-mode record is read as the structured envelope it
     stands for."""
     try:
         (limits or Limits()).check_inbound(record.value)
@@ -405,9 +477,20 @@ def export_line(
     if at is None:
         at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
         event["time"] = at.isoformat().replace("+00:00", "Z")
-    if pseudonyms is not None:
-        event = pseudonyms.envelope(event)
-    return at, orjson.dumps(event)
+    return at, event
+
+
+def export_line(
+    record: ConsumerRecord[bytes, bytes],
+    pseudonyms: Pseudonyms | None,
+    limits: Limits | None = None,
+) -> tuple[datetime, bytes] | None:
+    """The record as (its time, one JSONL line), or None as ``export_event`` says."""
+    found = export_event(record, limits)
+    if found is None:
+        return None
+    at, event = found
+    return at, orjson.dumps(pseudonyms.envelope(event) if pseudonyms else event)
 
 
 def _time(value: Any) -> datetime | None:
@@ -429,23 +512,34 @@ async def export_inbound(
     salt: str | None = None,
     progress: Progress | None = None,
 ) -> Exported:
-    """Raises MissingTopics (``read_all``) before ``out`` is opened when there is no
-    ``inbound`` topic: an empty file would pass for a day without messages."""
-    records = await read_all(settings, Topic.INBOUND, progress)
+    """Raises MissingTopics (``read_through``) before ``out`` is opened when there is no
+    ``inbound`` topic: an empty file would pass for a day without messages.
+
+    Pseudonymized, the period is gone through twice: reading it, the name and handles of
+    every customer are collected (``Pseudonyms.see``: memory grows with the people, not
+    the messages); writing it, each event is scrubbed of all of them, so a reply naming
+    a customer who wrote later in the period is scrubbed too."""
     key = salt.encode() if salt else secrets.token_bytes(32)
     pseudonyms = Pseudonyms(key) if pseudonymize else None
-    lines = []
-    skipped = 0
+    lines: list[tuple[datetime, bytes]] = []
+    read = skipped = 0
     limits = settings.limits()
-    for record in records:
-        found = export_line(record, pseudonyms, limits)
-        if found is None:
-            skipped += period.holds(datetime.fromtimestamp(record.timestamp / 1000, UTC))
-        elif period.holds(found[0]):
-            lines.append(found)
+    async for batch in read_through(settings, Topic.INBOUND, progress):
+        read += len(batch)
+        for record in batch:
+            found = export_event(record, limits)
+            if found is None:
+                skipped += period.holds(datetime.fromtimestamp(record.timestamp / 1000, UTC))
+            elif period.holds(found[0]):
+                if pseudonyms is not None:
+                    pseudonyms.see(found[1])
+                lines.append((found[0], orjson.dumps(found[1])))
     lines.sort()  # by time; events of the same instant by their bytes: the same data
     # gives the same file, whatever order the partitions were read in
     with out.open("wb") as file:
-        for _, line in lines:
-            file.write(line + b"\n")
-    return Exported(len(records), len(lines), out, skipped)
+        for _, plain in lines:
+            if pseudonyms is None:
+                file.write(plain + b"\n")
+            else:
+                file.write(orjson.dumps(pseudonyms.envelope(orjson.loads(plain))) + b"\n")
+    return Exported(read, len(lines), out, skipped)

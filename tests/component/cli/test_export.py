@@ -262,3 +262,33 @@ async def test_a_record_the_router_dead_letters_for_size_is_left_out_and_counted
     done = await export_inbound(settings, Period(DAY, DAY + timedelta(days=1)), out)
     assert (done.read, done.written, done.skipped) == (2, 1, 1)
     assert [orjson.loads(line)["id"] for line in out.read_bytes().splitlines()] == ["export-0"]
+
+
+async def test_a_customer_named_before_their_own_message_is_pseudonymized_everywhere(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A colleague's message names Bartholomew an hour before Bartholomew writes himself,
+    and another producer's record carries fields of its own: the export reads the period
+    once for the people in it, then writes every event scrubbed of all of them."""
+    named = inbound(1, 8 * 60, "cornelius")
+    named["data"]["customer"]["name"] = "Cornelius Pennyfeather"
+    named["data"]["subject"] = "Invoice problem for Bartholomew Featherstonehaugh"
+    named["data"]["text"] = "Bartholomew asked me to write"
+    own = inbound(2, 9 * 60, "bart")
+    own["data"]["customer"]["name"] = "Featherstonehaugh, Bartholomew (Accounts)"
+    own["data"]["customer"]["birthday"] = "1961-04-01"
+    own["data"]["sender_ip"] = "198.51.100.23"
+    own["bartholomewsclient"] = "crm-bridge"
+    await produce(settings, [named, own])
+    hidden = tmp_path / "hidden.jsonl"
+    cli = await pseudonymized_export(settings, hidden)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "reading " in cli.stderr  # the progress display
+    assert "wrote 2 to" in cli.stderr
+    text = hidden.read_text()
+    for clear in ("Bartholomew", "bartholomew", "Featherstonehaugh", "1961", "198.51.100.23"):
+        assert clear not in text, clear
+    first, second = (orjson.loads(line) for line in text.splitlines())
+    pseudonym = second["data"]["customer"]["name"]
+    assert first["data"]["subject"] == f"Invoice problem for {pseudonym}"
+    assert set(second["data"]["customer"]) == {"email", "name"}

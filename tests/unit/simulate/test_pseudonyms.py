@@ -358,15 +358,13 @@ def test_the_customers_name_joined_by_underscores_dashes_or_dots_is_replaced() -
     value = envelope(1, "z@example.com")
     value["data"]["customer"]["name"] = "Zebulon Quimby"
     value["data"]["text"] = "See Zebulon_Quimby_passport.pdf, zebulon.quimby.jpg, Quimby-2.png"
-    value["data"]["attachments"] = [{"filename": "Zebulon_Quimby_passport.pdf"}]
+    value["data"]["attachments"] = [{"name": "Zebulon_Quimby_passport.pdf"}]
     out = names.envelope(value)["data"]
     assert "zebulon" not in clear_text(out).lower()
     assert "quimby" not in clear_text(out).lower()
-    spaced = dict(
-        value, data={**value["data"], "attachments": [{"filename": "Zebulon Quimby.pdf"}]}
-    )
-    whole = names.envelope(spaced)["data"]["attachments"][0]["filename"].removesuffix(".pdf")
-    assert out["attachments"] == [{"filename": f"{whole}_passport.pdf"}]  # as if spaced
+    spaced = dict(value, data={**value["data"], "attachments": [{"name": "Zebulon Quimby.pdf"}]})
+    whole = names.envelope(spaced)["data"]["attachments"][0]["name"].removesuffix(".pdf")
+    assert out["attachments"] == [{"name": f"{whole}_passport.pdf"}]  # as if spaced
     assert out["text"].startswith(f"See {whole}_passport.pdf, {whole}.jpg, ")
 
 
@@ -387,3 +385,131 @@ def test_a_record_over_the_routers_inbound_limit_is_left_out() -> None:
     value["data"]["text"] = "x" * 400_000
     assert export_line(record(value), None) is None
     assert export_line(record(value), None, Limits(record_bytes=2 * 1024 * 1024)) is not None
+
+
+# --- what another producer adds, other customers' names, display names, IBANs -------------
+
+ULRIKE_SECRETS = (
+    "Ulrike", "ulrike", "Pfaff", "pfaff", "Rosenweg", "50667", "1975-02-03",
+    "5557777", "198.51.100.23", "ulrikepfaff", "crm-4711",
+)  # fmt: skip
+
+
+def foreign(**data: Any) -> dict[str, Any]:
+    """An interaction another producer (a CRM bridge) wrote, with fields of its own."""
+    value = envelope(1, "ulrike.pfaff@pfaff.example")
+    value["data"]["customer"] = {
+        "email": "ulrike.pfaff@pfaff.example",
+        "name": "Ulrike Pfaff",
+        "address": "Rosenweg 9, 50667 Köln",
+        "birthday": "1975-02-03",
+        "secondary_email": "ulrike.private@pfaff-home.example",
+        "mobile": "+49 160 5557777",
+        "crm_id": 4711,
+    }
+    value["data"] |= data
+    value |= {"ulrikepfaff": "yes", "crmcontact": "crm-4711", "crmscore": 42}
+    return value
+
+
+def test_fields_the_export_does_not_know_are_left_out() -> None:
+    """A customer's address, birthday, second email and mobile, a sender IP, a contact
+    person and extension attributes (whose very name may be personal) were copied word
+    for word."""
+    value = foreign(
+        sender_ip="198.51.100.23",
+        contact_person={"name": "Ulrike Pfaff", "mail": "ulrike.private@pfaff-home.example"},
+        notes=["Rosenweg 9"],
+        language="de",
+        auto_reply=False,
+        attachments=[{"name": "scan.pdf", "content_type": "application/pdf", "size": 12,
+                      "owner": "Ulrike Pfaff", "path": "/home/upfaff/Rosenweg"}],
+        thread={"message_id": "<m1@pfaff.example>", "crm_thread": "crm-4711"},
+    )  # fmt: skip
+    line = export_line(record(value), Pseudonyms(b"key"))
+    assert line is not None
+    out = orjson.loads(line[1])
+    for secret in ULRIKE_SECRETS:
+        assert secret not in clear_text(out), secret
+    assert set(out) == {"specversion", "id", "source", "type", "subject", "time", "data"}
+    data = out["data"]
+    assert set(data["customer"]) == {"email", "name"}
+    assert set(data) == {
+        "channel", "customer", "thread", "text", "language", "auto_reply", "attachments",
+    }  # fmt: skip
+    assert set(data["thread"]) == {"message_id"}
+    assert data["attachments"] == [
+        {"name": "scan.pdf", "content_type": "application/pdf", "size": 12}  # known: kept
+    ]
+    assert (data["language"], data["auto_reply"]) == ("de", False)
+    assert export_line(record(out), None) is not None  # the router still takes it
+
+
+def test_a_name_written_by_another_customer_is_replaced_wherever_it_appears() -> None:
+    """Cornelius' reply named Bartholomew in clear while Bartholomew's own message named
+    him by his pseudonym: the file linked the two. A customer seen anywhere in the export
+    is replaced in every event, also in one before his own (the export sees them all
+    first)."""
+    bart = envelope(1, "bart.feather@oldmail.example")
+    bart["data"]["customer"]["name"] = "Bartholomew Featherstonehaugh"
+    bart["data"]["subject"] = "Invoice problem for Bartholomew Featherstonehaugh"
+    reply = envelope(2, "cornelius@firm.example", reply_to=1)
+    reply["data"]["customer"]["name"] = "Cornelius Pennyfeather"
+    reply["data"]["subject"] = "Re: Invoice problem for Bartholomew Featherstonehaugh"
+    reply["data"]["text"] = "Adding info. Reach Bartholomew at his desk."
+    names = Pseudonyms(b"key")
+    hidden_bart, hidden_reply = names.envelope(bart), names.envelope(reply)
+    for secret in ("Bartholomew", "Featherstonehaugh"):
+        assert secret not in clear_text(hidden_reply), secret
+    pseudonym = hidden_bart["data"]["customer"]["name"]
+    assert hidden_bart["data"]["subject"] == f"Invoice problem for {pseudonym}"
+    assert hidden_reply["data"]["subject"] == f"Re: Invoice problem for {pseudonym}"
+    assert hidden_reply["data"]["text"].startswith("Adding info. Reach Customer ")
+
+    first = Pseudonyms(b"key")  # the reply written first: seen in the first pass
+    for value in (reply, bart):
+        first.see(value)
+    assert first.envelope(reply) == hidden_reply
+
+
+@pytest.mark.parametrize(
+    "display", ["QUIMBY, Zebulon", "Quimby, Zebulon (Sales)", "zebulon quimby", '"Quimby" Zebulon']
+)
+def test_a_surname_first_display_name_is_the_same_person(display: str) -> None:
+    """ "QUIMBY, Zebulon" left "Mr. Quimby" in clear and got another pseudonym than
+    "Zebulon Quimby"; a bracketed department is no part of the name."""
+    names = Pseudonyms(b"key")
+    value = envelope(1, "zebulon.quimby@quimbymail.example")
+    value["data"]["customer"]["name"] = display
+    value["data"]["subject"] = "Fwd: Quimby account / Z. Quimby"
+    value["data"]["text"] = "Hi, this is Mr. Quimby, Zebulon of Sales. Sign: QUIMBY, Zebulon"
+    out = names.envelope(value)["data"]
+    assert "quimby" not in clear_text(out).lower()
+    assert "zebulon" not in clear_text(out).lower()
+    assert out["customer"]["name"] == names.name("Zebulon Quimby")
+    whole = out["customer"]["name"]
+    assert out["text"].endswith(f"of Sales. Sign: {whole}")  # "Sales" is no name word
+    assert out["text"].startswith(f"Hi, this is Mr. {whole} of Sales")  # "Quimby, Zebulon"
+    alone = out["subject"].removeprefix("Fwd: ").split(" account")[0]
+    assert out["subject"] == f"Fwd: {alone} account / Z. {alone}"  # the surname alone
+
+
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "DE89 3704 0044 0532 0130 00",
+        "DE89370400440532013000",
+        "GB29 NWBK 6016 1331 9268 19",
+        "NO93 8601 1117 947",
+        "de89 3704 0044 0532 0130 00",
+    ],
+)
+def test_an_iban_is_replaced_whole(iban: str) -> None:
+    """ "DE89 +999630022563664 0130 00": its digit groups passed for a phone number."""
+    value = envelope(1, "erika@example.com")
+    value["data"]["text"] = f"My IBAN is {iban}. Call 030 1234567."
+    text = Pseudonyms(b"key").envelope(value)["data"]["text"]
+    assert re.fullmatch(r"My IBAN is iban-[0-9a-f]{16}\. Call \+999\d+\.", text), text
+    compact = "".join(iban.split()).upper()
+    value["data"]["text"] = f"My IBAN is {compact}. Call 030 1234567."
+    assert Pseudonyms(b"key").envelope(value)["data"]["text"] == text  # one IBAN, one token
