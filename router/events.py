@@ -164,7 +164,12 @@ class CloudEvent(BaseModel):
 class Customer(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    email: str | None = None
+    email: str | None = Field(
+        default=None,
+        description="An address: something before the last @, a domain without spaces after "
+        "it (a name alone is refused; the channels judge their addresses more closely).",
+        pattern=r"^.*[^\s@].*@[^@\s]+$",
+    )
     phone: str | None = Field(default=None, description="E.164", pattern=r"^\+[1-9][0-9]{1,14}$")
     handles: dict[str, str] = Field(default_factory=dict, description="Per-channel handles.")
     name: str | None = None

@@ -203,3 +203,22 @@ def test_a_key_beyond_any_record_is_cut_and_says_so() -> None:
     dead = deadletter_record(poison, "router", InvalidEvent("bad"), limits)
     assert dead.key == key[: limits.inbound_bytes]
     assert dict(dead.headers)["dlq.key_truncated"] == b"2000"
+
+
+# --- the customer ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("email", ["Theodora Krumholz", "theodora@", "@example.com", "a@b c.de"])
+def test_a_customer_email_that_is_no_address_is_refused_naming_it(email: str) -> None:
+    """Another producer's record whose customer email is a name, not an address, had
+    opened a ticket, and the notifier then tried to mail "Theodora Krumholz"."""
+    data = {**INTERACTION, "customer": {"email": email}}
+    with pytest.raises(InvalidEvent, match="/data/customer/email"):
+        inbound(envelope(EventType.INTERACTION_RECEIVED, data=data))
+
+
+@pytest.mark.parametrize("email", ["ada@example.com", "x@localhost", '"ada lovelace"@example.com'])
+def test_a_customer_email_of_any_address_form_is_taken(email: str) -> None:
+    data = {**INTERACTION, "customer": {"email": email}}
+    work = inbound(envelope(EventType.INTERACTION_RECEIVED, data=data))
+    assert work.interaction.customer.email == email
