@@ -128,8 +128,8 @@ def parse_yaml(text: str, file: str) -> tuple[YNode | None, list[RuleError]]:
     converter = _Converter(yaml, file, errors)
     try:
         return converter.convert(root), errors
-    except RecursionError as exc:
-        return None, [_too_deep(file, exc)]
+    except (RecursionError, _TooManyExpanded) as exc:  # one error: the rest is cut off
+        return None, [exc.error if isinstance(exc, _TooManyExpanded) else _too_deep(file, exc)]
 
 
 def _too_deep(file: str, exc: Exception) -> RuleError:
@@ -167,7 +167,15 @@ def syntax_hint(problem: str) -> str:
 
 
 MAX_NODES = 100_000
-"""Nodes a rule file may expand to: aliases of aliases (a "billion laughs") stop here."""
+"""Nodes that the aliases of a rule file may expand to (every node reached through an
+alias ``*name``, over all of them): aliases of aliases (a "billion laughs") stop here.
+The nodes written out in the file do not count: its size bounds those."""
+
+
+class _TooManyExpanded(Exception):
+    def __init__(self, error: RuleError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Converter:
@@ -176,13 +184,23 @@ class _Converter:
         self.file = file
         self.errors = errors
         self.open: set[int] = set()  # the nodes being converted: an alias back is a cycle
-        self.nodes = 0
+        self.seen: set[int] = set()  # converted once: met again, it is an alias's
+        self.expanded = 0
 
     def mark(self, node: Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def convert(self, node: Node) -> YNode:
-        self.nodes += 1
+    def convert(self, node: Node, *, aliased: bool = False) -> YNode:
+        """``aliased``: reached through an alias (this node or one holding it met again),
+        counted against MAX_NODES."""
+        aliased = aliased or id(node) in self.seen
+        self.seen.add(id(node))
+        if aliased:
+            self.expanded += 1
+            if self.expanded > MAX_NODES:
+                why = f"the aliases expand to more than {MAX_NODES:,} nodes (aliases of aliases)"
+                hint = "write the values out instead of nesting aliases in aliases"
+                raise _TooManyExpanded(RuleError(self.mark(node), why, hint))
         if id(node) in self.open:
             self.errors.append(
                 RuleError(
@@ -192,18 +210,13 @@ class _Converter:
                 )
             )
             return YScalar(None, self.mark(node))
-        if self.nodes > MAX_NODES:
-            if self.nodes == MAX_NODES + 1:  # said once
-                why = f"the document expands to more than {MAX_NODES:,} nodes (aliases of aliases)"
-                hint = "write the values out instead of nesting aliases in aliases"
-                self.errors.append(RuleError(self.mark(node), why, hint))
-            return YScalar(None, self.mark(node))
         self.open.add(id(node))
         try:
             if isinstance(node, MappingNode):
-                return self.mapping(node)
+                return self.mapping(node, aliased=aliased)
             if isinstance(node, SequenceNode):
-                return YSeq(tuple(self.convert(item) for item in node.value), self.mark(node))
+                items = tuple(self.convert(item, aliased=aliased) for item in node.value)
+                return YSeq(items, self.mark(node))
             return YScalar(self.scalar(node), self.mark(node))
         finally:
             self.open.discard(id(node))
@@ -221,7 +234,7 @@ class _Converter:
             return value
         return str(node.value)
 
-    def mapping(self, node: MappingNode) -> YMap:
+    def mapping(self, node: MappingNode, *, aliased: bool) -> YMap:
         entries: dict[str, YNode] = {}
         keys: dict[str, Mark] = {}
         for key_node, value_node in node.value:
@@ -246,7 +259,7 @@ class _Converter:
                     )
                 )
                 continue
-            value = self.convert(value_node)
+            value = self.convert(value_node, aliased=aliased)
             if _empty(value_node) and isinstance(value, YScalar):
                 # ``key:`` with nothing after it: the parser places the empty value at
                 # the next token, lines further on; an error about it belongs at the key

@@ -7,20 +7,38 @@ Startup problems are one line naming the setting (exit 2), never a traceback.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
 
-import structlog
-import typer
-from rich.markup import escape
+from router.app.signals import EarlySignals, StartupInterrupted
 
-from router.app.console import (
-    EarlySignals,
-    StartupInterrupted,
+
+def _run_as_the_command() -> bool:
+    """Whether this process is the ``switchboard`` command (its script, or ``python -m
+    router.app``), not a program or a test importing the module."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name == "router.app.__main__":
+        return True
+    return Path(getattr(main, "__file__", None) or "").name == "switchboard"
+
+
+# Taken before the imports below (some 0.4 s): a Ctrl-C or SIGTERM meanwhile is kept, and
+# main() acts on it at once ("interrupted"), instead of a traceback out of an import.
+_ENTRY = EarlySignals().__enter__() if _run_as_the_command() else None
+
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import ipaddress  # noqa: E402
+import signal  # noqa: E402
+from collections.abc import Callable, Coroutine  # noqa: E402
+from typing import TYPE_CHECKING, Annotated, Any  # noqa: E402
+
+import structlog  # noqa: E402
+import typer  # noqa: E402
+from rich.markup import escape  # noqa: E402
+
+from router.app.console import (  # noqa: E402
     app,
     err,
     fail,
@@ -34,12 +52,13 @@ from router.app.console import (
     state_app,
     topics_app,
 )
-from router.errors import ConfigError, Unrecoverable
-from router.kafka import check_kafka
-from router.logs import configure_logging
-from router.redis import shown_url
-from router.settings import SECRET_SETTINGS, SecretChannel, Settings
-from router.topic_admin import ensure_topics
+from router.app.output import CannotWrite, GuardedStdout, drop_stdout  # noqa: E402
+from router.errors import ConfigError, Unrecoverable  # noqa: E402
+from router.kafka import check_kafka  # noqa: E402
+from router.logs import configure_logging  # noqa: E402
+from router.redis import shown_url  # noqa: E402
+from router.settings import SECRET_SETTINGS, SecretChannel, Settings  # noqa: E402
+from router.topic_admin import ensure_topics  # noqa: E402
 
 if TYPE_CHECKING:
     from router.app.embedded import EmbeddedServices
@@ -99,19 +118,28 @@ def dev(
 ) -> None:
     """Run every role in one process; embeds Kafka and Redis unless they are configured."""
     from router.app.embedded import EmbeddedServices
+    from router.app.reload import hangup_stops, sighup_taken
 
     services = EmbeddedServices()
-    with EarlySignals() as signals:
+    entered = EarlySignals.current()  # the entry point's; a new one called otherwise
+    hangup = hangup_stops()
+    with contextlib.nullcontext(entered) if entered else EarlySignals() as signals:
         try:
             with signals.raising():
                 settings = _dev_settings(services, rules, port)
-            run_until_signal(_dev_main(settings, services), early=signals)
+            with sighup_taken() if hangup else contextlib.nullcontext():
+                run_until_signal(
+                    _dev_main(settings, services),
+                    early=signals,
+                    also_stop_on=(signal.SIGHUP,) if hangup else (),
+                    options={"SWITCHBOARD_HTTP_PORT": "--port"} if port is not None else {},
+                )
         except StartupInterrupted:
             pass  # Ctrl-C or SIGTERM before the roles ran: stopped like after it
         finally:
             signals.install()  # a second signal must not cut the servers' stop short
             services.stop()
-    out.print("stopped")
+        out.print("stopped")
 
 
 def _dev_settings(services: EmbeddedServices, rules: Path | None, port: int | None) -> Settings:
@@ -403,13 +431,37 @@ help_as_paragraphs(app)  # every command is registered by now, the rules' and to
 
 
 def main() -> None:
-    try:
-        app()
-    except ConfigError as exc:  # raised outside a command body: said as fail() says it
+    """The ``switchboard`` command. From its first line, the first SIGINT or SIGTERM stops
+    it with one line (a traceback out of an import otherwise, or for SIGTERM no word at
+    all): "interrupted", exit 130; ``dev``, a service stopped by Ctrl-C, says "stopped",
+    exit 0, as when it runs. A write to ``--out`` or standard output that fails (a full
+    disk) is one line too, exit 2."""
+    sys.stdout = GuardedStdout(sys.stdout)
+    with _ENTRY or EarlySignals() as signals:
         try:
-            fail(exc)
-        except typer.Exit as done:
-            sys.exit(done.exit_code)
+            with signals.raising():
+                app()
+        except StartupInterrupted:
+            if _command() == "dev":
+                out.print("stopped")
+                sys.exit(0)
+            err.print("interrupted", highlight=False)
+            sys.exit(130)
+        except CannotWrite as exc:
+            if exc.what == "to standard output":
+                drop_stdout()
+            err.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
+            sys.exit(2)
+        except ConfigError as exc:  # raised outside a command body: said as fail() says it
+            try:
+                fail(exc)
+            except typer.Exit as done:
+                sys.exit(done.exit_code)
+
+
+def _command() -> str | None:
+    """The command named on the command line (before its options)."""
+    return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
 
 
 __all__ = ["app", "main"]

@@ -14,10 +14,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -25,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from router.app.signals import STOP_SIGNALS, EarlySignals, StartupInterrupted
 from router.errors import ConfigError, Unrecoverable
 from router.events import iso, utcnow
 from router.kafka import check_kafka
@@ -183,60 +183,20 @@ def quiet_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     loop.default_exception_handler(context)
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class StartupInterrupted(Exception):
-    """SIGINT or SIGTERM came while a command was starting, before its event loop ran."""
-
-
-class EarlySignals:
-    """SIGINT and SIGTERM from a command's first line until its event loop takes them.
-
-    Left to Python, a Ctrl-C during start-up is a KeyboardInterrupt at whatever line it
-    lands on, or nothing at all where the shell started us ignoring SIGINT (a background
-    job: ``setsid make dev &``), and SIGTERM ends the process on the spot. Here the first
-    signal inside ``raising()`` raises StartupInterrupted, so the start-up unwinds through
-    its ``finally`` (what it started is stopped); outside it the signal is kept, and
-    ``run_until_signal(..., early=...)`` acts on it as soon as its loop runs."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._raising = False
-        self._before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-
-    def __enter__(self) -> Self:
-        self.install()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._before.items():
-            if handler is not None:  # None: set outside Python, cannot be put back
-                signal.signal(sig, handler)
-
-    def install(self) -> None:
-        """Take the signals (again after an event loop, which leaves Python's defaults)."""
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, self._on_signal)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        del frame
-        if self.received is not None:
-            return  # the first one is being acted on: the clean-up is not cut short
-        self.received = signum
-        if self._raising:
-            self._raising = False
-            raise StartupInterrupted
-
-    @contextlib.contextmanager
-    def raising(self) -> Iterator[None]:
-        if self.received is not None:
-            raise StartupInterrupted
-        self._raising = True
+def run_interrupting(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a CPU-bound ``work`` whose awaits never wait (``simulate``, in virtual time):
+    an event loop would see a signal only once the work is done. Here the first SIGINT or
+    SIGTERM raises StartupInterrupted at whatever line the work is on, unwinding it through
+    its ``finally`` (a file it was writing is removed): "interrupted", exit 130, as an
+    ``interruptible`` command of ``run_until_signal``."""
+    entered = EarlySignals.current()
+    with contextlib.nullcontext(entered) if entered else EarlySignals() as signals:
         try:
-            yield
-        finally:
-            self._raising = False
+            with signals.raising():
+                asyncio.run(work())
+        except StartupInterrupted:
+            err.print("interrupted", highlight=False)
+            raise typer.Exit(130) from None
 
 
 def run_until_signal(
@@ -244,12 +204,18 @@ def run_until_signal(
     *,
     interruptible: bool = False,
     early: EarlySignals | None = None,
+    also_stop_on: Sequence[signal.Signals] = (),
+    options: Mapping[str, str] | None = None,
 ) -> None:
-    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` for a graceful shutdown, and a
-    second one stops at once. An ``interruptible`` command (one that reads and writes
-    nothing a role depends on: a report, a check, an export) stops at the first: exit 130.
-    A signal that ``early`` kept before the loop ran counts as the first."""
+    """Run ``main(stop)``; SIGINT/SIGTERM (and the signals ``also_stop_on``) set ``stop``
+    for a graceful shutdown, and a second one stops at once. An ``interruptible`` command
+    (one that reads and writes nothing a role depends on: a report, a check, an export)
+    stops at the first: exit 130. A signal that ``early`` (by default the innermost
+    EarlySignals entered) kept before the loop ran counts as the first. A ConfigError
+    naming a setting that an option of the command set (``options``: setting to option)
+    names the option."""
     interrupted = False
+    early = early if early is not None else EarlySignals.current()
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -263,7 +229,7 @@ def run_until_signal(
                 task.cancel()
             stop.set()
 
-        for sig in STOP_SIGNALS:
+        for sig in (*STOP_SIGNALS, *also_stop_on):
             loop.add_signal_handler(sig, on_signal)
         loop.set_exception_handler(quiet_abandoned)
         if early is not None and early.received is not None:
@@ -271,7 +237,10 @@ def run_until_signal(
         await main(stop)
 
     try:
-        with asyncio.Runner(loop_factory=loop_factory()) as loop_runner:
+        with (
+            early.handed_over() if early is not None else contextlib.nullcontext(),
+            asyncio.Runner(loop_factory=loop_factory()) as loop_runner,
+        ):
             loop_runner.run(runner())
     except asyncio.CancelledError:
         if not interrupted:
@@ -279,7 +248,8 @@ def run_until_signal(
         err.print("interrupted", highlight=False)
         raise typer.Exit(130) from None
     except ConfigError as exc:
-        fail(exc)
+        option = (options or {}).get(exc.setting)
+        fail(ConfigError(option, exc.message) if option else exc)
     except Unrecoverable as exc:
         # One line in the log stream (JSON in production) that names the repair.
         structlog.get_logger("switchboard").error(

@@ -45,6 +45,7 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from consumers.work import parse_record
+from router.app.output import staged
 from router.app.people import NAME_PART_MIN, People, Words, fold, name_key, name_words
 from router.app.reading import Progress, read_through
 from router.app.report.windows import Period
@@ -536,7 +537,8 @@ async def export_inbound(
                 lines.append((found[0], orjson.dumps(found[1])))
     lines.sort()  # by time; events of the same instant by their bytes: the same data
     # gives the same file, whatever order the partitions were read in
-    with out.open("wb") as file:
+    # beside ``out``, put in place once complete: a full disk leaves no half (CannotWrite)
+    with staged(out) as part, part.open("wb") as file:
         for _, plain in lines:
             if pseudonyms is None:
                 file.write(plain + b"\n")

@@ -1,16 +1,18 @@
 """Hot reload of the rules: on a saved file and on SIGHUP. A bad file keeps the last good
 rules (``RuleSetHolder.reload``); a file still being written is not loaded until it has
-settled (``SETTLE_S``). A process without rules answers SIGHUP too (``answer_sighup``)."""
+settled (``SETTLE_S``). A process without rules answers SIGHUP too (``answer_sighup``);
+``dev`` in a terminal stops on it instead (``hangup_stops``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -27,10 +29,41 @@ YAML when cut between two rules, and would otherwise route with half the rules; 
 any writer; this covers the common slow ones at the cost of 2 s before a save applies."""
 
 
-def install_sighup(holder: RuleSetHolder, loop: asyncio.AbstractEventLoop | None = None) -> None:
+_sighup_taken = False
+
+
+def hangup_stops(stdin: TextIO | None = None) -> bool:
+    """Whether SIGHUP stops ``dev`` (as Ctrl-C does) instead of reloading its rules: when
+    it runs in a terminal (its standard input is one), whose closing sends SIGHUP, and
+    leaving it running would keep its port taken. Without a terminal (``nohup``, a
+    service manager, a pipe) SIGHUP reloads, as in every role of ``run``."""
+    stream = sys.stdin if stdin is None else stdin
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):  # closed or detached
+        return False
+
+
+@contextlib.contextmanager
+def sighup_taken() -> Iterator[None]:
+    """While the block runs, the process's SIGHUP is someone else's (``dev`` in a
+    terminal: a stop): reloads and ``answer_sighup`` leave it alone."""
+    global _sighup_taken  # noqa: PLW0603 - a signal's disposition is process-wide too
+    _sighup_taken = True
+    try:
+        yield
+    finally:
+        _sighup_taken = False
+
+
+def install_sighup(holder: RuleSetHolder, loop: asyncio.AbstractEventLoop | None = None) -> bool:
     """Reload on SIGHUP (Unix), the conventional "re-read your config" signal: at once, as
-    the operator who sends it says the files are ready."""
+    the operator who sends it says the files are ready. False (nothing installed) where
+    SIGHUP is taken (``sighup_taken``)."""
+    if _sighup_taken:
+        return False
     (loop or asyncio.get_running_loop()).add_signal_handler(signal.SIGHUP, holder.reload)
+    return True
 
 
 async def answer_sighup(stop: asyncio.Event, roles: Iterable[str]) -> None:
@@ -39,7 +72,7 @@ async def answer_sighup(stop: asyncio.Event, roles: Iterable[str]) -> None:
     at once: no graceful stop, a notifier cut off mid-batch, for an operator who sent
     every process the documented "reload" signal. Only where this is the main thread's
     loop, as in ``watch_rules``."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or _sighup_taken:
         await stop.wait()
         return
     loop = asyncio.get_running_loop()
@@ -132,10 +165,9 @@ async def watch_rules(
     if telemetry is not None:
         export_metrics(holder, telemetry)
     on_main = threading.current_thread() is threading.main_thread()
-    if on_main:
-        install_sighup(holder)
+    installed = on_main and install_sighup(holder)
     try:
         await watch_files(holder, stop)
     finally:
-        if on_main:
+        if installed:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,10 +23,12 @@ from router.app.console import (
     period_or_exit,
     preflight_kafka_redis,
     reading_progress,
+    run_interrupting,
     run_until_signal,
     settings_or_exit,
     writable_or_exit,
 )
+from router.app.output import guarded, write_file
 from router.errors import ConfigError
 from router.kafka import check_kafka
 from router.logs import configure_logging
@@ -150,7 +153,7 @@ def asyncapi(
         writable_or_exit(out_file)
     text = orjson.dumps(build(settings.topic_prefix), option=orjson.OPT_INDENT_2).decode()
     if out_file:
-        out_file.write_text(text + "\n")
+        write_file(out_file, (text + "\n").encode())
         err.print(f"wrote {out_file}", markup=False)
     else:
         sys.stdout.write(text + "\n")
@@ -273,17 +276,20 @@ def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
     # events file (``simulate.command``), not by the router's log of an internal offset
     configure_logging(settings.log_format, "error")
     try:
-        request = Request(
-            roster,
-            events,
-            rules_path or settings.rules_path,
-            against,
-            parse_target(target) if target else None,
-            as_json,
-            out_file,
-            settings.reopen_window_s,
-        )
-        asyncio.run(run(request, out, err))
+        # Ctrl-C or a full disk before the run is complete leaves no page, half or whole
+        with guarded(out_file) if out_file else contextlib.nullcontext():
+            request = Request(
+                roster,
+                events,
+                rules_path or settings.rules_path,
+                against,
+                parse_target(target) if target else None,
+                as_json,
+                out_file,
+                settings.reopen_window_s,
+            )
+            # CPU-bound: Ctrl-C and SIGTERM interrupt it where it is
+            run_interrupting(lambda: run(request, out, err))
     except RosterInvalid as exc:
         fail(ConfigError(exc.setting, f"{len(exc.errors)} roster errors"), exc.errors)
     except RuleSetInvalid as exc:

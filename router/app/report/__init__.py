@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from router.app.output import write_file
 from router.app.reading import Progress
 from router.app.report.charts import Frame, render_charts
 from router.app.report.definitions import FcrDefinitions, fcr_definitions, rules_fcr
@@ -46,14 +47,17 @@ async def write_report(
     found = await read(settings, period, progress)
     figures = build_figures(found.rows, period.start, period.end, settings.metrics_window_s)
     fcr = fcr_definitions(found.rows, await asyncio.to_thread(rules_fcr, settings.rules_path))
-    size = await asyncio.to_thread(_render, figures, period, found.source, fcr, out)
+    html = await asyncio.to_thread(_render, figures, period, found.source, fcr)
+    # written here, not in the thread: Ctrl-C cannot land while it writes, and a write
+    # that fails (a full disk) leaves no half-written page (CannotWrite)
+    size = write_file(out, html.encode())
     return Written(out, size, len(found.rows), found.records_read, figures)
 
 
-def _render(figures: Figures, period: Period, source: str, fcr: FcrDefinitions, out: Path) -> int:
-    """Charts to SVG (CPU-bound, off the event loop) and the page to ``out``; its size."""
+def _render(figures: Figures, period: Period, source: str, fcr: FcrDefinitions) -> str:
+    """Charts to SVG and the page (CPU-bound, off the event loop)."""
     charts = render_charts(figures.series, Frame(period.start, period.end, figures.bucket_s))
-    html = render_page(
+    return render_page(
         figures,
         charts,
         start=period.start,
@@ -62,8 +66,6 @@ def _render(figures: Figures, period: Period, source: str, fcr: FcrDefinitions, 
         generated=utcnow(),
         fcr=fcr,
     )
-    out.write_text(html, encoding="utf-8")
-    return out.stat().st_size
 
 
 def period_of(start: str, end: str) -> Period:

@@ -429,17 +429,24 @@ def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     assert report["soak"] is None
 
 
-def test_a_taken_http_port_is_one_line_and_nothing_is_left_running() -> None:
+@pytest.mark.parametrize("given_by", ["--port", "SWITCHBOARD_HTTP_PORT"])
+def test_a_taken_http_port_is_one_line_and_nothing_is_left_running(given_by: str) -> None:
+    """The line names where the port came from: the option, else the setting (it named
+    the setting for ``--port`` too)."""
     import socket
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = switchboard("dev", "--port", str(port), env=clean_env(), timeout=60)
+        if given_by == "--port":
+            result = switchboard("dev", "--port", str(port), env=clean_env(), timeout=60)
+        else:
+            env = clean_env(SWITCHBOARD_HTTP_PORT=str(port))
+            result = switchboard("dev", env=env, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: SWITCHBOARD_HTTP_PORT: cannot listen on 127.0.0.1:{port} (Address already in use)"
+        f"error: {given_by}: cannot listen on 127.0.0.1:{port} (Address already in use)"
     ]
 
 
