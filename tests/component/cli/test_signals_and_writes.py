@@ -95,14 +95,12 @@ def test_simulate_stops_at_the_first_signal_and_writes_no_page(
         while "events from" not in (line := proc.stderr.readline()):  # it simulates now
             assert line, proc.communicate()[1]
         time.sleep(0.3)
-        signalled = time.monotonic()
         proc.send_signal(how)
         _, stderr = proc.communicate(timeout=30)
-        took = time.monotonic() - signalled
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "interrupted"
     assert "Traceback" not in stderr
-    assert took < 1.5
+    # stopped where it was: a run that went on to its end would have written the page
     assert list(tmp_path.iterdir()) == []  # no page, half or whole
 
 
