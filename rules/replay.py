@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from router.events import Customer, Interaction, iso
-from router.vocabulary import CONTACT_CALLS
+from router.vocabulary import CHANNELS, CONTACT_CALLS, PRIORITIES, STATUSES
 from rules.conditions import Condition
 from rules.decision import Decision
 from rules.engine import RuleSet
@@ -176,10 +176,25 @@ def unknown_facts(record: Any) -> list[str]:
     if not isinstance(record, dict) or any(key in record for key in ENVELOPE_KEYS):
         return []
     ticket = record.get("ticket")
-    return [
-        f"{message} (hint: {hint})"
-        for _, _, message, hint in misspelt(record, ticket if isinstance(ticket, dict) else {})
-    ]
+    ticket = ticket if isinstance(ticket, dict) else {}
+    found = [f"{message} (hint: {hint})" for _, _, message, hint in misspelt(record, ticket)]
+    found += _unknown_value(record.get("channel"), CHANNELS, "channel '{}' in the event")
+    for name, choices in TICKET_VALUES.items():
+        found += _unknown_value(ticket.get(name), choices, f"ticket {name} '{{}}'")
+    return found
+
+
+#: The ticket fields whose values Switchboard's vocabulary fixes.
+TICKET_VALUES: dict[str, tuple[str, ...]] = {"priority": PRIORITIES, "status": STATUSES}
+
+
+def _unknown_value(value: Any, choices: tuple[str, ...], what: str) -> list[str]:
+    """A text value outside ``choices``, which no event carries (``"channel": "emial"``)
+    and no rule would ever match, as one "message (hint: ...)"; nothing otherwise."""
+    if not isinstance(value, str) or value in choices:
+        return []
+    hint = did_you_mean(value, choices) or one_of(choices)
+    return [f"unknown {what.format(value)} (hint: {hint})"]
 
 
 def misspelt(facts: Iterable[str], ticket: Iterable[str]) -> list[tuple[str, str, str, str]]:

@@ -305,3 +305,20 @@ def test_a_case_that_expects_nothing_is_an_error_not_a_pass(tmp_path: Path) -> N
         "expect: {queue: billing}; keys: queue, priority, sla, assign, auto_reply, tags, "
         "remove_tags, notify, matched)"
     ]
+
+
+def test_a_fact_value_no_event_carries_is_refused_as_a_misspelt_fact_is(tmp_path: Path) -> None:
+    """``{"channel": "pigeon"}`` was explained without a word: a rule on ``channel: chat``
+    read as not matched, and the author never learned the event could not exist."""
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"channel": "emial", "text": "hi", "ticket": {"priority": "hihg"}}))
+    result = run("explain", "rules/examples", event, "--now", NOW)
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [
+        f"error: {event}: unknown channel 'emial' in the event (hint: did you mean 'email'?)",
+        f"error: {event}: unknown ticket priority 'hihg' (hint: did you mean 'high'?)",
+    ]
+    event.write_text(json.dumps({"channel": "pigeon", "text": "hi"}))
+    result = run("explain", "rules/examples", event, "--now", NOW)
+    assert result.returncode == 2
+    assert "unknown channel 'pigeon' in the event (hint: expected one of: " in result.stdout
