@@ -9,7 +9,14 @@ from typing import Any
 
 from router.errors import SwitchboardError
 from rules.engine import RuleSet
-from rules.errors import Mark, RuleError, did_you_mean, not_utf8, one_of, sorted_errors
+from rules.errors import (
+    Mark,
+    RuleError,
+    closest_or_all,
+    not_utf8,
+    one_of,
+    sorted_errors,
+)
 from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
 from rules.replay import ENVELOPE_KEYS, facts_from, misspelt, opened_at, parse_time
@@ -133,7 +140,7 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
                 RuleError(
                     mark,
                     f"unknown key '{key}' in case",
-                    did_you_mean(key, CASE_KEYS) or one_of(CASE_KEYS),
+                    closest_or_all(key, CASE_KEYS),
                 )
             )
     name_node, event_node, expect_node = node.get("name"), node.get("event"), node.get("expect")
@@ -173,7 +180,7 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
                     RuleError(
                         mark,
                         f"unknown expectation '{key}'",
-                        did_you_mean(key, EXPECT_KEYS) or one_of(EXPECT_KEYS),
+                        closest_or_all(key, EXPECT_KEYS),
                     )
                 )
     trigger = DEFAULT_TRIGGER
@@ -184,7 +191,7 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
                 RuleError(
                     trigger_node.mark,
                     f"unknown trigger '{trigger}'",
-                    did_you_mean(trigger, TRIGGERS) or one_of(TRIGGERS),
+                    closest_or_all(trigger, TRIGGERS),
                 )
             )
     if (now_node := node.get("now")) is not None:

@@ -15,7 +15,7 @@ import regex
 
 from rules import conditions as cond
 from rules.conditions import ALWAYS, Condition
-from rules.errors import Mark, did_you_mean, one_of
+from rules.errors import Mark, closest_or_all, one_of
 from rules.fields import check_field
 from rules.model import (
     ACTIONS,
@@ -105,7 +105,7 @@ class RuleCompiler(SectionCompiler):
                 self.error(
                     item.mark,
                     f"unknown trigger '{trigger}'",
-                    did_you_mean(trigger, allowed) or one_of(allowed),
+                    closest_or_all(trigger, allowed),
                 )
         if isinstance(on, YSeq) and not on.items:
             self.error(on.mark, "'on' must name at least one trigger", one_of(allowed))
@@ -197,7 +197,7 @@ class RuleCompiler(SectionCompiler):
                 )
                 continue
             if op not in OPERATORS:
-                hint = did_you_mean(op, OPERATORS) or one_of(OPERATORS)
+                hint = closest_or_all(op, OPERATORS)
                 self.error(op_mark, f"unknown operator '{op}'", hint)
                 continue
             operand = self._operand(field, op, arg)
@@ -321,9 +321,7 @@ class RuleCompiler(SectionCompiler):
         for name, value in node:
             mark = node.keys[name]
             if name not in ACTIONS:
-                hint = (
-                    STOP_HINT if name == "stop" else did_you_mean(name, ACTIONS) or one_of(ACTIONS)
-                )
+                hint = STOP_HINT if name == "stop" else closest_or_all(name, ACTIONS)
                 self.error(mark, f"unknown action '{name}'", hint)
                 continue
             compiled = self._action_value(name, value)

@@ -117,3 +117,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 def one_of(choices: Iterable[str]) -> str:
     return "expected one of: " + ", ".join(choices)
+
+
+def closest_or_all(word: str, choices: Iterable[str]) -> str:
+    """The hint for an unknown ``word``: the closest known spelling if one is close
+    enough (``did_you_mean``), else every choice (``one_of``)."""
+    choices = tuple(choices)
+    return did_you_mean(word, choices) or one_of(choices)

@@ -20,9 +20,8 @@ from rules.errors import (
     Mark,
     RuleError,
     RuleSetInvalid,
-    did_you_mean,
+    closest_or_all,
     not_utf8,
-    one_of,
     sorted_errors,
 )
 from rules.fields import FieldTable
@@ -171,7 +170,7 @@ class _Merged:
                     RuleError(
                         mark,
                         f"unknown top-level key '{key}'",
-                        did_you_mean(key, TOP_KEYS) or one_of(TOP_KEYS),
+                        closest_or_all(key, TOP_KEYS),
                     )
                 )
         version = root.get("version")

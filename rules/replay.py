@@ -21,7 +21,7 @@ from router.vocabulary import CHANNELS, CONTACT_CALLS, PRIORITIES, STATUSES
 from rules.conditions import Condition
 from rules.decision import Decision
 from rules.engine import RuleSet
-from rules.errors import Mark, RuleError, did_you_mean, not_utf8, one_of
+from rules.errors import Mark, RuleError, closest_or_all, did_you_mean, not_utf8
 from rules.facts import facts as build_facts
 from rules.fields import OPEN_PREFIXES, TICKET_ALIASES, TICKET_FIELDS, TOP_FIELDS
 from rules.language import fill_language
@@ -193,7 +193,7 @@ def _unknown_value(value: Any, choices: tuple[str, ...], what: str) -> list[str]
     and no rule would ever match, as one "message (hint: ...)"; nothing otherwise."""
     if not isinstance(value, str) or value in choices:
         return []
-    hint = did_you_mean(value, choices) or one_of(choices)
+    hint = closest_or_all(value, choices)
     return [f"unknown {what.format(value)} (hint: {hint})"]
 
 
@@ -204,7 +204,7 @@ def misspelt(facts: Iterable[str], ticket: Iterable[str]) -> list[tuple[str, str
             "",
             key,
             f"unknown fact '{key}' in the event",
-            did_you_mean(key, FACT_KEYS) or one_of(FACT_KEYS),
+            closest_or_all(key, FACT_KEYS),
         )
         for key in facts
         if key not in FACT_KEYS
@@ -214,7 +214,7 @@ def misspelt(facts: Iterable[str], ticket: Iterable[str]) -> list[tuple[str, str
             "ticket",
             key,
             f"unknown ticket field '{key}'",
-            did_you_mean(key, TICKET_FIELDS) or one_of(TICKET_FIELDS),
+            closest_or_all(key, TICKET_FIELDS),
         )
         for key in ticket
         if key not in TICKET_FIELDS

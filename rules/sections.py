@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from rules.calendar import WEEKDAYS, Calendar, parse_shift
 from rules.conditions import show
 from rules.durations import DURATION_HINT, parse_duration
-from rules.errors import Mark, RuleError, did_you_mean, one_of
+from rules.errors import Mark, RuleError, closest_or_all, did_you_mean, one_of
 from rules.fields import FieldTable
 from rules.language import supported_languages
 from rules.model import (
@@ -94,11 +94,7 @@ class SectionCompiler:
         for key, mark in node.keys.items():
             if key not in allowed:
                 meant = MEANT.get(key)
-                hint = (
-                    meant[1]
-                    if meant and meant[0] in allowed
-                    else did_you_mean(key, allowed) or one_of(allowed)
-                )
+                hint = meant[1] if meant and meant[0] in allowed else closest_or_all(key, allowed)
                 self.error(mark, f"unknown key '{key}' in {what}", hint)
 
     def string(self, node: YNode, what: str) -> str | None:
@@ -123,7 +119,7 @@ class SectionCompiler:
         if value is None:
             return None
         if value not in choices:
-            hint = did_you_mean(value, choices) or one_of(choices)
+            hint = closest_or_all(value, choices)
             self.error(node.mark, f"unknown {what} '{value}'", hint)
             return None
         return value
@@ -181,7 +177,7 @@ class SectionCompiler:
             hours_map = self.mapping(hours_node, "hours", spec.mark)
             for day, shifts_node in hours_map or ():
                 if day not in WEEKDAYS:
-                    hint = did_you_mean(day, WEEKDAYS) or one_of(WEEKDAYS)
+                    hint = closest_or_all(day, WEEKDAYS)
                     self.error(
                         hours_map.keys[day] if hours_map else spec.mark,
                         f"unknown weekday '{day}'",
@@ -297,7 +293,7 @@ class SectionCompiler:
             per_priority: dict[str, timedelta] = {}
             for priority, value in node:
                 if priority not in PRIORITIES:
-                    hint = did_you_mean(priority, PRIORITIES) or one_of(PRIORITIES)
+                    hint = closest_or_all(priority, PRIORITIES)
                     self.error(node.keys[priority], f"unknown priority '{priority}'", hint)
                     continue
                 if (duration := self.duration(value, f"{target}.{priority}")) is not None:
@@ -322,7 +318,7 @@ class SectionCompiler:
         capacity_map = self.mapping(capacity_node, "capacity", mark) if capacity_node else None
         for channel, value in capacity_map or ():
             if channel not in CHANNELS:
-                hint = did_you_mean(channel, CHANNELS) or one_of(CHANNELS)
+                hint = closest_or_all(channel, CHANNELS)
                 self.error(
                     capacity_map.keys[channel] if capacity_map else mark,
                     f"unknown channel '{channel}'",

@@ -24,7 +24,15 @@ from zoneinfo import ZoneInfo
 from router.errors import ConfigError
 from rules.calendar import WEEKDAYS, Calendar
 from rules.durations import DURATION_HINT, parse_duration
-from rules.errors import Mark, RuleError, RuleWarning, did_you_mean, one_of, sorted_errors
+from rules.errors import (
+    Mark,
+    RuleError,
+    RuleWarning,
+    closest_or_all,
+    did_you_mean,
+    one_of,
+    sorted_errors,
+)
 from rules.fields import FieldTable
 from rules.model import CHANNELS, Queue
 from rules.sections import SectionCompiler
@@ -345,7 +353,7 @@ class RosterCompiler(SectionCompiler):
         capacity: dict[str, int] = {}
         for channel, value in spec or ():
             if channel not in CHANNELS:
-                hint = did_you_mean(channel, CHANNELS) or one_of(CHANNELS)
+                hint = closest_or_all(channel, CHANNELS)
                 self.error(
                     spec.keys[channel] if spec else mark, f"unknown channel '{channel}'", hint
                 )
@@ -376,7 +384,7 @@ class RosterCompiler(SectionCompiler):
         parsed: dict[str, tuple[tuple[int, int], ...]] = {}
         for day, shifts_node in week or ():
             if day not in WEEKDAYS:
-                hint = did_you_mean(day, WEEKDAYS) or one_of(WEEKDAYS)
+                hint = closest_or_all(day, WEEKDAYS)
                 self.error(week.keys[day] if week else node.mark, f"unknown weekday '{day}'", hint)
                 continue
             before = len(self.errors)
@@ -439,7 +447,7 @@ class RosterCompiler(SectionCompiler):
         patience: dict[str, Distribution] = {}
         for channel, value in spec or ():
             if channel not in CHANNELS:
-                hint = did_you_mean(channel, CHANNELS) or one_of(CHANNELS)
+                hint = closest_or_all(channel, CHANNELS)
                 self.error(
                     spec.keys[channel] if spec else node.mark, f"unknown channel '{channel}'", hint
                 )
