@@ -47,7 +47,7 @@ from channels.models import (
 )
 from channels.problems import ROOT, Problem, invalid_fields, validation_errors
 from channels.publish import Publisher, fingerprint_of, key_reused
-from channels.signatures import matches_any
+from channels.signatures import INVALID_BEARER, matches_any
 from router.actions import (
     ACTIONS,
     ANY_CONTROL,
@@ -615,7 +615,7 @@ def authorize(request: Request, tokens: frozenset[str]) -> str:
     elif scheme.lower() != "bearer" or not token:
         wrong = "the Authorization header is not a bearer token: send Bearer <token>"
     elif not matches_any(token, tokens):
-        wrong = "invalid bearer token"
+        wrong = INVALID_BEARER
         challenge += ', error="invalid_token"'
     else:
         return token

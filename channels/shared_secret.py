@@ -15,12 +15,15 @@ from fastapi import Request
 from pydantic import SecretStr
 
 from channels.problems import Problem
-from channels.signatures import MAX_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from channels.signatures import INVALID_BEARER, MAX_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from channels.signatures import shared_secret_problem as problem_with
 
 
 def require_secret(request: Request, raw: bytes, secret: SecretStr | None) -> None:
-    """401 unless the request carries the secret (nothing to check when none is set)."""
+    """401 unless the request carries the secret (nothing to check when none is set).
+
+    A bearer token given but wrong says ``error="invalid_token"`` in the challenge
+    (RFC 6750, 3.1), as ``/v1/actions`` does."""
     if secret is None:
         return
     headers = request.headers
@@ -33,12 +36,10 @@ def require_secret(request: Request, raw: bytes, secret: SecretStr | None) -> No
         now=time.time(),
     )
     if wrong is not None:
-        raise Problem(
-            401,
-            wrong,
-            slug="signature",
-            headers={"WWW-Authenticate": 'Bearer realm="switchboard"'},
-        )
+        challenge = 'Bearer realm="switchboard"'
+        if wrong == INVALID_BEARER:
+            challenge += ', error="invalid_token"'
+        raise Problem(401, wrong, slug="signature", headers={"WWW-Authenticate": challenge})
 
 
 def openapi_parameters(setting: str) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 MAX_SKEW_S = 300
 TIMESTAMP_HEADER = "X-Switchboard-Timestamp"
 SIGNATURE_HEADER = "X-Switchboard-Signature"
+INVALID_BEARER = "invalid bearer token"
 TWILIO_HEADER = "X-Twilio-Signature"
 META_HEADER = "X-Hub-Signature-256"
 
@@ -144,7 +145,7 @@ def shared_secret_problem(
         return None
     if timestamp is None and signature is None:
         if bearer:
-            return "invalid bearer token"
+            return INVALID_BEARER
         return (
             f"missing credentials: send Authorization: Bearer <secret>, or "
             f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER}"

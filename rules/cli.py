@@ -417,6 +417,22 @@ def _refuse_rejected(report: SimulationReport, events: Path) -> None:
     raise typer.Exit(2)
 
 
+def _refuse_no_inbound(report: SimulationReport, events: Path) -> None:
+    """A file in which no line is an inbound event (a ``tickets`` dump, a metrics
+    tail) has nothing to simulate: exit 1 saying so, rather than an empty report that
+    looks like a run."""
+    if report.evaluated or report.not_routed.total() or not report.skipped:
+        return
+    for line, reason in report.skipped_examples:
+        _echo(f"error: {events}:{line}: skipped: {reason}")
+    _echo(
+        f"error: no inbound events in {events}: all {_count(report.skipped, 'line')} "
+        "skipped; simulate replays switchboard.interaction.received events "
+        "(switchboard tail switchboard.inbound --full) or plain facts"
+    )
+    raise typer.Exit(1)
+
+
 @app.command("simulate")
 def simulate_cmd(
     path: PathArg,
@@ -472,6 +488,7 @@ def simulate_cmd(
             ruleset, stream, against=old, trigger=_trigger(trigger), now=at, keep=keep
         )
     _refuse_rejected(report, events)
+    _refuse_no_inbound(report, events)
     if as_json:
         _echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return

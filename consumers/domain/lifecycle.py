@@ -78,7 +78,8 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
         return None if ticket.status == "closed" else _replied(ticket, action, at, rules)
     if isinstance(action, NoteAdded):
         note = {"ticket_id": ticket.id, "agent_id": action.agent_id, "text": action.text or ""}
-        return Change(ticket.model_copy(update=base), [(EventType.TICKET_NOTE_ADDED, note)])
+        noted = ticket.model_copy(update={**base, **worked_by(ticket, action.agent_id)})
+        return Change(noted, [(EventType.TICKET_NOTE_ADDED, note)])
     if isinstance(action, TicketResolved):
         if ticket.status in SETTLED:
             return None
@@ -184,7 +185,8 @@ def _internal(ticket: Ticket, action: AgentReplied, at: datetime) -> Change:
     """An internal reply is internal work, recorded as a note: never a public reply (no
     response, nothing to the customer, no SLA met), but the time the agent reports is
     handle time all the same: on the ticket, and in the workload metric's ``handled``
-    and ``handle_seconds_sum`` (the note carries it)."""
+    and ``handle_seconds_sum`` (the note carries it). The offered agent who writes one
+    works the ticket: they have accepted it, as with a public reply."""
     note: dict[str, Any] = {
         "ticket_id": ticket.id,
         "agent_id": action.agent_id,
@@ -196,6 +198,7 @@ def _internal(ticket: Ticket, action: AgentReplied, at: datetime) -> Change:
         update={
             "updated_at": max(at, ticket.updated_at),
             "handle_seconds": ticket.handle_seconds + (action.handle_seconds or 0),
+            **worked_by(ticket, action.agent_id),
         }
     )
     return Change(noted, [(EventType.TICKET_NOTE_ADDED, note)])
@@ -226,6 +229,7 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
             "status": "pending" if ticket.status in ("new", "open") else ticket.status,
             "sla": ticket.sla if target is None else met(ticket.sla, target, at),
             "handle_seconds": ticket.handle_seconds + (action.handle_seconds or 0),
+            **worked_by(ticket, action.agent_id),
         }
     )
     data = {

@@ -321,13 +321,16 @@ async def test_a_secret_refuses_whoever_cannot_prove_it(
         "from the future": (body, signed(secret, body, now + 400)),
         "timestamp without signature": (body, {**json_only, "x-switchboard-timestamp": str(now)}),
     }
-    details = {}
+    details, challenges = {}, {}
     for case, (content, headers) in refused.items():
-        problem = assert_problem(await guarded.post(url, content=content, headers=headers), 401)
-        details[case] = problem["detail"]
+        resp = await guarded.post(url, content=content, headers=headers)
+        problem = assert_problem(resp, 401)
+        details[case], challenges[case] = problem["detail"], resp.headers["www-authenticate"]
         assert secret not in problem["detail"], case
     assert details["missing"].startswith("missing credentials")
     assert details["invalid bearer"] == "invalid bearer token"
+    assert challenges["invalid bearer"] == 'Bearer realm="switchboard", error="invalid_token"'
+    assert challenges["missing"] == 'Bearer realm="switchboard"'
     assert "does not match" in details["tampered body"]
     assert "does not match" in details["the other channel's secret"]
     assert "away from the server's clock; at most 300 s" in details["stale"]

@@ -247,6 +247,17 @@ def test_the_assignee_who_replies_or_resolves_has_accepted_the_offer() -> None:
     assert other.ticket.accepted is False  # another agent's reply accepts nothing for a1
 
 
+def test_the_offered_agent_who_writes_internally_has_accepted_the_offer() -> None:
+    """An internal reply or a note by the offered agent is work on the ticket: the
+    accept timeout must not take it from them; another agent's note accepts nothing."""
+    offered = ticket(assignee="a1", assigned_at=AT, accepted=False)
+    internal = AgentReplied(ticket_id="T-1", agent_id="a1", public=False, handle_seconds=60)
+    note = NoteAdded(ticket_id="T-1", agent_id="a1", text="asked finance")
+    others = NoteAdded(ticket_id="T-1", agent_id="a2", text="fyi")
+    changes = [apply_action(offered, action, AT, RULES) for action in (internal, note, others)]
+    assert [change.ticket.accepted for change in changes if change] == [True, True, False]
+
+
 def test_transfer_to_a_known_queue_only() -> None:
     moved = apply_action(ticket(), TicketTransferred(ticket_id="T-1", queue="billing"), AT, RULES)
     assert moved is not None

@@ -294,6 +294,23 @@ def test_simulate_json(tmp_path: Path) -> None:
     assert "against" not in data
 
 
+def test_simulate_refuses_a_file_without_inbound_events(tmp_path: Path) -> None:
+    """A tickets dump given by mistake: exit 1 naming the file, not an empty report."""
+    events = tmp_path / "tickets.jsonl"
+    created = {"specversion": "1.0", "type": "switchboard.ticket.created", "data": {}}
+    events.write_text(
+        "\n".join(json.dumps({**created, "id": f"t{n}"}) for n in range(3)) + "\n",
+        encoding="utf-8",
+    )
+    for extra in ([], ["--json"]):
+        result = run("simulate", EXAMPLES, "--events", events, *extra)
+        assert result.returncode == 1, result.stdout
+        assert f"error: no inbound events in {events}: all 3 lines skipped" in result.stdout
+        assert f"error: {events}:1: skipped: not a switchboard.interaction.received event" in (
+            result.stdout
+        )
+
+
 def test_bench_reports_both_rulesets() -> None:
     result = run("bench", "--events", "200", "--json")
     assert result.returncode == 0, result.stderr
