@@ -11,7 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from channels.meta import extract
-from channels.meta_payloads import FLOW_ANSWERS, FLOW_VALUE_CHARS
+from channels.whatsapp_content import FLOW_ANSWERS, FLOW_VALUE_CHARS
 
 pytestmark = pytest.mark.unit
 
