@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ import structlog
 
 from router.observability import Telemetry
 from rules import RuleSet, RuleSetHolder
+from rules.loader import rule_files
 
 log = structlog.get_logger("switchboard.reload")
 
@@ -56,13 +58,43 @@ def sighup_taken() -> Iterator[None]:
         _sighup_taken = False
 
 
+class ReloadInThread:
+    """Reloads asked for on the event loop (SIGHUP), each run in a worker thread: a large
+    ruleset takes seconds to load, and the loop must keep serving Kafka heartbeats and
+    ``/healthz`` meanwhile. One runs at a time; asks during it queue one more reload
+    (which reads the files as they are then), not one per ask."""
+
+    def __init__(self, holder: RuleSetHolder) -> None:
+        self._holder = holder
+        self._running: asyncio.Task[None] | None = None
+        self._again = False
+
+    def request(self) -> None:
+        """Start a reload, or queue one after the running one. On the loop's thread."""
+        if self._running is not None and not self._running.done():
+            self._again = True
+            log.info("rules.reload_queued", path=str(self._holder.path))
+            return
+        self._running = asyncio.get_running_loop().create_task(self._reload_until_caught_up())
+
+    async def _reload_until_caught_up(self) -> None:
+        self._again = True
+        while self._again:
+            self._again = False
+            try:
+                await asyncio.to_thread(self._holder.reload)
+            except Exception:  # the last good rules serve on; the log says why
+                log.exception("rules.reload_crashed", path=str(self._holder.path))
+
+
 def install_sighup(holder: RuleSetHolder, loop: asyncio.AbstractEventLoop | None = None) -> bool:
     """Reload on SIGHUP (Unix), the conventional "re-read your config" signal: at once, as
-    the operator who sends it says the files are ready. False (nothing installed) where
-    SIGHUP is taken (``sighup_taken``)."""
+    the operator who sends it says the files are ready, off the loop (``ReloadInThread``).
+    False (nothing installed) where SIGHUP is taken (``sighup_taken``)."""
     if _sighup_taken:
         return False
-    (loop or asyncio.get_running_loop()).add_signal_handler(signal.SIGHUP, holder.reload)
+    reloads = ReloadInThread(holder)
+    (loop or asyncio.get_running_loop()).add_signal_handler(signal.SIGHUP, reloads.request)
     return True
 
 
@@ -102,6 +134,75 @@ async def settled(holder: RuleSetHolder, stop: asyncio.Event, settle_s: float) -
         seen = now
 
 
+RECHECK_MS = 5_000
+"""With no file event for this long, the rules are read again anyway (and applied if they
+differ): a safety net for a change no watch saw, such as one made while the watches were
+being moved to a newly pointed-at directory."""
+
+_MAX_SYMLINKS = 40
+"""As the kernel's limit: a symlink loop ends the walk instead of spinning."""
+
+
+def _symlink_directories(path: Path) -> tuple[set[Path], Path]:
+    """Walk ``path`` one name at a time, as the kernel resolves it: the directories that
+    hold a symlink on the way (where one is re-pointed, as the kubelet does with
+    ``..data``), and where the walk ends (the file or directory finally read)."""
+    holders: set[Path] = set()
+    pending = list(reversed(path.absolute().parts))
+    current = Path(pending.pop())
+    hops = 0
+    while pending:
+        name = pending.pop()
+        if name == "..":
+            current = current.parent
+            continue
+        candidate = current / name
+        if candidate.is_symlink() and hops < _MAX_SYMLINKS:
+            hops += 1
+            holders.add(current)
+            target = Path(os.readlink(candidate))
+            if target.is_absolute():
+                current = Path(target.anchor)
+            pending.extend(reversed(target.parts[1 if target.is_absolute() else 0 :]))
+            continue
+        current = candidate
+    return holders, current
+
+
+def watched_directories(path: Path) -> frozenset[Path]:
+    """The directories whose entries decide what the rules at ``path`` read: the one that
+    holds ``path`` as named (a symlink re-pointed there), every one holding a symlink on
+    the way to the files, and the one holding each file read (a file edited in place);
+    for a directory ruleset, the directory itself. Only those that exist."""
+    holders, end = _symlink_directories(path)
+    directories = {path.absolute().parent, *holders}
+    if end.is_dir():
+        directories.add(end)
+        for file in rule_files(end):
+            more, file_end = _symlink_directories(file)
+            directories |= {*more, file_end.parent}
+    else:
+        directories.add(end.parent)
+    return frozenset(d for d in directories if d.is_dir())
+
+
+async def apply_if_changed(
+    holder: RuleSetHolder, stop: asyncio.Event, settle_s: float, loaded: str | None
+) -> str | None:
+    """Reload when the rule files' content differs from ``loaded`` (the fingerprint last
+    applied or refused), once it has settled; the fingerprint now applied or refused,
+    None when the files moved during the load (the next check tries again). Content, not
+    file names, decides: a symlink swap anywhere on the path changes what is read."""
+    if loaded is not None and await asyncio.to_thread(holder.fingerprint) == loaded:
+        return loaded
+    content = await settled(holder, stop, settle_s)
+    if content is None or content == loaded:
+        return loaded
+    await asyncio.to_thread(holder.reload, content)
+    deferred = await asyncio.to_thread(holder.fingerprint) != content
+    return None if deferred else content
+
+
 async def watch_files(
     holder: RuleSetHolder,
     stop: asyncio.Event,
@@ -109,42 +210,31 @@ async def watch_files(
     settle_s: float = SETTLE_S,
     **watch_options: Any,
 ) -> None:
-    """Reload whenever a rule file changes and has then settled, until ``stop`` is set.
+    """Reload whenever the rule files' content changes and has then settled, until
+    ``stop`` is set.
 
+    Every batch of events in the ``watched_directories`` (and every ``RECHECK_MS``
+    without one) re-reads the rules through ``holder.path`` as named, so what counts is
+    what a load would read now: editors renaming a new file over the old one, a
+    re-pointed symlink, a ConfigMap's ``..data`` swap. When a swap moves where the links
+    lead, the watches move with it (the kubelet deletes the old version's directory).
     The content loaded is the settled content: the holder checks the files again right
-    before the swap and defers if they moved (the watcher then sees that change too).
-    The parent directory of a single file is watched (editors save by renaming a new file
-    over the old one); ``watch_options`` pass through to ``watchfiles.awatch`` (tests use a
-    short ``debounce``).
+    before the swap and defers if they moved. ``watch_options`` pass through to
+    ``watchfiles.awatch`` (tests use a short ``debounce``).
     """
-    from watchfiles import Change, awatch
+    from watchfiles import awatch
 
-    target = holder.path.resolve()
-    directory = target if target.is_dir() else target.parent
-
-    def relevant(_change: Change, changed: str) -> bool:
-        path = Path(changed)
-        if target.is_dir():  # a Kubernetes ConfigMap swaps its files by renaming ``..data``
-            return path.parent == target and (
-                path.suffix in (".yaml", ".yml") or path.name == "..data"
-            )
-        return path == target
-
-    loaded: str | None = None
-    async for _ in awatch(
-        directory,
-        watch_filter=relevant,
-        stop_event=stop,
-        recursive=False,
-        **watch_options,
-    ):
-        content = await settled(holder, stop, settle_s)
-        if content is None:
-            return
-        if content != loaded:  # changes already applied (or refused) are seen again
-            await asyncio.to_thread(holder.reload, content)
-            deferred = await asyncio.to_thread(holder.fingerprint) != content
-            loaded = None if deferred else content
+    options: dict[str, Any] = {"rust_timeout": RECHECK_MS, **watch_options}
+    loaded: str | None = await asyncio.to_thread(holder.fingerprint)
+    while not stop.is_set():
+        directories = await asyncio.to_thread(watched_directories, holder.path)
+        with contextlib.suppress(FileNotFoundError):  # one vanished before it was watched
+            async for _ in awatch(
+                *directories, stop_event=stop, recursive=False, yield_on_timeout=True, **options
+            ):
+                loaded = await apply_if_changed(holder, stop, settle_s, loaded)
+                if await asyncio.to_thread(watched_directories, holder.path) != directories:
+                    break
 
 
 def export_metrics(holder: RuleSetHolder, telemetry: Telemetry) -> None:

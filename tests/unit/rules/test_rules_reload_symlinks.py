@@ -1,0 +1,115 @@
+"""Hot reload through symlinks: a re-pointed ``rules.yaml`` link and a Kubernetes ConfigMap
+volume, whose kubelet swaps ``..data`` and deletes the old version's directory, are
+applied every time, not just the first."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from router.app.reload import watch_files
+from rules import RuleSetHolder
+
+pytestmark = pytest.mark.unit
+
+GOOD = "version: 1\nqueues: {general: {}, billing: {}}\ndefaults: {queue: general}\n"
+BILLING = GOOD.replace("queue: general}", "queue: billing}")
+ONE_RULE = GOOD + "rules:\n  - {name: r, if: {text: {contains: [w]}}, then: {queue: billing}}\n"
+
+NO_SAFETY_NET = {"rust_timeout": 60_000}
+"""The watcher also re-reads the rules when nothing happened for a while; these tests
+prove the changes are seen as they happen, so that re-read never comes."""
+
+
+async def _wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+@asynccontextmanager
+async def watching(holder: RuleSetHolder) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(
+        watch_files(holder, stop, settle_s=0.1, debounce=50, step=10, **NO_SAFETY_NET)
+    )
+    try:
+        await asyncio.sleep(0.3)  # the watch is armed
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, timeout=5)
+
+
+def repoint(link: Path, target: str) -> None:
+    """``ln -sfn target link.tmp && mv -T link.tmp link``: an atomic symlink swap."""
+    temporary = link.with_name(f".{link.name}.tmp")
+    temporary.symlink_to(target)
+    temporary.rename(link)
+
+
+def configmap_update(mount: Path, version: str, text: str) -> None:
+    """What the kubelet does: write the new version's directory, rename a new ``..data``
+    symlink over the old one, delete the old version's directory."""
+    old = (mount / "..data").resolve() if (mount / "..data").exists() else None
+    new = mount / version
+    new.mkdir()
+    (new / "rules.yaml").write_text(text, encoding="utf-8")
+    repoint(mount / "..data", version)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def queue(holder: RuleSetHolder) -> str:
+    return holder.current.defaults.queue
+
+
+async def test_a_repointed_rules_symlink_is_applied_every_time(tmp_path: Path) -> None:
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    (releases / "a.yaml").write_text(GOOD, encoding="utf-8")
+    (releases / "b.yaml").write_text(BILLING, encoding="utf-8")
+    (releases / "c.yaml").write_text(ONE_RULE, encoding="utf-8")
+    link = tmp_path / "rules.yaml"
+    link.symlink_to("releases/a.yaml")
+    holder = RuleSetHolder(link)
+
+    async with watching(holder):
+        await asyncio.to_thread(repoint, link, "releases/b.yaml")
+        assert await _wait_for(lambda: queue(holder) == "billing")
+        await asyncio.to_thread(repoint, link, "releases/c.yaml")
+        assert await _wait_for(lambda: len(holder.current.rules) == 1)
+        # the release now pointed at, edited in place, is applied too
+        await asyncio.to_thread((releases / "c.yaml").write_text, GOOD, "utf-8")
+        assert await _wait_for(lambda: len(holder.current.rules) == 0)
+    assert holder.ready_note() is None
+
+
+@pytest.mark.parametrize("rules_path", ["rules.yaml", "."], ids=["file", "directory"])
+async def test_a_configmap_volume_updated_three_times_applies_each(
+    tmp_path: Path, rules_path: str
+) -> None:
+    """``SWITCHBOARD_RULES_PATH`` is the mount's ``rules.yaml`` (``-> ..data/rules.yaml``)
+    or the mount itself; the second and later updates used to be lost."""
+    configmap_update(tmp_path, "..2026_12_04_10_00_00.1", GOOD)
+    (tmp_path / "rules.yaml").symlink_to("..data/rules.yaml")
+    holder = RuleSetHolder(tmp_path / rules_path)
+    assert queue(holder) == "general"
+
+    async with watching(holder):
+        await asyncio.to_thread(configmap_update, tmp_path, "..2026_12_04_10_05_00.2", BILLING)
+        assert await _wait_for(lambda: queue(holder) == "billing")
+        await asyncio.to_thread(configmap_update, tmp_path, "..2026_12_04_10_10_00.3", ONE_RULE)
+        assert await _wait_for(lambda: len(holder.current.rules) == 1)
+        await asyncio.to_thread(configmap_update, tmp_path, "..2026_12_04_10_15_00.4", GOOD)
+        assert await _wait_for(lambda: len(holder.current.rules) == 0)
+    assert queue(holder) == "general"
+    assert holder.ready_note() is None
