@@ -17,6 +17,7 @@ from router.vocabulary import CHANNELS, PRIORITIES, STATUSES
 from rules.conditions import Condition
 from rules.engine import RuleSet
 from rules.errors import RuleWarning, did_you_mean
+from rules.fields import TICKET_ALIASES
 from rules.model import Rule
 
 _QUEUE_FIELDS = ("queue", "ticket.queue")
@@ -156,12 +157,21 @@ def _no_actions(ruleset: RuleSet) -> Iterable[RuleWarning]:
             )
 
 
-VOCABULARIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "channel": ("channel", CHANNELS),
+_TICKET_VOCABULARIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ticket.channel": ("channel", CHANNELS),
     "ticket.channels_seen": ("channel", CHANNELS),
     "ticket.priority": ("priority", PRIORITIES),
     "ticket.status": ("status", STATUSES),
+}
+VOCABULARIES = {
+    "channel": ("channel", CHANNELS),
+    **_TICKET_VOCABULARIES,
+    # the shorthands (``priority: high`` in an escalation) are the same fields
+    **{
+        alias: _TICKET_VOCABULARIES[f"ticket.{alias}"]
+        for alias in TICKET_ALIASES
+        if f"ticket.{alias}" in _TICKET_VOCABULARIES
+    },
 }
 
 

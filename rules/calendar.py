@@ -19,7 +19,12 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SHIFT = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
 _DAY = timedelta(days=1)
 _ZERO = timedelta(0)
-_MAX_DAYS = 366 * 50  # a calendar is open at least once a week; this only stops bugs
+_MAX_DAYS = 366 * 50  # how far ahead the arithmetic looks: see ``Calendar.reach``
+HORIZON_YEARS = _MAX_DAYS // 366
+# Clock changes that shorten a day, per year (one in zones with daylight saving today;
+# two to be safe), each by at most this much (Antarctica/Troll moves two hours)
+_SHORT_DAYS_PER_YEAR = 2
+_LONGEST_CLOCK_CHANGE = timedelta(hours=2)
 _CACHE_LIMIT = 4096
 
 Shift = tuple[int, int]  # minutes since local midnight, end exclusive, end <= 24:00
@@ -40,6 +45,10 @@ def parse_shift(text: str) -> Shift:
             "(22:00-24:00 and 00:00-06:00)"
         )
     return start, end
+
+
+def _day_length(shifts: Iterable[Shift]) -> timedelta:
+    return timedelta(minutes=sum(end - start for start, end in shifts))
 
 
 def _require_aware(at: datetime) -> None:
@@ -77,6 +86,11 @@ class Calendar:
         if not any(weekly):
             raise ValueError("a calendar needs at least one shift in the week")
         object.__setattr__(self, "_weekly", tuple(weekly))
+        if self.reach() <= _ZERO:
+            raise ValueError(
+                f"its holidays leave it no open time in {HORIZON_YEARS} years; "
+                "remove holidays that fall on closed days or long past"
+            )
 
     @classmethod
     def build(
@@ -95,6 +109,23 @@ class Calendar:
                 d if isinstance(d, date) else date.fromisoformat(d) for d in holidays
             ),
         )
+
+    def open_per_week(self) -> timedelta:
+        """Business time in a week of wall-clock shifts (no holiday, no clock change)."""
+        return sum((_day_length(shifts) for shifts in self._weekly), _ZERO)
+
+    def reach(self) -> timedelta:
+        """The business time ``add`` can count from any start, at the least: what the
+        calendar is open in the days it looks ahead (``HORIZON_YEARS``), less every
+        holiday and the hours daylight-saving changes can take. An SLA target longer
+        than this would have no due time, so the loader refuses it (a calendar open an
+        hour a week reaches about 2,500 hours, a 40-hour week over 100,000)."""
+        weeks = (_MAX_DAYS - 1) // 7  # whole weeks after a start's own, partly used day
+        by_weekday = [_day_length(shifts) for shifts in self._weekly]
+        holidays = sum((by_weekday[d.weekday()] for d in self.holidays), _ZERO)
+        change = min(_LONGEST_CLOCK_CHANGE, max(by_weekday))
+        clock_changes = change * _SHORT_DAYS_PER_YEAR * (HORIZON_YEARS + 1)
+        return self.open_per_week() * weeks - holidays - clock_changes
 
     def open_intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The UTC intervals during which the calendar is open on local ``day``."""
@@ -173,6 +204,7 @@ class Calendar:
                     return results
                 passed += available
             day += _DAY
+        # not for a loaded ruleset: the loader holds every SLA target to ``reach``
         raise ValueError(f"calendar {self.name!r} never opens")  # pragma: no cover
 
     def between(self, a: datetime, b: datetime) -> timedelta:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import warnings
 from typing import Any
 
 import regex
 
 from rules import conditions as cond
-from rules.conditions import ALWAYS, Condition
+from rules.calendar import HORIZON_YEARS, Calendar
+from rules.conditions import ALWAYS, Condition, show
 from rules.errors import Mark, closest_or_all, one_of
 from rules.fields import check_field
 from rules.model import (
@@ -27,9 +29,9 @@ from rules.model import (
     Action,
     Rule,
 )
-from rules.operators import OPERATORS
+from rules.operators import OPERATORS, engine_only
 from rules.sections import SectionCompiler
-from rules.source import YMap, YNode, YScalar, YSeq, type_name
+from rules.source import YMap, YNode, YScalar, YSeq, to_plain, type_name
 
 RULE_KEYS = ("name", "description", "on", "if", "then", "stop", "enabled")
 _TEXT_OPS = ("contains", "contains_all", "starts_with")
@@ -43,6 +45,38 @@ STOP_HINT = "stop belongs on the rule, beside then: {name: ..., then: {...}, sto
 
 class RuleCompiler(SectionCompiler):
     """Compiles rules after the definitions they refer to."""
+
+    def policy(self, name: str, node: YNode) -> None:
+        """An SLA policy, and an error at each target its calendar cannot reach
+        (``Calendar.reach``): the router could compute no due time for it, so every
+        ticket under the policy would fail at routing."""
+        super().policy(name, node)
+        policy = self.policies.get(name)
+        if policy is None or policy.calendar is None or not isinstance(node, YMap):
+            return
+        reported: set[Mark] = set()
+        for target, priority, _ in policy.beyond_reach():
+            target_node = node.get(target)
+            duration_node = target_node
+            what = target
+            if isinstance(target_node, YMap):
+                duration_node, what = target_node.get(priority), f"{target}.{priority}"
+            if duration_node is None or duration_node.mark in reported:
+                continue
+            reported.add(duration_node.mark)
+            self._unreachable(policy.calendar, what, duration_node)
+
+    def _unreachable(self, calendar: Calendar, what: str, node: YNode) -> None:
+        most = int(calendar.reach().total_seconds() // 3600)
+        weekly = calendar.open_per_week().total_seconds() / 3600
+        self.error(
+            node.mark,
+            f"{what} {show(to_plain(node))} is more business time than calendar "
+            f"'{calendar.name}' (open {weekly:g}h a week) has in the {HORIZON_YEARS} years "
+            f"ahead that due times are computed for",
+            f"shorten it to at most {most}h, open '{calendar.name}' longer, or leave the "
+            "calendar out (the clock then runs 24x7)",
+        )
 
     def rule(self, node: YNode, kind: str) -> Rule | None:
         """One rule (``kind="rule"``) or escalation; None when broken. A disabled rule is
@@ -225,7 +259,7 @@ class RuleCompiler(SectionCompiler):
             )
         return None
 
-    def _operand(  # noqa: PLR0911, PLR0912 - one validation per operator
+    def _operand(  # noqa: PLR0911 - one validation per operator
         self, field: str, op: str, node: YNode
     ) -> Any:
         if op == "equals":
@@ -259,32 +293,9 @@ class RuleCompiler(SectionCompiler):
                 )
             return None if not texts or any(t is None for t in texts) else texts
         if op == "matches":
-            pattern = self.string(node, "'matches'")
-            if pattern is None:
-                return None
-            # The language is Python's ``re`` (its messages, too); ``regex`` runs the
-            # pattern, for its time limit (``operators.bounded_search``)
-            try:
-                re.compile(pattern)
-                return regex.compile(pattern)
-            except (re.error, regex.error) as exc:  # regex: only what re accepts, rarely
-                self.error(
-                    node.mark,
-                    f"bad regular expression: {_regex_problem(exc)}",
-                    "Python 're' syntax; quote the pattern in YAML",
-                )
-                return None
-            except OverflowError as exc:  # a repeat count past the engine's limit
-                self.error(node.mark, f"bad regular expression: {exc}", "use a smaller count")
-                return None
+            return self._pattern(node)
         if op in _NUMBER_OPS:
-            number = node.value if isinstance(node, YScalar) else None
-            if isinstance(number, int | float) and not isinstance(number, bool):
-                return number
-            self.error(
-                node.mark, f"'{op}' needs a number, got {type_name(node)}", _number_hint(op, node)
-            )
-            return None
+            return self._number(node, op)
         if not (isinstance(node, YScalar) and isinstance(node.value, bool)):
             self.error(
                 node.mark,
@@ -293,6 +304,53 @@ class RuleCompiler(SectionCompiler):
             )
             return None
         return node.value
+
+    def _number(self, node: YNode, op: str) -> int | float | None:
+        """The operand of ``gt``/``gte``/``lt``/``lte``: a finite number."""
+        number = node.value if isinstance(node, YScalar) else None
+        if isinstance(number, float) and not math.isfinite(number):
+            self.error(
+                node.mark,
+                f"'{op}' needs a finite number, got {number}",
+                "a fact is never NaN or infinite, so the test would be constant: "
+                f"compare with a number, e.g. {{{op}: 1000000}}, or drop it",
+            )
+            return None
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            return number
+        self.error(
+            node.mark, f"'{op}' needs a number, got {type_name(node)}", _number_hint(op, node)
+        )
+        return None
+
+    def _pattern(self, node: YNode) -> regex.Pattern[str] | None:
+        """A ``matches`` pattern. The language is Python's ``re`` (its messages, too);
+        ``regex`` runs the pattern, for its time limit (``operators.bounded_search``), so
+        what ``regex`` reads otherwise than ``re`` is refused (``engine_only``)."""
+        pattern = self.string(node, "'matches'")
+        if pattern is None:
+            return None
+        try:
+            with warnings.catch_warnings():
+                # "possible nested set" ([[a]]): both engines read it alike; a POSIX
+                # class, which they do not, is refused below
+                warnings.simplefilter("ignore", FutureWarning)
+                re.compile(pattern)
+            compiled = regex.compile(pattern)
+        except (re.error, regex.error) as exc:  # regex: only what re accepts, rarely
+            self.error(
+                node.mark,
+                f"bad regular expression: {_regex_problem(exc)}",
+                "Python 're' syntax; quote the pattern in YAML",
+            )
+            return None
+        except OverflowError as exc:  # a repeat count past the engine's limit
+            self.error(node.mark, f"bad regular expression: {exc}", "use a smaller count")
+            return None
+        if (problem := engine_only(pattern)) is not None:
+            self.error(node.mark, f"unsupported regular expression: {problem[0]}", problem[1])
+            return None
+        return compiled
 
     def _text(self, node: YNode, op: str) -> str | None:
         value = node.value if isinstance(node, YScalar) else None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -92,12 +94,86 @@ def match_probe(pattern: regex.Pattern[str], s: int) -> Callable[[Values], bool 
     return probe
 
 
+_POSIX_CLASS = re.compile(r"\[:(\^?)([A-Za-z]+):\]")
+# regex reads a brace as fuzzy matching when an error kind (d, e, i, s) opens it
+_FUZZY = re.compile(r"\{\s*(?:\d*\s*[deis]|\d+\s*<=?\s*[deis])")
+_POSIX_SPELLINGS = {
+    "digit": "\\d",
+    "space": "\\s",
+    "alnum": "[^\\W_]",
+    "alpha": "[^\\W\\d_]",
+    "word": "\\w",
+    "upper": "[A-Z]",
+    "lower": "[a-z]",
+    "xdigit": "[0-9A-Fa-f]",
+    "punct": "[^\\w\\s]",
+}
+
+
+def engine_only(pattern: str) -> tuple[str, str] | None:
+    """``(problem, hint)`` when ``pattern`` uses syntax that Python's ``re`` (the
+    language) reads as plain characters but ``regex`` (which runs it) reads as something
+    else: a POSIX class (``[[:digit:]]``) or a fuzzy-matching constraint
+    (``colou?r{e<=1}``). The router would then match what ``re`` and the docs say it does
+    not; None for a pattern both engines read alike."""
+    at, in_set = 0, False
+    while at < len(pattern):
+        char = pattern[at]
+        if char == "\\":
+            named = pattern.startswith("N{", at + 1)  # \N{EM DASH}: a name, not a brace
+            at = pattern.find("}", at) + 1 if named else at + 2
+            at = at or len(pattern)
+        elif in_set:
+            posix = _POSIX_CLASS.match(pattern, at)
+            if posix is not None:
+                return _posix_problem(posix, at)
+            in_set = char != "]"
+            at += 1
+        elif char == "[":
+            in_set = True
+            at += 2 if pattern.startswith("^", at + 1) else 1
+            at += 1 if pattern.startswith("]", at) else 0  # a ']' first in a set is literal
+        elif _FUZZY.match(pattern, at) is not None:
+            return _fuzzy_problem(pattern, at)
+        else:
+            at += 1
+    return None
+
+
+def _posix_problem(posix: re.Match[str], at: int) -> tuple[str, str]:
+    negated, name = posix.groups()
+    spelling = None if negated else _POSIX_SPELLINGS.get(name)
+    instead = (
+        f"for [{posix.group()}] write {spelling}"
+        if spelling
+        else "write the class with \\d, \\s, \\w or a range such as [0-9]"
+    )
+    return (
+        f"'{posix.group()}' at position {at} is a POSIX class, which Python's re reads "
+        "as the characters '[', ':' and so on",
+        f"{instead}; a literal '[' in a set is \\[",
+    )
+
+
+def _fuzzy_problem(pattern: str, at: int) -> tuple[str, str]:
+    end = pattern.find("}", at)
+    brace = pattern[at : end + 1] if end != -1 else pattern[at:]
+    return (
+        f"'{brace}' at position {at} would be fuzzy matching, which Python's re reads as "
+        "the literal text",
+        f"to match the braces write \\{brace}; to allow misspellings list them, "
+        "e.g. (colou?r|colr)",
+    )
+
+
 def ways(pattern: str) -> float:
     """How many ways ``pattern`` can match from one position, at most: ``inf`` for an
     unbounded repeat (``+``, ``*``, ``{2,}``), a back-reference or anything unknown. A
     search costs at most this many tries of the pattern's width per position of the text."""
     try:
-        return _ways(sre_parse.parse(pattern).data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": said at load
+            return _ways(sre_parse.parse(pattern).data)
     except Exception:  # noqa: BLE001 - anything unreadable is treated as unbounded
         return math.inf
 
@@ -140,16 +216,23 @@ def _fan_out(one: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 
 def _number(value: Any) -> float | None:
+    """A fact's value as a number for ``gt``/``lt``: a finite int or float, or text
+    holding a decimal number as JSON writes one ("12.5", "-3", "1e3"); None otherwise.
+    Python's own spellings ("1_000", "inf", "nan", Arabic-Indic digits) are not numbers
+    a channel or CRM sends, so they are no match rather than a surprising one."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        number = float(value)
+        return number if math.isfinite(number) else None  # "1e999"
     return None
+
+
+_DECIMAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 def _same(expected: Any) -> Callable[[Any], bool]:
@@ -274,7 +357,7 @@ def _ordered(op: str, limit: float, s: int) -> Test:
 
     def ordered(v: Values) -> bool:
         x = v[s]
-        if type(x) is int or type(x) is float:
+        if type(x) is int:
             return compare(x)
         n = _number(x)
         return n is not None and compare(n)

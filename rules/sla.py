@@ -32,6 +32,19 @@ class SlaPolicy:
             raise ValueError(f"unknown SLA target {target!r}; expected one of {TARGETS}")
         return self.targets.get(target, {}).get(priority)
 
+    def beyond_reach(self) -> list[tuple[str, str, timedelta]]:
+        """``(target, priority, length)`` of each target longer than the calendar's
+        ``reach``: no due time could be computed for it, so the loader refuses it."""
+        if self.calendar is None:
+            return []
+        reach = self.calendar.reach()
+        return [
+            (target, priority, length)
+            for target, allowed in self.targets.items()
+            for priority, length in allowed.items()
+            if length > reach
+        ]
+
     def due(self, target: str, priority: str, start: datetime) -> datetime | None:
         """When ``target`` is breached for a clock started at ``start``."""
         times = self.times(target, priority, start)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rules import load_ruleset
+from rules import load_ruleset, loads_ruleset
 from rules.analysis import find_warnings
 from rules.casefile import load_cases, run_case
 from rules.compiler import RULE_KEYS
@@ -164,6 +164,25 @@ def test_the_example_validates_against_the_schema() -> None:
 )
 def test_the_schema_rejects_what_the_loader_rejects(document: dict[str, Any], problem: str) -> None:
     assert any(problem in p for p in validate(document, SCHEMA))
+
+
+LOADER_ACCEPTS = {
+    "a number to look for": "rules:\n  - {name: r, if: {text: {contains: 42}}, then: {tags: [x]}}\n"
+    "  - {name: s, if: {text: {starts_with: [7, abc]}}, then: {tags: [y]}}\n",
+    "an empty day": "calendars:\n  o:\n    timezone: UTC\n    hours:\n      mon: [09:00-17:00]\n"
+    "      sun:\n",
+    "one fcr channel": "metrics: {fcr: {channels: chat}}\n",
+    "no rules": "rules:\nescalations:\ncalendars:\nsla:\n",
+}
+
+
+@pytest.mark.parametrize("body", LOADER_ACCEPTS.values(), ids=LOADER_ACCEPTS.keys())
+def test_the_schema_accepts_what_the_loader_accepts(body: str) -> None:
+    text = "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n" + body
+    loads_ruleset(text)
+    node, errors = parse_yaml(text, "doc.yaml")
+    assert not errors
+    assert validate(json.loads(json.dumps(to_plain(node), default=str)), SCHEMA) == []
 
 
 def test_the_schema_lists_exactly_the_compilers_vocabulary() -> None:

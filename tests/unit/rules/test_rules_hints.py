@@ -137,6 +137,10 @@ RULE_FILES = [
     rule('{name: r, if: {subject: {matches: "(unclosed"}}, then: {queue: general}}'),
     rule('{name: r, if: {subject: {matches: "a{4294967296}"}}, then: {queue: general}}'),
     rule('{name: r, if: {ticket.contacts: {gt: "abc"}}, then: {queue: general}}'),
+    rule('{name: r, if: {subject: {matches: "^[[:digit:]]+$"}}, then: {queue: general}}'),
+    rule("{name: r, if: {ticket.contacts: {gt: .nan}}, then: {queue: general}}"),
+    calendar("{timezone: UTC, hours: {mon: [09:00-10:00]}}")
+    + "sla:\n  s: {calendar: c, resolution: 52w}\n",
     rule('{name: r, if: {ticket.contacts: {gte: "5"}}, then: {queue: general}}'),
     rule("{name: r, if: {language: {exists: 1}}, then: {queue: general}}"),
     rule("{name: r, then: [queue]}"),
