@@ -29,11 +29,14 @@ from pydantic import ValidationError
 
 from consumers.deadletter import parked
 from consumers.domain.windows import (
+    HANDLE_MS,
+    HANDLE_SECONDS,
     RESPONSE_TARGETS,
     Contribution,
     Contributor,
     derived_values,
     every_counter,
+    published_counters,
     window_of,
 )
 from consumers.outbox import Send
@@ -177,19 +180,27 @@ class MetricsHandler:
             for event_id, key, c, start in pending
         ]
         applied = await self._counters.add(increments)
-        if self._telemetry:
-            for (_, _, c, _), done in zip(pending, applied, strict=True):
-                if done:
-                    self._telemetry.metric_counters.labels(
-                        c.metric,
-                        c.counter,
-                        c.dimensions.get("queue", ""),
-                        c.dimensions.get("channel", ""),
-                        c.dimensions.get("target", ""),
-                    ).inc(c.amount)
-                    if c.counter == "handle_seconds_sum":  # AHT as a distribution too
-                        queue = c.dimensions.get("queue", "")
-                        self._telemetry.handle_time.labels(queue).observe(c.amount)
+        for (_, _, c, _), done in zip(pending, applied, strict=True):
+            if done:
+                self._scrape_counted(c)
+
+    def _scrape_counted(self, c: Contribution) -> None:
+        """A new count into the ``/metrics`` counters: handle time as the records say it,
+        ``handle_seconds_sum`` in seconds (exact: a Prometheus counter takes fractions),
+        and into the handle time histogram (AHT as a distribution too)."""
+        if not self._telemetry:
+            return
+        counter, amount = c.counter, float(c.amount)
+        if counter == HANDLE_MS:
+            counter, amount = HANDLE_SECONDS, c.amount / 1000
+            self._telemetry.handle_time.labels(c.dimensions.get("queue", "")).observe(amount)
+        self._telemetry.metric_counters.labels(
+            c.metric,
+            counter,
+            c.dimensions.get("queue", ""),
+            c.dimensions.get("channel", ""),
+            c.dimensions.get("target", ""),
+        ).inc(amount)
 
     async def _observe(self, responses: list[Response]) -> None:
         """Each response time into ``switchboard_response_seconds`` once, of every metrics
@@ -340,7 +351,11 @@ class MetricsHandler:
             metric=meta["metric"],
             window=Window(start=start, end=end),
             dimensions=meta["dimensions"],
-            counters=every_counter(meta["metric"], meta["dimensions"], state.counters),
+            counters=every_counter(
+                meta["metric"],
+                meta["dimensions"],
+                published_counters(meta["metric"], state.counters),
+            ),
             values=derived_values(meta["metric"], state.counters, meta["dimensions"]),
             revision=state.revision,
             final=state.final,

@@ -348,25 +348,16 @@ class RoutingHandler:
         Redis said."""
         if isinstance(item, ActionWork):
             return self._decide_action(item, view)
-        placed = place(
-            item.interaction,
-            view.ticket,
-            event_id=item.cause,
-            customer_id=item.customer_id,
-            at=item.at,
-            reopen_window=self._reopen_window,
-            rules=self._rules(),
-            by_reply=view.by_reply or item.ticket_id is not None,
-        )
+        placed, at = self._placed(item, view)
         if item.sender_id and placed.ticket and item.sender_id not in placed.ticket.participants:
             participants = [*placed.ticket.participants, item.sender_id]
             placed = replace(
                 placed, ticket=placed.ticket.model_copy(update={"participants": participants})
             )
         if placed.kind == "call" and placed.ticket is not None:
-            out: LifecycleOutputs | None = self._call(item, placed.ticket)
+            out: LifecycleOutputs | None = self._call(item, placed.ticket, at)
         else:
-            out = self._route(item.cause, item.interaction, placed, item.at, view, known=known)
+            out = self._route(item.cause, item.interaction, placed, at, view, known=known)
         ticket = out.ticket if out else None
         outputs = out.records if out else []
         key = thread_key(item.interaction)
@@ -384,6 +375,36 @@ class RoutingHandler:
             participant=item.sender_id if ticket else None,
         )
         return commit, outputs
+
+    def _placed(self, item: Inbound, view: ThreadView) -> tuple[Placed, datetime]:
+        """The message's placement and the time its changes are recorded at.
+
+        A message cannot change a ticket before the state it changes, as an action
+        cannot (``_decide_action``): one sent before the ticket's last change (a chat's
+        ``sent_at`` or an email's ``Date`` a little before the resolution it reopens) is
+        taken as then, so its ``.reopened`` and the metrics counted from it land in the
+        window of the reopen, never before the resolution it takes back. Whether it
+        reopens is still judged by when the customer wrote (the reopen window is
+        widened by the gap), and a message that opens a new ticket keeps its own time:
+        it changes no existing ticket. The message keeps its own sent time in its data.
+        """
+        clamped = item.at if view.ticket is None else max(item.at, view.ticket.updated_at)
+        placed = self._place(item, view, clamped)
+        if placed.kind == "new" and clamped != item.at:
+            return self._place(item, view, item.at), item.at
+        return placed, clamped
+
+    def _place(self, item: Inbound, view: ThreadView, at: datetime) -> Placed:
+        return place(
+            item.interaction,
+            view.ticket,
+            event_id=item.cause,
+            customer_id=item.customer_id,
+            at=at,
+            reopen_window=self._reopen_window + (at - item.at),
+            rules=self._rules(),
+            by_reply=view.by_reply or item.ticket_id is not None,
+        )
 
     def _decide_action(
         self, item: ActionWork, view: ThreadView
@@ -419,10 +440,10 @@ class RoutingHandler:
             message["language"] = ticket.language
         return message
 
-    def _call(self, item: Inbound, ticket: Ticket) -> LifecycleOutputs:
+    def _call(self, item: Inbound, ticket: Ticket, at: datetime) -> LifecycleOutputs:
         """An answered or ended call on a ticket: recorded with its handling time, no
         customer contact, no rules (nothing the customer wrote)."""
-        out = LifecycleOutputs(item.cause, ticket, item.at, self._limits)
+        out = LifecycleOutputs(item.cause, ticket, at, self._limits)
         message = published_message(item.interaction, item.cause)
         out.add(
             EventType.TICKET_MESSAGE_ADDED,

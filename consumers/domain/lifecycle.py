@@ -83,29 +83,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, TicketResolved):
         if ticket.status in SETTLED:
             return None
-        fcr = first_contact(ticket, rules.metrics.fcr)
-        ended = resumed(ticket, rules, at)  # resolving ends a postponement
-        resolved = ended.model_copy(
-            update={
-                **base,
-                **worked_by(ticket, action.agent_id),
-                "status": "resolved",
-                "resolved_at": at,
-                "resolved_first_contact": fcr,
-                "resolved_by": action.agent_id or ticket.assignee,  # whom fcr credits
-                "resolved_queue": ticket.queue,  # and where
-                # a customer still owed a reply stays owed: the clock pauses while the
-                # ticket is resolved, and an agent's reopen resumes it (``resumed``)
-                "sla": met(ended.sla, "resolution", at),
-            }
-        )
-        outcome = {
-            "agent_id": action.agent_id,
-            "first_contact": fcr,
-            "fcr_definition": rules.metrics.fcr.hash,
-            "within_sla": within(ticket.sla.get("resolution"), at),  # after a reopen: None
-        }
-        return Change(resolved, [(EventType.TICKET_RESOLVED, outcome)])
+        return _resolved(ticket, action.agent_id, at, rules)
     if isinstance(action, TicketReopened):
         if ticket.status != "resolved":  # closed is final: a reply opens a follow-up
             return None
@@ -132,14 +110,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
     if isinstance(action, TicketClosed):
         if ticket.status == "closed":
             return None
-        # closing ends a postponement; a resolved ticket's clocks stopped with it and are
-        # not resumed (that is for a reopen)
-        if ticket.status in SETTLED:
-            ended = ticket.model_copy(update={"postponed_until": None})
-        else:
-            ended = resumed(ticket, rules, at)
-        closed = ended.model_copy(update={**base, "status": "closed", "sla": stopped(ended.sla)})
-        return Change(closed, [(EventType.TICKET_CLOSED, {"agent_id": action.agent_id})])
+        return _closed(ticket, action.agent_id, at, rules)
     if isinstance(action, TicketTransferred):
         if ticket.status == "closed":  # final: a follow-up is where new work goes
             return None
@@ -179,6 +150,75 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
             ticket.model_copy(update=base), [(EventType.TICKET_FEEDBACK_RECEIVED, feedback)]
         )
     return None
+
+
+def _resolved(ticket: Ticket, agent_id: str | None, at: datetime, rules: RuleSet) -> Change:
+    """The ticket resolved by ``agent_id`` (None: nobody said who): its first contact
+    judged, the resolution SLA met or missed, whom and where the FCR credit goes."""
+    fcr = first_contact(ticket, rules.metrics.fcr)
+    ended = resumed(ticket, rules, at)  # resolving ends a postponement
+    resolved = ended.model_copy(
+        update={
+            "updated_at": max(at, ticket.updated_at),
+            **worked_by(ticket, agent_id),
+            "status": "resolved",
+            "resolved_at": at,
+            "resolved_first_contact": fcr,
+            "resolved_by": agent_id or ticket.assignee,  # whom fcr credits
+            "resolved_queue": ticket.queue,  # and where
+            # a customer still owed a reply stays owed: the clock pauses while the
+            # ticket is resolved, and an agent's reopen resumes it (``resumed``)
+            "sla": met(ended.sla, "resolution", at),
+        }
+    )
+    outcome = {
+        "agent_id": agent_id,
+        "first_contact": fcr,
+        "fcr_definition": rules.metrics.fcr.hash,
+        "within_sla": within(ticket.sla.get("resolution"), at),  # after a reopen: None
+    }
+    return Change(resolved, [(EventType.TICKET_RESOLVED, outcome)])
+
+
+def _closed(ticket: Ticket, agent_id: str | None, at: datetime, rules: RuleSet) -> Change:
+    """The ticket closed, final. A ticket closed while still being worked (new, open or
+    pending) is resolved by the close first, as the large helpdesks count a close as
+    solved: ``.resolved`` then ``.closed`` in one change, so the resolution metrics
+    (workload and FCR ``resolved``, the resolution SLA met or missed) count it and
+    created minus resolved stays the backlog. Closing ends a postponement; a resolved
+    ticket's clocks stopped with it and are not resumed (that is for a reopen)."""
+    events: list[tuple[EventType, dict[str, Any]]] = []
+    if ticket.status not in SETTLED:
+        resolution = _resolved(ticket, agent_id, at, rules)
+        ticket, events = resolution.ticket, resolution.events
+    ended = ticket.model_copy(update={"postponed_until": None})
+    closed = ended.model_copy(
+        update={
+            "updated_at": max(at, ticket.updated_at),
+            "status": "closed",
+            "sla": stopped(ended.sla),
+        }
+    )
+    return Change(closed, [*events, (EventType.TICKET_CLOSED, {"agent_id": agent_id})])
+
+
+def abandoned(ticket: Ticket, at: datetime, rules: RuleSet) -> Change | None:
+    """The customer stopped waiting and left (the staffing simulation's abandonment, as
+    contact centres count it): closed, but nobody resolved it, so unlike an agent's
+    close (``_closed``) no resolution is counted and no target is met by it; its clocks
+    stop as they were. None when it is already closed."""
+    if ticket.status == "closed":
+        return None
+    ended = resumed(ticket, rules, at) if ticket.status not in SETTLED else ticket
+    closed = ended.model_copy(
+        update={
+            "updated_at": max(at, ticket.updated_at),
+            "status": "closed",
+            "postponed_until": None,
+            "sla": stopped(ended.sla),
+        }
+    )
+    return Change(closed, [(EventType.TICKET_CLOSED, {"agent_id": None})])
 
 
 def _internal(ticket: Ticket, action: AgentReplied, at: datetime) -> Change:

@@ -17,6 +17,16 @@ WORKLOAD_COUNTS = {
     EventType.TICKET_REOPENED.value: "reopened",
     EventType.TICKET_ESCALATED.value: "escalated",
 }
+HANDLE_MS = "handle_ms_sum"
+"""The counter handle time is added to, in whole milliseconds: an integer (exact under
+redelivery, one ``HINCRBY``) that keeps the sum of fractional seconds exact, where
+rounding each event's seconds would not (0.4 + 2.5 + 0.4 s made 2). Published as
+``handle_seconds_sum`` (``published_counters``). A new name, not ``handle_seconds_sum``
+in a new unit: a window an older version counted whole seconds into keeps them under
+that name, and both are read together."""
+HANDLE_SECONDS = "handle_seconds_sum"
+"""The published handle time counter (contract section 8), and where versions before
+``HANDLE_MS`` counted whole seconds."""
 CSAT_SATISFIED = 4
 NPS_PROMOTER, NPS_PASSIVE = 9, 7
 
@@ -100,9 +110,38 @@ def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     if reply or call or internal:
         return [
             Contribution("workload", dims, "handled"),
-            Contribution("workload", dims, "handle_seconds_sum", round(handle)),
+            Contribution("workload", dims, HANDLE_MS, handle_ms(handle)),
         ]
     return []
+
+
+def handle_ms(seconds: float) -> int:
+    """A handle time in whole milliseconds, the precision the metrics keep."""
+    return round(seconds * 1000)
+
+
+def handle_ms_total(counted: dict[str, int]) -> int:
+    """A window's handle time in milliseconds: what this version counted, plus the whole
+    seconds an older version counted into the same window before an upgrade."""
+    return counted.get(HANDLE_MS, 0) + 1000 * counted.get(HANDLE_SECONDS, 0)
+
+
+def handle_seconds_sum(counted: dict[str, int]) -> int:
+    """The window's ``handle_seconds_sum`` as published: its exact sum in milliseconds,
+    rounded once to whole seconds (half up), as a metric record's counters are integers
+    (``router.events.MetricRecord``). The rounding is the window's, never an event's:
+    it stays within half a second of the snapshots' ``handle_seconds`` summed, and
+    ``values.aht_seconds`` is computed from the exact sum."""
+    return (handle_ms_total(counted) + 500) // 1000
+
+
+def published_counters(metric: str, counted: dict[str, int]) -> dict[str, int]:
+    """A window's counters as its record says them: a workload window's handle time in
+    seconds (``handle_seconds_sum``) from the milliseconds stored."""
+    if metric != "workload" or (HANDLE_MS not in counted and HANDLE_SECONDS not in counted):
+        return counted
+    kept = {name: n for name, n in counted.items() if name != HANDLE_MS}
+    return kept | {HANDLE_SECONDS: handle_seconds_sum(counted)}
 
 
 def fcr(event_type: str, data: dict[str, Any]) -> list[Contribution]:
@@ -247,16 +286,17 @@ def every_counter(
 def derived_values(
     metric: str, c: dict[str, int], dimensions: dict[str, str] | None = None
 ) -> dict[str, float | None]:
-    """The ratios of contract section 8, from one window's counters (None: no data). A
-    backlog record (workload per queue, no channel) holds gauges only: no ratio."""
+    """The ratios of contract section 8, from one window's counters (None: no data), as
+    stored (``HANDLE_MS``: the exact average handle time) or as published. A backlog
+    record (workload per queue, no channel) holds gauges only: no ratio."""
 
     def ratio(num: float, den: int) -> float | None:
         return num / den if den else None
 
     if dimensions is not None and is_backlog(metric, dimensions):
         return {}
-    if metric == "workload":
-        return {"aht_seconds": ratio(c.get("handle_seconds_sum", 0), c.get("handled", 0))}
+    if metric == "workload":  # from the stored milliseconds, exact, when given them
+        return {"aht_seconds": ratio(handle_ms_total(c) / 1000, c.get("handled", 0))}
     if metric == "sla":
         met = c.get("met", 0)
         return {"compliance": ratio(met, met + c.get("breached", 0))}

@@ -24,7 +24,8 @@ role's own code, so a bug in that code cannot hide in both sides:
 - ``workload`` (queue, channel): created, resolved, reopened (under the queue it was
   reopened in, as the takeback), escalated; ``handled`` and ``handle_seconds_sum`` per
   reply (public, or internal: a ``.note_added`` with ``handle_seconds``) that reported
-  its handle time, and per answered or ended call.
+  its handle time, and per answered or ended call: the seconds summed exactly (in
+  milliseconds) and rounded once per window, half up; ``aht_seconds`` from the exact sum.
 
 The agent of a window is the event's ``agent_id``, else the ticket's assignee, else the
 agent who resolved it (the snapshot's ``resolved_by``), else ``none``; a takeback
@@ -77,6 +78,9 @@ from router.settings import Settings
 from router.topics import METRIC_TOPICS, Topic, TopicNames
 
 Counters = dict[str, int]
+HANDLE_MS = "handle_ms_sum"
+"""Where the recount sums handle time, in whole milliseconds: exact, where adding each
+event's seconds rounded would not be."""
 
 GAUGES = frozenset({"open", "waiting", "oldest_waiting_seconds"})
 IGNORED_DIMENSIONS = frozenset({"definition_hash"})
@@ -267,7 +271,7 @@ class Recount:
         # time the phone system reported), or an internal reply (a note with its time)
         if kind == "responded" or (kind in ("message_added", "note_added") and handle > 0):
             self._count("workload", at, dims, "handled")
-            self._count("workload", at, dims, "handle_seconds_sum", round(handle))
+            self._count("workload", at, dims, HANDLE_MS, round(handle * 1000))
 
     def _feedback(self, at: datetime, dims: dict[str, str], kind: object, score: object) -> None:
         if not isinstance(score, int) or isinstance(score, bool):
@@ -313,8 +317,18 @@ def documented_values(metric: str, c: Counters) -> dict[str, float | None]:
             "ces_avg": share(c.get("ces_sum", 0), c.get("ces_responses", 0)),
         }
     if metric == "workload":
-        return {"aht_seconds": share(c.get("handle_seconds_sum", 0), c.get("handled", 0))}
+        return {"aht_seconds": share(c.get(HANDLE_MS, 0) / 1000, c.get("handled", 0))}
     return {}
+
+
+def as_published(metric: str, c: Counters) -> Counters:
+    """A recounted window's counters as its record says them: the handle time, summed
+    exactly in milliseconds, as ``handle_seconds_sum`` rounded once to whole seconds
+    (half up)."""
+    if metric != "workload" or HANDLE_MS not in c:
+        return c
+    kept = {name: n for name, n in c.items() if name != HANDLE_MS}
+    return kept | {"handle_seconds_sum": (c[HANDLE_MS] + 500) // 1000}
 
 
 # ---------------------------------------------------------------- the metric topics
@@ -407,7 +421,8 @@ def compare(
     found = {w: (c, v) for w, c, v in published if compared(w)}
     differences: list[Difference] = []
     for window in sorted(expected.keys() | found.keys(), key=lambda w: (w.start, w.key)):
-        mine = expected.get(window)
+        recounted = expected.get(window)
+        mine = None if recounted is None else as_published(window.metric, recounted)
         theirs, values = found.get(window, (None, {}))
         if theirs is None:
             if mine and any(mine.values()):
@@ -422,7 +437,7 @@ def compare(
                 differences.append(
                     Difference(window.key, name, mine.get(name, 0), theirs.get(name, 0))
                 )
-        for name, want in documented_values(window.metric, mine).items():
+        for name, want in documented_values(window.metric, recounted or {}).items():
             if not values:
                 break
             got = values.get(name)

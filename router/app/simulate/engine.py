@@ -13,7 +13,7 @@ router's own code does the work, against the in-memory thread store:
 - the agent answers publicly as it takes the ticket and resolves it when its handling
   time is over, through ``lifecycle.apply_action``, which meets the SLA clocks as the
   real actions would;
-- a customer who runs out of patience closes the ticket (``TicketClosed``);
+- a customer who runs out of patience closes the ticket unresolved (``lifecycle.abandoned``);
 - a ticket the customer reopens stays with its assignee, as in the router (it does not
   wait in line again): that agent answers and resolves it again when a seat is free.
 
@@ -36,14 +36,14 @@ from typing import Any, cast
 import orjson
 
 from consumers.domain.assignment import assign_event_id, assigned
-from consumers.domain.lifecycle import apply_action
+from consumers.domain.lifecycle import abandoned, apply_action
 from consumers.domain.outputs import Change
 from consumers.routing import RoutingHandler
 from consumers.state.agents import AgentStore
 from consumers.state.memory import InMemoryThreadStore
 from consumers.state.threads import Commit, ViewRequest
 from consumers.sweep import request_for
-from router.actions import MAX_HANDLE_SECONDS, AgentReplied, TicketClosed, TicketResolved
+from router.actions import MAX_HANDLE_SECONDS, AgentReplied, TicketResolved
 from router.app.simulate.day import NAMES, DayEvent
 from router.app.simulate.floor import Floor
 from router.app.simulate.line import Line
@@ -440,7 +440,7 @@ class Simulation:
         if self.line.current.get(ticket_id) != member:
             return  # an agent took it in time
         ticket, version = await self._read(ticket_id)
-        change = apply_action(ticket, TicketClosed(ticket_id=ticket_id), self._at(), self.rules)
+        change = abandoned(ticket, self._at(), self.rules)
         self.outcomes[ticket_id].abandoned_at = self.now
         self.line.leave(ticket_id)
         if change is not None:

@@ -231,7 +231,7 @@ def test_handle_time_of_replies_and_of_answered_calls_is_counted_as_the_role_cou
     got = recount(reply, call, message)
     assert got["workload/2026-11-24T10:00:00Z/channel=chat,queue=general"] == {
         "handled": 2,
-        "handle_seconds_sum": 180,
+        "handle_ms_sum": 180_000,
     }
     role: dict[str, dict[str, int]] = {}
     for event in (reply, call, message):

@@ -104,7 +104,7 @@ def test_an_internal_reply_is_recorded_as_a_note_with_its_handle_time() -> None:
     assert (change.ticket.agent_replies, change.ticket.last_reply_at) == (0, None)
     assert (change.ticket.status, change.ticket.sla) == ("new", t.sla)  # no response met
     assert change.ticket.updated_at == later
-    assert counted(change.events) == {"workload.handled": 1, "workload.handle_seconds_sum": 300}
+    assert counted(change.events) == {"workload.handled": 1, "workload.handle_ms_sum": 300_000}
 
 
 def test_an_internal_reply_without_handle_time_is_a_note_that_counts_no_work() -> None:
@@ -541,7 +541,7 @@ def test_a_reply_on_a_closed_ticket_changes_nothing_on_a_resolved_one_is_recorde
     resolved, _ = journey(held, (TicketResolved(ticket_id="T-1"), AT))
     _, events = journey(resolved, (reply, AT + timedelta(minutes=1)))
     assert [e for e, _ in events] == [EventType.TICKET_RESPONDED]
-    assert counted(events) == {"workload.handled": 1, "workload.handle_seconds_sum": 60}
+    assert counted(events) == {"workload.handled": 1, "workload.handle_ms_sum": 60_000}
 
 
 def test_a_closed_ticket_is_neither_transferred_nor_declined() -> None:

@@ -263,7 +263,7 @@ def test_a_second_reply_in_a_row_is_no_response_the_histogram_observes() -> None
     assert response_of(responded(data, second, _at(13, 24, 24)), second, _at(13, 24, 24)) is None
     assert sla_metric(etype, data) == []
     handled = workload(etype, {**data, "ticket": second.model_dump(mode="json")})
-    assert {c.counter: c.amount for c in handled} == {"handled": 1, "handle_seconds_sum": 40}
+    assert {c.counter: c.amount for c in handled} == {"handled": 1, "handle_ms_sum": 40_000}
     assert second.agent_replies == 2
     # the customer writes again at 13:25:00; answered at 13:25:30: a 30 s next response
     chased = write(second, _at(13, 25))
