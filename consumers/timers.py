@@ -28,6 +28,7 @@ from consumers.domain.assignment import (
     assigned,
     named_offer_id,
     offer_pending,
+    unassigned,
     withdrawn,
     withdrawn_again_id,
 )
@@ -198,7 +199,7 @@ class TimersHandler:
         an offer costs one read of views more (``_withdrawals``), for a withdrawal done
         before a crash is republished, not claimed over."""
         holders = await self._agents.holders([t.id for t in tickets])
-        await self._offer_named(
+        unknown = await self._offer_named(
             [
                 t
                 for t, holder in zip(tickets, holders, strict=True)
@@ -217,7 +218,10 @@ class TimersHandler:
         named = [
             (t, agent)
             for t, holder in zip(tickets, holders, strict=True)
-            if (agent := t.assignee) and t.status not in SETTLED and holder != agent
+            if (agent := t.assignee)
+            and t.status not in SETTLED
+            and holder != agent
+            and t.id not in unknown
         ]
         seen_again = {t.id for t, _ in named if t.assigned_at and not t.accepted}
         withdrawals = await self._withdrawals([t for t, _ in named if t.id in seen_again], owners)
@@ -285,15 +289,24 @@ class TimersHandler:
         await delivery.commit(commits)
         await delivery.flush()
 
-    async def _offer_named(self, tickets: list[Ticket], owners: dict[str, str]) -> None:
+    async def _offer_named(self, tickets: list[Ticket], owners: dict[str, str]) -> set[str]:
         """Offer each ticket to the agent it names but was never offered to (a rule's
         ``assign``, a transfer to an agent), as the line offers: the ``.assigned`` record,
         whose snapshot schedules the accept timeout. Committed on the ticket as it is now,
         under an id from the snapshot that named the agent, so a retry publishes the same
         record, and a ticket that moved meanwhile (another agent named) waits for its next
-        snapshot."""
+        snapshot.
+
+        An agent no ``agent.presence`` ever named (a typo in a rule's ``assign``) is
+        offered nothing: the ticket goes straight to the line (``unknown_agent``), rather
+        than wait out the accept timeout for nobody, and no seat is claimed for them,
+        which would make up a roster entry. Answers the tickets named to such agents,
+        for the caller to claim no seat for."""
         if not tickets:
-            return
+            return set()
+        agents = list(dict.fromkeys(t.assignee or "" for t in tickets))
+        known = dict(zip(agents, await self._agents.known(agents), strict=True))
+        unknown = {t.id for t in tickets if not known[t.assignee or ""]}
         found = [
             (owners[t.id], named_offer_id(t), t.id, agent) for t in tickets if (agent := t.assignee)
         ]
@@ -308,10 +321,14 @@ class TimersHandler:
             if view.done:  # offered before: publish what may still be pending
                 delivery.publish(owner, eid, view.outbox or [])
             elif ticket is not None and ticket.assignee == named and offer_pending(ticket):
-                change = assigned(ticket, named, "named", at)
+                if known[named]:
+                    change = assigned(ticket, named, "named", at)
+                else:
+                    change = unassigned(ticket, "unknown_agent", at)
                 commits.append(commit_for(owner, eid, change, view.ticket_version, at))
         await delivery.commit(commits)  # a CONFLICT: the ticket's next snapshot decides
         await delivery.flush()
+        return unknown
 
     async def tick(self) -> None:
         """Fire every timer that is due, then move the waiting line if anything changed."""
@@ -396,7 +413,7 @@ class TimersHandler:
         )
         at = datetime.fromtimestamp(now, UTC)
         going_on: list[Queue] = []
-        commits: list[tuple[Queue, Timer, Commit, float | None]] = []
+        commits: list[tuple[Queue, Timer, Commit, float | None, str | None]] = []
         for (queue, timer), view in zip(heads, views, strict=True):
             if view.done:  # fired before: publish what may still be pending
                 delivery.publish(queue.owner, timer.event_id, view.outbox or [])
@@ -418,15 +435,30 @@ class TimersHandler:
                 continue
             when = fired_at(timer, ticket, current)
             commit = commit_for(queue.owner, timer.event_id, change, view.ticket_version, when)
-            commits.append((queue, timer, commit, current))
-        results = await delivery.commit([c for _, _, c, _ in commits])  # a CONFLICT waits
-        for (queue, timer, commit, current), result in zip(commits, results, strict=True):
+            commits.append((queue, timer, commit, current, lapsed_offer(timer, ticket)))
+        results = await delivery.commit([c for _, _, c, _, _ in commits])  # a CONFLICT waits
+        lapsed: list[str] = []
+        for (queue, timer, commit, current, agent), result in zip(commits, results, strict=True):
             if result == "OK":
                 self._fired(timer, current)
                 out.gone.append(timer.member)
                 going_on.append(queue)
                 log.info("sla_timer_fired", event_id=commit.event_id)
+                if agent is not None:
+                    lapsed.append(agent)
+        for agent in await self._agents.step_away(lapsed):
+            log.info("agent_away_after_accept_timeout", agent_id=agent)
         return going_on
+
+
+def lapsed_offer(timer: Timer, ticket: Ticket) -> str | None:
+    """The agent whose offer of ``ticket`` the accept timeout ``timer`` takes back: they
+    stopped answering, so they are set away (``AgentStore.step_away``) until their next
+    presence, as TaskRouter's TimeoutActivity or Omni-Channel's push time-out do. Else
+    every other ticket would be offered to them first and wait out the whole timeout."""
+    if timer.target == "assignment" and timer.kind == "timeout":
+        return ticket.assignee
+    return None
 
 
 def fired_at(timer: Timer, ticket: Ticket, current: float | None = None) -> datetime:

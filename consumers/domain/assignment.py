@@ -235,7 +235,12 @@ def queued(ticket: Ticket, at: datetime) -> Change:
 
 
 def unassigned(
-    ticket: Ticket, reason: str, at: datetime, *, skip_for: timedelta | None = None
+    ticket: Ticket,
+    reason: str,
+    at: datetime,
+    *,
+    skip_for: timedelta | None = None,
+    decline_reason: str | None = None,
 ) -> Change:
     """Back in line for a new round (declined, not accepted in time, moved to another
     queue, whose agents it now waits for, or withdrawn from an agent who left). The next
@@ -245,7 +250,9 @@ def unassigned(
     meanwhile (while the ticket was held) is dropped: this new round offers the ticket to
     that agent already, so it must not be noticed later as a skip ending, with another
     ``.queued`` (``skip_ended``) and another round. ``skip_for`` skips the assignee
-    (one who let the offer time out, or transferred the ticket away)."""
+    (one who let the offer time out, or transferred the ticket away). ``decline_reason``:
+    why the agent declined (``assignment.declined``'s ``reason``), carried onto the
+    ``.queued`` record so the helpdesk and a supervisor see it where the ticket waits."""
     skips = {agent: until for agent, until in ticket.skipped_until.items() if until > at}
     timed_out = reason == "accept_timeout"
     if ticket.assignee is not None and skip_for is not None:
@@ -263,6 +270,8 @@ def unassigned(
         update["unaccepted"] = ticket.unaccepted + 1
     waiting = ticket.model_copy(update=update)
     data = {"queue": ticket.queue, "reason": reason, "agent_id": ticket.assignee}
+    if decline_reason is not None:
+        data["decline_reason"] = decline_reason
     return Change(waiting, [(EventType.TICKET_QUEUED, data)])
 
 

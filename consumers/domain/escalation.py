@@ -119,7 +119,7 @@ def accept_timeout(
     """An offer not accepted in time: the ticket goes back in line without that agent,
     and the ``assignment.timeout`` escalation rules run once per cycle (the first timeout
     since an offer was last accepted), so a ticket nobody takes does not notify anew
-    every round."""
+    every round. The timers role also sets that agent away (``timers.lapsed_offer``)."""
     deadline = ticket.assigned_at + rules.assignment.accept_timeout if ticket.assigned_at else None
     if ticket.status in SETTLED or ticket.accepted or deadline is None or deadline > now:
         return None

@@ -125,7 +125,7 @@ def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads b
         declined = ticket.model_copy(
             update={**base, "declined_by": [*ticket.declined_by, action.agent_id]}
         )
-        return unassigned(declined, "declined", at)
+        return unassigned(declined, "declined", at, decline_reason=action.reason)
     if isinstance(action, TicketPostponed):
         # A settled ticket has no clock to pause and no work to put off: no change (it
         # would come back to life). A postponement still running is extended, not paid
@@ -253,16 +253,17 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
     row answers no waiting customer: its ``.responded`` has ``response``,
     ``business_seconds`` and ``within_sla`` null, so no metric takes it for a response
     (it is handled work all the same: ``handle_seconds``). An agent who answers a ticket
-    nobody holds takes it (``.assigned``, accepted: they work it)."""
+    nobody holds, or one offered to another agent who has not accepted it, takes it
+    (``.assigned``, accepted: they work it); left with the offered agent, the offer would
+    time out and send the answered ticket back to the line, away from who answered it."""
     target = answers(ticket)
     elapsed = None if target is None else _waited(ticket, rules, at, target)
     events: list[tuple[EventType, dict[str, Any]]] = []
-    if ticket.assignee is None:  # the replier took the ticket: accepted, as they work it
+    if _taken_by_replier(ticket, action.agent_id):
         taken = assigned(ticket, action.agent_id, "replied", at, accepted=True)
         ticket, events = taken.ticket, taken.events
     replied = ticket.model_copy(
         update={
-            **worked_by(ticket, action.agent_id),
             "updated_at": max(at, ticket.updated_at),
             "agent_replies": ticket.agent_replies + 1,
             "last_reply_at": max(at, ticket.last_reply_at or at),
@@ -280,6 +281,14 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
         "handle_seconds": action.handle_seconds,
     }
     return Change(replied, [*events, (EventType.TICKET_RESPONDED, data)])
+
+
+def _taken_by_replier(ticket: Ticket, agent_id: str) -> bool:
+    """Whether a public reply by ``agent_id`` takes the ticket: nobody holds it, or it
+    waits on an offer to someone else that was never accepted."""
+    if ticket.assignee is None:
+        return True
+    return ticket.assignee != agent_id and not ticket.accepted
 
 
 def _waited(ticket: Ticket, rules: RuleSet, at: datetime, target: str) -> timedelta:

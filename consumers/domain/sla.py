@@ -310,13 +310,25 @@ def _timed(
     (a policy or priority change), it warns again when its new warning time is still
     ahead: a warning given for the old due time says nothing about the new one. A new
     warning time already passed keeps what the old clock had: warned, it is not warned
-    twice nor back-dated; not warned yet, it warns at once."""
+    twice nor back-dated; not warned yet, it warns at once. A new due time already passed
+    is due at ``now`` (``_not_before_the_change``)."""
     times = policy.times(target, priority, begin)
     if times is None:
         return None
     due, warn_at = times
+    if previous is not None and previous.due is not None:
+        due = _not_before_the_change(due, previous.due, now)
     warned = bool(previous and previous.warned) and (warn_at is None or warn_at <= now)
     return SlaClock(due=due, warn_at=warn_at, warned=warned)
+
+
+def _not_before_the_change(due: datetime, was_due: datetime, now: datetime) -> datetime:
+    """The due time of a clock re-timed at ``now`` (``was_due`` before): never earlier than
+    the change that made it due, as a warning made due by a change is dated at that change
+    (``consumers.timers.fired_at``). Else a warning escalation that raises the priority
+    would date the breach it causes before that warning, in an earlier metric window. A
+    clock overdue before the change (the timers were down) stays due when it was."""
+    return max(due, min(was_due, now))
 
 
 def _counted_from(

@@ -46,6 +46,7 @@ ROSTER = HERE / "roster.lua"
 CLAIM = HERE / "claim.lua"
 RELEASE = HERE / "release.lua"
 DEPARTED = HERE / "departed.lua"
+AWAY = HERE / "away.lua"
 
 CLAIM_ROUNDS = 5
 """Reads and claims for one batch at most: each lost claim means another one succeeded,
@@ -94,6 +95,7 @@ class AgentStore:
         self._claim = load_script(client, CLAIM)
         self._release = load_script(client, RELEASE)
         self._departed = load_script(client, DEPARTED)
+        self._away = load_script(client, AWAY)
 
     # --- key names, all under ``Keys(prefix).agents`` ---------------------------------
     @property
@@ -149,6 +151,21 @@ class AgentStore:
                     pipe.hset(self._left, agent_id, f"{status} {uuid.uuid4().hex}")
                 pipe.incr(self._changes)
                 await pipe.execute()
+
+    async def step_away(self, agent_ids: Sequence[str]) -> list[str]:
+        """Set away the agents who let an offer time out, as their own ``away`` presence
+        would (``away.lua``): an agent who stops answering is offered nothing more, and
+        the sweep gives their other unaccepted offers to the others (accepted work stays)
+        until their next ``agent.presence``. Only agents still online: one who went
+        offline stays offline. Answers those set away."""
+        agent_ids = list(dict.fromkeys(agent_ids))
+        if not agent_ids:
+            return []
+        keys = [self._online, self._left, self._changes, *map(self._agent, agent_ids)]
+        args = [value for a in agent_ids for value in (a, f"away {uuid.uuid4().hex}")]
+        with redis_errors():
+            replies = await self._away(keys=keys, args=args)
+        return [text(agent) for agent in replies]
 
     # --- assignment -------------------------------------------------------------------
     async def assign(

@@ -92,7 +92,7 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
     ),
     EventType.TICKET_QUEUED: (
         {"queue": STR_OR_NULL, "reason": STR},
-        {"agent_id": STR_OR_NULL},
+        {"agent_id": STR_OR_NULL, "decline_reason": STR},
     ),
     EventType.TICKET_ESCALATED: (
         {

@@ -204,6 +204,16 @@ async def until_online(running: Running, agent_id: str) -> None:
     raise AssertionError(f"{agent_id} never came online")
 
 
+async def statuses(running: Running, agent_ids: list[str]) -> dict[str, str]:
+    """The agents' presence as GET /v1/agents reports it."""
+    client = make_redis(running.settings)
+    try:
+        store = AgentStore(client, prefix=running.settings.topic_prefix)
+        return {a.agent_id: a.status for a in await store.records(agent_ids)}
+    finally:
+        await client.aclose()
+
+
 async def open_ticket(running: Running, email: str) -> str:
     resp = await running.http.post(
         "/v1/channels/webform", json={"email": email, "message": "invoice?"}
@@ -221,8 +231,9 @@ async def open_ticket(running: Running, email: str) -> str:
 async def test_an_unaccepted_offer_moves_on_and_comes_back_when_the_skip_ends(
     settings: Settings, tmp_path: Path
 ) -> None:
-    """a1 lets the offer time out: a2 gets it; a2 does too: it waits in line; when a1's
-    skip (five accept timeouts) ends, a1 is offered it again."""
+    """a1 lets the offer time out: a2 gets it; a2 does too: it waits in line, and both
+    are set away by their timeouts. a1 comes back online: when a1's skip (five accept
+    timeouts) ends, a1 is offered it again."""
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "rules.yaml").write_text(
@@ -243,12 +254,22 @@ async def test_an_unaccepted_offer_moves_on_and_comes_back_when_the_skip_ends(
         ticket_id = await open_ticket(r, "t@example.com")
         deadline = asyncio.get_running_loop().time() + 40
         seen: list[tuple[str, Any]] = []
+        back = False
         while len(seen) < 6 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.5)
             records = values(await read_topic(r.settings, Topic.TICKETS, expect=1))
             seen = outcomes(
                 [e for e in records if e["type"].endswith((".assigned", ".queued"))], ticket_id
             )
+            if len(seen) >= 4 and not back:  # both timed out, so both were set away
+                assert await statuses(r, ["a1", "a2"]) == {"a1": "away", "a2": "away"}
+                presence = {
+                    "type": "agent.presence",
+                    "data": {"agent_id": "a1", "status": "online"},
+                }
+                resp = await r.http.post("/v1/actions", json=presence, headers=AUTH)
+                assert resp.status_code == 202
+                back = True
     assert seen[:6] == [
         ("assigned", "a1"),
         ("queued", "accept_timeout"),

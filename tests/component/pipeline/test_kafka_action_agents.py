@@ -101,7 +101,8 @@ async def test_a_kafka_accept_from_an_agent_not_offered_the_ticket_is_logged(
 ) -> None:
     async with helpdesk(settings, tmp_path, "10m") as desk:
         ticket_id = await offered_to_bill(desk)
-        note = {"ticket_id": ticket_id, "agent_id": "a-bill", "text": "after the accept"}
+        # the marker note is someone else's: a note by the offered a-bill would accept it
+        note = {"ticket_id": ticket_id, "agent_id": "a-other", "text": "after the accept"}
         with capture_logs() as logs:
             await produce(
                 desk,

@@ -244,7 +244,26 @@ def test_the_assignee_who_replies_or_resolves_has_accepted_the_offer() -> None:
     assert resolved is not None
     assert other is not None
     assert (replied.ticket.accepted, resolved.ticket.accepted) == (True, True)
-    assert other.ticket.accepted is False  # another agent's reply accepts nothing for a1
+    assert [e for e, _ in replied.events] == [EventType.TICKET_RESPONDED]  # still a1's
+
+
+def test_another_agent_who_answers_an_unaccepted_offer_takes_the_ticket() -> None:
+    """Offered to a1, answered by a2: a2 works it now (accepted), so a1's offer cannot
+    time out and send the answered ticket back to the line; an accepted ticket stays."""
+    offered = ticket(assignee="a1", assigned_at=AT, accepted=False)
+    reply = AgentReplied(ticket_id="T-1", agent_id="a2", public=True)
+    other = apply_action(offered, reply, AT + timedelta(minutes=1), RULES)
+    assert other is not None
+    assert (other.ticket.assignee, other.ticket.accepted) == ("a2", True)
+    assert [e for e, _ in other.events] == [EventType.TICKET_ASSIGNED, EventType.TICKET_RESPONDED]
+    assert other.events[0][1]["strategy"] == "replied"
+    held = ticket(assignee="a1", assigned_at=AT, accepted=True)
+    helped = apply_action(held, reply, AT + timedelta(minutes=1), RULES)
+    assert helped is not None
+    assert (helped.ticket.assignee, [e for e, _ in helped.events]) == (
+        "a1",
+        [EventType.TICKET_RESPONDED],
+    )
 
 
 def test_the_offered_agent_who_writes_internally_has_accepted_the_offer() -> None:

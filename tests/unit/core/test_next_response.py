@@ -417,7 +417,8 @@ def test_business_hours_count_only_while_the_calendar_is_open() -> None:
 
 def test_a_warned_clock_re_timed_by_a_priority_change_is_not_warned_again() -> None:
     """Warned at 12:45 (due 13:00, normal); a customer's chase raises the priority, which
-    re-times the running clock to 12:00 (high: 1h). One warning per ticket, target and
+    re-times the running clock to 12:00 (high: 1h), already passed: due at the chase
+    (12:50), never before the change that made it due. One warning per ticket, target and
     cycle: no second, back-dated warning, no second escalation or metric count."""
     warned = fire(waiting(), NEXT, "warning", RULES, minutes(166))
     assert warned is not None
@@ -425,7 +426,7 @@ def test_a_warned_clock_re_timed_by_a_priority_change_is_not_warned_again() -> N
     chased = write(warned.ticket, minutes(170), text="still waiting for an answer")
     assert chased.priority == "high"
     clock = chased.sla[NEXT]
-    assert clock.due == minutes(120)  # re-timed: an hour from the 11:00 message
+    assert clock.due == minutes(170)  # an hour from the 11:00 message passed: the chase
     assert clock.warned
     assert fire(chased, NEXT, "warning", RULES, minutes(171)) is None
     assert fire(chased, NEXT, "breached", RULES, minutes(171)) is not None
