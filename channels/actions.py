@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.types import Message, Receive, Scope, Send
 
-from channels.body import JSON, parse_json, read_body, require_media_type
+from channels.body import JSON, parse_json, read_body, require_media_type, single_header
 from channels.deps import Ingress, KnownAgents, TicketOwners, TicketReads
 from channels.models import (
     AcceptedBody,
@@ -603,8 +603,9 @@ def authorize(request: Request, tokens: frozenset[str]) -> str:
     """The request's bearer token, one of ``tokens``; else 401 saying which part is
     wrong (never echoing what was sent). A bearer token given but not one of them is
     ``error="invalid_token"`` in the challenge (RFC 6750, 3.1); a request without one
-    gets the bare challenge."""
-    header = request.headers.get("authorization", "")
+    gets the bare challenge. Sent twice, the header is a 400 (``single_header``): a
+    gateway in front may have judged the other one."""
+    header = single_header(request.headers, "Authorization") or ""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     challenge = 'Bearer realm="switchboard"'
@@ -663,6 +664,11 @@ def cloudevent_schema(item_schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def action_list(item_schema: dict[str, Any]) -> dict[str, Any]:
+    """A list of actions as ``prepare`` takes it: 1 to ``MAX_ACTIONS`` items."""
+    return {"type": "array", "items": item_schema, "minItems": 1, "maxItems": MAX_ACTIONS}
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["actions"], route_class=PrivateRoute)
     item_schema = ActionIn.model_json_schema()
@@ -688,11 +694,9 @@ def build_router() -> APIRouter:
             "requestBody": {
                 "required": True,
                 "content": {
-                    JSON: {
-                        "schema": {"oneOf": [item_schema, {"type": "array", "items": item_schema}]}
-                    },
+                    JSON: {"schema": {"oneOf": [item_schema, action_list(item_schema)]}},
                     CE_JSON: {"schema": event_schema},
-                    CE_BATCH: {"schema": {"type": "array", "items": event_schema}},
+                    CE_BATCH: {"schema": action_list(event_schema)},
                 },
             },
             "parameters": [
@@ -707,7 +711,8 @@ def build_router() -> APIRouter:
     async def actions(request: Request, ingress: Ingress) -> ListAccepted | AcceptedBody:
         token = authorize(request, ingress.settings.tokens())
         kind = require_media_type(request, JSON, CE_JSON, CE_BATCH)
-        body = parse_json(await read_body(request, ingress.settings.max_body_bytes))
+        raw = await read_body(request, ingress.settings.max_body_bytes)
+        body = parse_json(raw, unique_names=True)
         cloudevents = kind != JSON or is_binary(kind, request.headers)
         body = cloudevents_binding(kind, body, request.headers)
         key = idempotency_key(request.headers)

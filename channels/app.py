@@ -279,12 +279,34 @@ def served(scope: Scope) -> bool:
     """Whether a route of the app (``scope["app"]``) serves the request, path and method,
     as the app's router would pick one; the scope then names the route on the path, for
     the metrics, as routing does."""
+    route = serving_route(scope)
+    if route is None:
+        return False
+    scope["route"] = route
+    return True
+
+
+def serving_route(scope: Scope) -> Any:
+    """The route of the app (``scope["app"]``) that serves the request, path and method,
+    as the app's router would pick it; None when none does."""
     routes = getattr(scope.get("app"), "routes", None) or ()
     for route in _served_routes(routes):
         if route.matches(scope)[0] is Match.FULL:
-            scope["route"] = getattr(route, "original_route", route)
-            return True
-    return False
+            return getattr(route, "original_route", route)
+    return None
+
+
+def route_label(scope: Scope, root_path: str = "") -> str:
+    """The ``route`` label of a request's metrics: its route's path template as the
+    OpenAPI document writes it (``/v1/tickets/{ticket_id}``, Starlette's ``path_format``,
+    never the ``{ticket_id:path}`` it routes by); ``unmatched`` when no route serves it.
+    FastAPI names only its own routes in the scope: the others (``/openapi.json``,
+    ``/docs``) are looked up, on the scope as it came (``root_path``, before a mount's
+    routing extended it), which only requests without an API route pay for."""
+    route = scope.get("route") or serving_route({**scope, "root_path": root_path})
+    if route is None:
+        return "unmatched"
+    return str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
 
 
 def _served_routes(routes: Any) -> Any:
@@ -343,6 +365,7 @@ class Measure:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        root_path = scope.get("root_path", "")  # as routing found it: a mount changes it
         status = 500  # what the server answers when the app raises before answering
 
         async def sending(message: Message) -> None:
@@ -354,7 +377,7 @@ class Measure:
         try:
             await self.app(scope, receive, sending)
         finally:
-            self._record(getattr(scope.get("route"), "path", "unmatched"), status, started)
+            self._record(route_label(scope, root_path), status, started)
 
     def _record(self, route: str, status: int, started: float) -> None:
         counter = self._counters.get((route, status))

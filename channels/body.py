@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import json
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Collection, Iterable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -34,12 +35,22 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
+def single_header(headers: Headers, name: str) -> str | None:
+    """The value of a header that holds one value (``Content-Type``, ``Authorization``,
+    ``Idempotency-Key``), None when absent. Sent twice, whichever one was read could be
+    the one the client (or a gateway in front, reading the other) did not mean: 400 at
+    ``/header/<name>``."""
+    values = headers.getlist(name)
+    if len(values) > 1:
+        detail = f"the {name} header is repeated; send one"
+        raise invalid_fields([{"pointer": f"/header/{name.lower()}", "detail": detail}])
+    return values[0] if values else None
+
+
 def require_media_type(request: Request, *allowed: str) -> str:
     """The body's media type, one of ``allowed``. ``Content-Type`` names one (RFC 9110,
-    8.3): sent twice, whichever one was read could be the one the client did not mean."""
-    if len(request.headers.getlist("content-type")) > 1:
-        detail = "the Content-Type header is repeated; send one"
-        raise invalid_fields([{"pointer": CONTENT_TYPE_POINTER, "detail": detail}])
+    8.3): sent twice, it is a 400 at ``/header/content-type`` (``single_header``)."""
+    single_header(request.headers, "Content-Type")
     found = media_type(request)
     if found not in allowed:
         raise Problem(
@@ -68,11 +79,84 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes, *, unique_names: bool = False) -> Any:
+    """The JSON document ``raw``. ``unique_names`` (our own endpoints' bodies, never a
+    provider's webhook, taken as sent): a member name repeated in one object is a 400
+    at it (``repeated_members``), as a gateway reading the first of two ``ticket_id``s
+    would see another request than we do."""
     try:
-        return orjson.loads(raw)
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise malformed("JSON", exc) from None
+    if unique_names:
+        repeated = repeated_members(raw)
+        if repeated:
+            detail = "this member name is repeated in its object; send each once"
+            raise invalid_fields([{"pointer": where, "detail": detail} for where in repeated])
+    return document
+
+
+class _Repeated(dict[str, Any]):
+    """An object in which ``names`` were given more than once (the last value kept)."""
+
+    names: list[str]
+
+
+def repeated_members(raw: bytes) -> list[str]:
+    """The pointer of every member whose name its object repeats (RFC 8259, 4: names
+    SHOULD be unique, and parsers differ on which value wins). Call on a document
+    ``orjson`` already read: the second, slower parse (stdlib ``json``, one hook call per
+    object) is linear in the body, and only bodies the endpoint limits reach it."""
+    found = False
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        found = True
+        repeated = _Repeated(obj)
+        repeated.names = names_repeated(name for name, _ in pairs)
+        return repeated
+
+    try:
+        tree = json.loads(raw, object_pairs_hook=pairs_hook)
+    except RecursionError:  # deeper than Python's stack: refused, as orjson refuses deeper
+        raise malformed("JSON", ValueError("nested too deeply")) from None
+    return [json_pointer(path) for path in _repeated_in(tree)] if found else []
+
+
+_REPEATED = object()
+"""On ``_repeated_in``'s stack: the member before it is one its object repeats."""
+
+
+def _repeated_in(tree: Any) -> Iterator[list[int | str]]:
+    """The path of each member whose name ``tree``'s objects repeat (``_Repeated``), in
+    document order. A stack, not recursion: a document may nest as deep as orjson lets."""
+    stack: list[tuple[list[int | str], Any]] = [([], tree)]
+    while stack:
+        path, node = stack.pop()
+        if node is _REPEATED:
+            yield path
+        elif isinstance(node, dict):
+            repeated = node.names if isinstance(node, _Repeated) else ()
+            members: list[tuple[list[int | str], Any]] = []
+            for name, value in node.items():
+                if name in repeated:
+                    members.append(([*path, name], _REPEATED))
+                members.append(([*path, name], value))
+            stack.extend(reversed(members))
+        elif isinstance(node, list):
+            stack.extend(reversed([([*path, index], item) for index, item in enumerate(node)]))
+
+
+def names_repeated(names: Iterable[str], among: Collection[str] | None = None) -> list[str]:
+    """Each name given more than once (of ``among`` only, when given), in order."""
+    counts: dict[str, int] = {}
+    for name in names:
+        if among is None or name in among:
+            counts[name] = counts.get(name, 0) + 1
+    return [name for name, count in counts.items() if count > 1]
 
 
 def malformed(what: str, exc: Exception) -> Problem:
@@ -137,6 +221,18 @@ def parse_form(raw: bytes) -> dict[str, str]:
     return dict(parse_form_pairs(raw))
 
 
+def refuse_repeated_fields(pairs: Iterable[tuple[str, Any]], fields: Collection[str]) -> None:
+    """400 at each of ``fields`` the form gives more than once (``email=a&email=b``): which
+    one counts is a guess a gateway in front may make otherwise. Other names may repeat
+    (a page's own checkboxes): nothing reads them."""
+    repeated = names_repeated((name for name, _ in pairs), among=fields)
+    if repeated:
+        detail = "this field is repeated in the form; send it once"
+        raise invalid_fields(
+            [{"pointer": json_pointer([name]), "detail": detail} for name in repeated]
+        )
+
+
 def declared_charset(content_type: str) -> str | None:
     """The ``charset`` parameter of a Content-Type, lowercased; None when there is none."""
     for param in content_type.split(";")[1:]:
@@ -181,16 +277,21 @@ class _StrictMultiPart(MultiPartParser):
         self.items.append((part.field_name, bytes(part.data).decode(codec)))
 
 
-async def parse_multipart(raw: bytes, content_type: str) -> dict[str, str]:
+async def parse_multipart(
+    raw: bytes, content_type: str, *, once: Collection[str] = ()
+) -> dict[str, str]:
     """The text fields of a ``multipart/form-data`` body (a browser's ``FormData``);
-    file parts are not read into the event (an attachment has no field here)."""
+    file parts are not read into the event (an attachment has no field here). A field
+    of ``once`` sent twice is a 400 at it (``refuse_repeated_fields``)."""
     headers = Headers({"content-type": content_type})
     try:
         form = await _StrictMultiPart(headers, raw).parse()
     except (MultiPartException, ValueError) as exc:
         raise malformed("multipart body", exc) from None
     try:
-        return {name: value for name, value in form.multi_items() if isinstance(value, str)}
+        fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+        refuse_repeated_fields(fields, once)
+        return dict(fields)
     finally:
         await form.close()
 

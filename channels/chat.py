@@ -124,7 +124,7 @@ def build_router() -> APIRouter:
         require_media_type(request, JSON)
         raw = await read_body(request, ingress.settings.max_body_bytes)
         require_secret(request, raw, ingress.settings.chat_secret)
-        msg = validate(ChatMessage, parse_json(raw))
+        msg = validate(ChatMessage, parse_json(raw, unique_names=True))
         named = provider_id(msg, idempotency_key(request.headers))
         by_key = named is not None and named.startswith("key:")
         accepted = await ingress.publisher.interaction(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
 
+from channels.body import single_header
 from channels.problems import TYPE_BASE
 
 
@@ -35,7 +36,12 @@ class ProblemBody(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[dict[str, str]] | None = Field(
-        default=None, description="`{pointer, detail}` per invalid field (400 only)."
+        default=None,
+        description="`{pointer, detail}` per offending field or item: a JSON Pointer into "
+        'the body (`""` the whole body), or `/header/<name>`, `/path/<name>`, '
+        "`/query/<name>` for a request header or parameter. Carried by every 400, and by "
+        "the answers that name what they refuse: 404 (each unknown `ticket_id`), 409, 413 "
+        "(what is too large) and 422 `id-reused`.",
     )
 
 
@@ -112,10 +118,11 @@ HEADERS_TOO_LARGE = {
 }
 
 
-def idempotency_key(headers: Mapping[str, str]) -> str | None:
+def idempotency_key(headers: Headers) -> str | None:
     """The request's ``Idempotency-Key``; an empty or blank one is none (a client
-    template's default must not make every request share one key)."""
-    return (headers.get("idempotency-key") or "").strip() or None
+    template's default must not make every request share one key). It names one
+    request: sent twice, 400 at ``/header/idempotency-key`` (``single_header``)."""
+    return (single_header(headers, "Idempotency-Key") or "").strip() or None
 
 
 def idempotency_key_parameter(names: str) -> dict[str, Any]:

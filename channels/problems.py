@@ -205,6 +205,15 @@ def install_http_errors(app: Any) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
+READS = frozenset({"GET", "HEAD"})
+
+
+def _not_done(method: str) -> str:
+    """What a backend's silence left undone: a read (the read API) read nothing, and
+    must not claim nothing was written as if it had been a write."""
+    return "nothing could be read" if method in READS else "nothing was written"
+
+
 def install_handlers(app: Any, retry_after_s: int) -> None:
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
@@ -238,7 +247,7 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
             )
             slug = "outcome-unknown"
         else:
-            detail = f"{exc}: nothing was written; retry later"
+            detail = f"{exc}: {_not_done(request.method)}; retry later"
             slug = "backend-unavailable"
         # the one line an operator sees for it: which backend, what it said, where (the
         # path's first two segments: a read API path names a customer)

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import SecretStr
 
+from channels.body import single_header
 from channels.problems import Problem
 from channels.signatures import INVALID_BEARER, MAX_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from channels.signatures import shared_secret_problem as problem_with
@@ -22,17 +23,18 @@ from channels.signatures import shared_secret_problem as problem_with
 def require_secret(request: Request, raw: bytes, secret: SecretStr | None) -> None:
     """401 unless the request carries the secret (nothing to check when none is set).
 
-    A bearer token given but wrong says ``error="invalid_token"`` in the challenge
-    (RFC 6750, 3.1), as ``/v1/actions`` does."""
+    Each of its headers holds one value: sent twice, 400 (``single_header``), as the
+    actions' token is. A bearer token given but wrong says ``error="invalid_token"`` in
+    the challenge (RFC 6750, 3.1), as ``/v1/actions`` does."""
     if secret is None:
         return
     headers = request.headers
     wrong = problem_with(
         secret.get_secret_value(),
         raw,
-        authorization=headers.get("authorization"),
-        timestamp=headers.get(TIMESTAMP_HEADER),
-        signature=headers.get(SIGNATURE_HEADER),
+        authorization=single_header(headers, "Authorization"),
+        timestamp=single_header(headers, TIMESTAMP_HEADER),
+        signature=single_header(headers, SIGNATURE_HEADER),
         now=time.time(),
     )
     if wrong is not None:

@@ -129,7 +129,7 @@ def build_router() -> APIRouter:
         require_media_type(request, JSON)
         raw = await read_body(request, ingress.settings.max_body_bytes)
         require_secret(request, raw, ingress.settings.voice_secret)
-        call = validate(CallEventBody, parse_json(raw))
+        call = validate(CallEventBody, parse_json(raw, unique_names=True))
         accepted = await ingress.publisher.interaction(
             SOURCE, f"{call.call_id}\x1f{call.event}", to_interaction(call)
         )

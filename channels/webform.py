@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from channels.body import (
     FORM,
@@ -18,6 +18,7 @@ from channels.body import (
     parse_json,
     parse_multipart,
     read_body,
+    refuse_repeated_fields,
     require_media_type,
     text_codec,
     validate,
@@ -49,7 +50,16 @@ class WebForm(BaseModel):
     name: Name | None = None
     subject: Annotated[str, StringConstraints(max_length=998), Clean] | None = None
     message: Annotated[NonEmpty, Clean]
-    category: Annotated[str, StringConstraints(max_length=100), Clean] | None = None
+    category: Annotated[str, StringConstraints(max_length=100), Clean] | None = Field(
+        default=None,
+        description="At most 100 characters once control characters are removed (as for "
+        "`name`, `subject` and `message`: they are removed first, and the limit judges "
+        "what is kept).",
+    )
+
+
+FIELDS = frozenset(WebForm.model_fields)
+"""The fields the form is read for: each may be given once."""
 
 
 def to_interaction(form: WebForm, inbox: str) -> Interaction:
@@ -73,7 +83,8 @@ def form_charset(content_type: str) -> str:
 
 def parse_form_in(raw: bytes, charset: str) -> dict[str, str]:
     """The fields of a form body in ``charset``; bytes that are not text in it are 400,
-    never replaced with U+FFFD behind the sender's back."""
+    never replaced with U+FFFD behind the sender's back, and so is a field of the form
+    given twice (``FIELDS``)."""
     check_form_fields(raw)
     try:
         text = raw.decode(charset)
@@ -86,6 +97,7 @@ def parse_form_in(raw: bytes, charset: str) -> dict[str, str]:
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise malformed(f"form body (charset {charset}; declare the one it is in)", exc) from None
+    refuse_repeated_fields(pairs, FIELDS)
     return dict(pairs)
 
 
@@ -94,11 +106,11 @@ async def accept(ingress: IngressContext, request: Request) -> Response:
     kind = require_media_type(request, JSON, FORM, MULTIPART)
     raw = await read_body(request, ingress.settings.max_body_bytes)
     if kind == MULTIPART:
-        data: Any = await parse_multipart(raw, request.headers["content-type"])
+        data: Any = await parse_multipart(raw, request.headers["content-type"], once=FIELDS)
     elif kind == FORM:
         data = parse_form_in(raw, form_charset(request.headers["content-type"]))
     else:
-        data = parse_json(raw)
+        data = parse_json(raw, unique_names=True)
     form = validate(WebForm, data)
     # A form has no provider message id: an Idempotency-Key header makes retries
     # safe; without one the same sender and content within the window are one event.

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote_to_bytes, urlencode
 
 import orjson
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, Field
+from starlette.convertors import Convertor, register_url_convertor
 
 from channels.actions import BEARER, PrivateRoute, authorize
 from channels.models import LINK_NEXT, NO_STORE, problem_response_of
@@ -39,6 +40,7 @@ from consumers.state.agents import AgentRecord, AgentStore
 from consumers.state.backlog import Backlog
 from consumers.state.threads import RedisThreadStore
 from consumers.state.waiting import Entry, WaitingLine
+from router.actions import NoControls
 from router.events import Ticket
 from router.health import HeadRoute
 from router.identity import normalize_email, normalize_phone
@@ -55,8 +57,28 @@ DEFAULT_LIST = 100
 MAX_ID = 1024
 """Longer than any id or identity the ingress takes (an email of 254 characters, a
 ``customer.upserted`` email of 320, a Messenger handle of 400, each with its prefix)."""
-Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID), AfterValidator(str.strip)]
-"""An id as the ingress stores it: without the spaces around it (``router.actions.Ident``)."""
+Id = Annotated[
+    str, PathParam(min_length=1, max_length=MAX_ID), AfterValidator(str.strip), NoControls
+]
+"""An id as the ingress stores it: without the spaces around it, and never holding a
+control character (``router.actions.Ident``: such an id names nothing, a 400 at it)."""
+
+
+class IdPathConvertor(Convertor[str]):
+    """``{name:id_path}``: the rest of the path, ``/`` included (an agent ``team/ann``),
+    as Starlette's ``path``, but never empty. ``/v1/tickets/`` names no ticket: it is the
+    404 of any path no endpoint serves (a trailing slash), not a 400 about an empty id."""
+
+    regex = ".+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id_path", IdPathConvertor())  # Starlette keeps one registry
 Limit = Annotated[
     int, Query(ge=1, le=MAX_LIST, description=f"Items per page (at most {MAX_LIST}).")
 ]
@@ -232,16 +254,39 @@ def bearer_of(settings: Settings) -> Callable[[Request], None]:
     return bearer
 
 
+async def require_utf8_path(request: Request) -> None:
+    """400 at the path parameter (``/path/agent_id``) of a path whose percent-escapes are
+    no UTF-8 (``/v1/agents/%FF``). Starlette decodes them with U+FFFD in their place,
+    which could name a real id; the ingress refuses such bytes the same way. A coroutine:
+    FastAPI would run a plain function in its thread pool."""
+    raw = request.scope.get("raw_path")
+    if not raw:
+        return
+    try:
+        unquote_to_bytes(raw.partition(b"?")[0]).decode("utf-8")
+    except UnicodeDecodeError:
+        params = request.path_params
+        named = [name for name, value in params.items() if "\ufffd" in str(value)]
+        detail = "percent-escaped bytes that are not UTF-8; no id holds them"
+        raise invalid_fields(
+            [{"pointer": f"/path/{name}", "detail": detail} for name in named or params]
+        ) from None
+
+
 def build_router(state: ReadState, settings: Settings) -> APIRouter:
     router = APIRouter(
         tags=["read"],
-        dependencies=[Depends(BEARER), Depends(bearer_of(settings))],
+        dependencies=[
+            Depends(BEARER),
+            Depends(bearer_of(settings)),
+            Depends(require_utf8_path),
+        ],
         route_class=ReadRoute,
     )
     errors = _responses(401, 404, 503)
 
     @router.get(
-        "/v1/tickets/{ticket_id:path}",
+        "/v1/tickets/{ticket_id:id_path}",
         response_model=Ticket,
         responses=errors,
         summary="A ticket's current snapshot",
@@ -253,7 +298,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         return found
 
     @router.get(
-        "/v1/customers/{customer_id:path}/tickets",
+        "/v1/customers/{customer_id:id_path}/tickets",
         response_model=CustomerTickets,
         responses=_responses(401, 404, 503, paged=True),
         summary="Every ticket of a customer",
@@ -353,7 +398,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         return [agent_body(r, defaults) for r in await state.agents.records()]
 
     @router.get(
-        "/v1/agents/{agent_id:path}",
+        "/v1/agents/{agent_id:id_path}",
         response_model=Agent,
         responses=errors,
         summary="One agent: presence, skills, capacity, load and tickets held",

@@ -339,6 +339,24 @@ async def test_a_secret_refuses_whoever_cannot_prove_it(
     await assert_nothing_written(settings)
 
 
+@pytest.mark.parametrize("channel", ["chat", "voice"])
+async def test_a_repeated_authorization_header_is_refused(
+    guarded: httpx.AsyncClient, settings: Settings, channel: str
+) -> None:
+    """The right token first and a wrong one second (or the other way round): which one
+    a gateway in front read is unknown, so neither is taken."""
+    headers = [
+        ("content-type", "application/json"),
+        ("authorization", f"Bearer {SECRETS[channel]}"),
+        ("authorization", "Bearer guess"),
+    ]
+    body = orjson.dumps(BODIES[channel])
+    resp = await guarded.post(f"/v1/channels/{channel}", content=body, headers=headers)
+    problem = assert_problem(resp, 400)
+    assert [e["pointer"] for e in problem["errors"]] == ["/header/authorization"]
+    await assert_nothing_written(settings)
+
+
 async def test_without_a_secret_chat_and_voice_stay_open(
     ingress_client: httpx.AsyncClient,
 ) -> None:
