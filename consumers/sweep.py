@@ -24,6 +24,7 @@ from consumers.domain.assignment import (
     queue_of,
     queued,
     queued_event_id,
+    seat_channel,
     waiting_member,
     withdrawn,
     withdrawn_event_id,
@@ -240,7 +241,7 @@ class LineSweep:
                 self._announced.remember(offer.member, None)
             # 'OK' is published below; 'DUP': another sweep applied it and publishes it
             if agent is not None:
-                done.assigned[offer.member] = (agent, offer.ticket.channel)
+                done.assigned[offer.member] = (agent, seat_channel(offer.ticket))
                 left.append(offer.member)
         await delivery.flush()
         still = [o for o in offers if o.member not in done.assigned and o.member not in conflicts]
@@ -319,13 +320,14 @@ class Offer(NamedTuple):
 
 def request_for(ticket: Ticket, rules: RuleSet, at: datetime | None = None) -> AssignRequest:
     queue = rules.queues.get(ticket.queue or "")
+    channel = seat_channel(ticket)
     return AssignRequest(
         ticket.id,
-        ticket.channel,
+        channel,
         ticket.queue or "",
         queue.skills if queue else frozenset(),
         rules.assignment.strategy,
-        rules.assignment.capacity.get(ticket.channel, 1),
+        rules.assignment.capacity.get(channel, 1),
         passed_over(ticket, at),
         rules.assignment.capacity,
     )

@@ -272,6 +272,9 @@ class Ticket(BaseModel):
     status: Status = "new"
     channel: Channel
     channels_seen: list[Channel] = Field(default_factory=list)
+    # the channel of the customer's latest contact, when it is not the one the ticket was
+    # opened on: a waiting ticket asks for a seat there (a chat followed up by email)
+    last_channel: Channel | None = None
     customer_id: str
     inbox: str | None = None
     subject: str | None = None

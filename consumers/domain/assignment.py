@@ -338,10 +338,19 @@ def skip_ends(ticket: Ticket, after: datetime | None = None) -> datetime | None:
     return min(ends) if ends else None
 
 
+def seat_channel(ticket: Ticket) -> str:
+    """The channel a waiting ticket needs a seat on: where the customer last wrote from.
+    A chat followed up by email is an email conversation now: it waits for an email seat,
+    not for a chat seat it no longer needs. A seat once taken stays on the channel it was
+    taken on (the holder's seat is recorded with it)."""
+    return ticket.last_channel or ticket.channel
+
+
 def needs(ticket: Ticket) -> str:
-    """What a waiting ticket asks of an agent, ``channel|queue``: a seat on its channel and
-    the skills of its queue (read from the rules when needed, so a reload applies)."""
-    return f"{ticket.channel}|{ticket.queue or ''}"
+    """What a waiting ticket asks of an agent, ``channel|queue``: a seat on its channel
+    (``seat_channel``) and the skills of its queue (read from the rules when needed, so a
+    reload applies)."""
+    return f"{seat_channel(ticket)}|{ticket.queue or ''}"
 
 
 def queue_of(need: str) -> str:

@@ -204,6 +204,7 @@ def _joined(ticket: Ticket, interaction: Interaction, at: datetime, **more: Any)
         update={
             "status": "open" if ticket.status == "pending" else ticket.status,
             "channels_seen": seen,
+            "last_channel": None if interaction.channel == ticket.channel else interaction.channel,
             "contacts": ticket.contacts + 1,
             "message_ids": message_ids,
             "updated_at": max(at, ticket.updated_at),

@@ -190,6 +190,39 @@ async def test_tickets_wait_for_a_free_agent_and_move_on_decline(desk: Running) 
     )
 
 
+async def test_a_ticket_followed_up_on_another_channel_waits_for_a_seat_there(
+    desk: Running,
+) -> None:
+    """A web form nobody has a web-form seat for, followed up by chat from the same
+    customer: the conversation is a chat now, and the agent with a free chat seat gets it."""
+    presence = {
+        "type": "agent.presence",
+        "data": {
+            "agent_id": "a-chat",
+            "status": "online",
+            "skills": ["billing"],
+            "capacity": {"webform": 0, "chat": 2},
+        },
+    }
+    assert (await desk.http.post("/v1/actions", json=presence, headers=AUTH)).status_code == 202
+    await until_online(desk, "a-chat")
+    ticket_id = await open_ticket(desk, "switcher@example.com")
+    events = await lifecycle(desk, 1)
+    assert outcomes(events, ticket_id) == [
+        ("queued", "no online agent with the skills and capacity")
+    ]
+    chat = {
+        "conversation_id": "conv-switch",
+        "visitor": {"id": "v-switch", "email": "switcher@example.com"},
+        "text": "any news on my invoice?",
+    }
+    assert (await desk.http.post("/v1/channels/chat", json=chat)).status_code == 202
+    events = await lifecycle(desk, 2)
+    assert outcomes(events, ticket_id)[-1] == ("assigned", "a-chat")
+    ticket = [e for e in events if e["data"]["ticket"]["id"] == ticket_id][-1]["data"]["ticket"]
+    assert (ticket["channel"], ticket["last_channel"]) == ("webform", "chat")
+
+
 async def until_online(running: Running, agent_id: str) -> None:
     """Wait until the router applied the agent's presence."""
     client = make_redis(running.settings)
