@@ -27,7 +27,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 from router.errors import ConfigError
 from router.keys import DEFAULT_SHARDS
 from router.limits import Limits
-from router.smtp_url import smtp_server
+from router.smtp_url import SMTP_DATA_TIMEOUT_MAX_S, SMTP_DATA_TIMEOUT_S, smtp_server
 
 ENV_PREFIX = "SWITCHBOARD_"
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "rules" / "examples"
@@ -355,12 +355,21 @@ class Settings(BaseSettings):
     # --- the notifier role (unset: nothing is sent; `dev` prints the messages) -----
     smtp_url: SecretStr | None = Field(
         default=None,
-        description="smtp://user:pass@host:port (STARTTLS when offered) or smtps:// (TLS).",
+        description="smtp://user:pass@host:port (STARTTLS when offered; required with a "
+        "user) or smtps:// (TLS).",
     )
     smtp_from: str = Field(
         default="Switchboard <support@switchboard.invalid>", description="Email From."
     )
     smtp_timeout_s: float = Field(default=10.0, gt=0, description="SMTP and Twilio calls.")
+    smtp_data_timeout_s: float = Field(
+        default=SMTP_DATA_TIMEOUT_S,
+        gt=0,
+        le=SMTP_DATA_TIMEOUT_MAX_S,
+        description="The wait for the SMTP server's answer to DATA and to the message: a "
+        "timeout there may come after the server kept it (RFC 5321 4.5.3.2). At most 90 s: "
+        "within the retry loop's claim and, two sends in line, the Kafka poll interval.",
+    )
     templates_path: Path | None = Field(
         default=None, description="Notification templates. Unset: `templates/` of the rules."
     )

@@ -6,6 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+SMTP_DATA_TIMEOUT_S = 60.0
+"""The default wait for the server's answer to DATA and to the message
+(``SWITCHBOARD_SMTP_DATA_TIMEOUT_S``): a timeout there may come after the server kept the
+message, so it is longer than the other steps' (RFC 5321 section 4.5.3.2 asks minutes).
+It stays within the retry loop's claim on a parked delivery (120 s, less the 30 s a run
+starts sends) and, for the two unanswered sends allowed in line, within the Kafka
+consumer's 300 s poll interval (``max_poll_interval_ms``, the client's default)."""
+SMTP_DATA_TIMEOUT_MAX_S = 90.0
+
 
 @dataclass(frozen=True, slots=True)
 class SmtpServer:
@@ -17,7 +26,8 @@ class SmtpServer:
 
 
 def smtp_server(url: str) -> SmtpServer:
-    """``smtp://user:pass@host:port`` (STARTTLS when offered; port 587 by default) or
+    """``smtp://user:pass@host:port`` (STARTTLS when offered, and required when a user is
+    given: the password never goes in clear; port 587 by default) or
     ``smtps://`` (TLS from the start; port 465); ``ValueError`` saying what is wrong."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:

@@ -3,7 +3,8 @@
 The templates live in ``templates/`` beside the rule files (``rules.analysis.templates_dir``). A
 template ``NAME`` (what ``auto_reply: NAME`` or a notify target names) is up to three
 files: ``NAME.subject.j2`` (the email subject, one line; optional), ``NAME.email.j2``
-(the email body) and ``NAME.sms.j2`` (SMS and WhatsApp). Rule authors are not trusted
+(the email body) and ``NAME.sms.j2`` (SMS and WhatsApp, cut to Twilio's 1,600 characters).
+Rule authors are not trusted
 with the process: the sandbox refuses attribute access outside the data handed in.
 Templates are re-read when their file changes, so a rules deploy updates them live.
 """
@@ -20,6 +21,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from router.errors import InvalidEvent
 
 MAX_SUBJECT = 200
+MAX_TEXT = 1600
+"""Twilio refuses a longer SMS or WhatsApp body (error 21617): the page would be lost."""
+ELLIPSIS = "\u2026"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class Templates:
         ``InvalidEvent``: retrying gives the same answer, so the record is dead-lettered."""
         try:
             body = self._env.get_template(f"{name}.{medium}.j2").render(context).strip()
+            if medium == "sms":
+                body = text_message(body)
             subject = None
             if medium == "email":
                 subject = self._subject(name, context)
@@ -67,3 +73,22 @@ def one_line(text: str) -> str:
     """A header's worth of text: line breaks (a customer's subject may hold them, and
     they would inject headers) and runs of space become one space; at most MAX_SUBJECT."""
     return " ".join(text.split())[:MAX_SUBJECT]
+
+
+def text_message(text: str) -> str:
+    """An SMS or WhatsApp body Twilio takes: at most MAX_TEXT characters, counted as
+    UTF-16 units (an emoji is two) to be safe, cut between characters and ended with an
+    ellipsis when it was longer. A shortened page is better than a refused one."""
+    if utf16_units(text) <= MAX_TEXT:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += utf16_units(char)
+        if used > MAX_TEXT - len(ELLIPSIS):
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + ELLIPSIS
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2

@@ -6,8 +6,12 @@ connection died after the message went out, so the ledger counts it as maybe del
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr, parsedate_to_datetime
@@ -16,10 +20,11 @@ from typing import Protocol
 import aiosmtplib
 import httpx
 import structlog
+from aiosmtplib.email import flatten_message
 
 from consumers.notify.plan import Delivery
 from router.errors import ConfigError, SwitchboardError
-from router.smtp_url import SmtpServer, smtp_server
+from router.smtp_url import SMTP_DATA_TIMEOUT_S, SmtpServer, smtp_server
 
 log = structlog.get_logger("switchboard.notifier")
 SMTP_SETTING = "SWITCHBOARD_SMTP_URL"
@@ -98,44 +103,134 @@ def parse_smtp_url(url: str) -> SmtpServer:
 
 
 class SmtpTransport:
-    def __init__(self, server: SmtpServer, sender: str, *, timeout_s: float) -> None:
+    """Drives the SMTP conversation one step at a time, so that a failure says whether the
+    server may have kept the message: only once the body has gone out (waiting for the
+    server's final reply) is a dropped connection or a timeout ``unknown``; before that,
+    nothing was sent and the failure is a plain temporary one, retried with backoff. The
+    final reply gets its own, longer wait (``data_timeout_s``): RFC 5321 section 4.5.3.2.6
+    asks for minutes there, as a client that gives up sooner sends the message twice."""
+
+    def __init__(
+        self,
+        server: SmtpServer,
+        sender: str,
+        *,
+        timeout_s: float,
+        data_timeout_s: float | None = None,
+    ) -> None:
+        """``data_timeout_s``: ``SWITCHBOARD_SMTP_DATA_TIMEOUT_S``; None: its default."""
         self._server = server
         self._sender = sender
         self._timeout = timeout_s
+        self._data_timeout = SMTP_DATA_TIMEOUT_S if data_timeout_s is None else data_timeout_s
 
     async def send(self, out: Outgoing) -> str:
-        s = self._server
         try:
             msg = email_message(out, self._sender)
         except ValueError as exc:  # a header the email package refuses: it can never be sent
             raise SendFailed(f"message: {exc}", retriable=False) from None
+        s = self._server
+        smtp = aiosmtplib.SMTP(
+            hostname=s.host, port=s.port, use_tls=s.tls, start_tls=False, timeout=self._timeout
+        )
         try:
-            await aiosmtplib.send(
-                msg,
-                hostname=s.host,
-                port=s.port,
-                username=s.username,
-                password=s.password,
-                use_tls=s.tls,
-                start_tls=False if s.tls else None,
-                timeout=self._timeout,
-            )
-        except aiosmtplib.SMTPConnectError as exc:  # never reached the server: not sent
-            raise SendFailed(f"smtp connect: {exc}", retriable=True) from None
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [r.code for r in exc.recipients]
-            answer = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-            raise SendFailed(f"smtp: {answer}", retriable=any(c < 500 for c in codes)) from None
-        except aiosmtplib.SMTPResponseException as exc:
-            raise SendFailed(f"smtp: {exc.code} {exc.message}", retriable=exc.code < 500) from None
-        except aiosmtplib.SMTPNotSupported as exc:
-            raise SendFailed(f"smtp: {exc}", retriable=False) from None
-        except (aiosmtplib.SMTPException, OSError) as exc:  # dropped or timed out mid-way
-            raise SendFailed(f"smtp: {exc}", retriable=True, unknown=True) from None
+            with before_the_body():
+                await self._open(smtp)
+                flat = await self._envelope(smtp, msg, out.delivery.to)
+            await self._body(smtp, flat)
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await smtp.quit()  # the message is the server's: a failed goodbye is no matter
+        finally:
+            smtp.close()
         return str(msg["Message-ID"])
 
+    async def _open(self, smtp: aiosmtplib.SMTP) -> None:
+        """Connect, EHLO, STARTTLS when offered (required before a password goes out:
+        without it the password would cross the network in clear), then log in."""
+        await smtp.connect()
+        await smtp.ehlo()
+        if not self._server.tls and smtp.supports_extension("starttls"):
+            await smtp.starttls()
+            await smtp.ehlo()
+        if self._server.username is None:
+            return
+        if smtp.get_transport_info("sslcontext") is None:
+            raise SendFailed(NO_TLS_FOR_LOGIN, retriable=False)
+        await smtp.login(self._server.username, self._server.password or "")
+
+    async def _envelope(self, smtp: aiosmtplib.SMTP, msg: EmailMessage, to: str) -> bytes:
+        """MAIL FROM and RCPT TO, with the options the server offers, as
+        ``aiosmtplib.send`` would; the message flattened to match them."""
+        sender = parseaddr(self._sender)[1] or self._sender
+        utf8 = not (sender + to).isascii()
+        options = ["SMTPUTF8"] if utf8 else []
+        if utf8 and not smtp.supports_extension("smtputf8"):
+            raise SendFailed("smtp: the server does not take non-ASCII addresses", retriable=False)
+        eight_bit = smtp.supports_extension("8bitmime")
+        if eight_bit:
+            options.append("BODY=8BITMIME")
+        await smtp.mail(sender, options=options)
+        await smtp.rcpt(to)
+        return flatten_message(msg, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
+
+    async def _body(self, smtp: aiosmtplib.SMTP, flat: bytes) -> None:
+        """DATA, the message and the server's final reply, with ``data_timeout_s`` (RFC
+        5321 section 4.5.3.2 allows minutes for each of them). From here on, a dropped
+        connection or a timeout may come after the server kept the message: unknown."""
+        try:
+            await smtp.data(flat, timeout=self._data_timeout)
+        except aiosmtplib.SMTPResponseException as exc:  # the server answered: it says
+            raise SendFailed(f"smtp: {exc.code} {exc.message}", retriable=exc.code < 500) from None
+        except aiosmtplib.SMTPTimeoutError:
+            raise SendFailed(
+                f"smtp: no answer to the message within {self._data_timeout:g} s",
+                retriable=True,
+                unknown=True,
+            ) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:  # dropped: it may have arrived
+            raise SendFailed(f"smtp: {exc}", retriable=True, unknown=True) from None
+
     async def close(self) -> None:
-        return None
+        return None  # a connection per message: nothing is kept open
+
+
+NO_TLS_FOR_LOGIN = (
+    f"smtp: the server offers no STARTTLS, and {SMTP_SETTING} names a user: the password "
+    "is not sent in clear. Use smtps://, a server that offers STARTTLS, or no user"
+)
+
+
+@contextmanager
+def before_the_body() -> Iterator[None]:
+    """The server's refusals and failures before the message went out, as ``SendFailed``:
+    nothing was sent, so none of them leaves the outcome unknown. A certificate that does
+    not verify is a configuration error (a retry gives the same answer): permanent."""
+    try:
+        yield
+    except aiosmtplib.SMTPResponseException as exc:
+        raise SendFailed(f"smtp: {exc.code} {exc.message}", retriable=exc.code < 500) from None
+    except aiosmtplib.SMTPNotSupported as exc:
+        raise SendFailed(f"smtp: {exc}", retriable=False) from None
+    except (aiosmtplib.SMTPException, OSError) as exc:  # dropped or timed out: not sent
+        certificate = unverified_certificate(exc)
+        if certificate is not None:
+            raise SendFailed(
+                f"smtp: the server's certificate does not verify ({certificate.verify_message});"
+                f" check the host in {SMTP_SETTING} and the system's CA certificates",
+                retriable=False,
+            ) from None
+        step = "smtp connect" if isinstance(exc, aiosmtplib.SMTPConnectError) else "smtp"
+        raise SendFailed(f"{step}: {exc}", retriable=True) from None
+
+
+def unverified_certificate(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate failure behind ``exc`` (aiosmtplib wraps it on connect), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class TwilioTransport:

@@ -5,6 +5,11 @@ are now part of: both are erased), an email, a phone number, or any identity key
 store links (``email:...``, ``phone:...``, ``<channel>:<handle>`` such as ``chat:v-frank``,
 ``crm:<id>``).
 
+First the settings are checked, so that a wrong one is an error (exit 2) and never "no
+such customer", an erasure falsely confirmed: the ``ticket-state`` topic of
+``SWITCHBOARD_TOPIC_PREFIX`` must exist, and when no customer is found, the Redis state
+marker of that prefix must exist in that database (else nothing there was ever Switchboard's).
+
 In this order, each step idempotent, so a run that fails halfway is simply run again:
 1. the tombstones (null values) for the customer's tickets on the compacted
    ``ticket-state`` topic, which Kafka's compaction then removes. The topic is checked
@@ -47,7 +52,8 @@ from router.events import Ticket
 from router.identity import normalize_email, normalize_phone
 from router.ids import derived_id
 from router.kafka import Produced, make_producer, send_and_wait_all
-from router.redis import RedisClient, make_redis
+from router.keys import Keys
+from router.redis import RedisClient, make_redis, redis_errors
 from router.settings import Settings
 from router.topic_admin import missing_topics
 from router.topics import OutRecord, Topic, TopicNames
@@ -114,15 +120,18 @@ def identity_of(who: str) -> str | None:
 
 async def forget(settings: Settings, who: str) -> Forgotten:
     """Erase the customer ``who`` names (see the module doc for the order and what
-    stays). Raises ``ConfigError`` when the ``ticket-state`` topic is missing, and
+    stays). Raises ``ConfigError`` when the ``ticket-state`` topic is missing or, finding
+    no one, when Redis holds no state under the prefix (no state marker), and
     ``ValueError`` when ``who`` is malformed (``identity_of``), having changed nothing."""
     redis = make_redis(settings)
     try:
         store = RedisThreadStore(
             redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
         )
+        await _require_ticket_state(settings)
         customer = await _known_customer(store, who)
         if customer is None:
+            await _require_state_marker(redis, settings)
             return Forgotten(None, [])
         # a person is every customer merged into them too (their identities name them)
         people = [customer, *await store.merged_customers(customer)]
@@ -152,13 +161,7 @@ async def _tombstone(
     over an equally recent ``tickets`` record, so the customer does not come back."""
     if not tickets and not cleaned:
         return
-    name = TopicNames(settings.topic_prefix)(Topic.TICKET_STATE)
-    if name in await missing_topics(settings):
-        raise ConfigError(
-            "SWITCHBOARD_TOPIC_PREFIX",
-            f"topic {name} is missing: nothing was erased; "
-            "run `switchboard topics ensure`, then forget again",
-        )
+    name = await _require_ticket_state(settings)
     producer = make_producer(settings)
     await producer.start()
     try:
@@ -167,6 +170,38 @@ async def _tombstone(
         await send_and_wait_all(producer, records)
     finally:
         await producer.stop()
+
+
+async def _require_ticket_state(settings: Settings) -> str:
+    """The ``ticket-state`` topic's name, once it is known to exist. Checked before the
+    customer is looked up too: a wrong ``SWITCHBOARD_TOPIC_PREFIX`` finds no one, and
+    "no such customer" would confirm an erasure that never happened."""
+    name = TopicNames(settings.topic_prefix)(Topic.TICKET_STATE)
+    if name in await missing_topics(settings):
+        raise ConfigError(
+            "SWITCHBOARD_TOPIC_PREFIX",
+            f"topic {name} is missing: nothing was erased; check the prefix, or run "
+            "`switchboard topics ensure`, then forget again",
+        )
+    return name
+
+
+async def _require_state_marker(redis: RedisClient, settings: Settings) -> None:
+    """Before "no such customer": the Redis state marker of this prefix, written by the
+    first role to start (``consumers/state/epoch.py``). Without it this Redis database
+    holds no Switchboard state under the prefix (the wrong database in
+    ``SWITCHBOARD_REDIS_URL``, the wrong prefix, or state lost), and finding no one there
+    says nothing about whether the customer is stored."""
+    key = Keys(settings.topic_prefix).epoch
+    with redis_errors():
+        found = await redis.exists(key)
+    if not found:
+        raise ConfigError(
+            "SWITCHBOARD_REDIS_URL",
+            f"no Switchboard state in this Redis database under SWITCHBOARD_TOPIC_PREFIX="
+            f"{settings.topic_prefix} (the state marker {key} is missing), so no customer "
+            "can be looked up: nothing was erased; check both settings",
+        )
 
 
 def _snapshots(tickets: list[Ticket] | None) -> list[OutRecord]:

@@ -38,7 +38,12 @@ def transports(settings: Settings, *, show: bool = False) -> dict[str, Transport
     email: Transport = console
     if settings.smtp_url is not None:
         server = parse_smtp_url(settings.smtp_url.get_secret_value())
-        email = SmtpTransport(server, settings.smtp_from, timeout_s=settings.smtp_timeout_s)
+        email = SmtpTransport(
+            server,
+            settings.smtp_from,
+            timeout_s=settings.smtp_timeout_s,
+            data_timeout_s=settings.smtp_data_timeout_s,
+        )
     sms: Transport = console
     sid, token, sender = (
         settings.twilio_account_sid,
@@ -90,7 +95,7 @@ async def notifier_handler(
         retries=RetrySchedule(
             redis,
             prefix=settings.topic_prefix,
-            claim_s=max(CLAIM_S, 3 * settings.smtp_timeout_s),
+            claim_s=max(CLAIM_S, 3 * settings.smtp_timeout_s + settings.smtp_data_timeout_s),
         ),
         retry_for_s=settings.notify_retry_for_s,
         retry_max_backoff_s=settings.notify_retry_max_backoff_s,
@@ -107,7 +112,9 @@ async def notifier_handler(
         # (its claims lapse, and the ledger sends what was cut off once more, at most)
         if not stop.is_set():
             retrying.cancel()
-        _, pending = await asyncio.wait([retrying], timeout=settings.smtp_timeout_s + 5)
+        # a send in flight may be waiting for the server's answer to its message
+        grace = settings.smtp_timeout_s + settings.smtp_data_timeout_s + 5
+        _, pending = await asyncio.wait([retrying], timeout=grace)
         for task in pending:
             task.cancel()
             log.warning("notifier_retries_cancelled")

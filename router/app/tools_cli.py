@@ -94,7 +94,8 @@ def forget(
 
     Exit codes: 0 erased, or no such customer (said on stdout: erasing twice is not an
     error); 1 Kafka or Redis failed midway (run it again: each step is idempotent); 2 a
-    wrong --customer or a missing ticket-state topic (nothing erased).
+    wrong --customer, a missing ticket-state topic or no Switchboard state in that Redis
+    database (a wrong SWITCHBOARD_TOPIC_PREFIX or SWITCHBOARD_REDIS_URL: nothing erased).
     """
     from router.app.forget import forget as erase
     from router.app.forget import identity_of

@@ -15,10 +15,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from router.app.embedded import EmbeddedServices, free_port
+from router.app.embedded import free_port
 from router.settings import Settings
 from router.topics import Topic, TopicNames
 from tests.component.cli.test_export import inbound
+from tests.component.pipeline.test_forget_customers import write_state_marker
 from tests.conftest import settings_env
 
 pytestmark = pytest.mark.component
@@ -149,13 +150,11 @@ def test_with_json_logs_broken_rules_are_one_record_with_every_located_error(
     assert any("unknown action 'queu'" in str(e) for e in errors)
 
 
-def test_forget_of_an_unknown_customer_id_says_no_such_customer(
-    services: EmbeddedServices,
+async def test_forget_of_an_unknown_customer_id_says_no_such_customer(
+    settings: Settings,
 ) -> None:
-    env = env_with(
-        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
-        SWITCHBOARD_REDIS_URL=services.redis_url,
-    )
+    await write_state_marker(settings)  # a deployment's Redis: a role has started on it
+    env = settings_env(settings)
     by_id = switchboard("forget", "--customer", "C-7b678e0a12c4d5f6", env=env)
     by_email = switchboard("forget", "--customer", "nobody@nowhere.example", env=env)
     by_handle = switchboard("forget", "--customer", "chat:v-nobody", env=env)
@@ -172,6 +171,12 @@ def test_forget_of_an_unknown_customer_id_says_no_such_customer(
     # a C- id Switchboard never makes is a typo, as "not a customer" is
     malformed = switchboard("forget", "--customer", "C-7b678", env=env)
     assert "16 lowercase hex digits" in one_error_line(malformed)
+    # another prefix than the deployment's finds no one: an error naming it, not "no one"
+    elsewhere = {**env, "SWITCHBOARD_TOPIC_PREFIX": f"{settings.topic_prefix}-acme"}
+    wrong_prefix = switchboard("forget", "--customer", "nobody@nowhere.example", env=elsewhere)
+    assert wrong_prefix.returncode == 2
+    assert "no such customer" not in wrong_prefix.stdout
+    assert "SWITCHBOARD_TOPIC_PREFIX" in wrong_prefix.stderr
 
 
 async def test_export_shows_progress_and_leaves_out_dead_lettered_records(

@@ -156,7 +156,9 @@ async def test_an_email_unanswered_twice_is_dead_lettered_as_maybe_delivered(
     """The server keeps the message but never answers (twice): a third send could
     deliver it a third time, so it is not sent again, and the dead letter says why."""
     with smtp_server() as (mailbox, smtp_url):
-        configured = notifier_settings(settings, tmp_path, smtp_url, smtp_timeout_s=0.5)
+        configured = notifier_settings(
+            settings, tmp_path, smtp_url, smtp_timeout_s=0.5, smtp_data_timeout_s=0.5
+        )
         mailbox.gates = [Gate("DATA", 1), Gate("DATA", 2)]
         try:
             async with run_switchboard(configured, ROLES) as sb:

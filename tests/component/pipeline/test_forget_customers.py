@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from consumers.state.epoch import StateEpoch
 from consumers.state.threads import Commit, RedisThreadStore
 from router.app.embedded import EmbeddedServices
 from router.app.forget import forget
@@ -191,3 +192,45 @@ async def test_forget_with_the_ticket_state_topic_missing_erases_nothing_until_r
         await client.aclose()
     [tombstone] = await read_topic(settings, Topic.TICKET_STATE, expect=1)
     assert (tombstone.key, tombstone.value) == (b"T-1", None)
+
+
+async def test_forget_with_the_wrong_prefix_or_redis_database_is_an_error_not_no_one(
+    settings: Settings, store: RedisThreadStore, services: EmbeddedServices
+) -> None:
+    """Issue: with ``SWITCHBOARD_TOPIC_PREFIX`` (or the database in
+    ``SWITCHBOARD_REDIS_URL``) not the deployment's, ``forget`` found no one and said "no
+    such customer: nothing stored, nothing to erase", exit 0: an erasure confirmed that
+    never happened. Now it names the setting (exit 2) and the customer is still there."""
+    ada = await customer_with_ticket(store, ["email:ada@example.com"], "T-1")
+    await write_state_marker(settings)
+
+    wrong_prefix = make_settings(services, f"t{os.getpid()}w{uuid.uuid4().hex[:8]}")
+    with pytest.raises(ConfigError) as no_topic:
+        await forget(wrong_prefix, "ada@example.com")
+    assert no_topic.value.setting == "SWITCHBOARD_TOPIC_PREFIX"
+
+    await ensure_topics(wrong_prefix)  # topics there, but nothing of it in Redis
+    with pytest.raises(ConfigError) as no_state:
+        await forget(wrong_prefix, "ada@example.com")
+    assert no_state.value.setting == "SWITCHBOARD_REDIS_URL"
+    assert wrong_prefix.topic_prefix in str(no_state.value)
+
+    url = settings.redis.url or ""
+    other_database = settings.model_copy(
+        update={"redis": settings.redis.model_copy(update={"url": url.rsplit("/", 1)[0] + "/7"})}
+    )
+    with pytest.raises(ConfigError, match="state marker"):
+        await forget(other_database, "ada@example.com")
+
+    assert await store.customer_of("email:ada@example.com") == ada  # nothing erased
+    assert (await forget(settings, "nobody@example.com")).customer_id is None  # the right ones
+    assert (await forget(settings, "ada@example.com")).customer_id == ada
+
+
+async def write_state_marker(settings: Settings) -> None:
+    """As the first role to start writes it: the deployment's Redis database."""
+    client = make_redis(settings)
+    try:
+        await StateEpoch(client, settings.topic_prefix).establish(has_history=False)
+    finally:
+        await client.aclose()

@@ -173,3 +173,48 @@ def test_auto_submitted_is_read_past_comments_and_parameters(
 ) -> None:
     raw = f"From: dana@example.com\nTo: help@example.com\nAuto-Submitted: {value}\n\nhi"
     assert parse_email(raw.encode()).auto_reply_reason == reason
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        (b"List-Post: <mailto:announce@lists.example.de>\r\n", "list-post"),
+        (
+            b"List-Unsubscribe: <https://lists.example.de/u/42>\r\n"
+            b"List-Post: <mailto:announce@lists.example.de>\r\n",
+            "list-post",
+        ),
+        (b"Sender: owner-announce@lists.example.de\r\n", "list sender"),
+        (b"Sender: announce-request@lists.example.de\r\n", "list sender"),
+        (b"Return-Path: <owner-announce@lists.example.de>\r\n", "list sender"),
+        (b"Return-Path: <announce-request@lists.example.de>\r\n", "list sender"),
+    ],
+)
+def test_list_mail_without_a_list_id_is_list_mail_too(extra: bytes, reason: str) -> None:
+    """RFC 3834 section 2: list software that sets no List-Id marks its mail with List-Post
+    (RFC 2369), or sends it from owner-...@ or ...-request@. Such mail opens no ticket and
+    gets no auto-reply, as List-Id mail does. (List-Unsubscribe alone does not count:
+    sending services add it to one-to-one mail, ``test_anymail_sample_email``.)"""
+    raw = (
+        b"From: Release News <news@lists.example.de>\r\nTo: support@acme.test\r\n"
+        + extra
+        + b"Subject: Release 4.2\r\n\r\nNews\r\n"
+    )
+    found = parse_email(raw).auto_reply_reason
+    assert found is not None
+    assert found.startswith(reason)
+
+
+def test_a_support_group_named_by_its_list_post_is_not_list_mail() -> None:
+    """As with its List-Id: our own group's relayed mail is a customer's."""
+    raw = (
+        b"From: anna@example.de\r\nTo: support@acme.test\r\n"
+        b"List-Post: <mailto:support@acme.test>\r\nSubject: Invoice\r\n\r\nHello\r\n"
+    )
+    assert parse_email(raw, group_addresses=["support@acme.test"]).auto_reply_reason is None
+    assert parse_email(raw).auto_reply_reason == "list-post"
+
+
+def test_a_person_whose_address_merely_mentions_owner_is_a_customer() -> None:
+    raw = b"From: product-owner@example.de\r\nTo: support@acme.test\r\nSubject: hi\r\n\r\nx\r\n"
+    assert parse_email(raw).auto_reply_reason is None

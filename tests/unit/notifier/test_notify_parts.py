@@ -226,6 +226,19 @@ def test_notifier_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert settings.twilio_api_url == "http://127.0.0.1:9999"
 
 
+def test_the_wait_for_the_answer_to_the_message_is_a_setting_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Longer than a step's by default (a slow "250" after DATA is no failure), and no
+    longer than the notifier can wait without a rebalance or a lapsed retry claim."""
+    assert load_settings().smtp_data_timeout_s == 60.0
+    monkeypatch.setenv("SWITCHBOARD_SMTP_DATA_TIMEOUT_S", "30")
+    assert load_settings().smtp_data_timeout_s == 30.0
+    monkeypatch.setenv("SWITCHBOARD_SMTP_DATA_TIMEOUT_S", "600")
+    with pytest.raises(ConfigError, match="SWITCHBOARD_SMTP_DATA_TIMEOUT_S"):
+        load_settings()
+
+
 def test_a_subject_with_line_breaks_becomes_one_header_line(tmp_path: Path) -> None:
     """A web form's subject is the customer's: a line break in it must not end the header
     (and inject a Bcc) nor make the email package refuse the message."""
@@ -293,3 +306,17 @@ def test_an_auto_reply_by_email_answers_the_customers_last_email(
 )
 def test_retry_after_in_seconds_or_as_a_date(header: str | None, seconds: float | None) -> None:
     assert retry_after(header, now=NOW.timestamp()) == seconds
+
+
+@pytest.mark.parametrize("filler", ["x", "\N{GRINNING FACE}"])
+def test_a_long_page_is_cut_to_what_twilio_takes(filler: str) -> None:
+    """A long subject in the team alert: the SMS/WhatsApp body is cut to Twilio's 1,600
+    characters (error 21617 above that) with an ellipsis, instead of being refused."""
+    templates = Templates(templates_dir(EXAMPLES))
+    ticket = TICKET.model_copy(update={"subject": filler * 1700})
+    body = templates.render("team-alert", "sms", {"ticket": ticket.model_dump(mode="json")}).body
+    text = body.strip()
+    assert len(text.encode("utf-16-le")) // 2 <= 1600
+    assert text.startswith("[HIGH] ticket T-1 in billing needs attention: ")
+    assert text.endswith("\N{HORIZONTAL ELLIPSIS}")
+    assert text[-2] == filler
