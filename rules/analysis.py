@@ -6,18 +6,24 @@ The checks are conservative: they reason only about a rule's top-level condition
 
 from __future__ import annotations
 
+import math
+import re
 from collections import deque
 from collections.abc import Iterable
+from difflib import get_close_matches
 from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from router.vocabulary import CHANNELS, PRIORITIES, STATUSES
-from rules.conditions import Condition
+from rules.conditions import Condition, show
 from rules.engine import RuleSet
-from rules.errors import RuleWarning, did_you_mean
-from rules.fields import TICKET_ALIASES
+from rules.errors import Mark, RuleWarning, did_you_mean
+from rules.facts import new_ticket_facts
+from rules.fields import TICKET_ALIASES, field_path, lowered
+from rules.language import SPLIT_CODES, code_hint
+from rules.loader import skipped_rule_files
 from rules.model import Rule
 
 _QUEUE_FIELDS = ("queue", "ticket.queue")
@@ -39,6 +45,11 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
         *_priorities_without_target(ruleset),
         *_no_actions(ruleset),
         *_numbers_in_text_fields(ruleset),
+        *_capitals_in_addresses(ruleset),
+        *_text_in_number_fields(ruleset),
+        *_language_spellings(ruleset),
+        *_customer_field_typos(ruleset),
+        *_never_on_created(ruleset),
     ]
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
@@ -48,6 +59,19 @@ def templates_dir(rules_path: Path) -> Path:
     """``templates/`` in the rules directory, or beside the rules file."""
     base = rules_path if rules_path.is_dir() else rules_path.parent
     return base / TEMPLATES
+
+
+def skipped_files(rules_path: Path) -> list[RuleWarning]:
+    """A file of a rules directory that is not read because its suffix is not lower
+    case (``20-c.YAML``): its rules would be missing without a word."""
+    return [
+        RuleWarning(
+            Mark(str(file), 1, 1),
+            f"not read: rule files end in .yaml or .yml, in lower case ({file.name})",
+            f"rename it to {file.stem}{file.suffix.lower()}",
+        )
+        for file in skipped_rule_files(rules_path)
+    ]
 
 
 def notification_warnings(ruleset: RuleSet, templates: Path) -> list[RuleWarning]:
@@ -196,29 +220,214 @@ def _values_never_seen(ruleset: RuleSet) -> Iterable[RuleWarning]:
 
 
 _TEXT_PREFIXES = ("metadata.", "customer.attributes.")
+_TEXT_FIELDS = (
+    "inbox",
+    "ticket.inbox",
+    "subject",
+    "text",
+    "customer.email",
+    "customer.phone",
+    "customer.name",
+)
+"""Fields that always hold text: an SMS inbox or a phone number is E.164 text."""
+_ADDRESS_FIELDS = ("inbox", "ticket.inbox", "customer.email")
+_NUMBER_FIELDS = tuple(
+    f"{prefix}{name}"
+    for name in ("contacts", "reopen_count", "agent_replies")
+    for prefix in ("ticket.", "")
+    if prefix or name in TICKET_ALIASES
+)
+_EQUALITY = ("equals", "in", "not_in")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _compared(ruleset: RuleSet) -> Iterable[tuple[Condition, object, str]]:
+    """Each value an ``equals``/``in``/``not_in`` test compares exactly, with its leaf
+    and the value as the file spells it (``+4930123456``, ``01234``, ``1.50``)."""
+    for rule in ruleset.rules + ruleset.escalations:
+        for leaf in _leaves(rule.condition):
+            if leaf.op not in _EQUALITY:
+                continue
+            operands = leaf.operand if isinstance(leaf.operand, list | tuple) else [leaf.operand]
+            spelled = leaf.written if len(leaf.written) == len(operands) else ()
+            for i, value in enumerate(operands):
+                yield leaf, value, (spelled[i] if spelled else None) or str(value)
 
 
 def _numbers_in_text_fields(ruleset: RuleSet) -> Iterable[RuleWarning]:
-    """``{metadata.plan_id: 42}`` on a field channels and CRMs mostly fill with strings:
-    equality is exact, so "42" never equals 42 (``gt``/``lt`` read numbers in strings)."""
+    """``{metadata.plan_id: 42}`` on a field channels and CRMs mostly fill with strings,
+    ``{inbox: +15551234567}`` on one that is always text: equality is exact, so "42"
+    never equals 42 (``gt``/``lt`` read numbers in strings). The hint quotes the value
+    as written: YAML reads ``01234`` as 1234 and ``+4930123456`` as 4930123456."""
+    for leaf, value, written in _compared(ruleset):
+        field = leaf.field or ""
+        text_only = field in _TEXT_FIELDS
+        if type(value) not in (int, float) or not (text_only or field.startswith(_TEXT_PREFIXES)):
+            continue
+        read_as = "" if written == str(value) else f", which YAML reads as the number {value}"
+        what = f"{written}{read_as}" if read_as else f"the number {value}"
+        yield RuleWarning(
+            leaf.mark or Mark("<rules>", 1, 1),
+            f"{field} is compared with {what} ({leaf.op}): a value sent as text "
+            f'("{written}") never equals it',
+            f'quote it ("{written}") to compare text'
+            + ("" if text_only else "; gt, gte, lt and lte read numbers in text"),
+        )
+
+
+def _capitals_in_addresses(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """``{inbox: Billing@Acme.example}``: ingress lower-cases e-mail addresses (the
+    inbox and ``customer.email``), and equality is exact, so it never matches."""
+    for leaf, value, _ in _compared(ruleset):
+        if (
+            leaf.field in _ADDRESS_FIELDS
+            and isinstance(value, str)
+            and value != value.lower()
+            and _EMAIL.match(value)
+        ):
+            yield RuleWarning(
+                leaf.mark or Mark("<rules>", 1, 1),
+                f"{leaf.field} is compared with '{value}' ({leaf.op}): addresses arrive "
+                "lower-cased, so one with capitals never equals it",
+                f"write it in lower case: {value.lower()}",
+            )
+
+
+def _text_in_number_fields(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """``{ticket.reopen_count: "2"}``: the ticket's counts are numbers, and equality is
+    exact, so the text "2" never equals a count of 2."""
+    for leaf, value, _ in _compared(ruleset):
+        if leaf.field not in _NUMBER_FIELDS or not isinstance(value, str):
+            continue
+        number = _number_in(value)
+        hint = (
+            f"write the number without quotes: {number}"
+            if number is not None
+            else f"compare with a number, e.g. {{{leaf.field}: 2}} or {{gte: 2}}"
+        )
+        yield RuleWarning(
+            leaf.mark or Mark("<rules>", 1, 1),
+            f'{leaf.field} is a number, compared with the text "{value}" ({leaf.op}): '
+            "a number never equals text",
+            hint,
+        )
+
+
+def _number_in(text: str) -> str | None:
+    """``text`` as a YAML number is written, when it is one (``"2"``, ``" 2.5"``)."""
+    try:
+        number = float(text.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    return str(int(number)) if number.is_integer() and "." not in text else text.strip()
+
+
+_LANGUAGE_FIELDS = ("language",)  # customer.language is as the CRM spells it
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
+
+
+def _language_spellings(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """``{language: DE}``, ``{language: german}``: a message's language is a lower-case
+    ISO 639-1 code (``de``), so any other spelling never equals it."""
+    for leaf, value, _ in _compared(ruleset):
+        if leaf.field not in _LANGUAGE_FIELDS or not isinstance(value, str):
+            continue
+        if _LANGUAGE_CODE.match(value) and value not in SPLIT_CODES:
+            continue
+        hint = code_hint(value) or "write a lower-case ISO 639-1 code, e.g. en, de"
+        yield RuleWarning(
+            leaf.mark or Mark("<rules>", 1, 1),
+            f"'{value}' is no language code ({hint}): {leaf.field} never equals it",
+        )
+
+
+_CUSTOMER_FIELDS = ("tier", "email", "phone", "name", "language", "id")
+
+
+def _customer_field_typos(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """``customer.teir``: ``customer.*`` is open (any CRM attribute is a field), so a
+    misspelt known field loads and reads an attribute no CRM sends: never set."""
     for rule in ruleset.rules + ruleset.escalations:
         for leaf in _leaves(rule.condition):
-            if not (leaf.field or "").startswith(_TEXT_PREFIXES) or leaf.op not in (
-                "equals",
-                "in",
-                "not_in",
-            ):
+            head, _, name = (leaf.field or "").partition(".")
+            if head != "customer" or "." in name or name in _CUSTOMER_FIELDS:
                 continue
-            operands = leaf.operand if isinstance(leaf.operand, list | tuple) else [leaf.operand]
-            numbers = [v for v in operands if type(v) in (int, float)]
-            if numbers:
+            close = get_close_matches(name, _CUSTOMER_FIELDS, n=1, cutoff=0.6)
+            if close:
                 yield RuleWarning(
                     leaf.mark or rule.mark,
-                    f"{leaf.field} is compared with the number {numbers[0]} ({leaf.op}): "
-                    f'a value sent as text ("{numbers[0]}") never equals it',
-                    f'quote it ("{numbers[0]}") to compare text; gt, gte, lt and lte read '
-                    "numbers in text",
+                    f"customer.{name} is no customer field (did you mean "
+                    f"'customer.{close[0]}'?): it reads a CRM attribute of that name, "
+                    "unset unless the CRM sends one",
+                    "correct the name, or write customer.attributes."
+                    f"{name} to say it is a CRM attribute",
                 )
+
+
+_NEW_TICKET = new_ticket_facts(None)
+_FIXED_AT_CREATION = (
+    "queue",
+    "priority",
+    "tags",
+    "status",
+    "contacts",
+    "reopen_count",
+    "agent_replies",
+    "assignee",
+    "sla_policy",
+)
+"""The ``ticket.*`` fields every new ticket has the same value in before its first
+pass (``rules.facts.new_ticket_facts``): queue null, tags [], priority normal, ..."""
+
+
+def _never_on_created(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """A rule run only on ``ticket.created`` that requires the ticket to be what the
+    rules make it (``{queue: billing}``): conditions see the ticket before the pass,
+    and a new one is the same for every ticket, so the condition never holds."""
+    for rule in ruleset.rules:
+        if rule.triggers != ("ticket.created",):
+            continue
+        for atom in rule.condition.atoms():
+            fields = [_fixed_field(leaf) for leaf in _leaves(atom)]
+            if not fields or None in fields or atom.kind == "within":
+                continue
+            if atom.test(_new_ticket_values(atom)):
+                continue
+            shown = ", ".join(f"{f} {show(_NEW_TICKET[f])}" for f in dict.fromkeys(fields) if f)
+            yield RuleWarning(
+                atom.mark or rule.mark,
+                f"rule '{rule.name}' can never match: it runs only on ticket.created, "
+                f"where the ticket is new ({shown}) and '{atom.text}' does not hold",
+                "conditions see the ticket as it was before this pass; use "
+                "on: message.received, or test the message's fields",
+            )
+            break
+
+
+def _fixed_field(leaf: Condition) -> str | None:
+    """The ticket field ``leaf`` reads, if every new ticket has the same value in it."""
+    if leaf.kind != "leaf" or leaf.field is None:
+        return None
+    path = field_path(leaf.field)
+    if len(path) == 2 and path[0] == "ticket" and path[1] in _FIXED_AT_CREATION:
+        return path[1]
+    return None
+
+
+def _new_ticket_values(condition: Condition) -> list[object]:
+    """The slots ``condition`` reads, filled as a new ticket fills them."""
+    leaves = list(_leaves(condition))
+    slots = [s for leaf in leaves for s in (leaf.slot, leaf.lower_slot) if s is not None]
+    values: list[object] = [None] * (max(slots, default=0) + 1)
+    for leaf in leaves:
+        value = _NEW_TICKET[field_path(leaf.field or "")[-1]]
+        if leaf.slot is not None:
+            values[leaf.slot] = value
+        if leaf.lower_slot is not None:
+            values[leaf.lower_slot] = lowered(value)
+    return values
 
 
 def _leaves(condition: Condition) -> Iterable[Condition]:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import structlog
 import typer
 
-from rules.analysis import find_warnings, notification_warnings, templates_dir
+from rules.analysis import find_warnings, notification_warnings, skipped_files, templates_dir
 from rules.casefile import CaseFileInvalid, CaseResult, load_cases, run_case
 from rules.decision import Decision
 from rules.engine import RuleSet
@@ -153,6 +153,7 @@ def check(
     ruleset = _load(path)
     warnings = find_warnings(ruleset)
     warnings += notification_warnings(ruleset, templates or templates_dir(path))
+    warnings += skipped_files(path)
     warnings.sort(key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
     for warning in warnings:
         _echo(str(warning))
@@ -183,6 +184,12 @@ def test_cases(
         for error in exc.errors:
             _echo(str(error))
         raise typer.Exit(1) from None
+    if not loaded:
+        _echo(
+            f"error: {cases}: no cases to run (write at least one under 'cases:'; "
+            "an emptied file would pass unseen)"
+        )
+        raise typer.Exit(1)
     results = [run_case(ruleset, case) for case in loaded]
     failed = [r for r in results if not r.passed]
     for result in results:

@@ -94,7 +94,7 @@ class RuleCompiler(SectionCompiler):
         triggers = self._triggers(node, kind)
         condition = self.condition(node.get("if"))
         then = node.get("then")
-        if then is None:
+        if then is None and not node.merges:  # a merge key is reported already
             self.error(node.mark, f"{what} needs 'then'", "e.g. then: {queue: billing}")
         actions = self.actions(then) if then is not None else ()
         stop = self.boolean(node.entries["stop"], "stop") if "stop" in node.entries else False
@@ -165,14 +165,7 @@ class RuleCompiler(SectionCompiler):
                 if children:
                     parts.append(combine(children, key_mark))
             elif key == "not":
-                if isinstance(value, YMap):
-                    parts.append(cond.not_of(self.condition(value), key_mark))
-                else:
-                    self.error(
-                        value.mark,
-                        f"'not' takes a condition mapping, got {type_name(value)}",
-                        _CONDITION_HINT,
-                    )
+                parts.extend(self._negation(value, key_mark))
             elif key == "within":
                 calendar = self.reference(value, "calendar", self.calendars, "calendars")
                 cal = self.calendars.get(calendar) if calendar else None
@@ -186,6 +179,19 @@ class RuleCompiler(SectionCompiler):
                 parts.append(self._field_test(key, value, key_mark))
         return cond.all_of(parts, node.mark)
 
+    def _negation(self, node: YNode, mark: Mark) -> list[Condition]:
+        """``not: {...}``: one condition, or none when it is broken (and an error)."""
+        if not isinstance(node, YMap):
+            self.error(
+                node.mark,
+                f"'not' takes a condition mapping, got {type_name(node)}",
+                _CONDITION_HINT,
+            )
+            return []
+        if self._empty_condition(node, "not"):
+            return []
+        return [cond.not_of(self.condition(node), mark)]
+
     def _branches(self, key: str, node: YNode) -> list[Condition]:
         if isinstance(node, YSeq):
             if not node.items:
@@ -194,13 +200,32 @@ class RuleCompiler(SectionCompiler):
                     f"'{key}' needs at least one condition",
                     f"e.g. {key}: [{{channel: email}}, {{subject: {{contains: refund}}}}]",
                 )
-            return [self.condition(item) for item in node.items]
+            return [
+                self.condition(item)
+                for item in node.items
+                if not (isinstance(item, YMap) and self._empty_condition(item, key))
+            ]
         if isinstance(node, YMap):
+            if self._empty_condition(node, key):
+                return []
             return [self.condition(YMap({k: v}, {k: node.keys[k]}, node.keys[k])) for k, v in node]
         self.error(
             node.mark, f"'{key}' takes a list of conditions, got {type_name(node)}", _CONDITION_HINT
         )
         return []
+
+    def _empty_condition(self, node: YMap, key: str) -> bool:
+        """Whether ``node`` is ``{}`` (and an error): an empty condition always holds, so
+        ``not: {}`` never matches and ``any: [{}, ...]`` always does, which no author
+        means. A rule without ``if`` is different: it matches always, as documented."""
+        if node.entries:
+            return False
+        self.error(
+            node.mark,
+            f"an empty condition {{}} in '{key}'",
+            "give it a test, e.g. {channel: email}, or remove it",
+        )
+        return True
 
     def _field_test(self, field: str, node: YNode, mark: Mark) -> Condition:
         if isinstance(node, YSeq):
@@ -212,10 +237,10 @@ class RuleCompiler(SectionCompiler):
             return ALWAYS
         if isinstance(node, YScalar):
             operand = self._scalar(node, field)
-            return (
-                ALWAYS
-                if operand is None
-                else cond.leaf(field, "equals", operand, self.table, node.mark)
+            if operand is None:
+                return ALWAYS
+            return cond.leaf(
+                field, "equals", operand, self.table, node.mark, written=_written(node)
             )
         if not node.entries:
             self.error(node.mark, f"no test given for '{field}'", one_of(OPERATORS))
@@ -236,7 +261,9 @@ class RuleCompiler(SectionCompiler):
                 continue
             operand = self._operand(field, op, arg)
             if operand is not None:
-                leaves.append(cond.leaf(field, op, operand, self.table, op_mark))
+                leaves.append(
+                    cond.leaf(field, op, operand, self.table, op_mark, written=_written(arg))
+                )
         return cond.all_of(leaves, mark)
 
     def _scalar(self, node: YNode, field: str) -> str | int | float | bool | None:
@@ -398,6 +425,12 @@ class RuleCompiler(SectionCompiler):
             values = self.strings(node, f"'{name}'")
             return tuple(dict.fromkeys(values)) if values else None
         return self.string(node, f"'{name}'")
+
+
+def _written(node: YNode) -> tuple[str, ...]:
+    """A test's values as the file spells them (``+4930123456``, not 4930123456)."""
+    items = node.items if isinstance(node, YSeq) else (node,)
+    return tuple(item.written if isinstance(item, YScalar) else "" for item in items)
 
 
 def _number_hint(op: str, node: YNode) -> str:

@@ -47,6 +47,7 @@ class Condition:
         "slot",
         "test",
         "text",
+        "written",
     )
 
     def __init__(
@@ -64,6 +65,7 @@ class Condition:
         slot: int | None = None,
         lower_slot: int | None = None,
         probe: Callable[[Values], bool | None] | None = None,
+        written: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
         self.test = test
@@ -77,6 +79,7 @@ class Condition:
         self.slot = slot
         self.lower_slot = lower_slot
         self.probe = probe
+        self.written = written
 
     def explain(self, values: Values) -> str | None:
         """None when the condition holds, else the first failing part, readably.
@@ -192,8 +195,17 @@ def _grouped(condition: Condition) -> str:
     return f"({condition.text})" if condition.kind == "any" else condition.text
 
 
-def leaf(field: str, op: str, operand: Any, table: FieldTable, mark: Mark) -> Condition:
-    """One ``field: {op: operand}`` test; ``operand`` is already validated."""
+def leaf(
+    field: str,
+    op: str,
+    operand: Any,
+    table: FieldTable,
+    mark: Mark,
+    *,
+    written: tuple[str, ...] = (),
+) -> Condition:
+    """One ``field: {op: operand}`` test; ``operand`` is already validated. ``written``:
+    the operand's values as the file spells them, for the warnings of ``rules check``."""
     key_operand = tuple(operand) if isinstance(operand, list) else operand
     if isinstance(operand, re.Pattern | regex.Pattern):
         key_operand = operand.pattern
@@ -216,4 +228,5 @@ def leaf(field: str, op: str, operand: Any, table: FieldTable, mark: Mark) -> Co
         slot=raw_slot,
         lower_slot=lower_slot,
         probe=match_probe(operand, raw_slot) if op == "matches" else None,
+        written=written,
     )

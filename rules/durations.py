@@ -12,6 +12,17 @@ LONGEST = timedelta(days=36_500)
 """A hundred years: a due time further out is past the dates the router can compute."""
 
 
+def too_long(text: str) -> bool:
+    """Whether ``text`` is written as a duration but is longer than ``LONGEST``: worth
+    its own message, as "bad duration" sends the author looking for a typo."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or not any(match.groups()):
+        return False
+    weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    total = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
+    return total > LONGEST.total_seconds()
+
+
 def parse_duration(text: str) -> timedelta | None:
     """The duration, or None when ``text`` is not one (or is zero, or over ``LONGEST``)."""
     match = _DURATION.fullmatch(text.strip())

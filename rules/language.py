@@ -13,6 +13,7 @@ Where the value came from is kept beside it (``channel``, ``detected``, ``crm``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from difflib import get_close_matches
 from functools import cache
 from typing import Any
 
@@ -61,6 +62,28 @@ class Detected:
 def supported_languages() -> tuple[str, ...]:
     """ISO 639-1 codes the detector knows."""
     return tuple(sorted(lang.iso_code_639_1.name.lower() for lang in Language.all()))
+
+
+SPLIT_CODES = {
+    "no": "Norwegian is told apart as nb (Bokmål) and nn (Nynorsk): write nb, nn or both",
+    "norwegian": "Norwegian is told apart as nb (Bokmål) and nn (Nynorsk): write nb, nn or both",
+}
+"""Codes (and names) of a language the detector knows only as its written standards."""
+
+
+def code_hint(word: str) -> str | None:
+    """How to write ``word`` (``DE``, ``german``, ``no``) as the lower-case ISO 639-1
+    code the router gives a message's language; None when no language is near it."""
+    spelled = word.strip().lower()
+    if spelled in SPLIT_CODES:
+        return SPLIT_CODES[spelled]
+    names = {lang.name.lower(): lang.iso_code_639_1.name.lower() for lang in Language.all()}
+    if spelled in names.values():
+        return f"did you mean '{spelled}'?"
+    close = get_close_matches(spelled, list(names), n=1, cutoff=0.75)
+    if close:
+        return f"did you mean '{names[close[0]]}' ({close[0].title()})?"
+    return None
 
 
 @cache

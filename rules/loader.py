@@ -59,6 +59,21 @@ def rule_files(path: Path) -> list[Path]:
     )
 
 
+def skipped_rule_files(path: Path) -> list[Path]:
+    """Files of a rules directory that look like rule files but are not read: the
+    suffix must be lower case (``20-billing.YAML`` is skipped)."""
+    if not path.is_dir():
+        return []
+    return sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file()
+        and p.suffix.lower() in (".yaml", ".yml")
+        and p.suffix not in (".yaml", ".yml")
+        and not p.name.startswith(".")
+    )
+
+
 def load_ruleset(path: str | Path) -> RuleSet:
     """Load a rule file or a directory of them; raises RuleSetInvalid with every error."""
     path = Path(path)

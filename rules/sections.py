@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from rules.calendar import WEEKDAYS, Calendar, parse_shift
 from rules.conditions import show
-from rules.durations import DURATION_HINT, parse_duration
+from rules.durations import DURATION_HINT, parse_duration, too_long
 from rules.errors import Mark, RuleError, closest_or_all, did_you_mean, one_of
 from rules.fields import FieldTable
-from rules.language import supported_languages
+from rules.language import SPLIT_CODES, supported_languages
 from rules.model import (
     CHANNELS,
     DEFAULT_CAPACITY,
@@ -54,7 +54,7 @@ def text_hint(node: YNode) -> str:
         return f"write one piece of text here, not {type_name(node)} (quote text with ': ')"
     if node.value is None or not str(node.value).strip():
         return "give it a value, e.g. billing"
-    return f'quote it to make it text: "{node.value}"'
+    return f'quote it to make it text: "{node.written}"'
 
 
 def _overlap(shifts: Iterable[tuple[int, int]]) -> bool:
@@ -129,6 +129,13 @@ class SectionCompiler:
             value = parse_duration(node.value)
             if value is not None:
                 return value
+            if too_long(node.value):
+                self.error(
+                    node.mark,
+                    f"duration '{node.value}' for {what} is longer than 100 years",
+                    "due times are computed up to 100 years ahead: use at most 36500d",
+                )
+                return None
             self.error(node.mark, f"bad duration '{node.value}' for {what}", DURATION_HINT)
             return None
         self.error(node.mark, f"{what} must be a duration, got {type_name(node)}", DURATION_HINT)
@@ -381,7 +388,11 @@ class SectionCompiler:
                     "e.g. en, de",
                 )
             elif code not in SUPPORTED_LANGUAGES:
-                hint = did_you_mean(code, SUPPORTED_LANGUAGES) or "see docs/rules.md#languages"
+                hint = (
+                    SPLIT_CODES.get(code)
+                    or did_you_mean(code, SUPPORTED_LANGUAGES)
+                    or "see docs/rules.md#languages"
+                )
                 self.error(item.mark, f"language '{code}' cannot be detected", hint)
             elif code not in codes:
                 codes.append(code)

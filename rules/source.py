@@ -26,8 +26,18 @@ Scalar = str | int | float | bool | None | dt.date
 
 @dataclass(frozen=True, slots=True)
 class YScalar:
+    """A scalar and, in ``text``, how it was written: ``01234`` and ``+4930123456`` read
+    as the numbers 1234 and 4930123456, so a hint that says how to quote one must show
+    the author's spelling, not the number's."""
+
     value: Scalar
     mark: Mark
+    text: str | None = None
+
+    @property
+    def written(self) -> str:
+        """The scalar as the author wrote it (quoted ones: their content)."""
+        return self.text if self.text is not None else str(self.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +48,14 @@ class YSeq:
 
 @dataclass(frozen=True, slots=True)
 class YMap:
-    """A mapping with string keys; ``keys`` holds each key's own position."""
+    """A mapping with string keys; ``keys`` holds each key's own position. ``merges``:
+    it had a YAML merge key (``<<: *common``), refused, so keys it meant to bring in are
+    missing, which is no news to report."""
 
     entries: dict[str, YNode]
     keys: dict[str, Mark]
     mark: Mark
+    merges: bool = False
 
     def __iter__(self) -> Iterator[tuple[str, YNode]]:
         return iter(self.entries.items())
@@ -152,6 +165,10 @@ _SYNTAX_HINTS = (
     ("'\\t'", "indent with spaces, not tabs"),
     ("expected ','", "close every { or [ and separate its entries with ', '"),
     ("undefined alias", "define the anchor (&name) before its alias (*name)"),
+    (
+        "unknown escape",
+        "inside double quotes write a backslash twice (\"\\\\d+\"), or use single quotes ('\\d+')",
+    ),
 )
 
 
@@ -217,7 +234,8 @@ class _Converter:
             if isinstance(node, SequenceNode):
                 items = tuple(self.convert(item, aliased=aliased) for item in node.value)
                 return YSeq(items, self.mark(node))
-            return YScalar(self.scalar(node), self.mark(node))
+            text = str(node.value) if isinstance(node, ScalarNode) else None
+            return YScalar(self.scalar(node), self.mark(node), text)
         finally:
             self.open.discard(id(node))
 
@@ -237,6 +255,7 @@ class _Converter:
     def mapping(self, node: MappingNode, *, aliased: bool) -> YMap:
         entries: dict[str, YNode] = {}
         keys: dict[str, Mark] = {}
+        merges = False
         for key_node, value_node in node.value:
             key_mark = self.mark(key_node)
             if not isinstance(key_node, ScalarNode):
@@ -249,6 +268,17 @@ class _Converter:
                 )
                 continue
             key = str(key_node.value)
+            if str(key_node.tag).endswith(":merge"):
+                self.errors.append(
+                    RuleError(
+                        key_mark,
+                        "YAML merge keys (<<) are not supported",
+                        "write the keys out; anchors (&name) and aliases (*name) work for "
+                        "whole values, e.g. if: *vip",
+                    )
+                )
+                merges = True
+                continue
             if key in entries:
                 first = keys[key]
                 self.errors.append(
@@ -263,10 +293,10 @@ class _Converter:
             if _empty(value_node) and isinstance(value, YScalar):
                 # ``key:`` with nothing after it: the parser places the empty value at
                 # the next token, lines further on; an error about it belongs at the key
-                value = YScalar(value.value, key_mark)
+                value = YScalar(value.value, key_mark, value.text)
             entries[key] = value
             keys[key] = key_mark
-        return YMap(entries, keys, self.mark(node))
+        return YMap(entries, keys, self.mark(node), merges)
 
 
 def _empty(node: Node) -> bool:

@@ -243,7 +243,8 @@ def test_a_bare_number_compared_for_equality_with_a_text_field_is_warned_of() ->
         "  - {name: a, if: {metadata.plan: 42}, then: {tags: [a]}}\n"
         '  - {name: b, if: {customer.attributes.seats: {in: ["6", 5]}}, then: {tags: [b]}}\n'
         '  - {name: fine, if: {metadata.plan: "42", ticket.contacts: 3,'
-        " metadata.size: {gt: 5}, customer.attributes.vip: true}, then: {tags: [c]}}\n"
+        " metadata.size: {gt: 5}, customer.attributes.vip: true}, then: {tags: [c]},"
+        " on: message.received}\n"
     )
     hint = "to compare text; gt, gte, lt and lte read numbers in text)"
     assert found == [

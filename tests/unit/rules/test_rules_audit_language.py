@@ -168,7 +168,8 @@ def test_patterns_both_engines_read_alike_load_silently_and_match(pattern: str, 
 
 def test_priority_and_status_shorthands_are_checked_against_their_vocabulary() -> None:
     ruleset = loads_ruleset(
-        HEADER + "  - {name: r, if: {priority: {in: [high, urgnet]}}, then: {tags: [x]}}\n"
+        HEADER + "  - {name: r, if: {priority: {in: [high, urgnet]}}, then: {tags: [x]},"
+        " on: message.received}\n"
         "escalations:\n"
         "  - {name: e, on: sla.first_response.breached, if: {status: opne}, then: {tags: [y]}}\n"
         "  - {name: f, on: sla.resolution.breached, if: {priority: High}, then: {tags: [z]}}\n"
