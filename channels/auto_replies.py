@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from channels.addresses import Mailbox
+from channels.itip import MACHINE_METHODS
 
 BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 FLAG_HEADERS = (
@@ -284,7 +285,7 @@ def auto_reply_reason(
         *((_list_sender(b.email), f"list sender: {b.email}") for b in senders),
         (_list_sender(return_path or ""), f"list sender: {(return_path or '').strip()}"),
         (content_type == "multipart/report", "multipart/report"),
-        (itip_method == "REPLY", "calendar reply"),
+        (itip_method in MACHINE_METHODS, f"calendar {(itip_method or '').lower()}"),
         *((b.email.split("@")[0] in BOUNCE_SENDERS, f"sender: {b.email}") for b in senders),
         (bounce_from is not None, f"sender: {bounce_from}"),
         (return_path is not None and return_path.strip() in ("<>", ""), "return-path: <>"),

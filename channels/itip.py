@@ -1,11 +1,12 @@
 """Calendar mail (iMIP, RFC 6047): the iTIP method of a ``text/calendar`` part and the
 words of an invitation.
 
-A reply to an invitation ("Accepted: Onboarding call", ``METHOD:REPLY``, RFC 5546) is
-written by a calendar program, not by a person: with no text of its own it is machine
-mail (see :mod:`channels.auto_replies`). An invitation sent with no text part has its
-words only in the event: its ``SUMMARY`` and ``DESCRIPTION`` (RFC 5545, unfolded and
-unescaped) are its text.
+A reply to an invitation ("Accepted: Onboarding call", ``METHOD:REPLY``, RFC 5546), a
+counter-proposal, a declined counter, a cancellation or a refresh request is written by a
+calendar program, not by a person: with no text of its own it is machine mail (see
+:mod:`channels.auto_replies`). An invitation (``REQUEST``, ``PUBLISH``, ``ADD``) sent with
+no text part has its words only in the event: its ``SUMMARY`` and ``DESCRIPTION`` (RFC
+5545, unfolded and unescaped) are its text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ MAX_DESCRIPTION_CHARS = 16 * 1024
 FOLD = re.compile(r"\r?\n[ \t]")
 ESCAPED = re.compile(r"\\([nN,;:\\])")
 EVENT_COMPONENTS = frozenset({"VEVENT", "VTODO"})
+#: iTIP methods (RFC 5546, 1.4) a calendar program sends on its own: answers and
+#: bookkeeping about a meeting, with no words of a person when no text part comes along.
+MACHINE_METHODS = frozenset({"REPLY", "COUNTER", "DECLINECOUNTER", "CANCEL", "REFRESH"})
+#: iTIP methods that carry an event to someone: its summary and description are words.
+INVITATION_METHODS = frozenset({"REQUEST", "PUBLISH", "ADD"})
 
 
 @dataclass(frozen=True, slots=True)

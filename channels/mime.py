@@ -35,7 +35,7 @@ from channels.addresses import Mailbox, parse_addresses
 from channels.auto_replies import auto_reply_reason
 from channels.charsets import HeaderCharset, decode_bytes
 from channels.header_policy import MAX_HEADER_CHARS, PLAIN_HEADERS, STRUCTURED, parse_scope
-from channels.itip import Calendar, read_calendar
+from channels.itip import INVITATION_METHODS, Calendar, read_calendar
 from channels.mail_headers import read_in_reply_to, read_references, read_subject, written_to_self
 from channels.mail_text import (
     CONTROL,
@@ -566,7 +566,7 @@ def _body(
     itip = None
     if walk.calendars and not text.strip():
         calendar = _calendar(walk.calendars[0], walk)
-        if calendar.method == "REQUEST":
+        if calendar.method in INVITATION_METHODS:
             text = calendar.text()
         types = {a.content_type for a in walk.attachments}
         itip = calendar.method if types <= CALENDAR_TYPES else None

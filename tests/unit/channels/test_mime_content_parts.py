@@ -214,6 +214,21 @@ async def test_the_endpoint_accepts_a_calendar_reply_flagged_as_auto_reply() -> 
     assert published.metadata["auto_reply_reason"] == "calendar reply"
 
 
+@pytest.mark.parametrize("method", ["COUNTER", "DECLINECOUNTER", "CANCEL", "REFRESH"])
+def test_other_calendar_bookkeeping_without_text_is_machine_mail(method: str) -> None:
+    """A counter-proposal, a declined counter, a cancellation or a refresh request
+    (RFC 5546) with no words of its own is the calendar program's, as a reply is."""
+    raw = CAL_REPLY.replace(b"REPLY", method.encode())
+    parsed = parse_email(raw)
+    assert parsed.auto_reply_reason == f"calendar {method.lower()}"
+
+
+def test_a_published_event_without_text_reads_its_summary() -> None:
+    raw = CAL_REPLY.replace(b"REPLY", b"PUBLISH")
+    parsed = parse_email(raw)
+    assert (parsed.auto_reply_reason, parsed.text) == (None, "Onboarding call")
+
+
 def test_a_calendar_reply_with_the_attendees_words_is_a_customer() -> None:
     raw = OUTLOOK_REPLY.replace(b"text/plain\n\n \n", b"text/plain\n\nCan we move it to 3pm?\n")
     parsed = parse_email(raw)
