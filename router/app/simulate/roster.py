@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from router.errors import ConfigError
 from rules.calendar import WEEKDAYS, Calendar
-from rules.durations import DURATION_HINT, parse_duration
+from rules.durations import DURATION_HINT, parse_duration, too_long
 from rules.errors import (
     Mark,
     RuleError,
@@ -497,6 +497,10 @@ class RosterCompiler(SectionCompiler):
             value = parse_duration(node.value)
             if value is not None:
                 return value.total_seconds()
+            if too_long(node.value):
+                longest = f"duration '{node.value}' for {what} is longer than 100 years"
+                self.error(node.mark, longest, "use at most 36500d")
+                return None
         self.error(node.mark, f"bad duration for {what}", DURATION_HINT + "; or seconds > 0")
         return None
 

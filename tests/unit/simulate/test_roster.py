@@ -310,3 +310,13 @@ def test_distributions_have_the_means_they_are_given() -> None:
     sd = (sum((x - m) ** 2 for x in lognormal) / len(lognormal)) ** 0.5
     assert abs(sd - 120) < 6
     assert Distribution("fixed", 42).sample(rng) == 42
+
+
+def test_an_over_long_duration_says_so_not_bad_duration() -> None:
+    """``100000d`` is well written, only too long: a typo hunt would find nothing."""
+    text = GOOD.replace("mean: 6m", "mean: 100000d", 1)
+    assert text != GOOD
+    with pytest.raises(RosterInvalid) as caught:
+        loads_roster(text, "r.yaml")
+    [error] = caught.value.errors
+    assert "duration '100000d' for exponential mean is longer than 100 years" in str(error)
