@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import ssl
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +27,7 @@ from typing import Any, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import hiredis
+import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
@@ -47,6 +49,8 @@ from redis.typing import EncodableT, KeyT
 
 from router.errors import BackendUnavailable, ConfigError
 from router.settings import RedisSettings, Settings
+
+log = structlog.get_logger("switchboard.redis")
 
 REDIS_SETTING = "SWITCHBOARD_REDIS_URL"
 TLS_SETTING = "SWITCHBOARD_REDIS_SSL_"
@@ -288,10 +292,40 @@ def redis_errors() -> Iterator[None]:
     try:
         yield
     except UNAVAILABLE as exc:
-        if isinstance(exc, NoScriptError):  # a server restarted, or a cluster node joined
-            for script in list(_scripts):
-                script.loaded = False
+        if isinstance(exc, NoScriptError):
+            _scripts_lost(exc)
+            raise BackendUnavailable("redis", SCRIPTS_LOST) from exc
         raise BackendUnavailable("redis", type(exc).__name__) from exc
+
+
+SCRIPTS_LOST = "NOSCRIPT: a node had no scripts; they are loaded again for the retry"
+"""Why a batch failed after a node answered NOSCRIPT: nothing is down."""
+
+
+def _scripts_lost(exc: NoScriptError) -> None:
+    """A node answered NOSCRIPT: it restarted, or a replica without the script cache was
+    promoted by a failover, which is routine. Every script is marked to be loaded again
+    before its next call, and this is said at info as what it is, not a fault."""
+    marked = [script for script in list(_scripts) if script.loaded]
+    for script in marked:
+        script.loaded = False
+    log.info(
+        "redis_scripts_reloaded",
+        node=_node_of(exc),
+        scripts=len(marked),
+        reason="the node has no script cache (restarted, or a replica promoted)",
+    )
+
+
+def _node_of(exc: BaseException) -> str | None:
+    """``host:port`` of the node that answered with ``exc``, when the client said so: the
+    cluster client notes its node on the error, ``run_batch`` its connection."""
+    where = getattr(exc, "connection", None)
+    name = getattr(where, "name", None)  # a ClusterNode
+    if isinstance(name, str):
+        return name
+    host, port = getattr(where, "host", None), getattr(where, "port", None)
+    return f"{host}:{port}" if host else None
 
 
 class Script(AsyncScript):
@@ -394,6 +428,9 @@ async def run_batch(
                     replies.append(exc)
     finally:
         await pool.release(connection)
+    for reply in replies:
+        if isinstance(reply, NoScriptError):
+            reply.connection = connection  # type: ignore[attr-defined]  # for _node_of
     for reply in replies if raise_on_error else ():
         if isinstance(reply, ResponseError):
             raise reply
@@ -420,8 +457,23 @@ async def _run_on_cluster(
                 await c.script(keys=c.keys, args=c.args, client=pipe)
             else:
                 pipe.execute_command(*c, **_AS_SENT.get(str(c[0]).upper(), {}))
-        replies: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
+        try:
+            replies: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
+        except NoScriptError as exc:  # which node, for the log (``_scripts_lost``)
+            exc.connection = _node_of_call(client, commands, exc)  # type: ignore[attr-defined]
+            raise
         return replies
+
+
+def _node_of_call(client: RedisCluster, commands: Sequence[Command], exc: Exception) -> Any:
+    """The node serving the command an error of a cluster pipeline names ("Command # 3
+    (...) of pipeline caused error"): redis-py notes no node on a pipeline's errors."""
+    found = re.match(r"Command # (\d+) ", str(exc))
+    number = int(found[1]) if found else 0
+    command = commands[number - 1] if 0 < number <= len(commands) else None
+    if isinstance(command, ScriptCall) and command.keys:
+        return client.get_node_from_key(command.keys[0])
+    return None
 
 
 async def get_many(client: RedisClient, keys: Sequence[str]) -> list[Any]:

@@ -1,7 +1,10 @@
 """Agents in Redis: presence, skills, capacity per channel, and who holds which ticket.
 
 Keys come from ``Keys(prefix).agents`` (``router/keys.py`` lists them); all share the hash
-tag ``{agents}``, so each script runs in one slot (and on Redis Cluster).
+tag ``{agents}``, so each script runs in one slot (and on Redis Cluster). Every key a
+script touches is declared in its KEYS, none built inside from ARGV: while a cluster moves
+the slot, a script touching an undeclared key fails mid-way ("non local key") instead of
+being redirected, and a failed script is not rolled back.
 
 Assigning is read, choose, claim. One script call reads the online agents with their
 skills, capacity and load, the tickets' holders and the round-robin pointers
@@ -9,14 +12,21 @@ skills, capacity and load, the tickets' holders and the round-robin pointers
 agent; one script call claims every chosen seat (``claim.lua``), checking again that the
 ticket is not held and that the agent is online with a free seat. A claim that lost a race
 (another claimer took the seat, the agent left) is read and chosen again, a few rounds at
-most. So a batch costs two round trips when nobody competes, as the single script did
-before (its pipeline asked ``SCRIPT EXISTS`` first). A claim is idempotent per ticket: the
-agent that holds a ticket's capacity is remembered, so a retried assignment names the same
-agent and counts once, and capacity is never exceeded however many claimers race.
+most. The read declares the keys of the agents this store last saw online; when the
+online set is no longer those, it answers the set's members and is made again (one round
+trip more, only after a presence changed it). So a batch costs two round trips when
+nobody competes, as the single script did before (its pipeline asked ``SCRIPT EXISTS``
+first). A claim is idempotent per ticket: the agent that holds a ticket's capacity is
+remembered, so a retried assignment names the same agent and counts once, and capacity
+is never exceeded however many claimers race.
 
 A counter (``changes``) goes up whenever an assignment may have become possible: an
 agent's presence, skills or capacity were recorded, or a ticket released its capacity.
 The waiting line is walked again only when it moved, so an idle line costs one read.
+
+Releasing reads the tickets' holders and channels first (one MGET), then frees their
+seats (``release.lua``) only if they are still what was read: a claim or release in
+between makes it answer what they are now, to free again with that.
 
 An agent who goes away or offline is recorded as a departure (hash ``left``: agent ->
 ``status marker``, one marker per presence) until the timers role's sweep has dealt with
@@ -37,6 +47,7 @@ import orjson
 from redis.typing import EncodableT, FieldT
 
 from consumers.domain.assignment import AgentState, AssignRequest, FreeAgent, choose_in_turn
+from router.errors import BackendUnavailable
 from router.keys import Keys
 from router.redis import RedisClient, get_many, load_script, redis_errors, scan_slot, text
 from router.vocabulary import CHANNELS
@@ -51,6 +62,11 @@ AWAY = HERE / "away.lua"
 CLAIM_ROUNDS = 5
 """Reads and claims for one batch at most: each lost claim means another one succeeded,
 so rounds are only spent while seats are being filled."""
+
+READ_ROUNDS = 5
+"""Calls of ``roster.lua`` or ``release.lua`` for one read or release at most: each call
+that finds the state changed since it was read answers the state now, so another round
+is needed only when it changed again meanwhile."""
 
 Outcome = Literal["claimed", "held", "full", "offline"]
 WON: frozenset[Outcome] = frozenset({"claimed", "held"})
@@ -96,6 +112,7 @@ class AgentStore:
         self._release = load_script(client, RELEASE)
         self._departed = load_script(client, DEPARTED)
         self._away = load_script(client, AWAY)
+        self._seen_online: list[str] = []  # the online set as last read, for roster.lua
 
     # --- key names, all under ``Keys(prefix).agents`` ---------------------------------
     @property
@@ -227,17 +244,25 @@ class AgentStore:
         self, channels: Iterable[str], *, tickets: Sequence[str] = (), queues: Sequence[str] = ()
     ) -> Roster:
         """The online agents with their load on ``channels``, the holders of ``tickets``
-        and the round-robin pointers of ``queues``, read in one step (``roster.lua``)."""
+        and the round-robin pointers of ``queues``, read in one step (``roster.lua``): one
+        round trip, two when the online set changed since this store last read it."""
         counted = sorted(set(channels))
         tickets = list(dict.fromkeys(tickets))
         queues = list(dict.fromkeys(queues))
-        keys = [
-            self._online,
-            *(self._holder(t) for t in tickets),
-            *(self._pointer(q) for q in queues),
-        ]
-        with redis_errors():
-            rows, values = await self._roster(keys=keys, args=[self._p, *counted])
+        gets = [*(self._holder(t) for t in tickets), *(self._pointer(q) for q in queues)]
+        for _ in range(READ_ROUNDS):
+            expected = self._seen_online
+            keys = [self._online, *gets]
+            for agent in expected:
+                keys += [self._agent(agent), *(self._load(agent, c) for c in counted)]
+            with redis_errors():
+                reply = await self._roster(keys=keys, args=[len(gets), len(counted), *expected])
+            if text(reply[0]) == "ok":
+                break
+            self._seen_online = sorted(text(agent) for agent in reply[1])
+        else:
+            raise BackendUnavailable("redis", "the online agents kept changing while read")
+        rows, values = reply[1], reply[2]
         agents = [_agent_state(row, counted) for row in rows]
         found = [text(v) or None for v in values]
         return Roster(
@@ -358,26 +383,37 @@ class AgentStore:
 
     # --- release and reads ------------------------------------------------------------
     async def release(self, ticket_ids: list[str]) -> None:
-        """Free the capacity these tickets hold (idempotent), in one round trip."""
-        if not ticket_ids:
-            return
-        keys = [self._changes]
-        for ticket_id in ticket_ids:
-            keys += [self._holder(ticket_id), self._holder_channel(ticket_id)]
-        with redis_errors():
-            await self._release(keys=keys, args=[self._p, *ticket_ids])
+        """Free the capacity these tickets hold (idempotent), in two round trips: read the
+        holders, free their seats (see ``release_seats``)."""
+        await self.release_seats(ticket_ids)
 
     async def release_seats(self, ticket_ids: list[str]) -> dict[str, str]:
         """``release``, answering which agent each freed ticket was held by: erasing a
-        customer says whose seats it gave back (tickets that held none are left out)."""
+        customer says whose seats it gave back (tickets that held none are left out).
+        The holders and their channels are read first, as ``release.lua`` declares the
+        load sets it frees; it frees nothing unless they are still what was read, and
+        otherwise answers them as they are now, to try again with."""
+        ticket_ids = list(dict.fromkeys(ticket_ids))
         if not ticket_ids:
             return {}
-        keys = [self._changes]
-        for ticket_id in ticket_ids:
-            keys += [self._holder(ticket_id), self._holder_channel(ticket_id)]
+        read = [k for t in ticket_ids for k in (self._holder(t), self._holder_channel(t))]
         with redis_errors():
-            held = await self._release(keys=keys, args=[self._p, *ticket_ids])
-        return {t: text(agent) for t, agent in zip(ticket_ids, held, strict=True) if text(agent)}
+            seen = [text(v) if v is not None else "" for v in await get_many(self._r, read)]
+        for _ in range(READ_ROUNDS):
+            keys = [self._changes]
+            args: list[str] = []
+            for i, ticket_id in enumerate(ticket_ids):
+                holder, channel = seen[2 * i], seen[2 * i + 1]
+                load = self._load(holder, channel) if holder else self._holder(ticket_id)
+                keys += [self._holder(ticket_id), self._holder_channel(ticket_id), load]
+                args += [ticket_id, holder, channel if holder else ""]
+            with redis_errors():
+                status, values = await self._release(keys=keys, args=args)
+            if text(status) == "ok":
+                held = [text(agent) for agent in values]
+                return {t: agent for t, agent in zip(ticket_ids, held, strict=True) if agent}
+            seen = [text(v) for v in values]
+        raise BackendUnavailable("redis", "the tickets' holders kept changing while released")
 
     async def changes(self) -> int:
         """How often an assignment may have become possible so far (see module doc)."""

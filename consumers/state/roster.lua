@@ -1,29 +1,38 @@
 -- Read, in one step, what the choice of assignee needs (consumers/domain/assignment.py).
--- Read-only.
--- KEYS: 1 the online set; 2.. keys read as they are (GET): the holders of the tickets to
---       place and the round-robin pointers of their queues
--- ARGV: 1 the agents key prefix ('<p>:{agents}:'), 2.. the channels whose load to count
--- Returns {agents, values}: each online agent as {id, skills JSON, capacity JSON, idle
--- since (epoch seconds), then its load on each ARGV channel}, '' for a field never set;
--- values: KEYS[2..], '' when unset.
---
--- Undeclared keys: each online agent's hash '<prefix>agent:<id>' and load sets
--- '<prefix>load:<id>:<channel>'. They are many and known only once the online set is
--- read, so declaring them would cost one more round trip for every assignment. All of
--- them carry the hash tag {agents} of KEYS[1]: the script stays in one slot, on Redis
--- Cluster too.
-local prefix = ARGV[1]
+-- Read-only. Every key read is declared, so on Redis Cluster a slot being moved is
+-- redirected or retried by the client: the online agents' keys are passed for the agents
+-- the caller last saw online, and checked against the online set here.
+-- KEYS: 1 the online set; 2..1+ARGV[1] keys read as they are (GET): the holders of the
+--       tickets to place and the round-robin pointers of their queues; then per agent
+--       expected online (ARGV[3..]): its hash, then its load set on each of ARGV[2]
+--       channels
+-- ARGV: 1 how many keys to GET, 2 how many channels to count, 3.. the agents expected
+--       online (each once)
+-- Returns {'ok', agents, values}: each online agent as {id, skills JSON, capacity JSON,
+-- idle since (epoch seconds), then its load on each channel}, '' for a field never set;
+-- values: the GET keys' values, '' when unset.
+-- Returns {'stale', members} when the online set is not the agents expected: its members,
+-- to call again with.
+local gets, channels = tonumber(ARGV[1]), tonumber(ARGV[2])
+local expected = #ARGV - 2
+local same = redis.call('SCARD', KEYS[1]) == expected
+for i = 3, #ARGV do
+  if not same then break end
+  same = redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 1
+end
+if not same then return {'stale', redis.call('SMEMBERS', KEYS[1])} end
 local agents = {}
-for _, agent in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local profile = redis.call('HMGET', prefix .. 'agent:' .. agent, 'skills', 'capacity', 'idle_since')
-  local row = {agent, profile[1] or '', profile[2] or '', profile[3] or ''}
-  for i = 2, #ARGV do
-    row[#row + 1] = redis.call('SCARD', prefix .. 'load:' .. agent .. ':' .. ARGV[i])
+for i = 0, expected - 1 do
+  local k = 2 + gets + i * (1 + channels)
+  local profile = redis.call('HMGET', KEYS[k], 'skills', 'capacity', 'idle_since')
+  local row = {ARGV[3 + i], profile[1] or '', profile[2] or '', profile[3] or ''}
+  for c = 1, channels do
+    row[#row + 1] = redis.call('SCARD', KEYS[k + c])
   end
   agents[#agents + 1] = row
 end
 local values = {}
-for i = 2, #KEYS do
+for i = 2, 1 + gets do
   values[#values + 1] = redis.call('GET', KEYS[i]) or ''
 end
-return {agents, values}
+return {'ok', agents, values}

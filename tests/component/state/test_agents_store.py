@@ -14,7 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from consumers.domain.assignment import AssignRequest
-from consumers.state.agents import CLAIM_ROUNDS, AgentStore, Claim
+from consumers.state.agents import CLAIM_ROUNDS, READ_ROUNDS, AgentStore, Claim
+from router.errors import BackendUnavailable
 from router.keys import Keys
 from router.redis import make_redis
 from router.settings import Settings
@@ -262,6 +263,37 @@ async def test_roster_with_nobody_online(agents: AgentStore) -> None:
     assert await agents.free_seats({"chat": 3}) == []
 
 
+async def test_roster_sees_agents_who_came_online_since_its_last_read(
+    client: aioredis.Redis, settings: Settings, agents: AgentStore
+) -> None:
+    await agents.presence("a1", "online", [], None)
+    assert [a.agent_id for a in (await agents.roster(["chat"])).agents] == ["a1"]
+    other = AgentStore(client, prefix=settings.topic_prefix)
+    await other.presence("a2", "online", ["x"], {"chat": 4})
+    await other.presence("a1", "offline", None, None)
+    roster = await agents.roster(["chat"])
+    assert [(a.agent_id, a.skills, a.capacity) for a in roster.agents] == [
+        ("a2", frozenset({"x"}), {"chat": 4})
+    ]
+
+
+async def test_roster_gives_up_when_the_online_agents_keep_changing(
+    agents: AgentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = agents._roster  # noqa: SLF001 - the race is made between the store's calls
+    comers = iter(range(READ_ROUNDS + 1))
+
+    async def someone_comes_online(**call: Any) -> Any:
+        await agents.presence(f"a{next(comers)}", "online", [], None)
+        return await read(**call)
+
+    monkeypatch.setattr(agents, "_roster", someone_comes_online)
+    with pytest.raises(BackendUnavailable):  # retriable: the batch is tried again
+        await agents.roster(["chat"])
+    monkeypatch.undo()
+    assert len((await agents.roster(["chat"])).agents) == READ_ROUNDS
+
+
 async def test_free_seats_count_stated_or_default_capacity_minus_load(
     agents: AgentStore,
 ) -> None:
@@ -375,3 +407,57 @@ async def test_release_of_a_holder_without_its_channel_still_lets_go(
     await agents.release(["T-old"])
     assert await agents.holders(["T-old"]) == [None]
     assert await agents.changes() == changes + 1
+
+
+async def test_release_frees_the_seat_of_whoever_holds_the_ticket_when_it_runs(
+    client: aioredis.Redis, settings: Settings, agents: AgentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holders are read before the seats are freed; a claim in between (the ticket
+    released and taken by another agent) is seen, and the new holder's seat freed."""
+    await agents.presence("a1", "online", [], {"email": 1})
+    await agents.presence("a2", "online", [], {"email": 1})
+    assert await agents.assign_many([req("T-1")]) == ["a1"]
+    rival = AgentStore(client, prefix=settings.topic_prefix)
+    free = agents._release  # noqa: SLF001 - the race is made between the store's calls
+    calls = 0
+
+    async def rival_moves_the_ticket_first(**call: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            assert await rival.release_seats(["T-1"]) == {"T-1": "a1"}
+            assert await rival.claim([(req("T-1"), "a2")]) == [Claim("claimed", "a2")]
+        return await free(**call)
+
+    monkeypatch.setattr(agents, "_release", rival_moves_the_ticket_first)
+    changes = await agents.changes()
+    assert await agents.release_seats(["T-1", "T-1"]) == {"T-1": "a2"}
+    assert (await agents.load("a1", "email"), await agents.load("a2", "email")) == (0, 0)
+    assert await agents.holders(["T-1"]) == [None]
+    assert await agents.changes() == changes + 2  # the rival's release, and this one
+
+
+async def test_release_gives_up_when_the_holders_keep_changing(
+    client: aioredis.Redis, settings: Settings, agents: AgentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await agents.presence("a1", "online", [], {"email": 1})
+    await agents.presence("a2", "online", [], {"email": 1})
+    assert await agents.assign_many([req("T-1")]) == ["a1"]
+    rival = AgentStore(client, prefix=settings.topic_prefix)
+    free = agents._release  # noqa: SLF001 - the race is made between the store's calls
+
+    async def rival_moves_the_ticket_every_time(**call: Any) -> Any:
+        [held_by] = await rival.holders(["T-1"])
+        await rival.release(["T-1"])
+        other = "a2" if held_by == "a1" else "a1"
+        assert await rival.claim([(req("T-1"), other)]) == [Claim("claimed", other)]
+        return await free(**call)
+
+    monkeypatch.setattr(agents, "_release", rival_moves_the_ticket_every_time)
+    with pytest.raises(BackendUnavailable):  # retriable: the batch is tried again
+        await agents.release(["T-1"])
+    loads = [await agents.load(a, "email") for a in ("a1", "a2")]
+    assert sorted(loads) == [0, 1]  # held by one agent, counted once: nothing half done
+    monkeypatch.undo()
+    await agents.release(["T-1"])
+    assert [await agents.load(a, "email") for a in ("a1", "a2")] == [0, 0]
