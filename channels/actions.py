@@ -65,7 +65,7 @@ from router.actions import (
 )
 from router.codec import is_json_media, json_from_base64
 from router.errors import InvalidEvent
-from router.events import DATA_BASE64, CloudEvent, received_time, utcnow
+from router.events import DATA_BASE64, CloudEvent, received_time, uri_reference, utcnow
 from router.ids import event_id, scoped_id
 from router.topics import Topic
 from router.vocabulary import EventType
@@ -116,7 +116,7 @@ class ActionIn(BaseModel):
     type: Ident
     data: dict[str, Any]
     id: Ident | None = None
-    source: Ident | None = None
+    source: Annotated[Ident, AfterValidator(uri_reference)] | None = None  # CloudEvents
     time: Rfc3339Time | None = None
     subject: Annotated[str, NoControls] | None = None
     specversion: Literal["1.0"] | None = None

@@ -58,7 +58,7 @@ from consumers.outbox import Send
 from consumers.runner import Record
 from consumers.state.notifications import CLAIM_S, NotificationLedger, Outcome, RetrySchedule
 from consumers.state.threads import RedisThreadStore
-from router.codec import TYPE_HEADER, decode_event
+from router.codec import decode_event, type_from_headers
 from router.errors import InvalidEvent, SwitchboardError
 from router.events import CloudEvent, Ticket
 from router.observability import Telemetry
@@ -95,11 +95,10 @@ class Undeliverable(SwitchboardError):
 
 
 def is_notification(record: Record) -> bool | None:
-    """From the type header Switchboard's writers set; None when there is none."""
-    for key, value in record.headers or ():
-        if key == TYPE_HEADER:
-            return bytes(value) == NOTIFICATION.encode()
-    return None
+    """From the type header Switchboard's writers set (this version's or an older one's
+    name); None when there is none."""
+    named = type_from_headers(record.headers)
+    return None if named is None else named == NOTIFICATION
 
 
 class NotifierHandler:

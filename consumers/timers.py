@@ -41,7 +41,7 @@ from consumers.state.schedule import TimerSchedule
 from consumers.state.threads import Commit, RedisThreadStore, ThreadView, ViewRequest
 from consumers.state.waiting import WaitingLine
 from consumers.sweep import LineSweep, request_for
-from router.codec import TYPE_HEADER, decode_event
+from router.codec import decode_event, type_from_headers
 from router.errors import BackendUnavailable, InvalidEvent
 from router.events import Ticket
 from router.keys import DEFAULT_SHARDS
@@ -77,9 +77,9 @@ def typed(record: Record, limits: Limits) -> bool:
 
 
 def declared_type(record: Record) -> str | None:
-    """The CloudEvents type the record's ``ce_type`` header names, if it has one."""
-    value = next((v for k, v in record.headers or () if k == TYPE_HEADER), None)
-    return value.decode(errors="replace") if value is not None else None
+    """The CloudEvents type the record's type header names, if it has one: the current
+    ``switchboard_type`` or the ``ce_type`` of records written before it."""
+    return type_from_headers(record.headers)
 
 
 def superseded_dropped(records: list[Record], limits: Limits) -> list[Record]:

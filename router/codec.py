@@ -20,7 +20,15 @@ from router.events import DATA_BASE64, CloudEvent
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
-TYPE_HEADER = "ce_type"  # the CloudEvents type, binary-mode style, beside the structured value
+TYPE_HEADER = "switchboard_type"
+"""Names a structured-mode record's CloudEvents type beside its value, so that a reader can
+pass over types it does not want without parsing them. Not ``ce_``-prefixed: the Kafka
+binding allows a structured-mode record only the headers of binary mode as a whole, and
+CloudEvents SDKs that detect the mode read any ``ce_`` header as binary mode."""
+LEGACY_TYPE_HEADER = "ce_type"
+"""The type header's name before it was ``TYPE_HEADER``: records written then are still
+on the topics after an upgrade. In binary mode it is the type attribute itself."""
+_TYPE_HEADERS = (TYPE_HEADER, LEGACY_TYPE_HEADER)
 JSON_HEADER = ("content-type", b"application/json")
 BINARY_PREFIX = "ce_"  # binary-mode attribute headers; lower case, as the binding says
 SPECVERSION_HEADER = "ce_specversion"
@@ -143,6 +151,18 @@ def required_specversion(event: CloudEvent) -> CloudEvent:
     return event
 
 
+def type_from_headers(headers: Headers | None) -> str | None:
+    """The CloudEvents type a structured-mode record of Switchboard's names in a header
+    (``TYPE_HEADER``, or ``LEGACY_TYPE_HEADER`` as older versions wrote it); None when it
+    names none, or is in binary mode (whose ``ce_type`` is the event's own attribute, read
+    by ``decode_record``): the value then says."""
+    if not headers or is_binary(headers):
+        return None
+    named = {name: raw for name, raw in reversed(headers) if name in _TYPE_HEADERS}
+    raw = named.get(TYPE_HEADER, named.get(LEGACY_TYPE_HEADER))
+    return bytes(raw).decode(errors="replace") if raw is not None else None
+
+
 def is_binary(headers: Headers) -> bool:
     """Binary mode per the Kafka binding: a ``ce_specversion`` header, and a content type
     (if any) that is not ``application/cloudevents...`` (that one is structured mode)."""
@@ -202,7 +222,7 @@ def _binary_hint(headers: Headers, exc: InvalidEvent) -> InvalidEvent:
     upper = [name for name in names if not name.startswith(BINARY_PREFIX)]
     if upper:
         problem = f"binary-mode headers must be lower case (ce_*), not {upper[0]}"
-    elif names and SPECVERSION_HEADER not in names and set(names) - {TYPE_HEADER}:
+    elif names and SPECVERSION_HEADER not in names and set(names) - {LEGACY_TYPE_HEADER}:
         problem = f"binary-mode ce_* headers without {SPECVERSION_HEADER}"
     else:
         return exc

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -120,6 +121,51 @@ def utc_instant(value: datetime | None) -> datetime | None:
     return value
 
 
+_URI_CHARS = r"A-Za-z0-9\-._~!$&'()*+,;="  # unreserved and sub-delims (RFC 3986, 2.2 and 2.3)
+_PCT = r"%[0-9A-Fa-f]{2}"
+_PCHAR = rf"(?:[{_URI_CHARS}:@]|{_PCT})"
+_AUTHORITY = (
+    rf"(?:(?:[{_URI_CHARS}:]|{_PCT})*@)?"  # userinfo
+    rf"(?:\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[{_URI_CHARS}:]+)\]|(?:[{_URI_CHARS}]|{_PCT})*)"
+    r"(?::[0-9]*)?"
+)
+_PATH_ABEMPTY = rf"(?:/{_PCHAR}*)*"
+_URI_REFERENCE = re.compile(
+    rf"(?:[A-Za-z][A-Za-z0-9+.\-]*:(?://{_AUTHORITY}|(?!//){_PCHAR}*){_PATH_ABEMPTY}"  # a URI
+    rf"|(?://{_AUTHORITY}|(?!//)(?:[{_URI_CHARS}@]|{_PCT})*){_PATH_ABEMPTY})"  # or relative
+    rf"(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?",
+    re.ASCII,
+)
+_NOT_IN_URIS = re.compile(rf"[^{_URI_CHARS}:@/?#\[\]%]", re.ASCII)
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def uri_reference(value: str) -> str:
+    """A CloudEvents ``source``: a URI-reference (RFC 3986, 4.1), as CloudEvents 1.0
+    requires and its JSON schema says (``format: uri-reference``): no spaces, quotes,
+    controls or other characters the grammar leaves out unless percent-encoded, and a
+    ``%`` only as an escape. The error says what is wrong first, so a sender can fix it."""
+    if _URI_REFERENCE.fullmatch(value) is not None:
+        return value
+    if (bad := _NOT_IN_URIS.search(value)) is not None:
+        problem = f"{bad[0]!r} at offset {bad.start()} is not allowed (percent-encode it)"
+    elif (bad := _BAD_ESCAPE.search(value)) is not None:
+        problem = f"'%' at offset {bad.start()} is not followed by two hex digits"
+    else:
+        problem = "a scheme, authority, path, query or fragment is malformed"
+    raise PydanticCustomError(
+        "uri_reference", "not a URI reference (RFC 3986): {problem}", {"problem": problem}
+    )
+
+
+URI_REFERENCE_SCHEMA = {"format": "uri-reference"}
+UriReference = Annotated[
+    str, Field(min_length=1, json_schema_extra=URI_REFERENCE_SCHEMA), AfterValidator(uri_reference)
+]
+"""A ``source`` as an ingress takes it from a sender: a 400 at the field when it is not
+a URI-reference (``channels.actions`` is where HTTP reads one)."""
+
+
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 envelope in structured JSON mode. Extension attributes are kept,
     except ``data_base64``: the codec decodes it into ``data`` (``router.codec``), and
@@ -129,7 +175,10 @@ class CloudEvent(BaseModel):
 
     specversion: Literal["1.0"] = "1.0"
     id: Annotated[str, Field(min_length=1)]
-    source: Annotated[str, Field(min_length=1)]
+    source: Annotated[str, Field(min_length=1, json_schema_extra=URI_REFERENCE_SCHEMA)]
+    """Read as written, as ``dataschema`` is: a record on Kafka is another producer's
+    word, judged by what it carries; what Switchboard itself accepts to publish is
+    checked where it is received (``UriReference``)."""
     type: Annotated[str, Field(min_length=1)]
     subject: str | None = None
     time: datetime | None = None

@@ -41,7 +41,7 @@ FACT_KEYS = tuple(
     )
 )
 # a record with one of these is an event envelope or a dump line, not plain facts
-ENVELOPE_KEYS = ("specversion", "type", "value", "data")
+ENVELOPE_KEYS = ("specversion", "type", "value", "value_b64", "data")
 # what the message itself says about its sender, and the id the tools stand in for:
 # any other ``customer.*`` field comes from the CRM profile (``customer.upserted``)
 MESSAGE_CUSTOMER_FIELDS = (*Customer.model_fields, "id")

@@ -2,8 +2,10 @@
 ``tickets`` and the snapshot on ``ticket-state``, each with a deterministic id.
 
 The ticket snapshot is encoded once per cause and spliced into each of its records; each
-``tickets`` record also names its CloudEvents type in a ``ce_type`` header, so a reader
-that wants only some types (the timers role) can pass the others without parsing them.
+``tickets`` record also names its CloudEvents type in a ``switchboard_type`` header
+(``router.codec.TYPE_HEADER``), so a reader that wants only some types (the timers role)
+can pass the others without parsing them. The header has no ``ce_`` prefix: the record is
+in structured mode, and a ``ce_*`` header would make CloudEvents SDKs read it as binary.
 """
 
 from __future__ import annotations

@@ -14,7 +14,13 @@ from pydantic.json_schema import GenerateJsonSchema
 from consumers.notify.replies import MAX_REFERENCES
 from router.actions import ACTIONS, PREFIX
 from router.app.roles import CONSUMED
-from router.codec import BINARY_PREFIX, CONTENT_TYPE, SPECVERSION_HEADER, TYPE_HEADER
+from router.codec import (
+    BINARY_PREFIX,
+    CONTENT_TYPE,
+    LEGACY_TYPE_HEADER,
+    SPECVERSION_HEADER,
+    TYPE_HEADER,
+)
 from router.events import DATA_BASE64, CloudEvent, Interaction, MetricRecord, Ticket
 from router.topics import Topic, TopicNames
 from router.vocabulary import PRIORITIES, SLA_TARGETS, EventType
@@ -214,6 +220,20 @@ BINARY_INPUT = (
 )
 
 
+TYPE_HEADER_TEXT = (
+    "the CloudEvents type, to filter by without parsing the value; not a binary-mode "
+    f"`{BINARY_PREFIX}*` header (the record is in structured mode). Older versions wrote "
+    f"it as `{LEGACY_TYPE_HEADER}`, and Switchboard's readers still accept that."
+)
+LIFECYCLE_TEXT = (
+    "`data.ticket` is the ticket's snapshot after the whole change that published the "
+    "record, not between its records: one cause (a message, an action, a timer) can "
+    "publish several, e.g. `.sla_breached` then `.escalated`, and every one carries the "
+    "end state. Read each record's own `data` for what it reports; see README.md, Status and "
+    "deviations: `data.ticket` is the snapshot after the whole change."
+)
+
+
 class _EveryField(GenerateJsonSchema):
     """A snapshot carries every field of its model, null ones included: each is required."""
 
@@ -305,7 +325,7 @@ def _binary_headers(types: list[str]) -> Schema:
                 SPECVERSION_HEADER: {"const": "1.0"},
                 f"{BINARY_PREFIX}id": {**STR, "minLength": 1},
                 f"{BINARY_PREFIX}source": {**STR, "minLength": 1},
-                TYPE_HEADER: {"enum": types},
+                f"{BINARY_PREFIX}type": {"enum": types},
             },
             {
                 f"{BINARY_PREFIX}subject": STR,
@@ -413,9 +433,8 @@ def _lifecycle_messages(schemas: dict[str, Any]) -> list[dict[str, Any]]:
             t,
             _cloudevent([t], lifecycle_data(EventType(t), schemas), schemas),
             "ticket id",
-            _cloudevent_headers(
-                **{TYPE_HEADER: {"const": t, "description": "the CloudEvents type, to filter by"}}
-            ),
+            _cloudevent_headers(**{TYPE_HEADER: {"const": t, "description": TYPE_HEADER_TEXT}}),
+            description=LIFECYCLE_TEXT,
         )
         for t in LIFECYCLE
     ]

@@ -7,9 +7,11 @@ interrupted. Each record is a summary line led by ``[p<partition>:<offset>]`` (o
 count per partition); ``--full`` prints its value (indented JSON) under that line.
 ``--json`` prints each record as one compact JSON object per line instead
 (``{"topic", "partition", "offset", "key", "value"}``; the value parsed when it is JSON,
-else a string, null for a tombstone; ``"headers"`` too when the record has any, as
-with ``--full``: on the dead-letter topic the ``dlq.*`` headers say why): the dump
-lines ``rules simulate --events`` reads.
+else a string, ``""`` when empty, null only for a tombstone; ``"headers"`` too when the
+record has any, as with ``--full``: on the dead-letter topic the ``dlq.*`` headers say
+why): the dump lines ``rules simulate --events`` reads. Bytes that are no UTF-8 text (a
+dead letter keeps whatever a producer wrote) are given as base64 under ``value_b64``,
+``key_b64`` and ``headers_b64`` instead, never with U+FFFD in place of what they held.
 Metric topics are shown as a table of the latest revision per window (the last
 ``windows`` of them): once at the end, or live while following, with a note under it
 counting the records that are no metric window (not a JSON object: ``--json`` shows
@@ -25,8 +27,10 @@ read back to the same value.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -176,25 +180,59 @@ def json_text(value: Any, option: int = 0) -> str:
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
+@dataclass(frozen=True, slots=True)
+class NotText:
+    """Bytes that are no UTF-8 text: the JSON output gives them as base64, so the bytes a
+    dead letter kept can be read back exactly; the text output shows a preview."""
+
+    raw: bytes
+
+    @property
+    def b64(self) -> str:
+        return base64.b64encode(self.raw).decode("ascii")
+
+    @property
+    def preview(self) -> str:
+        return self.raw.decode(errors="replace")
+
+
+def _text(raw: bytes) -> str | NotText:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return NotText(raw)
+
+
 def dump_line(record: ConsumerRecord[bytes, bytes]) -> str:
-    """One record as a compact JSON object: what ``rules simulate --events`` reads back."""
-    key = record.key.decode(errors="replace") if record.key is not None else None
-    line = {
+    """One record as a compact JSON object: what ``rules simulate --events`` reads back.
+    A key or value that is no UTF-8 text is under ``key_b64`` / ``value_b64`` instead."""
+    line: dict[str, Any] = {
         "topic": record.topic,
         "partition": record.partition,
         "offset": record.offset,
-        "key": key,
-        "value": _value(record.value),
     }
-    if headers := record_headers(record):
-        line["headers"] = headers
+    _put(line, "key", _text(record.key) if record.key is not None else None)
+    _put(line, "value", _value(record.value))
+    headers = record_headers(record)
+    if text := {name: v for name, v in headers.items() if isinstance(v, str)}:
+        line["headers"] = text
+    if raw := {name: v.b64 for name, v in headers.items() if isinstance(v, NotText)}:
+        line["headers_b64"] = raw
     return json_text(line)
 
 
-def record_headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
-    """The record's headers as text: on the dead-letter topic they are the point (the
-    ``dlq.*`` headers say where the record came from and why it was set aside)."""
-    return {name: (raw or b"").decode(errors="replace") for name, raw in record.headers or ()}
+def _put(line: dict[str, Any], name: str, value: Any) -> None:
+    if isinstance(value, NotText):
+        line[f"{name}_b64"] = value.b64
+    else:
+        line[name] = value
+
+
+def record_headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str | NotText]:
+    """The record's headers as text (bytes that are none kept as they are): on the
+    dead-letter topic they are the point (the ``dlq.*`` headers say where the record came
+    from and why it was set aside, and the original's headers come first)."""
+    return {name: _text(raw or b"") for name, raw in record.headers or ()}
 
 
 def show(
@@ -223,24 +261,37 @@ def show(
         console.print(line, highlight=False, soft_wrap=True, markup=False)
     if full:
         for name, text in record_headers(record).items():
-            header = printable(f"  {name}: {text}")
+            header = printable(_header_line(name, text))
             console.print(header, highlight=False, soft_wrap=True, markup=False)
-    if full and value is not None:
+    if full and value is not None and value != "":
         console.print(_pretty(value), highlight=False, soft_wrap=True, markup=False)
     return True
 
 
+def _header_line(name: str, value: str | NotText) -> str:
+    if isinstance(value, NotText):
+        return f"  {name} (base64, not UTF-8): {value.b64}"
+    return f"  {name}: {value}"
+
+
 def _value(raw: bytes | None) -> Any:
-    if not raw:
+    """The value as JSON when it is, else as text, else as ``NotText``; an empty value is
+    ``""``: only a tombstone (no value at all) is None."""
+    if raw is None:
         return None
+    if not raw:
+        return ""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return raw.decode(errors="replace")
+        return _text(raw)
 
 
 def _pretty(value: Any) -> str:
-    """A value for ``--full``: text keeps its lines and tabs, JSON stays JSON."""
+    """A value for ``--full``: text keeps its lines and tabs, JSON stays JSON, bytes that
+    are no text are given exactly, as base64."""
+    if isinstance(value, NotText):
+        return f"base64 (not UTF-8): {value.b64}"
     if isinstance(value, str):
         return printable(value, keep="\t\n")
     return json_text(value, orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
@@ -257,6 +308,10 @@ def _summary(key: str, value: Any, partition: int, offset: int) -> str:
     where = f"[p{partition}:{offset}]"
     if value is None:
         return f"{where} {key}  (tombstone)"
+    if value == "":
+        return f"{where} {key}  (empty value)"
+    if isinstance(value, NotText):
+        return f"{where} {key}  {value.preview}"
     if isinstance(value, dict) and "type" in value and "specversion" in value:
         data = value.get("data") or {}
         ticket = data.get("ticket") or {}

@@ -5,6 +5,7 @@ prints the values, and metric topics come out as a table."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import re
 import subprocess
@@ -307,8 +308,11 @@ async def test_control_characters_written_to_a_topic_reach_no_terminal_raw(
         "T-\\x1b[2Jx  \\x1b]0;PWNED\\x07\\x1b[31mRED\\x1b[0m",
     ]
     _, dumped = await run_tail(settings, "actions", as_json=True)
-    values = {d["key"]: d["value"] for d in map(orjson.loads, dumped.splitlines())}
+    values = {
+        d["key"]: d.get("value", d.get("value_b64")) for d in map(orjson.loads, dumped.splitlines())
+    }
     assert values["T-\x1b[2Jx"] == "\x1b]0;PWNED\x07\x1b[31mRED\x1b[0m"
+    assert base64.b64decode(values["T-2"]) == b"\xff\xfe garbage \x00"  # not UTF-8: exact
 
 
 async def test_metric_table_says_how_many_records_it_could_not_read(settings: Settings) -> None:

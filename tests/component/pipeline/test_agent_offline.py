@@ -23,6 +23,7 @@ from consumers.state.threads import ViewRequest
 from consumers.state.waiting import WaitingLine
 from consumers.sweep import LineSweep
 from router.app import roles
+from router.codec import TYPE_HEADER
 from router.events import Ticket
 from router.redis import make_redis
 from router.settings import Settings
@@ -246,7 +247,9 @@ def reasons(records: list[OutRecord]) -> list[str]:
     return [
         orjson.loads(r.value or b"{}")["data"]["reason"]
         for r in records
-        if r.topic == Topic.TICKETS and r.headers and dict(r.headers)["ce_type"].decode() == QUEUED
+        if r.topic == Topic.TICKETS
+        and r.headers
+        and dict(r.headers)[TYPE_HEADER].decode() == QUEUED
     ]
 
 

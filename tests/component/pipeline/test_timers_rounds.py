@@ -16,6 +16,7 @@ from consumers.state.agents import AgentStore
 from consumers.state.threads import Commit, RedisThreadStore
 from consumers.state.waiting import WaitingLine
 from consumers.timers import TimersHandler
+from router.codec import TYPE_HEADER
 from router.events import SlaClock, Ticket
 from router.keys import DEFAULT_SHARDS, Keys
 from router.redis import RedisClient
@@ -41,7 +42,7 @@ class Outbox:
 
     def types(self) -> list[str]:
         return [
-            dict(r.headers)["ce_type"].decode()
+            dict(r.headers)[TYPE_HEADER].decode()
             for r in self.records
             if r.topic == Topic.TICKETS and r.headers
         ]

@@ -6,6 +6,7 @@ read."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from typing import Any
@@ -157,3 +158,37 @@ def test_metric_table_cells_are_escaped() -> None:
     table = rendered({"w": window("billing\x1b]0;PWNED\x07")}, unread=0)
     assert controls(table) == []
     assert "queue=billing\\x1b]0;PWNED\\x07" in table
+
+
+# --- the bytes as they were: --json and --full lose nothing ----------------------------
+
+NOT_UTF8 = b"\xff\xfenot json{"
+
+
+def test_json_gives_bytes_that_are_no_utf8_as_base64_exactly() -> None:
+    headers = (("dlq.error", b"bad"), ("x-raw", b"\x80\x00"))
+    line = orjson.loads(dump_line(record(NOT_UTF8, key=b"\xc3(", headers=headers)))
+    assert "value" not in line
+    assert "key" not in line
+    assert base64.b64decode(line["value_b64"]) == NOT_UTF8
+    assert base64.b64decode(line["key_b64"]) == b"\xc3("
+    assert line["headers"] == {"dlq.error": "bad"}
+    assert {k: base64.b64decode(v) for k, v in line["headers_b64"].items()} == {
+        "x-raw": b"\x80\x00"
+    }
+
+
+def test_json_tells_an_empty_value_from_a_tombstone() -> None:
+    assert orjson.loads(dump_line(record(b"")))["value"] == ""
+    assert orjson.loads(dump_line(record(None)))["value"] is None
+    assert orjson.loads(dump_line(record(b"", key=b"")))["key"] == ""
+
+
+def test_full_gives_bytes_that_are_no_utf8_as_base64_and_names_an_empty_value() -> None:
+    _, output = shown(record(NOT_UTF8, headers=(("x-raw", b"\x80"),)), full=True)
+    assert controls(output) == []
+    _, header, body = output.splitlines()
+    assert header == "  x-raw (base64, not UTF-8): gA=="
+    assert base64.b64decode(body.removeprefix("base64 (not UTF-8): ")) == NOT_UTF8
+    assert shown(record(b""), full=True)[1] == "[p0:7] T-1  (empty value)\n"
+    assert shown(record(None), full=True)[1] == "[p0:7] T-1  (tombstone)\n"

@@ -209,6 +209,7 @@ ROSTER_FILES = [
     handling("[{queue: billing}]"),
     handling("[{lognormal: {mean: 7m}}]"),
     handling("[{fixed: soon}]"),
+    handling("[{fixed: 100000d}]"),
 ]
 
 
