@@ -256,9 +256,8 @@ async def _handle_with_retry(
                 telemetry.retries.labels(handler.name).inc()
             if on_retry:
                 on_retry()
-            log.warning(
-                "batch_retry", consumer=handler.name, error=_describe(exc), backoff_s=backoff
-            )
+            say = log.info if getattr(exc, "routine", False) else log.warning
+            say("batch_retry", consumer=handler.name, error=_describe(exc), backoff_s=backoff)
             try:
                 await asyncio.wait_for(stop.wait(), backoff)
                 return False

@@ -30,10 +30,19 @@ class BackendUnavailable(SwitchboardError):
     """Kafka or Redis did not answer in time. Retrying later may succeed."""
 
     retriable = True
+    routine = False  # a retry that needs no operator's eye (``ScriptsReloaded``)
 
     def __init__(self, backend: str, message: str) -> None:
         super().__init__(f"{backend}: {message}")
         self.backend = backend
+
+
+class ScriptsReloaded(BackendUnavailable):
+    """A Redis node had lost its script cache (a restart, a failover's promoted replica):
+    every script is loaded again, and the batch is retried at once. Routine, not a fault:
+    whoever retries says so at info."""
+
+    routine = True
 
 
 class TooLarge(InvalidEvent):
