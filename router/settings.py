@@ -6,7 +6,9 @@ Kafka and Redis are nested models, yet keep the flat names the contract promises
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -121,6 +123,12 @@ class KafkaSettings(BaseModel):
     @classmethod
     def _blank_is_unset(cls, data: Any) -> Any:
         return _without_blanks(data)
+
+    @field_validator("security_protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: Any) -> Any:
+        """``ssl`` or ``scram-sha-256`` mean what Kafka spells in capitals: accepted."""
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -407,6 +415,12 @@ class Settings(BaseSettings):
         default=24 * 3600, ge=0, description="Older notifications are skipped (0: never)."
     )
 
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        """``INFO`` or ``JSON``, as other tools spell them, mean ``info`` and ``json``."""
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("max_text_bytes")
     @classmethod
     def _text_fits(cls, value: int, info: ValidationInfo) -> int:
@@ -525,6 +539,37 @@ def _is_address(text: str) -> bool:
 def env_name(loc: tuple[int | str, ...]) -> str:
     """The environment variable behind a validation error location."""
     return ENV_PREFIX + "_".join(str(part) for part in loc).upper()
+
+
+def setting_names() -> frozenset[str]:
+    """Every environment name ``Settings`` reads, upper-case: a nested group's parts
+    (``SWITCHBOARD_KAFKA_REPLICATION_FACTOR``) and the group itself, as JSON
+    (``SWITCHBOARD_KAFKA``)."""
+    names = set()
+    for field, info in Settings.model_fields.items():
+        names.add(f"{ENV_PREFIX}{field}".upper())
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            names.update(f"{ENV_PREFIX}{field}_{part}".upper() for part in nested.model_fields)
+    return frozenset(names)
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """Each ``SWITCHBOARD_*`` name in ``environ`` that no setting reads, with the closest
+    setting's name (or None), in name order. A misspelled variable is otherwise ignored
+    without a word: ``SWITCHBOARD_KAFKA_REPLICATION=3`` left the replication factor at 1.
+    For a warning at start, not a refusal: other tools may share the prefix. Names are
+    compared as the settings read them, whatever their case."""
+    known = setting_names()
+    parts = {name.removeprefix(ENV_PREFIX): name for name in known}
+    found: list[tuple[str, str | None]] = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), parts, n=1)
+        found.append((name, parts[close[0]] if close else None))
+    return found
 
 
 def load_settings(**overrides: object) -> Settings:

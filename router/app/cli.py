@@ -30,6 +30,7 @@ _ENTRY = EarlySignals().__enter__() if _run_as_the_command() else None
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import ipaddress  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 from collections.abc import Callable, Coroutine  # noqa: E402
 from typing import TYPE_CHECKING, Annotated, Any  # noqa: E402
@@ -57,13 +58,28 @@ from router.errors import ConfigError, Unrecoverable  # noqa: E402
 from router.kafka import check_kafka  # noqa: E402
 from router.logs import configure_logging  # noqa: E402
 from router.redis import shown_url  # noqa: E402
-from router.settings import SECRET_SETTINGS, SecretChannel, Settings  # noqa: E402
+from router.settings import (  # noqa: E402
+    SECRET_SETTINGS,
+    SecretChannel,
+    Settings,
+    unknown_settings,
+)
 from router.topic_admin import ensure_topics  # noqa: E402
 
 if TYPE_CHECKING:
     from router.app.embedded import EmbeddedServices
 
 DEV_GRACE_S = 5.0  # for the roles to let go once an embedded server is gone
+
+
+def warn_unknown_settings() -> None:
+    """One warning per ``SWITCHBOARD_*`` variable no setting reads (a typo such as
+    ``SWITCHBOARD_KAFKA_REPLICATION`` leaves its setting at the default without a word),
+    with the closest real name. Not refused: other tools may share the prefix."""
+    for name, meant in unknown_settings(os.environ):
+        structlog.get_logger("switchboard").warning(
+            "unknown_setting", variable=name, did_you_mean=meant
+        )
 
 
 def is_loopback(host: str) -> bool:
@@ -149,6 +165,7 @@ def _dev_settings(services: EmbeddedServices, rules: Path | None, port: int | No
 
     base = settings_or_exit()
     configure_logging(base.log_format, base.log_level)
+    warn_unknown_settings()
     overrides: dict[str, Any] = {}
     if rules is not None:
         overrides["rules_path"] = rules
@@ -266,6 +283,7 @@ def run(
         fail(ConfigError("--role", f"unknown role {sorted(unknown)[0]!r}; choose from {choices}"))
     settings = settings_or_exit()
     configure_logging(settings.log_format, settings.log_level)
+    warn_unknown_settings()
     if "ingress" in wanted:
         refuse_public_open_channels(settings)
     if wanted & {"router", "timers"}:

@@ -227,3 +227,17 @@ async def test_tail_of_the_dead_letter_topic_shows_why_with_full_and_json(
     assert line["headers"] == {"dlq.error": "InvalidEvent: no customer", "dlq.offset": "7"}
     full = await asyncio.to_thread(switchboard, "tail", "deadletter", "--full", env=env)
     assert "dlq.error: InvalidEvent: no customer" in full.stdout
+
+
+def test_a_misspelt_setting_is_warned_about_with_the_name_meant() -> None:
+    """``SWITCHBOARD_KAFKA_REPLICATION`` sets nothing: a role says so as it starts, with
+    the closest real name, and still fails only on what is really wrong (Kafka here)."""
+    env = env_with(SWITCHBOARD_LOG_FORMAT="json", SWITCHBOARD_KAFKA_REPLICATION="3")
+    result = switchboard("run", "--role", "router", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    records = [orjson.loads(line) for line in result.stderr.strip().splitlines()]
+    assert [r["event"] for r in records] == ["unknown_setting", "startup_failed"]
+    assert (records[0]["variable"], records[0]["did_you_mean"]) == (
+        "SWITCHBOARD_KAFKA_REPLICATION",
+        "SWITCHBOARD_KAFKA_REPLICATION_FACTOR",
+    )

@@ -230,11 +230,28 @@ def test_one_image_for_every_role_and_the_topics_job(
     assert len(images) == 1
     [job] = containers(bundle["Job", "switchboard-topics"])
     assert job["command"] == ["switchboard", "topics", "ensure"]
-    assert "USER switchboard" in (ROOT / "deploy" / "Dockerfile").read_text()
-    assert "--uid 10001" in (ROOT / "deploy" / "Dockerfile").read_text()
+    uid, gid = image_user()
     for obj in bundle.values():
         for spec in pod_specs(obj):
-            assert spec["securityContext"]["runAsUser"] == 10001
+            assert spec["securityContext"]["runAsUser"] == uid
+            assert spec["securityContext"]["runAsGroup"] == gid
+
+
+def image_user() -> tuple[int, int]:
+    """The uid and gid the image runs as: its last ``USER``, numeric both, and the user
+    and group the image creates with them."""
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    [*_, user] = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
+    uid, sep, gid = user.partition(":")
+    # by name, a policy with only runAsNonRoot refuses the pod: "image has non-numeric user"
+    assert uid.isdigit(), f"USER {user}: a numeric uid"
+    assert sep, f"USER {user}: uid:gid"
+    assert gid.isdigit(), f"USER {user}: a numeric gid"
+    assert f"--gid {gid}" in dockerfile.split("groupadd", 1)[1].split("\n", 1)[0]
+    useradd = dockerfile.split("useradd", 1)[1].split("\n", 1)[0]
+    assert f"--uid {uid}" in useradd
+    assert f"--gid {gid}" in useradd
+    return int(uid), int(gid)
 
 
 def test_every_env_var_is_a_setting(bundle: dict[tuple[str, str], Obj]) -> None:
@@ -367,3 +384,34 @@ def test_the_shipped_notification_templates_are_the_examples() -> None:
     assert names == sorted(p.name for p in shipped.iterdir() if p.is_file())
     for name in names:
         assert (shipped / name).read_bytes() == (examples / name).read_bytes(), name
+
+
+NGINX_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def nginx_size(text: str) -> int:
+    """An nginx size (``client_max_body_size``): bytes, or a number with k, m or g."""
+    number, unit = text[:-1], text[-1].lower()
+    if unit.isdigit():
+        number, unit = text, ""
+    return int(number) * NGINX_UNITS[unit]
+
+
+def test_nginx_size_reads_its_units() -> None:
+    assert nginx_size("11m") == 11 * 1024 * 1024
+    assert nginx_size("512k") == 512 * 1024
+    assert nginx_size("2048") == 2048
+
+
+def test_production_ingress_lets_through_every_body_the_app_accepts() -> None:
+    """ingress-nginx's default ``proxy-body-size`` is 1m: a 2 MiB email, which the app
+    takes, got nginx's HTML 413 and never reached Switchboard."""
+    production = {key(o): o for o in build(PRODUCTION)}
+    ingress = production["Ingress", "switchboard"]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    annotations = ingress["metadata"].get("annotations", {})
+    limit = annotations.get("nginx.ingress.kubernetes.io/proxy-body-size")
+    assert limit is not None, "ingress-nginx would cut bodies at its default 1m"
+    configured = settings_data(production).get("SWITCHBOARD_MAX_BODY_BYTES")
+    accepted = int(configured) if configured else Settings.model_fields["max_body_bytes"].default
+    assert nginx_size(str(limit)) >= accepted
