@@ -47,7 +47,7 @@ from redis.exceptions import (
 )
 from redis.typing import EncodableT, KeyT
 
-from router.errors import BackendUnavailable, ConfigError
+from router.errors import BackendUnavailable, ConfigError, ScriptsReloaded
 from router.settings import RedisSettings, Settings
 
 log = structlog.get_logger("switchboard.redis")
@@ -294,7 +294,7 @@ def redis_errors() -> Iterator[None]:
     except UNAVAILABLE as exc:
         if isinstance(exc, NoScriptError):
             _scripts_lost(exc)
-            raise BackendUnavailable("redis", SCRIPTS_LOST) from exc
+            raise ScriptsReloaded("redis", SCRIPTS_LOST) from exc
         raise BackendUnavailable("redis", type(exc).__name__) from exc
 
 

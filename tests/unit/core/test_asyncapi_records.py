@@ -1,6 +1,6 @@
 """The AsyncAPI document against real records: what the router, the timers, the metrics
 and the dead-letter path write is validated against the message of its topic (payload
-and headers), picked by its ``ce_type`` header where the topic has one per type."""
+and headers), picked by its type header (``switchboard_type``) where the topic has one per type."""
 
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ def channel(topic: Topic) -> dict[str, Any]:
 
 
 def message_for(topic: Topic, headers: dict[str, str], value: bytes | None) -> dict[str, Any]:
-    """The channel's message for a record: by ``ce_type``, else the one whose payload
+    """The channel's message for a record: by its type header, else the one whose payload
     fits (a tombstone or a snapshot on ticket-state)."""
     messages: list[dict[str, Any]] = list(channel(topic)["messages"].values())
     if TYPE_HEADER in headers:
