@@ -57,7 +57,7 @@ async def test_router_rides_out_a_redis_stall(
                     for i in range(2, 5)
                 ]
                 await _produce(running, *others)
-                for _ in range(50):
+                for _ in range(300):  # a loaded machine may take a while to poll
                     if any(e["event"] == "batch_retry" for e in logs):
                         break
                     await asyncio.sleep(0.1)

@@ -102,7 +102,7 @@ async def test_every_waiting_ticket_is_queued_once_and_served_by_priority_then_a
             ],
         )
         events = await tickets_until(
-            settings, lambda ev: len(of_type(ev, QUEUED)) >= count, within=25
+            settings, lambda ev: len(of_type(ev, QUEUED)) >= count, within=120
         )
         queued = Counter(e["data"]["ticket"]["id"] for e in of_type(events, QUEUED))
         created = {

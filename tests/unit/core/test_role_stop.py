@@ -33,7 +33,7 @@ async def test_a_consumer_that_cannot_leave_its_group_stops_within_the_bound(
     monkeypatch.setattr(roles, "LEAVE_GROUP_S", 0.2)
     started = time.monotonic()
     await roles._stop_consumer(cast(AIOKafkaConsumer, CoordinatorAway()))  # noqa: SLF001
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 10  # bounded (the stop itself would take an hour)
 
 
 async def test_a_consumer_that_leaves_at_once_is_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,4 +41,4 @@ async def test_a_consumer_that_leaves_at_once_is_not_held(monkeypatch: pytest.Mo
     started = time.monotonic()
     consumer: Any = Quick()
     await roles._stop_consumer(consumer)  # noqa: SLF001
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 4  # not held for the 5 s bound
