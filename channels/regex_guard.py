@@ -15,11 +15,17 @@ import importlib
 import re
 from typing import Any
 
+import regex
+import structlog
+
 # The parse tree of ``re`` and its opcodes (private modules of 3.11+; untyped here).
 sre_parse: Any = importlib.import_module("re._parser")
 sre: Any = importlib.import_module("re._constants")
 
 MAX_FIRST_CHARS = 64
+#: ``re`` flags with the same meaning (and the same bit) in the ``regex`` engine.
+SHARED_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE | re.ASCII
+log = structlog.get_logger("switchboard.ingress")
 Start = tuple[frozenset[int], bool, bool]
 """Where a match can start: before one of these code points, at a line start (``^``);
 and whether the pattern can also match nothing at all (then anywhere)."""
@@ -112,3 +118,42 @@ def _uncased(code: object, flags: int) -> int:
     if flags & re.IGNORECASE and (char.lower() != char or char.upper() != char):
         raise _Unbounded
     return code
+
+
+class TimeBounded:
+    """A pattern that gives up after ``timeout_s``: for a library's patterns run over a
+    customer's text, whose worst case ``re`` cannot bound. The reply header patterns of
+    ``mail-parser-reply`` backtrack without end on some lines (a 24 KB line of "On On On
+    ..." took 29 s in ``re``, which holds the GIL all along, so the whole process stood
+    still). This runs them in the ``regex`` engine, which lets other threads run while
+    it matches and stops at a time limit; given up, it found nothing (the text stays the
+    customer's, whole) and says so once in the log.
+
+    It offers what the library calls (``findall``, ``search``) and what it reads
+    (``pattern``, ``flags``, ``groups``)."""
+
+    def __init__(self, compiled: re.Pattern[str], timeout_s: float, name: str) -> None:
+        self.pattern = compiled.pattern
+        self.flags = compiled.flags
+        self.groups = compiled.groups
+        engine_flags = (compiled.flags & SHARED_FLAGS) | regex.V0
+        self._compiled = regex.compile(compiled.pattern, engine_flags)
+        self._timeout_s = timeout_s
+        self._name = name
+
+    def findall(self, text: str) -> list[Any]:
+        try:
+            return list(self._compiled.findall(text, timeout=self._timeout_s, concurrent=True))
+        except TimeoutError:
+            self._gave_up(text)
+            return []
+
+    def search(self, text: str) -> Any:
+        try:
+            return self._compiled.search(text, timeout=self._timeout_s, concurrent=True)
+        except TimeoutError:
+            self._gave_up(text)
+            return None
+
+    def _gave_up(self, text: str) -> None:
+        log.warning("pattern_gave_up", pattern=self._name, chars=len(text), s=self._timeout_s)

@@ -44,7 +44,7 @@ from typing import Any
 from mailparser_reply.constants import MAIL_LANGUAGES, QUOTED_MATCH_INCLUDE
 from mailparser_reply.parser import EmailMessage
 
-from channels.regex_guard import guarded
+from channels.regex_guard import TimeBounded, guarded
 
 LANGUAGES = tuple(lang for lang in MAIL_LANGUAGES if lang != "david")
 #: Spanish Outlook's header block (``De:``, ``Enviado el:``, ``Para:``, ``Asunto:``), as
@@ -71,13 +71,17 @@ def _library_patterns() -> dict[str, Any]:
     email's parsing cost); built once here and handed to each ``EmailMessage``, they are
     the same compiled patterns."""
     template = EmailMessage(text="", languages=list(LANGUAGES), keep_hyphen_lists=True)
+    headers = guarded(header_pattern(template))
     return {
-        "_header_regex": guarded(header_pattern(template)),
+        "_header_regex": TimeBounded(headers, HEADER_SCAN_S, "reply headers"),
         "_disclaimers_regex": guarded(template.DISCLAIMERS_REGEX),
         "_signature_regex": guarded(template.SIGNATURE_REGEX),
     }
 
 
+#: The most the reply header patterns may take over one text (a 64 KiB reply of short
+#: lines takes about 0.1 s): past it, no header is found and the text stays whole.
+HEADER_SCAN_S = 1.0
 LIBRARY_PATTERNS = _library_patterns()
 MAX_SCAN_CHARS = 64 * 1024
 INTRO_HINT = re.compile(
