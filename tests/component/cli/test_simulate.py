@@ -121,6 +121,7 @@ def test_out_writes_a_self_contained_page(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # about 25 s alone: a search of rosters, each a simulated day
 def test_target_prints_a_roster_that_meets_it(tmp_path: Path) -> None:
     done = simulate("--roster", str(SAMPLE / "roster.yaml"), "--target", "first_response=95%")
     assert done.returncode == 0, done.stdout + done.stderr
