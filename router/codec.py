@@ -28,7 +28,6 @@ CloudEvents SDKs that detect the mode read any ``ce_`` header as binary mode."""
 LEGACY_TYPE_HEADER = "ce_type"
 """The type header's name before it was ``TYPE_HEADER``: records written then are still
 on the topics after an upgrade. In binary mode it is the type attribute itself."""
-_TYPE_HEADERS = (TYPE_HEADER, LEGACY_TYPE_HEADER)
 JSON_HEADER = ("content-type", b"application/json")
 BINARY_PREFIX = "ce_"  # binary-mode attribute headers; lower case, as the binding says
 SPECVERSION_HEADER = "ce_specversion"
@@ -156,11 +155,17 @@ def type_from_headers(headers: Headers | None) -> str | None:
     (``TYPE_HEADER``, or ``LEGACY_TYPE_HEADER`` as older versions wrote it); None when it
     names none, or is in binary mode (whose ``ce_type`` is the event's own attribute, read
     by ``decode_record``): the value then says."""
-    if not headers or is_binary(headers):
+    if not headers:
         return None
-    named = {name: raw for name, raw in reversed(headers) if name in _TYPE_HEADERS}
-    raw = named.get(TYPE_HEADER, named.get(LEGACY_TYPE_HEADER))
-    return bytes(raw).decode(errors="replace") if raw is not None else None
+    legacy = None
+    for name, raw in headers:  # this version's header: the common case, one pass
+        if name == TYPE_HEADER:
+            return bytes(raw).decode(errors="replace")
+        if name == LEGACY_TYPE_HEADER and legacy is None:
+            legacy = raw
+    if legacy is None or is_binary(headers):
+        return None
+    return bytes(legacy).decode(errors="replace")
 
 
 def is_binary(headers: Headers) -> bool:
