@@ -13,8 +13,11 @@ answer before the client has read it.
 They also bound what a connection may hold (``HttpLimits``): one timer per connection
 gives the headers of a request a deadline from the moment the connection opens or the
 previous answer ends, and its body a deadline from the end of its headers (408, or a
-plain close when nothing of a request arrived); connections over the cap are answered 503
-as they are accepted, before anything is read.
+plain close when nothing of a request arrived). A connection accepted at the cap closes
+the one kept alive longest without a request, as its keep-alive timeout would: idle
+connections cannot lock new clients out. When none is idle (each is new, within its
+header timeout, or busy with a request), the newcomer is answered 503 before anything is
+read.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +56,7 @@ LINGER_S = 2.0
 MAX_DETAIL = 120
 RETRY_AFTER_S = 5
 HTTP_VERSIONS = frozenset({"1.0", "1.1"})
+TRANSFER_CODING_REFUSED = "Only Transfer-Encoding: chunked is supported"  # h11's words
 SLUGS = {
     408: "request-timeout",
     431: "headers-too-large",
@@ -90,15 +95,27 @@ def problem_bytes(status: int, detail: str) -> bytes:
     return problem_body(Problem(status, detail, slug=SLUGS.get(status, "malformed-http")))
 
 
-def _head_refusal(version: str, hosts: int) -> tuple[int, str] | None:
+def _head_refusal(
+    version: str, hosts: int, transfer_codings: list[bytes]
+) -> tuple[int, str] | None:
     """A parsed head that HTTP/1.1 refuses: another version (llhttp reads ``HTTP/2.0``
-    as it would 1.1), or not exactly one Host (RFC 9112 3.2; optional in HTTP/1.0)."""
+    as it would 1.1), not exactly one Host (RFC 9112 3.2; optional in HTTP/1.0), or a
+    Transfer-Encoding other than one lone ``chunked``.
+
+    llhttp takes ``identity, chunked`` (or ``gzip, chunked``) as chunked; h11 refuses
+    every value but ``chunked``, and so does this, whichever parser serves: ``identity``
+    is no transfer coding since RFC 7230, and the ingress decodes no other. The answer
+    is 400, not the 501 RFC 9112 6.1 suggests for an unknown coding: h11 reports both
+    that and a ``chunked`` that is not last (a 400 the RFC requires, 6.3) as one error,
+    and no other server of ours would take the request (docs/ingress.md)."""
     if version not in HTTP_VERSIONS:
         return 505, f"HTTP/{version[:8]} is not supported; send HTTP/1.1"
     if hosts > 1:
         return 400, "malformed HTTP/1.1 request: more than one Host header"
     if hosts == 0 and version == "1.1":
         return 400, "malformed HTTP/1.1 request: no Host header"
+    if transfer_codings and [value.strip().lower() for value in transfer_codings] != [b"chunked"]:
+        return 400, _detail(400, TRANSFER_CODING_REFUSED, None)
     return None
 
 
@@ -206,23 +223,39 @@ class _Lingering(asyncio.Protocol):
 HEAD, BODY = "head", "body"
 
 
+# Per server: its connections kept alive without a request, the longest idle first.
+_IDLE: weakref.WeakKeyDictionary[ServerState, dict[_Bounded, None]] = weakref.WeakKeyDictionary()
+
+
 class _Bounded(_Lingering):
     """Deadlines for a request's head and body, and the cap on open connections.
 
     One timer handle per connection, replaced at most three times per request (headers
-    awaited, body awaited, answer under way: none); nothing is done per byte."""
+    awaited, body awaited, answer under way: none); nothing is done per byte.
+
+    At the cap, a new connection closes the one kept alive longest since its last
+    answer: a client holding slots with a request every keep-alive period would
+    otherwise lock every new client out. A connection that has not sent its first
+    request yet is not closed for another (its client is about to send it, and would
+    see a reset it has no reason to retry); it holds a slot for the header timeout at
+    most. No share per client address: behind a load balancer nearly every connection
+    comes from a few of its addresses, and the client's own is in a header not yet read
+    when the connection is accepted."""
 
     limits = HttpLimits()
     loop: asyncio.AbstractEventLoop
     connections: set[Any]
+    _idle: dict[_Bounded, None]  # the server's, in ``_IDLE``
     _deadline: asyncio.TimerHandle | None = None
     _awaiting: str | None = None  # HEAD, BODY, or None while the app has the request
     _head_started = False  # bytes of a head not yet complete have arrived
     _kept_alive = False  # idle after an answer: the keep-alive deadline, until bytes come
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        state: ServerState = getattr(self, "server_state")  # noqa: B009 (both parsers have it)
+        self._idle = _IDLE.setdefault(state, {})
         super().connection_made(transport)
-        if len(self.connections) > self.limits.max_connections:
+        if len(self.connections) > self.limits.max_connections and not self._close_idlest():
             # Answered as accepted, the request unread: a client may retry elsewhere, or
             # later, and the connection is not counted by the server's shutdown.
             self.connections.discard(self)
@@ -230,6 +263,27 @@ class _Bounded(_Lingering):
             self._answer(503, detail, retry=True)
             return
         self._await(HEAD)
+
+    def _close_idlest(self) -> bool:
+        """Close the connection kept alive longest without a request, if there is one."""
+        while self._idle:
+            idlest = next(iter(self._idle))
+            del self._idle[idlest]
+            if idlest.close_idle():
+                return True
+        return False
+
+    def close_idle(self) -> bool:
+        """Close as the keep-alive timeout would, the slot free at once; False if the
+        connection is closing already."""
+        if self._answered or self.transport.is_closing():
+            return False
+        self._await(None)
+        self._answered = True
+        self.connections.discard(self)
+        close: Callable[[], None] = getattr(self, "timeout_keep_alive_handler")  # noqa: B009 (uvicorn's)
+        close()
+        return True
 
     def data_received(self, data: bytes) -> None:
         if self._awaiting is not BODY:
@@ -262,6 +316,9 @@ class _Bounded(_Lingering):
             self._deadline = None
         self._awaiting = phase
         self._kept_alive = kept_alive
+        self._idle.pop(self, None)
+        if phase is HEAD and kept_alive and not self._answered:
+            self._idle[self] = None  # the last: the most recently idle
         if phase is not None and not self._answered:
             limits = self.limits
             if phase is BODY:
@@ -426,7 +483,8 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
         def on_headers_complete(self) -> None:
             self._head_bytes = None
             hosts = sum(1 for name, _ in self.headers if name == b"host")
-            self._refusal = _head_refusal(self.parser.get_http_version(), hosts)
+            codings = [value for name, value in self.headers if name == b"transfer-encoding"]
+            self._refusal = _head_refusal(self.parser.get_http_version(), hosts, codings)
             if self._refusal is not None:
                 raise ValueError(self._refusal[1])  # reaches ``send_400_response``
             self._head_complete()

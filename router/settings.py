@@ -297,8 +297,8 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(
         default=1000,
         ge=1,
-        description="Open HTTP connections; one more is answered 503 (Retry-After) as it "
-        "is accepted, and closed.",
+        description="Open HTTP connections; one more closes the kept-alive connection idle "
+        "longest, or, with none idle, is answered 503 (Retry-After) and closed.",
     )
     http_shutdown_timeout_s: int = Field(
         default=20,
