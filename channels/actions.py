@@ -37,7 +37,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.types import Message, Receive, Scope, Send
 
-from channels.body import JSON, parse_json, read_body, require_media_type, single_header
+from channels.body import (
+    JSON,
+    parse_json_off_loop,
+    read_body,
+    require_media_type,
+    single_header,
+)
 from channels.deps import Ingress, KnownAgents, TicketOwners, TicketReads
 from channels.models import (
     AcceptedBody,
@@ -712,7 +718,7 @@ def build_router() -> APIRouter:
         token = authorize(request, ingress.settings.tokens())
         kind = require_media_type(request, JSON, CE_JSON, CE_BATCH)
         raw = await read_body(request, ingress.settings.max_body_bytes)
-        body = parse_json(raw, unique_names=True)
+        body = await parse_json_off_loop(raw, unique_names=True)
         cloudevents = kind != JSON or is_binary(kind, request.headers)
         body = cloudevents_binding(kind, body, request.headers)
         key = idempotency_key(request.headers)

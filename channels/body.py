@@ -12,11 +12,13 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from channels.problems import ROOT, Problem, invalid, invalid_fields
 from router.actions import json_pointer
+from router.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
@@ -25,6 +27,12 @@ MULTIPART = "multipart/form-data"  # what a browser's FormData sends
 # A web form has five fields and Twilio sends about forty; 2,000,000 fields (8 MB) cost
 # seconds on the event loop and a quarter of a gigabyte to parse before being ignored.
 MAX_FORM_FIELDS = 1000
+MESSAGE_BODY_BYTES = 1024 * 1024
+"""The least body limit of the endpoints that carry one short message (web form, chat,
+voice; ``message_body_limit``)."""
+OFF_LOOP_BYTES = 64 * 1024
+"""A body larger than this is parsed in a worker thread (``parse_json_off_loop``): its
+parse and duplicate-name pass would otherwise hold every other request."""
 SURROGATE = re.compile("[\ud800-\udfff]")
 CONTENT_TYPE_POINTER = "/header/content-type"
 """Where an error in the header points: as FastAPI points at a header (``/query/limit``
@@ -77,6 +85,27 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise Problem(413, f"body exceeds the limit of {limit} bytes", errors=errors)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def message_body_limit(settings: Settings) -> int:
+    """The body limit of the web form, chat and voice endpoints: one message each, which
+    never needs the megabytes email does (``SWITCHBOARD_MAX_BODY_BYTES``), while a body
+    of megabytes of JSON cost seconds of the event loop to parse. 1 MiB, or the record
+    limit when larger: the longest text such a body can carry (``SWITCHBOARD_MAX_TEXT_BYTES``,
+    at most an eighth of the record; a voice transcript of 100,000 characters, which is
+    cut to fit) still fits when every character is sent as a 6-byte ``\\uXXXX`` escape,
+    so a body that is large for its one long text is still read, and its text cut or
+    refused at its field as before. Never more than ``SWITCHBOARD_MAX_BODY_BYTES``."""
+    record = settings.limits().record_bytes
+    return min(settings.max_body_bytes, max(MESSAGE_BODY_BYTES, record))
+
+
+async def parse_json_off_loop(raw: bytes, *, unique_names: bool = False) -> Any:
+    """``parse_json``, in a worker thread for a body over ``OFF_LOOP_BYTES``: the
+    duplicate-name pass is Python, one call per object, and must not hold the loop."""
+    if len(raw) <= OFF_LOOP_BYTES:
+        return parse_json(raw, unique_names=unique_names)
+    return await run_in_threadpool(parse_json, raw, unique_names=unique_names)
 
 
 def parse_json(raw: bytes, *, unique_names: bool = False) -> Any:

@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from channels.body import JSON, parse_json, read_body, require_media_type, validate
+from channels.body import (
+    JSON,
+    message_body_limit,
+    parse_json_off_loop,
+    read_body,
+    require_media_type,
+    validate,
+)
 from channels.deps import Ingress
 from channels.email_address import EmailAddress
 from channels.models import (
@@ -122,9 +129,9 @@ def build_router() -> APIRouter:
     )
     async def chat(request: Request, ingress: Ingress) -> AcceptedBody:
         require_media_type(request, JSON)
-        raw = await read_body(request, ingress.settings.max_body_bytes)
+        raw = await read_body(request, message_body_limit(ingress.settings))
         require_secret(request, raw, ingress.settings.chat_secret)
-        msg = validate(ChatMessage, parse_json(raw, unique_names=True))
+        msg = validate(ChatMessage, await parse_json_off_loop(raw, unique_names=True))
         named = provider_id(msg, idempotency_key(request.headers))
         by_key = named is not None and named.startswith("key:")
         accepted = await ingress.publisher.interaction(

@@ -31,6 +31,11 @@ SOURCE = "/switchboard/channels/email"
 PATH = "/v1/channels/email"
 MEDIA_TYPES = ("message/rfc822", "message/global")
 THREADPOOL_ABOVE_BYTES = 256 * 1024
+DELIVERY = ("delivered-to", "x-original-to")
+MAX_LISTED_ADDRESSES = 100
+"""Addresses of one list (``to``, ``cc``...) the event names; the rest are counted
+(``cc_omitted``): a mail to 200,000 addresses made an event far over its limit, and the
+mail, whose text is cut to fit so that it is never lost, was refused."""
 HEADER_END = re.compile(rb"\r?\n\r?\n")
 FOLD = re.compile(r"\r?\n(?=[ \t])")
 LIST_ID = re.compile(rb"(?im)^list-id[ \t]*:")
@@ -138,15 +143,19 @@ def to_interaction(parsed: ParsedEmail, size: int, writer: Writer | None = None)
     reply = split_reply(parsed.text)
     quoted = "\n\n".join(q for q in (reply.quoted, parsed.quoted) if q) or None
     metadata: dict[str, Any] = {"size": size}
+    unread = parsed.addresses_unread
     groups = (
-        ("to", parsed.to),
-        ("cc", parsed.cc),
-        ("reply_to", parsed.reply_to),
-        ("delivered_to", parsed.delivered_to),
+        ("to", parsed.to, unread.get("to", 0)),
+        ("cc", parsed.cc, unread.get("cc", 0)),
+        ("reply_to", parsed.reply_to, unread.get("reply-to", 0)),
+        ("delivered_to", parsed.delivered_to, sum(unread.get(h, 0) for h in DELIVERY)),
     )
-    for name, group in groups:
+    for name, group, not_read in groups:
         if group:
-            metadata[name] = [box.email for box in group]
+            metadata[name] = [box.email for box in group[:MAX_LISTED_ADDRESSES]]
+        omitted = max(0, len(group) - MAX_LISTED_ADDRESSES) + not_read
+        if omitted:
+            metadata[f"{name}_omitted"] = omitted
     if parsed.auto_reply_reason:
         metadata["auto_reply_reason"] = parsed.auto_reply_reason
     if parsed.html_only:

@@ -14,8 +14,16 @@ import asyncio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from channels.body import JSON, parse_json, read_body, require_media_type, validate
+from channels.body import (
+    JSON,
+    OFF_LOOP_BYTES,
+    parse_json,
+    read_body,
+    require_media_type,
+    validate,
+)
 from channels.deps import Ingress
 from channels.meta_payloads import Envelope, Extracted, extract_any
 from channels.models import AcceptedBody, problem_responses
@@ -66,6 +74,11 @@ def extract(data: object) -> tuple[str, Extracted]:
     event in it that Switchboard cannot read is ignored, the rest still published."""
     envelope = validate(Envelope, data)
     return envelope.object, extract_any(envelope)
+
+
+def read_delivery(raw: bytes) -> tuple[str, Extracted]:
+    """``extract`` of the body ``raw``."""
+    return extract(parse_json(raw))
 
 
 def without_controls(data: Interaction) -> Interaction:
@@ -173,7 +186,10 @@ def build_router() -> APIRouter:
                     slug="signature",
                     headers={"WWW-Authenticate": PROVIDER_CHALLENGES[META_HEADER]},
                 )
-        kind, found = extract(parse_json(raw))
+        if len(raw) > OFF_LOOP_BYTES:  # one validation per event: not on the loop
+            kind, found = await run_in_threadpool(read_delivery, raw)
+        else:
+            kind, found = read_delivery(raw)
         events = (
             await publish_all(ingress.publisher, SOURCES[kind], found.messages)
             if found.messages

@@ -153,12 +153,59 @@ class WaEntry(Loose):
 # --- extraction ----------------------------------------------------------------------------
 
 
+MAX_ENTRIES = 1000
+"""Entries of one delivery read. Meta batches at most 1,000 updates in a delivery: a
+genuine one is read whole, while a forged one of a million entries (one validation
+each) held the process for seconds."""
+MAX_DELIVERY_EVENTS = 5000
+"""Events (messaging events, WhatsApp messages) read of one delivery in all: five times
+Meta's batch, as many as deliveries of thousands of messages were tested with
+(``tests/component/channels/test_meta_large_batch.py``)."""
+MAX_EVENTS = MAX_DELIVERY_EVENTS
+"""Items read of one list (an entry's ``messaging`` or ``changes``, a change's
+``messages`` or ``contacts``)."""
+
+
 @dataclass
 class Extracted:
-    """Customer messages, each with the provider id that names its event."""
+    """Customer messages, each with the provider id that names its event; ``unread``:
+    events past the limits above, counted in ``ignored`` too (``finish``)."""
 
     messages: list[tuple[str, Interaction]] = field(default_factory=list)
     ignored: int = 0
+    unread: int = 0
+    budget: int = field(default=MAX_DELIVERY_EVENTS, repr=False)
+
+    def take(self, items: list[Any], *, events: bool = True) -> list[Any]:
+        """The first of ``items`` that are read: at most ``MAX_EVENTS`` and, for
+        ``events``, what is left of the delivery's budget; the rest is ``unread``."""
+        n = min(len(items), MAX_EVENTS, self.budget if events else MAX_EVENTS)
+        if events:
+            self.budget -= n
+        self.unread += len(items) - n
+        return items[:n]
+
+    def entries(self, entries: list[Any]) -> list[Any]:
+        """The first ``MAX_ENTRIES`` entries; each of the rest is one ``unread`` event,
+        its lists not looked into (counting them cost a second per million entries)."""
+        self.unread += max(0, len(entries) - MAX_ENTRIES)
+        return entries[:MAX_ENTRIES]
+
+    def finish(self, pointer: str = "/entry") -> Extracted:
+        """Counts what was left unread in ``ignored``, with one warning for the delivery:
+        more than Meta sends in one is no delivery of Meta's, or a very unusual one."""
+        if self.unread:
+            self.ignored += self.unread
+            log.warning(
+                "meta_delivery_over_limits",
+                pointer=pointer,
+                unread=self.unread,
+                max_entries=MAX_ENTRIES,
+                max_events=MAX_EVENTS,
+                max_delivery_events=MAX_DELIVERY_EVENTS,
+            )
+            self.unread = 0
+        return self
 
 
 def _when(seconds: float | None) -> datetime | None:
@@ -209,18 +256,22 @@ def extract_any(envelope: Envelope) -> Extracted:
     if envelope.object == WHATSAPP_OBJECT:
         return from_whatsapp(envelope)
     log.info("meta_object_ignored", pointer="/object", entries=len(envelope.entry))
-    return Extracted(ignored=sum(events_in(e, "changes", "messaging") for e in envelope.entry))
+    out = Extracted()
+    entries = out.entries(envelope.entry)
+    out.ignored = sum(events_in(e, "changes", "messaging") for e in entries)
+    return out.finish()
 
 
 def from_messenger(hook: Envelope) -> Extracted:
     out = Extracted()
-    for i, raw_entry in enumerate(hook.entry):
+    lists = ("messaging", "standby", "changes")
+    for i, raw_entry in enumerate(out.entries(hook.entry)):
         entry = read(MessengerEntry, raw_entry, ("entry", i))
         if entry is None:
-            out.ignored += events_in(raw_entry, "messaging", "standby", "changes")
+            out.ignored += events_in(raw_entry, *lists)
             continue
         out.ignored += len(entry.standby) + len(entry.changes)
-        for j, raw_event in enumerate(entry.messaging):
+        for j, raw_event in enumerate(out.take(entry.messaging)):
             at = ("entry", i, "messaging", j)
             event = read(MessagingEvent, raw_event, at)
             found = _messenger_message(event, hook.object, at) if event is not None else None
@@ -228,7 +279,7 @@ def from_messenger(hook: Envelope) -> Extracted:
                 out.ignored += 1
             else:
                 out.messages.append(found)
-    return out
+    return out.finish()
 
 
 def _messenger_message(
@@ -341,12 +392,12 @@ def _phone(raw: str | None) -> str | None:
 
 def from_whatsapp(hook: Envelope) -> Extracted:
     out = Extracted()
-    for i, raw_entry in enumerate(hook.entry):
+    for i, raw_entry in enumerate(out.entries(hook.entry)):
         entry = read(WaEntry, raw_entry, ("entry", i))
         if entry is None:
             out.ignored += events_in(raw_entry, "changes")
             continue
-        for k, raw_change in enumerate(entry.changes):
+        for k, raw_change in enumerate(out.take(entry.changes, events=False)):
             at: Path = ("entry", i, "changes", k)
             change = read(WaChange, raw_change, at)
             if change is None:
@@ -359,7 +410,7 @@ def from_whatsapp(hook: Envelope) -> Extracted:
                 continue
             contacts = (
                 read(WaContact, c, (*at, "value", "contacts", n))
-                for n, c in enumerate(value.contacts)
+                for n, c in enumerate(value.contacts[:MAX_EVENTS])
             )
             names = {
                 key: (c.profile or {}).get("name")
@@ -372,7 +423,7 @@ def from_whatsapp(hook: Envelope) -> Extracted:
             inbox = _phone(str(meta.get("display_phone_number") or "")) or meta.get(
                 "phone_number_id"
             )
-            for m, raw_msg in enumerate(value.messages):
+            for m, raw_msg in enumerate(out.take(value.messages)):
                 msg_at = (*at, "value", "messages", m)
                 msg = read(WaMessage, raw_msg, msg_at)
                 if msg is not None and msg.type in NOT_MESSAGES:
@@ -385,7 +436,7 @@ def from_whatsapp(hook: Envelope) -> Extracted:
                 except ValidationError as exc:
                     ignored(msg_at, exc, built=True)
                     out.ignored += 1
-    return out
+    return out.finish()
 
 
 def _wa_interaction(

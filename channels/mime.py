@@ -48,7 +48,7 @@ from channels.mail_text import (
     trim_text,
     unflow,
 )
-from channels.mime_forwards import FORWARD_PARSE_FACTOR, attached_message, forwarded
+from channels.mime_forwards import FORWARD_PARSE_FACTOR, FORWARDS, attached_message, forwarded
 from channels.mime_parser import (
     HEADER_LINE,
     MAX_DEPTH,
@@ -75,6 +75,7 @@ BANNER = re.compile(
 NO_BOUNDARY = "multipart: no boundary lines, read as one text part"
 HTML_CUT = f"text/html: only the first {MAX_HTML_CHARS // 1024 // 1024} MiB of markup rendered"
 TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels not read"
+FORWARD_TOO_DEEP = f"forwarded messages nested deeper than {MAX_DEPTH} levels not read"
 NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
 SPACED_NAME = re.compile(r"[^\s\"'=*][^\"'=*]*\s[^\"'=*]*\.[A-Za-z0-9]{1,8}")
 DSN = "message/delivery-status"
@@ -109,6 +110,9 @@ class ParsedEmail:
     #: the writer addressed the mail to themselves and it was delivered to another
     #: address (ours, in Bcc); see :func:`channels.mail_headers.written_to_self`
     to_self: bool = False
+    #: per address header (``cc``), the addresses (``@`` signs) past what was parsed of
+    #: a header longer than ``MAX_HEADER_CHARS``; see ``_Headers.addresses``
+    addresses_unread: dict[str, int] = field(default_factory=dict)
 
     @property
     def inbox(self) -> str | None:
@@ -160,6 +164,8 @@ class _Headers:
         self.warnings: list[str] = []
         #: the headers whose ``text`` was read cut to ``MAX_HEADER_CHARS``
         self.cut: set[str] = set()
+        #: per address header, the addresses past the part of it that was parsed
+        self.unread_addresses: dict[str, int] = {}
 
     def to_text(self, value: str) -> str:
         if not _has_surrogates(value):
@@ -203,9 +209,29 @@ class _Headers:
         return len(str(values[0])) if values else 0
 
     def addresses(self, name: str) -> list[Mailbox]:
-        found = parse_addresses(self.raw(name), decode_words, name)
+        """The mailboxes of an address header. Of a value longer than ``MAX_HEADER_CHARS``
+        (thousands of addresses) the addresses up to the last comma before it are parsed
+        and the rest only counted, by their ``@``: parsing 200,000 Cc took seconds, and
+        the event lists only the first ``channels.email.MAX_LISTED_ADDRESSES`` anyway."""
+        values = [self._parsed_part(name, value) for value in self.raw(name)]
+        found = parse_addresses(values, decode_words, name)
         self.warnings.extend(w for w in found.warnings if w not in self.warnings)
         return found.boxes
+
+    def _parsed_part(self, name: str, value: str) -> str:
+        if len(value) <= MAX_HEADER_CHARS:
+            return value
+        cut = value.rfind(",", 0, MAX_HEADER_CHARS)
+        head = value[: cut if cut > 0 else MAX_HEADER_CHARS]
+        unread = value.count("@", len(head))
+        key = name.lower()
+        self.unread_addresses[key] = self.unread_addresses.get(key, 0) + unread
+        warning = (
+            f"{key}: {len(value):,} characters; the {unread:,} addresses after the "
+            f"first {len(head):,} characters not read"
+        )
+        self.warnings.append(warning)
+        return head
 
 
 def _declared_charsets(msg: Message, seen: dict[int, str | None] | None = None) -> list[str]:
@@ -537,6 +563,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
             headers=headers,
             group_addresses=group_addresses,
         ),
+        addresses_unread=headers.unread_addresses,
     )
 
 
@@ -621,18 +648,29 @@ def _read(walk: _Walk, root: Message, depth: int, budget: int) -> tuple[str, lis
     named = [_plain_text(part, walk) for part in walk.named_plain]
     if any(t.strip() for t in named):
         return "\n\n".join(trim_text(t) for t in named if t.strip()), [], False
-    forward = forwarded(root, walk, budget) if depth < MAX_DEPTH else None
-    if forward is not None:
-        inner, decoded = forward
-        sub = walk.fork()
-        if decoded:
-            sub.declared = [*walk.declared, *_declared_charsets(inner, walk.charsets)]
-        _walk(inner, sub, depth + 1)
-        walk.parts = sub.parts
-        found = _read(sub, inner, depth + 1, budget - decoded)
-        if found[0].strip():
-            return found
-    return text, quoted, html_only
+    found = _read_forward(walk, root, depth, budget)
+    return found if found is not None and found[0].strip() else (text, quoted, html_only)
+
+
+def _read_forward(
+    walk: _Walk, root: Message, depth: int, budget: int
+) -> tuple[str, list[str], bool] | None:
+    """What ``_read`` finds in the message a forward ``root`` holds; None when it is no
+    forward, or nested deeper than ``MAX_DEPTH``, which a warning says (as for parts)."""
+    if depth >= MAX_DEPTH:
+        if root.get_content_type() in FORWARDS and FORWARD_TOO_DEEP not in walk.headers.warnings:
+            walk.headers.warnings.append(FORWARD_TOO_DEEP)
+        return None
+    forward = forwarded(root, walk, budget)
+    if forward is None:
+        return None
+    inner, decoded = forward
+    sub = walk.fork()
+    if decoded:
+        sub.declared = [*walk.declared, *_declared_charsets(inner, walk.charsets)]
+    _walk(inner, sub, depth + 1)
+    walk.parts = sub.parts
+    return _read(sub, inner, depth + 1, budget - decoded)
 
 
 def _plain_text(part: Message, walk: _Walk, data: bytes | None = None) -> str:

@@ -11,7 +11,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from channels.body import JSON, parse_json, read_body, require_media_type, validate
+from channels.body import (
+    JSON,
+    message_body_limit,
+    parse_json_off_loop,
+    read_body,
+    require_media_type,
+    validate,
+)
 from channels.deps import Ingress
 from channels.models import AcceptedBody, problem_responses
 from channels.shared_secret import openapi_parameters, require_secret
@@ -127,9 +134,9 @@ def build_router() -> APIRouter:
     )
     async def voice(request: Request, ingress: Ingress) -> AcceptedBody:
         require_media_type(request, JSON)
-        raw = await read_body(request, ingress.settings.max_body_bytes)
+        raw = await read_body(request, message_body_limit(ingress.settings))
         require_secret(request, raw, ingress.settings.voice_secret)
-        call = validate(CallEventBody, parse_json(raw, unique_names=True))
+        call = validate(CallEventBody, await parse_json_off_loop(raw, unique_names=True))
         accepted = await ingress.publisher.interaction(
             SOURCE, f"{call.call_id}\x1f{call.event}", to_interaction(call)
         )

@@ -7,15 +7,18 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
 
 from channels.body import (
     FORM,
     JSON,
     MULTIPART,
+    OFF_LOOP_BYTES,
     check_form_fields,
     declared_charset,
     malformed,
-    parse_json,
+    message_body_limit,
+    parse_json_off_loop,
     parse_multipart,
     read_body,
     refuse_repeated_fields,
@@ -104,13 +107,19 @@ def parse_form_in(raw: bytes, charset: str) -> dict[str, str]:
 async def accept(ingress: IngressContext, request: Request) -> Response:
     """``POST /v1/channels/webform``; also served without FastAPI (``channels.app``)."""
     kind = require_media_type(request, JSON, FORM, MULTIPART)
-    raw = await read_body(request, ingress.settings.max_body_bytes)
+    # a browser's FormData may carry a file (never read into the event): the body limit
+    limit = ingress.settings.max_body_bytes if kind == MULTIPART else None
+    raw = await read_body(request, limit or message_body_limit(ingress.settings))
     if kind == MULTIPART:
         data: Any = await parse_multipart(raw, request.headers["content-type"], once=FIELDS)
     elif kind == FORM:
-        data = parse_form_in(raw, form_charset(request.headers["content-type"]))
+        charset = form_charset(request.headers["content-type"])
+        if len(raw) > OFF_LOOP_BYTES:
+            data = await run_in_threadpool(parse_form_in, raw, charset)
+        else:
+            data = parse_form_in(raw, charset)
     else:
-        data = parse_json(raw, unique_names=True)
+        data = await parse_json_off_loop(raw, unique_names=True)
     form = validate(WebForm, data)
     # A form has no provider message id: an Idempotency-Key header makes retries
     # safe; without one the same sender and content within the window are one event.
