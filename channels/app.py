@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from channels import actions, body, chat, email, meta, twilio, voice, webform
 from channels.deps import IngressContext
@@ -22,7 +20,7 @@ from channels.models import CHALLENGE, HEADERS_TOO_LARGE, challenge, problem_res
 from channels.problems import Problem, install_handlers, instance_path, problem_response
 from channels.signatures import PROVIDER_CHALLENGES, SIGNATURE_HEADER
 from router.health import add_health_routes
-from router.observability import Telemetry
+from router.http_metrics import Measure, serving_route
 
 RETRY_AFTER_S = 5
 UTF8_OR_SUBSET = frozenset({None, "utf-8", "utf8", "us-ascii", "ascii"})
@@ -286,40 +284,6 @@ def served(scope: Scope) -> bool:
     return True
 
 
-def serving_route(scope: Scope) -> Any:
-    """The route of the app (``scope["app"]``) that serves the request, path and method,
-    as the app's router would pick it; None when none does."""
-    routes = getattr(scope.get("app"), "routes", None) or ()
-    for route in _served_routes(routes):
-        if route.matches(scope)[0] is Match.FULL:
-            return getattr(route, "original_route", route)
-    return None
-
-
-def route_label(scope: Scope, root_path: str = "") -> str:
-    """The ``route`` label of a request's metrics: its route's path template as the
-    OpenAPI document writes it (``/v1/tickets/{ticket_id}``, Starlette's ``path_format``,
-    never the ``{ticket_id:path}`` it routes by); ``unmatched`` when no route serves it.
-    FastAPI names only its own routes in the scope: the others (``/openapi.json``,
-    ``/docs``) are looked up, on the scope as it came (``root_path``, before a mount's
-    routing extended it), which only requests without an API route pay for."""
-    route = scope.get("route") or serving_route({**scope, "root_path": root_path})
-    if route is None:
-        return "unmatched"
-    return str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
-
-
-def _served_routes(routes: Any) -> Any:
-    """The routes as declared: FastAPI from 0.16x keeps an included router's routes
-    behind a wrapper of its own (``iter_route_contexts`` unwraps them); before, the app's
-    routes were the routes themselves."""
-    try:
-        from fastapi.routing import iter_route_contexts  # not in every FastAPI
-    except ImportError:
-        return routes
-    return iter_route_contexts(routes)
-
-
 def _non_utf8_json(scope: Scope) -> Problem | None:
     found = None
     for name, value in scope["headers"]:
@@ -345,47 +309,3 @@ def _charset_problem(content_type: str) -> Problem | None:
         return None
     detail = f"JSON is UTF-8 (RFC 8259); charset {charset!r} is not accepted"
     return Problem(415, detail)
-
-
-class Measure:
-    """Counts and times every request by route and status.
-
-    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``) runs
-    each request through an extra task and memory streams, which cost more than a web
-    form's own work. The labelled metric children are looked up once per route."""
-
-    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
-        self.app = app
-        self._telemetry = telemetry
-        self._counters: dict[tuple[str, int], Any] = {}
-        self._timers: dict[str, Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        root_path = scope.get("root_path", "")  # as routing found it: a mount changes it
-        status = 500  # what the server answers when the app raises before answering
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            self._record(route_label(scope, root_path), status, started)
-
-    def _record(self, route: str, status: int, started: float) -> None:
-        counter = self._counters.get((route, status))
-        if counter is None:
-            counter = self._telemetry.http_requests.labels(route, str(status))
-            self._counters[route, status] = counter
-        timer = self._timers.get(route)
-        if timer is None:
-            timer = self._timers[route] = self._telemetry.http_latency.labels(route)
-        counter.inc()
-        timer.observe(time.perf_counter() - started)

@@ -21,8 +21,9 @@ from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from router.http_metrics import Measure
 from router.observability import Telemetry
 
 ReadyCheck = Callable[[], Awaitable[str | None] | str | None]
@@ -255,53 +256,9 @@ def add_health_routes(
     return readiness
 
 
-class MeasureRequests:
-    """Counts and times a role's probes and scrapes by route and status, into the same
-    ``switchboard_http_requests`` and ``switchboard_http_request_seconds`` as the
-    ingress's own measuring (``channels.app.Measure``, which this package must not
-    import): every role's HTTP port answers for its requests on ``/metrics``.
-
-    A plain ASGI middleware, like the ingress's: the route is the one routing picked
-    (its path template), ``unmatched`` when none did."""
-
-    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
-        self.app = app
-        self._telemetry = telemetry
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the server answers when the app raises before answering
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            label = _route_label(scope)
-            self._telemetry.http_requests.labels(label, str(status)).inc()
-            self._telemetry.http_latency.labels(label).observe(time.perf_counter() - started)
-
-
-def _route_label(scope: Scope) -> str:
-    """The served route's path template; FastAPI names only its own routes in the scope,
-    so the app's plain ones (``/openapi.json``) are looked up."""
-    route = scope.get("route")
-    if route is None:
-        plain = (r for r in getattr(scope.get("app"), "routes", ()) if hasattr(r, "path_format"))
-        route = next((r for r in plain if r.matches(scope)[0] is Match.FULL), None)
-    return str(getattr(route, "path_format", None) or "unmatched")
-
-
 def ops_app(telemetry: Telemetry, checks: Callable[[], Mapping[str, ReadyCheck]]) -> FastAPI:
     """The HTTP surface of a role without ingress (router, metrics): probes and metrics."""
     app = FastAPI(title="Switchboard", docs_url=None, redoc_url=None)
     add_health_routes(app, telemetry, checks)
-    app.add_middleware(MeasureRequests, telemetry=telemetry)
+    app.add_middleware(Measure, telemetry=telemetry)
     return app
