@@ -5,7 +5,6 @@ recount all agree; a window an older version counted whole seconds into keeps th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from router.app.verify import Period, Published, Recount, compare
 from router.events import iso
 from router.keys import Keys
 from router.observability import Telemetry
-from router.redis import RedisClient, make_redis
+from router.redis import RedisClient
 from router.settings import Settings
 from tests.component.cli.test_metrics_verify import ev
 from tests.component.state.test_metric_windows import Role
@@ -29,15 +28,6 @@ REPLIES = [
     ev(n, "responded", NOW, handle_seconds=seconds, response=None)
     for n, seconds in enumerate([0.4, 2.5, 0.4], start=1)
 ]
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
-    client = make_redis(settings)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def latest(role: Role) -> dict[str, Any]:

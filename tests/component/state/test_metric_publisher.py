@@ -7,7 +7,6 @@ process took over."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from consumers.state.counters import COUNTER
 from router.app import roles
 from router.events import iso
 from router.keys import Keys
-from router.redis import RedisClient, make_redis, text
+from router.redis import RedisClient, text
 from router.settings import Settings
 from router.topics import OutRecord, Topic
 from tests.component.cli.test_metrics_verify import ev
@@ -32,15 +31,6 @@ pytestmark = pytest.mark.component
 
 NOW = datetime(2026, 12, 5, 5, 3, 30, tzinfo=UTC)
 LATENESS_S = 180
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
-    client = make_redis(settings)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 class Process:

@@ -5,7 +5,6 @@ window across processes, and keys escape what would make them ambiguous."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from consumers.domain.windows import CONTRIBUTORS
 from consumers.metrics import MetricsHandler
 from router.events import iso
 from router.observability import Telemetry
-from router.redis import RedisClient, make_redis
+from router.redis import RedisClient
 from router.settings import Settings
 from router.topics import OutRecord
 from tests.component.cli.test_metrics_verify import ev
@@ -26,15 +25,6 @@ pytestmark = pytest.mark.component
 
 NOW = datetime(2026, 12, 5, 5, 3, 30, tzinfo=UTC)
 LATENESS_S = 180
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
-    client = make_redis(settings)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 class Role:

@@ -7,26 +7,16 @@ goes through. Run on one server here, and on the cluster by
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from structlog.testing import capture_logs
 
 from consumers.state.counters import Increment, WindowCounters
 from router.errors import BackendUnavailable
-from router.redis import RedisClient, make_redis
+from router.redis import RedisClient
 from router.settings import Settings
 
 pytestmark = pytest.mark.component
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
-    client = make_redis(settings)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def _increment(event: str) -> Increment:
