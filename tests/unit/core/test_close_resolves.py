@@ -14,12 +14,11 @@ import pytest
 
 from consumers.domain.lifecycle import abandoned, apply_action
 from consumers.domain.outputs import LifecycleOutputs
-from consumers.domain.windows import CONTRIBUTORS, window_of
 from router.actions import Action, TicketClosed, TicketPostponed, TicketResolved
-from router.app.verify import Recount
-from router.events import SlaClock, Ticket, metric_key
+from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
 from rules import load_ruleset
+from tests.unit.core.metric_counts import contributed, recounted
 
 pytestmark = pytest.mark.unit
 
@@ -65,28 +64,6 @@ def play(ticket: Ticket, *steps: tuple[Action, datetime]) -> list[bytes]:
             out.add(etype, **data)
         records += [r.value for r in out.records if r.value is not None]
     return records
-
-
-def contributed(records: list[bytes]) -> dict[str, dict[str, int]]:
-    """What the metrics role counts, per window key."""
-    windows: dict[str, dict[str, int]] = {}
-    for value in records:
-        event = orjson.loads(value)
-        at = datetime.fromisoformat(event["time"])
-        for contributor in CONTRIBUTORS:
-            for c in contributor(event["type"], event["data"]):
-                key = metric_key(c.metric, window_of(c.at or at, 60)[0], c.dimensions)
-                counters = windows.setdefault(key, {})
-                counters[c.counter] = counters.get(c.counter, 0) + c.amount
-    return windows
-
-
-def recounted(records: list[bytes]) -> dict[str, dict[str, int]]:
-    """What ``metrics verify`` recounts, per window key."""
-    recount = Recount(60)
-    for value in records:
-        recount.add_record(value, 0)
-    return {w.key: c for w, c in recount.windows.items()}
 
 
 Count = Callable[[list[bytes]], dict[str, dict[str, int]]]

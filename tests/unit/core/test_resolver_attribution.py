@@ -12,7 +12,7 @@ import pytest
 
 from consumers.domain.lifecycle import apply_action
 from consumers.domain.outputs import LifecycleOutputs
-from consumers.domain.windows import fcr, satisfaction, window_of
+from consumers.domain.windows import fcr, satisfaction
 from router.actions import (
     Action,
     FeedbackCes,
@@ -22,9 +22,11 @@ from router.actions import (
     TicketResolved,
     TicketTransferred,
 )
-from router.app.verify import Recount
-from router.events import Ticket, metric_key
+from router.events import Ticket
 from rules import load_ruleset
+from tests.unit.core.metric_counts import Counts
+from tests.unit.core.metric_counts import contributed as counted
+from tests.unit.core.metric_counts import recounted as recount
 
 pytestmark = pytest.mark.unit
 
@@ -64,26 +66,14 @@ def play(*steps: tuple[Action, datetime]) -> list[bytes]:
     return records
 
 
-def contributed(records: list[bytes]) -> dict[str, dict[str, int]]:
-    """What the metrics role's contribution functions count, per window key."""
-    windows: dict[str, dict[str, int]] = {}
-    for value in records:
-        event = orjson.loads(value)
-        at = datetime.fromisoformat(event["time"])
-        for contributor in (fcr, satisfaction):
-            for c in contributor(event["type"], event["data"]):
-                key = metric_key(c.metric, window_of(at, 60)[0], c.dimensions)
-                counters = windows.setdefault(key, {})
-                counters[c.counter] = counters.get(c.counter, 0) + c.amount
-    return windows
+def contributed(records: list[bytes]) -> Counts:
+    """What the metrics role counts for fcr and satisfaction, per window key."""
+    return counted(records, (fcr, satisfaction))
 
 
-def recounted(records: list[bytes]) -> dict[str, dict[str, int]]:
+def recounted(records: list[bytes]) -> Counts:
     """What ``metrics verify`` recounts for fcr and satisfaction, per window key."""
-    recount = Recount(60)
-    for value in records:
-        recount.add_record(value, 0)
-    return {w.key: c for w, c in recount.windows.items() if w.metric in ("fcr", "satisfaction")}
+    return recount(records, ("fcr", "satisfaction"))
 
 
 def resolve_then_reopen() -> list[bytes]:
