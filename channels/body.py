@@ -34,9 +34,6 @@ OFF_LOOP_BYTES = 64 * 1024
 """A body larger than this is parsed in a worker thread (``parse_json_off_loop``): its
 parse and duplicate-name pass would otherwise hold every other request."""
 SURROGATE = re.compile("[\ud800-\udfff]")
-CONTENT_TYPE_POINTER = "/header/content-type"
-"""Where an error in the header points: as FastAPI points at a header (``/query/limit``
-for a query parameter)."""
 
 
 def media_type(request: Request) -> str:
@@ -47,7 +44,7 @@ def single_header(headers: Headers, name: str) -> str | None:
     """The value of a header that holds one value (``Content-Type``, ``Authorization``,
     ``Idempotency-Key``), None when absent. Sent twice, whichever one was read could be
     the one the client (or a gateway in front, reading the other) did not mean: 400 at
-    ``/header/<name>``."""
+    ``/header/<name>``, as FastAPI points at a query parameter (``/query/limit``)."""
     values = headers.getlist(name)
     if len(values) > 1:
         detail = f"the {name} header is repeated; send one"
