@@ -17,15 +17,13 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote_to_bytes
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.routing import APIRoute
-from fastapi.security import HTTPBearer
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -35,25 +33,30 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_core import PydanticCustomError
-from starlette.types import Message, Receive, Scope, Send
 
+from channels.action_checks import (
+    conflict_of,
+    require_offers,
+    require_targets,
+    require_tickets,
+    require_unused_ids,
+)
+from channels.bearer import BEARER, PrivateRoute, authorize
 from channels.body import (
     JSON,
     parse_json_off_loop,
     read_body,
     require_media_type,
-    single_header,
 )
-from channels.deps import Ingress, KnownAgents, TicketOwners, TicketReads
+from channels.deps import Ingress
 from channels.models import (
     AcceptedBody,
     idempotency_key,
     idempotency_key_parameter,
     problem_responses,
 )
-from channels.problems import ROOT, Problem, invalid_fields, validation_errors
-from channels.publish import Publisher, fingerprint_of, key_reused
-from channels.signatures import INVALID_BEARER, matches_any
+from channels.problems import ROOT, Problem, at, invalid_fields, validation_errors
+from channels.publish import fingerprint_of
 from router.actions import (
     ACTIONS,
     ANY_CONTROL,
@@ -74,7 +77,6 @@ from router.errors import InvalidEvent
 from router.events import DATA_BASE64, CloudEvent, received_time, uri_reference, utcnow
 from router.ids import event_id, scoped_id
 from router.topics import Topic
-from router.vocabulary import EventType
 
 SOURCE = "/switchboard/actions"
 CE_JSON = "application/cloudevents+json"
@@ -87,8 +89,6 @@ MAX_EXTENSIONS = 16
 MAX_EXTENSION_CHARS = 1024  # a W3C traceparent is 55, a tracestate at most 512
 # A URI: a scheme, then printable ASCII (RFC 3986 has no spaces or controls).
 URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[!-~]*", re.ASCII)
-# Documents the scheme in OpenAPI; the check itself is authorize(), constant-time.
-BEARER = HTTPBearer(auto_error=False, description="One of SWITCHBOARD_API_TOKENS.")
 
 
 def json_media_type(value: str) -> str:
@@ -168,7 +168,7 @@ def _prepare(
 ) -> Prepared | None:
     if not isinstance(item, dict):
         what = "each action" if prefix else "the body"
-        errors.append(_at(prefix, f"{what} must be a JSON object (a CloudEvent)"))
+        errors.append(at(prefix, f"{what} must be a JSON object (a CloudEvent)"))
         return None
     found = len(errors)
     extensions: dict[str, Extension] = {}
@@ -245,7 +245,7 @@ def _data_from_base64(
     rest = {name: value for name, value in item.items() if name != DATA_BASE64}
     where = f"{prefix}/{DATA_BASE64}"
     if "data" in item:
-        errors.append(_at(where, "data and data_base64 are both present; an event carries one"))
+        errors.append(at(where, "data and data_base64 are both present; an event carries one"))
         return rest
     encoded = item[DATA_BASE64]
     try:
@@ -253,7 +253,7 @@ def _data_from_base64(
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        errors.append(_at(where, "not the base64 of a JSON object (an action's data is one)"))
+        errors.append(at(where, "not the base64 of a JSON object (an action's data is one)"))
         return {**rest, "data": {}}
     return {**rest, "data": data}
 
@@ -270,20 +270,20 @@ def _extensions(
             continue
         where = prefix + json_pointer([name])
         if problem := _name_problem(name):
-            errors.append(_at(where, problem))
+            errors.append(at(where, problem))
         elif isinstance(value, str):
             if len(value) > MAX_EXTENSION_CHARS:
-                errors.append(_at(where, f"longer than {MAX_EXTENSION_CHARS} characters"))
+                errors.append(at(where, f"longer than {MAX_EXTENSION_CHARS} characters"))
             elif ANY_CONTROL.search(value):
-                errors.append(_at(where, "holds a control character"))
+                errors.append(at(where, "holds a control character"))
             else:
                 found[name] = value
         elif isinstance(value, int | float):  # bool too
             found[name] = value
         elif value is not None:
-            errors.append(_at(where, "an extension attribute is a string, number or boolean"))
+            errors.append(at(where, "an extension attribute is a string, number or boolean"))
     if len(found) > MAX_EXTENSIONS:
-        errors.append(_at(prefix, f"more than {MAX_EXTENSIONS} extension attributes"))
+        errors.append(at(prefix, f"more than {MAX_EXTENSIONS} extension attributes"))
     return found
 
 
@@ -322,10 +322,10 @@ def prepare(
     items, prefixes = ([body], [""]) if not isinstance(body, list) else (body, None)
     if prefixes is None:
         if not items:
-            raise Problem(400, "empty list of actions", slug="invalid", errors=[_at(ROOT, "empty")])
+            raise Problem(400, "empty list of actions", slug="invalid", errors=[at(ROOT, "empty")])
         if len(items) > MAX_ACTIONS:
             detail = f"at most {MAX_ACTIONS} actions per request"
-            raise Problem(400, detail, slug="invalid", errors=[_at(ROOT, detail)])
+            raise Problem(400, detail, slug="invalid", errors=[at(ROOT, detail)])
         prefixes = [f"/{i}" for i in range(len(items))]
     errors: list[dict[str, Any]] = []
     prepared = [
@@ -377,61 +377,9 @@ def _require_distinct_ids(prepared: list[Prepared]) -> None:
             continue
         earlier = first.setdefault(scoped_id(p.event.source, p.event.id), p)
         if earlier.fingerprint != p.fingerprint:
-            errors.append(_at(f"{p.pointer}/id", f"the id of {earlier.pointer} with other content"))
+            errors.append(at(f"{p.pointer}/id", f"the id of {earlier.pointer} with other content"))
     if errors:
         raise invalid_fields(errors)
-
-
-async def require_unused_ids(prepared: list[Prepared], publisher: Publisher) -> None:
-    """422 before anything is published when an item's id was already written for other
-    content: a given id (``id-reused``, at ``/N/id``) or one named by the
-    Idempotency-Key (``idempotency-key-reused``)."""
-    checked = [p for p in prepared if p.fingerprint is not None]
-    if not checked:
-        return
-    named = [(scoped_id(p.event.source, p.event.id), p.fingerprint or "") for p in checked]
-    reused = await publisher.reused(named)
-    taken = [p for p, r in zip(checked, reused, strict=True) if r]
-    if any(not p.given_id for p in taken):
-        raise key_reused()
-    if taken:
-        raise id_reused([_at(f"{p.pointer}/id", "used before for other content") for p in taken])
-
-
-def id_reused(errors: list[dict[str, Any]]) -> Problem:
-    return Problem(
-        422,
-        f"{errors[0]['pointer']}: this event id was already used for other content; "
-        "nothing was written (use a new id for a new action)",
-        slug="id-reused",
-        errors=errors,
-    )
-
-
-def conflict_of(p: Prepared) -> Problem:
-    """What a copy racing this one for its id is answered when their content differs."""
-    if p.given_id:
-        return id_reused([_at(f"{p.pointer}/id", "used before for other content")])
-    return key_reused()
-
-
-async def require_tickets(prepared: list[Prepared], ticket_owners: TicketOwners) -> None:
-    """404 naming every item whose ticket does not exist. Published anyway, such an action
-    would only end in the dead-letter topic, and the helpdesk would believe it applied."""
-    wanted = list(dict.fromkeys(p.ticket_id for p in prepared if p.ticket_id is not None))
-    if not wanted:
-        return
-    owners = await ticket_owners(wanted)
-    unknown = [t for t, owner in zip(wanted, owners, strict=True) if owner is None]
-    if unknown:
-        errors = [
-            _at(f"{p.pointer}/data/ticket_id", f"no ticket {p.ticket_id!r}")
-            for p in prepared
-            if p.ticket_id in unknown
-        ]
-        names = ", ".join(repr(t) for t in unknown)
-        detail = f"unknown ticket{'s' if len(unknown) > 1 else ''} {names}; nothing was written"
-        raise Problem(404, detail, slug="unknown-ticket", errors=errors)
 
 
 def is_binary(kind: str, headers: Mapping[str, str]) -> bool:
@@ -446,10 +394,10 @@ def cloudevents_binding(kind: str, body: Any, headers: Mapping[str, str]) -> Any
     attributes as ``ce-*`` headers, the body the event's ``data``)."""
     if kind == CE_BATCH and not isinstance(body, list):
         detail = f"a CloudEvents batch is a JSON array; send one event as {CE_JSON}"
-        raise Problem(400, detail, slug="invalid", errors=[_at(ROOT, detail)])
+        raise Problem(400, detail, slug="invalid", errors=[at(ROOT, detail)])
     if kind == CE_JSON and isinstance(body, list):
         detail = f"a structured CloudEvent is one JSON object; send a list as {CE_BATCH}"
-        raise Problem(400, detail, slug="invalid", errors=[_at(ROOT, detail)])
+        raise Problem(400, detail, slug="invalid", errors=[at(ROOT, detail)])
     if not is_binary(kind, headers):
         return body
     return {**binary_attributes(headers), "data": body}
@@ -475,178 +423,20 @@ def binary_attributes(headers: Mapping[str, str]) -> dict[str, str]:
         attribute = name.lower().removeprefix(BINARY_PREFIX)
         header, where = BINARY_PREFIX + attribute, json_pointer([attribute])
         if attribute in found:
-            errors.append(_at(where, f"binary mode: the {header} header is repeated"))
+            errors.append(at(where, f"binary mode: the {header} header is repeated"))
         elif attribute in NOT_HEADERS:
-            errors.append(_at(where, f"binary mode: {NOT_HEADERS[attribute]}; no {header}"))
+            errors.append(at(where, f"binary mode: {NOT_HEADERS[attribute]}; no {header}"))
         else:
             try:
                 found[attribute] = unquote_to_bytes(raw.encode("latin-1")).decode()
             except UnicodeError:  # starlette read the header's bytes as Latin-1
                 detail = f"binary mode: the {header} header is not percent-encoded UTF-8"
-                errors.append(_at(where, detail))
+                errors.append(at(where, detail))
     if "type" not in found and "/type" not in (e["pointer"] for e in errors):
-        errors.append(_at("/type", "binary mode: the ce-type header is required"))
+        errors.append(at("/type", "binary mode: the ce-type header is required"))
     if errors:
         raise invalid_fields(errors)
     return found
-
-
-async def require_targets(
-    prepared: list[Prepared], queues: Collection[str] | None, known_agents: KnownAgents | None
-) -> None:
-    """One 400 naming every transfer to an unknown queue and to an unknown agent, so a
-    helpdesk fixes them all at once."""
-    errors = unknown_queues(prepared, queues) + await unknown_agents(prepared, known_agents)
-    if errors:
-        raise invalid_fields(errors)
-
-
-def unknown_queues(
-    prepared: list[Prepared], queues: Collection[str] | None
-) -> list[dict[str, str]]:
-    """Every transfer to a queue the rules do not declare. Published anyway, such an
-    action would only end in the dead-letter topic. Without readable rules the router is
-    left to judge."""
-    if queues is None:
-        return []
-    known = ", ".join(sorted(queues))
-    return [
-        _at(f"{p.pointer}/data/queue", f"unknown queue {queue!r}; one of {known}")
-        for p in prepared
-        if p.event.type == EventType.TICKET_TRANSFERRED
-        and isinstance(data := p.event.data, dict)
-        and (queue := data.get("queue")) is not None
-        and queue not in queues
-    ]
-
-
-PRESENCE = canonical_type("agent.presence")
-
-
-async def unknown_agents(
-    prepared: list[Prepared], known_agents: KnownAgents | None
-) -> list[dict[str, str]]:
-    """Every transfer to an agent never seen: an agent becomes known by an
-    ``agent.presence`` (this request's count). Published anyway, the ticket would be
-    offered to nobody until the accept timeout, and the helpdesk would believe it moved."""
-    if known_agents is None:
-        return []
-    announced = {
-        data.get("agent_id")
-        for p in prepared
-        if p.event.type == PRESENCE and isinstance(data := p.event.data, dict)
-    }
-    named = [
-        (p, agent)
-        for p in prepared
-        if p.event.type == EventType.TICKET_TRANSFERRED
-        and isinstance(data := p.event.data, dict)
-        and isinstance(agent := data.get("agent_id"), str)
-        and agent not in announced
-    ]
-    if not named:
-        return []
-    wanted = list(dict.fromkeys(agent for _, agent in named))
-    found = dict(zip(wanted, await known_agents(wanted), strict=True))
-    return [
-        _at(f"{p.pointer}/data/agent_id", f"unknown agent {agent!r}: an agent.presence names one")
-        for p, agent in named
-        if not found[agent]
-    ]
-
-
-ACCEPTED = canonical_type("assignment.accepted")
-DECLINED = canonical_type("assignment.declined")
-REPLIED = canonical_type("agent.replied")
-
-
-async def require_offers(prepared: list[Prepared], read_tickets: TicketReads | None) -> None:
-    """409 naming every ``assignment.accepted`` / ``.declined`` whose ticket is not offered
-    to its agent (its ``assignee``, as the router judges it), as read now and as the
-    request's own earlier items change it (a transfer to an agent offers it to them, a
-    decline to nobody). Published anyway, the router would change nothing, and the
-    helpdesk would believe the agent took or gave back the ticket. Call after
-    ``require_tickets``: a ticket that is not there is its 404."""
-    answers = [p for p in prepared if p.event.type in (ACCEPTED, DECLINED) and p.ticket_id]
-    if read_tickets is None or not answers:
-        return
-    wanted = list(dict.fromkeys(p.ticket_id for p in answers if p.ticket_id is not None))
-    try:
-        found = await read_tickets(wanted)
-    except ValidationError:  # a snapshot that cannot be read: the router dead-letters
-        return
-    offered = {t: ticket.assignee for t, ticket in zip(wanted, found, strict=True) if ticket}
-    errors = []
-    for p in prepared:
-        data = p.event.data if isinstance(p.event.data, dict) else {}
-        ticket_id, agent = p.ticket_id, data.get("agent_id")
-        if ticket_id not in offered:
-            continue
-        if p.event.type in (ACCEPTED, DECLINED):
-            holder = offered[ticket_id]
-            if holder != agent:
-                to = f"to {holder!r}" if holder else "to nobody"
-                detail = f"ticket {ticket_id!r} is offered {to}, not to {agent!r}"
-                errors.append(_at(f"{p.pointer}/data/agent_id", detail))
-            elif p.event.type == DECLINED:
-                offered[ticket_id] = None
-        elif p.event.type == EventType.TICKET_TRANSFERRED and agent is not None:
-            offered[ticket_id] = agent
-        elif p.event.type == EventType.TICKET_TRANSFERRED or (
-            p.event.type == REPLIED and offered[ticket_id] is None
-        ):  # another queue may take it from its assignee, a reply give it to the replier:
-            del offered[ticket_id]  # what follows on this ticket is left to the router
-    if errors:
-        detail = f"{errors[0]['pointer']}: {errors[0]['detail']}; nothing was written"
-        raise Problem(409, detail, slug="not-offered", errors=errors)
-
-
-def _at(path: str, detail: str) -> dict[str, str]:
-    return {"pointer": path, "detail": detail}
-
-
-def authorize(request: Request, tokens: frozenset[str]) -> str:
-    """The request's bearer token, one of ``tokens``; else 401 saying which part is
-    wrong (never echoing what was sent). A bearer token given but not one of them is
-    ``error="invalid_token"`` in the challenge (RFC 6750, 3.1); a request without one
-    gets the bare challenge. Sent twice, the header is a 400 (``single_header``): a
-    gateway in front may have judged the other one."""
-    header = single_header(request.headers, "Authorization") or ""
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    challenge = 'Bearer realm="switchboard"'
-    if not tokens:
-        wrong = "no API tokens are configured"
-    elif not header.strip():
-        wrong = "missing Authorization header: send Authorization: Bearer <token>"
-    elif scheme.lower() != "bearer" or not token:
-        wrong = "the Authorization header is not a bearer token: send Bearer <token>"
-    elif not matches_any(token, tokens):
-        wrong = INVALID_BEARER
-        challenge += ', error="invalid_token"'
-    else:
-        return token
-    raise Problem(401, wrong, slug="token", headers={"WWW-Authenticate": challenge})
-
-
-class PrivateRoute(APIRoute):
-    """A route whose answers, errors included, may carry personal data: each says
-    ``Cache-Control: no-store``, so no proxy or browser keeps a copy."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await super().handle(scope, receive, no_store(send))
-
-
-def no_store(send: Send) -> Send:
-    """``send``, adding ``Cache-Control: no-store`` to the answer's headers."""
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", ()) if k != b"cache-control"]
-            message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
-        await send(message)
-
-    return sending
 
 
 def cloudevent_schema(item_schema: dict[str, Any]) -> dict[str, Any]:

@@ -134,6 +134,11 @@ def validation_errors(exc: ValidationError | RequestValidationError) -> list[dic
     return found
 
 
+def at(where: str, detail: str) -> dict[str, str]:
+    """One field's error: its JSON Pointer and what is wrong there."""
+    return {"pointer": where, "detail": detail}
+
+
 def invalid(exc: ValidationError) -> Problem:
     return invalid_fields(validation_errors(exc))
 

@@ -32,7 +32,7 @@ from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, Field
 from starlette.convertors import Convertor, register_url_convertor
 
-from channels.actions import BEARER, PrivateRoute, authorize
+from channels.bearer import BEARER, PrivateRoute, authorize
 from channels.models import LINK_NEXT, NO_STORE, problem_response_of
 from channels.problems import Problem, invalid_fields
 from consumers.domain.assignment import parse_member
