@@ -56,52 +56,38 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
-from pydantic import ValidationError
 
-from consumers.metrics import MetricsHandler, read_lifecycle
+from consumers.metrics import MetricsHandler
 from consumers.state.counters import WindowCounters
 from router.app.reading import Progress, read_through, require_topics
+from router.app.recount import (
+    Counters,
+    Recount,
+    WindowId,
+    as_published,
+    documented_values,
+    parse_time,
+)
 from router.app.report.windows import Period
 from router.errors import ConfigError, SwitchboardError
-from router.events import metric_key
 from router.kafka import make_admin
-from router.limits import Limits
 from router.redis import make_redis
 from router.settings import Settings
 from router.topics import METRIC_TOPICS, Topic, TopicNames
-
-Counters = dict[str, int]
-HANDLE_MS = "handle_ms_sum"
-"""Where the recount sums handle time, in whole milliseconds: exact, where adding each
-event's seconds rounded would not be."""
 
 GAUGES = frozenset({"open", "waiting", "oldest_waiting_seconds"})
 IGNORED_DIMENSIONS = frozenset({"definition_hash"})
 """Dimensions that name how a figure was defined, not what it counts: a window split by
 them is compared as one."""
 
-T = "switchboard.ticket."
 log = structlog.get_logger("switchboard.verify")
-
-
-@dataclass(frozen=True, slots=True)
-class WindowId:
-    metric: str
-    start: datetime
-    dimensions: tuple[tuple[str, str], ...]
-
-    @property
-    def key(self) -> str:
-        """The record key of contract section 8 (dimension values escaped as the metric
-        topics key them); only shown: windows are matched by their fields, not keys."""
-        return metric_key(self.metric, self.start, dict(self.dimensions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,201 +122,6 @@ class Verified:
         return not self.differences
 
 
-# ---------------------------------------------------------------- the recount (pure)
-
-
-def _window_start(at: datetime, window_s: int) -> datetime:
-    seconds = math.floor(at.timestamp())
-    return datetime.fromtimestamp(seconds - seconds % window_s, UTC)
-
-
-def _when(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def _text(value: object, default: str = "none") -> str:
-    return str(value) if value not in (None, "") else default
-
-
-@dataclass(slots=True)
-class Recount:
-    """Counters per metric window, fed one lifecycle event at a time."""
-
-    window_s: int
-    windows: dict[WindowId, Counters] = field(default_factory=dict)
-    seen: set[str] = field(default_factory=set)
-    events: int = 0
-    duplicates: int = 0
-    unreadable: int = 0
-    limits: Limits = field(default_factory=Limits)
-    open: set[WindowId] = field(default_factory=set)
-    """Windows an event past the cut-off counts in: the metrics role may not have yet."""
-    _touched: list[WindowId] = field(default_factory=list, init=False, repr=False)
-
-    def add_record(self, value: bytes | None, timestamp_ms: int, *, counted: bool = True) -> None:
-        """One record of the tickets topic, as bytes. What the metrics role dead-letters
-        (read as it reads it: the envelope, the type, the snapshot) counts nowhere.
-        ``counted``: the metrics role had committed this record when the check began;
-        else every window it counts in is ``open``."""
-        try:
-            read_lifecycle(value, self.limits)
-            event = orjson.loads(value or b"")
-        except (SwitchboardError, ValidationError, orjson.JSONDecodeError):
-            event = None
-        if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-            self.unreadable += 1
-            return
-        fallback = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-        self._touched.clear()
-        self.add_event(event, fallback)
-        if not counted:
-            self.open.update(self._touched)
-
-    def add_event(self, event: dict[str, Any], fallback: datetime) -> None:
-        event_id = str(event["id"])
-        if event_id in self.seen:
-            self.duplicates += 1
-            return
-        data = event.get("data")
-        ticket = data.get("ticket") if isinstance(data, dict) else None
-        if not isinstance(data, dict) or not isinstance(ticket, dict):
-            self.unreadable += 1
-            return
-        self.seen.add(event_id)
-        self.events += 1
-        at = _when(event.get("time")) or fallback
-        kind = str(event.get("type", "")).removeprefix(T)
-        queue, channel = _text(ticket.get("queue")), _text(ticket.get("channel"))
-        agent = _text(data.get("agent_id") or ticket.get("assignee") or ticket.get("resolved_by"))
-        people = {"queue": queue, "channel": channel, "agent": agent}
-        # a takeback counts for whom the resolution credited, whoever reopens
-        credited = (
-            {**people, "agent": _text(ticket["resolved_by"])} if "resolved_by" in ticket else people
-        )
-        load = {"queue": queue, "channel": channel}
-        if kind == "reopened" and "queue" in data:
-            # the queue it was reopened in, before a rule on the reopen moved it (the
-            # snapshot): where its resolution was counted
-            reopened_in = _text(data["queue"])
-            load, credited = {**load, "queue": reopened_in}, {**credited, "queue": reopened_in}
-        if ticket.get("resolved_queue"):  # where the credit went, whatever moved it since
-            credited = {**credited, "queue": _text(ticket["resolved_queue"])}
-
-        self._workload(kind, data, at, load)
-
-        if kind == "resolved":
-            self._count("fcr", at, people, "resolved")
-            if data.get("first_contact") is True:
-                self._count("fcr", at, people, "resolved_first_contact")
-        if kind == "reopened" and data.get("was_first_contact") is True:
-            self._count("fcr", at, credited, "reopened_after_first_contact")
-
-        if kind == "feedback_received":
-            self._feedback(at, people, data.get("kind"), data.get("score"))
-
-        sla = {
-            **load,
-            "priority": _text(ticket.get("priority")),
-            "policy": _text(ticket.get("sla_policy")),
-        }
-        if kind == "responded" and data.get("within_sla") is True:
-            target = {"first": "first_response", "next": "next_response"}.get(
-                str(data.get("response"))
-            )
-            if target:
-                self._count("sla", at, {**sla, "target": target}, "met")
-        if kind == "resolved" and data.get("within_sla") is True:
-            self._count("sla", at, {**sla, "target": "resolution"}, "met")
-        if kind in ("sla_warning", "sla_breached") and data.get("target"):
-            target = str(data["target"])
-            due = _when(data.get("due"))
-            when = at if kind == "sla_warning" else (due or at)
-            counter = "warned" if kind == "sla_warning" else "breached"
-            # where the ticket was when the clock fired (the event says so), not where
-            # the escalation it caused moved it (the snapshot)
-            fired = {
-                name: _text(data[name]) for name in ("queue", "priority", "policy") if name in data
-            }
-            self._count("sla", when, {**sla, **fired, "target": target}, counter)
-
-    def _workload(
-        self, kind: str, data: dict[str, Any], at: datetime, dims: dict[str, str]
-    ) -> None:
-        if kind in ("created", "resolved", "reopened", "escalated"):
-            self._count("workload", at, dims, kind)
-        handle = data.get("handle_seconds")
-        if not isinstance(handle, int | float) or isinstance(handle, bool):
-            return
-        # an agent's reply, an answered or ended call (added to its ticket with the
-        # time the phone system reported), or an internal reply (a note with its time)
-        if kind == "responded" or (kind in ("message_added", "note_added") and handle > 0):
-            self._count("workload", at, dims, "handled")
-            self._count("workload", at, dims, HANDLE_MS, round(handle * 1000))
-
-    def _feedback(self, at: datetime, dims: dict[str, str], kind: object, score: object) -> None:
-        if not isinstance(score, int) or isinstance(score, bool):
-            return
-        if kind == "csat":
-            self._count("satisfaction", at, dims, "csat_responses")
-            if score >= 4:
-                self._count("satisfaction", at, dims, "csat_satisfied")
-        elif kind == "nps":
-            self._count("satisfaction", at, dims, "nps_responses")
-            band = "promoters" if score >= 9 else "passives" if score >= 7 else "detractors"
-            self._count("satisfaction", at, dims, band)
-        elif kind == "ces":
-            self._count("satisfaction", at, dims, "ces_responses")
-            self._count("satisfaction", at, dims, "ces_sum", score)
-
-    def _count(
-        self, metric: str, at: datetime, dims: dict[str, str], counter: str, amount: int = 1
-    ) -> None:
-        window = WindowId(metric, _window_start(at, self.window_s), tuple(sorted(dims.items())))
-        self._touched.append(window)
-        counters = self.windows.setdefault(window, {})
-        counters[counter] = counters.get(counter, 0) + amount
-
-
-def documented_values(metric: str, c: Counters) -> dict[str, float | None]:
-    """The ratios of contract section 8 (None where the denominator is zero)."""
-
-    def share(num: float, den: int) -> float | None:
-        return num / den if den else None
-
-    if metric == "sla":
-        return {"compliance": share(c.get("met", 0), c.get("met", 0) + c.get("breached", 0))}
-    if metric == "fcr":
-        first = c.get("resolved_first_contact", 0) - c.get("reopened_after_first_contact", 0)
-        return {"fcr_rate": share(first, c.get("resolved", 0))}
-    if metric == "satisfaction":
-        return {
-            "csat": share(c.get("csat_satisfied", 0), c.get("csat_responses", 0)),
-            "nps": share(
-                100 * (c.get("promoters", 0) - c.get("detractors", 0)), c.get("nps_responses", 0)
-            ),
-            "ces_avg": share(c.get("ces_sum", 0), c.get("ces_responses", 0)),
-        }
-    if metric == "workload":
-        return {"aht_seconds": share(c.get(HANDLE_MS, 0) / 1000, c.get("handled", 0))}
-    return {}
-
-
-def as_published(metric: str, c: Counters) -> Counters:
-    """A recounted window's counters as its record says them: the handle time, summed
-    exactly in milliseconds, as ``handle_seconds_sum`` rounded once to whole seconds
-    (half up)."""
-    if metric != "workload" or HANDLE_MS not in c:
-        return c
-    kept = {name: n for name, n in c.items() if name != HANDLE_MS}
-    return kept | {"handle_seconds_sum": (c[HANDLE_MS] + 500) // 1000}
-
-
 # ---------------------------------------------------------------- the metric topics
 
 
@@ -362,7 +153,7 @@ class Published:
         for _, record in self.newest.values():
             window = record.get("window")
             if isinstance(window, dict):
-                start, end = _when(window.get("start")), _when(window.get("end"))
+                start, end = parse_time(window.get("start")), parse_time(window.get("end"))
                 if start is not None and end is not None:
                     sizes.add(round((end - start).total_seconds()))
         return sizes
@@ -372,7 +163,7 @@ class Published:
         merged: dict[WindowId, tuple[Counters, dict[str, Any]]] = {}
         for _, record in self.newest.values():
             window = record.get("window") or {}
-            start = _when(window.get("start") if isinstance(window, dict) else None)
+            start = parse_time(window.get("start") if isinstance(window, dict) else None)
             counters = record.get("counters")
             dimensions = record.get("dimensions")
             if start is None or not isinstance(counters, dict) or not isinstance(dimensions, dict):
@@ -537,7 +328,7 @@ def window_of_key(key: str) -> WindowId | None:
     """The window a metric record key names (``metric_key``'s inverse), or None."""
     metric, _, rest = key.partition("/")
     start_text, _, dims_text = rest.partition("/")
-    start = _when(start_text)
+    start = parse_time(start_text)
     if not metric or start is None:
         return None
     dims = []

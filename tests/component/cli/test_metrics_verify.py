@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaProducer
 from consumers.domain.windows import CONTRIBUTORS, window_of
 from router.app import roles
 from router.app.rebuild import read_all
-from router.app.verify import Period, Published, Recount, compare
+from router.app.recount import Recount
+from router.app.verify import Period, Published, compare
 from router.events import metric_key
 from router.observability import Telemetry
 from router.redis import make_redis

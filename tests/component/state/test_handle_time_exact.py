@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from router.app.verify import Period, Published, Recount, compare
+from router.app.recount import Recount
+from router.app.verify import Period, Published, compare
 from router.events import iso
 from router.keys import Keys
 from router.observability import Telemetry

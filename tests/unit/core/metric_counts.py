@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from consumers.domain.windows import CONTRIBUTORS, window_of
-from router.app.verify import Recount
+from router.app.recount import Recount
 from router.events import metric_key
 
 Counts = dict[str, dict[str, int]]

@@ -13,7 +13,7 @@ from consumers.domain.windows import (
     sla,
     workload,
 )
-from router.app.verify import Recount
+from router.app.recount import Recount
 
 pytestmark = pytest.mark.unit
 

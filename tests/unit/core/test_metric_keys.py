@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from router.app.verify import WindowId
+from router.app.recount import WindowId
 from router.events import metric_key
 
 pytestmark = pytest.mark.unit
