@@ -14,7 +14,8 @@ indentation. Inline PGP signed text is read by :mod:`channels.pgp`, calendar par
 :mod:`channels.itip`. The text helpers (encoded words, message ids, dates, flowed text,
 HTML, uuencode) are in :mod:`channels.mail_text`; the rules for headers longer than the
 parser reads and for a mail written to its writer are in :mod:`channels.mail_headers`.
-The parser, held to limits on parts and depth, is :mod:`channels.mime_parser`; the tree's
+Each header's text and addresses are read by :mod:`channels.mime_headers`. The parser,
+held to limits on parts and depth, is :mod:`channels.mime_parser`; the tree's
 repairs are in :mod:`channels.mime_repair`, attached and forwarded messages (decoded when
 sent encoded) in :mod:`channels.mime_forwards`.
 """
@@ -31,14 +32,13 @@ from email.policy import Policy
 
 import structlog
 
-from channels.addresses import Mailbox, parse_addresses
+from channels.addresses import Mailbox
 from channels.auto_replies import auto_reply_reason
-from channels.charsets import HeaderCharset, decode_bytes
-from channels.header_policy import MAX_HEADER_CHARS, PLAIN_HEADERS, STRUCTURED, parse_scope
+from channels.charsets import decode_bytes
+from channels.header_policy import PLAIN_HEADERS, parse_scope
 from channels.itip import INVITATION_METHODS, Calendar, read_calendar
 from channels.mail_headers import read_in_reply_to, read_references, read_subject, written_to_self
 from channels.mail_text import (
-    CONTROL,
     MAX_HTML_CHARS,
     decode_words,
     extract_uuencoded,
@@ -49,6 +49,7 @@ from channels.mail_text import (
     unflow,
 )
 from channels.mime_forwards import FORWARD_PARSE_FACTOR, FORWARDS, attached_message, forwarded
+from channels.mime_headers import Headers, clean, declared_charsets, part_charset
 from channels.mime_parser import (
     HEADER_LINE,
     MAX_DEPTH,
@@ -66,7 +67,6 @@ log = structlog.get_logger("switchboard.ingress.email")
 
 __all__ = ["Mailbox", "ParsedEmail", "decode_bytes", "decode_words", "parse_email"]
 
-WHITESPACE = re.compile(r"\s+")
 REPLACEMENT = "\ufffd"  # what the stdlib puts for a byte it could not decode
 BANNER_MAX_LINES = 3
 BANNER = re.compile(
@@ -111,7 +111,7 @@ class ParsedEmail:
     #: address (ours, in Bcc); see :func:`channels.mail_headers.written_to_self`
     to_self: bool = False
     #: per address header (``cc``), the addresses (``@`` signs) past what was parsed of
-    #: a header longer than ``MAX_HEADER_CHARS``; see ``_Headers.addresses``
+    #: a header longer than ``MAX_HEADER_CHARS``; see ``Headers.addresses``
     addresses_unread: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -135,124 +135,10 @@ class ParsedEmail:
         return None
 
 
-# --- text helpers kept with the headers ------------------------------------------
-
-
-def _clean(text: str) -> str:
-    return WHITESPACE.sub(" ", CONTROL.sub("", text)).strip()
-
-
-def _has_surrogates(text: str) -> bool:
-    return not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text)
-
-
-# --- headers ---------------------------------------------------------------------------
-
-
-class _Headers:
-    """Header access for one message, with one charset decision for its raw 8-bit bytes."""
-
-    def __init__(self, msg: Message) -> None:
-        self.msg = msg
-        self._by_name: dict[str, list[object]] = {}
-        for key, value in msg.raw_items():
-            self._by_name.setdefault(key.lower(), []).append(value)
-        raw8 = [
-            raw_bytes(v) for _, v in msg.raw_items() if isinstance(v, str) and _has_surrogates(v)
-        ]
-        self.charset = HeaderCharset(raw8, _declared_charsets(msg) if raw8 else [])
-        self.warnings: list[str] = []
-        #: the headers whose ``text`` was read cut to ``MAX_HEADER_CHARS``
-        self.cut: set[str] = set()
-        #: per address header, the addresses past the part of it that was parsed
-        self.unread_addresses: dict[str, int] = {}
-
-    def to_text(self, value: str) -> str:
-        if not _has_surrogates(value):
-            return value
-        return self.charset.decode(raw_bytes(value))
-
-    def _values(self, name: str, part: Message | None) -> list[object]:
-        """The raw values of header ``name``, in order; the message's are indexed once."""
-        if part is None:
-            return self._by_name.get(name.lower(), [])
-        return [v for k, v in part.raw_items() if k.lower() == name.lower()]
-
-    def raw(self, name: str, part: Message | None = None) -> list[str]:
-        return [self.to_text(v if isinstance(v, str) else str(v)) for v in self._values(name, part)]
-
-    def text(self, name: str, part: Message | None = None) -> str | None:
-        """One header, decoded; ``policy.default`` first, the manual decoder where it fails."""
-        source = self.msg if part is None else part
-        raws = self._values(name, part)
-        if not raws:
-            return None
-        raw = raws[0] if isinstance(raws[0], str) else str(raws[0])
-        if not _has_surrogates(raw):
-            try:
-                value = source.get(name)
-            except Exception:  # noqa: BLE001 - the stdlib header parser has many failure modes
-                value = None
-            text = str(value) if value is not None else ""
-            if text and "\ufffd" not in text and "=?" not in text:
-                if len(raw) > MAX_HEADER_CHARS and name.lower() not in STRUCTURED:
-                    self.cut.add(name.lower())  # as ``PlainHeaderPolicy`` reads it
-                return _clean(text)
-        return _clean(decode_words(self.to_text(raw)))
-
-    def was_cut(self, name: str) -> bool:
-        return name.lower() in self.cut
-
-    def size(self, name: str) -> int:
-        """The length of the first value of header ``name`` as written (0: none)."""
-        values = self._by_name.get(name.lower())
-        return len(str(values[0])) if values else 0
-
-    def addresses(self, name: str) -> list[Mailbox]:
-        """The mailboxes of an address header. Of a value longer than ``MAX_HEADER_CHARS``
-        (thousands of addresses) the addresses up to the last comma before it are parsed
-        and the rest only counted, by their ``@``: parsing 200,000 Cc took seconds, and
-        the event lists only the first ``channels.email.MAX_LISTED_ADDRESSES`` anyway."""
-        values = [self._parsed_part(name, value) for value in self.raw(name)]
-        found = parse_addresses(values, decode_words, name)
-        self.warnings.extend(w for w in found.warnings if w not in self.warnings)
-        return found.boxes
-
-    def _parsed_part(self, name: str, value: str) -> str:
-        if len(value) <= MAX_HEADER_CHARS:
-            return value
-        cut = value.rfind(",", 0, MAX_HEADER_CHARS)
-        head = value[: cut if cut > 0 else MAX_HEADER_CHARS]
-        unread = value.count("@", len(head))
-        key = name.lower()
-        self.unread_addresses[key] = self.unread_addresses.get(key, 0) + unread
-        warning = (
-            f"{key}: {len(value):,} characters; the {unread:,} addresses after the "
-            f"first {len(head):,} characters not read"
-        )
-        self.warnings.append(warning)
-        return head
-
-
-def _declared_charsets(msg: Message, seen: dict[int, str | None] | None = None) -> list[str]:
-    """The charsets the parts declare, other than ASCII and UTF-8; ``seen`` is given each
-    part's charset (by id), for the walk to read instead of parsing the header again."""
-    found: dict[str, None] = {}
-    for count, part in enumerate(msg.walk()):
-        if count > MAX_PARTS:
-            break
-        charset = _charset(part)
-        if seen is not None:
-            seen[id(part)] = charset
-        if charset and charset not in ("us-ascii", "utf-8", "ascii"):
-            found.setdefault(charset, None)
-    return list(found)
-
-
 # --- bodies ----------------------------------------------------------------------------
 
 
-def _payload(part: Message, headers: _Headers) -> bytes:
+def _payload(part: Message, headers: Headers) -> bytes:
     """The decoded body of a leaf part; tolerant of padding errors and stray whitespace."""
     raw = part.get_payload()
     data = raw_bytes(raw) if isinstance(raw, str) else b""
@@ -268,14 +154,7 @@ def _payload(part: Message, headers: _Headers) -> bytes:
     return decoded if isinstance(decoded, bytes) else data
 
 
-def _charset(part: Message) -> str | None:
-    try:
-        return part.get_content_charset()
-    except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
-        return None
-
-
-def _filename(part: Message, headers: _Headers) -> str | None:
+def _filename(part: Message, headers: Headers) -> str | None:
     """Disposition ``filename``, else Content-Type ``name`` (RFC 2231 and 2047 alike),
     else the raw parameter when the stdlib could not parse it (``name==?utf-8?q?...``),
     stopped at a space (``filename=My Invoice.pdf``, unquoted), or lost its 8-bit
@@ -296,7 +175,7 @@ def _filename(part: Message, headers: _Headers) -> str | None:
         name = written.strip('"')
     if not name:
         return None
-    return _clean(decode_words(headers.to_text(name))) or None
+    return clean(decode_words(headers.to_text(name))) or None
 
 
 def _may_name_a_file(part: Message) -> bool:
@@ -308,7 +187,7 @@ def _may_name_a_file(part: Message) -> bool:
     return False
 
 
-def _written_name(part: Message, headers: _Headers) -> str | None:
+def _written_name(part: Message, headers: Headers) -> str | None:
     """The first ``filename``/``name`` parameter as written, quotes included."""
     for header in ("content-disposition", "content-type"):
         for raw in headers.raw(header, part):
@@ -341,7 +220,7 @@ def _disposition(part: Message) -> str | None:
 
 @dataclass
 class _Walk:
-    headers: _Headers
+    headers: Headers
     declared: list[str]
     #: the header policy of the parts parsed again (an epilogue, a forward sent encoded)
     policy: Policy
@@ -390,7 +269,7 @@ class _Walk:
 
     def charset(self, part: Message) -> str | None:
         key = id(part)
-        return self.charsets[key] if key in self.charsets else _charset(part)
+        return self.charsets[key] if key in self.charsets else part_charset(part)
 
 
 def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
@@ -508,7 +387,7 @@ def _parse(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
 def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
     raw, bannered = skip_banner(raw)
     msg, unparsed, body_error = structure(raw, PLAIN_HEADERS)
-    headers = _Headers(msg)
+    headers = Headers(msg)
     if bannered:
         headers.warnings.append("forwarded-message banner before the headers skipped")
     froms = headers.raw("from")
@@ -568,7 +447,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
 
 
 def _body(
-    msg: Message, headers: _Headers, linesep: str, unparsed: dict[int, int], size: int
+    msg: Message, headers: Headers, linesep: str, unparsed: dict[int, int], size: int
 ) -> tuple[str, list[str], bool, list[Attachment], str | None]:
     """The text (plain preferred, else HTML as text), its quoted history, whether it came
     from HTML only, the attachments' metadata, and the iTIP method of a mail that is
@@ -578,7 +457,7 @@ def _body(
     the walk read are counted unread.
     ``size``: the mail's, which bounds the forwarded messages decoded for its text."""
     charsets: dict[int, str | None] = {}
-    declared = _declared_charsets(msg, charsets)
+    declared = declared_charsets(msg, charsets)
     walk = _Walk(headers, declared, PLAIN_HEADERS, linesep, charsets=charsets)
     _walk(msg, walk)
     walk.unread += sum(n for key, n in unparsed.items() if key in walk.descended)
@@ -667,7 +546,7 @@ def _read_forward(
     inner, decoded = forward
     sub = walk.fork()
     if decoded:
-        sub.declared = [*walk.declared, *_declared_charsets(inner, walk.charsets)]
+        sub.declared = [*walk.declared, *declared_charsets(inner, walk.charsets)]
     _walk(inner, sub, depth + 1)
     walk.parts = sub.parts
     return _read(sub, inner, depth + 1, budget - decoded)

@@ -1,0 +1,135 @@
+"""An email's headers as the parser reads them: each header's text decoded (the stdlib's
+``policy.default`` first, the manual RFC 2047 decoder where it fails), raw 8-bit bytes
+through one charset decision per message (:mod:`channels.charsets`), address headers
+parsed leniently and cut where they run to thousands of addresses."""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from channels.addresses import Mailbox, parse_addresses
+from channels.charsets import HeaderCharset
+from channels.header_policy import MAX_HEADER_CHARS, STRUCTURED
+from channels.mail_text import CONTROL, decode_words
+from channels.mime_parser import MAX_PARTS, raw_bytes
+
+WHITESPACE = re.compile(r"\s+")
+
+
+def clean(text: str) -> str:
+    return WHITESPACE.sub(" ", CONTROL.sub("", text)).strip()
+
+
+def has_surrogates(text: str) -> bool:
+    return not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+# --- headers ---------------------------------------------------------------------------
+
+
+class Headers:
+    """Header access for one message, with one charset decision for its raw 8-bit bytes."""
+
+    def __init__(self, msg: Message) -> None:
+        self.msg = msg
+        self._by_name: dict[str, list[object]] = {}
+        for key, value in msg.raw_items():
+            self._by_name.setdefault(key.lower(), []).append(value)
+        raw8 = [
+            raw_bytes(v) for _, v in msg.raw_items() if isinstance(v, str) and has_surrogates(v)
+        ]
+        self.charset = HeaderCharset(raw8, declared_charsets(msg) if raw8 else [])
+        self.warnings: list[str] = []
+        #: the headers whose ``text`` was read cut to ``MAX_HEADER_CHARS``
+        self.cut: set[str] = set()
+        #: per address header, the addresses past the part of it that was parsed
+        self.unread_addresses: dict[str, int] = {}
+
+    def to_text(self, value: str) -> str:
+        if not has_surrogates(value):
+            return value
+        return self.charset.decode(raw_bytes(value))
+
+    def _values(self, name: str, part: Message | None) -> list[object]:
+        """The raw values of header ``name``, in order; the message's are indexed once."""
+        if part is None:
+            return self._by_name.get(name.lower(), [])
+        return [v for k, v in part.raw_items() if k.lower() == name.lower()]
+
+    def raw(self, name: str, part: Message | None = None) -> list[str]:
+        return [self.to_text(v if isinstance(v, str) else str(v)) for v in self._values(name, part)]
+
+    def text(self, name: str, part: Message | None = None) -> str | None:
+        """One header, decoded; ``policy.default`` first, the manual decoder where it fails."""
+        source = self.msg if part is None else part
+        raws = self._values(name, part)
+        if not raws:
+            return None
+        raw = raws[0] if isinstance(raws[0], str) else str(raws[0])
+        if not has_surrogates(raw):
+            try:
+                value = source.get(name)
+            except Exception:  # noqa: BLE001 - the stdlib header parser has many failure modes
+                value = None
+            text = str(value) if value is not None else ""
+            if text and "\ufffd" not in text and "=?" not in text:
+                if len(raw) > MAX_HEADER_CHARS and name.lower() not in STRUCTURED:
+                    self.cut.add(name.lower())  # as ``PlainHeaderPolicy`` reads it
+                return clean(text)
+        return clean(decode_words(self.to_text(raw)))
+
+    def was_cut(self, name: str) -> bool:
+        return name.lower() in self.cut
+
+    def size(self, name: str) -> int:
+        """The length of the first value of header ``name`` as written (0: none)."""
+        values = self._by_name.get(name.lower())
+        return len(str(values[0])) if values else 0
+
+    def addresses(self, name: str) -> list[Mailbox]:
+        """The mailboxes of an address header. Of a value longer than ``MAX_HEADER_CHARS``
+        (thousands of addresses) the addresses up to the last comma before it are parsed
+        and the rest only counted, by their ``@``: parsing 200,000 Cc took seconds, and
+        the event lists only the first ``channels.email.MAX_LISTED_ADDRESSES`` anyway."""
+        values = [self._parsed_part(name, value) for value in self.raw(name)]
+        found = parse_addresses(values, decode_words, name)
+        self.warnings.extend(w for w in found.warnings if w not in self.warnings)
+        return found.boxes
+
+    def _parsed_part(self, name: str, value: str) -> str:
+        if len(value) <= MAX_HEADER_CHARS:
+            return value
+        cut = value.rfind(",", 0, MAX_HEADER_CHARS)
+        head = value[: cut if cut > 0 else MAX_HEADER_CHARS]
+        unread = value.count("@", len(head))
+        key = name.lower()
+        self.unread_addresses[key] = self.unread_addresses.get(key, 0) + unread
+        warning = (
+            f"{key}: {len(value):,} characters; the {unread:,} addresses after the "
+            f"first {len(head):,} characters not read"
+        )
+        self.warnings.append(warning)
+        return head
+
+
+def declared_charsets(msg: Message, seen: dict[int, str | None] | None = None) -> list[str]:
+    """The charsets the parts declare, other than ASCII and UTF-8; ``seen`` is given each
+    part's charset (by id), for the walk to read instead of parsing the header again."""
+    found: dict[str, None] = {}
+    for count, part in enumerate(msg.walk()):
+        if count > MAX_PARTS:
+            break
+        charset = part_charset(part)
+        if seen is not None:
+            seen[id(part)] = charset
+        if charset and charset not in ("us-ascii", "utf-8", "ascii"):
+            found.setdefault(charset, None)
+    return list(found)
+
+
+def part_charset(part: Message) -> str | None:
+    try:
+        return part.get_content_charset()
+    except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
+        return None
