@@ -29,7 +29,6 @@ an answer is never sent a third time, and dead-lettered as maybe delivered.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import time
 from collections.abc import Callable, Mapping
@@ -38,17 +37,21 @@ from typing import Any, Literal
 
 import orjson
 import structlog
-from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record, redacted
+from consumers.notify.parked import (
+    parked_at,
+    record_from_json,
+    record_json,
+    recorded_as,
+    settled_as,
+)
 from consumers.notify.plan import Delivery, plan
 from consumers.notify.replies import reply_headers
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
 from consumers.notify.transports import (
-    NOT_SENT,
-    PRINTED,
     Outgoing,
     SendFailed,
     Transport,
@@ -599,64 +602,9 @@ class NotifierHandler:
         raise Stopping("stopping while a notification waits to be retried")
 
 
-def settled_as(verdict: str) -> Outcome:
-    """The ledger state once a failure is dead-lettered."""
-    return "maybe_sent" if verdict == "uncertain" else "failed"
-
-
-def _b64(value: bytes | None) -> str | None:
-    return None if value is None else base64.b64encode(value).decode()
-
-
-def _unb64(value: str | None) -> bytes | None:
-    return None if value is None else base64.b64decode(value)
-
-
-def record_json(record: Record) -> dict[str, Any]:
-    """What a parked delivery keeps of its record: enough to dead-letter it later."""
-    return {
-        "topic": record.topic,
-        "partition": record.partition,
-        "offset": record.offset,
-        "timestamp": record.timestamp,
-        "key": _b64(record.key),
-        "value": _b64(record.value),
-        "headers": [[k, _b64(bytes(v))] for k, v in record.headers or ()],
-    }
-
-
-def record_from_json(data: Mapping[str, Any]) -> Record:
-    key, value = _unb64(data["key"]), _unb64(data["value"])
-    return ConsumerRecord(
-        topic=data["topic"],
-        partition=int(data["partition"]),
-        offset=int(data["offset"]),
-        timestamp=int(data["timestamp"]),
-        timestamp_type=0,
-        key=key,
-        value=value,
-        checksum=None,
-        serialized_key_size=len(key or b""),
-        serialized_value_size=len(value or b""),
-        headers=[(k, _unb64(v) or b"") for k, v in data["headers"]],
-    )
-
-
 def answered_thread(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The ``thread`` of the customer message a ``.notification`` answers, where the event
     carries it (``message_id``, ``in_reply_to``, ``references``, as the interaction has
     them); None where it does not, and the ticket's last message id is all there is."""
     thread = data.get("thread")
     return thread if isinstance(thread, Mapping) else None
-
-
-def parked_at(p: Mapping[str, Any], retry_for: float) -> float:
-    """When a parked delivery was first parked (data parked before it was kept: its
-    deadline less the retry time)."""
-    return float(p.get("parked_at", float(p["deadline"]) - retry_for))
-
-
-def recorded_as(answer: str) -> Outcome:
-    """How the ledger records a send the transport answered: a message no provider took
-    (``run`` without one, or `dev` printing it) is skipped, never counted as sent."""
-    return "skipped" if answer in (NOT_SENT, PRINTED) else "sent"

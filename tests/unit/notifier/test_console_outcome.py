@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.notifier import recorded_as
+from consumers.notify.parked import recorded_as
 from consumers.notify.plan import Delivery
 from consumers.notify.transports import ConsoleTransport, Outgoing
 
