@@ -273,6 +273,15 @@ async def require_utf8_path(request: Request) -> None:
         ) from None
 
 
+def one_each(tickets: list[Ticket]) -> list[Ticket]:
+    """Each ticket once, where it first comes: a merged customer's ticket that the
+    survivor also wrote on is both in the merged customer's list and in theirs."""
+    first: dict[str, Ticket] = {}
+    for ticket in tickets:
+        first.setdefault(ticket.id, ticket)
+    return list(first.values())
+
+
 def build_router(state: ReadState, settings: Settings) -> APIRouter:
     router = APIRouter(
         tags=["read"],
@@ -331,6 +340,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         for merged in await state.threads.merged_customers(customer):  # one person
             tickets += await state.threads.customer_tickets(merged)
         tickets += await state.threads.participated_tickets(customer)
+        tickets = one_each(tickets)
         if not tickets and not await state.threads.customer_known(customer):
             raise Problem(404, f"no customer {customer_id!r}", slug="unknown-customer")
         if start and start["c"] != customer:  # another customer's list: its place is not ours

@@ -268,3 +268,45 @@ async def test_a_crm_update_linking_two_known_customers_merges_them(settings: Se
         absorbed = await tickets(by_phone.json()["customer_id"])
         assert absorbed.json()["customer_id"] == by_email.json()["customer_id"]
         assert {t["id"] for t in absorbed.json()["tickets"]} == ids
+
+
+async def test_a_ticket_both_merged_and_written_on_is_listed_once(settings: Settings) -> None:
+    """Cy, with an open ticket of their own, replies in Ada's thread (a participant),
+    then the CRM says Ada and Cy are one person: Cy's list holds Ada's ticket as a
+    merged customer's and as one Cy wrote on, and shows it once, counted once."""
+    settings = settings.model_copy(update={"rules_path": RULES, "api_tokens": SecretStr(TOKEN)})
+    async with run_switchboard(settings, WITHOUT_TIMERS) as sb:
+        http = sb.http
+        headers = {"content-type": "message/rfc822"}
+
+        async def tickets(who: str) -> httpx.Response:
+            return await http.get(f"/v1/customers/{who}/tickets", headers=AUTH)
+
+        def listed(n: int) -> Callable[[httpx.Response], bool]:
+            return lambda r: r.status_code == 200 and len(r.json()["tickets"]) >= n
+
+        own = email("cy@example.com", "c-1@example.com", "my own printer problem")
+        assert (await http.post("/v1/channels/email", content=own, headers=headers)).is_success
+        await eventually(lambda: tickets("email:cy@example.com"), listed(1))
+        first = email("ada@example.com", "a-1@example.com", "the printer is broken")
+        assert (await http.post("/v1/channels/email", content=first, headers=headers)).is_success
+        await eventually(lambda: tickets("email:ada@example.com"), listed(1))
+        reply = email(
+            "cy@example.com", "c-2@example.com", "same here", in_reply_to="a-1@example.com"
+        )
+        assert (await http.post("/v1/channels/email", content=reply, headers=headers)).is_success
+        await eventually(lambda: tickets("email:cy@example.com"), listed(2))
+
+        for link in (
+            {"email": "ada@example.com", "phone": "+15553330000"},
+            {"email": "cy@example.com", "phone": "+15553330000"},  # Ada's phone: one person
+        ):
+            upsert = {"type": "customer.upserted", "data": link}
+            assert (await http.post("/v1/actions", json=upsert, headers=AUTH)).is_success
+        cy_id = (await tickets("email:cy@example.com")).json()["customer_id"]
+        merged = await eventually(  # Cy's email is the upsert's strongest identity
+            lambda: tickets("email:ada@example.com"),
+            lambda r: r.json()["customer_id"] == cy_id and len(r.json()["tickets"]) >= 2,
+        )
+        ids = [t["id"] for t in merged.json()["tickets"]]
+        assert len(ids) == len(set(ids)) == merged.json()["total"] == 2, merged.text
