@@ -373,6 +373,10 @@ class RoutingHandler:
             message=self._kept_message(item.interaction, ticket) if contact else None,
             ticket_json=out.ticket_json if out else None,
             participant=item.sender_id if ticket else None,
+            # a new ticket only while no other process opened one for the customer since
+            # the view (a message on another channel, on another partition): else the
+            # commit conflicts, and the retry reads and joins that ticket
+            open_seen=view.open_ticket if placed.kind == "new" and contact else None,
         )
         return commit, outputs
 

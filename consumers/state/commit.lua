@@ -20,17 +20,25 @@
 --   9 open_ticket    with 'set'
 --  10 outbox_mode    'none' | 'set'
 --  11 outbox_blob    with 'set'
---  12.. message ids to index to ticket_id (with 'write' only)
+--  12 seen_mode      'any' | 'is': the open-ticket pointer must still be what the
+--                   router read before deciding (a new ticket: another process may
+--                   have opened one for this customer meanwhile)
+--  13 seen_ticket    with 'is': that ticket id ('' for none)
+--  14.. message ids to index to ticket_id (with 'write' only)
 -- Returns 'DUP' (the event was applied before: nothing changes), 'CONFLICT' (the ticket's
--- version is not the expected one: nothing changes) or 'OK'.
+-- version is not the expected one: nothing changes), 'MOVED' (the open ticket is not the
+-- one seen: nothing changes) or 'OK'.
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'DUP' end
 local ttl, ticket_mode, tid = ARGV[1], ARGV[2], ARGV[3]
+if ARGV[12] == 'is' and (redis.call('GET', KEYS[4]) or '') ~= ARGV[13] then
+  return 'MOVED'
+end
 if ticket_mode == 'write' then
   local current = tonumber(redis.call('HGET', KEYS[1], tid .. ':v') or '0')
   if current ~= tonumber(ARGV[4]) then return 'CONFLICT' end
   redis.call('HSET', KEYS[1], tid .. ':v', current + 1, tid .. ':json', ARGV[5])
   if ARGV[6] == 'replace' then redis.call('HSET', KEYS[1], tid .. ':message', ARGV[7]) end
-  for i = 12, #ARGV do redis.call('HSET', KEYS[5], ARGV[i], tid) end
+  for i = 14, #ARGV do redis.call('HSET', KEYS[5], ARGV[i], tid) end
 end
 redis.call('SET', KEYS[2], '1', 'EX', ttl)
 if ARGV[10] == 'set' then redis.call('SET', KEYS[3], ARGV[11], 'EX', ttl) end

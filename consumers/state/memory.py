@@ -162,6 +162,7 @@ class InMemoryThreadStore:
             by_reply,
             orjson.loads(thread.profile) if thread.profile else {},
             orjson.loads(stored.message) if stored and stored.message else None,
+            open_ticket=thread.open_ticket or "",
         )
 
     @staticmethod
@@ -197,6 +198,9 @@ class InMemoryThreadStore:
                 self._messages.setdefault(message_id, MessageOwner(c.customer_id, c.ticket.id))
         if c.event_id in thread.done:
             return "DUP"
+        if c.open_seen is not None and (thread.open_ticket or "") != c.open_seen:
+            self._take_back(c)  # as Redis: another process opened a ticket first
+            return "CONFLICT"
         if c.ticket is not None:  # an event that changes no ticket has no version to check
             stored = thread.tickets.get(c.ticket.id)
             if (stored.version if stored else 0) != c.expected_version:
@@ -214,6 +218,18 @@ class InMemoryThreadStore:
         if c.open_ticket is not None:
             thread.open_ticket = c.open_ticket or None
         return "OK"
+
+    def _take_back(self, c: Commit) -> None:
+        """The global entries written for a new ticket that was not created, while they
+        still name it (``RedisThreadStore._take_back``)."""
+        if c.ticket is None:
+            return
+        if self._owners.get(c.ticket.id) == c.customer_id:
+            del self._owners[c.ticket.id]
+        mine = MessageOwner(c.customer_id, c.ticket.id)
+        for message_id in c.message_ids:
+            if self._messages.get(message_id) == mine:
+                del self._messages[message_id]
 
     async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]:
         """The customer of each ticket (None: no such ticket)."""

@@ -45,6 +45,8 @@ from router.redis import (
 from router.topics import OutRecord, pack_records, unpack_records
 
 HERE = Path(__file__).parent
+CONFLICT = "CONFLICT"
+MOVED = "MOVED"  # commit.lua: another process opened a ticket for the customer first
 MAX_CARRY_TRIES = 8  # a merge reads again while the router moves the tickets it carries
 
 
@@ -65,6 +67,8 @@ class ThreadView:
     message: dict[str, Any] | None = None  # the ticket's last customer message (facts)
     unreadable: str | None = None
     """Why the stored ticket cannot be read (None: it can, or there is none)."""
+    open_ticket: str = ""
+    """The customer's open ticket as read ("" for none), whatever ticket was found."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,10 @@ class Commit:
     message: dict[str, Any] | None = None  # the ticket's last customer message; None: keep
     ticket_json: bytes | None = None  # ``ticket`` encoded already (the outbox carries it)
     participant: str | None = None  # the sender, when not the ticket's customer (a reply)
+    open_seen: str | None = None
+    """The open ticket the router read before deciding ("" for none), checked when the
+    commit is applied: a new ticket conflicts when another process has opened one for the
+    customer meanwhile. None: not checked."""
 
 
 class ThreadStore(Protocol):
@@ -121,6 +129,7 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         self._view = load_script(client, HERE / "view.lua")
         self._leave = load_script(client, HERE / "leave.lua")
         self._carry = load_script(client, HERE / "carry.lua")
+        self._unclaim = load_script(client, HERE / "unclaim.lua")
 
     async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]:
         """The customer behind each list of identities; unknown identities are linked.
@@ -336,7 +345,7 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         with redis_errors():
             replies = await run_batch(self._r, calls)
         views = []
-        for r, (done, outbox, version, raw, by_reply, profile, message) in zip(
+        for r, (done, outbox, version, raw, by_reply, profile, message, open_) in zip(
             requests, replies, strict=True
         ):
             pending = unpack_records(outbox) if outbox else None
@@ -353,13 +362,15 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
                     orjson.loads(profile) if profile else {},
                     orjson.loads(message) if message else None,
                     unreadable,
+                    text(open_) if open_ else "",
                 )
             )
         return views
 
     async def commit_many(self, commits: list[Commit]) -> list[str]:
         """Apply each event atomically (one ``commit.lua`` call each, pipelined): 'OK',
-        'DUP' (already applied) or 'CONFLICT' (its ticket changed since it was read)."""
+        'DUP' (already applied) or 'CONFLICT' (its ticket changed since it was read, or
+        another process opened a ticket for the customer since: ``open_seen``)."""
         k = self._keys
         scripts: list[int] = []  # where each commit's answer is among the replies
         commands: list[Command] = []
@@ -391,7 +402,29 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
                 commands.append(("SET", k.message_owner(message_id), owner, "NX"))
         with redis_errors():
             replies = await run_batch(self._r, commands)
-        return [text(replies[i]) for i in scripts]
+        answers = [text(replies[i]) for i in scripts]
+        await self._take_back([c for c, a in zip(commits, answers, strict=True) if a == MOVED])
+        return [CONFLICT if a == MOVED else a for a in answers]
+
+    async def _take_back(self, commits: list[Commit]) -> None:
+        """The global entries written beside new tickets that were not created (another
+        process opened one for the customer first): the ticket's owner and the message
+        index entries that name it, so the message's retry can index it under the ticket
+        it joins. Only entries that still name the ticket go (an idempotent step: a crash
+        before it leaves entries that name no ticket, which readers take as unknown)."""
+        k = self._keys
+        calls: list[Command] = []
+        for c in commits:
+            if c.ticket is None:
+                continue
+            owner = f"{c.customer_id}{OWNER_SEP}{c.ticket.id}"
+            calls.append(ScriptCall(self._unclaim, [k.ticket_owner(c.ticket.id)], [c.customer_id]))
+            calls += [
+                ScriptCall(self._unclaim, [k.message_owner(m)], [owner]) for m in c.message_ids
+            ]
+        if calls:
+            with redis_errors():
+                await run_batch(self._r, calls)
 
     async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None:
         """CRM enrichment: the given fields replace the stored ones (one JSON value)."""
@@ -422,8 +455,9 @@ def _commit_args(c: Commit) -> list[str | int | bytes]:
     else:
         open_ = ["set", c.open_ticket] if c.open_ticket else ["clear", ""]
     outbox = ["set", pack_records(c.outbox)] if c.outbox else ["none", ""]
+    seen = ["any", ""] if c.open_seen is None else ["is", c.open_seen]
     indexed = c.message_ids if c.ticket else []
-    return [*ticket, *open_, *outbox, *indexed]
+    return [*ticket, *open_, *outbox, *seen, *indexed]
 
 
 def carries_over(ours: Ticket | None, theirs: Ticket) -> bool:

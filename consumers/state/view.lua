@@ -16,8 +16,9 @@
 --   3.. reply refs   with 'search', in the order to try them: In-Reply-To, then
 --                    References newest first (consumers.domain.threading.reply_refs)
 -- Returns {done 0|1, outbox|false, version|false, ticket json|false, found by reply 0|1,
---          profile|false, message|false}.
+--          profile|false, message|false, open ticket|false}.
 local tid, by_reply = false, 0
+local open = redis.call('GET', KEYS[3])
 if ARGV[1] == 'named' then
   tid = ARGV[2]
 else
@@ -29,11 +30,11 @@ else
     end
   end
   if not tid then
-    tid = redis.call('GET', KEYS[3])
+    tid = open
   else
     -- a reply to a ticket whose conversation went on in a follow-up (the customer's
     -- current ticket names it in follow_up_of) goes on there, not to a second follow-up
-    local current = redis.call('GET', KEYS[3])
+    local current = open
     if current and current ~= tid then
       local json = redis.call('HGET', KEYS[6], current .. ':json')
       local ok, t = pcall(cjson.decode, json or '')
@@ -46,4 +47,4 @@ if tid then
   ticket = redis.call('HMGET', KEYS[6], tid .. ':v', tid .. ':json', tid .. ':message')
 end
 return {redis.call('EXISTS', KEYS[1]), redis.call('GET', KEYS[2]), ticket[1], ticket[2],
-        by_reply, redis.call('GET', KEYS[5]), ticket[3]}
+        by_reply, redis.call('GET', KEYS[5]), ticket[3], open}

@@ -113,6 +113,7 @@ class Thread:
         message: tuple[str, str] = ("keep", ""),
         open_: tuple[str, str] = ("keep", ""),
         outbox: tuple[str, str] = ("none", ""),
+        seen: tuple[str, str] = ("any", ""),
         index: tuple[str, ...] = (),
     ) -> str:
         k, c = self.k, self.c
@@ -125,7 +126,7 @@ class Thread:
                 k.open_ticket(c),
                 k.message_index(c),
             ],
-            args=[TTL, *written, *message, *open_, *outbox, *index],
+            args=[TTL, *written, *message, *open_, *outbox, *seen, *index],
         )
         return str(as_text(answer))
 
@@ -192,6 +193,25 @@ async def test_commit_conflict_on_a_version_not_the_expected_one(thread: Thread)
     k, r = thread.k, thread.r
     assert await r.exists(k.done(C, "e2"), k.outbox(C, "e2"), k.open_ticket(C)) == 0
     assert await thread.commit("e3", ("T-2", 1, "{}")) == "CONFLICT"  # no T-2 yet: version 0
+
+
+async def test_commit_of_a_new_ticket_is_moved_when_the_open_ticket_is_not_the_one_seen(
+    thread: Thread,
+) -> None:
+    """Two routers both read "no open ticket" for one customer (an email and an SMS of
+    the same person, on two partitions): the second new ticket must not be written."""
+    first = await thread.commit("e1", ("T-1", 0, "{}"), open_=("set", "T-1"), seen=("is", ""))
+    assert first == "OK"
+    late = await thread.commit(
+        "e2", ("T-2", 0, "{}"), open_=("set", "T-2"), outbox=("set", "[1]"), seen=("is", "")
+    )
+    assert late == "MOVED"
+    assert await thread.tickets() == {"T-1:v": "1", "T-1:json": "{}"}
+    k, r = thread.k, thread.r
+    assert await r.get(k.open_ticket(C)) == b"T-1"
+    assert await r.exists(k.done(C, "e2"), k.outbox(C, "e2")) == 0
+    seen_now = ("is", "T-1")
+    assert await thread.commit("e2", ("T-2", 0, "{}"), open_=("set", "T-2"), seen=seen_now) == "OK"
 
 
 async def test_commit_without_a_ticket_records_the_event_and_checks_no_version(
@@ -263,20 +283,20 @@ async def two_tickets(thread: Thread) -> None:
 async def test_view_finds_a_named_ticket_whatever_the_refs_and_pointer(thread: Thread) -> None:
     await two_tickets(thread)
     named = await thread.view("next", ("named", "T-1"), "<m1@x>")
-    assert named == [0, None, "1", '{"id":"T-1"}', 0, '{"tier":"gold"}', '"m1"']
+    assert named == [0, None, "1", '{"id":"T-1"}', 0, '{"tier":"gold"}', '"m1"', "T-2"]
     assert (await thread.view("next", ("named", "T-404")))[2:5] == [None, None, 0]
 
 
 async def test_view_finds_a_ticket_by_the_first_known_reply_ref(thread: Thread) -> None:
     await two_tickets(thread)
     replied = await thread.view("next", ("search", ""), "<unknown@x>", "<m1@x>")
-    assert replied == [0, None, "1", '{"id":"T-1"}', 1, '{"tier":"gold"}', '"m1"']
+    assert replied == [0, None, "1", '{"id":"T-1"}', 1, '{"tier":"gold"}', '"m1"', "T-2"]
 
 
 async def test_view_falls_back_to_the_open_ticket(thread: Thread) -> None:
     await two_tickets(thread)
     opened = await thread.view("next", ("search", ""), "<unknown@x>")
-    assert opened == [0, None, "2", '{"id":"T-2"}', 0, '{"tier":"gold"}', '"m2"']
+    assert opened == [0, None, "2", '{"id":"T-2"}', 0, '{"tier":"gold"}', '"m2"', "T-2"]
 
 
 async def test_view_finds_nothing_for_a_customer_without_threads(thread: Thread) -> None:
@@ -286,6 +306,7 @@ async def test_view_finds_nothing_for_a_customer_without_threads(thread: Thread)
         None,
         None,
         0,
+        None,
         None,
         None,
     ]

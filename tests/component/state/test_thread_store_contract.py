@@ -166,6 +166,32 @@ async def test_one_batch_answers_each_commit_on_its_own(store: Store) -> None:
     assert (await view(store)).ticket_version == 2
 
 
+async def test_a_new_ticket_conflicts_when_another_opened_one_since_the_view(
+    store: Store,
+) -> None:
+    """Two routers read "no open ticket" for one customer at once (an email and an SMS of
+    one person, on two partitions): the one that commits second conflicts, and the
+    global entries it wrote for its ticket are taken back, so its retry joins the first
+    ticket and indexes its message there."""
+    assert (await view(store)).open_ticket == ""
+    first = Commit(
+        ALICE, "e1", ticket(), 0, message_ids=["<m1@x>"], open_ticket="T-1", open_seen=""
+    )
+    assert await commit(store, first) == ["OK"]
+    assert (await view(store)).open_ticket == "T-1"
+    second = Commit(
+        ALICE, "e2", ticket("T-2"), 0, [record("T-2", 1)], ["<m2@x>"], "T-2", open_seen=""
+    )
+    assert await commit(store, second) == ["CONFLICT"]
+    seen = await view(store, event_id="e2")
+    assert (seen.done, seen.outbox, seen.ticket, seen.open_ticket) == (False, None, ticket(), "T-1")
+    assert await store.ticket_owners(["T-1", "T-2"]) == [ALICE, None]
+    assert await store.message_tickets(["<m1@x>", "<m2@x>"]) == [MessageOwner(ALICE, "T-1"), None]
+    joined = Commit(ALICE, "e2", ticket(contacts=2), 1, message_ids=["<m2@x>"], open_ticket="T-1")
+    assert await commit(store, joined) == ["OK"]
+    assert await store.message_tickets(["<m2@x>"]) == [MessageOwner(ALICE, "T-1")]
+
+
 # --- which ticket a view finds ----------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ to the same event applied elsewhere (DUP), a ticket that moved under the handler
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -21,6 +22,7 @@ from structlog.testing import capture_logs
 from consumers.routing import MAX_CONFLICT_RETRIES, RoutingHandler
 from consumers.state.agents import AgentStore
 from consumers.state.memory import InMemoryThreadStore
+from consumers.state.thread_reads import MessageOwner
 from consumers.state.threads import Commit, ThreadView, ViewRequest
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.errors import BackendUnavailable
@@ -299,6 +301,41 @@ async def test_a_retried_conflict_keeps_the_change_that_caused_it() -> None:
     joined = snapshot(broker.take())
     assert (joined.contacts, joined.tags, joined.assignee) == (2, ["vip"], "a-1")
     assert (await thread(store, ALICE)).ticket_version == 3
+
+
+class OtherRouterFirst(InMemoryThreadStore):
+    """Another router's poll lands between this router's read and its commit: ``gap``
+    runs once, before the first commit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gap: Callable[[], Awaitable[None]] | None = None
+
+    async def commit_many(self, commits: list[Commit]) -> list[str]:
+        gap, self.gap = self.gap, None
+        if gap is not None:
+            await gap()
+        return await super().commit_many(commits)
+
+
+async def test_two_routers_opening_a_ticket_for_one_customer_at_once_open_one() -> None:
+    """One person writes on two channels at the same moment, and the two messages reach
+    two router processes (inbound records are keyed by sender). Both read "no open
+    ticket"; the one that commits second joins the ticket the first opened."""
+    store, broker = OtherRouterFirst(), Broker()
+    second = inbound(ALICE, "also the refund", 1, message_id="<second@x>")
+
+    async def other_router() -> None:
+        await handler(store, broker).handle([second])
+
+    store.gap = other_router
+    await handler(store, broker).handle([inbound(ALICE, "my invoice is wrong", 0)])
+    tickets = {snapshot([r]).id for r in broker.published if r.topic is Topic.TICKET_STATE}
+    assert len(tickets) == 1
+    seen = await thread(store, ALICE)
+    assert (seen.ticket and seen.ticket.contacts, seen.open_ticket) == (2, tickets.pop())
+    first_owner = MessageOwner(await customer(store, ALICE), seen.open_ticket)
+    assert await store.message_tickets(["<0@alice@example.com>"]) == [first_owner]
 
 
 async def test_a_ticket_that_keeps_moving_gets_the_record_deadlettered_and_the_rest_routed() -> (
