@@ -57,6 +57,9 @@ BATCH = 500
 REHOME_EVERY_S = 30.0
 """How often what an earlier layout left is looked for (older processes may still write it
 during a rolling upgrade)."""
+NO_EVENT = ""
+"""The event id of a view read only for its ticket (``TimersHandler._as_now``): no event
+has it, so its marker and outbox are never found."""
 FIRED_MEMORY = 20_000
 """How many fired timers a process remembers (member -> due times), so that a snapshot
 older than their firing, read after it, does not schedule them again only for a claim and
@@ -197,8 +200,15 @@ class TimersHandler:
         could not: a resolved ticket is no offer to withdraw, and their departure was
         dealt with before the reopen. Checked in the claim this role makes anyway; such
         an offer costs one read of views more (``_withdrawals``), for a withdrawal done
-        before a crash is republished, not claimed over."""
+        before a crash is republished, not claimed over.
+
+        Seats follow the ticket as it is now, not a snapshot older than that
+        (``_as_now``): such a snapshot frees what the ticket no longer holds and claims
+        nothing. It still reaches the offers and withdrawals it caused (their ids come
+        from it), so what a crash left unpublished is published."""
         holders = await self._agents.holders([t.id for t in tickets])
+        now = await self._as_now(tickets, holders, owners)
+        stale = {t.id for t, current in zip(tickets, now, strict=True) if current is not t}
         unknown = await self._offer_named(
             [
                 t
@@ -210,7 +220,7 @@ class TimersHandler:
         await self._agents.release(
             [
                 t.id
-                for t, holder in zip(tickets, holders, strict=True)
+                for t, holder in zip(now, holders, strict=True)
                 if holder and (t.status in SETTLED or t.assignee != holder)
             ]
         )
@@ -225,7 +235,9 @@ class TimersHandler:
         ]
         seen_again = {t.id for t, _ in named if t.assigned_at and not t.accepted}
         withdrawals = await self._withdrawals([t for t, _ in named if t.id in seen_again], owners)
-        named = [(t, agent) for t, agent in named if t.id not in withdrawals.done]
+        named = [
+            (t, agent) for t, agent in named if t.id not in withdrawals.done and t.id not in stale
+        ]
         claims = await self._agents.claim(
             [(request_for(t, rules), agent) for t, agent in named],
             force=True,
@@ -236,6 +248,43 @@ class TimersHandler:
             withdrawals,
         )
         await self._line.follow(tickets, self._sweep.announced)
+
+    async def _as_now(
+        self, tickets: list[Ticket], holders: list[str | None], owners: dict[str, str]
+    ) -> list[Ticket]:
+        """Each snapshot, or the ticket as it is now when the snapshot is older than that
+        (the same object when it is not). Two writers commit a ticket and publish its
+        record after: the line's offer (``.assigned``) committed first can reach the
+        topic after the router's ``.resolved`` committed second. Taken at its word, that
+        older snapshot would claim back the seat the ``.resolved`` had freed, for a
+        resolved ticket, forever; read in the same poll, it hides the ``.resolved``
+        (``superseded_dropped``), which then frees nothing. An older ``.resolved`` read
+        after a reopen would free the seat of a ticket at work.
+
+        Read for the tickets that hold a seat or whose snapshot asks for one, in one
+        round trip (views, pipelined); a poll of tickets nobody works reads nothing."""
+        seats = [
+            (i, t)
+            for i, (t, holder) in enumerate(zip(tickets, holders, strict=True))
+            if holder is not None or seat_holder(t) is not None
+        ]
+        if not seats:
+            return tickets
+        views = await self._store.views(
+            [ViewRequest(owners[t.id], NO_EVENT, ticket_id=t.id) for _, t in seats]
+        )
+        found = list(tickets)
+        for (i, seen), view in zip(seats, views, strict=True):
+            now = view.ticket
+            if now is not None and older(seen, now):
+                log.debug(
+                    "stale_snapshot_skipped",
+                    ticket_id=seen.id,
+                    snapshot_updated_at=seen.updated_at.isoformat(),
+                    current_updated_at=now.updated_at.isoformat(),
+                )
+                found[i] = now
+        return found
 
     async def _withdrawals(self, tickets: list[Ticket], owners: dict[str, str]) -> Withdrawals:
         """For each offer seen again, not accepted and without its seat (a reopen, or a
@@ -449,6 +498,21 @@ class TimersHandler:
         for agent in await self._agents.step_away(lapsed):
             log.info("agent_away_after_accept_timeout", agent_id=agent)
         return going_on
+
+
+def seat_holder(ticket: Ticket) -> str | None:
+    """The agent whose seat ``ticket`` takes, as its snapshot says: its assignee until it
+    is settled, nobody after."""
+    return ticket.assignee if ticket.status not in SETTLED else None
+
+
+def older(snapshot: Ticket, now: Ticket) -> bool:
+    """Whether ``snapshot`` is an earlier state of the ticket stored as ``now``. Every
+    change moves ``updated_at`` on or keeps it (two changes in the same instant, or an
+    event dated before the last change), so a different ticket as late or later is a
+    later change. One dated later than the stored ticket is newer than Redis (writes a
+    replica lost in a failover): its record is then the better word."""
+    return now != snapshot and now.updated_at >= snapshot.updated_at
 
 
 def lapsed_offer(timer: Timer, ticket: Ticket) -> str | None:
