@@ -420,6 +420,15 @@ class SimulationReport:
         return report
 
 
+UNCHANGED = "unchanged"
+"""What a later trigger's decision that sets no queue (or priority) counts under: the
+ticket keeps its own (``rules explain`` says the same)."""
+
+
+def _named(value: object) -> str:
+    return UNCHANGED if value is None else str(value)
+
+
 def simulate(
     ruleset: RuleSet,
     events: Iterable[Recorded | NotRouted | Rejected | tuple[int, str]],
@@ -466,8 +475,8 @@ def simulate(
         fill_language(facts, ruleset.languages)  # as the router would: detected if unsaid
         decision = ruleset.evaluate(facts, trigger=trigger, now=at)
         report.evaluated += 1
-        report.queues[str(decision.queue)] += 1
-        report.priorities[str(decision.priority)] += 1
+        report.queues[_named(decision.queue)] += 1
+        report.priorities[_named(decision.priority)] += 1
         report.tags.update(decision.tags)
         report.rules.update(decision.matched)
         if reads_crm and (unknown := missing_crm_fields(reached(listening, decision), facts)):
@@ -485,7 +494,7 @@ def simulate(
         report.changed += 1
         report.changed_fields.update(changes.keys())
         if "queue" in changes:
-            report.moves[(str(old["queue"]), str(new["queue"]))] += 1
+            report.moves[(_named(old["queue"]), _named(new["queue"]))] += 1
         if keep is None or len(report.examples) < keep:
             report.examples.append(
                 {

@@ -194,3 +194,17 @@ def test_plain_facts_open_their_ticket_when_they_are_evaluated() -> None:
     report = simulate(ruleset, [Recorded(1, found[0])], now=AT)
     assert report.queues == {"fresh": 1}
     assert opened_at(FACTS, datetime(2030, 1, 1, tzinfo=UTC)) == FACTS  # the event's own time
+
+
+def test_a_later_trigger_that_sets_no_queue_counts_it_unchanged() -> None:
+    """On ``message.received`` the defaults do not apply: a message no rule moves leaves
+    its ticket's queue and priority as they are, and the summary says so, not "None"."""
+    ruleset = loads_ruleset(
+        "version: 1\nqueues: {general: {}, vip: {}}\ndefaults: {queue: general}\n"
+        "rules:\n  - {name: v, on: [message.received], if: {text: {contains: [vip]}},"
+        " then: {queue: vip}}\n"
+    )
+    events = [Recorded(1, FACTS), Recorded(2, {**FACTS, "text": "vip please"})]
+    report = simulate(ruleset, events, trigger="message.received", now=AT)
+    assert report.queues == {"unchanged": 1, "vip": 1}
+    assert report.priorities == {"unchanged": 2}
