@@ -57,6 +57,11 @@ BATCH = 500
 REHOME_EVERY_S = 30.0
 """How often what an earlier layout left is looked for (older processes may still write it
 during a rolling upgrade)."""
+SEAT_AUDIT_EVERY_S = 300.0
+"""How often the seats held for settled tickets are looked for (``_audit_seats``)."""
+SEAT_AUDIT_SETTLED_S = 60.0
+"""How long a ticket must have been settled before the audit frees its seat: every path
+that frees seats has done so by then, and a reopen in that time is seen, not raced."""
 NO_EVENT = ""
 """The event id of a view read only for its ticket (``TimersHandler._as_now``): no event
 has it, so its marker and outbox are never found."""
@@ -151,6 +156,7 @@ class TimersHandler:
         self._schedule = TimerSchedule(client, prefix=prefix, shards=shards)
         self._clock = clock
         self._rehome_at = 0.0
+        self._audit_at = time.monotonic() + SEAT_AUDIT_EVERY_S
         self._fired_at: Recent[tuple[float, ...]] = Recent(FIRED_MEMORY)
 
     async def handle(self, records: list[Record]) -> None:
@@ -382,6 +388,7 @@ class TimersHandler:
     async def tick(self) -> None:
         """Fire every timer that is due, then move the waiting line if anything changed."""
         await self._rehome()
+        await self._audit_seats()
         now = self._clock()
         due = await self._schedule.due(now, BATCH)  # claimed: settled below, or they lapse
         if due:
@@ -412,6 +419,42 @@ class TimersHandler:
         if timers or line:
             log.info("moved_to_shards", timers=timers, waiting=line, previous_shards=previous)
         self._rehome_at = time.monotonic() + REHOME_EVERY_S
+
+    async def _audit_seats(self) -> None:
+        """Free the seats still held for tickets resolved or closed a while ago, every
+        SEAT_AUDIT_EVERY_S. Seats follow the tickets' records, and each
+        path that frees one is idempotent and checked, but the line's claim comes before
+        its commit and records of one ticket from two writers can pass each other: a seat
+        held for a settled ticket would block its agent's capacity for good, with no
+        record of that ticket left to free it. Reads every held seat (a few per agent)
+        and the tickets they name, in three round trips; idempotent, so every timers
+        process may run it."""
+        if time.monotonic() < self._audit_at:
+            return
+        self._audit_at = time.monotonic() + SEAT_AUDIT_EVERY_S
+        held = {
+            ticket_id: agent.agent_id
+            for agent in await self._agents.records()
+            for tickets in agent.tickets.values()
+            for ticket_id in tickets
+        }
+        owners = dict(zip(held, await self._store.ticket_owners(list(held)), strict=True))
+        known = [t for t, owner in owners.items() if owner]
+        views = await self._store.views(
+            [ViewRequest(owners[t] or "", NO_EVENT, ticket_id=t) for t in known]
+        )
+        stored = {t: view.ticket for t, view in zip(known, views, strict=True)}
+        settled_before = datetime.fromtimestamp(self._clock() - SEAT_AUDIT_SETTLED_S, UTC)
+        stale = [  # a ticket not found is left alone (erasing frees its seats itself)
+            t
+            for t, ticket in stored.items()
+            if ticket is not None
+            and ticket.status in SETTLED
+            and ticket.updated_at < settled_before
+        ]
+        freed = await self._agents.release_seats(stale)
+        for ticket_id, agent in freed.items():
+            log.warning("seat_freed_by_audit", ticket_id=ticket_id, agent_id=agent)
 
     def _fired(self, timer: Timer, current: float | None = None) -> None:
         """Remember that ``timer`` fired (see ``FIRED_MEMORY``): at the due time it was
