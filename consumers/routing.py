@@ -418,7 +418,8 @@ class RoutingHandler:
         # An action cannot come before the state it changes: a helpdesk's time older than
         # the ticket's last change (a clock behind, a backlog sent late) is taken as then.
         at = max(item.at, view.ticket.updated_at)
-        change = apply_action(view.ticket, item.action, at, self._rules())
+        seen = (view.message, view.profile)
+        change = apply_action(view.ticket, item.action, at, self._rules(), seen=seen)
         if change is None:
             _log_not_offered(view.ticket, item.action)
             return None

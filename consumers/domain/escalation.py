@@ -113,6 +113,28 @@ def fire(
     return escalate(fired, events, sla_trigger(target, kind), rules, now, seen=seen)
 
 
+def breached_by(
+    ticket: Ticket, rules: RuleSet, at: datetime, *, seen: Seen | None = None
+) -> Change | None:
+    """The ticket with every clock already due at ``at`` breached, as the timers role
+    breaches it when its timer fires (the ``.sla_breached``, dated by its due time, and
+    the escalation rules), for an action that settles or pauses clocks: a reply, a
+    resolution, a close or a postponement at ``at``. A clock is breached at its due time
+    whether or not its timer has fired yet (it fires about once a second): a late reply
+    in between would otherwise meet the clock late and leave its breach uncounted, and a
+    postponement would move an overdue clock on. Whichever commits first, the action or
+    the timer, the other finds the clock breached. None when no clock is overdue."""
+    current, events = ticket, list[tuple[EventType, dict[str, Any]]]()
+    due = sorted(
+        (clock.due, target) for target, clock in ticket.sla.items() if clock.due is not None
+    )
+    for _, target in due:
+        change = fire(current, target, "breached", rules, at, seen=seen)
+        if change is not None:
+            current, events = change.ticket, [*events, *change.events]
+    return Change(current, events) if events else None
+
+
 def accept_timeout(
     ticket: Ticket, rules: RuleSet, now: datetime, *, seen: Seen | None = None
 ) -> Change | None:

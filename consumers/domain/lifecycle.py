@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from consumers.domain.assignment import assigned, named, requeued, unassigned, worked_by
-from consumers.domain.escalation import SKIP_TIMEOUTS
+from consumers.domain.escalation import SKIP_TIMEOUTS, Seen, breached_by
 from consumers.domain.outputs import Change
 from consumers.domain.sla import answers, met, paused, resumed, stopped, waited, within
 from router.actions import (
@@ -68,14 +68,42 @@ def reopen_takes_back(ticket: Ticket, at: datetime, fcr: FcrDefinition = DEFAULT
     return was and resolved is not None and at - resolved <= fcr.reopen_window
 
 
-def apply_action(  # noqa: PLR0911, PLR0912 - one branch per action type reads best
-    ticket: Ticket, action: Action, at: datetime, rules: RuleSet
+def apply_action(
+    ticket: Ticket, action: Action, at: datetime, rules: RuleSet, *, seen: Seen | None = None
+) -> Change | None:
+    """The ticket after ``action`` at ``at`` and its lifecycle events; None when the
+    action changes nothing. An action that settles or pauses clocks (a public reply, a
+    resolution, a close, a postponement) first breaches every clock already due
+    (``breached_by``): the breach came first, at its due time. ``seen``: the ticket's
+    last customer message and the customer's profile, for the escalation rules."""
+    if _settles_clocks(action) and ticket.status not in SETTLED:
+        overdue = breached_by(ticket, rules, at, seen=seen)
+        if overdue is not None:
+            # the wait a reply ends is timed by the clock as it ran, before an escalation
+            # of the breach re-prioritised the ticket
+            change = _apply(overdue.ticket, action, at, rules, timed_by=ticket)
+            if change is None:
+                return overdue
+            return Change(change.ticket, [*overdue.events, *change.events])
+    return _apply(ticket, action, at, rules)
+
+
+def _settles_clocks(action: Action) -> bool:
+    if isinstance(action, AgentReplied):
+        return action.public
+    return isinstance(action, TicketResolved | TicketClosed | TicketPostponed)
+
+
+def _apply(  # noqa: PLR0911, PLR0912 - one branch per action type reads best
+    ticket: Ticket, action: Action, at: datetime, rules: RuleSet, timed_by: Ticket | None = None
 ) -> Change | None:
     base = {"updated_at": max(at, ticket.updated_at)}
     if isinstance(action, AgentReplied):
         if not action.public:
             return _internal(ticket, action, at)
-        return None if ticket.status == "closed" else _replied(ticket, action, at, rules)
+        if ticket.status == "closed":
+            return None
+        return _replied(ticket, action, at, rules, timed_by or ticket)
     if isinstance(action, NoteAdded):
         note = {"ticket_id": ticket.id, "agent_id": action.agent_id, "text": action.text or ""}
         noted = ticket.model_copy(update={**base, **worked_by(ticket, action.agent_id)})
@@ -244,7 +272,9 @@ def _internal(ticket: Ticket, action: AgentReplied, at: datetime) -> Change:
     return Change(noted, [(EventType.TICKET_NOTE_ADDED, note)])
 
 
-def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet) -> Change:
+def _replied(
+    ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet, timed_by: Ticket
+) -> Change:
     """A public reply meets the first response, or the running next_response cycle (a
     customer message after the previous reply started it). ``within_sla`` is judged
     against a clock still running; ``business_seconds`` is how long the customer waited:
@@ -257,7 +287,7 @@ def _replied(ticket: Ticket, action: AgentReplied, at: datetime, rules: RuleSet)
     (``.assigned``, accepted: they work it); left with the offered agent, the offer would
     time out and send the answered ticket back to the line, away from who answered it."""
     target = answers(ticket)
-    elapsed = None if target is None else _waited(ticket, rules, at, target)
+    elapsed = None if target is None else _waited(timed_by, rules, at, target)
     events: list[tuple[EventType, dict[str, Any]]] = []
     if _taken_by_replier(ticket, action.agent_id):
         taken = assigned(ticket, action.agent_id, "replied", at, accepted=True)

@@ -167,9 +167,10 @@ def waited(
     if begin is None:
         return None
     wait = policy.elapsed(begin, at)
-    if ticket.postponed_until is not None and at < ticket.postponed_until:
+    if ticket.postponed_until is not None and at < ticket.postponed_until and not clock.breached:
         # the clock moved on by the whole pause planned; only what passed of it is not
-        # waiting (answered while postponed, the rest of the pause never happens)
+        # waiting (answered while postponed, the rest of the pause never happens). A
+        # breached clock was not moved (a postponement pauses running clocks only)
         wait += policy.elapsed(at, ticket.postponed_until)
     return max(wait, _ZERO)
 
