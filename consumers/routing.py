@@ -60,6 +60,11 @@ from rules.language import Known, detect_many, detection_text, fill_language
 
 TRIGGERS = {"new": "ticket.created", "join": "message.received", "reopen": "ticket.reopened"}
 MAX_CONFLICT_RETRIES = 10
+MAX_PARTICIPANTS = 200
+"""How many other senders a ticket's snapshot names, the latest: a reply-all storm or a
+mailing list's thread would otherwise grow every record of the ticket past the record
+size limit, and its messages would all be dead-lettered. Each sender still finds the
+ticket in their own list (their participations are kept apart)."""
 DETECT_AHEAD_MIN = 2  # one message is detected in place: a thread hop would cost more
 log = structlog.get_logger("switchboard.router")
 
@@ -350,7 +355,7 @@ class RoutingHandler:
             return self._decide_action(item, view)
         placed, at = self._placed(item, view)
         if item.sender_id and placed.ticket and item.sender_id not in placed.ticket.participants:
-            participants = [*placed.ticket.participants, item.sender_id]
+            participants = [*placed.ticket.participants, item.sender_id][-MAX_PARTICIPANTS:]
             placed = replace(
                 placed, ticket=placed.ticket.model_copy(update={"participants": participants})
             )

@@ -474,6 +474,23 @@ async def test_a_colleague_replying_to_the_thread_joins_it_as_a_participant() ->
     assert (await thread(store, BOB)).ticket is None  # Bob has no ticket of his own
 
 
+async def test_a_ticket_names_its_latest_senders_only_so_its_records_stay_small(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reply-all storm: every sender is a participant, but the snapshot (on every
+    record of the ticket) names only the latest ``MAX_PARTICIPANTS``."""
+    monkeypatch.setattr("consumers.routing.MAX_PARTICIPANTS", 3)
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "printer broken", 0, message_id="<a1@x>")])
+    senders = [f"s{n}@example.com" for n in range(5)]
+    for n, sender in enumerate(senders, start=1):
+        reply = inbound(sender, "me too", n, message_id=f"<r{n}@x>", in_reply_to="<a1@x>")
+        await handler(store, broker).handle([reply])
+    final = snapshot(broker.take()[-2:])
+    assert final.contacts == 6
+    assert final.participants == [await customer(store, s) for s in senders[2:]]
+
+
 async def test_replies_in_the_same_poll_as_the_message_they_answer_join_its_ticket() -> None:
     """Records are keyed by sender, so a colleague's reply can come in the same poll as
     the message it answers, from another partition, even before it: it still joins."""
