@@ -31,6 +31,10 @@ key                                       type        what it holds
 ``p:{c:<customer>}:outbox:<event>``       string      records of an event not yet acked (TTL)
 ``p:{agents}:agent:<agent>``              hash        status, skills, capacity
 ``p:{agents}:online``                     set         online agents
+``p:{agents}:everyone``                   set         every agent ever seen (the read API's
+                                                      list; no scan of the keyspace)
+``p:{agents}:everyone-indexed``           string      set once the agents recorded before
+                                                      that set were added to it
 ``p:{agents}:load:<agent>:<channel>``     set         tickets an agent holds on a channel
 ``p:{agents}:holder:<ticket>``            string      the agent holding a ticket's capacity
 ``p:{agents}:holder-channel:<ticket>``    string      the channel of that capacity

@@ -120,6 +120,14 @@ class AgentStore:
         return self._p + "online"
 
     @property
+    def _everyone(self) -> str:
+        return self._p + "everyone"
+
+    @property
+    def _indexed(self) -> str:
+        return self._p + "everyone-indexed"
+
+    @property
     def _left(self) -> str:
         return self._p + "left"
 
@@ -161,6 +169,7 @@ class AgentStore:
         with redis_errors():
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.hset(self._agent(agent_id), mapping=fields)
+                pipe.sadd(self._everyone, agent_id)
                 if status == "online":
                     pipe.sadd(self._online, agent_id)  # a departure stays for the sweep
                 else:
@@ -444,15 +453,35 @@ class AgentStore:
                 replies = await pipe.execute()
         return [bool(reply) for reply in replies]
 
+    async def _everyone_ids(self) -> list[str]:
+        """Every agent ever seen, from the set every presence adds to: one read, however
+        large the keyspace (a SCAN walks all of it, so the agent list took seconds on a
+        database of a million customers). Agents recorded before that set existed are
+        found once, by a scan, and added."""
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.smembers(self._everyone)
+            pipe.exists(self._indexed)
+            members, indexed = await pipe.execute()
+        found = {text(m) for m in members}
+        if not indexed:
+            prefix = self._agent("")
+            keys = await scan_slot(self._r, _glob_escape(prefix) + "*", prefix)
+            earlier = [key[len(prefix) :] for key in keys]
+            async with self._r.pipeline(transaction=True) as pipe:
+                if earlier:
+                    pipe.sadd(self._everyone, *earlier)
+                pipe.set(self._indexed, "1")
+                await pipe.execute()
+            found.update(earlier)
+        return sorted(found)
+
     async def records(self, agent_ids: list[str] | None = None) -> list[AgentRecord]:
         """Every agent ever seen (``agent_ids`` None), or those named (unknown ones left
-        out), sorted by id. Read-only; every key has the ``{agents}`` hash tag, so this is
-        one SCAN and one pipeline in one slot, on a cluster too."""
+        out), sorted by id. Every key has the ``{agents}`` hash tag, so this is two
+        pipelines in one slot, on a cluster too."""
         with redis_errors():
             if agent_ids is None:
-                prefix = self._agent("")
-                keys = await scan_slot(self._r, _glob_escape(prefix) + "*", prefix)
-                agent_ids = [key[len(prefix) :] for key in keys]
+                agent_ids = await self._everyone_ids()
             agent_ids = sorted(set(agent_ids))
             async with self._r.pipeline(transaction=False) as pipe:
                 for agent_id in agent_ids:

@@ -461,3 +461,19 @@ async def test_release_gives_up_when_the_holders_keep_changing(
     monkeypatch.undo()
     await agents.release(["T-1"])
     assert [await agents.load(a, "email") for a in ("a1", "a2")] == [0, 0]
+
+
+async def test_the_agent_list_reads_its_own_set_and_adds_agents_recorded_before_it_once(
+    agents: AgentStore, client: aioredis.Redis, key: Callable[[str], str]
+) -> None:
+    """``GET /v1/agents`` read every agent by scanning the whole keyspace: seconds on a
+    database of a million customers. Agents now stand in one set; those recorded by an
+    earlier version (a hash, no set) are found by one scan, once, and added."""
+    await client.hset(key("agent:earlier"), mapping={"status": "away"})  # no set entry
+    await agents.presence("ada", "online", ["billing"], {"email": 2})
+    assert [r.agent_id for r in await agents.records()] == ["ada", "earlier"]
+    assert await client.smembers(key("everyone")) == {b"ada", b"earlier"}
+    # from now on the set is the list: a hash no presence announced is not scanned for
+    await client.hset(key("agent:unannounced"), mapping={"status": "online"})
+    await agents.presence("bo", "away", None, None)
+    assert [r.agent_id for r in await agents.records()] == ["ada", "bo", "earlier"]
