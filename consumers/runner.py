@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Protocol, TypeAlias
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartitionError
 
 from router.errors import SwitchboardError, Unrecoverable
@@ -42,6 +42,64 @@ class BatchHandler(Protocol):
 
     async def tick(self) -> None:
         """Periodic work that is not driven by records (timers, final metric windows)."""
+
+
+REVOKE_WAIT_S = 90.0
+"""How long a rebalance waits for the batch in flight before giving its partitions up
+anyway: longer than a notifier's slowest send (an SMTP server may take up to 90 s to
+answer the message), shorter than the group's rebalance timeout (the poll interval,
+300 s), and bounded, since a batch retried while Redis is away would hold the group."""
+
+
+class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Finish the batch in flight before giving partitions up in a rebalance.
+
+    Without it, a process joining or leaving the group takes partitions while the batch
+    read from them is still being handled; their new owner re-reads it from the last
+    commit. Effects in Redis are deduped by event id, but what leaves the system cannot be
+    taken back: a notifier sending an email when its partition moved saw the new owner
+    send it again. So a revocation waits (at most ``REVOKE_WAIT_S``) for the batch to be
+    handled and commits its offsets first, as Kafka's consumers do in this callback."""
+
+    def __init__(self) -> None:
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._handled: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._commit_timeout_s = 10.0
+
+    def bind(self, consumer: AIOKafkaConsumer, commit_timeout_s: float) -> None:
+        self._consumer, self._commit_timeout_s = consumer, commit_timeout_s
+
+    async def during(
+        self, batch: dict[TopicPartition, list[Record]], handling: Awaitable[bool]
+    ) -> bool:
+        """``handling`` of ``batch`` (True: handled), a revocation meanwhile waiting for
+        it; the offsets of a handled batch are what the revocation commits."""
+        self._idle.clear()
+        handled = False
+        try:
+            handled = await handling
+        finally:
+            self._handled = _next_offsets(batch) if handled else {}
+            self._idle.set()
+        return handled
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        try:
+            await asyncio.wait_for(self._idle.wait(), REVOKE_WAIT_S)
+        except TimeoutError:
+            log.warning("rebalance_before_batch_done", waited_s=REVOKE_WAIT_S)
+            return
+        offsets = {tp: n for tp, n in self._handled.items() if tp in revoked}
+        if offsets and self._consumer is not None:
+            try:
+                await asyncio.wait_for(self._consumer.commit(offsets), self._commit_timeout_s)
+            except (KafkaError, TimeoutError) as exc:
+                log.warning("commit_on_revoke_failed", error=_describe(exc))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        del assigned  # nothing to do: the new partitions are read from their commits
 
 
 Guard = Callable[[], Awaitable[None]]
@@ -89,12 +147,15 @@ async def run_consumer(
     guard: Guard | None = None,
     state: ConsumerState | None = None,
     commit_timeout_s: float = 10.0,
+    in_flight: InFlight | None = None,
 ) -> None:
     """Run until ``stop`` is set. The batch in flight is finished or retried, never dropped.
 
     ``guard`` raises ``Unrecoverable`` when the role must not go on (state or topics
     vanished); it runs before every attempt at a batch and before every tick."""
     log.info("consumer_started", consumer=handler.name, topics=sorted(consumer.subscription()))
+    in_flight = in_flight or InFlight()  # the listener given to ``subscribe``, if any
+    in_flight.bind(consumer, commit_timeout_s)
     tune_gc()
     poller = _Poller(consumer, poll_ms, max_records)
     positions: dict[TopicPartition, int] = {}  # next offset to process: in flight or committed
@@ -112,7 +173,7 @@ async def run_consumer(
             if records:
                 started = time.perf_counter()
                 positions.update({tp: recs[0].offset for tp, recs in batch.items() if recs})
-                if not await _handle_with_retry(
+                handling = _handle_with_retry(
                     handler,
                     records,
                     stop,
@@ -120,7 +181,8 @@ async def run_consumer(
                     max_backoff_s,
                     guard=guard,
                     on_retry=report_lag,
-                ):
+                )
+                if not await in_flight.during(batch, handling):
                     return  # stopping mid-retry: uncommitted records are redelivered next start
                 await _commit(consumer, batch, commit_timeout_s)
                 positions.update({tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs})
@@ -265,13 +327,17 @@ async def _handle_with_retry(
                 backoff = min(backoff * 2, max_backoff_s)
 
 
+def _next_offsets(batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, int]:
+    return {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+
+
 async def _commit(
     consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Record]], timeout_s: float
 ) -> None:
     """Commit within a time limit. A commit that fails is not retried here: the effects
     are durable and deduped by event id, so the worst case is a redelivery after a restart,
     and the next batch's commit moves the same partitions further anyway."""
-    offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+    offsets = _next_offsets(batch)
     try:
         await asyncio.wait_for(consumer.commit(offsets), timeout_s)
     except CommitFailedError:

@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
     KafkaConnectionError,
@@ -150,10 +156,16 @@ def group_options(kafka: KafkaSettings) -> dict[str, Any]:
     }
 
 
-def make_consumer(settings: Settings, group: str, *topics: Topic) -> AIOKafkaConsumer:
+def make_consumer(
+    settings: Settings,
+    group: str,
+    *topics: Topic,
+    listener: ConsumerRebalanceListener | None = None,
+) -> AIOKafkaConsumer:
+    """A consumer in the role's group, subscribed to ``topics``; ``listener`` hears of
+    rebalances (``consumers.runner.InFlight``)."""
     names = TopicNames(settings.topic_prefix)
-    return AIOKafkaConsumer(
-        *(names(t) for t in topics),
+    consumer = AIOKafkaConsumer(
         **client_options(settings.kafka),
         **group_options(settings.kafka),
         group_id=f"{settings.consumer_group_prefix}.{group}",
@@ -163,6 +175,8 @@ def make_consumer(settings: Settings, group: str, *topics: Topic) -> AIOKafkaCon
         max_poll_records=settings.kafka.max_poll_records,
         isolation_level="read_uncommitted",
     )
+    consumer.subscribe([names(t) for t in topics], listener=listener)
+    return consumer
 
 
 def make_admin(settings: Settings) -> AIOKafkaAdminClient:

@@ -23,6 +23,7 @@ from consumers.runner import (
     TOPICS_GONE_HINT,
     BatchHandler,
     ConsumerState,
+    InFlight,
     Record,
     run_consumer,
 )
@@ -108,7 +109,8 @@ async def _consume(
             await epoch.check()
 
     await guard()
-    consumer = make_consumer(settings, handler.name, *topics)
+    in_flight = InFlight()
+    consumer = make_consumer(settings, handler.name, *topics, listener=in_flight)
     await consumer.start()
     try:
         await run_consumer(
@@ -120,6 +122,7 @@ async def _consume(
             guard=guard,
             state=state,
             commit_timeout_s=settings.kafka.request_timeout_ms / 1000,
+            in_flight=in_flight,
         )
     finally:
         await _stop_consumer(consumer)
