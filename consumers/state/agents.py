@@ -453,6 +453,13 @@ class AgentStore:
                 replies = await pipe.execute()
         return [bool(reply) for reply in replies]
 
+    async def online(self) -> list[str]:
+        """The agents online now (the set presence keeps), sorted: what a summary of the
+        queues reads, not every agent ever seen."""
+        with redis_errors():
+            members = await self._r.smembers(self._online)
+        return sorted(text(m) for m in members)
+
     async def _everyone_ids(self) -> list[str]:
         """Every agent ever seen, from the set every presence adds to: one read, however
         large the keyspace (a SCAN walks all of it, so the agent list took seconds on a

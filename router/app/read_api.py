@@ -461,7 +461,8 @@ async def _queues(state: ReadState) -> list[QueueSummary]:
         unassigned[queue] = unassigned.get(queue, 0) + n
     names = sorted(set(skills) | set(gauges) | set(unassigned))
     defaults = _default_capacity(state)
-    online = [agent_body(r, defaults) for r in await state.agents.records() if r.status == "online"]
+    present = await state.agents.records(await state.agents.online())  # not all ever seen
+    online = [agent_body(r, defaults) for r in present if r.status == "online"]
     out = []
     for name in names:
         needed = set(skills[name]) if name in skills else None
