@@ -159,6 +159,7 @@ class Publisher:
         self._keys = Keys(names.prefix)
         self._seen_ttl_s = seen_ttl_s
         self._timeout_s = timeout_s
+        self._settling: set[asyncio.Task[None]] = set()
         self._claim_hold_ms = int((timeout_s + CLAIM_SPARE_S) * 1000)
         self.limits = limits or Limits()
         self._content_window_s = content_window_s
@@ -297,11 +298,21 @@ class Publisher:
             return Accepted(id_, duplicate=True)
         try:
             await self.send(topic, key, value)
+        except Unsettled as exc:
+            # The record may still be written: the claim stays while the producer tries,
+            # so a copy waiting on it (here or on another replica) writes nothing more
+            self._settle_later(marker, claim, exc.future)
+            raise
         except BaseException:
             with contextlib.suppress(*UNAVAILABLE):  # let a retry (here or elsewhere) go ahead
                 if await self._batch("GET", marker) == claim:
                     await self._batch("DEL", marker)
             raise
+        await self._seen(marker, tail, id_)
+        return Accepted(id_, duplicate=False)
+
+    async def _seen(self, marker: bytes, tail: bytes, id_: str) -> None:
+        """Remember the id as written (the duplicate memory)."""
         stamp, ttl = iso(utcnow()).encode() + tail, self._seen_ttl_s
         try:
             await self._batch("SET", marker, stamp, "EX", ttl)
@@ -309,7 +320,33 @@ class Publisher:
             # The record is durable; only the duplicate memory failed. A retry re-publishes
             # the same id, which consumers drop, so answering 2xx is still truthful.
             log.warning("seen_marker_failed", event_id=id_, error=type(exc).__name__)
-        return Accepted(id_, duplicate=False)
+
+    async def close(self) -> None:
+        """Stop settling writes whose outcome is unknown (their claims then lapse)."""
+        for task in list(self._settling):
+            task.cancel()
+        await asyncio.gather(*self._settling, return_exceptions=True)
+
+    def _settle_later(self, marker: bytes, claim: bytes, future: asyncio.Future[Any]) -> None:
+        """Hold the claim of a write whose outcome is unknown until the producer settles it
+        (at most ``UNSETTLED_HOLD_S``), then let it go. Copies arriving meanwhile wait on
+        it and are told the outcome is unknown too, rather than writing the record again;
+        a retry after that writes it again under the same id (consumers drop the copy).
+        A late success is not taken as written: a broker that came back empty may
+        acknowledge into a topic that ``topics ensure`` then recreates."""
+
+        async def settle() -> None:
+            with contextlib.suppress(*UNAVAILABLE):
+                hold = int(UNSETTLED_HOLD_S * 1000)
+                await self._batch("SET", marker, claim, "XX", "PX", hold)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_settled(future), UNSETTLED_HOLD_S)
+                if await self._batch("GET", marker) == claim:
+                    await self._batch("DEL", marker)
+
+        task = asyncio.get_running_loop().create_task(settle())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     async def _claim(
         self, marker: bytes, claim: bytes, fingerprint: str | None, conflict: Problem | None
@@ -334,7 +371,8 @@ class Publisher:
                 if not bytes(seen).startswith(PENDING):
                     return True
                 if asyncio.get_running_loop().time() > deadline:
-                    raise BackendUnavailable("redis", "a copy of this request is in flight")
+                    # another copy's write is in flight: it may still land
+                    raise OutcomeUnknown("kafka", "a copy of this request is being written")
                 await asyncio.sleep(CLAIM_POLL_S)
 
     async def send(self, topic: Topic, key: str, value: bytes) -> None:
@@ -362,7 +400,7 @@ class Publisher:
             # the producer settles it later; its error (if any) is read there, or asyncio
             # would log "Future exception was never retrieved" as an error, long after
             future.add_done_callback(outcome_read)
-            raise OutcomeUnknown("kafka", "the broker did not confirm the write in time") from exc
+            raise Unsettled(future) from exc
         except KafkaError as exc:
             if future is not None and retriable(exc):
                 raise OutcomeUnknown("kafka", f"{type(exc).__name__}") from exc
@@ -383,6 +421,22 @@ PENDING = b"pending:"
 """A seen marker holding this is a claim: the request that took it is still producing."""
 CLAIM_SPARE_S = 5.0  # a claim outlives its produce deadline by this much
 CLAIM_POLL_S = 0.05  # how often a copy looks whether the claim it waits on settled
+UNSETTLED_HOLD_S = 120.0
+"""How long the claim of a write whose outcome is unknown is held while the producer
+settles it (aiokafka gives a record up within its delivery timeout)."""
+
+
+class Unsettled(OutcomeUnknown):
+    """A produce the broker did not confirm in time, still pending in the producer."""
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        super().__init__("kafka", "the broker did not confirm the write in time")
+        self.future = future
+
+
+async def _settled(future: asyncio.Future[Any]) -> None:
+    with contextlib.suppress(Exception):  # its outcome is read by ``outcome_read``
+        await asyncio.shield(future)
 
 
 def fingerprint_of(content: Any) -> str:

@@ -91,6 +91,7 @@ async def ingress(
             content_window_s=settings.ingress_dedupe_window_s,
             topics=watch,
         )
+        stack.push_async_callback(publisher.close)  # first out: before Redis and Kafka
 
         async def redis_ready() -> None:
             await serves_every_key(redis)

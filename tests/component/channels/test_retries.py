@@ -82,6 +82,7 @@ async def test_the_deadline_covers_the_whole_produce(
         with pytest.raises(BackendUnavailable) as caught:
             await publisher.interaction("/test", "p-1", data)
     finally:
+        await publisher.close()
         await redis.aclose()
     assert asyncio.get_running_loop().time() - started < 1.0
     if error is None:
@@ -93,10 +94,11 @@ async def test_the_deadline_covers_the_whole_produce(
 async def test_outcome_unknown_is_a_distinct_problem(settings: Settings) -> None:
     from router.app import web
 
+    redis = make_redis(settings)
     async with web.ingress(settings) as ing:
-        ing.context.publisher = Publisher(
+        ing.context.publisher = stalled = Publisher(
             StalledProducer(),  # type: ignore[arg-type]
-            make_redis(settings),
+            redis,
             TopicNames(settings.topic_prefix),
             seen_ttl_s=60,
             timeout_s=0.2,
@@ -106,6 +108,8 @@ async def test_outcome_unknown_is_a_distinct_problem(settings: Settings) -> None
             resp = await client.post(
                 "/v1/channels/webform", json=FORM, headers={"idempotency-key": "k-1"}
             )
+        await stalled.close()
+    await redis.aclose()
     problem = assert_problem(resp, 503)
     assert problem["type"].endswith("/outcome-unknown")
     assert "Idempotency-Key" in problem["detail"]
@@ -147,6 +151,7 @@ async def test_a_write_that_fails_after_its_answer_logs_no_unretrieved_error(
         gc.collect()
     finally:
         loop.set_exception_handler(None)
+        await publisher.close()
         await redis.aclose()
     # only the refusal of this test's record: another test's leftover client may be
     # collected meanwhile, with an error of its own
@@ -226,3 +231,59 @@ async def test_copies_of_a_keyless_webform_at_once_are_one_write(settings: Setti
     assert slow.sent == 1
     assert len({a.id for a in answers}) == 1
     assert sorted(a.duplicate for a in answers) == [False, True, True, True, True]
+
+
+class LateProducer(SlowProducer):
+    """A producer whose broker confirms (or refuses, ``fails``) every record only after
+    the ingress's deadline: the answer is outcome-unknown, the record may still land."""
+
+    def __init__(self, delay: float, *, fails: bool = False) -> None:
+        super().__init__(delay)
+        self.fails = fails
+
+    async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        del args, kwargs
+        self.sent += 1
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[Any] = loop.create_future()
+        if self.fails:
+            loop.call_later(self.delay, settled.set_exception, KafkaTimeoutError())
+        else:
+            loop.call_later(self.delay, settled.set_result, None)
+        return settled
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_copies_of_a_write_whose_outcome_is_unknown_write_nothing_more(
+    settings: Settings, fails: bool
+) -> None:
+    """Copies on two replicas while the broker is slow to confirm: each copy is told the
+    outcome is unknown (not "nothing was written": its twin's record may land), and none
+    writes a second time while the first write is pending. Once the producer settled it,
+    a retry writes again under the same id (consumers drop the copy). Before, the first
+    copy let its claim go at once: the waiting copies wrote the record again, and a copy
+    that waited past its deadline said nothing was written."""
+    redis = make_redis(settings)
+    names = TopicNames(settings.topic_prefix)
+    one, two = LateProducer(0.6, fails=fails), LateProducer(0.6, fails=fails)
+    replicas = [
+        Publisher(p, redis, names, seen_ttl_s=60, timeout_s=0.2)  # type: ignore[arg-type]
+        for p in (one, two)
+    ]
+    data = Interaction(channel="webform", customer=Customer(email="late@example.com"), text="hi")
+    try:
+        answers = await asyncio.gather(
+            *(replicas[n % 2].interaction("/test", "k-late", data) for n in range(4)),
+            return_exceptions=True,
+        )
+        assert one.sent + two.sent == 1  # one write
+        assert all(isinstance(a, OutcomeUnknown) for a in answers), answers
+        await asyncio.sleep(1.0)  # the producer learns the outcome
+        two.delay, two.fails = 0.0, False  # the broker is back
+        retry = await replicas[1].interaction("/test", "k-late", data)
+    finally:
+        for replica in replicas:
+            await replica.close()
+        await redis.aclose()
+    assert retry.duplicate is False
+    assert one.sent + two.sent == 2
