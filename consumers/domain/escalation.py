@@ -116,9 +116,10 @@ def fire(
 def breached_by(
     ticket: Ticket, rules: RuleSet, at: datetime, *, seen: Seen | None = None
 ) -> Change | None:
-    """The ticket with every clock already due at ``at`` breached, as the timers role
-    breaches it when its timer fires (the ``.sla_breached``, dated by its due time, and
-    the escalation rules), for an action that settles or pauses clocks: a reply, a
+    """The ticket with every clock already due at ``at`` breached (and warned first, when
+    its warning was due too and not given yet), as the timers role does when its timers
+    fire (the ``.sla_warning`` and ``.sla_breached``, and the escalation rules), for an
+    action that settles or pauses clocks: a reply, a
     resolution, a close or a postponement at ``at``. A clock is breached at its due time
     whether or not its timer has fired yet (it fires about once a second): a late reply
     in between would otherwise meet the clock late and leave its breach uncounted, and a
@@ -129,9 +130,10 @@ def breached_by(
         (clock.due, target) for target, clock in ticket.sla.items() if clock.due is not None
     )
     for _, target in due:
-        change = fire(current, target, "breached", rules, at, seen=seen)
-        if change is not None:
-            current, events = change.ticket, [*events, *change.events]
+        for kind in ("warning", "breached"):  # a warning due by then was given first
+            change = fire(current, target, kind, rules, at, seen=seen)
+            if change is not None:
+                current, events = change.ticket, [*events, *change.events]
     return Change(current, events) if events else None
 
 

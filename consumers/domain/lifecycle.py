@@ -287,7 +287,10 @@ def _replied(
     (``.assigned``, accepted: they work it); left with the offered agent, the offer would
     time out and send the answered ticket back to the line, away from who answered it."""
     target = answers(ticket)
-    elapsed = None if target is None else _waited(timed_by, rules, at, target)
+    # no clock runs while the ticket is resolved: a reply then is judged, and its wait
+    # counted, as of the resolution (an agent's reopen would resume the clock there)
+    judged = ticket.resolved_at if ticket.status == "resolved" and ticket.resolved_at else at
+    elapsed = None if target is None else _waited(timed_by, rules, judged, target)
     events: list[tuple[EventType, dict[str, Any]]] = []
     if _taken_by_replier(ticket, action.agent_id):
         taken = assigned(ticket, action.agent_id, "replied", at, accepted=True)
@@ -307,7 +310,7 @@ def _replied(
         "response": RESPONSES.get(target or ""),
         "agent_id": action.agent_id,
         "business_seconds": None if elapsed is None else elapsed.total_seconds(),
-        "within_sla": None if target is None else within(ticket.sla.get(target), at),
+        "within_sla": None if target is None else within(ticket.sla.get(target), judged),
         "handle_seconds": action.handle_seconds,
     }
     return Change(replied, [*events, (EventType.TICKET_RESPONDED, data)])

@@ -156,3 +156,55 @@ def test_a_reply_to_a_breached_then_postponed_ticket_reports_the_real_wait() -> 
     responded = events[-1][1]
     assert responded["business_seconds"] == pytest.approx(36 * 60)
     assert responded["within_sla"] is False
+
+
+WARNED = loads_ruleset(
+    """
+version: 1
+queues: {general: {}}
+sla:
+  standard:
+    first_response: 30m
+    warn_before: 10m
+defaults: {queue: general, priority: normal, sla: standard}
+""",
+    "warned.yaml",
+)
+
+
+def test_a_reply_after_the_warning_time_before_the_timer_fires_keeps_the_warning() -> None:
+    """Warned at 10:20 by the clock, answered at 10:20:01 before the warning timer fired:
+    the warning is counted, then the reply meets the target."""
+    message = Interaction(channel="webform", customer=Customer(email="w@example.com"), text="hi")
+    placed = place(
+        message,
+        None,
+        event_id="w1",
+        customer_id="C-2",
+        at=AT,
+        reopen_window=timedelta(days=7),
+        rules=WARNED,
+    )
+    assert placed.ticket is not None
+    decision = WARNED.evaluate(facts(placed.ticket, message), trigger="ticket.created", now=AT)
+    ticket = apply_decision(placed.ticket, decision, WARNED, fill_defaults=True)
+    reply_action = AgentReplied(ticket_id=ticket.id, agent_id="a1", public=True)
+    change = apply_action(ticket, reply_action, minutes(20.02), WARNED)
+    assert change is not None
+    events = list(change.events)
+    assert events[0][0] == EventType.TICKET_SLA_WARNING
+    assert counted(events) == [("warned", FIRST), ("met", FIRST)]
+    assert fire(change.ticket, FIRST, "warning", WARNED, minutes(20.05)) is None
+
+
+def test_a_reply_to_a_resolved_ticket_is_judged_as_of_the_resolution() -> None:
+    """No clock runs while a ticket is resolved: resolved at 10:10 unanswered (due 10:30),
+    then answered at 11:00, the first response is met, and the wait counted is the ten
+    minutes until the resolution. Before, it was neither met nor breached."""
+    ticket = opened()
+    resolved, _ = act(ticket, TicketResolved(ticket_id=ticket.id), minutes(10))
+    _, events = reply(resolved, minutes(60))
+    responded = events[-1][1]
+    assert responded["within_sla"] is True
+    assert responded["business_seconds"] == pytest.approx(600)
+    assert counted(events) == [("met", FIRST)]

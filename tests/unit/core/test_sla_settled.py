@@ -185,18 +185,22 @@ def test_a_reopen_rule_that_raises_the_priority_keeps_the_time_spent_resolved_ou
     assert min(fired_times(reopened).values()) > reopened_at
 
 
-def test_a_warning_due_before_the_resolve_but_not_fired_fires_at_the_reopen() -> None:
+def test_a_warning_due_before_the_resolve_but_not_fired_is_given_by_the_resolve() -> None:
     """Resolved at 13:30:20, just after the warning was due (13:30:19.57), before the
-    timers fired it: the warning is due at the reopening, not before it; the breach
-    keeps its 29.57 s."""
+    timers fired it: the resolve gives the warning first (it was due), so the reopening
+    owes none; the breach keeps its 29.57 s. Before, the warning fired at the reopening."""
     opened = write(None, CREATED)
-    resolved, _ = act(opened, TicketResolved(ticket_id=opened.id), _at(13, 30, 20))
+    resolved, events = act(opened, TicketResolved(ticket_id=opened.id), _at(13, 30, 20))
+    assert [etype for etype, _ in events] == [
+        EventType.TICKET_SLA_WARNING,
+        EventType.TICKET_RESOLVED,
+    ]
     reopened_at = _at(14, 0)
     reopened, _ = act(resolved, TicketReopened(ticket_id=opened.id), reopened_at)
     clock = reopened.sla[FIRST]
-    assert clock.warn_at == reopened_at
+    assert clock.warned
     assert clock.due == reopened_at + (CREATED + timedelta(minutes=1) - _at(13, 30, 20))
-    assert min(fired_times(reopened).values()) == reopened_at
+    assert fire(reopened, FIRST, "warning", RULES, _at(14, 0, 1)) is None
 
 
 def test_a_target_breached_before_the_resolve_stays_breached_once() -> None:
