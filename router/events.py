@@ -312,6 +312,10 @@ class SlaClock(BaseModel):
     breached: bool = False
     warned: bool = False
     met_at: datetime | None = None
+    # the priority the due time was timed for: a breached clock is not re-timed when an
+    # escalation changes the priority, and its wait is counted by this one (None: a
+    # clock timed by an earlier version, counted by the ticket's priority)
+    priority: Priority | None = None
 
 
 class Ticket(BaseModel):

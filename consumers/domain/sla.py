@@ -163,7 +163,8 @@ def waited(
     policy = rules.sla_policies.get(ticket.sla_policy or "")
     if clock is None or clock.met_at or clock.due is None or policy is None:
         return None
-    begin = _effective_start(clock, policy, ticket.priority, ticket.created_at, target)
+    priority = clock.priority or ticket.priority  # as timed: an escalation may have moved it
+    begin = _effective_start(clock, policy, priority, ticket.created_at, target)
     if begin is None:
         return None
     wait = policy.elapsed(begin, at)
@@ -320,7 +321,7 @@ def _timed(
     if previous is not None and previous.due is not None:
         due = _not_before_the_change(due, previous.due, now)
     warned = bool(previous and previous.warned) and (warn_at is None or warn_at <= now)
-    return SlaClock(due=due, warn_at=warn_at, warned=warned)
+    return SlaClock(due=due, warn_at=warn_at, warned=warned, priority=priority)
 
 
 def _not_before_the_change(due: datetime, was_due: datetime, now: datetime) -> datetime:
@@ -349,7 +350,8 @@ def _counted_from(
     policy = rules.sla_policies.get(timed_as.sla_policy or "")
     if clock.due is None or policy is None:
         return fallback
-    begin = _effective_start(clock, policy, timed_as.priority, ticket.created_at, target)
+    priority = clock.priority or timed_as.priority
+    begin = _effective_start(clock, policy, priority, ticket.created_at, target)
     return fallback if begin is None else begin
 
 

@@ -430,3 +430,17 @@ def test_a_warned_clock_re_timed_by_a_priority_change_is_not_warned_again() -> N
     assert clock.warned
     assert fire(chased, NEXT, "warning", RULES, minutes(171)) is None
     assert fire(chased, NEXT, "breached", RULES, minutes(171)) is not None
+
+
+def test_a_reply_after_a_breach_that_raised_the_priority_reports_the_real_wait() -> None:
+    """The timers role breaches the cycle first, and the breach's escalation makes the
+    ticket urgent (30 minutes instead of 2 hours). The reply after it still reports the
+    121 minutes the customer waited, counted by the priority the clock was timed for;
+    before, it was rebuilt from the urgent target: 31 minutes."""
+    ticket = waiting()
+    breached = fire(ticket, NEXT, "breached", RULES, minutes(180.5))
+    assert breached is not None
+    assert breached.ticket.priority == "urgent"
+    _, data = reply(breached.ticket, minutes(181))
+    assert data["within_sla"] is False
+    assert data["business_seconds"] == 121 * 60
