@@ -308,11 +308,6 @@ class Publisher:
                 if await self._batch("GET", marker) == claim:
                     await self._batch("DEL", marker)
             raise
-        await self._seen(marker, tail, id_)
-        return Accepted(id_, duplicate=False)
-
-    async def _seen(self, marker: bytes, tail: bytes, id_: str) -> None:
-        """Remember the id as written (the duplicate memory)."""
         stamp, ttl = iso(utcnow()).encode() + tail, self._seen_ttl_s
         try:
             await self._batch("SET", marker, stamp, "EX", ttl)
@@ -320,6 +315,7 @@ class Publisher:
             # The record is durable; only the duplicate memory failed. A retry re-publishes
             # the same id, which consumers drop, so answering 2xx is still truthful.
             log.warning("seen_marker_failed", event_id=id_, error=type(exc).__name__)
+        return Accepted(id_, duplicate=False)
 
     async def close(self) -> None:
         """Stop settling writes whose outcome is unknown (their claims then lapse)."""

@@ -432,23 +432,22 @@ class TimersHandler:
         if time.monotonic() < self._audit_at:
             return
         self._audit_at = time.monotonic() + SEAT_AUDIT_EVERY_S
-        held = {
-            ticket_id: agent.agent_id
+        held = [
+            ticket_id
             for agent in await self._agents.records()
             for tickets in agent.tickets.values()
             for ticket_id in tickets
-        }
-        owners = dict(zip(held, await self._store.ticket_owners(list(held)), strict=True))
-        known = [t for t, owner in owners.items() if owner]
+        ]
+        owners = await self._store.ticket_owners(held)
+        known = [(t, owner) for t, owner in zip(held, owners, strict=True) if owner]
         views = await self._store.views(
-            [ViewRequest(owners[t] or "", NO_EVENT, ticket_id=t) for t in known]
+            [ViewRequest(owner, NO_EVENT, ticket_id=t) for t, owner in known]
         )
-        stored = {t: view.ticket for t, view in zip(known, views, strict=True)}
         settled_before = datetime.fromtimestamp(self._clock() - SEAT_AUDIT_SETTLED_S, UTC)
         stale = [  # a ticket not found is left alone (erasing frees its seats itself)
             t
-            for t, ticket in stored.items()
-            if ticket is not None
+            for (t, _), view in zip(known, views, strict=True)
+            if (ticket := view.ticket) is not None
             and ticket.status in SETTLED
             and ticket.updated_at < settled_before
         ]

@@ -129,7 +129,8 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         self._view = load_script(client, HERE / "view.lua")
         self._leave = load_script(client, HERE / "leave.lua")
         self._carry = load_script(client, HERE / "carry.lua")
-        self._unclaim = load_script(client, HERE / "unclaim.lua")
+        # lead.lua's 'resign' deletes a key only while it holds the value given
+        self._let_go = load_script(client, HERE / "lead.lua")
 
     async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]:
         """The customer behind each list of identities; unknown identities are linked.
@@ -418,10 +419,9 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
             if c.ticket is None:
                 continue
             owner = f"{c.customer_id}{OWNER_SEP}{c.ticket.id}"
-            calls.append(ScriptCall(self._unclaim, [k.ticket_owner(c.ticket.id)], [c.customer_id]))
-            calls += [
-                ScriptCall(self._unclaim, [k.message_owner(m)], [owner]) for m in c.message_ids
-            ]
+            entries = [(k.ticket_owner(c.ticket.id), c.customer_id)]
+            entries += [(k.message_owner(m), owner) for m in c.message_ids]
+            calls += [ScriptCall(self._let_go, [key], [value, "resign"]) for key, value in entries]
         if calls:
             with redis_errors():
                 await run_batch(self._r, calls)
