@@ -23,7 +23,7 @@ from consumers.domain.windows import sla as sla_metric
 from router.actions import Action, AgentReplied, TicketPostponed, TicketResolved
 from router.events import Customer, Interaction, Ticket
 from router.vocabulary import EventType
-from rules import loads_ruleset
+from rules import RuleSet, loads_ruleset
 from rules.facts import facts
 
 pytestmark = pytest.mark.unit
@@ -54,7 +54,7 @@ def minutes(n: float) -> datetime:
     return AT + timedelta(minutes=n)
 
 
-def opened() -> Ticket:
+def opened(rules: RuleSet = RULES) -> Ticket:
     """A web form's ticket opened at AT, its first response due at 10:30."""
     message = Interaction(channel="webform", customer=Customer(email="c@example.com"), text="hi")
     placed = place(
@@ -64,11 +64,11 @@ def opened() -> Ticket:
         customer_id="C-1",
         at=AT,
         reopen_window=timedelta(days=7),
-        rules=RULES,
+        rules=rules,
     )
     assert placed.ticket is not None
-    decision = RULES.evaluate(facts(placed.ticket, message), trigger="ticket.created", now=AT)
-    return apply_decision(placed.ticket, decision, RULES, fill_defaults=True)
+    decision = rules.evaluate(facts(placed.ticket, message), trigger="ticket.created", now=AT)
+    return apply_decision(placed.ticket, decision, rules, fill_defaults=True)
 
 
 def act(ticket: Ticket, action: Action, at: datetime) -> tuple[Ticket, list[tuple[Any, Any]]]:
@@ -175,19 +175,7 @@ defaults: {queue: general, priority: normal, sla: standard}
 def test_a_reply_after_the_warning_time_before_the_timer_fires_keeps_the_warning() -> None:
     """Warned at 10:20 by the clock, answered at 10:20:01 before the warning timer fired:
     the warning is counted, then the reply meets the target."""
-    message = Interaction(channel="webform", customer=Customer(email="w@example.com"), text="hi")
-    placed = place(
-        message,
-        None,
-        event_id="w1",
-        customer_id="C-2",
-        at=AT,
-        reopen_window=timedelta(days=7),
-        rules=WARNED,
-    )
-    assert placed.ticket is not None
-    decision = WARNED.evaluate(facts(placed.ticket, message), trigger="ticket.created", now=AT)
-    ticket = apply_decision(placed.ticket, decision, WARNED, fill_defaults=True)
+    ticket = opened(WARNED)
     reply_action = AgentReplied(ticket_id=ticket.id, agent_id="a1", public=True)
     change = apply_action(ticket, reply_action, minutes(20.02), WARNED)
     assert change is not None
