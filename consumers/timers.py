@@ -23,6 +23,7 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
+from consumers.archive import NO_EVENT, Archiver, archive_timers, is_archive
 from consumers.deadletter import parked
 from consumers.domain.assignment import (
     assigned,
@@ -62,9 +63,6 @@ SEAT_AUDIT_EVERY_S = 300.0
 SEAT_AUDIT_SETTLED_S = 60.0
 """How long a ticket must have been settled before the audit frees its seat: every path
 that frees seats has done so by then, and a reopen in that time is seen, not raced."""
-NO_EVENT = ""
-"""The event id of a view read only for its ticket (``TimersHandler._as_now``): no event
-has it, so its marker and outbox are never found."""
 FIRED_MEMORY = 20_000
 """How many fired timers a process remembers (member -> due times), so that a snapshot
 older than their firing, read after it, does not schedule them again only for a claim and
@@ -143,8 +141,11 @@ class TimersHandler:
         clock: Callable[[], float] = time.time,
         limits: Limits | None = None,
         telemetry: Telemetry | None = None,
+        closed_retention_s: int = 0,
     ) -> None:
         self._limits = limits or Limits()
+        self._retention_s = closed_retention_s
+        self._archiver = Archiver(store, closed_retention_s)
         self._telemetry = telemetry
         self._r = client
         self._store = store
@@ -178,6 +179,7 @@ class TimersHandler:
         wanted: dict[str, float] = {}
         for ticket in latest.values():
             wanted.update(schedule(ticket, timeout))
+        wanted.update(archive_timers(latest.values(), self._retention_s))
         fired = self._fired_at
         await self._schedule.add(
             {m: when for m, when in wanted.items() if when not in fired.get(m, ())}
@@ -473,13 +475,18 @@ class TimersHandler:
         predecessor left and under its own event id, instead of all but the first failing
         the compare-and-set and waiting for another tick. A commit that conflicts (the
         ticket moved meanwhile) ends its ticket's rounds: that timer and the ticket's
-        later ones stay in the schedule, to be claimed again at the next tick."""
+        later ones stay in the schedule, to be claimed again at the next tick. Archive
+        timers (closed tickets past their retention) go to the ``Archiver``."""
+        archive = [(m, when) for m, when in due if is_archive(m)]
+        gone, later = await self._archiver.fire(archive, now) if archive else ([], {})
+        outcome = Settled(gone, later)
         queues: dict[str, list[Timer]] = {}
         for member, when in due:  # earliest first
+            if is_archive(member):
+                continue
             timer = Timer.parse(member, when)
             queues.setdefault(timer.ticket_id, []).append(timer)
         owners = await self._store.ticket_owners(list(queues))
-        outcome = Settled()
         heads: list[Queue] = []
         for timers, owner in zip(queues.values(), owners, strict=True):
             if owner:

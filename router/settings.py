@@ -351,6 +351,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     reopen_window_s: int = Field(default=7 * 24 * 3600, ge=0)
+    closed_retention_s: int = Field(
+        default=120 * 24 * 3600,
+        ge=0,
+        description="How long a closed ticket stays in Redis after its last change; "
+        "0 keeps it for good.",
+    )
     metrics_window_s: int = Field(default=60, ge=1)
     metrics_lateness_s: int = Field(default=3600, ge=0)
     consumer_group_prefix: str = "switchboard"

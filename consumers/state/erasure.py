@@ -1,5 +1,7 @@
-"""Erasing a customer (``switchboard forget``) and writing thread state back from
-snapshots (``switchboard state rebuild``): the two writes that are not the router's.
+"""Erasing a customer (``switchboard forget``), archiving closed tickets out of Redis
+(the timers role, ``SWITCHBOARD_CLOSED_RETENTION_S`` after their last change) and writing
+thread state back from snapshots (``switchboard state rebuild``): the writes that are not
+the router's.
 
 ``forget`` takes the customer out of the tickets of others they wrote on first
 (``leave.lua``, retried while the router moves such a ticket), then deletes every key of
@@ -22,6 +24,7 @@ from router.errors import BackendUnavailable
 from router.events import Customer, Ticket
 from router.keys import TICKET_FIELDS, Keys, ticket_field
 from router.redis import (
+    Command,
     RedisClient,
     Script,
     ScriptCall,
@@ -42,6 +45,8 @@ class ThreadErasure:
     _r: RedisClient
     _keys: Keys
     _leave: Script
+    _archive: Script
+    _let_go: Script
 
     async def forget(self, customer_id: str) -> list[str]:
         """Erase everything stored about a customer; return the ids of their tickets.
@@ -132,6 +137,60 @@ class ThreadErasure:
         except (orjson.JSONDecodeError, AttributeError, ValidationError):
             return False
         return any(self._keys.identity(i) in identities for i in sender.identities())
+
+    async def archive(self, tickets: list[tuple[Ticket, int]]) -> list[bool]:
+        """Take closed tickets out of Redis, each read at the version given: the ticket's
+        fields, owner, reply index entries and current-ticket pointer, and the
+        participations of those who wrote on it. Its last snapshot stays on the compacted
+        ``ticket-state`` topic. Answers, per ticket, whether it went: one that changed
+        since it was read stays (``archive.lua``).
+
+        The ticket goes first, in one script on its customer's slot; the entries in other
+        slots after it, each only while it still names the ticket (idempotent). A crash in
+        between leaves entries that name no ticket, which every reader takes as unknown;
+        the timer fires again and removes the owner entry."""
+        k = self._keys
+        calls = [
+            ScriptCall(
+                self._archive,
+                [
+                    k.ticket_data(t.customer_id),
+                    k.message_index(t.customer_id),
+                    k.open_ticket(t.customer_id),
+                ],
+                [t.id, version, *t.message_ids],
+            )
+            for t, version in tickets
+        ]
+        with redis_errors():
+            done = [bool(r) for r in await run_batch(self._r, calls)] if calls else []
+        gone = [t for (t, _), went in zip(tickets, done, strict=True) if went]
+        await self.archived([(t.customer_id, t.id) for t in gone], gone)
+        return done
+
+    async def archived(self, owners: list[tuple[str, str]], tickets: list[Ticket]) -> None:
+        """The entries in other slots that name archived tickets: each ticket's owner
+        (``owners``: customer, ticket), and, for the ``tickets`` whose snapshot is at
+        hand, their global reply index entries and their participants' records of them."""
+        k = self._keys
+        commands: list[Command] = [
+            ScriptCall(self._let_go, [k.ticket_owner(tid)], [customer, "resign"])
+            for customer, tid in owners
+        ]
+        for t in tickets:
+            place = f"{t.customer_id}{OWNER_SEP}{t.id}"
+            commands += [
+                ScriptCall(self._let_go, [k.message_owner(m)], [place, "resign"])
+                for m in t.message_ids
+            ]
+            for participant in t.participants:
+                commands.append(("SREM", k.participations(participant), place))
+                if t.message_ids:
+                    wrote = [f"{place}{OWNER_SEP}{m}" for m in t.message_ids]
+                    commands.append(("SREM", k.written(participant), *wrote))
+        if commands:
+            with redis_errors():
+                await run_batch(self._r, commands)
 
     async def restore(
         self,

@@ -129,6 +129,7 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         self._view = load_script(client, HERE / "view.lua")
         self._leave = load_script(client, HERE / "leave.lua")
         self._carry = load_script(client, HERE / "carry.lua")
+        self._archive = load_script(client, HERE / "archive.lua")
         # lead.lua's 'resign' deletes a key only while it holds the value given
         self._let_go = load_script(client, HERE / "lead.lua")
 

@@ -402,8 +402,8 @@ def state_rebuild(
         )
         out.print(
             f"restored {done.tickets:,} tickets and {done.identities:,} identities "
-            f"({done.erased:,} erased tickets left out); recomputed timers and metric "
-            f"windows from {len(records):,} lifecycle records "
+            f"({done.erased:,} erased and {done.archived:,} archived tickets left out); "
+            f"recomputed timers and metric windows from {len(records):,} lifecycle records "
             f"({done.metric_windows:,} windows keep their revisions{unreadable}). "
             "Start the roles again.",
             highlight=False,

@@ -9,7 +9,9 @@ for a role that just stopped to go, and refuses, naming the groups, unless force
 1. restores thread state (tickets, owners, message index, each customer's current ticket)
    from the latest snapshot of every ticket: the ``tickets`` topic (every lifecycle event
    carries the snapshot after the change) and the compacted ``ticket-state`` topic, whose
-   tombstones (``switchboard forget``) win;
+   tombstones (``switchboard forget``) win. A ticket closed longer ago than
+   ``SWITCHBOARD_CLOSED_RETENTION_S`` is left out (it was archived), and the others closed
+   get their archive timers;
 2. restores identity links from the interactions on ``tickets``: a message's sender is
    the ticket's customer, unless the message added a participant to the ticket (a reply
    from someone else), who is then the sender. Customer ids are random, not derived from
@@ -59,12 +61,14 @@ from aiokafka.protocol.api import Request
 from aiokafka.protocol.group import HeartbeatRequest
 from pydantic import ValidationError
 
+from consumers.archive import archive_timers
 from consumers.crm import upsert_customer, upsert_identities
 from consumers.metrics import MetricsHandler
 from consumers.notifier import NotifierHandler
 from consumers.routing import RoutingHandler
 from consumers.state.counters import WindowCounters
 from consumers.state.epoch import StateEpoch
+from consumers.state.schedule import TimerSchedule
 from consumers.state.threads import RedisThreadStore
 from consumers.timers import TimersHandler
 from router.actions import CustomerUpserted, parse_action
@@ -184,6 +188,8 @@ class Rebuilt:
     dedupe_markers: int = 0
     lifecycle: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
     """The ``tickets`` topic as read: what the timers and metrics roles replay next."""
+    archived: int = 0
+    """Closed tickets past ``SWITCHBOARD_CLOSED_RETENTION_S``: not restored."""
 
 
 async def read_all(
@@ -494,6 +500,7 @@ async def rebuild(
     inbound_topic = await read_all(settings, Topic.INBOUND, progress)
     actions_topic = await read_all(settings, Topic.ACTIONS, progress)
     found = _read_snapshots(tickets_topic, state_topic)
+    archived = past_retention(found.latest.values(), settings.closed_retention_s, time.time())
     customers = found.customers()
     links = {i: c for i, c in found.links.items() if c in customers}
     erased = {i for i, c in found.links.items() if c not in customers}
@@ -502,8 +509,8 @@ async def rebuild(
     prefix, ttl_s = settings.topic_prefix, settings.redis.dedupe_ttl_s
     try:
         store = RedisThreadStore(redis, ttl_s=ttl_s, prefix=prefix)
-        tickets = list(found.latest.values())
-        current = _current_tickets(found.latest)
+        tickets = [t for t in found.latest.values() if t.id not in archived]
+        current = {c: t for c, t in _current_tickets(found.latest).items() if t not in archived}
         for start in range(0, len(tickets), 1000):
             chunk = tickets[start : start + 1000]
             mine = {t.customer_id for t in chunk}
@@ -534,12 +541,33 @@ async def rebuild(
                 ),
             ),
         )
+        shards = TimerSchedule(redis, prefix=prefix, shards=settings.timers_shards)
+        await shards.add(archive_timers(tickets, settings.closed_retention_s))
         await StateEpoch(redis, prefix).renew()
     finally:
         await redis.aclose()
     return Rebuilt(
-        len(found.latest), len(found.erased), len(links), len(revisions), markers, tickets_topic
+        len(tickets),
+        len(found.erased),
+        len(links),
+        len(revisions),
+        markers,
+        tickets_topic,
+        archived=len(archived),
     )
+
+
+def past_retention(tickets: Iterable[Ticket], retention_s: int, now: float) -> set[str]:
+    """The closed tickets the timers role would have archived by now: left out of the
+    restore (their snapshots stay on ``ticket-state``). The others closed get their
+    archive timers, whether or not ``tickets`` still holds a record of them."""
+    if retention_s <= 0:
+        return set()
+    return {
+        t.id
+        for t in tickets
+        if t.status == "closed" and t.updated_at.timestamp() + retention_s <= now
+    }
 
 
 __all__ = [

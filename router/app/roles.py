@@ -220,6 +220,7 @@ def timers_handler(
         shards=settings.timers_shards,
         limits=settings.limits(),
         telemetry=telemetry,
+        closed_retention_s=settings.closed_retention_s,
     )
 
 

@@ -1,11 +1,12 @@
 """The whole pipeline with its state on a real three-node Redis Cluster.
 
-The pipeline suites (the thin slice, the kill -9 recovery, SLA timers, assignment) are
-imported and run unchanged: their ``settings`` fixture comes from this folder's conftest
-and names the cluster (the waiting line's suite is in ``test_cluster_waiting_line.py``: its
-fixture ``desk`` has the name of the assignment suite's). Below them, a test of its own:
-webform posts of several customers go through ingress, router, timers and metrics and
-become routed tickets, with the customers' state spread over the nodes."""
+The pipeline suites (the thin slice, the kill -9 recovery, SLA timers, assignment,
+archiving closed tickets) are imported and run unchanged: their ``settings`` fixture
+comes from this folder's conftest and names the cluster (the waiting line's suite is in
+``test_cluster_waiting_line.py``: its fixture ``desk`` has the name of the assignment
+suite's). Below them, a test of its own: webform posts of several customers go through
+ingress, router, timers and metrics and become routed tickets, with the customers' state
+spread over the nodes."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from tests.component.pipeline import (
     test_timers,
 )
 from tests.component.pipeline.conftest import RULES, WITHOUT_TIMERS, run_switchboard, switchboard
+from tests.component.pipeline.test_archive import (
+    test_a_closed_ticket_leaves_redis_after_its_retention_and_a_reply_opens_a_new_one,
+)
 from tests.conftest import read_topic, values
 
 pytestmark = pytest.mark.component
@@ -30,7 +34,10 @@ for _suite in (test_slice, test_recovery, test_timers, test_assignment):
         _item = getattr(_suite, _name)
         if _name.startswith("test_") or type(_item).__name__ == "FixtureFunctionDefinition":
             globals()[_name] = _item
-__all__ = ["switchboard"]  # the pipeline suites' fixture, used as it is
+__all__ = [  # the pipeline suites' fixture, used as it is, and archiving end to end
+    "switchboard",
+    "test_a_closed_ticket_leaves_redis_after_its_retention_and_a_reply_opens_a_new_one",
+]
 
 CUSTOMERS = 6
 

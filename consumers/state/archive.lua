@@ -1,0 +1,23 @@
+-- Archive a closed ticket whose retention has passed (``ThreadErasure.archive``): its
+-- fields leave the owner's hash, with the reply index entries and the current-ticket
+-- pointer that still name it. Guarded by the ticket's version, as ``commit.lua``: a
+-- change since it was read (feedback on the closed ticket) keeps it, for a later archive.
+--
+-- KEYS
+--   1 ticket_data    the owner's hash: <ticket>:v, <ticket>:json, <ticket>:message
+--   2 message_index  the owner's message id -> ticket
+--   3 open           the owner's current ticket
+-- ARGV
+--   1 ticket_id
+--   2 expected       the version read with the snapshot
+--   3.. the ticket's message ids
+-- Returns 1, or 0 when the version moved (nothing changes).
+local tid = ARGV[1]
+local current = tonumber(redis.call('HGET', KEYS[1], tid .. ':v') or '0')
+if current ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HDEL', KEYS[1], tid .. ':v', tid .. ':json', tid .. ':message')
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == tid then redis.call('HDEL', KEYS[2], ARGV[i]) end
+end
+if redis.call('GET', KEYS[3]) == tid then redis.call('DEL', KEYS[3]) end
+return 1

@@ -1,0 +1,219 @@
+"""Closed tickets leave Redis ``SWITCHBOARD_CLOSED_RETENTION_S`` after their last change:
+end to end on the real broker and valkey, every key that named the ticket goes, its last
+snapshot stays on ``ticket-state``, the read API answers 404, and a reply to it opens a
+new ticket. A change after the close moves the archive on; a ticket that changed while it
+was being archived stays; an archive a crash cut short is finished when its timer fires
+again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from consumers.archive import archive_timers
+from consumers.state.threads import Commit, ViewRequest
+from router.app import roles
+from router.events import Ticket
+from router.keys import DEFAULT_SHARDS, shard_of, ticket_field
+from router.redis import RedisClient, make_redis, text
+from router.settings import Settings
+from router.topics import Topic
+from tests.component.pipeline.conftest import RULES, Running, run_switchboard
+from tests.component.pipeline.test_reply_parent import AUTH, mail, send
+from tests.component.pipeline.test_timers_rounds import Timers
+from tests.conftest import read_topic, values
+
+pytestmark = pytest.mark.component
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, tries: int = 200) -> None:
+    for _ in range(tries):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never: {what}")
+
+
+async def keys_naming(redis: RedisClient, settings: Settings, ticket_id: str) -> list[str]:
+    """Every key of this deployment whose name or value names the ticket."""
+    found = []
+    async for raw in redis.scan_iter(match=f"{settings.topic_prefix}*", count=1000):
+        key = text(raw)
+        if ticket_id in key or ticket_id in await contents(redis, key):
+            found.append(key)
+    return found
+
+
+async def contents(redis: RedisClient, key: str) -> str:
+    """A string, hash or set key's contents as one text (other types: none)."""
+    kind = text(await redis.type(key))
+    if kind == "string":
+        return text((await redis.get(key)) or b"")
+    if kind == "hash":
+        return " ".join(f"{text(k)} {text(v)}" for k, v in (await redis.hgetall(key)).items())
+    if kind == "set":
+        return " ".join(text(m) for m in await redis.smembers(key))
+    return ""
+
+
+async def close(running: Running, ticket_id: str) -> None:
+    action = {"type": "ticket.closed", "data": {"ticket_id": ticket_id}}
+    resp = await running.http.post("/v1/actions", json=action, headers=AUTH)
+    assert resp.status_code == 202, resp.text
+
+
+async def test_a_closed_ticket_leaves_redis_after_its_retention_and_a_reply_opens_a_new_one(
+    settings: Settings,
+) -> None:
+    update = {"rules_path": RULES, "api_tokens": SecretStr("tok"), "closed_retention_s": 2}
+    redis = make_redis(settings)
+    try:
+        async with run_switchboard(
+            settings.model_copy(update=update), frozenset(roles.ROLES)
+        ) as desk:
+            first = await send(desk, mail("<m1@example.com>", "Der Drucker druckt nicht."))
+            ticket_id = first["id"]
+            await close(desk, ticket_id)
+
+            async def closed() -> bool:
+                resp = await desk.http.get(f"/v1/tickets/{ticket_id}", headers=AUTH)
+                return resp.status_code == 200 and resp.json()["status"] == "closed"
+
+            await until(closed, "the ticket closed")
+            assert await keys_naming(redis, settings, ticket_id)  # still there, at first
+
+            async def archived() -> bool:
+                resp = await desk.http.get(f"/v1/tickets/{ticket_id}", headers=AUTH)
+                return resp.status_code == 404
+
+            await until(archived, "the ticket archived")
+            assert await keys_naming(redis, settings, ticket_id) == []
+            state = values(await read_topic(desk.settings, Topic.TICKET_STATE, expect=1))
+            last = [e["data"]["ticket"] for e in state if e["data"]["ticket"]["id"] == ticket_id]
+            assert last[-1]["status"] == "closed"  # the archive: the compacted topic
+
+            customer = first["customer_id"]
+            listed = await desk.http.get(f"/v1/customers/{customer}/tickets", headers=AUTH)
+            assert listed.status_code == 200
+            assert ticket_id not in [t["id"] for t in listed.json()["tickets"]]
+
+            reply = mail("<m2@example.com>", "Immer noch.", in_reply_to="<m1@example.com>")
+            second = await send(desk, reply)
+            assert second["id"] != ticket_id
+            assert second["customer_id"] == customer  # the person is still known
+            assert second["follow_up_of"] is None  # nothing left to follow up on
+    finally:
+        await redis.aclose()
+
+
+def closed_ticket(n: int, *, closed_ago: timedelta) -> Ticket:
+    at = datetime.now(UTC) - closed_ago
+    return Ticket(
+        id=f"T-archive-{n}",
+        channel="email",
+        customer_id=f"C-archive-{n}",
+        status="closed",
+        queue="general",
+        message_ids=[f"<a{n}@example.com>"],
+        participants=[f"C-other-{n}"],
+        created_at=at - timedelta(hours=1),
+        updated_at=at,
+    )
+
+
+async def stored(timers: Timers, ticket: Ticket) -> Ticket | None:
+    [view] = await timers.store.views([ViewRequest(ticket.customer_id, "", ticket_id=ticket.id)])
+    return view.ticket
+
+
+def with_retention(timers: Timers, retention_s: int) -> Any:
+    handler = timers.handler()
+    return type(handler)(
+        timers.redis,
+        timers.store,
+        agents=timers.agents,
+        send=timers.outbox.send,
+        rules=lambda: timers.rules,
+        prefix=timers.keys.prefix,
+        clock=timers.now,
+        closed_retention_s=retention_s,
+    )
+
+
+async def test_feedback_after_the_close_moves_the_archive_on(timers: Timers) -> None:
+    ticket = closed_ticket(1, closed_ago=timedelta(hours=2))
+    record = await timers.open(ticket)
+    handler = with_retention(timers, 3600)
+    later = ticket.model_copy(update={"updated_at": datetime.now(UTC) - timedelta(minutes=5)})
+    commit = Commit(ticket.customer_id, "feedback-1", later, 1)
+    assert await timers.store.commit_many([commit]) == ["OK"]  # a change the timer has not seen
+    await handler.handle([record])  # schedules the old time (closed 2 h ago), and fires it
+    assert await stored(timers, ticket) == later
+    scheduled = await timers.scheduled()
+    member = f"{ticket.id}|ticket|archive"
+    assert scheduled[member] == pytest.approx(later.updated_at.timestamp() + 3600)
+
+
+async def test_an_archive_timer_fires_once_and_leaves_nothing_of_the_ticket(
+    timers: Timers,
+) -> None:
+    ticket = closed_ticket(2, closed_ago=timedelta(hours=2))
+    record = await timers.open(ticket)
+    keys = timers.keys
+    await timers.redis.set(
+        keys.message_owner("<a2@example.com>"), f"{ticket.customer_id}\x1f{ticket.id}"
+    )
+    await timers.redis.sadd(
+        keys.participations("C-other-2"), f"{ticket.customer_id}\x1f{ticket.id}"
+    )
+    await with_retention(timers, 3600).handle([record])
+    assert await stored(timers, ticket) is None
+    assert await timers.store.ticket_owners([ticket.id]) == [None]
+    assert await timers.redis.get(keys.message_owner("<a2@example.com>")) is None
+    assert await timers.redis.smembers(keys.participations("C-other-2")) == set()
+    assert f"{ticket.id}|ticket|archive" not in await timers.scheduled()
+    assert timers.outbox.records == []  # archiving publishes nothing
+
+
+async def test_an_archive_cut_short_by_a_crash_is_finished_by_the_next_firing(
+    timers: Timers,
+) -> None:
+    """The ticket's fields went, the process died before the owner entry: the timer,
+    not settled, fires again and removes it."""
+    ticket = closed_ticket(3, closed_ago=timedelta(hours=2))
+    record = await timers.open(ticket)
+    data = timers.keys.ticket_data(ticket.customer_id)
+    await timers.redis.hdel(data, *(ticket_field(ticket.id, f) for f in ("v", "json")))
+    member = f"{ticket.id}|ticket|archive"
+    shard = timers.keys.timers(shard_of(ticket.id, DEFAULT_SHARDS))
+    await timers.redis.zadd(shard, {member: 1.0})  # due long ago
+    handler = with_retention(timers, 3600)
+    await handler.handle([])  # a tick: the claimed timers of every shard
+    assert await timers.store.ticket_owners([ticket.id]) == [None]
+    assert member not in await timers.scheduled()
+    del record
+
+
+async def test_no_archive_timers_when_closed_tickets_are_kept_for_good(timers: Timers) -> None:
+    ticket = closed_ticket(4, closed_ago=timedelta(days=400))
+    assert archive_timers([ticket], 0) == {}
+    record = await timers.open(ticket)
+    await with_retention(timers, 0).handle([record])
+    assert await stored(timers, ticket) is not None
+    assert not [m for m in await timers.scheduled() if m.endswith("|archive")]
+
+
+async def test_a_ticket_changed_while_it_is_archived_stays(timers: Timers) -> None:
+    """The archive is a compare-and-set on the version read: a change in between wins."""
+    ticket = closed_ticket(5, closed_ago=timedelta(hours=2))
+    await timers.open(ticket)
+    assert await timers.store.archive([(ticket, 0)]) == [False]  # read at an older version
+    assert await stored(timers, ticket) == ticket
+    assert await timers.store.ticket_owners([ticket.id]) == [ticket.customer_id]
+    assert await timers.store.archive([(ticket, 1)]) == [True]
+    assert await stored(timers, ticket) is None
