@@ -191,7 +191,7 @@ class NotifierHandler:
                     medium=delivery.medium,
                     template=delivery.template,
                     error=type(error).__name__,
-                    why=redacted(str(error))[:200] if isinstance(error, InvalidEvent) else None,
+                    why=redacted(str(error))[:200],
                     maybe_delivered=verdict == "uncertain",
                 )
                 dead.append(self._dead_letter(record, delivery, verdict, error))
@@ -333,7 +333,7 @@ class NotifierHandler:
         del self._unrecorded[d.id]
         self._tally(d.medium, outcome)
         if outcome == "sent":
-            log.info("notification_sent", delivery=d.id, medium=d.medium)
+            log.debug("notification_sent", delivery=d.id, medium=d.medium)
 
     def _log_resend(self, d: Delivery, ticket_id: str, attempt: int, unknown: int) -> None:
         if unknown:

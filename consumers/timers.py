@@ -499,6 +499,8 @@ class TimersHandler:
             heads = await self._fire_round(heads, now, rules, delivery, outcome)
         await delivery.flush()
         await self._schedule.settle(due, outcome.gone, outcome.later)
+        if outcome.fired:  # one line per tick, not per timer: thousands may fire a second
+            log.info("timers_fired", **outcome.fired)
 
     async def _fire_round(
         self, queues: list[Queue], now: float, rules: RuleSet, delivery: Delivery, out: Settled
@@ -541,7 +543,14 @@ class TimersHandler:
                 self._fired(timer, current)
                 out.gone.append(timer.member)
                 going_on.append(queue)
-                log.info("sla_timer_fired", event_id=commit.event_id)
+                log.debug(
+                    "sla_timer_fired",
+                    event_id=commit.event_id,
+                    ticket_id=timer.ticket_id,
+                    target=timer.target,
+                    kind=timer.kind,
+                )
+                out.fired[timer.kind] = out.fired.get(timer.kind, 0) + 1
                 if agent is not None:
                     lapsed.append(agent)
         for agent in await self._agents.step_away(lapsed):
@@ -618,3 +627,5 @@ class Settled:
 
     gone: list[str] = field(default_factory=list)
     later: dict[str, float] = field(default_factory=dict)
+    fired: dict[str, int] = field(default_factory=dict)
+    """How many fired, by kind (``warning``, ``breached``, ``timeout``, ``retry``)."""

@@ -33,8 +33,8 @@ key                                       type        what it holds
 ``p:{agents}:online``                     set         online agents
 ``p:{agents}:everyone``                   set         every agent ever seen (the read API's
                                                       list; no scan of the keyspace)
-``p:{agents}:everyone-indexed``           string      set once the agents recorded before
-                                                      that set were added to it
+``p:{agents}:everyone-indexed``           string      set once the agents recorded without
+                                                      that set were added to it (TTL 1 h)
 ``p:{agents}:load:<agent>:<channel>``     set         tickets an agent holds on a channel
 ``p:{agents}:holder:<ticket>``            string      the agent holding a ticket's capacity
 ``p:{agents}:holder-channel:<ticket>``    string      the channel of that capacity

@@ -52,6 +52,9 @@ from router.keys import Keys
 from router.redis import RedisClient, get_many, load_script, redis_errors, scan_slot, text
 from router.vocabulary import CHANNELS
 
+INDEXED_FOR_S = 3600
+"""How long the agent list trusts the set every presence adds to before a scan looks for
+agents recorded without it (by processes of an earlier version)."""
 HERE = Path(__file__).parent
 ROSTER = HERE / "roster.lua"
 CLAIM = HERE / "claim.lua"
@@ -464,12 +467,15 @@ class AgentStore:
         """Every agent ever seen, from the set every presence adds to: one read, however
         large the keyspace (a SCAN walks all of it, so the agent list took seconds on a
         database of a million customers). Agents recorded before that set existed are
-        found once, by a scan, and added."""
+        found by a scan and added, and so, at most once an hour (``INDEXED_FOR_S``), are
+        those a process of an earlier version recorded since (a rolling upgrade, a
+        rollback): it adds them to no set but the online one, read here too."""
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.smembers(self._everyone)
+            pipe.smembers(self._online)
             pipe.exists(self._indexed)
-            members, indexed = await pipe.execute()
-        found = {text(m) for m in members}
+            members, online, indexed = await pipe.execute()
+        found = {text(m) for m in (*members, *online)}
         if not indexed:
             prefix = self._agent("")
             keys = await scan_slot(self._r, _glob_escape(prefix) + "*", prefix)
@@ -477,7 +483,7 @@ class AgentStore:
             async with self._r.pipeline(transaction=True) as pipe:
                 if earlier:
                     pipe.sadd(self._everyone, *earlier)
-                pipe.set(self._indexed, "1")
+                pipe.set(self._indexed, "1", ex=INDEXED_FOR_S)
                 await pipe.execute()
             found.update(earlier)
         return sorted(found)

@@ -4,11 +4,13 @@ together (``switchboard run`` and ``dev``). The HTTP side is in ``web.py``."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -414,7 +416,11 @@ async def run_roles(
         if holder is not None:  # loaded at start, or the role did not start
             checks["rules"] = holder.ready_note  # still ready when a reload failed: said
         tasks = [
-            asyncio.create_task(serve(app, sock, stop, on_ready, settings), name="http"),
+            _named(
+                serve(app, sock, stop, on_ready, settings),
+                "http",
+                role="ingress" if "ingress" in roles else ",".join(sorted(roles)),
+            ),
             *_role_tasks(
                 settings, roles, stop, shared, holder, print_notifications=print_notifications
             ),
@@ -427,6 +433,17 @@ async def run_roles(
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _named(
+    coro: Coroutine[Any, Any, None], name: str, *, role: str | None = None
+) -> asyncio.Task[None]:
+    """A role's task: every log line written in it, and in the tasks it starts (a
+    consumer's, a library's), names the role (``role``), so the lines of a process
+    running several roles (``dev``) can be told apart."""
+    context = contextvars.copy_context()
+    context.run(structlog.contextvars.bind_contextvars, role=role or name)
+    return asyncio.create_task(coro, name=name, context=context)
 
 
 def _role_tasks(
@@ -445,14 +462,14 @@ def _role_tasks(
         tasks.append(asyncio.create_task(watch_rules(holder, stop, shared.telemetry), name="rules"))
         if "router" in roles:
             router = run_router(settings, stop, shared, holder)
-            tasks.append(asyncio.create_task(router, name="router"))
+            tasks.append(_named(router, "router"))
         if "timers" in roles:
             timers = run_timers(settings, stop, shared, holder)
-            tasks.append(asyncio.create_task(timers, name="timers"))
+            tasks.append(_named(timers, "timers"))
     if "metrics" in roles:
         metrics = run_metrics(settings, stop, shared)
-        tasks.append(asyncio.create_task(metrics, name="metrics"))
+        tasks.append(_named(metrics, "metrics"))
     if "notifier" in roles:
         notifier = run_notifier(settings, stop, shared, show=print_notifications)
-        tasks.append(asyncio.create_task(notifier, name="notifier"))
+        tasks.append(_named(notifier, "notifier"))
     return tasks

@@ -292,7 +292,8 @@ def simulate(  # noqa: PLR0917 - typer maps each option to a parameter
             # CPU-bound: Ctrl-C and SIGTERM interrupt it where it is
             run_interrupting(lambda: run(request, out, err))
     except RosterInvalid as exc:
-        fail(ConfigError(exc.setting, f"{len(exc.errors)} roster errors"), exc.errors)
+        n = len(exc.errors)
+        fail(ConfigError(exc.setting, f"{n} roster error{'' if n == 1 else 's'}"), exc.errors)
     except RuleSetInvalid as exc:
         fail(ConfigError("--rules", f"{len(exc.errors)} rule errors"), exc.errors)
     except ConfigError as exc:

@@ -97,6 +97,7 @@ async def search(
     groups = [s.name for s in roster.staff if s.group]
     if not groups:
         raise ConfigError("--target", "the roster has no 'group:' entries to size")
+    _refuse_clashes(roster)
     window = timedelta(seconds=reopen_window_s)
     # every run by its head counts: the halving can land on counts a doubling (or an
     # earlier halving) ran already, and a run is deterministic, so none is run twice
@@ -153,6 +154,27 @@ async def search(
     # ``best`` is the run of exactly these counts (the last one that met the target; a
     # run is deterministic), and each count was run and listed once
     return Found(roster.with_counts(counts), best, len(done))
+
+
+def _refuse_clashes(roster: Roster) -> None:
+    """A group grown by the search names its agents ``<group>-1`` .. ``<group>-N``: an
+    agent the roster names so already (a named ``tech-2`` beside ``group: tech``) would
+    become the same agent as a member, and the roster printed back would not load."""
+    taken = {agent: entry for entry in roster.staff for agent in entry.agent_ids()}
+    for entry in roster.staff:
+        if not entry.group:
+            continue
+        member = re.compile(re.escape(entry.name) + r"-[1-9][0-9]*")
+        clashes = sorted(
+            a for a, other in taken.items() if other is not entry and member.fullmatch(a)
+        )
+        if clashes:
+            other = taken[clashes[0]]
+            raise ConfigError(
+                "--target",
+                f"{entry.mark}: group '{entry.name}' cannot be sized: grown, it would name "
+                f"an agent '{clashes[0]}', as {other.mark} does already; rename one of them",
+            )
 
 
 def _has_clock(ticket: Ticket, sla: str) -> bool:

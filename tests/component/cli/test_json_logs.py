@@ -1,5 +1,6 @@
 """With SWITCHBOARD_LOG_FORMAT=json a role's stderr is JSON lines only: the libraries'
-own standard-library lines (uvicorn, aiokafka) included."""
+own standard-library lines (uvicorn, aiokafka) included. The lines written while the
+role runs name it (``role``), the libraries' too."""
 
 from __future__ import annotations
 
@@ -41,3 +42,8 @@ async def test_every_stderr_line_of_a_role_is_a_json_object(
         record = orjson.loads(line)  # raises on any line that is not JSON
         assert isinstance(record, dict), line
         assert {"event", "level", "timestamp", "logger"} <= record.keys(), line
+    records = [orjson.loads(line) for line in lines]
+    ran = [r for r in records if r["event"] == "consumer_started" or r["logger"] == "uvicorn.error"]
+    assert {r["event"] for r in ran} >= {"consumer_started"}
+    assert {r["logger"] for r in ran} >= {"uvicorn.error"}
+    assert all(r.get("role") == "metrics" for r in ran), ran

@@ -264,11 +264,11 @@ def test_roster_names_are_checked_against_the_rules(tmp_path: Path) -> None:
     assert f"{typo}:6:13: unknown queue 'biling' in handling (hint: did you mean 'billing'?)" in (
         done.stderr
     )
-    assert "--roster: 1 roster errors" in done.stderr
+    assert "--roster: 1 roster error\n" in done.stderr
     good = small_roster(tmp_path, "good.yaml", "billing")
     done = run_small(good, events, "--against", str(typo))
     assert done.returncode == 2
-    assert "--against: 1 roster errors" in done.stderr
+    assert "--against: 1 roster error\n" in done.stderr
     skill = small_roster(tmp_path, "skill.yaml", "biling")
     done = run_small(skill, events, "--json")
     assert done.returncode == 0, done.stderr

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
+from structlog.testing import capture_logs
 
 from consumers.state.agents import AgentStore
 from consumers.state.threads import Commit, RedisThreadStore
@@ -116,9 +117,14 @@ def overdue_ticket(n: int = 1, *, warn_at: datetime | None = None) -> Ticket:
 
 async def test_a_warning_and_its_breach_due_together_fire_in_one_tick(timers: Timers) -> None:
     record = await timers.open(overdue_ticket())
-    await timers.handler().handle([record])  # schedules, then ticks once
+    with capture_logs() as logs:
+        await timers.handler().handle([record])  # schedules, then ticks once
 
     assert await timers.scheduled() == {}
+    # one info line for the tick, not one per timer (thousands may fire in a second)
+    said = [(e["event"], e["log_level"]) for e in logs if "fired" in e["event"]]
+    assert said == [("sla_timer_fired", "debug")] * 2 + [("timers_fired", "info")]
+    assert [e for e in logs if e["event"] == "timers_fired"][0]["warning"] == 1
     fired = [t for t in timers.outbox.types() if t in (WARNING, BREACHED)]
     assert fired == [WARNING, BREACHED]  # in due order, the breach on the warned ticket
     [ticket] = await timers.store.tickets(["T-round-1"])

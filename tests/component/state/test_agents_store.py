@@ -477,3 +477,21 @@ async def test_the_agent_list_reads_its_own_set_and_adds_agents_recorded_before_
     await client.hset(key("agent:unannounced"), mapping={"status": "online"})
     await agents.presence("bo", "away", None, None)
     assert [r.agent_id for r in await agents.records()] == ["ada", "bo", "earlier"]
+
+
+async def test_agents_an_earlier_version_records_after_the_index_are_listed(
+    agents: AgentStore, client: aioredis.Redis, key: Callable[[str], str]
+) -> None:
+    """A router of an earlier version (a rolling upgrade, a rollback) records a presence
+    in the agent's hash and the online set, not in the set of everyone: an agent it sets
+    online is listed at once, one it sets away once the index lapses (within the hour)."""
+    await agents.presence("ada", "online", ["billing"], {"email": 2})
+    assert [r.agent_id for r in await agents.records()] == ["ada"]  # indexed now
+    assert 0 < await client.ttl(key("everyone-indexed")) <= 3600
+    await client.hset(key("agent:old-online"), mapping={"status": "online"})
+    await client.sadd(key("online"), "old-online")
+    await client.hset(key("agent:old-away"), mapping={"status": "away"})
+    assert [r.agent_id for r in await agents.records()] == ["ada", "old-online"]
+    await client.delete(key("everyone-indexed"))  # as when it lapses
+    listed = [r.agent_id for r in await agents.records()]
+    assert listed == ["ada", "old-away", "old-online"]

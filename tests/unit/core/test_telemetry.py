@@ -25,3 +25,14 @@ def test_a_process_without_rules_exports_no_rules_series() -> None:
     scraped = telemetry.render().decode()
     assert 'switchboard_rules_info{hash="abc",version="1"} 1.0' in scraped
     assert 'switchboard_rules_reloads_total{outcome="failed"} 0.0' in scraped
+
+
+def test_no_created_series_beside_the_counters_and_histograms() -> None:
+    """A ``*_created`` series per labelled counter and histogram about doubles what a
+    platform team stores, and says only when the process started."""
+    telemetry = Telemetry()
+    telemetry.records.labels("router", "routed").inc()
+    telemetry.handle_time.labels("general").observe(60)
+    scraped = telemetry.render().decode()
+    assert 'switchboard_consumer_records_total{consumer="router",outcome="routed"} 1.0' in scraped
+    assert "_created" not in scraped

@@ -97,6 +97,30 @@ def test_an_impossible_target_says_why() -> None:
         )
 
 
+def test_a_group_whose_growth_would_name_an_agent_of_the_roster_is_refused() -> None:
+    """Grown to 2, ``group: tech`` names ``tech-2``, the agent the roster names: they would
+    be one agent, the head count would be off by one, and the roster found would not
+    load (``duplicate agent``)."""
+    day = [message(0, "a")]
+    agents = (
+        f"  - {{group: tech, count: 1, shifts: {ALL_WEEK}}}\n"
+        f"  - {{id: tech-2, shifts: {ALL_WEEK}}}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        asyncio.run(
+            search(
+                RULES,
+                loads_roster(roster(agents), "r.yaml"),
+                day,
+                Target("first_response", 0.9),
+                reopen_window_s=86400,
+            )
+        )
+    assert caught.value.setting == "--target"
+    assert "group 'tech' cannot be sized" in str(caught.value)
+    assert "'tech-2'" in str(caught.value)
+
+
 def test_the_command_counts_the_runs_it_lists(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES_TEXT, encoding="utf-8")
