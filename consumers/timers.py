@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-import orjson
 import structlog
 from pydantic import ValidationError
 
@@ -42,7 +41,7 @@ from consumers.state.schedule import TimerSchedule
 from consumers.state.threads import Commit, RedisThreadStore, ThreadView, ViewRequest
 from consumers.state.waiting import WaitingLine
 from consumers.sweep import LineSweep, request_for
-from router.codec import decode_event, type_from_headers
+from consumers.ticket_records import superseded_dropped, ticket_of
 from router.errors import BackendUnavailable, InvalidEvent
 from router.events import Ticket
 from router.keys import DEFAULT_SHARDS
@@ -50,7 +49,7 @@ from router.limits import Limits
 from router.observability import Telemetry
 from router.redis import RedisClient
 from router.topics import OutRecord
-from router.vocabulary import LIFECYCLE_TYPES, SETTLED
+from router.vocabulary import SETTLED
 from rules import RuleSet
 
 log = structlog.get_logger("switchboard.timers")
@@ -70,59 +69,6 @@ a read to find them fired: what a catch-up does, the topic holding each ticket a
 before its timers fired. Forgetting costs that read, nothing else. About 300 bytes each:
 the bound keeps the role's memory flat (a few MB) while covering a catch-up of thousands
 of tickets."""
-
-
-def typed(record: Record, limits: Limits) -> bool:
-    """Written by Switchboard's lifecycle outputs (which name the type in a header): a
-    well-formed CloudEvent keyed by its ticket's id, with a valid snapshot. A record over
-    the size limit, or whose header names no lifecycle type, is not taken on trust."""
-    if len(record.value or b"") > limits.record_bytes:
-        return False
-    declared = declared_type(record)
-    return declared is not None and declared in LIFECYCLE_TYPES
-
-
-def declared_type(record: Record) -> str | None:
-    """The CloudEvents type the record's type header names, if it has one: the current
-    ``switchboard_type`` or the ``ce_type`` of records written before it."""
-    return type_from_headers(record.headers)
-
-
-def superseded_dropped(records: list[Record], limits: Limits) -> list[Record]:
-    """The records whose snapshot the handler needs. Only the latest snapshot of each
-    ticket in a poll counts, whatever the event's type (every lifecycle record carries
-    one, and any of them may move an SLA clock or the waiting line), so a record of ours
-    followed in the same poll by another one of ours for the same ticket is passed over
-    unparsed. Records of any other writer are all decoded: a malformed one is still
-    dead-lettered."""
-    ours = [record.key is not None and typed(record, limits) for record in records]
-    last = {r.key: i for i, (r, mine) in enumerate(zip(records, ours, strict=True)) if mine}
-    return [
-        r
-        for i, (r, mine) in enumerate(zip(records, ours, strict=True))
-        if not mine or last[r.key] == i
-    ]
-
-
-def ticket_of(record: Record, limits: Limits) -> Ticket:
-    """The snapshot a record carries (``data.ticket``). One of ours is parsed with orjson
-    and only its ticket validated; anything else goes through the CloudEvent model. A
-    record over the size limit or of a type that is no lifecycle event is poison."""
-    limits.check_record(record.value)
-    declared = declared_type(record)
-    if declared is not None and declared not in LIFECYCLE_TYPES:
-        raise InvalidEvent(f"unknown lifecycle type {declared!r}")
-    if record.value is not None and typed(record, limits):
-        try:
-            data = orjson.loads(record.value).get("data")
-        except (orjson.JSONDecodeError, AttributeError):
-            data = None
-        if isinstance(data, dict):
-            return Ticket.model_validate(data.get("ticket"))
-    event = decode_event(record.value)
-    if event.type not in LIFECYCLE_TYPES:
-        raise InvalidEvent(f"unknown lifecycle type {event.type!r}")
-    return Ticket.model_validate((event.data or {}).get("ticket"))
 
 
 class TimersHandler:

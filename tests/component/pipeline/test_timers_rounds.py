@@ -124,7 +124,7 @@ async def test_a_warning_and_its_breach_due_together_fire_in_one_tick(timers: Ti
     # one info line for the tick, not one per timer (thousands may fire in a second)
     said = [(e["event"], e["log_level"]) for e in logs if "fired" in e["event"]]
     assert said == [("sla_timer_fired", "debug")] * 2 + [("timers_fired", "info")]
-    assert [e for e in logs if e["event"] == "timers_fired"][0]["warning"] == 1
+    assert next(e for e in logs if e["event"] == "timers_fired")["warning"] == 1
     fired = [t for t in timers.outbox.types() if t in (WARNING, BREACHED)]
     assert fired == [WARNING, BREACHED]  # in due order, the breach on the warned ticket
     [ticket] = await timers.store.tickets(["T-round-1"])

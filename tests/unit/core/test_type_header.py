@@ -11,7 +11,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from consumers.domain.outputs import LifecycleOutputs
-from consumers.timers import superseded_dropped, ticket_of
+from consumers.ticket_records import superseded_dropped, ticket_of
 from router.codec import (
     BINARY_PREFIX,
     CONTENT_TYPE_HEADER,
