@@ -277,7 +277,7 @@ class Interaction(BaseModel):
     channel: Channel
     customer: Customer
     inbox: str | None = None
-    thread: ThreadRef = ThreadRef()
+    thread: ThreadRef = Field(default_factory=ThreadRef)
     subject: str | None = None
     text: str = ""
     quoted_text: str | None = None
