@@ -59,6 +59,29 @@ class _Repeats(logging.Filter):
         return True
 
 
+class _LibraryRetries(logging.Filter):
+    """aiokafka's error lines are written at warning: it logs ``error`` for the retries it
+    makes itself (a broker it cannot reach, a heartbeat that expired, a coordinator to
+    find again), and an alert on ``level=error`` would page for a blip that heals on its
+    own. Switchboard's own lines say when it cannot go on (``role_stopped``, ``/readyz``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.name.startswith("aiokafka"):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def one_line_event(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """A library's message over several lines (asyncio's "Task exception was never
+    retrieved" and the task after it) keeps its first line as ``event``, so lines group
+    by it; the rest goes to ``detail``."""
+    del logger, method_name
+    event = event_dict.get("event")
+    if "_record" in event_dict and isinstance(event, str) and "\n" in event:
+        event_dict["event"], _, event_dict["detail"] = event.partition("\n")
+    return event_dict
+
+
 class _Sink(Protocol):
     def msg(self, message: Any) -> None: ...
 
@@ -165,10 +188,11 @@ def configure_logging(
         else structlog.dev.ConsoleRenderer(colors=_isatty(out))
     )
     handler = _StructlogHandler(sink, binary=binary is not None)
+    handler.addFilter(_LibraryRetries())
     handler.addFilter(_Repeats())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[*shared, one_line_event],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 foreign_renderer,

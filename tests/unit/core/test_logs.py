@@ -94,6 +94,35 @@ def test_a_library_line_repeated_during_an_outage_is_shown_once_per_window() -> 
     assert shown == ["down 1", "down 1 (2 more like this in the last 10 s)"]
 
 
+def test_library_retries_are_warnings_and_a_message_of_many_lines_keeps_its_first() -> None:
+    """aiokafka logs ``error`` for retries it makes itself: an alert on errors would page
+    for a blip. asyncio's "Task exception was never retrieved" names the task on its
+    second line: the event keeps the first, so lines group by it."""
+    buffer = io.BytesIO()
+    configure_logging("json", "info", buffer)
+    logging.getLogger("aiokafka.consumer.group_coordinator").error(
+        "Heartbeat session expired - marking coordinator dead"
+    )
+    logging.getLogger("asyncio").error(
+        "Task exception was never retrieved\nfuture: <Task finished name='Task-29411'>"
+    )
+    said = [(r["logger"], r["level"], r["event"], r.get("detail")) for r in lines(buffer)]
+    assert said == [
+        (
+            "aiokafka.consumer.group_coordinator",
+            "warning",
+            "Heartbeat session expired - marking coordinator dead",
+            None,
+        ),
+        (
+            "asyncio",
+            "error",
+            "Task exception was never retrieved",
+            "future: <Task finished name='Task-29411'>",
+        ),
+    ]
+
+
 def test_reconfiguring_replaces_the_handler_instead_of_adding_one() -> None:
     first, second = io.BytesIO(), io.BytesIO()
     configure_logging("json", "info", first)
