@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from consumers.deadletter import parked
 from consumers.domain.windows import (
+    COUNTERS,
     HANDLE_MS,
     HANDLE_SECONDS,
     RESPONSE_TARGETS,
@@ -125,6 +126,7 @@ class MetricsHandler:
         self._lateness_s = lateness_s
         ttl = max(ttl_s, window_s + lateness_s + 3600)  # a window outlives its lateness
         self._telemetry = telemetry
+        self._scraped: set[tuple[str, str, str, str]] = set()  # label sets shown whole
         self._clock = clock
         self._counters = WindowCounters(client, prefix=prefix, ttl_s=ttl)
         self._backlog = Backlog(client, prefix=prefix)
@@ -194,13 +196,19 @@ class MetricsHandler:
         if counter == HANDLE_MS:
             counter, amount = HANDLE_SECONDS, c.amount / 1000
             self._telemetry.handle_time.labels(c.dimensions.get("queue", "")).observe(amount)
-        self._telemetry.metric_counters.labels(
+        where = (
             c.metric,
-            counter,
             c.dimensions.get("queue", ""),
             c.dimensions.get("channel", ""),
             c.dimensions.get("target", ""),
-        ).inc(amount)
+        )
+        metric, queue, channel, target = where
+        counters = self._telemetry.metric_counters
+        if where not in self._scraped:  # every counter of the metric, at 0 until counted,
+            self._scraped.add(where)  # as the records show them: a ratio has its terms
+            for name in COUNTERS.get(metric, ()):
+                counters.labels(metric, name, queue, channel, target)
+        counters.labels(metric, counter, queue, channel, target).inc(amount)
 
     async def _observe(self, responses: list[Response]) -> None:
         """Each response time into ``switchboard_response_seconds`` once, of every metrics

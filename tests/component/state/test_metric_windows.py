@@ -190,3 +190,19 @@ async def test_response_times_are_observed_once_per_reply_by_every_process(
     assert sample(one, bucket, "first_response", le="7200.0") == 1
     assert sample(one, bucket, "next_response", le="86400.0") == 0
     assert sample(one, bucket, "next_response", le="172800.0") == 1
+
+
+async def test_every_counter_of_a_metric_is_scraped_from_its_first_count(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """A window's record names every counter of its metric, 0 when nothing counted it:
+    ``/metrics`` shows the same series, so a ratio (breached over created, satisfied over
+    responses) is 0, not "no data", before its first increment."""
+    telemetry = Telemetry()
+    role = Role(redis, settings, telemetry)
+    await role.handle(ev(1, "created", NOW))
+    scraped = telemetry.render().decode()
+    series = 'switchboard_metric_total{channel="chat",counter="%s",metric="workload",'
+    assert series % "created" + 'queue="general",target=""} 1.0' in scraped
+    for counter in ("resolved", "reopened", "escalated", "handled", "handle_seconds_sum"):
+        assert series % counter + 'queue="general",target=""} 0.0' in scraped
