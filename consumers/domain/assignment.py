@@ -171,7 +171,11 @@ def assigned(
 ) -> Change:
     """The ticket offered to ``agent_id``, chosen by the line's ``strategy`` or ``named``
     by a rule or a transfer: it must be accepted within the accept timeout. ``accepted``
-    for an agent who took it by working it (``replied``): nothing is left to accept."""
+    for an agent who took it by working it (``replied``): nothing is left to accept.
+
+    A ``new`` ticket becomes ``open``, as Zendesk's system rule has it ("when a New ticket
+    is assigned to an agent, the ticket status automatically changes to Open"), and never
+    goes back to ``new``: an offer that times out leaves it ``open`` in the line."""
     update: dict[str, Any] = {
         "assignee": agent_id,
         "assigned_at": at,
@@ -179,6 +183,8 @@ def assigned(
         "queued_at": None,
         "updated_at": max(at, ticket.updated_at),
     }
+    if ticket.status == "new":
+        update["status"] = "open"
     if accepted:
         update["unaccepted"] = 0
     moved = ticket.model_copy(update=update)
