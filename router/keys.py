@@ -23,6 +23,8 @@ key                                       type        what it holds
 ``p:{c:<customer>}:msgs``                 hash        message id -> ticket (reply threading)
 ``p:{c:<customer>}:profile``              string      CRM profile (JSON)
 ``p:{c:<customer>}:ids``                  set         identity keys linked to the customer
+``p:{c:<customer>}:archived``             set         ids of the customer's tickets archived
+                                                      out of Redis (``forget`` erases them)
 ``p:{c:<customer>}:participates``         set         ``<customer>`` US ``<ticket>``: tickets
                                                       of others this customer wrote on
 ``p:{c:<customer>}:wrote``                set         the same US ``<message id>``: their
@@ -156,6 +158,11 @@ class Keys:
     def merged(self, customer_id: str) -> str:
         """The customers merged into this one (their identities now name it)."""
         return self._customer(customer_id, "merged")
+
+    def archived(self, customer_id: str) -> str:
+        """The ids of the customer's tickets archived out of Redis (``forget`` erases
+        their snapshots on ``ticket-state``)."""
+        return self._customer(customer_id, "archived")
 
     def participations(self, customer_id: str) -> str:
         """The tickets of others this customer wrote on (a reply in someone's thread)."""

@@ -7,6 +7,7 @@
 --   1 ticket_data    the owner's hash: <ticket>:v, <ticket>:json, <ticket>:message
 --   2 message_index  the owner's message id -> ticket
 --   3 open           the owner's current ticket
+--   4 archived       the owner's archived ticket ids (what ``forget`` erases on the topic)
 -- ARGV
 --   1 ticket_id
 --   2 expected       the version read with the snapshot
@@ -20,4 +21,5 @@ for i = 3, #ARGV do
   if redis.call('HGET', KEYS[2], ARGV[i]) == tid then redis.call('HDEL', KEYS[2], ARGV[i]) end
 end
 if redis.call('GET', KEYS[3]) == tid then redis.call('DEL', KEYS[3]) end
+redis.call('SADD', KEYS[4], tid)
 return 1

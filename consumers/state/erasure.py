@@ -142,7 +142,8 @@ class ThreadErasure:
         """Take closed tickets out of Redis, each read at the version given: the ticket's
         fields, owner, reply index entries and current-ticket pointer, and the
         participations of those who wrote on it. Its last snapshot stays on the compacted
-        ``ticket-state`` topic. Answers, per ticket, whether it went: one that changed
+        ``ticket-state`` topic; its id stays in the customer's archived set, for
+        ``forget`` to erase that snapshot. Answers, per ticket, whether it went: one that changed
         since it was read stays (``archive.lua``).
 
         The ticket goes first, in one script on its customer's slot; the entries in other
@@ -157,6 +158,7 @@ class ThreadErasure:
                     k.ticket_data(t.customer_id),
                     k.message_index(t.customer_id),
                     k.open_ticket(t.customer_id),
+                    k.archived(t.customer_id),
                 ],
                 [t.id, version, *t.message_ids],
             )

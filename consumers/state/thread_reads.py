@@ -185,11 +185,13 @@ class ThreadReads:
         return bool(found)
 
     async def customer_ticket_ids(self, customer_id: str) -> list[str]:
-        """The ids of a customer's tickets, sorted, readable snapshot or not (``forget``
-        tombstones them all)."""
+        """The ids of a customer's tickets, sorted, readable snapshot or not, and of those
+        archived out of Redis (``forget`` tombstones them all on ``ticket-state``)."""
         with redis_errors():
             fields = await self._r.hkeys(self._keys.ticket_data(customer_id))
-        return sorted(tid for tid, name in (text(f).rsplit(":", 1) for f in fields) if name == "v")
+            archived = await self._r.smembers(self._keys.archived(customer_id))
+        tickets = {tid for tid, name in (text(f).rsplit(":", 1) for f in fields) if name == "v"}
+        return sorted(tickets | {text(t) for t in archived})
 
     async def customer_of(self, identity: str) -> str | None:
         with redis_errors():

@@ -10,8 +10,9 @@ for a role that just stopped to go, and refuses, naming the groups, unless force
    from the latest snapshot of every ticket: the ``tickets`` topic (every lifecycle event
    carries the snapshot after the change) and the compacted ``ticket-state`` topic, whose
    tombstones (``switchboard forget``) win. A ticket closed longer ago than
-   ``SWITCHBOARD_CLOSED_RETENTION_S`` is left out (it was archived), and the others closed
-   get their archive timers;
+   ``SWITCHBOARD_CLOSED_RETENTION_S`` is left out (it was archived: only its id goes back,
+   into its customer's archived set, for ``forget``), and the others closed get their
+   archive timers;
 2. restores identity links from the interactions on ``tickets``: a message's sender is
    the ticket's customer, unless the message added a participant to the ticket (a reply
    from someone else), who is then the sender. Customer ids are random, not derived from
@@ -541,6 +542,7 @@ async def rebuild(
                 ),
             ),
         )
+        await _remember_archived(redis, Keys(prefix), [found.latest[t] for t in archived])
         shards = TimerSchedule(redis, prefix=prefix, shards=settings.timers_shards)
         await shards.add(archive_timers(tickets, settings.closed_retention_s))
         await StateEpoch(redis, prefix).renew()
@@ -555,6 +557,17 @@ async def rebuild(
         tickets_topic,
         archived=len(archived),
     )
+
+
+async def _remember_archived(redis: RedisClient, keys: Keys, tickets: list[Ticket]) -> None:
+    """The archived tickets' ids in their customers' archived sets, as the timers role
+    leaves them: ``forget`` erases their snapshots on ``ticket-state`` from there."""
+    per_customer: dict[str, list[str]] = {}
+    for t in tickets:
+        per_customer.setdefault(t.customer_id, []).append(t.id)
+    commands: list[Command] = [("SADD", keys.archived(c), *ids) for c, ids in per_customer.items()]
+    for start in range(0, len(commands), 1000):
+        await run_batch(redis, commands[start : start + 1000])
 
 
 def past_retention(tickets: Iterable[Ticket], retention_s: int, now: float) -> set[str]:

@@ -1,7 +1,8 @@
 """Closed tickets leave Redis ``SWITCHBOARD_CLOSED_RETENTION_S`` after their last change:
 end to end on the real broker and valkey, every key that named the ticket goes, its last
 snapshot stays on ``ticket-state``, the read API answers 404, and a reply to it opens a
-new ticket. A change after the close moves the archive on; a ticket that changed while it
+new ticket, and ``forget`` still erases its snapshot there. A change after the close
+moves the archive on; a ticket that changed while it
 was being archived stays; an archive a crash cut short is finished when its timer fires
 again."""
 
@@ -18,8 +19,9 @@ from pydantic import SecretStr
 from consumers.archive import archive_timers
 from consumers.state.threads import Commit, ViewRequest
 from router.app import roles
+from router.app.forget import forget
 from router.events import Ticket
-from router.keys import DEFAULT_SHARDS, shard_of, ticket_field
+from router.keys import DEFAULT_SHARDS, Keys, shard_of, ticket_field
 from router.redis import RedisClient, make_redis, text
 from router.settings import Settings
 from router.topics import Topic
@@ -92,12 +94,13 @@ async def test_a_closed_ticket_leaves_redis_after_its_retention_and_a_reply_open
                 return resp.status_code == 404
 
             await until(archived, "the ticket archived")
-            assert await keys_naming(redis, settings, ticket_id) == []
+            customer = first["customer_id"]
+            kept = Keys(settings.topic_prefix).archived(customer)  # its id, for `forget`
+            assert await keys_naming(redis, settings, ticket_id) == [kept]
             state = values(await read_topic(desk.settings, Topic.TICKET_STATE, expect=1))
             last = [e["data"]["ticket"] for e in state if e["data"]["ticket"]["id"] == ticket_id]
             assert last[-1]["status"] == "closed"  # the archive: the compacted topic
 
-            customer = first["customer_id"]
             listed = await desk.http.get(f"/v1/customers/{customer}/tickets", headers=AUTH)
             assert listed.status_code == 200
             assert ticket_id not in [t["id"] for t in listed.json()["tickets"]]
@@ -107,6 +110,13 @@ async def test_a_closed_ticket_leaves_redis_after_its_retention_and_a_reply_open
             assert second["id"] != ticket_id
             assert second["customer_id"] == customer  # the person is still known
             assert second["follow_up_of"] is None  # nothing left to follow up on
+
+        # the archive is on ticket-state: erasing the person erases it there too
+        gone = await forget(desk.settings, customer)
+        assert ticket_id in gone.tickets
+        state = await read_topic(desk.settings, Topic.TICKET_STATE, expect=1)
+        last = {r.key: r.value for r in state}
+        assert last[ticket_id.encode()] is None  # a tombstone: compaction removes it
     finally:
         await redis.aclose()
 
