@@ -75,9 +75,9 @@ class Archiver:
             elif (when := ticket.updated_at.timestamp() + self._retention_s) > now:
                 later[member] = when
             else:
-                todo.append((member, ticket, view.ticket_version))
-        went = await self._store.archive([(t, v) for _, t, v in todo]) if todo else []
-        for (member, ticket, _), done in zip(todo, went, strict=True):
+                todo.append((member, owner, ticket, view.ticket_version))
+        went = await self._store.archive([(o, t, v) for _, o, t, v in todo]) if todo else []
+        for (member, _, ticket, _), done in zip(todo, went, strict=True):
             if done:
                 gone.append(member)
                 log.info(

@@ -487,10 +487,17 @@ class NotifierHandler:
         await self._record_unrecorded(d.id)
         if await self._erased(out.ticket_id):
             # `forget` ran after this was parked (it removes what it finds): erasure wins
-            await self._ledger.finish(d.id, "skipped", "not sent: its ticket was erased")
+            await self._ledger.finish(
+                d.id, "skipped", "not sent: its ticket was erased or archived"
+            )
             await settle(None)
             self._tally(d.medium, "erased")
-            log.info("notification_dropped", delivery=d.id, medium=d.medium, why="ticket erased")
+            log.info(
+                "notification_dropped",
+                delivery=d.id,
+                medium=d.medium,
+                why="ticket erased or archived",
+            )
             return "done"
         begun = await self._ledger.begin(d.id, max_attempts=MAX_SENDS, retrying=True)
         if begun.verdict in ("uncertain", "exhausted"):

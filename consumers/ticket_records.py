@@ -11,7 +11,9 @@ from router.codec import decode_event, type_from_headers
 from router.errors import InvalidEvent
 from router.events import Ticket
 from router.limits import Limits
-from router.vocabulary import LIFECYCLE_TYPES
+from router.vocabulary import LIFECYCLE_TYPES, EventType
+
+CLOSED = EventType.TICKET_CLOSED.value
 
 
 def typed(record: Record, limits: Limits) -> bool:
@@ -36,13 +38,15 @@ def superseded_dropped(records: list[Record], limits: Limits) -> list[Record]:
     one, and any of them may move an SLA clock or the waiting line), so a record of ours
     followed in the same poll by another one of ours for the same ticket is passed over
     unparsed. Records of any other writer are all decoded: a malformed one is still
-    dead-lettered."""
+    dead-lettered. A ``.closed`` is kept too: a snapshot older than it can follow it on
+    the topic (two writers commit, then publish), and its archive timer is set from it
+    (``consumers.archive``)."""
     ours = [record.key is not None and typed(record, limits) for record in records]
     last = {r.key: i for i, (r, mine) in enumerate(zip(records, ours, strict=True)) if mine}
     return [
         r
         for i, (r, mine) in enumerate(zip(records, ours, strict=True))
-        if not mine or last[r.key] == i
+        if not mine or last[r.key] == i or declared_type(r) == CLOSED
     ]
 
 

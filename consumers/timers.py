@@ -110,6 +110,7 @@ class TimersHandler:
         """Keep the schedule and the waiting line in step with the latest snapshot of
         every ticket, then fire what is due and offer what arrived."""
         latest: dict[str, Ticket] = {}
+        closed: dict[str, Ticket] = {}  # the last closed snapshot, even if an older follows
         dead: list[OutRecord] = []
         for record in superseded_dropped(records, self._limits):
             try:
@@ -118,6 +119,8 @@ class TimersHandler:
                 dead.append(parked(record, self.name, exc, self._limits, self._telemetry))
                 continue
             latest[ticket.id] = ticket
+            if ticket.status == "closed":
+                closed[ticket.id] = ticket
         owners = await self._owners(latest)
         latest = {t: ticket for t, ticket in latest.items() if t in owners}
         await self._follow_assignments(list(latest.values()), owners)
@@ -125,7 +128,9 @@ class TimersHandler:
         wanted: dict[str, float] = {}
         for ticket in latest.values():
             wanted.update(schedule(ticket, timeout))
-        wanted.update(archive_timers(latest.values(), self._retention_s))
+        wanted.update(
+            archive_timers([t for t in closed.values() if t.id in owners], self._retention_s)
+        )
         fired = self._fired_at
         await self._schedule.add(
             {m: when for m, when in wanted.items() if when not in fired.get(m, ())}

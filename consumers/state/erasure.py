@@ -10,6 +10,8 @@ theirs: identity keys only while they still point at them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import orjson
 from pydantic import ValidationError
 
@@ -37,6 +39,16 @@ from router.redis import (
 )
 
 MAX_LEAVE_TRIES = 8  # a ticket the router keeps moving while `forget` rewrites it
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    """A ticket just archived: where it was stored, its last snapshot, and the message
+    ids its owner's reply index held for it."""
+
+    owner: str
+    ticket: Ticket
+    message_ids: list[str]
 
 
 class ThreadErasure:
@@ -138,15 +150,17 @@ class ThreadErasure:
             return False
         return any(self._keys.identity(i) in identities for i in sender.identities())
 
-    async def archive(self, tickets: list[tuple[Ticket, int]]) -> list[bool]:
-        """Take closed tickets out of Redis, each read at the version given: the ticket's
-        fields, owner, reply index entries and current-ticket pointer, and the
+    async def archive(self, tickets: list[tuple[str, Ticket, int]]) -> list[bool]:
+        """Take closed tickets out of Redis, each (owner, snapshot, version) as read: the
+        ticket's fields, owner, reply index entries and current-ticket pointer, and the
         participations of those who wrote on it. Its last snapshot stays on the compacted
-        ``ticket-state`` topic; its id stays in the customer's archived set, for
-        ``forget`` to erase that snapshot. Answers, per ticket, whether it went: one that changed
-        since it was read stays (``archive.lua``).
+        ``ticket-state`` topic; its id stays in the owner's archived set, for ``forget``
+        to erase that snapshot. The owner is where the ticket is stored: a merge may have
+        carried it to the customer who absorbed the one its snapshot names. Answers, per
+        ticket, whether it went: one that changed since it was read stays
+        (``archive.lua``).
 
-        The ticket goes first, in one script on its customer's slot; the entries in other
+        The ticket goes first, in one script on its owner's slot; the entries in other
         slots after it, each only while it still names the ticket (idempotent). A crash in
         between leaves entries that name no ticket, which every reader takes as unknown;
         the timer fires again and removes the owner entry."""
@@ -155,41 +169,49 @@ class ThreadErasure:
             ScriptCall(
                 self._archive,
                 [
-                    k.ticket_data(t.customer_id),
-                    k.message_index(t.customer_id),
-                    k.open_ticket(t.customer_id),
-                    k.archived(t.customer_id),
+                    k.ticket_data(owner),
+                    k.message_index(owner),
+                    k.open_ticket(owner),
+                    k.archived(owner),
                 ],
-                [t.id, version, *t.message_ids],
+                [t.id, version],
             )
-            for t, version in tickets
+            for owner, t, version in tickets
         ]
         with redis_errors():
-            done = [bool(r) for r in await run_batch(self._r, calls)] if calls else []
-        gone = [t for (t, _), went in zip(tickets, done, strict=True) if went]
-        await self.archived([(t.customer_id, t.id) for t in gone], gone)
-        return done
+            replies = await run_batch(self._r, calls) if calls else []
+        gone = [
+            Archived(owner, t, [text(m) for m in reply])
+            for (owner, t, _), reply in zip(tickets, replies, strict=True)
+            if reply is not None
+        ]
+        await self.archived([(a.owner, a.ticket.id) for a in gone], gone)
+        return [reply is not None for reply in replies]
 
-    async def archived(self, owners: list[tuple[str, str]], tickets: list[Ticket]) -> None:
+    async def archived(self, owners: list[tuple[str, str]], tickets: list[Archived]) -> None:
         """The entries in other slots that name archived tickets: each ticket's owner
-        (``owners``: customer, ticket), and, for the ``tickets`` whose snapshot is at
-        hand, their global reply index entries and their participants' records of them."""
+        (``owners``: customer, ticket), and, for the ``tickets`` archived just now, their
+        global reply index entries and their participants' records of them (under the
+        customer its snapshot names, and under its owner when a merge carried it)."""
         k = self._keys
         commands: list[Command] = [
             ScriptCall(self._let_go, [k.ticket_owner(tid)], [customer, "resign"])
             for customer, tid in owners
         ]
-        for t in tickets:
-            place = f"{t.customer_id}{OWNER_SEP}{t.id}"
-            commands += [
-                ScriptCall(self._let_go, [k.message_owner(m)], [place, "resign"])
-                for m in t.message_ids
-            ]
-            for participant in t.participants:
-                commands.append(("SREM", k.participations(participant), place))
-                if t.message_ids:
-                    wrote = [f"{place}{OWNER_SEP}{m}" for m in t.message_ids]
-                    commands.append(("SREM", k.written(participant), *wrote))
+        for a in tickets:
+            t = a.ticket
+            places = {f"{c}{OWNER_SEP}{t.id}" for c in (t.customer_id, a.owner)}
+            messages = sorted({*t.message_ids, *a.message_ids})
+            for place in sorted(places):
+                commands += [
+                    ScriptCall(self._let_go, [k.message_owner(m)], [place, "resign"])
+                    for m in messages
+                ]
+                for participant in t.participants:
+                    commands.append(("SREM", k.participations(participant), place))
+                    if messages:
+                        wrote = [f"{place}{OWNER_SEP}{m}" for m in messages]
+                        commands.append(("SREM", k.written(participant), *wrote))
         if commands:
             with redis_errors():
                 await run_batch(self._r, commands)

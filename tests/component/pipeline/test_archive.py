@@ -14,9 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 from pydantic import SecretStr
 
 from consumers.archive import archive_timers
+from consumers.domain.outputs import LifecycleOutputs
+from consumers.state.thread_reads import OWNER_SEP
 from consumers.state.threads import Commit, ViewRequest
 from router.app import roles
 from router.app.forget import forget
@@ -25,9 +28,11 @@ from router.keys import DEFAULT_SHARDS, Keys, shard_of, ticket_field
 from router.redis import RedisClient, make_redis, text
 from router.settings import Settings
 from router.topics import Topic
+from router.vocabulary import EventType
 from tests.component.pipeline.conftest import RULES, Running, run_switchboard
 from tests.component.pipeline.test_reply_parent import AUTH, mail, send
 from tests.component.pipeline.test_timers_rounds import Timers
+from tests.component.pipeline.test_waiting_line import routed_record
 from tests.conftest import read_topic, values
 
 pytestmark = pytest.mark.component
@@ -114,9 +119,9 @@ async def test_a_closed_ticket_leaves_redis_after_its_retention_and_a_reply_open
         # the archive is on ticket-state: erasing the person erases it there too
         gone = await forget(desk.settings, customer)
         assert ticket_id in gone.tickets
-        state = await read_topic(desk.settings, Topic.TICKET_STATE, expect=1)
-        last = {r.key: r.value for r in state}
-        assert last[ticket_id.encode()] is None  # a tombstone: compaction removes it
+        records = await read_topic(desk.settings, Topic.TICKET_STATE, expect=1)
+        latest = {r.key: r.value for r in records}
+        assert latest[ticket_id.encode()] is None  # a tombstone: compaction removes it
     finally:
         await redis.aclose()
 
@@ -174,13 +179,9 @@ async def test_an_archive_timer_fires_once_and_leaves_nothing_of_the_ticket(
 ) -> None:
     ticket = closed_ticket(2, closed_ago=timedelta(hours=2))
     record = await timers.open(ticket)
-    keys = timers.keys
-    await timers.redis.set(
-        keys.message_owner("<a2@example.com>"), f"{ticket.customer_id}\x1f{ticket.id}"
-    )
-    await timers.redis.sadd(
-        keys.participations("C-other-2"), f"{ticket.customer_id}\x1f{ticket.id}"
-    )
+    keys, place = timers.keys, f"{ticket.customer_id}{OWNER_SEP}{ticket.id}"
+    await timers.redis.set(keys.message_owner("<a2@example.com>"), place)
+    await timers.redis.sadd(keys.participations("C-other-2"), place)
     await with_retention(timers, 3600).handle([record])
     assert await stored(timers, ticket) is None
     assert await timers.store.ticket_owners([ticket.id]) == [None]
@@ -222,8 +223,85 @@ async def test_a_ticket_changed_while_it_is_archived_stays(timers: Timers) -> No
     """The archive is a compare-and-set on the version read: a change in between wins."""
     ticket = closed_ticket(5, closed_ago=timedelta(hours=2))
     await timers.open(ticket)
-    assert await timers.store.archive([(ticket, 0)]) == [False]  # read at an older version
+    assert await timers.store.archive([(ticket.customer_id, ticket, 0)]) == [
+        False
+    ]  # read at an older version
     assert await stored(timers, ticket) == ticket
     assert await timers.store.ticket_owners([ticket.id]) == [ticket.customer_id]
-    assert await timers.store.archive([(ticket, 1)]) == [True]
+    assert await timers.store.archive([(ticket.customer_id, ticket, 1)]) == [True]
     assert await stored(timers, ticket) is None
+
+
+def lifecycle_record(ticket: Ticket, etype: EventType, offset: int) -> ConsumerRecord[bytes, bytes]:
+    """A record of ``tickets`` as the router writes it (type header, keyed by ticket)."""
+    out = LifecycleOutputs(f"cause-{offset}", ticket, ticket.updated_at)
+    out.add(etype)
+    r = out.records[0]
+    key = str(r.key).encode()
+    headers = tuple(r.headers)
+    value = r.value or b""
+    return ConsumerRecord(
+        "tickets", 0, offset, 0, 0, key, value, None, len(key), len(value), headers
+    )
+
+
+async def test_a_snapshot_older_than_the_close_read_after_it_still_leaves_the_archive_timer(
+    timers: Timers,
+) -> None:
+    """The line's offer (committed first, published last) reaches the topic after the
+    router's ``.closed``: the poll's last snapshot is the older one, and the close must
+    still set the archive timer."""
+    ticket = closed_ticket(6, closed_ago=timedelta(minutes=5))
+    await timers.open(ticket)
+    offered = ticket.model_copy(
+        update={
+            "status": "open",
+            "assignee": "a1",
+            "updated_at": ticket.updated_at - timedelta(seconds=1),
+        }
+    )
+    poll = [
+        lifecycle_record(ticket, EventType.TICKET_CLOSED, 1),
+        lifecycle_record(offered, EventType.TICKET_ASSIGNED, 2),
+    ]
+    await with_retention(timers, 3600).handle(poll)
+    scheduled = await timers.scheduled()
+    member = f"{ticket.id}|ticket|archive"
+    assert scheduled[member] == pytest.approx(ticket.updated_at.timestamp() + 3600)
+
+
+async def test_a_ticket_a_merge_carried_to_another_customer_is_archived_where_it_is(
+    timers: Timers,
+) -> None:
+    """Its snapshot names the absorbed customer; it is stored under the survivor, whose
+    keys the archive must use (else its compare-and-set fails at every tick, for good)."""
+    ticket = closed_ticket(7, closed_ago=timedelta(hours=2))
+    survivor = "C-survivor-7"
+    commit = Commit(survivor, "carried-7", ticket, 0, message_ids=ticket.message_ids)
+    assert await timers.store.commit_many([commit]) == ["OK"]
+    assert await timers.store.ticket_owners([ticket.id]) == [survivor]
+    await with_retention(timers, 3600).handle([routed_record(ticket)])
+    [view] = await timers.store.views([ViewRequest(survivor, "", ticket_id=ticket.id)])
+    assert view.ticket is None
+    assert await timers.store.ticket_owners([ticket.id]) == [None]
+    assert await timers.redis.hgetall(timers.keys.message_index(survivor)) == {}
+
+
+async def test_every_reply_index_entry_of_the_ticket_goes_not_only_those_its_snapshot_keeps(
+    timers: Timers,
+) -> None:
+    """The snapshot names the latest message ids only, and the notifier files the ids
+    of its own auto-replies in the index: all of them name the ticket, all go."""
+    ticket = closed_ticket(8, closed_ago=timedelta(hours=2))
+    record = await timers.open(ticket)
+    keys, place = timers.keys, f"{ticket.customer_id}{OWNER_SEP}{ticket.id}"
+    extra = ["old-1@example.com", "auto-reply-1@switchboard.invalid"]
+    index = keys.message_index(ticket.customer_id)
+    for m in extra:
+        await timers.redis.hset(index, m, ticket.id)
+        await timers.redis.set(keys.message_owner(m), place)
+    await timers.redis.hset(index, "other@example.com", "T-another")  # another ticket's
+    await with_retention(timers, 3600).handle([record])
+    assert await stored(timers, ticket) is None
+    assert await timers.redis.hgetall(index) == {b"other@example.com": b"T-another"}
+    assert [await timers.redis.get(keys.message_owner(m)) for m in extra] == [None, None]
