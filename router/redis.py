@@ -503,6 +503,11 @@ async def delete_many(client: RedisClient, keys: Sequence[str]) -> None:
         await client.delete(*keys)
 
 
+def glob_escape(value: str) -> str:
+    """A key prefix as a literal SCAN pattern (a hash tag's braces are literal anyway)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in value)
+
+
 async def scan_slot(client: RedisClient, pattern: str, key: str) -> list[str]:
     """Every key matching ``pattern``, all of them in the slot of ``key`` (one hash tag:
     ``p:{agents}:agent:*``): on a cluster, SCAN on the one primary holding that slot, so

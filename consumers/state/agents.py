@@ -49,7 +49,15 @@ from redis.typing import EncodableT, FieldT
 from consumers.domain.assignment import AgentState, AssignRequest, FreeAgent, choose_in_turn
 from router.errors import BackendUnavailable
 from router.keys import Keys
-from router.redis import RedisClient, get_many, load_script, redis_errors, scan_slot, text
+from router.redis import (
+    RedisClient,
+    get_many,
+    glob_escape,
+    load_script,
+    redis_errors,
+    scan_slot,
+    text,
+)
 from router.vocabulary import CHANNELS
 
 INDEXED_FOR_S = 3600
@@ -478,7 +486,7 @@ class AgentStore:
         found = {text(m) for m in (*members, *online)}
         if not indexed:
             prefix = self._agent("")
-            keys = await scan_slot(self._r, _glob_escape(prefix) + "*", prefix)
+            keys = await scan_slot(self._r, glob_escape(prefix) + "*", prefix)
             earlier = [key[len(prefix) :] for key in keys]
             async with self._r.pipeline(transaction=True) as pipe:
                 if earlier:
@@ -554,8 +562,3 @@ def _agent_state(row: list[Any], channels: list[str]) -> AgentState:
         dict(zip(channels, (int(n) for n in loads), strict=True)),
         float(text(idle_since) or 0),
     )
-
-
-def _glob_escape(value: str) -> str:
-    """A key prefix as a literal SCAN pattern (the hash tag's braces are literal anyway)."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in value)

@@ -125,6 +125,47 @@ def warn_open_channels(settings: Settings) -> None:
         )
 
 
+@state_app.command("archive")
+def state_archive() -> None:
+    """Give every closed ticket in Redis its archive timer: its last change plus
+    SWITCHBOARD_CLOSED_RETENTION_S. Run it once after upgrading to a version that
+    archives, or after shortening the retention: the timers role sets the timer when it
+    reads a ticket's close, and moves none it set before. Safe while the roles run, and
+    to run again; the timers role then archives the tickets past the retention within
+    seconds."""
+    import time
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from router.app.backfill import schedule_archives
+
+    settings = settings_or_exit()
+    if settings.closed_retention_s <= 0:
+        out.print("SWITCHBOARD_CLOSED_RETENTION_S is 0: tickets are kept for good, nothing to do.")
+        return
+
+    async def main(stop: asyncio.Event) -> None:
+        del stop
+        await preflight(settings)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err) as bar:
+            task = bar.add_task("reading the customers' tickets", total=None)
+
+            def progress(customers: int, closed: int) -> None:
+                bar.update(task, description=f"{customers:,} customers read, {closed:,} closed")
+
+            done = await schedule_archives(settings, time.time(), progress)
+        out.print(
+            f"customers read: {done.customers:,}; closed tickets given their archive "
+            f"timer: {done.closed:,}, of which past the retention "
+            f"({settings.closed_retention_s:,} s): {done.due:,}, which the timers role "
+            "archives now.",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    run_until_signal(main)
+
+
 @app.command()
 def dev(
     rules: Annotated[Path | None, typer.Option(help="Rules file or directory.")] = None,

@@ -9,6 +9,8 @@ again."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +24,7 @@ from consumers.domain.outputs import LifecycleOutputs
 from consumers.state.thread_reads import OWNER_SEP
 from consumers.state.threads import Commit, ViewRequest
 from router.app import roles
+from router.app.backfill import schedule_archives
 from router.app.forget import forget
 from router.events import Ticket
 from router.keys import DEFAULT_SHARDS, Keys, shard_of, ticket_field
@@ -29,11 +32,12 @@ from router.redis import RedisClient, make_redis, text
 from router.settings import Settings
 from router.topics import Topic
 from router.vocabulary import EventType
+from tests.component.cli.test_processes import ROOT
 from tests.component.pipeline.conftest import RULES, Running, run_switchboard
 from tests.component.pipeline.test_reply_parent import AUTH, mail, send
 from tests.component.pipeline.test_timers_rounds import Timers
 from tests.component.pipeline.test_waiting_line import routed_record
-from tests.conftest import read_topic, values
+from tests.conftest import read_topic, settings_env, values
 
 pytestmark = pytest.mark.component
 
@@ -305,3 +309,47 @@ async def test_every_reply_index_entry_of_the_ticket_goes_not_only_those_its_sna
     assert await stored(timers, ticket) is None
     assert await timers.redis.hgetall(index) == {b"other@example.com": b"T-another"}
     assert [await timers.redis.get(keys.message_owner(m)) for m in extra] == [None, None]
+
+
+async def test_state_archive_gives_tickets_closed_before_archiving_their_timers(
+    timers: Timers, settings: Settings
+) -> None:
+    """Tickets closed before archiving existed (or while the retention was 0) have no
+    archive timer: ``switchboard state archive`` sets one for each, from the retention
+    configured now; the timers role then archives those past it."""
+    old = closed_ticket(9, closed_ago=timedelta(hours=2))
+    recent = closed_ticket(10, closed_ago=timedelta(minutes=5))
+    working = closed_ticket(11, closed_ago=timedelta(hours=2)).model_copy(update={"status": "open"})
+    for ticket in (old, recent, working):
+        await timers.open(ticket)
+    configured = settings.model_copy(update={"closed_retention_s": 3600})
+    done = await schedule_archives(configured, datetime.now(UTC).timestamp())
+    assert (done.customers, done.closed, done.due) == (3, 2, 1)
+    scheduled = await timers.scheduled()
+    assert scheduled[f"{old.id}|ticket|archive"] == pytest.approx(old.updated_at.timestamp() + 3600)
+    assert f"{working.id}|ticket|archive" not in scheduled
+    await with_retention(timers, 3600).handle([])  # a tick
+    assert await stored(timers, old) is None
+    assert await stored(timers, recent) is not None
+    assert await stored(timers, working) is not None
+
+
+async def test_the_state_archive_command_says_what_it_found(
+    timers: Timers, settings: Settings
+) -> None:
+    await timers.open(closed_ticket(12, closed_ago=timedelta(hours=2)))
+    env = settings_env(settings, SWITCHBOARD_CLOSED_RETENTION_S="3600")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "router.app", "state", "archive"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "customers read: 1; closed tickets given their archive timer: 1," in said
+    assert "past the retention (3,600 s): 1," in said

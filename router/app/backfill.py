@@ -1,0 +1,105 @@
+"""``switchboard state archive``: give every closed ticket in Redis its archive timer.
+
+The timers role sets an archive timer when it reads a ticket's ``.closed``
+(``consumers/archive.py``). Tickets closed before that existed, or while
+``SWITCHBOARD_CLOSED_RETENTION_S`` was 0, have none, and a shorter retention moves no
+timer already set: this walks the customers' ticket hashes once (SCAN, on every primary
+of a cluster), and sets the timer of each closed ticket to its last change plus the
+retention now configured. The timers role then archives them at its pace: a ticket
+past the retention within seconds. Safe while the roles run, and to run again (a timer
+is set, not added twice; the archive checks the ticket as it is then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from redis.asyncio.cluster import RedisCluster
+
+from consumers.archive import ARCHIVE
+from consumers.state.schedule import TimerSchedule
+from router.keys import Keys
+from router.redis import RedisClient, glob_escape, make_redis, redis_errors, text
+from router.settings import Settings
+
+PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Backfilled:
+    customers: int
+    """Customers whose ticket hashes were read."""
+    closed: int
+    """Closed tickets given their archive timer."""
+    due: int
+    """Of those, the ones past the retention already: archived within seconds."""
+
+
+async def schedule_archives(
+    settings: Settings, now: float, progress: Callable[[int, int], None] | None = None
+) -> Backfilled:
+    """Set the archive timer of every closed ticket in Redis (see the module)."""
+    retention = settings.closed_retention_s
+    redis = make_redis(settings)
+    schedule = TimerSchedule(redis, prefix=settings.topic_prefix, shards=settings.timers_shards)
+    customers = closed = due = 0
+    try:
+        async for page in _ticket_hashes(redis, Keys(settings.topic_prefix)):
+            with redis_errors():
+                async with redis.pipeline(transaction=False) as pipe:
+                    for key in page:
+                        pipe.hgetall(key)
+                    hashes = await pipe.execute()
+            timers = {
+                f"{ticket_id}{ARCHIVE}": changed + retention
+                for fields in hashes
+                for ticket_id, changed in _closed(fields)
+            }
+            await schedule.add(timers)
+            customers += len(page)
+            closed += len(timers)
+            due += sum(when <= now for when in timers.values())
+            if progress:
+                progress(customers, closed)
+    finally:
+        await redis.aclose()
+    return Backfilled(customers, closed, due)
+
+
+async def _ticket_hashes(redis: RedisClient, keys: Keys) -> AsyncIterator[list[str]]:
+    """The customers' ticket hashes, a page at a time."""
+    pattern = glob_escape(keys.prefix) + ":{c:*}:ticket-data"
+    with redis_errors():
+        if isinstance(redis, RedisCluster):
+            found = redis.scan_iter(match=pattern, count=PAGE, target_nodes=RedisCluster.PRIMARIES)
+        else:
+            found = redis.scan_iter(match=pattern, count=PAGE)
+        page: list[str] = []
+        async for key in found:
+            page.append(text(key))
+            if len(page) == PAGE:
+                yield page
+                page = []
+    if page:
+        yield page
+
+
+def _closed(fields: dict[bytes, bytes]) -> list[tuple[str, float]]:
+    """(ticket id, last change in epoch seconds) of each closed ticket in a customer's
+    ticket hash. A snapshot that cannot be read is left alone."""
+    out = []
+    for name, value in fields.items():
+        ticket_id, _, field = text(name).rpartition(":")
+        if field != "json":
+            continue
+        try:
+            snapshot = orjson.loads(value)
+            if snapshot.get("status") == "closed":
+                changed = datetime.fromisoformat(snapshot["updated_at"]).timestamp()
+                out.append((ticket_id, changed))
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+            continue
+    return out
