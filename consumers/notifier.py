@@ -37,7 +37,6 @@ from typing import Any, Literal
 
 import orjson
 import structlog
-from pydantic import ValidationError
 
 from consumers.deadletter import deadletter_record, redacted
 from consumers.notify.parked import (
@@ -48,9 +47,11 @@ from consumers.notify.parked import (
     settled_as,
 )
 from consumers.notify.plan import Delivery, plan
+from consumers.notify.records import fresh_notifications
 from consumers.notify.replies import reply_headers
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
+from consumers.notify.throttle import ReplyThrottle
 from consumers.notify.transports import (
     Outgoing,
     SendFailed,
@@ -61,15 +62,12 @@ from consumers.outbox import Send
 from consumers.runner import Record
 from consumers.state.notifications import CLAIM_S, NotificationLedger, Outcome, RetrySchedule
 from consumers.state.threads import RedisThreadStore
-from router.codec import decode_event, type_from_headers
 from router.errors import InvalidEvent, SwitchboardError
-from router.events import CloudEvent, Ticket
+from router.events import Ticket
 from router.observability import Telemetry
 from router.topics import OutRecord
-from router.vocabulary import EventType
 
 log = structlog.get_logger("switchboard.notifier")
-NOTIFICATION = EventType.TICKET_NOTIFICATION.value
 MAX_BACKOFF_S = 60.0
 INLINE_WAIT_S = 5.0
 """Longest wait in line while parking is on: a longer one parks the delivery instead."""
@@ -97,13 +95,6 @@ class Undeliverable(SwitchboardError):
     """Why a record was dead-lettered: the delivery and the provider's last answer."""
 
 
-def is_notification(record: Record) -> bool | None:
-    """From the type header Switchboard's writers set (this version's or an older one's
-    name); None when there is none."""
-    named = type_from_headers(record.headers)
-    return None if named is None else named == NOTIFICATION
-
-
 class NotifierHandler:
     name = "notifier"
 
@@ -127,8 +118,10 @@ class NotifierHandler:
         stop: asyncio.Event | None = None,
         clock: Callable[[], float] = time.time,
         telemetry: Telemetry | None = None,
+        throttle: ReplyThrottle | None = None,
     ) -> None:
         self._telemetry = telemetry
+        self._throttle = throttle
         self._threads = threads
         self._ledger = ledger
         self._transports = transports
@@ -161,7 +154,9 @@ class NotifierHandler:
 
     async def handle(self, records: list[Record]) -> None:
         dead: list[OutRecord] = []
-        events = self._notifications(records, dead)
+        events = fresh_notifications(
+            records, dead, self.name, max_age_s=self._max_age, now=self._clock()
+        )
         contacts = await self._threads.contacts([(t.customer_id, t.id) for _, _, t in events])
         settled: list[tuple[str, Outcome, str]] = []  # written once the dead letters are out
         for (record, event, ticket), contact in zip(events, contacts, strict=True):
@@ -214,39 +209,6 @@ class NotifierHandler:
             reason = f"{d.medium} to {d.to}: {error}"
         return deadletter_record(record, self.name, Undeliverable(reason))
 
-    def _notifications(
-        self, records: list[Record], dead: list[OutRecord]
-    ) -> list[tuple[Record, CloudEvent, Ticket]]:
-        """The fresh ``.notification`` events of a batch, with their tickets. Other types
-        are passed over unparsed where the type header names them."""
-        events: list[tuple[Record, CloudEvent, Ticket]] = []
-        for record in records:
-            if is_notification(record) is False:
-                continue
-            try:
-                event = decode_event(record.value)
-            except InvalidEvent:
-                continue  # not a CloudEvent: the timers and metrics roles dead-letter it
-            if event.type != NOTIFICATION:
-                continue
-            if self._stale(event):
-                log.warning("notification_stale", event_id=event.id, time=str(event.time))
-                continue
-            try:
-                ticket = Ticket.model_validate((event.data or {}).get("ticket"))
-            except ValidationError as exc:
-                dead.append(deadletter_record(record, self.name, exc))
-                continue
-            events.append((record, event, ticket))
-        return events
-
-    def _stale(self, event: CloudEvent) -> bool:
-        """Older than ``SWITCHBOARD_NOTIFY_MAX_AGE_S``: a notifier deployed on a topic with
-        days of history does not answer last week's messages."""
-        if not self._max_age or event.time is None:
-            return False
-        return event.time.timestamp() < self._clock() - self._max_age
-
     async def _deliver(
         self,
         d: Delivery,
@@ -264,6 +226,11 @@ class NotifierHandler:
             self._tally(d.medium, "failed")
             return "failed", exc
         await self._record_unrecorded(d.id)
+        if d.kind == "auto_reply" and self._throttle and not await self._throttle.allow(d):
+            await self._ledger.finish(d.id, "skipped", "not sent: the mailbox had its share")
+            self._tally(d.medium, "throttled")
+            log.info("auto_reply_throttled", delivery=d.id, medium=d.medium, ticket=ticket.id)
+            return None
         if d.medium == "email" and d.kind == "auto_reply" and self._sender:
             # before the send: a reply can come back as soon as the message is out
             await self._ledger.own_message(

@@ -68,6 +68,8 @@ key                                       type        what it holds
 ``p:m:backlog:open|waiting:<queue>``      zset        open / waiting tickets of a queue
 ``p:notify:<delivery>``                   hash        one notification delivery: state, sends
                                                       of unknown outcome, attempts, answer (TTL)
+``p:notify:replies:<medium>:<mailbox>``   set         auto-replies sent to a mailbox in the
+                                                      current window (TTL: the window)
 ``{p:notify-retry}``                      sorted set  parked deliveries (temporary provider
                                                       failure) by when to send them again
 ``{p:notify-retry}:claims|data``          zset/hash   those being sent, by claim lapse; each
@@ -276,6 +278,10 @@ class Keys:
     # --- notification deliveries (consumers/state/notifications.py) ----------------
     def notification(self, delivery_id: str) -> str:
         return f"{self.prefix}:notify:{delivery_id}"
+
+    def auto_replies(self, mailbox: str) -> str:
+        """The auto-replies sent to one mailbox in the current window (delivery ids)."""
+        return f"{self.prefix}:notify:replies:{mailbox}"
 
     def notify_retries(self, part: str = "") -> str:
         """The retry schedule of parked deliveries (``part`` ""), its ``claims`` and its

@@ -420,6 +420,12 @@ class Settings(BaseSettings):
     notify_max_age_s: int = Field(
         default=24 * 3600, ge=0, description="Older notifications are skipped (0: never)."
     )
+    auto_reply_limit: int = Field(
+        default=5,
+        ge=0,
+        description="Auto-replies one mailbox gets per window (0: no limit).",
+    )
+    auto_reply_window_s: int = Field(default=3600, ge=1, description="The auto-reply window.")
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ Templates are re-read when their file changes, so a rules deploy updates them li
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,12 @@ MAX_SUBJECT = 200
 MAX_TEXT = 1600
 """Twilio refuses a longer SMS or WhatsApp body (error 21617): the page would be lost."""
 ELLIPSIS = "\u2026"
+
+
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Bidirectional embeddings, overrides and isolates: in a customer's name or subject they
+make a message from our address read otherwise than it is written. Right-to-left text
+needs none of them; they go."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +64,10 @@ class Templates:
             raise InvalidEvent(f"no template {exc.name!r} in {self.directory}") from None
         except TemplateError as exc:
             raise InvalidEvent(f"template {name!r} ({medium}): {exc}") from None
-        return Rendered(subject, body + "\n")
+        return Rendered(
+            None if subject is None else BIDI_CONTROLS.sub("", subject),
+            BIDI_CONTROLS.sub("", body) + "\n",
+        )
 
     def _subject(self, name: str, context: dict[str, Any]) -> str:
         try:

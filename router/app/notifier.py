@@ -13,6 +13,7 @@ import structlog
 from consumers.notifier import NotifierHandler
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
+from consumers.notify.throttle import ReplyThrottle
 from consumers.notify.transports import (
     ConsoleTransport,
     SmtpTransport,
@@ -103,6 +104,12 @@ async def notifier_handler(
         max_age_s=settings.notify_max_age_s,
         stop=stop,
         telemetry=telemetry,
+        throttle=ReplyThrottle(
+            redis,
+            prefix=settings.topic_prefix,
+            limit=settings.auto_reply_limit,
+            window_s=settings.auto_reply_window_s,
+        ),
     )
     retrying = asyncio.create_task(handler.retry_loop(), name="notifier-retries")
     try:

@@ -19,7 +19,8 @@ import orjson
 import pytest
 from aiokafka import ConsumerRecord
 
-from consumers.notifier import NOTIFICATION, NotifierHandler
+from consumers.notifier import NotifierHandler
+from consumers.notify.records import NOTIFICATION
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
 from consumers.notify.transports import Outgoing, SendFailed, email_message

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from consumers.notifier import is_notification
+from consumers.notify.records import is_notification
 from router.codec import LEGACY_TYPE_HEADER, TYPE_HEADER
 
 pytestmark = pytest.mark.unit

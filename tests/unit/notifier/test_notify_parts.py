@@ -259,6 +259,23 @@ def test_a_subject_with_line_breaks_becomes_one_header_line(tmp_path: Path) -> N
     assert msg["Bcc"] is None
 
 
+def test_bidi_overrides_in_what_the_customer_wrote_leave_the_message(tmp_path: Path) -> None:
+    """A right-to-left override in a name or subject makes a mail from our address read
+    otherwise than it is written ("Acme \u202eemoc.live" shows as "Acme live.come")."""
+    (tmp_path / "hi.email.j2").write_text("Hello {{ customer.name }}\n")
+    ticket = TICKET.model_copy(update={"subject": "Invoice \u202egnp.exe\u202c"})
+    rendered = Templates(tmp_path).render(
+        "hi",
+        "email",
+        {"ticket": ticket.model_dump(mode="json"), "customer": {"name": "Acme \u202eemoc.live"}},
+    )
+    assert rendered.subject == "Re: Invoice gnp.exe"
+    assert rendered.body == "Hello Acme emoc.live\n"
+    arabic = "\u0645\u0631\u062d\u0628\u0627"  # right-to-left text needs no override
+    (tmp_path / "hi.sms.j2").write_text(arabic)
+    assert Templates(tmp_path).render("hi", "sms", {}).body == arabic + "\n"
+
+
 async def test_a_message_the_email_package_refuses_is_a_failure_not_a_crash() -> None:
     [d] = plan(
         "e-3",

@@ -1,0 +1,47 @@
+"""How many auto-replies one mailbox gets: at most ``SWITCHBOARD_AUTO_REPLY_LIMIT`` per
+``SWITCHBOARD_AUTO_REPLY_WINDOW_S``, counted per delivery in Redis, so that every
+notifier process shares the count and a redelivered batch counts nothing twice.
+
+A web form is unverified: anyone may post as anyone, and each post under a new address
+(``victim+1@``, ``victim+2@``...) is a new customer, so the one auto-reply per customer
+and open ticket does not stop forty posts from mailing one inbox forty times, with text
+the poster chose. RFC 3834 (section 2) asks a responder not to answer the same sender
+more than once in a period; here the mailbox is the address without its ``+tag``,
+lower-cased, or the phone number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from consumers.notify.plan import Delivery
+from router.keys import Keys
+from router.redis import RedisClient, load_script, redis_errors
+
+HERE = Path(__file__).parent
+
+
+def mailbox(address: str) -> str:
+    """The inbox an address reaches: ``Ann+x@Example.com`` is ``ann@example.com``; a
+    phone number is itself."""
+    local, at, domain = address.strip().rpartition("@")
+    if not at:
+        return address.strip()
+    return f"{local.partition('+')[0]}@{domain}".lower()
+
+
+class ReplyThrottle:
+    def __init__(self, client: RedisClient, *, prefix: str, limit: int, window_s: int) -> None:
+        self._keys = Keys(prefix)
+        self._limit = limit
+        self._window_s = window_s
+        self._count = load_script(client, HERE / "throttle.lua")
+
+    async def allow(self, d: Delivery) -> bool:
+        """Whether auto-reply ``d`` may go: counted when it may (a limit of 0: always)."""
+        if self._limit <= 0:
+            return True
+        key = self._keys.auto_replies(f"{d.medium}:{mailbox(d.to)}")
+        with redis_errors():
+            allowed = await self._count(keys=[key], args=[d.id, self._limit, self._window_s])
+        return bool(allowed)

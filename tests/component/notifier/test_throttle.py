@@ -1,0 +1,95 @@
+"""Auto-replies to one mailbox are capped per window: a web form is unverified, and forty
+posts as ``victim+1@`` .. ``victim+40@`` would otherwise mail one inbox forty times with
+text the poster chose. Counted per delivery in Redis: a redelivered batch counts
+nothing twice, and every notifier process shares the count."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from consumers.notifier import NotifierHandler
+from consumers.notify.plan import Delivery
+from consumers.notify.targets import NotifyTargets
+from consumers.notify.templates import Templates
+from consumers.notify.throttle import ReplyThrottle, mailbox
+from consumers.state.notifications import NotificationLedger, RetrySchedule
+from consumers.state.threads import RedisThreadStore
+from router.app.embedded import EmbeddedServices
+from router.keys import Keys
+from router.redis import make_client
+from router.topics import OutRecord
+from tests.component.notifier.test_backlog import START, TEMPLATES, Notifier, Recorder
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.component
+
+
+@pytest.fixture
+async def throttled(services: EmbeddedServices) -> AsyncIterator[Notifier]:
+    """A notifier whose mailboxes get at most 3 auto-replies an hour."""
+    prefix = f"throttle-{uuid.uuid4().hex[:8]}"
+    redis = make_client(make_settings(services, prefix))
+    transport = Recorder()
+    now = [START]
+
+    async def dead_letters(records: list[OutRecord]) -> None:
+        raise AssertionError(f"nothing should be dead-lettered: {records}")
+
+    handler = NotifierHandler(
+        RedisThreadStore(redis, ttl_s=600, prefix=prefix),
+        NotificationLedger(redis, prefix=prefix, ttl_s=600),
+        {"email": transport, "sms": transport, "whatsapp": transport},
+        dead_letters,
+        templates=Templates(TEMPLATES),
+        targets=NotifyTargets(TEMPLATES),
+        attempts=1,
+        backoff_s=1.0,
+        sender="Acme Support <support@acme.example>",
+        clock=lambda: now[0],
+        throttle=ReplyThrottle(redis, prefix=prefix, limit=3, window_s=3600),
+    )
+    schedule = RetrySchedule(redis, prefix=prefix)
+    try:
+        yield Notifier(handler, schedule, transport, redis, Keys(prefix), asyncio.Event(), now)
+    finally:
+        await redis.aclose()
+
+
+def test_a_mailbox_is_the_address_without_its_tag_in_lower_case() -> None:
+    assert mailbox("Victim+17@Mailbox.Example") == "victim@mailbox.example"
+    assert mailbox(" ann@example.com ") == "ann@example.com"
+    assert mailbox("+4930901820") == "+4930901820"
+
+
+async def test_forty_posts_as_one_inbox_under_plus_tags_get_three_auto_replies(
+    throttled: Notifier,
+) -> None:
+    for n in range(40):
+        await throttled.notify(f"victim+{n}@mailbox.example")
+    await throttled.notify("someone.else@example.com")  # another mailbox: its own share
+    assert throttled.transport.to() == [
+        "victim+0@mailbox.example",
+        "victim+1@mailbox.example",
+        "victim+2@mailbox.example",
+        "someone.else@example.com",
+    ]
+
+
+async def test_a_delivery_counted_before_is_allowed_again_and_counts_once(
+    throttled: Notifier,
+) -> None:
+    """A batch redelivered after a crash asks again for the deliveries it counted."""
+    throttle = ReplyThrottle(throttled.redis, prefix=throttled.keys.prefix, limit=2, window_s=60)
+    first, second, third = (
+        Delivery(f"d-{n}", f"e-{n}", "auto_reply", "after-hours", "email", "ann@example.com")
+        for n in range(3)
+    )
+    assert [await throttle.allow(d) for d in (first, second)] == [True, True]
+    assert await throttle.allow(first)  # the same delivery again: not a third
+    assert not await throttle.allow(third)
+    key = throttled.keys.auto_replies("email:ann@example.com")
+    assert 0 < await throttled.redis.ttl(key) <= 60  # the window passes: a new share
