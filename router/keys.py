@@ -68,8 +68,8 @@ key                                       type        what it holds
 ``p:m:backlog:open|waiting:<queue>``      zset        open / waiting tickets of a queue
 ``p:notify:<delivery>``                   hash        one notification delivery: state, sends
                                                       of unknown outcome, attempts, answer (TTL)
-``p:notify:replies:<medium>:<mailbox>``   set         auto-replies sent to a mailbox in the
-                                                      current window (TTL: the window)
+``p:notify:replies:<medium>:<digest>``    set         auto-replies sent to a mailbox (its
+                                                      digest) in the window (TTL: the window)
 ``{p:notify-retry}``                      sorted set  parked deliveries (temporary provider
                                                       failure) by when to send them again
 ``{p:notify-retry}:claims|data``          zset/hash   those being sent, by claim lapse; each

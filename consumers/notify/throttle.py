@@ -12,6 +12,7 @@ lower-cased, or the phone number.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from consumers.notify.plan import Delivery
@@ -30,6 +31,13 @@ def mailbox(address: str) -> str:
     return f"{local.partition('+')[0]}@{domain}".lower()
 
 
+def counted_as(d: Delivery) -> str:
+    """The name of the mailbox's count: a digest, not the address, so the key holds no
+    personal data (``forget`` does not look for it; it lapses with its window)."""
+    digest = hashlib.sha256(f"{d.medium}:{mailbox(d.to)}".encode()).hexdigest()
+    return f"{d.medium}:{digest[:32]}"
+
+
 class ReplyThrottle:
     def __init__(self, client: RedisClient, *, prefix: str, limit: int, window_s: int) -> None:
         self._keys = Keys(prefix)
@@ -41,7 +49,7 @@ class ReplyThrottle:
         """Whether auto-reply ``d`` may go: counted when it may (a limit of 0: always)."""
         if self._limit <= 0:
             return True
-        key = self._keys.auto_replies(f"{d.medium}:{mailbox(d.to)}")
+        key = self._keys.auto_replies(counted_as(d))
         with redis_errors():
             allowed = await self._count(keys=[key], args=[d.id, self._limit, self._window_s])
         return bool(allowed)
