@@ -115,12 +115,27 @@ UNREADABLE_HINT = (
 )
 
 
+STUCK_AFTER_S = 60.0
+"""A batch retried this long makes its consumer not ready (``ConsumerState.stuck``)."""
+
+
 @dataclass
 class ConsumerState:
-    """What readiness asks of a running consumer: has it joined its group yet?"""
+    """What readiness asks of a running consumer: has it joined its group yet, and is it
+    getting on (a batch retried for a minute, its backend answering pings but not its
+    work, is a consumer that routes nothing: not ready, rather than healthy while stuck)?"""
 
     name: str
     joined: bool = False
+    retrying_since: float | None = None
+    retrying_on: str = ""
+
+    def stuck(self, now: float) -> str | None:
+        """Why the consumer is stuck, when its batch has been retried STUCK_AFTER_S."""
+        since = self.retrying_since
+        if since is None or now - since < STUCK_AFTER_S:
+            return None
+        return f"{self.name}: a batch retried for {now - since:.0f} s ({self.retrying_on})"
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -162,6 +177,8 @@ async def run_consumer(
     report_lag = (
         partial(_report_lag, consumer, handler.name, positions, telemetry) if telemetry else None
     )
+    retrying = _Retrying(consumer, state, report_lag)
+
     try:
         next_tick = time.monotonic()
         while not stop.is_set():
@@ -180,9 +197,11 @@ async def run_consumer(
                     telemetry,
                     max_backoff_s,
                     guard=guard,
-                    on_retry=report_lag,
+                    on_retry=retrying,
                 )
-                if not await in_flight.during(batch, handling):
+                done = await in_flight.during(batch, handling)
+                retrying.over()
+                if not done:
                     return  # stopping mid-retry: uncommitted records are redelivered next start
                 await _commit(consumer, batch, commit_timeout_s)
                 positions.update({tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs})
@@ -208,14 +227,49 @@ async def run_consumer(
         log.info("consumer_stopping", consumer=handler.name)
 
 
+@dataclass
+class _Retrying:
+    """What a batch being retried says: it is no progress (readiness: ``ConsumerState``),
+    and the lag behind it grows: the end offsets are asked for before each backoff, as
+    no fetch reports them meanwhile."""
+
+    consumer: AIOKafkaConsumer
+    state: ConsumerState | None
+    report_lag: Callable[[dict[TopicPartition, int]], None] | None
+
+    async def __call__(self, error: str) -> None:
+        if self.state is not None:
+            self.state.retrying_on = error
+            if self.state.retrying_since is None:
+                self.state.retrying_since = time.monotonic()
+        if self.report_lag:
+            self.report_lag(await _end_offsets(self.consumer))
+
+    def over(self) -> None:
+        if self.state is not None:
+            self.state.retrying_since = None
+
+
+async def _end_offsets(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+    """The assigned partitions' end offsets, asked of the broker (within 5 s); none when
+    it does not answer (it may be what the batch waits for)."""
+    try:
+        async with asyncio.timeout(5):
+            return dict(await consumer.end_offsets(list(consumer.assignment())))
+    except Exception:  # noqa: BLE001 - lag is best effort; the retry goes on
+        return {}
+
+
 def _report_lag(
     consumer: AIOKafkaConsumer,
     name: str,
     positions: dict[TopicPartition, int],
     telemetry: Telemetry,
+    ends: dict[TopicPartition, int] | None = None,
 ) -> None:
     """Consumer lag per assigned partition, from the high watermark the last fetch
-    reported: no request of its own. The position of a partition whose batch is in flight
+    reported (no request of its own), or from ``ends`` asked for while a batch is retried
+    (no fetch then). The position of a partition whose batch is in flight
     is that batch's first offset, so a batch stuck in retries shows as lag rather than 0.
     A partition not yet fetched or processed is left out until it is; one no longer
     assigned (a rebalance gave it to another process) loses its series, else its last
@@ -225,7 +279,7 @@ def _report_lag(
         del positions[tp]
         telemetry.consumer_lag.remove(name, tp.topic, str(tp.partition))
     for tp in assigned:
-        highwater = consumer.highwater(tp)
+        highwater = (ends or {}).get(tp) or consumer.highwater(tp)
         position = positions.get(tp)
         if highwater is not None and position is not None:
             lag = max(highwater - position, 0)
@@ -300,10 +354,11 @@ async def _handle_with_retry(
     max_backoff_s: float,
     *,
     guard: Guard | None,
-    on_retry: Callable[[], None] | None = None,
+    on_retry: Callable[[str], Awaitable[None]] | None = None,
 ) -> bool:
-    """``on_retry`` runs before each backoff: the loop reports lag only between batches,
-    and a batch retried for minutes must not hide the backlog building behind it."""
+    """``on_retry`` runs before each backoff, with the error: the loop reports lag only
+    between batches, and a batch retried for minutes must not hide the backlog building
+    behind it, nor pass for a consumer getting on."""
     backoff = 0.1
     while True:
         try:
@@ -317,7 +372,7 @@ async def _handle_with_retry(
             if telemetry:
                 telemetry.retries.labels(handler.name).inc()
             if on_retry:
-                on_retry()
+                await on_retry(_describe(exc))
             say = log.info if getattr(exc, "routine", False) else log.warning
             say("batch_retry", consumer=handler.name, error=_describe(exc), backoff_s=backoff)
             try:

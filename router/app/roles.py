@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -411,6 +412,10 @@ async def run_roles(
                 waiting = [c.name for c in shared.consumers if not c.joined]
                 if waiting or not shared.consumers:
                     raise NotReady(f"not joined yet: {', '.join(waiting) or 'starting'}")
+                now = time.monotonic()
+                stuck = [why for c in shared.consumers if (why := c.stuck(now))]
+                if stuck:
+                    raise NotReady("; ".join(stuck))
 
             checks["consumers"] = consumers_ready
         if holder is not None:  # loaded at start, or the role did not start

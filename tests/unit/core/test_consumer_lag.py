@@ -5,13 +5,15 @@ rebalance gave to another process, else their last value would alert for ever.""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from consumers.runner import Record, run_consumer
+from consumers import runner
+from consumers.runner import ConsumerState, Record, run_consumer
 from router.errors import BackendUnavailable
 from router.observability import Telemetry
 
@@ -150,6 +152,55 @@ async def test_a_revoked_partition_leaves_the_lag_gauge() -> None:
         assert seen_before_revoke == [26]
         assert lag(telemetry, P1) is None
         assert lag(telemetry, P0) == 8
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+class FetchlessConsumer(ScriptedConsumer):
+    """No fetch happens while a batch is retried, so the high watermark stays as it was;
+    the broker answers ``end_offsets`` with the log as it grows."""
+
+    def __init__(self, steps: list[Batch | Callable[[], None]], assigned: set[TopicPartition]):
+        super().__init__(steps, assigned)
+        self.ends: dict[TopicPartition, int] = {}
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.ends[tp] for tp in tps if tp in self.ends}
+
+
+async def test_a_batch_retried_asks_for_the_end_offsets_and_the_consumer_is_not_ready(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A router whose Redis answers pings but not its work retried for minutes with a
+    frozen lag gauge and a ready ``/readyz``: the backlog now shows, and readiness says
+    which consumer is stuck on what."""
+    monkeypatch.setattr(runner, "STUCK_AFTER_S", 0.05)
+    consumer = FetchlessConsumer([{P1: records(P1, 0, 5)}, {P0: records(P0, 0, 3)}], {P0, P1})
+    consumer.highwaters = {P0: 3, P1: 5}
+    consumer.ends = {P0: 175, P1: 5}
+    handler = Handler()
+    state = ConsumerState("router")
+    stop = asyncio.Event()
+    telemetry = Telemetry()
+    task = asyncio.create_task(
+        run_consumer(
+            cast(AIOKafkaConsumer, consumer),
+            handler,
+            stop,
+            telemetry=telemetry,
+            poll_ms=10,
+            state=state,
+        )
+    )
+    try:
+        await asyncio.wait_for(handler.retried.wait(), 5)
+        assert lag(telemetry, P0) == 175  # the end offset, not the stale highwater (3)
+        await asyncio.sleep(0.1)
+        why = state.stuck(time.monotonic())
+        assert why is not None
+        assert why.startswith("router: a batch retried for")
+        assert "connection refused" in why
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
