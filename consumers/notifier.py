@@ -159,6 +159,7 @@ class NotifierHandler:
         )
         contacts = await self._threads.contacts([(t.customer_id, t.id) for _, _, t in events])
         settled: list[tuple[str, Outcome, str]] = []  # written once the dead letters are out
+        planned: list[tuple[Delivery, Ticket, Mapping[str, Any], Record, Any]] = []
         for (record, event, ticket), contact in zip(events, contacts, strict=True):
             try:
                 deliveries = plan(
@@ -174,23 +175,27 @@ class NotifierHandler:
                 log.warning("notification_no_recipient", ticket=ticket.id, event_id=event.id)
                 self._tally("none", "no_recipient")
             thread = answered_thread(event.data or {})
-            for delivery in deliveries:
-                failure = await self._deliver(delivery, ticket, contact, record, thread)
-                if failure is None:
-                    continue
-                verdict, error = failure
-                log.warning(  # the address stays out of the log; the dead letter has it
-                    "notification_deadlettered",
-                    ticket=ticket.id,
-                    delivery=delivery.id,
-                    medium=delivery.medium,
-                    template=delivery.template,
-                    error=type(error).__name__,
-                    why=redacted(str(error))[:200],
-                    maybe_delivered=verdict == "uncertain",
-                )
-                dead.append(self._dead_letter(record, delivery, verdict, error))
-                settled.append((delivery.id, settled_as(verdict), str(error)))
+            planned += [(d, ticket, contact, record, thread) for d in deliveries]
+        # a batch's pages first: a burst of auto-replies (anyone can post to a web form)
+        # must not hold up the notify targets' messages behind it on a slow provider
+        planned.sort(key=lambda p: p[0].kind != "notify")
+        for delivery, ticket, reach, record, thread in planned:
+            failure = await self._deliver(delivery, ticket, reach, record, thread)
+            if failure is None:
+                continue
+            verdict, error = failure
+            log.warning(  # the address stays out of the log; the dead letter has it
+                "notification_deadlettered",
+                ticket=ticket.id,
+                delivery=delivery.id,
+                medium=delivery.medium,
+                template=delivery.template,
+                error=type(error).__name__,
+                why=redacted(str(error))[:200],
+                maybe_delivered=verdict == "uncertain",
+            )
+            dead.append(self._dead_letter(record, delivery, verdict, error))
+            settled.append((delivery.id, settled_as(verdict), str(error)))
         if dead:
             await self._send(dead)
             self._count("deadlettered", len(dead))

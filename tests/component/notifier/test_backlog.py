@@ -93,6 +93,13 @@ class Notifier:
     async def notify(self, to: str, *, channel: str = "email", **data: Any) -> None:
         """Hand the handler one auto-reply ``.notification`` for a new customer at ``to``
         (an email address, or a phone number on ``channel`` sms)."""
+        await self.handler.handle([await self.record(to, channel=channel, **data)])
+
+    async def record(
+        self, to: str, *, channel: str = "email", **data: Any
+    ) -> ConsumerRecord[bytes, bytes]:
+        """The ``.notification`` record ``notify`` hands over (``data`` overrides its
+        ``template`` and ``kind``)."""
         n = next(self.ids)
         customer, ticket_id = f"C-{n}", f"T-{n}"
         contact = {"email": to} if channel == "email" else {"phone": to}
@@ -134,7 +141,7 @@ class Notifier:
             serialized_value_size=len(value),
             headers=[(TYPE_HEADER, NOTIFICATION.encode())],
         )
-        await self.handler.handle([record])
+        return record
 
     async def park(self, to: str, retry_after: float, **kwargs: Any) -> None:
         """``to``'s auto-reply refused for now, and parked for ``retry_after`` seconds."""

@@ -94,3 +94,14 @@ async def test_a_delivery_counted_before_is_allowed_again_and_counts_once(
     key = throttled.keys.auto_replies(counted_as(first))
     assert "ann" not in key  # no address in a key: `forget` does not look for it
     assert 0 < await throttled.redis.ttl(key) <= 60  # the window passes: a new share
+
+
+async def test_a_batch_sends_its_pages_before_its_auto_replies(throttled: Notifier) -> None:
+    """A burst of web-form auto-replies ahead of an outage's page on the topic: on a slow
+    provider the page waited behind every one of them (47 s behind 200)."""
+    batch = [await throttled.record(f"customer-{n}@example.com") for n in range(3)]
+    batch.append(await throttled.record("ignored@example.com", template="oncall", kind="notify"))
+    await throttled.handler.handle(batch)
+    sent = throttled.transport.to()
+    assert sent[:2] == ["oncall@acme.example", "+4930901820"]  # the page, by both media
+    assert sorted(sent[2:]) == [f"customer-{n}@example.com" for n in range(3)]
