@@ -128,7 +128,7 @@ class Notifier:
                 **data,
             },
         )
-        record = ConsumerRecord(
+        return ConsumerRecord(
             topic="tickets",
             partition=0,
             offset=n,
@@ -141,7 +141,6 @@ class Notifier:
             serialized_value_size=len(value),
             headers=[(TYPE_HEADER, NOTIFICATION.encode())],
         )
-        return record
 
     async def park(self, to: str, retry_after: float, **kwargs: Any) -> None:
         """``to``'s auto-reply refused for now, and parked for ``retry_after`` seconds."""
