@@ -7,6 +7,7 @@ whether sent at once or parked first."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from consumers.notifier import NotifierHandler
 from consumers.notify.records import NOTIFICATION
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
+from consumers.notify.throttle import ReplyThrottle
 from consumers.notify.transports import Outgoing, SendFailed, email_message
 from consumers.state.notifications import NotificationLedger, RetrySchedule
 from consumers.state.threads import RedisThreadStore
@@ -155,9 +157,13 @@ class Notifier:
         assert self.transport.sent == []
 
 
-@pytest.fixture
-async def notifier(services: EmbeddedServices) -> AsyncIterator[Notifier]:
-    prefix = f"backlog-{uuid.uuid4().hex[:8]}"
+@contextlib.asynccontextmanager
+async def notifier_on(
+    services: EmbeddedServices, name: str, throttle_limit: int = 0
+) -> AsyncIterator[Notifier]:
+    """A notifier on a prefix of its own, with the recording provider for every medium
+    and parking on; ``throttle_limit`` auto-replies per mailbox an hour (0: no cap)."""
+    prefix = f"{name}-{uuid.uuid4().hex[:8]}"
     redis = make_client(make_settings(services, prefix))
     transport = Recorder()
     schedule = RetrySchedule(redis, prefix=prefix)
@@ -182,11 +188,18 @@ async def notifier(services: EmbeddedServices) -> AsyncIterator[Notifier]:
         sender="Acme Support <support@acme.example>",
         stop=stop,
         clock=lambda: now[0],
+        throttle=ReplyThrottle(redis, prefix=prefix, limit=throttle_limit, window_s=3600),
     )
     try:
         yield Notifier(handler, schedule, transport, redis, Keys(prefix), stop, now)
     finally:
         await redis.aclose()
+
+
+@pytest.fixture
+async def notifier(services: EmbeddedServices) -> AsyncIterator[Notifier]:
+    async with notifier_on(services, "backlog") as made:
+        yield made
 
 
 async def park_three_newest_due_first(n: Notifier) -> None:

@@ -5,25 +5,14 @@ nothing twice, and every notifier process shares the count."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
-from consumers.notifier import NotifierHandler
 from consumers.notify.plan import Delivery
-from consumers.notify.targets import NotifyTargets
-from consumers.notify.templates import Templates
 from consumers.notify.throttle import ReplyThrottle, counted_as, mailbox
-from consumers.state.notifications import NotificationLedger, RetrySchedule
-from consumers.state.threads import RedisThreadStore
 from router.app.embedded import EmbeddedServices
-from router.keys import Keys
-from router.redis import make_client
-from router.topics import OutRecord
-from tests.component.notifier.test_backlog import START, TEMPLATES, Notifier, Recorder
-from tests.conftest import make_settings
+from tests.component.notifier.test_backlog import Notifier, notifier_on
 
 pytestmark = pytest.mark.component
 
@@ -31,32 +20,8 @@ pytestmark = pytest.mark.component
 @pytest.fixture
 async def throttled(services: EmbeddedServices) -> AsyncIterator[Notifier]:
     """A notifier whose mailboxes get at most 3 auto-replies an hour."""
-    prefix = f"throttle-{uuid.uuid4().hex[:8]}"
-    redis = make_client(make_settings(services, prefix))
-    transport = Recorder()
-    now = [START]
-
-    async def dead_letters(records: list[OutRecord]) -> None:
-        raise AssertionError(f"nothing should be dead-lettered: {records}")
-
-    handler = NotifierHandler(
-        RedisThreadStore(redis, ttl_s=600, prefix=prefix),
-        NotificationLedger(redis, prefix=prefix, ttl_s=600),
-        {"email": transport, "sms": transport, "whatsapp": transport},
-        dead_letters,
-        templates=Templates(TEMPLATES),
-        targets=NotifyTargets(TEMPLATES),
-        attempts=1,
-        backoff_s=1.0,
-        sender="Acme Support <support@acme.example>",
-        clock=lambda: now[0],
-        throttle=ReplyThrottle(redis, prefix=prefix, limit=3, window_s=3600),
-    )
-    schedule = RetrySchedule(redis, prefix=prefix)
-    try:
-        yield Notifier(handler, schedule, transport, redis, Keys(prefix), asyncio.Event(), now)
-    finally:
-        await redis.aclose()
+    async with notifier_on(services, "throttle", throttle_limit=3) as made:
+        yield made
 
 
 def test_a_mailbox_is_the_address_without_its_tag_in_lower_case() -> None:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
@@ -23,6 +22,7 @@ from consumers.archive import archive_timers
 from consumers.domain.outputs import LifecycleOutputs
 from consumers.state.thread_reads import OWNER_SEP
 from consumers.state.threads import Commit, ViewRequest
+from consumers.timers import TimersHandler
 from router.app import roles
 from router.app.backfill import schedule_archives
 from router.app.forget import forget
@@ -150,18 +150,8 @@ async def stored(timers: Timers, ticket: Ticket) -> Ticket | None:
     return view.ticket
 
 
-def with_retention(timers: Timers, retention_s: int) -> Any:
-    handler = timers.handler()
-    return type(handler)(
-        timers.redis,
-        timers.store,
-        agents=timers.agents,
-        send=timers.outbox.send,
-        rules=lambda: timers.rules,
-        prefix=timers.keys.prefix,
-        clock=timers.now,
-        closed_retention_s=retention_s,
-    )
+def with_retention(timers: Timers, retention_s: int) -> TimersHandler:
+    return timers.handler(closed_retention_s=retention_s)
 
 
 async def test_feedback_after_the_close_moves_the_archive_on(timers: Timers) -> None:
