@@ -416,7 +416,7 @@ def state_rebuild(
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from router.app import roles
-    from router.app.rebuild import RolesRunning, rebuild, roles_still_running
+    from router.app.rebuild import RolesRunning, rebuild, release_erased, roles_still_running
 
     settings = settings_or_exit()
     load_rules_or_exit(settings.rules_path)
@@ -436,6 +436,7 @@ def state_rebuild(
             records = done.lifecycle  # read once: rebuilding writes nothing to Kafka
             bar.update(task, description=f"replaying {len(records):,} lifecycle records")
             skipped = await roles.replay_tickets(settings, records)
+            await release_erased(settings, done.gone)
         unreadable = (
             f", {skipped:,} unreadable records skipped (see the dead-letter topic)"
             if skipped

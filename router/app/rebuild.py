@@ -74,6 +74,7 @@ from consumers.state.threads import RedisThreadStore
 from consumers.timers import TimersHandler
 from router.actions import CustomerUpserted, parse_action
 from router.app.console import counted
+from router.app.forget import release
 from router.app.reading import Progress, read_through
 from router.codec import decode_record
 from router.errors import ConfigError, InvalidEvent
@@ -191,6 +192,9 @@ class Rebuilt:
     """The ``tickets`` topic as read: what the timers and metrics roles replay next."""
     archived: int = 0
     """Closed tickets past ``SWITCHBOARD_CLOSED_RETENTION_S``: not restored."""
+    gone: list[Ticket] = field(default_factory=list)
+    """The erased tickets as ``tickets`` last showed them: ``release_erased`` takes them
+    out of what the replay of ``tickets`` puts them back in."""
 
 
 async def read_all(
@@ -213,6 +217,12 @@ class Snapshots:
     """identity -> customer, as the interactions on ``tickets`` show them."""
     written: dict[tuple[str, str], list[str]]
     """(participant, ticket) -> the message ids the participant wrote on that ticket."""
+    forgotten: dict[str, int] = field(default_factory=dict)
+    """identity -> when (ms) the customer it named was erased: the owners of erased
+    tickets, as those tickets' interactions show them. A CRM upsert of theirs from before
+    then must not bring them back; one after is a person seen again."""
+    gone: dict[str, Ticket] = field(default_factory=dict)
+    """The last snapshot on ``tickets`` of each erased ticket (what ``forget`` released)."""
 
     def customers(self) -> set[str]:
         """Every customer a restored snapshot names: its owner or a participant. A customer
@@ -255,14 +265,14 @@ def _read_snapshots(
     """Per ticket, the later of its last ``ticket-state`` and last ``tickets`` snapshot
     (``_newer``); and from the interactions on ``tickets``, who sent each message."""
     state: dict[str, Ticket] = {}
-    erased: set[str] = set()
+    erased: dict[str, int] = {}  # ticket -> when its tombstone was written
     for record in state_topic:
         ticket_id = (record.key or b"").decode()
         if record.value is None:
-            erased.add(ticket_id)
+            erased[ticket_id] = record.timestamp
             state.pop(ticket_id, None)
             continue
-        erased.discard(ticket_id)
+        erased.pop(ticket_id, None)
         ticket = _ticket(record.value)
         if ticket is not None:
             state[ticket.id] = ticket
@@ -270,12 +280,18 @@ def _read_snapshots(
     identities: dict[str, str] = {}  # guesses: the first wins
     sure: dict[str, str] = {}  # links a record proves (a new ticket's, a new participant's)
     written: dict[tuple[str, str], list[str]] = {}
+    gone: dict[str, Ticket] = {}
+    gone_links: dict[str, str] = {}
     for record in tickets_topic:
         if record.value is None:
             continue
         data = _data(record.value)
         ticket = _ticket_from(data.get("ticket"))
-        if ticket is None or ticket.id in erased:
+        if ticket is None:
+            continue
+        if ticket.id in erased:  # who the erased owner was, not to be linked again
+            _link_sender(data, ticket, gone.get(ticket.id), gone_links, gone_links)
+            gone[ticket.id] = ticket
             continue
         previous = lifecycle.get(ticket.id)
         lifecycle[ticket.id] = ticket
@@ -288,7 +304,11 @@ def _read_snapshots(
     for ticket_id, ticket in lifecycle.items():
         if _newer(ticket, state.get(ticket_id)):
             latest[ticket_id] = ticket
-    return Snapshots(latest, erased, {**identities, **sure}, written)
+    erased_at: dict[str, int] = {}
+    for t in gone.values():
+        erased_at[t.customer_id] = max(erased_at.get(t.customer_id, 0), erased[t.id])
+    forgotten = {i: erased_at[c] for i, c in gone_links.items() if c in erased_at}
+    return Snapshots(latest, set(erased), {**identities, **sure}, written, forgotten, gone)
 
 
 def _link_sender(
@@ -446,17 +466,29 @@ def _done_markers(
             yield keys.done(applied[0], action_id), applied[1]
 
 
-def _upserts(actions_topic: list[ConsumerRecord[bytes, bytes]]) -> list[CustomerUpserted]:
+def _upserts(
+    actions_topic: list[ConsumerRecord[bytes, bytes]], forgotten: dict[str, int]
+) -> list[CustomerUpserted]:
     """The ``customer.upserted`` actions, in offset order per partition (a CRM's updates of
-    one customer share a key, so they keep their order)."""
+    one customer share a key, so they keep their order), but those naming a ``forgotten``
+    identity written before its customer was erased. The other identities such an upsert
+    names (a CRM id) are that person's too: later upserts naming only them, from before
+    the erasure, are left out as well."""
     found: list[CustomerUpserted] = []
+    forgotten = dict(forgotten)
     for record in actions_topic:
         try:
             action = parse_action(decode_record(record.value, record.headers))
         except (InvalidEvent, ValidationError, ValueError):
             continue  # the router dead-lettered it: it changed nothing
-        if isinstance(action, CustomerUpserted):
-            found.append(action)
+        if not isinstance(action, CustomerUpserted):
+            continue
+        named = upsert_identities(action)
+        erased_at = max((forgotten.get(i, -1) for i in named), default=-1)
+        if record.timestamp <= erased_at:  # of a person erased since: `forget` took it
+            forgotten.update(dict.fromkeys(named, erased_at))
+            continue
+        found.append(action)
     return found
 
 
@@ -524,7 +556,7 @@ async def rebuild(
         linked = list(links.items())
         for start in range(0, len(linked), 1000):
             await store.restore([], dict(linked[start : start + 1000]), {})
-        await _replay_upserts(store, _upserts(actions_topic), erased)
+        await _replay_upserts(store, _upserts(actions_topic, found.forgotten), erased)
         await WindowCounters(redis, prefix=prefix, ttl_s=ttl_s).seed_revisions(revisions)
         keys, now_ms = Keys(prefix), int(time.time() * 1000)
         markers = await _write_markers(
@@ -556,7 +588,22 @@ async def rebuild(
         markers,
         tickets_topic,
         archived=len(archived),
+        gone=list(found.gone.values()),
     )
+
+
+async def release_erased(settings: Settings, tickets: list[Ticket]) -> None:
+    """After the replay of ``tickets`` (``roles.replay_tickets``): the erased tickets out
+    of the agents' seats, the waiting line, the backlog gauges and the timers, as
+    ``forget`` left them. The replay reads their records like any other's, and an erased
+    ticket never settles: it would count as open in the gauges for good."""
+    if not tickets:
+        return
+    redis = make_redis(settings)
+    try:
+        await release(redis, settings, tickets)
+    finally:
+        await redis.aclose()
 
 
 async def _remember_archived(redis: RedisClient, keys: Keys, tickets: list[Ticket]) -> None:
@@ -588,6 +635,7 @@ __all__ = [
     "RolesRunning",
     "read_all",
     "rebuild",
+    "release_erased",
     "roles_still_running",
     "running_roles",
 ]

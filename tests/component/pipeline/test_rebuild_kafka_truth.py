@@ -9,9 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
+from consumers.state.backlog import Backlog
 from consumers.state.threads import RedisThreadStore
+from router.app import roles
 from router.app.forget import forget
-from router.app.rebuild import rebuild
+from router.app.rebuild import rebuild, release_erased
 from router.ids import derived_id, scoped_id
 from router.kafka import make_producer
 from router.keys import Keys
@@ -189,3 +191,77 @@ async def test_a_forgotten_participant_stays_forgotten_after_a_rebuild(settings:
     finally:
         await redis.aclose()
     assert left == []
+
+
+@pytest.mark.slow
+async def test_a_forgotten_owner_and_their_crm_profile_stay_forgotten_after_a_rebuild(
+    settings: Settings,
+) -> None:
+    """Every ticket of Hank's erased: his identities were on no restored ticket, so the
+    replay of his CRM upserts (email, phone, CRM id, name and address) linked them again,
+    with his profile. An upsert naming only his CRM id is his too. One written after the
+    erasure is a person seen again, and comes back."""
+    profile = {
+        "id": "42",
+        "email": "hank@example.com",
+        "name": "Hank",
+        "attributes": {"street": "Elm 1"},
+    }
+    by_crm_id = {"id": "42", "tier": "gold"}
+    await produce(
+        settings,
+        [
+            *hank_and_ivy(),
+            (Topic.ACTIONS, "customer:42", event("u1", "customer.upserted", profile)),
+            (Topic.ACTIONS, "customer:42", event("u2", "customer.upserted", by_crm_id)),
+        ],
+    )
+    await rebuild(settings)
+    assert await with_store(settings, lambda s: s.customer_of("crm:42")) == "C-hank"
+    await forget(settings, "hank@example.com")
+    seen_again = {"email": "hank@example.com", "name": "Hank again"}
+    await produce(
+        settings, [(Topic.ACTIONS, "customer:x", event("u3", "customer.upserted", seen_again))]
+    )
+    await wipe(settings)
+    await rebuild(settings)
+    assert await with_store(settings, lambda s: s.customer_of("crm:42")) is None
+    again = await with_store(settings, lambda s: s.customer_of("email:hank@example.com"))
+    assert again not in (None, "C-hank")  # the upsert after the erasure: someone new
+    redis = make_redis(settings)
+    try:
+        kept = await redis.get(Keys(settings.topic_prefix).profile(again))
+    finally:
+        await redis.aclose()
+    assert kept is not None
+    assert b"Elm 1" not in kept
+    assert b"Hank again" in kept
+
+
+@pytest.mark.slow
+async def test_an_erased_ticket_is_not_counted_in_the_backlog_again_after_a_rebuild(
+    settings: Settings,
+) -> None:
+    """The replay of ``tickets`` reads an erased ticket's records like any other's, and
+    an erased ticket never settles: it counted as open in the gauges for good."""
+    opened = ticket("C-hank", queue="billing", message_ids=["<h1@x>"])
+    created = {"ticket": opened, "interaction": said("hank@example.com", "e-h1")}
+    await produce(
+        settings,
+        [
+            (Topic.TICKETS, "T-hank", event("r1", "switchboard.ticket.created", created)),
+            (Topic.TICKET_STATE, "T-hank", event("s1", "switchboard.ticket.snapshot", created)),
+        ],
+    )
+    await rebuild(settings)
+    await forget(settings, "hank@example.com")
+    await wipe(settings)
+    done = await rebuild(settings)
+    await roles.replay_tickets(settings, done.lifecycle)
+    await release_erased(settings, done.gone)
+    redis = make_redis(settings)
+    try:
+        gauges = await Backlog(redis, prefix=settings.topic_prefix).gauges(0)
+    finally:
+        await redis.aclose()
+    assert gauges.get("billing", {}).get("open", 0) == 0
