@@ -17,14 +17,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from router.vocabulary import CHANNELS, PRIORITIES, STATUSES
-from rules.conditions import Condition, show
+from rules.conditions import Condition
 from rules.engine import RuleSet
 from rules.errors import Mark, RuleWarning, did_you_mean
-from rules.facts import new_ticket_facts
-from rules.fields import TICKET_ALIASES, field_path, lowered
+from rules.fields import TICKET_ALIASES
 from rules.language import SPLIT_CODES, code_hint
 from rules.loader import skipped_rule_files
 from rules.model import Rule
+from rules.never_match import leaves, never_in_status, never_on_created
 
 _QUEUE_FIELDS = ("queue", "ticket.queue")
 TEMPLATES = "templates"  # beside the rules: the notifier's templates and notify targets
@@ -49,7 +49,8 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
         *_text_in_number_fields(ruleset),
         *_language_spellings(ruleset),
         *_customer_field_typos(ruleset),
-        *_never_on_created(ruleset),
+        *never_on_created(ruleset),
+        *never_in_status(ruleset),
     ]
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
@@ -204,7 +205,7 @@ def _values_never_seen(ruleset: RuleSet) -> Iterable[RuleWarning]:
     (``channel: fax``, a misspelt ``ticket.priority``): it can never hold (or, negated,
     always does), which is rarely what was meant."""
     for rule in ruleset.rules + ruleset.escalations:
-        for leaf in _leaves(rule.condition):
+        for leaf in leaves(rule.condition):
             known = VOCABULARIES.get(leaf.field or "")
             if known is None or leaf.op not in ("equals", "in", "not_in", "contains"):
                 continue
@@ -245,7 +246,7 @@ def _compared(ruleset: RuleSet) -> Iterable[tuple[Condition, object, str]]:
     """Each value an ``equals``/``in``/``not_in`` test compares exactly, with its leaf
     and the value as the file spells it (``+4930123456``, ``01234``, ``1.50``)."""
     for rule in ruleset.rules + ruleset.escalations:
-        for leaf in _leaves(rule.condition):
+        for leaf in leaves(rule.condition):
             if leaf.op not in _EQUALITY:
                 continue
             operands = leaf.operand if isinstance(leaf.operand, list | tuple) else [leaf.operand]
@@ -350,7 +351,7 @@ def _customer_field_typos(ruleset: RuleSet) -> Iterable[RuleWarning]:
     """``customer.teir``: ``customer.*`` is open (any CRM attribute is a field), so a
     misspelt known field loads and reads an attribute no CRM sends: never set."""
     for rule in ruleset.rules + ruleset.escalations:
-        for leaf in _leaves(rule.condition):
+        for leaf in leaves(rule.condition):
             head, _, name = (leaf.field or "").partition(".")
             if head != "customer" or "." in name or name in _CUSTOMER_FIELDS:
                 continue
@@ -364,77 +365,6 @@ def _customer_field_typos(ruleset: RuleSet) -> Iterable[RuleWarning]:
                     "correct the name, or write customer.attributes."
                     f"{name} to say it is a CRM attribute",
                 )
-
-
-_NEW_TICKET = new_ticket_facts(None)
-_FIXED_AT_CREATION = (
-    "queue",
-    "priority",
-    "tags",
-    "status",
-    "contacts",
-    "reopen_count",
-    "agent_replies",
-    "assignee",
-    "sla_policy",
-)
-"""The ``ticket.*`` fields every new ticket has the same value in before its first
-pass (``rules.facts.new_ticket_facts``): queue null, tags [], priority normal, ..."""
-
-
-def _never_on_created(ruleset: RuleSet) -> Iterable[RuleWarning]:
-    """A rule run only on ``ticket.created`` that requires the ticket to be what the
-    rules make it (``{queue: billing}``): conditions see the ticket before the pass,
-    and a new one is the same for every ticket, so the condition never holds."""
-    for rule in ruleset.rules:
-        if rule.triggers != ("ticket.created",):
-            continue
-        for atom in rule.condition.atoms():
-            fields = [_fixed_field(leaf) for leaf in _leaves(atom)]
-            if not fields or None in fields or atom.kind == "within":
-                continue
-            if atom.test(_new_ticket_values(atom)):
-                continue
-            shown = ", ".join(f"{f} {show(_NEW_TICKET[f])}" for f in dict.fromkeys(fields) if f)
-            yield RuleWarning(
-                atom.mark or rule.mark,
-                f"rule '{rule.name}' can never match: it runs only on ticket.created, "
-                f"where the ticket is new ({shown}) and '{atom.text}' does not hold",
-                "conditions see the ticket as it was before this pass; use "
-                "on: message.received, or test the message's fields",
-            )
-            break
-
-
-def _fixed_field(leaf: Condition) -> str | None:
-    """The ticket field ``leaf`` reads, if every new ticket has the same value in it."""
-    if leaf.kind != "leaf" or leaf.field is None:
-        return None
-    path = field_path(leaf.field)
-    if len(path) == 2 and path[0] == "ticket" and path[1] in _FIXED_AT_CREATION:
-        return path[1]
-    return None
-
-
-def _new_ticket_values(condition: Condition) -> list[object]:
-    """The slots ``condition`` reads, filled as a new ticket fills them."""
-    leaves = list(_leaves(condition))
-    slots = [s for leaf in leaves for s in (leaf.slot, leaf.lower_slot) if s is not None]
-    values: list[object] = [None] * (max(slots, default=0) + 1)
-    for leaf in leaves:
-        value = _NEW_TICKET[field_path(leaf.field or "")[-1]]
-        if leaf.slot is not None:
-            values[leaf.slot] = value
-        if leaf.lower_slot is not None:
-            values[leaf.lower_slot] = lowered(value)
-    return values
-
-
-def _leaves(condition: Condition) -> Iterable[Condition]:
-    if condition.kind == "leaf":
-        yield condition
-    for child in condition.children:
-        yield from _leaves(child)
 
 
 def _where(rule: Rule, seen_from: Rule) -> str:

@@ -234,7 +234,7 @@ def _unknown_facts(event: YMap) -> list[RuleError]:
 def run_case(ruleset: RuleSet, case: Case) -> CaseResult:
     """The case's event is read as the router reads a message (``replay.facts_from``:
     the ticket it would open, the customer's fields), then evaluated."""
-    event = opened_at(case.event, case.now)
+    event = opened_at(case.event, case.now, case.trigger)
     fill_language(event, ruleset.languages)  # as the router would: detected if unsaid
     decision = ruleset.evaluate(event, trigger=case.trigger, now=case.now)
     actual = {

@@ -265,7 +265,7 @@ def explain(
     profile = _profile(customer) if customer is not None else None
     facts, event_time, skipped_by_router = _read_event(event, profile)
     at = _now(now) if now is not None else event_time or _now(None)
-    facts = opened_at(facts, at)
+    facts = opened_at(facts, at, _trigger(trigger))
     language = fill_language(facts, ruleset.languages)
     decision = ruleset.evaluate(facts, trigger=_trigger(trigger), now=at)
     unknown = missing_crm_fields(ruleset.rules_for(trigger), facts) if profile is None else []

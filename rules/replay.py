@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from router.events import Customer, Interaction, iso
-from router.vocabulary import CHANNELS, CONTACT_CALLS, PRIORITIES, STATUSES
+from router.vocabulary import ASSIGNMENT_TIMEOUT, CHANNELS, CONTACT_CALLS, PRIORITIES, STATUSES
 from rules.conditions import Condition
 from rules.decision import Decision
 from rules.engine import RuleSet
@@ -159,14 +159,28 @@ def completed(
     return facts
 
 
-def opened_at(facts: dict[str, Any], at: datetime) -> dict[str, Any]:
+STATUS_ON = {"ticket.reopened": "open", ASSIGNMENT_TIMEOUT: "open"}
+"""The status a trigger finds a ticket in that the input shows as new: a reopen has made
+it ``open``, and an accept timeout follows an offer, which made it ``open``. No ticket
+is ``new`` then in the router, so none is here."""
+
+
+def opened_at(
+    facts: dict[str, Any], at: datetime, trigger: str = DEFAULT_TRIGGER
+) -> dict[str, Any]:
     """The facts with the ticket opened ``at`` when the input did not say when (plain
-    facts): the router opens a new ticket at its event's time, when it also evaluates."""
+    facts): the router opens a new ticket at its event's time, when it also evaluates;
+    and in the status ``trigger`` finds it in (``STATUS_ON``)."""
     ticket = facts.get("ticket")
-    if not isinstance(ticket, dict) or ticket.get("created_at") is not None:
+    if not isinstance(ticket, dict):
         return dict(facts)
-    stamp = iso(at)
-    return {**facts, "ticket": {**ticket, "created_at": stamp, "updated_at": stamp}}
+    ticket = dict(ticket)
+    if ticket.get("status") == "new" and trigger in STATUS_ON:
+        ticket["status"] = STATUS_ON[trigger]
+    if ticket.get("created_at") is None:
+        stamp = iso(at)
+        ticket |= {"created_at": stamp, "updated_at": stamp}
+    return {**facts, "ticket": ticket}
 
 
 def unknown_facts(record: Any) -> list[str]:
@@ -470,7 +484,7 @@ def simulate(
                 report.skipped_examples.append(item)
             continue
         at = item.time or fallback
-        given = opened_at(item.facts, at)
+        given = opened_at(item.facts, at, trigger)
         facts = dict(given)
         fill_language(facts, ruleset.languages)  # as the router would: detected if unsaid
         decision = ruleset.evaluate(facts, trigger=trigger, now=at)
