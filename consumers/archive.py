@@ -80,9 +80,8 @@ class Archiver:
         for (member, _, ticket, _), done in zip(todo, went, strict=True):
             if done:
                 gone.append(member)
-                log.info(
-                    "ticket_archived", ticket_id=ticket.id, closed_at=ticket.updated_at.isoformat()
-                )
+                changed = ticket.updated_at.isoformat()
+                log.info("ticket_archived", ticket_id=ticket.id, last_change=changed)
         if orphans:
             await self._store.archived(orphans, [])
         return gone, later
