@@ -24,13 +24,17 @@ ARCHIVE = "|ticket|archive"
 NO_EVENT = ""  # a view read only for its ticket: no event has this id
 
 
+def archive_member(ticket_id: str) -> str:
+    return f"{ticket_id}{ARCHIVE}"
+
+
 def archive_timers(tickets: Iterable[Ticket], retention_s: int) -> dict[str, float]:
     """The archive timer of each closed ticket: its last change plus the retention. None
     when the retention is 0 (tickets are kept for good)."""
     if retention_s <= 0:
         return {}
     return {
-        f"{t.id}{ARCHIVE}": t.updated_at.timestamp() + retention_s
+        archive_member(t.id): t.updated_at.timestamp() + retention_s
         for t in tickets
         if t.status == "closed"
     }
@@ -47,6 +51,10 @@ class Archiver:
     def __init__(self, store: RedisThreadStore, retention_s: int) -> None:
         self._store = store
         self._retention_s = retention_s
+
+    def timers(self, tickets: Iterable[Ticket]) -> dict[str, float]:
+        """The archive timers of these snapshots (``archive_timers``)."""
+        return archive_timers(tickets, self._retention_s)
 
     async def fire(
         self, due: list[tuple[str, float]], now: float

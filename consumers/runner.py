@@ -178,7 +178,6 @@ async def run_consumer(
         partial(_report_lag, consumer, handler.name, positions, telemetry) if telemetry else None
     )
     retrying = _Retrying(consumer, state, report_lag)
-
     try:
         next_tick = time.monotonic()
         while not stop.is_set():
@@ -371,10 +370,11 @@ async def _handle_with_retry(
                 raise
             if telemetry:
                 telemetry.retries.labels(handler.name).inc()
+            error = _describe(exc)
             if on_retry:
-                await on_retry(_describe(exc))
+                await on_retry(error)
             say = log.info if getattr(exc, "routine", False) else log.warning
-            say("batch_retry", consumer=handler.name, error=_describe(exc), backoff_s=backoff)
+            say("batch_retry", consumer=handler.name, error=error, backoff_s=backoff)
             try:
                 await asyncio.wait_for(stop.wait(), backoff)
                 return False

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import structlog
 from pydantic import ValidationError
 
-from consumers.archive import NO_EVENT, Archiver, archive_timers, is_archive
+from consumers.archive import NO_EVENT, Archiver, is_archive
 from consumers.deadletter import parked
 from consumers.domain.assignment import (
     assigned,
@@ -90,7 +90,6 @@ class TimersHandler:
         closed_retention_s: int = 0,
     ) -> None:
         self._limits = limits or Limits()
-        self._retention_s = closed_retention_s
         self._archiver = Archiver(store, closed_retention_s)
         self._telemetry = telemetry
         self._r = client
@@ -128,9 +127,7 @@ class TimersHandler:
         wanted: dict[str, float] = {}
         for ticket in latest.values():
             wanted.update(schedule(ticket, timeout))
-        wanted.update(
-            archive_timers([t for t in closed.values() if t.id in owners], self._retention_s)
-        )
+        wanted.update(self._archiver.timers(t for t in closed.values() if t.id in owners))
         fired = self._fired_at
         await self._schedule.add(
             {m: when for m, when in wanted.items() if when not in fired.get(m, ())}

@@ -19,7 +19,7 @@ import math
 import re
 import ssl
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -521,11 +521,14 @@ async def scan_slot(client: RedisClient, pattern: str, key: str) -> list[str]:
     return [text(key) async for key in found]
 
 
-async def scan_all(client: RedisClient, pattern: str) -> list[str]:
-    """Every key matching ``pattern``: SCAN on one server; on a cluster on every primary
-    (a key may live on any of them)."""
+def scan_every(client: RedisClient, pattern: str) -> AsyncIterator[Any]:
+    """The keys matching ``pattern`` as SCAN finds them: on one server; on a cluster on
+    every primary (a key may live on any of them)."""
     if isinstance(client, RedisCluster):
-        found = client.scan_iter(match=pattern, count=500, target_nodes=RedisCluster.PRIMARIES)
-    else:
-        found = client.scan_iter(match=pattern, count=500)
-    return [text(key) async for key in found]
+        return client.scan_iter(match=pattern, count=500, target_nodes=RedisCluster.PRIMARIES)
+    return client.scan_iter(match=pattern, count=500)
+
+
+async def scan_all(client: RedisClient, pattern: str) -> list[str]:
+    """Every key matching ``pattern`` (``scan_every``)."""
+    return [text(key) async for key in scan_every(client, pattern)]

@@ -4,7 +4,7 @@ status new, ...), and each trigger finds the ticket in a few statuses only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from router.vocabulary import ASSIGNMENT_TIMEOUT, STATUSES
 from rules.conditions import Condition, show
@@ -70,7 +70,9 @@ STATUS_SEEN: dict[str, tuple[str, ...]] = {
 """The statuses a trigger finds a ticket in when the rules run: a message has moved a
 ``pending`` ticket back to ``open`` (and one to a settled ticket reopened it, or opened a
 follow-up), a reopen made it ``open``, an accept timeout follows an offer, which made it
-``open`` (``pending`` when postponed). SLA warnings and breaches: any unsettled one."""
+``open`` (``pending`` when postponed). SLA warnings and breaches: any unsettled one. The
+first is how the offline tools show a ticket their input gives as ``new``
+(``rules.replay.opened_at``)."""
 
 
 def never_in_status(ruleset: RuleSet) -> Iterable[RuleWarning]:
@@ -108,15 +110,7 @@ def _status_leaf(leaf: Condition) -> bool:
 
 def _status_values(condition: Condition, status: str) -> list[object]:
     """The slots ``condition`` reads, filled with ``status``."""
-    found = list(leaves(condition))
-    slots = [s for leaf in found for s in (leaf.slot, leaf.lower_slot) if s is not None]
-    values: list[object] = [None] * (max(slots, default=0) + 1)
-    for leaf in found:
-        if leaf.slot is not None:
-            values[leaf.slot] = status
-        if leaf.lower_slot is not None:
-            values[leaf.lower_slot] = lowered(status)
-    return values
+    return _filled(condition, lambda _leaf: status)
 
 
 def _fixed_field(leaf: Condition) -> str | None:
@@ -131,11 +125,17 @@ def _fixed_field(leaf: Condition) -> str | None:
 
 def _new_ticket_values(condition: Condition) -> list[object]:
     """The slots ``condition`` reads, filled as a new ticket fills them."""
+    return _filled(condition, lambda leaf: _NEW_TICKET[field_path(leaf.field or "")[-1]])
+
+
+def _filled(condition: Condition, value_of: Callable[[Condition], object]) -> list[object]:
+    """The slots ``condition`` reads (each leaf's value, and its lower-cased form where
+    the leaf compares so), with ``value_of`` each leaf."""
     found = list(leaves(condition))
     slots = [s for leaf in found for s in (leaf.slot, leaf.lower_slot) if s is not None]
     values: list[object] = [None] * (max(slots, default=0) + 1)
     for leaf in found:
-        value = _NEW_TICKET[field_path(leaf.field or "")[-1]]
+        value = value_of(leaf)
         if leaf.slot is not None:
             values[leaf.slot] = value
         if leaf.lower_slot is not None:

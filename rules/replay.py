@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from router.events import Customer, Interaction, iso
-from router.vocabulary import ASSIGNMENT_TIMEOUT, CHANNELS, CONTACT_CALLS, PRIORITIES, STATUSES
+from router.vocabulary import CHANNELS, CONTACT_CALLS, PRIORITIES, STATUSES
 from rules.conditions import Condition
 from rules.decision import Decision
 from rules.engine import RuleSet
@@ -26,6 +26,7 @@ from rules.facts import facts as build_facts
 from rules.fields import OPEN_PREFIXES, TICKET_ALIASES, TICKET_FIELDS, TOP_FIELDS
 from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER, Rule
+from rules.never_match import STATUS_SEEN
 from rules.source import YMap, parse_yaml, to_plain, type_name
 
 INTERACTION_TYPE = "switchboard.interaction.received"
@@ -159,24 +160,20 @@ def completed(
     return facts
 
 
-STATUS_ON = {"ticket.reopened": "open", ASSIGNMENT_TIMEOUT: "open"}
-"""The status a trigger finds a ticket in that the input shows as new: a reopen has made
-it ``open``, and an accept timeout follows an offer, which made it ``open``. No ticket
-is ``new`` then in the router, so none is here."""
-
-
 def opened_at(
     facts: dict[str, Any], at: datetime, trigger: str = DEFAULT_TRIGGER
 ) -> dict[str, Any]:
     """The facts with the ticket opened ``at`` when the input did not say when (plain
-    facts): the router opens a new ticket at its event's time, when it also evaluates;
-    and in the status ``trigger`` finds it in (``STATUS_ON``)."""
+    facts): the router opens a new ticket at its event's time, when it also evaluates.
+    A ticket shown as ``new`` to a trigger that never finds one so (``STATUS_SEEN``: a
+    reopen, an accept timeout) is seen as that trigger finds it, ``open``."""
     ticket = facts.get("ticket")
     if not isinstance(ticket, dict):
         return dict(facts)
     ticket = dict(ticket)
-    if ticket.get("status") == "new" and trigger in STATUS_ON:
-        ticket["status"] = STATUS_ON[trigger]
+    seen = STATUS_SEEN.get(trigger, ("new",))
+    if ticket.get("status") == "new" and "new" not in seen:
+        ticket["status"] = seen[0]
     if ticket.get("created_at") is None:
         stamp = iso(at)
         ticket |= {"created_at": stamp, "updated_at": stamp}

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from redis.asyncio.cluster import RedisCluster
 
-from consumers.archive import ARCHIVE
+from consumers.archive import archive_member
 from consumers.state.schedule import TimerSchedule
 from router.keys import Keys
-from router.redis import RedisClient, glob_escape, make_redis, redis_errors, text
+from router.redis import RedisClient, glob_escape, make_redis, redis_errors, scan_every, text
 from router.settings import Settings
 
 PAGE = 500
@@ -54,7 +53,7 @@ async def schedule_archives(
                         pipe.hgetall(key)
                     hashes = await pipe.execute()
             timers = {
-                f"{ticket_id}{ARCHIVE}": changed + retention
+                archive_member(ticket_id): changed + retention
                 for fields in hashes
                 for ticket_id, changed in _closed(fields)
             }
@@ -73,12 +72,8 @@ async def _ticket_hashes(redis: RedisClient, keys: Keys) -> AsyncIterator[list[s
     """The customers' ticket hashes, a page at a time."""
     pattern = glob_escape(keys.prefix) + ":{c:*}:ticket-data"
     with redis_errors():
-        if isinstance(redis, RedisCluster):
-            found = redis.scan_iter(match=pattern, count=PAGE, target_nodes=RedisCluster.PRIMARIES)
-        else:
-            found = redis.scan_iter(match=pattern, count=PAGE)
         page: list[str] = []
-        async for key in found:
+        async for key in scan_every(redis, pattern):
             page.append(text(key))
             if len(page) == PAGE:
                 yield page

@@ -62,7 +62,7 @@ from aiokafka.protocol.api import Request
 from aiokafka.protocol.group import HeartbeatRequest
 from pydantic import ValidationError
 
-from consumers.archive import archive_timers
+from consumers.archive import ARCHIVE, archive_timers
 from consumers.crm import upsert_customer, upsert_identities
 from consumers.metrics import MetricsHandler
 from consumers.notifier import NotifierHandler
@@ -621,13 +621,8 @@ def past_retention(tickets: Iterable[Ticket], retention_s: int, now: float) -> s
     """The closed tickets the timers role would have archived by now: left out of the
     restore (their snapshots stay on ``ticket-state``). The others closed get their
     archive timers, whether or not ``tickets`` still holds a record of them."""
-    if retention_s <= 0:
-        return set()
-    return {
-        t.id
-        for t in tickets
-        if t.status == "closed" and t.updated_at.timestamp() + retention_s <= now
-    }
+    due = archive_timers(tickets, retention_s)
+    return {member.removesuffix(ARCHIVE) for member, when in due.items() if when <= now}
 
 
 __all__ = [

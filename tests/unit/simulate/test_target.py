@@ -15,6 +15,7 @@ from rich.console import Console
 
 from router.app.simulate import command
 from router.app.simulate.command import Request
+from router.app.simulate.day import DayEvent
 from router.app.simulate.roster import dump_roster, loads_roster
 from router.app.simulate.target import Target, parse_target, search
 from router.errors import ConfigError
@@ -81,20 +82,19 @@ def test_the_search_finds_the_smallest_head_count_per_group() -> None:
     assert counts["plain"] <= 2
 
 
+def size_for_first_response(agents: str, day: list[DayEvent]) -> None:
+    """Search the roster of ``agents`` for 90 % of first responses in time on ``day``."""
+    roster_found = loads_roster(roster(agents), "r.yaml")
+    target = Target("first_response", 0.9)
+    asyncio.run(search(RULES, roster_found, day, target, reopen_window_s=86400))
+
+
 def test_an_impossible_target_says_why() -> None:
     day = [message(0, "a", "invoice")]
     agents = f"  - {{group: plain, count: 1, shifts: {ALL_WEEK}}}\n"  # nobody with billing
 
     with pytest.raises(ConfigError, match="not met even with"):
-        asyncio.run(
-            search(
-                RULES,
-                loads_roster(roster(agents), "r.yaml"),
-                day,
-                Target("first_response", 0.9),
-                reopen_window_s=86400,
-            )
-        )
+        size_for_first_response(agents, day)
 
 
 def test_a_group_whose_growth_would_name_an_agent_of_the_roster_is_refused() -> None:
@@ -107,15 +107,7 @@ def test_a_group_whose_growth_would_name_an_agent_of_the_roster_is_refused() -> 
         f"  - {{id: tech-2, shifts: {ALL_WEEK}}}\n"
     )
     with pytest.raises(ConfigError) as caught:
-        asyncio.run(
-            search(
-                RULES,
-                loads_roster(roster(agents), "r.yaml"),
-                day,
-                Target("first_response", 0.9),
-                reopen_window_s=86400,
-            )
-        )
+        size_for_first_response(agents, day)
     assert caught.value.setting == "--target"
     assert "group 'tech' cannot be sized" in str(caught.value)
     assert "'tech-2'" in str(caught.value)
