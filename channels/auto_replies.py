@@ -39,9 +39,13 @@ FLAG_HEADERS = (
     "x-autorespond",
     "x-autoresponder",
     "x-failed-recipients",
-    "x-auto-response-suppress",
     "x-loop",
 )
+#: Not ``X-Auto-Response-Suppress``: it asks other servers not to answer a message, and
+#: Exchange Online stamps it on ordinary mail it relays (``DR, RN, NRN, OOF, AutoReply``
+#: on a person's reply from Thunderbird), so it marks no auto-reply. Exchange's own
+#: replies are found by their ``Auto-Submitted`` header or their "Automatic reply:"
+#: subject. Discourse, osTicket and Redmine dropped it from their checks for that reason.
 PRECEDENCE = ("bulk", "junk", "list", "auto_reply")
 #: What marks list mail (RFC 2919, RFC 2369), in the order a reason names them. Not
 #: List-Unsubscribe alone: sending services (Mailgun, SendGrid) add it to a person's

@@ -20,7 +20,8 @@ LANGUAGES = ("en", "de", "fr", "es", "nl", "pt", "it")
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("x-auto-response-suppress.eml", "x-auto-response-suppress"),
+        # Exchange's own automatic reply: its subject, not X-Auto-Response-Suppress: All
+        ("x-auto-response-suppress.eml", "subject: automatic reply"),
         ("x-loop.eml", "x-loop"),
         ("list-id.eml", "list-id"),
         ("precedence-auto-reply.eml", "precedence: auto_reply"),
@@ -29,6 +30,16 @@ LANGUAGES = ("en", "de", "fr", "es", "nl", "pt", "it")
 )
 def test_headers_mark_auto_replies(name: str, reason: str) -> None:
     assert parse_email((FIXTURES / name).read_bytes()).auto_reply_reason == reason
+
+
+def test_a_person_writing_through_exchange_online_opens_a_ticket() -> None:
+    """Exchange Online stamps ``X-Auto-Response-Suppress: DR, RN, NRN, OOF, AutoReply``
+    on ordinary mail it relays; a customer's reply from Thunderbird is no auto-reply."""
+    parsed, interaction = interpret((FIXTURES / "human-via-exchange-online.eml").read_bytes())
+    assert parsed.auto_reply_reason is None
+    assert interaction is not None
+    assert interaction.auto_reply is False
+    assert interaction.text.startswith("The replacement still does not switch on.")
 
 
 @pytest.mark.parametrize("value", ["Reply", "Forward", "Group", "Mirror"])
