@@ -55,5 +55,18 @@ def normalize_phone(raw: str, default_region: str | None = None) -> str:
     except phonenumbers.NumberParseException as exc:
         raise ValueError(f"not a phone number: {raw!r} ({exc})") from None
     if not phonenumbers.is_possible_number(number):
+        number = _mexican_mobile(number)
+    if not phonenumbers.is_possible_number(number):
         raise ValueError(f"not a possible phone number: {raw!r}")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _mexican_mobile(number: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:
+    """``+52 1 55 1234 5678`` as ``+52 55 1234 5678``. Mexico dropped the ``1`` that marked
+    a mobile number in 2019, and both spellings ring the same phone; WhatsApp still
+    writes the old one (``wa_id`` ``5215512345678``), so without this the customer who
+    also texts or calls from ``+525512345678`` would be two customers."""
+    national = str(number.national_number)
+    if number.country_code != 52 or len(national) != 11 or not national.startswith("1"):
+        return number
+    return phonenumbers.PhoneNumber(country_code=52, national_number=int(national[1:]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels import chat, webform
+from channels import chat, meta, twilio, webform
 from channels.email import interpret
 from router.identity import normalize_email, normalize_phone
 
@@ -41,13 +41,20 @@ def test_normalize_email_rejects(raw: str) -> None:
         ("0041 44 668 18 00", None, "+41446681800"),
         ("07700 900123", "GB", "+447700900123"),
         ("(415) 867-5309", "US", "+14158675309"),
+        # Mexico's mobile "1", which WhatsApp still writes, dropped since 2019
+        ("5215512345678", None, "+525512345678"),
+        ("whatsapp:+5215512345678", None, "+525512345678"),
+        ("+52 1 55 1234 5678", None, "+525512345678"),
+        ("+525512345678", None, "+525512345678"),
     ],
 )
 def test_normalize_phone(raw: str, region: str | None, expected: str) -> None:
     assert normalize_phone(raw, region) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "VERIFY", "12", "whatsapp:", "+1 234", "not a number 5"])
+@pytest.mark.parametrize(
+    "raw", ["", "VERIFY", "12", "whatsapp:", "+1 234", "not a number 5", "+52 1 234"]
+)
 def test_normalize_phone_rejects(raw: str) -> None:
     with pytest.raises(ValueError, match="phone number"):
         normalize_phone(raw)
@@ -72,3 +79,48 @@ def test_an_internationalised_address_is_one_customer_whichever_channel_wrote_it
     assert mail is not None
     keys = {i.customer.identities()[0] for i in (mail, form, visit)}
     assert keys == {"email:kunde@xn--bcher-kva.example"}
+
+
+def test_a_mexican_whatsapp_sender_is_the_customer_who_texts_from_the_same_phone() -> None:
+    """WhatsApp (through Meta or Twilio) names a Mexican mobile ``521...``; SMS and voice
+    name it ``+52...``: one phone identity, so the chats and the texts share a ticket."""
+    _, hook = meta.extract(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "WABA1",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {"phone_number_id": "106"},
+                                "contacts": [{"wa_id": "5215512345678"}],
+                                "messages": [
+                                    {
+                                        "from": "5215512345678",
+                                        "id": "wamid.MX1",
+                                        "timestamp": "1764942000",
+                                        "type": "text",
+                                        "text": {"body": "hola"},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    [(_, cloud)] = hook.messages
+    fields = {"MessageSid": "SM1", "From": "whatsapp:+5215512345678", "To": "whatsapp:+1555"}
+    via_twilio = twilio.to_interaction(
+        "whatsapp", twilio.TwilioMessage.model_validate({**fields, "Body": "hola"}), fields
+    )
+    fields = {"MessageSid": "SM2", "From": "+525512345678", "To": "+15550001111"}
+    sms = twilio.to_interaction(
+        "sms", twilio.TwilioMessage.model_validate({**fields, "Body": "hola"}), fields
+    )
+    assert {i.customer.phone for i in (cloud, via_twilio, sms)} == {"+525512345678"}
+    assert {i.sender_key() for i in (cloud, via_twilio, sms)} == {"phone:+525512345678"}
