@@ -83,6 +83,8 @@ class MessengerMessage(Loose):
     text: str | None = None
     attachments: list[MessengerAttachment] = Field(default_factory=list)
     is_echo: bool = False
+    # Instagram's "unsend": the customer took the message back, nothing to answer
+    is_deleted: bool = False
     reply_to: dict[str, Any] | None = None
     quick_reply: dict[str, Any] | None = None
 
@@ -93,12 +95,21 @@ class Postback(Loose):
     payload: str | None = None
 
 
+class MessageEdit(Loose):
+    """A Messenger customer's edit of a message they sent: its new text."""
+
+    mid: Ident
+    text: str | None = None
+    num_edit: int | None = None
+
+
 class MessagingEvent(Loose):
     sender: Sender | None = None
     recipient: Party
     timestamp: int | None = None
     message: MessengerMessage | None = None
     postback: Postback | None = None
+    message_edit: MessageEdit | None = None
 
 
 class MessengerEntry(Loose):
@@ -291,7 +302,10 @@ def _messenger_message(
     if sender is None:  # e.g. a checkbox plugin opt-in: nobody to answer
         return None
     message_id: str | None
-    if msg is not None and not msg.is_echo:
+    references: list[str] = []
+    if msg is not None and (msg.is_echo or msg.is_deleted):
+        return None
+    if msg is not None:
         mid = message_id = msg.mid
         attachments = [_messenger_attachment(a) for a in msg.attachments]
         attachments = [a for a in attachments if a is not None]
@@ -316,6 +330,13 @@ def _messenger_message(
         # a "Get Started" tap's referral: the link or ad that brought the customer
         if isinstance(referral := (postback.model_extra or {}).get("referral"), dict):
             metadata["referral"] = referral
+    elif (edit := event.message_edit) is not None and (edit.text or "").strip():
+        # published as the message reads now, as a WhatsApp edit is; Meta gives the edit
+        # no id of its own, so its id is the message's and the edit's count
+        message_id, in_reply_to, references = None, None, [edit.mid]
+        mid = f"{edit.mid}:edit:{edit.num_edit if edit.num_edit is not None else 0}"
+        text, attachments = (edit.text or "").strip(), []
+        metadata = {"provider": "meta", "platform": platform, "edited_message_id": edit.mid}
     else:
         return None
     ms = event.timestamp
@@ -328,6 +349,8 @@ def _messenger_message(
             thread=ThreadRef(
                 message_id=message_id,
                 in_reply_to=in_reply_to,
+                # the edited message, so that the edit finds its ticket as a reply does
+                references=references,
                 conversation_id=f"{event.recipient.id}:{sender}",
             ),
             text=text,

@@ -262,3 +262,27 @@ def test_a_messenger_location_is_its_coordinates_as_text() -> None:
     assert interaction.text == "52.52, 13.405"
     assert interaction.attachments == []
     assert interaction.metadata["media"] == [{"type": "location", "title": "Pinned Location"}]
+
+
+def test_an_instagram_unsend_is_ignored_not_published() -> None:
+    """Instagram's "unsend" (``is_deleted``) once became an empty customer message, which
+    opened a ticket once its message had left the dedupe window."""
+    unsend = {**MESSAGE, "message": {"mid": "m_1", "is_deleted": True}}
+    _, found = extract({**messenger(unsend), "object": "instagram"})
+    assert (found.messages, found.ignored) == ([], 1)
+
+
+def test_a_messenger_edit_is_published_as_its_new_text_naming_the_message_it_replaces() -> None:
+    """As a WhatsApp edit is; it had been dropped, so the corrected words never reached
+    the ticket."""
+    edit = {**MESSAGE, "message_edit": {"mid": "m_1", "text": "my order #124", "num_edit": 1}}
+    del edit["message"]
+    _, found = extract(messenger(MESSAGE, edit))
+    [(_, original), (provider_id, edited)] = found.messages
+    assert provider_id == "m_1:edit:1"  # Meta's retry of the edit is a duplicate
+    assert edited.text == "my order #124"
+    assert edited.thread.references == ["m_1"]  # finds the original's ticket
+    assert edited.metadata["edited_message_id"] == "m_1"
+    assert edited.sender_key() == original.sender_key() == "messenger:PSID-1"
+    again = {**edit, "message_edit": {**edit["message_edit"], "num_edit": 2}}
+    assert extract(messenger(again))[1].messages[0][0] == "m_1:edit:2"
