@@ -383,8 +383,11 @@ class RuleCompiler(SectionCompiler):
         value = node.value if isinstance(node, YScalar) else None
         if isinstance(value, str) and value:
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and isinstance(node, YScalar):
+            # as written: YAML reads +44, 0044 and 1e3 as the numbers 44, 44 and 1000.0,
+            # and a text test compares text ({starts_with: +44} is about "+44...")
+            return node.written
         self.error(
             node.mark,
             f"'{op}' takes a string or a list of strings, got {type_name(node)}",

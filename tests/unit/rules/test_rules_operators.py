@@ -54,6 +54,13 @@ CASES = [
     ("{language: {not_in: [de, fr]}}", {"language": "en"}, True),
     ("{language: {not_in: [de, fr]}}", {"language": "de"}, False),
     ("{language: {not_in: [de, fr]}}", {}, True),
+    # text tests read a number as written: YAML reads +44, 0044 and 1e3 as numbers
+    ("{customer.phone: {starts_with: [+44, 0044]}}", {"customer": {"phone": "+447700"}}, True),
+    ("{customer.phone: {starts_with: +44}}", {"customer": {"phone": "+4930123"}}, False),
+    ("{text: {contains: 0123}}", {"text": "code 0123"}, True),
+    ("{text: {contains: 0123}}", {"text": "code 123"}, False),
+    ("{text: {contains_all: [1e3, 0777]}}", {"text": "1e3 and 0777"}, True),
+    ("{text: {contains: 42}}", {"text": "order 42"}, True),
     # contains: any of, case-insensitive, string or list
     ("{text: {contains: refund}}", {"text": "I want a REFUND now"}, True),
     ("{text: {contains: [invoice, refund]}}", {"text": "my Invoice is wrong"}, True),
