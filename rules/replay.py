@@ -41,6 +41,8 @@ FACT_KEYS = tuple(
         (*Interaction.model_fields, *TOP_FIELDS, *TICKET_ALIASES, *OPEN_PREFIXES, "ticket")
     )
 )
+# the ticket fields plain facts may name as a rule does, without ``ticket.``
+BARE_TICKET_FIELDS = tuple(name for name in TICKET_ALIASES if name not in TOP_FIELDS)
 # a record with one of these is an event envelope or a dump line, not plain facts
 ENVELOPE_KEYS = ("specversion", "type", "value", "value_b64", "data")
 # what the message itself says about its sender, and the id the tools stand in for:
@@ -155,8 +157,11 @@ def completed(
     CRM ``profile`` and the message, attributes by name); the ``ticket`` fields given
     win, so a case can describe an existing ticket."""
     facts = build_facts(None, given, profile, event_id=event_id, at=at)
-    if isinstance(given.get("ticket"), dict):
-        facts["ticket"] = {**facts["ticket"], **given["ticket"]}
+    # a ticket field by the short name a rule reads it by (``tags``: ``ticket.tags``)
+    short = {key: given[key] for key in BARE_TICKET_FIELDS if key in given}
+    stated = given.get("ticket") if isinstance(given.get("ticket"), dict) else {}
+    if short or stated:
+        facts["ticket"] = {**facts["ticket"], **short, **stated}
     return facts
 
 
@@ -211,12 +216,7 @@ def _unknown_value(value: Any, choices: tuple[str, ...], what: str) -> list[str]
 def misspelt(facts: Iterable[str], ticket: Iterable[str]) -> list[tuple[str, str, str, str]]:
     """(where, key, message, hint) of every fact and ticket field no rule can know."""
     found = [
-        (
-            "",
-            key,
-            f"unknown fact '{key}' in the event",
-            closest_or_all(key, FACT_KEYS),
-        )
+        ("", key, f"unknown fact '{key}' in the event", _fact_hint(key))
         for key in facts
         if key not in FACT_KEYS
     ]
@@ -231,6 +231,14 @@ def misspelt(facts: Iterable[str], ticket: Iterable[str]) -> list[tuple[str, str
         if key not in TICKET_FIELDS
     ]
     return found
+
+
+def _fact_hint(key: str) -> str:
+    """``customer.tier`` as an event's key: the facts nest, as the event does."""
+    head, _, rest = key.partition(".")
+    if rest and head in (*OPEN_PREFIXES, "ticket"):
+        return f"facts nest: {head}: {{{rest}: ...}}"
+    return closest_or_all(key, FACT_KEYS)
 
 
 def read_events(path: Path) -> Iterator[Recorded | NotRouted | Rejected | tuple[int, str]]:

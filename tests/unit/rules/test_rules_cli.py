@@ -468,6 +468,22 @@ def test_a_misspelt_fact_in_a_case_is_an_error_not_a_pass(tmp_path: Path) -> Non
     )
 
 
+def test_a_dotted_fact_in_a_case_is_told_to_nest(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "now: 2026-03-04T10:00:00+01:00\ncases:\n  - name: dotted\n"
+        "    event: {channel: email, customer.tier: gold}\n"
+        "    expect: {queue: general}\n",
+        encoding="utf-8",
+    )
+    result = run("test", EXAMPLES, "--cases", cases)
+    assert result.returncode != 0
+    assert (
+        f"{cases}:4:29: unknown fact 'customer.tier' in the event "
+        "(hint: facts nest: customer: {tier: ...})"
+    ) in result.stdout
+
+
 def test_a_date_without_a_time_in_a_cases_file_is_named_plainly(tmp_path: Path) -> None:
     cases = tmp_path / "cases.yaml"
     cases.write_text(

@@ -98,6 +98,28 @@ def test_raw_facts_are_completed_as_for_a_new_ticket_and_other_types_are_skipped
     assert facts_from([1, 2]) is None
 
 
+def test_ticket_fields_by_their_short_names_are_the_tickets_as_a_rule_reads_them() -> None:
+    """``tags`` and ``contacts`` in plain facts are ``ticket.tags`` and ``ticket.contacts``,
+    as in a rule; they had been accepted and ignored, so a case could pass for the wrong
+    reason. Written under ``ticket`` too, that one wins."""
+    rules = loads_ruleset(
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\nrules:\n"
+        "  - {name: not vip, on: message.received, if: {not: {tags: vip}},"
+        " then: {priority: low}}\n"
+        "  - {name: many, on: message.received, if: {contacts: {gte: 3}},"
+        " then: {tags: [many]}}\n"
+    )
+    found = facts_from({"channel": "email", "text": "hi", "tags": ["vip"], "contacts": 5})
+    assert found is not None
+    facts = found[0]
+    assert (facts["ticket"]["tags"], facts["ticket"]["contacts"]) == (["vip"], 5)
+    decision = rules.evaluate(facts, now=AT, trigger="message.received")
+    assert decision.matched == ("many",)
+    both = facts_from({"channel": "email", "tags": ["a"], "ticket": {"tags": ["b"]}})
+    assert both is not None
+    assert both[0]["ticket"]["tags"] == ["b"]
+
+
 def test_parse_time_needs_an_offset() -> None:
     assert parse_time("2026-03-04T09:00:00Z") == AT
     assert parse_time("2026-03-04T10:00:00+01:00") == AT
