@@ -44,6 +44,7 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
         *_values_never_seen(ruleset),
         *_priorities_without_target(ruleset),
         *_no_actions(ruleset),
+        *_tags_added_and_removed(ruleset),
         *_numbers_in_text_fields(ruleset),
         *_capitals_in_addresses(ruleset),
         *_text_in_number_fields(ruleset),
@@ -180,6 +181,28 @@ def _no_actions(ruleset: RuleSet) -> Iterable[RuleWarning]:
                 "give 'then' an action, e.g. then: {tags: [seen]}, or add stop: true "
                 "to keep later rules from running",
             )
+
+
+def _tags_added_and_removed(ruleset: RuleSet) -> Iterable[RuleWarning]:
+    """One ``then`` that adds and removes the same tag: the key written later wins
+    (``{tags: [t], remove_tags: [t]}`` leaves no ``t``, the reverse leaves it), which a
+    reader of the rule cannot tell at a glance."""
+    for rule in ruleset.rules + ruleset.escalations:
+        added, removed = rule.action("tags"), rule.action("remove_tags")
+        if added is None or removed is None:
+            continue
+        both = [t for t in added.value if t in removed.value]
+        if not both:
+            continue
+        later = max((added, removed), key=lambda a: (a.mark.line, a.mark.col))
+        outcome = "removes" if later is removed else "keeps"
+        yield RuleWarning(
+            later.mark,
+            f"{rule.kind} '{rule.name}' both adds and removes {', '.join(map(repr, both))}: "
+            f"'{later.name}' is written later, so the rule {outcome} "
+            f"{'it' if len(both) == 1 else 'them'}",
+            "name each tag in one of the two lists",
+        )
 
 
 _TICKET_VOCABULARIES: dict[str, tuple[str, tuple[str, ...]]] = {

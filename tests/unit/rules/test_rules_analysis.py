@@ -235,6 +235,23 @@ def test_a_rule_with_no_actions_that_does_not_stop_is_a_warning() -> None:
     ]
 
 
+def test_a_rule_that_adds_and_removes_one_tag_is_warned_of_naming_which_wins() -> None:
+    """The key written later wins, which the rule does not show at a glance."""
+    found = warnings(
+        "rules:\n"
+        "  - {name: gone, then: {tags: [t, u], remove_tags: [t]}}\n"
+        "  - {name: kept, then: {remove_tags: [t], tags: [t]}}\n"
+        "  - {name: fine, then: {remove_tags: [t], tags: [u]}}\n"
+    )
+    hint = "(hint: name each tag in one of the two lists)"
+    assert found == [
+        "w.yaml:5:39: warning: rule 'gone' both adds and removes 't': 'remove_tags' is "
+        f"written later, so the rule removes it {hint}",
+        "w.yaml:6:43: warning: rule 'kept' both adds and removes 't': 'tags' is written "
+        f"later, so the rule keeps it {hint}",
+    ]
+
+
 def test_a_bare_number_compared_for_equality_with_a_text_field_is_warned_of() -> None:
     """metadata and CRM attributes mostly arrive as strings, and "42" never equals 42
     (only gt/gte/lt/lte read numbers in strings)."""
