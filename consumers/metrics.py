@@ -318,9 +318,10 @@ class MetricsHandler:
         """Send each window's next revision; False (nothing sent) when this process lost
         the publisher's lease meanwhile: the windows stay to publish by the holder."""
         states = await self._counters.revise(keys, final=final)
-        records = []
+        records, shown = [], {}
         for key, state in zip(keys, states, strict=True):
-            if state is not None:  # None: expired, nothing left to report
+            if state is not None:  # None: expired, or the record sent last shows it
+                shown[key] = state
                 record = self._record(state)
                 topic = METRIC_TOPICS[record.metric]
                 unset = {
@@ -340,6 +341,7 @@ class MetricsHandler:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
+        await self._counters.sent(shown)
         return True
 
     async def _hold(self) -> None:

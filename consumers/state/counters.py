@@ -80,6 +80,7 @@ class WindowState:
     revision: int
     final: bool
     definitions: tuple[str, ...] = ()  # every definition hash counted under, sorted
+    changes: str = "0"  # how many changes it shows (``sent`` once it is acknowledged)
 
 
 class WindowCounters:
@@ -134,6 +135,7 @@ class WindowCounters:
                     pipe.hset(key, "meta", orjson.dumps(w.meta))
                     for name, value in w.values.items():
                         pipe.hset(key, COUNTER + name, value)
+                    pipe.hincrby(key, "changes", 1)
                     pipe.expire(key, self._ttl)
                     pipe.zadd(k.metric_windows, {w.window: w.end}, nx=True)
                 await pipe.execute()
@@ -209,7 +211,10 @@ class WindowCounters:
 
     async def revise(self, windows: list[str], *, final: bool) -> list[WindowState | None]:
         """Give each window its next revision (``bump.lua``) and return it as it is now;
-        None where it expired."""
+        None where it expired, or where the record last sent (``sent``) already shows it
+        (and as final, with ``final``): a redelivered event marks its windows to publish
+        but changes no count, and a second record saying the same, or a second final,
+        would be news to nobody."""
         mode = "finalize" if final else "revise"
         bumps: list[Command] = [
             ScriptCall(self._bump, [self._keys.metric_window(window)], [mode]) for window in windows
@@ -217,6 +222,16 @@ class WindowCounters:
         with redis_errors():
             replies: list[list[bytes]] = await run_batch(self._r, bumps)
         return [_state(flat) for flat in replies]
+
+    async def sent(self, states: dict[str, WindowState]) -> None:
+        """These windows' records were acknowledged: each shows its ``changes``."""
+        commands: list[Command] = [
+            ScriptCall(self._bump, [self._keys.metric_window(window)], ["sent", state.changes])
+            for window, state in states.items()
+        ]
+        if commands:
+            with redis_errors():
+                await run_batch(self._r, commands)
 
     async def seed_revisions(self, revisions: dict[str, int]) -> None:
         """Start windows at the revisions already published (``switchboard state
@@ -236,13 +251,16 @@ def _scored(scores: dict[str, float]) -> list[float | str]:
 
 
 def _state(flat: list[bytes]) -> WindowState | None:
+    if len(flat) % 2:  # {'unchanged'}
+        return None
     fields = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
     if "meta" not in fields:
-        return None  # expired: nothing left to report
+        return None  # expired, or unchanged since it was last sent: nothing to report
     return WindowState(
         meta=orjson.loads(fields["meta"]),
         counters={k[len(COUNTER) :]: int(v) for k, v in fields.items() if k.startswith(COUNTER)},
         revision=int(fields["revision"]),
         final=fields.get("final") == "1",
         definitions=tuple(sorted(k[len(DEFINITION) :] for k in fields if k.startswith(DEFINITION))),
+        changes=fields.get("changes", "0"),
     )

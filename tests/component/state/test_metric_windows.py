@@ -103,6 +103,26 @@ async def test_a_late_event_into_a_final_window_is_one_more_final_revision(
     assert shown(role.published(key)) == [(1, False, 1), (2, True, 1), (3, True, 2)]
 
 
+async def test_a_redelivered_record_gives_its_windows_no_new_revision_and_no_second_final(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """A router re-publishing after a crash sends the same record (same id) again: it is
+    not counted, and its windows, open or already final, are not sent again saying the
+    same; a reader acting on ``final`` had seen a second one after every crash."""
+    role = Role(redis, settings)
+    await role.handle(ev(1, "created", NOW))
+    await role.handler.tick()
+    await role.handle(ev(1, "created", NOW))  # redelivered while the window is open
+    await role.handler.tick()
+    role.now = NOW + timedelta(seconds=60 + LATENESS_S + 1)
+    await role.handler.tick()  # the lateness passed: once more, final
+    await role.handle(ev(1, "created", NOW))  # redelivered after the final
+    await role.handler.tick()
+    await role.handler.tick()
+    key = f"workload/{iso(NOW.replace(second=0))}/channel=chat,queue=general"
+    assert shown(role.published(key)) == [(1, False, 1), (2, True, 1)]
+
+
 async def test_a_publisher_taking_over_mid_window_does_not_snapshot_the_backlog_again(
     redis: RedisClient, settings: Settings
 ) -> None:

@@ -393,7 +393,12 @@ async def test_increment_adds_once_and_marks_the_event(
     counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
     assert await counters.add([increment("e1", 2), increment("e1", 5, "handled")]) == [True, True]
     window = as_text(await redis.hgetall(keys.metric_window(WINDOW)))
-    assert window == {"c:created": "2", "c:handled": "5", "meta": orjson.dumps(META).decode()}
+    assert window == {
+        "c:created": "2",
+        "c:handled": "5",
+        "meta": orjson.dumps(META).decode(),
+        "changes": "2",
+    }
     assert 0 < await redis.ttl(keys.metric_window(WINDOW)) <= TTL
     assert await redis.get(keys.metric_done(WINDOW, "e1", "created")) == b"1"
     assert await counters.dirty() == {WINDOW: "1"}
@@ -453,6 +458,31 @@ async def test_bump_revises_and_finalizes_a_window(
     [final] = await counters.revise([WINDOW], final=True)
     assert final is not None
     assert (final.revision, final.final) == (6, True)
+
+
+async def test_bump_skips_a_window_its_last_sent_record_already_shows(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    """A duplicate changes no count: no new revision, and no second final. A record not
+    acknowledged (``sent`` never called) is revised again: a crash before the ack."""
+    counters = WindowCounters(redis, prefix=settings.topic_prefix, ttl_s=TTL)
+    await counters.add([increment("e1", 2)])
+    [unsent] = await counters.revise([WINDOW], final=False)
+    [first] = await counters.revise([WINDOW], final=False)
+    assert unsent is not None and first is not None
+    assert (unsent.revision, first.revision) == (1, 2)
+    await counters.sent({WINDOW: first})
+    assert await counters.add([increment("e1", 2)]) == [False]
+    assert await counters.revise([WINDOW], final=False) == [None]
+    [final] = await counters.revise([WINDOW], final=True)  # final once, unchanged or not
+    assert final is not None
+    assert (final.revision, final.final, final.counters) == (3, True, {"created": 2})
+    await counters.sent({WINDOW: final})
+    assert await counters.revise([WINDOW], final=True) == [None]
+    await counters.add([increment("e2", 1)])  # a late event: news
+    [late] = await counters.revise([WINDOW], final=True)
+    assert late is not None
+    assert (late.revision, late.final, late.counters) == (4, True, {"created": 3})
 
 
 FCR_WINDOW = "fcr/2026-11-23T10:00:00Z/agent=a-1,channel=email,queue=general"

@@ -55,6 +55,9 @@ class MemoryCounters:
             for w in windows
         ]
 
+    async def sent(self, _states: dict[str, WindowState]) -> None:
+        pass
+
 
 async def test_backlog_waiting_gauges_are_scraped() -> None:
     telemetry = Telemetry()
