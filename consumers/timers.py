@@ -543,12 +543,14 @@ def fired_at(timer: Timer, ticket: Ticket, current: float | None = None) -> date
     once, and it is then dated at that change, never before what caused it. A catch-up
     after an outage dates it at its own time when the ticket did not change meanwhile
     (at its last change when it did: the ticket does not say which change re-timed the
-    clock)."""
+    clock). A warning is never dated after its clock's due time, where its breach is
+    dated: a change after that time (the ticket queued, offered) had dated it there."""
     if timer.kind == "breached":
         due = timer.when if current is None else min(timer.when, current)
         return datetime.fromtimestamp(due, UTC)
-    when = datetime.fromtimestamp(timer.when, UTC)
-    return max(when, ticket.updated_at)
+    when = max(datetime.fromtimestamp(timer.when, UTC), ticket.updated_at)
+    clock = ticket.sla.get(timer.target) if timer.kind == "warning" else None
+    return min(when, clock.due) if clock is not None and clock.due is not None else when
 
 
 class Withdrawals(NamedTuple):

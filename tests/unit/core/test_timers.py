@@ -341,6 +341,17 @@ def test_a_warning_a_priority_change_made_due_is_dated_at_that_change() -> None:
     assert fired_at(breach, ticket(updated_at=DUE + timedelta(minutes=5))) == DUE
 
 
+def test_a_warning_is_never_dated_after_its_breach() -> None:
+    """The ticket changed after the due time (queued, offered) and the warning fires late,
+    with the breach: it is dated at the due time at the latest, where the breach is, not
+    at the change (it had been counted in a later window than its own breach)."""
+    warning = Timer.parse("T-1|first_response|warning", WARN.timestamp())
+    changed = ticket(updated_at=DUE + timedelta(seconds=30))
+    assert fired_at(warning, changed) == DUE
+    breach = Timer.parse("T-1|first_response|breached", DUE.timestamp())
+    assert fired_at(breach, changed) == DUE
+
+
 def test_a_breach_the_schedule_held_at_a_superseded_time_is_dated_at_the_tickets_due() -> None:
     """A priority change brought the due time forward, but the schedule never heard of it
     (the process that made the change died before publishing it): the breach fires at the
