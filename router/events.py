@@ -35,14 +35,16 @@ def utcnow() -> datetime:
 
 def received_time(claimed: datetime | None) -> datetime:
     """When an event happened: the time its sender gives, unless it cannot be true; then
-    the time it was received. A time in the future beyond clock skew (a wrong clock, or
-    a forged time) would start SLA clocks that never run out; one older than any
-    provider delivers late (a device clock at 1970) would open a ticket breached at
-    birth and revise metric windows closed long ago. On Kafka the router applies the
-    future half against the record's timestamp (``consumers.work.event_time``). In UTC,
-    whatever offset the sender wrote, as every time Switchboard writes."""
+    the time it was received. A time in the future (a clock running fast, or a forged
+    time) is now: nothing happened after it reached us, and a ticket opened minutes
+    ahead would date every later change of it, an agent's reply too, in windows that have
+    not begun (far ahead, SLA clocks that never run out). One older than any provider
+    delivers late (a device clock at 1970) would open a ticket breached at birth and
+    revise metric windows closed long ago. On Kafka the router bounds the future against
+    the record's timestamp, another machine's clock (``consumers.work.event_time``). In
+    UTC, whatever offset the sender wrote, as every time Switchboard writes."""
     now = utcnow()
-    if claimed is None or not now - MAX_DELIVERY_DELAY <= claimed <= now + MAX_CLOCK_SKEW:
+    if claimed is None or claimed < now - MAX_DELIVERY_DELAY or claimed > now:
         return now
     return claimed.astimezone(UTC)  # the instant the sender gave, written in UTC
 

@@ -28,6 +28,15 @@ def test_a_senders_time_is_kept_as_that_instant_in_utc() -> None:
     assert orjson.dumps(kept, option=orjson.OPT_UTC_Z).decode().endswith('Z"')
 
 
+def test_a_senders_time_ahead_of_ours_is_the_time_received() -> None:
+    """A customer's clock four minutes fast: the ticket opens now, not in four minutes,
+    where the agent's immediate reply would have been dated too (with no wait)."""
+    before = utcnow()
+    kept = received_time(before + timedelta(minutes=4))
+    assert before <= kept <= utcnow()
+    assert received_time(before - timedelta(days=8)) >= before  # older than any retry
+
+
 def test_a_postponement_until_given_with_an_offset_is_stored_in_utc() -> None:
     now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     ticket = Ticket(
