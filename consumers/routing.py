@@ -207,12 +207,6 @@ class RoutingHandler:
         """Find the customer behind each action: the ticket's owner. CRM upserts and
         agent presence are applied here: both are idempotent and publish nothing."""
         located: list[tuple[ActionWork, Exception | None]] = []
-        ticketed = [a for a in actions if a.ticket_id]
-        owners = await self._store.ticket_owners([a.ticket_id or "" for a in ticketed])
-        for work, owner in zip(ticketed, owners, strict=True):
-            work.customer_id = owner or ""
-            problem = None if owner else InvalidEvent(f"unknown ticket {work.ticket_id!r}")
-            located.append((work, problem))
         for work in actions:
             if isinstance(work.action, CustomerUpserted):
                 await upsert_customer(self._store, work.action)
@@ -222,7 +216,38 @@ class RoutingHandler:
                 capacity = {str(k): v for k, v in (a.capacity or {}).items()} or None
                 await self._agents.presence(a.agent_id, a.status, a.skills, capacity)
                 located.append((work, None))
+        # after the upserts: a merge among them moves tickets to the surviving customer
+        ticketed = [a for a in actions if a.ticket_id]
+        owners = await self._store.ticket_owners([a.ticket_id or "" for a in ticketed])
+        for work, owner in zip(ticketed, owners, strict=True):
+            work.customer_id = owner or ""
+            problem = None if owner else InvalidEvent(f"unknown ticket {work.ticket_id!r}")
+            located.append((work, problem))
         return await self._refuse_unknown_agents(located)
+
+    async def _moved(self, items: list[Work], views: list[ThreadView]) -> set[int]:
+        """The actions whose ticket was not under the owner they were located at, because a
+        merge (another router process's) moved it to the surviving customer since: each
+        takes its owner now, to be tried again. An action on a ticket that is gone (or
+        that moved to nobody) is not among them: it stays unknown."""
+        lost = [
+            (index, item)
+            for index, (item, view) in enumerate(zip(items, views, strict=True))
+            if isinstance(item, ActionWork)
+            and item.ticket_id
+            and view.ticket is None
+            and not view.done
+            and not view.unreadable
+        ]
+        if not lost:
+            return set()
+        owners = await self._store.ticket_owners([item.ticket_id or "" for _, item in lost])
+        moved = set()
+        for (index, item), owner in zip(lost, owners, strict=True):
+            if owner and owner != item.customer_id:
+                item.customer_id = owner
+                moved.add(index)
+        return moved
 
     async def _refuse_unknown_agents(
         self, located: list[tuple[ActionWork, Exception | None]]
@@ -268,10 +293,15 @@ class RoutingHandler:
             [ViewRequest(i.customer_id, i.cause, i.refs, i.ticket_id) for i in items]
         )
         known = await self._detect_ahead(items, views)
+        moved = await self._moved(items, views)
         done: list[tuple[Work, list[OutRecord] | Exception]] = []
         commits: list[Commit] = []
         pending: list[tuple[Work, list[OutRecord]]] = []
-        for item, view in zip(items, views, strict=True):
+        again = [item for index, item in enumerate(items) if index in moved]
+        staying = [
+            pair for index, pair in enumerate(zip(items, views, strict=True)) if index not in moved
+        ]
+        for item, view in staying:
             if view.done:  # redelivered: publish what is still pending, change nothing
                 self._count("duplicate")
                 self._redelivered[0] += 1
@@ -298,7 +328,6 @@ class RoutingHandler:
             commits.append(commit)
             pending.append((item, outs))
         results = await self._store.commit_many(commits) if commits else []
-        again = []
         for (item, outs), result, commit in zip(pending, results, commits, strict=True):
             if result == "OK":
                 self._log_routed(item, commit)
