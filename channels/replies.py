@@ -482,6 +482,36 @@ def _history(text: str, rest: list[Any]) -> str:
     return text[start:].strip()
 
 
+def _weak(header: str, content: str) -> bool:
+    """A header of the library's that is a customer's sentence: one line ending in
+    "wrote:" with no address, date or time, above words that are not ``>`` quoted ("Am
+    Montag schrieb ich Ihnen wegen meiner Bestellung:", "On Monday my colleague wrote:").
+    A mailer's header names the sender's address or the date and time it quotes, or
+    introduces a ``>`` quote; cutting there put the customer's own words in the history."""
+    line = header.strip()
+    if not line or "\n" in line or INTRO_HINT.search(line) or re.match(r"[-_*=]{3,}", line):
+        return False
+    below = content[content.find(header) + len(header) :] if header in content else content
+    first = next((text for text in below.split("\n") if text.strip()), "")
+    return not _is_quote(first)
+
+
+def _trusted(text: str, replies: list[Any]) -> tuple[str, list[Any]]:
+    """The library's first reply and the rest, read past the headers that are a customer's
+    sentence (:func:`_weak`): their text stays with the reply above them. ``text`` is the
+    library's, in which it found the headers one after the other."""
+    rest = replies[1:]
+    k = next((i for i, r in enumerate(rest) if not _weak(r.headers, r.content)), len(rest))
+    if k == 0:
+        return replies[0].content, rest
+    if k == len(rest):
+        return text, []
+    at = 0
+    for reply in rest[: k + 1]:  # as the library found them: each after the one before
+        at = text.find(reply.headers, at + 1 if at > 0 else at)
+    return text[:at], rest[k:]
+
+
 def split_reply(body: str) -> Reply:
     """The new text of a reply (its signature included) and the quoted history, if any."""
     text = _trim(body.replace("\r\n", "\n"))
@@ -502,8 +532,8 @@ def split_reply(body: str) -> Reply:
     message = EmailMessage(
         text=head, languages=list(LANGUAGES), keep_hyphen_lists=True, **LIBRARY_PATTERNS
     ).read()
-    first, rest = message.replies[0], message.replies[1:]
-    reply, quoted_here = _split_quotes(_restore(head, first.content))
+    first, rest = _trusted(message.text, message.replies)
+    reply, quoted_here = _split_quotes(_restore(head, first))
     quoted = [q for q in (quoted_here, _history(message.text, rest)) if q]
     if banner_quote:
         quoted.append(banner_quote)

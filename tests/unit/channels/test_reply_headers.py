@@ -112,6 +112,13 @@ def test_nested_quotes_keep_their_lines_together() -> None:
         "Hi,\n\nPlease see what my colleague anna@example.com wrote:\n\nthe printer fails",
         "Hi,\n\nOn Monday my colleague wrote\n\nthe printer fails again",
         "Hola,\n\nEl lunes Juan escribió:\n\nla impresora falla",
+        # the library's own patterns read these as reply headers: a colon, no address,
+        # no date and time, and the customer's words below, not a > quote
+        "Hallo,\n\nAm Montag schrieb ich Ihnen wegen meiner Bestellung:\n\n"
+        "Die Lieferung 4711 ist unvollständig.\n\nGruß\nKarl",
+        "Hi,\n\nOn Monday my colleague wrote:\n\nThe invoice 4711 is charged twice.",
+        "Buongiorno,\n\nIl giorno 3 dicembre il mio collega ha scritto:\n\n"
+        "L'ordine 4711 è arrivato rotto.",
         "Hi,\nmeeting at 10:30 on 12.03.2026, mail me at <a@example.com>:\n\nthanks",
         "Ok\n\nThe ticket from: me, sent on 12.03.2026 at 10:30\n\nthanks",
     ],
@@ -134,3 +141,18 @@ def test_many_header_like_lines_are_read_in_linear_time() -> None:
     started = time.perf_counter()
     split_reply(text)
     assert time.perf_counter() - started < 5
+
+
+def test_a_customers_sentence_the_library_takes_for_a_header_does_not_hide_a_real_one() -> None:
+    own = "Hi,\n\nOn Monday my colleague wrote:\n\nThe invoice 4711 is charged twice."
+    header = "On Tue, Dec 1, 2026 at 9:00 AM, Support <support@acme.test> wrote:"
+    reply = split_reply(f"{own}\n\n{header}\n> Your ticket was received.")
+    assert (reply.text, reply.quoted) == (own, f"{header}\n> Your ticket was received.")
+
+
+def test_a_bare_header_above_a_quote_is_still_a_header() -> None:
+    reply = split_reply("Thanks!\n\nOn Monday Support wrote:\n> Your ticket was received.")
+    assert (reply.text, reply.quoted) == (
+        "Thanks!",
+        "On Monday Support wrote:\n> Your ticket was received.",
+    )
