@@ -125,12 +125,28 @@ DATE = re.compile(r"(?<!\d)(?:\d{1,4}[./-] ?\d{1,2}[./-] ?\d{1,4}|(?:19|20)\d{2}
 #: The fields of a reply's or forward's header block (Outlook, Gmail, Apple Mail) in the
 #: languages we read, with the space French writes before the colon and the full-width
 #: colon of Chinese mailers. The block starts with its sender ("From:").
-FROM_FIELD = r"From|Von|De|Da|Van|Från|Fra|Od|Lähettäjä|От|发件人|發件人|寄件者|差出人"
+FROM_FIELD = (
+    r"From|Von|De|De la|Da|Van|Från|Fra|Od|Lähettäjä|От|Від|Kimden|Feladó|Από|Dari|Từ"
+    r"|מאת|من|จาก|发件人|發件人|寄件者|差出人|보낸 사람"
+)
 OTHER_FIELDS = (
-    r"Sent|Date|Datum|Dato|Data|Fecha|Envoy[ée](?:[ \t]+le)?|Enviado(?:[ \t]+el)?|Gesendet"
-    r"|Inviato|Verzonden|Skickat|Sendt|Wysłano|Lähetetty|To|An|À|A|Para|Aan|Till|Til|Do"
-    r"|Cc|Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Ämne|Emne|Temat|Aihe|Assunto"
-    r"|日期|发送时间|發送時間|收件人|主题|主題|抄送"
+    r"Sent|Date|Datum|Dato|Data|Fecha|Envoy[ée](?:[ \t]+le)?|Enviad[oa](?:[ \t]+el)?|Gesendet"
+    r"|Inviato|Verzonden|Skickat|Sendt|Wysłano|Odesláno|Lähetetty|To|An|À|A|Para|Aan|Till"
+    r"|Til|Do|Komu|Vastaanottaja|Cc|Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Ämne"
+    r"|Emne|Temat|Předmět|Aihe|Assunto"
+    r"|Отправлено|Дата|Кому|Копия|Тема|Надіслано|Копія"  # Russian, Ukrainian
+    r"|Gönderildi|Gönderilme Tarihi|Kime|Bilgi|Konu"  # Turkish
+    r"|Elküldve|Címzett|Másolatot kap|Tárgy"  # Hungarian
+    r"|Στάλθηκε|Προς|Κοιν\.?|Θέμα"  # Greek
+    r"|Trimis|Către|Subiect"  # Romanian
+    r"|Dikirim|Kepada|Perihal|Subjek"  # Indonesian
+    r"|Đã gửi|Đến|Chủ đề"  # Vietnamese
+    r"|נשלח|אל|עותק|נושא"  # Hebrew
+    r"|تم الإرسال|أرسل|إلى|نسخة|الموضوع"  # Arabic
+    r"|ส่ง|ถึง|เรื่อง"  # Thai
+    r"|日期|发送时间|發送時間|寄件日期|收件人|收件者|主题|主題|主旨|抄送|副本"  # Chinese
+    r"|送信日時|宛先|件名"  # Japanese
+    r"|보낸 날짜|받는 사람|참조|제목"  # Korean
 )
 SENDER_FIELD = re.compile(r"[ \t]*\*?(?:" + FROM_FIELD + r")\*?[ \t]*[:\uff1a]", re.IGNORECASE)
 HEADER_FIELD = re.compile(
@@ -159,6 +175,19 @@ SEPARATOR_PHRASES = (
     r"oryginalna wiadomo(?:ś|s)(?:ć|c)|wiadomo(?:ś|s)(?:ć|c) oryginalna"
     r"|przekazana wiadomo(?:ś|s)(?:ć|c)",
     r"p(?:ů|u)vodn(?:í|i) zpr(?:á|a)va|p(?:ř|r)eposlan(?:á|a) zpr(?:á|a)va",
+    r"исходное сообщение|пересылаемое сообщение|пересланное сообщение",
+    r"оригінальне повідомлення|вихідне повідомлення|переслане повідомлення",
+    r"(?:ö|o)zg(?:ü|u)n ileti|orijinal mesaj|iletilen mesaj",
+    r"eredeti (?:ü|u)zenet|tov(?:á|a)bb(?:í|i)tott (?:ü|u)zenet",
+    r"αρχικό μήνυμα|προωθημένο μήνυμα",
+    r"mesaj(?:ul)? original|mesaj redirecționat",
+    r"pesan asli|pesan yang diteruskan",
+    r"th(?:ư|u) g(?:ố|o)c|th(?:ư|u) (?:đ|d)(?:ã|a) chuy(?:ể|e)n ti(?:ế|e)p",
+    r"הודעה מקורית|הודעה שהועברה",
+    r"الرسالة الأصلية|الرسالة المعاد توجيهها",
+    r"ข้อความต้นฉบับ",
+    r"原始邮件|原始郵件|转发的邮件|轉寄郵件",
+    r"元のメッセージ|転送されたメッセージ|원본 메시지|전달된 메시지",
 )
 #: Apple Mail's line above a forwarded message, in the same languages.
 FORWARD_INTROS = (
@@ -315,13 +344,34 @@ def _header_block(lines: list[str]) -> int | None:
     return sender
 
 
+def _field_block(lines: list[str]) -> int | None:
+    """Where the first header block of a reply or forward begins, in any of the languages
+    of ``FROM_FIELD``: a sender field naming an address (on its line or the next), then at
+    least two more fields on the lines right below it (``От: ... <a@b>`` / ``Отправлено:``
+    / ``Кому:`` / ``Тема:``), as Outlook writes them above the old message. A sender with
+    no address ("From: Berlin") and a lone field are a customer's prose."""
+    for at, line in enumerate(lines):
+        if not SENDER_FIELD.match(line) or "@" not in line + "".join(lines[at + 1 : at + 2]):
+            continue
+        below = at + 1
+        if below < len(lines) and ADDRESS_LINE.match(lines[below]):
+            below += 1
+        fields = 0
+        while below < len(lines) and HEADER_FIELD.match(lines[below]):
+            fields, below = fields + 1, below + 1
+        if fields >= 2:
+            return at
+    return None
+
+
 def _cut_history(reply: str, *, cut_below: bool) -> tuple[str, str]:
     """``(reply, history)``: ``reply`` cut at a reply header the library missed, with the
     unquoted old message below it; and, when the history was cut off right below the
     reply (``cut_below``) or is cut here, at the start of a header block the library
     found only part of."""
     lines = reply.split("\n")
-    at = _intro_paragraph(lines)
+    found = [k for k in (_intro_paragraph(lines), _field_block(lines)) if k is not None]
+    at = min(found, default=None)
     if at is not None and any(line.strip() for line in lines[:at]):
         lines, history = lines[:at], lines[at:]
     elif cut_below:

@@ -173,3 +173,71 @@ def test_a_spanish_forward_with_nothing_written_keeps_the_whole_mail_as_text(
     body = f"{above}{spanish_headers(sent)}\n\nTexto anterior."
     reply = split_reply(body)
     assert (reply.text, reply.quoted) == (body, None)
+
+
+#: Outlook's header block as it writes it in the languages beyond the library's: sender,
+#: date, recipient, subject (labels from Outlook's localised builds).
+FIELDS = {
+    "ru": ("От", "Отправлено", "Кому", "Тема"),
+    "uk": ("Від", "Надіслано", "Кому", "Тема"),
+    "ja": ("差出人", "送信日時", "宛先", "件名"),
+    "zh-TW": ("寄件者", "寄件日期", "收件者", "主旨"),
+    "ko": ("보낸 사람", "보낸 날짜", "받는 사람", "제목"),
+    "tr": ("Kimden", "Gönderildi", "Kime", "Konu"),
+    "hu": ("Feladó", "Elküldve", "Címzett", "Tárgy"),
+    "el": ("Από", "Στάλθηκε", "Προς", "Θέμα"),
+    "ro": ("De la", "Trimis", "Către", "Subiect"),
+    "he": ("מאת", "נשלח", "אל", "נושא"),
+    "ar": ("من", "تم الإرسال", "إلى", "الموضوع"),
+    "vi": ("Từ", "Đã gửi", "Đến", "Chủ đề"),
+    "id": ("Dari", "Dikirim", "Kepada", "Perihal"),
+    "th": ("จาก", "ส่ง", "ถึง", "เรื่อง"),
+    "pt-PT": ("De", "Enviada", "Para", "Assunto"),
+    "fi": ("Lähettäjä", "Lähetetty", "Vastaanottaja", "Aihe"),
+    "cs": ("Od", "Odesláno", "Komu", "Předmět"),
+}
+OLD_TEXT = "Our refund policy allows returns within 30 days."
+
+
+@pytest.mark.parametrize("lang", sorted(FIELDS))
+def test_outlooks_header_block_in_more_languages_starts_the_quote(lang: str) -> None:
+    """Below no separator and no > quote, the block and the old message had stayed in the
+    text: an agent read the history as the customer's, and a rule on "refund" matched
+    the support team's own words."""
+    sender, sent, to, subject = FIELDS[lang]
+    block = (
+        f"{sender}: Anna Support <support@acme.test>\n{sent}: 3.12.2026 10:12\n"
+        f"{to}: kunde@example.com\n{subject}: RE: Order 4711"
+    )
+    reply = split_reply(f"{ANSWER}\n\n{block}\n\n{OLD_TEXT}\n")
+    assert reply.text == ANSWER
+    assert reply.quoted == f"{block}\n\n{OLD_TEXT}"
+
+
+@pytest.mark.parametrize(
+    "separator",
+    [
+        "-----Исходное сообщение-----",
+        "-----Вихідне повідомлення-----",
+        "-----原始邮件-----",
+        "-----元のメッセージ-----",
+        "-----원본 메시지-----",
+        "-----Özgün İleti-----",
+        "-----Eredeti üzenet-----",
+        "-----Αρχικό μήνυμα-----",
+        "-----Mesaj original-----",
+        "-----הודעה מקורית-----",
+        "-----Thư gốc-----",
+        "-----Pesan Asli-----",
+    ],
+)
+def test_original_message_separators_in_more_languages_start_the_quote(separator: str) -> None:
+    reply = split_reply(f"{ANSWER}\n\n{separator}\n\n{OLD_TEXT}\n")
+    assert reply.text == ANSWER
+    assert reply.quoted == f"{separator}\n\n{OLD_TEXT}"
+
+
+def test_a_customers_lines_that_look_like_fields_but_name_no_sender_address_stay() -> None:
+    own = "Посылка:\nОт: Москва\nКому: Иван\nТема: заказ 4711\n\nПроверьте, пожалуйста."
+    reply = split_reply(own)
+    assert (reply.text, reply.quoted) == (own, None)
