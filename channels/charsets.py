@@ -50,8 +50,11 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "ks_c_5601-1987": ("cp949",),
     "ks_c_5601": ("cp949",),
     "iso-2022-kr": ("iso2022_kr", "cp949"),
-    "us-ascii": ("cp1252",),
-    "ascii": ("cp1252",),
+    # 8-bit bytes under an ASCII label: the label is wrong whatever they are, so they are
+    # read as unlabelled ones (UTF-8, the message's other charsets, then the detector,
+    # which leaves a few Windows quotes to cp1252 and finds a Russian letter's cp1251)
+    "us-ascii": ("ascii",),
+    "ascii": ("ascii",),
     "iso-8859-1": ("cp1252",),
     "iso8859-1": ("cp1252",),
     "latin1": ("cp1252",),

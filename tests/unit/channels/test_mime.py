@@ -52,6 +52,25 @@ def test_raw_latin1_header_falls_back() -> None:
     assert parse_email(raw).subject == "café"
 
 
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        ("Прошу вернуть деньги за заказ 4711, товар пришёл сломанным.", "cp1251"),
+        ("Прошу вернуть деньги за заказ 4711, товар пришёл сломанным.", "koi8_r"),
+        ("주문 4711 환불 부탁드립니다. 상품이 파손되었습니다.", "euc-kr"),
+        ("We’re sorry – it’s “broken”.", "cp1252"),
+        ("Die Lieferung ist unvollständig, bitte erstatten Sie den Betrag.", "cp1252"),
+    ],
+)
+def test_eight_bit_text_labelled_ascii_reads_as_if_unlabelled(text: str, codec: str) -> None:
+    """``charset=us-ascii`` over 8-bit bytes is wrong whatever they are: they had been read
+    as cp1252, so a Russian or Korean customer's words arrived as mojibake (the same bytes
+    with no label were read right)."""
+    head = b"From: k@example.ru\r\nSubject: x\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+    raw = head + b"Content-Transfer-Encoding: 8bit\r\n\r\n" + text.encode(codec)
+    assert parse_email(raw).text == text
+
+
 def test_rfc2231_filename_continuations_and_charsets() -> None:
     body = b"""--b\r
 Content-Type: text/plain; charset=koi8-r\r
