@@ -144,6 +144,8 @@ class InMemoryThreadStore:
     def _view(self, r: ViewRequest) -> ThreadView:
         thread = self._threads.get(r.customer_id) or _Thread()
         ticket_id, by_reply = r.ticket_id, False
+        if ticket_id and r.refs:  # a colleague's reply routed as the owner's, as view.lua
+            ticket_id = self._followed_up(thread, ticket_id)
         if not ticket_id:
             ref = next((ref for ref in r.refs if ref in thread.replies), None)
             if ref is not None:

@@ -9,38 +9,38 @@
 --   5 profile        the customer's CRM profile
 --   6 ticket_data    hash: <ticket>:v, <ticket>:json, <ticket>:message (router/keys.py)
 -- ARGV
---   1 find           'named' (the ticket in ARGV[2]) | 'search' (the first reply
---                    reference in the index, or the open ticket when that is the
---                    follow-up of the ticket found; else the open ticket)
+--   1 find           'named' (the ticket in ARGV[2]; with reply refs, a reply routed to
+--                    the ticket it answers: the open ticket instead when that is the
+--                    ticket's follow-up) | 'search' (the first reply reference in the
+--                    index, or the open ticket when that is the follow-up of the ticket
+--                    found; else the open ticket)
 --   2 ticket_id      with 'named'
---   3.. reply refs   with 'search', in the order to try them: In-Reply-To, then
---                    References newest first (consumers.domain.threading.reply_refs)
+--   3.. reply refs   in the order to try them: In-Reply-To, then References newest
+--                    first (consumers.domain.threading.reply_refs)
 -- Returns {done 0|1, outbox|false, version|false, ticket json|false, found by reply 0|1,
 --          profile|false, message|false, open ticket|false}.
-local tid, by_reply = false, 0
+local tid, by_reply, replied = false, 0, false
 local open = redis.call('GET', KEYS[3])
 if ARGV[1] == 'named' then
   tid = ARGV[2]
+  replied = #ARGV >= 3  -- a colleague's reply routed as the owner's; an action has none
 else
   for i = 3, #ARGV do
     tid = redis.call('HGET', KEYS[4], ARGV[i])
     if tid then
       by_reply = 1
+      replied = true
       break
     end
   end
-  if not tid then
-    tid = open
-  else
-    -- a reply to a ticket whose conversation went on in a follow-up (the customer's
-    -- current ticket names it in follow_up_of) goes on there, not to a second follow-up
-    local current = open
-    if current and current ~= tid then
-      local json = redis.call('HGET', KEYS[6], current .. ':json')
-      local ok, t = pcall(cjson.decode, json or '')
-      if ok and type(t) == 'table' and t['follow_up_of'] == tid then tid = current end
-    end
-  end
+  if not tid then tid = open end
+end
+if replied and open and open ~= tid then
+  -- a reply to a ticket whose conversation went on in a follow-up (the customer's
+  -- current ticket names it in follow_up_of) goes on there, not to a second follow-up
+  local json = redis.call('HGET', KEYS[6], open .. ':json')
+  local ok, t = pcall(cjson.decode, json or '')
+  if ok and type(t) == 'table' and t['follow_up_of'] == tid then tid = open end
 end
 local ticket = {false, false, false}
 if tid then

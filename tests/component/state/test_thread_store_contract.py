@@ -235,6 +235,25 @@ async def test_a_reply_to_a_ticket_followed_up_finds_the_follow_up_while_it_is_c
     assert (other.ticket, other.by_reply) == (closed, True)
 
 
+async def test_a_colleagues_reply_to_a_ticket_followed_up_goes_on_in_the_follow_up(
+    store: Store,
+) -> None:
+    """A colleague's reply is routed as the owner's, naming the ticket it answers: to a
+    closed ticket whose conversation went on in a follow-up, it joins the follow-up, as
+    the owner's own reply does (each had opened a follow-up more). An action naming the
+    closed ticket (no refs) still finds that ticket."""
+    closed = ticket("T-1", status="closed")
+    await commit(store, Commit(ALICE, "e1", closed, 0, message_ids=["<m1@x>"], open_ticket=""))
+    follow_up = ticket("T-2", follow_up_of="T-1")
+    await commit(
+        store, Commit(ALICE, "e2", follow_up, 0, message_ids=["<m2@x>"], open_ticket="T-2")
+    )
+    colleague = await view(store, refs=("<m1@x>",), ticket_id="T-1")
+    assert (colleague.ticket, colleague.ticket_version) == (follow_up, 1)
+    action = await view(store, ticket_id="T-1")
+    assert (action.ticket, action.ticket_version) == (closed, 1)
+
+
 async def test_any_customer_can_find_whose_ticket_a_message_is_on(store: Store) -> None:
     await commit(store, Commit(ALICE, "e1", ticket("T-1"), 0, message_ids=["<m1@x>"]))
     await commit(store, Commit(ALICE, "e2", ticket("T-1"), 1, message_ids=["<m2@x>"]))
