@@ -6,6 +6,7 @@ open a ticket, and the metric consumers read talk/hold/wrap seconds for handle t
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
@@ -43,14 +44,43 @@ WITHHELD = frozenset(
         "unavailable",
         "withheld",
         "blocked",
+        # as displays spell them
+        "anonymouscaller",
+        "privatenumber",
+        "privatecaller",
+        "unknowncaller",
+        "unknownnumber",
+        "nocallerid",
+        "callerunknown",
+        "numberwithheld",
+        "withheldnumber",
+        "notavailable",
+        "outofarea",
         "+266696687",  # Twilio: anonymous
         "+7378742833",  # Twilio: restricted
         "+2562533",  # Twilio: blocked
         "+8656696",  # Twilio: unavailable
     }
 )
-"""Caller ids that name nobody: the words phone systems put for a withheld number, and
-the pseudo-numbers Twilio sends in their place."""
+"""Caller ids that name nobody: the words phone systems put for a withheld number (read
+without case, spaces or punctuation: "Private Number", "Unknown Caller"), and the
+pseudo-numbers Twilio sends in their place. A SIP caller id names nobody when its user
+is one of these words or its host is ``anonymous.invalid`` (RFC 3323's
+``sip:anonymous@anonymous.invalid``)."""
+SIP_SCHEMES = ("sip:", "sips:", "tel:")
+NOT_A_NAME = re.compile(r"[^0-9a-z+]")
+
+
+def withheld(caller_id: str) -> bool:
+    """Whether ``caller_id`` names nobody (``WITHHELD``)."""
+    text = caller_id.strip().strip("<>").lower()
+    for scheme in SIP_SCHEMES:
+        if text.startswith(scheme):
+            text = text[len(scheme) :]
+            break
+    user, _, host = text.partition("@")
+    host = host.split(";")[0].split(">")[0]
+    return host == "anonymous.invalid" or NOT_A_NAME.sub("", user) in WITHHELD
 
 
 class CallEventBody(BaseModel):
@@ -84,7 +114,7 @@ def caller(call: CallEventBody) -> Customer:
     A withheld number identifies nobody, so each such call is a customer of its own
     (``voice`` handle ``call:<call_id>``): the missed call and voicemail of one call stay
     on one ticket, and two callers who both hid their number never share one."""
-    if "".join(call.from_.split()).lower() in WITHHELD:
+    if withheld(call.from_):
         return Customer(handles={"voice": f"call:{call.call_id}"})
     phone = _phone(call.from_)
     # a non-numeric caller id (a SIP user) is kept as a handle, never guessed into E.164
