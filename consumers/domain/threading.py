@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from consumers.domain.assignment import worked_by
 from consumers.domain.sla import customer_wrote, resumed
+from router.actions import MAX_HANDLE_SECONDS
 from router.events import Interaction, Ticket
 from router.ids import ticket_id
 from router.vocabulary import CONTACT_CALLS, SETTLED
@@ -16,7 +17,7 @@ from rules import RuleSet
 Placement = Literal["new", "join", "reopen", "call", "skip"]
 OPEN_STATUSES = ("new", "open", "pending")
 HANDLE_PARTS = ("talk_seconds", "hold_seconds", "wrap_seconds")
-MAX_PART_S = 86_400  # no part of one call lasts a day
+MAX_PART_S = MAX_HANDLE_SECONDS  # a day at most, as the ingress takes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +148,14 @@ def reply_refs(interaction: Interaction) -> list[str]:
 
 def handle_seconds(interaction: Interaction) -> float:
     """A call's talk + hold + wrap-up time, as the phone system reported it. A part that
-    is no number of seconds a call can last (a flag, infinity, a day or more) counts
+    is no number of seconds a call can last (a flag, infinity, more than a day) counts
     nothing: summed on the ticket it would overflow or swamp its handle time."""
     parts = (interaction.metadata.get(name) for name in HANDLE_PARTS)
     return float(
         sum(
             p
             for p in parts
-            if isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p < MAX_PART_S
+            if isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= MAX_PART_S
         )
     )
 

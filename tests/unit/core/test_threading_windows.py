@@ -284,6 +284,9 @@ def test_workload_counts_lifecycle_types_per_queue_and_channel() -> None:
         ({"talk_seconds": 1e308, "wrap_seconds": 60}, 60),  # would overflow the ticket's sum
         ({"talk_seconds": float("inf"), "hold_seconds": -5, "wrap_seconds": 10}, 10),
         ({"talk_seconds": "120"}, 0),
+        # a whole day, which the ingress accepts, counts (it had counted 0 after a 202)
+        ({"talk_seconds": 86_400, "wrap_seconds": 60}, 86_460),
+        ({"talk_seconds": 86_400.5, "wrap_seconds": 60}, 60),
     ],
 )
 def test_a_calls_handle_time_counts_only_durations_a_call_can_have(
