@@ -100,9 +100,12 @@ MAX_INTRO_CHARS = 400
 #: ``写道`` (before a full-width colon), Korean ``작성:``, Japanese Apple Mail's
 #: ``のメッセージ:``, which need no space before them.
 WROTE = (
-    r"wrote|schrieb|a [ée]crit|escribi[óo]|ha scritto|schreef|escreveu|skrev|skriver"
-    r"|napisa(?:ł|l)a?|pisze|kirjoitti|написала?|napsala?"
+    r"wrote|schrieb|geschrieben|a [ée]crit|escribi[óo]|ha scritto|schreef|geschreven"
+    r"|het volgende|escreveu|skrev|skriver|napisa(?:ł|l)a?|pisze|kirjoitti|написала?|napsala?"
 )
+#: "wrote" anywhere in a header that ends with the sender's address (Dutch ``Op ... schreef
+#: Name <address>:``, as German ``Am ... schrieb Name <address>:``).
+WROTE_WORD = re.compile(r"(?<!\w)(?:" + WROTE + r")(?!\w)", re.IGNORECASE)
 CJK_WROTE = r"写道|寫道|작성|のメッセージ"
 INTRO_END = re.compile(
     r"(?:(?<!\w)(?:" + WROTE + r")|" + CJK_WROTE + r")[ \t]*[:\uff1a]\Z", re.IGNORECASE
@@ -300,7 +303,7 @@ def _is_reply_intro(lines: list[str]) -> bool:
     if INTRO_END.search(head):
         return dated or addressed
     if ADDRESS_END.search(head):
-        return dated and DATED_START.match(head) is not None
+        return dated and (DATED_START.match(head) is not None or bool(WROTE_WORD.search(head)))
     return addressed and ON_WROTE.match(head) is not None
 
 

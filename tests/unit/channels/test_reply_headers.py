@@ -33,6 +33,12 @@ HEADERS = [
     "On Wed, 14 Nov 2026 08:14:43 -0200 Support <support@acme.test> wrote",
     "Support <support@acme.test> schrieb:",
     "Le lun. 15 nov. 2026 à 19:42, Support <support@acme.test>\na écrit :",
+    # Dutch (talon's, discourse's) and Yahoo's German
+    "Op 13-02-2026 3:18 schreef Support <support@acme.test>:",
+    "Op 18 juli 2026 10:23 schreef Support Team het volgende:",
+    "Op 17-feb.-2026, om 13:18 heeft Support <support@acme.test> het volgende geschreven:",
+    "Am Donnerstag, 3. Dezember 2026, 10:12:00 MEZ hat Support <support@acme.test> "
+    "Folgendes geschrieben:",
 ]
 
 
