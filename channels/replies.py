@@ -237,9 +237,14 @@ HTML_QUOTE_MARKERS = re.compile(
             r"|yahoo_quoted|OutlookMessageHeader|zmail_extra|domino-section)\b",
             # Outlook on the web and new Outlook
             r"<div[^>]*\bid\s*=\s*[\"']?(?:x_)?(?:appendonsend|divRplyFwdMsg"
-            r"|mail-editor-reference-message-container)\b",
+            r"|mail-editor-reference-message-container|OLK_SRC_BODY_SECTION)\b",
             # Outlook for Windows: the border line above "From: ... Sent: ..."
             r"<div[^>]*\bstyle\s*=\s*[\"'][^\"']*border-top\s*:\s*solid\s*#(?:E1E1E1|B5C4DF)",
+            # Windows Mail and Outlook mobile: the same line, its colour written rgb()
+            r"<div[^>]*\bstyle\s*=\s*[\"'][^\"']*border-top-color\s*:\s*"
+            r"rgb\(\s*229\s*,\s*229\s*,\s*229\s*\)",
+            # Mail.ru and other webmailers: a quote as a blockquote with a rule on its left
+            r"<blockquote[^>]*\bstyle\s*=\s*[\"'][^\"']*border-left\s*:",
             # Zimbra
             r"<hr[^>]*\bid\s*=\s*[\"']?zwchr",
             # Lotus Notes 8.5+: the grey "From:" label of its header block

@@ -196,6 +196,10 @@ def test_lotus_notes_text_banner_starts_the_quote() -> None:
         ("outlook-web-divrplyfwdmsg.eml", "The invoice still", "la facture 1234 est en route"),
         ("lotus-notes-html.eml", "Die Rechnung ist", "die Rechnung 1234 ist unterwegs"),
         ("lotus-notes-classic-html.eml", "The invoice still", "invoice 1234 is on its way"),
+        # Windows Mail's rule written rgb(), Mail.ru's blockquote, Outlook for Mac's section
+        ("windows-mail-html.eml", "The parcel 1234 still", "parcel 1234 is on its way"),
+        ("mail-ru-blockquote.eml", "The parcel 1234 still", "parcel 1234 is on its way"),
+        ("outlook-mac-olk-src.eml", "The parcel 1234 still", "parcel 1234 is on its way"),
     ],
 )
 def test_html_quotes_are_split_into_quoted_text(name: str, own: str, history: str) -> None:
