@@ -118,7 +118,8 @@ def _mailbox(chunk: str, decode: Callable[[str], str], warn: Callable[[str], Non
         _trailing(after, warn)
         if name:
             warn("address without angle brackets")
-        name = name or comment
+        # RFC 2047 allows encoded words in a comment: "a@x (Anna =?utf-8?Q?M=C3=BCller?=)"
+        name = name or (SPACE.sub(" ", decode(comment)).strip() or None if comment else None)
     addr = decode(addr).strip()
     if addr.endswith("."):
         warn("trailing dot in the domain removed")

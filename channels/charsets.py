@@ -27,6 +27,7 @@ from charset_normalizer import from_bytes
 #: What a label really means in mail; each entry is tried in order.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "gb2312": ("gb18030",),
+    "hz-gb-2312": ("hz",),  # 7-bit: its ~{ ~} shifts are ASCII, so it is decoded by name
     "gbk": ("gb18030",),
     "x-gbk": ("gb18030",),
     "euc-cn": ("gb18030",),
@@ -78,7 +79,7 @@ DETECTABLE = [
 DETECT_MIN_BYTES = 8
 LAST_RESORT = "cp1252"
 #: Codecs for which ASCII-only bytes may still mean something other than ASCII.
-NOT_ASCII_COMPATIBLE = ("iso2022", "utf-7", "cp50220", "utf-16", "utf_16", "utf-32", "utf_32")
+NOT_ASCII_COMPATIBLE = ("iso2022", "utf-7", "cp50220", "utf-16", "utf_16", "utf-32", "utf_32", "hz")
 
 
 def normalise_label(charset: str | None) -> str | None:

@@ -34,24 +34,47 @@ SIG_SEPARATOR = "-- "
 MAX_HTML_CHARS = 1024 * 1024  # markup for far more text than the text limit keeps
 
 
-def _decode_word(match: re.Match[str]) -> str:
-    charset, encoding, payload = match.group(1).split("*")[0], match.group(2), match.group(3)
+def _word_bytes(match: re.Match[str]) -> bytes | None:
+    encoding, payload = match.group(2), match.group(3)
     try:
         if encoding.upper() == "B":
             payload = payload.rstrip("=")
-            data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
-        else:
-            data = binascii.a2b_qp(payload.replace("_", " ").encode("ascii", errors="replace"))
+            return base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+        return binascii.a2b_qp(payload.replace("_", " ").encode("ascii", errors="replace"))
     except (binascii.Error, ValueError):
-        return match.group(0)
-    return decode_bytes(data, charset)
+        return None
 
 
 def decode_words(text: str) -> str:
-    """RFC 2047 encoded words, tolerant of the usual breakage (bad padding, bad charset)."""
+    """RFC 2047 encoded words, tolerant of the usual breakage (bad padding, bad charset).
+    Adjacent words of one charset are decoded together: mailers split a long value
+    wherever the word fills up, a UTF-8 character's bytes across two words too."""
     if "=?" not in text:
         return text
-    return ENCODED_WORD.sub(_decode_word, BETWEEN_WORDS.sub(r"\1\2", text))
+    text = BETWEEN_WORDS.sub(r"\1\2", text)
+    out: list[str] = []
+    at = 0
+    run: list[bytes] = []
+    charset = ""
+    for match in ENCODED_WORD.finditer(text):
+        data = _word_bytes(match)
+        word_charset = match.group(1).split("*")[0]
+        joins = bool(run) and data is not None and match.start() == at
+        joins = joins and word_charset.lower() == charset.lower()
+        if run and not joins:
+            out.append(decode_bytes(b"".join(run), charset))
+            run = []
+        out.append(text[at : match.start()])
+        if data is None:
+            out.append(match.group(0))
+        else:
+            run.append(data)
+            charset = word_charset
+        at = match.end()
+    if run:
+        out.append(decode_bytes(b"".join(run), charset))
+    out.append(text[at:])
+    return "".join(out)
 
 
 def trim_text(text: str) -> str:

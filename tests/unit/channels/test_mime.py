@@ -437,3 +437,28 @@ def test_flowed_lines_join_only_at_the_same_quote_depth_and_never_across_a_signa
     body = b"> asked \r\n>> older \r\nanswered \r\n-- \r\nAnna\r\n"
     raw = mail("From: a@example.com\nContent-Type: text/plain; charset=utf-8; format=flowed", body)
     assert parse_email(raw).text == "> asked\n>> older\nanswered\n-- \nAnna"
+
+
+@pytest.mark.parametrize(
+    ("from_header", "name"),
+    [
+        # one UTF-8 character's bytes split across two encoded words, as mailers fill them
+        ("=?UTF-8?B?5rOo5g==?= =?UTF-8?B?loc=?= <k@example.jp>", "注文"),
+        ("=?UTF-8?Q?Ren=C3?= =?UTF-8?Q?=A9e?= <r@example.fr>", "Renée"),
+        # a name given as a comment may be encoded too (RFC 2047 section 5)
+        ("anna@example.de (Anna =?utf-8?Q?M=C3=BCller?=)", "Anna Müller"),
+    ],
+)
+def test_an_encoded_display_name_reads_whole(from_header: str, name: str) -> None:
+    """The name had come out as mojibake, or with the encoded word left raw."""
+    raw = f"From: {from_header}\r\nSubject: x\r\n\r\nhello\r\n".encode()
+    sender = parse_email(raw).sender
+    assert sender is not None
+    assert sender.name == name
+
+
+def test_a_hz_gb_2312_body_is_decoded() -> None:
+    """HZ is 7-bit: its ``~{ ~}`` shifts are ASCII, so the body had stayed as written."""
+    head = b"From: k@example.cn\r\nSubject: x\r\nContent-Type: text/plain; charset=hz-gb-2312"
+    text = "请退还订单4711的款项。"
+    assert parse_email(head + b"\r\n\r\n" + text.encode("hz")).text == text
