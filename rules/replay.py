@@ -159,7 +159,8 @@ def completed(
     facts = build_facts(None, given, profile, event_id=event_id, at=at)
     # a ticket field by the short name a rule reads it by (``tags``: ``ticket.tags``)
     short = {key: given[key] for key in BARE_TICKET_FIELDS if key in given}
-    stated = given.get("ticket") if isinstance(given.get("ticket"), dict) else {}
+    ticket = given.get("ticket")
+    stated: dict[str, Any] = ticket if isinstance(ticket, dict) else {}
     if short or stated:
         facts["ticket"] = {**facts["ticket"], **short, **stated}
     return facts
