@@ -282,8 +282,11 @@ class RoutingHandler:
         for item in items:
             owners = [owner for _ in item.refs if (owner := next(found)) is not None]
             if owners and owners[0].customer_id != item.customer_id:
-                item.sender_id = item.customer_id or None  # "": unknown, no participant
-                item.customer_id = owners[0].customer_id
+                holder = owners[0].customer_id
+                # "": unknown, no participant; nor is the holder's survivor (merged since)
+                ours = await self._store.survivor_of(holder) == item.customer_id
+                item.sender_id = None if ours else item.customer_id or None
+                item.customer_id = holder
                 item.ticket_id = owners[0].ticket_id
 
     async def _round(

@@ -127,6 +127,13 @@ class InMemoryThreadStore:
             if (wrote := thread.wrote.pop(was, None)) is not None and writer != survivor:
                 thread.wrote[now] = wrote
 
+    async def survivor_of(self, customer_id: str) -> str:
+        """The customer this one is now part of: itself, or the one it was merged into."""
+        for survivor, thread in self._threads.items():
+            if customer_id in thread.merged:
+                return await self.survivor_of(survivor)
+        return customer_id
+
     async def merged_customers(self, customer_id: str) -> list[str]:
         found: list[str] = []
         todo = [customer_id]

@@ -121,3 +121,24 @@ async def test_a_note_on_a_ticket_another_router_merged_away_follows_it() -> Non
     assert [event(r)["type"] for r in published if r.topic is Topic.TICKETS] == [
         "switchboard.ticket.note_added"
     ]
+
+
+async def test_a_merged_customer_writing_on_their_absorbed_tickets_thread_is_no_participant() -> (
+    None
+):
+    """The phone's ticket stays with the absorbed customer (the survivor had an open one);
+    the person answering it from their email is its owner, not a participant of their
+    own ticket."""
+    store, broker = InMemoryThreadStore(), Broker()
+    router = handler(store, broker)
+    await router.handle([inbound(EMAIL, "about shipping", 0)])
+    broker.take()
+    await router.handle([sms("about shipping, by phone", 1)])
+    by_phone = snapshot(broker.take())
+    upsert = {"email": EMAIL, "phone": PHONE}
+    await router.handle([action("customer.upserted", f"customer:{EMAIL}", upsert, 2)])
+    broker.take()
+    await router.handle([inbound(EMAIL, "answering my text", 3, in_reply_to="SM1")])
+    joined = snapshot(broker.take())
+    assert joined.id == by_phone.id
+    assert joined.participants == []
