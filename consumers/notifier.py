@@ -157,7 +157,10 @@ class NotifierHandler:
         events = fresh_notifications(
             records, dead, self.name, max_age_s=self._max_age, now=self._clock()
         )
-        contacts = await self._threads.contacts([(t.customer_id, t.id) for _, _, t in events])
+        contacts = await self._threads.contacts(
+            [(t.customer_id, t.id) for _, _, t in events],
+            [answered_customer(event.data or {}) for _, event, _ in events],
+        )
         settled: list[tuple[str, Outcome, str]] = []  # written once the dead letters are out
         planned: list[tuple[Delivery, Ticket, Mapping[str, Any], Record, Any]] = []
         for (record, event, ticket), contact in zip(events, contacts, strict=True):
@@ -579,6 +582,14 @@ class NotifierHandler:
         except TimeoutError:
             return
         raise Stopping("stopping while a notification waits to be retried")
+
+
+def answered_customer(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The sender of the message an auto-reply answers, where the event names them
+    (``reply_to.customer``); None for a page, or an event of an earlier version."""
+    reply_to = data.get("reply_to")
+    customer = reply_to.get("customer") if isinstance(reply_to, Mapping) else None
+    return customer if isinstance(customer, Mapping) and customer else None
 
 
 def answered_thread(data: Mapping[str, Any]) -> Mapping[str, Any] | None:

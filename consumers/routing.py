@@ -558,8 +558,14 @@ class RoutingHandler:
         if placed.kind == "new" or decision.matched:
             out.add(EventType.TICKET_ROUTED, **routed_data(decision))
         for etype, data in [*(moved.events if moved else []), *notifications(decision)]:
-            email_reply = data.get("kind") == "auto_reply" and interaction.channel == "email"
-            out.add(etype, **data, **({"thread": answered(interaction)} if email_reply else {}))
+            reply = data.get("kind") == "auto_reply"
+            email_reply = reply and interaction.channel == "email"
+            out.add(
+                etype,
+                **data,
+                **({"thread": answered(interaction)} if email_reply else {}),
+                **({"reply_to": reply_to(interaction)} if reply else {}),
+            )
         out.snapshot()
         return out
 
@@ -572,6 +578,19 @@ def answered(interaction: Interaction) -> dict[str, Any]:
         "message_id": interaction.thread.message_id,
         "in_reply_to": interaction.thread.in_reply_to,
         "references": trimmed(interaction.thread.references),
+    }
+
+
+def reply_to(interaction: Interaction) -> dict[str, Any]:
+    """Whom an auto-reply answers, as the message it answers names them: its channel,
+    sender, the inbox it was written to and the provider it came through. The notifier
+    sends later, when the ticket's last message may be another's (a colleague's
+    reply-all), and answers from the number the customer wrote to."""
+    return {
+        "channel": interaction.channel,
+        "customer": interaction.customer.model_dump(mode="json", exclude_none=True),
+        "inbox": interaction.inbox,
+        "provider": interaction.metadata.get("provider"),
     }
 
 

@@ -9,6 +9,7 @@ an email sent twice after a crash carries the same Message-ID.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from router.errors import InvalidEvent
 from router.ids import derived_id
 
 Medium = Literal["email", "sms", "whatsapp"]
+E164 = re.compile(r"\+[1-9]\d{6,14}")
 Kind = Literal["auto_reply", "notify"]
 
 
@@ -29,15 +31,26 @@ class Delivery:
     template: str
     medium: Medium
     to: str
+    #: the number to send from (the one the customer wrote to, through Twilio); None:
+    #: ``SWITCHBOARD_TWILIO_FROM`` (and always for email)
+    sender: str | None = None
 
 
-def customer_addresses(channel: str, contact: Mapping[str, Any]) -> list[tuple[Medium, str]]:
-    """Where an auto-reply to this customer goes (at most one address)."""
+def customer_addresses(
+    channel: str, contact: Mapping[str, Any], provider: str | None = None
+) -> list[tuple[Medium, str]]:
+    """Where an auto-reply to this customer goes (at most one address). WhatsApp through
+    Meta's Cloud API is not answered on WhatsApp: the notifier sends WhatsApp through
+    Twilio, from another number than the one the customer wrote to, which WhatsApp's
+    customer service window refuses (error 63016) and the customer would not know."""
     email = contact.get("email")
     handles = contact.get("handles") or {}
     phone = contact.get("phone") or handles.get("sms")
-    if channel == "whatsapp" and (contact.get("phone") or handles.get("whatsapp")):
-        return [("whatsapp", str(contact.get("phone") or handles["whatsapp"]))]
+    whatsapp = contact.get("phone") or handles.get("whatsapp")
+    if channel == "whatsapp" and whatsapp and provider != "meta":
+        return [("whatsapp", str(whatsapp))]
+    if channel == "whatsapp" and provider == "meta":
+        return [("email", str(email))] if email else []
     if channel == "sms" and phone:
         return [("sms", str(phone))]
     if email:
@@ -72,8 +85,31 @@ def plan(
         template = target.template or name
         addresses = target_addresses(target)
     else:
-        template, addresses = name, customer_addresses(channel, contact)
+        given = data.get("reply_to")
+        reply_to: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+        provider = reply_to.get("provider")
+        template = name
+        addresses = customer_addresses(str(reply_to.get("channel") or channel), contact, provider)
+    sender = answering_number(data) if kind == "auto_reply" else None
     return [
-        Delivery(derived_id(event_id, "deliver", medium, to), event_id, kind, template, medium, to)
+        Delivery(
+            derived_id(event_id, "deliver", medium, to),
+            event_id,
+            kind,
+            template,
+            medium,
+            to,
+            sender if medium != "email" else None,
+        )
         for medium, to in dict.fromkeys(addresses)
     ]
+
+
+def answering_number(data: Mapping[str, Any]) -> str | None:
+    """The Twilio number the customer wrote to, to answer from (a business may have one
+    per region or brand); None when they wrote elsewhere (``SWITCHBOARD_TWILIO_FROM``)."""
+    reply_to = data.get("reply_to")
+    if not isinstance(reply_to, Mapping) or reply_to.get("provider") != "twilio":
+        return None
+    inbox = reply_to.get("inbox")
+    return inbox if isinstance(inbox, str) and E164.fullmatch(inbox) else None

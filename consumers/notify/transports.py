@@ -7,6 +7,7 @@ connection died after the message went out, so the ledger counts it as maybe del
 from __future__ import annotations
 
 import contextlib
+import re
 import ssl
 import sys
 import time
@@ -75,20 +76,37 @@ def message_id(delivery_id: str, sender: str) -> str:
     return f"<{delivery_id}@{domain}>"
 
 
+#: What no header value we write may hold: line breaks and every other control character.
+CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_value(text: str) -> str:
+    """``text`` as a header value that says what it shows and nothing more. Control
+    characters become a space; and an encoded word's opener ``=?`` is broken up (``= ?``),
+    because the email package decodes RFC 2047 words in a value it is given: a customer's
+    subject ``=?utf-8?q?Hi=0D=0AReply-To:_...?=`` (their text, already decoded once by the
+    ingress, or encoded twice) had become a line break, a header of their choosing and a
+    body, in a mail sent from our support address."""
+    text = " ".join(CONTROLS.sub(" ", text).split())
+    return text.replace("=?", "= ?")
+
+
 def email_message(out: Outgoing, sender: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
-    msg["To"] = out.delivery.to
-    msg["Subject"] = out.subject or ""
+    msg["To"] = header_value(out.delivery.to)
+    msg["Subject"] = header_value(out.subject or "")
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id(out.delivery.id, sender)
-    # RFC 3834: auto-responders must not answer this (and our ingress opens no ticket)
+    # RFC 3834: auto-responders must not answer this (and our ingress opens no ticket);
+    # Exchange and Outlook read their own header
     kind = "auto-replied" if out.delivery.kind == "auto_reply" else "auto-generated"
     msg["Auto-Submitted"] = kind
-    msg["X-Switchboard-Ticket"] = out.ticket_id
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Switchboard-Ticket"] = header_value(out.ticket_id)
     if out.in_reply_to:
-        msg["In-Reply-To"] = out.in_reply_to
-        msg["References"] = out.references or out.in_reply_to
+        msg["In-Reply-To"] = header_value(out.in_reply_to)
+        msg["References"] = header_value(out.references or out.in_reply_to)
     msg.set_content(out.body)
     return msg
 
@@ -169,8 +187,9 @@ class SmtpTransport:
         eight_bit = smtp.supports_extension("8bitmime")
         if eight_bit:
             options.append("BODY=8BITMIME")
-        await smtp.mail(sender, options=options)
-        await smtp.rcpt(to)
+        encoding = "utf-8" if utf8 else "ascii"  # SMTPUTF8 (RFC 6531): the addresses as UTF-8
+        await smtp.mail(sender, options=options, encoding=encoding)
+        await smtp.rcpt(to, encoding=encoding)
         return flatten_message(msg, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
 
     async def _body(self, smtp: aiosmtplib.SMTP, flat: bytes) -> None:
@@ -211,6 +230,10 @@ def before_the_body() -> Iterator[None]:
         raise SendFailed(f"smtp: {exc.code} {exc.message}", retriable=exc.code < 500) from None
     except aiosmtplib.SMTPNotSupported as exc:
         raise SendFailed(f"smtp: {exc}", retriable=False) from None
+    except UnicodeError as exc:  # an address the envelope cannot carry: never sent
+        raise SendFailed(
+            f"smtp: the address cannot be sent ({exc})", retriable=False
+        ) from None
     except (aiosmtplib.SMTPException, OSError) as exc:  # dropped or timed out: not sent
         certificate = unverified_certificate(exc)
         if certificate is not None:
@@ -244,7 +267,7 @@ class TwilioTransport:
         self._sender = sender
 
     async def send(self, out: Outgoing) -> str:
-        to, sender = out.delivery.to, self._sender
+        to, sender = out.delivery.to, out.delivery.sender or self._sender
         if out.delivery.medium == "whatsapp":
             to, sender = f"whatsapp:{to.removeprefix('whatsapp:')}", f"whatsapp:{sender}"
         form = {"To": to, "From": sender, "Body": out.body.strip()}

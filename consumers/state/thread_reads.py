@@ -8,6 +8,7 @@ How stored values are read lives here too: the owner of a message id
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,9 +137,14 @@ class ThreadReads:
         tickets = [Ticket.model_validate_json(value) for value in raw if value]
         return sorted(tickets, key=lambda t: (t.created_at, t.id))
 
-    async def contacts(self, tickets: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        """For (customer, ticket) pairs: how to reach the customer, from the ticket's last
-        customer message over the CRM profile (``email``, ``phone``, ``handles``,
+    async def contacts(
+        self,
+        tickets: list[tuple[str, str]],
+        senders: Sequence[Mapping[str, Any] | None] = (),
+    ) -> list[dict[str, Any]]:
+        """For (customer, ticket) pairs: how to reach the customer, from the sender given
+        for it (``senders``: the message an auto-reply answers) or else the ticket's last
+        customer message, over the CRM profile (``email``, ``phone``, ``handles``,
         ``name``). A ticket a merge carried over to the customer who absorbed its own
         (``RedisThreadStore._carry_current_ticket``) is read where it is now: its
         snapshot still names the absorbed customer. One round trip, two more then."""
@@ -153,10 +159,15 @@ class ThreadReads:
         for i, found in zip(moved, await self._contact_fields(list(moved.values())), strict=True):
             raw[i] = found
         out = []
-        for message, profile in raw:
-            seen = orjson.loads(message) if message else {}
+        given = [*senders, *([None] * (len(raw) - len(senders)))]
+        for (message, profile), sender in zip(raw, given, strict=True):
             known = orjson.loads(profile) if profile else {}
-            out.append({**known, **(seen.get("customer") or {})})
+            last = (
+                (orjson.loads(message) if message else {}).get("customer")
+                if sender is None
+                else None
+            )
+            out.append({**known, **(sender if sender is not None else last or {})})
         return out
 
     async def _contact_fields(self, tickets: list[tuple[str, str]]) -> list[tuple[Any, Any]]:

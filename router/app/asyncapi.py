@@ -179,7 +179,19 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
                     "in_reply_to": STR_OR_NULL,
                     "references": {"type": "array", "items": STR, "maxItems": MAX_REFERENCES},
                 },
-            }
+            },
+            "reply_to": {
+                "type": "object",
+                "description": "an auto-reply: whom it answers, as the message it answers "
+                "names them (the notifier sends to them, not to the ticket's later senders, "
+                "and through Twilio from the number they wrote to)",
+                "properties": {
+                    "channel": STR,
+                    "customer": {"type": "object"},
+                    "inbox": STR_OR_NULL,
+                    "provider": STR_OR_NULL,
+                },
+            },
         },
     ),
 }

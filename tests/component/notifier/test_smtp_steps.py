@@ -175,3 +175,24 @@ async def test_a_certificate_that_does_not_verify_is_a_configuration_error(
     assert not failed.value.unknown
     assert "certificate" in failed.value.answer
     assert mailbox.messages == []
+
+
+async def test_an_internationalised_address_goes_out_over_smtputf8() -> None:
+    """``jürgen@example.com`` (a web form takes it) to a server that offers SMTPUTF8: the
+    envelope had been encoded as ASCII and the notifier crashed, again on every restart."""
+    mailbox = Server()
+    to = Delivery("d-2", "e-2", "auto_reply", "after-hours", "email", "jürgen@example.com")
+    out = Outgoing(to, "Your request", "We are on it.\n", "T-1")
+    with serving(mailbox, enable_SMTPUTF8=True) as port:
+        await transport(f"smtp://127.0.0.1:{port}").send(out)
+    [sent] = mailbox.messages
+    assert str(sent["To"]) == "jürgen@example.com"
+
+
+async def test_an_internationalised_address_to_a_server_without_smtputf8_fails_for_good() -> None:
+    mailbox = Server()
+    to = Delivery("d-3", "e-3", "auto_reply", "after-hours", "email", "jürgen@example.com")
+    with serving(mailbox, enable_SMTPUTF8=False) as port, pytest.raises(SendFailed) as failed:
+        await transport(f"smtp://127.0.0.1:{port}").send(Outgoing(to, "x", "y\n", "T-1"))
+    assert not failed.value.retriable
+    assert mailbox.messages == []

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiosmtplib.email import flatten_message
 from ruamel.yaml import YAML
 
 from consumers.notify.plan import Delivery, customer_addresses, plan
@@ -16,8 +17,6 @@ from consumers.notify.targets import NotifyTargets, Target
 from consumers.notify.templates import Templates
 from consumers.notify.transports import (
     Outgoing,
-    SendFailed,
-    SmtpTransport,
     email_message,
     message_id,
     parse_smtp_url,
@@ -58,6 +57,27 @@ def test_auto_reply_goes_back_on_the_channel_where_it_can() -> None:
     assert customer_addresses("whatsapp", contact) == [("whatsapp", "+15551234567")]
     assert customer_addresses("chat", {"phone": "+15551234567"}) == [("sms", "+15551234567")]
     assert customer_addresses("chat", {"name": "Ada"}) == []
+
+
+def test_whatsapp_through_meta_is_not_answered_through_twilio() -> None:
+    """The notifier sends WhatsApp through Twilio, from another number than the one the
+    customer wrote to through Meta's Cloud API: WhatsApp refuses it outside that number's
+    window, and the customer would not know the sender. Email, if the CRM knows it."""
+    contact = {"phone": "+15551234567", "handles": {"whatsapp": "15551234567"}}
+    assert customer_addresses("whatsapp", contact, "meta") == []
+    known = {**contact, "email": "ada@example.com"}
+    assert customer_addresses("whatsapp", known, "meta") == [("email", "ada@example.com")]
+    assert customer_addresses("whatsapp", contact, "twilio") == [("whatsapp", "+15551234567")]
+
+
+def test_an_auto_reply_through_twilio_is_sent_from_the_number_written_to() -> None:
+    reply_to = {"channel": "sms", "inbox": "+15550002222", "provider": "twilio"}
+    data = {"template": "x", "kind": "auto_reply", "reply_to": reply_to}
+    [d] = plan("e-1", data, "email", {"phone": "+15551234567"}, no_targets)
+    assert (d.medium, d.to, d.sender) == ("sms", "+15551234567", "+15550002222")
+    web = {**data, "reply_to": {"channel": "webform", "inbox": "/v1/channels/webform"}}
+    [mail] = plan("e-2", web, "webform", {"email": "ada@example.com"}, no_targets)
+    assert (mail.medium, mail.sender) == ("email", None)
 
 
 def test_deliveries_have_ids_derived_from_event_medium_and_recipient() -> None:
@@ -276,7 +296,20 @@ def test_bidi_overrides_in_what_the_customer_wrote_leave_the_message(tmp_path: P
     assert Templates(tmp_path).render("hi", "sms", {}).body == arabic + "\n"
 
 
-async def test_a_message_the_email_package_refuses_is_a_failure_not_a_crash() -> None:
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "line\nbreak\r\nReply-To: attacker@evil.example",
+        # an encoded word the email package would decode into a line break: the
+        # customer's subject, once decoded by the ingress, or encoded twice
+        "=?utf-8?q?Hi=0D=0AReply-To:_attacker@evil.example=0D=0A=0D=0AInjected?=",
+        "Re: =?utf-8?b?SGkNClJlcGx5LVRvOiBhdHRhY2tlckBldmlsLmV4YW1wbGU=?=",
+    ],
+)
+def test_a_subject_cannot_add_a_header_or_a_body(subject: str) -> None:
+    """The email package decodes RFC 2047 words in a header value it is given: a
+    customer's subject had written a Reply-To of their choosing and a body into a mail
+    sent from our support address (and pushed Auto-Submitted into the body)."""
     [d] = plan(
         "e-3",
         {"template": "x", "kind": "auto_reply"},
@@ -284,10 +317,14 @@ async def test_a_message_the_email_package_refuses_is_a_failure_not_a_crash() ->
         {"email": "ada@example.com"},
         no_targets,
     )
-    transport = SmtpTransport(parse_smtp_url("smtp://127.0.0.1:9"), "s@acme.example", timeout_s=1)
-    with pytest.raises(SendFailed) as failed:
-        await transport.send(Outgoing(d, "line\nbreak", "x", "T-1", None))
-    assert failed.value.retriable is False
+    msg = email_message(Outgoing(d, subject, "Hello\n", "T-1", None), "s@acme.example")
+    wire = flatten_message(msg, utf8=False, cte_type="8bit").decode()
+    head, _, body = wire.partition("\r\n\r\n")
+    assert "Reply-To" not in msg
+    assert not any(line.startswith("Reply-To") for line in head.split("\r\n"))
+    assert "Auto-Submitted: auto-replied" in head
+    assert body == "Hello\r\n"
+    assert "\n" not in str(msg["Subject"])
 
 
 @pytest.mark.parametrize(
