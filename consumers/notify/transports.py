@@ -231,9 +231,7 @@ def before_the_body() -> Iterator[None]:
     except aiosmtplib.SMTPNotSupported as exc:
         raise SendFailed(f"smtp: {exc}", retriable=False) from None
     except UnicodeError as exc:  # an address the envelope cannot carry: never sent
-        raise SendFailed(
-            f"smtp: the address cannot be sent ({exc})", retriable=False
-        ) from None
+        raise SendFailed(f"smtp: the address cannot be sent ({exc})", retriable=False) from None
     except (aiosmtplib.SMTPException, OSError) as exc:  # dropped or timed out: not sent
         certificate = unverified_certificate(exc)
         if certificate is not None:

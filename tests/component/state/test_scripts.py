@@ -469,7 +469,8 @@ async def test_bump_skips_a_window_its_last_sent_record_already_shows(
     await counters.add([increment("e1", 2)])
     [unsent] = await counters.revise([WINDOW], final=False)
     [first] = await counters.revise([WINDOW], final=False)
-    assert unsent is not None and first is not None
+    assert unsent is not None
+    assert first is not None
     assert (unsent.revision, first.revision) == (1, 2)
     await counters.sent({WINDOW: first})
     assert await counters.add([increment("e1", 2)]) == [False]
