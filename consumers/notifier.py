@@ -567,6 +567,8 @@ class NotifierHandler:
             "ticket": ticket.model_dump(mode="json"),
             "customer": dict(contact) if d.kind == "auto_reply" else {},
             "notification": {"kind": d.kind, "template": d.template},
+            # the email it answers, for the default subject
+            "message": {"subject": thread.get("subject")} if thread else {},
             "to": d.to,
             "medium": d.medium,
         }

@@ -578,6 +578,7 @@ def answered(interaction: Interaction) -> dict[str, Any]:
         "message_id": interaction.thread.message_id,
         "in_reply_to": interaction.thread.in_reply_to,
         "references": trimmed(interaction.thread.references),
+        "subject": interaction.subject,  # what the default subject answers
     }
 
 

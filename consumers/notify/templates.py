@@ -74,9 +74,18 @@ class Templates:
             template = self._env.get_template(f"{name}.subject.j2")
         except TemplateNotFound:
             ticket = context.get("ticket") or {}
-            subject = f"Re: {ticket.get('subject')}" if ticket.get("subject") else "Your request"
-            return one_line(subject)
+            answered = (context.get("message") or {}).get("subject") or ticket.get("subject")
+            return one_line(f"Re: {REPLY_PREFIX.sub('', answered)}" if answered else "Your request")
         return one_line(template.render(context))
+
+
+#: The reply and forward prefixes mailers put before a subject ("Re:", "RE[2]:", "AW:",
+#: "SV:", "Antw:", "回复:"), however many: a reply's subject has one "Re:" (RFC 5322
+#: section 3.6.5), and mail clients thread on the subject after it.
+REPLY_PREFIX = re.compile(
+    r"^(?:\s*(?:re|aw|sv|vs|antw|antwort|odp|ynt|r|rif|回复|答复|回覆)(?:\[\d+\])?\s*[:：]\s*)+",
+    re.IGNORECASE,
+)
 
 
 def one_line(text: str) -> str:

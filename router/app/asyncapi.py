@@ -178,6 +178,7 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
                     "message_id": STR_OR_NULL,
                     "in_reply_to": STR_OR_NULL,
                     "references": {"type": "array", "items": STR, "maxItems": MAX_REFERENCES},
+                    "subject": STR_OR_NULL,
                 },
             },
             "reply_to": {

@@ -374,3 +374,23 @@ def test_a_long_page_is_cut_to_what_twilio_takes(filler: str) -> None:
     assert text.startswith("[HIGH] ticket T-1 in billing needs attention: ")
     assert text.endswith("\N{HORIZONTAL ELLIPSIS}")
     assert text[-2] == filler
+
+
+@pytest.mark.parametrize(
+    ("message", "ticket_subject", "subject"),
+    [
+        ({"subject": "Re: Re: Broken kettle"}, "Broken kettle", "Re: Broken kettle"),
+        ({"subject": "AW: Rechnung 4711"}, "Rechnung", "Re: Rechnung 4711"),
+        ({}, "Re: Broken kettle", "Re: Broken kettle"),
+        ({}, None, "Your request"),
+    ],
+)
+def test_the_default_subject_answers_the_message_with_one_re(
+    tmp_path: Path, message: dict[str, str], ticket_subject: str | None, subject: str
+) -> None:
+    """The default subject is the answered email's (so the customer's mail client files the
+    reply in that thread), with one "Re:" (RFC 5322 section 3.6.5), not "Re: Re: ..."."""
+    (tmp_path / "ack.email.j2").write_text("Thanks")
+    ticket = {"subject": ticket_subject} if ticket_subject else {}
+    context = {"ticket": ticket, "message": message}
+    assert Templates(tmp_path).render("ack", "email", context).subject == subject
