@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from difflib import get_close_matches
 from pathlib import Path
 
+from jinja2 import FileSystemLoader, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -96,6 +98,50 @@ def notification_warnings(ruleset: RuleSet, templates: Path) -> list[RuleWarning
                     message = f"notify target '{name}' is not in {templates / TARGETS_FILE}"
                     found.append(RuleWarning(action.mark, message))
     return found
+
+
+def template_warnings(ruleset: RuleSet, templates: Path) -> list[RuleWarning]:
+    """Templates the rules use that Jinja cannot compile (a syntax error, an unknown
+    filter or test): the notifier dead-letters every notification that needs one. Each
+    as ``file:line``, where Jinja says it is."""
+    used = {
+        name
+        for rule in ruleset.rules + ruleset.escalations
+        for action in rule.actions
+        if action.name == "auto_reply" and isinstance(action.value, str)
+        for name in (action.value,)
+    } | (_targets_templates(templates / TARGETS_FILE) or set())
+    env = SandboxedEnvironment(loader=FileSystemLoader(templates), autoescape=False)
+    found: list[RuleWarning] = []
+    for name in sorted(used):
+        for part in ("subject", *BODIES):
+            path = templates / f"{name}.{part}.j2"
+            if not path.is_file():
+                continue
+            try:
+                env.get_template(path.name)
+            except TemplateSyntaxError as exc:
+                message = f"template {path.name} does not compile: {exc.message}"
+                found.append(RuleWarning(Mark(str(path), exc.lineno or 1, 1), message))
+            except (TemplateError, UnicodeDecodeError, OSError) as exc:
+                message = f"template {path.name} cannot be read: {exc}"
+                found.append(RuleWarning(Mark(str(path), 1, 1), message))
+    return found
+
+
+def _targets_templates(path: Path) -> set[str] | None:
+    """The templates ``notify_targets.yaml`` names (each target's, else its own name)."""
+    try:
+        document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except (OSError, YAMLError, UnicodeDecodeError):
+        return None
+    targets = document.get("targets") if isinstance(document, dict) else None
+    if not isinstance(targets, dict):
+        return None
+    return {
+        str(t.get("template") or name) if isinstance(t, dict) else str(name)
+        for name, t in targets.items()
+    }
 
 
 def _target_names(path: Path) -> set[str] | None:

@@ -17,7 +17,13 @@ from typing import Annotated, Any
 import structlog
 import typer
 
-from rules.analysis import find_warnings, notification_warnings, skipped_files, templates_dir
+from rules.analysis import (
+    find_warnings,
+    notification_warnings,
+    skipped_files,
+    template_warnings,
+    templates_dir,
+)
 from rules.casefile import CaseFileInvalid, CaseResult, load_cases, run_case
 from rules.decision import Decision
 from rules.engine import RuleSet
@@ -153,6 +159,7 @@ def check(
     ruleset = _load(path)
     warnings = find_warnings(ruleset)
     warnings += notification_warnings(ruleset, templates or templates_dir(path))
+    warnings += template_warnings(ruleset, templates or templates_dir(path))
     warnings += skipped_files(path)
     warnings.sort(key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
     for warning in warnings:

@@ -100,6 +100,37 @@ def test_check_warns_of_notifications_the_notifier_would_not_find(tmp_path: Path
     assert "auto_reply template 'helo'" in fixed.stdout
 
 
+def test_check_warns_of_templates_that_do_not_compile(tmp_path: Path) -> None:
+    """A template with a syntax error or an unknown filter: the notifier dead-letters every
+    notification that needs it; ``rules check`` had said "ok"."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+        "rules:\n  - {name: r, then: {auto_reply: ack, notify: [lead]}}\n",
+        encoding="utf-8",
+    )
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "ack.email.j2").write_text("Hello {{ customer.name | shout }}\n")
+    (templates / "ack.subject.j2").write_text("Re: {{ ticket.subject }}\n")
+    (templates / "page.sms.j2").write_text("Ticket\n{% if ticket %}\n{{ ticket.id }}\n")
+    (templates / "notify_targets.yaml").write_text(
+        "version: 1\ntargets: {lead: {sms: ['+15551234567'], template: page}}\n"
+    )
+    result = run("check", rules)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        f"{templates / 'ack.email.j2'}:1:1: warning: template ack.email.j2 does not "
+        "compile: No filter named 'shout'."
+    )
+    assert lines[1].startswith(
+        f"{templates / 'page.sms.j2'}:3:1: warning: template page.sms.j2 does not compile: "
+        "Unexpected end of template."
+    )
+    assert lines[2].endswith("(2 warnings)")
+
+
 def test_test_command_passes_the_example_cases() -> None:
     result = run("test", EXAMPLES, "--cases", CASES)
     assert result.returncode == 0, result.stdout
