@@ -492,3 +492,20 @@ async def group_has_history(settings: Settings, group: str, *topics: Topic) -> b
     finally:
         await admin.close()
     return any(o.offset > 0 for o in offsets.values())
+
+
+PRODUCER_CLOSE_S = 5.0
+"""How long a stopping role waits for its producer to close. Every record a role
+answered or committed for was acked already; what is still queued belongs to requests
+answered 503 (outcome unknown) or to a batch that will be read again. A hung broker would
+hold ``stop()`` for its whole request timeout, past an orchestrator's grace period."""
+
+
+async def stop_producer(producer: AIOKafkaProducer) -> None:
+    """``producer.stop()``, waited for ``PRODUCER_CLOSE_S`` at most."""
+    try:
+        await asyncio.wait_for(producer.stop(), PRODUCER_CLOSE_S)
+    except TimeoutError:
+        structlog.get_logger("switchboard.kafka").warning(
+            "producer_closed_unflushed", waited_s=PRODUCER_CLOSE_S
+        )

@@ -39,7 +39,7 @@ from router.app.reload import answer_sighup, watch_rules
 from router.app.web import bind_http, ingress, kafka_ready, serve, topic_watch
 from router.errors import Unrecoverable
 from router.health import NotReady, ReadyCheck, ops_app
-from router.kafka import group_has_history, make_consumer, make_producer, publish
+from router.kafka import group_has_history, make_consumer, make_producer, publish, stop_producer
 from router.observability import Telemetry
 from router.redis import RedisClient, make_redis, serves_every_key
 from router.settings import Settings
@@ -57,21 +57,7 @@ async def _producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     try:
         yield producer
     finally:
-        await _stop_producer(producer)
-
-
-PRODUCER_CLOSE_S = 5.0
-"""How long a stopping role waits for its producer to close. Every record a role
-answered or committed for was acked already; what is still queued belongs to requests
-answered 503 (outcome unknown) or to a batch that will be read again. A hung broker would
-hold ``stop()`` for its whole request timeout, past an orchestrator's grace period."""
-
-
-async def _stop_producer(producer: AIOKafkaProducer) -> None:
-    try:
-        await asyncio.wait_for(producer.stop(), PRODUCER_CLOSE_S)
-    except TimeoutError:
-        log.warning("producer_closed_unflushed", waited_s=PRODUCER_CLOSE_S)
+        await stop_producer(producer)
 
 
 @dataclass

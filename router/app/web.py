@@ -24,7 +24,7 @@ from consumers.state.threads import RedisThreadStore
 from router.app.read_api import include_read_api
 from router.errors import ConfigError
 from router.health import NotReady, ReadyCheck
-from router.kafka import make_producer
+from router.kafka import make_producer, stop_producer
 from router.observability import Telemetry
 from router.redis import make_redis, serves_every_key
 from router.settings import Settings
@@ -65,7 +65,16 @@ async def topic_watch(settings: Settings, *, adopt: bool = False) -> AsyncIterat
         yield watch
     finally:
         stop.set()
-        await task
+        # a refresh in flight against a hung broker would hold the stop for its timeout
+        done, _ = await asyncio.wait({task}, timeout=WATCH_STOP_S)
+        if not done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+WATCH_STOP_S = 1.0
+"""How long a stopping process waits for the topic watch's refresh in flight."""
 
 
 @asynccontextmanager
@@ -78,7 +87,7 @@ async def ingress(
             watch = await stack.enter_async_context(topic_watch(settings, adopt=True))
         producer = make_producer(settings)
         await producer.start()
-        stack.push_async_callback(producer.stop)
+        stack.push_async_callback(stop_producer, producer)  # bounded: a hung broker
         redis = make_redis(settings)
         stack.push_async_callback(redis.aclose)
         publisher = Publisher(

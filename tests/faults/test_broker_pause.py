@@ -6,6 +6,7 @@ id per request on the inbound topic: none lost, none extra."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -172,3 +173,31 @@ async def test_a_retry_without_a_key_of_the_same_form_is_a_duplicate(
         assert other.json()["id"] != first.json()["id"]
     records = values(await read_topic(deployment.settings(), Topic.INBOUND, expect=2, settle=1.0))
     assert Counter(r["id"] for r in records) == {first.json()["id"]: 1, other.json()["id"]: 1}
+
+
+@pytest.mark.slow
+async def test_an_ingress_stops_within_its_grace_period_while_the_broker_hangs(
+    deployment: Deployment, broker: ChildServer
+) -> None:
+    """SIGTERM with the broker frozen and a request in flight: the request is answered
+    (503) at its produce deadline, then the producer's close and the topic watch's last
+    refresh are bounded. They were not: the ingress took about 34 s to exit, past a
+    Kubernetes grace period of 30 s (25 s after the preStop sleep)."""
+    ingress = await start_ingress(deployment, 10_000)  # the default produce deadline
+    async with httpx.AsyncClient(base_url=ingress.url, timeout=60) as http:
+        assert (await post(http, Request("warm", form(0)))) == 202
+        broker.pause()
+        try:
+            caught = [Request(f"caught-{n}", form(n)) for n in range(1, 21)]
+            in_flight = [asyncio.create_task(post(http, r)) for r in caught]
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+            ingress.proc.send_signal(signal.SIGTERM)
+            code = await ingress.wait_exit(60)
+            took = time.monotonic() - started
+            assert set(await asyncio.gather(*in_flight)) == {503}
+        finally:
+            broker.resume()
+    assert code == 0, ingress.describe()
+    # the produce deadline, then the producer's close (5 s) and the watch's refresh (1 s)
+    assert took < 10 + 5 + 1 + 3, f"stopped after {took:.1f} s"
