@@ -67,6 +67,9 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         self._handled: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._commit_timeout_s = 10.0
+        self.joined = False
+        """Whether the group gave this member its share once, partitions or none: a
+        replica beyond the partition count is a standby, and ready as one."""
 
     def bind(self, consumer: AIOKafkaConsumer, commit_timeout_s: float) -> None:
         self._consumer, self._commit_timeout_s = consumer, commit_timeout_s
@@ -99,7 +102,8 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
                 log.warning("commit_on_revoke_failed", error=_describe(exc))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        del assigned  # nothing to do: the new partitions are read from their commits
+        del assigned  # the new partitions are read from their commits
+        self.joined = True
 
 
 Guard = Callable[[], Awaitable[None]]
@@ -182,7 +186,11 @@ async def run_consumer(
         next_tick = time.monotonic()
         while not stop.is_set():
             batch = await poller.poll(poll_ms / 1000 + tick_every_s)
-            if state is not None and not state.joined and consumer.assignment():
+            if (
+                state is not None
+                and not state.joined
+                and (consumer.assignment() or in_flight.joined)
+            ):
                 state.joined = True
                 log.info("consumer_joined", consumer=handler.name)
             records = [r for recs in batch.values() for r in recs]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from consumers.runner import InFlight, Record, run_consumer
+from consumers.runner import ConsumerState, InFlight, Record, run_consumer
 from router.kafka import make_consumer
 from router.settings import Settings
 from router.topics import Topic, TopicNames
@@ -97,3 +97,34 @@ async def test_a_member_joining_mid_batch_does_not_read_that_batch_again(
     assert len(everyone) == 2 * RECORDS
     assert first.seen
     assert second.seen  # the second member did take a partition over
+
+
+async def test_a_member_the_group_gives_no_partition_is_joined_as_a_standby(
+    settings: Settings,
+) -> None:
+    """Three members of a group on two partitions: the third gets none. It is joined (a
+    standby, ready to take over), not "not joined yet" for as long as the others run: a
+    rolling update's extra pod was never ready, and the rollout stalled."""
+    stop = asyncio.Event()
+    states = [ConsumerState(f"member-{n}") for n in range(3)]
+
+    async def one(state: ConsumerState) -> None:
+        in_flight = InFlight()
+        consumer = make_consumer(settings, "standby-test", Topic.INBOUND, listener=in_flight)
+        await consumer.start()
+        handler = Slow(state.name, [], asyncio.Event(), [RECORDS])
+        try:
+            await run_consumer(consumer, handler, stop, in_flight=in_flight, state=state)
+        finally:
+            await consumer.stop()
+
+    members = [asyncio.create_task(one(state)) for state in states]
+    try:
+        for _ in range(600):
+            if all(state.joined for state in states):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(*members)
+    assert [state.joined for state in states] == [True, True, True]
