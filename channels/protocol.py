@@ -568,10 +568,17 @@ def problem_on_failure(app: ASGIApp) -> ASGIApp:
 
 async def _send_problem(send: Callable[[Any], Awaitable[None]], exc: BaseException) -> None:
     if isinstance(exc, asyncio.CancelledError):
-        status, detail = 503, "the server is shutting down; retry the request"
+        # cut mid-way: a produce may have gone out, and the broker may write it yet
+        status, slug = 503, "outcome-unknown"
+        detail = (
+            "the server stopped while handling this request: the event may have been "
+            "written. Retry with the same Idempotency-Key (or the same content, or the "
+            "provider's id): the retry carries the same event id, so it never becomes a "
+            "second event"
+        )
     else:
-        status, detail = 500, "the server failed to answer this request"
-    body = problem_body(Problem(status, detail))
+        status, slug, detail = 500, None, "the server failed to answer this request"
+    body = problem_body(Problem(status, detail, slug=slug))
     headers = [
         (b"content-type", PROBLEM_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
