@@ -19,6 +19,7 @@ from starlette.types import Scope
 
 from router.actions import json_pointer
 from router.errors import BackendUnavailable, InvalidEvent, OutcomeUnknown, TooLarge
+from router.logs import Sampled
 
 log = structlog.get_logger("switchboard.ingress")
 
@@ -220,6 +221,10 @@ def _not_done(method: str) -> str:
 
 
 def install_handlers(app: Any, retry_after_s: int) -> None:
+    # the refused requests' log lines: one per backend, kind and path every 5 s, counting
+    # the others (``held_back``); a line per request had written hundreds a second
+    backend_lines = Sampled()
+
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
         return problem_response(exc, instance_path(request.scope))
@@ -257,7 +262,15 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
         # the one line an operator sees for it: which backend, what it said, where (the
         # path's first two segments: a read API path names a customer)
         where = "/".join(request.url.path.split("/")[:3])
-        log.warning(slug.replace("-", "_"), backend=exc.backend, error=str(exc), path=where)
+        held_back = backend_lines.take((slug, exc.backend, where))
+        if held_back is not None:  # one line every few seconds while the backend is down
+            log.warning(
+                slug.replace("-", "_"),
+                backend=exc.backend,
+                error=str(exc),
+                path=where,
+                held_back=held_back,
+            )
         problem = Problem(503, detail, slug=slug, headers={"Retry-After": str(retry_after_s)})
         return problem_response(problem, instance_path(request.scope))
 

@@ -14,6 +14,8 @@ import io
 import logging
 import math
 import sys
+import time
+from collections.abc import Callable, Hashable
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
@@ -214,3 +216,30 @@ def configure_logging(
 def _isatty(out: Any) -> bool:
     isatty = getattr(out, "isatty", None)
     return bool(isatty()) if callable(isatty) else False
+
+
+class Sampled:
+    """At most one log line per key every ``every_s`` seconds; the next one counts the
+    lines held back meanwhile. For what repeats per request while a backend is down (a
+    refused request each, hundreds a second): one line every few seconds says as much."""
+
+    def __init__(self, every_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every_s = every_s
+        self._clock = clock
+        self._last: dict[Hashable, float] = {}
+        self._held: dict[Hashable, int] = {}
+
+    def take(self, key: Hashable) -> int | None:
+        """None: hold this line back; else log it, with this many held back before it."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self._every_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        if len(self._last) > MAX_SAMPLED_KEYS:  # keys are few (backends, paths); bounded
+            self._last.clear()
+        self._last[key] = now
+        return self._held.pop(key, 0)
+
+
+MAX_SAMPLED_KEYS = 1000

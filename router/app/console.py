@@ -28,6 +28,7 @@ from router.app.signals import STOP_SIGNALS, EarlySignals, StartupInterrupted
 from router.errors import ConfigError, Unrecoverable
 from router.events import iso, utcnow
 from router.kafka import check_kafka
+from router.logs import Sampled
 from router.redis import UNAVAILABLE, check_redis
 from router.settings import Settings, load_settings
 from router.topic_admin import missing_topics
@@ -169,6 +170,7 @@ def counted(count: int, noun: str, nouns: str | None = None) -> str:
 
 log = structlog.get_logger("switchboard")
 ABANDONED = "Future exception was never retrieved"
+ABANDONED_LINES = Sampled()
 
 
 def quiet_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -178,7 +180,10 @@ def quiet_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     that gave up has already been answered 503 or retried. Anything else as asyncio says."""
     error = context.get("exception")
     if context.get("message") == ABANDONED and isinstance(error, UNAVAILABLE):
-        log.warning("backend_call_abandoned", error=f"{type(error).__name__}: {error}"[:200])
+        held_back = ABANDONED_LINES.take(type(error).__name__)
+        if held_back is not None:  # one line every few seconds while a backend is down
+            described = f"{type(error).__name__}: {error}"[:200]
+            log.warning("backend_call_abandoned", error=described, held_back=held_back)
         return
     loop.default_exception_handler(context)
 
