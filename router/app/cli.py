@@ -330,6 +330,10 @@ def run(
     if wanted & {"router", "timers"}:
         load_rules_or_exit(settings.rules_path)
 
+    # the process's roles on every line, those written outside a role's task too (a
+    # role stopping, the topic watch): the role tasks name their own
+    structlog.contextvars.bind_contextvars(role="+".join(sorted(wanted)))
+
     async def main(stop: asyncio.Event) -> None:
         await preflight(settings)
         await roles_mod.run_roles(

@@ -194,6 +194,7 @@ async def test_a_batch_the_router_cannot_read_stops_it_with_one_line(
     assert len(errors) == 1, stderr
     [stopped] = errors
     assert stopped["event"] == "role_stopped"
+    assert stopped["role"] == "router"  # written after the role's task ended
     inbound = TopicNames(settings.topic_prefix)(Topic.INBOUND)
     reason = stopped["reason"]
     assert inbound in reason
