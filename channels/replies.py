@@ -541,14 +541,17 @@ def _history(text: str, rest: list[Any]) -> str:
 
 
 def _weak(header: str, content: str) -> bool:
-    """A header of the library's that is a customer's sentence: one line ending in
-    "wrote:" with no address, date or time, above words that are not ``>`` quoted ("Am
-    Montag schrieb ich Ihnen wegen meiner Bestellung:", "On Monday my colleague wrote:").
+    """A header of the library's that is a customer's words: a line ending in "wrote:",
+    or a block of fields, with no address, date or time, above words that are not ``>``
+    quoted ("Am Montag schrieb ich Ihnen wegen meiner Bestellung:", "On Monday my
+    colleague wrote:", "Von: Berlin / An: Hamburg").
     A mailer's header names the sender's address or the date and time it quotes, or
     introduces a ``>`` quote; cutting there put the customer's own words in the history."""
     line = header.strip()
-    if not line or "\n" in line or INTRO_HINT.search(line) or re.match(r"[-_*=]{3,}", line):
+    if not line or INTRO_HINT.search(line) or re.match(r"[-_*=]{3,}", line):
         return False
+    # a block of fields ("Von: Berlin / An: Hamburg / Betreff: Paket 4711") naming no
+    # address, date or time is the customer's too; Outlook's names the date it was sent
     below = content[content.find(header) + len(header) :] if header in content else content
     first = next((text for text in below.split("\n") if text.strip()), "")
     return not _is_quote(first)

@@ -237,6 +237,20 @@ def test_original_message_separators_in_more_languages_start_the_quote(separator
     assert reply.quoted == f"{separator}\n\n{OLD_TEXT}"
 
 
+@pytest.mark.parametrize(
+    "own",
+    [
+        "Die Sendung:\nVon: Berlin\nAn: Hamburg\nBetreff: Paket 4711\n\nBitte prüfen.",
+        "The parcel:\nFrom: Berlin\nTo: Hamburg\nSubject: parcel 4711\n\nPlease check.",
+    ],
+)
+def test_a_customers_field_lines_the_library_reads_as_a_block_stay_theirs(own: str) -> None:
+    """The reply library's own Outlook patterns (English, German...) had cut these; a
+    block naming no address, date or time is the customer's."""
+    reply = split_reply(own)
+    assert (reply.text, reply.quoted) == (own, None)
+
+
 def test_a_customers_lines_that_look_like_fields_but_name_no_sender_address_stay() -> None:
     own = "Посылка:\nОт: Москва\nКому: Иван\nТема: заказ 4711\n\nПроверьте, пожалуйста."
     reply = split_reply(own)
