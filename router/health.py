@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
+import structlog
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
@@ -81,6 +82,9 @@ class _Entry:
     abandoned: asyncio.Task[str] | None = None  # timed out, cancelled, still winding down
 
 
+log = structlog.get_logger("switchboard.health")
+
+
 class Readiness:
     """Evaluates a role's readiness checks within ``timeout_s``, reusing results younger
     than ``ttl_s``.
@@ -102,6 +106,8 @@ class Readiness:
         self._ttl_s = ttl_s
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
+        self._failing: set[str] = set()  # the checks that failed when last evaluated
+        self._passed: set[str] = set()  # the checks that passed once: the start is over
 
     async def evaluate(self) -> dict[str, str]:
         """name -> ``ok`` (or ``ok (note)``) or ``failing: <reason>``, in the order the
@@ -130,7 +136,24 @@ class Readiness:
             await asyncio.wait(tasks, timeout=max(0.0, min(budget, self._timeout_s)))
             for entry in waiting:
                 self._collect(entry)
-        return {name: self._entries[name].result or TIMED_OUT for name in current}
+        results = {name: self._entries[name].result or TIMED_OUT for name in current}
+        self._log_changes(results)
+        return results
+
+    def _log_changes(self, results: Mapping[str, str]) -> None:
+        """One line when a check starts failing and one when it passes again: a broker
+        paused for seconds had turned ``/readyz`` 503 with no line in any log."""
+        failing = {
+            name
+            for name, result in results.items()
+            if not is_ready(result) and name in self._passed  # not a start still under way
+        }
+        self._passed |= {name for name, result in results.items() if is_ready(result)}
+        for name in sorted(failing - self._failing):
+            log.warning("not_ready", check=name, reason=results[name][:200])
+        for name in sorted((self._failing - failing) & set(results)):
+            log.info("ready_again", check=name)
+        self._failing = failing
 
     def _start(self, entry: _Entry) -> None:
         try:

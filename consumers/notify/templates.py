@@ -48,6 +48,7 @@ class Templates:
             autoescape=False,  # plain text: email text/plain bodies and SMS
             keep_trailing_newline=False,
             auto_reload=True,
+            finalize=_shown,  # a field the customer left empty reads as nothing, not "None"
         )
 
     def render(self, name: str, medium: str, context: dict[str, Any]) -> Rendered:
@@ -86,6 +87,10 @@ REPLY_PREFIX = re.compile(
     r"^(?:\s*(?:re|aw|sv|vs|antw|antwort|odp|ynt|r|rif|回复|答复|回覆)(?:\[\d+\])?\s*[:：]\s*)+",
     re.IGNORECASE,
 )
+
+
+def _shown(value: Any) -> Any:
+    return "" if value is None else value
 
 
 def one_line(text: str) -> str:

@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from router.health import CHECK_TIMEOUT_S, NotReady, Readiness, ReadyCheck, ops_app
 from router.observability import Telemetry
@@ -158,3 +159,31 @@ async def test_a_check_removed_from_the_registry_is_dropped() -> None:
     assert await readiness.evaluate() == {"late": "ok"}
     del checks["late"]
     assert await readiness.evaluate() == {}
+
+
+async def test_a_check_that_starts_failing_and_passes_again_is_logged_once_each() -> None:
+    """A broker paused for seconds had turned /readyz 503 with no line in any log."""
+    now = [100.0]
+    down = [False]
+
+    def kafka() -> None:
+        if down[0]:
+            raise NotReady("broker not answering")
+
+    readiness = Readiness(lambda: {"kafka": kafka}, ttl_s=0.0, clock=lambda: now[0])
+    with capture_logs() as logs:
+        down[0] = True
+        await readiness.evaluate()  # a start still under way: not worth a line
+        down[0] = False
+        await readiness.evaluate()
+        down[0] = True
+        for _ in range(3):  # probed again and again while it fails: one line
+            await readiness.evaluate()
+        down[0] = False
+        await readiness.evaluate()
+        await readiness.evaluate()
+    assert [(e["event"], e["check"]) for e in logs] == [
+        ("not_ready", "kafka"),
+        ("ready_again", "kafka"),
+    ]
+    assert "broker not answering" in logs[0]["reason"]

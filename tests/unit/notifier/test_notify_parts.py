@@ -394,3 +394,9 @@ def test_the_default_subject_answers_the_message_with_one_re(
     ticket = {"subject": ticket_subject} if ticket_subject else {}
     context = {"ticket": ticket, "message": message}
     assert Templates(tmp_path).render("ack", "email", context).subject == subject
+
+
+def test_a_field_with_no_value_reads_as_nothing_not_none(tmp_path: Path) -> None:
+    (tmp_path / "hi.email.j2").write_text("Hello {{ customer.name }}, ref {{ ticket.id }}")
+    context = {"customer": {"name": None}, "ticket": {"id": "T-1"}}
+    assert Templates(tmp_path).render("hi", "email", context).body == "Hello , ref T-1\n"
