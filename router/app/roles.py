@@ -421,6 +421,10 @@ async def run_roles(
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+        except asyncio.CancelledError:  # a second signal: stop now, not after the drain
+            for task in tasks:
+                task.cancel()
+            raise
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -201,3 +201,31 @@ async def test_an_ingress_stops_within_its_grace_period_while_the_broker_hangs(
     assert code == 0, ingress.describe()
     # the produce deadline, then the producer's close (5 s) and the watch's refresh (1 s)
     assert took < 10 + 5 + 1 + 3, f"stopped after {took:.1f} s"
+
+
+@pytest.mark.slow
+async def test_a_second_sigterm_stops_the_ingress_at_once(
+    deployment: Deployment, broker: ChildServer
+) -> None:
+    """The first SIGTERM drains (requests in flight wait for their produce deadline); a
+    second one stops now, as the CLI says. It had been ignored until the drain ended."""
+    ingress = await start_ingress(deployment, 10_000)
+    async with httpx.AsyncClient(base_url=ingress.url, timeout=60) as http:
+        assert (await post(http, Request("warm", form(0)))) == 202
+        broker.pause()
+        try:
+            caught = [Request(f"caught-{n}", form(n)) for n in range(1, 6)]
+            in_flight = [asyncio.create_task(post(http, r)) for r in caught]
+            await asyncio.sleep(0.5)
+            ingress.proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(1.0)
+            started = time.monotonic()
+            ingress.proc.send_signal(signal.SIGTERM)
+            code = await ingress.wait_exit(60)
+            took = time.monotonic() - started
+            await asyncio.gather(*in_flight, return_exceptions=True)
+        finally:
+            broker.resume()
+    assert code == 130, ingress.describe()  # interrupted, as the CLI says
+    assert "Traceback" not in ingress.stderr_text()
+    assert took < 7, f"stopped {took:.1f} s after the second SIGTERM"
