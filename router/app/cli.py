@@ -52,6 +52,7 @@ from router.app.console import (  # noqa: E402
     settings_or_exit,
     state_app,
     topics_app,
+    unless_stopped,
 )
 from router.app.output import CannotWrite, GuardedStdout, drop_stdout  # noqa: E402
 from router.errors import ConfigError, Unrecoverable  # noqa: E402
@@ -335,7 +336,8 @@ def run(
     structlog.contextvars.bind_contextvars(role="+".join(sorted(wanted)))
 
     async def main(stop: asyncio.Event) -> None:
-        await preflight(settings)
+        if not await unless_stopped(preflight(settings), stop):
+            return
         await roles_mod.run_roles(
             settings,
             wanted,

@@ -263,6 +263,25 @@ def run_until_signal(
         raise typer.Exit(1) from None
 
 
+async def unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Await ``work`` unless ``stop`` is set first (a SIGTERM while a role still checks
+    its backends): then it is cancelled, and False. A stop asked for is no start-up
+    failure: a role checking a paused broker had waited out the check and reported one."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if task.done():
+        task.result()  # its error, if any
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return False
+
+
 async def preflight(settings: Settings) -> None:
     """Fail fast on anything a role cannot run without, naming the setting."""
     await preflight_kafka_redis(settings)

@@ -229,3 +229,24 @@ async def test_a_second_sigterm_stops_the_ingress_at_once(
     assert code == 130, ingress.describe()  # interrupted, as the CLI says
     assert "Traceback" not in ingress.stderr_text()
     assert took < 7, f"stopped {took:.1f} s after the second SIGTERM"
+
+
+async def test_a_sigterm_while_a_role_checks_a_hung_broker_stops_it_cleanly(
+    deployment: Deployment, broker: ChildServer
+) -> None:
+    """A pod terminated while its role still checks the broker: it stops at once, exit
+    0, no ``startup_failed``. It had waited out the check and reported a start-up
+    failure (exit 2) for a stop that was asked for."""
+    broker.pause()
+    try:
+        role = deployment.spawn("metrics")
+        await asyncio.sleep(2.0)  # started, checking the broker that does not answer
+        started = time.monotonic()
+        role.proc.send_signal(signal.SIGTERM)
+        code = await role.wait_exit(30)
+        took = time.monotonic() - started
+    finally:
+        broker.resume()
+    assert code == 0, role.describe()
+    assert not [line for line in role.log_lines() if line.get("event") == "startup_failed"]
+    assert took < 3, f"stopped {took:.1f} s after SIGTERM"
