@@ -34,6 +34,34 @@ REPEAT_WINDOW_S = 30.0
 """A library line (aiokafka while a broker is down) repeats at most once in this window."""
 
 
+class Sampled:
+    """At most one log line per key every ``every_s`` seconds; the next one counts the
+    lines held back meanwhile. For what repeats hundreds of times a second while a
+    backend is down (a library's retries, a refused request each): one line every few
+    seconds says as much."""
+
+    def __init__(self, every_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every_s = every_s
+        self._clock = clock
+        self._seen: dict[Hashable, tuple[float, int]] = {}  # key -> (shown at, held since)
+
+    def take(self, key: Hashable, now: float | None = None) -> int | None:
+        """None: hold this line back; else log it, with this many held back before it.
+        ``now``: the line's own time, when it has one (a logging record's)."""
+        now = self._clock() if now is None else now
+        shown, held = self._seen.get(key, (-math.inf, 0))
+        if now - shown < self._every_s:
+            self._seen[key] = (shown, held + 1)
+            return None
+        if len(self._seen) > MAX_SAMPLED_KEYS:  # many distinct lines: start over, not grow
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        return held
+
+
+MAX_SAMPLED_KEYS = 1000
+
+
 class _Repeats(logging.Filter):
     """Lets the first of each library message through, then nothing of that message for
     ``REPEAT_WINDOW_S``; the next one says how many were held back. A broker outage makes
@@ -43,19 +71,14 @@ class _Repeats(logging.Filter):
     def __init__(self, window_s: float = REPEAT_WINDOW_S) -> None:
         super().__init__()
         self._window = window_s
-        self._seen: dict[tuple[str, Any], tuple[float, int]] = {}
+        self._sampled = Sampled(window_s)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith(DEFAULT_LOGGER) or record.levelno >= logging.CRITICAL:
             return True
-        key = (record.name, record.msg)
-        first, held = self._seen.get(key, (-math.inf, 0))
-        if record.created - first < self._window:
-            self._seen[key] = (first, held + 1)
+        held = self._sampled.take((record.name, record.msg), now=record.created)
+        if held is None:
             return False
-        if len(self._seen) > 1000:  # many distinct lines: start over rather than grow
-            self._seen.clear()
-        self._seen[key] = (record.created, 0)
         if held:
             record.msg = f"{record.msg} ({held} more like this in the last {self._window:g} s)"
         return True
@@ -216,30 +239,3 @@ def configure_logging(
 def _isatty(out: Any) -> bool:
     isatty = getattr(out, "isatty", None)
     return bool(isatty()) if callable(isatty) else False
-
-
-class Sampled:
-    """At most one log line per key every ``every_s`` seconds; the next one counts the
-    lines held back meanwhile. For what repeats per request while a backend is down (a
-    refused request each, hundreds a second): one line every few seconds says as much."""
-
-    def __init__(self, every_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._every_s = every_s
-        self._clock = clock
-        self._last: dict[Hashable, float] = {}
-        self._held: dict[Hashable, int] = {}
-
-    def take(self, key: Hashable) -> int | None:
-        """None: hold this line back; else log it, with this many held back before it."""
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._every_s:
-            self._held[key] = self._held.get(key, 0) + 1
-            return None
-        if len(self._last) > MAX_SAMPLED_KEYS:  # keys are few (backends, paths); bounded
-            self._last.clear()
-        self._last[key] = now
-        return self._held.pop(key, 0)
-
-
-MAX_SAMPLED_KEYS = 1000
