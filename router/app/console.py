@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import structlog
@@ -170,6 +170,7 @@ def counted(count: int, noun: str, nouns: str | None = None) -> str:
 
 log = structlog.get_logger("switchboard")
 ABANDONED = "Future exception was never retrieved"
+T = TypeVar("T")
 ABANDONED_LINES = Sampled()
 
 
@@ -263,16 +264,23 @@ def run_until_signal(
         raise typer.Exit(1) from None
 
 
-async def unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
-    """Await ``work`` unless ``stop`` is set first (a SIGTERM while a role still checks
-    its backends): then it is cancelled, and False. A stop asked for is no start-up
-    failure: a role checking a paused broker had waited out the check and reported one."""
-    task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
+async def done_or_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> asyncio.Task[T]:
+    """``work`` as a task, returned once it is done or ``stop`` is set, whichever is first:
+    the caller decides what a stop means for it."""
+    task = asyncio.create_task(work)
+    stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
+    return task
+
+
+async def unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Await ``work`` unless ``stop`` is set first (a SIGTERM while a role still checks
+    its backends): then it is cancelled, and False. A stop asked for is no start-up
+    failure: a role checking a paused broker had waited out the check and reported one."""
+    task = await done_or_stopped(work, stop)
     if task.done():
         task.result()  # its error, if any
         return True

@@ -25,6 +25,7 @@ from router.app.bench.report import Measured, build_report, print_report
 from router.app.bench.scale import PROCESSES, scale_out
 from router.app.bench.soak import soak as soak_run
 from router.app.bench.solo import role_alone
+from router.app.console import done_or_stopped
 from router.app.embedded import EmbeddedServices, on_embedded_broker
 from router.kafka import make_admin
 from router.settings import Settings
@@ -90,12 +91,7 @@ async def _unless_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> 
     """``work``'s result, unless ``stop`` is set first: then ``work`` is cancelled, given
     GRACE_S to close its clients, and BenchInterrupted is raised. A failure once ``stop``
     is set (say, Ctrl-C stopped the embedded broker too) is part of the interruption."""
-    task = asyncio.create_task(work)
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
+    task = await done_or_stopped(work, stop)
     if not stop.is_set():
         return task.result()
     # The Kafka clients' complaints about a broker that Ctrl-C stopped too are noise now.
