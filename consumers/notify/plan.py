@@ -47,10 +47,10 @@ def customer_addresses(
     handles = contact.get("handles") or {}
     phone = contact.get("phone") or handles.get("sms")
     whatsapp = contact.get("phone") or handles.get("whatsapp")
-    if channel == "whatsapp" and whatsapp and provider != "meta":
-        return [("whatsapp", str(whatsapp))]
     if channel == "whatsapp" and provider == "meta":
         return [("email", str(email))] if email else []
+    if channel == "whatsapp" and whatsapp:
+        return [("whatsapp", str(whatsapp))]
     if channel == "sms" and phone:
         return [("sms", str(phone))]
     if email:
@@ -84,13 +84,14 @@ def plan(
         target = targets(name)
         template = target.template or name
         addresses = target_addresses(target)
+        sender = None
     else:
         given = data.get("reply_to")
         reply_to: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         provider = reply_to.get("provider")
         template = name
         addresses = customer_addresses(str(reply_to.get("channel") or channel), contact, provider)
-    sender = answering_number(data) if kind == "auto_reply" else None
+        sender = answering_number(reply_to)
     return [
         Delivery(
             derived_id(event_id, "deliver", medium, to),
@@ -105,11 +106,11 @@ def plan(
     ]
 
 
-def answering_number(data: Mapping[str, Any]) -> str | None:
-    """The Twilio number the customer wrote to, to answer from (a business may have one
-    per region or brand); None when they wrote elsewhere (``SWITCHBOARD_TWILIO_FROM``)."""
-    reply_to = data.get("reply_to")
-    if not isinstance(reply_to, Mapping) or reply_to.get("provider") != "twilio":
+def answering_number(reply_to: Mapping[str, Any]) -> str | None:
+    """The Twilio number the customer wrote to (the event's ``reply_to``), to answer from
+    (a business may have one per region or brand); None when they wrote elsewhere
+    (``SWITCHBOARD_TWILIO_FROM``)."""
+    if reply_to.get("provider") != "twilio":
         return None
     inbox = reply_to.get("inbox")
     return inbox if isinstance(inbox, str) and E164.fullmatch(inbox) else None

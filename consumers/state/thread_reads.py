@@ -159,15 +159,9 @@ class ThreadReads:
         for i, found in zip(moved, await self._contact_fields(list(moved.values())), strict=True):
             raw[i] = found
         out = []
-        given = [*senders, *([None] * (len(raw) - len(senders)))]
-        for (message, profile), sender in zip(raw, given, strict=True):
+        for (message, profile), sender in zip(raw, senders or [None] * len(raw), strict=True):
             known = orjson.loads(profile) if profile else {}
-            last = (
-                (orjson.loads(message) if message else {}).get("customer")
-                if sender is None
-                else None
-            )
-            out.append({**known, **(sender if sender is not None else last or {})})
+            out.append({**known, **(sender if sender is not None else _last_sender(message))})
         return out
 
     async def _contact_fields(self, tickets: list[tuple[str, str]]) -> list[tuple[Any, Any]]:
@@ -227,3 +221,9 @@ def as_bytes(value: bytes | str) -> bytes:
 def parse_owner(value: str) -> MessageOwner | None:
     customer, _, ticket = value.partition(OWNER_SEP)
     return MessageOwner(customer, ticket) if ticket else None
+
+
+def _last_sender(message: Any) -> dict[str, Any]:
+    """The sender of a ticket's kept last message, as stored (empty: none kept)."""
+    customer = (orjson.loads(message) if message else {}).get("customer")
+    return customer if isinstance(customer, dict) else {}
