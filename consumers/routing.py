@@ -279,12 +279,15 @@ class RoutingHandler:
         owner's, and its sender becomes a participant. One read for the whole poll."""
         refs = [ref for item in items for ref in item.refs]
         found = iter(await self._store.message_tickets(refs))
+        survivors: dict[str, str] = {}  # a thread's holder, looked up once per poll
         for item in items:
             owners = [owner for _ in item.refs if (owner := next(found)) is not None]
             if owners and owners[0].customer_id != item.customer_id:
                 holder = owners[0].customer_id
+                if holder not in survivors:
+                    survivors[holder] = await self._store.survivor_of(holder)
                 # "": unknown, no participant; nor is the holder's survivor (merged since)
-                ours = await self._store.survivor_of(holder) == item.customer_id
+                ours = survivors[holder] == item.customer_id
                 item.sender_id = None if ours else item.customer_id or None
                 item.customer_id = holder
                 item.ticket_id = owners[0].ticket_id
