@@ -9,6 +9,8 @@ import asyncio
 import signal
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,6 +177,33 @@ async def test_a_retry_without_a_key_of_the_same_form_is_a_duplicate(
     assert Counter(r["id"] for r in records) == {first.json()["id"]: 1, other.json()["id"]: 1}
 
 
+@asynccontextmanager
+async def requests_stuck_on_a_hung_broker(
+    deployment: Deployment, broker: ChildServer, count: int
+) -> AsyncIterator[tuple[RoleProcess, list[asyncio.Task[int | None]]]]:
+    """An ingress with the default produce deadline, and ``count`` web forms in flight to
+    a broker frozen under them; the broker thaws at the end of the block."""
+    ingress = await start_ingress(deployment, 10_000)
+    async with httpx.AsyncClient(base_url=ingress.url, timeout=60) as http:
+        assert (await post(http, Request("warm", form(0)))) == 202
+        broker.pause()
+        try:
+            caught = [Request(f"caught-{n}", form(n)) for n in range(1, count + 1)]
+            in_flight = [asyncio.create_task(post(http, r)) for r in caught]
+            await asyncio.sleep(0.5)
+            yield ingress, in_flight
+        finally:
+            broker.resume()
+
+
+async def stopped_by_sigterm(role: RoleProcess) -> tuple[int | None, float]:
+    """SIGTERM, then the exit code and how long after the signal it came."""
+    started = time.monotonic()
+    role.proc.send_signal(signal.SIGTERM)
+    code = await role.wait_exit(60)
+    return code, time.monotonic() - started
+
+
 @pytest.mark.slow
 async def test_an_ingress_stops_within_its_grace_period_while_the_broker_hangs(
     deployment: Deployment, broker: ChildServer
@@ -183,21 +212,9 @@ async def test_an_ingress_stops_within_its_grace_period_while_the_broker_hangs(
     (503) at its produce deadline, then the producer's close and the topic watch's last
     refresh are bounded. They were not: the ingress took about 34 s to exit, past a
     Kubernetes grace period of 30 s (25 s after the preStop sleep)."""
-    ingress = await start_ingress(deployment, 10_000)  # the default produce deadline
-    async with httpx.AsyncClient(base_url=ingress.url, timeout=60) as http:
-        assert (await post(http, Request("warm", form(0)))) == 202
-        broker.pause()
-        try:
-            caught = [Request(f"caught-{n}", form(n)) for n in range(1, 21)]
-            in_flight = [asyncio.create_task(post(http, r)) for r in caught]
-            await asyncio.sleep(0.5)
-            started = time.monotonic()
-            ingress.proc.send_signal(signal.SIGTERM)
-            code = await ingress.wait_exit(60)
-            took = time.monotonic() - started
-            assert set(await asyncio.gather(*in_flight)) == {503}
-        finally:
-            broker.resume()
+    async with requests_stuck_on_a_hung_broker(deployment, broker, 20) as (ingress, in_flight):
+        code, took = await stopped_by_sigterm(ingress)
+        assert set(await asyncio.gather(*in_flight)) == {503}
     assert code == 0, ingress.describe()
     # the produce deadline, then the producer's close (5 s) and the watch's refresh (1 s)
     assert took < 10 + 5 + 1 + 3, f"stopped after {took:.1f} s"
@@ -209,23 +226,11 @@ async def test_a_second_sigterm_stops_the_ingress_at_once(
 ) -> None:
     """The first SIGTERM drains (requests in flight wait for their produce deadline); a
     second one stops now, as the CLI says. It had been ignored until the drain ended."""
-    ingress = await start_ingress(deployment, 10_000)
-    async with httpx.AsyncClient(base_url=ingress.url, timeout=60) as http:
-        assert (await post(http, Request("warm", form(0)))) == 202
-        broker.pause()
-        try:
-            caught = [Request(f"caught-{n}", form(n)) for n in range(1, 6)]
-            in_flight = [asyncio.create_task(post(http, r)) for r in caught]
-            await asyncio.sleep(0.5)
-            ingress.proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(1.0)
-            started = time.monotonic()
-            ingress.proc.send_signal(signal.SIGTERM)
-            code = await ingress.wait_exit(60)
-            took = time.monotonic() - started
-            await asyncio.gather(*in_flight, return_exceptions=True)
-        finally:
-            broker.resume()
+    async with requests_stuck_on_a_hung_broker(deployment, broker, 5) as (ingress, in_flight):
+        ingress.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(1.0)
+        code, took = await stopped_by_sigterm(ingress)
+        await asyncio.gather(*in_flight, return_exceptions=True)
     assert code == 130, ingress.describe()  # interrupted, as the CLI says
     assert "Traceback" not in ingress.stderr_text()
     assert took < 7, f"stopped {took:.1f} s after the second SIGTERM"
@@ -241,10 +246,7 @@ async def test_a_sigterm_while_a_role_checks_a_hung_broker_stops_it_cleanly(
     try:
         role = deployment.spawn("metrics")
         await asyncio.sleep(2.0)  # started, checking the broker that does not answer
-        started = time.monotonic()
-        role.proc.send_signal(signal.SIGTERM)
-        code = await role.wait_exit(30)
-        took = time.monotonic() - started
+        code, took = await stopped_by_sigterm(role)
     finally:
         broker.resume()
     assert code == 0, role.describe()

@@ -199,59 +199,55 @@ FIELDS = {
 OLD_TEXT = "Our refund policy allows returns within 30 days."
 
 
-@pytest.mark.parametrize("lang", sorted(FIELDS))
-def test_outlooks_header_block_in_more_languages_starts_the_quote(lang: str) -> None:
-    """Below no separator and no > quote, the block and the old message had stayed in the
-    text: an agent read the history as the customer's, and a rule on "refund" matched
-    the support team's own words."""
+def outlook_block(lang: str) -> str:
     sender, sent, to, subject = FIELDS[lang]
-    block = (
+    return (
         f"{sender}: Anna Support <support@acme.test>\n{sent}: 3.12.2026 10:12\n"
         f"{to}: kunde@example.com\n{subject}: RE: Order 4711"
     )
-    reply = split_reply(f"{ANSWER}\n\n{block}\n\n{OLD_TEXT}\n")
-    assert reply.text == ANSWER
-    assert reply.quoted == f"{block}\n\n{OLD_TEXT}"
+
+
+SEPARATORS_MORE = [
+    "-----Исходное сообщение-----",
+    "-----Вихідне повідомлення-----",
+    "-----原始邮件-----",
+    "-----元のメッセージ-----",
+    "-----원본 메시지-----",
+    "-----Özgün İleti-----",
+    "-----Eredeti üzenet-----",
+    "-----Αρχικό μήνυμα-----",
+    "-----Mesaj original-----",
+    "-----הודעה מקורית-----",
+    "-----Thư gốc-----",
+    "-----Pesan Asli-----",
+]
 
 
 @pytest.mark.parametrize(
-    "separator",
-    [
-        "-----Исходное сообщение-----",
-        "-----Вихідне повідомлення-----",
-        "-----原始邮件-----",
-        "-----元のメッセージ-----",
-        "-----원본 메시지-----",
-        "-----Özgün İleti-----",
-        "-----Eredeti üzenet-----",
-        "-----Αρχικό μήνυμα-----",
-        "-----Mesaj original-----",
-        "-----הודעה מקורית-----",
-        "-----Thư gốc-----",
-        "-----Pesan Asli-----",
-    ],
+    "start",
+    [outlook_block(lang) for lang in sorted(FIELDS)] + SEPARATORS_MORE,
+    ids=[f"block-{lang}" for lang in sorted(FIELDS)] + SEPARATORS_MORE,
 )
-def test_original_message_separators_in_more_languages_start_the_quote(separator: str) -> None:
-    reply = split_reply(f"{ANSWER}\n\n{separator}\n\n{OLD_TEXT}\n")
+def test_outlooks_header_block_or_separator_in_more_languages_starts_the_quote(
+    start: str,
+) -> None:
+    """Below no separator and no > quote, the block (or "original message" separator) and
+    the old message had stayed in the text: an agent read the history as the customer's,
+    and a rule on "refund" matched the support team's own words."""
+    reply = split_reply(f"{ANSWER}\n\n{start}\n\n{OLD_TEXT}\n")
     assert reply.text == ANSWER
-    assert reply.quoted == f"{separator}\n\n{OLD_TEXT}"
+    assert reply.quoted == f"{start}\n\n{OLD_TEXT}"
 
 
 @pytest.mark.parametrize(
     "own",
     [
+        # the reply library's own Outlook patterns (English, German...) had cut these
         "Die Sendung:\nVon: Berlin\nAn: Hamburg\nBetreff: Paket 4711\n\nBitte prüfen.",
         "The parcel:\nFrom: Berlin\nTo: Hamburg\nSubject: parcel 4711\n\nPlease check.",
+        "Посылка:\nОт: Москва\nКому: Иван\nТема: заказ 4711\n\nПроверьте, пожалуйста.",
     ],
 )
-def test_a_customers_field_lines_the_library_reads_as_a_block_stay_theirs(own: str) -> None:
-    """The reply library's own Outlook patterns (English, German...) had cut these; a
-    block naming no address, date or time is the customer's."""
-    reply = split_reply(own)
-    assert (reply.text, reply.quoted) == (own, None)
-
-
-def test_a_customers_lines_that_look_like_fields_but_name_no_sender_address_stay() -> None:
-    own = "Посылка:\nОт: Москва\nКому: Иван\nТема: заказ 4711\n\nПроверьте, пожалуйста."
+def test_a_customers_field_lines_naming_no_address_date_or_time_stay_theirs(own: str) -> None:
     reply = split_reply(own)
     assert (reply.text, reply.quoted) == (own, None)

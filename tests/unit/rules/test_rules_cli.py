@@ -483,36 +483,34 @@ def test_input_that_is_not_utf8_is_named_by_line_and_a_bom_is_accepted(
     )
 
 
-def test_a_misspelt_fact_in_a_case_is_an_error_not_a_pass(tmp_path: Path) -> None:
-    """With the typo the case tested a message without a channel, and passed."""
+@pytest.mark.parametrize(
+    ("event", "error"),
+    [
+        # with the typo the case tested a message without a channel, and passed
+        (
+            "{chanel: webform, metadata: {category: billing}}",
+            "4:13: unknown fact 'chanel' in the event (hint: did you mean 'channel'?)",
+        ),
+        (
+            "{channel: email, customer.tier: gold}",
+            "4:29: unknown fact 'customer.tier' in the event "
+            "(hint: facts nest: customer: {tier: ...})",
+        ),
+    ],
+    ids=["misspelt", "dotted"],
+)
+def test_a_fact_no_rule_can_read_in_a_case_is_an_error_not_a_pass(
+    tmp_path: Path, event: str, error: str
+) -> None:
     cases = tmp_path / "cases.yaml"
     cases.write_text(
-        "now: 2026-03-04T10:00:00+01:00\ncases:\n  - name: typo\n"
-        "    event: {chanel: webform, metadata: {category: billing}}\n"
+        f"now: 2026-03-04T10:00:00+01:00\ncases:\n  - name: c\n    event: {event}\n"
         "    expect: {queue: general}\n",
         encoding="utf-8",
     )
     result = run("test", EXAMPLES, "--cases", cases)
     assert result.returncode != 0
-    assert f"{cases}:4:13: unknown fact 'chanel' in the event (hint: did you mean 'channel'?)" in (
-        result.stdout
-    )
-
-
-def test_a_dotted_fact_in_a_case_is_told_to_nest(tmp_path: Path) -> None:
-    cases = tmp_path / "cases.yaml"
-    cases.write_text(
-        "now: 2026-03-04T10:00:00+01:00\ncases:\n  - name: dotted\n"
-        "    event: {channel: email, customer.tier: gold}\n"
-        "    expect: {queue: general}\n",
-        encoding="utf-8",
-    )
-    result = run("test", EXAMPLES, "--cases", cases)
-    assert result.returncode != 0
-    assert (
-        f"{cases}:4:29: unknown fact 'customer.tier' in the event "
-        "(hint: facts nest: customer: {tier: ...})"
-    ) in result.stdout
+    assert f"{cases}:{error}" in result.stdout
 
 
 def test_a_date_without_a_time_in_a_cases_file_is_named_plainly(tmp_path: Path) -> None:
