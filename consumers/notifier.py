@@ -187,16 +187,7 @@ class NotifierHandler:
             if failure is None:
                 continue
             verdict, error = failure
-            log.warning(  # the address stays out of the log; the dead letter has it
-                "notification_deadlettered",
-                ticket=ticket.id,
-                delivery=delivery.id,
-                medium=delivery.medium,
-                template=delivery.template,
-                error=type(error).__name__,
-                why=redacted(str(error))[:200],
-                maybe_delivered=verdict == "uncertain",
-            )
+            _log_dead_letter(ticket.id, delivery, verdict, error)
             dead.append(self._dead_letter(record, delivery, verdict, error))
             settled.append((delivery.id, settled_as(verdict), str(error)))
         if dead:
@@ -539,16 +530,7 @@ class NotifierHandler:
         error: SwitchboardError,
     ) -> None:
         """Dead-letter a parked delivery's record, then settle its ledger entry."""
-        log.warning(  # the address stays out of the log; the dead letter has it
-            "notification_deadlettered",
-            ticket=p["ticket_id"],
-            delivery=d.id,
-            medium=d.medium,
-            template=d.template,
-            error=type(error).__name__,
-            answer=redacted(str(error))[:200],
-            maybe_delivered=verdict == "uncertain",
-        )
+        _log_dead_letter(p["ticket_id"], d, verdict, error)
         record = record_from_json(p["record"])
         await self._send([self._dead_letter(record, d, verdict, error)])
         self._count("deadlettered")
@@ -584,6 +566,21 @@ class NotifierHandler:
         except TimeoutError:
             return
         raise Stopping("stopping while a notification waits to be retried")
+
+
+def _log_dead_letter(ticket_id: str, d: Delivery, verdict: str, error: BaseException) -> None:
+    """``notification_deadlettered``, the provider's answer redacted: the address stays out
+    of the log; the dead letter has it."""
+    log.warning(
+        "notification_deadlettered",
+        ticket=ticket_id,
+        delivery=d.id,
+        medium=d.medium,
+        template=d.template,
+        error=type(error).__name__,
+        answer=redacted(str(error))[:200],
+        maybe_delivered=verdict == "uncertain",
+    )
 
 
 def answered_customer(data: Mapping[str, Any]) -> Mapping[str, Any] | None:

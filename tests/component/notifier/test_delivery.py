@@ -33,7 +33,11 @@ ROLES = frozenset({"ingress", "router", "notifier"})
 async def test_auto_replies_and_notify_targets_are_delivered(
     settings: Settings, tmp_path: Path
 ) -> None:
-    with smtp_server() as (mailbox, smtp_url), twilio_server() as (twilio, twilio_url):
+    with (
+        smtp_server() as (mailbox, smtp_url),
+        twilio_server() as (twilio, twilio_url),
+        capture_logs() as logs,
+    ):
         twilio.answers["+15559990000"] = [(503, {"code": 20500, "message": "busy"})]
         twilio.answers["whatsapp:+15558880000"] = [
             (400, {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400})
@@ -105,6 +109,10 @@ async def test_auto_replies_and_notify_targets_are_delivered(
     assert headers["dlq.consumer"] == "notifier"
     assert "21211" in headers["dlq.error"]
     assert "whatsapp to +15558880000" in headers["dlq.error"]
+    # the log line carries the provider's answer as the README names it, redacted
+    [line] = [e for e in logs if e["event"] == "notification_deadlettered"]
+    assert "21211" in line["answer"]
+    assert "+15558880000" not in str(line)
 
 
 async def test_without_providers_notifications_are_printed(
