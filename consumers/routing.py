@@ -395,7 +395,9 @@ class RoutingHandler:
                 placed, ticket=placed.ticket.model_copy(update={"participants": participants})
             )
         if placed.kind == "call" and placed.ticket is not None:
-            out: LifecycleOutputs | None = self._call(item, placed.ticket, at)
+            out: LifecycleOutputs | None = self._call(
+                item, placed.ticket, at, handled=placed.handled
+            )
         else:
             out = self._route(item.cause, item.interaction, placed, at, view, known=known)
         ticket = out.ticket if out else None
@@ -485,9 +487,13 @@ class RoutingHandler:
             message["language"] = ticket.language
         return message
 
-    def _call(self, item: Inbound, ticket: Ticket, at: datetime) -> LifecycleOutputs:
+    def _call(
+        self, item: Inbound, ticket: Ticket, at: datetime, *, handled: bool
+    ) -> LifecycleOutputs:
         """An answered or ended call on a ticket: recorded with its handling time, no
-        customer contact, no rules (nothing the customer wrote)."""
+        customer contact, no rules (nothing the customer wrote). ``handled``: whether
+        it is the call's first part with seconds, the one the workload metric counts as
+        a handled call (the others add their seconds to it)."""
         out = LifecycleOutputs(item.cause, ticket, at, self._limits)
         message = published_message(item.interaction, item.cause)
         out.add(
@@ -495,6 +501,7 @@ class RoutingHandler:
             interaction=message,
             contact=False,
             handle_seconds=handle_seconds(item.interaction),
+            handled=handled,
             agent_id=item.interaction.metadata.get("agent_id"),
         )
         out.snapshot()

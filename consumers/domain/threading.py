@@ -18,6 +18,7 @@ Placement = Literal["new", "join", "reopen", "call", "skip"]
 OPEN_STATUSES = ("new", "open", "pending")
 HANDLE_PARTS = ("talk_seconds", "hold_seconds", "wrap_seconds")
 MAX_PART_S = MAX_HANDLE_SECONDS  # a day at most, as the ingress takes it
+MAX_MESSAGE_IDS = 50  # a ticket's latest thread keys (``Ticket.message_ids``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,9 @@ class Placed:
     kind: Placement
     ticket: Ticket | None
     reason: str
+    # a call part that counts as one handled call (``.message_added``'s ``handled``):
+    # the first of its call to report seconds on the ticket
+    handled: bool = False
 
 
 def place(  # noqa: PLR0911 - one return per placement rule reads best
@@ -182,15 +186,24 @@ def _call(
     if interaction.channel not in seen:
         seen = [*seen, interaction.channel]
     agent = interaction.metadata.get("agent_id")
+    seconds = handle_seconds(interaction)
+    # one handled call however many of its parts report seconds (talk at `answered`,
+    # wrap-up at `ended`): the ticket keeps the call's key once its seconds are counted
+    key = thread_key(interaction)
+    first = seconds > 0 and (key is None or key not in current.message_ids)
+    message_ids = current.message_ids
+    if first and key is not None:
+        message_ids = [*message_ids, key][-MAX_MESSAGE_IDS:]
     handled = current.model_copy(
         update={
             **worked_by(current, agent if isinstance(agent, str) else None),
             "channels_seen": seen,
-            "handle_seconds": current.handle_seconds + handle_seconds(interaction),
+            "handle_seconds": current.handle_seconds + seconds,
+            "message_ids": message_ids,
             "updated_at": max(at, current.updated_at),
         }
     )
-    return Placed("call", handled, f"{call} call on the ticket")
+    return Placed("call", handled, f"{call} call on the ticket", handled=first)
 
 
 def _joined(ticket: Ticket, interaction: Interaction, at: datetime, **more: Any) -> Ticket:
@@ -200,7 +213,7 @@ def _joined(ticket: Ticket, interaction: Interaction, at: datetime, **more: Any)
     message_ids = ticket.message_ids
     key = thread_key(interaction)
     if key and key not in message_ids:
-        message_ids = [*message_ids, key][-50:]
+        message_ids = [*message_ids, key][-MAX_MESSAGE_IDS:]
     return ticket.model_copy(
         update={
             "status": "open" if ticket.status == "pending" else ticket.status,

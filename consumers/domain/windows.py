@@ -107,12 +107,12 @@ def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     reply = event_type == EventType.TICKET_RESPONDED
     call = event_type == EventType.TICKET_MESSAGE_ADDED and handle > 0  # answered/ended calls
     internal = event_type == EventType.TICKET_NOTE_ADDED and handle > 0  # internal replies
-    if reply or call or internal:
-        return [
-            Contribution("workload", dims, "handled"),
-            Contribution("workload", dims, HANDLE_MS, handle_ms(handle)),
-        ]
-    return []
+    if not (reply or call or internal):
+        return []
+    seconds = Contribution("workload", dims, HANDLE_MS, handle_ms(handle))
+    if call and data.get("handled") is False:  # a later part of a call counted already
+        return [seconds]
+    return [Contribution("workload", dims, "handled"), seconds]
 
 
 def handle_ms(seconds: float) -> int:

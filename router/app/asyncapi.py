@@ -88,6 +88,11 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
         {  # an answered or ended call: no customer contact
             "contact": {"const": False},
             "handle_seconds": NUMBER_OR_NULL,
+            "handled": {
+                "type": "boolean",
+                "description": "the call's first part with seconds: counted as one handled"
+                " call (a later part adds its seconds to it)",
+            },
             "agent_id": STR_OR_NULL,
         },
     ),

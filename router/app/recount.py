@@ -171,7 +171,9 @@ class Recount:
         # an agent's reply, an answered or ended call (added to its ticket with the
         # time the phone system reported), or an internal reply (a note with its time)
         if kind == "responded" or (kind in ("message_added", "note_added") and handle > 0):
-            self._count("workload", at, dims, "handled")
+            # a call's later part adds its seconds to the call counted at its first
+            if not (kind == "message_added" and data.get("handled") is False):
+                self._count("workload", at, dims, "handled")
             self._count("workload", at, dims, HANDLE_MS, round(handle * 1000))
 
     def _feedback(self, at: datetime, dims: dict[str, str], kind: object, score: object) -> None:

@@ -19,6 +19,7 @@ import pytest
 from aiokafka import ConsumerRecord
 from structlog.testing import capture_logs
 
+from consumers.domain.windows import HANDLE_MS, workload
 from consumers.routing import MAX_CONFLICT_RETRIES, RoutingHandler
 from consumers.state.agents import AgentStore
 from consumers.state.memory import InMemoryThreadStore
@@ -425,6 +426,30 @@ async def test_only_missed_calls_and_voicemail_are_contacts_and_calls_add_handli
     assert (ended["contact"], ended["handle_seconds"]) == (False, 315.5)
     after = snapshot(published[-1:])
     assert (after.id, after.contacts, after.handle_seconds) == (opened.id, 1, 315.5)
+
+
+async def test_a_call_reporting_seconds_in_two_parts_is_one_handled_call() -> None:
+    """Talk time at ``answered`` and wrap-up at ``ended``: both add to the handle time,
+    and the workload metric counts one handled call, so AHT is the call's whole length
+    (counted twice, it had been half of it)."""
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([call("missed", 0, call_id="CA2")])
+    broker.take()
+    parts = [
+        call("answered", 4, call_id="CA3", talk_seconds=240),
+        call("ended", 9, call_id="CA3", wrap_seconds=60),
+        call("answered", 20, call_id="CA4", talk_seconds=100),  # the next call counts again
+    ]
+    await handler(store, broker).handle(parts)
+    published = broker.take()
+    added = [event(r) for r in published if r.topic is Topic.TICKETS]
+    counted: dict[str, int] = {}
+    for e in added:
+        for c in workload(e["type"], e["data"]):
+            counted[c.counter] = counted.get(c.counter, 0) + c.amount
+    assert [e["data"]["handled"] for e in added] == [True, False, True]
+    assert counted == {"handled": 2, HANDLE_MS: 400_000}
+    assert snapshot(published[-1:]).handle_seconds == 400
 
 
 async def test_a_call_after_the_customers_ticket_was_resolved_leaves_that_ticket_alone() -> None:
