@@ -38,8 +38,11 @@ class AssignRequest:
     skills: frozenset[str]
     strategy: str
     default_capacity: int
-    exclude: Sequence[str] = ()
+    exclude: Sequence[str] = ()  # never offered it: who declined it
     capacities: Mapping[str, int] = field(default_factory=dict)  # the rules' per channel
+    # offered it only when no other agent can take it: who let an offer of it time out or
+    # transferred it away, until their skip ends
+    avoid: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,9 @@ def choose_agent(
     eligible = [a for a in sorted(candidates, key=_by_id) if a.can_take(request)]
     if not eligible:
         return None
+    # a skipped agent is passed over, not barred: the one agent who can take an urgent
+    # ticket, back online after letting its offer lapse, gets it before newer tickets
+    eligible = [a for a in eligible if a.agent_id not in request.avoid] or eligible
     if request.strategy == "round_robin":
         after = round_robin_pointer or ""
         return next((a.agent_id for a in eligible if a.agent_id > after), eligible[0].agent_id)
@@ -331,11 +337,11 @@ def withdrawn_again_id(ticket: Ticket) -> str:
     return derived_id(ticket.id, "withdrawn", ticket.assignee or "", str(ticket.assignment_round))
 
 
-def passed_over(ticket: Ticket, at: datetime | None) -> tuple[str, ...]:
-    """The agents not to offer the ticket to at ``at``: who declined it, and who let an
-    offer time out until their skip ends (all of them when ``at`` is None)."""
-    skipped = [a for a, until in ticket.skipped_until.items() if at is None or until > at]
-    return tuple(dict.fromkeys([*ticket.declined_by, *skipped]))
+def skipped(ticket: Ticket, at: datetime | None) -> tuple[str, ...]:
+    """The agents to offer the ticket to at ``at`` only when nobody else can take it: who
+    let an offer of it time out or transferred it away, until their skip ends (all of
+    them when ``at`` is None). Who declined it is never offered it (``declined_by``)."""
+    return tuple(a for a, until in ticket.skipped_until.items() if at is None or until > at)
 
 
 def skip_ends(ticket: Ticket, after: datetime | None = None) -> datetime | None:

@@ -18,8 +18,11 @@ def request(
     strategy: str = "least_loaded",
     default_capacity: int = 2,
     exclude: tuple[str, ...] = (),
+    avoid: tuple[str, ...] = (),
 ) -> AssignRequest:
-    return AssignRequest(ticket, channel, queue, skills, strategy, default_capacity, exclude)
+    return AssignRequest(
+        ticket, channel, queue, skills, strategy, default_capacity, exclude, avoid=avoid
+    )
 
 
 def agent(
@@ -46,6 +49,18 @@ def test_agents_who_declined_the_ticket_are_passed_over() -> None:
     agents = [agent("a1"), agent("a2", load={"email": 1})]
     assert choose_agent(request(exclude=("a1",)), agents, None) == "a2"
     assert choose_agent(request(exclude=("a1", "a2")), agents, None) is None
+
+
+def test_a_skipped_agent_gets_the_ticket_only_when_nobody_else_can_take_it() -> None:
+    """Who let an offer of it lapse is passed over, not barred: the only agent with the
+    skills, back online, takes the urgent ticket before newer ones (it had waited out
+    five accept timeouts while they served the rest of the line)."""
+    agents = [agent("a1"), agent("a2", load={"email": 1})]
+    assert choose_agent(request(avoid=("a1",)), agents, None) == "a2"
+    assert choose_agent(request(avoid=("a1",)), agents[:1], None) == "a1"
+    full = agent("a2", load={"email": 2})
+    assert choose_agent(request(avoid=("a1",)), [agents[0], full], None) == "a1"
+    assert choose_agent(request(exclude=("a1",), avoid=("a1",)), agents[:1], None) is None
 
 
 def test_capacity_is_the_agents_own_else_the_default_for_the_channel() -> None:

@@ -9,12 +9,13 @@ from consumers.domain.assignment import (
     assigned,
     named_offer_id,
     offer_pending,
-    passed_over,
     queued,
+    skipped,
     waiting_member,
 )
 from consumers.domain.decisions import apply_decision
 from consumers.domain.escalation import Timer, fire, schedule
+from consumers.sweep import request_for
 from consumers.timers import fired_at
 from router.events import SlaClock, Ticket
 from router.vocabulary import EventType
@@ -199,7 +200,7 @@ def test_a_timed_out_agent_is_skipped_and_the_escalation_fires_once_per_cycle() 
     assert change is not None
     skip = later + 5 * TIMEOUT_RULES.assignment.accept_timeout
     assert change.ticket.skipped_until == {"a1": skip}  # the next offer goes to someone else
-    assert passed_over(change.ticket, later) == ("a1",)
+    assert skipped(change.ticket, later) == ("a1",)
     assert [e for e, _ in change.events] == [
         EventType.TICKET_QUEUED,
         EventType.TICKET_ESCALATED,
@@ -219,8 +220,8 @@ def test_a_skip_ends_with_a_new_round_that_offers_the_ticket_to_that_agent_again
     waiting = ticket(skipped_until={"a1": until}, assignment_round=1, queued_at=AT)
     timers = schedule(waiting, TIMEOUT_RULES.assignment.accept_timeout)
     assert timers["T-1|assignment|retry"] == until.timestamp()
-    assert passed_over(waiting, until - timedelta(seconds=1)) == ("a1",)
-    assert passed_over(waiting, until) == ()
+    assert skipped(waiting, until - timedelta(seconds=1)) == ("a1",)
+    assert skipped(waiting, until) == ()
     assert fire(waiting, "assignment", "retry", TIMEOUT_RULES, until - timedelta(seconds=1)) is None
     retried = fire(waiting, "assignment", "retry", TIMEOUT_RULES, until)
     assert retried is not None
@@ -231,7 +232,9 @@ def test_a_skip_ends_with_a_new_round_that_offers_the_ticket_to_that_agent_again
     assert "T-1|assignment|retry" not in schedule(retried.ticket, timedelta(minutes=2))
     # a decline is for good
     declined = ticket(declined_by=["a2"], skipped_until={"a1": until})
-    assert passed_over(declined, until) == ("a2",)
+    request = request_for(declined, TIMEOUT_RULES, until - timedelta(seconds=1))
+    assert (request.exclude, request.avoid) == (("a2",), ("a1",))
+    assert request_for(declined, TIMEOUT_RULES, until).avoid == ()
 
 
 def test_the_timers_changes_move_updated_at_to_when_they_happened() -> None:
