@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from channels import actions, body, chat, email, meta, twilio, voice, webform
 from channels.deps import IngressContext
-from channels.models import CHALLENGE, HEADERS_TOO_LARGE, challenge, problem_responses
+from channels.models import CHALLENGE, SERVER_ANSWERS, challenge, problem_responses
 from channels.problems import Problem, install_handlers, instance_path, problem_response
 from channels.signatures import PROVIDER_CHALLENGES, SIGNATURE_HEADER
 from router.health import add_health_routes
@@ -158,10 +158,14 @@ def _challenge(operation: dict[str, Any]) -> dict[str, Any] | None:
 
 def declare_server_answers(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with what the HTTP server (``channels.protocol``) may answer before
-    any app sees a request declared on every operation: ``431``, headers too large."""
+    any app sees a request declared on every operation: ``400`` (a request it cannot
+    read), ``408`` (too slow), ``431`` (headers too large). An operation's own ``400``
+    keeps its description."""
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
-            operation.setdefault("responses", {}).setdefault("431", {**HEADERS_TOO_LARGE})
+            responses = operation.setdefault("responses", {})
+            for status, answer in SERVER_ANSWERS.items():
+                responses.setdefault(status, {**answer})
     return document
 
 

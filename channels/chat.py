@@ -51,7 +51,10 @@ class ChatMessage(BaseModel):
 
     conversation_id: Ident
     visitor: Visitor
-    text: Annotated[NonEmpty, StringConstraints(max_length=100_000)]
+    text: NonEmpty = Field(
+        description="At most SWITCHBOARD_MAX_TEXT_BYTES (64 KiB by default) as JSON-encoded "
+        "UTF-8 bytes, escapes included: a longer text is 413, as the web form's message."
+    )
     message_id: Ident | None = None
     sent_at: ClaimedTime | None = None
     page_url: Annotated[str, StringConstraints(max_length=2048), NoControls] | None = None

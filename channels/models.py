@@ -116,6 +116,22 @@ HEADERS_TOO_LARGE = {
     "server before any endpoint sees the request, and the connection is closed",
     "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
 }
+SERVER_ANSWERS = {
+    "400": {
+        "description": "A request the HTTP server or the endpoint cannot read: a malformed "
+        "request line or headers, a header sent twice that may come once (Authorization, "
+        "Idempotency-Key), or a body that is not what the endpoint takes",
+        "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+    },
+    "408": {
+        "description": "The headers or the body did not arrive in time; answered by the "
+        "HTTP server, and the connection is closed",
+        "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+    },
+    "431": HEADERS_TOO_LARGE,
+}
+"""What the HTTP server (``channels.protocol``) may answer to any request, before or
+beside the endpoint: every operation declares it (``channels.app``)."""
 
 
 def idempotency_key(headers: Headers) -> str | None:

@@ -19,13 +19,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StrictBool,
     StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from router.errors import InvalidEvent
 from router.events import CloudEvent, rfc3339_time, utc_instant
@@ -58,7 +61,28 @@ def refuse_controls(value: str) -> str:
 Clean = BeforeValidator(strip_controls)
 """For text fields (subjects, messages, names): control characters removed first, so
 that the field's own limits judge what is left."""
-NoControls = AfterValidator(refuse_controls)
+
+
+class _NoControls:
+    """``refuse_controls`` after the field's own checks, declared in its JSON Schema as
+    the pattern it enforces, so a client built from the OpenAPI document knows it."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(refuse_controls, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        declared = handler(schema)
+        if declared.get("type") == "string" and "pattern" not in declared:
+            declared["pattern"] = NO_CONTROLS_PATTERN
+        return declared
+
+
+NO_CONTROLS_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
+NoControls = _NoControls()
 """For ids, identities, handles and names of things: control characters refused (400
 at the field)."""
 Ident = Annotated[

@@ -19,7 +19,13 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 about double the series scraped and say when the process started, which
 ``process_start_time_seconds`` says once."""
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY_BUCKETS = (
+    *(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    *(7.5, 10.0, 15.0, 30.0, 60.0),
+)
+"""Milliseconds when all is well, and up to a minute for what an outage makes slow: a
+503 after the Redis socket timeout (5 s) or the Kafka request timeout (10 s), a batch
+retried for a minute. Above 5 s, every such request had fallen in ``+Inf`` alone."""
 HOUR = 3600
 HANDLE_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR)
 """A reply's handle time: minutes usually, hours for a long investigation."""

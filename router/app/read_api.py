@@ -192,6 +192,8 @@ def _responses(*statuses: int, paged: bool = False) -> dict[int | str, dict[str,
     problem+json. Every one says ``Cache-Control: no-store`` (``PrivateRoute``); a page
     of a list names the next in ``Link``."""
     text = {
+        400: "A request it cannot read: a header sent twice, an id or a cursor that names "
+        "nothing this API made",
         401: "Missing or invalid bearer token",
         404: "No such ticket, customer, queue or agent",
         503: "Redis not answering; see Retry-After",
@@ -292,7 +294,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         ],
         route_class=ReadRoute,
     )
-    errors = _responses(401, 404, 503)
+    errors = _responses(400, 401, 404, 503)
 
     @router.get(
         "/v1/tickets/{ticket_id:id_path}",
@@ -309,7 +311,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/customers/{customer_id:id_path}/tickets",
         response_model=CustomerTickets,
-        responses=_responses(401, 404, 503, paged=True),
+        responses=_responses(400, 401, 404, 503, paged=True),
         summary="Every ticket of a customer",
         description="The id is a customer id (`C-...`) or one of the customer's "
         "identities: `email:ada@example.com`, `phone:+15551234567`. Their own tickets "
@@ -358,7 +360,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/queues",
         response_model=list[QueueSummary],
-        responses=_responses(401, 503),
+        responses=_responses(400, 401, 503),
         summary="Every queue: backlog, waiting line, agents online and free seats",
     )
     async def queues() -> list[QueueSummary]:
@@ -367,7 +369,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/queues/{name}/waiting",
         response_model=WaitingLineBody,
-        responses=_responses(401, 404, 503, paged=True),
+        responses=_responses(400, 401, 404, 503, paged=True),
         summary="A queue's waiting line, in the order it will be served",
         description=f"A page at a time: `limit` (default {DEFAULT_LIST}, at most "
         f"{MAX_LIST}), then `cursor` = the answer's `next_cursor` (also in "
@@ -400,7 +402,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/agents",
         response_model=list[Agent],
-        responses=_responses(401, 503),
+        responses=_responses(400, 401, 503),
         summary="Every agent: presence, skills, capacity and load per channel",
     )
     async def agents() -> list[Agent]:

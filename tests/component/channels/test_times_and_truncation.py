@@ -103,3 +103,21 @@ async def test_a_twilio_body_over_the_limit_is_cut_and_marked_truncated(
     data = values(await read_topic(settings, Topic.INBOUND, expect=1))[0]["data"]
     assert data["truncated"] is True
     assert 0 < len(data["text"]) <= settings.max_text_bytes < 150_000
+
+
+@pytest.mark.parametrize("length", [70_000, 120_000])
+async def test_a_chat_text_over_the_text_limit_is_413_whatever_its_length(
+    ingress_client: httpx.AsyncClient, length: int
+) -> None:
+    """The limit is SWITCHBOARD_MAX_TEXT_BYTES, as the document says: a text the schema
+    took (70,000 characters) was 413, a longer one a 400 naming a character count the
+    document gave and the server did not apply."""
+    chat = {"conversation_id": "c-1", "visitor": {"id": "v-1"}, "text": "x" * length}
+    resp = await ingress_client.post("/v1/channels/chat", json=chat)
+    assert resp.status_code == 413, resp.text
+    assert [e["pointer"] for e in resp.json()["errors"]] == ["/text"]
+    paths = (await ingress_client.get("/openapi.json")).json()["paths"]
+    body = paths["/v1/channels/chat"]["post"]["requestBody"]["content"]["application/json"]
+    text = body["schema"]["properties"]["text"]
+    assert "maxLength" not in text
+    assert "SWITCHBOARD_MAX_TEXT_BYTES" in text["description"]

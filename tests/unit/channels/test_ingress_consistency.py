@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from pydantic import SecretStr
 
 from channels.app import document_server_answers
@@ -170,7 +171,7 @@ async def test_the_document_declares_each_signature_challenge(client: httpx.Asyn
 # --- the ops app's document ---------------------------------------------------------------
 
 
-async def test_the_ops_app_declares_431_on_every_operation() -> None:
+async def test_the_ops_app_declares_the_servers_own_answers_on_every_operation() -> None:
     app = ops_app(Telemetry(), dict)
     install_http_errors(app)  # as the roles serve it
     document_server_answers(app)
@@ -180,6 +181,24 @@ async def test_the_ops_app_declares_431_on_every_operation() -> None:
     operations = [(p, m, op) for p, ops in doc["paths"].items() for m, op in ops.items()]
     assert {p for p, _, _ in operations} == {"/healthz", "/readyz", "/metrics"}
     for path, method, op in operations:
-        declared = op["responses"].get("431")
-        assert declared is not None, (method, path)
-        assert PROBLEM in declared["content"], (method, path)
+        for status in ("400", "408", "431"):
+            declared = op["responses"].get(status)
+            assert declared is not None, (method, path, status)
+            assert PROBLEM in declared["content"], (method, path)
+
+
+def test_an_outages_slow_answers_fall_in_finite_latency_buckets() -> None:
+    """A 503 after the Redis socket timeout or the Kafka request timeout, and a batch
+    retried for a minute, had all counted in ``+Inf`` alone: ``histogram_quantile``
+    then said 5 s during the outages one looks at them for."""
+    telemetry = Telemetry()
+    for seconds in (5.02, 10.0, 59.0):
+        telemetry.http_latency.labels("/v1/channels/webform").observe(seconds)
+    text = generate_latest(telemetry.registry).decode()
+    buckets = dict(
+        re.findall(
+            r'switchboard_http_request_seconds_bucket\{le="([^"]+)",route=[^}]+\} (\S+)', text
+        )
+    )
+    assert buckets["5.0"] == "0.0"
+    assert (buckets["7.5"], buckets["10.0"], buckets["60.0"]) == ("1.0", "2.0", "3.0")

@@ -149,3 +149,13 @@ async def test_the_operations_routes_document_the_media_types_they_answer() -> N
         body = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
         assert set(body["required"]) == {"status", "checks"}
         assert body["properties"]["status"]["enum"] == ["ready", "not ready"]
+
+
+async def test_ids_declare_the_control_characters_they_refuse() -> None:
+    """An id holding a control character is 400 at its field; the document says so in a
+    pattern, so a client built from it does not send what the server refuses."""
+    doc = await served_document()
+    chat = doc["paths"]["/v1/channels/chat"]["post"]["requestBody"]["content"]
+    props = chat["application/json"]["schema"]["properties"]
+    assert props["conversation_id"]["pattern"] == "^[^\\u0000-\\u001f\\u007f]*$"
+    assert "pattern" not in props["text"]  # text loses its control characters instead
