@@ -321,6 +321,7 @@ class Offer(NamedTuple):
 def request_for(ticket: Ticket, rules: RuleSet, at: datetime | None = None) -> AssignRequest:
     queue = rules.queues.get(ticket.queue or "")
     channel = seat_channel(ticket)
+    barred, avoided = skipped(ticket, at)
     return AssignRequest(
         ticket.id,
         channel,
@@ -328,7 +329,7 @@ def request_for(ticket: Ticket, rules: RuleSet, at: datetime | None = None) -> A
         queue.skills if queue else frozenset(),
         rules.assignment.strategy,
         rules.assignment.capacity.get(channel, 1),
-        tuple(ticket.declined_by),
+        barred,
         rules.assignment.capacity,
-        skipped(ticket, at),
+        avoided,
     )

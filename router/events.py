@@ -342,6 +342,9 @@ class Ticket(BaseModel):
     assignment_round: int = 0
     declined_by: list[str] = Field(default_factory=list)  # agents who declined it
     skipped_until: dict[str, datetime] = Field(default_factory=dict)  # timed out: skip until
+    # of skipped_until, who let an offer lapse: passed over while another agent can take
+    # the ticket, not barred (one who transferred it away is barred until the skip ends)
+    lapsed: list[str] = Field(default_factory=list)
     unaccepted: int = 0  # offers timed out since the last accepted one
     queued_at: datetime | None = None
     sla_policy: str | None = None

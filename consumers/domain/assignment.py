@@ -267,8 +267,12 @@ def unassigned(
     ``.queued`` record so the helpdesk and a supervisor see it where the ticket waits."""
     skips = {agent: until for agent, until in ticket.skipped_until.items() if until > at}
     timed_out = reason == "accept_timeout"
+    lapsed = [a for a in ticket.lapsed if a in skips]
     if ticket.assignee is not None and skip_for is not None:
         skips[ticket.assignee] = at + skip_for
+        lapsed = [a for a in lapsed if a != ticket.assignee]
+        if timed_out:  # passed over, not barred: see ``skipped``
+            lapsed.append(ticket.assignee)
     update: dict[str, Any] = {
         "assignee": None,
         "assigned_at": None,
@@ -277,6 +281,7 @@ def unassigned(
         "assignment_round": ticket.assignment_round + 1,
         "updated_at": max(at, ticket.updated_at),
         "skipped_until": skips,
+        "lapsed": lapsed,
     }
     if timed_out:
         update["unaccepted"] = ticket.unaccepted + 1
@@ -337,11 +342,17 @@ def withdrawn_again_id(ticket: Ticket) -> str:
     return derived_id(ticket.id, "withdrawn", ticket.assignee or "", str(ticket.assignment_round))
 
 
-def skipped(ticket: Ticket, at: datetime | None) -> tuple[str, ...]:
-    """The agents to offer the ticket to at ``at`` only when nobody else can take it: who
-    let an offer of it time out or transferred it away, until their skip ends (all of
-    them when ``at`` is None). Who declined it is never offered it (``declined_by``)."""
-    return tuple(a for a, until in ticket.skipped_until.items() if at is None or until > at)
+def skipped(ticket: Ticket, at: datetime | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Who is not offered the ticket at ``at``, and who only when nobody else can take it
+    (``AssignRequest.exclude`` and ``.avoid``). Never: who declined it, and until their
+    skip ends who transferred it away (offered straight back, the transfer would be
+    undone). Last: until their skip ends who let an offer of it lapse, so the only agent
+    with the skills, back online, gets the urgent ticket before newer ones. Every skip
+    counts when ``at`` is None."""
+    skips = [a for a, until in ticket.skipped_until.items() if at is None or until > at]
+    barred = [a for a in skips if a not in ticket.lapsed]
+    avoided = tuple(a for a in skips if a in ticket.lapsed)
+    return tuple(dict.fromkeys([*ticket.declined_by, *barred])), avoided
 
 
 def skip_ends(ticket: Ticket, after: datetime | None = None) -> datetime | None:

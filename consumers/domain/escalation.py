@@ -169,6 +169,7 @@ def skip_ended(ticket: Ticket, now: datetime) -> Change | None:
     back = ticket.model_copy(
         update={
             "skipped_until": kept,
+            "lapsed": [a for a in ticket.lapsed if a in kept],
             "assignment_round": ticket.assignment_round + 1,
             "queued_at": now,
             "updated_at": max(now, ticket.updated_at),

@@ -200,7 +200,8 @@ def test_a_timed_out_agent_is_skipped_and_the_escalation_fires_once_per_cycle() 
     assert change is not None
     skip = later + 5 * TIMEOUT_RULES.assignment.accept_timeout
     assert change.ticket.skipped_until == {"a1": skip}  # the next offer goes to someone else
-    assert skipped(change.ticket, later) == ("a1",)
+    assert change.ticket.lapsed == ["a1"]
+    assert skipped(change.ticket, later) == ((), ("a1",))  # passed over, not barred
     assert [e for e, _ in change.events] == [
         EventType.TICKET_QUEUED,
         EventType.TICKET_ESCALATED,
@@ -220,8 +221,8 @@ def test_a_skip_ends_with_a_new_round_that_offers_the_ticket_to_that_agent_again
     waiting = ticket(skipped_until={"a1": until}, assignment_round=1, queued_at=AT)
     timers = schedule(waiting, TIMEOUT_RULES.assignment.accept_timeout)
     assert timers["T-1|assignment|retry"] == until.timestamp()
-    assert skipped(waiting, until - timedelta(seconds=1)) == ("a1",)
-    assert skipped(waiting, until) == ()
+    assert skipped(waiting, until - timedelta(seconds=1)) == (("a1",), ())
+    assert skipped(waiting, until) == ((), ())
     assert fire(waiting, "assignment", "retry", TIMEOUT_RULES, until - timedelta(seconds=1)) is None
     retried = fire(waiting, "assignment", "retry", TIMEOUT_RULES, until)
     assert retried is not None
@@ -231,7 +232,7 @@ def test_a_skip_ends_with_a_new_round_that_offers_the_ticket_to_that_agent_again
     assert (retried.ticket.skipped_until, retried.ticket.assignment_round) == ({}, 2)
     assert "T-1|assignment|retry" not in schedule(retried.ticket, timedelta(minutes=2))
     # a decline is for good
-    declined = ticket(declined_by=["a2"], skipped_until={"a1": until})
+    declined = ticket(declined_by=["a2"], skipped_until={"a1": until}, lapsed=["a1"])
     request = request_for(declined, TIMEOUT_RULES, until - timedelta(seconds=1))
     assert (request.exclude, request.avoid) == (("a2",), ("a1",))
     assert request_for(declined, TIMEOUT_RULES, until).avoid == ()
