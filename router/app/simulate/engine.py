@@ -60,14 +60,21 @@ PROGRESS_EVERY = 2000
 
 
 class Kind(IntEnum):
-    """What happens at one instant; at equal times in this order: work ends and seats
-    free before shifts change, and agents are on shift before the arrivals of that
+    """What happens at one instant; at equal times in this order: shifts end first (the
+    agent whose work ends as the shift does takes nothing more then), work ends and seats
+    free, customers give up, and agents are on shift before the arrivals of that
     moment."""
 
-    DONE = 0
-    ABANDON = 1
-    SHIFT_OFF = 2
+    SHIFT_OFF = 0
+    DONE = 1
+    ABANDON = 2
     SHIFT_ON = 3
+
+
+SHIFT_WEEK = timedelta(days=7)
+MAX_WEEKS = 52
+"""Shifts are laid out a week at a time past the last arrival while tickets wait that the
+roster could serve; a backlog a year of them does not clear is reported unserved."""
 
 
 @dataclass(slots=True, repr=False)
@@ -125,6 +132,10 @@ class Simulation:
         # ticket -> (ticket, version) as this simulation last committed it; dropped when the
         # router publishes a snapshot of it (it committed a change of its own)
         self._mine: dict[str, tuple[Ticket, int]] = {}
+        self._shifts_until: datetime | None = None  # shifts are laid out until then
+        self._off_at: dict[str, float] = {}  # agent -> the end of its last span laid out
+        self._cut: set[tuple[str, float]] = set()  # shift ends a later week continues
+        self._weeks_out = 0  # weeks of shifts laid out past the last arrival's
 
     async def _send(self, records: list[OutRecord]) -> None:
         self._published.extend(records)
@@ -159,6 +170,7 @@ class Simulation:
                 and arrivals == total
                 and not self.floor.holders
                 and not self._can_still_serve()
+                and not self._more_shifts()
             ):
                 # every agent is done and every ticket still in line is one no agent of
                 # the roster will ever take: later shifts would only add idle time (a
@@ -229,6 +241,11 @@ class Simulation:
                 why = f"no agent on the roster has its skills ({', '.join(sorted(needs))})"
             elif untaken:
                 why = f"no agent with its skills has a seat on {', '.join(untaken)}"
+            elif self._weeks_out >= MAX_WEEKS:
+                why = (
+                    f"still waiting {MAX_WEEKS} weeks of shifts after the last arrival "
+                    "(the roster does not clear the backlog)"
+                )
             else:
                 why = "still waiting when the run ended (no agent with its skills free in time)"
             tickets = "1 ticket" if len(left) == 1 else f"{len(left)} tickets"
@@ -236,26 +253,55 @@ class Simulation:
         return lines
 
     def _schedule_shifts(self) -> None:
+        """The shifts from the first arrival's day to a week after the last arrival; more
+        follow a week at a time while a backlog the roster could serve waits
+        (``_more_shifts``)."""
         if not self.day:
             return
         first = datetime.fromtimestamp(self.day[0].at, UTC)
         start = first.astimezone(self.roster.timezone).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
-        end = datetime.fromtimestamp(self.day[-1].at, UTC) + timedelta(days=7)
+        end = datetime.fromtimestamp(self.day[-1].at, UTC) + SHIFT_WEEK
+        self._lay_out(start.astimezone(UTC), end)
+
+    def _lay_out(self, start: datetime, end: datetime) -> None:
+        """The roster's shifts between ``start`` and ``end``. A span that continues one the
+        last lay-out cut at its end is the same shift: that end is void (``_cut``)."""
         for staff in self.roster.staff:
-            spans = on_shift(staff, start.astimezone(UTC), end)
+            spans = on_shift(staff, start, end)
             for agent_id in staff.agent_ids():
                 for on, off in spans:
-                    self.floor.expect_shift(agent_id)
-                    self._push(on, Kind.SHIFT_ON, agent_id)
+                    if self._off_at.get(agent_id) == on:
+                        self._cut.add((agent_id, on))
+                    else:
+                        self.floor.expect_shift(agent_id)
+                        self._push(on, Kind.SHIFT_ON, agent_id)
                     self._push(off, Kind.SHIFT_OFF, agent_id)
+                    self._off_at[agent_id] = off
+        self._shifts_until = end
+
+    def _more_shifts(self) -> bool:
+        """Another week of shifts when tickets still wait and the shifts laid out are
+        over: True when some agent of that week could take one (the run goes on), False
+        when none could or ``MAX_WEEKS`` are laid out (what waits is unserved)."""
+        if self._shifts_until is None or self._weeks_out >= MAX_WEEKS:
+            return False
+        if next(self.line.waiting_needs(), None) is None:
+            return False
+        start = self._shifts_until
+        self._weeks_out += 1
+        self._lay_out(start, start + SHIFT_WEEK)
+        return self._can_still_serve()
 
     async def _event(self, kind: Kind, name: str, detail: str) -> None:
         if kind is Kind.SHIFT_ON:
             self.floor.come_online(name, self.now)
             await self._walk()
         elif kind is Kind.SHIFT_OFF:
+            if (name, self.now) in self._cut:  # the next week's lay-out goes on with it
+                self._cut.discard((name, self.now))
+                return
             self.floor.go_offline(name, self.now)
         elif kind is Kind.DONE:
             await self._done(name)

@@ -68,3 +68,30 @@ def test_an_unservable_ticket_does_not_cut_short_an_all_week_roster() -> None:
     result = run(roster(agents), day)
     assert result.report["queues"]["general"]["handled"] == 3
     assert result.report["overall"]["intervals"][-1]["start"] == "2026-11-23T00:30:00Z"
+
+
+def test_a_backlog_of_weeks_is_worked_off_not_reported_unserved() -> None:
+    """Two weeks of work for one agent on weekdays: the run goes on a week at a time
+    until it is done. Shifts had ended a week after the last arrival, and the rest had
+    been "unserved" and left out of the waits: the longest ones."""
+    agents = (
+        '  - {id: a-1, shifts: {mon: ["09:00-17:00"], tue: ["09:00-17:00"],'
+        ' wed: ["09:00-17:00"], thu: ["09:00-17:00"], fri: ["09:00-17:00"]}}\n'
+    )
+    day = [message(8 * 60 + i / 10, f"c{i}", n=i) for i in range(400)]  # Monday before 09:00
+    result = run(roster(agents, "{fixed: 12m}"), day)
+    overall = result.report["overall"]
+    assert (overall["handled"], overall["unserved"], result.unserved) == (400, 0, [])
+    # 40 a day: the last ticket is taken on the tenth working day, the Friday after next
+    last = max(o.assigned_at or 0 for o in result.outcomes)
+    assert (last - day[-1].at) / 86_400 > 11
+
+
+def test_an_agent_whose_work_ends_with_the_shift_takes_nothing_more_then() -> None:
+    """One agent 09:00-10:00, 30-minute tickets: two are worked on Monday, the third
+    waits for Tuesday's shift. It had been taken at 10:00, as the shift ended."""
+    agents = '  - {id: a-1, shifts: {mon: ["09:00-10:00"], tue: ["09:00-10:00"]}}\n'
+    day = [message(9 * 60, f"c{i}", n=i) for i in range(3)]
+    result = run(roster(agents, "{fixed: 30m}"), day)
+    waits = sorted(o.wait_s or 0.0 for o in result.outcomes)
+    assert waits == [0.0, 1800.0, 86_400.0]
