@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote_to_bytes
 
@@ -61,6 +62,7 @@ from router.actions import (
     ACTIONS,
     ANY_CONTROL,
     MAX_POSTPONE,
+    PREFIX,
     Action,
     Ident,
     NoControls,
@@ -460,6 +462,35 @@ def cloudevent_schema(item_schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+COMPONENTS = "#/components/schemas/"
+
+
+@cache
+def action_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
+    """One action as ``/v1/actions`` takes it, and the component schemas it refers to:
+    the envelope (``ActionIn``) and, per type, the ``data`` that type takes
+    (``router.actions.ACTIONS``), so a client generated from the document knows every
+    action's fields, as the AsyncAPI document's actions topic says them."""
+    components: dict[str, Any] = {}
+    per_type = []
+    for full, model in sorted(ACTIONS.items()):
+        data = model.model_json_schema(ref_template=COMPONENTS + "{model}")
+        components.update(data.pop("$defs", {}))
+        components[model.__name__] = data
+        short = full.removeprefix(PREFIX)
+        per_type.append(
+            {
+                "title": short,
+                "properties": {
+                    "type": {"enum": [short, full]},
+                    "data": {"$ref": COMPONENTS + model.__name__},
+                },
+            }
+        )
+    envelope = ActionIn.model_json_schema(ref_template=COMPONENTS + "{model}")
+    return {**envelope, "allOf": [{"oneOf": per_type}]}, components
+
+
 def action_list(item_schema: dict[str, Any]) -> dict[str, Any]:
     """A list of actions as ``prepare`` takes it: 1 to ``MAX_ACTIONS`` items."""
     return {"type": "array", "items": item_schema, "minItems": 1, "maxItems": MAX_ACTIONS}
@@ -467,7 +498,7 @@ def action_list(item_schema: dict[str, Any]) -> dict[str, Any]:
 
 def build_router() -> APIRouter:
     router = APIRouter(tags=["actions"], route_class=PrivateRoute)
-    item_schema = ActionIn.model_json_schema()
+    item_schema, _ = action_schemas()
     event_schema = cloudevent_schema(item_schema)
 
     @router.post(

@@ -120,6 +120,8 @@ class IngressApp(FastAPI):
                     if "401" in responses and sent is not None:
                         responses["401"].setdefault("headers", {}).update(sent)
             declare_server_answers(document)
+            _, per_type = actions.action_schemas()  # what each action type's data takes
+            document.setdefault("components", {}).setdefault("schemas", {}).update(per_type)
             document.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
             document.get("components", {}).get("schemas", {}).pop("ValidationError", None)
             self.openapi_schema = document

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from channels.app import create_app
@@ -159,3 +160,27 @@ async def test_ids_declare_the_control_characters_they_refuse() -> None:
     props = chat["application/json"]["schema"]["properties"]
     assert props["conversation_id"]["pattern"] == "^[^\\u0000-\\u001f\\u007f]*$"
     assert "pattern" not in props["text"]  # text loses its control characters instead
+
+
+@pytest.mark.parametrize(
+    ("action", "valid"),
+    [
+        ({"type": "ticket.resolved", "data": {"ticket_id": "T-1"}}, True),
+        ({"type": "switchboard.feedback.csat", "data": {"ticket_id": "T-1", "score": 5}}, True),
+        ({"type": "ticket.resolved", "data": {}}, False),  # no ticket_id
+        ({"type": "ticket.exploded", "data": {"ticket_id": "T-1"}}, False),  # no such type
+        ({"type": "feedback.csat", "data": {"ticket_id": "T-1", "score": 42}}, False),
+        ({"type": "agent.presence", "data": {"agent_id": "a-1", "status": "busy"}}, False),
+    ],
+)
+async def test_the_document_says_what_each_action_takes(
+    action: dict[str, Any], valid: bool
+) -> None:
+    """Each action type with the data it takes, as the server judges it: a client built
+    from the document had seen ``data`` as any object and ``type`` as any string."""
+    doc = await served_document()
+    body = doc["paths"]["/v1/actions"]["post"]["requestBody"]["content"]["application/json"]
+    schema = {**body["schema"], "components": doc["components"]}
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid(action) is valid
+    assert validator.is_valid([action]) is valid  # a list of actions too
