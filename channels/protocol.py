@@ -218,6 +218,9 @@ class _Lingering(asyncio.Protocol):
         ]
         self.transport.write(b"".join(head) + body)
         self._close_after_answer()
+        answered = getattr(self, "answered", None)
+        if answered is not None:  # counted where no app sees the request
+            answered(status)
 
 
 HEAD, BODY = "head", "body"
@@ -515,13 +518,20 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
 ProblemHttpToolsProtocol = _httptools_protocol()
 
 
-def problem_protocol(limits: HttpLimits | None = None) -> type[asyncio.Protocol]:
+def problem_protocol(
+    limits: HttpLimits | None = None, answered: Callable[[int], None] | None = None
+) -> type[asyncio.Protocol]:
     """The class uvicorn's ``http="auto"`` would pick (httptools when installed, else
-    h11), answering unparseable requests with problem+json, bound by ``limits``."""
+    h11), answering unparseable requests with problem+json, bound by ``limits``.
+    ``answered`` hears the status of every answer the server gives itself (400, 408,
+    431, 503 at the connection limit, 505), which no app middleware sees."""
     base = ProblemHttpToolsProtocol or ProblemH11Protocol
-    if limits is None:
+    if limits is None and answered is None:
         return base
-    return type(base.__name__, (base,), {"limits": limits})
+    attributes: dict[str, Any] = {"limits": limits or HttpLimits()}
+    if answered is not None:
+        attributes["answered"] = staticmethod(answered)
+    return type(base.__name__, (base,), attributes)
 
 
 ASGIApp = Callable[

@@ -408,7 +408,7 @@ async def run_roles(
             checks["rules"] = holder.ready_note  # still ready when a reload failed: said
         tasks = [
             _named(
-                serve(app, sock, stop, on_ready, settings),
+                serve(app, sock, stop, on_ready, settings, telemetry=shared.telemetry),
                 "http",
                 role="ingress" if "ingress" in roles else ",".join(sorted(roles)),
             ),

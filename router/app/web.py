@@ -32,6 +32,9 @@ from router.topic_watch import TopicWatch
 from router.topics import TopicNames
 from router.tuning import tune_gc
 
+SERVER_ROUTE = "server"
+"""The ``route`` of the answers the HTTP server gives before any route is known."""
+
 
 @dataclass
 class Ingress:
@@ -160,6 +163,8 @@ async def serve(
     stop: asyncio.Event,
     on_ready: Callable[[str], None] | None,
     settings: Settings | None = None,
+    *,
+    telemetry: Telemetry | None = None,
 ) -> None:
     """Serve ``app`` (the ingress, or the bench's baseline app) on ``sock`` until ``stop``.
 
@@ -168,7 +173,9 @@ async def serve(
     connections and their number by ``settings`` (``problem_protocol``). After ``stop``,
     requests in flight have ``SWITCHBOARD_HTTP_SHUTDOWN_TIMEOUT_S`` to finish; those
     still running are cancelled and answered ``503`` problem+json (``problem_on_failure``)
-    rather than uvicorn's plain-text ``500``. No WebSocket: nothing here serves one. The
+    rather than uvicorn's plain-text ``500``. The answers the server gives itself count
+    in ``telemetry``'s ``switchboard_http_requests_total`` as route ``server``. No
+    WebSocket: nothing here serves one. The
     event loop is the caller's: ``server.serve`` runs in it, so uvicorn's ``loop``
     setting would not apply here; uvloop is chosen where the process's loop is created.
     """
@@ -178,7 +185,7 @@ async def serve(
         limits, grace = http_limits(settings), settings.http_shutdown_timeout_s
     config = uvicorn.Config(
         problem_on_failure(app),
-        http=problem_protocol(limits),
+        http=problem_protocol(limits, _counted(telemetry) if telemetry else None),
         ws="none",
         log_config=None,
         access_log=False,
@@ -206,3 +213,12 @@ async def serve(
     await stop.wait()
     server.should_exit = True
     await serving
+
+
+def _counted(telemetry: Telemetry) -> Callable[[int], None]:
+    """Counts an answer the HTTP server gave itself (a request no app saw)."""
+
+    def count(status: int) -> None:
+        telemetry.http_requests.labels(SERVER_ROUTE, str(status)).inc()
+
+    return count

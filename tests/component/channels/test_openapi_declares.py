@@ -89,8 +89,14 @@ async def test_every_operation_declares_431_and_the_server_answers_it(
             assert declared is not None, (method, path, status)
             assert "application/problem+json" in declared["content"], (method, path)
     big = b"GET /healthz HTTP/1.1\r\nHost: ingress\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
-    async with running(settings, "ingress") as port:
+    async with running(settings, "ingress") as port, httpx.AsyncClient() as client:
         assert_protocol_problem(await exchange(port, big), 431)
+        assert_protocol_problem(await exchange(port, b"NOT A REQUEST\r\n\r\n"), 400)
+        # counted, though no app saw them: a header flood shows in the request counter
+        scrape = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        for status in ("400", "431"):
+            line = f'switchboard_http_requests_total{{route="server",status="{status}"}} 1.0'
+            assert line in scrape.splitlines(), status
 
 
 async def test_the_ops_app_of_a_consumer_role_declares_431_and_its_server_answers_it(
