@@ -210,6 +210,9 @@ async def check_redis(settings: Settings) -> None:
     except (*UNAVAILABLE, RedisClusterException) as exc:
         detail = _cause(exc, settings.redis.url)
         raise ConfigError(REDIS_SETTING, f"no Redis answers at {url} ({detail})") from None
+    except (TypeError, ValueError) as exc:  # an option of the URL's query the client lacks
+        problem = f"cannot use {url} ({type(exc).__name__}: check the options after '?')"
+        raise ConfigError(REDIS_SETTING, problem) from None
     finally:
         await client.aclose()
 

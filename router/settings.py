@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from aiokafka.conn import get_ip_port_afi
 from pydantic import (
@@ -63,6 +63,10 @@ REDIS_TLS_SCHEMES = ("rediss", "rediss+cluster")
 REDIS_SCHEMES = ("redis", *REDIS_TLS_SCHEMES, "redis+cluster", "unix")
 """The URL schemes ``SWITCHBOARD_REDIS_URL`` may have (``router.redis.make_client``)."""
 REDIS_URL_FORM = "redis://[:PASSWORD@]host[:port][/db]"
+REDIS_DB = re.compile(r"/?|/\d+")
+NOT_HOST_PORT = re.compile(r"://|[;/\s]")
+"""What no Kafka bootstrap entry holds: a scheme or listener name, a path, a ``;`` list,
+spaces."""
 
 
 def _without_blanks(data: Any) -> Any:
@@ -139,6 +143,13 @@ class KafkaSettings(BaseModel):
         if value is None:
             return None
         for entry in value.split(","):
+            if "@" in entry:  # never repeated: what precedes it may be a password
+                raise ValueError("an entry holds '@': write host:port, credentials go in SASL")
+            if NOT_HOST_PORT.search(entry.strip()):
+                raise ValueError(
+                    f"{entry.strip()!r} is not host:port: write host:port[,host:port], "
+                    "without a listener name or scheme (PLAINTEXT://), a path or spaces"
+                )
             try:
                 host, port, _ = get_ip_port_afi(entry)
             except ValueError:
@@ -183,6 +194,11 @@ class KafkaSettings(BaseModel):
                 f"set it to {wanted}, or unset this one"
             )
         return value
+
+    @field_validator("ssl_keyfile")
+    @classmethod
+    def _key_with_its_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _key_with_certificate(value, info, "SWITCHBOARD_KAFKA_SSL_CERTFILE")
 
     @field_validator("retention_ms")
     @classmethod
@@ -243,6 +259,17 @@ class RedisSettings(BaseModel):
                 f"no host, or a port that is no number from 1 to 65535: write it as "
                 f"{parts.scheme}://[:PASSWORD@]host[:port][/db]"
             )
+        cluster = parts.scheme.endswith("+cluster")
+        if not REDIS_DB.fullmatch(parts.path) or (cluster and parts.path.strip("/")):
+            # the client took /abc as database 0 and /1/2 as 12: another database
+            where = "a cluster has database 0 only" if cluster else "/db is a number"
+            raise ValueError(f"the path names no database ({where}): {REDIS_URL_FORM}")
+        options = {k.lower() for k in parse_qs(parts.query)}
+        if parts.scheme not in REDIS_TLS_SCHEMES and any(o.startswith("ssl") for o in options):
+            raise ValueError(
+                f"TLS options ({', '.join(sorted(o for o in options if o.startswith('ssl')))}) "
+                f"with a {parts.scheme}:// URL, which uses no TLS: use rediss://"
+            )
         return value
 
     @field_validator("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
@@ -258,6 +285,19 @@ class RedisSettings(BaseModel):
                 "(or rediss+cluster://), or unset this one"
             )
         return value
+
+    @field_validator("ssl_keyfile")
+    @classmethod
+    def _key_with_its_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _key_with_certificate(value, info, "SWITCHBOARD_REDIS_SSL_CERTFILE")
+
+
+def _key_with_certificate(value: Path | None, info: ValidationInfo, certfile: str) -> Path | None:
+    """A client key is half of mutual TLS: without its certificate it was dropped, and the
+    server's refusal blamed on the address or the protocol."""
+    if value is not None and info.data.get("ssl_certfile") is None:
+        raise ValueError(f"needs {certfile} (mutual TLS takes the certificate and its key)")
+    return value
 
 
 class Settings(BaseSettings):

@@ -77,20 +77,27 @@ def _echo(text: str = "") -> None:
     typer.echo(text)
 
 
+def _error(text: str) -> None:
+    """A line saying why the command cannot do its work, on stderr: stdout holds the
+    report alone (``--json | jq`` stays JSON)."""
+    typer.echo(f"error: {text}", err=True)
+
+
 def _logs_to_stderr() -> None:
     """Warnings the rules log while evaluating (``rule_pattern_timed_out``) go to stderr,
     once each, so stdout holds the report alone and ``--json`` stays JSON."""
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
 
-def _load(path: Path) -> RuleSet:
-    """The ruleset, or every error printed and exit 1."""
+def _load(path: Path, *, report: bool = False) -> RuleSet:
+    """The ruleset, or every error printed and exit 1: on stdout where the errors are the
+    command's report (``rules check``), on stderr where they stop another report."""
     try:
         return load_ruleset(path)
     except RuleSetInvalid as exc:
         for error in exc.errors:
-            _echo(str(error))
-        _echo(f"{_count(len(exc.errors), 'error')} in {path}")
+            typer.echo(str(error), err=not report)
+        typer.echo(f"{_count(len(exc.errors), 'error')} in {path}", err=not report)
         raise typer.Exit(1) from None
 
 
@@ -99,7 +106,7 @@ def _existing(*paths: Path | None) -> None:
     wrong argument is a usage error (exit 1 stays for errors in rules that were read)."""
     for path in paths:
         if path is not None and not path.exists():
-            _echo(f"error: {path}: no such file")
+            _error(f"{path}: no such file")
             raise typer.Exit(2)
 
 
@@ -108,14 +115,14 @@ def _now(value: str | None) -> datetime:
         return datetime.now(UTC)
     parsed = parse_time(value)
     if parsed is None:
-        _echo(f"error: --now {value!r} is not an ISO 8601 time with offset (2026-03-04T10:00:00Z)")
+        _error(f"--now {value!r} is not an ISO 8601 time with offset (2026-03-04T10:00:00Z)")
         raise typer.Exit(2)
     return parsed
 
 
 def _trigger(value: str) -> str:
     if value not in TRIGGERS:
-        _echo(f"error: unknown trigger {value!r}; expected one of: {', '.join(TRIGGERS)}")
+        _error(f"unknown trigger {value!r}; expected one of: {', '.join(TRIGGERS)}")
         raise typer.Exit(2)
     return value
 
@@ -156,7 +163,7 @@ def check(
 ) -> None:
     """Validate rules: errors exit 1; warnings are printed but pass; a missing PATH exits 2."""
     _existing(path)
-    ruleset = _load(path)
+    ruleset = _load(path, report=True)
     warnings = find_warnings(ruleset)
     warnings += notification_warnings(ruleset, templates or templates_dir(path))
     warnings += template_warnings(ruleset, templates or templates_dir(path))
@@ -219,27 +226,27 @@ def _read_event(
     try:
         data = file.read_bytes()
     except OSError as exc:
-        _echo(f"error: cannot read event {file}: {exc.strerror or exc}")
+        _error(f"cannot read event {file}: {exc.strerror or exc}")
         raise typer.Exit(2) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        _echo(f"error: {file}:{line}: not UTF-8 text")
+        _error(f"{file}:{line}: not UTF-8 text")
         raise typer.Exit(2) from None
     try:
         record = json.loads(text)
     except ValueError as exc:
-        _echo(f"error: cannot read event {file}: {exc}")
+        _error(f"cannot read event {file}: {exc}")
         raise typer.Exit(2) from None
     found = facts_from(record, profile)
     if found is None:
-        _echo(f"error: {file} holds neither facts nor a switchboard.interaction.received event")
+        _error(f"{file} holds neither facts nor a switchboard.interaction.received event")
         raise typer.Exit(2)
     misspelt = unknown_facts(record)
     if misspelt:
         for problem in misspelt:
-            _echo(f"error: {file}: {problem}")
+            _error(f"{file}: {problem}")
         raise typer.Exit(2)
     return found[0], found[1], record_not_routed(record)
 
@@ -393,7 +400,7 @@ def _profile(file: Path) -> dict[str, Any]:
     try:
         return load_profile(file)
     except RuleError as exc:
-        _echo(f"error: {exc}")
+        _error(f"{exc}")
         raise typer.Exit(2) from None
 
 
@@ -426,8 +433,8 @@ def _refuse_rejected(report: SimulationReport, events: Path) -> None:
         return
     for rejected in report.rejected:
         for problem in rejected.problems:
-            _echo(f"error: {events}:{rejected.line}: {problem}")
-    _echo(f"{_count(len(report.rejected), 'line')} of misspelt facts in {events}")
+            _error(f"{events}:{rejected.line}: {problem}")
+    typer.echo(f"{_count(len(report.rejected), 'line')} of misspelt facts in {events}", err=True)
     raise typer.Exit(2)
 
 
@@ -438,9 +445,9 @@ def _refuse_no_inbound(report: SimulationReport, events: Path) -> None:
     if report.evaluated or report.not_routed.total() or not report.skipped:
         return
     for line, reason in report.skipped_examples:
-        _echo(f"error: {events}:{line}: skipped: {reason}")
-    _echo(
-        f"error: no inbound events in {events}: all {_count(report.skipped, 'line')} "
+        _error(f"{events}:{line}: skipped: {reason}")
+    _error(
+        f"no inbound events in {events}: all {_count(report.skipped, 'line')} "
         "skipped; simulate replays switchboard.interaction.received events "
         "(switchboard tail switchboard.inbound --full) or plain facts"
     )
@@ -476,7 +483,7 @@ def simulate_cmd(
     old = _load(against) if against is not None else None
     at = _now(now)
     if not events.is_file():
-        _echo(f"error: no such events file: {events}")
+        _error(f"{events} is a directory, not an events file")
         raise typer.Exit(2)
     stream = read_events(events)
     keep = None if as_json or show == 0 else show  # text keeps only what it prints

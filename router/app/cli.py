@@ -205,7 +205,7 @@ def _dev_settings(services: EmbeddedServices, rules: Path | None, port: int | No
     not configured."""
     from router.app.embedded import on_embedded_broker
 
-    base = settings_or_exit()
+    base = settings_or_exit(warn_unknown=False)  # logged below, as the roles log
     configure_logging(base.log_format, base.log_level)
     warn_unknown_settings()
     overrides: dict[str, Any] = {}
@@ -323,17 +323,16 @@ def run(
     if unknown:
         choices = ", ".join((*roles_mod.ROLES, "all"))
         fail(ConfigError("--role", f"unknown role {sorted(unknown)[0]!r}; choose from {choices}"))
-    settings = settings_or_exit()
+    # the process's roles on every line, those written outside a role's task too (a
+    # role stopping, the topic watch, a failed start): the role tasks name their own
+    structlog.contextvars.bind_contextvars(role="+".join(sorted(wanted)))
+    settings = settings_or_exit(warn_unknown=False)  # logged below, with the role
     configure_logging(settings.log_format, settings.log_level)
     warn_unknown_settings()
     if "ingress" in wanted:
         refuse_public_open_channels(settings)
     if wanted & {"router", "timers"}:
         load_rules_or_exit(settings.rules_path)
-
-    # the process's roles on every line, those written outside a role's task too (a
-    # role stopping, the topic watch): the role tasks name their own
-    structlog.contextvars.bind_contextvars(role="+".join(sorted(wanted)))
 
     async def main(stop: asyncio.Event) -> None:
         if not await unless_stopped(preflight(settings), stop):
@@ -506,7 +505,7 @@ def main() -> None:
     with _ENTRY or EarlySignals() as signals:
         try:
             with signals.raising():
-                app()
+                _run_app()
         except StartupInterrupted:
             if _command() == "dev":
                 out.print("stopped")
@@ -523,6 +522,26 @@ def main() -> None:
                 fail(exc)
             except typer.Exit as done:
                 sys.exit(done.exit_code)
+
+
+def _run_app() -> None:
+    """The command line's command. Where the operator asked for JSON logs, a usage error
+    (a mistyped option in a manifest: ``run --roles router``) is one ``startup_failed``
+    record too, exit 2, not a box of text a log pipeline cannot read."""
+    if os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() != "json":
+        app()
+        return
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # typer's own click: a usage error, a bad file
+        shown = getattr(exc, "format_message", None)
+        try:
+            fail(ConfigError("command line", shown() if shown else str(exc)))
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _command() -> str | None:

@@ -30,7 +30,7 @@ from router.events import iso, utcnow
 from router.kafka import check_kafka
 from router.logs import Sampled
 from router.redis import UNAVAILABLE, check_redis
-from router.settings import Settings, load_settings
+from router.settings import Settings, load_settings, unknown_settings
 from router.topic_admin import missing_topics
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ def fail(exc: ConfigError, errors: Sequence[object] = ()) -> None:
             "level": "error",
             "logger": "switchboard",
             "timestamp": iso(utcnow()),
+            **structlog.contextvars.get_contextvars(),  # the role, once it is known
             "setting": exc.setting,
             "error": exc.message,
         }
@@ -145,12 +146,45 @@ def _unwritable(path: Path) -> str | None:
     return None
 
 
-def settings_or_exit(**overrides: Any) -> Settings:
+def settings_or_exit(*, warn_unknown: bool = True, **overrides: Any) -> Settings:
+    """The settings, or one line naming the one that is wrong (exit 2). ``warn_unknown``:
+    a line per ``SWITCHBOARD_*`` variable no setting reads, with the closest real name
+    (``topics ensure`` with ``SWITCHBOARD_KAFKA_PARTITION=12`` had made 6 partitions
+    without a word); the roles log it instead, once their logging is set up."""
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except ConfigError as exc:
         fail(exc)
         raise  # unreachable: fail() exits
+    if warn_unknown:
+        for name, meant in unknown_settings(os.environ):
+            guess = f"; did you mean {meant}?" if meant else ""
+            _stderr_line(
+                "warning",
+                f"{name} is no setting{guess}",
+                "unknown_setting",
+                variable=name,
+                did_you_mean=meant,
+            )
+    return settings
+
+
+def _stderr_line(level: str, text: str, event: str, **fields: Any) -> None:
+    """A line to the operator on stderr: a JSON log record where they asked for JSON logs
+    (with the role when one is bound), else ``level: text``."""
+    if os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() == "json":
+        record: dict[str, Any] = {
+            "event": event,
+            "level": level,
+            "logger": "switchboard",
+            "timestamp": iso(utcnow()),
+            **structlog.contextvars.get_contextvars(),
+            **fields,
+        }
+        sys.stderr.write(orjson.dumps(record).decode() + "\n")
+        return
+    colour = "red" if level == "error" else "yellow"
+    err.print(f"[bold {colour}]{level}:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

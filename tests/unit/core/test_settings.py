@@ -183,7 +183,19 @@ async def test_redis_tls_files_that_cannot_be_used_name_their_setting(tmp_path: 
 
 
 @pytest.mark.parametrize(
-    "servers", ["127.0.0.1:notaport", "127.0.0.1:", "127.0.0.1:32995,:x", "k1:70000"]
+    "servers",
+    [
+        "127.0.0.1:notaport",
+        "127.0.0.1:",
+        "127.0.0.1:32995,:x",
+        "k1:70000",
+        # read by the client as a host 'PLAINTEXT', or as one odd host name each, and
+        # then blamed on a broker not answering at an address where one listens
+        "PLAINTEXT://127.0.0.1:9092",
+        "kafka://k1:9092",
+        "k1:9092;k2:9092",
+        "k1 9092",
+    ],
 )
 def test_a_bootstrap_list_that_is_no_host_port_list_is_one_line(
     monkeypatch: pytest.MonkeyPatch, servers: str
@@ -194,6 +206,38 @@ def test_a_bootstrap_list_that_is_no_host_port_list_is_one_line(
         load_settings()
     assert caught.value.setting == "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
     assert "is not host:port" in caught.value.message
+
+
+def test_credentials_in_a_bootstrap_entry_are_refused_and_never_repeated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS", "user:hunter2@k1:9092")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.setting == "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
+    assert "hunter2" not in str(caught.value)
+    assert "SASL" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("prefix", "other"), [("SWITCHBOARD_KAFKA_", "SECURITY_PROTOCOL"), ("SWITCHBOARD_REDIS_", "")]
+)
+def test_a_client_key_without_its_certificate_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, prefix: str, other: str
+) -> None:
+    """Mutual TLS set up halfway: the key had been dropped without a word (Kafka) or the
+    failure blamed on the URL (Redis)."""
+    key = tmp_path / "client.key"
+    key.write_text("key", encoding="utf-8")
+    if other:
+        monkeypatch.setenv(prefix + other, "SSL")
+    else:
+        monkeypatch.setenv("SWITCHBOARD_REDIS_URL", "rediss://cache:6380/0")
+    monkeypatch.setenv(prefix + "SSL_KEYFILE", str(key))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.setting == prefix + "SSL_KEYFILE"
+    assert prefix + "SSL_CERTFILE" in caught.value.message
 
 
 @pytest.mark.parametrize("servers", ["k1:9092,k2:9092", "localhost", "[::1]:9092", "k1"])
@@ -264,6 +308,12 @@ def test_a_public_url_may_carry_a_port_and_a_prefix(monkeypatch: pytest.MonkeyPa
         ("redis://cache:70000/0", "a port that is no number from 1 to 65535"),
         ("rediss://:s3cret@/0", "no host"),
         ("unix://", "needs the socket's path"),
+        # the client had read these as database 0, 12 and 1: another database
+        ("redis://cache:6379/abc", "the path names no database"),
+        ("redis://:s3cret@cache:6379/1/2", "the path names no database"),
+        ("redis+cluster://node-1:7000/1", "a cluster has database 0 only"),
+        # a TLS option on a plain URL had been a TypeError traceback at start
+        ("redis://cache:6379/0?ssl_cert_reqs=none", "use rediss://"),
     ],
 )
 def test_a_redis_url_the_client_cannot_read_is_one_line_naming_it(
@@ -292,6 +342,8 @@ def test_a_redis_url_the_client_cannot_read_is_one_line_naming_it(
         "redis+cluster://node-1:7000",
         "rediss+cluster://user:pw@node-1:7000",
         "unix:///var/run/redis.sock?db=1",
+        "redis://cache:6379/",
+        "rediss://cache:6380/0?ssl_cert_reqs=none",
     ],
 )
 def test_every_redis_url_the_client_reads_is_accepted(

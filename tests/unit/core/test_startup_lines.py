@@ -4,8 +4,12 @@ when the HTTP address cannot be taken."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 
+import orjson
 import pytest
 import typer
 
@@ -107,3 +111,54 @@ def test_a_tool_without_the_kafka_or_redis_setting_says_where_to_find_it(
         with pytest.raises(ConfigError) as failed:
             check()
         assert "a running `switchboard dev` printed" in failed.value.message
+
+
+def test_every_command_names_a_misspelt_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``topics ensure`` with ``SWITCHBOARD_KAFKA_PARTITION=12`` had made topics of 6
+    partitions without a word: only ``dev`` and ``run`` said so."""
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_PARTITION", "12")
+    settings_or_exit()
+    assert one_line(capsys) == (
+        "warning: SWITCHBOARD_KAFKA_PARTITION is no setting; "
+        "did you mean SWITCHBOARD_KAFKA_PARTITIONS?"
+    )
+
+
+def _switchboard(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "router.app", *args],
+        env={**environ, "SWITCHBOARD_LOG_FORMAT": "json", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_with_json_logs_a_usage_error_is_one_record_too() -> None:
+    """A mistyped option in a manifest had been a box of text a log pipeline cannot
+    read, though the README promises JSON from a failed start."""
+    result = _switchboard("run", "--roles", "router")
+    assert result.returncode == 2
+    [record] = [orjson.loads(line) for line in result.stderr.splitlines()]
+    assert (record["event"], record["setting"]) == ("startup_failed", "command line")
+    assert "No such option: --roles" in record["error"]
+
+
+def test_a_failed_start_and_its_warnings_name_the_role() -> None:
+    """A pipeline filtering on ``role`` had missed the only lines a crash-looping pod
+    writes."""
+    result = _switchboard(
+        "run",
+        "--role",
+        "router",
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1",
+        SWITCHBOARD_KAFKA_PARTITION="12",
+    )
+    assert result.returncode == 2
+    records = [orjson.loads(line) for line in result.stderr.splitlines()]
+    assert [r["event"] for r in records] == ["unknown_setting", "startup_failed"]
+    assert {r["role"] for r in records} == {"router"}

@@ -335,11 +335,12 @@ def test_simulate_refuses_a_file_without_inbound_events(tmp_path: Path) -> None:
     )
     for extra in ([], ["--json"]):
         result = run("simulate", EXAMPLES, "--events", events, *extra)
-        assert result.returncode == 1, result.stdout
-        assert f"error: no inbound events in {events}: all 3 lines skipped" in result.stdout
+        assert result.returncode == 1, result.stderr
+        assert f"error: no inbound events in {events}: all 3 lines skipped" in result.stderr
         assert f"error: {events}:1: skipped: not a switchboard.interaction.received event" in (
-            result.stdout
+            result.stderr
         )
+        assert "error" not in result.stdout  # stdout holds a report or nothing
 
 
 def test_bench_reports_both_rulesets() -> None:
@@ -356,7 +357,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     event.write_text("{}", encoding="utf-8")
     result = run("explain", EXAMPLES, event, "--trigger", "ticket.deleted")
     assert result.returncode == 2
-    assert "unknown trigger 'ticket.deleted'" in result.stdout
+    assert "unknown trigger 'ticket.deleted'" in result.stderr
 
 
 def test_mounted_as_switchboard_rules() -> None:
@@ -462,8 +463,8 @@ def test_input_that_is_not_utf8_is_named_by_line_and_a_bom_is_accepted(
     assert run("explain", EXAMPLES, event).returncode == 0
     event.write_bytes(b'{\n "text": "caf\xe9"\n}\n')
     explained = run("explain", EXAMPLES, event)
-    assert (explained.returncode, explained.stdout) == (2, f"error: {event}:2: not UTF-8 text\n")
-    assert explained.stderr == ""
+    assert (explained.returncode, explained.stderr) == (2, f"error: {event}:2: not UTF-8 text\n")
+    assert explained.stdout == ""
 
     cases = tmp_path / "cases.yaml"
     cases.write_bytes(b"cases:\n  - name: caf\xe9\n")

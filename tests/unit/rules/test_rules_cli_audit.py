@@ -83,7 +83,7 @@ def test_explain_refuses_a_profile_field_the_router_would_not_store(
     profile.write_text("tier: gold\narr: 250000\n", encoding="utf-8")
     result = run("explain", crm_rules, inbound, "--customer", profile)
     assert result.returncode == 2
-    assert result.stdout.startswith(
+    assert result.stderr.startswith(
         f"error: {profile}:2:1: unknown profile field 'arr' (hint: a CRM attribute goes "
         "under attributes: {arr: ...}"
     )
@@ -151,7 +151,7 @@ def test_simulate_refuses_misspelt_facts_as_explain_does(tmp_path: Path) -> None
     events.write_text(good + "\n" + json.dumps({"chanel": "email", "txet": "refund"}) + "\n")
     result = run("simulate", "rules/examples", "--events", events, "--now", NOW)
     assert result.returncode == 2
-    assert result.stdout.splitlines() == [
+    assert result.stderr.splitlines() == [
         f"error: {events}:2: unknown fact 'chanel' in the event (hint: did you mean 'channel'?)",
         f"error: {events}:2: unknown fact 'txet' in the event (hint: did you mean 'text'?)",
         f"1 line of misspelt facts in {events}",
@@ -172,7 +172,7 @@ def test_simulate_skips_other_cloudevents_and_explain_refuses_them(tmp_path: Pat
     event = tmp_path / "event.json"
     event.write_text(json.dumps(other), encoding="utf-8")
     explained = run("explain", "rules/examples", event)
-    assert (explained.returncode, explained.stdout) == (
+    assert (explained.returncode, explained.stderr) == (
         2,
         f"error: {event} holds neither facts nor a switchboard.interaction.received event\n",
     )
@@ -314,11 +314,11 @@ def test_a_fact_value_no_event_carries_is_refused_as_a_misspelt_fact_is(tmp_path
     event.write_text(json.dumps({"channel": "emial", "text": "hi", "ticket": {"priority": "hihg"}}))
     result = run("explain", "rules/examples", event, "--now", NOW)
     assert result.returncode == 2
-    assert result.stdout.splitlines() == [
+    assert result.stderr.splitlines() == [
         f"error: {event}: unknown channel 'emial' in the event (hint: did you mean 'email'?)",
         f"error: {event}: unknown ticket priority 'hihg' (hint: did you mean 'high'?)",
     ]
     event.write_text(json.dumps({"channel": "pigeon", "text": "hi"}))
     result = run("explain", "rules/examples", event, "--now", NOW)
     assert result.returncode == 2
-    assert "unknown channel 'pigeon' in the event (hint: expected one of: " in result.stdout
+    assert "unknown channel 'pigeon' in the event (hint: expected one of: " in result.stderr

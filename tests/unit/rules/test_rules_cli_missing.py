@@ -33,7 +33,7 @@ EVENT = EXAMPLES.parent / "does-not-exist.json"
 )
 def test_a_missing_file_is_one_line_and_exit_2(args: list[str | Path], missing: Path) -> None:
     result = run(*args)
-    assert (result.returncode, result.stdout, result.stderr) == (
+    assert (result.returncode, result.stderr, result.stdout) == (
         2,
         f"error: {missing}: no such file\n",
         "",
