@@ -26,7 +26,9 @@ class TopicCheck:
     ``altered`` (its policy was ``found_policy`` and is now the registry's), ``refused``
     (the broker would not create it, or, with a ``found_policy``, not change that policy:
     ``reason``) or ``unchecked`` (its configuration could not be read: ``reason``).
-    ``partitions`` is set when the topic has fewer partitions than configured."""
+    ``partitions`` is set when the topic has fewer partitions than configured,
+    ``retention_ms`` when a topic kept by time keeps its records for another time than
+    configured (never changed here: a shorter one would delete records at once)."""
 
     name: str
     outcome: str
@@ -34,6 +36,7 @@ class TopicCheck:
     found_policy: str = ""
     reason: str = ""
     partitions: int | None = None
+    retention_ms: str | None = None
 
     @property
     def policy(self) -> str:
@@ -57,7 +60,8 @@ async def ensure_topics(settings: Settings) -> dict[str, TopicCheck]:
             if made is not None:
                 fresh[name] = made
         found = {n: s for n, s in specs.items() if n not in fresh}
-        checks = await _check_existing(admin, found, settings.kafka.partitions)
+        kafka = settings.kafka
+        checks = await _check_existing(admin, found, kafka.partitions, kafka.retention_ms)
     finally:
         await admin.close()
     return {name: fresh.get(name) or checks[name] for name in specs}
@@ -98,7 +102,7 @@ def _refusal(code: int, message: str | None) -> str:
 
 
 async def _check_existing(
-    admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec], partitions: int
+    admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec], partitions: int, retention_ms: int
 ) -> dict[str, TopicCheck]:
     if not specs:
         return {}
@@ -112,7 +116,14 @@ async def _check_existing(
     for name, spec in specs.items():
         check = await _reconcile(admin, name, spec.compacted, configs[name])
         few = counts.get(name, partitions)
-        checks[name] = replace(check, partitions=few) if few < partitions else check
+        if few < partitions:
+            check = replace(check, partitions=few)
+        found = configs[name]
+        if not spec.compacted and isinstance(found, dict):
+            kept = found.get("retention.ms", (None, False))[0]
+            if kept is not None and kept != str(retention_ms):
+                check = replace(check, retention_ms=kept)
+        checks[name] = check
     return checks
 
 

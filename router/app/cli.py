@@ -392,6 +392,14 @@ def topics_ensure() -> None:
                 "not adding any: that moves keys to other partitions, add them by hand "
                 "if you accept it"
             )
+        if check.retention_ms is not None:
+            warn(
+                f"warning: topic {name} keeps records for retention.ms={check.retention_ms}, "
+                f"not the {settings.kafka.retention_ms} configured "
+                "(SWITCHBOARD_KAFKA_RETENTION_MS, applied when a topic is created); not "
+                "changed: a shorter retention deletes records at once, change it with your "
+                "Kafka tools if you accept it"
+            )
 
     async def main(stop: asyncio.Event) -> None:
         nonlocal refused

@@ -78,3 +78,22 @@ async def test_ensure_topics_reports_what_it_found(services: EmbeddedServices) -
     assert {check.outcome for check in again.values()} == {"exists"}
     assert all(check.partitions is None for check in again.values())
     assert again[names(Topic.METRICS_WORKLOAD)].compacted
+
+
+async def test_a_retention_changed_since_the_topics_were_made_is_reported_not_applied(
+    services: EmbeddedServices,
+) -> None:
+    """``topics ensure`` had said ``exists`` and nothing more: the operator believed the
+    new retention in force. It is not changed (a shorter one deletes records at once)."""
+    prefix = f"retention{os.getpid()}"
+    settings = make_settings(services, prefix)
+    names = TopicNames(prefix)
+    await ensure_topics(settings)
+    hour = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"retention_ms": 3_600_000})}
+    )
+    again = await ensure_topics(hour)
+    inbound, sla = again[names(Topic.INBOUND)], again[names(Topic.METRICS_SLA)]
+    assert (inbound.outcome, inbound.retention_ms) == ("exists", str(settings.kafka.retention_ms))
+    assert sla.retention_ms is None  # compacted: kept by key, not by time
+    assert (await ensure_topics(settings))[names(Topic.INBOUND)].retention_ms is None
