@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import importlib
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import regex
@@ -120,6 +124,22 @@ def _uncased(code: object, flags: int) -> int:
     return code
 
 
+_DEADLINE: ContextVar[float | None] = ContextVar("pattern_deadline", default=None)
+
+
+@contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Every ``TimeBounded`` search inside shares ``seconds``: one message's budget, so
+    a text that makes each of several searches run to its own limit costs the budget
+    once, not the limit times the searches (two searches of 1 s each had held the
+    ingress's event loop 2 s). Once it is spent, the searches find nothing."""
+    token = _DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
 class TimeBounded:
     """A pattern that gives up after ``timeout_s``: for a library's patterns run over a
     customer's text, whose worst case ``re`` cannot bound. The reply header patterns of
@@ -142,18 +162,33 @@ class TimeBounded:
         self._name = name
 
     def findall(self, text: str) -> list[Any]:
+        timeout = self._timeout()
+        if timeout is None:
+            return []
         try:
-            return list(self._compiled.findall(text, timeout=self._timeout_s, concurrent=True))
+            return list(self._compiled.findall(text, timeout=timeout, concurrent=True))
         except TimeoutError:
             self._gave_up(text)
             return []
 
     def search(self, text: str) -> Any:
+        timeout = self._timeout()
+        if timeout is None:
+            return None
         try:
-            return self._compiled.search(text, timeout=self._timeout_s, concurrent=True)
+            return self._compiled.search(text, timeout=timeout, concurrent=True)
         except TimeoutError:
             self._gave_up(text)
             return None
+
+    def _timeout(self) -> float | None:
+        """This search's limit: its own, or what is left of the ``time_budget`` it runs
+        in when less; None when that budget is spent (said once, when it ran out)."""
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return self._timeout_s
+        left = deadline - time.monotonic()
+        return min(self._timeout_s, left) if left > 0 else None
 
     def _gave_up(self, text: str) -> None:
         log.warning("pattern_gave_up", pattern=self._name, chars=len(text), s=self._timeout_s)

@@ -44,7 +44,8 @@ from typing import Any
 from mailparser_reply.constants import MAIL_LANGUAGES, QUOTED_MATCH_INCLUDE
 from mailparser_reply.parser import EmailMessage
 
-from channels.regex_guard import TimeBounded, guarded
+from channels.html_quotes import quote_start
+from channels.regex_guard import TimeBounded, guarded, time_budget
 
 LANGUAGES = tuple(lang for lang in MAIL_LANGUAGES if lang != "david")
 #: Spanish Outlook's header block (``De:``, ``Enviado el:``, ``Para:``, ``Asunto:``), as
@@ -82,6 +83,8 @@ def _library_patterns() -> dict[str, Any]:
 #: The most the reply header patterns may take over one text (a 64 KiB reply of short
 #: lines takes about 0.1 s): past it, no header is found and the text stays whole.
 HEADER_SCAN_S = 1.0
+#: ... and over one message, every search of it together (``split_reply``).
+HEADER_BUDGET_S = 0.15
 LIBRARY_PATTERNS = _library_patterns()
 MAX_SCAN_CHARS = 64 * 1024
 INTRO_HINT = re.compile(
@@ -228,36 +231,6 @@ SIGNATURE_START = re.compile(
 )
 LONE_LINK = re.compile(r"\s*[(<\[]?\s*(?:https?://|mailto:|www\.)\S*\s*[)>\]]?\s*$", re.IGNORECASE)
 SIG_SEPARATOR = "-- "
-HTML_QUOTE_MARKERS = re.compile(
-    "|".join(
-        (
-            # Apple Mail, Thunderbird
-            r"<blockquote[^>]*\btype\s*=\s*[\"']?cite",
-            r"<div[^>]*\bclass\s*=\s*[\"']?[^\"'>]*\b(?:gmail_quote|gmail_attr|moz-cite-prefix"
-            r"|yahoo_quoted|OutlookMessageHeader|zmail_extra|domino-section)\b",
-            # Outlook on the web and new Outlook
-            r"<div[^>]*\bid\s*=\s*[\"']?(?:x_)?(?:appendonsend|divRplyFwdMsg"
-            r"|mail-editor-reference-message-container|OLK_SRC_BODY_SECTION)\b",
-            # Outlook for Windows: the border line above "From: ... Sent: ..."
-            r"<div[^>]*\bstyle\s*=\s*[\"'][^\"']*border-top\s*:\s*solid\s*#(?:E1E1E1|B5C4DF)",
-            # Windows Mail and Outlook mobile: the same line, its colour written rgb()
-            r"<div[^>]*\bstyle\s*=\s*[\"'][^\"']*border-top-color\s*:\s*"
-            r"rgb\(\s*229\s*,\s*229\s*,\s*229\s*\)",
-            # Mail.ru and other webmailers: a quote as a blockquote with a rule on its left
-            r"<blockquote[^>]*\bstyle\s*=\s*[\"'][^\"']*border-left\s*:",
-            # Zimbra
-            r"<hr[^>]*\bid\s*=\s*[\"']?zwchr",
-            # Lotus Notes 8.5+: the grey "From:" label of its header block
-            r"<font[^>]*\bcolor\s*=\s*[\"']?#5f5f5f[^>]*>\s*"
-            r"(?:From|Von|De|Da|Van|Od|Från|Fra|Lähettäjä)\s*:",
-            # Lotus Notes classic: a one-row table of sender, date, To, cc, Subject
-            r"<table[^>]*>\s*<tr[^>]*\bvalign\s*=\s*[\"']?top[^>]*>\s*<td[^>]*>\s*"
-            r"<font[^>]*\bsize\s*=\s*[\"']?1",
-            r"Inactive hide details for",
-        )
-    ),
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,11 +493,12 @@ def _trim(text: str) -> str:
 
 
 def split_html(html: str) -> tuple[str, str]:
-    """``(own, history)``: the HTML before the first quote container, and the rest."""
-    match = HTML_QUOTE_MARKERS.search(html)
-    if match is None or not re.sub(r"<[^>]*>|&nbsp;|\s", "", html[: match.start()]):
+    """``(own, history)``: the HTML before the first quote container (``html_quotes``),
+    and the rest."""
+    start = quote_start(html)
+    if start is None or not re.sub(r"<[^<>]*+>|&nbsp;|\s", "", html[:start]):
         return html, ""
-    return html[: match.start()], html[match.start() :]
+    return html[:start], html[start:]
 
 
 def _history(text: str, rest: list[Any]) -> str:
@@ -574,7 +548,13 @@ def _trusted(text: str, replies: list[Any]) -> tuple[str, list[Any]]:
 
 
 def split_reply(body: str) -> Reply:
-    """The new text of a reply (its signature included) and the quoted history, if any."""
+    """The new text of a reply (its signature included) and the quoted history, if any.
+    The reply header patterns share ``HEADER_BUDGET_S`` over the whole message."""
+    with time_budget(HEADER_BUDGET_S):
+        return _split_reply(body)
+
+
+def _split_reply(body: str) -> Reply:
     text = _trim(body.replace("\r\n", "\n"))
     if not text.strip():
         return Reply("", None)

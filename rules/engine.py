@@ -20,7 +20,7 @@ from rules.calendar import Calendar
 from rules.decision import AppliedAction, Decision, Evaluation
 from rules.fields import FieldTable, Values, folded
 from rules.model import DEFAULT_TRIGGER, TRIGGERS, Assignment, Defaults, Metrics, Queue, Rule
-from rules.operators import Test
+from rules.operators import Test, match_budget
 from rules.sla import SlaPolicy
 
 
@@ -190,6 +190,10 @@ class RuleSet:
         """Run the rules for ``trigger`` over ``facts`` at time ``now`` (aware datetime)."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError(f"evaluate needs an aware datetime for now, got {now!r}")
+        with match_budget():
+            return self._evaluate(facts, trigger, now)
+
+    def _evaluate(self, facts: Mapping[str, Any], trigger: str, now: datetime) -> Decision:
         plan = self._plan(trigger)
         values = self._table.values(facts, now)
         scalars: dict[str, str] = {}

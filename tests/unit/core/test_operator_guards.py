@@ -287,8 +287,8 @@ def test_explain_rejects_a_misspelt_fact_like_rules_test(tmp_path: Path) -> None
     event.write_text(json.dumps({"chanel": "email", "subject": "invoice"}))
     result = rules_cli("explain", EXAMPLES, event)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "unknown fact 'chanel'" in result.stdout
-    assert "did you mean 'channel'?" in result.stdout
+    assert "unknown fact 'chanel'" in result.stderr
+    assert "did you mean 'channel'?" in result.stderr
 
 
 def test_rules_check_reads_the_templates_from_the_setting_the_notifier_reads(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -323,3 +324,23 @@ def test_the_explain_probe_of_matches_agrees_with_the_test() -> None:
     ]
     assert probe([["x" * 3000, "xxy"]]) is True  # a later item matched
     assert probe([["x" * 3000, "ab"]]) is None  # None: gave up
+
+
+def test_an_events_timed_searches_share_one_budget() -> None:
+    """A runaway pattern on a list (``metadata.cc``: 100 addresses) had had 50 ms per
+    address, 5 s of the router for one email, and a warning per address. The event's
+    searches share 200 ms; past it they match nothing and say nothing more."""
+    rs = loads_ruleset(
+        HEADER
+        + '  - {name: cc, if: {metadata.cc: {matches: "(a|aa)+$"}}, then: {tags: [cc]}}\n'
+        + '  - {name: text, if: {text: {matches: "(a|aa)+$"}}, then: {tags: [t]}}\n'
+    )
+    runaway = "a" * 60 + "@x"
+    facts = {"text": runaway, "metadata": {"cc": [runaway] * 100}}
+    began = time.perf_counter()
+    with capture_logs() as logs:
+        decision = rs.evaluate(facts, now=NOW)
+    assert time.perf_counter() - began < 1.0
+    assert decision.matched == ()
+    assert 1 <= len(logs) <= 5  # about 200 ms / 50 ms
+    assert rs.evaluate({"text": "aaaa", "metadata": {"cc": []}}, now=NOW).matched == ("text",)
