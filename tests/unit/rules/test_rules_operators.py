@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from rules import RuleSet, loads_ruleset
+from rules import RuleSet, loads_ruleset, operators
 from rules.bench import generate_events, generate_ruleset_yaml
 from rules.operators import MAX_WAYS, match_probe, ways
 from tests.budget import cpu_budget
@@ -281,10 +281,15 @@ def test_case_insensitive_operators_fold_case_and_compose_accents() -> None:
     assert rs.evaluate({"text": "invoice"}, now=NOW).matched == ()
 
 
-def test_explain_names_a_search_that_gave_up_and_the_warning_is_logged_once() -> None:
+def test_explain_names_a_search_that_gave_up_and_the_warning_is_logged_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A timed-out search counts as no match for routing, but explain says it gave up
     (an ordinary "no match" would send the author looking at the wrong thing); the
     evaluation logs ``rule_pattern_timed_out`` and its explanation does not log again."""
+    # each rule's search runs to its own limit: on a busy machine the event's budget
+    # could be spent by the first alone (``test_an_events_timed_searches_share_...``)
+    monkeypatch.setattr(operators, "EVENT_BUDGET_S", 10.0)
     rs = loads_ruleset(
         HEADER
         + '  - {name: evil, if: {text: {matches: "(x+x+)+y"}}, then: {tags: [evil]}}\n'
