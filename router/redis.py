@@ -30,9 +30,10 @@ import hiredis
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.cluster import PRIMARY
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
     AuthenticationError,
@@ -48,7 +49,7 @@ from redis.exceptions import (
 from redis.typing import EncodableT, KeyT
 
 from router.errors import BackendUnavailable, ConfigError, ScriptsReloaded
-from router.settings import RedisSettings, Settings
+from router.settings import RedisSettings, Settings, cluster_seeds
 
 log = structlog.get_logger("switchboard.redis")
 
@@ -92,7 +93,7 @@ def make_client(settings: Settings) -> RedisClient:
         "socket_connect_timeout": cfg.socket_timeout_s,
         "decode_responses": False,
     }
-    scheme, _, rest = cfg.url.partition("://")
+    scheme = cfg.url.partition("://")[0]
     if scheme in ("rediss", "rediss+cluster"):
         check_tls_files(cfg)
         opts.update(
@@ -103,7 +104,10 @@ def make_client(settings: Settings) -> RedisClient:
     if scheme in CLUSTER_SCHEMES:
         # one immediate retry: a connection to a node that restarted fails at once
         opts.update(retry=Retry(NoBackoff(), 1))
-        url = f"{CLUSTER_SCHEMES[scheme]}://{rest}"
+        first, more = cluster_seeds(cfg.url)
+        url = f"{CLUSTER_SCHEMES[scheme]}://{first.partition('://')[2]}"
+        if more:  # the first node that answers tells the client the others
+            opts["startup_nodes"] = [ClusterNode(host, port) for host, port in more]
         cluster = cast(BoundedCluster, BoundedCluster.from_url(url, **opts))
         cluster.deadline_s = CLUSTER_DEADLINE * cfg.socket_timeout_s
         return cluster
@@ -172,6 +176,21 @@ class BoundedCluster(RedisCluster):
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
         async with asyncio.timeout(self.deadline_s):
             return await super().execute_command(*args, **kwargs)
+
+    def get_node(
+        self, host: str | None = None, port: int | None = None, node_name: str | None = None
+    ) -> ClusterNode | None:
+        """The node at ``host:port``, known from then on if it was not. An ASK redirect may
+        name a node that serves no slot yet (a primary just added, the first slots moving
+        to it): redis-py looked it up among the nodes it knew, found none, and failed
+        with an AttributeError, which stopped every role and answered 500 until the move
+        was over (redis-py #4015). As a MOVED does, the redirect makes it known."""
+        node = super().get_node(host, port, node_name)
+        if node is None and host and port:
+            manager = self.nodes_manager
+            node = ClusterNode(host, port, PRIMARY, **manager.connection_kwargs)
+            manager.set_nodes(manager.nodes_cache, {node.name: node})
+        return node
 
     def pipeline(
         self, transaction: Any | None = None, shard_hint: Any | None = None

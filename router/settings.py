@@ -239,7 +239,11 @@ class RedisSettings(BaseModel):
         if value is None:
             return None
         try:
-            parts = urlsplit(value)
+            first, more = cluster_seeds(value)
+            parts = urlsplit(first)
+            for node_host, node_port in more:
+                if not node_host or not 0 < node_port < 65536:
+                    raise ValueError("a node of the list is not host:port")
         except ValueError as exc:  # an unclosed [ of an IPv6 host
             raise ValueError(f"not a URL ({exc}): write it as {REDIS_URL_FORM}") from None
         if parts.scheme not in REDIS_SCHEMES:
@@ -290,6 +294,26 @@ class RedisSettings(BaseModel):
     @classmethod
     def _key_with_its_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return _key_with_certificate(value, info, "SWITCHBOARD_REDIS_SSL_CERTFILE")
+
+
+def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """A cluster URL naming several nodes (``redis+cluster://h1:7000,h2:7000``) as the URL
+    of its first node and the others' host and port: the client starts from whichever
+    answers, so one node failed over or removed does not stop every start. Any other URL
+    as it is, with no others. ValueError for a node that is not host:port."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.endswith("+cluster"):
+        return url, []
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    first, *others = hosts.split(",")
+    seeds = []
+    for node in others:
+        host, colon, port = node.strip().rpartition(":")
+        if not colon or not port.isdigit():
+            raise ValueError(f"a node of the list is not host:port: {node.strip()!r}")
+        seeds.append((host.strip("[]"), int(port)))
+    return f"{scheme}://{userinfo}{at}{first}{slash}{tail}", seeds
 
 
 def _key_with_certificate(value: Path | None, info: ValidationInfo, certfile: str) -> Path | None:

@@ -75,6 +75,29 @@ class Cluster:
         self.started_in_s = time.monotonic() - began
         return self
 
+    def add_node(self) -> int:
+        """One more primary, serving no slot yet, met by the others (as a platform team
+        adds one before moving slots to it): its port, once every node knows it."""
+        self._spawn(free_port())
+        port, bus = self.ports[-1], self._buses[-1]
+        nodes = [redis.Redis(port=p, socket_timeout=5) for p in self.ports]
+        try:
+            nodes[0].execute_command("CLUSTER MEET", "127.0.0.1", port, bus)
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while time.monotonic() < deadline:
+                infos = [n.cluster("INFO") for n in nodes]
+                if all(
+                    info.get("cluster_state") == "ok"
+                    and int(info["cluster_known_nodes"]) == len(nodes)
+                    for info in infos
+                ):
+                    return port
+                time.sleep(0.05)  # a poll, not a wait for a fixed time
+            raise RuntimeError(f"node {port} was not met by every node: {infos}")
+        finally:
+            for node in nodes:
+                node.close()
+
     def _spawn(self, port: int) -> None:
         assert self._tmp is not None
         cmd = [valkey_binary(), "--port", str(port), "--bind", "127.0.0.1"]

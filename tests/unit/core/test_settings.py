@@ -312,6 +312,7 @@ def test_a_public_url_may_carry_a_port_and_a_prefix(monkeypatch: pytest.MonkeyPa
         ("redis://cache:6379/abc", "the path names no database"),
         ("redis://:s3cret@cache:6379/1/2", "the path names no database"),
         ("redis+cluster://node-1:7000/1", "a cluster has database 0 only"),
+        ("redis+cluster://:s3cret@node-1:7000,node-2", "a node of the list is not host:port"),
         # a TLS option on a plain URL had been a TypeError traceback at start
         ("redis://cache:6379/0?ssl_cert_reqs=none", "use rediss://"),
     ],
@@ -344,6 +345,8 @@ def test_a_redis_url_the_client_cannot_read_is_one_line_naming_it(
         "unix:///var/run/redis.sock?db=1",
         "redis://cache:6379/",
         "rediss://cache:6380/0?ssl_cert_reqs=none",
+        "redis+cluster://node-1:7000,node-2:7000,[::1]:7001",
+        "rediss+cluster://user:pw@node-1:7000,node-2:7000",
     ],
 )
 def test_every_redis_url_the_client_reads_is_accepted(
