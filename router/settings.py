@@ -63,7 +63,7 @@ REDIS_TLS_SCHEMES = ("rediss", "rediss+cluster")
 REDIS_SCHEMES = ("redis", *REDIS_TLS_SCHEMES, "redis+cluster", "unix")
 """The URL schemes ``SWITCHBOARD_REDIS_URL`` may have (``router.redis.make_client``)."""
 REDIS_URL_FORM = "redis://[:PASSWORD@]host[:port][/db]"
-REDIS_DB = re.compile(r"/?|/\d+")
+REDIS_DB = re.compile(r"/?|/[0-9]+")
 NOT_HOST_PORT = re.compile(r"://|[;/\s]")
 """What no Kafka bootstrap entry holds: a scheme or listener name, a path, a ``;`` list,
 spaces."""
@@ -269,6 +269,8 @@ class RedisSettings(BaseModel):
             where = "a cluster has database 0 only" if cluster else "/db is a number"
             raise ValueError(f"the path names no database ({where}): {REDIS_URL_FORM}")
         options = {k.lower() for k in parse_qs(parts.query)}
+        if "db" in options:  # it overrode the path's database without a word
+            raise ValueError(f"name the database as the path, not ?db=: {REDIS_URL_FORM}")
         if parts.scheme not in REDIS_TLS_SCHEMES and any(o.startswith("ssl") for o in options):
             raise ValueError(
                 f"TLS options ({', '.join(sorted(o for o in options if o.startswith('ssl')))}) "
@@ -304,16 +306,17 @@ def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
     scheme, sep, rest = url.partition("://")
     if not sep or not scheme.endswith("+cluster"):
         return url, []
-    netloc, slash, tail = rest.partition("/")
+    end = next((i for i, char in enumerate(rest) if char in "/?#"), len(rest))
+    netloc, tail = rest[:end], rest[end:]  # the path and options apply to every node
     userinfo, at, hosts = netloc.rpartition("@")
-    first, *others = hosts.split(",")
+    first, *others = (node.strip() for node in hosts.split(","))
     seeds = []
     for node in others:
-        host, colon, port = node.strip().rpartition(":")
-        if not colon or not port.isdigit():
-            raise ValueError(f"a node of the list is not host:port: {node.strip()!r}")
+        host, colon, port = node.rpartition(":")
+        if not colon or not port.isascii() or not port.isdigit():
+            raise ValueError(f"a node of the list is not host:port: {node!r}")
         seeds.append((host.strip("[]"), int(port)))
-    return f"{scheme}://{userinfo}{at}{first}{slash}{tail}", seeds
+    return f"{scheme}://{userinfo}{at}{first}{tail}", seeds
 
 
 def _key_with_certificate(value: Path | None, info: ValidationInfo, certfile: str) -> Path | None:

@@ -543,8 +543,11 @@ def _run_app() -> None:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # typer's own click: a usage error, a bad file
         shown = getattr(exc, "format_message", None)
+        message = shown() if shown else str(exc)
+        if not message:  # a group named alone: its help is what it answers
+            sys.exit(getattr(exc, "exit_code", 2))
         try:
-            fail(ConfigError("command line", shown() if shown else str(exc)))
+            fail(ConfigError("command line", message))
         except typer.Exit as done:
             sys.exit(done.exit_code)
     except typer.Abort:

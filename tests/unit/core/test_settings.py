@@ -313,6 +313,8 @@ def test_a_public_url_may_carry_a_port_and_a_prefix(monkeypatch: pytest.MonkeyPa
         ("redis://:s3cret@cache:6379/1/2", "the path names no database"),
         ("redis+cluster://node-1:7000/1", "a cluster has database 0 only"),
         ("redis+cluster://:s3cret@node-1:7000,node-2", "a node of the list is not host:port"),
+        ("redis://cache:6379/1?db=3", "not ?db="),  # the option had overridden the path
+        ("redis://cache:6379/\u0663", "the path names no database"),  # an Arabic-Indic 3
         # a TLS option on a plain URL had been a TypeError traceback at start
         ("redis://cache:6379/0?ssl_cert_reqs=none", "use rediss://"),
     ],
@@ -346,6 +348,8 @@ def test_a_redis_url_the_client_cannot_read_is_one_line_naming_it(
         "redis://cache:6379/",
         "rediss://cache:6380/0?ssl_cert_reqs=none",
         "redis+cluster://node-1:7000,node-2:7000,[::1]:7001",
+        "redis+cluster://node-1:7000 , node-2:7000",
+        "rediss+cluster://node-1:7000,node-2:7000?ssl_cert_reqs=none",
         "rediss+cluster://user:pw@node-1:7000,node-2:7000",
     ],
 )

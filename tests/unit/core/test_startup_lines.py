@@ -162,3 +162,10 @@ def test_a_failed_start_and_its_warnings_name_the_role() -> None:
     records = [orjson.loads(line) for line in result.stderr.splitlines()]
     assert [r["event"] for r in records] == ["unknown_setting", "startup_failed"]
     assert {r["role"] for r in records} == {"router"}
+
+
+def test_with_json_logs_a_group_named_alone_answers_its_help_and_no_empty_record() -> None:
+    result = _switchboard("topics")
+    assert result.returncode == 2
+    assert "ensure" in result.stdout
+    assert result.stderr == ""
