@@ -86,7 +86,8 @@ DESCRIPTIONS = {
     409: "An `assignment.accepted` or `.declined` from an agent the ticket is not offered to "
     f"(type `{TYPE_BASE}not-offered`): `errors` points at each such `agent_id`, the detail "
     "says whom the ticket is offered to; nothing was written",
-    413: "Body over SWITCHBOARD_MAX_BODY_BYTES",
+    413: "Too large: the body (SWITCHBOARD_MAX_BODY_BYTES, 1 MiB for the JSON channels), a "
+    "text (SWITCHBOARD_MAX_TEXT_BYTES) or the event it would make; the pointer names which",
     415: "Wrong content type",
     422: f"Idempotency-Key already used for a different request (type "
     f"`{TYPE_BASE}idempotency-key-reused`); nothing was written",
