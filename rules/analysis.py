@@ -27,6 +27,7 @@ from rules.language import SPLIT_CODES, code_hint
 from rules.loader import skipped_rule_files
 from rules.model import Rule
 from rules.never_match import leaves, never_in_status, never_on_created
+from rules.runaway import runaway_patterns
 
 _QUEUE_FIELDS = ("queue", "ticket.queue")
 TEMPLATES = "templates"  # beside the rules: the notifier's templates and notify targets
@@ -54,6 +55,7 @@ def find_warnings(ruleset: RuleSet) -> list[RuleWarning]:
         *_customer_field_typos(ruleset),
         *never_on_created(ruleset),
         *never_in_status(ruleset),
+        *runaway_patterns(ruleset),
     ]
     unique = dict.fromkeys(found)
     return sorted(unique, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))

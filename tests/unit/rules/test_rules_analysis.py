@@ -270,3 +270,27 @@ def test_a_bare_number_compared_for_equality_with_a_text_field_is_warned_of() ->
         "w.yaml:6:48: warning: customer.attributes.seats is compared with the number 5 (in): "
         f'a value sent as text ("5") never equals it (hint: quote it ("5") {hint}',
     ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "warned"),
+    [
+        ("(a+)+$", True),
+        ("(\\\\w+\\\\s?)+!", True),
+        ("(x+x+)+y", True),
+        ("(?i)\\\\b(invoice|refund)s?\\\\b", False),
+        ("order #\\\\d+", False),
+        ("(ab)+", False),
+        ("(a++)+$", False),  # possessive: never backtracks
+        ("(?>a+)+$", False),  # atomic: the same
+    ],
+)
+def test_a_repeat_inside_a_repeat_is_a_warning(pattern: str, warned: bool) -> None:
+    """Such a search gives up on a crafted text after its time limit and counts as no
+    match: the rule stops matching the messages it was written for, without a word."""
+    found = warnings(
+        "rules:\n"
+        f'  - {{name: r, if: {{text: {{matches: "{pattern}"}}}}, then: {{queue: billing}}}}\n'
+    )
+    runaway = [w for w in found if "a repeat inside a repeat" in w]
+    assert bool(runaway) is warned, found
