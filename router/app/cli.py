@@ -44,6 +44,7 @@ from router.app.console import (  # noqa: E402
     err,
     fail,
     help_as_paragraphs,
+    json_logs,
     load_rules_or_exit,
     out,
     preflight,
@@ -536,7 +537,7 @@ def _run_app() -> None:
     """The command line's command. Where the operator asked for JSON logs, a usage error
     (a mistyped option in a manifest: ``run --roles router``) is one ``startup_failed``
     record too, exit 2, not a box of text a log pipeline cannot read."""
-    if os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() != "json":
+    if not json_logs():
         app()
         return
     try:

@@ -90,25 +90,20 @@ def fail(exc: ConfigError, errors: Sequence[object] = ()) -> None:
     as the container image does), it is one JSON log record instead, the errors in its
     ``errors`` list: it may be all a crash-looping process writes, and must be shippable
     whole."""
-    if os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() == "json":
-        record: dict[str, Any] = {
-            "event": "startup_failed",
-            "level": "error",
-            "logger": "switchboard",
-            "timestamp": iso(utcnow()),
-            **structlog.contextvars.get_contextvars(),  # the role, once it is known
-            "setting": exc.setting,
-            "error": exc.message,
-        }
-        if errors:
-            record["errors"] = [str(error) for error in errors]
-        sys.stderr.write(orjson.dumps(record).decode() + "\n")
-        raise typer.Exit(2)
-    for error in errors:
-        err.print(str(error), highlight=False, soft_wrap=True, markup=False)
-    line = f"[bold red]error:[/] {escape(exc.setting)}: {escape(exc.message)}"
-    err.print(line, highlight=False, soft_wrap=True)
+    if not json_logs():
+        for error in errors:
+            err.print(str(error), highlight=False, soft_wrap=True, markup=False)
+    listed = {"errors": [str(error) for error in errors]} if errors else {}
+    text = f"{exc.setting}: {exc.message}"
+    _stderr_line("error", text, "startup_failed", setting=exc.setting, error=exc.message, **listed)
     raise typer.Exit(2)
+
+
+def json_logs() -> bool:
+    """Whether the operator asked for JSON logs (``SWITCHBOARD_LOG_FORMAT=json``, as the
+    container image sets it), read before the settings are: a failed start says so in
+    the format asked for."""
+    return os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() == "json"
 
 
 def writable_or_exit(path: Path, option: str = "--out") -> None:
@@ -172,13 +167,13 @@ def settings_or_exit(*, warn_unknown: bool = True, **overrides: Any) -> Settings
 def _stderr_line(level: str, text: str, event: str, **fields: Any) -> None:
     """A line to the operator on stderr: a JSON log record where they asked for JSON logs
     (with the role when one is bound), else ``level: text``."""
-    if os.environ.get("SWITCHBOARD_LOG_FORMAT", "").strip().lower() == "json":
+    if json_logs():
         record: dict[str, Any] = {
             "event": event,
             "level": level,
             "logger": "switchboard",
             "timestamp": iso(utcnow()),
-            **structlog.contextvars.get_contextvars(),
+            **structlog.contextvars.get_contextvars(),  # the role, once it is known
             **fields,
         }
         sys.stderr.write(orjson.dumps(record).decode() + "\n")
