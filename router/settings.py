@@ -239,11 +239,7 @@ class RedisSettings(BaseModel):
         if value is None:
             return None
         try:
-            first, more = cluster_seeds(value)
-            parts = urlsplit(first)
-            for node_host, node_port in more:
-                if not node_host or not 0 < node_port < 65536:
-                    raise ValueError("a node of the list is not host:port")
+            parts = urlsplit(cluster_seeds(value)[0])
         except ValueError as exc:  # an unclosed [ of an IPv6 host
             raise ValueError(f"not a URL ({exc}): write it as {REDIS_URL_FORM}") from None
         if parts.scheme not in REDIS_SCHEMES:
@@ -313,8 +309,10 @@ def cluster_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
     seeds = []
     for node in others:
         host, colon, port = node.rpartition(":")
-        if not colon or not port.isascii() or not port.isdigit():
+        if not host or not colon or not port.isascii() or not port.isdigit():
             raise ValueError(f"a node of the list is not host:port: {node!r}")
+        if not 0 < int(port) < 65536:
+            raise ValueError(f"a node of the list has no port from 1 to 65535: {node!r}")
         seeds.append((host.strip("[]"), int(port)))
     return f"{scheme}://{userinfo}{at}{first}{tail}", seeds
 
