@@ -195,16 +195,47 @@ def _fuzzy_problem(pattern: str, at: int) -> tuple[str, str]:
     )
 
 
+def _parsed(pattern: str) -> list[Any] | None:
+    """``pattern``'s parse tree as ``re`` reads it (opcode, argument pairs); None when it
+    cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": said at load
+            items: list[Any] = sre_parse.parse(pattern).data
+    except Exception:  # noqa: BLE001 - the loader reports a pattern it cannot read
+        return None
+    return items
+
+
 def ways(pattern: str) -> float:
     """How many ways ``pattern`` can match from one position, at most: ``inf`` for an
     unbounded repeat (``+``, ``*``, ``{2,}``), a back-reference or anything unknown. A
     search costs at most this many tries of the pattern's width per position of the text."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": said at load
-            return _ways(sre_parse.parse(pattern).data)
-    except Exception:  # noqa: BLE001 - anything unreadable is treated as unbounded
-        return math.inf
+    items = _parsed(pattern)
+    return math.inf if items is None else _ways(items)  # unreadable: unbounded
+
+
+def nested_repeat(pattern: str) -> bool:
+    """Whether ``pattern`` repeats, without bound, something that itself repeats a varying
+    number of times (``(a+)+``, ``(\\w+\\s?)*``): the shape behind most catastrophic
+    backtracking. A possessive repeat or an atomic group never backtracks: left alone."""
+    items = _parsed(pattern)
+    return items is not None and _nested(items, inside=False)
+
+
+def _nested(items: list[Any], *, inside: bool) -> bool:
+    for op, av in items:
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+            low, high, body = av
+            if inside and high != low:
+                return True
+            if _nested(body.data, inside=inside or high == sre.MAXREPEAT):
+                return True
+        elif (op is sre.SUBPATTERN and _nested(av[3].data, inside=inside)) or (
+            op is sre.BRANCH and any(_nested(b.data, inside=inside) for b in av[1])
+        ):
+            return True
+    return False
 
 
 def _ways(items: list[Any]) -> float:
