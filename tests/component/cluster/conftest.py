@@ -142,13 +142,20 @@ class Cluster:
         return counts
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+@contextlib.contextmanager
+def running_cluster() -> Iterator[Cluster]:
+    """A cluster of three nodes of its own, stopped at the end."""
     running = Cluster().start()
     try:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    with running_cluster() as running:
+        yield running
 
 
 def spread_prefix() -> str:

@@ -12,7 +12,7 @@ import redis
 from router.app.embedded import free_port
 from router.redis import make_client
 from router.settings import RedisSettings, Settings
-from tests.component.cluster.conftest import Cluster
+from tests.component.cluster.conftest import Cluster, running_cluster
 
 pytestmark = pytest.mark.component
 
@@ -20,11 +20,8 @@ pytestmark = pytest.mark.component
 @pytest.fixture
 def growing() -> Iterator[Cluster]:
     """A cluster of its own: the shared one keeps its three nodes for the other tests."""
-    running = Cluster().start()
-    try:
+    with running_cluster() as running:
         yield running
-    finally:
-        running.stop()
 
 
 async def test_a_key_asked_of_a_new_node_is_written_and_read_there(growing: Cluster) -> None:
