@@ -195,7 +195,9 @@ def escalate(
     An escalation to another queue is a transfer there (``requeued``, reason
     ``escalated``): the assignee may lack the new queue's skills, so the ticket leaves
     them for the new queue's line, unless the escalation names an agent (``assign``).
-    One that keeps the queue (priority, tags) keeps the assignee."""
+    One that keeps the queue (priority, tags) keeps the assignee. A ticket this change
+    already put back in line (``assignment.timeout``) waits in the new queue's line with
+    the one ``.queued`` record that says so."""
     fired = ticket
     if not rules.rules_for(trigger):  # nothing listens: no facts to build, nothing to run
         return Change(fired, events)
@@ -214,7 +216,12 @@ def escalate(
                 },
             )
         )
-        if not decision.assign:
+        back_in_line = next((d for e, d in events if e is EventType.TICKET_QUEUED), None)
+        if back_in_line is not None and not decision.assign:
+            # this change put it back in line already (an offer not accepted in time):
+            # one ``.queued``, naming the line it now waits in, and one new round
+            back_in_line["queue"] = escalated.queue
+        elif not decision.assign:
             moved = requeued(fired, escalated, "escalated", now)
             escalated = moved.ticket
             events.extend(moved.events)

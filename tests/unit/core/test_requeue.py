@@ -197,3 +197,28 @@ def test_what_the_timers_role_publishes_names_it_as_the_source() -> None:
     commit = commit_for("C-1", "breach-1", change, 1, DUE)
     sources = {orjson.loads(r.value or b"")["source"] for r in commit.outbox}
     assert sources == {"/switchboard/timers"}
+
+
+def test_an_unaccepted_offer_escalated_to_another_queue_is_queued_once_in_that_queue() -> None:
+    rules = loads_ruleset(
+        """
+version: 1
+queues: {tech: {skills: [tech]}, tech-t2: {skills: [tech, tier2]}}
+sla: {standard: {first_response: 1h}}
+defaults: {queue: tech, sla: standard}
+assignment: {accept_timeout: 2m}
+escalations:
+  - name: nobody accepted
+    on: assignment.timeout
+    then: {queue: tech-t2}
+"""
+    )
+    offered = ticket(assignee="tt", assigned_at=AT)
+    change = fire(offered, "assignment", "timeout", rules, AT + timedelta(minutes=2))
+    assert change is not None
+    assert [e for e, _ in change.events] == [EventType.TICKET_QUEUED, EventType.TICKET_ESCALATED]
+    assert change.events[0][1] == {"queue": "tech-t2", "reason": "accept_timeout", "agent_id": "tt"}
+    moved = change.ticket
+    assert (moved.queue, moved.assignee, moved.assignment_round) == ("tech-t2", None, 1)
+    assert "tt" in moved.skipped_until  # the agent who let it lapse is still passed over
+    assert needs(moved) == "chat|tech-t2"
