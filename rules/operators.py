@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,10 +14,8 @@ import regex
 import structlog
 
 from rules.fields import Values, folded
+from rules.pattern_shape import MAX_WAYS, ways
 
-# The parser of Python's ``re`` (the rule language's syntax), to count a pattern's paths
-sre: Any = importlib.import_module("re._constants")
-sre_parse: Any = importlib.import_module("re._parser")
 log = structlog.get_logger("switchboard.rules")
 MATCH_TIMEOUT_S = 0.05  # per text and pattern: a sane pattern takes microseconds
 EVENT_BUDGET_S = 0.2  # per event, every timed search of its rules together
@@ -37,8 +33,6 @@ def match_budget() -> Iterator[None]:
     finally:
         _BUDGET.reset(token)
 
-
-MAX_WAYS = 64  # paths through a pattern from one position, for it to need no time limit
 
 Test = Callable[[Values], bool]
 
@@ -193,75 +187,6 @@ def _fuzzy_problem(pattern: str, at: int) -> tuple[str, str]:
         f"to match the braces write \\{brace}; to allow misspellings list them, "
         "e.g. (colou?r|colr)",
     )
-
-
-def _parsed(pattern: str) -> list[Any] | None:
-    """``pattern``'s parse tree as ``re`` reads it (opcode, argument pairs); None when it
-    cannot be read."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": said at load
-            items: list[Any] = sre_parse.parse(pattern).data
-    except Exception:  # noqa: BLE001 - the loader reports a pattern it cannot read
-        return None
-    return items
-
-
-def ways(pattern: str) -> float:
-    """How many ways ``pattern`` can match from one position, at most: ``inf`` for an
-    unbounded repeat (``+``, ``*``, ``{2,}``), a back-reference or anything unknown. A
-    search costs at most this many tries of the pattern's width per position of the text."""
-    items = _parsed(pattern)
-    return math.inf if items is None else _ways(items)  # unreadable: unbounded
-
-
-def nested_repeat(pattern: str) -> bool:
-    """Whether ``pattern`` repeats, without bound, something that itself repeats a varying
-    number of times (``(a+)+``, ``(\\w+\\s?)*``): the shape behind most catastrophic
-    backtracking. A possessive repeat or an atomic group never backtracks: left alone."""
-    items = _parsed(pattern)
-    return items is not None and _nested(items, inside=False)
-
-
-def _nested(items: list[Any], *, inside: bool) -> bool:
-    for op, av in items:
-        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
-            low, high, body = av
-            if inside and high != low:
-                return True
-            if _nested(body.data, inside=inside or high == sre.MAXREPEAT):
-                return True
-        elif (op is sre.SUBPATTERN and _nested(av[3].data, inside=inside)) or (
-            op is sre.BRANCH and any(_nested(b.data, inside=inside) for b in av[1])
-        ):
-            return True
-    return False
-
-
-def _ways(items: list[Any]) -> float:
-    total = 1.0
-    for op, av in items:
-        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
-            low, high, item = av
-            if high == sre.MAXREPEAT:
-                return math.inf
-            total *= (high - low + 1) * _ways(item) ** high
-        elif op is sre.SUBPATTERN:
-            total *= _ways(av[3])
-        elif op is sre.BRANCH:
-            total *= sum(_ways(branch) for branch in av[1])
-        elif op in (sre.ASSERT, sre.ASSERT_NOT):
-            total *= _ways(av[1])
-        elif op is sre.ATOMIC_GROUP:
-            total *= _ways(av)
-        elif op not in _ONE_WAY:
-            return math.inf
-        if total > MAX_WAYS:
-            return math.inf
-    return total
-
-
-_ONE_WAY = (sre.LITERAL, sre.NOT_LITERAL, sre.IN, sre.ANY, sre.AT, sre.CATEGORY)
 
 
 def _fan_out(one: Callable[[Any], bool]) -> Callable[[Any], bool]:

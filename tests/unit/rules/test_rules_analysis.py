@@ -294,3 +294,35 @@ def test_a_repeat_inside_a_repeat_is_a_warning(pattern: str, warned: bool) -> No
     )
     runaway = [w for w in found if "a repeat inside a repeat" in w]
     assert bool(runaway) is warned, found
+
+
+@pytest.mark.parametrize(
+    ("pattern", "warned"),
+    [
+        ("^(a|aa)+$", True),
+        ("(.|\\\\s)*X", True),  # a space is either
+        ("(a|b|ab)*$", True),
+        ("(?i)^(a|Aa)+$", True),  # a and A are one character without case
+        ("(?i)(x|Xy)+z", False),  # they part at the second: y or the next x
+        ("(\\\\dx|\\\\wy)+", False),
+        ("(ab|cd)+", False),
+        ("(a|ab)*c", False),  # read one way: after an a, a b or the next a
+        ("(ab|abc)+$", False),
+        ("(\\\\d|x)+", False),
+        ("(.|\\\\n)*", False),  # . is every character but the newline
+        ("(?:a|aa)++$", False),  # possessive: never backtracks
+        ("(?i)\\\\b(invoice|refund|charge)", False),
+    ],
+)
+def test_a_repeated_choice_whose_alternatives_begin_alike_is_a_warning(
+    pattern: str, warned: bool
+) -> None:
+    """Each character both alternatives can begin with is read two ways, so a text that
+    fails at its end is tried in a number of ways that doubles with each: the search gives
+    up after its time limit and the rule stops matching, without a word."""
+    found = warnings(
+        "rules:\n"
+        f'  - {{name: r, if: {{text: {{matches: "{pattern}"}}}}, then: {{queue: billing}}}}\n'
+    )
+    runaway = [w for w in found if "alternatives can begin alike" in w]
+    assert bool(runaway) is warned, found

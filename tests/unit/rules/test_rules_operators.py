@@ -14,7 +14,8 @@ from structlog.testing import capture_logs
 
 from rules import RuleSet, loads_ruleset, operators
 from rules.bench import generate_events, generate_ruleset_yaml
-from rules.operators import MAX_WAYS, match_probe, ways
+from rules.operators import match_probe
+from rules.pattern_shape import MAX_WAYS, ways
 from tests.budget import cpu_budget
 
 pytestmark = pytest.mark.unit
