@@ -182,20 +182,24 @@ class MetricsHandler:
             for event_id, key, c, start in pending
         ]
         applied = await self._counters.add(increments)
-        for (_, _, c, _), done in zip(pending, applied, strict=True):
+        # one handle time observation per handled item: a later part of a call (its
+        # wrap-up at ``ended``) adds seconds to the counters, not a second observation
+        items = {event_id for event_id, _, c, _ in pending if c.counter == "handled"}
+        for (event_id, _, c, _), done in zip(pending, applied, strict=True):
             if done:
-                self._scrape_counted(c)
+                self._scrape_counted(c, item=event_id in items)
 
-    def _scrape_counted(self, c: Contribution) -> None:
+    def _scrape_counted(self, c: Contribution, *, item: bool) -> None:
         """A new count into the ``/metrics`` counters: handle time as the records say it,
         ``handle_seconds_sum`` in seconds (exact: a Prometheus counter takes fractions),
-        and into the handle time histogram (AHT as a distribution too)."""
+        and, for a handled ``item``, into the handle time histogram (its distribution)."""
         if not self._telemetry:
             return
         counter, amount = c.counter, float(c.amount)
         if counter == HANDLE_MS:
             counter, amount = HANDLE_SECONDS, c.amount / 1000
-            self._telemetry.handle_time.labels(c.dimensions.get("queue", "")).observe(amount)
+            if item:
+                self._telemetry.handle_time.labels(c.dimensions.get("queue", "")).observe(amount)
         where = (
             c.metric,
             c.dimensions.get("queue", ""),

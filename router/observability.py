@@ -103,7 +103,8 @@ class Telemetry:
         )
         self.handle_time = Histogram(
             "switchboard_handle_seconds",
-            "Agent handle time per reply (the distribution behind AHT)",
+            "Handle time per handled item (a reply, an internal reply, a call: one "
+            "observation each; a call's later part adds to switchboard_metric_total only)",
             ["queue"],
             buckets=HANDLE_BUCKETS,
             registry=r,

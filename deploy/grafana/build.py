@@ -270,12 +270,12 @@ def service_level_row() -> list[timeseries.Panel]:
         ),
         series(
             "Average handle time by queue",
-            f"AHT: agent handle time per reply, trailing {SLA_WINDOW}; p90 beside it.",
+            f"AHT: handle time per handled item (reply, internal reply, call), trailing "
+            f"{SLA_WINDOW}, as the workload records count it; p90 beside it.",
             [
                 query(
-                    f"sum by (queue) (rate(switchboard_handle_seconds_sum{{{QUEUE}}}"
-                    f"[{SLA_WINDOW}])) / sum by (queue) "
-                    f"(rate(switchboard_handle_seconds_count{{{QUEUE}}}[{SLA_WINDOW}]))",
+                    f"{counter_sum('workload', 'handle_seconds_sum')} / "
+                    f"{counter_sum('workload', 'handled')}",
                     "{{queue}} average",
                 ),
                 query(

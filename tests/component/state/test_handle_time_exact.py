@@ -93,3 +93,22 @@ async def test_whole_seconds_an_older_version_counted_are_kept(
     record = latest(role)
     assert (record["counters"]["handled"], record["counters"]["handle_seconds_sum"]) == (3, 13)
     assert record["values"]["aht_seconds"] == pytest.approx(13.3 / 3)
+
+
+async def test_a_call_reported_in_two_parts_is_one_observation_of_handle_time(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """Talk time at ``answered`` and wrap-up at ``ended`` are one handled call: the
+    histogram counts it once, as the workload records do, so its count is ``handled``."""
+    telemetry = Telemetry()
+    role = Role(redis, settings, telemetry)
+    talk = ev(1, "message_added", NOW, handle_seconds=60, handled=True)
+    wrap = ev(2, "message_added", NOW, handle_seconds=30, handled=False)
+    await role.handle(talk, wrap)
+
+    record = latest(role)
+    assert (record["counters"]["handled"], record["counters"]["handle_seconds_sum"]) == (1, 90)
+    observed = telemetry.registry.get_sample_value(
+        "switchboard_handle_seconds_count", {"queue": "general"}
+    )
+    assert observed == 1
