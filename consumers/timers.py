@@ -16,7 +16,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import structlog
@@ -104,6 +104,7 @@ class TimersHandler:
         self._rehome_at = 0.0
         self._audit_at = time.monotonic() + SEAT_AUDIT_EVERY_S
         self._fired_at: Recent[tuple[float, ...]] = Recent(FIRED_MEMORY)
+        self._accept_timeout: timedelta | None = None  # the rules' last seen, to follow
 
     async def handle(self, records: list[Record]) -> None:
         """Keep the schedule and the waiting line in step with the latest snapshot of
@@ -340,6 +341,7 @@ class TimersHandler:
         await self._rehome()
         await self._audit_seats()
         now = self._clock()
+        await self._follow_accept_timeout(now)
         due = await self._schedule.due(now, BATCH)  # claimed: settled below, or they lapse
         if due:
             try:
@@ -349,6 +351,19 @@ class TimersHandler:
                     await self._schedule.settle(due, (), {})
                 raise
         await self._sweep.sweep(now)
+
+    async def _follow_accept_timeout(self, now: float) -> None:
+        """A reload that shortened ``assignment.accept_timeout``: every offer's timer is
+        brought forward to now and re-checked as it fires (``accept_timeout``), so an
+        offer already past its new deadline times out at once and the others are moved
+        to theirs. A longer one needs nothing here: each timer, found early as it fires,
+        is moved on to the ticket's new deadline."""
+        timeout = self._rules().assignment.accept_timeout
+        shorter = self._accept_timeout is not None and timeout < self._accept_timeout
+        if shorter:
+            moved = await self._schedule.bring_forward("assignment|timeout", now)
+            log.info("accept_timeout_shortened", offers=moved, seconds=timeout.total_seconds())
+        self._accept_timeout = timeout
 
     async def close(self) -> None:
         """On the way out: let go of the waiting line, so another process sweeps it at
@@ -473,7 +488,9 @@ class TimersHandler:
             change, current = None, None  # current: when the ticket as it is now has it due
             if ticket is not None:
                 change = fire(ticket, timer.target, timer.kind, rules, at, seen=seen)
-                current = schedule(ticket).get(timer.member)
+                # the accept timeout of the rules now: a longer one after a reload moves
+                # an offer's deadline on, where the stale timer would have been dropped
+                current = schedule(ticket, rules.assignment.accept_timeout).get(timer.member)
             if change is None or ticket is None:  # stale, or postponed: keep only a future one
                 if current is not None and current > now:
                     out.later[timer.member] = current

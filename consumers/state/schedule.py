@@ -159,6 +159,27 @@ class TimerSchedule:
                     dropped += int(removed)
         return dropped
 
+    async def bring_forward(self, kind: str, when: float) -> int:
+        """Make every timer of ``kind`` (``assignment|timeout``) due by ``when`` at the
+        latest, in every shard: each is then re-checked against its ticket as it fires
+        (``ZADD LT``: one due earlier keeps its time). For a shorter accept timeout after
+        a reload, which would otherwise take effect only at each offer's old deadline.
+        How many moved; a scan of every shard, which a reload can afford."""
+        moved = 0
+        pattern = "*|" + _glob_literal(kind)
+        with redis_errors():
+            for shard in range(self.shards):
+                schedule = self._keys.timers(shard)
+                members = [
+                    member
+                    async for member, _ in self._r.zscan_iter(schedule, match=pattern, count=500)
+                ]
+                for start in range(0, len(members), PAGE):
+                    page = dict.fromkeys(members[start : start + PAGE], when)
+                    changed = await self._r.zadd(schedule, page, xx=True, lt=True, ch=True)
+                    moved += int(changed or 0)
+        return moved
+
     async def recorded_shards(self) -> int | None:
         """The shard count the timers role last worked with; None before the shards."""
         with redis_errors():
