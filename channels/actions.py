@@ -79,6 +79,7 @@ from router.errors import InvalidEvent
 from router.events import DATA_BASE64, CloudEvent, received_time, uri_reference, utcnow
 from router.ids import event_id, scoped_id
 from router.topics import Topic
+from router.vocabulary import RULES_CHECKED
 
 SOURCE = "/switchboard/actions"
 CE_JSON = "application/cloudevents+json"
@@ -163,6 +164,21 @@ class Prepared:
     content: dict[str, Any] | None = None  # the item as compared with a retry's
     fingerprint: str | None = None  # what its id was claimed with (see ``name_events``)
     given_id: bool = False  # the client named the event itself
+
+
+def queues_checked(prepared: list[Prepared], version: str | None) -> list[Prepared]:
+    """Each action that names a queue, marked with the version of the rules its queue was
+    found in (``RULES_CHECKED``); the mark is the ingress's alone: a client's is dropped."""
+    out = []
+    for p in prepared:
+        event = p.event
+        if RULES_CHECKED in (event.model_extra or {}):
+            kept = event.model_dump(exclude={RULES_CHECKED})
+            event = type(event).model_validate(kept)
+        if version is not None and isinstance(event.data, dict) and event.data.get("queue"):
+            event = event.model_copy(update={RULES_CHECKED: version})
+        out.append(p if event is p.event else replace(p, event=event))
+    return out
 
 
 def _prepare(
@@ -545,6 +561,7 @@ def build_router() -> APIRouter:
         key = idempotency_key(request.headers)
         prepared = prepare(body, key, token_scope(token), cloudevents=cloudevents)
         await require_targets(prepared, ingress.known_queues(), ingress.known_agents)
+        prepared = queues_checked(prepared, ingress.rules_version())
         await require_tickets(prepared, ingress.ticket_owners)
         await require_offers(prepared, ingress.ticket_reads)
         await require_unused_ids(prepared, ingress.publisher)

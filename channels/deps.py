@@ -34,6 +34,7 @@ class IngressContext:
     telemetry: Telemetry
     ticket_owners: TicketOwners
     known_queues: KnownQueues = lambda: None
+    rules_version: Callable[[], str | None] = lambda: None  # of the rules known_queues reads
     known_agents: KnownAgents | None = None  # None: the router judges
     ticket_reads: TicketReads | None = None  # None: the router judges offers
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)

@@ -53,7 +53,7 @@ from router.events import Interaction, Ticket
 from router.limits import Limits
 from router.observability import Telemetry
 from router.topics import OutRecord, Topic, TopicNames
-from router.vocabulary import EventType
+from router.vocabulary import RULES_CHECKED, EventType
 from rules import RuleSet
 from rules.facts import facts, message_of
 from rules.language import Known, detect_many, detection_text, fill_language
@@ -461,7 +461,22 @@ class RoutingHandler:
         # the ticket's last change (a clock behind, a backlog sent late) is taken as then.
         at = max(item.at, view.ticket.updated_at)
         seen = (view.message, view.profile)
-        change = apply_action(view.ticket, item.action, at, self._rules(), seen=seen)
+        rules = self._rules()
+        # a queue the ingress found in other rules: a rules change reaching us later
+        checked = (item.event.model_extra or {}).get(RULES_CHECKED)
+        elsewhere = isinstance(checked, str) and checked != rules.version
+        queue = getattr(item.action, "queue", None)
+        if elsewhere and queue is not None and queue not in rules.queues:
+            log.warning(
+                "queue_from_other_rules",
+                ticket_id=item.ticket_id,
+                queue=queue,
+                checked_in=checked,
+                rules_version=rules.version,
+            )
+        change = apply_action(
+            view.ticket, item.action, at, rules, seen=seen, queue_checked=elsewhere
+        )
         if change is None:
             _log_not_offered(view.ticket, item.action)
             return None

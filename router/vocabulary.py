@@ -33,6 +33,14 @@ ESCALATION_TRIGGERS = (
 )
 
 
+RULES_CHECKED = "switchboardrules"
+"""The CloudEvents extension attribute of an action that names a queue, set by the
+ingress: the version of the rules it found the queue in. A router whose rules do not know
+that queue yet (a rules change reaches processes seconds apart, on Kubernetes up to a
+minute) applies the action all the same when it names other rules; without it, or naming
+the router's own, the queue is unknown and the action is dead-lettered."""
+
+
 def sla_trigger(target: str, phase: str) -> str:
     """The escalation trigger of an SLA timer: ``sla.<target>.<warning|breached>``."""
     return f"sla.{target}.{phase}"

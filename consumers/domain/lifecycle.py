@@ -69,13 +69,21 @@ def reopen_takes_back(ticket: Ticket, at: datetime, fcr: FcrDefinition = DEFAULT
 
 
 def apply_action(
-    ticket: Ticket, action: Action, at: datetime, rules: RuleSet, *, seen: Seen | None = None
+    ticket: Ticket,
+    action: Action,
+    at: datetime,
+    rules: RuleSet,
+    *,
+    seen: Seen | None = None,
+    queue_checked: bool = False,
 ) -> Change | None:
     """The ticket after ``action`` at ``at`` and its lifecycle events; None when the
     action changes nothing. An action that settles or pauses clocks (a public reply, a
     resolution, a close, a postponement) first breaches every clock already due
     (``breached_by``): the breach came first, at its due time. ``seen``: the ticket's
-    last customer message and the customer's profile, for the escalation rules."""
+    last customer message and the customer's profile, for the escalation rules.
+    ``queue_checked``: the queue a transfer names was found in other rules (newer, in a
+    rules change that has not reached these yet), so it is taken though these lack it."""
     if _settles_clocks(action) and ticket.status not in SETTLED:
         overdue = breached_by(ticket, rules, at, seen=seen)
         if overdue is not None:
@@ -85,7 +93,7 @@ def apply_action(
             if change is None:
                 return overdue
             return Change(change.ticket, [*overdue.events, *change.events])
-    return _apply(ticket, action, at, rules)
+    return _apply(ticket, action, at, rules, queue_checked=queue_checked)
 
 
 def _settles_clocks(action: Action) -> bool:
@@ -95,7 +103,13 @@ def _settles_clocks(action: Action) -> bool:
 
 
 def _apply(  # noqa: PLR0911, PLR0912 - one branch per action type reads best
-    ticket: Ticket, action: Action, at: datetime, rules: RuleSet, timed_by: Ticket | None = None
+    ticket: Ticket,
+    action: Action,
+    at: datetime,
+    rules: RuleSet,
+    timed_by: Ticket | None = None,
+    *,
+    queue_checked: bool = False,
 ) -> Change | None:
     base = {"updated_at": max(at, ticket.updated_at)}
     if isinstance(action, AgentReplied):
@@ -142,7 +156,7 @@ def _apply(  # noqa: PLR0911, PLR0912 - one branch per action type reads best
     if isinstance(action, TicketTransferred):
         if ticket.status == "closed":  # final: a follow-up is where new work goes
             return None
-        return _transferred(ticket, action, at, rules)
+        return _transferred(ticket, action, at, rules, queue_checked=queue_checked)
     if isinstance(action, AssignmentAccepted):
         if ticket.assignee != action.agent_id or ticket.accepted or ticket.status in SETTLED:
             return None  # a settled ticket is no offer: a closed one is final
@@ -337,7 +351,12 @@ def _waited(ticket: Ticket, rules: RuleSet, at: datetime, target: str) -> timede
 
 
 def _transferred(
-    ticket: Ticket, action: TicketTransferred, at: datetime, rules: RuleSet
+    ticket: Ticket,
+    action: TicketTransferred,
+    at: datetime,
+    rules: RuleSet,
+    *,
+    queue_checked: bool = False,
 ) -> Change | None:
     """To an agent: it is offered to them as on a rule's ``assign`` (see ``named``). To
     another queue without an agent: it leaves its assignee, who may lack the new queue's
@@ -347,7 +366,7 @@ def _transferred(
     take it: the old assignee is passed over as one who let an offer time out is
     (``SKIP_TIMEOUTS`` accept timeouts), so the line offers it to them again only when
     nobody else took it by then. None when it moves nowhere (same queue, same agent)."""
-    if action.queue is not None and action.queue not in rules.queues:
+    if action.queue is not None and action.queue not in rules.queues and not queue_checked:
         known = ", ".join(sorted(rules.queues))
         raise InvalidEvent(f"/data/queue: unknown queue {action.queue!r}; one of {known}")
     update: dict[str, Any] = {"updated_at": max(at, ticket.updated_at)}

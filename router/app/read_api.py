@@ -162,6 +162,11 @@ class ReadState:
         rules = self.rules()
         return frozenset(rules.queues) if rules is not None else None
 
+    def rules_version(self) -> str | None:
+        """The version of the rules ``queues`` reads; None when they cannot be read."""
+        rules = self.rules()
+        return rules.version if rules is not None else None
+
 
 def _stamp(path: Path) -> tuple[float, ...]:
     try:

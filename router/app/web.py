@@ -120,7 +120,9 @@ async def ingress(
             ready_checks={"kafka": kafka_ready(watch), "redis": redis_ready},
         )
         app = create_app(ctx)
-        ctx.known_queues = include_read_api(app, settings, redis).queues
+        read_state = include_read_api(app, settings, redis)
+        ctx.known_queues = read_state.queues
+        ctx.rules_version = read_state.rules_version
         ctx.known_agents = AgentStore(redis, prefix=settings.topic_prefix).known
         yield Ingress(app, ctx)
 

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from channels.actions import CE_BATCH, CE_JSON
 from router.settings import Settings
 from router.topics import Topic
+from rules import load_ruleset
 from tests.component.channels.support import (
     assert_nothing_written,
     assert_problem,
@@ -232,6 +233,30 @@ async def test_a_transfer_to_a_queue_the_rules_do_not_declare_is_400_and_publish
 
     accepted = await client.post(URL, json=batch[0], headers=AUTH)
     assert accepted.status_code == 202, accepted.text
+
+
+async def test_a_transfer_names_the_rules_its_queue_was_found_in(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A router whose rules lack the queue yet (a rules change reaching it later) takes
+    the transfer when the mark names other rules; the mark is the ingress's own."""
+    await create_tickets(settings, "T-1")
+    envelope = {"specversion": "1.0", "source": "/helpdesk", "switchboardrules": "forged"}
+    batch: list[dict[str, Any]] = [
+        {
+            **envelope,
+            "id": "ce-1",
+            "type": "ticket.transferred",
+            "data": {"ticket_id": "T-1", "queue": "billing"},
+        },
+        {**envelope, "id": "ce-2", "type": "ticket.resolved", "data": {"ticket_id": "T-1"}},
+    ]
+    headers = {**AUTH, "content-type": CE_BATCH}
+    accepted = await client.post(URL, content=orjson.dumps(batch), headers=headers)
+    assert accepted.status_code == 202, accepted.text
+    transfer, resolved = values(await read_topic(settings, Topic.ACTIONS, expect=2))
+    assert transfer["switchboardrules"] == load_ruleset(settings.rules_path).version
+    assert "switchboardrules" not in resolved
 
 
 async def test_a_transfer_to_an_agent_never_seen_is_400_and_publishes_nothing(

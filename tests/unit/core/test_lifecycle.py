@@ -286,6 +286,15 @@ def test_transfer_to_a_known_queue_only() -> None:
         apply_action(ticket(), TicketTransferred(ticket_id="T-1", queue="nope"), AT, RULES)
 
 
+def test_a_transfer_to_a_queue_found_in_other_rules_is_taken() -> None:
+    """The ingress found the queue in newer rules than these (a rules change reaches
+    the ingress and the router at different moments): the transfer is taken, not lost."""
+    transfer = TicketTransferred(ticket_id="T-1", queue="vip")
+    moved = apply_action(ticket(), transfer, AT, RULES, queue_checked=True)
+    assert moved is not None
+    assert moved.ticket.queue == "vip"
+
+
 def test_a_reply_to_an_unassigned_ticket_assigns_it_to_the_replier_with_a_record() -> None:
     later = AT + timedelta(minutes=30)
     reply = AgentReplied(ticket_id="T-1", agent_id="a1", public=True)

@@ -647,10 +647,11 @@ def action_record(
     *,
     source: str = "/helpdesk",
     id_: str | None = None,
+    **extensions: str,
 ) -> ConsumerRecord[bytes, bytes]:
     """An action as a helpdesk writes it to the actions topic, keyed by its ticket."""
     envelope = CloudEvent(
-        id=id_ or f"action-{offset}", source=source, type=kind, time=at, data=data
+        id=id_ or f"action-{offset}", source=source, type=kind, time=at, data=data, **extensions
     )
     key, value = str(data["ticket_id"]).encode(), encode_event(envelope)
     return ConsumerRecord(
@@ -900,3 +901,29 @@ async def test_a_poll_of_records_already_applied_says_so_in_one_line() -> None:
         ]
 
     assert (lines(first), lines(retried), lines(copied)) == ([], [(2, 2)], [(2, 0)])
+
+
+@pytest.mark.parametrize(("checked_in", "taken"), [("other", True), (None, False), ("own", False)])
+async def test_a_transfer_to_a_queue_the_ingress_found_in_other_rules_is_taken(
+    checked_in: str | None, taken: bool
+) -> None:
+    """A rules change reaches the ingress and the router at different moments (seconds
+    apart, a minute on Kubernetes): a transfer the ingress answered 202 for, to a queue
+    its newer rules declare, is taken by a router that lacks the queue yet, not
+    dead-lettered. Without the ingress's mark, or marked with the router's own rules,
+    the queue is unknown: dead-lettered, as before."""
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "hello", 0)])
+    ticket = snapshot(broker.take())
+    mark = {"own": RULES.version, "other": "0123456789ab", None: None}[checked_in]
+    extensions = {"switchboardrules": mark} if mark else {}
+    transfer = {"ticket_id": ticket.id, "queue": "vip"}
+    record = action_record("ticket.transferred", transfer, AT, 1, **extensions)
+    await handler(store, broker).handle([record])
+    published = broker.take()
+    dead = [r for r in published if r.topic is Topic.DEADLETTER]
+    if taken:
+        assert not dead
+        assert snapshot(published).queue == "vip"
+    else:
+        assert len(dead) == 1
