@@ -23,7 +23,7 @@ from router.codec import (
 )
 from router.events import DATA_BASE64, CloudEvent, Interaction, MetricRecord, Ticket
 from router.topics import Topic, TopicNames
-from router.vocabulary import PRIORITIES, SLA_TARGETS, EventType
+from router.vocabulary import PRIORITIES, RULES_CHECKED, SLA_TARGETS, EventType
 
 REF = "#/components/schemas/"
 ENVELOPE_CONTENT_TYPE = "application/cloudevents+json"
@@ -328,6 +328,12 @@ def _input_cloudevent(types: list[str], data: Schema, schemas: dict[str, Any]) -
                         "contentMediaType": "application/json",
                         "description": "the data's JSON, base64-encoded; only when the "
                         "datacontenttype is JSON (absent, application/json, */*+json)",
+                    },
+                    RULES_CHECKED: {
+                        **STR,
+                        "description": "set by the ingress on an action naming a queue: the "
+                        "version of the rules it found the queue in; a router whose rules "
+                        "lack the queue yet takes the action when this names other rules",
                     },
                 },
             },
