@@ -38,6 +38,7 @@ class IngressContext:
     known_agents: KnownAgents | None = None  # None: the router judges
     ticket_reads: TicketReads | None = None  # None: the router judges offers
     ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
+    state_lost: Callable[[], Awaitable[bool]] | None = None  # ``StateMarker.lost``
 
 
 async def _context(request: Request) -> IngressContext:

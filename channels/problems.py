@@ -212,6 +212,24 @@ def install_http_errors(app: Any) -> None:
 
 
 READS = frozenset({"GET", "HEAD"})
+STATE_LOST = (
+    "Redis lost its state (its state marker is gone: restarted empty?) until "
+    "`switchboard state rebuild` restores it"
+)
+
+
+async def _state_lost(request: Request) -> bool:
+    """Whether the 404 about to be answered may only mean that Redis lost its state
+    (``channels.state_marker``): a 503 then, which a client retries, not a final 404."""
+    ctx = getattr(request.app.state, "ingress", None)
+    check = getattr(ctx, "state_lost", None)
+    if check is None:
+        return False
+    try:
+        lost: bool = await check()
+    except BackendUnavailable:
+        return False  # Redis not answering: the 404 was read before it went
+    return lost
 
 
 def _not_done(method: str) -> str:
@@ -227,6 +245,8 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
+        if exc.status == 404 and await _state_lost(request):
+            return await on_backend(request, BackendUnavailable("redis", STATE_LOST))
         return problem_response(exc, instance_path(request.scope))
 
     async def on_invalid_event(request: Request, exc: Exception) -> Response:

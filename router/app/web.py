@@ -19,10 +19,11 @@ from channels.app import create_app
 from channels.deps import IngressContext
 from channels.protocol import HttpLimits, problem_on_failure, problem_protocol
 from channels.publish import Publisher
+from channels.state_marker import StateMarker
 from consumers.state.agents import AgentStore
 from consumers.state.threads import RedisThreadStore
 from router.app.read_api import include_read_api
-from router.errors import ConfigError
+from router.errors import BackendUnavailable, ConfigError
 from router.health import NotReady, ReadyCheck
 from router.kafka import make_producer, stop_producer
 from router.observability import Telemetry
@@ -105,8 +106,13 @@ async def ingress(
         )
         stack.push_async_callback(publisher.close)  # first out: before Redis and Kafka
 
+        marker = StateMarker(redis, settings.topic_prefix)
+        with contextlib.suppress(BackendUnavailable):  # Redis not there yet: seen later
+            await marker.lost()
+
         async def redis_ready() -> None:
             await serves_every_key(redis)
+            await marker.lost()  # the probes keep the marker seen
 
         threads = RedisThreadStore(
             redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
@@ -118,6 +124,7 @@ async def ingress(
             ticket_owners=threads.ticket_owners,
             ticket_reads=threads.tickets,
             ready_checks={"kafka": kafka_ready(watch), "redis": redis_ready},
+            state_lost=marker.lost,
         )
         app = create_app(ctx)
         read_state = include_read_api(app, settings, redis)
