@@ -16,6 +16,11 @@ from router.settings import KafkaSettings, Settings
 from router.topics import TopicNames, TopicSpec
 
 TOPIC_CONFIG_SOURCE = 1  # DescribeConfigs: a setting made on the topic itself
+MIN_INSYNC_FROM = 3
+MIN_INSYNC = 2
+"""A topic replicated 3 times or more is created with ``min.insync.replicas=2``: with the
+broker's default of 1, an ``acks=all`` write is acknowledged by the leader alone when its
+followers lag, and a leader lost then loses a record the ingress answered 202 for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,9 @@ class TopicCheck:
     reason: str = ""
     partitions: int | None = None
     retention_ms: str | None = None
+    min_insync: str | None = None
+    """Set when a topic replicated ``MIN_INSYNC_FROM`` times or more takes an ``acks=all``
+    write with fewer than ``MIN_INSYNC`` replicas in sync (``min.insync.replicas``)."""
 
     @property
     def policy(self) -> str:
@@ -81,6 +89,8 @@ async def _create(
     configs = {"cleanup.policy": _policy(spec.compacted)}
     if not spec.compacted:
         configs["retention.ms"] = str(kafka.retention_ms)
+    if kafka.replication_factor >= MIN_INSYNC_FROM:
+        configs["min.insync.replicas"] = str(MIN_INSYNC)
     topic = NewTopic(name, kafka.partitions, kafka.replication_factor, None, configs)
     try:
         response = await admin.create_topics([topic])
@@ -108,6 +118,11 @@ async def _check_existing(
         return {}
     described = await admin.describe_topics(list(specs))
     counts = {t["topic"]: len(t["partitions"]) for t in described if not t["error_code"]}
+    replicas = {  # the replication factor each topic has: its first partition's
+        t["topic"]: len(t["partitions"][0].get("replicas", ()))
+        for t in described
+        if not t["error_code"] and t["partitions"]
+    }
     try:
         configs = await _topic_configs(admin, list(specs))
     except KafkaError as exc:
@@ -123,6 +138,10 @@ async def _check_existing(
             kept = found.get("retention.ms", (None, False))[0]
             if kept is not None and kept != str(retention_ms):
                 check = replace(check, retention_ms=kept)
+        if replicas.get(name, 0) >= MIN_INSYNC_FROM and isinstance(found, dict):
+            insync = found.get("min.insync.replicas", ("1", False))[0]  # Kafka's default
+            if insync is not None and insync.isdigit() and int(insync) < MIN_INSYNC:
+                check = replace(check, min_insync=insync)
         checks[name] = check
     return checks
 

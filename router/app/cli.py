@@ -401,6 +401,13 @@ def topics_ensure() -> None:
                 "changed: a shorter retention deletes records at once, change it with your "
                 "Kafka tools if you accept it"
             )
+        if check.min_insync is not None:
+            warn(
+                f"warning: topic {name} has min.insync.replicas={check.min_insync}: an "
+                "acks=all write is then acknowledged with fewer than 2 replicas in sync, "
+                "and a leader lost then loses an event answered 202; set it to 2 with "
+                "your Kafka tools (topics ensure creates topics so)"
+            )
 
     async def main(stop: asyncio.Event) -> None:
         nonlocal refused

@@ -85,3 +85,32 @@ def test_topics_ensure_exits_1_naming_the_refused_topic_and_the_brokers_reason(
     assert TOO_MANY_REPLICAS in result.stderr
     assert "cleanup.policy" not in result.stderr  # it was never created: no policy to blame
     assert f"created  {NAMES(Topic.TICKETS)}" in result.stdout
+
+
+class RecordingBroker(CreatingBroker):
+    """Keeps the configuration each topic was created with."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.configs: dict[str, dict[str, str]] = {}
+
+    async def create_topics(self, topics: list[NewTopic]) -> Any:
+        self.configs.update({t.name: dict(t.topic_configs) for t in topics})
+        return await super().create_topics(topics)
+
+
+@pytest.mark.parametrize(("replication", "insync"), [(3, "2"), (1, None)])
+async def test_a_replicated_topic_is_created_with_two_replicas_in_sync(
+    monkeypatch: pytest.MonkeyPatch, replication: int, insync: str | None
+) -> None:
+    """With the broker's default of 1, an acks=all write is acknowledged by the leader
+    alone when its followers lag: a leader lost then loses an event answered 202."""
+    broker = RecordingBroker()
+    monkeypatch.setattr(topic_admin, "make_admin", lambda _: broker)
+    base = settings()
+    kafka = base.kafka.model_copy(update={"replication_factor": replication})
+    replicated = base.model_copy(update={"kafka": kafka})
+
+    await topic_admin.ensure_topics(replicated)
+
+    assert {c.get("min.insync.replicas") for c in broker.configs.values()} == {insync}

@@ -110,3 +110,23 @@ async def test_no_policy_set_is_the_default_delete_and_a_refusal_is_reported(
     assert (check.outcome, check.found_policy, check.policy) == ("refused", "delete", "compact")
     assert "PolicyViolationError" in check.reason
     assert "not allowed" in check.reason
+
+
+class ReplicatedBroker(Broker):
+    """Every topic replicated 3 times, with the broker's default min.insync.replicas."""
+
+    async def describe_topics(self, names: list[str]) -> list[dict[str, Any]]:
+        parts = [{"partition": p, "replicas": [1, 2, 3]} for p in range(2)]
+        return [{"topic": n, "error_code": 0, "partitions": parts} for n in names]
+
+
+async def test_a_replicated_topic_taking_acks_from_one_replica_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broker = ReplicatedBroker(right_policies())
+    monkeypatch.setattr(topic_admin, "make_admin", lambda _: broker)
+
+    checks = await topic_admin.ensure_topics(settings())
+
+    assert {check.min_insync for check in checks.values()} == {"1"}
+    assert broker.altered == {}  # reported, not changed behind the operator's back
