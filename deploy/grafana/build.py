@@ -33,6 +33,7 @@ UID = "switchboard-overview"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 RATE = "$__rate_interval"
 QUEUE = 'queue=~"$queue"'
+TRAFFIC = 'route!~"/healthz|/readyz|/metrics"'  # not the probes every role answers
 SLA_WINDOW = "1h"
 """Ratios (SLA compliance, FCR, CSAT, AHT) are taken over this trailing window: long
 enough that one ticket does not swing them, short enough to show a bad afternoon."""
@@ -94,7 +95,7 @@ def ingress_row() -> list[timeseries.Panel]:
             "Requests per second per route (webhooks, web form, chat, actions).",
             [
                 query(
-                    f"sum by (route) (rate(switchboard_http_requests_total[{RATE}]))",
+                    f"sum by (route) (rate(switchboard_http_requests_total{{{TRAFFIC}}}[{RATE}]))",
                     "{{route}}",
                 )
             ],
@@ -107,7 +108,7 @@ def ingress_row() -> list[timeseries.Panel]:
             [
                 query(
                     "sum by (route, status) "
-                    f'(rate(switchboard_http_requests_total{{status=~"[45].."}}[{RATE}]))',
+                    f'(rate(switchboard_http_requests_total{{status=~"[45]..",{TRAFFIC}}}[{RATE}]))',
                     "{{route}} {{status}}",
                 )
             ],
@@ -119,7 +120,7 @@ def ingress_row() -> list[timeseries.Panel]:
             [
                 query(
                     "histogram_quantile(0.95, sum by (le, route) "
-                    f"(rate(switchboard_http_request_seconds_bucket[{RATE}])))",
+                    f"(rate(switchboard_http_request_seconds_bucket{{{TRAFFIC}}}[{RATE}])))",
                     "{{route}}",
                 )
             ],
