@@ -42,7 +42,7 @@ from consumers.state.threads import RedisThreadStore
 from consumers.state.waiting import Entry, WaitingLine
 from router.actions import NoControls
 from router.events import Ticket
-from router.health import HeadRoute
+from router.health import HeadRoute, NotReady
 from router.identity import normalize_email, normalize_phone
 from router.redis import RedisClient
 from router.settings import Settings
@@ -161,6 +161,14 @@ class ReadState:
         """The queues the rules declare; None when they cannot be read."""
         rules = self.rules()
         return frozenset(rules.queues) if rules is not None else None
+
+    def ready_note(self) -> str | None:
+        """For ``/readyz`` (``rules``): the version read, or not ready when the rules
+        were never readable (transfers' queues would go unchecked)."""
+        rules = self.rules()
+        if rules is None:
+            raise NotReady(f"the rules at {self.rules_path} cannot be read")
+        return f"version {rules.version}"
 
     def rules_version(self) -> str | None:
         """The version of the rules ``queues`` reads; None when they cannot be read."""

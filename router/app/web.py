@@ -130,6 +130,7 @@ async def ingress(
         read_state = include_read_api(app, settings, redis)
         ctx.known_queues = read_state.queues
         ctx.rules_version = read_state.rules_version
+        ctx.ready_checks["rules"] = read_state.ready_note  # a role holding rules says its own
         ctx.known_agents = AgentStore(redis, prefix=settings.topic_prefix).known
         yield Ingress(app, ctx)
 

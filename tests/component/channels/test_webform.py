@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -9,6 +11,7 @@ from channels.body import FORM
 from router.codec import CONTENT_TYPE
 from router.settings import Settings
 from router.topics import Topic
+from rules import load_ruleset
 from tests.component.channels.support import assert_problem, client_for
 from tests.conftest import read_topic, values
 
@@ -251,13 +254,31 @@ async def test_oversize_body_is_413(ingress_client: httpx.AsyncClient, settings:
     assert resp.json()["status"] == 413
 
 
-async def test_health_and_readiness(ingress_client: httpx.AsyncClient) -> None:
+async def test_health_and_readiness(ingress_client: httpx.AsyncClient, settings: Settings) -> None:
     assert (await ingress_client.get("/healthz")).json() == {"status": "ok"}
     ready = await ingress_client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"kafka": "ok", "redis": "ok"}
+    version = load_ruleset(settings.rules_path).version
+    assert ready.json()["checks"] == {
+        "kafka": "ok",
+        "redis": "ok",
+        "rules": f"ok (version {version})",  # the contract's "rules are loaded"
+    }
     metrics = (await ingress_client.get("/metrics")).text
     assert "switchboard_http_requests_total" in metrics
+
+
+async def test_an_ingress_that_cannot_read_its_rules_is_not_ready(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Its transfers' queues would go unchecked: a helpdesk's typo answered 202, then
+    dead-lettered by the router."""
+    broken = tmp_path / "rules.yaml"
+    broken.write_text("version: 1\nrules: [\n")
+    async with client_for(settings.model_copy(update={"rules_path": broken})) as client:
+        ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["rules"].startswith("failing: the rules at ")
 
 
 async def test_pages_on_the_configured_origins_may_post_from_a_browser(settings: Settings) -> None:
