@@ -496,6 +496,11 @@ class AgentStore:
             found.update(earlier)
         return sorted(found)
 
+    async def ids(self) -> list[str]:
+        """Every agent ever seen, sorted by id: what a page of them is cut from."""
+        with redis_errors():
+            return await self._everyone_ids()
+
     async def records(self, agent_ids: list[str] | None = None) -> list[AgentRecord]:
         """Every agent ever seen (``agent_ids`` None), or those named (unknown ones left
         out), sorted by id. Every key has the ``{agents}`` hash tag, so this is two

@@ -415,12 +415,25 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/agents",
         response_model=list[Agent],
-        responses=_responses(400, 401, 503),
+        responses=_responses(400, 401, 503, paged=True),
         summary="Every agent: presence, skills, capacity and load per channel",
+        description="Sorted by id. Without `limit`, every agent ever seen in one answer "
+        "(about 0.5 ms each). With `limit` (at most "
+        f"{MAX_LIST}), a page at a time: the next is named in "
+        '`Link: <...>; rel="next"` (`cursor` = where it starts) until there is none.',
     )
-    async def agents() -> list[Agent]:
+    async def agents(
+        request: Request,
+        response: Response,
+        limit: Annotated[
+            int | None,
+            Query(ge=1, le=MAX_LIST, description="Agents per page; all when left out."),
+        ] = None,
+        cursor: Cursor = None,
+    ) -> list[Agent]:
+        records = await _agents_page(state, limit, cursor, request, response)
         defaults = _default_capacity(state)
-        return [agent_body(r, defaults) for r in await state.agents.records()]
+        return [agent_body(r, defaults) for r in records]
 
     @router.get(
         "/v1/agents/{agent_id:id_path}",
@@ -435,6 +448,22 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         return agent_body(found[0], _default_capacity(state))
 
     return router
+
+
+async def _agents_page(
+    state: ReadState, limit: int | None, cursor: str | None, request: Request, response: Response
+) -> list[AgentRecord]:
+    """Every agent (no ``limit``, no cursor), or the ``limit`` agents after the cursor's
+    in id order, the next page named in ``Link``."""
+    start = decode_cursor(cursor, a=str)
+    if limit is None and start is None:
+        return await state.agents.records()
+    ids = await state.agents.ids()
+    after = str(start["a"]) if start else None
+    page = [a for a in ids if after is None or a > after][: limit or DEFAULT_LIST]
+    following = encode_cursor({"a": page[-1]}) if page and page[-1] != ids[-1] else None
+    link_next(request, response, following, limit or DEFAULT_LIST)
+    return await state.agents.records(page)
 
 
 def identity_key(text: str) -> str:
