@@ -28,7 +28,7 @@ from tests.component.read_api.test_read_api_http import customer_with_tickets
 pytestmark = pytest.mark.component
 
 AUTH = {"Authorization": "Bearer read-token"}
-PAGED = ("/v1/customers/{customer_id}/tickets", "/v1/queues/{name}/waiting")
+PAGED = ("/v1/customers/{customer_id}/tickets", "/v1/queues/{name}/waiting", "/v1/agents")
 SIGNATURE = {  # the 401s of a provider's webhook signature: its Signature challenge
     ("post", "/v1/channels/sms"): 'Signature realm="twilio", header="X-Twilio-Signature"',
     ("post", "/v1/channels/whatsapp"): 'Signature realm="twilio", header="X-Twilio-Signature"',
