@@ -25,7 +25,8 @@ HORIZON_YEARS = _MAX_DAYS // 366
 # two to be safe), each by at most this much (Antarctica/Troll moves two hours)
 _SHORT_DAYS_PER_YEAR = 2
 _LONGEST_CLOCK_CHANGE = timedelta(hours=2)
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = _MAX_DAYS  # a walk as long as the arithmetic looks never recomputes a day
+_SECOND = timedelta(seconds=1)
 
 Shift = tuple[int, int]  # minutes since local midnight, end exclusive, end <= 24:00
 
@@ -133,24 +134,50 @@ class Calendar:
         if cached is not None:
             return cached
         intervals: list[tuple[datetime, datetime]] = []
-        if day not in self.holidays:
-            midnight = datetime.combine(day, time(0), tzinfo=self.timezone)
-            next_midnight = datetime.combine(day + _DAY, time(0), tzinfo=self.timezone)
-            for start_min, end_min in self._weekly[day.weekday()]:
-                start = midnight.replace(hour=start_min // 60, minute=start_min % 60)
-                end = (
-                    next_midnight
-                    if end_min == 1440
-                    else midnight.replace(hour=end_min // 60, minute=end_min % 60)
-                )
-                start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)
-                if end_utc > start_utc:
-                    intervals.append((start_utc, end_utc))
+        shifts = self._weekly[day.weekday()]
+        if day not in self.holidays and shifts:
+            wall_midnight = datetime.combine(day, time(0))  # naive: the local wall clock
+            for seg_start, seg_end, offset in self._day_segments(day):
+                for start_min, end_min in shifts:
+                    # the shift's wall-clock span at this offset, within this stretch
+                    start = wall_midnight + timedelta(minutes=start_min) - offset
+                    end = wall_midnight + timedelta(minutes=end_min) - offset
+                    start_utc = max(start.replace(tzinfo=UTC), seg_start)
+                    end_utc = min(end.replace(tzinfo=UTC), seg_end)
+                    if end_utc > start_utc:
+                        intervals.append((start_utc, end_utc))
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
-        result = tuple(intervals)
+        result = tuple(_merged(sorted(intervals)))
         self._cache[day] = result
         return result
+
+    def _day_segments(self, day: date) -> list[tuple[datetime, datetime, timedelta]]:
+        """The UTC instants whose local date is ``day``, as stretches of one UTC offset
+        each: one, or two on a day the clocks change. A shift is wall-clock time, so it
+        is placed in each stretch by that stretch's offset: an hour the clocks skip is
+        open from the moment they jump, and an hour they repeat counts twice, as on a
+        wall clock. A date a time zone skipped (Apia's 2011-12-30) has none."""
+        start = datetime.combine(day, time(0), tzinfo=self.timezone).astimezone(UTC)
+        end = datetime.combine(day + _DAY, time(0), tzinfo=self.timezone).astimezone(UTC)
+        if end <= start:
+            return []
+        first = self._offset(start)
+        last = self._offset(end - _SECOND)
+        if first == last:
+            return [(start, end, first)]
+        low, high = start, end - _SECOND  # the first second at the new offset, bisected
+        while high - low > _SECOND:
+            middle = low + (high - low) / 2
+            middle -= timedelta(microseconds=middle.microsecond)
+            if self._offset(middle) == first:
+                low = middle
+            else:
+                high = middle
+        return [(start, high, first), (high, end, last)]
+
+    def _offset(self, at: datetime) -> timedelta:
+        return at.astimezone(self.timezone).utcoffset() or _ZERO
 
     def _local_day(self, at: datetime) -> date:
         return at.astimezone(self.timezone).date()
@@ -222,3 +249,17 @@ class Calendar:
                     total += overlap
             day += _DAY
         return total
+
+
+def _merged(
+    intervals: Iterable[tuple[datetime, datetime]],
+) -> list[tuple[datetime, datetime]]:
+    """Sorted intervals, those that touch or overlap joined (a shift's two passes of a
+    repeated hour can meet)."""
+    out: list[tuple[datetime, datetime]] = []
+    for start, end in intervals:
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out

@@ -229,3 +229,43 @@ def test_between_counts_exactly_the_open_minutes(
     assert calendar.between(start, start + timedelta(minutes=minutes)) == timedelta(
         minutes=open_minutes
     )
+
+
+@pytest.mark.parametrize(
+    ("where", "shift", "open_for", "probe", "is_open"),
+    [
+        # the clocks skip 02:00-03:00: a shift ending inside the gap ends when they jump
+        (("America/New_York", "2027-03-14"), "01:00-02:30", 1.0, "2027-03-14T07:15", False),
+        # one starting inside the gap opens when they jump (03:00 EDT), not at 04:00
+        (("America/New_York", "2027-03-14"), "02:30-05:00", 2.0, "2027-03-14T07:15", True),
+        # the clocks repeat 01:00-02:00: both passes of 01:15-01:45 count
+        (("America/New_York", "2026-11-01"), "01:15-01:45", 1.0, "2026-11-01T06:30", True),
+        # Santiago falls back at midnight: 23:00-24:00 comes twice, the shift is open in
+        # the last half hour of each pass only (23:10 on the second pass is closed)
+        (("America/Santiago", "2027-04-03"), "23:30-24:00", 1.0, "2027-04-04T03:10", False),
+        # and springs forward at midnight: the day starts at 01:00
+        (("America/Santiago", "2026-09-06"), "00:30-08:00", 7.0, "2026-09-06T04:15", True),
+    ],
+)
+def test_a_shift_is_open_whenever_the_wall_clock_reads_a_time_inside_it(
+    where: tuple[str, str], shift: str, open_for: float, probe: str, is_open: bool
+) -> None:
+    """Shifts are wall-clock times: around a clock change, business time is the real
+    time the wall clock shows inside the shift (an independent oracle built on zoneinfo
+    agreed on every such case). Each edge had been placed by the offset before the
+    change: an hour late in a skipped hour, one pass only of a repeated one."""
+    zone, day = where
+    when = datetime.fromisoformat(day)
+    weekday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[when.weekday()]
+    calendar = Calendar.build("edge", zone, {weekday: [shift]})
+    start = when.replace(tzinfo=UTC) - timedelta(days=1)
+    assert calendar.between(start, start + timedelta(days=3)) == timedelta(hours=open_for)
+    at = datetime.fromisoformat(f"{probe}+00:00")  # UTC
+    assert calendar.is_open(at) is is_open
+
+
+def test_a_date_the_time_zone_skipped_has_no_business_time() -> None:
+    """Samoa moved across the date line: Friday 2011-12-30 never happened there."""
+    calendar = Calendar.build("apia", "Pacific/Apia", {"fri": ["09:00-17:00"]})
+    start = datetime(2011, 12, 29, tzinfo=UTC)
+    assert calendar.between(start, start + timedelta(days=5)) == timedelta(0)
