@@ -16,6 +16,11 @@ from router.settings import KafkaSettings, Settings
 from router.topics import TopicNames, TopicSpec
 
 TOPIC_CONFIG_SOURCE = 1  # DescribeConfigs: a setting made on the topic itself
+MAX_COMPACTION_LAG_MS = 86_400_000
+"""A compacted topic is created with ``max.compaction.lag.ms`` of a day: without it Kafka
+compacts a segment only once it is closed and its cleaner picks it, with no upper bound,
+and the earlier snapshots of a ticket ``forget`` erased stay readable on ``ticket-state``
+as long."""
 MIN_INSYNC_FROM = 3
 MIN_INSYNC = 2
 """A topic replicated 3 times or more is created with ``min.insync.replicas=2``: with the
@@ -87,7 +92,9 @@ async def _create(
     raises for no refusal: each topic's error is in the answer, and was once taken for a
     success (``created``, exit 0, with no topic made)."""
     configs = {"cleanup.policy": _policy(spec.compacted)}
-    if not spec.compacted:
+    if spec.compacted:  # an erased ticket's earlier snapshots go within about a day
+        configs["max.compaction.lag.ms"] = str(MAX_COMPACTION_LAG_MS)
+    else:
         configs["retention.ms"] = str(kafka.retention_ms)
     if kafka.replication_factor >= MIN_INSYNC_FROM:
         configs["min.insync.replicas"] = str(MIN_INSYNC)

@@ -32,8 +32,10 @@ def mailbox(address: str) -> str:
 
 
 def counted_as(d: Delivery) -> str:
-    """The name of the mailbox's count: a digest, not the address, so the key holds no
-    personal data (``forget`` does not look for it; it lapses with its window)."""
+    """The name of the mailbox's count: a digest, not the address, so the key names no
+    one by itself, though whoever knows an address can compute it and see that it was
+    written to in the window. ``forget`` does not look for it: it lapses with its window
+    (``SWITCHBOARD_AUTO_REPLY_WINDOW_S``)."""
     digest = hashlib.sha256(f"{d.medium}:{mailbox(d.to)}".encode()).hexdigest()
     return f"{d.medium}:{digest[:32]}"
 

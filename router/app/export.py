@@ -63,17 +63,30 @@ THREAD_FIELDS = ("message_id", "in_reply_to", "conversation_id", "call_id")
 _ADDRESS_LETTER = r"\w\u0300-\u036f"
 #: An email address, non-ASCII ones too. Its local part starts where a run of address
 #: characters starts, so a long run without "@" is scanned once, not once per position.
+#: Its at sign as written, URL-encoded (a reset or unsubscribe link in a text) or in full
+#: width (U+FF20, U+FE6B) too.
+_AT = "(?:@|%40|\uff20|\ufe6b)"
 EMAIL = re.compile(
     rf"(?<![{_ADDRESS_LETTER}.%+'-])[{_ADDRESS_LETTER}.%+'-]+"
-    rf"@[{_ADDRESS_LETTER}-]+(?:\.[{_ADDRESS_LETTER}-]+)+"
+    rf"{_AT}[{_ADDRESS_LETTER}-]+(?:\.[{_ADDRESS_LETTER}-]+)+"
+)
+#: An address spelled out so that harvesters miss it, as people do in mails and chats:
+#: ``jdoe (at) example.com``, ``jdoe[at]example[dot]com``, ``jdoe at example dot com``
+#: (spelled with words, it takes a "dot" too: "arrived at noon" is no address).
+_SPELT_AT = r"\s*[(\[{]\s*at\s*[)\]}]\s*|\s+at\s+(?=[\w-]+\s*(?:[(\[{]\s*)?dot\b)"
+_SPELT_DOT = r"\s*[(\[{]\s*dot\s*[)\]}]\s*|\s+dot\s+|\."
+SPELT_EMAIL = re.compile(
+    rf"(?<![\w.%+'-])[\w.%+'-]+(?:{_SPELT_AT})[\w-]+(?:(?:{_SPELT_DOT})[\w-]+)+",
+    re.IGNORECASE,
 )
 #: A phone number as people write it, international (``+49 30 1234567``) or national
-#: (``030 1234567``, ``(415) 555-0177``, ``415.555.0132``): digit groups joined by up to
-#: two spaces, dots, dashes or parentheses (never a line break), 7 to 15 digits in all. A
-#: long bare number (an order number like ``88123456``) cannot be told from a phone
-#: number and is taken for one: the safe side. An opening parenthesis belongs to it only
+#: (``030 1234567``, ``(415) 555-0177``, ``415.555.0132``, ``030/12345678``): digit groups
+#: joined by up to two spaces, dots, slashes, dashes of any kind or parentheses (never a
+#: line break), 7 digits or more. A long bare number (an order number like ``88123456``,
+#: a card number of 16 digits) cannot be told from a phone number and is taken for one:
+#: the safe side. An opening parenthesis belongs to it only
 #: around an area code, so that "(05.12.2026)" is still a date.
-_PHONE = r"(?:\+|\((?=\+?\d{1,5}\))\+?)?\d(?:(?:[^\S\r\n]|[().-]){0,2}\d){6,14}"
+_PHONE = r"(?:\+|\((?=\+?\d{1,5}\))\+?)?\d(?:(?:[^\S\r\n]|[()./\-\u2010-\u2015\u2212]){0,2}\d){6,}"
 #: What else is written with such digit groups, tried first and kept: dates
 #: (``2026-12-05``, ``05.12.2026``), times and hours (``09.30-17.30``) and amounts
 #: (``1,299.00``, ``1.299.000``, ``12345.67``).
@@ -113,7 +126,7 @@ PLACE_KEYS = frozenset({"latitude", "longitude", "address", "label", "fromcity",
 #: would pass for. Not inside a pseudonym (``id-…``, ``u-…@``) or a longer word.
 IBAN = re.compile(
     r"(?<![\w@.-])[A-Z]{2}\d{2}"
-    r"(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)"
+    r"(?:[A-Z0-9]{11,30}|(?:[ -]{1,2}[A-Z0-9]{4}){2,7}(?:[ -]{1,2}[A-Z0-9]{1,3})?)"
     r"(?![\w@])",
     re.IGNORECASE,
 )
@@ -193,7 +206,7 @@ class Pseudonyms:
         return f"Contact {self.token('contact', value)[:6]}"
 
     def iban(self, value: str) -> str:
-        compact = "".join(value.split()).upper()
+        compact = "".join(value.replace("-", " ").split()).upper()
         return f"iban-{self.token('iban', compact)}"
 
     def see(self, event: dict[str, Any]) -> None:
@@ -352,6 +365,7 @@ class Pseudonyms:
         if known.places:
             value = known.places.sub(lambda match: self.place(match[0]), value)
         value = EMAIL.sub(email, value)
+        value = SPELT_EMAIL.sub(lambda match: self.email(match[0]), value)
         value = PROVIDER_ID.sub(lambda match: f"id-{self.token('id', match[0])}", value)
         value = IBAN.sub(lambda match: self.iban(match[0]), value)
         value = PHONE.sub(phone, value)

@@ -114,3 +114,19 @@ async def test_a_replicated_topic_is_created_with_two_replicas_in_sync(
     await topic_admin.ensure_topics(replicated)
 
     assert {c.get("min.insync.replicas") for c in broker.configs.values()} == {insync}
+
+
+async def test_a_compacted_topic_compacts_within_a_day() -> None:
+    """Without ``max.compaction.lag.ms`` the earlier snapshots of a ticket ``forget``
+    erased stay readable on ``ticket-state`` with no upper bound."""
+    broker = RecordingBroker()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(topic_admin, "make_admin", lambda _: broker)
+        await topic_admin.ensure_topics(settings())
+    lag = {
+        name: configs.get("max.compaction.lag.ms")
+        for name, configs in broker.configs.items()
+        if configs["cleanup.policy"] == "compact"
+    }
+    assert NAMES(Topic.TICKET_STATE) in lag
+    assert set(lag.values()) == {"86400000"}

@@ -243,6 +243,9 @@ def test_a_messenger_location_is_replaced_in_the_text() -> None:
         "054-777-8899",
         "+49 (0)30 1234567",
         "88123456",  # a bare long number, say an order number: taken for a phone number
+        "0151\u20132345\u20136789",  # en dashes, as a word processor writes them
+        "030/12345678",
+        "4111111111111111",  # a card number: 16 digits had been left whole
     ],
 )
 def test_phone_numbers_are_replaced_in_any_form(number: str) -> None:
@@ -342,6 +345,25 @@ def test_email_addresses_in_any_script_are_replaced_whole() -> None:
     for secret in ("jürgen", "JÜRGEN", "MÜ", "müller", "ana", "例子"):
         assert secret not in text, text
     assert re.fullmatch(r"Mail me at (u-[0-9a-f]{16}@pseudonymized\.invalid(?: or |$)){3}", text)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "https://acme.example/reset?u=jdoe77%40probe.example",  # a link's query
+        "jdoe77\uff20probe.example",  # full width
+        "jdoe77 (at) probe.example",
+        "jdoe77[at]probe[dot]example",
+        "jdoe77 at probe dot example",
+    ],
+)
+def test_an_address_written_so_that_harvesters_miss_it_is_replaced(written: str) -> None:
+    value = envelope(1, "erika@example.com")
+    value["data"]["text"] = f"Write to {written} please, I was at home."
+    text = Pseudonyms(b"key").envelope(value)["data"]["text"]
+    assert "jdoe77" not in text, text
+    assert "probe" not in text, text
+    assert text.endswith(" please, I was at home.")  # "at" alone is no address
 
 
 def test_a_long_text_without_an_address_is_scrubbed_in_linear_time() -> None:
@@ -502,6 +524,7 @@ def test_a_surname_first_display_name_is_the_same_person(display: str) -> None:
         "GB29 NWBK 6016 1331 9268 19",
         "NO93 8601 1117 947",
         "de89 3704 0044 0532 0130 00",
+        "DE89-3704-0044-0532-0130-00",
     ],
 )
 def test_an_iban_is_replaced_whole(iban: str) -> None:
@@ -510,6 +533,6 @@ def test_an_iban_is_replaced_whole(iban: str) -> None:
     value["data"]["text"] = f"My IBAN is {iban}. Call 030 1234567."
     text = Pseudonyms(b"key").envelope(value)["data"]["text"]
     assert re.fullmatch(r"My IBAN is iban-[0-9a-f]{16}\. Call \+999\d+\.", text), text
-    compact = "".join(iban.split()).upper()
+    compact = "".join(iban.replace("-", " ").split()).upper()
     value["data"]["text"] = f"My IBAN is {compact}. Call 030 1234567."
     assert Pseudonyms(b"key").envelope(value)["data"]["text"] == text  # one IBAN, one token
