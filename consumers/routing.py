@@ -462,20 +462,8 @@ class RoutingHandler:
         at = max(item.at, view.ticket.updated_at)
         seen = (view.message, view.profile)
         rules = self._rules()
-        # a queue the ingress found in other rules: a rules change reaching us later
-        checked = (item.event.model_extra or {}).get(RULES_CHECKED)
-        elsewhere = isinstance(checked, str) and checked != rules.version
-        queue = getattr(item.action, "queue", None)
-        if elsewhere and queue is not None and queue not in rules.queues:
-            log.warning(
-                "queue_from_other_rules",
-                ticket_id=item.ticket_id,
-                queue=queue,
-                checked_in=checked,
-                rules_version=rules.version,
-            )
         change = apply_action(
-            view.ticket, item.action, at, rules, seen=seen, queue_checked=elsewhere
+            view.ticket, item.action, at, rules, seen=seen, queue_checked=_checked(item, rules)
         )
         if change is None:
             _log_not_offered(view.ticket, item.action)
@@ -641,3 +629,21 @@ def _log_not_offered(ticket: Ticket, action: Action) -> None:
             agent_id=action.agent_id,
             offered_to=ticket.assignee,
         )
+
+
+def _checked(item: ActionWork, rules: RuleSet) -> bool:
+    """Whether the ingress found the queue ``item`` names in other rules than these
+    (``RULES_CHECKED``): a rules change that reached it first, which these are taken to
+    lag; logged when these lack that queue."""
+    checked = (item.event.model_extra or {}).get(RULES_CHECKED)
+    elsewhere = isinstance(checked, str) and checked != rules.version
+    queue = getattr(item.action, "queue", None)
+    if elsewhere and queue is not None and queue not in rules.queues:
+        log.warning(
+            "queue_from_other_rules",
+            ticket_id=item.ticket_id,
+            queue=queue,
+            checked_in=checked,
+            rules_version=rules.version,
+        )
+    return elsewhere
