@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from channels import actions, body, chat, email, meta, twilio, voice, webform
+from channels.admission import Admission, Gate
 from channels.deps import IngressContext
 from channels.models import CHALLENGE, SERVER_ANSWERS, challenge, problem_responses
 from channels.problems import Problem, install_handlers, instance_path, problem_response
@@ -48,6 +49,14 @@ def create_app(ctx: IngressContext) -> FastAPI:
         app.include_router(module.build_router())
     add_health_routes(app, ctx.telemetry, lambda: ctx.ready_checks)
     app.add_middleware(JsonIsUtf8, routed=served)  # inside CORS: a browser reads the 415 too
+    limits = ctx.settings
+    gate = Gate(
+        limits.http_max_work_bytes,
+        limits.http_queue_wait_s,
+        limits.http_shed_after_s,
+        RETRY_AFTER_S,
+    )
+    app.add_middleware(Admission, gate=gate)  # inside CORS too, outside the work
     origins = ctx.settings.cors_origin_list()
     if origins:  # pages on these origins may post from a browser (preflight answered)
         app.add_middleware(
@@ -63,7 +72,7 @@ def create_app(ctx: IngressContext) -> FastAPI:
     routes = (HotRoute(webform.PATH, webform.accept), HotRoute(email.PATH, email.accept))
     hot = HotPaths({r.path: r for r in routes}, ctx, app.exception_handlers)
     app.hot = hot
-    app.hot_app = Measure(JsonIsUtf8(hot, routed=hot.served), ctx.telemetry)
+    app.hot_app = Measure(Admission(JsonIsUtf8(hot, routed=hot.served), gate), ctx.telemetry)
     return app
 
 

@@ -365,6 +365,31 @@ class Settings(BaseSettings):
         description="Open HTTP connections; one more closes the kept-alive connection idle "
         "longest, or, with none idle, is answered 503 (Retry-After) and closed.",
     )
+    http_max_work_bytes: int = Field(
+        default=512 * 1024,
+        ge=65536,
+        description="Work the ingress takes on at once, in request bytes (each request "
+        "counts its Content-Length, at least 4 KiB, at most a quarter of this): a hundred "
+        "web forms, a dozen large HTML emails. One more waits for room "
+        "(SWITCHBOARD_HTTP_QUEUE_WAIT_S), then is answered 503 (Retry-After), nothing "
+        "written. The probes and /metrics are never held back.",
+    )
+    http_shed_after_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="While the oldest of 16 or more requests in flight has been worked on "
+        "this long (the ingress falls behind), new ones are answered 503 (Retry-After) at "
+        "once, nothing written: a burst beyond capacity is shed, not queued past the "
+        "clients' timeouts.",
+    )
+    http_queue_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How long a request waits for room when the work in flight is at "
+        "SWITCHBOARD_HTTP_MAX_WORK_BYTES.",
+    )
     http_shutdown_timeout_s: int = Field(
         default=20,
         ge=1,

@@ -427,7 +427,39 @@ async def run_roles(
             raise
         finally:
             stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _drain(tasks, drain_s(settings, roles))
+
+
+DRAIN_S = 25.0
+"""How long a stopping process waits for its roles to finish what they hold (a batch and
+its commit, the HTTP answers in flight) before it cancels them: under the 30 s an
+orchestrator gives, and far over what a stop takes (about 2 s under load). A consumer
+that never joined its group (a broker whose group is stuck) would otherwise keep the
+process alive until it is killed."""
+
+
+def drain_s(settings: Settings, roles: frozenset[str] | set[str]) -> float:
+    """``DRAIN_S``, or longer for the waits a role is allowed: the ingress's answers in
+    flight (``SWITCHBOARD_HTTP_SHUTDOWN_TIMEOUT_S``), the notifier's send in flight (its
+    SMTP steps and the wait for the answer to the message)."""
+    wanted = [DRAIN_S]
+    if "ingress" in roles:
+        wanted.append(settings.http_shutdown_timeout_s + 5.0)
+    if "notifier" in roles:
+        wanted.append(settings.smtp_data_timeout_s + 2 * settings.smtp_timeout_s + 5.0)
+    return max(wanted)
+
+
+async def _drain(tasks: list[asyncio.Task[None]], within_s: float) -> None:
+    """Wait for the roles to stop, then cancel those still running (logged): what they
+    held is redelivered to the next process, as after a crash, and applied once."""
+    _, late = await asyncio.wait(tasks, timeout=within_s)
+    if late:
+        names = sorted(t.get_name() for t in late)
+        log.warning("role_stop_timed_out", tasks=names, waited_s=within_s)
+        for task in late:
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _named(
