@@ -6,12 +6,15 @@ id per request on the inbound topic: none lost, none extra."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -196,6 +199,24 @@ async def requests_stuck_on_a_hung_broker(
             broker.resume()
 
 
+async def connecting(pid: int, within_s: float = 30.0) -> None:
+    """Until the process has a socket open (it is past its imports, which a loaded
+    machine can take seconds over, and connecting to the broker)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if _has_socket(pid):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"process {pid} opened no socket within {within_s:.0f} s")
+
+
+def _has_socket(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        fds = Path(f"/proc/{pid}/fd").iterdir()
+        return any(os.readlink(fd).startswith("socket:") for fd in fds)
+    return False
+
+
 async def stopped_by_sigterm(role: RoleProcess) -> tuple[int | None, float]:
     """SIGTERM, then the exit code and how long after the signal it came."""
     started = time.monotonic()
@@ -245,7 +266,8 @@ async def test_a_sigterm_while_a_role_checks_a_hung_broker_stops_it_cleanly(
     broker.pause()
     try:
         role = deployment.spawn("metrics")
-        await asyncio.sleep(2.0)  # started, checking the broker that does not answer
+        await connecting(role.proc.pid)  # started, checking the broker that does not answer
+        await asyncio.sleep(0.5)
         code, took = await stopped_by_sigterm(role)
     finally:
         broker.resume()
