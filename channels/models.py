@@ -91,7 +91,8 @@ DESCRIPTIONS = {
     415: "Wrong content type",
     422: f"Idempotency-Key already used for a different request (type "
     f"`{TYPE_BASE}idempotency-key-reused`); nothing was written",
-    503: "Kafka or Redis not answering; nothing was written; see Retry-After",
+    503: "Kafka or Redis not answering, or the ingress at capacity (type "
+    f"`{TYPE_BASE}overloaded`); nothing was written; see Retry-After",
 }
 
 

@@ -209,7 +209,8 @@ def _responses(*statuses: int, paged: bool = False) -> dict[int | str, dict[str,
         "nothing this API made",
         401: "Missing or invalid bearer token",
         404: "No such ticket, customer, queue or agent",
-        503: "Redis not answering; see Retry-After",
+        503: "Redis not answering or its state lost (until `state rebuild`), or the ingress "
+        "at capacity; see Retry-After",
     }
     ok = {"headers": {**NO_STORE, **(LINK_NEXT if paged else {})}}
     return {200: ok, **{s: problem_response_of(s, text[s]) for s in statuses}}
