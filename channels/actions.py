@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
@@ -166,19 +166,30 @@ class Prepared:
     given_id: bool = False  # the client named the event itself
 
 
-def queues_checked(prepared: list[Prepared], version: str | None) -> list[Prepared]:
+def queues_checked(
+    prepared: list[Prepared], rules_version: Callable[[], str | None]
+) -> list[Prepared]:
     """Each action that names a queue, marked with the version of the rules its queue was
-    found in (``RULES_CHECKED``); the mark is the ingress's alone: a client's is dropped."""
+    found in (``RULES_CHECKED``); the mark is the ingress's alone: a client's is dropped.
+    The rules are looked at only when an action names a queue."""
+    names_queue = any(
+        isinstance(p.event.data, dict) and p.event.data.get("queue") for p in prepared
+    )
+    version = rules_version() if names_queue else None
     out = []
     for p in prepared:
         event = p.event
         if RULES_CHECKED in (event.model_extra or {}):
             kept = event.model_dump(exclude={RULES_CHECKED})
             event = type(event).model_validate(kept)
-        if version is not None and isinstance(event.data, dict) and event.data.get("queue"):
+        if version is not None and _names_queue(event):
             event = event.model_copy(update={RULES_CHECKED: version})
         out.append(p if event is p.event else replace(p, event=event))
     return out
+
+
+def _names_queue(event: CloudEvent) -> bool:
+    return isinstance(event.data, dict) and bool(event.data.get("queue"))
 
 
 def _prepare(
@@ -561,7 +572,7 @@ def build_router() -> APIRouter:
         key = idempotency_key(request.headers)
         prepared = prepare(body, key, token_scope(token), cloudevents=cloudevents)
         await require_targets(prepared, ingress.known_queues(), ingress.known_agents)
-        prepared = queues_checked(prepared, ingress.rules_version())
+        prepared = queues_checked(prepared, ingress.rules_version)
         await require_tickets(prepared, ingress.ticket_owners)
         await require_offers(prepared, ingress.ticket_reads)
         await require_unused_ids(prepared, ingress.publisher)
