@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -229,12 +229,43 @@ async def watch_files(
     while not stop.is_set():
         directories = await asyncio.to_thread(watched_directories, holder.path)
         with contextlib.suppress(FileNotFoundError):  # one vanished before it was watched
-            async for _ in awatch(
-                *directories, stop_event=stop, recursive=False, yield_on_timeout=True, **options
+            async for _ in armed_then_changes(
+                awatch(
+                    *directories, stop_event=stop, recursive=False, yield_on_timeout=True, **options
+                )
             ):
                 loaded = await apply_if_changed(holder, stop, settle_s, loaded)
                 if await asyncio.to_thread(watched_directories, holder.path) != directories:
                     break
+
+
+async def armed_then_changes(batches: AsyncIterator[object]) -> AsyncIterator[None]:
+    """Once as soon as ``batches`` (an ``awatch``) has armed its watch, then once per
+    batch it yields. A change made before the watch was armed (at start, or while the
+    watches moved after a swap: the next ConfigMap update can follow the last at once)
+    makes no event; the first look finds it instead of the ``RECHECK_MS`` re-read.
+
+    ``awatch`` arms in its first step, before it first waits for the watch thread, so
+    one pass of the loop after starting that step the watch is in place."""
+    first = asyncio.ensure_future(anext(batches))
+    try:
+        await asyncio.sleep(0)
+        yield None
+        try:
+            await first
+        except StopAsyncIteration:  # stopped before its first batch
+            return
+        yield None
+        async for _ in batches:
+            yield None
+    finally:
+        if not first.done():
+            first.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await first
+        aclose = getattr(batches, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def export_metrics(holder: RuleSetHolder, telemetry: Telemetry) -> None:

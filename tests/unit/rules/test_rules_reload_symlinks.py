@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from router.app import reload
 from router.app.reload import watch_files
 from rules import RuleSetHolder
 
@@ -118,3 +119,26 @@ async def test_a_configmap_volume_updated_three_times_applies_each(
         assert await _wait_for(lambda: len(holder.current.rules) == 0)
     assert queue(holder) == "general"
     assert holder.ready_note() is None
+
+
+async def test_a_swap_made_while_the_watches_move_is_applied_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kubelet's next update can land between one watch closing and the next being
+    armed (the watches move after every swap), where no event is made: it is applied
+    when the new watch is in place, not at the next re-read (minutes away here)."""
+    configmap_update(tmp_path, "..2026_12_04_10_00_00.1", GOOD)
+    (tmp_path / "rules.yaml").symlink_to("..data/rules.yaml")
+    holder = RuleSetHolder(tmp_path / "rules.yaml")
+    real = reload.watched_directories
+    swaps = iter([("..2026_12_04_10_05_00.2", BILLING)])
+
+    def swap_then_look(path: Path) -> frozenset[Path]:
+        directories = real(path)
+        for version, text in swaps:  # once, while no watch is armed
+            configmap_update(tmp_path, version, text)
+        return directories
+
+    monkeypatch.setattr(reload, "watched_directories", swap_then_look)
+    async with watching(holder):
+        assert await _wait_for(lambda: queue(holder) == "billing", seconds=10)
