@@ -341,6 +341,15 @@ class Settings(BaseSettings):
     rules_path: Path = DEFAULT_RULES_PATH
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    probe_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="A second port (on SWITCHBOARD_HTTP_HOST) serving only /healthz, "
+        "/readyz and /metrics, with connections of its own: the probes are answered "
+        "while the traffic port is at its connection cap. Unset: none (the traffic port "
+        "serves them as always).",
+    )
     http_header_timeout_s: float = Field(
         default=10.0,
         gt=0,

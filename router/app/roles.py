@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import socket
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,7 +37,15 @@ from consumers.state.threads import RedisThreadStore
 from consumers.timers import TimersHandler
 from router.app.notifier import notifier_handler
 from router.app.reload import answer_sighup, watch_rules
-from router.app.web import bind_http, ingress, kafka_ready, serve, topic_watch
+from router.app.web import (
+    PROBE_LIMITS,
+    bind_http,
+    bind_probes,
+    ingress,
+    kafka_ready,
+    serve,
+    topic_watch,
+)
 from router.errors import Unrecoverable
 from router.health import NotReady, ReadyCheck, ops_app
 from router.kafka import group_has_history, make_consumer, make_producer, publish, stop_producer
@@ -370,6 +379,9 @@ async def run_roles(
     sock = bind_http(settings)
     async with AsyncExitStack() as stack:
         stack.callback(sock.close)
+        probe_sock = bind_probes(settings)
+        if probe_sock is not None:
+            stack.callback(probe_sock.close)
         # an ingress alone may adopt a replaced broker; consumer roles must stop on it
         watch = await stack.enter_async_context(topic_watch(settings, adopt=roles == {"ingress"}))
         shared = Shared(telemetry, watch)
@@ -393,29 +405,24 @@ async def run_roles(
             shared.epoch = await establish_epoch(
                 settings, redis, roles, accept_empty=accept_empty_state
             )
-
-            def consumers_ready() -> None:
-                waiting = [c.name for c in shared.consumers if not c.joined]
-                if waiting or not shared.consumers:
-                    raise NotReady(f"not joined yet: {', '.join(waiting) or 'starting'}")
-                now = time.monotonic()
-                stuck = [why for c in shared.consumers if (why := c.stuck(now))]
-                if stuck:
-                    raise NotReady("; ".join(stuck))
-
-            checks["consumers"] = consumers_ready
+            checks["consumers"] = functools.partial(consumers_ready, shared)
         if holder is not None:  # loaded at start, or the role did not start
             checks["rules"] = holder.ready_note  # still ready when a reload failed: said
+        http_role = "ingress" if "ingress" in roles else ",".join(sorted(roles))
         tasks = [
             _named(
                 serve(app, sock, stop, on_ready, settings, telemetry=shared.telemetry),
                 "http",
-                role="ingress" if "ingress" in roles else ",".join(sorted(roles)),
+                role=http_role,
             ),
             *_role_tasks(
                 settings, roles, stop, shared, holder, print_notifications=print_notifications
             ),
         ]
+        if probe_sock is not None:
+            tasks.append(
+                _serve_probes(probe_sock, stop, settings, telemetry, lambda: checks, role=http_role)
+            )
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -460,6 +467,41 @@ async def _drain(tasks: list[asyncio.Task[None]], within_s: float) -> None:
         for task in late:
             task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def consumers_ready(shared: Shared) -> None:
+    """Ready once every consumer of the process has joined its group, none stuck."""
+    waiting = [c.name for c in shared.consumers if not c.joined]
+    if waiting or not shared.consumers:
+        raise NotReady(f"not joined yet: {', '.join(waiting) or 'starting'}")
+    now = time.monotonic()
+    stuck = [why for c in shared.consumers if (why := c.stuck(now))]
+    if stuck:
+        raise NotReady("; ".join(stuck))
+
+
+def _serve_probes(
+    sock: socket.socket,
+    stop: asyncio.Event,
+    settings: Settings,
+    telemetry: Telemetry,
+    checks: Callable[[], Mapping[str, ReadyCheck]],
+    *,
+    role: str,
+) -> asyncio.Task[None]:
+    """The probe port (``SWITCHBOARD_PROBE_PORT``): the probes and ``/metrics`` on
+    connections of their own, answered while the traffic port is at its cap."""
+    probes = ops_app(telemetry, checks)
+    install_http_errors(probes)
+
+    def listening(url: str) -> None:
+        log.info("probes_listening", url=url, routes="/healthz /readyz /metrics")
+
+    return _named(
+        serve(probes, sock, stop, listening, settings, limits=PROBE_LIMITS),
+        "probes",
+        role=role,
+    )
 
 
 def _named(

@@ -140,7 +140,22 @@ HOST_ERRNOS = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
 
 def bind_http(settings: Settings) -> socket.socket:
     """Take the HTTP port before anything else starts, so a taken port is one clear line."""
-    host, port = settings.http_host, settings.http_port
+    return _bind(settings.http_host, settings.http_port, "SWITCHBOARD_HTTP_PORT")
+
+
+def bind_probes(settings: Settings) -> socket.socket | None:
+    """Take the probe port (``SWITCHBOARD_PROBE_PORT``), when one is set."""
+    if settings.probe_port is None:
+        return None
+    return _bind(settings.http_host, settings.probe_port, "SWITCHBOARD_PROBE_PORT")
+
+
+PROBE_LIMITS = HttpLimits(header_timeout_s=5.0, body_timeout_s=5.0, max_connections=64)
+"""The probe port's: a kubelet, a load balancer and a scraper or two, each with a
+connection at a time; a client that holds one open without asking is closed in 5 s."""
+
+
+def _bind(host: str, port: int, port_setting: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto TCP, so that asyncio sets TCP_NODELAY on every accepted connection
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -152,7 +167,7 @@ def bind_http(settings: Settings) -> socket.socket:
         # a name that does not resolve, or an address this machine does not have, is the
         # host's fault; a port in use or below 1024 without the right, the port's
         host_fault = isinstance(exc, socket.gaierror) or exc.errno in HOST_ERRNOS
-        setting = "SWITCHBOARD_HTTP_HOST" if host_fault else "SWITCHBOARD_HTTP_PORT"
+        setting = "SWITCHBOARD_HTTP_HOST" if host_fault else port_setting
         raise ConfigError(setting, f"cannot listen on {host}:{port} ({exc.strerror})") from None
     sock.listen(2048)
     return sock
@@ -175,6 +190,7 @@ async def serve(
     settings: Settings | None = None,
     *,
     telemetry: Telemetry | None = None,
+    limits: HttpLimits | None = None,
 ) -> None:
     """Serve ``app`` (the ingress, or the bench's baseline app) on ``sock`` until ``stop``.
 
@@ -185,14 +201,17 @@ async def serve(
     still running are cancelled and answered ``503`` problem+json (``problem_on_failure``)
     rather than uvicorn's plain-text ``500``. The answers the server gives itself count
     in ``telemetry``'s ``switchboard_http_requests_total`` as route ``server``. No
-    WebSocket: nothing here serves one. The
-    event loop is the caller's: ``server.serve`` runs in it, so uvicorn's ``loop``
-    setting would not apply here; uvloop is chosen where the process's loop is created.
+    WebSocket: nothing here serves one. ``limits`` replaces the settings' (the probe
+    port's own). The event loop is the caller's: ``server.serve`` runs in it, so
+    uvicorn's ``loop`` setting would not apply here; uvloop is chosen where the
+    process's loop is created.
     """
     if settings is None:  # the defaults
-        limits, grace = HttpLimits(), Settings.model_fields["http_shutdown_timeout_s"].default
+        grace = Settings.model_fields["http_shutdown_timeout_s"].default
     else:
-        limits, grace = http_limits(settings), settings.http_shutdown_timeout_s
+        grace = settings.http_shutdown_timeout_s
+    if limits is None:
+        limits = HttpLimits() if settings is None else http_limits(settings)
     config = uvicorn.Config(
         problem_on_failure(app),
         http=problem_protocol(limits, _counted(telemetry) if telemetry else None),

@@ -211,10 +211,14 @@ def test_every_role_has_a_deployment_with_both_probes(
         [container] = containers(deployment)
         assert container["command"] == ["switchboard", "run", "--role", role]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        served = int(env.get("SWITCHBOARD_PROBE_PORT", port))  # where the process has them
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             check = container[probe]["httpGet"]
             assert check["path"] == path, f"{role} {probe}"
-            assert ports[check["port"]] == port, f"{role} {probe} on the settings' port"
+            assert ports[check["port"]] == served, f"{role} {probe} on the port serving it"
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert int(annotations["prometheus.io/port"]) in {port, served}, f"{role} scraped"
         for kind in ("requests", "limits"):
             assert set(container["resources"][kind]) == {"cpu", "memory"}, f"{role} {kind}"
         labels = deployment["spec"]["template"]["metadata"]["labels"]
