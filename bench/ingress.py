@@ -49,10 +49,13 @@ class Result:
 
 
 def _serve(settings_json: str, port: int) -> None:
-    """Child process: the ingress role on ``port`` until terminated."""
+    """Child process: the ingress role on ``port`` until terminated, or its parent is."""
     import uvicorn
 
     from router.app import web
+    from router.app.embedded import die_with_parent
+
+    die_with_parent()  # a parent stopped by SIGTERM or kill -9 leaves no server behind
 
     async def main() -> None:
         settings = Settings.model_validate_json(settings_json)
