@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, unquote_to_bytes, urlencode
 
@@ -41,6 +40,7 @@ from consumers.state.backlog import Backlog
 from consumers.state.threads import RedisThreadStore
 from consumers.state.waiting import Entry, WaitingLine
 from router.actions import NoControls
+from router.app.rules_on_disk import RulesOnDisk
 from router.events import Ticket
 from router.health import HeadRoute, NotReady
 from router.identity import normalize_email, normalize_phone
@@ -48,8 +48,6 @@ from router.redis import RedisClient
 from router.settings import Settings
 from router.vocabulary import CHANNELS
 from rules import RuleSet
-from rules.errors import RuleSetInvalid
-from rules.loader import load_ruleset
 
 log = structlog.get_logger("switchboard.read_api")
 MAX_LIST = 1000
@@ -142,20 +140,11 @@ class ReadState:
     agents: AgentStore
     line: WaitingLine
     backlog: Backlog
-    rules_path: Path
-    _rules: RuleSet | None = None
-    _stamp: tuple[float, ...] | None = None
+    rules_on_disk: RulesOnDisk
 
     def rules(self) -> RuleSet | None:
-        """The rules as last readable; re-read when a file changed (no watcher here)."""
-        stamp = _stamp(self.rules_path)
-        if stamp != self._stamp:
-            self._stamp = stamp
-            try:
-                self._rules = load_ruleset(self.rules_path) if stamp else None
-            except RuleSetInvalid as exc:
-                log.warning("read_api_rules_unreadable", path=str(self.rules_path), error=str(exc))
-        return self._rules
+        """The rules as last readable (``RulesOnDisk``)."""
+        return self.rules_on_disk.current()
 
     def queues(self) -> frozenset[str] | None:
         """The queues the rules declare; None when they cannot be read."""
@@ -167,21 +156,13 @@ class ReadState:
         were never readable (transfers' queues would go unchecked)."""
         rules = self.rules()
         if rules is None:
-            raise NotReady(f"the rules at {self.rules_path} cannot be read")
+            raise NotReady(f"the rules at {self.rules_on_disk.path} cannot be read")
         return f"version {rules.version}"
 
     def rules_version(self) -> str | None:
         """The version of the rules ``queues`` reads; None when they cannot be read."""
         rules = self.rules()
         return rules.version if rules is not None else None
-
-
-def _stamp(path: Path) -> tuple[float, ...]:
-    try:
-        files = sorted(path.iterdir()) if path.is_dir() else [path]
-        return tuple(f.stat().st_mtime for f in files if f.suffix in (".yaml", ".yml"))
-    except OSError:
-        return ()
 
 
 def agent_body(record: AgentRecord, defaults: dict[str, int]) -> Agent:
@@ -578,7 +559,7 @@ def include_read_api(app: FastAPI, settings: Settings, redis: RedisClient) -> Re
         AgentStore(redis, prefix=prefix),
         WaitingLine(redis, prefix=prefix, shards=settings.timers_shards),
         Backlog(redis, prefix=prefix),
-        settings.rules_path,
+        RulesOnDisk(settings.rules_path),
     )
     app.include_router(build_router(state, settings))
     return state
