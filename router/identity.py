@@ -7,9 +7,9 @@ that ``Alice@Example.COM`` and ``alice@example.com`` (or ``whatsapp:+1 555 123 4
 
 from __future__ import annotations
 
-import contextlib
 import unicodedata
 
+import idna
 import phonenumbers
 
 PHONE_PREFIXES = ("whatsapp:", "tel:", "sms:", "mms:", "voice:")
@@ -27,10 +27,23 @@ def normalize_email(raw: str) -> str:
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain or any(ch.isspace() for ch in text):
         raise ValueError(f"not an email address: {raw!r}")
-    if not domain.isascii():  # the codec leaves an ASCII domain as it is, only slower
-        with contextlib.suppress(UnicodeError):
-            domain = domain.encode("idna").decode("ascii")
+    if not domain.isascii():  # an ASCII domain is its own ASCII form (A-labels included)
+        domain = ascii_domain(domain)
     return f"{local}@{domain}".lower()
+
+
+def ascii_domain(domain: str) -> str:
+    """An internationalised domain as its ASCII (A-label) form by IDNA 2008 with UTS 46
+    mapping, as mail systems and registries use it. Python's ``idna`` codec is IDNA
+    2003, which maps ``ß`` to ``ss`` and a final sigma to a medial one, and drops
+    joiners: ``straße.de`` and ``strasse.de``, two domains of two owners, would be one
+    customer, and a reply to one would go to the other. A name IDNA 2008 refuses (a
+    symbol or an emoji label) stays as written, lowercased, so every channel still
+    gives it one spelling."""
+    try:
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return domain.lower()
 
 
 def normalize_phone(raw: str, default_region: str | None = None) -> str:

@@ -81,6 +81,31 @@ def test_an_internationalised_address_is_one_customer_whichever_channel_wrote_it
     assert keys == {"email:kunde@xn--bcher-kva.example"}
 
 
+@pytest.mark.parametrize(
+    ("unicode", "ascii_form", "other_owner"),
+    [
+        ("anna@straße.de", "anna@xn--strae-oqa.de", "anna@strasse.de"),
+        ("x@σίσυφος.gr", "x@xn--kxa6ajbbmh.gr", "x@xn--kxa6akbbkh.gr"),
+    ],
+)
+def test_a_domain_idna_2003_would_fold_is_its_owners_whichever_channel_wrote_it(
+    unicode: str, ascii_form: str, other_owner: str
+) -> None:
+    """``straße.de`` and ``strasse.de`` are two domains of two owners (IDNA 2008): an
+    email from one and a web form naming the other's A-label had been one customer (and
+    the auto-reply went to the other domain)."""
+    raw = f"From: Anna <{unicode}>\nTo: help@acme.test\nSubject: x\n\nhallo"
+    _, mail = interpret(raw.encode())
+    form = webform.to_interaction(
+        webform.WebForm.model_validate({"email": ascii_form.upper(), "message": "hallo"}),
+        "webform",
+    )
+    assert mail is not None
+    keys = {i.customer.identities()[0] for i in (mail, form)}
+    assert keys == {f"email:{ascii_form}"}
+    assert normalize_email(other_owner) != ascii_form
+
+
 def test_a_mexican_whatsapp_sender_is_the_customer_who_texts_from_the_same_phone() -> None:
     """WhatsApp (through Meta or Twilio) names a Mexican mobile ``521...``; SMS and voice
     name it ``+52...``: one phone identity, so the chats and the texts share a ticket."""
