@@ -77,7 +77,7 @@ from router.actions import (
 from router.codec import is_json_media, json_from_base64
 from router.errors import InvalidEvent
 from router.events import DATA_BASE64, CloudEvent, received_time, uri_reference, utcnow
-from router.ids import event_id, scoped_id
+from router.ids import OWN_SOURCES, event_id, scoped_id
 from router.topics import Topic
 from router.vocabulary import RULES_CHECKED
 
@@ -188,6 +188,38 @@ def queues_checked(
     return out
 
 
+def _reserved(envelope: ActionIn, prefix: str) -> dict[str, Any] | None:
+    """An id or source of Switchboard's own, refused from a client. Events of a source
+    under ``/switchboard/`` keep their id as the key of their effects (``scoped_id``),
+    and Switchboard's ids are UUIDs of version 5 (``event_id``, ``derived_id``): an
+    action naming an inbound event's id in advance (a Message-ID, a call id, a web
+    form's Idempotency-Key all give predictable ones) had made that message a duplicate,
+    dropped with a ``202``. A client's own ids of that version are taken under a source
+    of its own, which scopes them."""
+    source = envelope.source or SOURCE
+    if source.startswith(OWN_SOURCES) and source != SOURCE:
+        detail = f"sources under {OWN_SOURCES} are Switchboard's own; use {SOURCE} or yours"
+        return at(f"{prefix}/source", detail)
+    if envelope.id is not None and source == SOURCE and _minted(envelope.id):
+        detail = (
+            f"a UUID of version 5 under the source {SOURCE} names an event Switchboard"
+            " derived; give another id, or a source of your own with this one"
+        )
+        return at(f"{prefix}/id", detail)
+    return None
+
+
+def _minted(id_: str) -> bool:
+    """Whether ``id_`` has the shape of an id Switchboard derives (a version 5 UUID)."""
+    try:
+        return uuid.UUID(id_).version == UUID_VERSION_DERIVED
+    except ValueError:
+        return False
+
+
+UUID_VERSION_DERIVED = 5
+
+
 def _names_queue(event: CloudEvent) -> bool:
     return isinstance(event.data, dict) and bool(event.data.get("queue"))
 
@@ -212,6 +244,9 @@ def _prepare(
             {"pointer": prefix + e["pointer"], "detail": e["detail"]}
             for e in validation_errors(exc)
         )
+    else:
+        if reserved := _reserved(envelope, prefix):
+            errors.append(reserved)
     if len(errors) > found:
         return None
     type_ = canonical_type(envelope.type)
