@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import hiredis
 import structlog
@@ -286,8 +286,13 @@ def _as_cluster_url(url: str) -> str:
     return f"{scheme}+cluster://{rest}"
 
 
+SECRET_QUERY = frozenset({"password"})
+"""Query parameters redis-py reads a password from (``unix:///s.sock?password=``)."""
+
+
 def shown_url(url: str | None) -> str:
-    """``url`` with its password replaced by ``***``, for messages and logs."""
+    """``url`` with its password replaced by ``***``, in the user part or the query, for
+    messages and logs."""
     if not url:
         return str(url)
     try:
@@ -295,11 +300,18 @@ def shown_url(url: str | None) -> str:
     except ValueError:  # no URL (refused at load; settings may be built without checks)
         scheme, sep, rest = url.partition("://")
         return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else url
-    if parts.password is None:
-        return url
-    user = f"{parts.username}:" if parts.username else ":"
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
+    if parts.password is not None:
+        user = f"{parts.username}:" if parts.username else ":"
+        host = parts.netloc.rpartition("@")[2]
+        url = urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
+    if parts.query:  # by hand: ``unix:///path`` would lose its empty host in urlunsplit
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        hidden = [(k, "***" if k.lower() in SECRET_QUERY else v) for k, v in pairs]
+        if hidden != pairs:
+            base, _, rest = url.partition("?")
+            fragment = rest.partition("#")[2]
+            url = f"{base}?{urlencode(hidden, safe='*')}" + (f"#{fragment}" if fragment else "")
+    return url
 
 
 def text(value: bytes | str) -> str:
