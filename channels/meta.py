@@ -22,6 +22,7 @@ from channels.body import (
     parse_json,
     read_body,
     require_media_type,
+    single_header,
     validate,
 )
 from channels.deps import Ingress
@@ -179,7 +180,7 @@ def build_router() -> APIRouter:
         raw = await read_body(request, settings.max_body_bytes)
         if settings.meta_app_secret is not None:
             secret = settings.meta_app_secret.get_secret_value()
-            if not verify_meta(secret, raw, request.headers.get("x-hub-signature-256")):
+            if not verify_meta(secret, raw, single_header(request.headers, META_HEADER)):
                 raise Problem(
                     401,
                     f"missing or invalid {META_HEADER}",

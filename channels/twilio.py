@@ -20,6 +20,7 @@ from channels.body import (
     parse_form_pairs,
     read_body,
     require_media_type,
+    single_header,
     validate,
 )
 from channels.deps import Ingress
@@ -200,7 +201,7 @@ def build_router() -> APIRouter:
             raw = await read_body(request, settings.max_body_bytes)
             if settings.twilio_auth_token is not None:
                 token = settings.twilio_auth_token.get_secret_value()
-                signature = request.headers.get("x-twilio-signature")
+                signature = single_header(request.headers, TWILIO_HEADER)
                 url = signed_url(settings, request)
                 if not verify_twilio(token, url, signed_pairs(raw), signature, raw):
                     raise signature_problem()

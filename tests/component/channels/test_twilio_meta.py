@@ -319,6 +319,30 @@ async def test_meta_changed_byte_or_missing_signature_is_401(
     await assert_nothing_written(settings)
 
 
+async def test_a_repeated_signature_header_is_400_whichever_copy_is_valid(
+    meta_settings: Settings, twilio_settings: Settings, settings: Settings
+) -> None:
+    """Sent twice, a gateway in front reading one copy and the ingress the other would
+    judge the request differently: one signature header, or 400 at it."""
+    good, bad = META["expected_header"], "sha256=" + "0" * 64
+    async with client_for(meta_settings) as client:
+        for pair in ((good, bad), (bad, good)):
+            headers = [("content-type", "application/json")] + [
+                ("X-Hub-Signature-256", v) for v in pair
+            ]
+            resp = await client.post("/v1/channels/messenger", content=SIGNED_BODY, headers=headers)
+            assert_problem(resp, 400, "/header/x-hub-signature-256")
+    form = urlencode(SMS).encode()
+    signature = signed(SMS, "/v1/channels/sms")["X-Twilio-Signature"]
+    async with client_for(twilio_settings) as client:
+        headers = [("content-type", FORM["content-type"])] + [
+            ("X-Twilio-Signature", v) for v in (signature, "AAAA")
+        ]
+        resp = await client.post("/v1/channels/sms", content=form, headers=headers)
+        assert_problem(resp, 400, "/header/x-twilio-signature")
+    await assert_nothing_written(settings)
+
+
 async def test_handshake(meta_settings: Settings) -> None:
     async with client_for(meta_settings) as client:
         ok = await client.get(
