@@ -552,7 +552,7 @@ async def export_inbound(
     lines.sort()  # by time; events of the same instant by their bytes: the same data
     # gives the same file, whatever order the partitions were read in
     # beside ``out``, put in place once complete: a full disk leaves no half (CannotWrite)
-    with staged(out) as part, part.open("wb") as file:
+    with staged(out, private=True) as part, part.open("wb") as file:
         for _, plain in lines:
             if pseudonyms is None:
                 file.write(plain + b"\n")

@@ -40,20 +40,22 @@ def _regular_or_absent(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def staged(path: Path, option: str = "--out") -> Iterator[Path]:
+def staged(path: Path, option: str = "--out", *, private: bool = False) -> Iterator[Path]:
     """The path to write ``path`` through: for a regular file (or none yet), a new file
     beside it that replaces it (keeping an existing file's mode) once the block ends
     without error; whatever ends the block otherwise (a full disk, Ctrl-C) removes it,
     and ``path`` is left as it was. A device or a pipe is yielded itself. An OSError
     writing the yielded path (or putting it in place) raises CannotWrite naming
-    ``option``; any other error passes through."""
+    ``option``; any other error passes through. ``private``: a new file is readable by
+    its owner alone (0600), whatever the umask: it holds customers' data."""
     what = f"{option} {path}"
     final = path.resolve()  # a symbolic link's target is replaced, not the link
     part = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
     in_place = not _regular_or_absent(final)
     if not in_place:
         try:
-            os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask
+            mode = 0o600 if private else 0o666  # and the umask
+            os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
         except OSError as exc:
             if not final.exists():
                 raise CannotWrite(what, reason(exc)) from None

@@ -5,6 +5,7 @@ plain and pseudonymized; both exports simulate to the same result as the day its
 from __future__ import annotations
 
 import asyncio
+import stat
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -115,6 +116,7 @@ async def test_export_round_trip_plain_and_pseudonymized(
     assert (done.read, done.written) == (62, 60)
     lines = [orjson.loads(line) for line in plain.read_bytes().splitlines()]
     assert lines == events[:60]  # the day's events, byte for byte the same data, in order
+    assert stat.S_IMODE(plain.stat().st_mode) == 0o600  # customers' data: the owner's alone
 
     hidden = tmp_path / "hidden.jsonl"
     cli = await pseudonymized_export(settings, hidden)
