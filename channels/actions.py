@@ -567,7 +567,7 @@ def build_router() -> APIRouter:
         "/v1/actions",
         status_code=202,
         response_model=ListAccepted | AcceptedBody,
-        responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 503),
+        responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
         summary="Helpdesk actions: one CloudEvent-like object or a list of them",
         description=(
             "Types: " + ", ".join(t.removeprefix("switchboard.") for t in ACTIONS) + ". "

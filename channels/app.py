@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from channels import actions, body, chat, email, meta, twilio, voice, webform
 from channels.admission import Admission, Gate
+from channels.auth_failures import AuthFailures
 from channels.deps import IngressContext
 from channels.models import CHALLENGE, SERVER_ANSWERS, challenge, problem_responses
 from channels.problems import Problem, install_handlers, instance_path, problem_response
@@ -44,6 +45,7 @@ def create_app(ctx: IngressContext) -> FastAPI:
     )
     add_docs(app)
     app.state.ingress = ctx
+    app.state.auth_failures = AuthFailures()  # wrong bearer tokens per client address
     install_handlers(app, RETRY_AFTER_S)
     for module in (email, chat, twilio, meta, voice, webform, actions):
         app.include_router(module.build_router())

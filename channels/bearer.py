@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from starlette.types import Message, Receive, Scope, Send
 
+from channels.auth_failures import AuthFailures
 from channels.body import single_header
 from channels.problems import Problem
 from channels.signatures import INVALID_BEARER, matches_any
@@ -22,7 +23,12 @@ def authorize(request: Request, tokens: frozenset[str]) -> str:
     wrong (never echoing what was sent). A bearer token given but not one of them is
     ``error="invalid_token"`` in the challenge (RFC 6750, 3.1); a request without one
     gets the bare challenge. Sent twice, the header is a 400 (``single_header``): a
-    gateway in front may have judged the other one."""
+    gateway in front may have judged the other one. A wrong token counts against the
+    client's address in the app's ``AuthFailures``: past its limit, 429."""
+    failures: AuthFailures | None = getattr(request.app.state, "auth_failures", None)
+    address = request.client.host if request.client else "unknown"
+    if failures is not None:
+        failures.check(address)
     header = single_header(request.headers, "Authorization") or ""
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -36,6 +42,9 @@ def authorize(request: Request, tokens: frozenset[str]) -> str:
     elif not matches_any(token, tokens):
         wrong = INVALID_BEARER
         challenge += ', error="invalid_token"'
+        if failures is not None:
+            route = getattr(request.scope.get("route"), "path", "")
+            failures.failed(address, "invalid_token", token, route)
     else:
         return token
     raise Problem(401, wrong, slug="token", headers={"WWW-Authenticate": challenge})

@@ -91,6 +91,8 @@ DESCRIPTIONS = {
     415: "Wrong content type",
     422: f"Idempotency-Key already used for a different request (type "
     f"`{TYPE_BASE}idempotency-key-reused`); nothing was written",
+    429: "Too many requests with a wrong bearer token from this address (type "
+    f"`{TYPE_BASE}too-many-failed-tokens`): refused, whatever the token, until Retry-After",
     503: "Kafka or Redis not answering, or the ingress at capacity (type "
     f"`{TYPE_BASE}overloaded`); nothing was written; see Retry-After",
 }
@@ -103,9 +105,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def problem_response_of(status: int, description: str) -> dict[str, Any]:
     """One problem+json answer of the app: each says ``Cache-Control: no-store``
-    (``channels.problems.problem_response``), a 503 ``Retry-After`` too. (A 401's
+    (``channels.problems.problem_response``), a 429 or 503 ``Retry-After`` too. (A 401's
     ``WWW-Authenticate`` depends on the endpoint: ``channels.app`` declares it.)"""
-    headers = {**NO_STORE, **(RETRY_AFTER if status == 503 else {})}
+    headers = {**NO_STORE, **(RETRY_AFTER if status in (429, 503) else {})}
     return {
         "description": description,
         "headers": headers,

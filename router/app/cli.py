@@ -116,14 +116,28 @@ def refuse_public_open_channels(settings: Settings) -> None:
     )
 
 
+SHORT_TOKEN = 32
+"""Characters below which an API token is warned of: guessable online, given time."""
+
+
 def warn_open_channels(settings: Settings) -> None:
-    """One log line once the ingress serves, while chat or voice accept anyone."""
+    """One log line once the ingress serves, while chat or voice accept anyone; one more
+    while any API token is short (how many, never which)."""
+    log = structlog.get_logger("switchboard")
     channels = settings.unauthenticated_channels()
     if channels:
-        structlog.get_logger("switchboard").warning(
+        log.warning(
             "unauthenticated_channels",
             channels=channels,
             repair=f"set {_secret_names(channels)}, or list them in SWITCHBOARD_OPEN_CHANNELS",
+        )
+    short = sum(len(token) < SHORT_TOKEN for token in settings.tokens())
+    if short:
+        log.warning(
+            "api_tokens_short",
+            tokens=short,
+            repair=f"give SWITCHBOARD_API_TOKENS tokens of {SHORT_TOKEN} random characters "
+            "or more (openssl rand -hex 24)",
         )
 
 

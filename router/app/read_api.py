@@ -190,6 +190,8 @@ def _responses(*statuses: int, paged: bool = False) -> dict[int | str, dict[str,
         "nothing this API made",
         401: "Missing or invalid bearer token",
         404: "No such ticket, customer, queue or agent",
+        429: "Too many requests with a wrong bearer token from this address: refused, "
+        "whatever the token, until Retry-After",
         503: "Redis not answering or its state lost (until `state rebuild`), or the ingress "
         "at capacity; see Retry-After",
     }
@@ -289,7 +291,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         ],
         route_class=ReadRoute,
     )
-    errors = _responses(400, 401, 404, 503)
+    errors = _responses(400, 401, 404, 429, 503)
 
     @router.get(
         "/v1/tickets/{ticket_id:id_path}",
@@ -306,7 +308,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/customers/{customer_id:id_path}/tickets",
         response_model=CustomerTickets,
-        responses=_responses(400, 401, 404, 503, paged=True),
+        responses=_responses(400, 401, 404, 429, 503, paged=True),
         summary="Every ticket of a customer",
         description="The id is a customer id (`C-...`) or one of the customer's "
         "identities: `email:ada@example.com`, `phone:+15551234567`. Their own tickets "
@@ -355,7 +357,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/queues",
         response_model=list[QueueSummary],
-        responses=_responses(400, 401, 503),
+        responses=_responses(400, 401, 429, 503),
         summary="Every queue: backlog, waiting line, agents online and free seats",
     )
     async def queues() -> list[QueueSummary]:
@@ -364,7 +366,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/queues/{name}/waiting",
         response_model=WaitingLineBody,
-        responses=_responses(400, 401, 404, 503, paged=True),
+        responses=_responses(400, 401, 404, 429, 503, paged=True),
         summary="A queue's waiting line, in the order it will be served",
         description=f"A page at a time: `limit` (default {DEFAULT_LIST}, at most "
         f"{MAX_LIST}), then `cursor` = the answer's `next_cursor` (also in "
@@ -397,7 +399,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/agents",
         response_model=list[Agent],
-        responses=_responses(400, 401, 503, paged=True),
+        responses=_responses(400, 401, 429, 503, paged=True),
         summary="Every agent: presence, skills, capacity and load per channel",
         description="Sorted by id. Without `limit`, every agent ever seen in one answer "
         "(about 0.5 ms each). With `limit` (at most "

@@ -527,3 +527,18 @@ async def test_a_blank_idempotency_key_is_no_key(
     resp = await client.post(URL, json=away, headers={**AUTH, "Idempotency-Key": "   "})
     assert resp.status_code == 202, resp.text
     assert len(await read_topic(settings, Topic.ACTIONS, expect=2)) == 2
+
+
+async def test_an_address_guessing_tokens_is_refused_429_then_even_with_a_right_one(
+    client: httpx.AsyncClient,
+) -> None:
+    """Two thousand wrong tokens a second had each been a 401, none logged, none slowed."""
+    from channels.auth_failures import LIMIT
+
+    wrong = {"Authorization": "Bearer guess"}
+    for _ in range(LIMIT):
+        assert (await client.get("/v1/queues", headers=wrong)).status_code == 401
+    refused = await client.post(URL, json={"type": "agent.presence", "data": {}}, headers=AUTH)
+    problem = assert_problem(refused, 429)
+    assert problem["type"].endswith("too-many-failed-tokens")
+    assert int(refused.headers["retry-after"]) > 0
