@@ -61,13 +61,7 @@ def create_app(ctx: IngressContext) -> FastAPI:
     app.add_middleware(Admission, gate=gate)  # inside CORS too, outside the work
     origins = ctx.settings.cors_origin_list()
     if origins:  # pages on these origins may post from a browser (preflight answered)
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["content-type", "authorization", "idempotency-key"],
-            max_age=600,
-        )
+        app.add_middleware(BrowserCors, origins=origins)
     app.add_middleware(Measure, telemetry=ctx.telemetry)
     if origins:  # the hot paths skip the middleware stack: every answer needs CORS headers
         return app
@@ -76,6 +70,34 @@ def create_app(ctx: IngressContext) -> FastAPI:
     app.hot = hot
     app.hot_app = Measure(Admission(JsonIsUtf8(hot, routed=hot.served), gate), ctx.telemetry)
     return app
+
+
+BROWSER_PATHS = frozenset({webform.PATH, chat.PATH})
+"""What a page posts to from a browser: the web form and a chat widget. The actions and
+the read API take an API token, which no page should hold: they answer no preflight
+and give no ``Access-Control-Allow-Origin``, so a browser lets no page read them."""
+
+
+class BrowserCors:
+    """CORS (``SWITCHBOARD_CORS_ORIGINS``) on ``BROWSER_PATHS`` alone; other paths go
+    straight to ``app``."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            # authorization: a chat widget's bearer (SWITCHBOARD_CHAT_SECRET)
+            allow_headers=["content-type", "authorization", "idempotency-key"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in BROWSER_PATHS:
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"

@@ -107,11 +107,14 @@ def _inbox(page_url: str | None) -> str:
     return "chat"
 
 
+PATH = "/v1/channels/chat"
+
+
 def build_router() -> APIRouter:
     router = APIRouter(tags=["channels"])
 
     @router.post(
-        "/v1/channels/chat",
+        PATH,
         status_code=202,
         response_model=AcceptedBody,
         responses=problem_responses(400, 401, 413, 415, 422, 503),

@@ -305,6 +305,14 @@ async def test_pages_on_the_configured_origins_may_post_from_a_browser(settings:
             "/v1/channels/webform", json=body, headers={"Origin": "https://evil.example"}
         )
         assert "access-control-allow-origin" not in other.headers
+        chat = await client.options("/v1/channels/chat", headers=preflight_headers)
+        assert chat.headers["access-control-allow-origin"] == shop  # a chat widget's page
+        # the API token's routes: no page may read them, whatever the origin
+        for path in ("/v1/actions", "/v1/queues"):
+            asked = await client.options(path, headers={**preflight_headers, "Origin": shop})
+            assert "access-control-allow-origin" not in asked.headers
+            read = await client.get(path, headers={"Origin": shop})
+            assert "access-control-allow-origin" not in read.headers
     async with client_for(settings) as plain:  # the default: no CORS at all
         answer = await plain.options("/v1/channels/webform", headers=preflight_headers)
         assert "access-control-allow-origin" not in answer.headers
