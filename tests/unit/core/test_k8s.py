@@ -195,9 +195,9 @@ def test_every_object_is_valid_kubernetes(bundle: dict[tuple[str, str], Obj], ve
         kubernetes_validate.validate(obj, version, strict=True)
 
 
-def test_secret_example_is_valid_kubernetes() -> None:
-    [secret] = load_all(BASE / "secret.example.yaml")
-    kubernetes_validate.validate(secret, kubernetes_validate.latest_version(), strict=True)
+def test_secret_examples_are_valid_kubernetes() -> None:
+    for secret in load_all(BASE / "secret.example.yaml"):
+        kubernetes_validate.validate(secret, kubernetes_validate.latest_version(), strict=True)
 
 
 def test_every_role_has_a_deployment_with_both_probes(
@@ -269,17 +269,42 @@ def test_every_env_var_is_a_setting(bundle: dict[tuple[str, str], Obj]) -> None:
                     secrets = {name for name in data if known[name]}
                     assert not secrets, f"secrets in a ConfigMap: {sorted(secrets)}"
                 else:
-                    assert source["secretRef"]["name"] == "switchboard-secrets"
+                    assert source["secretRef"]["name"] in SECRETS
             env = {e["name"] for e in container.get("env", [])}
             assert env <= set(known), sorted(env - set(known))
 
 
-def test_the_secret_example_holds_every_secret_setting() -> None:
-    [secret] = load_all(BASE / "secret.example.yaml")
-    assert secret["metadata"]["name"] == "switchboard-secrets"
+SECRETS = {
+    "switchboard-secrets": {"ingress", "router", "timers", "metrics", "notifier", "topics"},
+    "switchboard-ingress-secrets": {"ingress"},
+    "switchboard-notifier-secrets": {"notifier"},
+}
+"""Each Secret of secret.example.yaml and who may hold it: the ingress's credentials
+(API tokens, channel secrets) and the notifier's (SMTP) are no other role's."""
+
+
+def test_the_secret_examples_hold_every_secret_setting() -> None:
+    examples = {
+        s["metadata"]["name"]: s["stringData"] for s in load_all(BASE / "secret.example.yaml")
+    }
+    assert set(examples) == set(SECRETS)
     secrets = {name for name, secret in setting_env_names().items() if secret}
     assert "SWITCHBOARD_API_TOKENS" in secrets
-    assert set(secret["stringData"]) == secrets
+    assert set().union(*examples.values()) == secrets
+    assert "SWITCHBOARD_API_TOKENS" in examples["switchboard-ingress-secrets"]
+    assert "SWITCHBOARD_SMTP_URL" in examples["switchboard-notifier-secrets"]
+
+
+def test_each_role_holds_only_its_own_secrets(bundle: dict[tuple[str, str], Obj]) -> None:
+    for (kind, name), obj in bundle.items():
+        if kind not in ("Deployment", "Job"):
+            continue
+        holder = name.removeprefix("switchboard-")
+        for container in containers(obj):
+            refs = {s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s}
+            assert "switchboard-secrets" in refs, name
+            for ref in refs:
+                assert holder in SECRETS[ref], f"{name} holds {ref}"
 
 
 def test_settings_configmap_loads_as_settings(
