@@ -113,7 +113,7 @@ def parse_json(raw: bytes, *, unique_names: bool = False) -> Any:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise malformed("JSON", exc) from None
+        raise malformed("JSON", not_utf8_at(raw) or exc) from None
     if unique_names:
         repeated = repeated_members(raw)
         if repeated:
@@ -185,13 +185,33 @@ def names_repeated(names: Iterable[str], among: Collection[str] | None = None) -
     return [name for name, count in counts.items() if count > 1]
 
 
+class NotUTF8(ValueError):
+    """A JSON body that is not UTF-8 (RFC 8259, 8.1), at byte ``offset`` (from 0)."""
+
+    def __init__(self, offset: int, byte: int) -> None:
+        super().__init__(f"the body is not valid UTF-8 at byte {offset} (0x{byte:02X})")
+        self.offset = offset
+
+
+def not_utf8_at(raw: bytes) -> NotUTF8 | None:
+    """Where ``raw`` stops being UTF-8, for a body orjson refused: its own message
+    ("str is not valid UTF-8: surrogates not allowed: line 1 column 1 (char 0)") names
+    neither the reason a client can act on nor the place."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return NotUTF8(exc.start, raw[exc.start])
+    return None
+
+
 def malformed(what: str, exc: Exception) -> Problem:
     """400 for a body that is not the ``what`` it says it is, the error at the root."""
+    detail = str(exc) if isinstance(exc, NotUTF8) else f"malformed {what}"
     return Problem(
         400,
         f"malformed {what}: {exc}",
         slug="malformed",
-        errors=[{"pointer": "", "detail": f"malformed {what}"}],  # the whole body
+        errors=[{"pointer": "", "detail": detail}],  # the whole body
     )
 
 

@@ -78,6 +78,8 @@ DETECTABLE = [
 #: Fewer non-ASCII bytes than this say too little for the detector; cp1252 is likelier.
 DETECT_MIN_BYTES = 8
 LAST_RESORT = "cp1252"
+#: The byte order mark as text: a leading one is the encoding's mark, not the writer's.
+BOM = "\ufeff"
 #: Codecs for which ASCII-only bytes may still mean something other than ASCII.
 NOT_ASCII_COMPATIBLE = ("iso2022", "utf-7", "cp50220", "utf-16", "utf_16", "utf-32", "utf_32", "hz")
 
@@ -122,8 +124,17 @@ def _known(name: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1024)
 def _permissive(name: str) -> bool:
-    return name.startswith(PERMISSIVE) or name.startswith(("iso8859", "iso-8859", "latin", "mac"))
+    """Whether codec ``name`` is single-byte; judged by its canonical name too, as mail
+    labels ``windows-1252`` (``cp1252``) more often than any other name of it."""
+    single_byte = (*PERMISSIVE, "iso8859", "iso-8859", "latin", "mac")
+    if name.startswith(single_byte):
+        return True
+    try:
+        return codecs.lookup(name).name.startswith(single_byte)
+    except LookupError:
+        return False
 
 
 def _strict(data: bytes, name: str) -> str | None:
@@ -157,7 +168,19 @@ def decode_bytes(data: bytes, charset: str | None = None, also: Iterable[str] = 
     """Text from ``data`` labelled ``charset``; ``also`` are the message's other charsets.
 
     Order: the label's family (UTF-8 first when the label is single-byte and the bytes are
-    valid UTF-8), then UTF-8, then ``also``, then the detector, then cp1252."""
+    valid UTF-8), then UTF-8, then ``also``, then the detector, then cp1252. A leading
+    byte order mark is a mark of the encoding, not text: it goes (``without_bom``)."""
+    return without_bom(_decode(data, charset, also))
+
+
+def without_bom(text: str) -> str:
+    """``text`` without the byte order mark(s) a writer put before it: Windows editors
+    start UTF-8 files with one, and left in, the customer's first word did not match a
+    rule on it (``\ufeffrefund``). One inside the text is left as written."""
+    return text.lstrip(BOM) if text.startswith(BOM) else text
+
+
+def _decode(data: bytes, charset: str | None, also: Iterable[str]) -> str:
     names = candidates(charset)
     stateful = any(n.startswith(NOT_ASCII_COMPATIBLE) for n in names)
     if data.isascii() and not stateful:
@@ -204,10 +227,11 @@ class HeaderCharset:
         if data.isascii():
             return data.decode("ascii")
         text = _utf8(data)
-        if text is not None:
-            return text
-        text = _strict(data, self.codec)
-        return text if text is not None else data.decode(LAST_RESORT, errors="replace")
+        if text is None:
+            text = _strict(data, self.codec)
+        if text is None:
+            text = data.decode(LAST_RESORT, errors="replace")
+        return without_bom(text)
 
 
 # --- ISO-2022-JP as Microsoft writes it (CP50220) ---------------------------------------

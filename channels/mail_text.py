@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 
 from inscriptis import get_text
 
-from channels.charsets import decode_bytes
+from channels.charsets import decode_bytes, without_bom
 from router.events import Attachment
 
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
@@ -80,8 +80,9 @@ def decode_words(text: str) -> str:
 def trim_text(text: str) -> str:
     """Blank lines at either end and trailing whitespace go; indentation stays. C0 control
     characters other than tab and line breaks go too: a NUL breaks the databases and JSON
-    consumers downstream, and none of them is text a customer wrote."""
-    text = CONTROL.sub("", text)
+    consumers downstream, and none of them is text a customer wrote; so does a leading
+    byte order mark (``charsets.without_bom``), whichever way the text was decoded."""
+    text = CONTROL.sub("", without_bom(text))
     lines = text.replace("\r\n", "\n").replace("\r", "\n").rstrip().split("\n")
     while lines and not lines[0].strip():
         lines.pop(0)

@@ -1,7 +1,9 @@
-"""An email's headers as the parser reads them: each header's text decoded (the stdlib's
-``policy.default`` first, the manual RFC 2047 decoder where it fails), raw 8-bit bytes
-through one charset decision per message (:mod:`channels.charsets`), address headers
-parsed leniently and cut where they run to thousands of addresses."""
+"""An email's headers as the parser reads them: each header's text decoded (RFC 2047
+encoded words of unstructured headers by the project's decoder, with the charset rules
+bodies follow; the rest by the stdlib's ``policy.default``, the manual decoder where it
+fails), raw 8-bit bytes through one charset decision per message
+(:mod:`channels.charsets`), address headers parsed leniently and cut where they run to
+thousands of addresses."""
 
 from __future__ import annotations
 
@@ -61,12 +63,18 @@ class Headers:
         return [self.to_text(v if isinstance(v, str) else str(v)) for v in self._values(name, part)]
 
     def text(self, name: str, part: Message | None = None) -> str | None:
-        """One header, decoded; ``policy.default`` first, the manual decoder where it fails."""
+        """One header, decoded. Encoded words of an unstructured header (Subject) go to
+        ``decode_words``, which reads their bytes by the rules bodies are read by
+        (:mod:`channels.charsets`): ``policy.default`` trusts the label, and UTF-8 bytes
+        labelled ``iso-8859-1`` came out as ``cafÃ©`` where the same body read ``café``.
+        Other headers: ``policy.default`` first, the manual decoder where it fails."""
         source = self.msg if part is None else part
         raws = self._values(name, part)
         if not raws:
             return None
         raw = raws[0] if isinstance(raws[0], str) else str(raws[0])
+        if "=?" in raw and name.lower() not in STRUCTURED:
+            return clean(decode_words(self.to_text(raw)))
         if not has_surrogates(raw):
             try:
                 value = source.get(name)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
 from channels.body import (
@@ -45,6 +47,35 @@ NO_THREAD = ThreadRef()
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
+#: Categories of characters that draw nothing: spaces and separators, controls, and
+#: format characters (zero-width space and joiners, bidi overrides, the BOM, tags).
+INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+#: Letters and marks that draw nothing either: Hangul fillers, the braille blank, the
+#: combining grapheme joiner, Mongolian and standard variation selectors.
+BLANK_GLYPHS = frozenset(
+    "\u115f\u1160\u3164\uffa0\u2800\u034f\u180b\u180c\u180d\u180f"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+
+
+def visible(ch: str) -> bool:
+    return ch not in BLANK_GLYPHS and unicodedata.category(ch) not in INVISIBLE_CATEGORIES
+
+
+def require_visible(value: str) -> str:
+    """A message of only invisible characters (U+202E U+200B) is as blank as one of
+    spaces: it opened a ticket with nothing an agent can read. Refused the same way,
+    400 at the field."""
+    if not any(visible(ch) for ch in value):
+        raise PydanticCustomError(
+            "no_visible_character", "String should have at least 1 visible character"
+        )
+    return value
+
+
+Visible = AfterValidator(require_visible)
+
 
 class WebForm(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
@@ -52,7 +83,7 @@ class WebForm(BaseModel):
     email: EmailAddress
     name: Name | None = None
     subject: Annotated[str, StringConstraints(max_length=998), Clean] | None = None
-    message: Annotated[NonEmpty, Clean]
+    message: Annotated[NonEmpty, Clean, Visible]
     category: Annotated[str, StringConstraints(max_length=100), Clean] | None = Field(
         default=None,
         description="At most 100 characters once control characters are removed (as for "

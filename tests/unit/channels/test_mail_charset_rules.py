@@ -1,0 +1,153 @@
+"""One charset rule for an email's bodies and headers: bytes that are valid UTF-8 under a
+single-byte label (``iso-8859-1``, ``windows-1252``) are read as UTF-8 in an encoded-word
+of the Subject or a display name as they are in a body, and a leading UTF-8 byte order
+mark is not part of the text a customer wrote."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from channels.charsets import decode_bytes
+from channels.mail_text import html_to_text, trim_text
+from channels.mime import parse_email
+
+pytestmark = pytest.mark.unit
+
+BOM = b"\xef\xbb\xbf"
+
+
+def mail(*headers: str, body: bytes = b"hello\r\n", content_type: str | None = None) -> bytes:
+    lines = ["From: Anna <anna@example.com>", "To: support@example.com", *headers]
+    if content_type is not None:
+        lines.append(f"Content-Type: {content_type}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def b_word(charset: str, text: str) -> str:
+    return f"=?{charset}?B?{base64.b64encode(text.encode()).decode()}?="
+
+
+# --- encoded-words: UTF-8 bytes under a single-byte label ---------------------------------
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "ISO-8859-1", "windows-1252", "iso-8859-15"])
+def test_a_subject_of_utf8_bytes_labelled_single_byte_reads_as_the_body_does(charset: str) -> None:
+    raw = mail(
+        f"Subject: {b_word(charset, 'café crème')}",
+        content_type=f"text/plain; charset={charset}",
+        body="café crème\r\n".encode(),
+    )
+    parsed = parse_email(raw)
+    assert parsed.text == "café crème"
+    assert parsed.subject == "café crème"
+
+
+@pytest.mark.parametrize("label", ["windows-1252", "Windows-1252", "ISO-8859-15", "cp1252"])
+def test_a_body_of_utf8_bytes_under_any_name_of_a_single_byte_charset(label: str) -> None:
+    """``windows-1252`` is what mailers write; it names ``cp1252`` as ``iso-8859-1`` does."""
+    assert decode_bytes("café crème".encode(), label) == "café crème"
+    assert decode_bytes("café crème".encode("cp1252"), label) == "café crème"
+
+
+def test_cyrillic_utf8_under_windows_1251_and_real_windows_1251() -> None:
+    assert decode_bytes("Привет".encode(), "windows-1251") == "Привет"
+    assert decode_bytes("Привет".encode("cp1251"), "windows-1251") == "Привет"
+
+
+def test_the_audit_subject_reads_as_its_writer_wrote_it() -> None:
+    parsed = parse_email(mail("Subject: =?iso-8859-1?B?Y2Fmw6kgY3LDqG1l?="))
+    assert parsed.subject == "café crème"
+
+
+def test_q_encoded_utf8_bytes_under_latin1_and_text_around_the_word() -> None:
+    raw = mail("Subject: Re: =?iso-8859-1?Q?caf=C3=A9_cr=C3=A8me?= order 42")
+    assert parse_email(raw).subject == "Re: café crème order 42"
+
+
+def test_a_display_name_of_utf8_bytes_labelled_latin1() -> None:
+    raw = mail().replace(
+        b"From: Anna <anna@example.com>",
+        f"From: {b_word('iso-8859-1', 'Zoë Müller')} <zoe@example.com>".encode(),
+    )
+    sender = parse_email(raw).sender
+    assert sender is not None
+    assert sender.name == "Zoë Müller"
+
+
+def test_a_forwarded_messages_subject_follows_the_same_rule() -> None:
+    inner = mail(f"Subject: {b_word('iso-8859-1', 'Rückerstattung')}")
+    outer = mail(
+        "Subject: Fwd",
+        "MIME-Version: 1.0",
+        content_type='multipart/mixed; boundary="b"',
+        body=b"--b\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+        b"--b\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--b--\r\n",
+    )
+    attached = parse_email(outer).attachments
+    assert [a.name for a in attached] == ["Rückerstattung"]  # a forward is named by its Subject
+
+
+def test_latin1_bytes_under_a_latin1_label_stay_latin1() -> None:
+    """The rule reads UTF-8 only where the bytes are UTF-8: ``caf=E9`` is Latin-1."""
+    assert parse_email(mail("Subject: =?iso-8859-1?Q?caf=E9_cr=E8me?=")).subject == "café crème"
+
+
+def test_windows_quotes_under_a_latin1_label_are_quotes_as_in_a_body() -> None:
+    """``iso-8859-1`` names the cp1252 family in bodies (``charsets.FAMILIES``), so 0x93
+    and 0x94 are quotation marks, never the C1 controls U+0093 and U+0094."""
+    raw = mail(
+        "Subject: =?iso-8859-1?Q?=93refund=94?=",
+        content_type="text/plain; charset=iso-8859-1",
+        body=b"\x93refund\x94\r\n",
+    )
+    parsed = parse_email(raw)
+    assert parsed.text == "\u201crefund\u201d"
+    assert parsed.subject == "\u201crefund\u201d"
+
+
+def test_a_utf8_labelled_subject_is_unchanged() -> None:
+    raw = mail(f"Subject: {b_word('utf-8', 'naïve ☕')} and more")
+    assert parse_email(raw).subject == "naïve ☕ and more"
+
+
+# --- a leading byte order mark -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain; charset=utf-8",
+        "text/plain; charset=iso-8859-1",
+        "text/plain; charset=us-ascii",
+    ],
+)
+def test_a_leading_bom_is_not_part_of_the_body_text(content_type: str | None) -> None:
+    raw = mail(content_type=content_type, body=BOM + b"refund please\r\n")
+    assert parse_email(raw).text == "refund please"
+
+
+def test_a_leading_bom_in_base64_body() -> None:
+    body = base64.b64encode(BOM + "Rückerstattung bitte".encode()) + b"\r\n"
+    raw = mail(
+        "Content-Transfer-Encoding: base64",
+        content_type="text/plain; charset=utf-8",
+        body=body,
+    )
+    assert parse_email(raw).text == "Rückerstattung bitte"
+
+
+def test_a_leading_bom_in_an_encoded_subject() -> None:
+    word = f"=?utf-8?B?{base64.b64encode(BOM + b'hello').decode()}?="
+    assert parse_email(mail(f"Subject: {word}")).subject == "hello"
+
+
+def test_decoding_and_trimming_drop_a_leading_bom_only() -> None:
+    assert decode_bytes(BOM + b"caf\xc3\xa9", "utf-8") == "café"
+    assert decode_bytes(BOM + b"plain", None) == "plain"
+    assert trim_text("\ufeff\n\nrefund please\n") == "refund please"
+    assert html_to_text("\ufeffrefund please") == "refund please"
+    # one inside the text is a zero-width no-break space the writer put there: kept
+    assert trim_text("a\ufeffb") == "a\ufeffb"
