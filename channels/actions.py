@@ -79,7 +79,10 @@ from router.errors import InvalidEvent
 from router.events import DATA_BASE64, CloudEvent, received_time, uri_reference, utcnow
 from router.ids import OWN_SOURCES, event_id, scoped_id
 from router.topics import Topic
-from router.vocabulary import RULES_CHECKED
+from router.vocabulary import AUTH_ID, AUTH_TYPE, RULES_CHECKED
+
+INGRESS_MARKS = frozenset({RULES_CHECKED, AUTH_TYPE, AUTH_ID})
+"""Attributes of an action the ingress alone sets (``ingress_marks``)."""
 
 SOURCE = "/switchboard/actions"
 CE_JSON = "application/cloudevents+json"
@@ -166,25 +169,25 @@ class Prepared:
     given_id: bool = False  # the client named the event itself
 
 
-def queues_checked(
-    prepared: list[Prepared], rules_version: Callable[[], str | None]
+def ingress_marks(
+    prepared: list[Prepared], rules_version: Callable[[], str | None], token: str
 ) -> list[Prepared]:
-    """Each action that names a queue, marked with the version of the rules its queue was
-    found in (``RULES_CHECKED``); the mark is the ingress's alone: a client's is dropped.
-    The rules are looked at only when an action names a queue."""
-    names_queue = any(
-        isinstance(p.event.data, dict) and p.event.data.get("queue") for p in prepared
-    )
+    """Each action with the attributes the ingress alone sets (a client's are dropped):
+    who sent it, as the CloudEvents authcontext extension has it (``authtype``
+    ``api_key``, ``authid`` a digest of the API token, never the token), so a log of the
+    actions says which integration did what; and, on one that names a queue, the
+    version of the rules its queue was found in (``RULES_CHECKED``). The rules are
+    looked at only when an action names a queue."""
+    names_queue = any(_names_queue(p.event) for p in prepared)
     version = rules_version() if names_queue else None
+    by = {AUTH_TYPE: "api_key", AUTH_ID: token_scope(token)[:12]}
     out = []
     for p in prepared:
         event = p.event
-        if RULES_CHECKED in (event.model_extra or {}):
-            kept = event.model_dump(exclude={RULES_CHECKED})
-            event = type(event).model_validate(kept)
-        if version is not None and _names_queue(event):
-            event = event.model_copy(update={RULES_CHECKED: version})
-        out.append(p if event is p.event else replace(p, event=event))
+        if INGRESS_MARKS & set(event.model_extra or {}):
+            event = type(event).model_validate(event.model_dump(exclude=set(INGRESS_MARKS)))
+        marks = {**by, **({RULES_CHECKED: version} if version and _names_queue(event) else {})}
+        out.append(replace(p, event=event.model_copy(update=marks)))
     return out
 
 
@@ -607,7 +610,7 @@ def build_router() -> APIRouter:
         key = idempotency_key(request.headers)
         prepared = prepare(body, key, token_scope(token), cloudevents=cloudevents)
         await require_targets(prepared, ingress.known_queues(), ingress.known_agents)
-        prepared = queues_checked(prepared, ingress.rules_version)
+        prepared = ingress_marks(prepared, ingress.rules_version, token)
         await require_tickets(prepared, ingress.ticket_owners)
         await require_offers(prepared, ingress.ticket_reads)
         await require_unused_ids(prepared, ingress.publisher)

@@ -41,6 +41,11 @@ minute) applies the action all the same when it names other rules; without it, o
 the router's own, the queue is unknown and the action is dead-lettered."""
 
 
+AUTH_TYPE, AUTH_ID = "authtype", "authid"
+"""The CloudEvents authcontext extension, set by the ingress on every action: the kind of
+principal (``api_key``) and which one (a digest of the API token)."""
+
+
 def sla_trigger(target: str, phase: str) -> str:
     """The escalation trigger of an SLA timer: ``sla.<target>.<warning|breached>``."""
     return f"sla.{target}.{phase}"

@@ -23,7 +23,7 @@ from router.codec import (
 )
 from router.events import DATA_BASE64, CloudEvent, Interaction, MetricRecord, Ticket
 from router.topics import Topic, TopicNames
-from router.vocabulary import PRIORITIES, RULES_CHECKED, SLA_TARGETS, EventType
+from router.vocabulary import AUTH_ID, AUTH_TYPE, PRIORITIES, RULES_CHECKED, SLA_TARGETS, EventType
 
 REF = "#/components/schemas/"
 ENVELOPE_CONTENT_TYPE = "application/cloudevents+json"
@@ -334,6 +334,17 @@ def _input_cloudevent(types: list[str], data: Schema, schemas: dict[str, Any]) -
                         "description": "set by the ingress on an action naming a queue: the "
                         "version of the rules it found the queue in; a router whose rules "
                         "lack the queue yet takes the action when this names other rules",
+                    },
+                    AUTH_TYPE: {
+                        **STR,
+                        "description": "CloudEvents authcontext, set by the ingress on every "
+                        "action it takes: api_key (absent on actions written to Kafka "
+                        "directly)",
+                    },
+                    AUTH_ID: {
+                        **STR,
+                        "description": "CloudEvents authcontext, set by the ingress: which API "
+                        "token sent the action (the first 12 hex digits of its SHA-256)",
                     },
                 },
             },

@@ -542,3 +542,29 @@ async def test_an_address_guessing_tokens_is_refused_429_then_even_with_a_right_
     problem = assert_problem(refused, 429)
     assert problem["type"].endswith("too-many-failed-tokens")
     assert int(refused.headers["retry-after"]) > 0
+
+
+async def test_each_action_says_which_token_sent_it_and_a_client_cannot_say_otherwise(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The CloudEvents authcontext extension: ``authtype`` api_key and ``authid`` a digest
+    of the token (never the token), so the actions topic tells integrations apart."""
+    import hashlib
+
+    await create_tickets(settings, "T-5")
+    forged = {
+        "specversion": "1.0",
+        "id": "note-1",
+        "source": "/helpdesk",
+        "type": "switchboard.agent.replied",
+        "authtype": "system",
+        "authid": "someone-else",
+        "data": {"ticket_id": "T-5", "agent_id": "a-1", "public": True},
+    }
+    headers = {**AUTH, "content-type": CE_JSON}
+    resp = await client.post(URL, content=orjson.dumps(forged), headers=headers)
+    assert resp.status_code == 202, resp.text
+    [event] = values(await read_topic(settings, Topic.ACTIONS, expect=1))
+    assert event["authtype"] == "api_key"
+    assert event["authid"] == hashlib.sha256(b"tok-2").hexdigest()[:12]
+    assert "tok-2" not in orjson.dumps(event).decode()
