@@ -1,8 +1,10 @@
-"""Closed tickets leave Redis (``SWITCHBOARD_CLOSED_RETENTION_S`` after their last
-change), so Redis holds the tickets at work and the recently closed, not every ticket
+"""Settled tickets leave Redis (``SWITCHBOARD_CLOSED_RETENTION_S`` after their last
+change), so Redis holds the tickets at work and the recently settled, not every ticket
 ever: the timers role schedules an archive timer beside the SLA timers of each closed
-ticket (``ticket|ticket|archive``) and fires it here. The last snapshot of an archived
-ticket stays on the compacted ``ticket-state`` topic.
+ticket (``ticket|ticket|archive``) and fires it here. A ticket resolved and never closed
+(many helpdesks only ever resolve) goes the same way, once its reopen window is over
+too: a message after that opens a new ticket whether it is there or not. The last
+snapshot of an archived ticket stays on the compacted ``ticket-state`` topic.
 
 A change after the close (feedback on a closed ticket) publishes a later snapshot, which
 moves the timer on; one made while the timer fires makes the archive's compare-and-set
@@ -28,16 +30,35 @@ def archive_member(ticket_id: str) -> str:
     return f"{ticket_id}{ARCHIVE}"
 
 
-def archive_timers(tickets: Iterable[Ticket], retention_s: int) -> dict[str, float]:
-    """The archive timer of each closed ticket: its last change plus the retention. None
-    when the retention is 0 (tickets are kept for good)."""
+def archive_timers(
+    tickets: Iterable[Ticket], retention_s: int, reopen_window_s: int = 0
+) -> dict[str, float]:
+    """The archive timer of each settled ticket (``archive_time``). None when the
+    retention is 0 (tickets are kept for good)."""
     if retention_s <= 0:
         return {}
     return {
-        archive_member(t.id): t.updated_at.timestamp() + retention_s
+        archive_member(t.id): when
         for t in tickets
-        if t.status == "closed"
+        if (when := archive_time(t, retention_s, reopen_window_s)) is not None
     }
+
+
+def archive_time(ticket: Ticket, retention_s: int, reopen_window_s: int) -> float | None:
+    """When a ticket may leave Redis: a closed one its last change plus the retention; a
+    resolved one not before its reopen window is over either; None for any other."""
+    return settled_for(ticket.status, ticket.updated_at.timestamp(), retention_s, reopen_window_s)
+
+
+def settled_for(
+    status: object, changed: float, retention_s: int, reopen_window_s: int
+) -> float | None:
+    """``archive_time`` of a snapshot's ``status`` and last change (epoch seconds)."""
+    if status == "closed":
+        return changed + retention_s
+    if status == "resolved":
+        return changed + max(retention_s, reopen_window_s)
+    return None
 
 
 def is_archive(member: str) -> bool:
@@ -45,16 +66,18 @@ def is_archive(member: str) -> bool:
 
 
 class Archiver:
-    """Fires archive timers: each ticket, as stored now, goes when it is still closed
-    and unchanged for the retention; one changed since waits for its new time."""
+    """Fires archive timers: each ticket, as stored now, goes when it is still settled
+    and unchanged for the retention (a resolved one, for its reopen window too); one
+    changed since waits for its new time."""
 
-    def __init__(self, store: RedisThreadStore, retention_s: int) -> None:
+    def __init__(self, store: RedisThreadStore, retention_s: int, reopen_window_s: int = 0) -> None:
         self._store = store
         self._retention_s = retention_s
+        self._reopen_window_s = reopen_window_s
 
     def timers(self, tickets: Iterable[Ticket]) -> dict[str, float]:
         """The archive timers of these snapshots (``archive_timers``)."""
-        return archive_timers(tickets, self._retention_s)
+        return archive_timers(tickets, self._retention_s, self._reopen_window_s)
 
     async def fire(
         self, due: list[tuple[str, float]], now: float
@@ -78,9 +101,11 @@ class Archiver:
                 if not view.unreadable:
                     orphans.append((owner, ticket_id))
                 gone.append(member)
-            elif ticket.status != "closed" or self._retention_s <= 0:
+            elif self._retention_s <= 0 or (
+                (when := archive_time(ticket, self._retention_s, self._reopen_window_s)) is None
+            ):
                 gone.append(member)
-            elif (when := ticket.updated_at.timestamp() + self._retention_s) > now:
+            elif when > now:
                 later[member] = when
             else:
                 todo.append((member, owner, ticket, view.ticket_version))

@@ -88,9 +88,10 @@ class TimersHandler:
         limits: Limits | None = None,
         telemetry: Telemetry | None = None,
         closed_retention_s: int = 0,
+        reopen_window_s: int = 0,
     ) -> None:
         self._limits = limits or Limits()
-        self._archiver = Archiver(store, closed_retention_s)
+        self._archiver = Archiver(store, closed_retention_s, reopen_window_s)
         self._telemetry = telemetry
         self._r = client
         self._store = store
@@ -110,7 +111,7 @@ class TimersHandler:
         """Keep the schedule and the waiting line in step with the latest snapshot of
         every ticket, then fire what is due and offer what arrived."""
         latest: dict[str, Ticket] = {}
-        closed: dict[str, Ticket] = {}  # the last closed snapshot, even if an older follows
+        settled: dict[str, Ticket] = {}  # the last settled snapshot, even if an older follows
         dead: list[OutRecord] = []
         for record in superseded_dropped(records, self._limits):
             try:
@@ -119,8 +120,8 @@ class TimersHandler:
                 dead.append(parked(record, self.name, exc, self._limits, self._telemetry))
                 continue
             latest[ticket.id] = ticket
-            if ticket.status == "closed":
-                closed[ticket.id] = ticket
+            if ticket.status in SETTLED:
+                settled[ticket.id] = ticket
         owners = await self._owners(latest)
         latest = {t: ticket for t, ticket in latest.items() if t in owners}
         await self._follow_assignments(list(latest.values()), owners)
@@ -128,7 +129,7 @@ class TimersHandler:
         wanted: dict[str, float] = {}
         for ticket in latest.values():
             wanted.update(schedule(ticket, timeout))
-        wanted.update(self._archiver.timers(t for t in closed.values() if t.id in owners))
+        wanted.update(self._archiver.timers(t for t in settled.values() if t.id in owners))
         fired = self._fired_at
         await self._schedule.add(
             {m: when for m, when in wanted.items() if when not in fired.get(m, ())}

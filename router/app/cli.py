@@ -143,12 +143,13 @@ def warn_open_channels(settings: Settings) -> None:
 
 @state_app.command("archive")
 def state_archive() -> None:
-    """Give every closed ticket in Redis its archive timer: its last change plus
-    SWITCHBOARD_CLOSED_RETENTION_S. Run it once after upgrading to a version that
-    archives, or after shortening the retention: the timers role sets the timer when it
-    reads a ticket's close, and moves none it set before. Safe while the roles run, and
-    to run again; the timers role then archives the tickets past the retention within
-    seconds."""
+    """Give every settled ticket in Redis its archive timer: its last change plus
+    SWITCHBOARD_CLOSED_RETENTION_S (a resolved one's, not before its reopen window is
+    over). Run it once after upgrading to a version that archives closed or resolved
+    tickets, or after shortening the retention: the timers role sets the timer when it
+    reads a ticket's close or resolution, and moves none it set before. Safe while the
+    roles run, and to run again; the timers role then archives the tickets past the
+    retention within seconds."""
     import time
 
     from rich.progress import Progress, SpinnerColumn, TextColumn
@@ -167,11 +168,11 @@ def state_archive() -> None:
             task = bar.add_task("reading the customers' tickets", total=None)
 
             def progress(customers: int, closed: int) -> None:
-                bar.update(task, description=f"{customers:,} customers read, {closed:,} closed")
+                bar.update(task, description=f"{customers:,} customers read, {closed:,} settled")
 
             done = await schedule_archives(settings, time.time(), progress)
         out.print(
-            f"customers read: {done.customers:,}; closed tickets given their archive "
+            f"customers read: {done.customers:,}; settled tickets given their archive "
             f"timer: {done.closed:,}, of which past the retention "
             f"({settings.closed_retention_s:,} s): {done.due:,}, which the timers role "
             "archives now.",

@@ -219,6 +219,7 @@ def timers_handler(
         limits=settings.limits(),
         telemetry=telemetry,
         closed_retention_s=settings.closed_retention_s,
+        reopen_window_s=settings.reopen_window_s,
     )
 
 

@@ -204,6 +204,37 @@ async def test_an_archive_cut_short_by_a_crash_is_finished_by_the_next_firing(
     del record
 
 
+def resolved_ticket(n: int, *, resolved_ago: timedelta) -> Ticket:
+    ticket = closed_ticket(n, closed_ago=resolved_ago)
+    return ticket.model_copy(update={"status": "resolved", "resolved_at": ticket.updated_at})
+
+
+async def test_a_ticket_resolved_and_never_closed_leaves_redis_after_its_retention(
+    timers: Timers,
+) -> None:
+    """Many helpdesks only resolve: such a ticket had stayed in Redis for good (about
+    2.3 KB each). It goes as a closed one does, once its reopen window is over too."""
+    ticket = resolved_ticket(20, resolved_ago=timedelta(hours=2))
+    record = await timers.open(ticket)
+    handler = timers.handler(closed_retention_s=3600, reopen_window_s=3600)
+    await handler.handle([record])
+    assert await stored(timers, ticket) is None
+    assert await timers.store.ticket_owners([ticket.id]) == [None]
+
+
+async def test_a_resolved_ticket_stays_while_a_reply_could_still_reopen_it(
+    timers: Timers,
+) -> None:
+    ticket = resolved_ticket(21, resolved_ago=timedelta(hours=2))
+    record = await timers.open(ticket)
+    handler = timers.handler(closed_retention_s=3600, reopen_window_s=4 * 3600)
+    await handler.handle([record])
+    assert await stored(timers, ticket) == ticket
+    scheduled = await timers.scheduled()
+    member = f"{ticket.id}|ticket|archive"
+    assert scheduled[member] == pytest.approx(ticket.updated_at.timestamp() + 4 * 3600)
+
+
 async def test_no_archive_timers_when_closed_tickets_are_kept_for_good(timers: Timers) -> None:
     ticket = closed_ticket(4, closed_ago=timedelta(days=400))
     assert archive_timers([ticket], 0) == {}
@@ -310,11 +341,20 @@ async def test_state_archive_gives_tickets_closed_before_archiving_their_timers(
     old = closed_ticket(9, closed_ago=timedelta(hours=2))
     recent = closed_ticket(10, closed_ago=timedelta(minutes=5))
     working = closed_ticket(11, closed_ago=timedelta(hours=2)).model_copy(update={"status": "open"})
-    for ticket in (old, recent, working):
+    resolved = closed_ticket(13, closed_ago=timedelta(hours=2)).model_copy(
+        update={"status": "resolved"}
+    )
+    for ticket in (old, recent, working, resolved):
         await timers.open(ticket)
-    configured = settings.model_copy(update={"closed_retention_s": 3600})
+    configured = settings.model_copy(
+        update={"closed_retention_s": 3600, "reopen_window_s": 3 * 3600}
+    )
     done = await schedule_archives(configured, datetime.now(UTC).timestamp())
-    assert (done.customers, done.closed, done.due) == (3, 2, 1)
+    assert (done.customers, done.closed, done.due) == (4, 3, 1)
+    kept_for_its_window = resolved.updated_at.timestamp() + 3 * 3600
+    assert (await timers.scheduled())[f"{resolved.id}|ticket|archive"] == pytest.approx(
+        kept_for_its_window
+    )
     scheduled = await timers.scheduled()
     assert scheduled[f"{old.id}|ticket|archive"] == pytest.approx(old.updated_at.timestamp() + 3600)
     assert f"{working.id}|ticket|archive" not in scheduled
@@ -341,5 +381,5 @@ async def test_the_state_archive_command_says_what_it_found(
     )
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stdout.split())
-    assert "customers read: 1; closed tickets given their archive timer: 1," in said
+    assert "customers read: 1; settled tickets given their archive timer: 1," in said
     assert "past the retention (3,600 s): 1," in said

@@ -61,7 +61,7 @@ class Timers:
     """How far behind the handlers' clock runs: set, it keeps their ticks from firing, so
     what a snapshot scheduled stays to be seen."""
 
-    def handler(self, closed_retention_s: int = 0) -> TimersHandler:
+    def handler(self, closed_retention_s: int = 0, reopen_window_s: int = 0) -> TimersHandler:
         """A timers process as it starts: nothing remembered."""
         return TimersHandler(
             self.redis,
@@ -72,6 +72,7 @@ class Timers:
             prefix=self.keys.prefix,
             clock=self.now,
             closed_retention_s=closed_retention_s,
+            reopen_window_s=reopen_window_s,
         )
 
     def now(self) -> float:
