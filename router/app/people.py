@@ -7,19 +7,38 @@ sender's: the export collects them all before it writes (memory grows with the n
 of people, not of messages). A name is its words, whatever their order, case, and the
 commas, brackets and quotes of a display name: ``"QUIMBY, Zebulon" (Sales)`` and
 ``Zebulon Quimby`` are one person, one pseudonym; a bracketed part (a department) is no
-word of it.
+word of it. In a script written without spaces (``山田太郎です``, ``我是王小明``) a name
+is found inside the words of a text; in any other, only as whole words.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
-#: A word of a name or text: letters and digits (also written decomposed, NFD). ``_`` and
+import regex
+
+#: A word of a name or text: letters and digits with their combining marks (a Hindi
+#: vowel sign or virama, an Arabic haraka, an accent written decomposed, NFD). ``_`` and
 #: every other sign set words apart, so a name in a file name (``Zebulon_Quimby.pdf``) is
 #: found as written with spaces.
-WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
+WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+")
+#: A letter of a script written without spaces between words, or, for Hangul, with its
+#: particles written onto the name (``김민수입니다``): a name in it is looked for inside
+#: the words of a text, a letter (grapheme) at a time.
+GLUED = regex.compile(
+    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}]"
+)
+#: A one-word name of Chinese, Japanese or Korean characters, whose surname is not
+#: written apart: its last two (小明 of 王小明) and, from four, its first two (山田 of
+#: 山田太郎) are looked for alone too.
+CHARACTERS_NAME = regex.compile(r"[\p{Han}\p{Hangul}]{3,}")
+#: A user-perceived letter, with its marks (the vowel sign of Thai ``รี``).
+GRAPHEME = regex.compile(r"\X")
+#: Marks writers put in or leave out (Arabic harakat, Hebrew points): no part of a word's
+#: spelling when comparing (``عَلی`` is ``علی``).
+OPTIONAL_MARKS = regex.compile(r"[\p{Mn}&&[\p{scx=Arabic}\p{scx=Hebrew}]]", regex.V1)
 #: What may stand between the words of one name in a text: spaces, ``_ . - ,`` (a file
 #: name, "Quimby, Zebulon", "Z. Quimby") and quotes.
 JOIN = re.compile(r"[\s_.,'\"\u2018\u2019\u201c\u201d-]+")
@@ -29,13 +48,21 @@ BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
 ADDRESS = re.compile(r"\S*@\S*")
 #: A word of a name shorter than this is not replaced alone ("Z." of "Z. Quimby").
 NAME_PART_MIN = 3
+#: Likewise in letters (graphemes) of a GLUED script, where one is a syllable or word
+#: (王 of 王小明 is also "king").
+GLUED_PART_MIN = 2
 
 Words = tuple[str, ...]
 
 
 def fold(word: str) -> str:
-    """One spelling of a word for comparison: composed (NFC) and case-folded."""
-    return unicodedata.normalize("NFC", word).casefold()
+    """One spelling of a word for comparison: composed (NFC), case-folded, without
+    OPTIONAL_MARKS, and every Turkish i (dotted or dotless, either case) as ``i``: case
+    folding alone takes İ to i and a combining dot and keeps the dotless small i, so
+    ``İLKNUR``, ``Ilknur`` and ``ilknur`` would not meet. For comparing and keying
+    pseudonyms only: no text is rewritten to it."""
+    folded = unicodedata.normalize("NFC", word).casefold()
+    return OPTIONAL_MARKS.sub("", folded.replace("i\u0307", "i").replace("ı", "i"))
 
 
 def name_words(name: str) -> Words:
@@ -51,7 +78,8 @@ def name_key(words: Words) -> str:
 
 class People:
     """Names (words in any order) and handles (words in their order) with the pseudonym
-    each is replaced by, and every word of them, for the one scan of a text."""
+    each is replaced by, and every word of them, for the one scan of a text; and the names
+    and name words of GLUED scripts, looked for inside the words of a text."""
 
     def __init__(self) -> None:
         self._names: dict[Words, str] = {}  # sorted folded words -> pseudonym
@@ -59,6 +87,9 @@ class People:
         self._parts: dict[str, str] = {}  # a folded name word of NAME_PART_MIN or more
         self._words: set[str] = set()  # every folded word of the above
         self._longest = 0
+        self._glued: dict[str, str] = {}  # a folded GLUED name or name word -> pseudonym
+        self._glued_starts: set[str] = set()  # the first folded grapheme of each
+        self._glued_longest = 0  # in graphemes
 
     def __len__(self) -> int:
         return len(self._names) + len(self._handles)
@@ -78,6 +109,28 @@ class People:
             if len(word) >= NAME_PART_MIN and word not in self._parts:
                 self._parts[word] = part(word)
         self._add_words(folded)
+        if any(GLUED.search(word) for word in folded):
+            self._add_glued(folded, whole, part)
+
+    def _add_glued(self, folded: Words, whole: str, part: Callable[[str], str]) -> None:
+        """A name of a GLUED script as written without spaces (``山田 太郎`` is written
+        ``山田太郎``), and each of its words: a word of such a name alone is how its
+        bearer is called (``山田さん``)."""
+        if all(GLUED.search(word) for word in folded):
+            self._glue("".join(folded), whole)
+        alone = [word for word in folded if GLUED.search(word)]
+        if len(folded) == 1 and CHARACTERS_NAME.fullmatch(folded[0]):
+            name = folded[0]
+            alone += [name[-2:], name[:2]] if len(name) >= 4 else [name[-2:]]
+        for word in alone:
+            self._glue(word, part(word))
+
+    def _glue(self, folded: str, pseudonym: str) -> None:
+        graphemes = GRAPHEME.findall(folded)
+        if len(graphemes) >= GLUED_PART_MIN and folded not in self._glued:
+            self._glued[folded] = pseudonym
+            self._glued_starts.add(graphemes[0])
+            self._glued_longest = max(self._glued_longest, len(graphemes))
 
     def add_handle(self, handle: str, pseudonym: str) -> None:
         folded = tuple(fold(word) for word in WORD.findall(handle))
@@ -92,7 +145,8 @@ class People:
     def replace(self, text: str, also: Mapping[Words, str] | None = None) -> str:
         """``text`` with every name and handle replaced, the longest first where they
         overlap; a name only where it stands as whole words (``Quimbyson`` is no
-        Quimby). ``also``: names (sorted folded words) known only for this text."""
+        Quimby), except in a GLUED script, whose words a name may be inside of.
+        ``also``: names (sorted folded words) known only for this text."""
         also = also or {}
         tokens = list(WORD.finditer(text))
         pieces: list[str] = []
@@ -101,6 +155,9 @@ class People:
         while i < len(tokens):
             found = self._at(text, tokens, i, also)
             if found is None:
+                for start, end, pseudonym in self._inside(tokens[i]):
+                    pieces.extend((text[done:start], pseudonym))
+                    done = end
                 i += 1
                 continue
             length, pseudonym = found
@@ -110,8 +167,27 @@ class People:
         pieces.append(text[done:])
         return "".join(pieces)
 
+    def _inside(self, token: regex.Match[str]) -> Iterator[tuple[int, int, str]]:
+        """The GLUED names inside a word of a text, the longest first from the left:
+        (start, end, pseudonym), whole letters (graphemes) each."""
+        if not self._glued or not GLUED.search(token[0]):
+            return
+        graphemes = list(GRAPHEME.finditer(token.string, token.start(), token.end()))
+        folded = [fold(grapheme[0]) for grapheme in graphemes]
+        k = 0
+        while k < len(folded):
+            most = min(self._glued_longest, len(folded) - k)
+            for length in range(most if folded[k] in self._glued_starts else 0, 0, -1):
+                pseudonym = self._glued.get("".join(folded[k : k + length]))
+                if pseudonym is not None:
+                    yield graphemes[k].start(), graphemes[k + length - 1].end(), pseudonym
+                    k += length
+                    break
+            else:
+                k += 1
+
     def _at(
-        self, text: str, tokens: list[re.Match[str]], i: int, also: Mapping[Words, str]
+        self, text: str, tokens: list[regex.Match[str]], i: int, also: Mapping[Words, str]
     ) -> tuple[int, str] | None:
         """The longest name or handle starting at token ``i``: (its words, pseudonym)."""
 
