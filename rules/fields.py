@@ -1,8 +1,9 @@
 """Where rule fields come from in an event's facts, and the per-event slot table.
 
 At load time every field a ruleset mentions gets a slot; per event the engine fills the
-slots once (lower-cased copies for the case-insensitive operators, business-hours flags
-for ``within``) and every condition reads its slot by index.
+slots once (the values with their text composed, NFC; folded copies for the
+case-insensitive operators; business-hours flags for ``within``) and every condition
+reads its slot by index.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+import regex
 
 from rules.calendar import Calendar
 from rules.errors import did_you_mean
@@ -112,14 +115,43 @@ def _getter(path: Sequence[str]) -> Producer:
     return get_deep
 
 
+_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}+")
+"""Characters that render as nothing (zero-width space and joiners, soft hyphen, LRM/RLM
+and the bidi controls, variation selectors, the BOM): ``ref\u200bund`` reads "refund"."""
+
+
 def folded(text: str) -> str:
-    """``text`` as the case-insensitive operators compare it: composed (NFC: "u" plus a
-    combining umlaut is "ü", as a keyboard types it) and case-folded (``casefold``:
-    "STRASSE" and "straße" are one word, which ``lower`` misses). ASCII, most of what
-    rules read, needs neither step beyond ``lower``."""
+    """``text`` as the case-insensitive operators (contains, contains_all, starts_with)
+    compare it: invisible characters (Default_Ignorable_Code_Point) removed, then
+    compatibility-composed and case-folded, i.e. NFKC_Casefold apart from its few
+    mappings of visible characters to nothing. So "cafe" plus a combining accent is
+    "café", "REFUND" in full-width letters or with a soft hyphen inside is "refund", the
+    ligature "\ufb01" is "fi" and "STRASSE" is "straße" folded. NFKC runs again after
+    ``casefold``, which leaves 26 code points (U+01F0, polytonic Greek) decomposed:
+    without it "μαΐου" is not found in the capitals of that word. Runs per event on the
+    router's hot path: ASCII, most of what rules read, needs nothing beyond ``lower``."""
     if text.isascii():
         return text.lower()
-    return unicodedata.normalize("NFC", text).casefold()
+    text = unicodedata.normalize("NFKC", _IGNORABLE.sub("", text))
+    return unicodedata.normalize("NFKC", text.casefold())
+
+
+def composed(text: str) -> str:
+    """``text`` composed (NFC), as ``equals``, ``in``, ``not_in`` and ``matches`` compare
+    it: "e" plus a combining accent is "é", as a keyboard types it and the rule file
+    spells it. Case, invisible characters and full-width letters stay as they are."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def composed_value(value: Any) -> Any:
+    """A fact's value with its text composed (a list's elements too); others as given."""
+    if type(value) is str:
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
+    if isinstance(value, list | tuple) and any(
+        type(item) is str and not item.isascii() for item in value
+    ):
+        return [composed(item) if type(item) is str else item for item in value]
+    return value
 
 
 def lowered(value: Any) -> Any:
@@ -151,7 +183,11 @@ class FieldTable:
 
                 self._add(key, produce)
             else:
-                self._add(key, get)
+
+                def produce_composed(facts: Mapping[str, Any], now: datetime) -> Any:
+                    return composed_value(get(facts, now))
+
+                self._add(key, produce_composed)
         return self._slots[key]
 
     def calendar_slot(self, calendar: Calendar) -> int:

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
+
+import regex
 
 from rules.compiler import RuleCompiler
 from rules.engine import RuleSet
@@ -24,7 +27,7 @@ from rules.errors import (
     not_utf8,
     sorted_errors,
 )
-from rules.fields import FieldTable
+from rules.fields import FieldTable, composed
 from rules.model import Assignment, Metrics, Rule
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
 
@@ -123,6 +126,7 @@ def load_sources(sources: Sequence[tuple[str, str]]) -> RuleSet:
     for file, text in sources:
         root, parse_errors = parse_yaml(text, file)
         errors.extend(parse_errors)
+        root = None if root is None else _composed(root, errors)
         if root is None:
             if not parse_errors:
                 errors.append(
@@ -150,6 +154,58 @@ def load_sources(sources: Sequence[tuple[str, str]]) -> RuleSet:
     if errors or ruleset is None:
         raise RuleSetInvalid(sorted_errors(errors))
     return ruleset
+
+
+def _composed(node: YNode, errors: list[RuleError]) -> YNode:
+    """The file's text composed (NFC), keys and values: a name, value or pattern typed
+    with a decomposed accent ("n" plus a combining tilde, as some systems save text) is
+    the one spelled composed, which is what the engine compares text as. Two keys that
+    differ only so are one key written twice."""
+    if isinstance(node, YScalar):
+        value = node.value
+        if isinstance(value, str) and composed(value) != value:
+            return YScalar(composed(value), node.mark, node.text)
+        return node
+    if isinstance(node, YSeq):
+        return YSeq(tuple(_composed(item, errors) for item in node.items), node.mark)
+    entries: dict[str, YNode] = {}
+    keys: dict[str, Mark] = {}
+    for key, item in node:
+        name, mark = composed(key), node.keys[key]
+        if name in entries:
+            first = keys[name].line
+            errors.append(
+                RuleError(
+                    mark,
+                    f"duplicate key '{name}'",
+                    f"'{name}' is already set at line {first}, its accents composed otherwise "
+                    "(the same text in other code points); YAML keeps only one",
+                )
+            )
+            continue
+        entries[name] = _composed(item, errors)
+        keys[name] = mark
+    return YMap(entries, keys, node.mark, node.merges)
+
+
+_HIDDEN = regex.compile(r"[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]")
+
+
+def hidden_character(name: str, what: str, mark: Mark) -> RuleError | None:
+    """An error when ``name`` holds a character that does not show (a zero-width space,
+    a bidi control, a control character): such a name looks like another one and is not
+    it, so a reference typed as it looks fails with a hint naming the look-alike."""
+    found = _HIDDEN.search(name)
+    if found is None:
+        return None
+    char = found.group()
+    shown = "".join(repr(c)[1:-1] if _HIDDEN.match(c) else c for c in name)
+    label = unicodedata.name(char, "a control character")
+    return RuleError(
+        mark,
+        f"{what} '{shown}' contains U+{ord(char):04X} {label}, which does not show",
+        "delete it (retype the name): names are compared character by character",
+    )
 
 
 def content_hash(roots: Sequence[YNode]) -> str:
@@ -249,10 +305,12 @@ class _Merged:
             )
             return
         known = self.named[section]
+        what = {"calendars": "calendar", "queues": "queue", "sla": "SLA policy"}[section]
         for name, value in node:
             mark = node.keys[name]
+            if (hidden := hidden_character(name, f"{what} name", mark)) is not None:
+                self.errors.append(hidden)  # still defined: its references say nothing more
             if name in known:
-                what = {"calendars": "calendar", "queues": "queue", "sla": "SLA policy"}[section]
                 self.errors.append(
                     RuleError(
                         mark, f"duplicate {what} '{name}'", f"already defined at {known[name][1]}"
@@ -291,7 +349,7 @@ class _Merged:
         for section, kind in (("rules", "rule"), ("escalations", "escalation")):
             compiled[section] = []
             for node in self.lists[section]:
-                self._check_name(node, names)
+                self._check_name(node, names, kind)
                 rule = compiler.rule(node, kind)
                 if rule is not None:
                     compiled[section].append(rule)
@@ -312,12 +370,14 @@ class _Merged:
             table=compiler.table,
         )
 
-    def _check_name(self, node: YNode, names: dict[str, Mark]) -> None:
+    def _check_name(self, node: YNode, names: dict[str, Mark], kind: str) -> None:
         name_node = node.get("name") if isinstance(node, YMap) else None
         if not (isinstance(name_node, YScalar) and isinstance(name_node.value, str)):
             return
         name = name_node.value
-        if name in names:
+        if (hidden := hidden_character(name, f"{kind} name", name_node.mark)) is not None:
+            self.errors.append(hidden)
+        elif name in names:
             self.errors.append(
                 RuleError(
                     name_node.mark,

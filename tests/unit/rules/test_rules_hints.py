@@ -88,6 +88,9 @@ RULE_FILES = [
     HEAD + "rules: {name: r}\n",
     "version: 1\nqueues: [general]\ndefaults: {queue: general}\n",
     rule("{name: r, then: {queue: general}}\n  - {name: r, then: {queue: billing}}"),
+    'version: 1\nqueues: {general: {}, "ref\\u200bund": {}, soporte-espa\u00f1ol: {},'
+    " soporte-espan\u0303ol: {}}\ndefaults: {queue: general}\n",
+    rule('{name: "vip\\u202e", then: {queue: general}}'),
     # definitions (rules/sections.py)
     HEAD + "assignment: 5\n",
     "version: 1\nqueues: {general: {skils: [x]}}\ndefaults: {queue: general}\n",
