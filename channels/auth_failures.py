@@ -1,13 +1,14 @@
-"""Failed bearer tokens, per client address: each one logged (``auth_failed``, sampled),
-and an address past ``LIMIT`` failures in ``WINDOW_S`` answered ``429`` with
-``Retry-After`` until its oldest failure leaves the window, whatever token it sends. A
-token of 32 random characters cannot be guessed online either way; a short one can, and
-without this two thousand guesses a second went by unanswered and unlogged.
-
-The address is the one the HTTP server reports: behind a load balancer, the client's
-own when uvicorn is told to trust the balancer's ``X-Forwarded-For``
-(``FORWARDED_ALLOW_IPS``), else the balancer's, which a guessing client then shares
-with everyone behind it: the limit is high enough for no real integration to meet."""
+"""Wrong bearer tokens, per client address: each one logged (``auth_failed``, sampled),
+and past ``LIMIT`` in ``WINDOW_S`` a wrong token is answered ``429`` with
+``Retry-After`` until the address's oldest failure leaves the window. A right token is
+never held back: behind a load balancer every client may reach the ingress from the
+balancer's one address (unless uvicorn trusts its ``X-Forwarded-For``:
+``FORWARDED_ALLOW_IPS``), and an outsider sending wrong tokens would otherwise lock
+every integration out. So the limit does not slow a guesser, whose right guess would
+pass: the length of the tokens does that (a short one is warned of at start), and the
+log and the ``429`` show the guessing. Without this, two thousand wrong tokens a second
+went by unanswered and unlogged.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class AuthFailures:
         self._failures: dict[str, deque[float]] = {}
 
     def check(self, address: str) -> None:
-        """429 for an address past the limit (before its token is looked at)."""
+        """429 for a wrong token from an address past the limit."""
         failures = self._recent(address)
         if failures is not None and len(failures) >= LIMIT:
             wait = max(1, math.ceil(failures[0] + WINDOW_S - self._now()))

@@ -24,11 +24,9 @@ def authorize(request: Request, tokens: frozenset[str]) -> str:
     ``error="invalid_token"`` in the challenge (RFC 6750, 3.1); a request without one
     gets the bare challenge. Sent twice, the header is a 400 (``single_header``): a
     gateway in front may have judged the other one. A wrong token counts against the
-    client's address in the app's ``AuthFailures``: past its limit, 429."""
-    failures: AuthFailures | None = getattr(request.app.state, "auth_failures", None)
-    address = request.client.host if request.client else "unknown"
-    if failures is not None:
-        failures.check(address)
+    client's address in the app's ``AuthFailures``, and past its limit is answered 429;
+    a right one is never held back (behind a load balancer every client may share one
+    address, and a guesser could otherwise lock every integration out)."""
     header = single_header(request.headers, "Authorization") or ""
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -42,8 +40,11 @@ def authorize(request: Request, tokens: frozenset[str]) -> str:
     elif not matches_any(token, tokens):
         wrong = INVALID_BEARER
         challenge += ', error="invalid_token"'
+        failures: AuthFailures | None = getattr(request.app.state, "auth_failures", None)
         if failures is not None:
+            address = request.client.host if request.client else "unknown"
             route = getattr(request.scope.get("route"), "path", "")
+            failures.check(address)  # past the limit: 429
             failures.failed(address, "invalid_token", token, route)
     else:
         return token

@@ -91,8 +91,8 @@ DESCRIPTIONS = {
     415: "Wrong content type",
     422: f"Idempotency-Key already used for a different request (type "
     f"`{TYPE_BASE}idempotency-key-reused`); nothing was written",
-    429: "Too many requests with a wrong bearer token from this address (type "
-    f"`{TYPE_BASE}too-many-failed-tokens`): refused, whatever the token, until Retry-After",
+    429: "A wrong bearer token from an address that sent too many within a minute (type "
+    f"`{TYPE_BASE}too-many-failed-tokens`); see Retry-After. A right token is never refused",
     503: "Kafka or Redis not answering, or the ingress at capacity (type "
     f"`{TYPE_BASE}overloaded`); nothing was written; see Retry-After",
 }

@@ -190,8 +190,8 @@ def _responses(*statuses: int, paged: bool = False) -> dict[int | str, dict[str,
         "nothing this API made",
         401: "Missing or invalid bearer token",
         404: "No such ticket, customer, queue or agent",
-        429: "Too many requests with a wrong bearer token from this address: refused, "
-        "whatever the token, until Retry-After",
+        429: "A wrong bearer token from an address that sent too many within a minute; "
+        "see Retry-After. A right token is never refused",
         503: "Redis not answering or its state lost (until `state rebuild`), or the ingress "
         "at capacity; see Retry-After",
     }
