@@ -32,7 +32,7 @@ from consumers.domain.assignment import (
     withdrawn,
     withdrawn_again_id,
 )
-from consumers.domain.escalation import Timer, fire, schedule
+from consumers.domain.escalation import Timer, fire, schedule, ticket_timers
 from consumers.outbox import Delivery, Send, commit_for
 from consumers.recent import Recent
 from consumers.runner import Record
@@ -125,6 +125,7 @@ class TimersHandler:
         owners = await self._owners(latest)
         latest = {t: ticket for t, ticket in latest.items() if t in owners}
         await self._follow_assignments(list(latest.values()), owners)
+        await self._drop_settled(list(latest.values()), owners)
         timeout = self._rules().assignment.accept_timeout
         wanted: dict[str, float] = {}
         for ticket in latest.values():
@@ -136,6 +137,25 @@ class TimersHandler:
         )
         await self._send(dead)
         await self.tick()
+
+    async def _drop_settled(self, tickets: list[Ticket], owners: dict[str, str]) -> None:
+        """Unschedule the SLA and assignment timers of the tickets that are settled now
+        (their snapshot says resolved or closed, and so does Redis: an older ``.resolved``
+        read after a reopen drops nothing). Left, each would be claimed, read and dropped
+        when due, days later for a resolution target: an outside run found 48,000 such
+        members of 12,000 settled tickets. Read only when a poll holds settled tickets."""
+        settled = [t for t in tickets if t.status in SETTLED]
+        if not settled:
+            return
+        views = await self._store.views(
+            [ViewRequest(owners[t.id], NO_EVENT, ticket_id=t.id) for t in settled]
+        )
+        done = [
+            t.id
+            for t, view in zip(settled, views, strict=True)
+            if (view.ticket.status in SETTLED if view.ticket else not view.unreadable)
+        ]
+        await self._schedule.remove([m for ticket_id in done for m in ticket_timers(ticket_id)])
 
     async def _owners(self, tickets: dict[str, Ticket]) -> dict[str, str]:
         """Ticket -> its customer, for the tickets ``switchboard forget`` has not erased:

@@ -21,7 +21,14 @@ from consumers.domain.decisions import apply_decision, notifications, routed_dat
 from consumers.domain.outputs import Change
 from router.events import Ticket, iso
 from router.ids import derived_id
-from router.vocabulary import ASSIGNMENT_TIMEOUT, SETTLED, EventType, sla_trigger
+from router.vocabulary import (
+    ASSIGNMENT_TIMEOUT,
+    SETTLED,
+    SLA_PHASES,
+    SLA_TARGETS,
+    EventType,
+    sla_trigger,
+)
 from rules import RuleSet
 from rules.facts import facts
 
@@ -72,6 +79,13 @@ def schedule(ticket: Ticket, accept_timeout: timedelta | None = None) -> dict[st
             out[f"{ticket.id}|{target}|warning"] = max(clock.warn_at.timestamp(), resume)
         out[f"{ticket.id}|{target}|breached"] = max(clock.due.timestamp(), resume)
     return out
+
+
+def ticket_timers(ticket_id: str) -> list[str]:
+    """Every member ``schedule`` may give a ticket: its SLA warnings and breaches, and its
+    assignment's accept timeout and skip retry (not its archive timer)."""
+    sla = [f"{ticket_id}|{target}|{kind}" for target in SLA_TARGETS for kind in SLA_PHASES]
+    return [*sla, f"{ticket_id}|assignment|timeout", f"{ticket_id}|assignment|retry"]
 
 
 def fire(

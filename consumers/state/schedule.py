@@ -75,6 +75,17 @@ class TimerSchedule:
                     pipe.zadd(self._keys.timers(shard), {m: timers[m] for m in members})
                 await pipe.execute()
 
+    async def remove(self, members: list[str]) -> None:
+        """Unschedule these members (those not there: nothing): one ZREM per shard,
+        pipelined. A member being fired meanwhile is settled by its firer as it finds it."""
+        if not members:
+            return
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for shard, some in self._by_shard(members).items():
+                    pipe.zrem(self._keys.timers(shard), *some)
+                await pipe.execute()
+
     async def due(self, now: float, limit: int) -> list[tuple[str, float]]:
         """Claim about ``limit`` members due at ``now`` (earliest first), shared fairly
         among the shards that have any (one each at least); every one must then be

@@ -14,7 +14,7 @@ from aiokafka import ConsumerRecord
 from structlog.testing import capture_logs
 
 from consumers.state.agents import AgentStore
-from consumers.state.threads import Commit, RedisThreadStore
+from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
 from consumers.state.waiting import WaitingLine
 from consumers.timers import TimersHandler
 from router.codec import TYPE_HEADER
@@ -203,3 +203,50 @@ async def test_a_snapshot_from_before_the_announcement_asks_for_no_offer(
 
     assert await timers.rechecks() == []
     assert timers.outbox.types().count(QUEUED) == 1
+
+
+def waiting_ticket(n: int) -> Ticket:
+    """A ticket whose first-response warning and breach are hours ahead."""
+    now = datetime.now(UTC)
+    clock = SlaClock(due=now + timedelta(hours=4), warn_at=now + timedelta(hours=3))
+    return overdue_ticket(n).model_copy(update={"sla": {"first_response": clock}})
+
+
+async def commit(timers: Timers, ticket: Ticket, event_id: str) -> None:
+    """``ticket`` committed over the stored one, as the router commits a change."""
+    [view] = await timers.store.views([ViewRequest(ticket.customer_id, "", ticket_id=ticket.id)])
+    change = Commit(ticket.customer_id, event_id, ticket, view.ticket_version)
+    assert await timers.store.commit_many([change]) == ["OK"]
+
+
+async def settle(timers: Timers, ticket: Ticket, status: str) -> Ticket:
+    """``ticket`` resolved or closed in Redis."""
+    settled = ticket.model_copy(update={"status": status, "updated_at": datetime.now(UTC)})
+    await commit(timers, settled, f"{status}-{ticket.id}")
+    return settled
+
+
+async def test_a_settled_tickets_timers_are_unscheduled_at_once(timers: Timers) -> None:
+    """Left, they were claimed, read and dropped when due, days later for a resolution
+    target: 48,000 such members of 12,000 settled tickets in an outside run."""
+    ticket = waiting_ticket(30)
+    handler = timers.handler()
+    await handler.handle([await timers.open(ticket)])
+    assert set(await timers.scheduled()) == {
+        "T-round-30|first_response|warning",
+        "T-round-30|first_response|breached",
+    }
+    resolved = await settle(timers, ticket, "resolved")
+    await handler.handle([routed_record(resolved)])
+    assert await timers.scheduled() == {}
+
+
+async def test_an_older_resolution_read_after_a_reopen_leaves_the_timers(timers: Timers) -> None:
+    ticket = waiting_ticket(31)
+    handler = timers.handler()
+    await handler.handle([await timers.open(ticket)])
+    resolved = await settle(timers, ticket, "resolved")
+    reopened = ticket.model_copy(update={"updated_at": datetime.now(UTC)})
+    await commit(timers, reopened, "reopen-31")  # Redis: at work again
+    await handler.handle([routed_record(resolved)])  # the older snapshot, read late
+    assert len(await timers.scheduled()) == 2
