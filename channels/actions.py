@@ -77,7 +77,7 @@ from router.actions import (
 from router.codec import is_json_media, json_from_base64
 from router.errors import InvalidEvent
 from router.events import DATA_BASE64, CloudEvent, received_time, uri_reference, utcnow
-from router.ids import OWN_SOURCES, event_id, scoped_id
+from router.ids import ACTIONS_SOURCES, OWN_SOURCES, event_id, scoped_id
 from router.topics import Topic
 from router.vocabulary import AUTH_ID, AUTH_TYPE, RULES_CHECKED
 
@@ -192,35 +192,20 @@ def ingress_marks(
 
 
 def _reserved(envelope: ActionIn, prefix: str) -> dict[str, Any] | None:
-    """An id or source of Switchboard's own, refused from a client. Events of a source
-    under ``/switchboard/`` keep their id as the key of their effects (``scoped_id``),
-    and Switchboard's ids are UUIDs of version 5 (``event_id``, ``derived_id``): an
-    action naming an inbound event's id in advance (a Message-ID, a call id, a web
-    form's Idempotency-Key all give predictable ones) had made that message a duplicate,
-    dropped with a ``202``. A client's own ids of that version are taken under a source
-    of its own, which scopes them."""
-    source = envelope.source or SOURCE
-    if source.startswith(OWN_SOURCES) and source != SOURCE:
-        detail = f"sources under {OWN_SOURCES} are Switchboard's own; use {SOURCE} or yours"
-        return at(f"{prefix}/source", detail)
-    if envelope.id is not None and source == SOURCE and _minted(envelope.id):
-        detail = (
-            f"a UUID of version 5 under the source {SOURCE} names an event Switchboard"
-            " derived; give another id, or a source of your own with this one"
-        )
-        return at(f"{prefix}/id", detail)
-    return None
-
-
-def _minted(id_: str) -> bool:
-    """Whether ``id_`` has the shape of an id Switchboard derives (a version 5 UUID)."""
-    try:
-        return uuid.UUID(id_).version == UUID_VERSION_DERIVED
-    except ValueError:
-        return False
-
-
-UUID_VERSION_DERIVED = 5
+    """A source of Switchboard's own, refused from a client: events of a source under
+    ``/switchboard/`` keep their id as the key of their effects (``scoped_id``), so an
+    action under an inbound channel's source, naming the id of a customer's next message
+    there, would make that message a duplicate. The actions' own source (and any under
+    it) is the client's to use: its ids of Switchboard's shape are scoped."""
+    source = envelope.source
+    if source is None or not source.startswith(OWN_SOURCES):
+        return None
+    if source == ACTIONS_SOURCES or source.startswith(f"{ACTIONS_SOURCES}/"):
+        return None
+    detail = (
+        f"sources under {OWN_SOURCES} are Switchboard's own; use {SOURCE}, one under it, or yours"
+    )
+    return at(f"{prefix}/source", detail)
 
 
 def _names_queue(event: CloudEvent) -> bool:

@@ -13,6 +13,7 @@ variant bits and the text form are the same, so every id is identical to ``uuid5
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 
@@ -43,6 +44,10 @@ def event_id(source: str, provider_id: str) -> str:
 
 
 OWN_SOURCES = "/switchboard/"
+ACTIONS_SOURCES = "/switchboard/actions"
+"""The actions' source (and ``/switchboard/actions/...``): its ids may be a client's."""
+_MINTED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+"""The text of an id Switchboard mints (``_uuid5``): a lowercase UUID of version 5."""
 
 
 def scoped_id(source: str, id_: str) -> str:
@@ -50,10 +55,17 @@ def scoped_id(source: str, id_: str) -> str:
     it causes, the ticket it opens. CloudEvents names an event by ``source`` and ``id``
     together, so two writers may use the same id for different events. Switchboard's own
     sources mint ids unique across them (``event_id``), so an event from one of them keeps
-    its id; another writer's id is scoped by its source."""
-    if source.startswith(OWN_SOURCES):
-        return id_
-    return event_id(source, id_)
+    its id; another writer's id is scoped by its source.
+
+    An action's id is the ingress's (a UUIDv4) or its client's: one of the shape
+    Switchboard mints is scoped too, else an action naming the id of a customer's next
+    message (worked out from a Message-ID, a call id, an Idempotency-Key) would make
+    that message a duplicate, dropped with a 202."""
+    if not source.startswith(OWN_SOURCES):
+        return event_id(source, id_)
+    if source.startswith(ACTIONS_SOURCES) and _MINTED.fullmatch(id_):
+        return event_id(source, id_)
+    return id_
 
 
 def derived_id(parent_id: str, *parts: str) -> str:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from channels import email
 from router.ids import event_id
 from router.settings import Settings
 from tests.component.channels.support import assert_nothing_written, assert_problem, client_for
@@ -42,8 +43,17 @@ async def test_a_relative_or_absolute_uri_reference_source_is_accepted(
         assert resp.status_code == 202, resp.text
 
 
-FORGED = event_id("/switchboard/channels/email", "message-id:victim-3@example.com\x1fbob@x.test")
-"""The id of an email not sent yet, worked out from its Message-ID and sender."""
+VICTIM = (
+    b"From: Bob <bob@x.test>\r\nTo: help@acme.test\r\nSubject: where is my order\r\n"
+    b"Message-ID: <victim-3@x.test>\r\n\r\nIt has not come.\r\n"
+)
+
+
+def forged_id() -> str:
+    """The id the email adapter will give ``VICTIM``, worked out before it is sent."""
+    parsed, mail = email.interpret(VICTIM)
+    assert mail is not None
+    return event_id(email.SOURCE, email.provider_id(parsed, VICTIM, mail.customer.email))
 
 
 async def test_a_source_of_switchboards_own_is_400_at_source(
@@ -52,26 +62,26 @@ async def test_a_source_of_switchboards_own_is_400_at_source(
     """An action under an inbound channel's source, with that channel's id for a message
     to come, had made the message a duplicate, dropped with a 202 when it came."""
     resp = await post_structured(
-        client, structured(id=FORGED, source="/switchboard/channels/email")
+        client, structured(id=forged_id(), source="/switchboard/channels/email")
     )
     problem = assert_problem(resp, 400, "/source")
     assert "Switchboard's own" in problem["errors"][0]["detail"]
     await assert_nothing_written(settings)
 
 
-async def test_a_derived_id_under_the_actions_source_is_400_at_id(
-    client: httpx.AsyncClient, settings: Settings
+@pytest.mark.parametrize("source", [None, "/switchboard/actions", "/switchboard/actions/desk"])
+async def test_an_action_naming_a_messages_id_in_advance_does_not_drop_the_message(
+    client: httpx.AsyncClient, source: str | None
 ) -> None:
-    defaulted = structured(id=FORGED)
-    del defaulted["source"]  # the actions' own source is the default
-    for body in (structured(id=FORGED, source="/switchboard/actions"), defaulted):
-        problem = assert_problem(await post_structured(client, body), 400, "/id")
-        assert "version 5" in problem["errors"][0]["detail"]
-    await assert_nothing_written(settings)
-
-
-async def test_the_same_id_under_a_source_of_the_clients_own_is_accepted(
-    client: httpx.AsyncClient,
-) -> None:
-    resp = await post_structured(client, structured(id=FORGED, source="/helpdesk/eu"))
+    """The actions' own source is the client's to use, any id with it; an id of the shape
+    Switchboard mints is scoped there, so it names no inbound event."""
+    action = structured(id=forged_id(), **({"source": source} if source else {}))
+    if source is None:
+        del action["source"]
+    resp = await post_structured(client, action)
     assert resp.status_code == 202, resp.text
+    sent = await client.post(
+        "/v1/channels/email", content=VICTIM, headers={"content-type": "message/rfc822"}
+    )
+    assert sent.status_code == 202, sent.text
+    assert sent.json() == {"id": forged_id(), "duplicate": False}
