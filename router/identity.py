@@ -38,11 +38,16 @@ def ascii_domain(domain: str) -> str:
     2003, which maps ``ß`` to ``ss`` and a final sigma to a medial one, and drops
     joiners: ``straße.de`` and ``strasse.de``, two domains of two owners, would be one
     customer, and a reply to one would go to the other. A name IDNA 2008 refuses (a
-    symbol or an emoji label) stays as written, lowercased, so every channel still
-    gives it one spelling."""
+    symbol or an emoji label, ``i❤.ws``) keeps the A-labels of IDNA 2003, which
+    registries of such names issued and earlier versions stored; one neither takes
+    stays as written, lowercased, so every channel still gives it one spelling."""
     try:
         return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
     except (idna.IDNAError, UnicodeError):
+        pass
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
         return domain.lower()
 
 

@@ -106,6 +106,12 @@ def test_a_domain_idna_2003_would_fold_is_its_owners_whichever_channel_wrote_it(
     assert normalize_email(other_owner) != ascii_form
 
 
+def test_a_domain_idna_2008_refuses_keeps_its_idna_2003_a_labels() -> None:
+    """An emoji domain (registered under IDNA 2003) is one customer, written as Unicode
+    or as the A-labels its registry issued, as earlier versions stored it."""
+    assert normalize_email("a@i❤.ws") == normalize_email("A@XN--I-7IQ.WS") == "a@xn--i-7iq.ws"
+
+
 def test_a_mexican_whatsapp_sender_is_the_customer_who_texts_from_the_same_phone() -> None:
     """WhatsApp (through Meta or Twilio) names a Mexican mobile ``521...``; SMS and voice
     name it ``+52...``: one phone identity, so the chats and the texts share a ticket."""
