@@ -18,7 +18,7 @@ from rules import conditions as cond
 from rules.calendar import HORIZON_YEARS, Calendar
 from rules.conditions import ALWAYS, Condition, show
 from rules.errors import Mark, closest_or_all, one_of
-from rules.fields import check_field
+from rules.fields import check_field, folded
 from rules.model import (
     ACTIONS,
     DEFAULT_TRIGGER,
@@ -381,6 +381,16 @@ class RuleCompiler(SectionCompiler):
 
     def _text(self, node: YNode, op: str) -> str | None:
         value = node.value if isinstance(node, YScalar) else None
+        if isinstance(value, str) and value and not folded(value):
+            # these operators drop what does not show before they compare: nothing is
+            # left to look for, and the test would find nothing in any text
+            self.error(
+                node.mark,
+                f"'{op}' compares text without the characters that do not show, and "
+                f"{value!r} is only such characters",
+                "to find them, use matches, e.g. {matches: '[\\u202e\\u200b]'}",
+            )
+            return None
         if isinstance(value, str) and value:
             return value
         number = isinstance(value, int | float) and not isinstance(value, bool)

@@ -188,7 +188,17 @@ def _composed(node: YNode, errors: list[RuleError]) -> YNode:
     return YMap(entries, keys, node.mark, node.merges)
 
 
-_HIDDEN = regex.compile(r"[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]")
+_HIDDEN = regex.compile(
+    r"[[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]"
+    r"--[\u200C\u200D\u034F\u180B-\u180D\u180F\uFE00-\uFE0F\U000E0020-\U000E007F"
+    r"\U000E0100-\U000E01EF]]",
+    regex.V1,
+)
+"""What does not show and is no part of a name's writing: controls, the zero-width space,
+the bidi marks and controls, the soft hyphen, the BOM. Not the joiners and variation
+selectors that spell an emoji (``⚠️``, ``👩‍💻``) or a Persian or Indic word (ZWNJ):
+a name written with them is as its writers write it, and refusing it would stop an
+existing ruleset from loading."""
 
 
 def hidden_character(name: str, what: str, mark: Mark) -> RuleError | None:

@@ -262,8 +262,8 @@ def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one
 
             return is_in
         return lambda v: not any_in(v[s])
-    # a keyword of invisible characters only folds to "", found in every text: it is
-    # for no text (``matches`` finds the characters themselves)
+    # a keyword of invisible characters only folds to "", found in every text: the
+    # compiler refuses it (``matches`` finds the characters); never found, should one come
     if op in ("contains", "contains_all"):
         needles = tuple(folded(n) for n in operand)
         if op == "contains_all":

@@ -91,6 +91,7 @@ RULE_FILES = [
     'version: 1\nqueues: {general: {}, "ref\\u200bund": {}, soporte-espa\u00f1ol: {},'
     " soporte-espan\u0303ol: {}}\ndefaults: {queue: general}\n",
     rule('{name: "vip\\u202e", then: {queue: general}}'),
+    rule('{name: r, if: {subject: {contains: "\\u202e"}}, then: {queue: general}}'),
     # definitions (rules/sections.py)
     HEAD + "assignment: 5\n",
     "version: 1\nqueues: {general: {skils: [x]}}\ndefaults: {queue: general}\n",

@@ -132,13 +132,22 @@ def test_list_fields_are_folded_per_element() -> None:
     assert matches("{ticket.tags: {contains: vip}}", {"ticket": {"tags": ["v\u200bip"]}})
 
 
-def test_a_keyword_of_only_invisible_characters_matches_nothing() -> None:
-    """Folded, it would be empty and so found in every text: it matches no text at all
-    (``matches`` finds the character itself)."""
-    assert not matches('{text: {contains: "\u200b"}}', {"text": "hello"})
-    assert not matches('{text: {contains: "\u200b"}}', {"text": "hel\u200blo"})
-    assert not matches('{text: {contains_all: [hello, "\u200b"]}}', {"text": "hello"})
-    assert not matches('{text: {starts_with: "\u200b"}}', {"text": "hello"})
+@pytest.mark.parametrize("op", ["contains", "contains_all", "starts_with"])
+def test_a_keyword_of_only_invisible_characters_is_an_error_pointing_at_matches(op: str) -> None:
+    """These operators drop what does not show: folded, such a keyword is empty and
+    would find nothing (before, it was looked for as written): an error at its place,
+    not a rule that silently stops firing, with ``matches`` as the way to find them."""
+    yaml = (
+        "version: 1\nqueues: {general: {}, security: {}}\ndefaults: {queue: general}\n"
+        f'rules:\n  - {{name: r, if: {{subject: {{{op}: ["\\u202e"]}}}}, '
+        "then: {queue: security}}\n"
+    )
+    with pytest.raises(RuleSetInvalid) as caught:
+        loads_ruleset(yaml)
+    [error] = caught.value.errors
+    assert error.line == 5
+    assert "only such characters" in error.message
+    assert "matches" in (error.hint or "")
     assert matches('{text: {matches: "\u200b"}}', {"text": "hel\u200blo"})
 
 
@@ -230,3 +239,18 @@ def test_one_queue_spelled_two_ways_is_a_duplicate() -> None:
     text = f"version: 1\nqueues: {{general: {{}}, soporte-español: {{}}, {decomposed}: {{}}}}\n"
     errors = load_errors(text + "rules: []\n")
     assert any("duplicate" in error and "soporte-español" in error for error in errors)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["⚠️ escalations", "👩\u200d💻 devs", "می\u200cخواهم"],
+    ids=["variation-selector", "emoji-zwj", "persian-zwnj"],
+)
+def test_a_name_spelt_with_joiners_or_variation_selectors_still_loads(name: str) -> None:
+    """They spell the emoji or the word: a ruleset naming such a queue loaded before the
+    check of characters that do not show, and must still."""
+    yaml = (
+        f'version: 1\nqueues: {{general: {{}}, "{name}": {{}}}}\ndefaults: {{queue: general}}\n'
+        f'rules:\n  - {{name: r, if: {{text: {{contains: [w]}}}}, then: {{queue: "{name}"}}}}\n'
+    )
+    assert name in loads_ruleset(yaml).queues
