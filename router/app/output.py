@@ -46,8 +46,9 @@ def staged(path: Path, option: str = "--out", *, private: bool = False) -> Itera
     without error; whatever ends the block otherwise (a full disk, Ctrl-C) removes it,
     and ``path`` is left as it was. A device or a pipe is yielded itself. An OSError
     writing the yielded path (or putting it in place) raises CannotWrite naming
-    ``option``; any other error passes through. ``private``: a new file is readable by
-    its owner alone (0600), whatever the umask: it holds customers' data."""
+    ``option``; any other error passes through. ``private``: the file is its owner's
+    alone (a new one 0600 whatever the umask, one replaced keeps only its owner's
+    bits): it holds customers' data."""
     what = f"{option} {path}"
     final = path.resolve()  # a symbolic link's target is replaced, not the link
     part = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
@@ -72,6 +73,8 @@ def staged(path: Path, option: str = "--out", *, private: bool = False) -> Itera
         yield part
         if final.exists():
             shutil.copymode(final, part)
+            if private:  # an earlier export's mode, without the group's and others' bits
+                os.chmod(part, stat.S_IMODE(part.stat().st_mode) & 0o700)
         os.replace(part, final)
     except OSError as exc:
         if exc.filename not in (None, str(part), str(final)):

@@ -117,6 +117,9 @@ async def test_export_round_trip_plain_and_pseudonymized(
     lines = [orjson.loads(line) for line in plain.read_bytes().splitlines()]
     assert lines == events[:60]  # the day's events, byte for byte the same data, in order
     assert stat.S_IMODE(plain.stat().st_mode) == 0o600  # customers' data: the owner's alone
+    plain.chmod(0o644)  # an export an earlier version wrote, readable by all
+    await export_inbound(settings, Period(DAY, DAY + timedelta(days=1)), plain)
+    assert stat.S_IMODE(plain.stat().st_mode) == 0o600
 
     hidden = tmp_path / "hidden.jsonl"
     cli = await pseudonymized_export(settings, hidden)
