@@ -13,6 +13,7 @@ went by unanswered and unlogged.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from collections import deque
@@ -30,12 +31,27 @@ MAX_ADDRESSES = 10_000
 """Addresses remembered at most; the one failing longest ago is forgotten first."""
 LOG_EVERY = 10
 """After an address's first failure in a window, every tenth is logged."""
+MAX_LOGGED_PER_MINUTE = 100
+"""Wrong tokens logged a minute at most, whatever the addresses (a client rotating its
+address would otherwise write a line for each); the rest are counted in one line."""
+
+
+def client_key(host: str) -> str:
+    """What failures are counted by: the address, or an IPv6 address's /64, which one
+    client can rotate through at will."""
+    if ":" not in host:
+        return host
+    try:
+        return str(ipaddress.ip_network(f"{host}/64", strict=False))
+    except ValueError:
+        return host
 
 
 class AuthFailures:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
+        self._minute = (0, 0)  # (the minute, wrong tokens in it): the log's own limit
 
     def check(self, address: str) -> None:
         """429 for a wrong token from an address past the limit."""
@@ -51,6 +67,7 @@ class AuthFailures:
 
     def failed(self, address: str, reason: str, token: str, route: str) -> None:
         failures = self._recent(address)
+        self._count_minute()
         if failures is None:
             if len(self._failures) >= MAX_ADDRESSES:
                 del self._failures[next(iter(self._failures))]
@@ -58,7 +75,7 @@ class AuthFailures:
         failures.append(self._now())
         self._failures[address] = self._failures.pop(address)  # latest failure last
         count = len(failures)
-        if count == 1 or count % LOG_EVERY == 0:
+        if (count == 1 or count % LOG_EVERY == 0) and self._minute[1] <= MAX_LOGGED_PER_MINUTE:
             log.warning(
                 "auth_failed",
                 client=address,
@@ -67,6 +84,14 @@ class AuthFailures:
                 failures_in_window=count,
                 token_sha256=hashlib.sha256(token.encode()).hexdigest()[:12] if token else None,
             )
+
+    def _count_minute(self) -> None:
+        minute = int(self._now() // 60)
+        if self._minute[0] != minute:
+            if self._minute[1] > MAX_LOGGED_PER_MINUTE:
+                log.warning("auth_failed_unlogged", failures=self._minute[1])
+            self._minute = (minute, 0)
+        self._minute = (minute, self._minute[1] + 1)
 
     def _recent(self, address: str) -> deque[float] | None:
         failures = self._failures.get(address)

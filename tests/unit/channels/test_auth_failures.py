@@ -74,3 +74,31 @@ def test_short_api_tokens_are_warned_of_at_start_by_count_never_by_value() -> No
             )
         )
     assert not [e for e in logs if e["event"] == "api_tokens_short"]
+
+
+def test_an_ipv6_client_rotating_within_its_64_is_one_address() -> None:
+    from channels.auth_failures import client_key
+
+    assert (
+        client_key("2001:db8:1:2::17")
+        == client_key("2001:db8:1:2:aaaa::9")
+        == ("2001:db8:1:2::/64")
+    )
+    assert client_key("2001:db8:1:3::17") != client_key("2001:db8:1:2::17")
+    assert client_key("203.0.113.7") == "203.0.113.7"
+
+
+def test_the_log_writes_at_most_a_hundred_lines_a_minute_then_counts_the_rest() -> None:
+    from channels.auth_failures import MAX_LOGGED_PER_MINUTE
+
+    clock = Clock()
+    failures = AuthFailures(clock)
+    with capture_logs() as logs:
+        for n in range(500):  # each from an address of its own
+            failures.failed(f"198.51.100.{n}", "invalid_token", "guess", "/v1/actions")
+        clock.now += 60
+        failures.failed("203.0.113.7", "invalid_token", "guess", "/v1/actions")
+    lines = [e for e in logs if e["event"] == "auth_failed"]
+    assert len(lines) == MAX_LOGGED_PER_MINUTE + 1  # the next minute's first is logged
+    [summary] = [e for e in logs if e["event"] == "auth_failed_unlogged"]
+    assert summary["failures"] == 500
