@@ -286,7 +286,7 @@ def _as_cluster_url(url: str) -> str:
     return f"{scheme}+cluster://{rest}"
 
 
-SECRET_QUERY = frozenset({"password"})
+SECRET_QUERY = frozenset({"password", "ssl_password"})
 """Query parameters redis-py reads a password from (``unix:///s.sock?password=``)."""
 
 
@@ -299,7 +299,10 @@ def shown_url(url: str | None) -> str:
         parts = urlsplit(url)
     except ValueError:  # no URL (refused at load; settings may be built without checks)
         scheme, sep, rest = url.partition("://")
-        return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else url
+        rest = rest.partition("?")[0] + ("?***" if "?" in rest else "")
+        return (
+            f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else f"{scheme}{sep}{rest}"
+        )
     if parts.password is not None:
         user = f"{parts.username}:" if parts.username else ":"
         host = parts.netloc.rpartition("@")[2]

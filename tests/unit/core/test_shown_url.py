@@ -21,6 +21,8 @@ pytestmark = pytest.mark.unit
         ("redis://u:hunter2@cache/0?Password=hunter2", "redis://u:***@cache/0?Password=***"),
         ("redis://cache:6379/0?socket_timeout=5", "redis://cache:6379/0?socket_timeout=5"),
         ("redis+cluster://cache:7000", "redis+cluster://cache:7000"),
+        ("rediss://cache/0?ssl_password=hunter2", "rediss://cache/0?ssl_password=***"),
+        ("redis://[::1/0?password=hunter2", "redis://[::1/0?***"),  # no URL: the query hidden
     ],
 )
 def test_the_password_is_hidden_and_nothing_else_changes(url: str, shown: str) -> None:
