@@ -27,6 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartiti
 
 from router.errors import SwitchboardError, Unrecoverable
 from router.kafka import retriable
+from router.logs import Sampled
 from router.observability import Telemetry
 from router.tuning import tune_gc
 
@@ -43,6 +44,10 @@ class BatchHandler(Protocol):
     async def tick(self) -> None:
         """Periodic work that is not driven by records (timers, final metric windows)."""
 
+
+TICK_FAILURES = Sampled()
+"""``tick_failed`` at most once per consumer and error every 5 s: the tick runs each
+second, and a backend down for a minute had written sixty lines of each."""
 
 REVOKE_WAIT_S = 90.0
 """How long a rebalance waits for the batch in flight before giving its partitions up
@@ -89,6 +94,8 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         return handled
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:  # a rebalance: which work this process gives up (and gets, below)
+            log.info("partitions_revoked", partitions=partition_list(revoked))
         try:
             await asyncio.wait_for(self._idle.wait(), REVOKE_WAIT_S)
         except TimeoutError:
@@ -102,8 +109,17 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
                 log.warning("commit_on_revoke_failed", error=_describe(exc))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        del assigned  # the new partitions are read from their commits
+        # the new partitions are read from their commits
+        log.info("partitions_assigned", partitions=partition_list(assigned))
         self.joined = True
+
+
+def partition_list(partitions: set[TopicPartition]) -> str:
+    """``tickets:0,1,4 inbound:2``: the partitions of a rebalance, for one log field."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return " ".join(f"{t}:{','.join(map(str, sorted(p)))}" for t, p in sorted(by_topic.items()))
 
 
 Guard = Callable[[], Awaitable[None]]
@@ -228,7 +244,14 @@ async def run_consumer(
                 except Exception as exc:
                     if not _retriable(exc):
                         raise
-                    log.warning("tick_failed", consumer=handler.name, error=_describe(exc))
+                    held = TICK_FAILURES.take((handler.name, type(exc).__name__))
+                    if held is not None:  # once a second while a backend is down: sampled
+                        log.warning(
+                            "tick_failed",
+                            consumer=handler.name,
+                            error=_describe(exc),
+                            held_back=held,
+                        )
     finally:
         poller.cancel()
         log.info("consumer_stopping", consumer=handler.name)
