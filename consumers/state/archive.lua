@@ -12,20 +12,24 @@
 -- ARGV
 --   1 ticket_id
 --   2 expected       the version read with the snapshot
+--   3...             message ids the index named the ticket by when it was scanned
 -- Returns the message ids the index held for the ticket (their global entries go next),
 -- or false when the version moved (nothing changes).
 local tid = ARGV[1]
 local current = tonumber(redis.call('HGET', KEYS[1], tid .. ':v') or '0')
 if current ~= tonumber(ARGV[2]) then return false end
 redis.call('HDEL', KEYS[1], tid .. ':v', tid .. ':json', tid .. ':message')
--- every entry naming the ticket: the snapshot keeps only the latest message ids, and the
--- notifier files its own auto-replies' ids here too
+-- the entries naming the ticket, as the caller found them with HSCAN (the snapshot keeps
+-- only the latest message ids, and the notifier files its own auto-replies' ids here
+-- too): each that still names it. Not HGETALL here: a customer with thousands of
+-- messages indexed held Redis for everyone for tens of milliseconds per archive.
 local gone = {}
-local index = redis.call('HGETALL', KEYS[2])
-for i = 1, #index, 2 do
-  if index[i + 1] == tid then gone[#gone + 1] = index[i] end
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == tid then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    gone[#gone + 1] = ARGV[i]
+  end
 end
-for i = 1, #gone do redis.call('HDEL', KEYS[2], gone[i]) end
 if redis.call('GET', KEYS[3]) == tid then redis.call('DEL', KEYS[3]) end
 redis.call('SADD', KEYS[4], tid)
 return gone

@@ -10,6 +10,7 @@ theirs: identity keys only while they still point at them.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import orjson
@@ -165,6 +166,8 @@ class ThreadErasure:
         between leaves entries that name no ticket, which every reader takes as unknown;
         the timer fires again and removes the owner entry."""
         k = self._keys
+        with redis_errors():
+            indexed = await asyncio.gather(*(self._indexed(owner, t) for owner, t, _ in tickets))
         calls = [
             ScriptCall(
                 self._archive,
@@ -174,9 +177,9 @@ class ThreadErasure:
                     k.open_ticket(owner),
                     k.archived(owner),
                 ],
-                [t.id, version],
+                [t.id, version, *messages],
             )
-            for owner, t, version in tickets
+            for (owner, t, version), messages in zip(tickets, indexed, strict=True)
         ]
         with redis_errors():
             replies = await run_batch(self._r, calls) if calls else []
@@ -187,6 +190,16 @@ class ThreadErasure:
         ]
         await self.archived([(a.owner, a.ticket.id) for a in gone], gone)
         return [reply is not None for reply in replies]
+
+    async def _indexed(self, owner: str, ticket: Ticket) -> list[str]:
+        """The message ids the owner's reply index files under ``ticket``: its snapshot's
+        and any other (the notifier's auto-replies), found by HSCAN, a page at a time,
+        so a customer with a long history holds Redis for no one."""
+        found = set(ticket.message_ids)
+        async for field, value in self._r.hscan_iter(self._keys.message_index(owner), count=1000):
+            if text(value) == ticket.id:
+                found.add(text(field))
+        return sorted(found)
 
     async def archived(self, owners: list[tuple[str, str]], tickets: list[Archived]) -> None:
         """The entries in other slots that name archived tickets: each ticket's owner
