@@ -170,12 +170,12 @@ class NotifierHandler:
                 )
             except InvalidEvent as exc:
                 log.warning(
-                    "notification_deadlettered", ticket=ticket.id, error=redacted(str(exc))[:200]
+                    "notification_deadlettered", ticket_id=ticket.id, error=redacted(str(exc))[:200]
                 )
                 dead.append(deadletter_record(record, self.name, exc))
                 continue
             if not deliveries:
-                log.warning("notification_no_recipient", ticket=ticket.id, event_id=event.id)
+                log.warning("notification_no_recipient", ticket_id=ticket.id, event_id=event.id)
                 self._tally("none", "no_recipient")
             thread = answered_thread(event.data or {})
             planned += [(d, ticket, contact, record, thread) for d in deliveries]
@@ -228,7 +228,7 @@ class NotifierHandler:
         if d.kind == "auto_reply" and self._throttle and not await self._throttle.allow(d):
             await self._ledger.finish(d.id, "skipped", "not sent: the mailbox had its share")
             self._tally(d.medium, "throttled")
-            log.info("auto_reply_throttled", delivery=d.id, medium=d.medium, ticket=ticket.id)
+            log.info("auto_reply_throttled", delivery=d.id, medium=d.medium, ticket_id=ticket.id)
             return None
         if d.medium == "email" and d.kind == "auto_reply" and self._sender:
             # before the send: a reply can come back as soon as the message is out
@@ -256,7 +256,7 @@ class NotifierHandler:
                     )
                     return None
                 return failure
-            await self._record(d, answer)
+            await self._record(d, answer, ticket.id)
             return None
 
     def _not_sent(self, d: Delivery, verdict: str, answer: str) -> Failure | None:
@@ -292,21 +292,21 @@ class NotifierHandler:
             await self._ledger.finish(delivery_id, recorded_as(answer), answer)
             del self._unrecorded[delivery_id]
 
-    async def _record(self, d: Delivery, answer: str) -> None:
+    async def _record(self, d: Delivery, answer: str, ticket_id: str) -> None:
         self._unrecorded[d.id] = answer
         outcome = recorded_as(answer)
         await self._ledger.finish(d.id, outcome, answer)
         del self._unrecorded[d.id]
         self._tally(d.medium, outcome)
-        if outcome == "sent":
-            log.debug("notification_sent", delivery=d.id, medium=d.medium)
+        if outcome == "sent":  # a message out of the helpdesk: what on-call follows a ticket by
+            log.info("notification_sent", delivery=d.id, medium=d.medium, ticket_id=ticket_id)
 
     def _log_resend(self, d: Delivery, ticket_id: str, attempt: int, unknown: int) -> None:
         if unknown:
             log.warning(
                 "notification_resent",
                 delivery=d.id,
-                ticket=ticket_id,
+                ticket_id=ticket_id,
                 attempt=attempt,
                 medium=d.medium,
             )
@@ -315,7 +315,7 @@ class NotifierHandler:
         log.warning(
             "notification_send_failed",
             delivery=d.id,
-            ticket=ticket_id,
+            ticket_id=ticket_id,
             attempt=attempt,
             answer=redacted(exc.answer),  # a provider's answer names the recipient
             retriable=exc.retriable,
@@ -362,7 +362,7 @@ class NotifierHandler:
         await self._ledger.finish(d.id, "parked", exc.answer)
         self._tally(d.medium, "parked")
         log.warning(
-            "notification_parked", delivery=d.id, ticket=ticket.id, medium=d.medium, in_s=delay
+            "notification_parked", delivery=d.id, ticket_id=ticket.id, medium=d.medium, in_s=delay
         )
 
     async def retry_loop(self) -> None:
@@ -482,7 +482,7 @@ class NotifierHandler:
             later = await self._refused_again(p, d, exc, begun.attempts)
             await settle(later)
             return "done" if later is None else "refused"
-        await self._record(d, answer)
+        await self._record(d, answer, out.ticket_id)
         await settle(None)
         if recorded_as(answer) != "sent":
             return "done"
@@ -570,10 +570,11 @@ class NotifierHandler:
 
 def _log_dead_letter(ticket_id: str, d: Delivery, verdict: str, error: BaseException) -> None:
     """``notification_deadlettered``, the provider's answer redacted: the address stays out
-    of the log; the dead letter has it."""
-    log.warning(
+    of the log; the dead letter has it. An error: a message (an on-call page, an
+    auto-reply) that will not go out unless someone acts."""
+    log.error(
         "notification_deadlettered",
-        ticket=ticket_id,
+        ticket_id=ticket_id,
         delivery=d.id,
         medium=d.medium,
         template=d.template,

@@ -91,6 +91,13 @@ async def test_auto_replies_and_notify_targets_are_delivered(
     assert ada["Subject"].startswith("Re: Login [")
     ticket = ada["X-Switchboard-Ticket"]
     assert ticket in ada.get_content()
+    # on call follows a ticket through every role by its id: the send is an info line
+    sent_lines = [e for e in logs if e["event"] == "notification_sent"]
+    assert {"log_level": "info", "ticket_id": ticket, "medium": "email"}.items() <= next(
+        e for e in sent_lines if e["ticket_id"] == ticket
+    ).items()
+    [dead_line] = [e for e in logs if e["event"] == "notification_deadlettered"]
+    assert dead_line["log_level"] == "error"
     oncall = by_to["oncall@ops.example"]
     assert oncall["Auto-Submitted"] == "auto-generated"
     assert oncall["Subject"].startswith("[URGENT] general")
