@@ -193,8 +193,12 @@ def metric_names(expr: str) -> set[str]:
     return {t for t in tokens if t not in PROMQL_WORDS}
 
 
-def exported_names() -> set[str]:
-    """Every series name a fresh registry exposes, with the suffixes of its type."""
+def exported_names(*, rules: bool = False) -> set[str]:
+    """Every series name a fresh registry exposes, with the suffixes of its type;
+    ``rules``: of a role that holds rules (the router's, the timers')."""
+    telemetry = Telemetry()
+    if rules:
+        telemetry.rules_active("1", "sha256:0")
     suffixes = {
         "counter": ("_total", "_created"),
         "histogram": ("_bucket", "_count", "_sum", "_created"),
@@ -203,7 +207,7 @@ def exported_names() -> set[str]:
     }
     return {
         family.name + suffix
-        for family in Telemetry().registry.collect()
+        for family in telemetry.registry.collect()
         for suffix in suffixes[family.type]
     }
 
