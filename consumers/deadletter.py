@@ -17,6 +17,7 @@ from consumers.runner import Record
 from router.errors import InvalidEvent
 from router.kafka import deadletter_parts
 from router.limits import Limits
+from router.logs import Sampled
 from router.observability import Telemetry
 from router.topics import OutRecord, Topic
 
@@ -48,6 +49,12 @@ def deadletter_record(
     return OutRecord(Topic.DEADLETTER, key, value, tuple(headers))
 
 
+LOGGED = Sampled()
+"""A ``deadlettered`` line per consumer, topic and reason every 5 s at most, the next
+saying how many were held back: a flood of the same poison (2,000 records) had written
+a line each. The count per record is ``switchboard_consumer_records_total``."""
+
+
 def parked(
     record: Record,
     consumer: str,
@@ -58,15 +65,20 @@ def parked(
     """``deadletter_record``, logged with where the record was (topic, partition, offset)
     and why, never what it held (the values an error quotes and the sender's own keys in
     its field paths are left out of the log; the ``dlq.error`` header keeps them, beside
-    the original bytes), and counted as ``deadlettered`` for the alert."""
-    log.warning(
-        "deadlettered",
-        consumer=consumer,
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        error=without_values(described(error, logged=True))[:300],
-    )
+    the original bytes), sampled (``LOGGED``), and counted as ``deadlettered`` for the
+    alert."""
+    why = without_values(described(error, logged=True))[:300]
+    held = LOGGED.take((consumer, record.topic, why))
+    if held is not None:
+        log.warning(
+            "deadlettered",
+            consumer=consumer,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=why,
+            held_back=held,
+        )
     if telemetry is not None:
         telemetry.records.labels(consumer, "deadlettered").inc()
     return deadletter_record(record, consumer, error, limits)

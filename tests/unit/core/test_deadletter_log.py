@@ -10,16 +10,24 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
+from consumers import deadletter
 from consumers.deadletter import parked, redacted
 from consumers.work import parse_record
 from router.actions import PREFIX, validate_data
 from router.errors import InvalidEvent
 from router.events import Interaction
+from router.logs import Sampled
 from tests.budget import cpu_budget
 
 pytestmark = pytest.mark.unit
 
 POISON = "garbage-phone-POISON3"
+
+
+@pytest.fixture(autouse=True)
+def every_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's lines, whatever the tests before it logged (the log is sampled)."""
+    monkeypatch.setattr(deadletter, "LOGGED", Sampled())
 
 
 def record(value: bytes) -> ConsumerRecord[bytes, bytes]:
@@ -109,3 +117,15 @@ def test_a_long_answer_without_an_address_is_redacted_in_linear_time() -> None:
     """65,536 letters without "@" took 6.5 s of CPU when every position began an address."""
     with cpu_budget(0.3):
         assert redacted("B" * 65_536) == "B" * 65_536
+
+
+def test_a_flood_of_the_same_poison_is_one_line_every_few_seconds_with_a_count() -> None:
+    """2,000 garbage records on ``inbound`` had written 2,000 warnings."""
+    with pytest.raises(InvalidEvent) as raised:
+        validate_data(PREFIX + "customer.upserted", {"email": "ada@example.com", "phone": POISON})
+    with capture_logs() as logs:
+        for _ in range(500):
+            parked(record(b"{}"), "router", raised.value)
+    [line] = [e for e in logs if e["event"] == "deadlettered"]
+    assert line["held_back"] == 0
+    assert deadletter.LOGGED.take(("router", "t.actions", line["error"])) is None  # 499 held
