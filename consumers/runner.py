@@ -45,6 +45,16 @@ class BatchHandler(Protocol):
         """Periodic work that is not driven by records (timers, final metric windows)."""
 
 
+def tick_failed(consumer: str, exc: Exception, telemetry: Telemetry | None) -> None:
+    """A tick that failed on a retriable error: counted, and logged sampled (the tick
+    runs each second while a backend is down)."""
+    if telemetry:
+        telemetry.tick_failures.labels(consumer).inc()
+    held = TICK_FAILURES.take((consumer, type(exc).__name__))
+    if held is not None:
+        log.warning("tick_failed", consumer=consumer, error=_describe(exc), held_back=held)
+
+
 TICK_FAILURES = Sampled()
 """``tick_failed`` at most once per consumer and error every 5 s: the tick runs each
 second, and a backend down for a minute had written sixty lines of each."""
@@ -244,14 +254,7 @@ async def run_consumer(
                 except Exception as exc:
                     if not _retriable(exc):
                         raise
-                    held = TICK_FAILURES.take((handler.name, type(exc).__name__))
-                    if held is not None:  # once a second while a backend is down: sampled
-                        log.warning(
-                            "tick_failed",
-                            consumer=handler.name,
-                            error=_describe(exc),
-                            held_back=held,
-                        )
+                    tick_failed(handler.name, exc, telemetry)
     finally:
         poller.cancel()
         log.info("consumer_stopping", consumer=handler.name)

@@ -485,6 +485,9 @@ class TimersHandler:
         await self._schedule.settle(due, outcome.gone, outcome.later)
         if outcome.fired:  # one line per tick, not per timer: thousands may fire a second
             log.info("timers_fired", **outcome.fired)
+            if self._telemetry is not None:
+                for kind, count in outcome.fired.items():
+                    self._telemetry.timers_fired.labels(kind).inc(count)
 
     async def _fire_round(
         self, queues: list[Queue], now: float, rules: RuleSet, delivery: Delivery, out: Settled

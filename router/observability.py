@@ -94,6 +94,20 @@ class Telemetry:
             ["consumer"],
             registry=r,
         )
+        self.tick_failures = Counter(
+            "switchboard_consumer_tick_failures",
+            "Periodic ticks (timers firing, metric windows made final, the notifier's "
+            "retries) that failed on a retriable error: nothing fired meanwhile",
+            ["consumer"],
+            registry=r,
+        )
+        self.timers_fired = Counter(
+            "switchboard_timers_fired",
+            "Timers fired by the timers role, by kind (warning, breached: SLA; timeout, "
+            "retry: an assignment's)",
+            ["kind"],
+            registry=r,
+        )
         self.metric_counters = Counter(
             "switchboard_metric",
             "Streaming metric counters (SLA, FCR, satisfaction, workload); target: the SLA "

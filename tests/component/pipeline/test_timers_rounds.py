@@ -20,6 +20,7 @@ from consumers.timers import TimersHandler
 from router.codec import TYPE_HEADER
 from router.events import SlaClock, Ticket
 from router.keys import DEFAULT_SHARDS, Keys
+from router.observability import Telemetry
 from router.redis import RedisClient
 from router.topics import OutRecord, Topic
 from rules import RuleSet
@@ -61,7 +62,12 @@ class Timers:
     """How far behind the handlers' clock runs: set, it keeps their ticks from firing, so
     what a snapshot scheduled stays to be seen."""
 
-    def handler(self, closed_retention_s: int = 0, reopen_window_s: int = 0) -> TimersHandler:
+    def handler(
+        self,
+        closed_retention_s: int = 0,
+        reopen_window_s: int = 0,
+        telemetry: Telemetry | None = None,
+    ) -> TimersHandler:
         """A timers process as it starts: nothing remembered."""
         return TimersHandler(
             self.redis,
@@ -73,6 +79,7 @@ class Timers:
             clock=self.now,
             closed_retention_s=closed_retention_s,
             reopen_window_s=reopen_window_s,
+            telemetry=telemetry,
         )
 
     def now(self) -> float:
@@ -119,8 +126,12 @@ def overdue_ticket(n: int = 1, *, warn_at: datetime | None = None) -> Ticket:
 
 async def test_a_warning_and_its_breach_due_together_fire_in_one_tick(timers: Timers) -> None:
     record = await timers.open(overdue_ticket())
+    telemetry = Telemetry()
     with capture_logs() as logs:
-        await timers.handler().handle([record])  # schedules, then ticks once
+        await timers.handler(telemetry=telemetry).handle([record])  # schedules, then ticks
+    counted = telemetry.registry.get_sample_value
+    assert counted("switchboard_timers_fired_total", {"kind": "warning"}) == 1
+    assert counted("switchboard_timers_fired_total", {"kind": "breached"}) == 1
 
     assert await timers.scheduled() == {}
     # one info line for the tick, not one per timer (thousands may fire in a second)
