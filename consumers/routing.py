@@ -116,7 +116,12 @@ class RoutingHandler:
             except InvalidEvent as exc:
                 delivery.add([self._deadletter(record, exc)])
             except Exception as exc:  # a bug must not stop the line: park the record
-                log.exception("routing_failed", offset=record.offset)
+                log.exception(
+                    "routing_failed",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
                 delivery.add([self._deadletter(record, exc)])
         located = await self._locate(actions)  # CRM upserts first: messages see them
         await self._identify([p for p in parsed if isinstance(p, Inbound)])
@@ -191,7 +196,13 @@ class RoutingHandler:
 
     def _deadletter(self, record: Record, exc: Exception) -> OutRecord:
         if not isinstance(exc, InvalidEvent):  # a bug: the traceback was logged where caught
-            log.error("routing_failed", offset=record.offset, error=type(exc).__name__)
+            log.error(
+                "routing_failed",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=type(exc).__name__,
+            )
         return parked(record, self.name, exc, self._limits, self._telemetry)
 
     def _count(self, outcome: str) -> None:

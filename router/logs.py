@@ -27,7 +27,9 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 DEFAULT_LOGGER = "switchboard"
 
 # Libraries whose info lines are connection chatter, not ours to ship: kept at warning.
-QUIET_AT_INFO = ("aiokafka", "uvicorn.access", "httpx", "httpcore")
+# watchfiles says "N changes detected" for any file in the rules' directory; a reload
+# that follows says so itself.
+QUIET_AT_INFO = ("aiokafka", "uvicorn.access", "httpx", "httpcore", "watchfiles")
 
 
 REPEAT_WINDOW_S = 30.0
