@@ -93,7 +93,7 @@ def email(client: httpx.AsyncClient, n: int) -> Awaitable[httpx.Response]:
 async def drive(
     base_url: str, name: str, request: Request, count: int, concurrency: int
 ) -> list[Result]:
-    results = []
+    results: list[Result] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
         for _ in range(20):  # warm-up: connections, topic metadata
@@ -148,8 +148,8 @@ async def raw_produce(settings: Settings, count: int, size: int) -> list[Result]
 async def run(count: int, concurrency: int) -> None:
     with EmbeddedServices() as services:
         settings = Settings(
-            kafka={"bootstrap_servers": services.bootstrap_servers},  # type: ignore[arg-type]
-            redis={"url": services.redis_url},  # type: ignore[arg-type]
+            kafka={"bootstrap_servers": services.bootstrap_servers},
+            redis={"url": services.redis_url},
             topic_prefix="bench",
             log_level="warning",
         )
