@@ -13,7 +13,7 @@ from typing import Any
 import regex
 import structlog
 
-from rules.fields import Values, composed, folded
+from rules.fields import Values, folded
 from rules.pattern_shape import MAX_WAYS, ways
 
 log = structlog.get_logger("switchboard.rules")
@@ -91,13 +91,6 @@ def bounded_search(pattern: regex.Pattern[str]) -> Callable[[str], bool]:
     return found
 
 
-def composed_pattern(pattern: regex.Pattern[str]) -> regex.Pattern[str]:
-    """``pattern`` with its text composed (NFC), as the text it searches is: "é" written
-    as "e" plus a combining accent in a rule file finds "é". Once, at load."""
-    text = composed(pattern.pattern)
-    return pattern if text == pattern.pattern else regex.compile(text, pattern.flags)
-
-
 def match_probe(pattern: regex.Pattern[str], s: int) -> Callable[[Values], bool | None] | None:
     """For ``explain``, the ``matches`` test of ``pattern`` on slot ``s`` that tells a
     search that gave up (None) from one that found nothing (False); it logs nothing, as
@@ -106,7 +99,7 @@ def match_probe(pattern: regex.Pattern[str], s: int) -> Callable[[Values], bool 
     router's hot path stays as it is."""
     if ways(pattern.pattern) <= MAX_WAYS:
         return None
-    search = composed_pattern(pattern).search
+    search = pattern.search
 
     def probe(v: Values) -> bool | None:
         x = v[s]
@@ -238,7 +231,7 @@ def _same(expected: Any) -> Callable[[Any], bool]:
 def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one return per operator
     if op == "equals":
         if isinstance(operand, str):
-            c = composed(operand)  # the slot holds the value composed
+            c = operand
 
             def eq_str(v: Values) -> bool:
                 x = v[s]
@@ -248,7 +241,7 @@ def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one
         same = _fan_out(_same(operand))
         return lambda v: same(v[s])
     if op in ("in", "not_in"):
-        choices = frozenset(composed(o) if isinstance(o, str) else o for o in operand)
+        choices = frozenset(operand)
 
         def one_in(x: Any) -> bool:
             return isinstance(x, str | int | float) and not isinstance(x, bool) and x in choices
@@ -262,18 +255,13 @@ def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one
 
             return is_in
         return lambda v: not any_in(v[s])
-    # a keyword of invisible characters only folds to "", found in every text: the
-    # compiler refuses it (``matches`` finds the characters); never found, should one come
+    # The operands come composed (NFC) from the loader, as the slots' values do; a
+    # keyword that folds to nothing (invisible characters only) the compiler refuses.
     if op in ("contains", "contains_all"):
         needles = tuple(folded(n) for n in operand)
-        if op == "contains_all":
-            return _never if "" in needles else _contains_all(needles, s)
-        needles = tuple(n for n in needles if n)
-        return _contains(needles, s) if needles else _never
+        return _contains(needles, s) if op == "contains" else _contains_all(needles, s)
     if op == "starts_with":
-        prefixes = tuple(p for p in (folded(n) for n in operand) if p)
-        if not prefixes:
-            return _never
+        prefixes = tuple(folded(n) for n in operand)
 
         def starts_with(v: Values) -> bool:
             x = v[s]
@@ -283,7 +271,7 @@ def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one
 
         return starts_with
     if op == "matches":
-        search = bounded_search(composed_pattern(operand))
+        search = bounded_search(operand)
         one_match = _fan_out(
             lambda x: x is not None and search(x if isinstance(x, str) else str(x))
         )
@@ -309,10 +297,6 @@ def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one
 
         return exists
     raise ValueError(f"unknown operator {op!r}")  # pragma: no cover
-
-
-def _never(_v: Values) -> bool:
-    return False
 
 
 def _contains(needles: tuple[str, ...], s: int) -> Test:
