@@ -58,6 +58,7 @@ from channels.models import (
 )
 from channels.problems import ROOT, Problem, at, invalid_fields, validation_errors
 from channels.publish import fingerprint_of
+from channels.signatures import token_digest
 from router.actions import (
     ACTIONS,
     ANY_CONTROL,
@@ -180,7 +181,7 @@ def ingress_marks(
     looked at only when an action names a queue."""
     names_queue = any(_names_queue(p.event) for p in prepared)
     version = rules_version() if names_queue else None
-    by = {AUTH_TYPE: "api_key", AUTH_ID: token_scope(token)[:12]}
+    by = {AUTH_TYPE: "api_key", AUTH_ID: token_digest(token)}
     out = []
     for p in prepared:
         event = p.event

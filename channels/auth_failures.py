@@ -12,7 +12,6 @@ went by unanswered and unlogged.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import math
 import time
@@ -22,6 +21,7 @@ from collections.abc import Callable
 import structlog
 
 from channels.problems import Problem
+from channels.signatures import token_digest
 
 log = structlog.get_logger("switchboard.http")
 
@@ -82,7 +82,7 @@ class AuthFailures:
                 route=route,
                 reason=reason,
                 failures_in_window=count,
-                token_sha256=hashlib.sha256(token.encode()).hexdigest()[:12] if token else None,
+                token_sha256=token_digest(token) if token else None,
             )
 
     def _count_minute(self) -> None:

@@ -117,6 +117,13 @@ def matches_any(given: str | None, secrets: Iterable[str]) -> bool:
     return found
 
 
+def token_digest(token: str) -> str:
+    """Which API token, never the token: the first 12 hex digits of its SHA-256, the same
+    in an action's ``authid`` and in an ``auth_failed`` log line (``printf %s "$TOKEN" |
+    sha256sum | cut -c1-12`` names it)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
 def switchboard_signature(secret: str, timestamp: str, body: bytes) -> str:
     """``sha256=`` + hex HMAC-SHA256(secret, ``"<timestamp>."`` + raw body)."""
     message = f"{timestamp}.".encode() + body

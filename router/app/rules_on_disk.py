@@ -14,7 +14,7 @@ import structlog
 
 from rules import RuleSet
 from rules.errors import RuleSetInvalid
-from rules.loader import load_ruleset
+from rules.loader import load_ruleset, rule_files
 
 log = structlog.get_logger("switchboard.read_api")
 
@@ -59,8 +59,9 @@ class RulesOnDisk:
 
 
 def _stamp(path: Path) -> tuple[float, ...]:
+    """The modification times of the files a load reads (``rule_files``)."""
     try:
-        files = sorted(path.iterdir()) if path.is_dir() else [path]
+        files = rule_files(path) if path.is_dir() else [path]
         return tuple(f.stat().st_mtime for f in files if f.suffix in (".yaml", ".yml"))
     except OSError:
         return ()
