@@ -32,7 +32,7 @@ PAGE = 500
 class Backfilled:
     customers: int
     """Customers whose ticket hashes were read."""
-    closed: int
+    settled: int
     """Settled (closed or resolved) tickets given their archive timer."""
     due: int
     """Of those, the ones past the retention already: archived within seconds."""
@@ -45,7 +45,7 @@ async def schedule_archives(
     retention = settings.closed_retention_s
     redis = make_redis(settings)
     schedule = TimerSchedule(redis, prefix=settings.topic_prefix, shards=settings.timers_shards)
-    customers = closed = due = 0
+    customers = settled = due = 0
     try:
         async for page in _ticket_hashes(redis, Keys(settings.topic_prefix)):
             with redis_errors():
@@ -60,13 +60,13 @@ async def schedule_archives(
             }
             await schedule.add(timers)
             customers += len(page)
-            closed += len(timers)
+            settled += len(timers)
             due += sum(when <= now for when in timers.values())
             if progress:
-                progress(customers, closed)
+                progress(customers, settled)
     finally:
         await redis.aclose()
-    return Backfilled(customers, closed, due)
+    return Backfilled(customers, settled, due)
 
 
 async def _ticket_hashes(redis: RedisClient, keys: Keys) -> AsyncIterator[list[str]]:

@@ -167,13 +167,13 @@ def state_archive() -> None:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err) as bar:
             task = bar.add_task("reading the customers' tickets", total=None)
 
-            def progress(customers: int, closed: int) -> None:
-                bar.update(task, description=f"{customers:,} customers read, {closed:,} settled")
+            def progress(customers: int, settled: int) -> None:
+                bar.update(task, description=f"{customers:,} customers read, {settled:,} settled")
 
             done = await schedule_archives(settings, time.time(), progress)
         out.print(
             f"customers read: {done.customers:,}; settled tickets given their archive "
-            f"timer: {done.closed:,}, of which past the retention "
+            f"timer: {done.settled:,}, of which past the retention "
             f"({settings.closed_retention_s:,} s): {done.due:,}, which the timers role "
             "archives now.",
             highlight=False,

@@ -350,7 +350,7 @@ async def test_state_archive_gives_tickets_closed_before_archiving_their_timers(
         update={"closed_retention_s": 3600, "reopen_window_s": 3 * 3600}
     )
     done = await schedule_archives(configured, datetime.now(UTC).timestamp())
-    assert (done.customers, done.closed, done.due) == (4, 3, 1)
+    assert (done.customers, done.settled, done.due) == (4, 3, 1)
     kept_for_its_window = resolved.updated_at.timestamp() + 3 * 3600
     assert (await timers.scheduled())[f"{resolved.id}|ticket|archive"] == pytest.approx(
         kept_for_its_window
