@@ -2,8 +2,8 @@
 topic, next to the raw passthrough ceiling of the same broker in the same run.
 
     .venv/bin/python -m bench.router_alone [--events 20000] [--customers 5000]
-        [--no-passthrough] [--profile /tmp/router.svg] [--profile-timers F]
-        [--profile-metrics F]
+        [--no-passthrough] [--agents N] [--profile /tmp/router.svg]
+        [--profile-timers F] [--profile-metrics F]
 
 Starts its own embedded Tansu + valkey, writes ``--events`` 1 kB interaction events to
 ``inbound``, runs the router role in this process and times it from its first committed
@@ -11,7 +11,9 @@ offset until the consumer group's committed offsets reach the end of ``inbound``
 the timers role, and then the metrics role, do the same on the ``tickets`` topic the
 router wrote. ``--profile`` (``--profile-timers``, ``--profile-metrics``) records that
 role's phase with py-spy (an SVG flame graph; speedscope for ``.json``, collapsed
-stacks for ``.txt``).
+stacks for ``.txt``). ``--agents N`` puts N agents online (skills spread over the example
+rules' queues, the rules' capacities) before the timers role runs, and times it until the
+waiting line is also empty: assignment at the size of a contact centre.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +34,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from consumers.state.agents import AgentStore
+from consumers.state.waiting import WaitingLine
 from router.app.bench.events import inbound_events
 from router.app.bench.raw import passthrough, produce_all
 from router.app.console import loop_factory
@@ -40,6 +44,7 @@ from router.app.roles import Shared, run_metrics, run_router, run_timers
 from router.kafka import client_options, make_admin
 from router.logs import configure_logging
 from router.observability import Telemetry
+from router.redis import RedisClient, make_redis
 from router.settings import Settings
 from router.topic_admin import ensure_topics
 from router.topic_watch import TopicWatch
@@ -84,11 +89,18 @@ def restamped(events: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
 
 
 async def timed_role(
-    settings: Settings, role: Role, name: str, topic: Topic, profile: str | None
+    settings: Settings,
+    role: Role,
+    name: str,
+    topic: Topic,
+    profile: str | None,
+    *,
+    until: Callable[[], Awaitable[bool]] | None = None,
 ) -> tuple[int, float, float]:
-    """Run ``role`` until its group committed the end of ``topic``: (records, seconds,
-    CPU seconds of this process) from its first commit (joining the group is not work).
-    The CPU figure is the steadier one on a machine shared with the broker."""
+    """Run ``role`` until its group committed the end of ``topic`` (and ``until`` says
+    done): (records, seconds, CPU seconds of this process) from its first commit (joining
+    the group is not work). The CPU figure is the steadier one on a machine shared with
+    the broker."""
     names = TopicNames(settings.topic_prefix)
     ends = await end_offsets(settings, names(topic))
     total = sum(ends.values())
@@ -130,7 +142,7 @@ async def timed_role(
             if first is None and done > 0:
                 first = (done, now)
                 cpu = time.process_time()
-            if done >= total:
+            if done >= total and (until is None or await until()):
                 break
     finally:
         await admin.close()
@@ -173,13 +185,23 @@ async def main(args: argparse.Namespace) -> None:
             f"router alone  {n / seconds:>9,.0f} events/s  ({n} in {seconds:.2f} s, "
             f"{cpu / n * 1e6:.0f} CPU us/event, {n / cpu:,.0f} events per CPU second)"
         )
+        line = None
+        if args.agents:
+            line = await agents_online(settings, args.agents)
         n, seconds, cpu = await timed_role(
-            settings, run_timers, "timers", Topic.TICKETS, args.profile_timers
+            settings,
+            run_timers,
+            "timers",
+            Topic.TICKETS,
+            args.profile_timers,
+            until=line.empty if line else None,
         )
         print(
             f"timers alone  {n / seconds:>9,.0f} records/s ({n} in {seconds:.2f} s, "
             f"{cpu / n * 1e6:.0f} CPU us/record, {n / cpu:,.0f} records per CPU second)"
         )
+        if line:
+            print(f"              {await line.report()}")
         n, seconds, cpu = await timed_role(
             settings, metrics_role, "metrics", Topic.TICKETS, args.profile_metrics
         )
@@ -187,6 +209,39 @@ async def main(args: argparse.Namespace) -> None:
             f"metrics alone {n / seconds:>9,.0f} records/s ({n} in {seconds:.2f} s, "
             f"{cpu / n * 1e6:.0f} CPU us/record, {n / cpu:,.0f} records per CPU second)"
         )
+
+
+SKILLS = ("billing", "tech", "tier2", "sales", "vip")
+
+
+class Line:
+    """The waiting line and the seats of the agents put online, read by the bench."""
+
+    def __init__(self, client: RedisClient, prefix: str, shards: int, agents: int) -> None:
+        self.client = client
+        self.line = WaitingLine(client, prefix=prefix, shards=shards)
+        self.store = AgentStore(client, prefix=prefix)
+        self.agents = agents
+
+    async def empty(self) -> bool:
+        return not any((await self.line.waiting()).values())
+
+    async def report(self) -> str:
+        held = await self.store.held([f"agent-{i:05d}" for i in range(self.agents)])
+        seats = sum(len(tickets) for tickets in held.values())
+        waiting = sum((await self.line.waiting()).values())
+        return f"{seats:,} tickets assigned to {self.agents:,} agents, {waiting:,} waiting"
+
+
+async def agents_online(settings: Settings, n: int) -> Line:
+    """``n`` agents online, each with two neighbouring skills of the example queues (so
+    ``tech-t2`` finds every fifth), stating no capacity: the rules' apply."""
+    client = make_redis(settings)
+    store = AgentStore(client, prefix=settings.topic_prefix)
+    for i in range(n):
+        skills = [SKILLS[i % len(SKILLS)], SKILLS[(i + 1) % len(SKILLS)]]
+        await store.presence(f"agent-{i:05d}", "online", skills, None)
+    return Line(client, settings.topic_prefix, settings.timers_shards, n)
 
 
 async def metrics_role(
@@ -204,6 +259,7 @@ if __name__ == "__main__":
         "--past", action="store_true", help="keep the events' 2026-11-23 times (timers fire)"
     )
     parser.add_argument("--no-passthrough", dest="passthrough", action="store_false")
+    parser.add_argument("--agents", type=int, default=0, help="agents online for the timers")
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--profile", default=None)
     parser.add_argument("--profile-timers", default=None)

@@ -110,33 +110,6 @@ def choose_agent(
     return min(eligible, key=lambda a: (round(a.occupancy(request), 9), a.idle_since)).agent_id
 
 
-def choose_in_turn(
-    requests: Sequence[AssignRequest],
-    candidates: Iterable[AgentState],
-    pointers: Mapping[str, str | None],
-    holders: Mapping[str, str | None],
-) -> list[str | None]:
-    """``choose_agent`` for each request in order, each one seeing the loads and pointers
-    the choices before it left: the outcome of assigning them one by one. A ticket already
-    held (``holders``: ticket -> agent) keeps its holder. ``pointers``: queue -> the
-    round-robin pointer; every choice moves its queue's pointer, whatever the strategy."""
-    agents = sorted(candidates, key=_by_id)
-    index = {a.agent_id: i for i, a in enumerate(agents)}
-    pointer = dict(pointers)
-    held = dict(holders)
-    chosen: list[str | None] = []
-    for request in requests:
-        agent = held.get(request.ticket_id)
-        if agent is None:
-            agent = choose_agent(request, agents, pointer.get(request.queue))
-            if agent is not None:
-                busiest = max((a.idle_since for a in agents), default=0.0)
-                agents[index[agent]] = agents[index[agent]].holding(request.channel, busiest + 1)
-                pointer[request.queue] = held[request.ticket_id] = agent
-        chosen.append(agent)
-    return chosen
-
-
 def _by_id(agent: AgentState) -> str:
     return agent.agent_id
 

@@ -46,7 +46,8 @@ from typing import Any, Literal, NamedTuple, cast
 import orjson
 from redis.typing import EncodableT, FieldT
 
-from consumers.domain.assignment import AgentState, AssignRequest, FreeAgent, choose_in_turn
+from consumers.domain.assignment import AgentState, AssignRequest, FreeAgent
+from consumers.domain.turns import choose_in_turn
 from router.errors import BackendUnavailable
 from router.keys import Keys
 from router.redis import (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.domain.assignment import AgentState, AssignRequest, choose_agent, choose_in_turn
+from consumers.domain.assignment import AgentState, AssignRequest, choose_agent
+from consumers.domain.turns import choose_in_turn
 
 pytestmark = pytest.mark.unit
 
