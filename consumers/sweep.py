@@ -284,9 +284,14 @@ class LineSweep:
         left = [m for (m, _, _), o in zip(lined, owners, strict=True) if not o]  # forgotten
         views = await self._store.views(
             [
-                ViewRequest(owner, eid(tid, round_), ticket_id=tid)
+                request
                 for (_, tid, round_), owner in found
-                for eid in (assign_event_id, queued_event_id)
+                for request in (
+                    ViewRequest(owner, assign_event_id(tid, round_), ticket_id=tid),
+                    ViewRequest(
+                        owner, queued_event_id(tid, round_), ticket_id=tid, wants_ticket=False
+                    ),
+                )
             ]
         )
         outputs: list[OutRecord] = []

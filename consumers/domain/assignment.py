@@ -369,23 +369,34 @@ class Seats:
         # the narrowest skills first: a ticket any agent could take books one who could
         # take few others, leaving the specialists' seats to the tickets that need them
         narrow_first = sorted(agents, key=lambda a: (len(a.skills), a.agent_id))
+        self._order = [a.agent_id for a in narrow_first]
         self._free = {a.agent_id: dict(a.free) for a in narrow_first}
         self._skills = {a.agent_id: a.skills for a in narrow_first}
+        # (needs, skills) -> where in ``_order`` to look from: the agents before cannot
+        # serve them, and seats are only taken, never freed, until the seats are read
+        # again, so each kind of ticket passes over a full agent once, not once a ticket
+        self._from: dict[tuple[str, frozenset[str]], int] = {}
 
     def copy(self) -> Seats:
         twin = Seats(())
+        twin._order = self._order
         twin._free = {agent: dict(free) for agent, free in self._free.items()}
         twin._skills = self._skills
+        twin._from = dict(self._from)
         return twin
 
     def agent_for(self, need: str, queue_skills: Mapping[str, frozenset[str]]) -> str | None:
         """Some agent with a free seat for a ticket that needs ``channel|queue``, or None."""
         channel, queue = need.split("|", 1)
         skills = queue_skills.get(queue, frozenset())
-        for agent, free in self._free.items():
-            if free.get(channel, 0) > 0 and skills <= self._skills[agent]:
-                return agent
-        return None
+        order, free, has = self._order, self._free, self._skills
+        i = self._from.get((need, skills), 0)
+        while i < len(order) and not (
+            free[order[i]].get(channel, 0) > 0 and skills <= has[order[i]]
+        ):
+            i += 1
+        self._from[(need, skills)] = i
+        return order[i] if i < len(order) else None
 
     def take(self, agent_id: str, channel: str) -> None:
         free = self._free.get(agent_id)

@@ -37,10 +37,12 @@ pending (its event id comes from the entry, so nothing else could reach it again
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, cast
 
 import orjson
@@ -70,6 +72,9 @@ CLAIM = HERE / "claim.lua"
 RELEASE = HERE / "release.lua"
 DEPARTED = HERE / "departed.lua"
 AWAY = HERE / "away.lua"
+
+KEYS_KEPT = 100_000
+"""Agents whose roster keys are kept built (``AgentStore._agent_keys``); more start over."""
 
 CLAIM_ROUNDS = 5
 """Reads and claims for one batch at most: each lost claim means another one succeeded,
@@ -125,6 +130,7 @@ class AgentStore:
         self._departed = load_script(client, DEPARTED)
         self._away = load_script(client, AWAY)
         self._seen_online: list[str] = []  # the online set as last read, for roster.lua
+        self._keys_of: dict[str, tuple[list[str], list[str]]] = {}  # ``_agent_keys``
 
     # --- key names, all under ``Keys(prefix).agents`` ---------------------------------
     @property
@@ -152,6 +158,17 @@ class AgentStore:
 
     def _load(self, agent_id: str, channel: str) -> str:
         return self._p + "load:" + agent_id + ":" + channel
+
+    def _agent_keys(self, agent_id: str, channels: list[str]) -> list[str]:
+        """The keys ``roster.lua`` reads of one agent: its hash, its load on ``channels``.
+        Kept, as the roster is read per offer with every online agent's."""
+        known = self._keys_of.get(agent_id)
+        if known is None or known[0] != channels:
+            if len(self._keys_of) >= KEYS_KEPT:
+                self._keys_of.clear()
+            keys = [self._agent(agent_id), *(self._load(agent_id, c) for c in channels)]
+            known = self._keys_of[agent_id] = (channels, keys)
+        return known[1]
 
     def _holder(self, ticket_id: str) -> str:
         return self._p + "holder:" + ticket_id
@@ -275,7 +292,7 @@ class AgentStore:
             expected = self._seen_online
             keys = [self._online, *gets]
             for agent in expected:
-                keys += [self._agent(agent), *(self._load(agent, c) for c in counted)]
+                keys += self._agent_keys(agent, counted)
             with redis_errors():
                 reply = await self._roster(keys=keys, args=[len(gets), len(counted), *expected])
             if text(reply[0]) == "ok":
@@ -560,11 +577,25 @@ def _check(ticket_id: str, force: bool, while_online: Container[str]) -> str:
 def _agent_state(row: list[Any], channels: list[str]) -> AgentState:
     """One agent as ``roster.lua`` returns it: id, skills, capacity, loads on ``channels``."""
     agent_id, skills, capacity, idle_since, *loads = row
-    stated = orjson.loads(capacity) if capacity else {}
     return AgentState(
         text(agent_id),
-        frozenset(orjson.loads(skills) if skills else ()),
-        {str(channel): int(n) for channel, n in stated.items()},
-        dict(zip(channels, (int(n) for n in loads), strict=True)),
-        float(text(idle_since) or 0),
+        _skills(skills),
+        _capacity(capacity),
+        dict(zip(channels, map(int, loads), strict=True)),
+        float(idle_since or 0),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _skills(stored: bytes) -> frozenset[str]:
+    """An agent's skills as stored; agents share a few sets of skills, so a roster of
+    thousands parses each set once."""
+    return frozenset(orjson.loads(stored)) if stored else frozenset()
+
+
+@functools.lru_cache(maxsize=1024)
+def _capacity(stored: bytes) -> Mapping[str, int]:
+    """An agent's stated capacity as stored, parsed once per distinct value (read-only:
+    agents share it)."""
+    stated = orjson.loads(stored) if stored else {}
+    return MappingProxyType({str(channel): int(n) for channel, n in stated.items()})

@@ -77,6 +77,9 @@ class ViewRequest:
     event_id: str
     refs: list[str] = field(default_factory=list)
     ticket_id: str | None = None  # a known ticket (actions); else found by refs / open
+    # False: only whether the event is done and its outbox are wanted (the ticket is not
+    # parsed: a second view of a ticket already read for another event id)
+    wants_ticket: bool = True
 
 
 @dataclass(slots=True)
@@ -352,7 +355,7 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
             requests, replies, strict=True
         ):
             pending = unpack_records(outbox) if outbox else None
-            ticket, unreadable = stored_ticket(raw) if raw else (None, None)
+            ticket, unreadable = stored_ticket(raw) if raw and r.wants_ticket else (None, None)
             number = int(text(version)) if raw and version else 0
             views.append(
                 ThreadView(

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.domain.assignment import AgentState, AssignRequest, choose_agent
+from consumers.domain.assignment import (
+    AgentState,
+    AssignRequest,
+    FreeAgent,
+    Seats,
+    choose_agent,
+    worth_offering,
+)
 from consumers.domain.turns import choose_in_turn
 
 pytestmark = pytest.mark.unit
@@ -143,3 +150,62 @@ def test_thousands_of_agents_are_looked_at_once_per_kind_of_ticket(
     assert chosen[:40] == expected
     assert len(set(chosen)) == 500  # the least loaded: a new agent each time
     assert looked < 20_000
+
+
+def naive_worth_offering(
+    entries: list[tuple[str, str]], agents: list[FreeAgent], skills: Mapping[str, frozenset[str]]
+) -> list[str]:
+    """The walk's booking by its definition: each member books a seat of the first agent,
+    narrowest skills first, with a free seat on its channel and the queue's skills."""
+    order = sorted(agents, key=lambda a: (len(a.skills), a.agent_id))
+    free = {a.agent_id: dict(a.free) for a in order}
+    chosen = []
+    for member, need in entries:
+        channel, queue = need.split("|", 1)
+        for a in order:
+            if free[a.agent_id].get(channel, 0) > 0 and skills[queue] <= a.skills:
+                free[a.agent_id][channel] -= 1
+                chosen.append(member)
+                break
+    return chosen
+
+
+@st.composite
+def walks(
+    draw: st.DrawFn,
+) -> tuple[list[FreeAgent], list[list[tuple[str, str]]], list[tuple[str, str]]]:
+    ids = draw(st.lists(st.sampled_from(AGENT_IDS), unique=True, max_size=len(AGENT_IDS)))
+    agents = [FreeAgent(i, draw(skill_sets), draw(counts)) for i in ids]
+    needs = st.tuples(st.sampled_from(CHANNELS), st.sampled_from(["q1", "q2", "q3"]))
+    pages = draw(st.lists(st.lists(needs.map("|".join), max_size=12), min_size=1, max_size=4))
+    taken = draw(st.lists(st.tuples(st.sampled_from(AGENT_IDS), st.sampled_from(CHANNELS))))
+    return agents, [[(f"m{i}", n) for i, n in enumerate(page)] for page in pages], taken
+
+
+QUEUE_SKILLS = {"q1": frozenset(), "q2": frozenset({"billing"}), "q3": frozenset({"tech", "vip"})}
+
+
+@settings(max_examples=200, deadline=None)
+@given(walks())
+def test_the_walk_books_the_seats_as_a_pass_over_every_agent_would(
+    walk: tuple[list[FreeAgent], list[list[tuple[str, str]]], list[tuple[str, str]]],
+) -> None:
+    """Pages offered one after another, seats taken between them (what the walk assigned):
+    each page books what a fresh pass over every agent would."""
+    agents, pages, taken = walk
+    seats = Seats(agents)
+    left = {a.agent_id: dict(a.free) for a in agents}
+    for page in pages:
+        now = [FreeAgent(a.agent_id, a.skills, left[a.agent_id]) for a in agents]
+        assert worth_offering(page, seats, QUEUE_SKILLS) == naive_worth_offering(
+            page, now, QUEUE_SKILLS
+        )
+        for agent, channel in taken[:3]:
+            seats.take(agent, channel)
+            if agent in left and channel in left[agent]:
+                left[agent][channel] -= 1
+        taken = taken[3:]
+        after = [FreeAgent(a.agent_id, a.skills, left[a.agent_id]) for a in agents]
+        ahead = {need: 1 for _, need in page}
+        anybody = naive_worth_offering([(n, n) for n in ahead], after, QUEUE_SKILLS)
+        assert seats.serve_any(ahead, QUEUE_SKILLS) == bool(anybody)
