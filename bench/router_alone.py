@@ -34,17 +34,16 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from consumers.state.agents import AgentStore
-from consumers.state.waiting import WaitingLine
 from router.app.bench.events import inbound_events
 from router.app.bench.raw import passthrough, produce_all
+from router.app.bench.staffed import Floor
 from router.app.console import loop_factory
 from router.app.embedded import EmbeddedServices
 from router.app.roles import Shared, run_metrics, run_router, run_timers
 from router.kafka import client_options, make_admin
 from router.logs import configure_logging
 from router.observability import Telemetry
-from router.redis import RedisClient, make_redis
+from router.redis import make_redis
 from router.settings import Settings
 from router.topic_admin import ensure_topics
 from router.topic_watch import TopicWatch
@@ -201,7 +200,8 @@ async def main(args: argparse.Namespace) -> None:
             f"{cpu / n * 1e6:.0f} CPU us/record, {n / cpu:,.0f} records per CPU second)"
         )
         if line:
-            print(f"              {await line.report()}")
+            assigned, waiting = await line.assigned(), await line.waiting()
+            print(f"{'':14}{assigned:,} assigned to {args.agents:,} agents, {waiting:,} waiting")
         n, seconds, cpu = await timed_role(
             settings, metrics_role, "metrics", Topic.TICKETS, args.profile_metrics
         )
@@ -211,37 +211,10 @@ async def main(args: argparse.Namespace) -> None:
         )
 
 
-SKILLS = ("billing", "tech", "tier2", "sales", "vip")
-
-
-class Line:
-    """The waiting line and the seats of the agents put online, read by the bench."""
-
-    def __init__(self, client: RedisClient, prefix: str, shards: int, agents: int) -> None:
-        self.client = client
-        self.line = WaitingLine(client, prefix=prefix, shards=shards)
-        self.store = AgentStore(client, prefix=prefix)
-        self.agents = agents
-
-    async def empty(self) -> bool:
-        return not any((await self.line.waiting()).values())
-
-    async def report(self) -> str:
-        held = await self.store.held([f"agent-{i:05d}" for i in range(self.agents)])
-        seats = sum(len(tickets) for tickets in held.values())
-        waiting = sum((await self.line.waiting()).values())
-        return f"{seats:,} tickets assigned to {self.agents:,} agents, {waiting:,} waiting"
-
-
-async def agents_online(settings: Settings, n: int) -> Line:
-    """``n`` agents online, each with two neighbouring skills of the example queues (so
-    ``tech-t2`` finds every fifth), stating no capacity: the rules' apply."""
-    client = make_redis(settings)
-    store = AgentStore(client, prefix=settings.topic_prefix)
-    for i in range(n):
-        skills = [SKILLS[i % len(SKILLS)], SKILLS[(i + 1) % len(SKILLS)]]
-        await store.presence(f"agent-{i:05d}", "online", skills, None)
-    return Line(client, settings.topic_prefix, settings.timers_shards, n)
+async def agents_online(settings: Settings, n: int) -> Floor:
+    floor = Floor(make_redis(settings), settings, n)
+    await floor.online()
+    return floor
 
 
 async def metrics_role(

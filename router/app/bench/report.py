@@ -16,6 +16,7 @@ from router.app.bench.pipeline import PipelineRun
 from router.app.bench.scale import ScaleOut
 from router.app.bench.soak import SoakSample, growth_after_warmup
 from router.app.bench.solo import Solo
+from router.app.bench.staffed import Staffed
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Measured:
     faststream_s: float | None = None  # None: FastStream not installed
     redis_per_event: dict[str, float] | None = None  # the router alone; None on a cluster
     scale: ScaleOut | None = None
+    staffed: Staffed | None = None
 
 
 def pct(values: list[float], q: float) -> float:
@@ -65,6 +67,8 @@ def build_report(m: Measured) -> dict[str, Any]:
         "router_ratio": _ratio(alone.get("router"), ceiling),
         "timers_per_s": alone.get("timers"),
         "timers_ratio": _ratio(alone.get("timers"), ceiling),
+        "timers_staffed_per_s": round(m.staffed.solo.per_s) if m.staffed else None,
+        "timers_staffed": _staffed(m.staffed),
         "metrics_per_s": alone.get("metrics"),
         "metrics_ratio": _ratio(alone.get("metrics"), ceiling),
         "redis_per_event": m.redis_per_event,
@@ -88,6 +92,18 @@ def build_report(m: Measured) -> dict[str, Any]:
             "e2e_p90": pct(http["e2e"], 0.9),
             "e2e_max": max(http["e2e"], default=float("nan")),
         },
+    }
+
+
+def _staffed(staffed: Staffed | None) -> dict[str, Any] | None:
+    if staffed is None:
+        return None
+    return {
+        "agents": staffed.agents,
+        "records": staffed.solo.total,
+        "assigned": staffed.assigned,
+        "waiting": staffed.waiting,
+        "timed_from_spawn": staffed.solo.from_spawn,
     }
 
 
@@ -240,6 +256,16 @@ def report_table(report: dict[str, Any]) -> Table:
                     else ""
                 ),
             )
+    staffed = report["timers_staffed"]
+    if staffed is not None:
+        table.add_row(
+            f"timers, {staffed['agents']:,} agents online",
+            _num(report["timers_staffed_per_s"]),
+            "",
+            f"{staffed['records']} records of new tickets: {staffed['assigned']} assigned, "
+            f"{staffed['waiting']} left waiting"
+            + (" (includes start-up)" if staffed["timed_from_spawn"] else ""),
+        )
     _scale_rows(table, report["scale_out"])
     redis = report["redis_per_event"]
     if redis is not None:

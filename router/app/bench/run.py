@@ -25,6 +25,7 @@ from router.app.bench.report import Measured, build_report, print_report
 from router.app.bench.scale import PROCESSES, scale_out
 from router.app.bench.soak import soak as soak_run
 from router.app.bench.solo import role_alone
+from router.app.bench.staffed import AGENTS, staffed_timers
 from router.app.console import done_or_stopped
 from router.app.embedded import EmbeddedServices, on_embedded_broker
 from router.kafka import make_admin
@@ -128,7 +129,7 @@ async def _measure(
         progress.print(line, highlight=False, soft_wrap=True)
 
     with_faststream = fs_passthrough.available()
-    steps = 8 + bool(soak) + with_faststream
+    steps = 9 + bool(soak) + with_faststream
     step = iter(range(1, steps + 1))
     await ensure_topics(settings)
     raw_topic, sink_topic = f"{settings.topic_prefix}.raw", f"{settings.topic_prefix}.raw-out"
@@ -162,6 +163,8 @@ async def _measure(
     say(f"{next(step)}/{steps} timers alone, then metrics alone, on the router's tickets ...")
     for role in ("timers", "metrics"):
         alone[role] = await role_alone(solo, roles, role, Topic.TICKETS, say)
+    say(f"{next(step)}/{steps} timers with {AGENTS:,} agents online, on new tickets ...")
+    staffed = await staffed_timers(await _side_prefix(settings, "staffed"), roles, events, say)
     say(
         f"{next(step)}/{steps} scale-out: router, then timers, {PROCESSES} processes each, "
         f"on the same {n} events ..."
@@ -187,6 +190,7 @@ async def _measure(
         soak=soaked,
         redis_per_event=redis_per_event,
         scale=scaled,
+        staffed=staffed,
     )
     report = build_report(measured)
     print_report(report, console, as_json=as_json)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -104,18 +104,20 @@ async def role_alone(
     say: Callable[[str], None],
     *,
     processes: int = 1,
+    until: Callable[[], Awaitable[bool]] | None = None,
+    label: str | None = None,
 ) -> Solo:
     """Spawn ``processes`` of ``role`` (one consumer group) and time them through
-    everything now in ``topic``. With several, the clock starts at the first commit after
-    every one is ready: what the first did alone before the others joined, and the batch
-    it had in hand then, are not counted."""
+    everything now in ``topic`` (and until ``until`` says done). With several, the clock
+    starts at the first commit after every one is ready: what the first did alone before
+    the others joined, and the batch it had in hand then, are not counted."""
     ends = await end_offsets(settings, TopicNames(settings.topic_prefix)(topic))
     total = sum(ends.values())
     group = f"{settings.consumer_group_prefix}.{role}"
     timeout_s = max(60.0, total / 100)
     admin = make_admin(settings)
     ports = [free_port() for _ in range(processes)]
-    name = role if processes == 1 else f"{role} x{processes}"
+    name = label or (role if processes == 1 else f"{role} x{processes}")
     try:
         await admin.start()
         for port in ports:
@@ -125,7 +127,7 @@ async def role_alone(
         joined: int | None = None  # records done when the last one was ready
         waiting = list(ports)
         done, shown = 0, 0
-        while done < total:
+        while done < total or (until is not None and not await until()):
             await asyncio.sleep(POLL_S)
             roles.check_alive()
             if time.perf_counter() - spawned > timeout_s:

@@ -384,7 +384,7 @@ def test_tail_of_a_topic_that_does_not_exist_is_one_line_and_exit_2(services: ob
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)  # about 100 s alone: eight role processes, each joining its group
+@pytest.mark.timeout(300)  # about 110 s alone: ten role processes, each joining its group
 def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     result = switchboard("bench", "--events", "300", "--json", env=clean_env(), timeout=280)
     assert result.returncode == 0, result.stderr
@@ -403,6 +403,10 @@ def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     # metrics reads the tickets topic after timers, which adds its own records to it
     assert 300 < report["alone_records"]["timers"] <= report["alone_records"]["metrics"]
     assert report["router_ratio"] > 0
+    staffed = report["timers_staffed"]  # every new ticket offered to an agent online
+    assert (staffed["agents"], staffed["waiting"]) == (1000, 0)
+    assert 0 < staffed["assigned"] <= 300
+    assert report["timers_staffed_per_s"] > 0
     scale = report["scale_out"]  # 1 vs 2 processes on the same partitions, nothing twice
     for role in ("router", "timers"):
         assert scale[role]["1"] > 0, role
