@@ -180,10 +180,15 @@ def build_router() -> APIRouter:
         raw = await read_body(request, settings.max_body_bytes)
         if settings.meta_app_secret is not None:
             secret = settings.meta_app_secret.get_secret_value()
-            if not verify_meta(secret, raw, single_header(request.headers, META_HEADER)):
+            signature = single_header(request.headers, META_HEADER)
+            if not verify_meta(secret, raw, signature):
                 raise Problem(
                     401,
-                    f"missing or invalid {META_HEADER}",
+                    f"missing {META_HEADER}: SWITCHBOARD_META_APP_SECRET is set"
+                    if signature is None
+                    else f"invalid {META_HEADER}: not the HMAC-SHA256 of this body with "
+                    "SWITCHBOARD_META_APP_SECRET (the app's secret, as Meta signs; a proxy "
+                    "must pass the body on unchanged)",
                     slug="signature",
                     headers={"WWW-Authenticate": PROVIDER_CHALLENGES[META_HEADER]},
                 )

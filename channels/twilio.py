@@ -136,11 +136,24 @@ def to_interaction(
     )
 
 
-def signature_problem() -> Problem:
-    """401 naming the header, with its challenge (``WWW-Authenticate``)."""
+def signature_problem(signature: str | None = None, url: str | None = None) -> Problem:
+    """401 naming the header, with its challenge (``WWW-Authenticate``), and what is wrong:
+    no signature, or one that does not sign this request. Twilio signs the URL it called,
+    so the URL it was checked against is named: behind a proxy that rewrites the host or
+    the scheme, that URL is not Twilio's until ``SWITCHBOARD_PUBLIC_URL`` says so (the
+    usual cause, and Twilio's debugger shows this answer)."""
+    if signature is None:
+        detail = f"missing {TWILIO_HEADER}: SWITCHBOARD_TWILIO_AUTH_TOKEN is set"
+    else:
+        at = f" at {url}" if url else ""
+        detail = (
+            f"invalid {TWILIO_HEADER}: it does not sign this request{at} with "
+            "SWITCHBOARD_TWILIO_AUTH_TOKEN (Twilio signs the URL it calls: "
+            "SWITCHBOARD_PUBLIC_URL sets ours when a proxy changes it)"
+        )
     return Problem(
         401,
-        f"missing or invalid {TWILIO_HEADER}",
+        detail,
         slug="signature",
         headers={"WWW-Authenticate": PROVIDER_CHALLENGES[TWILIO_HEADER]},
     )
@@ -152,7 +165,7 @@ def signed_pairs(raw: bytes) -> list[tuple[str, str]]:
     A body Twilio signed is UTF-8 and well formed, so it reads the same as when parsed;
     and it has far fewer than ``MAX_FORM_FIELDS`` fields: more are not parsed at all."""
     if form_fields(raw) > MAX_FORM_FIELDS:
-        raise signature_problem()
+        raise signature_problem("", None)
     return parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
 
 
@@ -202,9 +215,11 @@ def build_router() -> APIRouter:
             if settings.twilio_auth_token is not None:
                 token = settings.twilio_auth_token.get_secret_value()
                 signature = single_header(request.headers, TWILIO_HEADER)
+                if signature is None:
+                    raise signature_problem()
                 url = signed_url(settings, request)
                 if not verify_twilio(token, url, signed_pairs(raw), signature, raw):
-                    raise signature_problem()
+                    raise signature_problem(signature, url)
             fields = dict(parse_form_pairs(raw))
             if status_callback(fields):
                 return IgnoredBody()

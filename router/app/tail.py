@@ -30,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from router.app.reading import PREFIX_SETTING
 from router.errors import SwitchboardError
 from router.kafka import client_options
 from router.settings import Settings
@@ -65,8 +67,9 @@ class UnknownTopic(SwitchboardError):
     Not retriable: asking again gives the same answer until someone creates the topic.
     """
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no topic {name!r} (run `switchboard topics ensure`?)")
+    def __init__(self, name: str, *, prefixed: bool = False) -> None:
+        where = f"{PREFIX_SETTING}: " if prefixed else ""
+        super().__init__(f"{where}no topic {name!r} (run `switchboard topics ensure`?)")
         self.name = name
 
 
@@ -113,14 +116,17 @@ async def tail_topic(
         await consumer._client.force_metadata_update()  # noqa: SLF001
         partitions = consumer.partitions_for_topic(name)
         if not partitions:
-            raise UnknownTopic(name)
+            # a registry topic under the prefix: a wrong prefix is likelier than no topics
+            raise UnknownTopic(name, prefixed=registry is not None)
         tps = [TopicPartition(name, p) for p in sorted(partitions)]
         consumer.assign(tps)
+        started_ms = int(time.time() * 1000)
         if from_beginning:
             await consumer.seek_to_beginning(*tps)
         else:
             await consumer.seek_to_end(*tps)
         ends = await consumer.end_offsets(tps)
+        older = {} if from_beginning else dict(ends)
         metrics = registry in METRIC_TOPICS.values() and not as_json
         latest: dict[str, dict[str, Any]] = {}
         unread = 0
@@ -136,7 +142,7 @@ async def tail_topic(
                 if not follow and idle >= IDLE_POLLS_AT_END:
                     break
                 for records in batch.values():
-                    for record in records:
+                    for record in fresh(records, older, started_ms):
                         if limit and seen >= limit:
                             break
                         seen += 1
@@ -155,6 +161,36 @@ async def tail_topic(
     finally:
         await consumer.stop()
     return seen
+
+
+STALE_SPAN = 10_000
+"""How far past a partition's reported end a record may still be one written before the
+tail started (``written_before``): at most one producer batch."""
+
+
+def fresh(
+    records: list[ConsumerRecord[Any, Any]], ends: dict[TopicPartition, int], at_ms: int
+) -> list[ConsumerRecord[Any, Any]]:
+    """``records`` without those ``written_before`` the tail started."""
+    if not ends:
+        return records
+    return [r for r in records if not written_before(r, ends, at_ms)]
+
+
+def written_before(
+    record: ConsumerRecord[Any, Any], ends: dict[TopicPartition, int], at_ms: int
+) -> bool:
+    """A record from before ``at_ms``, just past the end offset the broker reported, that
+    ``--no-from-beginning`` must not print. Some brokers (embedded Tansu) report the end
+    of a partition whose last write held several records as that batch's first offset
+    plus one, so seeking to the end lands inside the last batch: its records follow,
+    stamped before the tail started."""
+    end = ends.get(TopicPartition(record.topic, record.partition))
+    return (
+        end is not None
+        and end <= record.offset < end + STALE_SPAN
+        and 0 <= record.timestamp < at_ms
+    )
 
 
 def uncut(console: Console) -> Console:

@@ -211,10 +211,15 @@ async def test_twilio_bad_signature_and_bad_input(
     tampered = body.replace("parcel", "parcels")
     async with client_for(twilio_settings) as client:
         post = client.post
-        assert_problem(await post(path, content=body, headers=FORM), 401)
+        unsigned = assert_problem(await post(path, content=body, headers=FORM), 401)
+        assert unsigned["detail"].startswith("missing X-Twilio-Signature")
         assert_problem(await post(path, content=tampered, headers=signed(SMS, path)), 401)
         other_path = signed(SMS, "/v1/channels/whatsapp")
-        assert_problem(await post(path, content=body, headers=other_path), 401)
+        wrong_url = assert_problem(await post(path, content=body, headers=other_path), 401)
+        # the URL it was checked against: a proxy changing it is the usual cause
+        assert wrong_url["detail"].startswith("invalid X-Twilio-Signature")
+        assert "/v1/channels/sms with SWITCHBOARD_TWILIO_AUTH_TOKEN" in wrong_url["detail"]
+        assert "SWITCHBOARD_PUBLIC_URL" in wrong_url["detail"]
         no_sid = {k: v for k, v in SMS.items() if k != "MessageSid"}
         assert_problem(
             await post(path, content=urlencode(no_sid), headers=signed(no_sid, path)),
@@ -308,8 +313,10 @@ async def test_meta_changed_byte_or_missing_signature_is_401(
         post = client.post
         url = "/v1/channels/messenger"
         good = {**JSON, "X-Hub-Signature-256": META["expected_header"]}
-        assert_problem(await post(url, content=tampered, headers=good), 401)
-        assert_problem(await post(url, content=SIGNED_BODY, headers=JSON), 401)
+        changed = assert_problem(await post(url, content=tampered, headers=good), 401)
+        assert changed["detail"].startswith("invalid X-Hub-Signature-256: not the HMAC-SHA256")
+        unsigned = assert_problem(await post(url, content=SIGNED_BODY, headers=JSON), 401)
+        assert unsigned["detail"].startswith("missing X-Hub-Signature-256")
         wrong = {**JSON, "X-Hub-Signature-256": "sha256=" + "0" * 64}
         assert_problem(await post(url, content=SIGNED_BODY, headers=wrong), 401)
         unsigned_junk = b'{"object": "page"}'

@@ -111,6 +111,40 @@ async def test_follow_waits_for_new_records_until_stopped(settings: Settings) ->
     assert await asyncio.wait_for(task, RETURNS_WITHIN) == 2
 
 
+async def test_following_from_the_end_prints_only_records_written_after_it_started(
+    settings: Settings,
+) -> None:
+    """Records written before, in one multi-record batch (as a role writes a poll's), are
+    not printed: the embedded broker reports such a partition's end inside that batch."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        name = TopicNames(settings.topic_prefix)(Topic.TICKETS)
+        batch = producer.create_batch()
+        for n in range(5):
+            batch.append(key=b"T-old", value=orjson.dumps(lifecycle(n)), timestamp=None)
+        batch.close()
+        await (await producer.send_batch(batch, name, partition=0))
+    finally:
+        await producer.stop()
+    buffer = io.StringIO()
+    stop = asyncio.Event()
+    console = Console(file=buffer, width=300, color_system=None)
+    task = asyncio.create_task(
+        tail_topic(settings, "tickets", stop, console, follow=True, from_beginning=False)
+    )
+    await asyncio.sleep(1.5)  # joined, and polled what followed the reported end
+    await produce(settings, Topic.TICKETS, ("T-new", lifecycle(7)))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RETURNS_WITHIN
+    while "T-new" not in buffer.getvalue() and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    stop.set()
+    assert await asyncio.wait_for(task, RETURNS_WITHIN) == 1
+    assert "T-old" not in buffer.getvalue()
+    assert "key=T-new" in buffer.getvalue()
+
+
 async def test_metric_topic_is_a_table_of_the_latest_revisions(settings: Settings) -> None:
     def window(revision: int, breached: int) -> dict[str, Any]:
         return {
@@ -161,6 +195,19 @@ async def test_unknown_topic_is_an_error_naming_it(settings: Settings) -> None:
     assert caught.value.name == "no-such-topic"
     assert str(caught.value) == "no topic 'no-such-topic' (run `switchboard topics ensure`?)"
     assert not caught.value.retriable
+
+
+async def test_a_registry_topic_missing_names_the_prefix_setting(settings: Settings) -> None:
+    """``tail tickets`` under a prefix nobody created topics for: a wrong prefix is the
+    likelier cause, and running ``topics ensure`` with it would make a second, empty
+    installation."""
+    other = settings.model_copy(update={"topic_prefix": "nobody-here"})
+    with pytest.raises(UnknownTopic) as caught:
+        await run_tail(other, "tickets")
+    assert str(caught.value) == (
+        "SWITCHBOARD_TOPIC_PREFIX: no topic 'nobody-here.tickets' "
+        "(run `switchboard topics ensure`?)"
+    )
 
 
 def interaction(n: int) -> dict[str, Any]:
