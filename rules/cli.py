@@ -163,6 +163,10 @@ def check(
 ) -> None:
     """Validate rules: errors exit 1; warnings are printed but pass; a missing PATH exits 2."""
     _existing(path)
+    if templates is not None and not templates.is_dir():
+        # the notifier refuses to start on it: a check must not pass with warnings
+        _error(f"{templates}: no such directory (--templates, SWITCHBOARD_TEMPLATES_PATH)")
+        raise typer.Exit(2)
     ruleset = _load(path, report=True)
     warnings = find_warnings(ruleset)
     warnings += notification_warnings(ruleset, templates or templates_dir(path))

@@ -78,7 +78,18 @@ def as_paragraphs(text: str) -> str:
 def _mount_rules() -> None:
     from rules.cli import app as rules_app
 
-    app.add_typer(rules_app, name="rules", help="Check, test, explain and simulate rules.")
+    app.add_typer(
+        rules_app,
+        name="rules",
+        help="Check, test, explain and simulate rules.",
+        callback=_rules_settings,
+    )
+
+
+def _rules_settings() -> None:
+    """The rule tools read few settings, but a bad value or a misspelt name is said as for
+    every command (one line and exit 2; a warning with the closest name)."""
+    settings_or_exit()
 
 
 _mount_rules()

@@ -529,7 +529,9 @@ def _role_tasks(
     if holder is None:
         tasks.append(asyncio.create_task(answer_sighup(stop, roles), name="sighup"))
     else:
-        tasks.append(asyncio.create_task(watch_rules(holder, stop, shared.telemetry), name="rules"))
+        # its lines name the roles the rules serve, as every line of a role does
+        watching = watch_rules(holder, stop, shared.telemetry)
+        tasks.append(_named(watching, "rules", role=",".join(sorted(roles))))
         if "router" in roles:
             router = run_router(settings, stop, shared, holder)
             tasks.append(_named(router, "router"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -526,3 +527,50 @@ def test_a_date_without_a_time_in_a_cases_file_is_named_plainly(tmp_path: Path) 
         f"{cases}:1:6: now: 2026-03-04 is a date "
         "(hint: give a time with an offset, e.g. 2026-03-04T10:00:00Z)\n"
     )
+
+
+def test_check_refuses_a_templates_directory_that_is_not_there(tmp_path: Path) -> None:
+    """The notifier refuses to start on it: a CI gate must not pass with nine warnings."""
+    missing = tmp_path / "nope"
+    given = run("check", EXAMPLES, "--templates", missing)
+    assert (given.returncode, given.stdout) == (2, "")
+    assert given.stderr == (
+        f"error: {missing}: no such directory (--templates, SWITCHBOARD_TEMPLATES_PATH)\n"
+    )
+    from_env = subprocess.run(
+        [sys.executable, "-m", "rules.cli", "check", str(EXAMPLES)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+        env={**os.environ, "SWITCHBOARD_TEMPLATES_PATH": str(missing)},
+    )
+    assert from_env.returncode == 2, from_env.stdout
+
+
+def switchboard_rules(*args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "router.app", "rules", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+        env={**clean, **env},
+    )
+
+
+def test_the_rule_tools_check_settings_as_every_command_does() -> None:
+    """A misspelt setting is warned of with the closest name, a bad value is one line and
+    exit 2, as for every other command (they had been read by no rule tool)."""
+    typo = switchboard_rules("check", EXAMPLES, SWITCHBOARD_KAFKA_PARTITION="3")
+    assert typo.returncode == 0, typo.stderr
+    assert (
+        "SWITCHBOARD_KAFKA_PARTITION is no setting; did you mean SWITCHBOARD_KAFKA_PARTITIONS?"
+        in typo.stderr
+    )
+    bad = switchboard_rules("check", EXAMPLES, SWITCHBOARD_LOG_LEVEL="verbose")
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert bad.stderr.startswith("error: SWITCHBOARD_LOG_LEVEL: ")
