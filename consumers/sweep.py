@@ -117,8 +117,8 @@ class LineSweep:
         seen = (await self._agents.changes(), rules.hash)
         if seen != self._walked:  # a presence counts a change: departures are read then
             settled = await self._withdraw(at)
-            await self._walk(rules, at, complete=self._walked is None)
-            if settled:  # else the next sweep withdraws what is left
+            walked = await self._walk(rules, at, complete=self._walked is None)
+            if settled and walked:  # else the next sweep withdraws (or walks) what is left
                 self._walked = seen
         after: Entry | None = None
         while page := await self._line.recheck_page(after):
@@ -168,23 +168,28 @@ class LineSweep:
         await self._agents.departed([d for d in departures if d.agent_id not in moved])
         return not moved
 
-    async def _walk(self, rules: RuleSet, at: datetime, *, complete: bool) -> None:
+    async def _walk(self, rules: RuleSet, at: datetime, *, complete: bool) -> bool:
         """Offer, in line order, the tickets the free seats could take, until nobody could
         take any of those still ahead (or to the end when ``complete``, for members
-        whose needs are unknown)."""
+        whose needs are unknown). False when the hold on the line lapsed on the way: the
+        walk is another process's to make then."""
         skills = {name: queue.skills for name, queue in rules.queues.items()}
+        capacity = rules.assignment.capacity
         counted = await self._line.waiting()
         ahead = {need: n for need, n in counted.items() if queue_of(need) in skills}
         await self._warn_unknown(
             rules, {queue_of(need) for need, n in counted.items() if n}, counted
         )
-        seats = Seats(await self._agents.free_seats(rules.assignment.capacity))
+        seats = Seats(await self._agents.free_seats(capacity))
         after: Entry | None = None
         while complete or seats.serve_any(ahead, skills):
+            if after is not None and not await self._line.lead(self._me, HOLD_S):
+                return False  # the hold lapsed (a slow page): another process sweeps now
             page = await self._line.page(after)
             if not page:
-                return
+                return True
             after = page[-1]
+            reread = False  # the seats, once per page when an offer finds them wrong
             place = {e.member: e for e in page}
             pending = dict(zip(place, await self._line.needs_of(page), strict=True))
             for need in pending.values():
@@ -197,11 +202,17 @@ class LineSweep:
                 offered = await self._offer([place[m] for m in picks], rules, at)
                 for member in picks:
                     del pending[member]
-                if offered.waiting & expected:  # the seats were wrong (declined, or moved)
-                    seats = Seats(await self._agents.free_seats(rules.assignment.capacity))
-                    continue
+                if offered.waiting & expected and not reread:
+                    # The seats were wrong (declined, or moved): read again, once a page. A
+                    # seat taken meanwhile is then known; wrong again, the tickets were
+                    # declined by (or are barred from) the agents free for them, which no
+                    # read shows. Reading every agent per such ticket had made a walk past
+                    # a hundred of them take seconds at 1,000 agents online.
+                    seats, reread = Seats(await self._agents.free_seats(capacity)), True
+                    continue  # the read includes this offer's seats
                 for agent, channel in offered.assigned.values():
                     seats.take(agent, channel)
+        return True
 
     async def _offer(self, entries: list[Entry], rules: RuleSet, at: datetime) -> Offered:
         """Assign each ticket if an agent is free, else announce once that it waits; then

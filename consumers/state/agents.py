@@ -41,6 +41,7 @@ import functools
 import time
 import uuid
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, cast
@@ -83,7 +84,17 @@ so rounds are only spent while seats are being filled."""
 READ_ROUNDS = 5
 """Calls of ``roster.lua`` or ``release.lua`` for one read or release at most: each call
 that finds the state changed since it was read answers the state now, so another round
-is needed only when it changed again meanwhile."""
+is needed only when it changed again meanwhile. The roster's last round takes the agents
+it found still online (a login storm changes the set faster than it is read): those who
+came online meanwhile are left for the next read, as an offer is only a hint."""
+
+ROSTER_REUSE_S = 1.0
+"""How long the agents read for one step of a sweep (the walk's free seats, an offer)
+serve the offers after it, with this store's own claims counted in: the holders and
+round-robin pointers are still read each time (one MGET), but not every agent's hash and
+loads, an O(agents) read that holds Redis for 16 ms at 1,000 agents. A claim checks the
+seat again, so a stale load costs at most a claim round; seats freed by other processes
+meanwhile count a change, and the next sweep reads afresh."""
 
 Outcome = Literal["claimed", "held", "full", "offline"]
 WON: frozenset[Outcome] = frozenset({"claimed", "held"})
@@ -131,6 +142,7 @@ class AgentStore:
         self._away = load_script(client, AWAY)
         self._seen_online: list[str] = []  # the online set as last read, for roster.lua
         self._keys_of: dict[str, tuple[list[str], list[str]]] = {}  # ``_agent_keys``
+        self._read: _RosterRead | None = None  # the agents as last read (``ROSTER_REUSE_S``)
 
     # --- key names, all under ``Keys(prefix).agents`` ---------------------------------
     @property
@@ -250,7 +262,7 @@ class AgentStore:
         ``CLAIM_ROUNDS`` gets None and counts a change, so the next sweep offers it again."""
         chosen: list[str | None] = [None] * len(requests)
         pending = list(range(len(requests)))
-        for _ in range(CLAIM_ROUNDS):
+        for round_ in range(CLAIM_ROUNDS):
             if not pending:
                 return chosen
             batch = [requests[i] for i in pending]
@@ -258,6 +270,7 @@ class AgentStore:
                 CHANNELS,  # occupancy weighs every channel
                 tickets=[r.ticket_id for r in batch],
                 queues=[r.queue for r in batch],
+                reuse_s=ROSTER_REUSE_S if round_ == 0 else 0.0,  # lost a claim: read again
             )
             choices = choose_in_turn(batch, roster.agents, roster.pointers, roster.holders)
             picks: list[tuple[int, AssignRequest, str]] = []
@@ -279,35 +292,56 @@ class AgentStore:
         return chosen
 
     async def roster(
-        self, channels: Iterable[str], *, tickets: Sequence[str] = (), queues: Sequence[str] = ()
+        self,
+        channels: Iterable[str],
+        *,
+        tickets: Sequence[str] = (),
+        queues: Sequence[str] = (),
+        reuse_s: float = 0.0,
     ) -> Roster:
         """The online agents with their load on ``channels``, the holders of ``tickets``
         and the round-robin pointers of ``queues``, read in one step (``roster.lua``): one
-        round trip, two when the online set changed since this store last read it."""
+        round trip, two when the online set changed since this store last read it.
+        ``reuse_s``: agents this store read that recently (on the same channels) are
+        taken as read, with its claims since counted in; only the holders and pointers
+        are read then (``ROSTER_REUSE_S``)."""
         counted = sorted(set(channels))
         tickets = list(dict.fromkeys(tickets))
         queues = list(dict.fromkeys(queues))
         gets = [*(self._holder(t) for t in tickets), *(self._pointer(q) for q in queues)]
-        for _ in range(READ_ROUNDS):
+        last = self._read
+        if last and last.channels == counted and time.monotonic() - last.at < reuse_s:
+            with redis_errors():
+                values = await get_many(self._r, gets)
+            agents = list(last.agents.values())
+        else:
+            agents, values = await self._read_roster(counted, gets)
+            self._read = _RosterRead(time.monotonic(), counted, {a.agent_id: a for a in agents})
+        found = [text(v) or None if v is not None else None for v in values]
+        return Roster(
+            agents,
+            dict(zip(tickets, found[: len(tickets)], strict=True)),
+            dict(zip(queues, found[len(tickets) :], strict=True)),
+        )
+
+    async def _read_roster(
+        self, counted: list[str], gets: list[str]
+    ) -> tuple[list[AgentState], list[Any]]:
+        """``roster.lua`` until it reads the online set as expected (``READ_ROUNDS``)."""
+        for round_ in range(1, READ_ROUNDS + 1):
             expected = self._seen_online
             keys = [self._online, *gets]
             for agent in expected:
                 keys += self._agent_keys(agent, counted)
             with redis_errors():
                 reply = await self._roster(keys=keys, args=[len(gets), len(counted), *expected])
-            if text(reply[0]) == "ok":
-                break
-            self._seen_online = sorted(text(agent) for agent in reply[1])
-        else:
-            raise BackendUnavailable("redis", "the online agents kept changing while read")
-        rows, values = reply[1], reply[2]
-        agents = [_agent_state(row, counted) for row in rows]
-        found = [text(v) or None for v in values]
-        return Roster(
-            agents,
-            dict(zip(tickets, found[: len(tickets)], strict=True)),
-            dict(zip(queues, found[len(tickets) :], strict=True)),
-        )
+            status, rows, values = text(reply[0]), reply[1], reply[2]
+            if status == "ok" or round_ == READ_ROUNDS:
+                if status != "ok":  # still changing: the agents found still online
+                    self._seen_online = sorted(text(agent) for agent in reply[3])
+                return [_agent_state(row, counted) for row in rows], values
+            self._seen_online = sorted(text(agent) for agent in reply[3])
+        raise AssertionError("unreachable: the last round returns")
 
     async def claim(
         self,
@@ -347,7 +381,12 @@ class AgentStore:
             ]
         with redis_errors():
             replies = await self._claim(keys=keys, args=args)
-        return [Claim(cast(Outcome, text(outcome)), text(agent)) for outcome, agent in replies]
+        claims = [Claim(cast(Outcome, text(outcome)), text(agent)) for outcome, agent in replies]
+        if any(c.outcome not in WON for c in claims):
+            self._read = None  # the agents moved since read: the next offer reads them
+        elif self._read is not None:
+            self._read.count(picks, claims, now)
+        return claims
 
     async def free_seats(self, default_capacity: Mapping[str, int]) -> list[FreeAgent]:
         """Every online agent with its skills and free seats per channel, in one round
@@ -434,6 +473,7 @@ class AgentStore:
         ticket_ids = list(dict.fromkeys(ticket_ids))
         if not ticket_ids:
             return {}
+        self._read = None  # the seats freed: the next offer reads the agents again
         read = [k for t in ticket_ids for k in (self._holder(t), self._holder_channel(t))]
         with redis_errors():
             seen = [text(v) if v is not None else "" for v in await get_many(self._r, read)]
@@ -554,6 +594,26 @@ class AgentStore:
                 )
             )
         return out
+
+
+@dataclass(slots=True)
+class _RosterRead:
+    """The agents as ``roster.lua`` last read them (``ROSTER_REUSE_S``), with the seats
+    this store claimed since."""
+
+    at: float  # time.monotonic()
+    channels: list[str]
+    agents: dict[str, AgentState]
+
+    def count(
+        self, picks: Sequence[tuple[AssignRequest, str]], claims: list[Claim], now: float
+    ) -> None:
+        """The seats ``claims`` took (``claimed``: not those held before) held by their
+        agents, who are the busiest from ``now`` on, as ``claim.lua`` records them."""
+        for (request, agent_id), claim in zip(picks, claims, strict=True):
+            agent = self.agents.get(agent_id)
+            if claim.outcome == "claimed" and agent is not None:
+                self.agents[agent_id] = agent.holding(request.channel, now)
 
 
 class AgentRecord(NamedTuple):

@@ -8,31 +8,35 @@
 --       channels
 -- ARGV: 1 how many keys to GET, 2 how many channels to count, 3.. the agents expected
 --       online (each once)
--- Returns {'ok', agents, values}: each online agent as {id, skills JSON, capacity JSON,
--- idle since (epoch seconds), then its load on each channel}, '' for a field never set;
--- values: the GET keys' values, '' when unset.
--- Returns {'stale', members} when the online set is not the agents expected: its members,
--- to call again with.
+-- Returns {'ok', agents, values, {}}: each online agent as {id, skills JSON, capacity
+-- JSON, idle since (epoch seconds), then its load on each channel}, '' for a field never
+-- set; values: the GET keys' values, '' when unset.
+-- Returns {'stale', agents, values, members} when the online set is not the agents
+-- expected: the agents expected that are still online, read as above, and the set's
+-- members, to call again with (or, after a few calls under a login storm, to take the
+-- agents found as they are: those who came online meanwhile wait for the next read).
 local gets, channels = tonumber(ARGV[1]), tonumber(ARGV[2])
 local expected = #ARGV - 2
-local same = redis.call('SCARD', KEYS[1]) == expected
-for i = 3, #ARGV do
-  if not same then break end
-  same = redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 1
-end
-if not same then return {'stale', redis.call('SMEMBERS', KEYS[1])} end
+local online = 0
 local agents = {}
 for i = 0, expected - 1 do
-  local k = 2 + gets + i * (1 + channels)
-  local profile = redis.call('HMGET', KEYS[k], 'skills', 'capacity', 'idle_since')
-  local row = {ARGV[3 + i], profile[1] or '', profile[2] or '', profile[3] or ''}
-  for c = 1, channels do
-    row[#row + 1] = redis.call('SCARD', KEYS[k + c])
+  local agent = ARGV[3 + i]
+  if redis.call('SISMEMBER', KEYS[1], agent) == 1 then
+    online = online + 1
+    local k = 2 + gets + i * (1 + channels)
+    local profile = redis.call('HMGET', KEYS[k], 'skills', 'capacity', 'idle_since')
+    local row = {agent, profile[1] or '', profile[2] or '', profile[3] or ''}
+    for c = 1, channels do
+      row[#row + 1] = redis.call('SCARD', KEYS[k + c])
+    end
+    agents[#agents + 1] = row
   end
-  agents[#agents + 1] = row
 end
 local values = {}
 for i = 2, 1 + gets do
   values[#values + 1] = redis.call('GET', KEYS[i]) or ''
 end
-return {'ok', agents, values}
+if online == expected and redis.call('SCARD', KEYS[1]) == expected then
+  return {'ok', agents, values, {}}
+end
+return {'stale', agents, values, redis.call('SMEMBERS', KEYS[1])}
