@@ -418,9 +418,17 @@ def worth_offering(
     """The members, in line order, that the free seats could take: each one books a seat
     of some agent who could serve it, so no more are offered than there are seats. A
     member whose needs are unknown (a line written by an older version) is always
-    offered: reading it is the only way to learn them."""
+    offered: reading it is the only way to learn them.
+
+    The booking only tells how many to offer; who takes which ticket is the choice's
+    (``choose_in_turn``: least loaded, or round robin), made in line order. So the list
+    stops at the first member that a seat could serve but the members before it booked:
+    offered with a member behind it, the choice could give that seat to the one behind
+    (an urgent tech ticket left waiting while a normal billing ticket behind it took the
+    agent who does both). A member no free seat could serve is passed over, so that
+    tickets nobody can take now do not hold up the others."""
     booked = seats.copy()
-    chosen = []
+    chosen: list[str] = []
     for member, need in entries:
         if need is None:
             chosen.append(member)
@@ -429,4 +437,6 @@ def worth_offering(
         if agent is not None:
             booked.take(agent, need.split("|", 1)[0])
             chosen.append(member)
+        elif chosen and seats.agent_for(need, queue_skills) is not None:
+            break  # its seat is one of those booked before it: offer those first
     return chosen

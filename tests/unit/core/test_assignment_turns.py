@@ -159,13 +159,18 @@ def naive_worth_offering(
     narrowest skills first, with a free seat on its channel and the queue's skills."""
     order = sorted(agents, key=lambda a: (len(a.skills), a.agent_id))
     free = {a.agent_id: dict(a.free) for a in order}
-    chosen = []
+    chosen: list[str] = []
     for member, need in entries:
         channel, queue = need.split("|", 1)
         for a in order:
             if free[a.agent_id].get(channel, 0) > 0 and skills[queue] <= a.skills:
                 free[a.agent_id][channel] -= 1
                 chosen.append(member)
+                break
+        else:  # booked by the members before it, whose choice comes first: stop there
+            if chosen and any(
+                a.free.get(channel, 0) > 0 and skills[queue] <= a.skills for a in order
+            ):
                 break
     return chosen
 
@@ -209,3 +214,35 @@ def test_the_walk_books_the_seats_as_a_pass_over_every_agent_would(
         ahead = {need: 1 for _, need in page}
         anybody = naive_worth_offering([(n, n) for n in ahead], after, QUEUE_SKILLS)
         assert seats.serve_any(ahead, QUEUE_SKILLS) == bool(anybody)
+
+
+def test_an_urgent_ticket_is_not_passed_over_for_one_behind_it() -> None:
+    """a-1 does billing and tech, a-2 billing and sales and has been idle longer; in line:
+    an urgent billing ticket, an urgent tech one, a normal billing one. Served in line
+    order, the first goes to a-2 (least loaded, idle longest) and the tech one to a-1.
+    The walk offered the first and the third together (the second's seat was booked for
+    the first), and the choice gave a-1 to the third: the urgent tech ticket waited."""
+    both, billing_sales = frozenset({"billing", "tech"}), frozenset({"billing", "sales"})
+    roster = [
+        AgentState("a-1", both, {"email": 1}, {}, 200.0),
+        AgentState("a-2", billing_sales, {"email": 1}, {}, 100.0),
+    ]
+    skills = {"billing": frozenset({"billing"}), "tech": frozenset({"tech"})}
+    line = {"T1|0": "email|billing", "T2|0": "email|tech", "T3|0": "email|billing"}
+    request = {
+        m: AssignRequest(m[:2], "email", n[6:], skills[n[6:]], "least_loaded", 1)
+        for m, n in line.items()
+    }
+    seats = Seats([FreeAgent(a.agent_id, a.skills, {"email": 1}) for a in roster])
+    pending, agents, got = dict(line), list(roster), {}
+    while picks := worth_offering(pending.items(), seats, skills):  # as the walk does
+        for member, agent in zip(
+            picks, choose_in_turn([request[m] for m in picks], agents, {}, {}), strict=True
+        ):
+            del pending[member]
+            got[member] = agent
+            if agent is not None:
+                seats.take(agent, "email")
+                agents = [a.holding("email", 300.0) if a.agent_id == agent else a for a in agents]
+    assert got == {"T1|0": "a-2", "T2|0": "a-1"}  # T3 waits for the next free seat
+    assert one_by_one(list(request.values()), roster, {}, {}) == ["a-2", "a-1", None]
