@@ -43,7 +43,7 @@ from router.app.roles import Shared, run_metrics, run_router, run_timers
 from router.kafka import client_options, make_admin
 from router.logs import configure_logging
 from router.observability import Telemetry
-from router.redis import make_redis
+from router.redis import RedisClient, make_redis
 from router.settings import Settings
 from router.topic_admin import ensure_topics
 from router.topic_watch import TopicWatch
@@ -128,11 +128,14 @@ async def timed_role(
         )
     first: tuple[int, float] | None = None
     cpu = time.process_time()
+    deadline = time.monotonic() + max(120.0, total / 100)  # as role_alone's
     admin = make_admin(settings)
     await admin.start()
     try:
         while True:
             await asyncio.sleep(0.1)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not finish (or the line did not empty) in time")
             if task.done():
                 task.result()
                 raise RuntimeError(f"{name} stopped early")
@@ -185,8 +188,9 @@ async def main(args: argparse.Namespace) -> None:
             f"{cpu / n * 1e6:.0f} CPU us/event, {n / cpu:,.0f} events per CPU second)"
         )
         line = None
+        client = make_redis(settings)
         if args.agents:
-            line = await agents_online(settings, args.agents)
+            line = await agents_online(settings, client, args.agents)
         n, seconds, cpu = await timed_role(
             settings,
             run_timers,
@@ -202,6 +206,7 @@ async def main(args: argparse.Namespace) -> None:
         if line:
             assigned, waiting = await line.assigned(), await line.waiting()
             print(f"{'':14}{assigned:,} assigned to {args.agents:,} agents, {waiting:,} waiting")
+        await client.aclose()
         n, seconds, cpu = await timed_role(
             settings, metrics_role, "metrics", Topic.TICKETS, args.profile_metrics
         )
@@ -211,8 +216,8 @@ async def main(args: argparse.Namespace) -> None:
         )
 
 
-async def agents_online(settings: Settings, n: int) -> Floor:
-    floor = Floor(make_redis(settings), settings, n)
+async def agents_online(settings: Settings, client: RedisClient, n: int) -> Floor:
+    floor = Floor(client, settings, n)
     await floor.online()
     return floor
 

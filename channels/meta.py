@@ -184,7 +184,7 @@ def build_router() -> APIRouter:
             if not verify_meta(secret, raw, signature):
                 raise Problem(
                     401,
-                    f"missing {META_HEADER}: SWITCHBOARD_META_APP_SECRET is set"
+                    f"missing {META_HEADER}"
                     if signature is None
                     else f"invalid {META_HEADER}: not the HMAC-SHA256 of this body with "
                     "SWITCHBOARD_META_APP_SECRET (the app's secret, as Meta signs; a proxy "

@@ -139,17 +139,23 @@ def to_interaction(
 def signature_problem(signature: str | None = None, url: str | None = None) -> Problem:
     """401 naming the header, with its challenge (``WWW-Authenticate``), and what is wrong:
     no signature, or one that does not sign this request. Twilio signs the URL it called,
-    so the URL it was checked against is named: behind a proxy that rewrites the host or
-    the scheme, that URL is not Twilio's until ``SWITCHBOARD_PUBLIC_URL`` says so (the
-    usual cause, and Twilio's debugger shows this answer)."""
+    so a wrong one says which URL it was checked against: the public URL when
+    ``SWITCHBOARD_PUBLIC_URL`` names it, else only that the request's own was used (behind
+    a proxy that rewrites the host or the scheme, the usual cause; the request's own URL
+    may name an internal host, so it is not told to whoever sent it). Twilio's debugger
+    shows this answer."""
     if signature is None:
-        detail = f"missing {TWILIO_HEADER}: SWITCHBOARD_TWILIO_AUTH_TOKEN is set"
+        detail = f"missing {TWILIO_HEADER}"
+    elif url is None:
+        detail = f"invalid {TWILIO_HEADER}"
     else:
-        at = f" at {url}" if url else ""
         detail = (
-            f"invalid {TWILIO_HEADER}: it does not sign this request{at} with "
-            "SWITCHBOARD_TWILIO_AUTH_TOKEN (Twilio signs the URL it calls: "
-            "SWITCHBOARD_PUBLIC_URL sets ours when a proxy changes it)"
+            f"invalid {TWILIO_HEADER}: it does not sign this request at {url} "
+            "(SWITCHBOARD_PUBLIC_URL: the URL Twilio calls)"
+            if url
+            else f"invalid {TWILIO_HEADER}: it does not sign this request at the URL it "
+            "reached us by (behind a proxy, set SWITCHBOARD_PUBLIC_URL to the URL Twilio "
+            "calls)"
         )
     return Problem(
         401,
@@ -219,7 +225,7 @@ def build_router() -> APIRouter:
                     raise signature_problem()
                 url = signed_url(settings, request)
                 if not verify_twilio(token, url, signed_pairs(raw), signature, raw):
-                    raise signature_problem(signature, url)
+                    raise signature_problem(signature, url if settings.public_url else "")
             fields = dict(parse_form_pairs(raw))
             if status_callback(fields):
                 return IgnoredBody()

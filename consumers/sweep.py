@@ -118,12 +118,16 @@ class LineSweep:
         if seen != self._walked:  # a presence counts a change: departures are read then
             settled = await self._withdraw(at)
             walked = await self._walk(rules, at, complete=self._walked is None)
-            if settled and walked:  # else the next sweep withdraws (or walks) what is left
+            if not walked:
+                return  # the hold lapsed: the line is another process's now
+            if settled:  # else the next sweep withdraws what is left
                 self._walked = seen
         after: Entry | None = None
         while page := await self._line.recheck_page(after):
             after = page[-1]
             await self._offer(page, rules, at)
+            if not await self._line.lead(self._me, HOLD_S):
+                return  # a slow page: renewed, or left to the process that took it
 
     async def _withdraw(self, at: datetime) -> bool:
         """Take back every offer an agent who went away or offline had not accepted

@@ -86,9 +86,12 @@ def _mount_rules() -> None:
     )
 
 
-def _rules_settings() -> None:
+def _rules_settings(ctx: typer.Context) -> None:
     """The rule tools read few settings, but a bad value or a misspelt name is said as for
-    every command (one line and exit 2; a warning with the closest name)."""
+    every command (one line and exit 2; a warning with the closest name). Not for
+    ``--help``, which works whatever the settings."""
+    if ctx.resilient_parsing or "--help" in sys.argv[1:]:
+        return
     settings_or_exit()
 
 

@@ -165,32 +165,32 @@ async def tail_topic(
 
 STALE_SPAN = 10_000
 """How far past a partition's reported end a record may still be one written before the
-tail started (``written_before``): at most one producer batch."""
+tail started (``fresh``): at most one producer batch."""
 
 
 def fresh(
     records: list[ConsumerRecord[Any, Any]], ends: dict[TopicPartition, int], at_ms: int
 ) -> list[ConsumerRecord[Any, Any]]:
-    """``records`` without those ``written_before`` the tail started."""
-    if not ends:
-        return records
-    return [r for r in records if not written_before(r, ends, at_ms)]
-
-
-def written_before(
-    record: ConsumerRecord[Any, Any], ends: dict[TopicPartition, int], at_ms: int
-) -> bool:
-    """A record from before ``at_ms``, just past the end offset the broker reported, that
-    ``--no-from-beginning`` must not print. Some brokers (embedded Tansu) report the end
+    """``records`` without those written before the tail started that follow a reported
+    end offset, for ``--no-from-beginning``. Some brokers (embedded Tansu) report the end
     of a partition whose last write held several records as that batch's first offset
     plus one, so seeking to the end lands inside the last batch: its records follow,
-    stamped before the tail started."""
-    end = ends.get(TopicPartition(record.topic, record.partition))
-    return (
-        end is not None
-        and end <= record.offset < end + STALE_SPAN
-        and 0 <= record.timestamp < at_ms
-    )
+    stamped before the tail started. Only the run of such records right at the end is
+    dropped, and a partition is no longer looked at once a record stamped after the start
+    (or past the span) is seen: a producer whose clock is behind ours loses at most its
+    records of that instant, not later ones. ``ends`` is consumed as partitions settle."""
+    if not ends:
+        return records
+    kept = []
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        end = ends.get(tp)
+        if end is not None:
+            if end <= record.offset < end + STALE_SPAN and 0 <= record.timestamp < at_ms:
+                continue
+            del ends[tp]
+        kept.append(record)
+    return kept
 
 
 def uncut(console: Console) -> Console:

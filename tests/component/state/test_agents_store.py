@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from consumers.domain.assignment import AssignRequest
+from consumers.state import agents as agents_module
 from consumers.state.agents import CLAIM_ROUNDS, READ_ROUNDS, AgentStore, Claim
 from router.errors import BackendUnavailable
 from router.keys import Keys
@@ -219,6 +220,7 @@ async def test_a_batch_costs_two_round_trips(
     def no_pipeline(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a pipeline would add a SCRIPT EXISTS round trip")
 
+    monkeypatch.setattr(agents_module, "ROSTER_REUSE_S", 60.0)  # however slow the machine
     monkeypatch.setattr(client, "execute_command", counted)
     monkeypatch.setattr(client, "pipeline", no_pipeline)
     assert await agents.assign_many([req(f"T-{n}") for n in range(5)]) == ["a1"] * 5
@@ -308,6 +310,7 @@ async def test_offers_right_after_a_read_reuse_its_agents_with_their_own_claims(
     """The walk reads every agent for its free seats, then offers page after page: each
     offer reads the tickets' holders and the pointers, not every agent again, and sees
     the seats the offers before it claimed."""
+    monkeypatch.setattr(agents_module, "ROSTER_REUSE_S", 60.0)  # however slow the machine
     await agents.presence("a1", "online", [], {"email": 2})
     await agents.presence("a2", "online", [], {"email": 2})
     await agents.free_seats({"email": 2})
