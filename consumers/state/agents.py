@@ -314,8 +314,8 @@ class AgentStore:
         gets = [*(self._holder(t) for t in tickets), *(self._pointer(q) for q in queues)]
         last = self._read
         if last and last.channels == counted and time.monotonic() - last.at < reuse_s:
-            with redis_errors():
-                values = await get_many(self._r, gets)
+            with redis_errors():  # one MGET, on a cluster too: the keys share {agents}
+                values = await self._r.mget(gets) if gets else []
             agents = list(last.agents.values())
         else:
             agents, values = await self._read_roster(counted, gets)
@@ -481,8 +481,8 @@ class AgentStore:
             return {}
         self._read = None  # the seats freed: the next offer reads the agents again
         read = [k for t in ticket_ids for k in (self._holder(t), self._holder_channel(t))]
-        with redis_errors():
-            seen = [text(v) if v is not None else "" for v in await get_many(self._r, read)]
+        with redis_errors():  # one MGET, on a cluster too: the keys share {agents}
+            seen = [text(v) if v is not None else "" for v in await self._r.mget(read)]
         for _ in range(READ_ROUNDS):
             keys = [self._changes]
             args: list[str] = []

@@ -61,7 +61,7 @@ def wait_for_running_roles(bench: subprocess.Popen[bytes], log: Path, timeout: f
             pytest.fail(f"bench exited early ({bench.returncode}): {log.read_text()}")
         roles = [pid for pid in children_of(bench.pid) if "--role" in cmdline(pid)]
         if (
-            re.search(r"\d/\d pipeline", log.read_text())
+            re.search(r"\d+/\d+ pipeline", log.read_text())
             and len(roles) == len(ROLES)
             and all(ready(pid) for pid in roles)
         ):
