@@ -505,3 +505,34 @@ async def test_a_ticket_that_skipped_rounds_has_one_place_in_line(settings: Sett
         assert await line.waiting() == {"webform|general": 1}
     finally:
         await redis.aclose()
+
+
+async def test_a_sweeper_whose_hold_lapsed_stops_and_the_next_finishes(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of offers took longer than the hold on the line: another process may sweep
+    now, so this one offers no further page (two sweepers would both offer the head of
+    the line). What it left, the next sweep offers, each ticket announced once."""
+    records = await desk.open_tickets(0, 700)  # two pages of rechecks
+    handler = desk.handler()
+    sweep = handler._sweep  # noqa: SLF001 - the hold is taken away after its first offer
+    line, lead, offer = sweep._line, sweep._line.lead, sweep._offer  # noqa: SLF001
+    offered = 0
+
+    async def counted(*args: Any) -> Any:
+        nonlocal offered
+        offered += 1
+        return await offer(*args)
+
+    async def taken_after_an_offer(owner: str, hold_s: float) -> bool:
+        return not offered and await lead(owner, hold_s)
+
+    monkeypatch.setattr(sweep, "_offer", counted)
+    monkeypatch.setattr(line, "lead", taken_after_an_offer)
+    await handler.handle(records)
+    first = read_ids(await read_topic(desk.settings, Topic.TICKETS, expect=500, settle=0.5))
+    assert len(first) == 500  # one page, then the hold was found lapsed
+    monkeypatch.undo()
+    await handler.tick()  # the hold is free again: the rest is offered
+    events = await read_topic(desk.settings, Topic.TICKETS, expect=700)
+    assert Counter(read_ids(events)) == {f"T-{n:06d}": 1 for n in range(700)}
