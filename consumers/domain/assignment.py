@@ -76,9 +76,12 @@ class AgentState:
         return (
             request.skills <= self.skills
             and self.agent_id not in request.exclude
-            and self.load.get(request.channel, 0)
-            < self.capacity_on(request.channel, request.default_capacity)
+            and self.has_seat(request.channel, request.default_capacity)
         )
+
+    def has_seat(self, channel: str, default: int) -> bool:
+        """A free seat on ``channel`` (``default``: its capacity when the agent stated none)."""
+        return self.load.get(channel, 0) < self.capacity_on(channel, default)
 
     def holding(self, channel: str, at: float | None = None) -> AgentState:
         """The same agent with one more ticket on ``channel`` (got at ``at``: no longer

@@ -56,25 +56,23 @@ class _Pool:
     """The agents who could take one kind of ticket, those with a free seat ordered both
     ways the strategies pick."""
 
-    def __init__(self, key: PoolKey, members: list[AgentState], versions: Mapping[str, int]):
-        self.key = key
-        self.skills, self.channel, self.default, capacities = key
-        self.capacities = dict(capacities)
+    def __init__(
+        self, request: AssignRequest, members: list[AgentState], versions: Mapping[str, int]
+    ):
+        # the first request of this kind: the others ask the same of an agent (``_key``)
+        self.request = request
+        self.channel = request.channel
         free = [a for a in members if self.has_seat(a)]
         self.free_ids = [a.agent_id for a in free]  # members come in id order
         self.heap = [self.entry(a, versions[a.agent_id]) for a in free]
         heapq.heapify(self.heap)
 
     def has_seat(self, agent: AgentState) -> bool:
-        return agent.load.get(self.channel, 0) < agent.capacity_on(self.channel, self.default)
+        return agent.has_seat(self.channel, self.request.default_capacity)
 
     def entry(self, agent: AgentState, version: int) -> Entry:
-        busy = 0.0
-        for channel, n in agent.load.items():  # AgentState.occupancy, for this pool
-            if n:
-                default = self.capacities.get(channel, self.default)
-                busy += n / max(agent.capacity_on(channel, default), 1)
-        return (round(busy, 9), agent.idle_since, agent.agent_id, version)
+        busy = round(agent.occupancy(self.request), 9)
+        return (busy, agent.idle_since, agent.agent_id, version)
 
     def least_loaded(self, request: AssignRequest, versions: Mapping[str, int]) -> str | None:
         """The free agent first by (occupancy, idle since, id), passing over who declined
@@ -148,19 +146,25 @@ class _Turns:
                     del pool.free_ids[i]
 
     def _pool(self, request: AssignRequest) -> _Pool:
-        key: PoolKey = (
-            request.skills,
-            request.channel,
-            request.default_capacity,
-            tuple(sorted(request.capacities.items())),
-        )
+        key = _key(request)
         pool = self._pools.get(key)
         if pool is None:
             members = [a for a in self._agents.values() if request.skills <= a.skills]
-            pool = self._pools[key] = _Pool(key, members, self._versions)
+            pool = self._pools[key] = _Pool(request, members, self._versions)
             for agent in members:
                 self._pools_of[agent.agent_id].append(pool)
         return pool
+
+
+def _key(request: AssignRequest) -> PoolKey:
+    """What a request asks of an agent: its skills, a seat on its channel, and the
+    capacities its occupancy is weighed by. Requests alike in these share a pool."""
+    return (
+        request.skills,
+        request.channel,
+        request.default_capacity,
+        tuple(sorted(request.capacities.items())),
+    )
 
 
 def _by_id(agent: AgentState) -> str:

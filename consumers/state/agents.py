@@ -320,7 +320,7 @@ class AgentStore:
         else:
             agents, values = await self._read_roster(counted, gets)
             self._read = _RosterRead(time.monotonic(), counted, {a.agent_id: a for a in agents})
-        found = [text(v) or None if v is not None else None for v in values]
+        found = [text(v) if v else None for v in values]  # '' (the script) or None (MGET)
         return Roster(
             agents,
             dict(zip(tickets, found[: len(tickets)], strict=True)),
@@ -341,12 +341,12 @@ class AgentStore:
                 reply = await self._roster(
                     keys=keys, args=[len(gets), len(counted), last, *expected]
                 )
-            status, rows, values = text(reply[0]), reply[1], reply[2]
-            if status == "ok" or round_ == READ_ROUNDS:
-                if status != "ok":  # still changing: the agents found still online
-                    self._seen_online = sorted(text(agent) for agent in reply[3])
+            status, rows, values, members = reply
+            status = text(status)
+            if status != "ok":  # the set as it is now: for the next round, or the next read
+                self._seen_online = sorted(text(agent) for agent in members)
+            if status == "ok" or round_ == READ_ROUNDS:  # the last: the agents still online
                 return [_agent_state(row, counted) for row in rows], values
-            self._seen_online = sorted(text(agent) for agent in reply[3])
         raise AssertionError("unreachable: the last round returns")
 
     async def claim(
