@@ -28,9 +28,9 @@ from channels.body import (
 from channels.deps import Ingress
 from channels.meta_payloads import Envelope, Extracted, extract_any
 from channels.models import AcceptedBody, problem_responses
-from channels.problems import Problem
+from channels.problems import Problem, signature_problem
 from channels.publish import Publisher
-from channels.signatures import META_HEADER, PROVIDER_CHALLENGES, matches_any, verify_meta
+from channels.signatures import META_HEADER, matches_any, verify_meta
 from router.actions import strip_controls
 from router.events import Interaction
 from router.health import HeadRoute
@@ -182,15 +182,13 @@ def build_router() -> APIRouter:
             secret = settings.meta_app_secret.get_secret_value()
             signature = single_header(request.headers, META_HEADER)
             if not verify_meta(secret, raw, signature):
-                raise Problem(
-                    401,
+                raise signature_problem(
+                    META_HEADER,
                     f"missing {META_HEADER}"
                     if signature is None
                     else f"invalid {META_HEADER}: not the HMAC-SHA256 of this body with "
                     "SWITCHBOARD_META_APP_SECRET (the app's secret, as Meta signs; a proxy "
                     "must pass the body on unchanged)",
-                    slug="signature",
-                    headers={"WWW-Authenticate": PROVIDER_CHALLENGES[META_HEADER]},
                 )
         if len(raw) > OFF_LOOP_BYTES:  # one validation per event: not on the loop
             kind, found = await run_in_threadpool(read_delivery, raw)

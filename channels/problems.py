@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import Scope
 
+from channels.signatures import PROVIDER_CHALLENGES
 from router.actions import json_pointer
 from router.errors import BackendUnavailable, InvalidEvent, OutcomeUnknown, TooLarge
 from router.logs import Sampled
@@ -66,6 +67,15 @@ class Problem(Exception):
         self.slug = slug or title(status).lower().replace(" ", "-")
         self.errors = errors
         self.headers = headers or {}
+
+
+def signature_problem(header: str, detail: str) -> Problem:
+    """401 for a provider's webhook (Twilio, Meta) whose signature ``header`` is missing or
+    does not sign the request (``detail`` says which), with the provider's challenge in
+    ``WWW-Authenticate``."""
+    return Problem(
+        401, detail, slug="signature", headers={"WWW-Authenticate": PROVIDER_CHALLENGES[header]}
+    )
 
 
 def problem_body(problem: Problem, instance: str | None = None) -> bytes:

@@ -25,8 +25,8 @@ from channels.body import (
 )
 from channels.deps import Ingress
 from channels.models import AcceptedBody, IgnoredBody, problem_responses
-from channels.problems import Problem
-from channels.signatures import PROVIDER_CHALLENGES, TWILIO_HEADER, verify_twilio
+from channels.problems import signature_problem
+from channels.signatures import TWILIO_HEADER, verify_twilio
 from router.actions import Clean, Ident, Name, NoControls, strip_controls
 from router.events import Attachment, Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
@@ -136,32 +136,21 @@ def to_interaction(
     )
 
 
-def signature_problem(signature: str | None = None, url: str | None = None) -> Problem:
-    """401 naming the header, with its challenge (``WWW-Authenticate``), and what is wrong:
-    no signature, or one that does not sign this request. Twilio signs the URL it called,
-    so a wrong one says which URL it was checked against: the public URL when
+def not_signed_at(public_url: str | None) -> str:
+    """Why a signature that is there does not sign the request. Twilio signs the URL it
+    called, so the answer says which URL it was checked against: the public one when
     ``SWITCHBOARD_PUBLIC_URL`` names it, else only that the request's own was used (behind
     a proxy that rewrites the host or the scheme, the usual cause; the request's own URL
     may name an internal host, so it is not told to whoever sent it). Twilio's debugger
     shows this answer."""
-    if signature is None:
-        detail = f"missing {TWILIO_HEADER}"
-    elif url is None:
-        detail = f"invalid {TWILIO_HEADER}"
-    else:
-        detail = (
-            f"invalid {TWILIO_HEADER}: it does not sign this request at {url} "
+    if public_url:
+        return (
+            f"invalid {TWILIO_HEADER}: it does not sign this request at {public_url} "
             "(SWITCHBOARD_PUBLIC_URL: the URL Twilio calls)"
-            if url
-            else f"invalid {TWILIO_HEADER}: it does not sign this request at the URL it "
-            "reached us by (behind a proxy, set SWITCHBOARD_PUBLIC_URL to the URL Twilio "
-            "calls)"
         )
-    return Problem(
-        401,
-        detail,
-        slug="signature",
-        headers={"WWW-Authenticate": PROVIDER_CHALLENGES[TWILIO_HEADER]},
+    return (
+        f"invalid {TWILIO_HEADER}: it does not sign this request at the URL it reached us "
+        "by (behind a proxy, set SWITCHBOARD_PUBLIC_URL to the URL Twilio calls)"
     )
 
 
@@ -171,7 +160,7 @@ def signed_pairs(raw: bytes) -> list[tuple[str, str]]:
     A body Twilio signed is UTF-8 and well formed, so it reads the same as when parsed;
     and it has far fewer than ``MAX_FORM_FIELDS`` fields: more are not parsed at all."""
     if form_fields(raw) > MAX_FORM_FIELDS:
-        raise signature_problem("", None)
+        raise signature_problem(TWILIO_HEADER, f"invalid {TWILIO_HEADER}")
     return parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
 
 
@@ -222,10 +211,11 @@ def build_router() -> APIRouter:
                 token = settings.twilio_auth_token.get_secret_value()
                 signature = single_header(request.headers, TWILIO_HEADER)
                 if signature is None:
-                    raise signature_problem()
+                    raise signature_problem(TWILIO_HEADER, f"missing {TWILIO_HEADER}")
                 url = signed_url(settings, request)
                 if not verify_twilio(token, url, signed_pairs(raw), signature, raw):
-                    raise signature_problem(signature, url if settings.public_url else "")
+                    why = not_signed_at(url if settings.public_url else None)
+                    raise signature_problem(TWILIO_HEADER, why)
             fields = dict(parse_form_pairs(raw))
             if status_callback(fields):
                 return IgnoredBody()
