@@ -64,6 +64,7 @@ from consumers.state.notifications import CLAIM_S, NotificationLedger, Outcome, 
 from consumers.state.threads import RedisThreadStore
 from router.errors import InvalidEvent, SwitchboardError
 from router.events import Ticket
+from router.kafka import REPLAY_FOR
 from router.observability import Telemetry
 from router.topics import OutRecord
 
@@ -236,8 +237,11 @@ class NotifierHandler:
                 message_id(d.id, self._sender), ticket.customer_id, ticket.id
             )
         tries = 0
+        replay = _replayed(record)
         while True:
-            begun = await self._ledger.begin(d.id, max_attempts=MAX_SENDS)
+            begun = await self._ledger.begin(
+                d.id, max_attempts=MAX_SENDS, replay=replay and tries == 0
+            )
             if begun.verdict != "send":
                 return self._not_sent(d, begun.verdict, begun.answer)
             self._log_resend(d, ticket.id, begun.attempts, begun.unknown)
@@ -598,3 +602,8 @@ def answered_thread(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     them); None where it does not, and the ticket's last message id is all there is."""
     thread = data.get("thread")
     return thread if isinstance(thread, Mapping) else None
+
+
+def _replayed(record: Record) -> bool:
+    """A dead letter ``deadletter replay`` sent back (to this role: the others skip it)."""
+    return any(name == REPLAY_FOR for name, _ in record.headers)

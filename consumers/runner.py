@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartitionError
 
 from router.errors import SwitchboardError, Unrecoverable
-from router.kafka import retriable
+from router.kafka import REPLAY_FOR, retriable
 from router.logs import Sampled
 from router.observability import Telemetry
 from router.tuning import tune_gc
@@ -223,9 +223,12 @@ async def run_consumer(
             if records:
                 started = time.perf_counter()
                 positions.update({tp: recs[0].offset for tp, recs in batch.items() if recs})
+                mine = addressed(records, handler.name)
+                if telemetry and len(mine) < len(records):
+                    telemetry.records.labels(handler.name, "skipped").inc(len(records) - len(mine))
                 handling = _handle_with_retry(
                     handler,
-                    records,
+                    mine,
                     stop,
                     telemetry,
                     max_backoff_s,
@@ -397,7 +400,8 @@ async def _handle_with_retry(
         try:
             if guard is not None:
                 await guard()
-            await handler.handle(records)
+            if records:  # a poll of copies replayed for other consumers only: nothing to do
+                await handler.handle(records)
             return True
         except Exception as exc:
             if not _retriable(exc):
@@ -414,6 +418,21 @@ async def _handle_with_retry(
                 return False
             except TimeoutError:
                 backoff = min(backoff * 2, max_backoff_s)
+
+
+def addressed(records: list[Record], consumer: str) -> list[Record]:
+    """The records for ``consumer``: all but the copies ``deadletter replay`` sent back to
+    another consumer of the topic (header ``REPLAY_FOR``), which the others took the
+    first time."""
+    mine = consumer.encode()
+    return [r for r in records if _replay_for(r) in (None, mine)]
+
+
+def _replay_for(record: Record) -> bytes | None:
+    for name, value in record.headers:
+        if name == REPLAY_FOR:
+            return bytes(value)
+    return None
 
 
 def _next_offsets(batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, int]:

@@ -220,6 +220,11 @@ def retriable(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError)
 
 
+REPLAY_FOR = "switchboard.replay_for"
+"""The header of a dead letter's copy that ``deadletter replay`` sent back to its topic:
+the consumer that dead-lettered it, the only one that takes the copy."""
+
+
 def deadletter_parts(
     value: bytes | None,
     record: ConsumerRecord[bytes, bytes] | None,

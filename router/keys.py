@@ -83,6 +83,8 @@ key                                       type        what it holds
                                                       ``EPOCH_BANDS`` band of the slots
 ``p:ingress:seen:<event>``                string      an accepted event id (TTL)
 ``p:ingress:content:<digest>``            string      recent content without a provider id (TTL)
+``p:dlq:replayed``                        hash        ``<partition>:<offset>`` of a dead letter
+                                                      -> when ``deadletter replay`` sent it
 ========================================  ==========  =========================================
 
 Why shards for the timers and the waiting line: one key per set would put every timers
@@ -315,6 +317,10 @@ class Keys:
 
     def ingress_content(self, digest: str) -> str:
         return f"{self.prefix}:ingress:content:{digest}"
+
+    # --- dead letters sent back (router/app/replay.py) ------------------------------
+    def replayed(self) -> str:
+        return f"{self.prefix}:dlq:replayed"
 
 
 CLUSTER_SLOTS = 16384

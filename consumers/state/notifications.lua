@@ -1,6 +1,9 @@
 -- Begin one send of a notification delivery (consumers/state/notifications.py).
 -- KEYS[1]: the delivery's hash.  ARGV: max attempts, TTL in seconds, mode ('line': the
--- consumer's first sends; 'retry': the retry loop sending a parked delivery).
+-- consumer's first sends; 'retry': the retry loop sending a parked delivery; 'replay':
+-- the first send of a dead letter `deadletter replay` sent back, once its cause was
+-- fixed: a failed delivery gets a fresh set of attempts, one that may have been
+-- delivered stays settled).
 -- Fields: state (sending|retry|parked|sent|failed|skipped|uncertain|maybe_sent), unknown
 -- (sends whose outcome nobody learnt), attempts (sends begun), answer (the provider's
 -- last word).
@@ -16,6 +19,12 @@ local state = redis.call('HGET', h, 'state')
 local answer = redis.call('HGET', h, 'answer') or ''
 local unknown = tonumber(redis.call('HGET', h, 'unknown') or '0')
 local attempts = tonumber(redis.call('HGET', h, 'attempts') or '0')
+if state == 'failed' and ARGV[3] == 'replay' then
+  attempts = 0
+  unknown = 0
+  state = false
+  redis.call('HDEL', h, 'state')
+end
 if state == 'sent' or state == 'failed' or state == 'skipped' or state == 'maybe_sent' then
   return {'done', attempts, unknown, answer}
 end

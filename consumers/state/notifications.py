@@ -52,10 +52,14 @@ class NotificationLedger:
         self._ttl = ttl_s
         self._begin = load_script(client, HERE / "notifications.lua")
 
-    async def begin(self, delivery_id: str, *, max_attempts: int, retrying: bool = False) -> Begun:
+    async def begin(
+        self, delivery_id: str, *, max_attempts: int, retrying: bool = False, replay: bool = False
+    ) -> Begun:
         """Mark a send as begun, unless the delivery is settled, out of attempts, or
-        parked (``retrying``: the retry loop, which sends parked ones)."""
-        mode = "retry" if retrying else "line"
+        parked (``retrying``: the retry loop, which sends parked ones). ``replay``: the
+        first send of a dead letter sent back by ``deadletter replay``; a delivery that
+        failed starts afresh (one that may have been delivered is not sent again)."""
+        mode = "retry" if retrying else "replay" if replay else "line"
         with redis_errors():
             raw = await self._begin(
                 keys=[self._keys.notification(delivery_id)], args=[max_attempts, self._ttl, mode]

@@ -32,6 +32,7 @@ from router.app.output import guarded, write_file
 from router.errors import ConfigError
 from router.kafka import check_kafka
 from router.logs import configure_logging
+from router.topics import Topic, TopicNames
 
 
 @app.command()
@@ -349,3 +350,83 @@ def export_inbound(
         )
 
     run_until_signal(main, interruptible=True)
+
+
+deadletter_app = typer.Typer(help="Send dead letters back once their cause is fixed.", no_args_is_help=True)
+app.add_typer(deadletter_app, name="deadletter")
+
+
+@deadletter_app.command("replay")
+def deadletter_replay(  # noqa: PLR0917 - typer maps each option to a parameter
+    topic: Annotated[
+        str | None,
+        typer.Option(help="Only dead letters from this topic (e.g. inbound, or its full name)."),
+    ] = None,
+    consumer: Annotated[
+        str | None,
+        typer.Option(help="Only those this role set aside: router, timers, metrics, notifier."),
+    ] = None,
+    error: Annotated[
+        str | None, typer.Option(help="Only those whose reason (dlq.error) contains this text.")
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Dead-lettered from this day or ISO time.")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="... up to this day, included.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be replayed; send nothing.")
+    ] = False,
+    again: Annotated[
+        bool, typer.Option("--again", help="Also send those a previous replay sent.")
+    ] = False,
+) -> None:
+    """Send dead letters back to the topic they came from, for the role that set them
+    aside, once the cause is fixed. Each is replayed once (marked in Redis); the copy
+    carries the original key, bytes and headers.
+
+    Exit codes: 0 done; 1 the broker refused some copies or Kafka/Redis failed midway
+    (run it again: what was sent is not sent twice); 2 a wrong option or setting."""
+    from router.app.replay import Choice, replay, summary
+    from router.errors import BackendUnavailable
+
+    if (from_ is None) != (to is None):
+        err.print("error: --from and --to go together", highlight=False)
+        raise typer.Exit(2)
+    period = period_or_exit(from_, to) if from_ and to else None
+    settings = settings_or_exit()
+    names = TopicNames(settings.topic_prefix)
+    source = names(Topic(topic)) if topic in {t.value for t in Topic} else topic
+    choice = Choice(topic=source, consumer=consumer, error=error, period=period)
+    failed = False
+
+    async def main(stop: asyncio.Event) -> None:
+        nonlocal failed
+        del stop
+        await preflight_kafka_redis(settings)
+
+        def sending(sent: int, total: int) -> None:
+            err.print(f"sent {sent:,} of {total:,}", highlight=False)
+
+        try:
+            done = await replay(
+                settings,
+                choice,
+                dry_run=dry_run,
+                again=again,
+                progress=reading_progress(),
+                sending=sending,
+            )
+        except BackendUnavailable as exc:
+            err.print(
+                f"error: {exc}; run it again (what was sent is not sent twice)",
+                highlight=False,
+                markup=False,
+            )
+            raise typer.Exit(1) from None
+        for line in summary(done, names(Topic.DEADLETTER), dry_run=dry_run):
+            out.print(line, highlight=False, soft_wrap=True, markup=False)
+        failed = done.refused > 0
+
+    run_until_signal(main, interruptible=True)
+    if failed:
+        raise typer.Exit(1)

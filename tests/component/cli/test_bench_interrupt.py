@@ -87,7 +87,7 @@ def test_ctrl_c_stops_the_bench_and_everything_it_started(
     json_args = ["--json"] if as_json else []
     with stdout.open("wb") as out, stderr.open("wb") as err:
         bench = subprocess.Popen(
-            [sys.executable, "-m", "router.app", "bench", "--events", "20000", *json_args],
+            [sys.executable, "-m", "router.app", "bench", "--events", "4000", *json_args],
             env=clean_env(),
             stdout=out,
             stderr=err,

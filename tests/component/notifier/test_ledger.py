@@ -77,3 +77,26 @@ async def test_refusals_use_up_the_attempts(ledger: NotificationLedger) -> None:
     assert (out.verdict, out.answer, out.unknown) == ("exhausted", "451 try later (2)", 0)
     await ledger.finish("d4", "failed", out.answer)
     assert (await ledger.begin("d4", max_attempts=2)).verdict == "done"
+
+
+async def test_a_replayed_dead_letter_starts_a_failed_delivery_afresh_only(
+    ledger: NotificationLedger,
+) -> None:
+    """``deadletter replay`` sends a dead letter back once its cause is fixed: a delivery
+    that failed gets its attempts again; one that may have been delivered, or was sent,
+    is not sent again."""
+    for attempt in (1, 2):
+        await ledger.begin("d6", max_attempts=2)
+        await ledger.finish("d6", "retry", f"535 auth failed ({attempt})")
+    await ledger.finish("d6", "failed", "535 auth failed")
+    assert (await ledger.begin("d6", max_attempts=2)).verdict == "done"  # a redelivery
+    replayed = await ledger.begin("d6", max_attempts=2, replay=True)
+    assert (replayed.verdict, replayed.attempts, replayed.unknown) == ("send", 1, 0)
+    await ledger.finish("d6", "sent", "250 OK")
+    assert (await ledger.begin("d6", max_attempts=2, replay=True)).verdict == "done"
+
+    await ledger.begin("d7", max_attempts=5)
+    await ledger.begin("d7", max_attempts=5)
+    await ledger.begin("d7", max_attempts=5)  # uncertain: it may have been delivered
+    await ledger.finish("d7", "maybe_sent", "no answer")
+    assert (await ledger.begin("d7", max_attempts=5, replay=True)).verdict == "done"
