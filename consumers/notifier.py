@@ -378,6 +378,7 @@ class NotifierHandler:
             busy = False
             try:
                 busy = await self.retry_due()
+                await self._gauge_parked()
             except SwitchboardError as exc:
                 log.warning("notification_retry_failed", error=f"{type(exc).__name__}: {exc}")
             except Exception:
@@ -385,6 +386,14 @@ class NotifierHandler:
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), self._retry_poll)
+
+    async def _gauge_parked(self) -> None:
+        """``switchboard_notifications_parked`` and ``..._oldest_parked_seconds``."""
+        if self._telemetry is None or self._retries is None:
+            return
+        for medium, (count, age) in (await self._retries.parked(self._clock())).items():
+            self._telemetry.notifications_parked.labels(medium).set(count)
+            self._telemetry.notifications_oldest_parked.labels(medium).set(round(age, 3))
 
     async def retry_due(self) -> bool:
         """Claim the parked deliveries due now and send them: each medium's one after the

@@ -364,6 +364,9 @@ class TimersHandler:
         now = self._clock()
         await self._follow_accept_timeout(now)
         due = await self._schedule.due(now, BATCH)  # claimed: settled below, or they lapse
+        if self._telemetry is not None:
+            self._telemetry.timers_due.set(self._schedule.backlog.due)
+            self._telemetry.timers_oldest_due.set(round(self._schedule.backlog.late_s, 3))
         if due:
             try:
                 await self._fire(due, now)

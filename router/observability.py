@@ -108,6 +108,30 @@ class Telemetry:
             ["kind"],
             registry=r,
         )
+        self.timers_due = Gauge(
+            "switchboard_timers_due",
+            "Timers due and not fired yet, every shard (the same in each timers process: "
+            "aggregate with max)",
+            registry=r,
+        )
+        self.timers_oldest_due = Gauge(
+            "switchboard_timers_oldest_due_seconds",
+            "How late the most overdue timer not fired yet is (0: none due); grows when "
+            "the timers role falls behind",
+            registry=r,
+        )
+        self.notifications_parked = Gauge(
+            "switchboard_notifications_parked",
+            "Deliveries parked for a retry (a provider refused for now), per medium",
+            ["medium"],
+            registry=r,
+        )
+        self.notifications_oldest_parked = Gauge(
+            "switchboard_notifications_oldest_parked_seconds",
+            "Time since the longest parked delivery was first parked, per medium (0: none)",
+            ["medium"],
+            registry=r,
+        )
         self.metric_counters = Counter(
             "switchboard_metric",
             "Streaming metric counters (SLA, FCR, satisfaction, workload); target: the SLA "

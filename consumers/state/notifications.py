@@ -239,3 +239,17 @@ class RetrySchedule:
         """How many deliveries are parked."""
         with redis_errors():
             return int(await self._r.zcard(self._due))
+
+    async def parked(self, now: float) -> dict[str, tuple[int, float]]:
+        """Per medium: deliveries parked, and seconds since the first of them was parked
+        (0 when none is)."""
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for medium in MEDIA:
+                    pipe.zcard(self._keys.notify_retry_medium(medium))
+                    pipe.zrange(self._keys.notify_retry_medium(medium), 0, 0, withscores=True)
+                found: list[Any] = await pipe.execute()
+        out: dict[str, tuple[int, float]] = {}
+        for medium, count, first in zip(MEDIA, found[::2], found[1::2], strict=True):
+            out[medium] = (int(count), max(0.0, now - float(first[0][1])) if first else 0.0)
+        return out

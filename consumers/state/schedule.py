@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,15 @@ def ticket_of(member: str) -> str:
     return member.partition("|")[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What the last ``due`` saw: timers due and not fired (claimed ones too), and how
+    late the earliest of them is, seconds."""
+
+    due: int = 0
+    late_s: float = 0.0
+
+
 class TimerSchedule:
     def __init__(
         self,
@@ -51,6 +61,7 @@ class TimerSchedule:
         self._claim_s = claim_s
         self._claim = load_script(client, HERE / "claim_timers.lua")
         self._settle = load_script(client, HERE / "settle_timers.lua")
+        self.backlog = Backlog()
 
     def shard(self, member: str) -> int:
         return shard_of(ticket_of(member), self.shards)
@@ -95,9 +106,12 @@ class TimerSchedule:
         with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
                 for shard in range(self.shards):
-                    pipe.zrangebyscore(k.timers(shard), "-inf", now, start=0, num=1)
+                    pipe.zrange(k.timers(shard), 0, 0, withscores=True)
+                    pipe.zcount(k.timers(shard), "-inf", now)
                 probed: list[Any] = await pipe.execute()
-            busy = [shard for shard, found in enumerate(probed) if found]
+            firsts = [float(first[0][1]) for first in probed[::2] if first]
+            self.backlog = Backlog(sum(probed[1::2]), max(0.0, now - min(firsts, default=now)))
+            busy = [shard for shard, count in enumerate(probed[1::2]) if count]
             if not busy:
                 return []
             share = max(1, limit // len(busy))

@@ -352,7 +352,9 @@ def export_inbound(
     run_until_signal(main, interruptible=True)
 
 
-deadletter_app = typer.Typer(help="Send dead letters back once their cause is fixed.", no_args_is_help=True)
+deadletter_app = typer.Typer(
+    help="Send dead letters back once their cause is fixed.", no_args_is_help=True
+)
 app.add_typer(deadletter_app, name="deadletter")
 
 

@@ -7,6 +7,7 @@ Message-ID joins the ticket the auto-reply was sent on."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,7 @@ async def test_an_smtp_outage_parks_the_email_and_sends_it_once_after_recovery(
             # far longer than the in-line sends (2 x 0.05 s) and several parked retries
             await until(lambda: mailbox.mails >= 6, 20, "the parked email was not retried")
             assert mailbox.messages == []
+            while_parked = (await sb.http.get("/metrics")).text
             mailbox.down = None  # the server is back
             await until(lambda: len(mailbox.messages) >= 1, 10, "never sent after recovery")
             await asyncio.sleep(1.5)  # a duplicate would arrive now
@@ -102,6 +104,15 @@ async def test_an_smtp_outage_parks_the_email_and_sends_it_once_after_recovery(
     assert 'switchboard_notifications_total{medium="email",outcome="parked"} 1.0' in scraped
     assert 'switchboard_notifications_total{medium="email",outcome="sent"} 1.0' in scraped
     assert 'switchboard_notifications_total{medium="sms",outcome="sent"} 1.0' in scraped
+    assert 'switchboard_notifications_parked{medium="email"} 1.0' in while_parked
+    assert 'switchboard_notifications_parked{medium="sms"} 0.0' in while_parked
+    oldest = re.search(
+        r'switchboard_notifications_oldest_parked_seconds\{medium="email"\} ([\d.]+)', while_parked
+    )
+    assert oldest
+    assert 0 < float(oldest.group(1)) < 60
+    assert 'switchboard_notifications_parked{medium="email"} 0.0' in scraped
+    assert 'switchboard_notifications_oldest_parked_seconds{medium="email"} 0.0' in scraped
 
 
 @pytest.mark.slow

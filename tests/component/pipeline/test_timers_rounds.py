@@ -261,3 +261,20 @@ async def test_an_older_resolution_read_after_a_reopen_leaves_the_timers(timers:
     await commit(timers, reopened, "reopen-31")  # Redis: at work again
     await handler.handle([routed_record(resolved)])  # the older snapshot, read late
     assert len(await timers.scheduled()) == 2
+
+
+async def test_timers_due_and_how_late_the_oldest_is_are_gauges(timers: Timers) -> None:
+    """What an operator alerts on when the timers role falls behind: seen as each tick
+    begins, so the first tick sees the two overdue timers (the warning two hours late),
+    and the next one sees nothing left due."""
+    record = await timers.open(overdue_ticket(7))
+    await timers.redis.zadd(timers.keys.timers(0), {"T-later|first_response|warning": 4e9})
+    telemetry = Telemetry()
+    handler = timers.handler(telemetry=telemetry)
+    gauge = telemetry.registry.get_sample_value
+    await handler.handle([record])  # schedules, then ticks: fires both
+    assert gauge("switchboard_timers_due") == 2
+    assert gauge("switchboard_timers_oldest_due_seconds") == pytest.approx(7200, abs=60)
+    await handler.tick()
+    assert gauge("switchboard_timers_due") == 0  # the one due in 2096 is not due
+    assert gauge("switchboard_timers_oldest_due_seconds") == 0
