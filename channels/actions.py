@@ -587,7 +587,8 @@ def build_router() -> APIRouter:
         },
     )
     async def actions(request: Request, ingress: Ingress) -> ListAccepted | AcceptedBody:
-        token = authorize(request, ingress.settings.tokens())
+        settings = ingress.settings
+        token = authorize(request, settings.tokens("actions"), settings.tokens("read"))
         kind = require_media_type(request, JSON, CE_JSON, CE_BATCH)
         raw = await read_body(request, ingress.settings.max_body_bytes)
         body = await parse_json_off_loop(raw, unique_names=True)

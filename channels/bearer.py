@@ -1,6 +1,7 @@
 """The private routes' door: ``Authorization: Bearer`` with one of
-``SWITCHBOARD_API_TOKENS`` (actions and the read API), and ``Cache-Control: no-store`` on
-every answer they give."""
+``SWITCHBOARD_API_TOKENS`` (actions and the read API), ``SWITCHBOARD_API_READ_TOKENS``
+(the read API only) or ``SWITCHBOARD_API_ACTION_TOKENS`` (actions only), and
+``Cache-Control: no-store`` on every answer they give."""
 
 from __future__ import annotations
 
@@ -15,10 +16,16 @@ from channels.problems import Problem
 from channels.signatures import INVALID_BEARER, matches_any
 
 # Documents the scheme in OpenAPI; the check itself is authorize(), constant-time.
-BEARER = HTTPBearer(auto_error=False, description="One of SWITCHBOARD_API_TOKENS.")
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="One of SWITCHBOARD_API_TOKENS; or, for the read API only, of "
+    "SWITCHBOARD_API_READ_TOKENS; for actions only, of SWITCHBOARD_API_ACTION_TOKENS.",
+)
 
 
-def authorize(request: Request, tokens: frozenset[str]) -> str:
+def authorize(
+    request: Request, tokens: frozenset[str], others: frozenset[str] = frozenset()
+) -> str:
     """The request's bearer token, one of ``tokens``; else 401 saying which part is
     wrong (never echoing what was sent). A bearer token given but not one of them is
     ``error="invalid_token"`` in the challenge (RFC 6750, 3.1); a request without one
@@ -26,17 +33,27 @@ def authorize(request: Request, tokens: frozenset[str]) -> str:
     gateway in front may have judged the other one. A wrong token counts against the
     client's address in the app's ``AuthFailures``, and past its limit is answered 429;
     a right one is never held back (behind a load balancer every client may share one
-    address, and a guesser could otherwise lock every integration out)."""
+    address, and a guesser could otherwise lock every integration out). A token of
+    ``others`` (one with another scope: a read token on an action) is a 403
+    ``insufficient_scope``: it is known, so no guess, and not counted."""
     header = single_header(request.headers, "Authorization") or ""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     challenge = 'Bearer realm="switchboard"'
-    if not tokens:
+    if not tokens and not others:
         wrong = "no API tokens are configured"
     elif not header.strip():
         wrong = "missing Authorization header: send Authorization: Bearer <token>"
     elif scheme.lower() != "bearer" or not token:
         wrong = "the Authorization header is not a bearer token: send Bearer <token>"
+    elif not matches_any(token, tokens) and matches_any(token, others):
+        raise Problem(
+            403,
+            "this token may not do this: a read token reads, an action token posts actions "
+            "(SWITCHBOARD_API_TOKENS may do both)",
+            slug="token-scope",
+            headers={"WWW-Authenticate": challenge + ', error="insufficient_scope"'},
+        )
     elif not matches_any(token, tokens):
         wrong = INVALID_BEARER
         challenge += ', error="invalid_token"'

@@ -84,6 +84,10 @@ def _blank(value: object) -> bool:
     return isinstance(shown, str) and not shown.strip()
 
 
+Scope = Literal["read", "actions"]
+"""What a bearer token may do: read (the read API) or post actions."""
+
+
 class KafkaSettings(BaseModel):
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)  # no timeout of inf
 
@@ -414,7 +418,14 @@ class Settings(BaseSettings):
         default=None, description="External base URL, for Twilio signatures."
     )
     api_tokens: SecretStr | None = Field(
-        default=None, description="Comma-separated bearer tokens for /v1/actions."
+        default=None,
+        description="Comma-separated bearer tokens for /v1/actions and the read API.",
+    )
+    api_read_tokens: SecretStr | None = Field(
+        default=None, description="Comma-separated bearer tokens for the read API only."
+    )
+    api_action_tokens: SecretStr | None = Field(
+        default=None, description="Comma-separated bearer tokens for /v1/actions only."
     )
     twilio_auth_token: SecretStr | None = None
     meta_app_secret: SecretStr | None = None
@@ -630,9 +641,24 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
-    def tokens(self) -> frozenset[str]:
-        raw = self.api_tokens.get_secret_value() if self.api_tokens else ""
-        return frozenset(t.strip() for t in raw.split(",") if t.strip())
+    def tokens(self, scope: Scope | None = None) -> frozenset[str]:
+        """The bearer tokens that may ``scope`` (``read``: the read API; ``actions``:
+        ``POST /v1/actions``): ``SWITCHBOARD_API_TOKENS`` and the scope's own; every
+        token of any scope without one."""
+        wanted = (
+            (self.api_tokens, self.api_read_tokens, self.api_action_tokens)
+            if scope is None
+            else (
+                self.api_tokens,
+                self.api_read_tokens if scope == "read" else self.api_action_tokens,
+            )
+        )
+        return frozenset().union(*(_tokens(secret) for secret in wanted))
+
+
+def _tokens(secret: SecretStr | None) -> frozenset[str]:
+    raw = secret.get_secret_value() if secret else ""
+    return frozenset(t.strip() for t in raw.split(",") if t.strip())
 
 
 def _comma_set(value: str) -> set[str]:

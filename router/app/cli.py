@@ -136,8 +136,9 @@ def warn_open_channels(settings: Settings) -> None:
         log.warning(
             "api_tokens_short",
             tokens=short,
-            repair=f"give SWITCHBOARD_API_TOKENS tokens of {SHORT_TOKEN} random characters "
-            "or more (openssl rand -hex 24)",
+            repair=f"give SWITCHBOARD_API_TOKENS, SWITCHBOARD_API_READ_TOKENS and "
+            f"SWITCHBOARD_API_ACTION_TOKENS tokens of {SHORT_TOKEN} random characters or more "
+            "(openssl rand -hex 24)",
         )
 
 

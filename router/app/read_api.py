@@ -244,11 +244,11 @@ def link_next(request: Request, response: Response, cursor: str | None, limit: i
 
 
 def bearer_of(settings: Settings) -> Callable[[Request], None]:
-    """The dependency that lets through a request with one of the API tokens (else 401)."""
-    tokens = settings.tokens
+    """The dependency that lets through a request with a token that may read (else 401;
+    an action token: 403)."""
 
     def bearer(request: Request) -> None:
-        authorize(request, tokens())
+        authorize(request, settings.tokens("read"), settings.tokens("actions"))
 
     return bearer
 

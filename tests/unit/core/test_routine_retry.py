@@ -41,7 +41,7 @@ async def test_the_level_of_a_retry_says_whether_anything_is_wrong(
     with capture_logs() as logs:
         done = await _handle_with_retry(
             FailsOnce(error),
-            [],
+            [object()],
             asyncio.Event(),
             None,
             1.0,
