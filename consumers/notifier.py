@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Literal
 
 import orjson
@@ -64,7 +64,7 @@ from consumers.state.notifications import CLAIM_S, NotificationLedger, Outcome, 
 from consumers.state.threads import RedisThreadStore
 from router.errors import InvalidEvent, SwitchboardError
 from router.events import Ticket
-from router.kafka import REPLAY_FOR
+from router.kafka import REPLAY_DELIVERY, REPLAY_FOR
 from router.observability import Telemetry
 from router.topics import OutRecord
 
@@ -207,7 +207,9 @@ class NotifierHandler:
             )
         else:
             reason = f"{d.medium} to {d.to}: {error}"
-        return deadletter_record(record, self.name, Undeliverable(reason))
+        dead = deadletter_record(record, self.name, Undeliverable(reason))
+        # which delivery of the record failed: a replay tries that one again, no other
+        return replace(dead, headers=(*dead.headers, ("dlq.delivery", d.id.encode())))
 
     async def _deliver(
         self,
@@ -237,7 +239,7 @@ class NotifierHandler:
                 message_id(d.id, self._sender), ticket.customer_id, ticket.id
             )
         tries = 0
-        replay = _replayed(record)
+        replay = _replayed(record) in (d.id, "")
         while True:
             begun = await self._ledger.begin(
                 d.id, max_attempts=MAX_SENDS, replay=replay and tries == 0
@@ -613,6 +615,11 @@ def answered_thread(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return thread if isinstance(thread, Mapping) else None
 
 
-def _replayed(record: Record) -> bool:
-    """A dead letter ``deadletter replay`` sent back (to this role: the others skip it)."""
-    return any(name == REPLAY_FOR for name, _ in record.headers)
+def _replayed(record: Record) -> str | None:
+    """For a dead letter ``deadletter replay`` sent back to this role, the delivery to
+    try again ("": every one that failed, from a dead letter of an earlier version that
+    did not say which); None for any other record."""
+    found = dict(record.headers)
+    if REPLAY_FOR not in found:
+        return None
+    return bytes(found.get(REPLAY_DELIVERY, b"")).decode()

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -223,6 +223,8 @@ def retriable(exc: BaseException) -> bool:
 REPLAY_FOR = "switchboard.replay_for"
 """The header of a dead letter's copy that ``deadletter replay`` sent back to its topic:
 the consumer that dead-lettered it, the only one that takes the copy."""
+REPLAY_DELIVERY = "switchboard.replay_delivery"
+"""... and, on a copy for the notifier, the one delivery of the record to try again."""
 
 
 def deadletter_parts(
@@ -233,20 +235,23 @@ def deadletter_parts(
     *,
     topic: str | None = None,
     limits: Limits | None = None,
+    headers: Iterable[tuple[str, bytes]] = (),
 ) -> tuple[bytes | None, list[tuple[str, bytes]]]:
     """The value and headers of a dead-letter record: where the poison came from, why it
     was set aside, and the original bytes. A dead-letter record must always be writable,
-    whatever arrived: the original headers are kept while they fit in a small budget, and
-    a value too large is kept as a prefix with the original's size and digest."""
+    whatever arrived: the original headers (the record's, else ``headers``: those of an
+    output the broker refused) are kept while they fit in a small budget, and a value
+    too large is kept as a prefix with the original's size and digest."""
     limits = limits or Limits()
     reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     budget = limits.record_bytes // 16
-    headers: list[tuple[str, bytes]] = []
-    for key, kept in (record.headers if record else ()) or ():
+    kept_headers: list[tuple[str, bytes]] = []
+    for key, kept in (record.headers if record else headers) or ():
         budget -= len(key) + len(kept or b"")
         if budget < 0:
             break
-        headers.append((key, kept))
+        kept_headers.append((key, kept))
+    headers = kept_headers
     headers += [
         ("dlq.topic", (topic or (record.topic if record else "")).encode()),
         ("dlq.partition", str(record.partition if record else -1).encode()),
@@ -437,7 +442,7 @@ async def _deadletter_rejected(
     consumer: str,
     limits: Limits,
 ) -> None:
-    for (topic, key, value, _headers), exc in rejected:
+    for (topic, key, value, headers_of), exc in rejected:
         log.error(
             "record_rejected",
             consumer=consumer,
@@ -445,7 +450,9 @@ async def _deadletter_rejected(
             bytes=len(value or b""),
             error=f"{type(exc).__name__}: {exc}",
         )
-        kept, headers = deadletter_parts(value, None, consumer, exc, topic=topic, limits=limits)
+        kept, headers = deadletter_parts(
+            value, None, consumer, exc, topic=topic, limits=limits, headers=headers_of
+        )
         try:
             future = await producer.send(deadletter, value=kept, key=key, headers=headers)
             await future

@@ -11,6 +11,7 @@ from consumers.runner import Record
 from router.codec import decode_event, type_from_headers
 from router.errors import InvalidEvent
 from router.events import CloudEvent, Ticket
+from router.kafka import REPLAY_FOR
 from router.topics import OutRecord
 from router.vocabulary import EventType
 
@@ -31,7 +32,9 @@ def fresh_notifications(
     """The ``.notification`` events of a batch, with their tickets, but those older than
     ``SWITCHBOARD_NOTIFY_MAX_AGE_S`` (``max_age_s``; 0: none is too old): a notifier
     deployed on a topic with days of history does not answer last week's messages. A
-    notification whose ticket cannot be read goes to ``dead``."""
+    dead letter an operator replayed for the notifier (``deadletter replay``) is sent
+    whatever its age: they chose it. A notification whose ticket cannot be read goes
+    to ``dead``."""
     events: list[tuple[Record, CloudEvent, Ticket]] = []
     for record in records:
         if is_notification(record) is False:
@@ -42,7 +45,8 @@ def fresh_notifications(
             continue  # not a CloudEvent: the timers and metrics roles dead-letter it
         if event.type != NOTIFICATION:
             continue
-        if max_age_s and event.time is not None and event.time.timestamp() < now - max_age_s:
+        stale = event.time is not None and event.time.timestamp() < now - max_age_s
+        if max_age_s and stale and not _replayed(record):
             log.warning("notification_stale", event_id=event.id, time=str(event.time))
             continue
         try:
@@ -52,3 +56,7 @@ def fresh_notifications(
             continue
         events.append((record, event, ticket))
     return events
+
+
+def _replayed(record: Record) -> bool:
+    return any(name == REPLAY_FOR for name, _ in record.headers)

@@ -1,30 +1,38 @@
 """``switchboard deadletter replay``: send dead letters back where they came from.
 
 A dead letter keeps the original key and bytes, the original headers and, in ``dlq.*``
-headers, the topic, partition and consumer it came from and why it was set aside. Once
-the cause is fixed (rules that refused an event, a notifier's SMTP settings), a replay
-writes each chosen dead letter to its topic again: the original key, value and headers,
-to its original partition (by the key when that partition is no longer there), plus two
-headers:
+headers, the topic, partition, offset and consumer it came from and why it was set
+aside. Once the cause is fixed (rules that refused an event, a notifier's SMTP settings),
+a replay writes each chosen dead letter to its topic again: the original key, value and
+headers (to the partition the key chooses; a record without a key to its original one),
+plus these headers:
 
-- ``switchboard.replay_for``: the consumer that dead-lettered it. Only that role takes
-  the copy; the other readers of the topic skip it (``consumers.runner.addressed_to``).
-  A record of ``tickets`` that the notifier could not deliver is sent again to the
-  notifier, and the metrics and timers roles, which counted it the first time, do not
-  count it twice;
+- ``switchboard.replay_for``: the consumer that dead-lettered a record it had read. Only
+  that role takes the copy; the other readers of the topic skip it
+  (``consumers.runner.addressed``): they took the original. A record of ``tickets`` the
+  notifier could not deliver is sent again to the notifier, and the metrics and timers
+  roles, which counted it the first time, do not count it twice. A record the broker
+  refused to take as a role wrote it (``dlq.offset`` -1: an output too large) never
+  reached any reader, so its copy has no such header: every reader takes it;
 - ``switchboard.replay_of``: ``<partition>:<offset>`` of the dead letter. A copy that is
-  dead-lettered again carries it, so its history can be followed.
+  dead-lettered again carries it, so its history can be followed;
+- ``switchboard.replay_delivery``: for the notifier's dead letters, the one delivery
+  (``dlq.delivery``) that failed: only it is tried again.
 
-Each dead letter is replayed once: after its copy is acknowledged, its place is marked in
-Redis (``Keys.replayed``, kept as long as the dead-letter topic keeps records); a later
-run skips it unless ``again`` is set. A run stopped between the acknowledgement and the
-mark sends that copy again next time; the role drops it by its event id, as it drops any
-redelivery.
+Each dead letter is replayed once: as its copy is acknowledged (a chunk at a time), its
+place and time are marked in Redis (``Keys.replayed``), and a later run leaves it out
+unless ``again`` is set. A run stopped between an acknowledgement and its mark sends
+that copy again next time; the role drops it by its event id while its dedupe marker
+lives, as it drops any redelivery. Marks of dead letters the topic no longer holds are
+dropped; a mark whose time is not the dead letter's (the topic was made anew and the
+offset counts again) is no mark.
 
-Not replayed: a dead letter whose value was kept as a prefix (``dlq.truncated``: the
-original bytes are not there) or whose key was cut, and one whose topic no longer
-exists. A copy the broker refuses is counted and left unmarked, so a later run tries
-it again.
+Not replayed, and counted: a dead letter whose value was kept as a prefix
+(``dlq.truncated``) or whose key was cut, one whose topic is not there, one for a
+compacted topic (``ticket-state``, the metric topics: a copy written now would replace
+the newer value, or bring back a snapshot ``forget`` tombstoned; the roles write the
+latest again anyway), and one for a topic of no installation of this prefix. A copy the
+broker refuses is counted and left unmarked, so a later run tries it again.
 """
 
 from __future__ import annotations
@@ -41,20 +49,29 @@ from aiokafka.errors import KafkaError
 
 from router.app.reading import Progress, read_through
 from router.app.report.windows import Period
+from router.app.roles import CONSUMED
 from router.errors import BackendUnavailable
-from router.kafka import REPLAY_FOR, make_producer
+from router.kafka import REPLAY_DELIVERY, REPLAY_FOR, make_producer
 from router.keys import Keys
 from router.redis import RedisClient, make_redis, redis_errors, text
 from router.settings import Settings
 from router.topic_admin import missing_topics
-from router.topics import Topic
+from router.topics import SPECS, Topic, TopicNames
 
 REPLAY_OF = "switchboard.replay_of"
 #: Headers of a dead letter that say where and why; not part of the original record.
-_OURS = ("dlq.", REPLAY_FOR, REPLAY_OF)
-CHUNK = 500
+_OURS = ("dlq.", REPLAY_FOR, REPLAY_OF, REPLAY_DELIVERY)
+CHUNK = 100
 #: Why a chosen dead letter was not replayed (the summary's columns, in this order).
-SKIPS = ("replayed before", "value cut", "key cut", "topic gone", "refused")
+SKIPS = (
+    "replayed before",
+    "value cut",
+    "key cut",
+    "topic gone",
+    "compacted topic",
+    "not this installation's topic",
+    "refused",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +83,14 @@ class Letter:
     timestamp_ms: int
     topic: str
     source_partition: int
+    source_offset: int  # -1: an output the broker refused, never on its topic
     consumer: str
     error: str
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
     cut: str | None  # "value cut" / "key cut": the original is not all there
+    delivery: str | None = None  # the notifier's: the one delivery that failed
 
     @property
     def place(self) -> str:
@@ -100,23 +119,28 @@ def letter_of(record: ConsumerRecord[bytes, bytes]) -> Letter | None:
         cut = "value cut"
     elif "dlq.key_truncated" in found:
         cut = "key cut"
-    try:
-        source_partition = int(found.get("dlq.partition", "-1"))
-    except ValueError:
-        source_partition = -1
     return Letter(
         partition=record.partition,
         offset=record.offset,
         timestamp_ms=record.timestamp,
         topic=topic,
-        source_partition=source_partition,
+        source_partition=_number(found.get("dlq.partition")),
+        source_offset=_number(found.get("dlq.offset")),
         consumer=found.get("dlq.consumer", ""),
         error=found.get("dlq.error", ""),
         key=record.key,
         value=record.value,
         headers=tuple(kept),
         cut=cut,
+        delivery=found.get("dlq.delivery"),
     )
+
+
+def _number(value: str | None) -> int:
+    try:
+        return int(value) if value is not None else -1
+    except ValueError:
+        return -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +198,8 @@ async def replay(
 ) -> Replayed:
     """Replay the dead letters ``choice`` takes (``dry_run``: count them, send nothing).
     Raises MissingTopics without the dead-letter topic, BackendUnavailable when Kafka or
-    Redis fails midway (what was sent by then is marked)."""
+    Redis fails midway (what was acknowledged by then is marked, but for the chunk in
+    flight)."""
     done = Replayed()
     letters, first = await _read(settings, choice, done, progress)
     if not letters:
@@ -183,11 +208,18 @@ async def replay(
     redis = make_redis(settings)
     try:
         with redis_errors():
-            marked = set() if again else await _marked(redis, keys, letters)
+            marked = {} if again else await _marked(redis, keys, letters)
             gone = set(await missing_topics(settings))
-            todo = [x for x in letters if not _skipped(x, marked, gone, done)]
+            names = TopicNames(settings.topic_prefix)
+            todo: list[tuple[Letter, str | None]] = []
+            for letter in letters:
+                why, reader = _target(letter, names, gone, marked)
+                if why:
+                    done.skip(letter, why)
+                else:
+                    todo.append((letter, reader))
             if dry_run:
-                done.sent.update((x.topic, x.consumer) for x in todo)
+                done.sent.update((x.topic, x.consumer) for x, _ in todo)
                 return done
             if todo:
                 await _forget_expired(redis, keys, first)
@@ -220,13 +252,24 @@ async def _read(
     return letters, first
 
 
-def _skipped(letter: Letter, marked: set[str], gone: set[str], done: Replayed) -> bool:
-    why = letter.cut or ("topic gone" if letter.topic in gone else None)
-    if letter.place in marked:
-        why = "replayed before"
-    if why:
-        done.skip(letter, why)
-    return why is not None
+def _target(
+    letter: Letter, names: TopicNames, gone: set[str], marked: dict[str, int]
+) -> tuple[str | None, str | None]:
+    """Why the letter is not sent (None: it is), and the role its copy is for (None:
+    every reader of the topic)."""
+    if marked.get(letter.place) == letter.timestamp_ms:
+        return "replayed before", None
+    if letter.cut:
+        return letter.cut, None
+    topic = names.parse(letter.topic)
+    if topic is None or topic is Topic.DEADLETTER:
+        return "not this installation's topic", None
+    if any(spec.topic is topic and spec.compacted for spec in SPECS):
+        return "compacted topic", None
+    if letter.topic in gone:
+        return "topic gone", None
+    read = letter.source_offset >= 0 and topic in CONSUMED.get(letter.consumer, ())
+    return None, letter.consumer if read else None
 
 
 def _reason(error: str) -> str:
@@ -236,13 +279,16 @@ def _reason(error: str) -> str:
     return ":".join(head[:2]).strip()[:80] if len(head) > 1 else error[:80]
 
 
-async def _marked(redis: RedisClient, keys: Keys, letters: list[Letter]) -> set[str]:
+async def _marked(redis: RedisClient, keys: Keys, letters: list[Letter]) -> dict[str, int]:
+    """The marks of these letters' places: the time of the dead letter each was for."""
     places = [letter.place for letter in letters]
-    found: set[str] = set()
-    for start in range(0, len(places), CHUNK):
-        part = places[start : start + CHUNK]
+    found: dict[str, int] = {}
+    for start in range(0, len(places), 1000):
+        part = places[start : start + 1000]
         values = await redis.hmget(keys.replayed(), part)
-        found.update(place for place, value in zip(part, values, strict=True) if value)
+        for place, value in zip(part, values, strict=True):
+            if value:
+                found[place] = _number(text(value).split(" ", 1)[0])
     return found
 
 
@@ -259,15 +305,15 @@ async def _forget_expired(redis: RedisClient, keys: Keys, first: dict[int, int])
                 expired.append(place)
         except ValueError:
             expired.append(place)
-    for start in range(0, len(expired), CHUNK):
-        await redis.hdel(keys.replayed(), *expired[start : start + CHUNK])
+    for start in range(0, len(expired), 1000):
+        await redis.hdel(keys.replayed(), *expired[start : start + 1000])
 
 
 async def _send(  # noqa: PLR0917 - the run's parts, one call
     settings: Settings,
     redis: RedisClient,
     keys: Keys,
-    todo: list[Letter],
+    todo: list[tuple[Letter, str | None]],
     done: Replayed,
     sending: Sending | None,
 ) -> None:
@@ -275,14 +321,14 @@ async def _send(  # noqa: PLR0917 - the run's parts, one call
     producer = make_producer(settings)
     await producer.start()
     try:
-        partitions = {t: await _partitions(producer, t) for t in {x.topic for x in todo}}
-
+        partitions = {t: await _partitions(producer, t) for t in {x.topic for x, _ in todo}}
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start : start + CHUNK]
             queued: list[tuple[Letter, asyncio.Future[Any]]] = []
-            for letter in chunk:  # in the dead letters' order: one await each to queue
+            for letter, reader in chunk:  # in the dead letters' order: one await each
                 try:
-                    queued.append((letter, await producer.send(**_record(letter, partitions))))
+                    copy = _record(letter, reader, partitions[letter.topic])
+                    queued.append((letter, await producer.send(**copy)))
                 except KafkaError:  # refused before sending: too large, no such partition
                     done.skip(letter, "refused")
             acks = await asyncio.gather(*(f for _, f in queued), return_exceptions=True)
@@ -293,7 +339,7 @@ async def _send(  # noqa: PLR0917 - the run's parts, one call
                 else:
                     acked.append(letter)
                     done.sent[letter.topic, letter.consumer] += 1
-            await _mark(redis, keys, acked, settings.kafka.retention_ms)
+            await _mark(redis, keys, acked)
             if sending:
                 sending(start + len(chunk), len(todo))
     finally:
@@ -307,14 +353,16 @@ async def _partitions(producer: AIOKafkaProducer, topic: str) -> int:
         return 0
 
 
-def _record(letter: Letter, partitions: dict[str, int]) -> dict[str, Any]:
-    """``producer.send``'s arguments for the copy of a dead letter."""
-    headers = [
-        *letter.headers,
-        (REPLAY_FOR, letter.consumer.encode()),
-        (REPLAY_OF, letter.place.encode()),
-    ]
-    keep = 0 <= letter.source_partition < partitions[letter.topic]
+def _record(letter: Letter, reader: str | None, partitions: int) -> dict[str, Any]:
+    """``producer.send``'s arguments for the copy of a dead letter: to the partition its
+    key chooses now (the one newer records of that key go to), or, without a key, to
+    the one it came from."""
+    headers = [*letter.headers, (REPLAY_OF, letter.place.encode())]
+    if reader is not None:
+        headers.append((REPLAY_FOR, reader.encode()))
+        if letter.delivery:
+            headers.append((REPLAY_DELIVERY, letter.delivery.encode()))
+    keep = letter.key is None and 0 <= letter.source_partition < partitions
     return {
         "topic": letter.topic,
         "key": letter.key,
@@ -324,16 +372,14 @@ def _record(letter: Letter, partitions: dict[str, int]) -> dict[str, Any]:
     }
 
 
-async def _mark(redis: RedisClient, keys: Keys, letters: Iterable[Letter], ttl_ms: int) -> None:
+async def _mark(redis: RedisClient, keys: Keys, letters: Iterable[Letter]) -> None:
+    """Mark each letter's place with its time (and when it was replayed, for people)."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    places = [letter.place for letter in letters]
-    if not places:
-        return
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hset(keys.replayed(), mapping=dict.fromkeys(places, now))
-        if ttl_ms > 0:
-            pipe.pexpire(keys.replayed(), ttl_ms)
-        await pipe.execute()
+    flat: list[str] = []
+    for letter in letters:
+        flat += [letter.place, f"{letter.timestamp_ms} {now}"]
+    if flat:
+        await redis.hset(keys.replayed(), items=flat)
 
 
 def summary(done: Replayed, deadletter: str, *, dry_run: bool = False) -> list[str]:

@@ -387,7 +387,7 @@ def deadletter_replay(  # noqa: PLR0917 - typer maps each option to a parameter
     carries the original key, bytes and headers.
 
     Exit codes: 0 done; 1 the broker refused some copies or Kafka/Redis failed midway
-    (run it again: what was sent is not sent twice); 2 a wrong option or setting."""
+    (run it again: what was marked sent is not sent again); 2 a wrong option or setting."""
     from router.app.replay import Choice, replay, summary
     from router.errors import BackendUnavailable
 
@@ -395,9 +395,18 @@ def deadletter_replay(  # noqa: PLR0917 - typer maps each option to a parameter
         err.print("error: --from and --to go together", highlight=False)
         raise typer.Exit(2)
     period = period_or_exit(from_, to) if from_ and to else None
+    from router.app.roles import CONSUMED
+
     settings = settings_or_exit()
     names = TopicNames(settings.topic_prefix)
     source = names(Topic(topic)) if topic in {t.value for t in Topic} else topic
+    if source is not None and names.parse(source) is None:
+        known = ", ".join(t.value for t in Topic)
+        err.print(f"error: --topic: no topic {topic!r}: one of {known}", highlight=False)
+        raise typer.Exit(2)
+    if consumer is not None and consumer not in CONSUMED:
+        err.print(f"error: --consumer: one of {', '.join(CONSUMED)}", highlight=False)
+        raise typer.Exit(2)
     choice = Choice(topic=source, consumer=consumer, error=error, period=period)
     failed = False
 
@@ -420,7 +429,8 @@ def deadletter_replay(  # noqa: PLR0917 - typer maps each option to a parameter
             )
         except BackendUnavailable as exc:
             err.print(
-                f"error: {exc}; run it again (what was sent is not sent twice)",
+                f"error: {exc}; run it again: what was marked sent is not sent again (the "
+                "copies of the chunk in flight may be, which their roles drop by event id)",
                 highlight=False,
                 markup=False,
             )

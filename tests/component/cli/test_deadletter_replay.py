@@ -137,3 +137,20 @@ async def test_without_the_dead_letter_topic_it_names_the_prefix(settings: Setti
     assert done.returncode == 2
     assert "SWITCHBOARD_TOPIC_PREFIX" in done.stderr
     assert "nosuchprefix.deadletter" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--consumer", "notifer"], "error: --consumer: one of router, timers, metrics, notifier"),
+        (["--topic", "tikets"], "error: --topic: no topic 'tikets'"),
+        (["--from", "2026-12-01"], "error: --from and --to go together"),
+    ],
+)
+async def test_a_misspelt_choice_is_one_line_and_exit_2(
+    settings: Settings, args: list[str], said: str
+) -> None:
+    """A typo must not read as "0 dead letters chosen", as if nothing was wrong."""
+    done = await switchboard_cli(settings, *args, "--dry-run")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(said), done.stderr

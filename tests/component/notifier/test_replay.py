@@ -37,6 +37,7 @@ async def test_a_replayed_notification_is_delivered_once_and_counted_once(
             assert resp.status_code == 202, resp.text
             [dead] = await read_topic(configured, Topic.DEADLETTER, expect=1, timeout=20)
             assert dict(dead.headers)["dlq.consumer"] == b"notifier"
+            assert dict(dead.headers)["dlq.delivery"]  # the delivery that failed
             assert mailbox.messages == []
 
             mailbox.down = None  # the relay is allowed now

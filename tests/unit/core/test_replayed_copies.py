@@ -98,3 +98,14 @@ async def test_a_poll_of_copies_for_others_only_is_committed_without_the_handler
         stop.set()
         await asyncio.wait_for(task, 5)
     assert consumer.committed == {TP: 6}
+
+
+def test_the_notifier_tries_again_only_the_delivery_its_copy_names() -> None:
+    from consumers.notifier import _replayed
+    from router.kafka import REPLAY_DELIVERY
+
+    assert _replayed(record(0)) is None  # no copy: nothing to try again
+    named = record(1, (REPLAY_FOR, b"notifier"), (REPLAY_DELIVERY, b"d-2"))
+    assert _replayed(named) == "d-2"
+    # a dead letter of an earlier version said no delivery: each one that failed
+    assert _replayed(record(2, (REPLAY_FOR, b"notifier"))) == ""
