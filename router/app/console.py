@@ -376,12 +376,14 @@ def period_or_exit(start: str, end: str) -> Period:
 
 
 def reading_progress() -> Callable[[str, int], None]:
-    """Progress of a tool reading topics: a line per topic, at most one a second."""
+    """Progress of a tool reading topics: a line per topic at most once a second, the
+    first a second after the read began, so a topic read within it is said once, by the
+    tool's own summary line."""
     shown: dict[str, float] = {}
 
     def progress(topic: str, records: int) -> None:
         now = time.monotonic()
-        if now - shown.get(topic, -1.0) >= 1.0:
+        if now - shown.setdefault(topic, now) >= 1.0:
             shown[topic] = now
             err.print(f"reading {escape(topic)}: {records:,} records", highlight=False)
 
