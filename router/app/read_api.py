@@ -38,6 +38,7 @@ from consumers.domain.assignment import parse_member
 from consumers.state.agents import AgentRecord, AgentStore
 from consumers.state.backlog import Backlog
 from consumers.state.threads import RedisThreadStore
+from consumers.state.waiting import PAGE as LINE_PAGE
 from consumers.state.waiting import Entry, WaitingLine
 from router.actions import NoControls
 from router.app.rules_on_disk import RulesOnDisk
@@ -371,7 +372,9 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         description=f"A page at a time: `limit` (default {DEFAULT_LIST}, at most "
         f"{MAX_LIST}), then `cursor` = the answer's `next_cursor` (also in "
         '`Link: <...>; rel="next"`) until it is null. A cursor holds a place in line: '
-        "tickets that join or leave meanwhile do not shift the pages after it.",
+        "tickets that join or leave meanwhile do not shift the pages after it. One "
+        f"request reads at most {LINE_SCAN:,} places of the line (every queue's tickets): "
+        "a page may come short or empty, with a cursor where the walk stopped.",
     )
     async def waiting(
         name: Id,
@@ -386,11 +389,9 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         if not await _known_queue(state, name):
             raise Problem(404, f"no queue {name!r}", slug="unknown-queue")
         after = Entry(str(start["m"]), float(start["s"])) if start else None
-        tickets, last = await _line(state, name, limit, after, int(start["p"]) if start else 0)
-        following = None
-        if last is not None:
-            place = {"s": last.score, "m": last.member, "p": tickets[-1].position}
-            following = encode_cursor({"q": name, **place})
+        served = int(start["p"]) if start else 0
+        tickets, last = await _line(state, name, limit, after, served)
+        following = _line_cursor(name, last, served + len(tickets))
         link_next(request, response, following, limit)
         counts = await state.line.waiting()
         total = sum(n for need, n in counts.items() if need.partition("|")[2] == name)
@@ -512,16 +513,34 @@ async def _queues(state: ReadState) -> list[QueueSummary]:
     return out
 
 
+def _line_cursor(queue: str, last: Entry | None, served: int) -> str | None:
+    """Where the next page of a queue's line starts: after ``last``, ``served`` before."""
+    if last is None:
+        return None
+    return encode_cursor({"q": queue, "s": last.score, "m": last.member, "p": served})
+
+
+LINE_SCAN = 5000
+"""Places in line one waiting-line request reads at most (about 50 ms)."""
+
+
 async def _line(
     state: ReadState, queue: str, limit: int, after: Entry | None, served: int
 ) -> tuple[list[WaitingTicket], Entry | None]:
     """Up to ``limit`` tickets of ``queue`` in line order after ``after`` (``served``
-    before it), walking the line page by page; and the last one's place when more of the
-    queue's follow (None: this is the end)."""
+    before it), walking the line page by page; and the place the next page starts after
+    (None: this is the end). The line holds every queue's tickets: after ``LINE_SCAN``
+    places read, the page ends where the walk is, shorter (even empty), its cursor
+    there, so no request reads the whole line of others' tickets in front of a small
+    queue's."""
     out: list[tuple[Entry, WaitingTicket]] = []
     now = time.time()
+    scanned = 0
     while len(out) <= limit:
-        page = await state.line.page(after)
+        if scanned >= LINE_SCAN and after is not None:
+            return [w for _, w in out], after
+        page = await state.line.page(after, min(LINE_PAGE, LINE_SCAN))
+        scanned += len(page)
         if not page:
             break
         needs = await state.line.needs_of(page)
