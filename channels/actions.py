@@ -1,5 +1,6 @@
 """``POST /v1/actions``: what agents and the helpdesk did, as CloudEvents on
-``switchboard.actions``. Bearer tokens from ``SWITCHBOARD_API_TOKENS``.
+``switchboard.actions``. Bearer tokens from ``SWITCHBOARD_API_TOKENS`` or
+``SWITCHBOARD_API_ACTION_TOKENS``.
 
 A request is one action or a list; every item is validated, and every ticket it names
 looked up, before anything is published: an invalid item (400), an unknown ticket (404)
@@ -54,6 +55,7 @@ from channels.models import (
     AcceptedBody,
     idempotency_key,
     idempotency_key_parameter,
+    problem_response_of,
     problem_responses,
 )
 from channels.problems import ROOT, Problem, at, invalid_fields, validation_errors
@@ -556,7 +558,12 @@ def build_router() -> APIRouter:
         "/v1/actions",
         status_code=202,
         response_model=ListAccepted | AcceptedBody,
-        responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
+        responses={
+            **problem_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
+            403: problem_response_of(
+                403, "A read token (SWITCHBOARD_API_READ_TOKENS), which may not post actions"
+            ),
+        },
         summary="Helpdesk actions: one CloudEvent-like object or a list of them",
         description=(
             "Types: " + ", ".join(t.removeprefix("switchboard.") for t in ACTIONS) + ". "

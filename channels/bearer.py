@@ -54,6 +54,8 @@ def authorize(
             slug="token-scope",
             headers={"WWW-Authenticate": challenge + ', error="insufficient_scope"'},
         )
+    elif not tokens:  # only tokens of another scope: nothing here to guess
+        wrong = "no API tokens for this route are configured"
     elif not matches_any(token, tokens):
         wrong = INVALID_BEARER
         challenge += ', error="invalid_token"'

@@ -175,7 +175,10 @@ class NotifierHandler:
                 )
                 dead.append(deadletter_record(record, self.name, exc))
                 continue
-            if not deliveries:
+            target = _replayed(record)
+            if target:  # a replayed dead letter: the one delivery that failed, no other
+                deliveries = [d for d in deliveries if d.id == target]
+            if not deliveries and not target:
                 log.warning("notification_no_recipient", ticket_id=ticket.id, event_id=event.id)
                 self._tally("none", "no_recipient")
             thread = answered_thread(event.data or {})

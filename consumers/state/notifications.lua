@@ -2,8 +2,8 @@
 -- KEYS[1]: the delivery's hash.  ARGV: max attempts, TTL in seconds, mode ('line': the
 -- consumer's first sends; 'retry': the retry loop sending a parked delivery; 'replay':
 -- the first send of a dead letter `deadletter replay` sent back, once its cause was
--- fixed: a failed delivery gets a fresh set of attempts, one that may have been
--- delivered stays settled).
+-- fixed: a failed delivery gets a fresh set of attempts, but keeps its count of sends
+-- without an answer; one that may have been delivered stays settled).
 -- Fields: state (sending|retry|parked|sent|failed|skipped|uncertain|maybe_sent), unknown
 -- (sends whose outcome nobody learnt), attempts (sends begun), answer (the provider's
 -- last word).
@@ -20,8 +20,8 @@ local answer = redis.call('HGET', h, 'answer') or ''
 local unknown = tonumber(redis.call('HGET', h, 'unknown') or '0')
 local attempts = tonumber(redis.call('HGET', h, 'attempts') or '0')
 if state == 'failed' and ARGV[3] == 'replay' then
+  -- fresh attempts; sends that ended without an answer still count against a third
   attempts = 0
-  unknown = 0
   state = false
   redis.call('HDEL', h, 'state')
 end

@@ -100,20 +100,24 @@ class TimerSchedule:
     async def due(self, now: float, limit: int) -> list[tuple[str, float]]:
         """Claim about ``limit`` members due at ``now`` (earliest first), shared fairly
         among the shards that have any (one each at least); every one must then be
-        ``settle``d, or its claim lapses. When idle
-        this is one command per shard, in one round trip."""
+        ``settle``d, or its claim lapses. When idle this is one command per shard, in
+        one round trip; with timers due, a count of them (``backlog``) in one more."""
         k = self._keys
         with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
                 for shard in range(self.shards):
                     pipe.zrange(k.timers(shard), 0, 0, withscores=True)
-                    pipe.zcount(k.timers(shard), "-inf", now)
                 probed: list[Any] = await pipe.execute()
-            firsts = [float(first[0][1]) for first in probed[::2] if first]
-            self.backlog = Backlog(sum(probed[1::2]), max(0.0, now - min(firsts, default=now)))
-            busy = [shard for shard, count in enumerate(probed[1::2]) if count]
+            firsts = {shard: float(first[0][1]) for shard, first in enumerate(probed) if first}
+            busy = [shard for shard, first in firsts.items() if first <= now]
             if not busy:
+                self.backlog = Backlog()
                 return []
+            async with self._r.pipeline(transaction=False) as pipe:
+                for shard in busy:
+                    pipe.zcount(k.timers(shard), "-inf", now)
+                counts: list[Any] = await pipe.execute()
+            self.backlog = Backlog(sum(counts), now - min(firsts[shard] for shard in busy))
             share = max(1, limit // len(busy))
             lapse = now + self._claim_s
             claimed: list[Any] = []

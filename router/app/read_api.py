@@ -1,5 +1,6 @@
 """The read API on the ingress app: tickets, customers, queues and agents as the roles'
-Redis state has them. Bearer tokens as for ``/v1/actions``; unknown ids are 404.
+Redis state has them. Bearer tokens from ``SWITCHBOARD_API_TOKENS`` or
+``SWITCHBOARD_API_READ_TOKENS``; unknown ids are 404.
 
 Composed here, not in ``channels/``: the state stores belong to the consumers, and only
 the composition root may import both. Where the figures come from:
@@ -190,6 +191,7 @@ def _responses(*statuses: int, paged: bool = False) -> dict[int | str, dict[str,
         400: "A request it cannot read: a header sent twice, an id or a cursor that names "
         "nothing this API made",
         401: "Missing or invalid bearer token",
+        403: "An action token (SWITCHBOARD_API_ACTION_TOKENS), which may not read",
         404: "No such ticket, customer, queue or agent",
         429: "A wrong bearer token from an address that sent too many within a minute; "
         "see Retry-After. A right token is never refused",
@@ -292,7 +294,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
         ],
         route_class=ReadRoute,
     )
-    errors = _responses(400, 401, 404, 429, 503)
+    errors = _responses(400, 401, 403, 404, 429, 503)
 
     @router.get(
         "/v1/tickets/{ticket_id:id_path}",
@@ -309,7 +311,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/customers/{customer_id:id_path}/tickets",
         response_model=CustomerTickets,
-        responses=_responses(400, 401, 404, 429, 503, paged=True),
+        responses=_responses(400, 401, 403, 404, 429, 503, paged=True),
         summary="Every ticket of a customer",
         description="The id is a customer id (`C-...`) or one of the customer's "
         "identities: `email:ada@example.com`, `phone:+15551234567`. Their own tickets "
@@ -358,7 +360,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/queues",
         response_model=list[QueueSummary],
-        responses=_responses(400, 401, 429, 503),
+        responses=_responses(400, 401, 403, 429, 503),
         summary="Every queue: backlog, waiting line, agents online and free seats",
     )
     async def queues() -> list[QueueSummary]:
@@ -367,7 +369,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/queues/{name}/waiting",
         response_model=WaitingLineBody,
-        responses=_responses(400, 401, 404, 429, 503, paged=True),
+        responses=_responses(400, 401, 403, 404, 429, 503, paged=True),
         summary="A queue's waiting line, in the order it will be served",
         description=f"A page at a time: `limit` (default {DEFAULT_LIST}, at most "
         f"{MAX_LIST}), then `cursor` = the answer's `next_cursor` (also in "
@@ -400,7 +402,7 @@ def build_router(state: ReadState, settings: Settings) -> APIRouter:
     @router.get(
         "/v1/agents",
         response_model=list[Agent],
-        responses=_responses(400, 401, 429, 503, paged=True),
+        responses=_responses(400, 401, 403, 429, 503, paged=True),
         summary="Every agent: presence, skills, capacity and load per channel",
         description="Sorted by id. Without `limit`, every agent ever seen in one answer "
         "(about 0.5 ms each). With `limit` (at most "

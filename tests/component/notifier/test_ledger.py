@@ -100,3 +100,18 @@ async def test_a_replayed_dead_letter_starts_a_failed_delivery_afresh_only(
     await ledger.begin("d7", max_attempts=5)  # uncertain: it may have been delivered
     await ledger.finish("d7", "maybe_sent", "no answer")
     assert (await ledger.begin("d7", max_attempts=5, replay=True)).verdict == "done"
+
+
+async def test_a_replay_keeps_the_sends_that_ended_without_an_answer(
+    ledger: NotificationLedger,
+) -> None:
+    """One send that may have been delivered, then a refusal for good: the replay sends
+    once more, and one more send without an answer makes it uncertain, never a third."""
+    await ledger.begin("d8", max_attempts=2)
+    await ledger.finish("d8", "retry", "smtp: timed out", unknown=True)
+    await ledger.begin("d8", max_attempts=2)
+    await ledger.finish("d8", "failed", "550 mailbox full")
+    replayed = await ledger.begin("d8", max_attempts=2, replay=True)
+    assert (replayed.verdict, replayed.attempts, replayed.unknown) == ("send", 1, 1)
+    await ledger.finish("d8", "retry", "smtp: timed out", unknown=True)
+    assert (await ledger.begin("d8", max_attempts=2)).verdict == "uncertain"
