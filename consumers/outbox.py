@@ -14,7 +14,7 @@ from typing import Any
 from consumers.domain.outputs import TIMERS_SOURCE, Change, LifecycleOutputs
 from consumers.state.threads import Commit, ThreadStore
 from router.limits import Limits
-from router.topics import OutRecord
+from router.topics import OutRecord, Topic
 
 Send = Callable[[list[OutRecord]], Awaitable[None]]
 
@@ -59,6 +59,7 @@ class Delivery:
         self._send = send
         self.records: list[OutRecord] = []
         self._acked: list[tuple[str, str]] = []
+        self._tickets: list[tuple[str, str]] = []  # (customer, ticket) of the snapshots
 
     def add(self, records: list[OutRecord]) -> None:
         """Records with no outbox behind them (dead letters)."""
@@ -69,18 +70,26 @@ class Delivery:
         Cleared once the broker acknowledged it."""
         self.records.extend(records)
         self._acked.append((customer_id, event_id))
+        self._tickets += [
+            (customer_id, r.key)
+            for r in records
+            if r.topic is Topic.TICKET_STATE and isinstance(r.key, str)
+        ]
 
-    async def commit(self, commits: list[Commit]) -> list[str]:
-        """Apply ``commits``; each answer is 'OK', 'DUP' or 'CONFLICT' (see the store).
-        The outboxes of the 'OK' ones are published by ``flush``."""
-        results = await self._store.commit_many(commits) if commits else []
+    async def commit(self, commits: list[Commit], *, waits: bool = False) -> list[str]:
+        """Apply ``commits``; each answer is 'OK', 'DUP' or 'CONFLICT' (see the store),
+        or 'PENDING' when the caller ``waits``. The outboxes of the 'OK' ones are
+        published by ``flush``."""
+        results = await self._store.commit_many(commits, waits=waits) if commits else []
         for commit, result in zip(commits, results, strict=True):
             if result == "OK":
                 self.publish(commit.customer_id, commit.event_id, commit.outbox)
         return results
 
     async def flush(self) -> None:
-        records, acked = self.records, self._acked
-        self.records, self._acked = [], []
+        """Publish, then clear the outboxes and the marks that held the tickets' other
+        writers back until their records were out (``commit.lua``'s 'PENDING')."""
+        records, acked, tickets = self.records, self._acked, self._tickets
+        self.records, self._acked, self._tickets = [], [], []
         await self._send(records)
-        await self._store.clear_outboxes(acked)
+        await self._store.clear_outboxes(acked, tickets)

@@ -528,7 +528,9 @@ class TimersHandler:
             when = fired_at(timer, ticket, current)
             commit = commit_for(queue.owner, timer.event_id, change, view.ticket_version, when)
             commits.append((queue, timer, commit, current, lapsed_offer(timer, ticket)))
-        results = await delivery.commit([c for _, _, c, _, _ in commits])  # a CONFLICT waits
+        # a CONFLICT, or the router's change of the ticket not published yet (PENDING): let
+        # go, and claimed again at the next tick, to fire on the ticket as it is then
+        results = await delivery.commit([c for _, _, c, _, _ in commits])
         lapsed: list[str] = []
         for (queue, timer, commit, current, agent), result in zip(commits, results, strict=True):
             if result == "OK":

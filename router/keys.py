@@ -31,6 +31,8 @@ key                                       type        what it holds
                                                       message ids there (``forget``)
 ``p:{c:<customer>}:done:<event>``         string      dedupe marker of an applied event (TTL)
 ``p:{c:<customer>}:outbox:<event>``       string      records of an event not yet acked (TTL)
+``p:{c:<customer>}:pub:<ticket>``         string      the writer whose records of the ticket
+                                                      are not acked yet (``PUBLISH_LEASE_MS``)
 ``p:{agents}:agent:<agent>``              hash        status, skills, capacity
 ``p:{agents}:online``                     set         online agents
 ``p:{agents}:everyone``                   set         every agent ever seen (the read API's
@@ -182,6 +184,10 @@ class Keys:
 
     def done(self, customer_id: str, event_id: str) -> str:
         return self._customer(customer_id, "done", event_id)
+
+    def publishing(self, customer_id: str, ticket_id: str) -> str:
+        """The writer publishing the ticket's records now (``commit.lua``)."""
+        return self._customer(customer_id, "pub", ticket_id)
 
     def outbox(self, customer_id: str, event_id: str) -> str:
         return self._customer(customer_id, "outbox", event_id)

@@ -14,6 +14,7 @@ until ``clear_outboxes`` or ``forget``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,9 +189,11 @@ class InMemoryThreadStore:
             return ticket_id
         return current if follows == ticket_id else ticket_id
 
-    async def commit_many(self, commits: list[Commit]) -> list[str]:
+    async def commit_many(self, commits: list[Commit], *, waits: bool = False) -> list[str]:
         """'DUP' when the event was applied before, 'CONFLICT' when the ticket's version is
-        not the expected one, else 'OK' with every part of the commit applied."""
+        not the expected one, else 'OK' with every part of the commit applied. One
+        process, one writer: never 'PENDING' (``waits`` changes nothing)."""
+        del waits
         return [self._commit(c) for c in commits]
 
     def _commit(self, c: Commit) -> str:
@@ -254,8 +257,12 @@ class InMemoryThreadStore:
         current = orjson.loads(thread.profile) if thread.profile else {}
         thread.profile = orjson.dumps({**current, **fields})
 
-    async def clear_outboxes(self, done: list[tuple[str, str]]) -> None:
-        """Forget the outboxes of (customer, event id) pairs whose records were acked."""
+    async def clear_outboxes(
+        self, done: list[tuple[str, str]], published: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Forget the outboxes of (customer, event id) pairs whose records were acked (one
+        writer: no marks on ``published`` tickets to clear)."""
+        del published
         for customer_id, event_id in done:
             if thread := self._threads.get(customer_id):
                 thread.outboxes.pop(event_id, None)

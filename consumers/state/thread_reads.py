@@ -111,14 +111,16 @@ class ThreadReads:
         return [snapshots.get(t) for t in ticket_ids]
 
     async def customer_tickets(self, customer_id: str) -> list[Ticket]:
-        """Every ticket of a customer, oldest first (one hash: one round trip)."""
+        """Every ticket of a customer, oldest first: the snapshot fields of its hash, by
+        name, not the whole hash, whose kept last messages may be 64 KiB each."""
+        key = self._keys.ticket_data(customer_id)
         with redis_errors():
-            raw = await self._r.hgetall(self._keys.ticket_data(customer_id))
-        tickets = [
-            Ticket.model_validate_json(value)
-            for name, value in raw.items()
-            if text(name).endswith(":json")
-        ]
+            names = [text(n) for n in await self._r.hkeys(key)]
+            wanted = [n for n in names if n.endswith(":json")]
+            raw: list[Any] = []
+            for start in range(0, len(wanted), 500):
+                raw += await self._r.hmget(key, wanted[start : start + 500])
+        tickets = [Ticket.model_validate_json(value) for value in raw if value]
         return sorted(tickets, key=lambda t: (t.created_at, t.id))
 
     async def participated_tickets(self, customer_id: str) -> list[Ticket]:

@@ -10,6 +10,8 @@ view (``view.lua``) can read a ticket it only finds while it runs from a declare
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +49,11 @@ from router.topics import OutRecord, pack_records, unpack_records
 HERE = Path(__file__).parent
 CONFLICT = "CONFLICT"
 MOVED = "MOVED"  # commit.lua: another process opened a ticket for the customer first
+PENDING = "PENDING"  # commit.lua: another writer has not published its change of the ticket
+PUBLISH_LEASE_MS = 10_000
+"""How long a writer may take from committing a change of a ticket to having its records
+acknowledged, while the ticket's other writers wait (``commit.lua``'s ``PENDING``); a
+writer that died holds them up no longer than this."""
 MAX_CARRY_TRIES = 8  # a merge reads again while the router moves the tickets it carries
 
 
@@ -112,12 +119,14 @@ class ThreadStore(Protocol):
     async def resolve_customers(self, identity_lists: list[list[str]]) -> list[str]: ...
     async def known_customers(self, identity_lists: list[list[str]]) -> list[str | None]: ...
     async def views(self, requests: list[ViewRequest]) -> list[ThreadView]: ...
-    async def commit_many(self, commits: list[Commit]) -> list[str]: ...
+    async def commit_many(self, commits: list[Commit], *, waits: bool = False) -> list[str]: ...
     async def ticket_owners(self, ticket_ids: list[str]) -> list[str | None]: ...
     async def message_tickets(self, message_ids: list[str]) -> list[MessageOwner | None]: ...
     async def survivor_of(self, customer_id: str) -> str: ...
     async def merge_profile(self, customer_id: str, fields: dict[str, Any]) -> None: ...
-    async def clear_outboxes(self, done: list[tuple[str, str]]) -> None: ...
+    async def clear_outboxes(
+        self, done: list[tuple[str, str]], published: Sequence[tuple[str, str]] = ()
+    ) -> None: ...
 
 
 class RedisThreadStore(ThreadReads, ThreadErasure):
@@ -129,6 +138,7 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         self._r = client
         self._ttl = ttl_s
         self._keys = Keys(prefix)
+        self.writer = uuid.uuid4().hex[:16]  # one per role and process (commit.lua)
         self._commit = load_script(client, HERE / "commit.lua")
         self._view = load_script(client, HERE / "view.lua")
         self._leave = load_script(client, HERE / "leave.lua")
@@ -373,10 +383,13 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
             )
         return views
 
-    async def commit_many(self, commits: list[Commit]) -> list[str]:
+    async def commit_many(self, commits: list[Commit], *, waits: bool = False) -> list[str]:
         """Apply each event atomically (one ``commit.lua`` call each, pipelined): 'OK',
         'DUP' (already applied) or 'CONFLICT' (its ticket changed since it was read, or
-        another process opened a ticket for the customer since: ``open_seen``)."""
+        another process opened a ticket for the customer since: ``open_seen``). A ticket
+        another writer changed and has not published yet is 'PENDING' when the caller
+        ``waits`` (it tries again shortly), else 'CONFLICT'. Each ticket written with an
+        outbox is marked as this writer's until ``clear_outboxes`` (or the lease)."""
         k = self._keys
         scripts: list[int] = []  # where each commit's answer is among the replies
         commands: list[Command] = []
@@ -388,8 +401,10 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
                 k.outbox(c.customer_id, c.event_id),
                 k.open_ticket(c.customer_id),
                 k.message_index(c.customer_id),
+                k.publishing(c.customer_id, c.ticket.id if c.ticket else ""),
             ]
-            commands.append(ScriptCall(self._commit, keys, [self._ttl, *_commit_args(c)]))
+            args = [self._ttl, *_commit_args(c, self.writer)]
+            commands.append(ScriptCall(self._commit, keys, args))
             if c.ticket and c.expected_version == 0:
                 # A new ticket's owner, in the same round trip whatever the answer
                 # (another slot: no script can hold both). Crash-safe, and never
@@ -410,7 +425,7 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
             replies = await run_batch(self._r, commands)
         answers = [text(replies[i]) for i in scripts]
         await self._take_back([c for c, a in zip(commits, answers, strict=True) if a == MOVED])
-        return [CONFLICT if a == MOVED else a for a in answers]
+        return [CONFLICT if a == MOVED or (a == PENDING and not waits) else a for a in answers]
 
     async def _take_back(self, commits: list[Commit]) -> None:
         """The global entries written beside new tickets that were not created (another
@@ -439,14 +454,21 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
             profile = {**(orjson.loads(current) if current else {}), **fields}
             await self._r.set(key, orjson.dumps(profile))
 
-    async def clear_outboxes(self, done: list[tuple[str, str]]) -> None:
-        """Forget the outboxes of (customer, event id) pairs whose records were acked."""
-        if done:
+    async def clear_outboxes(
+        self, done: list[tuple[str, str]], published: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Forget the outboxes of (customer, event id) pairs whose records were acked, and
+        this writer's marks on the (customer, ticket id) pairs it published. (A mark of
+        another writer, set once this one's lapsed, goes too: only a writer over its
+        lease makes that possible, and the cost is that one ordering guard.)"""
+        keys = [self._keys.outbox(c, e) for c, e in done]
+        keys += [self._keys.publishing(c, t) for c, t in dict.fromkeys(published)]
+        if keys:
             with redis_errors():
-                await delete_many(self._r, [self._keys.outbox(c, e) for c, e in done])
+                await delete_many(self._r, keys)
 
 
-def _commit_args(c: Commit) -> list[str | int | bytes]:
+def _commit_args(c: Commit, writer: str) -> list[str | int | bytes]:
     """``commit.lua``'s ARGV after the TTL: an explicit mode word before every optional
     value, so no value has to mean "keep" or "clear" (see the script's header)."""
     if c.ticket is None:
@@ -462,7 +484,7 @@ def _commit_args(c: Commit) -> list[str | int | bytes]:
     outbox = ["set", pack_records(c.outbox)] if c.outbox else ["none", ""]
     seen = ["any", ""] if c.open_seen is None else ["is", c.open_seen]
     indexed = c.message_ids if c.ticket else []
-    return [*ticket, *open_, *outbox, *seen, *indexed]
+    return [*ticket, *open_, *outbox, *seen, writer, PUBLISH_LEASE_MS, *indexed]
 
 
 def carries_over(ours: Ticket | None, theirs: Ticket) -> bool:

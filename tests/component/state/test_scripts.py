@@ -9,6 +9,7 @@ in ``tests/component/pipeline/test_waiting_line.py``.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from collections.abc import AsyncIterator
@@ -115,6 +116,8 @@ class Thread:
         outbox: tuple[str, str] = ("none", ""),
         seen: tuple[str, str] = ("any", ""),
         index: tuple[str, ...] = (),
+        writer: str = "router-1",
+        lease_ms: int = 60_000,
     ) -> str:
         k, c = self.k, self.c
         written: list[str | int] = ["write", *ticket] if ticket else ["none", "", 0, ""]
@@ -125,8 +128,9 @@ class Thread:
                 k.outbox(c, event),
                 k.open_ticket(c),
                 k.message_index(c),
+                k.publishing(c, ticket[0] if ticket else ""),
             ],
-            args=[TTL, *written, *message, *open_, *outbox, *seen, *index],
+            args=[TTL, *written, *message, *open_, *outbox, *seen, writer, lease_ms, *index],
         )
         return str(as_text(answer))
 
@@ -163,6 +167,31 @@ async def test_commit_ok_writes_the_ticket_marker_and_outbox_at_once(thread: Thr
     assert await thread.commit("e2", ("T-1", 1, '{"n":2}')) == "OK"
     assert await thread.tickets() == {"T-1:v": "2", "T-1:json": '{"n":2}'}
     assert await r.exists(k.outbox(C, "e2")) == 0  # outbox 'none': nothing to publish
+
+
+async def test_commit_with_an_outbox_holds_the_tickets_other_writers_until_cleared(
+    thread: Thread, keys: Keys
+) -> None:
+    """'PENDING': another writer committed a change of the ticket and has not published
+    it yet (its mark is there until it clears it, or its lease lapses); nothing changes.
+    The writer itself, a commit without an outbox and a redelivered event are not held."""
+    await thread.commit("e1", ("T-1", 0, '{"n":1}'), outbox=("set", "[1]"), writer="router-1")
+    mark = keys.publishing(C, "T-1")
+    assert await thread.r.get(mark) == b"router-1"
+    assert 59_000 < await thread.r.pttl(mark) <= 60_000
+    assert await thread.commit("t1", ("T-1", 1, '{"n":2}'), writer="timers-1") == "PENDING"
+    assert await thread.commit("e1", ("T-1", 1, "{}"), writer="timers-1") == "DUP"
+    assert (await thread.tickets())["T-1:v"] == "1"
+    assert await thread.commit("e2", ("T-1", 1, '{"n":2}'), writer="router-1") == "OK"
+    assert await thread.commit("t2", ("T-2", 0, "{}"), writer="timers-1") == "OK"  # another
+    await thread.r.delete(mark)  # the router's records are out
+    assert await thread.commit("t1", ("T-1", 2, '{"n":3}'), writer="timers-1") == "OK"
+    assert await thread.r.exists(mark) == 0  # no outbox: nothing to hold others for
+    await thread.commit(
+        "t3", ("T-1", 3, "{}"), outbox=("set", "[2]"), writer="timers-1", lease_ms=50
+    )
+    await asyncio.sleep(0.1)  # the lease lapsed: the writer died unpublished
+    assert await thread.commit("e3", ("T-1", 4, "{}"), writer="router-1") == "OK"
 
 
 async def test_commit_dup_changes_nothing(thread: Thread) -> None:

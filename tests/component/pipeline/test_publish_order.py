@@ -1,0 +1,98 @@
+"""One ticket, two writers: the router has committed a change and not yet published it
+(its poll is still running) when the ticket's SLA warning falls due. Published first, the
+timers role's record would be overtaken by the router's older snapshot, and the compacted
+``ticket-state`` topic would keep a ticket that was never warned. The timers role waits
+for the router's records instead: the warning fires at the next tick after them, on top
+of the router's change, and the last snapshot is the newest."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from consumers.domain.outputs import LifecycleOutputs
+from consumers.outbox import Delivery
+from consumers.state import threads
+from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
+from router.events import Ticket
+from router.topics import OutRecord, Topic
+from router.vocabulary import EventType
+from tests.component.pipeline.test_timers_rounds import Timers, overdue_ticket
+
+pytestmark = pytest.mark.component
+
+
+def ticket_state(records: list[OutRecord]) -> list[Ticket]:
+    """The snapshots published on ``ticket-state``, in order."""
+    return [
+        Ticket.model_validate(orjson.loads(r.value or b"{}")["data"]["ticket"])
+        for r in records
+        if r.topic is Topic.TICKET_STATE
+    ]
+
+
+async def routers_change(timers: Timers, router: RedisThreadStore, ticket: Ticket) -> Delivery:
+    """A note the router applied to ``ticket`` and has not published yet."""
+    [view] = await router.views([ViewRequest(ticket.customer_id, "note-1", ticket_id=ticket.id)])
+    assert view.ticket is not None
+    noted = view.ticket.model_copy(update={"handle_seconds": 30})
+    at = datetime.now(UTC)
+    out = LifecycleOutputs("note-1", noted, at)
+    out.add(EventType.TICKET_NOTE_ADDED, agent_id="a-1", text="internal")
+    out.snapshot()
+    delivery = Delivery(router, timers.outbox.send)
+    commit = Commit(ticket.customer_id, "note-1", noted, view.ticket_version, out.records)
+    assert await delivery.commit([commit]) == ["OK"]
+    return delivery
+
+
+async def test_a_timer_due_while_the_router_publishes_fires_after_it(timers: Timers) -> None:
+    ticket = overdue_ticket(11)
+    record = await timers.open(ticket)
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix)
+    handler = timers.handler()
+    timers.lag = datetime.now(UTC) - datetime(2020, 1, 1, tzinfo=UTC)  # no tick fires yet
+    await handler.handle([record])  # the timers are scheduled (and the ticket queued)
+    timers.lag = timers.lag * 0
+    timers.outbox.records.clear()
+    delivery = await routers_change(timers, router, ticket)
+
+    await handler.tick()  # the warning is due, and the router has not published
+    assert timers.outbox.records == []  # nothing fired, nothing published
+
+    await delivery.flush()  # the router's poll ends: its records go out
+    await handler.tick()
+    snapshots = ticket_state(timers.outbox.records)
+    assert timers.outbox.types()[:3] == [
+        EventType.TICKET_NOTE_ADDED,
+        EventType.TICKET_SLA_WARNING,
+        EventType.TICKET_SLA_BREACHED,
+    ]
+    assert [s.handle_seconds for s in snapshots] == [30, 30, 30]  # the router's, then on it
+    last = snapshots[-1].sla["first_response"]
+    assert (last.warned, last.breached) == (True, True)  # the last is the newest
+    assert await timers.scheduled() == {}  # warning and breach both fired
+
+
+async def test_a_writer_that_died_holds_the_ticket_no_longer_than_its_lease(
+    timers: Timers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "PUBLISH_LEASE_MS", 300)
+    ticket = overdue_ticket(12)
+    await timers.open(ticket)
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix)
+    await routers_change(timers, router, ticket)  # ... and the router dies unpublished
+    other = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix)
+    moved = ticket.model_copy(update={"priority": "high"})
+    late = Commit(ticket.customer_id, "prio-1", moved, 2, [])
+    assert await other.commit_many([late], waits=True) == ["PENDING"]
+    assert await other.commit_many([late]) == ["CONFLICT"]  # callers that do not wait
+    assert await router.commit_many([Commit(ticket.customer_id, "own-1", moved, 2, [])]) == [
+        "OK"
+    ]  # never held up by its own change
+    await asyncio.sleep(0.4)  # the lease lapsed
+    later = Commit(ticket.customer_id, "prio-2", moved, 3, [])
+    assert await other.commit_many([later], waits=True) == ["OK"]
