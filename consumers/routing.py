@@ -146,8 +146,9 @@ class RoutingHandler:
 
     def _log_redelivered(self, records: list[Record]) -> None:
         """One line when a poll held records already applied: a restart after a crash (or
-        a rebalance) re-read them from the last committed offset. Their stored outboxes
-        were published again under the same ids, and nothing was applied twice."""
+        a rebalance) re-read them from the last committed offset, or a producer sent an
+        event again under the same (source, id). Their stored outboxes were published
+        again under the same ids, and nothing was applied twice."""
         applied, republished = self._redelivered
         log.info(
             "redelivered_records_skipped",

@@ -41,9 +41,14 @@ class TopicSpec:
 
 SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(Topic.INBOUND, "sender identity", "ingress", "switchboard.interaction.received"),
-    TopicSpec(Topic.ACTIONS, "ticket id, agent:<id> or customer:<id>", "/v1/actions", "actions"),
+    TopicSpec(
+        Topic.ACTIONS,
+        "ticket id, agent:<id> or customer:<id>",
+        "/v1/actions, or a helpdesk over Kafka",
+        "actions",
+    ),
     TopicSpec(Topic.TICKETS, "ticket id", "router, timers", "ticket lifecycle events"),
-    TopicSpec(Topic.TICKET_STATE, "ticket id", "router", "latest ticket snapshot", True),
+    TopicSpec(Topic.TICKET_STATE, "ticket id", "router, timers", "latest ticket snapshot", True),
     TopicSpec(Topic.METRICS_SLA, "metric record key", "metrics", "SLA counters", True),
     TopicSpec(Topic.METRICS_FCR, "metric record key", "metrics", "FCR counters", True),
     TopicSpec(Topic.METRICS_SATISFACTION, "metric record key", "metrics", "CSAT/NPS/CES", True),
