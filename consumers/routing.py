@@ -30,14 +30,7 @@ from consumers.notify.replies import trimmed
 from consumers.outbox import Delivery, Send
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
-from consumers.state.threads import (
-    PENDING,
-    PUBLISH_LEASE_MS,
-    Commit,
-    ThreadStore,
-    ThreadView,
-    ViewRequest,
-)
+from consumers.state.threads import Commit, ThreadStore, ThreadView, ViewRequest
 from consumers.work import (
     ActionWork,
     Inbound,
@@ -67,7 +60,6 @@ from rules.language import Known, detect_many, detection_text, fill_language
 
 TRIGGERS = {"new": "ticket.created", "join": "message.received", "reopen": "ticket.reopened"}
 MAX_CONFLICT_RETRIES = 10
-MAX_PENDING_WAIT_S = 0.2  # between tries at a ticket another writer is publishing
 MAX_PARTICIPANTS = 200
 """How many other senders a ticket's snapshot names, the latest: a reply-all storm or a
 mailing list's thread would otherwise grow every record of the ticket past the record
@@ -313,14 +305,8 @@ class RoutingHandler:
                 item.ticket_id = owners[0].ticket_id
 
     async def _round(
-        self, items: list[Work], retries: int, waited: float = 0.0
+        self, items: list[Work], retries: int
     ) -> list[tuple[Work, list[OutRecord] | Exception]]:
-        """Decide and commit ``items``. One whose ticket moved meanwhile is decided again
-        (``retries`` times at most); one whose ticket another writer changed and has not
-        published yet (the timers role, a router on another partition) waits for that,
-        a little longer each time, up to about the writer's lease (``PUBLISH_LEASE_MS``):
-        published first, its records would be overtaken, and ``ticket-state`` would keep
-        the older snapshot."""
         views = await self._store.views(
             [ViewRequest(i.customer_id, i.cause, i.refs, i.ticket_id) for i in items]
         )
@@ -359,11 +345,13 @@ class RoutingHandler:
             commit, outs = decided
             commits.append(commit)
             pending.append((item, outs))
-        held = await self._commit(pending, commits, done, again, waited)
-        if held:
-            pause = min(MAX_PENDING_WAIT_S, max(0.01, waited))  # 10 ms, doubling
-            await asyncio.sleep(pause)
-            done.extend(await self._round(held, retries, waited + pause))
+        results = await self._store.commit_many(commits) if commits else []
+        for (item, outs), result, commit in zip(pending, results, commits, strict=True):
+            if result == "OK":
+                self._log_routed(item, commit)
+                done.append((item, outs))
+            else:  # the ticket moved under us (CONFLICT) or someone else applied it (DUP)
+                again.append(item)
         for item in again:
             if retries <= 0:
                 message = f"gave up after {MAX_CONFLICT_RETRIES} concurrent-update conflicts"
@@ -371,30 +359,6 @@ class RoutingHandler:
             else:
                 done.extend(await self._round([item], retries - 1))
         return done
-
-    async def _commit(
-        self,
-        pending: list[tuple[Work, list[OutRecord]]],
-        commits: list[Commit],
-        done: list[tuple[Work, list[OutRecord] | Exception]],
-        again: list[Work],
-        waited: float,
-    ) -> list[Work]:
-        """Commit the round's decisions: those that went through to ``done``, those to
-        decide again to ``again``; the items held back by another writer's pending
-        change, returned (no longer, once they waited twice its lease)."""
-        waits = waited < 2 * PUBLISH_LEASE_MS / 1000
-        results = await self._store.commit_many(commits, waits=waits) if commits else []
-        held: list[Work] = []
-        for (item, outs), result, commit in zip(pending, results, commits, strict=True):
-            if result == "OK":
-                self._log_routed(item, commit)
-                done.append((item, outs))
-            elif result == PENDING:
-                held.append(item)
-            else:  # the ticket moved under us (CONFLICT) or someone else applied it (DUP)
-                again.append(item)
-        return held
 
     async def _detect_ahead(self, items: list[Work], views: list[ThreadView]) -> Known | None:
         """The languages of the round's messages that will need detecting (no language

@@ -11,6 +11,7 @@ resolved, rescheduled) is dropped.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import time
@@ -38,7 +39,13 @@ from consumers.recent import Recent
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
 from consumers.state.schedule import TimerSchedule
-from consumers.state.threads import Commit, RedisThreadStore, ThreadView, ViewRequest
+from consumers.state.threads import (
+    PENDING,
+    Commit,
+    RedisThreadStore,
+    ThreadView,
+    ViewRequest,
+)
 from consumers.state.waiting import WaitingLine
 from consumers.sweep import LineSweep, request_for
 from consumers.ticket_records import superseded_dropped, ticket_of
@@ -62,6 +69,9 @@ SEAT_AUDIT_EVERY_S = 300.0
 SEAT_AUDIT_SETTLED_S = 60.0
 """How long a ticket must have been settled before the audit frees its seat: every path
 that frees seats has done so by then, and a reopen in that time is seen, not raced."""
+PENDING_WAIT_S = 2.0
+"""A named offer waits this long at most for the router to publish the ticket's change
+(``_commit_when_published``): then the ticket's next snapshot decides."""
 FIRED_MEMORY = 20_000
 """How many fired timers a process remembers (member -> due times), so that a snapshot
 older than their firing, read after it, does not schedule them again only for a claim and
@@ -327,8 +337,8 @@ class TimersHandler:
         An agent no ``agent.presence`` ever named (a typo in a rule's ``assign``) is
         offered nothing: the ticket goes straight to the line (``unknown_agent``), rather
         than wait out the accept timeout for nobody, and no seat is claimed for them,
-        which would make up a roster entry. Answers the tickets named to such agents,
-        for the caller to claim no seat for."""
+        which would make up a roster entry. Answers the tickets named to such agents, and
+        those whose offer did not commit, for the caller to claim no seat for."""
         if not tickets:
             return set()
         agents = list(dict.fromkeys(t.assignee or "" for t in tickets))
@@ -353,9 +363,29 @@ class TimersHandler:
                 else:
                     change = unassigned(ticket, "unknown_agent", at)
                 commits.append(commit_for(owner, eid, change, view.ticket_version, at))
-        await delivery.commit(commits)  # a CONFLICT: the ticket's next snapshot decides
+        refused = await self._commit_when_published(delivery, commits)
         await delivery.flush()
-        return unknown
+        # the ticket moved meanwhile: its next snapshot decides, and no seat is claimed for
+        # it before then (a seat held by the named agent would say it was offered)
+        return unknown | {c.ticket.id for c in refused if c.ticket}
+
+    async def _commit_when_published(
+        self, delivery: Delivery, commits: list[Commit]
+    ) -> list[Commit]:
+        """Commit, waiting a little (10 ms, doubling, about 2.5 s in all) for the commits
+        of tickets whose other writer (the router) has not published its change yet:
+        read from the topic, its record is out, and only its mark is still to go; or
+        its poll is about to end. The commits that did not go through are answered."""
+        refused: list[Commit] = []
+        pause = 0.01
+        while commits:
+            results = await delivery.commit(commits, waits=pause < PENDING_WAIT_S)
+            refused += [c for c, r in zip(commits, results, strict=True) if r == "CONFLICT"]
+            commits = [c for c, r in zip(commits, results, strict=True) if r == PENDING]
+            if commits:
+                await asyncio.sleep(pause)
+                pause *= 2
+        return refused
 
     async def tick(self) -> None:
         """Fire every timer that is due, then move the waiting line if anything changed."""

@@ -27,7 +27,10 @@
 --  13 seen_ticket    with 'is': that ticket id ('' for none)
 --  14 writer         who commits (one id per role and process)
 --  15 lease_ms       how long this writer may take to publish what it commits here
---  16.. message ids to index to ticket_id (with 'write' only)
+--  16 marks          'wait': a ticket another writer holds is 'PENDING' | 'over': not
+--                   (the router: it publishes at the end of its poll, long after any
+--                   other writer's records of a change it read are out)
+--  17.. message ids to index to ticket_id (with 'write' only)
 -- Returns 'DUP' (the event was applied before: nothing changes), 'PENDING' (another
 -- writer committed a change of the ticket and has not published it yet: nothing changes;
 -- a change committed now would be published before that one could be, and the
@@ -43,12 +46,12 @@ if ARGV[12] == 'is' and (redis.call('GET', KEYS[4]) or '') ~= ARGV[13] then
 end
 if ticket_mode == 'write' then
   local writer = redis.call('GET', KEYS[6])
-  if writer and writer ~= ARGV[14] then return 'PENDING' end
+  if writer and writer ~= ARGV[14] and ARGV[16] == 'wait' then return 'PENDING' end
   local current = tonumber(redis.call('HGET', KEYS[1], tid .. ':v') or '0')
   if current ~= tonumber(ARGV[4]) then return 'CONFLICT' end
   redis.call('HSET', KEYS[1], tid .. ':v', current + 1, tid .. ':json', ARGV[5])
   if ARGV[6] == 'replace' then redis.call('HSET', KEYS[1], tid .. ':message', ARGV[7]) end
-  for i = 16, #ARGV do redis.call('HSET', KEYS[5], ARGV[i], tid) end
+  for i = 17, #ARGV do redis.call('HSET', KEYS[5], ARGV[i], tid) end
 end
 redis.call('SET', KEYS[2], '1', 'EX', ttl)
 if ARGV[10] == 'set' then

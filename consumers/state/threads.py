@@ -134,11 +134,18 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
     routing path is here; reading (``ThreadReads``) and erasing and restoring
     (``ThreadErasure``) are in modules of their own."""
 
-    def __init__(self, client: RedisClient, *, ttl_s: int, prefix: str = "sb") -> None:
+    def __init__(
+        self, client: RedisClient, *, ttl_s: int, prefix: str = "sb", waits: bool = True
+    ) -> None:
+        """``waits``: this writer's commits of a ticket another writer has changed and not
+        published yet are held back ('PENDING'); the router's store does not wait (it
+        publishes at the end of its poll, after any such records; waiting inside a poll
+        that holds marks of its own could hold two routers up on each other)."""
         self._r = client
         self._ttl = ttl_s
         self._keys = Keys(prefix)
         self.writer = uuid.uuid4().hex[:16]  # one per role and process (commit.lua)
+        self._marks = "wait" if waits else "over"
         self._commit = load_script(client, HERE / "commit.lua")
         self._view = load_script(client, HERE / "view.lua")
         self._leave = load_script(client, HERE / "leave.lua")
@@ -403,7 +410,7 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
                 k.message_index(c.customer_id),
                 k.publishing(c.customer_id, c.ticket.id if c.ticket else ""),
             ]
-            args = [self._ttl, *_commit_args(c, self.writer)]
+            args = [self._ttl, *_commit_args(c, self.writer, self._marks)]
             commands.append(ScriptCall(self._commit, keys, args))
             if c.ticket and c.expected_version == 0:
                 # A new ticket's owner, in the same round trip whatever the answer
@@ -468,7 +475,7 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
                 await delete_many(self._r, keys)
 
 
-def _commit_args(c: Commit, writer: str) -> list[str | int | bytes]:
+def _commit_args(c: Commit, writer: str, marks: str) -> list[str | int | bytes]:
     """``commit.lua``'s ARGV after the TTL: an explicit mode word before every optional
     value, so no value has to mean "keep" or "clear" (see the script's header)."""
     if c.ticket is None:
@@ -484,7 +491,7 @@ def _commit_args(c: Commit, writer: str) -> list[str | int | bytes]:
     outbox = ["set", pack_records(c.outbox)] if c.outbox else ["none", ""]
     seen = ["any", ""] if c.open_seen is None else ["is", c.open_seen]
     indexed = c.message_ids if c.ticket else []
-    return [*ticket, *open_, *outbox, *seen, writer, PUBLISH_LEASE_MS, *indexed]
+    return [*ticket, *open_, *outbox, *seen, writer, PUBLISH_LEASE_MS, marks, *indexed]
 
 
 def carries_over(ours: Ticket | None, theirs: Ticket) -> bool:

@@ -172,7 +172,10 @@ async def run_router(
         async with _producer(settings) as producer:
             handler = RoutingHandler(
                 RedisThreadStore(
-                    redis, ttl_s=settings.redis.dedupe_ttl_s, prefix=settings.topic_prefix
+                    redis,
+                    ttl_s=settings.redis.dedupe_ttl_s,
+                    prefix=settings.topic_prefix,
+                    waits=False,  # it publishes at the end of its poll: see commit.lua
                 ),
                 sender(producer, settings, "router"),
                 TopicNames(settings.topic_prefix),

@@ -21,6 +21,8 @@ from router.events import Ticket
 from router.topics import OutRecord, Topic
 from router.vocabulary import EventType
 from tests.component.pipeline.test_timers_rounds import Timers, overdue_ticket
+from tests.component.pipeline.test_unknown_agent import named_to, story
+from tests.component.pipeline.test_waiting_line import routed_record
 
 pytestmark = pytest.mark.component
 
@@ -96,3 +98,47 @@ async def test_a_writer_that_died_holds_the_ticket_no_longer_than_its_lease(
     await asyncio.sleep(0.4)  # the lease lapsed
     later = Commit(ticket.customer_id, "prio-2", moved, 3, [])
     assert await other.commit_many([later], waits=True) == ["OK"]
+
+
+async def test_a_named_offer_read_before_the_routers_mark_is_gone_is_still_made(
+    timers: Timers,
+) -> None:
+    """The router's record naming an agent is on the topic and read by the timers role a
+    moment before the router clears its mark (its records acknowledged, the clear one
+    round trip later). The offer waits for that, briefly, and is made: had it counted
+    the seat without the offer, nothing would ever offer the ticket again."""
+    await timers.agents.presence("maria", "online", [], {"email": 5})
+    base = named_to("nobody-yet", 7).model_copy(update={"assignee": None, "assigned_at": None})
+    await timers.open(base)
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, waits=False)
+    ticket = named_to("maria", 7)
+    [view] = await router.views([ViewRequest(ticket.customer_id, "xfer-1", ticket_id=ticket.id)])
+    out = LifecycleOutputs("xfer-1", ticket, datetime.now(UTC))
+    out.snapshot()
+    delivery = Delivery(router, timers.outbox.send)
+    change = Commit(ticket.customer_id, "xfer-1", ticket, view.ticket_version, out.records)
+    assert await delivery.commit([change]) == ["OK"]
+
+    async def clear_soon() -> None:
+        await asyncio.sleep(0.05)
+        await delivery.flush()  # the router's clear lands
+
+    clearing = asyncio.create_task(clear_soon())
+    await timers.handler().handle([routed_record(ticket)])
+    await clearing
+    assert story(timers, ticket.id) == [("assigned", "maria")]
+    assert await timers.agents.holders([ticket.id]) == ["maria"]
+
+
+async def test_the_router_goes_over_another_writers_mark(timers: Timers) -> None:
+    """The router publishes at the end of its poll, after the records of any change it
+    read: it never waits on a mark (two routers waiting on each other's marks inside
+    their polls would each hold the other up for the lease)."""
+    ticket = overdue_ticket(13)
+    await timers.open(ticket)
+    one = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix)
+    await routers_change(timers, one, ticket)  # marked, not published
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, waits=False)
+    moved = ticket.model_copy(update={"priority": "high"})
+    changed = Commit(ticket.customer_id, "prio-9", moved, 2, [])
+    assert await router.commit_many([changed], waits=True) == ["OK"]

@@ -118,6 +118,7 @@ class Thread:
         index: tuple[str, ...] = (),
         writer: str = "router-1",
         lease_ms: int = 60_000,
+        marks: str = "wait",
     ) -> str:
         k, c = self.k, self.c
         written: list[str | int] = ["write", *ticket] if ticket else ["none", "", 0, ""]
@@ -130,7 +131,10 @@ class Thread:
                 k.message_index(c),
                 k.publishing(c, ticket[0] if ticket else ""),
             ],
-            args=[TTL, *written, *message, *open_, *outbox, *seen, writer, lease_ms, *index],
+            args=[
+                *(TTL, *written, *message, *open_, *outbox, *seen),
+                *(writer, lease_ms, marks, *index),
+            ],
         )
         return str(as_text(answer))
 
@@ -174,24 +178,27 @@ async def test_commit_with_an_outbox_holds_the_tickets_other_writers_until_clear
 ) -> None:
     """'PENDING': another writer committed a change of the ticket and has not published
     it yet (its mark is there until it clears it, or its lease lapses); nothing changes.
-    The writer itself, a commit without an outbox and a redelivered event are not held."""
+    The writer itself, a writer that does not wait, a commit of another ticket and a
+    redelivered event are not held; a commit without an outbox leaves no mark."""
     await thread.commit("e1", ("T-1", 0, '{"n":1}'), outbox=("set", "[1]"), writer="router-1")
     mark = keys.publishing(C, "T-1")
     assert await thread.r.get(mark) == b"router-1"
     assert 59_000 < await thread.r.pttl(mark) <= 60_000
     assert await thread.commit("t1", ("T-1", 1, '{"n":2}'), writer="timers-1") == "PENDING"
-    assert await thread.commit("e1", ("T-1", 1, "{}"), writer="timers-1") == "DUP"
     assert (await thread.tickets())["T-1:v"] == "1"
-    assert await thread.commit("e2", ("T-1", 1, '{"n":2}'), writer="router-1") == "OK"
+    assert await thread.commit("e1", ("T-1", 1, "{}"), writer="timers-1") == "DUP"
     assert await thread.commit("t2", ("T-2", 0, "{}"), writer="timers-1") == "OK"  # another
+    assert await thread.commit("e2", ("T-1", 1, '{"n":2}'), writer="router-1") == "OK"
+    over = await thread.commit("x1", ("T-1", 2, "{}"), writer="router-2", marks="over")
+    assert over == "OK"  # a writer that does not wait (the router) goes over the mark
     await thread.r.delete(mark)  # the router's records are out
-    assert await thread.commit("t1", ("T-1", 2, '{"n":3}'), writer="timers-1") == "OK"
+    assert await thread.commit("t1", ("T-1", 3, '{"n":3}'), writer="timers-1") == "OK"
     assert await thread.r.exists(mark) == 0  # no outbox: nothing to hold others for
     await thread.commit(
-        "t3", ("T-1", 3, "{}"), outbox=("set", "[2]"), writer="timers-1", lease_ms=50
+        "t3", ("T-1", 4, "{}"), outbox=("set", "[2]"), writer="timers-1", lease_ms=50
     )
     await asyncio.sleep(0.1)  # the lease lapsed: the writer died unpublished
-    assert await thread.commit("e3", ("T-1", 4, "{}"), writer="router-1") == "OK"
+    assert await thread.commit("e3", ("T-1", 5, "{}"), writer="router-1") == "OK"
 
 
 async def test_commit_dup_changes_nothing(thread: Thread) -> None:

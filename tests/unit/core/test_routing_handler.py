@@ -281,44 +281,6 @@ async def test_a_conflict_is_retried_from_a_fresh_read_until_it_commits() -> Non
     assert (await thread(store, ALICE)).ticket_version == 1
 
 
-class Publishing(InMemoryThreadStore):
-    """Another writer (the timers role) has a change of every ticket committed and not
-    published for the first ``times`` commits: 'PENDING' to a caller that waits."""
-
-    def __init__(self, *, times: int) -> None:
-        super().__init__()
-        self.times = times
-        self.asked: list[bool] = []
-
-    async def commit_many(self, commits: list[Commit], *, waits: bool = False) -> list[str]:
-        self.asked.append(waits)
-        if self.times and waits:
-            self.times -= 1
-            return ["PENDING"] * len(commits)
-        return await super().commit_many(commits)
-
-
-async def test_a_ticket_another_writer_is_publishing_waits_for_it_and_never_gives_up_early(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """More tries than a conflict gets (ten), each after a pause: the other writer's
-    records go out first, and the message is routed, not dead-lettered."""
-    from consumers import routing
-
-    pauses: list[float] = []
-
-    async def pause(seconds: float) -> None:
-        pauses.append(seconds)
-
-    monkeypatch.setattr(routing.asyncio, "sleep", pause)
-    store, broker = Publishing(times=15), Broker()
-    await handler(store, broker).handle([inbound(ALICE, "my invoice is wrong", 0)])
-    assert kinds(broker.take()) == CREATED
-    assert all(store.asked)
-    assert pauses[:6] == [0.01, 0.01, 0.02, 0.04, 0.08, 0.16]
-    assert max(pauses) == routing.MAX_PENDING_WAIT_S
-
-
 class MovedUnderfoot(InMemoryThreadStore):
     """An agent's change lands on the ticket between the router's read and its commit."""
 
