@@ -70,8 +70,9 @@ SEAT_AUDIT_SETTLED_S = 60.0
 """How long a ticket must have been settled before the audit frees its seat: every path
 that frees seats has done so by then, and a reopen in that time is seen, not raced."""
 PENDING_WAIT_S = 2.0
-"""A named offer waits this long at most for the router to publish the ticket's change
-(``_commit_when_published``): then the ticket's next snapshot decides."""
+"""A named offer or withdrawal waits for the router to publish the ticket's change
+(``_commit_when_published``) until its pause reaches this (about 2.5 s in all, once per
+poll): then the ticket's next snapshot decides."""
 FIRED_MEMORY = 20_000
 """How many fired timers a process remembers (member -> due times), so that a snapshot
 older than their firing, read after it, does not schedule them again only for a claim and
@@ -323,7 +324,8 @@ class TimersHandler:
                 change = withdrawn(ticket, agent, status, at)
                 if change is not None:
                     commits.append(commit_for(owner, eid, change, view.ticket_version, at))
-        await delivery.commit(commits)
+        # as an offer: the snapshot read may be the router's, its mark not cleared yet
+        await self._commit_when_published(delivery, commits)
         await delivery.flush()
 
     async def _offer_named(self, tickets: list[Ticket], owners: dict[str, str]) -> set[str]:

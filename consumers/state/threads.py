@@ -37,7 +37,6 @@ from router.redis import (
     Command,
     RedisClient,
     ScriptCall,
-    delete_many,
     get_many,
     load_script,
     redis_errors,
@@ -465,14 +464,21 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         self, done: list[tuple[str, str]], published: Sequence[tuple[str, str]] = ()
     ) -> None:
         """Forget the outboxes of (customer, event id) pairs whose records were acked, and
-        this writer's marks on the (customer, ticket id) pairs it published. (A mark of
-        another writer, set once this one's lapsed, goes too: only a writer over its
-        lease makes that possible, and the cost is that one ordering guard.)"""
-        keys = [self._keys.outbox(c, e) for c, e in done]
-        keys += [self._keys.publishing(c, t) for c, t in dict.fromkeys(published)]
-        if keys:
+        this writer's marks on the (customer, ticket id) pairs it published: only while
+        they are still its own (a writer that does not wait, the router, may have marked
+        the ticket since; its mark stays until its own records are out). One round trip:
+        a DEL per customer (one slot) and a compare-and-delete per mark."""
+        outboxes: dict[str, list[str]] = {}
+        for c, e in done:
+            outboxes.setdefault(c, []).append(self._keys.outbox(c, e))
+        commands: list[Command] = [("DEL", *keys) for keys in outboxes.values()]
+        commands += [
+            ScriptCall(self._let_go, [self._keys.publishing(c, t)], [self.writer, "resign"])
+            for c, t in dict.fromkeys(published)
+        ]
+        if commands:
             with redis_errors():
-                await delete_many(self._r, keys)
+                await run_batch(self._r, commands)
 
 
 def _commit_args(c: Commit, writer: str, marks: str) -> list[str | int | bytes]:

@@ -20,6 +20,7 @@ from consumers.state.threads import Commit, RedisThreadStore, ViewRequest
 from router.events import Ticket
 from router.topics import OutRecord, Topic
 from router.vocabulary import EventType
+from tests.component.pipeline.test_agent_offline import offered, reasons
 from tests.component.pipeline.test_timers_rounds import Timers, overdue_ticket
 from tests.component.pipeline.test_unknown_agent import named_to, story
 from tests.component.pipeline.test_waiting_line import routed_record
@@ -36,17 +37,19 @@ def ticket_state(records: list[OutRecord]) -> list[Ticket]:
     ]
 
 
-async def routers_change(timers: Timers, router: RedisThreadStore, ticket: Ticket) -> Delivery:
+async def routers_change(
+    timers: Timers, router: RedisThreadStore, ticket: Ticket, event: str = "note-1"
+) -> Delivery:
     """A note the router applied to ``ticket`` and has not published yet."""
-    [view] = await router.views([ViewRequest(ticket.customer_id, "note-1", ticket_id=ticket.id)])
+    [view] = await router.views([ViewRequest(ticket.customer_id, event, ticket_id=ticket.id)])
     assert view.ticket is not None
-    noted = view.ticket.model_copy(update={"handle_seconds": 30})
+    noted = view.ticket.model_copy(update={"handle_seconds": view.ticket.handle_seconds + 30})
     at = datetime.now(UTC)
-    out = LifecycleOutputs("note-1", noted, at)
+    out = LifecycleOutputs(event, noted, at)
     out.add(EventType.TICKET_NOTE_ADDED, agent_id="a-1", text="internal")
     out.snapshot()
     delivery = Delivery(router, timers.outbox.send)
-    commit = Commit(ticket.customer_id, "note-1", noted, view.ticket_version, out.records)
+    commit = Commit(ticket.customer_id, event, noted, view.ticket_version, out.records)
     assert await delivery.commit([commit]) == ["OK"]
     return delivery
 
@@ -142,3 +145,51 @@ async def test_the_router_goes_over_another_writers_mark(timers: Timers) -> None
     moved = ticket.model_copy(update={"priority": "high"})
     changed = Commit(ticket.customer_id, "prio-9", moved, 2, [])
     assert await router.commit_many([changed], waits=True) == ["OK"]
+
+
+async def test_a_writer_clears_only_its_own_mark(timers: Timers) -> None:
+    """The timers role commits, the router goes over its mark with its own, and the timers
+    role's records are out: its flush must leave the router's mark, or a third change
+    could be published before the router's."""
+    ticket = overdue_ticket(14)
+    await timers.open(ticket)
+    first = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix)
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, waits=False)
+    ours = await routers_change(timers, first, ticket, "t-1")
+    theirs = await routers_change(timers, router, ticket, "r-1")
+    await ours.flush()
+    mark = timers.keys.publishing(ticket.customer_id, ticket.id)
+    assert await timers.redis.get(mark) == router.writer.encode()
+    third = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix)
+    moved = ticket.model_copy(update={"priority": "high"})
+    assert await third.commit_many([Commit(ticket.customer_id, "x", moved, 3, [])], waits=True) == [
+        "PENDING"
+    ]
+    await theirs.flush()
+    assert await timers.redis.exists(mark) == 0
+
+
+async def test_an_offer_to_an_agent_gone_offline_is_taken_back_past_the_routers_mark(
+    timers: Timers,
+) -> None:
+    """The router's change of a ticket offered to an agent now offline is read a moment
+    before the router clears its mark: the offer is still taken back (``agent_offline``)
+    at once, not left to wait out its accept time."""
+    await timers.agents.presence("bob", "online", [], {"email": 1})
+    await timers.agents.presence("bob", "offline", [], {"email": 1})
+    ticket = offered("T-reo", "bob")
+    await timers.open(ticket)
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, waits=False)
+    delivery = await routers_change(timers, router, ticket, "r-reopen")
+    [view] = await router.views([ViewRequest(ticket.customer_id, "x", ticket_id=ticket.id)])
+    assert view.ticket is not None
+    timers.outbox.records.clear()
+
+    async def clear_soon() -> None:
+        await asyncio.sleep(0.05)
+        await delivery.flush()
+
+    clearing = asyncio.create_task(clear_soon())
+    await timers.handler().handle([routed_record(view.ticket)])
+    await clearing
+    assert reasons(timers.outbox.records) == ["agent_offline"]
