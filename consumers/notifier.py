@@ -64,7 +64,7 @@ from consumers.state.notifications import CLAIM_S, NotificationLedger, Outcome, 
 from consumers.state.threads import RedisThreadStore
 from router.errors import InvalidEvent, SwitchboardError
 from router.events import Ticket
-from router.kafka import REPLAY_DELIVERY, REPLAY_FOR
+from router.kafka import REPLAY_DELIVERY, replay_header
 from router.observability import Telemetry
 from router.topics import OutRecord
 
@@ -622,7 +622,6 @@ def _replayed(record: Record) -> str | None:
     """For a dead letter ``deadletter replay`` sent back to this role, the delivery to
     try again ("": every one that failed, from a dead letter of an earlier version that
     did not say which); None for any other record."""
-    found = dict(record.headers)
-    if REPLAY_FOR not in found:
+    if replay_header(record) is None:
         return None
-    return bytes(found.get(REPLAY_DELIVERY, b"")).decode()
+    return (replay_header(record, REPLAY_DELIVERY) or b"").decode()

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartitionError
 
 from router.errors import SwitchboardError, Unrecoverable
-from router.kafka import REPLAY_FOR, retriable
+from router.kafka import replay_header, retriable
 from router.logs import Sampled
 from router.observability import Telemetry
 from router.tuning import tune_gc
@@ -425,14 +425,7 @@ def addressed(records: list[Record], consumer: str) -> list[Record]:
     another consumer of the topic (header ``REPLAY_FOR``), which the others took the
     first time."""
     mine = consumer.encode()
-    return [r for r in records if _replay_for(r) in (None, mine)]
-
-
-def _replay_for(record: Record) -> bytes | None:
-    for name, value in record.headers:
-        if name == REPLAY_FOR:
-            return bytes(value)
-    return None
+    return [r for r in records if replay_header(r) in (None, mine)]
 
 
 def _next_offsets(batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, int]:

@@ -225,6 +225,17 @@ REPLAY_FOR = "switchboard.replay_for"
 the consumer that dead-lettered it, the only one that takes the copy."""
 REPLAY_DELIVERY = "switchboard.replay_delivery"
 """... and, on a copy for the notifier, the one delivery of the record to try again."""
+REPLAY_OF = "switchboard.replay_of"
+"""... and, on every copy, ``<partition>:<offset>`` of the dead letter it was made from."""
+
+
+def replay_header(record: ConsumerRecord[bytes, bytes], name: str = REPLAY_FOR) -> bytes | None:
+    """The value of one of the headers ``deadletter replay`` puts on a copy (the first of
+    that name); None on any other record."""
+    for key, value in record.headers:
+        if key == name:
+            return bytes(value)
+    return None
 
 
 def deadletter_parts(

@@ -11,7 +11,7 @@ from consumers.runner import Record
 from router.codec import decode_event, type_from_headers
 from router.errors import InvalidEvent
 from router.events import CloudEvent, Ticket
-from router.kafka import REPLAY_FOR
+from router.kafka import replay_header
 from router.topics import OutRecord
 from router.vocabulary import EventType
 
@@ -46,7 +46,7 @@ def fresh_notifications(
         if event.type != NOTIFICATION:
             continue
         stale = event.time is not None and event.time.timestamp() < now - max_age_s
-        if max_age_s and stale and not _replayed(record):
+        if max_age_s and stale and replay_header(record) is None:
             log.warning("notification_stale", event_id=event.id, time=str(event.time))
             continue
         try:
@@ -56,7 +56,3 @@ def fresh_notifications(
             continue
         events.append((record, event, ticket))
     return events
-
-
-def _replayed(record: Record) -> bool:
-    return any(name == REPLAY_FOR for name, _ in record.headers)

@@ -134,17 +134,17 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
     (``ThreadErasure``) are in modules of their own."""
 
     def __init__(
-        self, client: RedisClient, *, ttl_s: int, prefix: str = "sb", waits: bool = True
+        self, client: RedisClient, *, ttl_s: int, prefix: str = "sb", defers: bool = True
     ) -> None:
-        """``waits``: this writer's commits of a ticket another writer has changed and not
-        published yet are held back ('PENDING'); the router's store does not wait (it
+        """``defers``: this writer's commits of a ticket another writer has changed and not
+        published yet are held back ('PENDING'); the router's store does not defer (it
         publishes at the end of its poll, after any such records; waiting inside a poll
         that holds marks of its own could hold two routers up on each other)."""
         self._r = client
         self._ttl = ttl_s
         self._keys = Keys(prefix)
         self.writer = uuid.uuid4().hex[:16]  # one per role and process (commit.lua)
-        self._marks = "wait" if waits else "over"
+        self._marks = "wait" if defers else "over"
         self._commit = load_script(client, HERE / "commit.lua")
         self._view = load_script(client, HERE / "view.lua")
         self._leave = load_script(client, HERE / "leave.lua")

@@ -51,14 +51,13 @@ from router.app.reading import Progress, read_through
 from router.app.report.windows import Period
 from router.app.roles import CONSUMED
 from router.errors import BackendUnavailable
-from router.kafka import REPLAY_DELIVERY, REPLAY_FOR, make_producer
+from router.kafka import REPLAY_DELIVERY, REPLAY_FOR, REPLAY_OF, make_producer
 from router.keys import Keys
 from router.redis import RedisClient, make_redis, redis_errors, text
 from router.settings import Settings
 from router.topic_admin import missing_topics
 from router.topics import SPECS, Topic, TopicNames
 
-REPLAY_OF = "switchboard.replay_of"
 #: Headers of a dead letter that say where and why; not part of the original record.
 _OURS = ("dlq.", REPLAY_FOR, REPLAY_OF, REPLAY_DELIVERY)
 CHUNK = 100

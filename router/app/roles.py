@@ -175,7 +175,7 @@ async def run_router(
                     redis,
                     ttl_s=settings.redis.dedupe_ttl_s,
                     prefix=settings.topic_prefix,
-                    waits=False,  # it publishes at the end of its poll: see commit.lua
+                    defers=False,  # it publishes at the end of its poll: see commit.lua
                 ),
                 sender(producer, settings, "router"),
                 TopicNames(settings.topic_prefix),

@@ -113,7 +113,7 @@ async def test_a_named_offer_read_before_the_routers_mark_is_gone_is_still_made(
     await timers.agents.presence("maria", "online", [], {"email": 5})
     base = named_to("nobody-yet", 7).model_copy(update={"assignee": None, "assigned_at": None})
     await timers.open(base)
-    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, waits=False)
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, defers=False)
     ticket = named_to("maria", 7)
     [view] = await router.views([ViewRequest(ticket.customer_id, "xfer-1", ticket_id=ticket.id)])
     out = LifecycleOutputs("xfer-1", ticket, datetime.now(UTC))
@@ -141,7 +141,7 @@ async def test_the_router_goes_over_another_writers_mark(timers: Timers) -> None
     await timers.open(ticket)
     one = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix)
     await routers_change(timers, one, ticket)  # marked, not published
-    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, waits=False)
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, defers=False)
     moved = ticket.model_copy(update={"priority": "high"})
     changed = Commit(ticket.customer_id, "prio-9", moved, 2, [])
     assert await router.commit_many([changed], waits=True) == ["OK"]
@@ -154,7 +154,7 @@ async def test_a_writer_clears_only_its_own_mark(timers: Timers) -> None:
     ticket = overdue_ticket(14)
     await timers.open(ticket)
     first = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix)
-    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, waits=False)
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, defers=False)
     ours = await routers_change(timers, first, ticket, "t-1")
     theirs = await routers_change(timers, router, ticket, "r-1")
     await ours.flush()
@@ -179,7 +179,7 @@ async def test_an_offer_to_an_agent_gone_offline_is_taken_back_past_the_routers_
     await timers.agents.presence("bob", "offline", [], {"email": 1})
     ticket = offered("T-reo", "bob")
     await timers.open(ticket)
-    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, waits=False)
+    router = RedisThreadStore(timers.redis, ttl_s=3600, prefix=timers.keys.prefix, defers=False)
     delivery = await routers_change(timers, router, ticket, "r-reopen")
     [view] = await router.views([ViewRequest(ticket.customer_id, "x", ticket_id=ticket.id)])
     assert view.ticket is not None

@@ -11,13 +11,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from channels.app import create_app
-from channels.deps import IngressContext
-from router.app.read_api import include_read_api
-from router.observability import Telemetry
-from router.redis import make_redis
 from router.settings import RedisSettings, Settings
 from tests.problems import assert_problem
+from tests.unit.channels.test_token_scopes import client_of
 
 pytestmark = pytest.mark.unit
 
@@ -27,21 +23,8 @@ AUTH = {"Authorization": "Bearer t"}
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(api_tokens=SecretStr("t"), redis=RedisSettings(url="redis://127.0.0.1:1"))
-    ctx = IngressContext(
-        settings=settings,
-        publisher=None,  # type: ignore[arg-type]
-        telemetry=Telemetry(),
-        ticket_owners=None,  # type: ignore[arg-type]
-    )
-    app = create_app(ctx)
-    redis = make_redis(settings)
-    include_read_api(app, settings, redis)
-    transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as c:
-            yield c
-    finally:
-        await redis.aclose()
+    async for c in client_of(settings):
+        yield c
 
 
 @pytest.mark.parametrize("path", ["/v1/agents/", "/v1/tickets/", "/v1/customers//tickets"])

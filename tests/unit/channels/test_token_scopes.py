@@ -32,6 +32,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def client_of(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The ingress app with the read routes, as the ingress builds it, on ``settings``."""
     ctx = IngressContext(
         settings=settings,
         publisher=None,  # type: ignore[arg-type]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from aiokafka import ConsumerRecord
 
-from router.app.replay import REPLAY_OF, Letter, _record, _target, letter_of
-from router.kafka import REPLAY_DELIVERY, REPLAY_FOR
+from router.app.replay import Letter, _record, _target, letter_of
+from router.kafka import REPLAY_DELIVERY, REPLAY_FOR, REPLAY_OF
 from router.topics import TopicNames
 
 pytestmark = pytest.mark.unit
