@@ -309,8 +309,8 @@ def _messenger_message(
         mid = message_id = msg.mid
         attachments = [_messenger_attachment(a) for a in msg.attachments]
         attachments = [a for a in attachments if a is not None]
-        places = [p for a in msg.attachments if (p := _messenger_place(a))]
-        text = (msg.text or "").strip() or "\n".join(places)
+        shared = [p for a in msg.attachments if (p := _messenger_place(a) or _messenger_link(a))]
+        text = (msg.text or "").strip() or "\n".join(shared)
         metadata: dict[str, Any] = {"provider": "meta", "platform": platform}
         if msg.attachments:
             metadata["media"] = [_messenger_media(a) for a in msg.attachments]
@@ -378,8 +378,9 @@ def postback_id(event: MessagingEvent, sender: str, postback: Postback) -> str |
 
 
 def _messenger_attachment(att: MessengerAttachment) -> Attachment | None:
-    """The attachment's metadata; None for a location, which is text (as on WhatsApp)."""
-    if att.type == "location":
+    """The attachment's metadata; None for a location or a shared link, which are text
+    (a location as on WhatsApp)."""
+    if att.type == "location" or _messenger_link(att):
         return None
     kind = att.type if att.type in ("image", "video", "audio") else None
     return Attachment(content_type=f"{kind}/*" if kind else "application/octet-stream")
@@ -393,6 +394,15 @@ def _messenger_media(att: MessengerAttachment) -> dict[str, Any]:
     media: dict[str, Any] = {"type": att.type}
     media.update({k: found[k] for k in ("url", "title") if isinstance(found.get(k), str)})
     return media
+
+
+def _messenger_link(att: MessengerAttachment) -> str:
+    """A shared link (``fallback``) as text, its title above its URL; empty for anything
+    else. It is no file: as an attachment it had neither name nor type."""
+    if att.type != "fallback":
+        return ""
+    media = _messenger_media(att)
+    return "\n".join(media[k] for k in ("title", "url") if media.get(k))
 
 
 def _messenger_place(att: MessengerAttachment) -> str:

@@ -231,7 +231,8 @@ class _Walk:
     bodies: list[tuple[bool, str]] = field(default_factory=list)
     #: a text/plain body part was seen, its text empty or not
     saw_plain: bool = False
-    #: inline text/plain parts with a file name (attachments, text when there is no other)
+    #: text/plain parts with a file name, not disposed as attachments (listed as such; the
+    #: text when there is no other, as mail programs show them inline)
     named_plain: list[Message] = field(default_factory=list)
     #: ``text/calendar`` parts (also listed as attachments): an invitation's words, or a
     #: calendar program's reply
@@ -325,7 +326,7 @@ def _leaf(part: Message, ctype: str, out: _Walk) -> None:
     else:
         if ctype == "text/calendar":
             out.calendars.append(part)
-        if ctype == "text/plain" and disposition == "inline":
+        if ctype == "text/plain" and disposition != "attachment":
             out.named_plain.append(part)  # ``msg.txt`` shown in the mail: maybe its text
         out.attachments.append(Attachment(name=name, content_type=ctype, size=len(data)))
 

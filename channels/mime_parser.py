@@ -29,6 +29,8 @@ MAX_PARTS = 500
 PARSE_PARTS = 4 * MAX_PARTS
 B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+#: a ``boundary`` parameter, quoted or as mailers write it bare: up to a ``;`` or space
+BOUNDARY_PARAM = re.compile(r'(?i)[;\s]\s*boundary\s*=\s*(?:"([^"]+)"|([^";\s]+))')
 
 
 def raw_bytes(value: str) -> bytes:
@@ -65,6 +67,25 @@ def structure(raw: bytes, policy: Policy) -> tuple[Message, dict[int, int], Exce
     if parser.too_deep:
         msg.defects.append(PartsNotParsedDefect(f"parts nested past {MAX_DEPTH} not parsed"))
     return msg, unparsed, None
+
+
+def _quote_boundary(part: Message) -> None:
+    """A multipart's ``boundary`` put in quotes where the mailer left it bare though it
+    holds characters that need them: Outlook Express wrote
+    ``boundary=----=_NextPart_000_...``, which the stdlib reads as ``----`` (it stops at
+    the ``=``), and the whole mail became one text part of raw MIME. A ``boundary`` after
+    the type with no ``;`` between (a folded header that lost it) is found the same way.
+    The boundary is as the mailer wrote it: its lines in the body match it."""
+    raw = next((v for k, v in part.raw_items() if k.lower() == "content-type"), "")
+    value = " ".join(str(raw).split())  # as written: the parsed header has it cut
+    match = BOUNDARY_PARAM.search(value)
+    if match is None or (match.group(1) and value[match.start()] == ";"):
+        return  # none, or as it should be written: no parameter parsing (it is costly)
+    boundary = match.group(1) or match.group(2)
+    if part.get_boundary() == boundary:
+        return
+    start, end = match.span()
+    part.replace_header("content-type", f'{value[:start]}; boundary="{boundary}"{value[end:]}')
 
 
 if TYPE_CHECKING:
@@ -109,13 +130,13 @@ class _BoundedParser(_FeedParser):
     def _parse_headers(self, lines: list[str]) -> None:
         super()._parse_headers(lines)  # type: ignore[misc]  # private, stable since 3.2
         part = self._msgstack[-1]
-        if len(self._msgstack) > MAX_DEPTH + 1 and part.get_content_maintype() in (
-            "multipart",
-            "message",
-        ):
+        maintype = part.get_content_maintype()
+        if len(self._msgstack) > MAX_DEPTH + 1 and maintype in ("multipart", "message"):
             del part["content-type"]
             part["Content-Type"] = "application/octet-stream"
             self.too_deep = True
+        elif maintype == "multipart":
+            _quote_boundary(part)
 
     def unparsed(self) -> dict[int, int]:
         """After a cut: for each open multipart (by id), the parts it has that were not

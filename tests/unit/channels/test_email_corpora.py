@@ -142,7 +142,7 @@ def test_no_delimiter_line_of_the_corpus_leaks_into_text(eml: Path) -> None:
 
 
 def test_every_corpus_file_parses() -> None:
-    assert len(EML) == 28
+    assert len(EML) == 29
     for eml in EML:
         parse_email(eml.read_bytes())
 

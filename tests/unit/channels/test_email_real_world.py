@@ -323,3 +323,28 @@ def test_date_with_a_glued_header_keeps_its_offset(name: str, instant: str) -> N
     parsed = load(f"fidelity/{name}")
     assert parsed.date is not None
     assert parsed.date.isoformat() == instant
+
+
+# --- third-party mail (tests/fixtures/email/third-party) ---------------------------------
+
+
+def test_an_unquoted_boundary_with_an_equals_sign_still_splits_the_parts() -> None:
+    """Outlook Express wrote ``boundary=----=_NextPart_...`` bare: read as the stdlib
+    reads it (``----``), the whole body was one text part of raw MIME."""
+    parsed = load("third-party/mikel-mail-illegal-boundary.eml")
+    assert parsed.text == "Hello\nThis is an outlook test\n\nSo there.\n\nMe."
+    assert parsed.warnings == []
+
+
+def test_a_boundary_after_the_type_without_a_semicolon_is_found() -> None:
+    parsed = parse_email((FIXTURES.parent / "stalwart-mail-parser/malformed/017.eml").read_bytes())
+    assert [(a.name, a.content_type) for a in parsed.attachments] == [("image001.png", "image/png")]
+    assert "--boundary" not in parsed.text
+
+
+def test_named_text_parts_with_no_disposition_are_the_text_when_there_is_no_other() -> None:
+    """Both parts are ``text/plain; name="msg.txt"`` with no Content-Disposition: mail
+    programs show them inline, and the ticket had come in empty."""
+    parsed = load("third-party/cpython-msg_44.txt")
+    assert parsed.text.startswith("a simple kind of mirror\nto reflect upon our own")
+    assert [a.name for a in parsed.attachments] == ["msg.txt", "msg.txt"]

@@ -229,10 +229,6 @@ def attached(*attachments: dict[str, Any]) -> dict[str, Any]:
             {"type": "file", "payload": {"url": "https://cdn.example/f.pdf"}},
             {"type": "file", "url": "https://cdn.example/f.pdf"},
         ),
-        (
-            {"type": "fallback", "payload": None, "title": "A page", "URL": "https://ex.test/a"},
-            {"type": "fallback", "url": "https://ex.test/a", "title": "A page"},
-        ),
         ({"type": "template", "payload": {"template_type": "generic"}}, {"type": "template"}),
         (
             {"type": "story_mention", "payload": {"url": "https://cdn.example/s"}},
@@ -250,6 +246,24 @@ def test_messenger_attachments_keep_their_type(
     [(_, interaction)] = extract(attached(attachment))[1].messages
     assert interaction.metadata["media"] == [media]
     assert len(interaction.attachments) == 1
+
+
+@pytest.mark.parametrize(
+    "link",
+    [  # as Messenger has sent it (messenger4j's webhook tests), and with the URL in payload
+        {"type": "fallback", "payload": None, "title": "A page", "URL": "https://ex.test/a"},
+        {"type": "fallback", "payload": {"url": "https://ex.test/a", "title": "A page"}},
+    ],
+)
+def test_a_shared_link_is_its_title_and_url_as_text_not_a_nameless_file(
+    link: dict[str, Any],
+) -> None:
+    [(_, interaction)] = extract(attached(link))[1].messages
+    assert interaction.text == "A page\nhttps://ex.test/a"
+    assert interaction.attachments == []
+    assert interaction.metadata["media"] == [
+        {"type": "fallback", "url": "https://ex.test/a", "title": "A page"}
+    ]
 
 
 def test_a_messenger_location_is_its_coordinates_as_text() -> None:

@@ -72,6 +72,32 @@ def test_twilio_changed_byte_fails() -> None:
     assert not verify_twilio(TOKEN, case["url"], PARAMS, "")
 
 
+#: twilio-node's request-validation spec (spec/unit/webhooks/webhooks.spec.js at 17d127b7,
+#: MIT): it signs a URL as ``new URL(url).toString()`` writes it, so a quote in the
+#: query is signed as ``%27``, and its validator takes the request either way.
+NODE_SIGNED = "https://example.com/path?test=param%27WithQuote"
+
+
+@pytest.mark.parametrize(
+    "request_url",
+    [
+        "https://example.com/path?test=param'WithQuote",
+        "https://example.com/path?test=param%27WithQuote",
+        "https://example.com:443/path?test=param'WithQuote",
+    ],
+)
+def test_twilio_a_quote_in_the_query_verifies_escaped_or_not(request_url: str) -> None:
+    signature = twilio_signature("s3cr3t", NODE_SIGNED, [])
+    assert verify_twilio("s3cr3t", request_url, [], signature)
+    assert not verify_twilio("s3cr3t", request_url.replace("param", "param2"), [], signature)
+
+
+def test_twilio_a_signature_over_the_raw_quote_still_verifies() -> None:
+    """twilio-python signs the URL as given, unescaped."""
+    raw = "https://example.com/path?test=param'WithQuote"
+    assert verify_twilio("s3cr3t", raw, [], twilio_signature("s3cr3t", raw, []))
+
+
 def test_meta_vector_and_a_changed_byte() -> None:
     meta = VECTORS["meta_x_hub_signature_256"]
     body = (WEBHOOKS / "meta-whatsapp-cloud/signed_body_x_hub_signature_256.json").read_bytes()
