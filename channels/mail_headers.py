@@ -89,6 +89,18 @@ def read_references(headers: HeaderReader) -> list[str]:
     return message_ids(tail)[-MAX_REFERENCES:]
 
 
+def read_thread(headers: HeaderReader) -> tuple[str | None, list[str]]:
+    """In-Reply-To's first id, and References. A reply to several messages names them
+    all in In-Reply-To (RFC 5322 section 3.6.4): the ids after the first go at the end
+    of References, where a reply to any of them finds its ticket (they were dropped)."""
+    parent, references = read_in_reply_to(headers), read_references(headers)
+    if headers.size("in-reply-to") > MAX_HEADER_CHARS:
+        return parent, references
+    others = message_ids(headers.text("in-reply-to"))[1:]
+    extra = [i for i in dict.fromkeys(others) if i not in references and i != parent]
+    return parent, (references + extra)[-MAX_REFERENCES:]
+
+
 def read_in_reply_to(headers: HeaderReader) -> str | None:
     """The first id of In-Reply-To. Of one longer than the headers read
     (``MAX_HEADER_CHARS``), the first id is taken only if it ends before that: an id cut

@@ -499,8 +499,9 @@ def _wa_interaction(
     for key in ("referral", "errors"):
         if key in body:
             metadata[key] = body[key]
-    if (msg.context or {}).get("forwarded"):
-        metadata["forwarded"] = True
+    for key in ("forwarded", "frequently_forwarded"):
+        if (msg.context or {}).get(key):
+            metadata[key] = True
     channel: Channel = "whatsapp"
     ts = msg.timestamp
     return Interaction(

@@ -37,7 +37,7 @@ from channels.auto_replies import auto_reply_reason
 from channels.charsets import decode_bytes
 from channels.header_policy import PLAIN_HEADERS, parse_scope
 from channels.itip import INVITATION_METHODS, Calendar, read_calendar
-from channels.mail_headers import read_in_reply_to, read_references, read_subject, written_to_self
+from channels.mail_headers import read_subject, read_thread, written_to_self
 from channels.mail_text import (
     MAX_HTML_CHARS,
     decode_words,
@@ -58,7 +58,7 @@ from channels.mime_parser import (
     raw_bytes,
     structure,
 )
-from channels.mime_repair import cut_glued_close, reused_boundary
+from channels.mime_repair import cut_glued_close, reused_boundary, undeclared_boundary
 from channels.pgp import ENCRYPTED, has_encrypted_block, read_signed
 from channels.replies import split_html
 from router.events import Attachment
@@ -285,6 +285,8 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
     ctype = part.get_content_type()
     children = part.get_payload() if part.is_multipart() else None
     kids = [c for c in children if isinstance(c, Message)] if isinstance(children, list) else []
+    if ctype.startswith("multipart/") and not kids:
+        kids = undeclared_boundary(part, out)
     if ctype.startswith("multipart/") and kids:
         out.descended.add(id(part))
         kids = reused_boundary(part, kids, out)
@@ -326,9 +328,19 @@ def _leaf(part: Message, ctype: str, out: _Walk) -> None:
     else:
         if ctype == "text/calendar":
             out.calendars.append(part)
-        if ctype == "text/plain" and disposition != "attachment":
+        if ctype == "text/plain" and (disposition == "inline" or _says_plain(part, disposition)):
             out.named_plain.append(part)  # ``msg.txt`` shown in the mail: maybe its text
         out.attachments.append(Attachment(name=name, content_type=ctype, size=len(data)))
+
+
+def _says_plain(part: Message, disposition: str | None) -> bool:
+    """Whether a part with no disposition says it is ``text/plain``, as a mail program
+    shows such a part inline: not text/plain by default, which is what the stdlib makes
+    of a type it cannot read (``Content-Type: unknown; name="test"``, binary bytes)."""
+    if disposition is not None:
+        return False
+    raw = next((v for k, v in part.raw_items() if k.lower() == "content-type"), "")
+    return str(raw).strip().lower().startswith("text/plain")
 
 
 def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
@@ -417,6 +429,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         itip_method=itip,
         group_addresses=group_addresses,
     )
+    parent, references = read_thread(headers)
     return ParsedEmail(
         sender=sender,
         to=to,
@@ -425,8 +438,8 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         reply_to=reply_to,
         subject=subject,
         message_id=next(iter(message_ids(headers.text("message-id"))), None),
-        in_reply_to=read_in_reply_to(headers),
-        references=read_references(headers),
+        in_reply_to=parent,
+        references=references,
         date=parse_date(next(iter(headers.raw("date")), None)),
         text=trim_text(text),
         quoted="\n\n".join(q for q in quoted if q) or None,

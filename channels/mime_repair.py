@@ -6,12 +6,14 @@ to the last line of the last part ends that part there.
 
 The other repairs stay where they act: the forwarded-message banner above the headers is
 skipped before parsing (:func:`channels.mime.skip_banner`, which the ingress also calls),
-a ``multipart/*`` without boundary lines is read as one text part by the walk, and inline
+a ``multipart/*`` without boundary lines is read as one text part by the walk (unless its
+body is written with another boundary than it declares: :func:`undeclared_boundary`), and inline
 uuencode is taken out of the text by :func:`channels.mail_text.extract_uuencoded`.
 """
 
 from __future__ import annotations
 
+import re
 from email import errors
 from email.message import Message
 from email.policy import Policy
@@ -91,6 +93,36 @@ def _epilogue_parts(multipart: Message, boundary: str, out: RepairedWalk) -> lis
     out.unread += sum(unparsed.values())
     multipart.epilogue = holder.epilogue
     return [kid for kid in payload if isinstance(kid, Message)]
+
+
+#: a delimiter line as a body opens with one: ``--`` and a boundary (RFC 2046: 1 to 70
+#: characters), then a header line
+OPENING_DELIMITER = re.compile(r"\A\s*--([^\s\"\\]{1,70})[ \t]*\r?\n[!-9;-~]+:")
+UNDECLARED_BOUNDARY = "multipart: its boundary is not the one its body is written with"
+
+
+def undeclared_boundary(multipart: Message, out: RepairedWalk) -> list[Message]:
+    """The parts of a multipart whose body is written with another boundary than the
+    one it declares (SpamScope's mail_malformed_3: ``boundary="--=_HsWz..."`` above a
+    body of ``----=_GlSz...`` parts), so the stdlib found no delimiter line: when the body
+    opens with a delimiter line and a header under it, it is parsed again with that
+    boundary (once per message, as an epilogue is). Else none: the body is one text part.
+    """
+    body = multipart.get_payload()
+    found = OPENING_DELIMITER.match(body) if isinstance(body, str) else None
+    if found is None or not isinstance(body, str) or out.epilogues:
+        return []
+    out.epilogues.append(id(multipart))
+    boundary = found.group(1)
+    head = f'Content-Type: multipart/mixed; boundary="{boundary}"{out.linesep}{out.linesep}'
+    holder, unparsed, error = structure(raw_bytes(head + body), out.policy)
+    payload = holder.get_payload() if error is None else None
+    kids = [kid for kid in payload if isinstance(kid, Message)] if isinstance(payload, list) else []
+    if kids:
+        out.unread += sum(unparsed.values())
+        if UNDECLARED_BOUNDARY not in out.headers.warnings:
+            out.headers.warnings.append(UNDECLARED_BOUNDARY)
+    return kids
 
 
 def cut_glued_close(multipart: Message, last: Message) -> None:

@@ -39,6 +39,19 @@ INBOUND_STATUSES = frozenset({"received", "receiving"})
 BUTTON = {"ButtonPayload": "button_payload", "ButtonText": "button_text"}  # a tapped button
 # Advanced Opt-Out: the customer sent a STOP, START or HELP keyword (Twilio answers it)
 OPT_OUT = {"OptOutType": "opt_out_type"}
+#: A WhatsApp conversation started from an ad (Click to WhatsApp): the ad, named as Meta's
+#: ``referral`` object names it, so a message keeps the same fields through either provider
+REFERRAL = {
+    "ReferralBody": "body",
+    "ReferralHeadline": "headline",
+    "ReferralSourceId": "source_id",
+    "ReferralSourceType": "source_type",
+    "ReferralSourceUrl": "source_url",
+    "ReferralMediaId": "media_id",
+    "ReferralMediaUrl": "media_url",
+    "ReferralMediaContentType": "media_type",
+    "ReferralCtwaClid": "ctwa_clid",
+}
 SidOrBlank = Annotated[str, StringConstraints(max_length=200), NoControls]
 
 
@@ -112,6 +125,12 @@ def to_interaction(
     # the id behind a tapped quick-reply button, named as for WhatsApp through Meta
     metadata.update({name: fields[k] for k, name in BUTTON.items() if fields.get(k)})
     metadata.update({name: fields[k] for k, name in OPT_OUT.items() if fields.get(k)})
+    if referral := {name: fields[k] for k, name in REFERRAL.items() if fields.get(k)}:
+        metadata["referral"] = referral
+    if fields.get("Forwarded", "").lower() == "true":  # as Meta's ``context.forwarded``
+        metadata["forwarded"] = True
+    if fields.get("FrequentlyForwarded", "").lower() == "true":
+        metadata["frequently_forwarded"] = True
     if media_urls:
         metadata["media"] = media_urls
     text = msg.Body.strip() or fields.get("ButtonText", "").strip()

@@ -114,11 +114,13 @@ async def measure_ingress(
     """Both servers running, each given the same requests in ``ROUNDS`` turns taken in
     alternation, so that a machine that speeds up or slows down during the step (other
     work, CPU frequency) weighs on both alike; each server's rate is its 2xx answers over
-    the time of its turns together. Then each alone at the steady ``RATE_PER_S``."""
+    the time of its turns together. Then each alone at the steady ``RATE_PER_S``, for
+    ``RATE_SECONDS`` or as many requests as the turns had, if fewer (a small run)."""
+    paced_n = min(int(RATE_PER_S * RATE_SECONDS), requests)
     say(
         f"      baseline app and ingress: {requests} POSTs each per channel at concurrency "
         f"{CONCURRENCY}, in {ROUNDS} alternating turns, then {RATE_PER_S}/s for "
-        f"{RATE_SECONDS:.0f} s each ..."
+        f"{paced_n / RATE_PER_S:.1f} s each ..."
     )
     ports = {which: free_port() for which in SERVERS}
     for which, port in ports.items():
@@ -140,7 +142,7 @@ async def measure_ingress(
                     turns[which].append(load)
             for which, port in ports.items():
                 closed[which][ch.name] = HttpRate.pooled(turns[which])
-                paced = ch.bodies(int(RATE_PER_S * RATE_SECONDS), f"rate-{which}-")
+                paced = ch.bodies(paced_n, f"rate-{which}-")
                 steady[which][ch.name] = await http_at_rate(
                     port, paced, RATE_PER_S, ch.path, ch.media_type
                 )

@@ -348,3 +348,38 @@ def test_named_text_parts_with_no_disposition_are_the_text_when_there_is_no_othe
     parsed = load("third-party/cpython-msg_44.txt")
     assert parsed.text.startswith("a simple kind of mirror\nto reflect upon our own")
     assert [a.name for a in parsed.attachments] == ["msg.txt", "msg.txt"]
+
+
+def test_a_named_part_of_a_type_no_one_can_read_is_no_text() -> None:
+    """The stdlib reads ``Content-Type: unknown`` as text/plain: its binary bytes must not
+    become the ticket's text as a named text part's may (a shape from nodemailer's
+    mailparser tests)."""
+    raw = (
+        b"From: customer@example.com\r\nTo: help@example.org\r\n"
+        b'Content-Type: unknown; name="test"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
+        b"\r\n=00=01=02=03=FD=FE=FF"
+    )
+    parsed = parse_email(raw)
+    assert parsed.text == ""
+    assert [(a.name, a.size) for a in parsed.attachments] == [("test", 7)]
+
+
+def test_a_reply_to_several_messages_keeps_them_all_to_find_its_ticket() -> None:
+    """``In-Reply-To: <mail1> <mail2> <mail3>`` (RFC 5322 3.6.4 allows several; a shape
+    from nodemailer's mailparser tests): the two after the first had been dropped."""
+    raw = (
+        b"From: customer@example.com\r\nTo: help@example.org\r\n"
+        b"References: <mail0@example.com>\r\n"
+        b"In-Reply-To: <mail1@example.com>\r\n <mail2@example.com> <mail0@example.com>\r\n"
+        b"\r\nthanks\r\n"
+    )
+    parsed = parse_email(raw)
+    assert parsed.in_reply_to == "mail1@example.com"
+    assert parsed.references == ["mail0@example.com", "mail2@example.com"]
+
+
+def test_a_body_written_with_another_boundary_than_declared_is_still_read_as_parts() -> None:
+    """The raw MIME, headers and base64 included, had been the ticket's text."""
+    parsed = load("mime/boundary-not-as-declared.eml")
+    assert parsed.text == "Die Rechnung 1234 ist doppelt abgebucht worden."
+    assert parsed.warnings == ["multipart: its boundary is not the one its body is written with"]
