@@ -496,7 +496,7 @@ def _wa_interaction(
         metadata["media"] = media
     metadata.update(wa_reply_ids(kind, body))
     metadata.update(wa_flow_reply(kind, body))
-    for key in ("referral", "errors"):
+    for key in ("referral", "errors", "order"):  # an order's items and catalog, as sent
         if key in body:
             metadata[key] = body[key]
     for key in ("forwarded", "frequently_forwarded"):

@@ -164,10 +164,18 @@ def _interactive(part: dict[str, Any], body: dict[str, Any]) -> str:
 
 
 def _order(part: dict[str, Any], body: dict[str, Any]) -> str:
+    """A catalog order as an agent reads it: one line per item (quantity, SKU, unit
+    price), then the customer's note. The order itself is kept in ``metadata.order``."""
     del body
-    items = part.get("product_items")
-    count = len(items) if isinstance(items, list) else 0
-    return f"Order with {count} item(s). {part.get('text') or ''}"
+    items = [i for i in part.get("product_items") or [] if isinstance(i, dict)]
+    lines = [f"Order with {len(items)} item(s):"]
+    for item in items:
+        price = " ".join(str(item[k]) for k in ("item_price", "currency") if item.get(k))
+        what = f"{item.get('quantity') or 1} x {item.get('product_retailer_id') or '?'}"
+        lines.append(f"- {what}" + (f" at {price}" if price else ""))
+    if part.get("text"):
+        lines.append(str(part["text"]))
+    return "\n".join(lines)
 
 
 WA_TEXT: dict[str, Callable[[dict[str, Any], dict[str, Any]], str]] = {

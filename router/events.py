@@ -200,6 +200,9 @@ class CloudEvent(BaseModel):
     @model_validator(mode="after")
     def _no_data_base64(self) -> Self:
         extra = self.__pydantic_extra__
+        if extra and None in extra.values():  # a null attribute is one not set (JSON format 3.1)
+            for name in [name for name, value in extra.items() if value is None]:
+                del extra[name]
         if extra and DATA_BASE64 in extra:
             if "data" in self.model_fields_set:
                 problem = "data and data_base64 are both present; an event carries one"

@@ -300,3 +300,23 @@ def test_a_messenger_edit_is_published_as_its_new_text_naming_the_message_it_rep
     assert edited.sender_key() == original.sender_key() == "messenger:PSID-1"
     again = {**edit, "message_edit": {**edit["message_edit"], "num_edit": 2}}
     assert extract(messenger(again))[1].messages[0][0] == "m_1:edit:2"
+
+
+def test_a_whatsapp_catalog_order_lists_its_items_and_keeps_the_order() -> None:
+    """The text had been "Order with 2 item(s)." with no item, and the order was gone
+    (shape from Meta's Cloud API webhook reference for ``type: order``)."""
+    order = {
+        "catalog_id": "cat-1",
+        "text": "please gift-wrap",
+        "product_items": [
+            {"product_retailer_id": "SKU-1", "quantity": 2, "item_price": 9.5, "currency": "EUR"},
+            {"product_retailer_id": "SKU-2", "quantity": 1, "item_price": 20, "currency": "EUR"},
+        ],
+    }
+    message = {"from": "4915112345678", "id": "wamid.order1", "timestamp": "1764942000"}
+    hook = whatsapp([], [{**message, "type": "order", "order": order}])
+    [(_, interaction)] = extract(hook)[1].messages
+    assert interaction.text == (
+        "Order with 2 item(s):\n- 2 x SKU-1 at 9.5 EUR\n- 1 x SKU-2 at 20 EUR\nplease gift-wrap"
+    )
+    assert interaction.metadata["order"] == order

@@ -46,6 +46,27 @@ def test_anything_else_is_an_invalid_event_with_a_path(raw: bytes | None, fragme
         decode_event(raw)
 
 
+def test_a_null_extension_is_one_not_set() -> None:
+    """The CloudEvents JSON format (3.1): a null attribute value is the attribute unset.
+    A Kafka record's had been kept, and travelled on as ``null``."""
+    raw = orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": "C234-1234-1234",
+            "source": "/mycontext",
+            "type": "ticket.resolved",
+            "subject": None,
+            "comexampleextension1": "value",
+            "unsetextension": None,
+            "data": {"ticket_id": "T-1"},
+        }
+    )
+    event = decode_event(raw)
+    assert event.model_extra == {"comexampleextension1": "value"}
+    assert event.subject is None
+    assert b"unsetextension" not in encode_event(event)
+
+
 def test_ids_are_deterministic_and_distinct() -> None:
     assert event_id("/email", "<a@b>") == event_id("/email", "<a@b>")
     assert event_id("/email", "<a@b>") != event_id("/sms", "<a@b>")
