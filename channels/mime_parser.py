@@ -30,6 +30,9 @@ PARSE_PARTS = 4 * MAX_PARTS
 B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 #: a ``boundary`` parameter, quoted or as mailers write it bare: up to a ``;`` or space
+#: RFC 2045's tspecials that end a bare parameter value for the stdlib, but for the
+#: comment's parentheses: ``boundary=abc(comment)`` is read right as it is
+TSPECIALS = frozenset("<>@,;:\\/[]?=")
 BOUNDARY_PARAM = re.compile(r'(?i)[;\s]\s*boundary\s*=\s*(?:"([^"]+)"|([^";\s]+))')
 
 
@@ -79,8 +82,9 @@ def _quote_boundary(part: Message) -> None:
     raw = next((v for k, v in part.raw_items() if k.lower() == "content-type"), "")
     value = " ".join(str(raw).split())  # as written: the parsed header has it cut
     match = BOUNDARY_PARAM.search(value)
-    if match is None or (match.group(1) and value[match.start()] == ";"):
-        return  # none, or as it should be written: no parameter parsing (it is costly)
+    after_semicolon = match is not None and value[match.start()] == ";"
+    if match is None or (after_semicolon and not TSPECIALS.intersection(match.group(2) or "")):
+        return  # none, or one the stdlib reads as written: no parameter parsing (costly)
     boundary = match.group(1) or match.group(2)
     if part.get_boundary() == boundary:
         return
