@@ -47,10 +47,11 @@ FLAG_HEADERS = (
 #: replies are found by their ``Auto-Submitted`` header or their "Automatic reply:"
 #: subject. Discourse, osTicket and Redmine dropped it from their checks for that reason.
 PRECEDENCE = ("bulk", "junk", "list", "auto_reply")
-#: What marks list mail (RFC 2919, RFC 2369), in the order a reason names them. Not
+#: What marks list mail (RFC 2919, RFC 2369; fml, a list server that sets neither, its
+#: ``X-MLServer``), in the order a reason names them. Not
 #: List-Unsubscribe alone: sending services (Mailgun, SendGrid) add it to a person's
 #: one-to-one mail too; a list that sets it sets List-Id or List-Post as well.
-LIST_HEADERS = ("list-id", "list-post")
+LIST_HEADERS = ("list-id", "list-post", "x-mlserver")
 LIST_POST_ADDRESS = re.compile(r"<\s*mailto:([^>?\s]+)", re.IGNORECASE)
 #: Headers naming the mail program a person wrote with; no bounce generator sets them.
 MAIL_PROGRAM_HEADERS = ("user-agent", "x-mailer")
@@ -98,6 +99,28 @@ AWAY = (
     r"automatyczna odpowied(?:ź|z)",
     r"automatick(?:á|a) odpov(?:ě|e)(?:ď|d)",
     r"poza biurem",
+    r"urlaubsabwesenheit",
+    # Outlook's "Automatic reply:" as its other languages write it
+    r"automatiskt? svar",
+    r"automatikus v(?:á|a)lasz",
+    r"αυτόματη απάντηση",
+    r"автоматический ответ",
+    r"автоматична відповідь",
+    r"автоматичен отговор",
+    r"自动(?:回复|答复)",
+    r"自動(?:回覆|回復|応答|返信)",
+    r"자동 (?:회신|응답)",
+    r"otomatik yan(?:ı|i)t",
+    r"automatski odgovor",
+    r"samodejni odgovor",
+    r"r(?:ă|a)spuns automat",
+    r"autom(?:ā|a)tisk(?:ā|a) atbilde",
+    r"automatinis atsakymas",
+    r"automaatvastus",
+    r"תשובה אוטומטית",
+    r"رد تلقائي",
+    r"tr(?:ả|a) l(?:ờ|o)i t(?:ự|u) (?:độ|đo|do)ng",
+    r"balasan (?:automatik|otomatis)",
 )
 #: Words a customer may open a sentence with ("Vacation - please hold my delivery",
 #: "Absent (sick) - reschedule"): a responder's only before a colon, at the end, with a
@@ -171,8 +194,22 @@ SHAPE = (
 )
 #: A dash (or en or em dash) or a bracket after an unmistakable away phrase.
 DASH = r"\s+[-–—](?=\s)|\s*\("
+#: Lotus Notes / Domino's responder: "AUTO: Smith, John is out of the office. (returning
+#: 05/01/2010)". In capitals and with an away word after it: "Auto: ..." may be a car.
+NOTES = (
+    r"(?-i:AUTO):(?=\s[^\n]{0,200}?\b(?:out of (?:the )?office|absent|abwesend|away"
+    r"|returning|retour|zur(?:ü|ue)ck|r(?:ü|ue)ckkehr)\b)"
+)
+#: A responder's phrase as a tag: "[Automatyczna odpowiedź] Order 123", "[AUTO GENERATED]".
+AWAY_TAG = rf"\[\s*(?P<away_tag>(?:{'|'.join(AWAY)})|auto[- ]?generated)\s*\]"
+#: AOL's and others' suffix: "Re: Order 123 (Automatic Response)".
+AWAY_SUFFIX = re.compile(
+    r"\((?P<away_suffix>auto(?:matic|mated)?[- ]?(?:reply|response)|out of (?:the )?office)\)"
+    r"\s*$",
+    re.IGNORECASE,
+)
 SUBJECT = re.compile(
-    rf"^\s*(?:{ACK_TAG}|(?:\[[^\]]{{0,40}}\]\s*)?(?:"
+    rf"^\s*(?:{ACK_TAG}|{AWAY_TAG}|(?P<notes>{NOTES})|(?:\[[^\]]{{0,40}}\]\s*)?(?:"
     rf"(?P<bounce>{'|'.join(BOUNCE)})(?={SHAPE})"
     rf"|(?P<away>(?:{'|'.join(AWAY)})(?:{RESPONDER})?|(?:{'|'.join(AWAY_WORDS)}){RESPONDER})"
     rf"(?={SHAPE}|{DASH})"
@@ -188,11 +225,13 @@ def _subject_match(subject: str | None) -> re.Match[str] | None:
     """Whitespace collapsed first: it keeps the pattern's matching time linear."""
     if not subject:
         return None
-    return SUBJECT.match(" ".join(subject.translate(APOSTROPHES).split()))
+    collapsed = " ".join(subject.translate(APOSTROPHES).split())
+    return SUBJECT.match(collapsed) or AWAY_SUFFIX.search(collapsed[-40:])
 
 
 def _reason(match: re.Match[str]) -> str:
-    phrase = next(p for p in match.group("bounce", "away", "word", "ack", "ack_tag") if p)
+    names = ("bounce", "away", "word", "ack", "ack_tag", "away_tag", "notes", "away_suffix")
+    phrase = next(p for name in names if name in match.re.groupindex and (p := match[name]))
     return f"subject: {' '.join(phrase.lower().split())}"
 
 
@@ -236,10 +275,12 @@ def _list_is_ours(header: Callable[[str], str | None], group_addresses: Iterable
 
 
 def _list_sender(address: str) -> bool:
-    """``owner-<list>@`` and ``<list>-request@``: the addresses list software sends its
-    own mail from (RFC 3834 section 2), never a person's."""
+    """``owner-<list>@``, ``<list>-request@`` and Mailman's ``<list>-bounces@``: the
+    addresses list software sends its own mail from (RFC 3834 section 2), never a
+    person's. Not ``-admin`` or ``-owner``: ``it-admin@`` and ``product-owner@`` are
+    people's mailboxes."""
     local = address.strip().strip("<>").rpartition("@")[0].lower()
-    return local.startswith("owner-") or local.endswith("-request")
+    return local.startswith("owner-") or local.endswith(("-request", "-bounces"))
 
 
 def _bare_sender(raw_from: str) -> str | None:

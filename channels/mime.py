@@ -370,11 +370,13 @@ def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
 
 def skip_banner(raw: bytes) -> tuple[bytes, bool]:
     """A forwarded message pasted with its banner (``---------- Forwarded message ---``,
-    ``Begin forwarded message:``) above the headers: the banner lines are dropped."""
+    ``Begin forwarded message:``) above the headers: the banner lines are dropped. Blank
+    lines above the headers are dropped too (a client's saved mail, a tool that wrote
+    one): the stdlib reads a first empty line as the end of no headers at all."""
     head = raw.lstrip(b"\r\n")
     lines = head.split(b"\n", BANNER_MAX_LINES + 1)
     if not lines or HEADER_LINE.match(lines[0]) or lines[0].startswith(b"From "):
-        return raw, False
+        return head, False
     for skip in range(1, min(len(lines), BANNER_MAX_LINES + 1)):
         if not (BANNER.search(lines[skip - 1]) or not lines[skip - 1].strip()):
             break

@@ -229,3 +229,31 @@ def test_a_support_group_named_by_its_list_post_is_not_list_mail() -> None:
 def test_a_person_whose_address_merely_mentions_owner_is_a_customer() -> None:
     raw = b"From: product-owner@example.de\r\nTo: support@acme.test\r\nSubject: hi\r\n\r\nx\r\n"
     assert parse_email(raw).auto_reply_reason is None
+
+
+THIRD_PARTY = FIXTURES.parent / "third-party"
+
+
+def test_a_lotus_notes_out_of_office_reply_opens_no_ticket() -> None:
+    """sisimai's rfc3834-02: no Auto-Submitted, Precedence or empty Return-Path, only the
+    subject ``AUTO: Smith, John is out of the office. (returning 05/01/2010)``."""
+    parsed = parse_email((THIRD_PARTY / "sisimai-rfc3834-02.eml").read_bytes())
+    assert parsed.auto_reply_reason == "subject: auto:"
+
+
+def test_a_list_servers_own_notice_is_list_mail() -> None:
+    """sisimai's email-fml-01: fml sets no List-Id, only ``X-MLServer``."""
+    parsed = parse_email((THIRD_PARTY / "sisimai-email-fml-01.eml").read_bytes())
+    assert parsed.auto_reply_reason == "x-mlserver"
+
+
+def test_mailmans_bounces_sender_is_list_software() -> None:
+    sender = "announce-bounces@lists.example.de"
+    raw = f"From: {sender}\r\nTo: support@acme.test\r\nSubject: Moderation\r\n\r\nx\r\n"
+    assert parse_email(raw.encode()).auto_reply_reason == f"list sender: {sender}"
+
+
+@pytest.mark.parametrize("sender", ["it-admin@example.de", "list-owner@example.de"])
+def test_a_role_mailbox_named_admin_or_owner_is_a_customer(sender: str) -> None:
+    raw = f"From: {sender}\r\nTo: support@acme.test\r\nSubject: VPN\r\n\r\nx\r\n"
+    assert parse_email(raw.encode()).auto_reply_reason is None

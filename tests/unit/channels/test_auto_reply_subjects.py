@@ -196,3 +196,57 @@ def test_responder_subjects_without_a_responder_header_are_auto_replies(
     assert parsed.auto_reply_reason == reason
     assert interaction is not None
     assert interaction.auto_reply is True
+
+
+#: Outlook's "Automatic reply:" in the languages of its other builds, and other
+#: responders' shapes that carry no Auto-Submitted header (checked by an outside audit
+#: against known responder formats: each had opened a ticket).
+MORE_RESPONDERS = [
+    "Automatisk svar: Ordre 123",
+    "Automatiskt svar: Order 123",
+    "Automatikus válasz: Rendelés 123",
+    "Αυτόματη απάντηση: Παραγγελία 123",
+    "Автоматический ответ: Заказ 123",
+    "Автоматична відповідь: Замовлення 123",
+    "Автоматичен отговор: Поръчка 123",
+    "自动回复: 订单 123",
+    "自動回覆: 訂單 123",
+    "自動応答: 注文 123",
+    "자동 회신: 주문 123",
+    "Otomatik yanıt: Sipariş 123",
+    "Automatski odgovor: Narudžba 123",
+    "Samodejni odgovor: Naročilo 123",
+    "Răspuns automat: Comanda 123",
+    "Automātiskā atbilde: Pasūtījums 123",
+    "Automatinis atsakymas: Užsakymas 123",
+    "Automaatvastus: Tellimus 123",
+    "תשובה אוטומטית: הזמנה 123",
+    "رد تلقائي: الطلب 123",
+    "Trả lời tự động: Đơn hàng 123",
+    "Balasan automatik: Pesanan 123",
+    "Balasan Otomatis: Pesanan 123",
+    "Urlaubsabwesenheit",
+    "AUTO: Jean Dupont est absent(e). (retour le 05/01/2010)",
+    "Re: Order 123 (Automatic Response)",
+    "[Automatyczna odpowiedź] Order 123",
+    "[AUTO GENERATED] Some subject",
+]
+
+
+@pytest.mark.parametrize("subject", MORE_RESPONDERS)
+def test_more_responders_without_a_header_are_auto_replies(subject: str) -> None:
+    assert subject_reason(subject) is not None
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Auto: Unfall am Montag",  # "Auto" is a car: Notes writes AUTO in capitals
+        "AUTO: Schaden am Kotflügel",  # and an away word after it
+        "Re: My order (automatic reply was useless)",
+        "Automatisk svar vedr. faktura",  # no colon: a customer's sentence
+        "[Support] Refund for order 5521",
+    ],
+)
+def test_near_those_shapes_a_customer_still_opens_a_ticket(subject: str) -> None:
+    assert subject_reason(subject) is None

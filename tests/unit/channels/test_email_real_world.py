@@ -383,3 +383,17 @@ def test_a_body_written_with_another_boundary_than_declared_is_still_read_as_par
     parsed = load("mime/boundary-not-as-declared.eml")
     assert parsed.text == "Die Rechnung 1234 ist doppelt abgebucht worden."
     assert parsed.warnings == ["multipart: its boundary is not the one its body is written with"]
+
+
+@pytest.mark.parametrize("above", [b"\n", b"\r\n", b"\r\n\r\n"])
+def test_blank_lines_above_the_headers_are_skipped(above: bytes) -> None:
+    """The stdlib reads a first empty line as the end of no headers: the whole mail was
+    its text, with no sender, and the ingress refused it (Discourse's multiline_wrote
+    fixture starts so)."""
+    raw = above + (
+        b"From: Anna Mueller <anna@example.de>\r\nTo: support@acme.test\r\n"
+        b"Subject: Rechnung\r\n\r\nThanks!\r\n"
+    )
+    parsed = parse_email(raw)
+    assert sender(parsed) == ("anna@example.de", "Anna Mueller")
+    assert (parsed.subject, parsed.text) == ("Rechnung", "Thanks!")
