@@ -134,6 +134,10 @@ async def settled(holder: RuleSetHolder, stop: asyncio.Event, settle_s: float) -
         seen = now
 
 
+WATCH_RETRY_S = 1.0
+"""How long after a failed watch (an error of the watcher's own, a signal in its thread)
+the rules are watched again."""
+
 RECHECK_MS = 5_000
 """With no file event for this long, the rules are read again anyway (and applied if they
 differ): a safety net for a change no watch saw, such as one made while the watches were
@@ -228,15 +232,25 @@ async def watch_files(
     loaded: str | None = await asyncio.to_thread(holder.fingerprint)
     while not stop.is_set():
         directories = await asyncio.to_thread(watched_directories, holder.path)
-        with contextlib.suppress(FileNotFoundError):  # one vanished before it was watched
-            async for _ in armed_then_changes(
-                awatch(
-                    *directories, stop_event=stop, recursive=False, yield_on_timeout=True, **options
-                )
-            ):
-                loaded = await apply_if_changed(holder, stop, settle_s, loaded)
-                if await asyncio.to_thread(watched_directories, holder.path) != directories:
-                    break
+        try:
+            with contextlib.suppress(FileNotFoundError):  # one vanished before it was watched
+                async for _ in armed_then_changes(
+                    awatch(
+                        *directories,
+                        stop_event=stop,
+                        recursive=False,
+                        yield_on_timeout=True,
+                        **options,
+                    )
+                ):
+                    loaded = await apply_if_changed(holder, stop, settle_s, loaded)
+                    if await asyncio.to_thread(watched_directories, holder.path) != directories:
+                        break
+        except Exception:  # the watch itself failed (watchfiles' own errors)
+            # the watch ended, not the rules: watched again, so later edits still apply
+            log.warning("rules_watch_failed", path=str(holder.path), exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), WATCH_RETRY_S)
 
 
 async def armed_then_changes(batches: AsyncIterator[object]) -> AsyncIterator[None]:

@@ -142,3 +142,35 @@ async def test_a_swap_made_while_the_watches_move_is_applied_at_once(
     monkeypatch.setattr(reload, "watched_directories", swap_then_look)
     async with watching(holder):
         assert await _wait_for(lambda: queue(holder) == "billing", seconds=10)
+
+
+async def test_a_watch_that_fails_is_armed_again_and_later_edits_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """watchfiles raises its own errors (``WatchfilesRustInternalError``, a signal in its
+    thread); the file watch had ended with the first, and no edit applied after it."""
+    import watchfiles
+
+    real = watchfiles.awatch
+    calls = 0
+
+    def failing_once(*paths: Path, **options: object) -> AsyncIterator[object]:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            return real(*paths, **options)  # type: ignore[arg-type]
+
+        async def broken() -> AsyncIterator[object]:
+            raise watchfiles.WatchfilesRustInternalError("watch error")
+            yield  # an async generator
+
+        return broken()
+
+    monkeypatch.setattr(watchfiles, "awatch", failing_once)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(GOOD)
+    holder = RuleSetHolder(rules)
+    async with watching(holder):
+        rules.write_text(BILLING)
+        assert await _wait_for(lambda: queue(holder) == "billing", seconds=15)
+    assert calls >= 2
