@@ -6,6 +6,7 @@ every topic it writes, ``receive`` on those its roles consume (``CONSUMED``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -352,6 +353,12 @@ def _input_cloudevent(types: list[str], data: Schema, schemas: dict[str, Any]) -
     }
 
 
+def _any_case(pattern: str) -> str:
+    """``pattern`` matching its letters in either case: JSON Schema's patterns (ECMA-262)
+    have no flag for it, so each letter becomes a class (``json`` -> ``[jJ][sS]...``)."""
+    return re.sub(r"[a-z]", lambda m: f"[{m[0]}{m[0].upper()}]", pattern)
+
+
 def _binary_headers(types: list[str]) -> Schema:
     """The headers of a binary-mode record: its CloudEvents attributes."""
     return {
@@ -367,8 +374,9 @@ def _binary_headers(types: list[str]) -> Schema:
                 f"{BINARY_PREFIX}time": {**TIME, "description": "RFC 3339"},
                 "content-type": {
                     **STR,
-                    "pattern": r"^(application/json|text/json|[^;]*\+json)(;.*)?$",
-                    "description": "the data's type: JSON (the default when absent)",
+                    "pattern": _any_case(r"^(application/json|text/json|[^;]*\+json)(;.*)?$"),
+                    "description": "the data's type: JSON (the default when absent); media "
+                    "types are case-insensitive (RFC 9110), so is this",
                 },
             },
         ),

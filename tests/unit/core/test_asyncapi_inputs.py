@@ -63,6 +63,17 @@ def test_binary_mode_records_are_documented_on_both_input_topics() -> None:
     assert "ce_specversion" in described["headers"]["required"]
 
 
+@pytest.mark.parametrize("content_type", ["Application/JSON", "application/vnd.desk+JSON; v=2"])
+def test_a_binary_content_type_in_any_case_is_documented_as_the_router_reads_it(
+    content_type: str,
+) -> None:
+    """Media types are case-insensitive (RFC 9110): the router reads these, and the
+    document's pattern had refused them."""
+    headers = binary("ticket.resolved") | {"content-type": content_type}
+    on_actions = matching(Topic.ACTIONS, headers, orjson.dumps(RESOLVED))
+    assert on_actions == ["switchboard.ticket.resolved (binary mode)"]
+
+
 def test_data_base64_is_documented_and_data_beside_it_is_not() -> None:
     encoded = base64.b64encode(orjson.dumps(INTERACTION)).decode()
     kind = "switchboard.interaction.received"
