@@ -91,6 +91,7 @@ class ParsedEmail:
     sender: Mailbox | None = None
     to: list[Mailbox] = field(default_factory=list)
     cc: list[Mailbox] = field(default_factory=list)
+    #: ``X-Original-To`` then ``Delivered-To``, each address once
     delivered_to: list[Mailbox] = field(default_factory=list)
     reply_to: list[Mailbox] = field(default_factory=list)
     subject: str | None = None
@@ -120,7 +121,9 @@ class ParsedEmail:
         (``Delivered-To``/``X-Original-To``: our inbox when a customer writes to someone
         else with us in copy); else, for a mail its writer addressed to themselves with
         us in Bcc (``to_self``), the delivery address that is not theirs; else the first
-        To, Cc, or delivery address."""
+        To, Cc, or delivery address. Both delivery headers count: Postfix writes
+        ``X-Original-To`` (the address written to) beside ``Delivered-To`` (the mailbox
+        it reached after aliases), and only the first may be among To and Cc."""
         delivered = {box.email for box in self.delivered_to}
         for box in (*self.to, *self.cc):
             if box.email in delivered:
@@ -418,7 +421,9 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         headers.warnings.append("body could not be parsed: kept as raw text")
         text, quoted, html_only, attachments, itip = _raw_body(raw), [], False, [], None
     to, cc = headers.addresses("to"), headers.addresses("cc")
-    delivered_to = headers.addresses("delivered-to") or headers.addresses("x-original-to")
+    # Postfix writes both: X-Original-To the address written to (before aliases),
+    # Delivered-To the mailbox it reached; the first is the likelier to be in To or Cc
+    delivered_to = _merged(headers.addresses("x-original-to"), headers.addresses("delivered-to"))
     reply_to = headers.addresses("reply-to")
     subject = read_subject(headers)
     senders = ([sender] if sender else []) + headers.addresses("sender")
@@ -460,6 +465,12 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         ),
         addresses_unread=headers.unread_addresses,
     )
+
+
+def _merged(*groups: list[Mailbox]) -> list[Mailbox]:
+    """The addresses of ``groups`` in order, each once."""
+    seen: set[str] = set()
+    return [b for group in groups for b in group if not (b.email in seen or seen.add(b.email))]
 
 
 def _body(

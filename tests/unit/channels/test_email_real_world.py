@@ -397,3 +397,20 @@ def test_blank_lines_above_the_headers_are_skipped(above: bytes) -> None:
     parsed = parse_email(raw)
     assert sender(parsed) == ("anna@example.de", "Anna Mueller")
     assert (parsed.subject, parsed.text) == ("Rechnung", "Thanks!")
+
+
+def test_the_inbox_in_copy_is_found_by_x_original_to_beside_an_internal_delivered_to() -> None:
+    """Postfix with virtual aliases writes both: X-Original-To the address written to,
+    Delivered-To the mailbox after aliasing. Only Delivered-To was read when both were
+    there, so the inbox became the customer's correspondent in To."""
+    raw = (
+        b"X-Original-To: support@acme.test\r\nDelivered-To: helpdesk@mx.acme.internal\r\n"
+        b"From: Anna <anna@example.org>\r\nTo: Bob <bob@partner.example>\r\n"
+        b"Cc: Acme Support <support@acme.test>\r\nSubject: Order 4711 damaged\r\n\r\nHi\r\n"
+    )
+    parsed = parse_email(raw)
+    assert parsed.inbox == "support@acme.test"
+    assert [b.email for b in parsed.delivered_to] == [
+        "support@acme.test",
+        "helpdesk@mx.acme.internal",
+    ]
