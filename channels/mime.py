@@ -469,8 +469,11 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
 
 def _merged(*groups: list[Mailbox]) -> list[Mailbox]:
     """The addresses of ``groups`` in order, each once."""
-    seen: set[str] = set()
-    return [b for group in groups for b in group if not (b.email in seen or seen.add(b.email))]
+    merged: dict[str, Mailbox] = {}
+    for group in groups:
+        for box in group:
+            merged.setdefault(box.email, box)
+    return list(merged.values())
 
 
 def _body(

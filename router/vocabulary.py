@@ -75,3 +75,8 @@ class EventType(StrEnum):
 
 LIFECYCLE_TYPES = frozenset(t.value for t in EventType if t.value.startswith("switchboard.ticket."))
 """What a record on the tickets topics may be: anything else there is poison."""
+
+FEEDBACK_SCORES = {"csat": range(1, 6), "nps": range(11), "ces": range(1, 8)}
+"""The scores of contract section 6 (CSAT 1-5, NPS 0-10, CES 1-7). The router refuses
+others; the metric consumers and their recount skip one that reaches ``tickets`` anyway
+(a foreign producer), rather than count a CSAT 9 as satisfied or a CES 99 into the mean."""

@@ -96,10 +96,16 @@ def fire(
     now: datetime,
     *,
     seen: Seen | None = None,
+    since: datetime | None = None,
 ) -> Change | None:
     """The ticket after an SLA warning or breach, or an assignment not accepted in time,
     and the escalation rules for it; None when the timer is stale (met, settled, warned
-    already, accepted, postponed, or not yet due)."""
+    already, accepted, postponed, or not yet due).
+
+    A warning's record says when it counts (``warned_at``): its warning time, or the
+    ticket's last change before it (``since``, else the ticket's ``updated_at``) when a
+    change re-timed the clock past it, never after the clock's due time. Whoever fires it,
+    the timers role on time or the router at a late reply, it counts in that window."""
     if target == "assignment":
         if kind == "retry":
             return skip_ended(ticket, now)
@@ -118,12 +124,10 @@ def fire(
     # The queue and priority the clock fired under, before any escalation it causes:
     # what the sla metric counts the warning or breach under.
     fired_under = {"queue": ticket.queue, "priority": ticket.priority}
-    events: list[tuple[EventType, dict[str, Any]]] = [
-        (
-            KINDS[kind],
-            {"target": target, "policy": ticket.sla_policy, "due": clock.due, **fired_under},
-        )
-    ]
+    data: dict[str, Any] = {"target": target, "policy": ticket.sla_policy, "due": clock.due}
+    if kind == "warning":
+        data["warned_at"] = min(max(when, since or ticket.updated_at), clock.due or when)
+    events: list[tuple[EventType, dict[str, Any]]] = [(KINDS[kind], {**data, **fired_under})]
     return escalate(fired, events, sla_trigger(target, kind), rules, now, seen=seen)
 
 
@@ -140,12 +144,13 @@ def breached_by(
     postponement would move an overdue clock on. Whichever commits first, the action or
     the timer, the other finds the clock breached. None when no clock is overdue."""
     current, events = ticket, list[tuple[EventType, dict[str, Any]]]()
+    since = ticket.updated_at  # each firing below moves the ticket's on to ``at``
     due = sorted(
         (clock.due, target) for target, clock in ticket.sla.items() if clock.due is not None
     )
     for _, target in due:
         for kind in ("warning", "breached"):  # a warning due by then was given first
-            change = fire(current, target, kind, rules, at, seen=seen)
+            change = fire(current, target, kind, rules, at, seen=seen, since=since)
             if change is not None:
                 current, events = change.ticket, [*events, *change.events]
     return Change(current, events) if events else None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from router.vocabulary import EventType
+from router.vocabulary import FEEDBACK_SCORES, EventType
 
 WORKLOAD_COUNTS = {
     EventType.TICKET_CREATED.value: "created",
@@ -164,11 +164,11 @@ def fcr(event_type: str, data: dict[str, Any]) -> list[Contribution]:
 
 def satisfaction(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     """CSAT (4-5 satisfied), NPS (9-10 promoters, 7-8 passives), CES (sum and count)."""
-    score = data.get("score")
-    if event_type != EventType.TICKET_FEEDBACK_RECEIVED or not isinstance(score, int):
+    score, kind = data.get("score"), data.get("kind")
+    if event_type != EventType.TICKET_FEEDBACK_RECEIVED or not _in_range(kind, score):
         return []
+    assert isinstance(score, int)  # for the type checker: _in_range said so
     dims = _with_agent(data)
-    kind = data.get("kind")
     if kind == "csat":
         names = ["csat_responses"] + (["csat_satisfied"] if score >= CSAT_SATISFIED else [])
     elif kind == "nps":
@@ -188,6 +188,12 @@ def satisfaction(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     else:
         return []
     return [Contribution("satisfaction", dims, name) for name in names]
+
+
+def _in_range(kind: object, score: object) -> bool:
+    """A score of ``kind``'s range: an int, not a bool (``True`` is an int in Python)."""
+    scores = FEEDBACK_SCORES.get(kind) if isinstance(kind, str) else None
+    return scores is not None and type(score) is int and score in scores
 
 
 RESPONSE_TARGETS = {"first": "first_response", "next": "next_response"}
@@ -230,12 +236,16 @@ def sla(event_type: str, data: dict[str, Any]) -> list[Contribution]:
         counter, target = "met", "resolution"
     if counter is None or not target:
         return []
-    # a breach counts in the window of its due time, however late the timer fired
-    at = _time(data.get("due")) if counter == "breached" else None
+    # a breach counts in the window of its due time, however late the timer fired; a
+    # warning in that of its warning time (``warned_at``), whoever fired it when
+    at = _time(data.get({"breached": "due", "warned": "warned_at"}.get(counter, "")))
     return [Contribution("sla", {**dims, "target": str(target)}, counter, at=at)]
 
 
 def _time(value: Any) -> datetime | None:
+    """A time as a record carries it (ISO 8601 text), or as the pure functions give it."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else None
     if not isinstance(value, str):
         return None
     try:

@@ -115,7 +115,10 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
         },
         {},
     ),
-    EventType.TICKET_SLA_WARNING: (SLA_FIRED, {}),
+    EventType.TICKET_SLA_WARNING: (
+        SLA_FIRED,
+        {"warned_at": {**TIME, "description": "the time the warning counts at (its window)"}},
+    ),
     EventType.TICKET_SLA_BREACHED: (SLA_FIRED, {}),
     EventType.TICKET_RESPONDED: (
         {

@@ -18,6 +18,7 @@ from consumers.metrics import read_lifecycle
 from router.errors import SwitchboardError
 from router.events import metric_key
 from router.limits import Limits
+from router.vocabulary import FEEDBACK_SCORES
 
 Counters = dict[str, int]
 HANDLE_MS = "handle_ms_sum"
@@ -150,8 +151,8 @@ class Recount:
             self._count("sla", at, {**sla, "target": "resolution"}, "met")
         if kind in ("sla_warning", "sla_breached") and data.get("target"):
             target = str(data["target"])
-            due = parse_time(data.get("due"))
-            when = at if kind == "sla_warning" else (due or at)
+            due, warned = parse_time(data.get("due")), parse_time(data.get("warned_at"))
+            when = (warned or at) if kind == "sla_warning" else (due or at)
             counter = "warned" if kind == "sla_warning" else "breached"
             # where the ticket was when the clock fired (the event says so), not where
             # the escalation it caused moved it (the snapshot)
@@ -177,7 +178,10 @@ class Recount:
             self._count("workload", at, dims, HANDLE_MS, round(handle * 1000))
 
     def _feedback(self, at: datetime, dims: dict[str, str], kind: object, score: object) -> None:
-        if not isinstance(score, int) or isinstance(score, bool):
+        scores = FEEDBACK_SCORES.get(kind) if isinstance(kind, str) else None
+        if scores is None or not isinstance(score, int) or isinstance(score, bool):
+            return
+        if score not in scores:  # out of the contract's range: not counted
             return
         if kind == "csat":
             self._count("satisfaction", at, dims, "csat_responses")

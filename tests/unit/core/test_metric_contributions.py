@@ -55,6 +55,29 @@ def test_satisfaction_bands(kind: str, score: int, expected: dict[str, int]) -> 
     assert counters(satisfaction("switchboard.ticket.feedback_received", data)) == expected
 
 
+@pytest.mark.parametrize(
+    ("kind", "score"),
+    [("csat", 0), ("csat", 9), ("nps", 11), ("nps", -3), ("ces", 0), ("ces", 99), ("csat", True)],
+)
+def test_a_score_out_of_its_range_counts_nowhere_in_the_role_or_its_recount(
+    kind: str, score: int
+) -> None:
+    """The router refuses these; one a foreign producer wrote to ``tickets`` had counted
+    (a CSAT 9 as satisfied, a CES 99 into the mean), and ``True`` only in the role, so
+    ``metrics verify`` disagreed with it."""
+    data = {"ticket": TICKET, "kind": kind, "score": score}
+    assert satisfaction("switchboard.ticket.feedback_received", data) == []
+    recount = Recount(window_s=60)
+    event = {
+        "id": "e-1",
+        "type": "switchboard.ticket.feedback_received",
+        "time": "2026-11-23T10:00:00Z",
+        "data": data,
+    }
+    recount.add_event(event, datetime(2026, 11, 23, tzinfo=UTC))
+    assert recount.windows == {}
+
+
 def test_satisfaction_values() -> None:
     values = derived_values(
         "satisfaction",

@@ -234,7 +234,13 @@ def test_warning_then_breach_fire_once_each_and_run_the_escalation() -> None:
     assert warned.events == [
         (
             EventType.TICKET_SLA_WARNING,
-            {**UNDER, "target": NEXT, "policy": "standard", "due": minutes(180)},
+            {
+                **UNDER,
+                "target": NEXT,
+                "policy": "standard",
+                "due": minutes(180),
+                "warned_at": minutes(165),
+            },
         )
     ]
     assert fire(warned.ticket, NEXT, "warning", RULES, minutes(170)) is None

@@ -185,6 +185,25 @@ def test_a_reply_after_the_warning_time_before_the_timer_fires_keeps_the_warning
     assert fire(change.ticket, FIRST, "warning", WARNED, minutes(20.05)) is None
 
 
+def windows_of(events: list[tuple[Any, Any]]) -> list[tuple[str, datetime | None]]:
+    return [(c.counter, c.at) for etype, data in events for c in sla_metric(etype, data)]
+
+
+def test_a_warning_counts_in_the_window_of_its_warning_time_whoever_fires_it() -> None:
+    """Warned at 10:20, due at 10:30, answered at 10:31 before either timer fired: the
+    router gives the warning and the breach. Its warning had counted at the reply
+    (10:31), where the timers role, on time, counts it at 10:20: the same lifecycle
+    counted in two windows by who got there first."""
+    ticket = opened(WARNED)
+    reply_action = AgentReplied(ticket_id=ticket.id, agent_id="a1", public=True)
+    late = apply_action(ticket, reply_action, minutes(31), WARNED)
+    assert late is not None
+    assert windows_of(list(late.events)) == [("warned", minutes(20)), ("breached", minutes(30))]
+    on_time = fire(ticket, FIRST, "warning", WARNED, minutes(20.01))
+    assert on_time is not None
+    assert windows_of(list(on_time.events)) == [("warned", minutes(20))]
+
+
 def test_a_reply_to_a_resolved_ticket_is_judged_as_of_the_resolution() -> None:
     """No clock runs while a ticket is resolved: resolved at 10:10 unanswered (due 10:30),
     then answered at 11:00, the first response is met, and the wait counted is the ten
