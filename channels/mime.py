@@ -221,6 +221,16 @@ def _disposition(part: Message) -> str | None:
         return None
 
 
+#: Whole messages sealed for their recipient (RFC 3156 PGP/MIME, RFC 8551 S/MIME): the
+#: text is inside the encrypted part, so a ticket with no text says why.
+SMIME_SEALED = "text: an S/MIME message (encrypted or opaque-signed), not readable"
+SEALED = {
+    "multipart/encrypted": ENCRYPTED,
+    "application/pkcs7-mime": SMIME_SEALED,
+    "application/x-pkcs7-mime": SMIME_SEALED,
+}
+
+
 @dataclass
 class _Walk:
     headers: Headers
@@ -286,6 +296,8 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
             out.headers.warnings.append(TOO_DEEP)
         return
     ctype = part.get_content_type()
+    if ctype in SEALED and SEALED[ctype] not in out.headers.warnings:
+        out.headers.warnings.append(SEALED[ctype])  # the text is inside, not readable
     children = part.get_payload() if part.is_multipart() else None
     kids = [c for c in children if isinstance(c, Message)] if isinstance(children, list) else []
     if ctype.startswith("multipart/") and not kids:

@@ -414,3 +414,40 @@ def test_the_inbox_in_copy_is_found_by_x_original_to_beside_an_internal_delivere
         "support@acme.test",
         "helpdesk@mx.acme.internal",
     ]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "warning"),
+    [
+        (
+            'multipart/encrypted; protocol="application/pgp-encrypted"; boundary="e"',
+            "text: an OpenPGP-encrypted block, not readable",
+        ),
+        (
+            "application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m",
+            "text: an S/MIME message (encrypted or opaque-signed), not readable",
+        ),
+    ],
+)
+def test_a_mail_sealed_for_its_recipient_says_why_it_has_no_text(
+    content_type: str, warning: str
+) -> None:
+    """PGP/MIME (a shape of Zammad's mail042) and S/MIME: the ticket had come in blank
+    with no word of why."""
+    body = (
+        b"--e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n"
+        b"--e\r\nContent-Type: application/octet-stream; name=encrypted.asc\r\n\r\n"
+        b"-----BEGIN PGP MESSAGE-----\r\nhQIMAzZIwfYs2Fy5AQ\r\n-----END PGP MESSAGE-----\r\n"
+        b"--e--\r\n"
+        if content_type.startswith("multipart")
+        else b"MIAGCSqGSIb3DQEHA6CAMIACAQAxggFOMIIBSgIBADAyMCoxKDAmBgNVBAMTH1Rlc3Q=\r\n"
+    )
+    raw = (
+        f"From: anna@example.de\r\nTo: support@acme.test\r\nSubject: secret\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: {content_type}\r\n"
+        f"Content-Transfer-Encoding: {'7bit' if content_type.startswith('multi') else 'base64'}"
+        "\r\n\r\n"
+    ).encode() + body
+    parsed = parse_email(raw)
+    assert parsed.text == ""
+    assert warning in parsed.warnings
