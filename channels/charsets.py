@@ -164,6 +164,25 @@ def detect(data: bytes) -> str | None:
     return best.encoding if best is not None else None
 
 
+@functools.lru_cache(maxsize=64)
+def _single_byte(codec: str) -> bool:
+    """Whether ``codec`` reads each byte as one character (cp1252, koi8-r), as opposed to
+    a multi-byte charset (gb18030, shift_jis), where bytes that fit are some evidence."""
+    try:
+        return len(bytes(range(0x80, 0x100)).decode(codec, errors="replace")) == 0x80
+    except LookupError:
+        return True
+
+
+def _judged(data: bytes, codecs: list[str]) -> str | None:
+    """The detector's pick among ``codecs`` for ``data``, however short."""
+    try:
+        best = from_bytes(data, cp_isolation=codecs).best()
+    except Exception:  # noqa: BLE001 - a detector failure only means "no opinion"
+        return None
+    return best.encoding if best is not None else None
+
+
 def decode_bytes(data: bytes, charset: str | None = None, also: Iterable[str] = ()) -> str:
     """Text from ``data`` labelled ``charset``; ``also`` are the message's other charsets.
 
@@ -217,9 +236,19 @@ class HeaderCharset:
     def _choose(self, legacy: list[bytes]) -> str:
         if not legacy:
             return LAST_RESORT
-        for name in dict.fromkeys(self._declared):
-            if name != "utf-8" and all(_strict(v, name) is not None for v in legacy):
-                return name
+        fitting = [
+            name
+            for name in dict.fromkeys(self._declared)
+            if name != "utf-8" and all(_strict(v, name) is not None for v in legacy)
+        ]
+        wide = [name for name in fitting if not _single_byte(name)]
+        if wide and len(wide) < len(fitting):
+            # a single-byte charset reads nearly any bytes, so fitting proves little when a
+            # multi-byte one fits too (Chinese headers in a mail whose first part, a virus
+            # scanner's note, says iso-8859-1): the detector judges between them
+            return _judged(b"\n".join(legacy), fitting) or fitting[0]
+        if fitting:
+            return fitting[0]
         guess = detect(b"\n".join(legacy))
         return guess or LAST_RESORT
 

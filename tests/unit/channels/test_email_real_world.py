@@ -451,3 +451,31 @@ def test_a_mail_sealed_for_its_recipient_says_why_it_has_no_text(
     parsed = parse_email(raw)
     assert parsed.text == ""
     assert warning in parsed.warnings
+
+
+def _scanned(subject: bytes, name: bytes) -> bytes:
+    """A mail with raw 8-bit headers whose first part, a scanner's note, says iso-8859-1
+    and whose second part, the original, says gb2312 (the shape of Zammad's mail046)."""
+    return (
+        b"From: " + name + b" <writer@example.cn>\r\nTo: support@acme.test\r\n"
+        b"Subject: " + subject + b"\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="s"\r\n\r\n'
+        b"--s\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nScan: m\xf6glicher Spam\r\n"
+        b"--s\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n"
+        + "您好".encode("gbk")
+        + b"\r\n--s--\r\n"
+    )
+
+
+def test_chinese_raw_headers_are_not_read_as_the_latin_1_a_first_part_declares() -> None:
+    """cp1252 reads nearly any bytes, so "the first declared charset that fits" was always
+    the Latin one, and the subject came out as Latin-1 garbage."""
+    parsed = parse_email(_scanned("转发：整体提升".encode("gbk"), "武兰成".encode("gbk")))
+    assert parsed.subject == "转发：整体提升"
+    assert sender(parsed) == ("writer@example.cn", "武兰成")
+
+
+def test_latin_1_raw_headers_stay_latin_1_beside_a_chinese_part() -> None:
+    parsed = parse_email(_scanned("Größe der Müllerstraße".encode("latin-1"), b"J\xfcrgen"))
+    assert parsed.subject == "Größe der Müllerstraße"
+    assert sender(parsed) == ("writer@example.cn", "Jürgen")
