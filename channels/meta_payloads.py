@@ -13,12 +13,20 @@ pointer, never a 400 for the whole delivery, which Meta cannot fix and only rede
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from channels.whatsapp_content import wa_content, wa_edited, wa_flow_reply, wa_reply_ids
 from router.actions import NoControls, json_pointer
@@ -110,6 +118,19 @@ class MessagingEvent(Loose):
     message: MessengerMessage | None = None
     postback: Postback | None = None
     message_edit: MessageEdit | None = None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _lenient_timestamp(cls, value: Any) -> int | None:
+        """Meta's milliseconds, as a number or digits; a time of another shape (an ISO
+        string a relay wrote) leaves ``sent_at`` empty: it had lost the whole message."""
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float) and math.isfinite(value) and abs(value) < 1e16:
+            return int(value)
+        if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 17:
+            return int(value)
+        return None
 
 
 class MessengerEntry(Loose):
@@ -316,6 +337,7 @@ def _messenger_message(
             metadata["media"] = [_messenger_media(a) for a in msg.attachments]
         if msg.quick_reply:
             metadata["quick_reply"] = msg.quick_reply
+        metadata.update(_message_context(msg))
         in_reply_to = (msg.reply_to or {}).get("mid")
     elif postback is not None:
         # without a mid the event names no message of Meta's: its id is derived
@@ -375,6 +397,24 @@ def postback_id(event: MessagingEvent, sender: str, postback: Postback) -> str |
     parts = (event.recipient.id, sender, str(event.timestamp))
     basis = "\x1f".join((*parts, postback.payload or "", postback.title or ""))
     return "postback:sha256:" + hashlib.sha256(basis.encode()).hexdigest()
+
+
+def _message_context(msg: MessengerMessage) -> dict[str, Any]:
+    """What a message says about itself beside its text: the ad or link that started the
+    conversation (``referral``, as a postback's and a WhatsApp message's are kept), the
+    Instagram story it answers (``story``: its id and link), and that Instagram could not
+    pass it on (``unsupported``: a message type the API does not deliver, which came in
+    empty)."""
+    extra = msg.model_extra or {}
+    found: dict[str, Any] = {}
+    if isinstance(referral := extra.get("referral"), dict):
+        found["referral"] = referral
+    story = (msg.reply_to or {}).get("story")
+    if isinstance(story, dict):
+        found["story"] = {k: story[k] for k in ("id", "url") if isinstance(story.get(k), str)}
+    if extra.get("is_unsupported") is True:
+        found["unsupported"] = True
+    return found
 
 
 def _messenger_attachment(att: MessengerAttachment) -> Attachment | None:

@@ -320,3 +320,36 @@ def test_a_whatsapp_catalog_order_lists_its_items_and_keeps_the_order() -> None:
         "Order with 2 item(s):\n- 2 x SKU-1 at 9.5 EUR\n- 1 x SKU-2 at 20 EUR\nplease gift-wrap"
     )
     assert interaction.metadata["order"] == order
+
+
+@pytest.mark.parametrize("timestamp", ["2021-09-08T06:34:04+0000", None, True, "later"])
+def test_a_messenger_message_with_a_timestamp_of_another_shape_is_still_published(
+    timestamp: object,
+) -> None:
+    """Meta sends milliseconds; an ISO string (a relay's, Chatwoot's test factory) had
+    dropped the whole message as an ignored event."""
+    event = {**MESSAGE, "timestamp": timestamp, "message": {"mid": "m_t", "text": "hi"}}
+    [(provider_id, interaction)] = extract(messenger(event))[1].messages
+    assert (provider_id, interaction.text, interaction.sent_at) == ("m_t", "hi", None)
+
+
+def test_an_instagram_message_keeps_its_ad_its_story_and_that_it_was_unsupported() -> None:
+    """Shapes of Meta's Instagram messaging webhook reference: a message's own
+    ``referral`` (a postback's was kept, a message's dropped), a story reply and an
+    ``is_unsupported`` message, which comes in without text."""
+    referral = {"ref": "spring", "ad_id": "6761", "source": "ADS", "type": "OPEN_THREAD"}
+    story = {"id": "179", "url": "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=179"}
+    event = {
+        **MESSAGE,
+        "message": {
+            "mid": "m_ig",
+            "text": "love it",
+            "referral": referral,
+            "reply_to": {"story": story},
+            "is_unsupported": True,
+        },
+    }
+    [(_, interaction)] = extract({**messenger(event), "object": "instagram"})[1].messages
+    assert interaction.metadata["referral"] == referral
+    assert interaction.metadata["story"] == story
+    assert interaction.metadata["unsupported"] is True
