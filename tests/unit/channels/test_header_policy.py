@@ -76,7 +76,7 @@ HEADER_TEXT = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.sampled_from(NAMES), HEADER_TEXT)
 def test_a_plain_value_is_what_policy_default_makes_of_it(name: str, value: str) -> None:
     plain = plain_value(name, value)
@@ -99,7 +99,7 @@ SHAPED = st.tuples(
 )
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.sampled_from(NAMES[1:3]), SHAPED)
 def test_a_plain_mime_value_is_what_policy_default_makes_of_it(
     name: str, parts: tuple[str, str, str, str, str, list[str]]
