@@ -30,6 +30,7 @@ from rules.model import (
     Rule,
 )
 from rules.operators import OPERATORS, engine_only
+from rules.pattern_shape import MAX_WRITTEN_OUT, written_out
 from rules.sections import SectionCompiler
 from rules.source import YMap, YNode, YScalar, YSeq, to_plain, type_name
 
@@ -363,6 +364,14 @@ class RuleCompiler(SectionCompiler):
                 # class, which they do not, is refused below
                 warnings.simplefilter("ignore", FutureWarning)
                 re.compile(pattern)
+            if written_out(pattern) > MAX_WRITTEN_OUT:  # before regex compiles it
+                self.error(
+                    node.mark,
+                    "bad regular expression: its counted repeats write out more than "
+                    f"{MAX_WRITTEN_OUT:,} steps (each x{{n}} is n copies of x)",
+                    "use smaller counts, or + / * where any number will do",
+                )
+                return None
             compiled = regex.compile(pattern)
         except (re.error, regex.error) as exc:  # regex: only what re accepts, rarely
             self.error(

@@ -67,6 +67,41 @@ def _ways(items: list[Any]) -> float:
     return total
 
 
+MAX_WRITTEN_OUT = 100_000
+"""Steps a pattern's counted repeats may write out: ``regex`` compiles ``x{n}`` as ``n``
+copies of ``x``, so ``((a{1000}){1000}){1000}``, 24 characters, took 24 GB to compile."""
+
+
+def written_out(pattern: str) -> float:
+    """How many steps ``pattern`` makes once its counted repeats are written out (each
+    ``{m,n}`` as ``n`` copies, an unbounded one as ``m`` and a loop), or ``inf`` past
+    ``MAX_WRITTEN_OUT``; 0 when it cannot be read (the loader reports that)."""
+    tree = _parsed(pattern)
+    return 0 if tree is None else _written(tree.data)
+
+
+def _written(items: list[Any]) -> float:
+    total = 0.0
+    for op, av in items:
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            low, high, item = av
+            copies = max(low, 1) if high == sre.MAXREPEAT else max(high, 1)
+            total += copies * _written(item)
+        elif op is sre.SUBPATTERN:
+            total += _written(av[3])
+        elif op is sre.BRANCH:
+            total += sum(_written(branch) for branch in av[1])
+        elif op in (sre.ASSERT, sre.ASSERT_NOT):
+            total += _written(av[1])
+        elif op is sre.ATOMIC_GROUP:
+            total += _written(av)
+        else:
+            total += 1
+        if total > MAX_WRITTEN_OUT:
+            return math.inf
+    return total
+
+
 def nested_repeat(pattern: str) -> bool:
     """Whether ``pattern`` repeats, without bound, something that itself repeats a varying
     number of times (``(a+)+``, ``(\\w+\\s?)*``)."""

@@ -10,6 +10,7 @@ loaders usually let the last one win.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -117,8 +118,25 @@ class _BoundedScanner(Scanner):
         super().fetch_flow_collection_start(TokenClass, to_push)
 
 
+#: A ``%YAML`` directive, before the document (YAML 1.2 section 6.8.1).
+YAML_DIRECTIVE = re.compile(r"^%YAML[ \t]+(\S*)", re.MULTILINE)
+#: Numbers as YAML 1.2's core schema writes them; ruamel also reads 1.1's (``0b101``,
+#: ``1_000``, ``+0x1F``, ``1:30``) in 1.2 mode, which 1.2 reads as text.
+CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+CORE_FLOAT = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
+    r"|\.(?:nan|NaN|NAN)"
+)
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse_yaml(text: str, file: str) -> tuple[YNode | None, list[RuleError]]:
     """Parse one YAML document; syntax errors come back as located errors."""
+    directive = _other_version(text, file)
+    return (None, [directive]) if directive is not None else _parse_yaml(text, file)
+
+
+def _parse_yaml(text: str, file: str) -> tuple[YNode | None, list[RuleError]]:
     yaml = YAML(typ="safe", pure=True)
     yaml.version = (1, 2)
     yaml.Scanner = _BoundedScanner
@@ -143,6 +161,22 @@ def parse_yaml(text: str, file: str) -> tuple[YNode | None, list[RuleError]]:
         return converter.convert(root), errors
     except (RecursionError, _TooManyExpanded) as exc:  # one error: the rest is cut off
         return None, [exc.error if isinstance(exc, _TooManyExpanded) else _too_deep(file, exc)]
+
+
+def _other_version(text: str, file: str) -> RuleError | None:
+    """A ``%YAML`` directive for another version than 1.2: rule files are YAML 1.2, and
+    the directive would have the parser read 1.1's ``no`` as false and ``0777`` as 511
+    (or, for 1.0 or 1.3, fail with no location)."""
+    head = text.split("\n---", 1)[0]
+    for found in YAML_DIRECTIVE.finditer(head):
+        if found.group(1) != "1.2":
+            line = head.count("\n", 0, found.start()) + 1
+            return RuleError(
+                Mark(file, line, 1),
+                f"rule files are YAML 1.2, and this one says %YAML {found.group(1)}",
+                "remove the %YAML line: YAML 1.2 is read without it",
+            )
+    return None
 
 
 def _too_deep(file: str, exc: Exception) -> RuleError:
@@ -235,9 +269,24 @@ class _Converter:
                 items = tuple(self.convert(item, aliased=aliased) for item in node.value)
                 return YSeq(items, self.mark(node))
             text = str(node.value) if isinstance(node, ScalarNode) else None
+            if text is not None and SURROGATE.search(text):
+                text = self.surrogate(node)
+                return YScalar(text, self.mark(node), text)
             return YScalar(self.scalar(node), self.mark(node), text)
         finally:
             self.open.discard(id(node))
+
+    def surrogate(self, node: Node) -> str:
+        """A scalar holding a lone surrogate (``"\\ud800"``): located, where it had
+        crashed the rule set's hash; the rest is read with U+FFFD in its place."""
+        self.errors.append(
+            RuleError(
+                self.mark(node),
+                "a lone surrogate (an escape such as \\ud800) is no character",
+                "write the character itself, or the \\U escape of its code point",
+            )
+        )
+        return SURROGATE.sub("\ufffd", str(node.value))
 
     def scalar(self, node: Node) -> Scalar:
         if not isinstance(node, ScalarNode) or str(node.tag).endswith(":str"):
@@ -246,11 +295,16 @@ class _Converter:
             value = self.yaml.constructor.construct_object(node, deep=True)
         except (YAMLError, ValueError):
             return str(node.value)
+        written = str(node.value)
         if isinstance(value, dt.datetime):
-            return value.isoformat()
+            return written  # YAML 1.2 has no timestamps: the text as written
+        if (type(value) is int and not CORE_INT.fullmatch(written)) or (
+            type(value) is float and not CORE_FLOAT.fullmatch(written)
+        ):
+            return written  # a YAML 1.1 number (0b101, 1_000, 1:30): text in 1.2
         if isinstance(value, str | int | float | bool | dt.date) or value is None:
             return value
-        return str(node.value)
+        return written
 
     def mapping(self, node: MappingNode, *, aliased: bool) -> YMap:
         entries: dict[str, YNode] = {}
@@ -268,6 +322,8 @@ class _Converter:
                 )
                 continue
             key = str(key_node.value)
+            if SURROGATE.search(key):
+                key = self.surrogate(key_node)
             if str(key_node.tag).endswith(":merge"):
                 self.errors.append(
                     RuleError(

@@ -79,6 +79,12 @@ RULE_ERRORS = [
         "r.yaml:11:39: bad regular expression: missing ), unterminated subpattern at position 0 "
         "(hint: Python 're' syntax; quote the pattern in YAML)",
     ),
+    (  # regex writes counted repeats out: this one had taken 24 GB to compile
+        '  - {name: r, if: {text: {matches: "((a{1000}){1000}){1000}"}}, then: {queue: general}}',
+        "r.yaml:11:36: bad regular expression: its counted repeats write out more than "
+        "100,000 steps (each x{n} is n copies of x) "
+        "(hint: use smaller counts, or + / * where any number will do)",
+    ),
     (
         "  - {name: r, if: {channel: {in: email}}, then: {queue: general}}",
         "r.yaml:11:34: 'in' takes a non-empty list, got a string "

@@ -70,6 +70,9 @@ def aliases() -> str:
 # Rule files, each with one kind of error (a few reach a second site on the way).
 RULE_FILES = [
     # the YAML itself (rules/source.py)
+    "%YAML 1.1\n---\nversion: 1\n",
+    'version: 1\nqueues: {"q\\ud800": {}}\n',
+    HEAD + 'rules:\n  - {name: r, if: {text: {matches: "(a{1000}){1000}"}}, then: {tags: [t]}}\n',
     "version: 1\nqueues: {general: {}\ndefaults: {queue: general}\n",
     "version: 1\nqueues:\n\tgeneral: {}\n",
     "version: 1\nsubject: Re: invoice\n",
