@@ -19,7 +19,7 @@ from channels.auto_replies import list_ident, list_ident_of
 from channels.body import JSON, read_body, require_media_type
 from channels.deps import Ingress, IngressContext
 from channels.mail_text import decode_words
-from channels.mime import HTML_CUT, ParsedEmail, parse_email, skip_banner
+from channels.mime import HTML_CUT, ParsedEmail, parse_email, refold_headers, skip_banner
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
 from channels.replies import split_reply
@@ -69,7 +69,7 @@ def provider_id(parsed: ParsedEmail, raw: bytes, sender: str | None) -> str:
 
 def _head(raw: bytes) -> bytes:
     """The header block, after a forwarding banner (as ``parse_email`` reads it)."""
-    raw, _ = skip_banner(raw)
+    raw, _ = refold_headers(skip_banner(raw)[0])
     end = HEADER_END.search(raw)
     return raw[: end.start()] if end else raw
 

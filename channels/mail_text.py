@@ -17,7 +17,9 @@ from inscriptis import get_text
 from channels.charsets import decode_bytes, without_bom
 from router.events import Attachment
 
-ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
+#: RFC 2047 encoded words; their text may hold spaces, which the RFC forbids and mailers
+#: write (``=?UTF-8?Q? Personal=C3=A4nderung?=``): read as spaces, as mail programs do.
+ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\r\n]{0,998})\?=")
 BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
 MSG_ID = re.compile(r"<([^<>\s]+)>")
 GLUED_HEADER = re.compile(

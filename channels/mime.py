@@ -69,6 +69,7 @@ __all__ = ["Mailbox", "ParsedEmail", "decode_bytes", "decode_words", "parse_emai
 
 REPLACEMENT = "\ufffd"  # what the stdlib puts for a byte it could not decode
 BANNER_MAX_LINES = 3
+HEADER_END = re.compile(rb"\r?\n\r?\n")
 BANNER = re.compile(
     rb"(?i)-{3,}|forward|original message|weitergeleitet|urspr|transf|reenviado|inoltrato"
 )
@@ -400,6 +401,37 @@ def skip_banner(raw: bytes) -> tuple[bytes, bool]:
     return raw, False
 
 
+#: A header line's continuation written without its leading space (a mail server's
+#: ``Received:`` wrapped at "by ..."), or any line that is no header, in the header block.
+NOT_A_HEADER_LINE = re.compile(rb"\n(?![ \t])(?![!-9;-~]+:)(?=[^\r\n])")
+#: The headers every mail has, which mark the block as still going on below such a line.
+KNOWN_HEADER = re.compile(
+    rb"\n(?:from|to|cc|subject|date|message-id|content-type|mime-version|received"
+    rb"|return-path|reply-to|in-reply-to|references|delivered-to|x-original-to)[ \t]*:",
+    re.IGNORECASE,
+)
+UNINDENTED = "headers: lines without indentation read as part of the header above them"
+
+
+def refold_headers(raw: bytes) -> tuple[bytes, bool]:
+    """Lines in the header block that are no header and not indented, with headers every
+    mail has below them (Zammad's mail068: ``Received: from ...`` then ``by mail... with
+    ESMTP`` at the line's start), read as the header above continuing, as mail programs
+    read them: the stdlib ended the headers there, and From, To and Subject became text.
+    Lines after the last such header stay: a body written with no blank line above it."""
+    end = HEADER_END.search(raw)
+    head = raw[: end.start()] if end else raw
+    if NOT_A_HEADER_LINE.search(head) is None:
+        return raw, False
+    last = max((found.start() for found in KNOWN_HEADER.finditer(head)), default=None)
+    if last is None:
+        return raw, False
+    fixed = NOT_A_HEADER_LINE.sub(b"\n ", head[:last])
+    if fixed == head[:last]:
+        return raw, False
+    return fixed + raw[last:], True
+
+
 def parse_email(raw: bytes, *, group_addresses: Iterable[str] = ()) -> ParsedEmail:
     """Every field Switchboard needs from one raw message. Never raises.
     ``group_addresses``: our support addresses that are lists (``auto_reply_reason``)."""
@@ -416,10 +448,13 @@ def _parse(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
 
 def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
     raw, bannered = skip_banner(raw)
+    raw, refolded = refold_headers(raw)
     msg, unparsed, body_error = structure(raw, PLAIN_HEADERS)
     headers = Headers(msg)
     if bannered:
         headers.warnings.append("forwarded-message banner before the headers skipped")
+    if refolded:
+        headers.warnings.append(UNINDENTED)
     froms = headers.raw("from")
     sender = next(iter(headers.addresses("from")), None)
     try:

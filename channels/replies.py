@@ -136,7 +136,8 @@ FROM_FIELD = (
     r"|מאת|من|จาก|发件人|發件人|寄件者|差出人|보낸 사람"
 )
 OTHER_FIELDS = (
-    r"Sent|Date|Datum|Dato|Data|Fecha|Envoy[ée](?:[ \t]+le)?|Enviad[oa](?:[ \t]+el)?|Gesendet"
+    r"Sent|Date|Datum|Dato|Data|Fecha|Envoy[ée](?:[ \t]+le)?|Enviad[oa](?:[ \t]+(?:el|em))?"
+    r"|Gesendet|Reply-To|Antwort an|R[ée]pondre [àa]|Responder a"
     r"|Inviato|Verzonden|Skickat|Sendt|Wysłano|Odesláno|Lähetetty|To|An|À|A|Para|Aan|Till"
     r"|Til|Do|Komu|Vastaanottaja|Cc|Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Ämne"
     r"|Emne|Temat|Předmět|Aihe|Assunto"

@@ -479,3 +479,41 @@ def test_latin_1_raw_headers_stay_latin_1_beside_a_chinese_part() -> None:
     parsed = parse_email(_scanned("Größe der Müllerstraße".encode("latin-1"), b"J\xfcrgen"))
     assert parsed.subject == "Größe der Müllerstraße"
     assert sender(parsed) == ("writer@example.cn", "Jürgen")
+
+
+def test_an_encoded_word_with_a_space_in_it_is_decoded() -> None:
+    """RFC 2047 forbids the space, mailers write it (Zammad's mail077): the subject had
+    stayed the raw ``=?UTF-8?Q? Personal=C3=A4nderung?=``."""
+    raw = (
+        b"From: hr@example.de\r\nTo: support@acme.test\r\n"
+        b"Subject: =?UTF-8?Q? Personal=C3=A4nderung?=\r\n\r\nhi\r\n"
+    )
+    assert parse_email(raw).subject == "Personaländerung"
+
+
+def test_a_header_continued_without_indentation_does_not_end_the_headers() -> None:
+    """A mail server wrapped its Received line at "by ..." with no space before it
+    (Zammad's mail068): the stdlib ended the headers there, From and Subject became the
+    text, and the ingress refused the mail with no sender."""
+    raw = (
+        b"Return-Path: form@example.cz\r\nReceived: from mail.example.cz ([192.0.2.1])\r\n"
+        b"by mail.example.cz with ESMTP\r\nfor helpdesk@example.cz;\r\n"
+        b"Thu, 2 Aug 2018 16:58:16 +0200\r\nTo: helpdesk@example.cz\r\n"
+        b"Subject: Contact from Server\r\nFrom: form@example.cz\r\n\r\nContact form\r\n"
+    )
+    parsed = parse_email(raw)
+    assert (parsed.sender and parsed.sender.email, parsed.subject) == (
+        "form@example.cz",
+        "Contact from Server",
+    )
+    assert parsed.text == "Contact form"
+    assert "headers: lines without indentation read as part of the header above them" in (
+        parsed.warnings
+    )
+
+
+def test_a_body_written_right_below_the_headers_stays_the_body() -> None:
+    """CPython's msg_35: no blank line between headers and body."""
+    raw = b"From: a@example.de\nTo: support@acme.test\nSubject: hi\ncounter to RFC 5322\n"
+    parsed = parse_email(raw)
+    assert (parsed.subject, parsed.text, parsed.warnings) == ("hi", "counter to RFC 5322", [])
