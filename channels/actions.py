@@ -46,6 +46,7 @@ from channels.action_checks import (
 from channels.bearer import BEARER, PrivateRoute, authorize
 from channels.body import (
     JSON,
+    media_type,
     parse_json_off_loop,
     read_body,
     require_media_type,
@@ -313,6 +314,9 @@ def _data_from_base64(
     return {**rest, "data": data}
 
 
+INT32 = (-(2**31), 2**31 - 1)
+
+
 def _extensions(
     item: dict[str, Any], prefix: str, errors: list[dict[str, Any]]
 ) -> dict[str, Extension]:
@@ -333,8 +337,11 @@ def _extensions(
                 errors.append(at(where, "holds a control character"))
             else:
                 found[name] = value
-        elif isinstance(value, int | float):  # bool too
+        elif isinstance(value, bool) or (isinstance(value, int) and INT32[0] <= value <= INT32[1]):
             found[name] = value
+        elif isinstance(value, int | float):
+            # CloudEvents' Integer is 32-bit, and it has no fractions (its type system)
+            errors.append(at(where, "an extension attribute's number is a 32-bit integer"))
         elif value is not None:
             errors.append(at(where, "an extension attribute is a string, number or boolean"))
     if len(found) > MAX_EXTENSIONS:
@@ -435,6 +442,16 @@ def _require_distinct_ids(prepared: list[Prepared]) -> None:
             errors.append(at(f"{p.pointer}/id", f"the id of {earlier.pointer} with other content"))
     if errors:
         raise invalid_fields(errors)
+
+
+def _binary_json(request: Request) -> str | None:
+    """JSON for a binary-mode request whose ``Content-Type``, its data's type, is another
+    JSON type (``text/json``, ``application/vnd.api+json``), as Kafka's binary mode and
+    HTTP's structured mode take it; None for anything else (checked as usual)."""
+    found = media_type(request)
+    if found in (JSON, CE_JSON, CE_BATCH) or not found or not is_json_media(found):
+        return None
+    return JSON if is_binary(JSON, request.headers) else None
 
 
 def is_binary(kind: str, headers: Mapping[str, str]) -> bool:
@@ -596,7 +613,7 @@ def build_router() -> APIRouter:
     async def actions(request: Request, ingress: Ingress) -> ListAccepted | AcceptedBody:
         settings = ingress.settings
         token = authorize(request, settings.tokens("actions"), settings.tokens("read"))
-        kind = require_media_type(request, JSON, CE_JSON, CE_BATCH)
+        kind = _binary_json(request) or require_media_type(request, JSON, CE_JSON, CE_BATCH)
         raw = await read_body(request, ingress.settings.max_body_bytes)
         body = await parse_json_off_loop(raw, unique_names=True)
         cloudevents = kind != JSON or is_binary(kind, request.headers)

@@ -192,6 +192,12 @@ class CloudEvent(BaseModel):
     def _rfc3339_time(cls, value: Any) -> Any:
         return rfc3339_time(value)
 
+    @field_validator("datacontenttype", mode="before")
+    @classmethod
+    def _null_is_json(cls, value: Any) -> Any:
+        """``null`` is the attribute unset (JSON format 3.1): the default, JSON."""
+        return "application/json" if value is None else value
+
     @field_validator("time")
     @classmethod
     def _utc_instant(cls, value: datetime | None) -> datetime | None:

@@ -116,6 +116,19 @@ async def test_binary_header_values_are_percent_decoded(
     assert event["subject"] == "agent a-1%"
 
 
+@pytest.mark.parametrize("content_type", ["text/json", "application/vnd.api+json"])
+async def test_binary_mode_takes_any_json_content_type_as_its_data_type(
+    client: httpx.AsyncClient, settings: Settings, content_type: str
+) -> None:
+    """In binary mode Content-Type is the data's type: another JSON type had been 415,
+    where structured mode and Kafka's binary mode take it."""
+    headers = {**binary(), "content-type": content_type}
+    resp = await client.post(URL, content=orjson.dumps(PRESENCE), headers=headers)
+    assert resp.status_code == 202, resp.text
+    [event] = values(await read_topic(settings, Topic.ACTIONS, expect=1))
+    assert event["data"] == PRESENCE
+
+
 async def test_binary_header_bytes_sent_unencoded_are_read_as_utf8(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
@@ -225,6 +238,10 @@ async def test_a_binary_header_that_names_no_extension_is_400_at_it(
         ({"traceparent": "x" * 1025}, "/traceparent", "longer than 1024 characters"),
         ({"dataschema": "not a uri"}, "/dataschema", "not an absolute URI"),
         ({f"x{i}": i for i in range(17)}, "", "more than 16 extension attributes"),
+        # the conformance suite's invalidNonIntegerExtensionValue; CloudEvents' Integer
+        # is 32-bit: both had been accepted and written to actions
+        ({"extfloat": 1.5}, "/extfloat", "a 32-bit integer"),
+        ({"extint": 2**31}, "/extint", "a 32-bit integer"),
     ],
 )
 async def test_an_extension_value_that_is_not_a_scalar_attribute_is_400(

@@ -56,6 +56,7 @@ def test_a_null_extension_is_one_not_set() -> None:
             "source": "/mycontext",
             "type": "ticket.resolved",
             "subject": None,
+            "datacontenttype": None,  # the conformance suite's validMinimalWithNullForOptional
             "comexampleextension1": "value",
             "unsetextension": None,
             "data": {"ticket_id": "T-1"},
@@ -64,6 +65,7 @@ def test_a_null_extension_is_one_not_set() -> None:
     event = decode_event(raw)
     assert event.model_extra == {"comexampleextension1": "value"}
     assert event.subject is None
+    assert event.datacontenttype == "application/json"
     assert b"unsetextension" not in encode_event(event)
 
 
