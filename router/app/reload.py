@@ -231,13 +231,14 @@ async def watch_files(
     options: dict[str, Any] = {"rust_timeout": RECHECK_MS, **watch_options}
     loaded: str | None = await asyncio.to_thread(holder.fingerprint)
     while not stop.is_set():
-        directories = await asyncio.to_thread(watched_directories, holder.path)
         try:
+            # the walk races the swaps it follows: a directory it lists can vanish
+            directories = await asyncio.to_thread(watched_directories, holder.path)
             with contextlib.suppress(FileNotFoundError):  # one vanished before it was watched
                 async for _ in armed_then_changes(
                     awatch(
                         *directories,
-                        stop_event=stop,
+                        stop_event=WatchStop(stop),
                         recursive=False,
                         yield_on_timeout=True,
                         **options,
@@ -246,11 +247,25 @@ async def watch_files(
                     loaded = await apply_if_changed(holder, stop, settle_s, loaded)
                     if await asyncio.to_thread(watched_directories, holder.path) != directories:
                         break
-        except Exception:  # the watch itself failed (watchfiles' own errors)
+        except Exception:  # the watch failed (watchfiles' own errors), or the walk did
             # the watch ended, not the rules: watched again, so later edits still apply
             log.warning("rules_watch_failed", path=str(holder.path), exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), WATCH_RETRY_S)
+
+
+class WatchStop(asyncio.Event):
+    """The stop event one watch is given: set when ``stop`` is, and settable by the watch
+    alone. watchfiles sets its stop event when its step is cancelled (a watch left while
+    its first step still waits, as on a ConfigMap swap or a failed walk): given the
+    process's own, it had stopped every role of the process."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        super().__init__()
+        self._stop = stop
+
+    def is_set(self) -> bool:
+        return super().is_set() or self._stop.is_set()
 
 
 async def armed_then_changes(batches: AsyncIterator[object]) -> AsyncIterator[None]:

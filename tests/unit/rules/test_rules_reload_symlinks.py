@@ -39,14 +39,14 @@ async def _wait_for(predicate: Callable[[], bool], seconds: float = 30.0) -> boo
 @asynccontextmanager
 async def watching(
     holder: RuleSetHolder, safety_net: dict[str, int] = NO_SAFETY_NET
-) -> AsyncIterator[None]:
+) -> AsyncIterator[asyncio.Event]:
     stop = asyncio.Event()
     watcher = asyncio.create_task(
         watch_files(holder, stop, settle_s=0.1, debounce=50, step=10, **safety_net)
     )
     try:
         await asyncio.sleep(1.0)  # the watch is armed (a loaded machine takes its time)
-        yield
+        yield stop
     finally:
         stop.set()
         await asyncio.wait_for(watcher, timeout=5)
@@ -174,3 +174,33 @@ async def test_a_watch_that_fails_is_armed_again_and_later_edits_apply(
         rules.write_text(BILLING)
         assert await _wait_for(lambda: queue(holder) == "billing", seconds=15)
     assert calls >= 2
+
+
+async def test_a_walk_that_races_a_swap_is_tried_again_and_later_edits_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk of the watched directories lists a ConfigMap's version directory the
+    kubelet may be deleting: its FileNotFoundError had ended the watch for good, and
+    leaving the watch then set the process's stop event (the cause of a ConfigMap test
+    that failed on a loaded machine)."""
+    real = reload.watched_directories
+    calls = 0
+
+    def racing(path: Path) -> frozenset[Path]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the first walk of the loop: the one that had no try around it
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real(path)
+
+    monkeypatch.setattr(reload, "watched_directories", racing)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(GOOD)
+    holder = RuleSetHolder(rules)
+    async with watching(holder, {"rust_timeout": 1_000}) as stop:
+        rules.write_text(BILLING)
+        assert await _wait_for(lambda: queue(holder) == "billing", seconds=15)
+        # the watch left with its first step waiting: watchfiles sets the stop event it
+        # was given, which had been the process's own, stopping every role
+        assert not stop.is_set()
+    assert calls >= 3
