@@ -162,6 +162,15 @@ class ListAccepted(AcceptedBody):
         return cls(id=events[0].id, duplicate=all(e.duplicate for e in events), events=events)
 
 
+class EmptyBatch(BaseModel):
+    """202 for an empty CloudEvents batch, which the HTTP binding allows (3.3.2): nothing
+    to publish, so no event is named."""
+
+    id: None = Field(default=None, description="Always null: no event was published.")
+    duplicate: bool = False
+    events: list[AcceptedBody] = Field(default_factory=list)
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     key: str
@@ -574,7 +583,7 @@ def build_router() -> APIRouter:
     @router.post(
         "/v1/actions",
         status_code=202,
-        response_model=ListAccepted | AcceptedBody,
+        response_model=ListAccepted | AcceptedBody | EmptyBatch,
         responses={
             **problem_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
             403: problem_response_of(
@@ -610,7 +619,9 @@ def build_router() -> APIRouter:
             ],
         },
     )
-    async def actions(request: Request, ingress: Ingress) -> ListAccepted | AcceptedBody:
+    async def actions(
+        request: Request, ingress: Ingress
+    ) -> ListAccepted | AcceptedBody | EmptyBatch:
         settings = ingress.settings
         token = authorize(request, settings.tokens("actions"), settings.tokens("read"))
         kind = _binary_json(request) or require_media_type(request, JSON, CE_JSON, CE_BATCH)
@@ -618,6 +629,8 @@ def build_router() -> APIRouter:
         body = await parse_json_off_loop(raw, unique_names=True)
         cloudevents = kind != JSON or is_binary(kind, request.headers)
         body = cloudevents_binding(kind, body, request.headers)
+        if kind == CE_BATCH and body == []:
+            return EmptyBatch()
         key = idempotency_key(request.headers)
         prepared = prepare(body, key, token_scope(token), cloudevents=cloudevents)
         await require_targets(prepared, ingress.known_queues(), ingress.known_agents)

@@ -361,6 +361,18 @@ async def test_an_object_posted_as_a_batch_is_400_at_the_whole_body(
     await assert_nothing_written(settings)
 
 
+async def test_an_empty_batch_is_accepted_as_the_binding_allows_and_an_empty_list_is_not(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The conformance suite's validBatchEmpty ("The batch MAY be empty", HTTP binding
+    3.3.2) had been 400; this endpoint's own JSON list still must hold an action."""
+    resp = await post_structured(client, [], CE_BATCH)
+    assert resp.status_code == 202, resp.text
+    assert resp.json() == {"id": None, "duplicate": False, "events": []}
+    assert_problem(await post_structured(client, [], "application/json"), 400, "")
+    await assert_nothing_written(settings)
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "pointer"),
     [
