@@ -157,11 +157,7 @@ def detect(data: bytes) -> str | None:
     """The detector's best codec for ``data``, when there is enough to judge."""
     if sum(b > 0x7F for b in data) < DETECT_MIN_BYTES:
         return None
-    try:
-        best = from_bytes(data, cp_isolation=DETECTABLE).best()
-    except Exception:  # noqa: BLE001 - a detector failure only means "no opinion"
-        return None
-    return best.encoding if best is not None else None
+    return _judged(data, DETECTABLE)
 
 
 @functools.lru_cache(maxsize=64)

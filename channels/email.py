@@ -19,7 +19,14 @@ from channels.auto_replies import list_ident, list_ident_of
 from channels.body import JSON, read_body, require_media_type
 from channels.deps import Ingress, IngressContext
 from channels.mail_text import decode_words
-from channels.mime import HTML_CUT, ParsedEmail, parse_email, refold_headers, skip_banner
+from channels.mime import (
+    HEADER_END,
+    HTML_CUT,
+    ParsedEmail,
+    parse_email,
+    refold_headers,
+    skip_banner,
+)
 from channels.models import AcceptedBody, problem_responses
 from channels.problems import Problem
 from channels.replies import split_reply
@@ -39,7 +46,6 @@ MAX_LISTED_ADDRESSES = 100
 """Addresses of one list (``to``, ``cc``...) the event names; the rest are counted
 (``cc_omitted``): a mail to 200,000 addresses made an event far over its limit, and the
 mail, whose text is cut to fit so that it is never lost, was refused."""
-HEADER_END = re.compile(rb"\r?\n\r?\n")
 FOLD = re.compile(r"\r?\n(?=[ \t])")
 LIST_ID = re.compile(rb"(?im)^list-id[ \t]*:")
 #: The suffix a list adds to the writer's name when it rewrites From to its own address:

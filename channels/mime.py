@@ -52,10 +52,12 @@ from channels.mime_forwards import FORWARD_PARSE_FACTOR, FORWARDS, attached_mess
 from channels.mime_headers import Headers, clean, declared_charsets, part_charset
 from channels.mime_parser import (
     HEADER_LINE,
+    HEADER_NAME,
     MAX_DEPTH,
     MAX_PARTS,
     decode_base64,
     raw_bytes,
+    raw_header,
     structure,
 )
 from channels.mime_repair import cut_glued_close, reused_boundary, undeclared_boundary
@@ -355,8 +357,7 @@ def _says_plain(part: Message, disposition: str | None) -> bool:
     of a type it cannot read (``Content-Type: unknown; name="test"``, binary bytes)."""
     if disposition is not None:
         return False
-    raw = next((v for k, v in part.raw_items() if k.lower() == "content-type"), "")
-    return str(raw).strip().lower().startswith("text/plain")
+    return raw_header(part, "content-type").strip().lower().startswith("text/plain")
 
 
 def _walk_alternative(children: list[Message], out: _Walk, depth: int) -> None:
@@ -403,7 +404,7 @@ def skip_banner(raw: bytes) -> tuple[bytes, bool]:
 
 #: A header line's continuation written without its leading space (a mail server's
 #: ``Received:`` wrapped at "by ..."), or any line that is no header, in the header block.
-NOT_A_HEADER_LINE = re.compile(rb"\n(?![ \t])(?![!-9;-~]+:)(?=[^\r\n])")
+NOT_A_HEADER_LINE = re.compile(rb"\n(?![ \t])(?!" + HEADER_NAME + rb":)(?=[^\r\n])")
 #: The headers every mail has, which mark the block as still going on below such a line.
 KNOWN_HEADER = re.compile(
     rb"\n(?:from|to|cc|subject|date|message-id|content-type|mime-version|received"

@@ -28,11 +28,13 @@ MAX_PARTS = 500
 #: attached messages and delivery-status blocks count here too).
 PARSE_PARTS = 4 * MAX_PARTS
 B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
-HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
-#: a ``boundary`` parameter, quoted or as mailers write it bare: up to a ``;`` or space
+#: A header's name (RFC 5322 2.2: printable characters but the colon), as bytes.
+HEADER_NAME = rb"[!-9;-~]+"
+HEADER_LINE = re.compile(rb"^" + HEADER_NAME + rb":")
 #: RFC 2045's tspecials that end a bare parameter value for the stdlib, but for the
 #: comment's parentheses: ``boundary=abc(comment)`` is read right as it is
 TSPECIALS = frozenset("<>@,;:\\/[]?=")
+#: a ``boundary`` parameter, quoted or as mailers write it bare: up to a ``;`` or space
 BOUNDARY_PARAM = re.compile(r'(?i)[;\s]\s*boundary\s*=\s*(?:"([^"]+)"|([^";\s]+))')
 
 
@@ -72,6 +74,12 @@ def structure(raw: bytes, policy: Policy) -> tuple[Message, dict[int, int], Exce
     return msg, unparsed, None
 
 
+def raw_header(part: Message, name: str) -> str:
+    """``part``'s first ``name`` header as written (folding aside), "" when it has none:
+    the parsed value has lost what the stdlib could not read."""
+    return str(next((v for k, v in part.raw_items() if k.lower() == name), ""))
+
+
 def _quote_boundary(part: Message) -> None:
     """A multipart's ``boundary`` put in quotes where the mailer left it bare though it
     holds characters that need them: Outlook Express wrote
@@ -79,8 +87,7 @@ def _quote_boundary(part: Message) -> None:
     the ``=``), and the whole mail became one text part of raw MIME. A ``boundary`` after
     the type with no ``;`` between (a folded header that lost it) is found the same way.
     The boundary is as the mailer wrote it: its lines in the body match it."""
-    raw = next((v for k, v in part.raw_items() if k.lower() == "content-type"), "")
-    value = " ".join(str(raw).split())  # as written: the parsed header has it cut
+    value = " ".join(raw_header(part, "content-type").split())
     match = BOUNDARY_PARAM.search(value)
     after_semicolon = match is not None and value[match.start()] == ";"
     if match is None or (after_semicolon and not TSPECIALS.intersection(match.group(2) or "")):

@@ -20,7 +20,7 @@ from email.policy import Policy
 from typing import Protocol
 
 from channels.mail_headers import HeaderReader
-from channels.mime_parser import raw_bytes, structure
+from channels.mime_parser import HEADER_NAME, raw_bytes, structure
 
 REUSED_BOUNDARY = "multipart: a nested multipart reuses its parent's boundary"
 
@@ -97,7 +97,7 @@ def _epilogue_parts(multipart: Message, boundary: str, out: RepairedWalk) -> lis
 
 #: a delimiter line as a body opens with one: ``--`` and a boundary (RFC 2046: 1 to 70
 #: characters), then a header line
-OPENING_DELIMITER = re.compile(r"\A\s*--([^\s\"\\]{1,70})[ \t]*\r?\n[!-9;-~]+:")
+OPENING_DELIMITER = re.compile(r"\A\s*--([^\s\"\\]{1,70})[ \t]*\r?\n" + HEADER_NAME.decode() + ":")
 UNDECLARED_BOUNDARY = "multipart: its boundary is not the one its body is written with"
 
 
@@ -109,8 +109,10 @@ def undeclared_boundary(multipart: Message, out: RepairedWalk) -> list[Message]:
     boundary (once per message, as an epilogue is). Else none: the body is one text part.
     """
     body = multipart.get_payload()
-    found = OPENING_DELIMITER.match(body) if isinstance(body, str) else None
-    if found is None or not isinstance(body, str) or out.epilogues:
+    if not isinstance(body, str) or out.epilogues:
+        return []
+    found = OPENING_DELIMITER.match(body)
+    if found is None:
         return []
     out.epilogues.append(id(multipart))
     boundary = found.group(1)

@@ -80,3 +80,10 @@ FEEDBACK_SCORES = {"csat": range(1, 6), "nps": range(11), "ces": range(1, 8)}
 """The scores of contract section 6 (CSAT 1-5, NPS 0-10, CES 1-7). The router refuses
 others; the metric consumers and their recount skip one that reaches ``tickets`` anyway
 (a foreign producer), rather than count a CSAT 9 as satisfied or a CES 99 into the mean."""
+
+
+def feedback_counts(kind: object, score: object) -> bool:
+    """Whether a feedback record's ``score`` is one of ``kind``'s (``FEEDBACK_SCORES``): an
+    int, not a bool (``True`` is an int in Python)."""
+    scores = FEEDBACK_SCORES.get(kind) if isinstance(kind, str) else None
+    return scores is not None and type(score) is int and score in scores

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from router.vocabulary import FEEDBACK_SCORES, EventType
+from router.vocabulary import EventType, feedback_counts
 
 WORKLOAD_COUNTS = {
     EventType.TICKET_CREATED.value: "created",
@@ -165,9 +165,9 @@ def fcr(event_type: str, data: dict[str, Any]) -> list[Contribution]:
 def satisfaction(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     """CSAT (4-5 satisfied), NPS (9-10 promoters, 7-8 passives), CES (sum and count)."""
     score, kind = data.get("score"), data.get("kind")
-    if event_type != EventType.TICKET_FEEDBACK_RECEIVED or not _in_range(kind, score):
+    if event_type != EventType.TICKET_FEEDBACK_RECEIVED or not feedback_counts(kind, score):
         return []
-    assert isinstance(score, int)  # for the type checker: _in_range said so
+    assert isinstance(score, int)  # for the type checker: feedback_counts said so
     dims = _with_agent(data)
     if kind == "csat":
         names = ["csat_responses"] + (["csat_satisfied"] if score >= CSAT_SATISFIED else [])
@@ -188,12 +188,6 @@ def satisfaction(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     else:
         return []
     return [Contribution("satisfaction", dims, name) for name in names]
-
-
-def _in_range(kind: object, score: object) -> bool:
-    """A score of ``kind``'s range: an int, not a bool (``True`` is an int in Python)."""
-    scores = FEEDBACK_SCORES.get(kind) if isinstance(kind, str) else None
-    return scores is not None and type(score) is int and score in scores
 
 
 RESPONSE_TARGETS = {"first": "first_response", "next": "next_response"}

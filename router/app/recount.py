@@ -18,7 +18,7 @@ from consumers.metrics import read_lifecycle
 from router.errors import SwitchboardError
 from router.events import metric_key
 from router.limits import Limits
-from router.vocabulary import FEEDBACK_SCORES
+from router.vocabulary import feedback_counts
 
 Counters = dict[str, int]
 HANDLE_MS = "handle_ms_sum"
@@ -178,11 +178,9 @@ class Recount:
             self._count("workload", at, dims, HANDLE_MS, round(handle * 1000))
 
     def _feedback(self, at: datetime, dims: dict[str, str], kind: object, score: object) -> None:
-        scores = FEEDBACK_SCORES.get(kind) if isinstance(kind, str) else None
-        if scores is None or not isinstance(score, int) or isinstance(score, bool):
+        if not feedback_counts(kind, score):  # out of the contract's range: not counted
             return
-        if score not in scores:  # out of the contract's range: not counted
-            return
+        assert isinstance(score, int)  # for the type checker: feedback_counts said so
         if kind == "csat":
             self._count("satisfaction", at, dims, "csat_responses")
             if score >= 4:
