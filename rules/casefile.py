@@ -13,9 +13,9 @@ from rules.errors import (
     Mark,
     RuleError,
     closest_or_all,
-    not_utf8,
     one_of,
     sorted_errors,
+    yaml_text,
 )
 from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
@@ -74,9 +74,9 @@ def load_cases(path: Path, *, default_now: datetime | None = None) -> list[Case]
             [RuleError(Mark(file, 1, 1), f"cannot read: {exc.strerror}", hint)]
         ) from exc
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CaseFileInvalid([not_utf8(file, data, exc, "cases file")]) from None
+        text = yaml_text(file, data, "cases file")
+    except RuleError as error:
+        raise CaseFileInvalid([error]) from None
     root, errors = parse_yaml(text, file)
     now = default_now or datetime.now(UTC)
     items: tuple[YNode, ...] = ()

@@ -7,6 +7,7 @@ makes carries a hint (``tests/unit/rules/test_rules_hints.py`` holds every site 
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -99,6 +100,35 @@ def not_utf8(file: str, data: bytes, error: UnicodeDecodeError, what: str) -> Ru
         f"not UTF-8 text (byte 0x{data[at]:02x})",
         f"save the {what} as UTF-8",
     )
+
+
+#: The byte order marks YAML 1.2 reads (its section 5.2), UTF-32's first: the little
+#: endian one begins with UTF-16's.
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def yaml_text(file: str, data: bytes, what: str) -> str:
+    """A YAML file's text: UTF-8, or UTF-16 or UTF-32 where it opens with their byte
+    order mark (as Windows editors save "Unicode"); YAML 1.2 reads all three. A RuleError
+    where it is none of them."""
+    for mark, codec in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                name = codec.removesuffix("-sig").upper()
+                problem = f"not {name} text, though it opens with {name}'s byte order mark"
+                raise RuleError(Mark(file, 1, 1), problem, f"save the {what} as UTF-8") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(file, data, exc, what) from None
 
 
 def sorted_errors(errors: Iterable[RuleError]) -> list[RuleError]:

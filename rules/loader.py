@@ -24,8 +24,8 @@ from rules.errors import (
     RuleError,
     RuleSetInvalid,
     closest_or_all,
-    not_utf8,
     sorted_errors,
+    yaml_text,
 )
 from rules.fields import FieldTable, composed
 from rules.model import Assignment, Metrics, Rule
@@ -116,9 +116,9 @@ def load_ruleset(path: str | Path) -> RuleSet:
             )
             continue
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            errors.append(not_utf8(str(file), data, exc, "rule file"))
+            text = yaml_text(str(file), data, "rule file")
+        except RuleError as error:
+            errors.append(error)
             continue
         # line ends as a text-mode read gives them, whatever editor saved the file
         sources.append((str(file), text.replace("\r\n", "\n").replace("\r", "\n")))

@@ -21,7 +21,7 @@ from router.vocabulary import CHANNELS, CONTACT_CALLS, PRIORITIES, STATUSES
 from rules.conditions import Condition
 from rules.decision import Decision
 from rules.engine import RuleSet
-from rules.errors import Mark, RuleError, closest_or_all, did_you_mean, not_utf8
+from rules.errors import Mark, RuleError, closest_or_all, did_you_mean, yaml_text
 from rules.facts import facts as build_facts
 from rules.fields import OPEN_PREFIXES, TICKET_ALIASES, TICKET_FIELDS, TOP_FIELDS
 from rules.language import fill_language
@@ -321,10 +321,7 @@ def load_profile(path: Path) -> dict[str, Any]:
     except OSError as exc:
         hint = "give a YAML or JSON file holding the profile, " + _PROFILE_HINT
         raise RuleError(Mark(file, 1, 1), f"cannot read: {exc.strerror or exc}", hint) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise not_utf8(file, data, exc, "profile file") from None
+    text = yaml_text(file, data, "profile file")
     root, errors = parse_yaml(text, file)
     if errors:
         raise errors[0]

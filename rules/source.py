@@ -128,6 +128,12 @@ CORE_FLOAT = re.compile(
     r"|\.(?:nan|NaN|NAN)"
 )
 SURROGATE = re.compile("[\ud800-\udfff]")
+#: The tags of YAML 1.2's core schema (and the merge key, refused where it is met);
+#: any other tag (``!regex``, ``!!binary``, ``!!set``) would be dropped unread.
+YAML_PREFIX = "tag:yaml.org,2002:"
+CORE_TAGS = frozenset(
+    YAML_PREFIX + name for name in ("str", "int", "float", "bool", "null", "seq", "map", "merge")
+) | {YAML_PREFIX + "timestamp"}  # ruamel's resolver names 1.1 timestamps: read as text
 
 
 def parse_yaml(text: str, file: str) -> tuple[YNode | None, list[RuleError]]:
@@ -261,6 +267,8 @@ class _Converter:
                 )
             )
             return YScalar(None, self.mark(node))
+        if str(node.tag) not in CORE_TAGS:
+            self.errors.append(self.tagged(node))
         self.open.add(id(node))
         try:
             if isinstance(node, MappingNode):
@@ -275,6 +283,17 @@ class _Converter:
             return YScalar(self.scalar(node), self.mark(node), text)
         finally:
             self.open.discard(id(node))
+
+    def tagged(self, node: Node) -> RuleError:
+        """A value with a tag rule files do not know (``!regex "a.*"``): located, where
+        the tag had been dropped and the value read as plain text."""
+        tag = str(node.tag)
+        shown = "!!" + tag.removeprefix(YAML_PREFIX) if tag.startswith(YAML_PREFIX) else tag
+        return RuleError(
+            self.mark(node),
+            f"the YAML tag {shown} has no meaning in a rule file",
+            "remove the tag: values are text, numbers, true/false, lists and mappings",
+        )
 
     def surrogate(self, node: Node) -> str:
         """A scalar holding a lone surrogate (``"\\ud800"``): located, where it had

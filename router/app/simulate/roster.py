@@ -32,6 +32,7 @@ from rules.errors import (
     did_you_mean,
     one_of,
     sorted_errors,
+    yaml_text,
 )
 from rules.fields import FieldTable
 from rules.model import CHANNELS, Queue
@@ -152,11 +153,14 @@ def load_roster(path: str | Path, option: str = "--roster") -> Roster:
     """The roster in the file; ``RosterInvalid`` naming ``option`` with every error."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        data = path.read_bytes()
+    except OSError as exc:
         hint = f"give {option} a readable UTF-8 YAML file, e.g. examples/staffing/roster.yaml"
-        error = RuleError(Mark(str(path), 1, 1), f"cannot read: {reason}", hint)
+        error = RuleError(Mark(str(path), 1, 1), f"cannot read: {exc.strerror or exc}", hint)
+        raise RosterInvalid([error], option) from None
+    try:
+        text = yaml_text(str(path), data, "roster")
+    except RuleError as error:
         raise RosterInvalid([error], option) from None
     return loads_roster(text, str(path), option)
 

@@ -12,6 +12,7 @@ argument.
 from __future__ import annotations
 
 import ast
+import codecs
 import inspect
 import itertools
 import re
@@ -79,6 +80,7 @@ RULE_FILES = [
     "version: 1\nnote: \x07\n",
     deep(5000),
     "version: 1\nx: &x [*x]\n",
+    "version: 1\nx: !regex a\n",
     aliases(),
     "version: 1\n? [a]\n: b\n",
     HEAD + "queues: {general: {}}\n",
@@ -163,6 +165,7 @@ CASE_FILES: list[str | bytes] = [
     "cases: []\nwhen: now\n",
     "now: 2026-03-04\ncases: []\n",
     "cases:\n  - name: caf\xe9\n".encode("latin-1"),
+    codecs.BOM_UTF16_LE + b"c\x00a",  # a UTF-16 mark, then an odd byte
     "cases: {name: x}\n",
     "5\n",
     "now: yesterday\ncases: []\n",

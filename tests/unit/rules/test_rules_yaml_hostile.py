@@ -76,3 +76,48 @@ def test_a_file_past_the_size_limit_is_refused_unread(
         load_ruleset(big)
     [error] = caught.value.errors
     assert "cannot read rule file: larger than" in str(error)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_a_rule_file_saved_as_utf16_or_utf32_with_its_mark_is_read(
+    tmp_path: Path, codec: str
+) -> None:
+    """YAML 1.2 reads UTF-16 and UTF-32 by their byte order mark, and Windows editors save
+    "Unicode" so; such a file had been refused as not UTF-8."""
+    text = BASE + "rules:\n  - {name: café, if: {subject: {contains: größe}}, then: {tags: [t]}}\n"
+    saved = tmp_path / "rules.yaml"
+    saved.write_bytes(("\ufeff" + text).encode(codec))
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(text, encoding="utf-8")
+    assert load_ruleset(saved).hash == load_ruleset(plain).hash
+    assert [rule.name for rule in load_ruleset(saved).rules] == ["café"]
+
+
+def test_a_utf16_mark_over_bytes_that_are_not_utf16_is_a_located_error(tmp_path: Path) -> None:
+    saved = tmp_path / "rules.yaml"
+    saved.write_bytes(b"\xff\xfe" + BASE.encode("utf-16-le") + b"x")
+    with pytest.raises(RuleSetInvalid) as caught:
+        load_ruleset(saved)
+    assert [str(error) for error in caught.value.errors] == [
+        f"{saved}:1:1: not UTF-16 text, though it opens with UTF-16's byte order mark"
+        " (hint: save the rule file as UTF-8)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [('!regex "inv.*"', "!regex"), ("!!binary aW52", "!!binary"), ("!!set {inv}", "!!set")],
+)
+def test_a_yaml_tag_rule_files_do_not_know_is_a_located_error(value: str, shown: str) -> None:
+    """A tag had been dropped and the value read as plain text: ``!regex "inv.*"`` looked
+    like a pattern and matched only the text ``inv.*``."""
+    text = BASE + f"rules:\n  - {{name: r, if: {{subject: {{contains: {value}}}}}, then: {{}}}}\n"
+    assert errors_of(text)[0] == (
+        f"r.yaml:5:40: the YAML tag {shown} has no meaning in a rule file"
+        " (hint: remove the tag: values are text, numbers, true/false, lists and mappings)"
+    )
+
+
+def test_core_schema_tags_still_read() -> None:
+    text = BASE + "rules:\n  - {name: !!str r, if: {subject: {contains: !!str 5}}, then: {}}\n"
+    assert [rule.name for rule in loads_ruleset(text, "r.yaml").rules] == ["r"]
