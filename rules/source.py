@@ -105,17 +105,27 @@ class _TooDeep(Exception):
 
 
 class _BoundedScanner(Scanner):
-    """ruamel's scanner that stops at the bracket opening flow level MAX_FLOW_DEPTH.
+    """ruamel's scanner that stops at the bracket opening flow level MAX_FLOW_DEPTH, and
+    at the indentation opening block level MAX_FLOW_DEPTH.
 
     The scanner re-checks every open flow level for each token, so ``[[[[...`` costs
     time quadratic in its depth: 5,000 brackets took 1.7 s before the composer's
-    recursion ended it. Rules need a few levels."""
+    recursion ended it. Deep indentation ended in that recursion too, reported at 1:1.
+    Rules need a few levels."""
 
     def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:  # noqa: N803
         if len(self.flow_context) >= MAX_FLOW_DEPTH:
-            mark = self.reader.get_mark()
-            raise _TooDeep(mark.line + 1, mark.column + 1)
+            self.too_deep()
         super().fetch_flow_collection_start(TokenClass, to_push)
+
+    def add_indent(self, column: int) -> bool:
+        if self.indent < column and len(self.indents) >= MAX_FLOW_DEPTH:
+            self.too_deep()
+        return bool(super().add_indent(column))
+
+    def too_deep(self) -> None:
+        mark = self.reader.get_mark()
+        raise _TooDeep(mark.line + 1, mark.column + 1)
 
 
 #: A ``%YAML`` directive, before the document (YAML 1.2 section 6.8.1).

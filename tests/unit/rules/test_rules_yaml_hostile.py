@@ -121,3 +121,14 @@ def test_a_yaml_tag_rule_files_do_not_know_is_a_located_error(value: str, shown:
 def test_core_schema_tags_still_read() -> None:
     text = BASE + "rules:\n  - {name: !!str r, if: {subject: {contains: !!str 5}}, then: {}}\n"
     assert [rule.name for rule in loads_ruleset(text, "r.yaml").rules] == ["r"]
+
+
+def test_deep_block_nesting_is_located_at_the_level_too_deep() -> None:
+    """Indentation nested past the parser's recursion had been reported at 1:1, as if
+    the file's first line were wrong; it now names the line that goes too deep."""
+    nested = "".join(" " * level + "k:\n" for level in range(1, 3000))
+    errors = errors_of("version: 1\nx:\n" + nested)
+    assert errors == [
+        "r.yaml:66:66: YAML nested too deeply"
+        " (hint: rules need only a few levels of nesting: flatten the deepest part)"
+    ]
