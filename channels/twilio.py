@@ -103,6 +103,16 @@ def status_callback(fields: dict[str, str]) -> str | None:
     return status if status and status not in INBOUND_STATUSES else None
 
 
+def legacy_sid(fields: dict[str, str]) -> dict[str, str]:
+    """The form with ``MessageSid`` taken from ``SmsMessageSid`` or ``SmsSid`` when it has
+    only those (the names Twilio's older webhooks and some relays post the same id
+    under), so such a message is not refused and its retries stay duplicates."""
+    if "MessageSid" in fields:
+        return fields
+    legacy = fields.get("SmsMessageSid") or fields.get("SmsSid")
+    return fields if legacy is None else {**fields, "MessageSid": legacy}
+
+
 def location(fields: dict[str, str]) -> tuple[str, dict[str, str]]:
     """A shared location as text ("label, address" or "lat, long") and its fields."""
     shared = {k.lower(): fields[k].strip() for k in LOCATION if fields.get(k, "").strip()}
@@ -238,7 +248,7 @@ def build_router() -> APIRouter:
             fields = dict(parse_form_pairs(raw))
             if status_callback(fields):
                 return IgnoredBody()
-            msg = validate(TwilioMessage, fields)
+            msg = validate(TwilioMessage, legacy_sid(fields))
             accepted = await ingress.publisher.interaction(
                 source, msg.MessageSid, to_interaction(channel, msg, fields)
             )

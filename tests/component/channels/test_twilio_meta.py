@@ -462,3 +462,19 @@ async def test_whatsapp_statuses_are_accepted_not_published(
     assert resp.status_code == 202
     assert resp.json() == {"id": None, "duplicate": False, "events": [], "ignored": 1}
     await assert_nothing_written(settings)
+
+
+@pytest.mark.parametrize("legacy", ["SmsMessageSid", "SmsSid"])
+async def test_a_form_with_only_the_legacy_sid_is_published_and_its_retry_is_duplicate(
+    settings: Settings, legacy: str
+) -> None:
+    """Twilio's older webhooks and some relays post the id as ``SmsSid`` or
+    ``SmsMessageSid`` only; such a message had been refused 400 for want of MessageSid."""
+    form = {legacy if k == "MessageSid" else k: v for k, v in SMS.items()}
+    async with client_for(settings) as client:
+        first = await client.post("/v1/channels/sms", content=urlencode(form), headers=FORM)
+        retry = await client.post("/v1/channels/sms", content=urlencode(form), headers=FORM)
+    assert first.status_code == 202, first.text
+    assert [r.json()["duplicate"] for r in (first, retry)] == [False, True]
+    records = await read_topic(settings, Topic.INBOUND, expect=1)
+    assert values(records)[0]["data"]["metadata"]["message_sid"] == SMS["MessageSid"]
