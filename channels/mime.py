@@ -96,6 +96,9 @@ class ParsedEmail:
     cc: list[Mailbox] = field(default_factory=list)
     #: ``X-Original-To`` then ``Delivered-To``, each address once
     delivered_to: list[Mailbox] = field(default_factory=list)
+    #: ``Resent-To``: where the mail was redirected ("Redirect" in Thunderbird, Outlook's
+    #: redirect rule, mutt's bounce), the latest first
+    resent_to: list[Mailbox] = field(default_factory=list)
     reply_to: list[Mailbox] = field(default_factory=list)
     subject: str | None = None
     message_id: str | None = None
@@ -126,8 +129,13 @@ class ParsedEmail:
         us in Bcc (``to_self``), the delivery address that is not theirs; else the first
         To, Cc, or delivery address. Both delivery headers count: Postfix writes
         ``X-Original-To`` (the address written to) beside ``Delivered-To`` (the mailbox
-        it reached after aliases), and only the first may be among To and Cc."""
+        it reached after aliases), and only the first may be among To and Cc. A mail
+        redirected to us (``Resent-To``) was written to someone else: its inbox is the
+        address it was redirected to, the delivered one where there are several."""
         delivered = {box.email for box in self.delivered_to}
+        if self.resent_to:
+            resent = [box.email for box in self.resent_to]
+            return next((email for email in resent if email in delivered), resent[0])
         for box in (*self.to, *self.cc):
             if box.email in delivered:
                 return box.email
@@ -490,6 +498,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         to=to,
         cc=cc,
         delivered_to=delivered_to,
+        resent_to=headers.addresses("resent-to"),
         reply_to=reply_to,
         subject=subject,
         message_id=next(iter(message_ids(headers.text("message-id"))), None),

@@ -517,3 +517,20 @@ def test_a_body_written_right_below_the_headers_stays_the_body() -> None:
     raw = b"From: a@example.de\nTo: support@acme.test\nSubject: hi\ncounter to RFC 5322\n"
     parsed = parse_email(raw)
     assert (parsed.subject, parsed.text, parsed.warnings) == ("hi", "counter to RFC 5322", [])
+
+
+def test_a_mail_redirected_to_us_has_the_redirect_address_as_its_inbox() -> None:
+    """A colleague redirects a customer's mail to support (Thunderbird's "Redirect",
+    Outlook's redirect rule): the mail keeps its To and gains Resent-To. The inbox had
+    been the colleague in To, so the rules for the support inbox never saw it."""
+    raw = (
+        b"Resent-From: Bob <bob@acme.test>\r\nResent-To: Acme Support <support@acme.test>\r\n"
+        b"Resent-Date: Mon, 7 Dec 2026 09:00:00 +0000\r\n"
+        b"Delivered-To: support@acme.test\r\n"
+        b"From: Anna <anna@example.org>\r\nTo: Bob <bob@acme.test>\r\n"
+        b"Subject: Order 4711 damaged\r\n\r\nHi\r\n"
+    )
+    parsed = parse_email(raw)
+    assert (parsed.inbox, sender(parsed)) == ("support@acme.test", ("anna@example.org", "Anna"))
+    no_delivery = raw.replace(b"Delivered-To: support@acme.test\r\n", b"")
+    assert parse_email(no_delivery).inbox == "support@acme.test"
