@@ -1,6 +1,7 @@
 """What ``POST /v1/actions`` checks against the live system before it publishes anything:
-every id unused for other content (422), every ticket there (404), every transfer's queue
-and agent known (400), every answer to an offer from the agent it is offered to (409).
+every event within the size limit (413, at its item), every id unused for other content
+(422), every ticket there (404), every transfer's queue and agent known (400), every
+answer to an offer from the agent it is offered to (409).
 Published anyway, such an action would end in the dead-letter topic or change nothing,
 and the helpdesk would believe it applied."""
 
@@ -15,11 +16,20 @@ from channels.deps import KnownAgents, TicketOwners, TicketReads
 from channels.problems import Problem, at, invalid_fields
 from channels.publish import Publisher, key_reused
 from router.actions import canonical_type
+from router.codec import encode_event
 from router.ids import scoped_id
 from router.vocabulary import EventType
 
 if TYPE_CHECKING:
     from channels.actions import Prepared
+
+
+def require_sizes(prepared: list[Prepared], publisher: Publisher) -> None:
+    """413 at the item before anything is published when an event is over the size
+    limit: checked only as each was published, a list had its earlier items written and
+    was then refused."""
+    for p in prepared:
+        publisher.limits.check_inbound(encode_event(p.event), pointer=p.pointer)
 
 
 async def require_unused_ids(prepared: list[Prepared], publisher: Publisher) -> None:

@@ -39,6 +39,7 @@ from pydantic_core import PydanticCustomError
 from channels.action_checks import (
     conflict_of,
     require_offers,
+    require_sizes,
     require_targets,
     require_tickets,
     require_unused_ids,
@@ -59,7 +60,7 @@ from channels.models import (
     problem_response_of,
     problem_responses,
 )
-from channels.problems import ROOT, Problem, at, invalid_fields, validation_errors
+from channels.problems import ROOT, PartlyWritten, Problem, at, invalid_fields, validation_errors
 from channels.publish import fingerprint_of
 from channels.signatures import token_digest
 from router.actions import (
@@ -79,7 +80,7 @@ from router.actions import (
     validate_data,
 )
 from router.codec import is_json_media, json_from_base64
-from router.errors import InvalidEvent
+from router.errors import BackendUnavailable, InvalidEvent
 from router.events import DATA_BASE64, CloudEvent, received_time, uri_reference, utcnow
 from router.ids import ACTIONS_SOURCES, OWN_SOURCES, event_id, scoped_id
 from router.topics import Topic
@@ -255,10 +256,8 @@ def _prepare(
         known = ", ".join(sorted(t.removeprefix("switchboard.") for t in ACTIONS))
         errors.append({"pointer": f"{prefix}/type", "detail": f"unknown type; one of {known}"})
         return None
-    try:
-        action: Action = validate_data(type_, envelope.data, f"{prefix}/data")
-    except InvalidEvent as exc:
-        errors.extend({"pointer": e["path"], "detail": e["message"]} for e in exc.errors)
+    action = _action_of(type_, envelope.data, f"{prefix}/data", errors)
+    if action is None:
         return None
     when = received_time(envelope.time)
     # a backdated action is applied as of the ticket's last change at the earliest, so
@@ -297,6 +296,33 @@ def _prepare(
         content["attributes"] = attributes
     ticket_id = action.ticket_id if isinstance(action, TicketAction) else None
     return Prepared(key, event, prefix, ticket_id, content, given_id=envelope.id is not None)
+
+
+def _action_of(type_: str, data: Any, prefix: str, errors: list[dict[str, Any]]) -> Action | None:
+    """The action in ``data``, or None with every member it has wrong in ``errors``."""
+    unknown = _unknown_members(type_, data, prefix)
+    errors.extend(unknown)
+    try:
+        action = validate_data(type_, data, prefix)
+    except InvalidEvent as exc:
+        errors.extend({"pointer": e["path"], "detail": e["message"]} for e in exc.errors)
+        return None
+    return None if unknown else action
+
+
+def _unknown_members(type_: str, data: Any, prefix: str) -> list[dict[str, Any]]:
+    """A member of ``data`` the action does not have (``agentid``, ``coment``), 400 at it:
+    the models ignore unknown members, as a record on Kafka from a newer helpdesk may carry
+    them, and over HTTP the misspelt field had been dropped with a 202."""
+    if not isinstance(data, dict):
+        return []
+    fields = ACTIONS[type_].model_fields
+    known = ", ".join(fields)
+    return [
+        at(prefix + json_pointer([name]), f"unknown member; one of {known}")
+        for name in data
+        if name not in fields
+    ]
 
 
 def _data_from_base64(
@@ -635,18 +661,25 @@ def build_router() -> APIRouter:
         prepared = prepare(body, key, token_scope(token), cloudevents=cloudevents)
         await require_targets(prepared, ingress.known_queues(), ingress.known_agents)
         prepared = ingress_marks(prepared, ingress.rules_version, token)
+        require_sizes(prepared, ingress.publisher)
         await require_tickets(prepared, ingress.ticket_owners)
         await require_offers(prepared, ingress.ticket_reads)
         await require_unused_ids(prepared, ingress.publisher)
         answers: list[AcceptedBody] = []
         for item in prepared:
-            accepted = await ingress.publisher.publish(
-                Topic.ACTIONS,
-                item.key,
-                item.event,
-                fingerprint=item.fingerprint,
-                conflict=conflict_of(item),
-            )
+            try:
+                accepted = await ingress.publisher.publish(
+                    Topic.ACTIONS,
+                    item.key,
+                    item.event,
+                    fingerprint=item.fingerprint,
+                    conflict=conflict_of(item),
+                )
+            except BackendUnavailable as exc:
+                if not answers:
+                    raise
+                written = [(p.pointer, a.id) for p, a in zip(prepared, answers, strict=False)]
+                raise PartlyWritten(exc, written) from exc
             answers.append(AcceptedBody(id=accepted.id, duplicate=accepted.duplicate))
         return ListAccepted.of(answers) if isinstance(body, list) else answers[0]
 

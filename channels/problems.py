@@ -69,6 +69,17 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
+class PartlyWritten(BackendUnavailable):
+    """Kafka or Redis failed part-way through a list of actions: the items in ``written``
+    (pointer, event id) were on Kafka before it. The 503 names them instead of claiming
+    that nothing was written."""
+
+    def __init__(self, cause: BackendUnavailable, written: list[tuple[str, str]]) -> None:
+        super().__init__(cause.backend, str(cause).removeprefix(f"{cause.backend}: "))
+        self.cause = cause
+        self.written = written
+
+
 def signature_problem(header: str, detail: str) -> Problem:
     """401 for a provider's webhook (Twilio, Meta) whose signature ``header`` is missing or
     does not sign the request (``detail`` says which), with the provider's challenge in
@@ -248,6 +259,18 @@ def _not_done(method: str) -> str:
     return "nothing could be read" if method in READS else "nothing was written"
 
 
+def _partly_written(exc: PartlyWritten) -> str:
+    done = ", ".join(f"{pointer} (event {id_})" for pointer, id_ in exc.written)
+    if isinstance(exc.cause, OutcomeUnknown):
+        rest = "the next may have been written as well, and the rest were not"
+    else:
+        rest = "the rest were not"
+    return (
+        f"{exc}: the actions {done} were written before it; {rest}. Retry with the same "
+        "Idempotency-Key (what was written is answered as a duplicate), or send only the rest"
+    )
+
+
 def install_handlers(app: Any, retry_after_s: int) -> None:
     # the refused requests' log lines: one per backend, kind and path every 5 s, counting
     # the others (``held_back``); a line per request had written hundreds a second
@@ -278,7 +301,11 @@ def install_handlers(app: Any, retry_after_s: int) -> None:
 
     async def on_backend(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BackendUnavailable)
-        if isinstance(exc, OutcomeUnknown):
+        if isinstance(exc, PartlyWritten):
+            detail = _partly_written(exc)
+            unknown = isinstance(exc.cause, OutcomeUnknown)
+            slug = "outcome-unknown" if unknown else "backend-unavailable"
+        elif isinstance(exc, OutcomeUnknown):
             detail = (
                 f"{exc}: the event may have been written. Retry with the same "
                 "Idempotency-Key (or, for web forms and chat, the same content): the "

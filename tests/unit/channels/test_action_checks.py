@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from channels.publish import Accepted
 from router.events import CloudEvent
+from router.limits import Limits
 from router.settings import Settings
 from router.topics import Topic
 from tests.unit.channels.support import ingress_client
@@ -26,6 +27,7 @@ URL = "/v1/actions"
 class Kept:
     def __init__(self) -> None:
         self.published: list[CloudEvent] = []
+        self.limits = Limits()
 
     async def publish(self, topic: Topic, key: str, event: CloudEvent, **_: object) -> Accepted:
         assert (topic, key) == (Topic.ACTIONS, "T-1")

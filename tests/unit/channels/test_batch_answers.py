@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from channels.publish import Accepted
 from router.events import CloudEvent, Interaction
+from router.limits import Limits
 from router.settings import Settings
 from router.topics import Topic
 from tests.unit.channels.support import ingress_client
@@ -29,6 +30,7 @@ class Remembering:
     def __init__(self) -> None:
         self.seen: set[str] = set()
         self.published: list[tuple[str, str]] = []  # (key or source, text or type)
+        self.limits = Limits()
 
     def _accept(self, id_: str) -> Accepted:
         duplicate = id_ in self.seen
