@@ -199,7 +199,7 @@ def _decode(data: bytes, charset: str | None, also: Iterable[str]) -> str:
     names = candidates(charset)
     stateful = any(n.startswith(NOT_ASCII_COMPATIBLE) for n in names)
     if data.isascii() and not stateful:
-        return data.decode("ascii")
+        return escaped(data) or data.decode("ascii")
     if not names or all(_permissive(n) for n in names):
         text = _utf8(data)
         if text is not None:
@@ -216,6 +216,24 @@ def _decode(data: bytes, charset: str | None, also: Iterable[str]) -> str:
     if guess is not None and (text := _strict(data, guess)) is not None:
         return text
     return data.decode(LAST_RESORT, errors="replace")
+
+
+#: 7-bit charsets that switch by escape sequences, tried on ASCII bytes that hold one
+#: (ESC then ``$`` or ``(``): Japanese Outlook writes ISO-2022-JP with no charset, or
+#: under ``us-ascii``, and its escapes had been shown as text (``$B$3$l(B``).
+ESCAPED = ("iso-2022-jp", "iso-2022-kr")
+
+
+def escaped(data: bytes) -> str | None:
+    """ASCII bytes read as the ISO-2022 charset their escape sequences switch to; None
+    when they hold none, or are no such text (a terminal's colour codes)."""
+    if b"\x1b$" not in data and b"\x1b(" not in data:
+        return None
+    for name in (c for label in ESCAPED for c in candidates(label)):
+        text = _strict(data, name) if name.startswith(NOT_ASCII_COMPATIBLE) else None
+        if text is not None:
+            return text
+    return None
 
 
 class HeaderCharset:
@@ -250,7 +268,7 @@ class HeaderCharset:
 
     def decode(self, data: bytes) -> str:
         if data.isascii():
-            return data.decode("ascii")
+            return escaped(data) or data.decode("ascii")
         text = _utf8(data)
         if text is None:
             text = _strict(data, self.codec)

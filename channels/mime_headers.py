@@ -11,7 +11,7 @@ import re
 from email.message import Message
 
 from channels.addresses import Mailbox, parse_addresses
-from channels.charsets import HeaderCharset
+from channels.charsets import HeaderCharset, escaped
 from channels.header_policy import MAX_HEADER_CHARS, STRUCTURED
 from channels.mail_text import CONTROL, decode_words
 from channels.mime_parser import MAX_PARTS, raw_bytes
@@ -73,6 +73,8 @@ class Headers:
         if not raws:
             return None
         raw = raws[0] if isinstance(raws[0], str) else str(raws[0])
+        if "\x1b" in raw and raw.isascii() and (japanese := escaped(raw.encode("ascii"))):
+            return clean(japanese)  # raw ISO-2022-JP, as Japanese Outlook writes Subject
         if "=?" in raw and name.lower() not in STRUCTURED:
             return clean(decode_words(self.to_text(raw)))
         if not has_surrogates(raw):

@@ -534,3 +534,25 @@ def test_a_mail_redirected_to_us_has_the_redirect_address_as_its_inbox() -> None
     assert (parsed.inbox, sender(parsed)) == ("support@acme.test", ("anna@example.org", "Anna"))
     no_delivery = raw.replace(b"Delivered-To: support@acme.test\r\n", b"")
     assert parse_email(no_delivery).inbox == "support@acme.test"
+
+
+@pytest.mark.parametrize("declared", ["text/plain;", "text/plain; charset=us-ascii"])
+def test_iso_2022_jp_text_without_its_charset_is_read_as_japanese(declared: str) -> None:
+    """Japanese Outlook writes ISO-2022-JP with no charset (or us-ascii): 7-bit bytes,
+    which had been read as ASCII, so the escapes showed as text (``$B$3$l$O...``)."""
+    body = "これはテストメールです。\nお問い合わせありがとうございます。\n\n田中\n"
+    subject = "お問い合わせ".encode("iso2022_jp")
+    raw = (
+        b"From: <info@example.jp>\r\nTo: <support@example.com>\r\nSubject: " + subject + b"\r\n"
+        b"Content-Type: " + declared.encode() + b"\r\nContent-Transfer-Encoding: 7bit\r\n"
+        b"X-Mailer: Microsoft Outlook 16.0\r\nMIME-Version: 1.0\r\n\r\n"
+        + body.replace("\n", "\r\n").encode("iso2022_jp")
+    )
+    parsed = parse_email(raw)
+    assert (parsed.subject, parsed.text) == ("お問い合わせ", body.strip())
+
+
+def test_ascii_with_a_terminal_escape_is_no_iso_2022_text() -> None:
+    raw = b"From: a@example.org\r\nTo: s@acme.test\r\nSubject: log\r\n\r\n"
+    raw += b"red \x1b[31mERROR\x1b[0m\r\n"
+    assert parse_email(raw).text == "red [31mERROR[0m"  # control characters dropped, as ever
