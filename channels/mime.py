@@ -99,6 +99,8 @@ class ParsedEmail:
     #: ``Resent-To``: where the mail was redirected ("Redirect" in Thunderbird, Outlook's
     #: redirect rule, mutt's bounce), the latest first
     resent_to: list[Mailbox] = field(default_factory=list)
+    #: ``X-Original-To``: the envelope recipient before aliases (Postfix)
+    original_to: list[Mailbox] = field(default_factory=list)
     reply_to: list[Mailbox] = field(default_factory=list)
     subject: str | None = None
     message_id: str | None = None
@@ -129,7 +131,8 @@ class ParsedEmail:
         us in Bcc (``to_self``), the delivery address that is not theirs; else the first
         To, Cc, or delivery address. Both delivery headers count: Postfix writes
         ``X-Original-To`` (the address written to) beside ``Delivered-To`` (the mailbox
-        it reached after aliases), and only the first may be among To and Cc. A mail
+        it reached after aliases), and only the first may be among To and Cc; when neither
+        is, ``X-Original-To`` (we were in Bcc) comes before the first To. A mail
         redirected to us (``Resent-To``) was written to someone else: its inbox is the
         address it was redirected to, the delivered one where there are several."""
         delivered = {box.email for box in self.delivered_to}
@@ -143,6 +146,8 @@ class ParsedEmail:
             for box in self.delivered_to:
                 if box.email != self.sender.email:
                     return box.email
+        if self.original_to:  # none of To and Cc: we were in Bcc, or got it through a list
+            return self.original_to[0].email
         for group in (self.to, self.cc, self.delivered_to):
             if group:
                 return group[0].email
@@ -479,7 +484,8 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
     to, cc = headers.addresses("to"), headers.addresses("cc")
     # Postfix writes both: X-Original-To the address written to (before aliases),
     # Delivered-To the mailbox it reached; the first is the likelier to be in To or Cc
-    delivered_to = _merged(headers.addresses("x-original-to"), headers.addresses("delivered-to"))
+    original_to = headers.addresses("x-original-to")
+    delivered_to = _merged(original_to, headers.addresses("delivered-to"))
     reply_to = headers.addresses("reply-to")
     subject = read_subject(headers)
     senders = ([sender] if sender else []) + headers.addresses("sender")
@@ -499,6 +505,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         cc=cc,
         delivered_to=delivered_to,
         resent_to=headers.addresses("resent-to"),
+        original_to=original_to,
         reply_to=reply_to,
         subject=subject,
         message_id=next(iter(message_ids(headers.text("message-id"))), None),

@@ -556,3 +556,17 @@ def test_ascii_with_a_terminal_escape_is_no_iso_2022_text() -> None:
     raw = b"From: a@example.org\r\nTo: s@acme.test\r\nSubject: log\r\n\r\n"
     raw += b"red \x1b[31mERROR\x1b[0m\r\n"
     assert parse_email(raw).text == "red [31mERROR[0m"  # control characters dropped, as ever
+
+
+def test_a_mail_we_got_in_bcc_has_the_envelope_recipient_as_its_inbox() -> None:
+    """Postfix's X-Original-To names the address the mail was sent to; when it is in
+    neither To nor Cc we were in Bcc, and the inbox had been the partner in To."""
+    raw = (
+        b"X-Original-To: support@acme.test\r\nDelivered-To: support@acme.test\r\n"
+        b"From: Anna <anna@example.org>\r\nTo: Partner <partner@other.example>\r\n"
+        b"Subject: Order 4711\r\n\r\nHi\r\n"
+    )
+    assert parse_email(raw).inbox == "support@acme.test"
+    internal_only = raw.replace(b"X-Original-To: support@acme.test\r\n", b"")
+    internal_only = internal_only.replace(b"support@acme.test", b"helpdesk@mx.acme.internal")
+    assert parse_email(internal_only).inbox == "partner@other.example"  # as before
