@@ -347,7 +347,8 @@ def _messenger_message(
             log.debug("meta_postback_without_id", pointer=json_pointer(at))
             return None
         mid = derived
-        text, attachments, in_reply_to = postback.title or "", [], None
+        # an older delivery's postback may have no title: its payload says what was tapped
+        text, attachments, in_reply_to = postback.title or postback.payload or "", [], None
         metadata = {"provider": "meta", "platform": platform, "postback": postback.payload}
         # a "Get Started" tap's referral: the link or ad that brought the customer
         if isinstance(referral := (postback.model_extra or {}).get("referral"), dict):
@@ -417,10 +418,25 @@ def _message_context(msg: MessengerMessage) -> dict[str, Any]:
     return found
 
 
+#: Attachments that are a link to something on Meta, not a file: shown as their title (or
+#: what they are) above their URL. A link (``fallback``) has always a title; Instagram's
+#: shared posts, reels and stories may not.
+LINKS = {
+    "fallback": "Link",
+    "share": "Shared post",
+    "ig_post": "Shared post",
+    "ig_reel": "Shared reel",
+    "reel": "Shared reel",
+    "ig_story": "Shared story",
+}
+#: Media that say something beyond the file: kept as attachments, and told in the text.
+TOLD = {"story_mention": "Mentioned you in their story"}
+
+
 def _messenger_attachment(att: MessengerAttachment) -> Attachment | None:
     """The attachment's metadata; None for a location or a shared link, which are text
     (a location as on WhatsApp)."""
-    if att.type == "location" or _messenger_link(att):
+    if att.type == "location" or (att.type in LINKS and _messenger_link(att)):
         return None
     kind = att.type if att.type in ("image", "video", "audio") else None
     return Attachment(content_type=f"{kind}/*" if kind else "application/octet-stream")
@@ -432,17 +448,22 @@ def _messenger_media(att: MessengerAttachment) -> dict[str, Any]:
     # a fallback (shared link) has carried its title and URL beside an empty payload
     found = {**{k.lower(): v for k, v in (att.model_extra or {}).items()}, **(att.payload or {})}
     media: dict[str, Any] = {"type": att.type}
+    if "url" not in found and isinstance(story := found.get("story_media_url"), str):
+        found["url"] = story  # an Instagram story shared (``ig_story``)
     media.update({k: found[k] for k in ("url", "title") if isinstance(found.get(k), str)})
     return media
 
 
 def _messenger_link(att: MessengerAttachment) -> str:
-    """A shared link (``fallback``) as text, its title above its URL; empty for anything
-    else. It is no file: as an attachment it had neither name nor type."""
-    if att.type != "fallback":
+    """A shared link (``fallback``), post, reel or story as text, its title (or what it
+    is) above its URL, and a story mention told; empty for anything else. A link is no
+    file: as an attachment it had neither name nor type, and the ticket no text."""
+    if att.type not in LINKS and att.type not in TOLD:
         return ""
     media = _messenger_media(att)
-    return "\n".join(media[k] for k in ("title", "url") if media.get(k))
+    if att.type == "fallback" or not media.get("url"):
+        return "\n".join(media[k] for k in ("title", "url") if media.get(k))
+    return f"{media.get('title') or LINKS.get(att.type) or TOLD[att.type]}\n{media['url']}"
 
 
 def _messenger_place(att: MessengerAttachment) -> str:
@@ -542,6 +563,8 @@ def _wa_interaction(
     for key in ("forwarded", "frequently_forwarded"):
         if (msg.context or {}).get(key):
             metadata[key] = True
+    if isinstance(product := (msg.context or {}).get("referred_product"), dict):
+        metadata["referred_product"] = product  # the catalog item the customer asks about
     channel: Channel = "whatsapp"
     ts = msg.timestamp
     return Interaction(

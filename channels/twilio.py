@@ -73,6 +73,9 @@ class TwilioMessage(BaseModel):
     AccountSid: SidOrBlank | None = None
     MessagingServiceSid: SidOrBlank | None = None
     OriginalRepliedMessageSid: SidOrBlank | None = None
+    #: WhatsApp's business-scoped user id (``IN.2081...``), sent beside the phone or, for a
+    #: user who hides their number, instead of it (``From=whatsapp:IN.2081...``)
+    ExternalUserId: SidOrBlank | None = None
 
 
 def _phone(raw: str) -> str | None:
@@ -148,9 +151,14 @@ def to_interaction(
     if shared:
         metadata["location"] = shared
         text = text or place
-    handles = {} if phone else {channel: msg.From}
-    if channel == "whatsapp" and msg.WaId:
-        handles["whatsapp"] = msg.WaId
+    handles = {} if phone else {channel: msg.From.removeprefix("whatsapp:")}
+    # the user id, when given, as Meta's ``from_user_id``: beside the phone it links
+    # ``phone:+...`` and ``whatsapp:IN...``, so a later message naming only the user id
+    # (the number hidden) finds the same customer
+    if channel == "whatsapp" and (user_id := (msg.ExternalUserId or "").strip() or msg.WaId):
+        handles["whatsapp"] = user_id
+        if phone and msg.ExternalUserId:
+            metadata["user_id"] = user_id
     return Interaction(
         channel=channel,
         customer=Customer(phone=phone, name=msg.ProfileName or None, handles=handles),

@@ -69,6 +69,8 @@ def wa_reply_ids(kind: str, body: dict[str, Any]) -> dict[str, str]:
         found, name = (reply.get("id") if isinstance(reply, dict) else None), "reply_id"
     else:
         return {}
+    if isinstance(asked := part.get("call_permission_reply"), dict):
+        return {"call_permission": asked}
     return {name: found} if isinstance(found, str) and found else {}
 
 
@@ -158,6 +160,9 @@ def _interactive(part: dict[str, Any], body: dict[str, Any]) -> str:
     del body
     if (flow := _nfm_reply(part)) is not None:
         return _flow_text(flow)
+    if isinstance(asked := part.get("call_permission_reply"), dict):
+        # the customer's answer to the business asking to call them (kept in metadata)
+        return f"Call permission: {asked.get('response') or 'answered'}"
     reply = part.get("button_reply") or part.get("list_reply") or {}
     title = [reply.get("title"), reply.get("description")] if isinstance(reply, dict) else []
     return "\n".join(str(x) for x in title if x)

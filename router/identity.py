@@ -74,9 +74,23 @@ def normalize_phone(raw: str, default_region: str | None = None) -> str:
         raise ValueError(f"not a phone number: {raw!r} ({exc})") from None
     if not phonenumbers.is_possible_number(number):
         number = _mexican_mobile(number)
+    number = _brazilian_mobile(number)
     if not phonenumbers.is_possible_number(number):
         raise ValueError(f"not a possible phone number: {raw!r}")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _brazilian_mobile(number: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:
+    """``+55 41 8888 7777`` as ``+55 41 9 8888 7777``. Brazil gave every mobile number a
+    leading ``9`` (2012 to 2016); an 8-digit number after the area code that starts with
+    6 to 9 is such a mobile in the old form (fixed lines start with 2 to 5). WhatsApp
+    still writes the old form for older accounts (``wa_id`` ``554188887777``), so without
+    this the customer who also texts or calls from ``+5541988887777`` would be two."""
+    national = str(number.national_number)
+    if number.country_code != 55 or len(national) != 10 or national[2] not in "6789":
+        return number
+    mobile = int(national[:2] + "9" + national[2:])
+    return phonenumbers.PhoneNumber(country_code=55, national_number=mobile)
 
 
 def _mexican_mobile(number: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:

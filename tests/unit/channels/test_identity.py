@@ -46,6 +46,12 @@ def test_normalize_email_rejects(raw: str) -> None:
         ("whatsapp:+5215512345678", None, "+525512345678"),
         ("+52 1 55 1234 5678", None, "+525512345678"),
         ("+525512345678", None, "+525512345678"),
+        # Brazil's mobile "9", which WhatsApp leaves out for older accounts; fixed lines
+        # (2 to 5 after the area code) have none
+        ("554188887777", None, "+5541988887777"),
+        ("whatsapp:+551198887777", None, "+5511998887777"),
+        ("+5541988887777", None, "+5541988887777"),
+        ("+55 41 3333 4444", None, "+554133334444"),
     ],
 )
 def test_normalize_phone(raw: str, region: str | None, expected: str) -> None:
