@@ -20,6 +20,9 @@ from router.identity import normalize_email
 ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=")
 ANGLE = re.compile(r"<([^<>]*@[^<>]*)>")
 BARE = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
+#: An address whose local part is quoted (``"john.smith"@example.com``), as RFC 5322
+#: allows and mailers write a Japanese carrier's dotted address (``"taro..yamada"@...``)
+QUOTED_LOCAL = re.compile(r'"(?:[^"\\\s]|\\.)+"@[^\s<>()\[\]\\,;:"@]+')
 COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
 QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 SPACE = re.compile(r"\s+")
@@ -109,7 +112,9 @@ def _mailbox(chunk: str, decode: Callable[[str], str], warn: Callable[[str], Non
         _trailing(after, warn)
         name = _display(COMMENT.sub("", before), decode)
     else:
-        bare = BARE.search(QUOTED.sub(lambda m: " " * len(m.group(0)), chunk))
+        bare = QUOTED_LOCAL.search(chunk) or BARE.search(
+            QUOTED.sub(lambda m: " " * len(m.group(0)), chunk)
+        )
         if bare is None:
             raise ValueError("no address")
         addr, before, after = bare.group(0), chunk[: bare.start()], chunk[bare.end() :]

@@ -25,11 +25,30 @@ def normalize_email(raw: str) -> str:
     if text.lower().startswith("mailto:"):
         text = text[len("mailto:") :]
     local, at, domain = text.rpartition("@")
+    local = _unquoted(local)
     if not at or not local or not domain or any(ch.isspace() for ch in text):
         raise ValueError(f"not an email address: {raw!r}")
     if not domain.isascii():  # an ASCII domain is its own ASCII form (A-labels included)
         domain = ascii_domain(domain)
     return f"{local}@{domain}".lower()
+
+
+#: What a local part may hold unquoted besides letters and digits (RFC 5322's atext and
+#: the dot; consecutive dots too, as Japanese carriers issued them: ``taro..yamada``).
+ATOM_SPECIALS = frozenset("!#$%&'*+-/=?^_`{|}~.")
+
+
+def _unquoted(local: str) -> str:
+    """A quoted local part that needs no quotes, without them: ``"john.smith"`` is
+    ``john.smith`` and ``"taro..yamada"`` (as mailers quote a Japanese carrier's dotted
+    address) ``taro..yamada``, one customer however the mailer wrote it. Others (with a
+    space, ``"bob smith"``) stay as written."""
+    if len(local) < 3 or local[0] != '"' or local[-1] != '"':  # two quotes, one character
+        return local
+    inner = local[1:-1]
+    if all(ch.isalnum() or ch in ATOM_SPECIALS for ch in inner):
+        return inner
+    return local
 
 
 def ascii_domain(domain: str) -> str:

@@ -570,3 +570,21 @@ def test_a_mail_we_got_in_bcc_has_the_envelope_recipient_as_its_inbox() -> None:
     internal_only = raw.replace(b"X-Original-To: support@acme.test\r\n", b"")
     internal_only = internal_only.replace(b"support@acme.test", b"helpdesk@mx.acme.internal")
     assert parse_email(internal_only).inbox == "partner@other.example"  # as before
+
+
+@pytest.mark.parametrize(
+    "from_",
+    [
+        b'"taro..yamada"@docomo.ne.jp',
+        b'Taro <"taro..yamada"@docomo.ne.jp>',
+        b"Taro <taro..yamada@docomo.ne.jp>",
+    ],
+)
+def test_a_quoted_local_part_is_the_address_it_quotes(from_: bytes) -> None:
+    """Mailers quote a Japanese carrier's dotted address (``"taro..yamada"@...``), as
+    RFC 5322 has it; without angle brackets such a mail had no sender and was refused,
+    and within them it was another customer than the same address unquoted."""
+    raw = b"From: " + from_ + b"\r\nTo: support@acme.test\r\nSubject: Q\r\n\r\nHi\r\n"
+    parsed = parse_email(raw)
+    assert parsed.sender is not None
+    assert parsed.sender.email == "taro..yamada@docomo.ne.jp"

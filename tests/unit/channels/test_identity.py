@@ -18,13 +18,18 @@ pytestmark = pytest.mark.unit
         ("  <bob@example.com> ", "bob@example.com"),
         ("mailto:Carol@Example.com", "carol@example.com"),
         ("dora@bücher.example", "dora@xn--bcher-kva.example"),
+        # a quoted local part that needs no quotes is the same address without them
+        ('"John.Smith"@example.com', "john.smith@example.com"),
+        ('"taro..yamada"@docomo.ne.jp', "taro..yamada@docomo.ne.jp"),
     ],
 )
 def test_normalize_email(raw: str, expected: str) -> None:
     assert normalize_email(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "nobody", "@example.com", "a@", "a b@example.com"])
+@pytest.mark.parametrize(
+    "raw", ["", "nobody", "@example.com", "a@", "a b@example.com", '"a b"@example.com']
+)
 def test_normalize_email_rejects(raw: str) -> None:
     with pytest.raises(ValueError, match="not an email"):
         normalize_email(raw)
