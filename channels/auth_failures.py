@@ -1,4 +1,5 @@
-"""Wrong bearer tokens, per client address: each one logged (``auth_failed``, sampled),
+"""Wrong bearer tokens (API tokens, and the chat, voice and email secrets sent as
+bearer tokens), per client address: each one logged (``auth_failed``, sampled),
 and past ``LIMIT`` in ``WINDOW_S`` a wrong token is answered ``429`` with
 ``Retry-After`` until the address's oldest failure leaves the window. A right token is
 never held back: behind a load balancer every client may reach the ingress from the
@@ -19,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 
 import structlog
+from fastapi import Request
 
 from channels.problems import Problem
 from channels.signatures import token_digest
@@ -34,6 +36,18 @@ LOG_EVERY = 10
 MAX_LOGGED_PER_MINUTE = 100
 """Wrong tokens logged a minute at most, whatever the addresses (a client rotating its
 address would otherwise write a line for each); the rest are counted in one line."""
+
+
+def wrong_token(request: Request, token: str) -> None:
+    """Count a wrong bearer token against the request's client address (and log it); past
+    the limit, 429 instead of the 401 it would get."""
+    failures: AuthFailures | None = getattr(request.app.state, "auth_failures", None)
+    if failures is None:
+        return
+    address = client_key(request.client.host) if request.client else "unknown"
+    route = getattr(request.scope.get("route"), "path", "")
+    failures.check(address)  # past the limit: 429
+    failures.failed(address, "invalid_token", token, route)
 
 
 def client_key(host: str) -> str:

@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from starlette.types import Message, Receive, Scope, Send
 
-from channels.auth_failures import AuthFailures, client_key
+from channels.auth_failures import wrong_token
 from channels.body import single_header
 from channels.problems import Problem
 from channels.signatures import INVALID_BEARER, matches_any
@@ -59,12 +59,7 @@ def authorize(
     elif not matches_any(token, tokens):
         wrong = INVALID_BEARER
         challenge += ', error="invalid_token"'
-        failures: AuthFailures | None = getattr(request.app.state, "auth_failures", None)
-        if failures is not None:
-            address = client_key(request.client.host) if request.client else "unknown"
-            route = getattr(request.scope.get("route"), "path", "")
-            failures.check(address)  # past the limit: 429
-            failures.failed(address, "invalid_token", token, route)
+        wrong_token(request, token)
     else:
         return token
     raise Problem(401, wrong, slug="token", headers={"WWW-Authenticate": challenge})

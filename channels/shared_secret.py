@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import SecretStr
 
+from channels.auth_failures import wrong_token
 from channels.body import single_header
 from channels.problems import Problem
 from channels.signatures import INVALID_BEARER, MAX_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -25,7 +26,8 @@ def require_secret(request: Request, raw: bytes, secret: SecretStr | None) -> No
 
     Each of its headers holds one value: sent twice, 400 (``single_header``), as the
     actions' token is. A bearer token given but wrong says ``error="invalid_token"`` in
-    the challenge (RFC 6750, 3.1), as ``/v1/actions`` does."""
+    the challenge (RFC 6750, 3.1), as ``/v1/actions`` does, and counts against the
+    client's address as a wrong API token does (logged; past the limit, 429)."""
     if secret is None:
         return
     headers = request.headers
@@ -41,6 +43,8 @@ def require_secret(request: Request, raw: bytes, secret: SecretStr | None) -> No
         challenge = 'Bearer realm="switchboard"'
         if wrong == INVALID_BEARER:
             challenge += ', error="invalid_token"'
+            token = (single_header(headers, "Authorization") or "").partition(" ")[2].strip()
+            wrong_token(request, token)  # a guess, counted as a wrong API token is
         raise Problem(401, wrong, slug="signature", headers={"WWW-Authenticate": challenge})
 
 

@@ -444,3 +444,20 @@ async def test_a_calls_ids_refuse_control_characters_and_its_transcript_loses_th
     assert (await ingress_client.post("/v1/channels/voice", json=voicemail)).status_code == 202
     [event] = values(await read_topic(settings, Topic.INBOUND, expect=1))
     assert event["data"]["text"] == "call me back\n"  # line breaks are text
+
+
+async def test_an_address_guessing_a_channel_secret_gets_429_and_the_secret_still_passes(
+    guarded: httpx.AsyncClient,
+) -> None:
+    """Wrong chat or voice secrets sent as bearer tokens had each been a 401, never
+    counted or logged, where a wrong API token is: past the limit, 429."""
+    from channels.auth_failures import LIMIT
+
+    wrong = {"Authorization": "Bearer guess"}
+    for _ in range(LIMIT):
+        resp = await guarded.post("/v1/channels/chat", json=CHAT, headers=wrong)
+        assert resp.status_code == 401
+    refused = await guarded.post("/v1/channels/voice", json=CALL, headers=wrong)
+    assert assert_problem(refused, 429)["type"].endswith("too-many-failed-tokens")
+    right = {"Authorization": f"Bearer {SECRETS['chat']}"}
+    assert (await guarded.post("/v1/channels/chat", json=CHAT, headers=right)).status_code == 202
