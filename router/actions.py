@@ -33,7 +33,7 @@ from pydantic_core import PydanticCustomError, core_schema
 from router.errors import InvalidEvent
 from router.events import CloudEvent, rfc3339_time, utc_instant
 from router.identity import normalize_email, normalize_phone
-from router.vocabulary import CHANNELS, Channel
+from router.vocabulary import CHANNELS, MAX_CAPACITY, Channel
 
 PREFIX = "switchboard."
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -198,12 +198,15 @@ class FeedbackCes(Feedback):
     score: Annotated[int, Field(ge=1, le=7, strict=True)]
 
 
+Seats = Annotated[int, Field(ge=0, le=MAX_CAPACITY, strict=True)]
+
+
 class AgentPresence(Action):
     agent_id: Ident
     status: Literal["online", "away", "offline"]
     skills: list[Ident] | None = None
-    capacity: dict[Channel, Annotated[int, Field(ge=0, strict=True)]] | None = Field(
-        default=None, description=f"Concurrent tickets per channel ({', '.join(CHANNELS)})."
+    capacity: dict[Channel, Annotated[int, Field(ge=0, le=MAX_CAPACITY, strict=True)]] | None = (
+        Field(default=None, description=f"Concurrent tickets per channel ({', '.join(CHANNELS)}).")
     )
 
 

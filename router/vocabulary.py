@@ -87,3 +87,8 @@ def feedback_counts(kind: object, score: object) -> bool:
     int, not a bool (``True`` is an int in Python)."""
     scores = FEEDBACK_SCORES.get(kind) if isinstance(kind, str) else None
     return scores is not None and type(score) is int and score in scores
+
+
+MAX_CAPACITY = 1_000
+"""Tickets an agent may hold at once on one channel, in the rules and in agent.presence:
+more is a typo (or 2**63, which Redis's and Lua's arithmetic cannot hold exactly)."""

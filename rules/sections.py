@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from router.vocabulary import MAX_CAPACITY
 from rules.calendar import WEEKDAYS, Calendar, parse_shift
 from rules.conditions import show
 from rules.durations import DURATION_HINT, parse_duration, too_long
@@ -331,10 +332,14 @@ class SectionCompiler:
                     f"unknown channel '{channel}'",
                     hint,
                 )
-            elif not (isinstance(value, YScalar) and type(value.value) is int and value.value > 0):
+            elif not (
+                isinstance(value, YScalar)
+                and type(value.value) is int
+                and 0 < value.value <= MAX_CAPACITY
+            ):
                 self.error(
                     value.mark,
-                    f"capacity for {channel} must be a positive whole number",
+                    f"capacity for {channel} must be a whole number from 1 to {MAX_CAPACITY:,}",
                     f"tickets an agent takes at once, e.g. {channel}: 3",
                 )
             else:

@@ -106,3 +106,15 @@ async def test_a_misspelt_member_of_data_is_400_at_it(
     assert resp.json()["errors"][0]["detail"].startswith("unknown member; one of ")
     assert [e["pointer"] for e in listed.json()["errors"]] == ["/0" + pointer]
     await assert_nothing_written(settings)
+
+
+async def test_a_capacity_past_what_an_agent_can_hold_is_400_at_it(
+    ingress: Any, settings: Settings
+) -> None:
+    """2**63 - 1 had been accepted, a number Redis's and Lua's arithmetic cannot hold."""
+    presence = {"agent_id": "a-1", "status": "online", "capacity": {"chat": 2**63 - 1}}
+    async with client(ingress) as http:
+        resp = await http.post(URL, json={"type": "agent.presence", "data": presence}, headers=AUTH)
+    assert resp.status_code == 400, resp.text
+    assert [e["pointer"] for e in resp.json()["errors"]] == ["/data/capacity/chat"]
+    await assert_nothing_written(settings)

@@ -250,7 +250,7 @@ DOCUMENT_ERRORS = [
             "(hint: expected one of: least_loaded, round_robin)",
             "r.yaml:4:49: bad duration 'soon' for accept_timeout "
             "(hint: write durations like 30m, 1h, 1d or 2h30m (units: w d h m s))",
-            "r.yaml:4:72: capacity for chat must be a positive whole number "
+            "r.yaml:4:72: capacity for chat must be a whole number from 1 to 1,000 "
             "(hint: tickets an agent takes at once, e.g. chat: 3)",
             "r.yaml:4:75: unknown channel 'fax' (hint: expected one of: email, chat, sms, "
             "whatsapp, messenger, voice, webform)",
