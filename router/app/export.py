@@ -153,6 +153,10 @@ class Exported:
     skipped: int = 0
     """Records of the period that are too large or no valid interaction event
     (dead-lettered by the router, so no simulation of the day would see them either)."""
+    copies: int = 0
+    """Records of the period that repeat an event already written (its source and id):
+    a dead letter replayed, a producer's retry. The router routes an event once, so a
+    simulation of the day must see it once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,7 +541,8 @@ async def export_inbound(
     key = salt.encode() if salt else secrets.token_bytes(32)
     pseudonyms = Pseudonyms(key) if pseudonymize else None
     lines: list[tuple[datetime, bytes]] = []
-    read = skipped = 0
+    read = skipped = copies = 0
+    written: set[tuple[Any, Any]] = set()  # (source, id): the CloudEvents identity
     limits = settings.limits()
     async for batch in read_through(settings, Topic.INBOUND, progress):
         read += len(batch)
@@ -546,6 +551,11 @@ async def export_inbound(
             if found is None:
                 skipped += period.holds(datetime.fromtimestamp(record.timestamp / 1000, UTC))
             elif period.holds(found[0]):
+                identity = (found[1].get("source"), found[1].get("id"))
+                if identity in written:
+                    copies += 1
+                    continue
+                written.add(identity)
                 if pseudonyms is not None:
                     pseudonyms.see(found[1])
                 lines.append((found[0], orjson.dumps(found[1])))
@@ -558,4 +568,4 @@ async def export_inbound(
                 file.write(plain + b"\n")
             else:
                 file.write(orjson.dumps(pseudonyms.envelope(orjson.loads(plain))) + b"\n")
-    return Exported(read, len(lines), out, skipped)
+    return Exported(read, len(lines), out, skipped, copies)

@@ -341,6 +341,8 @@ def export_inbound(
             if done.skipped
             else ""
         )
+        if done.copies:
+            skipped += f" ({done.copies:,} copies of events already written left out)"
         err.print(
             f"read {counted(done.read, 'inbound record')}, wrote {done.written:,} to "
             f"{done.path}" + skipped,

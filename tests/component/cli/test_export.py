@@ -297,3 +297,18 @@ async def test_a_customer_named_before_their_own_message_is_pseudonymized_everyw
     pseudonym = second["data"]["customer"]["name"]
     assert first["data"]["subject"] == f"Invoice problem for {pseudonym}"
     assert set(second["data"]["customer"]) == {"email", "name"}
+
+
+async def test_a_copy_of_an_event_already_written_is_left_out_and_counted(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A replayed dead letter or a producer's retry puts an event on ``inbound`` twice;
+    the router routes it once, and the export had written it twice, so a simulation of
+    the day counted the message twice."""
+    first, second = inbound(0, 8 * 60, "a"), inbound(1, 9 * 60, "b")
+    await produce(settings, [first, second, first])
+    out = tmp_path / "day.jsonl"
+    done = await export_inbound(settings, Period(DAY, DAY + timedelta(days=1)), out)
+    assert (done.read, done.written, done.copies) == (3, 2, 1)
+    lines = out.read_bytes().splitlines()
+    assert [orjson.loads(line)["id"] for line in lines] == ["export-0", "export-1"]
