@@ -305,7 +305,7 @@ _TEXT_FIELDS = (
 _ADDRESS_FIELDS = ("inbox", "ticket.inbox", "customer.email")
 _NUMBER_FIELDS = tuple(
     f"{prefix}{name}"
-    for name in ("contacts", "reopen_count", "agent_replies")
+    for name in ("contacts", "reopen_count", "agent_replies", "handle_seconds")
     for prefix in ("ticket.", "")
     if prefix or name in TICKET_ALIASES
 )

@@ -194,8 +194,9 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
                     closest_or_all(trigger, TRIGGERS),
                 )
             )
+    own_now: datetime | None = None
     if (now_node := node.get("now")) is not None:
-        now = _time(now_node, errors) or now
+        own_now = _time(now_node, errors)
     event: dict[str, Any] | None = None
     if isinstance(event_node, YMap):
         errors.extend(_unknown_facts(event_node))
@@ -209,10 +210,12 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
                 )
             )
         else:
-            event = found[0]
+            # a recorded event is evaluated at its own time, as the router did and as
+            # ``rules explain`` does, unless the case says when
+            event, now = found[0], own_now or found[1] or now
     if not (isinstance(name, str) and event is not None and isinstance(expect_node, YMap)):
         return None
-    return Case(name, event, trigger, now, to_plain(expect_node), node.mark)
+    return Case(name, event, trigger, own_now or now, to_plain(expect_node), node.mark)
 
 
 def _unknown_facts(event: YMap) -> list[RuleError]:

@@ -47,6 +47,9 @@ _TICKET_FIELDS: dict[str, Callable[[Ticket], Any]] = {
     "created_at": lambda t: iso(t.created_at),
     "updated_at": lambda t: iso(t.updated_at),
     "rules_version": attrgetter("rules_version"),
+    "follow_up_of": attrgetter("follow_up_of"),
+    "handle_seconds": attrgetter("handle_seconds"),
+    "language": attrgetter("language"),
 }
 
 
@@ -118,6 +121,10 @@ def new_ticket_facts(
         "created_at": opened,
         "updated_at": opened,
         "rules_version": None,
+        "follow_up_of": None,
+        "handle_seconds": 0,
+        # the first message's language is the ticket's once the first pass is done
+        "language": None,
     }
 
 

@@ -41,6 +41,9 @@ TICKET_FIELDS = (
     "created_at",
     "updated_at",
     "rules_version",
+    "follow_up_of",
+    "handle_seconds",
+    "language",
 )
 TICKET_ALIASES = ("queue", "priority", "tags", "status", "contacts", "reopen_count")
 OPEN_PREFIXES = ("customer", "metadata")

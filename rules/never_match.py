@@ -32,6 +32,8 @@ _FIXED_AT_CREATION = (
     "agent_replies",
     "assignee",
     "sla_policy",
+    "handle_seconds",
+    "language",
 )
 """The ``ticket.*`` fields every new ticket has the same value in before its first
 pass (``rules.facts.new_ticket_facts``): queue null, tags [], priority normal, ..."""

@@ -166,13 +166,23 @@ def completed(
     return facts
 
 
+#: The least counts a trigger finds a ticket with when the rules run: the router counts
+#: the message (and the reopen) before it evaluates, so a message to a ticket is at
+#: least its second contact, a reopen at least its first.
+COUNTS_SEEN: dict[str, dict[str, int]] = {
+    "message.received": {"contacts": 2},
+    "ticket.reopened": {"contacts": 2, "reopen_count": 1},
+}
+
+
 def opened_at(
     facts: dict[str, Any], at: datetime, trigger: str = DEFAULT_TRIGGER
 ) -> dict[str, Any]:
     """The facts with the ticket opened ``at`` when the input did not say when (plain
     facts): the router opens a new ticket at its event's time, when it also evaluates.
     A ticket shown as ``new`` to a trigger that never finds one so (``STATUS_SEEN``: a
-    reopen, an accept timeout) is seen as that trigger finds it, ``open``."""
+    reopen, an accept timeout) is seen as that trigger finds it, ``open``; its counts as
+    the trigger finds them (``COUNTS_SEEN``): a reopen had shown ``reopen_count: 0``."""
     ticket = facts.get("ticket")
     if not isinstance(ticket, dict):
         return dict(facts)
@@ -180,6 +190,9 @@ def opened_at(
     seen = STATUS_SEEN.get(trigger, ("new",))
     if ticket.get("status") == "new" and "new" not in seen:
         ticket["status"] = seen[0]
+    for name, least in COUNTS_SEEN.get(trigger, {}).items():
+        if isinstance(count := ticket.get(name), int) and count < least:
+            ticket[name] = least
     if ticket.get("created_at") is None:
         stamp = iso(at)
         ticket |= {"created_at": stamp, "updated_at": stamp}
