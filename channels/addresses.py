@@ -83,8 +83,18 @@ def _display(text: str, decode: Callable[[str], str]) -> str | None:
         # a group's name ("Team: Anna <a@x>"): what follows the colon is the display name
         text = text.rsplit(":", 1)[1] if '"' not in text.split(":", 1)[0] else text
     text = QUOTED.sub(lambda m: re.sub(r"\\(.)", r"\1", m.group(1)), text)
-    name = SPACE.sub(" ", decode(text)).strip().strip('"').strip()
-    return name or None
+    return _unwrapped(SPACE.sub(" ", decode(text)).strip()) or None
+
+
+def _unwrapped(name: str) -> str:
+    """A name without the quotes around it (an encoded word that held them) or an
+    unpaired one at an end; the quotes within it stay: ``OOO "Romashka"`` had lost its
+    closing quote, ``ФГУП "СибНИА..."`` as well."""
+    if len(name) > 1 and name[0] == name[-1] == '"':
+        name = name[1:-1].strip()
+    if name.count('"') % 2:
+        name = name[1:] if name.startswith('"') else name[:-1] if name.endswith('"') else name
+    return name.strip()
 
 
 def _comment_name(text: str) -> str | None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 from email.policy import Policy
+from urllib.parse import unquote_to_bytes
 
 import structlog
 
@@ -59,6 +60,7 @@ from channels.mime_parser import (
     raw_bytes,
     raw_header,
     structure,
+    undecoded,
 )
 from channels.mime_repair import cut_glued_close, reused_boundary, undeclared_boundary
 from channels.pgp import ENCRYPTED, has_encrypted_block, read_signed
@@ -80,7 +82,6 @@ HTML_CUT = f"text/html: only the first {MAX_HTML_CHARS // 1024 // 1024} MiB of m
 TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels not read"
 FORWARD_TOO_DEEP = f"forwarded messages nested deeper than {MAX_DEPTH} levels not read"
 NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
-SPACED_NAME = re.compile(r"[^\s\"'=*][^\"'=*]*\s[^\"'=*]*\.[A-Za-z0-9]{1,8}")
 DSN = "message/delivery-status"
 #: The parts of a calendar message: its iMIP part and the same as a file (``invite.ics``).
 CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
@@ -159,7 +160,7 @@ class ParsedEmail:
 
 def _payload(part: Message, headers: Headers) -> bytes:
     """The decoded body of a leaf part; tolerant of padding errors and stray whitespace."""
-    raw = part.get_payload()
+    raw = undecoded(part)
     data = raw_bytes(raw) if isinstance(raw, str) else b""
     cte = (headers.text("content-transfer-encoding", part) or "").strip().lower()
     if cte == "base64":
@@ -176,7 +177,8 @@ def _payload(part: Message, headers: Headers) -> bytes:
 def _filename(part: Message, headers: Headers) -> str | None:
     """Disposition ``filename``, else Content-Type ``name`` (RFC 2231 and 2047 alike),
     else the raw parameter when the stdlib could not parse it (``name==?utf-8?q?...``),
-    stopped at a space (``filename=My Invoice.pdf``, unquoted), or lost its 8-bit
+    stopped at a space or a special character in an unquoted name (``filename=My
+    Invoice.pdf``, ``report(1).pdf``, ``attach/01``: it had kept ``report``), or lost its 8-bit
     characters (``filename=ci\xeble.txt`` in Latin-1: the raw header is read in the
     mail's charset, as every raw 8-bit header is)."""
     if not _may_name_a_file(part):
@@ -185,16 +187,47 @@ def _filename(part: Message, headers: Headers) -> str | None:
         name = part.get_filename()
     except Exception:  # noqa: BLE001 - malformed RFC 2231 parameters
         name = None
+    if name and REPLACEMENT in name:
+        name = _joined_pieces(part, headers) or name
     written = _written_name(part, headers)
     if written and (
         not name
-        or (SPACED_NAME.fullmatch(written) and written.startswith(name))
+        or (written[0] != '"' and written.startswith(name) and written != name)
         or (REPLACEMENT in name and REPLACEMENT not in written)
     ):
         name = written.strip('"')
     if not name:
         return None
     return clean(decode_words(headers.to_text(name))) or None
+
+
+#: One piece of an RFC 2231 name continued over several parameters: ``filename*1*=...``
+NAME_PIECE = re.compile(
+    r'(?i)(?:^|;)\s*(?:file)?name\*(\d{1,3})(\*?)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)'
+)
+
+
+def _joined_pieces(part: Message, headers: Headers) -> str | None:
+    """An RFC 2231 name continued over several pieces, joined as bytes before it is
+    decoded: a character whose bytes are split between two pieces (EUC-KR's two bytes,
+    ``...%C6%C4%C0;`` then ``%CF...``) is decoded piece by piece by the stdlib, each half
+    a U+FFFD. None when there are no such pieces."""
+    for header in ("content-disposition", "content-type"):
+        for raw in headers.raw(header, part):
+            pieces = sorted(
+                (int(n), bool(star), value.strip().strip('"'))
+                for n, star, value in NAME_PIECE.findall(raw.replace("\r\n", "").replace("\n", ""))
+            )
+            if len(pieces) < 2 or not pieces[0][1]:  # a name continued, its charset first
+                continue
+            charset, _, first = pieces[0][2].partition("'")
+            _, _, first = first.partition("'")  # the language, unused
+            data = b"".join(
+                unquote_to_bytes(value) if star else value.encode("utf-8", "surrogateescape")
+                for value, star in [(first, True), *((v, s) for _, s, v in pieces[1:])]
+            )
+            return decode_bytes(data, charset or None, ())
+    return None
 
 
 def _may_name_a_file(part: Message) -> bool:
@@ -311,7 +344,7 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
         if TOO_DEEP not in out.headers.warnings:
             out.headers.warnings.append(TOO_DEEP)
         return
-    ctype = part.get_content_type()
+    ctype = _media_type(part)
     if ctype in SEALED and SEALED[ctype] not in out.headers.warnings:
         out.headers.warnings.append(SEALED[ctype])  # the text is inside, not readable
     children = part.get_payload() if part.is_multipart() else None
@@ -338,6 +371,26 @@ def _walk(part: Message, out: _Walk, depth: int = 0) -> None:
         if NO_BOUNDARY not in out.headers.warnings:
             out.headers.warnings.append(NO_BOUNDARY)
     _leaf(part, ctype, out)
+
+
+#: A media type as RFC 2045 writes it, ``type/subtype`` of token characters
+MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+
+
+def _media_type(part: Message) -> str:
+    """The part's media type, read where the stdlib's is no type: ``application/pdf
+    name="x.pdf"`` (no ``;``) had been the type ``application/pdf name="x.pdf"``, and
+    a type with no ``/`` (``application-x-gzip``, ``X-ZIP``) becomes ``text/plain``, which
+    RFC 2045 defaults to, and a named part of it a file, ``application/octet-stream``."""
+    ctype = part.get_content_type()
+    if ctype == "text/plain":
+        written = raw_header(part, "content-type").split(";")[0].strip()
+        if written and "/" not in written and _may_name_a_file(part):
+            return "application/octet-stream"
+    if MEDIA_TYPE.fullmatch(ctype):
+        return ctype
+    head = MEDIA_TYPE.match(ctype)
+    return head.group(0) if head else ctype
 
 
 def _leaf(part: Message, ctype: str, out: _Walk) -> None:
@@ -402,8 +455,12 @@ def skip_banner(raw: bytes) -> tuple[bytes, bool]:
     """A forwarded message pasted with its banner (``---------- Forwarded message ---``,
     ``Begin forwarded message:``) above the headers: the banner lines are dropped. Blank
     lines above the headers are dropped too (a client's saved mail, a tool that wrote
-    one): the stdlib reads a first empty line as the end of no headers at all."""
+    one): the stdlib reads a first empty line as the end of no headers at all. So is
+    whitespace before the first header (`` From: ...``), which the stdlib reads as the
+    continuation of no header, losing it."""
     head = raw.lstrip(b"\r\n")
+    if head[:1] in (b" ", b"\t") and HEADER_LINE.match(stripped := head.lstrip(b" \t")):
+        head = stripped
     lines = head.split(b"\n", BANNER_MAX_LINES + 1)
     if not lines or HEADER_LINE.match(lines[0]) or lines[0].startswith(b"From "):
         return head, False

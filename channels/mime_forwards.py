@@ -20,7 +20,7 @@ from typing import Protocol
 
 from channels.header_policy import PLAIN_HEADERS
 from channels.mail_headers import HeaderReader
-from channels.mime_parser import HEADER_LINE, decode_base64, raw_bytes, structure
+from channels.mime_parser import HEADER_LINE, decode_base64, raw_bytes, structure, undecoded
 from router.events import Attachment
 
 #: Forwarded messages sent base64 or quoted-printable are decoded and parsed again for a
@@ -70,7 +70,7 @@ def _decoded_message(sub: Message, cte: str, linesep: str) -> bytes:
     body with no headers, quoted-printable's header lines (it leaves ASCII lines mostly
     as they are) as headers, which are written back as they came, with the blank line
     below them only if there was one."""
-    payload = sub.get_payload()
+    payload = undecoded(sub)
     if sub.is_multipart() or not isinstance(payload, str):
         try:
             encoded = sub.as_bytes(policy=SERIALISE[linesep])

@@ -20,7 +20,7 @@ from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Policy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 MAX_DEPTH = 32
 MAX_PARTS = 500
@@ -40,6 +40,14 @@ BOUNDARY_PARAM = re.compile(r'(?i)[;\s]\s*boundary\s*=\s*(?:"([^"]+)"|([^";\s]+)
 
 def raw_bytes(value: str) -> bytes:
     return value.encode("utf-8", errors="surrogateescape")
+
+
+def undecoded(part: Message) -> Any:
+    """A part's payload as the parser left it: ``get_payload()`` decodes a text payload
+    holding raw 8-bit bytes with the part's charset and ``errors="replace"`` (ASCII for
+    an unknown one), so a quoted-printable ``Grüße`` written in 8-bit Latin-1 under a
+    ``utf-8`` label had come back ``Gr��e`` before the charset fallback could read it."""
+    return getattr(part, "_payload", None)
 
 
 def decode_base64(data: bytes) -> bytes:
