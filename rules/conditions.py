@@ -16,7 +16,7 @@ import regex
 from rules.calendar import Calendar
 from rules.errors import Mark
 from rules.fields import FieldTable, Values
-from rules.operators import MATCH_TIMEOUT_S, Test, match_probe, operator_test
+from rules.operators import GAVE_UP, MATCH_TIMEOUT_S, Test, match_probe, operator_test
 
 TIMED_OUT = f"timed out after {round(MATCH_TIMEOUT_S * 1000)} ms: counts as no match"
 
@@ -96,10 +96,16 @@ class Condition:
                 return None
             return "none of: " + "; ".join(r for r in reasons if r)
         if self.kind == "not":
-            if self.children[0].explain(values) is not None:
-                return None
-            return f"not ({self.children[0].text}): it holds"
+            return self._explain_not(values)
         return self._explain_test(values)
+
+    def _explain_not(self, values: Values) -> str | None:
+        reason = self.children[0].explain(values)
+        if reason is None:
+            return f"not ({self.children[0].text}): it holds"
+        if TIMED_OUT in reason:
+            return f"not ({self.children[0].text}): a search in it gave up, so neither holds"
+        return None
 
     def _explain_test(self, values: Values) -> str | None:
         outcome = self.probe(values) if self.probe is not None else self.test(values)
@@ -172,10 +178,14 @@ def any_of(children: Sequence[Condition], mark: Mark | None = None) -> Condition
 
 
 def not_of(child: Condition, mark: Mark | None = None) -> Condition:
+    """The negation of ``child``; false, too, when a search in ``child`` gave up: its
+    "no match" is no answer, and a crafted message that makes ``(a|aa)+$`` give up must
+    not switch on every rule written ``not: {text: {matches: ...}}``."""
     inner = child.test
 
     def test(values: Values) -> bool:
-        return not inner(values)
+        before = GAVE_UP[0]
+        return not inner(values) and GAVE_UP[0] == before
 
     return Condition(
         "not", test, f"not ({child.text})", key=("not", child.key), mark=mark, children=(child,)

@@ -53,6 +53,11 @@ OPERATORS = (
 _SEQ = (list, tuple)
 
 
+GAVE_UP = [0]
+"""Searches that gave up in this process (time or the event's budget spent), counted so
+that ``not`` can tell a search's answer from its giving up (``conditions.not_of``)."""
+
+
 def bounded_search(pattern: regex.Pattern[str]) -> Callable[[str], bool]:
     """``pattern`` found in a text, within MATCH_TIMEOUT_S. The text is a customer's, so a
     pattern that backtracks without bound (``(a|aa)+$`` on "aaaa…!") would otherwise hold
@@ -71,12 +76,14 @@ def bounded_search(pattern: regex.Pattern[str]) -> Callable[[str], bool]:
         limit = MATCH_TIMEOUT_S
         if budget is not None:
             if budget[0] <= 0:  # the event's budget is spent (said when it timed out)
+                GAVE_UP[0] += 1
                 return False
             limit = min(limit, budget[0])
         began = time.monotonic()
         try:
             return search(text, timeout=limit, concurrent=True) is not None
         except TimeoutError:
+            GAVE_UP[0] += 1
             log.warning(
                 "rule_pattern_timed_out",
                 pattern=pattern.pattern[:200],
@@ -342,11 +349,17 @@ def _ordered(op: str, limit: float, s: int) -> Test:
         "lte": limit.__ge__,
     }[op]
 
-    def ordered(v: Values) -> bool:
-        x = v[s]
+    def one(x: Any) -> bool:
         if type(x) is int:
             return compare(x)
         n = _number(x)
         return n is not None and compare(n)
+
+    def ordered(v: Values) -> bool:
+        x = v[s]
+        if type(x) is int:
+            return compare(x)
+        # a list field (``metadata.amounts``): any element, as every other test reads one
+        return any(one(item) for item in x) if isinstance(x, _SEQ) else one(x)
 
     return ordered

@@ -179,6 +179,7 @@ class SectionCompiler:
         zone = self._timezone(spec)
         hours: dict[str, tuple[tuple[int, int], ...]] = {}
         hours_node = spec.get("hours")
+        reported = len(self.errors)
         if hours_node is None:
             self.error(spec.mark, f"calendar '{name}' needs 'hours'", "e.g. mon: [09:00-17:00]")
         else:
@@ -198,7 +199,10 @@ class SectionCompiler:
                     mark = hours_map.keys[day] if hours_map else shifts_node.mark
                     self.error(mark, f"calendar '{name}': shifts on {day} overlap", hint)
         holidays = self._holidays(spec.get("holidays"))
-        if zone is None or hours_node is None or any(map(_overlap, hours.values())):
+        # a refused shift is reported where it is: the calendar built without it would
+        # add "needs at least one shift" for a calendar whose author wrote one
+        refused = len(self.errors) > reported
+        if zone is None or hours_node is None or refused or any(map(_overlap, hours.values())):
             return
         try:
             self.calendars[name] = Calendar(name, zone, hours, holidays)

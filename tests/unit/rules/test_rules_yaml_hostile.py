@@ -132,3 +132,38 @@ def test_deep_block_nesting_is_located_at_the_level_too_deep() -> None:
         "r.yaml:66:66: YAML nested too deeply"
         " (hint: rules need only a few levels of nesting: flatten the deepest part)"
     ]
+
+
+def test_a_search_that_gives_up_under_not_does_not_make_the_rule_match() -> None:
+    """``not`` of a search that gave up had matched: a crafted text switched on every
+    rule written ``not: {text: {matches: ...}}``, and ``explain`` hid why."""
+    rules = loads_ruleset(
+        BASE + 'rules:\n  - {name: d, if: {not: {text: {matches: "^(a|aa)+$"}}}, then: {}}\n'
+    )
+    crafted = rules.evaluate({"channel": "email", "text": "a" * 50 + "!"}, now=NOW)
+    assert crafted.matched == ()
+    assert rules.evaluate({"channel": "email", "text": "hello"}, now=NOW).matched == ("d",)
+    [evaluation] = crafted.evaluations
+    assert evaluation.failed_condition is not None
+    assert "a search in it gave up, so neither holds" in evaluation.failed_condition
+
+
+@pytest.mark.parametrize(("op", "matched"), [("gt", ("r",)), ("lt", ("r",)), ("gte", ())])
+def test_an_ordered_test_on_a_list_field_tests_any_element(op: str, matched: tuple[str]) -> None:
+    """Every other test reads a list field element by element; ``gt`` had been false."""
+    limit = {"gt": 100, "lt": 10, "gte": 501}[op]
+    rules = loads_ruleset(
+        BASE + f"rules:\n  - {{name: r, if: {{metadata.amounts: {{{op}: {limit}}}}}, then: {{}}}}\n"
+    )
+    facts = {"channel": "email", "metadata": {"amounts": [5, "500"]}}
+    assert rules.evaluate(facts, now=NOW).matched == matched
+
+
+def test_a_calendar_whose_only_shift_is_refused_has_that_one_error() -> None:
+    """A second error, "a calendar needs at least one shift in the week", had followed
+    for a calendar whose author wrote one."""
+    text = BASE + 'calendars:\n  c: {timezone: UTC, hours: {mon: ["22:00-06:00"]}}\n'
+    assert [e.split(":", 3)[3].strip() for e in errors_of(text)] == [
+        "shift '22:00-06:00' ends before it starts; split a night shift over two days"
+        " (22:00-24:00 and 00:00-06:00) (hint: write shifts like 09:00-17:00)"
+    ]
