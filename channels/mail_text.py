@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from inscriptis import get_text
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
 
 from channels.charsets import decode_bytes, without_bom
 from router.events import Attachment
@@ -222,6 +224,12 @@ def bounded_html(html: str) -> tuple[str, bool]:
     return html[: cut if cut > 0 else MAX_HTML_CHARS], True
 
 
+#: inscriptis's strict CSS profile: its default (relaxed) pads every ``<span>`` with
+#: spaces, and mail writes text in spans (Outlook: ``<span>Hello</span><span>,</span>``),
+#: which came out ``Hello ,`` and ``Call now .``.
+STRICT = ParserConfig(css=CSS_PROFILES["strict"])
+
+
 def html_to_text(html: str) -> str:
     """Readable text with paragraph breaks; a "text/html" part without tags is text.
     Only the first ``MAX_HTML_CHARS`` of markup are rendered (see ``bounded_html``).
@@ -231,7 +239,7 @@ def html_to_text(html: str) -> str:
     if not HAS_TAG.search(html):
         return trim_text(html)
     try:
-        text = str(get_text(html))
+        text = str(get_text(html, STRICT))
     except Exception:  # noqa: BLE001 - lxml refuses some documents; tags stripped instead
         text = re.sub(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h\d)>", "\n", html)
         text = re.sub(r"[ \t]+", " ", re.sub(r"<[^>]*>", " ", text))

@@ -101,3 +101,19 @@ def test_whitespace_before_the_first_header_is_skipped() -> None:
     parsed = load("enmime-bad-header-start.raw")
     assert parsed.sender is not None
     assert (parsed.sender.email, parsed.subject) == ("james@makita.skynet", "plain text")
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ('<p>Call <span style="color:red">now</span>.</p>', "Call now."),
+        ("<div><span>Hello</span><span>,</span> <b>Anna</b></div>", "Hello, Anna"),
+        ("<p>Error<span>!!</span></p>", "Error!!"),
+    ],
+)
+def test_html_text_in_spans_reads_as_a_browser_shows_it(html: str, text: str) -> None:
+    """Spans had been padded with spaces (``Call now .``, ``Hello , Anna``): mail, Outlook's
+    above all, writes its text in spans, which a browser runs together."""
+    from channels.mail_text import html_to_text
+
+    assert html_to_text(html) == text
