@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import re
 import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -61,8 +62,26 @@ SLUGS = {
     408: "request-timeout",
     431: "headers-too-large",
     503: "service-unavailable",
+    501: "not-implemented",
     505: "http-version-not-supported",
 }
+#: A request line (RFC 9112 3): a method (a token, RFC 9110 5.6.2), a target, a version
+REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}) [^\s]+ HTTP/\d\.\d\r?\n")
+#: The methods llhttp reads; any other token is one it refuses, which is no malformed
+#: request but a method this server does not know: 501 (RFC 9110 15.6.2), not 400
+LLHTTP_METHODS = frozenset(
+    b"DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH"
+    b" SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY"
+    b" SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE QUERY".split()
+)
+
+
+def unknown_method(opening: bytes) -> str | None:
+    """The method of a well-formed request line that llhttp refused for it, or None."""
+    found = REQUEST_LINE.match(opening)
+    if found is None or found.group(1) in LLHTTP_METHODS:
+        return None
+    return found.group(1).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +475,7 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
             self._parsed_head = 0  # the request line and headers parsed so far
             self._head_too_large = False
             self._refusal: tuple[int, str] | None = None
+            self._opening = b""  # the first bytes of the request being read
 
         def on_url(self, url: bytes) -> None:
             self._parsed(len(url))
@@ -476,6 +496,8 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
                 raise ValueError("request line and headers over the limit")
 
         def data_received(self, data: bytes) -> None:
+            if self._head_bytes == 0:
+                self._opening = data[:8192]
             if self._head_bytes is not None:
                 self._head_bytes += len(data)
             super().data_received(data)
@@ -509,6 +531,9 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
                 self._answer(431, _detail(431, None, self._limit))
             elif self._refusal is not None:
                 self._answer(*self._refusal)
+            elif (method := unknown_method(self._opening)) is not None:
+                detail = f"the method {method} is not implemented (methods are case-sensitive)"
+                self._answer(501, detail)
             else:
                 self._answer(400, _detail(400, None, None))
 

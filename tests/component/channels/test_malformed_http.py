@@ -141,6 +141,23 @@ async def test_a_request_the_parser_refuses_is_answered_with_problem_json(
         assert (await client.get(f"http://127.0.0.1:{ingress_port}/healthz")).status_code == 200
 
 
+@pytest.mark.parametrize("method", [b"BREW", b"get"])
+async def test_an_unknown_method_is_501_not_a_malformed_request(
+    ingress_port: int, method: bytes
+) -> None:
+    """llhttp refuses a method it does not know, and the answer had been 400 "malformed";
+    RFC 9110 (15.6.2) has 501 for it. Methods are case-sensitive: ``get`` is unknown."""
+    if ProblemHttpToolsProtocol is None:
+        pytest.skip("httptools is not installed; h11 hands such a method to the app (405)")
+    request = method + b" /healthz HTTP/1.1\r\nHost: ingress\r\n\r\n"
+    problem = assert_protocol_problem(await exchange(ingress_port, request), 501)
+    assert problem["detail"] == (
+        f"the method {method.decode()} is not implemented (methods are case-sensitive)"
+    )
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"http://127.0.0.1:{ingress_port}/healthz")).status_code == 200
+
+
 async def test_a_malformed_request_after_a_good_one_on_a_kept_alive_connection(
     ingress_port: int,
 ) -> None:
