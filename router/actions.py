@@ -205,8 +205,8 @@ class AgentPresence(Action):
     agent_id: Ident
     status: Literal["online", "away", "offline"]
     skills: list[Ident] | None = None
-    capacity: dict[Channel, Annotated[int, Field(ge=0, le=MAX_CAPACITY, strict=True)]] | None = (
-        Field(default=None, description=f"Concurrent tickets per channel ({', '.join(CHANNELS)}).")
+    capacity: dict[Channel, Seats] | None = Field(
+        default=None, description=f"Concurrent tickets per channel ({', '.join(CHANNELS)})."
     )
 
 
