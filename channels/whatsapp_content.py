@@ -54,11 +54,12 @@ def wa_content(kind: str, body: dict[str, Any]) -> tuple[str, list[Attachment], 
     return (render(part, body).strip() if render else ""), [], []
 
 
-def wa_reply_ids(kind: str, body: dict[str, Any]) -> dict[str, str]:
+def wa_reply_ids(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """What the business set behind the button or list row the customer tapped, the one
     thing its bot can act on (the title shown is only the text): a template's quick-reply
     button as ``button_payload``, an interactive button or list row as ``reply_id`` (as
-    Messenger's ``postback`` and ``quick_reply``)."""
+    Messenger's ``postback`` and ``quick_reply``); an answer to the business asking to
+    call, as ``call_permission`` (its ``response``, ``expiration_timestamp``...)."""
     part = body.get(kind)
     if not isinstance(part, dict):
         return {}
