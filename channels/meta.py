@@ -28,10 +28,11 @@ from channels.body import (
 from channels.deps import Ingress
 from channels.meta_payloads import Envelope, Extracted, extract_any
 from channels.models import AcceptedBody, problem_responses
-from channels.problems import Problem, signature_problem
+from channels.problems import PartlyWritten, Problem, signature_problem
 from channels.publish import Publisher
 from channels.signatures import META_HEADER, matches_any, verify_meta
 from router.actions import strip_controls
+from router.errors import BackendUnavailable
 from router.events import Interaction
 from router.health import HeadRoute
 
@@ -111,16 +112,22 @@ async def publish_all(
     and no later chunk is started; Meta's redelivery names the same ids, so what was
     written is answered ``duplicate``."""
     events: list[AcceptedBody] = []
+    written: list[tuple[str, str]] = []  # (Meta's message id, event id), for a 503
     for start in range(0, len(messages), CHUNK):
         chunk = messages[start : start + CHUNK]
         outcomes = await asyncio.gather(
             *(publisher.interaction(source, pid, without_controls(m)) for pid, m in chunk),
             return_exceptions=True,
         )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-            events.append(AcceptedBody(id=outcome.id, duplicate=outcome.duplicate))
+        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        for (pid, _), outcome in zip(chunk, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                events.append(AcceptedBody(id=outcome.id, duplicate=outcome.duplicate))
+                written.append((pid or "?", outcome.id))
+        if isinstance(failed, BackendUnavailable) and written:
+            raise PartlyWritten(failed, written, "messages") from failed
+        if failed is not None:
+            raise failed
     return events
 
 

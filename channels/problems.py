@@ -70,14 +70,18 @@ class Problem(Exception):
 
 
 class PartlyWritten(BackendUnavailable):
-    """Kafka or Redis failed part-way through a list of actions: the items in ``written``
-    (pointer, event id) were on Kafka before it. The 503 names them instead of claiming
-    that nothing was written."""
+    """Kafka or Redis failed part-way through a request that writes several events (a
+    list of actions, a Meta batch): the items in ``written`` (how the request names them,
+    event id) were on Kafka before it. The 503 names them instead of claiming that
+    nothing was written."""
 
-    def __init__(self, cause: BackendUnavailable, written: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, cause: BackendUnavailable, written: list[tuple[str, str]], items: str = "actions"
+    ) -> None:
         super().__init__(cause.backend, str(cause).removeprefix(f"{cause.backend}: "))
         self.cause = cause
         self.written = written
+        self.items = items
 
 
 def signature_problem(header: str, detail: str) -> Problem:
@@ -266,7 +270,7 @@ def _partly_written(exc: PartlyWritten) -> str:
     else:
         rest = "the rest were not"
     return (
-        f"{exc}: the actions {done} were written before it; {rest}. Retry with the same "
+        f"{exc}: the {exc.items} {done} were written before it; {rest}. Retry with the same "
         "Idempotency-Key (what was written is answered as a duplicate), or send only the rest"
     )
 

@@ -173,3 +173,28 @@ async def test_the_openapi_document_shows_both_answers(client: httpx.AsyncClient
         "#/components/schemas/EmptyBatch",  # an empty CloudEvents batch: no event named
     }
     assert set(schemas["ListAccepted"]["required"]) == {"id", "duplicate", "events"}
+
+
+async def test_a_meta_batch_cut_by_a_broker_failure_names_what_was_written() -> None:
+    """Its 503 had said "nothing was written" with the first messages on Kafka."""
+    from channels.meta import publish_all
+    from channels.problems import PartlyWritten
+    from router.errors import BackendUnavailable
+    from router.events import Customer
+
+    class FailsSecond(Remembering):
+        async def interaction(
+            self, source: str, provider_id: str | None, data: Interaction, **_: object
+        ) -> Accepted:
+            if provider_id == "m_2":
+                raise BackendUnavailable("kafka", "no broker answered in time")
+            return await super().interaction(source, provider_id, data)
+
+    message = Interaction(
+        channel="messenger", customer=Customer(handles={"messenger": "p1"}), inbox="page", text="hi"
+    )
+    publisher = FailsSecond()
+    with pytest.raises(PartlyWritten) as cut:
+        await publish_all(publisher, "/v1/channels/messenger", [("m_1", message), ("m_2", message)])  # type: ignore[arg-type]
+    assert [pid for pid, _ in cut.value.written] == ["m_1"]
+    assert cut.value.items == "messages"
