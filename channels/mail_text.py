@@ -18,6 +18,7 @@ from inscriptis.model.config import ParserConfig
 
 from channels.charsets import decode_bytes, without_bom
 from router.events import Attachment
+from router.ids import message_key
 
 #: RFC 2047 encoded words; their text may hold spaces, which the RFC forbids and mailers
 #: write (``=?UTF-8?Q? Personal=C3=A4nderung?=``): read as spaces, as mail programs do.
@@ -94,17 +95,19 @@ def trim_text(text: str) -> str:
 
 
 def message_ids(value: str | None) -> list[str]:
-    """Message ids without angle brackets, in order, deduplicated, the part right of the
-    ``@`` in lower case: it is a domain (RFC 5322), and a mailer that changes its case
-    in In-Reply-To still answers the same message."""
+    """Message ids without angle brackets, in order, as written, each once (two that
+    differ only in their domain's case are one: ``router.ids.message_key``, by which
+    the router files and finds threads). Kept as written, an auto-reply's In-Reply-To
+    names the customer's message byte for byte, which mail clients thread by."""
     if not value:
         return []
     ids = MSG_ID.findall(value) or value.split()
-    seen: dict[str, None] = {}
+    seen: dict[str, str] = {}
     for mid in ids:
-        left, at, right = mid.strip().rpartition("@")
-        seen.setdefault(f"{left}{at}{right.lower()}" if at else right, None)
-    return [m for m in seen if m]
+        written = mid.strip()
+        if key := message_key(written):
+            seen.setdefault(key, written)
+    return list(seen.values())
 
 
 def parse_date(value: str | None) -> datetime | None:

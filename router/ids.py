@@ -91,3 +91,13 @@ def customer_id_for(identity: str) -> str:
     no thread store to ask, and need the same name on every run. The router never names a
     customer so (``new_customer_id``): a live ``customer.id`` differs from this one."""
     return "C-" + uuid.uuid5(NAMESPACE, f"customer\x1f{identity}").hex[:16]
+
+
+def message_key(message_id: str) -> str:
+    """A message id as threads are filed and looked up by: the part right of the ``@``
+    in lower case (it is a domain, RFC 5322, and a mailer that
+    changes its case in In-Reply-To still answers the same message). Events keep ids as
+    written: a reply's In-Reply-To must name the parent byte for byte, as mail clients
+    compare them (Microsoft 365 writes ``...@AM9PR04MB8412.eurprd04.prod.outlook.com``)."""
+    left, at, right = message_id.strip().rpartition("@")
+    return f"{left}{at}{right.lower()}" if at else right

@@ -10,7 +10,7 @@ from consumers.domain.assignment import worked_by
 from consumers.domain.sla import customer_wrote, resumed
 from router.actions import MAX_HANDLE_SECONDS
 from router.events import Interaction, Ticket
-from router.ids import ticket_id
+from router.ids import message_key, ticket_id
 from router.vocabulary import CONTACT_CALLS, SETTLED
 from rules import RuleSet
 
@@ -132,7 +132,7 @@ def thread_key(interaction: Interaction) -> str | None:
     call's id (``call:<id>``), so the events of one call find its ticket."""
     thread = interaction.thread
     if thread.message_id:
-        return thread.message_id
+        return message_key(thread.message_id)
     return f"call:{thread.call_id}" if thread.call_id else None
 
 
@@ -145,6 +145,7 @@ def reply_refs(interaction: Interaction) -> list[str]:
     another follow-up beside the one the conversation moved to."""
     thread = interaction.thread
     ordered = [thread.in_reply_to, *reversed(thread.references)]
+    ordered = [message_key(r) for r in ordered if r]
     if thread.call_id:
         ordered.append(f"call:{thread.call_id}")
     return list(dict.fromkeys(r for r in ordered if r))

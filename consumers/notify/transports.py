@@ -7,6 +7,7 @@ connection died after the message went out, so the ledger counts it as maybe del
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 import ssl
 import sys
@@ -111,6 +112,32 @@ def email_message(out: Outgoing, sender: str) -> EmailMessage:
     return msg
 
 
+#: The headers of message ids, which the email package folds as text: an id longer than
+#: a line (Microsoft 365 writes 80 characters) became RFC 2047 encoded words, which RFC
+#: 2047 (section 5) forbids in a msg-id and no mail client matches to the parent.
+ID_HEADERS = ("In-Reply-To", "References")
+
+
+def flattened(msg: EmailMessage, *, utf8: bool = False, cte_type: str = "8bit") -> bytes:
+    """The message as SMTP sends it (``aiosmtplib``'s flattening), its id headers written
+    as they are, folded only between ids. Ids that are not ASCII outside SMTPUTF8 are
+    left to the email package."""
+    lifted = [
+        (name, str(value))
+        for name in ID_HEADERS
+        if (value := msg[name]) is not None and (utf8 or str(value).isascii())
+    ]
+    rest = copy.copy(msg)
+    for name, _ in lifted:
+        del rest[name]
+    flat = flatten_message(rest, utf8=utf8, cte_type=cte_type)
+    if not lifted:
+        return flat
+    end = flat.index(b"\r\n\r\n") + 2
+    lines = [f"{name}: " + "\r\n ".join(value.split()) + "\r\n" for name, value in lifted]
+    return flat[:end] + "".join(lines).encode() + flat[end:]
+
+
 def parse_smtp_url(url: str) -> SmtpServer:
     """``SWITCHBOARD_SMTP_URL`` as the transport connects with it (see
     ``router.smtp_url``); a malformed one names the setting."""
@@ -190,7 +217,7 @@ class SmtpTransport:
         encoding = "utf-8" if utf8 else "ascii"  # SMTPUTF8 (RFC 6531): the addresses as UTF-8
         await smtp.mail(sender, options=options, encoding=encoding)
         await smtp.rcpt(to, encoding=encoding)
-        return flatten_message(msg, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
+        return flattened(msg, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
 
     async def _body(self, smtp: aiosmtplib.SMTP, flat: bytes) -> None:
         """DATA, the message and the server's final reply, with ``data_timeout_s`` (RFC

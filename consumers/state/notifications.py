@@ -24,6 +24,7 @@ from typing import Any, Literal, cast
 
 from consumers.deadletter import redacted
 from consumers.state.thread_reads import OWNER_SEP
+from router.ids import message_key
 from router.keys import Keys
 from router.redis import RedisClient, load_script, redis_errors, text
 
@@ -90,12 +91,11 @@ class NotificationLedger:
         return {text(k): text(v) for k, v in raw.items()}
 
     async def own_message(self, message_id: str, customer_id: str, ticket_id: str) -> None:
-        """File ``message_id`` (without angle brackets, its domain in lower case, as the
-        ingress keeps ids) under the ticket as the thread store files an inbound one:
+        """File ``message_id`` (as ``router.ids.message_key`` files every thread's ids)
+        under the ticket as the thread store files an inbound one:
         the global reply index (first writer wins, no TTL) and the customer's message
         index (which erasure reads to delete both)."""
-        left, at, right = message_id.strip().strip("<>").rpartition("@")
-        mid = f"{left}{at}{right.lower()}"
+        mid = message_key(message_id.strip().strip("<>"))
         with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
                 pipe.set(

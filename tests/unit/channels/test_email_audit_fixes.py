@@ -199,7 +199,7 @@ def test_an_in_reply_to_over_the_limit_is_dropped_with_a_warning() -> None:
 def test_an_in_reply_to_over_the_limit_keeps_a_first_id_before_the_cut() -> None:
     huge = "a" * (MAX_HEADER_CHARS + 10) + "@x.test"
     parsed = parse_email(with_header(f"In-Reply-To: <p1@X.test>\r\n <{huge}>"))
-    assert (parsed.in_reply_to, parsed.warnings) == ("p1@x.test", [])
+    assert (parsed.in_reply_to, parsed.warnings) == ("p1@X.test", [])
 
 
 # --- 3. a Subject over the limit ---------------------------------------------------------

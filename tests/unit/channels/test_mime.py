@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from channels.email import to_interaction
 from channels.mime import decode_words, parse_email
 from channels.mime_parser import MAX_DEPTH, MAX_PARTS
+from router.ids import message_key
 
 pytestmark = pytest.mark.unit
 
@@ -204,15 +205,19 @@ def test_ids_dates_and_recipients() -> None:
     assert parsed.date.isoformat() == "2026-11-03T15:15:00+00:00"
 
 
-def test_message_ids_compare_case_insensitively_in_the_domain() -> None:
+def test_message_ids_are_kept_as_written_and_compare_case_insensitively_in_the_domain() -> None:
+    """Kept as written, so an auto-reply names the parent byte for byte (mail clients
+    thread by exact ids); filed and looked up by ``message_key``, so a mailer that
+    changes a domain's case still answers the same message."""
     raw = mail(
         "From: a@example.com\nMessage-ID: <m2.R@Mail.Example>\n"
         "In-Reply-To: <m1.R@MAIL.EXAMPLE>\nReferences: <m0.R@Mail.EXAMPLE> <m1.R@mail.example>"
     )
     parsed = parse_email(raw)
-    assert parsed.message_id == "m2.R@mail.example"
-    assert parsed.in_reply_to == "m1.R@mail.example"
-    assert parsed.references == ["m0.R@mail.example", "m1.R@mail.example"]
+    assert parsed.message_id == "m2.R@Mail.Example"
+    assert parsed.in_reply_to == "m1.R@MAIL.EXAMPLE"
+    assert parsed.references == ["m0.R@Mail.EXAMPLE", "m1.R@mail.example"]
+    assert message_key(parsed.in_reply_to) == message_key(parsed.references[-1])
 
 
 def test_bad_date_is_none() -> None:

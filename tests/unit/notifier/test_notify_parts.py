@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import astuple
 from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from consumers.notify.templates import Templates
 from consumers.notify.transports import (
     Outgoing,
     email_message,
+    flattened,
     message_id,
     parse_smtp_url,
     retry_after,
@@ -400,3 +403,22 @@ def test_a_field_with_no_value_reads_as_nothing_not_none(tmp_path: Path) -> None
     (tmp_path / "hi.email.j2").write_text("Hello {{ customer.name }}, ref {{ ticket.id }}")
     context = {"customer": {"name": None}, "ticket": {"id": "T-1"}}
     assert Templates(tmp_path).render("hi", "email", context).body == "Hello , ref T-1\n"
+
+
+@pytest.mark.parametrize("utf8", [False, True])
+def test_a_long_message_id_is_written_whole_not_as_encoded_words(utf8: bool) -> None:
+    """Microsoft 365 writes Message-IDs of about 80 characters, and the email package
+    folded such an id as RFC 2047 encoded words (``=?utf-8?q?=3CAM9PR04...``), which no
+    mail client matches to the customer's message: the auto-reply left their thread."""
+    parent = "<AM9PR04MB8412B1A3C6E2D5F9A7C1B2E4D9A1@AM9PR04MB8412.eurprd04.prod.outlook.com>"
+    references = f"<root-1@Mail.Example.COM> {parent}"
+    out = Outgoing(AUTO_REPLY, "Re: Invoice", "Hello\n", "T-1", parent, references)
+    flat = flattened(email_message(out, "support@acme.example"), utf8=utf8)
+    head = flat.split(b"\r\n\r\n", 1)[0].decode()
+    assert "=?" not in head
+    assert f"\r\nIn-Reply-To: {parent}\r\n" in head
+    assert f"\r\nReferences: <root-1@Mail.Example.COM>\r\n {parent}" in head
+    assert max(len(line) for line in head.split("\r\n")) <= 998
+    parsed = BytesParser(policy=policy.default).parsebytes(flat)
+    assert parsed["In-Reply-To"] == parent
+    assert parsed["References"].split() == references.split()
