@@ -35,6 +35,10 @@ PRINTED = "console"  # `dev`: printed, as no provider is configured
 """What a transport answers for a message it did not send (the ledger records it skipped)."""
 
 
+MAYBE_QUEUED = frozenset({500, 502, 504})
+"""Twilio answers that do not say the message was not taken: 503 and 429 do."""
+
+
 class SendFailed(SwitchboardError):
     """The provider did not take the message. ``answer`` is its word, for the dead letter."""
 
@@ -292,9 +296,12 @@ class TwilioTransport:
         self._sender = sender
 
     async def send(self, out: Outgoing) -> str:
-        to, sender = out.delivery.to, out.delivery.sender or self._sender
+        # a number written with the prefix (SWITCHBOARD_TWILIO_FROM=whatsapp:+1...) had
+        # been sent as whatsapp:whatsapp:+1..., and as whatsapp:+1... for an SMS
+        to = out.delivery.to.removeprefix("whatsapp:")
+        sender = (out.delivery.sender or self._sender).removeprefix("whatsapp:")
         if out.delivery.medium == "whatsapp":
-            to, sender = f"whatsapp:{to.removeprefix('whatsapp:')}", f"whatsapp:{sender}"
+            to, sender = f"whatsapp:{to}", f"whatsapp:{sender}"
         form = {"To": to, "From": sender, "Body": out.body.strip()}
         try:
             resp = await self._client.post(self._path, data=form)
@@ -311,6 +318,9 @@ class TwilioTransport:
         raise SendFailed(
             answer,
             retriable=resp.status_code == 429 or resp.status_code >= 500,
+            # Twilio's 500 (error 20500) and a gateway's 502/504 may come after the
+            # message was queued: a retry may send it twice, so it is tried at most once more
+            unknown=resp.status_code in MAYBE_QUEUED,
             retry_after=retry_after(resp.headers.get("Retry-After")),
         )
 
