@@ -71,13 +71,16 @@ class Templates:
         )
 
     def _subject(self, name: str, context: dict[str, Any]) -> str:
+        """``NAME.subject.j2`` rendered, with ``reply_subject`` (what is used without it:
+        "Re: " and the answered email's subject, its own prefixes dropped)."""
+        ticket = context.get("ticket") or {}
+        answered = (context.get("message") or {}).get("subject") or ticket.get("subject")
+        reply = one_line(f"Re: {REPLY_PREFIX.sub('', answered)}" if answered else "Your request")
         try:
             template = self._env.get_template(f"{name}.subject.j2")
         except TemplateNotFound:
-            ticket = context.get("ticket") or {}
-            answered = (context.get("message") or {}).get("subject") or ticket.get("subject")
-            return one_line(f"Re: {REPLY_PREFIX.sub('', answered)}" if answered else "Your request")
-        return one_line(template.render(context))
+            return reply
+        return one_line(template.render({**context, "reply_subject": reply}))
 
 
 #: The reply and forward prefixes mailers put before a subject ("Re:", "RE[2]:", "AW:",

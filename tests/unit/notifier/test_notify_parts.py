@@ -422,3 +422,16 @@ def test_a_long_message_id_is_written_whole_not_as_encoded_words(utf8: bool) -> 
     parsed = BytesParser(policy=policy.default).parsebytes(flat)
     assert parsed["In-Reply-To"] == parent
     assert parsed["References"].split() == references.split()
+
+
+def test_the_shipped_auto_reply_subject_answers_the_email_with_one_prefix() -> None:
+    """It had put "Re: " before the ticket's subject as the customer wrote it:
+    ``Re: AW: Rechnung März`` for a German reply, and not the email answered."""
+    templates = Templates(templates_dir(EXAMPLES))
+    context = {
+        "ticket": TICKET.model_dump(mode="json") | {"subject": "Rechnung"},
+        "message": {"subject": "AW: Rechnung März – Frage"},
+    }
+    assert templates.render("after-hours", "email", context).subject == (
+        "Re: Rechnung März – Frage [T-1]"
+    )
