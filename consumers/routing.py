@@ -584,6 +584,10 @@ class RoutingHandler:
             out.add(EventType.TICKET_ROUTED, **routed_data(decision))
         for etype, data in [*(moved.events if moved else []), *notifications(decision)]:
             reply = data.get("kind") == "auto_reply"
+            if reply and interaction.metadata.get("opt_out_type"):
+                # a STOP, START or HELP keyword: Twilio answers it (Advanced Opt-Out), and
+                # refuses (21610) any other message to a number that sent STOP
+                continue
             email_reply = reply and interaction.channel == "email"
             out.add(
                 etype,

@@ -69,6 +69,7 @@ def inbound(
     offset: int,
     *,
     auto_reply: bool = False,
+    metadata: dict[str, str] | None = None,
     message_id: str = "",
     in_reply_to: str | None = None,
     references: tuple[str, ...] = (),
@@ -86,6 +87,7 @@ def inbound(
         subject="hello",
         text=text,
         auto_reply=auto_reply,
+        metadata=metadata or {},
     )
     event = CloudEvent(
         id=event_id(EMAIL_SOURCE, data.thread.message_id or ""),
@@ -927,3 +929,24 @@ async def test_a_transfer_to_a_queue_the_ingress_found_in_other_rules_is_taken(
         assert snapshot(published).queue == "vip"
     else:
         assert len(dead) == 1
+
+
+async def test_an_opt_out_keyword_gets_no_auto_reply() -> None:
+    """Twilio answers STOP, START and HELP itself and refuses (21610) any other message
+    to a number that sent STOP: the rule's auto-reply to it had been dead-lettered, an
+    error-level line for every opt-out. The team is still told."""
+    rules = loads_ruleset(
+        """
+version: 1
+queues: {general: {}}
+defaults: {queue: general}
+rules:
+  - name: acknowledge
+    then: {auto_reply: received, notify: [oncall]}
+"""
+    )
+    store, broker = InMemoryThreadStore(), Broker()
+    stop = inbound(ALICE, "STOP", 0, metadata={"opt_out_type": "STOP"})
+    await handler(store, broker, rules).handle([stop])
+    notes = [event(r)["data"] for r in broker.take() if event(r)["type"].endswith(".notification")]
+    assert [n["kind"] for n in notes] == ["notify"]
