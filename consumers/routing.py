@@ -36,6 +36,7 @@ from consumers.work import (
     Inbound,
     Work,
     answers_wait,
+    in_arrival_order,
     parse_action_record,
     parse_record,
     rounds,
@@ -131,7 +132,7 @@ class RoutingHandler:
                 delivery.add([self._deadletter(work.record, problem)])
             elif work.ticket_id:
                 parsed.append(work)
-        await self._route_all(parsed, delivery)
+        await self._route_all(in_arrival_order(parsed), delivery)
         await delivery.flush()
         if self._redelivered[0]:
             self._log_redelivered(records)

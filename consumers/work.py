@@ -9,6 +9,7 @@ of another sender in the same poll waits until that message has found its ticket
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -150,6 +151,20 @@ def answers_wait(items: list[Work]) -> tuple[list[Work], list[Work]]:
 def sender(item: Work) -> str:
     """Who wrote it: a reply routed as a ticket owner's still has its own sender."""
     return (item.sender_id if isinstance(item, Inbound) else None) or item.customer_id
+
+
+def in_arrival_order(items: list[Work]) -> list[Work]:
+    """Messages (``inbound``) and actions (``actions``) of one poll merged by their record
+    timestamps, each partition's records kept in offset order. Messages first and actions
+    after, a backlog (after a restart, a rebalance, while the router lags) applied a
+    customer's "not solved" before the resolve it answered, and the ticket ended resolved
+    with the complaint buried in it; a reply before the agent's reply it answered."""
+    partitions: dict[tuple[str, int], list[Work]] = {}
+    for item in items:
+        partitions.setdefault((item.record.topic, item.record.partition), []).append(item)
+    if len(partitions) < 2:  # one partition: already in order
+        return items
+    return list(heapq.merge(*partitions.values(), key=lambda item: item.record.timestamp))
 
 
 def rounds(items: list[Work]) -> list[list[Work]]:

@@ -649,6 +649,7 @@ def action_record(
     *,
     source: str = "/helpdesk",
     id_: str | None = None,
+    stamp: int = 0,
     **extensions: str,
 ) -> ConsumerRecord[bytes, bytes]:
     """An action as a helpdesk writes it to the actions topic, keyed by its ticket."""
@@ -657,7 +658,7 @@ def action_record(
     )
     key, value = str(data["ticket_id"]).encode(), encode_event(envelope)
     return ConsumerRecord(
-        NAMES(Topic.ACTIONS), 0, offset, 0, 0, key, value, None, len(key), len(value),
+        NAMES(Topic.ACTIONS), 0, offset, stamp, 0, key, value, None, len(key), len(value),
         (CONTENT_TYPE_HEADER,),
     )  # fmt: skip
 
@@ -950,3 +951,30 @@ rules:
     await handler(store, broker, rules).handle([stop])
     notes = [event(r)["data"] for r in broker.take() if event(r)["type"].endswith(".notification")]
     assert [n["kind"] for n in notes] == ["notify"]
+
+
+async def test_a_message_and_an_action_of_one_poll_apply_in_the_order_they_arrived() -> None:
+    """A backlog (a restart, a rebalance) reads the agent's resolve and the customer's
+    "not solved" written after it in one poll. Messages went first: the ticket ended
+    resolved with the complaint inside, never reopened."""
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle([inbound(ALICE, "hello", 0)])
+    ticket = snapshot(broker.take())
+    resolved_at = AT + timedelta(minutes=2)
+    resolve = action_record(
+        "ticket.resolved",
+        {"ticket_id": ticket.id},
+        resolved_at,
+        1,
+        stamp=int(resolved_at.timestamp() * 1000),
+    )
+    complaint = inbound(ALICE, "wait, not solved", 5)  # written three minutes later
+    await handler(store, broker).handle([complaint, resolve])
+    kinds_seen = [event(r)["type"] for r in broker.take() if r.topic is Topic.TICKETS]
+    assert [k for k in kinds_seen if k.endswith((".resolved", ".reopened"))] == [
+        "switchboard.ticket.resolved",
+        "switchboard.ticket.reopened",
+    ]
+    final = await thread(store, ALICE)
+    assert final.ticket is not None
+    assert (final.ticket.status, final.ticket.reopen_count) == ("open", 1)
