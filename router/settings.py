@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -582,6 +583,28 @@ class Settings(BaseSettings):
             return None
         smtp_server(value.get_secret_value())  # its ValueError says what is wrong
         return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _one_mailbox(cls, value: str) -> str:
+        """One mailbox with a domain: ``Acme, Inc. <s@acme.test>`` (a comma outside
+        quotes) had sent a From of two mailboxes, and ``Support Team`` a MAIL FROM of
+        ``<Support Team>``, each with a Message-ID on no domain."""
+        found = getaddresses([value])
+        address = found[0][1] if len(found) == 1 else ""
+        local, _, domain = address.rpartition("@")
+        if not local or not domain:
+            raise ValueError(
+                f"{value!r} is not one address: write name@domain, or a name and it, "
+                'the name in quotes when it holds a comma: "Acme, Inc." <support@acme.example>'
+            )
+        return value
+
+    @field_validator("twilio_from")
+    @classmethod
+    def _no_whatsapp_prefix(cls, value: str | None) -> str | None:
+        """The number alone: WhatsApp is sent as ``whatsapp:<it>``, SMS as it is."""
+        return value.strip().removeprefix("whatsapp:") if value else value
 
     @field_validator("public_url")
     @classmethod

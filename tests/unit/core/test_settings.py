@@ -387,3 +387,23 @@ def test_an_unlimited_or_positive_retention_is_accepted(
 ) -> None:
     monkeypatch.setenv("SWITCHBOARD_KAFKA_RETENTION_MS", value)
     assert load_settings().kafka.retention_ms == int(value)
+
+
+@pytest.mark.parametrize("sender", ["Acme, Inc. Support <support@acme.test>", "Support Team"])
+def test_a_from_address_that_is_not_one_mailbox_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, sender: str
+) -> None:
+    """It had sent a From of two mailboxes (a comma outside quotes), or MAIL FROM
+    ``<Support Team>``, with a Message-ID on no domain."""
+    monkeypatch.setenv("SWITCHBOARD_SMTP_FROM", sender)
+    with pytest.raises(ConfigError, match=r"SWITCHBOARD_SMTP_FROM.*is not one address"):
+        load_settings()
+    monkeypatch.setenv("SWITCHBOARD_SMTP_FROM", '"Acme, Inc." <support@acme.test>')
+    assert load_settings().smtp_from == '"Acme, Inc." <support@acme.test>'
+
+
+def test_a_twilio_number_given_with_its_whatsapp_prefix_is_the_number(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_TWILIO_FROM", "whatsapp:+15550000000")
+    assert load_settings().twilio_from == "+15550000000"
