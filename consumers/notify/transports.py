@@ -26,6 +26,7 @@ from aiosmtplib.email import flatten_message
 
 from consumers.notify.plan import Delivery
 from router.errors import ConfigError, SwitchboardError
+from router.identity import ascii_domain
 from router.smtp_url import SMTP_DATA_TIMEOUT_S, SmtpServer, smtp_server
 
 log = structlog.get_logger("switchboard.notifier")
@@ -96,10 +97,21 @@ def header_value(text: str) -> str:
     return text.replace("=?", "= ?")
 
 
+def ascii_address(address: str) -> str:
+    """An address whose domain is internationalised (``ada@bücher.example``, as typed in a
+    web form) with the domain's A-labels when its local part is ASCII: any server takes
+    ``ada@xn--bcher-kva.example``, where the Unicode form needs SMTPUTF8, and without it
+    the message had been dead-lettered."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii() or not local.isascii():
+        return address
+    return f"{local}@{ascii_domain(domain)}"
+
+
 def email_message(out: Outgoing, sender: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
-    msg["To"] = header_value(out.delivery.to)
+    msg["To"] = header_value(ascii_address(out.delivery.to))
     msg["Subject"] = header_value(out.subject or "")
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id(out.delivery.id, sender)
@@ -211,6 +223,7 @@ class SmtpTransport:
         """MAIL FROM and RCPT TO, with the options the server offers, as
         ``aiosmtplib.send`` would; the message flattened to match them."""
         sender = parseaddr(self._sender)[1] or self._sender
+        to = ascii_address(to)
         utf8 = not (sender + to).isascii()
         options = ["SMTPUTF8"] if utf8 else []
         if utf8 and not smtp.supports_extension("smtputf8"):

@@ -196,3 +196,14 @@ async def test_an_internationalised_address_to_a_server_without_smtputf8_fails_f
         await transport(f"smtp://127.0.0.1:{port}").send(Outgoing(to, "x", "y\n", "T-1"))
     assert not failed.value.retriable
     assert mailbox.messages == []
+
+
+async def test_an_internationalised_domain_goes_out_as_its_a_labels_without_smtputf8() -> None:
+    """``ada@bücher.example`` (a web form takes it) had been refused for good by a server
+    without SMTPUTF8; its domain's A-labels need none."""
+    mailbox = Server()
+    to = Delivery("d-4", "e-4", "auto_reply", "after-hours", "email", "ada@bücher.example")
+    with serving(mailbox, enable_SMTPUTF8=False) as port:
+        await transport(f"smtp://127.0.0.1:{port}").send(Outgoing(to, "x", "y\n", "T-1"))
+    [sent] = mailbox.messages
+    assert str(sent["To"]) == "ada@xn--bcher-kva.example"
