@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 
-from consumers.notifier import NotifierHandler
+from consumers.notifier import RETRY_RUN_S, NotifierHandler
 from consumers.notify.targets import NotifyTargets
 from consumers.notify.templates import Templates
 from consumers.notify.throttle import ReplyThrottle
@@ -30,6 +30,16 @@ from router.settings import Settings
 from rules.analysis import templates_dir
 
 log = structlog.get_logger("switchboard.notifier")
+
+
+def claim_s(settings: Settings) -> float:
+    """How long a retry loop's claim on a parked delivery holds: past the longest send a
+    run may start (``RETRY_RUN_S`` into it), every step of an SMTP send at its limit:
+    connect, EHLO, STARTTLS, EHLO, AUTH, MAIL and RCPT, then DATA's two waits (the go
+    ahead, the final reply). A claim that lapsed under a slow send let another notifier
+    take the delivery, find it "sending" (a crash, to it) and send it again."""
+    steps = 8 * settings.smtp_timeout_s + 2 * settings.smtp_data_timeout_s
+    return max(CLAIM_S, RETRY_RUN_S + steps)
 
 
 def transports(settings: Settings, *, show: bool = False) -> dict[str, Transport]:
@@ -96,7 +106,7 @@ async def notifier_handler(
         retries=RetrySchedule(
             redis,
             prefix=settings.topic_prefix,
-            claim_s=max(CLAIM_S, 3 * settings.smtp_timeout_s + settings.smtp_data_timeout_s),
+            claim_s=claim_s(settings),
         ),
         retry_for_s=settings.notify_retry_for_s,
         retry_max_backoff_s=settings.notify_retry_max_backoff_s,

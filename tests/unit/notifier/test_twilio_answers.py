@@ -52,3 +52,18 @@ async def test_a_sender_written_with_its_prefix_is_prefixed_once(sender: str) ->
         ("whatsapp:+15550000000", "whatsapp:+15550001111"),
         ("+15550000000", "+15550001111"),
     ]
+
+
+@pytest.mark.parametrize(("step_s", "data_s"), [(10.0, 60.0), (30.0, 90.0)])
+def test_a_retry_claim_outlasts_the_longest_send_a_run_may_start(
+    step_s: float, data_s: float
+) -> None:
+    """The claim had held 3 steps and one DATA wait (120 s by default), while a run may
+    start a send 30 s in and a send takes up to seven timed steps and two DATA waits:
+    another notifier could take the delivery under the send and send it again."""
+    from consumers.notifier import RETRY_RUN_S
+    from router.app.notifier import claim_s
+    from router.settings import Settings
+
+    settings = Settings(smtp_timeout_s=step_s, smtp_data_timeout_s=data_s)
+    assert claim_s(settings) >= RETRY_RUN_S + 7 * step_s + 2 * data_s
