@@ -90,6 +90,9 @@ def check_field(name: str) -> tuple[str, str] | None:
     return f"unknown field '{name}'", hint
 
 
+_NO_TIME = datetime.min
+
+
 def _getter(path: Sequence[str]) -> Producer:
     if len(path) == 1:
         (key,) = path
@@ -109,13 +112,30 @@ def _getter(path: Sequence[str]) -> Producer:
 
     def get_deep(facts: Mapping[str, Any], _now: datetime) -> Any:
         value: Any = facts
-        for key in path:
+        for depth, key in enumerate(path):
+            if isinstance(value, list | tuple):  # a list on the way: each of its items
+                return _through_list(value, path[depth:])
             if not isinstance(value, Mapping):
                 return None
             value = value.get(key)
         return value
 
     return get_deep
+
+
+def _through_list(items: Sequence[Any], path: Sequence[str]) -> list[Any] | None:
+    """``metadata.order.product_items.product_retailer_id``: the path followed into every
+    item of a list it meets, the values found as one list (a list value spread into it),
+    which every test reads element by element; None when no item has it. A dotted path
+    had stopped at a list, so such a condition never matched."""
+    found: list[Any] = []
+    for item in items:
+        value = _getter(path)(item, _NO_TIME) if isinstance(item, Mapping) else None
+        if isinstance(value, list | tuple):
+            found.extend(v for v in value if v is not None)
+        elif value is not None:
+            found.append(value)
+    return found or None
 
 
 _IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}+")

@@ -167,3 +167,21 @@ def test_a_calendar_whose_only_shift_is_refused_has_that_one_error() -> None:
         "shift '22:00-06:00' ends before it starts; split a night shift over two days"
         " (22:00-24:00 and 00:00-06:00) (hint: write shifts like 09:00-17:00)"
     ]
+
+
+def test_a_dotted_path_goes_on_into_the_items_of_a_list() -> None:
+    """``metadata.order.product_items.product_retailer_id`` (a WhatsApp order's SKUs)
+    had stopped at the list: missing, so no such condition ever matched."""
+    rules = loads_ruleset(
+        BASE
+        + "rules:\n"
+        + "  - {name: sku, if: {metadata.order.items.sku: A1}, then: {}}\n"
+        + "  - {name: big, if: {metadata.order.items.quantity: {gt: 5}}, then: {}}\n"
+        + "  - {name: absent, if: {metadata.order.items.colour: {exists: false}}, then: {}}\n"
+        + "  - {name: tagged, if: {metadata.order.items.tags: {contains: gift}}, then: {}}\n"
+    )
+    items = [{"sku": "B2", "quantity": 1}, {"sku": "A1", "quantity": 9, "tags": ["gift"]}]
+    facts = {"channel": "whatsapp", "metadata": {"order": {"items": items}}}
+    assert rules.evaluate(facts, now=NOW).matched == ("sku", "big", "absent", "tagged")
+    few = {"channel": "whatsapp", "metadata": {"order": {"items": [{"sku": "B2"}]}}}
+    assert rules.evaluate(few, now=NOW).matched == ("absent",)
