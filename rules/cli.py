@@ -453,7 +453,7 @@ def _refuse_no_inbound(report: SimulationReport, events: Path) -> None:
     _error(
         f"no inbound events in {events}: all {_count(report.skipped, 'line')} "
         "skipped; simulate replays switchboard.interaction.received events "
-        "(switchboard tail switchboard.inbound --full) or plain facts"
+        "(switchboard tail inbound --json, or switchboard export inbound) or plain facts"
     )
     raise typer.Exit(1)
 

@@ -290,11 +290,14 @@ def show(
     key = (record.key or b"").decode(errors="replace")
     if latest is not None and isinstance(value, dict):
         latest[key] = value
+        if not full:
+            return True
     elif latest is not None and value is not None:
         return False
-    else:
-        line = format_record(key, value, record.partition, record.offset)
-        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    # with ``--full`` a metric record is shown as every record is, its lead line first:
+    # its headers and value had stood alone, with no key or offset
+    line = format_record(key, value, record.partition, record.offset)
+    console.print(line, highlight=False, soft_wrap=True, markup=False)
     if full:
         for name, text in record_headers(record).items():
             header = printable(_header_line(name, text))

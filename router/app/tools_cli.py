@@ -320,6 +320,11 @@ def export_inbound(
     """Write the inbound events of a period as JSONL (the --events of `simulate`)."""
     from router.app.export import export_inbound as export
 
+    if salt is not None and not pseudonymize:
+        # a salt asks for pseudonyms: without --pseudonymize the file had held every
+        # address and name in clear, without a word
+        err.print("error: --salt goes with --pseudonymize", highlight=False)
+        raise typer.Exit(2)
     period = period_or_exit(from_, to)
     settings = settings_or_exit()
     writable_or_exit(out_file)

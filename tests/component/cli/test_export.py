@@ -312,3 +312,15 @@ async def test_a_copy_of_an_event_already_written_is_left_out_and_counted(
     assert (done.read, done.written, done.copies) == (3, 2, 1)
     lines = out.read_bytes().splitlines()
     assert [orjson.loads(line)["id"] for line in lines] == ["export-0", "export-1"]
+
+
+def test_a_salt_without_pseudonymize_is_a_usage_error(tmp_path: Path) -> None:
+    """A salt asks for pseudonyms; the export had written every address in clear."""
+    out = tmp_path / "day.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "router.app", "export", "inbound", "--from", "2026-11-24",
+         "--to", "2026-11-24", "--out", str(out), "--salt", "s3cret"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr) == (2, "error: --salt goes with --pseudonymize\n")
+    assert not out.exists()

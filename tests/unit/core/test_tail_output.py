@@ -192,3 +192,20 @@ def test_full_gives_bytes_that_are_no_utf8_as_base64_and_names_an_empty_value() 
     assert base64.b64decode(body.removeprefix("base64 (not UTF-8): ")) == NOT_UTF8
     assert shown(record(b""), full=True)[1] == "[p0:7] T-1  (empty value)\n"
     assert shown(record(None), full=True)[1] == "[p0:7] T-1  (tombstone)\n"
+
+
+def test_full_on_a_metric_topic_leads_each_record_with_its_line() -> None:
+    """``tail metrics.workload --full`` had printed each record's headers and value with
+    no line naming its partition, offset and key, so a block could not be told apart."""
+    window = {"metric": "backlog", "queue": "billing", "value": 3}
+    key = b"backlog|billing|2026-12-07T10:00Z"
+    latest: dict[str, dict[str, Any]] = {}
+    headers = (("content-type", b"application/json"),)
+    read, output = shown(record(orjson.dumps(window), key, headers), latest, full=True)
+    lead, header, body = output.split("\n", 2)
+    assert read and key.decode() in latest
+    assert lead.startswith("[p0:7]") and key.decode() in lead
+    assert header == "  content-type: application/json"
+    assert orjson.loads(body) == window
+    _, quiet = shown(record(orjson.dumps(window), key), {}, full=False)
+    assert quiet == ""  # without --full, only the table shows it

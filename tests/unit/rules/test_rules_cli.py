@@ -338,6 +338,8 @@ def test_simulate_refuses_a_file_without_inbound_events(tmp_path: Path) -> None:
         result = run("simulate", EXAMPLES, "--events", events, *extra)
         assert result.returncode == 1, result.stderr
         assert f"error: no inbound events in {events}: all 3 lines skipped" in result.stderr
+        # the way to a file it reads: tail's JSON lines (its --full output is no such file)
+        assert "(switchboard tail inbound --json, or switchboard export inbound)" in result.stderr
         assert f"error: {events}:1: skipped: not a switchboard.interaction.received event" in (
             result.stderr
         )
