@@ -203,8 +203,10 @@ def test_full_on_a_metric_topic_leads_each_record_with_its_line() -> None:
     headers = (("content-type", b"application/json"),)
     read, output = shown(record(orjson.dumps(window), key, headers), latest, full=True)
     lead, header, body = output.split("\n", 2)
-    assert read and key.decode() in latest
-    assert lead.startswith("[p0:7]") and key.decode() in lead
+    assert read
+    assert key.decode() in latest
+    assert lead.startswith("[p0:7]")
+    assert key.decode() in lead
     assert header == "  content-type: application/json"
     assert orjson.loads(body) == window
     _, quiet = shown(record(orjson.dumps(window), key), {}, full=False)
