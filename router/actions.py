@@ -157,6 +157,11 @@ class TicketClosed(TicketAction):
 
 
 class TicketTransferred(TicketAction):
+    # the document says what ``_has_target`` checks (validators are not in the schema)
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["queue"]}, {"required": ["agent_id"]}]}
+    )
+
     queue: Ident | None = None
     agent_id: Ident | None = None
 
@@ -212,6 +217,10 @@ class AgentPresence(Action):
 
 class CustomerUpserted(Action):
     """CRM enrichment and identity merge: email and phone are normalised like inbound."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": [name]} for name in ("id", "email", "phone")]}
+    )
 
     id: Ident | None = None
     email: str | None = Field(default=None, max_length=320)

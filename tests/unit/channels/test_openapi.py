@@ -171,6 +171,11 @@ async def test_ids_declare_the_control_characters_they_refuse() -> None:
         ({"type": "ticket.exploded", "data": {"ticket_id": "T-1"}}, False),  # no such type
         ({"type": "feedback.csat", "data": {"ticket_id": "T-1", "score": 42}}, False),
         ({"type": "agent.presence", "data": {"agent_id": "a-1", "status": "busy"}}, False),
+        # the rules the models check across fields, said in the document too
+        ({"type": "ticket.transferred", "data": {"ticket_id": "T-1"}}, False),
+        ({"type": "ticket.transferred", "data": {"ticket_id": "T-1", "queue": "billing"}}, True),
+        ({"type": "customer.upserted", "data": {"tier": "gold"}}, False),
+        ({"type": "customer.upserted", "data": {"email": "a@example.org"}}, True),
     ],
 )
 async def test_the_document_says_what_each_action_takes(
