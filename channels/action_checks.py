@@ -24,12 +24,14 @@ if TYPE_CHECKING:
     from channels.actions import Prepared
 
 
-def require_sizes(prepared: list[Prepared], publisher: Publisher) -> None:
-    """413 at the item before anything is published when an event is over the size
-    limit: checked only as each was published, a list had its earlier items written and
-    was then refused."""
-    for p in prepared:
-        publisher.limits.check_inbound(encode_event(p.event), pointer=p.pointer)
+def require_sizes(prepared: list[Prepared], publisher: Publisher) -> list[bytes]:
+    """Each event's bytes, or 413 at the item before anything is published when one is
+    over the size limit: checked only as each was published, a list had its earlier
+    items written and was then refused."""
+    encoded = [encode_event(p.event) for p in prepared]
+    for p, value in zip(prepared, encoded, strict=True):
+        publisher.limits.check_inbound(value, pointer=p.pointer)
+    return encoded
 
 
 async def require_unused_ids(prepared: list[Prepared], publisher: Publisher) -> None:

@@ -661,12 +661,12 @@ def build_router() -> APIRouter:
         prepared = prepare(body, key, token_scope(token), cloudevents=cloudevents)
         await require_targets(prepared, ingress.known_queues(), ingress.known_agents)
         prepared = ingress_marks(prepared, ingress.rules_version, token)
-        require_sizes(prepared, ingress.publisher)
+        encoded = require_sizes(prepared, ingress.publisher)
         await require_tickets(prepared, ingress.ticket_owners)
         await require_offers(prepared, ingress.ticket_reads)
         await require_unused_ids(prepared, ingress.publisher)
         answers: list[AcceptedBody] = []
-        for item in prepared:
+        for item, value in zip(prepared, encoded, strict=True):
             try:
                 accepted = await ingress.publisher.publish(
                     Topic.ACTIONS,
@@ -674,6 +674,7 @@ def build_router() -> APIRouter:
                     item.event,
                     fingerprint=item.fingerprint,
                     conflict=conflict_of(item),
+                    encoded=value,
                 )
             except BackendUnavailable as exc:
                 if not answers:

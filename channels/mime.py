@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
@@ -212,21 +212,20 @@ def _joined_pieces(part: Message, headers: Headers) -> str | None:
     decoded: a character whose bytes are split between two pieces (EUC-KR's two bytes,
     ``...%C6%C4%C0;`` then ``%CF...``) is decoded piece by piece by the stdlib, each half
     a U+FFFD. None when there are no such pieces."""
-    for header in ("content-disposition", "content-type"):
-        for raw in headers.raw(header, part):
-            pieces = sorted(
-                (int(n), bool(star), value.strip().strip('"'))
-                for n, star, value in NAME_PIECE.findall(raw.replace("\r\n", "").replace("\n", ""))
-            )
-            if len(pieces) < 2 or not pieces[0][1]:  # a name continued, its charset first
-                continue
-            charset, _, first = pieces[0][2].partition("'")
-            _, _, first = first.partition("'")  # the language, unused
-            data = b"".join(
-                unquote_to_bytes(value) if star else value.encode("utf-8", "surrogateescape")
-                for value, star in [(first, True), *((v, s) for _, s, v in pieces[1:])]
-            )
-            return decode_bytes(data, charset or None, ())
+    for raw in _naming_headers(part, headers):
+        pieces = sorted(
+            (int(n), bool(star), value.strip().strip('"'))
+            for n, star, value in NAME_PIECE.findall(raw)
+        )
+        if len(pieces) < 2 or not pieces[0][1]:  # a name continued, its charset first
+            continue
+        charset, _, first = pieces[0][2].partition("'")
+        _, _, first = first.partition("'")  # the language, unused
+        data = b"".join(
+            unquote_to_bytes(value) if star else value.encode("utf-8", "surrogateescape")
+            for value, star in [(first, True), *((v, s) for _, s, v in pieces[1:])]
+        )
+        return decode_bytes(data, charset or None, ())
     return None
 
 
@@ -239,13 +238,19 @@ def _may_name_a_file(part: Message) -> bool:
     return False
 
 
-def _written_name(part: Message, headers: Headers) -> str | None:
-    """The first ``filename``/``name`` parameter as written, quotes included."""
+def _naming_headers(part: Message, headers: Headers) -> Iterator[str]:
+    """The part's ``Content-Disposition`` headers, then its ``Content-Type`` ones, as
+    written and unfolded: where a file name's parameters are read from."""
     for header in ("content-disposition", "content-type"):
         for raw in headers.raw(header, part):
-            match = NAME_PARAM.search(raw.replace("\r\n", "").replace("\n", ""))
-            if match:
-                return match.group(1).strip()
+            yield raw.replace("\r\n", "").replace("\n", "")
+
+
+def _written_name(part: Message, headers: Headers) -> str | None:
+    """The first ``filename``/``name`` parameter as written, quotes included."""
+    for raw in _naming_headers(part, headers):
+        if match := NAME_PARAM.search(raw):
+            return match.group(1).strip()
     return None
 
 

@@ -250,14 +250,16 @@ class Publisher:
         *,
         fingerprint: str | None = None,
         conflict: Problem | None = None,
+        encoded: bytes | None = None,
     ) -> Accepted:
         """``conflict``: what to answer when the id was taken for other content (default:
-        the ``422`` of a reused Idempotency-Key)."""
+        the ``422`` of a reused Idempotency-Key). ``encoded``: the event's bytes, when the
+        caller has them already."""
         return await self._publish(
             topic,
             key,
             event.id,
-            encode_event(event),
+            encode_event(event) if encoded is None else encoded,
             fingerprint=fingerprint,
             conflict=conflict,
             seen_as=scoped_id(event.source, event.id),

@@ -215,7 +215,7 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
             event, now = found[0], own_now or found[1] or now
     if not (isinstance(name, str) and event is not None and isinstance(expect_node, YMap)):
         return None
-    return Case(name, event, trigger, own_now or now, to_plain(expect_node), node.mark)
+    return Case(name, event, trigger, now, to_plain(expect_node), node.mark)
 
 
 def _unknown_facts(event: YMap) -> list[RuleError]:

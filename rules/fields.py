@@ -129,8 +129,9 @@ def _through_list(items: Sequence[Any], path: Sequence[str]) -> list[Any] | None
     which every test reads element by element; None when no item has it. A dotted path
     had stopped at a list, so such a condition never matched."""
     found: list[Any] = []
+    get = _getter(path)
     for item in items:
-        value = _getter(path)(item, _NO_TIME) if isinstance(item, Mapping) else None
+        value = get(item, _NO_TIME) if isinstance(item, Mapping) else None
         if isinstance(value, list | tuple):
             found.extend(v for v in value if v is not None)
         elif value is not None:
