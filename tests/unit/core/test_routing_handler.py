@@ -782,11 +782,7 @@ async def test_a_strangers_bounce_of_a_customers_message_changes_nothing_and_sto
     assert (seen.ticket, seen.ticket_version) == (opened, 1)  # no participant either
 
 
-async def test_an_email_auto_reply_carries_the_thread_it_answers() -> None:
-    """So the notifier can write In-Reply-To and References as RFC 5322 asks: the
-    customer's References, then their Message-ID (a long chain cut to 20 ids)."""
-    rules = loads_ruleset(
-        """
+ACKNOWLEDGE = """
 version: 1
 queues: {general: {}}
 defaults: {queue: general}
@@ -794,7 +790,13 @@ rules:
   - name: acknowledge
     then: {auto_reply: received, notify: [oncall]}
 """
-    )
+"""Every message gets an auto-reply, and the on-call team a notification."""
+
+
+async def test_an_email_auto_reply_carries_the_thread_it_answers() -> None:
+    """So the notifier can write In-Reply-To and References as RFC 5322 asks: the
+    customer's References, then their Message-ID (a long chain cut to 20 ids)."""
+    rules = loads_ruleset(ACKNOWLEDGE)
     store, broker = InMemoryThreadStore(), Broker()
     chain = tuple(f"<old-{i}@example.com>" for i in range(30))
     record = inbound(ALICE, "hello", 0, message_id="<cust-1@example.com>", references=chain)
@@ -936,16 +938,7 @@ async def test_an_opt_out_keyword_gets_no_auto_reply() -> None:
     """Twilio answers STOP, START and HELP itself and refuses (21610) any other message
     to a number that sent STOP: the rule's auto-reply to it had been dead-lettered, an
     error-level line for every opt-out. The team is still told."""
-    rules = loads_ruleset(
-        """
-version: 1
-queues: {general: {}}
-defaults: {queue: general}
-rules:
-  - name: acknowledge
-    then: {auto_reply: received, notify: [oncall]}
-"""
-    )
+    rules = loads_ruleset(ACKNOWLEDGE)
     store, broker = InMemoryThreadStore(), Broker()
     stop = inbound(ALICE, "STOP", 0, metadata={"opt_out_type": "STOP"})
     await handler(store, broker, rules).handle([stop])
