@@ -129,7 +129,7 @@ class MetricsHandler:
         self._scraped: set[tuple[str, str, str, str]] = set()  # label sets shown whole
         self._clock = clock
         self._counters = WindowCounters(client, prefix=prefix, ttl_s=ttl)
-        self._backlog = Backlog(client, prefix=prefix)
+        self._backlog = Backlog(client, prefix=prefix, ttl_s=ttl_s)
         self._snapshot_window: datetime | None = None
         self._me = uuid.uuid4().hex
 

@@ -215,6 +215,23 @@ class AgentPresence(Action):
     )
 
 
+INT64 = range(-(2**63), 2**64)
+"""The integers JSON is read to (orjson's range); a larger one is read as a float."""
+
+
+def as_json_numbers(value: Any) -> Any:
+    """``value`` with every integer outside ``INT64`` as a float, as orjson reads such a
+    number: a structured CloudEvent is read by another parser, which keeps it whole, and
+    the profile could then not be written (orjson refuses it), stopping the router."""
+    if isinstance(value, dict):
+        return {k: as_json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_json_numbers(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value not in INT64:
+        return float(value)
+    return value
+
+
 class CustomerUpserted(Action):
     """CRM enrichment and identity merge: email and phone are normalised like inbound."""
 
@@ -239,6 +256,11 @@ class CustomerUpserted(Action):
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
         return normalize_phone(value) if value is not None else None
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return as_json_numbers(value) if value is not None else None
 
     @model_validator(mode="after")
     def _identified(self) -> CustomerUpserted:

@@ -67,6 +67,7 @@ key                                       type        what it holds
 ``p:m:publisher``                         string      the publishing process's lease (TTL)
 ``p:m:backlog:where``                     hash        ticket -> the queue it counts in
 ``p:m:backlog:queues``                    set         queues ever seen
+``p:m:backlog:seen``                      zset        ticket -> its latest snapshot's updated_at
 ``p:m:backlog:open|waiting:<queue>``      zset        open / waiting tickets of a queue
 ``p:notify:<delivery>``                   hash        one notification delivery: state, sends
                                                       of unknown outcome, attempts, answer (TTL)
@@ -276,6 +277,10 @@ class Keys:
     @property
     def backlog_queues(self) -> str:
         return f"{self._metrics}:backlog:queues"
+
+    @property
+    def backlog_seen(self) -> str:
+        return f"{self._metrics}:backlog:seen"
 
     def backlog_open(self, queue: str) -> str:
         return f"{self._metrics}:backlog:open:{queue}"

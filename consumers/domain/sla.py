@@ -134,11 +134,12 @@ def running_due(clock: SlaClock | None) -> datetime | None:
 def within(clock: SlaClock | None, at: datetime) -> bool | None:
     """Whether a reply or resolution at ``at`` met its target (``within_sla``): None
     without a running clock; never once the breach is on record, whatever time the
-    action claims (counted ``breached`` already, it cannot be ``met`` as well)."""
+    action claims (counted ``breached`` already, it cannot be ``met`` as well). A reply
+    at the due time itself is late: the breach falls due at that instant (``fire``)."""
     due = running_due(clock)
     if clock is None or due is None:
         return None
-    return at <= due and not clock.breached
+    return at < due and not clock.breached
 
 
 def stopped(clocks: dict[str, SlaClock]) -> dict[str, SlaClock]:

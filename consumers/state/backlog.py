@@ -3,8 +3,9 @@
 
 ``open`` counts tickets not resolved or closed; ``waiting`` those of them waiting on an
 agent (status new or open, not pending on the customer), and ``oldest_waiting_seconds``
-is the age of the oldest such wait. Updates are idempotent per ticket, so redelivered
-snapshots change nothing.
+is the age of the oldest such wait, from the customer's first message not answered yet.
+Updates are idempotent per ticket, and a snapshot older than the last one followed is
+left out, so redelivered snapshots change nothing.
 """
 
 from __future__ import annotations
@@ -15,30 +16,47 @@ from router.redis import Command, RedisClient, redis_errors, run_batch, text
 from router.vocabulary import AWAITING_AGENT, SETTLED
 
 WAITING = AWAITING_AGENT
+SEEN_TTL_S = 7 * 86400
 ERASED = "\x00erased"
 """Where an erased customer's ticket is recorded to be: in no queue, for good."""
 
 
 class Backlog:
-    def __init__(self, client: RedisClient, *, prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str, ttl_s: int = SEEN_TTL_S) -> None:
+        """``ttl_s``: how long a ticket's last snapshot time is kept once it stopped
+        changing, to know an older snapshot delivered again (the dedupe markers' time)."""
         self._r = client
         self._keys = Keys(prefix)
+        self._ttl_s = ttl_s
 
     async def follow(self, tickets: list[Ticket]) -> None:
-        """Move each ticket to where its latest snapshot says it is."""
+        """Move each ticket to where its latest snapshot says it is. A snapshot older than
+        the last one followed (a router's outbox published again after a crash, behind
+        newer records) changes nothing: it would count a resolved ticket open again."""
         if not tickets:
             return
         k = self._keys
+        ids = [t.id for t in tickets]
         with redis_errors():
-            before = await self._r.hmget(k.backlog_where, [t.id for t in tickets])
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.hmget(k.backlog_where, ids)
+                pipe.zmscore(k.backlog_seen, ids)
+                before, seen = await pipe.execute()
+        current = [
+            (ticket, None if previous is None else text(previous))
+            for ticket, previous, last in zip(tickets, before, seen, strict=True)
+            if last is None or last <= ticket.updated_at.timestamp()
+        ]
+        waits = await self._waits(current)
         commands: list[Command] = []
         queues: set[str] = set()
-        for ticket, previous in zip(tickets, before, strict=True):
+        for ticket, previous in current:
             queue = ticket.queue or "none"
-            if previous is not None and text(previous) == ERASED:
+            if previous == ERASED:
                 continue  # a snapshot that was in flight when its customer was erased
-            if previous is not None and text(previous) != queue:
-                commands += self._leave(text(previous), ticket.id)
+            commands.append(("ZADD", k.backlog_seen, ticket.updated_at.timestamp(), ticket.id))
+            if previous is not None and previous != queue:
+                commands += self._leave(previous, ticket.id)
             if ticket.status in SETTLED:
                 commands += self._leave(queue, ticket.id)
                 commands.append(("HDEL", k.backlog_where, ticket.id))
@@ -47,15 +65,31 @@ class Backlog:
             commands.append(("HSET", k.backlog_where, ticket.id, queue))
             opened = ticket.created_at.timestamp()
             commands.append(("ZADD", k.backlog_open(queue), opened, ticket.id))
-            since = ticket.last_customer_at or ticket.created_at
             if ticket.status in WAITING:
-                commands.append(("ZADD", k.backlog_waiting(queue), since.timestamp(), ticket.id))
+                since = waiting_since(ticket, waits.get(ticket.id))
+                commands.append(("ZADD", k.backlog_waiting(queue), since, ticket.id))
             else:
                 commands.append(("ZREM", k.backlog_waiting(queue), ticket.id))
         if queues:
             commands.append(("SADD", k.backlog_queues, *sorted(queues)))
+        # forgotten a dedupe time after their last change, on the snapshots' own clock
+        newest = max(t.updated_at.timestamp() for t in tickets)
+        commands.append(("ZREMRANGEBYSCORE", k.backlog_seen, "-inf", newest - self._ttl_s))
         with redis_errors():
             await run_batch(self._r, commands)
+
+    async def _waits(self, current: list[tuple[Ticket, str | None]]) -> dict[str, float]:
+        """Since when each waiting ticket has been waiting, as counted so far: in the
+        queue it was counted in (a transfer takes its wait along)."""
+        waiting = [(t, where or t.queue or "none") for t, where in current if t.status in WAITING]
+        if not waiting:
+            return {}
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for ticket, where in waiting:
+                    pipe.zscore(self._keys.backlog_waiting(where), ticket.id)
+                scores = await pipe.execute()
+        return {t.id: s for (t, _), s in zip(waiting, scores, strict=True) if s is not None}
 
     async def drop(self, tickets: list[Ticket]) -> None:
         """Stop counting these tickets (an erased customer's), whatever their status: as a
@@ -92,3 +126,18 @@ class Backlog:
             age = max(0, int(now - oldest[0][1])) if oldest else 0
             out[queue] = {"open": open_, "waiting": waiting, "oldest_waiting_seconds": age}
         return out
+
+
+def waiting_since(ticket: Ticket, counted: float | None) -> float:
+    """When the wait of a ticket waiting on an agent began (epoch seconds): the customer's
+    first message not answered yet, so a customer who writes again ("any news?") does not
+    seem to have waited less. ``counted``: the start already on record, kept while no
+    public reply came after it. A ticket waiting again with no word from the customer
+    since the last reply (an agent reopened it) waits since that change."""
+    customer = ticket.last_customer_at or ticket.created_at
+    replied = ticket.last_reply_at
+    if counted is not None and (replied is None or counted >= replied.timestamp()):
+        return counted
+    if replied is not None and replied >= customer:
+        return ticket.updated_at.timestamp()
+    return customer.timestamp()

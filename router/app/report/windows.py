@@ -17,6 +17,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.domain.windows import CONTRIBUTORS, window_of
+from consumers.state.backlog import waiting_since
 from router.app.reading import Progress, require_topics
 from router.app.rebuild import read_all
 from router.codec import decode_event
@@ -138,16 +139,21 @@ def recompute(
     meta: dict[str, tuple[str, datetime, dict[str, str]]] = {}
     definitions: dict[str, set[str]] = defaultdict(set)
     tickets: dict[str, Ticket] = {}
+    waits: dict[str, float] = {}  # waiting tickets: since when, as the metrics role keeps it
     current: datetime | None = None
     for at, event_type, data in sorted(events.values(), key=lambda e: e[0]):
         start, _ = window_of(at, window_s)
         if current is not None and start != current:
-            _backlog(tickets, current, window_s, counters, meta)
+            _backlog(tickets, waits, start=current, window_s=window_s, counters=counters, meta=meta)
         current = start
         snapshot = data.get("ticket")
         if isinstance(snapshot, dict):
             with contextlib.suppress(ValidationError):  # the metrics role dead-letters it
-                tickets[str(snapshot.get("id"))] = Ticket.model_validate(snapshot)
+                ticket = tickets[str(snapshot.get("id"))] = Ticket.model_validate(snapshot)
+                if ticket.status in AWAITING_AGENT:
+                    waits[ticket.id] = waiting_since(ticket, waits.get(ticket.id))
+                else:
+                    waits.pop(ticket.id, None)
         for contributor in CONTRIBUTORS:
             for c in contributor(event_type, data):
                 key = metric_key(c.metric, start, c.dimensions)
@@ -156,7 +162,7 @@ def recompute(
                 if c.definition:
                     definitions[key].add(c.definition)
     if current is not None:
-        _backlog(tickets, current, window_s, counters, meta)
+        _backlog(tickets, waits, start=current, window_s=window_s, counters=counters, meta=meta)
     return [
         Row(metric, start, dims, dict(counters[key]), tuple(sorted(definitions.get(key, ()))))
         for key, (metric, start, dims) in meta.items()
@@ -166,6 +172,8 @@ def recompute(
 
 def _backlog(
     tickets: dict[str, Ticket],
+    waits: dict[str, float],
+    *,
     start: datetime,
     window_s: int,
     counters: dict[str, dict[str, int]],
@@ -185,6 +193,6 @@ def _backlog(
         gauges["open"] += 1
         if ticket.status in AWAITING_AGENT:
             gauges["waiting"] += 1
-            since = ticket.last_customer_at or ticket.created_at
-            age = max(0, round((end - since).total_seconds()))
+            since = waits.get(ticket.id, ticket.created_at.timestamp())
+            age = max(0, round(end.timestamp() - since))
             gauges["oldest_waiting_seconds"] = max(gauges["oldest_waiting_seconds"], age)

@@ -132,7 +132,8 @@ def sla_compliance(outcomes: Iterable[Outcome], end: datetime) -> dict[str, floa
                 continue
             if clock.met_at is not None:
                 settled[target] += 1
-                met[target] += clock.met_at <= clock.due
+                # at the due time itself: breached, as the router counts it (sla.within)
+                met[target] += clock.met_at < clock.due and not clock.breached
             elif lost or clock.breached or clock.due <= end:
                 settled[target] += 1
     return {t: _ratio(met[t], settled[t]) for t in SLA_TARGETS if settled[t]}

@@ -155,6 +155,37 @@ async def test_crm_tier_reaches_the_rules(helpdesk: Running) -> None:
     assert routed["data"]["ticket"]["priority"] == "high"
 
 
+async def test_a_crm_number_too_large_for_64_bits_written_to_kafka_does_not_stop_routing(
+    helpdesk: Running,
+) -> None:
+    # a structured CloudEvent as a CRM's own producer writes it: the number kept whole
+    # by its JSON, beyond what orjson (and so the profile in Redis) can hold
+    upsert = (
+        b'{"specversion":"1.0","id":"crm-big-1","source":"/crm","type":"customer.upserted",'
+        b'"data":{"id":"crm-9","email":"max@example.com","tier":"gold",'
+        b'"attributes":{"account":123456789012345678901234567890,"ids":[18446744073709551616]}}}'
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=helpdesk.settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            TopicNames(helpdesk.settings.topic_prefix)(Topic.ACTIONS),
+            upsert,
+            key=b"customer:crm-9",
+            headers=[CONTENT_TYPE_HEADER],
+        )
+    finally:
+        await producer.stop()
+    # the router goes on routing, and the upsert counted: the rules see the tier
+    resp = await helpdesk.http.post(
+        "/v1/channels/webform", json={"email": "max@example.com", "message": "hi"}
+    )
+    assert resp.status_code == 202
+    routed = (await tickets(helpdesk, 2))[1]
+    assert routed["data"]["matched"] == ["gold customers"]
+    assert await read_topic(helpdesk.settings, Topic.DEADLETTER, expect=0, settle=0.3) == []
+
+
 async def test_action_for_an_unknown_ticket_is_404_over_http_and_dead_lettered_from_kafka(
     helpdesk: Running,
 ) -> None:

@@ -21,6 +21,7 @@ from consumers.domain.lifecycle import apply_action
 from consumers.domain.threading import place
 from consumers.domain.windows import sla as sla_metric
 from router.actions import Action, AgentReplied, TicketPostponed, TicketResolved
+from router.app.simulate.tally import Outcome, sla_compliance
 from router.events import Customer, Interaction, Ticket
 from router.vocabulary import EventType
 from rules import RuleSet, loads_ruleset
@@ -108,6 +109,15 @@ def test_a_reply_after_the_due_time_before_the_timer_fires_counts_the_breach() -
     assert "escalated" in replied.tags
     # the breach timer, firing now, finds the breach on record: nothing twice
     assert fire(replied, FIRST, "breached", RULES, minutes(30.02)) is None
+
+
+def test_a_reply_at_the_due_time_itself_is_late_in_every_record() -> None:
+    replied, events = reply(opened(), minutes(30))
+    assert counted(events) == [("breached", FIRST)]
+    assert events[-1][1]["within_sla"] is False
+    # the staffing simulation counts it as the router does: settled, not met
+    outcome = Outcome("t", "general", "email", 0.0, replied)
+    assert sla_compliance([outcome], minutes(60))[FIRST] == 0.0
 
 
 def test_a_reply_before_the_due_time_counts_it_met_and_breaches_nothing() -> None:
