@@ -82,7 +82,8 @@ MAX_RULE_FILE_BYTES = 64 * 1024 * 1024
 ran out): 12,000 rules are about 1 MB."""
 
 
-def _read_bounded(file: Path) -> bytes:
+def read_bounded(file: Path) -> bytes:
+    """The file's bytes, refused (``OSError``) past ``MAX_RULE_FILE_BYTES`` unread."""
     with file.open("rb") as handle:
         data = handle.read(MAX_RULE_FILE_BYTES + 1)
     if len(data) > MAX_RULE_FILE_BYTES:
@@ -106,7 +107,7 @@ def load_ruleset(path: str | Path) -> RuleSet:
     errors: list[RuleError] = []
     for file in files:
         try:
-            data = _read_bounded(file)
+            data = read_bounded(file)
         except OSError as exc:
             hint = "give the path of a readable UTF-8 rule file or a directory of them"
             errors.append(

@@ -5,7 +5,7 @@ Progress and warnings go to stderr (rich), so stdout holds only the result."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from router.app.simulate.day import DayEvent, read_day
 from router.app.simulate.engine import Result, simulate
 from router.app.simulate.roster import Roster, check_against, dump_roster, load_roster
 from router.app.simulate.target import Target, search
+from router.errors import ConfigError
 from router.events import utcnow
 from router.vocabulary import SLA_TARGETS
 from rules import RuleSet, load_ruleset
@@ -36,11 +37,31 @@ class Request:
     reopen_window_s: float = 7 * 24 * 3600
 
 
+def _names(request: Request) -> tuple[str, str]:
+    """How the two rosters are named in the table and on the page: their file names, or
+    their paths where the names are the same (two ``roster.yaml`` of two teams)."""
+    first = request.roster.name
+    other = request.against.name if request.against is not None else ""
+    if first == other and request.against is not None:
+        return str(request.roster), str(request.against)
+    return first, other
+
+
 async def run(request: Request, out: Console, err: Console) -> None:
     """Raises ``ConfigError`` (roster, events, target) or ``RuleSetInvalid`` (rules)."""
     rules = load_ruleset(request.rules)
     roster = _roster(request.roster, "--roster", rules, err)
     other = _roster(request.against, "--against", rules, err) if request.against else None
+    if other is not None and other.seed != roster.seed:
+        err.print(
+            f"note: --against runs with the seed of --roster ({roster.seed}, not "
+            f"{other.seed}), so both rosters see the same handling and patience draws",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        other = replace(other, seed=roster.seed)
+    names = _names(request)
     day = read_day(request.events)
     err.print(
         f"{len(day):,} events from {request.events}", highlight=False, markup=False, soft_wrap=True
@@ -57,17 +78,15 @@ async def run(request: Request, out: Console, err: Console) -> None:
             step=lambda line: err.print(line, highlight=False),
         )
         found_text = dump_roster(found.roster)
-        runs.append((f"{request.roster.name} sized for {request.target}", found.result.report))
+        runs.append((f"{names[0]} sized for {request.target}", found.result.report))
         err.print(f"{found.runs} runs; head count {found.roster.head_count()}", highlight=False)
         _warn(found.result, request, err)
     else:
-        result = await _run(rules, roster, day, request, err=err, name=request.roster.name)
-        runs.append((request.roster.name, result.report))
-    if other is not None and request.against is not None:
-        result = await _run(
-            rules, other, day, request, err=err, name=request.against.name, lines=False
-        )
-        runs.append((request.against.name, result.report))
+        result = await _run(rules, roster, day, request, err=err, name=names[0])
+        runs.append((names[0], result.report))
+    if other is not None:
+        result = await _run(rules, other, day, request, err=err, name=names[1], lines=False)
+        runs.append((names[1], result.report))
     if request.out is not None:
         _write_page(request, runs, found_text)
         err.print(f"wrote {request.out}", highlight=False, markup=False)
@@ -150,6 +169,15 @@ async def _run(
         highlight=False,
     )
     _warn(result, request, err, lines=lines)
+    if day and not result.outcomes:  # a table of zeros would read like a result
+        skipped = (
+            f", {len(result.skipped):,} of them skipped (said above)" if result.skipped else ""
+        )
+        raise ConfigError(
+            "--events",
+            f"{request.events}: none of its {len(day):,} events opened a ticket{skipped}; "
+            "nothing to simulate",
+        )
     return result
 
 

@@ -65,6 +65,11 @@ def read_day(path: str | Path) -> list[DayEvent]:
     return events
 
 
+FIRST_YEAR, LAST_YEAR = 1971, 9000
+"""The years an event may be dated in: the clock around them must not run off the
+calendar (year 1 or 9999 did, with a traceback)."""
+
+
 def parse_line(line: bytes, where: str, number: int = 0) -> DayEvent:
     try:
         envelope = orjson.loads(line)
@@ -78,6 +83,12 @@ def parse_line(line: bytes, where: str, number: int = 0) -> DayEvent:
         raise ConfigError("--events", f"{where}: bad time {envelope['time']!r}") from None
     if at.tzinfo is None:
         raise ConfigError("--events", f"{where}: time {envelope['time']!r} has no offset")
+    if not FIRST_YEAR <= at.year <= LAST_YEAR:  # the shifts are laid out a week around it
+        raise ConfigError(
+            "--events",
+            f"{where}: time {envelope['time']!r} is outside the years "
+            f"{FIRST_YEAR}-{LAST_YEAR} a day is simulated in",
+        )
     subject = envelope.get("subject")
     key = subject.encode() if isinstance(subject, str) and subject else None
     return DayEvent(at.timestamp(), line, key, number)

@@ -126,7 +126,7 @@ class Simulation:
         self.deadlettered = 0
         self.skipped: list[tuple[int, str]] = []
         self._working: dict[str, tuple[str, float, float]] = {}  # ticket -> agent, work, start
-        self._nth: dict[str, int] = {}  # ticket -> its place in the order tickets drew in
+        self._nth: dict[str, int] = {}  # ticket -> its place in the order tickets came in
         # agent -> channel -> reopened tickets it owes an answer, oldest first
         self._owed: dict[str, dict[str, dict[str, None]]] = {}
         # ticket -> (ticket, version) as this simulation last committed it; dropped when the
@@ -340,6 +340,9 @@ class Simulation:
             created = ticket.created_at.timestamp()
             outcome = Outcome(ticket.id, ticket.queue or "", ticket.channel, created, ticket)
             self.outcomes[ticket.id] = outcome
+            # numbered as it comes in, whatever the roster does with it after: two rosters
+            # draw the same handling times for the same ticket
+            self._nth.setdefault(ticket.id, len(self._nth))
             patience = self.roster.patience.get(ticket.channel)
             if patience is not None:
                 rng = self._random("patience", ticket)
@@ -347,7 +350,9 @@ class Simulation:
                 self._push(self.now + patience.sample(rng), Kind.ABANDON, ticket.id, member)
         if outcome is not None:
             outcome.ticket = ticket
-            outcome.queue = ticket.queue or outcome.queue
+            if outcome.assigned_at is None:  # counted in the queue it waited in: a late
+                # answer's breach may escalate it elsewhere as the agent takes it
+                outcome.queue = ticket.queue or outcome.queue
             if (
                 ticket.status in AWAITING_AGENT
                 and ticket.assignee is not None

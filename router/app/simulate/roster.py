@@ -35,6 +35,7 @@ from rules.errors import (
     yaml_text,
 )
 from rules.fields import FieldTable
+from rules.loader import read_bounded
 from rules.model import CHANNELS, Queue
 from rules.sections import SectionCompiler
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, type_name
@@ -149,11 +150,17 @@ class Roster:
         return sum(s.count for s in self.staff)
 
 
+MAX_GROUP = 10_000
+"""Agents in one group, at most: more is no roster, and would only fill memory."""
+LONGEST_S = 36500 * 86400.0
+"""A duration, at most (100 years, as the rules allow): longer ones overflow the clock."""
+
+
 def load_roster(path: str | Path, option: str = "--roster") -> Roster:
     """The roster in the file; ``RosterInvalid`` naming ``option`` with every error."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path)  # /dev/zero: refused, not read until memory runs out
     except OSError as exc:
         hint = f"give {option} a readable UTF-8 YAML file, e.g. examples/staffing/roster.yaml"
         error = RuleError(Mark(str(path), 1, 1), f"cannot read: {exc.strerror or exc}", hint)
@@ -279,6 +286,13 @@ class RosterCompiler(SectionCompiler):
         if node is None:
             self.error(mark, "a group needs 'count'", "e.g. count: 4")
             return 0
+        if isinstance(node, YScalar) and type(node.value) is int and node.value > MAX_GROUP:
+            self.error(
+                node.mark,
+                f"count {node.value:,} is more than a roster simulates ({MAX_GROUP:,} agents)",
+                f"at most count: {MAX_GROUP}",
+            )
+            return 0
         if isinstance(node, YScalar) and type(node.value) is int and node.value >= 0:
             return node.value
         self.error(
@@ -312,9 +326,12 @@ class RosterCompiler(SectionCompiler):
         """Record the entry's agent ids in ``seen``; an error for each one taken already.
         Called as soon as the ids are known, so a duplicate is reported with the entry's
         other errors, not only once they are fixed."""
+        taken = [agent_id for agent_id in agent_ids if agent_id in seen]
+        if taken:  # one error for the entry: a group named twice clashes in every member
+            more = f" and {len(taken) - 1:,} more" if len(taken) > 1 else ""
+            first = taken[0]
+            self.error(mark, f"duplicate agent '{first}'{more}", f"first at {seen[first]}")
         for agent_id in agent_ids:
-            if agent_id in seen:
-                self.error(mark, f"duplicate agent '{agent_id}'", f"first at {seen[agent_id]}")
             seen.setdefault(agent_id, mark)
 
     def _entry(self, node: YNode, zone: ZoneInfo | None, seen: dict[str, Mark]) -> Staff | None:
@@ -495,7 +512,11 @@ class RosterCompiler(SectionCompiler):
         """A duration as rules write it (``6m``), or a number of seconds; above zero."""
         if isinstance(node, YScalar) and type(node.value) in (int, float):
             seconds = float(node.value)  # type: ignore[arg-type]
-            if seconds > 0:
+            if seconds > LONGEST_S and math.isfinite(seconds):
+                longest = f"duration {node.value} s for {what} is longer than 100 years"
+                self.error(node.mark, longest, "use at most 36500d")
+                return None
+            if 0 < seconds <= LONGEST_S:  # not .inf, .nan
                 return seconds
         elif isinstance(node, YScalar) and isinstance(node.value, str):
             value = parse_duration(node.value)

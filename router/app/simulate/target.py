@@ -26,7 +26,7 @@ from typing import Any
 
 from router.app.simulate.day import DayEvent
 from router.app.simulate.engine import Result, simulate
-from router.app.simulate.roster import Roster
+from router.app.simulate.roster import MAX_GROUP, Roster
 from router.errors import ConfigError
 from router.events import Ticket
 from router.vocabulary import SLA_TARGETS
@@ -138,7 +138,14 @@ async def search(
                 f"{target} is not met even with {MAX_DOUBLINGS} doublings of every group "
                 "(does some queue have no agent with its skills on shift?)",
             )
-        counts = {g: max(1, 2 * n) for g, n in counts.items()}
+        doubled = {g: min(MAX_GROUP, max(1, 2 * n)) for g, n in counts.items()}
+        if doubled == counts:
+            raise ConfigError(
+                "--target",
+                f"{target} is not met even with {MAX_GROUP:,} agents in every group "
+                "(does some queue have no agent with its skills on shift?)",
+            )
+        counts = doubled
         best = await run(counts)
         doublings += 1
     for group in groups:

@@ -220,6 +220,8 @@ ROSTER_FILES = [
     handling("[{lognormal: {mean: 7m}}]"),
     handling("[{fixed: soon}]"),
     handling("[{fixed: 100000d}]"),
+    handling("[{fixed: 1e308}]"),
+    roster(f"[{{group: g, count: 1000000000, shifts: {SHIFTS}}}]"),
 ]
 
 
