@@ -21,7 +21,7 @@ from router.actions import Action, TicketAction, parse_action
 from router.codec import Headers, decode_record, is_binary, required_specversion
 from router.errors import InvalidEvent
 from router.events import MAX_CLOCK_SKEW, CloudEvent, Interaction
-from router.ids import scoped_id
+from router.ids import action_key, scoped_id
 from router.vocabulary import EventType
 
 
@@ -63,8 +63,8 @@ class ActionWork:
 
     @property
     def cause(self) -> str:
-        """The id its effects are keyed by (``scoped_id``)."""
-        return scoped_id(self.event.source, self.event.id)
+        """The id its effects are keyed by (``action_key``)."""
+        return action_key(self.event.source, self.event.id)
 
 
 Work = Inbound | ActionWork

@@ -187,6 +187,13 @@ def decode_record(value: bytes | None, headers: Headers) -> CloudEvent:
             raise _binary_hint(headers, exc) from None
     attributes: dict[str, object] = {}
     for name, raw in headers:
+        if name.lower().startswith(BINARY_PREFIX) and name != name.lower():
+            # attribute names are lower case (CloudEvents 1.0), and so their headers:
+            # ``CE_ID`` is no ``ce_id``, which would be reported missing instead
+            problem = f"binary-mode headers must be lower case (ce_*), not {name}"
+            raise InvalidEvent(
+                f"binary-mode CloudEvent: {problem}", [{"path": name, "message": problem}]
+            )
         if not name.startswith(BINARY_PREFIX):
             continue
         attribute = name.removeprefix(BINARY_PREFIX)

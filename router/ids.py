@@ -60,12 +60,29 @@ def scoped_id(source: str, id_: str) -> str:
     An action's id is the ingress's (a UUIDv4) or its client's: one of the shape
     Switchboard mints is scoped too, else an action naming the id of a customer's next
     message (worked out from a Message-ID, a call id, an Idempotency-Key) would make
-    that message a duplicate, dropped with a 202."""
+    that message a duplicate, dropped with a 202. A source under the actions' own
+    (``/switchboard/actions/zendesk``) is a client's: every id of it is scoped, so two
+    helpdesks numbering their events alike do not take each other's for duplicates."""
     if not source.startswith(OWN_SOURCES):
         return event_id(source, id_)
-    if source.startswith(ACTIONS_SOURCES) and _MINTED.fullmatch(id_):
+    if source.startswith(f"{ACTIONS_SOURCES}/"):
+        return event_id(source, id_)
+    if source == ACTIONS_SOURCES and _MINTED.fullmatch(id_):
         return event_id(source, id_)
     return id_
+
+
+def action_key(source: str, id_: str) -> str:
+    """``scoped_id`` of an action. One under a source of Switchboard's own other than the
+    actions' (an inbound channel's: the ingress refuses it, a producer writing to Kafka
+    may not) is scoped too, so it cannot name a customer's next message."""
+    if source.startswith(OWN_SOURCES) and not _actions_source(source):
+        return event_id(source, id_)
+    return scoped_id(source, id_)
+
+
+def _actions_source(source: str) -> bool:
+    return source == ACTIONS_SOURCES or source.startswith(f"{ACTIONS_SOURCES}/")
 
 
 def derived_id(parent_id: str, *parts: str) -> str:

@@ -79,7 +79,7 @@ from router.app.reading import Progress, read_through
 from router.codec import decode_record
 from router.errors import ConfigError, InvalidEvent
 from router.events import Customer, Ticket
-from router.ids import derived_id, scoped_id
+from router.ids import action_key, derived_id, scoped_id
 from router.kafka import make_admin
 from router.keys import Keys
 from router.redis import Command, RedisClient, make_redis, run_batch
@@ -400,9 +400,10 @@ def _left_s(record: ConsumerRecord[bytes, bytes], ttl_s: int, now_ms: int) -> in
     return max(0, ttl_s - max(0, now_ms - int(record.timestamp)) // 1000)
 
 
-def _event_id(value: bytes | None, *, scoped: bool = False) -> str | None:
+def _event_id(value: bytes | None, *, scoped: bool = False, action: bool = False) -> str | None:
     """A structured record's id; ``scoped``: the id its effects are keyed by
-    (``scoped_id``), for an event written by the ingress or a helpdesk."""
+    (``scoped_id``, ``action_key`` for an ``action``), for an event written by the
+    ingress or a helpdesk."""
     try:
         event = orjson.loads(value) if value else None
     except orjson.JSONDecodeError:
@@ -412,7 +413,9 @@ def _event_id(value: bytes | None, *, scoped: bool = False) -> str | None:
     found, source = event.get("id"), event.get("source")
     if not (isinstance(found, str) and found):
         return None
-    return scoped_id(source, found) if scoped and isinstance(source, str) else found
+    if not (scoped and isinstance(source, str)):
+        return found
+    return action_key(source, found) if action else scoped_id(source, found)
 
 
 def _seen_markers(
@@ -456,7 +459,7 @@ def _done_markers(
         if id_:
             by_id[id_] = (ticket.customer_id, left)
     for record in actions_topic:
-        action_id = _event_id(record.value, scoped=True)
+        action_id = _event_id(record.value, scoped=True, action=True)
         if action_id is None or not _left_s(record, ttl_s, now_ms):
             continue
         ids = [derived_id(action_id, t.value, "0") for t in EventType]

@@ -130,6 +130,13 @@ def test_a_missing_attribute_is_named_by_its_header(missing: str) -> None:
     assert caught.value.errors == [{"path": missing, "message": "Field required"}]
 
 
+@pytest.mark.parametrize("written", ["CE_ID", "ce_ID", "Ce_Id"])
+def test_an_attribute_header_not_in_lower_case_is_named_as_written(written: str) -> None:
+    headers = [*without(binary_headers("t"), "ce_id"), (written, b"b1")]
+    with pytest.raises(InvalidEvent, match=f"must be lower case \\(ce_\\*\\), not {written}"):
+        decode_record(b"{}", headers)
+
+
 @pytest.mark.parametrize(
     ("content_type", "value"),
     [(b"text/plain", b"resolved T-1"), (b"application/avro", b"\x00\x01")],
