@@ -256,6 +256,10 @@ class MetricsHandler:
             await self._counters.closed(late)
         await self._counters.published(dirty)
 
+    async def park(self, record: Record, error: Exception) -> None:
+        """Dead-letter a record whose handling failed for good (``run_consumer``)."""
+        await self._send([parked(record, self.name, error, self._limits, self._telemetry)])
+
     async def tick(self) -> None:
         """Flush, snapshot the backlog once per window, and mark windows whose allowed
         lateness has passed as final: all but the ``/metrics`` gauges only while holding

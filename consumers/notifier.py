@@ -38,7 +38,7 @@ from typing import Any, Literal
 import orjson
 import structlog
 
-from consumers.deadletter import deadletter_record, redacted
+from consumers.deadletter import deadletter_record, parked, redacted
 from consumers.notify.parked import (
     parked_at,
     record_from_json,
@@ -140,6 +140,10 @@ class NotifierHandler:
         self._max_age = max_age_s
         self._unrecorded: dict[str, str] = {}  # delivery id -> answer, sent but not recorded
         self._clock = clock
+
+    async def park(self, record: Record, error: Exception) -> None:
+        """Dead-letter a record whose handling failed for good (``run_consumer``)."""
+        await self._send([parked(record, self.name, error, None, self._telemetry)])
 
     async def tick(self) -> None:
         return None

@@ -96,6 +96,10 @@ class RoutingHandler:
         self._redelivered = [0, 0]
         self._counters: dict[str, Any] = {}
 
+    async def park(self, record: Record, error: Exception) -> None:
+        """Dead-letter a record whose handling failed for good (``run_consumer``)."""
+        await self._send([parked(record, self.name, error, self._limits, self._telemetry)])
+
     async def tick(self) -> None:
         return None
 

@@ -14,6 +14,7 @@ lacks): nothing past it is committed, and the restarted role reads it again.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError, UnknownTopicOrPartitionError
 
-from router.errors import SwitchboardError, Unrecoverable
+from router.errors import ConfigError, SwitchboardError, Unrecoverable
 from router.kafka import replay_header, retriable
 from router.logs import Sampled
 from router.observability import Telemetry
@@ -394,18 +395,48 @@ async def _handle_with_retry(
 ) -> bool:
     """``on_retry`` runs before each backoff, with the error: the loop reports lag only
     between batches, and a batch retried for minutes must not hide the backlog building
-    behind it, nor pass for a consumer getting on."""
+    behind it, nor pass for a consumer getting on.
+
+    A batch that fails for good (an error no retry mends: a record the code cannot
+    handle) is handled again record by record, and the record that fails alone is
+    dead-lettered with its error (``park``): one record must not stop the consumer, which
+    would fail on it again at every start. Handling is idempotent per event, so what the
+    failed attempt applied is applied once."""
     backoff = 0.1
+    failed: Exception | None = None  # the one record failed for good: dead-letter it
     while True:
         try:
             if guard is not None:
                 await guard()
-            if records:  # a poll of copies replayed for other consumers only: nothing to do
+            if failed is not None:
+                await handler.park(records[0], failed)  # type: ignore[attr-defined]
+            elif records:  # a poll of copies replayed for other consumers only: nothing to do
                 await handler.handle(records)
             return True
         except Exception as exc:
             if not _retriable(exc):
-                raise
+                if failed is not None or not _isolated(handler, exc):
+                    raise
+                if len(records) > 1:
+                    log.warning(
+                        "batch_failed_retrying_record_by_record",
+                        consumer=handler.name,
+                        records=len(records),
+                        error=_describe(exc),
+                    )
+                    retry = partial(
+                        _handle_with_retry,
+                        handler,
+                        stop=stop,
+                        telemetry=telemetry,
+                        max_backoff_s=max_backoff_s,
+                        guard=guard,
+                        on_retry=on_retry,
+                    )
+                    return await _one_by_one(records, retry)
+                _failed_for_good(handler.name, records[0], exc)
+                failed = exc
+                continue
             if telemetry:
                 telemetry.retries.labels(handler.name).inc()
             error = _describe(exc)
@@ -418,6 +449,45 @@ async def _handle_with_retry(
                 return False
             except TimeoutError:
                 backoff = min(backoff * 2, max_backoff_s)
+
+
+async def _one_by_one(
+    records: list[Record], handle: Callable[[list[Record]], Awaitable[bool]]
+) -> bool:
+    """Each record on its own, in the order they arrived; False once stopping."""
+    for record in _arrival_order(records):
+        if not await handle([record]):
+            return False
+    return True
+
+
+def _failed_for_good(consumer: str, record: Record, exc: Exception) -> None:
+    """A defect to fix: logged at error with its traceback, never the record's content."""
+    log.error(
+        "record_failed",
+        consumer=consumer,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        error=type(exc).__name__,
+        exc_info=exc,
+    )
+
+
+def _isolated(handler: BatchHandler, exc: Exception) -> bool:
+    """Whether a batch failing with ``exc`` is tried record by record: not when the role
+    must stop (``Unrecoverable``, a ``ConfigError``), nor for a handler that cannot
+    dead-letter (no ``park``)."""
+    return hasattr(handler, "park") and not isinstance(exc, Unrecoverable | ConfigError)
+
+
+def _arrival_order(records: list[Record]) -> list[Record]:
+    """The records merged by timestamp, each partition's kept in offset order (as the
+    router applies one poll: ``consumers.work.in_arrival_order``)."""
+    partitions: dict[tuple[str, int], list[Record]] = {}
+    for record in records:
+        partitions.setdefault((record.topic, record.partition), []).append(record)
+    return list(heapq.merge(*partitions.values(), key=lambda record: record.timestamp))
 
 
 def addressed(records: list[Record], consumer: str) -> list[Record]:

@@ -389,6 +389,10 @@ class TimersHandler:
                 pause *= 2
         return refused
 
+    async def park(self, record: Record, error: Exception) -> None:
+        """Dead-letter a record whose handling failed for good (``run_consumer``)."""
+        await self._send([parked(record, self.name, error, self._limits, self._telemetry)])
+
     async def tick(self) -> None:
         """Fire every timer that is due, then move the waiting line if anything changed."""
         await self._rehome()
