@@ -502,7 +502,7 @@ def bench(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Pipeline, roles alone, ingress and latency next to the raw Kafka passthrough."""
-    from router.app.bench import BenchInterrupted, run_bench
+    from router.app.bench import BenchInterrupted, RoleExited, run_bench
 
     settings = settings_or_exit()
     configure_logging(settings.log_format, "warning")
@@ -516,6 +516,9 @@ def bench(
     except BenchInterrupted:
         err.print("bench interrupted", highlight=False)
         raise typer.Exit(130) from None
+    except RoleExited as exc:  # its own error line is above; everything else is stopped
+        err.print(f"error: bench: {exc} (its error is above); no report", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def _mount_tools() -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ctypes
 import fcntl
+import random
 import shutil
 import signal
 import socket
@@ -34,10 +35,39 @@ WATCH_EVERY_S = 1.0
 SHOWN_NAMES = {"kafka": "Kafka broker (Tansu)", "redis": "Redis server (valkey)"}
 
 
+LOWEST_PORT = 10_000
+
+
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a server started next (the embedded broker and
+    valkey, the bench's roles), below the kernel's ephemeral range where there is room:
+    a port of that range (what binding to port 0 gives) may go to an outgoing connection
+    (to Kafka, to Redis) before the server binds it, which then fails with "Address
+    already in use"."""
+    ephemeral_low = _ephemeral_low()
+    for _ in range(200):
+        if ephemeral_low - LOWEST_PORT < 1000:
+            break
+        port = random.randrange(LOWEST_PORT, ephemeral_low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken (or lingering): another
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux; 32768 elsewhere,
+    the common default, which only narrows the ports ``free_port`` picks from)."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="ascii")
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def die_with_parent() -> None:  # runs in the child between fork and exec

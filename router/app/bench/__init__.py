@@ -24,6 +24,7 @@ Then the report (``report``). Without configured Kafka/Redis it embeds both, lik
 running (``run``; ``clients`` keeps cancelled Kafka clients quiet).
 """
 
+from router.app.bench.processes import RoleExited
 from router.app.bench.run import BenchInterrupted, run_bench
 
-__all__ = ["BenchInterrupted", "run_bench"]
+__all__ = ["BenchInterrupted", "RoleExited", "run_bench"]
