@@ -136,12 +136,12 @@ class MetricsHandler:
     async def handle(self, records: list[Record]) -> None:
         deadletters: list[OutRecord] = []
         pending: list[tuple[str, str, Contribution, datetime]] = []
-        latest: dict[str, Ticket] = {}
+        snapshots: list[tuple[str, Ticket]] = []
         responses: list[Response] = []
         for record in records:
             try:
                 event, snapshot = read_lifecycle(record.value, self._limits)
-                latest[snapshot.id] = snapshot
+                snapshots.append((event.id, snapshot))
                 at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
                 if response := response_of(event, snapshot, at):
                     responses.append(response)
@@ -153,7 +153,7 @@ class MetricsHandler:
                     )
             except (SwitchboardError, ValidationError) as exc:
                 deadletters.append(parked(record, self.name, exc, self._limits, self._telemetry))
-        await self._backlog.follow(list(latest.values()))
+        await self._backlog.follow(snapshots)
         await self._apply(pending)
         await self._observe(responses)
         if deadletters:

@@ -401,13 +401,21 @@ async def _handle_with_retry(
     handle) is handled again record by record, and the record that fails alone is
     dead-lettered with its error (``park``): one record must not stop the consumer, which
     would fail on it again at every start. Handling is idempotent per event, so what the
-    failed attempt applied is applied once."""
+    failed attempt applied is applied once. Before the record is dead-lettered, the
+    handler's own work (``tick``: timers due, windows to publish, which ``handle`` does
+    too) is run without it: failing as well, the fault is not the record's, and the role
+    stops as before, instead of dead-lettering every record it reads."""
     backoff = 0.1
     failed: Exception | None = None  # the one record failed for good: dead-letter it
+    control = False  # whether the handler's own work passed without the record
     while True:
         try:
             if guard is not None:
                 await guard()
+            if failed is not None and not control:
+                await handler.tick()
+                control = True
+                _failed_for_good(handler.name, records[0], failed)
             if failed is not None:
                 await handler.park(records[0], failed)  # type: ignore[attr-defined]
             elif records:  # a poll of copies replayed for other consumers only: nothing to do
@@ -433,8 +441,7 @@ async def _handle_with_retry(
                         guard=guard,
                         on_retry=on_retry,
                     )
-                    return await _one_by_one(records, retry)
-                _failed_for_good(handler.name, records[0], exc)
+                    return await _one_by_one(records, retry, stop)
                 failed = exc
                 continue
             if telemetry:
@@ -452,11 +459,12 @@ async def _handle_with_retry(
 
 
 async def _one_by_one(
-    records: list[Record], handle: Callable[[list[Record]], Awaitable[bool]]
+    records: list[Record], handle: Callable[[list[Record]], Awaitable[bool]], stop: asyncio.Event
 ) -> bool:
-    """Each record on its own, in the order they arrived; False once stopping."""
+    """Each record on its own, in the order they arrived; False once stopping (what is
+    left is redelivered: nothing of the batch is committed)."""
     for record in _arrival_order(records):
-        if not await handle([record]):
+        if stop.is_set() or not await handle([record]):
             return False
     return True
 

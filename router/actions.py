@@ -228,7 +228,10 @@ def as_json_numbers(value: Any) -> Any:
     if isinstance(value, list):
         return [as_json_numbers(v) for v in value]
     if isinstance(value, int) and not isinstance(value, bool) and value not in INT64:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # over 1e308: no float holds it either
+            raise ValueError("a number too large to keep (over 1e308)") from None
     return value
 
 

@@ -67,7 +67,7 @@ key                                       type        what it holds
 ``p:m:publisher``                         string      the publishing process's lease (TTL)
 ``p:m:backlog:where``                     hash        ticket -> the queue it counts in
 ``p:m:backlog:queues``                    set         queues ever seen
-``p:m:backlog:seen``                      zset        ticket -> its latest snapshot's updated_at
+``p:m:backlog:done:<e>``                  string      a lifecycle record the backlog followed (TTL)
 ``p:m:backlog:open|waiting:<queue>``      zset        open / waiting tickets of a queue
 ``p:notify:<delivery>``                   hash        one notification delivery: state, sends
                                                       of unknown outcome, attempts, answer (TTL)
@@ -278,9 +278,8 @@ class Keys:
     def backlog_queues(self) -> str:
         return f"{self._metrics}:backlog:queues"
 
-    @property
-    def backlog_seen(self) -> str:
-        return f"{self._metrics}:backlog:seen"
+    def backlog_done(self, event_id: str) -> str:
+        return f"{self._metrics}:backlog:done:{event_id}"
 
     def backlog_open(self, queue: str) -> str:
         return f"{self._metrics}:backlog:open:{queue}"

@@ -4,8 +4,9 @@
 ``open`` counts tickets not resolved or closed; ``waiting`` those of them waiting on an
 agent (status new or open, not pending on the customer), and ``oldest_waiting_seconds``
 is the age of the oldest such wait, from the customer's first message not answered yet.
-Updates are idempotent per ticket, and a snapshot older than the last one followed is
-left out, so redelivered snapshots change nothing.
+Each lifecycle record is followed once, by its event id (a marker kept as long as the
+dedupe markers): a record delivered again, even behind newer ones (a router's outbox
+published again after a crash), changes nothing.
 """
 
 from __future__ import annotations
@@ -16,36 +17,36 @@ from router.redis import Command, RedisClient, redis_errors, run_batch, text
 from router.vocabulary import AWAITING_AGENT, SETTLED
 
 WAITING = AWAITING_AGENT
-SEEN_TTL_S = 7 * 86400
+DONE_TTL_S = 7 * 86400
 ERASED = "\x00erased"
 """Where an erased customer's ticket is recorded to be: in no queue, for good."""
 
 
 class Backlog:
-    def __init__(self, client: RedisClient, *, prefix: str, ttl_s: int = SEEN_TTL_S) -> None:
-        """``ttl_s``: how long a ticket's last snapshot time is kept once it stopped
-        changing, to know an older snapshot delivered again (the dedupe markers' time)."""
+    def __init__(self, client: RedisClient, *, prefix: str, ttl_s: int = DONE_TTL_S) -> None:
+        """``ttl_s``: how long a followed record's marker is kept (the dedupe markers')."""
         self._r = client
         self._keys = Keys(prefix)
         self._ttl_s = ttl_s
 
-    async def follow(self, tickets: list[Ticket]) -> None:
-        """Move each ticket to where its latest snapshot says it is. A snapshot older than
-        the last one followed (a router's outbox published again after a crash, behind
-        newer records) changes nothing: it would count a resolved ticket open again."""
-        if not tickets:
+    async def follow(self, snapshots: list[tuple[str, Ticket]], *, once: bool = True) -> None:
+        """Move each ticket to where its latest snapshot says it is. ``snapshots``: the
+        event id and ticket of each lifecycle record, in the order read; ``once``: a
+        record followed already is left out (its marker), and the others are marked
+        after their changes are written."""
+        fresh = await self._fresh(snapshots) if once else snapshots
+        if not fresh:
             return
         k = self._keys
-        ids = [t.id for t in tickets]
+        seen: dict[str, list[Ticket]] = {}
+        for _, ticket in fresh:
+            seen.setdefault(ticket.id, []).append(ticket)
+        latest = [tickets[-1] for tickets in seen.values()]
         with redis_errors():
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.hmget(k.backlog_where, ids)
-                pipe.zmscore(k.backlog_seen, ids)
-                before, seen = await pipe.execute()
+            before = await self._r.hmget(k.backlog_where, [t.id for t in latest])
         current = [
             (ticket, None if previous is None else text(previous))
-            for ticket, previous, last in zip(tickets, before, seen, strict=True)
-            if last is None or last <= ticket.updated_at.timestamp()
+            for ticket, previous in zip(latest, before, strict=True)
         ]
         waits = await self._waits(current)
         commands: list[Command] = []
@@ -54,7 +55,6 @@ class Backlog:
             queue = ticket.queue or "none"
             if previous == ERASED:
                 continue  # a snapshot that was in flight when its customer was erased
-            commands.append(("ZADD", k.backlog_seen, ticket.updated_at.timestamp(), ticket.id))
             if previous is not None and previous != queue:
                 commands += self._leave(previous, ticket.id)
             if ticket.status in SETTLED:
@@ -65,38 +65,50 @@ class Backlog:
             commands.append(("HSET", k.backlog_where, ticket.id, queue))
             opened = ticket.created_at.timestamp()
             commands.append(("ZADD", k.backlog_open(queue), opened, ticket.id))
-            if ticket.status in WAITING:
-                since = waiting_since(ticket, waits.get(ticket.id))
+            since = waited_through(seen[ticket.id], waits.get(ticket.id))
+            if since is not None:
                 commands.append(("ZADD", k.backlog_waiting(queue), since, ticket.id))
             else:
                 commands.append(("ZREM", k.backlog_waiting(queue), ticket.id))
         if queues:
             commands.append(("SADD", k.backlog_queues, *sorted(queues)))
-        # forgotten a dedupe time after their last change, on the snapshots' own clock
-        newest = max(t.updated_at.timestamp() for t in tickets)
-        commands.append(("ZREMRANGEBYSCORE", k.backlog_seen, "-inf", newest - self._ttl_s))
+        if once:  # last: a retry after a failure part-way finds them unmarked
+            commands += [("SET", k.backlog_done(e), 1, "EX", self._ttl_s) for e, _ in fresh]
         with redis_errors():
             await run_batch(self._r, commands)
 
+    async def _fresh(self, snapshots: list[tuple[str, Ticket]]) -> list[tuple[str, Ticket]]:
+        """The records not followed yet (no marker), in their order."""
+        if not snapshots:
+            return []
+        with redis_errors():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for event_id, _ in snapshots:
+                    pipe.exists(self._keys.backlog_done(event_id))
+                followed = await pipe.execute()
+        return [s for s, done in zip(snapshots, followed, strict=True) if not done]
+
     async def _waits(self, current: list[tuple[Ticket, str | None]]) -> dict[str, float]:
-        """Since when each waiting ticket has been waiting, as counted so far: in the
-        queue it was counted in (a transfer takes its wait along)."""
-        waiting = [(t, where or t.queue or "none") for t, where in current if t.status in WAITING]
-        if not waiting:
+        """Since when each ticket has been waiting, as counted so far: in the queue it
+        was counted in (a transfer takes its wait along)."""
+        if not current:
             return {}
         with redis_errors():
             async with self._r.pipeline(transaction=False) as pipe:
-                for ticket, where in waiting:
-                    pipe.zscore(self._keys.backlog_waiting(where), ticket.id)
+                for ticket, where in current:
+                    pipe.zscore(
+                        self._keys.backlog_waiting(where or ticket.queue or "none"), ticket.id
+                    )
                 scores = await pipe.execute()
-        return {t.id: s for (t, _), s in zip(waiting, scores, strict=True) if s is not None}
+        return {t.id: s for (t, _), s in zip(current, scores, strict=True) if s is not None}
 
     async def drop(self, tickets: list[Ticket]) -> None:
         """Stop counting these tickets (an erased customer's), whatever their status: as a
         settled ticket leaves, out of the queue recorded for it and of the one its
         snapshot names (the two differ while a move is not followed yet), and marked so
         that a snapshot still in flight does not count them again. Idempotent."""
-        await self.follow([t.model_copy(update={"status": "closed"}) for t in tickets])
+        closed = [("", t.model_copy(update={"status": "closed"})) for t in tickets]
+        await self.follow(closed, once=False)
         if tickets:
             with redis_errors():
                 await self._r.hset(
@@ -126,6 +138,16 @@ class Backlog:
             age = max(0, int(now - oldest[0][1])) if oldest else 0
             out[queue] = {"open": open_, "waiting": waiting, "oldest_waiting_seconds": age}
         return out
+
+
+def waited_through(snapshots: list[Ticket], counted: float | None) -> float | None:
+    """When the wait of the ticket in its last snapshot began, following its snapshots of
+    one batch in order from ``counted`` (the start on record before them); None when it
+    is not waiting."""
+    since = counted
+    for ticket in snapshots:
+        since = waiting_since(ticket, since) if ticket.status in WAITING else None
+    return since
 
 
 def waiting_since(ticket: Ticket, counted: float | None) -> float:

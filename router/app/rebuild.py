@@ -419,11 +419,19 @@ def _event_id(value: bytes | None, *, scoped: bool = False, action: bool = False
 
 
 def _seen_markers(
-    accepted: Iterable[ConsumerRecord[bytes, bytes]], keys: Keys, ttl_s: int, now_ms: int
+    accepted: Iterable[ConsumerRecord[bytes, bytes]],
+    keys: Keys,
+    ttl_s: int,
+    now_ms: int,
+    *,
+    actions: bool = False,
 ) -> Iterator[Marker]:
-    """The ingress's marker of every event it accepted (``inbound``, ``actions``)."""
+    """The ingress's marker of every event it accepted (``inbound``, or ``actions``: keyed
+    as the router keys an action, so one written to Kafka under an inbound channel's
+    source cannot mark a customer's next message as seen)."""
     for record in accepted:
-        left, id_ = _left_s(record, ttl_s, now_ms), _event_id(record.value, scoped=True)
+        left = _left_s(record, ttl_s, now_ms)
+        id_ = _event_id(record.value, scoped=True, action=actions)
         if left and id_:
             yield keys.ingress_seen(id_), left
 
@@ -565,7 +573,8 @@ async def rebuild(
         markers = await _write_markers(
             redis,
             itertools.chain(
-                _seen_markers((*inbound_topic, *actions_topic), keys, ttl_s, now_ms),
+                _seen_markers(inbound_topic, keys, ttl_s, now_ms),
+                _seen_markers(actions_topic, keys, ttl_s, now_ms, actions=True),
                 _done_markers(
                     tickets_topic,
                     state_topic,

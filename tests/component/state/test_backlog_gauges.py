@@ -1,5 +1,5 @@
 """The workload metric's backlog gauges on the real valkey: how long the oldest customer
-has waited, and what a snapshot delivered again out of order does (nothing)."""
+has waited, and what a lifecycle record delivered again does (nothing)."""
 
 from __future__ import annotations
 
@@ -43,38 +43,46 @@ async def redis(settings: Settings) -> AsyncIterator[RedisClient]:
     await client.aclose()
 
 
-async def gauges(backlog: Backlog, at: float) -> dict[str, int]:
-    return (await backlog.gauges(minutes(at).timestamp()))["general"]
+async def gauges(backlog: Backlog, at: float, queue: str = "general") -> dict[str, int]:
+    return (await backlog.gauges(minutes(at).timestamp()))[queue]
 
 
-async def test_a_resolved_ticket_stays_out_when_its_first_snapshot_comes_again(
-    redis: RedisClient, settings: Settings
+@pytest.mark.parametrize("resolved_at", [30, 0])  # 0: a resolve dated (clamped) as the opening
+async def test_a_resolved_ticket_stays_out_when_its_first_record_comes_again(
+    redis: RedisClient, settings: Settings, resolved_at: float
 ) -> None:
     backlog = Backlog(redis, prefix=settings.topic_prefix)
-    opened = ticket("new", 0)
+    opened = ("e-created", ticket("new", 0))
     await backlog.follow([opened])
-    await backlog.follow([ticket("resolved", 30, resolved_at=minutes(30))])
+    resolved = ticket("resolved", resolved_at, resolved_at=minutes(resolved_at))
+    await backlog.follow([("e-resolved", resolved)])
     await backlog.follow([opened])  # a router's outbox published again after a crash
     assert await gauges(backlog, 60) == {"open": 0, "waiting": 0, "oldest_waiting_seconds": 0}
     # a later change is followed as ever: a reopening counts it again
-    await backlog.follow([ticket("open", 40, last_customer_at=minutes(40))])
+    await backlog.follow([("e-reopened", ticket("open", 40, last_customer_at=minutes(40)))])
     assert await gauges(backlog, 60) == {"open": 1, "waiting": 1, "oldest_waiting_seconds": 1200}
 
 
+@pytest.mark.parametrize("one_poll", [False, True])
 async def test_a_customer_writing_again_has_not_waited_less(
-    redis: RedisClient, settings: Settings
+    redis: RedisClient, settings: Settings, *, one_poll: bool
 ) -> None:
     backlog = Backlog(redis, prefix=settings.topic_prefix)
-    await backlog.follow([ticket("new", 0)])
-    await backlog.follow([ticket("new", 50, last_customer_at=minutes(50))])  # "any news?"
+    first = ("e-1", ticket("new", 0))
+    chaser = ("e-2", ticket("new", 50, last_customer_at=minutes(50)))  # "any news?"
+    if one_poll:
+        await backlog.follow([first, chaser])
+    else:
+        await backlog.follow([first])
+        await backlog.follow([chaser])
     assert (await gauges(backlog, 60))["oldest_waiting_seconds"] == 3600
     # moved to another queue, the wait goes with it
-    await backlog.follow([ticket("new", 55, last_customer_at=minutes(50), queue="billing")])
-    moved = (await backlog.gauges(minutes(60).timestamp()))["billing"]
-    assert moved["oldest_waiting_seconds"] == 3600
+    moved = ticket("new", 55, last_customer_at=minutes(50), queue="billing")
+    await backlog.follow([("e-3", moved)])
+    assert (await gauges(backlog, 60, "billing"))["oldest_waiting_seconds"] == 3600
     # answered, then written to again: the new wait starts at the new message
     answered = {"queue": "billing", "last_reply_at": minutes(70)}
-    await backlog.follow([ticket("pending", 70, **answered)])
-    await backlog.follow([ticket("open", 80, last_customer_at=minutes(80), **answered)])
-    again = (await backlog.gauges(minutes(90).timestamp()))["billing"]
-    assert again["oldest_waiting_seconds"] == 600
+    await backlog.follow([("e-4", ticket("pending", 70, **answered))])
+    again = ticket("open", 80, last_customer_at=minutes(80), **answered)
+    await backlog.follow([("e-5", again)])
+    assert (await gauges(backlog, 90, "billing"))["oldest_waiting_seconds"] == 600

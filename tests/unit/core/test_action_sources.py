@@ -55,3 +55,18 @@ def test_an_action_under_an_inbound_channels_source_cannot_name_its_next_message
     assert action_key(source, next_message) != next_message  # an action's: scoped
     # the ingress's own actions keep the ids their clients chose, as before
     assert action_key("/switchboard/actions", "order-17") == "order-17"
+
+
+def test_a_crm_number_beyond_any_float_is_a_validation_error_not_a_crash() -> None:
+    from pydantic import ValidationError
+
+    from router.actions import CustomerUpserted
+
+    huge = "1" + "0" * 400
+    raw = '{"id": "c-1", "attributes": {"account": ' + huge + ', "n": 2}}'
+    with pytest.raises(ValidationError, match="too large to keep"):
+        CustomerUpserted.model_validate_json(raw)
+    fits = CustomerUpserted.model_validate_json(
+        '{"id": "c-1", "attributes": {"a": [1' + "0" * 30 + "]}}"
+    )
+    assert fits.attributes == {"a": [1e30]}

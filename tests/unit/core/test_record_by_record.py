@@ -37,6 +37,9 @@ class Handler:
             raise TypeError("Integer exceeds 64-bit range")
         self.handled += [r.value or b"" for r in records]
 
+    async def tick(self) -> None:
+        """The handler's own work, without records: fine here."""
+
     async def park(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
         if self.park_outages:
             self.park_outages -= 1
@@ -81,4 +84,23 @@ async def test_a_role_that_must_stop_still_stops() -> None:
     handler = Lost()
     with pytest.raises(Unrecoverable):
         await handled(handler, [record("inbound", 0, 1, b"m1"), record("inbound", 1, 2, b"m2")])
+    assert handler.parked == []
+
+
+async def test_a_failure_that_is_not_the_records_stops_the_role_and_parks_nothing() -> None:
+    """The timers and metrics roles do their own work (timers due, windows to publish) at
+    the end of each batch: when that fails, every record fails with it, and none of them
+    is to blame."""
+
+    class OwnWorkBroken(Handler):
+        async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+            await super().handle(records)
+            await self.tick()
+
+        async def tick(self) -> None:
+            raise TypeError("a due timer the code cannot fire")
+
+    handler = OwnWorkBroken()
+    with pytest.raises(TypeError, match="due timer"):
+        await handled(handler, [record("tickets", 0, 1, b"t1"), record("tickets", 1, 2, b"t2")])
     assert handler.parked == []
