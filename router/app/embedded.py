@@ -36,6 +36,9 @@ SHOWN_NAMES = {"kafka": "Kafka broker (Tansu)", "redis": "Redis server (valkey)"
 
 
 LOWEST_PORT = 10_000
+_HANDED: set[int] = set()
+"""The ports ``free_port`` gave in this process: two picked before either server binds
+its port (the bench starts several at once) are never the same."""
 
 
 def free_port() -> int:
@@ -49,11 +52,14 @@ def free_port() -> int:
         if ephemeral_low - LOWEST_PORT < 1000:
             break
         port = random.randrange(LOWEST_PORT, ephemeral_low)
+        if port in _HANDED:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue  # taken (or lingering): another
+            _HANDED.add(port)
             return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
