@@ -82,7 +82,7 @@ from router.actions import (
 from router.codec import is_json_media, json_from_base64
 from router.errors import BackendUnavailable, InvalidEvent
 from router.events import DATA_BASE64, CloudEvent, received_time, uri_reference, utcnow
-from router.ids import ACTIONS_SOURCES, OWN_SOURCES, event_id, scoped_id
+from router.ids import OWN_SOURCES, event_id, is_actions_source, scoped_id
 from router.topics import Topic
 from router.vocabulary import AUTH_ID, AUTH_TYPE, RULES_CHECKED
 
@@ -214,7 +214,7 @@ def _reserved(envelope: ActionIn, prefix: str) -> dict[str, Any] | None:
     source = envelope.source
     if source is None or not source.startswith(OWN_SOURCES):
         return None
-    if source == ACTIONS_SOURCES or source.startswith(f"{ACTIONS_SOURCES}/"):
+    if is_actions_source(source):
         return None
     detail = (
         f"sources under {OWN_SOURCES} are Switchboard's own; use {SOURCE}, one under it, or yours"

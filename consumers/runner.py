@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -33,6 +33,7 @@ from router.observability import Telemetry
 from router.tuning import tune_gc
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+T = TypeVar("T")
 log = structlog.get_logger("switchboard.consumer")
 
 
@@ -463,7 +464,7 @@ async def _one_by_one(
 ) -> bool:
     """Each record on its own, in the order they arrived; False once stopping (what is
     left is redelivered: nothing of the batch is committed)."""
-    for record in _arrival_order(records):
+    for record in arrival_order(records, lambda record: record):
         if stop.is_set() or not await handle([record]):
             return False
     return True
@@ -489,13 +490,16 @@ def _isolated(handler: BatchHandler, exc: Exception) -> bool:
     return hasattr(handler, "park") and not isinstance(exc, Unrecoverable | ConfigError)
 
 
-def _arrival_order(records: list[Record]) -> list[Record]:
-    """The records merged by timestamp, each partition's kept in offset order (as the
-    router applies one poll: ``consumers.work.in_arrival_order``)."""
-    partitions: dict[tuple[str, int], list[Record]] = {}
-    for record in records:
-        partitions.setdefault((record.topic, record.partition), []).append(record)
-    return list(heapq.merge(*partitions.values(), key=lambda record: record.timestamp))
+def arrival_order(items: list[T], record: Callable[[T], Record]) -> list[T]:
+    """``items`` merged by the timestamps of their records (``record``), each partition's
+    kept in offset order: the order the records of one poll arrived in."""
+    partitions: dict[tuple[str, int], list[T]] = {}
+    for item in items:
+        found = record(item)
+        partitions.setdefault((found.topic, found.partition), []).append(item)
+    if len(partitions) < 2:  # one partition: already in order
+        return items
+    return list(heapq.merge(*partitions.values(), key=lambda item: record(item).timestamp))
 
 
 def addressed(records: list[Record], consumer: str) -> list[Record]:

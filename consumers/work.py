@@ -9,14 +9,13 @@ of another sender in the same poll waits until that message has found its ticket
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from consumers.domain.threading import reply_refs, thread_key
-from consumers.runner import Record
+from consumers.runner import Record, arrival_order
 from router.actions import Action, TicketAction, parse_action
 from router.codec import Headers, decode_record, is_binary, required_specversion
 from router.errors import InvalidEvent
@@ -159,12 +158,7 @@ def in_arrival_order(items: list[Work]) -> list[Work]:
     after, a backlog (after a restart, a rebalance, while the router lags) applied a
     customer's "not solved" before the resolve it answered, and the ticket ended resolved
     with the complaint buried in it; a reply before the agent's reply it answered."""
-    partitions: dict[tuple[str, int], list[Work]] = {}
-    for item in items:
-        partitions.setdefault((item.record.topic, item.record.partition), []).append(item)
-    if len(partitions) < 2:  # one partition: already in order
-        return items
-    return list(heapq.merge(*partitions.values(), key=lambda item: item.record.timestamp))
+    return arrival_order(items, lambda item: item.record)
 
 
 def rounds(items: list[Work]) -> list[list[Work]]:

@@ -76,12 +76,13 @@ def action_key(source: str, id_: str) -> str:
     """``scoped_id`` of an action. One under a source of Switchboard's own other than the
     actions' (an inbound channel's: the ingress refuses it, a producer writing to Kafka
     may not) is scoped too, so it cannot name a customer's next message."""
-    if source.startswith(OWN_SOURCES) and not _actions_source(source):
+    if source.startswith(OWN_SOURCES) and not is_actions_source(source):
         return event_id(source, id_)
     return scoped_id(source, id_)
 
 
-def _actions_source(source: str) -> bool:
+def is_actions_source(source: str) -> bool:
+    """The actions' own source, or one under it (a client's)."""
     return source == ACTIONS_SOURCES or source.startswith(f"{ACTIONS_SOURCES}/")
 
 
