@@ -8,22 +8,22 @@ after the rebuild."""
 
 from __future__ import annotations
 
-from router.keys import Keys
-from router.redis import RedisClient, redis_errors
+from router.redis import RedisClient, read_marker, redis_errors
 
 
 class StateMarker:
     def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
-        self._key = Keys(prefix).epoch
+        self._prefix = prefix
         self._seen: bytes | str | None = None
 
     async def lost(self) -> bool:
-        """Whether the marker this process saw is gone. One read. A marker found again,
-        the same or a new one (``state rebuild`` restored the state), ends the loss;
-        before this process saw any, nothing was lost."""
+        """Whether the marker this process saw is gone (on a cluster: or its copy on any
+        primary, ``read_marker``). One round trip. A marker found again, the same or a
+        new one (``state rebuild`` restored the state), ends the loss; before this
+        process saw any, nothing was lost."""
         with redis_errors():
-            current = await self._redis.get(self._key)
+            current = await read_marker(self._redis, self._prefix)
         if current is not None:
             self._seen = current
             return False

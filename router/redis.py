@@ -49,6 +49,7 @@ from redis.exceptions import (
 from redis.typing import EncodableT, KeyT
 
 from router.errors import BackendUnavailable, ConfigError, ScriptsReloaded
+from router.keys import Keys
 from router.settings import RedisSettings, Settings, cluster_seeds
 
 log = structlog.get_logger("switchboard.redis")
@@ -532,6 +533,29 @@ def one_key_per_primary(client: RedisCluster, keys: Sequence[str]) -> list[str]:
         if node is not None:  # None: no node serves that slot, nothing to read there
             chosen.setdefault(node.name, key)
     return list(chosen.values())
+
+
+def marker_keys(client: RedisClient, prefix: str) -> list[str]:
+    """The state marker (``consumers/state/epoch.py``), and on a cluster one copy of it on
+    each primary: the fewest keys whose reads reach every node."""
+    keys = Keys(prefix)
+    if not isinstance(client, RedisCluster):
+        return [keys.epoch]
+    return [keys.epoch, *one_key_per_primary(client, keys.epoch_copies)]
+
+
+async def read_marker(client: RedisClient, prefix: str) -> bytes | str | None:
+    """The state marker, or None when Redis lost state: the marker is missing, or on a
+    cluster its copy on some primary is (a node that restarted empty took its slots'
+    keys, and the marker lives on another node). A marker without any copy was written
+    by a version before them: it stands. For the readers outside the roles (the
+    ingress, ``forget``); the roles check with ``StateEpoch``."""
+    keys = marker_keys(client, prefix)
+    values = await get_many(client, keys) if len(keys) > 1 else [await client.get(keys[0])]
+    marker, copies = values[0], values[1:]
+    if None in copies and any(copy is not None for copy in copies):
+        return None
+    return marker
 
 
 async def delete_many(client: RedisClient, keys: Sequence[str]) -> None:

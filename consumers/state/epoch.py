@@ -25,7 +25,7 @@ from redis.asyncio.cluster import RedisCluster
 from router.errors import ConfigError, Unrecoverable
 from router.events import iso, utcnow
 from router.keys import Keys
-from router.redis import RedisClient, get_many, one_key_per_primary, redis_errors, run_batch
+from router.redis import RedisClient, get_many, marker_keys, redis_errors, run_batch
 
 REPAIR = (
     "stop every role, run `switchboard state rebuild` to restore it from Kafka, then start "
@@ -41,6 +41,7 @@ class StateEpoch:
     def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         keys = Keys(prefix)
+        self._prefix = prefix
         self.key = keys.epoch
         self._copies = keys.epoch_copies if isinstance(redis, RedisCluster) else ()
         self.value: bytes | None = None
@@ -100,9 +101,7 @@ class StateEpoch:
     def checked_keys(self) -> list[str]:
         """The marker, and on a cluster one copy on each primary: the fewest keys that
         reach every node (a read of all copies would cost a command for each)."""
-        if not isinstance(self._redis, RedisCluster):
-            return [self.key]
-        return [self.key, *one_key_per_primary(self._redis, self._copies)]
+        return marker_keys(self._redis, self._prefix)
 
     async def _read(self, keys: tuple[str, ...] | list[str]) -> list[bytes | str | None]:
         """One GET on one server, as ever; on a cluster one pipelined round trip."""

@@ -53,7 +53,7 @@ from router.identity import normalize_email, normalize_phone
 from router.ids import derived_id
 from router.kafka import Produced, make_producer, send_and_wait_all
 from router.keys import Keys
-from router.redis import RedisClient, make_redis, redis_errors
+from router.redis import RedisClient, make_redis, read_marker, redis_errors
 from router.settings import Settings
 from router.topic_admin import missing_topics
 from router.topics import OutRecord, Topic, TopicNames
@@ -188,19 +188,21 @@ async def _require_ticket_state(settings: Settings) -> str:
 
 async def _require_state_marker(redis: RedisClient, settings: Settings) -> None:
     """Before "no such customer": the Redis state marker of this prefix, written by the
-    first role to start (``consumers/state/epoch.py``). Without it this Redis database
-    holds no Switchboard state under the prefix (the wrong database in
-    ``SWITCHBOARD_REDIS_URL``, the wrong prefix, or state lost), and finding no one there
-    says nothing about whether the customer is stored."""
+    first role to start (``consumers/state/epoch.py``), and on a cluster its copy on
+    every primary. Without it this Redis database holds no Switchboard state under the
+    prefix (the wrong database in ``SWITCHBOARD_REDIS_URL``, the wrong prefix, or state
+    lost, on a cluster perhaps by one node), and finding no one there says nothing about
+    whether the customer is stored."""
     key = Keys(settings.topic_prefix).epoch
     with redis_errors():
-        found = await redis.exists(key)
-    if not found:
+        found = await read_marker(redis, settings.topic_prefix)
+    if found is None:
         raise ConfigError(
             "SWITCHBOARD_REDIS_URL",
             f"no Switchboard state in this Redis database under SWITCHBOARD_TOPIC_PREFIX="
-            f"{settings.topic_prefix} (the state marker {key} is missing), so no customer "
-            "can be looked up: nothing was erased; check both settings",
+            f"{settings.topic_prefix} (the state marker {key}, or its copy on a cluster "
+            "node, is missing), so no customer can be looked up: nothing was erased; "
+            "check both settings, or restore lost state with `switchboard state rebuild`",
         )
 
 

@@ -17,10 +17,12 @@ import pytest
 import redis
 from redis.exceptions import ClusterDownError
 
+from channels.state_marker import StateMarker
 from consumers.state.agents import AgentStore
 from consumers.state.epoch import StateEpoch
 from router.app import roles
 from router.app.embedded import EmbeddedServices
+from router.app.forget import Forgotten, forget
 from router.errors import BackendUnavailable, ConfigError, Unrecoverable
 from router.keys import Keys
 from router.redis import (
@@ -146,6 +148,29 @@ async def test_a_running_role_stops_when_one_node_comes_back_empty(
     finally:
         stop.set()
     assert "state marker" in stopped.value.message
+
+
+async def test_the_ingress_and_forget_see_one_node_come_back_empty(
+    services: EmbeddedServices, own_cluster: Cluster, own_client: RedisClient
+) -> None:
+    """The ingress answers 503 (not a final 404) while state is lost, and ``forget``
+    does not confirm "no such customer" for one whose keys the lost node held: both
+    read the marker's copies too, as the roles do, not the marker alone."""
+    settings = cluster_settings(services, own_cluster, f"t{os.getpid()}m{uuid.uuid4().hex[:6]}")
+    await ensure_topics(settings)
+    await StateEpoch(own_client, settings.topic_prefix).establish(has_history=False)
+    marker = StateMarker(own_client, settings.topic_prefix)
+    assert not await marker.lost()
+    assert await forget(settings, "nobody@example.com") == Forgotten(None, [])
+
+    _flush_a_node_without(own_cluster, own_client, Keys(settings.topic_prefix).epoch)
+
+    assert await marker.lost()
+    with pytest.raises(ConfigError) as refused:
+        await forget(settings, "nobody@example.com")
+    assert "nothing was erased" in refused.value.message
+    await StateEpoch(own_client, settings.topic_prefix).renew()  # `state rebuild` ends it
+    assert not await marker.lost()
 
 
 # --- 2. paused nodes ---------------------------------------------------------------------
