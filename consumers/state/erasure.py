@@ -79,13 +79,19 @@ class ThreadErasure:
                 text(i) for i in await self._r.smembers(k.customer_identities(customer_id))
             ]
             owned = await get_many(self._r, identities)
-            doomed = [
+            linked = [
                 i for i, v in zip(identities, owned, strict=True) if v and text(v) == customer_id
             ]
-            doomed += [k.ticket_owner(t) for t in tickets]
+            doomed = [k.ticket_owner(t) for t in tickets]
             doomed += [k.message_owner(m) for m in messages]
             doomed += await scan_all(self._r, k.customer_pattern(customer_id))
-            await delete_many(self._r, doomed)
+            # the identities after the rest, and the set naming them last: on a cluster a
+            # DEL of many keys is one per slot, and a run that fails part way must leave
+            # the customer findable by their address, for the run that finishes it
+            ids_key = k.customer_identities(customer_id)
+            await delete_many(self._r, [key for key in doomed if key != ids_key])
+            await delete_many(self._r, linked)
+            await delete_many(self._r, [ids_key])
         return tickets
 
     async def _leave_others_tickets(self, customer_id: str) -> None:

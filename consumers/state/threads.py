@@ -37,6 +37,7 @@ from router.redis import (
     Command,
     RedisClient,
     ScriptCall,
+    delete_many,
     get_many,
     load_script,
     redis_errors,
@@ -168,12 +169,16 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         return [owner_of[tuple(ids)] for ids in identity_lists]
 
     async def _resolve_disjoint(self, identity_lists: list[list[str]]) -> list[str]:
-        """``resolve_customers`` for lists sharing no identity: two round trips, three when
-        a list is a new customer.
+        """``resolve_customers`` for lists sharing no identity: one round trip for lists
+        all known, three with a new identity, four with a new customer.
 
         A new customer gets a random id (``new_customer_id``): its first identity is
         claimed with SET NX and its owner read back before the other identities are
         linked, so concurrent or repeated calls agree on one customer for all of them.
+        An identity is entered in its customer's set (what ``forget`` erases) before it
+        is linked, in an earlier round trip: linked first, a crash (or on a cluster one
+        node's failure) between the two left it out of the set for good, since the
+        retry finds it known, and erasing the customer left their address behind.
         """
         keys = [[self._keys.identity(i) for i in ids] for ids in identity_lists]
         with redis_errors():
@@ -182,15 +187,18 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
             found: list[list[Any]] = [[next(flat) for _ in group] for group in keys]
             claimed = await self._claim_new(keys, found)
             chosen = []
+            entered: list[Command] = []
             commands: list[Command] = []
             for group, values, new in zip(keys, found, claimed, strict=True):
                 existing = [text(v) for v in values if v is not None]
                 chosen.append(existing[0] if existing else new)
                 missing = [k for k, v in zip(group, values, strict=True) if v is None]
-                commands += [("SET", key, chosen[-1], "NX") for key in missing]
-                if missing:  # what `forget` erases: the customer's identities
-                    commands.append(("SADD", self._keys.customer_identities(chosen[-1]), *missing))
+                if missing:
+                    entered.append(("SADD", self._keys.customer_identities(chosen[-1]), *missing))
+                    commands += [("SET", key, chosen[-1], "NX") for key in missing]
                     commands.append(("GET", group[0]))  # who owns the first identity now (races)
+            if entered:
+                await run_batch(self._r, entered)
             replies = await run_batch(self._r, commands)
         owners: list[str] = []
         at = 0
@@ -199,8 +207,8 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
             if not unknown:
                 owners.append(customer)
                 continue
-            owner = replies[at + unknown + 1]  # after the SET NX and SADD replies
-            at += unknown + 2
+            owner = replies[at + unknown]  # after the SET NX replies
+            at += unknown + 1
             owners.append(text(owner) if owner else customer)
         for owner, values in zip(owners, found, strict=True):
             others = list(dict.fromkeys(text(v) for v in values if v is not None))
@@ -211,11 +219,20 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
     async def _claim_new(self, keys: list[list[str]], found: list[list[Any]]) -> list[str]:
         """For each list none of whose identities is known: the customer that owns its
         first identity after a SET NX of a new random id (another process may have won);
-        "" for the other lists. One round trip, none when no list is new."""
+        "" for the other lists. Two round trips, none when no list is new: the identity
+        is entered in the new customer's set first (``_resolve_disjoint``), and taken out
+        again when another process won it."""
         new = [not any(v is not None for v in values) for values in found]
         if not any(new):
             return [""] * len(keys)
         tried = [new_customer_id() if fresh else "" for fresh in new]
+        ids = self._keys.customer_identities
+        entered: list[Command] = [
+            ("SADD", ids(customer), group[0])
+            for group, customer in zip(keys, tried, strict=True)
+            if customer
+        ]
+        await run_batch(self._r, entered)
         commands: list[Command] = []
         for group, customer in zip(keys, tried, strict=True):
             if customer:
@@ -225,6 +242,9 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         for customer in tried:
             owner = (next(replies), next(replies))[1] if customer else None
             claimed.append(text(owner) if owner else customer)
+        lost = [ids(t) for t, c in zip(tried, claimed, strict=True) if t and c != t]
+        if lost:  # a set of a customer that never was: nothing else names it
+            await delete_many(self._r, lost)
         return claimed
 
     async def _absorb(self, survivor: str, others: list[str]) -> None:

@@ -18,12 +18,15 @@ import redis
 from redis.exceptions import ClusterDownError
 
 from channels.state_marker import StateMarker
+from consumers.state import erasure
 from consumers.state.agents import AgentStore
 from consumers.state.epoch import StateEpoch
+from consumers.state.threads import Commit, RedisThreadStore
 from router.app import roles
 from router.app.embedded import EmbeddedServices
 from router.app.forget import Forgotten, forget
 from router.errors import BackendUnavailable, ConfigError, Unrecoverable
+from router.events import Ticket, utcnow
 from router.keys import Keys
 from router.redis import (
     UNAVAILABLE,
@@ -171,6 +174,56 @@ async def test_the_ingress_and_forget_see_one_node_come_back_empty(
     assert "nothing was erased" in refused.value.message
     await StateEpoch(own_client, settings.topic_prefix).renew()  # `state rebuild` ends it
     assert not await marker.lost()
+
+
+async def test_a_forget_that_failed_part_way_is_finished_by_running_it_again(
+    services: EmbeddedServices,
+    own_cluster: Cluster,
+    own_client: RedisClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The customer's node refuses writes while ``forget`` deletes (a failover): the run
+    fails, and the run again by the same address, as the README says to do, finds the
+    customer and finishes. The identity (on another node) was deleted with the rest, and
+    the second run had found no one while the customer's tickets were still stored."""
+    settings = cluster_settings(services, own_cluster, f"t{os.getpid()}f{uuid.uuid4().hex[:6]}")
+    settings = settings.model_copy(update={"redis": _settings(own_cluster).redis})
+    await ensure_topics(settings)
+    await StateEpoch(own_client, settings.topic_prefix).establish(has_history=False)
+    keys = Keys(settings.topic_prefix)
+    store = RedisThreadStore(own_client, ttl_s=600, prefix=settings.topic_prefix)
+    node_of = own_client.get_node_from_key
+    for n in range(100):  # a customer whose identity lives on another node than their keys
+        who = f"email:bob{n}@example.com"
+        [customer] = await store.resolve_customers([[who]])
+        if node_of(keys.identity(who)).port != node_of(keys.ticket_data(customer)).port:  # type: ignore[union-attr]
+            break
+    now = utcnow()
+    opened = Ticket(
+        id="T-bob", channel="email", customer_id=customer, created_at=now, updated_at=now
+    )
+    assert await store.commit_many([Commit(customer, "e1", opened, 0, open_ticket="T-bob")]) == [
+        "OK"
+    ]
+    real = erasure.delete_many
+
+    async def paused_node(client: RedisClient, doomed: list[str]) -> None:
+        port = node_of(keys.ticket_data(customer)).port  # type: ignore[union-attr]
+        with contextlib.closing(redis.Redis(port=port)) as node:
+            node.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+        await real(client, doomed)
+
+    monkeypatch.setattr(erasure, "delete_many", paused_node)
+    with pytest.raises(BackendUnavailable):
+        await forget(settings, who)
+    monkeypatch.setattr(erasure, "delete_many", real)
+    await asyncio.sleep(1.6)
+
+    again = await forget(settings, who)
+
+    assert (again.customer_id, again.tickets) == (customer, ["T-bob"])
+    assert await store.customer_ticket_ids(customer) == []
+    assert await own_client.get(keys.identity(who)) is None
 
 
 # --- 2. paused nodes ---------------------------------------------------------------------
