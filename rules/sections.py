@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from functools import cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -56,6 +57,30 @@ def text_hint(node: YNode) -> str:
     if node.value is None or not str(node.value).strip():
         return "give it a value, e.g. billing"
     return f'quote it to make it text: "{node.written}"'
+
+
+@cache
+def iana_zones() -> frozenset[str]:
+    """The zone names a calendar may use: those ``zoneinfo`` lists, but ``localtime``.
+
+    ``ZoneInfo`` opens any file under the zone directories, so it was asked for names
+    that are no zone: a region's directory (``Europe``) raised IsADirectoryError
+    past the loader, and ``localtime`` or ``posixrules`` loaded whatever the host has
+    there, so one rule file meant other hours on another machine.
+    """
+    return frozenset(available_timezones() - {"localtime"})
+
+
+def _zone_hint(name: str, zones: frozenset[str]) -> str:
+    if name == "localtime":
+        return (
+            "'localtime' is the host's own setting, which differs by machine: "
+            "name the zone, e.g. Europe/Berlin"
+        )
+    region = sorted(zone for zone in zones if zone.startswith(f"{name}/"))
+    if region:
+        return f"'{name}' is a region, not a time zone: name one of its zones, e.g. {region[0]}"
+    return did_you_mean(name, zones) or "use an IANA name like Europe/Berlin"
 
 
 def _overlap(shifts: Iterable[tuple[int, int]]) -> bool:
@@ -220,14 +245,14 @@ class SectionCompiler:
         name = self.string(node, "timezone")
         if name is None:
             return None
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            hint = (
-                did_you_mean(name, available_timezones()) or "use an IANA name like Europe/Berlin"
-            )
-            self.error(node.mark, f"unknown time zone '{name}'", hint)
-            return None
+        zones = iana_zones()
+        if name in zones:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # listed, but unreadable
+                pass
+        self.error(node.mark, f"unknown time zone '{name}'", _zone_hint(name, zones))
+        return None
 
     def _shifts(self, node: YNode) -> tuple[tuple[int, int], ...]:
         if isinstance(node, YScalar) and node.value in ("closed", None):

@@ -375,3 +375,43 @@ def test_flow_nesting_past_the_bound_is_reported_at_its_bracket_without_scanning
 def test_flow_nesting_within_the_bound_is_read() -> None:
     shallow = "[" * (MAX_FLOW_DEPTH - 1) + "1" + "]" * (MAX_FLOW_DEPTH - 1)
     assert not any("nested too deeply" in e for e in errors_of(BASE + f"x: {shallow}\n"))
+
+
+def calendar_in(zone: str) -> str:
+    return (
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+        f'calendars:\n  office: {{timezone: "{zone}", hours: {{mon: ["09:00-17:00"]}}}}\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "hint"),
+    [
+        (
+            "Europe",
+            "'Europe' is a region, not a time zone: name one of its zones, e.g. Europe/Amsterdam",
+        ),
+        (
+            "America",
+            "'America' is a region, not a time zone: name one of its zones, e.g. America/Adak",
+        ),
+        ("US", "'US' is a region, not a time zone: name one of its zones, e.g. US/Alaska"),
+        (
+            "localtime",
+            "'localtime' is the host's own setting, which differs by machine: "
+            "name the zone, e.g. Europe/Berlin",
+        ),
+        ("posixrules", "use an IANA name like Europe/Berlin"),
+    ],
+)
+def test_a_time_zone_that_is_no_iana_zone_is_an_error_at_its_place(zone: str, hint: str) -> None:
+    """A region directory used to crash the loader (IsADirectoryError); ``localtime``
+    and ``posixrules`` loaded as whatever the host has at those paths."""
+    assert errors_of(calendar_in(zone)) == [
+        f"r.yaml:5:22: unknown time zone '{zone}' (hint: {hint})"
+    ]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Etc/GMT+5"])
+def test_an_iana_time_zone_loads(zone: str) -> None:
+    assert str(loads_ruleset(calendar_in(zone)).calendars["office"].timezone) == zone
