@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from rules.engine import RuleSet
-from rules.errors import RuleError, RuleSetInvalid
+from rules.errors import Mark, RuleError, RuleSetInvalid
 from rules.language import warm
 from rules.loader import load_ruleset, rule_files
 
@@ -105,8 +105,7 @@ class RuleSetHolder:
         with self._lock:
             previous = self._current
             try:
-                loaded = load_ruleset(self.path)
-                self._warm(loaded)
+                loaded = self._load()
             except RuleSetInvalid as exc:
                 if expected is not None and self.fingerprint() != expected:
                     return self._deferred()
@@ -129,6 +128,28 @@ class RuleSetHolder:
                 )
             self._tell(ok=True)
             return []
+
+    def _load(self) -> RuleSet:
+        """The rules on disk, warmed. An exception the loader did not mean to raise (a
+        defect: a problem in a file is a located error) is a RuleSetInvalid too, so the
+        reload fails as for a bad file, and ``last_failure`` and ``/readyz`` say so: it
+        had escaped ``reload`` while the last good rules served on unreported. A file
+        that cannot be read is a located error of the loader's own already."""
+        try:
+            loaded = load_ruleset(self.path)
+            self._warm(loaded)
+        except RuleSetInvalid:
+            raise
+        except Exception as exc:
+            _log.exception("rules.load_crashed", path=str(self.path))
+            error = RuleError(
+                Mark(str(self.path), 1, 1),
+                f"the rules could not be loaded: {type(exc).__name__}: {exc}",
+                "a defect in Switchboard, not a mistake in the file; the last good rules "
+                "serve on: please report it with the rules.load_crashed log line",
+            )
+            raise RuleSetInvalid([error]) from exc
+        return loaded
 
     def _failed(self, errors: list[RuleError]) -> list[RuleError]:
         kept = self._current

@@ -23,7 +23,14 @@ from types import FrameType
 import pytest
 
 from router.app.simulate.roster import RosterInvalid, check_against, load_roster, loads_roster
-from rules import RuleError, RuleSetInvalid, load_ruleset, loads_ruleset
+from rules import (
+    RuleError,
+    RuleSet,
+    RuleSetHolder,
+    RuleSetInvalid,
+    load_ruleset,
+    loads_ruleset,
+)
 from rules.casefile import CaseFileInvalid, load_cases
 from rules.errors import Mark
 from rules.loader import load_sources
@@ -300,7 +307,7 @@ def rule_file_errors(text: str) -> list[RuleError]:
 
 
 def test_every_error_has_its_place_and_a_hint(
-    tmp_path: Path, made_at: set[tuple[str, int]]
+    tmp_path: Path, made_at: set[tuple[str, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     errors: list[RuleError] = []
     for text in RULE_FILES:
@@ -341,11 +348,18 @@ def test_every_error_has_its_place_and_a_hint(
     with pytest.raises(RosterInvalid) as unknown_queue:  # read against the rules' queues
         check_against(misnamed, load_ruleset(ROOT / "rules" / "examples").queues)
     errors.extend(unknown_queue.value.errors)
+    holder = RuleSetHolder(ROOT / "rules" / "examples", detects=False)
+    monkeypatch.setattr("rules.holder.load_ruleset", crashing)  # a loader defect
+    errors.extend(holder.reload())
 
     unhinted = [str(e) for e in errors if not e.hint.strip() or not FORM.match(str(e))]
     assert unhinted == []
     unreached = sorted({(name, call.lineno) for name, call in error_calls()} - made_at)
     assert unreached == [], "add a bad file for each of these error sites to the corpus"
+
+
+def crashing(path: Path) -> RuleSet:
+    raise RecursionError("maximum recursion depth exceeded")
 
 
 def test_quoted_number_hint_shows_it_unquoted() -> None:

@@ -91,6 +91,34 @@ def test_deleted_file_keeps_the_last_good_rules(rules_file: Path) -> None:
     assert holder.current is good
 
 
+def test_a_loader_defect_is_a_failed_reload_keeping_the_last_good_rules(
+    rules_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file the loader crashes on (a defect: it should have been a located error) is
+    reported as a failed reload, so ``/readyz`` shows it; it had escaped ``reload``, and
+    ``last_failure`` said nothing while the old rules served on."""
+    holder = RuleSetHolder(rules_file)
+    good = holder.current
+
+    def crash(path: Path) -> None:
+        raise IsADirectoryError(21, "Is a directory", "/usr/share/zoneinfo/Europe")
+
+    monkeypatch.setattr("rules.holder.load_ruleset", crash)
+    with capture_logs() as logs:
+        errors = holder.reload()
+    assert [str(e) for e in errors] == [
+        f"{rules_file}:1:1: the rules could not be loaded: IsADirectoryError: [Errno 21] "
+        "Is a directory: '/usr/share/zoneinfo/Europe' (hint: a defect in Switchboard, not "
+        "a mistake in the file; the last good rules serve on: please report it with the "
+        "rules.load_crashed log line)"
+    ]
+    assert holder.current is good
+    assert holder.last_failure is not None
+    assert holder.last_failure.errors == 1
+    assert [e["event"] for e in logs] == ["rules.load_crashed", "rules.reload_failed"]
+    assert logs[0]["exc_info"] is True  # the traceback, for the report
+
+
 def test_unchanged_content_keeps_the_same_object(rules_file: Path) -> None:
     holder = RuleSetHolder(rules_file)
     before = holder.current
