@@ -453,6 +453,13 @@ class SectionCompiler:
         channels = None
         if (channels_node := fcr.get("channels")) is not None:
             items = channels_node.items if isinstance(channels_node, YSeq) else (channels_node,)
+            if not items:  # no channel would count: first-contact resolution at zero
+                self.error(
+                    channels_node.mark,
+                    "fcr channels must not be an empty list",
+                    "name the channels whose tickets count, e.g. channels: [chat, email], "
+                    "or leave channels out to count every channel",
+                )
             found = (self.choice(item, "channel", CHANNELS) for item in items)
             channels = frozenset(c for c in found if c is not None)
         return Metrics(FcrDefinition(reopen_window=window, channels=channels, **counts))

@@ -125,6 +125,7 @@ RULE_FILES = [
     HEAD + "languages: [english, zz]\n",
     HEAD + "languages: [EN]\n",
     HEAD + "metrics: {fcr: {max_customer_contacts: 0}}\n",
+    HEAD + "metrics: {fcr: {channels: []}}\n",
     # rules and escalations (rules/compiler.py)
     BASE + "rules: [5]\n",
     rule("{then: {queue: general}}"),

@@ -193,6 +193,18 @@ def test_the_fcr_definition_is_read_checked_and_hashed() -> None:
     assert any("unknown channel 'fax'" in m for m in messages)
 
 
+def test_an_empty_list_of_fcr_channels_is_an_error() -> None:
+    """``channels: []`` had loaded as "no channel counts": first-contact resolution
+    silently at zero for every ticket."""
+    with pytest.raises(RuleSetInvalid) as caught:
+        loads_ruleset(HEADER + "metrics: {fcr: {channels: []}}\n", file="r.yaml")
+    assert [str(e) for e in caught.value.errors] == [
+        "r.yaml:4:27: fcr channels must not be an empty list (hint: name the channels whose "
+        "tickets count, e.g. channels: [chat, email], or leave channels out to count every "
+        "channel)"
+    ]
+
+
 def test_explain_says_where_the_language_came_from(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text(
