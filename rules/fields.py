@@ -45,6 +45,9 @@ TICKET_FIELDS = (
     "handle_seconds",
     "language",
 )
+TICKET_MAPPINGS = ("sla",)
+"""The ticket fields with fields below them (``ticket.sla.first_response.breached``);
+below any other (``ticket.queue.name``) there is nothing, so such a test never matched."""
 TICKET_ALIASES = ("queue", "priority", "tags", "status", "contacts", "reopen_count")
 OPEN_PREFIXES = ("customer", "metadata")
 
@@ -79,7 +82,12 @@ def check_field(name: str) -> tuple[str, str] | None:
     if head in OPEN_PREFIXES and rest and all(rest.split(".")):
         return None
     if head == "ticket" and rest:
-        if rest.split(".")[0] in TICKET_FIELDS:
+        field, _, below = rest.partition(".")
+        if field in TICKET_FIELDS and below and field not in TICKET_MAPPINGS:
+            return f"unknown field '{name}'", (
+                f"ticket.{field} has no fields of its own: test ticket.{field} itself"
+            )
+        if field in TICKET_FIELDS:
             return None
         hint = did_you_mean(rest, TICKET_FIELDS) or "ticket fields: " + ", ".join(TICKET_FIELDS)
         return f"unknown ticket field '{rest}'", hint

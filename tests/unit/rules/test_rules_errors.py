@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -415,3 +416,27 @@ def test_a_time_zone_that_is_no_iana_zone_is_an_error_at_its_place(zone: str, hi
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Etc/GMT+5"])
 def test_an_iana_time_zone_loads(zone: str) -> None:
     assert str(loads_ruleset(calendar_in(zone)).calendars["office"].timezone) == zone
+
+
+@pytest.mark.parametrize(
+    ("field", "hint"),
+    [
+        ("ticket.queue.name", "ticket.queue has no fields of its own: test ticket.queue itself"),
+        ("ticket.status.code", "ticket.status has no fields of its own: test ticket.status itself"),
+        ("ticket.tags.first", "ticket.tags has no fields of its own: test ticket.tags itself"),
+    ],
+)
+def test_a_field_below_a_ticket_field_without_fields_is_unknown(field: str, hint: str) -> None:
+    """``ticket.queue.name`` had loaded, and could never match: a queue is a name."""
+    rule = f"  - {{name: r, if: {{{field}: billing}}, then: {{queue: general}}}}\n"
+    assert errors_of(BASE + rule) == [f"r.yaml:11:20: unknown field '{field}' (hint: {hint})"]
+
+
+def test_a_field_of_a_ticket_sla_clock_is_read() -> None:
+    rules = loads_ruleset(
+        BASE + "  - {name: r, if: {ticket.sla.first_response.breached: true}, then: {tags: [x]}}\n"
+    )
+    clock = {"due": "2026-03-04T10:00:00Z", "breached": True}
+    facts = {"channel": "email", "ticket": {"sla": {"first_response": clock}}}
+    decision = rules.evaluate(facts, now=datetime(2026, 3, 4, 11, tzinfo=UTC))
+    assert decision.tags == ("x",)
