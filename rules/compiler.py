@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import sys
 import warnings
 from typing import Any
 
@@ -30,7 +31,7 @@ from rules.model import (
     Rule,
 )
 from rules.operators import OPERATORS, engine_only
-from rules.pattern_shape import MAX_WRITTEN_OUT, written_out
+from rules.pattern_shape import MAX_GROUP_DEPTH, MAX_WRITTEN_OUT, group_depth, written_out
 from rules.sections import SectionCompiler
 from rules.source import YMap, YNode, YScalar, YSeq, to_plain, type_name
 
@@ -334,13 +335,23 @@ class RuleCompiler(SectionCompiler):
         return node.value
 
     def _number(self, node: YNode, op: str) -> int | float | None:
-        """The operand of ``gt``/``gte``/``lt``/``lte``: a finite number."""
+        """The operand of ``gt``/``gte``/``lt``/``lte``: a finite number, and no larger
+        than a float can be (the ingress refuses such a fact, so the test is constant)."""
         number = node.value if isinstance(node, YScalar) else None
         if isinstance(number, float) and not math.isfinite(number):
             self.error(
                 node.mark,
                 f"'{op}' needs a finite number, got {number}",
                 "a fact is never NaN or infinite, so the test would be constant: "
+                f"compare with a number, e.g. {{{op}: 1000000}}, or drop it",
+            )
+            return None
+        if type(number) is int and abs(number) > sys.float_info.max:
+            self.error(
+                node.mark,
+                f"'{op}' needs a number of at most about 1.8e308, got one of "
+                f"{len(str(abs(number)))} digits",
+                "no fact is that large, so the test would be constant: "
                 f"compare with a number, e.g. {{{op}: 1000000}}, or drop it",
             )
             return None
@@ -351,12 +362,20 @@ class RuleCompiler(SectionCompiler):
         )
         return None
 
-    def _pattern(self, node: YNode) -> regex.Pattern[str] | None:
+    def _pattern(self, node: YNode) -> regex.Pattern[str] | None:  # noqa: PLR0911 - one per refusal
         """A ``matches`` pattern. The language is Python's ``re`` (its messages, too);
         ``regex`` runs the pattern, for its time limit (``operators.bounded_search``), so
         what ``regex`` reads otherwise than ``re`` is refused (``engine_only``)."""
         pattern = self.string(node, "'matches'")
         if pattern is None:
+            return None
+        if (depth := group_depth(pattern)) > MAX_GROUP_DEPTH:  # before anything parses it
+            self.error(
+                node.mark,
+                f"bad regular expression: its groups nest {depth} deep, more than "
+                f"{MAX_GROUP_DEPTH}",
+                "nest fewer groups: a group around one group adds nothing",
+            )
             return None
         try:
             with warnings.catch_warnings():

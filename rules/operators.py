@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import operator
 import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 import regex
@@ -291,7 +293,7 @@ def operator_test(op: str, operand: Any, s: int) -> Test:  # noqa: PLR0911 - one
 
         return matches
     if op in ("gt", "gte", "lt", "lte"):
-        return _ordered(op, float(operand), s)
+        return _ordered(op, operand, s)
     if op == "exists":
         want = bool(operand)
 
@@ -341,13 +343,15 @@ def _contains_all(needles: tuple[str, ...], s: int) -> Test:
     return contains_all
 
 
+_LIMIT_FIRST = {"gt": operator.lt, "gte": operator.le, "lt": operator.gt, "lte": operator.ge}
+"""``{gt: limit}`` holds for ``x`` when ``limit < x``: the limit goes first."""
+
+
 def _ordered(op: str, limit: float, s: int) -> Test:
-    compare: Callable[[float], bool] = {
-        "gt": limit.__lt__,
-        "gte": limit.__le__,
-        "lt": limit.__gt__,
-        "lte": limit.__ge__,
-    }[op]
+    """Python compares an int with an int or a float exactly, so the limit is kept as
+    written: through ``float`` ``{lt: 9007199254740993}`` had not held for
+    9007199254740992 (both are 2**53 as floats)."""
+    compare: Callable[[float], bool] = partial(_LIMIT_FIRST[op], limit)
 
     def one(x: Any) -> bool:
         if type(x) is int:

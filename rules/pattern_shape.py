@@ -25,6 +25,41 @@ _ONE_WAY = (sre.LITERAL, sre.NOT_LITERAL, sre.IN, sre.ANY, sre.AT, sre.CATEGORY)
 _ONE_CHAR = (sre.LITERAL, sre.NOT_LITERAL, sre.IN, sre.ANY)
 
 
+MAX_GROUP_DEPTH = 100
+"""How deep a pattern's groups may nest. The parsers of ``re`` and ``regex`` and the walks
+of this module recurse once or more per level: 200 levels had ended in a RecursionError
+instead of an error at the pattern. Real patterns nest a few levels."""
+
+
+def group_depth(pattern: str) -> int:
+    """How deep ``pattern``'s parentheses nest, counted without parsing it (parsing
+    recurses per level): an escaped parenthesis and one inside ``[...]`` are no group.
+    A parenthesis in a comment counts too, which only ever counts too deep."""
+    depth = deepest = 0
+    in_class = False
+    at = 0
+    while at < len(pattern):
+        char = pattern[at]
+        if char == "\\":
+            at += 1  # the escaped character is no group and does not end a class
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            # a ']' first in the class ([]a] or [^]a]) is one of its characters
+            if pattern.startswith("^", at + 1):
+                at += 1
+            if pattern.startswith("]", at + 1):
+                at += 1
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        at += 1
+    return deepest
+
+
 def _parsed(pattern: str) -> Any:
     """``pattern``'s parse tree as ``re`` reads it (its ``data``: opcode, argument pairs,
     and its ``state.flags``); None when it cannot be read."""

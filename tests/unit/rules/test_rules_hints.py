@@ -159,6 +159,8 @@ RULE_FILES = [
     rule('{name: r, if: {ticket.contacts: {gt: "abc"}}, then: {queue: general}}'),
     rule('{name: r, if: {subject: {matches: "^[[:digit:]]+$"}}, then: {queue: general}}'),
     rule("{name: r, if: {ticket.contacts: {gt: .nan}}, then: {queue: general}}"),
+    rule("{name: r, if: {ticket.contacts: {gt: 1%s}}, then: {queue: general}}" % ("0" * 400)),
+    rule('{name: r, if: {subject: {matches: "%s"}}, then: {queue: general}}' % ("(" * 101)),
     calendar("{timezone: UTC, hours: {mon: [09:00-10:00]}}")
     + "sla:\n  s: {calendar: c, resolution: 52w}\n",
     rule('{name: r, if: {ticket.contacts: {gte: "5"}}, then: {queue: general}}'),

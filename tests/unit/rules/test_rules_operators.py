@@ -96,6 +96,11 @@ CASES = [
     ("{metadata.score: {gte: 0}}", {"metadata": {"score": True}}, False),
     ("{ticket.contacts: {gt: 1, lt: 5}}", {"ticket": {"contacts": 3}}, True),
     ("{ticket.contacts: {gt: 1, lt: 5}}", {"ticket": {"contacts": 5}}, False),
+    # whole numbers compare exactly, past the 2**53 a float holds exactly
+    ("{metadata.n: {lt: 9007199254740993}}", {"metadata": {"n": 9007199254740992}}, True),
+    ("{metadata.n: {gt: 9007199254740992}}", {"metadata": {"n": 9007199254740993}}, True),
+    ("{metadata.n: {gte: 9007199254740993}}", {"metadata": {"n": 9007199254740992}}, False),
+    ("{metadata.n: {lt: 9007199254740993}}", {"metadata": {"n": 9007199254740992.0}}, True),
     # exists
     ("{language: {exists: true}}", {"language": "de"}, True),
     ("{language: {exists: true}}", {"language": ""}, False),

@@ -185,3 +185,41 @@ def test_a_dotted_path_goes_on_into_the_items_of_a_list() -> None:
     assert rules.evaluate(facts, now=NOW).matched == ("sku", "big", "absent", "tagged")
     few = {"channel": "whatsapp", "metadata": {"order": {"items": [{"sku": "B2"}]}}}
     assert rules.evaluate(few, now=NOW).matched == ("absent",)
+
+
+def test_a_number_past_any_float_as_an_operand_is_a_located_error() -> None:
+    """It had stopped the loader with an OverflowError from ``float(operand)``."""
+    huge = "1" + "0" * 400
+    text = BASE + f"rules:\n  - {{name: r, if: {{metadata.amount: {{gt: {huge}}}}}, then: {{}}}}\n"
+    assert errors_of(text) == [
+        "r.yaml:5:42: 'gt' needs a number of at most about 1.8e308, got one of 401 digits "
+        "(hint: no fact is that large, so the test would be constant: compare with a number, "
+        "e.g. {gt: 1000000}, or drop it)"
+    ]
+
+
+def test_a_duration_of_thousands_of_digits_is_a_located_error() -> None:
+    """Python refuses to read an int of over 4,300 digits: it had been a ValueError."""
+    digits = "1" * 5000
+    assert errors_of(BASE + f"sla:\n  s: {{first_response: {digits}d}}\n") == [
+        f"r.yaml:5:23: duration '{digits}d' for first_response is longer than 100 years "
+        "(hint: due times are computed up to 100 years ahead: use at most 36500d)"
+    ]
+
+
+@pytest.mark.parametrize("group", ["(?:", "("])
+def test_a_pattern_whose_groups_nest_too_deep_is_a_located_error(group: str) -> None:
+    """200 nested groups had ended in a RecursionError of the regex parser (250 of the
+    pattern analysis of ``rules check``)."""
+    pattern = group * 200 + "a" + ")" * 200
+    text = BASE + f'rules:\n  - {{name: r, if: {{text: {{matches: "{pattern}"}}}}, then: {{}}}}\n'
+    assert errors_of(text) == [
+        "r.yaml:5:36: bad regular expression: its groups nest 200 deep, more than 100 "
+        "(hint: nest fewer groups: a group around one group adds nothing)"
+    ]
+
+
+def test_a_pattern_with_groups_nested_100_deep_loads() -> None:
+    pattern = "(" * 100 + "a" + ")" * 100
+    text = BASE + f'rules:\n  - {{name: r, if: {{text: {{matches: "{pattern}"}}}}, then: {{}}}}\n'
+    assert loads_ruleset(text).evaluate({"text": "a"}, now=NOW).matched == ("r",)
