@@ -46,6 +46,12 @@ TOP_KEYS = (
 _NAMED_SECTIONS = ("calendars", "queues", "sla")
 _SINGLE_SECTIONS = ("assignment", "defaults", "languages", "metrics")
 _LIST_SECTIONS = ("rules", "escalations")
+_NAMES = {
+    "calendars": ("calendar", "office"),
+    "queues": ("queue", "billing"),
+    "sla": ("SLA policy", "standard"),
+}
+"""What an entry of a named section is called, and a name for one."""
 _SECTION_EXAMPLES = {
     "calendars": "calendars: {office: {timezone: UTC, hours: {mon: [09:00-17:00]}}}",
     "queues": "queues: {general: {}, billing: {skills: [billing]}}",
@@ -329,9 +335,18 @@ class _Merged:
             )
             return
         known = self.named[section]
-        what = {"calendars": "calendar", "queues": "queue", "sla": "SLA policy"}[section]
+        what, example = _NAMES[section]
         for name, value in node:
             mark = node.keys[name]
+            if not name.strip():  # no reference can name it: its text must not be empty
+                self.errors.append(
+                    RuleError(
+                        mark,
+                        f"empty {what} name",
+                        f"name it, e.g. {example}; rules and defaults refer to it by name",
+                    )
+                )
+                continue
             if (hidden := hidden_character(name, f"{what} name", mark)) is not None:
                 self.errors.append(hidden)  # still defined: its references say nothing more
             if name in known:

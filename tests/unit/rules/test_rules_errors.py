@@ -440,3 +440,35 @@ def test_a_field_of_a_ticket_sla_clock_is_read() -> None:
     facts = {"channel": "email", "ticket": {"sla": {"first_response": clock}}}
     decision = rules.evaluate(facts, now=datetime(2026, 3, 4, 11, tzinfo=UTC))
     assert decision.tags == ("x",)
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("version: 1\nqueues: {'': {}}\ndefaults: {priority: high}\n", 10),
+        ("version: 1\nqueues: {'': {}}\n", 10),
+        ('version: 1\nqueues: {" ": {}, general: {}}\ndefaults: {queue: general}\n', 10),
+    ],
+)
+def test_an_empty_queue_name_is_an_error_at_the_name(text: str, column: int) -> None:
+    """It had loaded a queue named '' (no rule can route to it), or, with defaults that
+    name no queue, failed with "0 errors"."""
+    (error,) = errors_of(text)
+    assert error == (
+        f"r.yaml:2:{column}: empty queue name "
+        "(hint: name it, e.g. billing; rules and defaults refer to it by name)"
+    )
+
+
+def test_an_empty_calendar_or_policy_name_is_an_error_at_the_name() -> None:
+    text = (
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+        "calendars: {'': {timezone: UTC, hours: {mon: [09:00-17:00]}}}\n"
+        "sla: {' ': {first_response: 1h}}\n"
+    )
+    assert errors_of(text) == [
+        "r.yaml:4:13: empty calendar name "
+        "(hint: name it, e.g. office; rules and defaults refer to it by name)",
+        "r.yaml:5:7: empty SLA policy name "
+        "(hint: name it, e.g. standard; rules and defaults refer to it by name)",
+    ]

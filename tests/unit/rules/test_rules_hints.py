@@ -106,6 +106,7 @@ RULE_FILES = [
     rule('{name: r, if: {subject: {contains: "\\u202e"}}, then: {queue: general}}'),
     # definitions (rules/sections.py)
     HEAD + "assignment: 5\n",
+    "version: 1\nqueues: {'': {}, general: {}}\ndefaults: {queue: general}\n",
     "version: 1\nqueues: {general: {skils: [x]}}\ndefaults: {queue: general}\n",
     "version: 1\nqueues: {general: {skills: []}}\ndefaults: {queue: general}\n",
     "version: 1\nqueues: {general: {skills: [12]}}\ndefaults: {queue: general}\n",
