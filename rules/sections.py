@@ -317,7 +317,7 @@ class SectionCompiler:
         targets: dict[str, dict[str, timedelta]] = {}
         for target in TARGETS:
             if (target_node := spec.get(target)) is not None:
-                targets[target] = self._target(target, target_node)
+                targets[target] = self._target(name, target, target_node)
         if not any(k in spec.entries for k in TARGETS):
             self.error(spec.mark, f"SLA policy '{name}' sets no target", one_of(TARGETS))
         warn = spec.get("warn_before")
@@ -325,8 +325,17 @@ class SectionCompiler:
         warn_mark = spec.keys.get("warn_before")
         self.policies[name] = SlaPolicy(name, targets, calendar, warn_before, warn_mark)
 
-    def _target(self, target: str, node: YNode) -> dict[str, timedelta]:
+    def _target(self, policy: str, target: str, node: YNode) -> dict[str, timedelta]:
+        """A target's time per priority. One that names no priority (``{}``) starts no
+        clock: an error, as a policy that sets no target is."""
         if isinstance(node, YMap):
+            if not node.entries:
+                self.error(
+                    node.mark,
+                    f"SLA policy '{policy}': {target} sets no priority",
+                    f"give its priorities their times, e.g. {target}: {{urgent: 1h, normal: 4h}}, "
+                    f"one time for every priority, {target}: 4h, or leave it out",
+                )
             per_priority: dict[str, timedelta] = {}
             for priority, value in node:
                 if priority not in PRIORITIES:

@@ -472,3 +472,22 @@ def test_an_empty_calendar_or_policy_name_is_an_error_at_the_name() -> None:
         "r.yaml:5:7: empty SLA policy name "
         "(hint: name it, e.g. standard; rules and defaults refer to it by name)",
     ]
+
+
+def test_an_sla_target_with_no_priority_is_an_error_as_a_policy_with_no_target_is() -> None:
+    """``s: {}`` is an error ("sets no target"), and ``s: {first_response: {}}`` had loaded
+    a policy that starts no clock."""
+    text = (
+        "version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n"
+        "sla:\n  s: {first_response: {}, resolution: {}}\n"
+    )
+    hint = (
+        "(hint: give its priorities their times, e.g. {target}: {{urgent: 1h, normal: 4h}}, "
+        "one time for every priority, {target}: 4h, or leave it out)"
+    )
+    assert errors_of(text) == [
+        "r.yaml:5:23: SLA policy 's': first_response sets no priority "
+        + hint.format(target="first_response"),
+        "r.yaml:5:39: SLA policy 's': resolution sets no priority "
+        + hint.format(target="resolution"),
+    ]

@@ -164,6 +164,10 @@ def test_the_example_validates_against_the_schema() -> None:
             {"version": 1, "metrics": {"fcr": {"channels": []}}},
             "does not match exactly one of oneOf",
         ),
+        (
+            {"version": 1, "sla": {"s": {"first_response": {}}}},
+            "does not match exactly one of oneOf",
+        ),
     ],
 )
 def test_the_schema_rejects_what_the_loader_rejects(document: dict[str, Any], problem: str) -> None:

@@ -113,6 +113,7 @@ RULE_FILES = [
     HEAD + "assignment: {strategy: fastest, accept_timeout: soon, capacity: {fax: 2, chat: 0}}\n",
     HEAD + "sla:\n  s: {first_response: 5, resolution: {hihg: 1h}, calendar: nope}\n",
     HEAD + "sla:\n  s: {description: none}\n",
+    HEAD + "sla:\n  s: {first_response: {}}\n",
     calendar("{timezone: UTC}"),
     calendar("{hours: {mon: [09:00-17:00]}}"),
     calendar("{timezone: Europe/Berln, hours: {tues: [09:00-17:00], mon: [9-17]}}"),
