@@ -9,7 +9,9 @@ _DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?
 
 DURATION_HINT = "write durations like 30m, 1h, 1d or 2h30m (units: w d h m s)"
 LONGEST = timedelta(days=36_500)
-"""A hundred years: a due time further out is past the dates the router can compute."""
+"""A hundred years: the longest duration a rule file may write, anywhere. A calendar's
+due times reach less far (``rules.calendar.HORIZON_YEARS``), which the loader checks
+against each policy's calendar."""
 _LONGEST_S = int(LONGEST.total_seconds())
 _DIGITS = 20
 """A number of more digits is past ``LONGEST`` in any unit (36500d is 3,153,600,000s), so

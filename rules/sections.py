@@ -159,7 +159,7 @@ class SectionCompiler:
                 self.error(
                     node.mark,
                     f"duration '{node.value}' for {what} is longer than 100 years",
-                    "due times are computed up to 100 years ahead: use at most 36500d",
+                    "durations are at most 100 years: use at most 36500d",
                 )
                 return None
             self.error(node.mark, f"bad duration '{node.value}' for {what}", DURATION_HINT)

@@ -11,6 +11,8 @@ import pytest
 
 from rules import RuleSetInvalid, loads_ruleset
 from rules.analysis import find_warnings
+from rules.calendar import HORIZON_YEARS
+from rules.durations import LONGEST
 from tests.unit.rules.test_rules_cli import run
 
 pytestmark = pytest.mark.unit
@@ -230,8 +232,16 @@ def test_a_duration_over_a_hundred_years_says_so() -> None:
     text = HEAD.replace("rules:\n", "sla:\n  s: {first_response: 100000d}\n")
     assert errors_of(text) == [
         "r.yaml:5:23: duration '100000d' for first_response is longer than 100 years "
-        "(hint: due times are computed up to 100 years ahead: use at most 36500d)"
+        "(hint: durations are at most 100 years: use at most 36500d)"
     ]
+
+
+def test_the_docs_give_the_limits_the_loader_enforces() -> None:
+    """Any duration: 100 years; a due time on a calendar: 50 years ahead. The hint had
+    said due times reach 100 years, where the docs and a calendar's arithmetic say 50."""
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "rules.md").read_text("utf-8")
+    assert f"A duration is at most {LONGEST.days}d (100 years)" in docs
+    assert f"Due times on a calendar are computed up to {HORIZON_YEARS} years ahead" in docs
 
 
 # -- 6: typos in known fields and language codes ------------------------------------------

@@ -203,7 +203,7 @@ def test_a_duration_of_thousands_of_digits_is_a_located_error() -> None:
     digits = "1" * 5000
     assert errors_of(BASE + f"sla:\n  s: {{first_response: {digits}d}}\n") == [
         f"r.yaml:5:23: duration '{digits}d' for first_response is longer than 100 years "
-        "(hint: due times are computed up to 100 years ahead: use at most 36500d)"
+        "(hint: durations are at most 100 years: use at most 36500d)"
     ]
 
 
