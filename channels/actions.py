@@ -652,7 +652,7 @@ def build_router() -> APIRouter:
         token = authorize(request, settings.tokens("actions"), settings.tokens("read"))
         kind = _binary_json(request) or require_media_type(request, JSON, CE_JSON, CE_BATCH)
         raw = await read_body(request, ingress.settings.max_body_bytes)
-        body = await parse_json_off_loop(raw, unique_names=True)
+        body = await parse_json_off_loop(raw, own=True)
         cloudevents = kind != JSON or is_binary(kind, request.headers)
         body = cloudevents_binding(kind, body, request.headers)
         if kind == CE_BATCH and body == []:

@@ -18,6 +18,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from channels.problems import ROOT, Problem, invalid, invalid_fields
 from router.actions import json_pointer
+from router.codec import nested_too_deep
 from router.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -34,6 +35,12 @@ OFF_LOOP_BYTES = 64 * 1024
 """A body larger than this is parsed in a worker thread (``parse_json_off_loop``): its
 parse and duplicate-name pass would otherwise hold every other request."""
 SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_JSON_DEPTH = 128
+"""Levels of arrays and objects a JSON body (or one event of a Meta delivery) may nest.
+orjson reads 1,024, but the router reads a record of at most ``MAX_EVENT_DEPTH`` (200,
+its envelope's levels included) and orjson writes 254: a body deeper than that had
+been answered 202 and dead-lettered, or 500. 128 leaves room for the levels an event
+adds around what was sent (``data``, ``metadata``), and no real request nests so deep."""
 
 
 def media_type(request: Request) -> str:
@@ -97,29 +104,49 @@ def message_body_limit(settings: Settings) -> int:
     return min(settings.max_body_bytes, max(MESSAGE_BODY_BYTES, record))
 
 
-async def parse_json_off_loop(raw: bytes, *, unique_names: bool = False) -> Any:
+async def parse_json_off_loop(raw: bytes, *, own: bool = False) -> Any:
     """``parse_json``, in a worker thread for a body over ``OFF_LOOP_BYTES``: the
     duplicate-name pass is Python, one call per object, and must not hold the loop."""
     if len(raw) <= OFF_LOOP_BYTES:
-        return parse_json(raw, unique_names=unique_names)
-    return await run_in_threadpool(parse_json, raw, unique_names=unique_names)
+        return parse_json(raw, own=own)
+    return await run_in_threadpool(parse_json, raw, own=own)
 
 
-def parse_json(raw: bytes, *, unique_names: bool = False) -> Any:
-    """The JSON document ``raw``. ``unique_names`` (our own endpoints' bodies, never a
-    provider's webhook, taken as sent): a member name repeated in one object is a 400
-    at it (``repeated_members``), as a gateway reading the first of two ``ticket_id``s
-    would see another request than we do."""
+def parse_json(raw: bytes, *, own: bool = False) -> Any:
+    """The JSON document ``raw``. ``own`` (our own endpoints' bodies, never a provider's
+    webhook, taken as sent and read event by event): nested deeper than
+    ``MAX_JSON_DEPTH`` is a 400 where it goes too deep (``refuse_too_deep``), and a
+    member name repeated in one object is a 400 at it (``repeated_members``), as a
+    gateway reading the first of two ``ticket_id``s would see another request than we do."""
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise malformed("JSON", not_utf8_at(raw) or exc) from None
-    if unique_names:
+    if own:
+        refuse_too_deep(raw, document)
         repeated = repeated_members(raw)
         if repeated:
             detail = "this member name is repeated in its object; send each once"
             raise invalid_fields([{"pointer": where, "detail": detail} for where in repeated])
     return document
+
+
+def too_deep(raw: bytes, document: Any) -> str | None:
+    """The pointer to an array or object of ``document`` (read from ``raw``) nested deeper
+    than ``MAX_JSON_DEPTH``, None when none is. A body with fewer brackets than that
+    cannot be, and is not walked."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return None
+    path = nested_too_deep(document, MAX_JSON_DEPTH)
+    return None if path is None else json_pointer(path)
+
+
+def refuse_too_deep(raw: bytes, document: Any) -> None:
+    """400 at the value of ``document`` nested deeper than ``MAX_JSON_DEPTH``."""
+    where = too_deep(raw, document)
+    if where is not None:
+        detail = f"nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects"
+        raise invalid_fields([{"pointer": where, "detail": detail}])
 
 
 class _Repeated(dict[str, Any]):

@@ -137,7 +137,7 @@ def build_router() -> APIRouter:
         require_media_type(request, JSON)
         raw = await read_body(request, message_body_limit(ingress.settings))
         require_secret(request, raw, ingress.settings.chat_secret)
-        msg = validate(ChatMessage, await parse_json_off_loop(raw, unique_names=True))
+        msg = validate(ChatMessage, await parse_json_off_loop(raw, own=True))
         named = provider_id(msg, idempotency_key(request.headers))
         by_key = named is not None and named.startswith("key:")
         accepted = await ingress.publisher.interaction(

@@ -28,8 +28,10 @@ from pydantic import (
     field_validator,
 )
 
+from channels.body import MAX_JSON_DEPTH
 from channels.whatsapp_content import wa_content, wa_edited, wa_flow_reply, wa_reply_ids
 from router.actions import NoControls, json_pointer
+from router.codec import nested_too_deep
 from router.events import Attachment, Customer, Interaction, ThreadRef
 from router.identity import normalize_phone
 from router.vocabulary import Channel
@@ -262,9 +264,18 @@ def ignored(at: Path, exc: ValidationError, *, built: bool = False) -> None:
     log.info("meta_event_ignored", pointer=json_pointer(at), error=first["type"], field=field)
 
 
-def read(model: type[M], data: object, at: Path) -> M | None:
+def read(model: type[M], data: object, at: Path, *, event: bool = False) -> M | None:
     """``data`` as ``model``; None (logged) when it does not fit, so that it is only
-    ignored and the rest of the delivery is still read."""
+    ignored and the rest of the delivery is still read. An ``event`` (a messaging event,
+    a WhatsApp message) nested deeper than ``MAX_JSON_DEPTH`` does not fit either: what
+    it carries as sent (a ``referral``) would reach the router deeper than it reads, or
+    fail the delivery's encoding with a 500. Its entry is not judged so: its other
+    events are still read."""
+    deep = nested_too_deep(data, MAX_JSON_DEPTH) if event else None
+    if deep is not None:
+        field = json_pointer((*at, *deep))
+        log.info("meta_event_ignored", pointer=json_pointer(at), error="too_deep", field=field)
+        return None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -305,7 +316,7 @@ def from_messenger(hook: Envelope) -> Extracted:
         out.ignored += len(entry.standby) + len(entry.changes)
         for j, raw_event in enumerate(out.take(entry.messaging)):
             at = ("entry", i, "messaging", j)
-            event = read(MessagingEvent, raw_event, at)
+            event = read(MessagingEvent, raw_event, at, event=True)
             found = _messenger_message(event, hook.object, at) if event is not None else None
             if found is None:
                 out.ignored += 1
@@ -475,6 +486,12 @@ def _messenger_place(att: MessengerAttachment) -> str:
     return f"{lat}, {long}" if lat is not None and long is not None else ""
 
 
+def _text(value: object) -> str:
+    """A string or number Meta sent, as text; anything else as empty (``str`` of an array
+    nested a thousand deep is a RecursionError)."""
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+
+
 def _phone(raw: str | None) -> str | None:
     if not raw:
         return None
@@ -514,12 +531,10 @@ def from_whatsapp(hook: Envelope) -> Extracted:
                 if key
             }
             meta = value.metadata or {}
-            inbox = _phone(str(meta.get("display_phone_number") or "")) or meta.get(
-                "phone_number_id"
-            )
+            inbox = _phone(_text(meta.get("display_phone_number"))) or meta.get("phone_number_id")
             for m, raw_msg in enumerate(out.take(value.messages)):
                 msg_at = (*at, "value", "messages", m)
-                msg = read(WaMessage, raw_msg, msg_at)
+                msg = read(WaMessage, raw_msg, msg_at, event=True)
                 if msg is not None and msg.type in NOT_MESSAGES:
                     log.debug("meta_not_a_message", pointer=json_pointer(msg_at), type=msg.type)
                 if msg is None or msg.type in NOT_MESSAGES or not (msg.from_ or msg.from_user_id):

@@ -166,7 +166,7 @@ def build_router() -> APIRouter:
         require_media_type(request, JSON)
         raw = await read_body(request, message_body_limit(ingress.settings))
         require_secret(request, raw, ingress.settings.voice_secret)
-        call = validate(CallEventBody, await parse_json_off_loop(raw, unique_names=True))
+        call = validate(CallEventBody, await parse_json_off_loop(raw, own=True))
         accepted = await ingress.publisher.interaction(
             SOURCE, f"{call.call_id}\x1f{call.event}", to_interaction(call)
         )

@@ -150,7 +150,7 @@ async def accept(ingress: IngressContext, request: Request) -> Response:
         else:
             data = parse_form_in(raw, charset)
     else:
-        data = await parse_json_off_loop(raw, unique_names=True)
+        data = await parse_json_off_loop(raw, own=True)
     form = validate(WebForm, data)
     # A form has no provider message id: an Idempotency-Key header makes retries
     # safe; without one the same sender and content within the window are one event.

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from channels.body import MAX_JSON_DEPTH
+from router.codec import nested_too_deep
 from router.events import Attachment
 
 MEDIA_TYPES = ("image", "video", "audio", "voice", "document", "sticker")
@@ -103,7 +105,9 @@ def _nfm_reply(part: object) -> dict[str, Any] | None:
 
 def _flow_answers(raw: object) -> dict[str, Any] | None:
     """The answers of ``response_json`` (a JSON object in a string), each key and value
-    cut to a bound, a nested value as its compact JSON; None when it is no JSON object."""
+    cut to a bound, a nested value as its compact JSON; None when it is no JSON object,
+    or one nested deeper than ``MAX_JSON_DEPTH`` (its text is then kept as it came, cut):
+    orjson writes no deeper than 254 levels, and an event no deeper than that limit."""
     if isinstance(raw, dict):
         parsed: object = raw
     elif isinstance(raw, str):
@@ -113,7 +117,7 @@ def _flow_answers(raw: object) -> dict[str, Any] | None:
             return None
     else:
         return None
-    if not isinstance(parsed, dict):
+    if not isinstance(parsed, dict) or nested_too_deep(parsed, MAX_JSON_DEPTH) is not None:
         return None
     return {str(k)[:FLOW_KEY_CHARS]: _flow_value(v) for k, v in parsed.items()}
 

@@ -35,6 +35,37 @@ STRUCTURED_PREFIX = "application/cloudevents"
 
 Headers = Sequence[tuple[str, bytes]]
 
+MAX_EVENT_DEPTH = 200
+"""Levels of arrays and objects a record's event may nest, the envelope's own included:
+what pydantic's JSON parser reads of a structured-mode value (deeper is "recursion limit
+exceeded"). The binary-mode and ``data_base64`` paths, read by orjson (1,024 levels),
+keep to it too: deeper data had gone on to fail further on, in Python's recursion or
+orjson's encoder (254 levels), instead of being dead-lettered as it came in."""
+
+
+def nested_too_deep(value: Any, levels: int) -> list[int | str] | None:
+    """The path of an array or object in ``value`` nested deeper than ``levels`` (``value``
+    itself is level 1), None when none is. A stack, not recursion: the value may nest as
+    deep as its parser allowed, deeper than Python's own stack."""
+    if not isinstance(value, dict | list):
+        return None
+    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 1, ())]
+    while stack:
+        node, level, path = stack.pop()
+        if level > levels:
+            found: list[int | str] = []
+            while path:  # (key, parent's path) links, innermost first
+                key, path = path
+                found.append(key)
+            return found[::-1]
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend(
+            (child, level + 1, (key, path))
+            for key, child in items
+            if isinstance(child, dict | list)
+        )
+    return None
+
 
 def dumps(value: Any) -> bytes:
     """JSON bytes; datetimes as RFC 3339 with Z, pydantic models by their fields."""
@@ -110,7 +141,7 @@ def _data_from_base64(raw: bytes) -> dict[str, Any] | None:
     if not isinstance(event, dict) or DATA_BASE64 not in event:
         return None
     if "data" in event:
-        return event
+        return within_depth(event, "CloudEvent")
     encoded = event.pop(DATA_BASE64)
     content_type = event.get("datacontenttype")
     if isinstance(content_type, str) and not is_json_media(content_type):
@@ -124,7 +155,18 @@ def _data_from_base64(raw: bytes) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise _base64_problem("the data it encodes is not a JSON object")
     event["data"] = data
-    return event
+    return within_depth(event, "CloudEvent")
+
+
+def within_depth(event: dict[str, Any], mode: str) -> dict[str, Any]:
+    """``event`` (its attributes and data) when it nests no deeper than a structured-mode
+    value may (``MAX_EVENT_DEPTH``), else an InvalidEvent naming where it goes too deep."""
+    path = nested_too_deep(event, MAX_EVENT_DEPTH)
+    if path is None:
+        return event
+    where = "/" + "/".join(str(p) for p in path)
+    problem = f"nested deeper than {MAX_EVENT_DEPTH} levels"
+    raise InvalidEvent(f"not a {mode}: {where}: {problem}", [{"path": where, "message": problem}])
 
 
 def json_from_base64(encoded: object) -> Any:
@@ -221,7 +263,7 @@ def decode_record(value: bytes | None, headers: Headers) -> CloudEvent:
             message = f"binary-mode CloudEvent: data is not valid JSON: {exc}"
             raise InvalidEvent(message, [{"path": "/data", "message": str(exc)}]) from None
     try:
-        return CloudEvent.model_validate(attributes)
+        return CloudEvent.model_validate(within_depth(attributes, "binary-mode CloudEvent"))
     except ValidationError as exc:
         raise _not_a_cloudevent(exc, binary=True) from None
 

@@ -120,3 +120,29 @@ async def test_a_large_delivery_is_read_in_a_worker_thread(
     assert resp.status_code == 202, resp.text
     assert len(resp.json()["events"]) == 1000
     assert on_loop == [False]
+
+
+def test_whatsapp_values_nested_past_any_encoder_are_read_without_failing() -> None:
+    """A Flow's ``response_json`` (JSON in a string) or the change's ``metadata`` nested
+    a thousand deep had failed the whole delivery (orjson writes 254 levels; ``str`` of
+    such an array is a RecursionError)."""
+    deep = "[" * 1017 + "]" * 1017
+    flow = {
+        "from": "972544401243",
+        "id": "wamid.flow",
+        "type": "interactive",
+        "interactive": {
+            "type": "nfm_reply",
+            "nfm_reply": {"name": "f", "body": "Sent", "response_json": '{"q": ' + deep + "}"},
+        },
+    }
+    value = {"metadata": {"display_phone_number": "DEEP"}, "messages": [flow]}
+    delivery = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "W", "changes": [{"field": "messages", "value": value}]}],
+    }
+    raw = orjson.dumps(delivery).replace(b'"DEEP"', deep.encode())
+    _, found = channels.meta.read_delivery(raw)
+    [(_, message)] = found.messages
+    assert message.text.startswith('Sent\n{"q": [[[')  # kept as it came, cut
+    assert "flow_response" not in message.metadata

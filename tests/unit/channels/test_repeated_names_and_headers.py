@@ -165,7 +165,7 @@ async def test_two_authorization_headers_are_refused_at_the_header(
 
 
 def test_the_same_name_in_different_objects_is_no_repetition() -> None:
-    assert parse_json(b'{"a": {"x": 1}, "b": [{"x": 2}, {"x": 3}]}', unique_names=True)
+    assert parse_json(b'{"a": {"x": 1}, "b": [{"x": 2}, {"x": 3}]}', own=True)
     assert repeated_members(b'{"a": {"x": 1}, "b": [{"x": 2}, {"x": 3}]}') == []
 
 

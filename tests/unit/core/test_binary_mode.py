@@ -251,3 +251,23 @@ def test_a_time_written_to_kafka_far_ahead_of_its_record_is_the_records_time() -
         noted = binary_headers("switchboard.ticket.note_added", "act-1", time=when)
         note = b'{"ticket_id": "T-1", "text": "VIP"}'
         assert parse_action_record(record(Topic.ACTIONS, note, noted)).at == at
+
+
+async def test_records_nested_too_deep_are_deadlettered_saying_so() -> None:
+    store, broker = InMemoryThreadStore(), Broker()
+    routing = handler(store, broker)
+    deep = b"[" * 900 + b"]" * 900  # deeper than orjson writes: spliced in
+    data = interaction("alice@example.com", "deep").model_dump(mode="json", exclude_none=True)
+    message = orjson.dumps({**data, "metadata": {"a": "DEEP"}}).replace(b'"DEEP"', deep)
+    upsert = orjson.dumps({"email": "alice@example.com", "attributes": {"a": "DEEP"}})
+    upsert = upsert.replace(b'"DEEP"', deep)
+    await routing.handle(
+        [
+            record(Topic.INBOUND, message, binary_headers(EventType.INTERACTION_RECEIVED, "i")),
+            record(Topic.ACTIONS, upsert, binary_headers("switchboard.customer.upserted", "u")),
+        ]
+    )
+    dead = [r for r in broker.published if r.topic is Topic.DEADLETTER]
+    errors = [dict(r.headers)["dlq.error"].decode() for r in dead]
+    assert len(errors) == 2
+    assert all("nested deeper than 200 levels" in error for error in errors), errors

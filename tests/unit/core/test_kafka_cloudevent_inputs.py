@@ -222,3 +222,36 @@ def test_a_customer_email_of_any_address_form_is_taken(email: str) -> None:
     data = {**INTERACTION, "customer": {"email": email}}
     work = inbound(envelope(EventType.INTERACTION_RECEIVED, data=data))
     assert work.interaction.customer.email == email
+
+
+# --- nesting ------------------------------------------------------------------------------
+
+
+def deep_json(value: dict[str, Any], levels: int = 600) -> bytes:
+    """``value`` as JSON, its ``"DEEP"`` an array nested ``levels`` deep (more than
+    orjson writes)."""
+    return orjson.dumps(value).replace(b'"DEEP"', b"[" * levels + b"]" * levels)
+
+
+DEEP_UPSERT = {"email": "ada@example.com", "attributes": {"a": "DEEP"}}
+DEEP_INTERACTION = {**INTERACTION, "metadata": {"a": "DEEP"}}
+
+
+@pytest.mark.parametrize("mode", ["structured", "binary", "data_base64"])
+def test_data_nested_deeper_than_the_router_reads_is_an_invalid_event(mode: str) -> None:
+    """Read by orjson (binary mode, ``data_base64``), such data had gone on to a
+    RecursionError, or an encoder's refusal as the router wrote its records."""
+    upsert = "switchboard.customer.upserted"
+    cases = [(Topic.INBOUND, EventType.INTERACTION_RECEIVED, DEEP_INTERACTION, parse_record)]
+    cases.append((Topic.ACTIONS, upsert, DEEP_UPSERT, parse_action_record))
+    for topic, kind, data, parse in cases:
+        headers: Headers = []
+        if mode == "binary":
+            value, headers = deep_json(data), binary_headers(kind)
+        elif mode == "data_base64":
+            encoded = base64.b64encode(deep_json(data)).decode()
+            value = orjson.dumps(envelope(kind, data_base64=encoded))
+        else:
+            value = deep_json(envelope(kind, data=data))
+        with pytest.raises(InvalidEvent, match=r"nested deeper than 200 levels|recursion limit"):
+            parse(record(topic, value, headers))
