@@ -2,12 +2,13 @@
 chat visitor): one rule, so both accept and refuse the same addresses.
 
 It is pydantic's ``EmailStr`` (``email_validator`` on the syntax, no DNS look-up, the
-``Name <addr>`` form read as ``addr``), with ``email_validator``'s test environment on:
-an address under ``.test`` is accepted, as one under ``.example`` or at ``example.com``
-already was. Those are the names RFC 2606 and RFC 6761 reserve for testing and
-documentation, what integrators and test suites write; the email channel takes mail
-from them (``channels.addresses``), so refusing them here made the same customer
-welcome in one channel and not in another.
+``Name <addr>`` form read as ``addr``), taking a quoted local part and one with dots in a
+row or at an end as the email channel does (``checked_email``), with
+``email_validator``'s test environment on: an address under ``.test`` is accepted, as
+one under ``.example`` or at ``example.com`` already was. Those are the names RFC 2606
+and RFC 6761 reserve for testing and documentation, what integrators and test suites
+write; the email channel takes mail from them (``channels.addresses``), so refusing
+them here made the same customer welcome in one channel and not in another.
 
 Still refused: what is no address (no ``@``, bad syntax, a domain without a dot such as
 ``localhost`` or a mistyped ``gmail``, an IP literal such as ``a@[192.0.2.1]``, which the
@@ -28,6 +29,8 @@ from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from pydantic import AfterValidator, WithJsonSchema
 from pydantic.networks import pretty_email_regex
 from pydantic_core import PydanticCustomError
+
+from router.identity import ATOM_SPECIALS
 
 PLAIN_EMAIL = re.compile(
     r"([A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*)"
@@ -78,14 +81,30 @@ def email_address(value: str) -> str:
 
 
 def checked_email(value: str) -> str:
-    """The full check, without the quick path for plain addresses."""
+    """The full check, without the quick path for plain addresses. A quoted local part is
+    taken, and so dots in a row or at either end of an unquoted one, as Japanese carriers
+    issued them (``taro..yamada@docomo.ne.jp``, ``hanako.@ezweb.ne.jp``): the email
+    channel takes their mail, and ``normalize_email`` makes them one customer however
+    written (``"taro..yamada"@`` is ``taro..yamada@``)."""
     named = pretty_email_regex.fullmatch(value)
-    address = named.group(3) if named else value
+    address = quoted_if_dotted(named.group(3) if named else value.strip())
     try:
-        checked = validate_email(address.strip(), check_deliverability=False, test_environment=True)
+        checked = validate_email(
+            address, check_deliverability=False, test_environment=True, allow_quoted_local=True
+        )
     except EmailNotValidError as exc:
         raise _refused(str(exc.args[0])) from None
     return str(checked.normalized)
+
+
+def quoted_if_dotted(address: str) -> str:
+    """``address`` with its local part quoted when only its dots (in a row, first or
+    last) keep it from being an RFC 5322 dot-atom, which quoting makes it valid as."""
+    local, at, domain = address.rpartition("@")
+    dotted = ".." in local or local.startswith(".") or local.endswith(".")
+    if at and dotted and all(ch.isalnum() or ch in ATOM_SPECIALS for ch in local):
+        return f'"{local}"@{domain}'
+    return address
 
 
 EmailAddress = Annotated[

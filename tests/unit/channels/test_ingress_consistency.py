@@ -88,6 +88,43 @@ async def test_the_email_channel_takes_the_same_address(
     assert interaction.customer.email == "anna@example.test"
 
 
+CARRIER_ADDRESSES = [
+    '"taro..yamada"@docomo.ne.jp',
+    "taro..yamada@docomo.ne.jp",
+    "Taro..Yamada@DoCoMo.ne.jp",
+    '"hanako."@ezweb.ne.jp',
+    "hanako.@ezweb.ne.jp",
+]
+"""Addresses Japanese carriers issued before RFC 5322 was enforced (dots in a row, a dot
+before the ``@``), written bare or quoted as mailers quote them."""
+
+
+def carrier_mail(address: str) -> bytes:
+    return (
+        f"From: Taro <{address}>\r\nTo: help@acme.example\r\n"
+        f"Message-ID: <m-{len(address)}@example.test>\r\nSubject: parcel\r\n\r\nlate\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("address", CARRIER_ADDRESSES)
+@pytest.mark.parametrize("send", list(SENDS))
+async def test_a_japanese_carrier_address_is_the_customer_the_email_channel_names(
+    client: httpx.AsyncClient, publisher: Remembering, send: str, address: str
+) -> None:
+    """Was 400 ("two periods in a row", "Quoting the part before the @-sign is not
+    allowed here") on the web form and chat while the email channel took the same."""
+    mail = await client.post(
+        EMAIL, content=carrier_mail(address), headers={"content-type": "message/rfc822"}
+    )
+    assert mail.status_code == 202, mail.text
+    path, body, _ = SENDS[send]
+    resp = await client.post(path, **body(address))
+    assert resp.status_code == 202, resp.text
+    [(_, by_mail), (_, by_form)] = publisher.published
+    assert by_form.customer.email == by_mail.customer.email
+    assert by_form.customer.email in ("taro..yamada@docomo.ne.jp", "hanako.@ezweb.ne.jp")
+
+
 @pytest.mark.parametrize(
     "address", ["anna", "anna@", "anna@@example.test", "anna@localhost", "anna@[192.0.2.1]"]
 )
