@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -78,13 +79,32 @@ the read API take an API token, which no page should hold: they answer no prefli
 and give no ``Access-Control-Allow-Origin``, so a browser lets no page read them."""
 
 
+class ProblemCors(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight (an origin, method or header not
+    allowed) answered as every other error is: problem+json, ``Cache-Control: no-store``
+    (Starlette's is ``text/plain``), the same status and CORS headers."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code < 400:
+            return answer
+        kept = {
+            name: value
+            for name, value in answer.headers.items()
+            if name not in ("content-type", "content-length")
+        }
+        # Starlette's text names what was refused: "Disallowed CORS origin, method"
+        detail = f"preflight refused: {bytes(answer.body).decode()}"
+        return problem_response(Problem(answer.status_code, detail, headers=kept))
+
+
 class BrowserCors:
     """CORS (``SWITCHBOARD_CORS_ORIGINS``) on ``BROWSER_PATHS`` alone; other paths go
     straight to ``app``."""
 
     def __init__(self, app: ASGIApp, origins: list[str]) -> None:
         self.app = app
-        self.cors = CORSMiddleware(
+        self.cors = ProblemCors(
             app,
             allow_origins=origins,
             allow_methods=["GET", "POST"],

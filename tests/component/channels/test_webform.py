@@ -316,3 +316,29 @@ async def test_pages_on_the_configured_origins_may_post_from_a_browser(settings:
     async with client_for(settings) as plain:  # the default: no CORS at all
         answer = await plain.options("/v1/channels/webform", headers=preflight_headers)
         assert "access-control-allow-origin" not in answer.headers
+
+
+@pytest.mark.parametrize(
+    ("asked", "refused"),
+    [
+        ({"Origin": "https://evil.example"}, "origin"),
+        ({"Access-Control-Request-Method": "DELETE"}, "method"),
+        ({"Access-Control-Request-Headers": "x-secret"}, "headers"),
+    ],
+)
+async def test_a_refused_preflight_is_a_problem_not_kept_in_a_cache(
+    settings: Settings, asked: dict[str, str], refused: str
+) -> None:
+    """It was Starlette's ``400`` in ``text/plain``, without ``Cache-Control: no-store``."""
+    shop = "https://shop.example"
+    preflight_headers = {
+        "Origin": shop,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+        **asked,
+    }
+    async with client_for(settings.model_copy(update={"cors_origins": shop})) as client:
+        answer = await client.options("/v1/channels/webform", headers=preflight_headers)
+    problem = assert_problem(answer, 400)
+    assert refused in problem["detail"]
+    assert answer.headers["cache-control"] == "no-store"
