@@ -110,6 +110,11 @@ def head_limit(config: Config) -> int:
     return config.h11_max_incomplete_event_size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 
 
+NO_STORE = (b"cache-control", b"no-store")
+"""On every error answer the server writes itself, as on the app's (``problem_response``):
+no error is worth keeping in a cache."""
+
+
 def problem_bytes(status: int, detail: str) -> bytes:
     return problem_body(Problem(status, detail, slug=SLUGS.get(status, "malformed-http")))
 
@@ -232,6 +237,7 @@ class _Lingering(asyncio.Protocol):
             head.append(b"retry-after: %d\r\n" % RETRY_AFTER_S)
         head += [
             b"content-type: " + PROBLEM_TYPE.encode() + b"\r\n",
+            b": ".join(NO_STORE) + b"\r\n",
             b"content-length: " + str(len(body)).encode() + b"\r\n",
             b"connection: close\r\n\r\n",
         ]
@@ -436,6 +442,7 @@ class ProblemH11Protocol(_Bounded, H11Protocol):
         body = problem_bytes(status, detail)
         headers = [
             (b"content-type", PROBLEM_TYPE.encode()),
+            NO_STORE,
             (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"),
         ]
@@ -616,6 +623,7 @@ async def _send_problem(send: Callable[[Any], Awaitable[None]], exc: BaseExcepti
     body = problem_body(Problem(status, detail, slug=slug))
     headers = [
         (b"content-type", PROBLEM_TYPE.encode()),
+        NO_STORE,
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]

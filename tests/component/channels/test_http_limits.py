@@ -225,6 +225,7 @@ async def test_a_request_in_flight_at_shutdown_gets_503_problem_json(
     [(status, headers, body)] = answers(raw)
     assert status == 503, raw
     assert headers["content-type"] == "application/problem+json"
+    assert headers["cache-control"] == "no-store"
     assert headers["retry-after"] == "5"
     assert orjson.loads(body)["status"] == 503
     # cut mid-way, perhaps after its produce went out: not "nothing was written"
@@ -246,6 +247,7 @@ async def test_a_request_whose_headers_are_arriving_at_shutdown_gets_503(parser:
         raw = await read_until_closed(reader, 10)
     [(status, headers, body)] = answers(raw)
     assert status == 503, raw
+    assert headers["cache-control"] == "no-store"
     assert headers["retry-after"] == "5"
     assert orjson.loads(body)["status"] == 503
 

@@ -119,6 +119,7 @@ def assert_protocol_problem(answer: Answer, status: int) -> Any:
     got, headers, body = answer
     assert got == status, (got, body)
     assert headers["content-type"] == PROBLEM
+    assert headers["cache-control"] == "no-store"  # as every error answer of the ingress
     assert headers["connection"] == "close"
     assert int(headers["content-length"]) == len(body)
     problem = orjson.loads(body)
