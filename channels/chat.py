@@ -27,13 +27,14 @@ from channels.models import (
 )
 from channels.publish import fingerprint_of
 from channels.shared_secret import openapi_parameters, require_secret
+from channels.visible_text import Visible
 from router.actions import ClaimedTime, Clean, Ident, Name, NoControls
 from router.events import Customer, Interaction, ThreadRef, in_utc_if_any
 from router.identity import normalize_email
 
 SOURCE = "/switchboard/channels/chat"
 
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), Clean]
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), Clean, Visible]
 
 
 class Visitor(BaseModel):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from channels.body import (
@@ -37,6 +35,7 @@ from channels.models import (
     problem_responses,
 )
 from channels.publish import fingerprint_of
+from channels.visible_text import Visible
 from router.actions import Clean, Name
 from router.events import Customer, Interaction, ThreadRef
 from router.identity import normalize_email
@@ -46,35 +45,6 @@ PATH = "/v1/channels/webform"
 NO_THREAD = ThreadRef()
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-
-#: Categories of characters that draw nothing: spaces and separators, controls, and
-#: format characters (zero-width space and joiners, bidi overrides, the BOM, tags).
-INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
-#: Letters and marks that draw nothing either: Hangul fillers, the braille blank, the
-#: combining grapheme joiner, Mongolian and standard variation selectors.
-BLANK_GLYPHS = frozenset(
-    "\u115f\u1160\u3164\uffa0\u2800\u034f\u180b\u180c\u180d\u180f"
-    + "".join(map(chr, range(0xFE00, 0xFE10)))
-    + "".join(map(chr, range(0xE0100, 0xE01F0)))
-)
-
-
-def visible(ch: str) -> bool:
-    return ch not in BLANK_GLYPHS and unicodedata.category(ch) not in INVISIBLE_CATEGORIES
-
-
-def require_visible(value: str) -> str:
-    """A message of only invisible characters (U+202E U+200B) is as blank as one of
-    spaces: it opened a ticket with nothing an agent can read. Refused the same way,
-    400 at the field."""
-    if not any(visible(ch) for ch in value):
-        raise PydanticCustomError(
-            "no_visible_character", "String should have at least 1 visible character"
-        )
-    return value
-
-
-Visible = AfterValidator(require_visible)
 
 
 class WebForm(BaseModel):

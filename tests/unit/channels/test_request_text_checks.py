@@ -112,3 +112,16 @@ async def test_a_message_with_a_visible_character_is_accepted_as_written(
     resp = await client.post(WEBFORM, json={"email": "a@example.com", "message": message})
     assert resp.status_code == 202, resp.text
     assert publisher.published[-1][1].text == message
+
+
+@pytest.mark.parametrize(
+    "text", ["\u200b\u202e", "\u3164", " \u2060 \ufeff ", "\u2800\ufe0f"], ids=repr
+)
+async def test_a_chat_text_of_invisible_characters_is_refused_as_the_web_form_s(
+    client: httpx.AsyncClient, publisher: Remembering, text: str
+) -> None:
+    """It had opened a ticket with nothing an agent can read."""
+    chat = {"conversation_id": "c-1", "visitor": {"id": "v-1"}, "text": text}
+    problem = assert_problem(await client.post("/v1/channels/chat", json=chat), 400, "/text")
+    assert problem["detail"] == "/text: String should have at least 1 visible character"
+    assert not publisher.published
