@@ -68,7 +68,12 @@ class _Repeats(logging.Filter):
     """Lets the first of each library message through, then nothing of that message for
     ``REPEAT_WINDOW_S``; the next one says how many were held back. A broker outage makes
     aiokafka log the same few lines hundreds of times a second: a platform team needs
-    to see that it happens, not every retry. Our own lines are never held back."""
+    to see that it happens, not every retry. Our own lines are never held back.
+
+    A line carrying an exception repeats only with the same exception (``_error_key``):
+    uvicorn writes every application error as "Exception in ASGI application", and a
+    second bug's 500 within the window had left no line, though its answer says the log
+    says why."""
 
     def __init__(self, window_s: float = REPEAT_WINDOW_S) -> None:
         super().__init__()
@@ -78,12 +83,28 @@ class _Repeats(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith(DEFAULT_LOGGER) or record.levelno >= logging.CRITICAL:
             return True
-        held = self._sampled.take((record.name, record.msg), now=record.created)
+        key = (record.name, record.msg, _error_key(record.exc_info))
+        held = self._sampled.take(key, now=record.created)
         if held is None:
             return False
         if held:
             record.msg = f"{record.msg} ({held} more like this in the last {self._window:g} s)"
         return True
+
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def _error_key(exc_info: ExcInfo | tuple[None, None, None] | None) -> Hashable:
+    """What makes an exception the same error again: its type, its message and where it
+    was raised (the innermost frame's file and line); None without one."""
+    if not exc_info or exc_info[1] is None:
+        return None
+    kind, exc, tb = exc_info
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno) if tb is not None else None
+    return (getattr(kind, "__qualname__", str(kind)), str(exc)[:500], where)
 
 
 class _LibraryRetries(logging.Filter):

@@ -94,6 +94,44 @@ def test_a_library_line_repeated_during_an_outage_is_shown_once_per_window() -> 
     assert shown == ["down 1", "down 1 (2 more like this in the last 10 s)"]
 
 
+def raised(exc: Exception) -> Any:
+    try:
+        raise exc
+    except Exception:  # noqa: BLE001 - any, for its traceback
+        return sys.exc_info()
+
+
+def failing_at_one_place(message: str) -> Any:
+    return raised(KeyError(message))
+
+
+def test_a_different_error_under_the_same_library_message_is_always_logged() -> None:
+    """uvicorn logs every application error as "Exception in ASGI application": the
+    second bug's 500 within the window had left no line, though its answer says "the
+    server log says why". The exception is part of what repeats; an exact repeat is
+    still held back."""
+    held = _Repeats(window_s=30)
+    errors = [
+        failing_at_one_place("a"),
+        raised(ValueError("another bug")),
+        failing_at_one_place("a"),  # the same error again
+        failing_at_one_place("b"),  # the same place, another message
+    ]
+    shown = []
+    for n, exc_info in enumerate(errors):
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, "", 0, "Exception in ASGI application", (), exc_info
+        )
+        record.created = float(n)
+        if held.filter(record):
+            shown.append(record.exc_info[1] if record.exc_info else None)
+    assert [repr(exc) for exc in shown] == [
+        "KeyError('a')",
+        "ValueError('another bug')",
+        "KeyError('b')",
+    ]
+
+
 def test_library_retries_are_warnings_and_a_message_of_many_lines_keeps_its_first() -> None:
     """aiokafka logs ``error`` for retries it makes itself: an alert on errors would page
     for a blip. asyncio's "Task exception was never retrieved" names the task on its
