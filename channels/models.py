@@ -41,7 +41,12 @@ class ProblemBody(BaseModel):
         'the body (`""` the whole body), or `/header/<name>`, `/path/<name>`, '
         "`/query/<name>` for a request header or parameter. Carried by every 400, and by "
         "the answers that name what they refuse: 404 (each unknown `ticket_id`), 409, 413 "
-        "(what is too large) and 422 `id-reused`.",
+        "(what is too large) and 422 `id-reused`. At most the first 100.",
+    )
+    errors_omitted: int | None = Field(
+        default=None,
+        description="How many errors past the first 100 are not listed in `errors` "
+        "(`detail` says so too); absent when all are.",
     )
 
 

@@ -93,6 +93,11 @@ def signature_problem(header: str, detail: str) -> Problem:
     )
 
 
+MAX_ERRORS = 100
+"""Errors an answer lists: a body of 50,000 unknown members had been answered with 3.2 MB
+listing each. The rest are counted in ``errors_omitted`` and ``detail``."""
+
+
 def problem_body(problem: Problem, instance: str | None = None) -> bytes:
     """The JSON document; also written by the HTTP protocol for requests the app never saw."""
     body: dict[str, Any] = {
@@ -104,7 +109,14 @@ def problem_body(problem: Problem, instance: str | None = None) -> bytes:
     if instance:
         body["instance"] = instance
     if problem.errors:
-        body["errors"] = problem.errors
+        body["errors"] = problem.errors[:MAX_ERRORS]
+        omitted = len(problem.errors) - MAX_ERRORS
+        if omitted > 0:
+            body["errors_omitted"] = omitted
+            body["detail"] = (
+                f"{problem.detail} (the first {MAX_ERRORS} errors are listed; "
+                f"{omitted:,} more are not)"
+            )
     return orjson.dumps(body)
 
 

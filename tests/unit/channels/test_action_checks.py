@@ -110,3 +110,18 @@ async def test_only_a_wrong_token_is_challenged_as_invalid(
     resp = await client.post(URL, json=closed, headers=headers)
     problem_of(resp, 401)
     assert resp.headers["www-authenticate"] == challenge
+
+
+async def test_an_error_answer_lists_the_first_hundred_errors_and_counts_the_rest(
+    client: httpx.AsyncClient, publisher: Kept
+) -> None:
+    """50,000 unknown members had been answered with a 3.2 MB body listing every one."""
+    data = {"ticket_id": "T-1", "text": "hi", **{f"x{n}": 1 for n in range(50_000)}}
+    resp = await client.post(URL, json={"type": "ticket.note_added", "data": data}, headers=AUTH)
+    problem = problem_of(resp, 400)
+    assert len(problem["errors"]) == 100
+    assert problem["errors"][0]["pointer"] == "/data/x0"
+    assert problem["errors_omitted"] == 49_900
+    assert problem["detail"].endswith("(the first 100 errors are listed; 49,900 more are not)")
+    assert len(resp.content) < 20_000
+    assert publisher.published == []
