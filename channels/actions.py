@@ -575,13 +575,16 @@ def action_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     """One action as ``/v1/actions`` takes it, and the component schemas it refers to:
     the envelope (``ActionIn``) and, per type, the ``data`` that type takes
     (``router.actions.ACTIONS``), so a client generated from the document knows every
-    action's fields, as the AsyncAPI document's actions topic says them."""
+    action's fields, as the AsyncAPI document's actions topic says them. Over HTTP a
+    member of ``data`` the action does not have is refused (``_unknown_members``): the
+    schema says ``additionalProperties: false``, which the models (and so the AsyncAPI
+    document, whose records may carry a newer helpdesk's members) do not."""
     components: dict[str, Any] = {}
     per_type = []
     for full, model in sorted(ACTIONS.items()):
         data = model.model_json_schema(ref_template=COMPONENTS + "{model}")
         components.update(data.pop("$defs", {}))
-        components[model.__name__] = data
+        components[model.__name__] = {**data, "additionalProperties": False}
         short = full.removeprefix(PREFIX)
         per_type.append(
             {

@@ -176,6 +176,9 @@ async def test_ids_declare_the_control_characters_they_refuse() -> None:
         ({"type": "ticket.transferred", "data": {"ticket_id": "T-1", "queue": "billing"}}, True),
         ({"type": "customer.upserted", "data": {"tier": "gold"}}, False),
         ({"type": "customer.upserted", "data": {"email": "a@example.org"}}, True),
+        # a member the action does not have is 400 at it ("/data/agentid: unknown member")
+        ({"type": "ticket.resolved", "data": {"ticket_id": "T-1", "agentid": "a-1"}}, False),
+        ({"type": "customer.upserted", "data": {"email": "a@example.org", "tire": 1}}, False),
     ],
 )
 async def test_the_document_says_what_each_action_takes(
