@@ -257,15 +257,20 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
         later message should join (``carries_over``): it becomes the survivor's
         (``_carry_current_ticket``). Idempotent.
 
-        The carry runs first: a crash before the identities name the survivor leaves the
-        merge to be done again by the redelivered record, carry included."""
+        The carry runs first, and the identities are pointed at the survivor last, in a
+        round trip of their own: a crash before they name the survivor leaves the merge
+        to be done again by the redelivered record, carry included. In one round trip
+        with the rest, a cluster (each node applying its part) could point them and lose
+        the rest, and the retry, finding them naming the survivor, merged nothing: the
+        absorbed customer's tickets were listed under neither, and ``forget`` missed
+        them."""
         k = self._keys
         with redis_errors():
             for other in others:
                 await self._carry_current_ticket(survivor, other)
                 ids = [text(i) for i in await self._r.smembers(k.customer_identities(other))]
                 profiles = await get_many(self._r, [k.profile(other), k.profile(survivor)])
-                commands: list[Command] = [("SET", key, survivor) for key in ids]
+                commands: list[Command] = []
                 if ids:
                     commands.append(("SADD", k.customer_identities(survivor), *ids))
                 commands.append(("SADD", k.merged(survivor), other))
@@ -274,6 +279,8 @@ class RedisThreadStore(ThreadReads, ThreadErasure):
                 if theirs:
                     commands.append(("SET", k.profile(survivor), orjson.dumps({**theirs, **ours})))
                 await run_batch(self._r, commands)
+                if ids:  # last, on their own: see the docstring
+                    await run_batch(self._r, [("SET", key, survivor) for key in ids])
             log.info("customers_merged", customer_id=survivor, merged=others)
 
     async def _carry_current_ticket(self, survivor: str, other: str) -> None:

@@ -5,6 +5,7 @@ finds the identity known and enters nothing)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -79,3 +80,34 @@ async def test_a_known_customers_new_identity_linked_before_a_failure_is_erased(
     await store.forget(customer)
 
     assert await redis.get(Keys(store._keys.prefix).identity("phone:+15550009")) is None  # noqa: SLF001
+
+
+async def test_a_merge_whose_identities_moved_before_a_failure_is_done_again(
+    store: RedisThreadStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two customers found to be one person (a message names both addresses): when the
+    absorbed customer's identities came to name the survivor and the rest of the merge
+    failed, the redelivered message found them naming the survivor and merged nothing:
+    the absorbed customer's tickets were listed under neither, and ``forget`` of the
+    person missed them."""
+    ada, eve = await store.resolve_customers([["email:ada@example.com"], ["phone:+15550009"]])
+    real = threads.run_batch
+    failed = False
+
+    async def run_batch(client: RedisClient, commands: list[Any]) -> list[Any]:
+        nonlocal failed
+        moved = [c for c in commands if c[0] == "SET" and c[1].endswith(":id:phone:+15550009")]
+        if moved and not failed:  # only the identities' node applied its part
+            failed = True
+            await real(client, moved)
+            raise BackendUnavailable("redis", "connection lost")
+        return await real(client, commands)
+
+    monkeypatch.setattr(threads, "run_batch", run_batch)
+    both = ["email:ada@example.com", "phone:+15550009"]
+    with contextlib.suppress(BackendUnavailable):
+        await store.resolve_customers([both])
+    assert await store.resolve_customers([both]) == [ada]  # the redelivered message
+
+    assert await store.merged_customers(ada) == [eve]
+    assert await store.survivor_of(eve) == ada
