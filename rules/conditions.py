@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import regex
 
@@ -29,6 +29,15 @@ def show(value: Any, limit: int = 60) -> str:
 
 def _always(_values: Values) -> bool:
     return True
+
+
+class Failure(NamedTuple):
+    """Why a condition does not hold: ``text`` for the author, and ``gave_up`` when the
+    failing part is a timed search that gave up. A flag, not a phrase looked for in
+    ``text``: the text quotes the customer's value, which may say anything."""
+
+    text: str
+    gave_up: bool = False
 
 
 class Condition:
@@ -82,40 +91,51 @@ class Condition:
         self.written = written
 
     def explain(self, values: Values) -> str | None:
-        """None when the condition holds, else the first failing part, readably.
+        """None when the condition holds, else the first failing part, readably."""
+        failure = self.failure(values)
+        return None if failure is None else failure.text
+
+    def failure(self, values: Values) -> Failure | None:
+        """None when the condition holds, else why not.
 
         It walks the tree rather than calling a composite's ``test``: a ``matches``
         leaf asks its ``probe``, so a search that gave up says so (and is not logged a
         second time) instead of reading as an ordinary no match."""
         if self.kind == "all":
-            failing = (r for c in self.children if (r := c.explain(values)) is not None)
+            failing = (f for c in self.children if (f := c.failure(values)) is not None)
             return next(failing, None)
         if self.kind == "any":
-            reasons = [child.explain(values) for child in self.children]
-            if any(r is None for r in reasons):
+            failures = [child.failure(values) for child in self.children]
+            if any(f is None for f in failures):
                 return None
-            return "none of: " + "; ".join(r for r in reasons if r)
+            return Failure(
+                "none of: " + "; ".join(f.text for f in failures if f),
+                any(f.gave_up for f in failures if f),
+            )
         if self.kind == "not":
-            return self._explain_not(values)
-        return self._explain_test(values)
+            return self._not_failure(values)
+        return self._test_failure(values)
 
-    def _explain_not(self, values: Values) -> str | None:
-        reason = self.children[0].explain(values)
-        if reason is None:
-            return f"not ({self.children[0].text}): it holds"
-        if TIMED_OUT in reason:
-            return f"not ({self.children[0].text}): a search in it gave up, so neither holds"
+    def _not_failure(self, values: Values) -> Failure | None:
+        failure = self.children[0].failure(values)
+        if failure is None:
+            return Failure(f"not ({self.children[0].text}): it holds")
+        if failure.gave_up:
+            return Failure(
+                f"not ({self.children[0].text}): a search in it gave up, so neither holds",
+                gave_up=True,
+            )
         return None
 
-    def _explain_test(self, values: Values) -> str | None:
+    def _test_failure(self, values: Values) -> Failure | None:
         outcome = self.probe(values) if self.probe is not None else self.test(values)
         if outcome:
             return None
         if self.kind == "within":
-            return f"{self.text} (closed at that time)"
+            return Failure(f"{self.text} (closed at that time)")
         how = f" {TIMED_OUT}" if outcome is None else ""
         shown = "" if self.slot is None else f" (value: {show(values[self.slot])})"
-        return self.text + how + shown
+        return Failure(self.text + how + shown, gave_up=outcome is None)
 
     def atoms(self) -> tuple[Condition, ...]:
         """The conjuncts of this condition: itself, or an ``all``'s children."""

@@ -212,3 +212,17 @@ def test_evaluation_does_not_mutate_facts() -> None:
     snapshot = json.dumps(facts, sort_keys=True)
     rs.evaluate(facts, now=NOW)
     assert json.dumps(facts, sort_keys=True) == snapshot
+
+
+def test_explain_of_not_is_not_fooled_by_a_text_quoting_the_timeout_phrase() -> None:
+    """Explain had told a ``not`` whose search gave up by the words "timed out after 50 ms"
+    in the reason, which holds the customer's text: a message quoting them showed the rule
+    as no match (a search gave up) while the decision applied it."""
+    rs = loads_ruleset(
+        HEADER
+        + "rules:\n"
+        + "  - {name: not a refund, if: {not: {text: {contains: refund}}}, then: {tags: [x]}}\n"
+    )
+    d = rs.evaluate({"text": "timed out after 50 ms: counts as no match"}, now=NOW)
+    assert d.matched == ("not a refund",)
+    assert d.evaluations == (Evaluation("not a refund", True, None),)
