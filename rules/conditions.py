@@ -16,9 +16,7 @@ import regex
 from rules.calendar import Calendar
 from rules.errors import Mark
 from rules.fields import FieldTable, Values
-from rules.operators import GAVE_UP, MATCH_TIMEOUT_S, Test, match_probe, operator_test
-
-TIMED_OUT = f"timed out after {round(MATCH_TIMEOUT_S * 1000)} ms: counts as no match"
+from rules.operators import GAVE_UP, GaveUp, Outcome, Test, match_probe, operator_test
 
 
 def show(value: Any, limit: int = 60) -> str:
@@ -73,7 +71,7 @@ class Condition:
         operand: Any = None,
         slot: int | None = None,
         lower_slot: int | None = None,
-        probe: Callable[[Values], bool | None] | None = None,
+        probe: Callable[[Values], Outcome] | None = None,
         written: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
@@ -129,13 +127,14 @@ class Condition:
 
     def _test_failure(self, values: Values) -> Failure | None:
         outcome = self.probe(values) if self.probe is not None else self.test(values)
+        shown = "" if self.slot is None else f" (value: {show(values[self.slot])})"
+        if isinstance(outcome, GaveUp):
+            return Failure(f"{self.text} {outcome.describe()}{shown}", gave_up=True)
         if outcome:
             return None
         if self.kind == "within":
             return Failure(f"{self.text} (closed at that time)")
-        how = f" {TIMED_OUT}" if outcome is None else ""
-        shown = "" if self.slot is None else f" (value: {show(values[self.slot])})"
-        return Failure(self.text + how + shown, gave_up=outcome is None)
+        return Failure(self.text + shown)
 
     def atoms(self) -> tuple[Condition, ...]:
         """The conjuncts of this condition: itself, or an ``all``'s children."""

@@ -20,7 +20,7 @@ from rules.calendar import Calendar
 from rules.decision import AppliedAction, Decision, Evaluation
 from rules.fields import FieldTable, Values, folded
 from rules.model import DEFAULT_TRIGGER, TRIGGERS, Assignment, Defaults, Metrics, Queue, Rule
-from rules.operators import Test, match_budget
+from rules.operators import Budget, Test, match_budget, replaying
 from rules.sla import SlaPolicy
 
 
@@ -82,14 +82,17 @@ class TriggerPlan:
                     break
         return matched
 
-    def explain(self, values: Values) -> tuple[Evaluation, ...]:
-        """Every rule in order, without the index, until a matching ``stop`` rule."""
+    def explain(self, values: Values, budget: Budget) -> tuple[Evaluation, ...]:
+        """Every rule in order, without the index, until a matching ``stop`` rule. The
+        timed searches come to what they came to in the evaluation that spent ``budget``,
+        so the listing agrees with the decision."""
         evaluations = []
-        for rule in self.rules:
-            reason = rule.condition.explain(values)
-            evaluations.append(Evaluation(rule.name, reason is None, reason))
-            if reason is None and rule.stop:
-                break
+        with replaying(budget):
+            for rule in self.rules:
+                reason = rule.condition.explain(values)
+                evaluations.append(Evaluation(rule.name, reason is None, reason))
+                if reason is None and rule.stop:
+                    break
         return tuple(evaluations)
 
 
@@ -190,10 +193,12 @@ class RuleSet:
         """Run the rules for ``trigger`` over ``facts`` at time ``now`` (aware datetime)."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError(f"evaluate needs an aware datetime for now, got {now!r}")
-        with match_budget():
-            return self._evaluate(facts, trigger, now)
+        with match_budget() as budget:
+            return self._evaluate(facts, trigger, now, budget)
 
-    def _evaluate(self, facts: Mapping[str, Any], trigger: str, now: datetime) -> Decision:
+    def _evaluate(
+        self, facts: Mapping[str, Any], trigger: str, now: datetime, budget: Budget
+    ) -> Decision:
         plan = self._plan(trigger)
         values = self._table.values(facts, now)
         scalars: dict[str, str] = {}
@@ -236,7 +241,7 @@ class RuleSet:
             actions=tuple(applied),
             rules_version=self.version,
             rules_hash=self.hash,
-            _explain=lambda: plan.explain(values),
+            _explain=lambda: plan.explain(values, budget),
         )
 
     def _fill_defaults(self, scalars: dict[str, str], applied: list[AppliedAction]) -> None:

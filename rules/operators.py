@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -21,15 +22,64 @@ from rules.pattern_shape import MAX_WAYS, ways
 log = structlog.get_logger("switchboard.rules")
 MATCH_TIMEOUT_S = 0.05  # per text and pattern: a sane pattern takes microseconds
 EVENT_BUDGET_S = 0.2  # per event, every timed search of its rules together
-_BUDGET: ContextVar[list[float] | None] = ContextVar("match_budget", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class GaveUp:
+    """A timed search that gave up, which counts as no match: after ``limit_s``, or, when
+    that is 0, before it began, because the event's searches had spent their budget."""
+
+    limit_s: float
+
+    def describe(self) -> str:
+        if self.limit_s > 0:
+            return f"timed out after {round(self.limit_s * 1000)} ms: counts as no match"
+        return (
+            f"not searched: the event's {round(EVENT_BUDGET_S * 1000)} ms for timed "
+            "searches was spent; counts as no match"
+        )
+
+
+Outcome = bool | GaveUp
+
+
+class Budget:
+    """One event's timed searches: the time they have left together, and what each one
+    came to. ``explain`` reads those outcomes rather than searching again: with a fresh
+    50 ms per search it had shown a rule as matching that the evaluation, its budget
+    spent, had counted as no match (and never searched for)."""
+
+    __slots__ = ("left", "outcomes", "replaying")
+
+    def __init__(self) -> None:
+        self.left = EVENT_BUDGET_S
+        self.outcomes: dict[tuple[regex.Pattern[str], str], Outcome] = {}
+        self.replaying = False
+
+
+_BUDGET: ContextVar[Budget | None] = ContextVar("match_budget", default=None)
 
 
 @contextmanager
-def match_budget() -> Iterator[None]:
+def match_budget() -> Iterator[Budget]:
     """One event's evaluation: its timed searches share ``EVENT_BUDGET_S``. Per search
     alone, a rule matching ``metadata.cc`` (100 addresses) with a runaway pattern had
     held the router 5 s on one email; past the budget, a timed pattern matches nothing."""
-    token = _BUDGET.set([EVENT_BUDGET_S])
+    budget = Budget()
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
+
+
+@contextmanager
+def replaying(budget: Budget) -> Iterator[None]:
+    """Explaining the evaluation that used ``budget``: a search it made comes to what it
+    came to then (and is not logged again); one it never made (a rule the index skipped)
+    runs on what is left of the budget, as it would have."""
+    budget.replaying = True
+    token = _BUDGET.set(budget)
     try:
         yield
     finally:
@@ -72,56 +122,67 @@ def bounded_search(pattern: regex.Pattern[str]) -> Callable[[str], bool]:
     search = pattern.search
     if ways(pattern.pattern) <= MAX_WAYS:
         return lambda text: search(text) is not None
-
-    def found(text: str) -> bool:
-        budget = _BUDGET.get()
-        limit = MATCH_TIMEOUT_S
-        if budget is not None:
-            if budget[0] <= 0:  # the event's budget is spent (said when it timed out)
-                GAVE_UP[0] += 1
-                return False
-            limit = min(limit, budget[0])
-        began = time.monotonic()
-        try:
-            return search(text, timeout=limit, concurrent=True) is not None
-        except TimeoutError:
-            GAVE_UP[0] += 1
-            log.warning(
-                "rule_pattern_timed_out",
-                pattern=pattern.pattern[:200],
-                text_length=len(text),
-                limit_s=round(limit, 3),
-            )
-            return False
-        finally:
-            if budget is not None:
-                budget[0] -= time.monotonic() - began
-
-    return found
+    return lambda text: _timed_search(pattern, text) is True
 
 
-def match_probe(pattern: regex.Pattern[str], s: int) -> Callable[[Values], bool | None] | None:
+def _timed_search(pattern: regex.Pattern[str], text: str) -> Outcome:
+    budget = _BUDGET.get()
+    if budget is None:
+        outcome = _search_within(pattern, text, MATCH_TIMEOUT_S)
+    elif budget.replaying and (pattern, text) in budget.outcomes:
+        outcome = budget.outcomes[pattern, text]
+    else:
+        outcome = _spend(budget, pattern, text)
+        budget.outcomes.setdefault((pattern, text), outcome)
+    if isinstance(outcome, GaveUp):
+        GAVE_UP[0] += 1
+    return outcome
+
+
+def _spend(budget: Budget, pattern: regex.Pattern[str], text: str) -> Outcome:
+    if budget.left <= 0:  # the event's budget is spent (said when it timed out)
+        return GaveUp(0.0)
+    began = time.monotonic()
+    try:
+        return _search_within(pattern, text, min(MATCH_TIMEOUT_S, budget.left))
+    finally:
+        budget.left -= time.monotonic() - began
+
+
+def _search_within(pattern: regex.Pattern[str], text: str, limit: float) -> Outcome:
+    try:
+        return pattern.search(text, timeout=limit, concurrent=True) is not None
+    except TimeoutError:
+        log.warning(
+            "rule_pattern_timed_out",
+            pattern=pattern.pattern[:200],
+            text_length=len(text),
+            limit_s=round(limit, 3),
+        )
+        return GaveUp(limit)
+
+
+def match_probe(pattern: regex.Pattern[str], s: int) -> Callable[[Values], Outcome] | None:
     """For ``explain``, the ``matches`` test of ``pattern`` on slot ``s`` that tells a
-    search that gave up (None) from one that found nothing (False); it logs nothing, as
-    the evaluation it explains has logged the timeout once. None when the pattern runs
+    search that gave up (a ``GaveUp``, saying how) from one that found nothing (False).
+    Under ``replaying`` it reads the evaluation's outcomes. None when the pattern runs
     without a time limit (it cannot time out). Built at load beside the test, so the
     router's hot path stays as it is."""
     if ways(pattern.pattern) <= MAX_WAYS:
         return None
-    search = pattern.search
 
-    def probe(v: Values) -> bool | None:
+    def probe(v: Values) -> Outcome:
         x = v[s]
-        timed_out = False
+        gave_up: GaveUp | None = None
         for item in x if isinstance(x, _SEQ) else (x,):
             if item is None:
                 continue
-            try:
-                if search(item if isinstance(item, str) else str(item), timeout=MATCH_TIMEOUT_S):
-                    return True
-            except TimeoutError:
-                timed_out = True
-        return None if timed_out else False
+            outcome = _timed_search(pattern, item if isinstance(item, str) else str(item))
+            if outcome is True:
+                return True
+            if isinstance(outcome, GaveUp) and gave_up is None:
+                gave_up = outcome
+        return False if gave_up is None else gave_up
 
     return probe
 

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from rules import RuleSet, loads_ruleset, operators
 from rules.bench import generate_events, generate_ruleset_yaml
-from rules.operators import match_probe
+from rules.operators import GaveUp, match_probe
 from rules.pattern_shape import MAX_WAYS, ways
 from tests.budget import cpu_budget
 
@@ -328,6 +328,31 @@ def test_explain_names_a_search_that_gave_up_and_the_warning_is_logged_once(
     )
 
 
+def test_explain_shows_what_the_evaluation_found_once_the_events_budget_is_spent() -> None:
+    """Explain had searched every pattern again with a fresh 50 ms: after four runaway
+    searches had spent the event's 200 ms, the router counted ``invoice.*`` as no match
+    and queued the ticket in general, while explain showed MATCH billing, and a rule
+    never searched as "timed out after 50 ms"."""
+    rs = loads_ruleset(
+        HEADER.replace("queues: {general: {}}", "queues: {general: {}, billing: {}}")
+        + "".join(
+            f'  - {{name: r{n}, if: {{text: {{matches: "^(a|aa)+{n}$"}}}}, then: {{tags: [r]}}}}\n'
+            for n in range(1, 6)
+        )
+        + '  - {name: billing, if: {text: {matches: "invoice.*"}}, then: {queue: billing}}\n'
+    )
+    decision = rs.evaluate({"text": "a" * 60 + "! invoice"}, now=NOW)
+    assert (decision.queue, decision.matched) == ("general", ())
+    evaluations = {e.name: e for e in decision.evaluations}
+    assert not any(e.matched for e in evaluations.values())
+    assert "timed out after 50 ms" in str(evaluations["r1"].failed_condition)
+    spent = "not searched: the event's 200 ms for timed searches was spent; counts as no match"
+    assert evaluations["billing"].failed_condition == (
+        f'text matches "invoice.*" {spent} (value: "' + "a" * 56 + "...)"
+    )
+    assert str(evaluations["r5"].failed_condition).startswith(f'text matches "^(a|aa)+5$" {spent}')
+
+
 def test_the_explain_probe_of_matches_agrees_with_the_test() -> None:
     pattern = regex.compile("(x+x+)+y")
     probe = match_probe(pattern, 0)
@@ -342,7 +367,7 @@ def test_the_explain_probe_of_matches_agrees_with_the_test() -> None:
         False,
     ]
     assert probe([["x" * 3000, "xxy"]]) is True  # a later item matched
-    assert probe([["x" * 3000, "ab"]]) is None  # None: gave up
+    assert probe([["x" * 3000, "ab"]]) == GaveUp(0.05)  # gave up, after 50 ms
 
 
 def test_an_events_timed_searches_share_one_budget() -> None:
