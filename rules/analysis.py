@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from rules.errors import Mark, RuleWarning, did_you_mean
 from rules.fields import TICKET_ALIASES
 from rules.language import SPLIT_CODES, code_hint
 from rules.loader import skipped_rule_files
-from rules.model import Rule
+from rules.model import TRIGGERS, Rule
 from rules.never_match import leaves, never_in_status, never_on_created
 from rules.runaway import runaway_patterns
 
@@ -452,15 +452,23 @@ def _shadowed(ruleset: RuleSet) -> Iterable[RuleWarning]:
     An earlier stop rule whose top-level conditions are a subset of this rule's matches
     whenever this one would (an always-matching rule is the empty subset).
     """
+    positions: dict[str, dict[Rule, int]] = {}
+    stops: dict[str, list[tuple[int, Rule, frozenset[object]]]] = {}
+    for trigger in TRIGGERS:  # once per ruleset: per rule, the scans had made it quadratic
+        listening = ruleset.rules_for(trigger)
+        positions[trigger] = {rule: position for position, rule in enumerate(listening)}
+        stops[trigger] = [
+            (position, rule, _atom_keys(rule.condition))
+            for position, rule in enumerate(listening)
+            if rule.stop
+        ]
     for rule in ruleset.rules + ruleset.escalations:
         mine = _atom_keys(rule.condition)
         shadows: list[Rule] = []
         for trigger in rule.triggers:
-            earlier = ruleset.rules_for(trigger)
-            position = earlier.index(rule)
+            position = positions[trigger][rule]
             shadow = next(
-                (r for r in earlier[:position] if r.stop and _atom_keys(r.condition) <= mine),
-                None,
+                (r for at, r, keys in stops[trigger] if at < position and keys <= mine), None
             )
             if shadow is None:
                 break
@@ -504,33 +512,55 @@ def _disjoint(a: Condition, b: Condition) -> bool:
 def _queue_overrides(ruleset: RuleSet) -> Iterable[RuleWarning]:
     seen: set[tuple[str, str]] = set()
     for trigger in ("ticket.created", "message.received", "ticket.reopened"):
-        routing = [r for r in ruleset.rules_for(trigger) if r.action("queue")]
-        for i, first in enumerate(routing):
-            if first.stop:
+        routing = [
+            (rule, action.value)
+            for rule in ruleset.rules_for(trigger)
+            if (action := rule.action("queue")) is not None
+        ]
+        keys = [_atom_keys(rule.condition) for rule, _ in routing]
+        for i, j in _may_override(routing, keys):
+            (first, first_queue), (later, later_queue) = routing[i], routing[j]
+            if (first.name, later.name) in seen:
                 continue
-            for later in routing[i + 1 :]:
-                first_queue, later_queue = first.action("queue"), later.action("queue")
-                if first_queue is None or later_queue is None:
-                    continue
-                if first_queue.value == later_queue.value or (first.name, later.name) in seen:
-                    continue
-                a, b = _atom_keys(first.condition), _atom_keys(later.condition)
-                if b <= a:
-                    seen.add((first.name, later.name))
-                    yield RuleWarning(
-                        later.mark,
-                        f"rule '{later.name}' sets queue '{later_queue.value}' whenever rule "
-                        f"{_where(first, later)} sets queue '{first_queue.value}' (its "
-                        "conditions are a subset), so the earlier queue never sticks",
-                    )
-                elif a & b and not a <= b and not _disjoint(first.condition, later.condition):
-                    seen.add((first.name, later.name))
-                    yield RuleWarning(
-                        later.mark,
-                        f"rules {_where(first, later)} and '{later.name}' set different queues "
-                        f"('{first_queue.value}', '{later_queue.value}') and can both match; "
-                        "the later rule wins",
-                    )
+            a, b = keys[i], keys[j]
+            if b <= a:
+                seen.add((first.name, later.name))
+                yield RuleWarning(
+                    later.mark,
+                    f"rule '{later.name}' sets queue '{later_queue}' whenever rule "
+                    f"{_where(first, later)} sets queue '{first_queue}' (its "
+                    "conditions are a subset), so the earlier queue never sticks",
+                )
+            elif a & b and not a <= b and not _disjoint(first.condition, later.condition):
+                seen.add((first.name, later.name))
+                yield RuleWarning(
+                    later.mark,
+                    f"rules {_where(first, later)} and '{later.name}' set different queues "
+                    f"('{first_queue}', '{later_queue}') and can both match; "
+                    "the later rule wins",
+                )
+
+
+def _may_override(
+    routing: Sequence[tuple[Rule, object]], keys: Sequence[frozenset[object]]
+) -> list[tuple[int, int]]:
+    """The pairs ``(i, j)``, ``i < j``, of rules setting different queues where rule ``j``
+    may override rule ``i``, which does not stop: those sharing a top-level condition, and
+    every earlier one for a rule with none (it matches whenever they do). No other pair
+    can warn, and found through an index of the conditions, they are never compared:
+    comparing every pair had taken ``rules check`` 55 s on 6,000 keyword rules."""
+    holders: dict[object, list[int]] = {}
+    pairs: set[tuple[int, int]] = set()
+    for j, (rule, queue) in enumerate(routing):
+        if keys[j]:
+            earlier: Iterable[int] = (i for key in keys[j] for i in holders.get(key, ()))
+        else:
+            earlier = (i for i in range(j) if not routing[i][0].stop)
+        pairs.update((i, j) for i in earlier if routing[i][1] != queue)
+        if not rule.stop:
+            for key in keys[j]:
+                holders.setdefault(key, []).append(j)
+    return sorted(pairs)
 
 
 def _escalation_cycles(ruleset: RuleSet) -> Iterable[RuleWarning]:
