@@ -20,11 +20,14 @@ from rules.errors import (
 from rules.language import fill_language
 from rules.model import DEFAULT_TRIGGER, TRIGGERS
 from rules.replay import ENVELOPE_KEYS, facts_from, misspelt, opened_at, parse_time
+from rules.sections import text_hint
 from rules.source import YMap, YNode, YScalar, YSeq, parse_yaml, to_plain, type_name
 
 CASE_KEYS = ("name", "event", "trigger", "now", "expect")
 SET_FIELDS = ("tags", "remove_tags", "notify")
 EXPECT_KEYS = ("queue", "priority", "sla", "assign", "auto_reply", *SET_FIELDS, "matched")
+NAMES = {"tags": "tags", "remove_tags": "tags", "notify": "notify targets", "matched": "rule names"}
+"""The expectations that take names, and what the names are."""
 _CASE_HINT = "cases: [{name: ..., event: {channel: email}, expect: {queue: billing}}]"
 
 
@@ -183,6 +186,8 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
                         closest_or_all(key, EXPECT_KEYS),
                     )
                 )
+            elif key in NAMES:
+                errors.extend(_names_errors(key, expect_node.entries[key]))
     trigger = DEFAULT_TRIGGER
     if (trigger_node := node.get("trigger")) is not None:
         trigger = str(to_plain(trigger_node))
@@ -216,6 +221,27 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
     if not (isinstance(name, str) and event is not None and isinstance(expect_node, YMap)):
         return None
     return Case(name, event, trigger, now, to_plain(expect_node), node.mark)
+
+
+def _names_errors(key: str, node: YNode) -> list[RuleError]:
+    """Problems with an expectation of names (``tags``, ``matched``...): a list of texts,
+    one text alone, or null for none. Anything else had stopped the run with a
+    TypeError (``tags: 5``) or passed unseen (``tags: {billing: 1}``, read as its keys)."""
+    if isinstance(node, YScalar) and (node.value is None or isinstance(node.value, str)):
+        return []
+    problem = f"'{key}' expects a list of {NAMES[key]}, got"
+    if not isinstance(node, YSeq):
+        hint = (
+            "the rules that matched, in order, e.g. matched: [billing]; [] for none"
+            if key == "matched"
+            else f"e.g. {key}: [billing]; null for none"
+        )
+        return [RuleError(node.mark, f"{problem} {type_name(node)}", hint)]
+    return [
+        RuleError(item.mark, f"{problem} {type_name(item)} in it", text_hint(item))
+        for item in node.items
+        if not (isinstance(item, YScalar) and isinstance(item.value, str))
+    ]
 
 
 def _unknown_facts(event: YMap) -> list[RuleError]:
@@ -254,10 +280,10 @@ def run_case(ruleset: RuleSet, case: Case) -> CaseResult:
     mismatches = []
     for key, expected in case.expect.items():
         got: Any = actual[key]
-        if key in SET_FIELDS or key == "matched":
-            wanted = [str(expected)] if isinstance(expected, str) else list(expected or [])
-            if key in SET_FIELDS:
-                wanted, got = sorted(map(str, wanted)), sorted(got)
+        if key in NAMES:
+            wanted = [expected] if isinstance(expected, str) else list(expected or [])
+            if key in SET_FIELDS:  # sets: a name written twice is the same set
+                wanted, got = sorted(set(wanted)), sorted(got)
             if wanted != list(got):
                 mismatches.append(Mismatch(key, wanted, list(got)))
         elif expected != got:

@@ -174,6 +174,47 @@ def test_test_command_reports_bad_case_files(tmp_path: Path) -> None:
     ]
 
 
+def test_test_command_locates_expectations_that_are_no_list_of_names(tmp_path: Path) -> None:
+    """``tags: 5`` and ``matched: true`` had stopped the run with a TypeError, and
+    ``tags: {billing: 1}`` had passed, read as its keys."""
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        f"now: {OFFICE_OPEN}\ncases:\n"
+        "  - name: a\n    event: {subject: Invoice}\n    expect: {tags: 5}\n"
+        "  - name: b\n    event: {subject: Invoice}\n    expect: {matched: true}\n"
+        "  - name: c\n    event: {subject: Invoice}\n    expect: {tags: {billing: 1}}\n"
+        "  - name: d\n    event: {subject: Invoice}\n    expect: {notify: [ops, [x]]}\n",
+        encoding="utf-8",
+    )
+    result = run("test", EXAMPLES, "--cases", cases)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [
+        f"{cases}:5:20: 'tags' expects a list of tags, got a number"
+        " (hint: e.g. tags: [billing]; null for none)",
+        f"{cases}:8:23: 'matched' expects a list of rule names, got a boolean"
+        " (hint: the rules that matched, in order, e.g. matched: [billing]; [] for none)",
+        f"{cases}:11:20: 'tags' expects a list of tags, got a mapping"
+        " (hint: e.g. tags: [billing]; null for none)",
+        f"{cases}:14:28: 'notify' expects a list of notify targets, got a list in it"
+        " (hint: write one piece of text here, not a list (quote text with ': '))",
+    ]
+
+
+def test_test_command_compares_tags_as_sets(tmp_path: Path) -> None:
+    """The docs say tags compare as sets: a tag written twice is the same set."""
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        f"now: {OFFICE_OPEN}\ncases:\n"
+        "  - name: twice\n    event: {subject: Invoice}\n"
+        "    expect: {tags: [billing, billing], matched: [billing]}\n",
+        encoding="utf-8",
+    )
+    result = run("test", EXAMPLES, "--cases", cases)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [f"PASS twice ({cases}:3)", "1 passed, 0 failed"]
+
+
 def test_explain_lists_every_rule_then_the_decision(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text(
