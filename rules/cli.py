@@ -34,6 +34,7 @@ from rules.model import DEFAULT_TRIGGER, TRIGGERS, Rule
 from rules.replay import (
     SimulationReport,
     facts_from,
+    load_json,
     load_profile,
     missing_crm_fields,
     opened_at,
@@ -239,7 +240,7 @@ def _read_event(
         _error(f"{file}:{line}: not UTF-8 text")
         raise typer.Exit(2) from None
     try:
-        record = json.loads(text)
+        record = load_json(text)
     except ValueError as exc:
         _error(f"cannot read event {file}: {exc}")
         raise typer.Exit(2) from None

@@ -9,6 +9,7 @@ a UTF-8 byte order mark at the start is ignored.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,26 @@ def facts_from(
     return completed(data, event_id=event_id, at=time, profile=profile), time, event_id
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def load_json(text: str) -> Any:
+    """``text`` as JSON, or a ValueError saying why it cannot be read. The router reads
+    with orjson, which refuses JSON nested too deeply and a lone surrogate escape
+    (``"\\ud83d"``, half a character); ``json.loads`` raised a RecursionError on the
+    first and let the second through, to crash language detection and printing."""
+    try:
+        record = json.loads(text)
+        if _SURROGATE_ESCAPE.search(text):  # most likely a pair, making one character
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
+    except UnicodeEncodeError as exc:
+        half = f"\\u{ord(exc.object[exc.start]):04x}"
+        raise ValueError(f'"{half}" is half a character (a lone surrogate)') from None
+    return record
+
+
 def record_not_routed(record: Any) -> str | None:
     """``not_routed`` for the message inside one input record (facts or an event)."""
     found = _inbound(record)
@@ -119,8 +140,8 @@ def _inbound(record: Any) -> tuple[dict[str, Any], datetime | None, str | None] 
         value = record["value"]
         if isinstance(value, str | bytes):
             try:
-                value = json.loads(value)
-            except ValueError:
+                value = load_json(value if isinstance(value, str) else value.decode())
+            except ValueError:  # UnicodeDecodeError too
                 return None
         return _inbound(value)
     if "specversion" in record or "type" in record:
@@ -268,7 +289,7 @@ def read_events(path: Path) -> Iterator[Recorded | NotRouted | Rejected | tuple[
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = load_json(line)
             except ValueError as exc:
                 yield number, f"not JSON: {exc}"
                 continue

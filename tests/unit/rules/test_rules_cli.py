@@ -558,6 +558,38 @@ def test_a_fact_no_rule_can_read_in_a_case_is_an_error_not_a_pass(
     assert f"{cases}:{error}" in result.stdout
 
 
+def test_input_too_deep_or_with_half_a_character_is_skipped_or_refused(tmp_path: Path) -> None:
+    """A lone surrogate escape ("\\ud83d": half an emoji) had crashed language detection
+    and the printing of explain, and a line nested 1,000 levels deep json.loads' recursion:
+    tracebacks. The router (orjson) refuses both; the tools skip such a line, or exit 2."""
+    half = '{"channel": "chat", "text": "\\ud83d hallo"}'
+    deep = '{"channel": "email", "metadata": ' + "[" * 5000 + "]" * 5000 + "}"
+    events = tmp_path / "events.jsonl"
+    events.write_text(f"{half}\n{deep}\n{json.dumps(SUPPORT_MAIL)}\n", encoding="utf-8")
+    result = run("simulate", EXAMPLES, "--events", events, "--now", OFFICE_OPEN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(": 1 events evaluated, 2 skipped")
+    assert (
+        f'  {events}:1: skipped: not JSON: "\\ud83d" is half a character (a lone surrogate)'
+        in lines
+    )
+    assert f"  {events}:2: skipped: not JSON: nested too deeply to read" in lines
+
+    event = tmp_path / "event.json"
+    for text, why in (
+        (half, '"\\ud83d" is half a character (a lone surrogate)'),
+        (deep, "nested too deeply to read"),
+    ):
+        event.write_text(text, encoding="utf-8")
+        explained = run("explain", EXAMPLES, event)
+        assert (explained.returncode, explained.stderr) == (
+            2,
+            f"error: cannot read event {event}: {why}\n",
+        )
+        assert explained.stdout == ""
+
+
 def test_a_date_without_a_time_in_a_cases_file_is_named_plainly(tmp_path: Path) -> None:
     cases = tmp_path / "cases.yaml"
     cases.write_text(
