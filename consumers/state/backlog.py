@@ -11,6 +11,8 @@ published again after a crash), changes nothing.
 
 from __future__ import annotations
 
+from redis.asyncio.cluster import RedisCluster
+
 from router.events import Ticket
 from router.keys import Keys
 from router.redis import Command, RedisClient, redis_errors, run_batch, text
@@ -72,10 +74,16 @@ class Backlog:
                 commands.append(("ZREM", k.backlog_waiting(queue), ticket.id))
         if queues:
             commands.append(("SADD", k.backlog_queues, *sorted(queues)))
+        marks: list[Command] = []
         if once:  # last: a retry after a failure part-way finds them unmarked
-            commands += [("SET", k.backlog_done(e), 1, "EX", self._ttl_s) for e, _ in fresh]
+            marks = [("SET", k.backlog_done(e), 1, "EX", self._ttl_s) for e, _ in fresh]
         with redis_errors():
-            await run_batch(self._r, commands)
+            if isinstance(self._r, RedisCluster):
+                # each node applies its part of a round trip on its own: markers sent
+                # with the changes could stay while the changes failed on another node
+                await run_batch(self._r, commands)
+                commands = []
+            await run_batch(self._r, commands + marks)
 
     async def _fresh(self, snapshots: list[tuple[str, Ticket]]) -> list[tuple[str, Ticket]]:
         """The records not followed yet (no marker), in their order."""

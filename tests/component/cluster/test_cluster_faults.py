@@ -19,6 +19,7 @@ from redis.exceptions import ClusterDownError
 
 from channels.state_marker import StateMarker
 from consumers.state import erasure
+from consumers.state.backlog import Backlog
 from consumers.state.agents import AgentStore
 from consumers.state.epoch import StateEpoch
 from consumers.state.threads import Commit, RedisThreadStore
@@ -224,6 +225,45 @@ async def test_a_forget_that_failed_part_way_is_finished_by_running_it_again(
     assert (again.customer_id, again.tickets) == (customer, ["T-bob"])
     assert await store.customer_ticket_ids(customer) == []
     assert await own_client.get(keys.identity(who)) is None
+
+
+async def test_the_backlog_follows_a_batch_a_node_refused_part_of(
+    own_cluster: Cluster, own_client: RedisClient
+) -> None:
+    """A node refusing writes (memory full) while the backlog follows a batch: the batch
+    fails and the consumer retries it. The records' markers, on other nodes, had been
+    written while the gauges' changes were refused, and the retry skipped them: 30
+    tickets open, the gauge said 8."""
+    prefix = f"backlog-{uuid.uuid4().hex[:8]}"
+    keys, backlog = Keys(prefix), Backlog(own_client, prefix=prefix)
+    now = utcnow()
+    records = [
+        (
+            f"e-{n}",
+            Ticket(
+                id=f"T-{n}",
+                channel="email",
+                customer_id="C-1",
+                queue="billing",
+                status="new",
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        for n in range(30)
+    ]
+    await own_client.exists(keys.backlog_where)  # the client knows the slots from here on
+    port = own_client.get_node_from_key(keys.backlog_open("billing")).port  # type: ignore[union-attr]
+    with contextlib.closing(redis.Redis(port=port)) as node:
+        node.config_set("maxmemory", "1")
+        try:
+            with pytest.raises(BackendUnavailable):
+                await backlog.follow(records)
+        finally:
+            node.config_set("maxmemory", "0")
+    await backlog.follow(records)  # the consumer's retry of the same batch
+
+    assert (await backlog.gauges(0))["billing"]["open"] == 30
 
 
 # --- 2. paused nodes ---------------------------------------------------------------------
