@@ -19,8 +19,8 @@ from redis.exceptions import ClusterDownError
 
 from channels.state_marker import StateMarker
 from consumers.state import erasure
-from consumers.state.backlog import Backlog
 from consumers.state.agents import AgentStore
+from consumers.state.backlog import Backlog
 from consumers.state.epoch import StateEpoch
 from consumers.state.threads import Commit, RedisThreadStore
 from router.app import roles
