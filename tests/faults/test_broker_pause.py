@@ -273,4 +273,6 @@ async def test_a_sigterm_while_a_role_checks_a_hung_broker_stops_it_cleanly(
         broker.resume()
     assert code == 0, role.describe()
     assert not [line for line in role.log_lines() if line.get("event") == "startup_failed"]
-    assert took < 3, f"stopped {took:.1f} s after SIGTERM"
+    # "at once", on a busy machine: the check it had waited out takes its connect timeout
+    # (10 s by default), of which at most about a second has passed here
+    assert took < 5, f"stopped {took:.1f} s after SIGTERM"
