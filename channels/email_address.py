@@ -30,7 +30,7 @@ from pydantic import AfterValidator, WithJsonSchema
 from pydantic.networks import pretty_email_regex
 from pydantic_core import PydanticCustomError
 
-from router.identity import ATOM_SPECIALS
+from router.identity import ATOM_SPECIALS, normalize_email
 
 PLAIN_EMAIL = re.compile(
     r"([A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*)"
@@ -90,11 +90,29 @@ def checked_email(value: str) -> str:
     address = quoted_if_dotted(named.group(3) if named else value.strip())
     try:
         checked = validate_email(
-            address, check_deliverability=False, test_environment=True, allow_quoted_local=True
+            address,
+            check_deliverability=False,
+            test_environment=True,
+            allow_quoted_local=_quoted_atoms(address),
         )
+        normalized = str(checked.normalized)
+        normalize_email(normalized)  # what the identity is made of must take it too
     except EmailNotValidError as exc:
         raise _refused(str(exc.args[0])) from None
-    return str(checked.normalized)
+    except ValueError:
+        raise _refused("this address cannot name a customer") from None
+    return normalized
+
+
+def _quoted_atoms(address: str) -> bool:
+    """Whether the local part is quoted around what needs no quotes but for its dots
+    (``"taro..yamada"``), the only quoted form taken: one with a space, an ``@`` or a
+    comma inside the quotes (``"john doe"@``) is refused as before, as the identity and
+    ``customer.upserted`` refuse it."""
+    local = address.rpartition("@")[0]
+    inner = local[1:-1]
+    quoted = len(local) >= 3 and local[0] == '"' and local[-1] == '"'
+    return quoted and all(ch.isalnum() or ch in ATOM_SPECIALS for ch in inner)
 
 
 def quoted_if_dotted(address: str) -> str:

@@ -126,7 +126,20 @@ async def test_a_japanese_carrier_address_is_the_customer_the_email_channel_name
 
 
 @pytest.mark.parametrize(
-    "address", ["anna", "anna@", "anna@@example.test", "anna@localhost", "anna@[192.0.2.1]"]
+    "address",
+    [
+        "anna",
+        "anna@",
+        "anna@@example.test",
+        "anna@localhost",
+        "anna@[192.0.2.1]",
+        # quoted around a space, an @, a comma: no identity takes them (they had passed
+        # the check and failed to name a customer: a 500)
+        '"john doe"@example.com',
+        'Bob <"john doe"@example.com>',
+        '"a@b"@example.com',
+        '"a,b"@example.com',
+    ],
 )
 @pytest.mark.parametrize("send", list(SENDS))
 async def test_what_is_no_address_is_still_400_at_its_field(
