@@ -96,15 +96,17 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 def _error_key(exc_info: ExcInfo | tuple[None, None, None] | None) -> Hashable:
-    """What makes an exception the same error again: its type, its message and where it
-    was raised (the innermost frame's file and line); None without one."""
+    """What makes an exception the same error again: its type and where it was raised
+    (the innermost frame's file and line); None without one. Not its message: one bug's
+    message carries each request's data (an id, an address), and a flood of it would
+    be a traceback per request."""
     if not exc_info or exc_info[1] is None:
         return None
-    kind, exc, tb = exc_info
+    kind, _, tb = exc_info
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno) if tb is not None else None
-    return (getattr(kind, "__qualname__", str(kind)), str(exc)[:500], where)
+    return (getattr(kind, "__qualname__", str(kind)), where)
 
 
 class _LibraryRetries(logging.Filter):

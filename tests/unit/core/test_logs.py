@@ -108,14 +108,15 @@ def failing_at_one_place(message: str) -> Any:
 def test_a_different_error_under_the_same_library_message_is_always_logged() -> None:
     """uvicorn logs every application error as "Exception in ASGI application": the
     second bug's 500 within the window had left no line, though its answer says "the
-    server log says why". The exception is part of what repeats; an exact repeat is
-    still held back."""
+    server log says why". The exception's type and where it was raised are part of
+    what repeats; the same bug again, whatever its message, is still held back."""
     held = _Repeats(window_s=30)
     errors = [
         failing_at_one_place("a"),
         raised(ValueError("another bug")),
         failing_at_one_place("a"),  # the same error again
-        failing_at_one_place("b"),  # the same place, another message
+        failing_at_one_place("b"),  # the same bug with another request's data
+        raised(TypeError("a third bug")),
     ]
     shown = []
     for n, exc_info in enumerate(errors):
@@ -128,7 +129,7 @@ def test_a_different_error_under_the_same_library_message_is_always_logged() -> 
     assert [repr(exc) for exc in shown] == [
         "KeyError('a')",
         "ValueError('another bug')",
-        "KeyError('b')",
+        "TypeError('a third bug')",
     ]
 
 
@@ -227,3 +228,18 @@ def test_no_log_call_passes_a_keyword_structlog_reserves() -> None:
                 ):
                     offenders.append(f"{path.relative_to(root)}:{node.lineno}")
     assert offenders == []
+
+
+def test_one_bug_with_each_requests_data_in_its_message_is_held_back() -> None:
+    """A bug whose message carries the request's data (an address) had written one
+    traceback per request: a flood any client could cause."""
+    held = _Repeats(window_s=30)
+    shown = 0
+    for n in range(500):
+        exc_info = raised(ValueError(f"not an email address: 'u {n}@example.com'"))
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, "", 0, "Exception in ASGI application", (), exc_info
+        )
+        record.created = n / 100
+        shown += held.filter(record)
+    assert shown == 1
