@@ -158,9 +158,13 @@ def _data_from_base64(raw: bytes) -> dict[str, Any] | None:
     return within_depth(event, "CloudEvent")
 
 
-def within_depth(event: dict[str, Any], mode: str) -> dict[str, Any]:
+def within_depth(event: dict[str, Any], mode: str, data: bytes | None = None) -> dict[str, Any]:
     """``event`` (its attributes and data) when it nests no deeper than a structured-mode
-    value may (``MAX_EVENT_DEPTH``), else an InvalidEvent naming where it goes too deep."""
+    value may (``MAX_EVENT_DEPTH``), else an InvalidEvent naming where it goes too deep.
+    ``data``: the JSON text of the event's only nested member (binary mode's value, the
+    attributes being text): with fewer brackets than that, it is not walked."""
+    if data is not None and data.count(b"[") + data.count(b"{") < MAX_EVENT_DEPTH:
+        return event
     path = nested_too_deep(event, MAX_EVENT_DEPTH)
     if path is None:
         return event
@@ -263,7 +267,8 @@ def decode_record(value: bytes | None, headers: Headers) -> CloudEvent:
             message = f"binary-mode CloudEvent: data is not valid JSON: {exc}"
             raise InvalidEvent(message, [{"path": "/data", "message": str(exc)}]) from None
     try:
-        return CloudEvent.model_validate(within_depth(attributes, "binary-mode CloudEvent"))
+        checked = within_depth(attributes, "binary-mode CloudEvent", value or b"")
+        return CloudEvent.model_validate(checked)
     except ValidationError as exc:
         raise _not_a_cloudevent(exc, binary=True) from None
 
