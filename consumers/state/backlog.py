@@ -15,7 +15,15 @@ from redis.asyncio.cluster import RedisCluster
 
 from router.events import Ticket
 from router.keys import Keys
-from router.redis import Command, RedisClient, redis_errors, run_batch, text
+from router.redis import (
+    Command,
+    RedisClient,
+    delete_many,
+    redis_errors,
+    run_batch,
+    scan_all,
+    text,
+)
 from router.vocabulary import AWAITING_AGENT, SETTLED
 
 WAITING = AWAITING_AGENT
@@ -84,6 +92,18 @@ class Backlog:
                 await run_batch(self._r, commands)
                 commands = []
             await run_batch(self._r, commands + marks)
+
+    async def follow_again(self) -> int:
+        """Forget which records were followed (``state rebuild``, before its replay of
+        ``tickets``): the replay follows every record again, in order, to where the
+        latest says each ticket is. A cluster node that came back empty took some
+        gauges' state and left the markers on the others, which made the replay skip
+        those records. Returns how many markers were dropped."""
+        with redis_errors():
+            markers = await scan_all(self._r, self._keys.backlog_done("*"))
+            for start in range(0, len(markers), 1000):
+                await delete_many(self._r, markers[start : start + 1000])
+        return len(markers)
 
     async def _fresh(self, snapshots: list[tuple[str, Ticket]]) -> list[tuple[str, Ticket]]:
         """The records not followed yet (no marker), in their order."""

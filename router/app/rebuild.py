@@ -67,6 +67,7 @@ from consumers.crm import upsert_customer, upsert_identities
 from consumers.metrics import MetricsHandler
 from consumers.notifier import NotifierHandler
 from consumers.routing import RoutingHandler
+from consumers.state.backlog import Backlog
 from consumers.state.counters import WindowCounters
 from consumers.state.epoch import StateEpoch
 from consumers.state.schedule import TimerSchedule
@@ -569,6 +570,7 @@ async def rebuild(
             await store.restore([], dict(linked[start : start + 1000]), {})
         await _replay_upserts(store, _upserts(actions_topic, found.forgotten), erased)
         await WindowCounters(redis, prefix=prefix, ttl_s=ttl_s).seed_revisions(revisions)
+        await Backlog(redis, prefix=prefix, ttl_s=ttl_s).follow_again()
         keys, now_ms = Keys(prefix), int(time.time() * 1000)
         markers = await _write_markers(
             redis,

@@ -265,3 +265,38 @@ async def test_an_erased_ticket_is_not_counted_in_the_backlog_again_after_a_rebu
     finally:
         await redis.aclose()
     assert gauges.get("billing", {}).get("open", 0) == 0
+
+
+async def test_the_backlog_is_counted_again_when_its_gauges_were_lost_and_its_markers_not(
+    settings: Settings,
+) -> None:
+    """On a cluster a node that comes back empty takes some keys and leaves others: the
+    gauges' sets gone, the records' markers (spread over every node) still there. The
+    rebuild's replay skipped every record so marked, and the ticket was counted nowhere."""
+    opened = ticket("C-hank", queue="billing", message_ids=["<h1@x>"])
+    created = {"ticket": opened, "interaction": said("hank@example.com", "e-h1")}
+    await produce(
+        settings,
+        [
+            (Topic.TICKETS, "T-hank", event("r1", "switchboard.ticket.created", created)),
+            (Topic.TICKET_STATE, "T-hank", event("s1", "switchboard.ticket.snapshot", created)),
+        ],
+    )
+    for _ in range(2):  # the second follows what the timers wrote in the first too
+        done = await rebuild(settings)
+        await roles.replay_tickets(settings, done.lifecycle)
+    redis = make_redis(settings)
+    backlog = Backlog(redis, prefix=settings.topic_prefix)
+    keys = Keys(settings.topic_prefix)
+    try:
+        assert (await backlog.gauges(0))["billing"]["open"] == 1
+        assert await redis.exists(keys.backlog_done("r1"))  # followed once, by its marker
+        # the node holding the gauges' keys came back empty; the markers' node did not
+        await redis.delete(keys.backlog_where, keys.backlog_queues, keys.backlog_open("billing"))
+
+        done = await rebuild(settings)
+        await roles.replay_tickets(settings, done.lifecycle)
+
+        assert (await backlog.gauges(0))["billing"]["open"] == 1
+    finally:
+        await redis.aclose()
