@@ -15,6 +15,8 @@ from typing import Any
 
 import regex
 
+from router.events import SlaClock
+from router.vocabulary import SLA_TARGETS
 from rules.calendar import Calendar
 from rules.errors import did_you_mean
 
@@ -82,20 +84,48 @@ def check_field(name: str) -> tuple[str, str] | None:
     if head in OPEN_PREFIXES and rest and all(rest.split(".")):
         return None
     if head == "ticket" and rest:
-        field, _, below = rest.partition(".")
-        if field in TICKET_FIELDS and below and field not in TICKET_MAPPINGS:
-            return f"unknown field '{name}'", (
-                f"ticket.{field} has no fields of its own: test ticket.{field} itself"
-            )
-        if field in TICKET_FIELDS:
-            return None
-        hint = did_you_mean(rest, TICKET_FIELDS) or "ticket fields: " + ", ".join(TICKET_FIELDS)
-        return f"unknown ticket field '{rest}'", hint
+        return _check_ticket_field(name, rest)
     hint = did_you_mean(name, field_candidates()) or (
         "fields are " + ", ".join(TOP_FIELDS) + ", customer.<field>, ticket.<field>, "
         "metadata.<field>"
     )
     return f"unknown field '{name}'", hint
+
+
+def _check_ticket_field(name: str, rest: str) -> tuple[str, str] | None:
+    field, _, below = rest.partition(".")
+    if field == "sla" and below:
+        return _check_clock(name, below)
+    if field in TICKET_FIELDS and below and field not in TICKET_MAPPINGS:
+        return f"unknown field '{name}'", (
+            f"ticket.{field} has no fields of its own: test ticket.{field} itself"
+        )
+    if field in TICKET_FIELDS:
+        return None
+    hint = did_you_mean(rest, TICKET_FIELDS) or "ticket fields: " + ", ".join(TICKET_FIELDS)
+    return f"unknown ticket field '{rest}'", hint
+
+
+def _check_clock(name: str, below: str) -> tuple[str, str] | None:
+    """``ticket.sla.<target>`` or ``ticket.sla.<target>.<clock field>``: a misspelled
+    target or field (``ticket.sla.first_reponse.breached``) had loaded and never
+    matched."""
+    target, _, clock_field = below.partition(".")
+    clock_fields = tuple(SlaClock.model_fields)
+    if target not in SLA_TARGETS:
+        hint = did_you_mean(target, SLA_TARGETS) or "targets: " + ", ".join(SLA_TARGETS)
+        return f"unknown field '{name}'", hint
+    if not clock_field:
+        return None
+    inner, _, deeper = clock_field.partition(".")
+    if inner not in clock_fields:
+        hint = did_you_mean(inner, clock_fields) or "a clock's fields: " + ", ".join(clock_fields)
+        return f"unknown field '{name}'", hint
+    if deeper:
+        return f"unknown field '{name}'", (
+            f"a clock's fields have no fields of their own: test ticket.sla.{target}.{inner}"
+        )
+    return None
 
 
 _NO_TIME = datetime.min

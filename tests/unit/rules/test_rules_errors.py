@@ -443,6 +443,22 @@ def test_a_field_of_a_ticket_sla_clock_is_read() -> None:
 
 
 @pytest.mark.parametrize(
+    ("field", "hint"),
+    [
+        ("ticket.sla.first_reponse.breached", "did you mean 'first_response'?"),
+        ("ticket.sla.resolution.breach", "did you mean 'breached'?"),
+        ("ticket.sla.resolution.due.day", "a clock's fields have no fields of their own"),
+    ],
+)
+def test_a_misspelled_sla_clock_or_clock_field_is_unknown(field: str, hint: str) -> None:
+    """``ticket.sla.first_reponse.breached`` had loaded and never matched."""
+    rule = f"  - {{name: r, if: {{{field}: true}}, then: {{queue: general}}}}\n"
+    [error] = errors_of(BASE + rule)
+    assert error.startswith(f"r.yaml:11:20: unknown field '{field}' (hint: "), error
+    assert hint in error, error
+
+
+@pytest.mark.parametrize(
     ("text", "column"),
     [
         ("version: 1\nqueues: {'': {}}\ndefaults: {priority: high}\n", 10),
