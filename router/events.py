@@ -327,6 +327,11 @@ class SlaClock(BaseModel):
     # escalation changes the priority, and its wait is counted by this one (None: a
     # clock timed by an earlier version, counted by the ticket's priority)
     priority: Priority | None = None
+    # the business seconds from the clock's start to ``due`` as it was timed: what is
+    # read back to find the start (``consumers.domain.sla``) once the rules' target has
+    # changed (a reload) or the due time was set at a change (an escalation); None: a
+    # clock timed by an earlier version, read back by the target
+    allowed_seconds: float | None = None
 
 
 class Ticket(BaseModel):

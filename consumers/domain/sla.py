@@ -319,10 +319,19 @@ def _timed(
     if times is None:
         return None
     due, warn_at = times
+    allowed = policy.target(target, priority)
     if previous is not None and previous.due is not None:
-        due = _not_before_the_change(due, previous.due, now)
+        later = _not_before_the_change(due, previous.due, now)
+        if later != due:  # due at the change: the start is still ``begin``
+            allowed, due = policy.elapsed(begin, later), later
     warned = bool(previous and previous.warned) and (warn_at is None or warn_at <= now)
-    return SlaClock(due=due, warn_at=warn_at, warned=warned, priority=priority)
+    return SlaClock(
+        due=due,
+        warn_at=warn_at,
+        warned=warned,
+        priority=priority,
+        allowed_seconds=None if allowed is None else allowed.total_seconds(),
+    )
 
 
 def _not_before_the_change(due: datetime, was_due: datetime, now: datetime) -> datetime:
@@ -365,8 +374,14 @@ def _effective_start(
 ) -> datetime | None:
     """The instant the clock would have started to be due when it is, had it never paused:
     ``due`` less the allowed time, in the policy's business time (counted forward from
-    ``origin``, a moment before any cycle starts, as calendars only add)."""
-    allowed = policy.target(target, priority)
+    ``origin``, a moment before any cycle starts, as calendars only add). The allowed
+    time is the clock's own, as it was timed: the policy's target may have changed since
+    (a reload), and a clock due at a change was allowed more than its target."""
+    allowed = (
+        timedelta(seconds=clock.allowed_seconds)
+        if clock.allowed_seconds is not None
+        else policy.target(target, priority)
+    )
     if allowed is None or clock.due is None:
         return None
     if policy.calendar is None:

@@ -11,7 +11,9 @@ import pytest
 
 from consumers.domain.decisions import apply_decision
 from consumers.domain.escalation import fire, schedule
+from consumers.domain.lifecycle import apply_action
 from consumers.domain.threading import place
+from router.actions import AgentReplied
 from router.events import Customer, Interaction, SlaClock, Ticket
 from router.vocabulary import EventType
 from rules import RuleSet, loads_ruleset
@@ -156,3 +158,58 @@ def test_a_clock_re_timed_to_a_warning_time_already_passed_warns_once() -> None:
         switched = apply_decision(late, decision, BEFORE, fill_defaults=False)
         assert switched.sla[FIRST].warned is was_warned
         assert ("T-1|first_response|warning" in schedule(switched)) is not was_warned
+
+
+TIMED = """
+version: 1
+queues: {general: {}}
+sla:
+  std:
+    first_response: {urgent: 30m, high: 1h, normal: NORMAL}
+    warn_before: 15m
+defaults: {queue: general, sla: std}
+rules:
+  - name: raised
+    on: message.received
+    if: {text: {contains: [urgent]}}
+    then: {priority: high}
+escalations:
+  - name: running late
+    on: sla.first_response.warning
+    then: {priority: urgent}
+"""
+FOUR_HOURS = loads_ruleset(TIMED.replace("NORMAL", "4h"), "v1.yaml")
+
+
+def replied(ticket: Ticket, at: datetime, rules: RuleSet) -> float | None:
+    """``.responded``'s business seconds for a public reply at ``at``."""
+    reply = AgentReplied(ticket_id=ticket.id, agent_id="a", public=True)
+    change = apply_action(ticket, reply, at, rules)
+    assert change is not None
+    [responded] = [d for t, d in change.events if t is EventType.TICKET_RESPONDED]
+    return responded["business_seconds"]
+
+
+@pytest.mark.parametrize("normal", ["2h", "8h"])
+def test_a_reload_that_changes_a_target_leaves_running_clocks_counted_as_timed(normal: str) -> None:
+    """Opened at 10:00 under a 4 h first response, then the rules reloaded with 2 h (or
+    8 h): the clock's start had been read back from its due time by the new target, so a
+    reply at 11:00 waited 0 s (or 5 h), and a priority raised at 10:20 was due at 13:00
+    (or at once) instead of 11:00."""
+    reloaded = loads_ruleset(TIMED.replace("NORMAL", normal), "v2.yaml")
+    opened = write(None, AT, FOUR_HOURS)
+    assert replied(opened, AT + timedelta(hours=1), reloaded) == 3600
+    raised = write(opened, AT + timedelta(minutes=20), reloaded, text="urgent please")
+    assert raised.sla[FIRST].due == AT + timedelta(hours=1)
+
+
+def test_a_clock_made_due_at_its_warning_counts_the_wait_from_the_start() -> None:
+    """Opened at 10:00 (4 h), warned at 13:45 and escalated to urgent (30 min): due at the
+    warning, as a breach cannot be dated before the change that caused it. A reply at
+    14:00 had reported 2,700 s (from the due time less 30 min), not the 4 h waited."""
+    opened = write(None, AT, FOUR_HOURS)
+    warned = fire(opened, FIRST, "warning", FOUR_HOURS, AT + timedelta(hours=3, minutes=45))
+    assert warned is not None
+    assert warned.ticket.priority == "urgent"
+    assert warned.ticket.sla[FIRST].due == AT + timedelta(hours=3, minutes=45)
+    assert replied(warned.ticket, AT + timedelta(hours=4), FOUR_HOURS) == 4 * 3600
