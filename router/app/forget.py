@@ -89,8 +89,9 @@ def identity_of(who: str) -> str | None:
 
     ``email:`` and ``phone:`` are normalised as the adapters normalise them, as are a
     bare address or phone number (``mailto:``, ``tel:``, ``whatsapp:`` spellings too);
-    any other ``<kind>:<value>`` is taken as it is. Raises ValueError for anything else,
-    a ``C-`` id Switchboard never makes too: that is a typo, not a customer erased before.
+    any other ``<kind>:<value>`` is taken as it is, its kind in lower case. Raises
+    ValueError for anything else, a ``C-`` id Switchboard never makes too: that is a
+    typo, not a customer erased before.
     """
     who = who.strip()
     if who.startswith("C-"):
@@ -100,7 +101,10 @@ def identity_of(who: str) -> str | None:
                 "e.g. C-7b678e0a12c4d5f6"
             )
         return None
-    kind, _, rest = who.partition(":")
+    kind, colon, rest = who.partition(":")
+    if colon and kind.isalpha():  # the kind in any case, as people type it: Email:, CRM:
+        kind = kind.lower()
+        who = f"{kind}:{rest}"
     if kind == "email":
         return f"email:{normalize_email(rest)}"
     if kind == "phone":

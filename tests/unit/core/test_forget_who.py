@@ -54,3 +54,18 @@ def test_the_command_exits_2_on_a_malformed_id_before_connecting_to_anything(who
         f"error: --customer: {who!r} is no customer id: one is C- and 16 lowercase hex "
         "digits, e.g. C-7b678e0a12c4d5f6"
     ]
+
+
+@pytest.mark.parametrize(
+    ("who", "identity"),
+    [
+        ("Email:Bob@Example.com", "email:bob@example.com"),
+        ("EMAIL:bob@example.com", "email:bob@example.com"),
+        ("Phone:+1 555 000 1234", "phone:+15550001234"),
+        ("Chat:v-frank", "chat:v-frank"),
+    ],
+)
+def test_the_kind_of_an_identity_is_read_in_any_case(who: str, identity: str) -> None:
+    """``Email:bob@example.com`` had been read as the address ``email:bob@example.com``
+    (its local part ``Email:bob``): "no such customer", exit 0, Bob still stored."""
+    assert identity_of(who) == identity
