@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from router.app.signals import STOP_SIGNALS, EarlySignals, StartupInterrupted
-from router.errors import ConfigError, Unrecoverable
+from router.errors import BackendUnavailable, ConfigError, Unrecoverable
 from router.events import iso, utcnow
 from router.kafka import check_kafka
 from router.logs import Sampled
@@ -212,6 +212,10 @@ def counted(count: int, noun: str, nouns: str | None = None) -> str:
 
 
 log = structlog.get_logger("switchboard")
+BACKEND_SETTINGS = {
+    "kafka": "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS",
+    "redis": "SWITCHBOARD_REDIS_URL",
+}
 ABANDONED = "Future exception was never retrieved"
 T = TypeVar("T")
 ABANDONED_LINES = Sampled()
@@ -299,6 +303,15 @@ def run_until_signal(
     except ConfigError as exc:
         option = (options or {}).get(exc.setting)
         fail(ConfigError(option, exc.message) if option else exc)
+    except BackendUnavailable as exc:  # lost after the start-up check: a run part way
+        setting = BACKEND_SETTINGS.get(exc.backend, "")
+        err.print(
+            f"error: {setting}: {exc} (lost after it answered at the start); run it again",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
     except Unrecoverable as exc:
         # One line in the log stream (JSON in production) that names the repair.
         structlog.get_logger("switchboard").error(

@@ -22,8 +22,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
-from router.errors import ConfigError
+from router.errors import BackendUnavailable, ConfigError
 from router.kafka import client_options
 from router.settings import Settings
 from router.topic_admin import missing_topics
@@ -68,8 +69,8 @@ async def read_through(
     MissingTopics when there is no such topic."""
     name = TopicNames(settings.topic_prefix)(topic)
     consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         if name not in await consumer.topics():  # every topic's metadata: creates none
             raise MissingTopics([name])
         tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
@@ -106,5 +107,11 @@ async def read_through(
                     reason=f"the broker reported records it did not deliver for {stall_s:g} s",
                 )
                 return
+    except KafkaError as exc:  # the broker went away after the start-up check
+        raise _lost(exc) from None
     finally:
         await consumer.stop()
+
+
+def _lost(exc: Exception) -> BackendUnavailable:
+    return BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,56 @@
+"""A broker lost after the tools' start-up check, part way through reading a topic: one
+line naming the setting, exit 1, as any other backend failure; it had been a traceback
+(``KafkaConnectionError``) and an unclosed consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaConnectionError
+from typer.testing import CliRunner
+
+from router.app import cli
+from router.app.embedded import EmbeddedServices
+from router.topic_admin import ensure_topics
+from tests.conftest import make_settings, settings_env
+
+pytestmark = pytest.mark.component
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "inbound", "--from", "2026-11-22", "--to", "2026-11-22"],
+        ["report", "--from", "2026-11-22", "--to", "2026-11-22"],
+    ],
+    ids=["export", "report"],
+)
+def test_a_broker_lost_part_way_is_one_line_and_exit_1(
+    services: EmbeddedServices,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: list[str],
+) -> None:
+    settings = make_settings(services, f"t{os.getpid()}lost{len(command)}")
+    asyncio.run(ensure_topics(settings))
+
+    async def lost(*_: Any, **__: Any) -> Any:
+        raise KafkaConnectionError("Unable connect to node with id 1")
+
+    monkeypatch.setattr(AIOKafkaConsumer, "getmany", lost)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli.app, [*command, "--out", str(out)], env=settings_env(settings, COLUMNS="200")
+    )
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    [line] = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS: kafka: ")
+    assert line.endswith("run it again")
+    assert not out.exists()
