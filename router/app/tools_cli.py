@@ -176,6 +176,7 @@ def report(
     period = period_or_exit(from_, to)
     settings = settings_or_exit()
     writable_or_exit(out_file)
+    configure_logging(settings.log_format, "warning")  # on stderr: stdout is the result
 
     async def main(stop: asyncio.Event) -> None:
         del stop
@@ -216,6 +217,7 @@ def metrics_verify(
     period = period_or_exit(from_, to)
     settings = settings_or_exit()
     failed = False
+    configure_logging(settings.log_format, "warning")  # on stderr: stdout is the result
 
     async def main(stop: asyncio.Event) -> None:
         nonlocal failed
@@ -231,11 +233,17 @@ def metrics_verify(
             out.print(f"... and {len(done.differences) - limit:,} more", highlight=False)
         if done.caveat:
             out.print(f"note: {done.caveat}", highlight=False, soft_wrap=True, markup=False)
+        still = (
+            f", {counted(done.windows_open, 'window')} still being counted not compared "
+            "(run it again to compare them)"
+            if done.windows_open
+            else ""
+        )
         out.print(
             f"{counted(done.events, 'lifecycle event')} "
             f"({counted(done.duplicates, 're-published copy', 're-published copies')}), "
             f"{counted(done.windows_recounted, 'window')} recounted, {done.windows_found:,} on "
-            f"the metric topics: {counted(len(done.differences), 'difference')}",
+            f"the metric topics: {counted(len(done.differences), 'difference')}{still}",
             highlight=False,
             soft_wrap=True,
         )
@@ -328,6 +336,7 @@ def export_inbound(
     period = period_or_exit(from_, to)
     settings = settings_or_exit()
     writable_or_exit(out_file)
+    configure_logging(settings.log_format, "warning")  # on stderr: stdout is the result
 
     async def main(stop: asyncio.Event) -> None:
         del stop

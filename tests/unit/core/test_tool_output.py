@@ -68,3 +68,28 @@ def test_metrics_verify_refuses_a_negative_limit(limit: str) -> None:
     result = CliRunner().invoke(cli.app, args, env=ENV)
     assert result.exit_code == 2
     assert "--limit" in result.output
+
+
+def test_metrics_verify_keeps_log_lines_off_stdout_and_counts_what_it_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its log lines went to stdout in console format whatever the setting, and the
+    windows it did not compare were said only there."""
+    import structlog
+
+    from router.app import verify
+
+    async def nothing(settings: Settings) -> None:
+        del settings
+
+    async def verified(*_: object) -> verify.Verified:
+        structlog.get_logger("switchboard.verify").info("metric_windows_not_compared")
+        return verify.Verified(windows_recounted=40, windows_found=40, windows_open=15)
+
+    monkeypatch.setattr(tools_cli, "check_kafka", nothing)
+    monkeypatch.setattr(verify, "verify", verified)
+    args = ["metrics", "verify", "--from", "2026-11-24", "--to", "2026-11-24"]
+    result = CliRunner().invoke(cli.app, args, env=ENV)
+    assert result.exit_code == 0, result.output
+    [summary] = result.stdout.splitlines()
+    assert "15 windows still being counted not compared" in summary
