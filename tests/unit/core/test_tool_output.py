@@ -3,11 +3,16 @@ options that count refuse a negative number before any work."""
 
 from __future__ import annotations
 
+import io
+from typing import Literal
+
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from router.app import cli, forget, tools_cli
 from router.app.forget import Forgotten
+from router.logs import configure_logging
 from router.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -75,8 +80,6 @@ def test_metrics_verify_keeps_log_lines_off_stdout_and_counts_what_it_left_out(
 ) -> None:
     """Its log lines went to stdout in console format whatever the setting, and the
     windows it did not compare were said only there."""
-    import structlog
-
     from router.app import verify
 
     async def nothing(settings: Settings) -> None:
@@ -86,10 +89,20 @@ def test_metrics_verify_keeps_log_lines_off_stdout_and_counts_what_it_left_out(
         structlog.get_logger("switchboard.verify").info("metric_windows_not_compared")
         return verify.Verified(windows_recounted=40, windows_found=40, windows_open=15)
 
+    logged = io.BytesIO()  # the runner's own stderr is closed after the command
+
+    def configure(fmt: Literal["json", "console"], level: str) -> None:
+        configure_logging(fmt, level, logged)
+
     monkeypatch.setattr(tools_cli, "check_kafka", nothing)
     monkeypatch.setattr(verify, "verify", verified)
-    args = ["metrics", "verify", "--from", "2026-11-24", "--to", "2026-11-24"]
-    result = CliRunner().invoke(cli.app, args, env=ENV)
+    monkeypatch.setattr(tools_cli, "configure_logging", configure)
+    saved = structlog.get_config()
+    try:
+        args = ["metrics", "verify", "--from", "2026-11-24", "--to", "2026-11-24"]
+        result = CliRunner().invoke(cli.app, args, env=ENV)
+    finally:
+        structlog.configure(**saved)
     assert result.exit_code == 0, result.output
     [summary] = result.stdout.splitlines()
     assert "15 windows still being counted not compared" in summary
