@@ -7,7 +7,9 @@ A web form is unverified: anyone may post as anyone, and each post under a new a
 and open ticket does not stop forty posts from mailing one inbox forty times, with text
 the poster chose. RFC 3834 (section 2) asks a responder not to answer the same sender
 more than once in a period; here the mailbox is the address without its ``+tag``,
-lower-cased, or the phone number.
+lower-cased, or the phone number. Gmail delivers ``v.ictim@`` and ``victim@googlemail.com``
+to ``victim@gmail.com``, and ``gmail.com.`` (the root's dot) is the same domain: those
+are folded too, or each spelling had been a fresh share.
 """
 
 from __future__ import annotations
@@ -20,15 +22,21 @@ from router.keys import Keys
 from router.redis import RedisClient, load_script, redis_errors
 
 HERE = Path(__file__).parent
+GMAIL = frozenset({"gmail.com", "googlemail.com"})
+"""Domains whose mailboxes ignore dots in the local part (Google's own rule: other
+providers' dots are part of the name, so they are kept there)."""
 
 
 def mailbox(address: str) -> str:
-    """The inbox an address reaches: ``Ann+x@Example.com`` is ``ann@example.com``; a
-    phone number is itself."""
+    """The inbox an address reaches: ``Ann+x@Example.com.`` is ``ann@example.com``,
+    ``V.ictim@googlemail.com`` is ``victim@gmail.com``; a phone number is itself."""
     local, at, domain = address.strip().rpartition("@")
     if not at:
         return address.strip()
-    return f"{local.partition('+')[0]}@{domain}".lower()
+    local, domain = local.partition("+")[0].lower(), domain.lower().rstrip(".")
+    if domain in GMAIL:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
 
 
 def counted_as(d: Delivery) -> str:

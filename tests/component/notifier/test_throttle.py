@@ -30,6 +30,36 @@ def test_a_mailbox_is_the_address_without_its_tag_in_lower_case() -> None:
     assert mailbox("+4930901820") == "+4930901820"
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "v.ictim@gmail.com",
+        "Vi.c.tim+x@GoogleMail.com",
+        "victim@gmail.com.",
+        "v.i.c.t.i.m@googlemail.com.",
+    ],
+)
+def test_gmail_dots_googlemail_and_a_trailing_dot_reach_one_mailbox(address: str) -> None:
+    """Gmail ignores dots in the local part and answers to googlemail.com as well; a
+    domain with its root dot is the same domain: each was a fresh share of auto-replies
+    into one inbox."""
+    assert mailbox(address) == "victim@gmail.com"
+
+
+def test_dots_elsewhere_are_part_of_the_mailbox() -> None:
+    assert mailbox("v.ictim@example.com") == "v.ictim@example.com"
+    assert mailbox("v.ictim@example.com.") == "v.ictim@example.com"
+    assert mailbox("v.ictim@gmail.com.evil.example") == "v.ictim@gmail.com.evil.example"
+
+
+async def test_gmail_dot_variants_share_one_mailboxs_auto_replies(throttled: Notifier) -> None:
+    variants = ["victim@gmail.com", "v.ictim@gmail.com", "vi.ctim@gmail.com"]
+    variants += ["victim@googlemail.com", "victim@gmail.com.", "vic.tim@gmail.com"]
+    for address in variants:
+        await throttled.notify(address)
+    assert throttled.transport.to() == variants[:3]
+
+
 async def test_forty_posts_as_one_inbox_under_plus_tags_get_three_auto_replies(
     throttled: Notifier,
 ) -> None:
