@@ -39,6 +39,14 @@ INBOUND_STATUSES = frozenset({"received", "receiving"})
 BUTTON = {"ButtonPayload": "button_payload", "ButtonText": "button_text"}  # a tapped button
 # Advanced Opt-Out: the customer sent a STOP, START or HELP keyword (Twilio answers it)
 OPT_OUT = {"OptOutType": "opt_out_type"}
+#: Twilio's default opt-out handling of an SMS (no Advanced Opt-Out, so no ``OptOutType``):
+#: a message that is one of these words, in any case, blocks the number (STOP: Twilio
+#: refuses any later message to it, error 21610), unblocks it, or is answered by Twilio
+KEYWORDS = {
+    **dict.fromkeys(("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"), "STOP"),
+    **dict.fromkeys(("START", "YES", "UNSTOP"), "START"),
+    **dict.fromkeys(("HELP", "INFO"), "HELP"),
+}
 #: A WhatsApp conversation started from an ad (Click to WhatsApp): the ad, named as Meta's
 #: ``referral`` object names it, so a message keeps the same fields through either provider
 REFERRAL = {
@@ -138,6 +146,9 @@ def to_interaction(
     # the id behind a tapped quick-reply button, named as for WhatsApp through Meta
     metadata.update({name: fields[k] for k, name in BUTTON.items() if fields.get(k)})
     metadata.update({name: fields[k] for k, name in OPT_OUT.items() if fields.get(k)})
+    word = msg.Body.strip()
+    if channel == "sms" and word.isascii() and (keyword := KEYWORDS.get(word.upper())):
+        metadata.setdefault("opt_out_type", keyword)
     if referral := {name: fields[k] for k, name in REFERRAL.items() if fields.get(k)}:
         metadata["referral"] = referral
     if fields.get("Forwarded", "").lower() == "true":  # as Meta's ``context.forwarded``
