@@ -70,6 +70,7 @@ from router.topics import OutRecord
 
 log = structlog.get_logger("switchboard.notifier")
 MAX_BACKOFF_S = 60.0
+OPTED_OUT = "not sent: the recipient opted out (sent STOP)"
 INLINE_WAIT_S = 5.0
 """Longest wait in line while parking is on: a longer one parks the delivery instead."""
 MAX_SENDS = 10_000
@@ -258,9 +259,7 @@ class NotifierHandler:
             try:
                 answer = await self._transports[d.medium].send(out)
             except SendFailed as exc:
-                self._log_failure(d, ticket.id, begun.attempts, exc)
-                await self._ledger.finish(d.id, "retry", exc.answer, unknown=exc.unknown)
-                failure = await self._refused(d, exc, begun.attempts, tries)
+                failure = await self._refused(d, ticket.id, exc, begun.attempts, tries)
                 if failure == "again":
                     continue
                 if failure == "park":
@@ -283,9 +282,15 @@ class NotifierHandler:
         return None  # done, or parked: the retry loop has it
 
     async def _refused(
-        self, d: Delivery, exc: SendFailed, attempt: int, tries: int
-    ) -> Failure | Literal["again", "park"]:
-        """After a refusal in line: try again (after a short wait), park, or fail."""
+        self, d: Delivery, ticket_id: str, exc: SendFailed, attempt: int, tries: int
+    ) -> Failure | Literal["again", "park"] | None:
+        """After a refusal in line: try again (after a short wait), park, or fail; None
+        when the recipient opted out (settled unsent)."""
+        if exc.unsubscribed:
+            await self._opted_out(d, ticket_id, exc)
+            return None
+        self._log_failure(d, ticket_id, attempt, exc)
+        await self._ledger.finish(d.id, "retry", exc.answer, unknown=exc.unknown)
         if not exc.retriable:
             self._tally(d.medium, "failed")
             return "failed", exc
@@ -313,6 +318,22 @@ class NotifierHandler:
         self._tally(d.medium, outcome)
         if outcome == "sent":  # a message out of the helpdesk: what on-call follows a ticket by
             log.info("notification_sent", delivery=d.id, medium=d.medium, ticket_id=ticket_id)
+
+    async def _opted_out(self, d: Delivery, ticket_id: str, exc: SendFailed) -> None:
+        """The recipient opted out (Twilio 21610: the number sent STOP): the delivery is
+        settled unsent, as their choice, not dead-lettered. A warning, not an error:
+        nobody has to act, but a page to an on-call number that opted out is worth
+        seeing."""
+        await self._ledger.finish(d.id, "skipped", f"{OPTED_OUT} ({exc.answer})")
+        self._tally(d.medium, "opted_out")
+        log.warning(
+            "notification_opted_out",
+            delivery=d.id,
+            medium=d.medium,
+            kind=d.kind,
+            ticket_id=ticket_id,
+            answer=redacted(exc.answer)[:200],
+        )
 
     def _log_resend(self, d: Delivery, ticket_id: str, attempt: int, unknown: int) -> None:
         if unknown:
@@ -500,6 +521,10 @@ class NotifierHandler:
         try:
             answer = await self._transports[d.medium].send(out)
         except SendFailed as exc:
+            if exc.unsubscribed:
+                await self._opted_out(d, out.ticket_id, exc)
+                await settle(None)
+                return "done"
             self._log_failure(d, out.ticket_id, begun.attempts, exc)
             later = await self._refused_again(p, d, exc, begun.attempts)
             await settle(later)

@@ -38,10 +38,15 @@ PRINTED = "console"  # `dev`: printed, as no provider is configured
 
 MAYBE_QUEUED = frozenset({500, 502, 504})
 """Twilio answers that do not say the message was not taken: 503 and 429 do."""
+UNSUBSCRIBED = 21610
+"""Twilio's error for a number that sent STOP ("unsubscribed recipient"): it takes
+nothing sent to it until it sends START."""
 
 
 class SendFailed(SwitchboardError):
-    """The provider did not take the message. ``answer`` is its word, for the dead letter."""
+    """The provider did not take the message. ``answer`` is its word, for the dead letter.
+    ``unsubscribed``: the recipient opted out (Twilio 21610), their choice and no fault
+    of ours, so the delivery is skipped, not dead-lettered."""
 
     def __init__(
         self,
@@ -50,12 +55,14 @@ class SendFailed(SwitchboardError):
         retriable: bool,
         unknown: bool = False,
         retry_after: float | None = None,
+        unsubscribed: bool = False,
     ) -> None:
         super().__init__(answer)
         self.answer = answer
         self.retriable = retriable
         self.unknown = unknown
         self.retry_after = retry_after  # seconds the provider asked us to wait, if it did
+        self.unsubscribed = unsubscribed
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,10 +342,20 @@ class TwilioTransport:
             # message was queued: a retry may send it twice, so it is tried at most once more
             unknown=resp.status_code in MAYBE_QUEUED,
             retry_after=retry_after(resp.headers.get("Retry-After")),
+            unsubscribed=resp.status_code == 400 and error_code(resp) == UNSUBSCRIBED,
         )
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def error_code(resp: httpx.Response) -> int | None:
+    """Twilio's error code in a refusal's JSON body (``{"code": 21610, ...}``), if any."""
+    try:
+        code = resp.json().get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, int) else None
 
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:

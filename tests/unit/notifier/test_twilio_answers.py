@@ -67,3 +67,20 @@ def test_a_retry_claim_outlasts_the_longest_send_a_run_may_start(
 
     settings = Settings(smtp_timeout_s=step_s, smtp_data_timeout_s=data_s)
     assert claim_s(settings) >= RETRY_RUN_S + 7 * step_s + 2 * data_s
+
+
+async def test_an_unsubscribed_recipient_is_a_refusal_of_its_own() -> None:
+    """Twilio's 21610: the number sent STOP. No retry or dead letter changes that."""
+
+    def answer(_: httpx.Request) -> httpx.Response:
+        body = {"code": 21610, "message": "Attempt to send to unsubscribed recipient"}
+        return httpx.Response(400, json={**body, "status": 400})
+
+    twilio = TwilioTransport("https://api.twilio.test", "AC1", "token", "+15550000000", 5.0)
+    twilio._client = httpx.AsyncClient(  # noqa: SLF001 - the same client, answered here
+        base_url="https://api.twilio.test", transport=httpx.MockTransport(answer)
+    )
+    with pytest.raises(SendFailed) as refused:
+        await twilio.send(out("sms", "+15550001111"))
+    assert (refused.value.retriable, refused.value.unsubscribed) == (False, True)
+    assert "21610" in refused.value.answer
