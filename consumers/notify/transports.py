@@ -224,6 +224,8 @@ class SmtpTransport:
             return
         if smtp.get_transport_info("sslcontext") is None:
             raise SendFailed(NO_TLS_FOR_LOGIN, retriable=False)
+        if not smtp.supported_auth_methods:  # every retry would get the same answer
+            raise SendFailed(no_login(smtp.server_auth_methods), retriable=False)
         await smtp.login(self._server.username, self._server.password or "")
 
     async def _envelope(self, smtp: aiosmtplib.SMTP, msg: EmailMessage, to: str) -> bytes:
@@ -268,6 +270,22 @@ NO_TLS_FOR_LOGIN = (
     f"smtp: the server offers no STARTTLS, and {SMTP_SETTING} names a user: the password "
     "is not sent in clear. Use smtps://, a server that offers STARTTLS, or no user"
 )
+
+
+def no_login(offered: list[str]) -> str:
+    """Why a user named in ``SWITCHBOARD_SMTP_URL`` cannot log in: the server offers no
+    AUTH (a relay that takes mail by address, or the port for servers, 25, not for
+    submission), or only methods aiosmtplib does not speak (PLAIN, LOGIN, CRAM-MD5)."""
+    if not offered:
+        what = "offers no login (no SMTP AUTH)"
+    else:
+        names = " ".join(CONTROLS.sub("", m)[:20].upper() for m in offered[:5])
+        what = f"offers no login method the notifier speaks (it offers {names}; known: "
+        what += f"{', '.join(m.upper() for m in aiosmtplib.SMTP.AUTH_METHODS)})"
+    return (
+        f"smtp: the server {what}, and {SMTP_SETTING} names a user. Use the server's "
+        "submission port (587, or smtps:// on 465), or no user for a relay that needs none"
+    )
 
 
 @contextmanager

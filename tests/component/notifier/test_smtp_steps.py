@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -174,6 +175,56 @@ async def test_a_certificate_that_does_not_verify_is_a_configuration_error(
     assert not failed.value.retriable
     assert not failed.value.unknown
     assert "certificate" in failed.value.answer
+    assert mailbox.messages == []
+
+
+def trusting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client takes the test's self-signed certificate (what is tested is after)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    monkeypatch.setattr(aiosmtplib.SMTP, "_build_tls_context", lambda _: context)
+
+
+@dataclass
+class NoAuth(Server):
+    """A relay that offers no AUTH at all (it takes mail by the client's address)."""
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        return [line for line in responses if not line.startswith("250-AUTH")]
+
+
+@pytest.mark.parametrize(
+    ("mailbox", "options"),
+    [
+        pytest.param(NoAuth(), {}, id="no AUTH offered"),
+        pytest.param(Server(), {"auth_exclude_mechanism": ["LOGIN", "PLAIN"]}, id="no mechanism"),
+    ],
+)
+async def test_a_server_with_no_way_to_log_in_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mailbox: Server, options: dict[str, Any]
+) -> None:
+    """``smtp://user:pass@`` to a server that offers no AUTH, or none of the mechanisms
+    the client knows: every retry gets the same answer, so it fails at once, naming the
+    setting, instead of being retried for an hour and then dead-lettered."""
+    trusting(monkeypatch)
+    options = {**options, "authenticator": mailbox.authenticate}
+    options = {**options, "tls_context": self_signed(tmp_path), "require_starttls": True}
+    with serving(mailbox, **options) as port, pytest.raises(SendFailed) as failed:
+        await transport(f"smtp://bob:pw@127.0.0.1:{port}").send(OUT)
+    assert not failed.value.retriable
+    assert not failed.value.unknown
+    assert "SWITCHBOARD_SMTP_URL" in failed.value.answer
+    assert "pw" not in failed.value.answer.split()
+    assert mailbox.logins == []
     assert mailbox.messages == []
 
 
