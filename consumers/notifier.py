@@ -46,7 +46,7 @@ from consumers.notify.parked import (
     recorded_as,
     settled_as,
 )
-from consumers.notify.plan import Delivery, plan
+from consumers.notify.plan import Delivery, no_reply, plan
 from consumers.notify.records import fresh_notifications
 from consumers.notify.replies import reply_headers
 from consumers.notify.targets import NotifyTargets
@@ -236,10 +236,7 @@ class NotifierHandler:
             self._tally(d.medium, "failed")
             return "failed", exc
         await self._record_unrecorded(d.id)
-        if d.kind == "auto_reply" and self._throttle and not await self._throttle.allow(d):
-            await self._ledger.finish(d.id, "skipped", "not sent: the mailbox had its share")
-            self._tally(d.medium, "throttled")
-            log.info("auto_reply_throttled", delivery=d.id, medium=d.medium, ticket_id=ticket.id)
+        if await self._held_back(d, ticket.id):
             return None
         if d.medium == "email" and d.kind == "auto_reply" and self._sender:
             # before the send: a reply can come back as soon as the message is out
@@ -270,6 +267,24 @@ class NotifierHandler:
                 return failure
             await self._record(d, answer, ticket.id)
             return None
+
+    async def _held_back(self, d: Delivery, ticket_id: str) -> bool:
+        """Whether auto-reply ``d`` is not to be sent (recorded as skipped): to a no-reply
+        address, which no one reads, or to a mailbox that had its share
+        (``SWITCHBOARD_AUTO_REPLY_LIMIT``)."""
+        if d.kind != "auto_reply":
+            return False
+        if d.medium == "email" and no_reply(d.to):
+            await self._ledger.finish(d.id, "skipped", "not sent: a no-reply address")
+            self._tally(d.medium, "no_reply")
+            log.info("auto_reply_no_reply", delivery=d.id, medium=d.medium, ticket_id=ticket_id)
+            return True
+        if self._throttle and not await self._throttle.allow(d):
+            await self._ledger.finish(d.id, "skipped", "not sent: the mailbox had its share")
+            self._tally(d.medium, "throttled")
+            log.info("auto_reply_throttled", delivery=d.id, medium=d.medium, ticket_id=ticket_id)
+            return True
+        return False
 
     def _not_sent(self, d: Delivery, verdict: str, answer: str) -> Failure | None:
         """What a ledger verdict other than ``send`` comes to."""

@@ -20,6 +20,9 @@ from router.ids import derived_id
 
 Medium = Literal["email", "sms", "whatsapp"]
 E164 = re.compile(r"\+[1-9]\d{6,14}")
+#: the local parts of senders no one reads (``noreply``, ``no-reply``, ``donotreply``,
+#: ``do-not-reply``, ``do_not_reply``...), before any ``+tag``
+NO_REPLY = re.compile(r"(?:no|do[-_]?not)[-_]?reply", re.IGNORECASE)
 Kind = Literal["auto_reply", "notify"]
 
 
@@ -114,3 +117,10 @@ def answering_number(reply_to: Mapping[str, Any]) -> str | None:
         return None
     inbox = reply_to.get("inbox")
     return inbox if isinstance(inbox, str) and E164.fullmatch(inbox) else None
+
+
+def no_reply(address: str) -> bool:
+    """Whether an email address says no one reads it (``No-Reply+shop@example.com``): an
+    auto-reply to it would go unread or bounce, so it is not sent."""
+    local, at, _ = address.strip().rpartition("@")
+    return bool(at) and NO_REPLY.fullmatch(local.partition("+")[0]) is not None
