@@ -28,8 +28,16 @@ class SmtpServer:
 def smtp_server(url: str) -> SmtpServer:
     """``smtp://user:pass@host:port`` (STARTTLS when offered, and required when a user is
     given: the password never goes in clear; port 587 by default) or
-    ``smtps://`` (TLS from the start; port 465); ``ValueError`` saying what is wrong."""
+    ``smtps://`` (TLS from the start; port 465); ``ValueError`` saying what is wrong,
+    never quoting the URL (it holds the password)."""
     parts = urlsplit(url)
+    if "@" in parts.path + parts.query + parts.fragment:
+        # a '#', '?' or '/' in the user or password ended the host part early: never
+        # say more, the text around it is the password
+        raise ValueError(
+            "a '#', '?' or '/' in the user or password ends the host part of the URL: "
+            "percent-encode them ('#' as %23, '?' as %3F, '/' as %2F, '@' as %40)"
+        )
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ValueError("expected smtp://user:pass@host:port or smtps://... (only host needed)")
     tls = parts.scheme == "smtps"

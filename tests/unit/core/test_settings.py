@@ -71,6 +71,33 @@ def test_a_bad_smtp_url_is_refused_at_start(
     assert info.value.message.startswith(says)  # without pydantic's "Value error, "
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://u:s3cr#t@mail.example:587",
+        "smtp://apikey:12345#ab@smtp.example.com:587",
+        "smtps://u:pa?ss@mail.example",
+        "smtp://u:pa/ss@mail.example",
+        "smtp://us#er:pw@mail.example",
+    ],
+)
+def test_a_password_that_ends_the_host_part_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """``#``, ``?`` or ``/`` unencoded in a password ends the URL's host part: the rest
+    had been read as a fragment, a query or a path, so the URL said "the port is not a
+    number", or named the user as the host and part of the password as the port."""
+    monkeypatch.setenv("SWITCHBOARD_SMTP_URL", url)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.setting == "SWITCHBOARD_SMTP_URL"
+    said = str(info.value)
+    assert "percent-encode" in said
+    assert "'#' as %23" in said
+    for secret in ("s3cr", "12345", "#ab", "pa?ss", "pa/ss", "us#er", "pw"):
+        assert secret not in said, said
+
+
 def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(ValueError, match="frozen"):
