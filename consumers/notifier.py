@@ -62,6 +62,7 @@ from consumers.outbox import Send
 from consumers.runner import Record
 from consumers.state.notifications import CLAIM_S, NotificationLedger, Outcome, RetrySchedule
 from consumers.state.threads import RedisThreadStore
+from router.codec import decode_event
 from router.errors import InvalidEvent, SwitchboardError
 from router.events import Ticket
 from router.kafka import REPLAY_DELIVERY, replay_header
@@ -71,6 +72,8 @@ from router.topics import OutRecord
 log = structlog.get_logger("switchboard.notifier")
 MAX_BACKOFF_S = 60.0
 OPTED_OUT = "not sent: the recipient opted out (sent STOP)"
+WHATSAPP_WINDOW_S = 86_400
+PAST_WINDOW = "not sent: past WhatsApp's 24-hour customer service window"
 INLINE_WAIT_S = 5.0
 """Longest wait in line while parking is on: a longer one parks the delivery instead."""
 MAX_SENDS = 10_000
@@ -509,19 +512,8 @@ class NotifierHandler:
             )
 
         await self._record_unrecorded(d.id)
-        if await self._erased(out.ticket_id):
-            # `forget` ran after this was parked (it removes what it finds): erasure wins
-            await self._ledger.finish(
-                d.id, "skipped", "not sent: its ticket was erased or archived"
-            )
+        if await self._dropped(d, p):
             await settle(None)
-            self._tally(d.medium, "erased")
-            log.info(
-                "notification_dropped",
-                delivery=d.id,
-                medium=d.medium,
-                why="ticket erased or archived",
-            )
             return "done"
         begun = await self._ledger.begin(d.id, max_attempts=MAX_SENDS, retrying=True)
         if begun.verdict in ("uncertain", "exhausted"):
@@ -536,11 +528,6 @@ class NotifierHandler:
         try:
             answer = await self._transports[d.medium].send(out)
         except SendFailed as exc:
-            if exc.unsubscribed:
-                await self._opted_out(d, out.ticket_id, exc)
-                await settle(None)
-                return "done"
-            self._log_failure(d, out.ticket_id, begun.attempts, exc)
             later = await self._refused_again(p, d, exc, begun.attempts)
             await settle(later)
             return "done" if later is None else "refused"
@@ -558,7 +545,12 @@ class NotifierHandler:
         self, p: Mapping[str, Any], d: Delivery, exc: SendFailed, attempt: int
     ) -> float | None:
         """After a parked delivery was refused again: when to try next, or None when it
-        was dead-lettered (a permanent refusal, or its retry time is over)."""
+        was dead-lettered (a permanent refusal, or its retry time is over) or the
+        recipient opted out."""
+        if exc.unsubscribed:
+            await self._opted_out(d, p["ticket_id"], exc)
+            return None
+        self._log_failure(d, p["ticket_id"], attempt, exc)
         now = self._clock()
         deadline = float(p["deadline"])
         if not exc.retriable or now >= deadline:
@@ -570,6 +562,43 @@ class NotifierHandler:
         delay = max(self._delay(attempt, self._retry_max_backoff), exc.retry_after or 0)
         self._tally(d.medium, "retried")
         return min(now + delay, deadline)
+
+    async def _dropped(self, d: Delivery, p: Mapping[str, Any]) -> bool:
+        """Whether a parked delivery is not to be sent after all (recorded as skipped):
+        its ticket was erased meanwhile (`forget` removes what it finds, and erasure
+        wins), or it is a WhatsApp auto-reply past the customer service window."""
+        if await self._erased(p["ticket_id"]):
+            await self._ledger.finish(
+                d.id, "skipped", "not sent: its ticket was erased or archived"
+            )
+            self._tally(d.medium, "erased")
+            log.info(
+                "notification_dropped",
+                delivery=d.id,
+                medium=d.medium,
+                why="ticket erased or archived",
+            )
+            return True
+        if self._past_window(d, p):
+            await self._ledger.finish(d.id, "skipped", PAST_WINDOW)
+            self._tally(d.medium, "expired")
+            log.warning("notification_expired", delivery=d.id, medium=d.medium, why=PAST_WINDOW)
+            return True
+        return False
+
+    def _past_window(self, d: Delivery, p: Mapping[str, Any]) -> bool:
+        """Whether a parked WhatsApp auto-reply is past the customer service window: 24
+        hours from the customer's message (the notification's time), or
+        ``SWITCHBOARD_NOTIFY_MAX_AGE_S`` when shorter. Twilio would take it and fail it
+        later (63016), unseen. A notify target's message is a template's business."""
+        if d.medium != "whatsapp" or d.kind != "auto_reply":
+            return False
+        try:
+            event = decode_event(record_from_json(p["record"]).value)
+        except InvalidEvent:
+            return False
+        window = min(self._max_age or WHATSAPP_WINDOW_S, WHATSAPP_WINDOW_S)
+        return event.time is not None and self._clock() - event.time.timestamp() > window
 
     async def _erased(self, ticket_id: str) -> bool:
         """Whether the ticket is gone (``forget`` deletes its owner key)."""

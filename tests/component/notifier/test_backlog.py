@@ -122,7 +122,7 @@ class Notifier:
             "/test",
             NOTIFICATION,
             subject=ticket_id,
-            time=None,
+            time=at,  # the customer's message, as the router stamps it
             data={
                 "template": "after-hours",
                 "kind": "auto_reply",
