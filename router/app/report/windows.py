@@ -10,7 +10,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 from aiokafka import ConsumerRecord
@@ -58,16 +58,25 @@ class Windows:
 
 
 def parse_when(text: str, *, end: bool = False) -> datetime:
-    """``YYYY-MM-DD`` (midnight UTC; as an end, the midnight after: the day is included)
-    or an ISO 8601 time (UTC when it names no offset)."""
+    """A day, ``YYYY-MM-DD`` or ``YYYYMMDD`` (midnight UTC; as an end, the midnight after:
+    the day is included), or an ISO 8601 time (UTC when it names no offset). A week date
+    (``2026-W49``: its Monday, to Python) is refused: as an end it cut a week to a day."""
+    text = text.strip()
+    if "W" in text.upper().partition("T")[0]:
+        raise ValueError(f"{text!r} is a week; give a day as YYYY-MM-DD, or an ISO 8601 time")
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is not None:
+        at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return at + timedelta(days=1) if end else at
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is neither YYYY-MM-DD nor an ISO 8601 time") from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    if end and len(text.strip()) == len("YYYY-MM-DD"):
-        at += timedelta(days=1)
     return at.astimezone(UTC)
 
 

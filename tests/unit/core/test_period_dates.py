@@ -1,0 +1,38 @@
+"""The days the tools' ``--from``/``--to`` take: a day in any ISO form is that whole day
+(``--to`` includes it); ``20261207`` had been read as midnight, so ``--from 20261207 --to
+20261207`` was refused and ``--to 20261206`` left that day out without a word."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from router.app.report import period_of
+from router.app.report.windows import parse_when
+
+pytestmark = pytest.mark.unit
+
+DAY, NEXT = datetime(2026, 12, 7, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("day", ["2026-12-07", "20261207", " 2026-12-07 "])
+def test_a_day_is_the_whole_day(day: str) -> None:
+    assert parse_when(day) == DAY
+    assert parse_when(day, end=True) == NEXT
+    period = period_of(day, day)
+    assert period.holds(DAY)
+    assert period.holds(datetime(2026, 12, 7, 23, 59, tzinfo=UTC))
+    assert not period.holds(NEXT)
+
+
+def test_a_time_is_that_instant() -> None:
+    assert parse_when("2026-12-07T10:00", end=True) == datetime(2026, 12, 7, 10, tzinfo=UTC)
+    assert parse_when("20261207T100000+0100") == datetime(2026, 12, 7, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("week", ["2026-W49", "2026-W49-1", "2026W49"])
+def test_a_week_date_is_refused_saying_how_to_give_a_day(week: str) -> None:
+    """``2026-W49`` is the Monday of that week to Python: as a --to, a week cut to a day."""
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        parse_when(week)
