@@ -288,7 +288,11 @@ def show(
         return True
     value = _value(record.value)
     key = (record.key or b"").decode(errors="replace")
-    if latest is not None and isinstance(value, dict):
+    if latest is not None and record.value is None:  # a window deleted: compaction drops it
+        latest.pop(key, None)
+        if not full:
+            return True
+    elif latest is not None and isinstance(value, dict):
         latest[key] = value
         if not full:
             return True

@@ -46,7 +46,8 @@ async def produce(settings: Settings, topic: Topic, *records: tuple[str, Any]) -
     try:
         name = TopicNames(settings.topic_prefix)(topic)
         for key, value in records:
-            await producer.send_and_wait(name, orjson.dumps(value), key=key.encode())
+            body = None if value is None else orjson.dumps(value)  # None: a tombstone
+            await producer.send_and_wait(name, body, key=key.encode())
     finally:
         await producer.stop()
 
@@ -166,6 +167,34 @@ async def test_metric_topic_is_a_table_of_the_latest_revisions(settings: Setting
     assert "breached=3" in row
     assert "compliance=0.875" in row
     assert "yes" in row
+
+
+async def test_a_tombstoned_window_leaves_the_table_as_compaction_drops_it(
+    settings: Settings,
+) -> None:
+    """A window deleted (a null value under its key) had stayed in the table with its
+    last counts, under a stray tombstone line: report and verify drop it."""
+
+    def window(queue: str) -> dict[str, Any]:
+        return {
+            "metric": "sla",
+            "window": {"start": "2026-12-03T10:00:00Z", "end": "2026-12-03T11:00:00Z"},
+            "dimensions": {"queue": queue},
+            "counters": {"breached": 1},
+            "values": {},
+            "revision": 1,
+            "final": False,
+        }
+
+    gone, kept = "sla|billing|2026-12-03T10:00:00Z", "sla|tech|2026-12-03T10:00:00Z"
+    await produce(
+        settings, Topic.METRICS_SLA, (gone, window("billing")), (kept, window("tech")), (gone, None)
+    )
+    count, output = await run_tail(settings, "metrics.sla")
+    assert count == 3
+    assert "tech" in output
+    assert "billing" not in output
+    assert "tombstone" not in output
 
 
 async def test_a_ratio_without_a_denominator_is_a_dash_in_the_table_and_null_in_json(
