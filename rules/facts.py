@@ -82,6 +82,10 @@ class TicketFacts(Mapping[str, Any]):
         return len(_TICKET_FIELDS)
 
 
+CLOCK_FACTS = ("due", "warn_at", "breached", "warned", "met_at")
+"""What a rule may read of an SLA clock (``ticket.sla.<target>.<field>``)."""
+
+
 def _clock(clock: SlaClock) -> dict[str, Any]:
     return {
         "due": iso(clock.due) if clock.due else None,

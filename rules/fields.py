@@ -15,10 +15,10 @@ from typing import Any
 
 import regex
 
-from router.events import SlaClock
 from router.vocabulary import SLA_TARGETS
 from rules.calendar import Calendar
 from rules.errors import did_you_mean
+from rules.facts import CLOCK_FACTS
 
 Values = list[Any]
 Producer = Callable[[Mapping[str, Any], datetime], Any]
@@ -111,7 +111,7 @@ def _check_clock(name: str, below: str) -> tuple[str, str] | None:
     target or field (``ticket.sla.first_reponse.breached``) had loaded and never
     matched."""
     target, _, clock_field = below.partition(".")
-    clock_fields = tuple(SlaClock.model_fields)
+    clock_fields = CLOCK_FACTS
     if target not in SLA_TARGETS:
         hint = did_you_mean(target, SLA_TARGETS) or "targets: " + ", ".join(SLA_TARGETS)
         return f"unknown field '{name}'", hint

@@ -448,6 +448,7 @@ def test_a_field_of_a_ticket_sla_clock_is_read() -> None:
         ("ticket.sla.first_reponse.breached", "did you mean 'first_response'?"),
         ("ticket.sla.resolution.breach", "did you mean 'breached'?"),
         ("ticket.sla.resolution.due.day", "a clock's fields have no fields of their own"),
+        ("ticket.sla.resolution.allowed_seconds", "a clock's fields: due, warn_at"),
     ],
 )
 def test_a_misspelled_sla_clock_or_clock_field_is_unknown(field: str, hint: str) -> None:
