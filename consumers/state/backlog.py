@@ -21,7 +21,7 @@ from router.redis import (
     delete_many,
     redis_errors,
     run_batch,
-    scan_all,
+    scan_every,
     text,
 )
 from router.vocabulary import AWAITING_AGENT, SETTLED
@@ -99,11 +99,15 @@ class Backlog:
         latest says each ticket is. A cluster node that came back empty took some
         gauges' state and left the markers on the others, which made the replay skip
         those records. Returns how many markers were dropped."""
-        with redis_errors():
-            markers = await scan_all(self._r, self._keys.backlog_done("*"))
-            for start in range(0, len(markers), 1000):
-                await delete_many(self._r, markers[start : start + 1000])
-        return len(markers)
+        dropped, chunk = 0, []
+        with redis_errors():  # a chunk at a time: a week of markers is millions of keys
+            async for key in scan_every(self._r, self._keys.backlog_done("*")):
+                chunk.append(text(key))
+                if len(chunk) == 1000:
+                    await delete_many(self._r, chunk)
+                    dropped, chunk = dropped + len(chunk), []
+            await delete_many(self._r, chunk)
+        return dropped + len(chunk)
 
     async def _fresh(self, snapshots: list[tuple[str, Ticket]]) -> list[tuple[str, Ticket]]:
         """The records not followed yet (no marker), in their order."""
