@@ -181,7 +181,7 @@ def state_archive() -> None:
             soft_wrap=True,
         )
 
-    run_until_signal(main)
+    run_until_signal(main, tool=True)
 
 
 @app.command()
@@ -489,7 +489,7 @@ def state_rebuild(
             soft_wrap=True,
         )
 
-    run_until_signal(main)
+    run_until_signal(main, tool=True)
 
 
 @app.command()

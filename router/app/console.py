@@ -259,6 +259,7 @@ def run_until_signal(
     early: EarlySignals | None = None,
     also_stop_on: Sequence[signal.Signals] = (),
     options: Mapping[str, str] | None = None,
+    tool: bool = False,
 ) -> None:
     """Run ``main(stop)``; SIGINT/SIGTERM (and the signals ``also_stop_on``) set ``stop``
     for a graceful shutdown, and a second one stops at once. An ``interruptible`` command
@@ -266,7 +267,8 @@ def run_until_signal(
     stops at the first: exit 130. A signal that ``early`` (by default the innermost
     EarlySignals entered) kept before the loop ran counts as the first. A ConfigError
     naming a setting that an option of the command set (``options``: setting to option)
-    names the option."""
+    names the option. A ``tool`` (an ``interruptible`` command is one) that loses Kafka
+    or Redis after its start-up check says so in one line, exit 1; a role raises on."""
     interrupted = False
     early = early if early is not None else EarlySignals.current()
 
@@ -303,7 +305,10 @@ def run_until_signal(
     except ConfigError as exc:
         option = (options or {}).get(exc.setting)
         fail(ConfigError(option, exc.message) if option else exc)
-    except BackendUnavailable as exc:  # lost after the start-up check: a run part way
+    except BackendUnavailable as exc:
+        if not (tool or interruptible):  # a role's: its own lines say what happened
+            raise
+        # a tool's read of a backend lost after the start-up check: a run part way
         setting = BACKEND_SETTINGS.get(exc.backend, "")
         err.print(
             f"error: {setting}: {exc} (lost after it answered at the start); run it again",

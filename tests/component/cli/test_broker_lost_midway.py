@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
 from router.app import cli
+from router.app.console import run_until_signal
 from router.app.embedded import EmbeddedServices
+from router.errors import BackendUnavailable
 from router.topic_admin import ensure_topics
 from tests.conftest import make_settings, settings_env
 
@@ -54,3 +57,18 @@ def test_a_broker_lost_part_way_is_one_line_and_exit_1(
     assert line.startswith("error: SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS: kafka: ")
     assert line.endswith("run it again")
     assert not out.exists()
+
+
+def test_a_role_losing_a_backend_is_not_told_to_run_it_again() -> None:
+    """The one line is the tools' (a run part way, to be run again): a role's loss stops
+    it as before, with its own lines, not a tool's advice."""
+
+    async def role(stop: asyncio.Event) -> None:
+        del stop
+        raise BackendUnavailable("redis", "Connection refused")
+
+    with pytest.raises(BackendUnavailable):
+        run_until_signal(role)
+    with pytest.raises(typer.Exit) as done:
+        run_until_signal(role, tool=True)
+    assert done.value.exit_code == 1
