@@ -133,6 +133,7 @@ async def tail_topic(
         tables = console if console.is_terminal else uncut(console)
         live = Live(metric_view(latest, windows, 0), console=tables, auto_refresh=False)
         idle = 0
+        cut = False  # a record fetched and left unshown by the limit
         with live if metrics and follow else contextlib.nullcontext():
             while not stop.is_set() and (not limit or seen < limit):
                 if not follow and await _at_end(consumer, ends):
@@ -144,6 +145,7 @@ async def tail_topic(
                 for records in batch.values():
                     for record in fresh(records, older, started_ms):
                         if limit and seen >= limit:
+                            cut = True
                             break
                         seen += 1
                         read = show(
@@ -157,7 +159,8 @@ async def tail_topic(
                 if metrics and follow and batch:
                     live.update(metric_view(latest, windows, unread), refresh=True)
         if metrics and not follow:
-            tables.print(metric_view(latest, windows, unread))
+            cut = cut or (bool(limit) and seen >= limit and not await _at_end(consumer, ends))
+            tables.print(metric_view(latest, windows, unread, cut_at=seen if cut else 0))
     finally:
         await consumer.stop()
     return seen
@@ -378,15 +381,23 @@ def _ratio(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def metric_view(latest: dict[str, dict[str, Any]], windows: int, unread: int) -> RenderableType:
+def metric_view(
+    latest: dict[str, dict[str, Any]], windows: int, unread: int, *, cut_at: int = 0
+) -> RenderableType:
     """The table, with a note under it when ``unread`` records were no metric window:
-    without it a topic of such records alone looks empty."""
+    without it a topic of such records alone looks empty; and when ``--limit`` stopped
+    the read at ``cut_at`` records before the topic's end: a later revision of a window
+    shown may follow."""
     table = metric_table(latest, windows)
-    if not unread:
-        return table
-    records = "record" if unread == 1 else "records"
-    note = f"note: {unread} {records} could not be read as metric windows (see --json)"
-    return Group(table, Text(note))
+    notes = []
+    if unread:
+        records = "record" if unread == 1 else "records"
+        notes.append(f"note: {unread} {records} could not be read as metric windows (see --json)")
+    if cut_at:
+        notes.append(
+            f"note: the first {cut_at:,} records only (--limit): later revisions were not read"
+        )
+    return Group(table, *(Text(n) for n in notes)) if notes else table
 
 
 def metric_table(latest: dict[str, dict[str, Any]], windows: int = TABLE_WINDOWS) -> Table:

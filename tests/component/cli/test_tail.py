@@ -169,6 +169,31 @@ async def test_metric_topic_is_a_table_of_the_latest_revisions(settings: Setting
     assert "yes" in row
 
 
+async def test_a_metric_table_cut_by_limit_says_later_revisions_were_not_read(
+    settings: Settings,
+) -> None:
+    """Under "latest revision per window" it had shown revision 1 of a window whose
+    revision 2 the limit left unread, without a word."""
+
+    def window(revision: int) -> dict[str, Any]:
+        return {
+            "metric": "sla",
+            "window": {"start": "2026-12-03T10:00:00Z", "end": "2026-12-03T11:00:00Z"},
+            "dimensions": {"queue": "billing"},
+            "counters": {"breached": revision},
+            "values": {},
+            "revision": revision,
+            "final": False,
+        }
+
+    key = "sla|billing|2026-12-03T10:00:00Z"
+    await produce(settings, Topic.METRICS_SLA, (key, window(1)), (key, window(2)))
+    _, cut = await run_tail(settings, "metrics.sla", limit=1)
+    assert "the first 1 records only (--limit): later revisions were not read" in cut
+    _, whole = await run_tail(settings, "metrics.sla", limit=2)
+    assert "--limit" not in whole
+
+
 async def test_a_tombstoned_window_leaves_the_table_as_compaction_drops_it(
     settings: Settings,
 ) -> None:
