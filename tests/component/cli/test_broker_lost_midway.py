@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
-from router.app import cli
+from router.app import cli, tools_cli
 from router.app.console import run_until_signal
 from router.app.embedded import EmbeddedServices
 from router.errors import BackendUnavailable
@@ -46,6 +46,8 @@ def test_a_broker_lost_part_way_is_one_line_and_exit_1(
         raise KafkaConnectionError("Unable connect to node with id 1")
 
     monkeypatch.setattr(AIOKafkaConsumer, "getmany", lost)
+    # the runner's stderr is closed after the command: loggers bound to it would fail later
+    monkeypatch.setattr(tools_cli, "configure_logging", lambda *_: None)
     out = tmp_path / "out"
     result = CliRunner().invoke(
         cli.app, [*command, "--out", str(out)], env=settings_env(settings, COLUMNS="200")
