@@ -239,7 +239,7 @@ class NotifierHandler:
             self._tally(d.medium, "failed")
             return "failed", exc
         await self._record_unrecorded(d.id)
-        if await self._held_back(d, ticket.id):
+        if await self._held_back(d, ticket.id, record.value):
             return None
         if d.medium == "email" and d.kind == "auto_reply" and self._sender:
             # before the send: a reply can come back as soon as the message is out
@@ -271,12 +271,17 @@ class NotifierHandler:
             await self._record(d, answer, ticket.id)
             return None
 
-    async def _held_back(self, d: Delivery, ticket_id: str) -> bool:
+    async def _held_back(self, d: Delivery, ticket_id: str, value: bytes | None) -> bool:
         """Whether auto-reply ``d`` is not to be sent (recorded as skipped): to a no-reply
-        address, which no one reads, or to a mailbox that had its share
-        (``SWITCHBOARD_AUTO_REPLY_LIMIT``)."""
+        address, which no one reads, to a mailbox that had its share
+        (``SWITCHBOARD_AUTO_REPLY_LIMIT``), or by WhatsApp past the customer service
+        window (``value``: the notification record's, read late: a dead letter
+        replayed, a notifier that takes records of any age)."""
         if d.kind != "auto_reply":
             return False
+        if self._outside_window(d, value):
+            await self._expired(d)
+            return True
         if d.medium == "email" and no_reply(d.to):
             await self._ledger.finish(d.id, "skipped", "not sent: a no-reply address")
             self._tally(d.medium, "no_reply")
@@ -579,22 +584,26 @@ class NotifierHandler:
                 why="ticket erased or archived",
             )
             return True
-        if self._past_window(d, p):
-            await self._ledger.finish(d.id, "skipped", PAST_WINDOW)
-            self._tally(d.medium, "expired")
-            log.warning("notification_expired", delivery=d.id, medium=d.medium, why=PAST_WINDOW)
+        if self._outside_window(d, record_from_json(p["record"]).value):
+            await self._expired(d)
             return True
         return False
 
-    def _past_window(self, d: Delivery, p: Mapping[str, Any]) -> bool:
-        """Whether a parked WhatsApp auto-reply is past the customer service window: 24
-        hours from the customer's message (the notification's time), or
-        ``SWITCHBOARD_NOTIFY_MAX_AGE_S`` when shorter. Twilio would take it and fail it
-        later (63016), unseen. A notify target's message is a template's business."""
-        if d.medium != "whatsapp" or d.kind != "auto_reply":
+    async def _expired(self, d: Delivery) -> None:
+        await self._ledger.finish(d.id, "skipped", PAST_WINDOW)
+        self._tally(d.medium, "expired")
+        log.warning("notification_expired", delivery=d.id, medium=d.medium, why=PAST_WINDOW)
+
+    def _outside_window(self, d: Delivery, value: bytes | None) -> bool:
+        """Whether a WhatsApp auto-reply (its notification record's ``value``) is past the
+        customer service window: 24 hours from the customer's message (the
+        notification's time), or ``SWITCHBOARD_NOTIFY_MAX_AGE_S`` when shorter. Twilio
+        would take it and fail it later (63016), unseen. A notify target's message is a
+        template's business."""
+        if d.medium != "whatsapp" or d.kind != "auto_reply" or value is None:
             return False
         try:
-            event = decode_event(record_from_json(p["record"]).value)
+            event = decode_event(value)
         except InvalidEvent:
             return False
         window = min(self._max_age or WHATSAPP_WINDOW_S, WHATSAPP_WINDOW_S)

@@ -50,3 +50,16 @@ async def test_a_whatsapp_auto_reply_retried_within_the_window_is_sent(
     notifier.now[0] = START + DAY - 60
     await notifier.handler.retry_due()
     assert notifier.transport.to() == ["+15550001111"]
+
+
+async def test_a_whatsapp_auto_reply_read_after_the_window_is_not_sent(notifier: Notifier) -> None:
+    """Read late, not parked: a dead letter replayed by ``deadletter replay`` a day on, or
+    a notifier with ``SWITCHBOARD_NOTIFY_MAX_AGE_S`` 0 (never too old) or above a day,
+    had sent it in line, past the window."""
+    late = await notifier.record("+15550001111", channel="whatsapp")
+    on_time = await notifier.record("+15550002222", channel="whatsapp")
+    notifier.now[0] = START + DAY + 60
+    await notifier.handler.handle([late])
+    notifier.now[0] = START + DAY - 60
+    await notifier.handler.handle([on_time])
+    assert notifier.transport.to() == ["+15550002222"]
