@@ -28,6 +28,8 @@ SET_FIELDS = ("tags", "remove_tags", "notify")
 EXPECT_KEYS = ("queue", "priority", "sla", "assign", "auto_reply", *SET_FIELDS, "matched")
 NAMES = {"tags": "tags", "remove_tags": "tags", "notify": "notify targets", "matched": "rule names"}
 """The expectations that take names, and what the names are."""
+EXAMPLES = {"priority": "high", "sla": "standard", "assign": "a-1", "auto_reply": "after-hours"}
+"""An example of each one-value expectation, for its hint (``queue``: billing)."""
 _CASE_HINT = "cases: [{name: ..., event: {channel: email}, expect: {queue: billing}}]"
 
 
@@ -188,6 +190,14 @@ def _case(  # noqa: PLR0912 - one check per key of a case, errors collected, not
                 )
             elif key in NAMES:
                 errors.extend(_names_errors(key, expect_node.entries[key]))
+            elif not isinstance(value := expect_node.entries[key], YScalar):
+                errors.append(
+                    RuleError(
+                        value.mark,
+                        f"'{key}' expects one value, got {type_name(value)}",
+                        f"e.g. {key}: {EXAMPLES.get(key, 'billing')}; null for none",
+                    )
+                )
     trigger = DEFAULT_TRIGGER
     if (trigger_node := node.get("trigger")) is not None:
         trigger = str(to_plain(trigger_node))

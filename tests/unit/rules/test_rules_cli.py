@@ -201,6 +201,26 @@ def test_test_command_locates_expectations_that_are_no_list_of_names(tmp_path: P
     ]
 
 
+def test_test_command_locates_a_list_where_one_value_is_expected(tmp_path: Path) -> None:
+    """``queue: [billing]`` had failed as a mismatch (``['billing']`` is no queue), as
+    if the rules routed elsewhere."""
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        f"now: {OFFICE_OPEN}\ncases:\n"
+        "  - name: a\n    event: {subject: Invoice}\n    expect: {queue: [billing]}\n"
+        "  - name: b\n    event: {subject: Invoice}\n    expect: {priority: {p: high}}\n",
+        encoding="utf-8",
+    )
+    result = run("test", EXAMPLES, "--cases", cases)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"{cases}:5:21: 'queue' expects one value, got a list"
+        " (hint: e.g. queue: billing; null for none)",
+        f"{cases}:8:24: 'priority' expects one value, got a mapping"
+        " (hint: e.g. priority: high; null for none)",
+    ]
+
+
 def test_test_command_compares_tags_as_sets(tmp_path: Path) -> None:
     """The docs say tags compare as sets: a tag written twice is the same set."""
     cases = tmp_path / "cases.yaml"

@@ -187,6 +187,7 @@ CASE_FILES: list[str | bytes] = [
     "cases:\n  - {name: x, event: {specversion: '1.0', type: a.b, data: {}}, expect: {}}\n",
     "cases:\n  - {name: x, event: {chanel: email, ticket: {stauts: new}}, expect: {}}\n",
     "cases:\n  - {name: x, event: {}, expect: {tags: 5, matched: [{a: 1}]}}\n",
+    "cases:\n  - {name: x, event: {}, expect: {queue: [billing]}}\n",
 ]
 
 # ``rules explain --customer`` profiles (rules/replay.py)
