@@ -212,7 +212,8 @@ class Calendar:
         _require_aware(start)
         if any(d < _ZERO for d in durations):
             raise ValueError("duration must not be negative")
-        results = [start] * len(durations)
+        zone, start = start.tzinfo, start.astimezone(UTC)  # arithmetic in UTC: real time
+        results = [start.astimezone(zone)] * len(durations)
         pending = sorted((d, i) for i, d in enumerate(durations) if d != _ZERO)
         if not pending:
             return results
@@ -226,7 +227,7 @@ class Calendar:
                 available = close_at - begin
                 while pending and pending[0][0] - passed <= available:
                     duration, i = pending.pop(0)
-                    results[i] = (begin + (duration - passed)).astimezone(start.tzinfo)
+                    results[i] = (begin + (duration - passed)).astimezone(zone)
                 if not pending:
                     return results
                 passed += available
@@ -238,6 +239,7 @@ class Calendar:
         """Business time from ``a`` to ``b`` (negative when ``b`` is before ``a``)."""
         _require_aware(a)
         _require_aware(b)
+        a, b = a.astimezone(UTC), b.astimezone(UTC)  # a local zone's times differ by wall time
         if b < a:
             return -self.between(b, a)
         total = _ZERO

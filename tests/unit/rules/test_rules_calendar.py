@@ -269,3 +269,24 @@ def test_a_date_the_time_zone_skipped_has_no_business_time() -> None:
     calendar = Calendar.build("apia", "Pacific/Apia", {"fri": ["09:00-17:00"]})
     start = datetime(2011, 12, 29, tzinfo=UTC)
     assert calendar.between(start, start + timedelta(days=5)) == timedelta(0)
+
+
+def test_local_times_across_a_dst_change_count_the_time_that_passed() -> None:
+    """A start given in a local zone had been added to in wall-clock time: New York's
+    00:30 on the autumn change plus 2 h came out 02:30 EST (07:30Z), an hour late, and
+    ``between`` of the two said 2 h where 3 h had passed."""
+    always = Calendar.build(
+        "ny-always", "America/New_York", {key: ["00:00-24:00"] for key in ALWAYS_DAYS}
+    )
+    start = datetime(2026, 11, 1, 0, 30, tzinfo=NEW_YORK)
+    due = always.add(start, timedelta(hours=2))
+    # (compared in UTC: a time of the repeated hour equals no time of another zone)
+    assert due.astimezone(UTC) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+    assert due.tzinfo is NEW_YORK  # in the start's zone, as it says
+    assert always.between(start, due) == timedelta(hours=2)
+    later = datetime(2026, 11, 1, 2, 30, tzinfo=NEW_YORK)  # EST: 3 h after the start
+    assert always.between(start, later) == timedelta(hours=3)
+    assert always.add(start.astimezone(UTC), timedelta(hours=2)) == due.astimezone(UTC)
+
+
+ALWAYS_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
