@@ -370,10 +370,15 @@ def outcome_read(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+def kafka_unavailable(exc: BaseException) -> BackendUnavailable:
+    """A Kafka client's failure as the BackendUnavailable the callers retry or report."""
+    return BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}")
+
+
 def _raise_unless_final(exc: BaseException) -> None:
     """A failure that trying again may cure stops the batch (the caller retries it)."""
     if not isinstance(exc, KafkaError) or retriable(exc):
-        raise BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+        raise kafka_unavailable(exc) from exc
 
 
 async def _send_one(
@@ -385,7 +390,7 @@ async def _send_one(
         return await producer.send(topic, value=value, key=key, headers=headers)
     except KafkaError as exc:
         if retriable(exc):
-            raise BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+            raise kafka_unavailable(exc) from exc
         return exc
 
 
@@ -469,7 +474,7 @@ async def _deadletter_rejected(
             await future
         except KafkaError as again:
             if retriable(again):
-                raise BackendUnavailable("kafka", f"{type(again).__name__}: {again}") from again
+                raise kafka_unavailable(again) from again
             log.error("deadletter_rejected", topic=topic, error=type(again).__name__)
 
 

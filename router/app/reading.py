@@ -24,8 +24,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from router.errors import BackendUnavailable, ConfigError
-from router.kafka import client_options
+from router.errors import ConfigError
+from router.kafka import client_options, kafka_unavailable
 from router.settings import Settings
 from router.topic_admin import missing_topics
 from router.topics import Topic, TopicNames
@@ -108,10 +108,6 @@ async def read_through(
                 )
                 return
     except KafkaError as exc:  # the broker went away after the start-up check
-        raise _lost(exc) from None
+        raise kafka_unavailable(exc) from None
     finally:
         await consumer.stop()
-
-
-def _lost(exc: Exception) -> BackendUnavailable:
-    return BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}")

@@ -50,8 +50,13 @@ from aiokafka.errors import KafkaError
 from router.app.reading import Progress, read_through
 from router.app.report.windows import Period
 from router.app.roles import CONSUMED
-from router.errors import BackendUnavailable
-from router.kafka import REPLAY_DELIVERY, REPLAY_FOR, REPLAY_OF, make_producer
+from router.kafka import (
+    REPLAY_DELIVERY,
+    REPLAY_FOR,
+    REPLAY_OF,
+    kafka_unavailable,
+    make_producer,
+)
 from router.keys import Keys
 from router.redis import RedisClient, make_redis, redis_errors, text
 from router.settings import Settings
@@ -224,7 +229,7 @@ async def replay(
                 await _forget_expired(redis, keys, first)
                 await _send(settings, redis, keys, todo, done, sending)
     except KafkaError as exc:
-        raise BackendUnavailable("kafka", f"{type(exc).__name__}: {exc}") from None
+        raise kafka_unavailable(exc) from None
     finally:
         await redis.aclose()
     return done
