@@ -73,6 +73,16 @@ async def with_store(settings: Settings, ask: Any) -> Any:
         await redis.aclose()
 
 
+def hanks_billing_ticket() -> list[tuple[Topic, str, bytes | None]]:
+    """Hank's ticket opened in the billing queue: its record and its snapshot."""
+    opened = ticket("C-hank", queue="billing", message_ids=["<h1@x>"])
+    created = {"ticket": opened, "interaction": said("hank@example.com", "e-h1")}
+    return [
+        (Topic.TICKETS, "T-hank", event("r1", "switchboard.ticket.created", created)),
+        (Topic.TICKET_STATE, "T-hank", event("s1", "switchboard.ticket.snapshot", created)),
+    ]
+
+
 def hank_and_ivy() -> list[tuple[Topic, str, bytes | None]]:
     """Hank's ticket, then Ivy's reply on it (she becomes a participant)."""
     opened = ticket("C-hank", message_ids=["<h1@x>"])
@@ -244,15 +254,7 @@ async def test_an_erased_ticket_is_not_counted_in_the_backlog_again_after_a_rebu
 ) -> None:
     """The replay of ``tickets`` reads an erased ticket's records like any other's, and
     an erased ticket never settles: it counted as open in the gauges for good."""
-    opened = ticket("C-hank", queue="billing", message_ids=["<h1@x>"])
-    created = {"ticket": opened, "interaction": said("hank@example.com", "e-h1")}
-    await produce(
-        settings,
-        [
-            (Topic.TICKETS, "T-hank", event("r1", "switchboard.ticket.created", created)),
-            (Topic.TICKET_STATE, "T-hank", event("s1", "switchboard.ticket.snapshot", created)),
-        ],
-    )
+    await produce(settings, hanks_billing_ticket())
     await rebuild(settings)
     await forget(settings, "hank@example.com")
     await wipe(settings)
@@ -273,15 +275,7 @@ async def test_the_backlog_is_counted_again_when_its_gauges_were_lost_and_its_ma
     """On a cluster a node that comes back empty takes some keys and leaves others: the
     gauges' sets gone, the records' markers (spread over every node) still there. The
     rebuild's replay skipped every record so marked, and the ticket was counted nowhere."""
-    opened = ticket("C-hank", queue="billing", message_ids=["<h1@x>"])
-    created = {"ticket": opened, "interaction": said("hank@example.com", "e-h1")}
-    await produce(
-        settings,
-        [
-            (Topic.TICKETS, "T-hank", event("r1", "switchboard.ticket.created", created)),
-            (Topic.TICKET_STATE, "T-hank", event("s1", "switchboard.ticket.snapshot", created)),
-        ],
-    )
+    await produce(settings, hanks_billing_ticket())
     for _ in range(2):  # the second follows what the timers wrote in the first too
         done = await rebuild(settings)
         await roles.replay_tickets(settings, done.lifecycle)
