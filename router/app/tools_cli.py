@@ -58,19 +58,23 @@ def tail(  # noqa: PLR0917 - typer maps each option to a parameter
 
     settings = settings_or_exit()
 
+    shown: list[int] = []
+
     async def main(stop: asyncio.Event) -> None:
         await check_kafka(settings)
-        await tail_topic(
-            settings,
-            topic,
-            stop,
-            out,
-            from_beginning=from_beginning,
-            limit=limit,
-            follow=follow,
-            full=full,
-            as_json=as_json,
-            windows=windows,
+        shown.append(
+            await tail_topic(
+                settings,
+                topic,
+                stop,
+                out,
+                from_beginning=from_beginning,
+                limit=limit,
+                follow=follow,
+                full=full,
+                as_json=as_json,
+                windows=windows,
+            )
         )
 
     try:
@@ -78,6 +82,9 @@ def tail(  # noqa: PLR0917 - typer maps each option to a parameter
     except UnknownTopic as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    if shown == [0] and not follow:  # said on stderr: a pipe reading stdout gets nothing
+        why = "the topic is empty" if from_beginning else "--no-from-beginning needs --follow"
+        err.print(f"no records on {escape(topic)} ({why})", highlight=False, soft_wrap=True)
 
 
 @app.command()

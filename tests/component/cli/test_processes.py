@@ -370,6 +370,23 @@ def test_tail_prints_lifecycle_records(services: object) -> None:
     assert "key=phone:+15551234567" in result.stdout
 
 
+def test_tail_of_an_empty_topic_says_so_on_stderr(services: object) -> None:
+    from router.app.embedded import EmbeddedServices
+
+    assert isinstance(services, EmbeddedServices)
+    env = clean_env(
+        SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
+        SWITCHBOARD_TOPIC_PREFIX=f"empty{os.getpid()}",
+    )
+    assert switchboard("topics", "ensure", env=env).returncode == 0
+    result = switchboard("tail", "tickets", env=env, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr.strip()) == (
+        "",
+        "no records on tickets (the topic is empty)",
+    )
+
+
 def test_tail_of_a_topic_that_does_not_exist_is_one_line_and_exit_2(services: object) -> None:
     from router.app.embedded import EmbeddedServices
 
