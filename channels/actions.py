@@ -482,8 +482,12 @@ def _require_distinct_ids(prepared: list[Prepared]) -> None:
 def _binary_json(request: Request) -> str | None:
     """JSON for a binary-mode request whose ``Content-Type``, its data's type, is another
     JSON type (``text/json``, ``application/vnd.api+json``), as Kafka's binary mode and
-    HTTP's structured mode take it; None for anything else (checked as usual)."""
+    HTTP's structured mode take it; None for anything else (checked as usual). One with
+    no ``Content-Type`` at all is JSON too: ``datacontenttype`` is optional, and an event
+    without it is JSON by the CloudEvents default, as the Kafka path reads one."""
     found = media_type(request)
+    if not found and "ce-specversion" in request.headers:
+        return JSON
     if found in (JSON, CE_JSON, CE_BATCH) or not found or not is_json_media(found):
         return None
     return JSON if is_binary(JSON, request.headers) else None

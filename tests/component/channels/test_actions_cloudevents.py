@@ -129,6 +129,26 @@ async def test_binary_mode_takes_any_json_content_type_as_its_data_type(
     assert event["data"] == PRESENCE
 
 
+async def test_binary_mode_without_a_content_type_takes_the_data_as_json(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """``datacontenttype`` is optional, and in binary mode Content-Type is where it would
+    be: an event without one is JSON by the CloudEvents default, as the Kafka path reads
+    one (``router.codec``). It had been 415."""
+    resp = await client.post(URL, content=orjson.dumps(PRESENCE), headers=binary())
+    assert resp.status_code == 202, resp.text
+    [event] = values(await read_topic(settings, Topic.ACTIONS, expect=1))
+    assert event["data"] == PRESENCE
+
+
+async def test_a_body_without_a_content_type_or_ce_headers_is_still_415(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    resp = await client.post(URL, content=orjson.dumps(PRESENCE), headers=AUTH)
+    assert resp.status_code == 415, resp.text
+    await assert_nothing_written(settings)
+
+
 async def test_binary_header_bytes_sent_unencoded_are_read_as_utf8(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
