@@ -4,10 +4,11 @@ tickets topic through these functions."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from router.vocabulary import EventType, feedback_counts
 
@@ -102,7 +103,7 @@ def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     if counter is not None:
         return [Contribution("workload", dims, counter)]
     handle = data.get("handle_seconds")
-    if not isinstance(handle, int | float) or isinstance(handle, bool):
+    if not _worked(handle):
         return []
     reply = event_type == EventType.TICKET_RESPONDED
     call = event_type == EventType.TICKET_MESSAGE_ADDED and handle > 0  # answered/ended calls
@@ -113,6 +114,17 @@ def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     if call and data.get("handled") is False:  # a later part of a call counted already
         return [seconds]
     return [Contribution("workload", dims, "handled"), seconds]
+
+
+def _worked(handle: object) -> TypeGuard[float]:
+    """Whether an event's ``handle_seconds`` is time worked: a finite number of seconds,
+    0 or more. The router writes no other, but another producer of the tickets topic may,
+    and one is not counted at all (not even as ``handled``): a negative one took from the
+    window's sum (an AHT of -5 s) and Prometheus refuses a counter going down; an infinite
+    one has no milliseconds. ``metrics verify`` leaves out the same (``router.app.recount``)."""
+    if not isinstance(handle, int | float) or isinstance(handle, bool):
+        return False
+    return math.isfinite(handle) and handle >= 0
 
 
 def handle_ms(seconds: float) -> int:

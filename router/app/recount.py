@@ -6,6 +6,7 @@ does the comparing). Pure: no Kafka, no Redis."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,16 @@ def parse_time(text: object) -> datetime | None:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def _json(value: bytes) -> Any:
+    """A record's JSON as the metrics role reads it: also with ``NaN``, ``Infinity`` or a
+    number past a double's range (``1e400``), which orjson refuses and the role's parser
+    reads as not finite. The record counts, but not such a number."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
+
+
 def _text(value: object, default: str = "none") -> str:
     return str(value) if value not in (None, "") else default
 
@@ -82,8 +93,8 @@ class Recount:
         else every window it counts in is ``open``."""
         try:
             read_lifecycle(value, self.limits)
-            event = orjson.loads(value or b"")
-        except (SwitchboardError, ValidationError, orjson.JSONDecodeError):
+            event = _json(value or b"")
+        except (SwitchboardError, ValidationError, ValueError):
             event = None
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):
             self.unreadable += 1
@@ -168,6 +179,8 @@ class Recount:
             self._count("workload", at, dims, kind)
         handle = data.get("handle_seconds")
         if not isinstance(handle, int | float) or isinstance(handle, bool):
+            return
+        if not math.isfinite(handle) or handle < 0:  # no time worked: counts nothing
             return
         # an agent's reply, an answered or ended call (added to its ticket with the
         # time the phone system reported), or an internal reply (a note with its time)

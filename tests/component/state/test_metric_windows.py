@@ -226,3 +226,28 @@ async def test_every_counter_of_a_metric_is_scraped_from_its_first_count(
     assert series % "created" + 'queue="general",target=""} 1.0' in scraped
     for counter in ("resolved", "reopened", "escalated", "handled", "handle_seconds_sum"):
         assert series % counter + 'queue="general",target=""} 0.0' in scraped
+
+
+async def test_a_negative_handle_time_counts_nothing_and_its_batch_counts_on_metrics(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """Another producer's reply with ``handle_seconds: -5``, in a batch with a creation
+    and a resolution: no handled item, no AHT of -5 s. It had counted both, then
+    Prometheus refused to count down after Redis had counted the batch, and the retry
+    found it all counted: the creation and resolution never reached ``/metrics``."""
+    telemetry = Telemetry()
+    role = Role(redis, settings, telemetry)
+    reply = ev(1, "responded", NOW, response="first", within_sla=True, handle_seconds=-5)
+    await role.handle(reply, ev(2, "created", NOW), ev(3, "resolved", NOW, first_contact=True))
+    key = f"workload/{iso(NOW.replace(second=0))}/channel=chat,queue=general"
+    [(_, record)] = role.published(key)
+    assert record["counters"]["handled"] == record["counters"]["handle_seconds_sum"] == 0
+    assert record["values"]["aht_seconds"] is None
+
+    def scraped(counter: str) -> float | None:
+        labels = {"metric": "workload", "counter": counter, "queue": "general"}
+        return telemetry.registry.get_sample_value(
+            "switchboard_metric_total", {**labels, "channel": "chat", "target": ""}
+        )
+
+    assert [scraped(c) for c in ("created", "resolved", "handled")] == [1.0, 1.0, 0.0]

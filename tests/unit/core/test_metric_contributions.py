@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from consumers.domain.windows import (
@@ -13,7 +14,9 @@ from consumers.domain.windows import (
     sla,
     workload,
 )
+from consumers.metrics import read_lifecycle
 from router.app.recount import Recount
+from router.limits import Limits
 
 pytestmark = pytest.mark.unit
 
@@ -226,3 +229,40 @@ def test_an_internal_reply_is_handled_work_for_the_metrics_role_and_verify_alike
     assert verified == {"handled": 1, "handle_ms_sum": 300_400}
     assert both_count("switchboard.ticket.note_added", note) == {}
     assert both_count("switchboard.ticket.note_added", {**note, "handle_seconds": 0}) == {}
+
+
+SNAPSHOT = {
+    "id": "T-1",
+    "channel": "email",
+    "customer_id": "C-1",
+    "queue": "billing",
+    "priority": "normal",
+    "sla_policy": "standard",
+    "created_at": "2026-11-23T17:00:00Z",
+    "updated_at": "2026-11-23T17:21:10Z",
+}
+
+
+@pytest.mark.parametrize("seconds", [b"-5", b"-0.5", b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+def test_a_handle_time_that_is_no_time_worked_counts_nothing_in_the_role_or_its_recount(
+    seconds: bytes,
+) -> None:
+    """Only another producer of the tickets topic writes one. A reply's -5 s had counted
+    as handled with an AHT of -5 s (and Prometheus refused it); an infinite one failed the
+    role, and ``metrics verify`` could not read ``NaN`` at all. The reply still counts
+    where it met its SLA; its time counts nowhere, in both."""
+    reply = {
+        "specversion": "1.0",
+        "id": "e-1",
+        "source": "/t",
+        "type": "switchboard.ticket.responded",
+        "time": AT.isoformat(),
+        "data": {"ticket": SNAPSHOT, "response": "first", "within_sla": True, "handle_seconds": 0},
+    }
+    raw = orjson.dumps(reply).replace(b'"handle_seconds":0', b'"handle_seconds":' + seconds)
+    event, _ = read_lifecycle(raw, Limits())  # as the metrics role reads it
+    role = {(c.metric, c.counter) for f in CONTRIBUTORS for c in f(event.type, event.data or {})}
+    recount = Recount(60)
+    recount.add_record(raw, 0)
+    verified = {(w.metric, name) for w, counted in recount.windows.items() for name in counted}
+    assert role == verified == {("sla", "met")}
