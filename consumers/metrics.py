@@ -141,24 +141,37 @@ class MetricsHandler:
         for record in records:
             try:
                 event, snapshot = read_lifecycle(record.value, self._limits)
-                snapshots.append((event.id, snapshot))
-                at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
-                if response := response_of(event, snapshot, at):
-                    responses.append(response)
-                for contributor in self._contributors:
-                    pending.extend(
-                        (event.id, key, c, start)
-                        for c in contributor(event.type, event.data or {})
-                        for start, key in [self._key(c, c.at or at)]
-                    )
+                counted = self._contributions(event)
             except (SwitchboardError, ValidationError) as exc:
                 deadletters.append(parked(record, self.name, exc, self._limits, self._telemetry))
+                continue
+            snapshots.append((event.id, snapshot))
+            at = event.time or datetime.fromtimestamp(record.timestamp / 1000, UTC)
+            if response := response_of(event, snapshot, at):
+                responses.append(response)
+            pending.extend(
+                (event.id, key, c, start)
+                for c in counted
+                for start, key in [self._key(c, c.at or at)]
+            )
         await self._backlog.follow(snapshots)
         await self._apply(pending)
         await self._observe(responses)
         if deadletters:
             await self._send(deadletters)
         await self.flush()
+
+    def _contributions(self, event: CloudEvent) -> list[Contribution]:
+        """What one event counts; refused whole (``InvalidEvent``: dead-lettered, nothing of
+        it counted) when it would count anything down. A Prometheus counter only goes up:
+        refused there, after Redis had counted the batch, the batch failed, and its retry
+        found every count made, so none of the batch reached ``/metrics``."""
+        counted = [c for f in self._contributors for c in f(event.type, event.data or {})]
+        if down := next((c for c in counted if c.amount < 0), None):
+            raise InvalidEvent(
+                f"{down.metric} {down.counter}: a count only goes up, not by {down.amount}"
+            )
+        return counted
 
     def _key(self, c: Contribution, at: datetime) -> tuple[datetime, str]:
         start, _ = window_of(at, self._window_s)

@@ -5,6 +5,7 @@ window across processes, and keys escape what would make them ambiguous."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,13 +13,14 @@ import orjson
 import pytest
 from aiokafka import ConsumerRecord
 
-from consumers.domain.windows import CONTRIBUTORS
+from consumers.domain.windows import CONTRIBUTORS, HANDLE_MS, Contribution, Contributor
 from consumers.metrics import MetricsHandler
 from router.events import iso
 from router.observability import Telemetry
 from router.redis import RedisClient
 from router.settings import Settings
 from router.topics import OutRecord
+from router.vocabulary import EventType
 from tests.component.cli.test_metrics_verify import ev
 
 pytestmark = pytest.mark.component
@@ -31,7 +33,11 @@ class Role:
     """One metrics process: its handler, the clock it reads and what it published."""
 
     def __init__(
-        self, redis: RedisClient, settings: Settings, telemetry: Telemetry | None = None
+        self,
+        redis: RedisClient,
+        settings: Settings,
+        telemetry: Telemetry | None = None,
+        contributors: Sequence[Contributor] = CONTRIBUTORS,
     ) -> None:
         self.now = NOW
         self.sent: list[OutRecord] = []
@@ -42,7 +48,7 @@ class Role:
         self.handler = MetricsHandler(
             redis,
             send,
-            list(CONTRIBUTORS),
+            list(contributors),
             window_s=60,
             lateness_s=LATENESS_S,
             ttl_s=3600,
@@ -67,7 +73,9 @@ class Role:
     def published(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
         """(key, record) of every record whose key starts with ``prefix``, in order."""
         return [
-            (r.key, orjson.loads(r.value or b"")) for r in self.sent if r.key.startswith(prefix)
+            (r.key, orjson.loads(r.value or b""))
+            for r in self.sent
+            if isinstance(r.key, str) and r.key.startswith(prefix)
         ]
 
 
@@ -251,3 +259,37 @@ async def test_a_negative_handle_time_counts_nothing_and_its_batch_counts_on_met
         )
 
     assert [scraped(c) for c in ("created", "resolved", "handled")] == [1.0, 1.0, 0.0]
+
+
+def counts_down(event_type: str, data: dict[str, Any]) -> list[Contribution]:
+    """A contributor with a bug: T-2's creation takes 5 s of handle time back."""
+    if event_type != EventType.TICKET_CREATED or data["ticket"]["id"] != "T-2":
+        return []
+    return [Contribution("workload", {"queue": "general", "channel": "chat"}, HANDLE_MS, -5000)]
+
+
+async def test_an_event_that_would_count_down_is_dead_lettered_and_its_batch_counts_on_metrics(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """Prometheus counters only go up. Such a count had been refused by Prometheus after
+    Redis had counted the whole batch: the batch failed, its retry found every count
+    made, and none of it reached ``/metrics``. Now the event is dead-lettered before
+    anything of it is counted, and the rest of its batch counts in both."""
+    telemetry = Telemetry()
+    role = Role(redis, settings, telemetry, [*CONTRIBUTORS, counts_down])
+    other = ev(2, "created", NOW)
+    other["data"]["ticket"]["id"] = "T-2"
+    await role.handle(ev(1, "created", NOW), other, ev(3, "resolved", NOW))
+    assert [r.topic.value for r in role.sent].count("deadletter") == 1
+    key = f"workload/{iso(NOW.replace(second=0))}/channel=chat,queue=general"
+    [(_, record)] = role.published(key)
+    counters = record["counters"]
+    assert (counters["created"], counters["resolved"], counters["handle_seconds_sum"]) == (1, 1, 0)
+    labels = {"metric": "workload", "queue": "general", "channel": "chat", "target": ""}
+    scraped = [
+        telemetry.registry.get_sample_value(
+            "switchboard_metric_total", {**labels, "counter": counter}
+        )
+        for counter in ("created", "resolved")
+    ]
+    assert scraped == [1.0, 1.0]
