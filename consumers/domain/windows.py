@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
+from router.actions import MAX_HANDLE_SECONDS
 from router.vocabulary import EventType, feedback_counts
 
 WORKLOAD_COUNTS = {
@@ -28,6 +29,9 @@ that name, and both are read together."""
 HANDLE_SECONDS = "handle_seconds_sum"
 """The published handle time counter (contract section 8), and where versions before
 ``HANDLE_MS`` counted whole seconds."""
+MOST_CALL_SECONDS = 3 * MAX_HANDLE_SECONDS
+"""The most one call event reports: its talk, hold and wrap-up time, a day each, as the
+ingress takes them (a reply or an internal reply: ``MAX_HANDLE_SECONDS``, a day)."""
 CSAT_SATISFIED = 4
 NPS_PROMOTER, NPS_PASSIVE = 9, 7
 
@@ -103,7 +107,10 @@ def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     if counter is not None:
         return [Contribution("workload", dims, counter)]
     handle = data.get("handle_seconds")
-    if not _worked(handle):
+    most = MAX_HANDLE_SECONDS
+    if event_type == EventType.TICKET_MESSAGE_ADDED:  # a call: talk, hold and wrap-up
+        most = MOST_CALL_SECONDS
+    if not _worked(handle, most):
         return []
     reply = event_type == EventType.TICKET_RESPONDED
     call = event_type == EventType.TICKET_MESSAGE_ADDED and handle > 0  # answered/ended calls
@@ -116,15 +123,17 @@ def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     return [Contribution("workload", dims, "handled"), seconds]
 
 
-def _worked(handle: object) -> TypeGuard[float]:
-    """Whether an event's ``handle_seconds`` is time worked: a finite number of seconds,
-    0 or more. The router writes no other, but another producer of the tickets topic may,
-    and one is not counted at all (not even as ``handled``): a negative one took from the
-    window's sum (an AHT of -5 s) and Prometheus refuses a counter going down; an infinite
-    one has no milliseconds. ``metrics verify`` leaves out the same (``router.app.recount``)."""
+def _worked(handle: object, most: float) -> TypeGuard[float]:
+    """Whether an event's ``handle_seconds`` is time worked: a number of seconds from 0 to
+    the ``most`` the router writes for the event. The router writes no other, but another
+    producer of the tickets topic may, and one is not counted at all (not even as
+    ``handled``): a negative one took from the window's sum (an AHT of -5 s) and
+    Prometheus refuses a counter going down; an infinite one has no milliseconds, and
+    ``1e308`` seconds would swamp every sum it joins. ``metrics verify`` leaves out the
+    same (``router.app.recount``)."""
     if not isinstance(handle, int | float) or isinstance(handle, bool):
         return False
-    return math.isfinite(handle) and handle >= 0
+    return math.isfinite(handle) and 0 <= handle <= most
 
 
 def handle_ms(seconds: float) -> int:

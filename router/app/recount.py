@@ -16,6 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from consumers.metrics import read_lifecycle
+from router.actions import MAX_HANDLE_SECONDS
 from router.errors import SwitchboardError
 from router.events import metric_key
 from router.limits import Limits
@@ -180,7 +181,10 @@ class Recount:
         handle = data.get("handle_seconds")
         if not isinstance(handle, int | float) or isinstance(handle, bool):
             return
-        if not math.isfinite(handle) or handle < 0:  # no time worked: counts nothing
+        # no time worked counts nothing: negative, not finite, or more than the router
+        # writes (a day for a reply or note, a call's talk, hold and wrap a day each)
+        most = (3 if kind == "message_added" else 1) * MAX_HANDLE_SECONDS
+        if not (math.isfinite(handle) and 0 <= handle <= most):
             return
         # an agent's reply, an answered or ended call (added to its ticket with the
         # time the phone system reported), or an internal reply (a note with its time)

@@ -266,3 +266,33 @@ def test_a_handle_time_that_is_no_time_worked_counts_nothing_in_the_role_or_its_
     recount.add_record(raw, 0)
     verified = {(w.metric, name) for w, counted in recount.windows.items() for name in counted}
     assert role == verified == {("sla", "met")}
+
+
+DAY_S = 86_400
+
+
+@pytest.mark.parametrize(
+    ("event_type", "seconds", "counted"),
+    [
+        ("responded", DAY_S, True),
+        ("responded", DAY_S + 0.5, False),
+        ("responded", 2 * DAY_S, False),
+        ("responded", 1e308, False),
+        ("note_added", DAY_S + 1, False),
+        ("message_added", 2 * DAY_S, True),  # a call: talk, hold and wrap-up, a day each
+        ("message_added", 3 * DAY_S, True),
+        ("message_added", 3 * DAY_S + 1, False),
+        ("message_added", 1e308, False),
+    ],
+)
+def test_a_handle_time_longer_than_the_router_writes_counts_nothing_in_the_role_or_its_recount(
+    event_type: str, seconds: float, counted: bool
+) -> None:
+    """The ingress takes a day at most per reply, and per call part (talk, hold, wrap).
+    ``1e308`` s from another producer had overflowed into milliseconds: the role
+    dead-lettered the reply and ``metrics verify`` stopped with a traceback."""
+    data = {"ticket": TICKET, "handle_seconds": seconds}
+    handled = {("handled", "email", "billing"), ("handle_ms_sum", "email", "billing")}
+    assert both_count(f"switchboard.ticket.{event_type}", data) == (
+        {"workload": handled} if counted else {}
+    )
