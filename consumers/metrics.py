@@ -130,7 +130,8 @@ class MetricsHandler:
         self._clock = clock
         self._counters = WindowCounters(client, prefix=prefix, ttl_s=ttl)
         self._backlog = Backlog(client, prefix=prefix, ttl_s=ttl_s)
-        self._snapshot_window: datetime | None = None
+        self._measured: tuple[datetime, dict[str, dict[str, int]]] | None = None
+        self._published_window: datetime | None = None
         self._me = uuid.uuid4().hex
 
     async def handle(self, records: list[Record]) -> None:
@@ -294,22 +295,27 @@ class MetricsHandler:
             await self._counters.resign(self._me)
 
     async def _snapshot_backlog(self, *, publish: bool) -> None:
-        """The workload backlog gauges per queue, once in every window: every process
-        sets its own ``/metrics`` gauges, but only the publisher (``publish``) claims the
-        window and publishes them, once: a publisher that took over mid-window finds the
-        window claimed and does not set them a second time."""
+        """The workload backlog gauges per queue, measured once in every window: every
+        process sets its own ``/metrics`` gauges, but only the publisher (``publish``)
+        claims the window and publishes them, once: a publisher that took over mid-window
+        finds the window claimed and does not set them a second time. A process that
+        measured the window while another led publishes that measure when it takes over
+        within the window: it had taken the window for done, and the window of a
+        failover went without a snapshot."""
         now = self._clock()
         start, end = window_of(datetime.fromtimestamp(now, UTC), self._window_s)
-        if start == self._snapshot_window:
+        if self._measured is None or self._measured[0] != start:
+            gauges = await self._backlog.gauges(now)
+            if not gauges:  # no queue seen yet: measured again next tick, not next window
+                return
+            self._scrape(gauges)
+            self._measured = (start, gauges)
+        if not publish or start == self._published_window:
             return
-        gauges = await self._backlog.gauges(now)
-        if not gauges:  # no queue seen yet: measured again next tick, not in the next window
-            return
-        self._scrape(gauges)
         claim = metric_key("workload", start, {})
-        if publish and await self._counters.claim_snapshot(claim):
-            await self._publish_gauges(gauges, start, end)
-        self._snapshot_window = start
+        if await self._counters.claim_snapshot(claim):
+            await self._publish_gauges(self._measured[1], start, end)
+        self._published_window = start
 
     def _scrape(self, gauges: dict[str, dict[str, int]]) -> None:
         if self._telemetry:

@@ -161,6 +161,27 @@ async def test_a_publisher_taking_over_mid_window_does_not_snapshot_the_backlog_
     assert [r["counters"]["open"] for _, r in second.published(following)] == [2]
 
 
+async def test_a_process_that_measured_a_window_while_another_led_publishes_it_on_taking_over(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """The publisher snapshots 05:03. At 05:04 the other process measures the backlog for
+    its own ``/metrics``, then the publisher stops: the other takes over within 05:04 and
+    publishes that window's snapshot. It had taken the window for done once measured, so
+    the window of the failover had no backlog record."""
+    first, second = Role(redis, settings), Role(redis, settings)
+    await first.handle(ev(1, "created", NOW))
+    await first.handler.tick()
+    first.now = second.now = NOW + timedelta(seconds=30)  # 05:04:00
+    await second.handler.tick()  # the first leads: gauges on its /metrics only
+    assert second.sent == []
+    await first.handler.close()
+    second.now += timedelta(seconds=5)
+    await second.handler.tick()  # takes over
+    gauges = f"workload/{iso(second.now.replace(second=0))}/queue=general"
+    assert [r["counters"]["open"] for _, r in second.published(gauges)] == [1]
+    assert first.published(gauges) == []
+
+
 async def test_a_dimension_value_with_separators_is_escaped_in_the_key_only(
     redis: RedisClient, settings: Settings
 ) -> None:
