@@ -98,11 +98,23 @@ def _reopened_in(data: dict[str, Any]) -> dict[str, str]:
     return {"queue": str(data.get("queue") or "none")} if "queue" in data else {}
 
 
+def _escalated_from(data: dict[str, Any]) -> dict[str, str]:
+    """The queue an escalation happened in: its ``from.queue`` (the snapshot shows where
+    it moved the ticket), where the SLA breach that set it off counts too. A record that
+    does not say: the snapshot's."""
+    moved = data.get("from")
+    if not isinstance(moved, dict) or "queue" not in moved:
+        return {}
+    return {"queue": str(moved["queue"] or "none")}
+
+
 def workload(event_type: str, data: dict[str, Any]) -> list[Contribution]:
     """created / resolved / reopened / escalated, and handled + handle_seconds_sum (AHT)."""
     dims = _queue_channel(data)
     if event_type == EventType.TICKET_REOPENED:
         dims |= _reopened_in(data)
+    if event_type == EventType.TICKET_ESCALATED:
+        dims |= _escalated_from(data)
     counter = WORKLOAD_COUNTS.get(event_type)
     if counter is not None:
         return [Contribution("workload", dims, counter)]

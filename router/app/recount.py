@@ -176,6 +176,11 @@ class Recount:
     def _workload(
         self, kind: str, data: dict[str, Any], at: datetime, dims: dict[str, str]
     ) -> None:
+        moved = data.get("from")
+        if kind == "escalated" and isinstance(moved, dict) and "queue" in moved:
+            # the queue it was escalated from, where its breach counted, not the one
+            # the escalation moved it to (the snapshot)
+            dims = {**dims, "queue": _text(moved["queue"])}
         if kind in ("created", "resolved", "reopened", "escalated"):
             self._count("workload", at, dims, kind)
         handle = data.get("handle_seconds")

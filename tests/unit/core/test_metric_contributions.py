@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
+from consumers.domain.escalation import fire
 from consumers.domain.windows import (
     CONTRIBUTORS,
     derived_values,
@@ -16,7 +17,10 @@ from consumers.domain.windows import (
 )
 from consumers.metrics import read_lifecycle
 from router.app.recount import Recount
+from router.events import SlaClock, Ticket
 from router.limits import Limits
+from router.vocabulary import EventType
+from rules import loads_ruleset
 
 pytestmark = pytest.mark.unit
 
@@ -296,3 +300,53 @@ def test_a_handle_time_longer_than_the_router_writes_counts_nothing_in_the_role_
     assert both_count(f"switchboard.ticket.{event_type}", data) == (
         {"workload": handled} if counted else {}
     )
+
+
+ESCALATING = """
+version: 1
+queues: {general: {}, tier2: {}}
+sla: {standard: {first_response: 1h, warn_before: 15m}}
+defaults: {queue: general, priority: normal, sla: standard}
+escalations:
+  - name: late
+    on: sla.first_response.breached
+    then: {queue: tier2, priority: high}
+"""
+
+
+def test_an_escalation_counts_in_the_queue_it_moved_the_ticket_from() -> None:
+    """A first response breached in general escalates the ticket to tier2: the breach and
+    its ``escalated`` both count in general, where it happened (``from.queue``). The
+    escalation had counted in tier2 (the snapshot), apart from the breach that caused it."""
+    opened = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    due = opened + timedelta(hours=1)
+    ticket = Ticket.model_validate(
+        {
+            **SNAPSHOT,
+            "status": "new",
+            "contacts": 1,
+            "created_at": opened,
+            "updated_at": opened,
+            "last_customer_at": opened,
+            "queue": "general",
+            "sla": {"first_response": SlaClock(due=due, warned=True)},
+        }
+    )
+    change = fire(ticket, "first_response", "breached", loads_ruleset(ESCALATING), due)
+    assert change is not None
+    snapshot = change.ticket.model_dump(mode="json")
+    assert snapshot["queue"] == "tier2"
+    counted: dict[str, set[tuple[str, ...]]] = {}
+    for event_type, data in change.events:
+        record = orjson.loads(orjson.dumps({**data, "ticket": snapshot}))
+        for metric, found in both_count(event_type.value, record).items():
+            counted.setdefault(metric, set()).update(found)
+    assert counted["workload"] == {("escalated", "email", "general")}
+    # channel, policy, priority, queue, target
+    assert counted["sla"] == {
+        ("breached", "email", "standard", "normal", "general", "first_response")
+    }
+    [escalated] = [d for e, d in change.events if e is EventType.TICKET_ESCALATED]
+    older = {key: value for key, value in escalated.items() if key != "from"}
+    before = both_count(EventType.TICKET_ESCALATED.value, {**older, "ticket": snapshot})
+    assert before["workload"] == {("escalated", "email", "tier2")}  # a record that does not say
