@@ -27,11 +27,17 @@ LATENCY_BUCKETS = (
 503 after the Redis socket timeout (5 s) or the Kafka request timeout (10 s), a batch
 retried for a minute. Above 5 s, every such request had fallen in ``+Inf`` alone."""
 HOUR = 3600
-HANDLE_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR)
-"""A reply's handle time: minutes usually, hours for a long investigation."""
+SECONDS_BUCKETS = (5, 10, 15)
+"""Below the first 30 s: a chat's first response (targets of 30 s to 2 min) or a quick
+chat reply's handle time had all fallen in one bucket, its percentiles guessed in it."""
+HANDLE_BUCKETS = (
+    *SECONDS_BUCKETS,
+    *(30, 60, 120, 300, 600, 900, 1800, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR),
+)
+"""A reply's handle time: seconds on chat, minutes usually, hours for a long investigation."""
 DAY = 24 * HOUR
 RESPONSE_BUCKETS = (
-    *(30, 60, 120, 300, 600, 1800),
+    *(*SECONDS_BUCKETS, 30, 60, 120, 300, 600, 1800),
     *(HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR),
     *(DAY, 2 * DAY, 3 * DAY, 7 * DAY),
 )
