@@ -81,6 +81,11 @@ def encode_event(event: CloudEvent) -> bytes:
     )
 
 
+_TIMES = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+"""Times as RFC 3339 wants them (``encode_event``'s options): a naive one is taken as UTC
+and written with its ``Z``, never as a local time without an offset."""
+
+
 def encode_envelope(
     id: str,
     source: str,
@@ -107,9 +112,9 @@ def encode_envelope(
         if ticket_json is not None:
             data = {"ticket": orjson.loads(ticket_json), **data}
         head["data"] = data
-        return orjson.dumps(head, default=to_jsonable_python, option=orjson.OPT_UTC_Z)
-    envelope = orjson.dumps(head, option=orjson.OPT_UTC_Z)
-    rest = orjson.dumps(data, default=to_jsonable_python, option=orjson.OPT_UTC_Z)
+        return orjson.dumps(head, default=to_jsonable_python, option=_TIMES)
+    envelope = orjson.dumps(head, option=_TIMES)
+    rest = orjson.dumps(data, default=to_jsonable_python, option=_TIMES)
     tail = b"," + rest[1:] if len(rest) > 2 else b"}"
     return b"".join((envelope[:-1], b',"data":{"ticket":', ticket_json, tail, b"}"))
 

@@ -313,9 +313,25 @@ def _cloudevent(types: list[str], data: Schema, schemas: dict[str, Any]) -> Sche
     }
 
 
-def _input_cloudevent(types: list[str], data: Schema, schemas: dict[str, Any]) -> Schema:
+def _input_cloudevent(
+    types: list[str], data: Schema, schemas: dict[str, Any], *, action: bool = False
+) -> Schema:
     """A CloudEvent as another producer may write it: ``data``, or ``data_base64`` (the
-    base64 of the data's JSON, as the CloudEvents JSON format allows), never both."""
+    base64 of the data's JSON, as the CloudEvents JSON format allows), never both. Only an
+    ``action`` carries the extensions the ingress sets on actions."""
+    properties: dict[str, Schema] = {
+        "type": {"enum": types},
+        "data": data,
+        DATA_BASE64: {
+            **STR,
+            "contentEncoding": "base64",
+            "contentMediaType": "application/json",
+            "description": "the data's JSON, base64-encoded; only when the "
+            "datacontenttype is JSON (absent, application/json, */*+json)",
+        },
+    }
+    if action:
+        properties |= ACTION_EXTENSIONS
     return {
         "allOf": [
             _schema(CloudEvent, schemas),
@@ -323,37 +339,31 @@ def _input_cloudevent(types: list[str], data: Schema, schemas: dict[str, Any]) -
                 "type": "object",
                 "required": ["type"],
                 "oneOf": [{"required": ["data"]}, {"required": [DATA_BASE64]}],
-                "properties": {
-                    "type": {"enum": types},
-                    "data": data,
-                    DATA_BASE64: {
-                        **STR,
-                        "contentEncoding": "base64",
-                        "contentMediaType": "application/json",
-                        "description": "the data's JSON, base64-encoded; only when the "
-                        "datacontenttype is JSON (absent, application/json, */*+json)",
-                    },
-                    RULES_CHECKED: {
-                        **STR,
-                        "description": "set by the ingress on an action naming a queue: the "
-                        "version of the rules it found the queue in; a router whose rules "
-                        "lack the queue yet takes the action when this names other rules",
-                    },
-                    AUTH_TYPE: {
-                        **STR,
-                        "description": "CloudEvents authcontext, set by the ingress on every "
-                        "action it takes: api_key (absent on actions written to Kafka "
-                        "directly)",
-                    },
-                    AUTH_ID: {
-                        **STR,
-                        "description": "CloudEvents authcontext, set by the ingress: which API "
-                        "token sent the action (the first 12 hex digits of its SHA-256)",
-                    },
-                },
+                "properties": properties,
             },
         ]
     }
+
+
+ACTION_EXTENSIONS: dict[str, Schema] = {
+    RULES_CHECKED: {
+        **STR,
+        "description": "set by the ingress on an action naming a queue: the "
+        "version of the rules it found the queue in; a router whose rules "
+        "lack the queue yet takes the action when this names other rules",
+    },
+    AUTH_TYPE: {
+        **STR,
+        "description": "CloudEvents authcontext, set by the ingress on every "
+        "action it takes: api_key (absent on actions written to Kafka "
+        "directly)",
+    },
+    AUTH_ID: {
+        **STR,
+        "description": "CloudEvents authcontext, set by the ingress: which API "
+        "token sent the action (the first 12 hex digits of its SHA-256)",
+    },
+}
 
 
 def _any_case(pattern: str) -> str:
@@ -388,13 +398,19 @@ def _binary_headers(types: list[str]) -> Schema:
 
 
 def _input_messages(
-    name: str, types: list[str], data: Schema, key: str, schemas: dict[str, Any]
+    name: str,
+    types: list[str],
+    data: Schema,
+    key: str,
+    schemas: dict[str, Any],
+    *,
+    action: bool = False,
 ) -> list[dict[str, Any]]:
     """A topic other producers write to: the event in structured mode, and in binary."""
     return [
         _message(
             name,
-            _input_cloudevent(types, data, schemas),
+            _input_cloudevent(types, data, schemas, action=action),
             key,
             _headers({}, {"content-type": INPUT_CONTENT_TYPE}),
             description=STRUCTURED_INPUT,
@@ -511,6 +527,7 @@ def _messages(schemas: dict[str, Any]) -> dict[Topic, list[dict[str, Any]]]:
                 _schema(model, schemas),
                 "ticket id, agent:<id> or customer:<id>",
                 schemas,
+                action=True,
             )
         ],
         Topic.TICKETS: _lifecycle_messages(schemas),

@@ -81,3 +81,20 @@ def test_data_base64_is_documented_and_data_beside_it_is_not() -> None:
     [message] = [m for m in channel(Topic.INBOUND)["messages"].values() if m["name"] == kind]
     both = orjson.loads(structured(kind, data=INTERACTION, data_base64=encoded))
     assert errors(message["payload"], both) != []
+
+
+def test_only_actions_document_the_extensions_the_ingress_sets_on_actions() -> None:
+    """``switchboardrules``, ``authtype`` and ``authid`` are set on actions: the inbound
+    topic's events never carry them, and its message had listed them."""
+
+    def extensions(topic: Topic) -> set[str]:
+        structured = [m for m in channel(topic)["messages"].values() if "binary" not in m["name"]]
+        return {
+            name
+            for m in structured
+            for name in m["payload"]["allOf"][1]["properties"]
+            if name in ("switchboardrules", "authtype", "authid")
+        }
+
+    assert extensions(Topic.INBOUND) == set()
+    assert extensions(Topic.ACTIONS) == {"switchboardrules", "authtype", "authid"}

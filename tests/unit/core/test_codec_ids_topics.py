@@ -109,3 +109,18 @@ def test_metric_key_sorts_dimensions() -> None:
     start = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     key = metric_key("sla", start, {"queue": "billing", "channel": "email"})
     assert key == "sla/2026-11-22T10:00:00Z/channel=email,queue=billing"
+
+
+def test_a_record_built_with_a_naive_time_still_carries_an_rfc3339_time() -> None:
+    """CloudEvents ``time`` is RFC 3339, which has no time without an offset: a naive time
+    is taken as UTC, as ``encode_event`` takes it, not written bare."""
+    from router.codec import encode_envelope
+
+    naive = datetime(2026, 1, 1, 10, 0)
+    for ticket_json in (None, b'{"id":"T-1"}'):
+        value = encode_envelope(
+            "e-1", "/s", "t", subject="T-1", time=naive, data={"at": naive}, ticket_json=ticket_json
+        )
+        event = orjson.loads(value)
+        assert event["time"] == "2026-01-01T10:00:00Z"
+        assert event["data"]["at"] == "2026-01-01T10:00:00Z"
