@@ -109,7 +109,8 @@ def identity_of(who: str) -> str | None:
         return f"email:{normalize_email(rest)}"
     if kind == "phone":
         return f"phone:{normalize_phone(rest)}"
-    if "@" in who:
+    keyed = bool(colon) and kind != "mailto" and _KEYED.fullmatch(who) is not None
+    if "@" in who and not keyed:  # chat:kim@example.com, voice:sip:a@pbx: their kind's
         with suppress(ValueError):
             return f"email:{normalize_email(who)}"
     with suppress(ValueError):

@@ -61,7 +61,13 @@ def parse_when(text: str, *, end: bool = False) -> datetime:
     """A day, ``YYYY-MM-DD`` or ``YYYYMMDD`` (midnight UTC; as an end, the midnight after:
     the day is included), or an ISO 8601 time (UTC when it names no offset). A week date
     (``2026-W49``: its Monday, to Python) is refused: as an end it cut a week to a day."""
-    text = text.strip()
+    try:
+        return _parse_when(text.strip(), end=end)
+    except OverflowError:  # 9999-12-31 as an end: its midnight after is past any datetime
+        raise ValueError(f"{text.strip()!r} is out of range: give a year up to 9998") from None
+
+
+def _parse_when(text: str, *, end: bool) -> datetime:
     if "W" in text.upper().partition("T")[0]:
         raise ValueError(f"{text!r} is a week; give a day as YYYY-MM-DD, or an ISO 8601 time")
     try:

@@ -69,3 +69,20 @@ def test_the_kind_of_an_identity_is_read_in_any_case(who: str, identity: str) ->
     """``Email:bob@example.com`` had been read as the address ``email:bob@example.com``
     (its local part ``Email:bob``): "no such customer", exit 0, Bob still stored."""
     assert identity_of(who) == identity
+
+
+@pytest.mark.parametrize(
+    ("who", "identity"),
+    [
+        ("chat:kim@example.com", "chat:kim@example.com"),
+        ("voice:sip:alice@pbx.example.com", "voice:sip:alice@pbx.example.com"),
+        ("CRM:a@b.com", "crm:a@b.com"),
+        ("mailto:Bob@Example.com", "email:bob@example.com"),
+        ("bob@example.com", "email:bob@example.com"),
+    ],
+)
+def test_an_identity_whose_value_holds_an_at_keeps_its_kind(who: str, identity: str) -> None:
+    """A chat visitor id, a SIP caller or a CRM id may hold an ``@``: they had been read as
+    the address ``email:chat:kim@example.com``, so ``forget`` said "no such customer",
+    exit 0, with the customer still stored."""
+    assert identity_of(who) == identity

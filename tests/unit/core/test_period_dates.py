@@ -36,3 +36,13 @@ def test_a_week_date_is_refused_saying_how_to_give_a_day(week: str) -> None:
     """``2026-W49`` is the Monday of that week to Python: as a --to, a week cut to a day."""
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         parse_when(week)
+
+
+@pytest.mark.parametrize(("when", "end"), [("9999-12-31", True), ("0001-01-01T00:00+01:00", False)])
+def test_a_day_past_what_a_time_can_hold_is_refused_not_a_traceback(when: str, end: bool) -> None:
+    """``--to 9999-12-31`` (everything, as some type it) had been an OverflowError
+    traceback from report, metrics verify and export, where any other bad date is one
+    line and exit 2."""
+    with pytest.raises(ValueError, match="out of range"):
+        parse_when(when, end=end)
+    assert parse_when("9999-12-30", end=True) == datetime(9999, 12, 31, tzinfo=UTC)
