@@ -55,14 +55,24 @@ GLUED_PART_MIN = 2
 Words = tuple[str, ...]
 
 
+#: The combining accents of Latin (and Greek and Cyrillic) letters, written decomposed.
+ACCENTS = re.compile("[\u0300-\u036f]")
+#: Latin letters no decomposition takes to a base letter, as people type them without.
+PLAIN_LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ı": "i"})
+#: Umlauts spelled out (``Mueller`` for ``Müller``), after the accents are gone.
+SPELLED_UMLAUT = re.compile(r"(?<=[a-z])(?:ae|oe|ue)|^(?:ae|oe|ue)")
+
+
 def fold(word: str) -> str:
-    """One spelling of a word for comparison: composed (NFC), case-folded, without
-    OPTIONAL_MARKS, and every Turkish i (dotted or dotless, either case) as ``i``: case
-    folding alone takes İ to i and a combining dot and keeps the dotless small i, so
-    ``İLKNUR``, ``Ilknur`` and ``ilknur`` would not meet. For comparing and keying
-    pseudonyms only: no text is rewritten to it."""
-    folded = unicodedata.normalize("NFC", word).casefold()
-    return OPTIONAL_MARKS.sub("", folded.replace("i\u0307", "i").replace("ı", "i"))
+    """One spelling of a word for comparison: case-folded, without OPTIONAL_MARKS, and
+    without the accents of a Latin letter, however the name was typed: ``José Müller``,
+    ``JOSE MULLER`` and ``Jose Mueller`` meet (and ``İLKNUR``, ``Ilknur``, ``ilknur``). A
+    name written without its accents had passed an export unreplaced. Another word may
+    fold alike (``Michal`` and ``Michael``): replaced too, which errs on the side of the
+    person. For comparing and keying pseudonyms only: no text is rewritten to it."""
+    plain = ACCENTS.sub("", unicodedata.normalize("NFD", word))
+    folded = unicodedata.normalize("NFC", plain).casefold().translate(PLAIN_LETTERS)
+    return SPELLED_UMLAUT.sub(lambda m: m[0][0], OPTIONAL_MARKS.sub("", folded))
 
 
 def name_words(name: str) -> Words:

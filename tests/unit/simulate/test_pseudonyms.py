@@ -517,6 +517,25 @@ def test_a_surname_first_display_name_is_the_same_person(display: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "written", ["Jose Muller", "Jose Mueller", "JOSE MÜLLER", "José Müller", "Müller, José"]
+)
+def test_a_name_written_without_its_accents_or_with_umlauts_spelled_out_is_replaced(
+    written: str,
+) -> None:
+    """ "José Müller" had been replaced only as spelled with its accents: "Jose Mueller"
+    in the text and ``Jose_Mueller_passport.pdf`` left the export with his name."""
+    names = Pseudonyms(b"key")
+    value = envelope(1, "jose.mueller@example.de")
+    value["data"]["customer"]["name"] = "Müller, José"
+    value["data"]["text"] = f"Regards, {written}"
+    value["data"]["attachments"] = [{"name": f"{written.replace(' ', '_')}_passport.pdf"}]
+    out = names.envelope(value)["data"]
+    whole = out["customer"]["name"]
+    assert out["text"] == f"Regards, {whole}"
+    assert out["attachments"] == [{"name": f"{whole}_passport.pdf"}]
+
+
+@pytest.mark.parametrize(
     "iban",
     [
         "DE89 3704 0044 0532 0130 00",
