@@ -382,6 +382,18 @@ async def preflight_kafka_redis(settings: Settings) -> None:
     await check_redis(settings)
 
 
+def whole_windows(period: Period, window_s: int) -> Period:
+    """``period`` widened to whole metric windows, saying so on stderr when it moved."""
+    whole = period.whole(window_s)
+    if whole != period:
+        err.print(
+            f"note: metric windows are {window_s:,} s: reading whole windows, {whole.spelled()}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return whole
+
+
 def period_or_exit(start: str, end: str) -> Period:
     """``--from``/``--to`` as a period, or one line naming the wrong option and exit 2."""
     from router.app.report import period_of

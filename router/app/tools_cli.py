@@ -26,6 +26,7 @@ from router.app.console import (
     run_interrupting,
     run_until_signal,
     settings_or_exit,
+    whole_windows,
     writable_or_exit,
 )
 from router.app.output import guarded, write_file
@@ -182,6 +183,7 @@ def report(
 
     period = period_or_exit(from_, to)
     settings = settings_or_exit()
+    period = whole_windows(period, settings.metrics_window_s)
     writable_or_exit(out_file)
     configure_logging(settings.log_format, "warning")  # on stderr: stdout is the result
 
@@ -223,6 +225,7 @@ def metrics_verify(
 
     period = period_or_exit(from_, to)
     settings = settings_or_exit()
+    period = whole_windows(period, settings.metrics_window_s)
     failed = False
     configure_logging(settings.log_format, "warning")  # on stderr: stdout is the result
 

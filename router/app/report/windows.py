@@ -40,6 +40,18 @@ class Period:
     def holds(self, at: datetime) -> bool:
         return self.start <= at < self.end
 
+    def whole(self, window_s: int) -> Period:
+        """The period widened to whole metric windows: a ``--from`` inside a window had
+        left that window out (its activity before and after the time given), and a
+        ``--to`` inside one counted the rest of it, while the report said the times
+        given. Windows align to the Unix epoch (``window_of``)."""
+        start, _ = window_of(self.start, window_s)
+        last, end = window_of(self.end, window_s)
+        return Period(start, last if last == self.end else end)
+
+    def spelled(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M:%S} to {self.end:%Y-%m-%d %H:%M:%S} UTC"
+
 
 @dataclass(frozen=True, slots=True)
 class Row:

@@ -46,3 +46,32 @@ def test_a_day_past_what_a_time_can_hold_is_refused_not_a_traceback(when: str, e
     with pytest.raises(ValueError, match="out of range"):
         parse_when(when, end=end)
     assert parse_when("9999-12-30", end=True) == datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def test_a_period_inside_metric_windows_is_read_as_whole_windows() -> None:
+    """``--from 17:41:30`` had left out the 17:41 window, which held the activity, while
+    the report said 17:41; a ``--to`` inside a window counted the rest of it."""
+    from router.app.report.windows import Period
+
+    at = datetime(2026, 12, 7, 17, 41, 30, tzinfo=UTC)
+    period = Period(at, datetime(2026, 12, 7, 17, 43, 0, tzinfo=UTC))
+    whole = period.whole(60)
+    assert (whole.start, whole.end) == (at.replace(second=0), period.end)
+    assert whole.holds(datetime(2026, 12, 7, 17, 41, tzinfo=UTC))
+    inside = Period(period.start, datetime(2026, 12, 7, 17, 42, 10, tzinfo=UTC)).whole(60)
+    assert inside.end == datetime(2026, 12, 7, 17, 43, tzinfo=UTC)
+    assert period_of("2026-12-07", "2026-12-07").whole(60) == period_of("2026-12-07", "2026-12-07")
+
+
+def test_the_tools_say_on_stderr_when_they_widened_the_period(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from router.app.console import whole_windows
+
+    whole_windows(period_of("2026-12-07T17:41:30Z", "2026-12-07T17:43Z"), 60)
+    assert capsys.readouterr().err.strip() == (
+        "note: metric windows are 60 s: reading whole windows, "
+        "2026-12-07 17:41:00 to 2026-12-07 17:43:00 UTC"
+    )
+    whole_windows(period_of("2026-12-07", "2026-12-07"), 60)
+    assert capsys.readouterr().err == ""
