@@ -167,11 +167,12 @@ def recompute(
     definitions: dict[str, set[str]] = defaultdict(set)
     tickets: dict[str, Ticket] = {}
     waits: dict[str, float] = {}  # waiting tickets: since when, as the metrics role keeps it
+    queues: set[str] = set()  # every queue a ticket was in: its gauges go on, at zero
     current: datetime | None = None
     for at, event_type, data in sorted(events.values(), key=lambda e: e[0]):
         start, _ = window_of(at, window_s)
         if current is not None and start != current:
-            _backlog(tickets, waits, start=current, window_s=window_s, counters=counters, meta=meta)
+            _backlog(tickets, waits, current, window_s, counters, meta, queues)
         current = start
         snapshot = data.get("ticket")
         if isinstance(snapshot, dict):
@@ -189,7 +190,7 @@ def recompute(
                 if c.definition:
                     definitions[key].add(c.definition)
     if current is not None:
-        _backlog(tickets, waits, start=current, window_s=window_s, counters=counters, meta=meta)
+        _backlog(tickets, waits, current, window_s, counters, meta, queues)
     return [
         Row(metric, start, dims, dict(counters[key]), tuple(sorted(definitions.get(key, ()))))
         for key, (metric, start, dims) in meta.items()
@@ -197,24 +198,26 @@ def recompute(
     ]
 
 
-def _backlog(
+def _backlog(  # noqa: PLR0917 - the state of one replay, passed along
     tickets: dict[str, Ticket],
     waits: dict[str, float],
-    *,
     start: datetime,
     window_s: int,
     counters: dict[str, dict[str, int]],
     meta: dict[str, tuple[str, datetime, dict[str, str]]],
+    queues: set[str],
 ) -> None:
-    """The per-queue gauges as ``consumers/state/backlog.py`` keeps them, at window end."""
+    """The per-queue gauges as ``consumers/state/backlog.py`` keeps them, at window end.
+    A queue once seen reports zeros, not gaps: ``queues`` holds every queue a ticket was
+    in (a queue a transfer or an escalation emptied had kept its last figures)."""
     end = start + timedelta(seconds=window_s)
-    for ticket in tickets.values():
-        dims = {"queue": ticket.queue or "none"}
-        key = metric_key("workload", start, dims)
-        meta[key] = ("workload", start, dims)
-        gauges = counters[key]
-        for name in GAUGES:  # a queue once seen reports zeros, not gaps
+    queues.update(ticket.queue or "none" for ticket in tickets.values())
+    for queue in queues:
+        gauges = _gauges(start, queue, counters, meta)
+        for name in GAUGES:
             gauges.setdefault(name, 0)
+    for ticket in tickets.values():
+        gauges = _gauges(start, ticket.queue or "none", counters, meta)
         if ticket.status in SETTLED:
             continue
         gauges["open"] += 1
@@ -223,3 +226,15 @@ def _backlog(
             since = waits.get(ticket.id, ticket.created_at.timestamp())
             age = max(0, round(end.timestamp() - since))
             gauges["oldest_waiting_seconds"] = max(gauges["oldest_waiting_seconds"], age)
+
+
+def _gauges(
+    start: datetime,
+    queue: str,
+    counters: dict[str, dict[str, int]],
+    meta: dict[str, tuple[str, datetime, dict[str, str]]],
+) -> dict[str, int]:
+    dims = {"queue": queue}
+    key = metric_key("workload", start, dims)
+    meta[key] = ("workload", start, dims)
+    return counters[key]
