@@ -15,7 +15,12 @@ router's own code does the work, against the in-memory thread store:
   real actions would;
 - a customer who runs out of patience closes the ticket unresolved (``lifecycle.abandoned``);
 - a ticket the customer reopens stays with its assignee, as in the router (it does not
-  wait in line again): that agent answers and resolves it again when a seat is free.
+  wait in line again): that agent answers and resolves it again when a seat is free;
+- a ticket a rule assigns to a named agent (``assign:``) is that agent's, as the timers
+  role offers it to them: taken when they are on shift with a free seat on its channel,
+  else it waits for them, oldest first. When they are off shift, not on the roster or
+  have no seat on its channel, the offer would lapse unaccepted (``accept_timeout``):
+  the ticket goes to the line, at once (accept timeouts are not simulated).
 
 Random durations are drawn from a generator seeded by (roster seed, ticket, round), so
 two rosters compared on one day see the same handling time for the same ticket.
@@ -35,7 +40,7 @@ from typing import Any, cast
 
 import orjson
 
-from consumers.domain.assignment import assign_event_id, assigned
+from consumers.domain.assignment import assign_event_id, assigned, offer_pending, unassigned
 from consumers.domain.lifecycle import abandoned, apply_action
 from consumers.domain.outputs import Change
 from consumers.routing import RoutingHandler
@@ -70,6 +75,9 @@ class Kind(IntEnum):
     ABANDON = 2
     SHIFT_ON = 3
 
+
+NAMED = "named"
+"""The patience member of a ticket waiting for the agent a rule assigned it to."""
 
 SHIFT_WEEK = timedelta(days=7)
 MAX_WEEKS = 52
@@ -127,8 +135,11 @@ class Simulation:
         self.skipped: list[tuple[int, str]] = []
         self._working: dict[str, tuple[str, float, float]] = {}  # ticket -> agent, work, start
         self._nth: dict[str, int] = {}  # ticket -> its place in the order tickets came in
-        # agent -> channel -> reopened tickets it owes an answer, oldest first
+        # agent -> channel -> tickets it owes an answer (reopened, or assigned to it by a
+        # rule), oldest first
         self._owed: dict[str, dict[str, dict[str, None]]] = {}
+        self._named: dict[str, str] = {}  # ticket -> agent a rule named, until it answers
+        self._lapsing: list[Ticket] = []  # named to an agent who cannot take them now
         # ticket -> (ticket, version) as this simulation last committed it; dropped when the
         # router publishes a snapshot of it (it committed a change of its own)
         self._mine: dict[str, tuple[Ticket, int]] = {}
@@ -207,20 +218,32 @@ class Simulation:
         pending = (
             at
             for at, kind, _, ticket_id, member in self._heap
-            if kind == Kind.ABANDON and self.line.current.get(ticket_id) == member
+            if kind == Kind.ABANDON and self._waits(ticket_id, member)
         )
         return max(pending, default=self.now)
+
+    def _waits(self, ticket_id: str, member: str) -> bool:
+        """Does the ticket still wait as it did when its customer's patience was drawn:
+        in line in that round, or for the agent a rule named?"""
+        if member == NAMED:
+            return ticket_id in self._named
+        return self.line.current.get(ticket_id) == member
 
     def _can_still_serve(self) -> bool:
         """Is some ticket in line one an agent could still take (one with its skills and
         a seat on its channel, on shift now or later in the run)? A ticket waiting for
         tomorrow's or next week's shift keeps the run going: that wait is real. One no
-        agent ever takes does not: it stays unserved, and said so (``_unserved``)."""
+        agent ever takes does not: it stays unserved, and said so (``_unserved``). A
+        ticket waiting for the agent a rule named keeps it going while that agent works
+        again."""
         for need in self.line.waiting_needs():
             channel, queue = need.split("|", 1)
             if self.floor.ever_serves(channel, queue):
                 return True
-        return False
+        return any(
+            self.floor.works_again(agent, self.outcomes[ticket_id].channel)
+            for ticket_id, agent in self._named.items()
+        )
 
     def _unserved(self, outcomes: list[Outcome]) -> list[str]:
         """Per queue with tickets no agent ever took, a line saying why when the roster
@@ -234,7 +257,10 @@ class Simulation:
             agents = self.floor.skilled(queue)
             channels = sorted({o.channel for o in left})
             untaken = [c for c in channels if not any(self.floor.takes(a, c) for a in agents)]
-            if not self.floor.states:  # every group of the roster has count 0
+            named = sorted({a for o in left if (a := self._named.get(o.ticket_id))})
+            if named:
+                why = f"still waiting for {', '.join(named)}, whom a rule assigns them to"
+            elif not self.floor.states:  # every group of the roster has count 0
                 why = "no agent is on the roster"
             elif not agents:
                 needs = self.rules.queues[queue].skills if queue in self.rules.queues else ()
@@ -287,7 +313,7 @@ class Simulation:
         when none could or ``MAX_WEEKS`` are laid out (what waits is unserved)."""
         if self._shifts_until is None or self._weeks_out >= MAX_WEEKS:
             return False
-        if next(self.line.waiting_needs(), None) is None:
+        if next(self.line.waiting_needs(), None) is None and not self._named:
             return False
         start = self._shifts_until
         self._weeks_out += 1
@@ -325,8 +351,22 @@ class Simulation:
                 headers = dict(record.headers or ())
                 why = headers.get("dlq.error", b"not an inbound event the router takes")
                 self.skipped.append((event.line, why.decode(errors="replace")))
-        if waiting or self._owed:
+        lapsing, self._lapsing = self._lapsing, []
+        for ticket in lapsing:
+            await self._lapse(ticket)
+        if waiting or lapsing or self._owed:
             await self._walk()
+
+    async def _lapse(self, named: Ticket) -> None:
+        """The agent a rule named cannot take the ticket (off shift, not on the roster, no
+        seat on its channel): the router's offer would lapse unaccepted after the accept
+        timeout and the ticket go to the line; here it goes at once."""
+        ticket, version = await self._read(named.id, named.customer_id)
+        if not offer_pending(ticket):  # seen twice, or changed since
+            return
+        change = unassigned(ticket, "accept_timeout", self._at())
+        event_id = derived_id(ticket.id, "simulated-lapse", str(ticket.assignment_round))
+        await self._commit(ticket, change, event_id, version)
 
     def _follow(self, ticket: Ticket) -> bool:
         """What the timers role does with every snapshot: free the seat of a settled or
@@ -336,7 +376,8 @@ class Simulation:
             self.floor.release(ticket.id, self.now)
         waits = self.line.follow(ticket)
         outcome = self.outcomes.get(ticket.id)
-        if outcome is None and waits:
+        named = self._newly_named(ticket)
+        if outcome is None and (waits or named):
             created = ticket.created_at.timestamp()
             outcome = Outcome(ticket.id, ticket.queue or "", ticket.channel, created, ticket)
             self.outcomes[ticket.id] = outcome
@@ -346,8 +387,11 @@ class Simulation:
             patience = self.roster.patience.get(ticket.channel)
             if patience is not None:
                 rng = self._random("patience", ticket)
-                member = self.line.current[ticket.id]
+                member = NAMED if named else self.line.current[ticket.id]
                 self._push(self.now + patience.sample(rng), Kind.ABANDON, ticket.id, member)
+        if named:  # it waits for that agent, behind what it owes already
+            self._named[ticket.id] = named
+            self._owed.setdefault(named, {}).setdefault(ticket.channel, {})[ticket.id] = None
         if outcome is not None:
             outcome.ticket = ticket
             if outcome.assigned_at is None:  # counted in the queue it waited in: a late
@@ -362,6 +406,29 @@ class Simulation:
                 owed = self._owed.setdefault(ticket.assignee, {})
                 owed.setdefault(ticket.channel, {})[ticket.id] = None
         return waits
+
+    def _newly_named(self, ticket: Ticket) -> str | None:
+        """The agent a rule has just assigned the ticket to, when on shift with a seat on
+        its channel (it waits for them); else None, and such a ticket lapses to the line.
+        A ticket no longer assigned to the agent it waited for (moved to another queue,
+        named anew) stops waiting for them."""
+        named = ticket.assignee if offer_pending(ticket) else None
+        if self._named.get(ticket.id) == named:
+            return None  # waits for them already, or was never named
+        self._unname(ticket.id, ticket.channel)
+        if named is None or (
+            named in self.floor.online and self.floor.takes(named, ticket.channel)
+        ):
+            return named
+        self._lapsing.append(ticket)
+        return None
+
+    def _unname(self, ticket_id: str, channel: str) -> str | None:
+        """The ticket no longer waits for the agent a rule named: that agent, if it did."""
+        agent = self._named.pop(ticket_id, None)
+        if agent is not None:
+            self._owed[agent][channel].pop(ticket_id, None)
+        return agent
 
     def _random(self, what: str, ticket: Ticket) -> random.Random:
         """The draws for one ticket, seeded by when it came in the day (not its id, which
@@ -384,10 +451,7 @@ class Simulation:
                 while tickets and floor.has_seat(agent, channel):
                     ticket_id = next(iter(tickets))
                     del tickets[ticket_id]
-                    outcome = self.outcomes[ticket_id]
-                    floor.take(agent, ticket_id, channel, outcome.queue, self.now)
-                    ticket, version = await self._read(ticket_id)
-                    await self._start_work(ticket, version, agent, None)
+                    await self._answer_owed(agent, ticket_id, channel)
                 if not tickets:
                     del owed[channel]
             if not owed:
@@ -402,14 +466,27 @@ class Simulation:
         for ticket in skipped:  # nobody could take it after all (it declined them): wait on
             self.line.follow(ticket)
 
-    async def _read(self, ticket_id: str) -> tuple[Ticket, int]:
+    async def _answer_owed(self, agent: str, ticket_id: str, channel: str) -> None:
+        """The agent takes a ticket it owes an answer: a reopened one, or one a rule
+        assigned to it, whose offer it accepts by working it."""
+        outcome = self.outcomes[ticket_id]
+        self.floor.take(agent, ticket_id, channel, outcome.queue, self.now)
+        ticket, version = await self._read(ticket_id)
+        assignment = None
+        if self._named.pop(ticket_id, None) is not None:
+            outcome.assigned_at, outcome.agent = self.now, agent
+            assignment = assigned(ticket, agent, "named", self._at(), accepted=True)
+        await self._start_work(ticket, version, agent, assignment)
+
+    async def _read(self, ticket_id: str, owner: str | None = None) -> tuple[Ticket, int]:
         """The ticket and its version: as last committed here when the router has not
         changed it since (every router commit of a ticket publishes its snapshot), else
-        read from the store as the sweep reads it."""
+        read from the store as the sweep reads it. ``owner``: its customer, for a ticket
+        not offered yet."""
         mine = self._mine.get(ticket_id)
         if mine is not None:
             return mine
-        owner = self.outcomes[ticket_id].ticket.customer_id
+        owner = owner or self.outcomes[ticket_id].ticket.customer_id
         [view] = await self.store.views([ViewRequest(owner, "", ticket_id=ticket_id)])
         if view.ticket is None:
             raise AssertionError(f"ticket {ticket_id} vanished from the store")
@@ -488,12 +565,14 @@ class Simulation:
         await self._commit(ticket, change, event_id, version)
 
     async def _abandon(self, ticket_id: str, member: str) -> None:
-        if self.line.current.get(ticket_id) != member:
+        if not self._waits(ticket_id, member):
             return  # an agent took it in time
         ticket, version = await self._read(ticket_id)
         change = abandoned(ticket, self._at(), self.rules)
-        self.outcomes[ticket_id].abandoned_at = self.now
-        self.line.leave(ticket_id)
+        outcome = self.outcomes[ticket_id]
+        outcome.abandoned_at = self.now
+        if self._unname(ticket_id, outcome.channel) is None:
+            self.line.leave(ticket_id)
         if change is not None:
             event_id = derived_id(ticket_id, "simulated-abandon", member)
             await self._commit(ticket, change, event_id, version)

@@ -95,9 +95,12 @@ class Floor:
         one with the queue's skills and a seat on the channel, on shift now or with a
         shift still to come? False when the roster lacks the skills or the seat, or
         nobody who has them works again before the run's shifts end."""
-        return any(
-            self.takes(a, channel) and (a in self.online or self._shifts_left.get(a, 0) > 0)
-            for a in self.skilled(queue)
+        return any(self.works_again(a, channel) for a in self.skilled(queue))
+
+    def works_again(self, agent_id: str, channel: str) -> bool:
+        """Has the agent a seat on ``channel`` and is it on shift now or later in the run?"""
+        return self.takes(agent_id, channel) and (
+            agent_id in self.online or self._shifts_left.get(agent_id, 0) > 0
         )
 
     def choose(self, request: AssignRequest) -> str | None:

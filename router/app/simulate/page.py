@@ -27,7 +27,8 @@ CHARTS = (
 
 DEFINITIONS = (
     ("Offered", "Tickets that waited in line for an agent (new tickets, and tickets back "
-     "in line), counted in the interval they were created."),
+     "in line) or for the agent a rule assigned them to, counted in the interval they "
+     "were created."),
     ("P(wait)", "Share of offered tickets that did not get an agent at once."),
     ("Wait", "Time from creation to an agent, over handled tickets (0 for those that did "
      "not wait); mean, median and 90th percentile."),

@@ -1,8 +1,9 @@
 """What a simulation measured, as the contract's ``simulate --json`` shape.
 
-Per ticket offered (it waited in line for an agent, as ``waiting_member`` says): when it
-was created, when an agent took it or the customer gave up, and its SLA clocks as the
-router left them. Per 30 minutes: the same counts by creation time, and the agents' time.
+Per ticket offered (it waited in line for an agent, as ``waiting_member`` says, or for
+the agent a rule assigned it to): when it was created, when an agent took it or the
+customer gave up, and its SLA clocks as the router left them. Per 30 minutes: the same
+counts by creation time, and the agents' time.
 
 Definitions (the README's staffing section repeats them):
 - ``p_wait``: share of offered tickets that did not get an agent at once (answered
@@ -69,7 +70,7 @@ class Spans:
 
 @dataclass(slots=True)
 class Outcome:
-    """One ticket that waited in line for an agent."""
+    """One ticket that waited in line for an agent, or for the agent a rule named."""
 
     ticket_id: str
     queue: str
