@@ -80,6 +80,14 @@ async def run(request: Request, out: Console, err: Console) -> None:
         found_text = dump_roster(found.roster)
         runs.append((f"{names[0]} sized for {request.target}", found.result.report))
         err.print(f"{found.runs} runs; head count {found.roster.head_count()}", highlight=False)
+        if found.unsized:
+            groups = ", ".join(found.unsized)
+            err.print(
+                f"note: {groups}: no shift in the simulated period, kept as given",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         _warn(found.result, request, err)
     else:
         result = await _run(rules, roster, day, request, err=err, name=names[0])

@@ -98,6 +98,7 @@ class Result:
     wall_s: float
     skipped: list[tuple[int, str]]  # events file line, why the router could not take it
     unserved: list[str]  # per queue whose tickets were never served: how many, and why
+    on_shift: frozenset[str] = frozenset()  # agents on shift at some time in the run
 
 
 class _NoPresence:
@@ -210,7 +211,10 @@ class Simulation:
         )
         wall = time.perf_counter() - started
         unserved = self._unserved(outcomes)
-        return Result(figures, outcomes, total, self.deadlettered, wall, self.skipped, unserved)
+        on_shift = frozenset(a for a, spans in self.floor.shifts.items() if spans)
+        return Result(
+            figures, outcomes, total, self.deadlettered, wall, self.skipped, unserved, on_shift
+        )
 
     def _last_give_up(self) -> float:
         """When the last customer still in line runs out of patience; now if none will

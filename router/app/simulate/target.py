@@ -7,7 +7,10 @@ assignment: first every group is doubled until the target is met (or a limit say
 cannot be), then each group in turn is cut to the smallest count that still meets it,
 the others staying as they are. Handling times and patience are drawn per ticket (see
 ``engine``), so every run of the search replays the same work and only staffing
-changes. Named agents (``id:``) are kept as they are.
+changes. Named agents (``id:``) are kept as they are, and so is a group none of whose
+agents is on shift while the day is worked (a weekend group on a Monday): the day says
+nothing about it, and cutting it to nobody would print a roster without the weekend as
+meeting the target.
 
 A target the day cannot measure fails at once instead of after every doubling: no
 ticket has its clock, or, with every group staffed and every ticket served, no such
@@ -83,6 +86,7 @@ class Found:
     roster: Roster
     result: Result
     runs: int
+    unsized: list[str]  # groups with no shift in the simulated period, kept as given
 
 
 async def search(
@@ -115,7 +119,8 @@ async def search(
             step(f"run {len(done)}: {shown}: {target.sla} {_share(result, target)} ({met})")
         return result
 
-    counts = {s.name: s.count for s in roster.staff if s.group}
+    given = {s.name: s.count for s in roster.staff if s.group}
+    counts = dict(given)
     best = await run(counts)
     if not any(_has_clock(o.ticket, target.sla) for o in best.outcomes):
         raise ConfigError(
@@ -148,7 +153,13 @@ async def search(
         counts = doubled
         best = await run(counts)
         doublings += 1
+    unsized = []
     for group in groups:
+        if counts[group] and not _works_in(best, roster.with_counts(counts), group):
+            unsized.append(group)
+            counts[group] = given[group]
+            best = await run(counts)  # the same figures: those agents never worked
+            continue
         low, high = 0, counts[group]  # high meets the target
         while low < high:
             middle = (low + high) // 2
@@ -160,7 +171,13 @@ async def search(
         counts[group] = high
     # ``best`` is the run of exactly these counts (the last one that met the target; a
     # run is deterministic), and each count was run and listed once
-    return Found(roster.with_counts(counts), best, len(done))
+    return Found(roster.with_counts(counts), best, len(done), unsized)
+
+
+def _works_in(result: Result, roster: Roster, group: str) -> bool:
+    """Was some agent of the group on shift at some time in the run?"""
+    [staff] = [s for s in roster.staff if s.group and s.name == group]
+    return any(a in result.on_shift for a in staff.agent_ids())
 
 
 def _refuse_clashes(roster: Roster) -> None:

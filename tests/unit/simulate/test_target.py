@@ -163,3 +163,32 @@ def _line(minute: float, who: str, text: str) -> str:
             },
         }
     ).decode()
+
+
+WEEKDAYS = (
+    "{" + ", ".join(f'{d}: ["08:00-18:00"]' for d in ("mon", "tue", "wed", "thu", "fri")) + "}"
+)
+WEEKEND = '{sat: ["08:00-18:00"], sun: ["08:00-18:00"]}'
+
+
+def test_a_group_with_no_shift_in_the_simulated_period_keeps_its_count(tmp_path: Path) -> None:
+    """A Monday says nothing about the weekend group: it had been cut to nobody and the
+    roster printed as meeting the target, weekends unstaffed."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_TEXT, encoding="utf-8")
+    agents = (
+        f"  - {{group: weekday, count: 2, shifts: {WEEKDAYS}}}\n"
+        f"  - {{group: weekend, count: 2, shifts: {WEEKEND}}}\n"
+    )
+    roster_file = tmp_path / "roster.yaml"
+    roster_file.write_text(roster(agents, "{fixed: 5m}"), encoding="utf-8")
+    events = tmp_path / "day.jsonl"
+    lines = [_line(9 * 60 + i * 5.0, f"g{i}", "hello") for i in range(6)]  # Monday 09:00
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    request = Request(roster_file, events, rules, target=Target("first_response", 0.9))
+    out, err = io.StringIO(), io.StringIO()
+    asyncio.run(command.run(request, Console(file=out), Console(file=err, width=200)))
+    found = loads_roster(out.getvalue(), "found.yaml")
+    assert {s.name: s.count for s in found.staff} == {"weekday": 1, "weekend": 2}
+    notes = [line for line in err.getvalue().splitlines() if line.startswith("note:")]
+    assert notes == ["note: weekend: no shift in the simulated period, kept as given"]
