@@ -56,6 +56,13 @@ class Target:
         shares = [p["sla"].get(self.sla) for p in parts]
         return all(s is None or s >= self.share for s in shares) and shares[0] is not None
 
+    def missed_in(self, report: dict[str, Any]) -> dict[str, float]:
+        """The queues whose tickets had this clock and fell short, with their share: the
+        target is judged per queue, so the day's share alone does not say why a run
+        missed it."""
+        shares = {q: f["sla"].get(self.sla) for q, f in report["queues"].items()}
+        return {q: s for q, s in shares.items() if s is not None and s < self.share}
+
 
 def parse_target(text: str) -> Target:
     """``first_response=90%`` (or ``=90``): PCT is a percentage. ConfigError naming the
@@ -115,8 +122,8 @@ async def search(
         done[key] = result
         if step:
             shown = ", ".join(f"{g}={counts[g]}" for g in groups)
-            met = "met" if target.met_by(result.report) else "missed"
-            step(f"run {len(done)}: {shown}: {target.sla} {_share(result, target)} ({met})")
+            verdict = _verdict(result, target)
+            step(f"run {len(done)}: {shown}: {target.sla} {_share(result, target)} ({verdict})")
         return result
 
     given = {s.name: s.count for s in roster.staff if s.group}
@@ -216,6 +223,26 @@ def _measured(result: Result, target: Target) -> float | None:
     """The day's share of the target's clocks met; None when none was met or due."""
     share: float | None = result.report["overall"]["sla"].get(target.sla)
     return share
+
+
+def _verdict(result: Result, target: Target) -> str:
+    """``met``, or ``missed`` and the queues that missed it (``missed: tech 93.1%``)."""
+    if target.met_by(result.report):
+        return "met"
+    missed = target.missed_in(result.report)
+    queues = ", ".join(
+        f"{q or '(none)'} {_below(s, target.share)}" for q, s in sorted(missed.items())
+    )
+    return f"missed: {queues}" if queues else "missed"
+
+
+def _below(share: float, target: float) -> str:
+    """A share under the target, with the decimals that show it is (94.96 % of a 95 %
+    target is ``94.96%``, not ``95.0%``)."""
+    for digits in range(1, 4):
+        if round(share * 100, digits) < target * 100:
+            break
+    return f"{share:.{digits}%}"
 
 
 def _share(result: Result, target: Target) -> str:

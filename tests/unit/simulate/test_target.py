@@ -192,3 +192,32 @@ def test_a_group_with_no_shift_in_the_simulated_period_keeps_its_count(tmp_path:
     assert {s.name: s.count for s in found.staff} == {"weekday": 1, "weekend": 2}
     notes = [line for line in err.getvalue().splitlines() if line.startswith("note:")]
     assert notes == ["note: weekend: no shift in the simulated period, kept as given"]
+
+
+def test_a_run_that_misses_names_the_queues_that_missed() -> None:
+    """The target is judged per queue: the progress line says which queue missed it and
+    by how much, not only the day's share (71 %, from a general queue at 100 %)."""
+    day = [message(i * 1.0, f"b{i}", "invoice") for i in range(30)]
+    day += [message(i * 1.0 + 0.5, f"g{i}") for i in range(60)]
+    day.sort(key=lambda e: e.at)
+    agents = (
+        f"  - {{group: billing, count: 1, skills: [billing], shifts: {ALL_WEEK}}}\n"
+        f"  - {{group: plain, count: 9, shifts: {ALL_WEEK}}}\n"
+    )
+    text = roster(agents, "{fixed: 4m}")
+    steps: list[str] = []
+    target = Target("first_response", 0.9)
+    asyncio.run(
+        search(
+            RULES,
+            loads_roster(text, "r.yaml"),
+            day,
+            target,
+            reopen_window_s=86400,
+            step=steps.append,
+        )
+    )
+    first = run(text, day).report
+    billing = first["queues"]["billing"]["sla"]["first_response"]
+    assert billing < 0.9 <= first["queues"]["general"]["sla"]["first_response"]
+    assert steps[0].endswith(f"(missed: billing {billing:.1%})"), steps[0]
