@@ -162,7 +162,8 @@ async def _run(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
+    # a bar is for a terminal: elsewhere (a log, a pipe) it would leave an empty line
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"simulating {name}", total=len(day))
         result = await simulate(
             rules,

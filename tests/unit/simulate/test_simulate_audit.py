@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from router.app.simulate.command import table
+from router.app.simulate import command
+from router.app.simulate.command import Request, table
 from router.app.simulate.day import read_day
 from router.app.simulate.roster import loads_roster
 from router.app.simulate.target import Target, search
@@ -102,3 +103,19 @@ def test_the_table_shows_unserved_after_abandoned() -> None:
         "billing": ["2", "0", "0", "2"],
         "general": ["1", "1", "0", "0"],
     }
+
+
+def test_stderr_that_is_no_terminal_gets_no_empty_line_from_the_progress_bar(
+    tmp_path: Path,
+) -> None:
+    """A log of the run (stderr to a file) had an empty line where the bar had been."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nqueues: {general: {}}\ndefaults: {queue: general}\n")
+    roster_file = tmp_path / "roster.yaml"
+    roster_file.write_text(roster(f"  - {{id: a, shifts: {ALL_WEEK}}}\n"))
+    events = tmp_path / "day.jsonl"
+    events.write_bytes(message(0, "a").value + b"\n")
+    err = io.StringIO()
+    request = Request(roster_file, events, rules)
+    asyncio.run(command.run(request, Console(file=io.StringIO()), Console(file=err, width=200)))
+    assert "" not in err.getvalue().splitlines(), err.getvalue()
