@@ -40,7 +40,9 @@ def parse_shift(text: str) -> Shift:
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if m1 > 59 or m2 > 59 or start > 1440 or end > 1440:
         raise ValueError(f"'{text}' has a time that does not exist (use 00:00 to 24:00)")
-    if end <= start:
+    if end == start:
+        raise ValueError(f"shift '{text}' is empty (it ends as it starts)")
+    if end < start:
         raise ValueError(
             f"shift '{text}' ends before it starts; split a night shift over two days "
             "(22:00-24:00 and 00:00-06:00)"

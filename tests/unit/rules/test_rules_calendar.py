@@ -143,7 +143,7 @@ def test_parse_shift(text: str, expected: tuple[int, int]) -> None:
     [
         ("9-17", "is not a shift"),
         ("17:00-09:00", "ends before it starts"),
-        ("09:00-09:00", "ends before it starts"),
+        ("09:00-09:00", "is empty"),
         ("09:61-10:00", "does not exist"),
         ("23:00-25:00", "does not exist"),
     ],

@@ -220,6 +220,8 @@ def test_a_wrong_number_is_named_as_given(agent: str, message: str) -> None:
         ('{mon: ["9-17"]}', "r.yaml:4:28: '9-17' is not a shift like 09:00-17:00"),
         ('{mon: ["09:00-25:00"]}', "r.yaml:4:28: '09:00-25:00' has a time that does not exist"),
         ('{funday: ["09:00-17:00"]}', "r.yaml:4:22: unknown weekday 'funday'"),
+        # said to be empty, not to end before it starts
+        ('{mon: ["10:00-10:00"]}', "r.yaml:4:28: shift '10:00-10:00' is empty"),
     ],
 )
 def test_a_bad_shift_is_one_error(shifts: str, message: str) -> None:
