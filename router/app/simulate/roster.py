@@ -14,7 +14,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -413,6 +413,7 @@ class RosterCompiler(SectionCompiler):
             if len(self.errors) == before:
                 items = shifts_node.items if isinstance(shifts_node, YSeq) else (shifts_node,)
                 hours[day] = tuple(str(i.value) for i in items if isinstance(i, YScalar))
+                self._overlapping(day, parsed[day], items)
         if zone is None or week is None or len(self.errors) > errors:
             return hours, None
         try:
@@ -424,6 +425,29 @@ class RosterCompiler(SectionCompiler):
             )
             self.error(node.mark, f"shifts of '{name}': {exc}", hint)
             return hours, None
+
+    def _overlapping(
+        self, day: str, shifts: tuple[tuple[int, int], ...], items: Sequence[YNode]
+    ) -> None:
+        """Each shift that starts before an earlier one of its day ends, reported where
+        it is written (the calendar would only say that the day's shifts overlap)."""
+        if len(shifts) != len(items):  # "closed", or no shift
+            return
+        written = sorted(
+            (
+                (shift, str(item.value), item.mark)
+                for shift, item in zip(shifts, items, strict=True)
+                if isinstance(item, YScalar)
+            ),
+            key=lambda w: w[0],  # stable: of two equal shifts, the second is reported
+        )
+        latest: tuple[tuple[int, int], str] | None = None  # the shift that ends last
+        for shift, text, mark in written:
+            if latest is not None and shift[0] < latest[0][1]:
+                hint = 'shifts of one day must not overlap: mon: ["09:00-12:00", "13:00-17:00"]'
+                self.error(mark, f"shift '{text}' on {day} overlaps '{latest[1]}'", hint)
+            if latest is None or shift[1] > latest[0][1]:
+                latest = (shift, text)
 
     def _handling(self, node: YNode | None, mark: Mark) -> tuple[HandlingRule, ...]:
         if node is None:

@@ -222,6 +222,15 @@ def test_a_wrong_number_is_named_as_given(agent: str, message: str) -> None:
         ('{funday: ["09:00-17:00"]}', "r.yaml:4:22: unknown weekday 'funday'"),
         # said to be empty, not to end before it starts
         ('{mon: ["10:00-10:00"]}', "r.yaml:4:28: shift '10:00-10:00' is empty"),
+        # at the shift that overlaps, not at the 'shifts:' mapping
+        (
+            '{mon: ["09:00-17:00", "16:00-18:00"]}',
+            "r.yaml:4:43: shift '16:00-18:00' on mon overlaps '09:00-17:00'",
+        ),
+        (
+            '{tue: ["09:00-17:00", "09:00-17:00"]}',
+            "r.yaml:4:43: shift '09:00-17:00' on tue overlaps '09:00-17:00'",
+        ),
     ],
 )
 def test_a_bad_shift_is_one_error(shifts: str, message: str) -> None:
