@@ -75,7 +75,7 @@ async def run(request: Request, out: Console, err: Console) -> None:
             day,
             request.target,
             reopen_window_s=request.reopen_window_s,
-            step=lambda line: err.print(line, highlight=False),
+            step=lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True),
         )
         found_text = dump_roster(found.roster)
         runs.append((f"{names[0]} sized for {request.target}", found.result.report))

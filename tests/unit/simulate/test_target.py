@@ -221,3 +221,22 @@ def test_a_run_that_misses_names_the_queues_that_missed() -> None:
     billing = first["queues"]["billing"]["sla"]["first_response"]
     assert billing < 0.9 <= first["queues"]["general"]["sla"]["first_response"]
     assert steps[0].endswith(f"(missed: billing {billing:.1%})"), steps[0]
+
+
+def test_progress_lines_are_not_broken_on_a_narrow_stderr(tmp_path: Path) -> None:
+    """stderr to a file is 80 columns to rich: a run line naming the queues that missed
+    was broken in two there."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_TEXT, encoding="utf-8")
+    agents = f"  - {{group: billing, count: 1, skills: [billing], shifts: {ALL_WEEK}}}\n"
+    roster_file = tmp_path / "roster.yaml"
+    roster_file.write_text(roster(agents, "{fixed: 5m}"), encoding="utf-8")
+    events = tmp_path / "day.jsonl"
+    events.write_text("\n".join(_line(i, f"b{i}", "invoice") for i in range(6)) + "\n")
+    request = Request(roster_file, events, rules, target=Target("first_response", 0.9), json=True)
+    err = io.StringIO()
+    asyncio.run(command.run(request, Console(file=io.StringIO()), Console(file=err, width=40)))
+    lines = err.getvalue().splitlines()
+    runs = [line for line in lines if line.startswith("run ")]
+    assert any("(missed: billing " in line for line in runs), runs
+    assert all(line.endswith(")") for line in runs), runs
