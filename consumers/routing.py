@@ -30,6 +30,7 @@ from consumers.notify.replies import trimmed
 from consumers.outbox import Delivery, Send
 from consumers.runner import Record
 from consumers.state.agents import AgentStore
+from consumers.state.thread_reads import MessageOwner
 from consumers.state.threads import Commit, ThreadStore, ThreadView, ViewRequest
 from consumers.work import (
     ActionWork,
@@ -293,21 +294,34 @@ class RoutingHandler:
     async def _follow_replies(self, items: list[Inbound]) -> None:
         """A reply joins the ticket of the message it answers whoever sends it (a
         colleague in copy, a shared mailbox): such a message is routed as the ticket
-        owner's, and its sender becomes a participant. One read for the whole poll."""
+        owner's, and its sender becomes a participant. One read for the whole poll, and
+        one more when a reply names a message another customer's thread holds: a sender
+        whose own thread files one of its refs answers their own message. The global
+        index is first writer wins, so a Message-ID two customers' mails share (a shop
+        system stamping one id on every mail, or one copied on purpose) had routed a
+        customer's reply to their own mail into the other customer's ticket."""
         refs = [ref for item in items for ref in item.refs]
         found = iter(await self._store.message_tickets(refs))
-        survivors: dict[str, str] = {}  # a thread's holder, looked up once per poll
+        others: list[tuple[Inbound, MessageOwner]] = []
         for item in items:
             owners = [owner for _ in item.refs if (owner := next(found)) is not None]
             if owners and owners[0].customer_id != item.customer_id:
-                holder = owners[0].customer_id
-                if holder not in survivors:
-                    survivors[holder] = await self._store.survivor_of(holder)
-                # "": unknown, no participant; nor is the holder's survivor (merged since)
-                ours = survivors[holder] == item.customer_id
-                item.sender_id = None if ours else item.customer_id or None
-                item.customer_id = holder
-                item.ticket_id = owners[0].ticket_id
+                others.append((item, owners[0]))
+        asked = [(item, owner) for item, owner in others if item.customer_id]
+        own = await self._store.own_replies([(item.customer_id, item.refs) for item, _ in asked])
+        answering_own = {id(item) for (item, _), mine in zip(asked, own, strict=True) if mine}
+        survivors: dict[str, str] = {}  # a thread's holder, looked up once per poll
+        for item, owner in others:
+            if id(item) in answering_own:  # its own thread: found there by ``views``
+                continue
+            holder = owner.customer_id
+            if holder not in survivors:
+                survivors[holder] = await self._store.survivor_of(holder)
+            # "": unknown, no participant; nor is the holder's survivor (merged since)
+            ours = survivors[holder] == item.customer_id
+            item.sender_id = None if ours else item.customer_id or None
+            item.customer_id = holder
+            item.ticket_id = owner.ticket_id
 
     async def _round(
         self, items: list[Work], retries: int

@@ -247,6 +247,10 @@ class InMemoryThreadStore:
         """The customer of each ticket (None: no such ticket)."""
         return [self._owners.get(t) for t in ticket_ids]
 
+    async def own_replies(self, asked: list[tuple[str, list[str]]]) -> list[bool]:
+        """Whether each customer's own reply index files any of the refs (as Redis)."""
+        return [any(r in self._thread(c).replies for r in refs) for c, refs in asked]
+
     async def message_tickets(self, message_ids: list[str]) -> list[MessageOwner | None]:
         """The customer and ticket each message id was indexed under (None: unknown)."""
         return [self._messages.get(m) for m in message_ids]

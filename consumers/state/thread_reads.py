@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from router.events import Ticket
 from router.keys import Keys, ticket_field
-from router.redis import RedisClient, get_many, redis_errors, text
+from router.redis import Command, RedisClient, get_many, redis_errors, run_batch, text
 
 OWNER_SEP = "\x1f"
 MAX_MERGE_CHAIN = 16  # customers merged into one another in turn: a bound, not a limit
@@ -46,6 +46,19 @@ class ThreadReads:
         with redis_errors():
             raw = await get_many(self._r, [self._keys.message_owner(m) for m in message_ids])
         return [parse_owner(text(v)) if v else None for v in raw]
+
+    async def own_replies(self, asked: list[tuple[str, list[str]]]) -> list[bool]:
+        """For each (customer, reply refs): whether the customer's own reply index files
+        any of the refs, i.e. the customer answers a message of their own. One round
+        trip, pipelined."""
+        if not asked:
+            return []
+        commands: list[Command] = [
+            ("HMGET", self._keys.message_index(customer), *refs) for customer, refs in asked
+        ]
+        with redis_errors():
+            found = await run_batch(self._r, commands)
+        return [any(v is not None for v in values) for values in found]
 
     async def known_customers(self, identity_lists: list[list[str]]) -> list[str | None]:
         """The customer behind each list of identities, linking nothing: the owner of its

@@ -515,3 +515,18 @@ async def test_forget_keeps_the_owners_last_message_on_a_ticket_the_participant_
     assert seen.message == bobs
     assert seen.ticket is not None
     assert seen.ticket.participants == []
+
+
+async def test_own_replies_tells_whether_a_customers_own_thread_files_a_ref(store: Store) -> None:
+    """The router asks before routing a reply into the thread that holds its parent's id
+    first: a customer whose own thread files one of the refs answers their own mail."""
+    shared = "<same@shop.example>"
+    await commit(
+        store,
+        Commit(BOB, "b1", ticket("T-bob", BOB), 0, message_ids=[shared]),
+        Commit(ALICE, "a1", ticket("T-alice", ALICE), 0, message_ids=[shared, "<a1@x>"]),
+    )
+    assert await store.message_tickets([shared]) == [MessageOwner(BOB, "T-bob")]
+    asked = [(ALICE, ["<nope@x>", shared]), (ALICE, ["<nope@x>"]), ("C-carol", [shared])]
+    assert await store.own_replies(asked) == [True, False, False]
+    assert await store.own_replies([]) == []

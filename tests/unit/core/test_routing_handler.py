@@ -56,6 +56,7 @@ rules:
 """
 )
 ALICE, BOB, CAROL = "alice@example.com", "bob@example.com", "carol@example.com"
+IVY = "ivy@example.com"
 
 
 async def customer(store: InMemoryThreadStore, email: str) -> str:
@@ -73,8 +74,10 @@ def inbound(
     message_id: str = "",
     in_reply_to: str | None = None,
     references: tuple[str, ...] = (),
+    provider_id: str = "",
 ) -> ConsumerRecord[bytes, bytes]:
-    """An inbound record as the ingress writes it: a CloudEvent keyed by the sender."""
+    """An inbound record as the ingress writes it: a CloudEvent keyed by the sender (its
+    id from ``provider_id``, else the Message-ID)."""
     data = Interaction(
         channel="email",
         customer=Customer(email=email),
@@ -90,7 +93,7 @@ def inbound(
         metadata=metadata or {},
     )
     event = CloudEvent(
-        id=event_id(EMAIL_SOURCE, data.thread.message_id or ""),
+        id=event_id(EMAIL_SOURCE, provider_id or data.thread.message_id or ""),
         source=EMAIL_SOURCE,
         type=EventType.INTERACTION_RECEIVED,
         subject=data.sender_key(),
@@ -499,6 +502,32 @@ async def test_a_colleague_replying_to_the_thread_joins_it_as_a_participant() ->
     assert (after.id, after.customer_id) == (ticket.id, await customer(store, ALICE))
     assert after.participants == [await customer(store, BOB)]
     assert (await thread(store, BOB)).ticket is None  # Bob has no ticket of his own
+
+
+async def test_a_reply_to_a_message_of_ones_own_stays_in_ones_own_thread() -> None:
+    """Two customers' mails carried one Message-ID (a shop system stamping one id on
+    every mail, or one copied on purpose): the global reply index is first writer wins,
+    so Ivy's reply to her own mail went into Mallory's ticket, her words in his thread."""
+    store, broker = InMemoryThreadStore(), Broker()
+    shared = "<order-confirmation@shop.example>"
+    first = inbound("mallory@evil.example", "hi", 0, message_id=shared, provider_id="m")
+    await handler(store, broker).handle([first])
+    mallorys = snapshot(broker.take())
+    await handler(store, broker).handle(
+        [inbound(IVY, "my order is late", 1, message_id=shared, provider_id="i")]
+    )
+    ivys = snapshot(broker.take())
+    assert ivys.id != mallorys.id
+    reply = inbound(IVY, "any news?", 2, message_id="<i2@ivy>", in_reply_to=shared)
+    await handler(store, broker).handle([reply])
+    after = snapshot(broker.take())
+    assert (after.id, after.customer_id, after.contacts) == (ivys.id, ivys.customer_id, 2)
+    assert after.participants == []
+    # a third customer's reply to that id still joins the thread that holds it first
+    await handler(store, broker).handle(
+        [inbound(BOB, "me too", 3, message_id="<b3@bob>", in_reply_to=shared)]
+    )
+    assert snapshot(broker.take()).id == mallorys.id
 
 
 async def test_a_ticket_names_its_latest_senders_only_so_its_records_stay_small(
