@@ -169,6 +169,7 @@ class NotifierHandler:
         contacts = await self._threads.contacts(
             [(t.customer_id, t.id) for _, _, t in events],
             [answered_customer(event.data or {}) for _, event, _ in events],
+            [answers_participant(event.data or {}) for _, event, _ in events],
         )
         settled: list[tuple[str, Outcome, str]] = []  # written once the dead letters are out
         planned: list[tuple[Delivery, Ticket, Mapping[str, Any], Record, Any]] = []
@@ -190,7 +191,10 @@ class NotifierHandler:
                 log.warning("notification_no_recipient", ticket_id=ticket.id, event_id=event.id)
                 self._tally("none", "no_recipient")
             thread = answered_thread(event.data or {})
-            planned += [(d, ticket, contact, record, thread) for d in deliveries]
+            shown = ticket  # to a participant, not the customer's subject either
+            if answers_participant(event.data or {}):
+                shown = ticket.model_copy(update={"subject": None})
+            planned += [(d, shown, contact, record, thread) for d in deliveries]
         # a batch's pages first: a burst of auto-replies (anyone can post to a web form)
         # must not hold up the notify targets' messages behind it on a slow provider
         planned.sort(key=lambda p: p[0].kind != "notify")
@@ -690,6 +694,14 @@ def answered_customer(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     reply_to = data.get("reply_to")
     customer = reply_to.get("customer") if isinstance(reply_to, Mapping) else None
     return customer if isinstance(customer, Mapping) and customer else None
+
+
+def answers_participant(data: Mapping[str, Any]) -> bool:
+    """Whether an auto-reply answers a sender who is not the ticket's customer (a reply
+    joining another customer's thread): they get nothing of that customer's, not their
+    CRM profile (a template's ``customer.name``), nor the ticket's subject."""
+    reply_to = data.get("reply_to")
+    return isinstance(reply_to, Mapping) and reply_to.get("participant") is True
 
 
 def answered_thread(data: Mapping[str, Any]) -> Mapping[str, Any] | None:

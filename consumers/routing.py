@@ -430,7 +430,15 @@ class RoutingHandler:
                 item, placed.ticket, at, handled=placed.handled
             )
         else:
-            out = self._route(item.cause, item.interaction, placed, at, view, known=known)
+            out = self._route(
+                item.cause,
+                item.interaction,
+                placed,
+                at,
+                view,
+                known=known,
+                participant=item.sender_id is not None,
+            )
         ticket = out.ticket if out else None
         outputs = out.records if out else []
         key = thread_key(item.interaction)
@@ -550,7 +558,10 @@ class RoutingHandler:
         view: ThreadView,
         *,
         known: Known | None = None,
+        participant: bool = False,
     ) -> LifecycleOutputs | None:
+        """``participant``: the sender is not the ticket's customer (a reply joining the
+        thread of the message it answers, ``_follow_replies``)."""
         if placed.ticket is None:
             return None
         rules = self._rules()
@@ -612,7 +623,7 @@ class RoutingHandler:
                 etype,
                 **data,
                 **({"thread": answered(interaction)} if email_reply else {}),
-                **({"reply_to": reply_to(interaction)} if reply else {}),
+                **({"reply_to": reply_to(interaction, participant=participant)} if reply else {}),
             )
         out.snapshot()
         return out
@@ -630,17 +641,20 @@ def answered(interaction: Interaction) -> dict[str, Any]:
     }
 
 
-def reply_to(interaction: Interaction) -> dict[str, Any]:
+def reply_to(interaction: Interaction, *, participant: bool = False) -> dict[str, Any]:
     """Whom an auto-reply answers, as the message it answers names them: its channel,
     sender, the inbox it was written to and the provider it came through. The notifier
     sends later, when the ticket's last message may be another's (a colleague's
-    reply-all), and answers from the number the customer wrote to."""
-    return {
+    reply-all), and answers from the number the customer wrote to. ``participant``: the
+    sender is not the ticket's customer, so nothing of the customer's (their CRM profile,
+    the ticket's subject) goes into what the notifier sends them."""
+    answers = {
         "channel": interaction.channel,
         "customer": interaction.customer.model_dump(mode="json", exclude_none=True),
         "inbox": interaction.inbox,
         "provider": interaction.metadata.get("provider"),
     }
+    return {**answers, "participant": True} if participant else answers
 
 
 def published_message(interaction: Interaction, event_id: str) -> dict[str, Any]:

@@ -156,11 +156,14 @@ class ThreadReads:
         self,
         tickets: list[tuple[str, str]],
         senders: Sequence[Mapping[str, Any] | None] = (),
+        strangers: Sequence[bool] = (),
     ) -> list[dict[str, Any]]:
         """For (customer, ticket) pairs: how to reach the customer, from the sender given
         for it (``senders``: the message an auto-reply answers) or else the ticket's last
         customer message, over the CRM profile (``email``, ``phone``, ``handles``,
-        ``name``). A ticket a merge carried over to the customer who absorbed its own
+        ``name``); a sender who is not the ticket's customer (``strangers``: a reply
+        joining another's thread) as they are, without that customer's profile. A ticket
+        a merge carried over to the customer who absorbed its own
         (``RedisThreadStore._carry_current_ticket``) is read where it is now: its
         snapshot still names the absorbed customer. One round trip, two more then."""
         raw = await self._contact_fields(tickets)
@@ -174,7 +177,12 @@ class ThreadReads:
         for i, found in zip(moved, await self._contact_fields(list(moved.values())), strict=True):
             raw[i] = found
         out = []
-        for (message, profile), sender in zip(raw, senders or [None] * len(raw), strict=True):
+        senders = senders or [None] * len(raw)
+        strangers = strangers or [False] * len(raw)
+        for (message, profile), sender, stranger in zip(raw, senders, strangers, strict=True):
+            if stranger and sender is not None:
+                out.append(dict(sender))
+                continue
             known = orjson.loads(profile) if profile else {}
             out.append({**known, **(sender if sender is not None else _last_sender(message))})
         return out

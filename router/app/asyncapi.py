@@ -200,6 +200,12 @@ LIFECYCLE_DATA: dict[EventType, tuple[dict[str, Schema], dict[str, Schema]]] = {
                     "customer": {"type": "object"},
                     "inbox": STR_OR_NULL,
                     "provider": STR_OR_NULL,
+                    "participant": {
+                        "const": True,
+                        "description": "present when the sender is not the ticket's "
+                        "customer (a reply that joined their thread): the notifier sends "
+                        "them nothing of the customer's (CRM profile, ticket subject)",
+                    },
                 },
             },
         },

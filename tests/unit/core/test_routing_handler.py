@@ -530,6 +530,38 @@ async def test_a_reply_to_a_message_of_ones_own_stays_in_ones_own_thread() -> No
     assert snapshot(broker.take()).id == mallorys.id
 
 
+async def test_an_auto_reply_to_a_colleague_says_it_answers_a_participant() -> None:
+    """The notifier must send a participant nothing of the ticket's customer (their CRM
+    name, the ticket's subject): the ``.notification`` tells it whom it answers."""
+    acknowledged = loads_ruleset(
+        """
+version: 1
+queues: {general: {}}
+defaults: {queue: general}
+rules:
+  - name: acknowledge
+    on: [ticket.created, message.received]
+    if: {channel: email}
+    then: {auto_reply: thanks}
+"""
+    )
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker, acknowledged).handle(
+        [inbound(ALICE, "printer broken", 0, message_id="<a1@x>")]
+    )
+    reply = inbound(BOB, "same here", 1, message_id="<b1@y>", in_reply_to="<a1@x>")
+    await handler(store, broker, acknowledged).handle([reply])
+    await handler(store, broker, acknowledged).handle(
+        [inbound(ALICE, "still broken", 2, message_id="<a2@x>", in_reply_to="<a1@x>")]
+    )
+    answered = [
+        (e["data"]["reply_to"]["customer"]["email"], e["data"]["reply_to"].get("participant"))
+        for r in broker.take()
+        if r.topic is Topic.TICKETS and (e := event(r))["type"].endswith(".notification")
+    ]
+    assert answered == [(ALICE, None), (BOB, True), (ALICE, None)]
+
+
 async def test_a_ticket_names_its_latest_senders_only_so_its_records_stay_small(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
