@@ -35,39 +35,40 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from router.errors import BackendUnavailable, ConfigError
 from router.limits import Limits, digest
 from router.settings import KafkaSettings, Settings
+from router.tls import ClientCertificate, load_client_certificate, unusable
 from router.topics import OutRecord, Topic, TopicNames
 
 log = structlog.get_logger("switchboard.kafka")
 
 BOOTSTRAP_SETTING = "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
+KEY_PASSWORD_SETTING = "SWITCHBOARD_KAFKA_SSL_PASSWORD"  # noqa: S105 - its name, not it
 
 
 def tls_context(kafka: KafkaSettings) -> ssl.SSLContext:
-    """The TLS context of the Kafka settings; a file that cannot be read or used is one
-    ConfigError naming its setting. A certificate file that holds the key too (one PEM
-    with both) needs no key file."""
+    """The TLS context of the Kafka settings; a file that cannot be read or used, or an
+    encrypted key without its pass phrase (``SWITCHBOARD_KAFKA_SSL_PASSWORD``), is one
+    ConfigError naming its setting, and never a prompt on the terminal
+    (``router.tls``). A certificate file that holds the key too (one PEM with both)
+    needs no key file."""
     try:
         ctx = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            "SWITCHBOARD_KAFKA_SSL_CAFILE", _unusable(kafka.ssl_cafile, exc)
-        ) from None
+        raise ConfigError("SWITCHBOARD_KAFKA_SSL_CAFILE", unusable(kafka.ssl_cafile, exc)) from None
     if kafka.ssl_keyfile and not kafka.ssl_keyfile.is_file():
         problem = f"cannot use {kafka.ssl_keyfile}: no such file"
         raise ConfigError("SWITCHBOARD_KAFKA_SSL_KEYFILE", problem)
     if kafka.ssl_certfile:
-        keyfile = str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
-        try:
-            ctx.load_cert_chain(str(kafka.ssl_certfile), keyfile)
-        except OSError as exc:
-            problem = _unusable(kafka.ssl_certfile, exc)
-            raise ConfigError("SWITCHBOARD_KAFKA_SSL_CERTFILE", problem) from None
+        password = kafka.ssl_password.get_secret_value() if kafka.ssl_password else None
+        certificate = ClientCertificate(
+            certfile=kafka.ssl_certfile,
+            keyfile=kafka.ssl_keyfile,
+            password=password,
+            certfile_setting="SWITCHBOARD_KAFKA_SSL_CERTFILE",
+            password_setting=KEY_PASSWORD_SETTING,
+            without_password=f"set {KEY_PASSWORD_SETTING} to it",
+        )
+        load_client_certificate(ctx, certificate)
     return ctx
-
-
-def _unusable(path: object, exc: BaseException) -> str:
-    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return f"cannot use {path}: {why}"
 
 
 def client_options(kafka: KafkaSettings) -> dict[str, Any]:

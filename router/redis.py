@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import hiredis
 import structlog
@@ -51,11 +51,14 @@ from redis.typing import EncodableT, KeyT
 from router.errors import BackendUnavailable, ConfigError, ScriptsReloaded
 from router.keys import Keys
 from router.settings import RedisSettings, Settings, cluster_seeds
+from router.tls import ClientCertificate, load_client_certificate, unusable
 
 log = structlog.get_logger("switchboard.redis")
 
 REDIS_SETTING = "SWITCHBOARD_REDIS_URL"
 TLS_SETTING = "SWITCHBOARD_REDIS_SSL_"
+KEY_PASSWORD_OPTION = "ssl_password"  # noqa: S105 - the option's name
+"""The URL option redis-py opens an encrypted client key with."""
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """The URL schemes that select the cluster client, and the scheme each stands for."""
 
@@ -137,25 +140,43 @@ async def serves_every_key(client: RedisClient) -> None:
 def check_tls_files(cfg: RedisSettings) -> None:
     """The TLS files of a ``rediss://`` URL, read now: one that cannot be read or used is
     a ConfigError naming its setting, as on the Kafka side, rather than a connection
-    error blamed on ``SWITCHBOARD_REDIS_URL`` at the first command."""
+    error blamed on ``SWITCHBOARD_REDIS_URL`` at the first command. An encrypted client
+    key is opened with the URL's ``?ssl_password=``, which redis-py reads from there too,
+    and never by a prompt on the terminal (``router.tls``); redis-py's cluster client
+    takes no pass phrase, so a cluster needs a key without one."""
     try:
         ctx = ssl.create_default_context(cafile=str(cfg.ssl_ca_certs) if cfg.ssl_ca_certs else None)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"{TLS_SETTING}CA_CERTS", _unusable(cfg.ssl_ca_certs, exc)) from None
+        raise ConfigError(f"{TLS_SETTING}CA_CERTS", unusable(cfg.ssl_ca_certs, exc)) from None
     if cfg.ssl_keyfile and not cfg.ssl_keyfile.is_file():
         raise ConfigError(f"{TLS_SETTING}KEYFILE", f"cannot use {cfg.ssl_keyfile}: no such file")
     if cfg.ssl_certfile:
-        keyfile = str(cfg.ssl_keyfile) if cfg.ssl_keyfile else None
-        try:
-            ctx.load_cert_chain(str(cfg.ssl_certfile), keyfile)
-        except OSError as exc:  # ssl.SSLError is one
-            problem = _unusable(cfg.ssl_certfile, exc)
-            raise ConfigError(f"{TLS_SETTING}CERTFILE", problem) from None
+        load_client_certificate(ctx, _client_certificate(cfg, cfg.ssl_certfile))
 
 
-def _unusable(path: object, exc: BaseException) -> str:
-    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return f"cannot use {path}: {why}"
+def _client_certificate(cfg: RedisSettings, certfile: Path) -> ClientCertificate:
+    """The client certificate, with the pass phrase redis-py would open its key with."""
+    keyfile = cfg.ssl_keyfile
+    if is_cluster_url(cfg.url or ""):
+        key = cfg.ssl_keyfile or certfile
+        return ClientCertificate(
+            certfile=certfile,
+            keyfile=keyfile,
+            password=None,
+            certfile_setting=f"{TLS_SETTING}CERTFILE",
+            password_setting=f"{TLS_SETTING}KEYFILE" if keyfile else f"{TLS_SETTING}CERTFILE",
+            without_password="the cluster client takes none, so give it the key without "
+            f"one (openssl pkey -in {key} -out <new file>)",
+        )
+    given = parse_qs(urlsplit(cfg.url or "").query).get(KEY_PASSWORD_OPTION)
+    return ClientCertificate(
+        certfile=certfile,
+        keyfile=keyfile,
+        password=given[0] if given else None,  # the first, as redis-py takes it
+        certfile_setting=f"{TLS_SETTING}CERTFILE",
+        password_setting=REDIS_SETTING,
+        without_password=f"add it to the URL as ?{KEY_PASSWORD_OPTION}= (percent-encoded)",
+    )
 
 
 class BoundedCluster(RedisCluster):

@@ -102,6 +102,9 @@ class KafkaSettings(BaseModel):
     ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL/SASL_SSL.")
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = Field(
+        default=None, description="Pass phrase of an encrypted client key."
+    )
     client_id: str = "switchboard"
     partitions: int = Field(default=6, ge=1, description="Partitions for `topics ensure`.")
     replication_factor: int = Field(default=1, ge=1)
@@ -185,12 +188,14 @@ class KafkaSettings(BaseModel):
             )
         return value
 
-    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password")
     @classmethod
-    def _tls_files_need_tls(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        """A TLS file is used by SSL and SASL_SSL only: with another protocol it was
-        ignored, and an operator who set the CA but not the protocol believed the traffic
-        encrypted."""
+    def _tls_files_need_tls(
+        cls, value: Path | SecretStr | None, info: ValidationInfo
+    ) -> Path | SecretStr | None:
+        """A TLS file (or the key's pass phrase) is used by SSL and SASL_SSL only: with
+        another protocol it was ignored, and an operator who set the CA but not the
+        protocol believed the traffic encrypted."""
         protocol = info.data.get("security_protocol")
         if value is not None and protocol is not None and protocol not in KAFKA_TLS_PROTOCOLS:
             wanted = "SASL_SSL" if protocol == "SASL_PLAINTEXT" else "SSL or SASL_SSL"
@@ -204,6 +209,19 @@ class KafkaSettings(BaseModel):
     @classmethod
     def _key_with_its_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return _key_with_certificate(value, info, "SWITCHBOARD_KAFKA_SSL_CERTFILE")
+
+    @field_validator("ssl_password")
+    @classmethod
+    def _password_with_its_key(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        """The pass phrase of the client key: without a client certificate it has no key
+        to open, and was set for nothing."""
+        if value is not None and info.data.get("ssl_certfile") is None:
+            raise ValueError(
+                "needs SWITCHBOARD_KAFKA_SSL_CERTFILE: it opens the client key (mutual TLS)"
+            )
+        return value
 
     @field_validator("retention_ms")
     @classmethod
@@ -276,6 +294,11 @@ class RedisSettings(BaseModel):
             raise ValueError(
                 f"TLS options ({', '.join(sorted(o for o in options if o.startswith('ssl')))}) "
                 f"with a {parts.scheme}:// URL, which uses no TLS: use rediss://"
+            )
+        if cluster and "ssl_password" in options:  # it had stopped the start: a TypeError
+            raise ValueError(
+                "?ssl_password= with a cluster URL: the cluster client takes no pass phrase "
+                "for the client key; give it the key without one"
             )
         return value
 

@@ -144,6 +144,90 @@ def test_kafka_tls_files_that_cannot_be_used_name_their_setting(tmp_path: Path) 
         assert raised.value.setting == setting
 
 
+def _encrypted_key(tmp_path: Path, pass_phrase: str) -> tuple[Path, Path]:
+    """A certificate and its key encrypted with ``pass_phrase`` (AES-256)."""
+    cert, key = _self_signed(tmp_path)
+    encrypted = tmp_path / "encrypted.pem"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-out", str(encrypted), "-aes256",
+         "-passout", f"pass:{pass_phrase}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, encrypted
+
+
+def test_an_encrypted_kafka_key_is_opened_with_its_pass_phrase(tmp_path: Path) -> None:
+    """OpenSSL had asked the terminal for the pass phrase (and waited, once per client
+    built), or without one failed with "Invalid argument" blamed on the certificate."""
+    cert, key = _encrypted_key(tmp_path, "s3cret phrase")
+
+    def kafka(password: str | None) -> KafkaSettings:
+        return KafkaSettings(
+            bootstrap_servers="k:9093",
+            security_protocol="SSL",
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+            ssl_password=password,  # type: ignore[arg-type]
+        )
+
+    assert "ssl_context" in client_options(kafka("s3cret phrase"))
+    for password, says in ((None, "is encrypted"), ("n0t-it", "does not decrypt")):
+        with pytest.raises(ConfigError) as raised:
+            client_options(kafka(password))
+        assert raised.value.setting == "SWITCHBOARD_KAFKA_SSL_PASSWORD"
+        assert says in raised.value.message
+        assert str(key) in raised.value.message
+        assert "n0t-it" not in raised.value.message
+
+
+async def test_an_encrypted_redis_key_is_opened_with_the_urls_ssl_password(
+    tmp_path: Path,
+) -> None:
+    """The pass phrase redis-py opens the key with (``?ssl_password=``) opens it in the
+    start-up check too, which had failed on the key instead, or waited on the terminal."""
+    cert, key = _encrypted_key(tmp_path, "s3cret&phrase")
+
+    def redis(url: str) -> Settings:
+        return Settings(redis=RedisSettings(url=url, ssl_certfile=cert, ssl_keyfile=key))
+
+    with pytest.raises(ConfigError, match="no Redis answers") as raised:  # the key opened
+        await check_redis(redis("rediss://127.0.0.1:1/0?ssl_password=s3cret%26phrase"))
+    assert "s3cret" not in str(raised.value)
+    with pytest.raises(ConfigError) as raised:
+        await check_redis(redis("rediss://127.0.0.1:1/0"))
+    assert raised.value.setting == "SWITCHBOARD_REDIS_URL"
+    assert "is encrypted" in raised.value.message
+    assert "?ssl_password=" in raised.value.message
+    with pytest.raises(ConfigError) as raised:
+        await check_redis(redis("rediss://127.0.0.1:1/0?ssl_password=n0t-it"))
+    assert raised.value.setting == "SWITCHBOARD_REDIS_URL"
+    assert "does not decrypt" in raised.value.message
+    assert "n0t-it" not in raised.value.message
+    with pytest.raises(ConfigError) as raised:  # the cluster client takes no pass phrase
+        await check_redis(redis("rediss+cluster://127.0.0.1:1"))
+    assert raised.value.setting == "SWITCHBOARD_REDIS_SSL_KEYFILE"
+    assert "is encrypted" in raised.value.message
+
+
+def test_a_key_pass_phrase_without_use_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kafka's with no TLS or no client certificate, Redis's on a cluster URL (the
+    cluster client had stopped the start with a TypeError)."""
+    monkeypatch.setenv("SWITCHBOARD_KAFKA_SSL_PASSWORD", "s3cret")
+    for protocol, says in (("PLAINTEXT", "no TLS"), ("SSL", "needs SWITCHBOARD_KAFKA_SSL_CERT")):
+        monkeypatch.setenv("SWITCHBOARD_KAFKA_SECURITY_PROTOCOL", protocol)
+        with pytest.raises(ConfigError) as raised:
+            load_settings()
+        assert raised.value.setting == "SWITCHBOARD_KAFKA_SSL_PASSWORD"
+        assert says in raised.value.message
+        assert "s3cret" not in str(raised.value)
+    monkeypatch.delenv("SWITCHBOARD_KAFKA_SSL_PASSWORD")
+    monkeypatch.setenv("SWITCHBOARD_REDIS_URL", "rediss+cluster://n1:7000?ssl_password=s3cret")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert raised.value.setting == "SWITCHBOARD_REDIS_URL"
+    assert "cluster client takes no pass phrase" in raised.value.message
+
+
 BLANK_IS_UNSET = [
     "SWITCHBOARD_SMTP_URL",
     "SWITCHBOARD_SMTP_FROM",
@@ -161,6 +245,7 @@ BLANK_IS_UNSET = [
     "SWITCHBOARD_KAFKA_SASL_USERNAME",
     "SWITCHBOARD_KAFKA_SASL_PASSWORD",
     "SWITCHBOARD_KAFKA_SSL_CAFILE",
+    "SWITCHBOARD_KAFKA_SSL_PASSWORD",
     "SWITCHBOARD_REDIS_URL",
     "SWITCHBOARD_REDIS_SSL_CA_CERTS",
 ]
