@@ -1,5 +1,5 @@
-"""Kafka clients built from settings, fail-fast checks, producing and the dead-letter path
-(topic creation and checks: ``router.topic_admin``).
+"""Kafka clients built from settings, producing and the dead-letter path (the start-up
+check: ``router.kafka_check``; topic creation and checks: ``router.topic_admin``).
 
 Producers are plain ``acks=all`` producers: the embedded broker has no idempotent or
 transactional producer, so exactly-once *effects* come from idempotent consumers
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import ssl
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -182,29 +181,6 @@ def make_consumer(
 
 def make_admin(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**client_options(settings.kafka))
-
-
-async def check_kafka(settings: Settings) -> None:
-    """Fail fast: raise ConfigError naming the bootstrap setting when no broker answers,
-    and the security protocol when it is not PLAINTEXT: a broker whose listener speaks
-    another one looks, to the client, like no broker at all."""
-    admin = make_admin(settings)
-    quiet = logging.getLogger("aiokafka")
-    level, quiet.level = quiet.level, logging.CRITICAL  # our one line says it better
-    try:
-        await asyncio.wait_for(admin.start(), settings.kafka.connect_timeout_s)
-    except (KafkaConnectionError, KafkaError, OSError, TimeoutError) as exc:
-        kafka = settings.kafka
-        problem = f"no Kafka broker answers at {kafka.bootstrap_servers} ({type(exc).__name__})"
-        if kafka.security_protocol != "PLAINTEXT":
-            problem += (
-                "; it is reached with SWITCHBOARD_KAFKA_SECURITY_PROTOCOL="
-                f"{kafka.security_protocol}: check that the broker's listener speaks it"
-            )
-        raise ConfigError(BOOTSTRAP_SETTING, problem) from None
-    finally:
-        quiet.setLevel(level)
-        await admin.close()
 
 
 def retriable(exc: BaseException) -> bool:

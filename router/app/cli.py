@@ -57,7 +57,7 @@ from router.app.console import (  # noqa: E402
 )
 from router.app.output import CannotWrite, GuardedStdout, drop_stdout  # noqa: E402
 from router.errors import ConfigError, Unrecoverable  # noqa: E402
-from router.kafka import check_kafka  # noqa: E402
+from router.kafka_check import check_kafka  # noqa: E402
 from router.logs import configure_logging  # noqa: E402
 from router.redis import shown_url  # noqa: E402
 from router.settings import (  # noqa: E402

@@ -27,7 +27,7 @@ from rich.markup import escape
 from router.app.signals import STOP_SIGNALS, EarlySignals, StartupInterrupted
 from router.errors import BackendUnavailable, ConfigError, Unrecoverable
 from router.events import iso, utcnow
-from router.kafka import check_kafka
+from router.kafka_check import check_kafka
 from router.logs import Sampled
 from router.redis import UNAVAILABLE, check_redis
 from router.settings import Settings, load_settings, unknown_settings

@@ -31,7 +31,7 @@ from router.app.console import (
 )
 from router.app.output import guarded, write_file
 from router.errors import ConfigError
-from router.kafka import check_kafka
+from router.kafka_check import check_kafka
 from router.logs import configure_logging
 from router.topics import Topic, TopicNames
 

@@ -1,0 +1,99 @@
+"""The Kafka start-up check says why a broker could not be used and names the setting
+that cause points at: aiokafka's bootstrap had reduced a CA that does not verify the
+broker, a certificate for another name, a broker wanting a client certificate and a
+refused SASL login all to "no Kafka broker answers (KafkaConnectionError)"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from router.errors import ConfigError
+from router.kafka_check import check_kafka
+from router.settings import KafkaSettings, Settings
+from tests.broker_stubs import certificate, sasl_broker, tls_listener
+
+pytestmark = pytest.mark.component
+
+
+async def refused(**kafka: object) -> ConfigError:
+    settings = Settings(kafka=KafkaSettings(connect_timeout_s=5, **kafka))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as raised:
+        await check_kafka(settings)
+    return raised.value
+
+
+async def test_a_broker_certificate_the_ca_does_not_verify_names_the_ca_file(
+    tmp_path: Path,
+) -> None:
+    broker, broker_key = certificate(tmp_path, "broker", san="IP:127.0.0.1")
+    other, _ = certificate(tmp_path, "other-ca", san="DNS:other")
+    with tls_listener(broker, broker_key) as port:
+        error = await refused(
+            bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SSL", ssl_cafile=other
+        )
+    assert error.setting == "SWITCHBOARD_KAFKA_SSL_CAFILE"
+    assert f"does not verify against {other}" in error.message
+    assert "SSLCertVerificationError: [SSL: CERTIFICATE_VERIFY_FAILED]" in error.message
+
+
+async def test_a_broker_certificate_for_another_name_names_the_bootstrap_servers(
+    tmp_path: Path,
+) -> None:
+    broker, broker_key = certificate(tmp_path, "broker", san="DNS:kafka.internal")
+    with tls_listener(broker, broker_key) as port:
+        error = await refused(
+            bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SSL", ssl_cafile=broker
+        )
+    assert error.setting == "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
+    assert "is not valid for that name" in error.message
+    assert "mismatch" in error.message
+
+
+async def test_a_broker_wanting_a_client_certificate_names_the_certificate_setting(
+    tmp_path: Path,
+) -> None:
+    broker, broker_key = certificate(tmp_path, "broker", san="IP:127.0.0.1")
+    client, _ = certificate(tmp_path, "client", san="DNS:client")
+    stranger, stranger_key = certificate(tmp_path, "stranger", san="DNS:stranger")
+    servers = {"security_protocol": "SSL", "ssl_cafile": broker}
+    with tls_listener(broker, broker_key, client_ca=client) as port:
+        servers["bootstrap_servers"] = f"127.0.0.1:{port}"
+        without = await refused(**servers)
+        untrusted = await refused(**servers, ssl_certfile=stranger, ssl_keyfile=stranger_key)
+    assert without.setting == "SWITCHBOARD_KAFKA_SSL_CERTFILE"
+    assert "not set, and the broker at" in without.message
+    assert "wants a client certificate" in without.message
+    assert "CERTIFICATE_REQUIRED" in without.message
+    assert untrusted.setting == "SWITCHBOARD_KAFKA_SSL_CERTFILE"
+    assert f"refused {stranger}" in untrusted.message
+
+
+async def test_a_refused_sasl_login_names_the_sasl_settings() -> None:
+    async with sasl_broker(["PLAIN"], lambda _: (58, b"")) as port:
+        error = await refused(
+            bootstrap_servers=f"127.0.0.1:{port}",
+            security_protocol="SASL_PLAINTEXT",
+            sasl_username="svc",
+            sasl_password="hunter2",
+        )
+    assert error.setting == "SWITCHBOARD_KAFKA_SASL_PASSWORD"
+    assert "refused the user 'svc'" in error.message
+    assert "SWITCHBOARD_KAFKA_SASL_USERNAME" in error.message
+    assert "SaslAuthenticationFailed" in error.message
+    assert "hunter2" not in str(error)
+
+
+async def test_a_sasl_mechanism_the_broker_does_not_offer_names_the_mechanism() -> None:
+    async with sasl_broker(["PLAIN"], lambda _: (0, b"")) as port:
+        error = await refused(
+            bootstrap_servers=f"127.0.0.1:{port}",
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_username="svc",
+            sasl_password="hunter2",
+        )
+    assert error.setting == "SWITCHBOARD_KAFKA_SASL_MECHANISM"
+    assert "does not take SCRAM-SHA-512" in error.message
+    assert "Enabled mechanisms are: ['PLAIN']" in error.message
