@@ -55,6 +55,8 @@ async def check_kafka(settings: Settings) -> None:
             await asyncio.wait_for(admin.start(), settings.kafka.connect_timeout_s)
         except (KafkaConnectionError, KafkaError, OSError, TimeoutError) as exc:
             raise unusable_broker(settings.kafka, [*logged.errors, exc]) from None
+        except Exception as exc:  # noqa: BLE001 - the client's own failure, as one line
+            raise client_failed(settings.kafka, exc) from None
         finally:
             await admin.close()
 
@@ -71,6 +73,22 @@ def unusable_broker(kafka: KafkaSettings, errors: Sequence[BaseException]) -> Co
     cause = errors[-1] if gave_up else errors[0]
     problem = f"no Kafka broker answers at {kafka.bootstrap_servers} ({_said(cause)})"
     return ConfigError(BOOTSTRAP_SETTING, problem + _protocol_hint(kafka))
+
+
+def client_failed(kafka: KafkaSettings, exc: Exception) -> ConfigError:
+    """The line for an error the client raised past its bootstrap, which passes on only
+    connection and broker errors: a broker's answer it could not read, such as a SCRAM
+    server-final message carrying ``e=`` (an error) instead of ``v=`` (``KeyError: 'v'``),
+    had been a traceback."""
+    problem = f"the Kafka client failed with the broker at {kafka.bootstrap_servers} ({_said(exc)})"
+    if not kafka.security_protocol.startswith("SASL"):
+        return ConfigError(BOOTSTRAP_SETTING, problem + _protocol_hint(kafka))
+    return ConfigError(
+        BOOTSTRAP_SETTING,
+        f"{problem}; it logs in with SASL {kafka.sasl_mechanism} as {kafka.sasl_username!r}: "
+        "check SWITCHBOARD_KAFKA_SASL_MECHANISM, SWITCHBOARD_KAFKA_SASL_USERNAME and "
+        "SWITCHBOARD_KAFKA_SASL_PASSWORD",
+    )
 
 
 def _telling(kafka: KafkaSettings, exc: BaseException) -> ConfigError | None:

@@ -5,6 +5,7 @@ refused SASL login all to "no Kafka broker answers (KafkaConnectionError)"."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,29 @@ async def test_a_sasl_mechanism_the_broker_does_not_offer_names_the_mechanism() 
     assert error.setting == "SWITCHBOARD_KAFKA_SASL_MECHANISM"
     assert "does not take SCRAM-SHA-512" in error.message
     assert "Enabled mechanisms are: ['PLAIN']" in error.message
+
+
+async def test_a_scram_error_the_client_cannot_read_is_one_line() -> None:
+    """A server-final message carrying ``e=`` instead of ``v=``: aiokafka raised
+    ``KeyError: 'v'``, which its bootstrap passes on, and the command ended in a
+    traceback."""
+
+    def scram(sent: bytes) -> tuple[int, bytes]:
+        if b"r=" in sent and b"p=" not in sent:  # the client's first message: its nonce
+            nonce = sent.decode().rpartition("r=")[2]
+            return 0, f"r={nonce}server,s={base64.b64encode(b'salt').decode()},i=4096".encode()
+        return 0, b"e=invalid-proof"
+
+    async with sasl_broker(["SCRAM-SHA-256"], scram) as port:
+        error = await refused(
+            bootstrap_servers=f"127.0.0.1:{port}",
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="SCRAM-SHA-256",
+            sasl_username="svc",
+            sasl_password="hunter2",
+        )
+    assert error.setting == "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
+    assert "(KeyError: 'v')" in error.message
+    assert "SASL SCRAM-SHA-256 as 'svc'" in error.message
+    assert "SWITCHBOARD_KAFKA_SASL_PASSWORD" in error.message
+    assert "hunter2" not in str(error)
