@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias, cast
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import hiredis
 import structlog
@@ -247,7 +247,7 @@ async def check_redis(settings: Settings) -> None:
             message = f"the server at {url} runs in cluster mode: use {_as_cluster_url(url)}"
             raise ConfigError(REDIS_SETTING, message)
     except AuthenticationError as exc:  # it answers, and refuses who we say we are
-        raise ConfigError(REDIS_SETTING, _refused(url, exc)) from None
+        raise ConfigError(REDIS_SETTING, _refused(settings.redis.url or "", exc)) from None
     except (*UNAVAILABLE, RedisClusterException) as exc:
         detail = _cause(exc, settings.redis.url)
         raise ConfigError(REDIS_SETTING, f"no Redis answers at {url} ({detail})") from None
@@ -259,25 +259,34 @@ async def check_redis(settings: Settings) -> None:
 
 
 def _refused(url: str, exc: AuthenticationError) -> str:
-    """What to fix: a password the URL lacks, or the user or password it has."""
-    if urlsplit(url).password is None:  # the server answered NOAUTH
+    """What to fix: a password the URL lacks, the user or password it has, or a password
+    written without its colon, which redis-py reads as a user name."""
+    shown, parts = shown_url(url), urlsplit(url)
+    if parts.password is None and parts.username:  # ``NAME@``
         return (
-            f"Redis at {url} requires a password: put it in {REDIS_SETTING} "
+            f"Redis at {shown} refused the URL's user, given with no password: NAME@ is "
+            "read as a user name; write a password as :PASSWORD@ (or USER:PASSWORD@)"
+        )
+    if parts.password is None:  # the server answered NOAUTH
+        return (
+            f"Redis at {shown} requires a password: put it in {REDIS_SETTING} "
             "(redis://:PASSWORD@host:port)"
         )
-    return f"Redis at {url} refused the user or password in the URL ({type(exc).__name__})"
+    return f"Redis at {shown} refused the user or password in the URL ({type(exc).__name__})"
 
 
 def _cause(exc: BaseException, url: str | None) -> str:
     """The error's type, and its text unless it only says the connection was refused or
-    timed out (the line already says nobody answers); a password in it is masked."""
+    timed out (the line already says nobody answers); a password in it is masked, and
+    so is a user given without one (``NAME@``: often a password missing its colon)."""
     detail = type(exc).__name__
     said = " ".join(str(exc).split())
     if not said or _plain_refusal(exc):
         return detail
-    password = urlsplit(url or "").password
-    if password:
-        said = said.replace(password, "***")
+    parts = urlsplit(url or "")
+    secret = parts.password if parts.password is not None else parts.username
+    for shown in {secret, unquote(secret)} if secret else ():
+        said = said.replace(shown, "***")
     return f"{detail}: {said[:300]}"
 
 
@@ -314,7 +323,8 @@ SECRET_QUERY = frozenset({"password", "ssl_password"})
 
 def shown_url(url: str | None) -> str:
     """``url`` with its password replaced by ``***``, in the user part or the query, for
-    messages and logs."""
+    messages and logs. A user part without a colon is hidden whole: redis-py reads it as
+    a user name, yet it is as often a password written without its colon."""
     if not url:
         return str(url)
     try:
@@ -325,10 +335,12 @@ def shown_url(url: str | None) -> str:
         return (
             f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else f"{scheme}{sep}{rest}"
         )
+    _, at, host = parts.netloc.rpartition("@")
     if parts.password is not None:
         user = f"{parts.username}:" if parts.username else ":"
-        host = parts.netloc.rpartition("@")[2]
         url = urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
+    elif at:  # ``NAME@``: redis-py's user name, often a password written without its colon
+        url = urlunsplit(parts._replace(netloc=f"***@{host}"))
     if parts.query:  # by hand: ``unix:///path`` would lose its empty host in urlunsplit
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         hidden = [(k, "***" if k.lower() in SECRET_QUERY else v) for k, v in pairs]

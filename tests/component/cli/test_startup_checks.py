@@ -69,6 +69,39 @@ async def test_a_redis_wanting_a_password_the_url_lacks_says_so(password_wanted:
     assert "refused the user or password" not in raised.value.message
 
 
+@pytest.fixture
+async def credentials_refused() -> AsyncIterator[str]:
+    """A server that refuses every login, as a Redis with ACL users does a wrong one."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(4096):
+            refusal = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+            writer.write(refusal * max(data.count(b"*"), 1))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.close()
+
+
+async def test_a_password_without_its_colon_is_neither_shown_nor_taken_for_none(
+    credentials_refused: str,
+) -> None:
+    """``redis://S3cret@host``: redis-py logs in with the user ``S3cret`` and no password.
+    The line had shown it in clear and said the URL lacked a password."""
+    url = credentials_refused.replace("redis://", "redis://S3cretPassw0rd@", 1)
+    with pytest.raises(ConfigError) as raised:
+        await check_redis(Settings(redis=RedisSettings(url=url)))
+    assert "S3cretPassw0rd" not in str(raised.value)
+    assert "redis://***@127.0.0.1:" in raised.value.message
+    assert "read as a user name" in raised.value.message
+    assert ":PASSWORD@" in raised.value.message
+
+
 async def test_a_tls_url_for_a_plain_redis_shows_the_cause(password_wanted: str) -> None:
     """The server answers in plain text: the TLS handshake's own words, not just a type."""
     url = password_wanted.replace("redis://", "rediss://:hunter2@", 1)

@@ -23,6 +23,9 @@ pytestmark = pytest.mark.unit
         ("redis+cluster://cache:7000", "redis+cluster://cache:7000"),
         ("rediss://cache/0?ssl_password=hunter2", "rediss://cache/0?ssl_password=***"),
         ("redis://[::1/0?password=hunter2", "redis://[::1/0?***"),  # no URL: the query hidden
+        # no colon: redis-py's user name (with an empty password), often a password meant
+        ("rediss://hunter2@cache:6379/0", "rediss://***@cache:6379/0"),
+        ("redis+cluster://hunter2@n1:7000,n2:7000", "redis+cluster://***@n1:7000,n2:7000"),
     ],
 )
 def test_the_password_is_hidden_and_nothing_else_changes(url: str, shown: str) -> None:
