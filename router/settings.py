@@ -241,6 +241,7 @@ class RedisSettings(BaseModel):
         default=None,
         description="redis://, rediss://, redis+cluster://, rediss+cluster:// or unix:// URL. "
         "Unset: `dev` embeds valkey.",
+        repr=False,  # it holds the password (``router.redis.shown_url`` shows it masked)
     )
     ssl_ca_certs: Path | None = None
     ssl_certfile: Path | None = None

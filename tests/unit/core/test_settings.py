@@ -30,6 +30,28 @@ def test_flat_contract_names_fill_nested_models(monkeypatch: pytest.MonkeyPatch)
     assert s.kafka.sasl_password.get_secret_value() == "hunter2"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2@cache:6379/0",
+        "rediss://app:hunter2@cache:6380/0?ssl_password=hunter2",
+        "unix:///run/valkey.sock?password=hunter2",
+        "rediss://hunter2@cache:6380/0",
+    ],
+)
+def test_the_redis_password_is_not_in_the_settings_repr(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """As the other secrets are not (SecretStr): a settings object logged or shown in a
+    traceback's locals had carried it."""
+    monkeypatch.setenv("SWITCHBOARD_REDIS_URL", url)
+    s = load_settings()
+    assert s.redis.url == url  # read as before
+    assert "hunter2" not in repr(s)
+    assert "hunter2" not in str(s)
+    assert "hunter2" not in repr(s.redis)
+
+
 def test_defaults_are_the_documented_ones() -> None:
     s = Settings()
     assert s.topic_prefix == "switchboard"
