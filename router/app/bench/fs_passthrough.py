@@ -5,15 +5,21 @@ Same work per batch as the aiokafka passthrough: every record produced twice wit
 same producer settings (``acks=all``, no idempotence, the same batch size), the batch's
 acks awaited, then one manual acknowledgement (a commit). FastStream's logging is off,
 as the raw loop has none. Optional: without ``faststream`` installed there is no row.
+It reaches the broker as every client does: the same TLS context and SASL login
+(``security``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from router.settings import Settings
+from router.kafka import client_options
+from router.settings import KafkaSettings, Settings
+
+if TYPE_CHECKING:
+    from faststream.security import BaseSecurity
 
 TIMEOUT_S = 120.0
 
@@ -24,6 +30,23 @@ def available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def security(kafka: KafkaSettings) -> BaseSecurity | None:
+    """The security protocol, TLS context and SASL login of the Kafka settings as
+    FastStream takes them (its ``security`` objects; the broker had ignored them and
+    spoken PLAINTEXT), built by ``client_options`` as for every other client, so a
+    missing credential or an unusable TLS file is the same one line."""
+    from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+    options = client_options(kafka)
+    tls = options.get("ssl_context")
+    if not kafka.security_protocol.startswith("SASL"):
+        return BaseSecurity(ssl_context=tls) if tls else None
+    login = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    return login[kafka.sasl_mechanism](
+        options["sasl_plain_username"], options["sasl_plain_password"], ssl_context=tls
+    )
 
 
 async def faststream_passthrough(settings: Settings, source: str, sink: str, n: int) -> float:
@@ -41,6 +64,7 @@ async def faststream_passthrough(settings: Settings, source: str, sink: str, n: 
         max_request_size=max(kafka.max_batch_bytes, kafka.max_record_bytes),
         linger_ms=0,
         logger=None,
+        security=security(kafka),
     )
     seen = 0
     began: float | None = None
