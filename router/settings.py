@@ -142,6 +142,19 @@ class KafkaSettings(BaseModel):
         """``ssl`` or ``scram-sha-256`` mean what Kafka spells in capitals: accepted."""
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("sasl_mechanism")
+    @classmethod
+    def _mechanism_needs_sasl(cls, value: str, info: ValidationInfo) -> str:
+        """A SCRAM mechanism with PLAINTEXT was ignored without a word, as a SASL user
+        would be, which is refused: the operator believed the client logged in. PLAIN,
+        the default, cannot be told from unset."""
+        if value != "PLAIN" and info.data.get("security_protocol") == "PLAINTEXT":
+            raise ValueError(
+                "ignored with SWITCHBOARD_KAFKA_SECURITY_PROTOCOL=PLAINTEXT (no SASL): "
+                "set it to SASL_SSL or SASL_PLAINTEXT, or unset this one"
+            )
+        return value
+
     @field_validator("bootstrap_servers")
     @classmethod
     def _host_ports(cls, value: str | None) -> str | None:

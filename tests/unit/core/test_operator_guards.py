@@ -100,6 +100,11 @@ def test_sasl_with_credentials_reaches_the_client(monkeypatch: pytest.MonkeyPatc
         ),
         ({"KAFKA_SASL_PASSWORD": "pw"}, "SWITCHBOARD_KAFKA_SASL_PASSWORD", "(no SASL)"),
         (
+            {"KAFKA_SASL_MECHANISM": "scram-sha-256"},
+            "SWITCHBOARD_KAFKA_SASL_MECHANISM",
+            "PROTOCOL=PLAINTEXT (no SASL): set it to SASL_SSL or SASL_PLAINTEXT",
+        ),
+        (
             {"REDIS_URL": "redis://cache:6379/0", "REDIS_SSL_CA_CERTS": "/etc/ssl/ca.pem"},
             "SWITCHBOARD_REDIS_SSL_CA_CERTS",
             "ignored with a redis:// SWITCHBOARD_REDIS_URL (no TLS): use rediss://",
@@ -135,6 +140,12 @@ def test_tls_or_sasl_settings_the_protocol_would_ignore_are_refused(
             "KAFKA_SASL_USERNAME": "svc",
             "KAFKA_SASL_PASSWORD": "pw",
             "KAFKA_SSL_CAFILE": "/etc/ssl/ca.pem",
+        },
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "svc",
+            "KAFKA_SASL_PASSWORD": "pw",
         },
         {"REDIS_URL": "rediss://cache:6380/0", "REDIS_SSL_CA_CERTS": "/etc/ssl/ca.pem"},
         {"REDIS_URL": "rediss+cluster://n1:7000", "REDIS_SSL_CERTFILE": "/etc/ssl/c.pem"},
