@@ -11,6 +11,8 @@ Three rules, the same for bodies and headers:
 - raw 8-bit header bytes: UTF-8, then the charsets the message declares anywhere, then a
   detector (``charset-normalizer``) on all of the message's 8-bit header bytes at once,
   so that Subject, From and file names of one message agree.
+
+Whatever the codec, no text leaves here with a lone surrogate (``without_surrogates``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import codecs
 import encodings
 import functools
 import pkgutil
+import re
 from collections.abc import Iterable
 from encodings.aliases import aliases
 
@@ -82,6 +85,9 @@ LAST_RESORT = "cp1252"
 BOM = "\ufeff"
 #: Codecs for which ASCII-only bytes may still mean something other than ASCII.
 NOT_ASCII_COMPATIBLE = ("iso2022", "utf-7", "cp50220", "utf-16", "utf_16", "utf-32", "utf_32", "hz")
+#: Code points no UTF-8 text holds: UTF-7 (``+2AA-``) and ``unicode_escape`` decode them.
+SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 
 def normalise_label(charset: str | None) -> str | None:
@@ -141,9 +147,16 @@ def _strict(data: bytes, name: str) -> str | None:
     try:
         if name == "cp50220":
             return decode_cp50220(data)
-        return data.decode(name)
+        return without_surrogates(data.decode(name))
     except (LookupError, UnicodeDecodeError, ValueError):
         return None
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate as U+FFFD. UTF-7 decodes ``+2AA-`` to U+D800
+    without complaint; no UTF-8 text can hold one, so the event carrying it could not be
+    written (a 500, which the MTA retried for ever). The rest of the text stays readable."""
+    return SURROGATE.sub(REPLACEMENT, text) if not text.isascii() else text
 
 
 def _utf8(data: bytes) -> str | None:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from channels.addresses import Mailbox, parse_addresses
 from channels.auto_replies import list_ident, list_ident_of
 from channels.body import JSON, read_body, require_media_type
+from channels.charsets import without_surrogates
 from channels.deps import Ingress, IngressContext
 from channels.mail_text import decode_words
 from channels.mime import (
@@ -69,7 +70,7 @@ def provider_id(parsed: ParsedEmail, raw: bytes, sender: str | None) -> str:
     through one Google Group) is not lost as one; the bytes' hash when there is no
     Message-ID."""
     if parsed.message_id:
-        return f"message-id:{parsed.message_id}\x1f{sender or ''}"
+        return f"message-id:{without_surrogates(parsed.message_id)}\x1f{sender or ''}"
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
@@ -194,6 +195,26 @@ def to_interaction(parsed: ParsedEmail, size: int, writer: Writer | None = None)
     )
 
 
+def writable(interaction: Interaction) -> Interaction:
+    """The interaction with each lone surrogate in its strings as U+FFFD. The charset
+    rules never make one (``charsets.without_surrogates``); this guards every other way
+    text comes out of a mail (the stdlib's own decoding of a header): one surrogate left
+    in, the event cannot be encoded as UTF-8, a 500 the MTA retries for ever."""
+    data = interaction.model_dump()
+    cleaned = _without_surrogates(data)
+    return interaction if cleaned == data else Interaction.model_validate(cleaned)
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
+
+
 def interpret(
     raw: bytes, *, group_addresses: Iterable[str] = ()
 ) -> tuple[ParsedEmail, Interaction | None]:
@@ -208,7 +229,7 @@ def interpret(
     writer = find_writer(parsed, raw, group_addresses=groups)
     if writer.box is None and parsed.auto_reply_reason is None:
         return parsed, None
-    return parsed, to_interaction(parsed, len(raw), writer)
+    return parsed, writable(to_interaction(parsed, len(raw), writer))
 
 
 async def accept(ingress: IngressContext, request: Request) -> Response:

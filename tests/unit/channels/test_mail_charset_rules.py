@@ -1,21 +1,28 @@
 """One charset rule for an email's bodies and headers: bytes that are valid UTF-8 under a
 single-byte label (``iso-8859-1``, ``windows-1252``) are read as UTF-8 in an encoded-word
 of the Subject or a display name as they are in a body, and a leading UTF-8 byte order
-mark is not part of the text a customer wrote."""
+mark is not part of the text a customer wrote; no decoder leaves a lone surrogate (UTF-7's
+``+2AA-``) in the event, which could not be written."""
 
 from __future__ import annotations
 
 import base64
 
+import orjson
 import pytest
 
 from channels.charsets import decode_bytes
+from channels.email import interpret, writable
 from channels.mail_text import html_to_text, trim_text
 from channels.mime import parse_email
+from router.codec import encode_envelope
+from router.settings import Settings
+from tests.unit.channels.support import Remembering, ingress_client
 
 pytestmark = pytest.mark.unit
 
 BOM = b"\xef\xbb\xbf"
+RFC822 = {"content-type": "message/rfc822"}
 
 
 def mail(*headers: str, body: bytes = b"hello\r\n", content_type: str | None = None) -> bytes:
@@ -151,3 +158,55 @@ def test_decoding_and_trimming_drop_a_leading_bom_only() -> None:
     assert html_to_text("\ufeffrefund please") == "refund please"
     # one inside the text is a zero-width no-break space the writer put there: kept
     assert trim_text("a\ufeffb") == "a\ufeffb"
+
+
+# --- UTF-7 and other codecs that decode to lone surrogates -------------------------------
+
+LONE_SURROGATE = "+2AA-"  # UTF-7 for U+D800, half of a pair with no other half
+
+
+def test_a_lone_surrogate_decoded_is_a_replacement_character() -> None:
+    """A surrogate cannot be written as UTF-8: the event carrying one was never stored."""
+    assert decode_bytes(f"Hi {LONE_SURROGATE} there".encode(), "utf-7") == "Hi \ufffd there"
+    assert decode_bytes(b"Hi +2AA- there", "unicode-1-1-utf-7") == "Hi \ufffd there"
+    assert decode_bytes("Hi é€ ok".encode("utf-7"), "utf-7") == "Hi é€ ok"
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "field", "expected"),
+    [
+        ("Subject: s", b"Hi +2AA- there", "text", "Hi \ufffd there"),
+        ("Subject: =?utf-7?Q?Hi_+2AA-?=", b"body", "subject", "Hi \ufffd"),
+        ("Subject: s", b"body", "name", "Al\ufffd"),
+    ],
+)
+async def test_a_utf7_lone_surrogate_is_accepted_and_stored(
+    header: str, body: bytes, field: str, expected: str
+) -> None:
+    """Posted through the endpoint and encoded as the publisher encodes it: this was a 500,
+    which the MTA retried for ever."""
+    raw = mail(header, content_type="text/plain; charset=utf-7", body=body)
+    if field == "name":
+        raw = raw.replace(b"Anna <", b"=?utf-7?Q?Al+2AA-?= <")
+    publisher = Remembering()
+    async with ingress_client(Settings(), publisher) as client:
+        resp = await client.post("/v1/channels/email", content=raw, headers=RFC822)
+    assert resp.status_code == 202
+    [(_, data)] = publisher.published
+    record = encode_envelope(
+        "id", "/s", "t", subject=None, time=None, data=data.model_dump(mode="json")
+    )
+    stored = orjson.loads(record)["data"]
+    assert (stored["customer"] if field == "name" else stored)[field] == expected
+
+
+def test_no_surrogate_from_any_decoder_reaches_the_event() -> None:
+    """The last guard, for text the charset rules did not decode (the stdlib's own)."""
+    _, interaction = interpret(mail())
+    assert interaction is not None
+    broken = interaction.model_copy(
+        update={"subject": "a\ud800", "metadata": {"parse_warnings": ["b\udcff"]}}
+    )
+    fixed = writable(broken)
+    assert (fixed.subject, fixed.metadata) == ("a\ufffd", {"parse_warnings": ["b\ufffd"]})
+    assert writable(interaction) is interaction
