@@ -7,7 +7,9 @@ Three rules, the same for bodies and headers:
   ``iso-2022-jp`` also accepts the NEC/IBM rows Microsoft writes under it (CP50220), or
   Shift_JIS/EUC-JP bytes that were mislabelled as it;
 - valid UTF-8 with non-ASCII bytes wins over a single-byte label, which would decode it
-  "successfully" into mojibake;
+  "successfully" into mojibake; so does UTF-8 with a few bytes that are not (a quoted
+  Latin-1 line, a character cut at the end): its lines that are not UTF-8 are read on
+  their own (``_mostly_utf8``);
 - raw 8-bit header bytes: UTF-8, then the charsets the message declares anywhere, then a
   detector (``charset-normalizer``) on all of the message's 8-bit header bytes at once,
   so that Subject, From and file names of one message agree.
@@ -88,6 +90,9 @@ NOT_ASCII_COMPATIBLE = ("iso2022", "utf-7", "cp50220", "utf-16", "utf_16", "utf-
 #: Code points no UTF-8 text holds: UTF-7 (``+2AA-``) and ``unicode_escape`` decode them.
 SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
+#: More runs of bad bytes than this are no UTF-8 text with a few bad bytes (and each of
+#: their lines would be judged on its own: seconds for a crafted 10 MiB part).
+MAX_BAD_RUNS = 10_000
 
 
 def normalise_label(charset: str | None) -> str | None:
@@ -166,6 +171,53 @@ def _utf8(data: bytes) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=64)
+def _is_utf8(name: str) -> bool:
+    try:
+        return codecs.lookup(name).name == "utf-8"
+    except LookupError:
+        return False
+
+
+def _utf8_share(text: str) -> tuple[int, int]:
+    """Of ``text`` decoded as UTF-8 with replacement: its non-ASCII characters that were
+    UTF-8, and the runs of bytes that were not (each one U+FFFD)."""
+    bad = text.count(REPLACEMENT)
+    return len(text) - len(text.encode("ascii", "ignore")) - bad, bad
+
+
+def _mostly_utf8(
+    data: bytes, names: list[str], also: Iterable[str], *, labelled: bool
+) -> str | None:
+    """UTF-8 with a few bytes that are not: a Latin-1 line quoted in a UTF-8 reply, a
+    character cut at the end of the part. Read whole as a single-byte charset, every
+    UTF-8 character of it had become mojibake (``für`` as ``fĂĽr``). Its lines are read as
+    UTF-8, bad bytes as U+FFFD, except those that hold fewer UTF-8 characters than bad
+    bytes: these are read together by the rules for text that is not UTF-8
+    (``_not_utf8``). None when the bytes are not UTF-8 enough to be read so: labelled
+    UTF-8, they hold no UTF-8 character at all; unlabelled (or labelled single-byte),
+    fewer UTF-8 characters than bad bytes. Those are read in another charset."""
+    text = data.decode("utf-8", "replace")
+    good, bad = _utf8_share(text)
+    if good == 0 or (not labelled and good <= bad) or bad > MAX_BAD_RUNS:
+        return None
+    lines = text.split("\n")
+    foreign = [i for i, line in enumerate(lines) if REPLACEMENT in line and _foreign(line)]
+    if foreign:
+        raw = data.split(b"\n")
+        read = _not_utf8(b"\n".join(raw[i] for i in foreign), names, also).split("\n")
+        if len(read) == len(foreign):  # else a decoder took a line break: keep U+FFFD
+            for i, line in zip(foreign, read, strict=True):
+                lines[i] = line
+    return "\n".join(lines)
+
+
+def _foreign(line: str) -> bool:
+    """Whether a line decoded as UTF-8 has more bad bytes than UTF-8 characters."""
+    good, bad = _utf8_share(line)
+    return good < bad
+
+
 def detect(data: bytes) -> str | None:
     """The detector's best codec for ``data``, when there is enough to judge."""
     if sum(b > 0x7F for b in data) < DETECT_MIN_BYTES:
@@ -196,7 +248,9 @@ def decode_bytes(data: bytes, charset: str | None = None, also: Iterable[str] = 
     """Text from ``data`` labelled ``charset``; ``also`` are the message's other charsets.
 
     Order: the label's family (UTF-8 first when the label is single-byte and the bytes are
-    valid UTF-8), then UTF-8, then ``also``, then the detector, then cp1252. A leading
+    valid UTF-8), then UTF-8, then ``also``, then the detector, then cp1252; bytes labelled
+    UTF-8, or unlabelled, that are mostly UTF-8 are read line by line (``_mostly_utf8``).
+    A leading
     byte order mark is a mark of the encoding, not text: it goes (``without_bom``)."""
     return without_bom(_decode(data, charset, also))
 
@@ -213,10 +267,19 @@ def _decode(data: bytes, charset: str | None, also: Iterable[str]) -> str:
     stateful = any(n.startswith(NOT_ASCII_COMPATIBLE) for n in names)
     if data.isascii() and not stateful:
         return escaped(data) or data.decode("ascii")
-    if not names or all(_permissive(n) for n in names):
+    utf8_first = not names or all(_permissive(n) for n in names)
+    if utf8_first or _is_utf8(names[0]):
         text = _utf8(data)
+        if text is None:
+            text = _mostly_utf8(data, names, also, labelled=not utf8_first)
         if text is not None:
             return text
+    return _not_utf8(data, names, also)
+
+
+def _not_utf8(data: bytes, names: list[str], also: Iterable[str]) -> str:
+    """``data`` read by the label's family, UTF-8, the message's other charsets, the
+    detector, then cp1252."""
     tried: set[str] = set()
     for name in (*names, "utf-8", *(c for label in also for c in candidates(label))):
         if name in tried:
@@ -257,7 +320,7 @@ class HeaderCharset:
 
     def __init__(self, raw_values: Iterable[bytes], declared: Iterable[str]) -> None:
         self._declared = [c for label in declared for c in candidates(label)]
-        legacy = [v for v in raw_values if not v.isascii() and _utf8(v) is None]
+        legacy = [v for v in raw_values if not v.isascii() and _utf8_value(v) is None]
         self.codec = self._choose(legacy)
 
     def _choose(self, legacy: list[bytes]) -> str:
@@ -282,12 +345,23 @@ class HeaderCharset:
     def decode(self, data: bytes) -> str:
         if data.isascii():
             return escaped(data) or data.decode("ascii")
-        text = _utf8(data)
+        text = _utf8_value(data)
         if text is None:
             text = _strict(data, self.codec)
         if text is None:
             text = data.decode(LAST_RESORT, errors="replace")
         return without_bom(text)
+
+
+def _utf8_value(data: bytes) -> str | None:
+    """A raw header value as UTF-8 (RFC 6532), with a few bad bytes as U+FFFD (a
+    character cut at the end): more UTF-8 characters than bad bytes."""
+    text = _utf8(data)
+    if text is not None:
+        return text
+    text = data.decode("utf-8", "replace")
+    good, bad = _utf8_share(text)
+    return text if good > bad else None
 
 
 # --- ISO-2022-JP as Microsoft writes it (CP50220) ---------------------------------------

@@ -210,3 +210,43 @@ def test_no_surrogate_from_any_decoder_reaches_the_event() -> None:
     fixed = writable(broken)
     assert (fixed.subject, fixed.metadata) == ("a\ufffd", {"parse_warnings": ["b\ufffd"]})
     assert writable(interaction) is interaction
+
+
+# --- UTF-8 with a few bytes that are not ---------------------------------------------------
+
+REPLY = "Die Rechnung für März fehlt noch."
+
+
+def test_a_latin1_line_quoted_in_a_utf8_reply_leaves_the_reply_readable() -> None:
+    """Read whole as a single-byte charset, the reply had come out ``fĂĽr MĂ¤rz``; the
+    quoted line, in Latin-1, is read on its own."""
+    quote = "> Sehr geehrte Frau Müller, Grüße aus Köln".encode("latin-1")
+    raw = mail(
+        content_type="text/plain; charset=utf-8",
+        body=REPLY.encode() + b"\r\n\r\n" + quote + b"\r\n",
+    )
+    assert parse_email(raw).text == f"{REPLY}\n\n> Sehr geehrte Frau Müller, Grüße aus Köln"
+
+
+@pytest.mark.parametrize("label", ["utf-8", None])
+def test_a_character_cut_at_the_end_is_one_replacement_character(label: str | None) -> None:
+    cut = "Grüße aus Kö".encode()[:-1]
+    assert decode_bytes(REPLY.encode() + b"\n" + cut, label) == f"{REPLY}\nGrüße aus K\ufffd"
+
+
+def test_bytes_that_are_not_utf8_under_a_utf8_label_are_still_read_in_their_charset() -> None:
+    assert decode_bytes("Grüße aus Köln".encode("cp1252"), "utf-8") == "Grüße aus Köln"
+    assert decode_bytes("Здравствуйте, мой заказ".encode("cp1251"), "utf-8") == (
+        "Здравствуйте, мой заказ"
+    )
+
+
+def test_an_encoded_subject_with_its_last_character_cut_keeps_the_rest() -> None:
+    """Had been ``Bestellung fÃ¼r KÃ¶ln``."""
+    raw = mail("Subject: =?utf-8?Q?Bestellung_f=C3=BCr_K=C3=B6ln_=E2=82?=")
+    assert parse_email(raw).subject == "Bestellung für Köln \ufffd"
+
+
+def test_a_raw_utf8_subject_with_its_last_character_cut_keeps_the_rest() -> None:
+    raw = mail().replace(b"To:", "Subject: Bestellung für Köln ".encode() + b"\xe2\x82\r\nTo:")
+    assert parse_email(raw).subject == "Bestellung für Köln \ufffd"
