@@ -102,19 +102,32 @@ def read_thread(headers: HeaderReader) -> tuple[str | None, list[str]]:
 
 
 def read_in_reply_to(headers: HeaderReader) -> str | None:
-    """The first id of In-Reply-To. Of one longer than the headers read
-    (``MAX_HEADER_CHARS``), the first id is taken only if it ends before that: an id cut
-    there would be another id, so it is dropped, with a warning."""
+    """The first id of In-Reply-To (see ``_first_of_long`` for one longer than the
+    headers read)."""
     if headers.size("in-reply-to") <= MAX_HEADER_CHARS:
         return next(iter(message_ids(headers.text("in-reply-to"))), None)
-    value = _unfolded(headers.raw("in-reply-to")[0])
+    return _first_of_long(headers, "in-reply-to")
+
+
+def read_message_id(headers: HeaderReader) -> str | None:
+    """The Message-ID, read from the header as written: the stdlib's reading of it ends
+    at a space (``<Order 123@shop.test>`` was ``<Order``) and at 4 KiB, so two ids alike
+    up to there were one, the second mail dropped as a retry of the first."""
+    if headers.size("message-id") <= MAX_HEADER_CHARS:
+        return next(iter(message_ids(next(iter(headers.raw("message-id")), None))), None)
+    return _first_of_long(headers, "message-id")
+
+
+def _first_of_long(headers: HeaderReader, name: str) -> str | None:
+    """The first id of header ``name`` longer than the headers read
+    (``MAX_HEADER_CHARS``), taken only if it ends before that: an id cut there would be
+    another id, so it is dropped, with a warning."""
+    value = _unfolded(headers.raw(name)[0])
     head = value[:MAX_HEADER_CHARS]
     if value[MAX_HEADER_CHARS : MAX_HEADER_CHARS + 1].strip():
         # the cut is inside the last id: it is not one
         head = head[: head.rfind(">") + 1] if ">" in head else head.rpartition(" ")[0]
     found = next(iter(message_ids(head)), None)
     if found is None:
-        headers.warnings.append(
-            f"in-reply-to: an id longer than {MAX_HEADER_CHARS} characters dropped"
-        )
+        headers.warnings.append(f"{name}: an id longer than {MAX_HEADER_CHARS} characters dropped")
     return found

@@ -24,7 +24,10 @@ from router.ids import message_key
 #: write (``=?UTF-8?Q? Personal=C3=A4nderung?=``): read as spaces, as mail programs do.
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\r\n]{0,998})\?=")
 BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
-MSG_ID = re.compile(r"<([^<>\s]+)>")
+MSG_ID = re.compile(r"<([^<>]*)>")
+#: What is no part of a message id between its brackets: whitespace and comments, which
+#: RFC 5322's obsolete syntax allows around its words (CFWS), and control characters.
+NOT_IN_ID = re.compile(r"\([^()]*\)|[\s\x00-\x1f\x7f]+")
 GLUED_HEADER = re.compile(
     r"(?<=[\d)A-Za-z])\s*[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+:.*$|(?<=[\d)])\s*[A-Z][a-z]+:.*$",
     re.DOTALL,
@@ -98,13 +101,21 @@ def message_ids(value: str | None) -> list[str]:
     """Message ids without angle brackets, in order, as written, each once (two that
     differ only in their domain's case are one: ``router.ids.message_key``, by which
     the router files and finds threads). Kept as written, an auto-reply's In-Reply-To
-    names the customer's message byte for byte, which mail clients thread by."""
+    names the customer's message byte for byte, which mail clients thread by.
+
+    An id is what is between its brackets without whitespace and comments
+    (``NOT_IN_ID``): a shop's ``<Order 123@shop.test>`` is ``Order123@shop.test``. Cut
+    at the space, it had been ``<Order`` for every order, so the sender's next mail was
+    taken for a retry of the first and dropped, and a reply to any order joined the
+    first ticket. Empty brackets (``<>``) name no message. Ids written without
+    brackets are read as the words of the value."""
     if not value:
         return []
-    ids = MSG_ID.findall(value) or value.split()
+    bracketed = MSG_ID.findall(value)
+    ids = [NOT_IN_ID.sub("", mid) for mid in bracketed] if bracketed else value.split()
     seen: dict[str, str] = {}
     for mid in ids:
-        written = mid.strip()
+        written = mid.strip("<>")
         if key := message_key(written):
             seen.setdefault(key, written)
     return list(seen.values())

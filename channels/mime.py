@@ -38,13 +38,12 @@ from channels.auto_replies import auto_reply_reason
 from channels.charsets import decode_bytes
 from channels.header_policy import PLAIN_HEADERS, parse_scope
 from channels.itip import INVITATION_METHODS, Calendar, read_calendar
-from channels.mail_headers import read_subject, read_thread, written_to_self
+from channels.mail_headers import read_message_id, read_subject, read_thread, written_to_self
 from channels.mail_text import (
     MAX_HTML_CHARS,
     decode_words,
     extract_uuencoded,
     html_to_text,
-    message_ids,
     parse_date,
     trim_text,
     unflow,
@@ -570,7 +569,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         original_to=original_to,
         reply_to=reply_to,
         subject=subject,
-        message_id=next(iter(message_ids(headers.text("message-id"))), None),
+        message_id=read_message_id(headers),
         in_reply_to=parent,
         references=references,
         date=parse_date(next(iter(headers.raw("date")), None)),

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from aiokafka import ConsumerRecord
 
-from channels.email import interpret
+from channels.email import interpret, provider_id
 from consumers.state.memory import InMemoryThreadStore
 from router.codec import CONTENT_TYPE_HEADER, encode_event
 from router.events import CloudEvent
@@ -69,3 +69,86 @@ async def test_a_reply_whose_in_reply_to_differs_in_the_domains_case_joins_the_t
     alice = await customer(store, "alice@example.com")
     assert (joined.id, joined.customer_id) == (ticket.id, alice)
     assert joined.participants == [await customer(store, "bob@example.com")]
+
+
+# --- ids with whitespace or nothing between the brackets -----------------------------------
+
+
+def order_mail(message_id: str, extra: str = "", text: str = "My order is late.") -> bytes:
+    return (
+        f"From: alice@example.com\r\nTo: support@example.com\r\nSubject: Order\r\n"
+        f"Message-ID: {message_id}\r\n{extra}\r\n{text}\r\n"
+    ).encode()
+
+
+def test_the_next_order_of_a_shop_writing_spaces_in_its_ids_is_no_retry() -> None:
+    """The id was cut at the space: both mails were ``<Order``, and the second was
+    answered ``duplicate: true`` and dropped."""
+    first, second = order_mail("<Order 123@shop.test>"), order_mail("<Order 124@shop.test>")
+    ids = []
+    for raw in (first, second):
+        parsed, data = interpret(raw)
+        assert data is not None
+        ids.append(provider_id(parsed, raw, data.customer.email))
+        assert data.thread.message_id == f"Order12{len(ids) + 2}@shop.test"
+    assert ids[0] != ids[1]
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("< spaced id @ example.com >", "spacedid@example.com"),
+        ('<a"b c"@x.test>', 'a"bc"@x.test'),
+        ("<a (a comment) @x.test>", "a@x.test"),
+        ("<a@x.test> (a comment)", "a@x.test"),
+    ],
+)
+def test_whitespace_and_comments_in_an_id_are_no_part_of_it(written: str, read: str) -> None:
+    extra = f"In-Reply-To: {written}\r\nReferences: <r@x.test> {written}\r\n"
+    _, data = interpret(order_mail(written, extra))
+    assert data is not None
+    thread = data.thread
+    assert (thread.message_id, thread.in_reply_to, thread.references) == (
+        read,
+        read,
+        ["r@x.test", read],
+    )
+
+
+@pytest.mark.parametrize("written", ["<>", "< >"])
+def test_empty_brackets_name_no_message(written: str) -> None:
+    """Each such mail had been ``<>``, one id for them all: it is identified by its content."""
+    first, second = order_mail(written), order_mail(written, text="Another order is late.")
+    ids = []
+    for raw in (first, second):
+        parsed, data = interpret(raw)
+        assert data is not None
+        assert (data.thread.message_id, data.thread.in_reply_to) == (None, None)
+        ids.append(provider_id(parsed, raw, data.customer.email))
+    assert ids[0] != ids[1]
+    assert ids[0].startswith("sha256:")
+
+
+def test_ids_alike_for_their_first_4_kib_are_two_ids() -> None:
+    """The stdlib read a Message-ID to 4 KiB: two longer ones alike up to there were one."""
+    long = "a" * 5000
+    ids = {interpret(order_mail(f"<{long}{n}@x.test>"))[0].message_id for n in (1, 2)}
+    assert ids == {f"{long}1@x.test", f"{long}2@x.test"}
+
+
+async def test_a_reply_to_another_order_opens_its_own_ticket() -> None:
+    """Bob's In-Reply-To ``<Order 999@shop.test>`` had been read as ``<Order``, the id of
+    Alice's mail about order 123, and his mail joined her ticket."""
+    store, broker = InMemoryThreadStore(), Broker()
+    await handler(store, broker).handle(
+        [record(mail("alice@example.com", "Order 123@shop.test"), 0)]
+    )
+    alices = snapshot(broker.take())
+    reply = mail("bob@example.com", "b1@other.example", "In-Reply-To: <Order 999@shop.test>\r\n")
+    await handler(store, broker).handle([record(reply, 1)])
+    bobs = snapshot(broker.take())
+    assert bobs.id != alices.id
+    assert bobs.customer_id == await customer(store, "bob@example.com")
+    again = mail("carol@example.com", "c1@other.example", "In-Reply-To: <Order 123@shop.test>\r\n")
+    await handler(store, broker).handle([record(again, 2)])
+    assert snapshot(broker.take()).id == alices.id
