@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html as entities
 import mimetypes
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import lxml.html
 from inscriptis import get_text
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
+from lxml import etree
 
 from channels.charsets import decode_bytes, without_bom
 from router.events import Attachment
@@ -246,18 +249,66 @@ STRICT = ParserConfig(css=CSS_PROFILES["strict"])
 
 def html_to_text(html: str) -> str:
     """Readable text with paragraph breaks; a "text/html" part without tags is text.
-    Only the first ``MAX_HTML_CHARS`` of markup are rendered (see ``bounded_html``).
+    Only the first ``MAX_HTML_CHARS`` of markup are rendered (see ``bounded_html``)."""
+    return html_text(html)[0]
+
+
+#: What a browser does not show: comments, scripts, styles, the title (one left open runs
+#: to the end, as it does in a browser; matching to the end keeps the scan linear).
+NOT_SHOWN = re.compile(
+    r"(?is)<!--.*?(?:-->|\Z)|<(script|style|title|template)\b[^<>]*>.*?(?:</\1\s*>|\Z)"
+)
+BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h\d)\s*>")
+TAG = re.compile(r"<[^<>]*>")  # stops at the next "<": linear on a stray one
+XML_DECLARATION = re.compile(r"^\s*<\?xml[^<>]*\?>")
+#: The nesting at which lxml's parser stops reading (libxml2's limit, without its "huge"
+#: option, which would leave the depth to inscriptis's recursion).
+LXML_MAX_DEPTH = 256
+
+
+def html_text(html: str) -> tuple[str, bool]:
+    """``html_to_text``, and whether the tags were stripped instead of rendered: when the
+    renderer failed, rendered no text, or its parser (lxml) stopped at its nesting limit.
+    That parser stops at 256 nested elements (``<div>`` 260 deep, 70 nested tables)
+    without an error, and everything nested deeper and everything after was lost: the
+    customer's whole mail could come out empty, and nothing said so.
 
     Indentation from the renderer (nested blocks) is layout, not the writer's: dropped."""
     html, _ = bounded_html(html)
     if not HAS_TAG.search(html):
-        return trim_text(html)
+        return trim_text(html), False
     try:
         text = str(get_text(html, STRICT))
     except Exception:  # noqa: BLE001 - lxml refuses some documents; tags stripped instead
-        text = re.sub(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h\d)>", "\n", html)
-        text = re.sub(r"[ \t]+", " ", re.sub(r"<[^>]*>", " ", text))
-    return trim_text("\n".join(line.strip() for line in text.split("\n")))
+        text = ""
+    rendered = trim_text("\n".join(line.strip() for line in text.split("\n")))
+    if rendered and not _too_deep(html):
+        return rendered, False
+    stripped = _stripped(html)
+    return (stripped, True) if stripped else (rendered, False)
+
+
+def _too_deep(html: str) -> bool:
+    """Whether lxml stops reading ``html`` at its nesting limit, as it does for inscriptis
+    (parsed again here: a few per cent of the rendering's time, and only for markup of
+    that many tags)."""
+    if html.count("<") < LXML_MAX_DEPTH:
+        return False
+    parser = lxml.html.HTMLParser()
+    try:
+        lxml.html.document_fromstring(XML_DECLARATION.sub("", html, count=1), parser=parser)
+    except (etree.LxmlError, ValueError):  # an empty document; the renderer's own error
+        return False
+    return any(error.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT for error in parser.error_log)
+
+
+def _stripped(html: str) -> str:
+    """The text of ``html`` with its tags taken out, a line break for each block's end
+    (at most one blank line in a row)."""
+    text = BLOCK_END.sub("\n", NOT_SHOWN.sub(" ", html))
+    text = re.sub(r"[ \t]+", " ", entities.unescape(TAG.sub(" ", text)))
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return trim_text(re.sub(r"\n{3,}", "\n\n", text))
 
 
 def extract_uuencoded(text: str) -> tuple[str, list[Attachment]]:

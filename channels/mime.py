@@ -43,7 +43,7 @@ from channels.mail_text import (
     MAX_HTML_CHARS,
     decode_words,
     extract_uuencoded,
-    html_to_text,
+    html_text,
     parse_date,
     trim_text,
     unflow,
@@ -78,6 +78,10 @@ BANNER = re.compile(
 )
 NO_BOUNDARY = "multipart: no boundary lines, read as one text part"
 HTML_CUT = f"text/html: only the first {MAX_HTML_CHARS // 1024 // 1024} MiB of markup rendered"
+HTML_STRIPPED = (
+    "text/html: not rendered whole (elements nested too deep, or markup the renderer refused),"
+    " read with its tags stripped"
+)
 TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels not read"
 FORWARD_TOO_DEEP = f"forwarded messages nested deeper than {MAX_DEPTH} levels not read"
 NAME_PARAM = re.compile(r'(?i)(?:^|;)\s*(?:file)?name\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)')
@@ -665,7 +669,7 @@ def _read(walk: _Walk, root: Message, depth: int, budget: int) -> tuple[str, lis
             own, history = split_html(body)
             if len(own) > MAX_HTML_CHARS and HTML_CUT not in headers.warnings:
                 headers.warnings.append(HTML_CUT)  # and the event says ``truncated``
-            text = html_to_text(own)
+            text = _html_read(own, headers)
         else:
             text = trim_text(body) if body.strip() else ""
         words = " ".join(text.split())
@@ -674,7 +678,7 @@ def _read(walk: _Walk, root: Message, depth: int, budget: int) -> tuple[str, lis
         read[is_html].add(words)
         parts.append(text)
         if history:
-            quoted.append(html_to_text(history))
+            quoted.append(_html_read(history, headers))
     text = "\n\n".join(parts)
     html_only = bool(walk.html) and not walk.saw_plain
     if text.strip():
@@ -684,6 +688,15 @@ def _read(walk: _Walk, root: Message, depth: int, budget: int) -> tuple[str, lis
         return "\n\n".join(trim_text(t) for t in named if t.strip()), [], False
     found = _read_forward(walk, root, depth, budget)
     return found if found is not None and found[0].strip() else (text, quoted, html_only)
+
+
+def _html_read(html: str, headers: Headers) -> str:
+    """``html`` as text; read with its tags stripped, the warning says so (its paragraphs
+    may run together)."""
+    text, stripped = html_text(html)
+    if stripped and HTML_STRIPPED not in headers.warnings:
+        headers.warnings.append(HTML_STRIPPED)
+    return text
 
 
 def _read_forward(

@@ -198,3 +198,13 @@ def test_an_html_part_cut_to_its_first_mib_is_marked_truncated() -> None:
     assert whole is not None
     assert whole.truncated is None
     assert "the end of the letter" in whole.text
+
+
+def test_deep_html_with_unclosed_comments_and_styles_is_stripped_in_linear_time() -> None:
+    """Markup lxml stops reading is read with its tags stripped; an unclosed comment or
+    style hides the rest, as in a browser, and is not rescanned for each one."""
+    deep = "<div>" * 300 + "<p>My order is late</p>"
+    for tail in ("<!--" * 200_000, "<style>" * 100_000, "<title>" * 100_000):
+        assert timed(lambda tail=tail: html_to_text(deep + tail)) == "My order is late"
+    stray = "<" * 500_000  # no tag: text
+    assert timed(lambda: html_to_text(deep + stray)) == f"My order is late\n{stray}"

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels.email import to_interaction
-from channels.mime import decode_words, parse_email
+from channels.mime import HTML_STRIPPED, decode_words, parse_email
 from channels.mime_parser import MAX_DEPTH, MAX_PARTS
 from router.ids import message_key
 
@@ -114,6 +114,32 @@ def test_html_only_becomes_readable_text() -> None:
     assert "Hello\xa0there" in parsed.text or "Hello there" in parsed.text
     assert "one" in parsed.text
     assert "<" not in parsed.text
+
+
+DEEP_HTML = {
+    "260 divs": (b"<div>" * 260 + b"<p>My order 123 is late</p>" + b"</div>" * 260, ""),
+    "70 tables": (
+        b"<table><tbody><tr><td>" * 70 + b"My order 123 is late"
+        + b"</td></tr></tbody></table>" * 70,
+        "",
+    ),
+    "text after the nesting": (
+        b"<p>My order</p>" + b"<div>" * 300 + b"123 is late" + b"</div>" * 300
+        + b"<p>&amp; <!-- no --><script>x()</script>unpaid</p>",
+        " & unpaid",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(DEEP_HTML))
+def test_html_nested_deeper_than_the_parser_reads_keeps_its_text(name: str) -> None:
+    """lxml stops at 256 nested elements without an error: the text below and after was
+    lost, the first two mails were empty, and nothing said so."""
+    html, after = DEEP_HTML[name]
+    raw = mail("From: a@example.com\nContent-Type: text/html; charset=utf-8", html)
+    parsed = parse_email(raw)
+    assert " ".join(parsed.text.split()) == "My order 123 is late" + after
+    assert parsed.warnings == [HTML_STRIPPED]
 
 
 def test_plain_is_preferred_over_html() -> None:
