@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from router.actions import CONTROL
 from router.identity import normalize_email
 
 ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=")
@@ -83,7 +84,14 @@ def _display(text: str, decode: Callable[[str], str]) -> str | None:
         # a group's name ("Team: Anna <a@x>"): what follows the colon is the display name
         text = text.rsplit(":", 1)[1] if '"' not in text.split(":", 1)[0] else text
     text = QUOTED.sub(lambda m: re.sub(r"\\(.)", r"\1", m.group(1)), text)
-    return _unwrapped(SPACE.sub(" ", decode(text)).strip()) or None
+    return _unwrapped(_name(decode(text))) or None
+
+
+def _name(text: str) -> str:
+    """A display name without control characters, as Subject is read and the other
+    channels read names (``router.actions.strip_controls``): a NUL or an escape sequence
+    is no part of anyone's name, and breaks what shows it."""
+    return SPACE.sub(" ", CONTROL.sub("", text)).strip()
 
 
 def _unwrapped(name: str) -> str:
@@ -134,7 +142,7 @@ def _mailbox(chunk: str, decode: Callable[[str], str], warn: Callable[[str], Non
         if name:
             warn("address without angle brackets")
         # RFC 2047 allows encoded words in a comment: "a@x (Anna =?utf-8?Q?M=C3=BCller?=)"
-        name = name or (SPACE.sub(" ", decode(comment)).strip() or None if comment else None)
+        name = name or (_name(decode(comment)) or None if comment else None)
     addr = decode(addr).strip()
     if addr.endswith("."):
         warn("trailing dot in the domain removed")
