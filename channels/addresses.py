@@ -27,6 +27,9 @@ QUOTED_LOCAL = re.compile(r'"(?:[^"\\\s]|\\.)+"@[^\s<>()\[\]\\,;:"@]+')
 COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
 QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 SPACE = re.compile(r"\s+")
+_DOMAIN = r"@(?:\[[^\]<>]*\]|[^\s,:\[\]<>@]+)"
+#: RFC 5322's obsolete source route before the address: ``<@relay.test:alice@example.com>``
+ROUTE = re.compile(rf"^[\s,]*{_DOMAIN}(?:\s*,\s*(?:{_DOMAIN})?)*\s*:\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,9 @@ def _mailbox(chunk: str, decode: Callable[[str], str], warn: Callable[[str], Non
     angle = ANGLE.search(chunk)
     if angle is not None:
         addr, before, after = angle.group(1).strip(), chunk[: angle.start()], chunk[angle.end() :]
+        if ROUTE.match(addr):
+            warn("source route before the address removed")
+            addr = ROUTE.sub("", addr, count=1)
         _trailing(after, warn)
         name = _display(COMMENT.sub("", before), decode)
     else:

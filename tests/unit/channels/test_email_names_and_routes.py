@@ -1,5 +1,7 @@
-"""A From header's display name holding control characters: kept, where Subject and
-the other channels' names drop them."""
+"""Two shapes of a From header the audit found read as written: control characters in
+the display name (kept, where Subject and the other channels' names drop them) and
+RFC 5322's obsolete source route before the address (``<@relay.test:alice@...>``, which
+became the customer's address)."""
 
 from __future__ import annotations
 
@@ -31,3 +33,18 @@ def event(sender: bytes, to: bytes = b"support@acme.test") -> Interaction:
 def test_control_characters_are_no_part_of_a_display_name(sender: bytes) -> None:
     interaction = event(sender)
     assert (interaction.customer.name, interaction.subject) == ("Alice", "Refund")
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        b"Alice <@relay.test:alice@example.com>",
+        b"Alice <@one.test,@two.test:alice@example.com>",
+        b"Alice <@relay.test: alice@example.com>",
+    ],
+)
+def test_a_source_route_is_no_part_of_the_address(sender: bytes) -> None:
+    interaction = event(sender, to=b"<@relay.test:support@acme.test>")
+    assert (interaction.customer.email, interaction.customer.name) == ("alice@example.com", "Alice")
+    assert interaction.inbox == "support@acme.test"
+    assert "from: source route before the address removed" in interaction.metadata["parse_warnings"]
