@@ -34,6 +34,7 @@ from channels.replies import split_reply
 from channels.shared_secret import openapi_parameters, require_secret
 from router.actions import ANY_CONTROL
 from router.events import Customer, Interaction, ThreadRef, utcnow
+from router.ids import message_key
 
 SOURCE = "/switchboard/channels/email"
 PATH = "/v1/channels/email"
@@ -68,9 +69,11 @@ def provider_id(parsed: ParsedEmail, raw: bytes, sender: str | None) -> str:
     redelivered mail is a duplicate while another sender's mail under the same id (a shop
     system that stamps one fixed Message-ID on every message, or two people writing
     through one Google Group) is not lost as one; the bytes' hash when there is no
-    Message-ID."""
+    Message-ID. The id as threads file it (``message_key``: its domain in lower case), so
+    a relay that changed the domain's case delivers no second copy of the mail."""
     if parsed.message_id:
-        return f"message-id:{without_surrogates(parsed.message_id)}\x1f{sender or ''}"
+        key = message_key(without_surrogates(parsed.message_id))
+        return f"message-id:{key}\x1f{sender or ''}"
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 

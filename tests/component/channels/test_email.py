@@ -109,6 +109,26 @@ async def test_redelivery_with_same_message_id_is_a_duplicate(
     assert len(await read_topic(settings, Topic.INBOUND, expect=1)) == 1
 
 
+async def test_a_redelivery_whose_message_id_domain_changed_case_is_a_duplicate(
+    ingress_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A relay that rewrote the id's domain in another case delivered a second copy: one
+    ticket, two contacts and two auto-replies. The domain is case-blind (RFC 5322), as
+    threads file the id; the local part is kept as written."""
+    mail = "From: ann@example.com\nTo: help@acme.test\nMessage-ID: <Abc.1@{}>\n\nhello"
+    answers = [
+        await ingress_client.post(
+            "/v1/channels/email", content=mail.format(domain).encode(), headers=RFC822
+        )
+        for domain in ("Mail.Example.COM", "mail.example.com")
+    ]
+    assert [a.json()["duplicate"] for a in answers] == [False, True]
+    other = mail.replace("Abc.1", "abc.1").format("mail.example.com")
+    again = await ingress_client.post("/v1/channels/email", content=other.encode(), headers=RFC822)
+    assert again.json()["duplicate"] is False  # another local part: another mail
+    assert len(await read_topic(settings, Topic.INBOUND, expect=2)) == 2
+
+
 async def test_another_senders_mail_under_a_reused_message_id_is_not_lost(
     ingress_client: httpx.AsyncClient, settings: Settings
 ) -> None:
