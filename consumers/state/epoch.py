@@ -25,7 +25,14 @@ from redis.asyncio.cluster import RedisCluster
 from router.errors import ConfigError, Unrecoverable
 from router.events import iso, utcnow
 from router.keys import Keys
-from router.redis import RedisClient, get_many, marker_keys, redis_errors, run_batch
+from router.redis import (
+    RedisClient,
+    delete_many,
+    get_many,
+    marker_keys,
+    redis_errors,
+    run_batch,
+)
 
 REPAIR = (
     "stop every role, run `switchboard state rebuild` to restore it from Kafka, then start "
@@ -93,6 +100,13 @@ class StateEpoch:
         with redis_errors():
             await self._redis.set(self.key, value)
             await self._write_copies(value)
+
+    async def clear(self) -> None:
+        """Delete the marker and its copies (the start of ``switchboard state rebuild``):
+        until ``renew`` writes the next one, a role refuses to start, so a rebuild cut
+        short leaves no half-restored state that looks whole."""
+        with redis_errors():
+            await delete_many(self._redis, list(self._keys))
 
     @property
     def _keys(self) -> tuple[str, ...]:

@@ -453,7 +453,13 @@ def state_rebuild(
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from router.app import roles
-    from router.app.rebuild import RolesRunning, rebuild, release_erased, roles_still_running
+    from router.app.rebuild import (
+        RolesRunning,
+        mark_rebuilt,
+        rebuild,
+        release_erased,
+        roles_still_running,
+    )
 
     settings = settings_or_exit()
     load_rules_or_exit(settings.rules_path)
@@ -469,11 +475,12 @@ def state_rebuild(
             def progress(topic: str, records: int) -> None:
                 bar.update(task, description=f"reading {topic}: {records:,} records")
 
-            done = await rebuild(settings, progress, force=True)  # checked just now
+            done = await rebuild(settings, progress, force=True, mark=False)  # checked
             records = done.lifecycle  # read once: rebuilding writes nothing to Kafka
             bar.update(task, description=f"replaying {len(records):,} lifecycle records")
             skipped = await roles.replay_tickets(settings, records)
             await release_erased(settings, done.gone)
+            await mark_rebuilt(settings)  # last: a rebuild cut short leaves roles refusing
         unreadable = (
             f", {skipped:,} unreadable records skipped (see the dead-letter topic)"
             if skipped

@@ -27,12 +27,15 @@ for a role that just stopped to go, and refuses, naming the groups, unless force
    it). Without them a provider's retry, or a redelivered record, of something handled
    before the loss would be taken for new: a second ``message_added``, a contact counted
    twice;
-5. writes a new state marker, so the roles start again.
+5. writes a new state marker, so the roles start again: last of all. The marker is
+   deleted before anything is written, so a rebuild cut short (Ctrl-C, a broker lost
+   part way) leaves the roles refusing to start, and the operator runs it again.
 
 The timers and metrics state is then recomputed by replaying ``tickets`` through those
-roles' own handlers (``roles.replay_tickets``, called by the CLI): metric counts are exact
-again, and every due time and waiting ticket is known again. An unreadable record is
-skipped and counted, not dead-lettered again: the roles do that when they read it.
+roles' own handlers (``roles.replay_tickets``, called by the CLI before it writes the
+marker, ``mark=False`` then ``mark_rebuilt``): metric counts are exact again, and every
+due time and waiting ticket is known again. An unreadable record is skipped and counted,
+not dead-lettered again: the roles do that when they read it.
 
 The ``customer.upserted`` actions on ``actions`` are then applied again in order
 (``consumers.crm``, as the router applies them), after the links above: CRM links,
@@ -533,11 +536,16 @@ async def _write_markers(redis: RedisClient, markers: Iterable[Marker]) -> int:
 
 
 async def rebuild(
-    settings: Settings, progress: Progress | None = None, *, force: bool = False
+    settings: Settings,
+    progress: Progress | None = None,
+    *,
+    force: bool = False,
+    mark: bool = True,
 ) -> Rebuilt:
     """Restore Redis (see the module); raises RolesRunning, before reading or writing
     anything, while a role runs (still a member one session timeout on), unless
-    ``force``."""
+    ``force``. ``mark``: write the new state marker at the end; without it the caller
+    does, with ``mark_rebuilt``, once what it does next (the replay) is done too."""
     if not force and (live := await roles_still_running(settings)):
         raise RolesRunning(live)
     tickets_topic = await read_all(settings, Topic.TICKETS, progress)
@@ -553,6 +561,7 @@ async def rebuild(
     redis = make_redis(settings)
     prefix, ttl_s = settings.topic_prefix, settings.redis.dedupe_ttl_s
     try:
+        await StateEpoch(redis, prefix).clear()  # written again when all is restored
         store = RedisThreadStore(redis, ttl_s=ttl_s, prefix=prefix)
         tickets = [t for t in found.latest.values() if t.id not in archived]
         current = {c: t for c, t in _current_tickets(found.latest).items() if t not in archived}
@@ -591,7 +600,8 @@ async def rebuild(
         await _remember_archived(redis, Keys(prefix), [found.latest[t] for t in archived])
         shards = TimerSchedule(redis, prefix=prefix, shards=settings.timers_shards)
         await shards.add(archive_timers(tickets, settings.closed_retention_s))
-        await StateEpoch(redis, prefix).renew()
+        if mark:
+            await StateEpoch(redis, prefix).renew()
     finally:
         await redis.aclose()
     return Rebuilt(
@@ -604,6 +614,15 @@ async def rebuild(
         archived=len(archived),
         gone=list(found.gone.values()),
     )
+
+
+async def mark_rebuilt(settings: Settings) -> None:
+    """The new state marker, the last step of a rebuild: the roles start again."""
+    redis = make_redis(settings)
+    try:
+        await StateEpoch(redis, settings.topic_prefix).renew()
+    finally:
+        await redis.aclose()
 
 
 async def release_erased(settings: Settings, tickets: list[Ticket]) -> None:

@@ -191,3 +191,33 @@ async def test_rebuild_restores_dedupe_markers_so_nothing_handled_is_handled_aga
     assert kinds.count("message_added") == 1, kinds  # the later message only
     assert kinds.count("note_added") == 2, kinds
     assert kinds.count("created") == 1, kinds
+
+
+async def test_a_rebuild_cut_short_leaves_the_roles_refusing_to_start(settings: Settings) -> None:
+    """The marker had been written at the end of the restore, before the CLI replayed
+    ``tickets`` into the timers and metrics: a rebuild interrupted in that replay let the
+    roles start, and every SLA timer of the tickets before the loss was silently gone. It
+    is now deleted first and written last (``mark_rebuilt``), after the replay."""
+    from consumers.state.epoch import StateEpoch
+    from router.app.rebuild import mark_rebuilt
+
+    settings = settings.model_copy(update={"rules_path": RULES})
+    async with run_switchboard(settings) as sb:
+        await _post_round(settings, sb.http, 1)
+        await read_topic(settings, Topic.TICKETS, expect=CUSTOMERS * 3, timeout=15)
+
+    async def starts() -> bool:
+        redis = make_redis(settings)
+        try:
+            await StateEpoch(redis, settings.topic_prefix).establish(has_history=True)
+        except ConfigError:
+            return False
+        finally:
+            await redis.aclose()
+        return True
+
+    assert await starts()  # the marker of the running deployment: Redis was not wiped
+    await rebuild(settings, force=True, mark=False)  # as the CLI, up to its replay
+    assert not await starts()
+    await mark_rebuilt(settings)
+    assert await starts()
