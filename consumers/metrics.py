@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -98,6 +99,8 @@ def response_of(event: CloudEvent, ticket: Ticket, at: datetime) -> Response | N
         return None
     if not isinstance(seconds, int | float) or isinstance(seconds, bool):
         return None
+    if not math.isfinite(seconds) or seconds < 0:  # another producer's: NaN had made the
+        return None  # histogram's sum NaN until a restart, in no bucket
     return Response(event.id, at, target, ticket.queue or "none", ticket.channel, seconds)
 
 

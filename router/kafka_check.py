@@ -30,6 +30,9 @@ from router.settings import KafkaSettings, Settings
 
 HOST_MISMATCH = frozenset({62, 64})
 """OpenSSL's verify codes for a certificate that names another host or IP address."""
+OUT_OF_DATE = frozenset({9, 10})
+"""OpenSSL's verify codes for a certificate not yet valid (a clock behind) or expired: the
+CA may well trust it, so the CA setting is not what to fix."""
 CLIENT_CERTIFICATE_REFUSED = frozenset(
     {
         "TLSV13_ALERT_CERTIFICATE_REQUIRED",
@@ -91,20 +94,32 @@ def client_failed(kafka: KafkaSettings, exc: Exception) -> ConfigError:
     )
 
 
+def _unverified(kafka: KafkaSettings, tls: ssl.SSLCertVerificationError) -> ConfigError:
+    """A broker certificate this client does not accept, named by why: another name, out
+    of date, or a CA that does not vouch for it."""
+    where, said = kafka.bootstrap_servers, _said(tls)
+    if tls.verify_code in HOST_MISMATCH:
+        problem = (
+            f"the certificate of the broker at {where} is not valid for that name "
+            f"({said}): connect by a name the certificate holds"
+        )
+        return ConfigError(BOOTSTRAP_SETTING, problem)
+    if tls.verify_code in OUT_OF_DATE:
+        problem = (
+            f"the certificate of the broker at {where} is out of date ({said}): renew "
+            "the broker's certificate, or set this host's clock right"
+        )
+        return ConfigError(BOOTSTRAP_SETTING, problem)
+    trusted = kafka.ssl_cafile or "the system's CAs (SWITCHBOARD_KAFKA_SSL_CAFILE is unset)"
+    problem = f"the certificate of the broker at {where} does not verify against {trusted}"
+    return ConfigError("SWITCHBOARD_KAFKA_SSL_CAFILE", f"{problem} ({said})")
+
+
 def _telling(kafka: KafkaSettings, exc: BaseException) -> ConfigError | None:
     where, said = kafka.bootstrap_servers, _said(exc)
     tls = _tls_error(exc)
     if isinstance(tls, ssl.SSLCertVerificationError):
-        said = _said(tls)
-        if tls.verify_code in HOST_MISMATCH:
-            problem = (
-                f"the certificate of the broker at {where} is not valid for that name "
-                f"({said}): connect by a name the certificate holds"
-            )
-            return ConfigError(BOOTSTRAP_SETTING, problem)
-        trusted = kafka.ssl_cafile or "the system's CAs (SWITCHBOARD_KAFKA_SSL_CAFILE is unset)"
-        problem = f"the certificate of the broker at {where} does not verify against {trusted}"
-        return ConfigError("SWITCHBOARD_KAFKA_SSL_CAFILE", f"{problem} ({said})")
+        return _unverified(kafka, tls)
     if tls is not None and tls.reason in CLIENT_CERTIFICATE_REFUSED:
         said = _said(tls)
         if kafka.ssl_certfile is None:

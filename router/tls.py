@@ -61,6 +61,9 @@ def load_client_certificate(ctx: ssl.SSLContext, cert: ClientCertificate) -> Non
         problem = f"the key in {keyfile} is encrypted and no pass phrase is given: "
         problem += cert.without_password
         raise ConfigError(cert.password_setting, problem) from None
+    except ValueError as exc:  # CPython's: a pass phrase over 1,023 bytes
+        problem = f"cannot open the key in {keyfile}: {exc}"
+        raise ConfigError(cert.password_setting, problem) from None
     except OSError as exc:  # ssl.SSLError is one
         if asked and getattr(exc, "reason", None) != KEY_MISMATCH:
             problem = f"does not decrypt the key in {keyfile} (the pass phrase is wrong)"

@@ -383,8 +383,13 @@ async def preflight_kafka_redis(settings: Settings) -> None:
 
 
 def whole_windows(period: Period, window_s: int) -> Period:
-    """``period`` widened to whole metric windows, saying so on stderr when it moved."""
-    whole = period.whole(window_s)
+    """``period`` widened to whole metric windows, saying so on stderr when it moved; one
+    line and exit 2 when a window would end past any datetime."""
+    try:
+        whole = period.whole(window_s)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     if whole != period:
         err.print(
             f"note: metric windows are {window_s:,} s: reading whole windows, {whole.spelled()}",

@@ -46,7 +46,10 @@ class Period:
         ``--to`` inside one counted the rest of it, while the report said the times
         given. Windows align to the Unix epoch (``window_of``)."""
         start, _ = window_of(self.start, window_s)
-        last, end = window_of(self.end, window_s)
+        try:
+            last, end = window_of(self.end, window_s)
+        except OverflowError:  # the last window of year 9999 ends past any datetime
+            raise ValueError("--to: out of range: give a year up to 9998") from None
         return Period(start, last if last == self.end else end)
 
     def spelled(self) -> str:

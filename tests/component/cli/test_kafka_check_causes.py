@@ -124,3 +124,20 @@ async def test_a_scram_error_the_client_cannot_read_is_one_line() -> None:
     assert "SASL SCRAM-SHA-256 as 'svc'" in error.message
     assert "SWITCHBOARD_KAFKA_SASL_PASSWORD" in error.message
     assert "hunter2" not in str(error)
+
+
+@pytest.mark.parametrize("code", [9, 10])  # not yet valid, expired
+def test_a_broker_certificate_out_of_date_is_not_blamed_on_the_ca_file(code: int) -> None:
+    """An expired broker certificate (or a clock behind) had been reported as the CA file
+    not verifying the broker, sending the operator to the wrong setting."""
+    import ssl
+
+    from router.kafka_check import _unverified
+
+    failed = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    failed.verify_code = code
+    kafka = KafkaSettings(security_protocol="SSL", bootstrap_servers="kafka:9093")
+    error = _unverified(kafka, failed)
+    assert error.setting == "SWITCHBOARD_KAFKA_BOOTSTRAP_SERVERS"
+    assert "is out of date" in error.message
+    assert "renew the broker's certificate" in error.message

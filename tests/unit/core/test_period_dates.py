@@ -75,3 +75,16 @@ def test_the_tools_say_on_stderr_when_they_widened_the_period(
     )
     whole_windows(period_of("2026-12-07", "2026-12-07"), 60)
     assert capsys.readouterr().err == ""
+
+
+def test_a_period_in_the_last_window_of_year_9999_is_refused_not_a_traceback() -> None:
+    import typer
+
+    from router.app.console import whole_windows
+
+    period = period_of("9999-12-31T23:58:00", "9999-12-31T23:59:30")
+    with pytest.raises(ValueError, match="out of range"):
+        period.whole(60)
+    with pytest.raises(typer.Exit) as exited:
+        whole_windows(period, 60)
+    assert exited.value.exit_code == 2

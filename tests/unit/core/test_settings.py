@@ -193,7 +193,8 @@ def test_an_encrypted_kafka_key_is_opened_with_its_pass_phrase(tmp_path: Path) -
         )
 
     assert "ssl_context" in client_options(kafka("s3cret phrase"))
-    for password, says in ((None, "is encrypted"), ("n0t-it", "does not decrypt")):
+    cases = ((None, "is encrypted"), ("n0t-it", "does not decrypt"), ("x" * 2000, "longer"))
+    for password, says in cases:
         with pytest.raises(ConfigError) as raised:
             client_options(kafka(password))
         assert raised.value.setting == "SWITCHBOARD_KAFKA_SSL_PASSWORD"
