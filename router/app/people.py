@@ -13,6 +13,7 @@ is found inside the words of a text; in any other, only as whole words.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
@@ -59,20 +60,30 @@ Words = tuple[str, ...]
 ACCENTS = re.compile("[\u0300-\u036f]")
 #: Latin letters no decomposition takes to a base letter, as people type them without.
 PLAIN_LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ı": "i"})
-#: Umlauts spelled out (``Mueller`` for ``Müller``), after the accents are gone.
-SPELLED_UMLAUT = re.compile(r"(?<=[a-z])(?:ae|oe|ue)|^(?:ae|oe|ue)")
+#: A German umlaut as it is spelled out where it cannot be typed (``Mueller``).
+SPELLED_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
 
 
 def fold(word: str) -> str:
     """One spelling of a word for comparison: case-folded, without OPTIONAL_MARKS, and
-    without the accents of a Latin letter, however the name was typed: ``José Müller``,
-    ``JOSE MULLER`` and ``Jose Mueller`` meet (and ``İLKNUR``, ``Ilknur``, ``ilknur``). A
-    name written without its accents had passed an export unreplaced. Another word may
-    fold alike (``Michal`` and ``Michael``): replaced too, which errs on the side of the
-    person. For comparing and keying pseudonyms only: no text is rewritten to it."""
+    without the accents of a Latin letter, however the name was typed: ``José Müller``
+    and ``JOSE MULLER`` meet (and ``İLKNUR``, ``Ilknur``, ``ilknur``); a name written
+    without its accents had passed an export unreplaced. (``Mueller``: see
+    ``spellings``.) For comparing and keying pseudonyms only: no text is rewritten to
+    it."""
     plain = ACCENTS.sub("", unicodedata.normalize("NFD", word))
     folded = unicodedata.normalize("NFC", plain).casefold().translate(PLAIN_LETTERS)
-    return SPELLED_UMLAUT.sub(lambda m: m[0][0], OPTIONAL_MARKS.sub("", folded))
+    return OPTIONAL_MARKS.sub("", folded)
+
+
+def spellings(word: str) -> tuple[str, ...]:
+    """The folded spellings a name word is found by: its own, and for a word with an
+    umlaut the one spelled out (``Müller``: ``muller``, ``mueller``). Only the name's
+    words get the second: folding every word so ("does" as "dos", "Joe" as "jo") had
+    replaced ordinary words and let short names through."""
+    composed = unicodedata.normalize("NFC", word)
+    spelled = composed.translate(SPELLED_UMLAUTS)
+    return (fold(word),) if spelled == composed else (fold(word), fold(spelled))
 
 
 def name_words(name: str) -> Words:
@@ -110,15 +121,18 @@ class People:
     def add_name(self, words: Words, whole: str, part: Callable[[str], str]) -> None:
         """A name of ``words``, replaced by ``whole``, and each of its words of
         NAME_PART_MIN letters or more standing alone by ``part(folded word)``."""
-        folded = tuple(fold(word) for word in words)
+        options = [spellings(word) for word in words]
+        folded = tuple(spelled[0] for spelled in options)
         if not folded:
             return
         if len(folded) > 1 or len(folded[0]) >= NAME_PART_MIN:  # "Al" alone: too common
-            self._names.setdefault(tuple(sorted(folded)), whole)
-        for word in folded:
+            for spelled in itertools.product(*options):
+                self._names.setdefault(tuple(sorted(spelled)), whole)
+        for word, spelled in zip(folded, options, strict=True):
             if len(word) >= NAME_PART_MIN and word not in self._parts:
-                self._parts[word] = part(word)
-        self._add_words(folded)
+                self._parts.update(dict.fromkeys(spelled, part(word)))
+        for spelled in itertools.product(*options):
+            self._add_words(spelled)
         if any(GLUED.search(word) for word in folded):
             self._add_glued(folded, whole, part)
 
