@@ -180,10 +180,22 @@ def _is_utf8(name: str) -> bool:
 
 
 def _utf8_share(text: str) -> tuple[int, int]:
-    """Of ``text`` decoded as UTF-8 with replacement: its non-ASCII characters that were
-    UTF-8, and the runs of bytes that were not (each one U+FFFD)."""
-    bad = text.count(REPLACEMENT)
-    return len(text) - len(text.encode("ascii", "ignore")) - bad, bad
+    """Of ``text`` decoded as UTF-8 with replacement: its characters that are UTF-8 text
+    people write, and the runs of bytes that were not UTF-8 (each one U+FFFD) with the
+    characters such bytes make by chance. A capital or ß of a single-byte charset before
+    its quote, ellipsis or no-break space is a valid two-byte sequence (``É\xa0`` is
+    U+0260 ``ɠ``, ``ß“`` U+07D3): IPA letters, C1 controls and the rarer scripts of the
+    two-byte range count as bad, combining marks as neither."""
+    good = bad = 0
+    for ch in text:
+        code = ord(ch)
+        if code < 0x80 or 0x300 <= code < 0x370:
+            continue
+        if 0xA0 <= code < 0x250 or 0x370 <= code < 0x700 or (code >= 0x800 and ch != REPLACEMENT):
+            good += 1
+        else:
+            bad += 1
+    return good, bad
 
 
 def _mostly_utf8(
@@ -213,9 +225,9 @@ def _mostly_utf8(
 
 
 def _foreign(line: str) -> bool:
-    """Whether a line decoded as UTF-8 has more bad bytes than UTF-8 characters."""
+    """Whether a line decoded as UTF-8 has no more UTF-8 characters than bad bytes."""
     good, bad = _utf8_share(line)
-    return good < bad
+    return good <= bad
 
 
 def detect(data: bytes) -> str | None:
@@ -270,8 +282,10 @@ def _decode(data: bytes, charset: str | None, also: Iterable[str]) -> str:
     utf8_first = not names or all(_permissive(n) for n in names)
     if utf8_first or _is_utf8(names[0]):
         text = _utf8(data)
-        if text is None:
-            text = _mostly_utf8(data, names, also, labelled=not utf8_first)
+        if text is None and utf8_first:  # unlabelled: UTF-8 cut short, else another's
+            text = _cut_short(data)
+        elif text is None:  # labelled UTF-8
+            text = _mostly_utf8(data, names, also, labelled=True)
         if text is not None:
             return text
     return _not_utf8(data, names, also)
@@ -354,14 +368,26 @@ class HeaderCharset:
 
 
 def _utf8_value(data: bytes) -> str | None:
-    """A raw header value as UTF-8 (RFC 6532), with a few bad bytes as U+FFFD (a
-    character cut at the end): more UTF-8 characters than bad bytes."""
+    """A raw header value as UTF-8 (RFC 6532), its last character as U+FFFD when it was
+    cut short. Any other bad byte makes it another charset's: Shift_JIS and EUC-JP kana
+    hold valid two-byte UTF-8 sequences by chance, more of them than bad bytes."""
     text = _utf8(data)
-    if text is not None:
-        return text
-    text = data.decode("utf-8", "replace")
-    good, bad = _utf8_share(text)
-    return text if good > bad else None
+    return text if text is not None else _cut_short(data)
+
+
+def _cut_short(data: bytes) -> str | None:
+    """UTF-8 whose last character was cut short (a lead byte, then fewer continuation
+    bytes than it needs), that character as U+FFFD; None for anything else. A lone last
+    byte that could lead one is taken so only after other UTF-8 characters: alone it is
+    likelier a single-byte charset's letter (``caf\xe9``)."""
+    for cut in (1, 2, 3):
+        lead, rest = data[-cut] if len(data) >= cut else 0, data[len(data) - cut + 1 :]
+        needs = 1 if 0xC2 <= lead < 0xE0 else 2 if 0xE0 <= lead < 0xF0 else 3 if lead < 0xF5 else 0
+        short = lead >= 0xC2 and needs >= cut and all(0x80 <= b < 0xC0 for b in rest)
+        head = _utf8(data[:-cut]) if short else None
+        if head is not None and (cut > 1 or not head.isascii()):
+            return head + REPLACEMENT
+    return None
 
 
 # --- ISO-2022-JP as Microsoft writes it (CP50220) ---------------------------------------

@@ -250,3 +250,25 @@ def test_an_encoded_subject_with_its_last_character_cut_keeps_the_rest() -> None
 def test_a_raw_utf8_subject_with_its_last_character_cut_keeps_the_rest() -> None:
     raw = mail().replace(b"To:", "Subject: Bestellung für Köln ".encode() + b"\xe2\x82\r\nTo:")
     assert parse_email(raw).subject == "Bestellung für Köln \ufffd"
+
+
+def test_windows_1252_under_a_utf8_label_is_not_read_as_utf8_by_chance_pairs() -> None:
+    """A capital or ß before a cp1252 quote or no-break space is a valid UTF-8 pair by
+    chance (``É\\xa0`` is ``ɠ``, ``ß“`` is ``ߓ``): the text had been read line by line as
+    UTF-8, such lines garbled, where it is all cp1252."""
+    text = "Hallo Jörg,\r\ndas war „Spaß“.\r\nC'EST FERMÉ\xa0!\r\nSigned: “RENÉ”\r\nGrüße"
+    assert decode_bytes(text.encode("cp1252"), "utf-8") == text
+
+
+@pytest.mark.parametrize("subject", ["なのはな", "ままならない", "のびのび"])
+def test_a_raw_shift_jis_or_euc_jp_header_is_not_read_as_utf8(subject: str) -> None:
+    """Kana in these charsets hold valid two-byte UTF-8 sequences by chance, more of them
+    than bad bytes: a raw header had come out as UTF-8 with U+FFFD."""
+    for charset in ("shift_jis", "euc-jp"):
+        raw = (
+            b"From: a@example.jp\r\nTo: s@acme.test\r\nSubject: "
+            + subject.encode(charset)
+            + f"\r\nContent-Type: text/plain; charset={charset}\r\n\r\n".encode()
+            + "こんにちは".encode(charset)
+        )
+        assert parse_email(raw).subject == subject, charset
