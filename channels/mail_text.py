@@ -115,7 +115,7 @@ def message_ids(value: str | None) -> list[str]:
     if not value:
         return []
     bracketed = MSG_ID.findall(value)
-    ids = [NOT_IN_ID.sub("", mid) for mid in bracketed] if bracketed else value.split()
+    ids = [NOT_IN_ID.sub("", mid) for mid in bracketed or value.split()]
     seen: dict[str, str] = {}
     for mid in ids:
         written = mid.strip("<>")

@@ -152,3 +152,12 @@ async def test_a_reply_to_another_order_opens_its_own_ticket() -> None:
     again = mail("carol@example.com", "c1@other.example", "In-Reply-To: <Order 123@shop.test>\r\n")
     await handler(store, broker).handle([record(again, 2)])
     assert snapshot(broker.take()).id == alices.id
+
+
+def test_an_id_written_without_brackets_loses_its_control_characters_as_one_in_brackets() -> None:
+    """Message-ID (read raw) had kept ``a\\x01b@x.test`` while In-Reply-To (read decoded)
+    gave ``ab@x.test``: the reply did not find its parent, and the event carried the
+    control character."""
+    from channels.mail_text import message_ids
+
+    assert message_ids("a\x01b@x.test") == message_ids("<a\x01b@x.test>") == ["ab@x.test"]
