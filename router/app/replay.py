@@ -21,11 +21,13 @@ plus these headers:
 
 Each dead letter is replayed once: as its copy is acknowledged (a chunk at a time), its
 place and time are marked in Redis (``Keys.replayed``), and a later run leaves it out
-unless ``again`` is set. A run stopped between an acknowledgement and its mark sends
-that copy again next time; the role drops it by its event id while its dedupe marker
-lives, as it drops any redelivery. Marks of dead letters the topic no longer holds are
-dropped; a mark whose time is not the dead letter's (the topic was made anew and the
-offset counts again) is no mark.
+unless ``again`` is set. A copy that fails again is a new dead letter naming the one it
+was a copy of (``replay_of``): a later run leaves it out too, and ``again`` sends only
+the newest dead letter of each original record. A run stopped between an
+acknowledgement and its mark sends that copy again next time; the role drops it by its
+event id while its dedupe marker lives, as it drops any redelivery. Marks of dead
+letters the topic no longer holds are dropped; a mark whose time is not the dead
+letter's (the topic was made anew and the offset counts again) is no mark.
 
 Not replayed, and counted: a dead letter whose value was kept as a prefix
 (``dlq.truncated``) or whose key was cut, one whose topic is not there, one for a
@@ -69,6 +71,8 @@ CHUNK = 100
 #: Why a chosen dead letter was not replayed (the summary's columns, in this order).
 SKIPS = (
     "replayed before",
+    "failed again after a replay",
+    "an older dead letter of the same record",
     "value cut",
     "key cut",
     "topic gone",
@@ -95,6 +99,7 @@ class Letter:
     headers: tuple[tuple[str, bytes], ...]
     cut: str | None  # "value cut" / "key cut": the original is not all there
     delivery: str | None = None  # the notifier's: the one delivery that failed
+    replay_of: str | None = None  # the dead letter this one's record was a replayed copy of
 
     @property
     def place(self) -> str:
@@ -137,6 +142,7 @@ def letter_of(record: ConsumerRecord[bytes, bytes]) -> Letter | None:
         headers=tuple(kept),
         cut=cut,
         delivery=found.get("dlq.delivery"),
+        replay_of=found.get(REPLAY_OF) or None,
     )
 
 
@@ -216,8 +222,13 @@ async def replay(
             gone = set(await missing_topics(settings))
             names = TopicNames(settings.topic_prefix)
             todo: list[tuple[Letter, str | None]] = []
+            latest = _latest_of_each_record(letters)
             for letter in letters:
                 why, reader = _target(letter, names, gone, marked)
+                if why is None and not again and letter.replay_of:
+                    why = "failed again after a replay"
+                elif why is None and again and letter.place not in latest:
+                    why = "an older dead letter of the same record"
                 if why:
                     done.skip(letter, why)
                 else:
@@ -254,6 +265,31 @@ async def _read(
                 done.chosen[letter.topic, letter.consumer] += 1
                 done.reasons[_reason(letter.error)] += 1
     return letters, first
+
+
+def _latest_of_each_record(letters: list[Letter]) -> set[str]:
+    """The places of the newest dead letter of each original record: a copy a replay
+    sent that failed again is a dead letter of its own (``replay_of`` names the one it
+    was a copy of). Without this, every run sent each such copy again, and ``--again``
+    all of them at once: 1, 2, 3, then 6 dead letters of one poison record."""
+    parent = {letter.place: letter.replay_of for letter in letters if letter.replay_of}
+
+    def original(place: str) -> str:
+        seen = {place}
+        while (up := parent.get(place)) is not None and up not in seen:
+            seen.add(up)
+            place = up
+        return place
+
+    newest: dict[str, Letter] = {}
+    for letter in letters:
+        root = original(letter.place)
+        if root not in newest or (letter.timestamp_ms, letter.offset) > (
+            newest[root].timestamp_ms,
+            newest[root].offset,
+        ):
+            newest[root] = letter
+    return {letter.place for letter in newest.values()}
 
 
 def _target(

@@ -154,3 +154,39 @@ async def test_a_misspelt_choice_is_one_line_and_exit_2(
     done = await switchboard_cli(settings, *args, "--dry-run")
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith(said), done.stderr
+
+
+@pytest.mark.slow
+async def test_a_copy_that_fails_again_is_not_sent_again_and_again_sends_one(
+    settings: Settings,
+) -> None:
+    """A replayed copy that fails again is a new dead letter: every later run had sent it
+    once more, and ``--again`` every copy at once (1, 2, 3, then 6 dead letters of one
+    poison record)."""
+    async with run_switchboard(settings, frozenset({"router"})):
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                TopicNames(settings.topic_prefix)(Topic.INBOUND),
+                b'{"specversion": "1.0", "id": ',
+                key=b"email:p@example.com",
+                headers=[CONTENT_TYPE_HEADER],
+            )
+        finally:
+            await producer.stop()
+        await read_topic(settings, Topic.DEADLETTER, expect=1, timeout=20)
+
+        first = await switchboard_cli(settings)
+        assert "replayed 1 dead letter" in first.stdout, first.stdout + first.stderr
+        await read_topic(settings, Topic.DEADLETTER, expect=2, timeout=20)
+
+        second = await switchboard_cli(settings)
+        assert "replayed 0 dead letters" in second.stdout, second.stdout
+        assert "1 replayed before, 1 failed again after a replay" in second.stdout
+
+        again = await switchboard_cli(settings, "--again")
+        assert "replayed 1 dead letter" in again.stdout, again.stdout
+        assert "1 an older dead letter of the same record" in again.stdout
+        dead = await read_topic(settings, Topic.DEADLETTER, expect=3, timeout=20, settle=2)
+    assert len(dead) == 3
