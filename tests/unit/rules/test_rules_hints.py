@@ -236,6 +236,7 @@ ROSTER_FILES = [
     handling("[{fixed: 100000d}]"),
     handling("[{fixed: 1e308}]"),
     roster(f"[{{group: g, count: 1000000000, shifts: {SHIFTS}}}]"),
+    roster('[{id: a, shifts: {mon: ["09:00-17:00", "16:00-18:00"]}}]'),
 ]
 
 
