@@ -40,8 +40,9 @@ not dead-lettered again: the roles do that when they read it.
 The ``customer.upserted`` actions on ``actions`` are then applied again in order
 (``consumers.crm``, as the router applies them), after the links above: CRM links,
 merges and profiles come back, except a forgotten person's. What is not in Kafka
-cannot come back: agent presence (agents announce it again), and CRM updates older than
-the topic's retention.
+cannot come back: agent presence (agents announce it again), CRM updates older than
+the topic's retention, and the notifier's parked deliveries (their retry schedule is in
+Redis only, their records committed).
 """
 
 from __future__ import annotations
