@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
 
 class SwitchboardError(Exception):
     """Base of every error Switchboard raises on purpose."""
@@ -67,3 +71,15 @@ class Unrecoverable(SwitchboardError):
         super().__init__(f"{message}; {hint}")
         self.message = message
         self.hint = hint
+
+
+def cause_of(exc: BaseException, kind: type[E] | tuple[type[E], ...]) -> E | None:
+    """``exc`` itself, or the first exception of the chain behind it (each one's
+    ``__cause__``, else its ``__context__``) that is a ``kind``: what a client's own
+    error wraps (a TLS alert as a connection's end, a refused connection as a timeout)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

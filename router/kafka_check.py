@@ -24,7 +24,7 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from router.errors import ConfigError
+from router.errors import ConfigError, cause_of
 from router.kafka import BOOTSTRAP_SETTING, make_admin
 from router.settings import KafkaSettings, Settings
 
@@ -117,7 +117,7 @@ def _unverified(kafka: KafkaSettings, tls: ssl.SSLCertVerificationError) -> Conf
 
 def _telling(kafka: KafkaSettings, exc: BaseException) -> ConfigError | None:
     where, said = kafka.bootstrap_servers, _said(exc)
-    tls = _tls_error(exc)
+    tls = cause_of(exc, ssl.SSLError)  # a server's alert ends the connection it reports
     if isinstance(tls, ssl.SSLCertVerificationError):
         return _unverified(kafka, tls)
     if tls is not None and tls.reason in CLIENT_CERTIFICATE_REFUSED:
@@ -140,17 +140,6 @@ def _telling(kafka: KafkaSettings, exc: BaseException) -> ConfigError | None:
             "SWITCHBOARD_KAFKA_SASL_USERNAME and SWITCHBOARD_KAFKA_SASL_MECHANISM"
         )
         return ConfigError("SWITCHBOARD_KAFKA_SASL_PASSWORD", problem)
-    return None
-
-
-def _tls_error(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind ``exc``: itself, or what broke the connection it reports
-    (a server's alert arrives as the connection's end, after the handshake)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
     return None
 
 

@@ -48,7 +48,7 @@ from redis.exceptions import (
 )
 from redis.typing import EncodableT, KeyT
 
-from router.errors import BackendUnavailable, ConfigError, ScriptsReloaded
+from router.errors import BackendUnavailable, ConfigError, ScriptsReloaded, cause_of
 from router.keys import Keys
 from router.settings import RedisSettings, Settings, cluster_seeds
 from router.tls import ClientCertificate, load_client_certificate, unusable
@@ -291,11 +291,8 @@ def _cause(exc: BaseException, url: str | None) -> str:
 
 
 def _plain_refusal(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError | TimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
+    if cause_of(exc, (ConnectionRefusedError, TimeoutError)) is not None:
+        return True
     text = str(exc).lower()
     return "connection refused" in text or "timeout" in text or "timed out" in text
 

@@ -25,7 +25,7 @@ import structlog
 from aiosmtplib.email import flatten_message
 
 from consumers.notify.plan import Delivery
-from router.errors import ConfigError, SwitchboardError
+from router.errors import ConfigError, SwitchboardError, cause_of
 from router.identity import ascii_domain
 from router.smtp_url import SMTP_DATA_TIMEOUT_S, SmtpServer, smtp_server
 
@@ -315,12 +315,7 @@ def before_the_body() -> Iterator[None]:
 
 def unverified_certificate(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     """The certificate failure behind ``exc`` (aiosmtplib wraps it on connect), if any."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    return cause_of(exc, ssl.SSLCertVerificationError)
 
 
 class TwilioTransport:
