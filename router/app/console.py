@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import orjson
 import structlog
@@ -382,14 +382,19 @@ async def preflight_kafka_redis(settings: Settings) -> None:
     await check_redis(settings)
 
 
+def refuse(exc: Exception) -> NoReturn:
+    """A wrong option or input, as one line ``error: ...``, and exit 2."""
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
+
+
 def whole_windows(period: Period, window_s: int) -> Period:
     """``period`` widened to whole metric windows, saying so on stderr when it moved; one
     line and exit 2 when a window would end past any datetime."""
     try:
         whole = period.whole(window_s)
     except ValueError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        refuse(exc)
     if whole != period:
         err.print(
             f"note: metric windows are {window_s:,} s: reading whole windows, {whole.spelled()}",
@@ -406,8 +411,7 @@ def period_or_exit(start: str, end: str) -> Period:
     try:
         return period_of(start, end)
     except ValueError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        refuse(exc)
 
 
 def reading_progress() -> Callable[[str, int], None]:

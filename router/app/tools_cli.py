@@ -23,6 +23,7 @@ from router.app.console import (
     period_or_exit,
     preflight_kafka_redis,
     reading_progress,
+    refuse,
     run_interrupting,
     run_until_signal,
     settings_or_exit,
@@ -81,8 +82,7 @@ def tail(  # noqa: PLR0917 - typer maps each option to a parameter
     try:
         run_until_signal(main)
     except UnknownTopic as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        refuse(exc)
     if shown == [0] and not follow:  # said on stderr: a pipe reading stdout gets nothing
         why = "the topic is empty" if from_beginning else "--no-from-beginning needs --follow"
         err.print(f"no records on {escape(topic)} ({why})", highlight=False, soft_wrap=True)
