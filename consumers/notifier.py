@@ -166,14 +166,17 @@ class NotifierHandler:
         events = fresh_notifications(
             records, dead, self.name, max_age_s=self._max_age, now=self._clock()
         )
+        strangers = [answers_participant(event.data or {}) for _, event, _ in events]
         contacts = await self._threads.contacts(
             [(t.customer_id, t.id) for _, _, t in events],
             [answered_customer(event.data or {}) for _, event, _ in events],
-            [answers_participant(event.data or {}) for _, event, _ in events],
+            strangers,
         )
         settled: list[tuple[str, Outcome, str]] = []  # written once the dead letters are out
         planned: list[tuple[Delivery, Ticket, Mapping[str, Any], Record, Any]] = []
-        for (record, event, ticket), contact in zip(events, contacts, strict=True):
+        for (record, event, ticket), contact, stranger in zip(
+            events, contacts, strangers, strict=True
+        ):
             try:
                 deliveries = plan(
                     event.id, event.data or {}, ticket.channel, contact, self._targets.get
@@ -191,9 +194,8 @@ class NotifierHandler:
                 log.warning("notification_no_recipient", ticket_id=ticket.id, event_id=event.id)
                 self._tally("none", "no_recipient")
             thread = answered_thread(event.data or {})
-            shown = ticket  # to a participant, not the customer's subject either
-            if answers_participant(event.data or {}):
-                shown = ticket.model_copy(update={"subject": None})
+            # to a participant, not the customer's subject either
+            shown = ticket.model_copy(update={"subject": None}) if stranger else ticket
             planned += [(d, shown, contact, record, thread) for d in deliveries]
         # a batch's pages first: a burst of auto-replies (anyone can post to a web form)
         # must not hold up the notify targets' messages behind it on a slow provider
