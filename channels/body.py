@@ -124,7 +124,7 @@ def parse_json(raw: bytes, *, own: bool = False) -> Any:
         raise malformed("JSON", not_utf8_at(raw) or exc) from None
     if own:
         refuse_too_deep(raw, document)
-        repeated = repeated_members(raw)
+        repeated = repeated_members(raw) if may_repeat(raw, document) else []
         if repeated:
             detail = "this member name is repeated in its object; send each once"
             raise invalid_fields([{"pointer": where, "detail": detail} for where in repeated])
@@ -147,6 +147,26 @@ def refuse_too_deep(raw: bytes, document: Any) -> None:
     if where is not None:
         detail = f"nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects"
         raise invalid_fields([{"pointer": where, "detail": detail}])
+
+
+NAME_END = re.compile(rb'"[ \t\n\r]*:')
+"""How every member name of a JSON text ends (RFC 8259: a string, whitespace, a colon);
+a string value may hold it too, so it is counted at least once per name."""
+
+
+def may_repeat(raw: bytes, document: Any) -> bool:
+    """Whether an object of ``document`` (read from ``raw``) may repeat a member name:
+    only when ``raw`` ends more names than ``document``'s objects hold members, which
+    spares the common body ``repeated_members``'s second parse."""
+    members, stack = 0, [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            members += len(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return len(NAME_END.findall(raw)) > members
 
 
 class _Repeated(dict[str, Any]):

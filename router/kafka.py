@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,7 +30,7 @@ from aiokafka.errors import (
     KafkaTimeoutError,
     UnknownError,
 )
-from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.partitioner import DefaultPartitioner
 
 from router.errors import BackendUnavailable, ConfigError
 from router.limits import Limits, digest
@@ -110,12 +111,40 @@ KEY_HASHES_KEPT = 16_384
 """How many keys' hashes ``KeyPartitioner`` remembers, the latest used (about 4 MB)."""
 
 
+MURMUR2_SEED, MURMUR2_M, MASK32 = 0x9747B28C, 0x5BD1E995, 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """The Java client's murmur2 (``org.apache.kafka.common.utils.Utils.murmur2``), as
+    aiokafka's ``murmur2`` computes it, with the same result for every input: the body
+    read as little-endian 32-bit words in one ``struct`` call instead of byte by byte,
+    which took about three times as long for a customer's key."""
+    length = len(data)
+    m = MURMUR2_M
+    h = MURMUR2_SEED ^ length
+    words = length // 4
+    for word in struct.unpack_from(f"<{words}I", data):
+        k = (word * m) & MASK32
+        k ^= k >> 24
+        h = ((h * m) & MASK32) ^ ((k * m) & MASK32)
+    tail, extra = words * 4, length % 4
+    if extra >= 3:
+        h ^= data[tail + 2] << 16
+    if extra >= 2:
+        h ^= data[tail + 1] << 8
+    if extra >= 1:
+        h = ((h ^ data[tail]) * m) & MASK32
+    h ^= h >> 13
+    h = (h * m) & MASK32
+    return h ^ (h >> 15)
+
+
 @functools.lru_cache(maxsize=KEY_HASHES_KEPT)
 def key_hash(key: bytes) -> int:
-    """murmur2 of a record key, as the Java client hashes it (aiokafka's pure-Python one,
-    remembered: a ticket's records on ``tickets`` and ``ticket-state`` share its id as
-    key, and so do the records of its later messages)."""
-    return int(murmur2(key))
+    """murmur2 of a record key, as the Java client hashes it, remembered: a ticket's
+    records on ``tickets`` and ``ticket-state`` share its id as key, and so do the records
+    of its later messages."""
+    return murmur2(key)
 
 
 class KeyPartitioner:

@@ -122,7 +122,7 @@ async def test_a_large_body_is_parsed_in_a_worker_thread(
 ) -> None:
     json_body = "json" in ctype
     module, name = (
-        (channels.body, "repeated_members") if json_body else (channels.webform, "parse_form_in")
+        (channels.body, "parse_json") if json_body else (channels.webform, "parse_form_in")
     )
     on_loop = recording_threads(monkeypatch, module, name)
     padding = {f"k{i}": i for i in range(OFF_LOOP_BYTES // 8)}

@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from channels.body import parse_json, repeated_members
+from channels.problems import Problem
 from router.settings import Settings
 from tests.problems import assert_problem
 from tests.unit.channels.support import Remembering, ingress_client
@@ -172,3 +173,25 @@ def test_the_same_name_in_different_objects_is_no_repetition() -> None:
 def test_every_repeated_name_is_pointed_at_in_document_order() -> None:
     raw = b'{"a/b": 1, "a/b": 2, "list": [0, {"k": 1, "k": 2, "j": 0, "j": 1}], "z": 1, "z": 2}'
     assert repeated_members(raw) == ["/a~1b", "/list/1/k", "/list/1/j", "/z"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"email": "a@example.com", "email": "b@example.com", "message": "hi"}',
+        b'{"a" \n\t: 1, "a"\r\n:2}',  # whitespace between a name and its colon
+        b'{"message": "he said \\"x\\": no", "m": 1, "m": 2}',  # a value ending a "name" too
+        b'[{"x": [1, {"y": 1, "y": 1}]}]',
+        b'{"": 1, "": 2}',
+    ],
+)
+def test_a_repeated_name_is_found_whatever_else_the_body_holds(raw: bytes) -> None:
+    with pytest.raises(Problem) as caught:
+        parse_json(raw, own=True)
+    assert caught.value.status == 400
+    assert repeated_members(raw)
+
+
+def test_a_string_value_that_reads_like_a_name_repeats_nothing() -> None:
+    raw = b'{"message": "the field \\"email\\": was empty", "email": "a@example.com"}'
+    assert parse_json(raw, own=True)["email"] == "a@example.com"

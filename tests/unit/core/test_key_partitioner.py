@@ -7,10 +7,11 @@ import random
 from typing import Any
 
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from router import kafka
 from router.kafka import KeyPartitioner, key_hash, make_producer
+from router.kafka import murmur2 as our_murmur2
 from router.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -32,6 +33,13 @@ def test_every_key_lands_where_aiokafkas_default_partitioner_puts_it(count: int)
         expected = theirs(key, partitions, partitions)
         assert ours(key, partitions, partitions) == expected
         assert ours(key, partitions, partitions) == expected  # remembered: the same
+
+
+def test_our_murmur2_hashes_every_key_as_aiokafkas_does() -> None:
+    """Every length's tail (0 to 3 bytes after the words), every byte value, keys of
+    ticket ids and of raw bytes alike."""
+    for key in [*keys(), bytes(range(256)), b"\xff" * 67]:
+        assert our_murmur2(key) == murmur2(key), key
 
 
 def test_a_key_is_hashed_once_however_many_records_carry_it() -> None:
