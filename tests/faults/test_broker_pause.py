@@ -19,7 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from channels.publish import PENDING
+from router.keys import Keys
 from router.topics import Topic
 from tests.conftest import read_topic, values
 from tests.faults.harness import ChildServer, Deployment, RoleProcess, Scale, wait_until
@@ -193,10 +196,30 @@ async def requests_stuck_on_a_hung_broker(
         try:
             caught = [Request(f"caught-{n}", form(n)) for n in range(1, count + 1)]
             in_flight = [asyncio.create_task(post(http, r)) for r in caught]
-            await asyncio.sleep(0.5)
+            await claimed(deployment, count)
+            await asyncio.sleep(0.5)  # and waiting on the broker
             yield ingress, in_flight
         finally:
             broker.resume()
+
+
+async def claimed(deployment: Deployment, count: int) -> None:
+    """Until the ingress holds ``count`` pending claims: every request is past its
+    reading and in the app. A request still unread when the stop comes has its idle
+    connection closed (as uvicorn does), which is no answer at its deadline; on a loaded
+    machine a fixed wait had let one through."""
+    redis = Redis.from_url(deployment.redis_url)
+    pattern = Keys(deployment.prefix).ingress_seen("*")
+
+    async def pending() -> bool:
+        keys = [key async for key in redis.scan_iter(match=pattern)]
+        held = await redis.mget(keys) if keys else []
+        return sum(1 for value in held if value and bytes(value).startswith(PENDING)) >= count
+
+    try:
+        await wait_until(pending, 30, f"{count} requests claimed by the ingress")
+    finally:
+        await redis.aclose()
 
 
 async def connecting(pid: int, within_s: float = 30.0) -> None:
