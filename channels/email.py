@@ -43,7 +43,7 @@ THREADPOOL_ABOVE_BYTES = 32 * 1024
 """Mail larger than this is read off the event loop: the ordinary one (a few KB) costs no
 thread hop, and a large one (an HTML table rendered by pure Python, 0.6 s at 256 KB; a
 text that keeps the reply header patterns at their limit) holds no other request up."""
-DELIVERY = ("delivered-to", "x-original-to")
+DELIVERY = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
 MAX_LISTED_ADDRESSES = 100
 """Addresses of one list (``to``, ``cc``...) the event names; the rest are counted
 (``cc_omitted``): a mail to 200,000 addresses made an event far over its limit, and the

@@ -98,12 +98,14 @@ class ParsedEmail:
     sender: Mailbox | None = None
     to: list[Mailbox] = field(default_factory=list)
     cc: list[Mailbox] = field(default_factory=list)
-    #: ``X-Original-To`` then ``Delivered-To``, each address once
+    #: ``X-Original-To`` (or ``Envelope-to``, ``X-Envelope-To``) then ``Delivered-To``,
+    #: each address once
     delivered_to: list[Mailbox] = field(default_factory=list)
     #: ``Resent-To``: where the mail was redirected ("Redirect" in Thunderbird, Outlook's
     #: redirect rule, mutt's bounce), the latest first
     resent_to: list[Mailbox] = field(default_factory=list)
-    #: ``X-Original-To``: the envelope recipient before aliases (Postfix)
+    #: ``X-Original-To``: the envelope recipient before aliases (Postfix); Exim's
+    #: ``Envelope-to`` and others' ``X-Envelope-To`` alike
     original_to: list[Mailbox] = field(default_factory=list)
     reply_to: list[Mailbox] = field(default_factory=list)
     subject: str | None = None
@@ -138,7 +140,8 @@ class ParsedEmail:
         it reached after aliases), and only the first may be among To and Cc; when neither
         is, ``X-Original-To`` (we were in Bcc) comes before the first To. A mail
         redirected to us (``Resent-To``) was written to someone else: its inbox is the
-        address it was redirected to, the delivered one where there are several."""
+        address it was redirected to, the delivered one where there are several. Exim's
+        ``Envelope-to`` and others' ``X-Envelope-To`` count as ``X-Original-To``."""
         delivered = {box.email for box in self.delivered_to}
         if self.resent_to:
             resent = [box.email for box in self.resent_to]
@@ -480,6 +483,10 @@ def skip_banner(raw: bytes) -> tuple[bytes, bool]:
     return raw, False
 
 
+#: The headers naming the address a mail was written to, before aliases: Postfix's,
+#: Exim's (``envelope_to_add``) and other servers'.
+ENVELOPE_RECIPIENT = ("x-original-to", "envelope-to", "x-envelope-to")
+
 #: A header line's continuation written without its leading space (a mail server's
 #: ``Received:`` wrapped at "by ..."), or any line that is no header, in the header block.
 NOT_A_HEADER_LINE = re.compile(rb"\n(?![ \t])(?!" + HEADER_NAME + rb":)(?=[^\r\n])")
@@ -548,8 +555,9 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         text, quoted, html_only, attachments, itip = _raw_body(raw), [], False, [], None
     to, cc = headers.addresses("to"), headers.addresses("cc")
     # Postfix writes both: X-Original-To the address written to (before aliases),
-    # Delivered-To the mailbox it reached; the first is the likelier to be in To or Cc
-    original_to = headers.addresses("x-original-to")
+    # Delivered-To the mailbox it reached; the first is the likelier to be in To or Cc.
+    # Exim writes the address written to as Envelope-to, other servers X-Envelope-To.
+    original_to = _merged(*(headers.addresses(name) for name in ENVELOPE_RECIPIENT))
     delivered_to = _merged(original_to, headers.addresses("delivered-to"))
     reply_to = headers.addresses("reply-to")
     subject = read_subject(headers)

@@ -588,3 +588,20 @@ def test_a_quoted_local_part_is_the_address_it_quotes(from_: bytes) -> None:
     parsed = parse_email(raw)
     assert parsed.sender is not None
     assert parsed.sender.email == "taro..yamada@docomo.ne.jp"
+
+
+@pytest.mark.parametrize("header", ["Envelope-to", "X-Envelope-To"])
+def test_exims_envelope_to_names_the_inbox_in_copy_and_in_bcc(header: str) -> None:
+    """Exim (the mail server of most shared hosting) writes the envelope's recipient as
+    ``Envelope-to`` (``X-Envelope-To`` by other servers), not Postfix's X-Original-To:
+    the inbox had been the partner in To, for a mail with us in copy and in Bcc alike."""
+    head = f"{header}: support@acme.test\r\n".encode()
+    in_copy = (
+        head + b"From: Anna <anna@example.org>\r\nTo: Bob <bob@partner.example>\r\n"
+        b"Cc: Acme Support <support@acme.test>\r\nSubject: Order 4711 damaged\r\n\r\nHi\r\n"
+    )
+    parsed = parse_email(in_copy)
+    assert parsed.inbox == "support@acme.test"
+    assert [b.email for b in parsed.delivered_to] == ["support@acme.test"]
+    in_bcc = in_copy.replace(b"Cc: Acme Support <support@acme.test>\r\n", b"")
+    assert parse_email(in_bcc).inbox == "support@acme.test"
