@@ -258,7 +258,8 @@ def deadletter_parts(
     was set aside, and the original bytes. A dead-letter record must always be writable,
     whatever arrived: the original headers (the record's, else ``headers``: those of an
     output the broker refused) are kept while they fit in a small budget, and a value
-    too large is kept as a prefix with the original's size and digest."""
+    too large is kept as a prefix with the original's size and digest, typed as bytes
+    (``application/octet-stream``; the original's type in ``dlq.original_content_type``)."""
     limits = limits or Limits()
     reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     budget = limits.record_bytes // 16
@@ -278,8 +279,12 @@ def deadletter_parts(
     ]
     if value is None or len(value) <= limits.deadletter_value_bytes:
         return value, headers
+    # a prefix is no longer what the original's content type says (half a JSON document)
+    typed = [kept for name, kept in headers if name.lower() == "content-type"]
     return value[: limits.deadletter_value_bytes], [
-        *headers,
+        *((name, kept) for name, kept in headers if name.lower() != "content-type"),
+        ("content-type", b"application/octet-stream"),
+        *(("dlq.original_content_type", kept) for kept in typed[:1]),
         ("dlq.truncated", b"true"),
         ("dlq.original_bytes", str(len(value)).encode()),
         ("dlq.original_digest", digest(value).encode()),

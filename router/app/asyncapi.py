@@ -223,6 +223,11 @@ DEADLETTER_TRUNCATED: dict[str, Schema] = {
     "dlq.truncated": {"const": "true"},
     "dlq.original_bytes": {**STR, "pattern": "^[0-9]+$"},
     "dlq.original_digest": {**STR, "pattern": "^sha256:[0-9a-f]{64}$"},
+    "dlq.original_content_type": {
+        **STR,
+        "description": "the original's content-type header, when the value was cut: the "
+        "record's own content-type is then application/octet-stream",
+    },
     "dlq.key_truncated": {
         **STR,
         "pattern": "^[0-9]+$",
@@ -566,9 +571,9 @@ def _messages(schemas: dict[str, Any]) -> dict[Topic, list[dict[str, Any]]]:
                 {
                     **_headers(DEADLETTER_HEADERS, DEADLETTER_TRUNCATED),
                     "description": "dlq.* say where the record came from and why it was set "
-                    "aside; dlq.truncated, dlq.original_bytes and dlq.original_digest only "
-                    "when the value was cut. The original record's headers come first, kept "
-                    "while they fit in a small budget.",
+                    "aside; dlq.truncated, dlq.original_bytes, dlq.original_digest and "
+                    "dlq.original_content_type only when the value was cut. The original "
+                    "record's headers come first, kept while they fit in a small budget.",
                 },
                 content_type="application/octet-stream",
             )

@@ -115,6 +115,8 @@ async def test_a_record_over_the_limit_is_deadlettered_and_routing_goes_on(
     assert headers["dlq.truncated"] == "true"
     assert headers["dlq.original_bytes"] == str(len(big))
     assert headers["dlq.original_digest"] == "sha256:" + hashlib.sha256(big).hexdigest()
+    assert headers["content-type"] == "application/octet-stream"  # half a JSON document
+    assert headers["dlq.original_content_type"] == CONTENT_TYPE_HEADER[1].decode()
     assert dead.value is not None
     assert big.startswith(dead.value)
     assert len(dead.value) <= Limits().deadletter_value_bytes

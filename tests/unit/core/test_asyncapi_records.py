@@ -295,6 +295,13 @@ def test_a_dead_letter_carries_the_documented_headers(size: int) -> None:
     assert {k for k in as_text if k.startswith("dlq.")} <= declared
     assert ("dlq.truncated" in as_text) is (size > 1000)
     assert value is not None
+    # a cut value is no JSON any more: typed as bytes, the original's type kept beside
+    types = [v.decode() for k, v in headers if k == "content-type"]
+    cut = size > 1000
+    assert types == (["application/octet-stream"] if cut else [CONTENT_TYPE_HEADER[1].decode()])
+    assert as_text.get("dlq.original_content_type") == (
+        CONTENT_TYPE_HEADER[1].decode() if cut else None
+    )
 
 
 def test_operations_are_switchboards_send_where_it_writes_and_receive_where_it_reads() -> None:
