@@ -11,6 +11,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -204,6 +205,12 @@ def writable(interaction: Interaction) -> Interaction:
     text comes out of a mail (the stdlib's own decoding of a header): one surrogate left
     in, the event cannot be encoded as UTF-8, a 500 the MTA retries for ever."""
     data = interaction.model_dump()
+    try:
+        orjson.dumps(data)
+    except orjson.JSONEncodeError:  # a surrogate (or a value orjson does not write)
+        pass
+    else:  # every string is valid UTF-8, which no surrogate is: nothing to replace
+        return interaction
     cleaned = _without_surrogates(data)
     return interaction if cleaned == data else Interaction.model_validate(cleaned)
 
