@@ -36,11 +36,18 @@ class Headers:
     def __init__(self, msg: Message) -> None:
         self.msg = msg
         self._by_name: dict[str, list[object]] = {}
+        #: each header's name as written at its first occurrence, for ``text`` to read
+        #: the value as ``Message.get`` does without its scan of every header
+        self._first_key: dict[str, str] = {}
+        raw8 = []
         for key, value in msg.raw_items():
-            self._by_name.setdefault(key.lower(), []).append(value)
-        raw8 = [
-            raw_bytes(v) for _, v in msg.raw_items() if isinstance(v, str) and has_surrogates(v)
-        ]
+            lower = key.lower()
+            if lower not in self._by_name:
+                self._by_name[lower] = []
+                self._first_key[lower] = key
+            self._by_name[lower].append(value)
+            if isinstance(value, str) and has_surrogates(value):
+                raw8.append(raw_bytes(value))
         self.charset = HeaderCharset(raw8, declared_charsets(msg) if raw8 else [])
         self.warnings: list[str] = []
         #: the headers whose ``text`` was read cut to ``MAX_HEADER_CHARS``
@@ -79,7 +86,7 @@ class Headers:
             return clean(decode_words(self.to_text(raw)))
         if not has_surrogates(raw):
             try:
-                value = source.get(name)
+                value = self._get(name) if part is None else source.get(name)
             except Exception:  # noqa: BLE001 - the stdlib header parser has many failure modes
                 value = None
             text = str(value) if value is not None else ""
@@ -88,6 +95,13 @@ class Headers:
                     self.cut.add(name.lower())  # as ``PlainHeaderPolicy`` reads it
                 return clean(text)
         return clean(decode_words(self.to_text(raw)))
+
+    def _get(self, name: str) -> object:
+        """``self.msg.get(name)``, from the index: its first value, parsed by the policy."""
+        key = self._first_key.get(name.lower())
+        if key is None:
+            return None
+        return self.msg.policy.header_fetch_parse(key, self._by_name[key.lower()][0])  # type: ignore[arg-type]
 
     def was_cut(self, name: str) -> bool:
         return name.lower() in self.cut
@@ -102,7 +116,10 @@ class Headers:
         (thousands of addresses) the addresses up to the last comma before it are parsed
         and the rest only counted, by their ``@``: parsing 200,000 Cc took seconds, and
         the event lists only the first ``channels.email.MAX_LISTED_ADDRESSES`` anyway."""
-        values = [self._parsed_part(name, value) for value in self.raw(name)]
+        raws = self.raw(name)
+        if not raws:
+            return []  # most address headers are absent
+        values = [self._parsed_part(name, value) for value in raws]
         found = parse_addresses(values, decode_words, name)
         self.warnings.extend(w for w in found.warnings if w not in self.warnings)
         return found.boxes
