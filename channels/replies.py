@@ -288,13 +288,21 @@ def _is_reply_intro(lines: list[str]) -> bool:
     if not 0 < len(lines) <= MAX_INTRO_LINES or sum(map(len, lines)) > MAX_INTRO_CHARS:
         return False
     head = " ".join(line.strip() for line in lines)
-    dated = DATE.search(head) is not None and TIME.search(head) is not None
     addressed = BRACKETED_ADDRESS.search(head) is not None
-    if INTRO_END.search(head):
-        return dated or addressed
+    # INTRO_END ends in a colon: a head without one at its end needs no search of it
+    if head.endswith(INTRO_COLONS) and INTRO_END.search(head):
+        return addressed or _dated(head)
     if ADDRESS_END.search(head):
-        return dated and (DATED_START.match(head) is not None or bool(WROTE_WORD.search(head)))
+        return _dated(head) and (
+            DATED_START.match(head) is not None or bool(WROTE_WORD.search(head))
+        )
     return addressed and ON_WROTE.match(head) is not None
+
+
+def _dated(head: str) -> bool:
+    """Whether ``head`` holds a date and a time; looked for only where it decides (each
+    search costs as much as the rest of the test of a line)."""
+    return DATE.search(head) is not None and TIME.search(head) is not None
 
 
 def _intro_top(lines: list[str], last: int) -> int | None:
