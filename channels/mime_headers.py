@@ -155,8 +155,28 @@ def declared_charsets(msg: Message, seen: dict[int, str | None] | None = None) -
     return list(found)
 
 
+#: ``get_content_charset`` per Content-Type as fetched: its parameter parsing (RFC 2231
+#: included) costs more than the rest of reading a short part, and it depends on that
+#: string alone, which most mail repeats (``text/plain; charset="utf-8"``).
+_CHARSET_OF: dict[str, str | None] = {}
+MAX_CACHED_TYPES = 512
+MAX_CACHED_TYPE_CHARS = 200
+
+
 def part_charset(part: Message) -> str | None:
     try:
-        return part.get_content_charset()
+        value = part.get("content-type")
+        if value is None:
+            return None  # no Content-Type: no charset
+        key = str(value)
+        if key in _CHARSET_OF:
+            return _CHARSET_OF[key]
+        charset = part.get_content_charset()
     except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
-        return None
+        charset = None
+    else:
+        if len(key) <= MAX_CACHED_TYPE_CHARS:
+            if len(_CHARSET_OF) >= MAX_CACHED_TYPES:
+                _CHARSET_OF.clear()
+            _CHARSET_OF[key] = charset
+    return charset
