@@ -59,7 +59,7 @@ SPANISH_OUTLOOK_HEADER = (
 )
 
 
-class _Replies(EmailMessage):
+class _Replies(EmailMessage):  # type: ignore[misc]  # the library ships no types
     """The library's reader without its signature and disclaimer search: it runs two more
     pattern sets over every reply it finds (a sixth of reading a short mail) for the
     ``signatures`` and ``disclaimers`` of each, which :func:`split_reply` never reads (a
