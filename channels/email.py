@@ -78,9 +78,12 @@ def provider_id(parsed: ParsedEmail, raw: bytes, sender: str | None) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _head(raw: bytes) -> bytes:
-    """The header block, after a forwarding banner (as ``parse_email`` reads it)."""
-    raw, _ = refold_headers(skip_banner(raw)[0])
+def _head(parsed: ParsedEmail, raw: bytes) -> bytes:
+    """The header block, after a forwarding banner (as ``parse_email`` read it)."""
+    if parsed.prepared is not None:
+        raw = parsed.prepared
+    else:
+        raw, _ = refold_headers(skip_banner(raw)[0])
     end = HEADER_END.search(raw)
     return raw[: end.start()] if end else raw
 
@@ -121,7 +124,7 @@ def find_writer(parsed: ParsedEmail, raw: bytes, *, group_addresses: Iterable[st
     sender = parsed.sender
     if sender is None or names_nobody(sender):
         return Writer(None)
-    head = _head(raw)
+    head = _head(parsed, raw)
     if sender.email != parsed.inbox and LIST_ID.search(head) is None:
         return Writer(sender)  # the usual mail: no second parse of its headers
     headers = _headers(head, ("x-original-sender", "list-id"))

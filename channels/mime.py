@@ -128,6 +128,10 @@ class ParsedEmail:
     #: per address header (``cc``), the addresses (``@`` signs) past what was parsed of
     #: a header longer than ``MAX_HEADER_CHARS``; see ``Headers.addresses``
     addresses_unread: dict[str, int] = field(default_factory=dict)
+    #: the bytes the parser read (``raw`` after ``skip_banner`` and ``refold_headers``),
+    #: for the adapter's look at headers the fields above do not keep, without a second
+    #: pass of those two; None when the message could not be parsed at all
+    prepared: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def inbox(self) -> str | None:
@@ -601,6 +605,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
             group_addresses=group_addresses,
         ),
         addresses_unread=headers.unread_addresses,
+        prepared=raw,
     )
 
 
