@@ -61,8 +61,9 @@ class Headers:
         return self.charset.decode(raw_bytes(value))
 
     def _values(self, name: str, part: Message | None) -> list[object]:
-        """The raw values of header ``name``, in order; the message's are indexed once."""
-        if part is None:
+        """The raw values of header ``name``, in order; the message's are indexed once (a
+        single-part mail's body is the message itself: its part is read from the index)."""
+        if part is None or part is self.msg:
             return self._by_name.get(name.lower(), [])
         return [v for k, v in part.raw_items() if k.lower() == name.lower()]
 
