@@ -161,6 +161,7 @@ def declared_charsets(msg: Message, seen: dict[int, str | None] | None = None) -
 #: string alone, which most mail repeats (``text/plain; charset="utf-8"``).
 _CHARSET_OF: dict[str, str | None] = {}
 MAX_CACHED_TYPES = 512
+_UNSEEN = "\x00unseen"  # no charset name: a Content-Type seen with none caches None
 MAX_CACHED_TYPE_CHARS = 200
 
 
@@ -170,8 +171,9 @@ def part_charset(part: Message) -> str | None:
         if value is None:
             return None  # no Content-Type: no charset
         key = str(value)
-        if key in _CHARSET_OF:
-            return _CHARSET_OF[key]
+        known = _CHARSET_OF.get(key, _UNSEEN)  # one read: a worker thread may clear the map
+        if known is not _UNSEEN:
+            return known
         charset = part.get_content_charset()
     except Exception:  # noqa: BLE001 - the stdlib email API raises many kinds on malformed input
         charset = None
