@@ -66,8 +66,8 @@ class _Replies(EmailMessage):  # type: ignore[misc]  # the library ships no type
     signature stays in the customer's text); the replies' ``headers`` and ``content``, all
     it reads, do not depend on them."""
 
-    def _process_signatures_disclaimers(self, text: str) -> tuple[list[str], str]:  # noqa: ARG002
-        return [], ""
+    def _process_signatures_disclaimers(self, *_: object) -> tuple[list[str], str]:
+        return [], ""  # whatever a later release passes it
 
 
 def header_pattern(library: EmailMessage) -> re.Pattern[str]:
