@@ -144,6 +144,14 @@ class Condition:
             return ()
         return (self,)
 
+    def reads(self) -> set[int]:
+        """The slots this condition (with its children) reads: the only values an
+        evaluation of it needs filled."""
+        found = {s for s in (self.slot, self.lower_slot) if s is not None}
+        for child in self.children:
+            found |= child.reads()
+        return found
+
     def __repr__(self) -> str:
         return f"Condition({self.text!r})"
 
@@ -216,7 +224,12 @@ def within(calendar: Calendar, slot: int, mark: Mark | None = None) -> Condition
         return bool(values[slot])
 
     return Condition(
-        "within", test, f"within {calendar.name}", key=("within", calendar.name), mark=mark
+        "within",
+        test,
+        f"within {calendar.name}",
+        key=("within", calendar.name),
+        mark=mark,
+        slot=slot,
     )
 
 

@@ -27,12 +27,14 @@ from rules.sla import SlaPolicy
 class TriggerPlan:
     """The rules listening to one trigger, with their index."""
 
-    __slots__ = ("by_needle", "by_value", "rules", "stops", "tests", "unguarded")
+    __slots__ = ("by_needle", "by_value", "rules", "slots", "stops", "tests", "unguarded")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
         self.tests: tuple[Test, ...] = tuple(rule.condition.test for rule in self.rules)
         self.stops = tuple(rule.stop for rule in self.rules)
+        self.slots = tuple(sorted(set().union(*(r.condition.reads() for r in self.rules))))
+        """The slots these rules read (their index's among them): filled per event."""
         unguarded: list[int] = []
         by_value: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         by_needle: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -200,7 +202,7 @@ class RuleSet:
         self, facts: Mapping[str, Any], trigger: str, now: datetime, budget: Budget
     ) -> Decision:
         plan = self._plan(trigger)
-        values = self._table.values(facts, now)
+        values = self._table.values(facts, now, plan.slots)
         scalars: dict[str, str] = {}
         tags: dict[str, None] = {}
         removed: dict[str, None] = {}
@@ -260,7 +262,7 @@ class RuleSet:
     ) -> list[str]:
         """Matched rule names by testing every rule without the index (for tests/bench)."""
         plan = self._plan(trigger)
-        values = self._table.values(facts, now)
+        values = self._table.values(facts, now, plan.slots)
         matched = []
         for rule in plan.rules:
             if rule.condition.test(values):

@@ -1,9 +1,9 @@
 """Where rule fields come from in an event's facts, and the per-event slot table.
 
 At load time every field a ruleset mentions gets a slot; per event the engine fills the
-slots once (the values with their text composed, NFC; folded copies for the
-case-insensitive operators; business-hours flags for ``within``) and every condition
-reads its slot by index.
+slots the rules of its trigger read, once (the values with their text composed, NFC;
+folded copies for the case-insensitive operators; business-hours flags for ``within``)
+and every condition reads its slot by index.
 """
 
 from __future__ import annotations
@@ -263,5 +263,15 @@ class FieldTable:
         self._slots[key] = len(self.producers)
         self.producers.append(producer)
 
-    def values(self, facts: Mapping[str, Any], now: datetime) -> Values:
-        return [produce(facts, now) for produce in self.producers]
+    def values(
+        self, facts: Mapping[str, Any], now: datetime, slots: Sequence[int] | None = None
+    ) -> Values:
+        """Every slot's value; with ``slots``, only those (the others stay None): the
+        rules of one trigger read a few of the slots of the whole ruleset."""
+        producers = self.producers
+        if slots is None:
+            return [produce(facts, now) for produce in producers]
+        values: Values = [None] * len(producers)
+        for slot in slots:
+            values[slot] = producers[slot](facts, now)
+        return values
