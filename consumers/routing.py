@@ -425,6 +425,7 @@ class RoutingHandler:
             placed = replace(
                 placed, ticket=placed.ticket.model_copy(update={"participants": participants})
             )
+        said = message_of(item.interaction)  # read by the rules, kept with the ticket
         if placed.kind == "call" and placed.ticket is not None:
             out: LifecycleOutputs | None = self._call(
                 item, placed.ticket, at, handled=placed.handled
@@ -436,6 +437,7 @@ class RoutingHandler:
                 placed,
                 at,
                 view,
+                said=said,
                 known=known,
                 participant=item.sender_id is not None,
             )
@@ -451,7 +453,7 @@ class RoutingHandler:
             outbox=outputs,
             message_ids=[key] if ticket and key else [],
             open_ticket=ticket.id if contact and ticket else None,
-            message=self._kept_message(item.interaction, ticket) if contact else None,
+            message=_kept_message(said, ticket) if contact else None,
             ticket_json=out.ticket_json if out else None,
             participant=item.sender_id if ticket else None,
             # a new ticket only while no other process opened one for the customer since
@@ -521,14 +523,6 @@ class RoutingHandler:
         )
         return commit, out.records
 
-    @staticmethod
-    def _kept_message(interaction: Interaction, ticket: Ticket | None) -> dict[str, Any]:
-        """The message kept for escalations, with the language routing settled on."""
-        message = message_of(interaction)
-        if message["language"] is None and ticket is not None:
-            message["language"] = ticket.language
-        return message
-
     def _call(
         self, item: Inbound, ticket: Ticket, at: datetime, *, handled: bool
     ) -> LifecycleOutputs:
@@ -557,16 +551,18 @@ class RoutingHandler:
         at: datetime,
         view: ThreadView,
         *,
+        said: dict[str, Any],
         known: Known | None = None,
         participant: bool = False,
     ) -> LifecycleOutputs | None:
-        """``participant``: the sender is not the ticket's customer (a reply joining the
-        thread of the message it answers, ``_follow_replies``)."""
+        """``said``: ``message_of(interaction)``, read here and not changed. ``participant``:
+        the sender is not the ticket's customer (a reply joining the thread of the message
+        it answers, ``_follow_replies``)."""
         if placed.ticket is None:
             return None
         rules = self._rules()
         trigger = TRIGGERS[placed.kind]
-        seen = facts(placed.ticket, interaction, view.profile)
+        seen = facts(placed.ticket, said, view.profile)
         if not seen["language"] and placed.ticket.language:  # detected once per ticket
             seen["language"] = placed.ticket.language
             seen["language_source"] = placed.ticket.language_source
@@ -655,6 +651,14 @@ def reply_to(interaction: Interaction, *, participant: bool = False) -> dict[str
         "provider": interaction.metadata.get("provider"),
     }
     return {**answers, "participant": True} if participant else answers
+
+
+def _kept_message(said: dict[str, Any], ticket: Ticket | None) -> dict[str, Any]:
+    """The message kept for escalations (``message_of``), with the language routing
+    settled on."""
+    if said["language"] is None and ticket is not None:
+        return {**said, "language": ticket.language}
+    return said
 
 
 def published_message(interaction: Interaction, event_id: str) -> dict[str, Any]:

@@ -66,9 +66,9 @@ def rfc3339(text: str) -> datetime:
     found = RFC3339.fullmatch(text)
     if found is None:
         raise ValueError(text)
-    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
-    fraction, zulu, sign, off_h, off_m = found.group(7, 8, 9, 10, 11)
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    year, month, day, hour, minute, seconds, fraction, zulu, sign, off_h, off_m = found.groups()
+    second = int(seconds)
+    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
     if second == 60:  # the leap second
         second, micro = 59, 999_999
     if zulu:
@@ -78,7 +78,9 @@ def rfc3339(text: str) -> datetime:
             raise ValueError(text)
         offset = timedelta(hours=int(off_h), minutes=int(off_m))
         zone = timezone(-offset if sign == "-" else offset)
-    return datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
+    return datetime(
+        int(year), int(month), int(day), int(hour), int(minute), second, micro, tzinfo=zone
+    )
 
 
 def rfc3339_time(value: Any) -> Any:
