@@ -144,19 +144,21 @@ class Keys:
         return f"{self.prefix}:msg:{message_id}"
 
     def _customer(self, customer_id: str, *parts: str) -> str:
+        """``<prefix>:{c:<customer>}:<part>...``; the keys every routed event names spell
+        it out as one f-string, which costs less than the join."""
         return ":".join((self.prefix, "{c:" + customer_id + "}", *parts))
 
     def ticket_data(self, customer_id: str) -> str:
-        return self._customer(customer_id, "ticket-data")
+        return f"{self.prefix}:{{c:{customer_id}}}:ticket-data"
 
     def open_ticket(self, customer_id: str) -> str:
-        return self._customer(customer_id, "open")
+        return f"{self.prefix}:{{c:{customer_id}}}:open"
 
     def message_index(self, customer_id: str) -> str:
-        return self._customer(customer_id, "msgs")
+        return f"{self.prefix}:{{c:{customer_id}}}:msgs"
 
     def profile(self, customer_id: str) -> str:
-        return self._customer(customer_id, "profile")
+        return f"{self.prefix}:{{c:{customer_id}}}:profile"
 
     def merged_into(self, customer_id: str) -> str:
         """The customer this one was merged into (see ``merged``)."""
@@ -184,14 +186,14 @@ class Keys:
         return self._customer(customer_id, "ids")
 
     def done(self, customer_id: str, event_id: str) -> str:
-        return self._customer(customer_id, "done", event_id)
+        return f"{self.prefix}:{{c:{customer_id}}}:done:{event_id}"
 
     def publishing(self, customer_id: str, ticket_id: str) -> str:
         """The writer publishing the ticket's records now (``commit.lua``)."""
-        return self._customer(customer_id, "pub", ticket_id)
+        return f"{self.prefix}:{{c:{customer_id}}}:pub:{ticket_id}"
 
     def outbox(self, customer_id: str, event_id: str) -> str:
-        return self._customer(customer_id, "outbox", event_id)
+        return f"{self.prefix}:{{c:{customer_id}}}:outbox:{event_id}"
 
     def customer_pattern(self, customer_id: str) -> str:
         """A SCAN pattern matching every key of one customer (erasure)."""

@@ -73,7 +73,14 @@ class TicketFacts(Mapping[str, Any]):
             return value
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in _TICKET_FIELDS else default
+        seen = self._seen  # ``__getitem__`` inline: a rule's read of a ticket field
+        if key in seen:
+            return seen[key]
+        field = _TICKET_FIELDS.get(key)
+        if field is None:
+            return default
+        value = seen[key] = field(self._ticket)
+        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(_TICKET_FIELDS)
