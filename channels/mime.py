@@ -487,9 +487,10 @@ def skip_banner(raw: bytes) -> tuple[bytes, bool]:
     return raw, False
 
 
-#: The headers naming the address a mail was written to, before aliases: Postfix's,
-#: Exim's (``envelope_to_add``) and other servers'.
-ENVELOPE_RECIPIENT = ("x-original-to", "envelope-to", "x-envelope-to")
+#: Exim's (``envelope_to_add``) and other servers' header naming the address a mail was
+#: written to, as Postfix's X-Original-To does; unlike it, they may list every recipient
+#: of the SMTP transaction (``envelope_recipient``).
+ENVELOPE_TO = ("envelope-to", "x-envelope-to")
 
 #: A header line's continuation written without its leading space (a mail server's
 #: ``Received:`` wrapped at "by ..."), or any line that is no header, in the header block.
@@ -561,7 +562,7 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
     # Postfix writes both: X-Original-To the address written to (before aliases),
     # Delivered-To the mailbox it reached; the first is the likelier to be in To or Cc.
     # Exim writes the address written to as Envelope-to, other servers X-Envelope-To.
-    original_to = _merged(*(headers.addresses(name) for name in ENVELOPE_RECIPIENT))
+    original_to = _merged(headers.addresses("x-original-to"), envelope_recipient(headers))
     delivered_to = _merged(original_to, headers.addresses("delivered-to"))
     reply_to = headers.addresses("reply-to")
     subject = read_subject(headers)
@@ -607,6 +608,21 @@ def _parse_scoped(raw: bytes, group_addresses: Iterable[str]) -> ParsedEmail:
         addresses_unread=headers.unread_addresses,
         prepared=raw,
     )
+
+
+def envelope_recipient(headers: Headers) -> list[Mailbox]:
+    """The address of each ``ENVELOPE_TO`` header that names one: one listing several
+    (every recipient of the transaction) says nothing of which of them this copy was
+    delivered to, and must not outrank the Delivered-To that does. Read without parse
+    warnings: a server's bare local part there is no flaw of the customer's mail."""
+    found: list[Mailbox] = []
+    for name in ENVELOPE_TO:
+        warnings = list(headers.warnings)
+        boxes = headers.addresses(name)
+        headers.warnings[:] = warnings
+        if len(boxes) == 1:
+            found.extend(boxes)
+    return found
 
 
 def _merged(*groups: list[Mailbox]) -> list[Mailbox]:

@@ -605,3 +605,26 @@ def test_exims_envelope_to_names_the_inbox_in_copy_and_in_bcc(header: str) -> No
     assert [b.email for b in parsed.delivered_to] == ["support@acme.test"]
     in_bcc = in_copy.replace(b"Cc: Acme Support <support@acme.test>\r\n", b"")
     assert parse_email(in_bcc).inbox == "support@acme.test"
+
+
+def test_an_envelope_header_listing_every_recipient_does_not_outrank_delivered_to() -> None:
+    """A gateway's X-Envelope-To may name every recipient of the transaction; Delivered-To
+    names the mailbox this copy reached, and stays the inbox."""
+    raw = (
+        b"X-Envelope-To: <sales@acme.test>, <support@acme.test>\r\n"
+        b"Delivered-To: support@acme.test\r\n"
+        b"From: Anna <anna@example.org>\r\nTo: sales@acme.test\r\nCc: support@acme.test\r\n"
+        b"Subject: Order 4711\r\n\r\nHi\r\n"
+    )
+    parsed = parse_email(raw)
+    assert parsed.inbox == "support@acme.test"
+    assert [b.email for b in parsed.delivered_to] == ["support@acme.test"]
+
+
+def test_a_servers_bare_envelope_name_is_no_warning_about_the_mail() -> None:
+    raw = (
+        b"X-Envelope-To: support\r\nFrom: Anna <anna@example.org>\r\nTo: support@acme.test\r\n"
+        b"Subject: Order 4711\r\n\r\nHi\r\n"
+    )
+    parsed = parse_email(raw)
+    assert (parsed.inbox, parsed.warnings) == ("support@acme.test", [])
