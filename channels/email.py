@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -115,15 +115,31 @@ def _writer_name(box: Mailbox, written: Mailbox) -> str | None:
     return (name[: cuts[-1]].strip("'\" ") or None) if cuts else None
 
 
-def find_writer(parsed: ParsedEmail, raw: bytes, *, group_addresses: Iterable[str] = ()) -> Writer:
+def find_writer(
+    parsed: ParsedEmail,
+    raw: bytes,
+    *,
+    group_addresses: Iterable[str] = (),
+    relay_addresses: Collection[str] = (),
+) -> Writer:
     """The customer of a mail: its From, unless From is our own inbox, as when a Google
     Group used as the support address (one of ``group_addresses``) rewrites From to
     itself for a DMARC-strict sender and names the writer in X-Original-Sender and
-    Reply-To. Reply-To alone never changes the customer of an ordinary mail: a customer
-    may ask for answers elsewhere. An address holding a control character is nobody's."""
+    Reply-To, or one of our relays (``relay_addresses``, see ``relayed``). Reply-To alone
+    never changes the customer of an ordinary mail: a customer may ask for answers
+    elsewhere. An address holding a control character is nobody's."""
     sender = parsed.sender
     if sender is None or names_nobody(sender):
         return Writer(None)
+    if sender.email in relay_addresses:
+        return relayed(parsed, raw, sender, relay_addresses)
+    return _writer_of_our_own(parsed, raw, sender, group_addresses)
+
+
+def _writer_of_our_own(
+    parsed: ParsedEmail, raw: bytes, sender: Mailbox, group_addresses: Iterable[str]
+) -> Writer:
+    """From, unless it is our own inbox or one of our groups: then the writer it names."""
     head = _head(parsed, raw)
     if sender.email != parsed.inbox and LIST_ID.search(head) is None:
         return Writer(sender)  # the usual mail: no second parse of its headers
@@ -152,6 +168,26 @@ def find_writer(parsed: ParsedEmail, raw: bytes, *, group_addresses: Iterable[st
             if not ours_or_nobody and list_ident_of(box.email) not in lists:
                 return Writer(Mailbox(box.email, _writer_name(box, sender)), source)
     return Writer(None)
+
+
+def relayed(parsed: ParsedEmail, raw: bytes, sender: Mailbox, relays: Collection[str]) -> Writer:
+    """The writer of a mail one of our relays sent for them (a website's contact form, a
+    shop system: ``SWITCHBOARD_EMAIL_RELAY_ADDRESSES``): the one address its
+    X-Original-Sender, else its Reply-To, names, unless that is ours too. Read as From,
+    every visitor of the form was one customer, their questions one thread, and the
+    auto-reply went to the relay. Without such an address the relay is the customer,
+    as any sender is."""
+    ours = {*relays, parsed.inbox}
+    headers = _headers(_head(parsed, raw), ("x-original-sender",))
+    original = parse_addresses(headers["x-original-sender"], decode_words, "x-original-sender")
+    candidates = [("x-original-sender", original.boxes[:1])]
+    if len(parsed.reply_to) == 1:
+        candidates.append(("reply-to", parsed.reply_to))
+    for source, boxes in candidates:
+        for box in boxes:
+            if box.email not in ours and not names_nobody(box):
+                return Writer(Mailbox(box.email, _writer_name(box, sender)), source)
+    return Writer(sender)
 
 
 def to_interaction(parsed: ParsedEmail, size: int, writer: Writer | None = None) -> Interaction:
@@ -229,17 +265,18 @@ def _without_surrogates(value: Any) -> Any:
 
 
 def interpret(
-    raw: bytes, *, group_addresses: Iterable[str] = ()
+    raw: bytes, *, group_addresses: Iterable[str] = (), relay_addresses: Collection[str] = ()
 ) -> tuple[ParsedEmail, Interaction | None]:
     """Parse and normalise; no interaction when there is no sender to answer (no From,
     From's address holds a control character, or From is our own inbox and names nobody
     else), unless it is machine mail (a bounce from ``<>`` or a bare ``MAILER-DAEMON``):
     that is published flagged, with no customer, so it is recorded and never opens a
     ticket, instead of being refused.
-    ``group_addresses``: ``SWITCHBOARD_EMAIL_GROUP_ADDRESSES``."""
+    ``group_addresses``: ``SWITCHBOARD_EMAIL_GROUP_ADDRESSES``; ``relay_addresses``:
+    ``SWITCHBOARD_EMAIL_RELAY_ADDRESSES``."""
     groups = tuple(group_addresses)  # read twice
     parsed = parse_email(raw, group_addresses=groups)
-    writer = find_writer(parsed, raw, group_addresses=groups)
+    writer = find_writer(parsed, raw, group_addresses=groups, relay_addresses=relay_addresses)
     if writer.box is None and parsed.auto_reply_reason is None:
         return parsed, None
     return parsed, writable(to_interaction(parsed, len(raw), writer))
@@ -252,11 +289,14 @@ async def accept(ingress: IngressContext, request: Request) -> Response:
     require_secret(request, raw, ingress.settings.email_secret)
     if not raw.strip():
         raise Problem(400, "empty message", slug="invalid", errors=[_error("", "empty")])
-    groups = ingress.settings.email_group_addresses
+    addresses = {
+        "group_addresses": ingress.settings.email_group_addresses,
+        "relay_addresses": ingress.settings.email_relay_addresses,
+    }
     if len(raw) > THREADPOOL_ABOVE_BYTES:
-        parsed, interaction = await run_in_threadpool(interpret, raw, group_addresses=groups)
+        parsed, interaction = await run_in_threadpool(interpret, raw, **addresses)
     else:
-        parsed, interaction = interpret(raw, group_addresses=groups)
+        parsed, interaction = interpret(raw, **addresses)
     if interaction is None:
         raise _no_sender(parsed)
     # The Date header is the sender's clock; the event time is when it reached us.

@@ -487,6 +487,12 @@ class Settings(BaseSettings):
         description="Comma-separated support addresses of ours that are Google Groups or "
         "mailing lists: only their List-Id and Precedence: list are no list traffic.",
     )
+    email_relay_addresses: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(),
+        description="Comma-separated addresses of ours that send mail on someone else's "
+        "behalf (a website's contact form, a shop system): a mail From one of them is the "
+        "customer's its one Reply-To (or X-Original-Sender) names, not the relay's.",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_text_bytes: int = Field(
         default=64 * 1024,
@@ -674,7 +680,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("email_group_addresses", mode="before")
+    @field_validator("email_group_addresses", "email_relay_addresses", mode="before")
     @classmethod
     def _addresses(cls, value: Any) -> Any:
         if isinstance(value, str):
