@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any
@@ -277,6 +277,10 @@ def interpret(
     groups = tuple(group_addresses)  # read twice
     parsed = parse_email(raw, group_addresses=groups)
     writer = find_writer(parsed, raw, group_addresses=groups, relay_addresses=relay_addresses)
+    if writer.source != "from" and parsed.sender and parsed.sender.email in relay_addresses:
+        # a relay may stamp its mail machine-made (Auto-Submitted, Precedence: bulk), but
+        # what it relays is a visitor's message, as a customer's own mail is
+        parsed = replace(parsed, auto_reply_reason=None)
     if writer.box is None and parsed.auto_reply_reason is None:
         return parsed, None
     return parsed, writable(to_interaction(parsed, len(raw), writer))

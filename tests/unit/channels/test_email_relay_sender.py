@@ -50,6 +50,19 @@ def test_without_the_setting_the_relay_is_the_one_customer_as_before() -> None:
     assert first.customer.email == second.customer.email == RELAY
 
 
+@pytest.mark.parametrize(
+    "stamp", ["Auto-Submitted: auto-generated\r\n", "Precedence: bulk\r\n"], ids=str.strip
+)
+def test_a_relay_that_stamps_its_mail_machine_made_still_relays_a_visitors_message(
+    stamp: str,
+) -> None:
+    """A form plugin may mark what it sends as generated; the visitor's question still
+    opens their ticket and gets its acknowledgement. Without the setting it is machine
+    mail, as before."""
+    assert event(form_mail(1, extra=stamp)).auto_reply is False
+    assert event(form_mail(1, extra=stamp), frozenset()).auto_reply is True
+
+
 def test_x_original_sender_wins_over_reply_to() -> None:
     mail = event(form_mail(1, extra="X-Original-Sender: real@example.org\r\n"))
     assert (mail.customer.email, mail.metadata["customer_from"]) == (
