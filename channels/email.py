@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -158,16 +158,13 @@ def _writer_of_our_own(
     if not own:
         return Writer(sender)
     ours = {sender.email, parsed.inbox}
-    original = parse_addresses(headers["x-original-sender"], decode_words, "x-original-sender")
-    candidates = [("x-original-sender", original.boxes[:1])]
-    if len(parsed.reply_to) == 1:
-        candidates.append(("reply-to", parsed.reply_to))
-    for source, boxes in candidates:
-        for box in boxes:
-            ours_or_nobody = box.email in ours or names_nobody(box)
-            if not ours_or_nobody and list_ident_of(box.email) not in lists:
-                return Writer(Mailbox(box.email, _writer_name(box, sender)), source)
-    return Writer(None)
+    writer = _named_writer(
+        parsed,
+        sender,
+        headers["x-original-sender"],
+        lambda address: address in ours or list_ident_of(address) in lists,
+    )
+    return Writer(None) if writer is None else writer
 
 
 def relayed(parsed: ParsedEmail, raw: bytes, sender: Mailbox, relays: Collection[str]) -> Writer:
@@ -179,15 +176,26 @@ def relayed(parsed: ParsedEmail, raw: bytes, sender: Mailbox, relays: Collection
     as any sender is."""
     ours = {*relays, parsed.inbox}
     headers = _headers(_head(parsed, raw), ("x-original-sender",))
-    original = parse_addresses(headers["x-original-sender"], decode_words, "x-original-sender")
+    writer = _named_writer(parsed, sender, headers["x-original-sender"], ours.__contains__)
+    return Writer(sender) if writer is None else writer
+
+
+def _named_writer(
+    parsed: ParsedEmail, sender: Mailbox, original_sender: list[str], ours: Callable[[str], bool]
+) -> Writer | None:
+    """The writer a mail sent From an address of ours names: the address in
+    X-Original-Sender, else the one address in Reply-To (not several), unless ``ours``
+    says it is one of ours again or it names nobody; its name as ``_writer_name`` reads it.
+    None when neither header names anyone else."""
+    original = parse_addresses(original_sender, decode_words, "x-original-sender")
     candidates = [("x-original-sender", original.boxes[:1])]
     if len(parsed.reply_to) == 1:
         candidates.append(("reply-to", parsed.reply_to))
     for source, boxes in candidates:
         for box in boxes:
-            if box.email not in ours and not names_nobody(box):
+            if not ours(box.email) and not names_nobody(box):
                 return Writer(Mailbox(box.email, _writer_name(box, sender)), source)
-    return Writer(sender)
+    return None
 
 
 def to_interaction(parsed: ParsedEmail, size: int, writer: Writer | None = None) -> Interaction:
