@@ -53,6 +53,10 @@ _TICKET_FIELDS: dict[str, Callable[[Ticket], Any]] = {
 }
 
 
+_UNKNOWN: Any = object()
+"""No ``ticket.*`` field of that name (``TicketFacts.get``'s default)."""
+
+
 class TicketFacts(Mapping[str, Any]):
     """The ``ticket.*`` fields (every name in ``rules.fields.TICKET_FIELDS``), times and
     SLA clocks in their JSON form, as the ticket's snapshot shows them. Each is worked
@@ -66,14 +70,14 @@ class TicketFacts(Mapping[str, Any]):
         self._seen: dict[str, Any] = {}
 
     def __getitem__(self, key: str) -> Any:
-        try:
-            return self._seen[key]
-        except KeyError:
-            value = self._seen[key] = _TICKET_FIELDS[key](self._ticket)
-            return value
+        value = self.get(key, _UNKNOWN)
+        if value is _UNKNOWN:
+            raise KeyError(key)
+        return value
 
     def get(self, key: str, default: Any = None) -> Any:
-        seen = self._seen  # ``__getitem__`` inline: a rule's read of a ticket field
+        """A rule's read of a ticket field: one call, worked out once."""
+        seen = self._seen
         if key in seen:
             return seen[key]
         field = _TICKET_FIELDS.get(key)
