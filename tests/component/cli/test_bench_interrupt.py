@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.component.cli.test_processes import ROOT, alive, children_of, clean_env
+from tests.conftest import TEST_SESSION_TIMEOUT_MS
 
 pytestmark = pytest.mark.component
 
@@ -87,7 +88,7 @@ def test_ctrl_c_stops_the_bench_and_everything_it_started(
     with stdout.open("wb") as out, stderr.open("wb") as err:
         bench = subprocess.Popen(
             [sys.executable, "-m", "router.app", "bench", "--events", "4000", *json_args],
-            env=clean_env(),
+            env=clean_env(SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS=str(TEST_SESSION_TIMEOUT_MS)),
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,

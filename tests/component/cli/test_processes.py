@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from router.app.embedded import free_port
+from tests.conftest import TEST_SESSION_TIMEOUT_MS
 
 pytestmark = pytest.mark.component
 
@@ -403,7 +404,9 @@ def test_tail_of_a_topic_that_does_not_exist_is_one_line_and_exit_2(services: ob
 @pytest.mark.slow
 @pytest.mark.timeout(300)  # about 110 s alone: ten role processes, each joining its group
 def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
-    result = switchboard("bench", "--events", "300", "--json", env=clean_env(), timeout=280)
+    # the tests' consumer session: each of its roles' first joins waits 1 s, not 2
+    env = clean_env(SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS=str(TEST_SESSION_TIMEOUT_MS))
+    result = switchboard("bench", "--events", "300", "--json", env=env, timeout=280)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["events"] == 300
