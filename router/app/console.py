@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import orjson
 import structlog
 import typer
+from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.markup import escape
 
@@ -217,17 +218,20 @@ BACKEND_SETTINGS = {
     "redis": "SWITCHBOARD_REDIS_URL",
 }
 ABANDONED = "Future exception was never retrieved"
+ABANDONED_ERRORS = (*UNAVAILABLE, KafkaConnectionError)
 T = TypeVar("T")
 ABANDONED_LINES = Sampled()
 
 
 def quiet_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """The event loop's error handler: a Redis or socket failure that nobody awaited any
-    more (redis-py's per-node calls of a cluster pipeline that a deadline gave up on, a
-    node failing meanwhile) is one warning line, not an error with a traceback: the call
-    that gave up has already been answered 503 or retried. Anything else as asyncio says."""
+    """The event loop's error handler: a Redis, Kafka or socket failure that nobody awaited
+    any more (redis-py's per-node calls of a cluster pipeline that a deadline gave up on, a
+    node failing meanwhile; aiokafka's requests in flight on a broker's connection, failed
+    when it closes after their caller stopped waiting) is one warning line, not an error
+    with a traceback: the call that gave up has already been answered 503 or retried, or
+    the role is stopping. Anything else as asyncio says."""
     error = context.get("exception")
-    if context.get("message") == ABANDONED and isinstance(error, UNAVAILABLE):
+    if context.get("message") == ABANDONED and isinstance(error, ABANDONED_ERRORS):
         held_back = ABANDONED_LINES.take(type(error).__name__)
         if held_back is not None:  # one line every few seconds while a backend is down
             described = f"{type(error).__name__}: {error}"[:200]

@@ -1,5 +1,6 @@
-"""A Redis failure nobody awaits any more is one warning line, not an asyncio error with
-a traceback (redis-py's per-node calls of a cluster pipeline left behind by a deadline)."""
+"""A Redis or Kafka connection failure nobody awaits any more is one warning line, not an
+asyncio error with a traceback (redis-py's per-node calls of a cluster pipeline left behind
+by a deadline; aiokafka's requests in flight on a connection to a broker that died)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gc
 import logging
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from structlog.testing import capture_logs
 
@@ -32,6 +34,18 @@ def test_an_abandoned_redis_failure_is_one_warning(caplog: pytest.LogCaptureFixt
         _abandon(RedisConnectionError("Connection closed by server."))
     assert [(e["event"], e["log_level"]) for e in logs] == [("backend_call_abandoned", "warning")]
     assert "Connection closed by server" in logs[0]["error"]
+    assert not [r for r in caplog.records if r.name == "asyncio"]
+
+
+def test_an_abandoned_request_to_a_broker_that_died_is_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # what aiokafka sets on each request in flight when the broker's connection closes
+    # (``AIOKafkaConnection.close``), seen after the embedded broker was SIGKILLed
+    with capture_logs() as logs, caplog.at_level(logging.ERROR, logger="asyncio"):
+        _abandon(KafkaConnectionError("Connection at 127.0.0.1:9092 closed"))
+    assert [(e["event"], e["log_level"]) for e in logs] == [("backend_call_abandoned", "warning")]
+    assert "KafkaConnectionError: Connection at 127.0.0.1:9092 closed" in logs[0]["error"]
     assert not [r for r in caplog.records if r.name == "asyncio"]
 
 
