@@ -13,7 +13,9 @@ router wrote. ``--profile`` (``--profile-timers``, ``--profile-metrics``) record
 role's phase with py-spy (an SVG flame graph; speedscope for ``.json``, collapsed
 stacks for ``.txt``). ``--agents N`` puts N agents online (skills spread over the example
 rules' queues, the rules' capacities) before the timers role runs, and times it until the
-waiting line is also empty: assignment at the size of a contact centre.
+waiting line is also empty: assignment at the size of a contact centre. Last, what the
+three roles wrote to each topic per inbound event (records, and the bytes of keys and
+values): the figures a deployment's Kafka is sized by.
 """
 
 from __future__ import annotations
@@ -65,6 +67,25 @@ async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, in
         return dict(await consumer.end_offsets(tps))
     finally:
         await consumer.stop()
+
+
+async def volume(settings: Settings, topic: str) -> tuple[int, int]:
+    """Records on ``topic`` and the bytes of their keys and values: what a deployment
+    stores and moves per event (the embedded broker keeps every record, so all are read)."""
+    ends = await end_offsets(settings, topic)
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
+    await consumer.start()
+    records = size = 0
+    try:
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for batch in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+                records += len(batch)
+                size += sum(len(r.key or b"") + len(r.value or b"") for r in batch)
+    finally:
+        await consumer.stop()
+    return records, size
 
 
 async def committed(admin: AIOKafkaAdminClient, group: str, ends: dict[TopicPartition, int]) -> int:
@@ -214,6 +235,14 @@ async def main(args: argparse.Namespace) -> None:
             f"metrics alone {n / seconds:>9,.0f} records/s ({n} in {seconds:.2f} s, "
             f"{cpu / n * 1e6:.0f} CPU us/record, {n / cpu:,.0f} records per CPU second)"
         )
+        print(f"written per inbound event by the three roles ({args.events:,} events):")
+        for topic in Topic:
+            if topic is not Topic.INBOUND:
+                records, size = await volume(settings, names(topic))
+                print(
+                    f"  {topic.value:<21}{records / args.events:>6.2f} records "
+                    f"{size / args.events / 1024:>7.2f} KiB"
+                )
 
 
 async def agents_online(settings: Settings, client: RedisClient, n: int) -> Floor:
