@@ -402,7 +402,7 @@ def test_tail_of_a_topic_that_does_not_exist_is_one_line_and_exit_2(services: ob
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)  # about 110 s alone: ten role processes, each joining its group
+@pytest.mark.timeout(300)  # about 60 s alone: ten role processes, each joining its group
 def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     # the tests' consumer session: each of its roles' first joins waits 1 s, not 2
     env = clean_env(SWITCHBOARD_KAFKA_SESSION_TIMEOUT_MS=str(TEST_SESSION_TIMEOUT_MS))

@@ -41,7 +41,8 @@ def test_an_abandoned_request_to_a_broker_that_died_is_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # what aiokafka sets on each request in flight when the broker's connection closes
-    # (``AIOKafkaConnection.close``), seen after the embedded broker was SIGKILLed
+    # (``AIOKafkaConnection.close``): a dev whose embedded broker was SIGKILLed once wrote
+    # asyncio's report of one, ending "...closed')>", with a traceback to its stderr
     with capture_logs() as logs, caplog.at_level(logging.ERROR, logger="asyncio"):
         _abandon(KafkaConnectionError("Connection at 127.0.0.1:9092 closed"))
     assert [(e["event"], e["log_level"]) for e in logs] == [("backend_call_abandoned", "warning")]
