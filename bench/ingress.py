@@ -6,10 +6,11 @@ app that reads the body and awaits one acked produce, on an embedded broker and 
 Both servers run as the bench runs them, each in a process of its own (the ingress as
 ``switchboard run --role ingress``: uvloop, httptools, the tuned collector), and take
 turns with the same requests at concurrency 32, then at a steady 200 requests/s
-(``router.app.bench.ingress_load``). It prints requests/s and the ratio per channel,
-and the p50/p99 at the steady load. ``--profile`` records the ingress process with
-py-spy while it runs (an SVG flame graph; speedscope for ``.json``, collapsed stacks
-for ``.txt``): where an ingress request's CPU goes, in the configuration measured.
+(``router.app.bench.ingress_load``). It prints requests/s, the ratio and each server's
+CPU per request per channel, and the p50/p99 at the steady load. ``--profile``
+records the ingress process with py-spy while it runs (an SVG flame graph; speedscope
+for ``.json``, collapsed stacks for ``.txt``): where an ingress request's CPU goes, in
+the configuration measured.
 """
 
 from __future__ import annotations
@@ -65,15 +66,25 @@ async def _record(roles: RoleProcesses, out: Path) -> None:
 
 
 def report(rates: IngressRates) -> None:
-    print(f"{'channel':<9} {'ingress/s':>10} {'baseline/s':>11} {'ratio':>6}   200/s: p50 / p99 ms")
+    print(
+        f"{'channel':<9} {'ingress/s':>10} {'app/s':>7} {'ratio':>6} "
+        f"{'CPU µs/req':>14}   200/s: p50 / p99 ms"
+    )
     for ch in CHANNELS:
         ingress, baseline = rates.ingress[ch.name], rates.baseline[ch.name]
         paced = rates.ingress_at_rate.get(ch.name)
         latency = f"{_pct(paced, 50):.1f} / {_pct(paced, 99):.1f}" if paced else "-"
+        cpu = f"{_us(ingress)} / {_us(baseline)}"
         print(
-            f"{ch.name:<9} {ingress.per_s:>10,.0f} {baseline.per_s:>11,.0f} "
-            f"{rates.ratio(ch.name):>6.2f}   {latency}"
+            f"{ch.name:<9} {ingress.per_s:>10,.0f} {baseline.per_s:>7,.0f} "
+            f"{rates.ratio(ch.name):>6.2f} {cpu:>14}   {latency}"
         )
+    print("(app: the minimal ASGI app; CPU: the ingress's / the app's, per request answered)")
+
+
+def _us(rate: HttpRate) -> str:
+    cpu = rate.cpu_us_per_request
+    return "-" if cpu is None else f"{cpu:,.0f}"
 
 
 def _pct(rate: HttpRate, pct: int) -> float:

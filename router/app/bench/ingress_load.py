@@ -13,7 +13,7 @@ import asyncio
 import gc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
 
@@ -36,20 +36,31 @@ class HttpRate:
     ok: int
     seconds: float
     latencies_ms: list[float]
+    cpu_s: float | None = None
+    """The server process's CPU time (user and system) meanwhile, where it could be read."""
 
     @classmethod
     def pooled(cls, turns: list[HttpRate]) -> HttpRate:
-        """Several turns as one: their requests, answers, time and latencies together."""
+        """Several turns as one: their requests, answers, time, latencies and CPU together."""
+        cpu = [t.cpu_s for t in turns]
         return cls(
             sum(t.requests for t in turns),
             sum(t.ok for t in turns),
             sum(t.seconds for t in turns),
             [ms for t in turns for ms in t.latencies_ms],
+            None if None in cpu else sum(c for c in cpu if c is not None),
         )
 
     @property
     def per_s(self) -> float:
         return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        """The server's CPU per request answered, µs: what one core's rate follows from."""
+        if self.cpu_s is None or not self.ok:
+            return None
+        return self.cpu_s / self.ok * 1e6
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,11 @@ async def measure_ingress(
             for turn in range(ROUNDS):
                 for which, port in ports.items():
                     bodies = ch.bodies(requests // ROUNDS, f"load-{which}-{turn}-")
+                    before = roles.cpu_seconds(which)
                     load = await http_load(port, bodies, CONCURRENCY, ch.path, ch.media_type)
+                    after = roles.cpu_seconds(which)
+                    if before is not None and after is not None:
+                        load = replace(load, cpu_s=after - before)
                     turns[which].append(load)
             for which, port in ports.items():
                 closed[which][ch.name] = HttpRate.pooled(turns[which])

@@ -105,6 +105,14 @@ class RoleProcesses:
                 out[name] = round(kb / 1024, 1)
         return out
 
+    def cpu_seconds(self, name: str) -> float | None:
+        """The CPU time (user and system) the live role ``name`` has used so far; None
+        where the process table cannot tell (not Linux)."""
+        for role, proc in zip(self._names, self._procs, strict=True):
+            if role == name and proc.poll() is None:
+                return cpu_seconds(proc.pid)
+        return None
+
     def stop(self) -> None:
         """SIGTERM to every role at once (each stops gracefully), SIGKILL to the late."""
         for proc in self._procs:
@@ -120,6 +128,15 @@ class RoleProcesses:
         self._procs.clear()
         self._names.clear()
         self._ports.clear()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def vm_rss_kb(pid: int) -> int | None:

@@ -112,13 +112,16 @@ def _ratio(value: float | None, ceiling: float) -> float | None:
 
 
 def _http(rate: HttpRate) -> dict[str, Any]:
-    return {
+    out = {
         "requests": rate.requests,
         "ok": rate.ok,
         "per_s": round(rate.per_s),
         "p50_ms": _ms(pct(rate.latencies_ms, 0.5)),
         "p99_ms": _ms(pct(rate.latencies_ms, 0.99)),
     }
+    if (cpu := rate.cpu_us_per_request) is not None:  # the turns at concurrency 32 only
+        out["cpu_us_per_request"] = round(cpu)
+    return out
 
 
 def _ingress(rates: IngressRates | None) -> dict[str, Any] | None:

@@ -440,6 +440,7 @@ def test_bench_reports_pipeline_next_to_the_passthrough_ceiling() -> None:
     for channel in ("webform", "email"):
         for server in (channel, f"{channel}_baseline"):
             assert ingress[server]["ok"] == ingress[server]["requests"] > 0, server
+            assert ingress[server]["cpu_us_per_request"] > 0, server  # read from /proc
         assert ingress[f"{channel}_ratio"] > 0
     assert report["ingress_ratio"] == ingress["webform_ratio"]
     loads = report["latency"]
