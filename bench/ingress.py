@@ -31,6 +31,7 @@ from router.settings import Settings
 from router.topic_admin import ensure_topics
 
 FORMATS = {".svg": "flamegraph", ".json": "speedscope", ".txt": "raw"}
+PROFILE_WRITE_S = 30.0
 
 
 async def run(requests: int, profile: Path | None) -> IngressRates:
@@ -43,16 +44,29 @@ async def run(requests: int, profile: Path | None) -> IngressRates:
         )
         await ensure_topics(settings)
         roles = RoleProcesses()
-        spy = asyncio.create_task(_record(roles, profile)) if profile else None
+        recording = asyncio.Event()
+        spy = asyncio.create_task(_record(roles, profile, recording)) if profile else None
         try:
             return await measure_ingress(settings, roles, requests, print)
         finally:
             roles.stop()
             if spy is not None:
-                await spy
+                await _stopped(spy, recording)
 
 
-async def _record(roles: RoleProcesses, out: Path) -> None:
+async def _stopped(spy: asyncio.Task[None], recording: asyncio.Event) -> None:
+    """py-spy ends with the ingress it records and writes its file; a recording that never
+    began (the servers did not come up: ``_record`` still waits for their pids) would
+    wait for ever, and is cancelled."""
+    if recording.is_set():
+        await asyncio.wait({spy}, timeout=PROFILE_WRITE_S)
+    if spy.done():
+        spy.result()  # py-spy's own failure (not installed), said
+    else:
+        spy.cancel()
+
+
+async def _record(roles: RoleProcesses, out: Path, recording: asyncio.Event) -> None:
     """py-spy on the ingress process (spawned after the baseline app) until it ends."""
     while len(roles.pids) < 2:  # noqa: ASYNC110 - spawned inside measure_ingress
         await asyncio.sleep(0.05)
@@ -62,6 +76,7 @@ async def _record(roles: RoleProcesses, out: Path) -> None:
         *("record", "--pid", str(roles.pids[1]), "-o", str(out), "--format", fmt),
         stdout=subprocess.DEVNULL,
     )
+    recording.set()
     await spy.wait()
 
 
